@@ -1,0 +1,141 @@
+package dev.ember.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The shape of a model, read once from its HF {@code config.json}.
+ *
+ * @param slidingWindow attention window in tokens (Mistral), or 0 for full causal attention
+ * @param eosTokenIds   every id that ends a generation (Llama 3 lists several)
+ */
+public record ModelConfig(
+        Architecture architecture,
+        int hiddenSize,
+        int intermediateSize,
+        int numLayers,
+        int numHeads,
+        int numKvHeads,
+        int headDim,
+        int vocabSize,
+        int maxPositions,
+        double rmsNormEps,
+        double ropeTheta,
+        RopeScaling ropeScaling,
+        boolean tieWordEmbeddings,
+        boolean qkvBias,
+        int slidingWindow,
+        int bosTokenId,
+        List<Integer> eosTokenIds,
+        DType dtype) {
+
+    public ModelConfig {
+        eosTokenIds = List.copyOf(eosTokenIds);
+        require(hiddenSize > 0 && numLayers > 0 && numHeads > 0 && numKvHeads > 0 && headDim > 0 && vocabSize > 0
+                && intermediateSize > 0, "sizes must be positive");
+        require(numHeads % numKvHeads == 0, "num_attention_heads (" + numHeads + ") must be a multiple of num_key_value_heads (" + numKvHeads + ")");
+        require(headDim % 2 == 0, "head_dim (" + headDim + ") must be even for rotary embeddings");
+    }
+
+    private static void require(boolean ok, String what) {
+        if (!ok) {
+            throw new EmberException("config.json: " + what);
+        }
+    }
+
+    public int qDim() {
+        return numHeads * headDim;
+    }
+
+    public int kvDim() {
+        return numKvHeads * headDim;
+    }
+
+    public boolean qkNorm() {
+        return architecture.qkNorm();
+    }
+
+    /** Reads and checks {@code dir/config.json}; every error names the file and the field. */
+    public static ModelConfig read(Path configFile) {
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(Files.readString(configFile));
+        } catch (IOException e) {
+            throw new EmberException(configFile + ": cannot read config (" + e.getMessage() + ")", e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new EmberException(configFile + ": not a JSON object");
+        }
+        try {
+            return parse(root);
+        } catch (EmberException e) {
+            throw new EmberException(configFile + ": " + e.getMessage().replaceFirst("^config\\.json: ", ""), e);
+        }
+    }
+
+    static ModelConfig parse(JsonNode c) {
+        JsonNode archs = c.path("architectures");
+        if (!archs.isArray() || archs.isEmpty()) {
+            throw new EmberException("config.json: missing \"architectures\"");
+        }
+        Architecture arch = Architecture.fromHf(archs.get(0).asText());
+        String act = c.path("hidden_act").asText("silu");
+        require(act.equals("silu"), "hidden_act \"" + act + "\" is not supported (Ember runs SwiGLU with silu)");
+        int hidden = requiredInt(c, "hidden_size");
+        int heads = requiredInt(c, "num_attention_heads");
+        int kvHeads = c.path("num_key_value_heads").isNumber() ? c.get("num_key_value_heads").asInt() : heads;
+        int headDim = c.path("head_dim").isNumber() ? c.get("head_dim").asInt() : hidden / heads;
+        // transformers 5 writes rope settings under "rope_parameters"; 4.x used "rope_theta" and "rope_scaling".
+        JsonNode rope = c.path("rope_parameters");
+        double theta = rope.path("rope_theta").asDouble(c.path("rope_theta").asDouble(10000.0));
+        RopeScaling scaling = parseRopeScaling(rope.isObject() ? rope : c.path("rope_scaling"));
+        boolean defaultTie = false;
+        boolean tie = c.path("tie_word_embeddings").asBoolean(defaultTie);
+        boolean bias = arch.alwaysQkvBias() || c.path("attention_bias").asBoolean(false);
+        int window = 0;
+        if (c.path("sliding_window").isNumber() && c.path("use_sliding_window").asBoolean(arch == Architecture.MISTRAL)) {
+            window = c.get("sliding_window").asInt();
+        }
+        List<Integer> eos = new ArrayList<>();
+        JsonNode eosNode = c.path("eos_token_id");
+        if (eosNode.isArray()) {
+            eosNode.forEach(n -> eos.add(n.asInt()));
+        } else if (eosNode.isNumber()) {
+            eos.add(eosNode.asInt());
+        }
+        String dtypeName = c.path("torch_dtype").asText(c.path("dtype").asText("bfloat16"));
+        return new ModelConfig(arch, hidden, requiredInt(c, "intermediate_size"), requiredInt(c, "num_hidden_layers"),
+                heads, kvHeads, headDim, requiredInt(c, "vocab_size"), c.path("max_position_embeddings").asInt(4096),
+                c.path("rms_norm_eps").asDouble(1e-6), theta, scaling, tie, bias, window,
+                c.path("bos_token_id").asInt(-1), eos, DType.fromTorch(dtypeName));
+    }
+
+    private static RopeScaling parseRopeScaling(JsonNode s) {
+        if (s == null || !s.isObject()) {
+            return new RopeScaling.None();
+        }
+        String type = s.path("rope_type").asText(s.path("type").asText("default"));
+        return switch (type) {
+            case "default" -> new RopeScaling.None();
+            case "linear" -> new RopeScaling.Linear(s.path("factor").asDouble());
+            case "llama3" -> new RopeScaling.Llama3(s.path("factor").asDouble(), s.path("low_freq_factor").asDouble(),
+                    s.path("high_freq_factor").asDouble(), s.path("original_max_position_embeddings").asInt());
+            default -> throw new EmberException("config.json: rope scaling type \"" + type + "\" is not supported (default, linear, llama3)");
+        };
+    }
+
+    private static int requiredInt(JsonNode c, String field) {
+        JsonNode n = c.path(field);
+        if (!n.isIntegralNumber()) {
+            throw new EmberException("config.json: missing or non-integer \"" + field + "\"");
+        }
+        return n.asInt();
+    }
+}

@@ -1,0 +1,153 @@
+package dev.ember.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+import dev.ember.Progress;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+/**
+ * Loads an HF model directory ({@code config.json} plus one {@code model.safetensors} or shards listed in
+ * {@code model.safetensors.index.json}), maps every file and checks each tensor's shape against the config.
+ */
+public final class ModelLoader {
+    private ModelLoader() {
+    }
+
+    public static Model load(Path dir) {
+        return load(dir, Progress.NONE);
+    }
+
+    public static Model load(Path dir, Progress progress) {
+        if (!Files.isDirectory(dir)) {
+            throw new EmberException("model directory " + dir + " does not exist");
+        }
+        Path configFile = dir.resolve("config.json");
+        if (!Files.isRegularFile(configFile)) {
+            throw new EmberException(dir + ": no config.json (an HF model directory holds config.json and *.safetensors)");
+        }
+        ModelConfig config = ModelConfig.read(configFile);
+        List<Path> files = tensorFiles(dir);
+        Arena arena = Arena.ofShared();
+        try {
+            Map<String, Tensor> all = new HashMap<>();
+            for (int i = 0; i < files.size(); i++) {
+                progress.update("mapping " + files.get(i).getFileName(), i, files.size());
+                all.putAll(SafeTensorsFile.map(files.get(i), arena).tensors());
+            }
+            progress.update("mapped", files.size(), files.size());
+            return assemble(dir, config, new TensorSource(dir, all), arena);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static List<Path> tensorFiles(Path dir) {
+        Path index = dir.resolve("model.safetensors.index.json");
+        if (Files.isRegularFile(index)) {
+            JsonNode map;
+            try {
+                map = new ObjectMapper().readTree(Files.readString(index)).path("weight_map");
+            } catch (IOException e) {
+                throw new EmberException(index + ": cannot read shard index (" + e.getMessage() + ")", e);
+            }
+            if (!map.isObject()) {
+                throw new EmberException(index + ": no \"weight_map\" object");
+            }
+            TreeSet<String> names = new TreeSet<>();
+            map.properties().forEach(e -> names.add(e.getValue().asText()));
+            List<Path> shards = new ArrayList<>();
+            for (String name : names) {
+                Path shard = dir.resolve(name);
+                if (!Files.isRegularFile(shard)) {
+                    throw new EmberException(index + " lists shard " + name + ", which is missing from " + dir);
+                }
+                shards.add(shard);
+            }
+            return shards;
+        }
+        Path single = dir.resolve("model.safetensors");
+        if (Files.isRegularFile(single)) {
+            return List.of(single);
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            List<Path> found = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+            if (found.isEmpty()) {
+                throw new EmberException(dir + ": no *.safetensors files");
+            }
+            return found;
+        } catch (IOException e) {
+            throw new EmberException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** Looks tensors up by HF name and checks their shapes. */
+    private record TensorSource(Path dir, Map<String, Tensor> tensors) {
+        Tensor required(String name, long... shape) {
+            Tensor t = tensors.get(name);
+            if (t == null) {
+                throw new EmberException(dir + ": tensor " + name + " is missing from the safetensors files");
+            }
+            return checked(t, shape);
+        }
+
+        Tensor optional(String name, long... shape) {
+            Tensor t = tensors.get(name);
+            return t == null ? null : checked(t, shape);
+        }
+
+        private Tensor checked(Tensor t, long[] shape) {
+            if (!Arrays.equals(t.shape(), shape)) {
+                throw new EmberException(dir + ": tensor " + t.name() + " has shape " + Arrays.toString(t.shape())
+                        + " but config.json implies " + Arrays.toString(shape));
+            }
+            return t;
+        }
+    }
+
+    private static Model assemble(Path dir, ModelConfig c, TensorSource src, Arena arena) {
+        long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), ff = c.intermediateSize(), v = c.vocabSize(), hd = c.headDim();
+        Tensor embedding = src.required("model.embed_tokens.weight", v, h);
+        List<LayerWeights> layers = new ArrayList<>(c.numLayers());
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            boolean bias = c.qkvBias();
+            layers.add(new LayerWeights(
+                    src.required(p + "input_layernorm.weight", h),
+                    src.required(p + "self_attn.q_proj.weight", q, h),
+                    src.required(p + "self_attn.k_proj.weight", kv, h),
+                    src.required(p + "self_attn.v_proj.weight", kv, h),
+                    src.required(p + "self_attn.o_proj.weight", h, q),
+                    bias ? src.required(p + "self_attn.q_proj.bias", q) : null,
+                    bias ? src.required(p + "self_attn.k_proj.bias", kv) : null,
+                    bias ? src.required(p + "self_attn.v_proj.bias", kv) : null,
+                    c.qkNorm() ? src.required(p + "self_attn.q_norm.weight", hd) : null,
+                    c.qkNorm() ? src.required(p + "self_attn.k_norm.weight", hd) : null,
+                    src.required(p + "post_attention_layernorm.weight", h),
+                    src.required(p + "mlp.gate_proj.weight", ff, h),
+                    src.required(p + "mlp.up_proj.weight", ff, h),
+                    src.required(p + "mlp.down_proj.weight", h, ff)));
+        }
+        Tensor finalNorm = src.required("model.norm.weight", h);
+        Tensor lmHead = src.optional("lm_head.weight", v, h);
+        if (lmHead == null) {
+            if (!c.tieWordEmbeddings()) {
+                throw new EmberException(dir + ": tensor lm_head.weight is missing and config.json does not tie word embeddings");
+            }
+            lmHead = embedding;
+        }
+        return new Model(dir, c, embedding, layers, finalNorm, lmHead, arena);
+    }
+}
