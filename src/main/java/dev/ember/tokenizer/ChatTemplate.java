@@ -7,6 +7,7 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.exptest.ExpTest;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import dev.ember.EmberException;
@@ -19,6 +20,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * A model's Jinja chat template, rendered as HF's {@code apply_chat_template(..., tokenize=False)} renders it:
@@ -26,7 +28,14 @@ import java.util.Map;
  * globals ({@code raise_exception}, {@code strftime_now}, a Python {@code tojson}) on top of Jinjava, which
  * {@link JinjaDialect} and {@link PythonMethods} teach the Python-isms HF templates use.
  *
- * <p>Rendering is thread-safe: each call builds its own interpreter over the shared, read-only configuration.
+ * <p>Rendering is thread-safe. Each render gets its own interpreter and context, but Jinjava clears bookkeeping
+ * of its shared global context after every render, so renders of one template take turns (one is about a
+ * millisecond).
+ *
+ * <p>Known differences from Jinja2, none of which the templates of Llama 3, Qwen 2.5/3 or Mistral meet: booleans
+ * print as {@code true}/{@code false} and None as nothing (Jinja2 prints {@code True} and {@code None}); an
+ * undefined variable {@code is none} (in Jinja2 it is not); filters and tests Jinjava lacks ({@code items},
+ * {@code max}, {@code min}) are refused when the template is loaded rather than rendered wrong.
  */
 final class ChatTemplate {
 
@@ -90,7 +99,10 @@ final class ChatTemplate {
         bindings.put("messages", conversation);
         bindings.put("add_generation_prompt", addGenerationPrompt);
 
-        RenderResult result = jinjava.renderForResult(source, bindings);
+        RenderResult result;
+        synchronized (jinjava) {
+            result = jinjava.renderForResult(source, bindings);
+        }
         for (TemplateError error : result.getErrors()) {
             TemplateFunctions.TemplateRaised raised = raisedBy(error.getException());
             if (raised != null) {
@@ -130,6 +142,8 @@ final class ChatTemplate {
         register(jinjava, "raise_exception", "raiseException", Object.class);
         register(jinjava, "strftime_now", "strftimeNow", String.class);
         jinjava.getGlobalContext().registerFilter(new PythonToJson());
+        jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("iterable", PythonTypeTest::isIterable));
+        jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("sequence", PythonTypeTest::isSequence));
         return jinjava;
     }
 
@@ -163,6 +177,32 @@ final class ChatTemplate {
             }
         }
         return null;
+    }
+
+    /**
+     * Jinja2's {@code iterable} and {@code sequence} tests, which (as in Python) hold for strings too: Llama 3 writes
+     * a tool result with {@code tojson} when it {@code is iterable}, so a string result is quoted. Jinjava's say no.
+     */
+    private record PythonTypeTest(String name, Predicate<Object> test) implements ExpTest {
+        static boolean isIterable(Object value) {
+            return value instanceof Iterable<?> || value instanceof Map<?, ?> || value instanceof CharSequence
+                    || (value != null && value.getClass().isArray());
+        }
+
+        static boolean isSequence(Object value) {   // has len() and [] in Python: str, list, tuple, dict
+            return value instanceof List<?> || value instanceof Map<?, ?> || value instanceof CharSequence
+                    || (value != null && value.getClass().isArray());
+        }
+
+        @Override
+        public String getName() {
+            return name;
+        }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return test.test(var);
+        }
     }
 
     /** HF's {@code tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)}. */

@@ -25,12 +25,13 @@ import java.util.Set;
  *
  * <p>Read from a model directory: {@code tokenizer.json}, and when present {@code tokenizer_config.json} (special
  * tokens, chat template), {@code chat_template.jinja} (a template kept beside it, which wins, as in HF) and
- * {@code generation_config.json} (further end-of-sequence ids).
+ * {@code generation_config.json} (further end-of-sequence ids). Where transformers 5 runs a tokenizer class's own
+ * pipeline rather than the file's (LlamaTokenizer: Llama 2, Mistral), so does this; see {@link Transformers5Pipeline}.
  *
  * <p>Thread safety: one instance serves any number of threads at once. Encoding and decoding call the native
  * tokenizer through shared, immutable state (the Rust {@code Tokenizer} is {@code Sync}; the only settings DJL
- * mutates, truncation and padding, are fixed here once, during {@link #load}); template rendering builds a fresh
- * interpreter per call. Only {@link #close} must wait until no thread uses the instance any more.
+ * mutates, truncation and padding, are fixed here once, during {@link #load}); chat template renders take turns.
+ * Only {@link #close} must wait until no thread uses the instance any more.
  */
 public final class Tokenizer implements AutoCloseable {
 
@@ -74,9 +75,10 @@ public final class Tokenizer implements AutoCloseable {
         if (!Files.isRegularFile(tokenizerFile)) {
             throw new EmberException(tokenizerFile + ": not found (the model directory must hold the HF tokenizer.json)");
         }
-        byte[] tokenizerBytes = read(tokenizerFile);
+        JsonNode tokenizerConfig = TokenizerSettings.readConfig(modelDir);
+        byte[] tokenizerBytes = Transformers5Pipeline.adapt(read(tokenizerFile), tokenizerConfig, tokenizerFile);
         Vocabulary vocabulary = Vocabulary.read(tokenizerFile, tokenizerBytes);
-        TokenizerSettings config = TokenizerSettings.read(modelDir, vocabulary);
+        TokenizerSettings config = TokenizerSettings.read(modelDir, tokenizerConfig, vocabulary);
 
         ChatTemplate template = config.chatTemplate() == null ? null
                 : new ChatTemplate(config.chatTemplate(), config.chatTemplateOrigin().toString(), config.tokenVariables(), clock);
@@ -106,7 +108,7 @@ public final class Tokenizer implements AutoCloseable {
      * encode a rendered template with {@code addSpecialTokens=false}, since the template already wrote any BOS.
      */
     public int[] encode(String text, boolean addSpecialTokens) {
-        Objects.requireNonNull(text, "text");
+        requireValidUnicode(text);
         // Straight to the JNI layer: DJL's Encoding would also build offsets, masks and a Java object per token.
         long encoding = TokenizersLibrary.LIB.encode(nativeTokenizer.getHandle(), text, addSpecialTokens);
         try {
@@ -118,6 +120,23 @@ public final class Tokenizer implements AutoCloseable {
             return result;
         } finally {
             TokenizersLibrary.LIB.deleteEncoding(encoding);
+        }
+    }
+
+    /**
+     * Text with a lone UTF-16 surrogate has no UTF-8 form; the JNI string conversion would replace the whole text's
+     * bytes with U+FFFDs (a NUL in it too), where Python refuses it: so refuse it here, saying where.
+     */
+    private static void requireValidUnicode(String text) {
+        Objects.requireNonNull(text, "text");
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new EmberException("text to encode has an unpaired UTF-16 surrogate (U+" + Integer.toHexString(c).toUpperCase()
+                        + ") at index " + i + ": it is not valid Unicode");
+            }
         }
     }
 

@@ -29,9 +29,13 @@ record TokenizerSettings(
         OptionalInt bosTokenId,
         boolean cleanUpTokenizationSpaces) {
 
-    static TokenizerSettings read(Path modelDir, Vocabulary vocabulary) {
+    /** tokenizer_config.json, or a missing node when the model has none. */
+    static JsonNode readConfig(Path modelDir) {
+        return readOptional(modelDir.resolve("tokenizer_config.json"));
+    }
+
+    static TokenizerSettings read(Path modelDir, JsonNode config, Vocabulary vocabulary) {
         Path configFile = modelDir.resolve("tokenizer_config.json");
-        JsonNode config = readOptional(configFile);
 
         ChatTemplate.TokenVariables tokens = new ChatTemplate.TokenVariables(
                 tokenText(config, "bos_token", configFile), tokenText(config, "eos_token", configFile),

@@ -127,6 +127,14 @@ class ChatTemplateTest {
                 llama.applyChatTemplate(List.of(user("Hi"), assistant("Yo")), false));
     }
 
+    /** Llama 3 writes a tool result through tojson when it "is iterable", which in Jinja2 a string is: quoted. */
+    @Test
+    void llama32QuotesAToolResultAsJson() {
+        Tokenizer llama = TokenizerFixtures.tokenizer("llama3_2");
+        String prompt = llama.applyChatTemplate(List.of(user("6*7?"), assistant("Let me compute."), new ChatMessage("tool", "42 \"exact\"")), false);
+        assertTrue(prompt.endsWith("Let me compute.<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n\"42 \\\"exact\\\"\"<|eot_id|>"), prompt);
+    }
+
     @Test
     void mistralAlternatesInstructionsAndRejectsOtherRoles() {
         Tokenizer mistral = TokenizerFixtures.tokenizer("mistral");

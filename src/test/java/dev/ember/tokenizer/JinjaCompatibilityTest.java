@@ -58,6 +58,14 @@ class JinjaCompatibilityTest {
                         + "|{{ 'abab'.replace('a', 'X', 1) }}|{{ '-'.join(['a', 'b', 'c']) }}"));
     }
 
+    /** Jinja2's type tests: a string is iterable and a sequence, and so is a dict; a number is neither. */
+    @Test
+    void typeTestsFollowPython() {
+        assertEquals("TTTT|TT|FF", render("{% for v in ['s', [1], {'a': 1}, (1, 2)] %}{{ 'T' if v is iterable else 'F' }}{% endfor %}"
+                + "|{{ 'T' if 's' is sequence else 'F' }}{{ 'T' if {'a': 1} is sequence else 'F' }}"
+                + "|{{ 'T' if 5 is iterable else 'F' }}{{ 'T' if none is sequence else 'F' }}"));
+    }
+
     @Test
     void whitespaceIsWhatPythonCallsWhitespace() {
         assertEquals("x", render("{{ '\u00a0\u2003x\u3000\u0085'.strip() }}"));

@@ -76,6 +76,16 @@ class TokenizerErrorsTest {
     }
 
     @Test
+    void textThatIsNotUnicode() {
+        Tokenizer qwen = TokenizerFixtures.tokenizer("qwen2_5");
+        for (String bad : new String[]{"a\uD800b", "ends with \uDBFF", "\uDC00 starts"}) {
+            EmberException e = assertThrows(EmberException.class, () -> qwen.encode(bad));
+            assertTrue(e.getMessage().contains("unpaired UTF-16 surrogate"), e.getMessage());
+        }
+        assertTrue(qwen.decode(qwen.encode("a\u0000\uD83E\uDD99")).equals("a\u0000\uD83E\uDD99"), "NUL and a surrogate pair are fine");
+    }
+
+    @Test
     void idsOutsideTheVocabulary() {
         Tokenizer qwen = TokenizerFixtures.tokenizer("qwen2_5");
         for (int bad : new int[]{-1, qwen.vocabSize(), Integer.MAX_VALUE}) {
