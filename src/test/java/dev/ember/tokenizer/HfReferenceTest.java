@@ -30,7 +30,7 @@ class HfReferenceTest {
             references = families.map(dir -> dir.resolve("hf_reference.json")).filter(Files::isRegularFile).sorted().toList();
         }
         if (references.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("no hf_reference.json yet", () -> Assumptions.abort(
+            return Stream.of(DynamicTest.dynamicTest("no hf_reference.json yet", () -> skip(
                     "no src/test/resources/tokenizers/<family>/hf_reference.json is present yet: nothing to compare with HF")));
         }
         List<DynamicNode> families = new ArrayList<>();
@@ -45,7 +45,7 @@ class HfReferenceTest {
         HfReference reference = HfReference.read(file);
         Path directory = tokenizerDirectory(family);
         if (directory == null || !Files.isRegularFile(directory.resolve("tokenizer.json"))) {
-            return DynamicTest.dynamicTest(family + ": tokenizer not in this checkout", () -> Assumptions.abort(
+            return DynamicTest.dynamicTest(family + ": tokenizer not in this checkout", () -> skip(
                     family + ": " + reference.size() + " reference entries, but no tokenizer at "
                             + (directory == null ? "(unknown family)" : directory.toAbsolutePath())));
         }
@@ -65,6 +65,12 @@ class HfReferenceTest {
             tests.add(DynamicTest.dynamicTest("chat #" + i + " (" + c.messages().size() + " messages)", () -> c.check(tokenizer)));
         }
         return DynamicContainer.dynamicContainer(family + " (" + reference.source() + ")", tests);
+    }
+
+    /** Says why on the console too (the build prints only a count of skipped tests), then skips. */
+    private static void skip(String why) {
+        System.out.println("HfReferenceTest: " + why);
+        Assumptions.abort(why);
     }
 
     /** Where a family's tokenizer is: the committed fixtures, or for ember-tiny the model the project builds. */
