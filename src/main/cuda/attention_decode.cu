@@ -1,0 +1,174 @@
+// Decode attention: one new query token per sequence against its whole paged KV cache, with the
+// context split across thread blocks (split-K) so that a few long sequences still fill the GPU.
+//
+// decode_attention: block (n, kvHead, split) handles decode row decodeRows[n], the G = heads/kvHeads
+// query heads that share kvHead (one warp each, so every key and value is read from memory once for
+// the whole group), and the split's contiguous share of the context. Keys and values are staged in
+// shared memory TK tokens at a time; each warp keeps its query, running max, running sum and output
+// accumulator in registers (lane owns dimensions lane, lane+32, ...). The block writes an unnormalised
+// partial result per head: o (hd floats), m and l.
+// decode_attention_reduce then merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
+// out = sum o_s 2^(m_s - M) / L.
+//
+// Cost per decode row and KV head: 2*ctx*hd*sizeof(T) bytes of cache read once, 4*G*ctx*hd FLOPs,
+// plus splits*G*(hd + 2)*4 bytes of partials written and read back.
+#include "common.cuh"
+
+namespace ember {
+
+constexpr float DECODE_LOG2E = 1.4426950408889634f;
+constexpr int TK = 16;  // tokens staged per step; shared memory holds K and V as fp32 [TK][hd]
+
+template <typename T, int MAXHD>
+__device__ __forceinline__ void decode_attention(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
+        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
+        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
+        int splits, float scale) {
+    constexpr int PER_LANE = MAXHD / 32;
+    extern __shared__ float smem[];
+    float* Ks = smem;
+    float* Vs = Ks + TK * hd;
+
+    const int n = blockIdx.x, kvHead = blockIdx.y, split = blockIdx.z;
+    const int group = heads / kvHeads;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int head = kvHead * group + warp;
+    const int row = decodeRows[n];
+    const int pos = positions[row];
+    const int* table = blockTables + (size_t)rowChunk[row] * tableStride;
+    const int first = window > 0 ? max(0, pos - window + 1) : 0;
+    const int perSplit = (pos - first + 1 + splits - 1) / splits;
+    const int begin = first + split * perSplit;
+    const int end = min(pos + 1, begin + perSplit);
+
+    float qr[PER_LANE], acc[PER_LANE];
+    const T* qh = q + (size_t)row * heads * hd + head * hd;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        const int d = lane + 32 * i;
+        qr[i] = d < hd ? to_float(qh[d]) * scale * DECODE_LOG2E : 0.f;
+        acc[i] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;
+
+    for (int t0 = begin; t0 < end; t0 += TK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < TK * hd; i += blockDim.x) {
+            const int j = i / hd, d = i % hd, kp = t0 + j;
+            float kv = 0.f, vv = 0.f;
+            if (kp < end) {
+                const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
+                const size_t at = (slot * kvHeads + kvHead) * hd + d;
+                kv = to_float(kCache[at]);
+                vv = to_float(vCache[at]);
+            }
+            Ks[i] = kv;
+            Vs[i] = vv;
+        }
+        __syncthreads();
+        float s[TK];
+        float tileMax = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < TK; j++) {
+            float partial = 0.f;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) partial += qr[i] * Ks[j * hd + d];
+            }
+            s[j] = t0 + j < end ? warp_sum(partial) : -INFINITY;
+            tileMax = fmaxf(tileMax, s[j]);
+        }
+        const float mNew = fmaxf(m, tileMax);  // finite: the tile holds at least one token
+        const float alpha = exp2f(m - mNew);   // exp2f(-inf) = 0 on the first tile
+        l *= alpha;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; i++) acc[i] *= alpha;
+#pragma unroll
+        for (int j = 0; j < TK; j++) {
+            const float p = exp2f(s[j] - mNew);
+            l += p;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; i++) {
+                const int d = lane + 32 * i;
+                if (d < hd) acc[i] += p * Vs[j * hd + d];
+            }
+        }
+        m = mNew;
+    }
+    // An empty split (short context) writes m = -inf, l = 0, which the reduction weighs as zero.
+    const size_t part = ((size_t)n * heads + head) * splits + split;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; i++) {
+        const int d = lane + 32 * i;
+        if (d < hd) partialOut[part * hd + d] = acc[i];
+    }
+    if (lane == 0) {
+        partialMaxSum[part * 2] = m;
+        partialMaxSum[part * 2 + 1] = l;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void decode_attention_d128(
+        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,
+        const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,
+        int hd, int blockSize, int window, int splits, float scale) {
+    decode_attention<T, 128>(q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut,
+                             partialMaxSum, heads, kvHeads, hd, blockSize, window, splits, scale);
+}
+
+template <typename T>
+__device__ __forceinline__ void decode_attention_d256(
+        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,
+        const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,
+        int hd, int blockSize, int window, int splits, float scale) {
+    decode_attention<T, 256>(q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut,
+                             partialMaxSum, heads, kvHeads, hd, blockSize, window, splits, scale);
+}
+
+// Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
+// and writes hd elements per block.
+template <typename T>
+__device__ __forceinline__ void decode_attention_reduce(const float* __restrict__ partialOut,
+                                                        const float* __restrict__ partialMaxSum,
+                                                        const int* __restrict__ decodeRows, T* __restrict__ out,
+                                                        int heads, int hd, int splits) {
+    const int n = blockIdx.x, head = blockIdx.y;
+    const size_t part0 = ((size_t)n * heads + head) * splits;
+    float mMax = -INFINITY;
+    for (int s = 0; s < splits; s++) mMax = fmaxf(mMax, partialMaxSum[(part0 + s) * 2]);
+    float sum = 0.f;
+    for (int s = 0; s < splits; s++) {
+        const float ms = partialMaxSum[(part0 + s) * 2];
+        if (ms != -INFINITY) sum += partialMaxSum[(part0 + s) * 2 + 1] * exp2f(ms - mMax);
+    }
+    const float inv = 1.f / sum;
+    T* o = out + ((size_t)decodeRows[n] * heads + head) * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float v = 0.f;
+        for (int s = 0; s < splits; s++) {
+            const float ms = partialMaxSum[(part0 + s) * 2];
+            if (ms != -INFINITY) v += partialOut[(part0 + s) * hd + d] * exp2f(ms - mMax);
+        }
+        o[d] = from_float<T>(v * inv);
+    }
+}
+
+}  // namespace ember
+
+#define DECODE_PARAMS                                                                                      \
+    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows, \
+     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,  \
+     int hd, int blockSize, int window, int splits, float scale)
+#define DECODE_ARGS                                                                                        \
+    (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum,     \
+     heads, kvHeads, hd, blockSize, window, splits, scale)
+EMBER_INSTANTIATE(decode_attention_d128, DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE(decode_attention_d256, DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE(decode_attention_reduce,
+                  (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
+                   int hd, int splits),
+                  (partialOut, partialMaxSum, decodeRows, out, heads, hd, splits))
