@@ -91,8 +91,8 @@ final class CudaLibraries {
                 // not there either; reported below
             }
         }
-        String tried = String.join(" or ", names) + " not found in " + searchPath()
-                + " nor by the dynamic loader (set " + DIR_VARIABLE + " to its folder)";
+        String tried = String.join(" or ", names) + " not found in " + searchPath().size()
+                + " usual folders nor by the dynamic loader (set " + DIR_VARIABLE + " to its folder)";
         return new Opened(null, null, errors.isEmpty() ? tried : tried + "; " + String.join("; ", errors));
     }
 }
