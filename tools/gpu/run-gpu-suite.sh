@@ -13,7 +13,8 @@
 set -euo pipefail
 
 JUNIT_VERSION=6.1.3
-MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http
+# The application runtime of gpu-host.md, plus jdk.zipfs, which the JUnit launcher uses to read jars.
+MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs
 ARCHIVE=ember-gpu.tar.xz
 
 pack() {
@@ -90,7 +91,7 @@ gpu() {
   set +e
   "$dest/jre/bin/java" @jvm.options -Xmx24g -jar "junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
       --class-path "ember.jar:$(ls lib/*.jar | tr '\n' ':')test-classes" \
-      --reports-dir="$out/junit" --details=tree --disable-banner "${selectors[@]}" > "$out/tests.log" 2>&1
+      --details=tree --disable-banner "${selectors[@]}" > "$out/tests.log" 2>&1
   rc=$?
   set -e
   grep -E '✘|MethodSource|=>|Exception|expected' "$out/tests.log" | head -60 || true
