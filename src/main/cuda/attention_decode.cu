@@ -111,24 +111,6 @@ __device__ __forceinline__ void decode_attention(
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void decode_attention_d128(
-        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,
-        const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,
-        int hd, int blockSize, int window, int splits, float scale) {
-    decode_attention<T, 128>(q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut,
-                             partialMaxSum, heads, kvHeads, hd, blockSize, window, splits, scale);
-}
-
-template <typename T>
-__device__ __forceinline__ void decode_attention_d256(
-        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,
-        const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,
-        int hd, int blockSize, int window, int splits, float scale) {
-    decode_attention<T, 256>(q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut,
-                             partialMaxSum, heads, kvHeads, hd, blockSize, window, splits, scale);
-}
-
 // Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
 // and writes hd elements per block.
 template <typename T>
@@ -166,8 +148,8 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
 #define DECODE_ARGS                                                                                        \
     (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum,     \
      heads, kvHeads, hd, blockSize, window, splits, scale)
-EMBER_INSTANTIATE(decode_attention_d128, DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE(decode_attention_d256, DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_d128, (decode_attention<T, 128>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_d256, (decode_attention<T, 256>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

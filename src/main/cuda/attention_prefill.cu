@@ -16,7 +16,8 @@ namespace ember {
 constexpr float LOG2E = 1.4426950408889634f;
 
 // Shared memory, in floats: Q [BQ][hd+1], K and V [BK][hd+1], P [BQ][BK+1]. The +1 pads rows so that
-// lanes reading one column of different rows fall in different banks. AttentionKernels.java mirrors this.
+// lanes reading one column of different rows fall in different banks. EmberKernels.prefillAttention
+// computes the same size.
 template <typename T, int MAXHD, int BQ, int BK>
 __device__ __forceinline__ void prefill_attention(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
@@ -128,24 +129,6 @@ __device__ __forceinline__ void prefill_attention(
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void prefill_attention_d128(
-        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,
-        const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition,
-        T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale) {
-    prefill_attention<T, 128, 32, 32>(q, kCache, vCache, blockTables, tableStride, prefillChunks, chunkRowStart,
-                                      chunkLength, chunkStartPosition, out, heads, kvHeads, hd, blockSize, window, scale);
-}
-
-template <typename T>
-__device__ __forceinline__ void prefill_attention_d256(
-        const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,
-        const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition,
-        T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale) {
-    prefill_attention<T, 256, 32, 16>(q, kCache, vCache, blockTables, tableStride, prefillChunks, chunkRowStart,
-                                      chunkLength, chunkStartPosition, out, heads, kvHeads, hd, blockSize, window, scale);
-}
-
 }  // namespace ember
 
 #define PREFILL_PARAMS                                                                                     \
@@ -155,5 +138,6 @@ __device__ __forceinline__ void prefill_attention_d256(
 #define PREFILL_ARGS                                                                                       \
     (q, kCache, vCache, blockTables, tableStride, prefillChunks, chunkRowStart, chunkLength, chunkStartPosition, \
      out, heads, kvHeads, hd, blockSize, window, scale)
-EMBER_INSTANTIATE(prefill_attention_d128, PREFILL_PARAMS, PREFILL_ARGS)
-EMBER_INSTANTIATE(prefill_attention_d256, PREFILL_PARAMS, PREFILL_ARGS)
+// Head dimensions up to 128 take 32-key tiles; up to 256, 16-key tiles, to stay within shared memory.
+EMBER_INSTANTIATE_AS(prefill_attention_d128, (prefill_attention<T, 128, 32, 32>), PREFILL_PARAMS, PREFILL_ARGS)
+EMBER_INSTANTIATE_AS(prefill_attention_d256, (prefill_attention<T, 256, 32, 16>), PREFILL_PARAMS, PREFILL_ARGS)

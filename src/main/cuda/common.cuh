@@ -47,12 +47,16 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 }  // namespace ember
 
-// Three extern "C" entry points per kernel template, one per storage type, with unmangled names. Each
-// lives in a namespace that defines T, so `params` can name the storage type.
-#define EMBER_INSTANTIATE(name, params, args)                                                     \
+// Three extern "C" entry points per kernel template, one per storage type, with unmangled names: name_f32,
+// name_bf16, name_f16. Each lives in a namespace that defines T, so that `params` can name the storage
+// type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>).
+#define EMBER_INSTANTIATE_AS(name, callee, params, args)                                          \
     namespace ember_f32 { using T = float;                                                        \
-        extern "C" __global__ void name##_f32 params { ember::name<T> args; } }                  \
+        extern "C" __global__ void name##_f32 params { using namespace ember; callee args; } }   \
     namespace ember_bf16 { using T = __nv_bfloat16;                                               \
-        extern "C" __global__ void name##_bf16 params { ember::name<T> args; } }                 \
+        extern "C" __global__ void name##_bf16 params { using namespace ember; callee args; } }  \
     namespace ember_f16 { using T = __half;                                                       \
-        extern "C" __global__ void name##_f16 params { ember::name<T> args; } }
+        extern "C" __global__ void name##_f16 params { using namespace ember; callee args; } }
+
+// The common case: the entry points call the template of the same name.
+#define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

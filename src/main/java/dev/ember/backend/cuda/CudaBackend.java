@@ -5,7 +5,9 @@ import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
 import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
 
 /**
  * Runs models on the first NVIDIA GPU. {@link #availability()} says, without throwing, whether this process
@@ -51,7 +53,16 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
-        return new CudaModelRunner(context, model, kv, progress, useGraphs);
+        return CudaModelRunner.upload(context, model, kv, progress, useGraphs);
+    }
+
+    /**
+     * A runner for a model of shape {@code config} whose weights are random numbers of {@code type} made on the
+     * GPU (milliseconds, where generating and copying them from the host takes minutes for 8B parameters):
+     * for benchmarks of shapes whose real weights are not at hand. The same seed gives the same weights.
+     */
+    public ModelRunner loadRandom(ModelConfig config, DType type, KvCacheSpec kv, long seed) {
+        return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
     }
 
     @Override

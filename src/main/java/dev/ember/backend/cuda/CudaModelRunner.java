@@ -64,15 +64,36 @@ final class CudaModelRunner implements ModelRunner {
     private record GraphKey(int chunks, int stride, int splits) {
     }
 
-    CudaModelRunner(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
+    /** Where the weights come from: uploaded from a host model, or made on the GPU. */
+    @FunctionalInterface
+    interface WeightSource {
+        DeviceWeights load(EmberKernels kernels, CudaStream stream);
+    }
+
+    /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
+    static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
+        DType type = DeviceWeights.storageType(model);
+        return new CudaModelRunner(context, model.config(), model.name(), type, kvSpec, useGraphs,
+                (kernels, stream) -> DeviceWeights.upload(model, type, progress));
+    }
+
+    /** A runner for a model of shape {@code config} with random weights of {@code type} made on the GPU. */
+    static CudaModelRunner random(CudaContext context, ModelConfig config, DType type, long seed, KvCacheSpec kvSpec,
+                                  boolean useGraphs) {
+        return new CudaModelRunner(context, config, "random " + type.name().toLowerCase(java.util.Locale.ROOT) + " weights",
+                type, kvSpec, useGraphs, (kernels, stream) -> DeviceWeights.random(config, type, seed, kernels, stream));
+    }
+
+    private CudaModelRunner(CudaContext context, ModelConfig config, String modelName, DType type, KvCacheSpec kvSpec,
+                            boolean useGraphs, WeightSource source) {
         this.context = context;
-        this.config = model.config();
+        this.config = config;
         this.kvSpec = kvSpec;
         this.useGraphs = useGraphs;
         if (kvSpec.numLayers() != config.numLayers() || kvSpec.kvDim() != config.kvDim()) {
             throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
         }
-        this.type = DeviceWeights.storageType(model);
+        this.type = type;
         this.shape = new AttentionShape(config.numHeads(), config.numKvHeads(), config.headDim(), kvSpec.blockSize(),
                 config.slidingWindow());
         EmberKernels.checkSupported(shape);
@@ -80,14 +101,14 @@ final class CudaModelRunner implements ModelRunner {
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
         this.layerCacheBytes = kvSpec.tokenCapacity() * kvSpec.kvDim() * type.bytes();
         context.makeCurrent();
-        checkFits(model);
+        checkFits(modelName);
         this.allocator = new BlockAllocator(kvSpec.numBlocks());
         this.deviceName = context.device().describe();
         try {
             this.stream = CudaStream.create();
             this.kernels = EmberKernels.load(context.device());
             this.blas = new CublasLt();
-            this.weights = DeviceWeights.upload(model, type, progress);
+            this.weights = source.load(kernels, stream);
             this.keyCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
             this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
             this.inverseFrequencies = uploadInverseFrequencies();
@@ -99,8 +120,8 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** Fails, before allocating anything, when weights, cache and first buffers would not fit the free memory. */
-    private void checkFits(Model model) {
-        long weightBytes = DeviceWeights.deviceBytes(model, type);
+    private void checkFits(String modelName) {
+        long weightBytes = DeviceWeights.deviceBytes(config, type);
         long cacheBytes = 2 * layerCacheBytes * config.numLayers();
         long bufferBytes = Activations.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES;
         long needed = weightBytes + cacheBytes + bufferBytes;
@@ -109,7 +130,7 @@ final class CudaModelRunner implements ModelRunner {
             throw new EmberException(String.format(
                     "%s does not fit on %s: it needs %.2f GiB (weights %.2f GiB, KV cache %.2f GiB for %d tokens, buffers %.2f GiB) "
                             + "but only %.2f GiB of %.2f GiB is free; use a smaller KV cache or a larger GPU",
-                    model.name(), context.device().describe(), gib(needed), gib(weightBytes), gib(cacheBytes),
+                    modelName, context.device().describe(), gib(needed), gib(weightBytes), gib(cacheBytes),
                     kvSpec.tokenCapacity(), gib(bufferBytes), gib(memory.free()), gib(memory.total())));
         }
     }

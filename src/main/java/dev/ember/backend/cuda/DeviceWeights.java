@@ -56,14 +56,69 @@ final class DeviceWeights implements AutoCloseable {
         return model.layers().getFirst().wq().dtype();
     }
 
-    /** Device bytes {@link #upload} will take for {@code model} stored as {@code type}. */
-    static long deviceBytes(Model model, DType type) {
-        long bytes = 0;
-        for (Tensor t : (Iterable<Tensor>) model.tensors()::iterator) {
-            boolean matrix = t.rank() == 2;
-            bytes += t.elementCount() * (matrix ? type.bytes() : Float.BYTES);
+    /** Device bytes the weights of a model of shape {@code c} take, matrices stored as {@code type}. */
+    static long deviceBytes(ModelConfig c, DType type) {
+        long h = c.hiddenSize(), qkv = c.qDim() + 2L * c.kvDim(), ff = c.intermediateSize();
+        long matrices = c.vocabSize() * h * (c.tieWordEmbeddings() ? 1 : 2)
+                + c.numLayers() * (qkv * h + h * c.qDim() + 2 * ff * h + h * ff);
+        long vectors = h + c.numLayers() * (2 * h + (c.qkvBias() ? qkv : 0) + (c.qkNorm() ? 2L * c.headDim() : 0));
+        return matrices * type.bytes() + vectors * Float.BYTES;
+    }
+
+    /**
+     * Weights of shape {@code c} made on the GPU: uniform in ±sqrt(3/in) for linear layers (unit-variance
+     * outputs for unit-variance inputs, so activations stay in a realistic range at any depth), ±1 for the
+     * embedding, 1 ± 0.1 for norms and ±0.1 for biases, the same for the same seed.
+     */
+    static DeviceWeights random(ModelConfig c, DType type, long seed, EmberKernels kernels, CudaStream stream) {
+        Filler f = new Filler(seed, kernels, stream);
+        try {
+            long h = c.hiddenSize(), qkv = c.qDim() + 2L * c.kvDim(), ff = c.intermediateSize();
+            DeviceBuffer embedding = f.uniform(type, c.vocabSize() * h, 0f, 1f);
+            DeviceBuffer lmHead = c.tieWordEmbeddings() ? embedding : f.linear(type, c.vocabSize(), h);
+            List<Layer> layers = new ArrayList<>(c.numLayers());
+            for (int i = 0; i < c.numLayers(); i++) {
+                layers.add(new Layer(f.norm(h), f.linear(type, qkv, h), c.qkvBias() ? f.uniform(DType.F32, qkv, 0f, 0.1f) : null,
+                        c.qkNorm() ? f.norm(c.headDim()) : null, c.qkNorm() ? f.norm(c.headDim()) : null,
+                        f.linear(type, h, c.qDim()), f.norm(h), f.linear(type, 2 * ff, h), f.linear(type, h, ff)));
+            }
+            DeviceBuffer finalNorm = f.norm(h);
+            stream.synchronize();
+            return new DeviceWeights(type, embedding, finalNorm, lmHead, layers);
+        } catch (RuntimeException e) {
+            f.made.forEach(DeviceBuffer::close);
+            throw e;
         }
-        return bytes;
+    }
+
+    /** Allocates buffers and fills each with its own stream of random numbers. */
+    private static final class Filler {
+        final List<DeviceBuffer> made = new ArrayList<>();
+        private final EmberKernels kernels;
+        private final CudaStream stream;
+        private long nextSeed;
+
+        Filler(long seed, EmberKernels kernels, CudaStream stream) {
+            this.nextSeed = seed * 0x632BE59BD9B4E019L;
+            this.kernels = kernels;
+            this.stream = stream;
+        }
+
+        DeviceBuffer uniform(DType type, long elements, float center, float halfWidth) {
+            DeviceBuffer b = DeviceBuffer.allocate(elements * type.bytes());
+            made.add(b);
+            kernels.fillUniform(stream, type, b.address(), elements, center, halfWidth, nextSeed);
+            nextSeed += 0x9E3779B97F4A7C15L;
+            return b;
+        }
+
+        DeviceBuffer linear(DType type, long out, long in) {
+            return uniform(type, out * in, 0f, (float) Math.sqrt(3.0 / in));
+        }
+
+        DeviceBuffer norm(long n) {
+            return uniform(DType.F32, n, 1f, 0.1f);
+        }
     }
 
     /** Uploads every tensor of {@code model}, reporting bytes done to {@code progress}. */

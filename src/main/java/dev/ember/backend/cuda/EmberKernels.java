@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_decode", "sampling");
+            "attention_decode", "sampling", "random");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -212,6 +212,13 @@ public final class EmberKernels implements AutoCloseable {
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
+    }
+
+    /** Fills {@code n} elements with {@code center ± halfWidth}, uniform, a pure function of {@code seed} and the index. */
+    public void fillUniform(CudaStream stream, DType type, long out, long n, float center, float halfWidth, long seed) {
+        int blocks = (int) Math.min((n + 255) / 256, 64L * device.multiprocessors());
+        args.begin().pointer(out).i64(n).f32(center).f32(halfWidth).i64(seed)
+                .launch(typed("fill_uniform", type), Math.max(blocks, 1), 1, 1, 256, 0, stream);
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

@@ -40,6 +40,11 @@ public final class KernelArgs {
         return this;
     }
 
+    public KernelArgs i64(long value) {
+        values.set(JAVA_LONG, 8L * next(), value);
+        return this;
+    }
+
     public KernelArgs i32(int value) {
         values.set(JAVA_INT, 8L * next(), value);
         return this;

@@ -1,8 +1,6 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -21,25 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class AttentionKernelsTest {
     private static final int BLOCK_SIZE = 16;
     private static final int NUM_BLOCKS = 160;
-    private static EmberKernels kernels;
-    private static CudaStream stream;
     private final Random random = new Random();
 
-    @BeforeAll
-    static void load() {
-        if (Availability.current().isAvailable()) {
-            kernels = EmberKernels.load(Gpu.context().device());
-            stream = CudaStream.create();
-        }
-    }
-
-    @AfterAll
-    static void unload() {
-        if (kernels != null) {
-            kernels.close();
-            stream.close();
-        }
-    }
 
     /** A random paged cache and one block table per sequence, each covering {@code lengths[c]} tokens. */
     private final class Cache {
@@ -156,9 +137,9 @@ class AttentionKernelsTest {
              DeviceBuffer list = Gpu.uploadInts(order); DeviceBuffer dRowStart = Gpu.uploadInts(rowStart);
              DeviceBuffer dLength = Gpu.uploadInts(length); DeviceBuffer dStart = Gpu.uploadInts(start);
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * qd)) {
-            kernels.prefillAttention(stream, type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
+            Gpu.kernels().prefillAttention(Gpu.stream(), type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
                     list.address(), dRowStart.address(), dLength.address(), dStart.address(), out.address(), chunks, 100, shape);
-            stream.synchronize();
+            Gpu.stream().synchronize();
             Gpu.assertClose("prefill_attention " + type + " " + describe(shape), Gpu.download(out, type, rows * qd), ref,
                     Gpu.tolerance(type));
         }
@@ -204,10 +185,10 @@ class AttentionKernelsTest {
              DeviceBuffer partial = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(n, shape, splits));
              DeviceBuffer maxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(n, shape, splits));
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * qd)) {
-            kernels.decodeAttention(stream, type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
+            Gpu.kernels().decodeAttention(Gpu.stream(), type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
                     list.address(), chunkOf.address(), pos.address(), partial.address(), maxSum.address(), out.address(), n,
                     splits, shape);
-            stream.synchronize();
+            Gpu.stream().synchronize();
             float[] all = Gpu.download(out, type, rows * qd);
             float[] decoded = new float[n * qd];
             for (int i = 0; i < n; i++) {

@@ -2,8 +2,6 @@ package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
 import dev.ember.model.RopeScaling;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -16,25 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The per-token kernels against float64 references, in every storage type. */
 class ElementwiseKernelsTest {
-    private static EmberKernels kernels;
-    private static CudaStream stream;
     private final Random random = new Random();
 
-    @BeforeAll
-    static void load() {
-        if (Availability.current().isAvailable()) {
-            kernels = EmberKernels.load(Gpu.context().device());
-            stream = CudaStream.create();
-        }
-    }
-
-    @AfterAll
-    static void unload() {
-        if (kernels != null) {
-            kernels.close();
-            stream.close();
-        }
-    }
 
     @ParameterizedTest
     @EnumSource(DType.class)
@@ -51,8 +32,8 @@ class ElementwiseKernelsTest {
         }
         try (DeviceBuffer t = Gpu.upload(type, table); DeviceBuffer tok = Gpu.uploadInts(tokens);
              DeviceBuffer out = Gpu.poisoned(DType.F32, (long) rows * hidden)) {
-            kernels.embeddingGather(stream, type, t.address(), tok.address(), out.address(), rows, hidden);
-            stream.synchronize();
+            Gpu.kernels().embeddingGather(Gpu.stream(), type, t.address(), tok.address(), out.address(), rows, hidden);
+            Gpu.stream().synchronize();
             Gpu.assertClose("embedding_gather " + type, Gpu.download(out, DType.F32, rows * hidden), ref, 1e-7);
         }
     }
@@ -84,8 +65,8 @@ class ElementwiseKernelsTest {
         }
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer dd = Gpu.upload(DType.F32, delta);
              DeviceBuffer dw = Gpu.upload(DType.F32, weight); DeviceBuffer out = Gpu.poisoned(type, (long) rows * hidden)) {
-            kernels.addRmsNorm(stream, type, dx.address(), dd.address(), dw.address(), out.address(), 0, rows, hidden, eps, true);
-            stream.synchronize();
+            Gpu.kernels().addRmsNorm(Gpu.stream(), type, dx.address(), dd.address(), dw.address(), out.address(), 0, rows, hidden, eps, true);
+            Gpu.stream().synchronize();
             Gpu.assertClose("add_rmsnorm " + type + " residual written back", Gpu.download(dx, DType.F32, rows * hidden), sum, 1e-6);
             Gpu.assertClose("add_rmsnorm " + type + " normalised", Gpu.download(out, type, rows * hidden), normed,
                     Gpu.tolerance(type));
@@ -99,15 +80,47 @@ class ElementwiseKernelsTest {
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer dd = Gpu.upload(DType.F32, delta);
              DeviceBuffer dw = Gpu.upload(DType.F32, weight); DeviceBuffer index = Gpu.uploadInts(pick);
              DeviceBuffer out = Gpu.poisoned(type, (long) pick.length * hidden)) {
-            kernels.addRmsNorm(stream, type, dx.address(), dd.address(), dw.address(), out.address(), index.address(),
+            Gpu.kernels().addRmsNorm(Gpu.stream(), type, dx.address(), dd.address(), dw.address(), out.address(), index.address(),
                     pick.length, hidden, eps, false);
-            stream.synchronize();
+            Gpu.stream().synchronize();
             Gpu.assertClose("add_rmsnorm " + type + " gathered rows", Gpu.download(out, type, pick.length * hidden), picked,
                     Gpu.tolerance(type));
             float[] after = Gpu.download(dx, DType.F32, rows * hidden);
             for (int i = 0; i < x.length; i++) {
                 assertTrue(after[i] == x[i], "residual changed at " + i + " without writeBack");
             }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void fillUniformIsUniformAndReproducible(DType type) {
+        Gpu.context();
+        int n = 1 << 20;
+        float center = 1f, halfWidth = 0.25f;
+        long seed = random.nextLong();
+        try (DeviceBuffer a = Gpu.poisoned(type, n); DeviceBuffer b = Gpu.poisoned(type, n); DeviceBuffer c = Gpu.poisoned(type, n)) {
+            Gpu.kernels().fillUniform(Gpu.stream(), type, a.address(), n, center, halfWidth, seed);
+            Gpu.kernels().fillUniform(Gpu.stream(), type, b.address(), n, center, halfWidth, seed);
+            Gpu.kernels().fillUniform(Gpu.stream(), type, c.address(), n, center, halfWidth, seed + 1);
+            Gpu.stream().synchronize();
+            float[] x = Gpu.download(a, type, n), same = Gpu.download(b, type, n), other = Gpu.download(c, type, n);
+            double sum = 0, squares = 0;
+            int equalToOther = 0;
+            for (int i = 0; i < n; i++) {
+                assertTrue(x[i] >= center - halfWidth && x[i] <= center + halfWidth, "value " + x[i] + " at " + i);
+                assertTrue(x[i] == same[i], "the same seed gave another value at " + i);
+                equalToOther += x[i] == other[i] ? 1 : 0;
+                sum += x[i] - center;
+                squares += (x[i] - center) * (x[i] - center);
+            }
+            double mean = sum / n, variance = squares / n - mean * mean, expected = halfWidth * halfWidth / 3;
+            System.out.printf("[gpu-check] fill_uniform %-4s mean %+.2e, variance %.4e (uniform: %.4e), %d of %d equal for another seed%n",
+                    type, mean, variance, expected, equalToOther, n);
+            // Five standard errors: sd of the mean is halfWidth/sqrt(3n); of the variance about 0.9*expected/sqrt(n).
+            assertTrue(Math.abs(mean) < 5 * halfWidth / Math.sqrt(3.0 * n), "mean " + mean);
+            assertTrue(Math.abs(variance - expected) < 5 * 0.9 * expected / Math.sqrt(n) + 2e-4 * expected, "variance " + variance);
+            assertTrue(equalToOther < n / 50, equalToOther + " values equal for different seeds");
         }
     }
 
@@ -125,8 +138,8 @@ class ElementwiseKernelsTest {
             }
         }
         try (DeviceBuffer in = Gpu.upload(DType.F32, gateUp); DeviceBuffer out = Gpu.poisoned(type, (long) rows * ff)) {
-            kernels.siluMul(stream, type, in.address(), out.address(), rows, ff);
-            stream.synchronize();
+            Gpu.kernels().siluMul(Gpu.stream(), type, in.address(), out.address(), rows, ff);
+            Gpu.stream().synchronize();
             Gpu.assertClose("silu_mul " + type, Gpu.download(out, type, rows * ff), ref, Gpu.tolerance(type));
         }
     }
@@ -209,10 +222,10 @@ class ElementwiseKernelsTest {
              DeviceBuffer di = Gpu.upload(DType.F32, invF); DeviceBuffer dp = Gpu.uploadInts(positions);
              DeviceBuffer ds = Gpu.uploadInts(slotOf); DeviceBuffer q = Gpu.poisoned(type, (long) rows * qd);
              DeviceBuffer k = Gpu.poisoned(type, (long) slots * kvd); DeviceBuffer v = Gpu.poisoned(type, (long) slots * kvd)) {
-            kernels.qkvRope(stream, type, dq.address(), bias ? db.address() : 0, qkNorm ? dqn.address() : 0,
+            Gpu.kernels().qkvRope(Gpu.stream(), type, dq.address(), bias ? db.address() : 0, qkNorm ? dqn.address() : 0,
                     qkNorm ? dkn.address() : 0, di.address(), dp.address(), ds.address(), q.address(), k.address(), v.address(),
                     rows, shape, eps);
-            stream.synchronize();
+            Gpu.stream().synchronize();
             String what = "qkv_rope " + type + " hd=" + hd + (qkNorm ? " q/k norm" : "") + (bias ? " bias" : "");
             Gpu.assertClose(what + " q", Gpu.download(q, type, rows * qd), qRef, Gpu.tolerance(type));
             float[] kOut = Gpu.download(k, type, slots * kvd);

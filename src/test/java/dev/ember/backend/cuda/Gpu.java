@@ -19,6 +19,8 @@ final class Gpu {
     private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static CudaContext context;
+    private static EmberKernels kernels;
+    private static CudaStream stream;
     private static boolean skipAnnounced;
 
     private Gpu() {
@@ -42,6 +44,24 @@ final class Gpu {
         }
         context.makeCurrent();
         return context;
+    }
+
+    /** The kernels, loaded once for all tests; skips the test where there is no GPU. */
+    static synchronized EmberKernels kernels() {
+        CudaContext c = context();
+        if (kernels == null) {
+            kernels = EmberKernels.load(c.device());
+        }
+        return kernels;
+    }
+
+    /** One stream for the kernel tests, which synchronize it before reading results. */
+    static synchronized CudaStream stream() {
+        context();
+        if (stream == null) {
+            stream = CudaStream.create();
+        }
+        return stream;
     }
 
     /** {@code value} rounded to the storage type, as a kernel reading it would see it. */

@@ -1,8 +1,6 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -13,25 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Greedy and top-k/top-p choice on the GPU against exact float64 references. */
 class SamplingKernelsTest {
-    private static EmberKernels kernels;
-    private static CudaStream stream;
     private final Random random = new Random();
 
-    @BeforeAll
-    static void load() {
-        if (Availability.current().isAvailable()) {
-            kernels = EmberKernels.load(Gpu.context().device());
-            stream = CudaStream.create();
-        }
-    }
-
-    @AfterAll
-    static void unload() {
-        if (kernels != null) {
-            kernels.close();
-            stream.close();
-        }
-    }
 
     private float[] logits(int rows, int vocab) {
         float[] x = new float[rows * vocab];
@@ -55,8 +36,8 @@ class SamplingKernelsTest {
             expected[r] = dev.ember.Numerics.argmax(x, r * vocab, vocab);
         }
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer out = Gpu.uploadInts(new int[rows])) {
-            kernels.argmax(stream, dx.address(), out.address(), rows, vocab);
-            stream.synchronize();
+            Gpu.kernels().argmax(Gpu.stream(), dx.address(), out.address(), rows, vocab);
+            Gpu.stream().synchronize();
             int[] got = Gpu.downloadInts(out, rows);
             System.out.println("[gpu-check] argmax_f32 vocab=" + vocab + ": " + Arrays.toString(got));
             assertEquals(low, got[4]);
@@ -81,8 +62,8 @@ class SamplingKernelsTest {
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer t = Gpu.upload(DType.F32, temperature);
              DeviceBuffer k = Gpu.uploadInts(topK); DeviceBuffer p = Gpu.upload(DType.F32, topP);
              DeviceBuffer u = Gpu.upload(DType.F32, uniform); DeviceBuffer out = Gpu.uploadInts(new int[rows])) {
-            kernels.sampleTopKTopP(stream, dx.address(), t.address(), k.address(), p.address(), u.address(), out.address(), rows, vocab);
-            stream.synchronize();
+            Gpu.kernels().sampleTopKTopP(Gpu.stream(), dx.address(), t.address(), k.address(), p.address(), u.address(), out.address(), rows, vocab);
+            Gpu.stream().synchronize();
             int[] got = Gpu.downloadInts(out, rows);
             for (int r = 0; r < rows; r++) {
                 checkDraw(Arrays.copyOfRange(x, r * vocab, (r + 1) * vocab), temperature[r], topK[r], topP[r], uniform[r], got[r]);
