@@ -89,7 +89,8 @@ gpu() {
   [ ${#selectors[@]} -gt 0 ] || selectors=(--select-package=dev.ember.backend.cuda)
   cd "$dest/app"
   set +e
-  "$dest/jre/bin/java" @jvm.options -Xmx24g -jar "junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
+  # EMBER_JAVA_WRAPPER runs the JVM under a tool, e.g. "ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv".
+  ${EMBER_JAVA_WRAPPER:-} "$dest/jre/bin/java" @jvm.options -Xmx24g -jar "junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
       --class-path "ember.jar:$(ls lib/*.jar | tr '\n' ':')test-classes" \
       --details=tree --disable-banner "${selectors[@]}" > "$out/tests.log" 2>&1
   rc=$?

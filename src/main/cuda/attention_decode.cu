@@ -19,6 +19,50 @@ namespace ember {
 constexpr float DECODE_LOG2E = 1.4426950408889634f;
 constexpr int TK = 16;  // tokens staged per step; shared memory holds K and V as fp32 [TK][hd]
 
+// Copies the keys and values of tokens [t0, min(t0 + TK, end)) of one KV head into shared memory as fp32
+// ([TK][hd] each; tokens past `end` as zeros). Rows of hd*sizeof(T) bytes, a multiple of 16 for every head
+// size Ember runs (the cache is 256-byte aligned), move as 16-byte vectors: one load per 8 bf16 values.
+template <typename T>
+__device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                           const int* __restrict__ table, float* Ks, float* Vs, int t0, int end,
+                                           int kvHeads, int kvHead, int hd, int blockSize) {
+    constexpr int PER_VECTOR = 16 / sizeof(T);
+    if ((hd * sizeof(T)) % 16 == 0) {
+        const int vectorsPerRow = hd / PER_VECTOR;
+        for (int i = threadIdx.x; i < TK * vectorsPerRow; i += blockDim.x) {
+            const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * PER_VECTOR, kp = t0 + j;
+            T k[PER_VECTOR], v[PER_VECTOR];
+            if (kp < end) {
+                const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
+                const size_t at = (slot * kvHeads + kvHead) * hd + d;
+                *reinterpret_cast<uint4*>(k) = *reinterpret_cast<const uint4*>(kCache + at);
+                *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(vCache + at);
+            } else {
+                *reinterpret_cast<uint4*>(k) = make_uint4(0, 0, 0, 0);
+                *reinterpret_cast<uint4*>(v) = make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int e = 0; e < PER_VECTOR; e++) {
+                Ks[j * hd + d + e] = to_float(k[e]);
+                Vs[j * hd + d + e] = to_float(v[e]);
+            }
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < TK * hd; i += blockDim.x) {
+        const int j = i / hd, d = i % hd, kp = t0 + j;
+        float kv = 0.f, vv = 0.f;
+        if (kp < end) {
+            const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
+            const size_t at = (slot * kvHeads + kvHead) * hd + d;
+            kv = to_float(kCache[at]);
+            vv = to_float(vCache[at]);
+        }
+        Ks[i] = kv;
+        Vs[i] = vv;
+    }
+}
+
 template <typename T, int MAXHD>
 __device__ __forceinline__ void decode_attention(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
@@ -55,18 +99,7 @@ __device__ __forceinline__ void decode_attention(
 
     for (int t0 = begin; t0 < end; t0 += TK) {
         __syncthreads();
-        for (int i = threadIdx.x; i < TK * hd; i += blockDim.x) {
-            const int j = i / hd, d = i % hd, kp = t0 + j;
-            float kv = 0.f, vv = 0.f;
-            if (kp < end) {
-                const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
-                const size_t at = (slot * kvHeads + kvHead) * hd + d;
-                kv = to_float(kCache[at]);
-                vv = to_float(vCache[at]);
-            }
-            Ks[i] = kv;
-            Vs[i] = vv;
-        }
+        stage_tile(kCache, vCache, table, Ks, Vs, t0, end, kvHeads, kvHead, hd, blockSize);
         __syncthreads();
         float s[TK];
         float tileMax = -INFINITY;

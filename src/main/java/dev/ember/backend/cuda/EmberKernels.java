@@ -144,7 +144,7 @@ public final class EmberKernels implements AutoCloseable {
                            int rows, int hidden, float eps, boolean writeBack) {
         args.begin().pointer(x).pointer(delta).pointer(weight).pointer(out).pointer(rowIndex).i32(hidden).f32(eps)
                 .i32(writeBack ? 1 : 0)
-                .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp(Math.max(hidden / 8, 32), 32)), 0, stream);
+                .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp((hidden + 3) / 4, 32)), 0, stream);
     }
 
     /** Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu; bias and norms 0 for none. */

@@ -149,7 +149,8 @@ class AttentionKernelsTest {
     @EnumSource(DType.class)
     void decodeMatchesSoftmaxAttentionForAnySplit(DType type) {
         Gpu.context();
-        int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}};
+        // hd=36 rows of bf16/fp16 are not a multiple of 16 bytes: the kernel's element-wise staging path.
+        int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {36, 4, 2, 0}};
         for (int[] s : shapes) {
             for (int splits : new int[] {1, 4, 13}) {
                 checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);
