@@ -21,11 +21,13 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_decode", "sampling", "random");
+            "attention_prefill_mma", "attention_decode", "sampling", "random");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
     private static final int PREFILL_KEYS_LARGE = 16;
+    /** Query rows per block of the tensor-core prefill kernel (MMA_ROWS in attention_prefill_mma.cu). */
+    private static final int MMA_QUERIES = 64;
     /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
     private static final int DECODE_TOKENS = 16;
     public static final int MAX_HEAD_DIM = 256;
@@ -168,21 +170,33 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
-     * them), the longest {@code maxChunkLength} tokens long.
+     * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
+     * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
+     * (attention_prefill.cu).
      */
     public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
                                  AttentionShape shape) {
-        boolean small = shape.headDim() <= 128;
-        int keys = small ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
-        int shared = ((PREFILL_QUERIES + 2 * keys) * (shape.headDim() + 1) + PREFILL_QUERIES * (keys + 1)) * Float.BYTES;
-        CudaFunction f = withSharedMemory(typed(small ? "prefill_attention_d128" : "prefill_attention_d256", type), shared);
+        int hd = shape.headDim();
+        boolean tensorCores = type != DType.F32 && hd % 16 == 0 && hd <= 128;
+        CudaFunction f;
+        int rowsPerBlock, shared;
+        if (tensorCores) {
+            f = typed("prefill_attention_mma", type);
+            rowsPerBlock = MMA_QUERIES;
+            shared = 0;  // static
+        } else {
+            boolean small = hd <= 128;
+            int keys = small ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
+            rowsPerBlock = PREFILL_QUERIES;
+            shared = ((PREFILL_QUERIES + 2 * keys) * (hd + 1) + PREFILL_QUERIES * (keys + 1)) * Float.BYTES;
+            f = withSharedMemory(typed(small ? "prefill_attention_d128" : "prefill_attention_d256", type), shared);
+        }
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
-                .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize())
+                .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
                 .i32(shape.window()).f32(shape.scale())
-                .launch(f, (maxChunkLength + PREFILL_QUERIES - 1) / PREFILL_QUERIES, shape.heads(), chunks, 4 * PREFILL_QUERIES,
-                        shared, stream);
+                .launch(f, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, shape.heads(), chunks, 128, shared, stream);
     }
 
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
