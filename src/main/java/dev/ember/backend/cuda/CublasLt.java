@@ -20,7 +20,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * Matrix products through cuBLASLt: {@code out[m][n] = x[m][k] · w[n][k]ᵀ}, the shape of every linear layer
  * (row-major activations times an nn.Linear weight stored {@code [out, in]}), with bf16, fp16 or fp32
- * operands, fp32 accumulation and an fp32 result.
+ * operands, fp32 accumulation and an fp32 result (or one rounded to the operand type).
  *
  * <p>cuBLAS is column-major. A row-major {@code [r][c]} matrix is the column-major {@code c × r} matrix, so
  * the product is computed as {@code outᵀ (n × m) = w (n × k, stored as the column-major k × n, transposed)
@@ -78,7 +78,7 @@ public final class CublasLt implements AutoCloseable {
     private final Map<Shape, Plan> plans = new HashMap<>();
 
     /** A product shape: the cache key for descriptors and the chosen algorithm. */
-    private record Shape(DType type, int m, int n, int k) {
+    private record Shape(DType type, DType outType, int m, int n, int k) {
     }
 
     /** Descriptors and algorithm for one shape, created once. */
@@ -123,26 +123,35 @@ public final class CublasLt implements AutoCloseable {
      * out fp32, all row-major at the given device addresses.
      */
     public void matmul(CudaStream stream, DType type, long x, long w, long out, int m, int n, int k) {
+        matmul(stream, type, x, w, out, DType.F32, m, n, k);
+    }
+
+    /** As {@link #matmul(CudaStream, DType, long, long, long, int, int, int)}, with out rounded to {@code outType}. */
+    public void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
         if (((x | w | out) & 255) != 0) {
             throw new IllegalArgumentException("cuBLASLt operands must be 256-byte aligned");
         }
-        Plan p = plans.computeIfAbsent(new Shape(type, m, n, k), this::plan);
+        Plan p = plans.computeIfAbsent(new Shape(type, outType, m, n, k), this::plan);
         try {
             check((int) cublasLtMatmul.invokeExact(handle, p.desc(), one, w, p.a(), x, p.b(), zero, out, p.d(), out, p.d(),
                     p.algo(), workspace.address(), workspace.byteSize(), stream.handle()),
-                    "cublasLtMatmul(" + type + " m=" + m + " n=" + n + " k=" + k + ")");
+                    "cublasLtMatmul(" + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k + ")");
         } catch (Throwable t) {
             throw Driver.rethrow(t);
         }
     }
 
-    private Plan plan(Shape s) {
-        int operandType = switch (s.type()) {
+    private static int dataType(DType type) {
+        return switch (type) {
             case BF16 -> CUDA_R_16BF;
             case F16 -> CUDA_R_16F;
             case F32 -> CUDA_R_32F;
         };
-        String what = s.type() + " m=" + s.m() + " n=" + s.n() + " k=" + s.k();
+    }
+
+    private Plan plan(Shape s) {
+        int operandType = dataType(s.type());
+        String what = s.type() + "->" + s.outType() + " m=" + s.m() + " n=" + s.n() + " k=" + s.k();
         try (Arena local = Arena.ofConfined()) {
             MemorySegment out = local.allocate(ADDRESS);
             check((int) cublasLtMatmulDescCreate.invokeExact(out, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -153,7 +162,7 @@ public final class CublasLt implements AutoCloseable {
             check((int) cublasLtMatmulDescSetAttribute.invokeExact(desc, CUBLASLT_MATMUL_DESC_TRANSB, op, 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
             MemorySegment a = layout(local, operandType, s.k(), s.n());
             MemorySegment b = layout(local, operandType, s.k(), s.m());
-            MemorySegment d = layout(local, CUDA_R_32F, s.n(), s.m());
+            MemorySegment d = layout(local, dataType(s.outType()), s.n(), s.m());
 
             check((int) cublasLtMatmulPreferenceCreate.invokeExact(out), "cublasLtMatmulPreferenceCreate");
             MemorySegment preference = out.get(ADDRESS, 0);

@@ -25,8 +25,9 @@ import java.util.Map;
  * <p>Per layer: add+RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
  * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
  * decode for single tokens, both reading the cache through the block tables), the o product, add+RMSNorm,
- * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream stays in fp32;
- * the operands of the products, q and the cache are in the model's storage type.
+ * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream, and the q/k/v, o
+ * and down products, stay in fp32; the operands of the products, the gate/up product (its largest
+ * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
  *
  * <p>Nothing is allocated on the device per step: activation buffers grow only when a step is larger
  * than every earlier one. Steps made only of single-token decodes are captured as a {@link CudaGraph} per
@@ -173,7 +174,7 @@ final class CudaModelRunner implements ModelRunner {
             qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
             q = DeviceBuffer.allocate((long) t * rows * qd);
             attention = DeviceBuffer.allocate((long) t * rows * qd);
-            gateUp = DeviceBuffer.allocate(8L * rows * ff);
+            gateUp = DeviceBuffer.allocate(2L * t * rows * ff);
             gated = DeviceBuffer.allocate((long) t * rows * ff);
             last = DeviceBuffer.allocate((long) t * chunks * h);
             logits = DeviceBuffer.allocate(4L * chunks * config.vocabSize());
@@ -187,7 +188,7 @@ final class CudaModelRunner implements ModelRunner {
         static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
             int t = type.bytes();
             long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
-                    + 2L * t * c.qDim() + 8L * c.intermediateSize() + (long) t * c.intermediateSize();
+                    + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
             long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize()
                     + 4 * (EmberKernels.decodePartialFloats(1, s, MAX_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, MAX_SPLITS));
             return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
@@ -398,7 +399,7 @@ final class CudaModelRunner implements ModelRunner {
             blas.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), rows, h, qd);
             kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), w.ffnNorm().address(), a.normed.address(), 0,
                     rows, h, eps, true);
-            blas.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), rows, 2 * ff, h);
+            blas.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
             blas.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), rows, h, ff);
         }

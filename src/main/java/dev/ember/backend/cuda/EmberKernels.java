@@ -160,7 +160,7 @@ public final class EmberKernels implements AutoCloseable {
                         roundUp(Math.max(shape.headDim() / 2, 32), 32), 0, stream);
     }
 
-    /** {@code out = silu(gate) * up} from the fused gate/up product. */
+    /** {@code out = silu(gate) * up} from the fused gate/up product, both in the storage type. */
     public void siluMul(CudaStream stream, DType type, long gateUp, long out, int rows, int intermediate) {
         long n = (long) rows * intermediate;
         int blocks = (int) Math.min((n + 255) / 256, 16L * device.multiprocessors());

@@ -41,8 +41,15 @@ class CublasLtTest {
                     Gpu.assertClose("cublasLt " + type + " m=" + m + " n=" + n + " k=" + k,
                             Gpu.download(out, DType.F32, m * n), ref, 1e-5);
                 }
+                try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
+                     DeviceBuffer out = Gpu.poisoned(type, (long) m * n)) {
+                    blas.matmul(stream, type, dx.address(), dw.address(), out.address(), type, m, n, k);
+                    stream.synchronize();
+                    Gpu.assertClose("cublasLt " + type + " m=" + m + " n=" + n + " k=" + k + " out " + type,
+                            Gpu.download(out, type, m * n), ref, Gpu.tolerance(type));
+                }
             }
-            assertEquals(shapes.length, blas.cachedShapes());
+            assertEquals(shapes.length * (type == DType.F32 ? 1 : 2), blas.cachedShapes());
         }
     }
 }

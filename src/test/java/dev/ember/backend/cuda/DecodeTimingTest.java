@@ -46,21 +46,39 @@ class DecodeTimingTest {
         }
     }
 
+    private static final ModelConfig LLAMA_8B = llama(4096, 14336, 32, 32, 8, false);
+
     @Test
-    void llama8bShapeAgainstTheIssueTargets() {
+    void llama8bPrefill() {
         Gpu.context();
-        ModelConfig c = llama(4096, 14336, 32, 32, 8, false);  // Llama 3.1 8B
-        KvCacheSpec kv = KvCacheSpec.forTokens(c, 64 * 656, 16);
-        try (CudaBackend backend = new CudaBackend(); ModelRunner runner = backend.loadRandom(c, DType.BF16, kv, 8)) {
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(LLAMA_8B, DType.BF16, KvCacheSpec.forTokens(LLAMA_8B, 1024, 16), 8)) {
             double ttft = prefillMillis(runner, 1024);
-            double batch1 = decodeMillis(runner, 1, 128, 128);
-            double batch64 = decodeMillis(runner, 64, 512, 24);
             System.out.printf("[gpu-time] Llama-3.1-8B shape: prefill 1024 tokens %.1f ms (target <= 28)%n", ttft);
+        }
+    }
+
+    @Test
+    void llama8bDecodeAtBatch1() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(LLAMA_8B, DType.BF16, KvCacheSpec.forTokens(LLAMA_8B, 256, 16), 8)) {
+            double ms = decodeMillis(runner, 1, 128, 128);
+            double floor = floorMillis(LLAMA_8B, 1, 128);
             System.out.printf("[gpu-time] Llama-3.1-8B shape: batch 1 decode %.3f ms/step = %.0f tokens/s, %.0f%% of the %.0f tokens/s floor (target >= 170)%n",
-                    batch1, 1000 / batch1, 100 * floorMillis(c, 1, 128) / batch1, 1000 / floorMillis(c, 1, 128));
+                    ms, 1000 / ms, 100 * floor / ms, 1000 / floor);
+        }
+    }
+
+    @Test
+    void llama8bDecodeAtBatch64() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(LLAMA_8B, DType.BF16, KvCacheSpec.forTokens(LLAMA_8B, 64 * 560, 16), 8)) {
+            double ms = decodeMillis(runner, 64, 512, 24);
+            double floor = floorMillis(LLAMA_8B, 64, 512);
             System.out.printf("[gpu-time] Llama-3.1-8B shape: batch 64 decode %.3f ms/step = %.0f tokens/s, %.0f%% of the %.0f tokens/s floor (target >= 7000)%n",
-                    batch64, 64000 / batch64, 100 * floorMillis(c, 64, 512) / batch64, 64000 / floorMillis(c, 64, 512));
-            assertTrue(ttft > 0 && batch1 > 0 && batch64 > 0);
+                    ms, 64000 / ms, 100 * floor / ms, 64000 / floor);
         }
     }
 

@@ -129,7 +129,7 @@ class ElementwiseKernelsTest {
     void siluMulGatesTheUpProjection(DType type) {
         Gpu.context();
         int rows = 3, ff = 1000;
-        float[] gateUp = Gpu.random(random, DType.F32, rows * 2 * ff, 4.0);
+        float[] gateUp = Gpu.random(random, type, rows * 2 * ff, 4.0);
         double[] ref = new double[rows * ff];
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < ff; c++) {
@@ -137,7 +137,7 @@ class ElementwiseKernelsTest {
                 ref[r * ff + c] = g / (1 + Math.exp(-g)) * u;
             }
         }
-        try (DeviceBuffer in = Gpu.upload(DType.F32, gateUp); DeviceBuffer out = Gpu.poisoned(type, (long) rows * ff)) {
+        try (DeviceBuffer in = Gpu.upload(type, gateUp); DeviceBuffer out = Gpu.poisoned(type, (long) rows * ff)) {
             Gpu.kernels().siluMul(Gpu.stream(), type, in.address(), out.address(), rows, ff);
             Gpu.stream().synchronize();
             Gpu.assertClose("silu_mul " + type, Gpu.download(out, type, rows * ff), ref, Gpu.tolerance(type));
