@@ -4,7 +4,8 @@
 //
 // A block of 4 warps takes 64 query rows of one chunk and one head; each warp owns 16 rows, keeping its
 // queries, the running max and sum of its rows, and its 16 x hd output in registers. Keys and values come
-// in tiles of 64 staged in shared memory (values transposed, so that both products read 32-bit pairs).
+// in tiles of 64 staged in shared memory with 16-byte copies; values reach the tensor cores through
+// ldmatrix.trans, which transposes them on the way.
 // Per tile a warp computes S = Q K^T (hd/16 x 8 mma), masks and exponentiates it in registers, rescales
 // its output, and adds P V (4 x hd/8 mma), reusing S's accumulator registers as P's operand registers.
 //
@@ -57,12 +58,14 @@ __device__ __forceinline__ void prefill_attention_mma(
         int blockSize, int window, float scale) {
     using Ops = MmaOps<T>;
     constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
-    __shared__ __align__(16) T Ks[MMA_KEYS][MMA_MAXHD + 8];  // +8: rows of different keys in different banks
-    __shared__ __align__(16) T Vt[MMA_MAXHD][MMA_KEYS + 8];
+    // +8 elements per row: the 8 rows an ldmatrix or a quad of lanes reads fall in different banks.
+    __shared__ __align__(16) T Ks[MMA_KEYS][MMA_MAXHD + 8];
+    __shared__ __align__(16) T Vs[MMA_KEYS][MMA_MAXHD + 8];
 
     const int chunk = prefillChunks[blockIdx.z];
     const int length = chunkLength[chunk];
-    const int tile = blockIdx.x * MMA_ROWS;
+    // Later query tiles see more keys: launching them first shortens the tail of a causal prefill.
+    const int tile = (gridDim.x - 1 - blockIdx.x) * MMA_ROWS;
     if (tile >= length) return;
     const int head = blockIdx.y, kvHead = head / (heads / kvHeads);
     const int qd = heads * hd;
@@ -109,9 +112,7 @@ __device__ __forceinline__ void prefill_attention_mma(
                 vv = *reinterpret_cast<const uint4*>(vCache + at);
             }
             *reinterpret_cast<uint4*>(&Ks[j][d]) = kv;
-            const T* ve = reinterpret_cast<const T*>(&vv);
-#pragma unroll
-            for (int e = 0; e < 8; e++) Vt[d + e][j] = ve[e];
+            *reinterpret_cast<uint4*>(&Vs[j][d]) = vv;
         }
         __syncthreads();
         if (k0 > warpLastPos) continue;  // every key of this tile is in the future of this warp's rows
@@ -178,8 +179,12 @@ __device__ __forceinline__ void prefill_attention_mma(
 #pragma unroll
             for (int n = 0; n < DTILES; n++) {
                 if (n * 8 < hd) {
-                    const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&Vt[n * 8 + g][j * 16 + 2 * t]);
-                    const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&Vt[n * 8 + g][j * 16 + 8 + 2 * t]);
+                    // V is [key][dim]; the B operand wants pairs of consecutive keys: ldmatrix.trans transposes
+                    // two 8x8 tiles (keys 16j..16j+7 and 16j+8..16j+15, dims 8n..8n+7) on the way to registers.
+                    uint32_t b0, b1;
+                    const unsigned row = (unsigned)__cvta_generic_to_shared(&Vs[j * 16 + (lane & 15)][n * 8]);
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                                 : "=r"(b0), "=r"(b1) : "r"(row));
                     Ops::mma(o[n], p, b0, b1);
                 }
             }
