@@ -4,9 +4,11 @@
 // decode_attention: block (n, kvHead, split) handles decode row decodeRows[n], the G = heads/kvHeads
 // query heads that share kvHead (one warp each, so every key and value is read from memory once for
 // the whole group), and the split's contiguous share of the context. Keys and values are staged in
-// shared memory TK tokens at a time; each warp keeps its query, running max, running sum and output
-// accumulator in registers (lane owns dimensions lane, lane+32, ...). The block writes an unnormalised
-// partial result per head: o (hd floats), m and l.
+// shared memory TK = 32 tokens at a time, one token per lane when scoring: lane j computes the whole dot
+// product of its warp's query with key j (16-byte shared loads, no shuffles), the warp takes one max per
+// tile, and each lane then accumulates the output dimensions lane, lane+32, ... over the tile's tokens.
+// The running max is warp-wide; each lane keeps its own share of the running sum, summed at the end.
+// The block writes an unnormalised partial result per head: o (hd floats), m and l.
 // decode_attention_reduce then merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L.
 //
@@ -17,15 +19,16 @@
 namespace ember {
 
 constexpr float DECODE_LOG2E = 1.4426950408889634f;
-constexpr int TK = 16;  // tokens staged per step; shared memory holds K and V as fp32 [TK][hd]
+constexpr int TK = 32;  // tokens staged per step: one per lane
 
-// Copies the keys and values of tokens [t0, min(t0 + TK, end)) of one KV head into shared memory as fp32
-// ([TK][hd] each; tokens past `end` as zeros). Rows of hd*sizeof(T) bytes, a multiple of 16 for every head
-// size Ember runs (the cache is 256-byte aligned), move as 16-byte vectors: one load per 8 bf16 values.
+// Copies the keys and values of tokens [t0, min(t0 + TK, end)) of one KV head into shared memory as fp32,
+// keys with rows of kStride floats and values with rows of hd (tokens past `end` as zeros). Rows of
+// hd*sizeof(T) bytes, a multiple of 16 for most head sizes (the cache is 256-byte aligned), move as
+// 16-byte vectors: one load per 8 bf16 values.
 template <typename T>
 __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                           const int* __restrict__ table, float* Ks, float* Vs, int t0, int end,
-                                           int kvHeads, int kvHead, int hd, int blockSize) {
+                                           const int* __restrict__ table, float* Ks, int kStride, float* Vs, int t0,
+                                           int end, int kvHeads, int kvHead, int hd, int blockSize) {
     constexpr int PER_VECTOR = 16 / sizeof(T);
     if ((hd * sizeof(T)) % 16 == 0) {
         const int vectorsPerRow = hd / PER_VECTOR;
@@ -43,7 +46,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
             }
 #pragma unroll
             for (int e = 0; e < PER_VECTOR; e++) {
-                Ks[j * hd + d + e] = to_float(k[e]);
+                Ks[j * kStride + d + e] = to_float(k[e]);
                 Vs[j * hd + d + e] = to_float(v[e]);
             }
         }
@@ -58,11 +61,14 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
             kv = to_float(kCache[at]);
             vv = to_float(vCache[at]);
         }
-        Ks[i] = kv;
-        Vs[i] = vv;
+        Ks[j * kStride + d] = kv;
+        Vs[j * hd + d] = vv;
     }
 }
 
+// Shared memory, in floats: K [TK][hd + 4] (the padding puts the rows that eight lanes read at once in
+// different banks), V [TK][hd], the scaled queries [G][hd] and the tile's probabilities [G][TK].
+// EmberKernels.decodeAttention computes the same size.
 template <typename T, int MAXHD>
 __device__ __forceinline__ void decode_attention(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
@@ -71,12 +77,15 @@ __device__ __forceinline__ void decode_attention(
         float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
         int splits, float scale) {
     constexpr int PER_LANE = MAXHD / 32;
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[];
+    const int group = heads / kvHeads;
+    const int kStride = hd + 4;
     float* Ks = smem;
-    float* Vs = Ks + TK * hd;
+    float* Vs = Ks + TK * kStride;
+    float* qs = Vs + TK * hd;
+    float* ps = qs + group * hd;
 
     const int n = blockIdx.x, kvHead = blockIdx.y, split = blockIdx.z;
-    const int group = heads / kvHeads;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int head = kvHead * group + warp;
     const int row = decodeRows[n];
@@ -87,50 +96,54 @@ __device__ __forceinline__ void decode_attention(
     const int begin = first + split * perSplit;
     const int end = min(pos + 1, begin + perSplit);
 
-    float qr[PER_LANE], acc[PER_LANE];
+    float* myQ = qs + warp * hd;
+    float* myP = ps + warp * TK;
     const T* qh = q + (size_t)row * heads * hd + head * hd;
+    for (int d = lane; d < hd; d += 32) myQ[d] = to_float(qh[d]) * scale * DECODE_LOG2E;
+    float acc[PER_LANE];
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) {
-        const int d = lane + 32 * i;
-        qr[i] = d < hd ? to_float(qh[d]) * scale * DECODE_LOG2E : 0.f;
-        acc[i] = 0.f;
-    }
+    for (int i = 0; i < PER_LANE; i++) acc[i] = 0.f;
     float m = -INFINITY, l = 0.f;
 
     for (int t0 = begin; t0 < end; t0 += TK) {
+        __syncthreads();  // the previous tile is consumed (and, the first time, the queries are stored)
+        stage_tile(kCache, vCache, table, Ks, kStride, Vs, t0, end, kvHeads, kvHead, hd, blockSize);
         __syncthreads();
-        stage_tile(kCache, vCache, table, Ks, Vs, t0, end, kvHeads, kvHead, hd, blockSize);
-        __syncthreads();
-        float s[TK];
-        float tileMax = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < TK; j++) {
-            float partial = 0.f;
-#pragma unroll
-            for (int i = 0; i < PER_LANE; i++) {
-                const int d = lane + 32 * i;
-                if (d < hd) partial += qr[i] * Ks[j * hd + d];
+        float s = -INFINITY;
+        if (t0 + lane < end) {
+            const float* key = Ks + lane * kStride;
+            float dot = 0.f;
+            if ((hd & 3) == 0) {
+                for (int d = 0; d < hd; d += 4) {
+                    const float4 k4 = *reinterpret_cast<const float4*>(key + d);
+                    const float4 q4 = *reinterpret_cast<const float4*>(myQ + d);
+                    dot += k4.x * q4.x + k4.y * q4.y + k4.z * q4.z + k4.w * q4.w;
+                }
+            } else {
+                for (int d = 0; d < hd; d++) dot += key[d] * myQ[d];
             }
-            s[j] = t0 + j < end ? warp_sum(partial) : -INFINITY;
-            tileMax = fmaxf(tileMax, s[j]);
+            s = dot;
         }
-        const float mNew = fmaxf(m, tileMax);  // finite: the tile holds at least one token
-        const float alpha = exp2f(m - mNew);   // exp2f(-inf) = 0 on the first tile
-        l *= alpha;
+        const float mNew = fmaxf(m, warp_max(s));  // finite: lane 0's token is always in range
+        const float alpha = exp2f(m - mNew);       // exp2f(-inf) = 0 on the first tile
+        const float p = exp2f(s - mNew);
+        l = l * alpha + p;
+        m = mNew;
+        myP[lane] = p;
+        __syncwarp();
+        const int tokens = min(TK, end - t0);
 #pragma unroll
         for (int i = 0; i < PER_LANE; i++) acc[i] *= alpha;
-#pragma unroll
-        for (int j = 0; j < TK; j++) {
-            const float p = exp2f(s[j] - mNew);
-            l += p;
+        for (int j = 0; j < tokens; j++) {
+            const float pj = myP[j];
 #pragma unroll
             for (int i = 0; i < PER_LANE; i++) {
                 const int d = lane + 32 * i;
-                if (d < hd) acc[i] += p * Vs[j * hd + d];
+                if (d < hd) acc[i] += pj * Vs[j * hd + d];
             }
         }
-        m = mNew;
     }
+    l = warp_sum(l);
     // An empty split (short context) writes m = -inf, l = 0, which the reduction weighs as zero.
     const size_t part = ((size_t)n * heads + head) * splits + split;
 #pragma unroll

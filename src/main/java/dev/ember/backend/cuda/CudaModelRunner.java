@@ -39,11 +39,11 @@ final class CudaModelRunner implements ModelRunner {
     private static final int INITIAL_CHUNKS = 16;
     /**
      * Decode attention splits a context into at most this many parts, each of at least MIN_SPLIT_TOKENS (one
-     * tile of the kernel): at batch 1 a short context split four ways left the GPU idle (31 us per layer,
-     * profiled at 8B shape), split sixteen ways it is spread over 128 blocks.
+     * tile of the kernel): at batch 1 a short context split four ways of 64 tokens left the GPU idle (31 us
+     * per layer, profiled at 8B shape).
      */
     private static final int MAX_SPLITS = 32;
-    private static final int MIN_SPLIT_TOKENS = 16;
+    private static final int MIN_SPLIT_TOKENS = EmberKernels.DECODE_TOKENS;
 
     private final CudaContext context;
     private final ModelConfig config;

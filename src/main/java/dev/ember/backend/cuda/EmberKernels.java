@@ -29,7 +29,7 @@ public final class EmberKernels implements AutoCloseable {
     /** Query rows per block of the tensor-core prefill kernel (MMA_ROWS in attention_prefill_mma.cu). */
     private static final int MMA_QUERIES = 64;
     /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
-    private static final int DECODE_TOKENS = 16;
+    static final int DECODE_TOKENS = 32;
     public static final int MAX_HEAD_DIM = 256;
     /** One warp per query head of a KV group, at most 1024 threads. */
     public static final int MAX_GROUP = 32;
@@ -215,7 +215,8 @@ public final class EmberKernels implements AutoCloseable {
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
-        int shared = 2 * DECODE_TOKENS * shape.headDim() * Float.BYTES;
+        int hd = shape.headDim(), group = shape.group();
+        int shared = (DECODE_TOKENS * (hd + 4) + DECODE_TOKENS * hd + group * hd + group * DECODE_TOKENS) * Float.BYTES;
         CudaFunction f = withSharedMemory(typed(shape.headDim() <= 128 ? "decode_attention_d128" : "decode_attention_d256", type),
                 shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
