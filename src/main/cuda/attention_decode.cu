@@ -36,8 +36,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
             const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * PER_VECTOR, kp = t0 + j;
             T k[PER_VECTOR], v[PER_VECTOR];
             if (kp < end) {
-                const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
-                const size_t at = (slot * kvHeads + kvHead) * hd + d;
+                const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
                 *reinterpret_cast<uint4*>(k) = *reinterpret_cast<const uint4*>(kCache + at);
                 *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(vCache + at);
             } else {
@@ -56,8 +55,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
         const int j = i / hd, d = i % hd, kp = t0 + j;
         float kv = 0.f, vv = 0.f;
         if (kp < end) {
-            const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
-            const size_t at = (slot * kvHeads + kvHead) * hd + d;
+            const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
             kv = to_float(kCache[at]);
             vv = to_float(vCache[at]);
         }

@@ -106,8 +106,7 @@ __device__ __forceinline__ void prefill_attention_mma(
             const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * 8, kp = k0 + j;
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
             if (kp <= lastPos) {
-                const size_t slot = (size_t)table[kp / blockSize] * blockSize + kp % blockSize;
-                const size_t at = (slot * kvHeads + kvHead) * hd + d;
+                const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
                 kv = *reinterpret_cast<const uint4*>(kCache + at);
                 vv = *reinterpret_cast<const uint4*>(vCache + at);
             }

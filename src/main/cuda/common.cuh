@@ -33,6 +33,14 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Element offset of dimension d of KV head kvHead of token position p in a paged cache laid out
+// [slot][kvHeads][hd], where the sequence's block table maps p to slot table[p / blockSize] * blockSize + p % blockSize.
+__device__ __forceinline__ size_t paged_offset(const int* __restrict__ table, int p, int blockSize, int kvHeads,
+                                               int kvHead, int hd, int d) {
+    const size_t slot = (size_t)table[p / blockSize] * blockSize + p % blockSize;
+    return (slot * kvHeads + kvHead) * hd + d;
+}
+
 // Sum over the whole block, returned to every thread. `scratch` holds one float per warp (32 suffice).
 // The leading barrier lets callers reuse `scratch` across consecutive reductions.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

@@ -65,6 +65,7 @@ public final class CudaBackend implements Backend {
         return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
     }
 
+    /** Releases the GPU; close this backend's runners first, since they compute in its context. */
     @Override
     public void close() {
         context.close();

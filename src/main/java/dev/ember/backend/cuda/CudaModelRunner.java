@@ -11,10 +11,12 @@ import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -85,7 +87,7 @@ final class CudaModelRunner implements ModelRunner {
     /** A runner for a model of shape {@code config} with random weights of {@code type} made on the GPU. */
     static CudaModelRunner random(CudaContext context, ModelConfig config, DType type, long seed, KvCacheSpec kvSpec,
                                   boolean useGraphs) {
-        return new CudaModelRunner(context, config, "random " + type.name().toLowerCase(java.util.Locale.ROOT) + " weights",
+        return new CudaModelRunner(context, config, "random " + type.name().toLowerCase(Locale.ROOT) + " weights",
                 type, kvSpec, useGraphs, (kernels, stream) -> DeviceWeights.random(config, type, seed, kernels, stream));
     }
 
@@ -146,7 +148,7 @@ final class CudaModelRunner implements ModelRunner {
 
     private DeviceBuffer uploadInverseFrequencies() {
         double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+        try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(ValueLayout.JAVA_FLOAT, inv.length);
             for (int i = 0; i < inv.length; i++) {
                 host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) inv[i]);

@@ -3,7 +3,8 @@
  * ({@link dev.ember.backend.cuda.CudaContext}, streams, events, device and pinned memory, modules, launches,
  * graphs) and to cuBLASLt ({@link dev.ember.backend.cuda.CublasLt}); Ember's own kernels
  * ({@link dev.ember.backend.cuda.EmberKernels}, CUDA C in src/main/cuda, compiled into the jar when nvcc is
- * present at build time); and the model runner built on them.
+ * present at build time); and the model runner built on them ({@link dev.ember.backend.cuda.CudaBackend}), which
+ * also makes random-weight models of any shape directly on the GPU for benchmarks.
  *
  * <p>Every native resource is {@link java.lang.AutoCloseable}; every failing call throws a
  * {@link dev.ember.backend.cuda.CudaException} naming the call and the CUDA error. Where no GPU, driver or
