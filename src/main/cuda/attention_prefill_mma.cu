@@ -4,8 +4,9 @@
 //
 // A block of 4 warps takes 64 query rows of one chunk and one head; each warp owns 16 rows, keeping its
 // queries, the running max and sum of its rows, and its 16 x hd output in registers. Keys and values come
-// in tiles of 64 staged in shared memory with 16-byte copies; values reach the tensor cores through
-// ldmatrix.trans, which transposes them on the way.
+// in tiles of 64, copied into shared memory with cp.async two stages deep (the next tile loads while the
+// tensor cores work on this one); values reach the tensor cores through ldmatrix.trans, which transposes
+// them on the way.
 // Per tile a warp computes S = Q K^T (hd/16 x 8 mma), masks and exponentiates it in registers, rescales
 // its output, and adds P V (4 x hd/8 mma), reusing S's accumulator registers as P's operand registers.
 //
@@ -19,6 +20,18 @@ constexpr int MMA_ROWS = 64;   // query rows per block: 16 per warp
 constexpr int MMA_KEYS = 64;   // keys per staged tile
 constexpr int MMA_MAXHD = 128;
 constexpr float MMA_LOG2E = 1.4426950408889634f;
+
+// Shared memory of prefill_attention_mma: two stages of K and V tiles (EmberKernels.prefillAttention asks
+// for this much).
+constexpr int MMA_SHARED_BYTES = 2 * 2 * MMA_KEYS * (MMA_MAXHD + 8) * 2;
+static_assert(MMA_SHARED_BYTES <= 99 * 1024, "within the opt-in shared memory of every target (sm_86 and sm_89: 99 KiB)");
+
+// Copies 16 bytes from global to shared memory without passing through registers; with valid false the
+// destination is zero-filled and the source is not read.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
+}
 
 template <typename T> struct MmaOps;
 
@@ -58,9 +71,11 @@ __device__ __forceinline__ void prefill_attention_mma(
         int blockSize, int window, float scale) {
     using Ops = MmaOps<T>;
     constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
-    // +8 elements per row: the 8 rows an ldmatrix or a quad of lanes reads fall in different banks.
-    __shared__ __align__(16) T Ks[MMA_KEYS][MMA_MAXHD + 8];
-    __shared__ __align__(16) T Vs[MMA_KEYS][MMA_MAXHD + 8];
+    // Two stages of K and V tiles (dynamic shared memory: MMA_SHARED_BYTES). +8 elements per row: the 8 rows
+    // an ldmatrix or a quad of lanes reads fall in different banks.
+    extern __shared__ __align__(16) unsigned char smemRaw[];
+    using Row = T[MMA_MAXHD + 8];
+    Row* const stagedRows = reinterpret_cast<Row*>(smemRaw);  // K stage 0, K stage 1, V stage 0, V stage 1
 
     const int chunk = prefillChunks[blockIdx.z];
     const int length = chunkLength[chunk];
@@ -100,22 +115,28 @@ __device__ __forceinline__ void prefill_attention_mma(
     const int vectorsPerRow = hd / 8;
     const int keyBegin = window > 0 ? max(0, firstPos - window + 1) : 0;
     const int warpLastPos = firstPos + min(rows - 1, warp * 16 + 15);
-    for (int k0 = keyBegin; k0 <= lastPos; k0 += MMA_KEYS) {
-        __syncthreads();  // the previous tile is consumed
+    // Tile k0's keys and values, copied asynchronously (cp.async, zero-filled past lastPos) into `stage`.
+    auto stageTile = [&](int stage, int k0) {
         for (int i = threadIdx.x; i < MMA_KEYS * vectorsPerRow; i += blockDim.x) {
             const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * 8, kp = k0 + j;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-            if (kp <= lastPos) {
-                const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
-                kv = *reinterpret_cast<const uint4*>(kCache + at);
-                vv = *reinterpret_cast<const uint4*>(vCache + at);
-            }
-            *reinterpret_cast<uint4*>(&Ks[j][d]) = kv;
-            *reinterpret_cast<uint4*>(&Vs[j][d]) = vv;
+            const bool inside = kp <= lastPos;  // later table entries may not exist yet
+            const size_t at = inside ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
+            copy_async_16(&stagedRows[stage * MMA_KEYS + j][d], kCache + at, inside);
+            copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + j][d], vCache + at, inside);
         }
+    };
+    // Two stages: while the tensor cores work on one tile, the next one is on its way.
+    stageTile(0, keyBegin);
+    asm volatile("cp.async.commit_group;\n" ::);
+    int stage = 0;
+    for (int k0 = keyBegin; k0 <= lastPos; k0 += MMA_KEYS, stage ^= 1) {
+        if (k0 + MMA_KEYS <= lastPos) stageTile(stage ^ 1, k0 + MMA_KEYS);
+        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: keeps one group per iteration
+        asm volatile("cp.async.wait_group 1;\n" ::);   // all but the newest group, so this tile, have landed
         __syncthreads();
-        if (k0 > warpLastPos) continue;  // every key of this tile is in the future of this warp's rows
-
+        const Row* Ks = stagedRows + stage * MMA_KEYS;
+        const Row* Vs = stagedRows + (2 + stage) * MMA_KEYS;
+        if (k0 <= warpLastPos) {  // else every key of this tile is in the future of this warp's rows
         float s[NTILES][4];
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
@@ -188,6 +209,8 @@ __device__ __forceinline__ void prefill_attention_mma(
                 }
             }
         }
+        }
+        __syncthreads();  // this stage is consumed before the next iteration refills it
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);

@@ -26,8 +26,9 @@ public final class EmberKernels implements AutoCloseable {
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
     private static final int PREFILL_KEYS_LARGE = 16;
-    /** Query rows per block of the tensor-core prefill kernel (MMA_ROWS in attention_prefill_mma.cu). */
+    /** Query rows per block of the tensor-core prefill kernel, and its shared memory (MMA_ROWS, MMA_SHARED_BYTES). */
     private static final int MMA_QUERIES = 64;
+    private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
     static final int DECODE_TOKENS = 32;
     public static final int MAX_HEAD_DIM = 256;
@@ -182,9 +183,9 @@ public final class EmberKernels implements AutoCloseable {
         CudaFunction f;
         int rowsPerBlock, shared;
         if (tensorCores) {
-            f = typed("prefill_attention_mma", type);
+            shared = MMA_SHARED_BYTES;
+            f = withSharedMemory(typed("prefill_attention_mma", type), shared);
             rowsPerBlock = MMA_QUERIES;
-            shared = 0;  // static
         } else {
             boolean small = hd <= 128;
             int keys = small ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
