@@ -4,8 +4,7 @@
 
 namespace ember {
 
-// qkv is the output of the fused GEMM in the storage type (rounded as HF rounds it), one row per token:
-// [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].
+// qkv is the fp32 output of the fused GEMM, one row per token: [q (heads*hd) | k (kvHeads*hd) | v (kvHeads*hd)].
 // Block (row, h): h < heads is query head h, otherwise key/value head h - heads. Thread i < hd/2 owns
 // the rotary pair (i, i + hd/2) (HF's rotate-half layout):
 //   x      = qkv + bias                                   (bias: Qwen2; may be null)
@@ -15,9 +14,9 @@ namespace ember {
 //   (x_i, x_{i+half}) <- (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin)
 // Queries go to q [rows][heads][hd]; keys and (unrotated) values go to slot slots[row] of the paged
 // cache, laid out [slot][kvHeads][hd] with slot = block * blockSize + offset.
-// Moves rows*(heads + 2*kvHeads)*hd*2*sizeof(T) bytes; about 10 FLOPs and a sincos per pair.
+// Moves rows*(heads + 2*kvHeads)*hd*(4 + sizeof(T)) bytes; about 10 FLOPs and a sincos per pair.
 template <typename T>
-__device__ __forceinline__ void qkv_rope(const T* __restrict__ qkv, const float* __restrict__ bias,
+__device__ __forceinline__ void qkv_rope(const float* __restrict__ qkv, const float* __restrict__ bias,
                                          const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                          const float* __restrict__ invFreq, const int* __restrict__ positions,
                                          const int* __restrict__ slots, T* __restrict__ q, T* __restrict__ kCache,
@@ -28,11 +27,11 @@ __device__ __forceinline__ void qkv_rope(const T* __restrict__ qkv, const float*
     const int qd = heads * hd, kvd = kvHeads * hd, width = qd + 2 * kvd;
     const bool isQuery = h < heads;
     const int column = isQuery ? h * hd : qd + (h - heads) * hd;
-    const T* src = qkv + (size_t)row * width + column;
+    const float* src = qkv + (size_t)row * width + column;
     float x0 = 0.f, x1 = 0.f;
     if (active) {
-        x0 = to_float(src[i]) + (bias ? bias[column + i] : 0.f);
-        x1 = to_float(src[i + half]) + (bias ? bias[column + i + half] : 0.f);
+        x0 = src[i] + (bias ? bias[column + i] : 0.f);
+        x1 = src[i + half] + (bias ? bias[column + i + half] : 0.f);
     }
     const float* norm = isQuery ? qNorm : kNorm;
     if (norm) {  // uniform across the block, so every thread reaches the barrier inside block_sum
@@ -59,15 +58,15 @@ __device__ __forceinline__ void qkv_rope(const T* __restrict__ qkv, const float*
     kCache[base + i] = from_float<T>(y0);
     kCache[base + i + half] = from_float<T>(y1);
     const int vColumn = qd + kvd + kvHead * hd;
-    const T* v = qkv + (size_t)row * width + vColumn;
-    vCache[base + i] = from_float<T>(to_float(v[i]) + (bias ? bias[vColumn + i] : 0.f));
-    vCache[base + i + half] = from_float<T>(to_float(v[i + half]) + (bias ? bias[vColumn + i + half] : 0.f));
+    const float* v = qkv + (size_t)row * width + vColumn;
+    vCache[base + i] = from_float<T>(v[i] + (bias ? bias[vColumn + i] : 0.f));
+    vCache[base + i + half] = from_float<T>(v[i + half] + (bias ? bias[vColumn + i + half] : 0.f));
 }
 
 }  // namespace ember
 
 EMBER_INSTANTIATE(qkv_rope,
-                  (const T* qkv, const float* bias, const float* qNorm, const float* kNorm, const float* invFreq,
+                  (const float* qkv, const float* bias, const float* qNorm, const float* kNorm, const float* invFreq,
                    const int* positions, const int* slots, T* q, T* kCache, T* vCache, int heads, int kvHeads, int hd,
                    float eps),
                   (qkv, bias, qNorm, kNorm, invFreq, positions, slots, q, kCache, vCache, heads, kvHeads, hd, eps))

@@ -27,9 +27,9 @@ import java.util.Map;
  * <p>Per layer: add+RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
  * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
  * decode for single tokens, both reading the cache through the block tables), the o product, add+RMSNorm,
- * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream, and the o and
- * down products that feed it, stay in fp32; the operands of the products, the q/k/v and gate/up products
- * (rounded as HF rounds them), q and the cache are in the model's storage type.
+ * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream, and the q/k/v, o
+ * and down products, stay in fp32; the operands of the products, the gate/up product (its largest
+ * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
  *
  * <p>Nothing is allocated on the device per step: activation buffers grow only when a step is larger
  * than every earlier one. Steps made only of single-token decodes are captured as a {@link CudaGraph} per
@@ -173,7 +173,7 @@ final class CudaModelRunner implements ModelRunner {
             x = DeviceBuffer.allocate(4L * rows * h);
             delta = DeviceBuffer.allocate(4L * rows * h);
             normed = DeviceBuffer.allocate((long) t * rows * h);
-            qkv = DeviceBuffer.allocate((long) t * rows * (qd + 2L * kvd));
+            qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
             q = DeviceBuffer.allocate((long) t * rows * qd);
             attention = DeviceBuffer.allocate((long) t * rows * qd);
             gateUp = DeviceBuffer.allocate(2L * t * rows * ff);
@@ -189,7 +189,7 @@ final class CudaModelRunner implements ModelRunner {
 
         static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
             int t = type.bytes();
-            long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + (long) t * (c.qDim() + 2L * c.kvDim())
+            long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                     + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
             long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize()
                     + 4 * (EmberKernels.decodePartialFloats(1, s, MAX_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, MAX_SPLITS));
@@ -384,7 +384,7 @@ final class CudaModelRunner implements ModelRunner {
             boolean first = l == 0;
             kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
                     a.normed.address(), 0, rows, h, eps, !first);
-            blas.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), type, rows, qd + 2 * kvd, h);
+            blas.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), rows, qd + 2 * kvd, h);
             long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
             kernels.qkvRope(stream, type, a.qkv.address(), address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
                     inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,

@@ -150,10 +150,7 @@ public final class EmberKernels implements AutoCloseable {
                 .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp((hidden + 3) / 4, 32)), 0, stream);
     }
 
-    /**
-     * Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu, from the fused product in the storage
-     * type; bias and norms (fp32) 0 for none.
-     */
+    /** Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu; bias and norms 0 for none. */
     public void qkvRope(CudaStream stream, DType type, long qkv, long bias, long qNorm, long kNorm, long inverseFrequencies,
                         long positions, long slots, long q, long keyCache, long valueCache, int rows, AttentionShape shape,
                         float eps) {

@@ -164,7 +164,7 @@ class ElementwiseKernelsTest {
         int qd = heads * hd, kvd = kvHeads * hd, width = qd + 2 * kvd;
         float eps = 1e-6f;
         AttentionShape shape = new AttentionShape(heads, kvHeads, hd, 16, 0);
-        float[] qkv = Gpu.random(random, type, rows * width, 2.0);
+        float[] qkv = Gpu.random(random, DType.F32, rows * width, 2.0);
         float[] b = bias ? Gpu.random(random, DType.F32, width, 0.3) : null;
         float[] qn = qkNorm ? Gpu.random(random, DType.F32, hd, 1.5) : null;
         float[] kn = qkNorm ? Gpu.random(random, DType.F32, hd, 1.5) : null;
@@ -222,7 +222,7 @@ class ElementwiseKernelsTest {
                 }
             }
         }
-        try (DeviceBuffer dq = Gpu.upload(type, qkv); DeviceBuffer db = bias ? Gpu.upload(DType.F32, b) : null;
+        try (DeviceBuffer dq = Gpu.upload(DType.F32, qkv); DeviceBuffer db = bias ? Gpu.upload(DType.F32, b) : null;
              DeviceBuffer dqn = qkNorm ? Gpu.upload(DType.F32, qn) : null; DeviceBuffer dkn = qkNorm ? Gpu.upload(DType.F32, kn) : null;
              DeviceBuffer di = Gpu.upload(DType.F32, invF); DeviceBuffer dp = Gpu.uploadInts(positions);
              DeviceBuffer ds = Gpu.uploadInts(slotOf); DeviceBuffer q = Gpu.poisoned(type, (long) rows * qd);
