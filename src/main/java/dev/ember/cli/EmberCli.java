@@ -1,5 +1,6 @@
 package dev.ember.cli;
 
+import dev.ember.EmberException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -17,7 +18,20 @@ public final class EmberCli implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
+    /** Runs a command line and returns the exit code; user errors print one line naming the problem. */
+    public static int execute(String... args) {
+        CommandLine cli = new CommandLine(new EmberCli());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof EmberException) {
+                commandLine.getErr().println("ember: error: " + e.getMessage());
+                return 1;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+
     public static void main(String[] args) {
-        System.exit(new CommandLine(new EmberCli()).execute(args));
+        System.exit(execute(args));
     }
 }

@@ -1,0 +1,248 @@
+// Prefill attention on the tensor cores (mma.sync m16n8k16, bf16 or fp16 operands, fp32 accumulation), for
+// head dimensions that are multiples of 16 up to 128: the same function as prefill_attention in
+// attention_prefill.cu (causal, grouped-query, paged cache, sliding window), computed FlashAttention-2 style.
+//
+// A block of 4 warps takes 64 query rows of one chunk and one head; each warp owns 16 rows, keeping its
+// queries, the running max and sum of its rows, and its 16 x hd output in registers. Keys and values come
+// in tiles of 64, copied into shared memory with cp.async two stages deep (the next tile loads while the
+// tensor cores work on this one); values reach the tensor cores through ldmatrix.trans, which transposes
+// them on the way.
+// Per tile a warp computes S = Q K^T (hd/16 x 8 mma), masks and exponentiates it in registers, rescales
+// its output, and adds P V (4 x hd/8 mma), reusing S's accumulator registers as P's operand registers.
+//
+// Cost for a chunk of n new tokens after c cached ones, per head: about 4*n*(c + n/2)*hd FLOPs on the
+// tensor cores; keys and values are read once per 64 query rows.
+#include "common.cuh"
+
+namespace ember {
+
+constexpr int MMA_ROWS = 64;   // query rows per block: 16 per warp
+constexpr int MMA_KEYS = 64;   // keys per staged tile
+constexpr int MMA_MAXHD = 128;
+constexpr float MMA_LOG2E = 1.4426950408889634f;
+
+// Shared memory of prefill_attention_mma: two stages of K and V tiles (EmberKernels.prefillAttention asks
+// for this much).
+constexpr int MMA_SHARED_BYTES = 2 * 2 * MMA_KEYS * (MMA_MAXHD + 8) * 2;
+static_assert(MMA_SHARED_BYTES <= 99 * 1024, "within the opt-in shared memory of every target (sm_86 and sm_89: 99 KiB)");
+
+// Copies 16 bytes from global to shared memory without passing through registers; with valid false the
+// destination is zero-filled and the source is not read.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
+}
+
+template <typename T> struct MmaOps;
+
+template <> struct MmaOps<__nv_bfloat16> {
+    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<uint32_t*>(&v);
+    }
+};
+
+template <> struct MmaOps<__half> {
+    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __half2 v = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<uint32_t*>(&v);
+    }
+};
+
+// Fragment layouts of m16n8k16 (g = lane / 4, t = lane % 4): A (16 x 16, row-major) a0 = (g, 2t..2t+1),
+// a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B (16 x 8) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
+// C (16 x 8) c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8, 2t+1).
+template <typename T>
+__device__ __forceinline__ void prefill_attention_mma(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ prefillChunks,
+        const int* __restrict__ chunkRowStart, const int* __restrict__ chunkLength,
+        const int* __restrict__ chunkStartPosition, T* __restrict__ out, int heads, int kvHeads, int hd,
+        int blockSize, int window, float scale) {
+    using Ops = MmaOps<T>;
+    constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
+    // Two stages of K and V tiles (dynamic shared memory: MMA_SHARED_BYTES). +8 elements per row: the 8 rows
+    // an ldmatrix or a quad of lanes reads fall in different banks.
+    extern __shared__ __align__(16) unsigned char smemRaw[];
+    using Row = T[MMA_MAXHD + 8];
+    Row* const stagedRows = reinterpret_cast<Row*>(smemRaw);  // K stage 0, K stage 1, V stage 0, V stage 1
+
+    const int chunk = prefillChunks[blockIdx.z];
+    const int length = chunkLength[chunk];
+    // Later query tiles see more keys: launching them first shortens the tail of a causal prefill.
+    const int tile = (gridDim.x - 1 - blockIdx.x) * MMA_ROWS;
+    if (tile >= length) return;
+    const int head = blockIdx.y, kvHead = head / (heads / kvHeads);
+    const int qd = heads * hd;
+    const int firstRow = chunkRowStart[chunk] + tile;
+    const int rows = min(MMA_ROWS, length - tile);
+    const int firstPos = chunkStartPosition[chunk] + tile, lastPos = firstPos + rows - 1;
+    const int* table = blockTables + (size_t)chunk * tableStride;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int r0 = warp * 16 + g, r1 = r0 + 8;  // this thread's two rows in the tile
+    const bool valid0 = r0 < rows, valid1 = r1 < rows;
+    const int pos0 = firstPos + r0, pos1 = firstPos + r1;
+    const float qScale = scale * MMA_LOG2E;
+
+    uint32_t qf[KSTEPS][4];
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        const int d = kk * 16 + 2 * t;
+        const bool inside = kk * 16 < hd;
+        const T* q0 = q + (size_t)(firstRow + r0) * qd + head * hd;
+        const T* q1 = q + (size_t)(firstRow + r1) * qd + head * hd;
+        qf[kk][0] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d) : 0u;
+        qf[kk][1] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d) : 0u;
+        qf[kk][2] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d + 8) : 0u;
+        qf[kk][3] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d + 8) : 0u;
+    }
+
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's share of its rows' sums
+    float o[DTILES][4];
+#pragma unroll
+    for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+    const int vectorsPerRow = hd / 8;
+    const int keyBegin = window > 0 ? max(0, firstPos - window + 1) : 0;
+    const int warpLastPos = firstPos + min(rows - 1, warp * 16 + 15);
+    // Tile k0's keys and values, copied asynchronously (cp.async, zero-filled past lastPos) into `stage`.
+    auto stageTile = [&](int stage, int k0) {
+        for (int i = threadIdx.x; i < MMA_KEYS * vectorsPerRow; i += blockDim.x) {
+            const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * 8, kp = k0 + j;
+            const bool inside = kp <= lastPos;  // later table entries may not exist yet
+            const size_t at = inside ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
+            copy_async_16(&stagedRows[stage * MMA_KEYS + j][d], kCache + at, inside);
+            copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + j][d], vCache + at, inside);
+        }
+    };
+    // Two stages: while the tensor cores work on one tile, the next one is on its way.
+    stageTile(0, keyBegin);
+    asm volatile("cp.async.commit_group;\n" ::);
+    int stage = 0;
+    for (int k0 = keyBegin; k0 <= lastPos; k0 += MMA_KEYS, stage ^= 1) {
+        if (k0 + MMA_KEYS <= lastPos) stageTile(stage ^ 1, k0 + MMA_KEYS);
+        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: keeps one group per iteration
+        asm volatile("cp.async.wait_group 1;\n" ::);   // all but the newest group, so this tile, have landed
+        __syncthreads();
+        const Row* Ks = stagedRows + stage * MMA_KEYS;
+        const Row* Vs = stagedRows + (2 + stage) * MMA_KEYS;
+        if (k0 <= warpLastPos) {  // else every key of this tile is in the future of this warp's rows
+        float s[NTILES][4];
+#pragma unroll
+        for (int n = 0; n < NTILES; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < KSTEPS; kk++) {
+                if (kk * 16 < hd) {
+                    const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&Ks[n * 8 + g][kk * 16 + 2 * t]);
+                    const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&Ks[n * 8 + g][kk * 16 + 8 + 2 * t]);
+                    Ops::mma(s[n], qf[kk], b0, b1);
+                }
+            }
+        }
+        float max0 = -INFINITY, max1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + n * 8 + 2 * t + (e & 1);
+                const int pos = e < 2 ? pos0 : pos1;
+                const bool visible = (e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window);
+                s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
+            }
+            max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
+            max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
+        }
+        max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 1));
+        max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 2));
+        max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 1));
+        max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 2));
+        const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
+        // A row with no visible key yet keeps m = -inf and adds nothing.
+        const float alpha0 = mNew0 == -INFINITY ? 1.f : exp2f(m0 - mNew0);
+        const float alpha1 = mNew1 == -INFINITY ? 1.f : exp2f(m1 - mNew1);
+        m0 = mNew0;
+        m1 = mNew1;
+        l0 *= alpha0;
+        l1 *= alpha1;
+#pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            o[n][0] *= alpha0;
+            o[n][1] *= alpha0;
+            o[n][2] *= alpha1;
+            o[n][3] *= alpha1;
+        }
+#pragma unroll
+        for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float mRow = e < 2 ? m0 : m1;
+                s[n][e] = s[n][e] == -INFINITY ? 0.f : exp2f(s[n][e] - mRow);
+            }
+            l0 += s[n][0] + s[n][1];
+            l1 += s[n][2] + s[n][3];
+        }
+#pragma unroll
+        for (int j = 0; j < MMA_KEYS / 16; j++) {
+            const uint32_t p[4] = {Ops::pack(s[2 * j][0], s[2 * j][1]), Ops::pack(s[2 * j][2], s[2 * j][3]),
+                                   Ops::pack(s[2 * j + 1][0], s[2 * j + 1][1]), Ops::pack(s[2 * j + 1][2], s[2 * j + 1][3])};
+#pragma unroll
+            for (int n = 0; n < DTILES; n++) {
+                if (n * 8 < hd) {
+                    // V is [key][dim]; the B operand wants pairs of consecutive keys: ldmatrix.trans transposes
+                    // two 8x8 tiles (keys 16j..16j+7 and 16j+8..16j+15, dims 8n..8n+7) on the way to registers.
+                    uint32_t b0, b1;
+                    const unsigned row = (unsigned)__cvta_generic_to_shared(&Vs[j * 16 + (lane & 15)][n * 8]);
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                                 : "=r"(b0), "=r"(b1) : "r"(row));
+                    Ops::mma(o[n], p, b0, b1);
+                }
+            }
+        }
+        }
+        __syncthreads();  // this stage is consumed before the next iteration refills it
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+    T* out0 = out + (size_t)(firstRow + r0) * qd + head * hd;
+    T* out1 = out + (size_t)(firstRow + r1) * qd + head * hd;
+#pragma unroll
+    for (int n = 0; n < DTILES; n++) {
+        if (n * 8 < hd) {
+            const int d = n * 8 + 2 * t;
+            if (valid0) *reinterpret_cast<uint32_t*>(out0 + d) = Ops::pack(o[n][0] * inv0, o[n][1] * inv0);
+            if (valid1) *reinterpret_cast<uint32_t*>(out1 + d) = Ops::pack(o[n][2] * inv1, o[n][3] * inv1);
+        }
+    }
+}
+
+}  // namespace ember
+
+#define MMA_PARAMS(T)                                                                                      \
+    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,               \
+     const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition, \
+     T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale)
+#define MMA_ARGS                                                                                           \
+    (q, kCache, vCache, blockTables, tableStride, prefillChunks, chunkRowStart, chunkLength, chunkStartPosition, \
+     out, heads, kvHeads, hd, blockSize, window, scale)
+
+// Tensor cores take 16-bit operands only: no fp32 variant (fp32 models use prefill_attention).
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_bf16 MMA_PARAMS(__nv_bfloat16) {
+    ember::prefill_attention_mma<__nv_bfloat16> MMA_ARGS;
+}
+extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_f16 MMA_PARAMS(__half) {
+    ember::prefill_attention_mma<__half> MMA_ARGS;
+}

@@ -1,0 +1,70 @@
+// Shared by every Ember kernel: storage types, conversions and block-wide reductions.
+//
+// Every kernel is a template over its storage type T (float, __nv_bfloat16 or __half); arithmetic is
+// always fp32. EMBER_INSTANTIATE gives each one three C entry points, name_f32, name_bf16 and name_f16,
+// which is what the Java side looks up with cuModuleGetFunction.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace ember {
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+// Round to nearest even, as torch does when it casts fp32 activations down.
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Element offset of dimension d of KV head kvHead of token position p in a paged cache laid out
+// [slot][kvHeads][hd], where the sequence's block table maps p to slot table[p / blockSize] * blockSize + p % blockSize.
+__device__ __forceinline__ size_t paged_offset(const int* __restrict__ table, int p, int blockSize, int kvHeads,
+                                               int kvHead, int hd, int d) {
+    const size_t slot = (size_t)table[p / blockSize] * blockSize + p % blockSize;
+    return (slot * kvHeads + kvHead) * hd + d;
+}
+
+// Sum over the whole block, returned to every thread. `scratch` holds one float per warp (32 suffice).
+// The leading barrier lets callers reuse `scratch` across consecutive reductions.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.f;
+    return warp_sum(v);
+}
+
+}  // namespace ember
+
+// Three extern "C" entry points per kernel template, one per storage type, with unmangled names: name_f32,
+// name_bf16, name_f16. Each lives in a namespace that defines T, so that `params` can name the storage
+// type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>).
+#define EMBER_INSTANTIATE_AS(name, callee, params, args)                                          \
+    namespace ember_f32 { using T = float;                                                        \
+        extern "C" __global__ void name##_f32 params { using namespace ember; callee args; } }   \
+    namespace ember_bf16 { using T = __nv_bfloat16;                                               \
+        extern "C" __global__ void name##_bf16 params { using namespace ember; callee args; } }  \
+    namespace ember_f16 { using T = __half;                                                       \
+        extern "C" __global__ void name##_f16 params { using namespace ember; callee args; } }
+
+// The common case: the entry points call the template of the same name.
+#define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

@@ -1,0 +1,21 @@
+// Embedding lookup: the first activations of a step are rows of the token-embedding table.
+#include "common.cuh"
+
+namespace ember {
+
+// out[r][:] = table[tokens[r]][:], widened to fp32 (the residual stream is kept in fp32).
+// Grid: one block per row. Moves rows*hidden*(sizeof(T) + 4) bytes; no arithmetic.
+template <typename T>
+__device__ __forceinline__ void embedding_gather(const T* __restrict__ table, const int* __restrict__ tokens,
+                                                 float* __restrict__ out, int hidden) {
+    const int row = blockIdx.x;
+    const T* src = table + (size_t)tokens[row] * hidden;
+    float* dst = out + (size_t)row * hidden;
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = to_float(src[i]);
+}
+
+}  // namespace ember
+
+EMBER_INSTANTIATE(embedding_gather,
+                  (const T* table, const int* tokens, float* out, int hidden),
+                  (table, tokens, out, hidden))

@@ -1,0 +1,179 @@
+// Next-token choice on the GPU, from fp32 logits [rows][vocab]; one block of 1024 threads per row.
+#include "common.cuh"
+
+namespace ember {
+
+// Maps a float to an unsigned key with the same order (for every non-NaN value), so that thresholds
+// can be found by a bitwise binary search.
+__device__ __forceinline__ uint32_t order_key(float x) {
+    const uint32_t u = __float_as_uint(x);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+// Prefix sums of one float per thread: *start = the sum over lower threads, *end = *start + own share.
+__device__ __forceinline__ void block_prefix_sum(float v, float* scratch, float* start, float* end) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    float inclusive = v;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const float up = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += up;
+    }
+    float exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);
+    if (lane == 0) exclusive = 0.f;
+    __syncthreads();
+    if (lane == 31) scratch[warp] = inclusive;
+    __syncthreads();
+    if (warp == 0) {
+        float w = lane < warps ? scratch[lane] : 0.f;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const float up = __shfl_up_sync(0xffffffffu, w, o);
+            if (lane >= o) w += up;
+        }
+        if (lane < warps) scratch[lane] = w;  // inclusive prefix over warps
+    }
+    __syncthreads();
+    const float offset = warp > 0 ? scratch[warp - 1] : 0.f;
+    *start = offset + exclusive;
+    *end = offset + inclusive;
+}
+
+}  // namespace ember
+
+using namespace ember;
+
+// Greedy choice: out[r] = the index of the largest logit of row r, the lowest index on ties
+// (NaN never wins). Reads rows*vocab*4 bytes.
+extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
+    __shared__ float bestValues[32];
+    __shared__ int bestIndices[32];
+    const float* x = logits + (size_t)blockIdx.x * vocab;
+    float best = -INFINITY;
+    int index = INT_MAX;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        const float v = x[i];
+        if (v > best || (v == best && i < index)) { best = v; index = i; }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float v = __shfl_xor_sync(0xffffffffu, best, o);
+        const int j = __shfl_xor_sync(0xffffffffu, index, o);
+        if (v > best || (v == best && j < index)) { best = v; index = j; }
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    if (lane == 0) { bestValues[warp] = best; bestIndices[warp] = index; }
+    __syncthreads();
+    if (warp == 0) {
+        best = lane < warps ? bestValues[lane] : -INFINITY;
+        index = lane < warps ? bestIndices[lane] : INT_MAX;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float v = __shfl_xor_sync(0xffffffffu, best, o);
+            const int j = __shfl_xor_sync(0xffffffffu, index, o);
+            if (v > best || (v == best && j < index)) { best = v; index = j; }
+        }
+        // A row of only NaN or -inf has no winner; report index 0 rather than an invalid token.
+        if (lane == 0) out[blockIdx.x] = index == INT_MAX ? 0 : index;
+    }
+}
+
+// Temperature, top-k and top-p (nucleus) sampling, applied in that order as HF transformers does:
+//   w_i     = exp((x_i - max x) / temperature[r])
+//   top-k   keeps logits >= the k-th largest (ties at the boundary kept; topK <= 0 keeps all)
+//   top-p   keeps the smallest set of the largest kept w whose mass reaches topP[r] * (kept mass)
+//   token   = the first index (in vocabulary order) whose running kept mass exceeds uniform[r] * total,
+// which draws exactly from the renormalised kept distribution given uniform[r] in [0, 1).
+// Both thresholds are found by a 32-step bitwise search over order_key, each step one pass over the
+// row, so no sort is needed: up to 66 passes of vocab*4 bytes (mostly from L2) and 2 exps per element
+// per weight pass. Launch with 1024 threads.
+extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
+                                              const int* __restrict__ topK, const float* __restrict__ topP,
+                                              const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
+    __shared__ float scratch[32];
+    const int row = blockIdx.x;
+    const float* x = logits + (size_t)row * vocab;
+    const float invTemperature = 1.f / temperature[row];
+    const int k = topK[row];
+    const float p = topP[row];
+
+    float localMax = -INFINITY;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
+    const float maxLogit = block_max(localMax, scratch);
+
+    uint32_t kThreshold = 0;  // every key is >= 0: keep all
+    if (k > 0 && k < vocab) {
+        for (int bit = 31; bit >= 0; bit--) {
+            const uint32_t candidate = kThreshold | (1u << bit);
+            float count = 0.f;  // counts stay below 2^24, exact in fp32
+            for (int i = threadIdx.x; i < vocab; i += blockDim.x) count += order_key(x[i]) >= candidate ? 1.f : 0.f;
+            if (block_sum(count, scratch) >= (float)k) kThreshold = candidate;
+        }
+    }
+
+    uint32_t threshold = kThreshold;
+    if (p < 1.f) {
+        float kept = 0.f;
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+            if (order_key(x[i]) >= kThreshold) kept += expf((x[i] - maxLogit) * invTemperature);
+        const float target = p * block_sum(kept, scratch);
+        uint32_t pThreshold = 0;
+        for (int bit = 31; bit >= 0; bit--) {
+            const uint32_t candidate = pThreshold | (1u << bit);
+            const uint32_t effective = max(candidate, kThreshold);
+            float mass = 0.f;
+            for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+                if (order_key(x[i]) >= effective) mass += expf((x[i] - maxLogit) * invTemperature);
+            if (block_sum(mass, scratch) >= target) pThreshold = candidate;
+        }
+        threshold = max(pThreshold, kThreshold);
+    }
+
+    // Each thread owns a contiguous segment of the vocabulary, so a prefix sum over threads orders the
+    // kept mass by token index.
+    const int segment = (vocab + blockDim.x - 1) / blockDim.x;
+    const int segmentBegin = min(vocab, (int)threadIdx.x * segment), segmentEnd = min(vocab, segmentBegin + segment);
+    float local = 0.f;
+    int lastKept = -1;
+    for (int i = segmentBegin; i < segmentEnd; i++) {
+        if (order_key(x[i]) >= threshold) {
+            local += expf((x[i] - maxLogit) * invTemperature);
+            lastKept = i;
+        }
+    }
+    float start, end;
+    block_prefix_sum(local, scratch, &start, &end);
+    __shared__ float total;
+    __shared__ int owner, lastOwner;
+    if (threadIdx.x == blockDim.x - 1) total = end;
+    if (threadIdx.x == 0) { owner = INT_MAX; lastOwner = -1; }
+    __syncthreads();
+    const float target = uniform[row] * total;
+    // The first thread whose running mass passes the target picks within its segment. Should rounding
+    // leave the target at or past every thread's end, the last thread with a kept token picks its last one.
+    if (lastKept >= 0 && end > target) atomicMin(&owner, (int)threadIdx.x);
+    if (lastKept >= 0) atomicMax(&lastOwner, (int)threadIdx.x);
+    __syncthreads();
+    const bool found = owner != INT_MAX;
+    if ((int)threadIdx.x == (found ? owner : lastOwner)) {
+        float running = start;
+        int chosen = lastKept;
+        for (int i = segmentBegin; i < segmentEnd && found; i++) {
+            if (order_key(x[i]) >= threshold) {
+                running += expf((x[i] - maxLogit) * invTemperature);
+                if (running > target) { chosen = i; break; }
+            }
+        }
+        out[row] = chosen;
+    }
+}

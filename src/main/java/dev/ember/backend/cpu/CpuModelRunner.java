@@ -1,0 +1,369 @@
+package dev.ember.backend.cpu;
+
+import dev.ember.EmberException;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockAllocator;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.LayerWeights;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.Tensor;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+
+/**
+ * The reference forward pass, in f32 arithmetic over weights kept in their storage type. Every token of a
+ * batch is one row: the projections run as matrix products over all rows at once (prefill of many tokens
+ * costs one pass over the weights), attention runs per row and head against the paged cache.
+ */
+final class CpuModelRunner implements ModelRunner {
+
+    /** One decoder layer's weights in the form the CPU kernels read. */
+    private record Layer(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
+                         float[] bq, float[] bk, float[] bv, float[] qNorm, float[] kNorm,
+                         float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown) {
+    }
+
+
+    private final ModelConfig config;
+    private final Parallel parallel;
+    private final String deviceName;
+    private final KvCacheSpec kvSpec;
+    private final BlockAllocator allocator;
+    private final Arena arena = Arena.ofShared();
+    private final Layer[] layers;
+    private final WeightMatrix embedding;
+    private final WeightMatrix lmHead;
+    private final float[] finalNorm;
+    private final float[] inverseFrequencies;
+    /** Per layer: K and V for every token slot, {@code [numBlocks * blockSize][kvDim]}. */
+    private final float[][] keyCache;
+    private final float[][] valueCache;
+    private final ThreadLocal<float[]> rowScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private Activations act = new Activations(0, null);
+
+    CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName) {
+
+        this.config = model.config();
+        this.parallel = parallel;
+        this.deviceName = deviceName;
+        this.kvSpec = kvSpec;
+        if (kvSpec.numLayers() != config.numLayers() || kvSpec.kvDim() != config.kvDim()) {
+            throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
+        }
+        long slots = kvSpec.tokenCapacity() * kvSpec.kvDim();
+        if (slots > Integer.MAX_VALUE - 16) {
+            throw new EmberException("KV cache of " + kvSpec.tokenCapacity() + " tokens is too large for the CPU backend");
+        }
+        this.allocator = new BlockAllocator(kvSpec.numBlocks());
+        this.keyCache = new float[config.numLayers()][(int) slots];
+        this.valueCache = new float[config.numLayers()][(int) slots];
+        List<LayerWeights> weights = model.layers();
+        this.layers = new Layer[weights.size()];
+        for (int i = 0; i < layers.length; i++) {
+            LayerWeights w = weights.get(i);
+            layers[i] = new Layer(vector(w.attnNorm()), matrix(w.wq()), matrix(w.wk()), matrix(w.wv()), matrix(w.wo()),
+                    vector(w.bq()), vector(w.bk()), vector(w.bv()), vector(w.qNorm()), vector(w.kNorm()),
+                    vector(w.ffnNorm()), matrix(w.wGate()), matrix(w.wUp()), matrix(w.wDown()));
+        }
+        this.embedding = matrix(model.embedding());
+        this.lmHead = model.lmHead() == model.embedding() ? embedding : matrix(model.lmHead());
+        this.finalNorm = vector(model.finalNorm());
+        this.inverseFrequencies = toFloat(config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta()));
+    }
+
+    private WeightMatrix matrix(Tensor t) {
+        return WeightMatrix.of(t, arena);
+    }
+
+    private float[] vector(Tensor t) {
+        if (t == null) {
+            return null;
+        }
+        WeightMatrix m = WeightMatrix.of(t, arena);
+        float[] out = new float[m.cols];
+        m.rowInto(0, out, 0);
+        return out;
+    }
+
+    private static float[] toFloat(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+            f[i] = (float) d[i];
+        }
+        return f;
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public KvCacheSpec kvSpec() {
+        return kvSpec;
+    }
+
+    @Override
+    public BlockAllocator blockAllocator() {
+        return allocator;
+    }
+
+    @Override
+    public String deviceName() {
+        return deviceName;
+    }
+
+    /** Per-step buffers, reused while a step has no more rows than the last large one. */
+    private static final class Activations {
+        final int rows;
+        final float[] x, xn, q, k, v, attn, proj, gate, up, cos, sin;
+        final int[] position, slot, chunkOf;
+
+        Activations(int rows, ModelConfig c) {
+            this.rows = rows;
+            int h = c == null ? 0 : c.hiddenSize();
+            int qd = c == null ? 0 : c.qDim();
+            int kvd = c == null ? 0 : c.kvDim();
+            int ff = c == null ? 0 : c.intermediateSize();
+            int half = c == null ? 0 : c.headDim() / 2;
+            x = new float[rows * h];
+            xn = new float[rows * h];
+            q = new float[rows * qd];
+            k = new float[rows * kvd];
+            v = new float[rows * kvd];
+            attn = new float[rows * qd];
+            proj = new float[rows * h];
+            gate = new float[rows * ff];
+            up = new float[rows * ff];
+            cos = new float[rows * half];
+            sin = new float[rows * half];
+            position = new int[rows];
+            slot = new int[rows];
+            chunkOf = new int[rows];
+        }
+    }
+
+    @Override
+    public void forward(ForwardBatch batch, float[] logits) {
+        int rows = batch.totalTokens();
+        int vocab = config.vocabSize();
+        if (logits.length < (long) batch.size() * vocab) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + batch.size() * vocab);
+        }
+        if (act.rows < rows) {
+            act = new Activations(Math.max(rows, 2 * act.rows), config);
+        }
+        Activations a = act;
+        int h = config.hiddenSize();
+        int[] lastRow = new int[batch.size()];
+        int row = 0;
+        List<ForwardBatch.Chunk> chunks = batch.chunks();
+        for (int ci = 0; ci < chunks.size(); ci++) {
+            ForwardBatch.Chunk chunk = chunks.get(ci);
+            BlockTable table = chunk.blockTable();
+            int end = chunk.startPosition() + chunk.tokens().length;
+            if (table.capacity() < end) {
+                throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
+            }
+            if (end > config.maxPositions()) {
+                throw new EmberException("sequence of " + end + " tokens exceeds the model's context of "
+                        + config.maxPositions() + " (max_position_embeddings)");
+            }
+            for (int i = 0; i < chunk.tokens().length; i++, row++) {
+                int token = chunk.tokens()[i];
+                if (token < 0 || token >= vocab) {
+                    throw new EmberException("token id " + token + " is outside the vocabulary of " + vocab);
+                }
+                int pos = chunk.startPosition() + i;
+                a.position[row] = pos;
+                a.chunkOf[row] = ci;
+                a.slot[row] = table.block(pos / table.blockSize()) * table.blockSize() + pos % table.blockSize();
+                embedding.rowInto(token, a.x, row * h);
+            }
+            lastRow[ci] = row - 1;
+        }
+        computeRotations(a, rows);
+        for (int l = 0; l < layers.length; l++) {
+            attentionBlock(l, layers[l], a, rows, chunks);
+            feedForwardBlock(layers[l], a, rows);
+        }
+        float[] last = new float[batch.size() * h];
+        for (int ci = 0; ci < lastRow.length; ci++) {
+            VectorOps.rmsNorm(a.x, lastRow[ci] * h, finalNorm, (float) config.rmsNormEps(), last, ci * h, h);
+        }
+        matmul(lmHead, last, batch.size(), logits);
+    }
+
+    private void computeRotations(Activations a, int rows) {
+        int half = config.headDim() / 2;
+        for (int r = 0; r < rows; r++) {
+            float pos = a.position[r];
+            for (int i = 0; i < half; i++) {
+                // The angle is formed in f32, as HF does, so long positions round the same way.
+                float angle = inverseFrequencies[i] * pos;
+                a.cos[r * half + i] = (float) Math.cos(angle);
+                a.sin[r * half + i] = (float) Math.sin(angle);
+            }
+        }
+    }
+
+    private void attentionBlock(int layerIndex, Layer w, Activations a, int rows, List<ForwardBatch.Chunk> chunks) {
+        int h = config.hiddenSize();
+        int hd = config.headDim();
+        int qd = config.qDim();
+        int kvd = config.kvDim();
+        float eps = (float) config.rmsNormEps();
+        for (int r = 0; r < rows; r++) {
+            VectorOps.rmsNorm(a.x, r * h, w.attnNorm(), eps, a.xn, r * h, h);
+        }
+        matmul(w.wq(), a.xn, rows, a.q);
+        matmul(w.wk(), a.xn, rows, a.k);
+        matmul(w.wv(), a.xn, rows, a.v);
+        float[] keys = keyCache[layerIndex];
+        float[] values = valueCache[layerIndex];
+        for (int r = 0; r < rows; r++) {
+            addBias(a.q, r * qd, w.bq());
+            addBias(a.k, r * kvd, w.bk());
+            addBias(a.v, r * kvd, w.bv());
+            for (int head = 0; head < config.numHeads(); head++) {
+                int off = r * qd + head * hd;
+                if (w.qNorm() != null) {
+                    VectorOps.rmsNorm(a.q, off, w.qNorm(), eps, a.q, off, hd);
+                }
+                rotate(a.q, off, a, r);
+            }
+            for (int head = 0; head < config.numKvHeads(); head++) {
+                int off = r * kvd + head * hd;
+                if (w.kNorm() != null) {
+                    VectorOps.rmsNorm(a.k, off, w.kNorm(), eps, a.k, off, hd);
+                }
+                rotate(a.k, off, a, r);
+            }
+            System.arraycopy(a.k, r * kvd, keys, a.slot[r] * kvd, kvd);
+            System.arraycopy(a.v, r * kvd, values, a.slot[r] * kvd, kvd);
+        }
+        int heads = config.numHeads();
+        parallel.forRange(rows * heads, 4, (from, to) -> {
+            for (int task = from; task < to; task++) {
+                attend(task / heads, task % heads, a, keys, values, chunks);
+            }
+        });
+        matmul(w.wo(), a.attn, rows, a.proj);
+        VectorOps.add(a.x, 0, a.proj, 0, rows * h);
+    }
+
+    private static void addBias(float[] x, int offset, float[] bias) {
+        if (bias != null) {
+            VectorOps.add(x, offset, bias, 0, bias.length);
+        }
+    }
+
+    /** HF's rotate-half RoPE: pairs element i with element i + headDim/2. */
+    private void rotate(float[] x, int offset, Activations a, int row) {
+        int half = config.headDim() / 2;
+        int t = row * half;
+        for (int i = 0; i < half; i++) {
+            float x0 = x[offset + i];
+            float x1 = x[offset + i + half];
+            float c = a.cos[t + i];
+            float s = a.sin[t + i];
+            x[offset + i] = x0 * c - x1 * s;
+            x[offset + i + half] = x1 * c + x0 * s;
+        }
+    }
+
+    /** Causal (optionally sliding-window) attention of one row's query head over its sequence's cached keys. */
+    private void attend(int row, int head, Activations a, float[] keys, float[] values, List<ForwardBatch.Chunk> chunks) {
+        int hd = config.headDim();
+        int kvd = config.kvDim();
+        int kvHead = head / (config.numHeads() / config.numKvHeads());
+        BlockTable table = chunks.get(a.chunkOf[row]).blockTable();
+        int bs = table.blockSize();
+        int pos = a.position[row];
+        int first = config.slidingWindow() > 0 ? Math.max(0, pos - config.slidingWindow() + 1) : 0;
+        int n = pos - first + 1;
+        float[] scores = scratch(n);
+        int qOff = row * config.qDim() + head * hd;
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            int p = first + j;
+            int slot = table.block(p / bs) * bs + p % bs;
+            float s = VectorOps.dot(a.q, qOff, keys, slot * kvd + kvHead * hd, hd) * scale;
+            scores[j] = s;
+            max = Math.max(max, s);
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            float e = (float) Math.exp(scores[j] - max);
+            scores[j] = e;
+            sum += e;
+        }
+        float inv = (float) (1.0 / sum);
+        int out = row * config.qDim() + head * hd;
+        java.util.Arrays.fill(a.attn, out, out + hd, 0f);
+        for (int j = 0; j < n; j++) {
+            int p = first + j;
+            int slot = table.block(p / bs) * bs + p % bs;
+            VectorOps.axpy(scores[j] * inv, values, slot * kvd + kvHead * hd, a.attn, out, hd);
+        }
+    }
+
+    private void feedForwardBlock(Layer w, Activations a, int rows) {
+        int h = config.hiddenSize();
+        int ff = config.intermediateSize();
+        float eps = (float) config.rmsNormEps();
+        for (int r = 0; r < rows; r++) {
+            VectorOps.rmsNorm(a.x, r * h, w.ffnNorm(), eps, a.xn, r * h, h);
+        }
+        matmul(w.wGate(), a.xn, rows, a.gate);
+        matmul(w.wUp(), a.xn, rows, a.up);
+        VectorOps.siluMul(a.gate, a.up, 0, rows * ff);
+        matmul(w.wDown(), a.gate, rows, a.proj);
+        VectorOps.add(a.x, 0, a.proj, 0, rows * h);
+    }
+
+    /**
+     * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
+     * several rows each weight row is widened once into a scratch buffer and reused for every input row.
+     */
+    private void matmul(WeightMatrix w, float[] in, int rows, float[] out) {
+        int n = w.rows;
+        int k = w.cols;
+        parallel.forRange(n, 8, (from, to) -> {
+            if (rows < 4) {
+                for (int j = from; j < to; j++) {
+                    for (int t = 0; t < rows; t++) {
+                        out[t * n + j] = w.dotRow(j, in, t * k);
+                    }
+                }
+            } else {
+                float[] wRow = scratch(k);
+                for (int j = from; j < to; j++) {
+                    w.rowInto(j, wRow, 0);
+                    for (int t = 0; t < rows; t++) {
+                        out[t * n + j] = VectorOps.dot(wRow, 0, in, t * k, k);
+                    }
+                }
+            }
+        });
+    }
+
+    private float[] scratch(int n) {
+        float[] s = rowScratch.get();
+        if (s.length < n) {
+            s = new float[Math.max(n, 2 * s.length)];
+            rowScratch.set(s);
+        }
+        return s;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,88 @@
+package dev.ember.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Vector API kernels over f32 arrays: the per-row arithmetic of the forward pass. */
+final class VectorOps {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    private VectorOps() {
+    }
+
+    static float dot(float[] a, int aOffset, float[] b, int bOffset, int n) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
+        int i = 0;
+        int step = 2 * F.length();
+        for (int upper = n - n % step; i < upper; i += step) {
+            acc0 = FloatVector.fromArray(F, a, aOffset + i).fma(FloatVector.fromArray(F, b, bOffset + i), acc0);
+            acc1 = FloatVector.fromArray(F, a, aOffset + i + F.length())
+                    .fma(FloatVector.fromArray(F, b, bOffset + i + F.length()), acc1);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += a[aOffset + i] * b[bOffset + i];
+        }
+        return sum;
+    }
+
+    /** {@code acc[accOffset ..] += scale * x[xOffset ..]} over n elements. */
+    static void axpy(float scale, float[] x, int xOffset, float[] acc, int accOffset, int n) {
+        FloatVector s = FloatVector.broadcast(F, scale);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, xOffset + i).fma(s, FloatVector.fromArray(F, acc, accOffset + i))
+                    .intoArray(acc, accOffset + i);
+        }
+        for (; i < n; i++) {
+            acc[accOffset + i] += scale * x[xOffset + i];
+        }
+    }
+
+    /** {@code a[aOffset ..] += b[bOffset ..]} over n elements. */
+    static void add(float[] a, int aOffset, float[] b, int bOffset, int n) {
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, a, aOffset + i).add(FloatVector.fromArray(F, b, bOffset + i)).intoArray(a, aOffset + i);
+        }
+        for (; i < n; i++) {
+            a[aOffset + i] += b[bOffset + i];
+        }
+    }
+
+    /**
+     * RMSNorm as HF computes it: {@code out = weight * x / sqrt(mean(x^2) + eps)}, the mean in f32 over n elements.
+     * {@code weight} holds n elements starting at 0.
+     */
+    static void rmsNorm(float[] x, int xOffset, float[] weight, float eps, float[] out, int outOffset, int n) {
+        FloatVector ss = FloatVector.zero(F);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xOffset + i);
+            ss = v.fma(v, ss);
+        }
+        float sumSquares = ss.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sumSquares += x[xOffset + i] * x[xOffset + i];
+        }
+        float inv = (float) (1.0 / Math.sqrt(sumSquares / n + eps));
+        FloatVector scale = FloatVector.broadcast(F, inv);
+        i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, xOffset + i).mul(scale).mul(FloatVector.fromArray(F, weight, i)).intoArray(out, outOffset + i);
+        }
+        for (; i < n; i++) {
+            out[outOffset + i] = weight[i] * (x[xOffset + i] * inv);
+        }
+    }
+
+    /** SwiGLU's gate: {@code gate[i] = silu(gate[i]) * up[i]}, with silu(x) = x / (1 + e^-x). */
+    static void siluMul(float[] gate, float[] up, int offset, int n) {
+        for (int i = offset; i < offset + n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        }
+    }
+}

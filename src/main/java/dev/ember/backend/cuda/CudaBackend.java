@@ -1,0 +1,73 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.Backend;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+
+/**
+ * Runs models on the first NVIDIA GPU. {@link #availability()} says, without throwing, whether this process
+ * can (and if not, why); constructing a backend where it cannot throws an {@link EmberException} with that
+ * reason.
+ */
+public final class CudaBackend implements Backend {
+    private final CudaContext context;
+    private final boolean useGraphs;
+
+    /** A backend on GPU 0 whose runners replay decode steps as CUDA graphs. */
+    public CudaBackend() {
+        this(true);
+    }
+
+    /** A backend on GPU 0; {@code useGraphs} false runs every step eagerly (for comparison and debugging). */
+    public CudaBackend(boolean useGraphs) {
+        Availability a = availability();
+        if (!a.isAvailable()) {
+            throw new EmberException("the CUDA backend is unavailable: " + a.reason());
+        }
+        this.context = CudaContext.open(0);
+        this.useGraphs = useGraphs;
+    }
+
+    /** Whether a GPU is usable, and if not, why (one line). Never throws. */
+    public static Availability availability() {
+        return Availability.current();
+    }
+
+    public static boolean isAvailable() {
+        return availability().isAvailable();
+    }
+
+    @Override
+    public String deviceName() {
+        return context.device().describe();
+    }
+
+    /**
+     * Uploads the weights (reporting progress), allocates the KV cache on the GPU and returns a runner;
+     * throws an {@link EmberException} saying how much memory is needed and free when they do not fit.
+     */
+    @Override
+    public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
+        return CudaModelRunner.upload(context, model, kv, progress, useGraphs);
+    }
+
+    /**
+     * A runner for a model of shape {@code config} whose weights are random numbers of {@code type} made on the
+     * GPU (milliseconds, where generating and copying them from the host takes minutes for 8B parameters):
+     * for benchmarks of shapes whose real weights are not at hand. The same seed gives the same weights.
+     */
+    public ModelRunner loadRandom(ModelConfig config, DType type, KvCacheSpec kv, long seed) {
+        return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
+    }
+
+    /** Releases the GPU; close this backend's runners first, since they compute in its context. */
+    @Override
+    public void close() {
+        context.close();
+    }
+}

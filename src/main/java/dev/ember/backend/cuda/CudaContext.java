@@ -1,0 +1,65 @@
+package dev.ember.backend.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The primary context of one GPU: the context the CUDA runtime, and so cuBLASLt, also uses, which is why
+ * Ember retains it rather than creating its own. A context is current per thread: every thread that
+ * issues work calls {@link #makeCurrent()} first.
+ */
+public final class CudaContext implements AutoCloseable {
+    private final CudaDevice device;
+    private final int deviceHandle;
+    private final MemorySegment handle;
+    private boolean closed;
+
+    private CudaContext(CudaDevice device, int deviceHandle, MemorySegment handle) {
+        this.device = device;
+        this.deviceHandle = deviceHandle;
+        this.handle = handle;
+    }
+
+    /** Initialises the driver, retains device {@code ordinal}'s primary context and makes it current. */
+    public static CudaContext open(int ordinal) {
+        Driver.init();
+        int count = Driver.deviceCount();
+        if (ordinal < 0 || ordinal >= count) {
+            throw new IllegalArgumentException("no CUDA device " + ordinal + " (this host has " + count + ")");
+        }
+        CudaDevice device = CudaDevice.query(ordinal);
+        int d = Driver.device(ordinal);
+        MemorySegment context = Driver.primaryContextRetain(d);
+        Driver.contextSetCurrent(context);
+        return new CudaContext(device, d, context);
+    }
+
+    public CudaDevice device() {
+        return device;
+    }
+
+    public void makeCurrent() {
+        Driver.contextSetCurrent(handle);
+    }
+
+    /** Free and total device memory, in bytes. */
+    public MemoryInfo memoryInfo() {
+        long[] info = Driver.memoryInfo();
+        return new MemoryInfo(info[0], info[1]);
+    }
+
+    /** Waits for all work of this context, on every stream. */
+    public void synchronize() {
+        Driver.contextSynchronize();
+    }
+
+    public record MemoryInfo(long free, long total) {
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            Driver.primaryContextRelease(deviceHandle);
+        }
+    }
+}

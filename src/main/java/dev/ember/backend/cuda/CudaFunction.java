@@ -1,0 +1,12 @@
+package dev.ember.backend.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/** A kernel of a loaded {@link CudaModule}, valid while the module is. */
+public record CudaFunction(String name, MemorySegment handle) {
+
+    /** Lets launches use up to {@code bytes} of dynamic shared memory (more than the default 48 KiB needs this). */
+    public void allowDynamicSharedMemory(int bytes) {
+        Driver.funcSetAttribute(handle, Driver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes, name);
+    }
+}

@@ -1,0 +1,440 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockAllocator;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The forward pass on one GPU. Each step uploads its metadata (tokens, positions, cache slots, block
+ * tables) with one copy, runs every layer as a handful of kernels and three cuBLASLt products, and copies
+ * back the logits of each chunk's last token.
+ *
+ * <p>Per layer: add+RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
+ * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
+ * decode for single tokens, both reading the cache through the block tables), the o product, add+RMSNorm,
+ * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream, and the q/k/v, o
+ * and down products, stay in fp32; the operands of the products, the gate/up product (its largest
+ * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
+ *
+ * <p>Nothing is allocated on the device per step: activation buffers grow only when a step is larger
+ * than every earlier one. Steps made only of single-token decodes are captured as a {@link CudaGraph} per
+ * batch shape and replayed. Not thread-safe: one engine thread drives a runner.
+ */
+final class CudaModelRunner implements ModelRunner {
+    /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
+    private static final int INITIAL_ROWS = 256;
+    private static final int INITIAL_CHUNKS = 16;
+    /**
+     * Decode attention splits a context into at most this many parts, each of at least MIN_SPLIT_TOKENS (one
+     * tile of the kernel): at batch 1 a short context split four ways of 64 tokens left the GPU idle (31 us
+     * per layer, profiled at 8B shape).
+     */
+    private static final int MAX_SPLITS = 32;
+    private static final int MIN_SPLIT_TOKENS = EmberKernels.DECODE_TOKENS;
+
+    private final CudaContext context;
+    private final ModelConfig config;
+    private final KvCacheSpec kvSpec;
+    private final BlockAllocator allocator;
+    private final DType type;
+    private final AttentionShape shape;
+    private final boolean useGraphs;
+    private final String deviceName;
+    private final CudaStream stream;
+    private final EmberKernels kernels;
+    private final CublasLt blas;
+    private final DeviceWeights weights;
+    private final DeviceBuffer keyCache;
+    private final DeviceBuffer valueCache;
+    private final DeviceBuffer inverseFrequencies;
+    private final long layerCacheBytes;
+    private final int maxStride;
+    private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
+    private Activations act;
+
+    /** A decode graph is valid for one batch size, block-table width and split count. */
+    private record GraphKey(int chunks, int stride, int splits) {
+    }
+
+    /** Where the weights come from: uploaded from a host model, or made on the GPU. */
+    @FunctionalInterface
+    interface WeightSource {
+        DeviceWeights load(EmberKernels kernels, CudaStream stream);
+    }
+
+    /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
+    static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
+        DType type = DeviceWeights.storageType(model);
+        return new CudaModelRunner(context, model.config(), model.name(), type, kvSpec, useGraphs,
+                (kernels, stream) -> DeviceWeights.upload(model, type, progress));
+    }
+
+    /** A runner for a model of shape {@code config} with random weights of {@code type} made on the GPU. */
+    static CudaModelRunner random(CudaContext context, ModelConfig config, DType type, long seed, KvCacheSpec kvSpec,
+                                  boolean useGraphs) {
+        return new CudaModelRunner(context, config, "random " + type.name().toLowerCase(Locale.ROOT) + " weights",
+                type, kvSpec, useGraphs, (kernels, stream) -> DeviceWeights.random(config, type, seed, kernels, stream));
+    }
+
+    private CudaModelRunner(CudaContext context, ModelConfig config, String modelName, DType type, KvCacheSpec kvSpec,
+                            boolean useGraphs, WeightSource source) {
+        this.context = context;
+        this.config = config;
+        this.kvSpec = kvSpec;
+        this.useGraphs = useGraphs;
+        if (kvSpec.numLayers() != config.numLayers() || kvSpec.kvDim() != config.kvDim()) {
+            throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
+        }
+        this.type = type;
+        this.shape = new AttentionShape(config.numHeads(), config.numKvHeads(), config.headDim(), kvSpec.blockSize(),
+                config.slidingWindow());
+        EmberKernels.checkSupported(shape);
+        long maxTokens = Math.min(kvSpec.tokenCapacity(), config.maxPositions());
+        this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
+        this.layerCacheBytes = kvSpec.tokenCapacity() * kvSpec.kvDim() * type.bytes();
+        context.makeCurrent();
+        checkFits(modelName);
+        this.allocator = new BlockAllocator(kvSpec.numBlocks());
+        this.deviceName = context.device().describe();
+        try {
+            this.stream = CudaStream.create();
+            this.kernels = EmberKernels.load(context.device());
+            this.blas = new CublasLt();
+            this.weights = source.load(kernels, stream);
+            this.keyCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
+            this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
+            this.inverseFrequencies = uploadInverseFrequencies();
+            this.act = new Activations(INITIAL_ROWS, INITIAL_CHUNKS);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Fails, before allocating anything, when weights, cache and first buffers would not fit the free memory. */
+    private void checkFits(String modelName) {
+        long weightBytes = DeviceWeights.deviceBytes(config, type);
+        long cacheBytes = 2 * layerCacheBytes * config.numLayers();
+        long bufferBytes = Activations.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES;
+        long needed = weightBytes + cacheBytes + bufferBytes;
+        CudaContext.MemoryInfo memory = context.memoryInfo();
+        if (needed > memory.free()) {
+            throw new EmberException(String.format(
+                    "%s does not fit on %s: it needs %.2f GiB (weights %.2f GiB, KV cache %.2f GiB for %d tokens, buffers %.2f GiB) "
+                            + "but only %.2f GiB of %.2f GiB is free; use a smaller KV cache or a larger GPU",
+                    modelName, context.device().describe(), gib(needed), gib(weightBytes), gib(cacheBytes),
+                    kvSpec.tokenCapacity(), gib(bufferBytes), gib(memory.free()), gib(memory.total())));
+        }
+    }
+
+    private static double gib(long bytes) {
+        return bytes / (double) (1L << 30);
+    }
+
+    private DeviceBuffer uploadInverseFrequencies() {
+        double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(ValueLayout.JAVA_FLOAT, inv.length);
+            for (int i = 0; i < inv.length; i++) {
+                host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) inv[i]);
+            }
+            DeviceBuffer buffer = DeviceBuffer.allocate(host.byteSize());
+            buffer.copyFromHost(host);
+            return buffer;
+        }
+    }
+
+    /** Per-step device buffers and their pinned host mirrors, for up to {@code rows} tokens in {@code chunks} sequences. */
+    private final class Activations implements AutoCloseable {
+        final int rows, chunks;
+        final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta;
+        final PinnedBuffer hostMeta, hostLogits;
+
+        Activations(int rows, int chunks) {
+            this.rows = rows;
+            this.chunks = chunks;
+            int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
+            int t = type.bytes();
+            x = DeviceBuffer.allocate(4L * rows * h);
+            delta = DeviceBuffer.allocate(4L * rows * h);
+            normed = DeviceBuffer.allocate((long) t * rows * h);
+            qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
+            q = DeviceBuffer.allocate((long) t * rows * qd);
+            attention = DeviceBuffer.allocate((long) t * rows * qd);
+            gateUp = DeviceBuffer.allocate(2L * t * rows * ff);
+            gated = DeviceBuffer.allocate((long) t * rows * ff);
+            last = DeviceBuffer.allocate((long) t * chunks * h);
+            logits = DeviceBuffer.allocate(4L * chunks * config.vocabSize());
+            partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, MAX_SPLITS));
+            partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, MAX_SPLITS));
+            meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
+            hostMeta = PinnedBuffer.allocate(meta.byteSize());
+            hostLogits = PinnedBuffer.allocate(logits.byteSize());
+        }
+
+        static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
+            int t = type.bytes();
+            long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
+                    + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
+            long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize()
+                    + 4 * (EmberKernels.decodePartialFloats(1, s, MAX_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, MAX_SPLITS));
+            return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
+        }
+
+        long meta(int intOffset) {
+            return meta.address() + 4L * intOffset;
+        }
+
+        @Override
+        public void close() {
+            for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
+                    partialOut, partialMaxSum, meta}) {
+                b.close();
+            }
+            hostMeta.close();
+            hostLogits.close();
+        }
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public KvCacheSpec kvSpec() {
+        return kvSpec;
+    }
+
+    @Override
+    public BlockAllocator blockAllocator() {
+        return allocator;
+    }
+
+    @Override
+    public String deviceName() {
+        return deviceName;
+    }
+
+    @Override
+    public void forward(ForwardBatch batch, float[] logits) {
+        int vocab = config.vocabSize();
+        int chunks = batch.size();
+        if (logits.length < (long) chunks * vocab) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
+        }
+        context.makeCurrent();
+        StepLayout layout = layout(batch);
+        ensureCapacity(layout.rows(), chunks);
+        int splits = decodeSplits(layout);
+        writeMetadata(batch, layout);
+        act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
+        if (useGraphs && layout.prefill() == 0) {
+            GraphKey key = new GraphKey(chunks, layout.stride(), splits);
+            CudaGraph graph = graphs.get(key);
+            if (graph == null) {
+                graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits));
+                graphs.put(key, graph);
+            }
+            graph.launch(stream);
+        } else {
+            enqueueStep(layout, maxChunkLength(batch), splits);
+        }
+        MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
+        act.logits.copyToHostAsync(hostLogits, stream);
+        stream.synchronize();
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
+    }
+
+    /** Checks the batch and sizes its metadata; the block-table width is rounded up to a power of two for graph reuse. */
+    private StepLayout layout(ForwardBatch batch) {
+        int rows = 0, prefill = 0, widest = 1;
+        for (ForwardBatch.Chunk chunk : batch.chunks()) {
+            BlockTable table = chunk.blockTable();
+            int end = chunk.startPosition() + chunk.tokens().length;
+            if (table.blockSize() != kvSpec.blockSize()) {
+                throw new IllegalArgumentException("block table of block size " + table.blockSize() + ", cache has " + kvSpec.blockSize());
+            }
+            if (table.capacity() < end) {
+                throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
+            }
+            if (end > config.maxPositions()) {
+                throw new EmberException("sequence of " + end + " tokens exceeds the model's context of "
+                        + config.maxPositions() + " (max_position_embeddings)");
+            }
+            for (int token : chunk.tokens()) {
+                if (token < 0 || token >= config.vocabSize()) {
+                    throw new EmberException("token id " + token + " is outside the vocabulary of " + config.vocabSize());
+                }
+            }
+            rows += chunk.tokens().length;
+            prefill += chunk.tokens().length > 1 ? 1 : 0;
+            widest = Math.max(widest, (end + kvSpec.blockSize() - 1) / kvSpec.blockSize());
+        }
+        int stride = Math.min(Integer.highestOneBit(widest - 1) << 1, maxStride);
+        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(stride, widest));
+    }
+
+    private static int maxChunkLength(ForwardBatch batch) {
+        int longest = 0;
+        for (ForwardBatch.Chunk c : batch.chunks()) {
+            longest = Math.max(longest, c.tokens().length);
+        }
+        return longest;
+    }
+
+    /**
+     * Enough decode splits for about eight blocks per multiprocessor (the kernel waits on memory and hides it
+     * only with many blocks in flight: at batch 64 with one split per sequence it took 180 us per layer, four
+     * times its bytes over the bandwidth), each split at least MIN_SPLIT_TOKENS of the widest context the
+     * block tables can hold (so the count changes only with the width).
+     */
+    private int decodeSplits(StepLayout layout) {
+        if (layout.decode() == 0) {
+            return 1;
+        }
+        int wanted = (8 * context.device().multiprocessors() + layout.decode() * shape.kvHeads() - 1)
+                / (layout.decode() * shape.kvHeads());
+        int byLength = Math.max(1, layout.stride() * kvSpec.blockSize() / MIN_SPLIT_TOKENS);
+        return Math.clamp(Math.min(wanted, byLength), 1, MAX_SPLITS);
+    }
+
+    private void ensureCapacity(int rows, int chunks) {
+        if (rows <= act.rows && chunks <= act.chunks) {
+            return;
+        }
+        graphs.values().forEach(CudaGraph::close);  // they hold the old buffers' addresses
+        graphs.clear();
+        int newRows = rows > act.rows ? Math.max(rows, 2 * act.rows) : act.rows;
+        int newChunks = chunks > act.chunks ? Math.max(chunks, 2 * act.chunks) : act.chunks;
+        act.close();
+        long needed = Activations.bytes(config, shape, type, newRows, newChunks, maxStride);
+        long free = context.memoryInfo().free();
+        if (needed > free) {
+            throw new EmberException(String.format("a step of %d tokens in %d sequences needs %.2f GiB of GPU buffers but only %.2f GiB is free",
+                    rows, chunks, gib(needed), gib(free)));
+        }
+        act = new Activations(newRows, newChunks);
+    }
+
+    private void writeMetadata(ForwardBatch batch, StepLayout layout) {
+        MemorySegment m = act.hostMeta.segment();
+        int bs = kvSpec.blockSize();
+        int row = 0, prefill = 0, decode = 0;
+        List<ForwardBatch.Chunk> chunks = batch.chunks();
+        for (int c = 0; c < chunks.size(); c++) {
+            ForwardBatch.Chunk chunk = chunks.get(c);
+            BlockTable table = chunk.blockTable();
+            int length = chunk.tokens().length;
+            setInt(m, layout.chunkRowStart() + c, row);
+            setInt(m, layout.chunkLength() + c, length);
+            setInt(m, layout.chunkStartPosition() + c, chunk.startPosition());
+            if (length > 1) {
+                setInt(m, layout.prefillChunks() + prefill++, c);
+            } else {
+                setInt(m, layout.decodeRows() + decode++, row);
+            }
+            int blocks = (chunk.startPosition() + length + bs - 1) / bs;
+            for (int b = 0; b < blocks; b++) {
+                int id = table.block(b);
+                if (id < 0 || id >= kvSpec.numBlocks()) {
+                    throw new IllegalArgumentException("block id " + id + " is outside the cache's " + kvSpec.numBlocks() + " blocks");
+                }
+                setInt(m, layout.blockTables() + c * layout.stride() + b, id);
+            }
+            for (int i = 0; i < length; i++, row++) {
+                int pos = chunk.startPosition() + i;
+                setInt(m, layout.tokens() + row, chunk.tokens()[i]);
+                setInt(m, layout.positions() + row, pos);
+                setInt(m, layout.slots() + row, table.block(pos / bs) * bs + pos % bs);
+                setInt(m, layout.rowChunk() + row, c);
+            }
+            setInt(m, layout.lastRows() + c, row - 1);
+        }
+    }
+
+    private static void setInt(MemorySegment m, int index, int value) {
+        m.setAtIndex(ValueLayout.JAVA_INT, index, value);
+    }
+
+    /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
+    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits) {
+        Activations a = act;
+        int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
+        int ff = config.intermediateSize();
+        float eps = (float) config.rmsNormEps();
+        kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
+        for (int l = 0; l < weights.layers.size(); l++) {
+            DeviceWeights.Layer w = weights.layers.get(l);
+            boolean first = l == 0;
+            kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
+                    a.normed.address(), 0, rows, h, eps, !first);
+            blas.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), rows, qd + 2 * kvd, h);
+            long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
+            kernels.qkvRope(stream, type, a.qkv.address(), address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
+                    inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
+                    rows, shape, eps);
+            PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
+            if (layout.prefill() > 0) {
+                kernels.prefillAttention(stream, type, a.q.address(), kv, a.meta(layout.prefillChunks()),
+                        a.meta(layout.chunkRowStart()), a.meta(layout.chunkLength()), a.meta(layout.chunkStartPosition()),
+                        a.attention.address(), layout.prefill(), maxChunkLength, shape);
+            }
+            if (layout.decode() > 0) {
+                kernels.decodeAttention(stream, type, a.q.address(), kv, a.meta(layout.decodeRows()), a.meta(layout.rowChunk()),
+                        a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
+                        layout.decode(), splits, shape);
+            }
+            blas.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), rows, h, qd);
+            kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), w.ffnNorm().address(), a.normed.address(), 0,
+                    rows, h, eps, true);
+            blas.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
+            kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
+            blas.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), rows, h, ff);
+        }
+        kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
+                a.meta(layout.lastRows()), layout.chunks(), h, eps, false);
+        blas.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), layout.chunks(),
+                config.vocabSize(), h);
+    }
+
+    private static long address(DeviceBuffer b) {
+        return b == null ? 0 : b.address();
+    }
+
+    /** How many decode graphs are held (one per batch shape seen). */
+    int capturedGraphs() {
+        return graphs.size();
+    }
+
+    @Override
+    public void close() {
+        context.makeCurrent();
+        graphs.values().forEach(CudaGraph::close);
+        graphs.clear();
+        for (AutoCloseable c : new AutoCloseable[] {act, inverseFrequencies, valueCache, keyCache, weights, blas, kernels, stream}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing the CUDA runner", e);
+                }
+            }
+        }
+    }
+}

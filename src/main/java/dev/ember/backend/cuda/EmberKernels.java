@@ -1,0 +1,261 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.EmberException;
+import dev.ember.model.DType;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Ember's own CUDA kernels (src/main/cuda), loaded from the fatbins the build puts in the jar, with one
+ * typed launch method per kernel. Each method picks the kernel's variant for the storage type ({@code _f32},
+ * {@code _bf16}, {@code _f16}) and head dimension, and sizes its grid; the kernel files document what each
+ * computes and costs. Pointer arguments are device addresses; 0 stands for an absent optional input.
+ * One per thread of launches (the argument buffer is reused); not thread-safe.
+ */
+public final class EmberKernels implements AutoCloseable {
+    static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
+    static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
+            "attention_prefill_mma", "attention_decode", "sampling", "random");
+    /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
+    private static final int PREFILL_QUERIES = 32;
+    private static final int PREFILL_KEYS_SMALL = 32;
+    private static final int PREFILL_KEYS_LARGE = 16;
+    /** Query rows per block of the tensor-core prefill kernel, and its shared memory (MMA_ROWS, MMA_SHARED_BYTES). */
+    private static final int MMA_QUERIES = 64;
+    private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
+    /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
+    static final int DECODE_TOKENS = 32;
+    public static final int MAX_HEAD_DIM = 256;
+    /** One warp per query head of a KV group, at most 1024 threads. */
+    public static final int MAX_GROUP = 32;
+
+    private final Arena arena = Arena.ofShared();
+    private final List<CudaModule> modules = new ArrayList<>();
+    private final Map<String, CudaFunction> functions = new HashMap<>();
+    private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
+    private final KernelArgs args = new KernelArgs(arena);
+    private final CudaDevice device;
+
+    private EmberKernels(CudaDevice device) {
+        this.device = device;
+    }
+
+    /** True when this build carries the compiled kernels (it does not when nvcc was absent at build time). */
+    static boolean bundled() {
+        return MODULES.stream().allMatch(m -> EmberKernels.class.getResource(RESOURCE_DIR + m + ".fatbin") != null);
+    }
+
+    /** Loads every kernel module into the current context. */
+    public static EmberKernels load(CudaDevice device) {
+        EmberKernels k = new EmberKernels(device);
+        try {
+            for (String name : MODULES) {
+                k.modules.add(CudaModule.load(name, readResource(name)));
+            }
+        } catch (RuntimeException e) {
+            k.close();
+            throw e;
+        }
+        return k;
+    }
+
+    private static byte[] readResource(String module) {
+        try (InputStream in = EmberKernels.class.getResourceAsStream(RESOURCE_DIR + module + ".fatbin")) {
+            if (in == null) {
+                throw new EmberException("CUDA kernels missing from this build (" + module
+                        + ".fatbin): nvcc was not found when Ember was built");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new EmberException("cannot read CUDA kernel module " + module + ": " + e.getMessage(), e);
+        }
+    }
+
+    private CudaFunction function(String name) {
+        CudaFunction f = functions.get(name);
+        if (f == null) {
+            for (CudaModule m : modules) {
+                try {
+                    f = m.function(name);
+                    break;
+                } catch (IllegalStateException notHere) {
+                    // look in the next module
+                }
+            }
+            if (f == null) {
+                throw new IllegalStateException("kernel " + name + " is in no module (a stale kernel build?)");
+            }
+            functions.put(name, f);
+        }
+        return f;
+    }
+
+    private CudaFunction typed(String kernel, DType type) {
+        return function(kernel + switch (type) {
+            case F32 -> "_f32";
+            case BF16 -> "_bf16";
+            case F16 -> "_f16";
+        });
+    }
+
+    /** The kernel, allowed {@code bytes} of dynamic shared memory (raising the 48 KiB default once if needed). */
+    private CudaFunction withSharedMemory(CudaFunction f, int bytes) {
+        if (bytes > device.maxSharedMemoryPerBlock()) {
+            throw new EmberException(f.name() + " needs " + bytes + " bytes of shared memory per block; "
+                    + device.name() + " allows " + device.maxSharedMemoryPerBlock());
+        }
+        if (bytes > 48 * 1024 && sharedMemoryAllowed.getOrDefault(f.name(), 0) < bytes) {
+            f.allowDynamicSharedMemory(bytes);
+            sharedMemoryAllowed.put(f.name(), bytes);
+        }
+        return f;
+    }
+
+    private static int roundUp(int value, int multiple) {
+        return (value + multiple - 1) / multiple * multiple;
+    }
+
+    /** Checks what every attention kernel assumes of the shape. */
+    public static void checkSupported(AttentionShape shape) {
+        if (shape.headDim() > MAX_HEAD_DIM || shape.headDim() % 2 != 0) {
+            throw new EmberException("the CUDA backend supports even head dimensions up to " + MAX_HEAD_DIM
+                    + "; this model's is " + shape.headDim());
+        }
+        if (shape.group() > MAX_GROUP) {
+            throw new EmberException("the CUDA backend supports up to " + MAX_GROUP + " query heads per KV head; this model has "
+                    + shape.group());
+        }
+    }
+
+    /** {@code out[r] = table[tokens[r]]} widened to fp32. */
+    public void embeddingGather(CudaStream stream, DType type, long table, long tokens, long out, int rows, int hidden) {
+        args.begin().pointer(table).pointer(tokens).pointer(out).i32(hidden)
+                .launch(typed("embedding_gather", type), rows, 1, 1, 256, 0, stream);
+    }
+
+    /**
+     * The residual add and RMSNorm of add_rmsnorm in rmsnorm.cu: {@code rows} output rows, reading input row
+     * {@code rowIndex[r]} (or r when rowIndex is 0); {@code delta} 0 for none.
+     */
+    public void addRmsNorm(CudaStream stream, DType type, long x, long delta, long weight, long out, long rowIndex,
+                           int rows, int hidden, float eps, boolean writeBack) {
+        args.begin().pointer(x).pointer(delta).pointer(weight).pointer(out).pointer(rowIndex).i32(hidden).f32(eps)
+                .i32(writeBack ? 1 : 0)
+                .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp((hidden + 3) / 4, 32)), 0, stream);
+    }
+
+    /** Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu; bias and norms 0 for none. */
+    public void qkvRope(CudaStream stream, DType type, long qkv, long bias, long qNorm, long kNorm, long inverseFrequencies,
+                        long positions, long slots, long q, long keyCache, long valueCache, int rows, AttentionShape shape,
+                        float eps) {
+        args.begin().pointer(qkv).pointer(bias).pointer(qNorm).pointer(kNorm).pointer(inverseFrequencies)
+                .pointer(positions).pointer(slots).pointer(q).pointer(keyCache).pointer(valueCache)
+                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).f32(eps)
+                .launch(typed("qkv_rope", type), rows, shape.heads() + shape.kvHeads(), 1,
+                        roundUp(Math.max(shape.headDim() / 2, 32), 32), 0, stream);
+    }
+
+    /** {@code out = silu(gate) * up} from the fused gate/up product, both in the storage type. */
+    public void siluMul(CudaStream stream, DType type, long gateUp, long out, int rows, int intermediate) {
+        long n = (long) rows * intermediate;
+        int blocks = (int) Math.min((n + 255) / 256, 16L * device.multiprocessors());
+        args.begin().pointer(gateUp).pointer(out).i32(rows).i32(intermediate)
+                .launch(typed("silu_mul", type), blocks, 1, 1, 256, 0, stream);
+    }
+
+    /**
+     * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
+     * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
+     * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
+     * (attention_prefill.cu).
+     */
+    public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
+                                 long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
+                                 AttentionShape shape) {
+        int hd = shape.headDim();
+        boolean tensorCores = type != DType.F32 && hd % 16 == 0 && hd <= 128;
+        CudaFunction f;
+        int rowsPerBlock, shared;
+        if (tensorCores) {
+            shared = MMA_SHARED_BYTES;
+            f = withSharedMemory(typed("prefill_attention_mma", type), shared);
+            rowsPerBlock = MMA_QUERIES;
+        } else {
+            boolean small = hd <= 128;
+            int keys = small ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
+            rowsPerBlock = PREFILL_QUERIES;
+            shared = ((PREFILL_QUERIES + 2 * keys) * (hd + 1) + PREFILL_QUERIES * (keys + 1)) * Float.BYTES;
+            f = withSharedMemory(typed(small ? "prefill_attention_d128" : "prefill_attention_d256", type), shared);
+        }
+        args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
+                .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
+                .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
+                .i32(shape.window()).f32(shape.scale())
+                .launch(f, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, shape.heads(), chunks, 128, shared, stream);
+    }
+
+    /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
+    public static long decodePartialFloats(int decodeRows, AttentionShape shape, int splits) {
+        return (long) decodeRows * shape.heads() * splits * shape.headDim();
+    }
+
+    public static long decodeMaxSumFloats(int decodeRows, AttentionShape shape, int splits) {
+        return 2L * decodeRows * shape.heads() * splits;
+    }
+
+    /**
+     * Split-K paged decode attention and its reduction, for the {@code decodeRows} rows listed in
+     * {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above.
+     */
+    public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
+                                long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
+                                AttentionShape shape) {
+        int hd = shape.headDim(), group = shape.group();
+        int shared = (DECODE_TOKENS * (hd + 4) + DECODE_TOKENS * hd + group * hd + group * DECODE_TOKENS) * Float.BYTES;
+        CudaFunction f = withSharedMemory(typed(shape.headDim() <= 128 ? "decode_attention_d128" : "decode_attention_d256", type),
+                shared);
+        args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
+                .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
+                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
+                .i32(splits).f32(shape.scale())
+                .launch(f, decodeRows, shape.kvHeads(), splits, 32 * shape.group(), shared, stream);
+        args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
+                .i32(shape.headDim()).i32(splits)
+                .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
+    }
+
+    /** Fills {@code n} elements with {@code center ± halfWidth}, uniform, a pure function of {@code seed} and the index. */
+    public void fillUniform(CudaStream stream, DType type, long out, long n, float center, float halfWidth, long seed) {
+        int blocks = (int) Math.min((n + 255) / 256, 64L * device.multiprocessors());
+        args.begin().pointer(out).i64(n).f32(center).f32(halfWidth).i64(seed)
+                .launch(typed("fill_uniform", type), Math.max(blocks, 1), 1, 1, 256, 0, stream);
+    }
+
+    /** {@code out[r] = argmax logits[r]}, lowest index on ties. */
+    public void argmax(CudaStream stream, long logits, long out, int rows, int vocab) {
+        args.begin().pointer(logits).pointer(out).i32(vocab).launch(function("argmax_f32"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    /** Temperature / top-k / top-p sampling of sample_top_k_top_p in sampling.cu, with per-row parameters. */
+    public void sampleTopKTopP(CudaStream stream, long logits, long temperature, long topK, long topP, long uniform, long out,
+                               int rows, int vocab) {
+        args.begin().pointer(logits).pointer(temperature).pointer(topK).pointer(topP).pointer(uniform).pointer(out).i32(vocab)
+                .launch(function("sample_top_k_top_p"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    @Override
+    public void close() {
+        for (CudaModule m : modules) {
+            m.close();
+        }
+        modules.clear();
+        functions.clear();
+        arena.close();
+    }
+}

@@ -1,0 +1,73 @@
+package dev.ember.backend.cuda;
+
+/**
+ * Where each per-step array lies in the step's block of device ints (uploaded with one copy): offsets in
+ * ints. The layout depends only on the step's counts, so two steps with the same counts put every array at
+ * the same device address, which is what lets a captured decode graph be replayed for the next step.
+ *
+ * @param rows      tokens in the step
+ * @param chunks    sequences in the step (one chunk each)
+ * @param prefill   chunks of more than one token, attended by the prefill kernel
+ * @param decode    chunks of one token, attended by the decode kernel
+ * @param stride    block-table row length
+ */
+record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
+
+    int tokens() {
+        return 0;
+    }
+
+    int positions() {
+        return rows;
+    }
+
+    /** Cache slot of each row: block id * block size + offset in the block. */
+    int slots() {
+        return 2 * rows;
+    }
+
+    /** The chunk each row belongs to. */
+    int rowChunk() {
+        return 3 * rows;
+    }
+
+    /** The row of each chunk's last token, whose logits the step returns. */
+    int lastRows() {
+        return 4 * rows;
+    }
+
+    int chunkRowStart() {
+        return lastRows() + chunks;
+    }
+
+    int chunkLength() {
+        return chunkRowStart() + chunks;
+    }
+
+    int chunkStartPosition() {
+        return chunkLength() + chunks;
+    }
+
+    /** Indices of the prefill chunks. */
+    int prefillChunks() {
+        return chunkStartPosition() + chunks;
+    }
+
+    /** Rows of the decode chunks. */
+    int decodeRows() {
+        return prefillChunks() + prefill;
+    }
+
+    int blockTables() {
+        return decodeRows() + decode;
+    }
+
+    int totalInts() {
+        return blockTables() + chunks * stride;
+    }
+
+    /** Ints a step of at most these counts can need. */
+    static long capacityInts(int rows, int chunks, int maxStride) {
+        return 4L * rows + 7L * chunks + (long) chunks * maxStride;
+    }
+}

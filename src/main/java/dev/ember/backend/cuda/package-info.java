@@ -1,0 +1,13 @@
+/**
+ * The CUDA backend, reached from plain Java through java.lang.foreign (no JNI): bindings to the driver API
+ * ({@link dev.ember.backend.cuda.CudaContext}, streams, events, device and pinned memory, modules, launches,
+ * graphs) and to cuBLASLt ({@link dev.ember.backend.cuda.CublasLt}); Ember's own kernels
+ * ({@link dev.ember.backend.cuda.EmberKernels}, CUDA C in src/main/cuda, compiled into the jar when nvcc is
+ * present at build time); and the model runner built on them ({@link dev.ember.backend.cuda.CudaBackend}), which
+ * also makes random-weight models of any shape directly on the GPU for benchmarks.
+ *
+ * <p>Every native resource is {@link java.lang.AutoCloseable}; every failing call throws a
+ * {@link dev.ember.backend.cuda.CudaException} naming the call and the CUDA error. Where no GPU, driver or
+ * kernel build is present, {@link dev.ember.backend.cuda.Availability} says why in one line, without throwing.
+ */
+package dev.ember.backend.cuda;

@@ -1,0 +1,45 @@
+package dev.ember.cli;
+
+import dev.ember.EmberException;
+import dev.ember.backend.Backends;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The options every command that runs a model shares: which model, and where to run it. */
+final class ModelOptions {
+    static final String DEFAULT_MODEL = "models/ember-tiny";
+
+    @Option(names = "--model", paramLabel = "DIR",
+            description = "HF model directory (config.json + *.safetensors + tokenizer.json); default: the built-in " + DEFAULT_MODEL)
+    Path model;
+
+    @Option(names = "--backend", defaultValue = "auto",
+            description = "auto (GPU when present, else CPU), cpu or cuda; default: ${DEFAULT-VALUE}")
+    String backend;
+
+    @Option(names = "--threads", description = "CPU backend threads; default: all cores")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    Path modelDirectory() {
+        if (model != null) {
+            return model;
+        }
+        // The launcher passes the repository root, so the default model is found from any working directory.
+        String home = System.getProperty("ember.home");
+        Path dir = (home != null ? Path.of(home) : Path.of("")).resolve(DEFAULT_MODEL);
+        if (!Files.isDirectory(dir)) {
+            throw new EmberException("the default model " + dir + " is missing; pass --model DIR");
+        }
+        return dir;
+    }
+
+    Backends.Choice backendChoice() {
+        try {
+            return Backends.Choice.valueOf(backend.toUpperCase(java.util.Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new EmberException("unknown backend \"" + backend + "\" (auto, cpu or cuda)");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package dev.ember.model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Builds a {@link Model} of any config with random weights in host memory: for tests and for benchmarks of
+ * shapes whose real weights are not at hand. Linear weights are uniform in ±sqrt(3/in) (unit-variance
+ * outputs for unit-variance inputs), so activations and logits stay in a realistic range at any depth;
+ * norm weights are near 1 and biases small.
+ */
+public final class RandomWeights {
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private RandomWeights() {
+    }
+
+    public static Model create(ModelConfig c, DType dtype, long seed) {
+        Arena arena = Arena.ofShared();
+        Maker m = new Maker(arena, dtype, new SplittableRandom(seed));
+        long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), ff = c.intermediateSize(), v = c.vocabSize(), hd = c.headDim();
+        Tensor embedding = m.uniform("model.embed_tokens.weight", 1.0, v, h);
+        List<LayerWeights> layers = new ArrayList<>();
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            boolean bias = c.qkvBias();
+            layers.add(new LayerWeights(
+                    m.norm(p + "input_layernorm.weight", h),
+                    m.linear(p + "self_attn.q_proj.weight", q, h),
+                    m.linear(p + "self_attn.k_proj.weight", kv, h),
+                    m.linear(p + "self_attn.v_proj.weight", kv, h),
+                    m.linear(p + "self_attn.o_proj.weight", h, q),
+                    bias ? m.uniform(p + "self_attn.q_proj.bias", 0.1, q) : null,
+                    bias ? m.uniform(p + "self_attn.k_proj.bias", 0.1, kv) : null,
+                    bias ? m.uniform(p + "self_attn.v_proj.bias", 0.1, kv) : null,
+                    c.qkNorm() ? m.norm(p + "self_attn.q_norm.weight", hd) : null,
+                    c.qkNorm() ? m.norm(p + "self_attn.k_norm.weight", hd) : null,
+                    m.norm(p + "post_attention_layernorm.weight", h),
+                    m.linear(p + "mlp.gate_proj.weight", ff, h),
+                    m.linear(p + "mlp.up_proj.weight", ff, h),
+                    m.linear(p + "mlp.down_proj.weight", h, ff)));
+        }
+        Tensor norm = m.norm("model.norm.weight", h);
+        Tensor lmHead = c.tieWordEmbeddings() ? embedding : m.linear("lm_head.weight", v, h);
+        return new Model(null, c, embedding, layers, norm, lmHead, arena);
+    }
+
+    private record Maker(Arena arena, DType dtype, SplittableRandom random) {
+        Tensor linear(String name, long out, long in) {
+            return uniform(name, Math.sqrt(3.0 / in), out, in);
+        }
+
+        Tensor norm(String name, long n) {
+            Tensor t = allocate(name, n);
+            for (long i = 0; i < n; i++) {
+                put(t.data(), i, (float) (1.0 + 0.2 * (random.nextDouble() - 0.5)));
+            }
+            return t;
+        }
+
+        Tensor uniform(String name, double bound, long... shape) {
+            Tensor t = allocate(name, shape);
+            long n = t.elementCount();
+            for (long i = 0; i < n; i++) {
+                put(t.data(), i, (float) ((2 * random.nextDouble() - 1) * bound));
+            }
+            return t;
+        }
+
+        private Tensor allocate(String name, long... shape) {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return new Tensor(name, dtype, shape, arena.allocate(n * dtype.bytes(), 64));
+        }
+
+        private void put(MemorySegment s, long i, float value) {
+            switch (dtype) {
+                case F32 -> s.setAtIndex(F32, i, value);
+                case F16 -> s.setAtIndex(HALF, i, Float.floatToFloat16(value));
+                // Round to nearest even, as torch does when it casts f32 to bf16.
+                case BF16 -> {
+                    int bits = Float.floatToRawIntBits(value);
+                    s.setAtIndex(HALF, i, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+package dev.ember.sampling;
+
+import dev.ember.EmberException;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks one sequence's next token from a row of logits. The steps and their order are those of HF
+ * transformers' {@code generate}: repetition penalty, then (when sampling) temperature, top-k, top-p and
+ * min-p, then a draw from the softmax of what is left. Greedy decoding (temperature 0) takes the argmax of
+ * the penalised logits; the lowest id wins a tie, as with {@code torch.argmax}.
+ *
+ * <p>Ties between equal logits: top-k keeps every token tied with the k-th largest logit, exactly as HF
+ * does ({@code scores < topk(scores)[-1]} is what it removes). Top-p depends on an order among equal
+ * logits that HF leaves to {@code torch.sort}; here the lower id counts as the more likely, the same rule
+ * as the argmax, so the nucleus is always the smallest prefix of one well-defined order.
+ *
+ * <p>The work per step is sized for a 150k vocabulary: top-k is a partial selection through a k-element
+ * heap; top-p histograms the tokens' weights to find the one bucket where the nucleus ends, and orders
+ * only that bucket's tokens, lazily, through a heap popped until the nucleus is complete. Token weights
+ * are floats, as in HF's float32 softmax; their sums are doubles. After its work arrays have grown to
+ * the vocabulary, {@link #sample} allocates nothing.
+ *
+ * <p>One sampler per sequence; not thread-safe. Its random stream is seeded from
+ * {@link SamplingParams#seed()}, so the same request with the same logits draws the same tokens.
+ */
+public final class Sampler {
+    /** Buckets of the nucleus histogram: 1/8 octave each (a 9% ratio), reaching 2^-64 below the top token. */
+    static final int NUCLEUS_BUCKETS = 512;
+    private static final int ONE_BITS = Float.floatToRawIntBits(1f);
+
+    private final SamplingParams params;
+    private final int vocabSize;
+    private final SamplingScratch scratch;
+    private final SplittableRandom random;
+    /** Absent when the penalty is 1: then there is nothing to remember. */
+    private final RepetitionPenalty repetitionPenalty;
+
+    /** Total weight of the tokens that survive the current step's filters. */
+    private double keptMass;
+
+    public Sampler(SamplingParams params, int vocabSize) {
+        this(params, vocabSize, new SamplingScratch());
+    }
+
+    /** A sampler that borrows {@code scratch}, which it may share with other samplers run by the same thread. */
+    public Sampler(SamplingParams params, int vocabSize, SamplingScratch scratch) {
+        if (vocabSize < 1) {
+            throw new EmberException("sampler: vocabulary size must be >= 1, got " + vocabSize);
+        }
+        this.params = params;
+        this.vocabSize = vocabSize;
+        this.scratch = scratch;
+        this.random = new SplittableRandom(params.seed());
+        this.repetitionPenalty = params.repetitionPenalty() == 1f ? null
+                : new RepetitionPenalty(params.repetitionPenalty(), vocabSize);
+    }
+
+    public SamplingParams params() {
+        return params;
+    }
+
+    public int vocabSize() {
+        return vocabSize;
+    }
+
+    /** Records a token of the sequence (prompt or output) for the repetition penalty. */
+    public void observe(int tokenId) {
+        if (tokenId < 0 || tokenId >= vocabSize) {
+            throw new EmberException("sampler: token id " + tokenId + " is outside the vocabulary [0, " + vocabSize + ")");
+        }
+        if (repetitionPenalty != null) {
+            repetitionPenalty.observe(tokenId);
+        }
+    }
+
+    /** Records every token of {@code tokenIds}, typically the prompt. */
+    public void observe(int[] tokenIds) {
+        for (int tokenId : tokenIds) {
+            observe(tokenId);
+        }
+    }
+
+    /**
+     * Draws the next token from the row {@code logits[offset, offset + vocabSize)}. The repetition penalty
+     * is applied to that row in place (as HF's processor does to its scores); the other steps leave the
+     * row as it is. Nothing outside the row is read or written.
+     *
+     * @throws EmberException if the row does not fit in {@code logits}, holds a NaN, or (when sampling)
+     *                        has no finite largest logit
+     */
+    public int sample(float[] logits, int offset) {
+        prepare(logits, offset);
+        if (params.isGreedy()) {
+            return argmax(logits, offset);
+        }
+        int kept = filter(logits, offset);
+        return draw(kept);
+    }
+
+    /**
+     * The distribution {@link #sample} draws from for this row, as a probability per vocabulary id (0 for
+     * filtered tokens), without drawing. Applies the repetition penalty in place, like {@code sample}.
+     * For tests, which compare it with a plain transcription of HF's processors.
+     */
+    double[] probabilities(float[] logits, int offset) {
+        prepare(logits, offset);
+        double[] probabilities = new double[vocabSize];
+        if (params.isGreedy()) {
+            probabilities[argmax(logits, offset)] = 1;
+            return probabilities;
+        }
+        int kept = filter(logits, offset);
+        for (int i = 0; i < kept; i++) {
+            probabilities[scratch.pool[i]] = scratch.weights[i] / keptMass;
+        }
+        return probabilities;
+    }
+
+    private void prepare(float[] logits, int offset) {
+        if (offset < 0 || offset > logits.length - vocabSize) {
+            throw new EmberException("sampler: a logits row of " + vocabSize + " at offset " + offset
+                    + " does not fit in an array of " + logits.length);
+        }
+        if (repetitionPenalty != null) {
+            repetitionPenalty.apply(logits, offset);
+        }
+    }
+
+    private int argmax(float[] logits, int offset) {
+        int best = 0;
+        float bestLogit = Float.NEGATIVE_INFINITY;
+        for (int id = 0; id < vocabSize; id++) {
+            float logit = logits[offset + id];
+            if (logit > bestLogit) {
+                bestLogit = logit;
+                best = id;
+            } else if (logit != logit) {
+                throw nanLogit(logits, offset);
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Runs temperature, top-k, top-p and min-p. Leaves the survivors' ids, ascending, in
+     * {@code scratch.pool[0, kept)}, their weights in {@code scratch.weights}, their total in
+     * {@link #keptMass}, and returns {@code kept}.
+     */
+    private int filter(float[] logits, int offset) {
+        int topK = params.topK();
+        int candidates;
+        float max;
+        if (topK > 0 && topK < vocabSize) {
+            float threshold = kthLargest(logits, offset, topK);
+            max = largest(scratch.topKHeap, 0, topK); // the heap holds the k largest
+            candidates = keepAtLeast(logits, offset, threshold);
+        } else {
+            max = largest(logits, offset, vocabSize);
+            candidates = keepAll();
+        }
+        checkSoftmaxDefined(logits, offset, max);
+        boolean nucleus = params.topP() < 1f;
+        keptMass = weigh(logits, offset, candidates, max, nucleus);
+        if (nucleus) {
+            return keepNucleus(logits, offset, candidates);
+        }
+        if (params.minP() > 0f) {
+            return keepAboveMinP(candidates);
+        }
+        return candidates;
+    }
+
+    private int keepAll() {
+        scratch.reservePool(vocabSize);
+        int[] pool = scratch.pool;
+        for (int id = 0; id < vocabSize; id++) {
+            pool[id] = id;
+        }
+        return vocabSize;
+    }
+
+    /** HF's TopKLogitsWarper, given the k-th largest logit: keeps every token at least that large (ties included). */
+    private int keepAtLeast(float[] logits, int offset, float threshold) {
+        scratch.reservePool(vocabSize);
+        int[] pool = scratch.pool;
+        int kept = 0;
+        for (int id = 0; id < vocabSize; id++) {
+            if (logits[offset + id] >= threshold) {
+                pool[kept++] = id;
+            }
+        }
+        return kept;
+    }
+
+    /** The largest of {@code values[from, from + length)}; NaN if any is NaN, as Math.max has it. */
+    private static float largest(float[] values, int from, int length) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = from; i < from + length; i++) {
+            max = Math.max(max, values[i]);
+        }
+        return max;
+    }
+
+    /**
+     * Weighs the candidates (temperature and softmax numerator) and returns their total. With
+     * {@code histogram}, also sums the weights into the nucleus buckets, in the same pass.
+     */
+    private double weigh(float[] logits, int offset, int candidates, float max, boolean histogram) {
+        int[] pool = scratch.pool;
+        float[] weights = scratch.weights;
+        double[] bucketMass = scratch.bucketMass;
+        if (histogram) {
+            Arrays.fill(bucketMass, 0);
+        }
+        float temperature = params.temperature();
+        double mass = 0;
+        for (int i = 0; i < candidates; i++) {
+            float weight = weight(logits[offset + pool[i]], max, temperature);
+            weights[i] = weight;
+            mass += weight;
+            if (histogram) {
+                bucketMass[bucketOf(weight)] += weight;
+            }
+        }
+        return mass;
+    }
+
+    /**
+     * HF's TemperatureLogitsWarper and softmax numerator: {@code exp((logit - max) / temperature)}, so
+     * the top token weighs 1. A float, like the float32 probabilities HF computes.
+     */
+    private static float weight(float logit, float max, float temperature) {
+        return (float) Math.exp((logit - max) / temperature);
+    }
+
+    /**
+     * A k-element min-heap over one pass: most logits lose to the heap's root at once, so this is O(V) in
+     * practice. Also the top-k path's NaN check, since NaN loses every comparison and would slip through.
+     */
+    private float kthLargest(float[] logits, int offset, int k) {
+        scratch.reserveTopKHeap(k);
+        float[] heap = scratch.topKHeap;
+        for (int id = 0; id < k; id++) {
+            float logit = logits[offset + id];
+            if (logit != logit) {
+                throw nanLogit(logits, offset);
+            }
+            heap[id] = logit;
+        }
+        Heaps.heapifyMin(heap, k);
+        for (int id = k; id < vocabSize; id++) {
+            float logit = logits[offset + id];
+            if (logit > heap[0]) {
+                Heaps.replaceMin(heap, k, logit);
+            } else if (logit != logit) {
+                throw nanLogit(logits, offset);
+            }
+        }
+        return heap[0];
+    }
+
+    /** A NaN anywhere (the row's maximum is then NaN), or no finite maximum, leaves nothing to sample from. */
+    private void checkSoftmaxDefined(float[] logits, int offset, float max) {
+        if (max != max) {
+            throw nanLogit(logits, offset);
+        }
+        if (Float.isInfinite(max)) {
+            throw new EmberException("sampler: the largest logit is " + max
+                    + ", so the softmax is undefined (every token masked, or an overflow in the model)");
+        }
+    }
+
+    /**
+     * Buckets of 1/8 octave, read straight from the float's bits (exponent and top three mantissa bits
+     * fall as the weight falls): bucket 0 holds weights near 1, the last one everything below 2^-64. A
+     * token's bucket never increases with its logit, which is all {@link #keepNucleus} relies on.
+     */
+    private static int bucketOf(float weight) {
+        return Math.clamp((ONE_BITS - Float.floatToRawIntBits(weight)) >> 20, 0, NUCLEUS_BUCKETS - 1);
+    }
+
+    /**
+     * HF's TopPLogitsWarper, then its MinPLogitsWarper. Top-p keeps a token when the mass of the tokens
+     * ranked above it is below {@code top_p} (so the token that crosses {@code top_p} stays, and so does the
+     * top token); min-p then drops tokens whose probability is below {@code min_p} times the top token's,
+     * i.e. whose weight is below {@code min_p}.
+     *
+     * <p>The histogram of the weights, made while weighing them, finds the bucket where the mass crosses
+     * {@code top_p}: every token in the buckets above it is in the nucleus and every token below it is out.
+     * So one pass drops the tokens below that bucket (and below min-p), and only the crossing bucket's
+     * tokens are ordered, lazily, through a heap popped until the running mass reaches {@code top_p}. Min-p
+     * may run first because it drops a suffix of the same order: once the walk meets a token below min-p,
+     * all the rest are too.
+     */
+    private int keepNucleus(float[] logits, int offset, int candidates) {
+        int[] pool = scratch.pool;
+        float[] weights = scratch.weights;
+        double[] bucketMass = scratch.bucketMass;
+        double target = params.topP() * keptMass;
+        int crossing = 0;
+        double massAboveCrossing = 0;
+        while (massAboveCrossing + bucketMass[crossing] < target && crossing < NUCLEUS_BUCKETS - 1) {
+            massAboveCrossing += bucketMass[crossing++];
+        }
+
+        float minP = params.minP();
+        scratch.reserveRankHeap(candidates);
+        long[] heap = scratch.rankHeap;
+        int heapSize = 0;
+        int kept = 0;
+        for (int i = 0; i < candidates; i++) {
+            float weight = weights[i];
+            int bucket = bucketOf(weight);
+            if (bucket <= crossing && weight >= minP) {
+                int id = pool[i];
+                pool[kept] = id;
+                weights[kept] = weight;
+                if (bucket == crossing) {
+                    heap[heapSize++] = rankKey(logits[offset + id], kept);
+                }
+                kept++;
+            }
+        }
+        if (heapSize == 0) {
+            keptMass = sum(weights, kept); // the nucleus ends in a bucket that min-p emptied
+            return kept;
+        }
+
+        Heaps.heapifyMax(heap, heapSize);
+        double massBefore = massAboveCrossing;
+        long lastKept;
+        // The bucket sums and this walk add in different orders; if rounding leaves the walk a hair short
+        // of the target, the heap runs dry and the whole crossing bucket stays.
+        do {
+            lastKept = Heaps.popMax(heap, heapSize--);
+            massBefore += weights[positionOf(lastKept)];
+        } while (massBefore < target && heapSize > 0);
+
+        int nucleus = 0;
+        double mass = 0;
+        for (int i = 0; i < kept; i++) {
+            int id = pool[i];
+            if (rankKey(logits[offset + id], i) >= lastKept) {
+                pool[nucleus] = id;
+                weights[nucleus] = weights[i];
+                mass += weights[i];
+                nucleus++;
+            }
+        }
+        keptMass = mass;
+        return nucleus;
+    }
+
+    /**
+     * Orders candidates by logit, higher first, and equal logits by lower id (pool positions ascend with
+     * ids): the float's bits made order-preserving as a signed int in the high half, the inverted position
+     * in the low half.
+     */
+    private static long rankKey(float logit, int position) {
+        int bits = Float.floatToIntBits(logit + 0.0f); // + 0.0f folds -0.0 into 0.0, which compare equal
+        int ordered = bits ^ ((bits >> 31) & 0x7fffffff);
+        return ((long) ordered << 32) | (Integer.MAX_VALUE - position);
+    }
+
+    private static int positionOf(long rankKey) {
+        return Integer.MAX_VALUE - (int) rankKey;
+    }
+
+    /** HF's MinPLogitsWarper alone: keeps the tokens whose weight (probability relative to the top token's) reaches min_p. */
+    private int keepAboveMinP(int candidates) {
+        int[] pool = scratch.pool;
+        float[] weights = scratch.weights;
+        float minP = params.minP();
+        int kept = 0;
+        for (int i = 0; i < candidates; i++) {
+            if (weights[i] >= minP) {
+                pool[kept] = pool[i];
+                weights[kept] = weights[i];
+                kept++;
+            }
+        }
+        keptMass = sum(weights, kept);
+        return kept;
+    }
+
+    private static double sum(float[] weights, int count) {
+        double sum = 0;
+        for (int i = 0; i < count; i++) {
+            sum += weights[i];
+        }
+        return sum;
+    }
+
+    private int draw(int kept) {
+        int[] pool = scratch.pool;
+        float[] weights = scratch.weights;
+        double target = random.nextDouble() * keptMass;
+        double cumulative = 0;
+        int lastPossible = pool[0];
+        for (int i = 0; i < kept; i++) {
+            float weight = weights[i];
+            if (weight > 0) {
+                cumulative += weight;
+                lastPossible = pool[i];
+                if (target < cumulative) {
+                    return lastPossible;
+                }
+            }
+        }
+        return lastPossible; // only when rounding put the target at the very top of the mass
+    }
+
+    private EmberException nanLogit(float[] logits, int offset) {
+        int id = 0;
+        while (!Float.isNaN(logits[offset + id])) {
+            id++;
+        }
+        return new EmberException("sampler: the logit of token " + id + " is NaN (the model's forward pass produced it)");
+    }
+}

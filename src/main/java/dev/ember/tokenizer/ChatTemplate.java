@@ -1,0 +1,228 @@
+package dev.ember.tokenizer;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.exptest.ExpTest;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import dev.ember.EmberException;
+import jinjava.javax.el.CompositeELResolver;
+
+import java.lang.reflect.Method;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+
+/**
+ * A model's Jinja chat template, rendered as HF's {@code apply_chat_template(..., tokenize=False)} renders it:
+ * Jinja2 with {@code trim_blocks} and {@code lstrip_blocks}, the source's one trailing newline dropped, and HF's
+ * globals ({@code raise_exception}, {@code strftime_now}, a Python {@code tojson}) on top of Jinjava, which
+ * {@link JinjaDialect} and {@link PythonMethods} teach the Python-isms HF templates use.
+ *
+ * <p>Rendering is thread-safe. Each render gets its own interpreter and context, but Jinjava clears bookkeeping
+ * of its shared global context after every render, so renders of one template take turns (one is about a
+ * millisecond).
+ *
+ * <p>Known differences from Jinja2, none of which the templates of Llama 3, Qwen 2.5/3 or Mistral meet: booleans
+ * print as {@code true}/{@code false} and None as nothing (Jinja2 prints {@code True} and {@code None}); an
+ * undefined variable {@code is none} (in Jinja2 it is not); filters and tests Jinjava lacks ({@code items},
+ * {@code max}, {@code min}) are refused when the template is loaded rather than rendered wrong.
+ */
+final class ChatTemplate {
+
+    /** The special-token variables HF passes to every template (from tokenizer_config.json). */
+    record TokenVariables(String bosToken, String eosToken, String unkToken, String padToken) {
+    }
+
+    private final String origin;
+    private final String source;
+    private final Map<String, Object> constants;
+    private final Jinjava jinjava;
+
+    /**
+     * @param template the template text as the model ships it
+     * @param origin   the file it came from, named in every error
+     * @param tokens   the special-token variables; null ones are left undefined, as HF leaves them None
+     * @param clock    what {@code strftime_now} reads
+     */
+    ChatTemplate(String template, String origin, TokenVariables tokens, Clock clock) {
+        this.origin = origin;
+        JinjaDialect.Translation translation;
+        try {
+            translation = JinjaDialect.translate(dropTrailingNewline(template));
+        } catch (IllegalArgumentException e) {
+            throw new EmberException(origin + ": chat template does not parse: " + e.getMessage(), e);
+        }
+        this.source = translation.template();
+        this.jinjava = newJinjava();
+        for (String filter : translation.filters()) {
+            if (jinjava.getGlobalContext().getFilter(filter) == null) {
+                throw new EmberException(origin + ": chat template uses the filter '" + filter + "', which Jinjava does not have");
+            }
+        }
+        for (String test : translation.tests()) {
+            if (jinjava.getGlobalContext().getExpTest(test) == null) {
+                throw new EmberException(origin + ": chat template uses the test 'is " + test + "', which Jinjava does not have");
+            }
+        }
+        Map<String, Object> constants = new HashMap<>();
+        putIfPresent(constants, "bos_token", tokens.bosToken());
+        putIfPresent(constants, "eos_token", tokens.eosToken());
+        putIfPresent(constants, "unk_token", tokens.unkToken());
+        putIfPresent(constants, "pad_token", tokens.padToken());
+        // HF's functions are Jinja globals, so templates test them with `is defined` (Llama 3 does, for the date);
+        // Jinjava functions are not variables, so a same-named binding stands in for that test.
+        constants.put("raise_exception", "raise_exception");
+        constants.put("strftime_now", "strftime_now");
+        constants.put(TemplateFunctions.CLOCK, clock);
+        this.constants = Map.copyOf(constants);
+    }
+
+    String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        List<Map<String, Object>> conversation = new ArrayList<>(messages.size());
+        for (ChatMessage message : messages) {
+            Map<String, Object> turn = new LinkedHashMap<>();
+            turn.put("role", message.role());
+            turn.put("content", message.content());
+            conversation.add(turn);
+        }
+        Map<String, Object> bindings = new HashMap<>(constants);
+        bindings.put("messages", conversation);
+        bindings.put("add_generation_prompt", addGenerationPrompt);
+
+        RenderResult result;
+        synchronized (jinjava) {
+            result = jinjava.renderForResult(source, bindings);
+        }
+        for (TemplateError error : result.getErrors()) {
+            TemplateFunctions.TemplateRaised raised = raisedBy(error.getException());
+            if (raised != null) {
+                throw new EmberException(origin + ": the chat template rejected the conversation: " + raised.getMessage());
+            }
+        }
+        for (TemplateError error : result.getErrors()) {
+            if (error.getSeverity() == TemplateError.ErrorType.FATAL) {
+                throw new EmberException(origin + ": chat template failed at line " + error.getLineno() + ": " + error.getMessage());
+            }
+        }
+        return result.getOutput();
+    }
+
+    private static Jinjava newJinjava() {
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new PythonMethods());
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_WRITE);
+        JinjavaConfig config = JinjavaConfig.newBuilder()
+                .withTrimBlocks(true)
+                .withLstripBlocks(true)
+                .withKeepTrailingNewline(true)   // Jinja2 drops the source's trailing newline, not the output's
+                .withElResolver(resolver)
+                .withLegacyOverrides(LegacyOverrides.newBuilder()
+                        .withEvaluateMapKeys(true)
+                        .withIterateOverMapKeys(true)
+                        .withUsePyishObjectMapper(true)
+                        .withUseNaturalOperatorPrecedence(true)
+                        .withParseWhitespaceControlStrictly(true)
+                        .withAllowAdjacentTextNodes(true)
+                        .withUseTrimmingForNotesAndExpressions(true)
+                        .withKeepNullableLoopValues(true)
+                        .withHandleBackslashInQuotesOnly(true)
+                        .build())
+                .build();
+        Jinjava jinjava = new Jinjava(config);
+        register(jinjava, "raise_exception", "raiseException", Object.class);
+        register(jinjava, "strftime_now", "strftimeNow", String.class);
+        jinjava.getGlobalContext().registerFilter(new PythonToJson());
+        jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("iterable", PythonTypeTest::isIterable));
+        jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("sequence", PythonTypeTest::isSequence));
+        return jinjava;
+    }
+
+    private static void register(Jinjava jinjava, String name, String method, Class<?> parameter) {
+        try {
+            Method function = TemplateFunctions.class.getMethod(method, parameter);
+            function.setAccessible(true); // the class is package-private; Jinjava calls through reflection
+            jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", name, function));
+        } catch (NoSuchMethodException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static String dropTrailingNewline(String template) {
+        if (template.endsWith("\r\n")) {
+            return template.substring(0, template.length() - 2);
+        }
+        return template.endsWith("\n") ? template.substring(0, template.length() - 1) : template;
+    }
+
+    private static void putIfPresent(Map<String, Object> map, String key, String value) {
+        if (value != null) {
+            map.put(key, value);
+        }
+    }
+
+    private static TemplateFunctions.TemplateRaised raisedBy(Throwable error) {
+        for (Throwable t = error; t != null; t = t.getCause()) {
+            if (t instanceof TemplateFunctions.TemplateRaised raised) {
+                return raised;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Jinja2's {@code iterable} and {@code sequence} tests, which (as in Python) hold for strings too: Llama 3 writes
+     * a tool result with {@code tojson} when it {@code is iterable}, so a string result is quoted. Jinjava's say no.
+     */
+    private record PythonTypeTest(String name, Predicate<Object> test) implements ExpTest {
+        static boolean isIterable(Object value) {
+            return value instanceof Iterable<?> || value instanceof Map<?, ?> || value instanceof CharSequence
+                    || (value != null && value.getClass().isArray());
+        }
+
+        static boolean isSequence(Object value) {   // has len() and [] in Python: str, list, tuple, dict
+            return value instanceof List<?> || value instanceof Map<?, ?> || value instanceof CharSequence
+                    || (value != null && value.getClass().isArray());
+        }
+
+        @Override
+        public String getName() {
+            return name;
+        }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return test.test(var);
+        }
+    }
+
+    /** HF's {@code tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)}. */
+    private static final class PythonToJson implements Filter {
+        @Override
+        public String getName() {
+            return "tojson";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object indent = kwargs.getOrDefault("indent", args.length > 0 ? args[0] : null);
+            boolean ensureAscii = Boolean.TRUE.equals(kwargs.get("ensure_ascii"));
+            boolean sortKeys = Boolean.TRUE.equals(kwargs.get("sort_keys"));
+            return PythonJson.dumps(var, ensureAscii, indent instanceof Number n ? n.intValue() : -1, sortKeys);
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+    }
+}

@@ -1,0 +1,136 @@
+package dev.ember.backend.cpu;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockAllocator;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.RandomWeights;
+import dev.ember.model.RopeScaling;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static dev.ember.Numerics.relativeError;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The CPU backend against the naive float64 {@link ReferenceForward}, on random models of every family. */
+class CpuBackendTest {
+    private static final CpuBackend BACKEND = new CpuBackend(2);
+
+    @AfterAll
+    static void shutdown() {
+        BACKEND.close();
+    }
+
+    record Case(String name, ModelConfig config, DType dtype) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    static ModelConfig config(Architecture arch, int hidden, int heads, int kvHeads, int headDim, boolean tie,
+                              RopeScaling scaling, int window) {
+        return new ModelConfig(arch, hidden, 96, 2, heads, kvHeads, headDim, 300, 512, 1e-5, 10000, scaling, tie,
+                arch == Architecture.QWEN2, window, 1, List.of(2), DType.BF16);
+    }
+
+    static Stream<Case> cases() {
+        return Stream.of(
+                new Case("llama3-gqa-bf16", config(Architecture.LLAMA, 64, 4, 2, 16, false,
+                        new RopeScaling.Llama3(8, 1, 4, 32), 0), DType.BF16),
+                new Case("llama-tied-f16", config(Architecture.LLAMA, 48, 3, 3, 16, true, new RopeScaling.None(), 0), DType.F16),
+                new Case("qwen2-bias-f32", config(Architecture.QWEN2, 64, 4, 1, 16, true, new RopeScaling.None(), 0), DType.F32),
+                new Case("qwen3-qknorm-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false, new RopeScaling.None(), 0), DType.BF16),
+                new Case("mistral-window-bf16", config(Architecture.MISTRAL, 64, 4, 2, 16, false, new RopeScaling.None(), 5), DType.BF16));
+    }
+
+    private static int[] randomTokens(SplittableRandom random, int n, int vocab) {
+        return random.ints(n, 0, vocab).toArray();
+    }
+
+    private static void assertClose(float[] logits, int offset, double[] ref, String what) {
+        double err = relativeError(logits, offset, ref, 0, ref.length);
+        assertTrue(err < 1e-5, what + ": relative error " + err);
+    }
+
+    @ParameterizedTest
+    @MethodSource("cases")
+    void prefillThenDecodeMatchesReference(Case c) {
+        try (Model model = RandomWeights.create(c.config(), c.dtype(), 42);
+             ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, 4), Progress.NONE)) {
+            SplittableRandom random = new SplittableRandom(7);
+            int[] tokens = randomTokens(random, 19, c.config().vocabSize());
+            double[][] ref = ReferenceForward.logits(model, tokens);
+            int vocab = c.config().vocabSize();
+            float[] logits = new float[vocab];
+            BlockTable table = new BlockTable(4);
+            assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
+            // Prefill the first 12 tokens in chunks of 5, 5 and 2, then decode the rest one at a time.
+            int pos = 0;
+            for (int len : new int[]{5, 5, 2, 1, 1, 1, 1, 1, 1, 1}) {
+                int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+                pos += len;
+                assertClose(logits, 0, ref[pos - 1], c + " position " + (pos - 1));
+            }
+            assertEquals(tokens.length, pos);
+        }
+    }
+
+    @Test
+    void batchedSequencesWithInterleavedBlocksMatchSeparateRuns() {
+        Case c = cases().findFirst().orElseThrow();
+        try (Model model = RandomWeights.create(c.config(), c.dtype(), 3);
+             ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 128, 4), Progress.NONE)) {
+            SplittableRandom random = new SplittableRandom(11);
+            int vocab = c.config().vocabSize();
+            int[] a = randomTokens(random, 13, vocab);
+            int[] b = randomTokens(random, 7, vocab);
+            double[][] refA = ReferenceForward.logits(model, a);
+            double[][] refB = ReferenceForward.logits(model, b);
+            BlockAllocator alloc = runner.blockAllocator();
+            BlockTable ta = new BlockTable(4);
+            BlockTable tb = new BlockTable(4);
+            // Grow the tables alternately so that the two sequences' blocks interleave in the pool.
+            for (int n = 4; n <= 16; n += 4) {
+                assertTrue(ta.reserve(n, alloc));
+                assertTrue(tb.reserve(n, alloc));
+            }
+            float[] logits = new float[2 * vocab];
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(java.util.Arrays.copyOf(a, 12), 0, ta),
+                    new ForwardBatch.Chunk(java.util.Arrays.copyOf(b, 6), 0, tb)), logits);
+            assertClose(logits, 0, refA[11], "sequence a prefill");
+            assertClose(logits, vocab, refB[5], "sequence b prefill");
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{b[6]}, 6, tb),
+                    new ForwardBatch.Chunk(new int[]{a[12]}, 12, ta)), logits);
+            assertClose(logits, 0, refB[6], "sequence b decode");
+            assertClose(logits, vocab, refA[12], "sequence a decode");
+        }
+    }
+
+    @Test
+    void rejectsTokensOutsideTheVocabulary() {
+        Case c = cases().findFirst().orElseThrow();
+        try (Model model = RandomWeights.create(c.config(), c.dtype(), 1);
+             ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 16, 4), Progress.NONE)) {
+            BlockTable table = new BlockTable(4);
+            table.reserve(1, runner.blockAllocator());
+            EmberException e = assertThrows(EmberException.class, () -> runner.forward(
+                    ForwardBatch.of(new ForwardBatch.Chunk(new int[]{300}, 0, table)), new float[300]));
+            assertTrue(e.getMessage().contains("300"), e.getMessage());
+        }
+    }
+}

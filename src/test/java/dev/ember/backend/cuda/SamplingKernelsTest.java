@@ -1,0 +1,127 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.model.DType;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Greedy and top-k/top-p choice on the GPU against exact float64 references. */
+class SamplingKernelsTest {
+    private final Random random = new Random();
+
+
+    private float[] logits(int rows, int vocab) {
+        float[] x = new float[rows * vocab];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (3 * random.nextGaussian());
+        }
+        return x;
+    }
+
+    @Test
+    void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies() {
+        Gpu.context();
+        int rows = 5, vocab = 151_936;
+        float[] x = logits(rows, vocab);
+        // Row 4: the maximum appears twice; the lower index must win.
+        int low = 777, high = 150_000;
+        x[4 * vocab + low] = 100f;
+        x[4 * vocab + high] = 100f;
+        int[] expected = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            expected[r] = dev.ember.Numerics.argmax(x, r * vocab, vocab);
+        }
+        try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer out = Gpu.uploadInts(new int[rows])) {
+            Gpu.kernels().argmax(Gpu.stream(), dx.address(), out.address(), rows, vocab);
+            Gpu.stream().synchronize();
+            int[] got = Gpu.downloadInts(out, rows);
+            System.out.println("[gpu-check] argmax_f32 vocab=" + vocab + ": " + Arrays.toString(got));
+            assertEquals(low, got[4]);
+            assertTrue(Arrays.equals(expected, got), "argmax " + Arrays.toString(got) + " != " + Arrays.toString(expected));
+        }
+    }
+
+    @Test
+    void topKTopPSamplesFromTheTruncatedDistribution() {
+        Gpu.context();
+        int vocab = 32_000;
+        // temperature, top-k, top-p per row; the last rows must reduce to greedy.
+        float[] temperature = {1.0f, 0.7f, 1.3f, 1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 1.0f, 0.8f, 1.0f, 1.0f};
+        int[] topK = {0, 50, 0, 20, 0, 1000, 5, 0, 40, 0, 1, 0};
+        float[] topP = {1.0f, 1.0f, 0.9f, 0.5f, 0.95f, 0.8f, 1.0f, 0.3f, 0.7f, 0.99f, 1.0f, 1e-6f};
+        int rows = temperature.length;
+        float[] x = logits(rows, vocab);
+        float[] uniform = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            uniform[r] = random.nextFloat();
+        }
+        try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer t = Gpu.upload(DType.F32, temperature);
+             DeviceBuffer k = Gpu.uploadInts(topK); DeviceBuffer p = Gpu.upload(DType.F32, topP);
+             DeviceBuffer u = Gpu.upload(DType.F32, uniform); DeviceBuffer out = Gpu.uploadInts(new int[rows])) {
+            Gpu.kernels().sampleTopKTopP(Gpu.stream(), dx.address(), t.address(), k.address(), p.address(), u.address(), out.address(), rows, vocab);
+            Gpu.stream().synchronize();
+            int[] got = Gpu.downloadInts(out, rows);
+            for (int r = 0; r < rows; r++) {
+                checkDraw(Arrays.copyOfRange(x, r * vocab, (r + 1) * vocab), temperature[r], topK[r], topP[r], uniform[r], got[r]);
+            }
+            System.out.println("[gpu-check] sample_top_k_top_p vocab=" + vocab + " " + rows + " rows: every draw matches the "
+                    + "float64 inverse CDF");
+            assertEquals(dev.ember.Numerics.argmax(x, 10 * vocab, vocab), got[10], "top-k 1 is greedy");
+            assertEquals(dev.ember.Numerics.argmax(x, 11 * vocab, vocab), got[11], "a tiny top-p is greedy");
+        }
+    }
+
+    /**
+     * The reference applies temperature, then top-k (ties at the k-th value kept), then top-p (smallest prefix
+     * of the sorted kept tokens reaching p of their mass), then inverts the kept mass's CDF in vocabulary order
+     * at {@code u}. The GPU's choice must be kept and sit where the CDF crosses u (within fp32 rounding).
+     */
+    private static void checkDraw(float[] x, float temperature, int k, float p, float u, int token) {
+        int vocab = x.length;
+        double max = Double.NEGATIVE_INFINITY;
+        for (float v : x) {
+            max = Math.max(max, v);
+        }
+        boolean[] kept = new boolean[vocab];
+        float[] sorted = x.clone();
+        Arrays.sort(sorted);
+        float kth = k > 0 && k < vocab ? sorted[vocab - k] : Float.NEGATIVE_INFINITY;
+        double[] w = new double[vocab];
+        double total = 0;
+        for (int i = 0; i < vocab; i++) {
+            kept[i] = x[i] >= kth;
+            w[i] = kept[i] ? Math.exp((x[i] - max) / temperature) : 0;
+            total += w[i];
+        }
+        if (p < 1) {
+            Integer[] byWeight = new Integer[vocab];
+            for (int i = 0; i < vocab; i++) {
+                byWeight[i] = i;
+            }
+            Arrays.sort(byWeight, (a, b) -> Double.compare(w[b], w[a]));
+            double before = 0;
+            for (int i : byWeight) {
+                if (before >= p * total) {
+                    kept[i] = false;
+                }
+                before += w[i];
+            }
+        }
+        double keptTotal = 0;
+        for (int i = 0; i < vocab; i++) {
+            keptTotal += kept[i] ? w[i] : 0;
+        }
+        assertTrue(token >= 0 && token < vocab && kept[token], "token " + token + " is outside the kept set");
+        double before = 0;
+        for (int i = 0; i < token; i++) {
+            before += kept[i] ? w[i] : 0;
+        }
+        double target = u * keptTotal, slack = 1e-5 * keptTotal;
+        assertTrue(before <= target + slack && before + w[token] >= target - slack,
+                "token " + token + " covers mass [" + before + ", " + (before + w[token]) + ") but the draw is at " + target);
+    }
+}

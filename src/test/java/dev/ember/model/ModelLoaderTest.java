@@ -1,0 +1,136 @@
+package dev.ember.model;
+
+import dev.ember.EmberException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Loading real files: single and sharded, and every kind of bad input, each with a message naming the fault. */
+class ModelLoaderTest {
+    private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN2, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
+            10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+
+    @TempDir
+    Path dir;
+
+    private static String configJson(ModelConfig c) {
+        return String.format(Locale.ROOT, """
+                {"architectures":["%s"],"hidden_size":%d,"intermediate_size":%d,"num_hidden_layers":%d,
+                 "num_attention_heads":%d,"num_key_value_heads":%d,"head_dim":%d,"vocab_size":%d,
+                 "max_position_embeddings":%d,"rms_norm_eps":1e-6,"tie_word_embeddings":%b,"torch_dtype":"bfloat16"}""",
+                c.architecture().hfName(), c.hiddenSize(), c.intermediateSize(), c.numLayers(), c.numHeads(),
+                c.numKvHeads(), c.headDim(), c.vocabSize(), c.maxPositions(), c.tieWordEmbeddings());
+    }
+
+    private void writeModel(ModelConfig c) throws IOException {
+        try (Model m = RandomWeights.create(c, DType.BF16, 5)) {
+            Files.writeString(dir.resolve("config.json"), configJson(c));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), m.tensors().toList());
+        }
+    }
+
+    @Test
+    void loadsWhatWasWrittenBitForBit() throws IOException {
+        try (Model original = RandomWeights.create(CONFIG, DType.BF16, 5)) {
+            Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), original.tensors().toList());
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertEquals(CONFIG.numLayers(), loaded.layers().size());
+                assertNotNull(loaded.layers().get(1).bq(), "Qwen2 q bias");
+                assertNotSame(loaded.embedding(), loaded.lmHead());
+                Tensor a = original.layers().get(1).wDown();
+                Tensor b = loaded.layers().get(1).wDown();
+                assertArrayEquals(a.shape(), b.shape());
+                assertEquals(-1, a.data().mismatch(b.data()), "tensor bytes differ");
+            }
+        }
+    }
+
+    @Test
+    void loadsShardedModelsThroughTheIndex() throws IOException {
+        try (Model original = RandomWeights.create(CONFIG, DType.BF16, 6)) {
+            Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
+            List<Tensor> all = original.tensors().toList();
+            List<Tensor> first = all.subList(0, all.size() / 2);
+            List<Tensor> second = all.subList(all.size() / 2, all.size());
+            SafeTensorsWriter.write(dir.resolve("model-00001-of-00002.safetensors"), first);
+            SafeTensorsWriter.write(dir.resolve("model-00002-of-00002.safetensors"), second);
+            StringBuilder map = new StringBuilder();
+            for (Tensor t : all) {
+                map.append(map.isEmpty() ? "" : ",").append('"').append(t.name()).append("\":\"model-0000")
+                        .append(first.contains(t) ? 1 : 2).append("-of-00002.safetensors\"");
+            }
+            Files.writeString(dir.resolve("model.safetensors.index.json"), "{\"weight_map\":{" + map + "}}");
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertEquals(original.weightBytes(), loaded.weightBytes());
+            }
+            Files.delete(dir.resolve("model-00002-of-00002.safetensors"));
+            assertMessage(() -> ModelLoader.load(dir), "model-00002-of-00002.safetensors");
+        }
+    }
+
+    @Test
+    void missingDirectoryAndConfig() throws IOException {
+        assertMessage(() -> ModelLoader.load(dir.resolve("nope")), "does not exist");
+        assertMessage(() -> ModelLoader.load(dir), "config.json");
+        Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
+        assertMessage(() -> ModelLoader.load(dir), "no *.safetensors");
+    }
+
+    @Test
+    void truncatedTensorFileNamesTheTensor() throws IOException {
+        writeModel(CONFIG);
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        Files.write(file, java.util.Arrays.copyOf(bytes, bytes.length - 100));
+        assertMessage(() -> ModelLoader.load(dir), "truncated");
+        Files.write(file, java.util.Arrays.copyOf(bytes, 5));
+        assertMessage(() -> ModelLoader.load(dir), "truncated");
+    }
+
+    @Test
+    void shapeMismatchNamesTensorAndShapes() throws IOException {
+        writeModel(CONFIG);
+        // Claim a larger intermediate size than the weights have.
+        Files.writeString(dir.resolve("config.json"), configJson(CONFIG).replace("\"intermediate_size\":64", "\"intermediate_size\":65"));
+        assertMessage(() -> ModelLoader.load(dir), "mlp.gate_proj.weight has shape [64, 32] but config.json implies [65, 32]");
+    }
+
+    @Test
+    void unknownArchitectureAndDtype() throws IOException {
+        writeModel(CONFIG);
+        String good = configJson(CONFIG);
+        Files.writeString(dir.resolve("config.json"), good.replace("Qwen2ForCausalLM", "FalconForCausalLM"));
+        assertMessage(() -> ModelLoader.load(dir), "FalconForCausalLM");
+        Files.writeString(dir.resolve("config.json"), good);
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        String text = new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1).replaceFirst("\"BF16\"", "\"I8\"  ");
+        Files.write(file, text.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        assertMessage(() -> ModelLoader.load(dir), "unsupported dtype I8");
+    }
+
+    @Test
+    void missingTensorIsNamed() throws IOException {
+        try (Model original = RandomWeights.create(CONFIG, DType.BF16, 5)) {
+            Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
+            List<Tensor> some = new ArrayList<>(original.tensors().toList());
+            some.removeIf(t -> t.name().equals("model.layers.1.self_attn.k_proj.bias"));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), some);
+            assertMessage(() -> ModelLoader.load(dir), "model.layers.1.self_attn.k_proj.bias is missing");
+        }
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable load, String expected) {
+        EmberException e = assertThrows(EmberException.class, load);
+        assertTrue(e.getMessage().contains(expected), "message \"" + e.getMessage() + "\" lacks \"" + expected + "\"");
+    }
+}

@@ -1,0 +1,188 @@
+package dev.ember.tokenizer;
+
+import dev.ember.EmberException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The real templates of Qwen3, Qwen2.5, Llama 3.2 and Mistral-7B-Instruct-v0.1, rendered for conversations whose
+ * expected prompts were worked out by hand from the templates' source (and, for Mistral, match the rendering
+ * huggingface/jinja publishes for that template).
+ */
+class ChatTemplateTest {
+
+    static ChatMessage system(String content) {
+        return new ChatMessage("system", content);
+    }
+
+    static ChatMessage user(String content) {
+        return new ChatMessage("user", content);
+    }
+
+    static ChatMessage assistant(String content) {
+        return new ChatMessage("assistant", content);
+    }
+
+    @Test
+    void qwen3DropsEarlierThinkingAndKeepsTheLatest() {
+        Tokenizer qwen3 = TokenizerFixtures.tokenizer("qwen3");
+        assertTrue(qwen3.hasChatTemplate());
+        List<ChatMessage> conversation = List.of(system("You are terse."), user("Hi"),
+                assistant("<think>\nhmm\n</think>\n\nHello."), user("Bye"));
+        assertEquals("""
+                <|im_start|>system
+                You are terse.<|im_end|>
+                <|im_start|>user
+                Hi<|im_end|>
+                <|im_start|>assistant
+                Hello.<|im_end|>
+                <|im_start|>user
+                Bye<|im_end|>
+                <|im_start|>assistant
+                """, qwen3.applyChatTemplate(conversation, true));
+
+        // An answer after the last question keeps its reasoning; one without gets an empty <think> block.
+        assertEquals("""
+                <|im_start|>user
+                Hi<|im_end|>
+                <|im_start|>assistant
+                <think>
+                plan
+                </think>
+
+                Yo<|im_end|>
+                """, qwen3.applyChatTemplate(List.of(user("Hi"), assistant("<think>\nplan\n</think>\n\nYo")), false));
+        assertEquals("""
+                <|im_start|>user
+                Hi<|im_end|>
+                <|im_start|>assistant
+                <think>
+
+                </think>
+
+                Yo<|im_end|>
+                """, qwen3.applyChatTemplate(List.of(user("Hi"), assistant("Yo")), false));
+    }
+
+    @Test
+    void qwen3WrapsToolResultsAsAUserTurn() {
+        Tokenizer qwen3 = TokenizerFixtures.tokenizer("qwen3");
+        List<ChatMessage> conversation = List.of(user("What is 6*7?"), assistant("Let me compute."), new ChatMessage("tool", "42"));
+        assertEquals("""
+                <|im_start|>user
+                What is 6*7?<|im_end|>
+                <|im_start|>assistant
+                Let me compute.<|im_end|>
+                <|im_start|>user
+                <tool_response>
+                42
+                </tool_response><|im_end|>
+                <|im_start|>assistant
+                """, qwen3.applyChatTemplate(conversation, true));
+    }
+
+    @Test
+    void qwen25AddsItsDefaultSystemPrompt() {
+        Tokenizer qwen25 = TokenizerFixtures.tokenizer("qwen2_5");
+        assertEquals("""
+                <|im_start|>system
+                You are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>
+                <|im_start|>user
+                Hello!<|im_end|>
+                <|im_start|>assistant
+                """, qwen25.applyChatTemplate(List.of(user("Hello!")), true));
+        assertEquals("""
+                <|im_start|>system
+                S<|im_end|>
+                <|im_start|>user
+                U<|im_end|>
+                <|im_start|>assistant
+                A<|im_end|>
+                """, qwen25.applyChatTemplate(List.of(system("S"), user("U"), assistant("A")), false));
+    }
+
+    /** The shared fixture believes it is 7 March 2026 (TokenizerFixtures.CLOCK). */
+    @Test
+    void llama32WritesTodaysDateAndTrimsTurns() {
+        Tokenizer llama = TokenizerFixtures.tokenizer("llama3_2");
+        assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                            + "Cutting Knowledge Date: December 2023\nToday Date: 07 Mar 2026\n\n"
+                            + "You are terse.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                            + "Hi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                    llama.applyChatTemplate(List.of(system("  You are terse.\n"), user(" Hi ")), true));
+        assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                        + "Cutting Knowledge Date: December 2023\nToday Date: 07 Mar 2026\n\n"
+                        + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                        + "Hi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nYo<|eot_id|>",
+                llama.applyChatTemplate(List.of(user("Hi"), assistant("Yo")), false));
+    }
+
+    /** Llama 3 writes a tool result through tojson when it "is iterable", which in Jinja2 a string is: quoted. */
+    @Test
+    void llama32QuotesAToolResultAsJson() {
+        Tokenizer llama = TokenizerFixtures.tokenizer("llama3_2");
+        String prompt = llama.applyChatTemplate(List.of(user("6*7?"), assistant("Let me compute."), new ChatMessage("tool", "42 \"exact\"")), false);
+        assertTrue(prompt.endsWith("Let me compute.<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n\"42 \\\"exact\\\"\"<|eot_id|>"), prompt);
+    }
+
+    @Test
+    void mistralAlternatesInstructionsAndRejectsOtherRoles() {
+        Tokenizer mistral = TokenizerFixtures.tokenizer("mistral");
+        assertEquals("<s>[INST] Hello, how are you? [/INST]I'm doing great. How can I help you today?</s> "
+                        + "[INST] I'd like to show off how chat templating works! [/INST]",
+                mistral.applyChatTemplate(List.of(user("Hello, how are you?"), assistant("I'm doing great. How can I help you today?"),
+                        user("I'd like to show off how chat templating works!")), true));
+
+        EmberException e = assertThrows(EmberException.class,
+                () -> mistral.applyChatTemplate(List.of(system("Be brief."), user("Hi")), true));
+        assertTrue(e.getMessage().contains("tokenizer_config.json") && e.getMessage().contains("Conversation roles must alternate"),
+                e.getMessage());
+    }
+
+    @Test
+    void aModelWithoutTemplateGetsPlainRoleLines(@TempDir Path dir) throws IOException {
+        Files.copy(TokenizerFixtures.directory("mistral").resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+        try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+            assertFalse(tokenizer.hasChatTemplate());
+            List<ChatMessage> conversation = List.of(system("Be brief."), user("Hi"), assistant("Yo"));
+            assertEquals("system: Be brief.\nuser: Hi\nassistant: Yo\nassistant:", tokenizer.applyChatTemplate(conversation, true));
+            assertEquals("system: Be brief.\nuser: Hi\nassistant: Yo\n", tokenizer.applyChatTemplate(conversation, false));
+        }
+    }
+
+    @Test
+    void aChatTemplateFileBesideTheConfigWins(@TempDir Path dir) throws IOException {
+        TokenizerFixtures.copyOf("mistral", dir);
+        Files.writeString(dir.resolve("chat_template.jinja"),
+                "{% for m in messages %}{{ m.role | upper }}={{ m.content.strip() }};{% endfor %}\n");
+        try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+            assertEquals("USER=Hi;ASSISTANT=Yo;", tokenizer.applyChatTemplate(List.of(user(" Hi "), assistant("Yo\n")), true));
+        }
+    }
+
+    @Test
+    void brokenTemplatesNameTheirFile(@TempDir Path dir) throws IOException {
+        TokenizerFixtures.copyOf("mistral", dir);
+        Path template = dir.resolve("chat_template.jinja");
+        for (String broken : List.of("{% if %}x{% endif %}", "{{ messages[0].content | no_such_filter }}",
+                "{{ messages is no_such_test }}", "{{ messages[0 }}", "{{ 'unterminated }}", "{{ messages[0].content.no_such_method() }}")) {
+            Files.writeString(template, broken);
+            EmberException e = assertThrows(EmberException.class, () -> {
+                try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+                    tokenizer.applyChatTemplate(List.of(user("Hi")), true);
+                }
+            }, broken);
+            assertTrue(e.getMessage().contains(template.toString()), e.getMessage());
+        }
+    }
+}
