@@ -1,7 +1,8 @@
 package dev.ember.backend;
 
-import dev.ember.EmberException;
 import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.backend.cuda.Availability;
+import dev.ember.backend.cuda.CudaBackend;
 
 /** Chooses a backend: the GPU when one is usable and wanted, else the CPU. */
 public final class Backends {
@@ -11,10 +12,21 @@ public final class Backends {
     private Backends() {
     }
 
+    /**
+     * Opens the chosen backend. AUTO takes the GPU whenever {@link CudaBackend#isAvailable()} and otherwise the CPU;
+     * CUDA where no GPU is usable fails with the reason (no driver, no device, a build without kernels).
+     */
     public static Backend open(Choice choice, int cpuThreads) {
         return switch (choice) {
-            case CPU, AUTO -> new CpuBackend(cpuThreads);
-            case CUDA -> throw new EmberException("the CUDA backend is not part of this build");
+            case CPU -> new CpuBackend(cpuThreads);
+            case CUDA -> new CudaBackend();
+            case AUTO -> CudaBackend.isAvailable() ? new CudaBackend() : new CpuBackend(cpuThreads);
         };
+    }
+
+    /** One line on why AUTO would take the CPU, or null when it would take the GPU. */
+    public static String whyNotGpu() {
+        Availability a = CudaBackend.availability();
+        return a.isAvailable() ? null : a.reason();
     }
 }

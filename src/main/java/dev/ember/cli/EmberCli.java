@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code ember} command: every subcommand is listed by {@code ember --help}. */
 @Command(name = "ember", mixinStandardHelpOptions = true, version = "ember 0.1.0",
         description = "LLM inference engine and benchmark suite.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class EmberCli implements Runnable {
 
     @CommandLine.Spec

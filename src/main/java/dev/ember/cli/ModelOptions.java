@@ -1,9 +1,11 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
+import dev.ember.backend.Backend;
 import dev.ember.backend.Backends;
 import picocli.CommandLine.Option;
 
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -33,6 +35,18 @@ final class ModelOptions {
             throw new EmberException("the default model " + dir + " is missing; pass --model DIR");
         }
         return dir;
+    }
+
+    /** Opens the chosen backend; when AUTO falls back to the CPU, says why on {@code log}. */
+    Backend openBackend(PrintStream log) {
+        Backends.Choice choice = backendChoice();
+        if (choice == Backends.Choice.AUTO) {
+            String why = Backends.whyNotGpu();
+            if (why != null) {
+                log.println("ember: no GPU (" + why + "); running on the CPU");
+            }
+        }
+        return Backends.open(choice, threads);
     }
 
     Backends.Choice backendChoice() {

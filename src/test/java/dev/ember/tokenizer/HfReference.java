@@ -10,7 +10,9 @@ import java.time.LocalDate;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -21,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * One {@code hf_reference.json}: what HF transformers (on the GPU host) answered for a family's tokenizer.
  * <pre>
- * {"source": ..., "encode": [{"text", "add_special_tokens", "ids"}], "decode": [{"ids", "skip_special_tokens", "text"}],
+ * {"source": ..., "checks": {"encode_disagreements": [{"text", "add_special_tokens", "transformers_ids"}]}, "encode": [{"text", "add_special_tokens", "ids"}], "decode": [{"ids", "skip_special_tokens", "text"}],
  *  "chat": [{"messages": [{"role", "content"}], "add_generation_prompt", "rendered"}]}
  * </pre>
  */
@@ -50,10 +52,19 @@ record HfReference(String source, List<Encode> encode, List<Decode> decode, List
 
     static HfReference read(Path file) throws IOException {
         JsonNode root = new ObjectMapper().readTree(file.toFile());
+        // Where transformers' own tokenizer class departs from tokenizer.json (Mistral's legacy=false handling of
+        // spaces and literal special tokens), Ember follows transformers: it is what models are served with.
+        Map<String, int[]> transformersIds = new HashMap<>();
+        for (JsonNode d : root.path("checks").path("encode_disagreements")) {
+            transformersIds.put(encodeKey(d.get("text").asText(), d.get("add_special_tokens").asBoolean()),
+                    ids(required(d, "transformers_ids", file)));
+        }
         List<Encode> encode = new ArrayList<>();
         for (JsonNode e : root.path("encode")) {
-            encode.add(new Encode(required(e, "text", file).asText(), required(e, "add_special_tokens", file).asBoolean(),
-                    ids(required(e, "ids", file))));
+            String text = required(e, "text", file).asText();
+            boolean addSpecialTokens = required(e, "add_special_tokens", file).asBoolean();
+            int[] ids = transformersIds.getOrDefault(encodeKey(text, addSpecialTokens), ids(required(e, "ids", file)));
+            encode.add(new Encode(text, addSpecialTokens, ids));
         }
         List<Decode> decode = new ArrayList<>();
         for (JsonNode d : root.path("decode")) {
@@ -69,6 +80,10 @@ record HfReference(String source, List<Encode> encode, List<Decode> decode, List
             chat.add(new Chat(messages, required(c, "add_generation_prompt", file).asBoolean(), required(c, "rendered", file).asText()));
         }
         return new HfReference(root.path("source").asText("(no source given)"), encode, decode, chat);
+    }
+
+    private static String encodeKey(String text, boolean addSpecialTokens) {
+        return addSpecialTokens + "\u0000" + text;
     }
 
     /**

@@ -1,0 +1,133 @@
+package dev.ember.engine;
+
+import dev.ember.EmberException;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.StopStrings;
+import dev.ember.tokenizer.StreamingDecoder;
+import dev.ember.tokenizer.Tokenizer;
+
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Generates text for one request at a time: a chunked prefill of the prompt, then one decode step per
+ * token, streaming text as it is produced. The serving engine batches many such requests; this class is
+ * the simplest complete loop, and the reference the batched one must agree with.
+ */
+public final class Generator {
+    public static final int DEFAULT_CHUNK_TOKENS = 512;
+
+    private final ModelRunner runner;
+    private final Tokenizer tokenizer;
+    private final int chunkTokens;
+    private final Set<Integer> eosIds;
+
+    public Generator(ModelRunner runner, Tokenizer tokenizer) {
+        this(runner, tokenizer, DEFAULT_CHUNK_TOKENS);
+    }
+
+    /** @param chunkTokens the most prompt tokens fed to one forward step (chunked prefill) */
+    public Generator(ModelRunner runner, Tokenizer tokenizer, int chunkTokens) {
+        if (chunkTokens < 1) {
+            throw new EmberException("chunk length must be at least 1, got " + chunkTokens);
+        }
+        this.runner = runner;
+        this.tokenizer = tokenizer;
+        this.chunkTokens = chunkTokens;
+        Set<Integer> eos = new HashSet<>(tokenizer.stopTokenIds());
+        eos.addAll(runner.config().eosTokenIds());
+        this.eosIds = Set.copyOf(eos);
+    }
+
+    /** The longest sequence (prompt plus generated tokens) this generator can hold. */
+    public int contextLength() {
+        return (int) Math.min(runner.config().maxPositions(), runner.kvSpec().tokenCapacity());
+    }
+
+    public GenerationResult generate(String prompt, SamplingParams params, Consumer<String> onText) {
+        return generate(tokenizer.encode(prompt), params, onText);
+    }
+
+    public GenerationResult generate(int[] prompt, SamplingParams params, Consumer<String> onText) {
+        int context = contextLength();
+        if (prompt.length == 0) {
+            throw new EmberException("the prompt is empty");
+        }
+        if (prompt.length >= context) {
+            throw new EmberException("prompt of " + prompt.length + " tokens does not fit the context of " + context
+                    + " tokens (it needs room for at least one generated token)");
+        }
+        int vocab = runner.config().vocabSize();
+        Sampler sampler = new Sampler(params, vocab);
+        for (int t : prompt) {
+            sampler.observe(t);
+        }
+        // Special tokens are left out of the text, as vLLM and transformers do by default (skip_special_tokens).
+        StreamingDecoder decoder = tokenizer.streamingDecoder(true);
+        StopStrings stops = new StopStrings(params.stopStrings());
+        StringBuilder text = new StringBuilder();
+        Consumer<String> emit = piece -> {
+            if (!piece.isEmpty()) {
+                text.append(piece);
+                onText.accept(piece);
+            }
+        };
+        int budget = Math.min(params.maxTokens(), context - prompt.length);
+        int[] generated = new int[budget];
+        int count = 0;
+        float[] logits = new float[vocab];
+        BlockTable table = new BlockTable(runner.kvSpec().blockSize());
+        FinishReason finish = FinishReason.LENGTH;
+        long start = System.nanoTime();
+        long firstToken = start;
+        try {
+            reserve(table, prompt.length + budget);
+            for (int pos = 0; pos < prompt.length; pos += chunkTokens) {
+                int[] chunk = Arrays.copyOfRange(prompt, pos, Math.min(prompt.length, pos + chunkTokens));
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+            }
+            while (count < budget) {
+                int token = sampler.sample(logits, 0);
+                sampler.observe(token);
+                generated[count++] = token;
+                if (count == 1) {
+                    firstToken = System.nanoTime();
+                }
+                if (!params.ignoreEos() && eosIds.contains(token)) {
+                    finish = FinishReason.STOP;
+                    break;
+                }
+                emit.accept(stops.feed(decoder.push(token)));
+                if (stops.stopped()) {
+                    finish = FinishReason.STOP;
+                    break;
+                }
+                if (count < budget) {
+                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)), logits);
+                }
+            }
+            if (!stops.stopped()) {
+                emit.accept(stops.feed(decoder.flush()));
+                emit.accept(stops.finish());
+            }
+        } finally {
+            table.release(runner.blockAllocator());
+        }
+        long end = System.nanoTime();
+        return new GenerationResult(text.toString(), prompt.clone(), Arrays.copyOf(generated, count), finish,
+                firstToken - start, count > 0 ? end - firstToken : 0);
+    }
+
+    private void reserve(BlockTable table, int tokens) {
+        if (!table.reserve(tokens, runner.blockAllocator())) {
+            throw new EmberException("KV cache too small: " + tokens + " tokens needed, "
+                    + runner.blockAllocator().freeBlocks() * (long) table.blockSize() + " free");
+        }
+    }
+}

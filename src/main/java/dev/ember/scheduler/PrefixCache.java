@@ -1,0 +1,164 @@
+package dev.ember.scheduler;
+
+import dev.ember.kvcache.BlockAllocator;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * A radix tree over full KV blocks: each node is one block of {@code blockSize} tokens whose keys and
+ * values are already computed, under the node of the block before it. A new request walks the tree with
+ * its prompt and reuses every block it matches instead of recomputing it.
+ *
+ * <p>The tree holds one allocator reference to each cached block, so a block stays resident after the
+ * sequences that made it finish; blocks no sequence uses are evicted least recently used first, leaves
+ * before their parents, when the allocator runs dry. Not thread-safe: the scheduler thread owns it.
+ */
+public final class PrefixCache {
+
+    private static final class Node {
+        final Node parent;
+        final BlockKey key;
+        final int block;
+        final Map<BlockKey, Node> children = new HashMap<>();
+        long lastUsed;
+
+        Node(Node parent, BlockKey key, int block) {
+            this.parent = parent;
+            this.key = key;
+            this.block = block;
+        }
+    }
+
+    /** The tokens of one block, compared by content. */
+    private record BlockKey(int[] tokens) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof BlockKey k && Arrays.equals(tokens, k.tokens);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(tokens);
+        }
+    }
+
+    private final BlockAllocator allocator;
+    private final int blockSize;
+    private final Node root = new Node(null, null, -1);
+    private long clock;
+    private int cachedBlocks;
+    private long lookups;
+    private long lookupTokens;
+    private long hitTokens;
+
+    public PrefixCache(BlockAllocator allocator, int blockSize) {
+        this.allocator = allocator;
+        this.blockSize = blockSize;
+    }
+
+    /**
+     * The cached blocks that hold a prefix of {@code tokens}, at most {@code maxTokens} tokens' worth, in
+     * order. The caller takes its own reference to each (see {@link BlockAllocator#retain}).
+     */
+    public int[] match(int[] tokens, int maxTokens) {
+        List<Integer> blocks = new ArrayList<>();
+        Node node = root;
+        long now = ++clock;
+        for (int start = 0; start + blockSize <= Math.min(tokens.length, maxTokens); start += blockSize) {
+            Node child = node.children.get(new BlockKey(Arrays.copyOfRange(tokens, start, start + blockSize)));
+            if (child == null) {
+                break;
+            }
+            child.lastUsed = now;
+            blocks.add(child.block);
+            node = child;
+        }
+        lookups++;
+        lookupTokens += tokens.length;
+        hitTokens += (long) blocks.size() * blockSize;
+        return blocks.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * Records that {@code blocks[i]} holds tokens {@code [i * blockSize, (i + 1) * blockSize)} of {@code tokens},
+     * for every full block. Blocks already cached under the same content are left as they are.
+     */
+    public void insert(int[] tokens, int[] blocks) {
+        Node node = root;
+        long now = ++clock;
+        int full = Math.min(blocks.length, tokens.length / blockSize);
+        for (int i = 0; i < full; i++) {
+            BlockKey key = new BlockKey(Arrays.copyOfRange(tokens, i * blockSize, (i + 1) * blockSize));
+            Node child = node.children.get(key);
+            if (child == null) {
+                allocator.retain(blocks[i]);
+                child = new Node(node, key, blocks[i]);
+                node.children.put(key, child);
+                cachedBlocks++;
+            }
+            child.lastUsed = now;
+            node = child;
+        }
+    }
+
+    /**
+     * Frees cached blocks that no sequence holds, least recently used leaves first, until the allocator has
+     * {@code wanted} free blocks or nothing more can go. Returns the number of blocks evicted.
+     */
+    public int evict(int wanted) {
+        if (allocator.freeBlocks() >= wanted) {
+            return 0;
+        }
+        PriorityQueue<Node> leaves = new PriorityQueue<>((a, b) -> Long.compare(a.lastUsed, b.lastUsed));
+        collectEvictableLeaves(root, leaves);
+        int evicted = 0;
+        while (allocator.freeBlocks() < wanted && !leaves.isEmpty()) {
+            Node leaf = leaves.poll();
+            leaf.parent.children.remove(leaf.key);
+            allocator.release(leaf.block);
+            cachedBlocks--;
+            evicted++;
+            Node parent = leaf.parent;
+            if (parent != root && parent.children.isEmpty() && allocator.refCount(parent.block) == 1) {
+                leaves.add(parent);
+            }
+        }
+        return evicted;
+    }
+
+    private void collectEvictableLeaves(Node node, PriorityQueue<Node> out) {
+        for (Node child : node.children.values()) {
+            if (child.children.isEmpty()) {
+                if (allocator.refCount(child.block) == 1) {
+                    out.add(child);
+                }
+            } else {
+                collectEvictableLeaves(child, out);
+            }
+        }
+    }
+
+    /** Blocks the tree holds a reference to. */
+    public int cachedBlocks() {
+        return cachedBlocks;
+    }
+
+    /** Share of looked-up prompt tokens served from the cache since creation. */
+    public double hitRate() {
+        return lookupTokens == 0 ? 0 : (double) hitTokens / lookupTokens;
+    }
+
+    public long lookups() {
+        return lookups;
+    }
+
+    /** Drops every cached block no sequence holds (used on shutdown and in tests). */
+    public void clear() {
+        evict(Integer.MAX_VALUE);
+    }
+}

@@ -1,0 +1,198 @@
+package dev.ember.scheduler;
+
+import dev.ember.engine.FinishReason;
+import dev.ember.kvcache.BlockAllocator;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+
+/**
+ * Continuous batching over a paged KV cache. Each {@link #schedule()} picks the work of one step: decodes
+ * of running sequences and chunks of waiting prompts, within a token budget. Sequences join and leave at
+ * every step. When blocks run out, the most recently admitted sequence is preempted: its blocks are freed
+ * and it goes back to the head of the queue, to be recomputed later (never dropped).
+ *
+ * <p>Not thread-safe: one engine thread drives it.
+ */
+public final class Scheduler {
+    private final SchedulerConfig config;
+    private final BlockAllocator allocator;
+    private final PrefixCache prefixCache;
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    /** In admission order: the last is the first to be preempted. */
+    private final List<Sequence> running = new ArrayList<>();
+    private long preemptions;
+
+    public Scheduler(SchedulerConfig config, BlockAllocator allocator, int blockSize) {
+        this.config = config;
+        this.allocator = allocator;
+        this.prefixCache = config.prefixCaching() ? new PrefixCache(allocator, blockSize) : null;
+    }
+
+    public void add(Sequence sequence) {
+        sequence.status(Sequence.Status.WAITING);
+        waiting.addLast(sequence);
+    }
+
+    public int waitingCount() {
+        return waiting.size();
+    }
+
+    public int runningCount() {
+        return running.size();
+    }
+
+    public boolean hasWork() {
+        return !waiting.isEmpty() || !running.isEmpty();
+    }
+
+    public long preemptions() {
+        return preemptions;
+    }
+
+    /** The prefix cache, or null when prefix caching is off. */
+    public PrefixCache prefixCache() {
+        return prefixCache;
+    }
+
+    public ScheduledStep schedule() {
+        if (config.policy() == SchedulePolicy.PREFILL_FIRST) {
+            List<ScheduledStep.Work> work = new ArrayList<>();
+            int budget = scheduleRunning(work, config.maxBatchedTokens(), true);
+            admitWaiting(work, budget);
+            if (!work.isEmpty()) {
+                return new ScheduledStep(work);
+            }
+        }
+        List<ScheduledStep.Work> work = new ArrayList<>();
+        int budget = scheduleRunning(work, config.maxBatchedTokens(), false);
+        if (config.policy() == SchedulePolicy.DECODE_FIRST) {
+            admitWaiting(work, budget);
+        }
+        return new ScheduledStep(work);
+    }
+
+    /**
+     * Schedules running sequences, oldest first, so that preemption (newest first) rarely hits them;
+     * with {@code prefillOnly}, only those still computing their prompt. Returns the budget left.
+     */
+    private int scheduleRunning(List<ScheduledStep.Work> work, int budget, boolean prefillOnly) {
+        for (int i = 0; i < running.size() && budget > 0; i++) {
+            Sequence s = running.get(i);
+            int pending = s.length() - s.computed();
+            if (prefillOnly && s.computed() >= s.promptLength() && pending == 1) {
+                continue;
+            }
+            int count = Math.min(pending, Math.min(budget, config.chunkTokens()));
+            while (!reserve(s, s.computed() + count)) {
+                Sequence victim = running.getLast();
+                preempt(victim);
+                if (victim == s) {
+                    break;
+                }
+            }
+            if (s.status() != Sequence.Status.RUNNING) {
+                break;
+            }
+            work.add(new ScheduledStep.Work(s, s.computed(), count));
+            budget -= count;
+        }
+        return budget;
+    }
+
+    /** Admits waiting prompts, in arrival order, while budget, batch slots and KV blocks allow. */
+    private void admitWaiting(List<ScheduledStep.Work> work, int budget) {
+        while (budget > 0 && !waiting.isEmpty() && running.size() < config.maxRunning()) {
+            Sequence s = waiting.peekFirst();
+            if (!admit(s)) {
+                break;
+            }
+            waiting.pollFirst();
+            running.add(s);
+            s.status(Sequence.Status.RUNNING);
+            int count = Math.min(s.length() - s.computed(), Math.min(budget, config.chunkTokens()));
+            work.add(new ScheduledStep.Work(s, s.computed(), count));
+            budget -= count;
+        }
+    }
+
+    /**
+     * Gives a waiting sequence its cached prefix and room for its first chunk; on failure it keeps nothing.
+     * The last prompt token is always recomputed, since its logits are needed.
+     */
+    private boolean admit(Sequence s) {
+        int firstChunk = Math.min(s.length(), config.chunkTokens());
+        if (prefixCache != null && s.computed() == 0) {
+            int[] cached = prefixCache.match(s.tokens(), s.length() - 1);
+            for (int block : cached) {
+                allocator.retain(block);
+                s.blockTable().append(block);
+            }
+            int cachedTokens = cached.length * s.blockTable().blockSize();
+            s.computed(cachedTokens);
+            s.cachedPromptTokens(Math.min(cachedTokens, s.promptLength()));
+            firstChunk = Math.min(s.length() - cachedTokens, config.chunkTokens());
+        }
+        if (reserve(s, s.computed() + firstChunk)) {
+            return true;
+        }
+        s.blockTable().release(allocator);
+        s.computed(0);
+        s.cachedPromptTokens(0);
+        return false;
+    }
+
+    /** Grows the sequence's table to {@code tokens} slots, evicting unused cached prefixes if needed. */
+    private boolean reserve(Sequence s, int tokens) {
+        if (s.blockTable().reserve(tokens, allocator)) {
+            return true;
+        }
+        if (prefixCache != null) {
+            int needed = (tokens + s.blockTable().blockSize() - 1) / s.blockTable().blockSize() - s.blockTable().blockCount();
+            prefixCache.evict(needed);
+            return s.blockTable().reserve(tokens, allocator);
+        }
+        return false;
+    }
+
+    private void preempt(Sequence s) {
+        running.remove(s);
+        s.blockTable().release(allocator);
+        s.computed(0);
+        s.preempted();
+        s.status(Sequence.Status.WAITING);
+        waiting.addFirst(s);
+        preemptions++;
+    }
+
+    /**
+     * Records that a step computed its work: advances each sequence and, for a sequence whose prompt just
+     * finished, offers its full blocks to the prefix cache.
+     */
+    public void completed(ScheduledStep step) {
+        for (ScheduledStep.Work w : step.work()) {
+            Sequence s = w.sequence();
+            s.computed(w.start() + w.count());
+            if (prefixCache != null && w.start() < s.promptLength() && s.computed() >= s.promptLength()) {
+                prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
+            }
+        }
+    }
+
+    /** Ends a sequence: it leaves the batch and its blocks go to the prefix cache or back to the pool. */
+    public void finish(Sequence s, FinishReason reason, long nowNanos) {
+        if (s.isFinished()) {
+            return;
+        }
+        if (!running.remove(s)) {
+            waiting.remove(s);
+        }
+        if (prefixCache != null && s.computed() > 0) {
+            prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
+        }
+        s.blockTable().release(allocator);
+        s.finished(reason, nowNanos);
+    }
+}

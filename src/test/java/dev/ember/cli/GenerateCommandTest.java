@@ -1,0 +1,126 @@
+package dev.ember.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code ember generate} as a user runs it: exit codes, the streamed text, the summary line and one-line errors. */
+class GenerateCommandTest {
+    static final Path MODEL = Path.of("models", "ember-tiny");
+
+    record Run(int exitCode, String out, String err) {
+    }
+
+    static synchronized Run ember(String... args) {
+        PrintStream savedOut = System.out;
+        PrintStream savedErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = EmberCli.execute(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(savedOut);
+            System.setErr(savedErr);
+        }
+    }
+
+    @Test
+    void greedyGenerationOnTheDefaultModelStreamsTextAndEndsWithASummary() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2",
+                "--prompt", "And the LORD said unto Moses,", "--temperature", "0", "--max-tokens", "12", "--ignore-eos");
+        assertEquals(0, run.exitCode(), run.err());
+        // The trained model's greedy continuation (the same as HF transformers', see DefaultModelTest).
+        assertTrue(run.out().startsWith(" Go up, and go up to the land of Egypt"), run.out());
+        assertTrue(run.err().matches("(?s).*prompt tokens: 8, generated tokens: 12 \\(length\\), TTFT: [0-9.]+ ms, "
+                + "decode: [0-9.]+ tokens/s, backend: cpu.*"), run.err());
+    }
+
+    @Test
+    void theSameSeedGivesTheSameSample() {
+        String[] args = {"generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt", "A friend",
+                "--temperature", "1.0", "--seed", "42", "--max-tokens", "16"};
+        Run first = ember(args);
+        Run second = ember(args);
+        assertEquals(0, first.exitCode(), first.err());
+        assertFalse(first.out().isBlank());
+        assertEquals(first.out(), second.out());
+    }
+
+    @Test
+    void chatUsesThePlainFallbackWhenTheModelHasNoTemplate() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--chat",
+                "--prompt", "Who is wise?", "--temperature", "0", "--max-tokens", "4");
+        assertEquals(0, run.exitCode(), run.err());
+    }
+
+    @Test
+    void helpListsEveryCommand() {
+        Run run = ember("--help");
+        assertEquals(0, run.exitCode());
+        assertTrue(run.out().contains("generate"), run.out());
+    }
+
+    @Test
+    void aMissingModelDirectoryIsOneLineNamingIt() {
+        Run run = ember("generate", "--model", "/no/such/model", "--prompt", "hi");
+        assertOneLineError(run, "/no/such/model");
+    }
+
+    @Test
+    void aTruncatedTensorFileNamesTheFile(@TempDir Path dir) throws IOException {
+        copyModel(dir);
+        try (var channel = Files.newByteChannel(dir.resolve("model.safetensors"), StandardOpenOption.WRITE)) {
+            channel.truncate(channel.size() / 2);
+        }
+        Run run = ember("generate", "--model", dir.toString(), "--backend", "cpu", "--prompt", "hi");
+        assertOneLineError(run, "model.safetensors");
+    }
+
+    @Test
+    void anUnknownArchitectureIsNamed(@TempDir Path dir) throws IOException {
+        copyModel(dir);
+        Path config = dir.resolve("config.json");
+        Files.writeString(config, Files.readString(config).replace("LlamaForCausalLM", "GPTNeoXForCausalLM"));
+        Run run = ember("generate", "--model", dir.toString(), "--backend", "cpu", "--prompt", "hi");
+        assertOneLineError(run, "GPTNeoXForCausalLM");
+    }
+
+    @Test
+    void aPromptLongerThanTheContextNamesTheLimit() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "and the ".repeat(1200));
+        assertOneLineError(run, "1024");
+    }
+
+    @Test
+    void anUnknownBackendIsNamed() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "tpu", "--prompt", "hi");
+        assertOneLineError(run, "tpu");
+    }
+
+    static void assertOneLineError(Run run, String mentioned) {
+        assertEquals(1, run.exitCode(), run.err());
+        String error = run.err().lines().filter(l -> l.startsWith("ember: error: ")).findFirst().orElse("");
+        assertTrue(error.contains(mentioned), "no \"ember: error:\" line naming " + mentioned + " in:\n" + run.err());
+        assertFalse(run.err().contains("\tat "), "a stack trace was printed:\n" + run.err());
+    }
+
+    static void copyModel(Path to) throws IOException {
+        try (var files = Files.list(MODEL)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()));
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package dev.ember.engine;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.Numerics;
+import static dev.ember.JsonArrays.ints;
+import dev.ember.Progress;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.model.SafeTensorsFile;
+import dev.ember.model.Tensor;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The trained default model (models/ember-tiny) end to end, text in and text out, against what HF transformers
+ * produced for it on the GPU host (src/test/resources/fixtures/ember-tiny): the tokenizer's prompt ids, the
+ * last-position logits, and 64 greedy tokens and their text for every prompt.
+ */
+class DefaultModelTest {
+    static final Path MODEL = Path.of("models", "ember-tiny");
+    static final Path REFERENCE = Path.of("src", "test", "resources", "fixtures", "ember-tiny");
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    static CpuBackend backend;
+    static Model model;
+    static Tokenizer tokenizer;
+    static JsonNode reference;
+
+    @BeforeAll
+    static void load() throws IOException {
+        backend = new CpuBackend(2);
+        model = ModelLoader.load(MODEL);
+        tokenizer = Tokenizer.load(MODEL);
+        reference = new ObjectMapper().readTree(REFERENCE.resolve("reference.json").toFile());
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+        model.close();
+        backend.close();
+    }
+
+    @Test
+    void promptsTokenizeAsTransformersDid() {
+        JsonNode texts = reference.get("prompt_texts");
+        assertTrue(texts.size() >= 4);
+        for (int p = 0; p < texts.size(); p++) {
+            assertArrayEquals(ints(reference.get("prompts").get(p)), tokenizer.encode(texts.get(p).asText()), texts.get(p).asText());
+        }
+    }
+
+    @Test
+    void lastPositionLogitsMatchTheUpcastModel() throws IOException {
+        int vocab = model.config().vocabSize();
+        try (Arena arena = Arena.ofConfined();
+             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 64, 16), Progress.NONE)) {
+            var logits = SafeTensorsFile.map(REFERENCE.resolve("reference.safetensors"), arena).tensors();
+            for (int p = 0; p < reference.get("prompts").size(); p++) {
+                int[] prompt = ints(reference.get("prompts").get(p));
+                BlockTable table = new BlockTable(16);
+                assertTrue(table.reserve(prompt.length, runner.blockAllocator()));
+                float[] out = new float[vocab];
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), out);
+                table.release(runner.blockAllocator());
+                Tensor expected = logits.get("logits_fp32." + p);
+                double[] ref = new double[vocab];
+                for (int i = 0; i < vocab; i++) {
+                    ref[i] = expected.data().getAtIndex(F32, i);
+                }
+                double error = Numerics.relativeError(out, ref);
+                assertTrue(error < 1e-4, "prompt " + p + ": relative error " + error);
+            }
+        }
+    }
+
+    @Test
+    void greedyContinuationsAreTokenForTokenThoseOfTransformers() throws IOException {
+        JsonNode texts = reference.get("prompt_texts");
+        try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 128, 16), Progress.NONE)) {
+            // A chunk shorter than the prompts, so the chunked prefill path is the one checked.
+            Generator generator = new Generator(runner, tokenizer, 3);
+            for (int p = 0; p < texts.size(); p++) {
+                int[] expected = ints(reference.get("greedy_fp32").get(p));
+                StringBuilder streamed = new StringBuilder();
+                GenerationResult result = generator.generate(texts.get(p).asText(),
+                        SamplingParams.greedy(expected.length).withIgnoreEos(true), streamed::append);
+                assertArrayEquals(expected, result.tokens(), "prompt " + p + " " + texts.get(p));
+                assertEquals(reference.get("texts_fp32").get(p).asText(), result.text(), "prompt " + p);
+                assertEquals(result.text(), streamed.toString(), "streamed pieces add up to the text");
+                assertEquals(FinishReason.LENGTH, result.finishReason());
+            }
+        }
+    }
+
+}
