@@ -1,6 +1,7 @@
 package dev.ember.backend;
 
 import dev.ember.Progress;
+import dev.ember.bench.DeviceCeilings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 
@@ -15,6 +16,12 @@ public interface Backend extends AutoCloseable {
 
     /** Prepares {@code model} for execution with a KV cache of geometry {@code kv}; reports long work to {@code progress}. */
     ModelRunner load(Model model, KvCacheSpec kv, Progress progress);
+
+    /**
+     * Measures this device's copy bandwidth and matrix-product rate (a few hundred milliseconds), for benchmarks
+     * to report their figures as a fraction of them.
+     */
+    DeviceCeilings measureCeilings(Progress progress);
 
     @Override
     default void close() {

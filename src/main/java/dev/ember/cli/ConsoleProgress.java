@@ -8,14 +8,14 @@ import java.io.PrintStream;
  * A one-line progress bar on stderr, redrawn at most ten times a second; on a non-terminal it prints
  * only each task's start and end, so logs stay readable.
  */
-final class ConsoleProgress implements Progress {
+public final class ConsoleProgress implements Progress {
     private static final long REDRAW_NANOS = 100_000_000L;
     private final PrintStream out;
     private final boolean terminal;
     private String task = "";
     private long lastDraw;
 
-    ConsoleProgress(PrintStream out) {
+    public ConsoleProgress(PrintStream out) {
         this.out = out;
         this.terminal = System.console() != null;
     }

@@ -10,7 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The options every command that runs a model shares: which model, and where to run it. */
-final class ModelOptions {
+public final class ModelOptions {
     static final String DEFAULT_MODEL = "models/ember-tiny";
 
     @Option(names = "--model", paramLabel = "DIR",
@@ -24,7 +24,7 @@ final class ModelOptions {
     @Option(names = "--threads", description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
-    Path modelDirectory() {
+    public Path modelDirectory() {
         if (model != null) {
             return model;
         }
@@ -38,7 +38,7 @@ final class ModelOptions {
     }
 
     /** Opens the chosen backend; when AUTO falls back to the CPU, says why on {@code log}. */
-    Backend openBackend(PrintStream log) {
+    public Backend openBackend(PrintStream log) {
         Backends.Choice choice = backendChoice();
         if (choice == Backends.Choice.AUTO) {
             String why = Backends.whyNotGpu();

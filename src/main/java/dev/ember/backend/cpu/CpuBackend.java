@@ -3,6 +3,7 @@ package dev.ember.backend.cpu;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
+import dev.ember.bench.DeviceCeilings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.Tensor;
@@ -61,6 +62,11 @@ public final class CpuBackend implements Backend {
             // Keeps the reads above from being optimised away; never true.
             progress.update("", 0, 0);
         }
+    }
+
+    @Override
+    public DeviceCeilings measureCeilings(Progress progress) {
+        return CpuCeilings.measure(deviceName, new Parallel(pool), progress);
     }
 
     @Override

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
+import dev.ember.bench.DeviceCeilings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -63,6 +64,11 @@ public final class CudaBackend implements Backend {
      */
     public ModelRunner loadRandom(ModelConfig config, DType type, KvCacheSpec kv, long seed) {
         return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
+    }
+
+    @Override
+    public DeviceCeilings measureCeilings(Progress progress) {
+        return CudaCeilings.measure(context, progress);
     }
 
     /** Releases the GPU; close this backend's runners first, since they compute in its context. */

@@ -1,0 +1,19 @@
+package dev.ember.bench;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code ember bench}: the benchmarks, one subcommand each. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks: each prints its figures beside the hardware's measured ceilings and writes CSV/JSON.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class BenchCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+}
