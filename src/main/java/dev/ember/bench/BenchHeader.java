@@ -12,7 +12,7 @@ import java.util.Map;
 public record BenchHeader(String benchmark, String device, String model, String dtype, String emberVersion, Instant date,
                           DeviceCeilings ceilings) {
 
-    public static String emberVersion() {
+    public static String currentVersion() {
         String v = BenchHeader.class.getPackage().getImplementationVersion();
         return v != null ? v : "dev";
     }
