@@ -1,0 +1,199 @@
+package dev.ember.engine;
+
+import dev.ember.Progress;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.PrefixCache;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The engine thread and the offline API on the trained default model: batched results equal one-at-a-time
+ * {@link Generator} results, streamed events add up to the final output, a bad request fails alone, cancelled
+ * requests free their blocks and a shutdown drains what is in flight.
+ */
+class ServingEngineTest {
+    static final Path MODEL = Path.of("models", "ember-tiny");
+    static final List<String> PROMPTS = List.of("And the LORD said unto Moses,", "A friend", "The king of Israel",
+            "In the beginning", "Blessed is the man", "Who is wise?");
+
+    static CpuBackend backend;
+    static Model model;
+    static Tokenizer tokenizer;
+    static ModelRunner referenceRunner;
+
+    @BeforeAll
+    static void load() {
+        backend = new CpuBackend(2);
+        model = ModelLoader.load(MODEL);
+        tokenizer = Tokenizer.load(MODEL);
+        referenceRunner = backend.load(model, KvCacheSpec.forTokens(model.config(), 1024, 16), Progress.NONE);
+    }
+
+    @AfterAll
+    static void close() {
+        referenceRunner.close();
+        tokenizer.close();
+        model.close();
+        backend.close();
+    }
+
+    static ModelRunner runner(int kvTokens) {
+        return backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, 16), Progress.NONE);
+    }
+
+    static SchedulerConfig config() {
+        return new SchedulerConfig(16, 128, 32, dev.ember.scheduler.SchedulePolicy.DECODE_FIRST, true);
+    }
+
+    static GenerationResult alone(String prompt, SamplingParams params) {
+        return new Generator(referenceRunner, tokenizer).generate(prompt, params, piece -> { });
+    }
+
+    /** Blocks neither held by a request nor by the prefix cache, read on the engine thread after clearing the cache. */
+    static int freeBlocksAfterClearingTheCache(ServingEngine engine) {
+        return engine.inspect(e -> {
+            PrefixCache cache = e.scheduler().prefixCache();
+            if (cache != null) {
+                cache.clear();
+            }
+            return e.runner().blockAllocator().freeBlocks();
+        });
+    }
+
+    @Test
+    void offlineBatchEqualsOneAtATimeGreedyAndABadPromptFailsAlone() {
+        SamplingParams params = SamplingParams.greedy(24);
+        List<String> prompts = new ArrayList<>(PROMPTS);
+        prompts.add(2, "and the ".repeat(1200));
+        try (ModelRunner runner = runner(4096); ServingEngine engine = ServingEngine.start(runner, tokenizer, config())) {
+            List<RequestOutcome> outcomes = engine.generate(prompts, params);
+            assertEquals(prompts.size(), outcomes.size());
+            RequestError error = assertInstanceOf(RequestError.class, outcomes.get(2));
+            assertTrue(error.message().contains("1024"), error.message());
+            for (int i = 0; i < prompts.size(); i++) {
+                if (i == 2) {
+                    continue;
+                }
+                RequestOutput out = assertInstanceOf(RequestOutput.class, outcomes.get(i));
+                GenerationResult expected = alone(prompts.get(i), params);
+                assertArrayEquals(expected.tokens(), out.tokens(), prompts.get(i));
+                assertEquals(expected.text(), out.text());
+                assertEquals(expected.finishReason(), out.finishReason());
+                assertArrayEquals(tokenizer.encode(prompts.get(i)), out.promptTokens());
+                RequestTimings t = out.timings();
+                assertTrue(t.queueNanos() >= 0 && t.queueNanos() <= t.ttftNanos() && t.ttftNanos() <= t.e2eNanos(), t.toString());
+                assertEquals(out.generatedTokenCount() - 1, t.interTokenNanos().length);
+            }
+            assertEquals(runner.blockAllocator().capacity(), freeBlocksAfterClearingTheCache(engine), "KV blocks leaked");
+        }
+    }
+
+    @Test
+    void concurrentStreamingSubmittersEachGetTheirOwnTokens() throws Exception {
+        int clients = 24;
+        try (ModelRunner runner = runner(4096); ServingEngine engine = ServingEngine.start(runner, tokenizer, config());
+             ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<String>> results = new ArrayList<>();
+            for (int c = 0; c < clients; c++) {
+                String prompt = PROMPTS.get(c % PROMPTS.size());
+                int maxTokens = 4 + c % 7;
+                int[] expected = alone(prompt, SamplingParams.greedy(maxTokens).withIgnoreEos(true)).tokens();
+                results.add(pool.submit(() -> {
+                    RequestHandle handle = engine.submit(prompt, SamplingParams.greedy(maxTokens).withIgnoreEos(true), true);
+                    StringBuilder streamed = new StringBuilder();
+                    List<Integer> ids = new ArrayList<>();
+                    while (true) {
+                        switch (handle.nextEvent()) {
+                            case RequestEvent.Token(int id, String text) -> {
+                                ids.add(id);
+                                streamed.append(text);
+                            }
+                            case RequestEvent.Done(RequestOutcome outcome) -> {
+                                RequestOutput out = assertInstanceOf(RequestOutput.class, outcome);
+                                assertEquals(maxTokens, out.generatedTokenCount());
+                                assertArrayEquals(ids.stream().mapToInt(Integer::intValue).toArray(), out.tokens());
+                                assertTrue(out.text().startsWith(streamed.toString()), "streamed text is a prefix of the output");
+                                assertArrayEquals(expected, out.tokens());
+                                return out.text();
+                            }
+                        }
+                    }
+                }));
+            }
+            for (Future<String> f : results) {
+                assertFalse(f.get(60, TimeUnit.SECONDS).isEmpty());
+            }
+            EngineStats stats = engine.stats();
+            assertEquals(0, stats.running());
+            assertEquals(clients, engine.metrics().finishedRequests(FinishReason.LENGTH));
+        }
+    }
+
+    @Test
+    void aStopStringEndsTheRequestAsInTheSingleRequestGenerator() {
+        SamplingParams greedy = SamplingParams.greedy(32).withIgnoreEos(true);
+        String full = alone(PROMPTS.getFirst(), greedy).text();
+        String stop = full.substring(12, 16);
+        SamplingParams params = greedy.withStopStrings(List.of(stop));
+        GenerationResult expected = alone(PROMPTS.getFirst(), params);
+        try (ModelRunner runner = runner(2048); ServingEngine engine = ServingEngine.start(runner, tokenizer, config())) {
+            RequestOutput out = assertInstanceOf(RequestOutput.class, engine.generate(List.of(PROMPTS.getFirst()), params).getFirst());
+            assertEquals(FinishReason.STOP, out.finishReason());
+            assertEquals(expected.text(), out.text());
+            assertFalse(out.text().contains(stop));
+            assertArrayEquals(expected.tokens(), out.tokens());
+        }
+    }
+
+    @Test
+    void aCancelledRequestEndsWithAnErrorAndFreesItsBlocks() throws Exception {
+        try (ModelRunner runner = runner(2048); ServingEngine engine = ServingEngine.start(runner, tokenizer, config())) {
+            RequestHandle handle = engine.submit(PROMPTS.getFirst(), SamplingParams.greedy(900).withIgnoreEos(true), true);
+            assertInstanceOf(RequestEvent.Token.class, handle.nextEvent(60, TimeUnit.SECONDS));
+            handle.cancel();
+            RequestError error = assertInstanceOf(RequestError.class, handle.await());
+            assertTrue(error.message().contains("cancelled"), error.message());
+            assertEquals(runner.blockAllocator().capacity(), freeBlocksAfterClearingTheCache(engine), "KV blocks leaked");
+            assertEquals(1, engine.metrics().failedRequests());
+            // The engine still serves.
+            assertInstanceOf(RequestOutput.class, engine.generate(List.of("A friend"), SamplingParams.greedy(2)).getFirst());
+        }
+    }
+
+    @Test
+    void shutdownDrainsRequestsInFlightAndRefusesNewOnes() throws Exception {
+        try (ModelRunner runner = runner(2048)) {
+            ServingEngine engine = ServingEngine.start(runner, tokenizer, config());
+            List<RequestHandle> handles = new ArrayList<>();
+            for (String prompt : PROMPTS) {
+                handles.add(engine.submit(prompt, SamplingParams.greedy(12).withIgnoreEos(true), false));
+            }
+            engine.shutdown();
+            assertThrows(ServingEngine.ShutDownException.class, () -> engine.submit("A friend", SamplingParams.greedy(2), false));
+            for (RequestHandle h : handles) {
+                RequestOutput out = assertInstanceOf(RequestOutput.class, h.await());
+                assertEquals(12, out.generatedTokenCount());
+            }
+            assertTrue(engine.awaitTermination(java.time.Duration.ofSeconds(30)));
+            assertFalse(engine.isHealthy());
+        }
+    }
+}
