@@ -2,13 +2,14 @@ package dev.ember.cli;
 
 import dev.ember.EmberException;
 import dev.ember.bench.BenchCommand;
+import dev.ember.server.ServeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code ember} command: every subcommand is listed by {@code ember --help}. */
 @Command(name = "ember", mixinStandardHelpOptions = true, version = "ember 0.1.0",
         description = "LLM inference engine and benchmark suite.",
-        subcommands = {GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class EmberCli implements Runnable {
 
     @CommandLine.Spec
