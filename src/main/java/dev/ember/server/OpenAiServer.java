@@ -62,6 +62,8 @@ public final class OpenAiServer implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long MAX_DISCARDED_BODY_BYTES = 64L << 20;
+    /** Connections waiting to be accepted: room for a benchmark client's burst of hundreds at once. */
+    private static final int CONNECTION_BACKLOG = 1024;
 
     private final ServingEngine engine;
     private final Config config;
@@ -84,7 +86,7 @@ public final class OpenAiServer implements AutoCloseable {
     public static OpenAiServer start(ServingEngine engine, Config config) {
         HttpServer http;
         try {
-            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), 0);
+            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), CONNECTION_BACKLOG);
         } catch (BindException e) {
             throw new EmberException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
         } catch (IOException e) {

@@ -1,0 +1,477 @@
+package dev.ember.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.Progress;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.engine.GenerationResult;
+import dev.ember.engine.Generator;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.PrefixCache;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.engine.ServingEngine;
+import dev.ember.tokenizer.ChatMessage;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The server over real HTTP on loopback, on the trained default model: hundreds of concurrent streaming clients,
+ * outputs equal to one-at-a-time greedy generation, every kind of bad request, API keys, disconnects that free
+ * their blocks, metrics and a graceful drain.
+ */
+class OpenAiServerTest {
+    static final Path MODEL = Path.of("models", "ember-tiny");
+    static final List<String> PROMPTS = List.of("And the LORD said unto Moses,", "A friend", "The king of Israel",
+            "In the beginning", "Blessed is the man", "Who is wise?");
+    static final int MAX_REQUEST_BYTES = 64 << 10;
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    static CpuBackend backend;
+    static Model model;
+    static Tokenizer tokenizer;
+    static ModelRunner referenceRunner;
+    static Served main;
+    static HttpClient client;
+
+    /** An engine on its own runner, and a server in front of it. */
+    record Served(ModelRunner runner, ServingEngine engine, OpenAiServer server) implements AutoCloseable {
+        static Served start(String apiKey) {
+            ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 16384, 16), Progress.NONE);
+            ServingEngine engine = ServingEngine.start(runner, tokenizer,
+                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true));
+            OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, apiKey, "ember-tiny",
+                    MAX_REQUEST_BYTES, Duration.ofSeconds(30)));
+            return new Served(runner, engine, server);
+        }
+
+        URI uri(String path) {
+            return URI.create(server.baseUrl() + path);
+        }
+
+        @Override
+        public void close() {
+            server.close();
+            engine.close();
+            runner.close();
+        }
+    }
+
+    @BeforeAll
+    static void start() {
+        backend = new CpuBackend(2);
+        model = ModelLoader.load(MODEL);
+        tokenizer = Tokenizer.load(MODEL);
+        referenceRunner = backend.load(model, KvCacheSpec.forTokens(model.config(), 1024, 16), Progress.NONE);
+        main = Served.start(null);
+        client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
+    }
+
+    @AfterAll
+    static void stop() {
+        client.close();
+        main.close();
+        referenceRunner.close();
+        tokenizer.close();
+        model.close();
+        backend.close();
+    }
+
+    static GenerationResult alone(int[] prompt, int maxTokens) {
+        return new Generator(referenceRunner, tokenizer).generate(prompt, SamplingParams.greedy(maxTokens).withIgnoreEos(true), p -> { });
+    }
+
+    static ObjectNode completion(String prompt, int maxTokens) {
+        ObjectNode body = JSON.createObjectNode();
+        body.put("model", "ember-tiny");
+        body.put("prompt", prompt);
+        body.put("max_tokens", maxTokens);
+        body.put("temperature", 0);
+        body.put("ignore_eos", true);
+        return body;
+    }
+
+    static HttpRequest post(URI uri, String body) {
+        return HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(120)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    static HttpResponse<String> send(HttpRequest request) throws IOException, InterruptedException {
+        return client.send(request, HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A streamed response, read back: the text deltas, the finish reason, the usage chunk and the end marker. */
+    record Stream(String text, int contentChunks, String finishReason, JsonNode usage, boolean done) {
+        static Stream parse(String body, boolean chat) throws IOException {
+            StringBuilder text = new StringBuilder();
+            int chunks = 0;
+            String finish = null;
+            JsonNode usage = null;
+            boolean done = false;
+            for (String event : body.split("\n\n")) {
+                assertTrue(event.startsWith("data: "), "not an SSE data event: " + event);
+                assertFalse(done, "an event after [DONE]");
+                String data = event.substring("data: ".length());
+                if (data.equals("[DONE]")) {
+                    done = true;
+                    continue;
+                }
+                JsonNode chunk = JSON.readTree(data);
+                assertEquals(chat ? "chat.completion.chunk" : "text_completion", chunk.get("object").asText());
+                if (chunk.hasNonNull("usage")) {
+                    usage = chunk.get("usage");
+                }
+                for (JsonNode choice : chunk.get("choices")) {
+                    String piece = chat ? choice.path("delta").path("content").asText("") : choice.get("text").asText();
+                    if (!piece.isEmpty()) {
+                        chunks++;
+                        text.append(piece);
+                    }
+                    if (!choice.get("finish_reason").isNull()) {
+                        assertNull(finish, "one finish reason");
+                        finish = choice.get("finish_reason").asText();
+                    }
+                }
+            }
+            return new Stream(text.toString(), chunks, finish, usage, done);
+        }
+    }
+
+    @Test
+    void twoHundredConcurrentStreamingClientsAllCompleteWithTheRightTokenCounts() throws Exception {
+        int clients = 200;
+        Map<String, GenerationResult> expected = new HashMap<>();
+        List<CompletableFuture<HttpResponse<String>>> responses = new ArrayList<>();
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < clients; i++) {
+            String prompt = PROMPTS.get(i % PROMPTS.size());
+            int maxTokens = 2 + i % 5;
+            String key = prompt + "|" + maxTokens;
+            expected.computeIfAbsent(key, k -> alone(tokenizer.encode(prompt), maxTokens));
+            keys.add(key);
+            ObjectNode body = completion(prompt, maxTokens);
+            body.put("stream", true);
+            body.putObject("stream_options").put("include_usage", true);
+            responses.add(client.sendAsync(post(main.uri("/v1/completions"), body.toString()), HttpResponse.BodyHandlers.ofString()));
+        }
+        for (int i = 0; i < clients; i++) {
+            HttpResponse<String> response = responses.get(i).join();
+            assertEquals(200, response.statusCode(), response.body());
+            assertTrue(response.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+            Stream stream = Stream.parse(response.body(), false);
+            GenerationResult reference = expected.get(keys.get(i));
+            assertTrue(stream.done(), "ends with data: [DONE]");
+            assertEquals("length", stream.finishReason());
+            assertEquals(reference.text(), stream.text(), "request " + i + ": the greedy text of a lone generation");
+            assertEquals(reference.tokens().length, stream.usage().get("completion_tokens").asInt(), "request " + i);
+            assertEquals(reference.promptTokens().length, stream.usage().get("prompt_tokens").asInt());
+            assertEquals(stream.usage().get("prompt_tokens").asInt() + stream.usage().get("completion_tokens").asInt(),
+                    stream.usage().get("total_tokens").asInt());
+            assertTrue(stream.contentChunks() <= reference.tokens().length, "at most one chunk per token");
+        }
+        assertAllBlocksFree(main);
+    }
+
+    @Test
+    void nonStreamingCompletionsAndChatEqualOneAtATimeGreedyGeneration() throws Exception {
+        for (String prompt : PROMPTS.subList(0, 3)) {
+            HttpResponse<String> response = send(post(main.uri("/v1/completions"), completion(prompt, 16).toString()));
+            assertEquals(200, response.statusCode(), response.body());
+            JsonNode body = JSON.readTree(response.body());
+            GenerationResult reference = alone(tokenizer.encode(prompt), 16);
+            assertEquals("text_completion", body.get("object").asText());
+            assertEquals(reference.text(), body.at("/choices/0/text").asText());
+            assertEquals("length", body.at("/choices/0/finish_reason").asText());
+            assertEquals(16, body.at("/usage/completion_tokens").asInt());
+            assertEquals(reference.promptTokens().length, body.at("/usage/prompt_tokens").asInt());
+        }
+        ObjectNode chat = JSON.createObjectNode();
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Who is wise?");
+        chat.put("max_completion_tokens", 10);
+        chat.put("temperature", 0);
+        chat.put("ignore_eos", true);
+        for (boolean stream : new boolean[] {false, true}) {
+            chat.put("stream", stream);
+            HttpResponse<String> response = send(post(main.uri("/v1/chat/completions"), chat.toString()));
+            assertEquals(200, response.statusCode(), response.body());
+            // ember-tiny has no chat template: the plain "role: content" fallback, with the tokenizer's special tokens.
+            int[] prompt = tokenizer.encode(tokenizer.applyChatTemplate(List.of(new ChatMessage("user", "Who is wise?")), true));
+            GenerationResult reference = alone(prompt, 10);
+            String text = stream ? Stream.parse(response.body(), true).text()
+                    : JSON.readTree(response.body()).at("/choices/0/message/content").asText();
+            assertEquals(reference.text(), text);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            malformed JSON              | /v1/completions      | {"prompt": "hi",                                |
+            not an object               | /v1/completions      | [1, 2, 3]                                       |
+            empty body                  | /v1/completions      | ''                                              |
+            missing prompt              | /v1/completions      | {"max_tokens": 4}                               | prompt
+            temperature a string        | /v1/completions      | {"prompt": "hi", "temperature": "hot"}          | temperature
+            stream a string             | /v1/completions      | {"prompt": "hi", "stream": "yes"}               | stream
+            max_tokens fractional       | /v1/completions      | {"prompt": "hi", "max_tokens": 1.5}             | max_tokens
+            max_tokens a string         | /v1/completions      | {"prompt": "hi", "max_tokens": "4"}             | max_tokens
+            stop a number               | /v1/completions      | {"prompt": "hi", "stop": 5}                     | stop
+            prompt an object            | /v1/completions      | {"prompt": {"text": "hi"}}                      | prompt
+            negative max_tokens         | /v1/completions      | {"prompt": "hi", "max_tokens": -1}              | max_tokens
+            zero max_tokens             | /v1/completions      | {"prompt": "hi", "max_tokens": 0}               | max_tokens
+            huge max_tokens             | /v1/completions      | {"prompt": "hi", "max_tokens": 1000000}         | max_tokens
+            enormous max_tokens         | /v1/completions      | {"prompt": "hi", "max_tokens": 1e30}            | max_tokens
+            unknown model               | /v1/completions      | {"prompt": "hi", "model": "gpt-4"}              | model
+            n of two                    | /v1/completions      | {"prompt": "hi", "n": 2}                        | n
+            top_p out of range          | /v1/completions      | {"prompt": "hi", "top_p": 1.5}                  |
+            token id out of range       | /v1/completions      | {"prompt": [1, 99999]}                          | prompt
+            stream_options alone        | /v1/completions      | {"prompt": "hi", "stream_options": {}}          | stream_options
+            messages missing            | /v1/chat/completions | {"max_tokens": 4}                               | messages
+            messages a string           | /v1/chat/completions | {"messages": "hi"}                              | messages
+            message without role        | /v1/chat/completions | {"messages": [{"content": "hi"}]}               | messages
+            chat unknown model          | /v1/chat/completions | {"model": "x", "messages": [{"role": "user", "content": "hi"}]} | model
+            """)
+    void invalidRequestsGetA400WithAnOpenAiErrorBody(String name, String path, String body, String param) throws Exception {
+        HttpResponse<String> response = send(post(main.uri(path), body));
+        assertEquals(400, response.statusCode(), response.body());
+        JsonNode error = assertErrorBody(response).get("error");
+        assertEquals("invalid_request_error", error.get("type").asText());
+        if (param != null) {
+            assertEquals(param, error.get("param").asText(), response.body());
+        }
+        assertOk(main);
+    }
+
+    @Test
+    void aPromptThatCanNeverFitNamesTheLimit() throws Exception {
+        HttpResponse<String> response = send(post(main.uri("/v1/completions"), completion("and the ".repeat(1200), 4).toString()));
+        assertEquals(400, response.statusCode(), response.body());
+        assertTrue(assertErrorBody(response).at("/error/message").asText().contains("1024"), response.body());
+    }
+
+    @Test
+    void aBodyOverTheLimitGetsA413() throws Exception {
+        String big = completion("and ".repeat(MAX_REQUEST_BYTES / 4 + 100), 4).toString();
+        HttpResponse<String> response = send(post(main.uri("/v1/completions"), big));
+        assertEquals(413, response.statusCode(), response.body());
+        assertTrue(assertErrorBody(response).at("/error/message").asText().contains(String.valueOf(MAX_REQUEST_BYTES)));
+        assertOk(main);
+    }
+
+    @Test
+    void unknownPathsAndMethodsAreNamed() throws Exception {
+        HttpResponse<String> missing = send(HttpRequest.newBuilder(main.uri("/v1/embeddings")).GET().build());
+        assertEquals(404, missing.statusCode());
+        assertErrorBody(missing);
+        HttpResponse<String> wrongMethod = send(HttpRequest.newBuilder(main.uri("/v1/completions")).GET().build());
+        assertEquals(405, wrongMethod.statusCode());
+        assertErrorBody(wrongMethod);
+        JsonNode models = JSON.readTree(send(HttpRequest.newBuilder(main.uri("/v1/models")).GET().build()).body());
+        assertEquals("ember-tiny", models.at("/data/0/id").asText());
+        assertEquals(1024, models.at("/data/0/max_model_len").asInt());
+        assertEquals(200, send(HttpRequest.newBuilder(main.uri("/health")).GET().build()).statusCode());
+    }
+
+    @Test
+    void anApiKeyIsRequiredOnEveryRequest() throws Exception {
+        try (Served keyed = Served.start("sesame")) {
+            String body = completion("A friend", 2).toString();
+            HttpResponse<String> none = send(post(keyed.uri("/v1/completions"), body));
+            assertEquals(401, none.statusCode());
+            assertEquals("invalid_api_key", assertErrorBody(none).at("/error/code").asText());
+            HttpRequest wrong = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer open")
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+            assertEquals(401, send(wrong).statusCode());
+            assertEquals(401, send(HttpRequest.newBuilder(keyed.uri("/metrics")).GET().build()).statusCode());
+            HttpRequest right = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer sesame")
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+            HttpResponse<String> ok = send(right);
+            assertEquals(200, ok.statusCode(), ok.body());
+            assertEquals(2, JSON.readTree(ok.body()).at("/usage/completion_tokens").asInt());
+        }
+    }
+
+    @Test
+    void aClientThatDisconnectsMidStreamHasItsRequestCancelledAndItsBlocksFreed() throws Exception {
+        long failedBefore = main.engine().metrics().failedRequests();
+        ObjectNode body = completion("And the LORD said unto Moses,", 900);
+        body.put("stream", true);
+        byte[] payload = body.toString().getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", main.server().port())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + payload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(payload);
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+            int events = 0;
+            for (String line = in.readLine(); line != null && events < 5; line = in.readLine()) {
+                if (line.startsWith("data: ")) {
+                    events++;
+                }
+            }
+            assertEquals(5, events, "the stream started");
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (main.engine().metrics().failedRequests() == failedBefore) {
+            assertTrue(System.nanoTime() < deadline, "the request was not cancelled after its client left");
+            Thread.sleep(20);
+        }
+        assertAllBlocksFree(main);
+        assertOk(main);
+    }
+
+    @Test
+    void metricsParseAsPrometheusTextAndTheirCountersMove() throws Exception {
+        Map<String, Double> before = metrics(main);
+        HttpResponse<String> response = send(post(main.uri("/v1/completions"), completion("Blessed is the man", 7).toString()));
+        assertEquals(200, response.statusCode());
+        Map<String, Double> after = metrics(main);
+        String model = "{model_name=\"ember-tiny\"";
+        Function<String, Double> delta = name -> after.get(name) - before.get(name);
+        assertEquals(7, delta.apply("ember_generation_tokens_total" + model + "}"));
+        assertEquals(JSON.readTree(response.body()).at("/usage/prompt_tokens").asDouble(), delta.apply("ember_prompt_tokens_total" + model + "}"));
+        assertEquals(1, delta.apply("ember_request_success_total" + model + ",finished_reason=\"length\"}"));
+        assertEquals(1, delta.apply("ember_time_to_first_token_seconds_count" + model + "}"));
+        assertEquals(6, delta.apply("ember_inter_token_latency_seconds_count" + model + "}"));
+        assertEquals(1, delta.apply("ember_e2e_request_latency_seconds_count" + model + "}"));
+        assertTrue(delta.apply("ember_engine_steps_total" + model + "}") >= 7);
+        for (String gauge : List.of("ember_num_requests_running", "ember_num_requests_waiting", "ember_kv_cache_usage_ratio",
+                "ember_prefix_cache_hit_rate")) {
+            assertTrue(after.containsKey(gauge + model + "}"), gauge);
+        }
+    }
+
+    @Test
+    void shutdownDrainsStreamsInFlightAndThenRefusesConnections() throws Exception {
+        Served draining = Served.start(null);
+        ObjectNode body = completion("In the beginning", 120);
+        body.put("stream", true);
+        body.putObject("stream_options").put("include_usage", true);
+        CompletableFuture<HttpResponse<String>> inFlight = client.sendAsync(post(draining.uri("/v1/completions"), body.toString()),
+                HttpResponse.BodyHandlers.ofString());
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (draining.engine().stats().running() == 0) {
+            assertTrue(System.nanoTime() < deadline, "the request never started");
+            Thread.sleep(5);
+        }
+        draining.close();
+        HttpResponse<String> response = inFlight.join();
+        Stream stream = Stream.parse(response.body(), false);
+        assertTrue(stream.done());
+        assertEquals(120, stream.usage().get("completion_tokens").asInt(), "the request in flight was finished, not cut");
+        assertThrows(ConnectException.class, () -> send(post(draining.uri("/v1/completions"), completion("A", 1).toString())));
+    }
+
+    static Map<String, Double> metrics(Served served) throws Exception {
+        HttpResponse<String> response = send(HttpRequest.newBuilder(served.uri("/metrics")).GET().build());
+        assertEquals(200, response.statusCode());
+        assertTrue(response.headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"));
+        Pattern sample = Pattern.compile("([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[^}]*\\})? (\\S+)");
+        Pattern type = Pattern.compile("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)");
+        Map<String, String> types = new HashMap<>();
+        Map<String, Double> values = new HashMap<>();
+        for (String line : response.body().split("\n")) {
+            if (line.startsWith("# HELP ")) {
+                continue;
+            }
+            Matcher t = type.matcher(line);
+            if (t.matches()) {
+                types.put(t.group(1), t.group(2));
+                continue;
+            }
+            Matcher m = sample.matcher(line);
+            assertTrue(m.matches(), "not a Prometheus sample line: " + line);
+            String family = m.group(1).replaceAll("_(bucket|sum|count)$", "");
+            assertTrue(types.containsKey(m.group(1)) || types.containsKey(family), "no TYPE before " + line);
+            double value = m.group(3).equals("+Inf") ? Double.POSITIVE_INFINITY : Double.parseDouble(m.group(3));
+            values.put(m.group(1) + m.group(2), value);
+        }
+        // Histogram buckets are cumulative, and the +Inf bucket is the count.
+        for (Map.Entry<String, String> family : types.entrySet()) {
+            if (!family.getValue().equals("histogram")) {
+                continue;
+            }
+            double previous = 0;
+            String prefix = family.getKey() + "_bucket{model_name=\"ember-tiny\",le=\"";
+            List<String> buckets = values.keySet().stream().filter(k -> k.startsWith(prefix)).toList();
+            assertFalse(buckets.isEmpty(), family.getKey());
+            for (String bucket : buckets.stream().sorted((a, b) -> Double.compare(bound(a), bound(b))).toList()) {
+                assertTrue(values.get(bucket) >= previous, bucket);
+                previous = values.get(bucket);
+            }
+            assertEquals(previous, values.get(family.getKey() + "_count{model_name=\"ember-tiny\"}"));
+        }
+        return values;
+    }
+
+    private static double bound(String bucketKey) {
+        String le = bucketKey.substring(bucketKey.indexOf("le=\"") + 4, bucketKey.lastIndexOf('"'));
+        return le.equals("+Inf") ? Double.POSITIVE_INFINITY : Double.parseDouble(le);
+    }
+
+    static JsonNode assertErrorBody(HttpResponse<String> response) throws IOException {
+        JsonNode body = JSON.readTree(response.body());
+        JsonNode error = body.get("error");
+        assertNotNull(error, response.body());
+        for (String field : List.of("message", "type", "param", "code")) {
+            assertTrue(error.has(field), "error." + field + " missing: " + response.body());
+        }
+        assertFalse(error.get("message").asText().isBlank());
+        return body;
+    }
+
+    /** The server still answers a request after whatever the test did. */
+    static void assertOk(Served served) throws Exception {
+        HttpResponse<String> ok = send(post(served.uri("/v1/completions"), completion("A friend", 2).toString()));
+        assertEquals(200, ok.statusCode(), ok.body());
+    }
+
+    /** No KV block is held by anything but the prefix cache: cleared, the pool is full again. */
+    static void assertAllBlocksFree(Served served) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (served.engine().stats().running() + served.engine().stats().waiting() > 0) {
+            assertTrue(System.nanoTime() < deadline, "requests still running");
+            Thread.sleep(10);
+        }
+        int free = served.engine().inspect(e -> {
+            PrefixCache cache = e.scheduler().prefixCache();
+            if (cache != null) {
+                cache.clear();
+            }
+            return e.runner().blockAllocator().freeBlocks();
+        });
+        assertEquals(served.runner().blockAllocator().capacity(), free, "KV blocks leaked");
+    }
+}
