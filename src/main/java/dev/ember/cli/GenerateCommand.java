@@ -3,14 +3,21 @@ package dev.ember.cli;
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
+import dev.ember.bench.Stats;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
+import dev.ember.engine.RequestError;
+import dev.ember.engine.RequestOutcome;
+import dev.ember.engine.RequestOutput;
+import dev.ember.engine.ServingEngine;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,16 +29,33 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code ember generate}: one prompt in, streamed text out, then a one-line summary. */
+/**
+ * {@code ember generate}: one prompt in, streamed text out, then a one-line summary; or, with {@code --prompts-file},
+ * many prompts through the batched serving engine (the offline API), each result printed, then a summary.
+ */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-        description = "Generate text for a prompt, streaming it as it is produced.")
+        description = "Generate text for a prompt, streaming it as it is produced, or for a file of prompts in one batch.")
 final class GenerateCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = {"-p", "--prompt"}, required = true, description = "the prompt text")
-    String prompt;
+    /** One prompt, streamed; or a file of prompts, run as one batch through the serving engine. */
+    static final class Input {
+        @Option(names = {"-p", "--prompt"}, required = true, description = "the prompt text")
+        String prompt;
+
+        @Option(names = "--prompts-file", required = true, paramLabel = "FILE",
+                description = "generate for every prompt of FILE (one per line, or JSON lines with a \"prompt\" field "
+                        + "when FILE ends in .jsonl) in one batch, then print each result and a summary")
+        Path promptsFile;
+    }
+
+    @ArgGroup(multiplicity = "1")
+    Input input;
+
+    @Mixin
+    KvCacheOptions kvCacheOptions;
 
     @Option(names = "--chat", description = "format the prompt as a user message with the model's chat template")
     boolean chat;
@@ -77,12 +101,14 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingParams params = new SamplingParams(temperature, topK, topP, minP, repetitionPenalty,
                 seed != null ? seed : System.nanoTime(), maxTokens, stop, ignoreEos);
         Path dir = modelOptions.modelDirectory();
+        if (input.promptsFile != null) {
+            return generateAll(dir, PromptsFile.read(input.promptsFile), params, out, err);
+        }
         ConsoleProgress progress = new ConsoleProgress(err);
         try (Model model = ModelLoader.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
-            String text = chat ? tokenizer.applyChatTemplate(messages(), true) : prompt;
-            int[] promptTokens = tokenizer.encode(text);
+            int[] promptTokens = promptTokens(tokenizer, input.prompt);
             int context = model.config().maxPositions();
             if (promptTokens.length >= context) {
                 throw new EmberException("prompt of " + promptTokens.length + " tokens does not fit the model's context of "
@@ -104,12 +130,69 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private List<ChatMessage> messages() {
+    /**
+     * Runs every prompt through the serving engine at once ({@link ServingEngine#generateTokens}); a prompt that
+     * cannot run fails alone, and the command then ends with exit code 1.
+     */
+    private int generateAll(Path dir, List<String> prompts, SamplingParams params, PrintStream out, PrintStream err) {
+        ConsoleProgress progress = new ConsoleProgress(err);
+        SchedulerConfig defaults = SchedulerConfig.defaults();
+        SchedulerConfig scheduler = new SchedulerConfig(defaults.maxRunning(), Math.max(defaults.maxBatchedTokens(), chunkLen),
+                chunkLen, defaults.policy(), defaults.prefixCaching());
+        try (Model model = ModelLoader.load(dir, progress);
+             Tokenizer tokenizer = Tokenizer.load(dir);
+             Backend backend = modelOptions.openBackend(err)) {
+            List<int[]> encoded = prompts.stream().map(p -> promptTokens(tokenizer, p)).toList();
+            int context = model.config().maxPositions();
+            // Room for every request at once, and never less than one full context, which would shorten it.
+            long needed = encoded.stream().mapToLong(p -> Math.min(context, (long) p.length + maxTokens) + KvCacheSpec.DEFAULT_BLOCK_SIZE).sum();
+            long useful = Math.max(needed, context);
+            try (ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler, useful, err), progress);
+                 ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler)) {
+                long start = System.nanoTime();
+                List<RequestOutcome> outcomes = engine.generateTokens(encoded, params);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                long promptCount = 0;
+                long generated = 0;
+                int failed = 0;
+                List<Double> ttfts = new ArrayList<>();
+                for (int i = 0; i < outcomes.size(); i++) {
+                    switch (outcomes.get(i)) {
+                        case RequestOutput r -> {
+                            out.printf("--- request %d: %d prompt tokens, %d generated (%s), TTFT %.1f ms, end to end %.1f ms%n%s%n",
+                                    i + 1, r.promptTokenCount(), r.generatedTokenCount(), r.finishReason().apiName(),
+                                    r.timings().ttftMillis(), r.timings().e2eMillis(), r.text());
+                            promptCount += r.promptTokenCount();
+                            generated += r.generatedTokenCount();
+                            ttfts.add(r.timings().ttftMillis());
+                        }
+                        case RequestError e -> {
+                            out.printf("--- request %d: error: %s%n", i + 1, e.message());
+                            failed++;
+                        }
+                    }
+                }
+                err.printf("[%s] requests: %d (%d failed), prompt tokens: %d, generated tokens: %d, wall time: %.2f s, "
+                                + "throughput: %.1f generated tokens/s (%.1f tokens/s with prompts), median TTFT: %.1f ms, backend: %s%n",
+                        model.name(), outcomes.size(), failed, promptCount, generated, seconds, generated / seconds,
+                        (promptCount + generated) / seconds,
+                        Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName());
+                return failed == 0 ? 0 : 1;
+            }
+        }
+    }
+
+    /** The prompt's ids; with --chat, of the conversation as the model's chat template writes it. */
+    private int[] promptTokens(Tokenizer tokenizer, String prompt) {
+        if (!chat) {
+            return tokenizer.encode(prompt);
+        }
         List<ChatMessage> messages = new ArrayList<>();
         if (system != null) {
             messages.add(new ChatMessage("system", system));
         }
         messages.add(new ChatMessage("user", prompt));
-        return messages;
+        // A template writes its own special tokens (a BOS); the plain fallback does not, so the tokenizer adds them.
+        return tokenizer.encode(tokenizer.applyChatTemplate(messages, true), !tokenizer.hasChatTemplate());
     }
 }

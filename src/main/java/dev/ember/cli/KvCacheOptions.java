@@ -31,10 +31,10 @@ public final class KvCacheOptions {
 
     /**
      * The cache for serving {@code model} on {@code backend} under {@code scheduler}'s limits; says on {@code log}
-     * how large it is and where the size came from. Never larger than every running sequence at full context
-     * (more would only hold cached prefixes).
+     * how large it is and where the size came from. Never larger than {@code usefulTokens}, the most the workload
+     * can use at once (for a server, every running sequence at full context; more would only hold cached prefixes).
      */
-    public KvCacheSpec spec(Model model, Backend backend, SchedulerConfig scheduler, PrintStream log) {
+    public KvCacheSpec spec(Model model, Backend backend, SchedulerConfig scheduler, long usefulTokens, PrintStream log) {
         ModelConfig config = model.config();
         boolean cpu = backend instanceof CpuBackend;
         // The CPU backend keeps K and V as floats; the GPU backend in the weights' storage type.
@@ -55,10 +55,9 @@ public final class KvCacheOptions {
             budget = cpu ? heapBudget() : gpuBudget(model, scheduler, elementBytes);
             source = String.format("%.0f%% of %s", 100 * memoryUtilization, cpu ? "the Java heap" : "GPU memory");
         }
-        long useful = (long) scheduler.maxRunning() * config.maxPositions();
         // The CPU backend holds one layer's keys in one float array.
         long addressable = cpu ? Integer.MAX_VALUE / config.kvDim() : Long.MAX_VALUE;
-        long tokens = Math.min(Math.min(budget / bytesPerToken, useful), addressable);
+        long tokens = Math.min(Math.min(budget / bytesPerToken, usefulTokens), addressable);
         int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
         if (tokens < blockSize) {
             throw new EmberException(String.format("no memory left for the KV cache (%s gives %.2f GiB, one token needs %d bytes); "

@@ -83,7 +83,8 @@ public final class ServeCommand implements Callable<Integer> {
         try (Model model = ModelLoader.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err);
-             ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler, err), progress);
+             ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler,
+                     (long) maxNumSeqs * model.config().maxPositions(), err), progress);
              ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler)) {
             String name = servedModelName != null ? servedModelName : model.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,

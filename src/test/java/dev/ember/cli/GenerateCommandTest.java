@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -70,6 +71,7 @@ class GenerateCommandTest {
         Run run = ember("--help");
         assertEquals(0, run.exitCode());
         assertTrue(run.out().contains("generate"), run.out());
+        assertTrue(run.out().contains("serve"), run.out());
     }
 
     @Test
@@ -107,6 +109,50 @@ class GenerateCommandTest {
     void anUnknownBackendIsNamed() {
         Run run = ember("generate", "--model", MODEL.toString(), "--backend", "tpu", "--prompt", "hi");
         assertOneLineError(run, "tpu");
+    }
+
+    @Test
+    void aPromptsFileRunsAsOneBatchWithTheSameGreedyTextAsSinglePrompts(@TempDir Path dir) throws IOException {
+        List<String> prompts = List.of("And the LORD said unto Moses,", "A friend", "The king of Israel");
+        Path file = dir.resolve("prompts.txt");
+        Files.writeString(file, String.join("\n\n", prompts) + "\n");
+        String[] common = {"--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--temperature", "0",
+                "--max-tokens", "10", "--ignore-eos", "--kv-cache-gb", "0.05"};
+        Run batch = ember(concat(new String[] {"generate", "--prompts-file", file.toString()}, common));
+        assertEquals(0, batch.exitCode(), batch.err());
+        for (int i = 0; i < prompts.size(); i++) {
+            Run single = ember(concat(new String[] {"generate", "--prompt", prompts.get(i)}, common));
+            String header = "--- request " + (i + 1) + ": ";
+            String result = batch.out().substring(batch.out().indexOf(header));
+            int next = result.indexOf("\n--- request ");
+            result = next < 0 ? result : result.substring(0, next);
+            String text = result.substring(result.indexOf('\n') + 1);
+            assertTrue(result.lines().findFirst().orElseThrow().contains("10 generated (length)"), result);
+            assertEquals(single.out().strip(), text.strip(), "prompt " + prompts.get(i));
+        }
+        assertTrue(batch.err().matches("(?s).*requests: 3 \\(0 failed\\), prompt tokens: \\d+, generated tokens: 30, "
+                + "wall time: [0-9.]+ s, throughput: [0-9.]+ generated tokens/s.*"), batch.err());
+    }
+
+    @Test
+    void aJsonLinesPromptThatCannotFitFailsAloneAndABadLineIsNamed(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("prompts.jsonl");
+        Files.writeString(file, "{\"prompt\": \"A friend\"}\n{\"prompt\": \"" + "and the ".repeat(1200) + "\"}\n");
+        Run run = ember("generate", "--prompts-file", file.toString(), "--model", MODEL.toString(), "--backend", "cpu",
+                "--threads", "2", "--max-tokens", "4", "--kv-cache-gb", "0.05");
+        assertEquals(1, run.exitCode(), run.err());
+        assertTrue(run.out().contains("--- request 1: "), run.out());
+        assertTrue(run.out().matches("(?s).*--- request 2: error: .*1024.*"), run.out());
+        assertTrue(run.err().contains("requests: 2 (1 failed)"), run.err());
+
+        Files.writeString(file, "{\"prompt\": \"A friend\"}\n{\"text\": \"hi\"}\n");
+        assertOneLineError(ember("generate", "--prompts-file", file.toString(), "--model", MODEL.toString()), file + ":2");
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     static void assertOneLineError(Run run, String mentioned) {
