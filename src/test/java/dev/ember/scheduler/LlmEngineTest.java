@@ -39,8 +39,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class LlmEngineTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 64, 128, 2, 4, 2, 16, 200, 1024,
             1e-6, 10000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
-    private static CpuBackend backend;
-    private static Model model;
+    static CpuBackend backend;
+    static Model model;
     private static ModelRunner reference;
 
     @BeforeAll
