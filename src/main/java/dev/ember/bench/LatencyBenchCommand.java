@@ -44,7 +44,7 @@ import java.util.stream.Collectors;
 @Command(name = "latency", mixinStandardHelpOptions = true,
         description = "Per prompt length: prefill latency, end-to-end latency p50/p95, decode tokens/s and peak GPU "
                 + "memory (seed 003's vLLM harness); writes OUT_DIR/OUT_NAME.csv and .json.")
-public final class LatencyBenchCommand implements Callable<Integer> {
+public final class LatencyBenchCommand implements Callable<Integer>, ReportedBenchmark {
     /** bench_vllm.py's columns, in its order. */
     public static final List<String> COLUMNS = List.of("benchmark", "model", "dtype", "tp_size", "prompt_len",
             "max_new_tokens", "prefill_tokens", "iters", "warmup", "latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
@@ -203,6 +203,19 @@ public final class LatencyBenchCommand implements Callable<Integer> {
                     + context + " tokens; pass --prompt-lens");
         }
         return fit;
+    }
+
+    /** Powers of two from 128 up to 4096 that fit the context with 64 new tokens; a few short prompts when quick. */
+    @Override
+    public List<String> reportArguments(Suite suite) {
+        if (suite.quick()) {
+            return List.of("--prompt-lens", "16,64", "--max-new-tokens", "8", "--iters", "2", "--warmup", "1");
+        }
+        List<String> lens = new ArrayList<>();
+        for (int n = 128; n <= 4096 && n + 64 <= suite.contextLength(); n *= 2) {
+            lens.add(String.valueOf(n));
+        }
+        return List.of("--prompt-lens", String.join(",", lens), "--max-new-tokens", "64", "--iters", "5", "--warmup", "2");
     }
 
     /** Random token ids (seeded by the length, so runs repeat): exact lengths, which a repeated text cannot promise. */

@@ -2,41 +2,20 @@ package dev.ember.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.ember.cli.EmberCli;
+import dev.ember.cli.GenerateCommandTest.Run;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code ember bench latency} on the tiny model and the CPU: 003's columns exactly, GPU-only cells empty. */
 class LatencyBenchCommandTest {
-
-    record Run(int exitCode, String out, String err) {
-    }
-
-    static synchronized Run ember(String... args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = EmberCli.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
-    }
 
     @Test
     void writesTheSeedsColumnsForEachPromptLength(@TempDir Path dir) throws IOException {
