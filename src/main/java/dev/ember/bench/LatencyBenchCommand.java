@@ -115,7 +115,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
             try (ModelRunner runner = backend.load(model, kv, progress);
-                 GpuMonitor monitor = monitorOptions.start(err);
+                 GpuMonitor monitor = monitorOptions.start(err, trace);
                  MemoryProbe memory = MemoryProbe.open(backend instanceof CudaBackend, monitor)) {
                 Generator generator = new Generator(runner, tokenizer, chunkLen);
                 generator.setTrace(trace);

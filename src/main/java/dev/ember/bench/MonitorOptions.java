@@ -3,6 +3,7 @@ package dev.ember.bench;
 import dev.ember.EmberException;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
+import dev.ember.trace.Trace;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -33,16 +34,16 @@ public final class MonitorOptions {
 
     /**
      * Starts the monitor on GPU 0 when {@code --monitor} was given (otherwise one that takes nothing); where NVML is
-     * missing, says why on {@code log} and goes on without GPU figures.
+     * missing, says why on {@code log} and goes on without GPU figures. Power and utilisation also go to {@code trace}.
      */
-    public GpuMonitor start(PrintStream log) {
+    public GpuMonitor start(PrintStream log, Trace trace) {
         if (!enabled) {
             return GpuMonitor.off();
         }
         if (!(intervalSeconds >= 0.001)) {
             throw new EmberException("--monitor-interval must be at least 0.001 seconds, got " + intervalSeconds);
         }
-        GpuMonitor monitor = GpuMonitor.start(0, Duration.ofNanos(Math.round(intervalSeconds * 1e9)));
+        GpuMonitor monitor = GpuMonitor.start(0, Duration.ofNanos(Math.round(intervalSeconds * 1e9)), trace);
         monitor.unavailableReason().ifPresent(reason -> log.println("ember: " + reason + "; the GPU figures stay empty"));
         return monitor;
     }

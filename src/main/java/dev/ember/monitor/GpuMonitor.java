@@ -1,6 +1,7 @@
 package dev.ember.monitor;
 
 import dev.ember.EmberException;
+import dev.ember.trace.Trace;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,6 +26,7 @@ public final class GpuMonitor implements AutoCloseable {
 
     private final NvmlDevice device;
     private final GpuReport unavailable;
+    private final Trace trace;
     private final long intervalNanos;
     private final List<GpuSample> samples = new ArrayList<>();
     private final Thread sampler;
@@ -33,9 +35,10 @@ public final class GpuMonitor implements AutoCloseable {
     private volatile String samplingError;
     private GpuReport report;
 
-    private GpuMonitor(NvmlDevice device, GpuReport unavailable, Duration interval) {
+    private GpuMonitor(NvmlDevice device, GpuReport unavailable, Duration interval, Trace trace) {
         this.device = device;
         this.unavailable = unavailable;
+        this.trace = trace;
         this.intervalNanos = interval.toNanos();
         if (device == null) {
             this.sampler = null;
@@ -49,9 +52,10 @@ public final class GpuMonitor implements AutoCloseable {
 
     /**
      * Starts sampling GPU {@code gpu} (NVML's numbering) every {@code interval}. Where NVML or the GPU is missing it
-     * returns a monitor that samples nothing and reports the reason; it never throws for that.
+     * returns a monitor that samples nothing and reports the reason; it never throws for that. Each sample's power and
+     * utilisation also go to {@code trace} as counter tracks.
      */
-    public static GpuMonitor start(int gpu, Duration interval) {
+    public static GpuMonitor start(int gpu, Duration interval, Trace trace) {
         if (interval.toNanos() < 1_000_000) {
             throw new EmberException("the monitor interval must be at least 1 ms, got " + interval.toNanos() / 1e9 + " s");
         }
@@ -59,14 +63,14 @@ public final class GpuMonitor implements AutoCloseable {
         try {
             device = NvmlDevice.open(gpu);
         } catch (EmberException e) {
-            return new GpuMonitor(null, new GpuReport.Unavailable(e.getMessage()), interval);
+            return new GpuMonitor(null, new GpuReport.Unavailable(e.getMessage()), interval, trace);
         }
-        return new GpuMonitor(device, null, interval);
+        return new GpuMonitor(device, null, interval, trace);
     }
 
     /** A monitor that was not asked for: it samples nothing and its report is {@link GpuReport.Off}. */
     public static GpuMonitor off() {
-        return new GpuMonitor(null, new GpuReport.Off(), Duration.ofSeconds(1));
+        return new GpuMonitor(null, new GpuReport.Off(), Duration.ofSeconds(1), Trace.OFF);
     }
 
     /** Whether GPU figures are being taken. */
@@ -127,6 +131,10 @@ public final class GpuMonitor implements AutoCloseable {
                 GpuSample s = device.sample();
                 synchronized (samples) {
                     samples.add(s);
+                }
+                if (trace.enabled()) {
+                    trace.counter("gpu_power_w", s.powerWatts());
+                    trace.counter("gpu_util_pct", s.gpuUtilPct());
                 }
             } catch (RuntimeException e) {
                 samplingError = e.getMessage();

@@ -51,8 +51,15 @@ final class Nvml {
     static final MethodHandle nvmlDeviceGetUtilizationRates = bind("nvmlDeviceGetUtilizationRates", ADDRESS, ADDRESS);
     /** {@code (device, nvmlMemory_t *)}: {@code {unsigned long long total, free, used;}} in bytes. */
     static final MethodHandle nvmlDeviceGetMemoryInfo = bind("nvmlDeviceGetMemoryInfo", ADDRESS, ADDRESS);
-    /** {@code (device, nvmlTemperatureSensors_t, unsigned int *celsius)}. */
-    static final MethodHandle nvmlDeviceGetTemperature = bind("nvmlDeviceGetTemperature", ADDRESS, JAVA_INT, ADDRESS);
+    /**
+     * {@code (device, nvmlTemperature_v1_t *)}: {@code {unsigned int version; nvmlTemperatureSensors_t sensorType; int
+     * temperature;}}; in drivers since CUDA 12.6, null in older ones.
+     */
+    static final MethodHandle nvmlDeviceGetTemperatureV = bindIfPresent("nvmlDeviceGetTemperatureV", ADDRESS, ADDRESS);
+    /** {@code (device, nvmlTemperatureSensors_t, unsigned int *celsius)}: deprecated since CUDA 13.0, for older drivers. */
+    static final MethodHandle nvmlDeviceGetTemperature = bindIfPresent("nvmlDeviceGetTemperature", ADDRESS, JAVA_INT, ADDRESS);
+    /** {@code nvmlTemperature_v1}: the struct's size with version 1 in the top byte, as NVML_STRUCT_VERSION makes it. */
+    static final int TEMPERATURE_V1 = 12 | 1 << 24;
 
     private Nvml() {
     }
@@ -65,6 +72,11 @@ final class Nvml {
     /** A handle for {@code nvmlReturn_t name(args...)}, the shape of every NVML entry point. */
     private static MethodHandle bind(String name, MemoryLayout... args) {
         return LINKER.downcallHandle(symbol(name), FunctionDescriptor.of(JAVA_INT, args));
+    }
+
+    /** As {@link #bind}, or null where this driver's NVML lacks the function. */
+    private static MethodHandle bindIfPresent(String name, MemoryLayout... args) {
+        return LIB.find(name).map(symbol -> LINKER.downcallHandle(symbol, FunctionDescriptor.of(JAVA_INT, args))).orElse(null);
     }
 
     /** Throws {@link NvmlException} unless {@code result} is NVML_SUCCESS. */

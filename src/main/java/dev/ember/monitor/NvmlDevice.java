@@ -30,6 +30,8 @@ public final class NvmlDevice implements AutoCloseable {
     private final MemorySegment utilization = arena.allocate(2 * JAVA_INT.byteSize(), JAVA_INT.byteAlignment());
     /** nvmlMemory_t: unsigned long long total, free, used. */
     private final MemorySegment memory = arena.allocate(3 * JAVA_LONG.byteSize(), JAVA_LONG.byteAlignment());
+    /** nvmlTemperature_v1_t: unsigned int version, sensor type, int temperature. */
+    private final MemorySegment temperature = arena.allocate(3 * JAVA_INT.byteSize(), JAVA_INT.byteAlignment());
     private final long memoryTotalBytes;
     private final boolean hasEnergyCounter;
     private boolean closed;
@@ -46,7 +48,7 @@ public final class NvmlDevice implements AutoCloseable {
             this.driverVersion = Nvml.driverVersion();
             readMemory();
             this.memoryTotalBytes = memory.get(JAVA_LONG, 0);
-            this.hasEnergyCounter = readEnergy() >= 0;
+            this.hasEnergyCounter = probeEnergyCounter();
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -118,6 +120,15 @@ public final class NvmlDevice implements AutoCloseable {
     /** Whether the GPU keeps a total-energy counter (Volta and newer); without one, energy is integrated from power. */
     public boolean hasEnergyCounter() {
         return hasEnergyCounter;
+    }
+
+    /** Whether the counter answers; one that is refused (no permission on a virtual GPU, say) counts as absent. */
+    private boolean probeEnergyCounter() {
+        try {
+            return readEnergy() >= 0;
+        } catch (NvmlException e) {
+            return false;
+        }
     }
 
     /** Every reading at once, stamped with {@link System#nanoTime()}. */
@@ -199,8 +210,17 @@ public final class NvmlDevice implements AutoCloseable {
 
     private double readTemperature() {
         try {
-            return supported((int) Nvml.nvmlDeviceGetTemperature.invokeExact(handle, Nvml.TEMPERATURE_GPU, uintOut),
-                    "nvmlDeviceGetTemperature") ? Integer.toUnsignedLong(uintOut.get(JAVA_INT, 0)) : Double.NaN;
+            if (Nvml.nvmlDeviceGetTemperatureV != null) {
+                temperature.set(JAVA_INT, 0, Nvml.TEMPERATURE_V1);
+                temperature.set(JAVA_INT, 4, Nvml.TEMPERATURE_GPU);
+                return supported((int) Nvml.nvmlDeviceGetTemperatureV.invokeExact(handle, temperature),
+                        "nvmlDeviceGetTemperatureV") ? temperature.get(JAVA_INT, 8) : Double.NaN;
+            }
+            if (Nvml.nvmlDeviceGetTemperature != null) {
+                return supported((int) Nvml.nvmlDeviceGetTemperature.invokeExact(handle, Nvml.TEMPERATURE_GPU, uintOut),
+                        "nvmlDeviceGetTemperature") ? Integer.toUnsignedLong(uintOut.get(JAVA_INT, 0)) : Double.NaN;
+            }
+            return Double.NaN;
         } catch (Throwable t) {
             throw Nvml.rethrow(t);
         }

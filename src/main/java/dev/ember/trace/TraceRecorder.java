@@ -56,8 +56,12 @@ public final class TraceRecorder implements Trace {
         add(new Event('X', category, name, startNanos, durationNanos, threadId(), null, 0, 0));
     }
 
+    /** Records a counter value; one that was not measured (NaN) is left out, as JSON has no NaN. */
     @Override
     public void counter(String name, double value) {
+        if (!Double.isFinite(value)) {
+            return;
+        }
         add(new Event('C', "counter", name, System.nanoTime(), 0, threadId(), null, 0, value));
     }
 

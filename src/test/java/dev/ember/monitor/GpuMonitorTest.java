@@ -12,7 +12,7 @@ class GpuMonitorTest {
     @Test
     void withoutNvmlTheMonitorSaysWhyAndTakesNoFigures() {
         String why = NvmlDevice.whyUnavailable(0);
-        try (GpuMonitor monitor = GpuMonitor.start(0, Duration.ofMillis(5))) {
+        try (GpuMonitor monitor = GpuMonitor.start(0, Duration.ofMillis(5), dev.ember.trace.Trace.OFF)) {
             if (why != null) {
                 assertTrue(why.startsWith("no NVML: "), why);
                 assertFalse(monitor.isSampling());

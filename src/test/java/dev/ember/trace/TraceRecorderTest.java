@@ -31,6 +31,7 @@ class TraceRecorderTest {
         trace.end(Trace.ENGINE, "sample", next);
         trace.span(Trace.STAGE, "attention", inner, 1_000);
         trace.counter("power_w", 250.5);
+        trace.counter("power_w", Double.NaN);
         trace.end(Trace.ENGINE, "generate", outer);
         Path file = dir.resolve("t.json");
         trace.write(file);
