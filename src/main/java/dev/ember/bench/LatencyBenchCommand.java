@@ -132,7 +132,8 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                     Timings full = measure(generator, prompt, maxNewTokens, memory, tick);
                     GpuMonitor.Checkpoint to = monitor.checkpoint();
                     long tokens = (long) iters * maxNewTokens;
-                    outputTokens += tokens;
+                    // The whole run's energy covers every request the monitor saw, warm-ups and prefill runs too.
+                    outputTokens += (long) (warmup + iters) * (prefillTokens + maxNewTokens);
                     double[] decodeRates = full.decodeTokensPerSecond();
                     double decodeRate = Stats.of(decodeRates).median();
                     table.add("ember", dir.toString(), dtype, 1, promptLen, maxNewTokens, prefillTokens, iters, warmup,
