@@ -104,9 +104,15 @@ public final class ResultTable {
 
     /** Writes {@code {"header": header, "results": [rows]}}. */
     public void writeJson(Path file, Map<String, ?> header) {
+        writeJson(file, header, Map.of());
+    }
+
+    /** Writes {@code {"header": header, "results": [rows]}} followed by further top-level {@code sections}. */
+    public void writeJson(Path file, Map<String, ?> header, Map<String, ?> sections) {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("header", header);
         root.put("results", toMaps());
+        root.putAll(sections);
         try {
             write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(root));
         } catch (IOException e) {

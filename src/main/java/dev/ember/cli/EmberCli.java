@@ -2,6 +2,9 @@ package dev.ember.cli;
 
 import dev.ember.EmberException;
 import dev.ember.bench.BenchCommand;
+import dev.ember.report.CompareCommand;
+import dev.ember.report.PlotCommand;
+import dev.ember.report.ReportCommand;
 import dev.ember.server.ServeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -9,7 +12,8 @@ import picocli.CommandLine.Command;
 /** The {@code ember} command: every subcommand is listed by {@code ember --help}. */
 @Command(name = "ember", mixinStandardHelpOptions = true, version = "ember 0.1.0",
         description = "LLM inference engine and benchmark suite.",
-        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, CompareCommand.class, PlotCommand.class,
+                ReportCommand.class, CommandLine.HelpCommand.class})
 public final class EmberCli implements Runnable {
 
     @CommandLine.Spec

@@ -8,6 +8,7 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** The options every command that runs a model shares: which model, and where to run it. */
 public final class ModelOptions {
@@ -35,6 +36,11 @@ public final class ModelOptions {
             throw new EmberException("the default model " + dir + " is missing; pass --model DIR");
         }
         return dir;
+    }
+
+    /** These options as command-line arguments, to run another command on the same model and backend. */
+    public List<String> toArguments() {
+        return List.of("--model", modelDirectory().toString(), "--backend", backend, "--threads", String.valueOf(threads));
     }
 
     /** Opens the chosen backend; when AUTO falls back to the CPU, says why on {@code log}. */

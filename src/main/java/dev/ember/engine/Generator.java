@@ -9,6 +9,7 @@ import dev.ember.sampling.SamplingParams;
 import dev.ember.sampling.StopStrings;
 import dev.ember.tokenizer.StreamingDecoder;
 import dev.ember.tokenizer.Tokenizer;
+import dev.ember.trace.Trace;
 
 import java.util.Arrays;
 import java.util.HashSet;
@@ -27,6 +28,7 @@ public final class Generator {
     private final Tokenizer tokenizer;
     private final int chunkTokens;
     private final Set<Integer> eosIds;
+    private Trace trace = Trace.OFF;
 
     public Generator(ModelRunner runner, Tokenizer tokenizer) {
         this(runner, tokenizer, DEFAULT_CHUNK_TOKENS);
@@ -43,6 +45,11 @@ public final class Generator {
         Set<Integer> eos = new HashSet<>(tokenizer.stopTokenIds());
         eos.addAll(runner.config().eosTokenIds());
         this.eosIds = Set.copyOf(eos);
+    }
+
+    /** Reports each prefill chunk, decode step and sampling to {@code trace} ({@link Trace#OFF} by default). */
+    public void setTrace(Trace trace) {
+        this.trace = trace;
     }
 
     /** The longest sequence (prompt plus generated tokens) this generator can hold. */
@@ -90,11 +97,15 @@ public final class Generator {
             reserve(table, prompt.length + budget);
             for (int pos = 0; pos < prompt.length; pos += chunkTokens) {
                 int[] chunk = Arrays.copyOfRange(prompt, pos, Math.min(prompt.length, pos + chunkTokens));
+                long traced = trace.start();
                 runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+                trace.end(Trace.ENGINE, "prefill_chunk", traced, "tokens", chunk.length);
             }
             while (count < budget) {
+                long traced = trace.start();
                 int token = sampler.sample(logits, 0);
                 sampler.observe(token);
+                trace.end(Trace.ENGINE, "sample", traced);
                 generated[count++] = token;
                 if (count == 1) {
                     firstToken = System.nanoTime();
@@ -109,7 +120,9 @@ public final class Generator {
                     break;
                 }
                 if (count < budget) {
+                    traced = trace.start();
                     runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)), logits);
+                    trace.end(Trace.ENGINE, "decode_step", traced, "position", prompt.length + count - 1);
                 }
             }
             if (!stops.stopped()) {
@@ -120,6 +133,7 @@ public final class Generator {
             table.release(runner.blockAllocator());
         }
         long end = System.nanoTime();
+        trace.end(Trace.ENGINE, "generate", start, "prompt_tokens", prompt.length);
         return new GenerationResult(text.toString(), prompt.clone(), Arrays.copyOf(generated, count), finish,
                 firstToken - start, count > 0 ? end - firstToken : 0);
     }

@@ -8,6 +8,7 @@ import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
+import dev.ember.trace.Trace;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -32,6 +33,7 @@ public final class LlmEngine {
     private long steps;
     private long generatedTokens;
     private long promptTokens;
+    private Trace trace = Trace.OFF;
 
     public LlmEngine(ModelRunner runner, SchedulerConfig config, Set<Integer> eosIds) {
         this.runner = runner;
@@ -39,6 +41,11 @@ public final class LlmEngine {
         this.eosIds = Set.copyOf(eosIds);
         this.contextLength = (int) Math.min(runner.config().maxPositions(), runner.kvSpec().tokenCapacity());
         this.vocab = runner.config().vocabSize();
+    }
+
+    /** Reports each step, its forward pass and its sampling to {@code trace} ({@link Trace#OFF} by default). */
+    public void setTrace(Trace trace) {
+        this.trace = trace;
     }
 
     /** The longest sequence, prompt plus generated tokens, a request may reach. */
@@ -86,6 +93,7 @@ public final class LlmEngine {
 
     /** Runs one step: schedule, forward, sample, retire finished requests. Returns the tokens it computed. */
     public int step() {
+        long traced = trace.start();
         ScheduledStep step = scheduler.schedule();
         if (step.isEmpty()) {
             if (scheduler.hasWork()) {
@@ -98,7 +106,9 @@ public final class LlmEngine {
         if (logits.length < rows * vocab) {
             logits = new float[rows * vocab];
         }
+        long forwardStart = trace.start();
         runner.forward(step.toForwardBatch(), logits);
+        long samplingStart = trace.end(Trace.ENGINE, "forward", forwardStart, "rows", rows);
         scheduler.completed(step);
         steps++;
         long now = System.nanoTime();
@@ -118,6 +128,8 @@ public final class LlmEngine {
                 finish(s, FinishReason.LENGTH);
             }
         }
+        trace.end(Trace.ENGINE, "sample_and_retire", samplingStart);
+        trace.end(Trace.ENGINE, "engine_step", traced, "tokens", step.tokens());
         return step.tokens();
     }
 

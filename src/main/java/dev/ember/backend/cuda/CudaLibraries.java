@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Finds and opens the NVIDIA libraries. Not every GPU host lists them in the dynamic loader's cache, so
  * the usual install locations are searched first; {@value #DIR_VARIABLE} names one more folder, searched
  * before all others, for unusual installs. Each library is opened once, for the life of the process.
+ * Public for the GPU monitor, which finds NVML the same way.
  */
-final class CudaLibraries {
+public final class CudaLibraries {
     /** A folder holding libcuda / libcublasLt, searched first. */
     static final String DIR_VARIABLE = "EMBER_CUDA_LIB_DIR";
 
@@ -24,6 +25,8 @@ final class CudaLibraries {
     static final List<String> DRIVER = List.of("libcuda.so.1");
     /** cuBLASLt of CUDA 13, or of CUDA 12, whose matmul API is the same. */
     static final List<String> CUBLAS_LT = List.of("libcublasLt.so.13", "libcublasLt.so.12");
+    /** NVML, the driver's management library (power, energy, utilisation, memory, temperature). */
+    public static final List<String> NVML = List.of("libnvidia-ml.so.1");
 
     private static final Map<List<String>, Opened> OPENED = new ConcurrentHashMap<>();
 
@@ -55,7 +58,7 @@ final class CudaLibraries {
     }
 
     /** Opens the first of {@code names} found, or throws {@link IllegalStateException} saying where it looked. */
-    static SymbolLookup open(List<String> names) {
+    public static SymbolLookup open(List<String> names) {
         Opened o = OPENED.computeIfAbsent(names, CudaLibraries::tryOpen);
         if (o.lookup() == null) {
             throw new IllegalStateException(o.failure());
@@ -64,7 +67,7 @@ final class CudaLibraries {
     }
 
     /** Where the library was opened from, if it was. */
-    static Optional<String> location(List<String> names) {
+    public static Optional<String> location(List<String> names) {
         Opened o = OPENED.computeIfAbsent(names, CudaLibraries::tryOpen);
         return Optional.ofNullable(o.where());
     }

@@ -1,0 +1,74 @@
+package dev.ember.bench;
+
+import dev.ember.EmberException;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
+import dev.ember.trace.Trace;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * {@code --monitor} and {@code --monitor-interval}, for any benchmark to include as a picocli {@code @Mixin}: samples
+ * the GPU through NVML while the benchmark runs and writes 001's layout, a results JSON with a {@code gpu} section
+ * and a {@code <name>_gpu.json} beside it with every sample.
+ */
+public final class MonitorOptions {
+
+    @Option(names = "--monitor",
+            description = "sample the GPU through NVML while the benchmark runs (power, energy, utilisation, memory, "
+                    + "temperature) and report energy per output token")
+    boolean enabled;
+
+    @Option(names = "--monitor-interval", defaultValue = "0.1", paramLabel = "SECONDS",
+            description = "seconds between GPU samples; default: ${DEFAULT-VALUE}")
+    double intervalSeconds;
+
+    public boolean enabled() {
+        return enabled;
+    }
+
+    /**
+     * Starts the monitor on GPU 0 when {@code --monitor} was given (otherwise one that takes nothing); where NVML is
+     * missing, says why on {@code log} and goes on without GPU figures. Power and utilisation also go to {@code trace}.
+     */
+    public GpuMonitor start(PrintStream log, Trace trace) {
+        if (!enabled) {
+            return GpuMonitor.off();
+        }
+        if (!(intervalSeconds >= 0.001)) {
+            throw new EmberException("--monitor-interval must be at least 0.001 seconds, got " + intervalSeconds);
+        }
+        GpuMonitor monitor = GpuMonitor.start(0, Duration.ofNanos(Math.round(intervalSeconds * 1e9)), trace);
+        monitor.unavailableReason().ifPresent(reason -> log.println("ember: " + reason + "; the GPU figures stay empty"));
+        return monitor;
+    }
+
+    /** Where the GPU file of {@code resultsJson} goes: {@code results.json -> results_gpu.json}. */
+    public static Path gpuFile(Path resultsJson) {
+        String name = resultsJson.getFileName().toString();
+        String stem = name.endsWith(".json") ? name.substring(0, name.length() - ".json".length()) : name;
+        return resultsJson.resolveSibling(stem + "_gpu.json");
+    }
+
+    /**
+     * Writes {@code resultsJson} as {@code {"header", "results", "gpu": summary}} and, unless monitoring was off, the
+     * {@code _gpu.json} beside it: {@code {"header", "gpu": summary with samples, "results": gpuRows}}, where
+     * {@code gpuRows} holds per-part figures (energy per output token for each prompt length, say).
+     */
+    public static void writeJson(Path resultsJson, Map<String, ?> header, ResultTable results, GpuReport gpu,
+                                 long outputTokens, ResultTable gpuRows) {
+        if (gpu instanceof GpuReport.Off) {
+            results.writeJson(resultsJson, header);
+            return;
+        }
+        results.writeJson(resultsJson, header, Map.of("gpu", gpu.toMap(outputTokens, false)));
+        Map<String, Object> gpuSection = new LinkedHashMap<>();
+        gpuSection.put("gpu", gpu.toMap(outputTokens, true));
+        gpuRows.writeJson(gpuFile(resultsJson), header, gpuSection);
+    }
+}

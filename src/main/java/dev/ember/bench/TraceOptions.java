@@ -1,0 +1,30 @@
+package dev.ember.bench;
+
+import dev.ember.trace.Trace;
+import dev.ember.trace.TraceRecorder;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+
+/** {@code --trace FILE}, for any benchmark to include as a picocli {@code @Mixin}: a Chrome trace of the run's steps. */
+public final class TraceOptions {
+
+    @Option(names = "--trace", paramLabel = "FILE",
+            description = "write a Chrome trace-event JSON of the engine's steps (prefill chunks, decode steps, "
+                    + "sampling) to FILE; open it in Perfetto (ui.perfetto.dev)")
+    Path file;
+
+    /** A recorder when {@code --trace} was given, else {@link Trace#OFF}. */
+    public Trace open() {
+        return file == null ? Trace.OFF : new TraceRecorder();
+    }
+
+    /** Writes what {@code trace} recorded to the {@code --trace} file, and says where on {@code log}. */
+    public void write(Trace trace, PrintStream log) {
+        if (file != null && trace instanceof TraceRecorder recorder) {
+            recorder.write(file);
+            log.println("ember: trace of " + recorder.events().size() + " events written to " + file);
+        }
+    }
+}

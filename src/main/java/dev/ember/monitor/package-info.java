@@ -1,0 +1,6 @@
+/**
+ * The GPU monitor: NVML bound through java.lang.foreign ({@link dev.ember.monitor.NvmlDevice}) and sampled on a
+ * background thread while a benchmark runs ({@link dev.ember.monitor.GpuMonitor}) for power, energy, utilisation,
+ * memory and temperature. Where NVML is missing it reports why and takes no figures, never made-up ones.
+ */
+package dev.ember.monitor;

@@ -1,0 +1,211 @@
+package dev.ember.report;
+
+import dev.ember.EmberException;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.VectorGraphicsEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.internal.chartpart.Chart;
+import org.knowm.xchart.style.Styler;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Charts of result files, drawn with XChart and written as PNG and SVG. The kind of chart follows from the file's
+ * columns ({@link Kind#detect}) or is chosen. Several files make several series of one chart (a baseline and a
+ * change, say), each named after its file.
+ */
+public final class Charts {
+    static final int WIDTH = 900;
+    static final int HEIGHT = 540;
+    /** The stage columns of the seeds' stage breakdown, in their order. */
+    static final List<String> STAGE_COLUMNS = List.of("embedding_ms", "rmsnorm_ms", "attention_ms", "ffn_ms", "p2p_ms",
+            "memcpy_h2d_ms", "memcpy_d2h_ms", "sampling_ms", "lm_head_ms");
+
+    /** What a chart shows. */
+    public enum Kind {
+        /** Latency columns against prompt length. */
+        LATENCY,
+        /** Throughput columns against batch size. */
+        THROUGHPUT,
+        /** Each phase's stage times as stacked bars. */
+        STAGES,
+        /** Energy per output token against the rows' key (prompt length or batch size). */
+        ENERGY;
+
+        /** The chart a file's columns call for, or null when none fits. */
+        public static Kind detect(ResultFile f) {
+            if (f.has("phase") && STAGE_COLUMNS.stream().anyMatch(f::has)) {
+                return STAGES;
+            }
+            if (f.has("energy_per_output_token_j") && f.isNumeric("energy_per_output_token_j")) {
+                return ENERGY;
+            }
+            if (f.has("batch_size") && !throughputColumns(f).isEmpty() && distinct(f, "batch_size") > 1) {
+                return THROUGHPUT;
+            }
+            if (f.has("prompt_len") && !latencyColumns(f).isEmpty()) {
+                return LATENCY;
+            }
+            return null;
+        }
+
+        String slug() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    private Charts() {
+    }
+
+    /** Null when charts can be drawn in this Java runtime, else why not. */
+    public static String whyUnavailable() {
+        return ModuleLayer.boot().findModule("java.desktop").isPresent() ? null
+                : "charts need the java.desktop module, which this Java runtime lacks (jlink it in with --add-modules java.desktop)";
+    }
+
+    /** The latency columns; a mean is left out where the median beside it is drawn. */
+    static List<String> latencyColumns(ResultFile f) {
+        List<String> metrics = f.metrics();
+        return metrics.stream().filter(c -> c.contains("latency") || c.equals("ttft_ms") || c.equals("prefill_ms")
+                        || c.endsWith("_time_ms") || c.equals("wall_ms"))
+                .filter(c -> !(c.endsWith("_mean") && metrics.contains(c.substring(0, c.length() - "_mean".length()) + "_p50")))
+                .toList();
+    }
+
+    static List<String> throughputColumns(ResultFile f) {
+        return f.metrics().stream().filter(c -> c.endsWith("tok_s") || c.endsWith("tokens_per_s") || c.endsWith("tok_per_s"))
+                .toList();
+    }
+
+    private static long distinct(ResultFile f, String column) {
+        return f.rows().stream().map(r -> r.getOrDefault(column, "")).distinct().count();
+    }
+
+    /**
+     * Draws {@code files} as one chart of {@code kind} (or, for stages, one per phase) into {@code dir}, each as
+     * {@code <prefix>_<kind>[_<phase>].png} and {@code .svg}; returns the PNG files.
+     */
+    public static List<Path> draw(Kind kind, List<ResultFile> files, Path dir, String prefix) {
+        String why = whyUnavailable();
+        if (why != null) {
+            throw new EmberException(why);
+        }
+        System.setProperty("java.awt.headless", "true");
+        List<Path> written = new ArrayList<>();
+        switch (kind) {
+            case LATENCY -> written.add(save(xy(files, "prompt_len", Charts::latencyColumns, "Latency against prompt length",
+                    "prompt length (tokens)", "ms"), dir, prefix + "_" + kind.slug()));
+            case THROUGHPUT -> written.add(save(xy(files, "batch_size", Charts::throughputColumns,
+                    "Throughput against batch size", "batch size", "tokens/s"), dir, prefix + "_" + kind.slug()));
+            case ENERGY -> {
+                ResultFile first = files.getFirst();
+                String x = first.has("prompt_len") ? "prompt_len" : first.has("batch_size") ? "batch_size"
+                        : first.keys().stream().filter(first::isNumeric).findFirst().orElseThrow(() ->
+                        new EmberException(first.path() + " has no numeric key column to plot energy per token against"));
+                written.add(save(xy(files, x, f -> List.of("energy_per_output_token_j"), "Energy per output token",
+                        x.replace('_', ' '), "J per token"), dir, prefix + "_" + kind.slug()));
+            }
+            case STAGES -> {
+                for (String phase : phases(files)) {
+                    written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
+                }
+            }
+        }
+        return written;
+    }
+
+    private interface Columns {
+        List<String> of(ResultFile f);
+    }
+
+    /** Lines of each chosen column against {@code x}; rows with one x are summed over layers, else averaged. */
+    private static XYChart xy(List<ResultFile> files, String x, Columns columns, String title, String xTitle,
+                              String yTitle) {
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+        chart.getStyler().setMarkerSize(7);
+        for (ResultFile f : files) {
+            if (!f.has(x)) {
+                throw new EmberException(f.path() + " has no column " + x);
+            }
+            for (String column : columns.of(f)) {
+                TreeMap<Double, double[]> points = new TreeMap<>();
+                for (Map<String, String> row : f.rows()) {
+                    double xv = f.value(row, x);
+                    double yv = f.value(row, column);
+                    if (Double.isNaN(xv) || Double.isNaN(yv)) {
+                        continue;
+                    }
+                    double[] sumCount = points.computeIfAbsent(xv, k -> new double[2]);
+                    sumCount[0] += yv;
+                    sumCount[1]++;
+                }
+                if (points.isEmpty()) {
+                    continue;
+                }
+                boolean perLayer = f.has("layer_id");
+                double[] xs = points.keySet().stream().mapToDouble(Double::doubleValue).toArray();
+                double[] ys = points.values().stream().mapToDouble(p -> perLayer ? p[0] : p[0] / p[1]).toArray();
+                String name = files.size() > 1 ? f.label() + ": " + column : column;
+                chart.addSeries(name, xs, ys);
+            }
+        }
+        if (chart.getSeriesCollection().isEmpty()) {
+            throw new EmberException("nothing to plot: no measured values in " + files.stream().map(ResultFile::path).toList());
+        }
+        return chart;
+    }
+
+    private static List<String> phases(List<ResultFile> files) {
+        return files.stream().flatMap(f -> f.rows().stream().map(r -> r.getOrDefault("phase", ""))).distinct()
+                .filter(p -> !p.isEmpty()).toList();
+    }
+
+    /** Stacked bars of the stage times of {@code phase}: one bar per file, one segment per stage. */
+    private static CategoryChart stages(List<ResultFile> files, String phase) {
+        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT)
+                .title("Stage breakdown: " + phase).xAxisTitle(files.size() > 1 ? "result file" : "").yAxisTitle("ms").build();
+        chart.getStyler().setStacked(true);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        List<String> bars = files.stream().map(ResultFile::label).toList();
+        for (String stage : STAGE_COLUMNS) {
+            List<Double> values = new ArrayList<>();
+            boolean any = false;
+            for (ResultFile f : files) {
+                double v = f.rows().stream().filter(r -> phase.equals(r.get("phase"))).mapToDouble(r -> f.value(r, stage))
+                        .filter(d -> !Double.isNaN(d)).findFirst().orElse(0);
+                any |= v > 0;
+                values.add(v);
+            }
+            if (any) {
+                chart.addSeries(stage.substring(0, stage.length() - "_ms".length()), bars, values);
+            }
+        }
+        if (chart.getSeriesCollection().isEmpty()) {
+            throw new EmberException("no stage times for phase " + phase + " in " + files.stream().map(ResultFile::path).toList());
+        }
+        return chart;
+    }
+
+    private static Path save(Chart<?, ?> chart, Path dir, String name) {
+        try {
+            Files.createDirectories(dir);
+            Path png = dir.resolve(name + ".png");
+            BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+            VectorGraphicsEncoder.saveVectorGraphic(chart, dir.resolve(name).toString(), VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
+            return png;
+        } catch (IOException e) {
+            throw new EmberException("cannot write the chart " + dir.resolve(name) + ": " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package dev.ember.trace;
+
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.ember.EmberException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A {@link Trace} that keeps every span and counter in memory and writes them as a Chrome trace-event JSON file
+ * ({@code {"traceEvents": [...]}} with complete events {@code "ph": "X"} and counters {@code "ph": "C"}, times in
+ * microseconds from the recorder's creation), which Perfetto (ui.perfetto.dev) and chrome://tracing open. Each thread
+ * that reports gets its own track, named after the thread. Thread-safe: the engine and a GPU monitor can share one.
+ */
+public final class TraceRecorder implements Trace {
+    /** One recorded event; {@code phase} is 'X' (a span) or 'C' (a counter value, in {@code value}). */
+    public record Event(char phase, String category, String name, long startNanos, long durationNanos, long threadId,
+                        String argName, long argValue, double value) {
+    }
+
+    private final long originNanos = System.nanoTime();
+    private final List<Event> events = new ArrayList<>();
+    private final Map<Long, String> threadNames = new LinkedHashMap<>();
+
+    @Override
+    public boolean enabled() {
+        return true;
+    }
+
+    @Override
+    public long start() {
+        return System.nanoTime();
+    }
+
+    @Override
+    public long end(String category, String name, long startNanos) {
+        return end(category, name, startNanos, null, 0);
+    }
+
+    @Override
+    public long end(String category, String name, long startNanos, String argName, long argValue) {
+        long now = System.nanoTime();
+        add(new Event('X', category, name, startNanos, now - startNanos, threadId(), argName, argValue, 0));
+        return now;
+    }
+
+    @Override
+    public void span(String category, String name, long startNanos, long durationNanos) {
+        add(new Event('X', category, name, startNanos, durationNanos, threadId(), null, 0, 0));
+    }
+
+    /** Records a counter value; one that was not measured (NaN) is left out, as JSON has no NaN. */
+    @Override
+    public void counter(String name, double value) {
+        if (!Double.isFinite(value)) {
+            return;
+        }
+        add(new Event('C', "counter", name, System.nanoTime(), 0, threadId(), null, 0, value));
+    }
+
+    private long threadId() {
+        Thread t = Thread.currentThread();
+        long id = t.threadId();
+        synchronized (events) {
+            threadNames.putIfAbsent(id, t.getName());
+        }
+        return id;
+    }
+
+    private void add(Event e) {
+        synchronized (events) {
+            events.add(e);
+        }
+    }
+
+    /** The events so far, in the order they were recorded. */
+    public List<Event> events() {
+        synchronized (events) {
+            return List.copyOf(events);
+        }
+    }
+
+    /** Writes the Chrome trace-event JSON to {@code file}. */
+    public void write(Path file) {
+        List<Event> snapshot;
+        Map<Long, String> threads;
+        synchronized (events) {
+            snapshot = List.copyOf(events);
+            threads = new LinkedHashMap<>(threadNames);
+        }
+        try {
+            Path parent = file.toAbsolutePath().getParent();
+            if (parent != null) {
+                Files.createDirectories(parent);
+            }
+            try (JsonGenerator json = new JsonFactory().createGenerator(file.toFile(), JsonEncoding.UTF8)) {
+                json.writeStartObject();
+                json.writeStringField("displayTimeUnit", "ms");
+                json.writeArrayFieldStart("traceEvents");
+                writeMetadata(json, "process_name", 0, "ember");
+                for (Map.Entry<Long, String> t : threads.entrySet()) {
+                    writeMetadata(json, "thread_name", t.getKey(), t.getValue());
+                }
+                for (Event e : snapshot) {
+                    json.writeStartObject();
+                    json.writeStringField("name", e.name());
+                    json.writeStringField("cat", e.category());
+                    json.writeStringField("ph", String.valueOf(e.phase()));
+                    json.writeNumberField("ts", (e.startNanos() - originNanos) / 1e3);
+                    if (e.phase() == 'X') {
+                        json.writeNumberField("dur", e.durationNanos() / 1e3);
+                    }
+                    json.writeNumberField("pid", 1);
+                    json.writeNumberField("tid", e.threadId());
+                    if (e.phase() == 'C') {
+                        json.writeObjectFieldStart("args");
+                        json.writeNumberField(e.name(), e.value());
+                        json.writeEndObject();
+                    } else if (e.argName() != null) {
+                        json.writeObjectFieldStart("args");
+                        json.writeNumberField(e.argName(), e.argValue());
+                        json.writeEndObject();
+                    }
+                    json.writeEndObject();
+                }
+                json.writeEndArray();
+                json.writeEndObject();
+            }
+        } catch (IOException e) {
+            throw new EmberException("cannot write the trace " + file + ": " + e.getMessage());
+        }
+    }
+
+    private static void writeMetadata(JsonGenerator json, String kind, long threadId, String name) throws IOException {
+        json.writeStartObject();
+        json.writeStringField("name", kind);
+        json.writeStringField("ph", "M");
+        json.writeNumberField("pid", 1);
+        json.writeNumberField("tid", threadId);
+        json.writeObjectFieldStart("args");
+        json.writeStringField("name", name);
+        json.writeEndObject();
+        json.writeEndObject();
+    }
+}

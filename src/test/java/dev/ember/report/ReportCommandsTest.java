@@ -1,0 +1,141 @@
+package dev.ember.report;
+
+import dev.ember.cli.GenerateCommandTest.Run;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.w3c.dom.Document;
+
+import javax.imageio.ImageIO;
+import javax.xml.parsers.DocumentBuilderFactory;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static dev.ember.cli.GenerateCommandTest.ember;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** compare, plot and report on the committed sample results and on the tiny model, on the CPU. */
+class ReportCommandsTest {
+    static final Path SAMPLES = Path.of("src/test/resources/bench-samples");
+    static final Path A = SAMPLES.resolve("latency_cpu_threads1.csv");
+    static final Path B = SAMPLES.resolve("latency_cpu_threads2.csv");
+
+    static void assertPng(Path png) throws IOException {
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertNotNull(image, png + " is not a readable image");
+        assertEquals(Charts.WIDTH, image.getWidth());
+        assertEquals(Charts.HEIGHT, image.getHeight());
+    }
+
+    static void assertSvg(Path svg) throws Exception {
+        DocumentBuilderFactory factory = DocumentBuilderFactory.newInstance();
+        factory.setFeature("http://apache.org/xml/features/nonvalidating/load-external-dtd", false);
+        Document doc = factory.newDocumentBuilder().parse(svg.toFile());
+        assertEquals("svg", doc.getDocumentElement().getNodeName());
+    }
+
+    @Test
+    void resultFilesTellMetricsFromKeys() {
+        ResultFile a = ResultFile.read(A);
+        assertEquals(List.of("prompt_len"), a.keys());
+        assertTrue(a.metrics().containsAll(List.of("latency_ms_p50", "latency_ms_p95", "prefill_latency_ms_p50",
+                "decode_tokens_per_s")));
+        assertFalse(a.metrics().contains("peak_mem_bytes_mean"), "empty on the CPU, so not numeric");
+        assertFalse(a.metrics().contains("iters"));
+        assertEquals(List.of(List.of("a", "b,c", "d\"e"), List.of("1", "", "3")),
+                ResultFile.parseCsv("a,\"b,c\",\"d\"\"e\"\n1,,3\n"));
+        ResultFile json = ResultFile.read(SAMPLES.resolve("latency_cpu_threads1.json"));
+        assertEquals(a.columns(), json.columns(), "the JSON's results rows hold the CSV's columns");
+        assertEquals(a.rows().stream().map(r -> r.get("prompt_len")).toList(),
+                json.rows().stream().map(r -> r.get("prompt_len")).toList());
+    }
+
+    @Test
+    void compareMatchesRowsByPromptLengthAndGivesTheRatio(@TempDir Path dir) throws IOException {
+        Path md = dir.resolve("cmp.md");
+        Run run = ember("compare", A.toString(), B.toString(), "--out", md.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        String text = Files.readString(md);
+        assertTrue(text.contains("| prompt_len | metric | A | B | B/A |"), text);
+        ResultFile a = ResultFile.read(A);
+        ResultFile b = ResultFile.read(B);
+        for (int i = 0; i < 3; i++) {
+            String len = a.rows().get(i).get("prompt_len");
+            double ratio = b.value(b.rows().get(i), "latency_ms_p50") / a.value(a.rows().get(i), "latency_ms_p50");
+            String line = "| " + len + " | latency_ms_p50 | " + a.rows().get(i).get("latency_ms_p50") + " | "
+                    + b.rows().get(i).get("latency_ms_p50") + " | " + String.format(java.util.Locale.ROOT, "%.3f", ratio) + " |";
+            assertTrue(text.contains(line), line + "\n" + text);
+        }
+        assertTrue(run.out().contains("latency_ms_p95"));
+    }
+
+    @Test
+    void compareSaysWhenNothingMatches(@TempDir Path dir) throws IOException {
+        Path other = dir.resolve("other.csv");
+        Files.writeString(other, "prompt_len,latency_ms_p50\n9999,1.0\n1234,2.0\n");
+        Run run = ember("compare", A.toString(), other.toString(), "--out", dir.resolve("x.md").toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().startsWith("ember: error: no row of"), run.err());
+    }
+
+    @Test
+    void plotDrawsLatencyAgainstPromptLengthAsPngAndSvg(@TempDir Path dir) throws Exception {
+        Run run = ember("plot", A.toString(), B.toString(), "--out-dir", dir.toString(), "--out-prefix", "cpu");
+        assertEquals(0, run.exitCode(), run.err());
+        assertPng(dir.resolve("cpu_latency.png"));
+        assertSvg(dir.resolve("cpu_latency.svg"));
+    }
+
+    @Test
+    void plotDrawsThroughputStagesAndEnergy(@TempDir Path dir) throws Exception {
+        // Inputs for the drawing code in the seeds' layouts (e2e, stage breakdown, a _gpu.json), not measurements.
+        Path e2e = dir.resolve("e2e.csv");
+        Files.writeString(e2e, "mode,prompt_len,gen_len,chunk_len,batch_size,ttft_ms,prefill_ms,decode_ms,decode_tok_s\n"
+                + "single,128,64,128,1,10,10,500,128\nsingle,128,64,128,4,12,40,520,490\nsingle,128,64,128,16,20,160,600,1700\n");
+        Path stage = dir.resolve("stage.csv");
+        Files.writeString(stage, "phase,mode,gpus,split,prompt_len,decode_steps,chunk_len,overlap,decode_sampling,wall_ms,"
+                + "embedding_ms,rmsnorm_ms,attention_ms,ffn_ms,p2p_ms,memcpy_h2d_ms,memcpy_d2h_ms,sampling_ms,lm_head_ms,profile_total_ms\n"
+                + "prefill,single,0,,512,16,512,0,1,40,0.1,1,12,20,,0.2,0.1,,3,36.4\n"
+                + "decode_per_token,single,0,,512,16,512,0,1,7,0.01,0.2,1.5,4,,0.05,0.02,0.1,0.6,6.48\n");
+        Path gpu = dir.resolve("run_gpu.json");
+        Files.writeString(gpu, "{\"header\":{},\"results\":[{\"prompt_len\":128,\"energy_per_output_token_j\":0.5},"
+                + "{\"prompt_len\":512,\"energy_per_output_token_j\":0.8}],\"gpu\":{\"available\":true}}");
+        assertEquals(Charts.Kind.THROUGHPUT, Charts.Kind.detect(ResultFile.read(e2e)));
+        assertEquals(Charts.Kind.STAGES, Charts.Kind.detect(ResultFile.read(stage)));
+        assertEquals(Charts.Kind.ENERGY, Charts.Kind.detect(ResultFile.read(gpu)));
+        for (Path f : List.of(e2e, stage, gpu)) {
+            Run run = ember("plot", f.toString());
+            assertEquals(0, run.exitCode(), run.err());
+        }
+        for (String chart : List.of("e2e_throughput", "stage_stages_prefill", "stage_stages_decode_per_token", "run_gpu_energy")) {
+            assertPng(dir.resolve(chart + ".png"));
+            assertSvg(dir.resolve(chart + ".svg"));
+        }
+        Run wrong = ember("plot", e2e.toString(), "--kind", "pie");
+        assertEquals(1, wrong.exitCode());
+        assertTrue(wrong.err().contains("unknown chart kind \"pie\""), wrong.err());
+    }
+
+    @Test
+    void reportRunsEveryBenchCommandAndWritesTablesChartsAndCommands(@TempDir Path dir) throws Exception {
+        Run run = ember("report", "--backend", "cpu", "--threads", "2", "--out", dir.toString(), "--quick", "--monitor");
+        assertEquals(0, run.exitCode(), run.err());
+        String md = Files.readString(dir.resolve("report.md"));
+        assertTrue(md.contains("## Hardware"));
+        assertTrue(md.contains("| backend device | cpu"), md);
+        for (String name : new picocli.CommandLine(new dev.ember.bench.BenchCommand()).getSubcommands().keySet()) {
+            if (!name.equals("help")) {
+                assertTrue(md.contains("## ember bench " + name), name + " missing from the report");
+            }
+        }
+        assertTrue(md.contains("```sh\nember bench latency --model"), md);
+        ResultFile latency = ResultFile.read(dir.resolve("bench_latency.csv"));
+        assertTrue(md.contains("| " + String.join(" | ", latency.columns()) + " |"), "the latency table");
+        assertTrue(md.contains("![bench_latency_latency.png](bench_latency_latency.png)"));
+        assertPng(dir.resolve("bench_latency_latency.png"));
+        assertSvg(dir.resolve("bench_latency_latency.svg"));
+        assertTrue(md.contains("no NVML: ") || md.contains("GPU monitor on "), md);
+    }
+}
