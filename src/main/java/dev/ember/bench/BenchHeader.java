@@ -33,7 +33,7 @@ public record BenchHeader(String benchmark, String device, String model, String 
     public void print(PrintStream out) {
         out.printf("# ember %s, %s on %s%n", benchmark, emberVersion, device);
         out.printf("# model %s (%s), %s%n", model, dtype, date);
-        out.printf("# measured ceilings: copy %.1f GB/s, matmul %.1f TFLOP/s%n",
+        out.printf("# measured ceilings: copy %.1f GB/s, matmul %.3g TFLOP/s%n",
                 ceilings.copyBytesPerSecond() / 1e9, ceilings.matmulFlopsPerSecond() / 1e12);
     }
 }
