@@ -81,7 +81,8 @@ public final class Generator {
         int budget = Math.min(params.maxTokens(), context - prompt.length);
         int[] generated = new int[budget];
         int count = 0;
-        float[] logits = new float[vocab];
+        Sampler[] samplers = {null};
+        int[] next = new int[1];
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
         FinishReason finish = FinishReason.LENGTH;
         long start = System.nanoTime();
@@ -89,11 +90,13 @@ public final class Generator {
         try {
             reserve(table, prompt.length + budget);
             for (int pos = 0; pos < prompt.length; pos += chunkTokens) {
-                int[] chunk = Arrays.copyOfRange(prompt, pos, Math.min(prompt.length, pos + chunkTokens));
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+                int end = Math.min(prompt.length, pos + chunkTokens);
+                samplers[0] = end == prompt.length ? sampler : null;  // only the prompt's last token is followed by a choice
+                runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOfRange(prompt, pos, end), pos, table)),
+                        samplers, next);
             }
             while (count < budget) {
-                int token = sampler.sample(logits, 0);
+                int token = next[0];
                 sampler.observe(token);
                 generated[count++] = token;
                 if (count == 1) {
@@ -109,7 +112,8 @@ public final class Generator {
                     break;
                 }
                 if (count < budget) {
-                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)), logits);
+                    runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)),
+                            samplers, next);
                 }
             }
             if (!stops.stopped()) {

@@ -9,6 +9,7 @@ import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -27,7 +28,9 @@ public final class LlmEngine {
     private final int contextLength;
     private final int vocab;
     private final Map<Sequence, RequestListener> listeners = new HashMap<>();
-    private float[] logits = new float[0];
+    /** The step's samplers and chosen tokens, one per scheduled sequence, grown to the largest step. */
+    private Sampler[] samplers = new Sampler[0];
+    private int[] tokens = new int[0];
     private long nextId;
     private long steps;
     private long generatedTokens;
@@ -84,7 +87,10 @@ public final class LlmEngine {
         return scheduler.hasWork();
     }
 
-    /** Runs one step: schedule, forward, sample, retire finished requests. Returns the tokens it computed. */
+    /**
+     * Runs one step: schedule, forward and sample (on the runner's device, which returns only token ids), retire
+     * finished requests. Returns the tokens it computed.
+     */
     public int step() {
         ScheduledStep step = scheduler.schedule();
         if (step.isEmpty()) {
@@ -95,20 +101,26 @@ public final class LlmEngine {
             return 0;
         }
         int rows = step.work().size();
-        if (logits.length < rows * vocab) {
-            logits = new float[rows * vocab];
+        if (samplers.length < rows) {
+            samplers = new Sampler[rows];
+            tokens = new int[rows];
         }
-        runner.forward(step.toForwardBatch(), logits);
+        for (int i = 0; i < rows; i++) {
+            ScheduledStep.Work w = step.work().get(i);
+            samplers[i] = w.samples() && !w.sequence().isFinished() ? w.sequence().sampler() : null;
+        }
+        runner.forwardAndSample(step.toForwardBatch(), samplers, tokens);
+        Arrays.fill(samplers, 0, rows, null);
         scheduler.completed(step);
         steps++;
         long now = System.nanoTime();
         for (int i = 0; i < rows; i++) {
             ScheduledStep.Work w = step.work().get(i);
             Sequence s = w.sequence();
-            if (!w.samples() || s.isFinished()) {
+            int token = tokens[i];
+            if (token < 0 || s.isFinished()) {
                 continue;
             }
-            int token = s.sampler().sample(logits, i * vocab);
             s.append(token, now);
             generatedTokens++;
             boolean stop = listeners.get(s).onToken(s, token);
