@@ -36,6 +36,9 @@ public interface ModelRunner extends AutoCloseable {
      */
     void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens);
 
+    /** Bytes per element of the KV cache as this runner stores it, for the bytes a step reads. */
+    int kvElementBytes();
+
     /** The device this runner computes on, for summaries and benchmark headers. */
     String deviceName();
 

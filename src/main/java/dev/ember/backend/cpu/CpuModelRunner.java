@@ -116,6 +116,11 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     @Override
+    public int kvElementBytes() {
+        return Float.BYTES;
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }

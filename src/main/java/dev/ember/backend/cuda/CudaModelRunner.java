@@ -239,6 +239,11 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
+    public int kvElementBytes() {
+        return type.bytes();
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }
