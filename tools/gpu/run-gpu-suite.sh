@@ -21,6 +21,8 @@
 #       The GPU tests alone (selectors such as --select-class=... narrow them).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
 #       The three benchmarks alone.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
+#       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
 #
 # EMBER_JAVA_WRAPPER runs the test JVM under a tool, e.g.
 #   EMBER_JAVA_WRAPPER="ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv"
@@ -143,17 +145,17 @@ hf_models() {
 }
 
 tests() {
-  local selectors=("$@") rc
+  local log="${TESTS_LOG:-$OUT_DIR/tests.log}" selectors=("$@") rc
   [ ${#selectors[@]} -gt 0 ] || selectors=(--select-package=dev.ember.backend.cuda)
   local app="$DEST/app"
   set +e
   ${EMBER_JAVA_WRAPPER:-} timeout 420 "${JAVA[@]}" -Xmx24g -Dember.hf.dir="$HF_DIR" \
       -jar "$app/junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
       --class-path "$app/ember.jar:$(ls "$app"/lib/*.jar | tr '\n' ':')$app/test-classes" \
-      --details=tree --disable-banner "${selectors[@]}" > "$OUT_DIR/tests.log" 2>&1
+      --details=tree --disable-banner "${selectors[@]}" > "$log" 2>&1
   rc=$?
   set -e
-  echo "junit exit code: $rc" >> "$OUT_DIR/tests.log"
+  echo "junit exit code: $rc" >> "$log"
   return $rc
 }
 
@@ -191,10 +193,21 @@ summary() {
     echo "== ember generate"
     grep -E 'backend:|error' "$OUT_DIR/generate.log" || tail -3 "$OUT_DIR/generate.log"
     echo "== bench e2e (bench.csv, bench.log)"
-    [ -f "$OUT_DIR/bench.csv" ] && column -s, -t < "$OUT_DIR/bench.csv" || echo "(no results)"
+    [ -f "$OUT_DIR/bench.csv" ] && sed 's/,/  /g' "$OUT_DIR/bench.csv" || echo "(no results)"
     grep -E '^# decode roofline|failed' "$OUT_DIR/bench.log" || true
   } > "$OUT_DIR/summary.txt" 2>&1
   cat "$OUT_DIR/summary.txt"
+}
+
+# Kernel times (ncu, gpu__time_duration) of the batch-64 decode step's attention, to $OUT_DIR/ncu.csv, averaged per kernel.
+profile() {
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv --kernel-name regex:decode_attention \
+      --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu.csv" TESTS_LOG=/tmp/profile.log \
+    tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+  echo "== ncu: batch-64 decode attention, mean us per launch (ncu.csv)"
+  awk -F'","' '/gpu__time_duration.sum/ { gsub(/"/, "", $NF); t[$5] += $NF; n[$5]++ }
+               END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu.csv" || true
+  grep '\[gpu-time\]' /tmp/profile.log || tail -5 /tmp/profile.log
 }
 
 case "${1:-}" in
@@ -206,5 +219,6 @@ case "${1:-}" in
     exit $rc ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; exit $rc ;;
   bench) unpack; host_info; bench; summary ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench" >&2; exit 2 ;;
+  profile) unpack; profile ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | profile" >&2; exit 2 ;;
 esac

@@ -61,10 +61,10 @@ template <> __device__ __forceinline__ float store_as<float>(float v) { return v
 template <> __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half store_as<__half>(float v) { return __float2half_rn(v); }
 
-constexpr int GEMV_UNROLL = 4;
-
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
-template <typename T, typename O, int M>
+// UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
+// short row, 4 leaves more registers for large M; the runner times both).
+template <typename T, typename O, int M, int GEMV_UNROLL>
 __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;  // elements one warp covers per load
@@ -108,14 +108,18 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 
 }  // namespace ember
 
-// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type. 256 threads (8 columns) per block.
+// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane.
+// 256 threads (8 columns) per block.
 #define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
 #define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
-EMBER_INSTANTIATE_AS(gemv_m1, (gemv<T, float, 1>), GEMV_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m2, (gemv<T, float, 2>), GEMV_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m4, (gemv<T, float, 4>), GEMV_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m8, (gemv<T, float, 8>), GEMV_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m1_rounded, (gemv<T, T, 1>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m2_rounded, (gemv<T, T, 2>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m4_rounded, (gemv<T, T, 4>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
-EMBER_INSTANTIATE_AS(gemv_m8_rounded, (gemv<T, T, 8>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+#define GEMV_VARIANTS(M, U, suffix)                                                                                  \
+    EMBER_INSTANTIATE_AS(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))              \
+    EMBER_INSTANTIATE_AS(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+GEMV_VARIANTS(1, 4, )
+GEMV_VARIANTS(2, 4, )
+GEMV_VARIANTS(4, 4, )
+GEMV_VARIANTS(8, 4, )
+GEMV_VARIANTS(1, 8, _u8)
+GEMV_VARIANTS(2, 8, _u8)
+GEMV_VARIANTS(4, 8, _u8)
+GEMV_VARIANTS(8, 8, _u8)

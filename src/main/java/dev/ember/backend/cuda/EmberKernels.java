@@ -249,11 +249,19 @@ public final class EmberKernels implements AutoCloseable {
      * {@code outType == type}) rounded to the storage type; operands 16-byte aligned.
      */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        gemv(stream, type, x, w, out, outType, m, n, k, 4);
+    }
+
+    /** As above, with {@code inFlight} (4 or 8) 16-byte slices of the weight row in flight per lane. */
+    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight) {
         if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
             throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
         }
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded");
+        if (inFlight != 4 && inFlight != 8) {
+            throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
+        }
+        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
         args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
                 .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
     }

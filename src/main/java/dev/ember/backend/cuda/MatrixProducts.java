@@ -3,13 +3,14 @@ package dev.ember.backend.cuda;
 import dev.ember.model.DType;
 
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
- * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured faster for that shape on this GPU. At
+ * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
  * Until a shape is timed it goes to cuBLASLt. One per runner; not thread-safe.
@@ -26,12 +27,25 @@ final class MatrixProducts implements AutoCloseable {
     record Shape(DType type, DType outType, int m, int n, int k) {
     }
 
-    /** What was measured for a shape: microseconds per product of each candidate, and which one is used. */
-    record Choice(Shape shape, boolean gemv, double gemvMicros, double cublasMicros) {
+    /** The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane. */
+    enum Implementation {
+        CUBLASLT(0), GEMV4(4), GEMV8(8);
+
+        final int inFlight;
+
+        Implementation(int inFlight) {
+            this.inFlight = inFlight;
+        }
+    }
+
+    /** What was measured for a shape: microseconds per product of each candidate, and the fastest, which is used. */
+    record Choice(Shape shape, Implementation chosen, Map<Implementation, Double> micros) {
         @Override
         public String toString() {
-            return String.format("m=%d n=%d k=%d %s->%s: gemv %.1f us, cuBLASLt %.1f us -> %s", shape.m(), shape.n(), shape.k(),
-                    shape.type(), shape.outType(), gemvMicros, cublasMicros, gemv ? "gemv" : "cuBLASLt");
+            StringBuilder s = new StringBuilder(String.format("m=%d n=%d k=%d %s->%s:", shape.m(), shape.n(), shape.k(),
+                    shape.type(), shape.outType()));
+            micros.forEach((i, us) -> s.append(String.format(" %s %.1f us,", i, us)));
+            return s.append(" -> ").append(chosen).toString();
         }
     }
 
@@ -43,10 +57,14 @@ final class MatrixProducts implements AutoCloseable {
     /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
     void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
         Choice c = m <= EmberKernels.GEMV_MAX_ROWS ? choices.get(new Shape(type, outType, m, n, k)) : null;
-        if (c != null && c.gemv()) {
-            kernels.gemv(stream, type, x, w, out, outType, m, n, k);
-        } else {
+        run(c == null ? Implementation.CUBLASLT : c.chosen(), stream, type, x, w, out, outType, m, n, k);
+    }
+
+    private void run(Implementation i, CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
+        } else {
+            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight);
         }
     }
 
@@ -60,31 +78,25 @@ final class MatrixProducts implements AutoCloseable {
         if (!EmberKernels.gemvSupports(type, m, k) || choices.containsKey(shape)) {
             return;
         }
-        double gemv = Double.MAX_VALUE, cublas = Double.MAX_VALUE;
+        Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
-                for (boolean useGemv : new boolean[] {true, false}) {
+                for (Implementation candidate : Implementation.values()) {
                     start.record(stream);
                     for (int i = 0; i < LAUNCHES; i++) {
-                        long w = weights[i % weights.length];
-                        if (useGemv) {
-                            kernels.gemv(stream, type, x, w, out, outType, m, n, k);
-                        } else {
-                            blas.matmul(stream, type, x, w, out, outType, m, n, k);
-                        }
+                        run(candidate, stream, type, x, weights[i % weights.length], out, outType, m, n, k);
                     }
                     end.record(stream);
                     end.synchronize();
                     double micros = 1000.0 * end.elapsedMillisSince(start) / LAUNCHES;
-                    if (round > 0 && useGemv) {
-                        gemv = Math.min(gemv, micros);
-                    } else if (round > 0) {
-                        cublas = Math.min(cublas, micros);
+                    if (round > 0) {
+                        best.merge(candidate, micros, Math::min);
                     }
                 }
             }
         }
-        choices.put(shape, new Choice(shape, gemv < cublas, gemv, cublas));
+        Implementation fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        choices.put(shape, new Choice(shape, fastest, best));
     }
 
     /** Every decision so far, for benchmark notes. */
