@@ -205,7 +205,7 @@ profile() {
       --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu.csv" TESTS_LOG=/tmp/profile.log \
     tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
   echo "== ncu: batch-64 decode attention, mean us per launch (ncu.csv)"
-  awk -F'","' '/gpu__time_duration.sum/ { gsub(/"/, "", $NF); t[$5] += $NF; n[$5]++ }
+  awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
                END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu.csv" || true
   grep '\[gpu-time\]' /tmp/profile.log || tail -5 /tmp/profile.log
 }
