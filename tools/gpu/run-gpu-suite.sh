@@ -1,27 +1,60 @@
 #!/usr/bin/env bash
-# Ember's GPU test suite, in two halves, because the GPU host has no JDK, no Maven and no network.
+# Ember's GPU suite, in two halves, because the GPU host has no JDK, no Maven and no network.
 #
 #   tools/gpu/run-gpu-suite.sh pack [BUNDLE_DIR]
 #       Here (the development machine): builds the jars (with the CUDA kernels) and the test classes, jlinks a
-#       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher into one xz archive
-#       in BUNDLE_DIR (default /work/main/.gpu/bundle, which the device call carries), with this script beside it.
+#       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher + the HF script into one
+#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, which the device call carries), with this
+#       script beside it.
 #
-#   bash .gpu/bundle/run-gpu-suite.sh gpu [TEST_SELECTOR...]
-#       On the GPU host (the device call's command): unpacks the archive, runs the GPU tests (the package
-#       dev.ember.backend.cuda unless selectors such as --select-class=... are given), writes the full logs
-#       and JUnit XML under $OUT (or ./gpu-out) and prints a short table last.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh all
+#       On the GPU host, from the repository root (the device call's working directory; the tests read
+#       models/ember-tiny and src/test/resources from it): everything, in one call --
+#         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
+#            and records their logits on the GPU (/tmp/ember-hf);
+#         2. every GPU test (package dev.ember.backend.cuda), HfGpuComparisonTest pointed at those models;
+#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights);
+#         4. `ember generate` on the default model, which must pick the GPU and name it.
+#       Full logs and results go under $OUT (or ./gpu-out); a short table is printed last.
+#
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh gpu [TEST_SELECTOR...]
+#       The GPU tests alone (selectors such as --select-class=... narrow them).
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
+#       The three benchmarks alone.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
+#       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
+#
+# EMBER_JAVA_WRAPPER runs the test JVM under a tool, e.g.
+#   EMBER_JAVA_WRAPPER="ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv"
 set -euo pipefail
 
 JUNIT_VERSION=6.1.3
-# The application runtime of gpu-host.md, plus jdk.zipfs, which the JUnit launcher uses to read jars.
-MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs
+# The application runtime of gpu-host.md, plus jdk.zipfs (the JUnit launcher reads jars with it), java.desktop
+# (java.beans, which Jinjava -- the tokenizer's chat templates -- needs) and java.sql (java.sql.Timestamp, which
+# Jinjava's date filters load).
+MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql
 ARCHIVE=ember-gpu.tar.xz
+# The three workloads of issue 4's targets.
+BENCHMARKS=(
+  "b1-decode|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "prefill-1024|--preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 --iters 7 --warmup 2"
+  "b64-decode|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+)
+
+# Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,
+# about half the size of the deflated jars. $2 (optional): a command run in the unpacked jar first.
+store_jar() {
+  local jar="$1" strip="${2:-true}" tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && unzip -q "$jar" && eval "$strip" && rm -f "$jar" && zip -q -r -0 -X "$jar" .)
+  rm -rf "$tmp"
+}
 
 pack() {
   local root bundle work jdk
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-  bundle="${1:-/work/main/.gpu/bundle}"
-  work="$(dirname "$bundle")/bundle-work"
+  bundle="${1:-/work/main/.gpu/bundle-gpu}"
+  work="$(dirname "$bundle")/$(basename "$bundle")-work"
   jdk=/usr/lib/jvm/temurin-25-jdk-amd64
   export JAVA_HOME="$jdk"
   command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "pack: nvcc is needed to build the kernels" >&2; exit 1; }
@@ -31,49 +64,64 @@ pack() {
   mvn -B -q -f "$root/pom.xml" dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$JUNIT_VERSION" \
       -DoutputDirectory="$work/tools"
 
-  rm -rf "$work/app" && mkdir -p "$work/app/lib"
+  rm -rf "$work/app" && mkdir -p "$work/app/lib" "$work/app/test-classes"
   cp "$root/target/ember.jar" "$work/app/"
-  cp -r "$root/target/test-classes" "$work/app/test-classes"
+  # Classes only: the tests read their data from the repository root, which the device call has.
+  (cd "$root/target/test-classes" && find . -name '*.class' -exec cp --parents {} "$work/app/test-classes/" \;)
   cp "$root/config/jvm.options" "$work/app/"
-  for jar in "$root"/target/lib/*.jar; do
-    case "$(basename "$jar")" in
-      tokenizers-*.jar)
-        # DJL ships its tokenizer natives for four platforms; the GPU host needs linux-x86_64 only.
-        local tmp; tmp="$(mktemp -d)"
-        (cd "$tmp" && unzip -q "$jar" && find native/lib -mindepth 1 -maxdepth 1 -type d ! -name linux-x86_64 -exec rm -rf {} + \
-          && zip -q -r -9 "$work/app/lib/$(basename "$jar")" .)
-        rm -rf "$tmp" ;;
-      *) cp "$jar" "$work/app/lib/" ;;
-    esac
-  done
+  cp "$root"/target/lib/*.jar "$work/app/lib/"
   cp "$work/tools/junit-platform-console-standalone-$JUNIT_VERSION.jar" "$work/app/"
+  # DJL and JNA ship natives for many platforms; the GPU host needs linux-x86_64 only.
+  local jar strip
+  for jar in "$work"/app/*.jar "$work"/app/lib/*.jar; do
+    case "$(basename "$jar")" in
+      tokenizers-*) strip="find native/lib -mindepth 1 -maxdepth 1 -type d ! -name linux-x86_64 -exec rm -rf {} +" ;;
+      jna-[0-9]*) strip="find com/sun/jna -mindepth 1 -maxdepth 1 -type d -name '*-*' ! -name linux-x86-64 -exec rm -rf {} +" ;;
+      *) strip=true ;;
+    esac
+    store_jar "$jar" "$strip"
+  done
+  mkdir -p "$work/app/tools/gpu" "$work/app/tools/fixtures"
+  cp "$root/tools/gpu/hf_models.py" "$work/app/tools/gpu/"
+  cp "$root/tools/fixtures/make_fixtures.py" "$work/app/tools/fixtures/"
 
-  if [ ! -f "$work/jre/release" ] || ! grep -q "$MODULES" "$work/jre/.modules" 2>/dev/null; then
+  if [ ! -f "$work/jre/release" ] || ! grep -qx "$MODULES" "$work/jre/.modules" 2>/dev/null; then
     echo "[pack] jlinking a runtime"
     rm -rf "$work/jre"
-    # Uncompressed modules: xz below packs them to 14 MB, where jlink's own zip-9 leaves 21 MB after xz.
+    # Uncompressed modules: xz below packs them smaller than jlink's own zip-9 followed by xz.
     "$jdk/bin/jlink" --add-modules "$MODULES" --strip-debug --no-header-files --no-man-pages --compress=zip-0 --output "$work/jre"
     echo "$MODULES" > "$work/jre/.modules"
   fi
 
   mkdir -p "$bundle"
   rm -f "$bundle/$ARCHIVE"
-  tar -C "$work" -cf - jre app | xz -T2 -6 > "$bundle/$ARCHIVE"
+  tar -C "$work" -cf - jre app | xz -T2 -7 > "$bundle/$ARCHIVE"
   cp "${BASH_SOURCE[0]}" "$bundle/run-gpu-suite.sh"
-  echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/bundle/run-gpu-suite.sh gpu"
+  echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/$(basename "$bundle")/run-gpu-suite.sh all"
 }
 
-gpu() {
-  local here out dest rc
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  out="${OUT:-$PWD/gpu-out}"
-  dest=/tmp/ember-gpu
-  mkdir -p "$out" "$dest"
-  rm -rf "$dest/jre" "$dest/app"
-  xz -dc "$here/$ARCHIVE" | tar -C "$dest" -xf -
+# ---- on the GPU host ---------------------------------------------------------------------------------------
 
+DEST=/tmp/ember-gpu
+HF_DIR=/tmp/ember-hf
+
+unpack() {
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  OUT_DIR="${OUT:-$PWD/gpu-out}"
+  ROOT="$PWD"
+  mkdir -p "$OUT_DIR" "$DEST"
+  if [ ! -x "$DEST/jre/bin/java" ] || [ "$here/$ARCHIVE" -nt "$DEST/.unpacked" ]; then
+    rm -rf "$DEST/jre" "$DEST/app"
+    xz -dc "$here/$ARCHIVE" | tar -C "$DEST" -xf -
+    touch "$DEST/.unpacked"
+  fi
+  JAVA=("$DEST/jre/bin/java" "@$DEST/app/jvm.options" -Dember.home="$ROOT")
+}
+
+host_info() {
   {
-    echo "== host"; nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader || true
+    echo "== host"; nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.mem --format=csv,noheader || true
     echo "== libraries"; ls -l /usr/lib/libcuda.so.1 /usr/local/cuda*/targets/x86_64-linux/lib/libcublasLt.so.* 2>&1 || true
     # The cuBLASLt ABI that CublasLt.java hard-codes, read off this host's headers.
     echo "== cublasLt.h"
@@ -82,31 +130,95 @@ gpu() {
       '  sizeof(cublasLtMatmulHeuristicResult_t), sizeof(cublasLtMatmulAlgo_t), CUBLASLT_MATMUL_DESC_TRANSA, CUBLASLT_MATMUL_DESC_TRANSB,' \
       '  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, CUBLAS_COMPUTE_32F, CUDA_R_16BF, CUDA_R_16F, CUDA_R_32F); return 0; }' > /tmp/abi.c
     gcc -I/usr/local/cuda/include -o /tmp/abi /tmp/abi.c && /tmp/abi || echo "(no cuBLASLt headers to check against)"
-  } > "$out/host.txt" 2>&1
-  cat "$out/host.txt"
+  } > "$OUT_DIR/host.txt" 2>&1
+  cat "$OUT_DIR/host.txt"
+}
 
-  local selectors=("$@")
-  [ ${#selectors[@]} -gt 0 ] || selectors=(--select-package=dev.ember.backend.cuda)
-  cd "$dest/app"
+hf_models() {
+  echo "== HF transformers models (tools/gpu/hf_models.py -> $HF_DIR)"
+  rm -rf "$HF_DIR"
   set +e
-  # EMBER_JAVA_WRAPPER runs the JVM under a tool, e.g. "ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv".
-  ${EMBER_JAVA_WRAPPER:-} "$dest/jre/bin/java" @jvm.options -Xmx24g -jar "junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
-      --class-path "ember.jar:$(ls lib/*.jar | tr '\n' ':')test-classes" \
-      --details=tree --disable-banner "${selectors[@]}" > "$out/tests.log" 2>&1
+  PYTHONUNBUFFERED=1 timeout 300 python3 "$DEST/app/tools/gpu/hf_models.py" "$HF_DIR" > "$OUT_DIR/hf.log" 2>&1
+  echo "hf_models.py exit code: $?" | tee -a "$OUT_DIR/hf.log"
+  set -e
+  grep '^\[hf\]' "$OUT_DIR/hf.log" || tail -5 "$OUT_DIR/hf.log"
+}
+
+tests() {
+  local log="${TESTS_LOG:-$OUT_DIR/tests.log}" selectors=("$@") rc
+  [ ${#selectors[@]} -gt 0 ] || selectors=(--select-package=dev.ember.backend.cuda)
+  local app="$DEST/app"
+  set +e
+  ${EMBER_JAVA_WRAPPER:-} timeout 420 "${JAVA[@]}" -Xmx24g -Dember.hf.dir="$HF_DIR" \
+      -jar "$app/junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
+      --class-path "$app/ember.jar:$(ls "$app"/lib/*.jar | tr '\n' ':')$app/test-classes" \
+      --details=tree --disable-banner "${selectors[@]}" > "$log" 2>&1
   rc=$?
   set -e
-  grep -E '✘|MethodSource|=>|Exception|expected' "$out/tests.log" | head -60 || true
-  echo
-  echo "== checks (full log: tests.log)"
-  grep -h '\[gpu' "$out/tests.log" | sed 's/^[[:space:]│├└─]*//' | sort -u | cut -c1-150 || true
-  echo
-  grep -E 'tests (successful|failed|aborted|skipped|found)' "$out/tests.log" || true
-  echo "junit exit code: $rc"
+  echo "junit exit code: $rc" >> "$log"
   return $rc
+}
+
+bench() {
+  : > "$OUT_DIR/bench.log"
+  local header="" entry name args
+  for entry in "${BENCHMARKS[@]}"; do
+    name="${entry%%|*}"; args="${entry#*|}"
+    echo "== ember bench e2e $args" | tee -a "$OUT_DIR/bench.log"
+    # shellcheck disable=SC2086
+    timeout 240 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e $args --csv "/tmp/$name.csv" >> "$OUT_DIR/bench.log" 2>&1 \
+      || echo "(bench $name failed: exit $?)" | tee -a "$OUT_DIR/bench.log"
+    if [ -f "/tmp/$name.csv" ]; then
+      [ -n "$header" ] || { header=1; echo "workload,$(head -1 "/tmp/$name.csv")" > "$OUT_DIR/bench.csv"; }
+      echo "$name,$(tail -1 "/tmp/$name.csv")" >> "$OUT_DIR/bench.csv"
+    fi
+  done
+}
+
+generate() {
+  echo "== ember generate (default model)" > "$OUT_DIR/generate.log"
+  timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" generate -p "In the beginning God created" -n 32 --temperature 0 \
+    >> "$OUT_DIR/generate.log" 2>&1 || echo "(ember generate failed: exit $?)" >> "$OUT_DIR/generate.log"
+}
+
+summary() {
+  {
+    echo "== failures (tests.log)"
+    grep -E '✘' "$OUT_DIR/tests.log" | head -30 || true
+    grep -E '=> |Exception:' "$OUT_DIR/tests.log" | head -20 || true
+    echo "== checks"
+    grep -h '\[gpu' "$OUT_DIR/tests.log" | sed 's/^[[:space:]│├└─]*//' | sort -u | cut -c1-170 || true
+    grep -E 'tests (successful|failed|aborted|skipped|found)' "$OUT_DIR/tests.log" || true
+    grep 'junit exit code' "$OUT_DIR/tests.log" || true
+    echo "== ember generate"
+    grep -E 'backend:|error' "$OUT_DIR/generate.log" || tail -3 "$OUT_DIR/generate.log"
+    echo "== bench e2e (bench.csv, bench.log)"
+    [ -f "$OUT_DIR/bench.csv" ] && sed 's/,/  /g' "$OUT_DIR/bench.csv" || echo "(no results)"
+    grep -E '^# decode roofline|failed' "$OUT_DIR/bench.log" || true
+  } > "$OUT_DIR/summary.txt" 2>&1
+  cat "$OUT_DIR/summary.txt"
+}
+
+# Kernel times (ncu, gpu__time_duration) of the batch-64 decode step's attention, to $OUT_DIR/ncu.csv, averaged per kernel.
+profile() {
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv --kernel-name regex:decode_attention \
+      --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu.csv" TESTS_LOG=/tmp/profile.log \
+    tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+  echo "== ncu: batch-64 decode attention, mean us per launch (ncu.csv)"
+  awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
+               END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu.csv" || true
+  grep '\[gpu-time\]' /tmp/profile.log || tail -5 /tmp/profile.log
 }
 
 case "${1:-}" in
   pack) shift; pack "$@" ;;
-  gpu) shift; gpu "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | gpu [JUNIT_SELECTORS...]" >&2; exit 2 ;;
+  all)
+    unpack; host_info; hf_models
+    rc=0; tests || rc=$?
+    bench; generate; summary
+    exit $rc ;;
+  gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; exit $rc ;;
+  bench) unpack; host_info; bench; summary ;;
+  profile) unpack; profile ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | profile" >&2; exit 2 ;;
 esac

@@ -53,12 +53,13 @@ __device__ __forceinline__ void block_prefix_sum(float v, float* scratch, float*
 
 using namespace ember;
 
-// Greedy choice: out[r] = the index of the largest logit of row r, the lowest index on ties
-// (NaN never wins). Reads rows*vocab*4 bytes.
-extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
+namespace ember {
+
+// Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
+// written by thread 0 to *out.
+__device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out) {
     __shared__ float bestValues[32];
     __shared__ int bestIndices[32];
-    const float* x = logits + (size_t)blockIdx.x * vocab;
     float best = -INFINITY;
     int index = INT_MAX;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
@@ -84,8 +85,15 @@ extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __r
             if (v > best || (v == best && j < index)) { best = v; index = j; }
         }
         // A row of only NaN or -inf has no winner; report index 0 rather than an invalid token.
-        if (lane == 0) out[blockIdx.x] = index == INT_MAX ? 0 : index;
+        if (lane == 0) *out = index == INT_MAX ? 0 : index;
     }
+}
+
+}  // namespace ember
+
+// Greedy choice for every row: out[r] = argmax of row r. Reads rows*vocab*4 bytes.
+extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
+    argmax_row(logits + (size_t)blockIdx.x * vocab, vocab, out + blockIdx.x);
 }
 
 // Temperature, top-k and top-p (nucleus) sampling, applied in that order as HF transformers does:
@@ -97,15 +105,12 @@ extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __r
 // Both thresholds are found by a 32-step bitwise search over order_key, each step one pass over the
 // row, so no sort is needed: up to 66 passes of vocab*4 bytes (mostly from L2) and 2 exps per element
 // per weight pass. Launch with 1024 threads.
-extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
-                                              const int* __restrict__ topK, const float* __restrict__ topP,
-                                              const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
+namespace ember {
+
+__device__ void sample_row(const float* __restrict__ x, int vocab, float temperature, int k, float p, float u,
+                           int* __restrict__ out) {
     __shared__ float scratch[32];
-    const int row = blockIdx.x;
-    const float* x = logits + (size_t)row * vocab;
-    const float invTemperature = 1.f / temperature[row];
-    const int k = topK[row];
-    const float p = topP[row];
+    const float invTemperature = 1.f / temperature;
 
     float localMax = -INFINITY;
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
@@ -158,7 +163,7 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
     if (threadIdx.x == blockDim.x - 1) total = end;
     if (threadIdx.x == 0) { owner = INT_MAX; lastOwner = -1; }
     __syncthreads();
-    const float target = uniform[row] * total;
+    const float target = u * total;
     // The first thread whose running mass passes the target picks within its segment. Should rounding
     // leave the target at or past every thread's end, the last thread with a kept token picks its last one.
     if (lastKept >= 0 && end > target) atomicMin(&owner, (int)threadIdx.x);
@@ -174,6 +179,35 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
                 if (running > target) { chosen = i; break; }
             }
         }
-        out[row] = chosen;
+        *out = chosen;
+    }
+}
+
+}  // namespace ember
+
+extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
+                                              const int* __restrict__ topK, const float* __restrict__ topP,
+                                              const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
+    const int row = blockIdx.x;
+    sample_row(logits + (size_t)row * vocab, vocab, temperature[row], topK[row], topP[row], uniform[row], out + row);
+}
+
+// The engine's per-step choice, one block of 1024 threads per row, each row as its params say:
+//   params[r] = {mode, top-k, temperature bits, top-p bits, uniform bits} (ints, from the step's metadata);
+//   mode 0: no token here (a prompt chunk that does not end its prompt, or a row sampled on the host): -1;
+//   mode 1: greedy, argmax_row; mode 2: sample_row with the row's temperature, top-k, top-p and uniform.
+// One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
+extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
+                                         int* __restrict__ out, int vocab) {
+    const int row = blockIdx.x;
+    const int* q = params + 5 * row;
+    const int mode = q[0];
+    const float* x = logits + (size_t)row * vocab;
+    if (mode == 1) {
+        argmax_row(x, vocab, out + row);
+    } else if (mode == 2) {
+        sample_row(x, vocab, __int_as_float(q[2]), q[1], __int_as_float(q[3]), __int_as_float(q[4]), out + row);
+    } else if (threadIdx.x == 0) {
+        out[row] = -1;
     }
 }

@@ -3,6 +3,7 @@ package dev.ember.backend;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
+import dev.ember.sampling.Sampler;
 
 /**
  * Runs a loaded model. One call to {@link #forward} is one engine step: any mix of prefill chunks and
@@ -24,6 +25,19 @@ public interface ModelRunner extends AutoCloseable {
      * hold slots for {@code startPosition + tokens.length} tokens.
      */
     void forward(ForwardBatch batch, float[] logits);
+
+    /**
+     * Runs {@code batch} and picks next tokens: for every chunk {@code i} whose {@code samplers[i]} is non-null,
+     * writes into {@code tokens[i]} the token that sampler draws from the chunk's last-token logits (as
+     * {@link Sampler#sample} would, consuming the sampler's random stream the same way); for a null sampler (a
+     * prompt chunk that does not end its prompt) writes -1. The engine's step: a backend may sample where the
+     * logits are and return only token ids. The samplers are not told of the tokens; callers
+     * {@link Sampler#observe} them.
+     */
+    void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens);
+
+    /** Bytes per element of the KV cache as this runner stores it, for the bytes a step reads. */
+    int kvElementBytes();
 
     /** The device this runner computes on, for summaries and benchmark headers. */
     String deviceName();

@@ -25,6 +25,11 @@ public final class ModelOptions {
     @Option(names = "--threads", description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    /** Whether --model was given (else {@link #modelDirectory()} is the default model). */
+    public boolean modelGiven() {
+        return model != null;
+    }
+
     public Path modelDirectory() {
         if (model != null) {
             return model;

@@ -88,7 +88,8 @@ public final class Generator {
         int budget = Math.min(params.maxTokens(), context - prompt.length);
         int[] generated = new int[budget];
         int count = 0;
-        float[] logits = new float[vocab];
+        Sampler[] samplers = {null};
+        int[] next = new int[1];
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
         FinishReason finish = FinishReason.LENGTH;
         long start = System.nanoTime();
@@ -96,16 +97,16 @@ public final class Generator {
         try {
             reserve(table, prompt.length + budget);
             for (int pos = 0; pos < prompt.length; pos += chunkTokens) {
-                int[] chunk = Arrays.copyOfRange(prompt, pos, Math.min(prompt.length, pos + chunkTokens));
+                int end = Math.min(prompt.length, pos + chunkTokens);
+                samplers[0] = end == prompt.length ? sampler : null;  // only the prompt's last token is followed by a choice
                 long traced = trace.start();
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
-                trace.end(Trace.ENGINE, "prefill_chunk", traced, "tokens", chunk.length);
+                runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOfRange(prompt, pos, end), pos, table)),
+                        samplers, next);
+                trace.end(Trace.ENGINE, "prefill_chunk", traced, "tokens", end - pos);
             }
             while (count < budget) {
-                long traced = trace.start();
-                int token = sampler.sample(logits, 0);
+                int token = next[0];
                 sampler.observe(token);
-                trace.end(Trace.ENGINE, "sample", traced);
                 generated[count++] = token;
                 if (count == 1) {
                     firstToken = System.nanoTime();
@@ -120,8 +121,9 @@ public final class Generator {
                     break;
                 }
                 if (count < budget) {
-                    traced = trace.start();
-                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)), logits);
+                    long traced = trace.start();
+                    runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)),
+                            samplers, next);
                     trace.end(Trace.ENGINE, "decode_step", traced, "position", prompt.length + count - 1);
                 }
             }

@@ -10,6 +10,7 @@ import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
 import dev.ember.trace.Trace;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -28,7 +29,9 @@ public final class LlmEngine {
     private final int contextLength;
     private final int vocab;
     private final Map<Sequence, RequestListener> listeners = new HashMap<>();
-    private float[] logits = new float[0];
+    /** The step's samplers and chosen tokens, one per scheduled sequence, grown to the largest step. */
+    private Sampler[] samplers = new Sampler[0];
+    private int[] tokens = new int[0];
     private long nextId;
     private long steps;
     private long generatedTokens;
@@ -91,7 +94,10 @@ public final class LlmEngine {
         return scheduler.hasWork();
     }
 
-    /** Runs one step: schedule, forward, sample, retire finished requests. Returns the tokens it computed. */
+    /**
+     * Runs one step: schedule, forward and sample (on the runner's device, which returns only token ids), retire
+     * finished requests. Returns the tokens it computed.
+     */
     public int step() {
         long traced = trace.start();
         ScheduledStep step = scheduler.schedule();
@@ -103,22 +109,28 @@ public final class LlmEngine {
             return 0;
         }
         int rows = step.work().size();
-        if (logits.length < rows * vocab) {
-            logits = new float[rows * vocab];
+        if (samplers.length < rows) {
+            samplers = new Sampler[rows];
+            tokens = new int[rows];
+        }
+        for (int i = 0; i < rows; i++) {
+            ScheduledStep.Work w = step.work().get(i);
+            samplers[i] = w.samples() && !w.sequence().isFinished() ? w.sequence().sampler() : null;
         }
         long forwardStart = trace.start();
-        runner.forward(step.toForwardBatch(), logits);
-        long samplingStart = trace.end(Trace.ENGINE, "forward", forwardStart, "rows", rows);
+        runner.forwardAndSample(step.toForwardBatch(), samplers, tokens);
+        long retireStart = trace.end(Trace.ENGINE, "forward_and_sample", forwardStart, "rows", rows);
+        Arrays.fill(samplers, 0, rows, null);
         scheduler.completed(step);
         steps++;
         long now = System.nanoTime();
         for (int i = 0; i < rows; i++) {
             ScheduledStep.Work w = step.work().get(i);
             Sequence s = w.sequence();
-            if (!w.samples() || s.isFinished()) {
+            int token = tokens[i];
+            if (token < 0 || s.isFinished()) {
                 continue;
             }
-            int token = s.sampler().sample(logits, i * vocab);
             s.append(token, now);
             generatedTokens++;
             boolean stop = listeners.get(s).onToken(s, token);
@@ -128,7 +140,7 @@ public final class LlmEngine {
                 finish(s, FinishReason.LENGTH);
             }
         }
-        trace.end(Trace.ENGINE, "sample_and_retire", samplingStart);
+        trace.end(Trace.ENGINE, "retire", retireStart);
         trace.end(Trace.ENGINE, "engine_step", traced, "tokens", step.tokens());
         return step.tokens();
     }

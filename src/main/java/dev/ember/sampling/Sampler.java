@@ -65,6 +65,23 @@ public final class Sampler {
         return vocabSize;
     }
 
+    /**
+     * The next number of this sampler's seeded stream, uniform in [0, 1): what {@link #sample} draws with, for a
+     * backend that draws on its own device. One call per sampled (non-greedy) token keeps the stream where
+     * {@code sample} would have left it, so a run is repeatable whichever side drew.
+     */
+    public double nextUniform() {
+        return random.nextDouble();
+    }
+
+    /**
+     * Whether this sampler's steps are plain temperature / top-k / top-p (or greedy), the steps that need nothing
+     * but the row of logits and one uniform number; false with a repetition penalty or min-p.
+     */
+    public boolean isPlainTopKTopP() {
+        return repetitionPenalty == null && params.minP() == 0f;
+    }
+
     /** Records a token of the sequence (prompt or output) for the repetition penalty. */
     public void observe(int tokenId) {
         if (tokenId < 0 || tokenId >= vocabSize) {
@@ -396,7 +413,7 @@ public final class Sampler {
     private int draw(int kept) {
         int[] pool = scratch.pool;
         float[] weights = scratch.weights;
-        double target = random.nextDouble() * keptMass;
+        double target = nextUniform() * keptMass;
         double cumulative = 0;
         int lastPossible = pool[0];
         for (int i = 0; i < kept; i++) {

@@ -47,7 +47,6 @@ class EngineTraceTest {
             assertEquals(6, r.tokens().length);
             Map<String, Long> n = counts(trace);
             assertEquals(3, n.get("prefill_chunk"), "20 prompt tokens in chunks of 8");
-            assertEquals(6, n.get("sample"));
             assertEquals(5, n.get("decode_step"), "no forward after the last token");
             assertEquals(1, n.get("generate"));
             long chunkTokens = trace.events().stream().filter(e -> e.name().equals("prefill_chunk"))
@@ -72,11 +71,11 @@ class EngineTraceTest {
             }
             Map<String, Long> n = counts(trace);
             assertEquals(engine.steps(), n.get("engine_step"));
-            assertEquals(engine.steps(), n.get("forward"));
-            assertEquals(engine.steps(), n.get("sample_and_retire"));
+            assertEquals(engine.steps(), n.get("forward_and_sample"));
+            assertEquals(engine.steps(), n.get("retire"));
             List<TraceRecorder.Event> steps = trace.events().stream().filter(e -> e.name().equals("engine_step")).toList();
             Function<TraceRecorder.Event, Long> end = e -> e.startNanos() + e.durationNanos();
-            for (TraceRecorder.Event forward : trace.events().stream().filter(e -> e.name().equals("forward")).toList()) {
+            for (TraceRecorder.Event forward : trace.events().stream().filter(e -> e.name().equals("forward_and_sample")).toList()) {
                 assertTrue(steps.stream().anyMatch(s -> s.startNanos() <= forward.startNanos() && end.apply(s) >= end.apply(forward)),
                         "each forward lies inside an engine step");
             }

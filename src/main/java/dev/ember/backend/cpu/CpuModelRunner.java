@@ -10,6 +10,7 @@ import dev.ember.model.LayerWeights;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
+import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -44,6 +45,8 @@ final class CpuModelRunner implements ModelRunner {
     private final float[][] valueCache;
     private final ThreadLocal<float[]> rowScratch = ThreadLocal.withInitial(() -> new float[0]);
     private Activations act = new Activations(0, null);
+    /** The logits of {@link #forwardAndSample}'s last step, grown to the largest batch seen. */
+    private float[] sampleLogits = new float[0];
 
     CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName) {
 
@@ -113,6 +116,11 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     @Override
+    public int kvElementBytes() {
+        return Float.BYTES;
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }
@@ -144,6 +152,23 @@ final class CpuModelRunner implements ModelRunner {
             position = new int[rows];
             slot = new int[rows];
             chunkOf = new int[rows];
+        }
+    }
+
+    @Override
+    public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
+        int chunks = batch.size();
+        if (samplers.length < chunks || tokens.length < chunks) {
+            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
+                    + samplers.length + " and " + tokens.length);
+        }
+        int vocab = config.vocabSize();
+        if (sampleLogits.length < chunks * vocab) {
+            sampleLogits = new float[chunks * vocab];
+        }
+        forward(batch, sampleLogits);
+        for (int i = 0; i < chunks; i++) {
+            tokens[i] = samplers[i] == null ? -1 : samplers[i].sample(sampleLogits, i * vocab);
         }
     }
 

@@ -10,6 +10,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
+import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,8 +22,13 @@ import java.util.Map;
 
 /**
  * The forward pass on one GPU. Each step uploads its metadata (tokens, positions, cache slots, block
- * tables) with one copy, runs every layer as a handful of kernels and three cuBLASLt products, and copies
- * back the logits of each chunk's last token.
+ * tables, sampling parameters) with one copy, runs every layer as a handful of kernels and four matrix
+ * products, and either picks each chunk's next token on the GPU and copies back only the token ids
+ * ({@link #forwardAndSample}) or copies back the logits of each chunk's last token ({@link #forward}).
+ *
+ * <p>Products of at most {@link EmberKernels#GEMV_MAX_ROWS} rows go to whichever of cuBLASLt and Ember's
+ * matrix-vector kernel {@link MatrixProducts} timed faster for the shape, decided before the first step of that
+ * size (outside any graph capture).
  *
  * <p>Per layer: add+RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
  * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
@@ -57,7 +63,7 @@ final class CudaModelRunner implements ModelRunner {
     private final String deviceName;
     private final CudaStream stream;
     private final EmberKernels kernels;
-    private final CublasLt blas;
+    private final MatrixProducts products;
     private final DeviceWeights weights;
     private final DeviceBuffer keyCache;
     private final DeviceBuffer valueCache;
@@ -66,9 +72,11 @@ final class CudaModelRunner implements ModelRunner {
     private final int maxStride;
     private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
     private Activations act;
+    /** One logits row of a sequence sampled on the host. */
+    private float[] hostRow = new float[0];
 
-    /** A decode graph is valid for one batch size, block-table width and split count. */
-    private record GraphKey(int chunks, int stride, int splits) {
+    /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
+    private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
     }
 
     /** Where the weights come from: uploaded from a host model, or made on the GPU. */
@@ -114,7 +122,7 @@ final class CudaModelRunner implements ModelRunner {
         try {
             this.stream = CudaStream.create();
             this.kernels = EmberKernels.load(context.device());
-            this.blas = new CublasLt();
+            this.products = new MatrixProducts(kernels);
             this.weights = source.load(kernels, stream);
             this.keyCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
             this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
@@ -162,8 +170,9 @@ final class CudaModelRunner implements ModelRunner {
     /** Per-step device buffers and their pinned host mirrors, for up to {@code rows} tokens in {@code chunks} sequences. */
     private final class Activations implements AutoCloseable {
         final int rows, chunks;
-        final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta;
-        final PinnedBuffer hostMeta, hostLogits;
+        final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
+                sampled;
+        final PinnedBuffer hostMeta, hostLogits, hostSampled;
 
         Activations(int rows, int chunks) {
             this.rows = rows;
@@ -183,15 +192,17 @@ final class CudaModelRunner implements ModelRunner {
             partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, MAX_SPLITS));
             partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, MAX_SPLITS));
             meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
+            sampled = DeviceBuffer.allocate(4L * chunks);
             hostMeta = PinnedBuffer.allocate(meta.byteSize());
             hostLogits = PinnedBuffer.allocate(logits.byteSize());
+            hostSampled = PinnedBuffer.allocate(sampled.byteSize());
         }
 
         static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
             int t = type.bytes();
             long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                     + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
-            long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize()
+            long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 4
                     + 4 * (EmberKernels.decodePartialFloats(1, s, MAX_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, MAX_SPLITS));
             return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
         }
@@ -203,11 +214,12 @@ final class CudaModelRunner implements ModelRunner {
         @Override
         public void close() {
             for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
-                    partialOut, partialMaxSum, meta}) {
+                    partialOut, partialMaxSum, meta, sampled}) {
                 b.close();
             }
             hostMeta.close();
             hostLogits.close();
+            hostSampled.close();
         }
     }
 
@@ -227,6 +239,11 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
+    public int kvElementBytes() {
+        return type.bytes();
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }
@@ -238,27 +255,136 @@ final class CudaModelRunner implements ModelRunner {
         if (logits.length < (long) chunks * vocab) {
             throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
         }
-        context.makeCurrent();
-        StepLayout layout = layout(batch);
-        ensureCapacity(layout.rows(), chunks);
-        int splits = decodeSplits(layout);
-        writeMetadata(batch, layout);
-        act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
-        if (useGraphs && layout.prefill() == 0) {
-            GraphKey key = new GraphKey(chunks, layout.stride(), splits);
-            CudaGraph graph = graphs.get(key);
-            if (graph == null) {
-                graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits));
-                graphs.put(key, graph);
-            }
-            graph.launch(stream);
-        } else {
-            enqueueStep(layout, maxChunkLength(batch), splits);
-        }
+        run(batch, null);
         MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         act.logits.copyToHostAsync(hostLogits, stream);
         stream.synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
+    }
+
+    /**
+     * Greedy and plain temperature / top-k / top-p rows are picked on the GPU by sample_tokens, drawing with the
+     * sampler's {@link Sampler#nextUniform()}; rows whose sampler needs more (a repetition penalty, min-p) copy
+     * back their own logits row and are sampled on the host.
+     */
+    @Override
+    public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
+        int chunks = batch.size(), vocab = config.vocabSize();
+        if (samplers.length < chunks || tokens.length < chunks) {
+            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
+                    + samplers.length + " and " + tokens.length);
+        }
+        for (int i = 0; i < chunks; i++) {
+            if (samplers[i] != null && samplers[i].vocabSize() != vocab) {
+                throw new IllegalArgumentException("sampler " + i + " is for a vocabulary of " + samplers[i].vocabSize()
+                        + ", the model's is " + vocab);
+            }
+        }
+        run(batch, samplers);
+        MemorySegment hostTokens = act.hostSampled.segment().asSlice(0, 4L * chunks);
+        act.sampled.copyToHostAsync(hostTokens, stream);
+        for (int i = 0; i < chunks; i++) {
+            if (onHost(samplers[i])) {
+                long row = 4L * i * vocab;
+                act.logits.copyToHostAsync(row, act.hostLogits.segment().asSlice(row, 4L * vocab), stream);
+            }
+        }
+        stream.synchronize();
+        for (int i = 0; i < chunks; i++) {
+            if (onHost(samplers[i])) {
+                if (hostRow.length < vocab) {
+                    hostRow = new float[vocab];
+                }
+                MemorySegment.copy(act.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
+                tokens[i] = samplers[i].sample(hostRow, 0);
+            } else {
+                tokens[i] = hostTokens.getAtIndex(ValueLayout.JAVA_INT, i);
+            }
+        }
+    }
+
+    private static boolean onHost(Sampler sampler) {
+        return sampler != null && !sampler.isPlainTopKTopP();
+    }
+
+    /**
+     * Uploads the step's metadata and queues the step, replaying (or first capturing) a graph for a step of decodes
+     * only; with {@code samplers}, the step ends with sample_tokens writing each chunk's choice.
+     */
+    private void run(ForwardBatch batch, Sampler[] samplers) {
+        context.makeCurrent();
+        StepLayout layout = layout(batch);
+        ensureCapacity(layout.rows(), layout.chunks());
+        int splits = decodeSplits(layout);
+        writeMetadata(batch, layout);
+        boolean sampled = samplers != null;
+        if (sampled) {
+            writeSampling(samplers, layout);
+        }
+        chooseProducts(layout);
+        act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
+        if (useGraphs && layout.prefill() == 0) {
+            GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
+            CudaGraph graph = graphs.get(key);
+            if (graph == null) {
+                graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
+                graphs.put(key, graph);
+            }
+            graph.launch(stream);
+        } else {
+            enqueueStep(layout, maxChunkLength(batch), splits, sampled);
+        }
+    }
+
+    /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
+    private void writeSampling(Sampler[] samplers, StepLayout layout) {
+        MemorySegment m = act.hostMeta.segment();
+        for (int c = 0; c < layout.chunks(); c++) {
+            Sampler s = samplers[c];
+            int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
+            int mode = s == null || onHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
+            float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
+            setInt(m, at, mode);
+            setInt(m, at + 1, mode == 2 ? s.params().topK() : 0);
+            setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
+            setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
+            setInt(m, at + 4, Float.floatToRawIntBits(uniform));
+        }
+    }
+
+    /**
+     * Decides, before the first step of each small size, between cuBLASLt and the matrix-vector kernel for the
+     * layers' products (when the step has few rows) and the output projection (when it has few chunks), timing
+     * them on this step's scratch buffers.
+     */
+    private void chooseProducts(StepLayout layout) {
+        int rows = layout.rows(), chunks = layout.chunks();
+        int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
+        Activations a = act;
+        if (rows <= EmberKernels.GEMV_MAX_ROWS) {
+            List<DeviceWeights.Layer> layers = weights.layers;
+            products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::qkv), a.qkv.address(),
+                    DType.F32, rows, qd + 2 * kvd, h);
+            products.choose(stream, type, a.attention.address(), addresses(layers, DeviceWeights.Layer::o), a.delta.address(),
+                    DType.F32, rows, h, qd);
+            products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::gateUp), a.gateUp.address(),
+                    type, rows, 2 * ff, h);
+            products.choose(stream, type, a.gated.address(), addresses(layers, DeviceWeights.Layer::down), a.delta.address(),
+                    DType.F32, rows, h, ff);
+        }
+        if (chunks <= EmberKernels.GEMV_MAX_ROWS) {
+            products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
+                    DType.F32, chunks, config.vocabSize(), h);
+        }
+    }
+
+    private static long[] addresses(List<DeviceWeights.Layer> layers, java.util.function.Function<DeviceWeights.Layer, DeviceBuffer> matrix) {
+        return layers.stream().mapToLong(l -> matrix.apply(l).address()).toArray();
+    }
+
+    /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
+    List<String> productChoices() {
+        return products.choices().stream().map(Object::toString).sorted().toList();
     }
 
     /** Checks the batch and sizes its metadata; the block-table width is rounded up to a power of two for graph reuse. */
@@ -373,7 +499,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
-    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits) {
+    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, boolean sampled) {
         Activations a = act;
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         int ff = config.intermediateSize();
@@ -384,7 +510,7 @@ final class CudaModelRunner implements ModelRunner {
             boolean first = l == 0;
             kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
                     a.normed.address(), 0, rows, h, eps, !first);
-            blas.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), rows, qd + 2 * kvd, h);
+            products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h);
             long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
             kernels.qkvRope(stream, type, a.qkv.address(), address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
                     inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
@@ -400,17 +526,21 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            blas.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), rows, h, qd);
+            products.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), DType.F32, rows, h, qd);
             kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), w.ffnNorm().address(), a.normed.address(), 0,
                     rows, h, eps, true);
-            blas.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
+            products.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
-            blas.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), rows, h, ff);
+            products.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), DType.F32, rows, h, ff);
         }
         kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
                 a.meta(layout.lastRows()), layout.chunks(), h, eps, false);
-        blas.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), layout.chunks(),
-                config.vocabSize(), h);
+        products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
+                layout.chunks(), config.vocabSize(), h);
+        if (sampled) {
+            kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.chunks(),
+                    config.vocabSize());
+        }
     }
 
     private static long address(DeviceBuffer b) {
@@ -427,7 +557,7 @@ final class CudaModelRunner implements ModelRunner {
         context.makeCurrent();
         graphs.values().forEach(CudaGraph::close);
         graphs.clear();
-        for (AutoCloseable c : new AutoCloseable[] {act, inverseFrequencies, valueCache, keyCache, weights, blas, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

@@ -67,6 +67,12 @@ public final class DeviceBuffer implements AutoCloseable {
         Driver.memcpyDtoHAsync(host, address, host.byteSize(), stream.handle());
     }
 
+    /** Queues a copy of {@code host.byteSize()} bytes from {@code offset} bytes into this buffer into {@code host}. */
+    public void copyToHostAsync(long offset, MemorySegment host, CudaStream stream) {
+        checkRange(offset, host.byteSize());
+        Driver.memcpyDtoHAsync(host, address + offset, host.byteSize(), stream.handle());
+    }
+
     /** Queues a fill of {@code count} 32-bit words from {@code offset} bytes in with {@code bits}. */
     public void fill32Async(long offset, long count, int bits, CudaStream stream) {
         checkRange(offset, count * 4);

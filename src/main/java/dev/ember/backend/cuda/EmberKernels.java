@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -32,6 +32,8 @@ public final class EmberKernels implements AutoCloseable {
     /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
     static final int DECODE_TOKENS = 32;
     public static final int MAX_HEAD_DIM = 256;
+    /** The most rows of x the matrix-vector kernels take (gemv.cu). */
+    public static final int GEMV_MAX_ROWS = 8;
     /** One warp per query head of a KV group, at most 1024 threads. */
     public static final int MAX_GROUP = 32;
 
@@ -237,6 +239,33 @@ public final class EmberKernels implements AutoCloseable {
                 .launch(typed("fill_uniform", type), Math.max(blocks, 1), 1, 1, 256, 0, stream);
     }
 
+    /** Whether {@link #gemv} takes operands of this type and depth: rows of 16-byte vectors, at most GEMV_MAX_ROWS of them. */
+    public static boolean gemvSupports(DType type, int m, int k) {
+        return m >= 1 && m <= GEMV_MAX_ROWS && k % (16 / type.bytes()) == 0;
+    }
+
+    /**
+     * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} for a few rows (gemv.cu), x and w in {@code type}, out fp32 or (with
+     * {@code outType == type}) rounded to the storage type; operands 16-byte aligned.
+     */
+    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        gemv(stream, type, x, w, out, outType, m, n, k, 4);
+    }
+
+    /** As above, with {@code inFlight} (4 or 8) 16-byte slices of the weight row in flight per lane. */
+    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight) {
+        if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
+            throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
+        }
+        int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+        if (inFlight != 4 && inFlight != 8) {
+            throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
+        }
+        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
+        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
+                .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
+    }
+
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */
     public void argmax(CudaStream stream, long logits, long out, int rows, int vocab) {
         args.begin().pointer(logits).pointer(out).i32(vocab).launch(function("argmax_f32"), rows, 1, 1, 1024, 0, stream);
@@ -247,6 +276,16 @@ public final class EmberKernels implements AutoCloseable {
                                int rows, int vocab) {
         args.begin().pointer(logits).pointer(temperature).pointer(topK).pointer(topP).pointer(uniform).pointer(out).i32(vocab)
                 .launch(function("sample_top_k_top_p"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    /**
+     * The engine's next-token choice of sample_tokens in sampling.cu: per row, {@code params} holds
+     * {@link StepLayout#SAMPLE_PARAMS} ints (mode: 0 none, 1 greedy, 2 sampled; top-k; temperature, top-p and
+     * the uniform draw as float bits); {@code out[r]} gets the token, or -1 for mode 0.
+     */
+    public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
+        args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
+                .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
     }
 
     @Override

@@ -12,6 +12,8 @@ package dev.ember.backend.cuda;
  * @param stride    block-table row length
  */
 record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
+    /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
+    static final int SAMPLE_PARAMS = 5;
 
     int tokens() {
         return 0;
@@ -58,8 +60,13 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         return prefillChunks() + prefill;
     }
 
-    int blockTables() {
+    /** Per chunk, five ints saying how to pick its next token (SAMPLE_PARAMS; sample_tokens in sampling.cu). */
+    int sampling() {
         return decodeRows() + decode;
+    }
+
+    int blockTables() {
+        return sampling() + SAMPLE_PARAMS * chunks;
     }
 
     int totalInts() {
@@ -68,6 +75,6 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
 
     /** Ints a step of at most these counts can need. */
     static long capacityInts(int rows, int chunks, int maxStride) {
-        return 4L * rows + 7L * chunks + (long) chunks * maxStride;
+        return 4L * rows + (7L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
     }
 }

@@ -1,0 +1,125 @@
+// Products of a few rows by a weight matrix, out[m][n] = x[m][k] · w[n][k]ᵀ for m <= 8: the decode steps of
+// small batches, where every weight is used by at most eight rows and the product is a stream of the weights.
+//
+// Bytes: n*k*sizeof(T) of weights, read once, with 16-byte loads that bypass L1 (ld.global.nc.L1::no_allocate)
+// so the few rows of x (m*k*sizeof(T), re-read by every warp) stay there. Work: one warp per output column
+// (a row of w), each lane a 16-byte slice of it UNROLL slices at a time, all loads of a step issued before the
+// first product; m fp32 sums per lane, reduced across the warp at the end. A column is a whole row of w, so
+// every warp reads one contiguous k*sizeof(T) run: no split over k is needed while n gives every
+// multiprocessor dozens of warps (n >= 2048 at every shape this is chosen for; the runner times it against
+// cuBLASLt per shape and keeps the faster).
+//
+// Requires k a multiple of 16 / sizeof(T) and x, w 16-byte aligned (rows k*sizeof(T) apart).
+#include "common.cuh"
+
+namespace ember {
+
+__device__ __forceinline__ uint4 load_streaming(const void* p) {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+// Sum of the products of the elements packed in two 16-byte words, accumulated in fp32.
+template <typename T> __device__ __forceinline__ float dot16(uint4 a, uint4 b, float acc);
+
+template <> __device__ __forceinline__ float dot16<float>(uint4 a, uint4 b, float acc) {
+    acc = fmaf(__uint_as_float(a.x), __uint_as_float(b.x), acc);
+    acc = fmaf(__uint_as_float(a.y), __uint_as_float(b.y), acc);
+    acc = fmaf(__uint_as_float(a.z), __uint_as_float(b.z), acc);
+    return fmaf(__uint_as_float(a.w), __uint_as_float(b.w), acc);
+}
+
+__device__ __forceinline__ float2 pair_to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
+__device__ __forceinline__ float2 pair_to_float2(__half2 v) { return __half22float2(v); }
+
+// The 16-bit types: four pairs per word, each widened to fp32.
+template <typename T2>
+__device__ __forceinline__ float dot16_pairs(uint4 a, uint4 b, float acc) {
+    const T2* pa = reinterpret_cast<const T2*>(&a);
+    const T2* pb = reinterpret_cast<const T2*>(&b);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 fa = pair_to_float2(pa[i]), fb = pair_to_float2(pb[i]);
+        acc = fmaf(fa.x, fb.x, acc);
+        acc = fmaf(fa.y, fb.y, acc);
+    }
+    return acc;
+}
+
+template <> __device__ __forceinline__ float dot16<__nv_bfloat16>(uint4 a, uint4 b, float acc) {
+    return dot16_pairs<__nv_bfloat162>(a, b, acc);
+}
+
+template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b, float acc) {
+    return dot16_pairs<__half2>(a, b, acc);
+}
+
+template <typename O> __device__ __forceinline__ O store_as(float v);
+template <> __device__ __forceinline__ float store_as<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half store_as<__half>(float v) { return __float2half_rn(v); }
+
+// M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
+// UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
+// short row, 4 leaves more registers for large M; the runner times both).
+template <typename T, typename O, int M, int GEMV_UNROLL>
+__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
+    constexpr int VEC = 16 / sizeof(T);
+    constexpr int STEP = 32 * VEC;  // elements one warp covers per load
+    const int column = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
+    const int lane = threadIdx.x & 31;
+    if (column >= n) return;
+    const T* row = w + (size_t)column * k;
+    float acc[M];
+#pragma unroll
+    for (int i = 0; i < M; i++) acc[i] = 0.f;
+
+    int at = lane * VEC;
+    for (; at + (GEMV_UNROLL - 1) * STEP < k; at += GEMV_UNROLL * STEP) {
+        uint4 wv[GEMV_UNROLL];
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                if (i < m) {
+                    const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at + u * STEP));
+                    acc[i] = dot16<T>(wv[u], xv, acc[i]);
+                }
+            }
+        }
+    }
+    for (; at < k; at += STEP) {
+        const uint4 wv = load_streaming(row + at);
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < m) acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at)), acc[i]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        const float sum = warp_sum(acc[i]);
+        if (lane == 0 && i < m) out[(size_t)i * n + column] = store_as<O>(sum);
+    }
+}
+
+}  // namespace ember
+
+// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane.
+// 256 threads (8 columns) per block.
+#define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
+#define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
+#define GEMV_VARIANTS(M, U, suffix)                                                                                  \
+    EMBER_INSTANTIATE_AS(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))              \
+    EMBER_INSTANTIATE_AS(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+GEMV_VARIANTS(1, 4, )
+GEMV_VARIANTS(2, 4, )
+GEMV_VARIANTS(4, 4, )
+GEMV_VARIANTS(8, 4, )
+GEMV_VARIANTS(1, 8, _u8)
+GEMV_VARIANTS(2, 8, _u8)
+GEMV_VARIANTS(4, 8, _u8)
+GEMV_VARIANTS(8, 8, _u8)

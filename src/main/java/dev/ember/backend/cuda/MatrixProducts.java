@@ -1,0 +1,111 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.model.DType;
+
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
+ * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
+ * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
+ * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
+ * Until a shape is timed it goes to cuBLASLt. One per runner; not thread-safe.
+ */
+final class MatrixProducts implements AutoCloseable {
+    /** Timed launches of each candidate per round, and rounds (the faster round counts). */
+    private static final int LAUNCHES = 16;
+    private static final int ROUNDS = 3;
+
+    private final CublasLt blas;
+    private final EmberKernels kernels;
+    private final Map<Shape, Choice> choices = new HashMap<>();
+
+    record Shape(DType type, DType outType, int m, int n, int k) {
+    }
+
+    /** The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane. */
+    enum Implementation {
+        CUBLASLT(0), GEMV4(4), GEMV8(8);
+
+        final int inFlight;
+
+        Implementation(int inFlight) {
+            this.inFlight = inFlight;
+        }
+    }
+
+    /** What was measured for a shape: microseconds per product of each candidate, and the fastest, which is used. */
+    record Choice(Shape shape, Implementation chosen, Map<Implementation, Double> micros) {
+        @Override
+        public String toString() {
+            StringBuilder s = new StringBuilder(String.format("m=%d n=%d k=%d %s->%s:", shape.m(), shape.n(), shape.k(),
+                    shape.type(), shape.outType()));
+            micros.forEach((i, us) -> s.append(String.format(" %s %.1f us,", i, us)));
+            return s.append(" -> ").append(chosen).toString();
+        }
+    }
+
+    MatrixProducts(EmberKernels kernels) {
+        this.kernels = kernels;
+        this.blas = new CublasLt();
+    }
+
+    /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
+    void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        Choice c = m <= EmberKernels.GEMV_MAX_ROWS ? choices.get(new Shape(type, outType, m, n, k)) : null;
+        run(c == null ? Implementation.CUBLASLT : c.chosen(), stream, type, x, w, out, outType, m, n, k);
+    }
+
+    private void run(Implementation i, CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        if (i == Implementation.CUBLASLT) {
+            blas.matmul(stream, type, x, w, out, outType, m, n, k);
+        } else {
+            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight);
+        }
+    }
+
+    /**
+     * Decides the shape, if it is small enough and not yet decided, by timing both candidates on {@code stream}
+     * (synchronously; never while a graph is being captured) with the weights rotating through {@code weights}, so
+     * that they come from memory as in a real step and not from L2. {@code x} and {@code out} are scratch.
+     */
+    void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k) {
+        Shape shape = new Shape(type, outType, m, n, k);
+        if (!EmberKernels.gemvSupports(type, m, k) || choices.containsKey(shape)) {
+            return;
+        }
+        Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
+        try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
+            for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
+                for (Implementation candidate : Implementation.values()) {
+                    start.record(stream);
+                    for (int i = 0; i < LAUNCHES; i++) {
+                        run(candidate, stream, type, x, weights[i % weights.length], out, outType, m, n, k);
+                    }
+                    end.record(stream);
+                    end.synchronize();
+                    double micros = 1000.0 * end.elapsedMillisSince(start) / LAUNCHES;
+                    if (round > 0) {
+                        best.merge(candidate, micros, Math::min);
+                    }
+                }
+            }
+        }
+        Implementation fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        choices.put(shape, new Choice(shape, fastest, best));
+    }
+
+    /** Every decision so far, for benchmark notes. */
+    List<Choice> choices() {
+        return new ArrayList<>(choices.values());
+    }
+
+    @Override
+    public void close() {
+        blas.close();
+    }
+}

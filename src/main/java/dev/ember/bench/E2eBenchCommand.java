@@ -1,0 +1,286 @@
+package dev.ember.bench;
+
+import dev.ember.EmberException;
+import dev.ember.backend.Backend;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.ModelOptions;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.ModelLoader;
+import dev.ember.model.RandomWeights;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ember bench e2e}, the seeds' {@code ember_benchmark}: a fixed workload of {@code --decode-batch} random
+ * prompts of {@code --prompt-len} tokens, prefilled in steps of at most {@code --chunk-len} tokens, then greedy
+ * decoding until each has {@code --gen-len} tokens, through {@link ModelRunner#forwardAndSample} (the engine's step).
+ * Prints and writes one row of the seeds' columns, medians over {@code --iters} runs after {@code --warmup}, and
+ * beside it the decode speed as a fraction of the bandwidth roofline: the bytes a decode step must read (weights
+ * but the embedding table, plus the KV cache) over the copy bandwidth measured on this device at start.
+ *
+ * <p>Columns: {@code ttft_ms} until the first sequence's first token; {@code prefill_ms} until every prompt is
+ * prefilled (and its first token chosen); {@code decode_ms} for the {@code gen_len - 1} decode steps that follow;
+ * {@code decode_tok_s} the tokens those steps produced per second.
+ */
+@Command(name = "e2e", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "End-to-end prefill + decode timing (TTFT, prefill, decode tokens/s) beside the bandwidth roofline.")
+public final class E2eBenchCommand implements Callable<Integer> {
+    static final List<String> COLUMNS = List.of("mode", "prompt_len", "gen_len", "chunk_len", "batch_size", "ttft_ms",
+            "prefill_ms", "decode_ms", "decode_tok_s");
+    /** Random-weight presets made on the host are limited to this many bytes of weights. */
+    private static final long CPU_PRESET_BYTES = 2L << 30;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--preset", paramLabel = "NAME",
+            description = "instead of --model: a model shape with random weights (llama-3.1-8b, llama-3.2-1b, qwen3-8b, qwen3-0.6b)")
+    String preset;
+
+    @Option(names = "--prompt-len", defaultValue = "128", description = "prompt tokens per sequence; default: ${DEFAULT-VALUE}")
+    int promptLen;
+
+    @Option(names = "--gen-len", defaultValue = "128", description = "tokens generated per sequence (>= 2); default: ${DEFAULT-VALUE}")
+    int genLen;
+
+    @Option(names = "--chunk-len", defaultValue = "512", description = "most prompt tokens per prefill step; default: ${DEFAULT-VALUE}")
+    int chunkLen;
+
+    @Option(names = "--decode-batch", defaultValue = "1", description = "sequences decoded together; default: ${DEFAULT-VALUE}")
+    int decodeBatch;
+
+    @Option(names = "--iters", defaultValue = "3", description = "timed runs (the row holds their medians); default: ${DEFAULT-VALUE}")
+    int iters;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "untimed runs first; default: ${DEFAULT-VALUE}")
+    int warmup;
+
+    @Option(names = "--csv", paramLabel = "FILE", description = "also write the row as CSV")
+    Path csv;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the header, the row and the roofline as JSON")
+    Path json;
+
+    @Option(names = "--seed", defaultValue = "1", description = "seed of the prompts and of random preset weights; default: ${DEFAULT-VALUE}")
+    long seed;
+
+    /** One timed run, in milliseconds. */
+    record Run(double ttftMs, double prefillMs, double decodeMs) {
+    }
+
+    /** A loaded runner and the host model behind it (none for presets made on the GPU). */
+    private record Loaded(String name, DType dtype, ModelRunner runner, Model model) implements AutoCloseable {
+        @Override
+        public void close() {
+            runner.close();
+            if (model != null) {
+                model.close();
+            }
+        }
+    }
+
+    @Override
+    public Integer call() {
+        validate();
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        ConsoleProgress progress = new ConsoleProgress(err);
+        try (Backend backend = modelOptions.openBackend(err); Loaded loaded = load(backend, progress, err)) {
+            ModelRunner runner = loaded.runner();
+            DeviceCeilings ceilings = backend.measureCeilings(progress);
+            BenchHeader header = new BenchHeader("bench e2e", runner.deviceName(), loaded.name(),
+                    loaded.dtype().name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
+            header.print(out);
+            List<Run> runs = new ArrayList<>();
+            for (int i = 0; i < warmup + iters; i++) {
+                progress.update("bench e2e", i, warmup + iters);
+                Run r = runOnce(runner, new SplittableRandom(seed + i));
+                if (i >= warmup) {
+                    runs.add(r);
+                }
+            }
+            progress.update("bench e2e", warmup + iters, warmup + iters);
+
+            int decodeTokens = decodeBatch * (genLen - 1);
+            double decodeMs = Stats.of(runs.stream().mapToDouble(Run::decodeMs).toArray()).median();
+            double tokensPerSecond = Stats.of(runs.stream().mapToDouble(r -> decodeTokens / (r.decodeMs() / 1e3)).toArray()).median();
+            ResultTable table = new ResultTable(COLUMNS).add(decodeBatch == 1 ? "single" : "batch", promptLen, genLen, chunkLen,
+                    decodeBatch, Stats.of(runs.stream().mapToDouble(Run::ttftMs).toArray()).median(),
+                    Stats.of(runs.stream().mapToDouble(Run::prefillMs).toArray()).median(), decodeMs, tokensPerSecond);
+            table.print(out);
+
+            ModelConfig c = runner.config();
+            double weightBytes = ModelPresets.decodeWeightBytes(c, loaded.dtype());
+            double kvBytes = averageKvBytesPerStep(c, runner.kvElementBytes());
+            double floorSeconds = ceilings.secondsToMove(weightBytes + kvBytes);
+            double rooflineTokensPerSecond = decodeBatch / floorSeconds;
+            out.printf(Locale.ROOT, "# decode roofline: %.3f GB of weights + %.3f GB of KV cache per step at %.0f GB/s copy "
+                            + "bandwidth = %.1f tokens/s; measured %.1f tokens/s = %.1f%% of the roofline%n",
+                    weightBytes / 1e9, kvBytes / 1e9, ceilings.copyBytesPerSecond() / 1e9, rooflineTokensPerSecond,
+                    tokensPerSecond, 100 * tokensPerSecond / rooflineTokensPerSecond);
+            if (csv != null) {
+                table.writeCsv(csv);
+            }
+            if (json != null) {
+                Map<String, Object> h = new LinkedHashMap<>(header.toMap());
+                h.put("decode_weight_bytes_per_step", weightBytes);
+                h.put("decode_kv_bytes_per_step", kvBytes);
+                h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
+                h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
+                table.writeJson(json, h);
+            }
+        }
+        return 0;
+    }
+
+    private void validate() {
+        require(promptLen >= 1, "--prompt-len must be at least 1");
+        require(genLen >= 2, "--gen-len must be at least 2 (the first token comes with the prefill; decode makes the rest)");
+        require(chunkLen >= 1, "--chunk-len must be at least 1");
+        require(decodeBatch >= 1, "--decode-batch must be at least 1");
+        require(iters >= 1, "--iters must be at least 1");
+        require(warmup >= 0, "--warmup must be at least 0");
+        require(preset == null || !modelOptions.modelGiven(), "give --model or --preset, not both");
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new EmberException(message);
+        }
+    }
+
+    private Loaded load(Backend backend, ConsoleProgress progress, PrintStream err) {
+        ModelConfig config = preset != null ? ModelPresets.config(preset) : null;
+        Model model = null;
+        try {
+            if (config == null) {
+                model = ModelLoader.load(modelOptions.modelDirectory(), progress);
+                config = model.config();
+            }
+            int total = promptLen + genLen;
+            require(total <= config.maxPositions(), "--prompt-len + --gen-len = " + total + " exceeds the model's context of "
+                    + config.maxPositions() + " tokens");
+            int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
+            int blocksPerSequence = (total + blockSize - 1) / blockSize;
+            KvCacheSpec kv = KvCacheSpec.forTokens(config, decodeBatch * blocksPerSequence * blockSize, blockSize);
+            if (model != null) {
+                DType dtype = model.layers().getFirst().wq().dtype();
+                return new Loaded(model.name(), dtype, backend.load(model, kv, progress), model);
+            }
+            DType dtype = config.dtype();
+            String name = preset + " (random weights)";
+            if (backend instanceof CudaBackend cuda) {
+                return new Loaded(name, dtype, cuda.loadRandom(config, dtype, kv, seed), null);
+            }
+            long bytes = ModelPresets.decodeWeightBytes(config, dtype);
+            require(bytes <= CPU_PRESET_BYTES, String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets "
+                    + "on the CPU are limited to %.1f GB: use a GPU (--backend cuda) or a smaller preset", preset, bytes / 1e9,
+                    CPU_PRESET_BYTES / 1e9));
+            err.printf("ember: preset %s on the CPU: random %s weights made on the host%n", preset,
+                    dtype.name().toLowerCase(Locale.ROOT));
+            model = RandomWeights.create(config, dtype, seed);
+            return new Loaded(name, dtype, backend.load(model, kv, progress), model);
+        } catch (RuntimeException e) {
+            if (model != null) {
+                model.close();
+            }
+            throw e;
+        }
+    }
+
+    /** Bytes of KV cache a decode step reads, averaged over the run's decode steps (contexts prompt+1 .. prompt+gen-1). */
+    private double averageKvBytesPerStep(ModelConfig c, int elementBytes) {
+        double averageContext = promptLen + genLen / 2.0;
+        return decodeBatch * averageContext * 2.0 * c.numLayers() * c.kvDim() * elementBytes;
+    }
+
+    /** Prefills every prompt in steps of at most chunk-len tokens, then decodes; each step ends with its tokens on the host. */
+    private Run runOnce(ModelRunner runner, SplittableRandom random) {
+        int vocab = runner.config().vocabSize();
+        int blockSize = runner.kvSpec().blockSize();
+        BlockTable[] tables = new BlockTable[decodeBatch];
+        Sampler[] samplers = new Sampler[decodeBatch];
+        int[][] prompts = new int[decodeBatch][];
+        SamplingParams greedy = SamplingParams.greedy(genLen).withIgnoreEos(true);
+        try {
+            for (int i = 0; i < decodeBatch; i++) {
+                tables[i] = new BlockTable(blockSize);
+                if (!tables[i].reserve(promptLen + genLen, runner.blockAllocator())) {
+                    throw new EmberException("KV cache too small for " + decodeBatch + " sequences of " + (promptLen + genLen) + " tokens");
+                }
+                samplers[i] = new Sampler(greedy, vocab);
+                prompts[i] = random.ints(promptLen, 0, vocab).toArray();
+            }
+            int[] next = new int[decodeBatch];
+            int[] tokens = new int[decodeBatch];
+            long start = System.nanoTime();
+            long firstToken = -1;
+            int sequence = 0, position = 0;
+            while (sequence < decodeBatch) {
+                List<ForwardBatch.Chunk> chunks = new ArrayList<>();
+                List<Integer> owners = new ArrayList<>();
+                List<Sampler> stepSamplers = new ArrayList<>();
+                for (int budget = chunkLen; budget > 0 && sequence < decodeBatch; ) {
+                    int n = Math.min(budget, promptLen - position);
+                    chunks.add(new ForwardBatch.Chunk(Arrays.copyOfRange(prompts[sequence], position, position + n),
+                            position, tables[sequence]));
+                    owners.add(sequence);
+                    stepSamplers.add(position + n == promptLen ? samplers[sequence] : null);
+                    budget -= n;
+                    position += n;
+                    if (position == promptLen) {
+                        sequence++;
+                        position = 0;
+                    }
+                }
+                runner.forwardAndSample(new ForwardBatch(chunks), stepSamplers.toArray(Sampler[]::new), tokens);
+                for (int i = 0; i < chunks.size(); i++) {
+                    if (stepSamplers.get(i) != null) {
+                        next[owners.get(i)] = tokens[i];
+                        if (firstToken < 0) {
+                            firstToken = System.nanoTime();
+                        }
+                    }
+                }
+            }
+            long prefilled = System.nanoTime();
+            ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[decodeBatch];
+            for (int step = 0; step < genLen - 1; step++) {
+                for (int i = 0; i < decodeBatch; i++) {
+                    decode[i] = new ForwardBatch.Chunk(new int[] {next[i]}, promptLen + step, tables[i]);
+                }
+                runner.forwardAndSample(ForwardBatch.of(decode), samplers, next);
+            }
+            long end = System.nanoTime();
+            return new Run((firstToken - start) / 1e6, (prefilled - start) / 1e6, (end - prefilled) / 1e6);
+        } finally {
+            for (BlockTable t : tables) {
+                if (t != null) {
+                    t.release(runner.blockAllocator());
+                }
+            }
+        }
+    }
+}

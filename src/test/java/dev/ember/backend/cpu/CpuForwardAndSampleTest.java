@@ -1,0 +1,84 @@
+package dev.ember.backend.cpu;
+
+import dev.ember.Numerics;
+import dev.ember.Progress;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.RandomWeights;
+import dev.ember.model.RopeScaling;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** ModelRunner.forwardAndSample on the CPU: the same tokens as forward followed by Sampler.sample. */
+class CpuForwardAndSampleTest {
+
+    @Test
+    void picksWhatTheSamplersPickFromForwardsLogits() {
+        var config = CpuBackendTest.config(Architecture.LLAMA, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        int vocab = config.vocabSize();
+        SamplingParams greedy = SamplingParams.greedy(8);
+        SamplingParams sampled = greedy.withTemperature(1.3f).withTopK(40).withTopP(0.9f).withSeed(17);
+        SamplingParams penalised = sampled.withRepetitionPenalty(1.4f).withMinP(0.05f).withSeed(3);
+        SplittableRandom random = new SplittableRandom(5);
+        int[] a = random.ints(9, 0, vocab).toArray(), b = random.ints(6, 0, vocab).toArray(), c = random.ints(12, 0, vocab).toArray();
+        try (CpuBackend backend = new CpuBackend(2); Model model = RandomWeights.create(config, DType.BF16, 9);
+             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
+            BlockTable ta = table(runner, 9), tb = table(runner, 6), tc = table(runner, 12);
+            ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(a, 0, ta), new ForwardBatch.Chunk(b, 0, tb),
+                    new ForwardBatch.Chunk(c, 0, tc));
+            float[] logits = new float[3 * vocab];
+            runner.forward(batch, logits);
+            // The expected tokens: fresh samplers of the same seeds over forward's logits.
+            Sampler expectSampled = new Sampler(sampled, vocab), expectPenalised = new Sampler(penalised, vocab);
+            expectPenalised.observe(c);
+            int expectedA = Numerics.argmax(logits, 0, vocab);
+            int expectedB = expectSampled.sample(logits, vocab);
+            int expectedC = expectPenalised.sample(logits, 2 * vocab);
+
+            Sampler samplerC = new Sampler(penalised, vocab);
+            samplerC.observe(c);
+            int[] tokens = {7, 7, 7, 7};
+            runner.forwardAndSample(batch, new Sampler[] {new Sampler(greedy, vocab), new Sampler(sampled, vocab), samplerC, null},
+                    tokens);
+            assertEquals(expectedA, tokens[0], "greedy");
+            assertEquals(expectedB, tokens[1], "temperature / top-k / top-p");
+            assertEquals(expectedC, tokens[2], "repetition penalty and min-p");
+            assertEquals(7, tokens[3], "slots past the batch are left alone");
+
+            int[] partial = {7, 7, 7};
+            runner.forwardAndSample(batch, new Sampler[] {null, new Sampler(greedy, vocab), null}, partial);
+            assertEquals(-1, partial[0], "no sampler, no token");
+            assertEquals(Numerics.argmax(logits, vocab, vocab), partial[1]);
+            assertEquals(-1, partial[2]);
+        }
+    }
+
+    @Test
+    void tooFewSamplersOrTokenSlotsAreRefused() {
+        var config = CpuBackendTest.config(Architecture.LLAMA, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        try (CpuBackend backend = new CpuBackend(1); Model model = RandomWeights.create(config, DType.BF16, 9);
+             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
+            ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(new int[] {1, 2}, 0, table(runner, 2)));
+            var e = assertThrows(IllegalArgumentException.class, () -> runner.forwardAndSample(batch, new Sampler[0], new int[1]));
+            assertTrue(e.getMessage().contains("needs as many samplers"), e.getMessage());
+        }
+    }
+
+    private static BlockTable table(ModelRunner runner, int tokens) {
+        BlockTable t = new BlockTable(runner.kvSpec().blockSize());
+        assertTrue(t.reserve(tokens, runner.blockAllocator()));
+        return t;
+    }
+}

@@ -1,0 +1,48 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.model.DType;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.util.Random;
+
+/**
+ * The matrix-vector kernel (gemv.cu) against float64 products on fresh random operands, in every storage type, for
+ * each row count it takes and depths that do and do not fill its unrolled steps; outputs poisoned before each run.
+ */
+class GemvKernelTest {
+    private final Random random = new Random();
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void matchesAFloat64Product(DType type) {
+        Gpu.context();
+        int[][] shapes = {{1, 1000, 4096}, {2, 333, 1024}, {3, 517, 1000}, {5, 64, 2056}, {8, 2048, 512}, {8, 129, 8}, {1, 77, 8200}};
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] x = Gpu.random(random, type, m * k, 1.0);
+            float[] w = Gpu.random(random, type, n * k, 1.0 / Math.sqrt(k));
+            double[] ref = new double[m * n];
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int p = 0; p < k; p++) {
+                        sum += (double) x[i * k + p] * w[j * k + p];
+                    }
+                    ref[i * n + j] = sum;
+                }
+            }
+            for (DType outType : type == DType.F32 ? new DType[] {DType.F32} : new DType[] {DType.F32, type}) {
+                for (int inFlight : new int[] {4, 8}) {
+                    try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
+                         DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
+                        Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k, inFlight);
+                        Gpu.stream().synchronize();
+                        Gpu.assertClose("gemv/" + inFlight + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
+                                Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
+                    }
+                }
+            }
+        }
+    }
+}

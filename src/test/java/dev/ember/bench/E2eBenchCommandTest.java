@@ -1,0 +1,52 @@
+package dev.ember.bench;
+
+import dev.ember.cli.GenerateCommandTest;
+import dev.ember.cli.GenerateCommandTest.Run;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code ember bench e2e} on the CPU with the default tiny model: the seeds' CSV columns, measured figures, clear errors. */
+class E2eBenchCommandTest {
+
+    @Test
+    void writesOneRowOfTheSeedsColumnsWithMeasuredFigures(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("e2e.csv");
+        Run r = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--threads", "2", "--prompt-len", "24", "--gen-len", "6",
+                "--chunk-len", "16", "--decode-batch", "2", "--iters", "2", "--warmup", "1", "--csv", csv.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        List<String> lines = Files.readAllLines(csv);
+        assertEquals(2, lines.size(), String.join("\n", lines));
+        assertEquals("mode,prompt_len,gen_len,chunk_len,batch_size,ttft_ms,prefill_ms,decode_ms,decode_tok_s", lines.get(0));
+        String[] cells = lines.get(1).split(",", -1);
+        assertEquals(List.of("batch", "24", "6", "16", "2"), List.of(cells).subList(0, 5));
+        for (int i = 5; i < cells.length; i++) {
+            assertTrue(Double.parseDouble(cells[i]) > 0, "column " + i + " = " + cells[i]);
+        }
+        assertTrue(r.out().contains("# measured ceilings: copy"), r.out());
+        assertTrue(r.out().contains("of the roofline"), r.out());
+        assertTrue(r.out().contains("decode_tok_s"), r.out());
+    }
+
+    @Test
+    void badOptionsAndOversizedPresetsGiveOneClearError() {
+        Run tooShort = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--gen-len", "1");
+        assertEquals(1, tooShort.exitCode());
+        assertTrue(tooShort.err().contains("--gen-len must be at least 2"), tooShort.err());
+
+        Run big = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--preset", "llama-3.1-8b");
+        assertEquals(1, big.exitCode());
+        assertTrue(big.err().contains("limited to") && big.err().contains("use a GPU"), big.err());
+
+        Run unknown = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--preset", "gpt-5");
+        assertEquals(1, unknown.exitCode());
+        assertTrue(unknown.err().contains("unknown preset \"gpt-5\" (known: llama-3.1-8b"), unknown.err());
+    }
+}
