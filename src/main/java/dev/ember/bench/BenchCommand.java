@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code ember bench}: the benchmarks, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks: each prints its figures beside the hardware's measured ceilings and writes CSV/JSON.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {OfflineBenchCommand.class, ServeBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec
