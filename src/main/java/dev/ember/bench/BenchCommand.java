@@ -1,12 +1,13 @@
 package dev.ember.bench;
 
+import dev.ember.bench.client.ClientBenchCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code ember bench}: the benchmarks, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks: each prints its figures beside the hardware's measured ceilings and writes CSV/JSON.",
-        subcommands = {OfflineBenchCommand.class, ServeBenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {OfflineBenchCommand.class, ServeBenchCommand.class, ClientBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

@@ -14,13 +14,13 @@ import java.nio.file.StandardOpenOption;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code ember generate} as a user runs it: exit codes, the streamed text, the summary line and one-line errors. */
-class GenerateCommandTest {
+public class GenerateCommandTest {
     static final Path MODEL = Path.of("models", "ember-tiny");
 
-    record Run(int exitCode, String out, String err) {
+    public record Run(int exitCode, String out, String err) {
     }
 
-    static synchronized Run ember(String... args) {
+    public static synchronized Run ember(String... args) {
         PrintStream savedOut = System.out;
         PrintStream savedErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
