@@ -21,6 +21,8 @@ import dev.ember.scheduler.SchedulerConfig;
 import java.io.PrintStream;
 import java.time.Instant;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Locale;
 
 /**
@@ -173,6 +175,18 @@ final class BenchEngine implements AutoCloseable {
         if (engine.scheduler().prefixCache() != null) {
             engine.scheduler().prefixCache().clear();
         }
+    }
+
+    /** The engine settings a result depends on, for its header (and, as text, its console line). */
+    Map<String, Object> describe(SchedulerConfig scheduler) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("max_num_seqs", scheduler.maxRunning());
+        m.put("max_num_batched_tokens", scheduler.maxBatchedTokens());
+        m.put("chunk_len", scheduler.chunkTokens());
+        m.put("schedule_policy", scheduler.policy().name().toLowerCase(Locale.ROOT));
+        m.put("prefix_caching", scheduler.prefixCaching());
+        m.put("kv_cache_tokens", kvTokenCapacity());
+        return m;
     }
 
     BenchHeader header(String benchmark) {

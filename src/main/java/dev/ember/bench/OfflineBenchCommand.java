@@ -88,9 +88,7 @@ public final class OfflineBenchCommand implements Callable<Integer> {
             SchedulerConfig scheduler = engineOptions.schedulerConfig(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
             out.printf("# workload: %d requests, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%n",
                     numRequests, inputLen, workload.inputTokens(), outputLen, workload.outputTokens(), seed, temperature);
-            out.printf("# engine: max-num-seqs %d, max-num-batched-tokens %d, chunk-len %d, %s, prefix cache %s, KV cache %d tokens%n",
-                    maxNumSeqs, scheduler.maxBatchedTokens(), scheduler.chunkTokens(), scheduler.policy().name().toLowerCase(Locale.ROOT),
-                    scheduler.prefixCaching() ? "on" : "off", bench.kvTokenCapacity());
+            out.println("# engine: " + bench.describe(scheduler));
 
             int[][] prompts = workload.prompts(bench.vocabSize());
             RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
@@ -116,19 +114,12 @@ public final class OfflineBenchCommand implements Callable<Integer> {
                     floor.memorySeconds(), floor.computeSeconds(), floor.seconds() / s.median());
             out.println();
             table.print(out);
-            if (csv != null) {
-                table.writeCsv(csv);
-            }
-            if (json != null) {
-                Map<String, Object> head = new LinkedHashMap<>(header.toMap());
-                head.put("workload", Map.of("num_requests", numRequests, "input_len", inputLen.toString(),
-                        "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
-                head.put("engine", Map.of("max_num_seqs", maxNumSeqs, "max_num_batched_tokens", scheduler.maxBatchedTokens(),
-                        "chunk_len", scheduler.chunkTokens(), "schedule_policy", scheduler.policy().name().toLowerCase(Locale.ROOT),
-                        "prefix_caching", scheduler.prefixCaching(), "kv_cache_tokens", bench.kvTokenCapacity()));
-                head.put("seconds_per_run", seconds);
-                table.writeJson(json, head);
-            }
+            Map<String, Object> head = new LinkedHashMap<>(header.toMap());
+            head.put("workload", Map.of("num_requests", numRequests, "input_len", inputLen.toString(),
+                    "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
+            head.put("engine", bench.describe(scheduler));
+            head.put("seconds_per_run", seconds);
+            table.writeFiles(csv, json, head);
         }
         return 0;
     }
@@ -155,6 +146,6 @@ public final class OfflineBenchCommand implements Callable<Integer> {
             throw new IllegalStateException("the engine generated " + engine.generatedTokens() + " tokens where "
                     + expected + " were requested with EOS ignored");
         }
-        return new Run(seconds, expected, engine.steps(), engine.scheduler().preemptions());
+        return new Run(seconds, engine.generatedTokens(), engine.steps(), engine.scheduler().preemptions());
     }
 }

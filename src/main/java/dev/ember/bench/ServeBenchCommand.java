@@ -73,9 +73,11 @@ public final class ServeBenchCommand implements Callable<Integer> {
 
     /**
      * One pass: time in prefill-carrying steps (plus submissions) and in decode-only steps, the tokens the decode
-     * steps generated and all tokens generated, the engine's steps, and the most requests ever in flight.
+     * steps generated and all tokens generated, the engine's steps, the most requests ever in flight, and the
+     * fewest in flight at the start of a step while requests were still waiting to be submitted.
      */
-    record Run(long prefillNanos, long decodeNanos, long decodeTokens, long generatedTokens, long steps, int peakInFlight) {
+    record Run(long prefillNanos, long decodeNanos, long decodeTokens, long generatedTokens, long steps, int peakInFlight,
+               int lowInFlightWithBacklog) {
         double prefillMillis() {
             return prefillNanos / 1e6;
         }
@@ -105,9 +107,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
             String mode = mode(scheduler);
             out.printf("# workload: %d requests of %d prompt tokens, %s generated tokens (%d in all), %d slots, seed %d, temperature %s%n",
                     numReq, promptLen, genRange(), workload.outputTokens(), batchSize, seed, temperature);
-            out.printf("# engine: %s, max-num-batched-tokens %d, chunk-len %d, prefix cache %s, KV cache %d tokens%n",
-                    mode, scheduler.maxBatchedTokens(), scheduler.chunkTokens(), scheduler.prefixCaching() ? "on" : "off",
-                    bench.kvTokenCapacity());
+            out.println("# engine: " + bench.describe(scheduler));
             int[][] prompts = workload.prompts(bench.vocabSize());
             RandomWorkload warmup = new RandomWorkload(new int[] {promptLen}, new int[] {genLen}, seed);
             run(bench, warmup, warmup.prompts(bench.vocabSize()), Progress.NONE);
@@ -130,20 +130,13 @@ public final class ServeBenchCommand implements Callable<Integer> {
                     workload.outputTokens() / Stats.of(totalSeconds).median());
             out.println();
             table.print(out);
-            if (csv != null) {
-                table.writeCsv(csv);
-            }
-            if (json != null) {
-                Map<String, Object> head = new LinkedHashMap<>(header.toMap());
-                head.put("workload", Map.of("num_reqs", numReq, "batch_size", batchSize, "prompt_len", promptLen,
-                        "gen_len", genRange(), "seed", seed, "temperature", temperature, "output_tokens", workload.outputTokens()));
-                head.put("engine", Map.of("schedule_policy", scheduler.policy().name().toLowerCase(Locale.ROOT),
-                        "max_num_batched_tokens", scheduler.maxBatchedTokens(), "chunk_len", scheduler.chunkTokens(),
-                        "prefix_caching", scheduler.prefixCaching(), "kv_cache_tokens", bench.kvTokenCapacity()));
-                head.put("floor_s", floor.seconds());
-                head.put("seconds_per_run", totalSeconds);
-                table.writeJson(json, head);
-            }
+            Map<String, Object> head = new LinkedHashMap<>(header.toMap());
+            head.put("workload", Map.of("num_reqs", numReq, "batch_size", batchSize, "prompt_len", promptLen,
+                    "gen_len", genRange().toString(), "seed", seed, "temperature", temperature, "output_tokens", workload.outputTokens()));
+            head.put("engine", bench.describe(scheduler));
+            head.put("floor_s", floor.seconds());
+            head.put("seconds_per_run", totalSeconds);
+            table.writeFiles(csv, json, head);
         }
         return 0;
     }
@@ -184,6 +177,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
         long decodeTokens = 0;
         int next = 0;
         int peak = 0;
+        int lowWithBacklog = batchSize;
         while (true) {
             while (slots.inFlight < batchSize && next < prompts.length) {
                 long t = System.nanoTime();
@@ -193,6 +187,9 @@ public final class ServeBenchCommand implements Callable<Integer> {
                 next++;
             }
             peak = Math.max(peak, slots.inFlight);
+            if (next < prompts.length) {
+                lowWithBacklog = Math.min(lowWithBacklog, slots.inFlight);
+            }
             if (!engine.hasWork()) {
                 break;
             }
@@ -214,7 +211,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
             throw new IllegalStateException("the engine finished " + slots.finished + " of " + prompts.length + " requests with "
                     + slots.sampled + " of " + total + " tokens");
         }
-        return new Run(prefillNanos, decodeNanos, decodeTokens, slots.sampled, engine.steps(), peak);
+        return new Run(prefillNanos, decodeNanos, decodeTokens, slots.sampled, engine.steps(), peak, lowWithBacklog);
     }
 
     /** Counts the tokens sampled and the requests finished, freeing their slots. */

@@ -2,10 +2,10 @@ package dev.ember.bench.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.bench.BenchHeader;
+import dev.ember.bench.ResultTable;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
@@ -18,7 +18,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -36,7 +35,7 @@ import java.util.concurrent.Callable;
         description = {"Load an OpenAI-compatible server (Ember's, vLLM's, SGLang's) with streamed requests, as vllm bench serve:",
                 "Poisson or gamma arrivals or a concurrency cap; TTFT, TPOT, ITL, E2E latency and queueing; throughput and goodput."})
 public final class ClientBenchCommand implements Callable<Integer> {
-    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @Option(names = "--base-url", defaultValue = "http://127.0.0.1:8000", description = "the server; default: ${DEFAULT-VALUE}")
     URI baseUrl;
@@ -270,14 +269,6 @@ public final class ClientBenchCommand implements Callable<Integer> {
         root.put("ignore_eos", ignoreEos);
         root.put("slo", bounds != null ? bounds.toString() : null);
         root.putAll(metrics.toMap());
-        try {
-            Path parent = file.toAbsolutePath().getParent();
-            if (parent != null) {
-                Files.createDirectories(parent);
-            }
-            JSON.writeValue(file.toFile(), root);
-        } catch (IOException e) {
-            throw new EmberException("cannot write " + file + ": " + e.getMessage());
-        }
+        ResultTable.writeJsonValue(file, root);
     }
 }
