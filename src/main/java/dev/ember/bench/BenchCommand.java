@@ -1,12 +1,14 @@
 package dev.ember.bench;
 
+import dev.ember.bench.client.ClientBenchCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code ember bench}: the benchmarks, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks: each prints its figures beside the hardware's measured ceilings and writes CSV/JSON.",
-        subcommands = {E2eBenchCommand.class, LatencyBenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {E2eBenchCommand.class, OfflineBenchCommand.class, ServeBenchCommand.class, ClientBenchCommand.class,
+                LatencyBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

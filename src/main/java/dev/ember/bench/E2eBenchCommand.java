@@ -12,6 +12,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
+import dev.ember.model.Presets;
 import dev.ember.model.ModelLoader;
 import dev.ember.model.RandomWeights;
 import dev.ember.sampling.Sampler;
@@ -46,7 +47,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "e2e", mixinStandardHelpOptions = true, sortOptions = false,
         description = "End-to-end prefill + decode timing (TTFT, prefill, decode tokens/s) beside the bandwidth roofline.")
-public final class E2eBenchCommand implements Callable<Integer> {
+public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("mode", "prompt_len", "gen_len", "chunk_len", "batch_size", "ttft_ms",
             "prefill_ms", "decode_ms", "decode_tok_s");
     /** Random-weight presets made on the host are limited to this many bytes of weights. */
@@ -132,7 +133,7 @@ public final class E2eBenchCommand implements Callable<Integer> {
             table.print(out);
 
             ModelConfig c = runner.config();
-            double weightBytes = ModelPresets.decodeWeightBytes(c, loaded.dtype());
+            double weightBytes = ModelCost.of(c, loaded.dtype().bytes(), 0).weightBytes();
             double kvBytes = averageKvBytesPerStep(c, runner.kvElementBytes());
             double floorSeconds = ceilings.secondsToMove(weightBytes + kvBytes);
             double rooflineTokensPerSecond = decodeBatch / floorSeconds;
@@ -172,7 +173,7 @@ public final class E2eBenchCommand implements Callable<Integer> {
     }
 
     private Loaded load(Backend backend, ConsoleProgress progress, PrintStream err) {
-        ModelConfig config = preset != null ? ModelPresets.config(preset) : null;
+        ModelConfig config = preset != null ? Presets.config(preset) : null;
         Model model = null;
         try {
             if (config == null) {
@@ -194,7 +195,7 @@ public final class E2eBenchCommand implements Callable<Integer> {
             if (backend instanceof CudaBackend cuda) {
                 return new Loaded(name, dtype, cuda.loadRandom(config, dtype, kv, seed), null);
             }
-            long bytes = ModelPresets.decodeWeightBytes(config, dtype);
+            long bytes = ModelCost.of(config, dtype.bytes(), 0).weightBytes();
             require(bytes <= CPU_PRESET_BYTES, String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets "
                     + "on the CPU are limited to %.1f GB: use a GPU (--backend cuda) or a smaller preset", preset, bytes / 1e9,
                     CPU_PRESET_BYTES / 1e9));
@@ -282,5 +283,16 @@ public final class E2eBenchCommand implements Callable<Integer> {
                 }
             }
         }
+    }
+
+    /** Issue 4's batch-1 workload, shortened to fit the model; a few tokens when quick. */
+    @Override
+    public List<String> reportArguments(Suite suite) {
+        if (suite.quick()) {
+            return List.of("--prompt-len", "32", "--gen-len", "8", "--iters", "1", "--warmup", "1");
+        }
+        int prompt = Math.min(128, suite.contextLength() / 4);
+        int gen = Math.min(256, suite.contextLength() / 2);
+        return List.of("--prompt-len", String.valueOf(prompt), "--gen-len", String.valueOf(gen), "--iters", "3", "--warmup", "1");
     }
 }

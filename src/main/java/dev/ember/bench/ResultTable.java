@@ -113,8 +113,23 @@ public final class ResultTable {
         root.put("header", header);
         root.put("results", toMaps());
         root.putAll(sections);
+        writeJsonValue(file, root);
+    }
+
+    /** Writes the CSV to {@code csv} and the JSON to {@code json}, each only when its path is not null. */
+    public void writeFiles(Path csv, Path json, Map<String, ?> header) {
+        if (csv != null) {
+            writeCsv(csv);
+        }
+        if (json != null) {
+            writeJson(json, header);
+        }
+    }
+
+    /** Writes {@code value} (maps, lists, numbers, strings) as indented JSON, creating the file's folder. */
+    public static void writeJsonValue(Path file, Object value) {
         try {
-            write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(root));
+            write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value));
         } catch (IOException e) {
             throw new EmberException("cannot write " + file + ": " + e.getMessage());
         }

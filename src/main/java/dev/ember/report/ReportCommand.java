@@ -116,15 +116,19 @@ public final class ReportCommand implements Callable<Integer> {
     }
 
     private static Set<String> benchNames() {
-        return new CommandLine(new BenchCommand()).getSubcommands().keySet().stream().filter(n -> !n.equals("help"))
+        return new CommandLine(new BenchCommand()).getSubcommands().entrySet().stream()
+                .filter(e -> e.getValue().getCommand() instanceof ReportedBenchmark).map(Map.Entry::getKey)
                 .collect(Collectors.toCollection(TreeSet::new));
     }
 
-    /** The bench subcommands of this build, in their declared order, less {@code help} (and those not in --only). */
+    /**
+     * The bench subcommands of this build that run in-process ({@link ReportedBenchmark}s: not {@code client}, which
+     * drives a server someone else started), in their declared order, less those not in --only.
+     */
     private Map<String, CommandLine> benchmarks() {
         Map<String, CommandLine> found = new LinkedHashMap<>();
         new CommandLine(new BenchCommand()).getSubcommands().forEach((name, cl) -> {
-            if (!name.equals("help") && (only == null || only.contains(name))) {
+            if (cl.getCommand() instanceof ReportedBenchmark && (only == null || only.contains(name))) {
                 found.put(name, cl);
             }
         });

@@ -66,6 +66,11 @@ public final class CudaBackend implements Backend {
         return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
     }
 
+    /** Free and total memory of this GPU now, for sizing a KV cache to a share of it. */
+    public CudaContext.MemoryInfo memoryInfo() {
+        return context.memoryInfo();
+    }
+
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return CudaCeilings.measure(context, progress);

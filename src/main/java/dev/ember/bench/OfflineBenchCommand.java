@@ -1,0 +1,162 @@
+package dev.ember.bench;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.cli.ConsoleProgress;
+import dev.ember.engine.LlmEngine;
+import dev.ember.engine.RequestListener;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ember bench offline}: mini-sglang's offline throughput run (benchmark/offline/bench.py). Random prompts
+ * and output lengths, end-of-sequence ignored so each request generates exactly its length, one warm-up, then all
+ * requests submitted at once to the engine; total output tokens over the seconds until the last one finishes.
+ */
+@Command(name = "offline", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Offline throughput, as mini-sglang's bench.py: random prompts and output lengths, all submitted at once.",
+                "Prints output tokens/s beside the workload's floor on this device (bytes over copy bandwidth, FLOPs over matmul rate)."})
+public final class OfflineBenchCommand implements Callable<Integer>, ReportedBenchmark {
+    static final List<String> COLUMNS = List.of("model", "device", "num_requests", "input_tokens", "output_tokens", "runs",
+            "seconds", "seconds_min", "seconds_max", "output_tok_s", "input_tok_s", "steps", "preemptions",
+            "floor_s", "floor_prefill_s", "floor_decode_s", "floor_memory_s", "floor_compute_s", "floor_fraction");
+    private static final int WARMUP_PROMPT_TOKENS = 16;
+    private static final int WARMUP_OUTPUT_TOKENS = 32;
+
+    @Mixin
+    EngineOptions engineOptions;
+
+    @Option(names = "--num-requests", defaultValue = "256", description = "requests; default: ${DEFAULT-VALUE}")
+    int numRequests;
+
+    @Option(names = "--input-len", defaultValue = "100:1024", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
+            description = "prompt lengths in tokens, uniform in MIN:MAX (or a fixed N); default: ${DEFAULT-VALUE}")
+    LengthRange inputLen;
+
+    @Option(names = "--output-len", defaultValue = "100:1024", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
+            description = "output lengths in tokens, uniform in MIN:MAX (or a fixed N); default: ${DEFAULT-VALUE}")
+    LengthRange outputLen;
+
+    @Option(names = "--seed", defaultValue = "0", description = "seed of the lengths, token ids and sampling; default: ${DEFAULT-VALUE}")
+    long seed;
+
+    @Option(names = "--temperature", defaultValue = "0.6", description = "sampling temperature (bench.py's); 0 = greedy; default: ${DEFAULT-VALUE}")
+    float temperature;
+
+    @Option(names = "--max-num-seqs", defaultValue = "256", description = "most requests running at once; default: ${DEFAULT-VALUE}")
+    int maxNumSeqs;
+
+    @Option(names = "--runs", defaultValue = "3", description = "timed runs after the warm-up; the median is reported; default: ${DEFAULT-VALUE}")
+    int runs;
+
+    @Option(names = "--csv", paramLabel = "FILE", description = "write the result row as CSV")
+    Path csv;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "write the header and the result row as JSON")
+    Path json;
+
+    /** One timed pass over the workload. */
+    record Run(double seconds, long outputTokens, long steps, long preemptions) {
+    }
+
+    @Override
+    public Integer call() {
+        if (numRequests < 1 || runs < 1 || maxNumSeqs < 1) {
+            throw new EmberException("--num-requests, --runs and --max-num-seqs must be at least 1");
+        }
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        PrintStream err = System.err;
+        Progress progress = new ConsoleProgress(err);
+        RandomWorkload workload = RandomWorkload.draw(numRequests, inputLen, outputLen, seed);
+        try (BenchEngine bench = BenchEngine.open(engineOptions,
+                workload.peakTokens(maxNumSeqs, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), maxNumSeqs, err, progress)) {
+            BenchHeader header = bench.header("bench offline");
+            header.print(out);
+            SchedulerConfig scheduler = engineOptions.schedulerConfig(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
+            out.printf("# workload: %d requests, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%n",
+                    numRequests, inputLen, workload.inputTokens(), outputLen, workload.outputTokens(), seed, temperature);
+            out.println("# engine: " + bench.describe(scheduler));
+
+            int[][] prompts = workload.prompts(bench.vocabSize());
+            RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
+            run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, Progress.NONE);
+            double[] seconds = new double[runs];
+            Run last = null;
+            for (int r = 0; r < runs; r++) {
+                last = run(bench, scheduler, workload, prompts, temperature, progress);
+                seconds[r] = last.seconds();
+                // bench.py's own line, so the figures read the same as mini-sglang's.
+                out.printf("run %d/%d: Total: %dtok, Time: %.2fs, Throughput: %.2ftok/s%n", r + 1, runs, last.outputTokens(),
+                        last.seconds(), last.outputTokens() / last.seconds());
+            }
+            Stats s = Stats.of(seconds);
+            WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), workload.outputLengths(), maxNumSeqs,
+                    scheduler.maxBatchedTokens(), bench.ceilings());
+            floor.print(out, workload.outputTokens(), s.median(), last.steps());
+
+            ResultTable table = new ResultTable(COLUMNS);
+            table.add(header.model(), header.device(), numRequests, workload.inputTokens(), workload.outputTokens(), runs,
+                    s.median(), s.min(), s.max(), workload.outputTokens() / s.median(), workload.inputTokens() / s.median(),
+                    last.steps(), last.preemptions(), floor.seconds(), floor.prefillSeconds(), floor.decodeSeconds(),
+                    floor.memorySeconds(), floor.computeSeconds(), floor.seconds() / s.median());
+            out.println();
+            table.print(out);
+            Map<String, Object> head = new LinkedHashMap<>(header.toMap());
+            head.put("workload", Map.of("num_requests", numRequests, "input_len", inputLen.toString(),
+                    "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
+            head.put("engine", bench.describe(scheduler));
+            head.put("seconds_per_run", seconds);
+            table.writeFiles(csv, json, head);
+        }
+        return 0;
+    }
+
+    /**
+     * Submits every request at once (sampling at bench.py's temperature, EOS ignored, a seed per request) and steps the engine until all are done; the time runs from the first
+     * submission to the last token. Checks that every requested token was generated (EOS is ignored).
+     */
+    static Run run(BenchEngine bench, SchedulerConfig scheduler, RandomWorkload workload, int[][] prompts, float temperature,
+                   Progress progress) {
+        LlmEngine engine = bench.newEngine(scheduler);
+        long expected = workload.outputTokens();
+        long start = System.nanoTime();
+        for (int i = 0; i < prompts.length; i++) {
+            engine.submit(prompts[i], workload.samplingParams(i, temperature), RequestListener.NONE);
+        }
+        while (engine.hasWork()) {
+            engine.step();
+            progress.update("generating", engine.generatedTokens(), expected);
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        BenchEngine.release(engine);
+        if (engine.generatedTokens() != expected) {
+            throw new IllegalStateException("the engine generated " + engine.generatedTokens() + " tokens where "
+                    + expected + " were requested with EOS ignored");
+        }
+        return new Run(seconds, engine.generatedTokens(), engine.steps(), engine.scheduler().preemptions());
+    }
+
+    /** bench.py's workload with its lengths clipped to fit the model's context; eight short requests when quick. */
+    @Override
+    public List<String> reportArguments(Suite suite) {
+        if (suite.quick()) {
+            return List.of("--num-requests", "8", "--input-len", "16:64", "--output-len", "16:64", "--runs", "1");
+        }
+        int longest = Math.min(1024, suite.contextLength() / 2);
+        String range = Math.min(100, longest) + ":" + longest;
+        return List.of("--input-len", range, "--output-len", range, "--runs", "3");
+    }
+}

@@ -1,0 +1,274 @@
+package dev.ember.bench.client;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.bench.BenchHeader;
+import dev.ember.bench.ResultTable;
+import dev.ember.cli.ConsoleProgress;
+import dev.ember.tokenizer.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ember bench client}: drives an OpenAI-compatible server over HTTP as {@code vllm bench serve} does and
+ * reports TTFT, TPOT, ITL, end-to-end latency and client-side queueing, request and token throughput and goodput.
+ */
+@Command(name = "client", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Load an OpenAI-compatible server (Ember's, vLLM's, SGLang's) with streamed requests, as vllm bench serve:",
+                "Poisson or gamma arrivals or a concurrency cap; TTFT, TPOT, ITL, E2E latency and queueing; throughput and goodput."})
+public final class ClientBenchCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Option(names = "--base-url", defaultValue = "http://127.0.0.1:8000", description = "the server; default: ${DEFAULT-VALUE}")
+    URI baseUrl;
+
+    @Option(names = "--endpoint", defaultValue = "/v1/completions",
+            description = "/v1/completions or /v1/chat/completions; default: ${DEFAULT-VALUE}")
+    String endpoint;
+
+    @Option(names = "--model", description = "the model name in each request; default: the first of the server's /v1/models")
+    String model;
+
+    @Option(names = "--api-key", description = "bearer token for the server")
+    String apiKey;
+
+    @Option(names = "--dataset-name", defaultValue = "random", description = "random, sharegpt or prompts; default: ${DEFAULT-VALUE}")
+    String datasetName;
+
+    @Option(names = "--dataset-path", paramLabel = "FILE", description = "the ShareGPT JSON/JSONL file, or the prompts file (one per line)")
+    Path datasetPath;
+
+    @Option(names = "--num-prompts", defaultValue = "1000", description = "requests to send; default: ${DEFAULT-VALUE}")
+    int numPrompts;
+
+    @Option(names = "--random-input-len", defaultValue = "1024", description = "random dataset: prompt tokens; default: ${DEFAULT-VALUE}")
+    int randomInputLen;
+
+    @Option(names = "--random-output-len", defaultValue = "128", description = "random dataset: max_tokens; default: ${DEFAULT-VALUE}")
+    int randomOutputLen;
+
+    @Option(names = "--random-range-ratio", defaultValue = "0",
+            description = "random dataset: lengths uniform in [len (1 - r), len (1 + r)]; default: ${DEFAULT-VALUE}")
+    double randomRangeRatio;
+
+    @Option(names = "--random-vocab-size", defaultValue = "" + Datasets.DEFAULT_RANDOM_VOCABULARY,
+            description = "random dataset without --tokenizer: token ids sent are below this; default: ${DEFAULT-VALUE}")
+    int randomVocabSize;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "model directory whose tokenizer turns random ids into text and measures ShareGPT replies; without it random prompts go as token ids")
+    Path tokenizerDir;
+
+    @Option(names = "--output-len", description = "max_tokens of sharegpt (instead of the reply's length) and prompts requests; prompts default: 128")
+    Integer outputLen;
+
+    @Option(names = "--request-rate", defaultValue = "inf", description = "requests per second, or inf for all at once; default: ${DEFAULT-VALUE}")
+    String requestRateText;
+
+    private double requestRate;
+
+    @Option(names = "--burstiness", defaultValue = "1",
+            description = "shape of the gamma-distributed gaps: 1 = Poisson, < 1 burstier, > 1 more regular; default: ${DEFAULT-VALUE}")
+    double burstiness;
+
+    @Option(names = "--max-concurrency", description = "most requests in flight; later arrivals queue on the client")
+    Integer maxConcurrency;
+
+    @Option(names = "--warmup-requests", defaultValue = "0", description = "requests sent and discarded before the run; default: ${DEFAULT-VALUE}")
+    int warmupRequests;
+
+    @Option(names = "--ignore-eos", description = "ask the server to generate max_tokens whatever the model says (vLLM/SGLang/Ember ignore_eos)")
+    boolean ignoreEos;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature sent; default: ${DEFAULT-VALUE}")
+    double temperature;
+
+    @Option(names = "--seed", defaultValue = "0", description = "seed of the dataset and the arrivals; default: ${DEFAULT-VALUE}")
+    long seed;
+
+    @Option(names = "--slo", paramLabel = "BOUNDS", description = "goodput bounds in ms, any of ttft:MS,tpot:MS,e2el:MS")
+    String slo;
+
+    @Option(names = "--request-timeout", defaultValue = "600", description = "seconds to wait for a response to start; default: ${DEFAULT-VALUE}")
+    int requestTimeout;
+
+    @Option(names = "--result-file", paramLabel = "FILE", description = "write the configuration and the figures as JSON")
+    Path resultFile;
+
+    @Override
+    public Integer call() {
+        validate();
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        Progress progress = new ConsoleProgress(System.err);
+        Slo bounds = slo != null ? Slo.parse(slo) : null;
+        String modelName = model != null ? model : firstServedModel();
+        List<ClientRequest> requests;
+        try (Tokenizer tokenizer = tokenizerDir != null ? Tokenizer.load(tokenizerDir) : null) {
+            requests = dataset(numPrompts + warmupRequests, tokenizer);
+        }
+        try (OpenAiStreamClient client = new OpenAiStreamClient(baseUrl, endpoint, modelName, apiKey, ignoreEos, temperature,
+                Duration.ofSeconds(requestTimeout))) {
+            if (client.isChat() && requests.getFirst().prompt() instanceof ClientRequest.TokenIds) {
+                throw new EmberException("chat completions take text: give --tokenizer DIR to turn random token ids into text");
+            }
+            out.printf("# ember bench client, %s: %s, model %s, %d requests (%s), request rate %s, burstiness %s, max concurrency %s%n",
+                    BenchHeader.currentVersion(), client.uri(), modelName, numPrompts, datasetName, requestRate, burstiness,
+                    maxConcurrency != null ? maxConcurrency : "none");
+            List<ClientRequest> warmup = requests.subList(0, warmupRequests);
+            List<ClientRequest> timed = requests.subList(warmupRequests, requests.size());
+            if (!warmup.isEmpty()) {
+                LoadRun w = LoadRun.run(client, warmup, new double[warmup.size()], concurrencyCap(), Progress.NONE);
+                long failed = w.outcomes().stream().filter(r -> !r.succeeded()).count();
+                out.printf("# warm-up: %d requests, %d failed%n", warmup.size(), failed);
+            }
+            double[] arrivals = Arrivals.times(timed.size(), requestRate, burstiness, seed);
+            LoadRun run = LoadRun.run(client, timed, arrivals, concurrencyCap(), progress);
+            ClientMetrics metrics = ClientMetrics.of(run.outcomes(), run.durationSeconds(), bounds);
+            print(out, metrics, bounds);
+            if (resultFile != null) {
+                writeResult(resultFile, modelName, client.uri(), bounds, metrics);
+            }
+        }
+        return 0;
+    }
+
+    private void validate() {
+        if (numPrompts < 1 || warmupRequests < 0) {
+            throw new EmberException("--num-prompts must be at least 1 and --warmup-requests at least 0");
+        }
+        try {
+            requestRate = requestRateText.strip().equalsIgnoreCase("inf") ? Double.POSITIVE_INFINITY : Double.parseDouble(requestRateText);
+        } catch (NumberFormatException e) {
+            requestRate = Double.NaN;
+        }
+        if (!(requestRate > 0)) {
+            throw new EmberException("--request-rate must be a positive number or inf, not " + requestRateText);
+        }
+        if (!(burstiness > 0) || Double.isInfinite(burstiness)) {
+            throw new EmberException("--burstiness must be a positive number, not " + burstiness);
+        }
+        if (maxConcurrency != null && maxConcurrency < 1) {
+            throw new EmberException("--max-concurrency must be at least 1");
+        }
+        if (outputLen != null && outputLen < 1) {
+            throw new EmberException("--output-len must be at least 1");
+        }
+    }
+
+    private int concurrencyCap() {
+        return maxConcurrency != null ? maxConcurrency : 0;
+    }
+
+    private List<ClientRequest> dataset(int count, Tokenizer tokenizer) {
+        return switch (datasetName.toLowerCase(Locale.ROOT)) {
+            case "random" -> Datasets.random(count, randomInputLen, randomOutputLen, randomRangeRatio, tokenizer, randomVocabSize, seed);
+            case "sharegpt" -> Datasets.shareGpt(requirePath(), count, tokenizer, outputLen, seed);
+            case "prompts" -> Datasets.prompts(requirePath(), count, outputLen != null ? outputLen : 128);
+            default -> throw new EmberException("unknown --dataset-name \"" + datasetName + "\" (random, sharegpt or prompts)");
+        };
+    }
+
+    private Path requirePath() {
+        if (datasetPath == null) {
+            throw new EmberException("the " + datasetName + " dataset needs --dataset-path FILE");
+        }
+        return datasetPath;
+    }
+
+    /** The first model the server lists at /v1/models. */
+    private String firstServedModel() {
+        URI uri = URI.create(baseUrl.toString().replaceAll("/+$", "") + "/v1/models");
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET();
+        if (apiKey != null) {
+            request.header("Authorization", "Bearer " + apiKey);
+        }
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+            JsonNode id = response.statusCode() == 200 ? JSON.readTree(response.body()).path("data").path(0).path("id") : null;
+            if (id == null || !id.isTextual()) {
+                throw new EmberException(uri + " answered HTTP " + response.statusCode() + " with no model; give --model NAME");
+            }
+            return id.asText();
+        } catch (IOException e) {
+            throw new EmberException("cannot reach " + uri + " (" + e.getMessage() + "); is the server up? give --base-url");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new EmberException("interrupted");
+        }
+    }
+
+    private static void print(PrintStream out, ClientMetrics m, Slo bounds) {
+        out.println("============ Serving Benchmark Result ============");
+        row(out, "Successful requests:", m.completed());
+        row(out, "Failed requests:", m.failed());
+        row(out, "Benchmark duration (s):", m.durationSeconds());
+        row(out, "Total input tokens:", m.inputTokens());
+        row(out, "Total generated tokens:", m.outputTokens());
+        row(out, "Request throughput (req/s):", m.requestThroughput());
+        if (bounds != null) {
+            row(out, "Request goodput (req/s) [" + bounds + "]:", m.goodput());
+        }
+        row(out, "Output token throughput (tok/s):", m.outputThroughput());
+        row(out, "Total token throughput (tok/s):", m.totalTokenThroughput());
+        section(out, "Time to First Token", "TTFT", m.ttft());
+        section(out, "Time per Output Token (excl. 1st token)", "TPOT", m.tpot());
+        section(out, "Inter-token Latency", "ITL", m.itl());
+        section(out, "End-to-end Latency", "E2EL", m.e2el());
+        section(out, "Client Queueing (arrival to send)", "queue", m.queue());
+        out.println("==================================================");
+        m.errors().forEach((error, count) -> out.printf("failed x%d: %s%n", count, error));
+    }
+
+    private static void section(PrintStream out, String title, String name, ClientMetrics.Latency l) {
+        int pad = Math.max(0, 50 - title.length() - 2);
+        out.println("-".repeat(pad / 2) + " " + title + " " + "-".repeat(pad - pad / 2));
+        row(out, "Mean " + name + " (ms):", l.mean());
+        row(out, "Median " + name + " (ms):", l.median());
+        row(out, "P90 " + name + " (ms):", l.p90());
+        row(out, "P99 " + name + " (ms):", l.p99());
+    }
+
+    private static void row(PrintStream out, String label, double value) {
+        out.printf(Locale.ROOT, "%-40s %10.2f%n", label, value);
+    }
+
+    private static void row(PrintStream out, String label, long value) {
+        out.printf(Locale.ROOT, "%-40s %10d%n", label, value);
+    }
+
+    private void writeResult(Path file, String modelName, URI uri, Slo bounds, ClientMetrics metrics) {
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("date", Instant.now().toString());
+        root.put("ember_version", BenchHeader.currentVersion());
+        root.put("url", uri.toString());
+        root.put("model", modelName);
+        root.put("dataset", datasetName);
+        root.put("num_prompts", numPrompts);
+        root.put("request_rate", Double.isInfinite(requestRate) ? "inf" : requestRate);
+        root.put("burstiness", burstiness);
+        root.put("max_concurrency", maxConcurrency);
+        root.put("warmup_requests", warmupRequests);
+        root.put("ignore_eos", ignoreEos);
+        root.put("slo", bounds != null ? bounds.toString() : null);
+        root.putAll(metrics.toMap());
+        ResultTable.writeJsonValue(file, root);
+    }
+}
