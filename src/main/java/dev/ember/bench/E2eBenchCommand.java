@@ -4,17 +4,15 @@ import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
+import dev.ember.cli.PresetOption;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.Presets;
-import dev.ember.model.ModelLoader;
-import dev.ember.model.RandomWeights;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import picocli.CommandLine.Command;
@@ -50,15 +48,12 @@ import java.util.concurrent.Callable;
 public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("mode", "prompt_len", "gen_len", "chunk_len", "batch_size", "ttft_ms",
             "prefill_ms", "decode_ms", "decode_tok_s");
-    /** Random-weight presets made on the host are limited to this many bytes of weights. */
-    private static final long CPU_PRESET_BYTES = 2L << 30;
 
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--preset", paramLabel = "NAME",
-            description = "instead of --model: a model shape with random weights (llama-3.1-8b, llama-3.2-1b, qwen3-8b, qwen3-0.6b)")
-    String preset;
+    @Mixin
+    PresetOption preset;
 
     @Option(names = "--prompt-len", defaultValue = "128", description = "prompt tokens per sequence; default: ${DEFAULT-VALUE}")
     int promptLen;
@@ -84,7 +79,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     @Option(names = "--json", paramLabel = "FILE", description = "also write the header, the row and the roofline as JSON")
     Path json;
 
-    @Option(names = "--seed", defaultValue = "1", description = "seed of the prompts and of random preset weights; default: ${DEFAULT-VALUE}")
+    @Option(names = "--seed", defaultValue = "1", description = "seed of the prompts; default: ${DEFAULT-VALUE}")
     long seed;
 
     /** One timed run, in milliseconds. */
@@ -108,7 +103,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         PrintStream out = System.out;
         PrintStream err = System.err;
         ConsoleProgress progress = new ConsoleProgress(err);
-        try (Backend backend = modelOptions.openBackend(err); Loaded loaded = load(backend, progress, err)) {
+        try (Backend backend = modelOptions.openBackend(err); LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, this::kvCache, progress, err)) {
             ModelRunner runner = loaded.runner();
             DeviceCeilings ceilings = backend.measureCeilings(progress);
             BenchHeader header = new BenchHeader("bench e2e", runner.deviceName(), loaded.name(),
@@ -163,7 +158,6 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         require(decodeBatch >= 1, "--decode-batch must be at least 1");
         require(iters >= 1, "--iters must be at least 1");
         require(warmup >= 0, "--warmup must be at least 0");
-        require(preset == null || !modelOptions.modelGiven(), "give --model or --preset, not both");
     }
 
     private static void require(boolean ok, String message) {
@@ -172,43 +166,14 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         }
     }
 
-    private Loaded load(Backend backend, ConsoleProgress progress, PrintStream err) {
-        ModelConfig config = preset != null ? Presets.config(preset) : null;
-        Model model = null;
-        try {
-            if (config == null) {
-                model = ModelLoader.load(modelOptions.modelDirectory(), progress);
-                config = model.config();
-            }
-            int total = promptLen + genLen;
-            require(total <= config.maxPositions(), "--prompt-len + --gen-len = " + total + " exceeds the model's context of "
-                    + config.maxPositions() + " tokens");
-            int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
-            int blocksPerSequence = (total + blockSize - 1) / blockSize;
-            KvCacheSpec kv = KvCacheSpec.forTokens(config, decodeBatch * blocksPerSequence * blockSize, blockSize);
-            if (model != null) {
-                DType dtype = model.layers().getFirst().wq().dtype();
-                return new Loaded(model.name(), dtype, backend.load(model, kv, progress), model);
-            }
-            DType dtype = config.dtype();
-            String name = preset + " (random weights)";
-            if (backend instanceof CudaBackend cuda) {
-                return new Loaded(name, dtype, cuda.loadRandom(config, dtype, kv, seed), null);
-            }
-            long bytes = ModelCost.of(config, dtype.bytes(), 0).weightBytes();
-            require(bytes <= CPU_PRESET_BYTES, String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets "
-                    + "on the CPU are limited to %.1f GB: use a GPU (--backend cuda) or a smaller preset", preset, bytes / 1e9,
-                    CPU_PRESET_BYTES / 1e9));
-            err.printf("ember: preset %s on the CPU: random %s weights made on the host%n", preset,
-                    dtype.name().toLowerCase(Locale.ROOT));
-            model = RandomWeights.create(config, dtype, seed);
-            return new Loaded(name, dtype, backend.load(model, kv, progress), model);
-        } catch (RuntimeException e) {
-            if (model != null) {
-                model.close();
-            }
-            throw e;
-        }
+    /** Room for every sequence of the batch at its full length, within the model's context. */
+    private KvCacheSpec kvCache(ModelConfig config, long weightBytes, int kvElementBytes) {
+        int total = promptLen + genLen;
+        require(total <= config.maxPositions(), "--prompt-len + --gen-len = " + total + " exceeds the model's context of "
+                + config.maxPositions() + " tokens");
+        int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
+        int blocksPerSequence = (total + blockSize - 1) / blockSize;
+        return KvCacheSpec.forTokens(config, decodeBatch * blocksPerSequence * blockSize, blockSize);
     }
 
     /** Bytes of KV cache a decode step reads, averaged over the run's decode steps (contexts prompt+1 .. prompt+gen-1). */

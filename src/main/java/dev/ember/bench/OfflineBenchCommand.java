@@ -17,7 +17,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -81,11 +80,11 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         PrintStream err = System.err;
         Progress progress = new ConsoleProgress(err);
         RandomWorkload workload = RandomWorkload.draw(numRequests, inputLen, outputLen, seed);
-        try (BenchEngine bench = BenchEngine.open(engineOptions,
-                workload.peakTokens(maxNumSeqs, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), maxNumSeqs, err, progress)) {
+        SchedulerConfig scheduler = engineOptions.scheduler.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
+        try (BenchEngine bench = BenchEngine.open(engineOptions, scheduler,
+                workload.peakTokens(maxNumSeqs, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), err, progress)) {
             BenchHeader header = bench.header("bench offline");
             header.print(out);
-            SchedulerConfig scheduler = engineOptions.schedulerConfig(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
             out.printf("# workload: %d requests, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%n",
                     numRequests, inputLen, workload.inputTokens(), outputLen, workload.outputTokens(), seed, temperature);
             out.println("# engine: " + bench.describe(scheduler));

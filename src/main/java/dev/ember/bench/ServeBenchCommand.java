@@ -151,12 +151,12 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
     }
 
     BenchEngine openEngine(PrintStream log, Progress progress, RandomWorkload workload) {
-        return BenchEngine.open(engineOptions,
-                workload.peakTokens(batchSize, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), batchSize, log, progress);
+        return BenchEngine.open(engineOptions, schedulerConfig(),
+                workload.peakTokens(batchSize, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), log, progress);
     }
 
     SchedulerConfig schedulerConfig() {
-        return engineOptions.schedulerConfig(batchSize, SchedulePolicy.PREFILL_FIRST);
+        return engineOptions.scheduler.config(batchSize, SchedulePolicy.PREFILL_FIRST);
     }
 
     private static String mode(SchedulerConfig scheduler) {

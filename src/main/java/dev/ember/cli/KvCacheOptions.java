@@ -35,10 +35,15 @@ public final class KvCacheOptions {
      * can use at once (for a server, every running sequence at full context; more would only hold cached prefixes).
      */
     public KvCacheSpec spec(Model model, Backend backend, SchedulerConfig scheduler, long usefulTokens, PrintStream log) {
-        ModelConfig config = model.config();
-        boolean cpu = backend instanceof CpuBackend;
         // The CPU backend keeps K and V as floats; the GPU backend in the weights' storage type.
-        int elementBytes = cpu ? Float.BYTES : model.layers().getFirst().wq().dtype().bytes();
+        int elementBytes = backend instanceof CpuBackend ? Float.BYTES : model.layers().getFirst().wq().dtype().bytes();
+        return spec(model.config(), model.weightBytes(), elementBytes, backend, scheduler, usefulTokens, log);
+    }
+
+    /** As {@link #spec(Model, Backend, SchedulerConfig, long, PrintStream)}, for a model known by its shape and size. */
+    public KvCacheSpec spec(ModelConfig config, long weightBytes, int elementBytes, Backend backend, SchedulerConfig scheduler,
+                            long usefulTokens, PrintStream log) {
+        boolean cpu = backend instanceof CpuBackend;
         long bytesPerToken = KvCacheSpec.forTokens(config, 1, 1).bytesPerToken(elementBytes);
         long budget;
         String source;
@@ -52,7 +57,7 @@ public final class KvCacheOptions {
             if (!(memoryUtilization > 0 && memoryUtilization <= 1)) {
                 throw new EmberException("--gpu-memory-utilization must be in (0, 1], got " + memoryUtilization);
             }
-            budget = cpu ? heapBudget() : gpuBudget(model, scheduler, elementBytes);
+            budget = cpu ? heapBudget() : gpuBudget(config, weightBytes, scheduler, elementBytes);
             source = String.format("%.0f%% of %s", 100 * memoryUtilization, cpu ? "the Java heap" : "GPU memory");
         }
         // The CPU backend holds one layer's keys in one float array.
@@ -82,16 +87,15 @@ public final class KvCacheOptions {
      * buffers for the largest step the scheduler can build (activations of every batched token, logits of every
      * running sequence) and the matrix-product workspace.
      */
-    private long gpuBudget(Model model, SchedulerConfig scheduler, int elementBytes) {
+    private long gpuBudget(ModelConfig c, long weightBytes, SchedulerConfig scheduler, int elementBytes) {
         CudaContext.MemoryInfo memory;
         try (CudaContext context = CudaContext.open(0)) {
             memory = context.memoryInfo();
         }
-        ModelConfig c = model.config();
         long perToken = 4L * (4L * c.hiddenSize() + c.qDim() + 2L * c.kvDim()) + 3L * elementBytes * c.intermediateSize();
         long perSequence = 4L * c.vocabSize() + (long) elementBytes * c.hiddenSize();
         long buffers = perToken * scheduler.maxBatchedTokens() + perSequence * scheduler.maxRunning() + CublasLt.WORKSPACE_BYTES;
         long inUse = memory.total() - memory.free();
-        return (long) (memory.total() * memoryUtilization) - inUse - model.weightBytes() - buffers;
+        return (long) (memory.total() * memoryUtilization) - inUse - weightBytes - buffers;
     }
 }

@@ -58,6 +58,13 @@ public record ModelConfig(
         return numKvHeads * headDim;
     }
 
+    /** Parameters of the weight matrices and embeddings (norm vectors and biases, under 0.01%, left out). */
+    public long matrixParameters() {
+        long h = hiddenSize;
+        long perLayer = h * (qDim() + 2L * kvDim()) + (long) qDim() * h + 3L * h * intermediateSize;
+        return numLayers * perLayer + (tieWordEmbeddings ? 1 : 2) * (long) vocabSize * h;
+    }
+
     public boolean qkNorm() {
         return architecture.qkNorm();
     }

@@ -5,10 +5,11 @@ import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.KvCacheOptions;
+import dev.ember.cli.SchedulerOptions;
+import dev.ember.cli.PresetOption;
+import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.engine.ServingEngine;
-import dev.ember.model.Model;
-import dev.ember.model.ModelLoader;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
@@ -19,7 +20,6 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -50,21 +50,15 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-num-seqs", defaultValue = "256", description = "most requests in a step (batch size); default: ${DEFAULT-VALUE}")
     int maxNumSeqs;
 
-    @Option(names = "--max-num-batched-tokens", defaultValue = "8192",
-            description = "most tokens (prefill chunks and decodes) in a step; default: ${DEFAULT-VALUE}")
-    int maxNumBatchedTokens;
+    @Mixin
+    SchedulerOptions schedulerOptions;
 
-    @Option(names = "--chunk-len", defaultValue = "2048",
-            description = "most prompt tokens of one request in a step (chunked prefill); default: ${DEFAULT-VALUE}")
-    int chunkLen;
+    @Mixin
+    PresetOption preset;
 
-    @Option(names = "--schedule-policy", defaultValue = "decode-first",
-            description = "decode-first (decodes every step, prompts fill the rest) or prefill-first (waiting prompts "
-                    + "run alone, decodes pause); default: ${DEFAULT-VALUE}")
-    String schedulePolicy;
-
-    @Option(names = "--no-prefix-cache", description = "do not reuse the KV blocks of identical prompt prefixes")
-    boolean noPrefixCache;
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "directory of the tokenizer.json to use; default: the model's (needed with --preset)")
+    Path tokenizerDirectory;
 
     @Option(names = "--max-request-bytes", defaultValue = "" + OpenAiServer.Config.DEFAULT_MAX_REQUEST_BYTES,
             description = "largest request body accepted (larger ones get a 413); default: ${DEFAULT-VALUE}")
@@ -77,16 +71,25 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
-        SchedulerConfig scheduler = new SchedulerConfig(maxNumSeqs, maxNumBatchedTokens, chunkLen, policy(), !noPrefixCache);
-        Path dir = modelOptions.modelDirectory();
+        SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
+        Path tokenizerDir = tokenizerDirectory != null ? tokenizerDirectory : preset.given() ? null : modelOptions.modelDirectory();
+        if (tokenizerDir == null) {
+            throw new EmberException("--preset " + preset.name() + " has random weights and no tokenizer: give --tokenizer DIR "
+                    + "(a tokenizer.json of the same vocabulary)");
+        }
         ConsoleProgress progress = new ConsoleProgress(err);
-        try (Model model = ModelLoader.load(dir, progress);
-             Tokenizer tokenizer = Tokenizer.load(dir);
+        try (Tokenizer tokenizer = Tokenizer.load(tokenizerDir);
              Backend backend = modelOptions.openBackend(err);
-             ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler,
-                     (long) maxNumSeqs * model.config().maxPositions(), err), progress);
-             ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler)) {
-            String name = servedModelName != null ? servedModelName : model.name();
+             LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) ->
+                     kvCacheOptions.spec(config, weightBytes, kvBytes, backend, scheduler,
+                             (long) scheduler.maxRunning() * config.maxPositions(), err), progress, err);
+             ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler)) {
+            if (tokenizer.vocabSize() > loaded.config().vocabSize()) {
+                throw new EmberException("the tokenizer in " + tokenizerDir + " has " + tokenizer.vocabSize()
+                        + " tokens, more than the model's vocabulary of " + loaded.config().vocabSize());
+            }
+            ModelRunner runner = loaded.runner();
+            String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds)));
             CountDownLatch stopped = new CountDownLatch(1);
@@ -102,18 +105,11 @@ public final class ServeCommand implements Callable<Integer> {
                 stopped.countDown();
             }, "ember-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
-            err.printf("ember: serving %s as \"%s\" on %s (%s, context %d tokens)%s%n", dir, name, server.baseUrl(),
+            err.printf("ember: serving %s as \"%s\" on %s (%s, context %d tokens)%s%n", loaded.name(), name, server.baseUrl(),
                     runner.deviceName(), engine.contextLength(), apiKey != null ? ", API key required" : "");
             stopped.await();
         }
         return 0;
     }
 
-    private SchedulePolicy policy() {
-        return switch (schedulePolicy.toLowerCase(Locale.ROOT)) {
-            case "decode-first" -> SchedulePolicy.DECODE_FIRST;
-            case "prefill-first" -> SchedulePolicy.PREFILL_FIRST;
-            default -> throw new EmberException("unknown schedule policy \"" + schedulePolicy + "\" (decode-first or prefill-first)");
-        };
-    }
 }

@@ -475,4 +475,19 @@ class OpenAiServerTest {
         });
         assertEquals(served.runner().blockAllocator().capacity(), free, "KV blocks leaked");
     }
+
+    /** {@code ember bench client} against the real server: every request completes, token counts from usage. */
+    @Test
+    void benchClientDrivesTheServer(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path result = dir.resolve("client.json");
+        var run = dev.ember.cli.GenerateCommandTest.ember("bench", "client", "--base-url", main.server().baseUrl(),
+                "--num-prompts", "24", "--random-input-len", "40", "--random-output-len", "12", "--random-vocab-size", "4000",
+                "--request-rate", "inf", "--ignore-eos", "--warmup-requests", "2", "--result-file", result.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(result.toFile());
+        assertEquals(24, json.get("completed").asInt(), json.toString());
+        assertEquals(24 * 12, json.get("total_output_tokens").asLong(), json.toString());
+        assertEquals(24 * 40, json.get("total_input_tokens").asLong(), json.toString());
+        assertTrue(json.get("output_throughput").asDouble() > 0);
+    }
 }

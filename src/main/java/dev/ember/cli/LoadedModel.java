@@ -1,0 +1,90 @@
+package dev.ember.cli;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.Backend;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.ModelLoader;
+import dev.ember.model.RandomWeights;
+
+import java.io.PrintStream;
+import java.util.Locale;
+
+/**
+ * A model ready to run on a backend: read from {@code --model}, or a {@code --preset} shape whose random weights are
+ * made on the GPU (milliseconds) or, for small shapes, on the host. Commands that load a model for serving or
+ * benchmarks open it here, so that there is one way to do it.
+ *
+ * @param name      the model's name for headers and the API ("llama-3.1-8b (random weights)" for a preset)
+ * @param dtype     the weights' storage type
+ * @param hostModel the mapped or host-made model, or null for a preset made on the GPU
+ */
+public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner runner) implements AutoCloseable {
+    /** Random-weight presets made on the host are limited to this many bytes of weights. */
+    static final long CPU_PRESET_BYTES = 2L << 30;
+
+    /** Sizes the KV cache once the model's shape and weight bytes are known. */
+    @FunctionalInterface
+    public interface KvSizing {
+        /**
+         * @param kvElementBytes bytes of one cached K or V element on this backend (the CPU keeps them as f32; the
+         *                       GPU in the weights' type)
+         */
+        KvCacheSpec spec(ModelConfig config, long weightBytes, int kvElementBytes);
+    }
+
+    public static LoadedModel open(ModelOptions modelOptions, PresetOption preset, Backend backend, KvSizing kv,
+                                   Progress progress, PrintStream log) {
+        boolean cpu = backend instanceof CpuBackend;
+        if (!preset.given()) {
+            Model model = ModelLoader.load(modelOptions.modelDirectory(), progress);
+            try {
+                DType dtype = model.layers().getFirst().wq().dtype();
+                KvCacheSpec spec = kv.spec(model.config(), model.weightBytes(), cpu ? Float.BYTES : dtype.bytes());
+                return new LoadedModel(model.name(), dtype, model, backend.load(model, spec, progress));
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+        }
+        ModelConfig config = preset.config(modelOptions);
+        DType dtype = DType.BF16;
+        long weightBytes = config.matrixParameters() * dtype.bytes();
+        String name = preset.name() + " (random weights)";
+        KvCacheSpec spec = kv.spec(config, weightBytes, cpu ? Float.BYTES : dtype.bytes());
+        if (backend instanceof CudaBackend cuda) {
+            return new LoadedModel(name, dtype, null, cuda.loadRandom(config, dtype, spec, preset.weightsSeed()));
+        }
+        if (weightBytes > CPU_PRESET_BYTES) {
+            throw new EmberException(String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets on the CPU "
+                    + "are limited to %.1f GB: use a GPU (--backend cuda) or a smaller preset", preset.name(), weightBytes / 1e9,
+                    CPU_PRESET_BYTES / 1e9));
+        }
+        log.printf("ember: preset %s on the CPU: random bf16 weights made on the host%n", preset.name());
+        Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
+        try {
+            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress));
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return runner.config();
+    }
+
+    @Override
+    public void close() {
+        runner.close();
+        if (hostModel != null) {
+            hostModel.close();
+        }
+    }
+}
