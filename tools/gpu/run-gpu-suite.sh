@@ -12,15 +12,19 @@
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
-#         2. every GPU test (package dev.ember.backend.cuda), HfGpuComparisonTest pointed at those models;
+#         2. every GPU test (packages dev.ember.backend.cuda and dev.ember.monitor), HfGpuComparisonTest pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights);
-#         4. `ember generate` on the default model, which must pick the GPU and name it.
+#         4. `ember generate` on the default model, which must pick the GPU and name it;
+#         5. the serving benchmarks (`serving` below).
 #       Full logs and results go under $OUT (or ./gpu-out); a short table is printed last.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh gpu [TEST_SELECTOR...]
 #       The GPU tests alone (selectors such as --select-class=... narrow them).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
 #       The three benchmarks alone.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
+#       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes), bench serve, bench client against ember serve beside the
+#       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
 #
@@ -181,6 +185,39 @@ generate() {
     >> "$OUT_DIR/generate.log" 2>&1 || echo "(ember generate failed: exit $?)" >> "$OUT_DIR/generate.log"
 }
 
+# Issue 5 and 6 on the GPU: bench offline (both target shapes), bench serve, bench client against ember serve and the
+# offline run of the same requests, bench latency with the GPU monitor; results under $OUT_DIR/serving/.
+serving() {
+  local dir="$OUT_DIR/serving" ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") tok=/tmp/ember-llama3-tokenizer pid
+  mkdir -p "$dir" "$tok"
+  gunzip -c "$ROOT/src/test/resources/tokenizers/llama3_2/tokenizer.json.gz" > "$tok/tokenizer.json"
+  cp "$ROOT/src/test/resources/tokenizers/llama3_2/tokenizer_config.json" "$tok/"
+  run_logged() {  # name, then the ember arguments
+    local name="$1"; shift
+    echo "== ember $*" | tee -a "$dir/serving.log"
+    timeout 300 "${ember[@]}" "$@" > "$dir/$name.log" 2>&1 || echo "($name failed: exit $?)" | tee -a "$dir/serving.log"
+    grep -E '^# (floor|Ember)|tok/s|throughput|Output token|^mode|^batch|^single|error' "$dir/$name.log" | head -12 | tee -a "$dir/serving.log"
+  }
+  run_logged offline-qwen3-0.6b bench offline --backend cuda --preset qwen3-0.6b --runs 3 --json "$dir/offline-qwen3-0.6b.json"
+  run_logged offline-llama-8b bench offline --backend cuda --preset llama-3.1-8b --runs 2 --json "$dir/offline-llama-8b.json"
+  run_logged serve-llama-8b bench serve --backend cuda --preset llama-3.1-8b --batch-size 8 --num-req 32 --prompt-len 1024 \
+      --gen-len 64 --runs 2 --csv "$dir/serve-llama-8b.csv"
+  # The same 500 requests over HTTP and in process: HTTP must not be the bottleneck.
+  echo "== ember serve --preset llama-3.1-8b" | tee -a "$dir/serving.log"
+  "${ember[@]}" serve --backend cuda --preset llama-3.1-8b --tokenizer "$tok" --port 8000 > "$dir/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 90); do curl -sf http://127.0.0.1:8000/health > /dev/null && break; sleep 1; done
+  run_logged client-llama-8b bench client --base-url http://127.0.0.1:8000 --num-prompts 500 --random-input-len 512 \
+      --random-output-len 128 --random-vocab-size 128000 --request-rate inf --ignore-eos --warmup-requests 8 \
+      --result-file "$dir/client-llama-8b.json"
+  curl -s http://127.0.0.1:8000/metrics > "$dir/server-metrics.txt" || true
+  kill -TERM "$pid"; wait "$pid" || true
+  run_logged offline-llama-8b-500 bench offline --backend cuda --preset llama-3.1-8b --num-requests 500 --input-len 512:512 \
+      --output-len 128:128 --temperature 0 --runs 2 --json "$dir/offline-llama-8b-500.json"
+  run_logged latency-tiny bench latency --backend cuda --model "$ROOT/models/ember-tiny" --prompt-lens 128,512 --max-new-tokens 64 \
+      --iters 5 --warmup 2 --monitor --trace "$dir/latency-trace.json" --out-dir "$dir" --out-name latency-tiny
+}
+
 summary() {
   {
     echo "== failures (tests.log)"
@@ -195,6 +232,7 @@ summary() {
     echo "== bench e2e (bench.csv, bench.log)"
     [ -f "$OUT_DIR/bench.csv" ] && sed 's/,/  /g' "$OUT_DIR/bench.csv" || echo "(no results)"
     grep -E '^# decode roofline|failed' "$OUT_DIR/bench.log" || true
+    if [ -f "$OUT_DIR/serving/serving.log" ]; then echo "== serving (serving/)"; cat "$OUT_DIR/serving/serving.log"; fi
   } > "$OUT_DIR/summary.txt" 2>&1
   cat "$OUT_DIR/summary.txt"
 }
@@ -214,11 +252,12 @@ case "${1:-}" in
   pack) shift; pack "$@" ;;
   all)
     unpack; host_info; hf_models
-    rc=0; tests || rc=$?
-    bench; generate; summary
+    rc=0; tests --select-package=dev.ember.backend.cuda --select-package=dev.ember.monitor || rc=$?
+    bench; generate; serving; summary
     exit $rc ;;
+  serving) unpack; host_info; serving; summary ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; exit $rc ;;
   bench) unpack; host_info; bench; summary ;;
   profile) unpack; profile ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | profile" >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile" >&2; exit 2 ;;
 esac
