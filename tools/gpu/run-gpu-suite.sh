@@ -12,7 +12,7 @@
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
-#         2. every GPU test (packages dev.ember.backend.cuda and dev.ember.monitor), HfGpuComparisonTest pointed at those models;
+#         2. every GPU test (package dev.ember.backend.cuda, and GpuMonitorTest), HfGpuComparisonTest pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
 #         5. the serving benchmarks (`serving` below).
@@ -196,7 +196,8 @@ serving() {
     local name="$1"; shift
     echo "== ember $*" | tee -a "$dir/serving.log"
     timeout 300 "${ember[@]}" "$@" > "$dir/$name.log" 2>&1 || echo "($name failed: exit $?)" | tee -a "$dir/serving.log"
-    grep -E '^# (floor|Ember)|tok/s|throughput|Output token|^mode|^batch|^single|error' "$dir/$name.log" | head -12 | tee -a "$dir/serving.log"
+    { grep -E '^# (floor|Ember)|tok/s|throughput|Output token|^mode|^batch|^single|^[a-z_]+,|error' "$dir/$name.log" || true; } \
+      | head -12 | tee -a "$dir/serving.log"
   }
   run_logged offline-qwen3-0.6b bench offline --backend cuda --preset qwen3-0.6b --runs 3 --json "$dir/offline-qwen3-0.6b.json"
   run_logged offline-llama-8b bench offline --backend cuda --preset llama-3.1-8b --runs 2 --json "$dir/offline-llama-8b.json"
@@ -216,6 +217,9 @@ serving() {
       --output-len 128:128 --temperature 0 --runs 2 --json "$dir/offline-llama-8b-500.json"
   run_logged latency-tiny bench latency --backend cuda --model "$ROOT/models/ember-tiny" --prompt-lens 128,512 --max-new-tokens 64 \
       --iters 5 --warmup 2 --monitor --trace "$dir/latency-trace.json" --out-dir "$dir" --out-name latency-tiny
+  head -3 "$dir/latency-tiny.csv" | tee -a "$dir/serving.log"
+  # Few files come back from a device call: the serving results travel as one archive.
+  tar -C "$OUT_DIR" -czf "$OUT_DIR/serving.tar.gz" serving
 }
 
 summary() {
@@ -252,7 +256,7 @@ case "${1:-}" in
   pack) shift; pack "$@" ;;
   all)
     unpack; host_info; hf_models
-    rc=0; tests --select-package=dev.ember.backend.cuda --select-package=dev.ember.monitor || rc=$?
+    rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest || rc=$?
     bench; generate; serving; summary
     exit $rc ;;
   serving) unpack; host_info; serving; summary ;;
