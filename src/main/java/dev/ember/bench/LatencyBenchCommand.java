@@ -5,18 +5,18 @@ import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.LoadedModel;
+import dev.ember.model.ModelConfig;
 import dev.ember.cli.ModelOptions;
+import dev.ember.cli.PresetOption;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
 import dev.ember.kvcache.KvCacheSpec;
-import dev.ember.model.Model;
-import dev.ember.model.ModelLoader;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
 import dev.ember.monitor.GpuSummary;
 import dev.ember.monitor.NvmlDevice;
 import dev.ember.sampling.SamplingParams;
-import dev.ember.tokenizer.Tokenizer;
 import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -61,6 +61,9 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
     ModelOptions modelOptions;
 
     @Mixin
+    PresetOption preset;
+
+    @Mixin
     MonitorOptions monitorOptions;
 
     @Mixin
@@ -100,24 +103,28 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
         PrintStream out = System.out;
         PrintStream err = System.err;
         validate();
-        Path dir = modelOptions.modelDirectory();
         ConsoleProgress progress = new ConsoleProgress(err);
         Trace trace = traceOptions.open();
-        try (Model model = ModelLoader.load(dir, progress);
-             Tokenizer tokenizer = Tokenizer.load(dir);
-             Backend backend = modelOptions.openBackend(err)) {
-            List<Integer> lens = promptLengths(model.config().maxPositions(), err);
-            int longest = lens.stream().mapToInt(Integer::intValue).max().orElseThrow();
-            KvCacheSpec kv = KvCacheSpec.forTokens(model.config(), longest + maxNewTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE);
+        List<Integer> lens = new ArrayList<>();  // chosen once the model's context is known
+        try (Backend backend = modelOptions.openBackend(err);
+             LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
+                 lens.addAll(promptLengths(config.maxPositions(), err));
+                 int longest = lens.stream().mapToInt(Integer::intValue).max().orElseThrow();
+                 return KvCacheSpec.forTokens(config, longest + maxNewTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE);
+             }, progress, err)) {
+            ModelRunner runner = loaded.runner();
+            ModelConfig config = loaded.config();
             DeviceCeilings ceilings = backend.measureCeilings(progress);
-            String dtype = model.embedding().dtype().name().toLowerCase(java.util.Locale.ROOT);
-            BenchHeader header = new BenchHeader("latency", backend.deviceName(), dir.toString(), dtype,
+            String dtype = loaded.dtype().name().toLowerCase(java.util.Locale.ROOT);
+            String modelName = preset.given() ? loaded.name() : modelOptions.modelDirectory().toString();
+            BenchHeader header = new BenchHeader("latency", backend.deviceName(), modelName, dtype,
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
-            try (ModelRunner runner = backend.load(model, kv, progress);
-                 GpuMonitor monitor = monitorOptions.start(err, trace);
+            // Decode tokens/s if each step only read the weights at the measured copy bandwidth (KV reads left out).
+            double roofline = ceilings.copyBytesPerSecond() / ModelCost.of(config, loaded.dtype().bytes(), 0).weightBytes();
+            try (GpuMonitor monitor = monitorOptions.start(err, trace);
                  MemoryProbe memory = MemoryProbe.open(backend instanceof CudaBackend, monitor)) {
-                Generator generator = new Generator(runner, tokenizer, chunkLen);
+                Generator generator = Generator.tokensOnly(runner, chunkLen);
                 generator.setTrace(trace);
                 ResultTable table = new ResultTable(COLUMNS);
                 ResultTable gpuRows = new ResultTable(GPU_COLUMNS);
@@ -126,7 +133,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                 Runnable tick = () -> progress.update("bench latency", ++done[0], totalRuns);
                 long outputTokens = 0;
                 for (int promptLen : lens) {
-                    int[] prompt = syntheticPrompt(promptLen, model.config().vocabSize());
+                    int[] prompt = syntheticPrompt(promptLen, config.vocabSize());
                     Timings prefill = measure(generator, prompt, prefillTokens, memory, tick);
                     GpuMonitor.Checkpoint from = monitor.checkpoint();
                     Timings full = measure(generator, prompt, maxNewTokens, memory, tick);
@@ -136,7 +143,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                     outputTokens += (long) (warmup + iters) * (prefillTokens + maxNewTokens);
                     double[] decodeRates = full.decodeTokensPerSecond();
                     double decodeRate = Stats.of(decodeRates).median();
-                    table.add("ember", dir.toString(), dtype, 1, promptLen, maxNewTokens, prefillTokens, iters, warmup,
+                    table.add("ember", modelName, dtype, 1, promptLen, maxNewTokens, prefillTokens, iters, warmup,
                             Stats.of(full.latencyMs()).mean(), Stats.quantile(full.latencyMs(), 0.5),
                             Stats.quantile(full.latencyMs(), 0.95), Stats.of(prefill.latencyMs()).mean(),
                             Stats.quantile(prefill.latencyMs(), 0.5), Stats.quantile(prefill.latencyMs(), 0.95),
@@ -147,7 +154,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                                     + "e2e_p95=%.2fms decode_toks/s=%.2f (%.1f%% of the bandwidth roofline, %.1f tokens/s)%n",
                             promptLen, Stats.quantile(prefill.latencyMs(), 0.5), Stats.quantile(full.latencyMs(), 0.5),
                             Stats.quantile(full.latencyMs(), 0.95), decodeRate,
-                            100 * decodeRate / rooflineTokensPerSecond(model, ceilings), rooflineTokensPerSecond(model, ceilings));
+                            100 * decodeRate / roofline, roofline);
                 }
                 GpuReport gpu = monitor.stop();
                 out.println();
@@ -157,7 +164,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                 }
                 Map<String, Object> meta = new LinkedHashMap<>(header.toMap());
                 meta.put("peak_mem_source", memory.source());
-                meta.put("decode_roofline_tokens_per_s", rooflineTokensPerSecond(model, ceilings));
+                meta.put("decode_roofline_tokens_per_s", roofline);
                 Path csv = outDir.resolve(outName + ".csv");
                 Path json = outDir.resolve(outName + ".json");
                 table.writeCsv(csv);
@@ -252,15 +259,6 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
             tick.run();
         }
         return new Timings(latency, decode, peak);
-    }
-
-    /** Decode tokens/s if each step only read the weights at the measured copy bandwidth (KV reads left out). */
-    static double rooflineTokensPerSecond(Model model, DeviceCeilings ceilings) {
-        long bytes = model.weightBytes();
-        if (model.lmHead() != model.embedding()) {
-            bytes -= model.embedding().byteSize(); // a decode step gathers one row of an untied embedding table
-        }
-        return ceilings.copyBytesPerSecond() / bytes;
     }
 
     private static Object[] gpuRow(int promptLen, long tokens, GpuSummary s) {

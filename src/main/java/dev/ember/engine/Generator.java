@@ -25,6 +25,7 @@ public final class Generator {
     public static final int DEFAULT_CHUNK_TOKENS = 512;
 
     private final ModelRunner runner;
+    /** Null for a generator of token ids only (random-weight benchmark models have no tokenizer). */
     private final Tokenizer tokenizer;
     private final int chunkTokens;
     private final Set<Integer> eosIds;
@@ -42,9 +43,19 @@ public final class Generator {
         this.runner = runner;
         this.tokenizer = tokenizer;
         this.chunkTokens = chunkTokens;
-        Set<Integer> eos = new HashSet<>(tokenizer.stopTokenIds());
-        eos.addAll(runner.config().eosTokenIds());
+        Set<Integer> eos = new HashSet<>(runner.config().eosTokenIds());
+        if (tokenizer != null) {
+            eos.addAll(tokenizer.stopTokenIds());
+        }
         this.eosIds = Set.copyOf(eos);
+    }
+
+    /**
+     * A generator of token ids only, for models without a tokenizer (random-weight presets): results carry the
+     * tokens and timings, and no text.
+     */
+    public static Generator tokensOnly(ModelRunner runner, int chunkTokens) {
+        return new Generator(runner, null, chunkTokens);
     }
 
     /** Reports each prefill chunk, decode step and sampling to {@code trace} ({@link Trace#OFF} by default). */
@@ -58,6 +69,9 @@ public final class Generator {
     }
 
     public GenerationResult generate(String prompt, SamplingParams params, Consumer<String> onText) {
+        if (tokenizer == null) {
+            throw new EmberException("this generator has no tokenizer: give it token ids");
+        }
         return generate(tokenizer.encode(prompt), params, onText);
     }
 
@@ -76,7 +90,7 @@ public final class Generator {
             sampler.observe(t);
         }
         // Special tokens are left out of the text, as vLLM and transformers do by default (skip_special_tokens).
-        StreamingDecoder decoder = tokenizer.streamingDecoder(true);
+        StreamingDecoder decoder = tokenizer != null ? tokenizer.streamingDecoder(true) : null;
         StopStrings stops = new StopStrings(params.stopStrings());
         StringBuilder text = new StringBuilder();
         Consumer<String> emit = piece -> {
@@ -115,7 +129,9 @@ public final class Generator {
                     finish = FinishReason.STOP;
                     break;
                 }
-                emit.accept(stops.feed(decoder.push(token)));
+                if (decoder != null) {
+                    emit.accept(stops.feed(decoder.push(token)));
+                }
                 if (stops.stopped()) {
                     finish = FinishReason.STOP;
                     break;
@@ -127,7 +143,7 @@ public final class Generator {
                     trace.end(Trace.ENGINE, "decode_step", traced, "position", prompt.length + count - 1);
                 }
             }
-            if (!stops.stopped()) {
+            if (decoder != null && !stops.stopped()) {
                 emit.accept(stops.feed(decoder.flush()));
                 emit.accept(stops.finish());
             }

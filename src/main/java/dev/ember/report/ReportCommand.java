@@ -11,6 +11,7 @@ import dev.ember.bench.ReportedBenchmark;
 import dev.ember.cli.EmberCli;
 import dev.ember.cli.ModelOptions;
 import dev.ember.model.ModelConfig;
+import dev.ember.cli.PresetOption;
 import dev.ember.monitor.NvmlDevice;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -52,6 +53,9 @@ public final class ReportCommand implements Callable<Integer> {
     ModelOptions modelOptions;
 
     @Mixin
+    PresetOption preset;
+
+    @Mixin
     MonitorOptions monitorOptions;
 
     @Option(names = "--out", defaultValue = "reports", paramLabel = "DIR", description = "where everything goes; default: ${DEFAULT-VALUE}")
@@ -76,8 +80,8 @@ public final class ReportCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream log = System.err;
-        Path model = modelOptions.modelDirectory();
-        ModelConfig config = ModelConfig.read(model.resolve("config.json"));
+        ModelConfig config = preset.given() ? preset.config(modelOptions)
+                : ModelConfig.read(modelOptions.modelDirectory().resolve("config.json"));
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
@@ -110,7 +114,7 @@ public final class ReportCommand implements Callable<Integer> {
             log.println("[report] no charts: " + chartsUnavailable);
         }
         Path markdown = out.resolve("report.md");
-        write(markdown, markdown(model, config, device, steps, charts, chartsUnavailable));
+        write(markdown, markdown(preset.given() ? preset.name() + " (random bf16 weights)" : modelOptions.modelDirectory().toString(), config, device, steps, charts, chartsUnavailable));
         System.out.println("[report] wrote " + markdown);
         return steps.stream().allMatch(s -> s.exitCode() == 0) ? 0 : 1;
     }
@@ -135,11 +139,21 @@ public final class ReportCommand implements Callable<Integer> {
         return found;
     }
 
+    /** The model options as arguments: --preset NAME in place of --model where a preset was asked for. */
+    private List<String> modelArguments() {
+        List<String> args = new ArrayList<>(modelOptions.toArguments());
+        if (preset.given()) {
+            args.set(0, "--preset");
+            args.set(1, preset.name());
+        }
+        return args;
+    }
+
     /** The arguments for one benchmark: those of its options the report knows, then its own suite workload. */
     private List<String> arguments(String name, CommandLine command, ModelConfig config) {
         CommandLine.Model.CommandSpec spec = command.getCommandSpec();
         List<String> args = new ArrayList<>(List.of("bench", name));
-        List<String> model = modelOptions.toArguments();
+        List<String> model = modelArguments();
         for (int i = 0; i < model.size(); i += 2) {
             if (spec.findOption(model.get(i)) != null) {
                 args.add(model.get(i));
@@ -220,7 +234,7 @@ public final class ReportCommand implements Callable<Integer> {
         }
     }
 
-    private String markdown(Path model, ModelConfig config, String device, List<Step> steps, Map<Path, List<Path>> charts,
+    private String markdown(String model, ModelConfig config, String device, List<Step> steps, Map<Path, List<Path>> charts,
                             String chartsUnavailable) {
         StringBuilder md = new StringBuilder();
         md.append("# Ember benchmark report\n\n");
@@ -230,7 +244,7 @@ public final class ReportCommand implements Callable<Integer> {
         md.append(Markdown.table(List.of("what", "value"), hardware(device, steps)));
         md.append("\n## Model\n\n");
         md.append(Markdown.table(List.of("what", "value"), List.of(
-                List.of("directory", model.toString()),
+                List.of(preset.given() ? "preset" : "directory", model),
                 List.of("architecture", config.architecture().toString()),
                 List.of("layers", String.valueOf(config.numLayers())),
                 List.of("hidden size", String.valueOf(config.hiddenSize())),
@@ -282,7 +296,7 @@ public final class ReportCommand implements Callable<Integer> {
     }
 
     private List<String> reportArguments() {
-        List<String> args = new ArrayList<>(modelOptions.toArguments());
+        List<String> args = new ArrayList<>(modelArguments());
         args.addAll(List.of("--out", out.toString()));
         if (monitorOptions.enabled()) {
             args.add("--monitor");

@@ -65,4 +65,15 @@ class LatencyBenchCommandTest {
         assertTrue(run.err().contains("ember: error: prompt lengths [4096] plus 64 new tokens do not fit the model's context of 1024"),
                 run.err());
     }
+
+    @Test
+    void presetsAreNamedAndExclusiveOfModel() {
+        Run unknown = ember("bench", "latency", "--backend", "cpu", "--preset", "gpt-5");
+        assertEquals(1, unknown.exitCode());
+        assertTrue(unknown.err().contains("unknown preset \"gpt-5\""), unknown.err());
+        Run both = ember("report", "--backend", "cpu", "--preset", "qwen3-0.6b",
+                "--model", "models/ember-tiny", "--out", "target/never");
+        assertEquals(1, both.exitCode());
+        assertTrue(both.err().contains("--model or --preset, not both"), both.err());
+    }
 }

@@ -110,4 +110,17 @@ class DefaultModelTest {
         }
     }
 
+
+    @Test
+    void aTokensOnlyGeneratorChoosesTheSameTokensWithoutText() {
+        int[] prompt = ints(reference.get("prompts").get(0));
+        int[] expected = ints(reference.get("greedy_fp32").get(0));
+        try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 128, 16), Progress.NONE)) {
+            GenerationResult result = Generator.tokensOnly(runner, 4).generate(prompt,
+                    SamplingParams.greedy(expected.length).withIgnoreEos(true), text -> fail("no text without a tokenizer"));
+            assertArrayEquals(expected, result.tokens());
+            assertEquals("", result.text());
+            assertThrows(dev.ember.EmberException.class, () -> Generator.tokensOnly(runner, 4).generate("text", SamplingParams.greedy(1), t -> { }));
+        }
+    }
 }
