@@ -27,6 +27,8 @@
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
+#       One ember command (under EMBER_JAVA_WRAPPER when set), e.g. `ember bench offline --backend cuda --preset qwen3-0.6b`.
 #
 # EMBER_JAVA_WRAPPER runs the test JVM under a tool, e.g.
 #   EMBER_JAVA_WRAPPER="ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv"
@@ -263,5 +265,6 @@ case "${1:-}" in
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; exit $rc ;;
   bench) unpack; host_info; bench; summary ;;
   profile) unpack; profile ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile" >&2; exit 2 ;;
+  ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | ember ARGS..." >&2; exit 2 ;;
 esac

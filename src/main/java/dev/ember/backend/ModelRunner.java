@@ -42,6 +42,19 @@ public interface ModelRunner extends AutoCloseable {
     /** The device this runner computes on, for summaries and benchmark headers. */
     String deviceName();
 
+    /**
+     * Prepares, before any timed work, what steps of up to {@code maxBatch} sequences and {@code maxStepTokens} tokens,
+     * in sequences of up to {@code contextTokens} tokens, would otherwise prepare on their way (the CUDA backend grows
+     * its buffers and captures its decode graphs); nothing by default.
+     */
+    default void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
+    }
+
+    /** Where this runner's steps spent their time so far; {@link StepCounters#NONE} for a runner that does not count. */
+    default StepCounters counters() {
+        return StepCounters.NONE;
+    }
+
     @Override
     void close();
 }

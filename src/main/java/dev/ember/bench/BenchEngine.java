@@ -105,6 +105,10 @@ final class BenchEngine implements AutoCloseable {
                 BenchHeader.currentVersion(), Instant.now(), ceilings);
     }
 
+    ModelRunner runner() {
+        return runner;
+    }
+
     ModelConfig config() {
         return runner.config();
     }

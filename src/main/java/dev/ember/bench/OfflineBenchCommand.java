@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.Progress;
+import dev.ember.backend.StepCounters;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
@@ -67,8 +68,8 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     @Option(names = "--json", paramLabel = "FILE", description = "write the header and the result row as JSON")
     Path json;
 
-    /** One timed pass over the workload. */
-    record Run(double seconds, long outputTokens, long steps, long preemptions) {
+    /** One timed pass over the workload; {@code counters}: where the runner's steps spent the run's time. */
+    record Run(double seconds, long outputTokens, long steps, long preemptions, StepCounters counters) {
     }
 
     @Override
@@ -92,6 +93,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             int[][] prompts = workload.prompts(bench.vocabSize());
             RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
             run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, Progress.NONE);
+            bench.runner().warmUp(maxNumSeqs, scheduler.maxBatchedTokens(), workload.longest());
             double[] seconds = new double[runs];
             Run last = null;
             for (int r = 0; r < runs; r++) {
@@ -100,6 +102,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                 // bench.py's own line, so the figures read the same as mini-sglang's.
                 out.printf("run %d/%d: Total: %dtok, Time: %.2fs, Throughput: %.2ftok/s%n", r + 1, runs, last.outputTokens(),
                         last.seconds(), last.outputTokens() / last.seconds());
+                if (last.counters().steps() > 0) {
+                    out.println("# runner: " + last.counters().describe((long) (last.seconds() * 1e9)));
+                }
             }
             Stats s = Stats.of(seconds);
             WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), workload.outputLengths(), maxNumSeqs,
@@ -131,6 +136,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                    Progress progress) {
         LlmEngine engine = bench.newEngine(scheduler);
         long expected = workload.outputTokens();
+        StepCounters before = bench.runner().counters();
         long start = System.nanoTime();
         for (int i = 0; i < prompts.length; i++) {
             engine.submit(prompts[i], workload.samplingParams(i, temperature), RequestListener.NONE);
@@ -140,12 +146,13 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             progress.update("generating", engine.generatedTokens(), expected);
         }
         double seconds = (System.nanoTime() - start) / 1e9;
+        StepCounters counters = bench.runner().counters().minus(before);
         BenchEngine.release(engine);
         if (engine.generatedTokens() != expected) {
             throw new IllegalStateException("the engine generated " + engine.generatedTokens() + " tokens where "
                     + expected + " were requested with EOS ignored");
         }
-        return new Run(seconds, engine.generatedTokens(), engine.steps(), engine.scheduler().preemptions());
+        return new Run(seconds, engine.generatedTokens(), engine.steps(), engine.scheduler().preemptions(), counters);
     }
 
     /** bench.py's workload with its lengths clipped to fit the model's context; eight short requests when quick. */

@@ -111,6 +111,7 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             int[][] prompts = workload.prompts(bench.vocabSize());
             RandomWorkload warmup = new RandomWorkload(new int[] {promptLen}, new int[] {genLen}, seed);
             run(bench, warmup, warmup.prompts(bench.vocabSize()), Progress.NONE);
+            bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), workload.longest());
 
             ResultTable table = new ResultTable(COLUMNS);
             List<Run> done = new ArrayList<>();

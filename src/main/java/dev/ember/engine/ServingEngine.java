@@ -84,9 +84,13 @@ public final class ServingEngine implements AutoCloseable {
         this.thread = Thread.ofPlatform().name("ember-engine").daemon(true).unstarted(this::run);
     }
 
-    /** Starts an engine thread that runs {@code runner}'s steps; the caller keeps ownership of the runner and tokenizer. */
+    /**
+     * Warms the runner up for {@code config}'s largest steps (the CUDA backend captures its decode graphs), then starts an
+     * engine thread that runs {@code runner}'s steps; the caller keeps ownership of the runner and tokenizer.
+     */
     public static ServingEngine start(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config) {
         ServingEngine engine = new ServingEngine(runner, tokenizer, config);
+        runner.warmUp(config.maxRunning(), config.maxBatchedTokens(), engine.contextLength());
         engine.thread.start();
         return engine;
     }

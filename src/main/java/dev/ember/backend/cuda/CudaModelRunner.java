@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StepCounters;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -38,8 +39,9 @@ import java.util.Map;
  * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
  *
  * <p>Nothing is allocated on the device per step: activation buffers grow only when a step is larger
- * than every earlier one. Steps made only of single-token decodes are captured as a {@link CudaGraph} per
- * batch shape and replayed. Not thread-safe: one engine thread drives a runner.
+ * than every earlier one. Steps made only of single-token decodes are padded to the next size of a ladder
+ * and replayed from a {@link CudaGraph} captured per size and block-table width ({@link #warmUp} captures them before
+ * any timed work). Not thread-safe: one engine thread drives a runner.
  */
 final class CudaModelRunner implements ModelRunner {
     /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
@@ -52,6 +54,14 @@ final class CudaModelRunner implements ModelRunner {
      */
     private static final int MAX_SPLITS = 32;
     private static final int MIN_SPLIT_TOKENS = EmberKernels.DECODE_TOKENS;
+    /**
+     * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
+     * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
+     * instead of capturing one per size. Padding rows cost little: the products are bound by reading the weights,
+     * not by their rows, and a padding row attends one cached token.
+     */
+    private static final int[] DECODE_LADDER = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
+    private static final int LADDER_STEP_BEYOND = 64;
 
     private final CudaContext context;
     private final ModelConfig config;
@@ -69,11 +79,15 @@ final class CudaModelRunner implements ModelRunner {
     private final DeviceBuffer valueCache;
     private final DeviceBuffer inverseFrequencies;
     private final long layerCacheBytes;
+    /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
+    private final int scratchBlock;
     private final int maxStride;
     private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
     private Activations act;
     /** One logits row of a sequence sampled on the host. */
     private float[] hostRow = new float[0];
+    private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
+            waitNanos, forwardNanos;
 
     /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
     private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
@@ -114,7 +128,8 @@ final class CudaModelRunner implements ModelRunner {
         EmberKernels.checkSupported(shape);
         long maxTokens = Math.min(kvSpec.tokenCapacity(), config.maxPositions());
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
-        this.layerCacheBytes = kvSpec.tokenCapacity() * kvSpec.kvDim() * type.bytes();
+        this.scratchBlock = kvSpec.numBlocks();
+        this.layerCacheBytes = (kvSpec.numBlocks() + 1L) * kvSpec.blockSize() * kvSpec.kvDim() * type.bytes();
         context.makeCurrent();
         checkFits(modelName);
         this.allocator = new BlockAllocator(kvSpec.numBlocks());
@@ -255,11 +270,13 @@ final class CudaModelRunner implements ModelRunner {
         if (logits.length < (long) chunks * vocab) {
             throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
         }
+        long start = System.nanoTime();
         run(batch, null);
         MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         act.logits.copyToHostAsync(hostLogits, stream);
-        stream.synchronize();
+        synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
+        forwardNanos += System.nanoTime() - start;
     }
 
     /**
@@ -280,6 +297,7 @@ final class CudaModelRunner implements ModelRunner {
                         + ", the model's is " + vocab);
             }
         }
+        long start = System.nanoTime();
         run(batch, samplers);
         MemorySegment hostTokens = act.hostSampled.segment().asSlice(0, 4L * chunks);
         act.sampled.copyToHostAsync(hostTokens, stream);
@@ -289,7 +307,7 @@ final class CudaModelRunner implements ModelRunner {
                 act.logits.copyToHostAsync(row, act.hostLogits.segment().asSlice(row, 4L * vocab), stream);
             }
         }
-        stream.synchronize();
+        synchronize();
         for (int i = 0; i < chunks; i++) {
             if (onHost(samplers[i])) {
                 if (hostRow.length < vocab) {
@@ -301,6 +319,19 @@ final class CudaModelRunner implements ModelRunner {
                 tokens[i] = hostTokens.getAtIndex(ValueLayout.JAVA_INT, i);
             }
         }
+        forwardNanos += System.nanoTime() - start;
+    }
+
+    private void synchronize() {
+        long start = System.nanoTime();
+        stream.synchronize();
+        waitNanos += System.nanoTime() - start;
+    }
+
+    @Override
+    public StepCounters counters() {
+        return new StepCounters(steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos,
+                launchNanos, waitNanos, forwardNanos);
     }
 
     private static boolean onHost(Sampler sampler) {
@@ -312,35 +343,107 @@ final class CudaModelRunner implements ModelRunner {
      * only; with {@code samplers}, the step ends with sample_tokens writing each chunk's choice.
      */
     private void run(ForwardBatch batch, Sampler[] samplers) {
+        long start = System.nanoTime();
         context.makeCurrent();
-        StepLayout layout = layout(batch);
+        StepLayout exact = layout(batch);
+        boolean replay = useGraphs && exact.prefill() == 0;
+        StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
         ensureCapacity(layout.rows(), layout.chunks());
         int splits = decodeSplits(layout);
         writeMetadata(batch, layout);
         boolean sampled = samplers != null;
         if (sampled) {
-            writeSampling(samplers, layout);
+            writeSampling(samplers, exact.chunks(), layout);
         }
+        long choosing = System.nanoTime();
         chooseProducts(layout);
+        long chosen = System.nanoTime();
+        chooseNanos += chosen - choosing;
         act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
-        if (useGraphs && layout.prefill() == 0) {
-            GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
-            CudaGraph graph = graphs.get(key);
-            if (graph == null) {
-                graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
-                graphs.put(key, graph);
-            }
-            graph.launch(stream);
+        steps++;
+        if (replay) {
+            long launching = System.nanoTime(), capturedBefore = captureNanos;
+            prepareNanos += launching - chosen + choosing - start;
+            decodeGraph(layout, splits, sampled).launch(stream);
+            replayedSteps++;
+            paddedRows += layout.chunks() - exact.chunks();
+            launchNanos += System.nanoTime() - launching - (captureNanos - capturedBefore);
         } else {
+            long launching = System.nanoTime();
+            prepareNanos += launching - chosen + choosing - start;
             enqueueStep(layout, maxChunkLength(batch), splits, sampled);
+            launchNanos += System.nanoTime() - launching;
         }
     }
 
+    /** The captured graph of a decode step of this layout, captured now if it is the first of its shape. */
+    private CudaGraph decodeGraph(StepLayout layout, int splits, boolean sampled) {
+        GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
+        CudaGraph graph = graphs.get(key);
+        if (graph == null) {
+            long start = System.nanoTime();
+            graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
+            graphs.put(key, graph);
+            graphsCaptured++;
+            captureNanos += System.nanoTime() - start;
+        }
+        return graph;
+    }
+
+    /** The captured batch size a decode step of {@code chunks} sequences is padded to. */
+    static int graphBatchSize(int chunks) {
+        for (int size : DECODE_LADDER) {
+            if (size >= chunks) {
+                return size;
+            }
+        }
+        return (chunks + LADDER_STEP_BEYOND - 1) / LADDER_STEP_BEYOND * LADDER_STEP_BEYOND;
+    }
+
+    /**
+     * Grows the buffers to the largest step (so that no later step reallocates them and drops the graphs), then
+     * captures the decode graphs (with sampling) of every ladder size up to {@code maxBatch} for every block-table
+     * width up to that of {@code contextTokens}, choosing the small products of those sizes. Nothing runs on the
+     * captured inputs; the metadata buffer is not read until a step uploads its own.
+     */
+    @Override
+    public void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
+        if (!useGraphs) {
+            return;
+        }
+        context.makeCurrent();
+        int largest = graphBatchSize(Math.max(1, maxBatch));
+        ensureCapacity(Math.max(largest, maxStepTokens), largest);
+        int widest = Math.min(stride(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
+        for (int stride = 1; ; stride = Math.min(2 * stride, widest)) {
+            for (int size : DECODE_LADDER) {
+                capture(size, stride);
+                if (size >= largest) {
+                    break;
+                }
+            }
+            for (int size = DECODE_LADDER[DECODE_LADDER.length - 1] + LADDER_STEP_BEYOND; size <= largest; size += LADDER_STEP_BEYOND) {
+                capture(size, stride);
+            }
+            if (stride == widest) {
+                break;
+            }
+        }
+    }
+
+    private void capture(int size, int stride) {
+        StepLayout layout = new StepLayout(size, size, 0, size, stride);
+        long choosing = System.nanoTime();
+        chooseProducts(layout);
+        chooseNanos += System.nanoTime() - choosing;
+        decodeGraph(layout, decodeSplits(layout), true);
+    }
+
     /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    private void writeSampling(Sampler[] samplers, StepLayout layout) {
+    private void writeSampling(Sampler[] samplers, int batchChunks, StepLayout layout) {
         MemorySegment m = act.hostMeta.segment();
         for (int c = 0; c < layout.chunks(); c++) {
-            Sampler s = samplers[c];
+            Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
             int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
             int mode = s == null || onHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
             float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
@@ -412,8 +515,12 @@ final class CudaModelRunner implements ModelRunner {
             prefill += chunk.tokens().length > 1 ? 1 : 0;
             widest = Math.max(widest, (end + kvSpec.blockSize() - 1) / kvSpec.blockSize());
         }
-        int stride = Math.min(Integer.highestOneBit(widest - 1) << 1, maxStride);
-        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(stride, widest));
+        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(Math.min(stride(widest), maxStride), widest));
+    }
+
+    /** The power of two at or above {@code blocks}. */
+    private static int stride(int blocks) {
+        return blocks <= 1 ? 1 : Integer.highestOneBit(blocks - 1) << 1;
     }
 
     private static int maxChunkLength(ForwardBatch batch) {
@@ -491,6 +598,19 @@ final class CudaModelRunner implements ModelRunner {
                 setInt(m, layout.rowChunk() + row, c);
             }
             setInt(m, layout.lastRows() + c, row - 1);
+        }
+        // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
+        for (int c = chunks.size(); c < layout.chunks(); c++, row++) {
+            setInt(m, layout.chunkRowStart() + c, row);
+            setInt(m, layout.chunkLength() + c, 1);
+            setInt(m, layout.chunkStartPosition() + c, 0);
+            setInt(m, layout.decodeRows() + decode++, row);
+            setInt(m, layout.blockTables() + c * layout.stride(), scratchBlock);
+            setInt(m, layout.tokens() + row, 0);
+            setInt(m, layout.positions() + row, 0);
+            setInt(m, layout.slots() + row, scratchBlock * bs);
+            setInt(m, layout.rowChunk() + row, c);
+            setInt(m, layout.lastRows() + c, row);
         }
     }
 

@@ -15,6 +15,14 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
     /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
     static final int SAMPLE_PARAMS = 5;
 
+    /** This decode-only layout grown to {@code chunks} single-token chunks (the extra ones padding). */
+    StepLayout padded(int chunks) {
+        if (prefill != 0 || chunks < this.chunks) {
+            throw new IllegalArgumentException("only a decode step pads, and only up: " + this + " to " + chunks);
+        }
+        return new StepLayout(rows + chunks - this.chunks, chunks, 0, chunks, stride);
+    }
+
     int tokens() {
         return 0;
     }

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StepCounters;
 import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -13,6 +14,8 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RandomWeights;
 import dev.ember.model.RopeScaling;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -180,6 +183,102 @@ class CudaModelRunnerTest {
             assertEquals(0, ((CudaModelRunner) without).capturedGraphs());
             System.out.println("[gpu-check] graph-replayed decode steps equal eager ones bit for bit (6 steps, 2 sequences)");
         }
+    }
+
+    /**
+     * Decode steps of 5 and then 3 sequences, replayed from graphs of 8 and 4 rows (padding rows writing to the scratch
+     * block), against the same steps launched eagerly at their own sizes: the same greedy tokens from forwardAndSample,
+     * and logits within fp32 rounding from forward (the products may pick other kernels for other row counts). The
+     * warm-up captured every sampled graph the steps need.
+     */
+    @Test
+    void paddedGraphStepsGiveTheTokensOfUnpaddedEagerSteps() {
+        Gpu.context();
+        ModelConfig c = cases().filter(k -> k.dtype() == DType.F32).findFirst().orElseThrow().config();
+        int vocab = c.vocabSize();
+        KvCacheSpec kv = KvCacheSpec.forTokens(c, 512, BLOCK_SIZE);
+        SplittableRandom random = new SplittableRandom(23);
+        int[] promptLengths = {9, 17, 40, 3, 12};  // the longest stays in 3 blocks: one block-table width
+        int[][] prompts = Arrays.stream(promptLengths).mapToObj(n -> random.ints(n, 0, vocab).toArray()).toArray(int[][]::new);
+        try (Model model = RandomWeights.create(c, DType.F32, 9);
+             CudaBackend graphs = new CudaBackend(true); CudaBackend eager = new CudaBackend(false);
+             ModelRunner padded = graphs.load(model, kv, Progress.NONE); ModelRunner exact = eager.load(model, kv, Progress.NONE)) {
+            padded.warmUp(prompts.length, 64, 48);
+            assertEquals(12, ((CudaModelRunner) padded).capturedGraphs(), "sampled graphs of 1, 2, 4, 8 rows, tables 1, 2, 4 wide");
+            ModelRunner[] runners = {padded, exact};
+            BlockTable[][] tables = new BlockTable[2][prompts.length];
+            int[][] next = new int[2][prompts.length];
+            for (int r = 0; r < 2; r++) {
+                ForwardBatch.Chunk[] chunks = new ForwardBatch.Chunk[prompts.length];
+                for (int i = 0; i < prompts.length; i++) {
+                    tables[r][i] = new BlockTable(BLOCK_SIZE);
+                    assertTrue(tables[r][i].reserve(prompts[i].length, runners[r].blockAllocator()));
+                    chunks[i] = new ForwardBatch.Chunk(prompts[i], 0, tables[r][i]);
+                }
+                runners[r].forwardAndSample(new ForwardBatch(List.of(chunks)), greedySamplers(prompts.length, vocab), next[r]);
+            }
+            assertArrayEquals(next[1], next[0], "prefill");
+            int[] positions = promptLengths.clone();
+            double worst = 0;
+            int decodeSteps = 0;
+            for (int[] live : new int[][] {{0, 1, 2, 3, 4}, {0, 2, 4}}) {
+                for (int step = 0; step < 4; step++, decodeSteps++) {
+                    int[][] tokens = new int[2][live.length];
+                    float[][] logits = new float[2][live.length * vocab];
+                    for (int r = 0; r < 2; r++) {
+                        ForwardBatch.Chunk[] chunks = new ForwardBatch.Chunk[live.length];
+                        for (int j = 0; j < live.length; j++) {
+                            int i = live[j];
+                            assertTrue(tables[r][i].reserve(positions[i] + 1, runners[r].blockAllocator()));
+                            chunks[j] = new ForwardBatch.Chunk(new int[] {next[1][i]}, positions[i], tables[r][i]);
+                        }
+                        ForwardBatch batch = new ForwardBatch(List.of(chunks));
+                        if (step % 2 == 0) {
+                            runners[r].forwardAndSample(batch, greedySamplers(live.length, vocab), tokens[r]);
+                        } else {
+                            runners[r].forward(batch, logits[r]);
+                            for (int j = 0; j < live.length; j++) {
+                                tokens[r][j] = argmax(logits[r], j * vocab, vocab);
+                            }
+                        }
+                    }
+                    if (step % 2 == 1) {
+                        double[] reference = toDoubles(logits[1]);
+                        double error = dev.ember.Numerics.relativeError(logits[0], 0, reference, 0, reference.length);
+                        worst = Math.max(worst, error);
+                        assertTrue(error < 1e-4, "batch " + live.length + " step " + step + ": relative error " + error);
+                    }
+                    assertArrayEquals(tokens[1], tokens[0], "batch " + live.length + " step " + step);
+                    for (int j = 0; j < live.length; j++) {
+                        next[1][live[j]] = tokens[1][j];
+                        positions[live[j]]++;
+                    }
+                }
+            }
+            StepCounters counters = padded.counters();
+            assertEquals(decodeSteps, counters.replayedSteps());
+            assertEquals(4L * (8 - 5) + 4L * (4 - 3), counters.paddedRows());
+            assertEquals(14, counters.graphsCaptured(), "the warm-up's, and 8 and 4 rows without sampling");
+            assertEquals(0, exact.counters().replayedSteps());
+            System.out.printf("[gpu-check] padded graph decode steps (5 -> 8, 3 -> 4 rows) give the eager steps' greedy tokens "
+                    + "(%d steps), logits within %.1e%n", decodeSteps, worst);
+        }
+    }
+
+    private static Sampler[] greedySamplers(int n, int vocab) {
+        Sampler[] samplers = new Sampler[n];
+        for (int i = 0; i < n; i++) {
+            samplers[i] = new Sampler(SamplingParams.greedy(64), vocab);
+        }
+        return samplers;
+    }
+
+    private static double[] toDoubles(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            d[i] = x[i];
+        }
+        return d;
     }
 
     @Test
