@@ -13,7 +13,8 @@
 // out = sum o_s 2^(m_s - M) / L.
 //
 // Cost per decode row and KV head: 2*ctx*hd*sizeof(T) bytes of cache read once, 4*G*ctx*hd FLOPs,
-// plus splits*G*(hd + 2)*4 bytes of partials written and read back.
+// plus splits*G*(hd + 2)*4 bytes of partials written and read back (each counted twice), and the G query
+// heads' q read and output written (2*G*hd*sizeof(T)).
 #include "common.cuh"
 
 namespace ember {

@@ -8,8 +8,8 @@ namespace ember {
 //   x[s]   = v                                          (when writeBack)
 //   out[r] = v * rsqrt(mean(v^2) + eps) * weight        (rounded once to T)
 // rowIndex lets the final norm read only each sequence's last token. Grid: one block per output row.
-// Moves rows*hidden*(4 + 4 + sizeof(T)) bytes, +4 more per element with writeBack; about 5 FLOPs per
-// element.
+// Moves rows*hidden*(4 + 4 + sizeof(T)) bytes, +4 more per element with writeBack, and hidden*4 of weight;
+// about 5 FLOPs per element.
 template <typename T>
 __device__ __forceinline__ void add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta,
                                             const float* __restrict__ weight, T* __restrict__ out,

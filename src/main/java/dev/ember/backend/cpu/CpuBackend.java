@@ -4,6 +4,7 @@ import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.bench.DeviceCeilings;
+import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.Tensor;
@@ -67,6 +68,11 @@ public final class CpuBackend implements Backend {
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return CpuCeilings.measure(deviceName, new Parallel(pool), progress);
+    }
+
+    /** This backend's kernels at the workload's shapes on random inputs, for {@code ember bench kernel}. */
+    public KernelSuite kernelSuite(KernelSuite.Workload workload) {
+        return new CpuKernelSuite(new Parallel(pool), workload);
     }
 
     @Override

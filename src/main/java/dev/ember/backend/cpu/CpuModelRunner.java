@@ -43,7 +43,8 @@ final class CpuModelRunner implements ModelRunner {
     /** Per layer: K and V for every token slot, {@code [numBlocks * blockSize][kvDim]}. */
     private final float[][] keyCache;
     private final float[][] valueCache;
-    private final ThreadLocal<float[]> rowScratch = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per-thread scratch of the matrix product and attention (a weight row, a row's scores). */
+    private static final ThreadLocal<float[]> ROW_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
     private Activations act = new Activations(0, null);
     /** The logits of {@link #forwardAndSample}'s last step, grown to the largest batch seen. */
     private float[] sampleLogits = new float[0];
@@ -287,38 +288,50 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    /** HF's rotate-half RoPE: pairs element i with element i + headDim/2. */
     private void rotate(float[] x, int offset, Activations a, int row) {
         int half = config.headDim() / 2;
-        int t = row * half;
+        rotate(x, offset, a.cos, a.sin, row * half, half);
+    }
+
+    /**
+     * HF's rotate-half RoPE of one head at {@code x[offset ..]}: pairs element i with element i + half, by the
+     * angles whose cosines and sines are at {@code cos[angles ..]} and {@code sin[angles ..]}.
+     */
+    static void rotate(float[] x, int offset, float[] cos, float[] sin, int angles, int half) {
         for (int i = 0; i < half; i++) {
             float x0 = x[offset + i];
             float x1 = x[offset + i + half];
-            float c = a.cos[t + i];
-            float s = a.sin[t + i];
+            float c = cos[angles + i];
+            float s = sin[angles + i];
             x[offset + i] = x0 * c - x1 * s;
             x[offset + i + half] = x1 * c + x0 * s;
         }
     }
 
-    /** Causal (optionally sliding-window) attention of one row's query head over its sequence's cached keys. */
     private void attend(int row, int head, Activations a, float[] keys, float[] values, List<ForwardBatch.Chunk> chunks) {
+        int offset = row * config.qDim() + head * config.headDim();
+        attend(config, a.q, offset, keys, values, chunks.get(a.chunkOf[row]).blockTable(), a.position[row], head, a.attn, offset);
+    }
+
+    /**
+     * Causal (optionally sliding-window) attention of query head {@code head} at {@code q[qOffset ..]}, the token at
+     * {@code position}, over its sequence's keys and values cached through {@code table}; writes {@code out[outOffset ..]}.
+     */
+    static void attend(ModelConfig config, float[] q, int qOffset, float[] keys, float[] values, BlockTable table, int position,
+                       int head, float[] out, int outOffset) {
         int hd = config.headDim();
         int kvd = config.kvDim();
         int kvHead = head / (config.numHeads() / config.numKvHeads());
-        BlockTable table = chunks.get(a.chunkOf[row]).blockTable();
         int bs = table.blockSize();
-        int pos = a.position[row];
-        int first = config.slidingWindow() > 0 ? Math.max(0, pos - config.slidingWindow() + 1) : 0;
-        int n = pos - first + 1;
+        int first = config.slidingWindow() > 0 ? Math.max(0, position - config.slidingWindow() + 1) : 0;
+        int n = position - first + 1;
         float[] scores = scratch(n);
-        int qOff = row * config.qDim() + head * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < n; j++) {
             int p = first + j;
             int slot = table.block(p / bs) * bs + p % bs;
-            float s = VectorOps.dot(a.q, qOff, keys, slot * kvd + kvHead * hd, hd) * scale;
+            float s = VectorOps.dot(q, qOffset, keys, slot * kvd + kvHead * hd, hd) * scale;
             scores[j] = s;
             max = Math.max(max, s);
         }
@@ -329,12 +342,11 @@ final class CpuModelRunner implements ModelRunner {
             sum += e;
         }
         float inv = (float) (1.0 / sum);
-        int out = row * config.qDim() + head * hd;
-        java.util.Arrays.fill(a.attn, out, out + hd, 0f);
+        java.util.Arrays.fill(out, outOffset, outOffset + hd, 0f);
         for (int j = 0; j < n; j++) {
             int p = first + j;
             int slot = table.block(p / bs) * bs + p % bs;
-            VectorOps.axpy(scores[j] * inv, values, slot * kvd + kvHead * hd, a.attn, out, hd);
+            VectorOps.axpy(scores[j] * inv, values, slot * kvd + kvHead * hd, out, outOffset, hd);
         }
     }
 
@@ -352,11 +364,15 @@ final class CpuModelRunner implements ModelRunner {
         VectorOps.add(a.x, 0, a.proj, 0, rows * h);
     }
 
+    private void matmul(WeightMatrix w, float[] in, int rows, float[] out) {
+        matmul(parallel, w, in, rows, out);
+    }
+
     /**
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
      * several rows each weight row is widened once into a scratch buffer and reused for every input row.
      */
-    private void matmul(WeightMatrix w, float[] in, int rows, float[] out) {
+    static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
         int n = w.rows;
         int k = w.cols;
         parallel.forRange(n, 8, (from, to) -> {
@@ -378,11 +394,11 @@ final class CpuModelRunner implements ModelRunner {
         });
     }
 
-    private float[] scratch(int n) {
-        float[] s = rowScratch.get();
+    private static float[] scratch(int n) {
+        float[] s = ROW_SCRATCH.get();
         if (s.length < n) {
             s = new float[Math.max(n, 2 * s.length)];
-            rowScratch.set(s);
+            ROW_SCRATCH.set(s);
         }
         return s;
     }

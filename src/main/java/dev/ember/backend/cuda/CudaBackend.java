@@ -5,6 +5,7 @@ import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.bench.DeviceCeilings;
+import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -69,6 +70,11 @@ public final class CudaBackend implements Backend {
     /** Free and total memory of this GPU now, for sizing a KV cache to a share of it. */
     public CudaContext.MemoryInfo memoryInfo() {
         return context.memoryInfo();
+    }
+
+    /** This GPU's kernels at the workload's shapes on random operands, for {@code ember bench kernel}. */
+    public KernelSuite kernelSuite(KernelSuite.Workload workload) {
+        return new CudaKernelSuite(context, workload);
     }
 
     @Override

@@ -1,0 +1,395 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.bench.KernelSuite;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * Every kernel of the CUDA forward step ({@link CudaModelRunner}'s order: embedding, add+RMSNorm, the q/k/v product,
+ * qkv_rope, prefill or decode attention, the o product, the gate/up product, SiLU-and-multiply, the down product,
+ * the output projection, the token choice) at a model's shapes, launched as the runner launches them on random
+ * operands, for {@code ember bench kernel}. Matrix products are timed with each implementation
+ * {@link MatrixProducts} chooses between: cuBLASLt at every size, and the matrix-vector kernel with 4 and 8 slices
+ * in flight at up to {@link EmberKernels#GEMV_MAX_ROWS} rows.
+ *
+ * <p>Each timed launch is preceded by a read of {@link #flushBytes} (at least four times the L2 cache) through the
+ * matrix-vector kernel: it evicts the launch's operands from L2, so that they come from memory as the bandwidth
+ * ceiling assumes, and keeps the GPU busy while the host queues the launch between its two events, so that no launch
+ * latency is timed. The flush reads rather than writes, so it leaves no dirty lines for the launch to write back.
+ */
+final class CudaKernelSuite implements KernelSuite {
+    private static final int F = Float.BYTES;
+    /** The decode kernel splits a context at most this many ways (as the runner does). */
+    private static final int MAX_SPLITS = 32;
+    private static final int FLUSH_COLUMNS = 4096;
+
+    private final CudaContext context;
+    private final ModelConfig config;
+    private final DType type;
+    private final AttentionShape shape;
+    private final CudaStream stream;
+    private final EmberKernels kernels;
+    private final CublasLt blas;
+    private final CudaEvent start;
+    private final CudaEvent end;
+    private final List<DeviceBuffer> buffers = new ArrayList<>();
+    private final Map<Case, Runnable> launches = new LinkedHashMap<>();
+    private final SplittableRandom rng;
+    private long fillSeed;
+    private final long flushBytes;
+    private final DeviceBuffer flush;
+    private final DeviceBuffer flushX;
+    private final DeviceBuffer flushOut;
+
+    CudaKernelSuite(CudaContext context, Workload w) {
+        context.makeCurrent();
+        this.context = context;
+        this.config = w.config();
+        this.type = w.dtype();
+        this.rng = new SplittableRandom(w.seed());
+        this.fillSeed = w.seed();
+        this.shape = new AttentionShape(config.numHeads(), config.numKvHeads(), config.headDim(), KvCacheSpec.DEFAULT_BLOCK_SIZE,
+                config.slidingWindow());
+        EmberKernels.checkSupported(shape);
+        try {
+            this.stream = CudaStream.create();
+            this.kernels = EmberKernels.load(context.device());
+            this.blas = new CublasLt();
+            this.start = CudaEvent.create();
+            this.end = CudaEvent.create();
+            long flushRows = Math.max(256L << 20, 4L * context.device().l2CacheBytes()) / (2L * FLUSH_COLUMNS);
+            this.flushBytes = flushRows * FLUSH_COLUMNS * 2;
+            this.flush = random(DType.BF16, flushRows * FLUSH_COLUMNS, 0f, 1f);
+            this.flushX = random(DType.BF16, FLUSH_COLUMNS, 0f, 1f);
+            this.flushOut = allocate(flushRows * F);
+            new Step(w).addAll();
+            stream.synchronize();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** The operands of every step, sized for the largest, and the cases of each step. */
+    private final class Step {
+        final Workload w;
+        final int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
+        final int hd = config.headDim(), vocab = config.vocabSize(), t = type.bytes();
+        final int bs = shape.blockSize();
+        final int maxDecode, maxRows, blocksPerSequence;
+        final DeviceBuffer x, delta, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
+        final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
+        final DeviceBuffer keys, values, partialOut, partialMaxSum;
+        final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
+                prefillMeta, sampleParams;
+
+        Step(Workload w) {
+            this.w = w;
+            maxDecode = Math.max(1, w.maxDecodeRows());
+            maxRows = Math.max(maxDecode, w.seqLen());
+            blocksPerSequence = (w.seqLen() + bs - 1) / bs;
+            x = random(DType.F32, (long) maxRows * h, 0f, 1f);
+            delta = random(DType.F32, (long) maxRows * h, 0f, 1f);
+            normWeight = random(DType.F32, h, 1f, 0.1f);
+            normed = random(type, (long) maxRows * h, 0f, 1f);
+            qkv = random(DType.F32, (long) maxRows * (qd + 2 * kvd), 0f, 1f);
+            q = random(type, (long) maxRows * qd, 0f, 1f);
+            attention = random(type, (long) maxRows * qd, 0f, 1f);
+            gateUp = random(type, 2L * maxRows * ff, 0f, 1f);
+            gated = random(type, (long) maxRows * ff, 0f, 1f);
+            logits = random(DType.F32, (long) maxDecode * vocab, 0f, 4f);
+            sampled = allocate(4L * maxDecode);
+            wQkv = random(type, (long) (qd + 2 * kvd) * h, 0f, 0.05f);
+            wO = random(type, (long) h * qd, 0f, 0.05f);
+            wGateUp = random(type, 2L * ff * h, 0f, 0.05f);
+            wDown = random(type, (long) h * ff, 0f, 0.05f);
+            lmHead = random(type, (long) vocab * h, 0f, 0.05f);
+            qkvBias = config.qkvBias() ? random(DType.F32, qd + 2 * kvd, 0f, 0.1f) : null;
+            qNorm = config.qkNorm() ? random(DType.F32, hd, 1f, 0.1f) : null;
+            kNorm = config.qkNorm() ? random(DType.F32, hd, 1f, 0.1f) : null;
+            inverseFrequencies = upload(config.ropeScaling().inverseFrequencies(hd, config.ropeTheta()));
+            int sequences = Math.max(maxDecode, 1);
+            long slots = (long) sequences * blocksPerSequence * bs;
+            keys = random(type, slots * kvd, 0f, 1f);
+            values = random(type, slots * kvd, 0f, 1f);
+            partialOut = allocate(F * EmberKernels.decodePartialFloats(maxDecode, shape, MAX_SPLITS));
+            partialMaxSum = allocate(F * EmberKernels.decodeMaxSumFloats(maxDecode, shape, MAX_SPLITS));
+
+            // Each sequence's blocks in a shuffled order, as a paged cache hands them out after some use.
+            List<Integer> order = new ArrayList<>(IntStream.range(0, sequences * blocksPerSequence).boxed().toList());
+            Collections.shuffle(order, new java.util.Random(rng.nextLong()));
+            int[] tables = order.stream().mapToInt(Integer::intValue).toArray();
+            blockTables = uploadInts(tables);
+            tokens = uploadInts(rng.ints(maxRows, 0, vocab).toArray());
+            int seqLen = w.seqLen();
+            prefillPositions = uploadInts(IntStream.range(0, seqLen).toArray());
+            prefillSlots = uploadInts(IntStream.range(0, seqLen).map(p -> tables[p / bs] * bs + p % bs).toArray());
+            decodePositions = uploadInts(IntStream.range(0, maxDecode).map(r -> seqLen - 1).toArray());
+            decodeSlots = uploadInts(IntStream.range(0, maxDecode)
+                    .map(r -> tables[r * blocksPerSequence + (seqLen - 1) / bs] * bs + (seqLen - 1) % bs).toArray());
+            rowList = uploadInts(IntStream.range(0, maxDecode).toArray());
+            // One prefill chunk: its index, first row, length and start position.
+            prefillMeta = uploadInts(new int[] {0, 0, seqLen, 0});
+            int[] params = new int[StepLayout.SAMPLE_PARAMS * maxDecode];
+            for (int r = 0; r < maxDecode; r++) {
+                params[StepLayout.SAMPLE_PARAMS * r] = 1;  // greedy
+                params[StepLayout.SAMPLE_PARAMS * r + 2] = Float.floatToRawIntBits(1f);
+                params[StepLayout.SAMPLE_PARAMS * r + 3] = Float.floatToRawIntBits(1f);
+            }
+            sampleParams = uploadInts(params);
+        }
+
+        void addAll() {
+            for (int rows : w.decodeRows()) {
+                add("decode", rows);
+            }
+            add("prefill", w.seqLen());
+        }
+
+        /** One step's kernels, in the order the runner queues them (a layer's, then the output's). */
+        void add(String phase, int rows) {
+            boolean decode = phase.equals("decode");
+            float eps = (float) config.rmsNormEps();
+            String typed = type.name().toLowerCase(Locale.ROOT);
+            if (w.includeEmbedding()) {
+                launch(new Case("embedding", "embedding_gather_" + typed, phase, "rows=" + rows + " hidden=" + h + " vocab=" + vocab,
+                        rows, embeddingBytes(rows, h, t), Double.NaN), () ->
+                        kernels.embeddingGather(stream, type, lmHead.address(), tokens.address(), x.address(), rows, h));
+            }
+            launch(new Case("rmsnorm", "add_rmsnorm_" + typed, phase, "rows=" + rows + " hidden=" + h, rows,
+                    addRmsNormBytes(rows, h, t), Double.NaN), () ->
+                    kernels.addRmsNorm(stream, type, x.address(), delta.address(), normWeight.address(), normed.address(), 0,
+                            rows, h, eps, true));
+            products("matmul_qkv", phase, normed, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
+            DeviceBuffer positions = decode ? decodePositions : prefillPositions;
+            DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
+            launch(new Case("qkv_rope", "qkv_rope_" + typed, phase, "rows=" + rows + " heads=" + shape.heads() + " kv_heads="
+                    + shape.kvHeads() + " head_dim=" + hd, rows, qkvRopeBytes(rows, shape, t), Double.NaN), () ->
+                    kernels.qkvRope(stream, type, qkv.address(), address(qkvBias), address(qNorm), address(kNorm),
+                            inverseFrequencies.address(), positions.address(), slots.address(), q.address(), keys.address(),
+                            values.address(), rows, shape, eps));
+            int seqLen = w.seqLen();
+            if (decode) {
+                int splits = decodeSplits(rows, blocksPerSequence);
+                PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
+                launch(new Case("decode_attention", "decode_attention+reduce_" + typed, phase, "rows=" + rows + " context="
+                        + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads() + " head_dim=" + hd + " splits="
+                        + splits, rows, decodeAttentionBytes(rows, seqLen, shape, splits, t),
+                        attentionFlops(shape, (long) rows * seqLen)), () ->
+                        kernels.decodeAttention(stream, type, q.address(), kv, rowList.address(), rowList.address(),
+                                decodePositions.address(), partialOut.address(), partialMaxSum.address(), attention.address(),
+                                rows, splits, shape));
+            } else {
+                PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
+                long meta = prefillMeta.address();
+                boolean tensorCores = type != DType.F32 && hd % 16 == 0 && hd <= 128;
+                launch(new Case("prefill_attention", (tensorCores ? "prefill_attention_mma_" : "prefill_attention_") + typed,
+                        phase, "rows=" + rows + " context=" + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads()
+                        + " head_dim=" + hd, rows, prefillAttentionBytes(rows, shape, t),
+                        attentionFlops(shape, (long) rows * (rows + 1) / 2)), () ->
+                        kernels.prefillAttention(stream, type, q.address(), kv, meta, meta + 4, meta + 8, meta + 12,
+                                attention.address(), 1, rows, shape));
+            }
+            products("matmul_o", phase, attention, wO, delta, DType.F32, rows, h, qd);
+            products("matmul_gate_up", phase, normed, wGateUp, gateUp, type, rows, 2 * ff, h);
+            launch(new Case("silu_mul", "silu_mul_" + typed, phase, "rows=" + rows + " ff=" + ff, rows, siluMulBytes(rows, ff, t),
+                    Double.NaN), () -> kernels.siluMul(stream, type, gateUp.address(), gated.address(), rows, ff));
+            products("matmul_down", phase, gated, wDown, delta, DType.F32, rows, h, ff);
+            if (decode) {
+                products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
+                launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
+                        sampleTokensBytes(rows, vocab), Double.NaN), () ->
+                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab));
+            }
+        }
+
+        /** The product with cuBLASLt, and with the matrix-vector kernel where it takes the shape. */
+        void products(String kernel, String phase, DeviceBuffer in, DeviceBuffer weights, DeviceBuffer out, DType outType,
+                      int m, int n, int k) {
+            String dims = "m=" + m + " n=" + n + " k=" + k;
+            long bytes = matmulBytes(m, n, k, t, outType.bytes());
+            double flops = 2.0 * m * n * k;
+            launch(new Case(kernel, "cublaslt", phase, dims, m, bytes, flops), () ->
+                    blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k));
+            if (EmberKernels.gemvSupports(type, m, k)) {
+                for (int inFlight : new int[] {4, 8}) {
+                    launch(new Case(kernel, "gemv (" + inFlight + " in flight)", phase, dims, m, bytes, flops), () ->
+                            kernels.gemv(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k, inFlight));
+                }
+            }
+        }
+
+        /** The runner's split count: about eight blocks per multiprocessor, each split at least one tile of keys. */
+        int decodeSplits(int rows, int blocks) {
+            int wanted = (8 * context.device().multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
+            int byLength = Math.max(1, blocks * bs / EmberKernels.DECODE_TOKENS);
+            return Math.clamp(Math.min(wanted, byLength), 1, MAX_SPLITS);
+        }
+    }
+
+    // Bytes each kernel must read and write, as the comments of src/main/cuda/*.cu count them (docs/benchmarks.md):
+    // activations, weights and cache; the per-row int metadata (token ids, positions, slots, block tables) is left out.
+
+    /** embedding.cu: a table row in the storage type read, an fp32 row written, per token. */
+    static long embeddingBytes(int rows, int h, int t) {
+        return (long) rows * h * (t + F);
+    }
+
+    /** rmsnorm.cu with a residual and write-back: x and delta read, x written back (fp32), out written; the fp32 weight. */
+    static long addRmsNormBytes(int rows, int h, int t) {
+        return (long) rows * h * (3 * F + t) + (long) h * F;
+    }
+
+    /** rope.cu: the fp32 q/k/v row read, q and the new keys and values written in the storage type. */
+    static long qkvRopeBytes(int rows, AttentionShape s, int t) {
+        return (long) rows * (s.heads() + 2L * s.kvHeads()) * s.headDim() * (F + t);
+    }
+
+    /**
+     * attention_decode.cu: per row, its context's keys and values (2 * context * kvDim), its query and output
+     * (2 * qDim) in the storage type, and the partial results (splits * heads * (headDim + 2) floats) written and
+     * read back by the reduction.
+     */
+    static long decodeAttentionBytes(int rows, int context, AttentionShape s, int splits, int t) {
+        long kvDim = (long) s.kvHeads() * s.headDim(), qDim = (long) s.heads() * s.headDim();
+        long partials = (long) splits * s.heads() * (s.headDim() + 2) * F;
+        return rows * (2 * context * kvDim * t + 2 * qDim * t + 2 * partials);
+    }
+
+    /**
+     * attention_prefill*.cu, one chunk of {@code rows} tokens from position 0: the chunk's keys and values, its
+     * queries and output, each once (the tiles re-read from L2 are not counted).
+     */
+    static long prefillAttentionBytes(int rows, AttentionShape s, int t) {
+        long kvDim = (long) s.kvHeads() * s.headDim(), qDim = (long) s.heads() * s.headDim();
+        return (long) rows * (2 * kvDim + 2 * qDim) * t;
+    }
+
+    /** Scores and weighted values: 4 * headDim FLOPs per head for every (query, key) pair attended. */
+    static double attentionFlops(AttentionShape s, long pairs) {
+        return 4.0 * s.headDim() * s.heads() * pairs;
+    }
+
+    /** activation.cu: the gate and up halves read, the product written, in the storage type. */
+    static long siluMulBytes(int rows, int ff, int t) {
+        return 3L * rows * ff * t;
+    }
+
+    /** gemv.cu and cuBLASLt: the weights once, the input rows, the output rows in the output type. */
+    static long matmulBytes(int m, int n, int k, int t, int outBytes) {
+        return (long) n * k * t + (long) m * k * t + (long) m * n * outBytes;
+    }
+
+    /** sampling.cu (greedy rows): each row's fp32 logits read. */
+    static long sampleTokensBytes(int rows, int vocab) {
+        return (long) rows * vocab * F;
+    }
+
+    private void launch(Case c, Runnable launch) {
+        launches.put(c, launch);
+    }
+
+    private DeviceBuffer allocate(long bytes) {
+        DeviceBuffer b = DeviceBuffer.allocate(bytes);
+        buffers.add(b);
+        return b;
+    }
+
+    /** {@code n} elements of {@code t}, uniform in center ± halfWidth, each buffer from its own seed. */
+    private DeviceBuffer random(DType t, long n, float center, float halfWidth) {
+        DeviceBuffer b = allocate(n * t.bytes());
+        kernels.fillUniform(stream, t, b.address(), n, center, halfWidth, ++fillSeed);
+        return b;
+    }
+
+    private DeviceBuffer upload(double[] values) {
+        DeviceBuffer b = allocate((long) values.length * F);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(ValueLayout.JAVA_FLOAT, values.length);
+            for (int i = 0; i < values.length; i++) {
+                host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
+            }
+            b.copyFromHost(host);
+        }
+        return b;
+    }
+
+    private DeviceBuffer uploadInts(int[] values) {
+        DeviceBuffer b = allocate(4L * Math.max(values.length, 1));
+        if (values.length > 0) {
+            try (Arena arena = Arena.ofConfined()) {
+                b.copyFromHost(arena.allocateFrom(ValueLayout.JAVA_INT, values));
+            }
+        }
+        return b;
+    }
+
+    private static long address(DeviceBuffer b) {
+        return b == null ? 0 : b.address();
+    }
+
+    @Override
+    public List<Case> cases() {
+        return new ArrayList<>(launches.keySet());
+    }
+
+    @Override
+    public double[] time(Case c, int warmup, int iters) {
+        Runnable launch = launches.get(c);
+        if (launch == null) {
+            throw new IllegalArgumentException("not a case of this suite: " + c);
+        }
+        context.makeCurrent();
+        double[] seconds = new double[iters];
+        int flushRows = (int) (flushBytes / (2L * FLUSH_COLUMNS));
+        for (int i = 0; i < warmup + iters; i++) {
+            kernels.gemv(stream, DType.BF16, flushX.address(), flush.address(), flushOut.address(), DType.F32, 1, flushRows,
+                    FLUSH_COLUMNS);
+            start.record(stream);
+            launch.run();
+            end.record(stream);
+            end.synchronize();
+            if (i >= warmup) {
+                seconds[i - warmup] = end.elapsedMillisSince(start) / 1e3;
+            }
+        }
+        return seconds;
+    }
+
+    @Override
+    public String method() {
+        return String.format(Locale.ROOT, "CUDA events around each launch, after a %d MiB read that evicts the L2 cache",
+                flushBytes >> 20);
+    }
+
+    @Override
+    public void close() {
+        context.makeCurrent();
+        for (DeviceBuffer b : buffers) {
+            b.close();
+        }
+        buffers.clear();
+        for (AutoCloseable c : new AutoCloseable[] {start, end, blas, kernels, stream}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing the kernel benchmark", e);
+                }
+            }
+        }
+    }
+}

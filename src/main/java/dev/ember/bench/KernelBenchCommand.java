@@ -1,0 +1,171 @@
+package dev.ember.bench;
+
+import dev.ember.EmberException;
+import dev.ember.backend.Backend;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.ModelOptions;
+import dev.ember.cli.PresetOption;
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code ember bench kernel}, the seeds' {@code ember_kernel_bench}: every kernel the backend runs in a forward step,
+ * matrix products included, at the shapes of a model (only its config is read: the operands are random), each timed
+ * alone with the median of {@code --iters} runs after {@code --warmup}. Beside each time: the bytes the kernel must
+ * move (from its shape), the bandwidth that makes and its share of {@code --hw-bw} (default: the copy bandwidth
+ * measured on this device at start), and for matrix products and attention the TFLOP/s and their share of the
+ * matrix-product rate measured at start. The backend's {@link KernelSuite} says which kernels there are; a figure
+ * this device cannot give is left empty.
+ */
+@Command(name = "kernel", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Each kernel of a forward step at a model's shapes: median time, bytes moved, GB/s and TFLOP/s "
+                + "against the device's measured ceilings.")
+public final class KernelBenchCommand implements Callable<Integer>, ReportedBenchmark {
+    static final List<String> COLUMNS = List.of("kernel", "implementation", "phase", "shape", "rows", "elapsed_us", "min_us",
+            "max_us", "bytes_moved", "effective_gbps", "efficiency_pct", "tflops", "matmul_pct");
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Mixin
+    PresetOption preset;
+
+    @Option(names = "--dtype", defaultValue = "bf16", description = "storage type of weights and activations: f16 or bf16; "
+            + "default: ${DEFAULT-VALUE}")
+    String dtype;
+
+    @Option(names = "--batch", split = ",", defaultValue = "1,2,4,8", paramLabel = "N",
+            description = "decode batches to time (rows of one-token sequences); default: ${DEFAULT-VALUE}")
+    List<Integer> batch;
+
+    @Option(names = "--seq-len", defaultValue = "512", description = "tokens of the prefill chunk timed, and the context "
+            + "each decode row attends to; default: ${DEFAULT-VALUE}")
+    int seqLen;
+
+    @Option(names = "--include-embedding", description = "also time the embedding lookup (needs the vocabulary-sized table)")
+    boolean includeEmbedding;
+
+    @Option(names = "--iters", defaultValue = "100", description = "timed runs of each kernel; default: ${DEFAULT-VALUE}")
+    int iters;
+
+    @Option(names = "--warmup", defaultValue = "10", description = "untimed runs first; default: ${DEFAULT-VALUE}")
+    int warmup;
+
+    @Option(names = "--hw-bw", paramLabel = "GB/s", description = "bandwidth ceiling for efficiency_pct; default: the copy "
+            + "bandwidth measured on this device at start")
+    Double hwBandwidth;
+
+    @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV")
+    Path csv;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the header and rows as JSON")
+    Path json;
+
+    @Override
+    public Integer call() {
+        DType type = parseDtype();
+        validate();
+        ModelConfig config = preset.given() ? preset.config(modelOptions)
+                : ModelConfig.read(modelOptions.modelDirectory().resolve("config.json"));
+        String modelName = preset.given() ? preset.name() + " (shape)" : modelOptions.modelDirectory().getFileName().toString();
+        if (seqLen > config.maxPositions()) {
+            throw new EmberException("--seq-len " + seqLen + " exceeds the model's context of " + config.maxPositions() + " tokens");
+        }
+        PrintStream out = System.out;
+        ConsoleProgress progress = new ConsoleProgress(System.err);
+        KernelSuite.Workload workload = new KernelSuite.Workload(config, type, batch, seqLen, includeEmbedding,
+                preset.weightsSeed());
+        try (Backend backend = modelOptions.openBackend(System.err)) {
+            DeviceCeilings ceilings = backend.measureCeilings(progress);
+            double bandwidth = hwBandwidth != null ? hwBandwidth * 1e9 : ceilings.copyBytesPerSecond();
+            try (KernelSuite suite = open(backend, workload)) {
+                BenchHeader header = new BenchHeader("bench kernel", backend.deviceName(), modelName,
+                        type.name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
+                header.print(out);
+                out.printf(Locale.ROOT, "# efficiency against %.1f GB/s (%s); %s%n", bandwidth / 1e9,
+                        hwBandwidth != null ? "--hw-bw" : "measured copy bandwidth", suite.method());
+                ResultTable table = measure(suite, bandwidth, ceilings.matmulFlopsPerSecond(), progress);
+                table.print(out);
+                Map<String, Object> h = new LinkedHashMap<>(header.toMap());
+                h.put("hw_bw_gbps", bandwidth / 1e9);
+                h.put("timing", suite.method());
+                h.put("iters", iters);
+                h.put("warmup", warmup);
+                table.writeFiles(csv, json, h);
+            }
+        }
+        return 0;
+    }
+
+    private static KernelSuite open(Backend backend, KernelSuite.Workload workload) {
+        return switch (backend) {
+            case CudaBackend cuda -> cuda.kernelSuite(workload);
+            case CpuBackend cpu -> cpu.kernelSuite(workload);
+            default -> throw new EmberException("ember bench kernel does not know the kernels of " + backend.deviceName());
+        };
+    }
+
+    /** Times every case; a row per case with the derived rates. */
+    ResultTable measure(KernelSuite suite, double bandwidth, double matmulRate, ConsoleProgress progress) {
+        ResultTable table = new ResultTable(COLUMNS);
+        List<KernelSuite.Case> cases = suite.cases();
+        for (int i = 0; i < cases.size(); i++) {
+            KernelSuite.Case c = cases.get(i);
+            progress.update("bench kernel", i, cases.size());
+            Stats s = Stats.of(suite.time(c, warmup, iters));
+            double bytesPerSecond = c.bytesMoved() / s.median();
+            double flopsPerSecond = c.flops() / s.median();
+            table.add(c.kernel(), c.implementation(), c.phase(), c.shape(), c.rows(), s.median() * 1e6, s.min() * 1e6,
+                    s.max() * 1e6, c.bytesMoved(), bytesPerSecond / 1e9, 100 * bytesPerSecond / bandwidth,
+                    flopsPerSecond / 1e12, 100 * flopsPerSecond / matmulRate);
+        }
+        progress.update("bench kernel", cases.size(), cases.size());
+        return table;
+    }
+
+    private DType parseDtype() {
+        return switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "bf16" -> DType.BF16;
+            case "f16" -> DType.F16;
+            default -> throw new EmberException("unknown --dtype \"" + dtype + "\" (f16 or bf16)");
+        };
+    }
+
+    private void validate() {
+        require(!batch.isEmpty() && batch.stream().allMatch(b -> b != null && b >= 1), "--batch takes decode batch sizes of at least 1");
+        require(seqLen >= 2, "--seq-len must be at least 2 (a prefill chunk of one token is a decode)");
+        require(iters >= 1, "--iters must be at least 1");
+        require(warmup >= 0, "--warmup must be at least 0");
+        require(hwBandwidth == null || hwBandwidth > 0, "--hw-bw must be a positive bandwidth in GB/s");
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new EmberException(message);
+        }
+    }
+
+    /** The decode batches the runner graphs most and a prefill within the context; a few runs each when quick. */
+    @Override
+    public List<String> reportArguments(Suite suite) {
+        if (suite.quick()) {
+            return List.of("--batch", "1", "--seq-len", "32", "--iters", "3", "--warmup", "1");
+        }
+        int prefill = Math.min(512, suite.contextLength() / 2);
+        return List.of("--batch", "1,2,4,8", "--seq-len", String.valueOf(prefill), "--iters", "100", "--warmup", "10");
+    }
+}
