@@ -69,8 +69,26 @@ public final class Charts {
 
     /** Null when charts can be drawn in this Java runtime, else why not. */
     public static String whyUnavailable() {
-        return ModuleLayer.boot().findModule("java.desktop").isPresent() ? null
-                : "charts need the java.desktop module, which this Java runtime lacks (jlink it in with --add-modules java.desktop)";
+        if (ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+            return "charts need the java.desktop module, which this Java runtime lacks (jlink it in with --add-modules java.desktop)";
+        }
+        return FontProbe.RESULT;
+    }
+
+    /** Whether text can be measured: a host without fonts (or fontconfig) fails inside AWT, once per process. */
+    private static final class FontProbe {
+        static final String RESULT = probe();
+
+        private static String probe() {
+            System.setProperty("java.awt.headless", "true");
+            try {
+                new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.PLAIN, 12)
+                        .getLineMetrics("Ember", new java.awt.font.FontRenderContext(null, true, true));
+                return null;
+            } catch (RuntimeException | Error e) {
+                return "no fonts on this host (" + e.getMessage() + "); draw the charts elsewhere with `ember plot` on the result files";
+            }
+        }
     }
 
     /** The latency columns; a mean is left out where the median beside it is drawn. */

@@ -227,7 +227,7 @@ public final class ReportCommand implements Callable<Integer> {
         }
         try {
             return java.util.Optional.of(Charts.draw(kind, List.of(result), out, result.label()));
-        } catch (EmberException | LinkageError | InternalError e) {
+        } catch (RuntimeException | LinkageError | InternalError e) {
             // Charts are optional: a runtime without fonts or AWT's native parts must not cost the suite's results.
             System.err.println("[report] no chart of " + file + ": " + e);
             return java.util.Optional.empty();
