@@ -26,6 +26,7 @@ public record BenchHeader(String benchmark, String device, String model, String 
         m.put("ember_version", emberVersion);
         m.put("date", date.toString());
         m.put("copy_bandwidth_gbps", ceilings.copyBytesPerSecond() / 1e9);
+        m.put("read_bandwidth_gbps", Double.isNaN(ceilings.readBytesPerSecond()) ? null : ceilings.readBytesPerSecond() / 1e9);
         m.put("matmul_tflops", Double.isNaN(ceilings.matmulFlopsPerSecond()) ? null : ceilings.matmulFlopsPerSecond() / 1e12);
         return m;
     }
@@ -33,7 +34,8 @@ public record BenchHeader(String benchmark, String device, String model, String 
     public void print(PrintStream out) {
         out.printf("# ember %s, %s on %s%n", benchmark, emberVersion, device);
         out.printf("# model %s (%s), %s%n", model, dtype, date);
-        out.printf("# measured ceilings: copy %.1f GB/s, matmul %.3g TFLOP/s%n",
-                ceilings.copyBytesPerSecond() / 1e9, ceilings.matmulFlopsPerSecond() / 1e12);
+        out.printf("# measured ceilings: copy %.1f GB/s, read %s, matmul %.3g TFLOP/s%n",
+                ceilings.copyBytesPerSecond() / 1e9, Double.isNaN(ceilings.readBytesPerSecond()) ? "not measured"
+                        : String.format("%.1f GB/s", ceilings.readBytesPerSecond() / 1e9), ceilings.matmulFlopsPerSecond() / 1e12);
     }
 }

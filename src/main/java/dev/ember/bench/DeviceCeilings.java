@@ -9,8 +9,23 @@ package dev.ember.bench;
  * @param copyBytesPerSecond  bytes read plus bytes written per second by a large copy within device memory (the
  *                            "copy bandwidth" of NVIDIA's and STREAM's reports): the rate a step's reads are held to
  * @param matmulFlopsPerSecond FLOP/s of a large matrix product in the models' storage type; NaN where not measured
+ * @param readBytesPerSecond  bytes per second of a large read-only stream (kernels that only read, such as products
+ *                            over weights, can beat a copy, which also writes); NaN where not measured
  */
-public record DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond) {
+public record DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond, double readBytesPerSecond) {
+
+    /** Ceilings without a read-stream measurement. */
+    public DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond) {
+        this(device, copyBytesPerSecond, matmulFlopsPerSecond, Double.NaN);
+    }
+
+    /**
+     * The fastest rate this device was measured to move memory at: the read stream where measured and faster, else
+     * the copy. The ceiling for a single kernel's bandwidth efficiency.
+     */
+    public double streamBytesPerSecond() {
+        return Double.isNaN(readBytesPerSecond) ? copyBytesPerSecond : Math.max(copyBytesPerSecond, readBytesPerSecond);
+    }
 
     /** Seconds to move {@code bytes} at the copy rate: the floor of a memory-bound step. */
     public double secondsToMove(double bytes) {

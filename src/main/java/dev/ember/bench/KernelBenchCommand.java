@@ -65,8 +65,8 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
     @Option(names = "--warmup", defaultValue = "10", description = "untimed runs first; default: ${DEFAULT-VALUE}")
     int warmup;
 
-    @Option(names = "--hw-bw", paramLabel = "GB/s", description = "bandwidth ceiling for efficiency_pct; default: the copy "
-            + "bandwidth measured on this device at start")
+    @Option(names = "--hw-bw", paramLabel = "GB/s", description = "bandwidth ceiling for efficiency_pct; default: the faster "
+            + "of the copy and read-stream bandwidths measured on this device at start")
     Double hwBandwidth;
 
     @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV")
@@ -91,13 +91,13 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
                 preset.weightsSeed());
         try (Backend backend = modelOptions.openBackend(System.err)) {
             DeviceCeilings ceilings = backend.measureCeilings(progress);
-            double bandwidth = hwBandwidth != null ? hwBandwidth * 1e9 : ceilings.copyBytesPerSecond();
+            double bandwidth = hwBandwidth != null ? hwBandwidth * 1e9 : ceilings.streamBytesPerSecond();
             try (KernelSuite suite = open(backend, workload)) {
                 BenchHeader header = new BenchHeader("bench kernel", backend.deviceName(), modelName,
                         type.name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
                 header.print(out);
                 out.printf(Locale.ROOT, "# efficiency against %.1f GB/s (%s); %s%n", bandwidth / 1e9,
-                        hwBandwidth != null ? "--hw-bw" : "measured copy bandwidth", suite.method());
+                        hwBandwidth != null ? "--hw-bw" : "the faster of the measured copy and read-stream bandwidths", suite.method());
                 ResultTable table = measure(suite, bandwidth, ceilings.matmulFlopsPerSecond(), progress);
                 table.print(out);
                 Map<String, Object> h = new LinkedHashMap<>(header.toMap());

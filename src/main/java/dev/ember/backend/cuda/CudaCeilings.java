@@ -7,7 +7,8 @@ import dev.ember.model.DType;
 import java.util.Arrays;
 
 /**
- * Measures the GPU's ceilings with CUDA events: a device-to-device copy of 1 GiB (far beyond the L2 cache) and a
+ * Measures the GPU's ceilings with CUDA events: a device-to-device copy of 1 GiB (far beyond the L2 cache), a read
+ * of the same 1 GiB by the read-stream kernel (memory.cu), and a
  * bf16 cuBLASLt product of 8192³ on random operands; the median of several repetitions after a warm-up.
  */
 final class CudaCeilings {
@@ -25,7 +26,9 @@ final class CudaCeilings {
              EmberKernels kernels = EmberKernels.load(context.device());
              CublasLt blas = new CublasLt()) {
             double copySeconds;
-            try (DeviceBuffer from = DeviceBuffer.allocate(COPY_BYTES); DeviceBuffer to = DeviceBuffer.allocate(COPY_BYTES)) {
+            double readSeconds;
+            try (DeviceBuffer from = DeviceBuffer.allocate(COPY_BYTES); DeviceBuffer to = DeviceBuffer.allocate(COPY_BYTES);
+                 DeviceBuffer sink = DeviceBuffer.allocate(16L * kernels.readStreamBlocks())) {
                 from.fill32Async(0, COPY_BYTES / 4, 0x3f800000, stream);
                 copySeconds = median(REPETITIONS, i -> {
                     progress.update("measuring copy bandwidth", i, REPETITIONS);
@@ -35,8 +38,16 @@ final class CudaCeilings {
                     end.synchronize();
                     return end.elapsedMillisSince(start) / 1e3;
                 });
+                readSeconds = median(REPETITIONS, i -> {
+                    progress.update("measuring read bandwidth", i, REPETITIONS);
+                    start.record(stream);
+                    kernels.readStream(stream, from.address(), COPY_BYTES, sink.address());
+                    end.record(stream);
+                    end.synchronize();
+                    return end.elapsedMillisSince(start) / 1e3;
+                });
             }
-            progress.update("measuring copy bandwidth", REPETITIONS, REPETITIONS);
+            progress.update("measuring read bandwidth", REPETITIONS, REPETITIONS);
             long n = MATMUL_SIZE;
             double matmulSeconds;
             try (DeviceBuffer a = DeviceBuffer.allocate(n * n * 2); DeviceBuffer b = DeviceBuffer.allocate(n * n * 2);
@@ -54,7 +65,7 @@ final class CudaCeilings {
             }
             progress.update("measuring bf16 matmul rate", REPETITIONS, REPETITIONS);
             return new DeviceCeilings(context.device().describe(), 2.0 * COPY_BYTES / copySeconds,
-                    2.0 * n * n * n / matmulSeconds);
+                    2.0 * n * n * n / matmulSeconds, COPY_BYTES / readSeconds);
         }
     }
 

@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -233,6 +233,20 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /** Fills {@code n} elements with {@code center ± halfWidth}, uniform, a pure function of {@code seed} and the index. */
+    /**
+     * Reads {@code bytes} (a multiple of 16) at {@code in} once: the read ceiling's measurement. {@code sink} needs 16
+     * bytes per block of the grid (four per multiprocessor) and is in practice never written.
+     */
+    public void readStream(CudaStream stream, long in, long bytes, long sink) {
+        args.begin().pointer(in).i64(bytes / 16).pointer(sink)
+                .launch(function("read_stream"), readStreamBlocks(), 1, 1, 512, 0, stream);
+    }
+
+    /** Blocks of the read-stream kernel: four 512-thread blocks per multiprocessor keep enough loads in flight. */
+    public int readStreamBlocks() {
+        return 4 * device.multiprocessors();
+    }
+
     public void fillUniform(CudaStream stream, DType type, long out, long n, float center, float halfWidth, long seed) {
         int blocks = (int) Math.min((n + 255) / 256, 64L * device.multiprocessors());
         args.begin().pointer(out).i64(n).f32(center).f32(halfWidth).i64(seed)
