@@ -1,7 +1,8 @@
 package dev.ember.bench;
 
 /**
- * The physical ceilings of the device a benchmark runs on, measured on that device (never assumed): the rate
+ * The physical ceilings of the device a benchmark runs on, measured on that device (never assumed; the fastest of
+ * several repetitions, since a ceiling is the best the device was seen to do): the rate
  * at which it copies memory and the rate of its fastest matrix product. Benchmarks divide their own figures
  * by these to say how close to the hardware they are.
  *
