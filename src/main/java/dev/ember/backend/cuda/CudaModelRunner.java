@@ -48,12 +48,11 @@ final class CudaModelRunner implements ModelRunner {
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
     /**
-     * Decode attention splits a context into at most this many parts, each of at least MIN_SPLIT_TOKENS (one
-     * tile of the kernel): at batch 1 a short context split four ways of 64 tokens left the GPU idle (31 us
-     * per layer, profiled at 8B shape).
+     * Decode attention splits a context into at most this many parts, each of at least one tile of the kernel
+     * (EmberKernels.decodeTileTokens): at batch 1 a short context split four ways of 64 tokens left the GPU idle
+     * (31 us per layer, profiled at 8B shape with the first kernel).
      */
     private static final int MAX_SPLITS = 32;
-    private static final int MIN_SPLIT_TOKENS = EmberKernels.DECODE_TOKENS;
     /**
      * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
      * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
@@ -534,7 +533,7 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * Enough decode splits for about eight blocks per multiprocessor (the kernel waits on memory and hides it
      * only with many blocks in flight: at batch 64 with one split per sequence it took 180 us per layer, four
-     * times its bytes over the bandwidth), each split at least MIN_SPLIT_TOKENS of the widest context the
+     * times its bytes over the bandwidth), each split at least one tile of the widest context the
      * block tables can hold (so the count changes only with the width).
      */
     private int decodeSplits(StepLayout layout) {
@@ -543,7 +542,7 @@ final class CudaModelRunner implements ModelRunner {
         }
         int wanted = (8 * context.device().multiprocessors() + layout.decode() * shape.kvHeads() - 1)
                 / (layout.decode() * shape.kvHeads());
-        int byLength = Math.max(1, layout.stride() * kvSpec.blockSize() / MIN_SPLIT_TOKENS);
+        int byLength = Math.max(1, layout.stride() * kvSpec.blockSize() / EmberKernels.decodeTileTokens(type, shape.headDim()));
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_SPLITS);
     }
 
