@@ -40,7 +40,7 @@ public final class EmberKernels implements AutoCloseable {
     public static final int MAX_HEAD_DIM = 256;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
-    /** One warp per query head of a KV group, at most 1024 threads. */
+    /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
     public static final int MAX_GROUP = 32;
 
     private final Arena arena = Arena.ofShared();
