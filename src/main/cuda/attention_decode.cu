@@ -1,92 +1,167 @@
 // Decode attention: one new query token per sequence against its whole paged KV cache, with the
 // context split across thread blocks (split-K) so that a few long sequences still fill the GPU.
 //
-// decode_attention: block (n, kvHead, split) handles decode row decodeRows[n], the G = heads/kvHeads
-// query heads that share kvHead (one warp each, so every key and value is read from memory once for
-// the whole group), and the split's contiguous share of the context. Keys and values are staged in
-// shared memory TK = 32 tokens at a time, one token per lane when scoring: lane j computes the whole dot
-// product of its warp's query with key j (16-byte shared loads, no shuffles), the warp takes one max per
-// tile, and each lane then accumulates the output dimensions lane, lane+32, ... over the tile's tokens.
-// The running max is warp-wide; each lane keeps its own share of the running sum, summed at the end.
-// The block writes an unnormalised partial result per head: o (hd floats), m and l.
+// decode_attention: block (n, kvHead * headBatches + b, split) handles decode row decodeRows[n], up to HG of
+// the G = heads/kvHeads query heads that share kvHead (batch b of them; all G when G <= HG, so that every
+// key and value is read from memory once for the whole group), and the split's contiguous share of the
+// context. 128 threads whatever G is: the block streams the cache, and its width must not depend on the
+// model's grouping.
+//
+// The cache streams through shared memory in its storage type, TK tokens per tile, STAGES tiles deep: cp.async
+// copies the next tile (16 bytes per copy, straight from global to shared memory, zero-filled past the split's
+// end) while the block computes on this one. Each tile takes three phases, one barrier apart:
+//   scores  half-warp h (of 8) takes tokens h, h+8, ...; lane c of the half-warp holds the 16-byte slice(s)
+//           c, c+16, ... of the HG queries in registers (fp32, pre-scaled by scale*log2 e), multiplies them
+//           with the same slice of the key, and the 16 lanes sum their HG partial dot products with a
+//           reduce-scatter (HG/2 + HG/4 + ... + the rest shuffles, instead of 4 per head);
+//   softmax warp g takes head g: the tile's max, the new running max, p = 2^(s - m) in place of the scores,
+//           the rescaling factor 2^(m_old - m_new) for the accumulators, and each lane's share of the sum;
+//   values  thread (h, c) rescales, then adds p * v over its tokens into its slices of the HG outputs (fp32).
+// At the end the 8 half-warps' partial outputs are summed through shared memory, and the block writes the
+// unnormalised partial result per head: o (hd floats), m and l.
 // decode_attention_reduce then merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L.
 //
-// Cost per decode row and KV head: 2*ctx*hd*sizeof(T) bytes of cache read once, 4*G*ctx*hd FLOPs,
-// plus splits*G*(hd + 2)*4 bytes of partials written and read back (each counted twice), and the G query
-// heads' q read and output written (2*G*hd*sizeof(T)).
+// Cost per decode row and KV head: 2*ctx*hd*sizeof(T) bytes of cache read once (per head batch: G <= HG
+// for every supported model but the widest groups), 4*G*ctx*hd FLOPs, plus splits*G*(hd + 2)*4 bytes of
+// partials written and read back. For the 8B shape at batch 64 (576-token contexts) that is 151 MB and
+// 0.6 GFLOP per layer: ~4 FLOPs per byte, far under the fp32 rate per byte of bandwidth, so the kernel
+// is bound by how fast it streams the cache.
 #include "common.cuh"
 
 namespace ember {
 
 constexpr float DECODE_LOG2E = 1.4426950408889634f;
-constexpr int TK = 32;  // tokens staged per step: one per lane
+constexpr int DECODE_THREADS = 128;   // 4 warps, 8 half-warps
+constexpr int DECODE_STAGES = 2;      // tiles in shared memory: one computed on, one in flight
+constexpr int DECODE_TILE_BYTES = 16384;  // of keys (and as much of values) per tile at the widest head dimension
 
-// Copies the keys and values of tokens [t0, min(t0 + TK, end)) of one KV head into shared memory as fp32,
-// keys with rows of kStride floats and values with rows of hd (tokens past `end` as zeros). Rows of
-// hd*sizeof(T) bytes, a multiple of 16 for most head sizes (the cache is 256-byte aligned), move as
-// 16-byte vectors: one load per 8 bf16 values.
-template <typename T>
-__device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                           const int* __restrict__ table, float* Ks, int kStride, float* Vs, int t0,
-                                           int end, int kvHeads, int kvHead, int hd, int blockSize) {
-    constexpr int PER_VECTOR = 16 / sizeof(T);
-    if ((hd * sizeof(T)) % 16 == 0) {
-        const int vectorsPerRow = hd / PER_VECTOR;
-        for (int i = threadIdx.x; i < TK * vectorsPerRow; i += blockDim.x) {
-            const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * PER_VECTOR, kp = t0 + j;
-            T k[PER_VECTOR], v[PER_VECTOR];
-            if (kp < end) {
-                const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
-                *reinterpret_cast<uint4*>(k) = *reinterpret_cast<const uint4*>(kCache + at);
-                *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(vCache + at);
-            } else {
-                *reinterpret_cast<uint4*>(k) = make_uint4(0, 0, 0, 0);
-                *reinterpret_cast<uint4*>(v) = make_uint4(0, 0, 0, 0);
-            }
+// The tile geometry for storage type T and head dimensions up to MAXHD. EmberKernels.decodeAttention
+// computes the same sizes.
+template <typename T, int MAXHD> struct DecodeTile {
+    static constexpr int E = 16 / sizeof(T);                          // elements per 16-byte slice
+    static constexpr int TK = DECODE_TILE_BYTES / (MAXHD * sizeof(T));  // tokens per tile: 64, 32 or 16
+    static constexpr int SLICES = (MAXHD + E - 1) / E;                // most 16-byte slices per row
+    static constexpr int PER_LANE = (SLICES + 15) / 16;               // slices per lane of a half-warp
+    static_assert(TK % 8 == 0, "each half-warp takes the same number of tokens per tile");
+};
+
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
+}
+
+// The E values of one 16-byte slice in shared memory, widened to fp32.
+__device__ __forceinline__ void load_slice(const float* s, float* out) {
+    const float4 v = *reinterpret_cast<const float4*>(s);
+    out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w;
+}
+__device__ __forceinline__ void load_slice(const __nv_bfloat16* s, float* out) {
+    const uint4 v = *reinterpret_cast<const uint4*>(s);
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-            for (int e = 0; e < PER_VECTOR; e++) {
-                Ks[j * kStride + d + e] = to_float(k[e]);
-                Vs[j * hd + d + e] = to_float(v[e]);
-            }
-        }
-        return;
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = __uint_as_float(w[i] << 16);
+        out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
     }
-    for (int i = threadIdx.x; i < TK * hd; i += blockDim.x) {
-        const int j = i / hd, d = i % hd, kp = t0 + j;
-        float kv = 0.f, vv = 0.f;
-        if (kp < end) {
-            const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
-            kv = to_float(kCache[at]);
-            vv = to_float(vCache[at]);
-        }
-        Ks[j * kStride + d] = kv;
-        Vs[j * hd + d] = vv;
+}
+__device__ __forceinline__ void load_slice(const __half* s, float* out) {
+    const uint4 v = *reinterpret_cast<const uint4*>(s);
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
+        out[2 * i] = f.x;
+        out[2 * i + 1] = f.y;
     }
 }
 
-// Shared memory, in floats: K [TK][hd + 4] (the padding puts the rows that eight lanes read at once in
-// different banks), V [TK][hd], the scaled queries [G][hd] and the tile's probabilities [G][TK].
-// EmberKernels.decodeAttention computes the same size.
-template <typename T, int MAXHD>
+// Starts copying the keys and values of tokens [t0, t0 + TK) of one KV head into a stage (rows of
+// `slices` 16-byte slices; tokens at or past `end` as zeros). Rows whose hd*sizeof(T) bytes are not a
+// multiple of 16 are copied element by element instead, synchronously, with the row's tail zeroed: the
+// barrier before the tile's use makes either visible.
+template <typename T, int TK>
+__device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                           const int* __restrict__ table, T* Ks, T* Vs, int slices, int t0, int end,
+                                           int kvHeads, int kvHead, int hd, int blockSize) {
+    constexpr int E = 16 / sizeof(T);
+    if (slices * E == hd) {
+        const int shift = __ffs(slices) - 1;
+        const bool pow2 = (slices & (slices - 1)) == 0;
+        for (int i = threadIdx.x; i < TK * slices; i += DECODE_THREADS) {
+            const int j = pow2 ? i >> shift : i / slices, c = i - j * slices, kp = t0 + j;
+            const bool valid = kp < end;
+            const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, c * E) : 0;
+            copy_async_16(Ks + i * E, kCache + at, valid);
+            copy_async_16(Vs + i * E, vCache + at, valid);
+        }
+        return;
+    }
+    const int row = slices * E;
+    for (int i = threadIdx.x; i < TK * row; i += DECODE_THREADS) {
+        const int j = i / row, d = i - j * row, kp = t0 + j;
+        T k = from_float<T>(0.f), v = from_float<T>(0.f);
+        if (kp < end && d < hd) {
+            const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
+            k = kCache[at];
+            v = vCache[at];
+        }
+        Ks[i] = k;
+        Vs[i] = v;
+    }
+}
+
+// Sums v[0..HG) over the 16 lanes of a half-warp. Reduce-scatter: at each of the first log2(HG) steps a
+// lane keeps half of its values and receives its partner's sums of the same half; afterwards v[0] holds
+// head `head` and the last steps sum it whole. Returns the head this lane's v[0] stands for; the sum is
+// complete in the lanes whose bits below the scatter's are zero.
+template <int HG>
+__device__ __forceinline__ int half_warp_sum_scatter(float* v, int lane) {
+    int head = 0;
+    int mask = 8;
+#pragma unroll
+    for (int width = HG / 2; width >= 1; width /= 2, mask >>= 1) {
+        const bool upper = lane & mask;
+#pragma unroll
+        for (int i = 0; i < width; i++) {
+            const float send = upper ? v[i] : v[i + width];
+            const float keep = upper ? v[i + width] : v[i];
+            v[i] = keep + __shfl_xor_sync(0xffffffffu, send, mask);
+        }
+        if (upper) head += width;
+    }
+#pragma unroll
+    for (; mask >= 1; mask >>= 1) v[0] += __shfl_xor_sync(0xffffffffu, v[0], mask);
+    return head;
+}
+
+// Shared memory: STAGES stages of K and V tiles [TK][slices*E] in T (at the end reused for the 8 half-warps'
+// partial outputs, [8][HG][slices*E] floats), then the tile's scores/probabilities [HG][TK] and the
+// rescaling factors [HG], fp32.
+template <typename T, int MAXHD, int HG>
 __device__ __forceinline__ void decode_attention(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
         const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
         float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
         int splits, float scale) {
-    constexpr int PER_LANE = MAXHD / 32;
-    extern __shared__ __align__(16) float smem[];
-    const int group = heads / kvHeads;
-    const int kStride = hd + 4;
-    float* Ks = smem;
-    float* Vs = Ks + TK * kStride;
-    float* qs = Vs + TK * hd;
-    float* ps = qs + group * hd;
+    using Tile = DecodeTile<T, MAXHD>;
+    constexpr int E = Tile::E, TK = Tile::TK, PER_LANE = Tile::PER_LANE;
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int slices = (hd + E - 1) / E, rowElems = slices * E;
+    const int stageElems = 2 * TK * rowElems;
+    const int tileBytes = DECODE_STAGES * stageElems * (int)sizeof(T);
+    const int reduceBytes = 8 * HG * rowElems * (int)sizeof(float);
+    T* tiles = reinterpret_cast<T*>(smem);
+    float* ps = reinterpret_cast<float*>(smem + max(tileBytes, reduceBytes));
+    float* alphas = ps + HG * TK;
 
-    const int n = blockIdx.x, kvHead = blockIdx.y, split = blockIdx.z;
+    const int group = heads / kvHeads, batches = (group + HG - 1) / HG;
+    const int n = blockIdx.x, kvHead = blockIdx.y / batches, split = blockIdx.z;
+    const int head0 = kvHead * group + (blockIdx.y % batches) * HG;
+    const int count = min(HG, kvHead * group + group - head0);  // heads of this block
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int head = kvHead * group + warp;
+    const int half = threadIdx.x >> 4, hl = threadIdx.x & 15;
     const int row = decodeRows[n];
     const int pos = positions[row];
     const int* table = blockTables + (size_t)rowChunk[row] * tableStride;
@@ -94,65 +169,155 @@ __device__ __forceinline__ void decode_attention(
     const int perSplit = (pos - first + 1 + splits - 1) / splits;
     const int begin = first + split * perSplit;
     const int end = min(pos + 1, begin + perSplit);
+    const int tilesToDo = end > begin ? (end - begin + TK - 1) / TK : 0;
 
-    float* myQ = qs + warp * hd;
-    float* myP = ps + warp * TK;
-    const T* qh = q + (size_t)row * heads * hd + head * hd;
-    for (int d = lane; d < hd; d += 32) myQ[d] = to_float(qh[d]) * scale * DECODE_LOG2E;
-    float acc[PER_LANE];
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) acc[i] = 0.f;
-    float m = -INFINITY, l = 0.f;
+    for (int s = 0; s < DECODE_STAGES - 1; s++) {
+        if (s < tilesToDo) {
+            T* stage = tiles + s * stageElems;
+            stage_tile<T, TK>(kCache, vCache, table, stage, stage + TK * rowElems, slices, begin + s * TK, end,
+                              kvHeads, kvHead, hd, blockSize);
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    }
 
-    for (int t0 = begin; t0 < end; t0 += TK) {
-        __syncthreads();  // the previous tile is consumed (and, the first time, the queries are stored)
-        stage_tile(kCache, vCache, table, Ks, kStride, Vs, t0, end, kvHeads, kvHead, hd, blockSize);
-        __syncthreads();
-        float s = -INFINITY;
-        if (t0 + lane < end) {
-            const float* key = Ks + lane * kStride;
-            float dot = 0.f;
-            if ((hd & 3) == 0) {
-                for (int d = 0; d < hd; d += 4) {
-                    const float4 k4 = *reinterpret_cast<const float4*>(key + d);
-                    const float4 q4 = *reinterpret_cast<const float4*>(myQ + d);
-                    dot += k4.x * q4.x + k4.y * q4.y + k4.z * q4.z + k4.w * q4.w;
+    // This lane's slices of the block's queries, scaled so that scores come out in log2 units.
+    float qr[HG][PER_LANE][E];
+    float acc[HG][PER_LANE][E];
+#pragma unroll
+    for (int g = 0; g < HG; g++) {
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                const int d = (hl + 16 * k) * E + e;
+                qr[g][k][e] = g < count && d < hd
+                        ? to_float(q[((size_t)row * heads + head0 + g) * hd + d]) * scale * DECODE_LOG2E : 0.f;
+                acc[g][k][e] = 0.f;
+            }
+        }
+    }
+    float m = -INFINITY, l = 0.f;  // of head `warp`, kept by that warp (each lane its share of l)
+
+    for (int t = 0; t < tilesToDo; t++) {
+        const int t0 = begin + t * TK;
+        asm volatile("cp.async.wait_group %0;\n" :: "n"(DECODE_STAGES - 2));
+        __syncthreads();  // tile t is in; every thread is done with tile t - 1 and its probabilities
+        {
+            const int next = t + DECODE_STAGES - 1;
+            if (next < tilesToDo) {
+                T* stage = tiles + (next % DECODE_STAGES) * stageElems;
+                stage_tile<T, TK>(kCache, vCache, table, stage, stage + TK * rowElems, slices, begin + next * TK,
+                                  end, kvHeads, kvHead, hd, blockSize);
+            }
+            asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
+        }
+        const T* Ks = tiles + (t % DECODE_STAGES) * stageElems;
+        const T* Vs = Ks + TK * rowElems;
+
+        for (int j = half; j < TK; j += 8) {
+            float dot[HG];
+#pragma unroll
+            for (int g = 0; g < HG; g++) dot[g] = 0.f;
+#pragma unroll
+            for (int k = 0; k < PER_LANE; k++) {
+                const int c = hl + 16 * k;
+                if (c < slices) {
+                    float kv[E];
+                    load_slice(Ks + j * rowElems + c * E, kv);
+#pragma unroll
+                    for (int g = 0; g < HG; g++) {
+#pragma unroll
+                        for (int e = 0; e < E; e++) dot[g] += qr[g][k][e] * kv[e];
+                    }
                 }
-            } else {
-                for (int d = 0; d < hd; d++) dot += key[d] * myQ[d];
             }
-            s = dot;
+            const int g = half_warp_sum_scatter<HG>(dot, hl);
+            if ((hl & (16 / HG - 1)) == 0 && g < count) ps[g * TK + j] = t0 + j < end ? dot[0] : -INFINITY;
         }
-        const float mNew = fmaxf(m, warp_max(s));  // finite: lane 0's token is always in range
-        const float alpha = exp2f(m - mNew);       // exp2f(-inf) = 0 on the first tile
-        const float p = exp2f(s - mNew);
-        l = l * alpha + p;
-        m = mNew;
-        myP[lane] = p;
-        __syncwarp();
-        const int tokens = min(TK, end - t0);
+        __syncthreads();
+
+        if (warp < count) {
+            float* p = ps + warp * TK;
+            float tileMax = -INFINITY;
+            for (int j = lane; j < TK; j += 32) tileMax = fmaxf(tileMax, p[j]);
+            const float mNew = fmaxf(m, warp_max(tileMax));  // finite: the tile's first token is in range
+            const float alpha = exp2f(m - mNew);             // exp2f(-inf) = 0 on the first tile
+            float sum = 0.f;
+            for (int j = lane; j < TK; j += 32) {
+                const float e = exp2f(p[j] - mNew);
+                p[j] = e;
+                sum += e;
+            }
+            l = l * alpha + sum;
+            m = mNew;
+            if (lane == 0) alphas[warp] = alpha;
+        }
+        __syncthreads();
+
 #pragma unroll
-        for (int i = 0; i < PER_LANE; i++) acc[i] *= alpha;
-        for (int j = 0; j < tokens; j++) {
-            const float pj = myP[j];
+        for (int g = 0; g < HG; g++) {
+            const float alpha = g < count ? alphas[g] : 0.f;
 #pragma unroll
-            for (int i = 0; i < PER_LANE; i++) {
-                const int d = lane + 32 * i;
-                if (d < hd) acc[i] += pj * Vs[j * hd + d];
+            for (int k = 0; k < PER_LANE; k++) {
+#pragma unroll
+                for (int e = 0; e < E; e++) acc[g][k][e] *= alpha;
+            }
+        }
+        for (int j = half; j < TK; j += 8) {
+            float pj[HG];
+#pragma unroll
+            for (int g = 0; g < HG; g++) pj[g] = ps[g * TK + j];
+#pragma unroll
+            for (int k = 0; k < PER_LANE; k++) {
+                const int c = hl + 16 * k;
+                if (c < slices) {
+                    float vv[E];
+                    load_slice(Vs + j * rowElems + c * E, vv);
+#pragma unroll
+                    for (int g = 0; g < HG; g++) {
+#pragma unroll
+                        for (int e = 0; e < E; e++) acc[g][k][e] += pj[g] * vv[e];
+                    }
+                }
             }
         }
     }
-    l = warp_sum(l);
-    // An empty split (short context) writes m = -inf, l = 0, which the reduction weighs as zero.
-    const size_t part = ((size_t)n * heads + head) * splits + split;
+
+    // Sum the 8 half-warps' partial outputs through the (now idle) tile memory.
+    asm volatile("cp.async.wait_group 0;\n" ::);
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem);
 #pragma unroll
-    for (int i = 0; i < PER_LANE; i++) {
-        const int d = lane + 32 * i;
-        if (d < hd) partialOut[part * hd + d] = acc[i];
+    for (int g = 0; g < HG; g++) {
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+            const int c = hl + 16 * k;
+            if (c < slices) {
+                float* to = red + (half * HG + g) * rowElems + c * E;
+#pragma unroll
+                for (int e = 0; e < E; e += 4)
+                    *reinterpret_cast<float4*>(to + e) = make_float4(acc[g][k][e], acc[g][k][e + 1], acc[g][k][e + 2],
+                                                                     acc[g][k][e + 3]);
+            }
+        }
     }
-    if (lane == 0) {
-        partialMaxSum[part * 2] = m;
-        partialMaxSum[part * 2 + 1] = l;
+    __syncthreads();
+    // An empty split (short context) writes o = 0, m = -inf, l = 0, which the reduction weighs as zero.
+    for (int i = threadIdx.x; i < count * hd; i += DECODE_THREADS) {
+        const int g = i / hd, d = i - g * hd;
+        float o = 0.f;
+#pragma unroll
+        for (int h = 0; h < 8; h++) o += red[(h * HG + g) * rowElems + d];
+        partialOut[(((size_t)n * heads + head0 + g) * splits + split) * hd + d] = o;
+    }
+    if (warp < count) {
+        l = warp_sum(l);
+        if (lane == 0) {
+            const size_t part = ((size_t)n * heads + head0 + warp) * splits + split;
+            partialMaxSum[part * 2] = m;
+            partialMaxSum[part * 2 + 1] = l;
+        }
     }
 }
 
@@ -193,8 +358,12 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
 #define DECODE_ARGS                                                                                        \
     (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum,     \
      heads, kvHeads, hd, blockSize, window, splits, scale)
-EMBER_INSTANTIATE_AS(decode_attention_d128, (decode_attention<T, 128>), DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_AS(decode_attention_d256, (decode_attention<T, 256>), DECODE_PARAMS, DECODE_ARGS)
+// Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
+// smallest HG that holds the group, and HG = 4 with several head batches for wider groups.
+EMBER_INSTANTIATE_AS(decode_attention_d128_g2, (decode_attention<T, 128, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_d128_g4, (decode_attention<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_d256_g2, (decode_attention<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_d256_g4, (decode_attention<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

@@ -33,7 +33,6 @@ import java.util.stream.IntStream;
 final class CudaKernelSuite implements KernelSuite {
     private static final int F = Float.BYTES;
     /** The decode kernel splits a context at most this many ways (as the runner does). */
-    private static final int MAX_SPLITS = 32;
     private static final int FLUSH_COLUMNS = 4096;
 
     private final CudaContext context;
@@ -125,8 +124,8 @@ final class CudaKernelSuite implements KernelSuite {
             long slots = (long) sequences * blocksPerSequence * bs;
             keys = random(type, slots * kvd, 0f, 1f);
             values = random(type, slots * kvd, 0f, 1f);
-            partialOut = allocate(F * EmberKernels.decodePartialFloats(maxDecode, shape, MAX_SPLITS));
-            partialMaxSum = allocate(F * EmberKernels.decodeMaxSumFloats(maxDecode, shape, MAX_SPLITS));
+            partialOut = allocate(F * EmberKernels.decodePartialFloats(maxDecode, shape, EmberKernels.MAX_DECODE_SPLITS));
+            partialMaxSum = allocate(F * EmberKernels.decodeMaxSumFloats(maxDecode, shape, EmberKernels.MAX_DECODE_SPLITS));
 
             // Each sequence's blocks in a shuffled order, as a paged cache hands them out after some use.
             List<Integer> order = new ArrayList<>(IntStream.range(0, sequences * blocksPerSequence).boxed().toList());
@@ -232,11 +231,9 @@ final class CudaKernelSuite implements KernelSuite {
             }
         }
 
-        /** The runner's split count: about eight blocks per multiprocessor, each split at least one tile of keys. */
+        /** The runner's split count, from the one policy both use. */
         int decodeSplits(int rows, int blocks) {
-            int wanted = (8 * context.device().multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
-            int byLength = Math.max(1, blocks * bs / EmberKernels.DECODE_TOKENS);
-            return Math.clamp(Math.min(wanted, byLength), 1, MAX_SPLITS);
+            return kernels.decodeSplits(rows, shape, blocks * bs, type);
         }
     }
 

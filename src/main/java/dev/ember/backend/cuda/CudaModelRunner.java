@@ -48,12 +48,10 @@ final class CudaModelRunner implements ModelRunner {
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
     /**
-     * Decode attention splits a context into at most this many parts, each of at least MIN_SPLIT_TOKENS (one
-     * tile of the kernel): at batch 1 a short context split four ways of 64 tokens left the GPU idle (31 us
-     * per layer, profiled at 8B shape).
+     * Decode attention splits a context into at most this many parts, each of at least one tile of the kernel
+     * (EmberKernels.decodeTileTokens): at batch 1 a short context split four ways of 64 tokens left the GPU idle
+     * (31 us per layer, profiled at 8B shape with the first kernel).
      */
-    private static final int MAX_SPLITS = 32;
-    private static final int MIN_SPLIT_TOKENS = EmberKernels.DECODE_TOKENS;
     /**
      * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
      * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
@@ -204,8 +202,8 @@ final class CudaModelRunner implements ModelRunner {
             gated = DeviceBuffer.allocate((long) t * rows * ff);
             last = DeviceBuffer.allocate((long) t * chunks * h);
             logits = DeviceBuffer.allocate(4L * chunks * config.vocabSize());
-            partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, MAX_SPLITS));
-            partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, MAX_SPLITS));
+            partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
+            partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
             meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
             sampled = DeviceBuffer.allocate(4L * chunks);
             hostMeta = PinnedBuffer.allocate(meta.byteSize());
@@ -218,7 +216,7 @@ final class CudaModelRunner implements ModelRunner {
             long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                     + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
             long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 4
-                    + 4 * (EmberKernels.decodePartialFloats(1, s, MAX_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, MAX_SPLITS));
+                    + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
             return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
         }
 
@@ -531,20 +529,10 @@ final class CudaModelRunner implements ModelRunner {
         return longest;
     }
 
-    /**
-     * Enough decode splits for about eight blocks per multiprocessor (the kernel waits on memory and hides it
-     * only with many blocks in flight: at batch 64 with one split per sequence it took 180 us per layer, four
-     * times its bytes over the bandwidth), each split at least MIN_SPLIT_TOKENS of the widest context the
-     * block tables can hold (so the count changes only with the width).
-     */
+    /** The decode-attention splits of a step ({@link EmberKernels#decodeSplits}), 1 for a step without decodes. */
     private int decodeSplits(StepLayout layout) {
-        if (layout.decode() == 0) {
-            return 1;
-        }
-        int wanted = (8 * context.device().multiprocessors() + layout.decode() * shape.kvHeads() - 1)
-                / (layout.decode() * shape.kvHeads());
-        int byLength = Math.max(1, layout.stride() * kvSpec.blockSize() / MIN_SPLIT_TOKENS);
-        return Math.clamp(Math.min(wanted, byLength), 1, MAX_SPLITS);
+        return layout.decode() == 0 ? 1
+                : kernels.decodeSplits(layout.decode(), shape, layout.stride() * kvSpec.blockSize(), type);
     }
 
     private void ensureCapacity(int rows, int chunks) {

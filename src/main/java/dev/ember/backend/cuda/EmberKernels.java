@@ -29,12 +29,18 @@ public final class EmberKernels implements AutoCloseable {
     /** Query rows per block of the tensor-core prefill kernel, and its shared memory (MMA_ROWS, MMA_SHARED_BYTES). */
     private static final int MMA_QUERIES = 64;
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
-    /** Tokens staged per step by the decode kernel (TK in attention_decode.cu). */
-    static final int DECODE_TOKENS = 32;
+    /**
+     * The decode kernel's geometry (attention_decode.cu): threads per block, tiles in shared memory, bytes of keys per
+     * tile at the widest head dimension of an entry point, and the query heads one block takes.
+     */
+    private static final int DECODE_THREADS = 128;
+    private static final int DECODE_STAGES = 2;
+    private static final int DECODE_TILE_BYTES = 16384;
+    private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
-    /** One warp per query head of a KV group, at most 1024 threads. */
+    /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
     public static final int MAX_GROUP = 32;
 
     private final Arena arena = Arena.ofShared();
@@ -202,6 +208,26 @@ public final class EmberKernels implements AutoCloseable {
                 .launch(f, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, shape.heads(), chunks, 128, shared, stream);
     }
 
+    /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */
+    public static final int MAX_DECODE_SPLITS = 32;
+
+    /**
+     * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
+     * about eight blocks per multiprocessor (the kernel hides memory latency only with many blocks in flight: at
+     * batch 64 with one split per sequence it took 180 us per layer, four times its bytes over the bandwidth), each
+     * split at least one tile of keys, so the count changes only with the table width.
+     */
+    public int decodeSplits(int rows, AttentionShape shape, int contextTokens, DType type) {
+        int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
+        int byLength = Math.max(1, contextTokens / decodeTileTokens(type, shape.headDim()));
+        return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
+    }
+
+    /** Tokens per tile of the decode kernel for this storage type and head dimension (TK in attention_decode.cu). */
+    public static int decodeTileTokens(DType type, int headDim) {
+        return DECODE_TILE_BYTES / ((headDim <= 128 ? 128 : 256) * type.bytes());
+    }
+
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
     public static long decodePartialFloats(int decodeRows, AttentionShape shape, int splits) {
         return (long) decodeRows * shape.heads() * splits * shape.headDim();
@@ -219,14 +245,20 @@ public final class EmberKernels implements AutoCloseable {
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
         int hd = shape.headDim(), group = shape.group();
-        int shared = (DECODE_TOKENS * (hd + 4) + DECODE_TOKENS * hd + group * hd + group * DECODE_TOKENS) * Float.BYTES;
-        CudaFunction f = withSharedMemory(typed(shape.headDim() <= 128 ? "decode_attention_d128" : "decode_attention_d256", type),
-                shared);
+        int maxHeadDim = hd <= 128 ? 128 : 256;
+        int headsPerBlock = group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
+        int headBatches = (group + headsPerBlock - 1) / headsPerBlock;
+        int tokens = decodeTileTokens(type, hd);
+        int rowElements = roundUp(hd, 16 / type.bytes());
+        int tiles = DECODE_STAGES * 2 * tokens * rowElements * type.bytes();
+        int halfWarpSums = 8 * headsPerBlock * rowElements * Float.BYTES;
+        int shared = Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
+        CudaFunction f = withSharedMemory(typed("decode_attention_d" + maxHeadDim + "_g" + headsPerBlock, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
                 .i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads(), splits, 32 * shape.group(), shared, stream);
+                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, DECODE_THREADS, shared, stream);
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
