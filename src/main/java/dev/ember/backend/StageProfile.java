@@ -13,6 +13,9 @@ public sealed interface StageProfile permits StageProfile.Off, StageTotals {
     /** Adds {@code nanos} to {@code stage}'s time. */
     void add(Stage stage, long nanos);
 
+    /** Adds {@code nanos} to decoder layer {@code layer}'s time (all its stages together). */
+    void addLayer(int layer, long nanos);
+
     final class Off implements StageProfile {
         private Off() {
         }
@@ -24,6 +27,11 @@ public sealed interface StageProfile permits StageProfile.Off, StageTotals {
 
         @Override
         public void add(Stage stage, long nanos) {
+            throw new IllegalStateException("stage profiling is off");
+        }
+
+        @Override
+        public void addLayer(int layer, long nanos) {
             throw new IllegalStateException("stage profiling is off");
         }
     }

@@ -7,6 +7,7 @@ public final class StageTotals implements StageProfile {
     private static final Stage[] STAGES = Stage.values();
     private final long[] nanos = new long[STAGES.length];
     private final boolean[] measured = new boolean[STAGES.length];
+    private long[] layerNanos = new long[0];
 
     @Override
     public boolean enabled() {
@@ -19,7 +20,25 @@ public final class StageTotals implements StageProfile {
         measured[stage.ordinal()] = true;
     }
 
+    @Override
+    public void addLayer(int layer, long nanos) {
+        if (layer >= layerNanos.length) {
+            layerNanos = Arrays.copyOf(layerNanos, layer + 1);
+        }
+        layerNanos[layer] += nanos;
+    }
+
+    /** Layers reported so far: one more than the highest index. */
+    public int layers() {
+        return layerNanos.length;
+    }
+
+    public double layerMillis(int layer) {
+        return layer < layerNanos.length ? layerNanos[layer] / 1e6 : 0;
+    }
+
     public void reset() {
+        layerNanos = new long[0];
         Arrays.fill(nanos, 0);
         Arrays.fill(measured, false);
     }

@@ -234,9 +234,11 @@ final class CpuModelRunner implements ModelRunner {
         stages.enter(Stage.ATTENTION);  // the rotations belong to attention
         computeRotations(a, rows);
         for (int l = 0; l < layers.length; l++) {
+            stages.layer(l);
             attentionBlock(l, layers[l], a, rows, chunks);
             feedForwardBlock(layers[l], a, rows);
         }
+        stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
         float[] last = new float[batch.size() * h];
         for (int ci = 0; ci < lastRow.length; ci++) {

@@ -637,6 +637,7 @@ final class CudaModelRunner implements ModelRunner {
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
         for (int l = 0; l < weights.layers.size(); l++) {
             DeviceWeights.Layer w = weights.layers.get(l);
+            stages.layer(l);
             boolean first = l == 0;
             stages.enter(Stage.RMSNORM);
             kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
@@ -667,6 +668,7 @@ final class CudaModelRunner implements ModelRunner {
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
             products.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), DType.F32, rows, h, ff);
         }
+        stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
         kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
                 a.meta(layout.lastRows()), layout.chunks(), h, eps, false);

@@ -8,16 +8,19 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Marks a stream between the stages of a step with CUDA events and, once the stream has passed them, reports the
- * device time between consecutive marks. Events are reused from step to step; the pool grows to the most marks a step
- * has made.
+ * Marks a stream between the stages (and layers) of a step with CUDA events and, once the stream has passed them,
+ * reports the device time between consecutive marks to the stage and layer current at the first. Events are reused
+ * from step to step; the pool grows to the most marks a step has made.
  */
 final class EventStageClock implements StageClock, AutoCloseable {
     private final StageProfile profile;
     private final CudaStream stream;
     private final List<CudaEvent> events = new ArrayList<>();
+    /** The stage and layer from mark i to mark i + 1; null and NO_LAYER after an end. */
     private final List<Stage> stages = new ArrayList<>();
-    /** Marks recorded this step: the stage that starts at events.get(i) is stages.get(i), null after an end. */
+    private int[] layers = new int[64];
+    private Stage stage;
+    private int layer = NO_LAYER;
     private int marks;
 
     EventStageClock(StageProfile profile, CudaStream stream) {
@@ -26,16 +29,23 @@ final class EventStageClock implements StageClock, AutoCloseable {
     }
 
     @Override
-    public void enter(Stage stage) {
+    public void enter(Stage next) {
+        stage = next;
         mark();
-        stages.add(stage);
+    }
+
+    @Override
+    public void layer(int index) {
+        layer = index;
+        mark();
     }
 
     @Override
     public void end() {
-        if (!stages.isEmpty() && stages.getLast() != null) {
+        if (stage != null) {
+            stage = null;
+            layer = NO_LAYER;
             mark();
-            stages.add(null);  // the time up to the next enter is nobody's
         }
     }
 
@@ -43,17 +53,25 @@ final class EventStageClock implements StageClock, AutoCloseable {
         if (marks == events.size()) {
             events.add(CudaEvent.create());
         }
-        events.get(marks++).record(stream);
+        if (marks == layers.length) {
+            layers = java.util.Arrays.copyOf(layers, 2 * marks);
+        }
+        events.get(marks).record(stream);
+        stages.add(stage);
+        layers[marks++] = layer;
     }
 
-    /** Reports the stages of the marks recorded so far (the stream must have passed them) and starts afresh. */
+    /** Reports the intervals between the marks recorded so far (the stream must have passed them) and starts afresh. */
     void collect() {
         for (int i = 0; i + 1 < marks; i++) {
             if (stages.get(i) == null) {
                 continue;
             }
-            double ms = events.get(i + 1).elapsedMillisSince(events.get(i));
-            profile.add(stages.get(i), Math.round(ms * 1e6));
+            long nanos = Math.round(events.get(i + 1).elapsedMillisSince(events.get(i)) * 1e6);
+            profile.add(stages.get(i), nanos);
+            if (layers[i] != NO_LAYER) {
+                profile.addLayer(layers[i], nanos);
+            }
         }
         stages.clear();
         marks = 0;

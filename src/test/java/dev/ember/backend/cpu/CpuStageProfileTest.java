@@ -39,6 +39,14 @@ class CpuStageProfileTest {
             runner.profileStages(totals);
             float[] profiled = run(runner, prompt, vocab);
             assertArrayEquals(plain, profiled, "profiling must not change a bit of the logits");
+            assertEquals(config.numLayers(), totals.layers(), "every layer is marked");
+            double layerSum = 0;
+            for (int l = 0; l < config.numLayers(); l++) {
+                assertTrue(totals.layerMillis(l) > 0, "layer " + l);
+                layerSum += totals.layerMillis(l);
+            }
+            double inLayers = totals.millis(Stage.ATTENTION) + totals.millis(Stage.FFN) + totals.millis(Stage.RMSNORM);
+            assertTrue(layerSum <= inLayers * (1 + 1e-9), "the layers' time is part of their stages' time");
             for (Stage s : new Stage[] {Stage.EMBEDDING, Stage.RMSNORM, Stage.ATTENTION, Stage.FFN, Stage.LM_HEAD}) {
                 assertTrue(totals.measured(s) && totals.millis(s) > 0, s + " timed");
             }

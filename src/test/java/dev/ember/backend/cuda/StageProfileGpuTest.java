@@ -54,6 +54,10 @@ class StageProfileGpuTest {
             for (Stage s : Stage.values()) {
                 assertEquals(s != Stage.P2P && s != Stage.SAMPLING, totals.measured(s), s.toString());
             }
+            assertEquals(CONFIG.numLayers(), totals.layers(), "every layer is marked");
+            for (int l = 0; l < CONFIG.numLayers(); l++) {
+                assertTrue(totals.layerMillis(l) > 0, "layer " + l);
+            }
             totals.reset();
             assertArrayEquals(plain, run(runner, prompt));
             assertFalse(totals.measured(Stage.ATTENTION), "nothing recorded once off");
