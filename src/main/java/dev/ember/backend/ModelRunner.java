@@ -55,6 +55,16 @@ public interface ModelRunner extends AutoCloseable {
         return StepCounters.NONE;
     }
 
+    /**
+     * Starts timing the stages of every step into {@code profile} ({@link StageProfile#OFF} stops it). Off by default;
+     * while on, the CUDA runner runs every step eagerly (no graphs) so that it can mark its stream between stages.
+     */
+    default void profileStages(StageProfile profile) {
+        if (profile.enabled()) {
+            throw new dev.ember.EmberException("the runner on " + deviceName() + " does not profile stages");
+        }
+    }
+
     @Override
     void close();
 }

@@ -3,6 +3,9 @@ package dev.ember.backend.cpu;
 import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.Stage;
+import dev.ember.backend.StageClock;
+import dev.ember.backend.StageProfile;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -48,6 +51,8 @@ final class CpuModelRunner implements ModelRunner {
     private Activations act = new Activations(0, null);
     /** The logits of {@link #forwardAndSample}'s last step, grown to the largest batch seen. */
     private float[] sampleLogits = new float[0];
+    /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
+    private StageClock stages = StageClock.OFF;
 
     CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName) {
 
@@ -167,14 +172,28 @@ final class CpuModelRunner implements ModelRunner {
         if (sampleLogits.length < chunks * vocab) {
             sampleLogits = new float[chunks * vocab];
         }
-        forward(batch, sampleLogits);
+        compute(batch, sampleLogits);
+        stages.enter(Stage.SAMPLING);
         for (int i = 0; i < chunks; i++) {
             tokens[i] = samplers[i] == null ? -1 : samplers[i].sample(sampleLogits, i * vocab);
         }
+        stages.end();
+    }
+
+    @Override
+    public void profileStages(StageProfile profile) {
+        stages = StageClock.onHost(profile);
     }
 
     @Override
     public void forward(ForwardBatch batch, float[] logits) {
+        compute(batch, logits);
+        stages.end();
+    }
+
+    /** The forward pass, leaving its last stage (the output projection) open. */
+    private void compute(ForwardBatch batch, float[] logits) {
+        stages.enter(Stage.EMBEDDING);
         int rows = batch.totalTokens();
         int vocab = config.vocabSize();
         if (logits.length < (long) batch.size() * vocab) {
@@ -212,15 +231,20 @@ final class CpuModelRunner implements ModelRunner {
             }
             lastRow[ci] = row - 1;
         }
+        stages.enter(Stage.ATTENTION);  // the rotations belong to attention
         computeRotations(a, rows);
         for (int l = 0; l < layers.length; l++) {
+            stages.layer(l);
             attentionBlock(l, layers[l], a, rows, chunks);
             feedForwardBlock(layers[l], a, rows);
         }
+        stages.layer(StageClock.NO_LAYER);
+        stages.enter(Stage.RMSNORM);
         float[] last = new float[batch.size() * h];
         for (int ci = 0; ci < lastRow.length; ci++) {
             VectorOps.rmsNorm(a.x, lastRow[ci] * h, finalNorm, (float) config.rmsNormEps(), last, ci * h, h);
         }
+        stages.enter(Stage.LM_HEAD);
         matmul(lmHead, last, batch.size(), logits);
     }
 
@@ -243,9 +267,11 @@ final class CpuModelRunner implements ModelRunner {
         int qd = config.qDim();
         int kvd = config.kvDim();
         float eps = (float) config.rmsNormEps();
+        stages.enter(Stage.RMSNORM);
         for (int r = 0; r < rows; r++) {
             VectorOps.rmsNorm(a.x, r * h, w.attnNorm(), eps, a.xn, r * h, h);
         }
+        stages.enter(Stage.ATTENTION);
         matmul(w.wq(), a.xn, rows, a.q);
         matmul(w.wk(), a.xn, rows, a.k);
         matmul(w.wv(), a.xn, rows, a.v);
@@ -354,9 +380,11 @@ final class CpuModelRunner implements ModelRunner {
         int h = config.hiddenSize();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
+        stages.enter(Stage.RMSNORM);
         for (int r = 0; r < rows; r++) {
             VectorOps.rmsNorm(a.x, r * h, w.ffnNorm(), eps, a.xn, r * h, h);
         }
+        stages.enter(Stage.FFN);
         matmul(w.wGate(), a.xn, rows, a.gate);
         matmul(w.wUp(), a.xn, rows, a.up);
         VectorOps.siluMul(a.gate, a.up, 0, rows * ff);

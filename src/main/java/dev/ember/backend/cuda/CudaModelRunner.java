@@ -4,6 +4,9 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.Stage;
+import dev.ember.backend.StageClock;
+import dev.ember.backend.StageProfile;
 import dev.ember.backend.StepCounters;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
@@ -84,6 +87,8 @@ final class CudaModelRunner implements ModelRunner {
     private Activations act;
     /** One logits row of a sequence sampled on the host. */
     private float[] hostRow = new float[0];
+    /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
+    private StageClock stages = StageClock.OFF;
     private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
             waitNanos, forwardNanos;
 
@@ -271,7 +276,9 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         run(batch, null);
         MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
+        stages.enter(Stage.MEMCPY_D2H);
         act.logits.copyToHostAsync(hostLogits, stream);
+        stages.end();
         synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
         forwardNanos += System.nanoTime() - start;
@@ -298,6 +305,7 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         run(batch, samplers);
         MemorySegment hostTokens = act.hostSampled.segment().asSlice(0, 4L * chunks);
+        stages.enter(Stage.MEMCPY_D2H);
         act.sampled.copyToHostAsync(hostTokens, stream);
         for (int i = 0; i < chunks; i++) {
             if (onHost(samplers[i])) {
@@ -305,6 +313,7 @@ final class CudaModelRunner implements ModelRunner {
                 act.logits.copyToHostAsync(row, act.hostLogits.segment().asSlice(row, 4L * vocab), stream);
             }
         }
+        stages.end();
         synchronize();
         for (int i = 0; i < chunks; i++) {
             if (onHost(samplers[i])) {
@@ -324,6 +333,17 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         stream.synchronize();
         waitNanos += System.nanoTime() - start;
+        if (stages instanceof EventStageClock clock) {
+            clock.collect();
+        }
+    }
+
+    @Override
+    public void profileStages(StageProfile profile) {
+        if (stages instanceof EventStageClock clock) {
+            clock.close();
+        }
+        stages = profile.enabled() ? new EventStageClock(profile, stream) : StageClock.OFF;
     }
 
     @Override
@@ -344,7 +364,7 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = layout(batch);
-        boolean replay = useGraphs && exact.prefill() == 0;
+        boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
         StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
         ensureCapacity(layout.rows(), layout.chunks());
         int splits = decodeSplits(layout);
@@ -357,6 +377,7 @@ final class CudaModelRunner implements ModelRunner {
         chooseProducts(layout);
         long chosen = System.nanoTime();
         chooseNanos += chosen - choosing;
+        stages.enter(Stage.MEMCPY_H2D);
         act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
         steps++;
         if (replay) {
@@ -406,7 +427,7 @@ final class CudaModelRunner implements ModelRunner {
      */
     @Override
     public void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
-        if (!useGraphs) {
+        if (!useGraphs || stages != StageClock.OFF) {
             return;
         }
         context.makeCurrent();
@@ -612,12 +633,16 @@ final class CudaModelRunner implements ModelRunner {
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
+        stages.enter(Stage.EMBEDDING);
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
         for (int l = 0; l < weights.layers.size(); l++) {
             DeviceWeights.Layer w = weights.layers.get(l);
+            stages.layer(l);
             boolean first = l == 0;
+            stages.enter(Stage.RMSNORM);
             kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
                     a.normed.address(), 0, rows, h, eps, !first);
+            stages.enter(Stage.ATTENTION);
             products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h);
             long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
             kernels.qkvRope(stream, type, a.qkv.address(), address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
@@ -635,17 +660,23 @@ final class CudaModelRunner implements ModelRunner {
                         layout.decode(), splits, shape);
             }
             products.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), DType.F32, rows, h, qd);
+            stages.enter(Stage.RMSNORM);
             kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), w.ffnNorm().address(), a.normed.address(), 0,
                     rows, h, eps, true);
+            stages.enter(Stage.FFN);
             products.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
             products.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), DType.F32, rows, h, ff);
         }
+        stages.layer(StageClock.NO_LAYER);
+        stages.enter(Stage.RMSNORM);
         kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
                 a.meta(layout.lastRows()), layout.chunks(), h, eps, false);
+        stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
                 layout.chunks(), config.vocabSize(), h);
         if (sampled) {
+            stages.enter(Stage.SAMPLING);
             kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.chunks(),
                     config.vocabSize());
         }
@@ -665,6 +696,7 @@ final class CudaModelRunner implements ModelRunner {
         context.makeCurrent();
         graphs.values().forEach(CudaGraph::close);
         graphs.clear();
+        profileStages(StageProfile.OFF);
         for (AutoCloseable c : new AutoCloseable[] {act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
             if (c != null) {
                 try {

@@ -1,0 +1,103 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.Stage;
+import dev.ember.backend.StageProfile;
+import dev.ember.backend.StageTotals;
+import dev.ember.bench.StageBenchCommand;
+import dev.ember.cli.GenerateCommandTest;
+import dev.ember.cli.GenerateCommandTest.Run;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.RopeScaling;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Stage profiling on the GPU: events between stages of eager steps give the same logits as unprofiled steps (graph
+ * replays for decode), and in {@code ember bench stage} on a small preset the stages sum to the wall time within 10%.
+ */
+class StageProfileGpuTest {
+    private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 3, 8, 2, 32, 1000, 512, 1e-5,
+            500000, new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
+
+    @Test
+    void profilingChangesNoLogitsAndTimesEveryDeviceStage() {
+        Gpu.context();
+        int vocab = CONFIG.vocabSize();
+        int[] prompt = new SplittableRandom(7).ints(40, 0, vocab).toArray();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 128, 16), 4)) {
+            runner.warmUp(1, prompt.length, 64);
+            float[] plain = run(runner, prompt);
+            StageTotals totals = new StageTotals();
+            runner.profileStages(totals);
+            float[] profiled = run(runner, prompt);
+            runner.profileStages(StageProfile.OFF);
+            assertArrayEquals(plain, profiled, "profiled (eager) steps give the logits of unprofiled ones");
+            for (Stage s : Stage.values()) {
+                assertEquals(s != Stage.P2P && s != Stage.SAMPLING, totals.measured(s), s.toString());
+            }
+            assertEquals(CONFIG.numLayers(), totals.layers(), "every layer is marked");
+            for (int l = 0; l < CONFIG.numLayers(); l++) {
+                assertTrue(totals.layerMillis(l) > 0, "layer " + l);
+            }
+            totals.reset();
+            assertArrayEquals(plain, run(runner, prompt));
+            assertFalse(totals.measured(Stage.ATTENTION), "nothing recorded once off");
+        }
+    }
+
+    private static float[] run(ModelRunner runner, int[] prompt) {
+        int vocab = CONFIG.vocabSize();
+        BlockTable table = new BlockTable(16);
+        assertTrue(table.reserve(prompt.length + 3, runner.blockAllocator()));
+        float[] all = new float[4 * vocab], logits = new float[vocab];
+        runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
+        System.arraycopy(logits, 0, all, 0, vocab);
+        for (int i = 1; i <= 3; i++) {
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {prompt[i]}, prompt.length + i - 1, table)), logits);
+            System.arraycopy(logits, 0, all, i * vocab, vocab);
+        }
+        table.release(runner.blockAllocator());
+        return all;
+    }
+
+    @Test
+    void stageSumsAreWithinTenPercentOfTheWallOnASmallPreset(@TempDir Path dir) throws IOException {
+        Gpu.assumeAvailable();
+        Path csv = dir.resolve("stage.csv");
+        Run run = GenerateCommandTest.ember("bench", "stage", "--preset", "qwen3-0.6b", "--backend", "cuda",
+                "--prompt-len", "512", "--decode-steps", "32", "--chunk-len", "512", "--iters", "3", "--warmup", "1",
+                "--decode-with-sampling", "--csv", csv.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        System.out.println(run.out());
+        List<String> columns = StageBenchCommand.COLUMNS;
+        List<String> lines = Files.readAllLines(csv);
+        assertEquals(String.join(",", columns), lines.get(0));
+        for (String line : lines.subList(1, lines.size())) {
+            String[] cells = line.split(",", -1);
+            double wall = Double.parseDouble(cells[columns.indexOf("wall_ms")]);
+            double total = Double.parseDouble(cells[columns.indexOf("profile_total_ms")]);
+            assertTrue(Math.abs(total - wall) <= 0.10 * wall, cells[0] + ": stages " + total + " ms, wall " + wall + " ms");
+            assertEquals("", cells[columns.indexOf("p2p_ms")], "one GPU: no p2p");
+            assertTrue(Double.parseDouble(cells[columns.indexOf("memcpy_h2d_ms")]) > 0, Arrays.toString(cells));
+        }
+    }
+}

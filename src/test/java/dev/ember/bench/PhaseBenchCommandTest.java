@@ -1,0 +1,48 @@
+package dev.ember.bench;
+
+import dev.ember.cli.GenerateCommandTest.Run;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static dev.ember.cli.GenerateCommandTest.ember;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code ember bench phase} on the tiny model and the CPU: seed 000's columns, a row per layer and prompt length. */
+class PhaseBenchCommandTest {
+
+    @Test
+    void writesARowPerLayerAndPromptLengthWithTheSeedsColumns(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("phase.csv");
+        Run run = ember("bench", "phase", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--prompt-lens", "16,40", "--decode-steps", "4", "--iters", "1", "--warmup", "1", "--output", csv.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        List<String> lines = Files.readAllLines(csv);
+        assertEquals("prompt_len,layer_id,prefill_time_ms,decode_time_ms,prefill_tflops,decode_tflops,prefill_bandwidth,"
+                + "decode_bandwidth", lines.get(0));
+        int layers = 8;  // ember-tiny
+        assertEquals(1 + 2 * layers, lines.size());
+        for (int i = 1; i < lines.size(); i++) {
+            String[] cells = lines.get(i).split(",", -1);
+            assertEquals(PhaseBenchCommand.COLUMNS.size(), cells.length);
+            assertEquals(i <= layers ? "16" : "40", cells[0]);
+            assertEquals(String.valueOf((i - 1) % layers), cells[1]);
+            for (int c = 2; c < cells.length; c++) {
+                assertTrue(Double.parseDouble(cells[c]) > 0, PhaseBenchCommand.COLUMNS.get(c) + " = " + cells[c]);
+            }
+        }
+        assertTrue(run.out().contains("prompt_len=40 prefill: layers sum to"), run.out());
+    }
+
+    @Test
+    void anotherDeviceIsOneClearError() {
+        Run run = ember("bench", "phase", "--model", "models/ember-tiny", "--backend", "cpu", "--prompt-lens", "8",
+                "--device", "1");
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains("CUDA_VISIBLE_DEVICES=1"), run.err());
+    }
+}
