@@ -16,9 +16,7 @@ import dev.ember.model.ModelConfig;
 public record ModelCost(long weightBytes, long flopsPerToken, long kvBytesPerToken, long attentionWidth, int slidingWindow) {
 
     public static ModelCost of(ModelConfig c, int weightElementBytes, int kvElementBytes) {
-        long h = c.hiddenSize();
-        long perLayer = h * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * h + 3L * h * c.intermediateSize();
-        long params = c.numLayers() * perLayer + h * c.vocabSize();
+        long params = c.numLayers() * c.layerMatrixParameters() + (long) c.hiddenSize() * c.vocabSize();
         return new ModelCost(params * weightElementBytes, 2 * params, 2L * c.numLayers() * c.kvDim() * kvElementBytes,
                 (long) c.qDim() * c.numLayers(), c.slidingWindow());
     }

@@ -217,12 +217,8 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
      */
     private record LayerCost(long weightElements, long qDim, long kvBytesPerToken, long weightBytes, int window) {
         LayerCost(ModelConfig c, int weightBytes, int kvBytes) {
-            this(layerWeights(c), c.qDim(), 2L * c.kvDim() * kvBytes, layerWeights(c) * weightBytes, c.slidingWindow());
-        }
-
-        private static long layerWeights(ModelConfig c) {
-            long h = c.hiddenSize();
-            return h * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * h + 3L * h * c.intermediateSize();
+            this(c.layerMatrixParameters(), c.qDim(), 2L * c.kvDim() * kvBytes, c.layerMatrixParameters() * weightBytes,
+                    c.slidingWindow());
         }
 
         private long read(long context) {

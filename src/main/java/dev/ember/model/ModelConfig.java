@@ -58,11 +58,15 @@ public record ModelConfig(
         return numKvHeads * headDim;
     }
 
+    /** Parameters of one layer's weight matrices: q/k/v, o, gate, up and down (norm vectors and biases left out). */
+    public long layerMatrixParameters() {
+        long h = hiddenSize;
+        return h * (qDim() + 2L * kvDim()) + (long) qDim() * h + 3L * h * intermediateSize;
+    }
+
     /** Parameters of the weight matrices and embeddings (norm vectors and biases, under 0.01%, left out). */
     public long matrixParameters() {
-        long h = hiddenSize;
-        long perLayer = h * (qDim() + 2L * kvDim()) + (long) qDim() * h + 3L * h * intermediateSize;
-        return numLayers * perLayer + (tieWordEmbeddings ? 1 : 2) * (long) vocabSize * h;
+        return numLayers * layerMatrixParameters() + (tieWordEmbeddings ? 1 : 2) * (long) vocabSize * hiddenSize;
     }
 
     public boolean qkNorm() {
