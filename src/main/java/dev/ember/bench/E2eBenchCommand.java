@@ -8,6 +8,9 @@ import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
+import dev.ember.trace.Trace;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
@@ -54,6 +57,9 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
 
     @Mixin
     PresetOption preset;
+
+    @Mixin
+    MonitorOptions monitorOptions;
 
     @Option(names = "--prompt-len", defaultValue = "128", description = "prompt tokens per sequence; default: ${DEFAULT-VALUE}")
     int promptLen;
@@ -110,14 +116,23 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                     loaded.dtype().name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
             List<Run> runs = new ArrayList<>();
+            GpuMonitor monitor = GpuMonitor.off();
             for (int i = 0; i < warmup + iters; i++) {
                 progress.update("bench e2e", i, warmup + iters);
+                if (i == warmup) {
+                    monitor = monitorOptions.start(err, Trace.OFF);  // the timed runs only
+                }
                 Run r = runOnce(runner, new SplittableRandom(seed + i));
                 if (i >= warmup) {
                     runs.add(r);
                 }
             }
+            GpuReport gpu = monitor.stop();
+            long timedTokens = (long) iters * decodeBatch * genLen;
             progress.update("bench e2e", warmup + iters, warmup + iters);
+            if (!(gpu instanceof GpuReport.Off)) {
+                out.println(gpu.describe(timedTokens));
+            }
 
             int decodeTokens = decodeBatch * (genLen - 1);
             double decodeMs = Stats.of(runs.stream().mapToDouble(Run::decodeMs).toArray()).median();
@@ -145,7 +160,8 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                 h.put("decode_kv_bytes_per_step", kvBytes);
                 h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
                 h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
-                table.writeJson(json, h);
+                MonitorOptions.writeJson(json, h, table, gpu, timedTokens,
+                        ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
             }
         }
         return 0;

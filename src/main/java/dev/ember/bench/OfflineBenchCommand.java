@@ -5,6 +5,9 @@ import dev.ember.Progress;
 import dev.ember.backend.StepCounters;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.engine.LlmEngine;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
+import dev.ember.trace.Trace;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.scheduler.SchedulePolicy;
@@ -38,6 +41,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
 
     @Mixin
     EngineOptions engineOptions;
+
+    @Mixin
+    MonitorOptions monitorOptions;
 
     @Option(names = "--num-requests", defaultValue = "256", description = "requests; default: ${DEFAULT-VALUE}")
     int numRequests;
@@ -96,6 +102,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             bench.runner().warmUp(maxNumSeqs, scheduler.maxBatchedTokens(), workload.longest());
             double[] seconds = new double[runs];
             Run last = null;
+            GpuMonitor monitor = monitorOptions.start(err, Trace.OFF);
             for (int r = 0; r < runs; r++) {
                 last = run(bench, scheduler, workload, prompts, temperature, progress);
                 seconds[r] = last.seconds();
@@ -106,6 +113,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                     out.println("# runner: " + last.counters().describe((long) (last.seconds() * 1e9)));
                 }
             }
+            // The monitor covers the timed runs only: their energy over their output tokens.
+            GpuReport gpu = monitor.stop();
+            long timedOutputTokens = (long) runs * workload.outputTokens();
             Stats s = Stats.of(seconds);
             WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), workload.outputLengths(), maxNumSeqs,
                     scheduler.maxBatchedTokens(), bench.ceilings());
@@ -123,7 +133,16 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                     "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
             head.put("engine", bench.describe(scheduler));
             head.put("seconds_per_run", seconds);
-            table.writeFiles(csv, json, head);
+            if (!(gpu instanceof GpuReport.Off)) {
+                out.println(gpu.describe(timedOutputTokens));
+            }
+            if (csv != null) {
+                table.writeCsv(csv);
+            }
+            if (json != null) {
+                MonitorOptions.writeJson(json, head, table, gpu, timedOutputTokens,
+                        ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
+            }
         }
         return 0;
     }

@@ -49,6 +49,23 @@ class ServingBenchCommandsTest {
     }
 
     @Test
+    void offlineWithTheMonitorWritesTheGpuSectionOrSaysWhyItIsEmpty() throws IOException {
+        Path json = dir.resolve("offline-monitored.json");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
+                "--num-requests", "3", "--input-len", "8:16", "--output-len", "4:8", "--runs", "1", "--monitor",
+                "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode root = JSON.readTree(json.toFile());
+        assertEquals(List.of("header", "results", "gpu"), keys(root));
+        JsonNode gpuFile = JSON.readTree(MonitorOptions.gpuFile(json).toFile());
+        assertEquals(1, gpuFile.get("results").get(0).get("runs").asInt());
+        if (dev.ember.monitor.NvmlDevice.whyUnavailable(0) != null) {
+            assertFalse(root.get("gpu").get("available").asBoolean());
+            assertTrue(r.err().contains("no NVML"), r.err());
+        }
+    }
+
+    @Test
     void offlineWritesItsColumnsAndGeneratesEveryRequestedToken() throws IOException {
         Path csv = dir.resolve("offline.csv");
         Path json = dir.resolve("offline.json");
