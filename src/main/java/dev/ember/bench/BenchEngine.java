@@ -6,6 +6,7 @@ import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.cli.LoadedModel;
 import dev.ember.engine.LlmEngine;
+import dev.ember.trace.Trace;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.scheduler.SchedulerConfig;
@@ -28,6 +29,7 @@ final class BenchEngine implements AutoCloseable {
     private final ModelRunner runner;
     private final DeviceCeilings ceilings;
     private final ModelCost cost;
+    private Trace trace = Trace.OFF;
 
     private BenchEngine(Backend backend, LoadedModel loaded, DeviceCeilings ceilings, ModelCost cost) {
         this.backend = backend;
@@ -73,12 +75,19 @@ final class BenchEngine implements AutoCloseable {
         }
     }
 
+    /** Engines made from now on report their steps to {@code trace}. */
+    void setTrace(Trace trace) {
+        this.trace = trace;
+    }
+
     /** A fresh engine over this runner (the runner's KV blocks must all be free). */
     LlmEngine newEngine(SchedulerConfig config) {
         if (runner.blockAllocator().usedBlocks() != 0) {
             throw new IllegalStateException(runner.blockAllocator().usedBlocks() + " KV blocks still held by an earlier run");
         }
-        return new LlmEngine(runner, config, new HashSet<>(runner.config().eosTokenIds()));
+        LlmEngine engine = new LlmEngine(runner, config, new HashSet<>(runner.config().eosTokenIds()));
+        engine.setTrace(trace);
+        return engine;
     }
 
     /** Ends a run: the prefix cache gives its blocks back, so that the next run starts from an empty cache. */

@@ -43,6 +43,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     EngineOptions engineOptions;
 
     @Mixin
+    TraceOptions traceOptions;
+
+    @Mixin
     MonitorOptions monitorOptions;
 
     @Option(names = "--num-requests", defaultValue = "256", description = "requests; default: ${DEFAULT-VALUE}")
@@ -100,6 +103,8 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
             run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, Progress.NONE);
             bench.runner().warmUp(maxNumSeqs, scheduler.maxBatchedTokens(), workload.longest());
+            Trace trace = traceOptions.open();  // the timed runs only
+            bench.setTrace(trace);
             double[] seconds = new double[runs];
             Run last = null;
             GpuMonitor monitor = monitorOptions.start(err, Trace.OFF);
@@ -143,6 +148,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                 MonitorOptions.writeJson(json, head, table, gpu, timedOutputTokens,
                         ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
             }
+            traceOptions.write(trace, err);
         }
         return 0;
     }

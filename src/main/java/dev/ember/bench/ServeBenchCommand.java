@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.engine.LlmEngine;
+import dev.ember.trace.Trace;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.scheduler.SchedulePolicy;
@@ -39,6 +40,9 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
 
     @Mixin
     EngineOptions engineOptions;
+
+    @Mixin
+    TraceOptions traceOptions;
 
     @Option(names = "--batch-size", defaultValue = "8", description = "slots: most requests in flight; default: ${DEFAULT-VALUE}")
     int batchSize;
@@ -112,6 +116,8 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             RandomWorkload warmup = new RandomWorkload(new int[] {promptLen}, new int[] {genLen}, seed);
             run(bench, warmup, warmup.prompts(bench.vocabSize()), Progress.NONE);
             bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), workload.longest());
+            Trace trace = traceOptions.open();  // the timed runs only
+            bench.setTrace(trace);
 
             ResultTable table = new ResultTable(COLUMNS);
             List<Run> done = new ArrayList<>();
@@ -138,6 +144,7 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             head.put("floor_s", floor.seconds());
             head.put("seconds_per_run", totalSeconds);
             table.writeFiles(csv, json, head);
+            traceOptions.write(trace, err);
         }
         return 0;
     }

@@ -49,12 +49,13 @@ class ServingBenchCommandsTest {
     }
 
     @Test
-    void offlineWithTheMonitorWritesTheGpuSectionOrSaysWhyItIsEmpty() throws IOException {
+    void offlineWithTheMonitorAndTraceWritesTheGpuSectionAndTheSteps() throws IOException {
         Path json = dir.resolve("offline-monitored.json");
         GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
                 "--num-requests", "3", "--input-len", "8:16", "--output-len", "4:8", "--runs", "1", "--monitor",
-                "--json", json.toString());
+                "--json", json.toString(), "--trace", dir.resolve("offline-trace.json").toString());
         assertEquals(0, r.exitCode(), r.err());
+        assertTrue(Files.readString(dir.resolve("offline-trace.json")).contains("\"engine_step\""), "the timed run's steps are traced");
         JsonNode root = JSON.readTree(json.toFile());
         assertEquals(List.of("header", "results", "gpu"), keys(root));
         JsonNode gpuFile = JSON.readTree(MonitorOptions.gpuFile(json).toFile());
