@@ -130,9 +130,6 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             GpuReport gpu = monitor.stop();
             long timedTokens = (long) iters * decodeBatch * genLen;
             progress.update("bench e2e", warmup + iters, warmup + iters);
-            if (!(gpu instanceof GpuReport.Off)) {
-                out.println(gpu.describe(timedTokens));
-            }
 
             int decodeTokens = decodeBatch * (genLen - 1);
             double decodeMs = Stats.of(runs.stream().mapToDouble(Run::decodeMs).toArray()).median();
@@ -151,18 +148,13 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                             + "bandwidth = %.1f tokens/s; measured %.1f tokens/s = %.1f%% of the roofline%n",
                     weightBytes / 1e9, kvBytes / 1e9, ceilings.copyBytesPerSecond() / 1e9, rooflineTokensPerSecond,
                     tokensPerSecond, 100 * tokensPerSecond / rooflineTokensPerSecond);
-            if (csv != null) {
-                table.writeCsv(csv);
-            }
-            if (json != null) {
-                Map<String, Object> h = new LinkedHashMap<>(header.toMap());
-                h.put("decode_weight_bytes_per_step", weightBytes);
-                h.put("decode_kv_bytes_per_step", kvBytes);
-                h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
-                h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
-                MonitorOptions.writeJson(json, h, table, gpu, timedTokens,
-                        ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
-            }
+            Map<String, Object> h = new LinkedHashMap<>(header.toMap());
+            h.put("decode_weight_bytes_per_step", weightBytes);
+            h.put("decode_kv_bytes_per_step", kvBytes);
+            h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
+            h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
+            MonitorOptions.writeResults(out, csv, json, h, table, gpu, timedTokens,
+                    ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
         }
         return 0;
     }

@@ -56,6 +56,23 @@ public final class MonitorOptions {
     }
 
     /**
+     * Writes the CSV (when {@code csv} is not null) and, when {@code json} is not null, the JSON files of
+     * {@link #writeJson}; and prints the GPU summary line when the monitor was asked for.
+     */
+    public static void writeResults(PrintStream out, Path csv, Path json, Map<String, ?> header, ResultTable results,
+                                    GpuReport gpu, long outputTokens, ResultTable gpuRows) {
+        if (!(gpu instanceof GpuReport.Off)) {
+            out.println(gpu.describe(outputTokens));
+        }
+        if (csv != null) {
+            results.writeCsv(csv);
+        }
+        if (json != null) {
+            writeJson(json, header, results, gpu, outputTokens, gpuRows);
+        }
+    }
+
+    /**
      * Writes {@code resultsJson} as {@code {"header", "results", "gpu": summary}} and, unless monitoring was off, the
      * {@code _gpu.json} beside it: {@code {"header", "gpu": summary with samples, "results": gpuRows}}, where
      * {@code gpuRows} holds per-part figures (energy per output token for each prompt length, say).

@@ -138,16 +138,8 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                     "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
             head.put("engine", bench.describe(scheduler));
             head.put("seconds_per_run", seconds);
-            if (!(gpu instanceof GpuReport.Off)) {
-                out.println(gpu.describe(timedOutputTokens));
-            }
-            if (csv != null) {
-                table.writeCsv(csv);
-            }
-            if (json != null) {
-                MonitorOptions.writeJson(json, head, table, gpu, timedOutputTokens,
-                        ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
-            }
+            MonitorOptions.writeResults(out, csv, json, head, table, gpu, timedOutputTokens,
+                    ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
             traceOptions.write(trace, err);
         }
         return 0;

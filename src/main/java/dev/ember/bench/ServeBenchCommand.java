@@ -4,6 +4,8 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.engine.LlmEngine;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
 import dev.ember.trace.Trace;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.KvCacheSpec;
@@ -43,6 +45,9 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
 
     @Mixin
     TraceOptions traceOptions;
+
+    @Mixin
+    MonitorOptions monitorOptions;
 
     @Option(names = "--batch-size", defaultValue = "8", description = "slots: most requests in flight; default: ${DEFAULT-VALUE}")
     int batchSize;
@@ -122,6 +127,7 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             ResultTable table = new ResultTable(COLUMNS);
             List<Run> done = new ArrayList<>();
             double[] totalSeconds = new double[runs];
+            GpuMonitor monitor = monitorOptions.start(err, trace);
             for (int r = 0; r < runs; r++) {
                 Run run = run(bench, workload, prompts, progress);
                 done.add(run);
@@ -129,6 +135,8 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
                 table.add(mode, numReq, batchSize, promptLen, genLen, !noVaryGen, run.prefillMillis(), run.decodeMillis(),
                         run.decodeTokens(), run.decodeTokensPerSecond());
             }
+            GpuReport gpu = monitor.stop();  // the timed runs only: their energy over their output tokens
+            long timedOutputTokens = (long) runs * workload.outputTokens();
             WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), workload.outputLengths(), batchSize,
                     scheduler.maxBatchedTokens(), bench.ceilings());
             floor.print(out, workload.outputTokens(), Stats.of(totalSeconds).median(), done.getLast().steps());
@@ -143,7 +151,8 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             head.put("engine", bench.describe(scheduler));
             head.put("floor_s", floor.seconds());
             head.put("seconds_per_run", totalSeconds);
-            table.writeFiles(csv, json, head);
+            MonitorOptions.writeResults(out, csv, json, head, table, gpu, timedOutputTokens,
+                    ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
             traceOptions.write(trace, err);
         }
         return 0;
