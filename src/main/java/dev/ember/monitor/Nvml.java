@@ -95,23 +95,12 @@ final class Nvml {
         }
     }
 
-    /** Rethrows what a downcall threw: our own exceptions as they are, anything else wrapped. */
-    static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            throw r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        throw new IllegalStateException("native call failed", t);
-    }
-
     /** Initialises NVML; every call is matched by one {@link #shutdown()} (NVML counts them). */
     static void init() {
         try {
             check((int) nvmlInit.invokeExact(), "nvmlInit_v2");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -119,7 +108,7 @@ final class Nvml {
         try {
             check((int) nvmlShutdown.invokeExact(), "nvmlShutdown");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -129,7 +118,7 @@ final class Nvml {
             check((int) nvmlSystemGetDriverVersion.invokeExact(out, DRIVER_VERSION_BUFFER), "nvmlSystemGetDriverVersion");
             return out.getString(0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -139,7 +128,7 @@ final class Nvml {
             check((int) nvmlDeviceGetCount.invokeExact(out), "nvmlDeviceGetCount_v2");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -150,7 +139,7 @@ final class Nvml {
             check((int) nvmlDeviceGetHandleByIndex.invokeExact(index, out), "nvmlDeviceGetHandleByIndex_v2(" + index + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -160,7 +149,7 @@ final class Nvml {
             check((int) nvmlDeviceGetName.invokeExact(device, out, NAME_BUFFER), "nvmlDeviceGetName");
             return out.getString(0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 }

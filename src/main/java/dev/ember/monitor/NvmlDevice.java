@@ -179,7 +179,7 @@ public final class NvmlDevice implements AutoCloseable {
             return supported((int) Nvml.nvmlDeviceGetPowerUsage.invokeExact(handle, uintOut), "nvmlDeviceGetPowerUsage")
                     ? Integer.toUnsignedLong(uintOut.get(JAVA_INT, 0)) : Double.NaN;
         } catch (Throwable t) {
-            throw Nvml.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -188,7 +188,7 @@ public final class NvmlDevice implements AutoCloseable {
             return supported((int) Nvml.nvmlDeviceGetTotalEnergyConsumption.invokeExact(handle, ulongOut),
                     "nvmlDeviceGetTotalEnergyConsumption") ? ulongOut.get(JAVA_LONG, 0) : -1;
         } catch (Throwable t) {
-            throw Nvml.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -196,7 +196,7 @@ public final class NvmlDevice implements AutoCloseable {
         try {
             return supported((int) Nvml.nvmlDeviceGetUtilizationRates.invokeExact(handle, utilization), "nvmlDeviceGetUtilizationRates");
         } catch (Throwable t) {
-            throw Nvml.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -204,7 +204,7 @@ public final class NvmlDevice implements AutoCloseable {
         try {
             return supported((int) Nvml.nvmlDeviceGetMemoryInfo.invokeExact(handle, memory), "nvmlDeviceGetMemoryInfo");
         } catch (Throwable t) {
-            throw Nvml.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -222,7 +222,7 @@ public final class NvmlDevice implements AutoCloseable {
             }
             return Double.NaN;
         } catch (Throwable t) {
-            throw Nvml.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 

@@ -91,7 +91,7 @@ public final class CublasLt implements AutoCloseable {
             check((int) cublasLtCreate.invokeExact(out), "cublasLtCreate");
             handle = out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw Driver.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
         one = arena.allocateFrom(JAVA_FLOAT, 1f);
         zero = arena.allocateFrom(JAVA_FLOAT, 0f);
@@ -137,7 +137,7 @@ public final class CublasLt implements AutoCloseable {
                     p.algo(), workspace.address(), workspace.byteSize(), stream.handle()),
                     "cublasLtMatmul(" + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k + ")");
         } catch (Throwable t) {
-            throw Driver.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -181,7 +181,7 @@ public final class CublasLt implements AutoCloseable {
             algo.copyFrom(result.asSlice(0, ALGO_BYTES));
             return new Plan(desc, a, b, d, algo);
         } catch (Throwable t) {
-            throw Driver.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -209,7 +209,7 @@ public final class CublasLt implements AutoCloseable {
             plans.clear();
             check((int) cublasLtDestroy.invokeExact(handle), "cublasLtDestroy");
         } catch (Throwable t) {
-            throw Driver.rethrow(t);
+            throw CudaLibraries.rethrow(t);
         } finally {
             workspace.close();
             arena.close();

@@ -98,4 +98,18 @@ public final class CudaLibraries {
                 + " usual folders nor by the dynamic loader (set " + DIR_VARIABLE + " to its folder)";
         return new Opened(null, null, errors.isEmpty() ? tried : tried + "; " + String.join("; ", errors));
     }
+
+    /**
+     * Rethrows what a downcall into one of these libraries threw: Ember's own exceptions (and errors) as they are,
+     * anything else wrapped. {@code invokeExact} declares Throwable; every binding funnels it through here.
+     */
+    public static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            throw r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        throw new IllegalStateException("native call failed", t);
+    }
 }

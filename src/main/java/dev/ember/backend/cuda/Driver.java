@@ -123,24 +123,13 @@ final class Driver {
         }
     }
 
-    /** Rethrows what a downcall threw: our own exceptions as they are, anything else wrapped. */
-    static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            throw r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        throw new IllegalStateException("native call failed", t);
-    }
-
     // ---- initialisation and devices ----
 
     static void init() {
         try {
             check((int) cuInit.invokeExact(0), "cuInit");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -150,7 +139,7 @@ final class Driver {
             check((int) cuDriverGetVersion.invokeExact(out), "cuDriverGetVersion");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -160,7 +149,7 @@ final class Driver {
             check((int) cuDeviceGetCount.invokeExact(out), "cuDeviceGetCount");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -170,7 +159,7 @@ final class Driver {
             check((int) cuDeviceGet.invokeExact(out, ordinal), "cuDeviceGet");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -180,7 +169,7 @@ final class Driver {
             check((int) cuDeviceGetName.invokeExact(out, 256, device), "cuDeviceGetName");
             return out.getString(0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -190,7 +179,7 @@ final class Driver {
             check((int) cuDeviceGetAttribute.invokeExact(out, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -200,7 +189,7 @@ final class Driver {
             check((int) cuDeviceTotalMem.invokeExact(out, device), "cuDeviceTotalMem");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -212,7 +201,7 @@ final class Driver {
             check((int) cuDevicePrimaryCtxRetain.invokeExact(out, device), "cuDevicePrimaryCtxRetain");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -220,7 +209,7 @@ final class Driver {
         try {
             check((int) cuDevicePrimaryCtxRelease.invokeExact(device), "cuDevicePrimaryCtxRelease");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -228,7 +217,7 @@ final class Driver {
         try {
             check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -236,7 +225,7 @@ final class Driver {
         try {
             check((int) cuCtxSynchronize.invokeExact(), "cuCtxSynchronize");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -248,7 +237,7 @@ final class Driver {
             check((int) cuMemGetInfo.invokeExact(free, total), "cuMemGetInfo");
             return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -260,7 +249,7 @@ final class Driver {
             check((int) cuMemAlloc.invokeExact(out, bytes), "cuMemAlloc(" + bytes + " bytes)");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -268,7 +257,7 @@ final class Driver {
         try {
             check((int) cuMemFree.invokeExact(pointer), "cuMemFree");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -278,7 +267,7 @@ final class Driver {
             check((int) cuMemAllocHost.invokeExact(out, bytes), "cuMemAllocHost(" + bytes + " bytes)");
             return out.get(ADDRESS, 0).reinterpret(bytes);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -286,7 +275,7 @@ final class Driver {
         try {
             check((int) cuMemFreeHost.invokeExact(pointer), "cuMemFreeHost");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -294,7 +283,7 @@ final class Driver {
         try {
             check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -302,7 +291,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -310,7 +299,7 @@ final class Driver {
         try {
             check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -318,7 +307,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -326,7 +315,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -334,7 +323,7 @@ final class Driver {
         try {
             check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -346,7 +335,7 @@ final class Driver {
             check((int) cuStreamCreate.invokeExact(out, flags), "cuStreamCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -354,7 +343,7 @@ final class Driver {
         try {
             check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -362,7 +351,7 @@ final class Driver {
         try {
             check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -372,7 +361,7 @@ final class Driver {
             check((int) cuEventCreate.invokeExact(out, flags), "cuEventCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -380,7 +369,7 @@ final class Driver {
         try {
             check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -388,7 +377,7 @@ final class Driver {
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -396,7 +385,7 @@ final class Driver {
         try {
             check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -406,7 +395,7 @@ final class Driver {
             check((int) cuEventElapsedTime.invokeExact(out, start, end), "cuEventElapsedTime");
             return out.get(JAVA_FLOAT, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -418,7 +407,7 @@ final class Driver {
             check((int) cuModuleLoadData.invokeExact(out, image), "cuModuleLoadData");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -426,7 +415,7 @@ final class Driver {
         try {
             check((int) cuModuleUnload.invokeExact(module), "cuModuleUnload");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -441,7 +430,7 @@ final class Driver {
             check(result, "cuModuleGetFunction(" + name + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -449,7 +438,7 @@ final class Driver {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute(" + name + ")");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -460,7 +449,7 @@ final class Driver {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                     stream, params, MemorySegment.NULL);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -470,7 +459,7 @@ final class Driver {
         try {
             check((int) cuStreamBeginCapture.invokeExact(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -481,7 +470,7 @@ final class Driver {
             check((int) cuStreamEndCapture.invokeExact(stream, out), "cuStreamEndCapture");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -491,7 +480,7 @@ final class Driver {
             check((int) cuGraphInstantiate.invokeExact(out, graph, 0L), "cuGraphInstantiate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -499,7 +488,7 @@ final class Driver {
         try {
             check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -507,7 +496,7 @@ final class Driver {
         try {
             check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 
@@ -515,7 +504,7 @@ final class Driver {
         try {
             check((int) cuGraphDestroy.invokeExact(graph), "cuGraphDestroy");
         } catch (Throwable t) {
-            throw rethrow(t);
+            throw CudaLibraries.rethrow(t);
         }
     }
 }
