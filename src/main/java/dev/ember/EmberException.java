@@ -12,4 +12,11 @@ public class EmberException extends RuntimeException {
     public EmberException(String message, Throwable cause) {
         super(message, cause);
     }
+
+    /** Throws an EmberException with {@code message} unless {@code ok}: the check of a user's option or input. */
+    public static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new EmberException(message);
+        }
+    }
 }

@@ -160,24 +160,18 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     }
 
     private void validate() {
-        require(promptLen >= 1, "--prompt-len must be at least 1");
-        require(genLen >= 2, "--gen-len must be at least 2 (the first token comes with the prefill; decode makes the rest)");
-        require(chunkLen >= 1, "--chunk-len must be at least 1");
-        require(decodeBatch >= 1, "--decode-batch must be at least 1");
-        require(iters >= 1, "--iters must be at least 1");
-        require(warmup >= 0, "--warmup must be at least 0");
-    }
-
-    private static void require(boolean ok, String message) {
-        if (!ok) {
-            throw new EmberException(message);
-        }
+        EmberException.require(promptLen >= 1, "--prompt-len must be at least 1");
+        EmberException.require(genLen >= 2, "--gen-len must be at least 2 (the first token comes with the prefill; decode makes the rest)");
+        EmberException.require(chunkLen >= 1, "--chunk-len must be at least 1");
+        EmberException.require(decodeBatch >= 1, "--decode-batch must be at least 1");
+        EmberException.require(iters >= 1, "--iters must be at least 1");
+        EmberException.require(warmup >= 0, "--warmup must be at least 0");
     }
 
     /** Room for every sequence of the batch at its full length, within the model's context. */
     private KvCacheSpec kvCache(ModelConfig config, long weightBytes, int kvElementBytes) {
         int total = promptLen + genLen;
-        require(total <= config.maxPositions(), "--prompt-len + --gen-len = " + total + " exceeds the model's context of "
+        EmberException.require(total <= config.maxPositions(), "--prompt-len + --gen-len = " + total + " exceeds the model's context of "
                 + config.maxPositions() + " tokens");
         int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
         int blocksPerSequence = (total + blockSize - 1) / blockSize;
@@ -201,9 +195,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         try {
             for (int i = 0; i < decodeBatch; i++) {
                 tables[i] = new BlockTable(blockSize);
-                if (!tables[i].reserve(promptLen + genLen, runner.blockAllocator())) {
-                    throw new EmberException("KV cache too small for " + decodeBatch + " sequences of " + (promptLen + genLen) + " tokens");
-                }
+                tables[i].reserveOrFail(promptLen + genLen, runner.blockAllocator());
                 samplers[i] = new Sampler(greedy, vocab);
                 prompts[i] = random.ints(promptLen, 0, vocab).toArray();
             }

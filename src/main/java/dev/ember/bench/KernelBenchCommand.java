@@ -146,17 +146,11 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
     }
 
     private void validate() {
-        require(!batch.isEmpty() && batch.stream().allMatch(b -> b != null && b >= 1), "--batch takes decode batch sizes of at least 1");
-        require(seqLen >= 2, "--seq-len must be at least 2 (a prefill chunk of one token is a decode)");
-        require(iters >= 1, "--iters must be at least 1");
-        require(warmup >= 0, "--warmup must be at least 0");
-        require(hwBandwidth == null || hwBandwidth > 0, "--hw-bw must be a positive bandwidth in GB/s");
-    }
-
-    private static void require(boolean ok, String message) {
-        if (!ok) {
-            throw new EmberException(message);
-        }
+        EmberException.require(!batch.isEmpty() && batch.stream().allMatch(b -> b != null && b >= 1), "--batch takes decode batch sizes of at least 1");
+        EmberException.require(seqLen >= 2, "--seq-len must be at least 2 (a prefill chunk of one token is a decode)");
+        EmberException.require(iters >= 1, "--iters must be at least 1");
+        EmberException.require(warmup >= 0, "--warmup must be at least 0");
+        EmberException.require(hwBandwidth == null || hwBandwidth > 0, "--hw-bw must be a positive bandwidth in GB/s");
     }
 
     /** The decode batches the runner graphs most and a prefill within the context; a few runs each when quick. */

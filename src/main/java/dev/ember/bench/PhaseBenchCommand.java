@@ -180,9 +180,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
         int vocab = runner.config().vocabSize();
         int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, vocab);
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
-        if (!table.reserve(promptLen + decodeSteps, runner.blockAllocator())) {
-            throw new EmberException("the KV cache cannot hold " + (promptLen + decodeSteps) + " tokens");
-        }
+        table.reserveOrFail(promptLen + decodeSteps, runner.blockAllocator());
         try {
             float[] logits = new float[vocab];
             totals.reset();

@@ -173,9 +173,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
         ModelConfig config = runner.config();
         int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, config.vocabSize());
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
-        if (!table.reserve(promptLen + decodeSteps, runner.blockAllocator())) {
-            throw new EmberException("the KV cache cannot hold " + (promptLen + decodeSteps) + " tokens");
-        }
+        table.reserveOrFail(promptLen + decodeSteps, runner.blockAllocator());
         try {
             float[] logits = new float[config.vocabSize()];
             Sampler[] samplers = {new Sampler(SamplingParams.greedy(decodeSteps), config.vocabSize())};

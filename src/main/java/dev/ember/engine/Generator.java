@@ -109,7 +109,7 @@ public final class Generator {
         long start = System.nanoTime();
         long firstToken = start;
         try {
-            reserve(table, prompt.length + budget);
+            table.reserveOrFail(prompt.length + budget, runner.blockAllocator());
             for (int pos = 0; pos < prompt.length; pos += chunkTokens) {
                 int end = Math.min(prompt.length, pos + chunkTokens);
                 samplers[0] = end == prompt.length ? sampler : null;  // only the prompt's last token is followed by a choice
@@ -156,10 +156,4 @@ public final class Generator {
                 firstToken - start, count > 0 ? end - firstToken : 0);
     }
 
-    private void reserve(BlockTable table, int tokens) {
-        if (!table.reserve(tokens, runner.blockAllocator())) {
-            throw new EmberException("KV cache too small: " + tokens + " tokens needed, "
-                    + runner.blockAllocator().freeBlocks() * (long) table.blockSize() + " free");
-        }
-    }
 }

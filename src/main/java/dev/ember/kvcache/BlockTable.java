@@ -1,5 +1,7 @@
 package dev.ember.kvcache;
 
+import dev.ember.EmberException;
+
 import java.util.Arrays;
 
 /**
@@ -48,6 +50,17 @@ public final class BlockTable {
             append(allocator.allocate());
         }
         return true;
+    }
+
+    /**
+     * As {@link #reserve}, for a caller that cannot wait for blocks to free up (one request, a benchmark): fails,
+     * having taken nothing, with a message saying how many token slots were needed and how many were free.
+     */
+    public void reserveOrFail(int tokens, BlockAllocator allocator) {
+        if (!reserve(tokens, allocator)) {
+            throw new EmberException("KV cache too small: " + tokens + " token slots needed, "
+                    + (long) allocator.freeBlocks() * blockSize + " free");
+        }
     }
 
     /** Appends an already-held block (for example a shared prefix block). */
