@@ -99,7 +99,7 @@ public final class ResultTable {
     }
 
     public void writeCsv(Path file) {
-        write(file, toCsv());
+        writeText(file, toCsv());
     }
 
     /** Writes {@code {"header": header, "results": [rows]}}. */
@@ -129,13 +129,14 @@ public final class ResultTable {
     /** Writes {@code value} (maps, lists, numbers, strings) as indented JSON, creating the file's folder. */
     public static void writeJsonValue(Path file, Object value) {
         try {
-            write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value));
+            writeText(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(value));
         } catch (IOException e) {
             throw new EmberException("cannot write " + file + ": " + e.getMessage());
         }
     }
 
-    private static void write(Path file, String text) {
+    /** Writes {@code text} to {@code file}, creating its folder; a failure is an error naming the file. */
+    public static void writeText(Path file, String text) {
         try {
             Path parent = file.toAbsolutePath().getParent();
             if (parent != null) {

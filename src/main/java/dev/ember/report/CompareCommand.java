@@ -1,12 +1,11 @@
 package dev.ember.report;
 
 import dev.ember.EmberException;
+import dev.ember.bench.ResultTable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -48,15 +47,7 @@ public final class CompareCommand implements Callable<Integer> {
         Path file = out != null ? out : b.toAbsolutePath().resolveSibling(
                 "compare_" + baseline.label() + "_vs_" + other.label() + ".md");
         System.out.print(markdown);
-        try {
-            Path parent = file.toAbsolutePath().getParent();
-            if (parent != null) {
-                Files.createDirectories(parent);
-            }
-            Files.writeString(file, markdown);
-        } catch (IOException e) {
-            throw new EmberException("cannot write " + file + ": " + e.getMessage());
-        }
+        ResultTable.writeText(file, markdown);
         System.out.println("\n[compare] wrote " + file);
         return 0;
     }

@@ -8,6 +8,7 @@ import dev.ember.bench.BenchCommand;
 import dev.ember.bench.BenchHeader;
 import dev.ember.bench.MonitorOptions;
 import dev.ember.bench.ReportedBenchmark;
+import dev.ember.bench.ResultTable;
 import dev.ember.cli.EmberCli;
 import dev.ember.cli.ModelOptions;
 import dev.ember.model.ModelConfig;
@@ -114,7 +115,7 @@ public final class ReportCommand implements Callable<Integer> {
             log.println("[report] no charts: " + chartsUnavailable);
         }
         Path markdown = out.resolve("report.md");
-        write(markdown, markdown(preset.given() ? preset.name() + " (random bf16 weights)" : modelOptions.modelDirectory().toString(), config, device, steps, charts, chartsUnavailable));
+        ResultTable.writeText(markdown, markdown(preset.given() ? preset.name() + " (random bf16 weights)" : modelOptions.modelDirectory().toString(), config, device, steps, charts, chartsUnavailable));
         System.out.println("[report] wrote " + markdown);
         return steps.stream().allMatch(s -> s.exitCode() == 0) ? 0 : 1;
     }
@@ -389,14 +390,6 @@ public final class ReportCommand implements Callable<Integer> {
 
     static String quote(String arg) {
         return arg.matches("[A-Za-z0-9_./=,:+-]+") ? arg : "'" + arg.replace("'", "'\\''") + "'";
-    }
-
-    private static void write(Path file, String text) {
-        try {
-            Files.writeString(file, text);
-        } catch (IOException e) {
-            throw new EmberException("cannot write " + file + ": " + e.getMessage());
-        }
     }
 
     /** Copies what a benchmark prints to the console and to the report's record of it. */
