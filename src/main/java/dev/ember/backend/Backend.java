@@ -18,8 +18,8 @@ public interface Backend extends AutoCloseable {
     ModelRunner load(Model model, KvCacheSpec kv, Progress progress);
 
     /**
-     * Measures this device's copy bandwidth and matrix-product rate (a few hundred milliseconds), for benchmarks
-     * to report their figures as a fraction of them.
+     * Measures this device's copy bandwidth and matrix-product rate (a few hundred milliseconds, once per device
+     * and process: {@link DeviceCeilings#measuredOnce}), for benchmarks to report their figures as a fraction of them.
      */
     DeviceCeilings measureCeilings(Progress progress);
 

@@ -1,5 +1,9 @@
 package dev.ember.bench;
 
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
 /**
  * The physical ceilings of the device a benchmark runs on, measured on that device (never assumed; the fastest of
  * several repetitions, since a ceiling is the best the device was seen to do): the rate
@@ -14,6 +18,16 @@ package dev.ember.bench;
  *                            over weights, can beat a copy, which also writes); NaN where not measured
  */
 public record DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond, double readBytesPerSecond) {
+
+    private static final Map<String, DeviceCeilings> MEASURED = new ConcurrentHashMap<>();
+
+    /**
+     * The ceilings of {@code device}, measured by {@code measure} the first time this process asks and reused after:
+     * a device's ceilings do not change while it runs, and {@code ember report} runs many benchmarks in one process.
+     */
+    public static DeviceCeilings measuredOnce(String device, Supplier<DeviceCeilings> measure) {
+        return MEASURED.computeIfAbsent(device, d -> measure.get());
+    }
 
     /** Ceilings without a read-stream measurement. */
     public DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond) {

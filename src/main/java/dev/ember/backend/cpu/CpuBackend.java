@@ -67,7 +67,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
-        return CpuCeilings.measure(deviceName, new Parallel(pool), progress);
+        return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, new Parallel(pool), progress));
     }
 
     /** This backend's kernels at the workload's shapes on random inputs, for {@code ember bench kernel}. */

@@ -79,7 +79,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
-        return CudaCeilings.measure(context, progress);
+        return DeviceCeilings.measuredOnce(deviceName(), () -> CudaCeilings.measure(context, progress));
     }
 
     /** Releases the GPU; close this backend's runners first, since they compute in its context. */
