@@ -19,3 +19,12 @@ __device__ __forceinline__ void embedding_gather(const T* __restrict__ table, co
 EMBER_INSTANTIATE(embedding_gather,
                   (const T* table, const int* tokens, float* out, int hidden),
                   (table, tokens, out, hidden))
+
+// The tokens a step takes from the step submitted before it, which the engine schedules before those tokens reach the
+// host (overlapped scheduling): tokens[pairs[2i]] = sampled[pairs[2i + 1]] for i < count. One thread per carried
+// token; moves 16 bytes each.
+extern "C" __global__ void carry_tokens(int* __restrict__ tokens, const int* __restrict__ pairs,
+                                        const int* __restrict__ sampled, int count) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) tokens[pairs[2 * i]] = sampled[pairs[2 * i + 1]];
+}

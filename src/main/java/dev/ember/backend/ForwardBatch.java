@@ -2,6 +2,7 @@ package dev.ember.backend;
 
 import dev.ember.kvcache.BlockTable;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /** The work of one engine step: a chunk of new tokens for each participating sequence. */
@@ -27,15 +28,77 @@ public record ForwardBatch(List<Chunk> chunks) {
         return n;
     }
 
+    /** Whether a chunk takes its token from the step submitted before this one ({@link Chunk#carriedFrom()}). */
+    public boolean carriesTokens() {
+        for (Chunk c : chunks) {
+            if (c.carriedFrom() >= 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * This batch with every block table copied ({@link BlockTable#snapshot}): what a runner that computes a submitted
+     * step later keeps, since the scheduler may have freed or regrown the tables by then.
+     */
+    public ForwardBatch snapshot() {
+        List<Chunk> out = new ArrayList<>(chunks.size());
+        for (Chunk c : chunks) {
+            out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom()));
+        }
+        return new ForwardBatch(out);
+    }
+
+    /** This batch with every carried chunk's token taken from {@code previousTokens}, what the step before sampled. */
+    public ForwardBatch withCarriedTokens(int[] previousTokens) {
+        if (!carriesTokens()) {
+            return this;
+        }
+        List<Chunk> out = new ArrayList<>(chunks.size());
+        for (Chunk c : chunks) {
+            if (c.carriedFrom() < 0) {
+                out.add(c);
+                continue;
+            }
+            int token = c.carriedFrom() < previousTokens.length ? previousTokens[c.carriedFrom()] : -1;
+            if (token < 0) {
+                throw new IllegalStateException("a chunk carries the token of chunk " + c.carriedFrom()
+                        + " of the previous step, which sampled none");
+            }
+            out.add(new Chunk(new int[] {token}, c.startPosition(), c.blockTable()));
+        }
+        return new ForwardBatch(out);
+    }
+
     /**
      * New tokens of one sequence, at positions {@code startPosition ..}; earlier positions are already in
      * the cache. A decode step is a chunk of one token; a prefill is one or more chunks of many.
+     *
+     * @param carriedFrom -1, or the chunk of the previously submitted step whose sampled token is this chunk's one
+     *                    token, not known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds a
+     *                    placeholder
      */
-    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable) {
+    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom) {
         public Chunk {
             if (tokens.length == 0) {
                 throw new IllegalArgumentException("a chunk needs at least one token");
             }
+            if (carriedFrom >= 0 && tokens.length != 1) {
+                throw new IllegalArgumentException("a chunk that carries a token from the previous step has only that token");
+            }
+        }
+
+        public Chunk(int[] tokens, int startPosition, BlockTable blockTable) {
+            this(tokens, startPosition, blockTable, -1);
+        }
+
+        /** The one-token chunk at {@code position} whose token chunk {@code fromChunk} of the previous step samples. */
+        public static Chunk carried(int fromChunk, int position, BlockTable blockTable) {
+            if (fromChunk < 0) {
+                throw new IllegalArgumentException("chunk index " + fromChunk);
+            }
+            return new Chunk(new int[] {0}, position, blockTable, fromChunk);
         }
     }
 }

@@ -36,6 +36,22 @@ public interface ModelRunner extends AutoCloseable {
      */
     void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens);
 
+    /**
+     * Queues {@code batch} as {@link #forwardAndSample} would compute it and returns before its tokens are known, so that
+     * the caller can prepare the next step while the device computes this one (the engine's overlap of CPU and GPU
+     * work). A chunk whose {@link ForwardBatch.Chunk#carriedFrom()} is not -1 takes as its token the one the step
+     * submitted just before this one sampled for that chunk: that step's samplers must all {@link #carriesTokens}.
+     * At most one step may be submitted and not yet awaited when the next is submitted; {@code samplers} is read
+     * until the step is awaited.
+     */
+    SubmittedStep submit(ForwardBatch batch, Sampler[] samplers);
+
+    /**
+     * Whether a token {@code sampler} draws can feed the next submitted step before it reaches the host (a token the
+     * host must draw from copied logits cannot).
+     */
+    boolean carriesTokens(Sampler sampler);
+
     /** Bytes per element of the KV cache as this runner stores it, for the bytes a step reads. */
     int kvElementBytes();
 

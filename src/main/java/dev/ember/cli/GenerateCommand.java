@@ -138,7 +138,7 @@ final class GenerateCommand implements Callable<Integer> {
         ConsoleProgress progress = new ConsoleProgress(err);
         SchedulerConfig defaults = SchedulerConfig.defaults();
         SchedulerConfig scheduler = new SchedulerConfig(defaults.maxRunning(), Math.max(defaults.maxBatchedTokens(), chunkLen),
-                chunkLen, defaults.policy(), defaults.prefixCaching());
+                chunkLen, defaults.policy(), defaults.prefixCaching(), defaults.overlap());
         try (Model model = ModelLoader.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {

@@ -26,12 +26,17 @@ public final class SchedulerOptions {
     @Option(names = {"--no-prefix-cache", "--no-prefix-caching"}, description = "do not reuse the KV blocks of identical prompt prefixes")
     boolean noPrefixCache;
 
+    @Option(names = {"--no-overlap", "--disable-overlap-schedule"},
+            description = "retire each step before scheduling the next, rather than preparing step N+1 while the device "
+                    + "computes step N")
+    boolean noOverlap;
+
     /**
      * The configuration for at most {@code maxRunning} requests per step (each command names that limit its own way:
      * {@code --max-num-seqs}, {@code --batch-size}), with {@code defaultPolicy} where --schedule-policy is absent.
      */
     public SchedulerConfig config(int maxRunning, SchedulePolicy defaultPolicy) {
-        return new SchedulerConfig(maxRunning, maxNumBatchedTokens, chunkLen, policy(defaultPolicy), !noPrefixCache);
+        return new SchedulerConfig(maxRunning, maxNumBatchedTokens, chunkLen, policy(defaultPolicy), !noPrefixCache, !noOverlap);
     }
 
     private SchedulePolicy policy(SchedulePolicy defaultPolicy) {

@@ -2,6 +2,7 @@ package dev.ember.engine;
 
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.ScheduledStep;
@@ -10,8 +11,8 @@ import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
 import dev.ember.trace.Trace;
 
-import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -29,9 +30,10 @@ public final class LlmEngine {
     private final int contextLength;
     private final int vocab;
     private final Map<Sequence, RequestListener> listeners = new HashMap<>();
-    /** The step's samplers and chosen tokens, one per scheduled sequence, grown to the largest step. */
-    private Sampler[] samplers = new Sampler[0];
-    private int[] tokens = new int[0];
+    /** Whether the next step is scheduled and submitted before the one in flight is retired. */
+    private final boolean overlap;
+    /** The step submitted and not yet retired, or null. */
+    private InFlight inFlight;
     private long nextId;
     private long steps;
     private long generatedTokens;
@@ -42,6 +44,7 @@ public final class LlmEngine {
         this.runner = runner;
         this.scheduler = new Scheduler(config, runner.blockAllocator(), runner.kvSpec().blockSize());
         this.eosIds = Set.copyOf(eosIds);
+        this.overlap = config.overlap();
         this.contextLength = (int) Math.min(runner.config().maxPositions(), runner.kvSpec().tokenCapacity());
         this.vocab = runner.config().vocabSize();
     }
@@ -78,7 +81,8 @@ public final class LlmEngine {
                 throw new EmberException("token id " + t + " is outside the vocabulary of " + vocab);
             }
         }
-        Sequence s = new Sequence(nextId++, prompt, params, new Sampler(params, vocab), runner.kvSpec().blockSize(), System.nanoTime());
+        Sequence s = new Sequence(nextId++, prompt, params, new Sampler(params, vocab), runner.kvSpec().blockSize(),
+                System.nanoTime(), contextLength);
         listeners.put(s, listener);
         scheduler.add(s);
         promptTokens += prompt.length;
@@ -90,44 +94,97 @@ public final class LlmEngine {
         finish(s, FinishReason.STOP);
     }
 
+    /** Whether requests are queued or running, or a step is still in flight. */
     public boolean hasWork() {
-        return scheduler.hasWork();
+        return scheduler.hasWork() || inFlight != null;
     }
 
     /**
-     * Runs one step: schedule, forward and sample (on the runner's device, which returns only token ids), retire
-     * finished requests. Returns the tokens it computed.
+     * Runs one step. Without overlap: schedule, forward and sample (on the runner's device, which returns only token
+     * ids), retire finished requests. With overlap: schedule and submit the next step first, then retire the step in
+     * flight while the device computes the next one, whose decodes take their tokens straight from it. Returns the
+     * tokens computed by the step retired in this call.
      */
     public int step() {
         long traced = trace.start();
+        int retired = 0;
+        if (inFlight != null && !inFlight.carriesTokens) {
+            retired = retire(inFlight);  // its tokens are drawn on the host: the next step needs them first
+            inFlight = null;
+        }
         ScheduledStep step = scheduler.schedule();
-        if (step.isEmpty()) {
+        if (step.isEmpty() && inFlight == null) {
             if (scheduler.hasWork()) {
                 throw new IllegalStateException("scheduler made no progress with " + scheduler.waitingCount()
                         + " waiting and " + scheduler.runningCount() + " running requests");
             }
-            return 0;
+            trace.end(Trace.ENGINE, "engine_step", traced, "tokens", retired);
+            return retired;
         }
+        InFlight submitted = step.isEmpty() ? null : submit(step);
+        if (inFlight != null) {
+            retired = retire(inFlight);
+        }
+        inFlight = submitted;
+        if (!overlap && inFlight != null) {
+            retired = retire(inFlight);
+            inFlight = null;
+        }
+        trace.end(Trace.ENGINE, "engine_step", traced, "tokens", retired);
+        return retired;
+    }
+
+    /** A submitted step, not retired yet. */
+    private static final class InFlight {
+        final ScheduledStep step;
+        final Sampler[] samplers;
+        final int[] tokens;
+        final boolean carriesTokens;
+        SubmittedStep submitted;
+
+        InFlight(ScheduledStep step, Sampler[] samplers, boolean carriesTokens) {
+            this.step = step;
+            this.samplers = samplers;
+            this.tokens = new int[samplers.length];
+            this.carriesTokens = carriesTokens;
+        }
+    }
+
+    private InFlight submit(ScheduledStep step) {
+        long start = trace.start();
         int rows = step.work().size();
-        if (samplers.length < rows) {
-            samplers = new Sampler[rows];
-            tokens = new int[rows];
-        }
+        Sampler[] samplers = new Sampler[rows];
+        boolean carries = true;
         for (int i = 0; i < rows; i++) {
             ScheduledStep.Work w = step.work().get(i);
-            samplers[i] = w.samples() && !w.sequence().isFinished() ? w.sequence().sampler() : null;
+            if (w.samples()) {
+                samplers[i] = w.sequence().sampler();
+                carries &= runner.carriesTokens(samplers[i]);
+            }
         }
-        long forwardStart = trace.start();
-        runner.forwardAndSample(step.toForwardBatch(), samplers, tokens);
-        long retireStart = trace.end(Trace.ENGINE, "forward_and_sample", forwardStart, "rows", rows);
-        Arrays.fill(samplers, 0, rows, null);
+        InFlight f = new InFlight(step, samplers, carries);
+        f.submitted = runner.submit(step.toForwardBatch(), samplers);
         scheduler.completed(step);
-        steps++;
-        long now = System.nanoTime();
         for (int i = 0; i < rows; i++) {
-            ScheduledStep.Work w = step.work().get(i);
-            Sequence s = w.sequence();
-            int token = tokens[i];
+            if (samplers[i] != null) {
+                step.work().get(i).sequence().sampling(i);
+            }
+        }
+        steps++;
+        trace.end(Trace.ENGINE, "submit", start, "rows", rows);
+        return f;
+    }
+
+    /** Waits for a submitted step's tokens and hands them to their requests; returns the tokens the step computed. */
+    private int retire(InFlight f) {
+        long start = trace.start();
+        f.submitted.await(f.tokens);
+        long retireStart = trace.end(Trace.ENGINE, "await", start);
+        long now = System.nanoTime();
+        List<ScheduledStep.Work> work = f.step.work();
+        for (int i = 0; i < work.size(); i++) {
+            Sequence s = work.get(i).sequence();
+            int token = f.tokens[i];
             if (token < 0 || s.isFinished()) {
                 continue;
             }
@@ -136,13 +193,12 @@ public final class LlmEngine {
             boolean stop = listeners.get(s).onToken(s, token);
             if (stop || (!s.params().ignoreEos() && eosIds.contains(token))) {
                 finish(s, FinishReason.STOP);
-            } else if (s.generatedCount() >= s.params().maxTokens() || s.length() >= contextLength) {
+            } else if (s.length() >= s.lengthLimit()) {
                 finish(s, FinishReason.LENGTH);
             }
         }
-        trace.end(Trace.ENGINE, "retire", retireStart);
-        trace.end(Trace.ENGINE, "engine_step", traced, "tokens", step.tokens());
-        return step.tokens();
+        trace.end(Trace.ENGINE, "retire", retireStart, "rows", work.size());
+        return f.step.tokens();
     }
 
     private void finish(Sequence s, FinishReason reason) {

@@ -79,6 +79,17 @@ public final class BlockTable {
         blockCount = 0;
     }
 
+    /**
+     * A copy that holds the same block ids and owns none of them: what a step queued now reads later, whatever
+     * happens to this table meanwhile.
+     */
+    public BlockTable snapshot() {
+        BlockTable copy = new BlockTable(blockSize);
+        copy.blocks = Arrays.copyOf(blocks, Math.max(1, blockCount));
+        copy.blockCount = blockCount;
+        return copy;
+    }
+
     /** The block ids, copied: for backends that upload the table to a device. */
     public int[] toArray() {
         return Arrays.copyOf(blocks, blockCount);

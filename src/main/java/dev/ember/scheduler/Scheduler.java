@@ -76,16 +76,19 @@ public final class Scheduler {
 
     /**
      * Schedules running sequences, oldest first, so that preemption (newest first) rarely hits them;
-     * with {@code prefillOnly}, only those still computing their prompt. Returns the budget left.
+     * with {@code prefillOnly}, only those still computing their prompt. A sequence whose next token is still in
+     * flight decodes it as a token carried from that step, unless that token is its last. Returns the budget left.
      */
     private int scheduleRunning(List<ScheduledStep.Work> work, int budget, boolean prefillOnly) {
         for (int i = 0; i < running.size() && budget > 0; i++) {
             Sequence s = running.get(i);
-            int pending = s.length() - s.computed();
-            if (prefillOnly && s.computed() >= s.promptLength() && pending == 1) {
+            int end = s.length() + s.inFlight();
+            int pending = end - s.computed();
+            if (pending <= 0 || s.inFlight() > 0 && end >= s.lengthLimit()
+                    || prefillOnly && s.computed() >= s.promptLength() && pending == 1) {
                 continue;
             }
-            int count = Math.min(pending, Math.min(budget, config.chunkTokens()));
+            int count = s.inFlight() > 0 ? 1 : Math.min(pending, Math.min(budget, config.chunkTokens()));
             while (!reserve(s, s.computed() + count)) {
                 Sequence victim = running.getLast();
                 preempt(victim);
@@ -96,24 +99,28 @@ public final class Scheduler {
             if (s.status() != Sequence.Status.RUNNING) {
                 break;
             }
-            work.add(new ScheduledStep.Work(s, s.computed(), count));
+            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == end,
+                    s.inFlight() > 0 ? s.inFlightChunk() : -1));
             budget -= count;
         }
         return budget;
     }
 
-    /** Admits waiting prompts, in arrival order, while budget, batch slots and KV blocks allow. */
+    /**
+     * Admits waiting prompts, in arrival order, while budget, batch slots and KV blocks allow; a preempted sequence
+     * waits for its token in flight before it is recomputed.
+     */
     private void admitWaiting(List<ScheduledStep.Work> work, int budget) {
         while (budget > 0 && !waiting.isEmpty() && running.size() < config.maxRunning()) {
             Sequence s = waiting.peekFirst();
-            if (!admit(s)) {
+            if (s.inFlight() > 0 || !admit(s)) {
                 break;
             }
             waiting.pollFirst();
             running.add(s);
             s.status(Sequence.Status.RUNNING);
             int count = Math.min(s.length() - s.computed(), Math.min(budget, config.chunkTokens()));
-            work.add(new ScheduledStep.Work(s, s.computed(), count));
+            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1));
             budget -= count;
         }
     }
@@ -181,7 +188,10 @@ public final class Scheduler {
         }
     }
 
-    /** Ends a sequence: it leaves the batch and its blocks go to the prefix cache or back to the pool. */
+    /**
+     * Ends a sequence: it leaves the batch and its blocks go to the prefix cache or back to the pool. A step still in
+     * flight may write into them; any later step that reuses them writes or reads after it, in the device's order.
+     */
     public void finish(Sequence s, FinishReason reason, long nowNanos) {
         if (s.isFinished()) {
             return;
@@ -189,8 +199,9 @@ public final class Scheduler {
         if (!running.remove(s)) {
             waiting.remove(s);
         }
-        if (prefixCache != null && s.computed() > 0) {
-            prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
+        int known = Math.min(s.computed(), s.length());  // a position computed by a step in flight has no token here yet
+        if (prefixCache != null && known > 0) {
+            prefixCache.insert(s.tokenRange(0, known), s.blockTable().toArray());
         }
         s.blockTable().release(allocator);
         s.finished(reason, nowNanos);

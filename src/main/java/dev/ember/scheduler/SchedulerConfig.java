@@ -7,9 +7,11 @@ import dev.ember.EmberException;
  * @param maxBatchedTokens  most tokens (prefill chunks plus decodes) in one step
  * @param chunkTokens       most prompt tokens of one sequence in one step (chunked prefill)
  * @param prefixCaching     reuse cached KV blocks of identical prompt prefixes
+ * @param overlap           schedule and submit step N+1 while the device computes step N (its decodes take step N's
+ *                          tokens on the device), rather than after step N's tokens reached the host
  */
 public record SchedulerConfig(int maxRunning, int maxBatchedTokens, int chunkTokens, SchedulePolicy policy,
-                              boolean prefixCaching) {
+                              boolean prefixCaching, boolean overlap) {
     public SchedulerConfig {
         if (maxRunning < 1 || maxBatchedTokens < 1 || chunkTokens < 1) {
             throw new EmberException("scheduler limits must be positive: max running " + maxRunning
@@ -18,6 +20,6 @@ public record SchedulerConfig(int maxRunning, int maxBatchedTokens, int chunkTok
     }
 
     public static SchedulerConfig defaults() {
-        return new SchedulerConfig(256, 8192, 2048, SchedulePolicy.DECODE_FIRST, true);
+        return new SchedulerConfig(256, 8192, 2048, SchedulePolicy.DECODE_FIRST, true, true);
     }
 }

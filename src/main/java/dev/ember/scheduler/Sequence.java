@@ -20,9 +20,14 @@ public final class Sequence {
     private final Sampler sampler;
     private final BlockTable blockTable;
     private final long arrivalNanos;
+    private final int lengthLimit;
     private int[] tokens;
     private int length;
     private int computed;
+    /** Tokens sampled by submitted steps that have not reached the host yet (0, or 1 while steps overlap). */
+    private int inFlight;
+    /** The chunk of the latest submitted step that samples this sequence's next token. */
+    private int inFlightChunk = -1;
     private Status status = Status.WAITING;
     private FinishReason finishReason;
     private int cachedPromptTokens;
@@ -30,8 +35,14 @@ public final class Sequence {
     private long firstTokenNanos;
     private long finishNanos;
 
-    public Sequence(long id, int[] prompt, SamplingParams params, Sampler sampler, int blockSize, long arrivalNanos) {
+    /**
+     * @param contextLength the longest the sequence may grow (prompt plus generated tokens), whatever
+     *                      {@code params.maxTokens()} allows
+     */
+    public Sequence(long id, int[] prompt, SamplingParams params, Sampler sampler, int blockSize, long arrivalNanos,
+                    int contextLength) {
         this.id = id;
+        this.lengthLimit = (int) Math.min(contextLength, (long) prompt.length + params.maxTokens());
         this.promptLength = prompt.length;
         this.params = params;
         this.sampler = sampler;
@@ -86,6 +97,27 @@ public final class Sequence {
         this.computed = computed;
     }
 
+    /** The length at which the sequence ends: its prompt plus max tokens, or the context, whichever is shorter. */
+    public int lengthLimit() {
+        return lengthLimit;
+    }
+
+    /** Tokens sampled by submitted steps that the host has not appended yet. */
+    public int inFlight() {
+        return inFlight;
+    }
+
+    /** The chunk of the latest submitted step that samples this sequence's next token (valid while in flight). */
+    int inFlightChunk() {
+        return inFlightChunk;
+    }
+
+    /** Notes that the step just submitted samples this sequence's next token in its chunk {@code chunk}. */
+    public void sampling(int chunk) {
+        inFlight++;
+        inFlightChunk = chunk;
+    }
+
     public int generatedCount() {
         return length - promptLength;
     }
@@ -106,12 +138,22 @@ public final class Sequence {
         return Arrays.copyOfRange(tokens, promptLength, length);
     }
 
+    /** Tokens {@code [from, to)}; positions still in flight are not known here. */
     int[] tokenRange(int from, int to) {
+        if (to > length) {
+            throw new IllegalStateException("tokens up to " + to + " asked of a sequence of " + length);
+        }
         return Arrays.copyOfRange(tokens, from, to);
     }
 
-    /** Appends a sampled token; its keys and values are computed by the next step. */
+    /**
+     * Appends a sampled token (one in flight, if any: tokens land in the order their steps were submitted); its keys
+     * and values are computed by the next step.
+     */
     public void append(int token, long nowNanos) {
+        if (inFlight > 0) {
+            inFlight--;
+        }
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
         }

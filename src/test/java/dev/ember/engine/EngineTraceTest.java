@@ -57,7 +57,7 @@ class EngineTraceTest {
     }
 
     @Test
-    void engineStepsHoldTheirForwardAndSampling() {
+    void engineStepsHoldTheirSubmitsAndRetires() {
         try (Model model = ModelLoader.load(MODEL);
              CpuBackend backend = new CpuBackend(2);
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 256, 16), Progress.NONE)) {
@@ -70,14 +70,15 @@ class EngineTraceTest {
                 engine.step();
             }
             Map<String, Long> n = counts(trace);
-            assertEquals(engine.steps(), n.get("engine_step"));
-            assertEquals(engine.steps(), n.get("forward_and_sample"));
+            assertEquals(engine.steps(), n.get("submit"));
+            assertEquals(engine.steps(), n.get("await"));
             assertEquals(engine.steps(), n.get("retire"));
+            assertEquals(engine.steps() + 1, n.get("engine_step"), "overlapped: the last call only retires the last step");
             List<TraceRecorder.Event> steps = trace.events().stream().filter(e -> e.name().equals("engine_step")).toList();
             Function<TraceRecorder.Event, Long> end = e -> e.startNanos() + e.durationNanos();
-            for (TraceRecorder.Event forward : trace.events().stream().filter(e -> e.name().equals("forward_and_sample")).toList()) {
-                assertTrue(steps.stream().anyMatch(s -> s.startNanos() <= forward.startNanos() && end.apply(s) >= end.apply(forward)),
-                        "each forward lies inside an engine step");
+            for (TraceRecorder.Event submit : trace.events().stream().filter(e -> e.name().equals("submit")).toList()) {
+                assertTrue(steps.stream().anyMatch(s -> s.startNanos() <= submit.startNanos() && end.apply(s) >= end.apply(submit)),
+                        "each submit lies inside an engine step");
             }
         }
     }

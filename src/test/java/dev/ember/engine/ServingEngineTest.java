@@ -60,7 +60,7 @@ class ServingEngineTest {
     }
 
     static SchedulerConfig config() {
-        return new SchedulerConfig(16, 128, 32, dev.ember.scheduler.SchedulePolicy.DECODE_FIRST, true);
+        return new SchedulerConfig(16, 128, 32, dev.ember.scheduler.SchedulePolicy.DECODE_FIRST, true, true);
     }
 
     static GenerationResult alone(String prompt, SamplingParams params) {

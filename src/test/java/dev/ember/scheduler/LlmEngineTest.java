@@ -20,7 +20,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -149,22 +150,134 @@ class LlmEngineTest {
     }
 
     @ParameterizedTest
-    @EnumSource(SchedulePolicy.class)
-    void randomArrivalsMatchOneAtATimeGreedy(SchedulePolicy policy) {
+    @CsvSource({"DECODE_FIRST, true", "DECODE_FIRST, false", "PREFILL_FIRST, true", "PREFILL_FIRST, false"})
+    void randomArrivalsMatchOneAtATimeGreedy(SchedulePolicy policy, boolean overlap) {
         List<Request> requests = randomRequests(1, 24, new int[0]);
         long[] preemptions = new long[1];
-        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, policy, false), 4096, preemptions, new double[1]);
+        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, policy, false, overlap), 4096, preemptions, new double[1]);
         assertMatchesReference(requests, out);
     }
 
-    @Test
-    void preemptionUnderAScarceCacheRecomputesAndLosesNothing() {
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void preemptionUnderAScarceCacheRecomputesAndLosesNothing(boolean overlap) {
         List<Request> requests = randomRequests(2, 16, new int[0]);
         long[] preemptions = new long[1];
         // 8 blocks of 16 tokens: room for two or three sequences, so later ones preempt earlier ones.
-        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true), 128, preemptions, new double[1]);
+        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true, overlap), 128, preemptions, new double[1]);
         assertTrue(preemptions[0] > 0, "the test should force preemption");
         assertMatchesReference(requests, out);
+    }
+
+    /**
+     * With overlap, the engine submits step N+1 before it awaits step N, and N+1's decodes carry N's tokens; a request
+     * that stops on EOS while the next step is in flight ends with exactly the reference tokens up to its EOS.
+     */
+    @Test
+    void overlappedStepsCarryTokensAndStopOnEos() {
+        List<Request> requests = randomRequests(6, 10, new int[0]);
+        int[][] reference = new int[requests.size()][];
+        for (int i = 0; i < reference.length; i++) {
+            reference[i] = greedyAlone(requests.get(i).prompt(), requests.get(i).maxTokens());
+        }
+        int eos = reference[0][reference[0].length / 2];  // a token some request generates part-way
+        try (ModelRunner cpu = backend.load(model, KvCacheSpec.forTokens(CONFIG, 2048, 16), Progress.NONE);
+             RecordingRunner runner = new RecordingRunner(cpu)) {
+            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of(eos));
+            Sequence[] sequences = new Sequence[requests.size()];
+            for (int i = 0; i < sequences.length; i++) {
+                sequences[i] = engine.submit(requests.get(i).prompt(), SamplingParams.greedy(requests.get(i).maxTokens()),
+                        RequestListener.NONE);
+            }
+            while (engine.hasWork()) {
+                engine.step();
+            }
+            for (int i = 0; i < sequences.length; i++) {
+                int stop = 0;
+                while (stop < reference[i].length && reference[i][stop] != eos) {
+                    stop++;
+                }
+                int[] expected = Arrays.copyOf(reference[i], Math.min(stop + 1, reference[i].length));
+                assertArrayEquals(expected, sequences[i].generatedTokens(), "request " + i);
+                assertEquals(stop < reference[i].length ? FinishReason.STOP : FinishReason.LENGTH, sequences[i].finishReason());
+            }
+            assertTrue(runner.submittedBeforeAwait > 0, "steps should overlap: " + runner.events);
+            assertTrue(runner.carriedChunks > 0, "decodes should carry tokens from the step in flight");
+            engine.scheduler().prefixCache().clear();
+            assertEquals(runner.blockAllocator().capacity(), runner.blockAllocator().freeBlocks(), "KV blocks leaked");
+        }
+    }
+
+    /** A runner that records the order of submits and awaits and counts carried chunks. */
+    private static final class RecordingRunner implements ModelRunner {
+        final ModelRunner inner;
+        final List<String> events = new ArrayList<>();
+        int outstanding, submittedBeforeAwait, carriedChunks, next;
+
+        RecordingRunner(ModelRunner inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public dev.ember.backend.SubmittedStep submit(ForwardBatch batch, dev.ember.sampling.Sampler[] samplers) {
+            int id = next++;
+            events.add("submit " + id);
+            if (outstanding > 0) {
+                submittedBeforeAwait++;
+            }
+            outstanding++;
+            carriedChunks += (int) batch.chunks().stream().filter(c -> c.carriedFrom() >= 0).count();
+            dev.ember.backend.SubmittedStep step = inner.submit(batch, samplers);
+            return tokens -> {
+                events.add("await " + id);
+                outstanding--;
+                step.await(tokens);
+            };
+        }
+
+        @Override
+        public boolean carriesTokens(dev.ember.sampling.Sampler sampler) {
+            return inner.carriesTokens(sampler);
+        }
+
+        @Override
+        public void forwardAndSample(ForwardBatch batch, dev.ember.sampling.Sampler[] samplers, int[] tokens) {
+            inner.forwardAndSample(batch, samplers, tokens);
+        }
+
+        @Override
+        public void forward(ForwardBatch batch, float[] logits) {
+            inner.forward(batch, logits);
+        }
+
+        @Override
+        public ModelConfig config() {
+            return inner.config();
+        }
+
+        @Override
+        public KvCacheSpec kvSpec() {
+            return inner.kvSpec();
+        }
+
+        @Override
+        public dev.ember.kvcache.BlockAllocator blockAllocator() {
+            return inner.blockAllocator();
+        }
+
+        @Override
+        public int kvElementBytes() {
+            return inner.kvElementBytes();
+        }
+
+        @Override
+        public String deviceName() {
+            return inner.deviceName();
+        }
+
+        @Override
+        public void close() {
+        }
     }
 
     @Test
@@ -172,7 +285,7 @@ class LlmEngineTest {
         int[] system = new SplittableRandom(5).ints(48, 0, CONFIG.vocabSize()).toArray();
         List<Request> requests = randomRequests(3, 20, system);
         double[] hitRate = new double[1];
-        int[][] cached = runBatched(requests, new SchedulerConfig(4, 256, 64, SchedulePolicy.DECODE_FIRST, true), 2048, new long[1], hitRate);
+        int[][] cached = runBatched(requests, new SchedulerConfig(4, 256, 64, SchedulePolicy.DECODE_FIRST, true, true), 2048, new long[1], hitRate);
         assertTrue(hitRate[0] > 0.2, "prefix-cache hit rate " + hitRate[0]);
         assertMatchesReference(requests, cached);
     }
@@ -180,8 +293,8 @@ class LlmEngineTest {
     @Test
     void chunkedPrefillGivesTheSameTokensAsWholePrefill() {
         List<Request> requests = randomRequests(4, 6, new int[0]);
-        int[][] chunked = runBatched(requests, new SchedulerConfig(4, 7, 3, SchedulePolicy.DECODE_FIRST, false), 1024, new long[1], new double[1]);
-        int[][] whole = runBatched(requests, new SchedulerConfig(4, 1024, 1024, SchedulePolicy.DECODE_FIRST, false), 1024, new long[1], new double[1]);
+        int[][] chunked = runBatched(requests, new SchedulerConfig(4, 7, 3, SchedulePolicy.DECODE_FIRST, false, true), 1024, new long[1], new double[1]);
+        int[][] whole = runBatched(requests, new SchedulerConfig(4, 1024, 1024, SchedulePolicy.DECODE_FIRST, false, true), 1024, new long[1], new double[1]);
         assertArrayEquals(whole, chunked);
         assertMatchesReference(requests, whole);
     }

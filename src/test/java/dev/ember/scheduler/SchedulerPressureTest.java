@@ -41,7 +41,7 @@ class SchedulerPressureTest {
         List<LlmEngineTest.Request> requests = LlmEngineTest.randomRequests(8, 30, system);
         int kvTokens = 160;
         double[] hitRate = new double[1];
-        int[][] out = LlmEngineTest.runBatched(requests, new SchedulerConfig(4, 64, 16, SchedulePolicy.DECODE_FIRST, true),
+        int[][] out = LlmEngineTest.runBatched(requests, new SchedulerConfig(4, 64, 16, SchedulePolicy.DECODE_FIRST, true, true),
                 kvTokens, new long[1], hitRate);
         LlmEngineTest.assertMatchesReference(requests, out);
         assertTrue(hitRate[0] > 0, "the shared prefix was reused");
@@ -64,7 +64,7 @@ class SchedulerPressureTest {
         SplittableRandom random = new SplittableRandom(10);
         try (ModelRunner runner = LlmEngineTest.backend.load(LlmEngineTest.model,
                 KvCacheSpec.forTokens(LlmEngineTest.model.config(), 256, 16), Progress.NONE)) {
-            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(6, 48, 16, SchedulePolicy.DECODE_FIRST, true), Set.of());
+            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(6, 48, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of());
             Sequence[] sequences = new Sequence[requests.size()];
             boolean[] cancelled = new boolean[requests.size()];
             int[] finishCalls = new int[1];

@@ -72,7 +72,7 @@ class OpenAiServerTest {
         static Served start(String apiKey) {
             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 16384, 16), Progress.NONE);
             ServingEngine engine = ServingEngine.start(runner, tokenizer,
-                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true));
+                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true));
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, apiKey, "ember-tiny",
                     MAX_REQUEST_BYTES, Duration.ofSeconds(30)));
             return new Served(runner, engine, server);

@@ -6,6 +6,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;
 import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -16,6 +17,7 @@ import dev.ember.model.Tensor;
 import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.Arena;
+import java.util.ArrayDeque;
 import java.util.List;
 
 /**
@@ -51,6 +53,12 @@ final class CpuModelRunner implements ModelRunner {
     private Activations act = new Activations(0, null);
     /** The logits of {@link #forwardAndSample}'s last step, grown to the largest batch seen. */
     private float[] sampleLogits = new float[0];
+    private static final int[] NO_TOKENS = new int[0];
+    /** Submitted steps not computed yet, oldest first. */
+    private final ArrayDeque<QueuedStep> queued = new ArrayDeque<>();
+    /** The tokens of the last submitted step computed: what the next one's carried chunks take. */
+    private int[] previousTokens = NO_TOKENS;
+    private int unawaited;
     /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
 
@@ -163,11 +171,78 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
+        computeQueued();
+        checkSampling(batch, samplers, tokens);
+        computeAndSample(batch, samplers, tokens);
+        previousTokens = NO_TOKENS;  // a step not submitted is no source of carried tokens
+    }
+
+    /**
+     * Queues the step and computes nothing yet: the CPU computes a submitted step when it is awaited (or when a later
+     * call needs the cache), so that, as on a GPU, the caller learns its tokens only from {@link SubmittedStep#await}.
+     */
+    @Override
+    public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
+        checkSampling(batch, samplers, new int[batch.size()]);
+        if (unawaited > 1) {
+            throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
+        }
+        QueuedStep step = new QueuedStep(batch.snapshot(), samplers);
+        queued.addLast(step);
+        unawaited++;
+        return step;
+    }
+
+    @Override
+    public boolean carriesTokens(Sampler sampler) {
+        return true;
+    }
+
+    /** Computes every queued step, oldest first. */
+    private void computeQueued() {
+        while (!queued.isEmpty()) {
+            QueuedStep step = queued.pollFirst();
+            step.tokens = new int[step.batch.size()];
+            computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
+            previousTokens = step.tokens;
+        }
+    }
+
+    private final class QueuedStep implements SubmittedStep {
+        final ForwardBatch batch;
+        final Sampler[] samplers;
+        int[] tokens;
+        boolean awaited;
+
+        QueuedStep(ForwardBatch batch, Sampler[] samplers) {
+            this.batch = batch;
+            this.samplers = samplers;
+        }
+
+        @Override
+        public void await(int[] out) {
+            if (awaited) {
+                throw new IllegalStateException("this step was awaited already");
+            }
+            if (tokens == null) {
+                computeQueued();
+            }
+            awaited = true;
+            unawaited--;
+            System.arraycopy(tokens, 0, out, 0, tokens.length);
+        }
+    }
+
+    private static void checkSampling(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
         int chunks = batch.size();
         if (samplers.length < chunks || tokens.length < chunks) {
             throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
                     + samplers.length + " and " + tokens.length);
         }
+    }
+
+    private void computeAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
+        int chunks = batch.size();
         int vocab = config.vocabSize();
         if (sampleLogits.length < chunks * vocab) {
             sampleLogits = new float[chunks * vocab];
@@ -187,6 +262,8 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public void forward(ForwardBatch batch, float[] logits) {
+        computeQueued();
+        previousTokens = NO_TOKENS;
         compute(batch, logits);
         stages.end();
     }

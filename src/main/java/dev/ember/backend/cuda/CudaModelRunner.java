@@ -8,6 +8,7 @@ import dev.ember.backend.Stage;
 import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StepCounters;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -19,6 +20,7 @@ import dev.ember.sampling.Sampler;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -89,6 +91,11 @@ final class CudaModelRunner implements ModelRunner {
     private float[] hostRow = new float[0];
     /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
+    /** The host side of the last two submitted steps, used in turn. */
+    private final StepSlot[] slots = new StepSlot[2];
+    private long submittedSteps;
+    /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
+    private PendingStep lastSubmitted;
     private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
             waitNanos, forwardNanos;
 
@@ -146,6 +153,8 @@ final class CudaModelRunner implements ModelRunner {
             this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
             this.inverseFrequencies = uploadInverseFrequencies();
             this.act = new Activations(INITIAL_ROWS, INITIAL_CHUNKS);
+            this.slots[0] = new StepSlot();
+            this.slots[1] = new StepSlot();
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -190,7 +199,7 @@ final class CudaModelRunner implements ModelRunner {
         final int rows, chunks;
         final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
                 sampled;
-        final PinnedBuffer hostMeta, hostLogits, hostSampled;
+        final PinnedBuffer hostLogits;
 
         Activations(int rows, int chunks) {
             this.rows = rows;
@@ -211,9 +220,7 @@ final class CudaModelRunner implements ModelRunner {
             partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
             meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
             sampled = DeviceBuffer.allocate(4L * chunks);
-            hostMeta = PinnedBuffer.allocate(meta.byteSize());
             hostLogits = PinnedBuffer.allocate(logits.byteSize());
-            hostSampled = PinnedBuffer.allocate(sampled.byteSize());
         }
 
         static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
@@ -235,9 +242,7 @@ final class CudaModelRunner implements ModelRunner {
                     partialOut, partialMaxSum, meta, sampled}) {
                 b.close();
             }
-            hostMeta.close();
             hostLogits.close();
-            hostSampled.close();
         }
     }
 
@@ -273,8 +278,13 @@ final class CudaModelRunner implements ModelRunner {
         if (logits.length < (long) chunks * vocab) {
             throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
         }
+        if (lastSubmitted != null && !lastSubmitted.awaited) {
+            throw new IllegalStateException("a submitted step must be awaited before forward");
+        }
         long start = System.nanoTime();
-        run(batch, null);
+        StepSlot slot = nextSlot();
+        run(batch, null, slot, null);
+        lastSubmitted = null;  // a step not submitted is no source of carried tokens
         MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         stages.enter(Stage.MEMCPY_D2H);
         act.logits.copyToHostAsync(hostLogits, stream);
@@ -284,27 +294,48 @@ final class CudaModelRunner implements ModelRunner {
         forwardNanos += System.nanoTime() - start;
     }
 
-    /**
-     * Greedy and plain temperature / top-k / top-p rows are picked on the GPU by sample_tokens, drawing with the
-     * sampler's {@link Sampler#nextUniform()}; rows whose sampler needs more (a repetition penalty, min-p) copy
-     * back their own logits row and are sampled on the host.
-     */
     @Override
     public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-        int chunks = batch.size(), vocab = config.vocabSize();
-        if (samplers.length < chunks || tokens.length < chunks) {
-            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
-                    + samplers.length + " and " + tokens.length);
+        if (tokens.length < batch.size()) {
+            throw new IllegalArgumentException("a batch of " + batch.size() + " chunks needs as many token slots, got " + tokens.length);
         }
+        submit(batch, samplers).await(tokens);
+        lastSubmitted = null;
+    }
+
+    /**
+     * Queues the step, its sampling and the copy of its tokens into a pinned buffer of its own (two alternate), and
+     * returns. Greedy and plain temperature / top-k / top-p rows are picked on the GPU by sample_tokens, drawing with
+     * the sampler's {@link Sampler#nextUniform()}; rows whose sampler needs more (a repetition penalty, min-p) copy
+     * back their own logits row and are sampled on the host when the step is awaited, so such a step must be awaited
+     * before the next is submitted. Carried chunks take their tokens from the device's sampled-token buffer, which
+     * the previous step wrote and this one overwrites only at its end (carry_tokens in embedding.cu).
+     */
+    @Override
+    public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
+        int chunks = batch.size(), vocab = config.vocabSize();
+        if (samplers.length < chunks) {
+            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers, got " + samplers.length);
+        }
+        boolean hostRows = false;
         for (int i = 0; i < chunks; i++) {
             if (samplers[i] != null && samplers[i].vocabSize() != vocab) {
                 throw new IllegalArgumentException("sampler " + i + " is for a vocabulary of " + samplers[i].vocabSize()
                         + ", the model's is " + vocab);
             }
+            hostRows |= onHost(samplers[i]);
+        }
+        PendingStep previous = lastSubmitted;
+        if (previous != null && !previous.awaited && previous.hostRows) {
+            throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
+        }
+        if (batch.carriesTokens()) {
+            checkCarried(batch, previous);
         }
         long start = System.nanoTime();
-        run(batch, samplers);
-        MemorySegment hostTokens = act.hostSampled.segment().asSlice(0, 4L * chunks);
+        StepSlot slot = nextSlot();
+        run(batch, samplers, slot, previous);
+        MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * chunks);
         stages.enter(Stage.MEMCPY_D2H);
         act.sampled.copyToHostAsync(hostTokens, stream);
         for (int i = 0; i < chunks; i++) {
@@ -314,19 +345,127 @@ final class CudaModelRunner implements ModelRunner {
             }
         }
         stages.end();
-        synchronize();
-        for (int i = 0; i < chunks; i++) {
-            if (onHost(samplers[i])) {
-                if (hostRow.length < vocab) {
-                    hostRow = new float[vocab];
-                }
-                MemorySegment.copy(act.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
-                tokens[i] = samplers[i].sample(hostRow, 0);
-            } else {
-                tokens[i] = hostTokens.getAtIndex(ValueLayout.JAVA_INT, i);
+        slot.done.record(stream);
+        PendingStep step = new PendingStep(slot, samplers, chunks, hostRows);
+        slot.owner = step;
+        lastSubmitted = step;
+        forwardNanos += System.nanoTime() - start;
+        return step;
+    }
+
+    @Override
+    public boolean carriesTokens(Sampler sampler) {
+        return !onHost(sampler);
+    }
+
+    private void checkCarried(ForwardBatch batch, PendingStep previous) {
+        for (ForwardBatch.Chunk c : batch.chunks()) {
+            int from = c.carriedFrom();
+            if (from < 0) {
+                continue;
+            }
+            if (previous == null || from >= previous.chunks || previous.samplers[from] == null || onHost(previous.samplers[from])) {
+                throw new IllegalStateException("a chunk carries the token of chunk " + from
+                        + " of the previous step, which did not sample it on the GPU");
             }
         }
-        forwardNanos += System.nanoTime() - start;
+    }
+
+    /** The pinned buffers of the step about to be submitted; the step that used them last must have been awaited. */
+    private StepSlot nextSlot() {
+        StepSlot slot = slots[(int) (submittedSteps & 1)];
+        if (slot.owner != null && !slot.owner.awaited) {
+            throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
+        }
+        submittedSteps++;
+        slot.owner = null;
+        return slot;
+    }
+
+    /**
+     * Where a step's metadata is written on the host and its tokens come back: two of them, used in turn, so that the
+     * host prepares step N+1 while step N's copies are in flight.
+     */
+    private static final class StepSlot implements AutoCloseable {
+        final CudaEvent done = CudaEvent.create();
+        PinnedBuffer hostMeta, hostSampled;
+        PendingStep owner;
+
+        /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
+        void fit(Activations a) {
+            if (hostMeta == null || hostMeta.segment().byteSize() < a.meta.byteSize()) {
+                if (hostMeta != null) {
+                    hostMeta.close();
+                }
+                hostMeta = PinnedBuffer.allocate(a.meta.byteSize());
+            }
+            if (hostSampled == null || hostSampled.segment().byteSize() < a.sampled.byteSize()) {
+                if (hostSampled != null) {
+                    hostSampled.close();
+                }
+                hostSampled = PinnedBuffer.allocate(a.sampled.byteSize());
+            }
+        }
+
+        @Override
+        public void close() {
+            if (hostMeta != null) {
+                hostMeta.close();
+            }
+            if (hostSampled != null) {
+                hostSampled.close();
+            }
+            done.close();
+        }
+    }
+
+    private final class PendingStep implements SubmittedStep {
+        final StepSlot slot;
+        final Sampler[] samplers;
+        final int chunks;
+        final boolean hostRows;
+        boolean awaited;
+
+        PendingStep(StepSlot slot, Sampler[] samplers, int chunks, boolean hostRows) {
+            this.slot = slot;
+            this.samplers = samplers;
+            this.chunks = chunks;
+            this.hostRows = hostRows;
+        }
+
+        /** The token chunk {@code chunk} sampled; valid once the step's copies are done. */
+        int token(int chunk) {
+            return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, chunk);
+        }
+
+        @Override
+        public void await(int[] tokens) {
+            if (awaited) {
+                throw new IllegalStateException("this step was awaited already");
+            }
+            long start = System.nanoTime();
+            context.makeCurrent();
+            if (stages instanceof EventStageClock) {
+                synchronize();  // and collect the stage marks of every queued step
+            } else {
+                slot.done.synchronize();
+                waitNanos += System.nanoTime() - start;
+            }
+            int vocab = config.vocabSize();
+            for (int i = 0; i < chunks; i++) {
+                if (onHost(samplers[i])) {
+                    if (hostRow.length < vocab) {
+                        hostRow = new float[vocab];
+                    }
+                    MemorySegment.copy(act.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
+                    tokens[i] = samplers[i].sample(hostRow, 0);
+                } else {
+                    tokens[i] = samplers[i] == null ? -1 : token(i);
+                }
+            }
+            awaited = true;
+            forwardNanos += System.nanoTime() - start;
+        }
     }
 
     private void synchronize() {
@@ -357,28 +496,39 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
-     * Uploads the step's metadata and queues the step, replaying (or first capturing) a graph for a step of decodes
-     * only; with {@code samplers}, the step ends with sample_tokens writing each chunk's choice.
+     * Uploads the step's metadata (written into {@code slot}) and queues the step, replaying (or first capturing) a
+     * graph for a step of decodes only; with {@code samplers}, the step ends with sample_tokens writing each chunk's
+     * choice. Carried chunks get their tokens from {@code previous}'s on the device, or on the host when the buffers
+     * had to grow (which waits for the device).
      */
-    private void run(ForwardBatch batch, Sampler[] samplers) {
+    private void run(ForwardBatch batch, Sampler[] samplers, StepSlot slot, PendingStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = layout(batch);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
         StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
-        ensureCapacity(layout.rows(), layout.chunks());
+        if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
+            int[] previousTokens = new int[previous.chunks];
+            Arrays.setAll(previousTokens, previous::token);  // the device is idle after growing: the copies are done
+            batch = batch.withCarriedTokens(previousTokens);
+        }
+        slot.fit(act);
+        MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
-        writeMetadata(batch, layout);
+        int carried = writeMetadata(batch, layout, hostMeta);
         boolean sampled = samplers != null;
         if (sampled) {
-            writeSampling(samplers, exact.chunks(), layout);
+            writeSampling(samplers, exact.chunks(), layout, hostMeta);
         }
         long choosing = System.nanoTime();
         chooseProducts(layout);
         long chosen = System.nanoTime();
         chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
-        act.meta.copyFromHostAsync(act.hostMeta.segment().asSlice(0, 4L * layout.totalInts()), 0, stream);
+        act.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
+        if (carried > 0) {
+            kernels.carryTokens(stream, act.meta(layout.tokens()), act.meta(layout.carried()), act.sampled.address(), carried);
+        }
         steps++;
         if (replay) {
             long launching = System.nanoTime(), capturedBefore = captureNanos;
@@ -459,8 +609,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    private void writeSampling(Sampler[] samplers, int batchChunks, StepLayout layout) {
-        MemorySegment m = act.hostMeta.segment();
+    private void writeSampling(Sampler[] samplers, int batchChunks, StepLayout layout, MemorySegment m) {
         for (int c = 0; c < layout.chunks(); c++) {
             Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
             int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
@@ -556,10 +705,15 @@ final class CudaModelRunner implements ModelRunner {
                 : kernels.decodeSplits(layout.decode(), shape, layout.stride() * kvSpec.blockSize(), type);
     }
 
-    private void ensureCapacity(int rows, int chunks) {
+    /**
+     * Grows the step buffers to {@code rows} and {@code chunks} if they are smaller, first waiting for the device to
+     * finish any step that uses them; returns whether they grew.
+     */
+    private boolean ensureCapacity(int rows, int chunks) {
         if (rows <= act.rows && chunks <= act.chunks) {
-            return;
+            return false;
         }
+        stream.synchronize();
         graphs.values().forEach(CudaGraph::close);  // they hold the old buffers' addresses
         graphs.clear();
         int newRows = rows > act.rows ? Math.max(rows, 2 * act.rows) : act.rows;
@@ -572,12 +726,16 @@ final class CudaModelRunner implements ModelRunner {
                     rows, chunks, gib(needed), gib(free)));
         }
         act = new Activations(newRows, newChunks);
+        return true;
     }
 
-    private void writeMetadata(ForwardBatch batch, StepLayout layout) {
-        MemorySegment m = act.hostMeta.segment();
+    /**
+     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its row, the previous step's chunk)
+     * after the layout's arrays. Returns the number of carried chunks.
+     */
+    private int writeMetadata(ForwardBatch batch, StepLayout layout, MemorySegment m) {
         int bs = kvSpec.blockSize();
-        int row = 0, prefill = 0, decode = 0;
+        int row = 0, prefill = 0, decode = 0, carried = 0;
         List<ForwardBatch.Chunk> chunks = batch.chunks();
         for (int c = 0; c < chunks.size(); c++) {
             ForwardBatch.Chunk chunk = chunks.get(c);
@@ -586,6 +744,11 @@ final class CudaModelRunner implements ModelRunner {
             setInt(m, layout.chunkRowStart() + c, row);
             setInt(m, layout.chunkLength() + c, length);
             setInt(m, layout.chunkStartPosition() + c, chunk.startPosition());
+            if (chunk.carriedFrom() >= 0) {
+                setInt(m, layout.carried() + 2 * carried, row);
+                setInt(m, layout.carried() + 2 * carried + 1, chunk.carriedFrom());
+                carried++;
+            }
             if (length > 1) {
                 setInt(m, layout.prefillChunks() + prefill++, c);
             } else {
@@ -621,6 +784,7 @@ final class CudaModelRunner implements ModelRunner {
             setInt(m, layout.rowChunk() + row, c);
             setInt(m, layout.lastRows() + c, row);
         }
+        return carried;
     }
 
     private static void setInt(MemorySegment m, int index, int value) {
@@ -697,7 +861,7 @@ final class CudaModelRunner implements ModelRunner {
         graphs.values().forEach(CudaGraph::close);
         graphs.clear();
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {slots[0], slots[1], act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

@@ -148,6 +148,15 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
+     * carry_tokens in embedding.cu: {@code tokens[pairs[2i]] = sampled[pairs[2i + 1]]} for the {@code count} chunks
+     * whose token the previous step sampled on the device.
+     */
+    public void carryTokens(CudaStream stream, long tokens, long pairs, long sampled, int count) {
+        args.begin().pointer(tokens).pointer(pairs).pointer(sampled).i32(count)
+                .launch(function("carry_tokens"), (count + 255) / 256, 1, 1, 256, 0, stream);
+    }
+
+    /**
      * The residual add and RMSNorm of add_rmsnorm in rmsnorm.cu: {@code rows} output rows, reading input row
      * {@code rowIndex[r]} (or r when rowIndex is 0); {@code delta} 0 for none.
      */

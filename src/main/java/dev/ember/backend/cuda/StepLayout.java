@@ -77,12 +77,21 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         return sampling() + SAMPLE_PARAMS * chunks;
     }
 
+    /** The arrays above, which a captured decode graph reads. */
     int totalInts() {
         return blockTables() + chunks * stride;
     }
 
-    /** Ints a step of at most these counts can need. */
+    /**
+     * After them, read outside any graph: a pair (row, chunk of the previous step) for each chunk whose token the
+     * previous step samples on the device (carry_tokens in embedding.cu).
+     */
+    int carried() {
+        return totalInts();
+    }
+
+    /** Ints a step of at most these counts can need, carried pairs included. */
     static long capacityInts(int rows, int chunks, int maxStride) {
-        return 4L * rows + (7L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
+        return 4L * rows + (9L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
     }
 }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -62,6 +63,65 @@ class CpuForwardAndSampleTest {
             assertEquals(-1, partial[0], "no sampler, no token");
             assertEquals(Numerics.argmax(logits, vocab, vocab), partial[1]);
             assertEquals(-1, partial[2]);
+        }
+    }
+
+    /**
+     * submit computes a step only when it is awaited, as a GPU would hand its tokens back only then: a decode that
+     * carries the previous step's token gets the token forwardAndSample's loop gets, and misuse is refused.
+     */
+    @Test
+    void submittedStepsCarryThePreviousStepsTokens() {
+        var config = CpuBackendTest.config(Architecture.QWEN3, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        int vocab = config.vocabSize();
+        int[] prompt = new SplittableRandom(8).ints(7, 0, vocab).toArray();
+        try (CpuBackend backend = new CpuBackend(2); Model model = RandomWeights.create(config, DType.BF16, 4);
+             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
+            Sampler[] greedy = {new Sampler(SamplingParams.greedy(8), vocab)};
+            int[] expected = new int[5];
+            BlockTable table = table(runner, prompt.length + expected.length);
+            int[] token = new int[1];
+            runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy, token);
+            expected[0] = token[0];
+            for (int i = 1; i < expected.length; i++) {
+                runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token[0]}, prompt.length + i - 1, table)),
+                        greedy, token);
+                expected[i] = token[0];
+            }
+
+            int[] got = new int[expected.length];
+            var inFlight = runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy);
+            for (int i = 1; i < expected.length; i++) {
+                var next = runner.submit(ForwardBatch.of(ForwardBatch.Chunk.carried(0, prompt.length + i - 1, table)), greedy);
+                int[] out = new int[1];
+                inFlight.await(out);
+                got[i - 1] = out[0];
+                inFlight = next;
+            }
+            int[] last = new int[1];
+            inFlight.await(last);
+            got[expected.length - 1] = last[0];
+            assertArrayEquals(expected, got);
+
+            var first = runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy);
+            runner.submit(ForwardBatch.of(ForwardBatch.Chunk.carried(0, prompt.length, table)), greedy);
+            var e = assertThrows(IllegalStateException.class,
+                    () -> runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy));
+            assertTrue(e.getMessage().contains("not awaited"), e.getMessage());
+            first.await(new int[1]);
+            assertThrows(IllegalStateException.class, () -> first.await(new int[1]), "a step is awaited once");
+        }
+    }
+
+    @Test
+    void aCarriedTokenNeedsAPreviousSubmittedStep() {
+        var config = CpuBackendTest.config(Architecture.LLAMA, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        try (CpuBackend backend = new CpuBackend(1); Model model = RandomWeights.create(config, DType.BF16, 9);
+             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
+            Sampler[] greedy = {new Sampler(SamplingParams.greedy(2), config.vocabSize())};
+            var step = runner.submit(ForwardBatch.of(ForwardBatch.Chunk.carried(0, 3, table(runner, 4))), greedy);
+            var e = assertThrows(IllegalStateException.class, () -> step.await(new int[1]));
+            assertTrue(e.getMessage().contains("previous step"), e.getMessage());
         }
     }
 
