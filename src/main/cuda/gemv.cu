@@ -14,13 +14,6 @@
 
 namespace ember {
 
-__device__ __forceinline__ uint4 load_streaming(const void* p) {
-    uint4 v;
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    return v;
-}
-
 // Sum of the products of the elements packed in two 16-byte words, accumulated in fp32.
 template <typename T> __device__ __forceinline__ float dot16(uint4 a, uint4 b, float acc);
 

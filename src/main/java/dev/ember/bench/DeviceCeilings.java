@@ -14,8 +14,9 @@ import java.util.function.Supplier;
  * @param copyBytesPerSecond  bytes read plus bytes written per second by a large copy within device memory (the
  *                            "copy bandwidth" of NVIDIA's and STREAM's reports): the rate a step's reads are held to
  * @param matmulFlopsPerSecond FLOP/s of a large matrix product in the models' storage type; NaN where not measured
- * @param readBytesPerSecond  bytes per second of a large read-only stream (kernels that only read, such as products
- *                            over weights, can beat a copy, which also writes); NaN where not measured
+ * @param readBytesPerSecond  bytes per second of a large read-only stream, the faster of the backend's read patterns
+ *                            (kernels that only read, such as products over weights, can beat a copy, which also
+ *                            writes); NaN where not measured
  */
 public record DeviceCeilings(String device, double copyBytesPerSecond, double matmulFlopsPerSecond, double readBytesPerSecond) {
 

@@ -38,6 +38,8 @@ public final class EmberKernels implements AutoCloseable {
     private static final int DECODE_TILE_BYTES = 16384;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
+    /** 16-byte words of one warp's run in read_runs (memory.cu). */
+    private static final int READ_RUN_WORDS = 512;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
@@ -281,6 +283,18 @@ public final class EmberKernels implements AutoCloseable {
     public void readStream(CudaStream stream, long in, long bytes, long sink) {
         args.begin().pointer(in).i64(bytes / 16).pointer(sink)
                 .launch(function("read_stream"), readStreamBlocks(), 1, 1, 512, 0, stream);
+    }
+
+    /**
+     * Reads {@code bytes} (a multiple of 16) at {@code in} once in the matrix-vector kernel's pattern, a warp per
+     * contiguous 8 KiB run (read_runs in memory.cu): the read ceiling's second measurement. {@code sink} as for
+     * {@link #readStream}.
+     */
+    public void readRuns(CudaStream stream, long in, long bytes, long sink) {
+        long runs = (bytes / 16 + READ_RUN_WORDS - 1) / READ_RUN_WORDS;
+        int warpsPerBlock = 8;
+        args.begin().pointer(in).i64(bytes / 16).pointer(sink)
+                .launch(function("read_runs"), (int) ((runs + warpsPerBlock - 1) / warpsPerBlock), 1, 1, 32 * warpsPerBlock, 0, stream);
     }
 
     /** Blocks of the read-stream kernel: four 512-thread blocks per multiprocessor keep enough loads in flight. */
