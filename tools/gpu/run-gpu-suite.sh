@@ -90,6 +90,12 @@ pack() {
   mkdir -p "$work/app/tools/gpu" "$work/app/tools/fixtures"
   cp "$root/tools/gpu/hf_models.py" "$work/app/tools/gpu/"
   cp "$root/tools/fixtures/make_fixtures.py" "$work/app/tools/fixtures/"
+  # The GPU host has no fonts ("Fontconfig head is null"), and charts need one: carry DejaVu Sans from this machine.
+  rm -rf "$work/app/fonts"
+  mkdir -p "$work/app/fonts"
+  for font in DejaVuSans.ttf DejaVuSans-Bold.ttf; do
+    if [ -f "/usr/share/fonts/truetype/dejavu/$font" ]; then cp "/usr/share/fonts/truetype/dejavu/$font" "$work/app/fonts/"; fi
+  done
 
   if [ ! -f "$work/jre/release" ] || ! grep -qx "$MODULES" "$work/jre/.modules" 2>/dev/null; then
     echo "[pack] jlinking a runtime"
@@ -123,6 +129,12 @@ unpack() {
     touch "$DEST/.unpacked"
   fi
   JAVA=("$DEST/jre/bin/java" "@$DEST/app/jvm.options" -Dember.home="$ROOT")
+  if compgen -G "$DEST/app/fonts/*.ttf" > /dev/null; then
+    # Fontconfig reads the carried fonts through a configuration of their own (the JDK draws text through it).
+    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>%s</cachedir></fontconfig>\n' \
+      "$DEST/app/fonts" "$DEST/fontconfig-cache" > "$DEST/fonts.conf"
+    export FONTCONFIG_FILE="$DEST/fonts.conf"
+  fi
 }
 
 host_info() {

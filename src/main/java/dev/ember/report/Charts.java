@@ -152,6 +152,7 @@ public final class Charts {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
         chart.getStyler().setMarkerSize(7);
+        chart.getStyler().setYAxisMin(0.0);  // times, rates and energies: a zero baseline keeps small differences small
         for (ResultFile f : files) {
             if (!f.has(x)) {
                 throw new EmberException(f.path() + " has no column " + x);
