@@ -23,7 +23,7 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
 #       The three benchmarks alone.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
-#       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes), bench serve, bench client against ember serve beside the
+#       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
@@ -214,6 +214,9 @@ serving() {
       | head -12 | tee -a "$dir/serving.log"
   }
   run_logged offline-qwen3-0.6b bench offline --backend cuda --preset qwen3-0.6b --runs 3 --json "$dir/offline-qwen3-0.6b.json"
+  # What the overlap of CPU scheduling with GPU work gains: the same run with each step retired before the next.
+  run_logged offline-qwen3-0.6b-no-overlap bench offline --backend cuda --preset qwen3-0.6b --runs 3 --no-overlap \
+      --json "$dir/offline-qwen3-0.6b-no-overlap.json"
   run_logged offline-llama-8b bench offline --backend cuda --preset llama-3.1-8b --runs 2 --json "$dir/offline-llama-8b.json"
   run_logged serve-llama-8b bench serve --backend cuda --preset llama-3.1-8b --batch-size 8 --num-req 32 --prompt-len 1024 \
       --gen-len 64 --runs 2 --csv "$dir/serve-llama-8b.csv"

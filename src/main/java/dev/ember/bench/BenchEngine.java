@@ -105,6 +105,7 @@ final class BenchEngine implements AutoCloseable {
         m.put("chunk_len", scheduler.chunkTokens());
         m.put("schedule_policy", scheduler.policy().name().toLowerCase(Locale.ROOT));
         m.put("prefix_caching", scheduler.prefixCaching());
+        m.put("overlap", scheduler.overlap());
         m.put("kv_cache_tokens", kvTokenCapacity());
         return m;
     }
