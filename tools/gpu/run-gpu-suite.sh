@@ -13,7 +13,8 @@
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
 #         2. every GPU test (package dev.ember.backend.cuda, and GpuMonitorTest), HfGpuComparisonTest pointed at those models;
-#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights);
+#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
+#            ones again with the candidate decode-attention kernel (EMBER_DECODE_ATTENTION=fused);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
 #         5. the serving benchmarks (`serving` below).
 #       Full logs and results go under $OUT (or ./gpu-out); a short table is printed last.
@@ -41,10 +42,14 @@ JUNIT_VERSION=6.1.3
 MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql
 ARCHIVE=ember-gpu.tar.xz
 # The three workloads of issue 4's targets.
+# name|environment|arguments of `ember bench e2e`. The -fused runs time the candidate decode-attention kernel
+# (EmberKernels.DecodeAttention.FUSED) against the default.
 BENCHMARKS=(
-  "b1-decode|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
-  "prefill-1024|--preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 --iters 7 --warmup 2"
-  "b64-decode|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b1-decode||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "prefill-1024||--preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 --iters 7 --warmup 2"
+  "b64-decode||--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b64-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b1-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
 )
 
 # Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,
@@ -179,12 +184,12 @@ tests() {
 
 bench() {
   : > "$OUT_DIR/bench.log"
-  local header="" entry name args
+  local header="" entry name environment args
   for entry in "${BENCHMARKS[@]}"; do
-    name="${entry%%|*}"; args="${entry#*|}"
-    echo "== ember bench e2e $args" | tee -a "$OUT_DIR/bench.log"
+    name="${entry%%|*}"; args="${entry#*|}"; environment="${args%%|*}"; args="${args#*|}"
+    echo "== $environment ember bench e2e $args" | tee -a "$OUT_DIR/bench.log"
     # shellcheck disable=SC2086
-    timeout 240 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e $args --csv "/tmp/$name.csv" >> "$OUT_DIR/bench.log" 2>&1 \
+    timeout 240 env $environment "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e $args --csv "/tmp/$name.csv" >> "$OUT_DIR/bench.log" 2>&1 \
       || echo "(bench $name failed: exit $?)" | tee -a "$OUT_DIR/bench.log"
     if [ -f "/tmp/$name.csv" ]; then
       [ -n "$header" ] || { header=1; echo "workload,$(head -1 "/tmp/$name.csv")" > "$OUT_DIR/bench.csv"; }

@@ -135,6 +135,90 @@ __device__ __forceinline__ int half_warp_sum_scatter(float* v, int lane) {
     return head;
 }
 
+// What one block of decode_attention(_fused) takes: decode row n's sequence, KV head, its query heads
+// [head0, head0 + count) and the split's context range [begin, end).
+struct DecodeWork {
+    int n, row, kvHead, head0, count, begin, end;
+    const int* table;
+};
+
+template <int HG>
+__device__ __forceinline__ DecodeWork decode_work(const int* __restrict__ blockTables, int tableStride,
+                                                  const int* __restrict__ decodeRows, const int* __restrict__ rowChunk,
+                                                  const int* __restrict__ positions, int heads, int kvHeads, int window,
+                                                  int splits) {
+    DecodeWork w;
+    const int group = heads / kvHeads, batches = (group + HG - 1) / HG;
+    w.n = blockIdx.x;
+    w.kvHead = blockIdx.y / batches;
+    w.head0 = w.kvHead * group + (blockIdx.y % batches) * HG;
+    w.count = min(HG, w.kvHead * group + group - w.head0);
+    w.row = decodeRows[w.n];
+    const int pos = positions[w.row];
+    w.table = blockTables + (size_t)rowChunk[w.row] * tableStride;
+    const int first = window > 0 ? max(0, pos - window + 1) : 0;
+    const int perSplit = (pos - first + 1 + splits - 1) / splits;
+    w.begin = first + blockIdx.z * perSplit;
+    w.end = min(pos + 1, w.begin + perSplit);
+    return w;
+}
+
+// Starts copying the first STAGES - 1 tiles of the block's range, one commit group each (empty past the range).
+template <typename T, int TK, int STAGES>
+__device__ __forceinline__ void stage_first_tiles(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                                  const DecodeWork& w, T* tiles, int stageElems, int rowElems,
+                                                  int slices, int tilesToDo, int kvHeads, int hd, int blockSize) {
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < tilesToDo) {
+            T* stage = tiles + s * stageElems;
+            stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, w.begin + s * TK, w.end,
+                              kvHeads, w.kvHead, hd, blockSize);
+        }
+        asm volatile("cp.async.commit_group;\n" ::);
+    }
+}
+
+// This lane's slices of the block's queries, scaled so that scores come out in log2 units; the accumulators zeroed.
+template <typename T, int HG, int PER_LANE, int E>
+__device__ __forceinline__ void load_queries(const T* __restrict__ q, const DecodeWork& w, int heads, int hd,
+                                             float scale, int hl, float (&qr)[HG][PER_LANE][E],
+                                             float (&acc)[HG][PER_LANE][E]) {
+#pragma unroll
+    for (int g = 0; g < HG; g++) {
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                const int d = (hl + 16 * k) * E + e;
+                qr[g][k][e] = g < w.count && d < hd
+                        ? to_float(q[((size_t)w.row * heads + w.head0 + g) * hd + d]) * scale * DECODE_LOG2E : 0.f;
+                acc[g][k][e] = 0.f;
+            }
+        }
+    }
+}
+
+// Writes half-warp `half`'s partial outputs into red[half][HG][rowElems] (shared memory), for the block's final sum.
+template <int HG, int PER_LANE, int E>
+__device__ __forceinline__ void store_half_warp_outputs(float* red, const float (&acc)[HG][PER_LANE][E], int half,
+                                                        int hl, int slices, int rowElems) {
+#pragma unroll
+    for (int g = 0; g < HG; g++) {
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+            const int c = hl + 16 * k;
+            if (c < slices) {
+                float* to = red + (half * HG + g) * rowElems + c * E;
+#pragma unroll
+                for (int e = 0; e < E; e += 4)
+                    *reinterpret_cast<float4*>(to + e) = make_float4(acc[g][k][e], acc[g][k][e + 1], acc[g][k][e + 2],
+                                                                     acc[g][k][e + 3]);
+            }
+        }
+    }
+}
+
 // Shared memory: STAGES stages of K and V tiles [TK][slices*E] in T (at the end reused for the 8 half-warps'
 // partial outputs, [8][HG][slices*E] floats), then the tile's scores/probabilities [HG][TK] and the
 // rescaling factors [HG], fp32.
@@ -156,47 +240,17 @@ __device__ __forceinline__ void decode_attention(
     float* ps = reinterpret_cast<float*>(smem + max(tileBytes, reduceBytes));
     float* alphas = ps + HG * TK;
 
-    const int group = heads / kvHeads, batches = (group + HG - 1) / HG;
-    const int n = blockIdx.x, kvHead = blockIdx.y / batches, split = blockIdx.z;
-    const int head0 = kvHead * group + (blockIdx.y % batches) * HG;
-    const int count = min(HG, kvHead * group + group - head0);  // heads of this block
+    const DecodeWork w = decode_work<HG>(blockTables, tableStride, decodeRows, rowChunk, positions, heads, kvHeads,
+                                         window, splits);
+    const int n = w.n, head0 = w.head0, count = w.count, begin = w.begin, end = w.end, split = blockIdx.z;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int half = threadIdx.x >> 4, hl = threadIdx.x & 15;
-    const int row = decodeRows[n];
-    const int pos = positions[row];
-    const int* table = blockTables + (size_t)rowChunk[row] * tableStride;
-    const int first = window > 0 ? max(0, pos - window + 1) : 0;
-    const int perSplit = (pos - first + 1 + splits - 1) / splits;
-    const int begin = first + split * perSplit;
-    const int end = min(pos + 1, begin + perSplit);
     const int tilesToDo = end > begin ? (end - begin + TK - 1) / TK : 0;
-
-#pragma unroll
-    for (int s = 0; s < DECODE_STAGES - 1; s++) {
-        if (s < tilesToDo) {
-            T* stage = tiles + s * stageElems;
-            stage_tile<T, TK>(kCache, vCache, table, stage, stage + TK * rowElems, slices, begin + s * TK, end,
-                              kvHeads, kvHead, hd, blockSize);
-        }
-        asm volatile("cp.async.commit_group;\n" ::);
-    }
-
-    // This lane's slices of the block's queries, scaled so that scores come out in log2 units.
+    stage_first_tiles<T, TK, DECODE_STAGES>(kCache, vCache, w, tiles, stageElems, rowElems, slices, tilesToDo, kvHeads,
+                                            hd, blockSize);
     float qr[HG][PER_LANE][E];
     float acc[HG][PER_LANE][E];
-#pragma unroll
-    for (int g = 0; g < HG; g++) {
-#pragma unroll
-        for (int k = 0; k < PER_LANE; k++) {
-#pragma unroll
-            for (int e = 0; e < E; e++) {
-                const int d = (hl + 16 * k) * E + e;
-                qr[g][k][e] = g < count && d < hd
-                        ? to_float(q[((size_t)row * heads + head0 + g) * hd + d]) * scale * DECODE_LOG2E : 0.f;
-                acc[g][k][e] = 0.f;
-            }
-        }
-    }
+    load_queries<T, HG, PER_LANE, E>(q, w, heads, hd, scale, hl, qr, acc);
     float m = -INFINITY, l = 0.f;  // of head `warp`, kept by that warp (each lane its share of l)
 
     for (int t = 0; t < tilesToDo; t++) {
@@ -207,8 +261,8 @@ __device__ __forceinline__ void decode_attention(
             const int next = t + DECODE_STAGES - 1;
             if (next < tilesToDo) {
                 T* stage = tiles + (next % DECODE_STAGES) * stageElems;
-                stage_tile<T, TK>(kCache, vCache, table, stage, stage + TK * rowElems, slices, begin + next * TK,
-                                  end, kvHeads, kvHead, hd, blockSize);
+                stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, begin + next * TK,
+                                  end, kvHeads, w.kvHead, hd, blockSize);
             }
             asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
         }
@@ -288,20 +342,7 @@ __device__ __forceinline__ void decode_attention(
     asm volatile("cp.async.wait_group 0;\n" ::);
     __syncthreads();
     float* red = reinterpret_cast<float*>(smem);
-#pragma unroll
-    for (int g = 0; g < HG; g++) {
-#pragma unroll
-        for (int k = 0; k < PER_LANE; k++) {
-            const int c = hl + 16 * k;
-            if (c < slices) {
-                float* to = red + (half * HG + g) * rowElems + c * E;
-#pragma unroll
-                for (int e = 0; e < E; e += 4)
-                    *reinterpret_cast<float4*>(to + e) = make_float4(acc[g][k][e], acc[g][k][e + 1], acc[g][k][e + 2],
-                                                                     acc[g][k][e + 3]);
-            }
-        }
-    }
+    store_half_warp_outputs<HG, PER_LANE, E>(red, acc, half, hl, slices, rowElems);
     __syncthreads();
     // An empty split (short context) writes o = 0, m = -inf, l = 0, which the reduction weighs as zero.
     for (int i = threadIdx.x; i < count * hd; i += DECODE_THREADS) {
@@ -318,6 +359,174 @@ __device__ __forceinline__ void decode_attention(
             partialMaxSum[part * 2] = m;
             partialMaxSum[part * 2 + 1] = l;
         }
+    }
+}
+
+// decode_attention_fused: the same blocks, inputs and partial results as decode_attention, with the three phases
+// of a tile fused into one pass and one barrier per tile. Each half-warp keeps its own online softmax (a running
+// max m and sum l per head, exact: rescaled whenever a score beats m) over its tokens h, h+8, ...; a token's scores
+// are summed across the half-warp by a butterfly, so every lane holds them, takes p = 2^(s - m) and adds p * v into
+// its slices at once. No block-wide softmax phase (where only `count` warps worked) and no score tile in shared
+// memory; smaller tiles, three deep, leave room for four blocks per multiprocessor. At the end the 8 half-warps'
+// (m, l, o) are merged through shared memory: M = max m_h, o = sum o_h 2^(m_h - M), L = sum l_h 2^(m_h - M).
+// Bytes and FLOPs as decode_attention (plus ~4*HG shuffles and HG exp2 per token and lane).
+constexpr int FUSED_STAGES = 3;
+constexpr int FUSED_TILE_BYTES = 8192;  // of keys (and as much of values) per tile at the widest head dimension
+
+template <typename T, int MAXHD> struct FusedTile {
+    static constexpr int E = 16 / sizeof(T);
+    static constexpr int TK = FUSED_TILE_BYTES / (MAXHD * sizeof(T));  // tokens per tile: 32, 16 or 8
+    static constexpr int SLICES = (MAXHD + E - 1) / E;
+    static constexpr int PER_LANE = (SLICES + 15) / 16;
+    static_assert(TK % 8 == 0, "every half-warp takes the same number of tokens per tile (the butterfly needs both halves)");
+};
+
+template <typename T, int MAXHD, int HG>
+__device__ __forceinline__ void decode_attention_fused(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
+        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
+        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
+        int splits, float scale) {
+    using Tile = FusedTile<T, MAXHD>;
+    constexpr int E = Tile::E, TK = Tile::TK, PER_LANE = Tile::PER_LANE;
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int slices = (hd + E - 1) / E, rowElems = slices * E;
+    const int stageElems = 2 * TK * rowElems;
+    T* tiles = reinterpret_cast<T*>(smem);
+
+    const DecodeWork w = decode_work<HG>(blockTables, tableStride, decodeRows, rowChunk, positions, heads, kvHeads,
+                                         window, splits);
+    const int n = w.n, head0 = w.head0, count = w.count, begin = w.begin, end = w.end, split = blockIdx.z;
+    const int half = threadIdx.x >> 4, hl = threadIdx.x & 15;
+    const int tilesToDo = end > begin ? (end - begin + TK - 1) / TK : 0;
+    stage_first_tiles<T, TK, FUSED_STAGES>(kCache, vCache, w, tiles, stageElems, rowElems, slices, tilesToDo, kvHeads,
+                                            hd, blockSize);
+    float qr[HG][PER_LANE][E];
+    float acc[HG][PER_LANE][E];
+    load_queries<T, HG, PER_LANE, E>(q, w, heads, hd, scale, hl, qr, acc);
+    float m[HG], l[HG];  // this half-warp's, the same in its 16 lanes
+#pragma unroll
+    for (int g = 0; g < HG; g++) {
+        m[g] = -INFINITY;
+        l[g] = 0.f;
+    }
+
+    for (int t = 0; t < tilesToDo; t++) {
+        const int t0 = begin + t * TK;
+        asm volatile("cp.async.wait_group %0;\n" :: "n"(FUSED_STAGES - 2));
+        __syncthreads();  // tile t is in; every thread is done with the stage the next copy overwrites
+        {
+            const int next = t + FUSED_STAGES - 1;
+            if (next < tilesToDo) {
+                T* stage = tiles + (next % FUSED_STAGES) * stageElems;
+                stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, begin + next * TK,
+                                  end, kvHeads, w.kvHead, hd, blockSize);
+            }
+            asm volatile("cp.async.commit_group;\n" ::);
+        }
+        const T* Ks = tiles + (t % FUSED_STAGES) * stageElems;
+        const T* Vs = Ks + TK * rowElems;
+
+        for (int j = half; j < TK; j += 8) {  // the same trip count in both halves of a warp
+            float dot[HG];
+#pragma unroll
+            for (int g = 0; g < HG; g++) dot[g] = 0.f;
+#pragma unroll
+            for (int k = 0; k < PER_LANE; k++) {
+                const int c = hl + 16 * k;
+                if (c < slices) {
+                    float kv[E];
+                    load_slice(Ks + j * rowElems + c * E, kv);
+#pragma unroll
+                    for (int g = 0; g < HG; g++) {
+#pragma unroll
+                        for (int e = 0; e < E; e++) dot[g] += qr[g][k][e] * kv[e];
+                    }
+                }
+            }
+#pragma unroll
+            for (int g = 0; g < HG; g++) {
+#pragma unroll
+                for (int mask = 8; mask >= 1; mask >>= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], mask);
+            }
+            const bool valid = t0 + j < end;  // zero-filled keys past the split's end take no weight
+            float p[HG];
+#pragma unroll
+            for (int g = 0; g < HG; g++) {
+                const float s = valid ? dot[g] : -INFINITY;
+                if (s > m[g]) {
+                    const float alpha = exp2f(m[g] - s);  // 0 on the first token
+                    l[g] *= alpha;
+#pragma unroll
+                    for (int k = 0; k < PER_LANE; k++) {
+#pragma unroll
+                        for (int e = 0; e < E; e++) acc[g][k][e] *= alpha;
+                    }
+                    m[g] = s;
+                }
+                p[g] = valid ? exp2f(s - m[g]) : 0.f;
+                l[g] += p[g];
+            }
+#pragma unroll
+            for (int k = 0; k < PER_LANE; k++) {
+                const int c = hl + 16 * k;
+                if (c < slices) {
+                    float vv[E];
+                    load_slice(Vs + j * rowElems + c * E, vv);
+#pragma unroll
+                    for (int g = 0; g < HG; g++) {
+#pragma unroll
+                        for (int e = 0; e < E; e++) acc[g][k][e] += p[g] * vv[e];
+                    }
+                }
+            }
+        }
+    }
+
+    // Merge the 8 half-warps through the (now idle) tile memory: outputs [8][HG][rowElems], then (m, l) [8][HG].
+    asm volatile("cp.async.wait_group 0;\n" ::);
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem);
+    float* ml = red + 8 * HG * rowElems;
+    store_half_warp_outputs<HG, PER_LANE, E>(red, acc, half, hl, slices, rowElems);
+#pragma unroll
+    for (int g = 0; g < HG; g++) {
+        if (hl == 0) {
+            ml[(half * HG + g) * 2] = m[g];
+            ml[(half * HG + g) * 2 + 1] = l[g];
+        }
+    }
+    __syncthreads();
+    // An empty split (short context) writes o = 0, M = -inf, L = 0, which the reduction weighs as zero.
+    for (int i = threadIdx.x; i < count * hd; i += DECODE_THREADS) {
+        const int g = i / hd, d = i - g * hd;
+        float mMax = -INFINITY;
+#pragma unroll
+        for (int h = 0; h < 8; h++) mMax = fmaxf(mMax, ml[(h * HG + g) * 2]);
+        float o = 0.f;
+        if (mMax != -INFINITY) {
+#pragma unroll
+            for (int h = 0; h < 8; h++) {
+                const float mh = ml[(h * HG + g) * 2];
+                if (mh != -INFINITY) o += red[(h * HG + g) * rowElems + d] * exp2f(mh - mMax);
+            }
+        }
+        partialOut[(((size_t)n * heads + head0 + g) * splits + split) * hd + d] = o;
+    }
+    if (threadIdx.x < count) {
+        const int g = threadIdx.x;
+        float mMax = -INFINITY, sum = 0.f;
+#pragma unroll
+        for (int h = 0; h < 8; h++) mMax = fmaxf(mMax, ml[(h * HG + g) * 2]);
+#pragma unroll
+        for (int h = 0; h < 8; h++) {
+            const float mh = ml[(h * HG + g) * 2];
+            if (mh != -INFINITY) sum += ml[(h * HG + g) * 2 + 1] * exp2f(mh - mMax);
+        }
+        const size_t part = ((size_t)n * heads + head0 + g) * splits + split;
+        partialMaxSum[part * 2] = mMax;
+        partialMaxSum[part * 2 + 1] = sum;
     }
 }
 
@@ -364,6 +573,10 @@ EMBER_INSTANTIATE_AS(decode_attention_d128_g2, (decode_attention<T, 128, 2>), DE
 EMBER_INSTANTIATE_AS(decode_attention_d128_g4, (decode_attention<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_d256_g2, (decode_attention<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_d256_g4, (decode_attention<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_fused_d128_g2, (decode_attention_fused<T, 128, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_fused_d128_g4, (decode_attention_fused<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_fused_d256_g2, (decode_attention_fused<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_fused_d256_g4, (decode_attention_fused<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

@@ -53,11 +53,6 @@ final class CudaModelRunner implements ModelRunner {
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
     /**
-     * Decode attention splits a context into at most this many parts, each of at least one tile of the kernel
-     * (EmberKernels.decodeTileTokens): at batch 1 a short context split four ways of 64 tokens left the GPU idle
-     * (31 us per layer, profiled at 8B shape with the first kernel).
-     */
-    /**
      * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
      * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
      * instead of capturing one per size. Padding rows cost little: the products are bound by reading the weights,

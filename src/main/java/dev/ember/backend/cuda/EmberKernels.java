@@ -34,8 +34,6 @@ public final class EmberKernels implements AutoCloseable {
      * tile at the widest head dimension of an entry point, and the query heads one block takes.
      */
     private static final int DECODE_THREADS = 128;
-    private static final int DECODE_STAGES = 2;
-    private static final int DECODE_TILE_BYTES = 16384;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
@@ -51,6 +49,7 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
     private final KernelArgs args = new KernelArgs(arena);
     private final CudaDevice device;
+    private DecodeAttention decodeAttention = DecodeAttention.configured();
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
@@ -223,6 +222,47 @@ public final class EmberKernels implements AutoCloseable {
     public static final int MAX_DECODE_SPLITS = 32;
 
     /**
+     * The two decode-attention kernels of attention_decode.cu, which compute the same partial results: TILED
+     * (decode_attention: scores, softmax and values of a tile in three phases, 16 KiB tiles two deep) and FUSED
+     * (decode_attention_fused: one pass per tile with an online softmax per half-warp, 8 KiB tiles three deep).
+     */
+    public enum DecodeAttention {
+        TILED("decode_attention", 2, 16384),
+        FUSED("decode_attention_fused", 3, 8192);
+
+        private final String kernel;
+        private final int stages;
+        private final int tileBytes;
+
+        DecodeAttention(String kernel, int stages, int tileBytes) {
+            this.kernel = kernel;
+            this.stages = stages;
+            this.tileBytes = tileBytes;
+        }
+
+        /** Tokens per tile for this storage type and head dimension (TK in attention_decode.cu). */
+        public int tileTokens(DType type, int headDim) {
+            return tileBytes / ((headDim <= 128 ? 128 : 256) * type.bytes());
+        }
+
+        /**
+         * The kernel the runners use: TILED, the one measured on the H100, unless EMBER_DECODE_ATTENTION names
+         * the other (FUSED is a candidate until the GPU benchmarks show it faster).
+         */
+        public static DecodeAttention configured() {
+            String name = System.getenv("EMBER_DECODE_ATTENTION");
+            if (name == null || name.isBlank()) {
+                return TILED;
+            }
+            try {
+                return valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new EmberException("EMBER_DECODE_ATTENTION must be tiled or fused, got \"" + name + "\"");
+            }
+        }
+    }
+
+    /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
      * about eight blocks per multiprocessor (the kernel hides memory latency only with many blocks in flight: at
      * batch 64 with one split per sequence it took 180 us per layer, four times its bytes over the bandwidth), each
@@ -230,13 +270,8 @@ public final class EmberKernels implements AutoCloseable {
      */
     public int decodeSplits(int rows, AttentionShape shape, int contextTokens, DType type) {
         int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
-        int byLength = Math.max(1, contextTokens / decodeTileTokens(type, shape.headDim()));
+        int byLength = Math.max(1, contextTokens / decodeAttention.tileTokens(type, shape.headDim()));
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
-    }
-
-    /** Tokens per tile of the decode kernel for this storage type and head dimension (TK in attention_decode.cu). */
-    public static int decodeTileTokens(DType type, int headDim) {
-        return DECODE_TILE_BYTES / ((headDim <= 128 ? 128 : 256) * type.bytes());
     }
 
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
@@ -248,6 +283,11 @@ public final class EmberKernels implements AutoCloseable {
         return 2L * decodeRows * shape.heads() * splits;
     }
 
+    /** The decode-attention kernel {@link #decodeAttention} launches from now on. */
+    public void useDecodeAttention(DecodeAttention kernel) {
+        this.decodeAttention = kernel;
+    }
+
     /**
      * Split-K paged decode attention and its reduction, for the {@code decodeRows} rows listed in
      * {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above.
@@ -255,16 +295,20 @@ public final class EmberKernels implements AutoCloseable {
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
+        DecodeAttention kernel = decodeAttention;
         int hd = shape.headDim(), group = shape.group();
         int maxHeadDim = hd <= 128 ? 128 : 256;
         int headsPerBlock = group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
         int headBatches = (group + headsPerBlock - 1) / headsPerBlock;
-        int tokens = decodeTileTokens(type, hd);
+        int tokens = kernel.tileTokens(type, hd);
         int rowElements = roundUp(hd, 16 / type.bytes());
-        int tiles = DECODE_STAGES * 2 * tokens * rowElements * type.bytes();
+        int tiles = kernel.stages * 2 * tokens * rowElements * type.bytes();
         int halfWarpSums = 8 * headsPerBlock * rowElements * Float.BYTES;
-        int shared = Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
-        CudaFunction f = withSharedMemory(typed("decode_attention_d" + maxHeadDim + "_g" + headsPerBlock, type), shared);
+        int shared = switch (kernel) {
+            case TILED -> Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
+            case FUSED -> Math.max(tiles, halfWarpSums + 8 * headsPerBlock * 2 * Float.BYTES);
+        };
+        CudaFunction f = withSharedMemory(typed(kernel.kernel + "_d" + maxHeadDim + "_g" + headsPerBlock, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
@@ -275,7 +319,6 @@ public final class EmberKernels implements AutoCloseable {
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
     }
 
-    /** Fills {@code n} elements with {@code center ± halfWidth}, uniform, a pure function of {@code seed} and the index. */
     /**
      * Reads {@code bytes} (a multiple of 16) at {@code in} once: the read ceiling's measurement. {@code sink} needs 16
      * bytes per block of the grid (four per multiprocessor) and is in practice never written.
@@ -302,6 +345,7 @@ public final class EmberKernels implements AutoCloseable {
         return 4 * device.multiprocessors();
     }
 
+    /** Fills {@code n} elements with {@code center ± halfWidth}, uniform, a pure function of {@code seed} and the index. */
     public void fillUniform(CudaStream stream, DType type, long out, long n, float center, float halfWidth, long seed) {
         int blocks = (int) Math.min((n + 255) / 256, 64L * device.multiprocessors());
         args.begin().pointer(out).i64(n).f32(center).f32(halfWidth).i64(seed)
