@@ -199,6 +199,64 @@ __device__ __forceinline__ void load_queries(const T* __restrict__ q, const Deco
     }
 }
 
+// This lane's share of token j's score for each of the HG heads: its slices of the key times those of the queries.
+template <typename T, int HG, int PER_LANE, int E>
+__device__ __forceinline__ void partial_scores(const T* Ks, int j, int rowElems, int slices, int hl,
+                                               const float (&qr)[HG][PER_LANE][E], float (&dot)[HG]) {
+#pragma unroll
+    for (int g = 0; g < HG; g++) dot[g] = 0.f;
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+        const int c = hl + 16 * k;
+        if (c < slices) {
+            float kv[E];
+            load_slice(Ks + j * rowElems + c * E, kv);
+#pragma unroll
+            for (int g = 0; g < HG; g++) {
+#pragma unroll
+                for (int e = 0; e < E; e++) dot[g] += qr[g][k][e] * kv[e];
+            }
+        }
+    }
+}
+
+// acc[g] += p[g] * v_j over this lane's slices of token j's value.
+template <typename T, int HG, int PER_LANE, int E>
+__device__ __forceinline__ void accumulate_values(const T* Vs, int j, int rowElems, int slices, int hl,
+                                                  const float (&p)[HG], float (&acc)[HG][PER_LANE][E]) {
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+        const int c = hl + 16 * k;
+        if (c < slices) {
+            float vv[E];
+            load_slice(Vs + j * rowElems + c * E, vv);
+#pragma unroll
+            for (int g = 0; g < HG; g++) {
+#pragma unroll
+                for (int e = 0; e < E; e++) acc[g][k][e] += p[g] * vv[e];
+            }
+        }
+    }
+}
+
+// Waits for tile t, then starts copying tile t + STAGES - 1 into the stage every thread is done with; returns tile
+// t's stage (keys, then values TK * rowElems further).
+template <typename T, int TK, int STAGES>
+__device__ __forceinline__ const T* next_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                              const DecodeWork& w, T* tiles, int t, int stageElems, int rowElems,
+                                              int slices, int tilesToDo, int kvHeads, int hd, int blockSize) {
+    asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
+    __syncthreads();  // tile t is in; every thread is done with tile t - 1
+    const int next = t + STAGES - 1;
+    if (next < tilesToDo) {
+        T* stage = tiles + (next % STAGES) * stageElems;
+        stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, w.begin + next * TK, w.end,
+                          kvHeads, w.kvHead, hd, blockSize);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
+    return tiles + (t % STAGES) * stageElems;
+}
+
 // Writes half-warp `half`'s partial outputs into red[half][HG][rowElems] (shared memory), for the block's final sum.
 template <int HG, int PER_LANE, int E>
 __device__ __forceinline__ void store_half_warp_outputs(float* red, const float (&acc)[HG][PER_LANE][E], int half,
@@ -255,37 +313,14 @@ __device__ __forceinline__ void decode_attention(
 
     for (int t = 0; t < tilesToDo; t++) {
         const int t0 = begin + t * TK;
-        asm volatile("cp.async.wait_group %0;\n" :: "n"(DECODE_STAGES - 2));
-        __syncthreads();  // tile t is in; every thread is done with tile t - 1 and its probabilities
-        {
-            const int next = t + DECODE_STAGES - 1;
-            if (next < tilesToDo) {
-                T* stage = tiles + (next % DECODE_STAGES) * stageElems;
-                stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, begin + next * TK,
-                                  end, kvHeads, w.kvHead, hd, blockSize);
-            }
-            asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
-        }
-        const T* Ks = tiles + (t % DECODE_STAGES) * stageElems;
+        // Tile t is in; every thread is done with tile t - 1 and its probabilities.
+        const T* Ks = next_tile<T, TK, DECODE_STAGES>(kCache, vCache, w, tiles, t, stageElems, rowElems, slices, tilesToDo,
+                                                      kvHeads, hd, blockSize);
         const T* Vs = Ks + TK * rowElems;
 
         for (int j = half; j < TK; j += 8) {
             float dot[HG];
-#pragma unroll
-            for (int g = 0; g < HG; g++) dot[g] = 0.f;
-#pragma unroll
-            for (int k = 0; k < PER_LANE; k++) {
-                const int c = hl + 16 * k;
-                if (c < slices) {
-                    float kv[E];
-                    load_slice(Ks + j * rowElems + c * E, kv);
-#pragma unroll
-                    for (int g = 0; g < HG; g++) {
-#pragma unroll
-                        for (int e = 0; e < E; e++) dot[g] += qr[g][k][e] * kv[e];
-                    }
-                }
-            }
+            partial_scores<T, HG, PER_LANE, E>(Ks, j, rowElems, slices, hl, qr, dot);
             const int g = half_warp_sum_scatter<HG>(dot, hl);
             if ((hl & (16 / HG - 1)) == 0 && g < count) ps[g * TK + j] = t0 + j < end ? dot[0] : -INFINITY;
         }
@@ -322,19 +357,7 @@ __device__ __forceinline__ void decode_attention(
             float pj[HG];
 #pragma unroll
             for (int g = 0; g < HG; g++) pj[g] = ps[g * TK + j];
-#pragma unroll
-            for (int k = 0; k < PER_LANE; k++) {
-                const int c = hl + 16 * k;
-                if (c < slices) {
-                    float vv[E];
-                    load_slice(Vs + j * rowElems + c * E, vv);
-#pragma unroll
-                    for (int g = 0; g < HG; g++) {
-#pragma unroll
-                        for (int e = 0; e < E; e++) acc[g][k][e] += pj[g] * vv[e];
-                    }
-                }
-            }
+            accumulate_values<T, HG, PER_LANE, E>(Vs, j, rowElems, slices, hl, pj, acc);
         }
     }
 
@@ -414,37 +437,13 @@ __device__ __forceinline__ void decode_attention_fused(
 
     for (int t = 0; t < tilesToDo; t++) {
         const int t0 = begin + t * TK;
-        asm volatile("cp.async.wait_group %0;\n" :: "n"(FUSED_STAGES - 2));
-        __syncthreads();  // tile t is in; every thread is done with the stage the next copy overwrites
-        {
-            const int next = t + FUSED_STAGES - 1;
-            if (next < tilesToDo) {
-                T* stage = tiles + (next % FUSED_STAGES) * stageElems;
-                stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, begin + next * TK,
-                                  end, kvHeads, w.kvHead, hd, blockSize);
-            }
-            asm volatile("cp.async.commit_group;\n" ::);
-        }
-        const T* Ks = tiles + (t % FUSED_STAGES) * stageElems;
+        const T* Ks = next_tile<T, TK, FUSED_STAGES>(kCache, vCache, w, tiles, t, stageElems, rowElems, slices, tilesToDo,
+                                                     kvHeads, hd, blockSize);
         const T* Vs = Ks + TK * rowElems;
 
         for (int j = half; j < TK; j += 8) {  // the same trip count in both halves of a warp
             float dot[HG];
-#pragma unroll
-            for (int g = 0; g < HG; g++) dot[g] = 0.f;
-#pragma unroll
-            for (int k = 0; k < PER_LANE; k++) {
-                const int c = hl + 16 * k;
-                if (c < slices) {
-                    float kv[E];
-                    load_slice(Ks + j * rowElems + c * E, kv);
-#pragma unroll
-                    for (int g = 0; g < HG; g++) {
-#pragma unroll
-                        for (int e = 0; e < E; e++) dot[g] += qr[g][k][e] * kv[e];
-                    }
-                }
-            }
+            partial_scores<T, HG, PER_LANE, E>(Ks, j, rowElems, slices, hl, qr, dot);
 #pragma unroll
             for (int g = 0; g < HG; g++) {
 #pragma unroll
@@ -468,19 +467,7 @@ __device__ __forceinline__ void decode_attention_fused(
                 p[g] = valid ? exp2f(s - m[g]) : 0.f;
                 l[g] += p[g];
             }
-#pragma unroll
-            for (int k = 0; k < PER_LANE; k++) {
-                const int c = hl + 16 * k;
-                if (c < slices) {
-                    float vv[E];
-                    load_slice(Vs + j * rowElems + c * E, vv);
-#pragma unroll
-                    for (int g = 0; g < HG; g++) {
-#pragma unroll
-                        for (int e = 0; e < E; e++) acc[g][k][e] += p[g] * vv[e];
-                    }
-                }
-            }
+            accumulate_values<T, HG, PER_LANE, E>(Vs, j, rowElems, slices, hl, p, acc);
         }
     }
 
