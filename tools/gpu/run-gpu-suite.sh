@@ -12,7 +12,8 @@
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
-#         2. every GPU test (package dev.ember.backend.cuda, and GpuMonitorTest), HfGpuComparisonTest pointed at those models;
+#         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest and E2eEventTimingGpuTest), HfGpuComparisonTest
+#            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
 #            ones again with the candidate decode-attention kernel (EMBER_DECODE_ATTENTION=fused);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
@@ -278,7 +279,8 @@ case "${1:-}" in
   pack) shift; pack "$@" ;;
   all)
     unpack; host_info; hf_models
-    rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest || rc=$?
+    rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
+      --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     bench; generate; serving; summary
     exit $rc ;;
   serving) unpack; host_info; serving; summary ;;

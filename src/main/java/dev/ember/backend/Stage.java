@@ -6,8 +6,15 @@ import java.util.Locale;
 public enum Stage {
     EMBEDDING, RMSNORM, ATTENTION, FFN, P2P, MEMCPY_H2D, MEMCPY_D2H, SAMPLING, LM_HEAD;
 
+    private final String label = name().toLowerCase(Locale.ROOT);
+
+    /** The stage's name in traces and NVTX ranges: {@code attention}, {@code lm_head}. */
+    public String label() {
+        return label;
+    }
+
     /** The stage's CSV column: {@code attention_ms}, say. */
     public String column() {
-        return name().toLowerCase(Locale.ROOT) + "_ms";
+        return label + "_ms";
     }
 }

@@ -1,8 +1,11 @@
 package dev.ember.backend;
 
+import dev.ember.backend.cuda.Nvtx;
+
 /**
  * Where a runner reports the time of each stage of its steps while profiling is on
- * ({@link ModelRunner#profileStages}). {@link #OFF} turns profiling off; {@link StageTotals} sums what it is told.
+ * ({@link ModelRunner#profileStages}). {@link #OFF} turns profiling off; {@link StageTotals} sums what it is told and
+ * can also hand every span to a trace.
  */
 public sealed interface StageProfile permits StageProfile.Off, StageTotals {
     /** No profiling: a runner given it times nothing. */
@@ -10,11 +13,14 @@ public sealed interface StageProfile permits StageProfile.Off, StageTotals {
 
     boolean enabled();
 
-    /** Adds {@code nanos} to {@code stage}'s time. */
-    void add(Stage stage, long nanos);
+    /**
+     * Reports that {@code stage} ran for {@code nanos} from {@code startNanos} ({@link System#nanoTime()}'s clock),
+     * within decoder layer {@code layer}, or outside the layers with {@link StageClock#NO_LAYER}.
+     */
+    void add(Stage stage, int layer, long startNanos, long nanos);
 
-    /** Adds {@code nanos} to decoder layer {@code layer}'s time (all its stages together). */
-    void addLayer(int layer, long nanos);
+    /** Where a runner's clock opens NVTX ranges around the stages and layers it marks ({@link Nvtx#OFF}: nowhere). */
+    Nvtx nvtx();
 
     final class Off implements StageProfile {
         private Off() {
@@ -26,13 +32,13 @@ public sealed interface StageProfile permits StageProfile.Off, StageTotals {
         }
 
         @Override
-        public void add(Stage stage, long nanos) {
+        public void add(Stage stage, int layer, long startNanos, long nanos) {
             throw new IllegalStateException("stage profiling is off");
         }
 
         @Override
-        public void addLayer(int layer, long nanos) {
-            throw new IllegalStateException("stage profiling is off");
+        public Nvtx nvtx() {
+            return Nvtx.OFF;
         }
     }
 }

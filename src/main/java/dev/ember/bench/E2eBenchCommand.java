@@ -4,6 +4,8 @@ import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.WorkMarks;
+import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -61,6 +63,12 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     @Mixin
     MonitorOptions monitorOptions;
 
+    @Mixin
+    TraceOptions traceOptions;
+
+    @Mixin
+    NvtxOption nvtxOption;
+
     @Option(names = "--prompt-len", defaultValue = "128", description = "prompt tokens per sequence; default: ${DEFAULT-VALUE}")
     int promptLen;
 
@@ -92,6 +100,9 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     record Run(double ttftMs, double prefillMs, double decodeMs) {
     }
 
+    /** The points of a run that its figures are timed between. */
+    enum Point { START, FIRST_TOKEN, PREFILLED, END }
+
     /** A loaded runner and the host model behind it (none for presets made on the GPU). */
     private record Loaded(String name, DType dtype, ModelRunner runner, Model model) implements AutoCloseable {
         @Override
@@ -116,16 +127,25 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                     loaded.dtype().name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
             List<Run> runs = new ArrayList<>();
+            Trace trace = traceOptions.open();  // the timed runs only
+            StepSpans spans = StepSpans.steps(trace, nvtxOption.open(err));
             GpuMonitor monitor = GpuMonitor.off();
-            for (int i = 0; i < warmup + iters; i++) {
-                progress.update("bench e2e", i, warmup + iters);
-                if (i == warmup) {
-                    monitor = monitorOptions.start(err, Trace.OFF);  // the timed runs only
+            String timing;
+            try (WorkMarks marks = backend instanceof CudaBackend cuda ? cuda.workMarks(runner, Point.values().length)
+                    : WorkMarks.onHost(Point.values().length)) {
+                timing = marks.method();
+                for (int i = 0; i < warmup + iters; i++) {
+                    progress.update("bench e2e", i, warmup + iters);
+                    if (i == warmup) {
+                        monitor = monitorOptions.start(err, trace);  // the timed runs only
+                    }
+                    Run r = runOnce(runner, new SplittableRandom(seed + i), i < warmup ? StepSpans.OFF : spans, marks);
+                    if (i >= warmup) {
+                        runs.add(r);
+                    }
                 }
-                Run r = runOnce(runner, new SplittableRandom(seed + i));
-                if (i >= warmup) {
-                    runs.add(r);
-                }
+            } finally {
+                traceOptions.write(trace, err);
             }
             GpuReport gpu = monitor.stop();
             long timedTokens = (long) iters * decodeBatch * genLen;
@@ -153,6 +173,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             h.put("decode_kv_bytes_per_step", kvBytes);
             h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
             h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
+            h.put("timing", timing);
             MonitorOptions.writeResults(out, csv, json, h, table, gpu, timedTokens,
                     ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
         }
@@ -184,8 +205,11 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         return decodeBatch * averageContext * 2.0 * c.numLayers() * c.kvDim() * elementBytes;
     }
 
-    /** Prefills every prompt in steps of at most chunk-len tokens, then decodes; each step ends with its tokens on the host. */
-    private Run runOnce(ModelRunner runner, SplittableRandom random) {
+    /**
+     * Prefills every prompt in steps of at most chunk-len tokens, then decodes; each step ends with its tokens on the
+     * host. The run's figures are the times between its {@link Point}s on {@code marks}.
+     */
+    Run runOnce(ModelRunner runner, SplittableRandom random, StepSpans spans, WorkMarks marks) {
         int vocab = runner.config().vocabSize();
         int blockSize = runner.kvSpec().blockSize();
         BlockTable[] tables = new BlockTable[decodeBatch];
@@ -201,13 +225,14 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             }
             int[] next = new int[decodeBatch];
             int[] tokens = new int[decodeBatch];
-            long start = System.nanoTime();
-            long firstToken = -1;
+            marks.mark(Point.START.ordinal());
+            boolean firstToken = false;
             int sequence = 0, position = 0;
             while (sequence < decodeBatch) {
                 List<ForwardBatch.Chunk> chunks = new ArrayList<>();
                 List<Integer> owners = new ArrayList<>();
                 List<Sampler> stepSamplers = new ArrayList<>();
+                int stepTokens = 0;
                 for (int budget = chunkLen; budget > 0 && sequence < decodeBatch; ) {
                     int n = Math.min(budget, promptLen - position);
                     chunks.add(new ForwardBatch.Chunk(Arrays.copyOfRange(prompts[sequence], position, position + n),
@@ -216,31 +241,38 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                     stepSamplers.add(position + n == promptLen ? samplers[sequence] : null);
                     budget -= n;
                     position += n;
+                    stepTokens += n;
                     if (position == promptLen) {
                         sequence++;
                         position = 0;
                     }
                 }
+                long span = spans.begin("prefill_step");
                 runner.forwardAndSample(new ForwardBatch(chunks), stepSamplers.toArray(Sampler[]::new), tokens);
+                spans.end("prefill_step", span, "tokens", stepTokens);
                 for (int i = 0; i < chunks.size(); i++) {
                     if (stepSamplers.get(i) != null) {
                         next[owners.get(i)] = tokens[i];
-                        if (firstToken < 0) {
-                            firstToken = System.nanoTime();
+                        if (!firstToken) {
+                            marks.mark(Point.FIRST_TOKEN.ordinal());
+                            firstToken = true;
                         }
                     }
                 }
             }
-            long prefilled = System.nanoTime();
+            marks.mark(Point.PREFILLED.ordinal());
             ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[decodeBatch];
             for (int step = 0; step < genLen - 1; step++) {
                 for (int i = 0; i < decodeBatch; i++) {
                     decode[i] = new ForwardBatch.Chunk(new int[] {next[i]}, promptLen + step, tables[i]);
                 }
+                long span = spans.begin("decode_step");
                 runner.forwardAndSample(ForwardBatch.of(decode), samplers, next);
+                spans.end("decode_step", span, "position", promptLen + step);
             }
-            long end = System.nanoTime();
-            return new Run((firstToken - start) / 1e6, (prefilled - start) / 1e6, (end - prefilled) / 1e6);
+            marks.mark(Point.END.ordinal());
+            return new Run(between(marks, Point.START, Point.FIRST_TOKEN), between(marks, Point.START, Point.PREFILLED),
+                    between(marks, Point.PREFILLED, Point.END));
         } finally {
             for (BlockTable t : tables) {
                 if (t != null) {
@@ -248,6 +280,10 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                 }
             }
         }
+    }
+
+    private static double between(WorkMarks marks, Point from, Point to) {
+        return marks.millisBetween(from.ordinal(), to.ordinal());
     }
 
     /** Issue 4's batch-1 workload, shortened to fit the model; a few tokens when quick. */

@@ -9,6 +9,10 @@ import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
+import dev.ember.monitor.GpuSummary;
+import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -37,12 +41,30 @@ import java.util.concurrent.Callable;
 public final class KernelBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("kernel", "implementation", "phase", "shape", "rows", "elapsed_us", "min_us",
             "max_us", "bytes_moved", "effective_gbps", "efficiency_pct", "tflops", "matmul_pct");
+    /** The per-kernel GPU figures of the {@code _gpu.json} file: a case's window (all its runs) and its energy per run. */
+    static final List<String> GPU_COLUMNS = List.of("kernel", "implementation", "phase", "shape", "runs", "duration_s",
+            "energy_j", "energy_source", "power_mean_w", "power_peak_w", "energy_per_run_j", "gpu_util_mean_pct",
+            "temperature_peak_c");
+    /**
+     * The shortest window whose energy is reported: NVML's energy counter moves every few tens of milliseconds, so a
+     * shorter window's difference says more about when the counter ticked than about the kernel.
+     */
+    static final double MIN_ENERGY_WINDOW_S = 1.0;
 
     @Mixin
     ModelOptions modelOptions;
 
     @Mixin
     PresetOption preset;
+
+    @Mixin
+    MonitorOptions monitorOptions;
+
+    @Mixin
+    TraceOptions traceOptions;
+
+    @Mixin
+    NvtxOption nvtxOption;
 
     @Option(names = "--dtype", defaultValue = "bf16", description = "storage type of weights and activations: f16 or bf16; "
             + "default: ${DEFAULT-VALUE}")
@@ -98,14 +120,29 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
                 header.print(out);
                 out.printf(Locale.ROOT, "# efficiency against %.1f GB/s (%s); %s%n", bandwidth / 1e9,
                         hwBandwidth != null ? "--hw-bw" : "the faster of the measured copy and read-stream bandwidths", suite.method());
-                ResultTable table = measure(suite, bandwidth, ceilings.matmulFlopsPerSecond(), progress);
+                Trace trace = traceOptions.open();
+                StepSpans spans = new StepSpans(trace, nvtxOption.open(System.err), Trace.KERNEL);
+                ResultTable table;
+                ResultTable gpuRows = new ResultTable(GPU_COLUMNS);
+                GpuReport gpu;
+                try (GpuMonitor monitor = monitorOptions.start(System.err, trace)) {
+                    table = measure(suite, bandwidth, ceilings.matmulFlopsPerSecond(), progress, spans, monitor, gpuRows);
+                    gpu = monitor.stop();
+                } finally {
+                    traceOptions.write(trace, System.err);
+                }
                 table.print(out);
                 Map<String, Object> h = new LinkedHashMap<>(header.toMap());
                 h.put("hw_bw_gbps", bandwidth / 1e9);
                 h.put("timing", suite.method());
                 h.put("iters", iters);
                 h.put("warmup", warmup);
-                table.writeFiles(csv, json, h);
+                if (!(gpu instanceof GpuReport.Off)) {
+                    h.put("energy_per", "kernel run: a case's energy over its warm-up and timed runs (no tokens are "
+                            + "generated); each run includes what the timing does around it (the cache flush on the GPU); "
+                            + "empty for windows under " + MIN_ENERGY_WINDOW_S + " s, below the energy counter's resolution");
+                }
+                MonitorOptions.writeResults(out, csv, json, h, table, gpu, 0, gpuRows);
             }
         }
         return 0;
@@ -119,14 +156,25 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
         };
     }
 
-    /** Times every case; a row per case with the derived rates. */
-    ResultTable measure(KernelSuite suite, double bandwidth, double matmulRate, ConsoleProgress progress) {
+    /**
+     * Times every case; a row per case with the derived rates, a span per case in {@code spans}, and with the monitor on
+     * a row per case in {@code gpuRows}.
+     */
+    ResultTable measure(KernelSuite suite, double bandwidth, double matmulRate, ConsoleProgress progress, StepSpans spans,
+                        GpuMonitor monitor, ResultTable gpuRows) {
         ResultTable table = new ResultTable(COLUMNS);
         List<KernelSuite.Case> cases = suite.cases();
+        int runs = warmup + iters;
         for (int i = 0; i < cases.size(); i++) {
             KernelSuite.Case c = cases.get(i);
             progress.update("bench kernel", i, cases.size());
-            Stats s = Stats.of(suite.time(c, warmup, iters));
+            String name = c.kernel() + " " + c.shape() + " (" + c.implementation() + ")";
+            GpuMonitor.Checkpoint from = monitor.checkpoint();
+            long span = spans.begin(name);
+            double[] seconds = suite.time(c, warmup, iters);
+            spans.end(name, span, "runs", runs);
+            monitor.between(from, monitor.checkpoint()).ifPresent(window -> gpuRows.add(gpuRow(c, runs, window)));
+            Stats s = Stats.of(seconds);
             double bytesPerSecond = c.bytesMoved() / s.median();
             double flopsPerSecond = c.flops() / s.median();
             table.add(c.kernel(), c.implementation(), c.phase(), c.shape(), c.rows(), s.median() * 1e6, s.min() * 1e6,
@@ -135,6 +183,13 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
         }
         progress.update("bench kernel", cases.size(), cases.size());
         return table;
+    }
+
+    private static Object[] gpuRow(KernelSuite.Case c, int runs, GpuSummary w) {
+        boolean resolved = w.durationSeconds() >= MIN_ENERGY_WINDOW_S;
+        return new Object[] {c.kernel(), c.implementation(), c.phase(), c.shape(), runs, w.durationSeconds(),
+                resolved ? w.energyJoules() : null, w.energySource().label(), w.meanPowerWatts(), w.peakPowerWatts(),
+                resolved ? w.energyJoules() / runs : null, w.meanGpuUtilPct(), w.peakTemperatureC()};
     }
 
     private DType parseDtype() {

@@ -50,10 +50,6 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
             "max_new_tokens", "prefill_tokens", "iters", "warmup", "latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
             "prefill_latency_ms_mean", "prefill_latency_ms_p50", "prefill_latency_ms_p95", "decode_tokens_per_s",
             "peak_mem_bytes_mean", "peak_mem_bytes_p95");
-    /** The per-prompt-length GPU figures of the {@code _gpu.json} file. */
-    public static final List<String> GPU_COLUMNS = List.of("prompt_len", "output_tokens", "duration_s", "energy_j",
-            "energy_source", "power_mean_w", "power_peak_w", "energy_per_output_token_j", "gpu_util_mean_pct",
-            "mem_used_peak_bytes", "temperature_peak_c");
     /** The seed's default prompt lengths; by default those that fit the model's context are run. */
     static final List<Integer> SEED_PROMPT_LENS = List.of(512, 2048, 4096, 8192);
 
@@ -127,7 +123,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                 Generator generator = Generator.tokensOnly(runner, chunkLen);
                 generator.setTrace(trace);
                 ResultTable table = new ResultTable(COLUMNS);
-                ResultTable gpuRows = new ResultTable(GPU_COLUMNS);
+                ResultTable gpuRows = new ResultTable(MonitorOptions.PROMPT_GPU_COLUMNS);
                 long totalRuns = (long) lens.size() * 2 * (warmup + iters);
                 long[] done = {0};
                 Runnable tick = () -> progress.update("bench latency", ++done[0], totalRuns);
@@ -149,7 +145,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                             Stats.quantile(prefill.latencyMs(), 0.5), Stats.quantile(prefill.latencyMs(), 0.95),
                             decodeRate, memory.measured() ? Stats.of(full.peakMemBytes()).mean() : null,
                             memory.measured() ? Stats.quantile(full.peakMemBytes(), 0.95) : null);
-                    monitor.between(from, to).ifPresent(s -> gpuRows.add(gpuRow(promptLen, tokens, s)));
+                    monitor.between(from, to).ifPresent(s -> gpuRows.add(MonitorOptions.promptGpuRow(promptLen, tokens, s)));
                     out.printf(java.util.Locale.ROOT, "[bench latency] prompt_len=%d prefill_p50=%.2fms e2e_p50=%.2fms "
                                     + "e2e_p95=%.2fms decode_toks/s=%.2f (%.1f%% of the bandwidth roofline, %.1f tokens/s)%n",
                             promptLen, Stats.quantile(prefill.latencyMs(), 0.5), Stats.quantile(full.latencyMs(), 0.5),
@@ -259,12 +255,6 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
             tick.run();
         }
         return new Timings(latency, decode, peak);
-    }
-
-    private static Object[] gpuRow(int promptLen, long tokens, GpuSummary s) {
-        return new Object[] {promptLen, tokens, s.durationSeconds(), s.energyJoules(), s.energySource().label(),
-                s.meanPowerWatts(), s.peakPowerWatts(), s.energyPerTokenJoules(tokens), s.meanGpuUtilPct(),
-                s.peakMemUsedBytes() < 0 ? null : s.peakMemUsedBytes(), s.peakTemperatureC()};
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.ember.bench;
 import dev.ember.EmberException;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
+import dev.ember.monitor.GpuSummary;
 import dev.ember.trace.Trace;
 import picocli.CommandLine.Option;
 
@@ -10,6 +11,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,6 +20,13 @@ import java.util.Map;
  * and a {@code <name>_gpu.json} beside it with every sample.
  */
 public final class MonitorOptions {
+    /**
+     * The per-prompt-length GPU figures of the {@code _gpu.json} file of the benchmarks that generate tokens (latency,
+     * stage, phase): each window's energy over the tokens generated in it.
+     */
+    public static final List<String> PROMPT_GPU_COLUMNS = List.of("prompt_len", "output_tokens", "duration_s", "energy_j",
+            "energy_source", "power_mean_w", "power_peak_w", "energy_per_output_token_j", "gpu_util_mean_pct",
+            "mem_used_peak_bytes", "temperature_peak_c");
 
     @Option(names = "--monitor",
             description = "sample the GPU through NVML while the benchmark runs (power, energy, utilisation, memory, "
@@ -46,6 +55,13 @@ public final class MonitorOptions {
         GpuMonitor monitor = GpuMonitor.start(0, Duration.ofNanos(Math.round(intervalSeconds * 1e9)), trace);
         monitor.unavailableReason().ifPresent(reason -> log.println("ember: " + reason + "; the GPU figures stay empty"));
         return monitor;
+    }
+
+    /** A row of {@link #PROMPT_GPU_COLUMNS}: the window {@code s}, in which {@code tokens} tokens were generated. */
+    static Object[] promptGpuRow(int promptLen, long tokens, GpuSummary s) {
+        return new Object[] {promptLen, tokens, s.durationSeconds(), s.energyJoules(), s.energySource().label(),
+                s.meanPowerWatts(), s.peakPowerWatts(), s.energyPerTokenJoules(tokens), s.meanGpuUtilPct(),
+                s.peakMemUsedBytes() < 0 ? null : s.peakMemUsedBytes(), s.peakTemperatureC()};
     }
 
     /** Where the GPU file of {@code resultsJson} goes: {@code results.json -> results_gpu.json}. */

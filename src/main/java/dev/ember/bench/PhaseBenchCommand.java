@@ -7,6 +7,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
 import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.backend.cuda.Nvtx;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -14,6 +15,9 @@ import dev.ember.cli.PresetOption;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
+import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -47,6 +51,15 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
 
     @Mixin
     PresetOption preset;
+
+    @Mixin
+    MonitorOptions monitorOptions;
+
+    @Mixin
+    TraceOptions traceOptions;
+
+    @Mixin
+    NvtxOption nvtxOption;
 
     @Option(names = "--prompt-lens", split = ",", arity = "1..*", required = true, paramLabel = "N",
             description = "prompt lengths in tokens; each is prefilled and then decoded")
@@ -100,38 +113,58 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             out.println("# layer timing: " + timing + "; TFLOP/s and GB/s are estimates from simplified counts");
             LayerCost cost = new LayerCost(config, loaded.dtype().bytes(), runner.kvElementBytes());
             ResultTable table = new ResultTable(COLUMNS);
-            StageTotals totals = new StageTotals();
-            runner.profileStages(totals);
+            Trace trace = traceOptions.open();
+            Nvtx nvtx = nvtxOption.open(err);
+            // Warm-ups are profiled but not traced: the trace holds the timed runs, as the rows do.
+            StageTotals warming = new StageTotals(Trace.OFF, nvtx), timed = new StageTotals(trace, nvtx);
+            StepSpans spans = StepSpans.steps(trace, nvtx);
+            ResultTable gpuRows = new ResultTable(MonitorOptions.PROMPT_GPU_COLUMNS);
+            GpuReport gpu;
             long total = (long) promptLens.size() * (warmup + iters), done = 0;
-            try {
-                for (int promptLen : promptLens) {
-                    double[][] prefill = new double[iters][], decode = new double[iters][];
-                    double[] prefillWall = new double[iters], decodeWall = new double[iters];
-                    for (int i = 0; i < warmup + iters; i++) {
-                        Run run = runOnce(runner, totals, promptLen);
-                        if (i >= warmup) {
-                            prefill[i - warmup] = run.prefillLayers;
-                            decode[i - warmup] = run.decodeLayers;
-                            prefillWall[i - warmup] = run.prefillWall;
-                            decodeWall[i - warmup] = run.decodeWall;
+            try (GpuMonitor monitor = monitorOptions.start(err, trace)) {
+                try {
+                    for (int promptLen : promptLens) {
+                        double[][] prefill = new double[iters][], decode = new double[iters][];
+                        double[] prefillWall = new double[iters], decodeWall = new double[iters];
+                        GpuMonitor.Checkpoint from = monitor.checkpoint();
+                        for (int i = 0; i < warmup + iters; i++) {
+                            if (i == 0 || i == warmup) {
+                                runner.profileStages(i < warmup ? warming : timed);
+                            }
+                            if (i == warmup) {
+                                from = monitor.checkpoint();
+                            }
+                            Run run = runOnce(runner, i < warmup ? warming : timed, i < warmup ? StepSpans.OFF : spans,
+                                    promptLen);
+                            if (i >= warmup) {
+                                prefill[i - warmup] = run.prefillLayers;
+                                decode[i - warmup] = run.decodeLayers;
+                                prefillWall[i - warmup] = run.prefillWall;
+                                decodeWall[i - warmup] = run.decodeWall;
+                            }
+                            progress.update("bench phase", ++done, total);
                         }
-                        progress.update("bench phase", ++done, total);
+                        monitor.between(from, monitor.checkpoint()).ifPresent(summary ->
+                                gpuRows.add(MonitorOptions.promptGpuRow(promptLen, (long) iters * decodeSteps, summary)));
+                        double prefillSum = 0, decodeSum = 0;
+                        for (int l = 0; l < config.numLayers(); l++) {
+                            double p = median(prefill, l), d = median(decode, l);
+                            prefillSum += p;
+                            decodeSum += d;
+                            long decodeContext = promptLen + decodeSteps / 2;  // the mean context a decode step reads
+                            table.add(promptLen, l, p, d, cost.prefillFlops(promptLen) / (p * 1e9),
+                                    cost.decodeFlops(decodeContext) / (d * 1e9), cost.prefillBytes(promptLen) / (p * 1e6),
+                                    cost.decodeBytes(decodeContext) / (d * 1e6));
+                        }
+                        out.println(share("prefill", promptLen, prefillSum, Stats.of(prefillWall).median()));
+                        out.println(share("decode step", promptLen, decodeSum, Stats.of(decodeWall).median()));
                     }
-                    double prefillSum = 0, decodeSum = 0;
-                    for (int l = 0; l < config.numLayers(); l++) {
-                        double p = median(prefill, l), d = median(decode, l);
-                        prefillSum += p;
-                        decodeSum += d;
-                        long decodeContext = promptLen + decodeSteps / 2;  // the mean context a decode step reads
-                        table.add(promptLen, l, p, d, cost.prefillFlops(promptLen) / (p * 1e9),
-                                cost.decodeFlops(decodeContext) / (d * 1e9), cost.prefillBytes(promptLen) / (p * 1e6),
-                                cost.decodeBytes(decodeContext) / (d * 1e6));
-                    }
-                    out.println(share("prefill", promptLen, prefillSum, Stats.of(prefillWall).median()));
-                    out.println(share("decode step", promptLen, decodeSum, Stats.of(decodeWall).median()));
+                } finally {
+                    runner.profileStages(StageProfile.OFF);
                 }
+                gpu = monitor.stop();
             } finally {
-                runner.profileStages(StageProfile.OFF);
+                traceOptions.write(trace, err);
             }
             table.print(out);
             Map<String, Object> h = new LinkedHashMap<>(header.toMap());
@@ -140,7 +173,8 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             h.put("decode_steps", decodeSteps);
             h.put("iters", iters);
             h.put("warmup", warmup);
-            table.writeFiles(csv, json, h);
+            // The monitor saw every run, warm-ups too: their decode steps are the run's output tokens.
+            MonitorOptions.writeResults(out, csv, json, h, table, gpu, total * decodeSteps, gpuRows);
         }
         return 0;
     }
@@ -176,7 +210,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     private record Run(double[] prefillLayers, double prefillWall, double[] decodeLayers, double decodeWall) {
     }
 
-    private Run runOnce(ModelRunner runner, StageTotals totals, int promptLen) {
+    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans, int promptLen) {
         int vocab = runner.config().vocabSize();
         int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, vocab);
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
@@ -185,14 +219,18 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             float[] logits = new float[vocab];
             totals.reset();
             long start = System.nanoTime();
+            long span = spans.begin("prefill_chunk");
             runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
+            spans.end("prefill_chunk", span, "tokens", promptLen);
             double prefillWall = (System.nanoTime() - start) / 1e6;
             double[] prefill = layers(totals, runner.config().numLayers(), 1);
             totals.reset();
             start = System.nanoTime();
             for (int step = 0; step < decodeSteps; step++) {
+                span = spans.begin("decode_step");
                 runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {prompt[step % promptLen]}, promptLen + step,
                         table)), logits);
+                spans.end("decode_step", span, "position", promptLen + step);
             }
             double decodeWall = (System.nanoTime() - start) / 1e6 / decodeSteps;
             return new Run(prefill, prefillWall, layers(totals, runner.config().numLayers(), decodeSteps), decodeWall);

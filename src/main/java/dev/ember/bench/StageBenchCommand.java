@@ -8,6 +8,7 @@ import dev.ember.backend.Stage;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
 import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.backend.cuda.Nvtx;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -15,8 +16,11 @@ import dev.ember.cli.PresetOption;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -55,6 +59,15 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
 
     @Mixin
     PresetOption preset;
+
+    @Mixin
+    MonitorOptions monitorOptions;
+
+    @Mixin
+    TraceOptions traceOptions;
+
+    @Mixin
+    NvtxOption nvtxOption;
 
     @Option(names = "--prompt-len", defaultValue = "512", description = "prompt tokens prefilled; default: ${DEFAULT-VALUE}")
     int promptLen;
@@ -118,18 +131,37 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
                     : "host clock between stages";
             out.println("# stage timing: " + timing);
             Run[] runs = new Run[iters];
-            StageTotals totals = new StageTotals();
-            runner.profileStages(totals);
-            try {
-                for (int i = 0; i < warmup + iters; i++) {
-                    Run run = runOnce(runner, totals);
-                    if (i >= warmup) {
-                        runs[i - warmup] = run;
+            Trace trace = traceOptions.open();
+            Nvtx nvtx = nvtxOption.open(err);
+            // Warm-ups are profiled but not traced: the trace holds the timed runs, as the rows do.
+            StageTotals warming = new StageTotals(Trace.OFF, nvtx), timed = new StageTotals(trace, nvtx);
+            StepSpans spans = StepSpans.steps(trace, nvtx);
+            GpuReport gpuReport;
+            ResultTable gpuRows = new ResultTable(MonitorOptions.PROMPT_GPU_COLUMNS);
+            try (GpuMonitor monitor = monitorOptions.start(err, trace)) {
+                GpuMonitor.Checkpoint from = monitor.checkpoint();
+                try {
+                    for (int i = 0; i < warmup + iters; i++) {
+                        if (i == 0 || i == warmup) {
+                            runner.profileStages(i < warmup ? warming : timed);
+                        }
+                        if (i == warmup) {
+                            from = monitor.checkpoint();
+                        }
+                        Run run = runOnce(runner, i < warmup ? warming : timed, i < warmup ? StepSpans.OFF : spans);
+                        if (i >= warmup) {
+                            runs[i - warmup] = run;
+                        }
+                        progress.update("bench stage", i + 1, warmup + iters);
                     }
-                    progress.update("bench stage", i + 1, warmup + iters);
+                } finally {
+                    runner.profileStages(StageProfile.OFF);
                 }
+                monitor.between(from, monitor.checkpoint()).ifPresent(summary ->
+                        gpuRows.add(MonitorOptions.promptGpuRow(promptLen, (long) iters * decodeSteps, summary)));
+                gpuReport = monitor.stop();
             } finally {
-                runner.profileStages(StageProfile.OFF);
+                traceOptions.write(trace, err);
             }
             ResultTable table = new ResultTable(COLUMNS);
             addRow(table, "prefill", gpu, runs, true);
@@ -144,7 +176,8 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             h.put("stage_timing", timing);
             h.put("iters", iters);
             h.put("warmup", warmup);
-            table.writeFiles(csv, json, h);
+            // The monitor saw every run, warm-ups too: their decode steps are the run's output tokens.
+            MonitorOptions.writeResults(out, csv, json, h, table, gpuReport, (long) (warmup + iters) * decodeSteps, gpuRows);
         }
         return 0;
     }
@@ -169,7 +202,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
     private record Run(double prefillWall, double[] prefill, double decodeWall, double[] decode) {
     }
 
-    private Run runOnce(ModelRunner runner, StageTotals totals) {
+    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans) {
         ModelConfig config = runner.config();
         int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, config.vocabSize());
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
@@ -182,8 +215,10 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             long start = System.nanoTime();
             for (int pos = 0; pos < promptLen; pos += chunkLen) {
                 int end = Math.min(promptLen, pos + chunkLen);
+                long span = spans.begin("prefill_chunk");
                 runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOfRange(prompt, pos, end), pos, table)),
                         logits);
+                spans.end("prefill_chunk", span, "tokens", end - pos);
             }
             double prefillWall = (System.nanoTime() - start) / 1e6;
             double[] prefill = snapshot(totals, 1);
@@ -192,6 +227,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             start = System.nanoTime();
             for (int step = 0; step < decodeSteps; step++) {
                 ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token}, promptLen + step, table));
+                long span = spans.begin("decode_step");
                 if (decodeWithSampling) {
                     runner.forwardAndSample(batch, samplers, next);
                     token = next[0];
@@ -199,6 +235,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
                     runner.forward(batch, logits);
                     token = prompt[step % promptLen];  // the next token need not be the model's choice to time a step
                 }
+                spans.end("decode_step", span, "position", promptLen + step);
             }
             double decodeWall = (System.nanoTime() - start) / 1e6 / decodeSteps;
             return new Run(prefillWall, prefill, decodeWall, snapshot(totals, decodeSteps));

@@ -7,12 +7,15 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Path;
 
-/** {@code --trace FILE}, for any benchmark to include as a picocli {@code @Mixin}: a Chrome trace of the run's steps. */
+/**
+ * {@code --trace FILE}, for any benchmark to include as a picocli {@code @Mixin}: a Chrome trace of the run's steps and,
+ * where the benchmark profiles stages, of the runner's stages and layers.
+ */
 public final class TraceOptions {
 
     @Option(names = "--trace", paramLabel = "FILE",
-            description = "write a Chrome trace-event JSON of the engine's steps (prefill chunks, decode steps, "
-                    + "sampling) to FILE; open it in Perfetto (ui.perfetto.dev)")
+            description = "write a Chrome trace-event JSON of the run's steps (and of the runner's stages and layers "
+                    + "where the benchmark profiles them) to FILE; open it in Perfetto (ui.perfetto.dev)")
     Path file;
 
     /** A recorder when {@code --trace} was given, else {@link Trace#OFF}. */

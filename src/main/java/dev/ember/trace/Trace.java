@@ -17,8 +17,10 @@ package dev.ember.trace;
 public sealed interface Trace permits Trace.Off, TraceRecorder {
     /** Category of the engine's steps: prefill chunks, decode steps, sampling. */
     String ENGINE = "engine";
-    /** Category of a forward pass's stages (embedding, attention, ffn, ...), for the runners. */
+    /** Category of a forward pass's stages (embedding, attention, ffn, ...) and decoder layers, from the runners' timers. */
     String STAGE = "stage";
+    /** Category of a kernel benchmark's measurements: one kernel at one shape, all its runs. */
+    String KERNEL = "kernel";
 
     /** Records nothing and costs nothing. */
     Trace OFF = new Off();
@@ -36,6 +38,9 @@ public sealed interface Trace permits Trace.Off, TraceRecorder {
 
     /** Records a span timed elsewhere: it began at {@code startNanos} (nanoTime's clock) and lasted {@code durationNanos}. */
     void span(String category, String name, long startNanos, long durationNanos);
+
+    /** As {@link #span(String, String, long, long)}, with one numeric argument shown beside the span. */
+    void span(String category, String name, long startNanos, long durationNanos, String argName, long argValue);
 
     /** Records the value of a counter track (power in watts, say) at this moment. */
     void counter(String name, double value);
@@ -67,6 +72,10 @@ public sealed interface Trace permits Trace.Off, TraceRecorder {
 
         @Override
         public void span(String category, String name, long startNanos, long durationNanos) {
+        }
+
+        @Override
+        public void span(String category, String name, long startNanos, long durationNanos, String argName, long argValue) {
         }
 
         @Override

@@ -53,7 +53,12 @@ public final class TraceRecorder implements Trace {
 
     @Override
     public void span(String category, String name, long startNanos, long durationNanos) {
-        add(new Event('X', category, name, startNanos, durationNanos, threadId(), null, 0, 0));
+        span(category, name, startNanos, durationNanos, null, 0);
+    }
+
+    @Override
+    public void span(String category, String name, long startNanos, long durationNanos, String argName, long argValue) {
+        add(new Event('X', category, name, startNanos, durationNanos, threadId(), argName, argValue, 0));
     }
 
     /** Records a counter value; one that was not measured (NaN) is left out, as JSON has no NaN. */

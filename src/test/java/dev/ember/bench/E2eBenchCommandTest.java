@@ -36,6 +36,29 @@ class E2eBenchCommandTest {
     }
 
     @Test
+    void monitorAndTraceWriteTheirFilesWithASpanPerStep(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("e2e.csv"), json = dir.resolve("e2e.json"), trace = dir.resolve("trace.json");
+        Run r = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--threads", "2", "--prompt-len", "24",
+                "--gen-len", "6", "--chunk-len", "16", "--decode-batch", "2", "--iters", "2", "--warmup", "1", "--monitor",
+                "--trace", trace.toString(), "--csv", csv.toString(), "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(String.join(",", E2eBenchCommand.COLUMNS), Files.readAllLines(csv).getFirst());
+        BenchFiles.assertResultColumns(json, E2eBenchCommand.COLUMNS);
+        BenchFiles.assertMonitorFiles(json, r, 1, List.of("iters", "output_tokens"));
+        assertTrue(new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile()).get("header").get("timing")
+                .asText().startsWith("host clock"), "the CPU runner is timed with the host clock");
+        // Timed runs only (2): 48 prompt tokens in steps of at most 16, then 5 decode steps of both sequences.
+        List<com.fasterxml.jackson.databind.JsonNode> spans = BenchFiles.spans(trace);
+        List<com.fasterxml.jackson.databind.JsonNode> prefill = BenchFiles.spans(spans, "engine", "prefill_step");
+        assertEquals(2 * 3, prefill.size());
+        for (com.fasterxml.jackson.databind.JsonNode step : prefill) {
+            assertEquals(16, step.get("args").get("tokens").asInt());
+        }
+        assertEquals(2 * 5, BenchFiles.spans(spans, "engine", "decode_step").size());
+        assertEquals(spans.size(), prefill.size() + 2 * 5, "nothing else: stages are not profiled in e2e");
+    }
+
+    @Test
     void badOptionsAndOversizedPresetsGiveOneClearError() {
         Run tooShort = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--gen-len", "1");
         assertEquals(1, tooShort.exitCode());

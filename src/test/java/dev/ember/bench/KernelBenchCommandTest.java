@@ -125,6 +125,34 @@ class KernelBenchCommandTest {
     }
 
     @Test
+    void monitorAndTraceGiveEveryMeasurementItsSpanAndSayEnergyIsPerRun(@TempDir Path dir) throws IOException {
+        Path trace = dir.resolve("trace.json");
+        Run r = kernelBenchOf(dir, "1", "16", "--monitor", "--trace", trace.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        List<String> csv = Files.readAllLines(dir.resolve("kernel.csv"));
+        assertEquals(String.join(",", KernelBenchCommand.COLUMNS), csv.getFirst());
+        Path json = dir.resolve("kernel.json");
+        JsonNode rows = BenchFiles.assertResultColumns(json, KernelBenchCommand.COLUMNS);
+        assertEquals(csv.size() - 1, rows.size());
+        BenchFiles.assertMonitorFiles(json, r, rows.size(), KernelBenchCommand.GPU_COLUMNS);
+        JsonNode header = JSON.readTree(json.toFile()).get("header");
+        assertTrue(header.get("energy_per").asText().startsWith("kernel run"), header.toString());
+        JsonNode summary = JSON.readTree(json.toFile()).get("gpu").get("summary");
+        assertTrue(summary == null || !summary.has("output_tokens"), "a kernel benchmark generates no tokens: " + summary);
+
+        List<JsonNode> spans = BenchFiles.spans(trace);
+        assertEquals(rows.size(), spans.size(), "one span per measurement");
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode row = rows.get(i), span = spans.get(i);
+            assertEquals("kernel", span.get("cat").asText());
+            assertEquals(row.get("kernel").asText() + " " + row.get("shape").asText() + " ("
+                    + row.get("implementation").asText() + ")", span.get("name").asText());
+            assertEquals(1 + 2, span.get("args").get("runs").asInt(), "warm-up and timed runs");
+            assertTrue(span.get("dur").asDouble() >= 2 * row.get("min_us").asDouble(), "the span holds its timed runs: " + span);
+        }
+    }
+
+    @Test
     void badOptionsGiveOneClearError(@TempDir Path dir) {
         Run dtype = kernelBench(dir, "--dtype", "f32");
         assertEquals(1, dtype.exitCode());

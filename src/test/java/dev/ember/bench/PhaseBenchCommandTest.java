@@ -39,6 +39,32 @@ class PhaseBenchCommandTest {
     }
 
     @Test
+    void monitorAndTraceWriteTheirFilesAndTheTraceHoldsEveryLayerOfEveryStep(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("phase.csv"), json = dir.resolve("phase.json"), trace = dir.resolve("trace.json");
+        Run run = ember("bench", "phase", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--prompt-lens", "16,24", "--decode-steps", "3", "--iters", "2", "--warmup", "1", "--monitor",
+                "--trace", trace.toString(), "--output", csv.toString(), "--json", json.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(String.join(",", PhaseBenchCommand.COLUMNS), Files.readAllLines(csv).getFirst());
+        assertEquals(2 * 8, BenchFiles.assertResultColumns(json, PhaseBenchCommand.COLUMNS).size());
+        BenchFiles.assertMonitorFiles(json, run, 2, MonitorOptions.PROMPT_GPU_COLUMNS);
+
+        // Timed runs only: 2 lengths x 2 runs, each a prefill step and 3 decode steps.
+        List<com.fasterxml.jackson.databind.JsonNode> spans = BenchFiles.spans(trace);
+        assertEquals(4, BenchFiles.spans(spans, "engine", "prefill_chunk").size());
+        assertEquals(12, BenchFiles.spans(spans, "engine", "decode_step").size());
+        for (int l = 0; l < 8; l++) {
+            List<com.fasterxml.jackson.databind.JsonNode> layer = BenchFiles.spans(spans, "stage", "layer " + l);
+            assertEquals(16, layer.size(), "layer " + l + ": one per step");
+            for (com.fasterxml.jackson.databind.JsonNode span : layer) {
+                assertEquals(l, span.get("args").get("layer").asInt());
+                assertTrue(span.get("dur").asDouble() > 0, span.toString());
+            }
+        }
+        assertEquals(16, BenchFiles.spans(spans, "stage", "embedding").size());
+    }
+
+    @Test
     void anotherDeviceIsOneClearError() {
         Run run = ember("bench", "phase", "--model", "models/ember-tiny", "--backend", "cpu", "--prompt-lens", "8",
                 "--device", "1");

@@ -55,6 +55,49 @@ class StageBenchCommandTest {
     }
 
     @Test
+    void monitorAndTraceWriteTheirFilesAndTheTraceHoldsEveryStageOfEveryStep(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("stage.csv"), json = dir.resolve("stage.json"), trace = dir.resolve("trace.json");
+        Run run = ember("bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--prompt-len", "48", "--decode-steps", "8", "--chunk-len", "32", "--iters", "2", "--warmup", "1",
+                "--decode-with-sampling", "--monitor", "--trace", trace.toString(), "--csv", csv.toString(),
+                "--json", json.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(String.join(",", StageBenchCommand.COLUMNS), Files.readAllLines(csv).getFirst());
+        assertEquals(2, BenchFiles.assertResultColumns(json, StageBenchCommand.COLUMNS).size());
+        BenchFiles.assertMonitorFiles(json, run, 1, MonitorOptions.PROMPT_GPU_COLUMNS);
+
+        // The timed runs only (2), each 2 prefill chunks (48 tokens in chunks of 32) and 8 decode steps.
+        List<JsonNode> spans = BenchFiles.spans(trace);
+        List<JsonNode> steps = new java.util.ArrayList<>(BenchFiles.spans(spans, "engine", "prefill_chunk"));
+        assertEquals(4, steps.size());
+        steps.addAll(BenchFiles.spans(spans, "engine", "decode_step"));
+        assertEquals(4 + 16, steps.size());
+        int layers = 8;  // ember-tiny
+        for (String stage : List.of("embedding", "lm_head")) {
+            assertEquals(20, BenchFiles.spans(spans, "stage", stage).size(), stage + ": one per step");
+        }
+        assertEquals(16, BenchFiles.spans(spans, "stage", "sampling").size(), "sampling: one per decode step");
+        for (int l = 0; l < layers; l++) {
+            assertEquals(20, BenchFiles.spans(spans, "stage", "layer " + l).size(), "layer " + l + ": one per step");
+        }
+        java.util.Set<Integer> attentionLayers = new java.util.TreeSet<>();
+        for (JsonNode a : BenchFiles.spans(spans, "stage", "attention")) {
+            if (a.has("args")) {
+                attentionLayers.add(a.get("args").get("layer").asInt());
+            }
+        }
+        assertEquals(8, attentionLayers.size(), "attention spans in every layer: " + attentionLayers);
+        for (JsonNode span : spans) {
+            if (span.get("cat").asText().equals("stage")) {
+                double start = span.get("ts").asDouble(), end = start + span.get("dur").asDouble();
+                assertTrue(steps.stream().anyMatch(step -> step.get("ts").asDouble() <= start + 1e-3
+                        && end <= step.get("ts").asDouble() + step.get("dur").asDouble() + 1e-3), "inside a step: " + span);
+            }
+        }
+        assertTrue(run.err().contains("trace of"), run.err());
+    }
+
+    @Test
     void aPromptBeyondTheContextIsOneClearError() {
         Run run = ember("bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--prompt-len", "1000",
                 "--decode-steps", "100");

@@ -2,18 +2,16 @@ package dev.ember.monitor;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.StandIns;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The NVML bindings end to end without a GPU: a stand-in libnvidia-ml (src/test/resources/fake-nvml, built here with
@@ -24,29 +22,11 @@ class FakeNvmlTest {
 
     @Test
     void monitorReadsEveryFigureThroughTheBindings(@TempDir Path dir) throws IOException, InterruptedException {
-        Path library = dir.resolve("libnvidia-ml.so.1");
-        Process gcc;
-        try {
-            gcc = new ProcessBuilder("gcc", "-shared", "-fPIC", "-o", library.toString(),
-                    "src/test/resources/fake-nvml/fake_nvml.c").inheritIO().start();
-        } catch (IOException e) {
-            assumeTrue(false, "no gcc to build the stand-in NVML: " + e.getMessage());
-            return;
-        }
-        assertEquals(0, gcc.waitFor(), "gcc");
-
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "dev.ember.cli.EmberCli",
+        StandIns.compile("src/test/resources/fake-nvml/fake_nvml.c", dir.resolve("libnvidia-ml.so.1"));
+        String log = StandIns.ember(dir, Map.of("EMBER_CUDA_LIB_DIR", dir.toString()),
                 "bench", "latency", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
                 "--prompt-lens", "16", "--max-new-tokens", "8", "--iters", "3", "--warmup", "1",
-                "--out-dir", dir.toString(), "--out-name", "fake", "--monitor", "--monitor-interval", "0.01"));
-        ProcessBuilder child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("log.txt").toFile());
-        child.environment().put("EMBER_CUDA_LIB_DIR", dir.toString());
-        Process run = child.start();
-        assertTrue(run.waitFor(120, TimeUnit.SECONDS), "the child JVM finished");
-        String log = Files.readString(dir.resolve("log.txt"));
-        assertEquals(0, run.exitValue(), log);
+                "--out-dir", dir.toString(), "--out-name", "fake", "--monitor", "--monitor-interval", "0.01");
 
         JsonNode gpu = new ObjectMapper().readTree(dir.resolve("fake_gpu.json").toFile()).get("gpu");
         assertTrue(gpu.get("available").asBoolean(), gpu.toString());
@@ -71,5 +51,40 @@ class FakeNvmlTest {
         assertEquals(24, row.get("output_tokens").asInt());
         assertTrue(row.get("energy_per_output_token_j").asDouble() > 0);
         assertTrue(log.contains("GPU monitor (Fake GPU"), log);
+    }
+
+    /**
+     * {@code bench stage} and {@code bench kernel} with the monitor on the stand-in: stage reports energy per decoded
+     * token over its timed runs; kernel reports energy per run, and no tokens at all.
+     */
+    @Test
+    void stageGivesEnergyPerDecodedTokenAndKernelPerRun(@TempDir Path dir) throws IOException, InterruptedException {
+        StandIns.compile("src/test/resources/fake-nvml/fake_nvml.c", dir.resolve("libnvidia-ml.so.1"));
+        Map<String, String> fake = Map.of("EMBER_CUDA_LIB_DIR", dir.toString());
+        Path stage = dir.resolve("stage.json");
+        StandIns.ember(dir, fake, "bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--prompt-len", "32", "--decode-steps", "32", "--chunk-len", "32", "--iters", "2", "--warmup", "1",
+                "--monitor", "--monitor-interval", "0.01", "--json", stage.toString());
+        ObjectMapper json = new ObjectMapper();
+        JsonNode summary = json.readTree(stage.toFile()).get("gpu").get("summary");
+        assertEquals(3 * 32, summary.get("output_tokens").asLong(), "every run's decode steps, warm-up too");
+        JsonNode window = json.readTree(dir.resolve("stage_gpu.json").toFile()).get("results").get(0);
+        assertEquals(2 * 32, window.get("output_tokens").asLong(), "the timed runs' decode steps");
+        assertEquals(window.get("energy_j").asDouble() / 64, window.get("energy_per_output_token_j").asDouble(), 1e-12);
+        assertEquals(250.0, window.get("power_mean_w").asDouble());
+
+        Path kernel = dir.resolve("kernel.json");
+        StandIns.ember(dir, fake, "bench", "kernel", "--backend", "cpu", "--threads", "2", "--batch", "1", "--seq-len", "16",
+                "--iters", "2", "--warmup", "1", "--monitor", "--monitor-interval", "0.01", "--json", kernel.toString());
+        JsonNode root = json.readTree(kernel.toFile());
+        assertFalse(root.get("gpu").get("summary").has("output_tokens"), "a kernel benchmark generates no tokens");
+        assertTrue(root.get("header").get("energy_per").asText().startsWith("kernel run"));
+        JsonNode rows = json.readTree(dir.resolve("kernel_gpu.json").toFile()).get("results");
+        assertEquals(root.get("results").size(), rows.size(), "a window per measurement");
+        for (JsonNode row : rows) {
+            assertEquals(3, row.get("runs").asInt());
+            // Milliseconds long: below the energy counter's resolution, so no energy is claimed.
+            assertTrue(row.get("duration_s").asDouble() < 1 && row.get("energy_per_run_j").isNull(), row.toString());
+        }
     }
 }

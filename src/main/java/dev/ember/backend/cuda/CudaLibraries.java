@@ -27,6 +27,8 @@ public final class CudaLibraries {
     static final List<String> CUBLAS_LT = List.of("libcublasLt.so.13", "libcublasLt.so.12");
     /** NVML, the driver's management library (power, energy, utilisation, memory, temperature). */
     public static final List<String> NVML = List.of("libnvidia-ml.so.1");
+    /** NVTX v3 as a shared library (CUDA 13's toolkit ships it): ranges for Nsight Systems. */
+    static final List<String> NVTX = List.of("libnvtx3interop.so.1");
 
     private static final Map<List<String>, Opened> OPENED = new ConcurrentHashMap<>();
 

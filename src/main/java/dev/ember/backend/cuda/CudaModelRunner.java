@@ -9,6 +9,7 @@ import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
+import dev.ember.backend.WorkMarks;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -478,6 +479,12 @@ final class CudaModelRunner implements ModelRunner {
             clock.close();
         }
         stages = profile.enabled() ? new EventStageClock(profile, stream) : StageClock.OFF;
+    }
+
+    /** Events on this runner's stream at points of a benchmark's choosing ({@link CudaBackend#workMarks}). */
+    WorkMarks eventMarks(int points) {
+        context.makeCurrent();
+        return new EventMarks(stream, points);
     }
 
     @Override

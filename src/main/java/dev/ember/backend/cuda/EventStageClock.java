@@ -5,75 +5,62 @@ import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
  * Marks a stream between the stages (and layers) of a step with CUDA events and, once the stream has passed them,
  * reports the device time between consecutive marks to the stage and layer current at the first. Events are reused
  * from step to step; the pool grows to the most marks a step has made.
+ *
+ * <p>The spans are placed on the host's clock from the moment of the first mark: the stream is idle then (the step
+ * before ended with a synchronize), so its event completes as it is recorded, and the later marks follow it by their
+ * device times. A trace therefore shows each stage where the GPU ran it, to within a launch latency.
  */
-final class EventStageClock implements StageClock, AutoCloseable {
+final class EventStageClock extends StageClock.Marking implements AutoCloseable {
     private final StageProfile profile;
     private final CudaStream stream;
     private final List<CudaEvent> events = new ArrayList<>();
-    /** The stage and layer from mark i to mark i + 1; null and NO_LAYER after an end. */
-    private final List<Stage> stages = new ArrayList<>();
+    /** The stage and layer of the time from mark i - 1 to mark i; null before the first stage and after an end. */
+    private Stage[] stages = new Stage[64];
     private int[] layers = new int[64];
-    private Stage stage;
-    private int layer = NO_LAYER;
     private int marks;
+    /** The host's clock at the first mark. */
+    private long firstMarkNanos;
 
     EventStageClock(StageProfile profile, CudaStream stream) {
+        super(profile);
         this.profile = profile;
         this.stream = stream;
     }
 
     @Override
-    public void enter(Stage next) {
-        stage = next;
-        mark();
-    }
-
-    @Override
-    public void layer(int index) {
-        layer = index;
-        mark();
-    }
-
-    @Override
-    public void end() {
-        if (stage != null) {
-            stage = null;
-            layer = NO_LAYER;
-            mark();
-        }
-    }
-
-    private void mark() {
+    protected void mark() {
         if (marks == events.size()) {
             events.add(CudaEvent.create());
         }
         if (marks == layers.length) {
-            layers = java.util.Arrays.copyOf(layers, 2 * marks);
+            layers = Arrays.copyOf(layers, 2 * marks);
+            stages = Arrays.copyOf(stages, 2 * marks);
+        }
+        if (marks == 0) {
+            firstMarkNanos = System.nanoTime();
         }
         events.get(marks).record(stream);
-        stages.add(stage);
+        stages[marks] = stage;
         layers[marks++] = layer;
     }
 
     /** Reports the intervals between the marks recorded so far (the stream must have passed them) and starts afresh. */
     void collect() {
-        for (int i = 0; i + 1 < marks; i++) {
-            if (stages.get(i) == null) {
-                continue;
+        long start = firstMarkNanos;
+        for (int i = 1; i < marks; i++) {
+            long nanos = Math.round(events.get(i).elapsedMillisSince(events.get(i - 1)) * 1e6);
+            if (stages[i] != null) {
+                profile.add(stages[i], layers[i], start, nanos);
             }
-            long nanos = Math.round(events.get(i + 1).elapsedMillisSince(events.get(i)) * 1e6);
-            profile.add(stages.get(i), nanos);
-            if (layers[i] != NO_LAYER) {
-                profile.addLayer(layers[i], nanos);
-            }
+            start += nanos;
         }
-        stages.clear();
         marks = 0;
     }
 

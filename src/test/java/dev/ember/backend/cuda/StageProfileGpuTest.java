@@ -3,6 +3,7 @@ package dev.ember.backend.cuda;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;
+import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
 import dev.ember.bench.StageBenchCommand;
@@ -14,6 +15,8 @@ import dev.ember.model.Architecture;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
+import dev.ember.trace.Trace;
+import dev.ember.trace.TraceRecorder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Stage profiling on the GPU: events between stages of eager steps give the same logits as unprofiled steps (graph
- * replays for decode), and in {@code ember bench stage} on a small preset the stages sum to the wall time within 10%.
+ * replays for decode), the trace gets each stage where the GPU ran it, and in {@code ember bench stage} on a small preset the stages sum to the wall time within 10%.
  */
 class StageProfileGpuTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 3, 8, 2, 32, 1000, 512, 1e-5,
@@ -61,6 +64,47 @@ class StageProfileGpuTest {
             totals.reset();
             assertArrayEquals(plain, run(runner, prompt));
             assertFalse(totals.measured(Stage.ATTENTION), "nothing recorded once off");
+        }
+    }
+
+    /**
+     * The event clock hands a trace every stage and layer of every step, where the GPU ran them: inside the host's
+     * window of the step (to a launch latency), contiguous on the device's clock, and summing to the stage totals.
+     */
+    @Test
+    void eventTimedStagesGoToTheTraceInsideTheirSteps() {
+        Gpu.context();
+        int vocab = CONFIG.vocabSize();
+        int[] prompt = new SplittableRandom(8).ints(40, 0, vocab).toArray();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 128, 16), 4)) {
+            TraceRecorder trace = new TraceRecorder();
+            StageTotals totals = new StageTotals(trace, Nvtx.open(true, System.out));
+            runner.profileStages(totals);
+            long before = System.nanoTime();
+            run(runner, prompt);  // a prefill and 3 decode steps
+            long after = System.nanoTime();
+            runner.profileStages(StageProfile.OFF);
+            List<TraceRecorder.Event> events = trace.events();
+            long slack = 1_000_000;  // a launch latency and the clocks' read, generously
+            double stageSum = 0;
+            for (TraceRecorder.Event e : events) {
+                assertEquals(Trace.STAGE, e.category());
+                assertTrue(e.startNanos() >= before - slack && e.startNanos() + e.durationNanos() <= after + slack, e.toString());
+                if (!e.name().startsWith("layer ")) {
+                    stageSum += e.durationNanos() / 1e6;
+                }
+            }
+            assertEquals(totals.totalMillis(), stageSum, 1e-3, "the trace's stages are the totals' stages");
+            for (int l = 0; l < CONFIG.numLayers(); l++) {
+                String name = StageClock.layerName(l);
+                assertEquals(4, events.stream().filter(e -> e.name().equals(name)).count(), name + ": one per step");
+            }
+            for (Stage s : List.of(Stage.EMBEDDING, Stage.LM_HEAD, Stage.MEMCPY_H2D, Stage.MEMCPY_D2H)) {
+                // Outside the layers; the embedding also goes on, for an instant, into layer 0 until its first norm.
+                assertEquals(4, events.stream().filter(e -> e.name().equals(s.label()) && e.argName() == null).count(),
+                        s + ": one per step");
+            }
         }
     }
 
