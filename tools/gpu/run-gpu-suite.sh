@@ -51,6 +51,7 @@ BENCHMARKS=(
   "b64-decode||--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b64-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b1-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
 )
 
 # Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,

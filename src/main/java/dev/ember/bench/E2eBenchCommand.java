@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
 import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
@@ -96,6 +97,11 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     @Option(names = "--seed", defaultValue = "1", description = "seed of the prompts; default: ${DEFAULT-VALUE}")
     long seed;
 
+    @Option(names = {"--no-overlap", "--disable-overlap-schedule"},
+            description = "await each decode step before submitting the next, rather than preparing step N+1 while the "
+                    + "device computes step N (its tokens carried on the device), as the serving engine does")
+    boolean noOverlap;
+
     /** One timed run, in milliseconds. */
     record Run(double ttftMs, double prefillMs, double decodeMs) {
     }
@@ -174,6 +180,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             h.put("roofline_decode_tok_s", rooflineTokensPerSecond);
             h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
             h.put("timing", timing);
+            h.put("overlap", !noOverlap);
             MonitorOptions.writeResults(out, csv, json, h, table, gpu, timedTokens,
                     ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
         }
@@ -206,8 +213,9 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     }
 
     /**
-     * Prefills every prompt in steps of at most chunk-len tokens, then decodes; each step ends with its tokens on the
-     * host. The run's figures are the times between its {@link Point}s on {@code marks}.
+     * Prefills every prompt in steps of at most chunk-len tokens, each ending with its tokens on the host, then decodes:
+     * step N+1 submitted before step N is awaited, its tokens carried on the device (unless --no-overlap). The run's
+     * figures are the times between its {@link Point}s on {@code marks}.
      */
     Run runOnce(ModelRunner runner, SplittableRandom random, StepSpans spans, WorkMarks marks) {
         int vocab = runner.config().vocabSize();
@@ -262,13 +270,27 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             }
             marks.mark(Point.PREFILLED.ordinal());
             ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[decodeBatch];
+            SubmittedStep inFlight = null;
             for (int step = 0; step < genLen - 1; step++) {
+                boolean carried = inFlight != null;
                 for (int i = 0; i < decodeBatch; i++) {
-                    decode[i] = new ForwardBatch.Chunk(new int[] {next[i]}, promptLen + step, tables[i]);
+                    decode[i] = carried ? ForwardBatch.Chunk.carried(i, promptLen + step, tables[i])
+                            : new ForwardBatch.Chunk(new int[] {next[i]}, promptLen + step, tables[i]);
                 }
                 long span = spans.begin("decode_step");
-                runner.forwardAndSample(ForwardBatch.of(decode), samplers, next);
+                SubmittedStep submitted = runner.submit(ForwardBatch.of(decode), samplers);
+                if (carried) {
+                    inFlight.await(next);
+                }
+                inFlight = submitted;
+                if (noOverlap) {
+                    inFlight.await(next);
+                    inFlight = null;
+                }
                 spans.end("decode_step", span, "position", promptLen + step);
+            }
+            if (inFlight != null) {
+                inFlight.await(next);
             }
             marks.mark(Point.END.ordinal());
             return new Run(between(marks, Point.START, Point.FIRST_TOKEN), between(marks, Point.START, Point.PREFILLED),

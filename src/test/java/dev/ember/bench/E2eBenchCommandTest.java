@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code ember bench e2e} on the CPU with the default tiny model: the seeds' CSV columns, measured figures, clear errors. */
@@ -45,8 +46,10 @@ class E2eBenchCommandTest {
         assertEquals(String.join(",", E2eBenchCommand.COLUMNS), Files.readAllLines(csv).getFirst());
         BenchFiles.assertResultColumns(json, E2eBenchCommand.COLUMNS);
         BenchFiles.assertMonitorFiles(json, r, 1, List.of("iters", "output_tokens"));
-        assertTrue(new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile()).get("header").get("timing")
-                .asText().startsWith("host clock"), "the CPU runner is timed with the host clock");
+        com.fasterxml.jackson.databind.JsonNode header = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile())
+                .get("header");
+        assertTrue(header.get("timing").asText().startsWith("host clock"), "the CPU runner is timed with the host clock");
+        assertTrue(header.get("overlap").asBoolean(), "decode steps overlap by default");
         // Timed runs only (2): 48 prompt tokens in steps of at most 16, then 5 decode steps of both sequences.
         List<com.fasterxml.jackson.databind.JsonNode> spans = BenchFiles.spans(trace);
         List<com.fasterxml.jackson.databind.JsonNode> prefill = BenchFiles.spans(spans, "engine", "prefill_step");
@@ -56,6 +59,17 @@ class E2eBenchCommandTest {
         }
         assertEquals(2 * 5, BenchFiles.spans(spans, "engine", "decode_step").size());
         assertEquals(spans.size(), prefill.size() + 2 * 5, "nothing else: stages are not profiled in e2e");
+    }
+
+    /** Overlapped decode steps (their tokens carried from the step in flight) and serial ones write the same row. */
+    @Test
+    void noOverlapAwaitsEachDecodeStep(@TempDir Path dir) throws IOException {
+        Path json = dir.resolve("e2e.json");
+        Run r = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--threads", "2", "--prompt-len", "12",
+                "--gen-len", "5", "--decode-batch", "3", "--iters", "1", "--warmup", "0", "--no-overlap", "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        BenchFiles.assertResultColumns(json, E2eBenchCommand.COLUMNS);
+        assertFalse(new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.toFile()).get("header").get("overlap").asBoolean());
     }
 
     @Test
