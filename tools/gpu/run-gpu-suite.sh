@@ -15,10 +15,12 @@
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
-#            ones again with the candidate decode-attention kernel (EMBER_DECODE_ATTENTION=fused);
+#            ones again with the candidate decode-attention kernel (EMBER_DECODE_ATTENTION=fused), without overlap and
+#            with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a second time in step 2);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
 #         5. the serving benchmarks (`serving` below).
-#       Full logs and results go under $OUT (or ./gpu-out); a short table is printed last.
+#       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
+#       every log and result file.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh gpu [TEST_SELECTOR...]
 #       The GPU tests alone (selectors such as --select-class=... narrow them).
@@ -52,6 +54,8 @@ BENCHMARKS=(
   "b64-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b1-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
+  "b1-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "b64-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
 )
 
 # Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,
@@ -242,8 +246,6 @@ serving() {
   run_logged latency-tiny bench latency --backend cuda --model "$ROOT/models/ember-tiny" --prompt-lens 128,512 --max-new-tokens 64 \
       --iters 5 --warmup 2 --monitor --trace "$dir/latency-trace.json" --out-dir "$dir" --out-name latency-tiny
   head -3 "$dir/latency-tiny.csv" | tee -a "$dir/serving.log"
-  # Few files come back from a device call: the serving results travel as one archive.
-  tar -C "$OUT_DIR" -czf "$OUT_DIR/serving.tar.gz" serving
 }
 
 summary() {
@@ -255,6 +257,11 @@ summary() {
     grep -h '\[gpu' "$OUT_DIR/tests.log" | sed 's/^[[:space:]│├└─]*//' | sort -u | cut -c1-170 || true
     grep -E 'tests (successful|failed|aborted|skipped|found)' "$OUT_DIR/tests.log" || true
     grep 'junit exit code' "$OUT_DIR/tests.log" || true
+    if [ -f "$OUT_DIR/tests-pdl.log" ]; then
+      echo "== the CUDA tests with EMBER_PDL=1 (tests-pdl.log)"
+      grep -E '✘' "$OUT_DIR/tests-pdl.log" | head -10 || true
+      grep -E 'tests (successful|failed)|junit exit code' "$OUT_DIR/tests-pdl.log" || true
+    fi
     echo "== ember generate"
     grep -E 'backend:|error' "$OUT_DIR/generate.log" || tail -3 "$OUT_DIR/generate.log"
     echo "== bench e2e (bench.csv, bench.log)"
@@ -276,17 +283,27 @@ profile() {
   grep '\[gpu-time\]' /tmp/profile.log || tail -5 /tmp/profile.log
 }
 
+# Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.
+pack_results() {
+  local archive=/tmp/ember-results.tar.gz
+  tar -C "$OUT_DIR" --exclude=./summary.txt -czf "$archive" .
+  find "$OUT_DIR" -mindepth 1 -maxdepth 1 ! -name summary.txt -exec rm -rf {} +
+  mv "$archive" "$OUT_DIR/results.tar.gz"
+}
+
 case "${1:-}" in
   pack) shift; pack "$@" ;;
   all)
     unpack; host_info; hf_models
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
       --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
-    bench; generate; serving; summary
+    # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
+    EMBER_PDL=1 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
+    bench; generate; serving; summary; pack_results
     exit $rc ;;
-  serving) unpack; host_info; serving; summary ;;
-  gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; exit $rc ;;
-  bench) unpack; host_info; bench; summary ;;
+  serving) unpack; host_info; serving; summary; pack_results ;;
+  gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
+  bench) unpack; host_info; bench; summary; pack_results ;;
   profile) unpack; profile ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
   *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | ember ARGS..." >&2; exit 2 ;;

@@ -21,6 +21,16 @@ template <> __device__ __forceinline__ float from_float<float>(float x) { return
 template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
 
+// Programmatic dependent launch (Hopper): a kernel launched with the programmatic-stream-serialization attribute
+// (EmberKernels, EMBER_PDL) may be scheduled while the kernel before it in the stream is still finishing, hiding the
+// launch gap between them. Every kernel therefore waits here first, before it reads or writes anything, until that
+// kernel has completed and its memory is visible; without the attribute, and before sm_90, this costs nothing.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // A 16-byte load through the read-only path that does not allocate in L1: for data read once (weights, a stream).
 __device__ __forceinline__ uint4 load_streaming(const void* p) {
     uint4 v;
@@ -68,11 +78,14 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>).
 #define EMBER_INSTANTIATE_AS(name, callee, params, args)                                          \
     namespace ember_f32 { using T = float;                                                        \
-        extern "C" __global__ void name##_f32 params { using namespace ember; callee args; } }   \
+        extern "C" __global__ void name##_f32 params {                                            \
+            using namespace ember; wait_for_previous_grid(); callee args; } }                     \
     namespace ember_bf16 { using T = __nv_bfloat16;                                               \
-        extern "C" __global__ void name##_bf16 params { using namespace ember; callee args; } }  \
+        extern "C" __global__ void name##_bf16 params {                                           \
+            using namespace ember; wait_for_previous_grid(); callee args; } }                     \
     namespace ember_f16 { using T = __half;                                                       \
-        extern "C" __global__ void name##_f16 params { using namespace ember; callee args; } }
+        extern "C" __global__ void name##_f16 params {                                            \
+            using namespace ember; wait_for_previous_grid(); callee args; } }
 
 // The common case: the entry points call the template of the same name.
 #define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

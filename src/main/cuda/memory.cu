@@ -7,6 +7,7 @@
 // into a value that is written only if it equals a constant no real input produces, so the loads cannot be removed.
 // Bytes: 16 n read, nothing written in practice. FLOPs: none.
 extern "C" __global__ void read_stream(const uint4* __restrict__ in, long long n, uint4* __restrict__ sink) {
+    ember::wait_for_previous_grid();
     const long long stride = (long long)gridDim.x * blockDim.x;
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     uint4 acc = make_uint4(0u, 0u, 0u, 0u);
@@ -38,6 +39,7 @@ extern "C" __global__ void read_stream(const uint4* __restrict__ in, long long n
 // the product stream faster than read_stream on some runs. Bytes: 16 n read, nothing written in practice. FLOPs: none.
 constexpr int RUN_WORDS = 512;
 extern "C" __global__ void read_runs(const uint4* __restrict__ in, long long n, uint4* __restrict__ sink) {
+    ember::wait_for_previous_grid();
     constexpr int IN_FLIGHT = 8;
     const int lane = threadIdx.x & 31;
     const long long first = ((long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * RUN_WORDS;

@@ -93,6 +93,7 @@ __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restri
 
 // Greedy choice for every row: out[r] = argmax of row r. Reads rows*vocab*4 bytes.
 extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
+    ember::wait_for_previous_grid();
     argmax_row(logits + (size_t)blockIdx.x * vocab, vocab, out + blockIdx.x);
 }
 
@@ -188,6 +189,7 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
 extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
                                               const int* __restrict__ topK, const float* __restrict__ topP,
                                               const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
+    ember::wait_for_previous_grid();
     const int row = blockIdx.x;
     sample_row(logits + (size_t)row * vocab, vocab, temperature[row], topK[row], topP[row], uniform[row], out + row);
 }
@@ -199,6 +201,7 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
 // One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
 extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
                                          int* __restrict__ out, int vocab) {
+    ember::wait_for_previous_grid();
     const int row = blockIdx.x;
     const int* q = params + 5 * row;
     const int mode = q[0];

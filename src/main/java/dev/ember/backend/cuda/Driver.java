@@ -75,6 +75,7 @@ final class Driver {
     private static final MethodHandle cuFuncSetAttribute = bind("cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
     private static final MethodHandle cuLaunchKernel = bind("cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+    private static final MethodHandle cuLaunchKernelEx = bind("cuLaunchKernelEx", ADDRESS, ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuStreamBeginCapture = bind("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
     private static final MethodHandle cuStreamEndCapture = bind("cuStreamEndCapture", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphInstantiate = bind("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
@@ -448,6 +449,18 @@ final class Driver {
         try {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                     stream, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw CudaLibraries.rethrow(t);
+        }
+    }
+
+    /**
+     * {@code cuLaunchKernelEx(config, function, params, NULL)}: a launch whose CUlaunchConfig carries attributes
+     * (KernelArgs fills it). Returns the raw CUresult, as {@link #launchKernel} does.
+     */
+    static int launchKernelEx(MemorySegment config, MemorySegment function, MemorySegment params) {
+        try {
+            return (int) cuLaunchKernelEx.invokeExact(config, function, params, MemorySegment.NULL);
         } catch (Throwable t) {
             throw CudaLibraries.rethrow(t);
         }

@@ -53,6 +53,16 @@ public final class EmberKernels implements AutoCloseable {
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
+        useDependentLaunch("1".equals(System.getenv("EMBER_PDL")));
+    }
+
+    /**
+     * Launches Ember's kernels with programmatic dependent launch (KernelArgs#dependentLaunch) from now on, where the
+     * GPU has it (compute capability 9.0 and later), or without. Off unless EMBER_PDL=1: a candidate until the GPU
+     * benchmarks show the launch gaps it hides.
+     */
+    public void useDependentLaunch(boolean on) {
+        args.dependentLaunch(on && device.computeMajor() >= 9);
     }
 
     /** True when this build carries the compiled kernels (it does not when nvcc was absent at build time). */

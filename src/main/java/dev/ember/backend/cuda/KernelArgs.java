@@ -17,8 +17,18 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class KernelArgs {
     private static final int MAX_ARGS = 32;
+    /**
+     * cuda.h's CUlaunchConfig (56 bytes: grid x/y/z, block x/y/z and shared bytes as unsigned ints, then the stream at
+     * 32, the attribute array at 40 and its length at 48) and one CUlaunchAttribute (72 bytes: the id, then at 8 a
+     * 64-byte value whose first int is the programmatic-stream-serialization flag); offsets read off cuda.h 13.0.
+     */
+    private static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
+    private static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
+    private static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     private final MemorySegment values;
     private final MemorySegment pointers;
+    private final MemorySegment config;
+    private boolean dependentLaunch;
     private int count;
 
     public KernelArgs(Arena arena) {
@@ -27,6 +37,21 @@ public final class KernelArgs {
         for (int i = 0; i < MAX_ARGS; i++) {
             pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
         }
+        config = arena.allocate(CONFIG_BYTES + ATTRIBUTE_BYTES, 8);
+        MemorySegment attribute = config.asSlice(CONFIG_BYTES, ATTRIBUTE_BYTES);
+        attribute.set(JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(JAVA_INT, VALUE_OFFSET, 1);
+        config.set(ADDRESS, ATTRIBUTES_OFFSET, attribute);
+        config.set(JAVA_INT, ATTRIBUTE_COUNT_OFFSET, 1);
+    }
+
+    /**
+     * Launches from now on with programmatic dependent launch (Hopper and later), or without: a kernel may then be
+     * scheduled while the one before it in the stream finishes, every kernel waiting in wait_for_previous_grid
+     * (common.cuh) before it touches memory.
+     */
+    public void dependentLaunch(boolean on) {
+        this.dependentLaunch = on;
     }
 
     public KernelArgs begin() {
@@ -65,10 +90,23 @@ public final class KernelArgs {
     /** Queues {@code kernel} on {@code stream} with the arguments packed since {@link #begin()}. */
     public void launch(CudaFunction kernel, int gridX, int gridY, int gridZ, int blockThreads, int sharedBytes,
                        CudaStream stream) {
-        int result = Driver.launchKernel(kernel.handle(), gridX, gridY, gridZ, blockThreads, 1, 1, sharedBytes,
-                stream.handle(), pointers);
+        int result;
+        if (dependentLaunch) {
+            config.set(JAVA_INT, 0, gridX);
+            config.set(JAVA_INT, 4, gridY);
+            config.set(JAVA_INT, 8, gridZ);
+            config.set(JAVA_INT, 12, blockThreads);
+            config.set(JAVA_INT, 16, 1);
+            config.set(JAVA_INT, 20, 1);
+            config.set(JAVA_INT, 24, sharedBytes);
+            config.set(ADDRESS, STREAM_OFFSET, stream.handle());
+            result = Driver.launchKernelEx(config, kernel.handle(), pointers);
+        } else {
+            result = Driver.launchKernel(kernel.handle(), gridX, gridY, gridZ, blockThreads, 1, 1, sharedBytes,
+                    stream.handle(), pointers);
+        }
         if (result != 0) {
-            throw new CudaException("cuLaunchKernel(" + kernel.name() + ", grid " + gridX + "x" + gridY + "x" + gridZ
+            throw new CudaException((dependentLaunch ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + kernel.name() + ", grid " + gridX + "x" + gridY + "x" + gridZ
                     + ", " + blockThreads + " threads, " + sharedBytes + " B shared)", result, Driver.errorName(result));
         }
     }
