@@ -108,7 +108,7 @@ public final class LlmEngine {
     public int step() {
         long traced = trace.start();
         int retired = 0;
-        if (inFlight != null && !inFlight.carriesTokens) {
+        if (inFlight != null && !inFlight.carriesTokens()) {
             retired = retire(inFlight);  // its tokens are drawn on the host: the next step needs them first
             inFlight = null;
         }
@@ -134,20 +134,12 @@ public final class LlmEngine {
         return retired;
     }
 
-    /** A submitted step, not retired yet. */
-    private static final class InFlight {
-        final ScheduledStep step;
-        final Sampler[] samplers;
-        final int[] tokens;
-        final boolean carriesTokens;
-        SubmittedStep submitted;
-
-        InFlight(ScheduledStep step, Sampler[] samplers, boolean carriesTokens) {
-            this.step = step;
-            this.samplers = samplers;
-            this.tokens = new int[samplers.length];
-            this.carriesTokens = carriesTokens;
-        }
+    /**
+     * A submitted step, not retired yet: its samplers stay with it (the runner reads them until the step is awaited)
+     * and its tokens land in {@code tokens}.
+     */
+    private record InFlight(ScheduledStep step, Sampler[] samplers, SubmittedStep submitted, boolean carriesTokens,
+                            int[] tokens) {
     }
 
     private InFlight submit(ScheduledStep step) {
@@ -162,8 +154,7 @@ public final class LlmEngine {
                 carries &= runner.carriesTokens(samplers[i]);
             }
         }
-        InFlight f = new InFlight(step, samplers, carries);
-        f.submitted = runner.submit(step.toForwardBatch(), samplers);
+        InFlight f = new InFlight(step, samplers, runner.submit(step.toForwardBatch(), samplers), carries, new int[rows]);
         scheduler.completed(step);
         for (int i = 0; i < rows; i++) {
             if (samplers[i] != null) {
@@ -178,13 +169,13 @@ public final class LlmEngine {
     /** Waits for a submitted step's tokens and hands them to their requests; returns the tokens the step computed. */
     private int retire(InFlight f) {
         long start = trace.start();
-        f.submitted.await(f.tokens);
+        f.submitted().await(f.tokens());
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         long now = System.nanoTime();
-        List<ScheduledStep.Work> work = f.step.work();
+        List<ScheduledStep.Work> work = f.step().work();
         for (int i = 0; i < work.size(); i++) {
             Sequence s = work.get(i).sequence();
-            int token = f.tokens[i];
+            int token = f.tokens()[i];
             if (token < 0 || s.isFinished()) {
                 continue;
             }
@@ -198,7 +189,7 @@ public final class LlmEngine {
             }
         }
         trace.end(Trace.ENGINE, "retire", retireStart, "rows", work.size());
-        return f.step.tokens();
+        return f.step().tokens();
     }
 
     private void finish(Sequence s, FinishReason reason) {
