@@ -22,7 +22,7 @@ public interface ModelRunner extends AutoCloseable {
     /**
      * Runs {@code batch}. For chunk {@code i}, writes the {@code vocabSize} logits of its last token
      * into {@code logits[i * vocabSize, (i + 1) * vocabSize)}. Each chunk's block table must already
-     * hold slots for {@code startPosition + tokens.length} tokens.
+     * hold slots for {@code startPosition + tokens.length} tokens. Carried chunks ({@link #submit}) are refused.
      */
     void forward(ForwardBatch batch, float[] logits);
 

@@ -173,7 +173,7 @@ final class CpuModelRunner implements ModelRunner {
     public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
         computeQueued();
         checkSampling(batch, samplers, tokens);
-        computeAndSample(batch, samplers, tokens);
+        computeAndSample(batch.withCarriedTokens(previousTokens), samplers, tokens);
         previousTokens = NO_TOKENS;  // a step not submitted is no source of carried tokens
     }
 
@@ -262,6 +262,9 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public void forward(ForwardBatch batch, float[] logits) {
+        if (batch.carriesTokens()) {
+            throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
+        }
         computeQueued();
         previousTokens = NO_TOKENS;
         compute(batch, logits);

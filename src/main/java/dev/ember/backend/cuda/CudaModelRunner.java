@@ -277,6 +277,9 @@ final class CudaModelRunner implements ModelRunner {
         if (lastSubmitted != null && !lastSubmitted.awaited) {
             throw new IllegalStateException("a submitted step must be awaited before forward");
         }
+        if (batch.carriesTokens()) {
+            throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
+        }
         long start = System.nanoTime();
         StepSlot slot = nextSlot();
         run(batch, null, slot, null);

@@ -122,6 +122,9 @@ class CpuForwardAndSampleTest {
             var step = runner.submit(ForwardBatch.of(ForwardBatch.Chunk.carried(0, 3, table(runner, 4))), greedy);
             var e = assertThrows(IllegalStateException.class, () -> step.await(new int[1]));
             assertTrue(e.getMessage().contains("previous step"), e.getMessage());
+            var refused = assertThrows(IllegalArgumentException.class,
+                    () -> runner.forward(ForwardBatch.of(ForwardBatch.Chunk.carried(0, 3, table(runner, 4))), new float[config.vocabSize()]));
+            assertTrue(refused.getMessage().contains("carried"), refused.getMessage());
         }
     }
 
