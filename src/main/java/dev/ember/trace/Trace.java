@@ -21,6 +21,8 @@ public sealed interface Trace permits Trace.Off, TraceRecorder {
     String STAGE = "stage";
     /** Category of a kernel benchmark's measurements: one kernel at one shape, all its runs. */
     String KERNEL = "kernel";
+    /** Category of a load generator's requests, as the client saw them (bench client). */
+    String CLIENT = "client";
 
     /** Records nothing and costs nothing. */
     Trace OFF = new Off();

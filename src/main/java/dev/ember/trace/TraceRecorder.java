@@ -28,6 +28,9 @@ public final class TraceRecorder implements Trace {
     private final long originNanos = System.nanoTime();
     private final List<Event> events = new ArrayList<>();
     private final Map<Long, String> threadNames = new LinkedHashMap<>();
+    /** Named tracks of {@link #spanOnTrack}, numbered far above any thread id. */
+    private final Map<String, Long> trackIds = new LinkedHashMap<>();
+    private static final long FIRST_TRACK_ID = 1L << 40;
 
     @Override
     public boolean enabled() {
@@ -59,6 +62,24 @@ public final class TraceRecorder implements Trace {
     @Override
     public void span(String category, String name, long startNanos, long durationNanos, String argName, long argValue) {
         add(new Event('X', category, name, startNanos, durationNanos, threadId(), argName, argValue, 0));
+    }
+
+    /**
+     * Records a span timed elsewhere on a track of its own, named {@code track}, rather than the calling thread's: for
+     * work that belongs to no thread, such as the requests a load generator keeps in flight. Spans on one track must
+     * nest or follow one another.
+     */
+    public void spanOnTrack(String track, String category, String name, long startNanos, long durationNanos,
+                            String argName, long argValue) {
+        synchronized (events) {
+            Long id = trackIds.get(track);
+            if (id == null) {
+                id = FIRST_TRACK_ID + trackIds.size();
+                trackIds.put(track, id);
+                threadNames.put(id, track);
+            }
+            events.add(new Event('X', category, name, startNanos, durationNanos, id, argName, argValue, 0));
+        }
     }
 
     /** Records a counter value; one that was not measured (NaN) is left out, as JSON has no NaN. */

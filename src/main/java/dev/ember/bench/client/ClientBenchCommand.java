@@ -5,10 +5,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.bench.BenchHeader;
+import dev.ember.bench.MonitorOptions;
 import dev.ember.bench.ResultTable;
+import dev.ember.bench.TraceOptions;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.monitor.GpuMonitor;
+import dev.ember.monitor.GpuReport;
 import dev.ember.tokenizer.Tokenizer;
+import dev.ember.trace.Trace;
+import dev.ember.trace.TraceRecorder;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -21,6 +28,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -113,6 +122,12 @@ public final class ClientBenchCommand implements Callable<Integer> {
     @Option(names = "--result-file", paramLabel = "FILE", description = "write the configuration and the figures as JSON")
     Path resultFile;
 
+    @Mixin
+    MonitorOptions monitorOptions = new MonitorOptions();
+
+    @Mixin
+    TraceOptions traceOptions = new TraceOptions();
+
     @Override
     public Integer call() {
         validate();
@@ -140,11 +155,25 @@ public final class ClientBenchCommand implements Callable<Integer> {
                 out.printf("# warm-up: %d requests, %d failed%n", warmup.size(), failed);
             }
             double[] arrivals = Arrivals.times(timed.size(), requestRate, burstiness, seed);
-            LoadRun run = LoadRun.run(client, timed, arrivals, concurrencyCap(), progress);
+            Trace trace = traceOptions.open();
+            LoadRun run;
+            GpuReport gpu;
+            // The GPU the server runs on, when it is this host's: 001's monitor beside the serving benchmark.
+            try (GpuMonitor monitor = monitorOptions.start(System.err, trace)) {
+                run = LoadRun.run(client, timed, arrivals, concurrencyCap(), progress);
+                gpu = monitor.stop();
+            }
             ClientMetrics metrics = ClientMetrics.of(run.outcomes(), run.durationSeconds(), bounds);
             print(out, metrics, bounds);
+            if (!(gpu instanceof GpuReport.Off)) {
+                out.println(gpu.describe(metrics.outputTokens()));
+            }
+            if (trace instanceof TraceRecorder recorder) {
+                traceRequests(recorder, run.outcomes());
+            }
+            traceOptions.write(trace, System.err);
             if (resultFile != null) {
-                writeResult(resultFile, modelName, client.uri(), bounds, metrics);
+                writeResult(resultFile, modelName, client.uri(), bounds, metrics, gpu);
             }
         }
         return 0;
@@ -254,7 +283,37 @@ public final class ClientBenchCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%-40s %10d%n", label, value);
     }
 
-    private void writeResult(Path file, String modelName, URI uri, Slo bounds, ClientMetrics metrics) {
+    /**
+     * Each request as spans on request tracks (a track takes requests that do not overlap, first free first):
+     * {@code queue} from its arrival to its send, {@code request} from the send to the end of its stream (its output
+     * tokens as argument) and inside it {@code first_token}, the time to its first token.
+     */
+    static void traceRequests(TraceRecorder trace, List<RequestOutcome> outcomes) {
+        List<RequestOutcome> bySchedule = outcomes.stream().sorted(Comparator.comparingLong(RequestOutcome::scheduledNanos)).toList();
+        List<Long> trackEnds = new ArrayList<>();
+        for (RequestOutcome r : bySchedule) {
+            int track = 0;
+            while (track < trackEnds.size() && trackEnds.get(track) > r.scheduledNanos()) {
+                track++;
+            }
+            if (track == trackEnds.size()) {
+                trackEnds.add(r.endNanos());
+            } else {
+                trackEnds.set(track, r.endNanos());
+            }
+            String name = "requests " + (track + 1);
+            if (r.sentNanos() > r.scheduledNanos()) {
+                trace.spanOnTrack(name, Trace.CLIENT, "queue", r.scheduledNanos(), r.sentNanos() - r.scheduledNanos(), null, 0);
+            }
+            trace.spanOnTrack(name, Trace.CLIENT, r.succeeded() ? "request" : "failed_request", r.sentNanos(),
+                    r.endNanos() - r.sentNanos(), "output_tokens", r.outputTokens());
+            if (r.succeeded() && r.tokenEvents().length > 0) {
+                trace.spanOnTrack(name, Trace.CLIENT, "first_token", r.sentNanos(), r.tokenEvents()[0] - r.sentNanos(), null, 0);
+            }
+        }
+    }
+
+    private void writeResult(Path file, String modelName, URI uri, Slo bounds, ClientMetrics metrics, GpuReport gpu) {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("date", Instant.now().toString());
         root.put("ember_version", BenchHeader.currentVersion());
@@ -269,6 +328,13 @@ public final class ClientBenchCommand implements Callable<Integer> {
         root.put("ignore_eos", ignoreEos);
         root.put("slo", bounds != null ? bounds.toString() : null);
         root.putAll(metrics.toMap());
+        if (!(gpu instanceof GpuReport.Off)) {
+            root.put("gpu", gpu.toMap(metrics.outputTokens(), false));
+            Map<String, Object> samples = new LinkedHashMap<>();
+            samples.put("header", Map.of("benchmark", "bench client", "url", uri.toString(), "model", modelName));
+            samples.put("gpu", gpu.toMap(metrics.outputTokens(), true));
+            ResultTable.writeJsonValue(MonitorOptions.gpuFile(file), samples);
+        }
         ResultTable.writeJsonValue(file, root);
     }
 }

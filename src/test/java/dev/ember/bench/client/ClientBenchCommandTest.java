@@ -102,6 +102,55 @@ class ClientBenchCommandTest {
         assertEquals(6, body.get("max_tokens").asInt());
     }
 
+    /**
+     * --monitor adds the GPU section and the _gpu file (here without NVML: available false, with the reason) and
+     * --trace draws every request on request tracks, a track never holding two requests at once.
+     */
+    @Test
+    void monitorAndTraceOfTheRequests() throws IOException {
+        Path result = dir.resolve("monitored.json"), trace = dir.resolve("client-trace.json");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--model", "m",
+                "--num-prompts", "8", "--max-concurrency", "2", "--random-input-len", "8", "--random-output-len", "4",
+                "--ignore-eos", "--monitor", "--trace", trace.toString(), "--result-file", result.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode json = JSON.readTree(result.toFile());
+        assertEquals(8, json.get("completed").asInt());
+        JsonNode gpu = json.get("gpu");
+        assertNotNull(gpu, json.toString());
+        JsonNode gpuFile = JSON.readTree(dir.resolve("monitored_gpu.json").toFile());
+        assertEquals("bench client", gpuFile.get("header").get("benchmark").asText());
+        if (!gpu.get("available").asBoolean()) {
+            assertTrue(gpu.get("reason").asText().contains("NVML"), gpu.toString());
+        }
+
+        JsonNode events = JSON.readTree(trace.toFile()).get("traceEvents");
+        java.util.Map<Long, List<long[]>> requestsByTrack = new java.util.HashMap<>();
+        int firstTokens = 0;
+        for (JsonNode e : events) {
+            if (!"client".equals(e.path("cat").asText())) {
+                continue;
+            }
+            long start = Math.round(e.get("ts").asDouble() * 1000), end = start + Math.round(e.get("dur").asDouble() * 1000);
+            switch (e.get("name").asText()) {
+                case "request" -> {
+                    assertEquals(4, e.get("args").get("output_tokens").asInt());
+                    requestsByTrack.computeIfAbsent(e.get("tid").asLong(), t -> new ArrayList<>()).add(new long[] {start, end});
+                }
+                case "first_token" -> firstTokens++;
+                case "queue" -> assertTrue(end >= start);
+                default -> fail("unexpected client span " + e);
+            }
+        }
+        assertEquals(8, requestsByTrack.values().stream().mapToInt(List::size).sum(), "a request span per request");
+        assertEquals(8, firstTokens);
+        for (List<long[]> track : requestsByTrack.values()) {
+            track.sort(java.util.Comparator.comparingLong(a -> a[0]));
+            for (int i = 1; i < track.size(); i++) {
+                assertTrue(track.get(i)[0] >= track.get(i - 1)[1] - 1, "requests overlap on one track");
+            }
+        }
+    }
+
     @Test
     void chatCompletionsFromAPromptsFileAtAPoissonRate() throws IOException {
         Path prompts = Files.writeString(dir.resolve("prompts.txt"), "one two three\n\nfour five\n");
