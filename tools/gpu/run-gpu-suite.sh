@@ -238,7 +238,7 @@ serving() {
   for _ in $(seq 1 90); do curl -sf http://127.0.0.1:8000/health > /dev/null && break; sleep 1; done
   run_logged client-llama-8b bench client --base-url http://127.0.0.1:8000 --num-prompts 500 --random-input-len 512 \
       --random-output-len 128 --random-vocab-size 128000 --request-rate inf --ignore-eos --warmup-requests 8 \
-      --result-file "$dir/client-llama-8b.json"
+      --monitor --trace "$dir/client-trace.json" --result-file "$dir/client-llama-8b.json"
   curl -s http://127.0.0.1:8000/metrics > "$dir/server-metrics.txt" || true
   kill -TERM "$pid"; wait "$pid" || true
   run_logged offline-llama-8b-500 bench offline --backend cuda --preset llama-3.1-8b --num-requests 500 --input-len 512:512 \
