@@ -30,7 +30,8 @@
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
-#       ncu kernel times of the batch-64 decode step's attention (ncu.csv), averaged per kernel.
+#       ncu on the batch-64 decode step's attention, both kernels: times per launch, and the speed-of-light, occupancy
+#       and warp-stall sections.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
 #       One ember command (under EMBER_JAVA_WRAPPER when set), e.g. `ember bench offline --backend cuda --preset qwen3-0.6b`.
 #
@@ -272,15 +273,27 @@ summary() {
   cat "$OUT_DIR/summary.txt"
 }
 
-# Kernel times (ncu, gpu__time_duration) of the batch-64 decode step's attention, to $OUT_DIR/ncu.csv, averaged per kernel.
+# The batch-64 decode step's attention under ncu, for each decode-attention kernel (tiled, fused): kernel times
+# (ncu-<kernel>.csv, averaged per kernel) and, for a few launches, the speed-of-light, occupancy and warp-stall
+# sections (ncu-<kernel>-sections.csv): what bounds the kernel, measured rather than guessed.
 profile() {
-  EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv --kernel-name regex:decode_attention \
-      --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu.csv" TESTS_LOG=/tmp/profile.log \
-    tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-  echo "== ncu: batch-64 decode attention, mean us per launch (ncu.csv)"
-  awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
-               END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu.csv" || true
-  grep '\[gpu-time\]' /tmp/profile.log || tail -5 /tmp/profile.log
+  local kernel
+  for kernel in tiled fused; do
+    EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
+        --kernel-name regex:decode_attention --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu-$kernel.csv" \
+        TESTS_LOG=/tmp/profile-$kernel.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+    echo "== ncu ($kernel): batch-64 decode attention, mean us per launch (ncu-$kernel.csv)"
+    awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
+                 END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-$kernel.csv" || true
+    grep '\[gpu-time\]' /tmp/profile-$kernel.log || tail -5 /tmp/profile-$kernel.log
+    EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section Occupancy \
+        --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(fused_)?d --launch-skip 64 \
+        --launch-count 4 --log-file $OUT_DIR/ncu-$kernel-sections.csv" \
+        TESTS_LOG=/tmp/profile-$kernel-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+    echo "== ncu ($kernel): sections of the attention kernel (ncu-$kernel-sections.csv), first launch"
+    grep -E '"(Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
+      "$OUT_DIR/ncu-$kernel-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
+  done
 }
 
 # Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.
@@ -304,7 +317,7 @@ case "${1:-}" in
   serving) unpack; host_info; serving; summary; pack_results ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
   bench) unpack; host_info; bench; summary; pack_results ;;
-  profile) unpack; profile ;;
+  profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
   *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | ember ARGS..." >&2; exit 2 ;;
 esac
