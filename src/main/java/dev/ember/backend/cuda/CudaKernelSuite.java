@@ -177,7 +177,7 @@ final class CudaKernelSuite implements KernelSuite {
             DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
             launch(new Case("qkv_rope", "qkv_rope_" + typed, phase, "rows=" + rows + " heads=" + shape.heads() + " kv_heads="
                     + shape.kvHeads() + " head_dim=" + hd, rows, qkvRopeBytes(rows, shape, t), Double.NaN), () ->
-                    kernels.qkvRope(stream, type, qkv.address(), address(qkvBias), address(qNorm), address(kNorm),
+                    kernels.qkvRope(stream, type, qkv.address(), DType.F32, address(qkvBias), address(qNorm), address(kNorm),
                             inverseFrequencies.address(), positions.address(), slots.address(), q.address(), keys.address(),
                             values.address(), rows, shape, eps));
             int seqLen = w.seqLen();

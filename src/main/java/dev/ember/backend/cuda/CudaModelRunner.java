@@ -802,6 +802,9 @@ final class CudaModelRunner implements ModelRunner {
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
+        // Prefill steps keep the q/k/v product in the storage type, as HF does: half the bytes written and read back.
+        // Decode steps keep fp32, where cuBLASLt's and the matrix-vector kernel's fp32 outputs are the faster.
+        DType qkvType = layout.prefill() > 0 && rows > EmberKernels.GEMV_MAX_ROWS ? type : DType.F32;
         stages.enter(Stage.EMBEDDING);
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
         for (int l = 0; l < weights.layers.size(); l++) {
@@ -812,9 +815,9 @@ final class CudaModelRunner implements ModelRunner {
             kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
                     a.normed.address(), 0, rows, h, eps, !first);
             stages.enter(Stage.ATTENTION);
-            products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h);
+            products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
             long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
-            kernels.qkvRope(stream, type, a.qkv.address(), address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
+            kernels.qkvRope(stream, type, a.qkv.address(), qkvType, address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
                     inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
                     rows, shape, eps);
             PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());

@@ -178,14 +178,20 @@ public final class EmberKernels implements AutoCloseable {
                 .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp((hidden + 3) / 4, 32)), 0, stream);
     }
 
-    /** Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu; bias and norms 0 for none. */
-    public void qkvRope(CudaStream stream, DType type, long qkv, long bias, long qNorm, long kNorm, long inverseFrequencies,
-                        long positions, long slots, long q, long keyCache, long valueCache, int rows, AttentionShape shape,
-                        float eps) {
+    /**
+     * Bias, q/k norm, RoPE and the KV-cache write of qkv_rope in rope.cu; bias and norms 0 for none. {@code qkv} holds
+     * the product in {@code qkvType}: fp32, or the storage type (qkv_rope_rounded).
+     */
+    public void qkvRope(CudaStream stream, DType type, long qkv, DType qkvType, long bias, long qNorm, long kNorm,
+                        long inverseFrequencies, long positions, long slots, long q, long keyCache, long valueCache, int rows,
+                        AttentionShape shape, float eps) {
+        if (qkvType != DType.F32 && qkvType != type) {
+            throw new IllegalArgumentException("qkv_rope reads q/k/v in fp32 or in the storage type " + type + ", not " + qkvType);
+        }
         args.begin().pointer(qkv).pointer(bias).pointer(qNorm).pointer(kNorm).pointer(inverseFrequencies)
                 .pointer(positions).pointer(slots).pointer(q).pointer(keyCache).pointer(valueCache)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).f32(eps)
-                .launch(typed("qkv_rope", type), rows, shape.heads() + shape.kvHeads(), 1,
+                .launch(typed(qkvType == DType.F32 ? "qkv_rope" : "qkv_rope_rounded", type), rows, shape.heads() + shape.kvHeads(), 1,
                         roundUp(Math.max(shape.headDim() / 2, 32), 32), 0, stream);
     }
 

@@ -152,19 +152,24 @@ class ElementwiseKernelsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void qkvRopeRotatesAndFillsTheCacheSlots(DType type) {
-        for (boolean qwen : new boolean[] {false, true}) {
-            checkQkvRope(type, qwen ? 128 : 64, qwen, !qwen);
+        for (DType qkvType : type == DType.F32 ? List.of(DType.F32) : List.of(DType.F32, type)) {
+            for (boolean qwen : new boolean[] {false, true}) {
+                checkQkvRope(type, qkvType, qwen ? 128 : 64, qwen, !qwen);
+            }
         }
     }
 
-    /** Qwen3 style: q/k norms, no bias; or Qwen2 style: bias, no norms; always llama3-scaled frequencies. */
-    private void checkQkvRope(DType type, int hd, boolean qkNorm, boolean bias) {
+    /**
+     * Qwen3 style: q/k norms, no bias; or Qwen2 style: bias, no norms; always llama3-scaled frequencies. The product
+     * comes in {@code qkvType}: fp32 (decode steps) or the storage type (prefill steps, qkv_rope_rounded).
+     */
+    private void checkQkvRope(DType type, DType qkvType, int hd, boolean qkNorm, boolean bias) {
         Gpu.context();
         int rows = 6, heads = 4, kvHeads = 2, slots = 64, half = hd / 2;
         int qd = heads * hd, kvd = kvHeads * hd, width = qd + 2 * kvd;
         float eps = 1e-6f;
         AttentionShape shape = new AttentionShape(heads, kvHeads, hd, 16, 0);
-        float[] qkv = Gpu.random(random, DType.F32, rows * width, 2.0);
+        float[] qkv = Gpu.random(random, qkvType, rows * width, 2.0);
         float[] b = bias ? Gpu.random(random, DType.F32, width, 0.3) : null;
         float[] qn = qkNorm ? Gpu.random(random, DType.F32, hd, 1.5) : null;
         float[] kn = qkNorm ? Gpu.random(random, DType.F32, hd, 1.5) : null;
@@ -222,16 +227,16 @@ class ElementwiseKernelsTest {
                 }
             }
         }
-        try (DeviceBuffer dq = Gpu.upload(DType.F32, qkv); DeviceBuffer db = bias ? Gpu.upload(DType.F32, b) : null;
+        try (DeviceBuffer dq = Gpu.upload(qkvType, qkv); DeviceBuffer db = bias ? Gpu.upload(DType.F32, b) : null;
              DeviceBuffer dqn = qkNorm ? Gpu.upload(DType.F32, qn) : null; DeviceBuffer dkn = qkNorm ? Gpu.upload(DType.F32, kn) : null;
              DeviceBuffer di = Gpu.upload(DType.F32, invF); DeviceBuffer dp = Gpu.uploadInts(positions);
              DeviceBuffer ds = Gpu.uploadInts(slotOf); DeviceBuffer q = Gpu.poisoned(type, (long) rows * qd);
              DeviceBuffer k = Gpu.poisoned(type, (long) slots * kvd); DeviceBuffer v = Gpu.poisoned(type, (long) slots * kvd)) {
-            Gpu.kernels().qkvRope(Gpu.stream(), type, dq.address(), bias ? db.address() : 0, qkNorm ? dqn.address() : 0,
+            Gpu.kernels().qkvRope(Gpu.stream(), type, dq.address(), qkvType, bias ? db.address() : 0, qkNorm ? dqn.address() : 0,
                     qkNorm ? dkn.address() : 0, di.address(), dp.address(), ds.address(), q.address(), k.address(), v.address(),
                     rows, shape, eps);
             Gpu.stream().synchronize();
-            String what = "qkv_rope " + type + " hd=" + hd + (qkNorm ? " q/k norm" : "") + (bias ? " bias" : "");
+            String what = "qkv_rope " + type + " (q/k/v in " + qkvType + ") hd=" + hd + (qkNorm ? " q/k norm" : "") + (bias ? " bias" : "");
             Gpu.assertClose(what + " q", Gpu.download(q, type, rows * qd), qRef, Gpu.tolerance(type));
             float[] kOut = Gpu.download(k, type, slots * kvd);
             float[] vOut = Gpu.download(v, type, slots * kvd);
