@@ -26,7 +26,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -88,11 +87,9 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     @Option(names = "--warmup", defaultValue = "1", description = "untimed runs first; default: ${DEFAULT-VALUE}")
     int warmup;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "also write the row as CSV")
-    Path csv;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "also write the header, the row and the roofline as JSON")
-    Path json;
+    @Mixin
+    ResultFileOptions files = new ResultFileOptions();
 
     @Option(names = "--seed", defaultValue = "1", description = "seed of the prompts; default: ${DEFAULT-VALUE}")
     long seed;
@@ -181,7 +178,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             h.put("roofline_ratio", tokensPerSecond / rooflineTokensPerSecond);
             h.put("timing", timing);
             h.put("overlap", !noOverlap);
-            MonitorOptions.writeResults(out, csv, json, h, table, gpu, timedTokens,
+            MonitorOptions.writeResults(out, files.csv(), files.json(), h, table, gpu, timedTokens,
                     ResultTable.of("iters", "output_tokens").add(iters, timedTokens));
         }
         return 0;

@@ -18,7 +18,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,11 +90,9 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
             + "of the copy and read-stream bandwidths measured on this device at start")
     Double hwBandwidth;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV")
-    Path csv;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "also write the header and rows as JSON")
-    Path json;
+    @Mixin
+    ResultFileOptions files = new ResultFileOptions();
 
     @Override
     public Integer call() {
@@ -142,7 +139,7 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
                             + "generated); each run includes what the timing does around it (the cache flush on the GPU); "
                             + "empty for windows under " + MIN_ENERGY_WINDOW_S + " s, below the energy counter's resolution");
                 }
-                MonitorOptions.writeResults(out, csv, json, h, table, gpu, 0, gpuRows);
+                MonitorOptions.writeResults(out, files.csv(), files.json(), h, table, gpu, 0, gpuRows);
             }
         }
         return 0;

@@ -18,7 +18,6 @@ import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,11 +70,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     @Option(names = "--runs", defaultValue = "3", description = "timed runs after the warm-up; the median is reported; default: ${DEFAULT-VALUE}")
     int runs;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "write the result row as CSV")
-    Path csv;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "write the header and the result row as JSON")
-    Path json;
+    @Mixin
+    ResultFileOptions files = new ResultFileOptions();
 
     /** One timed pass over the workload; {@code counters}: where the runner's steps spent the run's time. */
     record Run(double seconds, long outputTokens, long steps, long preemptions, StepCounters counters) {
@@ -138,7 +135,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                     "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
             head.put("engine", bench.describe(scheduler));
             head.put("seconds_per_run", seconds);
-            MonitorOptions.writeResults(out, csv, json, head, table, gpu, timedOutputTokens,
+            MonitorOptions.writeResults(out, files.csv(), files.json(), head, table, gpu, timedOutputTokens,
                     ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
             traceOptions.write(trace, err);
         }

@@ -18,7 +18,6 @@ import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -74,11 +73,9 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
     @Option(names = "--runs", defaultValue = "3", description = "timed runs after a warm-up, one row each; default: ${DEFAULT-VALUE}")
     int runs;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "write the rows as CSV")
-    Path csv;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "write the header and the rows as JSON")
-    Path json;
+    @Mixin
+    ResultFileOptions files = new ResultFileOptions();
 
     /**
      * One pass: time in prefill-carrying steps (plus submissions) and in decode-only steps, the tokens the decode
@@ -151,7 +148,7 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
             head.put("engine", bench.describe(scheduler));
             head.put("floor_s", floor.seconds());
             head.put("seconds_per_run", totalSeconds);
-            MonitorOptions.writeResults(out, csv, json, head, table, gpu, timedOutputTokens,
+            MonitorOptions.writeResults(out, files.csv(), files.json(), head, table, gpu, timedOutputTokens,
                     ResultTable.of("runs", "output_tokens").add(runs, timedOutputTokens));
             traceOptions.write(trace, err);
         }

@@ -26,7 +26,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -88,11 +87,9 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
     @Option(names = "--iters", defaultValue = "3", description = "timed runs; the rows are their medians; default: ${DEFAULT-VALUE}")
     int iters;
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV")
-    Path csv;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "also write the header and rows as JSON")
-    Path json;
+    @Mixin
+    ResultFileOptions files = new ResultFileOptions();
 
     private static List<String> columns() {
         List<String> c = new ArrayList<>(List.of("phase", "mode", "gpus", "split", "prompt_len", "decode_steps", "chunk_len",
@@ -177,7 +174,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             h.put("iters", iters);
             h.put("warmup", warmup);
             // The monitor saw every run, warm-ups too: their decode steps are the run's output tokens.
-            MonitorOptions.writeResults(out, csv, json, h, table, gpuReport, (long) (warmup + iters) * decodeSteps, gpuRows);
+            MonitorOptions.writeResults(out, files.csv(), files.json(), h, table, gpuReport, (long) (warmup + iters) * decodeSteps, gpuRows);
         }
         return 0;
     }

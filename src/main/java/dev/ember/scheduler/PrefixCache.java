@@ -5,9 +5,11 @@ import dev.ember.kvcache.BlockAllocator;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.Set;
 
 /**
  * A radix tree over full KV blocks: each node is one block of {@code blockSize} tokens whose keys and
@@ -50,6 +52,11 @@ public final class PrefixCache {
     private final BlockAllocator allocator;
     private final int blockSize;
     private final Node root = new Node(null, null, -1);
+    /**
+     * The nodes without children, the only ones eviction can take: a scheduler short of blocks asks at every step,
+     * and walking these beats walking the whole tree (a running prompt is a chain of many blocks and one leaf).
+     */
+    private final Set<Node> leaves = new HashSet<>();
     private long clock;
     private int cachedBlocks;
     private long lookups;
@@ -99,6 +106,8 @@ public final class PrefixCache {
                 allocator.retain(blocks[i]);
                 child = new Node(node, key, blocks[i]);
                 node.children.put(key, child);
+                leaves.remove(node);
+                leaves.add(child);
                 cachedBlocks++;
             }
             child.lastUsed = now;
@@ -114,33 +123,29 @@ public final class PrefixCache {
         if (allocator.freeBlocks() >= wanted) {
             return 0;
         }
-        PriorityQueue<Node> leaves = new PriorityQueue<>((a, b) -> Long.compare(a.lastUsed, b.lastUsed));
-        collectEvictableLeaves(root, leaves);
+        PriorityQueue<Node> evictable = new PriorityQueue<>((a, b) -> Long.compare(a.lastUsed, b.lastUsed));
+        for (Node leaf : leaves) {
+            if (allocator.refCount(leaf.block) == 1) {  // held by the tree alone
+                evictable.add(leaf);
+            }
+        }
         int evicted = 0;
-        while (allocator.freeBlocks() < wanted && !leaves.isEmpty()) {
-            Node leaf = leaves.poll();
+        while (allocator.freeBlocks() < wanted && !evictable.isEmpty()) {
+            Node leaf = evictable.poll();
             leaf.parent.children.remove(leaf.key);
+            leaves.remove(leaf);
             allocator.release(leaf.block);
             cachedBlocks--;
             evicted++;
             Node parent = leaf.parent;
-            if (parent != root && parent.children.isEmpty() && allocator.refCount(parent.block) == 1) {
+            if (parent != root && parent.children.isEmpty()) {
                 leaves.add(parent);
+                if (allocator.refCount(parent.block) == 1) {
+                    evictable.add(parent);
+                }
             }
         }
         return evicted;
-    }
-
-    private void collectEvictableLeaves(Node node, PriorityQueue<Node> out) {
-        for (Node child : node.children.values()) {
-            if (child.children.isEmpty()) {
-                if (allocator.refCount(child.block) == 1) {
-                    out.add(child);
-                }
-            } else {
-                collectEvictableLeaves(child, out);
-            }
-        }
     }
 
     /** Blocks the tree holds a reference to. */

@@ -60,4 +60,44 @@ class PrefixCacheTest {
         assertEquals(6, alloc.freeBlocks(), "every block returns to the pool");
         assertEquals(0, cache.cachedBlocks());
     }
+
+    /**
+     * Eviction walks only the tree's leaves: a shared prefix with two branches loses a branch's leaf without becoming a
+     * leaf itself, becomes one when its last child goes, and is then evicted in its turn; blocks held by a sequence
+     * stay whatever their place.
+     */
+    @Test
+    void branchesLeaveTheirSharedPrefixOnlyWhenTheLastOneGoes() {
+        BlockAllocator alloc = new BlockAllocator(16);
+        PrefixCache cache = new PrefixCache(alloc, BS);
+        int[] prefix = tokens(5, 4);
+        int[] left = concat(prefix, tokens(6, 4)), right = concat(prefix, tokens(7, 4));
+        computeAndFinish(cache, alloc, left);
+        BlockTable rightTable = new BlockTable(BS);
+        rightTable.append(cache.match(right, 4)[0]);
+        alloc.retain(rightTable.block(0));
+        assertTrue(rightTable.reserve(8, alloc));
+        cache.insert(right, rightTable.toArray());
+        rightTable.release(alloc);
+        assertEquals(3, cache.cachedBlocks(), "one shared block and two branches");
+
+        cache.match(right, 8);  // the right branch is the more recent
+        assertEquals(1, cache.evict(alloc.freeBlocks() + 1));
+        assertEquals(1, cache.match(left, 8).length, "the older branch's leaf went; the shared block stays");
+        assertEquals(2, cache.match(right, 8).length);
+
+        int held = cache.match(right, 8)[1];
+        alloc.retain(held);  // a running sequence holds the right leaf: nothing else is a leaf
+        assertEquals(0, cache.evict(alloc.capacity()));
+        alloc.release(held);
+        assertEquals(2, cache.evict(alloc.capacity()), "the right leaf, then the prefix it leaves childless");
+        assertEquals(0, cache.cachedBlocks());
+        assertEquals(alloc.capacity(), alloc.freeBlocks());
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 }
