@@ -15,7 +15,7 @@
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
-#            ones again with the candidate decode-attention kernel (EMBER_DECODE_ATTENTION=fused), without overlap and
+#            ones again with the candidate decode-attention kernels (EMBER_DECODE_ATTENTION=fused|keys), without overlap and
 #            with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a second time in step 2);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
 #         5. the serving benchmarks (`serving` below).
@@ -30,7 +30,7 @@
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
-#       ncu on the batch-64 decode step's attention, both kernels: times per launch, and the speed-of-light, occupancy
+#       ncu on the batch-64 decode step's attention, each kernel: times per launch, and the speed-of-light, occupancy
 #       and warp-stall sections.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
 #       One ember command (under EMBER_JAVA_WRAPPER when set), e.g. `ember bench offline --backend cuda --preset qwen3-0.6b`.
@@ -54,6 +54,8 @@ BENCHMARKS=(
   "b64-decode||--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b64-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b1-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "b64-decode-keys|EMBER_DECODE_ATTENTION=keys|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b1-decode-keys|EMBER_DECODE_ATTENTION=keys|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
   "b1-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b64-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
@@ -273,12 +275,12 @@ summary() {
   cat "$OUT_DIR/summary.txt"
 }
 
-# The batch-64 decode step's attention under ncu, for each decode-attention kernel (tiled, fused): kernel times
+# The batch-64 decode step's attention under ncu, for each decode-attention kernel (tiled, fused, keys): kernel times
 # (ncu-<kernel>.csv, averaged per kernel) and, for a few launches, the speed-of-light, occupancy and warp-stall
 # sections (ncu-<kernel>-sections.csv): what bounds the kernel, measured rather than guessed.
 profile() {
   local kernel
-  for kernel in tiled fused; do
+  for kernel in tiled fused keys; do
     EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
         --kernel-name regex:decode_attention --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu-$kernel.csv" \
         TESTS_LOG=/tmp/profile-$kernel.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
@@ -287,7 +289,7 @@ profile() {
                  END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-$kernel.csv" || true
     grep '\[gpu-time\]' /tmp/profile-$kernel.log || tail -5 /tmp/profile-$kernel.log
     EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section Occupancy \
-        --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(fused_)?d --launch-skip 64 \
+        --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(fused_|keys_)?d --launch-skip 64 \
         --launch-count 4 --log-file $OUT_DIR/ncu-$kernel-sections.csv" \
         TESTS_LOG=/tmp/profile-$kernel-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
     echo "== ncu ($kernel): sections of the attention kernel (ncu-$kernel-sections.csv), first launch"

@@ -80,25 +80,27 @@ __device__ __forceinline__ void load_slice(const __half* s, float* out) {
 // `slices` 16-byte slices; tokens at or past `end` as zeros). Rows whose hd*sizeof(T) bytes are not a
 // multiple of 16 are copied element by element instead, synchronously, with the row's tail zeroed: the
 // barrier before the tile's use makes either visible.
-template <typename T, int TK>
+// Keys go to rows kStride elements apart (the row's slices * E elements, or more where a kernel pads rows against
+// bank conflicts); values are packed. THREADS: the block's threads, which share the copies.
+template <typename T, int TK, int THREADS = DECODE_THREADS>
 __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                           const int* __restrict__ table, T* Ks, T* Vs, int slices, int t0, int end,
-                                           int kvHeads, int kvHead, int hd, int blockSize) {
+                                           const int* __restrict__ table, T* Ks, T* Vs, int slices, int kStride, int t0,
+                                           int end, int kvHeads, int kvHead, int hd, int blockSize) {
     constexpr int E = 16 / sizeof(T);
     if (slices * E == hd) {
         const int shift = __ffs(slices) - 1;
         const bool pow2 = (slices & (slices - 1)) == 0;
-        for (int i = threadIdx.x; i < TK * slices; i += DECODE_THREADS) {
+        for (int i = threadIdx.x; i < TK * slices; i += THREADS) {
             const int j = pow2 ? i >> shift : i / slices, c = i - j * slices, kp = t0 + j;
             const bool valid = kp < end;
             const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, c * E) : 0;
-            copy_async_16(Ks + i * E, kCache + at, valid);
+            copy_async_16(Ks + j * kStride + c * E, kCache + at, valid);
             copy_async_16(Vs + i * E, vCache + at, valid);
         }
         return;
     }
     const int row = slices * E;
-    for (int i = threadIdx.x; i < TK * row; i += DECODE_THREADS) {
+    for (int i = threadIdx.x; i < TK * row; i += THREADS) {
         const int j = i / row, d = i - j * row, kp = t0 + j;
         T k = from_float<T>(0.f), v = from_float<T>(0.f);
         if (kp < end && d < hd) {
@@ -106,7 +108,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
             k = kCache[at];
             v = vCache[at];
         }
-        Ks[i] = k;
+        Ks[j * kStride + d] = k;
         Vs[i] = v;
     }
 }
@@ -164,16 +166,17 @@ __device__ __forceinline__ DecodeWork decode_work(const int* __restrict__ blockT
 }
 
 // Starts copying the first STAGES - 1 tiles of the block's range, one commit group each (empty past the range).
-template <typename T, int TK, int STAGES>
+// A stage holds TK key rows kStride elements apart, then TK packed value rows.
+template <typename T, int TK, int STAGES, int THREADS = DECODE_THREADS>
 __device__ __forceinline__ void stage_first_tiles(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                                  const DecodeWork& w, T* tiles, int stageElems, int rowElems,
+                                                  const DecodeWork& w, T* tiles, int stageElems, int kStride,
                                                   int slices, int tilesToDo, int kvHeads, int hd, int blockSize) {
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < tilesToDo) {
             T* stage = tiles + s * stageElems;
-            stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, w.begin + s * TK, w.end,
-                              kvHeads, w.kvHead, hd, blockSize);
+            stage_tile<T, TK, THREADS>(kCache, vCache, w.table, stage, stage + TK * kStride, slices, kStride,
+                                       w.begin + s * TK, w.end, kvHeads, w.kvHead, hd, blockSize);
         }
         asm volatile("cp.async.commit_group;\n" ::);
     }
@@ -241,17 +244,17 @@ __device__ __forceinline__ void accumulate_values(const T* Vs, int j, int rowEle
 
 // Waits for tile t, then starts copying tile t + STAGES - 1 into the stage every thread is done with; returns tile
 // t's stage (keys, then values TK * rowElems further).
-template <typename T, int TK, int STAGES>
+template <typename T, int TK, int STAGES, int THREADS = DECODE_THREADS>
 __device__ __forceinline__ const T* next_tile(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                              const DecodeWork& w, T* tiles, int t, int stageElems, int rowElems,
+                                              const DecodeWork& w, T* tiles, int t, int stageElems, int kStride,
                                               int slices, int tilesToDo, int kvHeads, int hd, int blockSize) {
     asm volatile("cp.async.wait_group %0;\n" :: "n"(STAGES - 2));
     __syncthreads();  // tile t is in; every thread is done with tile t - 1
     const int next = t + STAGES - 1;
     if (next < tilesToDo) {
         T* stage = tiles + (next % STAGES) * stageElems;
-        stage_tile<T, TK>(kCache, vCache, w.table, stage, stage + TK * rowElems, slices, w.begin + next * TK, w.end,
-                          kvHeads, w.kvHead, hd, blockSize);
+        stage_tile<T, TK, THREADS>(kCache, vCache, w.table, stage, stage + TK * kStride, slices, kStride,
+                                   w.begin + next * TK, w.end, kvHeads, w.kvHead, hd, blockSize);
     }
     asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
     return tiles + (t % STAGES) * stageElems;
@@ -517,6 +520,143 @@ __device__ __forceinline__ void decode_attention_fused(
     }
 }
 
+// decode_attention_keys: the same blocks, inputs and partial results again, with a warp per query head (32 * HG
+// threads) and no communication between warps but the shared tiles. For each tile of 32 keys:
+//   scores  lane j takes key j whole: its dot product with the head's query, read from shared memory as a broadcast
+//           (key rows are padded by 16 bytes, so a quarter-warp's 16-byte reads of 8 keys fall on distinct banks);
+//   softmax the warp's max and sum over its 32 scores (10 shuffles per tile, not per key), online across tiles;
+//   values  lane c takes 4 dimensions (c, c + 32, ... in chunks of 4), and adds p_j v_j over the tile's keys, p_j
+//           read as a broadcast.
+// One barrier per tile (a tile in, the stage the next copy fills released), tiles three deep (two at head dimensions
+// over 128). Bytes and FLOPs as decode_attention; per key and head ~2*hd FMAs and no shuffles.
+constexpr int KEYS_TILE = 32;  // keys per tile: one per lane
+
+// Four consecutive values in shared memory (8 bytes of 16-bit types, 16 of fp32, aligned so), widened to fp32.
+__device__ __forceinline__ void load4(const float* s, float* out) {
+    const float4 v = *reinterpret_cast<const float4*>(s);
+    out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w;
+}
+__device__ __forceinline__ void load4(const __nv_bfloat16* s, float* out) {
+    const uint2 v = *reinterpret_cast<const uint2*>(s);
+    out[0] = __uint_as_float(v.x << 16);
+    out[1] = __uint_as_float(v.x & 0xffff0000u);
+    out[2] = __uint_as_float(v.y << 16);
+    out[3] = __uint_as_float(v.y & 0xffff0000u);
+}
+__device__ __forceinline__ void load4(const __half* s, float* out) {
+    const uint2 v = *reinterpret_cast<const uint2*>(s);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&v.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&v.y));
+    out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
+}
+
+template <typename T, int MAXHD, int HG>
+__device__ __forceinline__ void decode_attention_keys(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
+        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
+        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
+        int splits, float scale) {
+    constexpr int E = 16 / sizeof(T), TK = KEYS_TILE, THREADS = 32 * HG;
+    constexpr int STAGES = MAXHD <= 128 ? 3 : 2;
+    constexpr int CHUNKS = (MAXHD + 127) / 128;  // 4-dimension chunks per lane in the values phase
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int slices = (hd + E - 1) / E, rowElems = slices * E, kStride = rowElems + E;
+    const int stageElems = TK * (kStride + rowElems);
+    T* tiles = reinterpret_cast<T*>(smem);
+    float* qs = reinterpret_cast<float*>(smem + STAGES * stageElems * (int)sizeof(T));  // [HG][rowElems]
+    float* ps = qs + HG * rowElems;                                                      // [HG][TK]
+
+    const DecodeWork w = decode_work<HG>(blockTables, tableStride, decodeRows, rowChunk, positions, heads, kvHeads,
+                                         window, splits);
+    const int g = threadIdx.x >> 5, lane = threadIdx.x & 31, split = blockIdx.z;
+    const int tilesToDo = w.end > w.begin ? (w.end - w.begin + TK - 1) / TK : 0;
+    stage_first_tiles<T, TK, STAGES, THREADS>(kCache, vCache, w, tiles, stageElems, kStride, slices, tilesToDo,
+                                              kvHeads, hd, blockSize);
+    for (int i = threadIdx.x; i < HG * rowElems; i += THREADS) {
+        const int h = i / rowElems, d = i - h * rowElems;
+        qs[i] = h < w.count && d < hd
+                ? to_float(q[((size_t)w.row * heads + w.head0 + h) * hd + d]) * scale * DECODE_LOG2E : 0.f;
+    }
+    const float* qg = qs + g * rowElems;
+    float* pg = ps + g * TK;
+    float acc[CHUNKS][4];
+#pragma unroll
+    for (int k = 0; k < CHUNKS; k++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[k][e] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;  // the warp's head, the same in every lane
+
+    for (int t = 0; t < tilesToDo; t++) {
+        const int t0 = w.begin + t * TK;
+        // Tile t is in, the queries are written (first pass), and every warp is done with tile t - 1.
+        const T* Ks = next_tile<T, TK, STAGES, THREADS>(kCache, vCache, w, tiles, t, stageElems, kStride, slices,
+                                                        tilesToDo, kvHeads, hd, blockSize);
+        const T* Vs = Ks + TK * kStride;
+
+        float s = 0.f;
+        const T* key = Ks + lane * kStride;
+        for (int c = 0; c < slices; c++) {
+            float kv[E];
+            load_slice(key + c * E, kv);
+            const float4* qv = reinterpret_cast<const float4*>(qg + c * E);
+#pragma unroll
+            for (int e4 = 0; e4 < E / 4; e4++) {
+                const float4 q4 = qv[e4];
+                s += q4.x * kv[4 * e4] + q4.y * kv[4 * e4 + 1] + q4.z * kv[4 * e4 + 2] + q4.w * kv[4 * e4 + 3];
+            }
+        }
+        const bool valid = t0 + lane < w.end;  // zero-filled keys past the split's end take no weight
+        s = valid ? s : -INFINITY;
+        const float mNew = fmaxf(m, warp_max(s));  // finite: the tile's first key is in range
+        const float alpha = exp2f(m - mNew);       // 0 on the first tile
+        const float p = valid ? exp2f(s - mNew) : 0.f;
+        l = l * alpha + warp_sum(p);
+        m = mNew;
+        pg[lane] = p;
+        __syncwarp();
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[k][e] *= alpha;
+        }
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) {
+            const int d0 = 4 * (lane + 32 * k);
+            if (d0 < rowElems) {
+#pragma unroll 8
+                for (int j = 0; j < TK; j++) {
+                    const float pj = pg[j];
+                    float v[4];
+                    load4(Vs + j * rowElems + d0, v);
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[k][e] += pj * v[e];
+                }
+            }
+        }
+        __syncwarp();  // pg is rewritten by the next tile
+    }
+
+    asm volatile("cp.async.wait_group 0;\n" ::);
+    if (g >= w.count) return;
+    // An empty split (short context) writes o = 0, m = -inf, l = 0, which the reduction weighs as zero.
+    float* out = partialOut + (((size_t)w.n * heads + w.head0 + g) * splits + split) * hd;
+#pragma unroll
+    for (int k = 0; k < CHUNKS; k++) {
+        const int d0 = 4 * (lane + 32 * k);
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            if (d0 + e < hd) out[d0 + e] = acc[k][e];
+        }
+    }
+    if (lane == 0) {
+        const size_t part = ((size_t)w.n * heads + w.head0 + g) * splits + split;
+        partialMaxSum[part * 2] = m;
+        partialMaxSum[part * 2 + 1] = l;
+    }
+}
+
 // Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
 // and writes hd elements per block.
 template <typename T>
@@ -564,6 +704,10 @@ EMBER_INSTANTIATE_AS(decode_attention_fused_d128_g2, (decode_attention_fused<T, 
 EMBER_INSTANTIATE_AS(decode_attention_fused_d128_g4, (decode_attention_fused<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_fused_d256_g2, (decode_attention_fused<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_fused_d256_g4, (decode_attention_fused<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g2, (decode_attention_keys<T, 128, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g4, (decode_attention_keys<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g2, (decode_attention_keys<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

@@ -238,32 +238,61 @@ public final class EmberKernels implements AutoCloseable {
     public static final int MAX_DECODE_SPLITS = 32;
 
     /**
-     * The two decode-attention kernels of attention_decode.cu, which compute the same partial results: TILED
-     * (decode_attention: scores, softmax and values of a tile in three phases, 16 KiB tiles two deep) and FUSED
-     * (decode_attention_fused: one pass per tile with an online softmax per half-warp, 8 KiB tiles three deep).
+     * The decode-attention kernels of attention_decode.cu, which compute the same partial results: TILED
+     * (decode_attention: scores, softmax and values of a tile in three phases, 16 KiB tiles two deep), FUSED
+     * (decode_attention_fused: one pass per tile with an online softmax per half-warp, 8 KiB tiles three deep) and
+     * KEYS (decode_attention_keys: a warp per query head, a lane per key for the scores, 32-key tiles).
      */
     public enum DecodeAttention {
-        TILED("decode_attention", 2, 16384),
-        FUSED("decode_attention_fused", 3, 8192);
+        TILED("decode_attention"),
+        FUSED("decode_attention_fused"),
+        KEYS("decode_attention_keys");
 
         private final String kernel;
-        private final int stages;
-        private final int tileBytes;
 
-        DecodeAttention(String kernel, int stages, int tileBytes) {
+        DecodeAttention(String kernel) {
             this.kernel = kernel;
-            this.stages = stages;
-            this.tileBytes = tileBytes;
         }
 
         /** Tokens per tile for this storage type and head dimension (TK in attention_decode.cu). */
         public int tileTokens(DType type, int headDim) {
-            return tileBytes / ((headDim <= 128 ? 128 : 256) * type.bytes());
+            int widest = (headDim <= 128 ? 128 : 256) * type.bytes();
+            return switch (this) {
+                case TILED -> 16384 / widest;
+                case FUSED -> 8192 / widest;
+                case KEYS -> 32;
+            };
+        }
+
+        /** Tiles in shared memory at once (STAGES). */
+        int stages(int headDim) {
+            return switch (this) {
+                case TILED -> 2;
+                case FUSED -> 3;
+                case KEYS -> headDim <= 128 ? 3 : 2;
+            };
+        }
+
+        int threads(int headsPerBlock) {
+            return this == KEYS ? 32 * headsPerBlock : DECODE_THREADS;
+        }
+
+        /** Dynamic shared memory of one block, as the kernel lays it out. */
+        int sharedBytes(DType type, int headDim, int headsPerBlock) {
+            int tokens = tileTokens(type, headDim), rowElements = roundUp(headDim, 16 / type.bytes());
+            int halfWarpSums = 8 * headsPerBlock * rowElements * Float.BYTES;
+            int tiles = stages(headDim) * 2 * tokens * rowElements * type.bytes();
+            return switch (this) {
+                case TILED -> Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
+                case FUSED -> Math.max(tiles, halfWarpSums + 8 * headsPerBlock * 2 * Float.BYTES);
+                case KEYS -> stages(headDim) * tokens * (2 * rowElements + 16 / type.bytes()) * type.bytes()
+                        + headsPerBlock * (rowElements + tokens) * Float.BYTES;  // padded key rows, values, queries, p
+            };
         }
 
         /**
          * The kernel the runners use: TILED, the one measured on the H100, unless EMBER_DECODE_ATTENTION names
-         * the other (FUSED is a candidate until the GPU benchmarks show it faster).
+         * another (FUSED and KEYS are candidates until the GPU benchmarks show one faster).
          */
         public static DecodeAttention configured() {
             String name = System.getenv("EMBER_DECODE_ATTENTION");
@@ -273,7 +302,7 @@ public final class EmberKernels implements AutoCloseable {
             try {
                 return valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new EmberException("EMBER_DECODE_ATTENTION must be tiled or fused, got \"" + name + "\"");
+                throw new EmberException("EMBER_DECODE_ATTENTION must be tiled, fused or keys, got \"" + name + "\"");
             }
         }
     }
@@ -316,20 +345,13 @@ public final class EmberKernels implements AutoCloseable {
         int maxHeadDim = hd <= 128 ? 128 : 256;
         int headsPerBlock = group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
         int headBatches = (group + headsPerBlock - 1) / headsPerBlock;
-        int tokens = kernel.tileTokens(type, hd);
-        int rowElements = roundUp(hd, 16 / type.bytes());
-        int tiles = kernel.stages * 2 * tokens * rowElements * type.bytes();
-        int halfWarpSums = 8 * headsPerBlock * rowElements * Float.BYTES;
-        int shared = switch (kernel) {
-            case TILED -> Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
-            case FUSED -> Math.max(tiles, halfWarpSums + 8 * headsPerBlock * 2 * Float.BYTES);
-        };
+        int shared = kernel.sharedBytes(type, hd, headsPerBlock);
         CudaFunction f = withSharedMemory(typed(kernel.kernel + "_d" + maxHeadDim + "_g" + headsPerBlock, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
                 .i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, DECODE_THREADS, shared, stream);
+                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, kernel.threads(headsPerBlock), shared, stream);
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);

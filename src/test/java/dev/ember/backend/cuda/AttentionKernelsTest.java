@@ -147,7 +147,7 @@ class AttentionKernelsTest {
         }
     }
 
-    /** Both decode kernels (EmberKernels.DecodeAttention), every storage type, shapes and splits (some empty). */
+    /** Every decode kernel (EmberKernels.DecodeAttention), every storage type, shapes and splits (some empty). */
     @ParameterizedTest
     @EnumSource(DType.class)
     void decodeMatchesSoftmaxAttentionForAnySplit(DType type) {
