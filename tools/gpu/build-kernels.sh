@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles Ember's CUDA kernels (src/main/cuda/*.cu) into one fatbin each, with machine code for
-# sm_80, sm_86, sm_89 and sm_90 and PTX for compute_90 (which newer GPUs JIT-compile), into OUT_DIR.
+# sm_80 (run by sm_86 and sm_89 too) and sm_90 and PTX for compute_90 (which newer GPUs JIT-compile), into OUT_DIR.
 # Maven runs this in generate-resources (see pom.xml), so the fatbins land in the jar as resources.
 # Without nvcc it says so and succeeds: the build goes on and the CUDA backend reports itself unavailable.
 # Usage: build-kernels.sh SRC_DIR OUT_DIR
@@ -18,8 +18,9 @@ if [ -z "$nvcc" ]; then
 fi
 
 mkdir -p "$out"
-gencode=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86
-         -gencode arch=compute_89,code=sm_89 -gencode 'arch=compute_90,code=[sm_90,compute_90]')
+# Machine code for sm_80 (which sm_86 and sm_89 run too: one major version) and sm_90, and PTX for compute_90 that
+# newer GPUs compile at load.
+gencode=(-gencode arch=compute_80,code=sm_80 -gencode 'arch=compute_90,code=[sm_90,compute_90]')
 built=0
 for cu in "$src"/*.cu; do
   name="$(basename "$cu" .cu)"

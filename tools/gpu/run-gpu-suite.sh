@@ -107,7 +107,7 @@ pack() {
   # The GPU host has no fonts ("Fontconfig head is null"), and charts need one: carry DejaVu Sans from this machine.
   rm -rf "$work/app/fonts"
   mkdir -p "$work/app/fonts"
-  for font in DejaVuSans.ttf DejaVuSans-Bold.ttf; do
+  for font in DejaVuSans.ttf; do  # bold is drawn from it
     if [ -f "/usr/share/fonts/truetype/dejavu/$font" ]; then cp "/usr/share/fonts/truetype/dejavu/$font" "$work/app/fonts/"; fi
   done
 
@@ -124,6 +124,12 @@ pack() {
   tar -C "$work" -cf - jre app | xz -T2 -7 > "$bundle/$ARCHIVE"
   cp "${BASH_SOURCE[0]}" "$bundle/run-gpu-suite.sh"
   echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/$(basename "$bundle")/run-gpu-suite.sh all"
+  # A device call carries the tracked tree and the bundle, 64 MiB at most.
+  local tree travel
+  tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null) | tail -1 | cut -f1)
+  travel=$((tree + $(du -cb "$bundle" | tail -1 | cut -f1)))
+  echo "[pack] a device call carries $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
+  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large for a device call: shrink the bundle or the tree" >&2; exit 1; fi
 }
 
 # ---- on the GPU host ---------------------------------------------------------------------------------------
