@@ -17,8 +17,8 @@
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
 #            ones again with the candidate decode-attention kernels (EMBER_DECODE_ATTENTION=fused|keys), without overlap and
 #            with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a second time in step 2);
-#         4. `ember generate` on the default model, which must pick the GPU and name it;
-#         5. the serving benchmarks (`serving` below).
+#         4. `ember generate` on the default model, which must pick the GPU and name it.
+#       The serving benchmarks are a second call (`serving` below): together they would pass a call's 10 minutes.
 #       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
 #       every log and result file.
 #
@@ -320,7 +320,7 @@ case "${1:-}" in
       --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
     EMBER_PDL=1 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
-    bench; generate; serving; summary; pack_results
+    bench; generate; summary; pack_results
     exit $rc ;;
   serving) unpack; host_info; serving; summary; pack_results ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
