@@ -32,6 +32,8 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       ncu on the batch-64 decode step's attention, each kernel: times per launch, and the speed-of-light, occupancy
 #       and warp-stall sections.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh report
+#       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
 #       One ember command (under EMBER_JAVA_WRAPPER when set), e.g. `ember bench offline --backend cuda --preset qwen3-0.6b`.
 #
@@ -326,6 +328,12 @@ case "${1:-}" in
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
   bench) unpack; host_info; bench; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  report)
+    unpack; host_info
+    "${JAVA[@]}" -jar "$DEST/app/ember.jar" report --backend cuda --preset llama-3.1-8b --monitor --trace \
+      --out "$OUT_DIR/report" > "$OUT_DIR/report.log" 2>&1 || echo "(ember report failed: exit $?)" >> "$OUT_DIR/report.log"
+    { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
+    pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | report | ember ARGS..." >&2; exit 2 ;;
 esac
