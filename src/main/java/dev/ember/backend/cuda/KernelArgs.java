@@ -22,9 +22,9 @@ public final class KernelArgs {
      * 32, the attribute array at 40 and its length at 48) and one CUlaunchAttribute (72 bytes: the id, then at 8 a
      * 64-byte value whose first int is the programmatic-stream-serialization flag); offsets read off cuda.h 13.0.
      */
-    private static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
-    private static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
-    private static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+    static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
+    static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
+    static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     private final MemorySegment values;
     private final MemorySegment pointers;
     private final MemorySegment config;
