@@ -3,6 +3,7 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
@@ -118,30 +119,47 @@ public final class Generator {
                         samplers, next);
                 trace.end(Trace.ENGINE, "prefill_chunk", traced, "tokens", end - pos);
             }
-            while (count < budget) {
-                int token = next[0];
+            // Decode: the step that samples token c takes token c - 1 at position prompt + c - 1. While the runner
+            // computes it, the step after it is already submitted, carrying token c on the device, so that the host's
+            // work on token c (text, stop checks) overlaps the device's on token c + 1; a sampler whose tokens are
+            // drawn on the host runs one step at a time.
+            boolean overlap = runner.carriesTokens(sampler);
+            int token = next[0];
+            SubmittedStep inFlight = null;
+            while (true) {
                 sampler.observe(token);
                 generated[count++] = token;
                 if (count == 1) {
                     firstToken = System.nanoTime();
                 }
-                if (!params.ignoreEos() && eosIds.contains(token)) {
-                    finish = FinishReason.STOP;
-                    break;
-                }
-                if (decoder != null) {
+                boolean stop = !params.ignoreEos() && eosIds.contains(token);
+                if (!stop && decoder != null) {
                     emit.accept(stops.feed(decoder.push(token)));
+                    stop = stops.stopped();
                 }
-                if (stops.stopped()) {
+                if (stop) {
                     finish = FinishReason.STOP;
                     break;
                 }
-                if (count < budget) {
-                    long traced = trace.start();
-                    runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{token}, prompt.length + count - 1, table)),
-                            samplers, next);
-                    trace.end(Trace.ENGINE, "decode_step", traced, "position", prompt.length + count - 1);
+                if (count == budget) {
+                    break;
                 }
+                long traced = trace.start();
+                SubmittedStep following = inFlight != null && overlap
+                        ? inFlight  // submitted last round, carrying this token
+                        : runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token}, prompt.length + count - 1, table)),
+                                samplers);
+                SubmittedStep after = null;
+                if (overlap && count + 1 < budget) {
+                    after = runner.submit(ForwardBatch.of(ForwardBatch.Chunk.carried(0, prompt.length + count, table)), samplers);
+                }
+                following.await(next);
+                trace.end(Trace.ENGINE, "decode_step", traced, "position", prompt.length + count - 1);
+                inFlight = after;
+                token = next[0];
+            }
+            if (inFlight != null) {
+                inFlight.await(next);  // a step past the stop: its token is dropped
             }
             if (decoder != null && !stops.stopped()) {
                 emit.accept(stops.feed(decoder.flush()));
