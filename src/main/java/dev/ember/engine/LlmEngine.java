@@ -134,12 +134,8 @@ public final class LlmEngine {
         return retired;
     }
 
-    /**
-     * A submitted step, not retired yet: its samplers stay with it (the runner reads them until the step is awaited)
-     * and its tokens land in {@code tokens}.
-     */
-    private record InFlight(ScheduledStep step, Sampler[] samplers, SubmittedStep submitted, boolean carriesTokens,
-                            int[] tokens) {
+    /** A submitted step, not retired yet; its tokens land in {@code tokens}. */
+    private record InFlight(ScheduledStep step, SubmittedStep submitted, boolean carriesTokens, int[] tokens) {
     }
 
     private InFlight submit(ScheduledStep step) {
@@ -154,13 +150,8 @@ public final class LlmEngine {
                 carries &= runner.carriesTokens(samplers[i]);
             }
         }
-        InFlight f = new InFlight(step, samplers, runner.submit(step.toForwardBatch(), samplers), carries, new int[rows]);
-        scheduler.completed(step);
-        for (int i = 0; i < rows; i++) {
-            if (samplers[i] != null) {
-                step.work().get(i).sequence().sampling(i);
-            }
-        }
+        InFlight f = new InFlight(step, runner.submit(step.toForwardBatch(), samplers), carries, new int[rows]);
+        scheduler.submitted(step);
         steps++;
         trace.end(Trace.ENGINE, "submit", start, "rows", rows);
         return f;

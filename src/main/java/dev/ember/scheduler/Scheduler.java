@@ -175,13 +175,19 @@ public final class Scheduler {
     }
 
     /**
-     * Records that a step computed its work: advances each sequence and, for a sequence whose prompt just
-     * finished, offers its full blocks to the prefix cache.
+     * Records that a step was handed to the runner: advances each sequence's computed positions, puts the token each
+     * sampling sequence will get in flight (until {@link Sequence#append} lands it), and, for a sequence whose prompt
+     * just finished, offers its full blocks to the prefix cache.
      */
-    public void completed(ScheduledStep step) {
-        for (ScheduledStep.Work w : step.work()) {
+    public void submitted(ScheduledStep step) {
+        List<ScheduledStep.Work> work = step.work();
+        for (int i = 0; i < work.size(); i++) {
+            ScheduledStep.Work w = work.get(i);
             Sequence s = w.sequence();
             s.computed(w.start() + w.count());
+            if (w.samples()) {
+                s.sampling(i);
+            }
             if (prefixCache != null && w.start() < s.promptLength() && s.computed() >= s.promptLength()) {
                 prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
             }

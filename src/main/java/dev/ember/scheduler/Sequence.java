@@ -113,7 +113,7 @@ public final class Sequence {
     }
 
     /** Notes that the step just submitted samples this sequence's next token in its chunk {@code chunk}. */
-    public void sampling(int chunk) {
+    void sampling(int chunk) {
         inFlight++;
         inFlightChunk = chunk;
     }

@@ -26,16 +26,6 @@ class SchedulerOverlapTest {
         return new Sequence(id, prompt, params, new Sampler(params, VOCAB), BLOCK, 0, 1000);
     }
 
-    /** What the engine does when it submits a step: the cache positions advance, sampled tokens go in flight. */
-    private static void submitted(Scheduler scheduler, ScheduledStep step) {
-        scheduler.completed(step);
-        for (int i = 0; i < step.work().size(); i++) {
-            if (step.work().get(i).samples()) {
-                step.work().get(i).sequence().sampling(i);
-            }
-        }
-    }
-
     @Test
     void aTokenInFlightIsCarriedAndNeverPastTheLastOne() {
         Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 64, 64, SchedulePolicy.DECODE_FIRST, false, true),
@@ -46,7 +36,7 @@ class SchedulerOverlapTest {
         ScheduledStep prefill = scheduler.schedule();
         assertEquals(2, prefill.work().size());
         assertTrue(prefill.work().stream().allMatch(ScheduledStep.Work::samples));
-        submitted(scheduler, prefill);
+        scheduler.submitted(prefill);
 
         ScheduledStep decode = scheduler.schedule();  // before the prefill's tokens reached the host
         assertEquals(2, decode.work().size());
@@ -54,7 +44,7 @@ class SchedulerOverlapTest {
         assertEquals(0, batch.chunks().get(0).carriedFrom(), "a's first token comes from chunk 0 of the prefill step");
         assertEquals(1, batch.chunks().get(1).carriedFrom());
         assertEquals(6, batch.chunks().get(0).startPosition());
-        submitted(scheduler, decode);
+        scheduler.submitted(decode);
 
         a.append(11, 0);  // the prefill step's tokens land
         b.append(12, 0);
@@ -76,13 +66,13 @@ class SchedulerOverlapTest {
         scheduler.add(young);
         ScheduledStep first = scheduler.schedule();
         assertEquals(2, first.work().size(), "both prompts fit: 2 blocks each");
-        submitted(scheduler, first);
+        scheduler.submitted(first);
         ScheduledStep second = scheduler.schedule();  // old needs a third block: young is preempted
         assertEquals(1, scheduler.preemptions());
         assertEquals(Sequence.Status.WAITING, young.status());
         assertEquals(1, young.inFlight(), "its token from the first step is still in flight");
         assertTrue(second.work().stream().noneMatch(w -> w.sequence() == young), "not recomputed while its token is out");
-        submitted(scheduler, second);
+        scheduler.submitted(second);
         old.append(5, 0);
         young.append(6, 0);  // the first step's tokens land
         assertEquals(0, young.inFlight());
