@@ -172,7 +172,7 @@ final class CpuModelRunner implements ModelRunner {
     @Override
     public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
         computeQueued();
-        checkSampling(batch, samplers, tokens);
+        checkSampling(batch, samplers, tokens.length);
         computeAndSample(batch.withCarriedTokens(previousTokens), samplers, tokens);
         previousTokens = NO_TOKENS;  // a step not submitted is no source of carried tokens
     }
@@ -183,7 +183,7 @@ final class CpuModelRunner implements ModelRunner {
      */
     @Override
     public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
-        checkSampling(batch, samplers, new int[batch.size()]);
+        checkSampling(batch, samplers, batch.size());
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
@@ -233,11 +233,11 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    private static void checkSampling(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
+    private static void checkSampling(ForwardBatch batch, Sampler[] samplers, int tokenSlots) {
         int chunks = batch.size();
-        if (samplers.length < chunks || tokens.length < chunks) {
+        if (samplers.length < chunks || tokenSlots < chunks) {
             throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
-                    + samplers.length + " and " + tokens.length);
+                    + samplers.length + " and " + tokenSlots);
         }
     }
 

@@ -392,18 +392,18 @@ final class CudaModelRunner implements ModelRunner {
 
         /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
         void fit(Activations a) {
-            if (hostMeta == null || hostMeta.segment().byteSize() < a.meta.byteSize()) {
-                if (hostMeta != null) {
-                    hostMeta.close();
-                }
-                hostMeta = PinnedBuffer.allocate(a.meta.byteSize());
+            hostMeta = atLeast(hostMeta, a.meta.byteSize());
+            hostSampled = atLeast(hostSampled, a.sampled.byteSize());
+        }
+
+        private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
+            if (buffer != null && buffer.segment().byteSize() >= bytes) {
+                return buffer;
             }
-            if (hostSampled == null || hostSampled.segment().byteSize() < a.sampled.byteSize()) {
-                if (hostSampled != null) {
-                    hostSampled.close();
-                }
-                hostSampled = PinnedBuffer.allocate(a.sampled.byteSize());
+            if (buffer != null) {
+                buffer.close();
             }
+            return PinnedBuffer.allocate(bytes);
         }
 
         @Override
