@@ -20,31 +20,27 @@ public interface ModelRunner extends AutoCloseable {
     BlockAllocator blockAllocator();
 
     /**
-     * Runs {@code batch}. For chunk {@code i}, writes the {@code vocabSize} logits of its last token
-     * into {@code logits[i * vocabSize, (i + 1) * vocabSize)}. Each chunk's block table must already
-     * hold slots for {@code startPosition + tokens.length} tokens. Carried chunks ({@link #submit}) are refused.
-     */
-    void forward(ForwardBatch batch, float[] logits);
-
-    /**
-     * Runs {@code batch} and picks next tokens: for every chunk {@code i} whose {@code samplers[i]} is non-null,
-     * writes into {@code tokens[i]} the token that sampler draws from the chunk's last-token logits (as
-     * {@link Sampler#sample} would, consuming the sampler's random stream the same way); for a null sampler (a
-     * prompt chunk that does not end its prompt) writes -1. The engine's step: a backend may sample where the
-     * logits are and return only token ids. The samplers are not told of the tokens; callers
-     * {@link Sampler#observe} them.
-     */
-    void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens);
-
-    /**
-     * Queues {@code batch} as {@link #forwardAndSample} would compute it and returns before its tokens are known, so that
-     * the caller can prepare the next step while the device computes this one (the engine's overlap of CPU and GPU
-     * work). A chunk whose {@link ForwardBatch.Chunk#carriedFrom()} is not -1 takes as its token the one the step
+     * Queues {@code batch} and returns before its tokens are known, so that the caller can prepare the next step while
+     * the device computes this one (the engine's overlap of CPU and GPU work). For every chunk {@code i} whose
+     * {@code samplers[i]} is non-null, the step picks the token that sampler draws from the chunk's last-token logits
+     * (as {@link Sampler#sample} would, consuming the sampler's random stream the same way); a backend samples where the
+     * logits are and returns only token ids. A null sampler (a prompt chunk that does not end its prompt) picks none.
+     * The samplers are not told of the tokens; the caller {@link Sampler#observe}s them.
+     *
+     * <p>A chunk whose {@link ForwardBatch.Chunk#carriedFrom()} is not -1 takes as its token the one the step
      * submitted just before this one sampled for that chunk: that step's samplers must all {@link #carriesTokens}.
      * At most one step may be submitted and not yet awaited when the next is submitted; {@code samplers} is read
-     * until the step is awaited.
+     * until the step is awaited. Each chunk's block table must already hold slots for {@code startPosition +
+     * tokens.length} tokens.
      */
     SubmittedStep submit(ForwardBatch batch, Sampler[] samplers);
+
+    /**
+     * Computes {@code batch} now and writes the {@code vocabSize} logits of chunk {@code i}'s last token into
+     * {@code logits[i * vocabSize, (i + 1) * vocabSize)}: for comparing a forward pass against a reference. Carried
+     * chunks are refused.
+     */
+    void forward(ForwardBatch batch, float[] logits);
 
     /**
      * Whether a token {@code sampler} draws can feed the next submitted step before it reaches the host (a token the
@@ -54,6 +50,12 @@ public interface ModelRunner extends AutoCloseable {
 
     /** Bytes per element of the KV cache as this runner stores it, for the bytes a step reads. */
     int kvElementBytes();
+
+    /**
+     * {@code points} marks to place along this runner's work ({@link WorkMarks#mark} after a submit falls right after
+     * that step's work): CUDA events on the GPU, the host's clock when a step completes on the CPU.
+     */
+    WorkMarks workMarks(int points);
 
     /** The device this runner computes on, for summaries and benchmark headers. */
     String deviceName();

@@ -13,7 +13,6 @@ import dev.ember.scheduler.SchedulerConfig;
 
 import java.io.PrintStream;
 import java.time.Instant;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Locale;
@@ -85,7 +84,7 @@ final class BenchEngine implements AutoCloseable {
         if (runner.blockAllocator().usedBlocks() != 0) {
             throw new IllegalStateException(runner.blockAllocator().usedBlocks() + " KV blocks still held by an earlier run");
         }
-        LlmEngine engine = new LlmEngine(runner, config, new HashSet<>(runner.config().eosTokenIds()));
+        LlmEngine engine = LlmEngine.tokensOnly(runner, config);
         engine.setTrace(trace);
         return engine;
     }

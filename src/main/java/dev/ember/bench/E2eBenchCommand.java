@@ -2,24 +2,25 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
-import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
-import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.engine.LlmEngine;
+import dev.ember.engine.RequestListener;
+import dev.ember.engine.StepObserver;
+import dev.ember.scheduler.ScheduledStep;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
 import dev.ember.trace.Trace;
-import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,7 +29,6 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -39,7 +39,8 @@ import java.util.concurrent.Callable;
 /**
  * {@code ember bench e2e}, the seeds' {@code ember_benchmark}: a fixed workload of {@code --decode-batch} random
  * prompts of {@code --prompt-len} tokens, prefilled in steps of at most {@code --chunk-len} tokens, then greedy
- * decoding until each has {@code --gen-len} tokens, through {@link ModelRunner#forwardAndSample} (the engine's step).
+ * decoding until each has {@code --gen-len} tokens, through the engine ({@link LlmEngine}) with the scheduler set to
+ * that workload ({@link #schedulerConfig()}).
  * Prints and writes one row of the seeds' columns, medians over {@code --iters} runs after {@code --warmup}, and
  * beside it the decode speed as a fraction of the bandwidth roofline: the bytes a decode step must read (weights
  * but the embedding table, plus the KV cache) over the copy bandwidth measured on this device at start.
@@ -134,15 +135,15 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             StepSpans spans = StepSpans.steps(trace, nvtxOption.open(err));
             GpuMonitor monitor = GpuMonitor.off();
             String timing;
-            try (WorkMarks marks = backend instanceof CudaBackend cuda ? cuda.workMarks(runner, Point.values().length)
-                    : WorkMarks.onHost(Point.values().length)) {
+            try (WorkMarks marks = runner.workMarks(Point.values().length)) {
                 timing = marks.method();
                 for (int i = 0; i < warmup + iters; i++) {
                     progress.update("bench e2e", i, warmup + iters);
                     if (i == warmup) {
                         monitor = monitorOptions.start(err, trace);  // the timed runs only
                     }
-                    Run r = runOnce(runner, new SplittableRandom(seed + i), i < warmup ? StepSpans.OFF : spans, marks);
+                    Run r = runOnce(runner, new SplittableRandom(seed + i), i < warmup ? StepSpans.OFF : spans, marks,
+                            i < warmup ? Trace.OFF : trace);
                     if (i >= warmup) {
                         runs.add(r);
                     }
@@ -210,95 +211,62 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     }
 
     /**
-     * Prefills every prompt in steps of at most chunk-len tokens, each ending with its tokens on the host, then decodes:
-     * step N+1 submitted before step N is awaited, its tokens carried on the device (unless --no-overlap). The run's
-     * figures are the times between its {@link Point}s on {@code marks}.
+     * The engine's settings for the seeds' workload: every prompt admitted at once and prefilled first, in steps of at
+     * most chunk-len tokens, then the whole batch decoded together; no prefix cache (the prompts are random anyway).
      */
-    Run runOnce(ModelRunner runner, SplittableRandom random, StepSpans spans, WorkMarks marks) {
+    SchedulerConfig schedulerConfig() {
+        return new SchedulerConfig(decodeBatch, Math.max(chunkLen, decodeBatch), chunkLen, SchedulePolicy.PREFILL_FIRST,
+                false, !noOverlap);
+    }
+
+    /**
+     * Runs the batch through the engine: its prompts prefilled, then decoded until each has gen-len tokens (step N+1
+     * submitted before step N is awaited, its tokens carried on the device, unless --no-overlap). The run's figures are
+     * the times between its {@link Point}s, marked on {@code marks} as the engine submits the steps that end them.
+     */
+    Run runOnce(ModelRunner runner, SplittableRandom random, StepSpans spans, WorkMarks marks, Trace trace) {
+        LlmEngine engine = LlmEngine.tokensOnly(runner, schedulerConfig());
+        engine.setTrace(trace);
         int vocab = runner.config().vocabSize();
-        int blockSize = runner.kvSpec().blockSize();
-        BlockTable[] tables = new BlockTable[decodeBatch];
-        Sampler[] samplers = new Sampler[decodeBatch];
-        int[][] prompts = new int[decodeBatch][];
         SamplingParams greedy = SamplingParams.greedy(genLen).withIgnoreEos(true);
-        try {
-            for (int i = 0; i < decodeBatch; i++) {
-                tables[i] = new BlockTable(blockSize);
-                tables[i].reserveOrFail(promptLen + genLen, runner.blockAllocator());
-                samplers[i] = new Sampler(greedy, vocab);
-                prompts[i] = random.ints(promptLen, 0, vocab).toArray();
-            }
-            int[] next = new int[decodeBatch];
-            int[] tokens = new int[decodeBatch];
-            marks.mark(Point.START.ordinal());
-            boolean firstToken = false;
-            int sequence = 0, position = 0;
-            while (sequence < decodeBatch) {
-                List<ForwardBatch.Chunk> chunks = new ArrayList<>();
-                List<Integer> owners = new ArrayList<>();
-                List<Sampler> stepSamplers = new ArrayList<>();
-                int stepTokens = 0;
-                for (int budget = chunkLen; budget > 0 && sequence < decodeBatch; ) {
-                    int n = Math.min(budget, promptLen - position);
-                    chunks.add(new ForwardBatch.Chunk(Arrays.copyOfRange(prompts[sequence], position, position + n),
-                            position, tables[sequence]));
-                    owners.add(sequence);
-                    stepSamplers.add(position + n == promptLen ? samplers[sequence] : null);
-                    budget -= n;
-                    position += n;
-                    stepTokens += n;
-                    if (position == promptLen) {
-                        sequence++;
-                        position = 0;
-                    }
-                }
-                long span = spans.begin("prefill_step");
-                runner.forwardAndSample(new ForwardBatch(chunks), stepSamplers.toArray(Sampler[]::new), tokens);
-                spans.end("prefill_step", span, "tokens", stepTokens);
-                for (int i = 0; i < chunks.size(); i++) {
-                    if (stepSamplers.get(i) != null) {
-                        next[owners.get(i)] = tokens[i];
-                        if (!firstToken) {
-                            marks.mark(Point.FIRST_TOKEN.ordinal());
-                            firstToken = true;
-                        }
-                    }
-                }
-            }
-            marks.mark(Point.PREFILLED.ordinal());
-            ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[decodeBatch];
-            SubmittedStep inFlight = null;
-            for (int step = 0; step < genLen - 1; step++) {
-                boolean carried = inFlight != null;
-                for (int i = 0; i < decodeBatch; i++) {
-                    decode[i] = carried ? ForwardBatch.Chunk.carried(i, promptLen + step, tables[i])
-                            : new ForwardBatch.Chunk(new int[] {next[i]}, promptLen + step, tables[i]);
-                }
-                long span = spans.begin("decode_step");
-                SubmittedStep submitted = runner.submit(ForwardBatch.of(decode), samplers);
-                if (carried) {
-                    inFlight.await(next);
-                }
-                inFlight = submitted;
-                if (noOverlap) {
-                    inFlight.await(next);
-                    inFlight = null;
-                }
-                spans.end("decode_step", span, "position", promptLen + step);
-            }
-            if (inFlight != null) {
-                inFlight.await(next);
-            }
-            marks.mark(Point.END.ordinal());
-            return new Run(between(marks, Point.START, Point.FIRST_TOKEN), between(marks, Point.START, Point.PREFILLED),
-                    between(marks, Point.PREFILLED, Point.END));
-        } finally {
-            for (BlockTable t : tables) {
-                if (t != null) {
-                    t.release(runner.blockAllocator());
-                }
-            }
+        for (int i = 0; i < decodeBatch; i++) {
+            engine.add(random.ints(promptLen, 0, vocab).toArray(), greedy, RequestListener.NONE);
         }
+        int[] prefilled = {0};
+        long[] submittedTokens = {0};
+        engine.setObserver(new StepObserver() {
+            @Override
+            public void submitted(ScheduledStep step) {
+                submittedTokens[0] += step.tokens();
+                int before = prefilled[0];
+                for (ScheduledStep.Work w : step.work()) {
+                    if (w.samples() && w.start() < promptLen) {
+                        prefilled[0]++;  // a prompt's last chunk, which samples its first token
+                    }
+                }
+                if (before == 0 && prefilled[0] > 0) {
+                    marks.mark(Point.FIRST_TOKEN.ordinal());
+                }
+                if (before < decodeBatch && prefilled[0] == decodeBatch) {
+                    marks.mark(Point.PREFILLED.ordinal());
+                }
+            }
+        });
+        marks.mark(Point.START.ordinal());
+        while (engine.hasWork()) {
+            String name = prefilled[0] < decodeBatch ? "prefill_step" : "decode_step";
+            long span = spans.begin(name);
+            long before = submittedTokens[0];
+            engine.step();
+            spans.end(name, span, "tokens", submittedTokens[0] - before);  // 0: the last call only awaits
+        }
+        marks.mark(Point.END.ordinal());
+        if (engine.generatedTokens() != (long) decodeBatch * genLen) {
+            throw new IllegalStateException("the engine generated " + engine.generatedTokens() + " tokens where "
+                    + (long) decodeBatch * genLen + " were asked for with EOS ignored");
+        }
+        return new Run(between(marks, Point.START, Point.FIRST_TOKEN), between(marks, Point.START, Point.PREFILLED),
+                between(marks, Point.PREFILLED, Point.END));
     }
 
     private static double between(WorkMarks marks, Point from, Point to) {

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
+import dev.ember.backend.WorkMarks;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
@@ -25,7 +26,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
@@ -119,12 +119,12 @@ public final class HostBenchCommand implements Callable<Integer> {
     /** Prefills {@code batch} prompts, then times {@link #steps} engine steps of their decodes. */
     private Run runOnce(ModelConfig config, KvCacheSpec kv, int batch, boolean overlap, int seed) {
         NoComputeRunner runner = new NoComputeRunner(config, kv);
-        LlmEngine engine = new LlmEngine(runner,
-                new SchedulerConfig(batch, Math.max(8192, batch), 2048, SchedulePolicy.DECODE_FIRST, true, overlap), Set.of());
+        LlmEngine engine = LlmEngine.tokensOnly(runner,
+                new SchedulerConfig(batch, Math.max(8192, batch), 2048, SchedulePolicy.DECODE_FIRST, true, overlap));
         SplittableRandom random = new SplittableRandom(seed);
         SamplingParams params = SamplingParams.greedy(1 << 20).withIgnoreEos(true);
         for (int i = 0; i < batch; i++) {
-            engine.submit(random.ints(promptLen, 0, config.vocabSize()).toArray(), params, RequestListener.NONE);
+            engine.add(random.ints(promptLen, 0, config.vocabSize()).toArray(), params, RequestListener.NONE);
         }
         while (engine.scheduler().waitingCount() > 0 && engine.hasWork()) {
             engine.step();
@@ -146,7 +146,7 @@ public final class HostBenchCommand implements Callable<Integer> {
         NoComputeRunner(ModelConfig config, KvCacheSpec kv) {
             this.config = config;
             this.kv = kv;
-            this.allocator = new BlockAllocator(kv.numBlocks());
+            this.allocator = new BlockAllocator(kv);
         }
 
         @Override
@@ -170,15 +170,17 @@ public final class HostBenchCommand implements Callable<Integer> {
         }
 
         @Override
-        public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-            for (int i = 0; i < batch.size(); i++) {
-                tokens[i] = samplers[i] == null ? -1 : 1;
-            }
+        public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
+            return tokens -> {
+                for (int i = 0; i < batch.size(); i++) {
+                    tokens[i] = samplers[i] == null ? -1 : 1;
+                }
+            };
         }
 
         @Override
-        public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
-            return tokens -> forwardAndSample(batch, samplers, tokens);
+        public WorkMarks workMarks(int points) {
+            return WorkMarks.onHost(points);
         }
 
         @Override

@@ -11,6 +11,7 @@ import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
+import dev.ember.engine.LlmEngine;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
@@ -120,8 +121,9 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
             double roofline = ceilings.copyBytesPerSecond() / ModelCost.of(config, loaded.dtype().bytes(), 0).weightBytes();
             try (GpuMonitor monitor = monitorOptions.start(err, trace);
                  MemoryProbe memory = MemoryProbe.open(backend instanceof CudaBackend, monitor)) {
-                Generator generator = Generator.tokensOnly(runner, chunkLen);
-                generator.setTrace(trace);
+                LlmEngine engine = LlmEngine.tokensOnly(runner, Generator.oneRequest(chunkLen));
+                engine.setTrace(trace);
+                Generator generator = new Generator(engine);
                 ResultTable table = new ResultTable(COLUMNS);
                 ResultTable gpuRows = new ResultTable(MonitorOptions.PROMPT_GPU_COLUMNS);
                 long totalRuns = (long) lens.size() * 2 * (warmup + iters);

@@ -153,7 +153,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         StepCounters before = bench.runner().counters();
         long start = System.nanoTime();
         for (int i = 0; i < prompts.length; i++) {
-            engine.submit(prompts[i], workload.samplingParams(i, temperature), RequestListener.NONE);
+            engine.add(prompts[i], workload.samplingParams(i, temperature), RequestListener.NONE);
         }
         while (engine.hasWork()) {
             engine.step();

@@ -2,7 +2,6 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
-import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
@@ -12,11 +11,11 @@ import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
-import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
+import dev.ember.sampling.SamplingParams;
 import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -90,11 +89,12 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
         PrintStream out = System.out;
         PrintStream err = System.err;
         ConsoleProgress progress = new ConsoleProgress(err);
-        int longest = promptLens.stream().mapToInt(Integer::intValue).max().orElseThrow() + decodeSteps;
+        // The longest prompt, its first token and one more per decode step.
+        int longest = promptLens.stream().mapToInt(Integer::intValue).max().orElseThrow() + decodeSteps + 1;
         try (Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
                  if (longest > config.maxPositions()) {
-                     throw new EmberException("the longest prompt plus --decode-steps (" + longest
+                     throw new EmberException("the longest prompt plus its first token and --decode-steps (" + longest
                              + " tokens) exceeds the model's context of " + config.maxPositions() + " tokens");
                  }
                  return KvCacheSpec.forTokens(config, longest, KvCacheSpec.DEFAULT_BLOCK_SIZE);
@@ -135,7 +135,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
                                 from = monitor.checkpoint();
                             }
                             Run run = runOnce(runner, i < warmup ? warming : timed, i < warmup ? StepSpans.OFF : spans,
-                                    promptLen);
+                                    i < warmup ? Trace.OFF : trace, promptLen);
                             if (i >= warmup) {
                                 prefill[i - warmup] = run.prefillLayers;
                                 decode[i - warmup] = run.decodeLayers;
@@ -210,33 +210,14 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     private record Run(double[] prefillLayers, double prefillWall, double[] decodeLayers, double decodeWall) {
     }
 
-    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans, int promptLen) {
-        int vocab = runner.config().vocabSize();
-        int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, vocab);
-        BlockTable table = new BlockTable(runner.kvSpec().blockSize());
-        table.reserveOrFail(promptLen + decodeSteps, runner.blockAllocator());
-        try {
-            float[] logits = new float[vocab];
-            totals.reset();
-            long start = System.nanoTime();
-            long span = spans.begin("prefill_chunk");
-            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
-            spans.end("prefill_chunk", span, "tokens", promptLen);
-            double prefillWall = (System.nanoTime() - start) / 1e6;
-            double[] prefill = layers(totals, runner.config().numLayers(), 1);
-            totals.reset();
-            start = System.nanoTime();
-            for (int step = 0; step < decodeSteps; step++) {
-                span = spans.begin("decode_step");
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {prompt[step % promptLen]}, promptLen + step,
-                        table)), logits);
-                spans.end("decode_step", span, "position", promptLen + step);
-            }
-            double decodeWall = (System.nanoTime() - start) / 1e6 / decodeSteps;
-            return new Run(prefill, prefillWall, layers(totals, runner.config().numLayers(), decodeSteps), decodeWall);
-        } finally {
-            table.release(runner.blockAllocator());
-        }
+    /** The prompt in one step, then the decode steps, each picking its token greedily on the device. */
+    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans, Trace trace, int promptLen) {
+        int layers = runner.config().numLayers();
+        int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, runner.config().vocabSize());
+        double[][] prefill = {null};
+        ProfiledSequence.Walls walls = ProfiledSequence.run(runner, prompt, promptLen, decodeSteps,
+                SamplingParams.greedy(decodeSteps + 1), totals, t -> prefill[0] = layers(t, layers, 1), spans, trace);
+        return new Run(prefill[0], walls.prefillMs(), layers(totals, layers, decodeSteps), walls.decodeMsPerStep());
     }
 
     private static double[] layers(StageTotals totals, int count, int steps) {

@@ -195,7 +195,7 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
         while (true) {
             while (slots.inFlight < batchSize && next < prompts.length) {
                 long t = System.nanoTime();
-                engine.submit(prompts[next], workload.samplingParams(next, temperature), slots);
+                engine.add(prompts[next], workload.samplingParams(next, temperature), slots);
                 prefillNanos += System.nanoTime() - t;
                 slots.inFlight++;
                 next++;
@@ -235,9 +235,8 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
         long sampled;
 
         @Override
-        public boolean onToken(Sequence sequence, int token) {
+        public void onToken(Sequence sequence, int token, String text) {
             sampled++;
-            return false;
         }
 
         @Override

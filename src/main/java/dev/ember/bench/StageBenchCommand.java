@@ -2,7 +2,6 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
-import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;
 import dev.ember.backend.StageProfile;
@@ -13,12 +12,10 @@ import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
-import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
-import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
@@ -37,12 +34,14 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code ember bench stage}: seed 000's {@code ember_stage_breakdown}. One sequence is prefilled in chunks of
- * {@code --chunk-len} and then decoded {@code --decode-steps} tokens with the runner's stage profiling on; a row
+ * {@code --chunk-len} and then decoded {@code --decode-steps} tokens, through the engine one step at a time, with the
+ * runner's stage profiling on; a row
  * {@code phase=prefill} holds the prefill's stage times and a row {@code phase=decode_per_token} one decode step's,
  * each the median over {@code --iters} runs. On the CPU stages are timed with the clock; on the GPU with CUDA events
  * between stages, every step run eagerly (no CUDA graphs), so the decode wall is the eager step's. Columns of stages the
- * runner does not have ({@code p2p} on one device, host-device copies on the CPU, {@code sampling} without
- * {@code --decode-with-sampling}) are empty.
+ * runner does not have ({@code p2p} on one device, host-device copies on the CPU) are empty. Without
+ * {@code --decode-with-sampling} a decode step's logits go back to the host, which picks the token outside the step's
+ * stages; with it the token is picked on the device, in the {@code sampling} stage.
  */
 @Command(name = "stage", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Where a prefill and a decode step spend their time: embedding, rmsnorm, attention, ffn, copies, "
@@ -107,12 +106,12 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
         PrintStream out = System.out;
         PrintStream err = System.err;
         ConsoleProgress progress = new ConsoleProgress(err);
-        int tokens = promptLen + decodeSteps;
+        int tokens = promptLen + decodeSteps + 1;  // the prompt, its first token, and one more per decode step
         try (Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
                  if (tokens > config.maxPositions()) {
                      throw new EmberException("--prompt-len " + promptLen + " plus --decode-steps " + decodeSteps
-                             + " exceed the model's context of " + config.maxPositions() + " tokens");
+                             + " plus the first token exceed the model's context of " + config.maxPositions() + " tokens");
                  }
                  return KvCacheSpec.forTokens(config, tokens, KvCacheSpec.DEFAULT_BLOCK_SIZE);
              }, progress, err)) {
@@ -145,7 +144,8 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
                         if (i == warmup) {
                             from = monitor.checkpoint();
                         }
-                        Run run = runOnce(runner, i < warmup ? warming : timed, i < warmup ? StepSpans.OFF : spans);
+                        Run run = runOnce(runner, i < warmup ? warming : timed, i < warmup ? StepSpans.OFF : spans,
+                                i < warmup ? Trace.OFF : trace);
                         if (i >= warmup) {
                             runs[i - warmup] = run;
                         }
@@ -199,46 +199,22 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
     private record Run(double prefillWall, double[] prefill, double decodeWall, double[] decode) {
     }
 
-    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans) {
-        ModelConfig config = runner.config();
-        int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, config.vocabSize());
-        BlockTable table = new BlockTable(runner.kvSpec().blockSize());
-        table.reserveOrFail(promptLen + decodeSteps, runner.blockAllocator());
-        try {
-            float[] logits = new float[config.vocabSize()];
-            Sampler[] samplers = {new Sampler(SamplingParams.greedy(decodeSteps), config.vocabSize())};
-            int[] next = new int[1];
-            totals.reset();
-            long start = System.nanoTime();
-            for (int pos = 0; pos < promptLen; pos += chunkLen) {
-                int end = Math.min(promptLen, pos + chunkLen);
-                long span = spans.begin("prefill_chunk");
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOfRange(prompt, pos, end), pos, table)),
-                        logits);
-                spans.end("prefill_chunk", span, "tokens", end - pos);
-            }
-            double prefillWall = (System.nanoTime() - start) / 1e6;
-            double[] prefill = snapshot(totals, 1);
-            totals.reset();
-            int token = prompt[promptLen - 1];
-            start = System.nanoTime();
-            for (int step = 0; step < decodeSteps; step++) {
-                ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token}, promptLen + step, table));
-                long span = spans.begin("decode_step");
-                if (decodeWithSampling) {
-                    runner.forwardAndSample(batch, samplers, next);
-                    token = next[0];
-                } else {
-                    runner.forward(batch, logits);
-                    token = prompt[step % promptLen];  // the next token need not be the model's choice to time a step
-                }
-                spans.end("decode_step", span, "position", promptLen + step);
-            }
-            double decodeWall = (System.nanoTime() - start) / 1e6 / decodeSteps;
-            return new Run(prefillWall, prefill, decodeWall, snapshot(totals, decodeSteps));
-        } finally {
-            table.release(runner.blockAllocator());
-        }
+    /**
+     * A request that decodes {@code --decode-steps} tokens after its first. With --decode-with-sampling each step picks
+     * its token on the device; without, each step's logits go back to the host, which picks it (a min-p of the smallest
+     * float filters nothing, but is a filter the runners draw on the host), as a forward pass without sampling would.
+     */
+    private SamplingParams samplingParams() {
+        SamplingParams greedy = SamplingParams.greedy(decodeSteps + 1);
+        return decodeWithSampling ? greedy : greedy.withMinP(Float.MIN_VALUE);
+    }
+
+    private Run runOnce(ModelRunner runner, StageTotals totals, StepSpans spans, Trace trace) {
+        int[] prompt = LatencyBenchCommand.syntheticPrompt(promptLen, runner.config().vocabSize());
+        double[][] prefill = {null};
+        ProfiledSequence.Walls walls = ProfiledSequence.run(runner, prompt, chunkLen, decodeSteps, samplingParams(), totals,
+                t -> prefill[0] = snapshot(t, 1), spans, trace);
+        return new Run(walls.prefillMs(), prefill[0], walls.decodeMsPerStep(), snapshot(totals, decodeSteps));
     }
 
     /** Each stage's milliseconds divided by {@code steps}; NaN for a stage the runner did not report. */

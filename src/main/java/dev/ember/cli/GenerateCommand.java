@@ -1,11 +1,11 @@
 package dev.ember.cli;
 
-import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.bench.Stats;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
+import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestError;
 import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
@@ -109,14 +109,9 @@ final class GenerateCommand implements Callable<Integer> {
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
             int[] promptTokens = promptTokens(tokenizer, input.prompt);
-            int context = model.config().maxPositions();
-            if (promptTokens.length >= context) {
-                throw new EmberException("prompt of " + promptTokens.length + " tokens does not fit the model's context of "
-                        + context + " tokens (max_position_embeddings in " + dir.resolve("config.json") + ")");
-            }
-            int kvTokens = Math.min(context, promptTokens.length + maxTokens);
+            int kvTokens = (int) Math.min(model.config().maxPositions(), (long) promptTokens.length + maxTokens);
             try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE), progress)) {
-                Generator generator = new Generator(runner, tokenizer, chunkLen);
+                Generator generator = new Generator(LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer));
                 GenerationResult r = generator.generate(promptTokens, params, piece -> {
                     out.print(piece);
                     out.flush();

@@ -5,58 +5,108 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
+import dev.ember.scheduler.SequenceOutput;
+import dev.ember.scheduler.SequenceText;
+import dev.ember.tokenizer.Tokenizer;
 import dev.ember.trace.Trace;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * The batched engine: many requests share each forward step through the {@link Scheduler} (continuous
- * batching, chunked prefill, prefix cache, preemption). It works on token ids; text, stop strings and
- * streaming live in the {@link RequestListener}s of the layers above (offline API, HTTP server).
+ * The one loop that drives a {@link ModelRunner}: requests are {@link #add added}, then {@link #step} runs until
+ * {@link #hasWork} is false. Each step the {@link Scheduler} plans (continuous batching, chunked prefill, prefix cache,
+ * preemption), the runner computes and samples on its device, and the scheduler takes the sampled tokens back and
+ * decides which sequences end. Generation, serving and every benchmark run through here, so a change to how a step
+ * runs is written once.
  *
- * <p>Not thread-safe: one thread calls {@link #submit} and {@link #step}.
+ * <p>With overlap ({@link SchedulerConfig#overlap()}), step N+1 is scheduled and submitted before step N's tokens are
+ * awaited; N+1's decodes take N's tokens on the device.
+ *
+ * <p>Not thread-safe: one thread calls {@link #add}, {@link #cancel} and {@link #step} ({@link ServingEngine} gives it
+ * a thread of its own); {@link #validate} may be called from any thread.
  */
 public final class LlmEngine {
     private final ModelRunner runner;
+    private final SchedulerConfig config;
     private final Scheduler scheduler;
-    private final Set<Integer> eosIds;
+    private final Tokenizer tokenizer;
     private final int contextLength;
     private final int vocab;
     private final Map<Sequence, RequestListener> listeners = new HashMap<>();
-    /** Whether the next step is scheduled and submitted before the one in flight is retired. */
-    private final boolean overlap;
-    /** The step submitted and not yet retired, or null. */
-    private InFlight inFlight;
+    private final List<SequenceOutput> outputs = new ArrayList<>();
+    /** The step submitted and not yet retired (null when none), and the scheduler's plan of it. */
+    private SubmittedStep inFlight;
+    private ScheduledStep inFlightPlan;
+    /** Whether the step in flight's tokens can feed the next step on the device. */
+    private boolean inFlightCarries;
     private long nextId;
     private long steps;
     private long generatedTokens;
     private long promptTokens;
     private Trace trace = Trace.OFF;
+    private StepObserver observer = StepObserver.NONE;
 
-    public LlmEngine(ModelRunner runner, SchedulerConfig config, Set<Integer> eosIds) {
+    /**
+     * @param stopTokenIds the tokens that end a sequence unless its request ignores them
+     * @param tokenizer    turns tokens into text (and so allows stop strings); null for a model without one
+     */
+    public LlmEngine(ModelRunner runner, SchedulerConfig config, Set<Integer> stopTokenIds, Tokenizer tokenizer) {
         this.runner = runner;
-        this.scheduler = new Scheduler(config, runner.blockAllocator(), runner.kvSpec().blockSize());
-        this.eosIds = Set.copyOf(eosIds);
-        this.overlap = config.overlap();
-        this.contextLength = (int) Math.min(runner.config().maxPositions(), runner.kvSpec().tokenCapacity());
+        this.config = config;
+        this.scheduler = new Scheduler(config, runner.blockAllocator(), stopTokenIds);
+        this.tokenizer = tokenizer;
+        this.contextLength = (int) Math.min(runner.config().maxPositions(),
+                (long) runner.blockAllocator().capacity() * runner.blockAllocator().blockSize());
         this.vocab = runner.config().vocabSize();
     }
 
-    /** Reports each step, its forward pass and its sampling to {@code trace} ({@link Trace#OFF} by default). */
+    /** An engine whose sequences end at the model's and the tokenizer's end-of-sequence tokens, with text. */
+    public static LlmEngine of(ModelRunner runner, SchedulerConfig config, Tokenizer tokenizer) {
+        Set<Integer> stops = new HashSet<>(runner.config().eosTokenIds());
+        stops.addAll(tokenizer.stopTokenIds());
+        return new LlmEngine(runner, config, stops, tokenizer);
+    }
+
+    /** An engine of token ids only (random-weight models have no tokenizer), ending at the model's end-of-sequence ids. */
+    public static LlmEngine tokensOnly(ModelRunner runner, SchedulerConfig config) {
+        return new LlmEngine(runner, config, Set.copyOf(runner.config().eosTokenIds()), null);
+    }
+
+    /** Reports each step, its submission and its retirement to {@code trace} ({@link Trace#OFF} by default). */
     public void setTrace(Trace trace) {
         this.trace = trace;
+    }
+
+    /** Tells {@code observer} of every step from now on ({@link StepObserver#NONE} by default). */
+    public void setObserver(StepObserver observer) {
+        this.observer = observer;
+    }
+
+    /**
+     * Prepares, before any timed work, what this engine's largest steps would otherwise prepare on their way (the CUDA
+     * backend captures its decode graphs).
+     */
+    public void warmUp() {
+        runner.warmUp(config.maxRunning(), config.maxBatchedTokens(), contextLength);
     }
 
     /** The longest sequence, prompt plus generated tokens, a request may reach. */
     public int contextLength() {
         return contextLength;
+    }
+
+    public SchedulerConfig config() {
+        return config;
     }
 
     public Scheduler scheduler() {
@@ -67,22 +117,38 @@ public final class LlmEngine {
         return runner;
     }
 
-    /** Queues a request; it joins the running batch at a coming step. */
-    public Sequence submit(int[] prompt, SamplingParams params, RequestListener listener) {
+    /** Null for an engine of token ids only. */
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /**
+     * The one check of a prompt, where a request enters: it must be non-empty, hold only ids of the vocabulary and
+     * leave room in the context for at least one generated token.
+     *
+     * @throws EmberException naming the problem
+     */
+    public void validate(int[] prompt) {
         if (prompt.length == 0) {
             throw new EmberException("the prompt is empty");
         }
         if (prompt.length >= contextLength) {
-            throw new EmberException("prompt of " + prompt.length + " tokens does not fit the context of " + contextLength
-                    + " tokens (it needs room for at least one generated token)");
+            throw new EmberException("the prompt has " + prompt.length + " tokens but the context holds " + contextLength
+                    + " (prompt plus generated tokens), so it can never fit");
         }
         for (int t : prompt) {
             if (t < 0 || t >= vocab) {
-                throw new EmberException("token id " + t + " is outside the vocabulary of " + vocab);
+                throw new EmberException("token id " + t + " is outside the vocabulary of " + vocab + " tokens");
             }
         }
-        Sequence s = new Sequence(nextId++, prompt, params, new Sampler(params, vocab), runner.kvSpec().blockSize(),
-                System.nanoTime(), contextLength);
+    }
+
+    /** Queues a request ({@link #validate}d here); it joins the running batch at a coming step. */
+    public Sequence add(int[] prompt, SamplingParams params, RequestListener listener) {
+        validate(prompt);
+        SequenceText text = SequenceText.of(tokenizer, params.stopStrings());
+        Sequence s = new Sequence(nextId++, prompt, params, new Sampler(params, vocab),
+                runner.blockAllocator().newTable(), text, System.nanoTime(), contextLength);
         listeners.put(s, listener);
         scheduler.add(s);
         promptTokens += prompt.length;
@@ -91,7 +157,11 @@ public final class LlmEngine {
 
     /** Ends a request early (a client that went away); its blocks are freed at once. */
     public void cancel(Sequence s) {
-        finish(s, FinishReason.STOP);
+        if (s.isFinished()) {
+            return;
+        }
+        scheduler.finish(s, FinishReason.STOP, System.nanoTime());
+        finished(s);
     }
 
     /** Whether requests are queued or running, or a step is still in flight. */
@@ -100,20 +170,19 @@ public final class LlmEngine {
     }
 
     /**
-     * Runs one step. Without overlap: schedule, forward and sample (on the runner's device, which returns only token
-     * ids), retire finished requests. With overlap: schedule and submit the next step first, then retire the step in
-     * flight while the device computes the next one, whose decodes take their tokens straight from it. Returns the
-     * tokens computed by the step retired in this call.
+     * Runs one step: schedule, submit to the runner, take the sampled tokens back. With overlap the next step is
+     * scheduled and submitted before the step in flight is retired, so that the host's work on one step overlaps the
+     * device's on the next. Returns the tokens computed by the step retired in this call.
      */
     public int step() {
         long traced = trace.start();
         int retired = 0;
-        if (inFlight != null && !inFlight.carriesTokens()) {
-            retired = retire(inFlight);  // its tokens are drawn on the host: the next step needs them first
+        if (inFlight != null && !inFlightCarries) {
+            retired = retire(inFlight, inFlightPlan);  // its tokens are drawn on the host: the next step needs them first
             inFlight = null;
         }
-        ScheduledStep step = scheduler.schedule();
-        if (step.isEmpty() && inFlight == null) {
+        ScheduledStep plan = scheduler.schedule();
+        if (plan.isEmpty() && inFlight == null) {
             if (scheduler.hasWork()) {
                 throw new IllegalStateException("scheduler made no progress with " + scheduler.waitingCount()
                         + " waiting and " + scheduler.runningCount() + " running requests");
@@ -121,73 +190,64 @@ public final class LlmEngine {
             trace.end(Trace.ENGINE, "engine_step", traced, "tokens", retired);
             return retired;
         }
-        InFlight submitted = step.isEmpty() ? null : submit(step);
-        if (inFlight != null) {
-            retired = retire(inFlight);
+        SubmittedStep previous = inFlight;
+        ScheduledStep previousPlan = inFlightPlan;
+        inFlight = plan.isEmpty() ? null : submit(plan);
+        inFlightPlan = plan;
+        if (previous != null) {
+            retired = retire(previous, previousPlan);
         }
-        inFlight = submitted;
-        if (!overlap && inFlight != null) {
-            retired = retire(inFlight);
+        if (!config.overlap() && inFlight != null) {
+            retired = retire(inFlight, inFlightPlan);
             inFlight = null;
         }
         trace.end(Trace.ENGINE, "engine_step", traced, "tokens", retired);
         return retired;
     }
 
-    /** A submitted step, not retired yet; its tokens land in {@code tokens}. */
-    private record InFlight(ScheduledStep step, SubmittedStep submitted, boolean carriesTokens, int[] tokens) {
-    }
-
-    private InFlight submit(ScheduledStep step) {
+    private SubmittedStep submit(ScheduledStep plan) {
         long start = trace.start();
-        int rows = step.work().size();
+        int rows = plan.work().size();
         Sampler[] samplers = new Sampler[rows];
         boolean carries = true;
         for (int i = 0; i < rows; i++) {
-            ScheduledStep.Work w = step.work().get(i);
+            ScheduledStep.Work w = plan.work().get(i);
             if (w.samples()) {
                 samplers[i] = w.sequence().sampler();
                 carries &= runner.carriesTokens(samplers[i]);
             }
         }
-        InFlight f = new InFlight(step, runner.submit(step.toForwardBatch(), samplers), carries, new int[rows]);
-        scheduler.submitted(step);
+        SubmittedStep submitted = runner.submit(plan.toForwardBatch(), samplers);
+        scheduler.submitted(plan);
+        inFlightCarries = carries;
         steps++;
-        trace.end(Trace.ENGINE, "submit", start, "rows", rows);
-        return f;
+        observer.submitted(plan);
+        trace.end(Trace.ENGINE, "submit", start, "tokens", plan.tokens());
+        return submitted;
     }
 
-    /** Waits for a submitted step's tokens and hands them to their requests; returns the tokens the step computed. */
-    private int retire(InFlight f) {
+    /** Waits for a submitted step's tokens and hands them to the scheduler and the requests; returns its token count. */
+    private int retire(SubmittedStep submitted, ScheduledStep plan) {
         long start = trace.start();
-        f.submitted().await(f.tokens());
+        int[] tokens = new int[plan.work().size()];
+        submitted.await(tokens);
         long retireStart = trace.end(Trace.ENGINE, "await", start);
-        long now = System.nanoTime();
-        List<ScheduledStep.Work> work = f.step().work();
-        for (int i = 0; i < work.size(); i++) {
-            Sequence s = work.get(i).sequence();
-            int token = f.tokens()[i];
-            if (token < 0 || s.isFinished()) {
-                continue;
-            }
-            s.append(token, now);
+        outputs.clear();
+        scheduler.update(plan, tokens, System.nanoTime(), outputs);
+        for (SequenceOutput o : outputs) {
             generatedTokens++;
-            boolean stop = listeners.get(s).onToken(s, token);
-            if (stop || (!s.params().ignoreEos() && eosIds.contains(token))) {
-                finish(s, FinishReason.STOP);
-            } else if (s.length() >= s.lengthLimit()) {
-                finish(s, FinishReason.LENGTH);
+            Sequence s = o.sequence();
+            listeners.get(s).onToken(s, o.token(), o.text());
+            if (o.finished() != null) {
+                finished(s);
             }
         }
-        trace.end(Trace.ENGINE, "retire", retireStart, "rows", work.size());
-        return f.step().tokens();
+        observer.retired(plan);
+        trace.end(Trace.ENGINE, "retire", retireStart, "rows", plan.work().size());
+        return plan.tokens();
     }
 
-    private void finish(Sequence s, FinishReason reason) {
-        if (s.isFinished()) {
-            return;
-        }
-        scheduler.finish(s, reason, System.nanoTime());
+    private void finished(Sequence s) {
         RequestListener listener = listeners.remove(s);
         if (listener != null) {
             listener.onFinish(s);

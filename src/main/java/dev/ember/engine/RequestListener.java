@@ -7,12 +7,14 @@ public interface RequestListener {
     RequestListener NONE = new RequestListener() {
     };
 
-    /** A token was generated; return true to end the request now (a stop string matched, the client left). */
-    default boolean onToken(Sequence sequence, int token) {
-        return false;
+    /**
+     * A token was generated, and {@code text} is what it released of the request's text (held-back text included when
+     * it ended the request: then {@link #onFinish} follows at once).
+     */
+    default void onToken(Sequence sequence, int token, String text) {
     }
 
-    /** The request ended; its blocks are already released. */
+    /** The request ended (its {@link Sequence#finishReason()} says why); its blocks are already released. */
     default void onFinish(Sequence sequence) {
     }
 }

@@ -3,18 +3,15 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
 import dev.ember.sampling.SamplingParams;
-import dev.ember.sampling.StopStrings;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
-import dev.ember.tokenizer.StreamingDecoder;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -61,7 +58,6 @@ public final class ServingEngine implements AutoCloseable {
 
     private final LlmEngine engine;
     private final Tokenizer tokenizer;
-    private final Set<Integer> eosIds;
     private final ServingMetrics metrics = new ServingMetrics();
     private final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
     private final AtomicInteger queuedSubmissions = new AtomicInteger();
@@ -76,10 +72,7 @@ public final class ServingEngine implements AutoCloseable {
 
     private ServingEngine(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config) {
         this.tokenizer = tokenizer;
-        Set<Integer> eos = new HashSet<>(tokenizer.stopTokenIds());
-        eos.addAll(runner.config().eosTokenIds());
-        this.eosIds = Set.copyOf(eos);
-        this.engine = new LlmEngine(runner, config, eosIds);
+        this.engine = LlmEngine.of(runner, config, tokenizer);
         this.stats = snapshot();
         this.thread = Thread.ofPlatform().name("ember-engine").daemon(true).unstarted(this::run);
     }
@@ -90,7 +83,7 @@ public final class ServingEngine implements AutoCloseable {
      */
     public static ServingEngine start(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config) {
         ServingEngine engine = new ServingEngine(runner, tokenizer, config);
-        runner.warmUp(config.maxRunning(), config.maxBatchedTokens(), engine.contextLength());
+        engine.engine.warmUp();
         engine.thread.start();
         return engine;
     }
@@ -98,6 +91,11 @@ public final class ServingEngine implements AutoCloseable {
     /** The longest sequence, prompt plus generated tokens, a request may reach. */
     public int contextLength() {
         return engine.contextLength();
+    }
+
+    /** The engine's check of a prompt ({@link LlmEngine#validate}), for a caller that must answer before it submits. */
+    public void validate(int[] prompt) {
+        engine.validate(prompt);
     }
 
     public Tokenizer tokenizer() {
@@ -133,7 +131,7 @@ public final class ServingEngine implements AutoCloseable {
      *                        cannot fit the context; a {@link ShutDownException} when the engine no longer admits
      */
     public RequestHandle submit(int[] prompt, SamplingParams params, boolean stream) {
-        validate(prompt);
+        engine.validate(prompt);
         Active request = new Active(prompt.clone(), params, stream, System.nanoTime());
         synchronized (admission) {
             if (!admitting) {
@@ -150,23 +148,6 @@ public final class ServingEngine implements AutoCloseable {
     /** As {@link #submit(int[], SamplingParams, boolean)}, for a prompt text encoded as HF's {@code tokenizer(text)} does. */
     public RequestHandle submit(String prompt, SamplingParams params, boolean stream) {
         return submit(tokenizer.encode(prompt), params, stream);
-    }
-
-    private void validate(int[] prompt) {
-        int context = contextLength();
-        if (prompt.length == 0) {
-            throw new EmberException("the prompt is empty");
-        }
-        if (prompt.length >= context) {
-            throw new EmberException("the prompt has " + prompt.length + " tokens but the context holds " + context
-                    + " (prompt plus generated tokens), so it can never fit");
-        }
-        int vocab = engine.runner().config().vocabSize();
-        for (int t : prompt) {
-            if (t < 0 || t >= vocab) {
-                throw new EmberException("token id " + t + " is outside the vocabulary of " + vocab + " tokens");
-            }
-        }
     }
 
     /** The offline API: generates for every prompt in one batch and returns each one's outcome, in order. */
@@ -337,7 +318,7 @@ public final class ServingEngine implements AutoCloseable {
                     return;
                 }
                 try {
-                    request.sequence = engine.submit(request.prompt, request.params, request);
+                    request.sequence = engine.add(request.prompt, request.params, request);
                 } catch (EmberException e) {
                     request.fail(e.getMessage());
                     return;
@@ -390,16 +371,13 @@ public final class ServingEngine implements AutoCloseable {
         }
     }
 
-    /** One request in the engine: its text decoding, stop strings and timings. Touched only by the engine thread. */
+    /** One request in the engine: its timings and its handle. Touched only by the engine thread. */
     private final class Active implements RequestListener {
         final int[] prompt;
         final SamplingParams params;
         final boolean stream;
         final long arrivalNanos;
         final RequestHandle handle;
-        final StreamingDecoder decoder = tokenizer.streamingDecoder(true);
-        final StopStrings stops;
-        final StringBuilder text = new StringBuilder();
         Sequence sequence;
         long scheduledNanos;
         long firstTokenNanos;
@@ -412,12 +390,11 @@ public final class ServingEngine implements AutoCloseable {
             this.params = params;
             this.stream = stream;
             this.arrivalNanos = arrivalNanos;
-            this.stops = new StopStrings(params.stopStrings());
             this.handle = new RequestHandle(prompt.length, () -> inbox.add(new Command.Cancel(this)));
         }
 
         @Override
-        public boolean onToken(Sequence s, int token) {
+        public void onToken(Sequence s, int token, String text) {
             long now = System.nanoTime();
             if (tokens == 0) {
                 firstTokenNanos = now;
@@ -431,28 +408,8 @@ public final class ServingEngine implements AutoCloseable {
             }
             lastTokenNanos = now;
             tokens++;
-            if (handle.isCancelled()) {
-                return true;
-            }
-            // An end-of-sequence token ends the request (the engine sees to that) and has no text.
-            boolean eos = !params.ignoreEos() && eosIds.contains(token);
-            String piece = eos ? "" : stops.feed(decode(token));
-            text.append(piece);
-            if (stream) {
-                handle.deliver(new RequestEvent.Token(token, piece));
-            }
-            return stops.stopped();
-        }
-
-        /** The token's text; a token the model has but the tokenizer lacks (padded vocabularies) has none. */
-        private String decode(int token) {
-            if (token >= tokenizer.vocabSize()) {
-                return "";
-            }
-            try {
-                return decoder.push(token);
-            } catch (EmberException e) {
-                return "";
+            if (stream && !handle.isCancelled()) {
+                handle.deliver(new RequestEvent.Token(token, text));
             }
         }
 
@@ -464,14 +421,10 @@ public final class ServingEngine implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
-            if (!stops.stopped()) {
-                text.append(stops.feed(decoder.flush()));
-                text.append(stops.finish());
-            }
             long scheduled = scheduledNanos != 0 ? scheduledNanos : now;
             RequestTimings timings = new RequestTimings(scheduled - arrivalNanos, tokens > 0 ? firstTokenNanos - arrivalNanos : 0,
                     now - arrivalNanos, Arrays.copyOf(gaps, Math.max(0, tokens - 1)));
-            RequestOutput output = new RequestOutput(text.toString(), prompt, s.generatedTokens(), s.finishReason(),
+            RequestOutput output = new RequestOutput(s.text(), prompt, s.generatedTokens(), s.finishReason(),
                     s.cachedPromptTokens(), timings);
             metrics.requestFinished(output);
             handle.deliver(new RequestEvent.Done(output));

@@ -2,15 +2,26 @@ package dev.ember.kvcache;
 
 /**
  * Hands out KV-cache block ids from a fixed pool. Blocks are reference-counted so that sequences can
- * share a prefix; a block returns to the free list when its last reference is dropped.
+ * share a prefix; a block returns to the free list when its last reference is dropped. The pool's block size is
+ * the one place the rest of the engine reads it from: tables come from {@link #newTable()}.
  * Not thread-safe: one scheduler thread owns it.
  */
 public final class BlockAllocator {
+    private final int blockSize;
     private final int[] freeStack;
     private final int[] refCounts;
     private int freeCount;
 
-    public BlockAllocator(int numBlocks) {
+    /** A pool of the cache {@code spec} describes. */
+    public BlockAllocator(KvCacheSpec spec) {
+        this(spec.numBlocks(), spec.blockSize());
+    }
+
+    public BlockAllocator(int numBlocks, int blockSize) {
+        if (blockSize <= 0) {
+            throw new IllegalArgumentException("block size " + blockSize);
+        }
+        this.blockSize = blockSize;
         freeStack = new int[numBlocks];
         refCounts = new int[numBlocks];
         // Hand out low ids first, which keeps a short sequence's blocks together in memory.
@@ -18,6 +29,16 @@ public final class BlockAllocator {
             freeStack[i] = numBlocks - 1 - i;
         }
         freeCount = numBlocks;
+    }
+
+    /** Token slots in one block. */
+    public int blockSize() {
+        return blockSize;
+    }
+
+    /** An empty block table over this pool's blocks. */
+    public BlockTable newTable() {
+        return new BlockTable(blockSize);
     }
 
     public int capacity() {

@@ -63,9 +63,9 @@ public final class PrefixCache {
     private long lookupTokens;
     private long hitTokens;
 
-    public PrefixCache(BlockAllocator allocator, int blockSize) {
+    public PrefixCache(BlockAllocator allocator) {
         this.allocator = allocator;
-        this.blockSize = blockSize;
+        this.blockSize = allocator.blockSize();
     }
 
     /**

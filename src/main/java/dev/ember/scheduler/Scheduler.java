@@ -1,18 +1,20 @@
 package dev.ember.scheduler;
 
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockAllocator;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.Set;
 
 /**
- * Continuous batching over a paged KV cache. Each {@link #schedule()} picks the work of one step: decodes
- * of running sequences and chunks of waiting prompts, within a token budget. Sequences join and leave at
- * every step. When blocks run out, the most recently admitted sequence is preempted: its blocks are freed
- * and it goes back to the head of the queue, to be recomputed later (never dropped).
+ * Continuous batching over a paged KV cache, and the owner of every sequence's life. Each {@link #schedule()} picks
+ * the work of one step: decodes of running sequences and chunks of waiting prompts, within a token budget;
+ * {@link #submitted} records that the step was handed to the runner, and {@link #update} takes its sampled tokens
+ * back, appends them and ends the sequences that reached an end-of-sequence token, a stop string or their length.
+ * Sequences join and leave at every step. When blocks run out, the most recently admitted sequence is preempted: its
+ * blocks are freed and it goes back to the head of the queue, to be recomputed later (never dropped).
  *
  * <p>Not thread-safe: one engine thread drives it.
  */
@@ -20,15 +22,18 @@ public final class Scheduler {
     private final SchedulerConfig config;
     private final BlockAllocator allocator;
     private final PrefixCache prefixCache;
+    private final Set<Integer> stopTokenIds;
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     /** In admission order: the last is the first to be preempted. */
     private final List<Sequence> running = new ArrayList<>();
     private long preemptions;
 
-    public Scheduler(SchedulerConfig config, BlockAllocator allocator, int blockSize) {
+    /** @param stopTokenIds the tokens that end a sequence (unless its request ignores them): the model's end-of-sequence ids */
+    public Scheduler(SchedulerConfig config, BlockAllocator allocator, Set<Integer> stopTokenIds) {
         this.config = config;
         this.allocator = allocator;
-        this.prefixCache = config.prefixCaching() ? new PrefixCache(allocator, blockSize) : null;
+        this.prefixCache = config.prefixCaching() ? new PrefixCache(allocator) : null;
+        this.stopTokenIds = Set.copyOf(stopTokenIds);
     }
 
     public void add(Sequence sequence) {
@@ -191,6 +196,34 @@ public final class Scheduler {
             if (prefixCache != null && w.start() < s.promptLength() && s.computed() >= s.promptLength()) {
                 prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
             }
+        }
+    }
+
+    /**
+     * Takes back the tokens a submitted step sampled ({@code tokens[i]} for the step's work {@code i}, -1 where it
+     * sampled none), in submission order: appends each to its sequence and ends the sequence when the token is an
+     * end-of-sequence one, completes a stop string, or reaches its length limit. A sequence that finished while the step
+     * was in flight drops its token. Adds one {@link SequenceOutput} per appended token to {@code outputs}.
+     */
+    public void update(ScheduledStep step, int[] tokens, long nowNanos, List<SequenceOutput> outputs) {
+        List<ScheduledStep.Work> work = step.work();
+        for (int i = 0; i < work.size(); i++) {
+            Sequence s = work.get(i).sequence();
+            int token = tokens[i];
+            if (token < 0 || s.isFinished()) {
+                continue;
+            }
+            s.append(token, nowNanos);
+            boolean endOfSequence = !s.params().ignoreEos() && stopTokenIds.contains(token);
+            SequenceText text = s.sequenceText();
+            String piece = endOfSequence ? "" : text.append(token);  // an end-of-sequence token has no text
+            FinishReason reason = endOfSequence || text.stopped() ? FinishReason.STOP
+                    : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
+            if (reason != null) {
+                piece += text.finish();
+                finish(s, reason, nowNanos);
+            }
+            outputs.add(new SequenceOutput(s, token, piece, reason));
         }
     }
 

@@ -1,6 +1,5 @@
 package dev.ember.scheduler;
 
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
@@ -9,7 +8,8 @@ import java.util.Arrays;
 
 /**
  * One request as the scheduler sees it: its tokens (prompt, then generated), how many of them already have
- * keys and values in the cache, its block table and its own sampler.
+ * keys and values in the cache, its block table, its own sampler and its text. The {@link Scheduler} owns its life,
+ * from {@link Scheduler#add} to the step whose token ends it.
  */
 public final class Sequence {
     public enum Status { WAITING, RUNNING, FINISHED }
@@ -19,6 +19,7 @@ public final class Sequence {
     private final SamplingParams params;
     private final Sampler sampler;
     private final BlockTable blockTable;
+    private final SequenceText text;
     private final long arrivalNanos;
     private final int lengthLimit;
     private int[] tokens;
@@ -36,17 +37,20 @@ public final class Sequence {
     private long finishNanos;
 
     /**
+     * @param blockTable    an empty table over the cache's blocks ({@code BlockAllocator.newTable})
+     * @param text          how its tokens become text ({@link SequenceText#of})
      * @param contextLength the longest the sequence may grow (prompt plus generated tokens), whatever
      *                      {@code params.maxTokens()} allows
      */
-    public Sequence(long id, int[] prompt, SamplingParams params, Sampler sampler, int blockSize, long arrivalNanos,
-                    int contextLength) {
+    public Sequence(long id, int[] prompt, SamplingParams params, Sampler sampler, BlockTable blockTable,
+                    SequenceText text, long arrivalNanos, int contextLength) {
         this.id = id;
         this.lengthLimit = (int) Math.min(contextLength, (long) prompt.length + params.maxTokens());
         this.promptLength = prompt.length;
         this.params = params;
         this.sampler = sampler;
-        this.blockTable = new BlockTable(blockSize);
+        this.blockTable = blockTable;
+        this.text = text;
         this.arrivalNanos = arrivalNanos;
         this.tokens = Arrays.copyOf(prompt, prompt.length + Math.min(params.maxTokens(), 1 << 16));
         this.length = prompt.length;
@@ -69,6 +73,15 @@ public final class Sequence {
 
     public BlockTable blockTable() {
         return blockTable;
+    }
+
+    /** The generated text so far, stop strings and what follows them left out. */
+    public String text() {
+        return text.text();
+    }
+
+    SequenceText sequenceText() {
+        return text;
     }
 
     public Status status() {
@@ -150,7 +163,7 @@ public final class Sequence {
      * Appends a sampled token (one in flight, if any: tokens land in the order their steps were submitted); its keys
      * and values are computed by the next step.
      */
-    public void append(int token, long nowNanos) {
+    void append(int token, long nowNanos) {
         if (inFlight > 0) {
             inFlight--;
         }

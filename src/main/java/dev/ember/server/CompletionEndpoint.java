@@ -87,11 +87,12 @@ final class CompletionEndpoint {
         }
         refuseUnsupported(fields, kind);
         int[] prompt = kind == Kind.CHAT ? chatPrompt(fields) : textPrompt(fields);
-        int context = engine.contextLength();
-        if (prompt.length >= context) {
-            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", "the prompt has " + prompt.length
-                    + " tokens but this model's context holds " + context + " (prompt plus generated tokens), so it can never fit");
+        try {
+            engine.validate(prompt);
+        } catch (EmberException e) {
+            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
         }
+        int context = engine.contextLength();
         int room = context - prompt.length;
         String maxName = kind == Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);

@@ -1,7 +1,7 @@
 package dev.ember.server;
 
 import dev.ember.engine.EngineStats;
-import dev.ember.engine.FinishReason;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.engine.LatencyHistogram;
 import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;

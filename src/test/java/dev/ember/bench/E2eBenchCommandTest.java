@@ -50,15 +50,19 @@ class E2eBenchCommandTest {
                 .get("header");
         assertTrue(header.get("timing").asText().startsWith("host clock"), "the CPU runner is timed with the host clock");
         assertTrue(header.get("overlap").asBoolean(), "decode steps overlap by default");
-        // Timed runs only (2): 48 prompt tokens in steps of at most 16, then 5 decode steps of both sequences.
+        // Timed runs only (2): 48 prompt tokens in steps of at most 16, then 5 decode steps of both sequences; overlapped,
+        // the engine's last call only awaits the last step.
         List<com.fasterxml.jackson.databind.JsonNode> spans = BenchFiles.spans(trace);
         List<com.fasterxml.jackson.databind.JsonNode> prefill = BenchFiles.spans(spans, "engine", "prefill_step");
         assertEquals(2 * 3, prefill.size());
         for (com.fasterxml.jackson.databind.JsonNode step : prefill) {
             assertEquals(16, step.get("args").get("tokens").asInt());
         }
-        assertEquals(2 * 5, BenchFiles.spans(spans, "engine", "decode_step").size());
-        assertEquals(spans.size(), prefill.size() + 2 * 5, "nothing else: stages are not profiled in e2e");
+        List<com.fasterxml.jackson.databind.JsonNode> decode = BenchFiles.spans(spans, "engine", "decode_step");
+        assertEquals(2 * (5 + 1), decode.size());
+        assertEquals(2 * 5 * 2, decode.stream().mapToInt(s -> s.get("args").get("tokens").asInt()).sum());
+        assertEquals(2 * (3 + 5), BenchFiles.spans(spans, "engine", "submit").size(), "the engine's own spans are there too");
+        assertTrue(spans.stream().noneMatch(s -> "stage".equals(s.get("cat").asText())), "stages are not profiled in e2e");
     }
 
     /** Overlapped decode steps (their tokens carried from the step in flight) and serial ones write the same row. */

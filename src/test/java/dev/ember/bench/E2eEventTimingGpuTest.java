@@ -1,5 +1,6 @@
 package dev.ember.bench;
 
+import dev.ember.trace.Trace;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.WorkMarks;
 import dev.ember.backend.cuda.Availability;
@@ -42,9 +43,9 @@ class E2eEventTimingGpuTest {
              ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 256, 16), 3)) {
             runner.warmUp(2, 64, 96);
             for (int run = 0; run < 4; run++) {
-                try (WorkMarks events = backend.workMarks(runner, points); WorkMarks host = WorkMarks.onHost(points)) {
+                try (WorkMarks events = runner.workMarks(points); WorkMarks host = WorkMarks.onHost(points)) {
                     assertEquals("CUDA events on the runner's stream", events.method());
-                    E2eBenchCommand.Run timed = e2e.runOnce(runner, new SplittableRandom(run), StepSpans.OFF, both(events, host));
+                    E2eBenchCommand.Run timed = e2e.runOnce(runner, new SplittableRandom(run), StepSpans.OFF, both(events, host), Trace.OFF);
                     if (run == 0) {
                         continue;  // the first run captures graphs
                     }

@@ -50,11 +50,11 @@ class LatencyBenchCommandTest {
             assertTrue(run.err().contains("no NVML: "), run.err());
         }
         JsonNode trace = new ObjectMapper().readTree(dir.resolve("trace.json").toFile()).get("traceEvents");
-        long prefillChunks = 0;
+        long prefillSteps = 0;
         for (JsonNode e : trace) {
-            prefillChunks += e.get("name").asText().equals("prefill_chunk") ? 1 : 0;
+            prefillSteps += e.get("name").asText().equals("submit") && e.get("args").get("tokens").asInt() > 1 ? 1 : 0;
         }
-        assertEquals(2 * 2 * (1 + 2), prefillChunks, "2 lengths x (prefill + full) x (warmup + iters) requests, one chunk each");
+        assertEquals(2 * 2 * (1 + 2), prefillSteps, "2 lengths x (prefill + full) x (warmup + iters) requests, one prompt step each");
     }
 
     @Test

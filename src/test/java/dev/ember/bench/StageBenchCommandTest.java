@@ -43,7 +43,7 @@ class StageBenchCommandTest {
             for (String timed : List.of("embedding_ms", "rmsnorm_ms", "attention_ms", "ffn_ms", "lm_head_ms")) {
                 assertTrue(Double.parseDouble(cells[columns.indexOf(timed)]) > 0, timed);
             }
-            assertEquals(row == 2, !cells[columns.indexOf("sampling_ms")].isEmpty(), "sampling is a decode stage");
+            assertFalse(cells[columns.indexOf("sampling_ms")].isEmpty(), "the prefill picks the first token, each decode step one");
             double wall = Double.parseDouble(cells[columns.indexOf("wall_ms")]);
             double total = Double.parseDouble(cells[columns.indexOf("profile_total_ms")]);
             assertTrue(Math.abs(total - wall) <= 0.10 * wall, cells[0] + ": stages " + total + " ms, wall " + wall + " ms");
@@ -76,7 +76,7 @@ class StageBenchCommandTest {
         for (String stage : List.of("embedding", "lm_head")) {
             assertEquals(20, BenchFiles.spans(spans, "stage", stage).size(), stage + ": one per step");
         }
-        assertEquals(16, BenchFiles.spans(spans, "stage", "sampling").size(), "sampling: one per decode step");
+        assertEquals(20, BenchFiles.spans(spans, "stage", "sampling").size(), "sampling: one per step (the prompt's last chunk and each decode pick a token)");
         for (int l = 0; l < layers; l++) {
             assertEquals(20, BenchFiles.spans(spans, "stage", "layer " + l).size(), "layer " + l + ": one per step");
         }

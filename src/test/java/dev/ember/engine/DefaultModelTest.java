@@ -1,5 +1,6 @@
 package dev.ember.engine;
 
+import dev.ember.scheduler.FinishReason;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.Numerics;
@@ -96,7 +97,7 @@ class DefaultModelTest {
         JsonNode texts = reference.get("prompt_texts");
         try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 128, 16), Progress.NONE)) {
             // A chunk shorter than the prompts, so the chunked prefill path is the one checked.
-            Generator generator = new Generator(runner, tokenizer, 3);
+            Generator generator = new Generator(LlmEngine.of(runner, Generator.oneRequest(3), tokenizer));
             for (int p = 0; p < texts.size(); p++) {
                 int[] expected = ints(reference.get("greedy_fp32").get(p));
                 StringBuilder streamed = new StringBuilder();
@@ -116,11 +117,11 @@ class DefaultModelTest {
         int[] prompt = ints(reference.get("prompts").get(0));
         int[] expected = ints(reference.get("greedy_fp32").get(0));
         try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 128, 16), Progress.NONE)) {
-            GenerationResult result = Generator.tokensOnly(runner, 4).generate(prompt,
+            GenerationResult result = new Generator(LlmEngine.tokensOnly(runner, Generator.oneRequest(4))).generate(prompt,
                     SamplingParams.greedy(expected.length).withIgnoreEos(true), text -> fail("no text without a tokenizer"));
             assertArrayEquals(expected, result.tokens());
             assertEquals("", result.text());
-            assertThrows(dev.ember.EmberException.class, () -> Generator.tokensOnly(runner, 4).generate("text", SamplingParams.greedy(1), t -> { }));
+            assertThrows(dev.ember.EmberException.class, () -> new Generator(LlmEngine.tokensOnly(runner, Generator.oneRequest(4))).generate("text", SamplingParams.greedy(1), t -> { }));
         }
     }
 }

@@ -31,14 +31,15 @@ class EngineTraceTest {
     }
 
     @Test
-    void generatorReportsEachChunkStepAndSample() {
+    void generatorRunsEachChunkAndDecodeAsAnEngineStep() {
         try (Model model = ModelLoader.load(MODEL);
              Tokenizer tokenizer = Tokenizer.load(MODEL);
              CpuBackend backend = new CpuBackend(2);
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 64, 16), Progress.NONE)) {
-            Generator generator = new Generator(runner, tokenizer, 8);
+            LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(8), tokenizer);
+            Generator generator = new Generator(engine);
             TraceRecorder trace = new TraceRecorder();
-            generator.setTrace(trace);
+            engine.setTrace(trace);
             int[] prompt = new int[20];
             for (int i = 0; i < prompt.length; i++) {
                 prompt[i] = 100 + 7 * i;
@@ -46,12 +47,13 @@ class EngineTraceTest {
             GenerationResult r = generator.generate(prompt, SamplingParams.greedy(6).withIgnoreEos(true), s -> { });
             assertEquals(6, r.tokens().length);
             Map<String, Long> n = counts(trace);
-            assertEquals(3, n.get("prefill_chunk"), "20 prompt tokens in chunks of 8");
-            assertEquals(5, n.get("decode_step"), "no forward after the last token");
-            assertEquals(1, n.get("generate"));
-            long chunkTokens = trace.events().stream().filter(e -> e.name().equals("prefill_chunk"))
+            // 20 prompt tokens in chunks of 8 are three steps; five decodes follow, none after the last token.
+            assertEquals(8, n.get("submit"));
+            assertEquals(8, n.get("await"));
+            assertEquals(8, n.get("retire"));
+            long computed = trace.events().stream().filter(e -> e.name().equals("engine_step"))
                     .mapToLong(TraceRecorder.Event::argValue).sum();
-            assertEquals(20, chunkTokens);
+            assertEquals(20 + 5, computed, "every prompt token and each decode's token computed once");
             assertTrue(trace.events().stream().allMatch(e -> e.durationNanos() >= 0 && Trace.ENGINE.equals(e.category())));
         }
     }
@@ -61,11 +63,11 @@ class EngineTraceTest {
         try (Model model = ModelLoader.load(MODEL);
              CpuBackend backend = new CpuBackend(2);
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 256, 16), Progress.NONE)) {
-            LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults(), Set.of());
+            LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults(), Set.of(), null);
             TraceRecorder trace = new TraceRecorder();
             engine.setTrace(trace);
-            engine.submit(new int[] {5, 6, 7, 8}, SamplingParams.greedy(3).withIgnoreEos(true), new RequestListener() { });
-            engine.submit(new int[] {9, 10}, SamplingParams.greedy(3).withIgnoreEos(true), new RequestListener() { });
+            engine.add(new int[] {5, 6, 7, 8}, SamplingParams.greedy(3).withIgnoreEos(true), new RequestListener() { });
+            engine.add(new int[] {9, 10}, SamplingParams.greedy(3).withIgnoreEos(true), new RequestListener() { });
             while (engine.hasWork()) {
                 engine.step();
             }

@@ -1,5 +1,6 @@
 package dev.ember.engine;
 
+import dev.ember.scheduler.FinishReason;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
@@ -75,7 +76,7 @@ class GeneratorOverlapTest {
     void overlappedStepsChooseTheTokensOfAPlainLoop() {
         int[] prompt = tokenizer.encode("Once upon a time");
         SamplingParams greedy = SamplingParams.greedy(24).withIgnoreEos(true);
-        GenerationResult r = new Generator(runner, tokenizer, 4).generate(prompt, greedy, text -> { });
+        GenerationResult r = new Generator(LlmEngine.of(runner, Generator.oneRequest(4), tokenizer)).generate(prompt, greedy, text -> { });
         assertArrayEquals(stepByStep(prompt, greedy, 24), r.tokens());
         assertEquals(FinishReason.LENGTH, r.finishReason());
         assertEquals(runner.blockAllocator().capacity(), runner.blockAllocator().freeBlocks(), "blocks released");
@@ -88,7 +89,7 @@ class GeneratorOverlapTest {
         int[] all = stepByStep(prompt, greedy, 32);
         String text = tokenizer.decode(all, true);
         String stop = text.substring(text.length() / 2, text.length() / 2 + 3);
-        GenerationResult r = new Generator(runner, tokenizer).generate(prompt, greedy.withStopStrings(List.of(stop)), t -> { });
+        GenerationResult r = new Generator(LlmEngine.of(runner, Generator.oneRequest(Generator.DEFAULT_CHUNK_TOKENS), tokenizer)).generate(prompt, greedy.withStopStrings(List.of(stop)), t -> { });
         assertEquals(FinishReason.STOP, r.finishReason());
         assertTrue(r.tokens().length < all.length, "stopped early");
         assertArrayEquals(Arrays.copyOf(all, r.tokens().length), r.tokens(), "the reference's tokens up to the stop");
@@ -100,7 +101,7 @@ class GeneratorOverlapTest {
     void aSamplerDrawnOnTheHostRunsStepByStepWithTheSameTokens() {
         int[] prompt = tokenizer.encode("The sea");
         SamplingParams penalised = SamplingParams.greedy(16).withIgnoreEos(true).withRepetitionPenalty(1.5f);
-        GenerationResult r = new Generator(runner, tokenizer).generate(prompt, penalised, t -> { });
+        GenerationResult r = new Generator(LlmEngine.of(runner, Generator.oneRequest(Generator.DEFAULT_CHUNK_TOKENS), tokenizer)).generate(prompt, penalised, t -> { });
         assertArrayEquals(stepByStep(prompt, penalised, 16), r.tokens());
     }
 }

@@ -1,5 +1,6 @@
 package dev.ember.engine;
 
+import dev.ember.scheduler.FinishReason;
 import dev.ember.Progress;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.cpu.CpuBackend;
@@ -64,7 +65,7 @@ class ServingEngineTest {
     }
 
     static GenerationResult alone(String prompt, SamplingParams params) {
-        return new Generator(referenceRunner, tokenizer).generate(prompt, params, piece -> { });
+        return new Generator(LlmEngine.of(referenceRunner, Generator.oneRequest(Generator.DEFAULT_CHUNK_TOKENS), tokenizer)).generate(prompt, params, piece -> { });
     }
 
     /** Blocks neither held by a request nor by the prefix cache, read on the engine thread after clearing the cache. */

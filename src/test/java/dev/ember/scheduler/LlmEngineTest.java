@@ -4,7 +4,7 @@ import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.engine.FinishReason;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;
@@ -102,7 +102,7 @@ class LlmEngineTest {
     /** Runs the requests through the engine, each submitted at its arrival step; returns their tokens. */
     static int[][] runBatched(List<Request> requests, SchedulerConfig config, int kvTokens, long[] preemptions, double[] hitRate) {
         try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(CONFIG, kvTokens, 16), Progress.NONE)) {
-            LlmEngine engine = new LlmEngine(runner, config, Set.of());
+            LlmEngine engine = new LlmEngine(runner, config, Set.of(), null);
             Sequence[] sequences = new Sequence[requests.size()];
             int[] finished = new int[1];
             RequestListener listener = new RequestListener() {
@@ -117,7 +117,7 @@ class LlmEngineTest {
                 for (int i = 0; i < requests.size(); i++) {
                     Request r = requests.get(i);
                     if (sequences[i] == null && r.arrivalStep() <= step) {
-                        sequences[i] = engine.submit(r.prompt(), SamplingParams.greedy(r.maxTokens()), listener);
+                        sequences[i] = engine.add(r.prompt(), SamplingParams.greedy(r.maxTokens()), listener);
                         submitted++;
                     }
                 }
@@ -183,10 +183,10 @@ class LlmEngineTest {
         int eos = reference[0][reference[0].length / 2];  // a token some request generates part-way
         try (ModelRunner cpu = backend.load(model, KvCacheSpec.forTokens(CONFIG, 2048, 16), Progress.NONE);
              RecordingRunner runner = new RecordingRunner(cpu)) {
-            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of(eos));
+            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of(eos), null);
             Sequence[] sequences = new Sequence[requests.size()];
             for (int i = 0; i < sequences.length; i++) {
-                sequences[i] = engine.submit(requests.get(i).prompt(), SamplingParams.greedy(requests.get(i).maxTokens()),
+                sequences[i] = engine.add(requests.get(i).prompt(), SamplingParams.greedy(requests.get(i).maxTokens()),
                         RequestListener.NONE);
             }
             while (engine.hasWork()) {
@@ -241,8 +241,8 @@ class LlmEngineTest {
         }
 
         @Override
-        public void forwardAndSample(ForwardBatch batch, dev.ember.sampling.Sampler[] samplers, int[] tokens) {
-            inner.forwardAndSample(batch, samplers, tokens);
+        public dev.ember.backend.WorkMarks workMarks(int points) {
+            return inner.workMarks(points);
         }
 
         @Override

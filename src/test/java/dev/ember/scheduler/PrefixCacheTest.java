@@ -27,8 +27,8 @@ class PrefixCacheTest {
 
     @Test
     void matchesWholeBlocksOfACommonPrefixOnly() {
-        BlockAllocator alloc = new BlockAllocator(32);
-        PrefixCache cache = new PrefixCache(alloc, BS);
+        BlockAllocator alloc = new BlockAllocator(32, BS);
+        PrefixCache cache = new PrefixCache(alloc);
         int[] a = tokens(1, 10);
         int[] blocks = computeAndFinish(cache, alloc, a);
         assertEquals(2, cache.cachedBlocks(), "only the two full blocks are cached");
@@ -42,8 +42,8 @@ class PrefixCacheTest {
 
     @Test
     void evictsLeastRecentlyUsedUnheldLeavesFirst() {
-        BlockAllocator alloc = new BlockAllocator(6);
-        PrefixCache cache = new PrefixCache(alloc, BS);
+        BlockAllocator alloc = new BlockAllocator(6, BS);
+        PrefixCache cache = new PrefixCache(alloc);
         int[] old = tokens(3, 8);
         int[] recent = tokens(4, 8);
         int[] oldBlocks = computeAndFinish(cache, alloc, old);
@@ -68,8 +68,8 @@ class PrefixCacheTest {
      */
     @Test
     void branchesLeaveTheirSharedPrefixOnlyWhenTheLastOneGoes() {
-        BlockAllocator alloc = new BlockAllocator(16);
-        PrefixCache cache = new PrefixCache(alloc, BS);
+        BlockAllocator alloc = new BlockAllocator(16, BS);
+        PrefixCache cache = new PrefixCache(alloc);
         int[] prefix = tokens(5, 4);
         int[] left = concat(prefix, tokens(6, 4)), right = concat(prefix, tokens(7, 4));
         computeAndFinish(cache, alloc, left);

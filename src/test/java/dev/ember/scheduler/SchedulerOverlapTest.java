@@ -1,10 +1,13 @@
 package dev.ember.scheduler;
 
 import dev.ember.backend.ForwardBatch;
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockAllocator;
+import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+
+import java.util.Set;
+
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -23,13 +26,13 @@ class SchedulerOverlapTest {
             prompt[i] = (int) (7 * id + 3 * i) % VOCAB;
         }
         SamplingParams params = SamplingParams.greedy(maxTokens);
-        return new Sequence(id, prompt, params, new Sampler(params, VOCAB), BLOCK, 0, 1000);
+        return new Sequence(id, prompt, params, new Sampler(params, VOCAB), new BlockTable(BLOCK), SequenceText.NONE, 0, 1000);
     }
 
     @Test
     void aTokenInFlightIsCarriedAndNeverPastTheLastOne() {
         Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 64, 64, SchedulePolicy.DECODE_FIRST, false, true),
-                new BlockAllocator(32), BLOCK);
+                new BlockAllocator(32, BLOCK), Set.of());
         Sequence a = sequence(1, 6, 2), b = sequence(2, 5, 5);
         scheduler.add(a);
         scheduler.add(b);
@@ -58,9 +61,9 @@ class SchedulerOverlapTest {
     @Test
     void aPreemptedSequenceWaitsForItsTokenInFlight() {
         // Four blocks of four slots: two prompts of eight tokens fill them; the first decode needs a fifth.
-        BlockAllocator allocator = new BlockAllocator(4);
+        BlockAllocator allocator = new BlockAllocator(4, BLOCK);
         Scheduler scheduler = new Scheduler(new SchedulerConfig(8, 64, 64, SchedulePolicy.DECODE_FIRST, false, true),
-                allocator, BLOCK);
+                allocator, Set.of());
         Sequence old = sequence(1, 8, 20), young = sequence(2, 8, 20);
         scheduler.add(old);
         scheduler.add(young);

@@ -64,7 +64,7 @@ class SchedulerPressureTest {
         SplittableRandom random = new SplittableRandom(10);
         try (ModelRunner runner = LlmEngineTest.backend.load(LlmEngineTest.model,
                 KvCacheSpec.forTokens(LlmEngineTest.model.config(), 256, 16), Progress.NONE)) {
-            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(6, 48, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of());
+            LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(6, 48, 16, SchedulePolicy.DECODE_FIRST, true, true), Set.of(), null);
             Sequence[] sequences = new Sequence[requests.size()];
             boolean[] cancelled = new boolean[requests.size()];
             int[] finishCalls = new int[1];
@@ -77,7 +77,7 @@ class SchedulerPressureTest {
             for (int step = 0; step < 10_000 && (step < 12 || engine.hasWork()); step++) {
                 for (int i = 0; i < requests.size(); i++) {
                     if (sequences[i] == null && requests.get(i).arrivalStep() <= step) {
-                        sequences[i] = engine.submit(requests.get(i).prompt(), SamplingParams.greedy(requests.get(i).maxTokens()), listener);
+                        sequences[i] = engine.add(requests.get(i).prompt(), SamplingParams.greedy(requests.get(i).maxTokens()), listener);
                     }
                 }
                 // A client leaves now and then: waiting, mid-prefill or mid-decode.

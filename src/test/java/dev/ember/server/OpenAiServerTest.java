@@ -8,6 +8,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
+import dev.ember.engine.LlmEngine;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
@@ -111,7 +112,7 @@ class OpenAiServerTest {
     }
 
     static GenerationResult alone(int[] prompt, int maxTokens) {
-        return new Generator(referenceRunner, tokenizer).generate(prompt, SamplingParams.greedy(maxTokens).withIgnoreEos(true), p -> { });
+        return new Generator(LlmEngine.of(referenceRunner, Generator.oneRequest(Generator.DEFAULT_CHUNK_TOKENS), tokenizer)).generate(prompt, SamplingParams.greedy(maxTokens).withIgnoreEos(true), p -> { });
     }
 
     static ObjectNode completion(String prompt, int maxTokens) {

@@ -7,6 +7,7 @@ import dev.ember.backend.Stage;
 import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.SubmittedStep;
+import dev.ember.backend.WorkMarks;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -18,6 +19,7 @@ import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -75,7 +77,7 @@ final class CpuModelRunner implements ModelRunner {
         if (slots > Integer.MAX_VALUE - 16) {
             throw new EmberException("KV cache of " + kvSpec.tokenCapacity() + " tokens is too large for the CPU backend");
         }
-        this.allocator = new BlockAllocator(kvSpec.numBlocks());
+        this.allocator = new BlockAllocator(kvSpec);
         this.keyCache = new float[config.numLayers()][(int) slots];
         this.valueCache = new float[config.numLayers()][(int) slots];
         List<LayerWeights> weights = model.layers();
@@ -169,14 +171,6 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    @Override
-    public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-        computeQueued();
-        checkSampling(batch, samplers, tokens.length);
-        computeAndSample(batch.withCarriedTokens(previousTokens), samplers, tokens);
-        previousTokens = NO_TOKENS;  // a step not submitted is no source of carried tokens
-    }
-
     /**
      * Queues the step and computes nothing yet: the CPU computes a submitted step when it is awaited (or when a later
      * call needs the cache), so that, as on a GPU, the caller learns its tokens only from {@link SubmittedStep#await}.
@@ -198,6 +192,18 @@ final class CpuModelRunner implements ModelRunner {
         return true;
     }
 
+    /** The host's clock, read when the steps submitted before a mark have been computed. */
+    @Override
+    public WorkMarks workMarks(int points) {
+        return WorkMarks.onHost(points, reading -> {
+            if (queued.isEmpty()) {
+                reading.run();
+            } else {
+                queued.peekLast().afterCompute.add(reading);
+            }
+        });
+    }
+
     /** Computes every queued step, oldest first. */
     private void computeQueued() {
         while (!queued.isEmpty()) {
@@ -205,12 +211,15 @@ final class CpuModelRunner implements ModelRunner {
             step.tokens = new int[step.batch.size()];
             computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
             previousTokens = step.tokens;
+            step.afterCompute.forEach(Runnable::run);
         }
     }
 
     private final class QueuedStep implements SubmittedStep {
         final ForwardBatch batch;
         final Sampler[] samplers;
+        /** Clock readings of work marks placed after this step ({@link #workMarks}). */
+        final List<Runnable> afterCompute = new ArrayList<>();
         int[] tokens;
         boolean awaited;
 

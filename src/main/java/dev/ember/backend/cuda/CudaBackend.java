@@ -4,7 +4,6 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
-import dev.ember.backend.WorkMarks;
 import dev.ember.bench.DeviceCeilings;
 import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
@@ -76,14 +75,6 @@ public final class CudaBackend implements Backend {
     /** This GPU's kernels at the workload's shapes on random operands, for {@code ember bench kernel}. */
     public KernelSuite kernelSuite(KernelSuite.Workload workload) {
         return new CudaKernelSuite(context, workload);
-    }
-
-    /**
-     * Points along {@code runner}'s work timed by CUDA events on its stream, for benchmarks that time steps on the
-     * device; the host clock for a runner of another backend.
-     */
-    public WorkMarks workMarks(ModelRunner runner, int points) {
-        return runner instanceof CudaModelRunner cuda ? cuda.eventMarks(points) : WorkMarks.onHost(points);
     }
 
     @Override

@@ -138,7 +138,7 @@ final class CudaModelRunner implements ModelRunner {
         this.layerCacheBytes = (kvSpec.numBlocks() + 1L) * kvSpec.blockSize() * kvSpec.kvDim() * type.bytes();
         context.makeCurrent();
         checkFits(modelName);
-        this.allocator = new BlockAllocator(kvSpec.numBlocks());
+        this.allocator = new BlockAllocator(kvSpec);
         this.deviceName = context.device().describe();
         try {
             this.stream = CudaStream.create();
@@ -291,15 +291,6 @@ final class CudaModelRunner implements ModelRunner {
         synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
         forwardNanos += System.nanoTime() - start;
-    }
-
-    @Override
-    public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-        if (tokens.length < batch.size()) {
-            throw new IllegalArgumentException("a batch of " + batch.size() + " chunks needs as many token slots, got " + tokens.length);
-        }
-        submit(batch, samplers).await(tokens);
-        lastSubmitted = null;
     }
 
     /**
@@ -484,8 +475,9 @@ final class CudaModelRunner implements ModelRunner {
         stages = profile.enabled() ? new EventStageClock(profile, stream) : StageClock.OFF;
     }
 
-    /** Events on this runner's stream at points of a benchmark's choosing ({@link CudaBackend#workMarks}). */
-    WorkMarks eventMarks(int points) {
+    /** Events on this runner's stream: the device's time between the points. */
+    @Override
+    public WorkMarks workMarks(int points) {
         context.makeCurrent();
         return new EventMarks(stream, points);
     }

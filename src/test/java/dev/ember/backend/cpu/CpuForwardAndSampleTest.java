@@ -51,15 +51,14 @@ class CpuForwardAndSampleTest {
             Sampler samplerC = new Sampler(penalised, vocab);
             samplerC.observe(c);
             int[] tokens = {7, 7, 7, 7};
-            runner.forwardAndSample(batch, new Sampler[] {new Sampler(greedy, vocab), new Sampler(sampled, vocab), samplerC, null},
-                    tokens);
+            runner.submit(batch, new Sampler[] {new Sampler(greedy, vocab), new Sampler(sampled, vocab), samplerC, null}).await(tokens);
             assertEquals(expectedA, tokens[0], "greedy");
             assertEquals(expectedB, tokens[1], "temperature / top-k / top-p");
             assertEquals(expectedC, tokens[2], "repetition penalty and min-p");
             assertEquals(7, tokens[3], "slots past the batch are left alone");
 
             int[] partial = {7, 7, 7};
-            runner.forwardAndSample(batch, new Sampler[] {null, new Sampler(greedy, vocab), null}, partial);
+            runner.submit(batch, new Sampler[] {null, new Sampler(greedy, vocab), null}).await(partial);
             assertEquals(-1, partial[0], "no sampler, no token");
             assertEquals(Numerics.argmax(logits, vocab, vocab), partial[1]);
             assertEquals(-1, partial[2]);
@@ -81,11 +80,11 @@ class CpuForwardAndSampleTest {
             int[] expected = new int[5];
             BlockTable table = table(runner, prompt.length + expected.length);
             int[] token = new int[1];
-            runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy, token);
+            runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), greedy).await(token);
             expected[0] = token[0];
             for (int i = 1; i < expected.length; i++) {
-                runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token[0]}, prompt.length + i - 1, table)),
-                        greedy, token);
+                runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {token[0]}, prompt.length + i - 1, table)),
+                        greedy).await(token);
                 expected[i] = token[0];
             }
 
@@ -134,7 +133,7 @@ class CpuForwardAndSampleTest {
         try (CpuBackend backend = new CpuBackend(1); Model model = RandomWeights.create(config, DType.BF16, 9);
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
             ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(new int[] {1, 2}, 0, table(runner, 2)));
-            var e = assertThrows(IllegalArgumentException.class, () -> runner.forwardAndSample(batch, new Sampler[0], new int[1]));
+            var e = assertThrows(IllegalArgumentException.class, () -> runner.submit(batch, new Sampler[0]).await(new int[1]));
             assertTrue(e.getMessage().contains("needs as many samplers"), e.getMessage());
         }
     }

@@ -60,8 +60,8 @@ class CpuStageProfileTest {
             BlockTable table = new BlockTable(4);
             assertTrue(table.reserve(prompt.length, runner.blockAllocator()));
             int[] token = new int[1];
-            runner.forwardAndSample(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)),
-                    new Sampler[] {new Sampler(SamplingParams.greedy(1), vocab)}, token);
+            runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)),
+                    new Sampler[] {new Sampler(SamplingParams.greedy(1), vocab)}).await(token);
             assertTrue(totals.measured(Stage.SAMPLING), "forwardAndSample times its sampling");
             table.release(runner.blockAllocator());
 

@@ -89,7 +89,7 @@ class CudaForwardAndSampleTest {
             reference.observe(b.prompt);
 
             runner.forward(b.prefill(), logits);
-            runner.forwardAndSample(b.prefill(), greedy, tokens);
+            runner.submit(b.prefill(), greedy).await(tokens);
             for (int i = 0; i < BATCH; i++) {
                 int expected = i == 5 ? -1 : i == 7 ? reference.sample(logits, i * vocab) : dev.ember.Numerics.argmax(logits, i * vocab, vocab);
                 assertEquals(expected, tokens[i], "prefill row " + i);
@@ -98,7 +98,7 @@ class CudaForwardAndSampleTest {
             for (int step = 0; step < 3; step++) {  // the first capture, then replays
                 runner.forward(b.decode(tokens[0]), logits);
                 int[] decoded = new int[BATCH];
-                runner.forwardAndSample(b.decode(tokens[0]), decoders, decoded);
+                runner.submit(b.decode(tokens[0]), decoders).await(decoded);
                 for (int i = 0; i < BATCH; i++) {
                     assertEquals(dev.ember.Numerics.argmax(logits, i * vocab, vocab), decoded[i], "decode step " + step + " row " + i);
                 }
@@ -129,7 +129,7 @@ class CudaForwardAndSampleTest {
                 Sampler[] samplers = samplers(params, 1000);
                 int[] tokens = new int[BATCH];
                 for (int d = 0; d < draws; d++) {
-                    runner.forwardAndSample(b.decode(token), samplers, tokens);
+                    runner.submit(b.decode(token), samplers).await(tokens);
                     for (int t : tokens) {
                         assertTrue(t >= 0 && t < vocab && p[t] > 0, "token " + t + " has no probability");
                         counts[t]++;

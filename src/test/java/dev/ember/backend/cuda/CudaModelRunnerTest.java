@@ -215,7 +215,7 @@ class CudaModelRunnerTest {
                     assertTrue(tables[r][i].reserve(prompts[i].length, runners[r].blockAllocator()));
                     chunks[i] = new ForwardBatch.Chunk(prompts[i], 0, tables[r][i]);
                 }
-                runners[r].forwardAndSample(new ForwardBatch(List.of(chunks)), greedySamplers(prompts.length, vocab), next[r]);
+                runners[r].submit(new ForwardBatch(List.of(chunks)), greedySamplers(prompts.length, vocab)).await(next[r]);
             }
             assertArrayEquals(next[1], next[0], "prefill");
             int[] positions = promptLengths.clone();
@@ -234,7 +234,7 @@ class CudaModelRunnerTest {
                         }
                         ForwardBatch batch = new ForwardBatch(List.of(chunks));
                         if (step % 2 == 0) {
-                            runners[r].forwardAndSample(batch, greedySamplers(live.length, vocab), tokens[r]);
+                            runners[r].submit(batch, greedySamplers(live.length, vocab)).await(tokens[r]);
                         } else {
                             runners[r].forward(batch, logits[r]);
                             for (int j = 0; j < live.length; j++) {

@@ -62,7 +62,7 @@ class CudaOverlapTest {
         for (int i = 0; i < samplers.length; i++) {
             samplers[i] = new Sampler(SamplingParams.greedy(STEPS + 1), vocab);
         }
-        runner.forwardAndSample(new ForwardBatch(chunks), samplers, out[0]);
+        runner.submit(new ForwardBatch(chunks), samplers).await(out[0]);
         SubmittedStep inFlight = null;
         for (int step = 1; step <= STEPS; step++) {
             List<ForwardBatch.Chunk> decode = new ArrayList<>();
@@ -82,7 +82,7 @@ class CudaOverlapTest {
                 }
                 inFlight = submitted;
             } else {
-                runner.forwardAndSample(new ForwardBatch(decode), stepSamplers, out[step]);
+                runner.submit(new ForwardBatch(decode), stepSamplers).await(out[step]);
             }
         }
         if (inFlight != null) {
@@ -153,11 +153,11 @@ class CudaOverlapTest {
 
     private static int[][] engineRun(ModelRunner runner, boolean overlap) {
         SplittableRandom random = new SplittableRandom(21);
-        LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 256, 64, SchedulePolicy.DECODE_FIRST, false, overlap), Set.of());
+        LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 256, 64, SchedulePolicy.DECODE_FIRST, false, overlap), Set.of(), null);
         Sequence[] sequences = new Sequence[20];
         for (int i = 0; i < sequences.length; i++) {
             int[] prompt = random.ints(random.nextInt(5, 150), 0, CONFIG.vocabSize()).toArray();
-            sequences[i] = engine.submit(prompt, SamplingParams.greedy(random.nextInt(1, 40)), RequestListener.NONE);
+            sequences[i] = engine.add(prompt, SamplingParams.greedy(random.nextInt(1, 40)), RequestListener.NONE);
         }
         while (engine.hasWork()) {
             engine.step();

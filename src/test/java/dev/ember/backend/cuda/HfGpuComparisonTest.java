@@ -8,6 +8,7 @@ import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
+import dev.ember.engine.LlmEngine;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
@@ -132,7 +133,7 @@ class HfGpuComparisonTest {
         JsonNode texts = ref.get("prompt_texts");
         try (Model model = ModelLoader.load(TINY); Tokenizer tokenizer = Tokenizer.load(TINY); CudaBackend backend = new CudaBackend();
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 256, 16), Progress.NONE)) {
-            Generator generator = new Generator(runner, tokenizer, 3);  // chunked prefill, then graph-replayed decodes
+            Generator generator = new Generator(LlmEngine.of(runner, Generator.oneRequest(3), tokenizer));  // chunked prefill, then graph-replayed decodes
             for (int p = 0; p < texts.size(); p++) {
                 int[] expected = ints(ref.get("greedy_fp32").get(p));
                 GenerationResult result = generator.generate(texts.get(p).asText(),
