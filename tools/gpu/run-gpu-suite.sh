@@ -26,6 +26,9 @@
 #       The GPU tests alone (selectors such as --select-class=... narrow them).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
 #       The three benchmarks alone.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh peer
+#       The compiled-PyTorch peer alone (PEER_ARGS passes options, e.g. "--workloads b1-decode --layers 2"); `all`
+#       runs it after the benchmarks (NO_PEER=1 skips it) and the summary prints Ember / peer per workload.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
@@ -104,7 +107,7 @@ pack() {
     store_jar "$jar" "$strip"
   done
   mkdir -p "$work/app/tools/gpu" "$work/app/tools/fixtures"
-  cp "$root/tools/gpu/hf_models.py" "$work/app/tools/gpu/"
+  cp "$root/tools/gpu/hf_models.py" "$root/tools/gpu/peer_torch.py" "$work/app/tools/gpu/"
   cp "$root/tools/fixtures/make_fixtures.py" "$work/app/tools/fixtures/"
   # The GPU host has no fonts ("Fontconfig head is null"), and charts need one: carry DejaVu Sans from this machine.
   rm -rf "$work/app/fonts"
@@ -259,25 +262,64 @@ serving() {
   head -3 "$dir/latency-tiny.csv" | tee -a "$dir/serving.log"
 }
 
+# The compiled-PyTorch peer (tools/gpu/peer_torch.py) on the e2e workloads, beside Ember's rows of bench.csv.
+peer() {
+  echo "== compiled PyTorch peer (tools/gpu/peer_torch.py)" | tee "$OUT_DIR/peer.log"
+  set +e
+  PYTHONUNBUFFERED=1 timeout "${PEER_TIMEOUT:-420}" python3 "$DEST/app/tools/gpu/peer_torch.py" ${PEER_ARGS:-} \
+    > "$OUT_DIR/peer.jsonl" 2>> "$OUT_DIR/peer.log"
+  echo "peer_torch.py exit code: $?" | tee -a "$OUT_DIR/peer.log"
+  set -e
+  cat "$OUT_DIR/peer.jsonl"
+}
+
+# Ember / peer for each e2e workload both have: decode rows in tokens/s (higher is better), prefill in ms (lower).
+peer_table() {
+  [ -f "$OUT_DIR/peer.jsonl" ] && [ -f "$OUT_DIR/bench.csv" ] || return 0
+  echo "== Ember beside the compiled-PyTorch peer (same GPU, same run)"
+  python3 - "$OUT_DIR/bench.csv" "$OUT_DIR/peer.jsonl" <<'PY'
+import csv, json, sys
+rows = {r["workload"]: r for r in csv.DictReader(open(sys.argv[1]))}
+for line in open(sys.argv[2]):
+    p = json.loads(line)
+    r = rows.get(p["workload"])
+    if r is None:
+        continue
+    if p["unit"] == "ms":
+        ember = float(r["ttft_ms"]); ratio = p["figure"] / ember
+        print(f"{p['workload']:14s} ember {ember:9.2f} ms    peer {p['figure']:9.2f} ms    peer/ember {ratio:5.2f}x (>1: Ember faster)")
+    else:
+        ember = float(r["decode_tok_s"]); ratio = ember / p["figure"]
+        print(f"{p['workload']:14s} ember {ember:9.1f} tok/s peer {p['figure']:9.1f} tok/s ember/peer {ratio:5.2f}x")
+PY
+}
+
 summary() {
   {
-    echo "== failures (tests.log)"
-    grep -E '✘' "$OUT_DIR/tests.log" | head -30 || true
-    grep -E '=> |Exception:' "$OUT_DIR/tests.log" | head -20 || true
-    echo "== checks"
-    grep -h '\[gpu' "$OUT_DIR/tests.log" | sed 's/^[[:space:]│├└─]*//' | sort -u | cut -c1-170 || true
-    grep -E 'tests (successful|failed|aborted|skipped|found)' "$OUT_DIR/tests.log" || true
-    grep 'junit exit code' "$OUT_DIR/tests.log" || true
+    if [ -f "$OUT_DIR/tests.log" ]; then
+      echo "== failures (tests.log)"
+      grep -E '✘' "$OUT_DIR/tests.log" | head -30 || true
+      grep -E '=> |Exception:' "$OUT_DIR/tests.log" | head -20 || true
+      echo "== checks"
+      grep -h '\[gpu' "$OUT_DIR/tests.log" | sed 's/^[[:space:]│├└─]*//' | sort -u | cut -c1-170 || true
+      grep -E 'tests (successful|failed|aborted|skipped|found)' "$OUT_DIR/tests.log" || true
+      grep 'junit exit code' "$OUT_DIR/tests.log" || true
+    fi
     if [ -f "$OUT_DIR/tests-pdl.log" ]; then
       echo "== the CUDA tests with EMBER_PDL=1 (tests-pdl.log)"
       grep -E '✘' "$OUT_DIR/tests-pdl.log" | head -10 || true
       grep -E 'tests (successful|failed)|junit exit code' "$OUT_DIR/tests-pdl.log" || true
     fi
-    echo "== ember generate"
-    grep -E 'backend:|error' "$OUT_DIR/generate.log" || tail -3 "$OUT_DIR/generate.log"
-    echo "== bench e2e (bench.csv, bench.log)"
-    [ -f "$OUT_DIR/bench.csv" ] && sed 's/,/  /g' "$OUT_DIR/bench.csv" || echo "(no results)"
-    grep -E '^# decode roofline|failed' "$OUT_DIR/bench.log" || true
+    if [ -f "$OUT_DIR/generate.log" ]; then
+      echo "== ember generate"
+      grep -E 'backend:|error' "$OUT_DIR/generate.log" || tail -3 "$OUT_DIR/generate.log"
+    fi
+    if [ -f "$OUT_DIR/bench.csv" ] || [ -f "$OUT_DIR/bench.log" ]; then
+      echo "== bench e2e (bench.csv, bench.log)"
+      [ -f "$OUT_DIR/bench.csv" ] && sed 's/,/  /g' "$OUT_DIR/bench.csv" || echo "(no results)"
+      grep -E '^# decode roofline|failed' "$OUT_DIR/bench.log" || true
+    fi
+    peer_table || true
     if [ -f "$OUT_DIR/serving/serving.log" ]; then echo "== serving (serving/)"; cat "$OUT_DIR/serving/serving.log"; fi
   } > "$OUT_DIR/summary.txt" 2>&1
   cat "$OUT_DIR/summary.txt"
@@ -322,11 +364,12 @@ case "${1:-}" in
       --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
     EMBER_PDL=1 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
-    bench; generate; summary; pack_results
+    bench; generate; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
     exit $rc ;;
   serving) unpack; host_info; serving; summary; pack_results ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
   bench) unpack; host_info; bench; summary; pack_results ;;
+  peer) unpack; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   report)
     unpack; host_info
