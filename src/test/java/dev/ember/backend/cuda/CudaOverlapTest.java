@@ -136,28 +136,77 @@ class CudaOverlapTest {
         }
     }
 
+    /**
+     * Overlap changes which sequences share a step, and so the shapes of the products that compute them; in bf16 a
+     * different shape may round differently, which can flip a greedy choice between two near-equal logits. So the two
+     * runs must agree token for token until a request's first difference, and there the two tokens must be a near-tie
+     * of the reference: their logits, recomputed for the serial run's prefix, within the bf16 tolerance of the
+     * whole-model checks (2e-2 of the largest logit). A real bug (a wrong carried token, a stale cache block) makes
+     * tokens differ by far more than that.
+     */
     @Test
     void theEngineGivesTheSameTokensWithAndWithoutOverlap() {
         Gpu.context();
         try (CudaBackend backend = new CudaBackend();
              ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 16 * 1024, BLOCK), 7)) {
-            int[][] serial = engineRun(runner, false);
-            int[][] overlapped = engineRun(runner, true);
+            int[][] prompts = prompts();
+            int[][] serial = engineRun(runner, prompts, false);
+            int[][] overlapped = engineRun(runner, prompts, true);
+            int identical = 0;
             for (int i = 0; i < serial.length; i++) {
-                assertArrayEquals(serial[i], overlapped[i], "request " + i);
+                int d = Arrays.mismatch(serial[i], overlapped[i]);
+                if (d < 0) {
+                    identical++;
+                    continue;
+                }
+                assertTrue(d < serial[i].length && d < overlapped[i].length, "request " + i + ": one run stopped early");
+                float[] logits = lastLogits(runner, prompts[i], Arrays.copyOf(serial[i], d));
+                float scale = 0;
+                for (float l : logits) {
+                    scale = Math.max(scale, Math.abs(l));
+                }
+                float gap = Math.abs(logits[serial[i][d]] - logits[overlapped[i][d]]);
+                System.out.printf("[gpu-check] overlap: request %d differs at token %d (%d vs %d), a logit gap of %.2e "
+                        + "(%.2e of the largest logit)%n", i, d, serial[i][d], overlapped[i][d], gap, gap / scale);
+                assertTrue(gap <= 2e-2 * scale, "request " + i + " differs at token " + d + " by a logit gap of " + gap
+                        + ", more than the bf16 tolerance of " + 2e-2 * scale + ": not a near-tie");
             }
-            System.out.println("[gpu-check] the engine with overlap gives the tokens of the engine without it ("
-                    + serial.length + " requests)");
+            System.out.println("[gpu-check] the engine with overlap gives the tokens of the engine without it (" + identical
+                    + " of " + serial.length + " requests identical, the others up to a near-tie)");
+            assertTrue(identical >= serial.length / 2, "most requests should match token for token");
         }
     }
 
-    private static int[][] engineRun(ModelRunner runner, boolean overlap) {
+    private static int[][] prompts() {
         SplittableRandom random = new SplittableRandom(21);
+        int[][] prompts = new int[20][];
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = random.ints(random.nextInt(5, 150), 0, CONFIG.vocabSize()).toArray();
+        }
+        return prompts;
+    }
+
+    /** The logits after {@code prompt} and {@code generated}, computed in one prefill step. */
+    private static float[] lastLogits(ModelRunner runner, int[] prompt, int[] generated) {
+        int[] tokens = Arrays.copyOf(prompt, prompt.length + generated.length);
+        System.arraycopy(generated, 0, tokens, prompt.length, generated.length);
+        BlockTable table = runner.blockAllocator().newTable();
+        try {
+            table.reserveOrFail(tokens.length, runner.blockAllocator());
+            float[] logits = new float[CONFIG.vocabSize()];
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(tokens, 0, table)), logits);
+            return logits;
+        } finally {
+            table.release(runner.blockAllocator());
+        }
+    }
+
+    private static int[][] engineRun(ModelRunner runner, int[][] prompts, boolean overlap) {
+        SplittableRandom random = new SplittableRandom(22);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 256, 64, SchedulePolicy.DECODE_FIRST, false, overlap), Set.of(), null);
-        Sequence[] sequences = new Sequence[20];
+        Sequence[] sequences = new Sequence[prompts.length];
         for (int i = 0; i < sequences.length; i++) {
-            int[] prompt = random.ints(random.nextInt(5, 150), 0, CONFIG.vocabSize()).toArray();
-            sequences[i] = engine.add(prompt, SamplingParams.greedy(random.nextInt(1, 40)), RequestListener.NONE);
+            sequences[i] = engine.add(prompts[i], SamplingParams.greedy(random.nextInt(1, 40)), RequestListener.NONE);
         }
         while (engine.hasWork()) {
             engine.step();
