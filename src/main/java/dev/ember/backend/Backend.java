@@ -1,7 +1,6 @@
 package dev.ember.backend;
 
 import dev.ember.Progress;
-import dev.ember.bench.DeviceCeilings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 

@@ -1,4 +1,4 @@
-package dev.ember.bench;
+package dev.ember.backend;
 
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;

@@ -2,6 +2,8 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelSuite;
 import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;

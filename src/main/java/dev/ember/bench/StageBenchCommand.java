@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;

@@ -2,9 +2,9 @@ package dev.ember.backend.cpu;
 
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelSuite;
 import dev.ember.backend.ModelRunner;
-import dev.ember.bench.DeviceCeilings;
-import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.Tensor;
