@@ -1,5 +1,7 @@
 package dev.ember.engine;
 
+import dev.ember.scheduler.FinishReason;
+
 /**
  * The outcome of one generation.
  *

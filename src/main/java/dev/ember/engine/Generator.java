@@ -8,6 +8,7 @@ import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.sampling.StopStrings;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.tokenizer.StreamingDecoder;
 import dev.ember.tokenizer.Tokenizer;
 import dev.ember.trace.Trace;

@@ -5,6 +5,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;

@@ -1,6 +1,5 @@
 package dev.ember.scheduler;
 
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockAllocator;
 
 import java.util.ArrayDeque;

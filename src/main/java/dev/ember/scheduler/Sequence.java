@@ -1,6 +1,5 @@
 package dev.ember.scheduler;
 
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;

@@ -1,10 +1,10 @@
 package dev.ember.server;
 
 import dev.ember.engine.EngineStats;
-import dev.ember.engine.FinishReason;
 import dev.ember.engine.LatencyHistogram;
 import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;
+import dev.ember.scheduler.FinishReason;
 
 import java.math.BigDecimal;
 

@@ -3,6 +3,7 @@ package dev.ember.engine;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.Numerics;
+import dev.ember.scheduler.FinishReason;
 import static dev.ember.JsonArrays.ints;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;

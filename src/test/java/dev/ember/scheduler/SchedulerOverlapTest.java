@@ -1,7 +1,6 @@
 package dev.ember.scheduler;
 
 import dev.ember.backend.ForwardBatch;
-import dev.ember.engine.FinishReason;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;

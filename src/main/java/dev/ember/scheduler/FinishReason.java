@@ -1,4 +1,4 @@
-package dev.ember.engine;
+package dev.ember.scheduler;
 
 /** Why a generation ended, named as the OpenAI API names it. */
 public enum FinishReason {
