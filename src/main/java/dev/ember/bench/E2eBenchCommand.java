@@ -7,7 +7,6 @@ import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -135,8 +134,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             StepSpans spans = StepSpans.steps(trace, nvtxOption.open(err));
             GpuMonitor monitor = GpuMonitor.off();
             String timing;
-            try (WorkMarks marks = backend instanceof CudaBackend cuda ? cuda.workMarks(runner, Point.values().length)
-                    : WorkMarks.onHost(Point.values().length)) {
+            try (WorkMarks marks = backend.workMarks(runner, Point.values().length)) {
                 timing = marks.method();
                 for (int i = 0; i < warmup + iters; i++) {
                     progress.update("bench e2e", i, warmup + iters);

@@ -7,7 +7,6 @@ import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -108,7 +107,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             BenchHeader header = new BenchHeader("bench phase", backend.deviceName(), modelName, dtype,
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
-            String timing = backend instanceof CudaBackend
+            String timing = backend.timesStagesWithEvents()
                     ? "CUDA events at each layer's start; profiling runs every step eagerly (no CUDA graphs)"
                     : "host clock at each layer's start";
             out.println("# layer timing: " + timing + "; TFLOP/s and GB/s are estimates from simplified counts");

@@ -8,7 +8,6 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
@@ -124,8 +123,8 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             BenchHeader header = new BenchHeader("bench stage", backend.deviceName(), modelName, dtype,
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
-            boolean gpu = backend instanceof CudaBackend;
-            String timing = gpu ? "CUDA events between stages; profiling runs every step eagerly (no CUDA graphs)"
+            boolean gpu = backend.onGpu();
+            String timing = backend.timesStagesWithEvents() ? "CUDA events between stages; profiling runs every step eagerly (no CUDA graphs)"
                     : "host clock between stages";
             out.println("# stage timing: " + timing);
             Run[] runs = new Run[iters];
