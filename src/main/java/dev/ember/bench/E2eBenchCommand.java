@@ -11,6 +11,7 @@ import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
 import dev.ember.trace.Trace;

@@ -5,6 +5,7 @@ import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.Stats;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockAllocator;

@@ -7,6 +7,7 @@ import dev.ember.backend.KernelSuite;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.monitor.GpuMonitor;

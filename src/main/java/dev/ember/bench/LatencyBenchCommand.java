@@ -6,6 +6,7 @@ import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
+import dev.ember.cli.Stats;
 import dev.ember.model.ModelConfig;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;

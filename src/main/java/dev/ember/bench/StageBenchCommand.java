@@ -12,6 +12,7 @@ import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
