@@ -12,7 +12,7 @@
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
-#         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest and E2eEventTimingGpuTest), HfGpuComparisonTest
+#         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest, NvtxTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
 #            ones again with the candidate decode-attention kernels (EMBER_DECODE_ATTENTION=fused|keys), without overlap and
@@ -361,7 +361,7 @@ case "${1:-}" in
   all)
     unpack; host_info; hf_models
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
-      --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
+      --select-class=dev.ember.nativelib.NvtxTest --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
     EMBER_PDL=1 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
     bench; generate; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results

@@ -37,7 +37,7 @@ public final class StandIns {
     public static String ember(Path dir, Map<String, String> environment, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "dev.ember.cli.EmberCli"));
+                "-cp", System.getProperty("java.class.path"), "dev.ember.app.EmberCli"));
         command.addAll(List.of(args));
         Path log = dir.resolve("log.txt");
         ProcessBuilder child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());

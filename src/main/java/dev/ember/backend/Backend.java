@@ -1,13 +1,17 @@
 package dev.ember.backend;
 
 import dev.ember.Progress;
-import dev.ember.bench.DeviceCeilings;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
 import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+
+import java.util.Optional;
 
 /**
  * A place where the forward pass runs (the CPU, a GPU). A backend turns a {@link Model} description
- * into a {@link ModelRunner} that owns the weights in the form it needs and the KV-cache storage.
+ * into a {@link ModelRunner} that owns the weights in the form it needs and the KV-cache storage, and answers what the
+ * commands above it need to know of the device, so that none of them looks at which backend it holds.
  */
 public interface Backend extends AutoCloseable {
 
@@ -16,6 +20,42 @@ public interface Backend extends AutoCloseable {
 
     /** Prepares {@code model} for execution with a KV cache of geometry {@code kv}; reports long work to {@code progress}. */
     ModelRunner load(Model model, KvCacheSpec kv, Progress progress);
+
+    /**
+     * A runner for a model of shape {@code config} whose weights are random numbers of {@code type} made on this
+     * device (on a GPU milliseconds, where making and copying them from the host takes minutes for 8B parameters),
+     * for benchmarks of shapes whose real weights are not at hand; the same seed gives the same weights. Empty where
+     * this backend makes none itself (the CPU, whose weights are host memory: {@code RandomWeights} makes a model there
+     * for {@link #load}).
+     */
+    Optional<ModelRunner> loadRandomOnDevice(ModelConfig config, DType type, KvCacheSpec kv, long seed);
+
+    /**
+     * Bytes of one cached K or V element of a model whose weights are stored as {@code weights}, as this backend's
+     * runners keep the cache ({@link ModelRunner#kvElementBytes()} once loaded): f32 on the CPU, the weights' type on
+     * the GPU.
+     */
+    int kvElementBytes(DType weights);
+
+    /**
+     * The memory a KV cache would take its room from here, as it is now, for a model of shape {@code config} with
+     * {@code weightBytes} of weights, a cache of {@code kvElementBytes} elements and steps of at most
+     * {@code maxBatchedTokens} tokens over {@code maxSequences} sequences.
+     */
+    KvCacheMemory kvCacheMemory(ModelConfig config, long weightBytes, int kvElementBytes, int maxBatchedTokens,
+                                int maxSequences);
+
+    /** Whether models run on a GPU (the one NVML numbers 0, which the monitor and memory probes read). */
+    boolean onGpu();
+
+    /**
+     * Whether {@link ModelRunner#profileStages} times stages with events on the device (between kernels, and so on
+     * eager steps) rather than with the host clock.
+     */
+    boolean timesStagesWithEvents();
+
+    /** This backend's kernels at the workload's shapes on random inputs, for {@code ember bench kernel}. */
+    KernelSuite kernelSuite(KernelSuite.Workload workload);
 
     /**
      * Measures this device's copy bandwidth and matrix-product rate (a few hundred milliseconds, once per device

@@ -1,6 +1,6 @@
 package dev.ember.backend;
 
-import dev.ember.backend.cuda.Nvtx;
+import dev.ember.nativelib.Nvtx;
 
 import java.util.Arrays;
 

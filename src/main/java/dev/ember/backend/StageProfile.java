@@ -1,6 +1,6 @@
 package dev.ember.backend;
 
-import dev.ember.backend.cuda.Nvtx;
+import dev.ember.nativelib.Nvtx;
 
 /**
  * Where a runner reports the time of each stage of its steps while profiling is on

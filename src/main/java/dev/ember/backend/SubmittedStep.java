@@ -4,8 +4,8 @@ package dev.ember.backend;
 @FunctionalInterface
 public interface SubmittedStep {
     /**
-     * Waits for the step and writes each chunk's token as {@link ModelRunner#forwardAndSample} would (-1 for a chunk
-     * without a sampler). Called once per step, in submission order.
+     * Waits for the step and writes each chunk's sampled token into {@code tokens} (-1 for a chunk without a sampler).
+     * Called once per step, in submission order.
      */
     void await(int[] tokens);
 }

@@ -6,7 +6,7 @@ import java.util.function.Consumer;
 /**
  * Points marked along a runner's work, for a benchmark to time the work between them: {@link #onHost} reads the host's
  * clock when a point is marked; the CUDA backend records an event on its runner's stream
- * ({@code CudaBackend.workMarks}), which the GPU timestamps when it reaches it, after all the work queued before.
+ * ({@link Backend#workMarks}), which the GPU timestamps when it reaches it, after all the work queued before.
  */
 public interface WorkMarks extends AutoCloseable {
 

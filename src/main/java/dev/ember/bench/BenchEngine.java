@@ -3,6 +3,7 @@ package dev.ember.bench;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
 import dev.ember.cli.LoadedModel;
 import dev.ember.engine.LlmEngine;

@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.WorkMarks;
 import dev.ember.cli.ConsoleProgress;
@@ -14,6 +15,7 @@ import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
 import dev.ember.trace.Trace;

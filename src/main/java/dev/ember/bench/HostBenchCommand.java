@@ -6,6 +6,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.Stats;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockAllocator;

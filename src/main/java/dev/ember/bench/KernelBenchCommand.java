@@ -2,11 +2,12 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
-import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.backend.cuda.CudaBackend;
+import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelSuite;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.monitor.GpuMonitor;
@@ -111,7 +112,7 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
         try (Backend backend = modelOptions.openBackend(System.err)) {
             DeviceCeilings ceilings = backend.measureCeilings(progress);
             double bandwidth = hwBandwidth != null ? hwBandwidth * 1e9 : ceilings.streamBytesPerSecond();
-            try (KernelSuite suite = open(backend, workload)) {
+            try (KernelSuite suite = backend.kernelSuite(workload)) {
                 BenchHeader header = new BenchHeader("bench kernel", backend.deviceName(), modelName,
                         type.name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
                 header.print(out);
@@ -143,14 +144,6 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
             }
         }
         return 0;
-    }
-
-    private static KernelSuite open(Backend backend, KernelSuite.Workload workload) {
-        return switch (backend) {
-            case CudaBackend cuda -> cuda.kernelSuite(workload);
-            case CpuBackend cpu -> cpu.kernelSuite(workload);
-            default -> throw new EmberException("ember bench kernel does not know the kernels of " + backend.deviceName());
-        };
     }
 
     /**

@@ -2,10 +2,11 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
+import dev.ember.cli.Stats;
 import dev.ember.model.ModelConfig;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
@@ -120,7 +121,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
             // Decode tokens/s if each step only read the weights at the measured copy bandwidth (KV reads left out).
             double roofline = ceilings.copyBytesPerSecond() / ModelCost.of(config, loaded.dtype().bytes(), 0).weightBytes();
             try (GpuMonitor monitor = monitorOptions.start(err, trace);
-                 MemoryProbe memory = MemoryProbe.open(backend instanceof CudaBackend, monitor)) {
+                 MemoryProbe memory = MemoryProbe.open(backend.onGpu(), monitor)) {
                 LlmEngine engine = LlmEngine.tokensOnly(runner, Generator.oneRequest(chunkLen));
                 engine.setTrace(trace);
                 Generator generator = new Generator(engine);

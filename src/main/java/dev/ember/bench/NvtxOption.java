@@ -1,6 +1,6 @@
 package dev.ember.bench;
 
-import dev.ember.backend.cuda.Nvtx;
+import dev.ember.nativelib.Nvtx;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;

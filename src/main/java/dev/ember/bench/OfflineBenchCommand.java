@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.StepCounters;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.Stats;
 import dev.ember.engine.LlmEngine;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;

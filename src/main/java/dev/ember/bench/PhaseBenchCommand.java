@@ -2,19 +2,20 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
-import dev.ember.backend.cuda.CudaBackend;
-import dev.ember.backend.cuda.Nvtx;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.PresetOption;
+import dev.ember.cli.Stats;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;
+import dev.ember.nativelib.Nvtx;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.trace.Trace;
 import picocli.CommandLine.Command;
@@ -107,7 +108,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             BenchHeader header = new BenchHeader("bench phase", backend.deviceName(), modelName, dtype,
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
-            String timing = backend instanceof CudaBackend
+            String timing = backend.timesStagesWithEvents()
                     ? "CUDA events at each layer's start; profiling runs every step eagerly (no CUDA graphs)"
                     : "host clock at each layer's start";
             out.println("# layer timing: " + timing + "; TFLOP/s and GB/s are estimates from simplified counts");

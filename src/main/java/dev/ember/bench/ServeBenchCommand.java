@@ -3,6 +3,7 @@ package dev.ember.bench;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.cli.ConsoleProgress;
+import dev.ember.cli.Stats;
 import dev.ember.engine.LlmEngine;
 import dev.ember.monitor.GpuMonitor;
 import dev.ember.monitor.GpuReport;

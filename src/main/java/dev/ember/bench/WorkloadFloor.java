@@ -1,5 +1,7 @@
 package dev.ember.bench;
 
+import dev.ember.backend.DeviceCeilings;
+
 import java.io.PrintStream;
 
 /**

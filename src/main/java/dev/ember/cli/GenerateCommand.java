@@ -2,7 +2,6 @@ package dev.ember.cli;
 
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
-import dev.ember.bench.Stats;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
 import dev.ember.engine.LlmEngine;
@@ -35,7 +34,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate text for a prompt, streaming it as it is produced, or for a file of prompts in one batch.")
-final class GenerateCommand implements Callable<Integer> {
+public final class GenerateCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions modelOptions;

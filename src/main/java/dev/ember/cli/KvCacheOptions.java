@@ -2,9 +2,7 @@ package dev.ember.cli;
 
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
-import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.backend.cuda.CublasLt;
-import dev.ember.backend.cuda.CudaContext;
+import dev.ember.backend.KvCacheMemory;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -35,15 +33,15 @@ public final class KvCacheOptions {
      * can use at once (for a server, every running sequence at full context; more would only hold cached prefixes).
      */
     public KvCacheSpec spec(Model model, Backend backend, SchedulerConfig scheduler, long usefulTokens, PrintStream log) {
-        // The CPU backend keeps K and V as floats; the GPU backend in the weights' storage type.
-        int elementBytes = backend instanceof CpuBackend ? Float.BYTES : model.layers().getFirst().wq().dtype().bytes();
+        int elementBytes = backend.kvElementBytes(model.layers().getFirst().wq().dtype());
         return spec(model.config(), model.weightBytes(), elementBytes, backend, scheduler, usefulTokens, log);
     }
 
     /** As {@link #spec(Model, Backend, SchedulerConfig, long, PrintStream)}, for a model known by its shape and size. */
     public KvCacheSpec spec(ModelConfig config, long weightBytes, int elementBytes, Backend backend, SchedulerConfig scheduler,
                             long usefulTokens, PrintStream log) {
-        boolean cpu = backend instanceof CpuBackend;
+        KvCacheMemory memory = backend.kvCacheMemory(config, weightBytes, elementBytes, scheduler.maxBatchedTokens(),
+                scheduler.maxRunning());
         long bytesPerToken = KvCacheSpec.forTokens(config, 1, 1).bytesPerToken(elementBytes);
         long budget;
         String source;
@@ -57,45 +55,20 @@ public final class KvCacheOptions {
             if (!(memoryUtilization > 0 && memoryUtilization <= 1)) {
                 throw new EmberException("--gpu-memory-utilization must be in (0, 1], got " + memoryUtilization);
             }
-            budget = cpu ? heapBudget() : gpuBudget(config, weightBytes, scheduler, elementBytes);
-            source = String.format("%.0f%% of %s", 100 * memoryUtilization, cpu ? "the Java heap" : "GPU memory");
+            budget = memory.budget(memoryUtilization);
+            source = String.format("%.0f%% of %s", 100 * memoryUtilization, memory.name());
         }
-        // The CPU backend holds one layer's keys in one float array.
-        long addressable = cpu ? Integer.MAX_VALUE / config.kvDim() : Long.MAX_VALUE;
-        long tokens = Math.min(Math.min(budget / bytesPerToken, usefulTokens), addressable);
+        long tokens = Math.min(Math.min(budget / bytesPerToken, usefulTokens), memory.maxTokens());
         int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
         if (tokens < blockSize) {
             throw new EmberException(String.format("no memory left for the KV cache (%s gives %.2f GiB, one token needs %d bytes); "
                     + "raise --gpu-memory-utilization, set --kv-cache-gb%s", source, budget / GIB, bytesPerToken,
-                    cpu ? " or give the JVM a larger heap (-Xmx)" : ""));
+                    memory.moreRoom() != null ? " or " + memory.moreRoom() : ""));
         }
         KvCacheSpec spec = KvCacheSpec.forTokens(config, (int) Math.min(Integer.MAX_VALUE - blockSize, tokens), blockSize);
         log.printf("ember: KV cache: %d tokens in %d blocks, %.2f GiB (%s)%s%n", spec.tokenCapacity(), spec.numBlocks(),
                 spec.tokenCapacity() * bytesPerToken / GIB, source,
                 spec.tokenCapacity() < config.maxPositions() ? "; shorter than the model's context of " + config.maxPositions() : "");
         return spec;
-    }
-
-    private long heapBudget() {
-        Runtime rt = Runtime.getRuntime();
-        long used = rt.totalMemory() - rt.freeMemory();
-        return (long) (rt.maxMemory() * memoryUtilization) - used;
-    }
-
-    /**
-     * The share of GPU memory, less what is in use already, the weights and an upper estimate of the step
-     * buffers for the largest step the scheduler can build (activations of every batched token, logits of every
-     * running sequence) and the matrix-product workspace.
-     */
-    private long gpuBudget(ModelConfig c, long weightBytes, SchedulerConfig scheduler, int elementBytes) {
-        CudaContext.MemoryInfo memory;
-        try (CudaContext context = CudaContext.open(0)) {
-            memory = context.memoryInfo();
-        }
-        long perToken = 4L * (4L * c.hiddenSize() + c.qDim() + 2L * c.kvDim()) + 3L * elementBytes * c.intermediateSize();
-        long perSequence = 4L * c.vocabSize() + (long) elementBytes * c.hiddenSize();
-        long buffers = perToken * scheduler.maxBatchedTokens() + perSequence * scheduler.maxRunning() + CublasLt.WORKSPACE_BYTES;
-        long inUse = memory.total() - memory.free();
-        return (long) (memory.total() * memoryUtilization) - inUse - weightBytes - buffers;
     }
 }

@@ -4,8 +4,6 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
-import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.backend.cuda.CudaBackend;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -15,6 +13,7 @@ import dev.ember.model.RandomWeights;
 
 import java.io.PrintStream;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * A model ready to run on a backend: read from {@code --model}, or a {@code --preset} shape whose random weights are
@@ -41,12 +40,11 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     public static LoadedModel open(ModelOptions modelOptions, PresetOption preset, Backend backend, KvSizing kv,
                                    Progress progress, PrintStream log) {
-        boolean cpu = backend instanceof CpuBackend;
         if (!preset.given()) {
             Model model = ModelLoader.load(modelOptions.modelDirectory(), progress);
             try {
                 DType dtype = model.layers().getFirst().wq().dtype();
-                KvCacheSpec spec = kv.spec(model.config(), model.weightBytes(), cpu ? Float.BYTES : dtype.bytes());
+                KvCacheSpec spec = kv.spec(model.config(), model.weightBytes(), backend.kvElementBytes(dtype));
                 return new LoadedModel(model.name(), dtype, model, backend.load(model, spec, progress));
             } catch (RuntimeException e) {
                 model.close();
@@ -57,9 +55,10 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         DType dtype = DType.BF16;
         long weightBytes = config.matrixParameters() * dtype.bytes();
         String name = preset.name() + " (random weights)";
-        KvCacheSpec spec = kv.spec(config, weightBytes, cpu ? Float.BYTES : dtype.bytes());
-        if (backend instanceof CudaBackend cuda) {
-            return new LoadedModel(name, dtype, null, cuda.loadRandom(config, dtype, spec, preset.weightsSeed()));
+        KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
+        Optional<ModelRunner> onDevice = backend.loadRandomOnDevice(config, dtype, spec, preset.weightsSeed());
+        if (onDevice.isPresent()) {
+            return new LoadedModel(name, dtype, null, onDevice.get());
         }
         if (weightBytes > CPU_PRESET_BYTES) {
             throw new EmberException(String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets on the CPU "

@@ -1,6 +1,7 @@
 package dev.ember.engine;
 
 import dev.ember.scheduler.FinishReason;
+
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;

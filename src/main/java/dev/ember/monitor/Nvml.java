@@ -1,6 +1,6 @@
 package dev.ember.monitor;
 
-import dev.ember.backend.cuda.CudaLibraries;
+import dev.ember.nativelib.NvidiaLibraries;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -33,7 +33,7 @@ final class Nvml {
     static final int DRIVER_VERSION_BUFFER = 80;
 
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIB = CudaLibraries.open(CudaLibraries.NVML);
+    private static final SymbolLookup LIB = NvidiaLibraries.open(NvidiaLibraries.NVML);
 
     private static final MethodHandle nvmlErrorString = LINKER.downcallHandle(symbol("nvmlErrorString"),
             FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -100,7 +100,7 @@ final class Nvml {
         try {
             check((int) nvmlInit.invokeExact(), "nvmlInit_v2");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -108,7 +108,7 @@ final class Nvml {
         try {
             check((int) nvmlShutdown.invokeExact(), "nvmlShutdown");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -118,7 +118,7 @@ final class Nvml {
             check((int) nvmlSystemGetDriverVersion.invokeExact(out, DRIVER_VERSION_BUFFER), "nvmlSystemGetDriverVersion");
             return out.getString(0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -128,7 +128,7 @@ final class Nvml {
             check((int) nvmlDeviceGetCount.invokeExact(out), "nvmlDeviceGetCount_v2");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -139,7 +139,7 @@ final class Nvml {
             check((int) nvmlDeviceGetHandleByIndex.invokeExact(index, out), "nvmlDeviceGetHandleByIndex_v2(" + index + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -149,7 +149,7 @@ final class Nvml {
             check((int) nvmlDeviceGetName.invokeExact(device, out, NAME_BUFFER), "nvmlDeviceGetName");
             return out.getString(0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 }

@@ -1,7 +1,7 @@
 package dev.ember.monitor;
 
 import dev.ember.EmberException;
-import dev.ember.backend.cuda.CudaLibraries;
+import dev.ember.nativelib.NvidiaLibraries;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -93,7 +93,7 @@ public final class NvmlDevice implements AutoCloseable {
 
     private static String libraryMissing() {
         try {
-            CudaLibraries.open(CudaLibraries.NVML);
+            NvidiaLibraries.open(NvidiaLibraries.NVML);
             return null;
         } catch (IllegalStateException e) {
             return e.getMessage();
@@ -179,7 +179,7 @@ public final class NvmlDevice implements AutoCloseable {
             return supported((int) Nvml.nvmlDeviceGetPowerUsage.invokeExact(handle, uintOut), "nvmlDeviceGetPowerUsage")
                     ? Integer.toUnsignedLong(uintOut.get(JAVA_INT, 0)) : Double.NaN;
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -188,7 +188,7 @@ public final class NvmlDevice implements AutoCloseable {
             return supported((int) Nvml.nvmlDeviceGetTotalEnergyConsumption.invokeExact(handle, ulongOut),
                     "nvmlDeviceGetTotalEnergyConsumption") ? ulongOut.get(JAVA_LONG, 0) : -1;
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -196,7 +196,7 @@ public final class NvmlDevice implements AutoCloseable {
         try {
             return supported((int) Nvml.nvmlDeviceGetUtilizationRates.invokeExact(handle, utilization), "nvmlDeviceGetUtilizationRates");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -204,7 +204,7 @@ public final class NvmlDevice implements AutoCloseable {
         try {
             return supported((int) Nvml.nvmlDeviceGetMemoryInfo.invokeExact(handle, memory), "nvmlDeviceGetMemoryInfo");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -222,7 +222,7 @@ public final class NvmlDevice implements AutoCloseable {
             }
             return Double.NaN;
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 

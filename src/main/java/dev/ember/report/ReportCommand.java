@@ -9,7 +9,7 @@ import dev.ember.bench.BenchHeader;
 import dev.ember.bench.MonitorOptions;
 import dev.ember.bench.ReportedBenchmark;
 import dev.ember.bench.ResultTable;
-import dev.ember.cli.EmberCli;
+import dev.ember.cli.CommandRuns;
 import dev.ember.cli.ModelOptions;
 import dev.ember.model.ModelConfig;
 import dev.ember.cli.PresetOption;
@@ -18,6 +18,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -49,6 +50,9 @@ import java.util.stream.Stream;
         description = "Run the standard benchmark suite (every `ember bench` command of this build) and write its CSVs, "
                 + "charts and a Markdown report (report.md) with the hardware and every command used.")
 public final class ReportCommand implements Callable<Integer> {
+
+    @Spec
+    CommandLine.Model.CommandSpec commandSpec;
 
     @Mixin
     ModelOptions modelOptions;
@@ -194,7 +198,7 @@ public final class ReportCommand implements Callable<Integer> {
         try {
             System.setOut(new PrintStream(new Tee(savedOut, console), true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(new Tee(savedErr, console), true, StandardCharsets.UTF_8));
-            code = EmberCli.execute(arguments.toArray(String[]::new));
+            code = CommandRuns.executeFromRoot(commandSpec, arguments.toArray(String[]::new));
         } catch (RuntimeException e) {
             System.err.println("ember: error: " + e);
             code = 1;

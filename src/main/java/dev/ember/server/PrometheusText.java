@@ -5,6 +5,7 @@ import dev.ember.scheduler.FinishReason;
 import dev.ember.engine.LatencyHistogram;
 import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;
+import dev.ember.scheduler.FinishReason;
 
 import java.math.BigDecimal;
 

@@ -1,6 +1,6 @@
 package dev.ember.backend;
 
-import dev.ember.backend.cuda.Nvtx;
+import dev.ember.nativelib.Nvtx;
 import dev.ember.trace.Trace;
 import dev.ember.trace.TraceRecorder;
 import org.junit.jupiter.api.Test;

@@ -1,5 +1,6 @@
 package dev.ember.bench;
 
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.monitor.NvmlDevice;
 import org.junit.jupiter.api.Test;
 

@@ -1,5 +1,6 @@
 package dev.ember.cli;
 
+import dev.ember.app.EmberCli;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -4,6 +4,7 @@ import dev.ember.scheduler.FinishReason;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.Numerics;
+import dev.ember.scheduler.FinishReason;
 import static dev.ember.JsonArrays.ints;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;

@@ -11,6 +11,7 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -8,6 +8,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;

@@ -4,7 +4,6 @@ import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.scheduler.FinishReason;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;

@@ -2,17 +2,21 @@ package dev.ember.backend.cpu;
 
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelSuite;
+import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
-import dev.ember.bench.DeviceCeilings;
-import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
 import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
 import jdk.incubator.vector.FloatVector;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ForkJoinPool;
 
 /** Runs models on the host's cores with the Vector API: the reference every other backend is checked against. */
@@ -40,6 +44,42 @@ public final class CpuBackend implements Backend {
     public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
         pageIn(model, progress);
         return new CpuModelRunner(model, kv, new Parallel(pool), deviceName);
+    }
+
+    /** None: a random-weight model for the CPU is made on the host ({@code RandomWeights}) and {@link #load}ed. */
+    @Override
+    public Optional<ModelRunner> loadRandomOnDevice(ModelConfig config, DType type, KvCacheSpec kv, long seed) {
+        return Optional.empty();
+    }
+
+    /** The CPU runner keeps K and V as floats, whatever the weights' type. */
+    @Override
+    public int kvElementBytes(DType weights) {
+        return Float.BYTES;
+    }
+
+    /**
+     * The Java heap ({@code -Xmx}), where the cache's float arrays go; the weights stay in their mapped file, outside
+     * it. One layer's keys are one float array, which bounds the tokens.
+     */
+    @Override
+    public KvCacheMemory kvCacheMemory(ModelConfig config, long weightBytes, int kvElementBytes, int maxBatchedTokens,
+                                       int maxSequences) {
+        Runtime rt = Runtime.getRuntime();
+        long used = rt.totalMemory() - rt.freeMemory();
+        return new KvCacheMemory("the Java heap", rt.maxMemory(), rt.maxMemory() - used, 0,
+                Integer.MAX_VALUE / config.kvDim(), "give the JVM a larger heap (-Xmx)");
+    }
+
+    @Override
+    public boolean onGpu() {
+        return false;
+    }
+
+    /** Stages are timed by the host clock ({@code StageClock.onHost}). */
+    @Override
+    public boolean timesStagesWithEvents() {
+        return false;
     }
 
     /**
@@ -70,7 +110,7 @@ public final class CpuBackend implements Backend {
         return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, new Parallel(pool), progress));
     }
 
-    /** This backend's kernels at the workload's shapes on random inputs, for {@code ember bench kernel}. */
+    @Override
     public KernelSuite kernelSuite(KernelSuite.Workload workload) {
         return new CpuKernelSuite(new Parallel(pool), workload);
     }

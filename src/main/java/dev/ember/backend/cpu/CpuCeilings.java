@@ -1,7 +1,7 @@
 package dev.ember.backend.cpu;
 
 import dev.ember.Progress;
-import dev.ember.bench.DeviceCeilings;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.model.DType;
 import dev.ember.model.Tensor;
 

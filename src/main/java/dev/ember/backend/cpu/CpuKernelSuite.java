@@ -1,7 +1,7 @@
 package dev.ember.backend.cpu;
 
 import dev.ember.EmberException;
-import dev.ember.bench.KernelSuite;
+import dev.ember.backend.KernelSuite;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;

@@ -1,5 +1,7 @@
 package dev.ember.backend.cuda;
 
+import dev.ember.nativelib.NvidiaLibraries;
+
 /**
  * Whether this process can use a GPU, and if not, why: one line for a log or a skipped test
  * ("libcuda.so.1 not found ...", "cuInit: CUDA_ERROR_NO_DEVICE (100)").
@@ -28,7 +30,7 @@ public record Availability(CudaDevice device, String reason) {
             return unavailable("this build has no CUDA kernels (nvcc was not found when Ember was built)");
         }
         try {
-            CudaLibraries.open(CudaLibraries.DRIVER);
+            NvidiaLibraries.open(NvidiaLibraries.DRIVER);
         } catch (IllegalStateException e) {
             return unavailable("no NVIDIA driver: " + e.getMessage());
         }
@@ -43,7 +45,7 @@ public record Availability(CudaDevice device, String reason) {
                 return unavailable(device.name() + " has compute capability " + device.computeMajor() + "."
                         + device.computeMinor() + "; Ember's kernels need 8.0 (Ampere) or newer");
             }
-            CudaLibraries.open(CudaLibraries.CUBLAS_LT);
+            NvidiaLibraries.open(NvidiaLibraries.CUBLAS_LT);
             return new Availability(device, null);
         } catch (CudaException e) {
             return unavailable(e.getMessage());

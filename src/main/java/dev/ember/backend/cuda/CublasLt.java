@@ -1,6 +1,7 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
+import dev.ember.nativelib.NvidiaLibraries;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -47,7 +48,7 @@ public final class CublasLt implements AutoCloseable {
     public static final long WORKSPACE_BYTES = 32L << 20;
 
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIB = CudaLibraries.open(CudaLibraries.CUBLAS_LT);
+    private static final SymbolLookup LIB = NvidiaLibraries.open(NvidiaLibraries.CUBLAS_LT);
 
     private static final MethodHandle cublasLtGetStatusName = LINKER.downcallHandle(
             LIB.find("cublasLtGetStatusName").orElseThrow(), FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -91,7 +92,7 @@ public final class CublasLt implements AutoCloseable {
             check((int) cublasLtCreate.invokeExact(out), "cublasLtCreate");
             handle = out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
         one = arena.allocateFrom(JAVA_FLOAT, 1f);
         zero = arena.allocateFrom(JAVA_FLOAT, 0f);
@@ -137,7 +138,7 @@ public final class CublasLt implements AutoCloseable {
                     p.algo(), workspace.address(), workspace.byteSize(), stream.handle()),
                     "cublasLtMatmul(" + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k + ")");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -181,7 +182,7 @@ public final class CublasLt implements AutoCloseable {
             algo.copyFrom(result.asSlice(0, ALGO_BYTES));
             return new Plan(desc, a, b, d, algo);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -209,7 +210,7 @@ public final class CublasLt implements AutoCloseable {
             plans.clear();
             check((int) cublasLtDestroy.invokeExact(handle), "cublasLtDestroy");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         } finally {
             workspace.close();
             arena.close();

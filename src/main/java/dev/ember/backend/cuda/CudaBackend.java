@@ -3,13 +3,16 @@ package dev.ember.backend.cuda;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
+import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelSuite;
+import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
-import dev.ember.bench.DeviceCeilings;
-import dev.ember.bench.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
+
+import java.util.Optional;
 
 /**
  * Runs models on the first NVIDIA GPU. {@link #availability()} says, without throwing, whether this process
@@ -67,12 +70,46 @@ public final class CudaBackend implements Backend {
         return CudaModelRunner.random(context, config, type, seed, kv, useGraphs);
     }
 
-    /** Free and total memory of this GPU now, for sizing a KV cache to a share of it. */
-    public CudaContext.MemoryInfo memoryInfo() {
-        return context.memoryInfo();
+    @Override
+    public Optional<ModelRunner> loadRandomOnDevice(ModelConfig config, DType type, KvCacheSpec kv, long seed) {
+        return Optional.of(loadRandom(config, type, kv, seed));
+    }
+
+    /** The GPU runner keeps K and V in the weights' storage type. */
+    @Override
+    public int kvElementBytes(DType weights) {
+        return weights.bytes();
+    }
+
+    /**
+     * This GPU's memory, free and total now; reserved are the weights and an upper estimate of the step buffers for
+     * the largest step (activations of every batched token, logits of every running sequence) and the matrix-product
+     * workspace.
+     */
+    @Override
+    public KvCacheMemory kvCacheMemory(ModelConfig c, long weightBytes, int kvElementBytes, int maxBatchedTokens,
+                                       int maxSequences) {
+        context.makeCurrent();
+        CudaContext.MemoryInfo memory = context.memoryInfo();
+        long perToken = 4L * (4L * c.hiddenSize() + c.qDim() + 2L * c.kvDim()) + 3L * kvElementBytes * c.intermediateSize();
+        long perSequence = 4L * c.vocabSize() + (long) kvElementBytes * c.hiddenSize();
+        long buffers = perToken * maxBatchedTokens + perSequence * maxSequences + CublasLt.WORKSPACE_BYTES;
+        return new KvCacheMemory("GPU memory", memory.total(), memory.free(), weightBytes + buffers, Long.MAX_VALUE, null);
+    }
+
+    @Override
+    public boolean onGpu() {
+        return true;
+    }
+
+    /** Stages are timed by CUDA events on the runner's stream, and profiled steps run eagerly. */
+    @Override
+    public boolean timesStagesWithEvents() {
+        return true;
     }
 
     /** This GPU's kernels at the workload's shapes on random operands, for {@code ember bench kernel}. */
+    @Override
     public KernelSuite kernelSuite(KernelSuite.Workload workload) {
         return new CudaKernelSuite(context, workload);
     }

@@ -1,9 +1,8 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.Progress;
-import dev.ember.bench.DeviceCeilings;
+import dev.ember.backend.DeviceCeilings;
 import dev.ember.model.DType;
-
 
 /**
  * Measures the GPU's ceilings with CUDA events: a device-to-device copy of 1 GiB (far beyond the L2 cache), a read

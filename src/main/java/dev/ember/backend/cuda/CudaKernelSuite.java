@@ -1,6 +1,6 @@
 package dev.ember.backend.cuda;
 
-import dev.ember.bench.KernelSuite;
+import dev.ember.backend.KernelSuite;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;

@@ -1,5 +1,7 @@
 package dev.ember.backend.cuda;
 
+import dev.ember.nativelib.NvidiaLibraries;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -35,7 +37,7 @@ final class Driver {
     static final int CUDA_ERROR_NOT_FOUND = 500;
 
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final SymbolLookup LIB = CudaLibraries.open(CudaLibraries.DRIVER);
+    private static final SymbolLookup LIB = NvidiaLibraries.open(NvidiaLibraries.DRIVER);
 
     private static final MethodHandle cuGetErrorName = bind("cuGetErrorName", JAVA_INT, ADDRESS);
     private static final MethodHandle cuInit = bind("cuInit", JAVA_INT);
@@ -130,7 +132,7 @@ final class Driver {
         try {
             check((int) cuInit.invokeExact(0), "cuInit");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -140,7 +142,7 @@ final class Driver {
             check((int) cuDriverGetVersion.invokeExact(out), "cuDriverGetVersion");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -150,7 +152,7 @@ final class Driver {
             check((int) cuDeviceGetCount.invokeExact(out), "cuDeviceGetCount");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -160,7 +162,7 @@ final class Driver {
             check((int) cuDeviceGet.invokeExact(out, ordinal), "cuDeviceGet");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -170,7 +172,7 @@ final class Driver {
             check((int) cuDeviceGetName.invokeExact(out, 256, device), "cuDeviceGetName");
             return out.getString(0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -180,7 +182,7 @@ final class Driver {
             check((int) cuDeviceGetAttribute.invokeExact(out, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -190,7 +192,7 @@ final class Driver {
             check((int) cuDeviceTotalMem.invokeExact(out, device), "cuDeviceTotalMem");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -202,7 +204,7 @@ final class Driver {
             check((int) cuDevicePrimaryCtxRetain.invokeExact(out, device), "cuDevicePrimaryCtxRetain");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -210,7 +212,7 @@ final class Driver {
         try {
             check((int) cuDevicePrimaryCtxRelease.invokeExact(device), "cuDevicePrimaryCtxRelease");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -218,7 +220,7 @@ final class Driver {
         try {
             check((int) cuCtxSetCurrent.invokeExact(context), "cuCtxSetCurrent");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -226,7 +228,7 @@ final class Driver {
         try {
             check((int) cuCtxSynchronize.invokeExact(), "cuCtxSynchronize");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -238,7 +240,7 @@ final class Driver {
             check((int) cuMemGetInfo.invokeExact(free, total), "cuMemGetInfo");
             return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -250,7 +252,7 @@ final class Driver {
             check((int) cuMemAlloc.invokeExact(out, bytes), "cuMemAlloc(" + bytes + " bytes)");
             return out.get(JAVA_LONG, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -258,7 +260,7 @@ final class Driver {
         try {
             check((int) cuMemFree.invokeExact(pointer), "cuMemFree");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -268,7 +270,7 @@ final class Driver {
             check((int) cuMemAllocHost.invokeExact(out, bytes), "cuMemAllocHost(" + bytes + " bytes)");
             return out.get(ADDRESS, 0).reinterpret(bytes);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -276,7 +278,7 @@ final class Driver {
         try {
             check((int) cuMemFreeHost.invokeExact(pointer), "cuMemFreeHost");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -284,7 +286,7 @@ final class Driver {
         try {
             check((int) cuMemcpyHtoD.invokeExact(dst, src, bytes), "cuMemcpyHtoD");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -292,7 +294,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoH.invokeExact(dst, src, bytes), "cuMemcpyDtoH");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -300,7 +302,7 @@ final class Driver {
         try {
             check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -308,7 +310,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -316,7 +318,7 @@ final class Driver {
         try {
             check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -324,7 +326,7 @@ final class Driver {
         try {
             check((int) cuMemsetD32Async.invokeExact(dst, value, count, stream), "cuMemsetD32Async");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -336,7 +338,7 @@ final class Driver {
             check((int) cuStreamCreate.invokeExact(out, flags), "cuStreamCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -344,7 +346,7 @@ final class Driver {
         try {
             check((int) cuStreamDestroy.invokeExact(stream), "cuStreamDestroy");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -352,7 +354,7 @@ final class Driver {
         try {
             check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -362,7 +364,7 @@ final class Driver {
             check((int) cuEventCreate.invokeExact(out, flags), "cuEventCreate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -370,7 +372,7 @@ final class Driver {
         try {
             check((int) cuEventDestroy.invokeExact(event), "cuEventDestroy");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -378,7 +380,7 @@ final class Driver {
         try {
             check((int) cuEventRecord.invokeExact(event, stream), "cuEventRecord");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -386,7 +388,7 @@ final class Driver {
         try {
             check((int) cuEventSynchronize.invokeExact(event), "cuEventSynchronize");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -396,7 +398,7 @@ final class Driver {
             check((int) cuEventElapsedTime.invokeExact(out, start, end), "cuEventElapsedTime");
             return out.get(JAVA_FLOAT, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -408,7 +410,7 @@ final class Driver {
             check((int) cuModuleLoadData.invokeExact(out, image), "cuModuleLoadData");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -416,7 +418,7 @@ final class Driver {
         try {
             check((int) cuModuleUnload.invokeExact(module), "cuModuleUnload");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -431,7 +433,7 @@ final class Driver {
             check(result, "cuModuleGetFunction(" + name + ")");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -439,7 +441,7 @@ final class Driver {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute(" + name + ")");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -450,7 +452,7 @@ final class Driver {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
                     stream, params, MemorySegment.NULL);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -462,7 +464,7 @@ final class Driver {
         try {
             return (int) cuLaunchKernelEx.invokeExact(config, function, params, MemorySegment.NULL);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -472,7 +474,7 @@ final class Driver {
         try {
             check((int) cuStreamBeginCapture.invokeExact(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -483,7 +485,7 @@ final class Driver {
             check((int) cuStreamEndCapture.invokeExact(stream, out), "cuStreamEndCapture");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -493,7 +495,7 @@ final class Driver {
             check((int) cuGraphInstantiate.invokeExact(out, graph, 0L), "cuGraphInstantiate");
             return out.get(ADDRESS, 0);
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -501,7 +503,7 @@ final class Driver {
         try {
             check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -509,7 +511,7 @@ final class Driver {
         try {
             check((int) cuGraphExecDestroy.invokeExact(exec), "cuGraphExecDestroy");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -517,7 +519,7 @@ final class Driver {
         try {
             check((int) cuGraphDestroy.invokeExact(graph), "cuGraphDestroy");
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 }

@@ -1,8 +1,8 @@
 /**
  * The CUDA backend, reached from plain Java through java.lang.foreign (no JNI): bindings to the driver API
  * ({@link dev.ember.backend.cuda.CudaContext}, streams, events, device and pinned memory, modules, launches,
- * graphs), to cuBLASLt ({@link dev.ember.backend.cuda.CublasLt}) and to NVTX ({@link dev.ember.backend.cuda.Nvtx}, ranges
- * for Nsight Systems); Ember's own kernels
+ * graphs) and to cuBLASLt ({@link dev.ember.backend.cuda.CublasLt}), both opened through
+ * {@link dev.ember.nativelib.NvidiaLibraries}; Ember's own kernels
  * ({@link dev.ember.backend.cuda.EmberKernels}, CUDA C in src/main/cuda, compiled into the jar when nvcc is
  * present at build time); and the model runner built on them ({@link dev.ember.backend.cuda.CudaBackend}), which
  * also makes random-weight models of any shape directly on the GPU for benchmarks.

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** ModelRunner.forwardAndSample on the CPU: the same tokens as forward followed by Sampler.sample. */
+/** Sampling in ModelRunner.submit on the CPU: the same tokens as forward followed by Sampler.sample. */
 class CpuForwardAndSampleTest {
 
     @Test
@@ -67,7 +67,7 @@ class CpuForwardAndSampleTest {
 
     /**
      * submit computes a step only when it is awaited, as a GPU would hand its tokens back only then: a decode that
-     * carries the previous step's token gets the token forwardAndSample's loop gets, and misuse is refused.
+     * carries the previous step's token gets the token a loop of awaited steps gets, and misuse is refused.
      */
     @Test
     void submittedStepsCarryThePreviousStepsTokens() {

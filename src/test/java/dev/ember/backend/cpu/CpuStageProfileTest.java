@@ -62,7 +62,7 @@ class CpuStageProfileTest {
             int[] token = new int[1];
             runner.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)),
                     new Sampler[] {new Sampler(SamplingParams.greedy(1), vocab)}).await(token);
-            assertTrue(totals.measured(Stage.SAMPLING), "forwardAndSample times its sampling");
+            assertTrue(totals.measured(Stage.SAMPLING), "a sampled step times its sampling");
             table.release(runner.blockAllocator());
 
             runner.profileStages(StageProfile.OFF);

@@ -1,6 +1,7 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
+import dev.ember.nativelib.NvidiaLibraries;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -32,8 +33,8 @@ class CudaDriverTest {
         CudaContext.MemoryInfo memory = context.memoryInfo();
         System.out.println("[gpu-check] device " + d.describe() + ", driver " + Driver.driverVersion() + ", free "
                 + memory.free() / (1 << 20) + " MiB of " + memory.total() / (1 << 20)
-                + ", libcuda " + CudaLibraries.location(CudaLibraries.DRIVER).orElseThrow()
-                + ", cuBLASLt " + CudaLibraries.location(CudaLibraries.CUBLAS_LT).orElseThrow());
+                + ", libcuda " + NvidiaLibraries.location(NvidiaLibraries.DRIVER).orElseThrow()
+                + ", cuBLASLt " + NvidiaLibraries.location(NvidiaLibraries.CUBLAS_LT).orElseThrow());
         assertTrue(!d.name().isBlank() && d.multiprocessors() > 0 && d.computeMajor() >= 8);
         assertTrue(memory.free() > 0 && memory.free() <= memory.total() && memory.total() <= d.totalMemory());
     }

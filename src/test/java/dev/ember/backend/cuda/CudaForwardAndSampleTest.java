@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Sampling on the GPU through {@link ModelRunner#forwardAndSample}: greedy tokens are the argmax of {@code forward}'s
+ * Sampling on the GPU through {@link ModelRunner#submit}: greedy tokens are the argmax of {@code forward}'s
  * logits (prefill steps run eagerly, decode steps replay a graph that holds the sampling kernel), rows with a
  * repetition penalty fall back to the host sampler exactly, and sampled tokens follow the distribution the logits
  * define (a chi-square test over many seeded draws, so the outcome is fixed).

@@ -187,7 +187,7 @@ class CudaModelRunnerTest {
 
     /**
      * Decode steps of 5 and then 3 sequences, replayed from graphs of 8 and 4 rows (padding rows writing to the scratch
-     * block), against the same steps launched eagerly at their own sizes: the same greedy tokens from forwardAndSample,
+     * block), against the same steps launched eagerly at their own sizes: the same greedy tokens from submitted steps,
      * and logits within fp32 rounding from forward (the products may pick other kernels for other row counts). The
      * warm-up captured every sampled graph the steps need.
      */

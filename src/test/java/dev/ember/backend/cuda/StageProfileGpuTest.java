@@ -15,6 +15,7 @@ import dev.ember.model.Architecture;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
+import dev.ember.nativelib.Nvtx;
 import dev.ember.trace.Trace;
 import dev.ember.trace.TraceRecorder;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.ember.bench;
+package dev.ember.backend;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;

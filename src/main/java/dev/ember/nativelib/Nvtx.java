@@ -1,4 +1,4 @@
-package dev.ember.backend.cuda;
+package dev.ember.nativelib;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -53,7 +53,7 @@ public final class Nvtx {
             log.println("ember: NVTX ranges off: " + missing.get());
             return OFF;
         }
-        log.println("ember: NVTX ranges on, through " + CudaLibraries.location(CudaLibraries.NVTX).orElseThrow()
+        log.println("ember: NVTX ranges on, through " + NvidiaLibraries.location(NvidiaLibraries.NVTX).orElseThrow()
                 + (toolAttached() ? " (a tool is attached)" : " (no tool attached: they go nowhere)"));
         return ON;
     }
@@ -67,7 +67,7 @@ public final class Nvtx {
     /** Why the NVTX library cannot be used here, or empty when it can. */
     public static Optional<String> whyUnavailable() {
         try {
-            CudaLibraries.open(CudaLibraries.NVTX);
+            NvidiaLibraries.open(NvidiaLibraries.NVTX);
             return Optional.empty();
         } catch (IllegalStateException e) {
             return Optional.of(e.getMessage());
@@ -89,7 +89,7 @@ public final class Nvtx {
         try {
             return (int) Binding.nvtxRangePushA.invokeExact(nativeName(name));
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -101,7 +101,7 @@ public final class Nvtx {
         try {
             return (int) Binding.nvtxRangePop.invokeExact();
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -113,7 +113,7 @@ public final class Nvtx {
         try {
             Binding.nvtxMarkA.invokeExact(nativeName(name));
         } catch (Throwable t) {
-            throw CudaLibraries.rethrow(t);
+            throw NvidiaLibraries.rethrow(t);
         }
     }
 
@@ -125,7 +125,7 @@ public final class Nvtx {
     /** The downcall handles, bound on first use so that {@link #OFF} never needs the library. */
     private static final class Binding {
         private static final Linker LINKER = Linker.nativeLinker();
-        private static final SymbolLookup LIB = CudaLibraries.open(CudaLibraries.NVTX);
+        private static final SymbolLookup LIB = NvidiaLibraries.open(NvidiaLibraries.NVTX);
 
         /** {@code int nvtxRangePushA(const char *message)}. */
         static final MethodHandle nvtxRangePushA = bind("nvtxRangePushA", FunctionDescriptor.of(JAVA_INT, ADDRESS));

@@ -1,4 +1,4 @@
-package dev.ember.backend.cuda;
+package dev.ember.nativelib;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
@@ -12,19 +12,19 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Finds and opens the NVIDIA libraries. Not every GPU host lists them in the dynamic loader's cache, so
+ * Finds and opens the NVIDIA libraries: the one place that looks them up, for the CUDA backend (the driver,
+ * cuBLASLt), the GPU monitor (NVML) and {@link Nvtx}. Not every GPU host lists them in the dynamic loader's cache, so
  * the usual install locations are searched first; {@value #DIR_VARIABLE} names one more folder, searched
  * before all others, for unusual installs. Each library is opened once, for the life of the process.
- * Public for the GPU monitor, which finds NVML the same way.
  */
-public final class CudaLibraries {
+public final class NvidiaLibraries {
     /** A folder holding libcuda / libcublasLt, searched first. */
     static final String DIR_VARIABLE = "EMBER_CUDA_LIB_DIR";
 
     /** The driver API, installed with the NVIDIA driver itself. */
-    static final List<String> DRIVER = List.of("libcuda.so.1");
+    public static final List<String> DRIVER = List.of("libcuda.so.1");
     /** cuBLASLt of CUDA 13, or of CUDA 12, whose matmul API is the same. */
-    static final List<String> CUBLAS_LT = List.of("libcublasLt.so.13", "libcublasLt.so.12");
+    public static final List<String> CUBLAS_LT = List.of("libcublasLt.so.13", "libcublasLt.so.12");
     /** NVML, the driver's management library (power, energy, utilisation, memory, temperature). */
     public static final List<String> NVML = List.of("libnvidia-ml.so.1");
     /** NVTX v3 as a shared library (CUDA 13's toolkit ships it): ranges for Nsight Systems. */
@@ -36,7 +36,7 @@ public final class CudaLibraries {
     private record Opened(SymbolLookup lookup, String where, String failure) {
     }
 
-    private CudaLibraries() {
+    private NvidiaLibraries() {
     }
 
     /** The folders searched, in order. */
@@ -61,7 +61,7 @@ public final class CudaLibraries {
 
     /** Opens the first of {@code names} found, or throws {@link IllegalStateException} saying where it looked. */
     public static SymbolLookup open(List<String> names) {
-        Opened o = OPENED.computeIfAbsent(names, CudaLibraries::tryOpen);
+        Opened o = OPENED.computeIfAbsent(names, NvidiaLibraries::tryOpen);
         if (o.lookup() == null) {
             throw new IllegalStateException(o.failure());
         }
@@ -70,7 +70,7 @@ public final class CudaLibraries {
 
     /** Where the library was opened from, if it was. */
     public static Optional<String> location(List<String> names) {
-        Opened o = OPENED.computeIfAbsent(names, CudaLibraries::tryOpen);
+        Opened o = OPENED.computeIfAbsent(names, NvidiaLibraries::tryOpen);
         return Optional.ofNullable(o.where());
     }
 

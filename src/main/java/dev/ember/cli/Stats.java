@@ -1,4 +1,4 @@
-package dev.ember.bench;
+package dev.ember.cli;
 
 import java.util.Arrays;
 

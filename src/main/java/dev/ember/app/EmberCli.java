@@ -1,7 +1,8 @@
-package dev.ember.cli;
+package dev.ember.app;
 
-import dev.ember.EmberException;
 import dev.ember.bench.BenchCommand;
+import dev.ember.cli.CommandRuns;
+import dev.ember.cli.GenerateCommand;
 import dev.ember.report.CompareCommand;
 import dev.ember.report.PlotCommand;
 import dev.ember.report.ReportCommand;
@@ -26,15 +27,7 @@ public final class EmberCli implements Runnable {
 
     /** Runs a command line and returns the exit code; user errors print one line naming the problem. */
     public static int execute(String... args) {
-        CommandLine cli = new CommandLine(new EmberCli());
-        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-            if (e instanceof EmberException) {
-                commandLine.getErr().println("ember: error: " + e.getMessage());
-                return 1;
-            }
-            throw e;
-        });
-        return cli.execute(args);
+        return CommandRuns.execute(new CommandLine(new EmberCli()), args);
     }
 
     public static void main(String[] args) {

@@ -1,4 +1,4 @@
-package dev.ember.backend.cuda;
+package dev.ember.nativelib;
 
 import dev.ember.StandIns;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.ember.bench;
+package dev.ember.backend;
 
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * The kernels one backend runs in a forward step, set up at the shapes of a model on random inputs (never zeros),
- * for {@code ember bench kernel} to time one at a time. Each backend makes its own ({@code kernelSuite} on the CPU
- * and CUDA backends): a kernel the backend does not have is simply not among its cases.
+ * for {@code ember bench kernel} to time one at a time. Each backend makes its own ({@link Backend#kernelSuite}): a
+ * kernel the backend does not have is simply not among its cases.
  */
 public interface KernelSuite extends AutoCloseable {
 

@@ -1,0 +1,7 @@
+/**
+ * The NVIDIA libraries Ember calls through java.lang.foreign, below every package that uses them:
+ * {@link dev.ember.nativelib.NvidiaLibraries} finds and opens each one (the driver and cuBLASLt for
+ * {@code backend.cuda}, NVML for {@code monitor}, NVTX), and {@link dev.ember.nativelib.Nvtx} binds NVTX ranges for
+ * Nsight Systems, which the backend's stage profiles and the benchmarks push. It imports nothing of Ember's.
+ */
+package dev.ember.nativelib;
