@@ -55,7 +55,7 @@ final class CpuModelRunner implements ModelRunner {
     private float[] sampleLogits = new float[0];
     private static final int[] NO_TOKENS = new int[0];
     /** Submitted steps not computed yet, oldest first. */
-    private final ArrayDeque<QueuedStep> queued = new ArrayDeque<>();
+    private final ArrayDeque<CpuSubmittedStep> uncomputed = new ArrayDeque<>();
     /** The tokens of the last submitted step computed: what the next one's carried chunks take. */
     private int[] previousTokens = NO_TOKENS;
     private int unawaited;
@@ -171,7 +171,7 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public void forwardAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-        computeQueued();
+        computeSubmitted();
         checkSampling(batch, samplers, tokens.length);
         computeAndSample(batch.withCarriedTokens(previousTokens), samplers, tokens);
         previousTokens = NO_TOKENS;  // a step not submitted is no source of carried tokens
@@ -187,8 +187,8 @@ final class CpuModelRunner implements ModelRunner {
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
-        QueuedStep step = new QueuedStep(batch.snapshot(), samplers);
-        queued.addLast(step);
+        CpuSubmittedStep step = new CpuSubmittedStep(batch.snapshot(), samplers);
+        uncomputed.addLast(step);
         unawaited++;
         return step;
     }
@@ -198,23 +198,24 @@ final class CpuModelRunner implements ModelRunner {
         return true;
     }
 
-    /** Computes every queued step, oldest first. */
-    private void computeQueued() {
-        while (!queued.isEmpty()) {
-            QueuedStep step = queued.pollFirst();
+    /** Computes every submitted step not computed yet, oldest first. */
+    private void computeSubmitted() {
+        while (!uncomputed.isEmpty()) {
+            CpuSubmittedStep step = uncomputed.pollFirst();
             step.tokens = new int[step.batch.size()];
             computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
             previousTokens = step.tokens;
         }
     }
 
-    private final class QueuedStep implements SubmittedStep {
+    /** This runner's {@link SubmittedStep}: the batch (its tables copied) and samplers, computed when first needed. */
+    private final class CpuSubmittedStep implements SubmittedStep {
         final ForwardBatch batch;
         final Sampler[] samplers;
         int[] tokens;
         boolean awaited;
 
-        QueuedStep(ForwardBatch batch, Sampler[] samplers) {
+        CpuSubmittedStep(ForwardBatch batch, Sampler[] samplers) {
             this.batch = batch;
             this.samplers = samplers;
         }
@@ -225,7 +226,7 @@ final class CpuModelRunner implements ModelRunner {
                 throw new IllegalStateException("this step was awaited already");
             }
             if (tokens == null) {
-                computeQueued();
+                computeSubmitted();
             }
             awaited = true;
             unawaited--;
@@ -265,7 +266,7 @@ final class CpuModelRunner implements ModelRunner {
         if (batch.carriesTokens()) {
             throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
         }
-        computeQueued();
+        computeSubmitted();
         previousTokens = NO_TOKENS;
         compute(batch, logits);
         stages.end();

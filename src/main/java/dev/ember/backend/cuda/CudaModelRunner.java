@@ -91,7 +91,7 @@ final class CudaModelRunner implements ModelRunner {
     private final StepSlot[] slots = new StepSlot[2];
     private long submittedSteps;
     /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
-    private PendingStep lastSubmitted;
+    private CudaSubmittedStep lastSubmitted;
     private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
             waitNanos, forwardNanos;
 
@@ -324,7 +324,7 @@ final class CudaModelRunner implements ModelRunner {
             }
             hostRows |= onHost(samplers[i]);
         }
-        PendingStep previous = lastSubmitted;
+        CudaSubmittedStep previous = lastSubmitted;
         if (previous != null && !previous.awaited && previous.hostRows) {
             throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
         }
@@ -345,7 +345,7 @@ final class CudaModelRunner implements ModelRunner {
         }
         stages.end();
         slot.done.record(stream);
-        PendingStep step = new PendingStep(slot, samplers, chunks, hostRows);
+        CudaSubmittedStep step = new CudaSubmittedStep(slot, samplers, chunks, hostRows);
         slot.owner = step;
         lastSubmitted = step;
         forwardNanos += System.nanoTime() - start;
@@ -357,7 +357,7 @@ final class CudaModelRunner implements ModelRunner {
         return !onHost(sampler);
     }
 
-    private void checkCarried(ForwardBatch batch, PendingStep previous) {
+    private void checkCarried(ForwardBatch batch, CudaSubmittedStep previous) {
         for (ForwardBatch.Chunk c : batch.chunks()) {
             int from = c.carriedFrom();
             if (from < 0) {
@@ -388,7 +388,7 @@ final class CudaModelRunner implements ModelRunner {
     private static final class StepSlot implements AutoCloseable {
         final CudaEvent done = CudaEvent.create();
         PinnedBuffer hostMeta, hostSampled;
-        PendingStep owner;
+        CudaSubmittedStep owner;
 
         /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
         void fit(Activations a) {
@@ -418,14 +418,14 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    private final class PendingStep implements SubmittedStep {
+    private final class CudaSubmittedStep implements SubmittedStep {
         final StepSlot slot;
         final Sampler[] samplers;
         final int chunks;
         final boolean hostRows;
         boolean awaited;
 
-        PendingStep(StepSlot slot, Sampler[] samplers, int chunks, boolean hostRows) {
+        CudaSubmittedStep(StepSlot slot, Sampler[] samplers, int chunks, boolean hostRows) {
             this.slot = slot;
             this.samplers = samplers;
             this.chunks = chunks;
@@ -506,7 +506,7 @@ final class CudaModelRunner implements ModelRunner {
      * choice. Carried chunks get their tokens from {@code previous}'s on the device, or on the host when the buffers
      * had to grow (which waits for the device).
      */
-    private void run(ForwardBatch batch, Sampler[] samplers, StepSlot slot, PendingStep previous) {
+    private void run(ForwardBatch batch, Sampler[] samplers, StepSlot slot, CudaSubmittedStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = layout(batch);
