@@ -295,10 +295,6 @@ final class CpuModelRunner implements ModelRunner {
             if (table.capacity() < end) {
                 throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
             }
-            if (end > config.maxPositions()) {
-                throw new EmberException("sequence of " + end + " tokens exceeds the model's context of "
-                        + config.maxPositions() + " (max_position_embeddings)");
-            }
             for (int i = 0; i < chunk.tokens().length; i++, row++) {
                 int token = chunk.tokens()[i];
                 if (token < 0 || token >= vocab) {
