@@ -18,7 +18,6 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -73,16 +72,12 @@ final class CudaModelRunner implements ModelRunner {
     private final CudaStream stream;
     private final EmberKernels kernels;
     private final MatrixProducts products;
-    private final DeviceWeights weights;
-    private final DeviceBuffer keyCache;
-    private final DeviceBuffer valueCache;
-    private final DeviceBuffer inverseFrequencies;
-    private final long layerCacheBytes;
+    private final DeviceModel model;
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
     private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
-    private Activations act;
+    private StepBuffers buffers;
     /** One logits row of a sequence sampled on the host. */
     private float[] hostRow = new float[0];
     /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
@@ -92,17 +87,10 @@ final class CudaModelRunner implements ModelRunner {
     private long submittedSteps;
     /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
     private CudaSubmittedStep lastSubmitted;
-    private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
-            waitNanos, forwardNanos;
+    private final RunnerCounters counts = new RunnerCounters();
 
     /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
     private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
-    }
-
-    /** Where the weights come from: uploaded from a host model, or made on the GPU. */
-    @FunctionalInterface
-    interface WeightSource {
-        DeviceWeights load(EmberKernels kernels, CudaStream stream);
     }
 
     /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
@@ -120,7 +108,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private CudaModelRunner(CudaContext context, ModelConfig config, String modelName, DType type, KvCacheSpec kvSpec,
-                            boolean useGraphs, WeightSource source) {
+                            boolean useGraphs, DeviceModel.WeightSource source) {
         this.context = context;
         this.config = config;
         this.kvSpec = kvSpec;
@@ -135,110 +123,22 @@ final class CudaModelRunner implements ModelRunner {
         long maxTokens = Math.min(kvSpec.tokenCapacity(), config.maxPositions());
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
         this.scratchBlock = kvSpec.numBlocks();
-        this.layerCacheBytes = (kvSpec.numBlocks() + 1L) * kvSpec.blockSize() * kvSpec.kvDim() * type.bytes();
         context.makeCurrent();
-        checkFits(modelName);
+        DeviceModel.checkFits(context, modelName, config, type, kvSpec,
+                StepBuffers.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES);
         this.allocator = new BlockAllocator(kvSpec.numBlocks());
         this.deviceName = context.device().describe();
         try {
             this.stream = CudaStream.create();
             this.kernels = EmberKernels.load(context.device());
             this.products = new MatrixProducts(kernels);
-            this.weights = source.load(kernels, stream);
-            this.keyCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
-            this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
-            this.inverseFrequencies = uploadInverseFrequencies();
-            this.act = new Activations(INITIAL_ROWS, INITIAL_CHUNKS);
+            this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
+            this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots[0] = new StepSlot();
             this.slots[1] = new StepSlot();
         } catch (RuntimeException e) {
             close();
             throw e;
-        }
-    }
-
-    /** Fails, before allocating anything, when weights, cache and first buffers would not fit the free memory. */
-    private void checkFits(String modelName) {
-        long weightBytes = DeviceWeights.deviceBytes(config, type);
-        long cacheBytes = 2 * layerCacheBytes * config.numLayers();
-        long bufferBytes = Activations.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES;
-        long needed = weightBytes + cacheBytes + bufferBytes;
-        CudaContext.MemoryInfo memory = context.memoryInfo();
-        if (needed > memory.free()) {
-            throw new EmberException(String.format(
-                    "%s does not fit on %s: it needs %.2f GiB (weights %.2f GiB, KV cache %.2f GiB for %d tokens, buffers %.2f GiB) "
-                            + "but only %.2f GiB of %.2f GiB is free; use a smaller KV cache or a larger GPU",
-                    modelName, context.device().describe(), gib(needed), gib(weightBytes), gib(cacheBytes),
-                    kvSpec.tokenCapacity(), gib(bufferBytes), gib(memory.free()), gib(memory.total())));
-        }
-    }
-
-    private static double gib(long bytes) {
-        return bytes / (double) (1L << 30);
-    }
-
-    private DeviceBuffer uploadInverseFrequencies() {
-        double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(ValueLayout.JAVA_FLOAT, inv.length);
-            for (int i = 0; i < inv.length; i++) {
-                host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) inv[i]);
-            }
-            DeviceBuffer buffer = DeviceBuffer.allocate(host.byteSize());
-            buffer.copyFromHost(host);
-            return buffer;
-        }
-    }
-
-    /** Per-step device buffers and their pinned host mirrors, for up to {@code rows} tokens in {@code chunks} sequences. */
-    private final class Activations implements AutoCloseable {
-        final int rows, chunks;
-        final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
-                sampled;
-        final PinnedBuffer hostLogits;
-
-        Activations(int rows, int chunks) {
-            this.rows = rows;
-            this.chunks = chunks;
-            int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
-            int t = type.bytes();
-            x = DeviceBuffer.allocate(4L * rows * h);
-            delta = DeviceBuffer.allocate(4L * rows * h);
-            normed = DeviceBuffer.allocate((long) t * rows * h);
-            qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
-            q = DeviceBuffer.allocate((long) t * rows * qd);
-            attention = DeviceBuffer.allocate((long) t * rows * qd);
-            gateUp = DeviceBuffer.allocate(2L * t * rows * ff);
-            gated = DeviceBuffer.allocate((long) t * rows * ff);
-            last = DeviceBuffer.allocate((long) t * chunks * h);
-            logits = DeviceBuffer.allocate(4L * chunks * config.vocabSize());
-            partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
-            partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
-            meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
-            sampled = DeviceBuffer.allocate(4L * chunks);
-            hostLogits = PinnedBuffer.allocate(logits.byteSize());
-        }
-
-        static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
-            int t = type.bytes();
-            long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
-                    + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
-            long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 4
-                    + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
-            return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
-        }
-
-        long meta(int intOffset) {
-            return meta.address() + 4L * intOffset;
-        }
-
-        @Override
-        public void close() {
-            for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
-                    partialOut, partialMaxSum, meta, sampled}) {
-                b.close();
-            }
-            hostLogits.close();
         }
     }
 
@@ -284,13 +184,13 @@ final class CudaModelRunner implements ModelRunner {
         StepSlot slot = nextSlot();
         run(batch, null, slot, null);
         lastSubmitted = null;  // a step not submitted is no source of carried tokens
-        MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
+        MemorySegment hostLogits = buffers.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         stages.enter(Stage.MEMCPY_D2H);
-        act.logits.copyToHostAsync(hostLogits, stream);
+        buffers.logits.copyToHostAsync(hostLogits, stream);
         stages.end();
         synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
-        forwardNanos += System.nanoTime() - start;
+        counts.forwardNanos += System.nanoTime() - start;
     }
 
     @Override
@@ -336,11 +236,11 @@ final class CudaModelRunner implements ModelRunner {
         run(batch, samplers, slot, previous);
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * chunks);
         stages.enter(Stage.MEMCPY_D2H);
-        act.sampled.copyToHostAsync(hostTokens, stream);
+        buffers.sampled.copyToHostAsync(hostTokens, stream);
         for (int i = 0; i < chunks; i++) {
             if (onHost(samplers[i])) {
                 long row = 4L * i * vocab;
-                act.logits.copyToHostAsync(row, act.hostLogits.segment().asSlice(row, 4L * vocab), stream);
+                buffers.logits.copyToHostAsync(row, buffers.hostLogits.segment().asSlice(row, 4L * vocab), stream);
             }
         }
         stages.end();
@@ -348,7 +248,7 @@ final class CudaModelRunner implements ModelRunner {
         CudaSubmittedStep step = new CudaSubmittedStep(slot, samplers, chunks, hostRows);
         slot.owner = step;
         lastSubmitted = step;
-        forwardNanos += System.nanoTime() - start;
+        counts.forwardNanos += System.nanoTime() - start;
         return step;
     }
 
@@ -391,7 +291,7 @@ final class CudaModelRunner implements ModelRunner {
         CudaSubmittedStep owner;
 
         /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
-        void fit(Activations a) {
+        void fit(StepBuffers a) {
             hostMeta = atLeast(hostMeta, a.meta.byteSize());
             hostSampled = atLeast(hostSampled, a.sampled.byteSize());
         }
@@ -448,7 +348,7 @@ final class CudaModelRunner implements ModelRunner {
                 synchronize();  // and collect the stage marks of every queued step
             } else {
                 slot.done.synchronize();
-                waitNanos += System.nanoTime() - start;
+                counts.waitNanos += System.nanoTime() - start;
             }
             int vocab = config.vocabSize();
             for (int i = 0; i < chunks; i++) {
@@ -456,21 +356,21 @@ final class CudaModelRunner implements ModelRunner {
                     if (hostRow.length < vocab) {
                         hostRow = new float[vocab];
                     }
-                    MemorySegment.copy(act.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
+                    MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
                     tokens[i] = samplers[i].sample(hostRow, 0);
                 } else {
                     tokens[i] = samplers[i] == null ? -1 : token(i);
                 }
             }
             awaited = true;
-            forwardNanos += System.nanoTime() - start;
+            counts.forwardNanos += System.nanoTime() - start;
         }
     }
 
     private void synchronize() {
         long start = System.nanoTime();
         stream.synchronize();
-        waitNanos += System.nanoTime() - start;
+        counts.waitNanos += System.nanoTime() - start;
         if (stages instanceof EventStageClock clock) {
             clock.collect();
         }
@@ -492,8 +392,7 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public StepCounters counters() {
-        return new StepCounters(steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos,
-                launchNanos, waitNanos, forwardNanos);
+        return counts.snapshot();
     }
 
     private static boolean onHost(Sampler sampler) {
@@ -517,7 +416,7 @@ final class CudaModelRunner implements ModelRunner {
             Arrays.setAll(previousTokens, previous::token);  // the device is idle after growing: the copies are done
             batch = batch.withCarriedTokens(previousTokens);
         }
-        slot.fit(act);
+        slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
         int carried = writeMetadata(batch, layout, hostMeta);
@@ -528,25 +427,25 @@ final class CudaModelRunner implements ModelRunner {
         long choosing = System.nanoTime();
         chooseProducts(layout);
         long chosen = System.nanoTime();
-        chooseNanos += chosen - choosing;
+        counts.chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
-        act.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
+        buffers.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
         if (carried > 0) {
-            kernels.carryTokens(stream, act.meta(layout.tokens()), act.meta(layout.carried()), act.sampled.address(), carried);
+            kernels.carryTokens(stream, buffers.meta(layout.tokens()), buffers.meta(layout.carried()), buffers.sampled.address(), carried);
         }
-        steps++;
+        counts.steps++;
         if (replay) {
-            long launching = System.nanoTime(), capturedBefore = captureNanos;
-            prepareNanos += launching - chosen + choosing - start;
+            long launching = System.nanoTime(), capturedBefore = counts.captureNanos;
+            counts.prepareNanos += launching - chosen + choosing - start;
             decodeGraph(layout, splits, sampled).launch(stream);
-            replayedSteps++;
-            paddedRows += layout.chunks() - exact.chunks();
-            launchNanos += System.nanoTime() - launching - (captureNanos - capturedBefore);
+            counts.replayedSteps++;
+            counts.paddedRows += layout.chunks() - exact.chunks();
+            counts.launchNanos += System.nanoTime() - launching - (counts.captureNanos - capturedBefore);
         } else {
             long launching = System.nanoTime();
-            prepareNanos += launching - chosen + choosing - start;
+            counts.prepareNanos += launching - chosen + choosing - start;
             enqueueStep(layout, maxChunkLength(batch), splits, sampled);
-            launchNanos += System.nanoTime() - launching;
+            counts.launchNanos += System.nanoTime() - launching;
         }
     }
 
@@ -558,8 +457,8 @@ final class CudaModelRunner implements ModelRunner {
             long start = System.nanoTime();
             graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
             graphs.put(key, graph);
-            graphsCaptured++;
-            captureNanos += System.nanoTime() - start;
+            counts.graphsCaptured++;
+            counts.captureNanos += System.nanoTime() - start;
         }
         return graph;
     }
@@ -609,7 +508,7 @@ final class CudaModelRunner implements ModelRunner {
         StepLayout layout = new StepLayout(size, size, 0, size, stride);
         long choosing = System.nanoTime();
         chooseProducts(layout);
-        chooseNanos += System.nanoTime() - choosing;
+        counts.chooseNanos += System.nanoTime() - choosing;
         decodeGraph(layout, decodeSplits(layout), true);
     }
 
@@ -636,7 +535,8 @@ final class CudaModelRunner implements ModelRunner {
     private void chooseProducts(StepLayout layout) {
         int rows = layout.rows(), chunks = layout.chunks();
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
-        Activations a = act;
+        StepBuffers a = buffers;
+        DeviceWeights weights = model.weights;
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             List<DeviceWeights.Layer> layers = weights.layers;
             products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::qkv), a.qkv.address(),
@@ -708,22 +608,22 @@ final class CudaModelRunner implements ModelRunner {
      * finish any step that uses them; returns whether they grew.
      */
     private boolean ensureCapacity(int rows, int chunks) {
-        if (rows <= act.rows && chunks <= act.chunks) {
+        if (rows <= buffers.rows && chunks <= buffers.chunks) {
             return false;
         }
         stream.synchronize();
         graphs.values().forEach(CudaGraph::close);  // they hold the old buffers' addresses
         graphs.clear();
-        int newRows = rows > act.rows ? Math.max(rows, 2 * act.rows) : act.rows;
-        int newChunks = chunks > act.chunks ? Math.max(chunks, 2 * act.chunks) : act.chunks;
-        act.close();
-        long needed = Activations.bytes(config, shape, type, newRows, newChunks, maxStride);
+        int newRows = rows > buffers.rows ? Math.max(rows, 2 * buffers.rows) : buffers.rows;
+        int newChunks = chunks > buffers.chunks ? Math.max(chunks, 2 * buffers.chunks) : buffers.chunks;
+        buffers.close();
+        long needed = StepBuffers.bytes(config, shape, type, newRows, newChunks, maxStride);
         long free = context.memoryInfo().free();
         if (needed > free) {
             throw new EmberException(String.format("a step of %d tokens in %d sequences needs %.2f GiB of GPU buffers but only %.2f GiB is free",
-                    rows, chunks, gib(needed), gib(free)));
+                    rows, chunks, DeviceModel.gib(needed), DeviceModel.gib(free)));
         }
-        act = new Activations(newRows, newChunks);
+        buffers = new StepBuffers(config, shape, type, newRows, newChunks, maxStride);
         return true;
     }
 
@@ -793,7 +693,8 @@ final class CudaModelRunner implements ModelRunner {
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
     private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, boolean sampled) {
-        Activations a = act;
+        StepBuffers a = buffers;
+        DeviceWeights weights = model.weights;
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
@@ -811,9 +712,9 @@ final class CudaModelRunner implements ModelRunner {
                     a.normed.address(), 0, rows, h, eps, !first);
             stages.enter(Stage.ATTENTION);
             products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
-            long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
+            long keys = model.keys(l), values = model.values(l);
             kernels.qkvRope(stream, type, a.qkv.address(), qkvType, address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
-                    inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
+                    model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
                     rows, shape, eps);
             PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
             if (layout.prefill() > 0) {
@@ -864,7 +765,7 @@ final class CudaModelRunner implements ModelRunner {
         graphs.values().forEach(CudaGraph::close);
         graphs.clear();
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {slots[0], slots[1], act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {slots[0], slots[1], buffers, model, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();
