@@ -20,11 +20,12 @@ import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+
+import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
 
 /**
  * The forward pass on one GPU. Each step uploads its metadata (tokens, positions, cache slots, block
@@ -82,12 +83,9 @@ final class CudaModelRunner implements ModelRunner {
     private float[] hostRow = new float[0];
     /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
-    /** The host side of the last two submitted steps, used in turn. */
-    private final StepSlot[] slots = new StepSlot[2];
-    private long submittedSteps;
-    /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
-    private CudaSubmittedStep lastSubmitted;
-    private final RunnerCounters counts = new RunnerCounters();
+    /** The host side of the last two steps and the step submitted last. */
+    private final StepSlots slots;
+    final RunnerCounters counts = new RunnerCounters();
 
     /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
     private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
@@ -134,8 +132,7 @@ final class CudaModelRunner implements ModelRunner {
             this.products = new MatrixProducts(kernels);
             this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
-            this.slots[0] = new StepSlot();
-            this.slots[1] = new StepSlot();
+            this.slots = new StepSlots();
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -174,16 +171,14 @@ final class CudaModelRunner implements ModelRunner {
         if (logits.length < (long) chunks * vocab) {
             throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
         }
-        if (lastSubmitted != null && !lastSubmitted.awaited) {
-            throw new IllegalStateException("a submitted step must be awaited before forward");
-        }
+        slots.checkLastAwaited();
         if (batch.carriesTokens()) {
             throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
         }
         long start = System.nanoTime();
-        StepSlot slot = nextSlot();
+        StepSlots.Slot slot = slots.next();
         run(batch, null, slot, null);
-        lastSubmitted = null;  // a step not submitted is no source of carried tokens
+        slots.noneSubmitted();
         MemorySegment hostLogits = buffers.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.logits.copyToHostAsync(hostLogits, stream);
@@ -199,7 +194,7 @@ final class CudaModelRunner implements ModelRunner {
             throw new IllegalArgumentException("a batch of " + batch.size() + " chunks needs as many token slots, got " + tokens.length);
         }
         submit(batch, samplers).await(tokens);
-        lastSubmitted = null;
+        slots.noneSubmitted();
     }
 
     /**
@@ -222,149 +217,59 @@ final class CudaModelRunner implements ModelRunner {
                 throw new IllegalArgumentException("sampler " + i + " is for a vocabulary of " + samplers[i].vocabSize()
                         + ", the model's is " + vocab);
             }
-            hostRows |= onHost(samplers[i]);
+            hostRows |= samplesOnHost(samplers[i]);
         }
-        CudaSubmittedStep previous = lastSubmitted;
-        if (previous != null && !previous.awaited && previous.hostRows) {
-            throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
-        }
-        if (batch.carriesTokens()) {
-            checkCarried(batch, previous);
-        }
+        CudaSubmittedStep previous = slots.previousFor(batch);
         long start = System.nanoTime();
-        StepSlot slot = nextSlot();
+        StepSlots.Slot slot = slots.next();
         run(batch, samplers, slot, previous);
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * chunks);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.sampled.copyToHostAsync(hostTokens, stream);
         for (int i = 0; i < chunks; i++) {
-            if (onHost(samplers[i])) {
+            if (samplesOnHost(samplers[i])) {
                 long row = 4L * i * vocab;
                 buffers.logits.copyToHostAsync(row, buffers.hostLogits.segment().asSlice(row, 4L * vocab), stream);
             }
         }
         stages.end();
         slot.done.record(stream);
-        CudaSubmittedStep step = new CudaSubmittedStep(slot, samplers, chunks, hostRows);
-        slot.owner = step;
-        lastSubmitted = step;
+        CudaSubmittedStep step = new CudaSubmittedStep(this, slot, samplers, chunks, hostRows);
+        slots.submitted(step);
         counts.forwardNanos += System.nanoTime() - start;
         return step;
     }
 
     @Override
     public boolean carriesTokens(Sampler sampler) {
-        return !onHost(sampler);
-    }
-
-    private void checkCarried(ForwardBatch batch, CudaSubmittedStep previous) {
-        for (ForwardBatch.Chunk c : batch.chunks()) {
-            int from = c.carriedFrom();
-            if (from < 0) {
-                continue;
-            }
-            if (previous == null || from >= previous.chunks || previous.samplers[from] == null || onHost(previous.samplers[from])) {
-                throw new IllegalStateException("a chunk carries the token of chunk " + from
-                        + " of the previous step, which did not sample it on the GPU");
-            }
-        }
-    }
-
-    /** The pinned buffers of the step about to be submitted; the step that used them last must have been awaited. */
-    private StepSlot nextSlot() {
-        StepSlot slot = slots[(int) (submittedSteps & 1)];
-        if (slot.owner != null && !slot.owner.awaited) {
-            throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
-        }
-        submittedSteps++;
-        slot.owner = null;
-        return slot;
+        return !samplesOnHost(sampler);
     }
 
     /**
-     * Where a step's metadata is written on the host and its tokens come back: two of them, used in turn, so that the
-     * host prepares step N+1 while step N's copies are in flight.
+     * Waits until a submitted step's copies are done ({@code done}), counting the wait from {@code start}; while stages
+     * are profiled, waits for the whole stream instead.
      */
-    private static final class StepSlot implements AutoCloseable {
-        final CudaEvent done = CudaEvent.create();
-        PinnedBuffer hostMeta, hostSampled;
-        CudaSubmittedStep owner;
-
-        /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
-        void fit(StepBuffers a) {
-            hostMeta = atLeast(hostMeta, a.meta.byteSize());
-            hostSampled = atLeast(hostSampled, a.sampled.byteSize());
-        }
-
-        private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
-            if (buffer != null && buffer.segment().byteSize() >= bytes) {
-                return buffer;
-            }
-            if (buffer != null) {
-                buffer.close();
-            }
-            return PinnedBuffer.allocate(bytes);
-        }
-
-        @Override
-        public void close() {
-            if (hostMeta != null) {
-                hostMeta.close();
-            }
-            if (hostSampled != null) {
-                hostSampled.close();
-            }
-            done.close();
+    void awaitCopies(CudaEvent done, long start) {
+        context.makeCurrent();
+        if (stages instanceof EventStageClock) {
+            synchronize();  // and collect the stage marks of every queued step
+        } else {
+            done.synchronize();
+            counts.waitNanos += System.nanoTime() - start;
         }
     }
 
-    private final class CudaSubmittedStep implements SubmittedStep {
-        final StepSlot slot;
-        final Sampler[] samplers;
-        final int chunks;
-        final boolean hostRows;
-        boolean awaited;
-
-        CudaSubmittedStep(StepSlot slot, Sampler[] samplers, int chunks, boolean hostRows) {
-            this.slot = slot;
-            this.samplers = samplers;
-            this.chunks = chunks;
-            this.hostRows = hostRows;
+    /**
+     * The host-sampling fallback: the token {@code sampler} draws from chunk {@code chunk}'s logits row, which a submitted
+     * step copies back for a sampler that needs more than sample_tokens does.
+     */
+    int sampleOnHost(Sampler sampler, int chunk) {
+        int vocab = config.vocabSize();
+        if (hostRow.length < vocab) {
+            hostRow = new float[vocab];
         }
-
-        /** The token chunk {@code chunk} sampled; valid once the step's copies are done. */
-        int token(int chunk) {
-            return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, chunk);
-        }
-
-        @Override
-        public void await(int[] tokens) {
-            if (awaited) {
-                throw new IllegalStateException("this step was awaited already");
-            }
-            long start = System.nanoTime();
-            context.makeCurrent();
-            if (stages instanceof EventStageClock) {
-                synchronize();  // and collect the stage marks of every queued step
-            } else {
-                slot.done.synchronize();
-                counts.waitNanos += System.nanoTime() - start;
-            }
-            int vocab = config.vocabSize();
-            for (int i = 0; i < chunks; i++) {
-                if (onHost(samplers[i])) {
-                    if (hostRow.length < vocab) {
-                        hostRow = new float[vocab];
-                    }
-                    MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
-                    tokens[i] = samplers[i].sample(hostRow, 0);
-                } else {
-                    tokens[i] = samplers[i] == null ? -1 : token(i);
-                }
-            }
-            awaited = true;
-            counts.forwardNanos += System.nanoTime() - start;
-        }
+        MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * chunk * vocab, hostRow, 0, vocab);
+        return sampler.sample(hostRow, 0);
     }
 
     private void synchronize() {
@@ -395,26 +300,20 @@ final class CudaModelRunner implements ModelRunner {
         return counts.snapshot();
     }
 
-    private static boolean onHost(Sampler sampler) {
-        return sampler != null && !sampler.isPlainTopKTopP();
-    }
-
     /**
      * Uploads the step's metadata (written into {@code slot}) and queues the step, replaying (or first capturing) a
      * graph for a step of decodes only; with {@code samplers}, the step ends with sample_tokens writing each chunk's
      * choice. Carried chunks get their tokens from {@code previous}'s on the device, or on the host when the buffers
      * had to grow (which waits for the device).
      */
-    private void run(ForwardBatch batch, Sampler[] samplers, StepSlot slot, CudaSubmittedStep previous) {
+    private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = layout(batch);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
         StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
-            int[] previousTokens = new int[previous.chunks];
-            Arrays.setAll(previousTokens, previous::token);  // the device is idle after growing: the copies are done
-            batch = batch.withCarriedTokens(previousTokens);
+            batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
         slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
@@ -517,7 +416,7 @@ final class CudaModelRunner implements ModelRunner {
         for (int c = 0; c < layout.chunks(); c++) {
             Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
             int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
-            int mode = s == null || onHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
+            int mode = s == null || samplesOnHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
             float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
             setInt(m, at, mode);
             setInt(m, at + 1, mode == 2 ? s.params().topK() : 0);
@@ -765,7 +664,7 @@ final class CudaModelRunner implements ModelRunner {
         graphs.values().forEach(CudaGraph::close);
         graphs.clear();
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {slots[0], slots[1], buffers, model, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {slots, buffers, model, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();
