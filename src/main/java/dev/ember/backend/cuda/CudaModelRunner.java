@@ -11,7 +11,6 @@ import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
 import dev.ember.kvcache.BlockAllocator;
-import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -309,7 +308,7 @@ final class CudaModelRunner implements ModelRunner {
     private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
-        StepLayout exact = layout(batch);
+        StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
         StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
@@ -318,10 +317,10 @@ final class CudaModelRunner implements ModelRunner {
         slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
-        int carried = writeMetadata(batch, layout, hostMeta);
+        int carried = layout.writeMetadata(batch, kvSpec, scratchBlock, hostMeta);
         boolean sampled = samplers != null;
         if (sampled) {
-            writeSampling(samplers, exact.chunks(), layout, hostMeta);
+            layout.writeSampling(samplers, exact.chunks(), hostMeta);
         }
         long choosing = System.nanoTime();
         chooseProducts(layout);
@@ -386,7 +385,7 @@ final class CudaModelRunner implements ModelRunner {
         context.makeCurrent();
         int largest = graphBatchSize(Math.max(1, maxBatch));
         ensureCapacity(Math.max(largest, maxStepTokens), largest);
-        int widest = Math.min(stride(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
+        int widest = Math.min(StepLayout.tableWidth(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
         for (int stride = 1; ; stride = Math.min(2 * stride, widest)) {
             for (int size : DECODE_LADDER) {
                 capture(size, stride);
@@ -409,21 +408,6 @@ final class CudaModelRunner implements ModelRunner {
         chooseProducts(layout);
         counts.chooseNanos += System.nanoTime() - choosing;
         decodeGraph(layout, decodeSplits(layout), true);
-    }
-
-    /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    private void writeSampling(Sampler[] samplers, int batchChunks, StepLayout layout, MemorySegment m) {
-        for (int c = 0; c < layout.chunks(); c++) {
-            Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
-            int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
-            int mode = s == null || samplesOnHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
-            float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
-            setInt(m, at, mode);
-            setInt(m, at + 1, mode == 2 ? s.params().topK() : 0);
-            setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
-            setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
-            setInt(m, at + 4, Float.floatToRawIntBits(uniform));
-        }
     }
 
     /**
@@ -462,32 +446,6 @@ final class CudaModelRunner implements ModelRunner {
         return products.choices().stream().map(Object::toString).sorted().toList();
     }
 
-    /** Checks the batch and sizes its metadata; the block-table width is rounded up to a power of two for graph reuse. */
-    private StepLayout layout(ForwardBatch batch) {
-        int rows = 0, prefill = 0, widest = 1;
-        for (ForwardBatch.Chunk chunk : batch.chunks()) {
-            BlockTable table = chunk.blockTable();
-            int end = chunk.startPosition() + chunk.tokens().length;
-            if (table.capacity() < end) {
-                throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
-            }
-            for (int token : chunk.tokens()) {
-                if (token < 0 || token >= config.vocabSize()) {
-                    throw new EmberException("token id " + token + " is outside the vocabulary of " + config.vocabSize());
-                }
-            }
-            rows += chunk.tokens().length;
-            prefill += chunk.tokens().length > 1 ? 1 : 0;
-            widest = Math.max(widest, (end + kvSpec.blockSize() - 1) / kvSpec.blockSize());
-        }
-        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(Math.min(stride(widest), maxStride), widest));
-    }
-
-    /** The power of two at or above {@code blocks}. */
-    private static int stride(int blocks) {
-        return blocks <= 1 ? 1 : Integer.highestOneBit(blocks - 1) << 1;
-    }
-
     private static int maxChunkLength(ForwardBatch batch) {
         int longest = 0;
         for (ForwardBatch.Chunk c : batch.chunks()) {
@@ -524,70 +482,6 @@ final class CudaModelRunner implements ModelRunner {
         }
         buffers = new StepBuffers(config, shape, type, newRows, newChunks, maxStride);
         return true;
-    }
-
-    /**
-     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its row, the previous step's chunk)
-     * after the layout's arrays. Returns the number of carried chunks.
-     */
-    private int writeMetadata(ForwardBatch batch, StepLayout layout, MemorySegment m) {
-        int bs = kvSpec.blockSize();
-        int row = 0, prefill = 0, decode = 0, carried = 0;
-        List<ForwardBatch.Chunk> chunks = batch.chunks();
-        for (int c = 0; c < chunks.size(); c++) {
-            ForwardBatch.Chunk chunk = chunks.get(c);
-            BlockTable table = chunk.blockTable();
-            int length = chunk.tokens().length;
-            setInt(m, layout.chunkRowStart() + c, row);
-            setInt(m, layout.chunkLength() + c, length);
-            setInt(m, layout.chunkStartPosition() + c, chunk.startPosition());
-            if (chunk.carriedFrom() >= 0) {
-                setInt(m, layout.carried() + 2 * carried, row);
-                setInt(m, layout.carried() + 2 * carried + 1, chunk.carriedFrom());
-                carried++;
-            }
-            if (length > 1) {
-                setInt(m, layout.prefillChunks() + prefill++, c);
-            } else {
-                setInt(m, layout.decodeRows() + decode++, row);
-            }
-            int blocks = (chunk.startPosition() + length + bs - 1) / bs;
-            for (int b = 0; b < blocks; b++) {
-                int id = table.block(b);
-                // Kept every step: the kernels write keys and values wherever these ids point, so this keeps each row's
-                // cache slot inside the cache whatever the table or the position.
-                if (id < 0 || id >= kvSpec.numBlocks()) {
-                    throw new IllegalArgumentException("block id " + id + " is outside the cache's " + kvSpec.numBlocks() + " blocks");
-                }
-                setInt(m, layout.blockTables() + c * layout.stride() + b, id);
-            }
-            for (int i = 0; i < length; i++, row++) {
-                int pos = chunk.startPosition() + i;
-                setInt(m, layout.tokens() + row, chunk.tokens()[i]);
-                setInt(m, layout.positions() + row, pos);
-                setInt(m, layout.slots() + row, table.block(pos / bs) * bs + pos % bs);
-                setInt(m, layout.rowChunk() + row, c);
-            }
-            setInt(m, layout.lastRows() + c, row - 1);
-        }
-        // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
-        for (int c = chunks.size(); c < layout.chunks(); c++, row++) {
-            setInt(m, layout.chunkRowStart() + c, row);
-            setInt(m, layout.chunkLength() + c, 1);
-            setInt(m, layout.chunkStartPosition() + c, 0);
-            setInt(m, layout.decodeRows() + decode++, row);
-            setInt(m, layout.blockTables() + c * layout.stride(), scratchBlock);
-            setInt(m, layout.tokens() + row, 0);
-            setInt(m, layout.positions() + row, 0);
-            setInt(m, layout.slots() + row, scratchBlock * bs);
-            setInt(m, layout.rowChunk() + row, c);
-            setInt(m, layout.lastRows() + c, row);
-        }
-        return carried;
-    }
-
-    private static void setInt(MemorySegment m, int index, int value) {
-        m.setAtIndex(ValueLayout.JAVA_INT, index, value);
     }
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
