@@ -19,10 +19,8 @@ import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
 
@@ -52,14 +50,6 @@ final class CudaModelRunner implements ModelRunner {
     /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
-    /**
-     * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
-     * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
-     * instead of capturing one per size. Padding rows cost little: the products are bound by reading the weights,
-     * not by their rows, and a padding row attends one cached token.
-     */
-    private static final int[] DECODE_LADDER = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
-    private static final int LADDER_STEP_BEYOND = 64;
 
     private final CudaContext context;
     private final ModelConfig config;
@@ -76,7 +66,7 @@ final class CudaModelRunner implements ModelRunner {
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
-    private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
+    private final DecodeGraphs graphs;
     private StepBuffers buffers;
     /** One logits row of a sequence sampled on the host. */
     private float[] hostRow = new float[0];
@@ -85,10 +75,6 @@ final class CudaModelRunner implements ModelRunner {
     /** The host side of the last two steps and the step submitted last. */
     private final StepSlots slots;
     final RunnerCounters counts = new RunnerCounters();
-
-    /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
-    private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
-    }
 
     /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
     static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
@@ -127,6 +113,7 @@ final class CudaModelRunner implements ModelRunner {
         this.deviceName = context.device().describe();
         try {
             this.stream = CudaStream.create();
+            this.graphs = new DecodeGraphs(stream, this::enqueueStep, counts);
             this.kernels = EmberKernels.load(context.device());
             this.products = new MatrixProducts(kernels);
             this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
@@ -310,7 +297,7 @@ final class CudaModelRunner implements ModelRunner {
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
-        StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
+        StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
@@ -335,7 +322,7 @@ final class CudaModelRunner implements ModelRunner {
         if (replay) {
             long launching = System.nanoTime(), capturedBefore = counts.captureNanos;
             counts.prepareNanos += launching - chosen + choosing - start;
-            decodeGraph(layout, splits, sampled).launch(stream);
+            graphs.graph(layout, splits, sampled).launch(stream);
             counts.replayedSteps++;
             counts.paddedRows += layout.chunks() - exact.chunks();
             counts.launchNanos += System.nanoTime() - launching - (counts.captureNanos - capturedBefore);
@@ -345,30 +332,6 @@ final class CudaModelRunner implements ModelRunner {
             enqueueStep(layout, maxChunkLength(batch), splits, sampled);
             counts.launchNanos += System.nanoTime() - launching;
         }
-    }
-
-    /** The captured graph of a decode step of this layout, captured now if it is the first of its shape. */
-    private CudaGraph decodeGraph(StepLayout layout, int splits, boolean sampled) {
-        GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
-        CudaGraph graph = graphs.get(key);
-        if (graph == null) {
-            long start = System.nanoTime();
-            graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
-            graphs.put(key, graph);
-            counts.graphsCaptured++;
-            counts.captureNanos += System.nanoTime() - start;
-        }
-        return graph;
-    }
-
-    /** The captured batch size a decode step of {@code chunks} sequences is padded to. */
-    static int graphBatchSize(int chunks) {
-        for (int size : DECODE_LADDER) {
-            if (size >= chunks) {
-                return size;
-            }
-        }
-        return (chunks + LADDER_STEP_BEYOND - 1) / LADDER_STEP_BEYOND * LADDER_STEP_BEYOND;
     }
 
     /**
@@ -383,23 +346,10 @@ final class CudaModelRunner implements ModelRunner {
             return;
         }
         context.makeCurrent();
-        int largest = graphBatchSize(Math.max(1, maxBatch));
+        int largest = DecodeGraphs.batchSize(Math.max(1, maxBatch));
         ensureCapacity(Math.max(largest, maxStepTokens), largest);
         int widest = Math.min(StepLayout.tableWidth(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
-        for (int stride = 1; ; stride = Math.min(2 * stride, widest)) {
-            for (int size : DECODE_LADDER) {
-                capture(size, stride);
-                if (size >= largest) {
-                    break;
-                }
-            }
-            for (int size = DECODE_LADDER[DECODE_LADDER.length - 1] + LADDER_STEP_BEYOND; size <= largest; size += LADDER_STEP_BEYOND) {
-                capture(size, stride);
-            }
-            if (stride == widest) {
-                break;
-            }
-        }
+        DecodeGraphs.forEachShape(largest, widest, this::capture);
     }
 
     private void capture(int size, int stride) {
@@ -407,7 +357,7 @@ final class CudaModelRunner implements ModelRunner {
         long choosing = System.nanoTime();
         chooseProducts(layout);
         counts.chooseNanos += System.nanoTime() - choosing;
-        decodeGraph(layout, decodeSplits(layout), true);
+        graphs.graph(layout, decodeSplits(layout), true);
     }
 
     /**
@@ -469,8 +419,7 @@ final class CudaModelRunner implements ModelRunner {
             return false;
         }
         stream.synchronize();
-        graphs.values().forEach(CudaGraph::close);  // they hold the old buffers' addresses
-        graphs.clear();
+        graphs.clear();  // they hold the old buffers' addresses
         int newRows = rows > buffers.rows ? Math.max(rows, 2 * buffers.rows) : buffers.rows;
         int newChunks = chunks > buffers.chunks ? Math.max(chunks, 2 * buffers.chunks) : buffers.chunks;
         buffers.close();
@@ -555,8 +504,9 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public void close() {
         context.makeCurrent();
-        graphs.values().forEach(CudaGraph::close);
-        graphs.clear();
+        if (graphs != null) {
+            graphs.close();
+        }
         profileStages(StageProfile.OFF);
         for (AutoCloseable c : new AutoCloseable[] {slots, buffers, model, products, kernels, stream}) {
             if (c != null) {
