@@ -45,6 +45,11 @@ import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
  * than every earlier one. Steps made only of single-token decodes are padded to the next size of a ladder
  * and replayed from a {@link CudaGraph} captured per size and block-table width ({@link #warmUp} captures them before
  * any timed work). Not thread-safe: one engine thread drives a runner.
+ *
+ * <p>This class keeps the order of a step ({@code run}) and of a layer ({@code enqueueStep}); its parts hold the rest:
+ * {@link DeviceModel} the weights and cache, {@link StepBuffers} the step buffers, {@link StepLayout} the metadata's
+ * layout and writing, {@link DecodeGraphs} the ladder and its graphs, {@link StepSlots} and {@link CudaSubmittedStep}
+ * the host side of steps in flight, {@link RunnerCounters} the counts.
  */
 final class CudaModelRunner implements ModelRunner {
     /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
@@ -68,7 +73,7 @@ final class CudaModelRunner implements ModelRunner {
     private final int maxStride;
     private final DecodeGraphs graphs;
     private StepBuffers buffers;
-    /** One logits row of a sequence sampled on the host. */
+    /** One logits row of a sequence sampled on the host ({@link #sampleOnHost}). */
     private float[] hostRow = new float[0];
     /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
