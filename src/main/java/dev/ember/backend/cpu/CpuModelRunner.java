@@ -53,11 +53,11 @@ final class CpuModelRunner implements ModelRunner {
     /** Per-thread scratch of the matrix product and attention (a weight row, a row's scores). */
     private static final ThreadLocal<float[]> ROW_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
     private Activations act = new Activations(0, null);
-    /** The logits of {@link #forwardAndSample}'s last step, grown to the largest batch seen. */
+    /** The logits of the last step computed, grown to the largest batch seen. */
     private float[] sampleLogits = new float[0];
     private static final int[] NO_TOKENS = new int[0];
     /** Submitted steps not computed yet, oldest first. */
-    private final ArrayDeque<QueuedStep> queued = new ArrayDeque<>();
+    private final ArrayDeque<CpuSubmittedStep> uncomputed = new ArrayDeque<>();
     /** The tokens of the last submitted step computed: what the next one's carried chunks take. */
     private int[] previousTokens = NO_TOKENS;
     private int unawaited;
@@ -181,8 +181,8 @@ final class CpuModelRunner implements ModelRunner {
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
-        QueuedStep step = new QueuedStep(batch.snapshot(), samplers);
-        queued.addLast(step);
+        CpuSubmittedStep step = new CpuSubmittedStep(batch.snapshot(), samplers);
+        uncomputed.addLast(step);
         unawaited++;
         return step;
     }
@@ -196,18 +196,18 @@ final class CpuModelRunner implements ModelRunner {
     @Override
     public WorkMarks workMarks(int points) {
         return WorkMarks.onHost(points, reading -> {
-            if (queued.isEmpty()) {
+            if (uncomputed.isEmpty()) {
                 reading.run();
             } else {
-                queued.peekLast().afterCompute.add(reading);
+                uncomputed.peekLast().afterCompute.add(reading);
             }
         });
     }
 
-    /** Computes every queued step, oldest first. */
-    private void computeQueued() {
-        while (!queued.isEmpty()) {
-            QueuedStep step = queued.pollFirst();
+    /** Computes every submitted step not computed yet, oldest first. */
+    private void computeSubmitted() {
+        while (!uncomputed.isEmpty()) {
+            CpuSubmittedStep step = uncomputed.pollFirst();
             step.tokens = new int[step.batch.size()];
             computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
             previousTokens = step.tokens;
@@ -215,7 +215,8 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    private final class QueuedStep implements SubmittedStep {
+    /** This runner's {@link SubmittedStep}: the batch (its tables copied) and samplers, computed when first needed. */
+    private final class CpuSubmittedStep implements SubmittedStep {
         final ForwardBatch batch;
         final Sampler[] samplers;
         /** Clock readings of work marks placed after this step ({@link #workMarks}). */
@@ -223,7 +224,7 @@ final class CpuModelRunner implements ModelRunner {
         int[] tokens;
         boolean awaited;
 
-        QueuedStep(ForwardBatch batch, Sampler[] samplers) {
+        CpuSubmittedStep(ForwardBatch batch, Sampler[] samplers) {
             this.batch = batch;
             this.samplers = samplers;
         }
@@ -234,7 +235,7 @@ final class CpuModelRunner implements ModelRunner {
                 throw new IllegalStateException("this step was awaited already");
             }
             if (tokens == null) {
-                computeQueued();
+                computeSubmitted();
             }
             awaited = true;
             unawaited--;
@@ -274,7 +275,7 @@ final class CpuModelRunner implements ModelRunner {
         if (batch.carriesTokens()) {
             throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
         }
-        computeQueued();
+        computeSubmitted();
         previousTokens = NO_TOKENS;
         compute(batch, logits);
         stages.end();
@@ -302,10 +303,6 @@ final class CpuModelRunner implements ModelRunner {
             int end = chunk.startPosition() + chunk.tokens().length;
             if (table.capacity() < end) {
                 throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
-            }
-            if (end > config.maxPositions()) {
-                throw new EmberException("sequence of " + end + " tokens exceeds the model's context of "
-                        + config.maxPositions() + " (max_position_embeddings)");
             }
             for (int i = 0; i < chunk.tokens().length; i++, row++) {
                 int token = chunk.tokens()[i];

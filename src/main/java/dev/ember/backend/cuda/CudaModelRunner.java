@@ -11,27 +11,24 @@ import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
 import dev.ember.kvcache.BlockAllocator;
-import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+
+import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
 
 /**
  * The forward pass on one GPU. Each step uploads its metadata (tokens, positions, cache slots, block
  * tables, sampling parameters) with one copy, runs every layer as a handful of kernels and four matrix
  * products, and either picks each chunk's next token on the GPU and copies back only the token ids
- * ({@link #forwardAndSample}) or copies back the logits of each chunk's last token ({@link #forward}).
+ * ({@link #submit}) or copies back the logits of each chunk's last token ({@link #forward}).
  *
  * <p>Products of at most {@link EmberKernels#GEMV_MAX_ROWS} rows go to whichever of cuBLASLt and Ember's
  * matrix-vector kernel {@link MatrixProducts} timed faster for the shape, decided before the first step of that
@@ -48,19 +45,16 @@ import java.util.Map;
  * than every earlier one. Steps made only of single-token decodes are padded to the next size of a ladder
  * and replayed from a {@link CudaGraph} captured per size and block-table width ({@link #warmUp} captures them before
  * any timed work). Not thread-safe: one engine thread drives a runner.
+ *
+ * <p>This class keeps the order of a step ({@code run}) and of a layer ({@code enqueueStep}); its parts hold the rest:
+ * {@link DeviceModel} the weights and cache, {@link StepBuffers} the step buffers, {@link StepLayout} the metadata's
+ * layout and writing, {@link DecodeGraphs} the ladder and its graphs, {@link StepSlots} and {@link CudaSubmittedStep}
+ * the host side of steps in flight, {@link RunnerCounters} the counts.
  */
 final class CudaModelRunner implements ModelRunner {
     /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
-    /**
-     * The batch sizes decode graphs are captured for; a decode step is padded up to the next one (past the last, to a
-     * multiple of LADDER_STEP_BEYOND), so that a batch shrinking one sequence at a time replays a handful of graphs
-     * instead of capturing one per size. Padding rows cost little: the products are bound by reading the weights,
-     * not by their rows, and a padding row attends one cached token.
-     */
-    private static final int[] DECODE_LADDER = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
-    private static final int LADDER_STEP_BEYOND = 64;
 
     private final CudaContext context;
     private final ModelConfig config;
@@ -73,37 +67,19 @@ final class CudaModelRunner implements ModelRunner {
     private final CudaStream stream;
     private final EmberKernels kernels;
     private final MatrixProducts products;
-    private final DeviceWeights weights;
-    private final DeviceBuffer keyCache;
-    private final DeviceBuffer valueCache;
-    private final DeviceBuffer inverseFrequencies;
-    private final long layerCacheBytes;
+    private final DeviceModel model;
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
-    private final Map<GraphKey, CudaGraph> graphs = new HashMap<>();
-    private Activations act;
-    /** One logits row of a sequence sampled on the host. */
+    private final DecodeGraphs graphs;
+    private StepBuffers buffers;
+    /** One logits row of a sequence sampled on the host ({@link #sampleOnHost}). */
     private float[] hostRow = new float[0];
     /** Marks between the stages of eager steps: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
-    /** The host side of the last two submitted steps, used in turn. */
-    private final StepSlot[] slots = new StepSlot[2];
-    private long submittedSteps;
-    /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
-    private PendingStep lastSubmitted;
-    private long steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos, launchNanos,
-            waitNanos, forwardNanos;
-
-    /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
-    private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
-    }
-
-    /** Where the weights come from: uploaded from a host model, or made on the GPU. */
-    @FunctionalInterface
-    interface WeightSource {
-        DeviceWeights load(EmberKernels kernels, CudaStream stream);
-    }
+    /** The host side of the last two steps and the step submitted last. */
+    private final StepSlots slots;
+    final RunnerCounters counts = new RunnerCounters();
 
     /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
     static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
@@ -120,7 +96,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private CudaModelRunner(CudaContext context, ModelConfig config, String modelName, DType type, KvCacheSpec kvSpec,
-                            boolean useGraphs, WeightSource source) {
+                            boolean useGraphs, DeviceModel.WeightSource source) {
         this.context = context;
         this.config = config;
         this.kvSpec = kvSpec;
@@ -135,110 +111,22 @@ final class CudaModelRunner implements ModelRunner {
         long maxTokens = Math.min(kvSpec.tokenCapacity(), config.maxPositions());
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
         this.scratchBlock = kvSpec.numBlocks();
-        this.layerCacheBytes = (kvSpec.numBlocks() + 1L) * kvSpec.blockSize() * kvSpec.kvDim() * type.bytes();
         context.makeCurrent();
-        checkFits(modelName);
+        DeviceModel.checkFits(context, modelName, config, type, kvSpec,
+                StepBuffers.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES);
         this.allocator = new BlockAllocator(kvSpec);
         this.deviceName = context.device().describe();
         try {
             this.stream = CudaStream.create();
+            this.graphs = new DecodeGraphs(stream, this::enqueueStep, counts);
             this.kernels = EmberKernels.load(context.device());
             this.products = new MatrixProducts(kernels);
-            this.weights = source.load(kernels, stream);
-            this.keyCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
-            this.valueCache = DeviceBuffer.allocate(layerCacheBytes * config.numLayers());
-            this.inverseFrequencies = uploadInverseFrequencies();
-            this.act = new Activations(INITIAL_ROWS, INITIAL_CHUNKS);
-            this.slots[0] = new StepSlot();
-            this.slots[1] = new StepSlot();
+            this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
+            this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
+            this.slots = new StepSlots();
         } catch (RuntimeException e) {
             close();
             throw e;
-        }
-    }
-
-    /** Fails, before allocating anything, when weights, cache and first buffers would not fit the free memory. */
-    private void checkFits(String modelName) {
-        long weightBytes = DeviceWeights.deviceBytes(config, type);
-        long cacheBytes = 2 * layerCacheBytes * config.numLayers();
-        long bufferBytes = Activations.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES;
-        long needed = weightBytes + cacheBytes + bufferBytes;
-        CudaContext.MemoryInfo memory = context.memoryInfo();
-        if (needed > memory.free()) {
-            throw new EmberException(String.format(
-                    "%s does not fit on %s: it needs %.2f GiB (weights %.2f GiB, KV cache %.2f GiB for %d tokens, buffers %.2f GiB) "
-                            + "but only %.2f GiB of %.2f GiB is free; use a smaller KV cache or a larger GPU",
-                    modelName, context.device().describe(), gib(needed), gib(weightBytes), gib(cacheBytes),
-                    kvSpec.tokenCapacity(), gib(bufferBytes), gib(memory.free()), gib(memory.total())));
-        }
-    }
-
-    private static double gib(long bytes) {
-        return bytes / (double) (1L << 30);
-    }
-
-    private DeviceBuffer uploadInverseFrequencies() {
-        double[] inv = config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta());
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(ValueLayout.JAVA_FLOAT, inv.length);
-            for (int i = 0; i < inv.length; i++) {
-                host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) inv[i]);
-            }
-            DeviceBuffer buffer = DeviceBuffer.allocate(host.byteSize());
-            buffer.copyFromHost(host);
-            return buffer;
-        }
-    }
-
-    /** Per-step device buffers and their pinned host mirrors, for up to {@code rows} tokens in {@code chunks} sequences. */
-    private final class Activations implements AutoCloseable {
-        final int rows, chunks;
-        final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
-                sampled;
-        final PinnedBuffer hostLogits;
-
-        Activations(int rows, int chunks) {
-            this.rows = rows;
-            this.chunks = chunks;
-            int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
-            int t = type.bytes();
-            x = DeviceBuffer.allocate(4L * rows * h);
-            delta = DeviceBuffer.allocate(4L * rows * h);
-            normed = DeviceBuffer.allocate((long) t * rows * h);
-            qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
-            q = DeviceBuffer.allocate((long) t * rows * qd);
-            attention = DeviceBuffer.allocate((long) t * rows * qd);
-            gateUp = DeviceBuffer.allocate(2L * t * rows * ff);
-            gated = DeviceBuffer.allocate((long) t * rows * ff);
-            last = DeviceBuffer.allocate((long) t * chunks * h);
-            logits = DeviceBuffer.allocate(4L * chunks * config.vocabSize());
-            partialOut = DeviceBuffer.allocate(4 * EmberKernels.decodePartialFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
-            partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
-            meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
-            sampled = DeviceBuffer.allocate(4L * chunks);
-            hostLogits = PinnedBuffer.allocate(logits.byteSize());
-        }
-
-        static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
-            int t = type.bytes();
-            long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
-                    + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
-            long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 4
-                    + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
-            return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
-        }
-
-        long meta(int intOffset) {
-            return meta.address() + 4L * intOffset;
-        }
-
-        @Override
-        public void close() {
-            for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
-                    partialOut, partialMaxSum, meta, sampled}) {
-                b.close();
-            }
-            hostLogits.close();
         }
     }
 
@@ -274,23 +162,21 @@ final class CudaModelRunner implements ModelRunner {
         if (logits.length < (long) chunks * vocab) {
             throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
         }
-        if (lastSubmitted != null && !lastSubmitted.awaited) {
-            throw new IllegalStateException("a submitted step must be awaited before forward");
-        }
+        slots.checkLastAwaited();
         if (batch.carriesTokens()) {
             throw new IllegalArgumentException("forward takes no carried chunks: their tokens are sampled, not returned as logits");
         }
         long start = System.nanoTime();
-        StepSlot slot = nextSlot();
+        StepSlots.Slot slot = slots.next();
         run(batch, null, slot, null);
-        lastSubmitted = null;  // a step not submitted is no source of carried tokens
-        MemorySegment hostLogits = act.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
+        slots.noneSubmitted();
+        MemorySegment hostLogits = buffers.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
         stages.enter(Stage.MEMCPY_D2H);
-        act.logits.copyToHostAsync(hostLogits, stream);
+        buffers.logits.copyToHostAsync(hostLogits, stream);
         stages.end();
         synchronize();
         MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
-        forwardNanos += System.nanoTime() - start;
+        counts.forwardNanos += System.nanoTime() - start;
     }
 
     /**
@@ -313,155 +199,65 @@ final class CudaModelRunner implements ModelRunner {
                 throw new IllegalArgumentException("sampler " + i + " is for a vocabulary of " + samplers[i].vocabSize()
                         + ", the model's is " + vocab);
             }
-            hostRows |= onHost(samplers[i]);
+            hostRows |= samplesOnHost(samplers[i]);
         }
-        PendingStep previous = lastSubmitted;
-        if (previous != null && !previous.awaited && previous.hostRows) {
-            throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
-        }
-        if (batch.carriesTokens()) {
-            checkCarried(batch, previous);
-        }
+        CudaSubmittedStep previous = slots.previousFor(batch);
         long start = System.nanoTime();
-        StepSlot slot = nextSlot();
+        StepSlots.Slot slot = slots.next();
         run(batch, samplers, slot, previous);
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * chunks);
         stages.enter(Stage.MEMCPY_D2H);
-        act.sampled.copyToHostAsync(hostTokens, stream);
+        buffers.sampled.copyToHostAsync(hostTokens, stream);
         for (int i = 0; i < chunks; i++) {
-            if (onHost(samplers[i])) {
+            if (samplesOnHost(samplers[i])) {
                 long row = 4L * i * vocab;
-                act.logits.copyToHostAsync(row, act.hostLogits.segment().asSlice(row, 4L * vocab), stream);
+                buffers.logits.copyToHostAsync(row, buffers.hostLogits.segment().asSlice(row, 4L * vocab), stream);
             }
         }
         stages.end();
         slot.done.record(stream);
-        PendingStep step = new PendingStep(slot, samplers, chunks, hostRows);
-        slot.owner = step;
-        lastSubmitted = step;
-        forwardNanos += System.nanoTime() - start;
+        CudaSubmittedStep step = new CudaSubmittedStep(this, slot, samplers, chunks, hostRows);
+        slots.submitted(step);
+        counts.forwardNanos += System.nanoTime() - start;
         return step;
     }
 
     @Override
     public boolean carriesTokens(Sampler sampler) {
-        return !onHost(sampler);
-    }
-
-    private void checkCarried(ForwardBatch batch, PendingStep previous) {
-        for (ForwardBatch.Chunk c : batch.chunks()) {
-            int from = c.carriedFrom();
-            if (from < 0) {
-                continue;
-            }
-            if (previous == null || from >= previous.chunks || previous.samplers[from] == null || onHost(previous.samplers[from])) {
-                throw new IllegalStateException("a chunk carries the token of chunk " + from
-                        + " of the previous step, which did not sample it on the GPU");
-            }
-        }
-    }
-
-    /** The pinned buffers of the step about to be submitted; the step that used them last must have been awaited. */
-    private StepSlot nextSlot() {
-        StepSlot slot = slots[(int) (submittedSteps & 1)];
-        if (slot.owner != null && !slot.owner.awaited) {
-            throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
-        }
-        submittedSteps++;
-        slot.owner = null;
-        return slot;
+        return !samplesOnHost(sampler);
     }
 
     /**
-     * Where a step's metadata is written on the host and its tokens come back: two of them, used in turn, so that the
-     * host prepares step N+1 while step N's copies are in flight.
+     * Waits until a submitted step's copies are done ({@code done}), counting the wait from {@code start}; while stages
+     * are profiled, waits for the whole stream instead.
      */
-    private static final class StepSlot implements AutoCloseable {
-        final CudaEvent done = CudaEvent.create();
-        PinnedBuffer hostMeta, hostSampled;
-        PendingStep owner;
-
-        /** Grows the buffers to the runner's activations; called only while no step of this slot is in flight. */
-        void fit(Activations a) {
-            hostMeta = atLeast(hostMeta, a.meta.byteSize());
-            hostSampled = atLeast(hostSampled, a.sampled.byteSize());
-        }
-
-        private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
-            if (buffer != null && buffer.segment().byteSize() >= bytes) {
-                return buffer;
-            }
-            if (buffer != null) {
-                buffer.close();
-            }
-            return PinnedBuffer.allocate(bytes);
-        }
-
-        @Override
-        public void close() {
-            if (hostMeta != null) {
-                hostMeta.close();
-            }
-            if (hostSampled != null) {
-                hostSampled.close();
-            }
-            done.close();
+    void awaitCopies(CudaEvent done, long start) {
+        context.makeCurrent();
+        if (stages instanceof EventStageClock) {
+            synchronize();  // and collect the stage marks of every queued step
+        } else {
+            done.synchronize();
+            counts.waitNanos += System.nanoTime() - start;
         }
     }
 
-    private final class PendingStep implements SubmittedStep {
-        final StepSlot slot;
-        final Sampler[] samplers;
-        final int chunks;
-        final boolean hostRows;
-        boolean awaited;
-
-        PendingStep(StepSlot slot, Sampler[] samplers, int chunks, boolean hostRows) {
-            this.slot = slot;
-            this.samplers = samplers;
-            this.chunks = chunks;
-            this.hostRows = hostRows;
+    /**
+     * The host-sampling fallback: the token {@code sampler} draws from chunk {@code chunk}'s logits row, which a submitted
+     * step copies back for a sampler that needs more than sample_tokens does.
+     */
+    int sampleOnHost(Sampler sampler, int chunk) {
+        int vocab = config.vocabSize();
+        if (hostRow.length < vocab) {
+            hostRow = new float[vocab];
         }
-
-        /** The token chunk {@code chunk} sampled; valid once the step's copies are done. */
-        int token(int chunk) {
-            return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, chunk);
-        }
-
-        @Override
-        public void await(int[] tokens) {
-            if (awaited) {
-                throw new IllegalStateException("this step was awaited already");
-            }
-            long start = System.nanoTime();
-            context.makeCurrent();
-            if (stages instanceof EventStageClock) {
-                synchronize();  // and collect the stage marks of every queued step
-            } else {
-                slot.done.synchronize();
-                waitNanos += System.nanoTime() - start;
-            }
-            int vocab = config.vocabSize();
-            for (int i = 0; i < chunks; i++) {
-                if (onHost(samplers[i])) {
-                    if (hostRow.length < vocab) {
-                        hostRow = new float[vocab];
-                    }
-                    MemorySegment.copy(act.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * i * vocab, hostRow, 0, vocab);
-                    tokens[i] = samplers[i].sample(hostRow, 0);
-                } else {
-                    tokens[i] = samplers[i] == null ? -1 : token(i);
-                }
-            }
-            awaited = true;
-            forwardNanos += System.nanoTime() - start;
-        }
+        MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * chunk * vocab, hostRow, 0, vocab);
+        return sampler.sample(hostRow, 0);
     }
 
     private void synchronize() {
         long start = System.nanoTime();
         stream.synchronize();
-        waitNanos += System.nanoTime() - start;
+        counts.waitNanos += System.nanoTime() - start;
         if (stages instanceof EventStageClock clock) {
             clock.collect();
         }
@@ -484,12 +280,7 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public StepCounters counters() {
-        return new StepCounters(steps, replayedSteps, paddedRows, graphsCaptured, captureNanos, prepareNanos, chooseNanos,
-                launchNanos, waitNanos, forwardNanos);
-    }
-
-    private static boolean onHost(Sampler sampler) {
-        return sampler != null && !sampler.isPlainTopKTopP();
+        return counts.snapshot();
     }
 
     /**
@@ -498,72 +289,46 @@ final class CudaModelRunner implements ModelRunner {
      * choice. Carried chunks get their tokens from {@code previous}'s on the device, or on the host when the buffers
      * had to grow (which waits for the device).
      */
-    private void run(ForwardBatch batch, Sampler[] samplers, StepSlot slot, PendingStep previous) {
+    private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
-        StepLayout exact = layout(batch);
+        StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
-        StepLayout layout = replay ? exact.padded(graphBatchSize(exact.chunks())) : exact;
+        StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
-            int[] previousTokens = new int[previous.chunks];
-            Arrays.setAll(previousTokens, previous::token);  // the device is idle after growing: the copies are done
-            batch = batch.withCarriedTokens(previousTokens);
+            batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
-        slot.fit(act);
+        slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
-        int carried = writeMetadata(batch, layout, hostMeta);
+        int carried = layout.writeMetadata(batch, kvSpec, scratchBlock, hostMeta);
         boolean sampled = samplers != null;
         if (sampled) {
-            writeSampling(samplers, exact.chunks(), layout, hostMeta);
+            layout.writeSampling(samplers, exact.chunks(), hostMeta);
         }
         long choosing = System.nanoTime();
         chooseProducts(layout);
         long chosen = System.nanoTime();
-        chooseNanos += chosen - choosing;
+        counts.chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
-        act.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
+        buffers.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
         if (carried > 0) {
-            kernels.carryTokens(stream, act.meta(layout.tokens()), act.meta(layout.carried()), act.sampled.address(), carried);
+            kernels.carryTokens(stream, buffers.meta(layout.tokens()), buffers.meta(layout.carried()), buffers.sampled.address(), carried);
         }
-        steps++;
+        counts.steps++;
         if (replay) {
-            long launching = System.nanoTime(), capturedBefore = captureNanos;
-            prepareNanos += launching - chosen + choosing - start;
-            decodeGraph(layout, splits, sampled).launch(stream);
-            replayedSteps++;
-            paddedRows += layout.chunks() - exact.chunks();
-            launchNanos += System.nanoTime() - launching - (captureNanos - capturedBefore);
+            long launching = System.nanoTime(), capturedBefore = counts.captureNanos;
+            counts.prepareNanos += launching - chosen + choosing - start;
+            graphs.graph(layout, splits, sampled).launch(stream);
+            counts.replayedSteps++;
+            counts.paddedRows += layout.chunks() - exact.chunks();
+            counts.launchNanos += System.nanoTime() - launching - (counts.captureNanos - capturedBefore);
         } else {
             long launching = System.nanoTime();
-            prepareNanos += launching - chosen + choosing - start;
+            counts.prepareNanos += launching - chosen + choosing - start;
             enqueueStep(layout, maxChunkLength(batch), splits, sampled);
-            launchNanos += System.nanoTime() - launching;
+            counts.launchNanos += System.nanoTime() - launching;
         }
-    }
-
-    /** The captured graph of a decode step of this layout, captured now if it is the first of its shape. */
-    private CudaGraph decodeGraph(StepLayout layout, int splits, boolean sampled) {
-        GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
-        CudaGraph graph = graphs.get(key);
-        if (graph == null) {
-            long start = System.nanoTime();
-            graph = CudaGraph.capture(stream, () -> enqueueStep(layout, 1, splits, sampled));
-            graphs.put(key, graph);
-            graphsCaptured++;
-            captureNanos += System.nanoTime() - start;
-        }
-        return graph;
-    }
-
-    /** The captured batch size a decode step of {@code chunks} sequences is padded to. */
-    static int graphBatchSize(int chunks) {
-        for (int size : DECODE_LADDER) {
-            if (size >= chunks) {
-                return size;
-            }
-        }
-        return (chunks + LADDER_STEP_BEYOND - 1) / LADDER_STEP_BEYOND * LADDER_STEP_BEYOND;
     }
 
     /**
@@ -578,46 +343,18 @@ final class CudaModelRunner implements ModelRunner {
             return;
         }
         context.makeCurrent();
-        int largest = graphBatchSize(Math.max(1, maxBatch));
+        int largest = DecodeGraphs.batchSize(Math.max(1, maxBatch));
         ensureCapacity(Math.max(largest, maxStepTokens), largest);
-        int widest = Math.min(stride(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
-        for (int stride = 1; ; stride = Math.min(2 * stride, widest)) {
-            for (int size : DECODE_LADDER) {
-                capture(size, stride);
-                if (size >= largest) {
-                    break;
-                }
-            }
-            for (int size = DECODE_LADDER[DECODE_LADDER.length - 1] + LADDER_STEP_BEYOND; size <= largest; size += LADDER_STEP_BEYOND) {
-                capture(size, stride);
-            }
-            if (stride == widest) {
-                break;
-            }
-        }
+        int widest = Math.min(StepLayout.tableWidth(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
+        DecodeGraphs.forEachShape(largest, widest, this::capture);
     }
 
     private void capture(int size, int stride) {
         StepLayout layout = new StepLayout(size, size, 0, size, stride);
         long choosing = System.nanoTime();
         chooseProducts(layout);
-        chooseNanos += System.nanoTime() - choosing;
-        decodeGraph(layout, decodeSplits(layout), true);
-    }
-
-    /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    private void writeSampling(Sampler[] samplers, int batchChunks, StepLayout layout, MemorySegment m) {
-        for (int c = 0; c < layout.chunks(); c++) {
-            Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
-            int at = layout.sampling() + StepLayout.SAMPLE_PARAMS * c;
-            int mode = s == null || onHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
-            float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
-            setInt(m, at, mode);
-            setInt(m, at + 1, mode == 2 ? s.params().topK() : 0);
-            setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
-            setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
-            setInt(m, at + 4, Float.floatToRawIntBits(uniform));
-        }
+        counts.chooseNanos += System.nanoTime() - choosing;
+        graphs.graph(layout, decodeSplits(layout), true);
     }
 
     /**
@@ -628,7 +365,8 @@ final class CudaModelRunner implements ModelRunner {
     private void chooseProducts(StepLayout layout) {
         int rows = layout.rows(), chunks = layout.chunks();
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
-        Activations a = act;
+        StepBuffers a = buffers;
+        DeviceWeights weights = model.weights;
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             List<DeviceWeights.Layer> layers = weights.layers;
             products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::qkv), a.qkv.address(),
@@ -655,39 +393,6 @@ final class CudaModelRunner implements ModelRunner {
         return products.choices().stream().map(Object::toString).sorted().toList();
     }
 
-    /** Checks the batch and sizes its metadata; the block-table width is rounded up to a power of two for graph reuse. */
-    private StepLayout layout(ForwardBatch batch) {
-        int rows = 0, prefill = 0, widest = 1;
-        for (ForwardBatch.Chunk chunk : batch.chunks()) {
-            BlockTable table = chunk.blockTable();
-            int end = chunk.startPosition() + chunk.tokens().length;
-            if (table.blockSize() != kvSpec.blockSize()) {
-                throw new IllegalArgumentException("block table of block size " + table.blockSize() + ", cache has " + kvSpec.blockSize());
-            }
-            if (table.capacity() < end) {
-                throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
-            }
-            if (end > config.maxPositions()) {
-                throw new EmberException("sequence of " + end + " tokens exceeds the model's context of "
-                        + config.maxPositions() + " (max_position_embeddings)");
-            }
-            for (int token : chunk.tokens()) {
-                if (token < 0 || token >= config.vocabSize()) {
-                    throw new EmberException("token id " + token + " is outside the vocabulary of " + config.vocabSize());
-                }
-            }
-            rows += chunk.tokens().length;
-            prefill += chunk.tokens().length > 1 ? 1 : 0;
-            widest = Math.max(widest, (end + kvSpec.blockSize() - 1) / kvSpec.blockSize());
-        }
-        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(Math.min(stride(widest), maxStride), widest));
-    }
-
-    /** The power of two at or above {@code blocks}. */
-    private static int stride(int blocks) {
-        return blocks <= 1 ? 1 : Integer.highestOneBit(blocks - 1) << 1;
-    }
-
     private static int maxChunkLength(ForwardBatch batch) {
         int longest = 0;
         for (ForwardBatch.Chunk c : batch.chunks()) {
@@ -707,90 +412,28 @@ final class CudaModelRunner implements ModelRunner {
      * finish any step that uses them; returns whether they grew.
      */
     private boolean ensureCapacity(int rows, int chunks) {
-        if (rows <= act.rows && chunks <= act.chunks) {
+        if (rows <= buffers.rows && chunks <= buffers.chunks) {
             return false;
         }
         stream.synchronize();
-        graphs.values().forEach(CudaGraph::close);  // they hold the old buffers' addresses
-        graphs.clear();
-        int newRows = rows > act.rows ? Math.max(rows, 2 * act.rows) : act.rows;
-        int newChunks = chunks > act.chunks ? Math.max(chunks, 2 * act.chunks) : act.chunks;
-        act.close();
-        long needed = Activations.bytes(config, shape, type, newRows, newChunks, maxStride);
+        graphs.clear();  // they hold the old buffers' addresses
+        int newRows = rows > buffers.rows ? Math.max(rows, 2 * buffers.rows) : buffers.rows;
+        int newChunks = chunks > buffers.chunks ? Math.max(chunks, 2 * buffers.chunks) : buffers.chunks;
+        buffers.close();
+        long needed = StepBuffers.bytes(config, shape, type, newRows, newChunks, maxStride);
         long free = context.memoryInfo().free();
         if (needed > free) {
             throw new EmberException(String.format("a step of %d tokens in %d sequences needs %.2f GiB of GPU buffers but only %.2f GiB is free",
-                    rows, chunks, gib(needed), gib(free)));
+                    rows, chunks, DeviceModel.gib(needed), DeviceModel.gib(free)));
         }
-        act = new Activations(newRows, newChunks);
+        buffers = new StepBuffers(config, shape, type, newRows, newChunks, maxStride);
         return true;
-    }
-
-    /**
-     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its row, the previous step's chunk)
-     * after the layout's arrays. Returns the number of carried chunks.
-     */
-    private int writeMetadata(ForwardBatch batch, StepLayout layout, MemorySegment m) {
-        int bs = kvSpec.blockSize();
-        int row = 0, prefill = 0, decode = 0, carried = 0;
-        List<ForwardBatch.Chunk> chunks = batch.chunks();
-        for (int c = 0; c < chunks.size(); c++) {
-            ForwardBatch.Chunk chunk = chunks.get(c);
-            BlockTable table = chunk.blockTable();
-            int length = chunk.tokens().length;
-            setInt(m, layout.chunkRowStart() + c, row);
-            setInt(m, layout.chunkLength() + c, length);
-            setInt(m, layout.chunkStartPosition() + c, chunk.startPosition());
-            if (chunk.carriedFrom() >= 0) {
-                setInt(m, layout.carried() + 2 * carried, row);
-                setInt(m, layout.carried() + 2 * carried + 1, chunk.carriedFrom());
-                carried++;
-            }
-            if (length > 1) {
-                setInt(m, layout.prefillChunks() + prefill++, c);
-            } else {
-                setInt(m, layout.decodeRows() + decode++, row);
-            }
-            int blocks = (chunk.startPosition() + length + bs - 1) / bs;
-            for (int b = 0; b < blocks; b++) {
-                int id = table.block(b);
-                if (id < 0 || id >= kvSpec.numBlocks()) {
-                    throw new IllegalArgumentException("block id " + id + " is outside the cache's " + kvSpec.numBlocks() + " blocks");
-                }
-                setInt(m, layout.blockTables() + c * layout.stride() + b, id);
-            }
-            for (int i = 0; i < length; i++, row++) {
-                int pos = chunk.startPosition() + i;
-                setInt(m, layout.tokens() + row, chunk.tokens()[i]);
-                setInt(m, layout.positions() + row, pos);
-                setInt(m, layout.slots() + row, table.block(pos / bs) * bs + pos % bs);
-                setInt(m, layout.rowChunk() + row, c);
-            }
-            setInt(m, layout.lastRows() + c, row - 1);
-        }
-        // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
-        for (int c = chunks.size(); c < layout.chunks(); c++, row++) {
-            setInt(m, layout.chunkRowStart() + c, row);
-            setInt(m, layout.chunkLength() + c, 1);
-            setInt(m, layout.chunkStartPosition() + c, 0);
-            setInt(m, layout.decodeRows() + decode++, row);
-            setInt(m, layout.blockTables() + c * layout.stride(), scratchBlock);
-            setInt(m, layout.tokens() + row, 0);
-            setInt(m, layout.positions() + row, 0);
-            setInt(m, layout.slots() + row, scratchBlock * bs);
-            setInt(m, layout.rowChunk() + row, c);
-            setInt(m, layout.lastRows() + c, row);
-        }
-        return carried;
-    }
-
-    private static void setInt(MemorySegment m, int index, int value) {
-        m.setAtIndex(ValueLayout.JAVA_INT, index, value);
     }
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
     private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, boolean sampled) {
-        Activations a = act;
+        StepBuffers a = buffers;
+        DeviceWeights weights = model.weights;
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
@@ -808,9 +451,9 @@ final class CudaModelRunner implements ModelRunner {
                     a.normed.address(), 0, rows, h, eps, !first);
             stages.enter(Stage.ATTENTION);
             products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
-            long keys = keyCache.address() + l * layerCacheBytes, values = valueCache.address() + l * layerCacheBytes;
+            long keys = model.keys(l), values = model.values(l);
             kernels.qkvRope(stream, type, a.qkv.address(), qkvType, address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
-                    inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
+                    model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
                     rows, shape, eps);
             PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
             if (layout.prefill() > 0) {
@@ -858,10 +501,11 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public void close() {
         context.makeCurrent();
-        graphs.values().forEach(CudaGraph::close);
-        graphs.clear();
+        if (graphs != null) {
+            graphs.close();
+        }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {slots[0], slots[1], act, inverseFrequencies, valueCache, keyCache, weights, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {slots, buffers, model, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

@@ -1,9 +1,20 @@
 package dev.ember.backend.cuda;
 
+import dev.ember.EmberException;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.sampling.Sampler;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
 /**
  * Where each per-step array lies in the step's block of device ints (uploaded with one copy): offsets in
  * ints. The layout depends only on the step's counts, so two steps with the same counts put every array at
- * the same device address, which is what lets a captured decode graph be replayed for the next step.
+ * the same device address, which is what lets a captured decode graph be replayed for the next step. The
+ * writing of a batch's metadata into that block lives here too, beside the offsets it must agree with.
  *
  * @param rows      tokens in the step
  * @param chunks    sequences in the step (one chunk each)
@@ -14,6 +25,30 @@ package dev.ember.backend.cuda;
 record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
     /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
     static final int SAMPLE_PARAMS = 5;
+
+    /**
+     * Checks the batch (each table holds its chunk's slots, each token is in the vocabulary) and sizes its metadata; the
+     * block-table width is rounded up to a power of two for graph reuse, up to {@code maxStride}.
+     */
+    static StepLayout of(ForwardBatch batch, int vocabSize, int blockSize, int maxStride) {
+        int rows = 0, prefill = 0, widest = 1;
+        for (ForwardBatch.Chunk chunk : batch.chunks()) {
+            BlockTable table = chunk.blockTable();
+            int end = chunk.startPosition() + chunk.tokens().length;
+            if (table.capacity() < end) {
+                throw new IllegalArgumentException("block table holds " + table.capacity() + " slots, chunk needs " + end);
+            }
+            for (int token : chunk.tokens()) {
+                if (token < 0 || token >= vocabSize) {
+                    throw new EmberException("token id " + token + " is outside the vocabulary of " + vocabSize);
+                }
+            }
+            rows += chunk.tokens().length;
+            prefill += chunk.tokens().length > 1 ? 1 : 0;
+            widest = Math.max(widest, (end + blockSize - 1) / blockSize);
+        }
+        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(Math.min(tableWidth(widest), maxStride), widest));
+    }
 
     /** This decode-only layout grown to {@code chunks} single-token chunks (the extra ones padding). */
     StepLayout padded(int chunks) {
@@ -90,8 +125,93 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         return totalInts();
     }
 
+    /**
+     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its row, the previous step's chunk)
+     * after the layout's arrays. Padding rows (past the batch's chunks) write to {@code scratchBlock}. Returns the number
+     * of carried chunks.
+     */
+    int writeMetadata(ForwardBatch batch, KvCacheSpec kvSpec, int scratchBlock, MemorySegment m) {
+        int bs = kvSpec.blockSize();
+        int row = 0, prefills = 0, decodes = 0, carried = 0;
+        List<ForwardBatch.Chunk> batchChunks = batch.chunks();
+        for (int c = 0; c < batchChunks.size(); c++) {
+            ForwardBatch.Chunk chunk = batchChunks.get(c);
+            BlockTable table = chunk.blockTable();
+            int length = chunk.tokens().length;
+            setInt(m, chunkRowStart() + c, row);
+            setInt(m, chunkLength() + c, length);
+            setInt(m, chunkStartPosition() + c, chunk.startPosition());
+            if (chunk.carriedFrom() >= 0) {
+                setInt(m, carried() + 2 * carried, row);
+                setInt(m, carried() + 2 * carried + 1, chunk.carriedFrom());
+                carried++;
+            }
+            if (length > 1) {
+                setInt(m, prefillChunks() + prefills++, c);
+            } else {
+                setInt(m, decodeRows() + decodes++, row);
+            }
+            int blocks = (chunk.startPosition() + length + bs - 1) / bs;
+            for (int b = 0; b < blocks; b++) {
+                int id = table.block(b);
+                // Kept every step: the kernels write keys and values wherever these ids point, so this keeps each row's
+                // cache slot inside the cache whatever the table or the position.
+                if (id < 0 || id >= kvSpec.numBlocks()) {
+                    throw new IllegalArgumentException("block id " + id + " is outside the cache's " + kvSpec.numBlocks() + " blocks");
+                }
+                setInt(m, blockTables() + c * stride + b, id);
+            }
+            for (int i = 0; i < length; i++, row++) {
+                int pos = chunk.startPosition() + i;
+                setInt(m, tokens() + row, chunk.tokens()[i]);
+                setInt(m, positions() + row, pos);
+                setInt(m, slots() + row, table.block(pos / bs) * bs + pos % bs);
+                setInt(m, rowChunk() + row, c);
+            }
+            setInt(m, lastRows() + c, row - 1);
+        }
+        // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
+        for (int c = batchChunks.size(); c < chunks; c++, row++) {
+            setInt(m, chunkRowStart() + c, row);
+            setInt(m, chunkLength() + c, 1);
+            setInt(m, chunkStartPosition() + c, 0);
+            setInt(m, decodeRows() + decodes++, row);
+            setInt(m, blockTables() + c * stride, scratchBlock);
+            setInt(m, tokens() + row, 0);
+            setInt(m, positions() + row, 0);
+            setInt(m, slots() + row, scratchBlock * bs);
+            setInt(m, rowChunk() + row, c);
+            setInt(m, lastRows() + c, row);
+        }
+        return carried;
+    }
+
+    private static void setInt(MemorySegment m, int index, int value) {
+        m.setAtIndex(ValueLayout.JAVA_INT, index, value);
+    }
+
+    /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
+    void writeSampling(Sampler[] samplers, int batchChunks, MemorySegment m) {
+        for (int c = 0; c < chunks; c++) {
+            Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
+            int at = sampling() + SAMPLE_PARAMS * c;
+            int mode = s == null || CudaSubmittedStep.samplesOnHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
+            float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
+            setInt(m, at, mode);
+            setInt(m, at + 1, mode == 2 ? s.params().topK() : 0);
+            setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
+            setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
+            setInt(m, at + 4, Float.floatToRawIntBits(uniform));
+        }
+    }
+
     /** Ints a step of at most these counts can need, carried pairs included. */
     static long capacityInts(int rows, int chunks, int maxStride) {
         return 4L * rows + (9L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
+    }
+
+    /** The power of two at or above {@code blocks}: the block-table width of a sequence of that many blocks. */
+    static int tableWidth(int blocks) {
+        return blocks <= 1 ? 1 : Integer.highestOneBit(blocks - 1) << 1;
     }
 }

@@ -1,0 +1,119 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.backend.ForwardBatch;
+
+/**
+ * The host side of the steps in flight: two slots of pinned buffers, used in turn, so that the host writes step N+1's
+ * metadata while step N's copies are still running; and the step submitted last, whose sampled tokens the next step
+ * may carry. They live together because a slot may be reused, and a step carried from, only as far as the steps that
+ * used them have been awaited.
+ */
+final class StepSlots implements AutoCloseable {
+    private final Slot[] slots = new Slot[2];
+    private long taken;
+    /** The step submitted last, whose sampled tokens the next step may carry; null after a step not submitted. */
+    private CudaSubmittedStep lastSubmitted;
+
+    StepSlots() {
+        slots[0] = new Slot();
+        try {
+            slots[1] = new Slot();
+        } catch (RuntimeException e) {
+            slots[0].close();
+            throw e;
+        }
+    }
+
+    /** Where a step's metadata is written on the host and its tokens come back, and the event marking those copies done. */
+    static final class Slot implements AutoCloseable {
+        final CudaEvent done = CudaEvent.create();
+        PinnedBuffer hostMeta, hostSampled;
+        CudaSubmittedStep owner;
+
+        /** Grows the buffers to the runner's step buffers; called only while no step of this slot is in flight. */
+        void fit(StepBuffers a) {
+            hostMeta = atLeast(hostMeta, a.meta.byteSize());
+            hostSampled = atLeast(hostSampled, a.sampled.byteSize());
+        }
+
+        private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
+            if (buffer != null && buffer.segment().byteSize() >= bytes) {
+                return buffer;
+            }
+            if (buffer != null) {
+                buffer.close();
+            }
+            return PinnedBuffer.allocate(bytes);
+        }
+
+        @Override
+        public void close() {
+            if (hostMeta != null) {
+                hostMeta.close();
+            }
+            if (hostSampled != null) {
+                hostSampled.close();
+            }
+            done.close();
+        }
+    }
+
+    /** The pinned buffers of the step about to be run; the step that used them last must have been awaited. */
+    Slot next() {
+        Slot slot = slots[(int) (taken & 1)];
+        if (slot.owner != null && !slot.owner.awaited) {
+            throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
+        }
+        taken++;
+        slot.owner = null;
+        return slot;
+    }
+
+    /** Refuses a step run outside submit while the step submitted last is not awaited. */
+    void checkLastAwaited() {
+        if (lastSubmitted != null && !lastSubmitted.awaited) {
+            throw new IllegalStateException("a submitted step must be awaited before forward");
+        }
+    }
+
+    /**
+     * The step submitted last, which {@code batch} follows: refused while it draws tokens on the host and is not
+     * awaited, and when a chunk of {@code batch} carries a token it did not sample on the GPU.
+     */
+    CudaSubmittedStep previousFor(ForwardBatch batch) {
+        CudaSubmittedStep previous = lastSubmitted;
+        if (previous != null && !previous.awaited && previous.hostRows) {
+            throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
+        }
+        if (batch.carriesTokens()) {
+            for (ForwardBatch.Chunk c : batch.chunks()) {
+                int from = c.carriedFrom();
+                if (from < 0) {
+                    continue;
+                }
+                if (previous == null || !previous.samplesOnDevice(from)) {
+                    throw new IllegalStateException("a chunk carries the token of chunk " + from
+                            + " of the previous step, which did not sample it on the GPU");
+                }
+            }
+        }
+        return previous;
+    }
+
+    /** Records {@code step}, just queued in its slot, as the one the next step may carry tokens from. */
+    void submitted(CudaSubmittedStep step) {
+        step.slot.owner = step;
+        lastSubmitted = step;
+    }
+
+    /** After a step not submitted: no source of carried tokens. */
+    void noneSubmitted() {
+        lastSubmitted = null;
+    }
+
+    @Override
+    public void close() {
+        slots[0].close();
+        slots[1].close();
+    }
+}
