@@ -1,6 +1,10 @@
 package dev.ember;
 
+import java.io.File;
 import java.io.IOException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -33,11 +37,31 @@ public final class StandIns {
         assertEquals(0, gcc.waitFor(), "gcc " + source);
     }
 
+    /**
+     * This JVM's class path and the entries of the URL class loaders above this class: a launcher that loads the tests
+     * through a class loader of its own (the JUnit console's --class-path) leaves java.class.path with itself alone.
+     */
+    private static String classPath() {
+        List<String> entries = new ArrayList<>(List.of(System.getProperty("java.class.path").split(File.pathSeparator)));
+        for (ClassLoader loader = StandIns.class.getClassLoader(); loader != null; loader = loader.getParent()) {
+            if (loader instanceof URLClassLoader urls) {
+                for (URL url : urls.getURLs()) {
+                    try {
+                        entries.add(Path.of(url.toURI()).toString());
+                    } catch (URISyntaxException | IllegalArgumentException e) {
+                        // not a file: nothing a child JVM could read
+                    }
+                }
+            }
+        }
+        return String.join(File.pathSeparator, entries);
+    }
+
     /** Runs {@code ember args...} in a child JVM with {@code environment} added; returns its output, after exit code 0. */
     public static String ember(Path dir, Map<String, String> environment, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), "dev.ember.app.EmberCli"));
+                "-cp", classPath(), "dev.ember.app.EmberCli"));
         command.addAll(List.of(args));
         Path log = dir.resolve("log.txt");
         ProcessBuilder child = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
