@@ -159,6 +159,17 @@ unpack() {
     printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>%s</cachedir></fontconfig>\n' \
       "$DEST/app/fonts" "$DEST/fontconfig-cache" > "$DEST/fonts.conf"
     export FONTCONFIG_FILE="$DEST/fonts.conf"
+    # Without libfontconfig (or when it finds no font) the JDK reads a fontconfig.properties instead ("Fontconfig
+    # head is null" when there is none): every logical font maps to the carried file.
+    {
+      echo "version=1"
+      for family in serif sansserif monospaced dialog dialoginput; do
+        for style in plain bold italic bolditalic; do echo "$family.$style.latin-1=DejaVu Sans"; done
+      done
+      echo "sequence.allfonts=latin-1"
+      echo "filename.DejaVu_Sans=$DEST/app/fonts/DejaVuSans.ttf"
+    } > "$DEST/fontconfig.properties"
+    JAVA+=(-Dsun.awt.fontconfig="$DEST/fontconfig.properties")
   fi
 }
 
