@@ -20,6 +20,15 @@ public record ForwardBatch(List<Chunk> chunks) {
         return chunks.size();
     }
 
+    /** The positions whose next-token logits the step produces: each chunk's {@link Chunk#outputs()}, in chunk order. */
+    public int outputRows() {
+        int n = 0;
+        for (Chunk c : chunks) {
+            n += c.outputs();
+        }
+        return n;
+    }
+
     public int totalTokens() {
         int n = 0;
         for (Chunk c : chunks) {
@@ -45,7 +54,7 @@ public record ForwardBatch(List<Chunk> chunks) {
     public ForwardBatch snapshot() {
         List<Chunk> out = new ArrayList<>(chunks.size());
         for (Chunk c : chunks) {
-            out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom()));
+            out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom(), c.outputs()));
         }
         return new ForwardBatch(out);
     }
@@ -73,13 +82,16 @@ public record ForwardBatch(List<Chunk> chunks) {
 
     /**
      * New tokens of one sequence, at positions {@code startPosition ..}; earlier positions are already in
-     * the cache. A decode step is a chunk of one token; a prefill is one or more chunks of many.
+     * the cache. A decode step is a chunk of one token; a prefill is one or more chunks of many; a speculative
+     * verification is the last token and the draft's tokens, with an output at each.
      *
      * @param carriedFrom -1, or the chunk of the previously submitted step whose sampled token is this chunk's one
      *                    token, not known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds a
      *                    placeholder
+     * @param outputs     how many of the chunk's last positions produce next-token logits (and a token, where a
+     *                    sampler is given): 1 but for a verification
      */
-    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom) {
+    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs) {
         public Chunk {
             if (tokens.length == 0) {
                 throw new IllegalArgumentException("a chunk needs at least one token");
@@ -87,10 +99,13 @@ public record ForwardBatch(List<Chunk> chunks) {
             if (carriedFrom >= 0 && tokens.length != 1) {
                 throw new IllegalArgumentException("a chunk that carries a token from the previous step has only that token");
             }
+            if (outputs < 1 || outputs > tokens.length) {
+                throw new IllegalArgumentException("a chunk of " + tokens.length + " tokens has " + outputs + " outputs");
+            }
         }
 
         public Chunk(int[] tokens, int startPosition, BlockTable blockTable) {
-            this(tokens, startPosition, blockTable, -1);
+            this(tokens, startPosition, blockTable, -1, 1);
         }
 
         /** The one-token chunk at {@code position} whose token chunk {@code fromChunk} of the previous step samples. */
@@ -98,7 +113,7 @@ public record ForwardBatch(List<Chunk> chunks) {
             if (fromChunk < 0) {
                 throw new IllegalArgumentException("chunk index " + fromChunk);
             }
-            return new Chunk(new int[] {0}, position, blockTable, fromChunk);
+            return new Chunk(new int[] {0}, position, blockTable, fromChunk, 1);
         }
     }
 }

@@ -55,6 +55,10 @@ public final class LlmEngine {
     private long promptTokens;
     private Trace trace = Trace.OFF;
     private StepObserver observer = StepObserver.NONE;
+    /** Speculative decoding: where drafts come from (null: none), how many tokens, and above what batch none. */
+    private Proposer proposer;
+    private int gamma;
+    private int speculateUpTo;
 
     /**
      * @param stopTokenIds the tokens that end a sequence unless its request ignores them
@@ -90,6 +94,27 @@ public final class LlmEngine {
     /** Tells {@code observer} of every step from now on ({@link StepObserver#NONE} by default). */
     public void setObserver(StepObserver observer) {
         this.observer = observer;
+    }
+
+    /**
+     * Speculates from now on: before each step, {@code proposer} drafts up to {@code gamma} tokens for every decoding
+     * sequence (those whose sampling depends on their logits alone), which the step verifies; not above
+     * {@code disableAboveBatch} decoding sequences, where a verification costs more than it saves. Steps are then not
+     * overlapped, since a draft needs the last token on the host. The caller closes the proposer.
+     */
+    public void speculate(Proposer proposer, int gamma, int disableAboveBatch) {
+        if (gamma < 1 || disableAboveBatch < 1) {
+            throw new EmberException("speculative decoding needs at least 1 drafted token and a batch limit of at least 1, got "
+                    + gamma + " and " + disableAboveBatch);
+        }
+        this.proposer = proposer;
+        this.gamma = gamma;
+        this.speculateUpTo = disableAboveBatch;
+    }
+
+    /** The proposer of speculative decoding, or null when the engine does not speculate. */
+    public Proposer proposer() {
+        return proposer;
     }
 
     /**
@@ -177,9 +202,13 @@ public final class LlmEngine {
     public int step() {
         long traced = trace.start();
         int retired = 0;
-        if (inFlight != null && !inFlightCarries) {
-            retired = retire(inFlight, inFlightPlan);  // its tokens are drawn on the host: the next step needs them first
+        if (inFlight != null && (!inFlightCarries || proposer != null)) {
+            // Its tokens are drawn on the host, or a draft needs them: the next step needs them first.
+            retired = retire(inFlight, inFlightPlan);
             inFlight = null;
+        }
+        if (proposer != null) {
+            propose();
         }
         ScheduledStep plan = scheduler.schedule();
         if (plan.isEmpty() && inFlight == null) {
@@ -197,7 +226,7 @@ public final class LlmEngine {
         if (previous != null) {
             retired = retire(previous, previousPlan);
         }
-        if (!config.overlap() && inFlight != null) {
+        if ((!config.overlap() || proposer != null) && inFlight != null) {
             retired = retire(inFlight, inFlightPlan);
             inFlight = null;
         }
@@ -205,17 +234,42 @@ public final class LlmEngine {
         return retired;
     }
 
+    /** Drafts tokens for the decoding sequences, unless there are more of them than speculation pays for. */
+    private void propose() {
+        List<Sequence> decoding = new ArrayList<>();
+        for (Sequence s : scheduler.running()) {
+            if (s.computed() == s.length() - 1 && s.inFlight() == 0 && s.sampler().canSpeculate()) {
+                decoding.add(s);
+            }
+        }
+        if (!decoding.isEmpty() && decoding.size() <= speculateUpTo) {
+            long start = trace.start();
+            proposer.propose(decoding, gamma);
+            trace.end(Trace.ENGINE, "propose", start, "sequences", decoding.size());
+        }
+    }
+
     private SubmittedStep submit(ScheduledStep plan) {
         long start = trace.start();
-        int rows = plan.work().size();
+        int rows = 0;
+        for (ScheduledStep.Work w : plan.work()) {
+            rows += w.outputs();
+        }
         Sampler[] samplers = new Sampler[rows];
         boolean carries = true;
-        for (int i = 0; i < rows; i++) {
-            ScheduledStep.Work w = plan.work().get(i);
+        int row = 0;
+        for (ScheduledStep.Work w : plan.work()) {
             if (w.samples()) {
-                samplers[i] = w.sequence().sampler();
-                carries &= runner.carriesTokens(samplers[i]);
+                Sampler sampler = w.sequence().sampler();
+                int[] draft = w.sequence().draft();
+                for (int j = 0; j < w.drafted(); j++) {  // a verification: each drafted token judged by the target
+                    samplers[row + j] = sampler.verifying(draft[j], w.sequence().draftDistribution(j));
+                    carries &= runner.carriesTokens(samplers[row + j]);
+                }
+                samplers[row + w.drafted()] = sampler;
+                carries &= runner.carriesTokens(sampler);
             }
+            row += w.outputs();
         }
         SubmittedStep submitted = runner.submit(plan.toForwardBatch(), samplers);
         scheduler.submitted(plan);
@@ -229,7 +283,11 @@ public final class LlmEngine {
     /** Waits for a submitted step's tokens and hands them to the scheduler and the requests; returns its token count. */
     private int retire(SubmittedStep submitted, ScheduledStep plan) {
         long start = trace.start();
-        int[] tokens = new int[plan.work().size()];
+        int rows = 0;
+        for (ScheduledStep.Work w : plan.work()) {
+            rows += w.outputs();
+        }
+        int[] tokens = new int[rows];
         submitted.await(tokens);
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         outputs.clear();
@@ -248,6 +306,9 @@ public final class LlmEngine {
     }
 
     private void finished(Sequence s) {
+        if (proposer != null) {
+            proposer.release(s);
+        }
         RequestListener listener = listeners.remove(s);
         if (listener != null) {
             listener.onFinish(s);

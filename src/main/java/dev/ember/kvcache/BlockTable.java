@@ -71,6 +71,17 @@ public final class BlockTable {
         blocks[blockCount++] = block;
     }
 
+    /**
+     * Keeps the blocks that hold the first {@code tokens} slots and returns the rest to the allocator: what a sequence
+     * does when positions it computed ahead (a rejected speculation) turn out not to be its own.
+     */
+    public void truncate(int tokens, BlockAllocator allocator) {
+        int keep = (tokens + blockSize - 1) / blockSize;
+        while (blockCount > keep) {
+            allocator.release(blocks[--blockCount]);
+        }
+    }
+
     /** Returns every block to the allocator and empties the table. */
     public void release(BlockAllocator allocator) {
         for (int i = 0; i < blockCount; i++) {

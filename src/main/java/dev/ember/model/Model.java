@@ -27,6 +27,15 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
         return Stream.concat(head, perLayer).filter(t -> t != null);
     }
 
+    /**
+     * The same model with only its first {@code count} decoder layers, then its own final norm and output projection:
+     * the draft of self-speculative decoding ("Draft &amp; Verify", Zhang et al. 2023). It shares this model's tensors;
+     * closing it closes nothing.
+     */
+    public Model firstLayers(int count) {
+        return new Model(directory, config.withLayers(count), embedding, layers.subList(0, count), finalNorm, lmHead, null);
+    }
+
     public long weightBytes() {
         return tensors().mapToLong(Tensor::byteSize).sum();
     }
@@ -37,6 +46,8 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
 
     @Override
     public void close() {
-        arena.close();
+        if (arena != null) {
+            arena.close();
+        }
     }
 }

@@ -50,6 +50,14 @@ public record ModelConfig(
         }
     }
 
+    /** This config with only its first {@code layers} decoder layers (a self-speculative draft). */
+    public ModelConfig withLayers(int layers) {
+        require(layers > 0 && layers <= numLayers, "a model of " + numLayers + " layers has no first " + layers);
+        return new ModelConfig(architecture, hiddenSize, intermediateSize, layers, numHeads, numKvHeads, headDim, vocabSize,
+                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow, bosTokenId,
+                eosTokenIds, dtype);
+    }
+
     public int qDim() {
         return numHeads * headDim;
     }

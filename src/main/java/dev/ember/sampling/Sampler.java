@@ -39,6 +39,23 @@ public final class Sampler {
 
     /** Total weight of the tokens that survive the current step's filters. */
     private double keptMass;
+    /**
+     * Speculative decoding, for a sampled (non-greedy) sequence: a drafting sampler keeps the distribution it drew
+     * its last token from; a verifying one judges a drafted token instead of drawing freely. Null for a plain one.
+     */
+    private final Speculation speculation;
+
+    /** What a drafting or verifying sampler does beside drawing. */
+    private sealed interface Speculation {
+        /** Keeps the distribution of the last draw (the draft's q for that token). */
+        final class Drafting implements Speculation {
+            double[] lastDistribution;
+        }
+
+        /** Judges {@code draftToken}, drawn from {@code draftDistribution} by the draft. */
+        record Verifying(int draftToken, double[] draftDistribution) implements Speculation {
+        }
+    }
 
     public Sampler(SamplingParams params, int vocabSize) {
         this(params, vocabSize, new SamplingScratch());
@@ -55,6 +72,60 @@ public final class Sampler {
         this.random = new SplittableRandom(params.seed());
         this.repetitionPenalty = params.repetitionPenalty() == 1f ? null
                 : new RepetitionPenalty(params.repetitionPenalty(), vocabSize);
+        this.speculation = null;
+    }
+
+    /** A sampler of {@code base}'s parameters that shares its random stream, doing {@code speculation} beside. */
+    private Sampler(Sampler base, Speculation speculation) {
+        this.params = base.params;
+        this.vocabSize = base.vocabSize;
+        this.scratch = base.scratch;
+        this.random = base.random;
+        this.repetitionPenalty = base.repetitionPenalty;
+        this.speculation = speculation;
+    }
+
+    /**
+     * Whether a sequence with this sampler can speculate: its choice must depend on the logits of its position alone
+     * (a repetition penalty depends on every token before it, drafted ones too).
+     */
+    public boolean canSpeculate() {
+        return repetitionPenalty == null && speculation == null;
+    }
+
+    /**
+     * For a draft model's steps: a sampler that draws as this one does, from its own random stream seeded from this
+     * one's seed, and keeps the distribution of each draw ({@link #lastDistribution()}), which verification needs. A
+     * greedy one needs no distribution: it is a plain sampler.
+     */
+    public Sampler drafting() {
+        Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1), vocabSize);
+        return params.isGreedy() ? own : new Sampler(own, new Speculation.Drafting());
+    }
+
+    /** The distribution a drafting sampler drew its last token from; null for a greedy or plain one. */
+    public double[] lastDistribution() {
+        return speculation instanceof Speculation.Drafting d ? d.lastDistribution : null;
+    }
+
+    /**
+     * For the target's row that follows a drafted token: a sampler sharing this one's random stream that returns
+     * {@code draftToken} when it accepts it and otherwise the token it draws instead, so that the tokens kept are
+     * distributed as this sampler's own (Leviathan et al. 2023; Chen et al. 2023). Greedy: this sampler, whose argmax
+     * accepts the draft exactly when it equals it. Sampled: accepts with probability min(1, p/q) of the draft token
+     * and, on rejection, draws from the normalised max(0, p - q).
+     *
+     * @param draftDistribution the draft's distribution q for the token ({@link #lastDistribution()}); unused if greedy
+     */
+    public Sampler verifying(int draftToken, double[] draftDistribution) {
+        if (params.isGreedy()) {
+            return this;
+        }
+        if (draftDistribution == null || draftDistribution.length != vocabSize) {
+            throw new IllegalArgumentException("verifying a sampled draft needs the draft's distribution over "
+                    + vocabSize + " tokens");
+        }
+        return new Sampler(this, new Speculation.Verifying(draftToken, draftDistribution));
     }
 
     public SamplingParams params() {
@@ -79,7 +150,7 @@ public final class Sampler {
      * but the row of logits and one uniform number; false with a repetition penalty or min-p.
      */
     public boolean isPlainTopKTopP() {
-        return repetitionPenalty == null && params.minP() == 0f;
+        return repetitionPenalty == null && params.minP() == 0f && (speculation == null || params.isGreedy());
     }
 
     /** Records a token of the sequence (prompt or output) for the repetition penalty. */
@@ -113,7 +184,57 @@ public final class Sampler {
             return argmax(logits, offset);
         }
         int kept = filter(logits, offset);
-        return draw(kept);
+        return switch (speculation) {
+            case null -> draw(kept);
+            case Speculation.Drafting d -> {
+                d.lastDistribution = distribution(kept);
+                yield draw(kept);
+            }
+            case Speculation.Verifying v -> verify(v, distribution(kept));
+        };
+    }
+
+    /** The survivors of {@link #filter} as a probability per vocabulary id. */
+    private double[] distribution(int kept) {
+        double[] p = new double[vocabSize];
+        for (int i = 0; i < kept; i++) {
+            p[scratch.pool[i]] = scratch.weights[i] / keptMass;
+        }
+        return p;
+    }
+
+    /**
+     * Rejection sampling of a drafted token against the target's distribution {@code p}: accept with probability
+     * min(1, p(d) / q(d)); otherwise draw from max(0, p - q), normalised. A rejection never returns the draft token,
+     * since max(0, p(d) - q(d)) is 0 whenever p(d) < q(d).
+     */
+    private int verify(Speculation.Verifying v, double[] p) {
+        double[] q = v.draftDistribution();
+        int d = v.draftToken();
+        if (q[d] > 0 && nextUniform() * q[d] < p[d]) {
+            return d;
+        }
+        double residual = 0;
+        for (int id = 0; id < vocabSize; id++) {
+            residual += Math.max(0, p[id] - q[id]);
+        }
+        if (residual <= 0) {  // p == q up to rounding: any draw from p is as good
+            residual = 1;
+            q = new double[vocabSize];
+        }
+        double target = nextUniform() * residual, cumulative = 0;
+        int last = -1;
+        for (int id = 0; id < vocabSize; id++) {
+            double w = Math.max(0, p[id] - q[id]);
+            if (w > 0 && id != d) {
+                cumulative += w;
+                last = id;
+                if (target < cumulative) {
+                    return id;
+                }
+            }
+        }
+        return last >= 0 ? last : d;
     }
 
     /**

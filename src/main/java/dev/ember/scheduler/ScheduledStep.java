@@ -19,8 +19,14 @@ public record ScheduledStep(List<Work> work) {
      * @param samples     whether they reach its end, so that the step's logits for it sample the next token
      * @param carriedFrom -1, or the chunk of the step in flight whose sampled token is this work's one token (the
      *                    engine overlaps steps: this token reaches the host only after this step is scheduled)
+     * @param drafted     how many of the tokens are a draft's proposals that follow the sequence's last token (a
+     *                    verification: each of the {@code drafted + 1} positions samples a token); 0 otherwise
      */
-    public record Work(Sequence sequence, int start, int count, boolean samples, int carriedFrom) {
+    public record Work(Sequence sequence, int start, int count, boolean samples, int carriedFrom, int drafted) {
+        /** How many positions of the work produce a sampled token: its last, or every one of a verification. */
+        public int outputs() {
+            return drafted + 1;
+        }
     }
 
     public boolean isEmpty() {
@@ -31,12 +37,25 @@ public record ScheduledStep(List<Work> work) {
         return work.stream().mapToInt(Work::count).sum();
     }
 
+    /** Whether a work verifies drafted tokens. */
+    public boolean verifies() {
+        return work.stream().anyMatch(w -> w.drafted() > 0);
+    }
+
     public ForwardBatch toForwardBatch() {
         List<ForwardBatch.Chunk> chunks = new ArrayList<>(work.size());
         for (Work w : work) {
             BlockTable table = w.sequence().blockTable();
-            chunks.add(w.carriedFrom() >= 0 ? ForwardBatch.Chunk.carried(w.carriedFrom(), w.start(), table)
-                    : new ForwardBatch.Chunk(w.sequence().tokenRange(w.start(), w.start() + w.count()), w.start(), table));
+            if (w.carriedFrom() >= 0) {
+                chunks.add(ForwardBatch.Chunk.carried(w.carriedFrom(), w.start(), table));
+            } else if (w.drafted() > 0) {
+                int[] tokens = new int[w.count()];
+                tokens[0] = w.sequence().token(w.start());
+                System.arraycopy(w.sequence().draft(), 0, tokens, 1, w.drafted());
+                chunks.add(new ForwardBatch.Chunk(tokens, w.start(), table, -1, w.outputs()));
+            } else {
+                chunks.add(new ForwardBatch.Chunk(w.sequence().tokenRange(w.start(), w.start() + w.count()), w.start(), table));
+            }
         }
         return new ForwardBatch(chunks);
     }

@@ -23,6 +23,7 @@ public final class Scheduler {
     private final BlockAllocator allocator;
     private final PrefixCache prefixCache;
     private final Set<Integer> stopTokenIds;
+    private final SpeculationStats speculation = new SpeculationStats();
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     /** In admission order: the last is the first to be preempted. */
     private final List<Sequence> running = new ArrayList<>();
@@ -47,6 +48,11 @@ public final class Scheduler {
 
     public int runningCount() {
         return running.size();
+    }
+
+    /** The running sequences, in admission order (a view: it changes as the scheduler works). */
+    public List<Sequence> running() {
+        return java.util.Collections.unmodifiableList(running);
     }
 
     public boolean hasWork() {
@@ -93,7 +99,9 @@ public final class Scheduler {
                     || prefillOnly && s.computed() >= s.promptLength() && pending == 1) {
                 continue;
             }
-            int count = s.inFlight() > 0 ? 1 : Math.min(pending, Math.min(budget, config.chunkTokens()));
+            // A decode whose draft is waiting verifies it: its last token and the drafted ones, a token sampled at each.
+            int drafted = s.inFlight() == 0 && pending == 1 && 1 + s.draft().length <= budget ? s.draft().length : 0;
+            int count = s.inFlight() > 0 ? 1 : drafted > 0 ? 1 + drafted : Math.min(pending, Math.min(budget, config.chunkTokens()));
             while (!reserve(s, s.computed() + count)) {
                 Sequence victim = running.getLast();
                 preempt(victim);
@@ -104,8 +112,8 @@ public final class Scheduler {
             if (s.status() != Sequence.Status.RUNNING) {
                 break;
             }
-            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == end,
-                    s.inFlight() > 0 ? s.inFlightChunk() : -1));
+            work.add(new ScheduledStep.Work(s, s.computed(), count, drafted > 0 || s.computed() + count == end,
+                    s.inFlight() > 0 ? s.inFlightChunk() : -1, drafted));
             budget -= count;
         }
         return budget;
@@ -125,7 +133,7 @@ public final class Scheduler {
             running.add(s);
             s.status(Sequence.Status.RUNNING);
             int count = Math.min(s.length() - s.computed(), Math.min(budget, config.chunkTokens()));
-            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1));
+            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1, 0));
             budget -= count;
         }
     }
@@ -200,31 +208,63 @@ public final class Scheduler {
     }
 
     /**
-     * Takes back the tokens a submitted step sampled ({@code tokens[i]} for the step's work {@code i}, -1 where it
-     * sampled none), in submission order: appends each to its sequence and ends the sequence when the token is an
-     * end-of-sequence one, completes a stop string, or reaches its length limit. A sequence that finished while the step
-     * was in flight drops its token. Adds one {@link SequenceOutput} per appended token to {@code outputs}.
+     * Takes back the tokens a submitted step sampled (one per output position of its works, in order: one for a plain
+     * work, {@code drafted + 1} for a verification; -1 where it sampled none), in submission order: appends each to its
+     * sequence and ends the sequence when the token is an end-of-sequence one, completes a stop string, or reaches its
+     * length limit. A verification keeps the drafted tokens up to the first the target did not choose and then the
+     * target's own token, and gives back the blocks of the positions it rejected. A sequence that finished while the step
+     * was in flight drops its tokens. Adds one {@link SequenceOutput} per appended token to {@code outputs}.
      */
     public void update(ScheduledStep step, int[] tokens, long nowNanos, List<SequenceOutput> outputs) {
-        List<ScheduledStep.Work> work = step.work();
-        for (int i = 0; i < work.size(); i++) {
-            Sequence s = work.get(i).sequence();
-            int token = tokens[i];
-            if (token < 0 || s.isFinished()) {
+        int row = 0;
+        for (ScheduledStep.Work w : step.work()) {
+            Sequence s = w.sequence();
+            int first = row;
+            row += w.outputs();
+            if (tokens[first] < 0 || s.isFinished()) {
                 continue;
             }
-            s.append(token, nowNanos);
-            boolean endOfSequence = !s.params().ignoreEos() && stopTokenIds.contains(token);
-            SequenceText text = s.sequenceText();
-            String piece = endOfSequence ? "" : text.append(token);  // an end-of-sequence token has no text
-            FinishReason reason = endOfSequence || text.stopped() ? FinishReason.STOP
-                    : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
-            if (reason != null) {
-                piece += text.finish();
-                finish(s, reason, nowNanos);
+            if (w.drafted() == 0) {
+                land(s, tokens[first], nowNanos, outputs);
+                continue;
             }
-            outputs.add(new SequenceOutput(s, token, piece, reason));
+            // A verification: the drafted tokens are kept up to the first the target did not choose, which is replaced
+            // by the target's choice (or, when all were kept, the target's token after the last).
+            int[] draft = s.draft();
+            int accepted = 0;
+            while (accepted < w.drafted() && tokens[first + accepted] == draft[accepted]) {
+                accepted++;
+            }
+            speculation.record(w.drafted(), accepted);
+            s.clearDraft();
+            s.computed(w.start() + 1 + accepted);  // the cache holds the last token and the accepted drafts
+            for (int i = 0; i <= accepted && !s.isFinished(); i++) {
+                land(s, i < accepted ? draft[i] : tokens[first + accepted], nowNanos, outputs);
+            }
+            if (!s.isFinished()) {
+                s.blockTable().truncate(s.length(), allocator);  // the rejected positions' blocks go back
+            }
         }
+    }
+
+    /** Appends one sampled token and ends the sequence if it is an end-of-sequence token, completes a stop string or reaches the length limit. */
+    private void land(Sequence s, int token, long nowNanos, List<SequenceOutput> outputs) {
+        s.append(token, nowNanos);
+        boolean endOfSequence = !s.params().ignoreEos() && stopTokenIds.contains(token);
+        SequenceText text = s.sequenceText();
+        String piece = endOfSequence ? "" : text.append(token);  // an end-of-sequence token has no text
+        FinishReason reason = endOfSequence || text.stopped() ? FinishReason.STOP
+                : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
+        if (reason != null) {
+            piece += text.finish();
+            finish(s, reason, nowNanos);
+        }
+        outputs.add(new SequenceOutput(s, token, piece, reason));
+    }
+
+    /** Drafted and accepted tokens so far, overall and by position in the draft. */
+    public SpeculationStats speculation() {
+        return speculation;
     }
 
     /**

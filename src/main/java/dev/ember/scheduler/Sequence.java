@@ -14,6 +14,8 @@ import java.util.Arrays;
 public final class Sequence {
     public enum Status { WAITING, RUNNING, FINISHED }
 
+    private static final int[] NO_DRAFT = new int[0];
+
     private final long id;
     private final int promptLength;
     private final SamplingParams params;
@@ -29,6 +31,10 @@ public final class Sequence {
     private int inFlight;
     /** The chunk of the latest submitted step that samples this sequence's next token. */
     private int inFlightChunk = -1;
+    /** Tokens a draft proposed to follow this sequence, for the next step to verify; empty when none. */
+    private int[] draft = NO_DRAFT;
+    /** The draft's distribution for each drafted token (sampled drafts); null for greedy ones. */
+    private double[][] draftDistributions;
     private Status status = Status.WAITING;
     private FinishReason finishReason;
     private int cachedPromptTokens;
@@ -129,6 +135,33 @@ public final class Sequence {
     void sampling(int chunk) {
         inFlight++;
         inFlightChunk = chunk;
+    }
+
+    /**
+     * Proposes {@code tokens} to follow this sequence, for its next decode step to verify alongside its last token
+     * ({@code distributions[i]}: the draft's distribution of token i, for sampled requests; null for greedy ones).
+     */
+    public void propose(int[] tokens, double[][] distributions) {
+        if (tokens.length > 0 && length + tokens.length >= lengthLimit) {
+            throw new IllegalArgumentException(tokens.length + " drafted tokens would run past the sequence's length limit");
+        }
+        this.draft = tokens.clone();
+        this.draftDistributions = distributions;
+    }
+
+    /** The drafted tokens the next step verifies (empty when none). */
+    public int[] draft() {
+        return draft;
+    }
+
+    /** The draft's distribution of drafted token {@code i}; null for a greedy draft. */
+    public double[] draftDistribution(int i) {
+        return draftDistributions == null ? null : draftDistributions[i];
+    }
+
+    void clearDraft() {
+        draft = NO_DRAFT;
+        draftDistributions = null;
     }
 
     public int generatedCount() {

@@ -177,7 +177,7 @@ final class CpuModelRunner implements ModelRunner {
      */
     @Override
     public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
-        checkSampling(batch, samplers, batch.size());
+        checkSampling(batch, samplers, batch.outputRows());
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
@@ -208,7 +208,7 @@ final class CpuModelRunner implements ModelRunner {
     private void computeSubmitted() {
         while (!uncomputed.isEmpty()) {
             CpuSubmittedStep step = uncomputed.pollFirst();
-            step.tokens = new int[step.batch.size()];
+            step.tokens = new int[step.batch.outputRows()];
             computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
             previousTokens = step.tokens;
             step.afterCompute.forEach(Runnable::run);
@@ -244,22 +244,22 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     private static void checkSampling(ForwardBatch batch, Sampler[] samplers, int tokenSlots) {
-        int chunks = batch.size();
-        if (samplers.length < chunks || tokenSlots < chunks) {
-            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers and token slots, got "
+        int outputs = batch.outputRows();
+        if (samplers.length < outputs || tokenSlots < outputs) {
+            throw new IllegalArgumentException("a batch of " + outputs + " outputs needs as many samplers and token slots, got "
                     + samplers.length + " and " + tokenSlots);
         }
     }
 
     private void computeAndSample(ForwardBatch batch, Sampler[] samplers, int[] tokens) {
-        int chunks = batch.size();
+        int outputs = batch.outputRows();
         int vocab = config.vocabSize();
-        if (sampleLogits.length < chunks * vocab) {
-            sampleLogits = new float[chunks * vocab];
+        if (sampleLogits.length < outputs * vocab) {
+            sampleLogits = new float[outputs * vocab];
         }
         compute(batch, sampleLogits);
         stages.enter(Stage.SAMPLING);
-        for (int i = 0; i < chunks; i++) {
+        for (int i = 0; i < outputs; i++) {
             tokens[i] = samplers[i] == null ? -1 : samplers[i].sample(sampleLogits, i * vocab);
         }
         stages.end();
@@ -286,16 +286,17 @@ final class CpuModelRunner implements ModelRunner {
         stages.enter(Stage.EMBEDDING);
         int rows = batch.totalTokens();
         int vocab = config.vocabSize();
-        if (logits.length < (long) batch.size() * vocab) {
-            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + batch.size() * vocab);
+        int outputs = batch.outputRows();
+        if (logits.length < (long) outputs * vocab) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) outputs * vocab);
         }
         if (act.rows < rows) {
             act = new Activations(Math.max(rows, 2 * act.rows), config);
         }
         Activations a = act;
         int h = config.hiddenSize();
-        int[] lastRow = new int[batch.size()];
-        int row = 0;
+        int[] outputRow = new int[outputs];
+        int row = 0, output = 0;
         List<ForwardBatch.Chunk> chunks = batch.chunks();
         for (int ci = 0; ci < chunks.size(); ci++) {
             ForwardBatch.Chunk chunk = chunks.get(ci);
@@ -315,7 +316,9 @@ final class CpuModelRunner implements ModelRunner {
                 a.slot[row] = table.block(pos / table.blockSize()) * table.blockSize() + pos % table.blockSize();
                 embedding.rowInto(token, a.x, row * h);
             }
-            lastRow[ci] = row - 1;
+            for (int k = chunk.outputs(); k > 0; k--) {
+                outputRow[output++] = row - k;
+            }
         }
         stages.enter(Stage.ATTENTION);  // the rotations belong to attention
         computeRotations(a, rows);
@@ -326,12 +329,12 @@ final class CpuModelRunner implements ModelRunner {
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
-        float[] last = new float[batch.size() * h];
-        for (int ci = 0; ci < lastRow.length; ci++) {
-            VectorOps.rmsNorm(a.x, lastRow[ci] * h, finalNorm, (float) config.rmsNormEps(), last, ci * h, h);
+        float[] last = new float[outputs * h];
+        for (int o = 0; o < outputs; o++) {
+            VectorOps.rmsNorm(a.x, outputRow[o] * h, finalNorm, (float) config.rmsNormEps(), last, o * h, h);
         }
         stages.enter(Stage.LM_HEAD);
-        matmul(lmHead, last, batch.size(), logits);
+        matmul(lmHead, last, outputs, logits);
     }
 
     private void computeRotations(Activations a, int rows) {

@@ -1,0 +1,157 @@
+package dev.ember.engine;
+
+import dev.ember.EmberException;
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.sampling.Sampler;
+import dev.ember.scheduler.Sequence;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Drafting with a smaller model of the same vocabulary (another model, or the target's first layers): per step, one
+ * batched draft step brings each sequence's draft cache up to its last token and drafts its first token, then up to
+ * gamma - 1 single-token draft steps draft the rest. The draft keeps its own paged KV cache; what it computed for
+ * tokens the target rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
+ */
+public final class DraftModelProposer implements Proposer {
+    private final ModelRunner draft;
+    private final String name;
+    private final boolean ownsRunner;
+    private final Map<Sequence, State> states = new HashMap<>();
+
+    /** One sequence's draft: its cache table, the tokens fed at each position, and its drafting sampler. */
+    private static final class State {
+        final BlockTable table;
+        final Sampler sampler;
+        int[] fed = new int[64];
+        int computed;
+
+        State(BlockTable table, Sampler sampler) {
+            this.table = table;
+            this.sampler = sampler;
+        }
+
+        void feed(int position, int token) {
+            if (position >= fed.length) {
+                fed = Arrays.copyOf(fed, Math.max(2 * fed.length, position + 1));
+            }
+            fed[position] = token;
+        }
+    }
+
+    /**
+     * @param draft      the draft model's runner; its vocabulary must be the target's
+     * @param ownsRunner whether {@link #close} closes it
+     */
+    public DraftModelProposer(ModelRunner draft, String name, int targetVocab, boolean ownsRunner) {
+        if (draft.config().vocabSize() != targetVocab) {
+            throw new EmberException("the draft model " + name + " has a vocabulary of " + draft.config().vocabSize()
+                    + " tokens and the target one of " + targetVocab + ": speculative decoding needs the same vocabulary");
+        }
+        this.draft = draft;
+        this.name = name;
+        this.ownsRunner = ownsRunner;
+    }
+
+    @Override
+    public void propose(List<Sequence> sequences, int gamma) {
+        List<Sequence> drafting = new ArrayList<>(sequences.size());
+        List<State> drafted = new ArrayList<>(sequences.size());
+        List<int[]> tokens = new ArrayList<>();
+        List<double[][]> distributions = new ArrayList<>();
+        int[] room = new int[sequences.size()];
+        for (Sequence s : sequences) {
+            int k = Math.min(gamma, s.lengthLimit() - s.length() - 1);
+            if (k <= 0) {
+                continue;
+            }
+            State state = states.computeIfAbsent(s, q -> new State(draft.blockAllocator().newTable(), q.sampler().drafting()));
+            int valid = 0;  // the draft's cache is the sequence's where the tokens fed are the sequence's
+            while (valid < state.computed && state.fed[valid] == s.token(valid)) {
+                valid++;
+            }
+            state.computed = valid;
+            state.table.truncate(valid, draft.blockAllocator());
+            if (!state.table.reserve(s.length() + k - 1, draft.blockAllocator())) {
+                continue;  // no room in the draft's cache: this sequence decodes plainly this step
+            }
+            room[drafting.size()] = k;
+            drafting.add(s);
+            drafted.add(state);
+            tokens.add(new int[k]);
+            distributions.add(new double[k][]);
+        }
+        for (int j = 0; j < gamma && !drafting.isEmpty(); j++) {
+            List<ForwardBatch.Chunk> chunks = new ArrayList<>();
+            List<Sampler> samplers = new ArrayList<>();
+            List<Integer> rows = new ArrayList<>();
+            for (int i = 0; i < drafting.size(); i++) {
+                if (j >= room[i]) {
+                    continue;
+                }
+                Sequence s = drafting.get(i);
+                State state = drafted.get(i);
+                int[] input;
+                if (j == 0) {  // from what the draft has up to the sequence's last token
+                    input = new int[s.length() - state.computed];
+                    for (int p = state.computed; p < s.length(); p++) {
+                        input[p - state.computed] = s.token(p);
+                    }
+                } else {
+                    input = new int[] {tokens.get(i)[j - 1]};
+                }
+                for (int t = 0; t < input.length; t++) {
+                    state.feed(state.computed + t, input[t]);
+                }
+                chunks.add(new ForwardBatch.Chunk(input, state.computed, state.table));
+                state.computed += input.length;
+                samplers.add(state.sampler);
+                rows.add(i);
+            }
+            if (chunks.isEmpty()) {
+                break;
+            }
+            int[] next = new int[chunks.size()];
+            draft.submit(new ForwardBatch(chunks), samplers.toArray(Sampler[]::new)).await(next);
+            for (int r = 0; r < next.length; r++) {
+                int i = rows.get(r);
+                tokens.get(i)[j] = next[r];
+                distributions.get(i)[j] = samplers.get(r).lastDistribution();
+            }
+        }
+        for (int i = 0; i < drafting.size(); i++) {
+            Sequence s = drafting.get(i);
+            s.propose(tokens.get(i), s.params().isGreedy() ? null : distributions.get(i));
+        }
+    }
+
+    @Override
+    public void release(Sequence sequence) {
+        State state = states.remove(sequence);
+        if (state != null) {
+            state.table.release(draft.blockAllocator());
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "draft model " + name;
+    }
+
+    @Override
+    public void close() {
+        for (State state : states.values()) {
+            state.table.release(draft.blockAllocator());
+        }
+        states.clear();
+        if (ownsRunner) {
+            draft.close();
+        }
+    }
+}

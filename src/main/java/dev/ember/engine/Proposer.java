@@ -1,0 +1,27 @@
+package dev.ember.engine;
+
+import dev.ember.scheduler.Sequence;
+
+import java.util.List;
+
+/**
+ * Where drafted tokens come from in speculative decoding: before a step, the engine asks for up to {@code gamma}
+ * tokens to follow each decoding sequence ({@link Sequence#propose}); the step then verifies them with the target
+ * model, and the scheduler keeps what the target would have chosen itself.
+ */
+public sealed interface Proposer extends AutoCloseable permits DraftModelProposer, NgramProposer {
+
+    /** Proposes up to {@code gamma} tokens for each of {@code sequences} (fewer, or none, where it has nothing good). */
+    void propose(List<Sequence> sequences, int gamma);
+
+    /** {@code sequence} has ended: whatever this proposer keeps for it goes. */
+    default void release(Sequence sequence) {
+    }
+
+    /** What this proposer is, for summaries. */
+    String describe();
+
+    @Override
+    default void close() {
+    }
+}

@@ -1,0 +1,167 @@
+package dev.ember.engine;
+
+import dev.ember.Progress;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.scheduler.Sequence;
+import dev.ember.scheduler.SpeculationStats;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Speculative decoding is lossless under greedy sampling: with every draft source (the shipped draft model, the
+ * target's own first layers, n-gram prompt lookup), alone and in a batch of mixed lengths, each request's tokens are
+ * the target's own greedy tokens, drafts are really accepted, and every KV block of target and draft comes back.
+ */
+class SpeculativeDecodingTest {
+    private static final Path TARGET = Path.of("models", "ember-tiny"), DRAFT = Path.of("models", "ember-tiny-draft");
+    private static final List<String> PROMPTS = List.of("In the beginning God created the heaven and the earth.",
+            "The LORD is my shepherd; I shall not want.", "A wise son maketh a glad father:",
+            "Blessed is the man that walketh not in the counsel of the ungodly,", "Love is patient,",
+            "The quick brown fox jumps over the lazy dog. The quick brown fox", "To be, or not to be", "Once");
+    private static CpuBackend backend;
+    private static Model target, draft;
+    private static Tokenizer tokenizer;
+    private static ModelRunner targetRunner;
+
+    @BeforeAll
+    static void load() {
+        backend = new CpuBackend(2);
+        target = ModelLoader.load(TARGET);
+        draft = ModelLoader.load(DRAFT);
+        tokenizer = Tokenizer.load(TARGET);
+        targetRunner = backend.load(target, KvCacheSpec.forTokens(target.config(), 4096, 16), Progress.NONE);
+    }
+
+    @AfterAll
+    static void close() {
+        targetRunner.close();
+        tokenizer.close();
+        draft.close();
+        target.close();
+        backend.close();
+    }
+
+    /** The requests' greedy tokens through an engine, speculating with what {@code proposer} makes (none: plain). */
+    private static List<int[]> run(List<String> prompts, int maxTokens, Function<ModelRunner, Proposer> proposer,
+                                   SpeculationStats[] stats) {
+        LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, true, true),
+                tokenizer);
+        Proposer p = proposer == null ? null : proposer.apply(targetRunner);
+        if (p != null) {
+            engine.speculate(p, 4, 64);
+        }
+        try {
+            List<Sequence> sequences = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                sequences.add(engine.add(tokenizer.encode(prompts.get(i)),
+                        SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), RequestListener.NONE));
+            }
+            while (engine.hasWork()) {
+                engine.step();
+            }
+            if (stats != null) {
+                stats[0] = engine.scheduler().speculation();
+            }
+            engine.scheduler().prefixCache().clear();
+            assertEquals(targetRunner.blockAllocator().capacity(), targetRunner.blockAllocator().freeBlocks(), "target blocks leaked");
+            return sequences.stream().map(Sequence::generatedTokens).toList();
+        } finally {
+            if (p != null) {
+                p.close();
+            }
+        }
+    }
+
+    private static Proposer draftModel(ModelRunner t) {
+        ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
+        return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), true);
+    }
+
+    private static Proposer selfDraft(ModelRunner t) {
+        Model firstLayers = target.firstLayers(3);
+        ModelRunner d = backend.load(firstLayers, KvCacheSpec.forTokens(firstLayers.config(), 4096, 16), Progress.NONE);
+        return new DraftModelProposer(d, "self:3", t.config().vocabSize(), true);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"draft", "self", "ngram"})
+    void greedySpeculationGivesTheTargetsOwnTokens(String source) {
+        Function<ModelRunner, Proposer> proposer = switch (source) {
+            case "draft" -> SpeculativeDecodingTest::draftModel;
+            case "self" -> SpeculativeDecodingTest::selfDraft;
+            default -> t -> new NgramProposer(1, 3);
+        };
+        for (List<String> batch : List.of(PROMPTS.subList(0, 1), PROMPTS)) {
+            List<int[]> plain = run(batch, 40, null, null);
+            SpeculationStats[] stats = new SpeculationStats[1];
+            List<int[]> speculated = run(batch, 40, proposer, stats);
+            for (int i = 0; i < batch.size(); i++) {
+                assertArrayEquals(plain.get(i), speculated.get(i), source + ", request " + i + " of " + batch.size());
+            }
+            assertTrue(stats[0].verifications() > 0, source + ": verification steps ran");
+            assertTrue(stats[0].accepted() > 0, source + ": some drafted tokens were accepted");
+            assertTrue(stats[0].accepted() < stats[0].proposed() || source.equals("self"),
+                    source + ": and some rejected (else the check would not see a rollback)");
+        }
+    }
+
+    @Test
+    void theDraftModelsCacheIsGivenBackWhenItsSequencesEnd() {
+        ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
+        try (DraftModelProposer proposer = new DraftModelProposer(d, "ember-tiny-draft", target.config().vocabSize(), false)) {
+            LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, false, true),
+                    tokenizer);
+            engine.speculate(proposer, 3, 64);
+            for (String prompt : PROMPTS) {
+                engine.add(tokenizer.encode(prompt), SamplingParams.greedy(20), RequestListener.NONE);
+            }
+            while (engine.hasWork()) {
+                engine.step();
+            }
+            assertEquals(d.blockAllocator().capacity(), d.blockAllocator().freeBlocks(), "draft blocks leaked");
+            assertEquals(targetRunner.blockAllocator().capacity(), targetRunner.blockAllocator().freeBlocks(), "target blocks leaked");
+        } finally {
+            d.close();
+        }
+    }
+
+    @Test
+    void aVocabularyOfAnotherSizeIsRefused() {
+        ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 64, 16), Progress.NONE);
+        try {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(dev.ember.EmberException.class,
+                    () -> new DraftModelProposer(d, "odd", d.config().vocabSize() + 1, false));
+            assertTrue(e.getMessage().contains("same vocabulary"), e.getMessage());
+        } finally {
+            d.close();
+        }
+    }
+
+    @Test
+    void ngramLookupProposesWhatFollowedTheLatestEarlierMatch() {
+        NgramProposer ngram = new NgramProposer(1, 3);
+        assertArrayEquals(new int[] {7, 8}, ngram.lookup(new int[] {5, 6, 7, 8, 9, 5, 6}, 2));
+        assertArrayEquals(new int[] {9, 5}, ngram.lookup(new int[] {1, 9, 5, 2, 4, 1}, 2), "a 1-gram when no longer one matches");
+        assertArrayEquals(new int[0], ngram.lookup(new int[] {1, 2, 3}, 4));
+    }
+}
