@@ -5,6 +5,8 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
 import dev.ember.engine.LlmEngine;
+import dev.ember.engine.Speculation;
+import dev.ember.scheduler.SpeculationStats;
 import dev.ember.engine.RequestError;
 import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
@@ -26,6 +28,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
@@ -55,6 +58,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Mixin
     KvCacheOptions kvCacheOptions;
+
+    @Mixin
+    SpeculativeOptions speculative;
 
     @Option(names = "--chat", description = "format the prompt as a user message with the model's chat template")
     boolean chat;
@@ -109,16 +115,20 @@ public final class GenerateCommand implements Callable<Integer> {
              Backend backend = modelOptions.openBackend(err)) {
             int[] promptTokens = promptTokens(tokenizer, input.prompt);
             int kvTokens = (int) Math.min(model.config().maxPositions(), (long) promptTokens.length + maxTokens);
-            try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE), progress)) {
-                Generator generator = new Generator(LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer));
-                GenerationResult r = generator.generate(promptTokens, params, piece -> {
+            try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE), progress);
+                 Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
+                LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer);
+                if (speculation != null) {
+                    engine.speculate(speculation);
+                }
+                GenerationResult r = new Generator(engine).generate(promptTokens, params, piece -> {
                     out.print(piece);
                     out.flush();
                 });
                 out.println();
-                err.printf("[%s] prompt tokens: %d, generated tokens: %d (%s), TTFT: %.1f ms, decode: %.1f tokens/s, backend: %s%n",
+                err.printf("[%s] prompt tokens: %d, generated tokens: %d (%s), TTFT: %.1f ms, decode: %.1f tokens/s, backend: %s%s%n",
                         model.name(), promptTokens.length, r.tokens().length, r.finishReason().apiName(), r.ttftMillis(),
-                        r.decodeTokensPerSecond(), runner.deviceName());
+                        r.decodeTokensPerSecond(), runner.deviceName(), speculated(speculation, engine));
             }
         }
         return 0;
@@ -142,7 +152,8 @@ public final class GenerateCommand implements Callable<Integer> {
             long needed = encoded.stream().mapToLong(p -> Math.min(context, (long) p.length + maxTokens) + KvCacheSpec.DEFAULT_BLOCK_SIZE).sum();
             long useful = Math.max(needed, context);
             try (ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler, useful, err), progress);
-                 ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler)) {
+                 Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
+                 ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler, speculation)) {
                 long start = System.nanoTime();
                 List<RequestOutcome> outcomes = engine.generateTokens(encoded, params);
                 double seconds = (System.nanoTime() - start) / 1e9;
@@ -171,9 +182,23 @@ public final class GenerateCommand implements Callable<Integer> {
                         model.name(), outcomes.size(), failed, promptCount, generated, seconds, generated / seconds,
                         (promptCount + generated) / seconds,
                         Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName());
+                if (speculation != null) {
+                    err.println("[" + model.name() + "] " + engine.inspect(e -> speculated(speculation, e)).substring(2));
+                }
                 return failed == 0 ? 0 : 1;
             }
         }
+    }
+
+    /** The summary's words on speculation: the draft, its acceptance rate and the tokens a verification added. */
+    static String speculated(Speculation speculation, LlmEngine engine) {
+        if (speculation == null) {
+            return "";
+        }
+        SpeculationStats s = engine.scheduler().speculation();
+        return String.format(Locale.ROOT, ", speculative: %s, gamma %d, %d of %d drafted tokens accepted (%.1f%%), %.2f tokens per verification",
+                speculation.proposer().describe(), speculation.gamma(), s.accepted(), s.proposed(), 100 * s.acceptanceRate(),
+                s.meanAcceptedLength());
     }
 
     /** The prompt's ids; with --chat, of the conversation as the model's chat template writes it. */

@@ -24,7 +24,7 @@ import java.util.Optional;
  * @param dtype     the weights' storage type
  * @param hostModel the mapped or host-made model, or null for a preset made on the GPU
  */
-public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner runner) implements AutoCloseable {
+public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner runner, long weightsSeed) implements AutoCloseable {
     /** Random-weight presets made on the host are limited to this many bytes of weights. */
     static final long CPU_PRESET_BYTES = 2L << 30;
 
@@ -45,7 +45,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
             try {
                 DType dtype = model.layers().getFirst().wq().dtype();
                 KvCacheSpec spec = kv.spec(model.config(), model.weightBytes(), backend.kvElementBytes(dtype));
-                return new LoadedModel(model.name(), dtype, model, backend.load(model, spec, progress));
+                return new LoadedModel(model.name(), dtype, model, backend.load(model, spec, progress), 0);
             } catch (RuntimeException e) {
                 model.close();
                 throw e;
@@ -58,7 +58,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
         Optional<ModelRunner> onDevice = backend.loadRandomOnDevice(config, dtype, spec, preset.weightsSeed());
         if (onDevice.isPresent()) {
-            return new LoadedModel(name, dtype, null, onDevice.get());
+            return new LoadedModel(name, dtype, null, onDevice.get(), preset.weightsSeed());
         }
         if (weightBytes > CPU_PRESET_BYTES) {
             throw new EmberException(String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets on the CPU "
@@ -68,15 +68,34 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         log.printf("ember: preset %s on the CPU: random bf16 weights made on the host%n", preset.name());
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
-            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress));
+            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress), preset.weightsSeed());
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
     }
 
+    /** A model loaded by its caller, who closes it and its runner. */
+    public static LoadedModel of(Model model, ModelRunner runner) {
+        return new LoadedModel(model.name(), model.layers().getFirst().wq().dtype(), model, runner, 0);
+    }
+
     public ModelConfig config() {
         return runner.config();
+    }
+
+    /**
+     * A runner of this model's first {@code layers} decoder layers with its final norm and output projection (a
+     * self-speculative draft) on {@code backend}, with a cache of {@code kv}: over the same mapped tensors, or, for a
+     * preset made on the device, the preset's random weights made again from its seed (the same embedding, head and
+     * first layers; the final norm is drawn after the layers, so it differs).
+     */
+    public ModelRunner firstLayers(Backend backend, int layers, KvCacheSpec kv, Progress progress) {
+        if (hostModel != null) {
+            return backend.load(hostModel.firstLayers(layers), kv, progress);
+        }
+        return backend.loadRandomOnDevice(config().withLayers(layers), dtype, kv, weightsSeed)
+                .orElseThrow(() -> new EmberException("the backend made this preset on its device but cannot make its first layers"));
     }
 
     @Override

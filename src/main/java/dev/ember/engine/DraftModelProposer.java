@@ -22,7 +22,7 @@ import java.util.Map;
 public final class DraftModelProposer implements Proposer {
     private final ModelRunner draft;
     private final String name;
-    private final boolean ownsRunner;
+    private final AutoCloseable owned;
     private final Map<Sequence, State> states = new HashMap<>();
 
     /** One sequence's draft: its cache table, the tokens fed at each position, and its drafting sampler. */
@@ -46,17 +46,17 @@ public final class DraftModelProposer implements Proposer {
     }
 
     /**
-     * @param draft      the draft model's runner; its vocabulary must be the target's
-     * @param ownsRunner whether {@link #close} closes it
+     * @param draft the draft model's runner; its vocabulary must be the target's
+     * @param owned what {@link #close} closes beside this proposer's blocks (the runner, its model), or null
      */
-    public DraftModelProposer(ModelRunner draft, String name, int targetVocab, boolean ownsRunner) {
+    public DraftModelProposer(ModelRunner draft, String name, int targetVocab, AutoCloseable owned) {
         if (draft.config().vocabSize() != targetVocab) {
             throw new EmberException("the draft model " + name + " has a vocabulary of " + draft.config().vocabSize()
                     + " tokens and the target one of " + targetVocab + ": speculative decoding needs the same vocabulary");
         }
         this.draft = draft;
         this.name = name;
-        this.ownsRunner = ownsRunner;
+        this.owned = owned;
     }
 
     @Override
@@ -150,8 +150,12 @@ public final class DraftModelProposer implements Proposer {
             state.table.release(draft.blockAllocator());
         }
         states.clear();
-        if (ownsRunner) {
-            draft.close();
+        if (owned != null) {
+            try {
+                owned.close();
+            } catch (Exception e) {
+                throw new EmberException("closing the draft model " + name + " failed: " + e.getMessage());
+            }
         }
     }
 }

@@ -97,19 +97,19 @@ public final class LlmEngine {
     }
 
     /**
-     * Speculates from now on: before each step, {@code proposer} drafts up to {@code gamma} tokens for every decoding
-     * sequence (those whose sampling depends on their logits alone), which the step verifies; not above
-     * {@code disableAboveBatch} decoding sequences, where a verification costs more than it saves. Steps are then not
+     * Speculates from now on: before each step, the proposer drafts up to gamma tokens for every decoding sequence
+     * (those whose sampling depends on their logits alone), which the step verifies; not above the batch limit, where a
+     * verification costs more than it saves. Steps are then not
      * overlapped, since a draft needs the last token on the host. The caller closes the proposer.
      */
-    public void speculate(Proposer proposer, int gamma, int disableAboveBatch) {
-        if (gamma < 1 || disableAboveBatch < 1) {
+    public void speculate(Speculation speculation) {
+        if (speculation.gamma() < 1 || speculation.disableAboveBatch() < 1) {
             throw new EmberException("speculative decoding needs at least 1 drafted token and a batch limit of at least 1, got "
-                    + gamma + " and " + disableAboveBatch);
+                    + speculation.gamma() + " and " + speculation.disableAboveBatch());
         }
-        this.proposer = proposer;
-        this.gamma = gamma;
-        this.speculateUpTo = disableAboveBatch;
+        this.proposer = speculation.proposer();
+        this.gamma = speculation.gamma();
+        this.speculateUpTo = speculation.disableAboveBatch();
     }
 
     /** The proposer of speculative decoding, or null when the engine does not speculate. */

@@ -82,7 +82,15 @@ public final class ServingEngine implements AutoCloseable {
      * engine thread that runs {@code runner}'s steps; the caller keeps ownership of the runner and tokenizer.
      */
     public static ServingEngine start(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config) {
+        return start(runner, tokenizer, config, null);
+    }
+
+    /** As {@link #start(ModelRunner, Tokenizer, SchedulerConfig)}, speculating with {@code speculation} (none if null). */
+    public static ServingEngine start(ModelRunner runner, Tokenizer tokenizer, SchedulerConfig config, Speculation speculation) {
         ServingEngine engine = new ServingEngine(runner, tokenizer, config);
+        if (speculation != null) {
+            engine.engine.speculate(speculation);
+        }
         engine.engine.warmUp();
         engine.thread.start();
         return engine;

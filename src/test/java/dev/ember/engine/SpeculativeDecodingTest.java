@@ -68,7 +68,7 @@ class SpeculativeDecodingTest {
                 tokenizer);
         Proposer p = proposer == null ? null : proposer.apply(targetRunner);
         if (p != null) {
-            engine.speculate(p, 4, 64);
+            engine.speculate(new Speculation(p, 4, 64));
         }
         try {
             List<Sequence> sequences = new ArrayList<>();
@@ -94,13 +94,13 @@ class SpeculativeDecodingTest {
 
     private static Proposer draftModel(ModelRunner t) {
         ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
-        return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), true);
+        return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), d);
     }
 
     private static Proposer selfDraft(ModelRunner t) {
         Model firstLayers = target.firstLayers(3);
         ModelRunner d = backend.load(firstLayers, KvCacheSpec.forTokens(firstLayers.config(), 4096, 16), Progress.NONE);
-        return new DraftModelProposer(d, "self:3", t.config().vocabSize(), true);
+        return new DraftModelProposer(d, "self:3", t.config().vocabSize(), d);
     }
 
     @ParameterizedTest
@@ -128,10 +128,10 @@ class SpeculativeDecodingTest {
     @Test
     void theDraftModelsCacheIsGivenBackWhenItsSequencesEnd() {
         ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
-        try (DraftModelProposer proposer = new DraftModelProposer(d, "ember-tiny-draft", target.config().vocabSize(), false)) {
+        try (DraftModelProposer proposer = new DraftModelProposer(d, "ember-tiny-draft", target.config().vocabSize(), null)) {
             LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, false, true),
                     tokenizer);
-            engine.speculate(proposer, 3, 64);
+            engine.speculate(new Speculation(proposer, 3, 64));
             for (String prompt : PROMPTS) {
                 engine.add(tokenizer.encode(prompt), SamplingParams.greedy(20), RequestListener.NONE);
             }
@@ -150,7 +150,7 @@ class SpeculativeDecodingTest {
         ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 64, 16), Progress.NONE);
         try {
             var e = org.junit.jupiter.api.Assertions.assertThrows(dev.ember.EmberException.class,
-                    () -> new DraftModelProposer(d, "odd", d.config().vocabSize() + 1, false));
+                    () -> new DraftModelProposer(d, "odd", d.config().vocabSize() + 1, null));
             assertTrue(e.getMessage().contains("same vocabulary"), e.getMessage());
         } finally {
             d.close();

@@ -1,0 +1,144 @@
+package dev.ember.cli;
+
+import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.Backend;
+import dev.ember.backend.ModelRunner;
+import dev.ember.engine.DraftModelProposer;
+import dev.ember.engine.NgramProposer;
+import dev.ember.engine.Proposer;
+import dev.ember.engine.Speculation;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.tokenizer.Tokenizer;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * Speculative decoding's options, with vLLM's names: a draft model directory or the target's first K layers
+ * ({@code self:K}), or n-gram prompt lookup; how many tokens to draft; above what batch not to.
+ */
+public final class SpeculativeOptions {
+    /** A text whose encoding two tokenizers must agree on to be the same, where their files differ. */
+    private static final String PROBE = "The quick brown fox jumps over the lazy dog. 1234567890 ¿Qué? — «Ünïcödé» 東京 🙂\n\t  end";
+
+    @Option(names = "--speculative-model", paramLabel = "DIR|self:K",
+            description = "speculate with the draft model in DIR (same vocabulary and tokenizer as the target), or with the "
+                    + "target's own first K layers (self:K)")
+    String model;
+
+    @Option(names = "--speculative-method", paramLabel = "METHOD",
+            description = "draft (a draft model; the default with --speculative-model) or ngram (prompt lookup, no model)")
+    String method;
+
+    @Option(names = "--num-speculative-tokens", defaultValue = "4", paramLabel = "GAMMA",
+            description = "tokens drafted per sequence and step; default: ${DEFAULT-VALUE}")
+    int gamma;
+
+    @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
+            description = "do not speculate in a step with more than N decoding sequences; default: no limit")
+    Integer disableAbove;
+
+    @Option(names = "--prompt-lookup-max", defaultValue = "4", description = "longest n-gram matched (ngram); default: ${DEFAULT-VALUE}")
+    int lookupMax;
+
+    @Option(names = "--prompt-lookup-min", defaultValue = "1", description = "shortest n-gram matched (ngram); default: ${DEFAULT-VALUE}")
+    int lookupMin;
+
+    /** Whether any speculation was asked for. */
+    public boolean given() {
+        return model != null || method != null;
+    }
+
+    /**
+     * The speculation asked for, its draft loaded on {@code backend} with a cache of {@code kv}'s tokens; empty when
+     * none was asked for.
+     *
+     * @param target          the target as loaded (its host model is the self:K draft's source where there is one)
+     * @param targetTokenizer the target's tokenizer, which a draft model's must equal; null for a tokenizer-less preset
+     */
+    public Optional<Speculation> open(Backend backend, LoadedModel target, Tokenizer targetTokenizer, Progress progress) {
+        if (!given()) {
+            return Optional.empty();
+        }
+        EmberException.require(gamma >= 1, "--num-speculative-tokens must be at least 1, got " + gamma);
+        EmberException.require(disableAbove == null || disableAbove >= 1,
+                "--speculative-disable-by-batch-size must be at least 1, got " + disableAbove);
+        String kind = method != null ? method.toLowerCase(Locale.ROOT) : "draft";
+        Proposer proposer = switch (kind) {
+            case "ngram" -> {
+                EmberException.require(model == null, "--speculative-method ngram takes no --speculative-model");
+                EmberException.require(lookupMin >= 1 && lookupMax >= lookupMin,
+                        "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + lookupMin + " and " + lookupMax);
+                yield new NgramProposer(lookupMin, lookupMax);
+            }
+            case "draft" -> {
+                EmberException.require(model != null, "--speculative-method draft needs --speculative-model DIR or self:K");
+                yield draftModel(backend, target, targetTokenizer, progress);
+            }
+            default -> throw new EmberException("unknown --speculative-method \"" + method + "\" (draft or ngram)");
+        };
+        return Optional.of(new Speculation(proposer, gamma, disableAbove == null ? Integer.MAX_VALUE : disableAbove));
+    }
+
+    private Proposer draftModel(Backend backend, LoadedModel target, Tokenizer targetTokenizer, Progress progress) {
+        int vocab = target.config().vocabSize();
+        KvCacheSpec targetKv = target.runner().kvSpec();
+        if (model.startsWith("self:")) {
+            int layers;
+            try {
+                layers = Integer.parseInt(model.substring(5));
+            } catch (NumberFormatException e) {
+                throw new EmberException("--speculative-model " + model + ": K in self:K must be a number of layers");
+            }
+            int total = target.config().numLayers();
+            EmberException.require(layers >= 1 && layers < total, "--speculative-model " + model + ": the target has "
+                    + total + " layers; a self draft takes 1 to " + (total - 1) + " of them");
+            KvCacheSpec kv = KvCacheSpec.forTokens(target.config().withLayers(layers), (int) targetKv.tokenCapacity(),
+                    targetKv.blockSize());
+            ModelRunner runner = target.firstLayers(backend, layers, kv, progress);
+            return new DraftModelProposer(runner, model, vocab, runner);
+        }
+        Path dir = Path.of(model);
+        Model draft = ModelLoader.load(dir, progress);
+        try {
+            if (targetTokenizer != null) {
+                checkSameTokenizer(targetTokenizer, dir);
+            }
+            KvCacheSpec kv = KvCacheSpec.forTokens(draft.config(), (int) targetKv.tokenCapacity(), targetKv.blockSize());
+            ModelRunner runner = backend.load(draft, kv, progress);
+            return new DraftModelProposer(runner, dir.getFileName().toString(), vocab, () -> {
+                runner.close();
+                draft.close();
+            });
+        } catch (RuntimeException e) {
+            draft.close();
+            throw e;
+        }
+    }
+
+    /** Refuses a draft whose tokenizer is not the target's, saying what differs. */
+    static void checkSameTokenizer(Tokenizer target, Path draftDir) {
+        try (Tokenizer draft = Tokenizer.load(draftDir)) {
+            if (draft.vocabSize() != target.vocabSize()) {
+                throw new EmberException("the draft model's tokenizer (" + draftDir + ") has " + draft.vocabSize()
+                        + " tokens and the target's " + target.vocabSize() + ": speculative decoding needs the same tokenizer");
+            }
+            int[] a = target.encode(PROBE), b = draft.encode(PROBE);
+            if (!Arrays.equals(a, b)) {
+                throw new EmberException("the draft model's tokenizer (" + draftDir + ") encodes text differently from the "
+                        + "target's (\"" + PROBE.substring(0, 19) + "...\": " + Arrays.toString(Arrays.copyOf(a, 6)) + "... against "
+                        + Arrays.toString(Arrays.copyOf(b, 6)) + "...): speculative decoding needs the same tokenizer");
+            }
+            if (!draft.stopTokenIds().equals(target.stopTokenIds())) {
+                throw new EmberException("the draft model's end-of-sequence tokens " + draft.stopTokenIds() + " are not the target's "
+                        + target.stopTokenIds());
+            }
+        }
+    }
+}
