@@ -290,6 +290,10 @@ final class CudaModelRunner implements ModelRunner {
      * had to grow (which waits for the device).
      */
     private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
+        if (batch.outputRows() != batch.size()) {
+            throw new EmberException("the CUDA runner returns one output per chunk; speculative verification (several) "
+                    + "runs on the CPU backend for now (--backend cpu)");
+        }
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
