@@ -158,9 +158,9 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public void forward(ForwardBatch batch, float[] logits) {
         int vocab = config.vocabSize();
-        int chunks = batch.size();
-        if (logits.length < (long) chunks * vocab) {
-            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) chunks * vocab);
+        int outputs = batch.outputRows();
+        if (logits.length < (long) outputs * vocab) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) outputs * vocab);
         }
         slots.checkLastAwaited();
         if (batch.carriesTokens()) {
@@ -170,12 +170,12 @@ final class CudaModelRunner implements ModelRunner {
         StepSlots.Slot slot = slots.next();
         run(batch, null, slot, null);
         slots.noneSubmitted();
-        MemorySegment hostLogits = buffers.hostLogits.segment().asSlice(0, 4L * chunks * vocab);
+        MemorySegment hostLogits = buffers.hostLogits.segment().asSlice(0, 4L * outputs * vocab);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.logits.copyToHostAsync(hostLogits, stream);
         stages.end();
         synchronize();
-        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, chunks * vocab);
+        MemorySegment.copy(hostLogits, ValueLayout.JAVA_FLOAT, 0, logits, 0, outputs * vocab);
         counts.forwardNanos += System.nanoTime() - start;
     }
 
@@ -189,12 +189,12 @@ final class CudaModelRunner implements ModelRunner {
      */
     @Override
     public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
-        int chunks = batch.size(), vocab = config.vocabSize();
-        if (samplers.length < chunks) {
-            throw new IllegalArgumentException("a batch of " + chunks + " chunks needs as many samplers, got " + samplers.length);
+        int outputs = batch.outputRows(), vocab = config.vocabSize();
+        if (samplers.length < outputs) {
+            throw new IllegalArgumentException("a batch of " + outputs + " outputs needs as many samplers, got " + samplers.length);
         }
         boolean hostRows = false;
-        for (int i = 0; i < chunks; i++) {
+        for (int i = 0; i < outputs; i++) {
             if (samplers[i] != null && samplers[i].vocabSize() != vocab) {
                 throw new IllegalArgumentException("sampler " + i + " is for a vocabulary of " + samplers[i].vocabSize()
                         + ", the model's is " + vocab);
@@ -205,10 +205,10 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         StepSlots.Slot slot = slots.next();
         run(batch, samplers, slot, previous);
-        MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * chunks);
+        MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * outputs);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.sampled.copyToHostAsync(hostTokens, stream);
-        for (int i = 0; i < chunks; i++) {
+        for (int i = 0; i < outputs; i++) {
             if (samplesOnHost(samplers[i])) {
                 long row = 4L * i * vocab;
                 buffers.logits.copyToHostAsync(row, buffers.hostLogits.segment().asSlice(row, 4L * vocab), stream);
@@ -216,7 +216,7 @@ final class CudaModelRunner implements ModelRunner {
         }
         stages.end();
         slot.done.record(stream);
-        CudaSubmittedStep step = new CudaSubmittedStep(this, slot, samplers, chunks, hostRows);
+        CudaSubmittedStep step = new CudaSubmittedStep(this, slot, samplers, outputs, hostRows);
         slots.submitted(step);
         counts.forwardNanos += System.nanoTime() - start;
         return step;
@@ -290,16 +290,12 @@ final class CudaModelRunner implements ModelRunner {
      * had to grow (which waits for the device).
      */
     private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
-        if (batch.outputRows() != batch.size()) {
-            throw new EmberException("the CUDA runner returns one output per chunk; speculative verification (several) "
-                    + "runs on the CPU backend for now (--backend cpu)");
-        }
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
         boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
         StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
-        if (ensureCapacity(layout.rows(), layout.chunks()) && batch.carriesTokens()) {
+        if (ensureCapacity(layout.rows(), Math.max(layout.chunks(), layout.outputs())) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
         slot.fit(buffers);
@@ -308,7 +304,7 @@ final class CudaModelRunner implements ModelRunner {
         int carried = layout.writeMetadata(batch, kvSpec, scratchBlock, hostMeta);
         boolean sampled = samplers != null;
         if (sampled) {
-            layout.writeSampling(samplers, exact.chunks(), hostMeta);
+            layout.writeSampling(samplers, exact.outputs(), hostMeta);
         }
         long choosing = System.nanoTime();
         chooseProducts(layout);
@@ -354,7 +350,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private void capture(int size, int stride) {
-        StepLayout layout = new StepLayout(size, size, 0, size, stride);
+        StepLayout layout = StepLayout.decode(size, stride);
         long choosing = System.nanoTime();
         chooseProducts(layout);
         counts.chooseNanos += System.nanoTime() - choosing;
@@ -367,7 +363,7 @@ final class CudaModelRunner implements ModelRunner {
      * them on this step's scratch buffers.
      */
     private void chooseProducts(StepLayout layout) {
-        int rows = layout.rows(), chunks = layout.chunks();
+        int rows = layout.rows(), outputs = layout.outputs();
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
         StepBuffers a = buffers;
         DeviceWeights weights = model.weights;
@@ -382,9 +378,9 @@ final class CudaModelRunner implements ModelRunner {
             products.choose(stream, type, a.gated.address(), addresses(layers, DeviceWeights.Layer::down), a.delta.address(),
                     DType.F32, rows, h, ff);
         }
-        if (chunks <= EmberKernels.GEMV_MAX_ROWS) {
+        if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
-                    DType.F32, chunks, config.vocabSize(), h);
+                    DType.F32, outputs, config.vocabSize(), h);
         }
     }
 
@@ -482,13 +478,13 @@ final class CudaModelRunner implements ModelRunner {
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
         kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
-                a.meta(layout.lastRows()), layout.chunks(), h, eps, false);
+                a.meta(layout.lastRows()), layout.outputs(), h, eps, false);
         stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
-                layout.chunks(), config.vocabSize(), h);
+                layout.outputs(), config.vocabSize(), h);
         if (sampled) {
             stages.enter(Stage.SAMPLING);
-            kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.chunks(),
+            kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.outputs(),
                     config.vocabSize());
         }
     }

@@ -15,6 +15,7 @@ final class CudaSubmittedStep implements SubmittedStep {
     private final CudaModelRunner runner;
     final StepSlots.Slot slot;
     final Sampler[] samplers;
+    /** Its outputs: one per chunk but for verifications, whose chunks have several. */
     final int chunks;
     /** Whether a row is sampled on the host: such a step must be awaited before the next is submitted. */
     final boolean hostRows;

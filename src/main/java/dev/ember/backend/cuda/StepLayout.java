@@ -18,11 +18,12 @@ import java.util.List;
  *
  * @param rows      tokens in the step
  * @param chunks    sequences in the step (one chunk each)
+ * @param outputs   positions whose logits the step computes (and samples): one per chunk, more for a verification
  * @param prefill   chunks of more than one token, attended by the prefill kernel
  * @param decode    chunks of one token, attended by the decode kernel
  * @param stride    block-table row length
  */
-record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
+record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride) {
     /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
     static final int SAMPLE_PARAMS = 5;
 
@@ -47,15 +48,21 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
             prefill += chunk.tokens().length > 1 ? 1 : 0;
             widest = Math.max(widest, (end + blockSize - 1) / blockSize);
         }
-        return new StepLayout(rows, batch.size(), prefill, batch.size() - prefill, Math.max(Math.min(tableWidth(widest), maxStride), widest));
+        return new StepLayout(rows, batch.size(), batch.outputRows(), prefill, batch.size() - prefill,
+                Math.max(Math.min(tableWidth(widest), maxStride), widest));
     }
 
     /** This decode-only layout grown to {@code chunks} single-token chunks (the extra ones padding). */
     StepLayout padded(int chunks) {
-        if (prefill != 0 || chunks < this.chunks) {
+        if (prefill != 0 || chunks < this.chunks || outputs != this.chunks) {
             throw new IllegalArgumentException("only a decode step pads, and only up: " + this + " to " + chunks);
         }
-        return new StepLayout(rows + chunks - this.chunks, chunks, 0, chunks, stride);
+        return decode(chunks, stride);
+    }
+
+    /** A step of {@code chunks} single-token decodes, one output each. */
+    static StepLayout decode(int chunks, int stride) {
+        return new StepLayout(chunks, chunks, chunks, 0, chunks, stride);
     }
 
     int tokens() {
@@ -76,13 +83,13 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         return 3 * rows;
     }
 
-    /** The row of each chunk's last token, whose logits the step returns. */
+    /** The row of each output (each chunk's last token; a verification's last several), whose logits the step returns. */
     int lastRows() {
         return 4 * rows;
     }
 
     int chunkRowStart() {
-        return lastRows() + chunks;
+        return lastRows() + outputs;
     }
 
     int chunkLength() {
@@ -103,13 +110,13 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         return prefillChunks() + prefill;
     }
 
-    /** Per chunk, five ints saying how to pick its next token (SAMPLE_PARAMS; sample_tokens in sampling.cu). */
+    /** Per output, five ints saying how to pick its next token (SAMPLE_PARAMS; sample_tokens in sampling.cu). */
     int sampling() {
         return decodeRows() + decode;
     }
 
     int blockTables() {
-        return sampling() + SAMPLE_PARAMS * chunks;
+        return sampling() + SAMPLE_PARAMS * outputs;
     }
 
     /** The arrays above, which a captured decode graph reads. */
@@ -132,7 +139,7 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
      */
     int writeMetadata(ForwardBatch batch, KvCacheSpec kvSpec, int scratchBlock, MemorySegment m) {
         int bs = kvSpec.blockSize();
-        int row = 0, prefills = 0, decodes = 0, carried = 0;
+        int row = 0, output = 0, prefills = 0, decodes = 0, carried = 0;
         List<ForwardBatch.Chunk> batchChunks = batch.chunks();
         for (int c = 0; c < batchChunks.size(); c++) {
             ForwardBatch.Chunk chunk = batchChunks.get(c);
@@ -168,7 +175,9 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
                 setInt(m, slots() + row, table.block(pos / bs) * bs + pos % bs);
                 setInt(m, rowChunk() + row, c);
             }
-            setInt(m, lastRows() + c, row - 1);
+            for (int k = chunk.outputs(); k > 0; k--) {
+                setInt(m, lastRows() + output++, row - k);
+            }
         }
         // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
         for (int c = batchChunks.size(); c < chunks; c++, row++) {
@@ -181,7 +190,7 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
             setInt(m, positions() + row, 0);
             setInt(m, slots() + row, scratchBlock * bs);
             setInt(m, rowChunk() + row, c);
-            setInt(m, lastRows() + c, row);
+            setInt(m, lastRows() + output++, row);
         }
         return carried;
     }
@@ -190,10 +199,10 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         m.setAtIndex(ValueLayout.JAVA_INT, index, value);
     }
 
-    /** Each chunk's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    void writeSampling(Sampler[] samplers, int batchChunks, MemorySegment m) {
-        for (int c = 0; c < chunks; c++) {
-            Sampler s = c < batchChunks ? samplers[c] : null;  // padding rows draw nothing
+    /** Each output's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
+    void writeSampling(Sampler[] samplers, int batchOutputs, MemorySegment m) {
+        for (int c = 0; c < outputs; c++) {
+            Sampler s = c < batchOutputs ? samplers[c] : null;  // padding rows draw nothing
             int at = sampling() + SAMPLE_PARAMS * c;
             int mode = s == null || CudaSubmittedStep.samplesOnHost(s) ? 0 : s.params().isGreedy() ? 1 : 2;
             float uniform = mode == 2 ? Math.min((float) s.nextUniform(), Math.nextDown(1f)) : 0f;
@@ -205,7 +214,7 @@ record StepLayout(int rows, int chunks, int prefill, int decode, int stride) {
         }
     }
 
-    /** Ints a step of at most these counts can need, carried pairs included. */
+    /** Ints a step of at most these counts can need, carried pairs included ({@code chunks}: at least the outputs too). */
     static long capacityInts(int rows, int chunks, int maxStride) {
         return 4L * rows + (9L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
     }

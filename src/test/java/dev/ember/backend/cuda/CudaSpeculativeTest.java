@@ -1,0 +1,134 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.ModelRunner;
+import dev.ember.engine.DraftModelProposer;
+import dev.ember.engine.LlmEngine;
+import dev.ember.engine.NgramProposer;
+import dev.ember.engine.Proposer;
+import dev.ember.engine.RequestListener;
+import dev.ember.engine.Speculation;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.RopeScaling;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.scheduler.Sequence;
+import dev.ember.scheduler.SpeculationStats;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Speculative decoding on the GPU: a chunk with several outputs (a verification) gives each position the logits a
+ * step of its own would, and the engine speculating with the target's first layers or with n-gram lookup gives the
+ * target's greedy tokens, judged by margins where bf16 rounds a verification and a plain decode differently.
+ */
+class CudaSpeculativeTest {
+    private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 4, 8, 2, 32, 512, 2048, 1e-5,
+            10000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+    private static final int BLOCK = 16;
+
+    @Test
+    void aChunkOfSeveralOutputsGivesEachPositionsLogits() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 1024, BLOCK), 5)) {
+            int vocab = CONFIG.vocabSize();
+            int[] tokens = new SplittableRandom(3).ints(24, 0, vocab).toArray();
+            float[] together = logits(runner, tokens, 5), alone = new float[5 * vocab];
+            for (int k = 0; k < 5; k++) {
+                float[] one = logits(runner, Arrays.copyOf(tokens, tokens.length - 4 + k), 1);
+                System.arraycopy(one, 0, alone, k * vocab, vocab);
+            }
+            double worst = 0, scale = 0;
+            for (int i = 0; i < alone.length; i++) {
+                worst = Math.max(worst, Math.abs(together[i] - alone[i]));
+                scale = Math.max(scale, Math.abs(alone[i]));
+            }
+            System.out.printf("[gpu-check] 5 outputs of one chunk against 5 prefills: worst difference %.2e of the largest logit%n",
+                    worst / scale);
+            assertTrue(worst <= 2e-2 * scale, "outputs of one chunk differ from steps of their own by " + worst / scale);
+        }
+    }
+
+    /** The logits of the last {@code outputs} positions of {@code tokens}, prefilled in one chunk. */
+    private static float[] logits(ModelRunner runner, int[] tokens, int outputs) {
+        BlockTable table = runner.blockAllocator().newTable();
+        try {
+            table.reserveOrFail(tokens.length, runner.blockAllocator());
+            float[] logits = new float[outputs * CONFIG.vocabSize()];
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(tokens, 0, table, -1, outputs)), logits);
+            return logits;
+        } finally {
+            table.release(runner.blockAllocator());
+        }
+    }
+
+    @Test
+    void speculatingGivesTheTargetsGreedyTokens() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner target = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 8192, BLOCK), 7)) {
+            int[][] prompts = new int[6][];
+            SplittableRandom random = new SplittableRandom(9);
+            for (int i = 0; i < prompts.length; i++) {
+                prompts[i] = random.ints(random.nextInt(8, 100), 0, CONFIG.vocabSize()).toArray();
+            }
+            int[][] plain = run(target, prompts, null);
+            ModelRunner draft = backend.loadRandom(CONFIG.withLayers(2), DType.BF16,
+                    KvCacheSpec.forTokens(CONFIG.withLayers(2), 8192, BLOCK), 7);
+            for (Proposer proposer : new Proposer[] {new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), draft),
+                    new NgramProposer(1, 3)}) {
+                try (Speculation speculation = new Speculation(proposer, 4, 64)) {
+                    int[][] speculated = run(target, prompts, speculation);
+                    int identical = 0;
+                    for (int i = 0; i < plain.length; i++) {
+                        int d = Arrays.mismatch(plain[i], speculated[i]);
+                        if (d < 0) {
+                            identical++;
+                            continue;
+                        }
+                        System.out.printf("[gpu-check] speculative (%s): request %d differs at token %d%n", proposer.describe(), i, d);
+                    }
+                    System.out.printf("[gpu-check] speculative (%s) greedy: %d of %d requests identical to plain decoding%n",
+                            proposer.describe(), identical, plain.length);
+                    assertTrue(identical >= plain.length - 1, "at most one near-tie among " + plain.length + " requests");
+                }
+            }
+        }
+    }
+
+    private static int[][] run(ModelRunner runner, int[][] prompts, Speculation speculation) {
+        LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 512, 256, SchedulePolicy.DECODE_FIRST, false, true),
+                Set.of(), null);
+        if (speculation != null) {
+            engine.speculate(speculation);
+        }
+        Sequence[] sequences = new Sequence[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            sequences[i] = engine.add(prompts[i], SamplingParams.greedy(48), RequestListener.NONE);
+        }
+        while (engine.hasWork()) {
+            engine.step();
+        }
+        if (speculation != null) {
+            SpeculationStats s = engine.scheduler().speculation();
+            System.out.printf("[gpu-check] speculative (%s): %d of %d drafted tokens accepted, %.2f tokens per verification%n",
+                    speculation.proposer().describe(), s.accepted(), s.proposed(), s.meanAcceptedLength());
+            assertTrue(s.verifications() > 0, "verifications ran");
+        }
+        assertEquals(runner.blockAllocator().capacity(), runner.blockAllocator().freeBlocks(), "KV blocks leaked");
+        return Arrays.stream(sequences).map(Sequence::generatedTokens).toArray(int[][]::new);
+    }
+}
