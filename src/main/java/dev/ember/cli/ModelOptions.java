@@ -32,6 +32,12 @@ public final class ModelOptions {
 
     public Path modelDirectory() {
         if (model != null) {
+            if (Files.isRegularFile(model)) {
+                Path parent = model.toAbsolutePath().getParent();
+                throw new EmberException("--model takes a model directory (config.json, *.safetensors, tokenizer.json), not "
+                        + "a file: " + model + (parent != null && Files.isRegularFile(parent.resolve("config.json"))
+                        ? "; its folder " + parent + " looks like one" : ""));
+            }
             return model;
         }
         // The launcher passes the repository root, so the default model is found from any working directory.
