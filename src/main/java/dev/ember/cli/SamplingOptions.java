@@ -16,12 +16,12 @@ import java.util.Locale;
  * (or no file) means greedy, and then only {@code --temperature} above 0 turns sampling on.
  */
 public final class SamplingOptions {
-    private static final String FROM_MODEL = "default: the model's generation_config.json";
+    private static final String FROM_MODEL = "default: the model's generation config";
     /** The options that matter to greedy decoding. */
     private static final List<String> GREEDY_OPTIONS = List.of("--temperature", "--repetition-penalty");
 
     @Option(names = "--temperature", paramLabel = "T",
-            description = "0 = greedy; " + FROM_MODEL + " (greedy unless it says do_sample: true)")
+            description = "0 = greedy; " + FROM_MODEL + " (generation_config.json: greedy unless it says do_sample: true)")
     Float temperature;
 
     @Option(names = "--top-k", paramLabel = "K", description = "keep the k most likely tokens, 0 = off; " + FROM_MODEL + " (top_k, else 50)")
