@@ -52,7 +52,8 @@ import java.util.concurrent.Callable;
  * {@code decode_tok_s} the tokens those steps produced per second.
  */
 @Command(name = "e2e", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "End-to-end prefill + decode timing (TTFT, prefill, decode tokens/s) beside the bandwidth roofline.")
+        description = {"End-to-end prefill + decode timing (TTFT, prefill, decode tokens/s) beside the bandwidth roofline.",
+                "The defaults (one prompt of 128 tokens, 128 generated) suit a GPU and the CPU alike."})
 public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("mode", "prompt_len", "gen_len", "chunk_len", "batch_size", "ttft_ms",
             "prefill_ms", "decode_ms", "decode_tok_s");
@@ -275,11 +276,14 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         return marks.millisBetween(from.ordinal(), to.ordinal());
     }
 
-    /** Issue 4's batch-1 workload, shortened to fit the model; a few tokens when quick. */
+    /** On a GPU the batch-1 decode workload (128 prompt tokens, 256 generated), shortened to fit the model; a few tokens when quick. */
     @Override
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--prompt-len", "32", "--gen-len", "8", "--iters", "1", "--warmup", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         int prompt = Math.min(128, suite.contextLength() / 4);
         int gen = Math.min(256, suite.contextLength() / 2);

@@ -36,8 +36,8 @@ import java.util.concurrent.Callable;
  * overlap this is the host work the device's step must cover; without it, time the device sits idle every step.
  */
 @Command(name = "host", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"The engine's host time per step (scheduler, batch building, retiring tokens), with a runner that",
-                "computes nothing: what overlap must hide behind each device step."})
+        description = {"The engine's host time per step (scheduler, batch building, retiring tokens), with a runner that computes nothing.",
+                "That is what overlap must hide behind each device step. No weights are made or read, so the defaults suit any machine."})
 public final class HostBenchCommand implements Callable<Integer> {
     static final List<String> COLUMNS = List.of("batch_size", "prompt_len", "kv_tokens", "overlap", "steps",
             "host_us_per_step", "min_us", "max_us", "preemptions");

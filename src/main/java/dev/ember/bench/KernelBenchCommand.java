@@ -36,8 +36,8 @@ import java.util.concurrent.Callable;
  * this device cannot give is left empty.
  */
 @Command(name = "kernel", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Each kernel of a forward step at a model's shapes: median time, bytes moved, GB/s and TFLOP/s "
-                + "against the device's measured ceilings.")
+        description = {"Each kernel of a forward step at a model's shapes: median time, bytes moved, GB/s and TFLOP/s "
+                + "against the device's measured ceilings.", "The defaults suit a GPU and the CPU alike."})
 public final class KernelBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("kernel", "implementation", "phase", "shape", "rows", "elapsed_us", "min_us",
             "max_us", "bytes_moved", "effective_gbps", "efficiency_pct", "tflops", "matmul_pct");
@@ -99,8 +99,7 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
     public Integer call() {
         DType type = parseDtype();
         validate();
-        ModelConfig config = preset.given() ? preset.config(modelOptions)
-                : ModelConfig.read(modelOptions.modelDirectory().resolve("config.json"));
+        ModelConfig config = preset.modelConfig(modelOptions);
         String modelName = preset.given() ? preset.name() + " (shape)" : modelOptions.modelDirectory().getFileName().toString();
         if (seqLen > config.maxPositions()) {
             throw new EmberException("--seq-len " + seqLen + " exceeds the model's context of " + config.maxPositions() + " tokens");
@@ -203,6 +202,9 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--batch", "1", "--seq-len", "32", "--iters", "3", "--warmup", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         int prefill = Math.min(512, suite.contextLength() / 2);
         return List.of("--batch", "1,2,4,8", "--seq-len", String.valueOf(prefill), "--iters", "100", "--warmup", "10");

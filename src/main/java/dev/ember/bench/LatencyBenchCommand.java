@@ -33,7 +33,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 
 /**
  * {@code ember bench latency}: the vLLM baseline harness of seed 003 (bench_vllm.py), with its options and its
@@ -44,16 +43,18 @@ import java.util.stream.Collectors;
  * each request, as 003 reads nvidia-smi; on the CPU, or without NVML, it is left empty.
  */
 @Command(name = "latency", mixinStandardHelpOptions = true,
-        description = "Per prompt length: prefill latency, end-to-end latency p50/p95, decode tokens/s and peak GPU "
-                + "memory (seed 003's vLLM harness); writes OUT_DIR/OUT_NAME.csv and .json.")
+        description = {"Per prompt length: prefill latency, end-to-end latency p50/p95, decode tokens/s and peak GPU memory.",
+                "Writes OUT_DIR/OUT_NAME.csv and .json, with the columns of a vLLM latency harness (bench_vllm.py).",
+                "Defaults: prompts of 512 to 8192 tokens on a GPU, 128 and 512 on the CPU; those that fit the model's context."})
 public final class LatencyBenchCommand implements Callable<Integer>, ReportedBenchmark {
     /** bench_vllm.py's columns, in its order. */
     public static final List<String> COLUMNS = List.of("benchmark", "model", "dtype", "tp_size", "prompt_len",
             "max_new_tokens", "prefill_tokens", "iters", "warmup", "latency_ms_mean", "latency_ms_p50", "latency_ms_p95",
             "prefill_latency_ms_mean", "prefill_latency_ms_p50", "prefill_latency_ms_p95", "decode_tokens_per_s",
             "peak_mem_bytes_mean", "peak_mem_bytes_p95");
-    /** The seed's default prompt lengths; by default those that fit the model's context are run. */
-    static final List<Integer> SEED_PROMPT_LENS = List.of(512, 2048, 4096, 8192);
+    /** The default prompt lengths on a GPU (the vLLM harness's) and on the CPU; those that fit the model's context run. */
+    static final List<Integer> GPU_PROMPT_LENS = List.of(512, 2048, 4096, 8192);
+    static final List<Integer> CPU_PROMPT_LENS = List.of(128, 512);
 
     @Mixin
     ModelOptions modelOptions;
@@ -68,8 +69,8 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
     TraceOptions traceOptions;
 
     @Option(names = "--prompt-lens", split = ",", arity = "1..*", paramLabel = "N",
-            description = "prompt lengths in tokens (comma- or space-separated); default: 512,2048,4096,8192, those "
-                    + "that fit the model's context")
+            description = "prompt lengths in tokens (comma- or space-separated); default: 512,2048,4096,8192 on a GPU, "
+                    + "128,512 on the CPU, those that fit the model's context")
     List<Integer> promptLens;
 
     @Option(names = "--max-new-tokens", defaultValue = "64", description = "tokens generated per request; default: ${DEFAULT-VALUE}")
@@ -106,7 +107,11 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
         List<Integer> lens = new ArrayList<>();  // chosen once the model's context is known
         try (Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
-                 lens.addAll(promptLengths(config.maxPositions(), err));
+                 int newTokens = Math.max(maxNewTokens, prefillTokens);
+                 DeviceDefaults defaults = new DeviceDefaults(backend.onGpu());
+                 lens.addAll(defaults.promptLengths(promptLens, GPU_PROMPT_LENS, CPU_PROMPT_LENS, config.maxPositions(),
+                         config.maxPositions() - newTokens, newTokens + " new tokens", err));
+                 defaults.report(err);
                  int longest = lens.stream().mapToInt(Integer::intValue).max().orElseThrow();
                  return KvCacheSpec.forTokens(config, longest + maxNewTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE);
              }, progress, err)) {
@@ -189,34 +194,14 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
         }
     }
 
-    /** The prompt lengths to run; explicit ones must fit the context with the generated tokens. */
-    private List<Integer> promptLengths(int context, PrintStream log) {
-        int room = context - Math.max(maxNewTokens, prefillTokens);
-        if (promptLens != null) {
-            List<Integer> tooLong = promptLens.stream().filter(n -> n > room).toList();
-            if (!tooLong.isEmpty()) {
-                throw new EmberException("prompt lengths " + tooLong + " plus " + Math.max(maxNewTokens, prefillTokens)
-                        + " new tokens do not fit the model's context of " + context + " tokens");
-            }
-            return List.copyOf(promptLens);
-        }
-        List<Integer> fit = SEED_PROMPT_LENS.stream().filter(n -> n <= room).toList();
-        if (fit.size() < SEED_PROMPT_LENS.size()) {
-            log.println("ember: prompt lengths " + SEED_PROMPT_LENS.stream().filter(n -> n > room).map(String::valueOf)
-                    .collect(Collectors.joining(",")) + " do not fit the model's context of " + context + " tokens; skipped");
-        }
-        if (fit.isEmpty()) {
-            throw new EmberException("none of the default prompt lengths " + SEED_PROMPT_LENS + " fits the model's context of "
-                    + context + " tokens; pass --prompt-lens");
-        }
-        return fit;
-    }
-
     /** Powers of two from 128 up to 4096 that fit the context with 64 new tokens; a few short prompts when quick. */
     @Override
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--prompt-lens", "16,64", "--max-new-tokens", "8", "--iters", "2", "--warmup", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         List<String> lens = new ArrayList<>();
         for (int n = 128; n <= 4096 && n + 64 <= suite.contextLength(); n *= 2) {

@@ -31,13 +31,17 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "offline", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Offline throughput, as mini-sglang's bench.py: random prompts and output lengths, all submitted at once.",
-                "Prints output tokens/s beside the workload's floor on this device (bytes over copy bandwidth, FLOPs over matmul rate)."})
+                "Prints output tokens/s beside the workload's floor on this device (bytes over copy bandwidth, FLOPs over matmul rate).",
+                "Defaults: bench.py's 256 requests on a GPU, 16 shorter ones on the CPU; lengths within the model's context."})
 public final class OfflineBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("model", "device", "num_requests", "input_tokens", "output_tokens", "runs",
             "seconds", "seconds_min", "seconds_max", "output_tok_s", "input_tok_s", "steps", "preemptions",
             "floor_s", "floor_prefill_s", "floor_decode_s", "floor_memory_s", "floor_compute_s", "floor_fraction");
     private static final int WARMUP_PROMPT_TOKENS = 16;
     private static final int WARMUP_OUTPUT_TOKENS = 32;
+    /** bench.py's prompt and output lengths, the GPU's default. */
+    private static final LengthRange BENCH_PY_LENGTHS = new LengthRange(100, 1024);
+    private static final LengthRange CPU_LENGTHS = new LengthRange(32, 256);
 
     @Mixin
     EngineOptions engineOptions;
@@ -48,15 +52,16 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     @Mixin
     MonitorOptions monitorOptions;
 
-    @Option(names = "--num-requests", defaultValue = "256", description = "requests; default: ${DEFAULT-VALUE}")
-    int numRequests;
+    @Option(names = "--num-requests", paramLabel = "N", description = "requests; default: 256 on a GPU (bench.py's), 16 on the CPU")
+    Integer numRequests;
 
-    @Option(names = "--input-len", defaultValue = "100:1024", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
-            description = "prompt lengths in tokens, uniform in MIN:MAX (or a fixed N); default: ${DEFAULT-VALUE}")
+    @Option(names = "--input-len", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
+            description = "prompt lengths in tokens, uniform in MIN:MAX (or a fixed N); default: 100:1024 on a GPU "
+                    + "(bench.py's), 32:256 on the CPU, at most half the model's context")
     LengthRange inputLen;
 
-    @Option(names = "--output-len", defaultValue = "100:1024", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
-            description = "output lengths in tokens, uniform in MIN:MAX (or a fixed N); default: ${DEFAULT-VALUE}")
+    @Option(names = "--output-len", converter = LengthRange.Converter.class, paramLabel = "MIN:MAX",
+            description = "output lengths in tokens, uniform in MIN:MAX (or a fixed N); default: as --input-len")
     LengthRange outputLen;
 
     @Option(names = "--seed", defaultValue = "0", description = "seed of the lengths, token ids and sampling; default: ${DEFAULT-VALUE}")
@@ -81,11 +86,22 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
 
     @Override
     public Integer call() {
+        PrintStream err = System.err;
+        DeviceDefaults defaults = new DeviceDefaults(engineOptions.model.runsOnGpu());
+        numRequests = defaults.pick("--num-requests", numRequests, 256, 16);
+        int half = engineOptions.preset.modelConfig(engineOptions.model).maxPositions() / 2;
+        LengthRange lengths = defaults.gpu() ? BENCH_PY_LENGTHS : CPU_LENGTHS;
+        if ((inputLen == null || outputLen == null) && lengths.max() > half) {
+            err.println("ember: the default lengths " + lengths + " shortened to " + within(lengths, half) + " so that a "
+                    + "request fits the model's context of " + 2 * half + " tokens");
+        }
+        inputLen = defaults.pick("--input-len", inputLen, within(BENCH_PY_LENGTHS, half), within(CPU_LENGTHS, half));
+        outputLen = defaults.pick("--output-len", outputLen, within(BENCH_PY_LENGTHS, half), within(CPU_LENGTHS, half));
+        defaults.report(err);
         if (numRequests < 1 || runs < 1 || maxNumSeqs < 1) {
             throw new EmberException("--num-requests, --runs and --max-num-seqs must be at least 1");
         }
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        PrintStream err = System.err;
         Progress progress = new ConsoleProgress(err);
         RandomWorkload workload = RandomWorkload.draw(numRequests, inputLen, outputLen, seed);
         SchedulerConfig scheduler = engineOptions.scheduler.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
@@ -143,6 +159,10 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         return 0;
     }
 
+    private static LengthRange within(LengthRange range, int most) {
+        return new LengthRange(Math.min(range.min(), most), Math.min(range.max(), most));
+    }
+
     /**
      * Submits every request at once (sampling at bench.py's temperature, EOS ignored, a seed per request) and steps the engine until all are done; the time runs from the first
      * submission to the last token. Checks that every requested token was generated (EOS is ignored).
@@ -170,14 +190,12 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         return new Run(seconds, engine.generatedTokens(), engine.steps(), engine.scheduler().preemptions(), counters);
     }
 
-    /** bench.py's workload with its lengths clipped to fit the model's context; eight short requests when quick. */
+    /** The defaults (bench.py's workload on a GPU, shortened to fit the model's context); eight short requests when quick. */
     @Override
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--num-requests", "8", "--input-len", "16:64", "--output-len", "16:64", "--runs", "1");
         }
-        int longest = Math.min(1024, suite.contextLength() / 2);
-        String range = Math.min(100, longest) + ":" + longest;
-        return List.of("--input-len", range, "--output-len", range, "--runs", "3");
+        return List.of();
     }
 }

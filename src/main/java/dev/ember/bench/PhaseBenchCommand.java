@@ -39,8 +39,8 @@ import java.util.concurrent.Callable;
  * layer's weights plus the KV cache it reads and writes. Medians over {@code --iters} runs.
  */
 @Command(name = "phase", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Per-layer prefill and decode time for each prompt length, with estimated TFLOP/s and GB/s "
-                + "(seed 000's ember_phase_analysis).")
+        description = {"Per-layer prefill and decode time for each prompt length, with estimated TFLOP/s and GB/s.",
+                "Defaults: prompts of 128, 512 and 2048 tokens on a GPU, 128 and 512 on the CPU; those that fit the model's context."})
 public final class PhaseBenchCommand implements Callable<Integer>, ReportedBenchmark {
     /** ember_phase_analysis's columns, in its order. */
     public static final List<String> COLUMNS = List.of("prompt_len", "layer_id", "prefill_time_ms", "decode_time_ms",
@@ -61,8 +61,13 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     @Mixin
     NvtxOption nvtxOption;
 
-    @Option(names = "--prompt-lens", split = ",", arity = "1..*", required = true, paramLabel = "N",
-            description = "prompt lengths in tokens; each is prefilled and then decoded")
+    /** The default prompt lengths on a GPU and on the CPU; those that fit the model's context run. */
+    static final List<Integer> GPU_PROMPT_LENS = List.of(128, 512, 2048);
+    static final List<Integer> CPU_PROMPT_LENS = List.of(128, 512);
+
+    @Option(names = "--prompt-lens", split = ",", arity = "1..*", paramLabel = "N",
+            description = "prompt lengths in tokens; each is prefilled and then decoded; default: 128,512,2048 on a GPU, "
+                    + "128,512 on the CPU, those that fit the model's context")
     List<Integer> promptLens;
 
     @Option(names = "--decode-steps", defaultValue = "100", description = "decode steps per prompt length; default: ${DEFAULT-VALUE}")
@@ -78,7 +83,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
             + "CUDA_VISIBLE_DEVICES); default: ${DEFAULT-VALUE}")
     int device;
 
-    @Option(names = "--output", paramLabel = "FILE", description = "also write the rows as CSV (the seed's name for it)")
+    @Option(names = "--output", paramLabel = "FILE", description = "also write the rows as CSV (as --csv elsewhere)")
     Path csv;
 
     @Option(names = "--json", paramLabel = "FILE", description = "also write the header and rows as JSON")
@@ -90,14 +95,14 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
         PrintStream out = System.out;
         PrintStream err = System.err;
         ConsoleProgress progress = new ConsoleProgress(err);
-        // The longest prompt, its first token and one more per decode step.
-        int longest = promptLens.stream().mapToInt(Integer::intValue).max().orElseThrow() + decodeSteps + 1;
         try (Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
-                 if (longest > config.maxPositions()) {
-                     throw new EmberException("the longest prompt plus its first token and --decode-steps (" + longest
-                             + " tokens) exceeds the model's context of " + config.maxPositions() + " tokens");
-                 }
+                 // Each prompt, its first token and one more per decode step.
+                 DeviceDefaults defaults = new DeviceDefaults(backend.onGpu());
+                 promptLens = defaults.promptLengths(promptLens, GPU_PROMPT_LENS, CPU_PROMPT_LENS, config.maxPositions(),
+                         config.maxPositions() - decodeSteps - 1, "the first token and --decode-steps " + decodeSteps, err);
+                 defaults.report(err);
+                 int longest = promptLens.stream().mapToInt(Integer::intValue).max().orElseThrow() + decodeSteps + 1;
                  return KvCacheSpec.forTokens(config, longest, KvCacheSpec.DEFAULT_BLOCK_SIZE);
              }, progress, err)) {
             ModelRunner runner = loaded.runner();
@@ -195,7 +200,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     }
 
     private void validate() {
-        if (promptLens.stream().anyMatch(n -> n < 2)) {
+        if (promptLens != null && promptLens.stream().anyMatch(n -> n < 2)) {
             throw new EmberException("--prompt-lens must be at least 2, got " + promptLens);
         }
         if (decodeSteps < 1 || iters < 1 || warmup < 0) {
@@ -269,6 +274,9 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--prompt-lens", "16,32", "--decode-steps", "4", "--iters", "1", "--warmup", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         List<String> lens = new java.util.ArrayList<>();
         for (int n = 128; n <= 2048 && n + 32 <= suite.contextLength(); n *= 4) {

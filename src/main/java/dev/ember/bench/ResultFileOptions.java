@@ -7,7 +7,7 @@ import java.nio.file.Path;
 /** {@code --csv FILE} and {@code --json FILE}, for any benchmark to include as a picocli {@code @Mixin}. */
 public final class ResultFileOptions {
 
-    @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV (the seeds' columns)")
+    @Option(names = "--csv", paramLabel = "FILE", description = "also write the rows as CSV")
     Path csv;
 
     @Option(names = "--json", paramLabel = "FILE", description = "also write the header and the rows as JSON")

@@ -33,9 +33,9 @@ import java.util.concurrent.Callable;
  * A step that computes any prompt token counts as prefill, a step of decodes only as decode.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Continuous batching in process, as the seeds' ember_serve_benchmark: --num-req requests through --batch-size slots,",
-                "a finished request's slot refilled at once. One CSV row per run:",
-                "mode,num_reqs,batch_size,prompt_len,gen_len,vary_gen,prefill_ms,decode_ms,gen_tokens,decode_tok_s"})
+        description = {"Continuous batching in process: --num-req requests through --batch-size slots, each refilled as its request ends.",
+                "One CSV row per run: mode,num_reqs,batch_size,prompt_len,gen_len,vary_gen,prefill_ms,decode_ms,gen_tokens,decode_tok_s.",
+                "Defaults: 32 requests of 512 prompt tokens on a GPU, 16 of 256 on the CPU."})
 public final class ServeBenchCommand implements Callable<Integer>, ReportedBenchmark {
     static final List<String> COLUMNS = List.of("mode", "num_reqs", "batch_size", "prompt_len", "gen_len", "vary_gen",
             "prefill_ms", "decode_ms", "gen_tokens", "decode_tok_s");
@@ -52,11 +52,11 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
     @Option(names = "--batch-size", defaultValue = "8", description = "slots: most requests in flight; default: ${DEFAULT-VALUE}")
     int batchSize;
 
-    @Option(names = "--num-req", defaultValue = "32", description = "requests in all; default: ${DEFAULT-VALUE}")
-    int numReq;
+    @Option(names = "--num-req", paramLabel = "N", description = "requests in all; default: 32 on a GPU, 16 on the CPU")
+    Integer numReq;
 
-    @Option(names = "--prompt-len", defaultValue = "512", description = "prompt tokens per request; default: ${DEFAULT-VALUE}")
-    int promptLen;
+    @Option(names = "--prompt-len", paramLabel = "N", description = "prompt tokens per request; default: 512 on a GPU, 256 on the CPU")
+    Integer promptLen;
 
     @Option(names = "--gen-len", defaultValue = "64",
             description = "tokens to generate per request; each request's varies uniformly in [gen-len/2, 3*gen-len/2] unless --no-vary-gen; default: ${DEFAULT-VALUE}")
@@ -100,6 +100,10 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
 
     @Override
     public Integer call() {
+        DeviceDefaults defaults = new DeviceDefaults(engineOptions.model.runsOnGpu());
+        numReq = defaults.pick("--num-req", numReq, 32, 16);
+        promptLen = defaults.pick("--prompt-len", promptLen, 512, 256);
+        defaults.report(System.err);
         if (batchSize < 1 || numReq < 1 || promptLen < 1 || genLen < 1 || runs < 1) {
             throw new EmberException("--batch-size, --num-req, --prompt-len, --gen-len and --runs must be at least 1");
         }
@@ -252,6 +256,9 @@ public final class ServeBenchCommand implements Callable<Integer>, ReportedBench
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--num-req", "4", "--batch-size", "2", "--prompt-len", "32", "--gen-len", "8", "--runs", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         return List.of("--prompt-len", String.valueOf(Math.min(512, suite.contextLength() / 2)), "--runs", "3");
     }

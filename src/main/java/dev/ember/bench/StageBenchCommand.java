@@ -44,8 +44,8 @@ import java.util.concurrent.Callable;
  * stages; with it the token is picked on the device, in the {@code sampling} stage.
  */
 @Command(name = "stage", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Where a prefill and a decode step spend their time: embedding, rmsnorm, attention, ffn, copies, "
-                + "sampling, lm_head (seed 000's ember_stage_breakdown).")
+        description = {"Where a prefill and a decode step spend their time: embedding, rmsnorm, attention, ffn, copies, "
+                + "sampling, lm_head.", "The defaults (a prompt of 512 tokens, 64 decoded) suit a GPU and the CPU alike."})
 public final class StageBenchCommand implements Callable<Integer>, ReportedBenchmark {
     /** ember_stage_breakdown's columns, in its order. */
     public static final List<String> COLUMNS = columns();
@@ -255,6 +255,9 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
     public List<String> reportArguments(Suite suite) {
         if (suite.quick()) {
             return List.of("--prompt-len", "32", "--decode-steps", "4", "--chunk-len", "32", "--iters", "1", "--warmup", "1");
+        }
+        if (!suite.gpu()) {
+            return List.of();
         }
         int prompt = Math.min(512, suite.contextLength() - 64);
         return List.of("--prompt-len", String.valueOf(prompt), "--decode-steps", "64", "--chunk-len", String.valueOf(prompt),

@@ -6,7 +6,8 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * How an {@code ember} command line runs: a user error (an {@link EmberException}) ends it with one line,
- * {@code ember: error: ...}, and exit code 1; anything else is a bug and propagates.
+ * {@code ember: error: ...}, and exit code 1; a command line that cannot be read, with one such line and exit code 2;
+ * anything else is a bug and propagates.
  */
 public final class CommandRuns {
     private CommandRuns() {
@@ -14,6 +15,7 @@ public final class CommandRuns {
 
     /** Runs {@code args} on {@code commandLine} and returns the exit code. */
     public static int execute(CommandLine commandLine, String... args) {
+        commandLine.setParameterExceptionHandler(CommandRuns::badArguments);
         commandLine.setExecutionExceptionHandler((e, cl, parseResult) -> {
             if (e instanceof EmberException) {
                 cl.getErr().println("ember: error: " + e.getMessage());
@@ -22,6 +24,21 @@ public final class CommandRuns {
             throw e;
         });
         return commandLine.execute(args);
+    }
+
+    /**
+     * A command line picocli cannot read (an unknown option, a value of the wrong type, a missing argument): one line
+     * saying what is wrong and where the usage is, not the whole usage; exit code 2, picocli's for invalid input.
+     */
+    private static int badArguments(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        String suggestion = "";
+        if (e instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+            suggestion = "; did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?";
+        }
+        cl.getErr().println("ember: error: " + e.getMessage() + suggestion + " (see `" + cl.getCommandSpec().qualifiedName()
+                + " --help`)");
+        return cl.getCommandSpec().exitCodeOnInvalidInput();
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.ember.cli;
 
+import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.engine.GenerationResult;
@@ -15,6 +16,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
@@ -71,23 +73,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-n", "--max-tokens"}, defaultValue = "128", description = "most tokens to generate; default: ${DEFAULT-VALUE}")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0.8", description = "0 = greedy; default: ${DEFAULT-VALUE}")
-    float temperature;
-
-    @Option(names = "--top-k", defaultValue = "40", description = "keep the k most likely tokens, 0 = off; default: ${DEFAULT-VALUE}")
-    int topK;
-
-    @Option(names = "--top-p", defaultValue = "0.95", description = "nucleus sampling mass, 1 = off; default: ${DEFAULT-VALUE}")
-    float topP;
-
-    @Option(names = "--min-p", defaultValue = "0.05", description = "drop tokens below min-p times the top probability, 0 = off; default: ${DEFAULT-VALUE}")
-    float minP;
-
-    @Option(names = "--repetition-penalty", defaultValue = "1.0", description = "HF-style repetition penalty, 1 = off; default: ${DEFAULT-VALUE}")
-    float repetitionPenalty;
-
-    @Option(names = "--seed", description = "random seed, for repeatable sampling; default: random")
-    Long seed;
+    @Mixin
+    SamplingOptions samplingOptions;
 
     @Option(names = "--stop", description = "stop when this text is generated (repeatable)")
     List<String> stop = new ArrayList<>();
@@ -99,36 +86,48 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "most prompt tokens per prefill step (chunked prefill); default: ${DEFAULT-VALUE}")
     int chunkLen;
 
+    private boolean warnedNoTemplate;
+
     @Override
     public Integer call() {
         PrintStream err = System.err;
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        SamplingParams params = new SamplingParams(temperature, topK, topP, minP, repetitionPenalty,
-                seed != null ? seed : System.nanoTime(), maxTokens, stop, ignoreEos);
+        EmberException.require(system == null || chat, "--system is the system message of a chat: give --chat too");
         Path dir = modelOptions.modelDirectory();
+        SamplingOptions.Sampling sampling = samplingOptions.resolve(dir, maxTokens, stop, ignoreEos, err);
         if (input.promptsFile != null) {
-            return generateAll(dir, PromptsFile.read(input.promptsFile), params, out, err);
+            return generateAll(dir, PromptsFile.read(input.promptsFile), sampling, out, err);
         }
         ConsoleProgress progress = new ConsoleProgress(err);
         try (Model model = ModelLoader.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
-            int[] promptTokens = promptTokens(tokenizer, input.prompt);
-            int kvTokens = (int) Math.min(model.config().maxPositions(), (long) promptTokens.length + maxTokens);
+            int[] promptTokens = promptTokens(tokenizer, input.prompt, dir, err);
+            int context = model.config().maxPositions();
+            int room = context - promptTokens.length;
+            if (room > 0 && room < maxTokens) {
+                err.printf("ember: warning: the prompt's %d tokens leave room for %d of the %d new tokens asked for "
+                        + "(the model's context is %d tokens)%n", promptTokens.length, room, maxTokens, context);
+            }
+            int kvTokens = (int) Math.min(context, (long) promptTokens.length + maxTokens);
             try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE), progress);
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
                 LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer);
                 if (speculation != null) {
                     engine.speculate(speculation);
                 }
-                GenerationResult r = new Generator(engine).generate(promptTokens, params, piece -> {
+                GenerationResult r = new Generator(engine).generate(promptTokens, sampling.params(), piece -> {
                     out.print(piece);
                     out.flush();
                 });
                 out.println();
-                err.printf("[%s] prompt tokens: %d, generated tokens: %d (%s), TTFT: %.1f ms, decode: %.1f tokens/s, backend: %s%s%n",
-                        model.name(), promptTokens.length, r.tokens().length, r.finishReason().apiName(), r.ttftMillis(),
-                        r.decodeTokensPerSecond(), runner.deviceName(), speculated(speculation, engine));
+                boolean full = r.finishReason() == FinishReason.LENGTH && r.tokens().length < maxTokens;
+                // One request per process: its first token waits for the JIT compiler too, so say so beside the figure.
+                err.printf("[%s] prompt tokens: %d, generated tokens: %d (%s%s), TTFT: %.1f ms (with the JVM's warm-up), "
+                                + "decode: %.1f tokens/s, backend: %s, sampling: %s%n",
+                        model.name(), promptTokens.length, r.tokens().length, r.finishReason().apiName(),
+                        full ? ": the context is full" : "", r.ttftMillis(), r.decodeTokensPerSecond(), runner.deviceName(),
+                        sampling.description() + speculated(speculation, engine));
             }
         }
         return 0;
@@ -138,7 +137,8 @@ public final class GenerateCommand implements Callable<Integer> {
      * Runs every prompt through the serving engine at once ({@link ServingEngine#generateTokens}); a prompt that
      * cannot run fails alone, and the command then ends with exit code 1.
      */
-    private int generateAll(Path dir, List<String> prompts, SamplingParams params, PrintStream out, PrintStream err) {
+    private int generateAll(Path dir, List<String> prompts, SamplingOptions.Sampling sampling, PrintStream out, PrintStream err) {
+        SamplingParams params = sampling.params();
         ConsoleProgress progress = new ConsoleProgress(err);
         SchedulerConfig defaults = SchedulerConfig.defaults();
         SchedulerConfig scheduler = new SchedulerConfig(defaults.maxRunning(), Math.max(defaults.maxBatchedTokens(), chunkLen),
@@ -146,7 +146,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Model model = ModelLoader.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
-            List<int[]> encoded = prompts.stream().map(p -> promptTokens(tokenizer, p)).toList();
+            List<int[]> encoded = prompts.stream().map(p -> promptTokens(tokenizer, p, dir, err)).toList();
             int context = model.config().maxPositions();
             // Room for every request at once, and never less than one full context, which would shorten it.
             long needed = encoded.stream().mapToLong(p -> Math.min(context, (long) p.length + maxTokens) + KvCacheSpec.DEFAULT_BLOCK_SIZE).sum();
@@ -160,6 +160,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 long promptCount = 0;
                 long generated = 0;
                 int failed = 0;
+                int cutShort = 0;
                 List<Double> ttfts = new ArrayList<>();
                 for (int i = 0; i < outcomes.size(); i++) {
                     switch (outcomes.get(i)) {
@@ -167,6 +168,9 @@ public final class GenerateCommand implements Callable<Integer> {
                             out.printf("--- request %d: %d prompt tokens, %d generated (%s), TTFT %.1f ms, end to end %.1f ms%n%s%n",
                                     i + 1, r.promptTokenCount(), r.generatedTokenCount(), r.finishReason().apiName(),
                                     r.timings().ttftMillis(), r.timings().e2eMillis(), r.text());
+                            if (r.finishReason() == FinishReason.LENGTH && r.generatedTokenCount() < maxTokens) {
+                                cutShort++;
+                            }
                             promptCount += r.promptTokenCount();
                             generated += r.generatedTokenCount();
                             ttfts.add(r.timings().ttftMillis());
@@ -177,11 +181,17 @@ public final class GenerateCommand implements Callable<Integer> {
                         }
                     }
                 }
+                if (cutShort > 0) {
+                    err.printf("ember: warning: %d of the requests stopped short of %d new tokens: their prompts filled the "
+                            + "model's context of %d tokens%n", cutShort, maxTokens, context);
+                }
                 err.printf("[%s] requests: %d (%d failed), prompt tokens: %d, generated tokens: %d, wall time: %.2f s, "
-                                + "throughput: %.1f generated tokens/s (%.1f tokens/s with prompts), median TTFT: %.1f ms, backend: %s%n",
+                                + "throughput: %.1f generated tokens/s (%.1f tokens/s with prompts), median TTFT: %.1f ms "
+                                + "(with the JVM's warm-up), backend: %s, sampling: %s%n",
                         model.name(), outcomes.size(), failed, promptCount, generated, seconds, generated / seconds,
                         (promptCount + generated) / seconds,
-                        Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName());
+                        Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName(),
+                        sampling.description());
                 if (speculation != null) {
                     err.println("[" + model.name() + "] " + engine.inspect(e -> speculated(speculation, e)).substring(2));
                 }
@@ -201,10 +211,18 @@ public final class GenerateCommand implements Callable<Integer> {
                 s.meanAcceptedLength());
     }
 
-    /** The prompt's ids; with --chat, of the conversation as the model's chat template writes it. */
-    private int[] promptTokens(Tokenizer tokenizer, String prompt) {
+    /**
+     * The prompt's ids; with --chat, of the conversation as the model's chat template writes it, or (said once on
+     * {@code log}) as plain {@code role: text} lines where the model has none.
+     */
+    private int[] promptTokens(Tokenizer tokenizer, String prompt, Path dir, PrintStream log) {
         if (!chat) {
             return tokenizer.encode(prompt);
+        }
+        if (!tokenizer.hasChatTemplate() && !warnedNoTemplate) {
+            log.println("ember: warning: " + dir + " has no chat template (tokenizer_config.json's chat_template); --chat "
+                    + "writes the conversation as plain \"user: ...\" and \"assistant:\" lines");
+            warnedNoTemplate = true;
         }
         List<ChatMessage> messages = new ArrayList<>();
         if (system != null) {

@@ -58,7 +58,8 @@ public final class KvCacheOptions {
             budget = memory.budget(memoryUtilization);
             source = String.format("%.0f%% of %s", 100 * memoryUtilization, memory.name());
         }
-        long tokens = Math.min(Math.min(budget / bytesPerToken, usefulTokens), memory.maxTokens());
+        long budgetTokens = budget / bytesPerToken;
+        long tokens = Math.min(Math.min(budgetTokens, usefulTokens), memory.maxTokens());
         int blockSize = KvCacheSpec.DEFAULT_BLOCK_SIZE;
         if (tokens < blockSize) {
             throw new EmberException(String.format("no memory left for the KV cache (%s gives %.2f GiB, one token needs %d bytes); "
@@ -66,8 +67,14 @@ public final class KvCacheOptions {
                     memory.moreRoom() != null ? " or " + memory.moreRoom() : ""));
         }
         KvCacheSpec spec = KvCacheSpec.forTokens(config, (int) Math.min(Integer.MAX_VALUE - blockSize, tokens), blockSize);
+        String share = kvCacheGb != null ? "--kv-cache-gb" : String.format("%s (%.2f GiB) less what is in use%s", source,
+                memory.totalBytes() / GIB, memory.reservedBytes() > 0 ? ", the weights and the step buffers" : "");
+        String limit = String.format("the limit is %.2f GiB: %s", budget / GIB, share);
+        String why = tokens == budgetTokens ? share
+                : tokens == usefulTokens ? "all this workload can use at once; " + limit
+                : "the most one cache holds on this backend; " + limit;
         log.printf("ember: KV cache: %d tokens in %d blocks, %.2f GiB (%s)%s%n", spec.tokenCapacity(), spec.numBlocks(),
-                spec.tokenCapacity() * bytesPerToken / GIB, source,
+                spec.tokenCapacity() * bytesPerToken / GIB, why,
                 spec.tokenCapacity() < config.maxPositions() ? "; shorter than the model's context of " + config.maxPositions() : "");
         return spec;
     }

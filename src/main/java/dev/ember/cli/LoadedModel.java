@@ -65,7 +65,9 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
                     + "are limited to %.1f GB: use a GPU (--backend cuda) or a smaller preset", preset.name(), weightBytes / 1e9,
                     CPU_PRESET_BYTES / 1e9));
         }
-        log.printf("ember: preset %s on the CPU: random bf16 weights made on the host%n", preset.name());
+        log.printf(Locale.ROOT, "ember: preset %s on the CPU: random bf16 weights made on the host; presets are meant for a GPU, "
+                + "and on the CPU this shape (%.1f GB of weights) runs far slower than the default model%n", preset.name(),
+                weightBytes / 1e9);
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
             return new LoadedModel(name, dtype, model, backend.load(model, spec, progress), preset.weightsSeed());

@@ -9,10 +9,12 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /** The options every command that runs a model shares: which model, and where to run it. */
 public final class ModelOptions {
     static final String DEFAULT_MODEL = "models/ember-tiny";
+    private static final AtomicBoolean SAID_NO_GPU = new AtomicBoolean();
 
     @Option(names = "--model", paramLabel = "DIR",
             description = "HF model directory (config.json + *.safetensors + tokenizer.json); default: the built-in " + DEFAULT_MODEL)
@@ -32,6 +34,12 @@ public final class ModelOptions {
 
     public Path modelDirectory() {
         if (model != null) {
+            if (Files.isRegularFile(model)) {
+                Path parent = model.toAbsolutePath().getParent();
+                throw new EmberException("--model takes a model directory (config.json, *.safetensors, tokenizer.json), not "
+                        + "a file: " + model + (parent != null && Files.isRegularFile(parent.resolve("config.json"))
+                        ? "; its folder " + parent + " looks like one" : ""));
+            }
             return model;
         }
         // The launcher passes the repository root, so the default model is found from any working directory.
@@ -48,12 +56,27 @@ public final class ModelOptions {
         return List.of("--model", modelDirectory().toString(), "--backend", backend, "--threads", String.valueOf(threads));
     }
 
-    /** Opens the chosen backend; when AUTO falls back to the CPU, says why on {@code log}. */
+    /**
+     * Whether the chosen backend is a GPU (--backend cuda, or auto where one is usable), known before it is opened:
+     * for the defaults that differ between a GPU and the CPU.
+     */
+    public boolean runsOnGpu() {
+        return switch (backendChoice()) {
+            case CUDA -> true;
+            case CPU -> false;
+            case AUTO -> Backends.whyNotGpu() == null;
+        };
+    }
+
+    /**
+     * Opens the chosen backend; when AUTO falls back to the CPU, says why on {@code log}, once per process (ember report
+     * opens a backend for each benchmark it runs).
+     */
     public Backend openBackend(PrintStream log) {
         Backends.Choice choice = backendChoice();
         if (choice == Backends.Choice.AUTO) {
             String why = Backends.whyNotGpu();
-            if (why != null) {
+            if (why != null && !SAID_NO_GPU.getAndSet(true)) {
                 log.println("ember: no GPU (" + why + "); running on the CPU");
             }
         }

@@ -19,8 +19,8 @@ public final class SchedulerOptions {
     int chunkLen;
 
     @Option(names = "--schedule-policy", paramLabel = "POLICY",
-            description = "decode-first (decodes every step, prompts fill the rest of the budget) or prefill-first (the seeds' "
-                    + "phase-aware policy: waiting prompts run first, decodes pause); default: the command's")
+            description = "decode-first (decodes every step, prompts fill the rest of the budget) or prefill-first (phase-aware: "
+                    + "waiting prompts run first, decodes pause); default: decode-first, prefill-first for bench serve")
     String schedulePolicy;
 
     @Option(names = {"--no-prefix-cache", "--no-prefix-caching"}, description = "do not reuse the KV blocks of identical prompt prefixes")

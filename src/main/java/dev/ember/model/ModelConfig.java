@@ -1,11 +1,8 @@
 package dev.ember.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -83,15 +80,7 @@ public record ModelConfig(
 
     /** Reads and checks {@code dir/config.json}; every error names the file and the field. */
     public static ModelConfig read(Path configFile) {
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(Files.readString(configFile));
-        } catch (IOException e) {
-            throw new EmberException(configFile + ": cannot read config (" + e.getMessage() + ")", e);
-        }
-        if (root == null || !root.isObject()) {
-            throw new EmberException(configFile + ": not a JSON object");
-        }
+        JsonNode root = JsonFile.readObject(configFile);
         try {
             return parse(root);
         } catch (EmberException e) {

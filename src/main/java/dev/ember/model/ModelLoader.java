@@ -1,7 +1,6 @@
 package dev.ember.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 
@@ -57,12 +56,7 @@ public final class ModelLoader {
     private static List<Path> tensorFiles(Path dir) {
         Path index = dir.resolve("model.safetensors.index.json");
         if (Files.isRegularFile(index)) {
-            JsonNode map;
-            try {
-                map = new ObjectMapper().readTree(Files.readString(index)).path("weight_map");
-            } catch (IOException e) {
-                throw new EmberException(index + ": cannot read shard index (" + e.getMessage() + ")", e);
-            }
+            JsonNode map = JsonFile.readObject(index).path("weight_map");
             if (!map.isObject()) {
                 throw new EmberException(index + ": no \"weight_map\" object");
             }

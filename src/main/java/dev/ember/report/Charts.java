@@ -40,7 +40,12 @@ public final class Charts {
         /** Each phase's stage times as stacked bars. */
         STAGES,
         /** Energy per output token against the rows' key (prompt length or batch size). */
-        ENERGY;
+        ENERGY,
+        /**
+         * A result of one point (one run, or runs of one workload, averaged): its throughput and its latency columns
+         * as bars with their values, one bar per file.
+         */
+        BARS;
 
         /** The chart a file's columns call for, or null when none fits. */
         public static Kind detect(ResultFile f) {
@@ -53,11 +58,19 @@ public final class Charts {
             if (f.has("batch_size") && !throughputColumns(f).isEmpty() && distinct(f, "batch_size") > 1) {
                 return THROUGHPUT;
             }
-            if (f.has("prompt_len") && !latencyColumns(f).isEmpty()) {
+            if (f.has("prompt_len") && !latencyColumns(f).isEmpty() && distinct(f, "prompt_len") > 1) {
                 return LATENCY;
+            }
+            if (!throughputColumns(f).isEmpty() || !latencyColumns(f).isEmpty()) {
+                return BARS;
             }
             return null;
         }
+
+        /** What each kind needs, for the message when a file fits none. */
+        static final String NEEDS = "latency: prompt_len varying and *latency*, ttft_ms, prefill_ms, *_time_ms or wall_ms; "
+                + "throughput: batch_size varying and *tok_s or *tokens_per_s; stages: phase and stage columns (embedding_ms "
+                + "... lm_head_ms); energy: energy_per_output_token_j; bars: any throughput or latency column";
 
         String slug() {
             return name().toLowerCase(Locale.ROOT);
@@ -120,6 +133,9 @@ public final class Charts {
         }
         System.setProperty("java.awt.headless", "true");
         List<Path> written = new ArrayList<>();
+        if ((kind == Kind.LATENCY && onePoint(files, "prompt_len")) || (kind == Kind.THROUGHPUT && onePoint(files, "batch_size"))) {
+            kind = Kind.BARS;  // one x value: a line would be a single dot
+        }
         switch (kind) {
             case LATENCY -> written.add(save(xy(files, "prompt_len", Charts::latencyColumns, "Latency against prompt length",
                     "prompt length (tokens)", "ms"), dir, prefix + "_" + kind.slug()));
@@ -138,8 +154,70 @@ public final class Charts {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
                 }
             }
+            case BARS -> {
+                if (files.stream().anyMatch(f -> !throughputColumns(f).isEmpty())) {
+                    written.add(save(bars(files, Charts::throughputColumns, "Throughput", "tokens/s"), dir,
+                            prefix + "_" + kind.slug() + "_throughput"));
+                }
+                if (files.stream().anyMatch(f -> !latencyColumns(f).isEmpty())) {
+                    written.add(save(bars(files, Charts::latencyColumns, "Latency", "ms"), dir, prefix + "_" + kind.slug() + "_latency"));
+                }
+                if (written.isEmpty()) {
+                    throw new EmberException("nothing to draw as bars: no throughput or latency columns in "
+                            + files.stream().map(ResultFile::path).toList());
+                }
+            }
         }
         return written;
+    }
+
+    /** Whether {@code x} takes at most one value across all the files' rows (or is missing): one point per series. */
+    private static boolean onePoint(List<ResultFile> files, String x) {
+        return files.stream().flatMap(f -> f.rows().stream().map(r -> f.value(r, x))).filter(v -> !Double.isNaN(v))
+                .distinct().count() <= 1;
+    }
+
+    /**
+     * Bars of each chosen column (categories), one series per file, each bar the mean over the file's rows and
+     * labelled with its value.
+     */
+    private static CategoryChart bars(List<ResultFile> files, Columns columns, String title, String yTitle) {
+        CategoryChart chart = new CategoryChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle("")
+                .yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+        chart.getStyler().setLegendVisible(files.size() > 1);
+        chart.getStyler().setLabelsVisible(true);
+        chart.getStyler().setYAxisMin(0.0);
+        List<String> categories = files.stream().flatMap(f -> columns.of(f).stream()).distinct().toList();
+        double highest = 0;
+        for (ResultFile f : files) {
+            List<Double> values = new ArrayList<>();
+            for (String column : categories) {
+                double mean = f.has(column) ? f.rows().stream().mapToDouble(r -> f.value(r, column)).filter(v -> !Double.isNaN(v))
+                        .average().orElse(0) : 0;
+                values.add(mean);
+                highest = Math.max(highest, mean);
+            }
+            chart.addSeries(f.label(), categories, values);
+        }
+        // A round top above the tallest bar, so that the axis has ticks between 0 and it, not just the bar's own value.
+        chart.getStyler().setYAxisMax(roundAbove(highest));
+        return chart;
+    }
+
+    /** The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at least 5% above {@code value}; 1 for nothing. */
+    static double roundAbove(double value) {
+        if (!(value > 0)) {
+            return 1;
+        }
+        double target = value * 1.05;
+        double power = Math.pow(10, Math.floor(Math.log10(target)));
+        for (double step : new double[] {1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10}) {
+            if (step * power >= target) {
+                return step * power;
+            }
+        }
+        return 10 * power;
     }
 
     private interface Columns {

@@ -12,15 +12,17 @@ import java.util.concurrent.Callable;
 
 /** {@code ember plot FILE...}: PNG and SVG charts of result files, one series per file. */
 @Command(name = "plot", mixinStandardHelpOptions = true,
-        description = "Draw PNG and SVG charts of result files (CSV or JSON): latency against prompt length, throughput "
-                + "against batch size, stage breakdown as stacked bars, energy per output token.")
+        description = {"Draw PNG and SVG charts of result files (CSV or JSON): latency against prompt length, throughput "
+                + "against batch size, stage breakdown as stacked bars, energy per output token.",
+                "A result of one point (one workload: bench e2e, offline, serve) becomes bars of its throughput and latency, "
+                        + "with their values."})
 public final class PlotCommand implements Callable<Integer> {
 
     @Parameters(arity = "1..*", paramLabel = "FILE", description = "result files; several are drawn as series of one chart")
     List<Path> files;
 
     @Option(names = "--kind", defaultValue = "auto",
-            description = "auto (from the first file's columns), latency, throughput, stages or energy; default: ${DEFAULT-VALUE}")
+            description = "auto (from the first file's columns), latency, throughput, stages, energy or bars; default: ${DEFAULT-VALUE}")
     String kind;
 
     @Option(names = "--out-dir", paramLabel = "DIR", description = "where the charts go; default: beside the first file")
@@ -47,13 +49,14 @@ public final class PlotCommand implements Callable<Integer> {
             try {
                 return Charts.Kind.valueOf(kind.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages or energy)");
+                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages, energy or bars)");
             }
         }
         Charts.Kind detected = Charts.Kind.detect(first);
         if (detected == null) {
-            throw new EmberException("cannot tell which chart fits the columns of " + first.path() + " " + first.columns()
-                    + "; pass --kind");
+            List<String> numeric = first.columns().stream().filter(first::isNumeric).toList();
+            throw new EmberException("no chart fits the columns of " + first.path() + " (its numeric columns: "
+                    + (numeric.isEmpty() ? "none" : String.join(", ", numeric)) + "); each kind needs: " + Charts.Kind.NEEDS);
         }
         return detected;
     }

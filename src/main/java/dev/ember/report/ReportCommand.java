@@ -69,7 +69,9 @@ public final class ReportCommand implements Callable<Integer> {
     @Option(names = "--trace", description = "also write each benchmark's Chrome trace (NAME_trace.json)")
     boolean trace;
 
-    @Option(names = "--quick", description = "a smoke run with the smallest workloads (for CI and a first look)")
+    @Option(names = "--quick", description = "a smoke run with the smallest workloads (for CI and a first look); "
+            + "default: on a GPU the reference workloads, on the CPU each benchmark's CPU defaults (about a minute and a half "
+            + "with the default model on two cores)")
     boolean quick;
 
     @Option(names = "--only", split = ",", paramLabel = "NAME", description = "run only these bench commands")
@@ -85,16 +87,17 @@ public final class ReportCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintStream log = System.err;
-        ModelConfig config = preset.given() ? preset.config(modelOptions)
-                : ModelConfig.read(modelOptions.modelDirectory().resolve("config.json"));
+        ModelConfig config = preset.modelConfig(modelOptions);
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
             throw new EmberException("cannot create " + out + ": " + e.getMessage());
         }
         String device;
+        boolean gpu;
         try (Backend backend = modelOptions.openBackend(log)) {
             device = backend.deviceName();
+            gpu = backend.onGpu();
         }
         Map<String, CommandLine> benchmarks = benchmarks();
         if (benchmarks.isEmpty()) {
@@ -102,10 +105,15 @@ public final class ReportCommand implements Callable<Integer> {
                     + benchNames() + ")" : "this build has no bench commands");
         }
         List<Step> steps = new ArrayList<>();
+        ReportedBenchmark.Suite suite = new ReportedBenchmark.Suite(config.maxPositions(), quick, gpu);
+        long start = System.nanoTime();
         for (Map.Entry<String, CommandLine> b : benchmarks.entrySet()) {
-            List<String> arguments = arguments(b.getKey(), b.getValue(), config);
-            log.println("[report] " + "ember " + String.join(" ", arguments));
-            steps.add(run(b.getKey(), arguments));
+            List<String> arguments = arguments(b.getKey(), b.getValue(), suite);
+            log.printf(Locale.ROOT, "[report] %d/%d: ember %s%n", steps.size() + 1, benchmarks.size(), String.join(" ", arguments));
+            Step step = run(b.getKey(), arguments);
+            steps.add(step);
+            log.printf(Locale.ROOT, "[report] %d/%d: bench %s %s in %.1f s (%.0f s so far)%n", steps.size(), benchmarks.size(),
+                    step.name(), step.exitCode() == 0 ? "done" : "FAILED", step.seconds(), (System.nanoTime() - start) / 1e9);
         }
         String chartsUnavailable = Charts.whyUnavailable();
         Map<Path, List<Path>> charts = new LinkedHashMap<>();
@@ -155,7 +163,7 @@ public final class ReportCommand implements Callable<Integer> {
     }
 
     /** The arguments for one benchmark: those of its options the report knows, then its own suite workload. */
-    private List<String> arguments(String name, CommandLine command, ModelConfig config) {
+    private List<String> arguments(String name, CommandLine command, ReportedBenchmark.Suite suite) {
         CommandLine.Model.CommandSpec spec = command.getCommandSpec();
         List<String> args = new ArrayList<>(List.of("bench", name));
         List<String> model = modelArguments();
@@ -182,7 +190,7 @@ public final class ReportCommand implements Callable<Integer> {
             args.addAll(List.of("--trace", out.resolve(stem + "_trace.json").toString()));
         }
         if (command.getCommand() instanceof ReportedBenchmark reported) {
-            args.addAll(reported.reportArguments(new ReportedBenchmark.Suite(config.maxPositions(), quick)));
+            args.addAll(reported.reportArguments(suite));
         }
         return args;
     }

@@ -147,7 +147,8 @@ class ServingBenchCommandsTest {
 
     @Test
     void badWorkloadsAndOptionsGetOneClearError() {
-        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
+                "--num-requests", "1", "--input-len", "600", "--output-len", "600");
         assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("exceeds the context of 1024 tokens"), r.err());
         r = GenerateCommandTest.ember("bench", "serve", "--backend", "cpu", "--preset", "qwen3-0.6b", "--model", "models/ember-tiny");

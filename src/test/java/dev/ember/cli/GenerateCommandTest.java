@@ -46,8 +46,83 @@ public class GenerateCommandTest {
         assertEquals(0, run.exitCode(), run.err());
         // The trained model's greedy continuation (the same as HF transformers', see DefaultModelTest).
         assertTrue(run.out().startsWith(" Go up, and go up to the land of Egypt"), run.out());
-        assertTrue(run.err().matches("(?s).*prompt tokens: 8, generated tokens: 12 \\(length\\), TTFT: [0-9.]+ ms, "
-                + "decode: [0-9.]+ tokens/s, backend: cpu.*"), run.err());
+        assertTrue(run.err().matches("(?s).*prompt tokens: 8, generated tokens: 12 \\(length\\), TTFT: [0-9.]+ ms \\(with the "
+                + "JVM's warm-up\\), decode: [0-9.]+ tokens/s, backend: cpu.*, sampling: greedy \\(--temperature; the rest "
+                + "from the model's generation_config.json\\)\n"), run.err());
+    }
+
+    @Test
+    void samplingDefaultsComeFromTheModelsGenerationConfig(@TempDir Path dir) throws IOException {
+        // ember-tiny's generation_config.json says do_sample: false, so without options the output is greedy.
+        String[] args = {"generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt", "A friend",
+                "--max-tokens", "6", "--ignore-eos"};
+        Run first = ember(args);
+        assertEquals(0, first.exitCode(), first.err());
+        assertEquals(first.out(), ember(args).out(), "greedy output does not change from run to run");
+        assertTrue(first.err().contains("sampling: greedy (the model's generation_config.json)"), first.err());
+
+        copyModel(dir);
+        Files.writeString(dir.resolve("generation_config.json"),
+                "{\"do_sample\": true, \"temperature\": 0.7, \"top_k\": 5, \"repetition_penalty\": 1.1}");
+        Run sampled = ember("generate", "--model", dir.toString(), "--backend", "cpu", "--threads", "2", "--prompt", "A friend",
+                "--max-tokens", "4", "--top-p", "0.9", "--seed", "7");
+        assertEquals(0, sampled.exitCode(), sampled.err());
+        assertTrue(sampled.err().contains("sampling: temperature 0.7, top-k 5, top-p 0.9, repetition penalty 1.1, seed 7 "
+                + "(--top-p, --seed; the rest from the model's generation_config.json)"), sampled.err());
+
+        Files.delete(dir.resolve("generation_config.json"));
+        Run none = ember("generate", "--model", dir.toString(), "--backend", "cpu", "--threads", "2", "--prompt", "A friend",
+                "--max-tokens", "2", "--top-k", "3");
+        assertEquals(0, none.exitCode(), none.err());
+        assertTrue(none.err().contains("--top-k has no effect when decoding is greedy (the model has no generation_config.json)"),
+                none.err());
+        assertTrue(none.err().contains("sampling: greedy (transformers' defaults: the model has no generation_config.json)"),
+                none.err());
+    }
+
+    @Test
+    void aPromptThatFillsTheContextSaysSo() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt",
+                "and the ".repeat(505), "--max-tokens", "20", "--ignore-eos");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.err().matches("(?s).*ember: warning: the prompt's 10\\d\\d tokens leave room for \\d+ of the 20 new "
+                + "tokens asked for \\(the model's context is 1024 tokens\\).*"), run.err());
+        assertTrue(run.err().contains("(length: the context is full)"), run.err());
+    }
+
+    @Test
+    void systemWithoutChatAndChatWithoutATemplateAreSaid() {
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--prompt", "hi", "--system", "Be brief."), "--chat");
+        Run chat = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--chat",
+                "--prompt", "Who is wise?", "--max-tokens", "2");
+        assertEquals(0, chat.exitCode(), chat.err());
+        assertTrue(chat.err().contains("has no chat template"), chat.err());
+    }
+
+    @Test
+    void aBadOptionValueIsOneLineThatPointsToTheUsage() {
+        Run run = ember("generate", "--prompt", "hi", "--temperature", "abc");
+        assertEquals(2, run.exitCode(), run.err());
+        assertEquals(List.of("ember: error: Invalid value for option '--temperature': 'abc' is not a float "
+                + "(see `ember generate --help`)"), run.err().lines().toList());
+        Run typo = ember("genrate");
+        assertEquals(1, typo.err().lines().count(), typo.err());
+        assertTrue(typo.err().contains("did you mean generate"), typo.err());
+    }
+
+    @Test
+    void aModelFileInsteadOfItsDirectoryIsSaid() {
+        assertOneLineError(ember("generate", "--model", MODEL.resolve("config.json").toString(), "--prompt", "hi"),
+                "takes a model directory");
+    }
+
+    @Test
+    void aConfigWithBadJsonIsOneLineNamingTheFileAndThePlace(@TempDir Path dir) throws IOException {
+        copyModel(dir);
+        Files.writeString(dir.resolve("config.json"), "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"hidden_size\": 256,,\n}\n");
+        Run run = ember("generate", "--model", dir.toString(), "--backend", "cpu", "--prompt", "hi");
+        assertOneLineError(run, dir.resolve("config.json") + ": not valid JSON at line 3");
+        assertEquals(1, run.err().lines().filter(l -> !l.startsWith("ember: no GPU")).count(), run.err());
     }
 
     @Test
@@ -59,13 +134,6 @@ public class GenerateCommandTest {
         assertEquals(0, first.exitCode(), first.err());
         assertFalse(first.out().isBlank());
         assertEquals(first.out(), second.out());
-    }
-
-    @Test
-    void chatUsesThePlainFallbackWhenTheModelHasNoTemplate() {
-        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--chat",
-                "--prompt", "Who is wise?", "--temperature", "0", "--max-tokens", "4");
-        assertEquals(0, run.exitCode(), run.err());
     }
 
     @Test

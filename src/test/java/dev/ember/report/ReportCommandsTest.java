@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.*;
@@ -88,34 +89,66 @@ class ReportCommandsTest {
         assertSvg(dir.resolve("cpu_latency.svg"));
     }
 
-    @Test
-    void plotDrawsThroughputStagesAndEnergy(@TempDir Path dir) throws Exception {
-        // Inputs for the drawing code in the seeds' layouts (e2e, stage breakdown, a _gpu.json), not measurements.
-        Path e2e = dir.resolve("e2e.csv");
-        Files.writeString(e2e, "mode,prompt_len,gen_len,chunk_len,batch_size,ttft_ms,prefill_ms,decode_ms,decode_tok_s\n"
-                + "single,128,64,128,1,10,10,500,128\nsingle,128,64,128,4,12,40,520,490\nsingle,128,64,128,16,20,160,600,1700\n");
-        Path stage = dir.resolve("stage.csv");
-        Files.writeString(stage, "phase,mode,gpus,split,prompt_len,decode_steps,chunk_len,overlap,decode_sampling,wall_ms,"
-                + "embedding_ms,rmsnorm_ms,attention_ms,ffn_ms,p2p_ms,memcpy_h2d_ms,memcpy_d2h_ms,sampling_ms,lm_head_ms,profile_total_ms\n"
-                + "prefill,single,0,,512,16,512,0,1,40,0.1,1,12,20,,0.2,0.1,,3,36.4\n"
-                + "decode_per_token,single,0,,512,16,512,0,1,7,0.01,0.2,1.5,4,,0.05,0.02,0.1,0.6,6.48\n");
-        Path gpu = dir.resolve("run_gpu.json");
-        Files.writeString(gpu, "{\"header\":{},\"results\":[{\"prompt_len\":128,\"energy_per_output_token_j\":0.5},"
-                + "{\"prompt_len\":512,\"energy_per_output_token_j\":0.8}],\"gpu\":{\"available\":true}}");
-        assertEquals(Charts.Kind.THROUGHPUT, Charts.Kind.detect(ResultFile.read(e2e)));
-        assertEquals(Charts.Kind.STAGES, Charts.Kind.detect(ResultFile.read(stage)));
-        assertEquals(Charts.Kind.ENERGY, Charts.Kind.detect(ResultFile.read(gpu)));
-        for (Path f : List.of(e2e, stage, gpu)) {
+    private static final String E2E_HEADER = "mode,prompt_len,gen_len,chunk_len,batch_size,ttft_ms,prefill_ms,decode_ms,decode_tok_s\n";
+
+    private static Path file(Path dir, String name, String text) throws IOException {
+        return Files.writeString(dir.resolve(name), text);
+    }
+
+    private static void assertKinds(Map<Path, Charts.Kind> kinds) {
+        kinds.forEach((file, kind) -> assertEquals(kind, Charts.Kind.detect(ResultFile.read(file)), file.toString()));
+    }
+
+    /** Plots each of {@code inputs} on its own; {@code charts} are the PNG and SVG files that must come out in {@code dir}. */
+    private static void assertPlots(Path dir, List<Path> inputs, List<String> charts) throws Exception {
+        for (Path f : inputs) {
             Run run = ember("plot", f.toString());
             assertEquals(0, run.exitCode(), run.err());
         }
-        for (String chart : List.of("e2e_throughput", "stage_stages_prefill", "stage_stages_decode_per_token", "run_gpu_energy")) {
+        for (String chart : charts) {
             assertPng(dir.resolve(chart + ".png"));
             assertSvg(dir.resolve(chart + ".svg"));
         }
+    }
+
+    @Test
+    void plotDrawsThroughputStagesAndEnergy(@TempDir Path dir) throws Exception {
+        // Inputs for the drawing code in the benchmarks' layouts (e2e, stage breakdown, a _gpu.json), not measurements.
+        Path e2e = file(dir, "e2e.csv", E2E_HEADER + "single,128,64,128,1,10,10,500,128\nsingle,128,64,128,4,12,40,520,490\n"
+                + "single,128,64,128,16,20,160,600,1700\n");
+        Path stage = file(dir, "stage.csv", "phase,mode,gpus,split,prompt_len,decode_steps,chunk_len,overlap,decode_sampling,wall_ms,"
+                + "embedding_ms,rmsnorm_ms,attention_ms,ffn_ms,p2p_ms,memcpy_h2d_ms,memcpy_d2h_ms,sampling_ms,lm_head_ms,profile_total_ms\n"
+                + "prefill,single,0,,512,16,512,0,1,40,0.1,1,12,20,,0.2,0.1,,3,36.4\n"
+                + "decode_per_token,single,0,,512,16,512,0,1,7,0.01,0.2,1.5,4,,0.05,0.02,0.1,0.6,6.48\n");
+        Path gpu = file(dir, "run_gpu.json", "{\"header\":{},\"results\":[{\"prompt_len\":128,\"energy_per_output_token_j\":0.5},"
+                + "{\"prompt_len\":512,\"energy_per_output_token_j\":0.8}],\"gpu\":{\"available\":true}}");
+        assertKinds(Map.of(e2e, Charts.Kind.THROUGHPUT, stage, Charts.Kind.STAGES, gpu, Charts.Kind.ENERGY));
+        assertPlots(dir, List.of(e2e, stage, gpu), List.of("e2e_throughput", "stage_stages_prefill", "stage_stages_decode_per_token",
+                "run_gpu_energy"));
         Run wrong = ember("plot", e2e.toString(), "--kind", "pie");
         assertEquals(1, wrong.exitCode());
         assertTrue(wrong.err().contains("unknown chart kind \"pie\""), wrong.err());
+    }
+
+    @Test
+    void aSinglePointIsDrawnAsBarsAndAFileNoChartFitsIsSaidWithItsColumns(@TempDir Path dir) throws Exception {
+        // One e2e run (one prompt length, one batch size) and a bench offline result, in their layouts: not measurements.
+        Path e2e = file(dir, "e2e.csv", E2E_HEADER + "single,128,128,512,1,64.1,64.1,395.3,321.3\n");
+        Path offline = file(dir, "offline.csv", "model,device,num_requests,input_tokens,output_tokens,runs,seconds,seconds_min,"
+                + "seconds_max,output_tok_s,input_tok_s,steps,preemptions,floor_s\nember-tiny,cpu,16,2492,2019,3,4.99,4.47,5.88,"
+                + "404.4,499.1,244,0,1.9\n");
+        assertKinds(Map.of(e2e, Charts.Kind.BARS, offline, Charts.Kind.BARS));
+        assertPlots(dir, List.of(e2e, offline), List.of("e2e_bars_throughput", "e2e_bars_latency", "offline_bars_throughput"));
+        assertTrue(Files.readString(dir.resolve("e2e_bars_latency.svg")).contains("64.1"), "each bar is labelled with its value");
+        Run asLine = ember("plot", e2e.toString(), "--kind", "latency", "--out-prefix", "line");
+        assertEquals(0, asLine.exitCode(), asLine.err());
+        assertPng(dir.resolve("line_bars_latency.png"));
+
+        Path none = file(dir, "host.csv", "batch_size,steps,host_us_per_step\n64,500,12.0\n256,500,29.3\n");
+        Run run = ember("plot", none.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains("no chart fits the columns of " + none + " (its numeric columns: batch_size, steps, host_us_per_step); "
+                + "each kind needs: latency: prompt_len"), run.err());
     }
 
     @Test

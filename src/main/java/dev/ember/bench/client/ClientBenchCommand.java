@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.Progress;
+import dev.ember.backend.Backends;
 import dev.ember.bench.BenchHeader;
+import dev.ember.bench.DeviceDefaults;
 import dev.ember.bench.MonitorOptions;
 import dev.ember.bench.ResultTable;
 import dev.ember.bench.TraceOptions;
@@ -41,8 +43,10 @@ import java.util.concurrent.Callable;
  * reports TTFT, TPOT, ITL, end-to-end latency and client-side queueing, request and token throughput and goodput.
  */
 @Command(name = "client", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Load an OpenAI-compatible server (Ember's, vLLM's, SGLang's) with streamed requests, as vllm bench serve:",
-                "Poisson or gamma arrivals or a concurrency cap; TTFT, TPOT, ITL, E2E latency and queueing; throughput and goodput."})
+        description = {"Load an OpenAI-compatible server (Ember's, vLLM's, SGLang's) with streamed requests, as vllm bench serve does.",
+                "Poisson or gamma arrivals or a concurrency cap; TTFT, TPOT, ITL, E2E latency and queueing; throughput and goodput.",
+                "Defaults: vLLM's 1000 requests of 1024 tokens where this host has a GPU, 32 of 256 where it has none (a server "
+                        + "here then runs on the CPU); prompts shortened to fit the server's context (its max_model_len)."})
 public final class ClientBenchCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -65,14 +69,17 @@ public final class ClientBenchCommand implements Callable<Integer> {
     @Option(names = "--dataset-path", paramLabel = "FILE", description = "the ShareGPT JSON/JSONL file, or the prompts file (one per line)")
     Path datasetPath;
 
-    @Option(names = "--num-prompts", defaultValue = "1000", description = "requests to send; default: ${DEFAULT-VALUE}")
-    int numPrompts;
+    @Option(names = "--num-prompts", paramLabel = "N",
+            description = "requests to send; default: 1000 where this host has a GPU, 32 where it has none")
+    Integer numPrompts;
 
-    @Option(names = "--random-input-len", defaultValue = "1024", description = "random dataset: prompt tokens; default: ${DEFAULT-VALUE}")
-    int randomInputLen;
+    @Option(names = "--random-input-len", paramLabel = "N", description = "random dataset: prompt tokens; default: 1024 where "
+            + "this host has a GPU, 256 where it has none, shortened to fit the server's context")
+    Integer randomInputLen;
 
-    @Option(names = "--random-output-len", defaultValue = "128", description = "random dataset: max_tokens; default: ${DEFAULT-VALUE}")
-    int randomOutputLen;
+    @Option(names = "--random-output-len", paramLabel = "N",
+            description = "random dataset: max_tokens; default: 128 where this host has a GPU, 64 where it has none")
+    Integer randomOutputLen;
 
     @Option(names = "--random-range-ratio", defaultValue = "0",
             description = "random dataset: lengths uniform in [len (1 - r), len (1 + r)]; default: ${DEFAULT-VALUE}")
@@ -101,11 +108,14 @@ public final class ClientBenchCommand implements Callable<Integer> {
     @Option(names = "--max-concurrency", description = "most requests in flight; later arrivals queue on the client")
     Integer maxConcurrency;
 
-    @Option(names = "--warmup-requests", defaultValue = "0", description = "requests sent and discarded before the run; default: ${DEFAULT-VALUE}")
-    int warmupRequests;
+    @Option(names = "--warmup-requests", paramLabel = "N", description = "requests sent and discarded before the run; "
+            + "default: 0 where this host has a GPU, 4 where it has none (a server on the CPU compiles its code meanwhile)")
+    Integer warmupRequests;
 
-    @Option(names = "--ignore-eos", description = "ask the server to generate max_tokens whatever the model says (vLLM/SGLang/Ember ignore_eos)")
-    boolean ignoreEos;
+    @Option(names = "--ignore-eos", negatable = true, description = "ask the server to generate max_tokens whatever the model "
+            + "says (vLLM/SGLang/Ember ignore_eos); default: on for the random dataset, whose prompts a model may answer "
+            + "with an immediate end of text, off for the others")
+    Boolean ignoreEos;
 
     @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature sent; default: ${DEFAULT-VALUE}")
     double temperature;
@@ -130,11 +140,24 @@ public final class ClientBenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        DeviceDefaults defaults = new DeviceDefaults(Backends.whyNotGpu() == null);
+        boolean defaultInput = randomInputLen == null;
+        boolean defaultOutput = randomOutputLen == null;
+        numPrompts = defaults.pick("--num-prompts", numPrompts, 1000, 32);
+        randomInputLen = defaults.pick("--random-input-len", randomInputLen, 1024, 256);
+        randomOutputLen = defaults.pick("--random-output-len", randomOutputLen, 128, 64);
+        warmupRequests = defaults.pick("--warmup-requests", warmupRequests, 0, 4);
+        ignoreEos = ignoreEos != null ? ignoreEos : datasetName.equalsIgnoreCase("random");
         validate();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         Progress progress = new ConsoleProgress(System.err);
         Slo bounds = slo != null ? Slo.parse(slo) : null;
-        String modelName = model != null ? model : firstServedModel();
+        defaults.report(System.err);
+        ServedModel served = model == null || datasetName.equalsIgnoreCase("random") ? servedModel(model == null) : null;
+        String modelName = model != null ? model : served.id();
+        if (served != null && served.maxModelLen() > 0 && datasetName.equalsIgnoreCase("random")) {
+            fitContext(served.maxModelLen(), defaultInput, defaultOutput);
+        }
         List<ClientRequest> requests;
         try (Tokenizer tokenizer = tokenizerDir != null ? Tokenizer.load(tokenizerDir) : null) {
             requests = dataset(numPrompts + warmupRequests, tokenizer);
@@ -222,26 +245,66 @@ public final class ClientBenchCommand implements Callable<Integer> {
         return datasetPath;
     }
 
-    /** The first model the server lists at /v1/models. */
-    private String firstServedModel() {
+    /** The first model a server lists at /v1/models, and its context where the server says (vLLM's max_model_len; 0 if not). */
+    record ServedModel(String id, int maxModelLen) {
+    }
+
+    /**
+     * The first model the server lists at /v1/models. Where the list is {@code required} (no --model), a server that
+     * cannot say is an error; otherwise the answer is null.
+     */
+    private ServedModel servedModel(boolean required) {
         URI uri = URI.create(baseUrl.toString().replaceAll("/+$", "") + "/v1/models");
         HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(30)).GET();
         if (apiKey != null) {
             request.header("Authorization", "Bearer " + apiKey);
         }
+        String failure;
         try (HttpClient http = HttpClient.newHttpClient()) {
             HttpResponse<String> response = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
-            JsonNode id = response.statusCode() == 200 ? JSON.readTree(response.body()).path("data").path(0).path("id") : null;
-            if (id == null || !id.isTextual()) {
-                throw new EmberException(uri + " answered HTTP " + response.statusCode() + " with no model; give --model NAME");
+            JsonNode first = response.statusCode() == 200 ? JSON.readTree(response.body()).path("data").path(0) : null;
+            if (first != null && first.path("id").isTextual()) {
+                return new ServedModel(first.get("id").asText(), first.path("max_model_len").asInt(0));
             }
-            return id.asText();
+            failure = uri + " answered HTTP " + response.statusCode() + " with no model; give --model NAME";
         } catch (IOException e) {
-            throw new EmberException("cannot reach " + uri + " (" + e.getMessage() + "); is the server up? give --base-url");
+            failure = "cannot reach " + uri + " (" + (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName())
+                    + "); is the server up? give --base-url";
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new EmberException("interrupted");
         }
+        if (required) {
+            throw new EmberException(failure);
+        }
+        return null;
+    }
+
+    /**
+     * Random requests within the server's context of {@code context} tokens: default lengths are shortened to fit (said
+     * on stderr: the prompt first, and the output to half the context where even that is not enough), given lengths
+     * that cannot fit are an error (the server would refuse every request).
+     */
+    private void fitContext(int context, boolean defaultInput, boolean defaultOutput) {
+        double widest = 1 + Math.max(0, randomRangeRatio);
+        int most = (int) Math.floor(context / widest);
+        if (defaultInput && defaultOutput && randomOutputLen > most / 2) {
+            System.err.println("ember: the default --random-output-len " + randomOutputLen + " shortened to " + most / 2
+                    + " so that a request fits the server's context of " + context + " tokens (its max_model_len)");
+            randomOutputLen = Math.max(1, most / 2);
+        }
+        int room = most - randomOutputLen;
+        if (randomInputLen <= room) {
+            return;
+        }
+        if (!defaultInput || room < 1) {
+            throw new EmberException("--random-input-len " + randomInputLen + " plus --random-output-len " + randomOutputLen
+                    + (randomRangeRatio > 0 ? " (up to " + widest + " times each with --random-range-ratio)" : "")
+                    + " do not fit the server's context of " + context + " tokens (its max_model_len)");
+        }
+        System.err.println("ember: the default --random-input-len " + randomInputLen + " shortened to " + room
+                + " so that a request fits the server's context of " + context + " tokens (its max_model_len)");
+        randomInputLen = room;
     }
 
     private static void print(PrintStream out, ClientMetrics m, Slo bounds) {

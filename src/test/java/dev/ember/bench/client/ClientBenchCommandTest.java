@@ -182,6 +182,21 @@ class ClientBenchCommandTest {
     }
 
     @Test
+    void defaultPromptsAreShortenedToTheServersContextAndGivenOnesThatCannotFitAreRefused() throws IOException {
+        Path result = dir.resolve("fit.json");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--num-prompts", "2",
+                "--random-output-len", "16", "--warmup-requests", "0", "--result-file", result.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.err().contains("shortened to 48 so that a request fits the server's context of 64 tokens"), r.err());
+        assertEquals(2 * 48, JSON.readTree(result.toFile()).get("total_input_tokens").asLong());
+
+        r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--num-prompts", "2",
+                "--random-input-len", "60", "--random-output-len", "16");
+        assertEquals(1, r.exitCode(), r.err());
+        assertTrue(r.err().contains("--random-input-len 60 plus --random-output-len 16 do not fit the server's context of 64"), r.err());
+    }
+
+    @Test
     void badOptionsGetOneClearError() throws IOException {
         GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--model", "m",
                 "--endpoint", "/v1/chat/completions", "--num-prompts", "1");

@@ -35,7 +35,7 @@ final class OpenAiStub implements AutoCloseable {
         this.gapMillis = gapMillis;
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
-        server.createContext("/v1/models", e -> respond(e, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"stub-model\",\"object\":\"model\"}]}"));
+        server.createContext("/v1/models", e -> respond(e, 200, "{\"object\":\"list\",\"data\":[{\"id\":\"stub-model\",\"object\":\"model\",\"max_model_len\":64}]}"));
         server.createContext("/v1/completions", e -> stream(e, false, true));
         server.createContext("/v1/chat/completions", e -> stream(e, true, true));
         server.createContext("/nousage/v1/completions", e -> stream(e, false, false));
