@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks: each prints its figures beside the hardware's measured ceilings and writes CSV/JSON.",
         subcommands = {E2eBenchCommand.class, OfflineBenchCommand.class, ServeBenchCommand.class, ClientBenchCommand.class,
-                LatencyBenchCommand.class, KernelBenchCommand.class, StageBenchCommand.class, PhaseBenchCommand.class, HostBenchCommand.class, CommandLine.HelpCommand.class})
+                LatencyBenchCommand.class, KernelBenchCommand.class, StageBenchCommand.class, PhaseBenchCommand.class, HostBenchCommand.class,
+                SpecBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

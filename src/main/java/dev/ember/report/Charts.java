@@ -40,12 +40,17 @@ public final class Charts {
         /** Each phase's stage times as stacked bars. */
         STAGES,
         /** Energy per output token against the rows' key (prompt length or batch size). */
-        ENERGY;
+        ENERGY,
+        /** Speculative decoding's speed-up, measured and predicted, against gamma, the tokens drafted per step. */
+        SPEEDUP;
 
         /** The chart a file's columns call for, or null when none fits. */
         public static Kind detect(ResultFile f) {
             if (f.has("phase") && STAGE_COLUMNS.stream().anyMatch(f::has)) {
                 return STAGES;
+            }
+            if (f.has("gamma") && !speedupColumns(f).isEmpty()) {
+                return SPEEDUP;
             }
             if (f.has("energy_per_output_token_j") && f.isNumeric("energy_per_output_token_j")) {
                 return ENERGY;
@@ -105,6 +110,11 @@ public final class Charts {
                 .toList();
     }
 
+    /** The speed-up columns, measured and predicted ({@code ember bench spec}). */
+    static List<String> speedupColumns(ResultFile f) {
+        return f.columns().stream().filter(c -> c.startsWith("speedup") || c.startsWith("predicted_speedup")).toList();
+    }
+
     private static long distinct(ResultFile f, String column) {
         return f.rows().stream().map(r -> r.getOrDefault(column, "")).distinct().count();
     }
@@ -133,6 +143,8 @@ public final class Charts {
                 written.add(save(xy(files, x, f -> List.of("energy_per_output_token_j"), "Energy per output token",
                         x.replace('_', ' '), "J per token"), dir, prefix + "_" + kind.slug()));
             }
+            case SPEEDUP -> written.add(save(xy(files, "gamma", Charts::speedupColumns, "Speculative decoding: speed-up against gamma",
+                    "gamma (tokens drafted per step)", "speed-up over the target alone (x)"), dir, prefix + "_" + kind.slug()));
             case STAGES -> {
                 for (String phase : phases(files)) {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));

@@ -13,14 +13,14 @@ import java.util.concurrent.Callable;
 /** {@code ember plot FILE...}: PNG and SVG charts of result files, one series per file. */
 @Command(name = "plot", mixinStandardHelpOptions = true,
         description = "Draw PNG and SVG charts of result files (CSV or JSON): latency against prompt length, throughput "
-                + "against batch size, stage breakdown as stacked bars, energy per output token.")
+                + "against batch size, stage breakdown as stacked bars, energy per output token, speculative speed-up against gamma.")
 public final class PlotCommand implements Callable<Integer> {
 
     @Parameters(arity = "1..*", paramLabel = "FILE", description = "result files; several are drawn as series of one chart")
     List<Path> files;
 
     @Option(names = "--kind", defaultValue = "auto",
-            description = "auto (from the first file's columns), latency, throughput, stages or energy; default: ${DEFAULT-VALUE}")
+            description = "auto (from the first file's columns), latency, throughput, stages, energy or speedup; default: ${DEFAULT-VALUE}")
     String kind;
 
     @Option(names = "--out-dir", paramLabel = "DIR", description = "where the charts go; default: beside the first file")
@@ -47,7 +47,7 @@ public final class PlotCommand implements Callable<Integer> {
             try {
                 return Charts.Kind.valueOf(kind.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages or energy)");
+                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages, energy or speedup)");
             }
         }
         Charts.Kind detected = Charts.Kind.detect(first);
