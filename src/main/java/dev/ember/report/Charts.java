@@ -9,6 +9,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -143,8 +144,7 @@ public final class Charts {
                 written.add(save(xy(files, x, f -> List.of("energy_per_output_token_j"), "Energy per output token",
                         x.replace('_', ' '), "J per token"), dir, prefix + "_" + kind.slug()));
             }
-            case SPEEDUP -> written.add(save(xy(files, "gamma", Charts::speedupColumns, "Speculative decoding: speed-up against gamma",
-                    "gamma (tokens drafted per step)", "speed-up over the target alone (x)"), dir, prefix + "_" + kind.slug()));
+            case SPEEDUP -> written.add(save(speedup(files), dir, prefix + "_" + kind.slug()));
             case STAGES -> {
                 for (String phase : phases(files)) {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
@@ -194,6 +194,18 @@ public final class Charts {
         if (chart.getSeriesCollection().isEmpty()) {
             throw new EmberException("nothing to plot: no measured values in " + files.stream().map(ResultFile::path).toList());
         }
+        return chart;
+    }
+
+    /** Speed-up, measured and predicted, against gamma, with the target alone (1x) as a line to beat. */
+    private static XYChart speedup(List<ResultFile> files) {
+        XYChart chart = xy(files, "gamma", Charts::speedupColumns, "Speculative decoding: speed-up against gamma",
+                "gamma (tokens drafted per step)", "speed-up over the target alone (x)");
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        double[] gammas = files.stream().flatMap(f -> f.rows().stream().map(r -> f.value(r, "gamma")))
+                .filter(g -> !Double.isNaN(g)).mapToDouble(Double::doubleValue).sorted().toArray();
+        chart.addSeries("the target alone (1x)", new double[] {gammas[0], gammas[gammas.length - 1]}, new double[] {1, 1})
+                .setMarker(SeriesMarkers.NONE);
         return chart;
     }
 
