@@ -35,7 +35,7 @@ class SpecBenchCommandTest {
 
     @Test
     void writesTheFourFilesAndPrintsTheMeasuredAndPredictedSpeedUp() throws IOException {
-        Run r = spec("--num-prompts", "2", "--batch-size", "2", "--gen-len", "12", "--runs", "1", "--out-dir", dir.toString());
+        Run r = spec("--num-prompts", "2", "--batch-size", "2", "--gen-len", "12", "--runs", "1", "--monitor", "--out-dir", dir.toString());
         assertEquals(0, r.exitCode(), r.err());
         for (String file : FILES) {
             assertTrue(Files.exists(dir.resolve(file)), file + " written");
@@ -69,8 +69,8 @@ class SpecBenchCommandTest {
         JsonNode root = JSON.readTree(dir.resolve("benchmark_results.json").toFile());
         assertEquals(4, root.get("acceptance_by_position").get("4").size());
         assertTrue(root.get("cost").get("draft_decode_ms").asDouble() > 0, root.get("cost").toString());
-        JsonNode gpu = JSON.readTree(dir.resolve("benchmark_results_gpu.json").toFile()).get("gpu");
-        assertFalse(gpu.get("available").asBoolean(), "no --monitor: " + gpu);
+        // A GPU window for each run (the target's and speculation's) where NVML is, else the reason in both files.
+        BenchFiles.assertMonitorFiles(dir.resolve("benchmark_results.json"), r, 2, MonitorOptions.withKeys(List.of("mode", "gamma", "run")));
 
         assertTrue(r.out().contains("speed-up, measured (throughput)"), r.out());
         assertTrue(r.out().contains("speed-up, predicted (Leviathan)"), r.out());
@@ -110,6 +110,8 @@ class SpecBenchCommandTest {
         assertTrue(root.get("header").get("workload").get("prompts").asText().contains("ShareGPT"));
         assertTrue(r.out().contains("outputs identical to the target's: not checked (no target run"), r.out());
         assertTrue(JSON.readTree(dir.resolve("benchmark_results_target.json").toFile()).get("results").isEmpty());
+        JsonNode gpu = JSON.readTree(dir.resolve("benchmark_results_gpu.json").toFile()).get("gpu");
+        assertFalse(gpu.get("available").asBoolean(), "no --monitor: " + gpu);
     }
 
     @Test
