@@ -159,8 +159,6 @@ public final class SpecBenchCommand implements Callable<Integer> {
         }
     }
 
-
-
     /** The speed-up Leviathan et al. (2023) predict: (1 - a^(gamma+1)) / ((1 - a)(gamma c + v)), v = 1 in the paper. */
     static double predictedSpeedup(double alpha, int gamma, double c, double v) {
         double tokens = alpha >= 1 ? gamma + 1 : (1 - Math.pow(alpha, gamma + 1)) / (1 - alpha);
@@ -385,6 +383,27 @@ public final class SpecBenchCommand implements Callable<Integer> {
         }
     }
 
+    /** A row of {@link #COLUMNS} for {@code m}; speculation's figures are null on the target's. */
+    private Object[] row(SpecRuns m, SpecRuns plain, SpecCost cost, SpecIdentity identity, Workload workload, boolean rated) {
+        SpecPass p = m.first();
+        Integer g = m.gamma();
+        boolean s = m.speculates();
+        Double speedup = plain == null || !s ? null : rated ? plain.mean(SpecPass::e2eMs) / m.mean(SpecPass::e2eMs)
+                : m.throughput() / plain.throughput();
+        return new Object[] {m.mode(), m.draft(), g, batchSize, workload.prompts().size(), runs, p.promptTokens(), p.generatedTokens(),
+                p.promptTokens() + p.generatedTokens(), m.seconds(), m.throughput(),
+                (p.promptTokens() + p.generatedTokens()) / m.seconds(), m.mean(SpecPass::ttftMs),
+                m.quantile(SpecPass::ttftMs, 0.5), m.quantile(SpecPass::ttftMs, 0.99), m.mean(SpecPass::e2eMs),
+                m.quantile(SpecPass::e2eMs, 0.5), m.quantile(SpecPass::e2eMs, 0.99), m.mean(SpecPass::tpotMs),
+                s ? m.acceptanceRate() : null, s ? m.alpha() : null, s ? m.meanAcceptedLength() : null,
+                s ? m.sum(SpecPass::proposed) : null, s ? m.sum(SpecPass::accepted) : null,
+                s ? m.sum(SpecPass::verifications) : null, s ? m.sum(SpecPass::plainDecodes) : null,
+                m.share(SpecPass::draftNanos), m.share(SpecPass::targetNanos), m.hostShare(),
+                s ? cost.c() : null, s ? cost.v(g) : null, speedup,
+                s ? predictedSpeedup(m.alpha(), g, cost.c(), 1) : null,
+                s ? predictedSpeedup(m.alpha(), g, cost.c(), cost.v(g)) : null, identity.of(m)};
+    }
+
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,
                        String draft, SpecCost cost, List<SpecRuns> measured, GpuReport gpu, ResultTable gpuRows, PrintStream out,
                        PrintStream err) {
@@ -397,26 +416,11 @@ public final class SpecBenchCommand implements Callable<Integer> {
         ResultTable specRows = new ResultTable(COLUMNS);
         Map<String, Object> byPosition = new LinkedHashMap<>();
         for (SpecRuns m : measured) {
-            SpecPass p = m.first();
-            Integer g = m.gamma();
-            Double speedup = plain == null || g == null ? null : rated ? plain.mean(SpecPass::e2eMs) / m.mean(SpecPass::e2eMs)
-                    : m.throughput() / plain.throughput();
-            Object[] row = {m.mode(), m.draft(), g, batchSize, workload.prompts().size(), runs, p.promptTokens(), p.generatedTokens(),
-                    p.promptTokens() + p.generatedTokens(), m.seconds(), m.throughput(),
-                    (p.promptTokens() + p.generatedTokens()) / m.seconds(), m.mean(SpecPass::ttftMs),
-                    m.quantile(SpecPass::ttftMs, 0.5), m.quantile(SpecPass::ttftMs, 0.99), m.mean(SpecPass::e2eMs),
-                    m.quantile(SpecPass::e2eMs, 0.5), m.quantile(SpecPass::e2eMs, 0.99), m.mean(SpecPass::tpotMs),
-                    g == null ? null : m.acceptanceRate(), g == null ? null : m.alpha(), g == null ? null : m.meanAcceptedLength(),
-                    g == null ? null : m.sum(SpecPass::proposed), g == null ? null : m.sum(SpecPass::accepted),
-                    g == null ? null : m.sum(SpecPass::verifications), g == null ? null : m.sum(SpecPass::plainDecodes),
-                    m.share(SpecPass::draftNanos), m.share(SpecPass::targetNanos), m.hostShare(),
-                    g == null ? null : cost.c(), g == null ? null : cost.v(g), speedup,
-                    g == null ? null : predictedSpeedup(m.alpha(), g, cost.c(), 1),
-                    g == null ? null : predictedSpeedup(m.alpha(), g, cost.c(), cost.v(g)), g == null ? null : identity.of(m)};
+            Object[] row = row(m, plain, cost, identity, workload, rated);
             rows.add(row);
-            (g == null ? targetRows : specRows).add(row);
-            if (g != null) {
-                byPosition.put(String.valueOf(g), m.acceptanceByPosition());
+            (m.speculates() ? specRows : targetRows).add(row);
+            if (m.speculates()) {
+                byPosition.put(String.valueOf(m.gamma()), m.acceptanceByPosition());
             }
         }
         SpecSummary.print(out, rows, measured, basis, identity, source.ngram());
