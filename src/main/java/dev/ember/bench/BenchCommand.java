@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
                 "Defaults run the reference workloads on a GPU and smaller ones on the CPU (each within about a minute on two "
                         + "cores with the default model); each command's --help says which."},
         subcommands = {E2eBenchCommand.class, OfflineBenchCommand.class, ServeBenchCommand.class, ClientBenchCommand.class,
-                LatencyBenchCommand.class, KernelBenchCommand.class, StageBenchCommand.class, PhaseBenchCommand.class, HostBenchCommand.class, CommandLine.HelpCommand.class})
+                LatencyBenchCommand.class, KernelBenchCommand.class, StageBenchCommand.class, PhaseBenchCommand.class, HostBenchCommand.class,
+                SpecBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

@@ -119,6 +119,15 @@ final class BenchEngine implements AutoCloseable {
         return runner;
     }
 
+    /** The backend the model runs on (another model of the benchmark, a draft say, goes there too). */
+    Backend backend() {
+        return backend;
+    }
+
+    LoadedModel loaded() {
+        return loaded;
+    }
+
     ModelConfig config() {
         return runner.config();
     }

@@ -10,6 +10,8 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,13 +22,16 @@ import java.util.Map;
  * and a {@code <name>_gpu.json} beside it with every sample.
  */
 public final class MonitorOptions {
+    /** The GPU figures of one window of a benchmark, after the columns that say which part it was. */
+    public static final List<String> WINDOW_GPU_COLUMNS = List.of("output_tokens", "duration_s", "energy_j",
+            "energy_source", "power_mean_w", "power_peak_w", "energy_per_output_token_j", "gpu_util_mean_pct",
+            "mem_used_peak_bytes", "temperature_peak_c");
+
     /**
      * The per-prompt-length GPU figures of the {@code _gpu.json} file of the benchmarks that generate tokens (latency,
      * stage, phase): each window's energy over the tokens generated in it.
      */
-    public static final List<String> PROMPT_GPU_COLUMNS = List.of("prompt_len", "output_tokens", "duration_s", "energy_j",
-            "energy_source", "power_mean_w", "power_peak_w", "energy_per_output_token_j", "gpu_util_mean_pct",
-            "mem_used_peak_bytes", "temperature_peak_c");
+    public static final List<String> PROMPT_GPU_COLUMNS = withKeys(List.of("prompt_len"));
 
     @Option(names = "--monitor",
             description = "sample the GPU through NVML while the benchmark runs (power, energy, utilisation, memory, "
@@ -57,11 +62,26 @@ public final class MonitorOptions {
         return monitor;
     }
 
+    /** {@code keys} followed by {@link #WINDOW_GPU_COLUMNS}. */
+    static List<String> withKeys(List<String> keys) {
+        List<String> columns = new ArrayList<>(keys);
+        columns.addAll(WINDOW_GPU_COLUMNS);
+        return List.copyOf(columns);
+    }
+
     /** A row of {@link #PROMPT_GPU_COLUMNS}: the window {@code s}, in which {@code tokens} tokens were generated. */
     static Object[] promptGpuRow(int promptLen, long tokens, GpuSummary s) {
-        return new Object[] {promptLen, tokens, s.durationSeconds(), s.energyJoules(), s.energySource().label(),
+        return windowGpuRow(tokens, s, promptLen);
+    }
+
+    /** A row of {@link #withKeys}{@code (keys)}: the window {@code s}, in which {@code tokens} tokens were generated. */
+    static Object[] windowGpuRow(long tokens, GpuSummary s, Object... keys) {
+        Object[] figures = {tokens, s.durationSeconds(), s.energyJoules(), s.energySource().label(),
                 s.meanPowerWatts(), s.peakPowerWatts(), s.energyPerTokenJoules(tokens), s.meanGpuUtilPct(),
                 s.peakMemUsedBytes() < 0 ? null : s.peakMemUsedBytes(), s.peakTemperatureC()};
+        Object[] row = Arrays.copyOf(keys, keys.length + figures.length);
+        System.arraycopy(figures, 0, row, keys.length, figures.length);
+        return row;
     }
 
     /** Where the GPU file of {@code resultsJson} goes: {@code results.json -> results_gpu.json}. */

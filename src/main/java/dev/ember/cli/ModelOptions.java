@@ -15,6 +15,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class ModelOptions {
     static final String DEFAULT_MODEL = "models/ember-tiny";
     private static final AtomicBoolean SAID_NO_GPU = new AtomicBoolean();
+    /** The default model's draft for speculative decoding, shipped beside it. */
+    static final String DEFAULT_DRAFT = "models/ember-tiny-draft";
 
     @Option(names = "--model", paramLabel = "DIR",
             description = "HF model directory (config.json + *.safetensors + tokenizer.json); default: the built-in " + DEFAULT_MODEL)
@@ -42,11 +44,20 @@ public final class ModelOptions {
             }
             return model;
         }
-        // The launcher passes the repository root, so the default model is found from any working directory.
+        return builtIn(DEFAULT_MODEL, "the default model", "--model DIR");
+    }
+
+    /** The default model's shipped draft (models/ember-tiny-draft), found as the default model is. */
+    public Path defaultDraftDirectory() {
+        return builtIn(DEFAULT_DRAFT, "the default model's draft", "--speculative-model DIR|self:K");
+    }
+
+    private static Path builtIn(String relative, String what, String instead) {
+        // The launcher passes the repository root, so the built-in models are found from any working directory.
         String home = System.getProperty("ember.home");
-        Path dir = (home != null ? Path.of(home) : Path.of("")).resolve(DEFAULT_MODEL);
+        Path dir = (home != null ? Path.of(home) : Path.of("")).resolve(relative);
         if (!Files.isDirectory(dir)) {
-            throw new EmberException("the default model " + dir + " is missing; pass --model DIR");
+            throw new EmberException(what + " " + dir + " is missing; pass " + instead);
         }
         return dir;
     }

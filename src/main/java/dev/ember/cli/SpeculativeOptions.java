@@ -69,26 +69,76 @@ public final class SpeculativeOptions {
         EmberException.require(gamma >= 1, "--num-speculative-tokens must be at least 1, got " + gamma);
         EmberException.require(disableAbove == null || disableAbove >= 1,
                 "--speculative-disable-by-batch-size must be at least 1, got " + disableAbove);
-        String kind = method != null ? method.toLowerCase(Locale.ROOT) : "draft";
-        Proposer proposer = switch (kind) {
-            case "ngram" -> {
-                EmberException.require(model == null, "--speculative-method ngram takes no --speculative-model");
-                EmberException.require(lookupMin >= 1 && lookupMax >= lookupMin,
-                        "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + lookupMin + " and " + lookupMax);
-                yield new NgramProposer(lookupMin, lookupMax);
-            }
-            case "draft" -> {
-                EmberException.require(model != null, "--speculative-method draft needs --speculative-model DIR or self:K");
-                yield draftModel(backend, target, targetTokenizer, progress);
-            }
-            default -> throw new EmberException("unknown --speculative-method \"" + method + "\" (draft or ngram)");
-        };
+        Proposer proposer;
+        if (ngram()) {
+            EmberException.require(lookupMin >= 1 && lookupMax >= lookupMin,
+                    "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + lookupMin + " and " + lookupMax);
+            proposer = new NgramProposer(lookupMin, lookupMax);
+        } else {
+            Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
+            proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
+        }
         return Optional.of(new Speculation(proposer, gamma, disableAbove == null ? Integer.MAX_VALUE : disableAbove));
     }
 
-    private Proposer draftModel(Backend backend, LoadedModel target, Tokenizer targetTokenizer, Progress progress) {
-        int vocab = target.config().vocabSize();
-        KvCacheSpec targetKv = target.runner().kvSpec();
+    /**
+     * These options, or where no speculation was asked for, the same with {@code --speculative-model defaultModel} (a
+     * directory or self:K): what a benchmark of speculative decoding runs when told nothing.
+     */
+    public SpeculativeOptions orDefault(String defaultModel) {
+        if (given()) {
+            return this;
+        }
+        SpeculativeOptions o = new SpeculativeOptions();
+        o.model = defaultModel;
+        o.gamma = gamma;
+        o.disableAbove = disableAbove;
+        o.lookupMin = lookupMin;
+        o.lookupMax = lookupMax;
+        return o;
+    }
+
+    /** Whether the drafts come from n-gram prompt lookup (no draft model); an error for an unknown method. */
+    public boolean ngram() {
+        String kind = method != null ? method.toLowerCase(Locale.ROOT) : "draft";
+        return switch (kind) {
+            case "ngram" -> {
+                EmberException.require(model == null, "--speculative-method ngram takes no --speculative-model");
+                yield true;
+            }
+            case "draft" -> {
+                EmberException.require(model != null, "--speculative-method draft needs --speculative-model DIR or self:K");
+                yield false;
+            }
+            default -> throw new EmberException("unknown --speculative-method \"" + method + "\" (draft or ngram)");
+        };
+    }
+
+    /** {@code --num-speculative-tokens}. */
+    public int gamma() {
+        return gamma;
+    }
+
+    /** A draft model's runner, its name, and what closing it closes (the runner, and the model it loaded). */
+    public record Draft(ModelRunner runner, String name, AutoCloseable owned) implements AutoCloseable {
+        @Override
+        public void close() {
+            try {
+                owned.close();
+            } catch (Exception e) {
+                throw new EmberException("closing the draft model " + name + " failed: " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * The draft model of {@code --speculative-model} (a directory or self:K; not for n-gram lookup) loaded on
+     * {@code backend} with a cache of {@code kvTokens} tokens in the target's block size: the draft a proposer
+     * drafts with, or one a benchmark times alone.
+     */
+    public Draft openDraft(Backend backend, LoadedModel target, Tokenizer targetTokenizer, int kvTokens, Progress progress) {
+        EmberException.require(!ngram(), "n-gram prompt lookup has no draft model");
+        int blockSize = target.runner().kvSpec().blockSize();
         if (model.startsWith("self:")) {
             int layers;
             try {
@@ -99,10 +149,9 @@ public final class SpeculativeOptions {
             int total = target.config().numLayers();
             EmberException.require(layers >= 1 && layers < total, "--speculative-model " + model + ": the target has "
                     + total + " layers; a self draft takes 1 to " + (total - 1) + " of them");
-            KvCacheSpec kv = KvCacheSpec.forTokens(target.config().withLayers(layers), (int) targetKv.tokenCapacity(),
-                    targetKv.blockSize());
+            KvCacheSpec kv = KvCacheSpec.forTokens(target.config().withLayers(layers), kvTokens, blockSize);
             ModelRunner runner = target.firstLayers(backend, layers, kv, progress);
-            return new DraftModelProposer(runner, model, vocab, runner);
+            return new Draft(runner, model, runner);
         }
         Path dir = Path.of(model);
         Model draft = ModelLoader.load(dir, progress);
@@ -110,9 +159,8 @@ public final class SpeculativeOptions {
             if (targetTokenizer != null) {
                 checkSameTokenizer(targetTokenizer, dir);
             }
-            KvCacheSpec kv = KvCacheSpec.forTokens(draft.config(), (int) targetKv.tokenCapacity(), targetKv.blockSize());
-            ModelRunner runner = backend.load(draft, kv, progress);
-            return new DraftModelProposer(runner, dir.getFileName().toString(), vocab, () -> {
+            ModelRunner runner = backend.load(draft, KvCacheSpec.forTokens(draft.config(), kvTokens, blockSize), progress);
+            return new Draft(runner, dir.getFileName().toString(), () -> {
                 runner.close();
                 draft.close();
             });

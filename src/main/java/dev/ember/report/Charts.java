@@ -9,6 +9,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,12 +46,17 @@ public final class Charts {
          * A result of one point (one run, or runs of one workload, averaged): its throughput and its latency columns
          * as bars with their values, one bar per file.
          */
-        BARS;
+        BARS,
+        /** Speculative decoding's speed-up, measured and predicted, against gamma, the tokens drafted per step. */
+        SPEEDUP;
 
         /** The chart a file's columns call for, or null when none fits. */
         public static Kind detect(ResultFile f) {
             if (f.has("phase") && STAGE_COLUMNS.stream().anyMatch(f::has)) {
                 return STAGES;
+            }
+            if (f.has("gamma") && !speedupColumns(f).isEmpty()) {
+                return SPEEDUP;
             }
             if (f.has("energy_per_output_token_j") && f.isNumeric("energy_per_output_token_j")) {
                 return ENERGY;
@@ -118,6 +124,11 @@ public final class Charts {
                 .toList();
     }
 
+    /** The speed-up columns, measured and predicted ({@code ember bench spec}). */
+    static List<String> speedupColumns(ResultFile f) {
+        return f.columns().stream().filter(c -> c.startsWith("speedup") || c.startsWith("predicted_speedup")).toList();
+    }
+
     private static long distinct(ResultFile f, String column) {
         return f.rows().stream().map(r -> r.getOrDefault(column, "")).distinct().count();
     }
@@ -149,6 +160,7 @@ public final class Charts {
                 written.add(save(xy(files, x, f -> List.of("energy_per_output_token_j"), "Energy per output token",
                         x.replace('_', ' '), "J per token"), dir, prefix + "_" + kind.slug()));
             }
+            case SPEEDUP -> written.add(save(speedup(files), dir, prefix + "_" + kind.slug()));
             case STAGES -> {
                 for (String phase : phases(files)) {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
@@ -260,6 +272,18 @@ public final class Charts {
         if (chart.getSeriesCollection().isEmpty()) {
             throw new EmberException("nothing to plot: no measured values in " + files.stream().map(ResultFile::path).toList());
         }
+        return chart;
+    }
+
+    /** Speed-up, measured and predicted, against gamma, with the target alone (1x) as a line to beat. */
+    private static XYChart speedup(List<ResultFile> files) {
+        XYChart chart = xy(files, "gamma", Charts::speedupColumns, "Speculative decoding: speed-up against gamma",
+                "gamma (tokens drafted per step)", "speed-up over the target alone (x)");
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        double[] gammas = files.stream().flatMap(f -> f.rows().stream().map(r -> f.value(r, "gamma")))
+                .filter(g -> !Double.isNaN(g)).mapToDouble(Double::doubleValue).sorted().toArray();
+        chart.addSeries("the target alone (1x)", new double[] {gammas[0], gammas[gammas.length - 1]}, new double[] {1, 1})
+                .setMarker(SeriesMarkers.NONE);
         return chart;
     }
 

@@ -18,12 +18,12 @@ import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** compare, plot and report on the committed sample results and on the tiny model, on the CPU. */
-class ReportCommandsTest {
+public class ReportCommandsTest {
     static final Path SAMPLES = Path.of("src/test/resources/bench-samples");
     static final Path A = SAMPLES.resolve("latency_cpu_threads1.csv");
     static final Path B = SAMPLES.resolve("latency_cpu_threads2.csv");
 
-    static void assertPng(Path png) throws IOException {
+    public static void assertPng(Path png) throws IOException {
         BufferedImage image = ImageIO.read(png.toFile());
         assertNotNull(image, png + " is not a readable image");
         assertEquals(Charts.WIDTH, image.getWidth());

@@ -81,6 +81,16 @@ public final class Datasets {
      * prompt at most 1024, both at most 2048).
      */
     public static List<ClientRequest> shareGpt(Path file, int count, Tokenizer tokenizer, Integer outputLen, long seed) {
+        List<ClientRequest> requests = shareGptUpTo(file, count, tokenizer, outputLen, seed);
+        if (requests.size() < count) {
+            throw new EmberException(file + " has " + requests.size() + " usable conversations, fewer than the "
+                    + count + " requests asked for (--num-prompts)");
+        }
+        return requests;
+    }
+
+    /** As {@link #shareGpt}, but as many requests as the file has usable conversations when that is fewer than {@code count}. */
+    public static List<ClientRequest> shareGptUpTo(Path file, int count, Tokenizer tokenizer, Integer outputLen, long seed) {
         if (tokenizer == null && outputLen == null) {
             throw new EmberException("the sharegpt dataset needs --tokenizer DIR (each request asks for its reference reply's length)"
                     + " or --output-len N");
@@ -109,10 +119,6 @@ public final class Datasets {
                 maxTokens = outputLen;
             }
             requests.add(new ClientRequest(new ClientRequest.Text(turn[0]), maxTokens));
-        }
-        if (requests.size() < count) {
-            throw new EmberException(file + " has " + requests.size() + " usable conversations, fewer than the "
-                    + count + " requests asked for (--num-prompts)");
         }
         return requests;
     }

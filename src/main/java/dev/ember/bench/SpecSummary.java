@@ -1,0 +1,95 @@
+package dev.ember.bench;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Function;
+
+/** {@code bench spec}'s console summary: a column per kind of run, a line per figure, then how the prediction is made. */
+final class SpecSummary {
+    private SpecSummary() {
+    }
+
+    /**
+     * Prints {@code rows} (of {@link SpecBenchCommand#COLUMNS}, one per entry of {@code measured}), the speed-up measured
+     * on {@code basis}, and the identity check.
+     */
+    static void print(PrintStream out, ResultTable rows, List<SpecRuns> measured, String basis, SpecIdentity identity, boolean ngram) {
+        List<String> columns = new ArrayList<>();
+        columns.add("");
+        for (SpecRuns m : measured) {
+            columns.add(m.speculates() ? "speculative, gamma " + m.gamma() : "target");
+        }
+        ResultTable summary = new ResultTable(columns);
+        List<Map<String, Object>> maps = rows.toMaps();
+        summary.add(line("requests", maps, m -> m.get("requests")));
+        summary.add(line("prompt / generated / total tokens", maps, m -> m.get("prompt_tokens") + " / " + m.get("generated_tokens")
+                + " / " + m.get("total_tokens")));
+        summary.add(line("duration (s)", maps, m -> fixed(m.get("duration_s"), 3)));
+        summary.add(line("throughput (generated tokens/s)", maps, m -> fixed(m.get("throughput_tok_s"), 1)));
+        summary.add(line("throughput (all tokens/s)", maps, m -> fixed(m.get("total_throughput_tok_s"), 1)));
+        summary.add(line("TTFT mean / p50 / p99 (ms)", maps, m -> fixed(m.get("ttft_ms_mean"), 1) + " / " + fixed(m.get("ttft_ms_p50"), 1)
+                + " / " + fixed(m.get("ttft_ms_p99"), 1)));
+        summary.add(line("end-to-end latency mean / p50 / p99 (ms)", maps, m -> fixed(m.get("e2e_latency_ms_mean"), 1) + " / "
+                + fixed(m.get("e2e_latency_ms_p50"), 1) + " / " + fixed(m.get("e2e_latency_ms_p99"), 1)));
+        summary.add(line("time per output token, mean (ms)", maps, m -> fixed(m.get("tpot_ms_mean"), 2)));
+        boolean speculated = measured.stream().anyMatch(SpecRuns::speculates);
+        if (speculated) {
+            summary.add(line("acceptance rate (accepted / drafted)", maps, m -> m.get("acceptance_rate") == null ? ""
+                    : String.format(Locale.ROOT, "%.1f%% (%s / %s)", 100 * (double) m.get("acceptance_rate"), m.get("accepted_tokens"),
+                    m.get("drafted_tokens"))));
+            summary.add(line("alpha (per-token acceptance)", maps, m -> fixed(m.get("alpha"), 3)));
+            summary.add(line("tokens per verification", maps, m -> fixed(m.get("mean_accepted_length"), 2)));
+            summary.add(line("verifications / plain decodes", maps, m -> m.get("verifications") == null ? ""
+                    : m.get("verifications") + " / " + m.get("plain_decodes")));
+            List<String> positions = new ArrayList<>(List.of("acceptance by position"));
+            for (SpecRuns m : measured) {
+                positions.add(!m.speculates() ? "" : String.join(" ", Arrays.stream(m.acceptanceByPosition())
+                        .mapToObj(a -> String.format(Locale.ROOT, "%.2f", a)).toList()));
+            }
+            summary.add(positions.toArray());
+        }
+        summary.add(line("step time: drafting / target / host", maps, m -> fixed(m.get("time_drafting_pct"), 0) + "% / "
+                + fixed(m.get("time_target_pct"), 0) + "% / " + fixed(m.get("time_host_pct"), 0) + "%"));
+        if (speculated) {
+            summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
+            summary.add(line("speed-up, predicted (Leviathan)", maps, m -> times(m.get("predicted_speedup"))));
+            summary.add(line("predicted with the verification's cost", maps, m -> times(m.get("predicted_speedup_with_verify_cost"))));
+        }
+        String rule = "=".repeat(30);
+        out.println();
+        out.println(rule + " speculative decoding benchmark " + rule);
+        summary.print(out);
+        out.println("=".repeat(2 * rule.length() + 32));
+        if (speculated) {
+            out.println("predicted speed-up = (1 - a^(gamma+1)) / ((1 - a)(gamma c + 1)) (Leviathan et al. 2023), with");
+            out.println("  a = alpha, the measured chance that a drafted token is accepted when those before it were");
+            out.println("      (accepted / (accepted + verifications with a rejection)),");
+            out.println("  c = " + (ngram ? "0 (n-gram lookup runs no model)" : "a draft decode step's time over a target decode step's (above)")
+                    + ";");
+            out.println("  'with the verification's cost': a verification step's time over a decode step's for the paper's 1");
+        }
+        out.println("outputs identical to the target's: " + identity.summary());
+    }
+
+    private static Object[] line(String label, List<Map<String, Object>> rows, Function<Map<String, Object>, Object> cell) {
+        Object[] line = new Object[rows.size() + 1];
+        line[0] = label;
+        for (int i = 0; i < rows.size(); i++) {
+            line[i + 1] = cell.apply(rows.get(i));
+        }
+        return line;
+    }
+
+    private static String fixed(Object value, int decimals) {
+        return value instanceof Number n && Double.isFinite(n.doubleValue())
+                ? String.format(Locale.ROOT, "%." + decimals + "f", n.doubleValue()) : "";
+    }
+
+    private static String times(Object value) {
+        return value instanceof Number n && Double.isFinite(n.doubleValue()) ? String.format(Locale.ROOT, "%.2fx", n.doubleValue()) : "";
+    }
+}

@@ -1,0 +1,150 @@
+package dev.ember.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.cli.GenerateCommandTest.Run;
+import dev.ember.report.ReportCommandsTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static dev.ember.cli.GenerateCommandTest.ember;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code ember bench spec} on the CPU with the default model and its shipped draft, at tiny workloads. */
+class SpecBenchCommandTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final List<String> FILES = List.of("benchmark_results.json", "benchmark_results_speculative.json",
+            "benchmark_results_target.json", "benchmark_results_gpu.json");
+
+    @TempDir
+    Path dir;
+
+    private Run spec(String... args) {
+        String[] all = new String[args.length + 6];
+        System.arraycopy(new String[] {"bench", "spec", "--backend", "cpu", "--threads", "2"}, 0, all, 0, 6);
+        System.arraycopy(args, 0, all, 6, args.length);
+        return ember(all);
+    }
+
+    @Test
+    void writesTheFourFilesAndPrintsTheMeasuredAndPredictedSpeedUp() throws IOException {
+        Run r = spec("--num-prompts", "2", "--batch-size", "2", "--gen-len", "12", "--runs", "1", "--monitor", "--out-dir", dir.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        for (String file : FILES) {
+            assertTrue(Files.exists(dir.resolve(file)), file + " written");
+        }
+        JsonNode results = BenchFiles.assertResultColumns(dir.resolve("benchmark_results.json"), SpecBenchCommand.COLUMNS);
+        assertEquals(2, results.size());
+        JsonNode plain = results.get(0);
+        JsonNode speculative = results.get(1);
+        assertEquals("target", plain.get("mode").asText());
+        assertEquals("speculative", speculative.get("mode").asText());
+        assertEquals("draft model ember-tiny-draft", speculative.get("draft").asText(), "the default model's shipped draft");
+        for (JsonNode row : results) {
+            assertEquals(24, row.get("generated_tokens").asInt(), row.toString());
+            assertEquals(row.get("prompt_tokens").asInt() + 24, row.get("total_tokens").asInt());
+            for (String field : List.of("ttft_ms_mean", "e2e_latency_ms_mean", "throughput_tok_s", "duration_s")) {
+                assertTrue(row.get(field).asDouble() > 0, field + " in " + row);
+            }
+        }
+        assertTrue(plain.get("acceptance_rate").isNull() && plain.get("speedup").isNull());
+        double acceptance = speculative.get("acceptance_rate").asDouble();
+        assertTrue(acceptance > 0 && acceptance <= 1, speculative.toString());
+        assertTrue(speculative.get("alpha").asDouble() >= acceptance, "alpha counts only the drafted tokens judged");
+        assertTrue(speculative.get("cost_ratio_c").asDouble() > 0 && speculative.get("speedup").asDouble() > 0);
+        double predicted = SpecBenchCommand.predictedSpeedup(speculative.get("alpha").asDouble(), 4,
+                speculative.get("cost_ratio_c").asDouble(), 1);
+        assertEquals(predicted, speculative.get("predicted_speedup").asDouble(), 1e-9);
+        assertTrue(speculative.get("identical_to_target").asBoolean(), "greedy speculation gives the target's tokens");
+
+        assertEquals(1, JSON.readTree(dir.resolve("benchmark_results_speculative.json").toFile()).get("results").size());
+        assertEquals(1, JSON.readTree(dir.resolve("benchmark_results_target.json").toFile()).get("results").size());
+        JsonNode root = JSON.readTree(dir.resolve("benchmark_results.json").toFile());
+        assertEquals(4, root.get("acceptance_by_position").get("4").size());
+        assertTrue(root.get("cost").get("draft_decode_ms").asDouble() > 0, root.get("cost").toString());
+        // A GPU window for each run (the target's and speculation's) where NVML is, else the reason in both files.
+        BenchFiles.assertMonitorFiles(dir.resolve("benchmark_results.json"), r, 2, MonitorOptions.withKeys(List.of("mode", "gamma", "run")));
+
+        assertTrue(r.out().contains("speed-up, measured (throughput)"), r.out());
+        assertTrue(r.out().contains("speed-up, predicted (Leviathan)"), r.out());
+        assertTrue(r.out().contains("# cost of a step: "), r.out());
+        assertTrue(r.out().contains("outputs identical to the target's: yes"), r.out());
+    }
+
+    @Test
+    void aGammaSweepWithASelfDraftDrawsTheSpeedUpChart() throws IOException {
+        Run r = spec("--num-prompts", "2", "--batch-size", "2", "--gen-len", "8", "--runs", "1", "--gamma", "1,3",
+                "--speculative-model", "self:2", "--out-dir", dir.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode rows = JSON.readTree(dir.resolve("benchmark_results_speculative.json").toFile()).get("results");
+        assertEquals(List.of(1, 3), List.of(rows.get(0).get("gamma").asInt(), rows.get(1).get("gamma").asInt()));
+        assertEquals("draft model self:2", rows.get(0).get("draft").asText());
+        Path png = dir.resolve(SpecBenchCommand.CHART_PREFIX + "_speedup.png");
+        assertTrue(r.out().contains("wrote " + png), r.out());
+        ReportCommandsTest.assertPng(png);
+    }
+
+    @Test
+    void requestsArriveAtARateWithNgramLookupAndPromptsFromAShareGptFile() throws IOException {
+        Path data = dir.resolve("sharegpt.jsonl");
+        Files.writeString(data, """
+                {"conversations": [{"from": "human", "value": "And God said, Let there be light: and there was light."}, {"from": "gpt", "value": "And God saw the light, that it was good."}]}
+                {"conversation": [{"human": "Blessed are the meek: for they shall inherit the earth.", "assistant": "Blessed are they which do hunger and thirst."}]}
+                """);
+        Run r = spec("--request-rate", "50", "--duration", "0.1", "--gen-len", "6", "--runs", "1", "--dataset", data.toString(),
+                "--speculative-method", "ngram", "--no-target", "--out-dir", dir.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode root = JSON.readTree(dir.resolve("benchmark_results.json").toFile());
+        JsonNode row = root.get("results").get(0);
+        assertEquals("speculative", row.get("mode").asText());
+        assertEquals(0, row.get("cost_ratio_c").asDouble(), "n-gram lookup runs no model");
+        assertTrue(row.get("speedup").isNull(), "no target run to compare with");
+        assertEquals(50.0, root.get("header").get("workload").get("request_rate").asDouble());
+        assertTrue(root.get("header").get("workload").get("prompts").asText().contains("ShareGPT"));
+        assertTrue(r.out().contains("outputs identical to the target's: not checked (no target run"), r.out());
+        assertTrue(JSON.readTree(dir.resolve("benchmark_results_target.json").toFile()).get("results").isEmpty());
+        JsonNode gpu = JSON.readTree(dir.resolve("benchmark_results_gpu.json").toFile()).get("gpu");
+        assertFalse(gpu.get("available").asBoolean(), "no --monitor: " + gpu);
+    }
+
+    @Test
+    void badOptionsGiveOneClearErrorLine() {
+        List<List<String>> cases = List.of(
+                List.of("--gamma", "0"),
+                List.of("--gamma", "2,x"),
+                List.of("--gamma", "4", "--num-speculative-tokens", "3"),
+                List.of("--no-speculative", "--no-target"),
+                List.of("--request-rate", "2"),
+                List.of("--num-prompts", "3", "--request-rate", "1", "--duration", "1"),
+                List.of("--gen-len", "600"),
+                List.of("--runs", "0"));
+        for (List<String> args : cases) {
+            Run r = spec(args.toArray(String[]::new));
+            assertEquals(1, r.exitCode(), args + ": " + r.err());
+            List<String> lines = r.err().strip().lines().toList();
+            assertEquals(1, lines.size(), args + ": " + r.err());
+            assertTrue(lines.getFirst().startsWith("ember: error: "), args + ": " + r.err());
+        }
+        Run late = spec("--speculative-method", "ngram", "--speculative-model", "self:2", "--num-prompts", "1", "--gen-len", "2",
+                "--out-dir", dir.toString());
+        assertEquals(1, late.exitCode(), late.err());
+        assertTrue(late.err().contains("ember: error: --speculative-method ngram takes no --speculative-model"), late.err());
+        assertFalse(late.err().contains("\tat "), late.err());
+    }
+
+    @Test
+    void thePredictionIsLeviathansFormula() {
+        assertEquals(1 / (4 * 0.25 + 1), SpecBenchCommand.predictedSpeedup(0, 4, 0.25, 1), 1e-12, "nothing accepted");
+        assertEquals(5 / (4 * 0.25 + 1), SpecBenchCommand.predictedSpeedup(1, 4, 0.25, 1), 1e-12, "everything accepted");
+        // a = 0.8, gamma = 4, c = 0.1: (1 - 0.8^5) / (0.2 * 1.4) = 2.4286.
+        assertEquals((1 - Math.pow(0.8, 5)) / (0.2 * 1.4), SpecBenchCommand.predictedSpeedup(0.8, 4, 0.1, 1), 1e-12);
+        assertEquals((1 - Math.pow(0.8, 5)) / (0.2 * 2.4), SpecBenchCommand.predictedSpeedup(0.8, 4, 0.1, 2), 1e-12);
+    }
+}
