@@ -15,8 +15,8 @@
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest, NvtxTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
-#            ones again with the candidate decode-attention kernels (EMBER_DECODE_ATTENTION=fused|keys), without overlap and
-#            with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a second time in step 2);
+#            ones again without overlap and with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a
+#            second time in step 2);
 #         4. `ember generate` on the default model, which must pick the GPU and name it.
 #       The serving benchmarks are a second call (`serving` below): together they would pass a call's 10 minutes.
 #       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
@@ -33,8 +33,8 @@
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
-#       ncu on the batch-64 decode step's attention, each kernel: times per launch, and the speed-of-light, occupancy
-#       and warp-stall sections.
+#       ncu on the batch-64 decode step's attention: times per launch, and the speed-of-light, occupancy and
+#       warp-stall sections of the decode kernel.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -51,16 +51,11 @@ JUNIT_VERSION=6.1.3
 MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql
 ARCHIVE=ember-gpu.tar.xz
 # The three workloads of issue 4's targets.
-# name|environment|arguments of `ember bench e2e`. The -fused runs time the candidate decode-attention kernel
-# (EmberKernels.DecodeAttention.FUSED) against the default.
+# name|environment|arguments of `ember bench e2e`.
 BENCHMARKS=(
   "b1-decode||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "prefill-1024||--preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 --iters 7 --warmup 2"
   "b64-decode||--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
-  "b64-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
-  "b1-decode-fused|EMBER_DECODE_ATTENTION=fused|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
-  "b64-decode-keys|EMBER_DECODE_ATTENTION=keys|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
-  "b1-decode-keys|EMBER_DECODE_ATTENTION=keys|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
   "b1-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b64-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
@@ -336,27 +331,24 @@ summary() {
   cat "$OUT_DIR/summary.txt"
 }
 
-# The batch-64 decode step's attention under ncu, for each decode-attention kernel (tiled, fused, keys): kernel times
-# (ncu-<kernel>.csv, averaged per kernel) and, for a few launches, the speed-of-light, occupancy and warp-stall
-# sections (ncu-<kernel>-sections.csv): what bounds the kernel, measured rather than guessed.
+# The batch-64 decode step's attention under ncu: the times of decode_attention_keys and decode_attention_reduce
+# (ncu-decode.csv, averaged per kernel) and, for a few launches of the first, the speed-of-light, occupancy and
+# warp-stall sections (ncu-decode-sections.csv): what bounds the kernel, measured rather than guessed.
 profile() {
-  local kernel
-  for kernel in tiled fused keys; do
-    EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
-        --kernel-name regex:decode_attention --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu-$kernel.csv" \
-        TESTS_LOG=/tmp/profile-$kernel.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-    echo "== ncu ($kernel): batch-64 decode attention, mean us per launch (ncu-$kernel.csv)"
-    awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
-                 END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-$kernel.csv" || true
-    grep '\[gpu-time\]' /tmp/profile-$kernel.log || tail -5 /tmp/profile-$kernel.log
-    EMBER_DECODE_ATTENTION=$kernel EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section Occupancy \
-        --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(fused_|keys_)?d --launch-skip 64 \
-        --launch-count 4 --log-file $OUT_DIR/ncu-$kernel-sections.csv" \
-        TESTS_LOG=/tmp/profile-$kernel-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-    echo "== ncu ($kernel): sections of the attention kernel (ncu-$kernel-sections.csv), first launch"
-    grep -E '"(Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
-      "$OUT_DIR/ncu-$kernel-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
-  done
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
+      --kernel-name regex:decode_attention --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu-decode.csv" \
+      TESTS_LOG=/tmp/profile-decode.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+  echo "== ncu: batch-64 decode attention, mean us per launch (ncu-decode.csv)"
+  awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
+               END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
+  grep '\[gpu-time\]' /tmp/profile-decode.log || tail -5 /tmp/profile-decode.log
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section Occupancy \
+      --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_keys_d --launch-skip 64 \
+      --launch-count 4 --log-file $OUT_DIR/ncu-decode-sections.csv" \
+      TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+  echo "== ncu: sections of decode_attention_keys (ncu-decode-sections.csv), first launch"
+  grep -E '"(Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
+    "$OUT_DIR/ncu-decode-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
 }
 
 # Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.

@@ -19,7 +19,7 @@ public final class CudaException extends EmberException {
         this.errorName = errorName;
     }
 
-    /** The library function that failed, e.g. {@code cuLaunchKernel(decode_attention_d128_bf16)}. */
+    /** The library function that failed, e.g. {@code cuLaunchKernel(decode_attention_keys_d128_g4_bf16)}. */
     public String call() {
         return call;
     }

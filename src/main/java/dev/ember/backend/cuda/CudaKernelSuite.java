@@ -183,19 +183,14 @@ final class CudaKernelSuite implements KernelSuite {
             int seqLen = w.seqLen();
             if (decode) {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
-                // Every decode-attention kernel, the runners' and the candidates, side by side.
-                for (EmberKernels.DecodeAttention variant : EmberKernels.DecodeAttention.values()) {
-                    kernels.useDecodeAttention(variant);
-                    int splits = decodeSplits(rows, blocksPerSequence);
-                    launch(new Case("decode_attention", "decode_attention+reduce_" + typed + " (" + variant.name().toLowerCase(Locale.ROOT)
-                            + ")", phase, "rows=" + rows + " context=" + seqLen + " heads=" + shape.heads() + " kv_heads="
-                            + shape.kvHeads() + " head_dim=" + hd + " splits=" + splits, rows,
-                            decodeAttentionBytes(rows, seqLen, shape, splits, t), attentionFlops(shape, (long) rows * seqLen)), () ->
-                            kernels.decodeAttention(stream, type, q.address(), kv, rowList.address(), rowList.address(),
-                                    decodePositions.address(), partialOut.address(), partialMaxSum.address(), attention.address(),
-                                    rows, splits, shape));
-                }
-                kernels.useDecodeAttention(EmberKernels.DecodeAttention.configured());
+                int splits = decodeSplits(rows, blocksPerSequence);
+                launch(new Case("decode_attention", "decode_attention+reduce_" + typed, phase, "rows=" + rows + " context="
+                        + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads() + " head_dim=" + hd + " splits="
+                        + splits, rows, decodeAttentionBytes(rows, seqLen, shape, splits, t),
+                        attentionFlops(shape, (long) rows * seqLen)), () ->
+                        kernels.decodeAttention(stream, type, q.address(), kv, rowList.address(), rowList.address(),
+                                decodePositions.address(), partialOut.address(), partialMaxSum.address(), attention.address(),
+                                rows, splits, shape));
             } else {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 long meta = prefillMeta.address();
@@ -238,7 +233,7 @@ final class CudaKernelSuite implements KernelSuite {
 
         /** The runner's split count, from the one policy both use. */
         int decodeSplits(int rows, int blocks) {
-            return kernels.decodeSplits(rows, shape, blocks * bs, type);
+            return kernels.decodeSplits(rows, shape, blocks * bs);
         }
     }
 

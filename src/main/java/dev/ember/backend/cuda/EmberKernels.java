@@ -30,10 +30,10 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_QUERIES = 64;
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
-     * The decode kernel's geometry (attention_decode.cu): threads per block, tiles in shared memory, bytes of keys per
-     * tile at the widest head dimension of an entry point, and the query heads one block takes.
+     * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
+     * (KEYS_TILE), and the most query heads one block takes, a warp each.
      */
-    private static final int DECODE_THREADS = 128;
+    static final int DECODE_TILE_KEYS = 32;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
@@ -49,7 +49,6 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
     private final KernelArgs args = new KernelArgs(arena);
     private final CudaDevice device;
-    private DecodeAttention decodeAttention = DecodeAttention.configured();
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
@@ -238,84 +237,14 @@ public final class EmberKernels implements AutoCloseable {
     public static final int MAX_DECODE_SPLITS = 32;
 
     /**
-     * The decode-attention kernels of attention_decode.cu, which compute the same partial results: TILED
-     * (decode_attention: scores, softmax and values of a tile in three phases, 16 KiB tiles two deep), FUSED
-     * (decode_attention_fused: one pass per tile with an online softmax per half-warp, 8 KiB tiles three deep) and
-     * KEYS (decode_attention_keys: a warp per query head, a lane per key for the scores, 32-key tiles).
-     */
-    public enum DecodeAttention {
-        TILED("decode_attention"),
-        FUSED("decode_attention_fused"),
-        KEYS("decode_attention_keys");
-
-        private final String kernel;
-
-        DecodeAttention(String kernel) {
-            this.kernel = kernel;
-        }
-
-        /** Tokens per tile for this storage type and head dimension (TK in attention_decode.cu). */
-        public int tileTokens(DType type, int headDim) {
-            int widest = (headDim <= 128 ? 128 : 256) * type.bytes();
-            return switch (this) {
-                case TILED -> 16384 / widest;
-                case FUSED -> 8192 / widest;
-                case KEYS -> 32;
-            };
-        }
-
-        /** Tiles in shared memory at once (STAGES). */
-        int stages(int headDim) {
-            return switch (this) {
-                case TILED -> 2;
-                case FUSED -> 3;
-                case KEYS -> headDim <= 128 ? 3 : 2;
-            };
-        }
-
-        int threads(int headsPerBlock) {
-            return this == KEYS ? 32 * headsPerBlock : DECODE_THREADS;
-        }
-
-        /** Dynamic shared memory of one block, as the kernel lays it out. */
-        int sharedBytes(DType type, int headDim, int headsPerBlock) {
-            int tokens = tileTokens(type, headDim), rowElements = roundUp(headDim, 16 / type.bytes());
-            int halfWarpSums = 8 * headsPerBlock * rowElements * Float.BYTES;
-            int tiles = stages(headDim) * 2 * tokens * rowElements * type.bytes();
-            return switch (this) {
-                case TILED -> Math.max(tiles, halfWarpSums) + (headsPerBlock * tokens + headsPerBlock) * Float.BYTES;
-                case FUSED -> Math.max(tiles, halfWarpSums + 8 * headsPerBlock * 2 * Float.BYTES);
-                case KEYS -> stages(headDim) * tokens * (2 * rowElements + 16 / type.bytes()) * type.bytes()
-                        + headsPerBlock * (rowElements + tokens) * Float.BYTES;  // padded key rows, values, queries, p
-            };
-        }
-
-        /**
-         * The kernel the runners use: TILED, the one measured on the H100, unless EMBER_DECODE_ATTENTION names
-         * another (FUSED and KEYS are candidates until the GPU benchmarks show one faster).
-         */
-        public static DecodeAttention configured() {
-            String name = System.getenv("EMBER_DECODE_ATTENTION");
-            if (name == null || name.isBlank()) {
-                return TILED;
-            }
-            try {
-                return valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
-            } catch (IllegalArgumentException e) {
-                throw new EmberException("EMBER_DECODE_ATTENTION must be tiled, fused or keys, got \"" + name + "\"");
-            }
-        }
-    }
-
-    /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
      * about eight blocks per multiprocessor (the kernel hides memory latency only with many blocks in flight: at
      * batch 64 with one split per sequence it took 180 us per layer, four times its bytes over the bandwidth), each
      * split at least one tile of keys, so the count changes only with the table width.
      */
-    public int decodeSplits(int rows, AttentionShape shape, int contextTokens, DType type) {
+    public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
         int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
-        int byLength = Math.max(1, contextTokens / decodeAttention.tileTokens(type, shape.headDim()));
+        int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
     }
 
@@ -328,30 +257,45 @@ public final class EmberKernels implements AutoCloseable {
         return 2L * decodeRows * shape.heads() * splits;
     }
 
-    /** The decode-attention kernel {@link #decodeAttention} launches from now on. */
-    public void useDecodeAttention(DecodeAttention kernel) {
-        this.decodeAttention = kernel;
+    /** Query heads per decode block (HG): the smallest entry point's that holds the group, else 4 in several batches. */
+    static int decodeHeadsPerBlock(int group) {
+        return group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
+    }
+
+    /** The decode entry point, without its storage-type suffix: decode_attention_keys_d{128,256}_g{2,4}. */
+    static String decodeKernel(int headDim, int headsPerBlock) {
+        return "decode_attention_keys_d" + (headDim <= 128 ? 128 : 256) + "_g" + headsPerBlock;
     }
 
     /**
-     * Split-K paged decode attention and its reduction, for the {@code decodeRows} rows listed in
-     * {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above.
+     * Dynamic shared memory of one decode block, as decode_attention_keys lays it out: STAGES tiles (three at head
+     * dimensions up to 128, two above) of DECODE_TILE_KEYS key rows padded by 16 bytes and as many packed value rows,
+     * in the storage type, then the queries and the tile's probabilities in fp32.
+     */
+    static int decodeSharedBytes(DType type, int headDim, int headsPerBlock) {
+        int stages = headDim <= 128 ? 3 : 2, rowElements = roundUp(headDim, 16 / type.bytes());
+        return stages * DECODE_TILE_KEYS * (2 * rowElements + 16 / type.bytes()) * type.bytes()
+                + headsPerBlock * (rowElements + DECODE_TILE_KEYS) * Float.BYTES;
+    }
+
+    /**
+     * Split-K paged decode attention (decode_attention_keys) and its reduction (decode_attention_reduce), for the
+     * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
+     * sizes above. Grid (rows, KV heads times head batches, splits), a warp per query head of a block.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
-        DecodeAttention kernel = decodeAttention;
-        int hd = shape.headDim(), group = shape.group();
-        int maxHeadDim = hd <= 128 ? 128 : 256;
-        int headsPerBlock = group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
-        int headBatches = (group + headsPerBlock - 1) / headsPerBlock;
-        int shared = kernel.sharedBytes(type, hd, headsPerBlock);
-        CudaFunction f = withSharedMemory(typed(kernel.kernel + "_d" + maxHeadDim + "_g" + headsPerBlock, type), shared);
+        int hd = shape.headDim();
+        int headsPerBlock = decodeHeadsPerBlock(shape.group());
+        int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
+        int shared = decodeSharedBytes(type, hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock), type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
                 .i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, kernel.threads(headsPerBlock), shared, stream);
+                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * headsPerBlock, shared, stream);
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);

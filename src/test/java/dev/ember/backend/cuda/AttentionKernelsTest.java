@@ -147,28 +147,25 @@ class AttentionKernelsTest {
         }
     }
 
-    /** Every decode kernel (EmberKernels.DecodeAttention), every storage type, shapes and splits (some empty). */
+    /**
+     * The decode kernel and its reduction, every storage type, shapes and splits (some empty). The shapes reach each
+     * entry point (EmberKernels.decodeKernel): at head dimensions up to 128, two heads a block (groups of 1 and 2) and
+     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4).
+     */
     @ParameterizedTest
     @EnumSource(DType.class)
     void decodeMatchesSoftmaxAttentionForAnySplit(DType type) {
         Gpu.context();
         // hd=36 rows of bf16/fp16 are not a multiple of 16 bytes: the kernel's element-wise staging path.
-        int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {36, 4, 2, 0}};
-        try {
-            for (EmberKernels.DecodeAttention kernel : EmberKernels.DecodeAttention.values()) {
-                Gpu.kernels().useDecodeAttention(kernel);
-                for (int[] s : shapes) {
-                    for (int splits : new int[] {1, 4, 13}) {
-                        checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits, kernel);
-                    }
-                }
+        int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {256, 4, 2, 0}, {36, 4, 2, 0}};
+        for (int[] s : shapes) {
+            for (int splits : new int[] {1, 4, 13}) {
+                checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);
             }
-        } finally {
-            Gpu.kernels().useDecodeAttention(EmberKernels.DecodeAttention.configured());
         }
     }
 
-    private void checkDecode(DType type, AttentionShape shape, int splits, EmberKernels.DecodeAttention kernel) {
+    private void checkDecode(DType type, AttentionShape shape, int splits) {
         // Step rows: three decodes (contexts of 1, 38 and 700 tokens) and row 1, which belongs to another kernel.
         int[] positions = {0, 5, 37, 699};
         int[] rowChunk = {0, 1, 2, 3};
@@ -208,7 +205,7 @@ class AttentionKernelsTest {
             for (int e = 0; e < qd; e++) {
                 assertTrue(Float.isNaN(all[qd + e]), "row 1 is not a decode row, yet was written");
             }
-            Gpu.assertClose("decode_attention (" + kernel + ") " + type + " " + describe(shape) + " splits=" + splits, decoded, ref,
+            Gpu.assertClose("decode_attention " + type + " " + describe(shape) + " splits=" + splits, decoded, ref,
                     Gpu.tolerance(type));
         }
     }
