@@ -135,14 +135,7 @@ class CudaOverlapTest {
         }
     }
 
-    /**
-     * Overlap changes which sequences share a step, and so the shapes of the products that compute them; in bf16 a
-     * different shape may round differently, which can flip a greedy choice between two near-equal logits. So the two
-     * runs must agree token for token until a request's first difference, and there the two tokens must be a near-tie
-     * of the reference: their logits, recomputed for the serial run's prefix, within the bf16 tolerance of the
-     * whole-model checks (2e-2 of the largest logit). A real bug (a wrong carried token, a stale cache block) makes
-     * tokens differ by far more than that.
-     */
+    /** Overlap changes which sequences share a step, so the runs are judged by margins ({@link GreedyRuns}). */
     @Test
     void theEngineGivesTheSameTokensWithAndWithoutOverlap() {
         Gpu.context();
@@ -150,28 +143,7 @@ class CudaOverlapTest {
              ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 16 * 1024, BLOCK), 7)) {
             int[][] prompts = prompts();
             int[][] serial = engineRun(runner, prompts, false);
-            int[][] overlapped = engineRun(runner, prompts, true);
-            int identical = 0;
-            for (int i = 0; i < serial.length; i++) {
-                int d = Arrays.mismatch(serial[i], overlapped[i]);
-                if (d < 0) {
-                    identical++;
-                    continue;
-                }
-                assertTrue(d < serial[i].length && d < overlapped[i].length, "request " + i + ": one run stopped early");
-                float[] logits = lastLogits(runner, prompts[i], Arrays.copyOf(serial[i], d));
-                float scale = 0;
-                for (float l : logits) {
-                    scale = Math.max(scale, Math.abs(l));
-                }
-                float gap = Math.abs(logits[serial[i][d]] - logits[overlapped[i][d]]);
-                System.out.printf("[gpu-check] overlap: request %d differs at token %d (%d vs %d), a logit gap of %.2e "
-                        + "(%.2e of the largest logit)%n", i, d, serial[i][d], overlapped[i][d], gap, gap / scale);
-                assertTrue(gap <= 2e-2 * scale, "request " + i + " differs at token " + d + " by a logit gap of " + gap
-                        + ", more than the bf16 tolerance of " + 2e-2 * scale + ": not a near-tie");
-            }
-            System.out.println("[gpu-check] the engine with overlap gives the tokens of the engine without it (" + identical
-                    + " of " + serial.length + " requests identical, the others up to a near-tie)");
+            int identical = GreedyRuns.assertSameUpToNearTies("overlap", runner, prompts, serial, engineRun(runner, prompts, true));
             assertTrue(identical >= serial.length / 2, "most requests should match token for token");
         }
     }
@@ -183,21 +155,6 @@ class CudaOverlapTest {
             prompts[i] = random.ints(random.nextInt(5, 150), 0, CONFIG.vocabSize()).toArray();
         }
         return prompts;
-    }
-
-    /** The logits after {@code prompt} and {@code generated}, computed in one prefill step. */
-    private static float[] lastLogits(ModelRunner runner, int[] prompt, int[] generated) {
-        int[] tokens = Arrays.copyOf(prompt, prompt.length + generated.length);
-        System.arraycopy(generated, 0, tokens, prompt.length, generated.length);
-        BlockTable table = runner.blockAllocator().newTable();
-        try {
-            table.reserveOrFail(tokens.length, runner.blockAllocator());
-            float[] logits = new float[CONFIG.vocabSize()];
-            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(tokens, 0, table)), logits);
-            return logits;
-        } finally {
-            table.release(runner.blockAllocator());
-        }
     }
 
     private static int[][] engineRun(ModelRunner runner, int[][] prompts, boolean overlap) {

@@ -32,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Speculative decoding on the GPU: a chunk with several outputs (a verification) gives each position the logits a
  * step of its own would, and the engine speculating with the target's first layers or with n-gram lookup gives the
- * target's greedy tokens, judged by margins where bf16 rounds a verification and a plain decode differently.
+ * target's greedy tokens, judged by margins ({@link GreedyRuns}): bf16 may round a verification and a decode differently.
  */
 class CudaSpeculativeTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 4, 8, 2, 32, 512, 2048, 1e-5,
@@ -91,19 +91,8 @@ class CudaSpeculativeTest {
             for (Proposer proposer : new Proposer[] {new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), draft),
                     new NgramProposer(1, 3)}) {
                 try (Speculation speculation = new Speculation(proposer, 4, 64)) {
-                    int[][] speculated = run(target, prompts, speculation);
-                    int identical = 0;
-                    for (int i = 0; i < plain.length; i++) {
-                        int d = Arrays.mismatch(plain[i], speculated[i]);
-                        if (d < 0) {
-                            identical++;
-                            continue;
-                        }
-                        System.out.printf("[gpu-check] speculative (%s): request %d differs at token %d%n", proposer.describe(), i, d);
-                    }
-                    System.out.printf("[gpu-check] speculative (%s) greedy: %d of %d requests identical to plain decoding%n",
-                            proposer.describe(), identical, plain.length);
-                    assertTrue(identical >= plain.length - 1, "at most one near-tie among " + plain.length + " requests");
+                    GreedyRuns.assertSameUpToNearTies("speculative (" + proposer.describe() + ")", target, prompts, plain,
+                            run(target, prompts, speculation));
                 }
             }
         }
