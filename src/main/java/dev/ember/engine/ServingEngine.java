@@ -240,6 +240,19 @@ public final class ServingEngine implements AutoCloseable {
         return thread.join(timeout);
     }
 
+    /**
+     * Cancels every request in flight ({@link #shutdownNow}) and waits up to {@code timeout} for the engine thread to end;
+     * an interrupt ends the wait early (and stays set).
+     */
+    public void stopNow(Duration timeout) {
+        shutdownNow();
+        try {
+            awaitTermination(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** Graceful shutdown: stops admitting, waits for every request in flight to finish. */
     @Override
     public void close() {

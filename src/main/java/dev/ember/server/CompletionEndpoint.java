@@ -3,7 +3,6 @@ package dev.ember.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
 import dev.ember.EmberException;
 import dev.ember.engine.RequestError;
 import dev.ember.engine.RequestEvent;
@@ -16,18 +15,22 @@ import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BooleanSupplier;
 
 /**
  * {@code POST /v1/completions} and {@code POST /v1/chat/completions}: the request's fields turned into a prompt
  * and {@link SamplingParams}, submitted to the engine, and its output written back whole or as server-sent
  * events ({@code data: {chunk}} lines ending with {@code data: [DONE]}). A streaming client that goes away is
  * noticed at the next write, and its request is cancelled.
+ *
+ * <p>Every field of a request is either honoured or refused with a 400 that names it: a client never gets something
+ * other than it asked for.
  */
 final class CompletionEndpoint {
     enum Kind { TEXT, CHAT }
@@ -38,20 +41,33 @@ final class CompletionEndpoint {
 
     /** Request fields with no effect in Ember, accepted at their neutral value and refused otherwise. */
     private static final List<String> NEUTRAL_ZERO = List.of("presence_penalty", "frequency_penalty");
+    /** The fields both endpoints honour (or accept at a neutral value); any other is refused by name. */
+    private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
+            "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
+            "frequency_penalty", "logprobs", "user");
+    private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
+    private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
+            "tool_choice");
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
 
     private final ServingEngine engine;
     private final Tokenizer tokenizer;
+    private final PromptEncoder encoder;
     private final String modelName;
     private final ObjectMapper json;
+    private final BooleanSupplier aborting;
 
-    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json) {
+    /** @param aborting whether the server's drain has timed out, so that requests cut off now end as aborted */
+    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
+        this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
         this.modelName = modelName;
         this.json = json;
+        this.aborting = aborting;
     }
 
-    void handle(HttpExchange exchange, JsonNode body, Kind kind) throws IOException {
+    void handle(Exchange exchange, JsonNode body, Kind kind) throws IOException, InterruptedException {
         Parsed request = parse(new RequestFields(body), kind);
         RequestHandle handle;
         try {
@@ -71,7 +87,7 @@ final class CompletionEndpoint {
             }
         } catch (InterruptedException e) {
             handle.cancel();
-            Thread.currentThread().interrupt();
+            throw e;
         } catch (IOException | RuntimeException e) {
             // The client went away (or writing failed): stop generating for it.
             handle.cancel();
@@ -79,7 +95,8 @@ final class CompletionEndpoint {
         }
     }
 
-    Parsed parse(RequestFields fields, Kind kind) {
+    Parsed parse(RequestFields fields, Kind kind) throws InterruptedException {
+        refuseUnknown(fields, kind);
         String model = fields.string("model", modelName);
         if (!model.equals(modelName)) {
             throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
@@ -129,6 +146,40 @@ final class CompletionEndpoint {
         return new Parsed(prompt, params, stream, includeUsage);
     }
 
+    /** Any field outside those honoured is refused by name; a few with the reason. */
+    private static void refuseUnknown(RequestFields fields, Kind kind) {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (COMMON_FIELDS.contains(name) || (kind == Kind.CHAT ? CHAT_FIELDS : TEXT_FIELDS).contains(name)) {
+                continue;
+            }
+            if (!fields.has(name)) {
+                continue;  // an explicit null is the same as leaving the field out
+            }
+            String reason = switch (name) {
+                case "response_format" -> structuredOutput(fields);
+                case "suffix" -> "suffix (insertion) is not supported";
+                case "functions", "function_call", "parallel_tool_calls" -> name + ": tool and function calling is not supported";
+                case "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs" ->
+                        name + ": structured output is not supported yet (docs/roadmap.md says how it will be built)";
+                default -> name + " is not supported by this server";
+            };
+            if (reason != null) {
+                throw ApiException.invalid(name, reason);
+            }
+        }
+    }
+
+    /** {@code response_format}: plain text is what Ember writes; JSON modes are refused. Null when accepted. */
+    private static String structuredOutput(RequestFields fields) {
+        JsonNode format = fields.node("response_format");
+        if (format.isObject() && "text".equals(format.path("type").asText())) {
+            return null;
+        }
+        return "response_format " + format.path("type").asText(format.toString())
+                + " is not supported: structured output (JSON mode, JSON schema) is not built yet (docs/roadmap.md says how it will be)";
+    }
+
     private static void refuseUnsupported(RequestFields fields, Kind kind) {
         if (fields.integer("n", 1, Long.MIN_VALUE, Long.MAX_VALUE) != 1) {
             throw ApiException.invalid("n", "n must be 1: Ember returns one choice per request");
@@ -153,10 +204,14 @@ final class CompletionEndpoint {
         if (tools != null && !tools.isNull() && !tools.isEmpty()) {
             throw ApiException.invalid("tools", "tools are not supported");
         }
+        if (fields.has("tool_choice") && !"none".equals(fields.node("tool_choice").asText())) {
+            throw ApiException.invalid("tool_choice", "tool_choice " + fields.node("tool_choice")
+                    + " is not supported: tool calling is not built; only \"none\" is accepted");
+        }
     }
 
     /** A string, an array of one string, or token ids (an array of integers, or an array of one such array). */
-    private int[] textPrompt(RequestFields fields) {
+    private int[] textPrompt(RequestFields fields) throws InterruptedException {
         if (!fields.has("prompt")) {
             throw ApiException.invalid("prompt", "prompt is required");
         }
@@ -165,7 +220,7 @@ final class CompletionEndpoint {
             prompt = prompt.get(0);
         }
         if (prompt.isTextual()) {
-            return encode(prompt.asText(), true, "prompt");
+            return encoder.encode(prompt.asText(), true, "prompt");
         }
         if (prompt.isArray() && !prompt.isEmpty()) {
             int[] ids = new int[prompt.size()];
@@ -184,7 +239,20 @@ final class CompletionEndpoint {
         throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
     }
 
-    private int[] chatPrompt(RequestFields fields) {
+    private int[] chatPrompt(RequestFields fields) throws InterruptedException {
+        List<ChatMessage> turns = messages(fields);
+        long chars = 0;
+        for (ChatMessage turn : turns) {
+            chars += turn.content().length();
+        }
+        encoder.checkLength(chars, "messages");
+        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
+        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, true), !tokenizer.hasChatTemplate()),
+                "messages");
+    }
+
+    /** The chat messages, each with a known role and text content; a bad one is a 400 naming it ({@code messages[2].content}). */
+    private static List<ChatMessage> messages(RequestFields fields) {
         JsonNode messages = fields.node("messages");
         if (messages == null || messages.isNull()) {
             throw ApiException.invalid("messages", "messages is required");
@@ -193,28 +261,37 @@ final class CompletionEndpoint {
             throw RequestFields.wrongType("messages", "a non-empty array of messages", messages);
         }
         List<ChatMessage> turns = new ArrayList<>();
-        for (JsonNode message : messages) {
-            RequestFields m = new RequestFields(message);
-            String role = m.string("role", null);
-            if (role == null) {
-                throw ApiException.invalid("messages", "every message needs a \"role\"");
+        for (int i = 0; i < messages.size(); i++) {
+            String at = "messages[" + i + "]";
+            JsonNode message = messages.get(i);
+            if (!message.isObject()) {
+                throw RequestFields.wrongType(at, "an object with \"role\" and \"content\"", message);
             }
-            turns.add(new ChatMessage(role, content(m)));
+            RequestFields m = new RequestFields(message);
+            if (!m.has("role")) {
+                throw ApiException.invalid(at + ".role", at + " has no \"role\"");
+            }
+            String role = m.string("role", null);
+            if (!ROLES.contains(role)) {
+                throw ApiException.invalid(at + ".role", at + ".role \"" + role + "\" is not one of " + String.join(", ", ROLES.stream().sorted().toList())
+                        + (role.equals("tool") || role.equals("function") ? " (tool calling is not supported)" : ""));
+            }
+            for (Iterator<String> names = m.names(); names.hasNext(); ) {
+                String name = names.next();
+                if (!name.equals("role") && !name.equals("content") && !name.equals("name") && m.has(name)) {
+                    throw ApiException.invalid(at + "." + name, at + "." + name + " is not supported"
+                            + (name.equals("tool_calls") ? " (tool calling is not built)" : ""));
+                }
+            }
+            turns.add(new ChatMessage(role, content(m, at + ".content")));
         }
-        String rendered;
-        try {
-            rendered = tokenizer.applyChatTemplate(turns, true);
-        } catch (EmberException e) {
-            throw ApiException.invalid("messages", e.getMessage());
-        }
-        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
-        return encode(rendered, !tokenizer.hasChatTemplate(), "messages");
+        return turns;
     }
 
-    /** A message's content: a string, null (an assistant turn without text), or an array of text parts. */
-    private static String content(RequestFields message) {
+    /** A message's content: a string, or an array of text parts. */
+    private static String content(RequestFields message, String param) {
         if (!message.has("content")) {
-            return "";
+            throw ApiException.invalid(param, param + " is missing (or null): every message needs its text");
         }
         JsonNode content = message.node("content");
         if (content.isTextual()) {
@@ -223,26 +300,18 @@ final class CompletionEndpoint {
         if (content.isArray()) {
             StringBuilder text = new StringBuilder();
             for (JsonNode part : content) {
-                RequestFields p = new RequestFields(part);
-                if (!"text".equals(p.string("type", null))) {
-                    throw ApiException.invalid("messages", "only content parts of type \"text\" are supported");
+                if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                    throw ApiException.invalid(param, param + ": only content parts {\"type\": \"text\", \"text\": \"...\"} are supported, got "
+                            + RequestFields.describe(part));
                 }
-                text.append(p.string("text", ""));
+                text.append(part.get("text").asText());
             }
             return text.toString();
         }
-        throw RequestFields.wrongType("content", "a string or an array of content parts", content);
+        throw RequestFields.wrongType(param, "a string or an array of content parts", content);
     }
 
-    private int[] encode(String text, boolean addSpecialTokens, String param) {
-        try {
-            return tokenizer.encode(text, addSpecialTokens);
-        } catch (EmberException e) {
-            throw ApiException.invalid(param, e.getMessage());
-        }
-    }
-
-    private void respond(HttpExchange exchange, RequestHandle handle, Kind kind, String id, long created)
+    private void respond(Exchange exchange, RequestHandle handle, Kind kind, String id, long created)
             throws IOException, InterruptedException {
         RequestOutcome outcome = handle.await();
         if (outcome instanceof RequestError(String message)) {
@@ -262,47 +331,48 @@ final class CompletionEndpoint {
         choice.putNull("logprobs");
         choice.put("finish_reason", out.finishReason().apiName());
         body.set("usage", usage(out));
-        OpenAiServer.sendJson(exchange, 200, json.writeValueAsBytes(body));
+        exchange.sendJson(200, json.writeValueAsBytes(body));
     }
 
-    private void stream(HttpExchange exchange, RequestHandle handle, Kind kind, String id, long created, boolean includeUsage)
+    private void stream(Exchange exchange, RequestHandle handle, Kind kind, String id, long created, boolean includeUsage)
             throws IOException, InterruptedException {
-        exchange.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-        exchange.getResponseHeaders().set("Cache-Control", "no-cache");
-        exchange.sendResponseHeaders(200, 0);
-        OutputStream out = exchange.getResponseBody();
+        exchange.startEventStream();
         int sentChars = 0;
         if (kind == Kind.CHAT) {
             ObjectNode first = chunk(kind, id, created, includeUsage);
             first.withArray("choices").addObject().put("index", 0).putNull("logprobs").putNull("finish_reason")
                     .putObject("delta").put("role", "assistant").put("content", "");
-            send(out, first);
+            send(exchange, first);
         }
         while (true) {
             switch (handle.nextEvent()) {
                 case RequestEvent.Token(int token, String text) -> {
                     if (!text.isEmpty()) {
-                        send(out, textChunk(kind, id, created, includeUsage, text, null));
+                        send(exchange, textChunk(kind, id, created, includeUsage, text, null));
                         sentChars += text.length();
                     }
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(out, textChunk(kind, id, created, includeUsage, output.text().substring(sentChars),
+                    send(exchange, textChunk(kind, id, created, includeUsage, output.text().substring(sentChars),
                             output.finishReason().apiName()));
                     if (includeUsage) {
                         ObjectNode usage = envelope(kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", id, created);
                         usage.putArray("choices");
                         usage.set("usage", usage(output));
-                        send(out, usage);
+                        send(exchange, usage);
                     }
-                    done(out);
+                    exchange.endEventStream();
                     return;
                 }
                 case RequestEvent.Done(RequestError(String message)) -> {
-                    ApiException error = engineError(message);
-                    send(out, OpenAiServer.errorBody(json, error));
-                    done(out);
+                    if (aborting.getAsBoolean()) {
+                        // The drain timed out: the stream ends as a stream does, its finish reason saying why.
+                        send(exchange, textChunk(kind, id, created, includeUsage, "", "abort"));
+                    } else {
+                        send(exchange, OpenAiServer.errorBody(json, engineError(message)));
+                    }
+                    exchange.endEventStream();
                     return;
                 }
             }
@@ -358,18 +428,7 @@ final class CompletionEndpoint {
         return usage;
     }
 
-    private void send(OutputStream out, ObjectNode event) throws IOException {
-        out.write(DATA);
-        out.write(json.writeValueAsBytes(event));
-        out.write(END_OF_EVENT);
-        out.flush();
+    private void send(Exchange exchange, ObjectNode event) throws IOException {
+        exchange.sendEvent(json.writeValueAsBytes(event));
     }
-
-    private static void done(OutputStream out) throws IOException {
-        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII));
-        out.close();
-    }
-
-    private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] END_OF_EVENT = "\n\n".getBytes(StandardCharsets.US_ASCII);
 }

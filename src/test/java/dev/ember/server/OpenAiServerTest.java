@@ -66,7 +66,8 @@ class OpenAiServerTest {
     static Tokenizer tokenizer;
     static ModelRunner referenceRunner;
     static Served main;
-    static HttpClient client;
+    static final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10)).build();
 
     /** An engine on its own runner, and a server in front of it. */
     record Served(ModelRunner runner, ServingEngine engine, OpenAiServer server) implements AutoCloseable {
@@ -98,12 +99,10 @@ class OpenAiServerTest {
         tokenizer = Tokenizer.load(MODEL);
         referenceRunner = backend.load(model, KvCacheSpec.forTokens(model.config(), 1024, 16), Progress.NONE);
         main = Served.start(null);
-        client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
     }
 
     @AfterAll
     static void stop() {
-        client.close();
         main.close();
         referenceRunner.close();
         tokenizer.close();
@@ -260,7 +259,19 @@ class OpenAiServerTest {
             stream_options alone        | /v1/completions      | {"prompt": "hi", "stream_options": {}}          | stream_options
             messages missing            | /v1/chat/completions | {"max_tokens": 4}                               | messages
             messages a string           | /v1/chat/completions | {"messages": "hi"}                              | messages
-            message without role        | /v1/chat/completions | {"messages": [{"content": "hi"}]}               | messages
+            message without role        | /v1/chat/completions | {"messages": [{"content": "hi"}]}               | messages[0].role
+            message without content     | /v1/chat/completions | {"messages": [{"role": "user"}]}                | messages[0].content
+            message content null        | /v1/chat/completions | {"messages": [{"role": "user", "content": null}]} | messages[0].content
+            message unknown role        | /v1/chat/completions | {"messages": [{"role": "wizard", "content": "hi"}]} | messages[0].role
+            second message bad          | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]} | messages[1].content
+            message a string            | /v1/chat/completions | {"messages": ["hi"]}                            | messages[0]
+            image content part          | /v1/chat/completions | {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]} | messages[0].content
+            tool calls in a message     | /v1/chat/completions | {"messages": [{"role": "assistant", "content": "x", "tool_calls": []}]} | messages[0].tool_calls
+            response_format json_schema | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}} | response_format
+            tool_choice required        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"} | tool_choice
+            suffix                      | /v1/completions      | {"prompt": "hi", "suffix": "end"}               | suffix
+            an unknown field            | /v1/completions      | {"prompt": "hi", "frobnicate": 1}               | frobnicate
+            guided_json                 | /v1/completions      | {"prompt": "hi", "guided_json": {}}             | guided_json
             chat unknown model          | /v1/chat/completions | {"model": "x", "messages": [{"role": "user", "content": "hi"}]} | model
             """)
     void invalidRequestsGetA400WithAnOpenAiErrorBody(String name, String path, String body, String param) throws Exception {
@@ -305,7 +316,7 @@ class OpenAiServerTest {
     }
 
     @Test
-    void anApiKeyIsRequiredOnEveryRequest() throws Exception {
+    void anApiKeyGuardsV1AndLeavesHealthAndMetricsOpen() throws Exception {
         try (Served keyed = Served.start("sesame")) {
             String body = completion("A friend", 2).toString();
             HttpResponse<String> none = send(post(keyed.uri("/v1/completions"), body));
@@ -314,7 +325,10 @@ class OpenAiServerTest {
             HttpRequest wrong = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer open")
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build();
             assertEquals(401, send(wrong).statusCode());
-            assertEquals(401, send(HttpRequest.newBuilder(keyed.uri("/metrics")).GET().build()).statusCode());
+            assertEquals(401, send(HttpRequest.newBuilder(keyed.uri("/v1/models")).GET().build()).statusCode());
+            // As with vLLM, the key guards /v1 only: health checks and scrapers need none.
+            assertEquals(200, send(HttpRequest.newBuilder(keyed.uri("/metrics")).GET().build()).statusCode());
+            assertEquals(200, send(HttpRequest.newBuilder(keyed.uri("/health")).GET().build()).statusCode());
             HttpRequest right = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer sesame")
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build();
             HttpResponse<String> ok = send(right);
@@ -456,8 +470,20 @@ class OpenAiServerTest {
 
     /** The server still answers a request after whatever the test did. */
     static void assertOk(Served served) throws Exception {
-        HttpResponse<String> ok = send(post(served.uri("/v1/completions"), completion("A friend", 2).toString()));
+        assertOk(served.server().baseUrl());
+    }
+
+    static void assertOk(String baseUrl) throws Exception {
+        HttpResponse<String> ok = postTo(baseUrl + "/v1/completions", completion("A friend", 2).toString());
         assertEquals(200, ok.statusCode(), ok.body());
+    }
+
+    static HttpResponse<String> get(String url) throws IOException, InterruptedException {
+        return send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60)).GET().build());
+    }
+
+    static HttpResponse<String> postTo(String url, String body) throws IOException, InterruptedException {
+        return send(post(URI.create(url), body));
     }
 
     /** No KV block is held by anything but the prefix cache: cleared, the pool is full again. */
