@@ -3,6 +3,7 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
@@ -100,6 +101,13 @@ public final class ServingEngine implements AutoCloseable {
 
     public Tokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
+    public Set<Integer> endOfSequenceIds() {
+        Set<Integer> ids = new java.util.HashSet<>(engine.runner().config().eosTokenIds());
+        ids.addAll(tokenizer.stopTokenIds());
+        return Set.copyOf(ids);
     }
 
     public ServingMetrics metrics() {
@@ -422,7 +430,7 @@ public final class ServingEngine implements AutoCloseable {
             lastTokenNanos = now;
             tokens++;
             if (stream && !handle.isCancelled()) {
-                handle.deliver(new RequestEvent.Token(token, text));
+                handle.deliver(new RequestEvent.Token(token, text, s.sampler().logprobs(tokens - 1)));
             }
         }
 
@@ -437,8 +445,12 @@ public final class ServingEngine implements AutoCloseable {
             long scheduled = scheduledNanos != 0 ? scheduledNanos : now;
             RequestTimings timings = new RequestTimings(scheduled - arrivalNanos, tokens > 0 ? firstTokenNanos - arrivalNanos : 0,
                     now - arrivalNanos, Arrays.copyOf(gaps, Math.max(0, tokens - 1)));
+            List<TokenLogprobs> logprobs = new ArrayList<>();
+            for (int i = 0; params.logprobs() >= 0 && i < s.generatedCount(); i++) {
+                logprobs.add(s.sampler().logprobs(i));  // the sampler drew the sequence's tokens in order
+            }
             RequestOutput output = new RequestOutput(s.text(), prompt, s.generatedTokens(), s.finishReason(),
-                    s.cachedPromptTokens(), timings);
+                    s.cachedPromptTokens(), timings, logprobs);
             metrics.requestFinished(output);
             handle.deliver(new RequestEvent.Done(output));
         }

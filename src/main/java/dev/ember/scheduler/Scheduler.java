@@ -1,6 +1,7 @@
 package dev.ember.scheduler;
 
 import dev.ember.kvcache.BlockAllocator;
+import dev.ember.sampling.SamplingParams;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -202,7 +203,8 @@ public final class Scheduler {
     /**
      * Takes back the tokens a submitted step sampled ({@code tokens[i]} for the step's work {@code i}, -1 where it
      * sampled none), in submission order: appends each to its sequence and ends the sequence when the token is an
-     * end-of-sequence one, completes a stop string, or reaches its length limit. A sequence that finished while the step
+     * end-of-sequence one or one of its request's stop tokens, completes a stop string (none of which counts before the
+     * request's {@code min_tokens}), or reaches its length limit. A sequence that finished while the step
      * was in flight drops its token. Adds one {@link SequenceOutput} per appended token to {@code outputs}.
      */
     public void update(ScheduledStep step, int[] tokens, long nowNanos, List<SequenceOutput> outputs) {
@@ -214,12 +216,19 @@ public final class Scheduler {
                 continue;
             }
             s.append(token, nowNanos);
-            boolean endOfSequence = !s.params().ignoreEos() && stopTokenIds.contains(token);
+            SamplingParams params = s.params();
+            boolean mayStop = s.generatedCount() >= params.minTokens();
+            boolean endOfSequence = mayStop && !params.ignoreEos() && stopTokenIds.contains(token);
+            boolean stopToken = mayStop && params.stopTokenIds().contains(token);
             SequenceText text = s.sequenceText();
-            String piece = endOfSequence ? "" : text.append(token);  // an end-of-sequence token has no text
-            FinishReason reason = endOfSequence || text.stopped() ? FinishReason.STOP
+            // An end-of-sequence token has no text; a request's own stop token shows its text only when asked to.
+            String piece = endOfSequence || stopToken && !params.includeStopStrInOutput() ? "" : text.append(token, mayStop);
+            FinishReason reason = endOfSequence || stopToken || text.stopped() ? FinishReason.STOP
                     : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
             if (reason != null) {
+                if (params.includeStopStrInOutput()) {
+                    piece += text.includeStop();
+                }
                 piece += text.finish();
                 finish(s, reason, nowNanos);
             }

@@ -2,6 +2,7 @@ package dev.ember.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
 import dev.ember.engine.RequestError;
@@ -11,15 +12,23 @@ import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
 import dev.ember.engine.ServingEngine;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
 
@@ -35,16 +44,23 @@ import java.util.function.BooleanSupplier;
 final class CompletionEndpoint {
     enum Kind { TEXT, CHAT }
 
-    /** A request read and checked, ready for the engine. */
-    record Parsed(int[] prompt, SamplingParams params, boolean stream, boolean includeUsage) {
+    /**
+     * A request read and checked, ready for the engine: its prompts (one for chat; one or more for completions), each
+     * with its parameters, {@code bestOf} sequences generated for each and the {@code n} most likely of them returned.
+     */
+    record Parsed(List<int[]> prompts, List<SamplingParams> params, int n, int bestOf, boolean stream, boolean includeUsage,
+                  boolean echo, int logprobs) {
     }
 
-    /** Request fields with no effect in Ember, accepted at their neutral value and refused otherwise. */
-    private static final List<String> NEUTRAL_ZERO = List.of("presence_penalty", "frequency_penalty");
+    /** The most sequences one request may ask for (prompts x best_of). */
+    static final int MAX_SEQUENCES = 256;
+    private static final int MAX_CHOICES = 128;
+
     /** The fields both endpoints honour (or accept at a neutral value); any other is refused by name. */
     private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
             "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
-            "frequency_penalty", "logprobs", "user");
+            "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
+            "skip_special_tokens");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice");
@@ -69,28 +85,33 @@ final class CompletionEndpoint {
 
     void handle(Exchange exchange, JsonNode body, Kind kind) throws IOException, InterruptedException {
         Parsed request = parse(new RequestFields(body), kind);
-        RequestHandle handle;
+        List<RequestHandle> handles = new ArrayList<>();
         try {
-            handle = engine.submit(request.prompt(), request.params(), request.stream());
+            for (int p = 0; p < request.prompts().size(); p++) {
+                for (int j = 0; j < request.bestOf(); j++) {
+                    SamplingParams params = request.params().get(p);
+                    params = params.withSeed(params.seed() + handles.size());
+                    handles.add(engine.submit(request.prompts().get(p), params, request.stream()));
+                }
+            }
         } catch (ServingEngine.ShutDownException e) {
+            handles.forEach(RequestHandle::cancel);
             throw new ApiException(503, "service_unavailable", null, null, e.getMessage());
         } catch (EmberException e) {
-            throw ApiException.invalid("prompt", e.getMessage());
+            handles.forEach(RequestHandle::cancel);
+            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
         }
         String id = (kind == Kind.CHAT ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
-        long created = System.currentTimeMillis() / 1000;
+        Response response = new Response(kind, id, System.currentTimeMillis() / 1000, request);
         try {
             if (request.stream()) {
-                stream(exchange, handle, kind, id, created, request.includeUsage());
+                stream(exchange, handles, response);
             } else {
-                respond(exchange, handle, kind, id, created);
+                respond(exchange, handles, response);
             }
-        } catch (InterruptedException e) {
-            handle.cancel();
-            throw e;
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | InterruptedException | RuntimeException e) {
             // The client went away (or writing failed): stop generating for it.
-            handle.cancel();
+            handles.forEach(RequestHandle::cancel);
             throw e;
         }
     }
@@ -102,25 +123,44 @@ final class CompletionEndpoint {
             throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
                     "the model \"" + model + "\" does not exist; this server serves \"" + modelName + "\"");
         }
-        refuseUnsupported(fields, kind);
-        int[] prompt = kind == Kind.CHAT ? chatPrompt(fields) : textPrompt(fields);
-        try {
-            engine.validate(prompt);
-        } catch (EmberException e) {
-            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
-        }
-        int context = engine.contextLength();
-        int room = context - prompt.length;
-        String maxName = kind == Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);
-        if (maxTokens < 1) {
-            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1");
-        }
-        if (maxTokens > room) {
-            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " is too large: the context holds " + context
-                    + " tokens and the prompt takes " + prompt.length + ", so at most " + room + " can be generated");
-        }
         boolean stream = fields.bool("stream", false);
+        int n = (int) fields.integer("n", 1, 1, MAX_CHOICES);
+        int bestOf = kind == Kind.CHAT ? n : (int) fields.integer("best_of", n, 1, MAX_CHOICES);
+        if (bestOf < n) {
+            throw ApiException.invalid("best_of", "best_of = " + bestOf + " must be at least n = " + n);
+        }
+        if (stream && bestOf > n) {
+            throw ApiException.invalid("best_of", "best_of > n cannot be streamed: the best are known only at the end");
+        }
+        int logprobs = logprobs(fields, kind);
+        boolean echo = kind == Kind.TEXT && fields.bool("echo", false);
+        if (echo && logprobs >= 0) {
+            throw ApiException.invalid("echo", "echo with logprobs needs the prompt's log-probabilities, which Ember does not compute");
+        }
+        if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
+            throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
+        }
+        JsonNode tools = fields.node("tools");
+        if (tools != null && !tools.isNull() && !tools.isEmpty()) {
+            throw ApiException.invalid("tools", "tools are not supported: tool calling is not built");
+        }
+        if (fields.has("tool_choice") && !"none".equals(fields.node("tool_choice").asText())) {
+            throw ApiException.invalid("tool_choice", "tool_choice " + fields.node("tool_choice")
+                    + " is not supported: tool calling is not built; only \"none\" is accepted");
+        }
+        List<int[]> prompts = kind == Kind.CHAT ? List.of(chatPrompt(fields)) : textPrompts(fields);
+        if ((long) prompts.size() * bestOf > MAX_SEQUENCES) {
+            throw ApiException.invalid(bestOf > 1 ? "best_of" : "prompt", prompts.size() + " prompts x " + bestOf
+                    + " choices is more than the " + MAX_SEQUENCES + " sequences one request may ask for");
+        }
+        String promptParam = kind == Kind.CHAT ? "messages" : "prompt";
+        for (int i = 0; i < prompts.size(); i++) {
+            try {
+                engine.validate(prompts.get(i));
+            } catch (EmberException e) {
+                throw ApiException.invalid(promptParam, (prompts.size() > 1 ? "prompt " + i + ": " : "") + e.getMessage());
+            }
+        }
         boolean includeUsage = false;
         if (fields.has("stream_options")) {
             if (!stream) {
@@ -130,20 +170,127 @@ final class CompletionEndpoint {
             if (!options.isObject()) {
                 throw RequestFields.wrongType("stream_options", "an object", options);
             }
-            includeUsage = new RequestFields(options).bool("include_usage", false);
+            RequestFields o = new RequestFields(options);
+            includeUsage = o.bool("include_usage", false);
+            for (Iterator<String> names = o.names(); names.hasNext(); ) {
+                String name = names.next();
+                if (!name.equals("include_usage") && o.has(name)) {
+                    throw ApiException.invalid("stream_options." + name, "stream_options." + name + " is not supported");
+                }
+            }
         }
+        SamplingParams base = samplingParams(fields, logprobs, bestOf > n);
+        List<SamplingParams> params = new ArrayList<>();
+        for (int[] prompt : prompts) {
+            params.add(base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens())));
+        }
+        return new Parsed(prompts, params, n, bestOf, stream, includeUsage, echo, logprobs);
+    }
+
+    /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */
+    private static int logprobs(RequestFields fields, Kind kind) {
+        int max = SamplingParams.MAX_LOGPROBS;
+        if (kind == Kind.TEXT) {
+            return fields.has("logprobs") ? (int) fields.integer("logprobs", 0, 0, max) : -1;
+        }
+        boolean on = fields.bool("logprobs", false);
+        if (fields.has("top_logprobs") && !on) {
+            throw ApiException.invalid("top_logprobs", "top_logprobs needs \"logprobs\": true");
+        }
+        return on ? (int) fields.integer("top_logprobs", 0, 0, max) : -1;
+    }
+
+    private int maxTokens(RequestFields fields, Kind kind, int promptLength, int minTokens) {
+        int context = engine.contextLength();
+        int room = context - promptLength;
+        String maxName = kind == Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);
+        if (maxTokens < 1) {
+            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1");
+        }
+        if (maxTokens > room) {
+            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " is too large: the context holds " + context
+                    + " tokens and the prompt takes " + promptLength + ", so at most " + room + " can be generated");
+        }
+        if (minTokens > maxTokens) {
+            throw ApiException.invalid("min_tokens", "min_tokens = " + minTokens + " is more than " + maxName + " = " + maxTokens);
+        }
+        return (int) maxTokens;
+    }
+
+    /** The sampling fields; max_tokens is set per prompt afterwards. */
+    private SamplingParams samplingParams(RequestFields fields, int logprobs, boolean ranked) {
         int topK = (int) fields.integer("top_k", 0, -1, Integer.MAX_VALUE);
-        SamplingParams params;
+        int minTokens = (int) fields.integer("min_tokens", 0, 0, Integer.MAX_VALUE);
+        boolean ignoreEos = fields.bool("ignore_eos", false);
+        Set<Integer> stopIds = new HashSet<>(tokenIds(fields, "stop_token_ids"));
+        Set<Integer> masked = new HashSet<>(stopIds);
+        if (minTokens > 0 && !ignoreEos) {
+            masked.addAll(engine.endOfSequenceIds());  // until min_tokens the sampler must not draw them either
+        }
         try {
-            params = new SamplingParams((float) fields.number("temperature", 1.0), Math.max(0, topK),
+            return new SamplingParams((float) fields.number("temperature", 1.0), Math.max(0, topK),
                     (float) fields.number("top_p", 1.0), (float) fields.number("min_p", 0.0),
                     (float) fields.number("repetition_penalty", 1.0),
                     fields.integer("seed", ThreadLocalRandom.current().nextLong(), Long.MIN_VALUE, Long.MAX_VALUE),
-                    (int) maxTokens, fields.strings("stop"), fields.bool("ignore_eos", false));
+                    Math.max(1, minTokens), fields.strings("stop"), ignoreEos,
+                    (float) fields.number("presence_penalty", 0), (float) fields.number("frequency_penalty", 0),
+                    logitBias(fields), minTokens, minTokens > 0 ? masked : stopIds,
+                    fields.bool("include_stop_str_in_output", false), ranked ? Math.max(0, logprobs) : logprobs);
         } catch (EmberException e) {
-            throw ApiException.invalid(null, e.getMessage());
+            String message = e.getMessage();
+            String param = message.startsWith("invalid sampling parameter ") ? message.substring(27).split(" ")[0] : null;
+            throw ApiException.invalid(param, message);
         }
-        return new Parsed(prompt, params, stream, includeUsage);
+    }
+
+    /** OpenAI's {@code logit_bias}: an object from token ids (as strings) to a bias in [-100, 100]. */
+    private Map<Integer, Float> logitBias(RequestFields fields) {
+        if (!fields.has("logit_bias")) {
+            return Map.of();
+        }
+        JsonNode node = fields.node("logit_bias");
+        if (!node.isObject()) {
+            throw RequestFields.wrongType("logit_bias", "an object from token ids to biases", node);
+        }
+        Map<Integer, Float> bias = new HashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey().strip());
+            } catch (NumberFormatException x) {
+                throw ApiException.invalid("logit_bias", "logit_bias key \"" + e.getKey() + "\" is not a token id");
+            }
+            if (id < 0 || id >= tokenizer.vocabSize()) {
+                throw ApiException.invalid("logit_bias", "logit_bias: token id " + id + " is outside the vocabulary of "
+                        + tokenizer.vocabSize() + " tokens");
+            }
+            if (!e.getValue().isNumber()) {
+                throw RequestFields.wrongType("logit_bias", "an object of numbers", e.getValue());
+            }
+            bias.put(id, (float) e.getValue().asDouble());
+        }
+        return bias;
+    }
+
+    private List<Integer> tokenIds(RequestFields fields, String name) {
+        if (!fields.has(name)) {
+            return List.of();
+        }
+        JsonNode node = fields.node(name);
+        if (!node.isArray()) {
+            throw RequestFields.wrongType(name, "an array of token ids", node);
+        }
+        List<Integer> ids = new ArrayList<>();
+        for (JsonNode id : node) {
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= tokenizer.vocabSize()) {
+                throw ApiException.invalid(name, name + " must hold token ids of the vocabulary (0 to "
+                        + (tokenizer.vocabSize() - 1) + "), got " + id);
+            }
+            ids.add(id.asInt());
+        }
+        return ids;
     }
 
     /** Any field outside those honoured is refused by name; a few with the reason. */
@@ -162,6 +309,9 @@ final class CompletionEndpoint {
                 case "functions", "function_call", "parallel_tool_calls" -> name + ": tool and function calling is not supported";
                 case "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs" ->
                         name + ": structured output is not supported yet (docs/roadmap.md says how it will be built)";
+                case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
+                case "messages", "top_logprobs", "max_completion_tokens" ->
+                        name + " is a field of /v1/chat/completions, not of /v1/completions";
                 default -> name + " is not supported by this server";
             };
             if (reason != null) {
@@ -180,45 +330,37 @@ final class CompletionEndpoint {
                 + " is not supported: structured output (JSON mode, JSON schema) is not built yet (docs/roadmap.md says how it will be)";
     }
 
-    private static void refuseUnsupported(RequestFields fields, Kind kind) {
-        if (fields.integer("n", 1, Long.MIN_VALUE, Long.MAX_VALUE) != 1) {
-            throw ApiException.invalid("n", "n must be 1: Ember returns one choice per request");
-        }
-        if (fields.integer("best_of", 1, Long.MIN_VALUE, Long.MAX_VALUE) != 1) {
-            throw ApiException.invalid("best_of", "best_of must be 1: Ember returns one choice per request");
-        }
-        for (String name : NEUTRAL_ZERO) {
-            if (fields.number(name, 0) != 0) {
-                throw ApiException.invalid(name, name + " is not supported (use repetition_penalty)");
-            }
-        }
-        if (fields.bool("echo", false)) {
-            throw ApiException.invalid("echo", "echo is not supported");
-        }
-        boolean logprobs = kind == Kind.CHAT ? fields.bool("logprobs", false)
-                : fields.integer("logprobs", 0, Long.MIN_VALUE, Long.MAX_VALUE) != 0;
-        if (logprobs || fields.has("top_logprobs")) {
-            throw ApiException.invalid("logprobs", "logprobs are not supported");
-        }
-        JsonNode tools = fields.node("tools");
-        if (tools != null && !tools.isNull() && !tools.isEmpty()) {
-            throw ApiException.invalid("tools", "tools are not supported");
-        }
-        if (fields.has("tool_choice") && !"none".equals(fields.node("tool_choice").asText())) {
-            throw ApiException.invalid("tool_choice", "tool_choice " + fields.node("tool_choice")
-                    + " is not supported: tool calling is not built; only \"none\" is accepted");
-        }
-    }
-
-    /** A string, an array of one string, or token ids (an array of integers, or an array of one such array). */
-    private int[] textPrompt(RequestFields fields) throws InterruptedException {
+    /**
+     * The prompts of {@code /v1/completions}: a string, token ids (an array of integers), or a list of either, each its
+     * own prompt.
+     */
+    private List<int[]> textPrompts(RequestFields fields) throws InterruptedException {
         if (!fields.has("prompt")) {
             throw ApiException.invalid("prompt", "prompt is required");
         }
         JsonNode prompt = fields.node("prompt");
-        if (prompt.isArray() && prompt.size() == 1 && (prompt.get(0).isTextual() || prompt.get(0).isArray())) {
-            prompt = prompt.get(0);
+        if (prompt.isTextual() || prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isNumber()) {
+            return List.of(textPrompt(prompt));
         }
+        if (!prompt.isArray() || prompt.isEmpty()) {
+            throw RequestFields.wrongType("prompt", "a string, an array of token ids, or a non-empty list of either", prompt);
+        }
+        if (prompt.size() > MAX_SEQUENCES) {
+            throw ApiException.invalid("prompt", prompt.size() + " prompts are more than the " + MAX_SEQUENCES + " one request may hold");
+        }
+        long chars = 0;
+        for (JsonNode p : prompt) {
+            chars += p.isTextual() ? p.asText().length() : 0;
+        }
+        encoder.checkLength(chars / prompt.size(), "prompt");
+        List<int[]> prompts = new ArrayList<>();
+        for (JsonNode p : prompt) {
+            prompts.add(textPrompt(p));
+        }
+        return prompts;
+    }
+
+    private int[] textPrompt(JsonNode prompt) throws InterruptedException {
         if (prompt.isTextual()) {
             return encoder.encode(prompt.asText(), true, "prompt");
         }
@@ -226,9 +368,6 @@ final class CompletionEndpoint {
             int[] ids = new int[prompt.size()];
             for (int i = 0; i < ids.length; i++) {
                 JsonNode id = prompt.get(i);
-                if (id.isTextual() || id.isArray()) {
-                    throw ApiException.invalid("prompt", "a request takes one prompt; send one request per prompt");
-                }
                 if (!id.isIntegralNumber() || !id.canConvertToInt()) {
                     throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
                 }
@@ -311,72 +450,144 @@ final class CompletionEndpoint {
         throw RequestFields.wrongType(param, "a string or an array of content parts", content);
     }
 
-    private void respond(Exchange exchange, RequestHandle handle, Kind kind, String id, long created)
+    private void respond(Exchange exchange, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
-        RequestOutcome outcome = handle.await();
-        if (outcome instanceof RequestError(String message)) {
-            throw engineError(message);
+        Parsed request = response.request();
+        List<RequestOutput> outputs = new ArrayList<>();
+        for (RequestHandle handle : handles) {
+            RequestOutcome outcome = handle.await();
+            if (outcome instanceof RequestError(String message)) {
+                throw engineError(message);
+            }
+            outputs.add((RequestOutput) outcome);
         }
-        RequestOutput out = (RequestOutput) outcome;
-        ObjectNode body = envelope(kind == Kind.CHAT ? "chat.completion" : "text_completion", id, created);
-        ObjectNode choice = body.putArray("choices").addObject();
-        choice.put("index", 0);
-        if (kind == Kind.CHAT) {
-            ObjectNode message = choice.putObject("message");
-            message.put("role", "assistant");
-            message.put("content", out.text());
-        } else {
-            choice.put("text", out.text());
+        ObjectNode body = response.envelope(false);
+        ArrayNode choices = body.putArray("choices");
+        List<RequestOutput> chosen = new ArrayList<>();
+        for (int p = 0; p < request.prompts().size(); p++) {
+            List<RequestOutput> candidates = new ArrayList<>(outputs.subList(p * request.bestOf(), (p + 1) * request.bestOf()));
+            if (request.bestOf() > request.n()) {
+                candidates.sort(Comparator.comparingDouble(RequestOutput::cumulativeLogprob).reversed());
+            }
+            for (int j = 0; j < request.n(); j++) {
+                RequestOutput out = candidates.get(j);
+                chosen.add(out);
+                ObjectNode choice = choices.addObject();
+                choice.put("index", p * request.n() + j);
+                String text = (request.echo() ? tokenizer.decode(request.prompts().get(p), true) : "") + out.text();
+                if (response.kind() == Kind.CHAT) {
+                    ObjectNode message = choice.putObject("message");
+                    message.put("role", "assistant");
+                    message.put("content", text);
+                } else {
+                    choice.put("text", text);
+                }
+                if (request.logprobs() >= 0) {
+                    choice.set("logprobs", response.logprobs(out.logprobs(), 0));
+                } else {
+                    choice.putNull("logprobs");
+                }
+                choice.put("finish_reason", out.finishReason().apiName());
+            }
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", out.finishReason().apiName());
-        body.set("usage", usage(out));
+        body.set("usage", usage(request, chosen));
         exchange.sendJson(200, json.writeValueAsBytes(body));
     }
 
-    private void stream(Exchange exchange, RequestHandle handle, Kind kind, String id, long created, boolean includeUsage)
+    /** An event of one of a request's choices, as the stream's one writer takes them. */
+    private record ChoiceEvent(int choice, RequestEvent event) {
+    }
+
+    /**
+     * Streams every choice's tokens as they come: one reader per choice forwards its events to the one thread that
+     * writes (the response is not shared between threads).
+     */
+    private void stream(Exchange exchange, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
-        exchange.startEventStream();
-        int sentChars = 0;
-        if (kind == Kind.CHAT) {
-            ObjectNode first = chunk(kind, id, created, includeUsage);
-            first.withArray("choices").addObject().put("index", 0).putNull("logprobs").putNull("finish_reason")
-                    .putObject("delta").put("role", "assistant").put("content", "");
-            send(exchange, first);
+        Parsed request = response.request();
+        BlockingQueue<ChoiceEvent> events = new LinkedBlockingQueue<>();
+        List<Thread> readers = new ArrayList<>();
+        for (int i = 0; i < handles.size(); i++) {
+            RequestHandle handle = handles.get(i);
+            int choice = i;
+            readers.add(Thread.ofVirtual().name("ember-choice-" + i).start(() -> {
+                try {
+                    RequestEvent event;
+                    do {
+                        event = handle.nextEvent();
+                        events.add(new ChoiceEvent(choice, event));
+                    } while (!(event instanceof RequestEvent.Done));
+                } catch (InterruptedException e) {
+                    // the writer gave up on the stream
+                }
+            }));
         }
-        while (true) {
-            switch (handle.nextEvent()) {
-                case RequestEvent.Token(int token, String text) -> {
-                    if (!text.isEmpty()) {
-                        send(exchange, textChunk(kind, id, created, includeUsage, text, null));
-                        sentChars += text.length();
+        try {
+            writeStream(exchange, events, handles.size(), response);
+        } finally {
+            readers.forEach(Thread::interrupt);
+        }
+    }
+
+    private void writeStream(Exchange exchange, BlockingQueue<ChoiceEvent> events, int count, Response response)
+            throws IOException, InterruptedException {
+        Parsed request = response.request();
+        exchange.startEventStream();
+        int[] sentChars = new int[count];
+        int[] sentTokens = new int[count];
+        for (int i = 0; i < count; i++) {
+            String echoed = request.echo() ? tokenizer.decode(request.prompts().get(i / request.n()), true) : "";
+            if (response.kind() == Kind.CHAT || !echoed.isEmpty()) {
+                ObjectNode first = response.chunk();
+                ObjectNode choice = response.choice(first, i, echoed, null);
+                if (response.kind() == Kind.CHAT) {
+                    ((ObjectNode) choice.get("delta")).put("role", "assistant");
+                }
+                send(exchange, first);
+            }
+        }
+        List<RequestOutput> outputs = new ArrayList<>();
+        for (int done = 0; done < count; ) {
+            ChoiceEvent next = events.take();
+            int i = next.choice();
+            switch (next.event()) {
+                case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
+                    if (!text.isEmpty() || logprobs != null) {
+                        ObjectNode chunk = response.chunk();
+                        ObjectNode choice = response.choice(chunk, i, text, null);
+                        if (logprobs != null) {
+                            choice.set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
+                        }
+                        send(exchange, chunk);
+                        sentChars[i] += text.length();
                     }
+                    sentTokens[i]++;
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(exchange, textChunk(kind, id, created, includeUsage, output.text().substring(sentChars),
-                            output.finishReason().apiName()));
-                    if (includeUsage) {
-                        ObjectNode usage = envelope(kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", id, created);
-                        usage.putArray("choices");
-                        usage.set("usage", usage(output));
-                        send(exchange, usage);
-                    }
-                    exchange.endEventStream();
-                    return;
+                    send(exchange, response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName()));
+                    outputs.add(output);
+                    done++;
                 }
                 case RequestEvent.Done(RequestError(String message)) -> {
-                    if (aborting.getAsBoolean()) {
-                        // The drain timed out: the stream ends as a stream does, its finish reason saying why.
-                        send(exchange, textChunk(kind, id, created, includeUsage, "", "abort"));
-                    } else {
+                    if (!aborting.getAsBoolean()) {
                         send(exchange, OpenAiServer.errorBody(json, engineError(message)));
+                        exchange.endEventStream();
+                        throw new ApiException(500, "internal_error", null, null, message);  // ends the other choices
                     }
-                    exchange.endEventStream();
-                    return;
+                    // The drain timed out: the choice ends as a stream does, its finish reason saying why.
+                    send(exchange, response.finalChunk(i, "", "abort"));
+                    done++;
                 }
             }
         }
+        if (request.includeUsage()) {
+            ObjectNode usage = response.envelope(true);
+            usage.putArray("choices");
+            usage.set("usage", usage(request, outputs));
+            send(exchange, usage);
+        }
+        exchange.endEventStream();
     }
 
     private ApiException engineError(String message) {
@@ -384,51 +595,194 @@ final class CompletionEndpoint {
                 : new ApiException(503, "service_unavailable", null, null, message);
     }
 
-    private ObjectNode textChunk(Kind kind, String id, long created, boolean includeUsage, String text, String finishReason) {
-        ObjectNode chunk = chunk(kind, id, created, includeUsage);
-        ObjectNode choice = chunk.withArray("choices").addObject();
-        choice.put("index", 0);
-        if (kind == Kind.CHAT) {
-            ObjectNode delta = choice.putObject("delta");
-            if (!text.isEmpty() || finishReason == null) {
-                delta.put("content", text);
-            }
-        } else {
-            choice.put("text", text);
+    /** Prompt tokens once per prompt, completion tokens of every choice returned. */
+    private ObjectNode usage(Parsed request, List<RequestOutput> outputs) {
+        int prompt = 0;
+        for (int[] p : request.prompts()) {
+            prompt += p.length;
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", finishReason);
-        return chunk;
-    }
-
-    private ObjectNode chunk(Kind kind, String id, long created, boolean includeUsage) {
-        ObjectNode chunk = envelope(kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", id, created);
-        chunk.putArray("choices");
-        if (includeUsage) {
-            chunk.putNull("usage");
+        int completion = 0;
+        int cached = 0;
+        for (RequestOutput out : outputs) {
+            completion += out.generatedTokenCount();
+            cached = Math.max(cached, out.cachedPromptTokens());
         }
-        return chunk;
-    }
-
-    private ObjectNode envelope(String object, String id, long created) {
-        ObjectNode body = json.createObjectNode();
-        body.put("id", id);
-        body.put("object", object);
-        body.put("created", created);
-        body.put("model", modelName);
-        return body;
-    }
-
-    private ObjectNode usage(RequestOutput out) {
         ObjectNode usage = json.createObjectNode();
-        usage.put("prompt_tokens", out.promptTokenCount());
-        usage.put("completion_tokens", out.generatedTokenCount());
-        usage.put("total_tokens", out.promptTokenCount() + out.generatedTokenCount());
-        usage.putObject("prompt_tokens_details").put("cached_tokens", out.cachedPromptTokens());
+        usage.put("prompt_tokens", prompt);
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", prompt + completion);
+        usage.putObject("prompt_tokens_details").put("cached_tokens", cached);
         return usage;
     }
 
     private void send(Exchange exchange, ObjectNode event) throws IOException {
         exchange.sendEvent(json.writeValueAsBytes(event));
+    }
+
+    /** How one request's answer is written: its envelope, its chunks, and its logprobs in its endpoint's format. */
+    private final class Response {
+        private final Kind kind;
+        private final String id;
+        private final long created;
+        private final Parsed request;
+
+        Response(Kind kind, String id, long created, Parsed request) {
+            this.kind = kind;
+            this.id = id;
+            this.created = created;
+            this.request = request;
+        }
+
+        Kind kind() {
+            return kind;
+        }
+
+        Parsed request() {
+            return request;
+        }
+
+        ObjectNode envelope(boolean chunk) {
+            ObjectNode body = json.createObjectNode();
+            body.put("id", id);
+            body.put("object", kind == Kind.CHAT ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion");
+            body.put("created", created);
+            body.put("model", modelName);
+            return body;
+        }
+
+        ObjectNode chunk() {
+            ObjectNode chunk = envelope(true);
+            chunk.putArray("choices");
+            if (request.includeUsage()) {
+                chunk.putNull("usage");
+            }
+            return chunk;
+        }
+
+        /** Adds a choice with {@code text} to {@code chunk} and returns it. */
+        ObjectNode choice(ObjectNode chunk, int index, String text, String finishReason) {
+            ObjectNode choice = chunk.withArray("choices").addObject();
+            choice.put("index", index);
+            if (kind == Kind.CHAT) {
+                ObjectNode delta = choice.putObject("delta");
+                if (!text.isEmpty() || finishReason == null) {
+                    delta.put("content", text);
+                }
+            } else {
+                choice.put("text", text);
+            }
+            choice.putNull("logprobs");
+            choice.put("finish_reason", finishReason);
+            return choice;
+        }
+
+        ObjectNode finalChunk(int index, String text, String finishReason) {
+            ObjectNode chunk = chunk();
+            choice(chunk, index, text, finishReason);
+            return chunk;
+        }
+
+        /**
+         * Logprobs as each endpoint writes them: for chat, {@code {"content": [{"token", "logprob", "bytes",
+         * "top_logprobs": [...]}]}}; for completions, {@code {"tokens", "token_logprobs", "top_logprobs", "text_offset"}},
+         * the offsets counted from {@code offset}.
+         */
+        ObjectNode logprobs(List<TokenLogprobs> tokens, int offset) {
+            ObjectNode out = json.createObjectNode();
+            if (kind == Kind.CHAT) {
+                ArrayNode content = out.putArray("content");
+                for (TokenLogprobs t : tokens) {
+                    ObjectNode entry = tokenEntry(content.addObject(), t.token(), t.logprob());
+                    ArrayNode top = entry.putArray("top_logprobs");
+                    for (int k = 0; k < t.topTokens().length; k++) {
+                        tokenEntry(top.addObject(), t.topTokens()[k], t.topLogprobs()[k]);
+                    }
+                }
+                return out;
+            }
+            ArrayNode texts = out.putArray("tokens");
+            ArrayNode logprobs = out.putArray("token_logprobs");
+            ArrayNode tops = out.putArray("top_logprobs");
+            ArrayNode offsets = out.putArray("text_offset");
+            for (TokenLogprobs t : tokens) {
+                String text = tokenString(t.token());
+                texts.add(text);
+                logprobs.add(t.logprob());
+                ObjectNode top = tops.addObject();
+                for (int k = 0; k < t.topTokens().length; k++) {
+                    top.put(tokenString(t.topTokens()[k]), t.topLogprobs()[k]);
+                }
+                offsets.add(offset);
+                offset += text.length();
+            }
+            return out;
+        }
+
+        private ObjectNode tokenEntry(ObjectNode entry, int token, float logprob) {
+            String text = tokenString(token);
+            entry.put("token", text);
+            entry.put("logprob", logprob);
+            ArrayNode bytes = entry.putArray("bytes");
+            for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+                bytes.add(b & 0xff);
+            }
+            return entry;
+        }
+    }
+
+    /**
+     * vLLM's {@code POST /tokenize}: {@code {"prompt": text}} (with {@code add_special_tokens}, default true) or
+     * {@code {"messages": [...]}} (rendered with the chat template, as a chat request would be), answered with the ids.
+     */
+    ObjectNode tokenize(RequestFields fields) throws InterruptedException {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (!Set.of("model", "prompt", "messages", "add_special_tokens", "add_generation_prompt").contains(name) && fields.has(name)) {
+                throw ApiException.invalid(name, name + " is not supported by /tokenize");
+            }
+        }
+        int[] ids;
+        if (fields.has("messages")) {
+            if (fields.has("add_generation_prompt") && !fields.bool("add_generation_prompt", true)) {
+                throw ApiException.invalid("add_generation_prompt", "add_generation_prompt = false is not supported");
+            }
+            ids = chatPrompt(fields);
+        } else if (fields.has("prompt")) {
+            String prompt = fields.string("prompt", "");
+            ids = encoder.encode(prompt, fields.bool("add_special_tokens", true), "prompt");
+        } else {
+            throw ApiException.invalid("prompt", "send \"prompt\" (a string) or \"messages\"");
+        }
+        ObjectNode out = json.createObjectNode();
+        out.put("count", ids.length);
+        out.put("max_model_len", engine.contextLength());
+        ArrayNode tokens = out.putArray("tokens");
+        for (int id : ids) {
+            tokens.add(id);
+        }
+        return out;
+    }
+
+    /** vLLM's {@code POST /detokenize}: {@code {"tokens": [ids]}} answered with {@code {"prompt": text}}. */
+    ObjectNode detokenize(RequestFields fields) {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (!name.equals("model") && !name.equals("tokens") && fields.has(name)) {
+                throw ApiException.invalid(name, name + " is not supported by /detokenize");
+            }
+        }
+        if (!fields.has("tokens")) {
+            throw ApiException.invalid("tokens", "tokens is required");
+        }
+        List<Integer> ids = tokenIds(fields, "tokens");
+        int[] array = ids.stream().mapToInt(Integer::intValue).toArray();
+        ObjectNode out = json.createObjectNode();
+        out.put("prompt", tokenizer.decode(array, true));
+        return out;
+    }
+
+    /** A token's own text (special tokens written out, as OpenAI shows them). */
+    private String tokenString(int token) {
+        return token < tokenizer.vocabSize() ? tokenizer.decode(new int[] {token}, false) : "";
     }
 }

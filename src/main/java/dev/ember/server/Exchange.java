@@ -23,6 +23,8 @@ import java.util.concurrent.TimeoutException;
  * fails it.
  */
 final class Exchange {
+    private static final long MAX_DISCARDED_BYTES = 64L << 20;
+
     private final Request request;
     private final Response response;
     private final Callback callback;
@@ -62,7 +64,9 @@ final class Exchange {
      */
     byte[] body(int maxBytes, Duration timeout) {
         long declared = request.getLength();
+        long deadline = System.nanoTime() + timeout.toNanos();
         if (declared > maxBytes) {
+            discardRest(declared, deadline);
             throw tooLarge(declared + " bytes", maxBytes);
         }
         CompletableFuture<byte[]> read = Content.Source.asByteArrayAsync(request, maxBytes);
@@ -77,12 +81,33 @@ final class Exchange {
         } catch (ExecutionException e) {
             closeAfterResponse();
             if (Request.getContentBytesRead(request) > maxBytes || e.getCause() instanceof IllegalArgumentException) {
+                discardRest(declared, deadline);
                 throw tooLarge("more than " + maxBytes + " bytes", maxBytes);
             }
             throw new ApiException(400, "invalid_request_error", null, null, "the request body could not be read: " + e.getCause());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ApiException(503, "service_unavailable", null, null, "interrupted while reading the request");
+        }
+    }
+
+    /**
+     * Reads and drops what is left of a body refused as too large (up to {@link #MAX_DISCARDED_BYTES}, until the body's
+     * deadline), so that a client still sending gets the answer rather than a reset connection.
+     */
+    private void discardRest(long declared, long deadline) {
+        closeAfterResponse();
+        if (declared > MAX_DISCARDED_BYTES) {
+            return;
+        }
+        Callback.Completable drained = new Callback.Completable();
+        Content.Source.consumeAll(request, drained);
+        try {
+            drained.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            // the rest did not come in time, or the client went away: the answer goes out all the same, then the close
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

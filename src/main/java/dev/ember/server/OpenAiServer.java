@@ -187,6 +187,12 @@ public final class OpenAiServer implements AutoCloseable {
         server.endpoint("/v1/models", "GET", server::models);
         server.endpoint("/health", "GET", server::health);
         server.endpoint("/metrics", "GET", server::metrics);
+        server.endpoint("/ping", "GET", server::ping);
+        server.endpoint("/version", "GET", server::version);
+        server.endpoint("/tokenize", "POST", ex -> ex.sendJson(200,
+                JSON.writeValueAsBytes(server.completions.tokenize(new RequestFields(server.readJson(ex))))));
+        server.endpoint("/detokenize", "POST", ex -> ex.sendJson(200,
+                JSON.writeValueAsBytes(server.completions.detokenize(new RequestFields(server.readJson(ex))))));
         try {
             server.jetty.start();
         } catch (IOException e) {
@@ -413,8 +419,21 @@ public final class OpenAiServer implements AutoCloseable {
         exchange.sendJson(ok ? 200 : 503, JSON.writeValueAsBytes(body));
     }
 
+    /** vLLM's liveness probe: 200 while the engine runs, as {@code /health}. */
+    private void ping(Exchange exchange) throws IOException {
+        health(exchange);
+    }
+
+    private void version(Exchange exchange) throws IOException {
+        String version = OpenAiServer.class.getPackage().getImplementationVersion();
+        ObjectNode body = JSON.createObjectNode();
+        body.put("version", version != null ? version : "dev");
+        exchange.sendJson(200, JSON.writeValueAsBytes(body));
+    }
+
     private void metrics(Exchange exchange) throws IOException {
-        byte[] text = PrometheusText.render(engine, config.servedModelName()).getBytes(StandardCharsets.UTF_8);
+        var gauges = new PrometheusText.ServerGauges(generating.get(), connector.getConnectedEndPoints().size());
+        byte[] text = PrometheusText.render(engine, config.servedModelName(), gauges).getBytes(StandardCharsets.UTF_8);
         exchange.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
     }
 
