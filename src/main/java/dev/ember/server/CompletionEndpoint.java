@@ -498,13 +498,23 @@ final class CompletionEndpoint {
     private record ChoiceEvent(int choice, RequestEvent event) {
     }
 
+    /** Where the stream's one writer takes its events from, whichever choice they are of. */
+    @FunctionalInterface
+    private interface ChoiceEvents {
+        ChoiceEvent next() throws InterruptedException;
+    }
+
     /**
-     * Streams every choice's tokens as they come: one reader per choice forwards its events to the one thread that
-     * writes (the response is not shared between threads).
+     * Streams every choice's tokens as they come. One choice is read straight from its handle; with several, one reader
+     * per choice forwards its events to the one thread that writes (the response is not shared between threads).
      */
     private void stream(Exchange exchange, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
-        Parsed request = response.request();
+        if (handles.size() == 1) {
+            RequestHandle handle = handles.getFirst();
+            writeStream(exchange, () -> new ChoiceEvent(0, handle.nextEvent()), 1, response);
+            return;
+        }
         BlockingQueue<ChoiceEvent> events = new LinkedBlockingQueue<>();
         List<Thread> readers = new ArrayList<>();
         for (int i = 0; i < handles.size(); i++) {
@@ -523,13 +533,13 @@ final class CompletionEndpoint {
             }));
         }
         try {
-            writeStream(exchange, events, handles.size(), response);
+            writeStream(exchange, events::take, handles.size(), response);
         } finally {
             readers.forEach(Thread::interrupt);
         }
     }
 
-    private void writeStream(Exchange exchange, BlockingQueue<ChoiceEvent> events, int count, Response response)
+    private void writeStream(Exchange exchange, ChoiceEvents events, int count, Response response)
             throws IOException, InterruptedException {
         Parsed request = response.request();
         exchange.startEventStream();
@@ -548,7 +558,7 @@ final class CompletionEndpoint {
         }
         List<RequestOutput> outputs = new ArrayList<>();
         for (int done = 0; done < count; ) {
-            ChoiceEvent next = events.take();
+            ChoiceEvent next = events.next();
             int i = next.choice();
             switch (next.event()) {
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {

@@ -33,6 +33,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -134,6 +135,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ServerConnector connector;
     private int port;
     private final ScheduledExecutorService sweeper;
+    private final ExecutorService requestThreads = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, Endpoint> endpoints = new HashMap<>();
     private final CompletionEndpoint completions;
     private final byte[] expectedAuthorization;
@@ -156,7 +158,7 @@ public final class OpenAiServer implements AutoCloseable {
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("ember-http");
         threads.setDaemon(true);
-        threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        threads.setVirtualThreadsExecutor(requestThreads);
         jetty = new Server(threads);
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
@@ -168,10 +170,21 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setIdleTimeout(config.timeouts().idle().toMillis());
         jetty.addConnector(connector);
         jetty.setErrorHandler(new JsonErrors());
-        jetty.setHandler(new Handler.Abstract() {
+        // Non-blocking, so that Jetty may call it on the thread that read the request: /health and /ping are answered
+        // there at once, never queued behind the virtual threads of hundreds of streams; the rest go to a virtual thread.
+        jetty.setHandler(new Handler.Abstract.NonBlocking() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) {
-                serve(new Exchange(request, response, callback));
+                String path = request.getHttpURI().getPath();
+                if (request.getMethod().equals("GET") && (path.equals("/health") || path.equals("/ping"))
+                        && request.getHeaders().get("Origin") == null) {
+                    byte[] body = healthBody();
+                    response.setStatus(healthy() ? 200 : 503);
+                    response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+                    response.write(true, ByteBuffer.wrap(body), callback);
+                    return true;
+                }
+                requestThreads.execute(() -> serve(new Exchange(request, response, callback)));
                 return true;
             }
         });
@@ -266,6 +279,7 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (Exception e) {
             System.err.println("ember: stopping the HTTP server: " + e);
         }
+        requestThreads.shutdownNow();
     }
 
     private void endpoint(String path, String method, Route route) {
@@ -413,10 +427,16 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void health(Exchange exchange) throws IOException {
-        boolean ok = engine.isHealthy() && engine.isAdmitting() && !draining;
-        ObjectNode body = JSON.createObjectNode();
-        body.put("status", ok ? "ok" : engine.isHealthy() ? "shutting down" : "engine stopped");
-        exchange.sendJson(ok ? 200 : 503, JSON.writeValueAsBytes(body));
+        exchange.sendJson(healthy() ? 200 : 503, healthBody());
+    }
+
+    private boolean healthy() {
+        return engine.isHealthy() && engine.isAdmitting() && !draining;
+    }
+
+    private byte[] healthBody() {
+        String status = healthy() ? "ok" : engine.isHealthy() ? "shutting down" : "engine stopped";
+        return ("{\"status\":\"" + status + "\"}").getBytes(StandardCharsets.UTF_8);
     }
 
     /** vLLM's liveness probe: 200 while the engine runs, as {@code /health}. */
