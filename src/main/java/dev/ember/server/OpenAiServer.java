@@ -203,9 +203,9 @@ public final class OpenAiServer implements AutoCloseable {
         server.endpoint("/ping", "GET", server::ping);
         server.endpoint("/version", "GET", server::version);
         server.endpoint("/tokenize", "POST", ex -> ex.sendJson(200,
-                JSON.writeValueAsBytes(server.completions.tokenize(new RequestFields(server.readJson(ex))))));
+                JSON.writeValueAsBytes(server.completions.reader().tokenize(new RequestFields(server.readJson(ex))))));
         server.endpoint("/detokenize", "POST", ex -> ex.sendJson(200,
-                JSON.writeValueAsBytes(server.completions.detokenize(new RequestFields(server.readJson(ex))))));
+                JSON.writeValueAsBytes(server.completions.reader().detokenize(new RequestFields(server.readJson(ex))))));
         try {
             server.jetty.start();
         } catch (IOException e) {
@@ -280,6 +280,7 @@ public final class OpenAiServer implements AutoCloseable {
             System.err.println("ember: stopping the HTTP server: " + e);
         }
         requestThreads.shutdownNow();
+        completions.close();
     }
 
     private void endpoint(String path, String method, Route route) {
