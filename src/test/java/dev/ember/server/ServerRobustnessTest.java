@@ -325,6 +325,45 @@ class ServerRobustnessTest {
         }
     }
 
+    /**
+     * A client that reads its stream slowly (a small receive window, a few bytes at a time) slows only itself: a stream
+     * beside it finishes at full speed, and when the slow one leaves, its request ends and its blocks are freed.
+     */
+    @Test
+    void aSlowReaderSlowsOnlyItself() throws Exception {
+        ObjectNode slowBody = JSON.createObjectNode().put("prompt", "The king of Israel").put("max_tokens", 900)
+                .put("temperature", 0).put("ignore_eos", true).put("stream", true);
+        try (Socket slow = new Socket()) {
+            slow.setReceiveBufferSize(1024);
+            slow.connect(new java.net.InetSocketAddress("127.0.0.1", main.server().port()));
+            byte[] payload = slowBody.toString().getBytes(StandardCharsets.UTF_8);
+            slow.getOutputStream().write(post("/v1/completions", payload.length).getBytes(StandardCharsets.US_ASCII));
+            slow.getOutputStream().write(payload);
+            InputStream in = slow.getInputStream();
+            assertTrue(in.read(new byte[64]) > 0, "the slow stream started");
+            long start = System.nanoTime();
+            var fast = OpenAiServerTest.postTo(main.server().baseUrl() + "/v1/completions",
+                    "{\"prompt\": \"A friend\", \"max_tokens\": 200, \"temperature\": 0, \"ignore_eos\": true, \"stream\": true}");
+            assertEquals(200, fast.statusCode());
+            assertTrue(fast.body().endsWith("data: [DONE]\n\n"));
+            long fastMillis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(in.read(new byte[64]) > 0, "the slow stream is still being served");
+            assertTrue(fastMillis < 20_000, "the stream beside a slow reader took " + fastMillis + " ms");
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (main.engine().stats().running() + main.engine().stats().waiting() > 0) {
+            assertTrue(System.nanoTime() < deadline, "the slow reader's request outlived its client");
+            Thread.sleep(20);
+        }
+        int free = main.engine().inspect(e -> {
+            if (e.scheduler().prefixCache() != null) {
+                e.scheduler().prefixCache().clear();
+            }
+            return e.runner().blockAllocator().freeBlocks();
+        });
+        assertEquals(main.runner().blockAllocator().capacity(), free, "KV blocks leaked");
+    }
+
     /** Shutdown with a connection stalled in its body: it is closed, not waited for. */
     @Test
     void shutdownDoesNotWaitForAStalledRequest() throws Exception {
