@@ -49,6 +49,7 @@ def parse_args():
     p.add_argument("--pid", type=int, help="with --base-url: the server's process id, for jcmd GC.run")
     p.add_argument("--serve-args", default="", help="more arguments for ./ember serve")
     p.add_argument("--health-limit-ms", type=float, default=100)
+    p.add_argument("--client-niceness", type=int, default=10, help="os.nice of the load-generating clients (0: none)")
     p.add_argument("--time-limit", type=float, default=900, help="seconds after which the run stops, failed")
     p.add_argument("--out", help="write the figures as JSON here too")
     return p.parse_args()
@@ -289,6 +290,9 @@ def main():
 
         watcher = threading.Thread(target=sample_heap, daemon=True)
         watcher.start()
+        # The clients yield the cores to the server and the /health timer, as clients on other machines would: on a
+        # machine of two cores they would otherwise take the CPU the server answers with.
+        os.nice(args.client_niceness)
         started = time.perf_counter()
         results = []
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
