@@ -496,6 +496,12 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** Jetty's own error answers (malformed requests, headers over the limit, failures it catches) as OpenAI error bodies. */
     private static final class JsonErrors extends ErrorHandler {
+        /** Every method gets a body: a request whose line could not be parsed has none, and would otherwise get nothing. */
+        @Override
+        public boolean errorPageForMethod(String method) {
+            return true;
+        }
+
         @Override
         protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
                                         Callback callback) {

@@ -240,8 +240,9 @@ class ServerRobustnessTest {
             try (Socket socket = main.connect()) {
                 socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
                 Answer answer = Answer.read(socket.getInputStream());
-                assertTrue(answer.status() >= 400 && answer.status() < 500, answer.toString());
-                assertTrue(answer.headers().toLowerCase().contains("content-type: application/json"), answer.headers());
+                String shown = request.substring(0, Math.min(80, request.length())) + " -> " + answer.headers();
+                assertTrue(answer.status() >= 400 && answer.status() < 500, shown);
+                assertTrue(answer.headers().toLowerCase().contains("content-type: application/json"), shown);
                 answer.error();
             }
         }
