@@ -13,6 +13,7 @@ import dev.ember.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -105,7 +106,7 @@ public final class ServingEngine implements AutoCloseable {
 
     /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
     public Set<Integer> endOfSequenceIds() {
-        Set<Integer> ids = new java.util.HashSet<>(engine.runner().config().eosTokenIds());
+        Set<Integer> ids = new HashSet<>(engine.runner().config().eosTokenIds());
         ids.addAll(tokenizer.stopTokenIds());
         return Set.copyOf(ids);
     }

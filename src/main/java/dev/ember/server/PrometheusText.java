@@ -7,6 +7,8 @@ import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;
 import dev.ember.scheduler.FinishReason;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryUsage;
 import java.math.BigDecimal;
 
 /** The engine's metrics in Prometheus' text exposition format (version 0.0.4), for {@code GET /metrics}. */
@@ -53,7 +55,7 @@ final class PrometheusText {
         p.single("ember_http_requests_in_flight", "gauge", "Completion requests handed to the engine and not yet answered in full.",
                 server.requestsInFlight());
         p.single("ember_http_connections_open", "gauge", "Open HTTP connections.", server.openConnections());
-        var heap = java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
         p.single("ember_jvm_heap_used_bytes", "gauge", "Java heap in use (garbage not yet collected included).", heap.getUsed());
         p.single("ember_jvm_heap_committed_bytes", "gauge", "Java heap committed by the JVM.", heap.getCommitted());
         return p.out.toString();
