@@ -1,6 +1,9 @@
 package dev.ember.engine;
 
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.FinishReason;
+
+import java.util.List;
 
 /**
  * A completed request.
@@ -10,13 +13,28 @@ import dev.ember.scheduler.FinishReason;
  * @param tokens             the generated token ids; a final end-of-sequence token, or the token that completed a
  *                           stop string, included (as in the {@code completion_tokens} of OpenAI's {@code usage})
  * @param cachedPromptTokens prompt tokens whose keys and values came from the prefix cache
+ * @param logprobs           each generated token's log-probabilities, when the request asked for them; empty otherwise
  */
 public record RequestOutput(String text, int[] promptTokens, int[] tokens, FinishReason finishReason,
-                            int cachedPromptTokens, RequestTimings timings) implements RequestOutcome {
+                            int cachedPromptTokens, RequestTimings timings, List<TokenLogprobs> logprobs)
+        implements RequestOutcome {
 
     public RequestOutput {
         promptTokens = promptTokens.clone();
         tokens = tokens.clone();
+        logprobs = List.copyOf(logprobs);
+    }
+
+    /** The sum of the generated tokens' log-probabilities (NaN without them): how likely the model found the output. */
+    public double cumulativeLogprob() {
+        if (logprobs.isEmpty() && tokens.length > 0) {
+            return Double.NaN;
+        }
+        double sum = 0;
+        for (TokenLogprobs l : logprobs) {
+            sum += l.logprob();
+        }
+        return sum;
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.Scheduler;
 import dev.ember.scheduler.SchedulerConfig;
@@ -12,6 +13,7 @@ import dev.ember.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -108,6 +110,13 @@ public final class ServingEngine implements AutoCloseable {
 
     public Tokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
+    public Set<Integer> endOfSequenceIds() {
+        Set<Integer> ids = new HashSet<>(engine.runner().config().eosTokenIds());
+        ids.addAll(tokenizer.stopTokenIds());
+        return Set.copyOf(ids);
     }
 
     public ServingMetrics metrics() {
@@ -246,6 +255,19 @@ public final class ServingEngine implements AutoCloseable {
     /** Waits for the engine thread to end; returns whether it did within {@code timeout}. */
     public boolean awaitTermination(Duration timeout) throws InterruptedException {
         return thread.join(timeout);
+    }
+
+    /**
+     * Cancels every request in flight ({@link #shutdownNow}) and waits up to {@code timeout} for the engine thread to end;
+     * an interrupt ends the wait early (and stays set).
+     */
+    public void stopNow(Duration timeout) {
+        shutdownNow();
+        try {
+            awaitTermination(timeout);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Graceful shutdown: stops admitting, waits for every request in flight to finish. */
@@ -417,7 +439,7 @@ public final class ServingEngine implements AutoCloseable {
             lastTokenNanos = now;
             tokens++;
             if (stream && !handle.isCancelled()) {
-                handle.deliver(new RequestEvent.Token(token, text));
+                handle.deliver(new RequestEvent.Token(token, text, s.sampler().logprobs(tokens - 1)));
             }
         }
 
@@ -432,8 +454,12 @@ public final class ServingEngine implements AutoCloseable {
             long scheduled = scheduledNanos != 0 ? scheduledNanos : now;
             RequestTimings timings = new RequestTimings(scheduled - arrivalNanos, tokens > 0 ? firstTokenNanos - arrivalNanos : 0,
                     now - arrivalNanos, Arrays.copyOf(gaps, Math.max(0, tokens - 1)));
+            List<TokenLogprobs> logprobs = new ArrayList<>();
+            for (int i = 0; params.logprobs() >= 0 && i < s.generatedCount(); i++) {
+                logprobs.add(s.sampler().logprobs(i));  // the sampler drew the sequence's tokens in order
+            }
             RequestOutput output = new RequestOutput(s.text(), prompt, s.generatedTokens(), s.finishReason(),
-                    s.cachedPromptTokens(), timings);
+                    s.cachedPromptTokens(), timings, logprobs);
             metrics.requestFinished(output);
             handle.deliver(new RequestEvent.Done(output));
         }

@@ -2,7 +2,10 @@ package dev.ember.sampling;
 
 import dev.ember.EmberException;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -10,6 +13,12 @@ import java.util.SplittableRandom;
  * transformers' {@code generate}: repetition penalty, then (when sampling) temperature, top-k, top-p and
  * min-p, then a draw from the softmax of what is left. Greedy decoding (temperature 0) takes the argmax of
  * the penalised logits; the lowest id wins a tie, as with {@code torch.argmax}.
+ *
+ * <p>Before those steps come the OpenAI and vLLM ones, in vLLM's order: the logit bias, then (until {@code min_tokens}
+ * tokens have been drawn) the stop tokens masked, then the penalties: repetition (HF's, over prompt and output) and
+ * OpenAI's presence and frequency penalties (over the output: the tokens this sampler drew). With logprobs asked for,
+ * each drawn token's log-probability and the most likely tokens' are read off the raw row first
+ * ({@link #logprobs(int)}).
  *
  * <p>Ties between equal logits: top-k keeps every token tied with the k-th largest logit, exactly as HF
  * does ({@code scores < topk(scores)[-1]} is what it removes). Top-p depends on an order among equal
@@ -36,6 +45,17 @@ public final class Sampler {
     private final SplittableRandom random;
     /** Absent when the penalty is 1: then there is nothing to remember. */
     private final RepetitionPenalty repetitionPenalty;
+    /** Absent when the presence and frequency penalties are 0. */
+    private final OutputPenalties outputPenalties;
+    /** The logit bias as arrays, and the stop tokens in the vocabulary (masked before min_tokens): no iterator per draw. */
+    private final int[] biasIds;
+    private final float[] biasValues;
+    private final int[] maskedIds;
+    /** Each drawn token's log-probabilities, in order; absent when none were asked for. */
+    private final List<TokenLogprobs> logprobs;
+    /** The raw row, kept while logprobs are read after the draw. */
+    private float[] raw = new float[0];
+    private int drawn;
 
     /** Total weight of the tokens that survive the current step's filters. */
     private double keptMass;
@@ -72,6 +92,20 @@ public final class Sampler {
         this.random = new SplittableRandom(params.seed());
         this.repetitionPenalty = params.repetitionPenalty() == 1f ? null
                 : new RepetitionPenalty(params.repetitionPenalty(), vocabSize);
+        this.outputPenalties = params.presencePenalty() == 0f && params.frequencyPenalty() == 0f ? null
+                : new OutputPenalties(params.presencePenalty(), params.frequencyPenalty());
+        this.logprobs = params.logprobs() < 0 ? null : new ArrayList<>();
+        this.biasIds = new int[params.logitBias().size()];
+        this.biasValues = new float[biasIds.length];
+        int b = 0;
+        for (Map.Entry<Integer, Float> bias : params.logitBias().entrySet()) {
+            if (bias.getKey() >= vocabSize) {
+                throw new EmberException("logit_bias: token id " + bias.getKey() + " is outside the vocabulary of " + vocabSize + " tokens");
+            }
+            biasIds[b] = bias.getKey();
+            biasValues[b++] = bias.getValue();
+        }
+        this.maskedIds = params.stopTokenIds().stream().filter(id -> id < vocabSize).mapToInt(Integer::intValue).toArray();
         this.speculation = null;
     }
 
@@ -82,15 +116,21 @@ public final class Sampler {
         this.scratch = base.scratch;
         this.random = base.random;
         this.repetitionPenalty = base.repetitionPenalty;
+        this.outputPenalties = base.outputPenalties;
+        this.logprobs = base.logprobs;
+        this.biasIds = base.biasIds;
+        this.biasValues = base.biasValues;
+        this.maskedIds = base.maskedIds;
         this.speculation = speculation;
     }
 
     /**
      * Whether a sequence with this sampler can speculate: its choice must depend on the logits of its position alone
-     * (a repetition penalty depends on every token before it, drafted ones too).
+     * (penalties and min_tokens depend on the tokens before it, drafted ones too; logprobs are kept per drawn token).
      */
     public boolean canSpeculate() {
-        return repetitionPenalty == null && speculation == null;
+        return repetitionPenalty == null && outputPenalties == null && logprobs == null && params.minTokens() == 0
+                && speculation == null;
     }
 
     /**
@@ -150,7 +190,22 @@ public final class Sampler {
      * but the row of logits and one uniform number; false with a repetition penalty or min-p.
      */
     public boolean isPlainTopKTopP() {
-        return repetitionPenalty == null && params.minP() == 0f && (speculation == null || params.isGreedy());
+        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null && logprobs == null
+                && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
+                && (speculation == null || params.isGreedy());
+    }
+
+    /** How many tokens {@link #sample} has drawn. */
+    public int drawn() {
+        return drawn;
+    }
+
+    /**
+     * The log-probabilities of the {@code index}-th token drawn (0 for the first), when {@link SamplingParams#logprobs()}
+     * asked for them; null otherwise.
+     */
+    public TokenLogprobs logprobs(int index) {
+        return logprobs == null ? null : logprobs.get(index);
     }
 
     /** Records a token of the sequence (prompt or output) for the repetition penalty. */
@@ -179,19 +234,31 @@ public final class Sampler {
      *                        has no finite largest logit
      */
     public int sample(float[] logits, int offset) {
-        prepare(logits, offset);
-        if (params.isGreedy()) {
-            return argmax(logits, offset);
+        checkRow(logits, offset);
+        if (logprobs != null) {
+            if (raw.length < vocabSize) {
+                raw = new float[vocabSize];
+            }
+            System.arraycopy(logits, offset, raw, 0, vocabSize);
         }
-        int kept = filter(logits, offset);
-        return switch (speculation) {
-            case null -> draw(kept);
+        prepare(logits, offset);
+        int token = params.isGreedy() ? argmax(logits, offset) : switch (speculation) {
+            case null -> draw(filter(logits, offset));
             case Speculation.Drafting d -> {
+                int kept = filter(logits, offset);
                 d.lastDistribution = distribution(kept);
                 yield draw(kept);
             }
-            case Speculation.Verifying v -> verify(v, distribution(kept));
+            case Speculation.Verifying v -> verify(v, distribution(filter(logits, offset)));
         };
+        drawn++;
+        if (outputPenalties != null) {
+            outputPenalties.add(token);
+        }
+        if (logprobs != null) {
+            logprobs.add(TokenLogprobs.of(raw, 0, vocabSize, token, params.logprobs()));
+        }
+        return token;
     }
 
     /** The survivors of {@link #filter} as a probability per vocabulary id. */
@@ -243,26 +310,38 @@ public final class Sampler {
      * For tests, which compare it with a plain transcription of HF's processors.
      */
     double[] probabilities(float[] logits, int offset) {
+        checkRow(logits, offset);
         prepare(logits, offset);
-        double[] probabilities = new double[vocabSize];
         if (params.isGreedy()) {
+            double[] probabilities = new double[vocabSize];
             probabilities[argmax(logits, offset)] = 1;
             return probabilities;
         }
-        int kept = filter(logits, offset);
-        for (int i = 0; i < kept; i++) {
-            probabilities[scratch.pool[i]] = scratch.weights[i] / keptMass;
-        }
-        return probabilities;
+        return distribution(filter(logits, offset));
     }
 
-    private void prepare(float[] logits, int offset) {
+    private void checkRow(float[] logits, int offset) {
         if (offset < 0 || offset > logits.length - vocabSize) {
             throw new EmberException("sampler: a logits row of " + vocabSize + " at offset " + offset
                     + " does not fit in an array of " + logits.length);
         }
+    }
+
+    /** The logit bias, the stop tokens masked before min_tokens, then the penalties, in place. */
+    private void prepare(float[] logits, int offset) {
+        for (int i = 0; i < biasIds.length; i++) {
+            logits[offset + biasIds[i]] += biasValues[i];
+        }
+        if (drawn < params.minTokens()) {
+            for (int id : maskedIds) {
+                logits[offset + id] = Float.NEGATIVE_INFINITY;
+            }
+        }
         if (repetitionPenalty != null) {
             repetitionPenalty.apply(logits, offset);
+        }
+        if (outputPenalties != null) {
+            outputPenalties.apply(logits, offset);
         }
     }
 

@@ -3,6 +3,8 @@ package dev.ember.sampling;
 import dev.ember.EmberException;
 
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * How one request turns logits into tokens and when it ends. Field meanings follow HF transformers'
@@ -19,9 +21,22 @@ import java.util.List;
  * @param maxTokens         the most tokens to generate
  * @param stopStrings       generation ends when the text contains one of these; it is not part of the output
  * @param ignoreEos         keep generating past the end-of-sequence token (benchmarks), up to {@code maxTokens}
+ * @param presencePenalty   OpenAI's: subtracted once from the logit of every token the output holds; 0 turns it off
+ * @param frequencyPenalty  OpenAI's: subtracted from a token's logit once per time the output holds it; 0 turns it off
+ * @param logitBias         added to the logits of these token ids before anything else (OpenAI's {@code logit_bias})
+ * @param minTokens         tokens generated before an end-of-sequence token, a stop token or a stop string may end the
+ *                          output: until then the sampler never draws {@code stopTokenIds}
+ * @param stopTokenIds      further tokens that end the output (vLLM's {@code stop_token_ids}; their text is not shown)
+ * @param includeStopStrInOutput whether the stop string (or a stop token's text) that ended the output is part of it
+ * @param logprobs          how many of the most likely tokens to report beside each sampled token's own log-probability;
+ *                          0 reports only the sampled token's, -1 nothing
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
-                             long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos) {
+                             long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
+                             float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
+                             Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs) {
+    /** The most {@link #logprobs} a request may ask for (OpenAI's limit on {@code top_logprobs}). */
+    public static final int MAX_LOGPROBS = 20;
 
     public SamplingParams {
         require(temperature >= 0 && temperature < Float.POSITIVE_INFINITY, "temperature", temperature,
@@ -39,6 +54,26 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
             require(stop != null && !stop.isEmpty(), "stop", stop == null ? "null" : "\"\"", "a non-empty string");
         }
         stopStrings = List.copyOf(stopStrings);
+        require(presencePenalty >= -2 && presencePenalty <= 2, "presence_penalty", presencePenalty, "in [-2, 2] (0 turns it off)");
+        require(frequencyPenalty >= -2 && frequencyPenalty <= 2, "frequency_penalty", frequencyPenalty, "in [-2, 2] (0 turns it off)");
+        for (Map.Entry<Integer, Float> bias : logitBias.entrySet()) {
+            require(bias.getKey() >= 0, "logit_bias", bias.getKey(), "a token id >= 0");
+            require(bias.getValue() >= -100 && bias.getValue() <= 100, "logit_bias", bias.getValue(), "a bias in [-100, 100]");
+        }
+        logitBias = Map.copyOf(logitBias);
+        require(minTokens >= 0 && minTokens <= maxTokens, "min_tokens", minTokens, "in [0, max_tokens = " + maxTokens + "]");
+        for (int id : stopTokenIds) {
+            require(id >= 0, "stop_token_ids", id, "a token id >= 0");
+        }
+        stopTokenIds = Set.copyOf(stopTokenIds);
+        require(logprobs >= -1 && logprobs <= MAX_LOGPROBS, "logprobs", logprobs, "in [0, " + MAX_LOGPROBS + "] (or off)");
+    }
+
+    /** Without the OpenAI and vLLM extras: no presence or frequency penalty, logit bias, min tokens, stop ids or logprobs. */
+    public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
+                          long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos) {
+        this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, 0f, 0f, Map.of(), 0,
+                Set.of(), false, -1);
     }
 
     /** Always the most likely token (after the repetition penalty, which is off here too). */
@@ -51,39 +86,124 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
     }
 
     public SamplingParams withTemperature(float temperature) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).temperature(temperature).build();
     }
 
     public SamplingParams withTopK(int topK) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).topK(topK).build();
     }
 
     public SamplingParams withTopP(float topP) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).topP(topP).build();
     }
 
     public SamplingParams withMinP(float minP) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).minP(minP).build();
     }
 
     public SamplingParams withRepetitionPenalty(float repetitionPenalty) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).repetitionPenalty(repetitionPenalty).build();
     }
 
     public SamplingParams withSeed(long seed) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).seed(seed).build();
     }
 
     public SamplingParams withMaxTokens(int maxTokens) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).maxTokens(maxTokens).build();
     }
 
     public SamplingParams withStopStrings(List<String> stopStrings) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).stopStrings(stopStrings).build();
     }
 
     public SamplingParams withIgnoreEos(boolean ignoreEos) {
-        return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos);
+        return new Builder(this).ignoreEos(ignoreEos).build();
+    }
+
+    public SamplingParams withPenalties(float presencePenalty, float frequencyPenalty) {
+        return new Builder(this).presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty).build();
+    }
+
+    public SamplingParams withLogitBias(Map<Integer, Float> logitBias) {
+        return new Builder(this).logitBias(logitBias).build();
+    }
+
+    public SamplingParams withMinTokens(int minTokens) {
+        return new Builder(this).minTokens(minTokens).build();
+    }
+
+    public SamplingParams withStopTokenIds(Set<Integer> stopTokenIds) {
+        return new Builder(this).stopTokenIds(stopTokenIds).build();
+    }
+
+    public SamplingParams withIncludeStopStrInOutput(boolean include) {
+        return new Builder(this).includeStopStrInOutput(include).build();
+    }
+
+    public SamplingParams withLogprobs(int logprobs) {
+        return new Builder(this).logprobs(logprobs).build();
+    }
+
+    /** A copy of some parameters with others changed, checked when built. */
+    private static final class Builder {
+        private float temperature;
+        private int topK;
+        private float topP;
+        private float minP;
+        private float repetitionPenalty;
+        private long seed;
+        private int maxTokens;
+        private List<String> stopStrings;
+        private boolean ignoreEos;
+        private float presencePenalty;
+        private float frequencyPenalty;
+        private Map<Integer, Float> logitBias;
+        private int minTokens;
+        private Set<Integer> stopTokenIds;
+        private boolean includeStopStrInOutput;
+        private int logprobs;
+
+        Builder(SamplingParams p) {
+            temperature = p.temperature;
+            topK = p.topK;
+            topP = p.topP;
+            minP = p.minP;
+            repetitionPenalty = p.repetitionPenalty;
+            seed = p.seed;
+            maxTokens = p.maxTokens;
+            stopStrings = p.stopStrings;
+            ignoreEos = p.ignoreEos;
+            presencePenalty = p.presencePenalty;
+            frequencyPenalty = p.frequencyPenalty;
+            logitBias = p.logitBias;
+            minTokens = p.minTokens;
+            stopTokenIds = p.stopTokenIds;
+            includeStopStrInOutput = p.includeStopStrInOutput;
+            logprobs = p.logprobs;
+        }
+
+        SamplingParams build() {
+            return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos,
+                    presencePenalty, frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs);
+        }
+
+        Builder temperature(float v) { temperature = v; return this; }
+        Builder topK(int v) { topK = v; return this; }
+        Builder topP(float v) { topP = v; return this; }
+        Builder minP(float v) { minP = v; return this; }
+        Builder repetitionPenalty(float v) { repetitionPenalty = v; return this; }
+        Builder seed(long v) { seed = v; return this; }
+        Builder maxTokens(int v) { maxTokens = v; return this; }
+        Builder stopStrings(List<String> v) { stopStrings = v; return this; }
+        Builder ignoreEos(boolean v) { ignoreEos = v; return this; }
+        Builder presencePenalty(float v) { presencePenalty = v; return this; }
+        Builder frequencyPenalty(float v) { frequencyPenalty = v; return this; }
+        Builder logitBias(Map<Integer, Float> v) { logitBias = v; return this; }
+        Builder minTokens(int v) { minTokens = v; return this; }
+        Builder stopTokenIds(Set<Integer> v) { stopTokenIds = v; return this; }
+        Builder includeStopStrInOutput(boolean v) { includeStopStrInOutput = v; return this; }
+        Builder logprobs(int v) { logprobs = v; return this; }
     }
 
     /** Names the parameter with the request field users know it by (top_p, not topP). */

@@ -67,6 +67,19 @@ public final class StopStrings {
         return text.substring(0, text.length() - hold);
     }
 
+    /**
+     * Takes a piece of text in which no stop string may end (generation is still short of its minimum): returns it
+     * whole, with any tail held before it. Returns "" once stopped.
+     */
+    public String passThrough(CharSequence piece) {
+        if (matched != null) {
+            return "";
+        }
+        String text = held + piece;
+        held = "";
+        return text;
+    }
+
     /** At the end of a generation that did not stop on a stop string, the held-back tail, which is now safe. */
     public String finish() {
         String rest = held;

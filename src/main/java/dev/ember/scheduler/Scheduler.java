@@ -1,6 +1,7 @@
 package dev.ember.scheduler;
 
 import dev.ember.kvcache.BlockAllocator;
+import dev.ember.sampling.SamplingParams;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -210,8 +211,8 @@ public final class Scheduler {
     /**
      * Takes back the tokens a submitted step sampled (one per output position of its works, in order: one for a plain
      * work, {@code drafted + 1} for a verification; -1 where it sampled none), in submission order: appends each to its
-     * sequence and ends the sequence when the token is an end-of-sequence one, completes a stop string, or reaches its
-     * length limit. A verification keeps the drafted tokens up to the first the target did not choose and then the
+     * sequence and ends the sequence when the token is an end-of-sequence one or one of its request's stop tokens,
+     * completes a stop string (none of which counts before the request's {@code min_tokens}), or reaches its length limit. A verification keeps the drafted tokens up to the first the target did not choose and then the
      * target's own token, and gives back the blocks of the positions it rejected. A sequence that finished while the step
      * was in flight drops its tokens. Adds one {@link SequenceOutput} per appended token to {@code outputs}.
      */
@@ -247,15 +248,25 @@ public final class Scheduler {
         }
     }
 
-    /** Appends one sampled token and ends the sequence if it is an end-of-sequence token, completes a stop string or reaches the length limit. */
+    /**
+     * Appends one sampled token and ends the sequence if it is an end-of-sequence or stop token (from min_tokens on),
+     * completes a stop string or reaches the length limit.
+     */
     private void land(Sequence s, int token, long nowNanos, List<SequenceOutput> outputs) {
         s.append(token, nowNanos);
-        boolean endOfSequence = !s.params().ignoreEos() && stopTokenIds.contains(token);
+        SamplingParams params = s.params();
+        boolean mayStop = s.generatedCount() >= params.minTokens();
+        boolean endOfSequence = mayStop && !params.ignoreEos() && stopTokenIds.contains(token);
+        boolean stopToken = mayStop && params.stopTokenIds().contains(token);
         SequenceText text = s.sequenceText();
-        String piece = endOfSequence ? "" : text.append(token);  // an end-of-sequence token has no text
-        FinishReason reason = endOfSequence || text.stopped() ? FinishReason.STOP
+        // An end-of-sequence token has no text; a request's own stop token shows its text only when asked to.
+        String piece = endOfSequence || stopToken && !params.includeStopStrInOutput() ? "" : text.append(token, mayStop);
+        FinishReason reason = endOfSequence || stopToken || text.stopped() ? FinishReason.STOP
                 : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
         if (reason != null) {
+            if (params.includeStopStrInOutput()) {
+                piece += text.includeStop();
+            }
             piece += text.finish();
             finish(s, reason, nowNanos);
         }

@@ -41,12 +41,22 @@ public final class SequenceText {
         return new SequenceText(tokenizer.streamingDecoder(true), tokenizer.vocabSize(), new StopStrings(stopStrings));
     }
 
-    /** Takes a generated token (not an end-of-sequence one) and returns the text that is now safe to show. */
-    String append(int token) {
+    /**
+     * Takes a generated token (not an end-of-sequence one) and returns the text that is now safe to show; with
+     * {@code stopsActive} false (the sequence is still short of its {@code min_tokens}) no
+     * stop string is looked for, and nothing is held back for one.
+     */
+    String append(int token, boolean stopsActive) {
         if (decoder == null) {
             return "";
         }
-        return emit(stops.feed(decode(token)));
+        String piece = decode(token);
+        return emit(stopsActive ? stops.feed(piece) : stops.passThrough(piece));
+    }
+
+    /** The stop string that ended the text, now made part of it (vLLM's {@code include_stop_str_in_output}); "" if none. */
+    String includeStop() {
+        return emit(stops.matchedStop().orElse(""));
     }
 
     /** At the sequence's end, the text held back, now safe; nothing after a stop string. */

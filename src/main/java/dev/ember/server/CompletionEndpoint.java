@@ -2,8 +2,8 @@ package dev.ember.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
 import dev.ember.EmberException;
 import dev.ember.engine.RequestError;
 import dev.ember.engine.RequestEvent;
@@ -12,301 +12,238 @@ import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
 import dev.ember.engine.ServingEngine;
 import dev.ember.sampling.SamplingParams;
-import dev.ember.tokenizer.ChatMessage;
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.BooleanSupplier;
 
 /**
- * {@code POST /v1/completions} and {@code POST /v1/chat/completions}: the request's fields turned into a prompt
- * and {@link SamplingParams}, submitted to the engine, and its output written back whole or as server-sent
- * events ({@code data: {chunk}} lines ending with {@code data: [DONE]}). A streaming client that goes away is
- * noticed at the next write, and its request is cancelled.
+ * {@code POST /v1/completions} and {@code POST /v1/chat/completions}: the request read ({@link RequestReader}), its
+ * sequences (prompts x {@code best_of}) submitted to the engine, and its choices written back whole or as server-sent
+ * events ({@code data: {chunk}} lines ending with {@code data: [DONE]}), logprobs in each endpoint's OpenAI format. A
+ * streaming client that goes away is noticed at the next write, and its request is cancelled.
  */
 final class CompletionEndpoint {
     enum Kind { TEXT, CHAT }
 
-    /** A request read and checked, ready for the engine. */
-    record Parsed(int[] prompt, SamplingParams params, boolean stream, boolean includeUsage) {
-    }
-
-    /** Request fields with no effect in Ember, accepted at their neutral value and refused otherwise. */
-    private static final List<String> NEUTRAL_ZERO = List.of("presence_penalty", "frequency_penalty");
 
     private final ServingEngine engine;
     private final Tokenizer tokenizer;
+    private final RequestReader reader;
     private final String modelName;
     private final ObjectMapper json;
+    private final BooleanSupplier aborting;
 
-    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json) {
+    /** @param aborting whether the server's drain has timed out, so that requests cut off now end as aborted */
+    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
+        this.reader = new RequestReader(engine, modelName, json);
         this.modelName = modelName;
         this.json = json;
+        this.aborting = aborting;
     }
 
-    void handle(HttpExchange exchange, JsonNode body, Kind kind) throws IOException {
-        Parsed request = parse(new RequestFields(body), kind);
-        RequestHandle handle;
+    RequestReader reader() {
+        return reader;
+    }
+
+    /** Stops the tokenizing threads. */
+    void close() {
+        reader.close();
+    }
+
+    void handle(Exchange exchange, JsonNode body, Kind kind) throws IOException, InterruptedException {
+        CompletionRequest request = reader.read(new RequestFields(body), kind);
+        List<RequestHandle> handles = new ArrayList<>();
         try {
-            handle = engine.submit(request.prompt(), request.params(), request.stream());
+            for (int p = 0; p < request.prompts().size(); p++) {
+                for (int j = 0; j < request.bestOf(); j++) {
+                    SamplingParams params = request.params().get(p);
+                    params = params.withSeed(params.seed() + handles.size());
+                    handles.add(engine.submit(request.prompts().get(p), params, request.stream()));
+                }
+            }
         } catch (ServingEngine.ShutDownException e) {
+            handles.forEach(RequestHandle::cancel);
             throw new ApiException(503, "service_unavailable", null, null, e.getMessage());
         } catch (EmberException e) {
-            throw ApiException.invalid("prompt", e.getMessage());
+            handles.forEach(RequestHandle::cancel);
+            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
         }
         String id = (kind == Kind.CHAT ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
-        long created = System.currentTimeMillis() / 1000;
+        Response response = new Response(kind, id, System.currentTimeMillis() / 1000, request);
         try {
             if (request.stream()) {
-                stream(exchange, handle, kind, id, created, request.includeUsage());
+                stream(exchange, handles, response);
             } else {
-                respond(exchange, handle, kind, id, created);
+                respond(exchange, handles, response);
             }
-        } catch (InterruptedException e) {
-            handle.cancel();
-            Thread.currentThread().interrupt();
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | InterruptedException | RuntimeException e) {
             // The client went away (or writing failed): stop generating for it.
-            handle.cancel();
+            handles.forEach(RequestHandle::cancel);
             throw e;
         }
     }
 
-    Parsed parse(RequestFields fields, Kind kind) {
-        String model = fields.string("model", modelName);
-        if (!model.equals(modelName)) {
-            throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
-                    "the model \"" + model + "\" does not exist; this server serves \"" + modelName + "\"");
-        }
-        refuseUnsupported(fields, kind);
-        int[] prompt = kind == Kind.CHAT ? chatPrompt(fields) : textPrompt(fields);
-        try {
-            engine.validate(prompt);
-        } catch (EmberException e) {
-            throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
-        }
-        int context = engine.contextLength();
-        int room = context - prompt.length;
-        String maxName = kind == Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);
-        if (maxTokens < 1) {
-            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1");
-        }
-        if (maxTokens > room) {
-            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " is too large: the context holds " + context
-                    + " tokens and the prompt takes " + prompt.length + ", so at most " + room + " can be generated");
-        }
-        boolean stream = fields.bool("stream", false);
-        boolean includeUsage = false;
-        if (fields.has("stream_options")) {
-            if (!stream) {
-                throw ApiException.invalid("stream_options", "stream_options is only allowed with \"stream\": true");
-            }
-            JsonNode options = fields.node("stream_options");
-            if (!options.isObject()) {
-                throw RequestFields.wrongType("stream_options", "an object", options);
-            }
-            includeUsage = new RequestFields(options).bool("include_usage", false);
-        }
-        int topK = (int) fields.integer("top_k", 0, -1, Integer.MAX_VALUE);
-        SamplingParams params;
-        try {
-            params = new SamplingParams((float) fields.number("temperature", 1.0), Math.max(0, topK),
-                    (float) fields.number("top_p", 1.0), (float) fields.number("min_p", 0.0),
-                    (float) fields.number("repetition_penalty", 1.0),
-                    fields.integer("seed", ThreadLocalRandom.current().nextLong(), Long.MIN_VALUE, Long.MAX_VALUE),
-                    (int) maxTokens, fields.strings("stop"), fields.bool("ignore_eos", false));
-        } catch (EmberException e) {
-            throw ApiException.invalid(null, e.getMessage());
-        }
-        return new Parsed(prompt, params, stream, includeUsage);
-    }
 
-    private static void refuseUnsupported(RequestFields fields, Kind kind) {
-        if (fields.integer("n", 1, Long.MIN_VALUE, Long.MAX_VALUE) != 1) {
-            throw ApiException.invalid("n", "n must be 1: Ember returns one choice per request");
-        }
-        if (fields.integer("best_of", 1, Long.MIN_VALUE, Long.MAX_VALUE) != 1) {
-            throw ApiException.invalid("best_of", "best_of must be 1: Ember returns one choice per request");
-        }
-        for (String name : NEUTRAL_ZERO) {
-            if (fields.number(name, 0) != 0) {
-                throw ApiException.invalid(name, name + " is not supported (use repetition_penalty)");
-            }
-        }
-        if (fields.bool("echo", false)) {
-            throw ApiException.invalid("echo", "echo is not supported");
-        }
-        boolean logprobs = kind == Kind.CHAT ? fields.bool("logprobs", false)
-                : fields.integer("logprobs", 0, Long.MIN_VALUE, Long.MAX_VALUE) != 0;
-        if (logprobs || fields.has("top_logprobs")) {
-            throw ApiException.invalid("logprobs", "logprobs are not supported");
-        }
-        JsonNode tools = fields.node("tools");
-        if (tools != null && !tools.isNull() && !tools.isEmpty()) {
-            throw ApiException.invalid("tools", "tools are not supported");
-        }
-    }
-
-    /** A string, an array of one string, or token ids (an array of integers, or an array of one such array). */
-    private int[] textPrompt(RequestFields fields) {
-        if (!fields.has("prompt")) {
-            throw ApiException.invalid("prompt", "prompt is required");
-        }
-        JsonNode prompt = fields.node("prompt");
-        if (prompt.isArray() && prompt.size() == 1 && (prompt.get(0).isTextual() || prompt.get(0).isArray())) {
-            prompt = prompt.get(0);
-        }
-        if (prompt.isTextual()) {
-            return encode(prompt.asText(), true, "prompt");
-        }
-        if (prompt.isArray() && !prompt.isEmpty()) {
-            int[] ids = new int[prompt.size()];
-            for (int i = 0; i < ids.length; i++) {
-                JsonNode id = prompt.get(i);
-                if (id.isTextual() || id.isArray()) {
-                    throw ApiException.invalid("prompt", "a request takes one prompt; send one request per prompt");
-                }
-                if (!id.isIntegralNumber() || !id.canConvertToInt()) {
-                    throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
-                }
-                ids[i] = id.asInt();
-            }
-            return ids;
-        }
-        throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
-    }
-
-    private int[] chatPrompt(RequestFields fields) {
-        JsonNode messages = fields.node("messages");
-        if (messages == null || messages.isNull()) {
-            throw ApiException.invalid("messages", "messages is required");
-        }
-        if (!messages.isArray() || messages.isEmpty()) {
-            throw RequestFields.wrongType("messages", "a non-empty array of messages", messages);
-        }
-        List<ChatMessage> turns = new ArrayList<>();
-        for (JsonNode message : messages) {
-            RequestFields m = new RequestFields(message);
-            String role = m.string("role", null);
-            if (role == null) {
-                throw ApiException.invalid("messages", "every message needs a \"role\"");
-            }
-            turns.add(new ChatMessage(role, content(m)));
-        }
-        String rendered;
-        try {
-            rendered = tokenizer.applyChatTemplate(turns, true);
-        } catch (EmberException e) {
-            throw ApiException.invalid("messages", e.getMessage());
-        }
-        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
-        return encode(rendered, !tokenizer.hasChatTemplate(), "messages");
-    }
-
-    /** A message's content: a string, null (an assistant turn without text), or an array of text parts. */
-    private static String content(RequestFields message) {
-        if (!message.has("content")) {
-            return "";
-        }
-        JsonNode content = message.node("content");
-        if (content.isTextual()) {
-            return content.asText();
-        }
-        if (content.isArray()) {
-            StringBuilder text = new StringBuilder();
-            for (JsonNode part : content) {
-                RequestFields p = new RequestFields(part);
-                if (!"text".equals(p.string("type", null))) {
-                    throw ApiException.invalid("messages", "only content parts of type \"text\" are supported");
-                }
-                text.append(p.string("text", ""));
-            }
-            return text.toString();
-        }
-        throw RequestFields.wrongType("content", "a string or an array of content parts", content);
-    }
-
-    private int[] encode(String text, boolean addSpecialTokens, String param) {
-        try {
-            return tokenizer.encode(text, addSpecialTokens);
-        } catch (EmberException e) {
-            throw ApiException.invalid(param, e.getMessage());
-        }
-    }
-
-    private void respond(HttpExchange exchange, RequestHandle handle, Kind kind, String id, long created)
+    private void respond(Exchange exchange, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
-        RequestOutcome outcome = handle.await();
-        if (outcome instanceof RequestError(String message)) {
-            throw engineError(message);
+        CompletionRequest request = response.request();
+        List<RequestOutput> outputs = new ArrayList<>();
+        for (RequestHandle handle : handles) {
+            RequestOutcome outcome = handle.await();
+            if (outcome instanceof RequestError(String message)) {
+                throw engineError(message);
+            }
+            outputs.add((RequestOutput) outcome);
         }
-        RequestOutput out = (RequestOutput) outcome;
-        ObjectNode body = envelope(kind == Kind.CHAT ? "chat.completion" : "text_completion", id, created);
-        ObjectNode choice = body.putArray("choices").addObject();
-        choice.put("index", 0);
-        if (kind == Kind.CHAT) {
-            ObjectNode message = choice.putObject("message");
-            message.put("role", "assistant");
-            message.put("content", out.text());
-        } else {
-            choice.put("text", out.text());
+        ObjectNode body = response.envelope(false);
+        ArrayNode choices = body.putArray("choices");
+        List<RequestOutput> chosen = new ArrayList<>();
+        for (int p = 0; p < request.prompts().size(); p++) {
+            List<RequestOutput> candidates = new ArrayList<>(outputs.subList(p * request.bestOf(), (p + 1) * request.bestOf()));
+            if (request.bestOf() > request.n()) {
+                candidates.sort(Comparator.comparingDouble(RequestOutput::cumulativeLogprob).reversed());
+            }
+            for (int j = 0; j < request.n(); j++) {
+                RequestOutput out = candidates.get(j);
+                chosen.add(out);
+                ObjectNode choice = choices.addObject();
+                choice.put("index", p * request.n() + j);
+                String text = (request.echo() ? tokenizer.decode(request.prompts().get(p), true) : "") + out.text();
+                if (response.kind() == Kind.CHAT) {
+                    ObjectNode message = choice.putObject("message");
+                    message.put("role", "assistant");
+                    message.put("content", text);
+                } else {
+                    choice.put("text", text);
+                }
+                if (request.logprobs() >= 0) {
+                    choice.set("logprobs", response.logprobs(out.logprobs(), 0));
+                } else {
+                    choice.putNull("logprobs");
+                }
+                choice.put("finish_reason", out.finishReason().apiName());
+            }
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", out.finishReason().apiName());
-        body.set("usage", usage(out));
-        OpenAiServer.sendJson(exchange, 200, json.writeValueAsBytes(body));
+        body.set("usage", usage(request, chosen));
+        exchange.sendJson(200, json.writeValueAsBytes(body));
     }
 
-    private void stream(HttpExchange exchange, RequestHandle handle, Kind kind, String id, long created, boolean includeUsage)
+    /** An event of one of a request's choices, as the stream's one writer takes them. */
+    private record ChoiceEvent(int choice, RequestEvent event) {
+    }
+
+    /** Where the stream's one writer takes its events from, whichever choice they are of. */
+    @FunctionalInterface
+    private interface ChoiceEvents {
+        ChoiceEvent next() throws InterruptedException;
+    }
+
+    /**
+     * Streams every choice's tokens as they come. One choice is read straight from its handle; with several, one reader
+     * per choice forwards its events to the one thread that writes (the response is not shared between threads).
+     */
+    private void stream(Exchange exchange, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
-        exchange.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-        exchange.getResponseHeaders().set("Cache-Control", "no-cache");
-        exchange.sendResponseHeaders(200, 0);
-        OutputStream out = exchange.getResponseBody();
-        int sentChars = 0;
-        if (kind == Kind.CHAT) {
-            ObjectNode first = chunk(kind, id, created, includeUsage);
-            first.withArray("choices").addObject().put("index", 0).putNull("logprobs").putNull("finish_reason")
-                    .putObject("delta").put("role", "assistant").put("content", "");
-            send(out, first);
+        if (handles.size() == 1) {
+            RequestHandle handle = handles.getFirst();
+            writeStream(exchange, () -> new ChoiceEvent(0, handle.nextEvent()), 1, response);
+            return;
         }
-        while (true) {
-            switch (handle.nextEvent()) {
-                case RequestEvent.Token(int token, String text) -> {
-                    if (!text.isEmpty()) {
-                        send(out, textChunk(kind, id, created, includeUsage, text, null));
-                        sentChars += text.length();
+        BlockingQueue<ChoiceEvent> events = new LinkedBlockingQueue<>();
+        List<Thread> readers = new ArrayList<>();
+        for (int i = 0; i < handles.size(); i++) {
+            RequestHandle handle = handles.get(i);
+            int choice = i;
+            readers.add(Thread.ofVirtual().name("ember-choice-" + i).start(() -> {
+                try {
+                    RequestEvent event;
+                    do {
+                        event = handle.nextEvent();
+                        events.add(new ChoiceEvent(choice, event));
+                    } while (!(event instanceof RequestEvent.Done));
+                } catch (InterruptedException e) {
+                    // the writer gave up on the stream
+                }
+            }));
+        }
+        try {
+            writeStream(exchange, events::take, handles.size(), response);
+        } finally {
+            readers.forEach(Thread::interrupt);
+        }
+    }
+
+    private void writeStream(Exchange exchange, ChoiceEvents events, int count, Response response)
+            throws IOException, InterruptedException {
+        CompletionRequest request = response.request();
+        exchange.startEventStream();
+        int[] sentChars = new int[count];
+        int[] sentTokens = new int[count];
+        for (int i = 0; i < count; i++) {
+            String echoed = request.echo() ? tokenizer.decode(request.prompts().get(i / request.n()), true) : "";
+            if (response.kind() == Kind.CHAT || !echoed.isEmpty()) {
+                ObjectNode first = response.chunk();
+                ObjectNode choice = response.choice(first, i, echoed, null);
+                if (response.kind() == Kind.CHAT) {
+                    ((ObjectNode) choice.get("delta")).put("role", "assistant");
+                }
+                send(exchange, first);
+            }
+        }
+        List<RequestOutput> outputs = new ArrayList<>();
+        for (int done = 0; done < count; ) {
+            ChoiceEvent next = events.next();
+            int i = next.choice();
+            switch (next.event()) {
+                case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
+                    if (!text.isEmpty() || logprobs != null) {
+                        ObjectNode chunk = response.chunk();
+                        ObjectNode choice = response.choice(chunk, i, text, null);
+                        if (logprobs != null) {
+                            choice.set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
+                        }
+                        send(exchange, chunk);
+                        sentChars[i] += text.length();
                     }
+                    sentTokens[i]++;
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(out, textChunk(kind, id, created, includeUsage, output.text().substring(sentChars),
-                            output.finishReason().apiName()));
-                    if (includeUsage) {
-                        ObjectNode usage = envelope(kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", id, created);
-                        usage.putArray("choices");
-                        usage.set("usage", usage(output));
-                        send(out, usage);
-                    }
-                    done(out);
-                    return;
+                    send(exchange, response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName()));
+                    outputs.add(output);
+                    done++;
                 }
                 case RequestEvent.Done(RequestError(String message)) -> {
-                    ApiException error = engineError(message);
-                    send(out, OpenAiServer.errorBody(json, error));
-                    done(out);
-                    return;
+                    if (!aborting.getAsBoolean()) {
+                        send(exchange, OpenAiServer.errorBody(json, engineError(message)));
+                        exchange.endEventStream();
+                        throw new ApiException(500, "internal_error", null, null, message);  // ends the other choices
+                    }
+                    // The drain timed out: the choice ends as a stream does, its finish reason saying why.
+                    send(exchange, response.finalChunk(i, "", "abort"));
+                    done++;
                 }
             }
         }
+        if (request.includeUsage()) {
+            ObjectNode usage = response.envelope(true);
+            usage.putArray("choices");
+            usage.set("usage", usage(request, outputs));
+            send(exchange, usage);
+        }
+        exchange.endEventStream();
     }
 
     private ApiException engineError(String message) {
@@ -314,62 +251,143 @@ final class CompletionEndpoint {
                 : new ApiException(503, "service_unavailable", null, null, message);
     }
 
-    private ObjectNode textChunk(Kind kind, String id, long created, boolean includeUsage, String text, String finishReason) {
-        ObjectNode chunk = chunk(kind, id, created, includeUsage);
-        ObjectNode choice = chunk.withArray("choices").addObject();
-        choice.put("index", 0);
-        if (kind == Kind.CHAT) {
-            ObjectNode delta = choice.putObject("delta");
-            if (!text.isEmpty() || finishReason == null) {
-                delta.put("content", text);
-            }
-        } else {
-            choice.put("text", text);
+    /** Prompt tokens once per prompt, completion tokens of every choice returned. */
+    private ObjectNode usage(CompletionRequest request, List<RequestOutput> outputs) {
+        int prompt = 0;
+        for (int[] p : request.prompts()) {
+            prompt += p.length;
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", finishReason);
-        return chunk;
-    }
-
-    private ObjectNode chunk(Kind kind, String id, long created, boolean includeUsage) {
-        ObjectNode chunk = envelope(kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", id, created);
-        chunk.putArray("choices");
-        if (includeUsage) {
-            chunk.putNull("usage");
+        int completion = 0;
+        int cached = 0;
+        for (RequestOutput out : outputs) {
+            completion += out.generatedTokenCount();
+            cached = Math.max(cached, out.cachedPromptTokens());
         }
-        return chunk;
-    }
-
-    private ObjectNode envelope(String object, String id, long created) {
-        ObjectNode body = json.createObjectNode();
-        body.put("id", id);
-        body.put("object", object);
-        body.put("created", created);
-        body.put("model", modelName);
-        return body;
-    }
-
-    private ObjectNode usage(RequestOutput out) {
         ObjectNode usage = json.createObjectNode();
-        usage.put("prompt_tokens", out.promptTokenCount());
-        usage.put("completion_tokens", out.generatedTokenCount());
-        usage.put("total_tokens", out.promptTokenCount() + out.generatedTokenCount());
-        usage.putObject("prompt_tokens_details").put("cached_tokens", out.cachedPromptTokens());
+        usage.put("prompt_tokens", prompt);
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", prompt + completion);
+        usage.putObject("prompt_tokens_details").put("cached_tokens", cached);
         return usage;
     }
 
-    private void send(OutputStream out, ObjectNode event) throws IOException {
-        out.write(DATA);
-        out.write(json.writeValueAsBytes(event));
-        out.write(END_OF_EVENT);
-        out.flush();
+    private void send(Exchange exchange, ObjectNode event) throws IOException {
+        exchange.sendEvent(json.writeValueAsBytes(event));
     }
 
-    private static void done(OutputStream out) throws IOException {
-        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII));
-        out.close();
+    /** How one request's answer is written: its envelope, its chunks, and its logprobs in its endpoint's format. */
+    private final class Response {
+        private final Kind kind;
+        private final String id;
+        private final long created;
+        private final CompletionRequest request;
+
+        Response(Kind kind, String id, long created, CompletionRequest request) {
+            this.kind = kind;
+            this.id = id;
+            this.created = created;
+            this.request = request;
+        }
+
+        Kind kind() {
+            return kind;
+        }
+
+        CompletionRequest request() {
+            return request;
+        }
+
+        ObjectNode envelope(boolean chunk) {
+            ObjectNode body = json.createObjectNode();
+            body.put("id", id);
+            body.put("object", kind == Kind.CHAT ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion");
+            body.put("created", created);
+            body.put("model", modelName);
+            return body;
+        }
+
+        ObjectNode chunk() {
+            ObjectNode chunk = envelope(true);
+            chunk.putArray("choices");
+            if (request.includeUsage()) {
+                chunk.putNull("usage");
+            }
+            return chunk;
+        }
+
+        /** Adds a choice with {@code text} to {@code chunk} and returns it. */
+        ObjectNode choice(ObjectNode chunk, int index, String text, String finishReason) {
+            ObjectNode choice = chunk.withArray("choices").addObject();
+            choice.put("index", index);
+            if (kind == Kind.CHAT) {
+                ObjectNode delta = choice.putObject("delta");
+                if (!text.isEmpty() || finishReason == null) {
+                    delta.put("content", text);
+                }
+            } else {
+                choice.put("text", text);
+            }
+            choice.putNull("logprobs");
+            choice.put("finish_reason", finishReason);
+            return choice;
+        }
+
+        ObjectNode finalChunk(int index, String text, String finishReason) {
+            ObjectNode chunk = chunk();
+            choice(chunk, index, text, finishReason);
+            return chunk;
+        }
+
+        /**
+         * Logprobs as each endpoint writes them: for chat, {@code {"content": [{"token", "logprob", "bytes",
+         * "top_logprobs": [...]}]}}; for completions, {@code {"tokens", "token_logprobs", "top_logprobs", "text_offset"}},
+         * the offsets counted from {@code offset}.
+         */
+        ObjectNode logprobs(List<TokenLogprobs> tokens, int offset) {
+            ObjectNode out = json.createObjectNode();
+            if (kind == Kind.CHAT) {
+                ArrayNode content = out.putArray("content");
+                for (TokenLogprobs t : tokens) {
+                    ObjectNode entry = tokenEntry(content.addObject(), t.token(), t.logprob());
+                    ArrayNode top = entry.putArray("top_logprobs");
+                    for (int k = 0; k < t.topTokens().length; k++) {
+                        tokenEntry(top.addObject(), t.topTokens()[k], t.topLogprobs()[k]);
+                    }
+                }
+                return out;
+            }
+            ArrayNode texts = out.putArray("tokens");
+            ArrayNode logprobs = out.putArray("token_logprobs");
+            ArrayNode tops = out.putArray("top_logprobs");
+            ArrayNode offsets = out.putArray("text_offset");
+            for (TokenLogprobs t : tokens) {
+                String text = tokenString(t.token());
+                texts.add(text);
+                logprobs.add(t.logprob());
+                ObjectNode top = tops.addObject();
+                for (int k = 0; k < t.topTokens().length; k++) {
+                    top.put(tokenString(t.topTokens()[k]), t.topLogprobs()[k]);
+                }
+                offsets.add(offset);
+                offset += text.length();
+            }
+            return out;
+        }
+
+        private ObjectNode tokenEntry(ObjectNode entry, int token, float logprob) {
+            String text = tokenString(token);
+            entry.put("token", text);
+            entry.put("logprob", logprob);
+            ArrayNode bytes = entry.putArray("bytes");
+            for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+                bytes.add(b & 0xff);
+            }
+            return entry;
+        }
     }
 
-    private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] END_OF_EVENT = "\n\n".getBytes(StandardCharsets.US_ASCII);
+    /** A token's own text (special tokens written out, as OpenAI shows them). */
+    private String tokenString(int token) {
+        return token < tokenizer.vocabSize() ? tokenizer.decode(new int[] {token}, false) : "";
+    }
 }

@@ -4,44 +4,89 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import dev.ember.EmberException;
 import dev.ember.engine.ServingEngine;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpParser;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.server.internal.HttpConnection;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.BindException;
-import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * An OpenAI-compatible HTTP server in front of a {@link ServingEngine}, on the JDK's HTTP server with one virtual
- * thread per exchange (a streaming request blocks its thread while it waits for tokens, which costs a virtual
- * thread nothing).
+ * An OpenAI-compatible HTTP server in front of a {@link ServingEngine}, on Jetty's core server with one virtual
+ * thread per request (a streaming request blocks its thread while it waits for tokens, which costs a virtual thread
+ * nothing).
  *
- * <p>Every failure is answered with an OpenAI-style body {@code {"error": {"message", "type", "param", "code"}}}:
- * 400 for a request that is malformed or cannot be served (the message names the field or the limit), 401 without
- * the API key, 404 and 405 for unknown paths and methods, 413 for a body over the size limit, 503 while shutting
- * down. {@link #close()} drains: it stops admitting requests and waits for those in flight to finish.
+ * <p>No client can hold the server: a request head must arrive whole within the header timeout, a body within the
+ * body timeout and below the size limit, and a connection that neither sends nor takes bytes for the idle timeout
+ * is closed (a streaming client that stops reading included; its request is cancelled).
+ *
+ * <p>Every failure is answered with an OpenAI-style body {@code {"error": {"message", "type", "param", "code"}}},
+ * Jetty's own refusals (a malformed request line, headers over the limit) included: 400 for a request that is
+ * malformed or cannot be served (the message names the field or the limit), 401 without the API key, 404 and 405
+ * for unknown paths and methods, 408 for a body that does not arrive in time, 413 for a body over the size limit,
+ * 503 while draining. {@link #close()} drains: see there.
  */
 public final class OpenAiServer implements AutoCloseable {
 
     /**
+     * How long a client may take. A connection that sends nothing for {@code idle} is closed, and so is one whose
+     * request head has not arrived whole {@code header} after its first byte, or whose body has not arrived whole
+     * {@code body} after its head.
+     */
+    public record Timeouts(Duration header, Duration body, Duration idle) {
+        public static final Timeouts DEFAULT = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
+
+        public Timeouts {
+            for (Duration d : List.of(header, body, idle)) {
+                if (d.isNegative() || d.isZero()) {
+                    throw new EmberException("a server timeout must be positive, got " + d);
+                }
+            }
+        }
+    }
+
+    /**
      * @param host             the address to listen on
      * @param port             the port; 0 picks a free one (see {@link #port()})
-     * @param apiKey           when not null, every request must send {@code Authorization: Bearer <apiKey>}
+     * @param apiKey           when not null, every request under {@code /v1} must send {@code Authorization: Bearer <apiKey>}
+     *                         ({@code /health}, {@code /metrics}, {@code /ping}, {@code /version}, {@code /tokenize} and
+     *                         {@code /detokenize} stay open, as with vLLM)
      * @param servedModelName  the model name clients send and {@code /v1/models} lists
      * @param maxRequestBytes  the largest request body accepted; larger ones get a 413
      * @param drainTimeout     how long {@link #close()} waits for requests in flight
+     * @param timeouts         how long a client may take to send a request, and to take the response
+     * @param allowedOrigins   origins a browser may call from (CORS); {@code *} for any; empty for none
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
-                         Duration drainTimeout) {
+                         Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -51,145 +96,302 @@ public final class OpenAiServer implements AutoCloseable {
             if (apiKey != null && apiKey.isEmpty()) {
                 throw new EmberException("the API key is empty");
             }
+            allowedOrigins = List.copyOf(allowedOrigins);
+        }
+
+        /** Default timeouts, no CORS. */
+        public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of());
+        }
+
+        public Config withTimeouts(Timeouts timeouts) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins);
+        }
+
+        public Config withAllowedOrigins(List<String> origins) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins);
         }
     }
 
     /** What a route does with an exchange; throws {@link ApiException} to refuse it. */
     @FunctionalInterface
-    private interface Route {
-        void handle(HttpExchange exchange) throws IOException;
+    interface Route {
+        void handle(Exchange exchange) throws IOException, InterruptedException;
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final long MAX_DISCARDED_BODY_BYTES = 64L << 20;
+    private record Endpoint(String method, Route route) {
+    }
+
+    static final ObjectMapper JSON = new ObjectMapper();
     /** Connections waiting to be accepted: room for a benchmark client's burst of hundreds at once. */
     private static final int CONNECTION_BACKLOG = 1024;
+    private static final long SWEEP_MILLIS = 100;
+    /** After the drain timeout, how long the streams cut off get to write their last event. */
+    private static final Duration ABORT_GRACE = Duration.ofSeconds(5);
 
     private final ServingEngine engine;
     private final Config config;
-    private final HttpServer http;
-    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private final Server jetty;
+    private final ServerConnector connector;
+    private int port;
+    private final ScheduledExecutorService sweeper;
+    private final ExecutorService requestThreads = Executors.newVirtualThreadPerTaskExecutor();
+    private final Map<String, Endpoint> endpoints = new HashMap<>();
     private final CompletionEndpoint completions;
     private final byte[] expectedAuthorization;
     private final long created = System.currentTimeMillis() / 1000;
+    /** Requests handed to the engine and not yet answered in full: what a drain waits for. */
+    private final AtomicInteger generating = new AtomicInteger();
+    private final Object drainLock = new Object();
+    private volatile boolean draining;
+    private volatile boolean aborting;
+    /** Connections in the middle of a request head, and when they were first seen there (the sweeper's thread only). */
+    private Map<EndPoint, Long> partialHeads = new HashMap<>();
 
-    private OpenAiServer(ServingEngine engine, Config config, HttpServer http) {
+    private OpenAiServer(ServingEngine engine, Config config) {
         this.engine = engine;
         this.config = config;
-        this.http = http;
-        this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON);
+        this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting);
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);
+
+        QueuedThreadPool threads = new QueuedThreadPool();
+        threads.setName("ember-http");
+        threads.setDaemon(true);
+        threads.setVirtualThreadsExecutor(requestThreads);
+        jetty = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        http.setRequestHeaderSize(16 << 10);
+        connector = new ServerConnector(jetty, new HttpConnectionFactory(http));
+        connector.setHost(config.host());
+        connector.setPort(config.port());
+        connector.setAcceptQueueSize(CONNECTION_BACKLOG);
+        connector.setIdleTimeout(config.timeouts().idle().toMillis());
+        jetty.addConnector(connector);
+        jetty.setErrorHandler(new JsonErrors());
+        // Non-blocking, so that Jetty may call it on the thread that read the request: /health and /ping are answered
+        // there at once, never queued behind the virtual threads of hundreds of streams; the rest go to a virtual thread.
+        jetty.setHandler(new Handler.Abstract.NonBlocking() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) {
+                String path = request.getHttpURI().getPath();
+                if (request.getMethod().equals("GET") && (path.equals("/health") || path.equals("/ping"))
+                        && request.getHeaders().get("Origin") == null) {
+                    byte[] body = healthBody();
+                    response.setStatus(healthy() ? 200 : 503);
+                    response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+                    response.write(true, ByteBuffer.wrap(body), callback);
+                    return true;
+                }
+                requestThreads.execute(() -> serve(new Exchange(request, response, callback)));
+                return true;
+            }
+        });
+        jetty.setStopTimeout(0);
+        sweeper = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("ember-http-timeouts").daemon(true).factory());
     }
 
     /** Binds the address and starts serving; the caller keeps ownership of {@code engine}. */
     public static OpenAiServer start(ServingEngine engine, Config config) {
-        HttpServer http;
+        OpenAiServer server = new OpenAiServer(engine, config);
+        server.endpoint("/v1/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.TEXT));
+        server.endpoint("/v1/chat/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.CHAT));
+        server.endpoint("/v1/models", "GET", server::models);
+        server.endpoint("/health", "GET", server::health);
+        server.endpoint("/metrics", "GET", server::metrics);
+        server.endpoint("/ping", "GET", server::ping);
+        server.endpoint("/version", "GET", server::version);
+        server.endpoint("/tokenize", "POST", ex -> ex.sendJson(200,
+                JSON.writeValueAsBytes(server.completions.reader().tokenize(new RequestFields(server.readJson(ex))))));
+        server.endpoint("/detokenize", "POST", ex -> ex.sendJson(200,
+                JSON.writeValueAsBytes(server.completions.reader().detokenize(new RequestFields(server.readJson(ex))))));
         try {
-            http = HttpServer.create(new InetSocketAddress(config.host(), config.port()), CONNECTION_BACKLOG);
-        } catch (BindException e) {
-            throw new EmberException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
+            server.jetty.start();
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            server.stopQuietly();
+            if (e.getCause() instanceof BindException || e instanceof BindException) {
+                throw new EmberException("cannot listen on " + config.host() + ":" + config.port() + ": " + e.getMessage(), e);
+            }
+            throw new EmberException("cannot start the HTTP server: " + e, e);
+        } catch (Exception e) {
+            server.stopQuietly();
+            throw new EmberException("cannot start the HTTP server: " + e, e);
         }
-        OpenAiServer server = new OpenAiServer(engine, config, http);
-        server.route("/v1/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.TEXT));
-        server.route("/v1/chat/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.CHAT));
-        server.route("/v1/models", "GET", server::models);
-        server.route("/health", "GET", server::health);
-        server.route("/metrics", "GET", server::metrics);
-        server.route("/", null, ex -> {
-            throw new ApiException(404, "not_found_error", null, null, "no such endpoint: " + ex.getRequestURI().getPath());
-        });
-        http.setExecutor(server.executor);
-        http.start();
+        server.port = server.connector.getLocalPort();
+        server.sweeper.scheduleWithFixedDelay(server::closeStalledHeads, SWEEP_MILLIS, SWEEP_MILLIS, TimeUnit.MILLISECONDS);
         return server;
     }
 
     /** The port the server listens on (the one picked, when the configuration asked for 0). */
     public int port() {
-        return http.getAddress().getPort();
+        return port;
     }
 
     public String baseUrl() {
-        return "http://" + http.getAddress().getHostString() + ":" + port();
+        String host = config.host().contains(":") ? "[" + config.host() + "]" : config.host();
+        return "http://" + host + ":" + port();
     }
 
     /**
-     * Graceful shutdown: the engine stops admitting (new requests get a 503), the server waits up to the drain
-     * timeout for the requests in flight to be answered, then stops listening. The engine stays the caller's.
+     * Graceful shutdown. The engine stops admitting; the server keeps listening while it drains, so that a new request
+     * gets a 503 with an error body (and {@code /health} a 503 "shutting down") instead of a refused connection. It
+     * waits up to the drain timeout for the requests in flight to be answered; those still running then are cut off
+     * (a stream ends with {@code finish_reason} "abort" and {@code data: [DONE]}, a whole response is a 503). Then it
+     * stops listening and closes every connection, those still sending a request included: none is waited for. The
+     * engine stays the caller's.
      */
     @Override
     public void close() {
+        draining = true;
         engine.shutdown();
-        http.stop((int) Math.max(1, (config.drainTimeout().toMillis() + 999) / 1000));
-        executor.shutdownNow();
+        if (!awaitAnswered(config.drainTimeout())) {
+            aborting = true;
+            engine.shutdownNow();
+            awaitAnswered(ABORT_GRACE);
+        }
+        stopQuietly();
     }
 
-    private void route(String path, String method, Route route) {
-        http.createContext(path, exchange -> {
-            try (exchange) {
-                try {
-                    authorize(exchange);
-                    // A context matches every path under its own; only /v1/models/{id} exists below one.
-                    String requested = exchange.getRequestURI().getPath();
-                    if (!requested.equals(path) && !path.equals("/") && !(path.equals("/v1/models") && requested.startsWith(path + "/"))) {
-                        throw new ApiException(404, "not_found_error", null, null, "no such endpoint: " + requested);
-                    }
-                    if (method != null && !method.equals(exchange.getRequestMethod())) {
-                        exchange.getResponseHeaders().set("Allow", method);
-                        throw new ApiException(405, "invalid_request_error", null, null,
-                                exchange.getRequestMethod() + " is not allowed on " + path + "; use " + method);
-                    }
-                    route.handle(exchange);
-                } catch (ApiException e) {
-                    discardBody(exchange);
-                    if (exchange.getResponseCode() == -1) {
-                        sendJson(exchange, e.status(), JSON.writeValueAsBytes(errorBody(JSON, e)));
-                    }
-                } catch (IOException e) {
-                    // The client went away; nothing can be answered.
-                } catch (RuntimeException e) {
-                    if (exchange.getResponseCode() == -1) {
-                        ApiException error = new ApiException(500, "internal_error", null, null, "internal error: " + e);
-                        sendJson(exchange, 500, JSON.writeValueAsBytes(errorBody(JSON, error)));
-                    }
-                    System.err.println("ember: internal error answering " + exchange.getRequestURI() + ": " + e);
+    private boolean awaitAnswered(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (drainLock) {
+            while (generating.get() > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
                 }
-            } catch (IOException e) {
-                // Answering the error failed too: the connection is gone.
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(drainLock, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
             }
-        });
+        }
+        return true;
     }
 
-    private void authorize(HttpExchange exchange) {
+    private void stopQuietly() {
+        sweeper.shutdownNow();
+        try {
+            jetty.stop();
+        } catch (Exception e) {
+            System.err.println("ember: stopping the HTTP server: " + e);
+        }
+        requestThreads.shutdownNow();
+        completions.close();
+    }
+
+    private void endpoint(String path, String method, Route route) {
+        endpoints.put(path, new Endpoint(method, route));
+    }
+
+    private void serve(Exchange exchange) {
+        try {
+            try {
+                if (cors(exchange)) {
+                    return;
+                }
+                String path = exchange.path();
+                Endpoint endpoint = endpoints.get(path.startsWith("/v1/models/") ? "/v1/models" : path);
+                if (path.startsWith("/v1")) {
+                    authorize(exchange);
+                }
+                if (endpoint == null) {
+                    throw new ApiException(404, "not_found_error", null, null, "no such endpoint: " + path);
+                }
+                if (!endpoint.method().equals(exchange.method())) {
+                    exchange.setHeader("Allow", endpoint.method());
+                    throw new ApiException(405, "invalid_request_error", null, null,
+                            exchange.method() + " is not allowed on " + path + "; use " + endpoint.method());
+                }
+                endpoint.route().handle(exchange);
+                exchange.complete();
+            } catch (ApiException e) {
+                if (!exchange.isCommitted()) {
+                    if (e.status() == 408 || e.status() == 413) {
+                        exchange.closeAfterResponse();  // the rest of the body is not read
+                    }
+                    exchange.sendJson(e.status(), JSON.writeValueAsBytes(errorBody(JSON, e)));
+                } else {
+                    exchange.fail(e);
+                }
+            } catch (InterruptedException e) {
+                exchange.fail(e);
+            } catch (IOException e) {
+                exchange.fail(e);  // the client went away; nothing can be answered
+            } catch (RuntimeException e) {
+                System.err.println("ember: internal error answering " + exchange.path() + ": " + e);
+                if (!exchange.isCommitted()) {
+                    ApiException error = new ApiException(500, "internal_error", null, null, "internal error: " + e);
+                    exchange.sendJson(500, JSON.writeValueAsBytes(errorBody(JSON, error)));
+                } else {
+                    exchange.fail(e);
+                }
+            }
+        } catch (IOException e) {
+            exchange.fail(e);  // answering the error failed too: the connection is gone
+        }
+    }
+
+    /** CORS: the allowed origin is echoed on every answer; a preflight ({@code OPTIONS}) is answered here. */
+    private boolean cors(Exchange exchange) throws IOException {
+        String origin = exchange.header("Origin");
+        if (origin == null || config.allowedOrigins().isEmpty()) {
+            return false;
+        }
+        boolean any = config.allowedOrigins().contains("*");
+        if (!any && !config.allowedOrigins().contains(origin)) {
+            return false;
+        }
+        exchange.setHeader("Access-Control-Allow-Origin", any ? "*" : origin);
+        if (!any) {
+            exchange.setHeader("Vary", "Origin");
+        }
+        if (exchange.method().equals("OPTIONS") && exchange.header("Access-Control-Request-Method") != null) {
+            exchange.setHeader("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+            String headers = exchange.header("Access-Control-Request-Headers");
+            exchange.setHeader("Access-Control-Allow-Headers", headers != null ? headers : "Authorization, Content-Type");
+            exchange.setHeader("Access-Control-Max-Age", "600");
+            exchange.send(204, "text/plain", new byte[0]);
+            return true;
+        }
+        return false;
+    }
+
+    private void authorize(Exchange exchange) {
         if (expectedAuthorization == null) {
             return;
         }
-        String header = exchange.getRequestHeaders().getFirst("Authorization");
+        String header = exchange.header("Authorization");
         byte[] given = header == null ? new byte[0] : header.getBytes(StandardCharsets.UTF_8);
         if (!MessageDigest.isEqual(expectedAuthorization, given)) {
-            exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+            exchange.setHeader("WWW-Authenticate", "Bearer");
             throw new ApiException(401, "invalid_request_error", null, "invalid_api_key",
                     header == null ? "missing API key: send the header Authorization: Bearer <key>" : "invalid API key");
         }
     }
 
-    private void completion(HttpExchange exchange, CompletionEndpoint.Kind kind) throws IOException {
+    private void completion(Exchange exchange, CompletionEndpoint.Kind kind) throws IOException, InterruptedException {
+        if (draining) {
+            throw new ApiException(503, "service_unavailable", null, null, "the server is shutting down and admits no new requests");
+        }
         JsonNode body = readJson(exchange);
-        completions.handle(exchange, body, kind);
+        generating.incrementAndGet();
+        try {
+            completions.handle(exchange, body, kind);
+        } finally {
+            if (generating.decrementAndGet() == 0) {
+                synchronized (drainLock) {
+                    drainLock.notifyAll();
+                }
+            }
+        }
     }
 
-    private JsonNode readJson(HttpExchange exchange) throws IOException {
-        String length = exchange.getRequestHeaders().getFirst("Content-Length");
-        if (length != null && length.chars().allMatch(Character::isDigit) && length.length() < 19
-                && Long.parseLong(length) > config.maxRequestBytes()) {
-            throw tooLarge(Long.parseLong(length) + " bytes");
-        }
-        byte[] bytes = exchange.getRequestBody().readNBytes(config.maxRequestBytes() + 1);
-        if (bytes.length > config.maxRequestBytes()) {
-            throw tooLarge("more than " + config.maxRequestBytes() + " bytes");
-        }
+    JsonNode readJson(Exchange exchange) {
+        byte[] bytes = exchange.body(config.maxRequestBytes(), config.timeouts().body());
         try {
             JsonNode node = JSON.readTree(bytes);
             if (node == null || node.isMissingNode()) {
@@ -198,32 +400,13 @@ public final class OpenAiServer implements AutoCloseable {
             return node;
         } catch (JacksonException e) {
             throw ApiException.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage());
-        }
-    }
-
-    private ApiException tooLarge(String size) {
-        return new ApiException(413, "invalid_request_error", null, "request_too_large",
-                "the request body (" + size + ") is over the limit of " + config.maxRequestBytes() + " bytes");
-    }
-
-    /**
-     * Reads what is left of a refused request's body (up to a bound), so that the client, still sending, gets the
-     * answer rather than a reset connection.
-     */
-    private static void discardBody(HttpExchange exchange) {
-        try (InputStream in = exchange.getRequestBody()) {
-            long skipped = 0;
-            long n;
-            while (skipped < MAX_DISCARDED_BODY_BYTES && (n = in.skip(1 << 16)) > 0) {
-                skipped += n;
-            }
         } catch (IOException e) {
-            // The connection is gone; the answer will not arrive either way.
+            throw new UncheckedIOException(e);  // reading a byte array fails only on malformed input, answered above
         }
     }
 
-    private void models(HttpExchange exchange) throws IOException {
-        String requested = exchange.getRequestURI().getPath();
+    private void models(Exchange exchange) throws IOException {
+        String requested = exchange.path();
         ObjectNode model = JSON.createObjectNode();
         model.put("id", config.servedModelName());
         model.put("object", "model");
@@ -235,27 +418,70 @@ public final class OpenAiServer implements AutoCloseable {
             if (!id.equals(config.servedModelName())) {
                 throw new ApiException(404, "not_found_error", "model", "model_not_found", "the model \"" + id + "\" does not exist");
             }
-            sendJson(exchange, 200, JSON.writeValueAsBytes(model));
+            exchange.sendJson(200, JSON.writeValueAsBytes(model));
             return;
         }
         ObjectNode list = JSON.createObjectNode();
         list.put("object", "list");
         list.putArray("data").add(model);
-        sendJson(exchange, 200, JSON.writeValueAsBytes(list));
+        exchange.sendJson(200, JSON.writeValueAsBytes(list));
     }
 
-    private void health(HttpExchange exchange) throws IOException {
-        boolean ok = engine.isHealthy() && engine.isAdmitting();
+    private void health(Exchange exchange) throws IOException {
+        exchange.sendJson(healthy() ? 200 : 503, healthBody());
+    }
+
+    private boolean healthy() {
+        return engine.isHealthy() && engine.isAdmitting() && !draining;
+    }
+
+    private byte[] healthBody() {
+        String status = healthy() ? "ok" : engine.isHealthy() ? "shutting down" : "engine stopped";
+        return ("{\"status\":\"" + status + "\"}").getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** vLLM's liveness probe: 200 while the engine runs, as {@code /health}. */
+    private void ping(Exchange exchange) throws IOException {
+        health(exchange);
+    }
+
+    private void version(Exchange exchange) throws IOException {
+        String version = OpenAiServer.class.getPackage().getImplementationVersion();
         ObjectNode body = JSON.createObjectNode();
-        body.put("status", ok ? "ok" : engine.isHealthy() ? "shutting down" : "engine stopped");
-        sendJson(exchange, ok ? 200 : 503, JSON.writeValueAsBytes(body));
+        body.put("version", version != null ? version : "dev");
+        exchange.sendJson(200, JSON.writeValueAsBytes(body));
     }
 
-    private void metrics(HttpExchange exchange) throws IOException {
-        byte[] text = PrometheusText.render(engine, config.servedModelName()).getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-        exchange.sendResponseHeaders(200, text.length);
-        exchange.getResponseBody().write(text);
+    private void metrics(Exchange exchange) throws IOException {
+        var gauges = new PrometheusText.ServerGauges(generating.get(), connector.getConnectedEndPoints().size());
+        byte[] text = PrometheusText.render(engine, config.servedModelName(), gauges).getBytes(StandardCharsets.UTF_8);
+        exchange.send(200, "text/plain; version=0.0.4; charset=utf-8", text);
+    }
+
+    /**
+     * The header timeout: a connection that has sent part of a request head and not the rest within the timeout is
+     * closed. (One that sends nothing at all is closed by the idle timeout; a body by {@link Exchange#body}'s deadline.)
+     */
+    private void closeStalledHeads() {
+        long now = System.nanoTime();
+        long limit = config.timeouts().header().toNanos();
+        Map<EndPoint, Long> seen = new HashMap<>();
+        for (EndPoint endPoint : connector.getConnectedEndPoints()) {
+            if (!(endPoint.getConnection() instanceof HttpConnection connection)) {
+                continue;
+            }
+            HttpParser parser = connection.getParser();
+            if (!parser.inHeaderState() || parser.isStart()) {
+                continue;
+            }
+            long since = partialHeads.getOrDefault(endPoint, now);
+            if (now - since > limit) {
+                endPoint.close();
+            } else {
+                seen.put(endPoint, since);
+            }
+        }
+        partialHeads = seen;
     }
 
     static ObjectNode errorBody(ObjectMapper json, ApiException e) {
@@ -268,9 +494,38 @@ public final class OpenAiServer implements AutoCloseable {
         return body;
     }
 
-    static void sendJson(HttpExchange exchange, int status, byte[] body) throws IOException {
-        exchange.getResponseHeaders().set("Content-Type", "application/json");
-        exchange.sendResponseHeaders(status, body.length);
-        exchange.getResponseBody().write(body);
+    /** Jetty's own error answers (malformed requests, headers over the limit, failures it catches) as OpenAI error bodies. */
+    private static final class JsonErrors extends ErrorHandler {
+        /** Every method gets a body: a request whose line could not be parsed has none, and would otherwise get nothing. */
+        @Override
+        public boolean errorPageForMethod(String method) {
+            return true;
+        }
+
+        @Override
+        protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
+                                        Callback callback) {
+            byte[] body = errorJson(code, message, cause);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+            response.write(true, ByteBuffer.wrap(body), callback);
+        }
+
+        @Override
+        public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
+            fields.put(new HttpField(HttpHeader.CONTENT_TYPE, "application/json"));
+            return ByteBuffer.wrap(errorJson(status, reason, null));
+        }
+
+        private static byte[] errorJson(int code, String message, Throwable cause) {
+            String text = message != null && !message.isBlank() ? message
+                    : cause != null ? cause.toString() : "HTTP error " + code;
+            String type = code == 404 ? "not_found_error" : code >= 500 ? "internal_error" : "invalid_request_error";
+            try {
+                return JSON.writeValueAsBytes(errorBody(JSON, new ApiException(code, type, null, null, text)));
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@ import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;
 import dev.ember.scheduler.FinishReason;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryUsage;
 import java.math.BigDecimal;
 
 /** The engine's metrics in Prometheus' text exposition format (version 0.0.4), for {@code GET /metrics}. */
@@ -18,7 +20,11 @@ final class PrometheusText {
         this.modelLabel = "model_name=\"" + escape(modelName) + "\"";
     }
 
-    static String render(ServingEngine engine, String modelName) {
+    /** What the HTTP layer holds now: requests being answered, and open connections. */
+    record ServerGauges(int requestsInFlight, int openConnections) {
+    }
+
+    static String render(ServingEngine engine, String modelName, ServerGauges server) {
         EngineStats stats = engine.stats();
         ServingMetrics m = engine.metrics();
         PrometheusText p = new PrometheusText(modelName);
@@ -46,6 +52,12 @@ final class PrometheusText {
         p.histogram("ember_e2e_request_latency_seconds", "Time from arrival to the end of a request.", m.endToEndLatency());
         p.histogram("ember_request_queue_time_seconds", "Time from arrival to the first step that scheduled the request.",
                 m.queueTime());
+        p.single("ember_http_requests_in_flight", "gauge", "Completion requests handed to the engine and not yet answered in full.",
+                server.requestsInFlight());
+        p.single("ember_http_connections_open", "gauge", "Open HTTP connections.", server.openConnections());
+        MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+        p.single("ember_jvm_heap_used_bytes", "gauge", "Java heap in use (garbage not yet collected included).", heap.getUsed());
+        p.single("ember_jvm_heap_committed_bytes", "gauge", "Java heap committed by the JVM.", heap.getCommitted());
         return p.out.toString();
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 
 /**
@@ -23,6 +24,11 @@ final class RequestFields {
     boolean has(String name) {
         JsonNode node = body.get(name);
         return node != null && !node.isNull();
+    }
+
+    /** The names of the body's fields, in the order sent. */
+    Iterator<String> names() {
+        return body.fieldNames();
     }
 
     JsonNode node(String name) {
@@ -110,7 +116,7 @@ final class RequestFields {
         return ApiException.invalid(name, name + " must be " + expected + ", got " + describe(actual));
     }
 
-    private static String describe(JsonNode node) {
+    static String describe(JsonNode node) {
         String text = node.toString();
         String shown = text.length() > 40 ? text.substring(0, 40) + "..." : text;
         return node.getNodeType().name().toLowerCase(java.util.Locale.ROOT) + " " + shown;

@@ -13,6 +13,8 @@ import dev.ember.engine.ServingEngine;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
+import dev.ember.engine.Speculation;
+import dev.ember.cli.SpeculativeOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -20,13 +22,15 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /** {@code ember serve}: the OpenAI-compatible server, until interrupted (SIGINT, SIGTERM), then a graceful drain. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
-                + "/v1/models, /health, /metrics).")
+                + "/v1/models, /health, /metrics) on Jetty.")
 public final class ServeCommand implements Callable<Integer> {
 
     @Mixin
@@ -56,6 +60,9 @@ public final class ServeCommand implements Callable<Integer> {
     @Mixin
     PresetOption preset;
 
+    @Mixin
+    SpeculativeOptions speculative;
+
     @Option(names = "--tokenizer", paramLabel = "DIR",
             description = "directory of the tokenizer.json to use; default: the model's (needed with --preset)")
     Path tokenizerDirectory;
@@ -67,6 +74,22 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--drain-timeout", defaultValue = "60",
             description = "seconds a shutdown waits for requests in flight; default: ${DEFAULT-VALUE}")
     int drainSeconds;
+
+    @Option(names = "--header-timeout", defaultValue = "10", paramLabel = "SECONDS",
+            description = "a request head must arrive whole within this after its first byte; default: ${DEFAULT-VALUE}")
+    double headerSeconds;
+
+    @Option(names = "--body-timeout", defaultValue = "30", paramLabel = "SECONDS",
+            description = "a request body must arrive whole within this after its head; default: ${DEFAULT-VALUE}")
+    double bodySeconds;
+
+    @Option(names = "--idle-timeout", defaultValue = "60", paramLabel = "SECONDS",
+            description = "a connection that neither sends nor takes a byte for this long is closed; default: ${DEFAULT-VALUE}")
+    double idleSeconds;
+
+    @Option(names = "--allowed-origins", split = ",", paramLabel = "ORIGIN",
+            description = "origins browsers may call from (CORS), comma-separated or a JSON list; * for any; default: none")
+    List<String> allowedOrigins = new ArrayList<>();
 
     @Override
     public Integer call() throws InterruptedException {
@@ -83,7 +106,8 @@ public final class ServeCommand implements Callable<Integer> {
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) ->
                      kvCacheOptions.spec(config, weightBytes, kvBytes, backend, scheduler,
                              (long) scheduler.maxRunning() * config.maxPositions(), err), progress, err);
-             ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler)) {
+             Speculation speculation = speculative.open(backend, loaded, tokenizer, progress).orElse(null);
+             ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler, speculation)) {
             if (tokenizer.vocabSize() > loaded.config().vocabSize()) {
                 throw new EmberException("the tokenizer in " + tokenizerDir + " has " + tokenizer.vocabSize()
                         + " tokens, more than the model's vocabulary of " + loaded.config().vocabSize());
@@ -91,17 +115,13 @@ public final class ServeCommand implements Callable<Integer> {
             ModelRunner runner = loaded.runner();
             String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
-                    maxRequestBytes, Duration.ofSeconds(drainSeconds)));
+                    maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
+                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins)));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");
                 server.close();
-                engine.shutdownNow();
-                try {
-                    engine.awaitTermination(Duration.ofSeconds(10));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                engine.stopNow(Duration.ofSeconds(10));
                 stopped.countDown();
             }, "ember-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
@@ -112,4 +132,19 @@ public final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
+    private static Duration seconds(double seconds) {
+        return Duration.ofNanos(Math.round(seconds * 1e9));
+    }
+
+    /** vLLM takes a JSON list ({@code ["*"]}); a comma-separated list works too. */
+    static List<String> origins(List<String> given) {
+        List<String> out = new ArrayList<>();
+        for (String item : given) {
+            String origin = item.strip().replaceAll("^\\[|\\]$", "").strip().replaceAll("^\"|\"$", "");
+            if (!origin.isEmpty()) {
+                out.add(origin);
+            }
+        }
+        return out;
+    }
 }

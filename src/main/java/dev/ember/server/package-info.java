@@ -1,7 +1,7 @@
 /**
  * {@code ember serve}: an OpenAI-compatible HTTP server ({@code /v1/completions}, {@code /v1/chat/completions}
- * with SSE streaming, {@code /v1/models}, {@code /health}, {@code /metrics}) on the JDK's
- * {@code com.sun.net.httpserver} with a virtual thread per exchange, in front of one
+ * with SSE streaming, {@code /v1/models}, {@code /health}, {@code /metrics}) on Jetty 12's core server with a
+ * virtual thread per request, in front of one
  * {@link dev.ember.engine.ServingEngine}.
  */
 package dev.ember.server;

@@ -124,7 +124,7 @@ class ServingEngineTest {
                     List<Integer> ids = new ArrayList<>();
                     while (true) {
                         switch (handle.nextEvent()) {
-                            case RequestEvent.Token(int id, String text) -> {
+                            case RequestEvent.Token(int id, String text, var logprobs) -> {
                                 ids.add(id);
                                 streamed.append(text);
                             }

@@ -366,4 +366,45 @@ class SamplerTest {
             assertEquals(1, sampler.sample(logits.clone(), 0) % 2);
         }
     }
+    @Test
+    void logprobsAreTheRawRowsLogSoftmaxWithTheTopTokensInOrder() {
+        float[] logits = {1f, 3f, 2f, 3f, -1f};
+        Sampler sampler = new Sampler(SamplingParams.greedy(4).withLogprobs(3).withRepetitionPenalty(2f), 5);
+        assertFalse(sampler.isPlainTopKTopP(), "logprobs are read on the host");
+        int token = sampler.sample(logits.clone(), 0);
+        assertEquals(1, token, "the lowest id of the tie");
+        double logSumExp = Math.log(IntStream.range(0, 5).mapToDouble(i -> Math.exp(logits[i])).sum());
+        TokenLogprobs lp = sampler.logprobs(0);
+        assertEquals(1, lp.token());
+        assertEquals(3 - logSumExp, lp.logprob(), 1e-6);
+        assertArrayEquals(new int[] {1, 3, 2}, lp.topTokens(), "most likely first, ties by lower id");
+        assertEquals(2 - logSumExp, lp.topLogprobs()[2], 1e-6);
+        sampler.observe(1);  // the token reaches its sequence
+        assertEquals(3, sampler.sample(logits.clone(), 0), "the repetition penalty moved the argmax");
+        assertEquals(3 - logSumExp, sampler.logprobs(1).logprob(), 1e-6, "raw: before any penalty");
+    }
+
+    @Test
+    void frequencyAndPresencePenaltiesCountTheOutputOnly() {
+        float[] logits = {0f, 5f, 4.5f, 0f};
+        Sampler sampler = new Sampler(SamplingParams.greedy(8).withPenalties(0f, 0.3f), 4);
+        sampler.observe(new int[] {1, 1, 1});  // the prompt: not penalised by frequency
+        assertEquals(1, sampler.sample(logits.clone(), 0));
+        assertEquals(1, sampler.sample(logits.clone(), 0), "5 - 0.3 = 4.7 still beats 4.5");
+        assertEquals(2, sampler.sample(logits.clone(), 0), "5 - 0.6 = 4.4 does not");
+        Sampler presence = new Sampler(SamplingParams.greedy(8).withPenalties(1f, 0f), 4);
+        assertArrayEquals(new int[] {1, 2, 1, 1}, IntStream.range(0, 4).map(i -> presence.sample(logits.clone(), 0)).toArray(),
+                "once per token, however often it came");
+    }
+
+    @Test
+    void logitBiasAndMinTokensMaskShapeTheRow() {
+        float[] logits = {0f, 5f, 1f, 2f};
+        SamplingParams params = SamplingParams.greedy(8).withLogitBias(java.util.Map.of(0, 10f))
+                .withStopTokenIds(java.util.Set.of(0)).withMinTokens(2);
+        Sampler sampler = new Sampler(params, 4);
+        assertEquals(1, sampler.sample(logits.clone(), 0), "the stop token is masked before min_tokens");
+        assertEquals(1, sampler.sample(logits.clone(), 0));
+        assertEquals(0, sampler.sample(logits.clone(), 0), "then the bias makes it the most likely");
+    }
 }

@@ -66,17 +66,20 @@ class OpenAiServerTest {
     static Tokenizer tokenizer;
     static ModelRunner referenceRunner;
     static Served main;
-    static HttpClient client;
+    static final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10)).build();
 
     /** An engine on its own runner, and a server in front of it. */
     record Served(ModelRunner runner, ServingEngine engine, OpenAiServer server) implements AutoCloseable {
         static Served start(String apiKey) {
+            return start(new OpenAiServer.Config("127.0.0.1", 0, apiKey, "ember-tiny", MAX_REQUEST_BYTES, Duration.ofSeconds(30)));
+        }
+
+        static Served start(OpenAiServer.Config config) {
             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 16384, 16), Progress.NONE);
             ServingEngine engine = ServingEngine.start(runner, tokenizer,
                     new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true));
-            OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, apiKey, "ember-tiny",
-                    MAX_REQUEST_BYTES, Duration.ofSeconds(30)));
-            return new Served(runner, engine, server);
+            return new Served(runner, engine, OpenAiServer.start(engine, config));
         }
 
         URI uri(String path) {
@@ -97,13 +100,11 @@ class OpenAiServerTest {
         model = ModelLoader.load(MODEL);
         tokenizer = Tokenizer.load(MODEL);
         referenceRunner = backend.load(model, KvCacheSpec.forTokens(model.config(), 1024, 16), Progress.NONE);
-        main = Served.start(null);
-        client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
+        main = Served.start((String) null);
     }
 
     @AfterAll
     static void stop() {
-        client.close();
         main.close();
         referenceRunner.close();
         tokenizer.close();
@@ -254,13 +255,40 @@ class OpenAiServerTest {
             huge max_tokens             | /v1/completions      | {"prompt": "hi", "max_tokens": 1000000}         | max_tokens
             enormous max_tokens         | /v1/completions      | {"prompt": "hi", "max_tokens": 1e30}            | max_tokens
             unknown model               | /v1/completions      | {"prompt": "hi", "model": "gpt-4"}              | model
-            n of two                    | /v1/completions      | {"prompt": "hi", "n": 2}                        | n
+            n of zero                   | /v1/completions      | {"prompt": "hi", "n": 0}                        | n
+            best_of below n             | /v1/completions      | {"prompt": "hi", "n": 3, "best_of": 2}          | best_of
+            best_of streamed            | /v1/completions      | {"prompt": "hi", "best_of": 2, "stream": true}  | best_of
+            echo with logprobs          | /v1/completions      | {"prompt": "hi", "echo": true, "logprobs": 1}   | echo
+            logprobs over 20            | /v1/completions      | {"prompt": "hi", "logprobs": 21}                | logprobs
+            top_logprobs without        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2} | top_logprobs
+            logit_bias not an id        | /v1/completions      | {"prompt": "hi", "logit_bias": {"the": 5}}      | logit_bias
+            logit_bias out of vocab     | /v1/completions      | {"prompt": "hi", "logit_bias": {"99999": 5}}    | logit_bias
+            logit_bias over 100         | /v1/completions      | {"prompt": "hi", "logit_bias": {"5": 500}}      | logit_bias
+            presence_penalty over 2     | /v1/completions      | {"prompt": "hi", "presence_penalty": 3}         | presence_penalty
+            stop_token_ids a string     | /v1/completions      | {"prompt": "hi", "stop_token_ids": "1"}         | stop_token_ids
+            min_tokens over max_tokens  | /v1/completions      | {"prompt": "hi", "min_tokens": 9, "max_tokens": 4} | min_tokens
+            best_of in chat             | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "best_of": 2} | best_of
+            skip_special_tokens false   | /v1/completions      | {"prompt": "hi", "skip_special_tokens": false}  | skip_special_tokens
+            a bad prompt in a list      | /v1/completions      | {"prompt": ["hi", [1, 99999]]}                  | prompt
+            stream_options unknown      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"continuous_usage_stats": true}} | stream_options.continuous_usage_stats
             top_p out of range          | /v1/completions      | {"prompt": "hi", "top_p": 1.5}                  |
             token id out of range       | /v1/completions      | {"prompt": [1, 99999]}                          | prompt
             stream_options alone        | /v1/completions      | {"prompt": "hi", "stream_options": {}}          | stream_options
             messages missing            | /v1/chat/completions | {"max_tokens": 4}                               | messages
             messages a string           | /v1/chat/completions | {"messages": "hi"}                              | messages
-            message without role        | /v1/chat/completions | {"messages": [{"content": "hi"}]}               | messages
+            message without role        | /v1/chat/completions | {"messages": [{"content": "hi"}]}               | messages[0].role
+            message without content     | /v1/chat/completions | {"messages": [{"role": "user"}]}                | messages[0].content
+            message content null        | /v1/chat/completions | {"messages": [{"role": "user", "content": null}]} | messages[0].content
+            message unknown role        | /v1/chat/completions | {"messages": [{"role": "wizard", "content": "hi"}]} | messages[0].role
+            second message bad          | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]} | messages[1].content
+            message a string            | /v1/chat/completions | {"messages": ["hi"]}                            | messages[0]
+            image content part          | /v1/chat/completions | {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]} | messages[0].content
+            tool calls in a message     | /v1/chat/completions | {"messages": [{"role": "assistant", "content": "x", "tool_calls": []}]} | messages[0].tool_calls
+            response_format json_schema | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}} | response_format
+            tool_choice required        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"} | tool_choice
+            suffix                      | /v1/completions      | {"prompt": "hi", "suffix": "end"}               | suffix
+            an unknown field            | /v1/completions      | {"prompt": "hi", "frobnicate": 1}               | frobnicate
+            guided_json                 | /v1/completions      | {"prompt": "hi", "guided_json": {}}             | guided_json
             chat unknown model          | /v1/chat/completions | {"model": "x", "messages": [{"role": "user", "content": "hi"}]} | model
             """)
     void invalidRequestsGetA400WithAnOpenAiErrorBody(String name, String path, String body, String param) throws Exception {
@@ -305,8 +333,18 @@ class OpenAiServerTest {
     }
 
     @Test
-    void anApiKeyIsRequiredOnEveryRequest() throws Exception {
-        try (Served keyed = Served.start("sesame")) {
+    void anApiKeyGuardsV1AndLeavesHealthAndMetricsOpen() throws Exception {
+        try (Served keyed = Served.start(new OpenAiServer.Config("127.0.0.1", 0, "sesame", "ember-tiny", MAX_REQUEST_BYTES,
+                Duration.ofSeconds(30)).withAllowedOrigins(List.of("https://app.example")))) {
+            // A browser's preflight carries no key; an allowed origin gets the CORS headers, another none.
+            HttpResponse<String> preflight = send(HttpRequest.newBuilder(keyed.uri("/v1/completions"))
+                    .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).header("Origin", "https://app.example")
+                    .header("Access-Control-Request-Method", "POST").header("Access-Control-Request-Headers", "authorization, content-type").build());
+            assertEquals(204, preflight.statusCode(), preflight.body());
+            assertEquals("https://app.example", preflight.headers().firstValue("Access-Control-Allow-Origin").orElse(null));
+            assertTrue(preflight.headers().firstValue("Access-Control-Allow-Methods").orElse("").contains("POST"));
+            HttpResponse<String> foreign = send(HttpRequest.newBuilder(keyed.uri("/health")).header("Origin", "https://evil.example").GET().build());
+            assertTrue(foreign.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
             String body = completion("A friend", 2).toString();
             HttpResponse<String> none = send(post(keyed.uri("/v1/completions"), body));
             assertEquals(401, none.statusCode());
@@ -314,7 +352,10 @@ class OpenAiServerTest {
             HttpRequest wrong = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer open")
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build();
             assertEquals(401, send(wrong).statusCode());
-            assertEquals(401, send(HttpRequest.newBuilder(keyed.uri("/metrics")).GET().build()).statusCode());
+            assertEquals(401, send(HttpRequest.newBuilder(keyed.uri("/v1/models")).GET().build()).statusCode());
+            // As with vLLM, the key guards /v1 only: health checks and scrapers need none.
+            assertEquals(200, send(HttpRequest.newBuilder(keyed.uri("/metrics")).GET().build()).statusCode());
+            assertEquals(200, send(HttpRequest.newBuilder(keyed.uri("/health")).GET().build()).statusCode());
             HttpRequest right = HttpRequest.newBuilder(keyed.uri("/v1/completions")).header("Authorization", "Bearer sesame")
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build();
             HttpResponse<String> ok = send(right);
@@ -377,7 +418,7 @@ class OpenAiServerTest {
 
     @Test
     void shutdownDrainsStreamsInFlightAndThenRefusesConnections() throws Exception {
-        Served draining = Served.start(null);
+        Served draining = Served.start((String) null);
         ObjectNode body = completion("In the beginning", 120);
         body.put("stream", true);
         body.putObject("stream_options").put("include_usage", true);
@@ -456,8 +497,20 @@ class OpenAiServerTest {
 
     /** The server still answers a request after whatever the test did. */
     static void assertOk(Served served) throws Exception {
-        HttpResponse<String> ok = send(post(served.uri("/v1/completions"), completion("A friend", 2).toString()));
+        assertOk(served.server().baseUrl());
+    }
+
+    static void assertOk(String baseUrl) throws Exception {
+        HttpResponse<String> ok = postTo(baseUrl + "/v1/completions", completion("A friend", 2).toString());
         assertEquals(200, ok.statusCode(), ok.body());
+    }
+
+    static HttpResponse<String> get(String url) throws IOException, InterruptedException {
+        return send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60)).GET().build());
+    }
+
+    static HttpResponse<String> postTo(String url, String body) throws IOException, InterruptedException {
+        return send(post(URI.create(url), body));
     }
 
     /** No KV block is held by anything but the prefix cache: cleared, the pool is full again. */

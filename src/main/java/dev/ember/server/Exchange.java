@@ -1,0 +1,185 @@
+package dev.ember.server;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Callback;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * One HTTP request and its response, as the endpoints see them: Jetty's request, response and callback behind
+ * blocking calls, made on the virtual thread that handles the request. Reading the body has a size limit and a
+ * deadline for the whole body; a write that the client does not take blocks until the connection's idle timeout
+ * fails it.
+ */
+final class Exchange {
+    private static final long MAX_DISCARDED_BYTES = 64L << 20;
+
+    private final Request request;
+    private final Response response;
+    private final Callback callback;
+    private boolean completed;
+
+    Exchange(Request request, Response response, Callback callback) {
+        this.request = request;
+        this.response = response;
+        this.callback = callback;
+    }
+
+    String method() {
+        return request.getMethod();
+    }
+
+    String path() {
+        return request.getHttpURI().getPath();
+    }
+
+    /** A request header, or null. */
+    String header(String name) {
+        return request.getHeaders().get(name);
+    }
+
+    void setHeader(String name, String value) {
+        response.getHeaders().put(name, value);
+    }
+
+    boolean isCommitted() {
+        return response.isCommitted();
+    }
+
+    /**
+     * The whole request body: at most {@code maxBytes} (a 413 beyond, told by Content-Length before anything is read
+     * when the client declares it), all of it within {@code timeout} (a 408 otherwise: a client that stops sending, or
+     * whose Content-Length is more than it sends).
+     */
+    byte[] body(int maxBytes, Duration timeout) {
+        long declared = request.getLength();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        if (declared > maxBytes) {
+            discardRest(declared, deadline);
+            throw tooLarge(declared + " bytes", maxBytes);
+        }
+        CompletableFuture<byte[]> read = Content.Source.asByteArrayAsync(request, maxBytes);
+        try {
+            return read.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            read.cancel(true);
+            closeAfterResponse();
+            throw new ApiException(408, "invalid_request_error", null, "request_timeout",
+                    "the request body did not arrive within " + timeout.toMillis() + " ms (" + Request.getContentBytesRead(request)
+                            + " of " + (declared < 0 ? "an unknown number of" : String.valueOf(declared)) + " bytes came)");
+        } catch (ExecutionException e) {
+            closeAfterResponse();
+            if (Request.getContentBytesRead(request) > maxBytes || e.getCause() instanceof IllegalArgumentException) {
+                discardRest(declared, deadline);
+                throw tooLarge("more than " + maxBytes + " bytes", maxBytes);
+            }
+            throw new ApiException(400, "invalid_request_error", null, null, "the request body could not be read: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiException(503, "service_unavailable", null, null, "interrupted while reading the request");
+        }
+    }
+
+    /**
+     * Reads and drops what is left of a body refused as too large (up to {@link #MAX_DISCARDED_BYTES}, until the body's
+     * deadline), so that a client still sending gets the answer rather than a reset connection.
+     */
+    private void discardRest(long declared, long deadline) {
+        closeAfterResponse();
+        if (declared > MAX_DISCARDED_BYTES) {
+            return;
+        }
+        Callback.Completable drained = new Callback.Completable();
+        Content.Source.consumeAll(request, drained);
+        try {
+            drained.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            // the rest did not come in time, or the client went away: the answer goes out all the same, then the close
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static ApiException tooLarge(String size, int maxBytes) {
+        return new ApiException(413, "invalid_request_error", null, "request_too_large",
+                "the request body (" + size + ") is over the limit of " + maxBytes + " bytes");
+    }
+
+    /** The connection ends after this response: what is left of the request cannot be trusted or is not worth reading. */
+    void closeAfterResponse() {
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
+
+    /** Sends a whole response and ends the exchange. */
+    void send(int status, String contentType, byte[] body) throws IOException {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+        write(true, body);
+        complete();
+    }
+
+    void sendJson(int status, byte[] body) throws IOException {
+        send(status, "application/json", body);
+    }
+
+    /** Commits a 200 with a server-sent-event stream; {@link #sendEvent} follows. */
+    void startEventStream() {
+        response.setStatus(200);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream; charset=utf-8");
+        response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+    }
+
+    /** Writes {@code data: <payload>\n\n} and flushes it to the client. */
+    void sendEvent(byte[] payload) throws IOException {
+        byte[] event = new byte[DATA.length + payload.length + END_OF_EVENT.length];
+        System.arraycopy(DATA, 0, event, 0, DATA.length);
+        System.arraycopy(payload, 0, event, DATA.length, payload.length);
+        System.arraycopy(END_OF_EVENT, 0, event, DATA.length + payload.length, END_OF_EVENT.length);
+        write(false, event);
+    }
+
+    /** Ends an event stream with {@code data: [DONE]}. */
+    void endEventStream() throws IOException {
+        sendEvent(DONE);
+        write(true, new byte[0]);
+        complete();
+    }
+
+    private void write(boolean last, byte[] bytes) throws IOException {
+        try (Blocker.Callback written = Blocker.callback()) {
+            response.write(last, ByteBuffer.wrap(bytes), written);
+            written.block();
+        }
+    }
+
+    /** Ends the exchange; after an error, the connection is closed. Idempotent. */
+    void complete() {
+        if (!completed) {
+            completed = true;
+            callback.succeeded();
+        }
+    }
+
+    void fail(Throwable cause) {
+        if (!completed) {
+            completed = true;
+            callback.failed(cause);
+        }
+    }
+
+    private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] END_OF_EVENT = "\n\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
+}

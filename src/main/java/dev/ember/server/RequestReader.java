@@ -1,0 +1,443 @@
+package dev.ember.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+import dev.ember.engine.ServingEngine;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.tokenizer.ChatMessage;
+import dev.ember.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Reads the body of a completion or chat request into a {@link CompletionRequest}: every field is either honoured or
+ * refused with a 400 that names it (a client never gets something other than it asked for), prompts are tokenized
+ * through the {@link PromptEncoder}, chat messages checked one by one. Also vLLM's {@code /tokenize} and
+ * {@code /detokenize}, which read prompts the same way.
+ */
+final class RequestReader implements AutoCloseable {
+    private static final int MAX_CHOICES = 128;
+    /** The fields both endpoints honour (or accept at a neutral value); any other is refused by name. */
+    private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
+            "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
+            "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
+            "skip_special_tokens");
+    private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
+    private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
+            "tool_choice");
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
+
+    private final ServingEngine engine;
+    private final Tokenizer tokenizer;
+    private final PromptEncoder encoder;
+    private final String modelName;
+    private final ObjectMapper json;
+
+    RequestReader(ServingEngine engine, String modelName, ObjectMapper json) {
+        this.engine = engine;
+        this.tokenizer = engine.tokenizer();
+        this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
+        this.modelName = modelName;
+        this.json = json;
+    }
+
+    CompletionRequest read(RequestFields fields, CompletionEndpoint.Kind kind) throws InterruptedException {
+        refuseUnknown(fields, kind);
+        String model = fields.string("model", modelName);
+        if (!model.equals(modelName)) {
+            throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
+                    "the model \"" + model + "\" does not exist; this server serves \"" + modelName + "\"");
+        }
+        boolean stream = fields.bool("stream", false);
+        int n = (int) fields.integer("n", 1, 1, MAX_CHOICES);
+        int bestOf = kind == CompletionEndpoint.Kind.CHAT ? n : (int) fields.integer("best_of", n, 1, MAX_CHOICES);
+        if (bestOf < n) {
+            throw ApiException.invalid("best_of", "best_of = " + bestOf + " must be at least n = " + n);
+        }
+        if (stream && bestOf > n) {
+            throw ApiException.invalid("best_of", "best_of > n cannot be streamed: the best are known only at the end");
+        }
+        int logprobs = logprobs(fields, kind);
+        boolean echo = kind == CompletionEndpoint.Kind.TEXT && fields.bool("echo", false);
+        if (echo && logprobs >= 0) {
+            throw ApiException.invalid("echo", "echo with logprobs needs the prompt's log-probabilities, which Ember does not compute");
+        }
+        if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
+            throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
+        }
+        JsonNode tools = fields.node("tools");
+        if (tools != null && !tools.isNull() && !tools.isEmpty()) {
+            throw ApiException.invalid("tools", "tools are not supported: tool calling is not built");
+        }
+        if (fields.has("tool_choice") && !"none".equals(fields.node("tool_choice").asText())) {
+            throw ApiException.invalid("tool_choice", "tool_choice " + fields.node("tool_choice")
+                    + " is not supported: tool calling is not built; only \"none\" is accepted");
+        }
+        List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT ? List.of(chatPrompt(fields)) : textPrompts(fields);
+        if ((long) prompts.size() * bestOf > CompletionRequest.MAX_SEQUENCES) {
+            throw ApiException.invalid(bestOf > 1 ? "best_of" : "prompt", prompts.size() + " prompts x " + bestOf
+                    + " choices is more than the " + CompletionRequest.MAX_SEQUENCES + " sequences one request may ask for");
+        }
+        String promptParam = kind == CompletionEndpoint.Kind.CHAT ? "messages" : "prompt";
+        for (int i = 0; i < prompts.size(); i++) {
+            try {
+                engine.validate(prompts.get(i));
+            } catch (EmberException e) {
+                throw ApiException.invalid(promptParam, (prompts.size() > 1 ? "prompt " + i + ": " : "") + e.getMessage());
+            }
+        }
+        boolean includeUsage = false;
+        if (fields.has("stream_options")) {
+            if (!stream) {
+                throw ApiException.invalid("stream_options", "stream_options is only allowed with \"stream\": true");
+            }
+            JsonNode options = fields.node("stream_options");
+            if (!options.isObject()) {
+                throw RequestFields.wrongType("stream_options", "an object", options);
+            }
+            RequestFields o = new RequestFields(options);
+            includeUsage = o.bool("include_usage", false);
+            for (Iterator<String> names = o.names(); names.hasNext(); ) {
+                String name = names.next();
+                if (!name.equals("include_usage") && o.has(name)) {
+                    throw ApiException.invalid("stream_options." + name, "stream_options." + name + " is not supported");
+                }
+            }
+        }
+        SamplingParams base = samplingParams(fields, logprobs, bestOf > n);
+        List<SamplingParams> params = new ArrayList<>();
+        for (int[] prompt : prompts) {
+            params.add(base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens())));
+        }
+        return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, logprobs);
+    }
+
+    /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */
+    private static int logprobs(RequestFields fields, CompletionEndpoint.Kind kind) {
+        int max = SamplingParams.MAX_LOGPROBS;
+        if (kind == CompletionEndpoint.Kind.TEXT) {
+            return fields.has("logprobs") ? (int) fields.integer("logprobs", 0, 0, max) : -1;
+        }
+        boolean on = fields.bool("logprobs", false);
+        if (fields.has("top_logprobs") && !on) {
+            throw ApiException.invalid("top_logprobs", "top_logprobs needs \"logprobs\": true");
+        }
+        return on ? (int) fields.integer("top_logprobs", 0, 0, max) : -1;
+    }
+
+    private int maxTokens(RequestFields fields, CompletionEndpoint.Kind kind, int promptLength, int minTokens) {
+        int context = engine.contextLength();
+        int room = context - promptLength;
+        String maxName = kind == CompletionEndpoint.Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);
+        if (maxTokens < 1) {
+            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1");
+        }
+        if (maxTokens > room) {
+            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " is too large: the context holds " + context
+                    + " tokens and the prompt takes " + promptLength + ", so at most " + room + " can be generated");
+        }
+        if (minTokens > maxTokens) {
+            throw ApiException.invalid("min_tokens", "min_tokens = " + minTokens + " is more than " + maxName + " = " + maxTokens);
+        }
+        return (int) maxTokens;
+    }
+
+    /** The sampling fields; max_tokens is set per prompt afterwards. */
+    private SamplingParams samplingParams(RequestFields fields, int logprobs, boolean ranked) {
+        int topK = (int) fields.integer("top_k", 0, -1, Integer.MAX_VALUE);
+        int minTokens = (int) fields.integer("min_tokens", 0, 0, Integer.MAX_VALUE);
+        boolean ignoreEos = fields.bool("ignore_eos", false);
+        Set<Integer> stopIds = new HashSet<>(tokenIds(fields, "stop_token_ids"));
+        Set<Integer> masked = new HashSet<>(stopIds);
+        if (minTokens > 0 && !ignoreEos) {
+            masked.addAll(engine.endOfSequenceIds());  // until min_tokens the sampler must not draw them either
+        }
+        try {
+            return new SamplingParams((float) fields.number("temperature", 1.0), Math.max(0, topK),
+                    (float) fields.number("top_p", 1.0), (float) fields.number("min_p", 0.0),
+                    (float) fields.number("repetition_penalty", 1.0),
+                    fields.integer("seed", ThreadLocalRandom.current().nextLong(), Long.MIN_VALUE, Long.MAX_VALUE),
+                    Math.max(1, minTokens), fields.strings("stop"), ignoreEos,
+                    (float) fields.number("presence_penalty", 0), (float) fields.number("frequency_penalty", 0),
+                    logitBias(fields), minTokens, minTokens > 0 ? masked : stopIds,
+                    fields.bool("include_stop_str_in_output", false), ranked ? Math.max(0, logprobs) : logprobs);
+        } catch (EmberException e) {
+            String message = e.getMessage();
+            String param = message.startsWith("invalid sampling parameter ") ? message.substring(27).split(" ")[0] : null;
+            throw ApiException.invalid(param, message);
+        }
+    }
+
+    /** OpenAI's {@code logit_bias}: an object from token ids (as strings) to a bias in [-100, 100]. */
+    private Map<Integer, Float> logitBias(RequestFields fields) {
+        if (!fields.has("logit_bias")) {
+            return Map.of();
+        }
+        JsonNode node = fields.node("logit_bias");
+        if (!node.isObject()) {
+            throw RequestFields.wrongType("logit_bias", "an object from token ids to biases", node);
+        }
+        Map<Integer, Float> bias = new HashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            int id;
+            try {
+                id = Integer.parseInt(e.getKey().strip());
+            } catch (NumberFormatException x) {
+                throw ApiException.invalid("logit_bias", "logit_bias key \"" + e.getKey() + "\" is not a token id");
+            }
+            if (id < 0 || id >= tokenizer.vocabSize()) {
+                throw ApiException.invalid("logit_bias", "logit_bias: token id " + id + " is outside the vocabulary of "
+                        + tokenizer.vocabSize() + " tokens");
+            }
+            if (!e.getValue().isNumber()) {
+                throw RequestFields.wrongType("logit_bias", "an object of numbers", e.getValue());
+            }
+            bias.put(id, (float) e.getValue().asDouble());
+        }
+        return bias;
+    }
+
+    private List<Integer> tokenIds(RequestFields fields, String name) {
+        if (!fields.has(name)) {
+            return List.of();
+        }
+        JsonNode node = fields.node(name);
+        if (!node.isArray()) {
+            throw RequestFields.wrongType(name, "an array of token ids", node);
+        }
+        List<Integer> ids = new ArrayList<>();
+        for (JsonNode id : node) {
+            if (!id.isIntegralNumber() || !id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= tokenizer.vocabSize()) {
+                throw ApiException.invalid(name, name + " must hold token ids of the vocabulary (0 to "
+                        + (tokenizer.vocabSize() - 1) + "), got " + id);
+            }
+            ids.add(id.asInt());
+        }
+        return ids;
+    }
+
+    /** Any field outside those honoured is refused by name; a few with the reason. */
+    private static void refuseUnknown(RequestFields fields, CompletionEndpoint.Kind kind) {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (COMMON_FIELDS.contains(name) || (kind == CompletionEndpoint.Kind.CHAT ? CHAT_FIELDS : TEXT_FIELDS).contains(name)) {
+                continue;
+            }
+            if (!fields.has(name)) {
+                continue;  // an explicit null is the same as leaving the field out
+            }
+            String reason = switch (name) {
+                case "response_format" -> structuredOutput(fields);
+                case "suffix" -> "suffix (insertion) is not supported";
+                case "functions", "function_call", "parallel_tool_calls" -> name + ": tool and function calling is not supported";
+                case "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs" ->
+                        name + ": structured output is not supported yet (docs/roadmap.md says how it will be built)";
+                case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
+                case "messages", "top_logprobs", "max_completion_tokens" ->
+                        name + " is a field of /v1/chat/completions, not of /v1/completions";
+                default -> name + " is not supported by this server";
+            };
+            if (reason != null) {
+                throw ApiException.invalid(name, reason);
+            }
+        }
+    }
+
+    /** {@code response_format}: plain text is what Ember writes; JSON modes are refused. Null when accepted. */
+    private static String structuredOutput(RequestFields fields) {
+        JsonNode format = fields.node("response_format");
+        if (format.isObject() && "text".equals(format.path("type").asText())) {
+            return null;
+        }
+        return "response_format " + format.path("type").asText(format.toString())
+                + " is not supported: structured output (JSON mode, JSON schema) is not built yet (docs/roadmap.md says how it will be)";
+    }
+
+    /**
+     * The prompts of {@code /v1/completions}: a string, token ids (an array of integers), or a list of either, each its
+     * own prompt.
+     */
+    private List<int[]> textPrompts(RequestFields fields) throws InterruptedException {
+        if (!fields.has("prompt")) {
+            throw ApiException.invalid("prompt", "prompt is required");
+        }
+        JsonNode prompt = fields.node("prompt");
+        if (prompt.isTextual() || prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isNumber()) {
+            return List.of(textPrompt(prompt));
+        }
+        if (!prompt.isArray() || prompt.isEmpty()) {
+            throw RequestFields.wrongType("prompt", "a string, an array of token ids, or a non-empty list of either", prompt);
+        }
+        if (prompt.size() > CompletionRequest.MAX_SEQUENCES) {
+            throw ApiException.invalid("prompt", prompt.size() + " prompts are more than the " + CompletionRequest.MAX_SEQUENCES + " one request may hold");
+        }
+        long chars = 0;
+        for (JsonNode p : prompt) {
+            chars += p.isTextual() ? p.asText().length() : 0;
+        }
+        encoder.checkLength(chars / prompt.size(), "prompt");
+        List<int[]> prompts = new ArrayList<>();
+        for (JsonNode p : prompt) {
+            prompts.add(textPrompt(p));
+        }
+        return prompts;
+    }
+
+    private int[] textPrompt(JsonNode prompt) throws InterruptedException {
+        if (prompt.isTextual()) {
+            return encoder.encode(prompt.asText(), true, "prompt");
+        }
+        if (prompt.isArray() && !prompt.isEmpty()) {
+            int[] ids = new int[prompt.size()];
+            for (int i = 0; i < ids.length; i++) {
+                JsonNode id = prompt.get(i);
+                if (!id.isIntegralNumber() || !id.canConvertToInt()) {
+                    throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
+                }
+                ids[i] = id.asInt();
+            }
+            return ids;
+        }
+        throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
+    }
+
+    private int[] chatPrompt(RequestFields fields) throws InterruptedException {
+        List<ChatMessage> turns = messages(fields);
+        long chars = 0;
+        for (ChatMessage turn : turns) {
+            chars += turn.content().length();
+        }
+        encoder.checkLength(chars, "messages");
+        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
+        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, true), !tokenizer.hasChatTemplate()),
+                "messages");
+    }
+
+    /** The chat messages, each with a known role and text content; a bad one is a 400 naming it ({@code messages[2].content}). */
+    private static List<ChatMessage> messages(RequestFields fields) {
+        JsonNode messages = fields.node("messages");
+        if (messages == null || messages.isNull()) {
+            throw ApiException.invalid("messages", "messages is required");
+        }
+        if (!messages.isArray() || messages.isEmpty()) {
+            throw RequestFields.wrongType("messages", "a non-empty array of messages", messages);
+        }
+        List<ChatMessage> turns = new ArrayList<>();
+        for (int i = 0; i < messages.size(); i++) {
+            String at = "messages[" + i + "]";
+            JsonNode message = messages.get(i);
+            if (!message.isObject()) {
+                throw RequestFields.wrongType(at, "an object with \"role\" and \"content\"", message);
+            }
+            RequestFields m = new RequestFields(message);
+            if (!m.has("role")) {
+                throw ApiException.invalid(at + ".role", at + " has no \"role\"");
+            }
+            String role = m.string("role", null);
+            if (!ROLES.contains(role)) {
+                throw ApiException.invalid(at + ".role", at + ".role \"" + role + "\" is not one of " + String.join(", ", ROLES.stream().sorted().toList())
+                        + (role.equals("tool") || role.equals("function") ? " (tool calling is not supported)" : ""));
+            }
+            for (Iterator<String> names = m.names(); names.hasNext(); ) {
+                String name = names.next();
+                if (!name.equals("role") && !name.equals("content") && !name.equals("name") && m.has(name)) {
+                    throw ApiException.invalid(at + "." + name, at + "." + name + " is not supported"
+                            + (name.equals("tool_calls") ? " (tool calling is not built)" : ""));
+                }
+            }
+            turns.add(new ChatMessage(role, content(m, at + ".content")));
+        }
+        return turns;
+    }
+
+    /** A message's content: a string, or an array of text parts. */
+    private static String content(RequestFields message, String param) {
+        if (!message.has("content")) {
+            throw ApiException.invalid(param, param + " is missing (or null): every message needs its text");
+        }
+        JsonNode content = message.node("content");
+        if (content.isTextual()) {
+            return content.asText();
+        }
+        if (content.isArray()) {
+            StringBuilder text = new StringBuilder();
+            for (JsonNode part : content) {
+                if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                    throw ApiException.invalid(param, param + ": only content parts {\"type\": \"text\", \"text\": \"...\"} are supported, got "
+                            + RequestFields.describe(part));
+                }
+                text.append(part.get("text").asText());
+            }
+            return text.toString();
+        }
+        throw RequestFields.wrongType(param, "a string or an array of content parts", content);
+    }
+
+    /**
+     * vLLM's {@code POST /tokenize}: {@code {"prompt": text}} (with {@code add_special_tokens}, default true) or
+     * {@code {"messages": [...]}} (rendered with the chat template, as a chat request would be), answered with the ids.
+     */
+    ObjectNode tokenize(RequestFields fields) throws InterruptedException {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (!Set.of("model", "prompt", "messages", "add_special_tokens", "add_generation_prompt").contains(name) && fields.has(name)) {
+                throw ApiException.invalid(name, name + " is not supported by /tokenize");
+            }
+        }
+        int[] ids;
+        if (fields.has("messages")) {
+            if (fields.has("add_generation_prompt") && !fields.bool("add_generation_prompt", true)) {
+                throw ApiException.invalid("add_generation_prompt", "add_generation_prompt = false is not supported");
+            }
+            ids = chatPrompt(fields);
+        } else if (fields.has("prompt")) {
+            String prompt = fields.string("prompt", "");
+            ids = encoder.encode(prompt, fields.bool("add_special_tokens", true), "prompt");
+        } else {
+            throw ApiException.invalid("prompt", "send \"prompt\" (a string) or \"messages\"");
+        }
+        ObjectNode out = json.createObjectNode();
+        out.put("count", ids.length);
+        out.put("max_model_len", engine.contextLength());
+        ArrayNode tokens = out.putArray("tokens");
+        for (int id : ids) {
+            tokens.add(id);
+        }
+        return out;
+    }
+
+    /** vLLM's {@code POST /detokenize}: {@code {"tokens": [ids]}} answered with {@code {"prompt": text}}. */
+    ObjectNode detokenize(RequestFields fields) {
+        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
+            String name = names.next();
+            if (!name.equals("model") && !name.equals("tokens") && fields.has(name)) {
+                throw ApiException.invalid(name, name + " is not supported by /detokenize");
+            }
+        }
+        if (!fields.has("tokens")) {
+            throw ApiException.invalid("tokens", "tokens is required");
+        }
+        List<Integer> ids = tokenIds(fields, "tokens");
+        int[] array = ids.stream().mapToInt(Integer::intValue).toArray();
+        ObjectNode out = json.createObjectNode();
+        out.put("prompt", tokenizer.decode(array, true));
+        return out;
+    }
+
+    @Override
+    public void close() {
+        encoder.close();
+    }
+}

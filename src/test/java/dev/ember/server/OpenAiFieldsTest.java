@@ -1,0 +1,286 @@
+package dev.ember.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.Progress;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.engine.GenerationResult;
+import dev.ember.engine.Generator;
+import dev.ember.engine.LlmEngine;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * What vLLM users send, over HTTP against a running server on the trained default model: n and best_of, logprobs in
+ * both endpoints' formats, echo, logit_bias, min_tokens with stop_token_ids, include_stop_str_in_output, a list of
+ * prompts, /tokenize, /detokenize, /version and /ping.
+ */
+class OpenAiFieldsTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static CpuBackend backend;
+    static Model model;
+    static Tokenizer tokenizer;
+    static ModelRunner referenceRunner;
+    static OpenAiServerTest.Served served;
+    static String base;
+
+    @BeforeAll
+    static void start() {
+        backend = new CpuBackend(2);
+        model = ModelLoader.load(OpenAiServerTest.MODEL);
+        tokenizer = Tokenizer.load(OpenAiServerTest.MODEL);
+        referenceRunner = backend.load(model, KvCacheSpec.forTokens(model.config(), 1024, 16), Progress.NONE);
+        OpenAiServerTest.backend = backend;
+        OpenAiServerTest.model = model;
+        OpenAiServerTest.tokenizer = tokenizer;
+        served = OpenAiServerTest.Served.start((String) null);
+        base = served.server().baseUrl();
+    }
+
+    @AfterAll
+    static void stop() {
+        served.close();
+        referenceRunner.close();
+        tokenizer.close();
+        model.close();
+        backend.close();
+    }
+
+    static GenerationResult alone(String prompt, int maxTokens) {
+        return new Generator(LlmEngine.of(referenceRunner, Generator.oneRequest(Generator.DEFAULT_CHUNK_TOKENS), tokenizer))
+                .generate(tokenizer.encode(prompt), SamplingParams.greedy(maxTokens).withIgnoreEos(true), p -> { });
+    }
+
+    static ObjectNode greedy(String prompt, int maxTokens) {
+        return JSON.createObjectNode().put("prompt", prompt).put("max_tokens", maxTokens).put("temperature", 0).put("ignore_eos", true);
+    }
+
+    static JsonNode ok(String path, ObjectNode body) throws Exception {
+        HttpResponse<String> response = OpenAiServerTest.postTo(base + path, body.toString());
+        assertEquals(200, response.statusCode(), response.body());
+        return JSON.readTree(response.body());
+    }
+
+    @Test
+    void nChoicesWithASeedDifferAndCountInUsage() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("prompt", "A friend").put("max_tokens", 8).put("n", 3).put("seed", 7)
+                .put("temperature", 1.0).put("ignore_eos", true);
+        JsonNode answer = ok("/v1/completions", body);
+        assertEquals(3, answer.get("choices").size());
+        Set<String> texts = new HashSet<>();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(i, answer.at("/choices/" + i + "/index").asInt());
+            texts.add(answer.at("/choices/" + i + "/text").asText());
+        }
+        assertTrue(texts.size() > 1, "three sampled choices, all the same: " + texts);
+        assertEquals(24, answer.at("/usage/completion_tokens").asInt());
+        assertEquals(tokenizer.encode("A friend").length, answer.at("/usage/prompt_tokens").asInt());
+        assertEquals(withoutIds(answer), withoutIds(ok("/v1/completions", body)), "the same seed, the same choices");
+    }
+
+    private static JsonNode withoutIds(JsonNode answer) {
+        return ((ObjectNode) answer.deepCopy()).without(List.of("id", "created"));
+    }
+
+    @Test
+    void nChoicesStreamInterleavedEachWithItsFinishReason() throws Exception {
+        ObjectNode body = greedy("In the beginning", 6).put("n", 2).put("stream", true);
+        body.putObject("stream_options").put("include_usage", true);
+        HttpResponse<String> response = OpenAiServerTest.postTo(base + "/v1/completions", body.toString());
+        assertEquals(200, response.statusCode());
+        StringBuilder[] texts = {new StringBuilder(), new StringBuilder()};
+        String[] finish = new String[2];
+        boolean done = false;
+        JsonNode usage = null;
+        for (String event : response.body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (data.equals("[DONE]")) {
+                done = true;
+                continue;
+            }
+            JsonNode chunk = JSON.readTree(data);
+            usage = chunk.hasNonNull("usage") ? chunk.get("usage") : usage;
+            for (JsonNode choice : chunk.get("choices")) {
+                int i = choice.get("index").asInt();
+                texts[i].append(choice.get("text").asText());
+                if (!choice.get("finish_reason").isNull()) {
+                    finish[i] = choice.get("finish_reason").asText();
+                }
+            }
+        }
+        assertTrue(done);
+        String reference = alone("In the beginning", 6).text();
+        assertEquals(reference, texts[0].toString());
+        assertEquals(reference, texts[1].toString(), "greedy: both choices alike");
+        assertArrayEquals(new String[] {"length", "length"}, finish);
+        assertEquals(12, usage.get("completion_tokens").asInt());
+    }
+
+    @Test
+    void bestOfReturnsTheMostLikelyOfItsSequences() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("prompt", "The king of Israel").put("max_tokens", 6).put("best_of", 4)
+                .put("seed", 3).put("temperature", 1.0).put("ignore_eos", true).put("logprobs", 0);
+        JsonNode best = ok("/v1/completions", body);
+        assertEquals(1, best.get("choices").size());
+        double bestSum = sum(best.at("/choices/0/logprobs/token_logprobs"));
+        JsonNode all = ok("/v1/completions", body.put("n", 4));
+        for (JsonNode choice : all.get("choices")) {
+            assertTrue(sum(choice.at("/logprobs/token_logprobs")) <= bestSum + 1e-4, "a sequence more likely than the best");
+        }
+        body.remove("logprobs");
+        body.put("n", 1);
+        assertTrue(ok("/v1/completions", body).at("/choices/0/logprobs").isNull(), "logprobs only when asked for");
+    }
+
+    private static double sum(JsonNode values) {
+        double sum = 0;
+        for (JsonNode v : values) {
+            sum += v.asDouble();
+        }
+        return sum;
+    }
+
+    /** Greedy, unpenalised: each token is the most likely one, so its logprob heads its own top list. */
+    @Test
+    void completionLogprobsListEachTokenWithItsTopAlternatives() throws Exception {
+        JsonNode answer = ok("/v1/completions", greedy("Blessed is the man", 8).put("logprobs", 3));
+        JsonNode logprobs = answer.at("/choices/0/logprobs");
+        assertEquals(8, logprobs.get("tokens").size());
+        StringBuilder joined = new StringBuilder();
+        int offset = 0;
+        for (int i = 0; i < 8; i++) {
+            String token = logprobs.get("tokens").get(i).asText();
+            double logprob = logprobs.get("token_logprobs").get(i).asDouble();
+            JsonNode top = logprobs.get("top_logprobs").get(i);
+            assertTrue(top.size() <= 3 && top.size() >= 1);
+            assertTrue(logprob <= 0);
+            double best = Double.NEGATIVE_INFINITY;
+            for (var it = top.fields(); it.hasNext(); ) {
+                best = Math.max(best, it.next().getValue().asDouble());
+            }
+            assertEquals(best, logprob, 1e-5, "the greedy token is the most likely");
+            assertEquals(offset, logprobs.get("text_offset").get(i).asInt());
+            offset += token.length();
+            joined.append(token);
+        }
+        assertEquals(answer.at("/choices/0/text").asText(), joined.toString());
+    }
+
+    @Test
+    void chatLogprobsFollowTheChatFormat() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 5).put("temperature", 0).put("ignore_eos", true)
+                .put("logprobs", true).put("top_logprobs", 2);
+        body.putArray("messages").addObject().put("role", "user").put("content", "Who is wise?");
+        JsonNode content = ok("/v1/chat/completions", body).at("/choices/0/logprobs/content");
+        assertEquals(5, content.size());
+        for (JsonNode entry : content) {
+            assertTrue(entry.get("token").isTextual());
+            assertTrue(entry.get("logprob").asDouble() <= 0);
+            assertTrue(entry.get("bytes").isArray());
+            assertEquals(2, entry.get("top_logprobs").size());
+            assertEquals(entry.get("logprob").asDouble(), entry.at("/top_logprobs/0/logprob").asDouble(), 1e-5);
+        }
+    }
+
+    @Test
+    void echoPrefixesThePrompt() throws Exception {
+        JsonNode answer = ok("/v1/completions", greedy("A friend in need", 4).put("echo", true));
+        assertEquals("A friend in need" + alone("A friend in need", 4).text(), answer.at("/choices/0/text").asText());
+    }
+
+    @Test
+    void logitBiasForcesAToken() throws Exception {
+        int forced = tokenizer.encode(" LORD", false)[0];
+        ObjectNode body = greedy("A friend", 5);
+        body.putObject("logit_bias").put(String.valueOf(forced), 100);
+        JsonNode answer = ok("/v1/completions", body);
+        assertEquals(tokenizer.decode(new int[] {forced, forced, forced, forced, forced}), answer.at("/choices/0/text").asText());
+    }
+
+    /** The stop token is forced by a bias, masked until min_tokens, then ends the output (counted, not shown). */
+    @Test
+    void minTokensHoldsBackAStopTokenThatThenEndsTheOutput() throws Exception {
+        int stop = tokenizer.encode(" LORD", false)[0];
+        ObjectNode body = JSON.createObjectNode().put("prompt", "A friend").put("max_tokens", 20).put("temperature", 0)
+                .put("min_tokens", 4);
+        body.putArray("stop_token_ids").add(stop);
+        body.putObject("logit_bias").put(String.valueOf(stop), 100);
+        JsonNode answer = ok("/v1/completions", body);
+        assertEquals("stop", answer.at("/choices/0/finish_reason").asText());
+        assertEquals(5, answer.at("/usage/completion_tokens").asInt(), answer.toString());
+        assertFalse(answer.at("/choices/0/text").asText().contains("LORD"));
+        body.put("include_stop_str_in_output", true);
+        assertTrue(ok("/v1/completions", body).at("/choices/0/text").asText().endsWith(" LORD"));
+    }
+
+    @Test
+    void includeStopStrInOutputKeepsTheStopString() throws Exception {
+        String reference = alone("And the LORD said unto Moses,", 24).text();
+        String stop = reference.substring(6, 10);
+        ObjectNode body = greedy("And the LORD said unto Moses,", 24);
+        body.putArray("stop").add(stop);
+        String without = ok("/v1/completions", body).at("/choices/0/text").asText();
+        body.put("include_stop_str_in_output", true);
+        String with = ok("/v1/completions", body).at("/choices/0/text").asText();
+        assertEquals(reference.substring(0, reference.indexOf(stop)), without);
+        assertEquals(without + stop, with);
+    }
+
+    @Test
+    void aListOfPromptsGetsItsChoicesInOrder() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 5).put("temperature", 0).put("ignore_eos", true).put("n", 2);
+        body.putArray("prompt").add("A friend").add("In the beginning");
+        JsonNode choices = ok("/v1/completions", body).get("choices");
+        assertEquals(4, choices.size());
+        List<String> expected = List.of(alone("A friend", 5).text(), alone("A friend", 5).text(),
+                alone("In the beginning", 5).text(), alone("In the beginning", 5).text());
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            assertEquals(i, choices.get(i).get("index").asInt());
+            texts.add(choices.get(i).get("text").asText());
+        }
+        assertEquals(expected, texts);
+    }
+
+    @Test
+    void presenceAndFrequencyPenaltiesChangeARepetitiveOutput() throws Exception {
+        ObjectNode body = greedy("the the the the the the", 24);
+        String plain = ok("/v1/completions", body).at("/choices/0/text").asText();
+        String penalised = ok("/v1/completions", body.put("frequency_penalty", 2.0).put("presence_penalty", 2.0))
+                .at("/choices/0/text").asText();
+        assertNotEquals(plain, penalised);
+    }
+
+    @Test
+    void tokenizeDetokenizeVersionAndPing() throws Exception {
+        JsonNode tokens = ok("/tokenize", JSON.createObjectNode().put("prompt", "The LORD is my shepherd"));
+        int[] expected = tokenizer.encode("The LORD is my shepherd");
+        assertEquals(expected.length, tokens.get("count").asInt());
+        assertEquals(1024, tokens.get("max_model_len").asInt());
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], tokens.get("tokens").get(i).asInt());
+        }
+        ObjectNode detokenize = JSON.createObjectNode();
+        detokenize.set("tokens", tokens.get("tokens"));
+        assertEquals("The LORD is my shepherd", ok("/detokenize", detokenize).get("prompt").asText());
+        assertEquals(400, OpenAiServerTest.postTo(base + "/detokenize", "{\"tokens\": [99999]}").statusCode());
+        assertTrue(JSON.readTree(OpenAiServerTest.get(base + "/version").body()).has("version"));
+        assertEquals(200, OpenAiServerTest.get(base + "/ping").statusCode());
+    }
+}

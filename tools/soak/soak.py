@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Bounded soak test of `ember serve`, on the loopback only; it stops by itself.
+
+Starts `./ember serve` on 127.0.0.1 (or uses --base-url with --pid), then sends --requests requests from --concurrency
+clients at once: completions and chat, streamed and whole, a share of streaming clients that disconnect mid-stream,
+bad requests and prompts far over the context. Meanwhile it times GET /health every 100 ms and samples the heap from
+/metrics. At the end it checks that:
+  - every request got a complete answer (a finish reason, and [DONE] when streamed) or an OpenAI-style JSON error,
+  - no KV block and no request slot leaked (/metrics: nothing running or waiting, no request in flight, blocks in use
+    only those the prefix cache holds),
+  - /health answered within --health-limit-ms every time,
+  - the heap after a full GC is back within 10% of where it was after warm-up (jcmd GC.run),
+and prints the figures (requests, errors by kind, p50/p99 latency, peak heap) as JSON. Exit code 0 when every check
+holds, 1 otherwise. Standard library only.
+
+  tools/soak/soak.py                          # 1,000 requests at 200 concurrent on the default model (CPU)
+  tools/soak/soak.py --requests 200 --concurrency 50
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROMPTS = ["And the LORD said unto Moses,", "A friend in need", "The king of Israel", "In the beginning",
+           "Blessed is the man", "Who is wise?", "computer: a machine that", "The meaning of life is"]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--concurrency", type=int, default=200)
+    p.add_argument("--disconnect-share", type=float, default=0.2, help="clients that leave mid-stream")
+    p.add_argument("--bad-share", type=float, default=0.08, help="malformed or invalid requests")
+    p.add_argument("--oversized-share", type=float, default=0.04, help="prompts far over the context")
+    p.add_argument("--max-tokens", type=int, default=48, help="the most tokens a request asks for")
+    p.add_argument("--seed", type=int, default=15)
+    p.add_argument("--port", type=int, default=0, help="port for the server started here; 0 picks a free one")
+    p.add_argument("--base-url", help="use a running server (loopback only) instead of starting one")
+    p.add_argument("--pid", type=int, help="with --base-url: the server's process id, for jcmd GC.run")
+    p.add_argument("--serve-args", default="", help="more arguments for ./ember serve")
+    p.add_argument("--health-limit-ms", type=float, default=100)
+    p.add_argument("--client-niceness", type=int, default=10, help="os.nice of the load-generating clients (0: none)")
+    p.add_argument("--time-limit", type=float, default=900, help="seconds after which the run stops, failed")
+    p.add_argument("--out", help="write the figures as JSON here too")
+    return p.parse_args()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The server under test: host, port and process id (its process when this script started it)."""
+
+    def __init__(self, args):
+        self.process = None
+        if args.base_url:
+            host, _, port = args.base_url.removeprefix("http://").rstrip("/").partition(":")
+            if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+                sys.exit("soak: only a server on the loopback may be soaked, not " + host)
+            self.host, self.port, self.pid = host, int(port), args.pid
+            return
+        self.host, self.port = "127.0.0.1", args.port or free_port()
+        command = [os.path.join(ROOT, "ember"), "serve", "--host", self.host, "--port", str(self.port)] + args.serve_args.split()
+        self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "ember-soak-server.log"), "w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                sys.exit("soak: the server exited with " + str(self.process.returncode) + "; see " + self.log.name)
+            try:
+                if request(self, "GET", "/health", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            self.stop()
+            sys.exit("soak: the server did not answer /health within 300 s")
+        self.pid = java_pid(self.process.pid)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def java_pid(launcher_pid):
+    """The JVM under the ./ember launcher: the launcher execs java, or runs it as a child."""
+    for _ in range(50):
+        try:
+            children = subprocess.run(["pgrep", "-P", str(launcher_pid)], capture_output=True, text=True).stdout.split()
+        except FileNotFoundError:
+            children = []
+        with open("/proc/%d/cmdline" % launcher_pid, "rb") as f:
+            if b"java" in f.read().split(b"\0")[0]:
+                return launcher_pid
+        for child in children:
+            with open("/proc/%s/cmdline" % child, "rb") as f:
+                if b"java" in f.read().split(b"\0")[0]:
+                    return int(child)
+        time.sleep(0.1)
+    return launcher_pid
+
+
+def request(server, method, path, body=None, timeout=120):
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace"), response.getheader("Content-Type", "")
+    finally:
+        conn.close()
+
+
+def metrics(server):
+    status, text, _ = request(server, "GET", "/metrics", timeout=30)
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        values[name_labels.split("{")[0] if "le=" not in name_labels and "finished_reason" not in name_labels else name_labels] = float(value)
+    return values
+
+
+def full_gc_heap(server):
+    """The heap in use right after a full GC (jcmd GC.run), read from /metrics; None without jcmd or a pid."""
+    jcmd = shutil.which("jcmd") or next((p for p in ["/usr/lib/jvm/temurin-25-jdk-amd64/bin/jcmd",
+                                                     os.path.join(os.environ.get("JAVA_HOME", ""), "bin", "jcmd")]
+                                         if os.path.exists(p)), None)
+    if not jcmd or not server.pid:
+        return None
+    for _ in range(2):
+        subprocess.run([jcmd, str(server.pid), "GC.run"], capture_output=True, timeout=120)
+    return metrics(server)["ember_jvm_heap_used_bytes"]
+
+
+def plan(args):
+    """Each request's kind, in a shuffled but seeded order."""
+    rng = random.Random(args.seed)
+    n = args.requests
+    kinds = (["disconnect"] * round(n * args.disconnect_share) + ["bad"] * round(n * args.bad_share)
+             + ["oversized"] * round(n * args.oversized_share))
+    while len(kinds) < n:
+        kinds.append(rng.choice(["stream", "plain"]))
+    kinds = kinds[:n]
+    rng.shuffle(kinds)
+    jobs = []
+    for i, kind in enumerate(kinds):
+        chat = rng.random() < 0.5
+        jobs.append({"i": i, "kind": kind, "chat": chat, "prompt": rng.choice(PROMPTS),
+                     "max_tokens": rng.randint(4, args.max_tokens), "seed": rng.randint(0, 1 << 30),
+                     "temperature": rng.choice([0, 0.7, 1.0]), "variant": rng.randint(0, 5)})
+    return jobs
+
+
+BAD_BODIES = [
+    b'{"prompt": "hi", ',                                                   # malformed JSON
+    b'{"prompt": "hi", "temperature": "hot"}',                              # wrong type
+    b'{"prompt": "hi", "frobnicate": 1}',                                   # unknown field
+    b'{"messages": [{"role": "user"}]}',                                    # message without content
+    b'{"messages": [{"role": "wizard", "content": "hi"}]}',                 # unknown role
+    b'{"prompt": "hi", "response_format": {"type": "json_schema"}}',        # structured output
+]
+
+
+def body_of(job, context_chars):
+    if job["kind"] == "bad":
+        return BAD_BODIES[job["variant"]], "/v1/chat/completions" if b"messages" in BAD_BODIES[job["variant"]] else "/v1/completions"
+    body = {"max_tokens": job["max_tokens"], "temperature": job["temperature"], "seed": job["seed"], "ignore_eos": True}
+    prompt = job["prompt"]
+    if job["kind"] == "oversized":
+        # far over the context (refused before tokenizing), or just over it (tokenized, then refused)
+        prompt = "and the " * (context_chars // 8 + 1) if job["variant"] % 2 else "and the " * 1100
+    if job["kind"] in ("stream", "disconnect"):
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    if job["chat"]:
+        body["messages"] = [{"role": "user", "content": prompt}]
+        return json.dumps(body).encode(), "/v1/chat/completions"
+    body["prompt"] = prompt
+    return json.dumps(body).encode(), "/v1/completions"
+
+
+def run_job(server, job, context_chars):
+    body, path = body_of(job, context_chars)
+    start = time.perf_counter()
+    result = {"i": job["i"], "kind": job["kind"], "chat": job["chat"]}
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=300)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        result["status"] = response.status
+        content_type = response.getheader("Content-Type", "")
+        if response.status != 200:
+            text = response.read().decode("utf-8", "replace")
+            try:
+                error = json.loads(text)["error"]
+                ok = all(k in error for k in ("message", "type", "param", "code")) and content_type.startswith("application/json")
+                result["outcome"] = "json_error" if ok else "bad_error_body"
+                result["error"] = "%d %s" % (response.status, error.get("param") or error.get("code") or error.get("type"))
+            except (ValueError, KeyError, TypeError):
+                result["outcome"] = "bad_error_body"
+                result["error"] = text[:120]
+        elif job["kind"] == "disconnect":
+            for _ in range(1 + job["variant"]):
+                if not response.fp.readline():
+                    break
+            result["outcome"] = "disconnected"
+        elif "event-stream" in content_type:
+            finish, done = None, False
+            for raw in response:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data: "):
+                    continue
+                data = line[6:]
+                if data == "[DONE]":
+                    done = True
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    finish = "error"
+                for choice in chunk.get("choices", []):
+                    finish = choice.get("finish_reason") or finish
+            result["outcome"] = "complete" if done and finish in ("stop", "length") else "incomplete"
+        else:
+            answer = json.loads(response.read())
+            choice = answer["choices"][0]
+            complete = choice["finish_reason"] in ("stop", "length") and answer["usage"]["completion_tokens"] >= 1
+            result["outcome"] = "complete" if complete else "incomplete"
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        result["outcome"] = "transport_error"
+        result["error"] = repr(e)[:160]
+    finally:
+        conn.close()
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main():
+    args = parse_args()
+    server = Server(args)
+    failures = []
+    try:
+        deadline = time.time() + args.time_limit
+        models = json.loads(request(server, "GET", "/v1/models")[1])
+        context_chars = models["data"][0]["max_model_len"] * 32
+        for prompt in PROMPTS:  # warm-up: the JIT and the prefix cache see each prompt once
+            request(server, "POST", "/v1/completions", json.dumps({"prompt": prompt, "max_tokens": 4}).encode())
+        heap_start = full_gc_heap(server)
+
+        # /health is timed from a process of its own, so that this client's threads (and Python's lock) do not add to it.
+        health_log = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ember-soak-health-%d.log" % os.getpid())
+        monitor = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--monitor", server.host, str(server.port),
+                                    health_log])
+        stop = threading.Event()
+        heap_samples = []
+
+        def sample_heap():
+            while not stop.is_set():
+                try:
+                    heap_samples.append(metrics(server)["ember_jvm_heap_used_bytes"])
+                except (OSError, KeyError, ValueError):
+                    pass
+                stop.wait(0.25)
+
+        watcher = threading.Thread(target=sample_heap, daemon=True)
+        watcher.start()
+        # The clients yield the cores to the server and the /health timer, as clients on other machines would: on a
+        # machine of two cores they would otherwise take the CPU the server answers with.
+        os.nice(args.client_niceness)
+        started = time.perf_counter()
+        results = []
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            futures = [pool.submit(run_job, server, job, context_chars) for job in plan(args)]
+            for f in futures:
+                left = deadline - time.time()
+                if left <= 0:
+                    failures.append("the run passed its time limit of %d s" % args.time_limit)
+                    break
+                results.append(f.result(timeout=left))
+        wall = time.perf_counter() - started
+        stop.set()
+        watcher.join()
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(30)
+        with open(health_log) as f:
+            health_ms = [(float(ms), int(status)) for ms, status, _ in (line.split() for line in f)]
+        os.unlink(health_log)
+
+        # Leaks: wait for the engine to settle, then nothing may hold a request slot or a block beyond the prefix cache.
+        settle = time.time() + 60
+        while True:
+            m = metrics(server)
+            busy = m["ember_num_requests_running"] + m["ember_num_requests_waiting"] + m["ember_http_requests_in_flight"]
+            used = round(m["ember_kv_cache_usage_ratio"] * m["ember_kv_cache_blocks"])
+            if busy == 0 and used == m["ember_prefix_cache_blocks"] or time.time() > settle:
+                break
+            time.sleep(0.2)
+        if busy:
+            failures.append("requests still held after the run: %s" % {k: m[k] for k in (
+                "ember_num_requests_running", "ember_num_requests_waiting", "ember_http_requests_in_flight")})
+        if used != m["ember_prefix_cache_blocks"]:
+            failures.append("KV blocks leaked: %d in use, %d held by the prefix cache" % (used, m["ember_prefix_cache_blocks"]))
+        heap_end = full_gc_heap(server)
+
+        outcomes = {}
+        errors = {}
+        for r in results:
+            outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
+            if "error" in r:
+                errors[r["error"]] = errors.get(r["error"], 0) + 1
+        for bad in ("incomplete", "bad_error_body", "transport_error"):
+            if outcomes.get(bad):
+                failures.append("%d requests ended %s" % (outcomes[bad], bad))
+        for r in results:
+            expected_error = r["kind"] in ("bad", "oversized")
+            if expected_error != (r["outcome"] == "json_error") and r["outcome"] != "disconnected":
+                failures.append("request %d (%s) ended %s" % (r["i"], r["kind"], r["outcome"]))
+                break
+        slow_health = [ms for ms, status in health_ms if ms >= args.health_limit_ms or status != 200]
+        if slow_health:
+            failures.append("/health over %g ms or not 200 %d times of %d (slowest %.1f ms)" % (
+                args.health_limit_ms, len(slow_health), len(health_ms), max(ms for ms, _ in health_ms)))
+        if heap_start and heap_end and heap_end > heap_start * 1.10:
+            failures.append("the heap after GC grew from %.1f to %.1f MB" % (heap_start / 2**20, heap_end / 2**20))
+
+        complete = [r["seconds"] for r in results if r["outcome"] == "complete"]
+        figures = {
+            "date": time.strftime("%Y-%m-%d"),
+            "requests": len(results), "concurrency": args.concurrency, "wall_seconds": round(wall, 1),
+            "outcomes": outcomes, "errors_by_kind": dict(sorted(errors.items())),
+            "latency_p50_s": round(percentile(complete, 0.5), 3), "latency_p99_s": round(percentile(complete, 0.99), 3),
+            "health_checks": len(health_ms), "health_max_ms": round(max(ms for ms, _ in health_ms), 1),
+            "health_p50_ms": round(percentile([ms for ms, _ in health_ms], 0.5), 1),
+            "health_p99_ms": round(percentile([ms for ms, _ in health_ms], 0.99), 1),
+            "load_average_1m": round(os.getloadavg()[0], 1),
+            "heap_after_gc_start_mb": heap_start and round(heap_start / 2**20, 1),
+            "heap_after_gc_end_mb": heap_end and round(heap_end / 2**20, 1),
+            "heap_peak_mb": heap_samples and round(max(heap_samples) / 2**20, 1),
+            "failures": failures,
+        }
+        print(json.dumps(figures, indent=2))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(figures, f, indent=2)
+    finally:
+        server.stop()
+    return 1 if failures else 0
+
+
+def monitor_health(host, port, log):
+    """GET /health every 100 ms until SIGTERM, one line per check: milliseconds and status (0: no answer)."""
+    running = [True]
+    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    server = type("S", (), {"host": host, "port": int(port)})
+    with open(log, "w") as out:
+        while running[0]:
+            t = time.perf_counter()
+            try:
+                status = request(server, "GET", "/health", timeout=10)[0]
+            except OSError:
+                status = 0
+            out.write("%.2f %d %.3f\n" % ((time.perf_counter() - t) * 1000, status, time.time()))
+            out.flush()
+            time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--monitor":
+        monitor_health(*sys.argv[2:])
+        sys.exit(0)
+    sys.exit(main())
