@@ -195,6 +195,15 @@ public final class Sampler {
                 && (speculation == null || params.isGreedy());
     }
 
+    /**
+     * Whether this sampler must have {@link #observe}d a sequence's latest token before it draws the next (a
+     * repetition penalty): a step whose tokens it draws cannot be computed before the previous step's token reached
+     * the host.
+     */
+    public boolean observesTokens() {
+        return repetitionPenalty != null;
+    }
+
     /** How many tokens {@link #sample} has drawn. */
     public int drawn() {
         return drawn;

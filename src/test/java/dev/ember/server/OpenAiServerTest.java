@@ -515,19 +515,23 @@ class OpenAiServerTest {
 
     /** No KV block is held by anything but the prefix cache: cleared, the pool is full again. */
     static void assertAllBlocksFree(Served served) throws InterruptedException {
+        assertAllBlocksFree(served.engine());
+    }
+
+    static void assertAllBlocksFree(ServingEngine engine) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (served.engine().stats().running() + served.engine().stats().waiting() > 0) {
-            assertTrue(System.nanoTime() < deadline, "requests still running");
+        while (engine.stats().running() + engine.stats().waiting() > 0) {
+            assertTrue(System.nanoTime() < deadline, "requests still running: " + engine.stats());
             Thread.sleep(10);
         }
-        int free = served.engine().inspect(e -> {
+        int[] freeAndCapacity = engine.inspect(e -> {
             PrefixCache cache = e.scheduler().prefixCache();
             if (cache != null) {
                 cache.clear();
             }
-            return e.runner().blockAllocator().freeBlocks();
+            return new int[] {e.runner().blockAllocator().freeBlocks(), e.runner().blockAllocator().capacity()};
         });
-        assertEquals(served.runner().blockAllocator().capacity(), free, "KV blocks leaked");
+        assertEquals(freeAndCapacity[1], freeAndCapacity[0], "KV blocks leaked");
     }
 
     /** {@code ember bench client} against the real server: every request completes, token counts from usage. */

@@ -187,9 +187,13 @@ final class CpuModelRunner implements ModelRunner {
         return step;
     }
 
+    /**
+     * The CPU computes a submitted step when it is awaited, after the host has seen the tokens of the step before; so
+     * every token can be carried, but for a sampler that must observe the previous token before it draws.
+     */
     @Override
     public boolean carriesTokens(Sampler sampler) {
-        return true;
+        return sampler == null || !sampler.observesTokens();
     }
 
     /** The host's clock, read when the steps submitted before a mark have been computed. */
