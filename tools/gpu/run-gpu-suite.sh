@@ -121,7 +121,7 @@ pack() {
 
   mkdir -p "$bundle"
   rm -f "$bundle/$ARCHIVE"
-  tar -C "$work" -cf - jre app | xz -T2 -7 > "$bundle/$ARCHIVE"
+  tar -C "$work" -cf - jre app | xz -T2 -9 > "$bundle/$ARCHIVE"
   cp "${BASH_SOURCE[0]}" "$bundle/run-gpu-suite.sh"
   echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/$(basename "$bundle")/run-gpu-suite.sh all"
   # A device call carries the tracked tree and the bundle, 64 MiB at most.
