@@ -15,7 +15,7 @@
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest, NvtxTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
-#            ones again without overlap and with programmatic dependent launch (EMBER_PDL=1, whose CUDA tests run a
+#            ones again without overlap and without programmatic dependent launch (EMBER_PDL=0, whose CUDA tests run a
 #            second time in step 2);
 #         4. `ember generate` on the default model, which must pick the GPU and name it.
 #       The serving benchmarks are a second call (`serving` below): together they would pass a call's 10 minutes.
@@ -57,8 +57,8 @@ BENCHMARKS=(
   "prefill-1024||--preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 --iters 7 --warmup 2"
   "b64-decode||--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
   "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
-  "b1-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
-  "b64-decode-pdl|EMBER_PDL=1|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b1-decode-no-pdl|EMBER_PDL=0|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "b64-decode-no-pdl|EMBER_PDL=0|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
 )
 
 # Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,
@@ -312,7 +312,7 @@ summary() {
       grep 'junit exit code' "$OUT_DIR/tests.log" || true
     fi
     if [ -f "$OUT_DIR/tests-pdl.log" ]; then
-      echo "== the CUDA tests with EMBER_PDL=1 (tests-pdl.log)"
+      echo "== the CUDA tests with EMBER_PDL=0, without programmatic dependent launch (tests-pdl.log)"
       grep -E '✘' "$OUT_DIR/tests-pdl.log" | head -10 || true
       grep -E 'tests (successful|failed)|junit exit code' "$OUT_DIR/tests-pdl.log" || true
     fi
@@ -366,7 +366,7 @@ case "${1:-}" in
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
       --select-class=dev.ember.nativelib.NvtxTest --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
-    EMBER_PDL=1 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
+    EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
     bench; generate; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
     exit $rc ;;
   serving) unpack; host_info; serving; summary; pack_results ;;
