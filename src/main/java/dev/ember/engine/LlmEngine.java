@@ -251,11 +251,7 @@ public final class LlmEngine {
 
     private SubmittedStep submit(ScheduledStep plan) {
         long start = trace.start();
-        int rows = 0;
-        for (ScheduledStep.Work w : plan.work()) {
-            rows += w.outputs();
-        }
-        Sampler[] samplers = new Sampler[rows];
+        Sampler[] samplers = new Sampler[plan.outputs()];
         boolean carries = true;
         int row = 0;
         for (ScheduledStep.Work w : plan.work()) {
@@ -283,11 +279,7 @@ public final class LlmEngine {
     /** Waits for a submitted step's tokens and hands them to the scheduler and the requests; returns its token count. */
     private int retire(SubmittedStep submitted, ScheduledStep plan) {
         long start = trace.start();
-        int rows = 0;
-        for (ScheduledStep.Work w : plan.work()) {
-            rows += w.outputs();
-        }
-        int[] tokens = new int[rows];
+        int[] tokens = new int[plan.outputs()];
         submitted.await(tokens);
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         outputs.clear();

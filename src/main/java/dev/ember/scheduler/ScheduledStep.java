@@ -37,9 +37,13 @@ public record ScheduledStep(List<Work> work) {
         return work.stream().mapToInt(Work::count).sum();
     }
 
-    /** Whether a work verifies drafted tokens. */
-    public boolean verifies() {
-        return work.stream().anyMatch(w -> w.drafted() > 0);
+    /** The positions that sample a token, one per plain work and {@code drafted + 1} per verification: the step's outputs. */
+    public int outputs() {
+        int n = 0;
+        for (Work w : work) {
+            n += w.outputs();
+        }
+        return n;
     }
 
     public ForwardBatch toForwardBatch() {

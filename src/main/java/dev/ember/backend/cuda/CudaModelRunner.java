@@ -242,15 +242,15 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
-     * The host-sampling fallback: the token {@code sampler} draws from chunk {@code chunk}'s logits row, which a submitted
-     * step copies back for a sampler that needs more than sample_tokens does.
+     * The host-sampling fallback: the token {@code sampler} draws from output {@code output}'s logits row, which a
+     * submitted step copies back for a sampler that needs more than sample_tokens does.
      */
-    int sampleOnHost(Sampler sampler, int chunk) {
+    int sampleOnHost(Sampler sampler, int output) {
         int vocab = config.vocabSize();
         if (hostRow.length < vocab) {
             hostRow = new float[vocab];
         }
-        MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * chunk * vocab, hostRow, 0, vocab);
+        MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * output * vocab, hostRow, 0, vocab);
         return sampler.sample(hostRow, 0);
     }
 

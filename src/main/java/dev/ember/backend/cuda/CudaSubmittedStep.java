@@ -15,17 +15,17 @@ final class CudaSubmittedStep implements SubmittedStep {
     private final CudaModelRunner runner;
     final StepSlots.Slot slot;
     final Sampler[] samplers;
-    /** Its outputs: one per chunk but for verifications, whose chunks have several. */
-    final int chunks;
+    /** Its outputs, each sampling a token: one per chunk but for verifications, whose chunks have several. */
+    final int outputs;
     /** Whether a row is sampled on the host: such a step must be awaited before the next is submitted. */
     final boolean hostRows;
     boolean awaited;
 
-    CudaSubmittedStep(CudaModelRunner runner, StepSlots.Slot slot, Sampler[] samplers, int chunks, boolean hostRows) {
+    CudaSubmittedStep(CudaModelRunner runner, StepSlots.Slot slot, Sampler[] samplers, int outputs, boolean hostRows) {
         this.runner = runner;
         this.slot = slot;
         this.samplers = samplers;
-        this.chunks = chunks;
+        this.outputs = outputs;
         this.hostRows = hostRows;
     }
 
@@ -37,19 +37,19 @@ final class CudaSubmittedStep implements SubmittedStep {
         return sampler != null && !sampler.isPlainTopKTopP();
     }
 
-    /** Whether chunk {@code chunk} samples its token on the GPU, where the next step can carry it. */
-    boolean samplesOnDevice(int chunk) {
-        return chunk < chunks && samplers[chunk] != null && !samplesOnHost(samplers[chunk]);
+    /** Whether output {@code output} (a chunk's, in a step of plain chunks) samples its token on the GPU, where the next step can carry it. */
+    boolean samplesOnDevice(int output) {
+        return output < outputs && samplers[output] != null && !samplesOnHost(samplers[output]);
     }
 
-    /** The token chunk {@code chunk} sampled; valid once the step's copies are done. */
-    int token(int chunk) {
-        return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, chunk);
+    /** The token output {@code output} sampled; valid once the step's copies are done. */
+    int token(int output) {
+        return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, output);
     }
 
-    /** The token of every chunk, sampled or not; valid once the step's copies are done. */
+    /** The token of every output, sampled or not; valid once the step's copies are done. */
     int[] tokens() {
-        int[] tokens = new int[chunks];
+        int[] tokens = new int[outputs];
         Arrays.setAll(tokens, this::token);
         return tokens;
     }
@@ -61,7 +61,7 @@ final class CudaSubmittedStep implements SubmittedStep {
         }
         long start = System.nanoTime();
         runner.awaitCopies(slot.done, start);
-        for (int i = 0; i < chunks; i++) {
+        for (int i = 0; i < outputs; i++) {
             if (samplesOnHost(samplers[i])) {
                 tokens[i] = runner.sampleOnHost(samplers[i], i);
             } else {
