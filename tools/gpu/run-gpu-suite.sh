@@ -33,8 +33,11 @@
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
-#       ncu on the batch-64 decode step's attention: times per launch, and the speed-of-light, occupancy and
-#       warp-stall sections of the decode kernel.
+#       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
+#       nsys (ncu where nsys is missing): time per kernel name.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
+#       bench spec on the GPU: the shipped pair and self:4 on the 8B shape over gamma, and the pair at batch 16.
+#       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -331,24 +334,61 @@ summary() {
   cat "$OUT_DIR/summary.txt"
 }
 
-# The batch-64 decode step's attention under ncu: the times of decode_attention_keys and decode_attention_reduce
-# (ncu-decode.csv, averaged per kernel) and, for a few launches of the first, the speed-of-light, occupancy and
-# warp-stall sections (ncu-decode-sections.csv): what bounds the kernel, measured rather than guessed.
+# Where a decode step's time goes, measured rather than guessed: each kernel of the 8B shape in isolation at batch 1
+# and 64 (`ember bench kernel`, kernel.csv); then, where Nsight Systems is installed, every kernel of bench e2e's
+# batch-1 and batch-64 decode runs with graph nodes traced one by one (nsys-*.csv: total and mean time per kernel
+# name, graph replays included); without nsys, ncu times 600 launches of the batch-64 step (ncu-decode.csv).
 profile() {
-  EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
-      --kernel-name regex:decode_attention --launch-skip 64 --launch-count 64 --log-file $OUT_DIR/ncu-decode.csv" \
-      TESTS_LOG=/tmp/profile-decode.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-  echo "== ncu: batch-64 decode attention, mean us per launch (ncu-decode.csv)"
-  awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
-               END { for (k in t) printf "%-40s %8.1f us x %d\n", substr(k, 1, 40), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
-  grep '\[gpu-time\]' /tmp/profile-decode.log || tail -5 /tmp/profile-decode.log
-  EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section Occupancy \
-      --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_keys_d --launch-skip 64 \
-      --launch-count 4 --log-file $OUT_DIR/ncu-decode-sections.csv" \
-      TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-  echo "== ncu: sections of decode_attention_keys (ncu-decode-sections.csv), first launch"
-  grep -E '"(Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
-    "$OUT_DIR/ncu-decode-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
+  local ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") name args
+  echo "== ember bench kernel --preset llama-3.1-8b --batch 1,64"
+  timeout 200 "${ember[@]}" bench kernel --backend cuda --preset llama-3.1-8b --batch 1,64 --csv "$OUT_DIR/kernel.csv" \
+    > "$OUT_DIR/kernel.log" 2>&1 || echo "(bench kernel failed: exit $?)"
+  grep -vE '^\s*$' "$OUT_DIR/kernel.log" | tail -40
+  if command -v nsys > /dev/null; then
+    for entry in "b1|--prompt-len 128 --gen-len 128 --decode-batch 1 --iters 1 --warmup 1" \
+                 "b64|--prompt-len 512 --gen-len 64 --chunk-len 4096 --decode-batch 64 --iters 1 --warmup 1"; do
+      name="${entry%%|*}"; args="${entry#*|}"
+      # shellcheck disable=SC2086
+      timeout 240 nsys profile --cuda-graph-trace=node --trace=cuda --sample=none --cpuctxsw=none -o "/tmp/nsys-$name" \
+        --force-overwrite true "${ember[@]}" bench e2e --preset llama-3.1-8b $args > "$OUT_DIR/nsys-$name.log" 2>&1 \
+        || echo "(nsys $name failed: exit $?)"
+      nsys stats --report cuda_gpu_kern_sum --format csv --output "$OUT_DIR/nsys-$name" "/tmp/nsys-$name.nsys-rep" \
+        > /dev/null 2>&1 || echo "(nsys stats $name failed)"
+      echo "== nsys: $name decode run, kernels by total time (nsys-${name}_cuda_gpu_kern_sum.csv)"
+      python3 - "$OUT_DIR/nsys-${name}_cuda_gpu_kern_sum.csv" <<'PY' || true
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+total = sum(float(r["Total Time (ns)"]) for r in rows)
+for r in rows[:16]:
+    t = float(r["Total Time (ns)"])
+    print(f"{t / total * 100:5.1f}%  {t / 1e6:9.1f} ms  {int(r['Instances']):7d} x {float(r['Avg (ns)']) / 1e3:8.2f} us  {r['Name'][:90]}")
+PY
+    done
+  else
+    echo "(no nsys on this host: ncu instead)"
+    EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
+        --launch-skip 4000 --launch-count 600 --log-file $OUT_DIR/ncu-decode.csv" \
+        TESTS_LOG=/tmp/profile-decode.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+    awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
+                 END { for (k in t) printf "%-60s %8.1f us x %d\n", substr(k, 1, 60), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
+  fi
+}
+
+# Speculative decoding on the GPU (seed 001): the shipped pair and the 8B shape's own first layers (self:K) at batch
+# 1 over gamma 1-8, and the shipped pair at larger batches (where speculation stops paying); results under spec/.
+spec() {
+  local dir="$OUT_DIR/spec" ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") name args
+  mkdir -p "$dir"
+  for entry in "tiny-pair|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
+               "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4 --num-prompts 4 --batch-size 1 --gen-len 128" \
+               "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16"; do
+    name="${entry%%|*}"; args="${entry#*|}"
+    echo "== ember bench spec $args" | tee -a "$dir/spec.log"
+    # shellcheck disable=SC2086
+    timeout 200 "${ember[@]}" bench spec --backend cuda $args --out-dir "$dir/$name" > "$dir/$name.log" 2>&1 \
+      || echo "(spec $name failed: exit $?)" | tee -a "$dir/spec.log"
+    grep -iE 'gamma|speed-up|accept|error' "$dir/$name.log" | head -20 | tee -a "$dir/spec.log"
+  done
 }
 
 # Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.
@@ -374,6 +414,8 @@ case "${1:-}" in
   bench) unpack; host_info; bench; summary; pack_results ;;
   peer) unpack; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
   report)
     unpack; host_info
     "${JAVA[@]}" -jar "$DEST/app/ember.jar" report --backend cuda --preset llama-3.1-8b --monitor --trace \
@@ -381,5 +423,5 @@ case "${1:-}" in
     { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
     pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | report | ember ARGS..." >&2; exit 2 ;;
 esac

@@ -410,7 +410,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
         SpecRuns plain = measured.getFirst().speculates() ? null : measured.getFirst();
         boolean rated = requestRate != null;
         String basis = rated ? "mean end-to-end latency" : "throughput";
-        SpecIdentity identity = SpecIdentity.of(plain, measured, temperature);
+        SpecIdentity identity = SpecIdentity.of(plain, measured, temperature, bench.runner(), workload.prompts());
         ResultTable rows = new ResultTable(COLUMNS);
         ResultTable targetRows = new ResultTable(COLUMNS);
         ResultTable specRows = new ResultTable(COLUMNS);
