@@ -201,7 +201,7 @@ class Trainee:
 
 
 def train_both(train_stream: torch.Tensor, val_stream: torch.Tensor, seconds: float, eval_seconds: float,
-               train_dir: Path) -> tuple[dict, dict]:
+               train_dir: Path) -> dict:
     trainees = [Trainee(name, shape, *TRAINING[name]) for name, shape in
                 (("ember-tiny", MAIN_SHAPE), ("ember-tiny-draft", DRAFT_SHAPE))]
     for t in trainees:
