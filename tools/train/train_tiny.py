@@ -358,7 +358,9 @@ def exported_validation_loss(model_dir: Path, val_stream: torch.Tensor) -> dict:
     return losses
 
 
-def plot(loss_csvs: dict[str, Path], png: Path) -> None:
+def plot(loss_csvs: dict[str, Path], png: Path, x: str = "step", xlabel: str = "step (64 x 256 tokens)",
+         top: float = 6) -> None:
+    """Training (smoothed) and validation loss of each model against the csv column x."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -367,13 +369,13 @@ def plot(loss_csvs: dict[str, Path], png: Path) -> None:
     for name, path in loss_csvs.items():
         with path.open() as f:
             rows = list(csv.DictReader(f))
-        steps = [int(r["step"]) for r in rows]
+        steps = [float(r[x]) for r in rows]
         ax.plot(steps, [float(r["train_loss_smoothed"]) for r in rows], label=f"{name} train (EMA)")
-        val = [(int(r["step"]), float(r["val_loss"])) for r in rows if r["val_loss"] != ""]
+        val = [(float(r[x]), float(r["val_loss"])) for r in rows if r["val_loss"] != ""]
         ax.plot([s for s, _ in val], [v for _, v in val], "o-", markersize=3, label=f"{name} validation")
-    ax.set_xlabel("step (64 x 256 tokens)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("cross-entropy (nats/token)")
-    ax.set_ylim(top=6)
+    ax.set_ylim(top=top)
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("ember-tiny and ember-tiny-draft training")
@@ -382,6 +384,14 @@ def plot(loss_csvs: dict[str, Path], png: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    import tokenizers
+    import transformers
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "tokenizers": tokenizers.__version__, "python": sys.version.split()[0],
+            "device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else DEVICE}
 
 
 def main() -> int:
@@ -403,10 +413,7 @@ def main() -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     models_dir, train_dir = args.out / "models", args.out / "train"
     train_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                            "tokenizers": tokenizers.__version__, "python": sys.version.split()[0],
-                            "device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else DEVICE},
-               "failures": []}
+    summary = {"versions": versions(), "failures": []}
 
     def write_summary() -> None:
         (train_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
