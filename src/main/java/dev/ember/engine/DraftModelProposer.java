@@ -3,10 +3,12 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.scheduler.Sequence;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -16,7 +18,7 @@ import java.util.Map;
 /**
  * Drafting with a smaller model of the same vocabulary (another model, or the target's first layers): per step, one
  * batched draft step brings each sequence's draft cache up to its last token and drafts its first token, then up to
- * gamma - 1 single-token draft steps draft the rest. The draft keeps its own paged KV cache; what it computed for
+ * gamma - 1 single-token draft steps draft the rest, queued back to back where the draft samples on the device. The draft keeps its own paged KV cache; what it computed for
  * tokens the target rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
  */
 public final class DraftModelProposer implements Proposer {
@@ -87,6 +89,13 @@ public final class DraftModelProposer implements Proposer {
             tokens.add(new int[k]);
             distributions.add(new double[k][]);
         }
+        // Steps after the first feed each sequence the token the step before drafted. Where the draft samples on the
+        // device (greedy drafts) a step takes that token on the device (a carried chunk) and is submitted before the
+        // step before is awaited, so the gamma steps run back to back with no round trip between them.
+        int[][] positions = new int[drafting.size()][gamma];
+        int[] previousRow = new int[drafting.size()];
+        ArrayDeque<DraftStep> inFlight = new ArrayDeque<>(2);
+        boolean previousOnDevice = false;
         for (int j = 0; j < gamma && !drafting.isEmpty(); j++) {
             List<ForwardBatch.Chunk> chunks = new ArrayList<>();
             List<Sampler> samplers = new ArrayList<>();
@@ -97,37 +106,64 @@ public final class DraftModelProposer implements Proposer {
                 }
                 Sequence s = drafting.get(i);
                 State state = drafted.get(i);
-                int[] input;
+                positions[i][j] = state.computed;
                 if (j == 0) {  // from what the draft has up to the sequence's last token
-                    input = new int[s.length() - state.computed];
+                    int[] input = new int[s.length() - state.computed];
                     for (int p = state.computed; p < s.length(); p++) {
                         input[p - state.computed] = s.token(p);
+                        state.feed(p, s.token(p));
                     }
+                    chunks.add(new ForwardBatch.Chunk(input, state.computed, state.table));
+                } else if (previousOnDevice) {
+                    chunks.add(new ForwardBatch.Chunk(new int[1], state.computed, state.table, previousRow[i], 1));
                 } else {
-                    input = new int[] {tokens.get(i)[j - 1]};
+                    awaitAll(inFlight, tokens, distributions);
+                    chunks.add(new ForwardBatch.Chunk(new int[] {tokens.get(i)[j - 1]}, state.computed, state.table));
                 }
-                for (int t = 0; t < input.length; t++) {
-                    state.feed(state.computed + t, input[t]);
-                }
-                chunks.add(new ForwardBatch.Chunk(input, state.computed, state.table));
-                state.computed += input.length;
+                state.computed += chunks.getLast().tokens().length;
+                previousRow[i] = chunks.size() - 1;
                 samplers.add(state.sampler);
                 rows.add(i);
             }
             if (chunks.isEmpty()) {
                 break;
             }
-            int[] next = new int[chunks.size()];
-            draft.submit(new ForwardBatch(chunks), samplers.toArray(Sampler[]::new)).await(next);
-            for (int r = 0; r < next.length; r++) {
-                int i = rows.get(r);
-                tokens.get(i)[j] = next[r];
-                distributions.get(i)[j] = samplers.get(r).lastDistribution();
+            if (inFlight.size() == 2) {  // the runner holds the host side of two steps in flight
+                inFlight.removeFirst().await(tokens, distributions);
+            }
+            Sampler[] stepSamplers = samplers.toArray(Sampler[]::new);
+            inFlight.addLast(new DraftStep(draft.submit(new ForwardBatch(chunks), stepSamplers), j, stepSamplers,
+                    rows.stream().mapToInt(Integer::intValue).toArray()));
+            // Tokens drawn on the host are awaited (below, before the next step is built) and fed from the host.
+            previousOnDevice = samplers.stream().allMatch(draft::carriesTokens);
+        }
+        awaitAll(inFlight, tokens, distributions);
+        for (int i = 0; i < drafting.size(); i++) {
+            for (int j = 1; j < room[i]; j++) {
+                drafted.get(i).feed(positions[i][j], tokens.get(i)[j - 1]);
             }
         }
         for (int i = 0; i < drafting.size(); i++) {
             Sequence s = drafting.get(i);
             s.propose(tokens.get(i), s.params().isGreedy() ? null : distributions.get(i));
+        }
+    }
+
+    private static void awaitAll(ArrayDeque<DraftStep> inFlight, List<int[]> tokens, List<double[][]> distributions) {
+        while (!inFlight.isEmpty()) {
+            inFlight.removeFirst().await(tokens, distributions);
+        }
+    }
+
+    /** A submitted draft step: drafting position {@code j} of the sequences {@code rows} (indices into the drafting ones). */
+    private record DraftStep(SubmittedStep step, int j, Sampler[] samplers, int[] rows) {
+        void await(List<int[]> tokens, List<double[][]> distributions) {
+            int[] next = new int[rows.length];
+            step.await(next);
+            for (int r = 0; r < rows.length; r++) {
+                tokens.get(rows[r])[j] = next[r];
+                distributions.get(rows[r])[j] = samplers[r].lastDistribution();
+            }
         }
     }
 

@@ -42,9 +42,10 @@ import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
  * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
  *
  * <p>Nothing is allocated on the device per step: activation buffers grow only when a step is larger
- * than every earlier one. Steps made only of single-token decodes are padded to the next size of a ladder
- * and replayed from a {@link CudaGraph} captured per size and block-table width ({@link #warmUp} captures them before
- * any timed work). Not thread-safe: one engine thread drives a runner.
+ * than every earlier one. Uniform steps (single-token decodes; speculative verifications whose chunks all have gamma + 1
+ * tokens) are padded to the next size of a ladder and replayed from a {@link CudaGraph} captured per shape and
+ * block-table width ({@link #warmUp} captures the decode graphs before any timed work; a verification's at its first
+ * step). Not thread-safe: one engine thread drives a runner.
  *
  * <p>This class keeps the order of a step ({@code run}) and of a layer ({@code enqueueStep}); its parts hold the rest:
  * {@link DeviceModel} the weights and cache, {@link StepBuffers} the step buffers, {@link StepLayout} the metadata's
@@ -55,6 +56,11 @@ final class CudaModelRunner implements ModelRunner {
     /** Tokens and sequences the first buffers hold; both grow by doubling when a step needs more. */
     private static final int INITIAL_ROWS = 256;
     private static final int INITIAL_CHUNKS = 16;
+    /**
+     * The longest chunk of a uniform step replayed from a graph: speculative verifications of gamma + 1 <= 16 tokens.
+     * Longer uniform chunks are prefills, run eagerly (their launches are a small share of their time).
+     */
+    private static final int MAX_REPLAYED_LENGTH = 16;
 
     private final CudaContext context;
     private final ModelConfig config;
@@ -293,7 +299,10 @@ final class CudaModelRunner implements ModelRunner {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
-        boolean replay = useGraphs && exact.prefill() == 0 && stages == StageClock.OFF;  // profiling marks eager steps
+        int uniform = exact.uniformLength();
+        // Profiling marks eager steps. A padding chunk writes its tokens into the one scratch block.
+        boolean replay = useGraphs && uniform >= 1 && uniform <= Math.min(kvSpec.blockSize(), MAX_REPLAYED_LENGTH)
+                && stages == StageClock.OFF;
         StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), Math.max(layout.chunks(), layout.outputs())) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
@@ -321,7 +330,7 @@ final class CudaModelRunner implements ModelRunner {
             counts.prepareNanos += launching - chosen + choosing - start;
             graphs.graph(layout, splits, sampled).launch(stream);
             counts.replayedSteps++;
-            counts.paddedRows += layout.chunks() - exact.chunks();
+            counts.paddedRows += layout.rows() - exact.rows();
             counts.launchNanos += System.nanoTime() - launching - (counts.captureNanos - capturedBefore);
         } else {
             long launching = System.nanoTime();

@@ -4,10 +4,12 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The runner's captured decode graphs, one per shape, and the ladder of batch sizes they are captured for. A decode
- * step is padded up to the next size of the ladder so that a batch shrinking one sequence at a time replays a handful
- * of graphs instead of capturing one per size. The graphs hold the step buffers' addresses, so they are all dropped
- * when those buffers grow.
+ * The runner's captured graphs of uniform steps, one per shape, and the ladder of batch sizes they are captured for. A
+ * uniform step is one of decodes, or one of speculative verifications of the same length (every chunk gamma + 1 tokens
+ * and as many outputs), or a draft's catch-up of the same length: {@link StepLayout#uniformLength}. Such a step is
+ * padded up to the next size of the ladder so that a batch shrinking one sequence at a time replays a handful of graphs
+ * instead of capturing one per size. The graphs hold the step buffers' addresses, so they are all dropped when those
+ * buffers grow.
  */
 final class DecodeGraphs implements AutoCloseable {
     /**
@@ -18,8 +20,11 @@ final class DecodeGraphs implements AutoCloseable {
     private static final int[] DECODE_LADDER = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256};
     private static final int LADDER_STEP_BEYOND = 64;
 
-    /** A decode graph is valid for one batch size, block-table width and split count, with or without sampling. */
-    private record GraphKey(int chunks, int stride, int splits, boolean sampled) {
+    /**
+     * A graph is valid for one batch size, chunk length, outputs per chunk, block-table width and split count, with or
+     * without sampling.
+     */
+    private record GraphKey(int chunks, int rows, int outputs, int stride, int splits, boolean sampled) {
     }
 
     /** Queues the work of one step on the stream: what a capture records. */
@@ -76,13 +81,14 @@ final class DecodeGraphs implements AutoCloseable {
         }
     }
 
-    /** The captured graph of a decode step of this layout, captured now if it is the first of its shape. */
+    /** The captured graph of a uniform step of this (padded) layout, captured now if it is the first of its shape. */
     CudaGraph graph(StepLayout layout, int splits, boolean sampled) {
-        GraphKey key = new GraphKey(layout.chunks(), layout.stride(), splits, sampled);
+        GraphKey key = new GraphKey(layout.chunks(), layout.rows(), layout.outputs(), layout.stride(), splits, sampled);
         CudaGraph graph = graphs.get(key);
         if (graph == null) {
             long start = System.nanoTime();
-            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, 1, splits, sampled));
+            int length = layout.uniformLength();
+            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, length, splits, sampled));
             graphs.put(key, graph);
             counts.graphsCaptured++;
             counts.captureNanos += System.nanoTime() - start;
@@ -90,7 +96,7 @@ final class DecodeGraphs implements AutoCloseable {
         return graph;
     }
 
-    /** How many graphs are held (one per decode shape seen). */
+    /** How many graphs are held (one per step shape seen). */
     int size() {
         return graphs.size();
     }

@@ -13,7 +13,7 @@ import java.util.List;
 /**
  * Where each per-step array lies in the step's block of device ints (uploaded with one copy): offsets in
  * ints. The layout depends only on the step's counts, so two steps with the same counts put every array at
- * the same device address, which is what lets a captured decode graph be replayed for the next step. The
+ * the same device address, which is what lets a captured graph be replayed for the next step of those counts. The
  * writing of a batch's metadata into that block lives here too, beside the offsets it must agree with.
  *
  * @param rows      tokens in the step
@@ -52,12 +52,31 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 Math.max(Math.min(tableWidth(widest), maxStride), widest));
     }
 
-    /** This decode-only layout grown to {@code chunks} single-token chunks (the extra ones padding). */
-    StepLayout padded(int chunks) {
-        if (prefill != 0 || chunks < this.chunks || outputs != this.chunks) {
-            throw new IllegalArgumentException("only a decode step pads, and only up: " + this + " to " + chunks);
+    /**
+     * The tokens of each chunk when every chunk has as many and computes the same number of outputs (1, or all of its
+     * tokens): a step a captured graph can replay, padded with chunks of that shape. 0 for any other step.
+     */
+    int uniformLength() {
+        if (rows % chunks != 0) {
+            return 0;
         }
-        return decode(chunks, stride);
+        int length = rows / chunks;
+        boolean uniform = length == 1 ? prefill == 0 && outputs == chunks
+                : prefill == chunks && (outputs == chunks || outputs == rows);
+        return uniform ? length : 0;
+    }
+
+    /**
+     * This uniform layout ({@link #uniformLength}: decodes, or verifications of the same length) grown to {@code chunks}
+     * chunks of its shape, the extra ones padding.
+     */
+    StepLayout padded(int chunks) {
+        int length = uniformLength();
+        if (length == 0 || chunks < this.chunks) {
+            throw new IllegalArgumentException("only a uniform step pads, and only up: " + this + " to " + chunks);
+        }
+        return length == 1 ? decode(chunks, stride)
+                : new StepLayout(chunks * length, chunks, outputs == rows ? chunks * length : chunks, chunks, 0, stride);
     }
 
     /** A step of {@code chunks} single-token decodes, one output each. */
@@ -179,18 +198,29 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 setInt(m, lastRows() + output++, row - k);
             }
         }
-        // Padding rows up to the captured batch size: token 0 at position 0 of the scratch block, read by nobody.
-        for (int c = batchChunks.size(); c < chunks; c++, row++) {
+        // Padding chunks up to the captured batch size, shaped as the step's own: tokens 0 at positions 0, 1 .. of the
+        // scratch block, read by nobody.
+        int length = chunks > batchChunks.size() ? uniformLength() : 0;
+        int outputsEach = outputs == rows ? length : 1;
+        for (int c = batchChunks.size(); c < chunks; c++) {
             setInt(m, chunkRowStart() + c, row);
-            setInt(m, chunkLength() + c, 1);
+            setInt(m, chunkLength() + c, length);
             setInt(m, chunkStartPosition() + c, 0);
-            setInt(m, decodeRows() + decodes++, row);
+            if (length > 1) {
+                setInt(m, prefillChunks() + prefills++, c);
+            } else {
+                setInt(m, decodeRows() + decodes++, row);
+            }
             setInt(m, blockTables() + c * stride, scratchBlock);
-            setInt(m, tokens() + row, 0);
-            setInt(m, positions() + row, 0);
-            setInt(m, slots() + row, scratchBlock * bs);
-            setInt(m, rowChunk() + row, c);
-            setInt(m, lastRows() + output++, row);
+            for (int i = 0; i < length; i++, row++) {
+                setInt(m, tokens() + row, 0);
+                setInt(m, positions() + row, i);
+                setInt(m, slots() + row, scratchBlock * bs + i);
+                setInt(m, rowChunk() + row, c);
+            }
+            for (int k = outputsEach; k > 0; k--) {
+                setInt(m, lastRows() + output++, row - k);
+            }
         }
         return carried;
     }

@@ -108,14 +108,20 @@ class CudaSpeculativeTest {
         for (int i = 0; i < prompts.length; i++) {
             sequences[i] = engine.add(prompts[i], SamplingParams.greedy(48), RequestListener.NONE);
         }
+        long replayedBefore = runner.counters().replayedSteps();
         while (engine.hasWork()) {
             engine.step();
         }
         if (speculation != null) {
             SpeculationStats s = engine.scheduler().speculation();
-            System.out.printf("[gpu-check] speculative (%s): %d of %d drafted tokens accepted, %.2f tokens per verification%n",
-                    speculation.proposer().describe(), s.accepted(), s.proposed(), s.meanAcceptedLength());
+            long replayed = runner.counters().replayedSteps() - replayedBefore;
+            System.out.printf("[gpu-check] speculative (%s): %d of %d drafted tokens accepted, %.2f tokens per verification, "
+                    + "%d of %d verifications replayed from graphs%n", speculation.proposer().describe(), s.accepted(),
+                    s.proposed(), s.meanAcceptedLength(), replayed, s.verifications());
             assertTrue(s.verifications() > 0, "verifications ran");
+            if (speculation.proposer() instanceof DraftModelProposer) {
+                assertTrue(replayed > 0, "verifications of gamma + 1 tokens in every sequence replay a graph");
+            }
         }
         assertEquals(runner.blockAllocator().capacity(), runner.blockAllocator().freeBlocks(), "KV blocks leaked");
         return Arrays.stream(sequences).map(Sequence::generatedTokens).toArray(int[][]::new);

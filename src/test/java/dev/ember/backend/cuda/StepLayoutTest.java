@@ -1,0 +1,92 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.backend.ForwardBatch;
+import dev.ember.kvcache.BlockAllocator;
+import dev.ember.kvcache.BlockTable;
+import dev.ember.kvcache.KvCacheSpec;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** Which steps a graph can replay, and how they are padded (no GPU needed). */
+class StepLayoutTest {
+    private static final int VOCAB = 1000, BLOCK = 16, MAX_STRIDE = 8;
+    private final KvCacheSpec spec = new KvCacheSpec(2, 2, 8, BLOCK, 40);
+    private final BlockAllocator allocator = new BlockAllocator(spec);
+    private final Random random = new Random(11);
+
+    private ForwardBatch.Chunk chunk(int start, int length, int outputs) {
+        BlockTable table = allocator.newTable();
+        table.reserveOrFail(start + length, allocator);
+        return new ForwardBatch.Chunk(random.ints(length, 1, VOCAB).toArray(), start, table, -1, outputs);
+    }
+
+    private StepLayout layout(ForwardBatch.Chunk... chunks) {
+        return StepLayout.of(ForwardBatch.of(chunks), VOCAB, BLOCK, MAX_STRIDE);
+    }
+
+    @Test
+    void decodesAndEqualVerificationsAndCatchUpsAreUniform() {
+        assertEquals(1, layout(chunk(30, 1, 1), chunk(7, 1, 1)).uniformLength());
+        assertEquals(5, layout(chunk(30, 5, 5), chunk(7, 5, 5), chunk(60, 5, 5)).uniformLength(), "verifications, gamma 4");
+        assertEquals(3, layout(chunk(30, 3, 1), chunk(7, 3, 1)).uniformLength(), "a draft's catch-up of 3 tokens each");
+        assertEquals(0, layout(chunk(30, 5, 5), chunk(7, 1, 1)).uniformLength(), "a verification beside a decode");
+        assertEquals(0, layout(chunk(30, 5, 5), chunk(7, 4, 4)).uniformLength(), "verifications of two lengths");
+        assertEquals(0, layout(chunk(30, 5, 5), chunk(7, 5, 1)).uniformLength(), "outputs differ");
+        assertEquals(0, layout(chunk(30, 5, 2)).uniformLength(), "two outputs of five tokens");
+    }
+
+    @Test
+    void paddingAVerificationStepAddsChunksOfItsShapeInTheScratchBlock() {
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 5, 5), chunk(7, 5, 5), chunk(60, 5, 5));
+        StepLayout exact = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
+        StepLayout padded = exact.padded(4);
+        assertEquals(new StepLayout(20, 4, 20, 4, 0, exact.stride()), padded);
+        assertEquals(5, padded.uniformLength());
+        assertThrows(IllegalArgumentException.class, () -> exact.padded(2));
+        int scratch = spec.numBlocks();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
+            padded.writeMetadata(batch, spec, scratch, m);
+            // The real chunks as an eager step writes them.
+            assertEquals(10, read(m, padded.chunkRowStart() + 2));
+            assertEquals(60, read(m, padded.chunkStartPosition() + 2));
+            assertEquals(62, read(m, padded.positions() + 12));
+            // The padding chunk: five tokens at positions 0-4 of the scratch block, all of them outputs, attended as a prefill.
+            assertEquals(15, read(m, padded.chunkRowStart() + 3));
+            assertEquals(5, read(m, padded.chunkLength() + 3));
+            assertEquals(0, read(m, padded.chunkStartPosition() + 3));
+            assertEquals(3, read(m, padded.prefillChunks() + 3));
+            assertEquals(scratch, read(m, padded.blockTables() + 3 * padded.stride()));
+            for (int i = 0; i < 5; i++) {
+                assertEquals(i, read(m, padded.positions() + 15 + i));
+                assertEquals(scratch * BLOCK + i, read(m, padded.slots() + 15 + i));
+                assertEquals(3, read(m, padded.rowChunk() + 15 + i));
+                assertEquals(15 + i, read(m, padded.lastRows() + 15 + i));
+            }
+        }
+    }
+
+    @Test
+    void paddingACatchUpStepKeepsOneOutputAChunk() {
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 3, 1));
+        StepLayout padded = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE).padded(2);
+        assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride()), padded);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
+            padded.writeMetadata(batch, spec, spec.numBlocks(), m);
+            assertEquals(2, read(m, padded.lastRows()));
+            assertEquals(5, read(m, padded.lastRows() + 1), "the padding chunk's last row");
+        }
+    }
+
+    private static int read(MemorySegment m, int index) {
+        return m.getAtIndex(ValueLayout.JAVA_INT, index);
+    }
+}
