@@ -374,6 +374,22 @@ PY
   fi
 }
 
+# HF transformers' references for the default model in models/ember-tiny (tools/fixtures/make_fixtures.py, on this
+# host's CPU as every fixture is made), written into this checkout's src/test/resources so that the tests after it
+# compare against them, and kept under fixtures/ for the repository.
+fixtures() {
+  echo "== HF references of models/ember-tiny (tools/fixtures/make_fixtures.py)" | tee "$OUT_DIR/fixtures.log"
+  set +e
+  PYTHONUNBUFFERED=1 timeout 240 python3 "$ROOT/tools/fixtures/make_fixtures.py" --parts ember-tiny --threads 16 \
+    --out "$OUT_DIR/fixtures" --texts "$ROOT/tools/fixtures/tokenizer_texts.json" --models "$ROOT/models" >> "$OUT_DIR/fixtures.log" 2>&1
+  echo "make_fixtures.py exit code: $?" | tee -a "$OUT_DIR/fixtures.log"
+  set -e
+  if [ -d "$OUT_DIR/fixtures/src/test/resources" ]; then
+    cp -r "$OUT_DIR/fixtures/src/test/resources/." "$ROOT/src/test/resources/"
+  fi
+  grep -E 'margins|disagreements|Error|error' "$OUT_DIR/fixtures.log" | head -8 || true
+}
+
 # Speculative decoding on the GPU (seed 001): the shipped pair and the 8B shape's own first layers (self:K) at batch
 # 1 over gamma 1-8, and the shipped pair at larger batches (where speculation stops paying); results under spec/.
 spec() {
