@@ -548,4 +548,29 @@ class OpenAiServerTest {
         assertEquals(24 * 40, json.get("total_input_tokens").asLong(), json.toString());
         assertTrue(json.get("output_throughput").asDouble() > 0);
     }
+
+    /**
+     * {@code ember bench client --n 2 --logprobs 3} against the real server, on both endpoints: every request
+     * completes with two streamed choices whose every token carries its logprobs (the client checks), and the
+     * throughput counts both choices' tokens.
+     */
+    @ParameterizedTest
+    @CsvSource({"/v1/completions", "/v1/chat/completions"})
+    void benchClientAsksForChoicesAndLogprobs(String endpoint, @org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path result = dir.resolve("client.json");
+        var run = dev.ember.cli.GenerateCommandTest.ember("bench", "client", "--base-url", main.server().baseUrl(),
+                "--endpoint", endpoint, "--tokenizer", MODEL.toString(), "--num-prompts", "8", "--random-input-len", "24",
+                "--random-output-len", "10", "--ignore-eos", "--warmup-requests", "1", "--n", "2", "--logprobs", "3",
+                "--result-file", result.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode json = JSON.readTree(result.toFile());
+        assertEquals(8, json.get("completed").asInt(), json.toString());
+        assertEquals(8 * 2 * 10, json.get("total_output_tokens").asLong(), "both choices of every request counted");
+        assertEquals(2, json.get("n").asInt());
+        assertEquals(3, json.get("logprobs").asInt());
+        assertTrue(run.out().contains("n 2, logprobs 3"), run.out());
+        double perChoiceTpot = json.get("median_tpot_ms").asDouble();
+        double itl = json.get("median_itl_ms").asDouble();
+        assertTrue(perChoiceTpot > 0 && itl > 0, json.toString());
+    }
 }
