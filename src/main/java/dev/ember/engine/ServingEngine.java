@@ -64,7 +64,12 @@ public final class ServingEngine implements AutoCloseable {
     private final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
     private final AtomicInteger queuedSubmissions = new AtomicInteger();
     private final Object admission = new Object();
-    private boolean admitting = true;   // guarded by admission
+    /**
+     * Written under {@code admission}, so that a submission and a shutdown do not cross; read without it by
+     * {@link #isAdmitting()}, so that {@code /health} never waits for the lock: a virtual thread that holds it may be
+     * unmounted (queued for the inbox's lock) and wait for a carrier behind hundreds of others.
+     */
+    private volatile boolean admitting = true;
     private final Thread thread;
     private volatile Throwable failure;
     private volatile EngineStats stats;
@@ -135,9 +140,7 @@ public final class ServingEngine implements AutoCloseable {
 
     /** Whether new requests are accepted (false once a shutdown began or the engine failed). */
     public boolean isAdmitting() {
-        synchronized (admission) {
-            return admitting;
-        }
+        return admitting;
     }
 
     /**
