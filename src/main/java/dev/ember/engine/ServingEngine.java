@@ -72,6 +72,7 @@ public final class ServingEngine implements AutoCloseable {
     private volatile boolean admitting = true;
     private final Thread thread;
     private volatile Throwable failure;
+    private int speculativeTokens;  // set before the engine thread starts
     private volatile EngineStats stats;
     // Engine thread only:
     private final Set<Active> active = new LinkedHashSet<>();
@@ -97,6 +98,7 @@ public final class ServingEngine implements AutoCloseable {
         ServingEngine engine = new ServingEngine(runner, tokenizer, config);
         if (speculation != null) {
             engine.engine.speculate(speculation);
+            engine.speculativeTokens = speculation.gamma();
         }
         engine.engine.warmUp();
         engine.thread.start();
@@ -131,6 +133,11 @@ public final class ServingEngine implements AutoCloseable {
     /** The engine's state after its latest step. */
     public EngineStats stats() {
         return stats;
+    }
+
+    /** The most tokens drafted per sequence and step (vLLM's num_speculative_tokens); 0 when the engine does not speculate. */
+    public int speculativeTokens() {
+        return speculativeTokens;
     }
 
     /** Whether the engine thread is running and has not failed. */
@@ -394,7 +401,8 @@ public final class ServingEngine implements AutoCloseable {
         var allocator = engine.runner().blockAllocator();
         return new EngineStats(scheduler.runningCount(), scheduler.waitingCount() + Math.max(0, queuedSubmissions.get()),
                 allocator.usedBlocks(), allocator.capacity(), prefixCache == null ? 0 : prefixCache.cachedBlocks(),
-                prefixCache == null ? 0 : prefixCache.hitRate(), scheduler.preemptions(), engine.steps());
+                prefixCache == null ? 0 : prefixCache.hitRate(), scheduler.preemptions(), engine.steps(),
+                scheduler.speculation().snapshot());
     }
 
     /** Thrown by {@link #submit} once the engine has begun shutting down, or has failed. */

@@ -16,7 +16,9 @@ import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.engine.NgramProposer;
 import dev.ember.engine.ServingEngine;
+import dev.ember.engine.Speculation;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
@@ -76,9 +78,14 @@ class OpenAiServerTest {
         }
 
         static Served start(OpenAiServer.Config config) {
+            return start(config, null);
+        }
+
+        /** A server whose engine speculates with {@code speculation} (none when null). */
+        static Served start(OpenAiServer.Config config, Speculation speculation) {
             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 16384, 16), Progress.NONE);
             ServingEngine engine = ServingEngine.start(runner, tokenizer,
-                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true));
+                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true), speculation);
             return new Served(runner, engine, OpenAiServer.start(engine, config));
         }
 
@@ -435,6 +442,41 @@ class OpenAiServerTest {
         assertTrue(stream.done());
         assertEquals(120, stream.usage().get("completion_tokens").asInt(), "the request in flight was finished, not cut");
         assertThrows(ConnectException.class, () -> send(post(draining.uri("/v1/completions"), completion("A", 1).toString())));
+    }
+
+    /**
+     * A speculating server (n-gram lookup, 4 drafted tokens) answers greedy requests with the target's own tokens and
+     * counts its drafts in /metrics under vLLM's names: drafts, drafted and accepted tokens, and accepted tokens by
+     * position, which add up to the accepted ones and fall from each position to the next. A server that does not
+     * speculate has none of them.
+     */
+    @Test
+    void speculationIsCountedInMetricsUnderVllmsNames() throws Exception {
+        String prompt = "The quick brown fox jumps over the lazy dog. The quick brown fox";
+        try (Served speculating = Served.start(new OpenAiServer.Config("127.0.0.1", 0, null, "ember-tiny", MAX_REQUEST_BYTES,
+                Duration.ofSeconds(30)), new Speculation(new NgramProposer(1, 3), 4, 64))) {
+            HttpResponse<String> response = send(post(speculating.uri("/v1/completions"), completion(prompt, 40).toString()));
+            assertEquals(200, response.statusCode(), response.body());
+            assertEquals(alone(tokenizer.encode(prompt), 40).text(), JSON.readTree(response.body()).at("/choices/0/text").asText());
+
+            Map<String, Double> m = metrics(speculating);
+            String label = "{model_name=\"ember-tiny\"";
+            double drafts = m.get("ember_spec_decode_num_drafts_total" + label + "}");
+            double drafted = m.get("ember_spec_decode_num_draft_tokens_total" + label + "}");
+            double accepted = m.get("ember_spec_decode_num_accepted_tokens_total" + label + "}");
+            assertTrue(drafts > 0 && accepted > 0 && accepted <= drafted && drafted <= 4 * drafts, m.toString());
+            double byPosition = 0;
+            double previous = Double.POSITIVE_INFINITY;
+            for (int position = 0; position < 4; position++) {
+                double at = m.get("ember_spec_decode_num_accepted_tokens_per_pos_total" + label + ",position=\"" + position + "\"}");
+                assertTrue(at <= previous, "a drafted token is accepted only after the one before it");
+                byPosition += at;
+                previous = at;
+            }
+            assertEquals(accepted, byPosition, "the positions' counts add up to the accepted tokens");
+        }
+        assertTrue(metrics(main).keySet().stream().noneMatch(k -> k.startsWith("ember_spec_decode")),
+                "a server that does not speculate exposes no speculation counters");
     }
 
     static Map<String, Double> metrics(Served served) throws Exception {
