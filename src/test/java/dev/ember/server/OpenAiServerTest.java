@@ -458,6 +458,16 @@ class OpenAiServerTest {
             HttpResponse<String> response = send(post(speculating.uri("/v1/completions"), completion(prompt, 40).toString()));
             assertEquals(200, response.statusCode(), response.body());
             assertEquals(alone(tokenizer.encode(prompt), 40).text(), JSON.readTree(response.body()).at("/choices/0/text").asText());
+            // Logprobs and min_tokens speculate too, and answer as a server that does not speculate.
+            ObjectNode withLogprobs = completion(prompt, 24).put("logprobs", 2).put("min_tokens", 8).put("ignore_eos", false);
+            JsonNode speculated = JSON.readTree(send(post(speculating.uri("/v1/completions"), withLogprobs.toString())).body());
+            JsonNode plain = JSON.readTree(send(post(main.uri("/v1/completions"), withLogprobs.toString())).body());
+            assertEquals(plain.at("/choices/0/text"), speculated.at("/choices/0/text"));
+            assertEquals(plain.at("/choices/0/logprobs/tokens"), speculated.at("/choices/0/logprobs/tokens"));
+            JsonNode plainLogprobs = plain.at("/choices/0/logprobs/token_logprobs");
+            for (int t = 0; t < plainLogprobs.size(); t++) {
+                assertEquals(plainLogprobs.get(t).asDouble(), speculated.at("/choices/0/logprobs/token_logprobs/" + t).asDouble(), 1e-4);
+            }
 
             Map<String, Double> m = metrics(speculating);
             String label = "{model_name=\"ember-tiny\"";
