@@ -74,6 +74,7 @@ public final class DraftModelProposer implements Proposer {
                 continue;
             }
             State state = states.computeIfAbsent(s, q -> new State(draft.blockAllocator().newTable(), q.sampler().drafting()));
+            state.sampler.resumeAt(s.generatedCount());  // the draft masks as the target will at each position (min_tokens)
             int valid = 0;  // the draft's cache is the sequence's where the tokens fed are the sequence's
             while (valid < state.computed && state.fed[valid] == s.token(valid)) {
                 valid++;

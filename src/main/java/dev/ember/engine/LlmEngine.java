@@ -98,7 +98,7 @@ public final class LlmEngine {
 
     /**
      * Speculates from now on: before each step, the proposer drafts up to gamma tokens for every decoding sequence
-     * (those whose sampling depends on their logits alone), which the step verifies; not above the batch limit, where a
+     * ({@link Sampler#canSpeculate}: no penalties), which the step verifies; not above the batch limit, where a
      * verification costs more than it saves. Steps are then not
      * overlapped, since a draft needs the last token on the host. The caller closes the proposer.
      */

@@ -2,6 +2,7 @@ package dev.ember.engine;
 
 import dev.ember.scheduler.Sequence;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -27,8 +28,13 @@ public final class NgramProposer implements Proposer {
             int room = Math.min(gamma, s.lengthLimit() - s.length() - 1);
             if (room > 0) {
                 int[] draft = lookup(s.tokens(), room);
-                if (draft.length > 0) {
-                    s.propose(draft, null);
+                // Cut where the target may not draw the token there (a stop token before min_tokens): it would be rejected.
+                int drawable = 0;
+                while (drawable < draft.length && s.sampler().mayDraw(draft[drawable], s.generatedCount() + drawable)) {
+                    drawable++;
+                }
+                if (drawable > 0) {
+                    s.propose(Arrays.copyOf(draft, drawable), null);
                 }
             }
         }

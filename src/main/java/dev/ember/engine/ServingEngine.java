@@ -64,9 +64,15 @@ public final class ServingEngine implements AutoCloseable {
     private final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
     private final AtomicInteger queuedSubmissions = new AtomicInteger();
     private final Object admission = new Object();
-    private boolean admitting = true;   // guarded by admission
+    /**
+     * Written under {@code admission}, so that a submission and a shutdown do not cross; read without it by
+     * {@link #isAdmitting()}, so that {@code /health} never waits for the lock: a virtual thread that holds it may be
+     * unmounted (queued for the inbox's lock) and wait for a carrier behind hundreds of others.
+     */
+    private volatile boolean admitting = true;
     private final Thread thread;
     private volatile Throwable failure;
+    private int speculativeTokens;  // set before the engine thread starts
     private volatile EngineStats stats;
     // Engine thread only:
     private final Set<Active> active = new LinkedHashSet<>();
@@ -92,6 +98,7 @@ public final class ServingEngine implements AutoCloseable {
         ServingEngine engine = new ServingEngine(runner, tokenizer, config);
         if (speculation != null) {
             engine.engine.speculate(speculation);
+            engine.speculativeTokens = speculation.gamma();
         }
         engine.engine.warmUp();
         engine.thread.start();
@@ -128,6 +135,11 @@ public final class ServingEngine implements AutoCloseable {
         return stats;
     }
 
+    /** The most tokens drafted per sequence and step (vLLM's num_speculative_tokens); 0 when the engine does not speculate. */
+    public int speculativeTokens() {
+        return speculativeTokens;
+    }
+
     /** Whether the engine thread is running and has not failed. */
     public boolean isHealthy() {
         return failure == null && thread.isAlive();
@@ -135,9 +147,7 @@ public final class ServingEngine implements AutoCloseable {
 
     /** Whether new requests are accepted (false once a shutdown began or the engine failed). */
     public boolean isAdmitting() {
-        synchronized (admission) {
-            return admitting;
-        }
+        return admitting;
     }
 
     /**
@@ -391,7 +401,8 @@ public final class ServingEngine implements AutoCloseable {
         var allocator = engine.runner().blockAllocator();
         return new EngineStats(scheduler.runningCount(), scheduler.waitingCount() + Math.max(0, queuedSubmissions.get()),
                 allocator.usedBlocks(), allocator.capacity(), prefixCache == null ? 0 : prefixCache.cachedBlocks(),
-                prefixCache == null ? 0 : prefixCache.hitRate(), scheduler.preemptions(), engine.steps());
+                prefixCache == null ? 0 : prefixCache.hitRate(), scheduler.preemptions(), engine.steps(),
+                scheduler.speculation().snapshot());
     }
 
     /** Thrown by {@link #submit} once the engine has begun shutting down, or has failed. */

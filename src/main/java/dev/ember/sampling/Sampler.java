@@ -51,11 +51,10 @@ public final class Sampler {
     private final int[] biasIds;
     private final float[] biasValues;
     private final int[] maskedIds;
-    /** Each drawn token's log-probabilities, in order; absent when none were asked for. */
-    private final List<TokenLogprobs> logprobs;
+    /** What has been drawn for the sequence, shared with the samplers that verify its drafts. */
+    private final Draws draws;
     /** The raw row, kept while logprobs are read after the draw. */
     private float[] raw = new float[0];
-    private int drawn;
 
     /** Total weight of the tokens that survive the current step's filters. */
     private double keptMass;
@@ -64,6 +63,21 @@ public final class Sampler {
      * its last token from; a verifying one judges a drafted token instead of drawing freely. Null for a plain one.
      */
     private final Speculation speculation;
+
+    /**
+     * A sequence's draws: how many, and each one's log-probabilities (absent when none were asked for). A verification's
+     * rows are drawn in order by the samplers that judge its drafts and then by the sequence's own, each counting on
+     * from the one before, so that min_tokens masks by a token's place in the output and the logprobs are each row's;
+     * {@link #resumeAt} then drops the draws of the rows the verification rejected.
+     */
+    private static final class Draws {
+        int count;
+        final List<TokenLogprobs> logprobs;
+
+        Draws(boolean withLogprobs) {
+            logprobs = withLogprobs ? new ArrayList<>() : null;
+        }
+    }
 
     /** What a drafting or verifying sampler does beside drawing. */
     private sealed interface Speculation {
@@ -94,7 +108,7 @@ public final class Sampler {
                 : new RepetitionPenalty(params.repetitionPenalty(), vocabSize);
         this.outputPenalties = params.presencePenalty() == 0f && params.frequencyPenalty() == 0f ? null
                 : new OutputPenalties(params.presencePenalty(), params.frequencyPenalty());
-        this.logprobs = params.logprobs() < 0 ? null : new ArrayList<>();
+        this.draws = new Draws(params.logprobs() >= 0);
         this.biasIds = new int[params.logitBias().size()];
         this.biasValues = new float[biasIds.length];
         int b = 0;
@@ -117,7 +131,7 @@ public final class Sampler {
         this.random = base.random;
         this.repetitionPenalty = base.repetitionPenalty;
         this.outputPenalties = base.outputPenalties;
-        this.logprobs = base.logprobs;
+        this.draws = base.draws;
         this.biasIds = base.biasIds;
         this.biasValues = base.biasValues;
         this.maskedIds = base.maskedIds;
@@ -125,22 +139,46 @@ public final class Sampler {
     }
 
     /**
-     * Whether a sequence with this sampler can speculate: its choice must depend on the logits of its position alone
-     * (penalties and min_tokens depend on the tokens before it, drafted ones too; logprobs are kept per drawn token).
+     * Whether a sequence with this sampler can speculate: its choice must depend on the logits of its position and on
+     * how many tokens came before it (min_tokens), not on which (the penalties count the tokens drawn, drafted ones
+     * too).
      */
     public boolean canSpeculate() {
-        return repetitionPenalty == null && outputPenalties == null && logprobs == null && params.minTokens() == 0
-                && speculation == null;
+        return repetitionPenalty == null && outputPenalties == null && speculation == null;
     }
 
     /**
-     * For a draft model's steps: a sampler that draws as this one does, from its own random stream seeded from this
-     * one's seed, and keeps the distribution of each draw ({@link #lastDistribution()}), which verification needs. A
-     * greedy one needs no distribution: it is a plain sampler.
+     * For a draft model's steps: a sampler that draws as this one does (min_tokens included, once {@link #resumeAt}
+     * tells it where the sequence is), from its own random stream seeded from this one's seed, without logprobs, and
+     * keeps the distribution of each draw ({@link #lastDistribution()}), which verification needs. A greedy one needs
+     * no distribution: it is a plain sampler.
      */
     public Sampler drafting() {
-        Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1), vocabSize);
+        Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1).withLogprobs(-1), vocabSize);
         return params.isGreedy() ? own : new Sampler(own, new Speculation.Drafting());
+    }
+
+    /**
+     * Continues as a sampler that has drawn {@code kept} tokens: the sequence kept that many (a verification rejected
+     * the rows after them, or a draft runs ahead of it again), so the draws beyond, and their logprobs, are dropped.
+     */
+    public void resumeAt(int kept) {
+        if (draws.logprobs != null && draws.logprobs.size() > kept) {
+            draws.logprobs.subList(kept, draws.logprobs.size()).clear();
+        }
+        draws.count = kept;
+    }
+
+    /** Whether this sampler may draw {@code token} as the sequence's {@code index}-th output (0 for the first). */
+    public boolean mayDraw(int token, int index) {
+        if (index < params.minTokens()) {
+            for (int id : maskedIds) {
+                if (id == token) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     /** The distribution a drafting sampler drew its last token from; null for a greedy or plain one. */
@@ -190,7 +228,7 @@ public final class Sampler {
      * but the row of logits and one uniform number; false with a repetition penalty or min-p.
      */
     public boolean isPlainTopKTopP() {
-        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null && logprobs == null
+        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null && draws.logprobs == null
                 && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
                 && (speculation == null || params.isGreedy());
     }
@@ -204,17 +242,12 @@ public final class Sampler {
         return repetitionPenalty != null;
     }
 
-    /** How many tokens {@link #sample} has drawn. */
-    public int drawn() {
-        return drawn;
-    }
-
     /**
      * The log-probabilities of the {@code index}-th token drawn (0 for the first), when {@link SamplingParams#logprobs()}
      * asked for them; null otherwise.
      */
     public TokenLogprobs logprobs(int index) {
-        return logprobs == null ? null : logprobs.get(index);
+        return draws.logprobs == null ? null : draws.logprobs.get(index);
     }
 
     /** Records a token of the sequence (prompt or output) for the repetition penalty. */
@@ -244,7 +277,7 @@ public final class Sampler {
      */
     public int sample(float[] logits, int offset) {
         checkRow(logits, offset);
-        if (logprobs != null) {
+        if (draws.logprobs != null) {
             if (raw.length < vocabSize) {
                 raw = new float[vocabSize];
             }
@@ -260,12 +293,12 @@ public final class Sampler {
             }
             case Speculation.Verifying v -> verify(v, distribution(filter(logits, offset)));
         };
-        drawn++;
+        draws.count++;
         if (outputPenalties != null) {
             outputPenalties.add(token);
         }
-        if (logprobs != null) {
-            logprobs.add(TokenLogprobs.of(raw, 0, vocabSize, token, params.logprobs()));
+        if (draws.logprobs != null) {
+            draws.logprobs.add(TokenLogprobs.of(raw, 0, vocabSize, token, params.logprobs()));
         }
         return token;
     }
@@ -341,7 +374,7 @@ public final class Sampler {
         for (int i = 0; i < biasIds.length; i++) {
             logits[offset + biasIds[i]] += biasValues[i];
         }
-        if (drawn < params.minTokens()) {
+        if (draws.count < params.minTokens()) {
             for (int id : maskedIds) {
                 logits[offset + id] = Float.NEGATIVE_INFINITY;
             }

@@ -242,6 +242,7 @@ public final class Scheduler {
             for (int i = 0; i <= accepted && !s.isFinished(); i++) {
                 land(s, i < accepted ? draft[i] : tokens[first + accepted], nowNanos, outputs);
             }
+            s.sampler().resumeAt(s.generatedCount());  // the rejected rows' draws (their logprobs) are not the sequence's
             if (!s.isFinished()) {
                 s.blockTable().truncate(s.length(), allocator);  // the rejected positions' blocks go back
             }

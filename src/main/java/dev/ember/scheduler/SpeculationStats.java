@@ -30,6 +30,31 @@ public final class SpeculationStats {
         }
     }
 
+    /**
+     * The counts as they are now, for another thread to read (this object belongs to the engine thread).
+     *
+     * @param acceptedAtPosition drafted tokens accepted at each position of a draft (0 = the first), over the longest
+     *                           draft so far
+     */
+    public record Snapshot(long verifications, long proposed, long accepted, long[] acceptedAtPosition) {
+        /** Accepted drafted tokens at {@code position}; 0 beyond the longest draft so far. */
+        public long acceptedAt(int position) {
+            return position < acceptedAtPosition.length ? acceptedAtPosition[position] : 0;
+        }
+    }
+
+    public Snapshot snapshot() {
+        return new Snapshot(verifications, proposed, accepted, Arrays.copyOf(acceptedAt, longestDraft()));
+    }
+
+    private int longestDraft() {
+        int n = 0;
+        while (n < proposedAt.length && proposedAt[n] > 0) {
+            n++;
+        }
+        return n;
+    }
+
     public long verifications() {
         return verifications;
     }
@@ -54,10 +79,7 @@ public final class SpeculationStats {
 
     /** The acceptance rate of the drafted token at each position (0 = the first drafted token). */
     public double[] acceptanceByPosition() {
-        int n = 0;
-        while (n < proposedAt.length && proposedAt[n] > 0) {
-            n++;
-        }
+        int n = longestDraft();
         double[] rates = new double[n];
         for (int i = 0; i < n; i++) {
             rates[i] = (double) acceptedAt[i] / proposedAt[i];

@@ -1,11 +1,11 @@
 package dev.ember.server;
 
 import dev.ember.engine.EngineStats;
-import dev.ember.scheduler.FinishReason;
 import dev.ember.engine.LatencyHistogram;
 import dev.ember.engine.ServingEngine;
 import dev.ember.engine.ServingMetrics;
 import dev.ember.scheduler.FinishReason;
+import dev.ember.scheduler.SpeculationStats;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryUsage;
@@ -52,6 +52,9 @@ final class PrometheusText {
         p.histogram("ember_e2e_request_latency_seconds", "Time from arrival to the end of a request.", m.endToEndLatency());
         p.histogram("ember_request_queue_time_seconds", "Time from arrival to the first step that scheduled the request.",
                 m.queueTime());
+        if (engine.speculativeTokens() > 0) {
+            p.speculation(stats.speculation(), engine.speculativeTokens());
+        }
         p.single("ember_http_requests_in_flight", "gauge", "Completion requests handed to the engine and not yet answered in full.",
                 server.requestsInFlight());
         p.single("ember_http_connections_open", "gauge", "Open HTTP connections.", server.openConnections());
@@ -59,6 +62,22 @@ final class PrometheusText {
         p.single("ember_jvm_heap_used_bytes", "gauge", "Java heap in use (garbage not yet collected included).", heap.getUsed());
         p.single("ember_jvm_heap_committed_bytes", "gauge", "Java heap committed by the JVM.", heap.getCommitted());
         return p.out.toString();
+    }
+
+    /**
+     * vLLM's speculative-decoding counters, under its names: from them its PromQL gives the acceptance rate
+     * (accepted / draft tokens), the mean acceptance length (1 + accepted / drafts: the verification's own token
+     * counted, as vLLM does) and the acceptance rate at each position (accepted at it / drafts).
+     */
+    private void speculation(SpeculationStats.Snapshot s, int positions) {
+        single("ember_spec_decode_num_drafts_total", "counter", "Drafts verified (a sequence's drafted tokens in one step).",
+                s.verifications());
+        single("ember_spec_decode_num_draft_tokens_total", "counter", "Drafted tokens verified.", s.proposed());
+        single("ember_spec_decode_num_accepted_tokens_total", "counter", "Drafted tokens accepted.", s.accepted());
+        header("ember_spec_decode_num_accepted_tokens_per_pos_total", "counter", "Drafted tokens accepted, by position in the draft.");
+        for (int position = 0; position < positions; position++) {
+            sample("ember_spec_decode_num_accepted_tokens_per_pos_total", "position=\"" + position + "\"", s.acceptedAt(position));
+        }
     }
 
     private void single(String name, String type, String help, double value) {

@@ -7,6 +7,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -64,6 +66,13 @@ class SpeculativeDecodingTest {
     /** The requests' greedy tokens through an engine, speculating with what {@code proposer} makes (none: plain). */
     private static List<int[]> run(List<String> prompts, int maxTokens, Function<ModelRunner, Proposer> proposer,
                                    SpeculationStats[] stats) {
+        return run(prompts, i -> SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), proposer, stats).stream()
+                .map(Sequence::generatedTokens).toList();
+    }
+
+    /** The finished sequences of the requests, the i-th with {@code params.apply(i)}, speculating as {@link #run} does. */
+    private static List<Sequence> run(List<String> prompts, IntFunction<SamplingParams> params,
+                                      Function<ModelRunner, Proposer> proposer, SpeculationStats[] stats) {
         LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, true, true),
                 tokenizer);
         Proposer p = proposer == null ? null : proposer.apply(targetRunner);
@@ -73,8 +82,7 @@ class SpeculativeDecodingTest {
         try {
             List<Sequence> sequences = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                sequences.add(engine.add(tokenizer.encode(prompts.get(i)),
-                        SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), RequestListener.NONE));
+                sequences.add(engine.add(tokenizer.encode(prompts.get(i)), params.apply(i), RequestListener.NONE));
             }
             while (engine.hasWork()) {
                 engine.step();
@@ -84,10 +92,45 @@ class SpeculativeDecodingTest {
             }
             engine.scheduler().prefixCache().clear();
             assertEquals(targetRunner.blockAllocator().capacity(), targetRunner.blockAllocator().freeBlocks(), "target blocks leaked");
-            return sequences.stream().map(Sequence::generatedTokens).toList();
+            return sequences;
         } finally {
             if (p != null) {
                 p.close();
+            }
+        }
+    }
+
+    /**
+     * Requests with logprobs and min_tokens speculate too, and stay lossless: the same tokens as plain greedy decoding,
+     * each with the target's own logprobs (those of its verification row), and stop tokens masked until min_tokens in
+     * the draft and in the verification alike. The stop tokens are ones plain greedy decoding without min_tokens draws
+     * early, so that the masking changes the output and a draft that ignored it would be rejected there.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"draft", "ngram"})
+    void logprobsAndMinTokensSpeculateWithTheTargetsTokensAndLogprobs(String source) {
+        Function<ModelRunner, Proposer> proposer = source.equals("draft") ? SpeculativeDecodingTest::draftModel
+                : t -> new NgramProposer(1, 3);
+        List<int[]> free = run(PROMPTS, 40, null, null);
+        IntFunction<SamplingParams> params = i -> SamplingParams.greedy(40).withLogprobs(3).withMinTokens(12)
+                .withStopTokenIds(java.util.Set.copyOf(List.of(free.get(i)[2], free.get(i)[5])));
+        for (List<String> batch : List.of(PROMPTS.subList(0, 1), PROMPTS)) {
+            List<Sequence> plain = run(batch, params, null, null);
+            SpeculationStats[] stats = new SpeculationStats[1];
+            List<Sequence> speculated = run(batch, params, proposer, stats);
+            assertTrue(stats[0].verifications() > 0 && stats[0].accepted() > 0, source + ": drafts were verified and accepted");
+            for (int i = 0; i < batch.size(); i++) {
+                String what = source + ", request " + i + " of " + batch.size();
+                Sequence p = plain.get(i), q = speculated.get(i);
+                assertArrayEquals(p.generatedTokens(), q.generatedTokens(), what);
+                assertTrue(p.generatedCount() >= 12, what + ": no stop before min_tokens");
+                for (int t = 0; t < p.generatedCount(); t++) {
+                    TokenLogprobs expected = p.sampler().logprobs(t), actual = q.sampler().logprobs(t);
+                    assertEquals(expected.token(), actual.token(), what + ", token " + t);
+                    assertEquals(expected.logprob(), actual.logprob(), 1e-4, what + ", token " + t);
+                    assertArrayEquals(expected.topTokens(), actual.topTokens(), what + ", token " + t);
+                    assertArrayEquals(expected.topLogprobs(), actual.topLogprobs(), 1e-4f, what + ", token " + t);
+                }
             }
         }
     }

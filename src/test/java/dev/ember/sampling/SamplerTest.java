@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
@@ -406,5 +407,38 @@ class SamplerTest {
         assertEquals(1, sampler.sample(logits.clone(), 0), "the stop token is masked before min_tokens");
         assertEquals(1, sampler.sample(logits.clone(), 0));
         assertEquals(0, sampler.sample(logits.clone(), 0), "then the bias makes it the most likely");
+    }
+
+    /**
+     * A verification's rows are drawn by the samplers that judge the drafts, then by the sequence's own, each counting
+     * on from the one before: min_tokens masks by a row's place in the output (greedy and sampled alike), the logprobs
+     * are each row's, and {@link Sampler#resumeAt} drops what the rows the verification rejected drew.
+     */
+    @Test
+    void aVerificationsRowsCountOnFromEachOtherAndResumeAtDropsTheRejected() {
+        float[] stopMostLikely = {5f, 1f, 2f, 0f};  // token 0, the stop token, wins wherever it is not masked
+        for (SamplingParams params : List.of(SamplingParams.greedy(8), SamplingParams.greedy(8).withTemperature(1f).withSeed(3))) {
+            params = params.withStopTokenIds(java.util.Set.of(0)).withMinTokens(2).withLogprobs(1);
+            Sampler sampler = new Sampler(params, 4);
+            double[] draft = {0, 0.5, 0.5, 0};  // a draft that never proposes the stop token
+            int[] rows = {
+                    sampler.verifying(2, draft).sample(stopMostLikely.clone(), 0),  // output 0: masked
+                    sampler.verifying(1, draft).sample(stopMostLikely.clone(), 0),  // output 1: masked
+                    sampler.sample(stopMostLikely.clone(), 0)};                     // output 2: free
+            String what = params.isGreedy() ? "greedy" : "sampled";
+            assertNotEquals(0, rows[0], what);
+            assertNotEquals(0, rows[1], what);
+            if (params.isGreedy()) {
+                assertEquals(0, rows[2], "from min_tokens on, the stop token is drawn again");
+            }
+            assertEquals(rows[1], sampler.logprobs(1).token(), what + ": each row's logprobs, in order");
+            assertEquals(rows[2], sampler.logprobs(2).token(), what);
+
+            sampler.resumeAt(1);  // the verification kept output 0 only
+            assertNotEquals(0, sampler.sample(stopMostLikely.clone(), 0), what + ": output 1 again, masked again");
+            assertFalse(sampler.mayDraw(0, 1), what);
+            assertTrue(sampler.mayDraw(0, 2), what);
+            assertThrows(IndexOutOfBoundsException.class, () -> sampler.logprobs(2), what + ": the rejected rows' logprobs are gone");
+        }
     }
 }

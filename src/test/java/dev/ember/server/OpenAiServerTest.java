@@ -16,7 +16,9 @@ import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.engine.NgramProposer;
 import dev.ember.engine.ServingEngine;
+import dev.ember.engine.Speculation;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
@@ -76,9 +78,14 @@ class OpenAiServerTest {
         }
 
         static Served start(OpenAiServer.Config config) {
+            return start(config, null);
+        }
+
+        /** A server whose engine speculates with {@code speculation} (none when null). */
+        static Served start(OpenAiServer.Config config, Speculation speculation) {
             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 16384, 16), Progress.NONE);
             ServingEngine engine = ServingEngine.start(runner, tokenizer,
-                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true));
+                    new SchedulerConfig(256, 2048, 512, SchedulePolicy.DECODE_FIRST, true, true), speculation);
             return new Served(runner, engine, OpenAiServer.start(engine, config));
         }
 
@@ -437,6 +444,51 @@ class OpenAiServerTest {
         assertThrows(ConnectException.class, () -> send(post(draining.uri("/v1/completions"), completion("A", 1).toString())));
     }
 
+    /**
+     * A speculating server (n-gram lookup, 4 drafted tokens) answers greedy requests with the target's own tokens and
+     * counts its drafts in /metrics under vLLM's names: drafts, drafted and accepted tokens, and accepted tokens by
+     * position, which add up to the accepted ones and fall from each position to the next. A server that does not
+     * speculate has none of them.
+     */
+    @Test
+    void speculationIsCountedInMetricsUnderVllmsNames() throws Exception {
+        String prompt = "The quick brown fox jumps over the lazy dog. The quick brown fox";
+        try (Served speculating = Served.start(new OpenAiServer.Config("127.0.0.1", 0, null, "ember-tiny", MAX_REQUEST_BYTES,
+                Duration.ofSeconds(30)), new Speculation(new NgramProposer(1, 3), 4, 64))) {
+            HttpResponse<String> response = send(post(speculating.uri("/v1/completions"), completion(prompt, 40).toString()));
+            assertEquals(200, response.statusCode(), response.body());
+            assertEquals(alone(tokenizer.encode(prompt), 40).text(), JSON.readTree(response.body()).at("/choices/0/text").asText());
+            // Logprobs and min_tokens speculate too, and answer as a server that does not speculate.
+            ObjectNode withLogprobs = completion(prompt, 24).put("logprobs", 2).put("min_tokens", 8).put("ignore_eos", false);
+            JsonNode speculated = JSON.readTree(send(post(speculating.uri("/v1/completions"), withLogprobs.toString())).body());
+            JsonNode plain = JSON.readTree(send(post(main.uri("/v1/completions"), withLogprobs.toString())).body());
+            assertEquals(plain.at("/choices/0/text"), speculated.at("/choices/0/text"));
+            assertEquals(plain.at("/choices/0/logprobs/tokens"), speculated.at("/choices/0/logprobs/tokens"));
+            JsonNode plainLogprobs = plain.at("/choices/0/logprobs/token_logprobs");
+            for (int t = 0; t < plainLogprobs.size(); t++) {
+                assertEquals(plainLogprobs.get(t).asDouble(), speculated.at("/choices/0/logprobs/token_logprobs/" + t).asDouble(), 1e-4);
+            }
+
+            Map<String, Double> m = metrics(speculating);
+            String label = "{model_name=\"ember-tiny\"";
+            double drafts = m.get("ember_spec_decode_num_drafts_total" + label + "}");
+            double drafted = m.get("ember_spec_decode_num_draft_tokens_total" + label + "}");
+            double accepted = m.get("ember_spec_decode_num_accepted_tokens_total" + label + "}");
+            assertTrue(drafts > 0 && accepted > 0 && accepted <= drafted && drafted <= 4 * drafts, m.toString());
+            double byPosition = 0;
+            double previous = Double.POSITIVE_INFINITY;
+            for (int position = 0; position < 4; position++) {
+                double at = m.get("ember_spec_decode_num_accepted_tokens_per_pos_total" + label + ",position=\"" + position + "\"}");
+                assertTrue(at <= previous, "a drafted token is accepted only after the one before it");
+                byPosition += at;
+                previous = at;
+            }
+            assertEquals(accepted, byPosition, "the positions' counts add up to the accepted tokens");
+        }
+        assertTrue(metrics(main).keySet().stream().noneMatch(k -> k.startsWith("ember_spec_decode")),
+                "a server that does not speculate exposes no speculation counters");
+    }
+
     static Map<String, Double> metrics(Served served) throws Exception {
         HttpResponse<String> response = send(HttpRequest.newBuilder(served.uri("/metrics")).GET().build());
         assertEquals(200, response.statusCode());
@@ -547,5 +599,30 @@ class OpenAiServerTest {
         assertEquals(24 * 12, json.get("total_output_tokens").asLong(), json.toString());
         assertEquals(24 * 40, json.get("total_input_tokens").asLong(), json.toString());
         assertTrue(json.get("output_throughput").asDouble() > 0);
+    }
+
+    /**
+     * {@code ember bench client --n 2 --logprobs 3} against the real server, on both endpoints: every request
+     * completes with two streamed choices whose every token carries its logprobs (the client checks), and the
+     * throughput counts both choices' tokens.
+     */
+    @ParameterizedTest
+    @CsvSource({"/v1/completions", "/v1/chat/completions"})
+    void benchClientAsksForChoicesAndLogprobs(String endpoint, @org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        Path result = dir.resolve("client.json");
+        var run = dev.ember.cli.GenerateCommandTest.ember("bench", "client", "--base-url", main.server().baseUrl(),
+                "--endpoint", endpoint, "--tokenizer", MODEL.toString(), "--num-prompts", "8", "--random-input-len", "24",
+                "--random-output-len", "10", "--ignore-eos", "--warmup-requests", "1", "--n", "2", "--logprobs", "3",
+                "--result-file", result.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode json = JSON.readTree(result.toFile());
+        assertEquals(8, json.get("completed").asInt(), json.toString());
+        assertEquals(8 * 2 * 10, json.get("total_output_tokens").asLong(), "both choices of every request counted");
+        assertEquals(2, json.get("n").asInt());
+        assertEquals(3, json.get("logprobs").asInt());
+        assertTrue(run.out().contains("n 2, logprobs 3"), run.out());
+        double perChoiceTpot = json.get("median_tpot_ms").asDouble();
+        double itl = json.get("median_itl_ms").asDouble();
+        assertTrue(perChoiceTpot > 0 && itl > 0, json.toString());
     }
 }

@@ -128,6 +128,17 @@ class ServerRobustnessTest {
                 + contentLength + "\r\n\r\n";
     }
 
+    /** Sends {@code body} to the main server's {@code path} from a socket whose receive window is a kilobyte. */
+    static Socket postWithSmallWindow(String path, ObjectNode body) throws IOException {
+        Socket socket = new Socket();
+        socket.setReceiveBufferSize(1024);
+        socket.connect(new java.net.InetSocketAddress("127.0.0.1", main.server().port()));
+        byte[] payload = body.toString().getBytes(StandardCharsets.UTF_8);
+        socket.getOutputStream().write(post(path, payload.length).getBytes(StandardCharsets.US_ASCII));
+        socket.getOutputStream().write(payload);
+        return socket;
+    }
+
     /** Waits for the server to close the connection; returns how long it took. */
     static long closedWithin(Socket socket, Duration limit) throws IOException {
         long start = System.nanoTime();
@@ -334,12 +345,7 @@ class ServerRobustnessTest {
     void aSlowReaderSlowsOnlyItself() throws Exception {
         ObjectNode slowBody = JSON.createObjectNode().put("prompt", "The king of Israel").put("max_tokens", 900)
                 .put("temperature", 0).put("ignore_eos", true).put("stream", true);
-        try (Socket slow = new Socket()) {
-            slow.setReceiveBufferSize(1024);
-            slow.connect(new java.net.InetSocketAddress("127.0.0.1", main.server().port()));
-            byte[] payload = slowBody.toString().getBytes(StandardCharsets.UTF_8);
-            slow.getOutputStream().write(post("/v1/completions", payload.length).getBytes(StandardCharsets.US_ASCII));
-            slow.getOutputStream().write(payload);
+        try (Socket slow = postWithSmallWindow("/v1/completions", slowBody)) {
             InputStream in = slow.getInputStream();
             assertTrue(in.read(new byte[64]) > 0, "the slow stream started");
             long start = System.nanoTime();
@@ -352,6 +358,55 @@ class ServerRobustnessTest {
             assertTrue(fastMillis < 20_000, "the stream beside a slow reader took " + fastMillis + " ms");
         }
         OpenAiServerTest.assertAllBlocksFree(main.engine());  // the slow reader's request ended with its client
+    }
+
+    /**
+     * A streaming client that reads a few bytes and then nothing more, its connection left open. The kernel takes the
+     * first megabytes of its answer into the socket's buffers (up to tcp_wmem's 4 MiB); past them the server's writes
+     * block, which holds only that request's own virtual thread: the engine loop goes on (a request's events queue
+     * without bound) and streams beside it finish. At the write timeout (the idle timeout: no byte taken) the server
+     * drops the connection and cancels the request, which frees its KV blocks while it still had tokens to go.
+     */
+    @Test
+    void aClientThatStopsReadingIsDroppedAtTheWriteTimeoutAndStallsNoOne() throws Exception {
+        // Four choices of 1,000 tokens with their top-20 logprobs in the chat format (about 1.5 KB a token): several
+        // times what the socket's buffers hold, so that the writes block long before the request is done.
+        ObjectNode stalledBody = JSON.createObjectNode().put("max_tokens", 1000).put("n", 4).put("temperature", 0)
+                .put("ignore_eos", true).put("stream", true).put("logprobs", true).put("top_logprobs", 20);
+        stalledBody.putArray("messages").addObject().put("role", "user").put("content", "The king of Israel");
+        long failedBefore = main.engine().metrics().failedRequests();
+        long completedBefore = main.engine().metrics().finishedRequests(dev.ember.scheduler.FinishReason.LENGTH);
+        try (Socket stalled = postWithSmallWindow("/v1/chat/completions", stalledBody)) {
+            assertTrue(stalled.getInputStream().read(new byte[64]) > 0, "the stalled stream started");
+            // From here on the client reads nothing.
+
+            long start = System.nanoTime();
+            List<CompletableFuture<java.net.http.HttpResponse<String>>> others = new ArrayList<>();
+            for (String prompt : List.of("A friend", "In the beginning", "Blessed is the man")) {
+                String body = JSON.createObjectNode().put("prompt", prompt).put("max_tokens", 100).put("temperature", 0)
+                        .put("ignore_eos", true).put("stream", true).toString();
+                others.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return OpenAiServerTest.postTo(main.server().baseUrl() + "/v1/completions", body);
+                    } catch (IOException | InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }));
+            }
+            for (var other : others) {
+                assertEquals(200, other.join().statusCode());
+                assertTrue(other.join().body().endsWith("data: [DONE]\n\n"), other.join().body());
+            }
+            long othersMillis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(othersMillis < 30_000, "three streams beside a client that stopped reading took " + othersMillis + " ms");
+
+            OpenAiServerTest.assertAllBlocksFree(main.engine());  // the stalled request is gone while its client still holds on
+            assertEquals(failedBefore + 4, main.engine().metrics().failedRequests(), "the stalled request's four choices were cancelled");
+            assertEquals(completedBefore + 3, main.engine().metrics().finishedRequests(dev.ember.scheduler.FinishReason.LENGTH),
+                    "only the three others ran to their length");
+            closedWithin(stalled, Duration.ofSeconds(10));
+        }
+        OpenAiServerTest.assertOk(main.server().baseUrl());
     }
 
     /** Shutdown with a connection stalled in its body: it is closed, not waited for. */

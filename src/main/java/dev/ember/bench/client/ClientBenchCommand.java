@@ -120,6 +120,14 @@ public final class ClientBenchCommand implements Callable<Integer> {
     @Option(names = "--temperature", defaultValue = "0", description = "sampling temperature sent; default: ${DEFAULT-VALUE}")
     double temperature;
 
+    @Option(names = "--n", paramLabel = "N", defaultValue = "1", description = "choices a request (OpenAI's n), each "
+            + "streamed; throughput counts every choice's tokens, TPOT and ITL are a choice's; default: ${DEFAULT-VALUE}")
+    int n;
+
+    @Option(names = "--logprobs", paramLabel = "N", description = "ask for the top N logprobs of each token (completions: "
+            + "logprobs N; chat: logprobs with top_logprobs N) and fail a request whose tokens do not all carry them")
+    Integer logprobs;
+
     @Option(names = "--seed", defaultValue = "0", description = "seed of the dataset and the arrivals; default: ${DEFAULT-VALUE}")
     long seed;
 
@@ -162,14 +170,17 @@ public final class ClientBenchCommand implements Callable<Integer> {
         try (Tokenizer tokenizer = tokenizerDir != null ? Tokenizer.load(tokenizerDir) : null) {
             requests = dataset(numPrompts + warmupRequests, tokenizer);
         }
-        try (OpenAiStreamClient client = new OpenAiStreamClient(baseUrl, endpoint, modelName, apiKey, ignoreEos, temperature,
+        RequestSettings settings = new RequestSettings(n, logprobs != null ? logprobs : RequestSettings.NO_LOGPROBS, ignoreEos,
+                temperature);
+        try (OpenAiStreamClient client = new OpenAiStreamClient(baseUrl, endpoint, modelName, apiKey, settings,
                 Duration.ofSeconds(requestTimeout))) {
             if (client.isChat() && requests.getFirst().prompt() instanceof ClientRequest.TokenIds) {
                 throw new EmberException("chat completions take text: give --tokenizer DIR to turn random token ids into text");
             }
-            out.printf("# ember bench client, %s: %s, model %s, %d requests (%s), request rate %s, burstiness %s, max concurrency %s%n",
+            out.printf("# ember bench client, %s: %s, model %s, %d requests (%s), request rate %s, burstiness %s, max concurrency %s,"
+                            + " n %d, logprobs %s%n",
                     BenchHeader.currentVersion(), client.uri(), modelName, numPrompts, datasetName, requestRate, burstiness,
-                    maxConcurrency != null ? maxConcurrency : "none");
+                    maxConcurrency != null ? maxConcurrency : "none", n, logprobs != null ? logprobs : "none");
             List<ClientRequest> warmup = requests.subList(0, warmupRequests);
             List<ClientRequest> timed = requests.subList(warmupRequests, requests.size());
             if (!warmup.isEmpty()) {
@@ -222,6 +233,12 @@ public final class ClientBenchCommand implements Callable<Integer> {
         }
         if (outputLen != null && outputLen < 1) {
             throw new EmberException("--output-len must be at least 1");
+        }
+        if (n < 1) {
+            throw new EmberException("--n must be at least 1");
+        }
+        if (logprobs != null && logprobs < 0) {
+            throw new EmberException("--logprobs must be at least 0");
         }
     }
 
@@ -370,8 +387,8 @@ public final class ClientBenchCommand implements Callable<Integer> {
             }
             trace.spanOnTrack(name, Trace.CLIENT, r.succeeded() ? "request" : "failed_request", r.sentNanos(),
                     r.endNanos() - r.sentNanos(), "output_tokens", r.outputTokens());
-            if (r.succeeded() && r.tokenEvents().length > 0) {
-                trace.spanOnTrack(name, Trace.CLIENT, "first_token", r.sentNanos(), r.tokenEvents()[0] - r.sentNanos(), null, 0);
+            if (r.succeeded()) {
+                trace.spanOnTrack(name, Trace.CLIENT, "first_token", r.sentNanos(), r.firstTokenNanos() - r.sentNanos(), null, 0);
             }
         }
     }
@@ -389,6 +406,8 @@ public final class ClientBenchCommand implements Callable<Integer> {
         root.put("max_concurrency", maxConcurrency);
         root.put("warmup_requests", warmupRequests);
         root.put("ignore_eos", ignoreEos);
+        root.put("n", n);
+        root.put("logprobs", logprobs);
         root.put("slo", bounds != null ? bounds.toString() : null);
         root.putAll(metrics.toMap());
         if (!(gpu instanceof GpuReport.Off)) {

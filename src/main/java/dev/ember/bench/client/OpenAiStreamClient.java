@@ -23,8 +23,9 @@ import java.util.concurrent.Executors;
 /**
  * Sends one streamed request to an OpenAI-compatible server and times it: {@code /v1/completions} or
  * {@code /v1/chat/completions} with {@code stream: true} and {@code stream_options.include_usage}, read as
- * server-sent events on the calling thread (a virtual thread per request). A chunk counts as a token event when
- * it carries generated text; the token counts are the final {@code usage}, never a re-tokenised text.
+ * server-sent events on the calling thread (a virtual thread per request). A chunk counts as a token event of its
+ * choice when it carries generated text; the token counts are the final {@code usage}, never a re-tokenised text.
+ * With {@code n} > 1 every choice must stream; with logprobs asked for, every token of every choice must carry them.
  */
 public final class OpenAiStreamClient implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -37,15 +38,14 @@ public final class OpenAiStreamClient implements AutoCloseable {
     private final boolean chat;
     private final String model;
     private final String apiKey;
-    private final boolean ignoreEos;
-    private final double temperature;
+    private final RequestSettings settings;
     private final Duration timeout;
 
     /**
      * @param endpoint a path under {@code baseUrl}; one ending in {@code /chat/completions} takes chat messages
      * @param apiKey   sent as a bearer token; null for none
      */
-    public OpenAiStreamClient(URI baseUrl, String endpoint, String model, String apiKey, boolean ignoreEos, double temperature,
+    public OpenAiStreamClient(URI baseUrl, String endpoint, String model, String apiKey, RequestSettings settings,
                               Duration timeout) {
         this.executor = Executors.newVirtualThreadPerTaskExecutor();
         this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(30))
@@ -55,8 +55,7 @@ public final class OpenAiStreamClient implements AutoCloseable {
         this.chat = endpoint.replaceAll("/+$", "").endsWith("/chat/completions");
         this.model = model;
         this.apiKey = apiKey;
-        this.ignoreEos = ignoreEos;
-        this.temperature = temperature;
+        this.settings = settings;
         this.timeout = timeout;
     }
 
@@ -68,7 +67,10 @@ public final class OpenAiStreamClient implements AutoCloseable {
         return uri;
     }
 
-    /** The request body: the prompt, max_tokens, streaming with usage, greedy unless told otherwise. */
+    /**
+     * The request body: the prompt, max_tokens, streaming with usage, greedy unless told otherwise; {@code n} and
+     * logprobs where asked for, in the endpoint's form (chat: {@code logprobs: true} with {@code top_logprobs}).
+     */
     String body(ClientRequest request) {
         ObjectNode body = JSON.createObjectNode();
         body.put("model", model);
@@ -86,10 +88,19 @@ public final class OpenAiStreamClient implements AutoCloseable {
             }
         }
         body.put("max_tokens", request.maxTokens());
-        body.put("temperature", temperature);
+        body.put("temperature", settings.temperature());
+        if (settings.n() > 1) {
+            body.put("n", settings.n());
+        }
+        if (settings.wantsLogprobs() && chat) {
+            body.put("logprobs", true);
+            body.put("top_logprobs", settings.logprobs());
+        } else if (settings.wantsLogprobs()) {
+            body.put("logprobs", settings.logprobs());
+        }
         body.put("stream", true);
         body.putObject("stream_options").put("include_usage", true);
-        if (ignoreEos) {
+        if (settings.ignoreEos()) {
             body.put("ignore_eos", true);
         }
         return body.toString();
@@ -124,8 +135,7 @@ public final class OpenAiStreamClient implements AutoCloseable {
 
     private RequestOutcome readStream(InputStream in, long scheduled, long sent) throws IOException {
         BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
-        long[] events = new long[64];
-        int count = 0;
+        ChoiceStreams choices = new ChoiceStreams(settings.n());
         int promptTokens = -1;
         int outputTokens = -1;
         boolean done = false;
@@ -149,12 +159,21 @@ public final class OpenAiStreamClient implements AutoCloseable {
             if (chunk.has("error")) {
                 return RequestOutcome.failed(scheduled, sent, "error in stream: " + errorMessage(data));
             }
-            JsonNode choices = chunk.path("choices");
-            if (choices.isArray() && !choices.isEmpty() && !generatedText(choices.get(0)).isEmpty()) {
-                if (count == events.length) {
-                    events = Arrays.copyOf(events, 2 * count);
+            for (JsonNode choice : chunk.path("choices")) {
+                int index = choice.path("index").asInt(0);
+                if (index < 0 || index >= settings.n()) {
+                    return RequestOutcome.failed(scheduled, sent, "a choice of index " + index + " in a request of n " + settings.n());
                 }
-                events[count++] = now;
+                if (!generatedText(choice).isEmpty()) {
+                    choices.textArrived(index, now);
+                }
+                if (choice.path("finish_reason").isTextual()) {
+                    choices.finished(index);
+                }
+                String badLogprobs = settings.wantsLogprobs() ? choices.countLogprobs(index, choice.path("logprobs")) : null;
+                if (badLogprobs != null) {
+                    return RequestOutcome.failed(scheduled, sent, badLogprobs);
+                }
             }
             JsonNode usage = chunk.path("usage");
             if (usage.isObject()) {
@@ -169,10 +188,90 @@ public final class OpenAiStreamClient implements AutoCloseable {
         if (promptTokens < 0 || outputTokens < 0) {
             return RequestOutcome.failed(scheduled, sent, "the stream carried no usage with prompt_tokens and completion_tokens");
         }
-        if (count == 0) {
+        if (choices.textEvents() == 0) {
             return RequestOutcome.failed(scheduled, sent, "the stream carried no generated text");
         }
-        return new RequestOutcome(scheduled, sent, Arrays.copyOf(events, count), end, promptTokens, outputTokens, null);
+        if (choices.finishedChoices() < settings.n()) {
+            return RequestOutcome.failed(scheduled, sent, "the stream finished " + choices.finishedChoices() + " of the "
+                    + settings.n() + " choices asked for (n)");
+        }
+        if (settings.wantsLogprobs() && choices.logprobTokens() != outputTokens) {
+            return RequestOutcome.failed(scheduled, sent, "the stream carried logprobs for " + choices.logprobTokens()
+                    + " tokens of the " + outputTokens + " its usage counts");
+        }
+        return new RequestOutcome(scheduled, sent, choices.tokenEvents(), end, promptTokens, outputTokens, null);
+    }
+
+    /** What the chunks of one stream carried, choice by choice. */
+    private final class ChoiceStreams {
+        private final long[][] events;
+        private final int[] eventCounts;
+        private final boolean[] finished;
+        private int logprobTokens;
+
+        ChoiceStreams(int n) {
+            events = new long[n][64];
+            eventCounts = new int[n];
+            finished = new boolean[n];
+        }
+
+        void finished(int choice) {
+            finished[choice] = true;
+        }
+
+        void textArrived(int choice, long nanos) {
+            if (eventCounts[choice] == events[choice].length) {
+                events[choice] = Arrays.copyOf(events[choice], 2 * eventCounts[choice]);
+            }
+            events[choice][eventCounts[choice]++] = nanos;
+        }
+
+        /**
+         * Counts the tokens whose logprobs a chunk's choice carries, each with at most {@code logprobs} + 1 top
+         * entries (vLLM adds the drawn token when it is not among them) and at least one where any were asked for;
+         * the chunk that only ends a choice may carry none. Returns what is wrong, or null.
+         */
+        String countLogprobs(int choice, JsonNode logprobs) {
+            // chat: {"content": [{token, logprob, top_logprobs: [...]}]}; completions: {"token_logprobs": [...], "top_logprobs": [{...}]}
+            JsonNode tokens = chat ? logprobs.path("content") : logprobs.path("token_logprobs");
+            if (!tokens.isArray()) {
+                return null;
+            }
+            for (int i = 0; i < tokens.size(); i++) {
+                JsonNode top = chat ? tokens.get(i).path("top_logprobs") : logprobs.path("top_logprobs").path(i);
+                int entries = top.size();
+                if (entries > settings.logprobs() + 1 || (settings.logprobs() > 0 && entries == 0)) {
+                    return "a token of choice " + choice + " with " + entries + " top logprobs where " + settings.logprobs()
+                            + " were asked for";
+                }
+            }
+            logprobTokens += tokens.size();
+            return null;
+        }
+
+        int textEvents() {
+            return Arrays.stream(eventCounts).sum();
+        }
+
+        int finishedChoices() {
+            int count = 0;
+            for (boolean f : finished) {
+                count += f ? 1 : 0;
+            }
+            return count;
+        }
+
+        int logprobTokens() {
+            return logprobTokens;
+        }
+
+        long[][] tokenEvents() {
+            long[][] out = new long[events.length][];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = Arrays.copyOf(events[i], eventCounts[i]);
+            }
+            return out;
+        }
     }
 
     private String generatedText(JsonNode choice) {

@@ -44,7 +44,7 @@ class ClientBenchCommandTest {
 
     private static List<String> resultFields() {
         List<String> f = new ArrayList<>(List.of("date", "ember_version", "url", "model", "dataset", "num_prompts", "request_rate",
-                "burstiness", "max_concurrency", "warmup_requests", "ignore_eos", "slo", "duration_s", "completed", "failed",
+                "burstiness", "max_concurrency", "warmup_requests", "ignore_eos", "n", "logprobs", "slo", "duration_s", "completed", "failed",
                 "total_input_tokens", "total_output_tokens", "request_throughput", "request_goodput", "output_throughput",
                 "total_token_throughput"));
         for (String metric : List.of("ttft", "tpot", "itl", "e2el", "queue")) {
@@ -179,6 +179,43 @@ class ClientBenchCommandTest {
                 "--random-input-len", "4", "--random-output-len", "2");
         assertEquals(0, r.exitCode(), r.err());
         assertTrue(r.out().contains("HTTP 400: max_tokens is too large"), r.out());
+    }
+
+    /** --n and --logprobs go into each body in the endpoint's form, and an answer without them fails saying what it lacked. */
+    @Test
+    void choicesAndLogprobsAreAskedForAndCheckedInEachAnswer() throws IOException {
+        stub.bodies.clear();
+        Path result = dir.resolve("n.json");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--model", "m",
+                "--num-prompts", "2", "--warmup-requests", "0", "--random-input-len", "4", "--random-output-len", "3", "--n", "2", "--result-file", result.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode json = JSON.readTree(result.toFile());
+        assertEquals(2, json.get("n").asInt());
+        assertTrue(json.get("logprobs").isNull());
+        assertEquals(2, json.get("failed").asInt(), "the stub streams one choice where two were asked for");
+        assertTrue(json.get("errors").has("the stream finished 1 of the 2 choices asked for (n)"), json.toString());
+        assertEquals(2, stub.receivedBodies().getFirst().get("n").asInt());
+
+        stub.bodies.clear();
+        r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--model", "m", "--num-prompts", "2",
+                "--warmup-requests", "0", "--random-input-len", "4", "--random-output-len", "3", "--logprobs", "5", "--result-file", result.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        json = JSON.readTree(result.toFile());
+        assertEquals(5, json.get("logprobs").asInt());
+        assertTrue(json.get("errors").has("the stream carried logprobs for 0 tokens of the 3 its usage counts"), json.toString());
+        JsonNode body = stub.receivedBodies().getFirst();
+        assertEquals(5, body.get("logprobs").asInt(), "completions ask for logprobs N");
+        assertFalse(body.has("n"), "n = 1 is left to the server's default");
+
+        Path prompts = Files.writeString(dir.resolve("chat-prompts.txt"), "one two three\n");
+        stub.bodies.clear();
+        r = GenerateCommandTest.ember("bench", "client", "--base-url", stub.baseUrl(), "--model", "m", "--endpoint",
+                "/v1/chat/completions", "--dataset-name", "prompts", "--dataset-path", prompts.toString(), "--num-prompts", "1",
+                "--warmup-requests", "0", "--output-len", "2", "--logprobs", "4");
+        assertEquals(0, r.exitCode(), r.err());
+        body = stub.receivedBodies().getFirst();
+        assertTrue(body.get("logprobs").asBoolean(), "chat asks for logprobs: true...");
+        assertEquals(4, body.get("top_logprobs").asInt(), "...with top_logprobs N");
     }
 
     @Test

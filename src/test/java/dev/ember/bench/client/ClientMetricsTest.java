@@ -19,7 +19,7 @@ class ClientMetricsTest {
         for (int i = 0; i < e.length; i++) {
             e[i] = (long) (events[i] * MS);
         }
-        return new RequestOutcome((long) (due * MS), (long) (sent * MS), e, (long) (end * MS), prompt, output, null);
+        return new RequestOutcome((long) (due * MS), (long) (sent * MS), new long[][] {e}, (long) (end * MS), prompt, output, null);
     }
 
     private static void assertNear(double expected, double actual, String what) {

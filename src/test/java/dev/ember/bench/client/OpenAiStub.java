@@ -70,7 +70,9 @@ final class OpenAiStub implements AutoCloseable {
                     sleep(gapMillis);
                 }
                 String text = "t" + i + " ";
-                String choice = chat ? "{\"index\":0,\"delta\":{\"content\":\"" + text + "\"}}" : "{\"index\":0,\"text\":\"" + text + "\"}";
+                String finish = i == maxTokens - 1 ? "\"length\"" : "null";
+                String choice = chat ? "{\"index\":0,\"delta\":{\"content\":\"" + text + "\"},\"finish_reason\":" + finish + "}"
+                        : "{\"index\":0,\"text\":\"" + text + "\",\"finish_reason\":" + finish + "}";
                 send(out, "{\"id\":\"x\",\"choices\":[" + choice + "]}");
             }
             if (usage) {
