@@ -247,9 +247,10 @@ public final class EmberKernels implements AutoCloseable {
     public int decodeSplits(DType type, int rows, AttentionShape shape, int contextTokens) {
         if (decodeOnTensorCores(type, shape)) {
             // Blocks of four warps, each warp its own tiles of 16 keys: about four blocks per multiprocessor (three fit
-            // at once), and at least four tiles a warp, so that each warp's first copy is a small share of its time.
+            // at once), each warp at least one tile. A small batch is bound by the latency of each warp's first copy,
+            // so it takes as many splits as its context allows.
             int wanted = (4 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
-            int byLength = Math.max(1, contextTokens / (DECODE_MMA_WARPS * 4 * DECODE_MMA_KEYS));
+            int byLength = Math.max(1, contextTokens / (DECODE_MMA_WARPS * DECODE_MMA_KEYS));
             return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
         }
         int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
