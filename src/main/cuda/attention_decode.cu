@@ -1,7 +1,6 @@
 // Decode attention: one new query token per sequence against its paged KV cache, the context split across thread
-// blocks (split-K) so that a few long sequences still fill the GPU. EmberKernels.decodeAttention launches one of the
-// first two kernels below (decode_attention_mma where the tensor cores take the shape, else decode_attention_keys),
-// then decode_attention_reduce.
+// blocks (split-K) so that a few long sequences still fill the GPU. EmberKernels.decodeAttention launches the two
+// kernels below back to back.
 //
 // decode_attention_keys_d{128,256}_g{2,4}: block (n, kvHead * headBatches + b, split) takes decode row decodeRows[n],
 // HG (2 or 4) of the G = heads/kvHeads query heads that share kvHead (batch b of them; all of them when G <= HG, so
@@ -35,11 +34,15 @@
 // 0.60 GFLOP per layer: 4 FLOPs per byte, far under the fp32 rate per byte of bandwidth, so the kernel is bound by
 // how fast it streams the cache.
 #include "common.cuh"
-#include "mma.cuh"
 
 namespace ember {
 
 constexpr float DECODE_LOG2E = 1.4426950408889634f;
+
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
+}
 
 // The E values of one 16-byte slice in shared memory, widened to fp32.
 __device__ __forceinline__ void load_slice(const float* s, float* out) {
@@ -297,205 +300,6 @@ __device__ __forceinline__ void decode_attention_keys(
     }
 }
 
-// decode_attention_mma: what decode_attention_keys computes, on the tensor cores, for 16-bit storage, head dimensions
-// that are multiples of 16 up to 128 and groups of up to 16 query heads (EmberKernels.decodeOnTensorCores). The G
-// query heads that share a KV head are the rows of mma's A operand (padded to 16), so that a warp takes the scores of
-// all of them against 16 keys with hd/16 x 2 mma and adds P V with hd/8 mma; the CUDA cores only mask, exponentiate
-// and rescale, where the keys kernel spends ~700 instructions a warp and tile on dot products.
-// Block (n, kvHead, split), 4 warps: the split's keys in tiles of 16, tile i to warp i % 4; each warp copies its own
-// tiles (cp.async, two stages, no barrier between warps) and keeps a running max and sum for its two rows (g and g+8)
-// and their outputs in registers. At the end the four warps' results merge through shared memory into the split's
-// partial result (o, m, l), which decode_attention_reduce merges with the other splits' as it does the keys kernel's.
-// Shared memory: 4 warps x 2 stages x 16 keys x K and V rows of hd + 8 elements (the 8 rows that a quad of lanes or
-// an ldmatrix reads fall in different banks): 69,632 bytes at hd 128 (three blocks per H100/H200 multiprocessor,
-// within the 99 KiB of sm_86/sm_89); the merge reuses it (4 x 16 x hd floats, then 4 x 16 maxima and sums).
-// Cost per decode row and KV head: the keys kernel's 2*ctx*hd*sizeof(T) bytes read, and 4*16*ctx*hd FLOPs on the
-// tensor cores (rows past G are padding).
-constexpr int DMMA_WARPS = 4;
-constexpr int DMMA_KEYS = 16;   // keys per tile: one mma k-step of P V
-constexpr int DMMA_STAGES = 2;
-constexpr int DMMA_MAXHD = 128;
-constexpr int DMMA_ROWS = 16;   // query heads a block takes at most: mma's M
-
-template <typename T>
-__device__ __forceinline__ void decode_attention_mma(
-        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
-        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
-        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
-        int splits, float scale) {
-    using Ops = MmaOps<T>;
-    constexpr int E = 16 / sizeof(T), KSTEPS = DMMA_MAXHD / 16, DTILES = DMMA_MAXHD / 8;
-    extern __shared__ __align__(16) unsigned char smem[];
-    const int rowElems = hd + E;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const int stageElems = 2 * DMMA_KEYS * rowElems;  // keys, then values
-    T* const tiles = reinterpret_cast<T*>(smem) + (size_t)warp * DMMA_STAGES * stageElems;
-
-    const DecodeWork w = decode_work<DMMA_ROWS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
-                                                kvHeads, window, splits);
-    const int split = blockIdx.z;
-    const int tileCount = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
-    const int mine = tileCount > warp ? (tileCount - warp + DMMA_WARPS - 1) / DMMA_WARPS : 0;
-    const int slices = hd / E;
-    // Copies tile `tile` of the split's range into stage `s` of this warp (zero-filled past the split's end).
-    auto stage = [&](int s, int tile) {
-        T* Ks = tiles + s * stageElems;
-        T* Vs = Ks + DMMA_KEYS * rowElems;
-        const int t0 = w.begin + tile * DMMA_KEYS;
-        for (int i = lane; i < DMMA_KEYS * slices; i += 32) {
-            const int j = i / slices, c = i - j * slices, kp = t0 + j;
-            const bool valid = kp < w.end;
-            const size_t at = valid ? paged_offset(w.table, kp, blockSize, kvHeads, w.kvHead, hd, c * E) : 0;
-            copy_async_16(Ks + j * rowElems + c * E, kCache + at, valid);
-            copy_async_16(Vs + j * rowElems + c * E, vCache + at, valid);
-        }
-    };
-    if (mine > 0) stage(0, warp);
-    asm volatile("cp.async.commit_group;\n" ::);
-
-    // This thread's rows of A: query heads head0 + g and head0 + g + 8, zero where the group has no such head.
-    const bool valid0 = g < w.count, valid1 = g + 8 < w.count;
-    const T* q0 = q + ((size_t)w.row * heads + w.head0 + g) * hd;
-    const T* q1 = q0 + (size_t)8 * hd;
-    uint32_t qf[KSTEPS][4];
-#pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-        const int d = kk * 16 + 2 * t;
-        const bool inside = kk * 16 < hd;
-        qf[kk][0] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d) : 0u;
-        qf[kk][1] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d) : 0u;
-        qf[kk][2] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d + 8) : 0u;
-        qf[kk][3] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d + 8) : 0u;
-    }
-    const float qScale = scale * DECODE_LOG2E;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's share of its rows' sums
-    float o[DTILES][4];
-#pragma unroll
-    for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-
-    for (int i = 0; i < mine; i++) {
-        const int tile = warp + i * DMMA_WARPS;
-        if (i + 1 < mine) stage((i + 1) & 1, tile + DMMA_WARPS);
-        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
-        asm volatile("cp.async.wait_group 1;\n" ::);  // all but the newest: this tile has landed
-        __syncwarp();
-        const T* Ks = tiles + (i & 1) * stageElems;
-        const T* Vs = Ks + DMMA_KEYS * rowElems;
-        const int t0 = w.begin + tile * DMMA_KEYS;
-
-        float s[2][4];  // keys t0 + 8n + 2t (+1): rows g (s[n][0..1]) and g + 8 (s[n][2..3])
-#pragma unroll
-        for (int n = 0; n < 2; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) {
-                if (kk * 16 < hd) {
-                    const T* key = Ks + (n * 8 + g) * rowElems + kk * 16 + 2 * t;
-                    Ops::mma(s[n], qf[kk], *reinterpret_cast<const uint32_t*>(key),
-                             *reinterpret_cast<const uint32_t*>(key + 8));
-                }
-            }
-        }
-        float max0 = -INFINITY, max1 = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < 2; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const bool inRange = t0 + n * 8 + 2 * t + (e & 1) < w.end;  // zero-filled keys take no weight
-                s[n][e] = inRange ? s[n][e] * qScale : -INFINITY;
-            }
-            max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
-            max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
-        }
-        max0 = quad_max(max0);
-        max1 = quad_max(max1);
-        // Finite: the tile's first key is in range.
-        const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
-        const float alpha0 = exp2f(m0 - mNew0), alpha1 = exp2f(m1 - mNew1);  // 0 on the first tile
-        m0 = mNew0;
-        m1 = mNew1;
-        l0 *= alpha0;
-        l1 *= alpha1;
-        scale_rows(o, alpha0, alpha1);
-#pragma unroll
-        for (int n = 0; n < 2; n++) {
-            s[n][0] = exp2f(s[n][0] - m0);
-            s[n][1] = exp2f(s[n][1] - m0);
-            s[n][2] = exp2f(s[n][2] - m1);
-            s[n][3] = exp2f(s[n][3] - m1);
-            l0 += s[n][0] + s[n][1];
-            l1 += s[n][2] + s[n][3];
-        }
-        // S's accumulators are P's A operand for the tile's 16 keys (keys 2t.. in s[0], 8 + 2t.. in s[1]).
-        const uint32_t p[4] = {Ops::pack(s[0][0], s[0][1]), Ops::pack(s[0][2], s[0][3]),
-                               Ops::pack(s[1][0], s[1][1]), Ops::pack(s[1][2], s[1][3])};
-#pragma unroll
-        for (int n = 0; n < DTILES; n++) {
-            if (n * 8 < hd) {
-                // V is [key][dim]: ldmatrix.trans hands each lane the pairs of consecutive keys B wants.
-                uint32_t b0, b1;
-                const unsigned row = (unsigned)__cvta_generic_to_shared(Vs + (lane & 15) * rowElems + n * 8);
-                asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-                             : "=r"(b0), "=r"(b1) : "r"(row));
-                Ops::mma(o[n], p, b0, b1);
-            }
-        }
-        __syncwarp();  // every lane is done with this stage before the next iteration refills it
-    }
-    asm volatile("cp.async.wait_group 0;\n" ::);
-    l0 = quad_sum(l0);
-    l1 = quad_sum(l1);
-
-    // Merge the four warps: M = max m_w, L = sum l_w 2^(m_w - M), o = sum o_w 2^(m_w - M). A warp without tiles has
-    // m = -inf and takes no weight; a split without keys writes o = 0, m = -inf, l = 0, as the keys kernel does.
-    __syncthreads();  // every warp is done with its tiles: the shared memory now holds the merge
-    float* mergeO = reinterpret_cast<float*>(smem);          // [warp][row][hd]
-    float* mergeM = mergeO + DMMA_WARPS * DMMA_ROWS * hd;    // [warp][row]
-    float* mergeL = mergeM + DMMA_WARPS * DMMA_ROWS;
-    float* o0 = mergeO + (warp * DMMA_ROWS + g) * hd;
-    float* o1 = o0 + 8 * hd;
-#pragma unroll
-    for (int n = 0; n < DTILES; n++) {
-        if (n * 8 < hd) {
-            const int d = n * 8 + 2 * t;
-            o0[d] = o[n][0];
-            o0[d + 1] = o[n][1];
-            o1[d] = o[n][2];
-            o1[d + 1] = o[n][3];
-        }
-    }
-    if (t == 0) {
-        mergeM[warp * DMMA_ROWS + g] = m0;
-        mergeL[warp * DMMA_ROWS + g] = l0;
-        mergeM[warp * DMMA_ROWS + g + 8] = m1;
-        mergeL[warp * DMMA_ROWS + g + 8] = l1;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < w.count * hd; i += blockDim.x) {
-        const int h = i / hd, d = i - h * hd;
-        float mMax = -INFINITY;
-#pragma unroll
-        for (int v = 0; v < DMMA_WARPS; v++) mMax = fmaxf(mMax, mergeM[v * DMMA_ROWS + h]);
-        float sum = 0.f, out = 0.f;
-#pragma unroll
-        for (int v = 0; v < DMMA_WARPS; v++) {
-            const float mv = mergeM[v * DMMA_ROWS + h];
-            if (mv != -INFINITY) {
-                const float f = exp2f(mv - mMax);
-                out += mergeO[(v * DMMA_ROWS + h) * hd + d] * f;
-                sum += mergeL[v * DMMA_ROWS + h] * f;
-            }
-        }
-        const size_t part = ((size_t)w.n * heads + w.head0 + h) * splits + split;
-        partialOut[part * hd + d] = out;
-        if (d == 0) {
-            partialMaxSum[part * 2] = mMax;
-            partialMaxSum[part * 2 + 1] = sum;
-        }
-    }
-}
-
 // Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
 // and writes hd elements per block.
 template <typename T>
@@ -543,17 +347,3 @@ EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),
                   (partialOut, partialMaxSum, decodeRows, out, heads, hd, splits))
-
-// Tensor cores take 16-bit operands only: no fp32 variant (fp32 caches use decode_attention_keys).
-#define DECODE_MMA_PARAMS(T)                                                                                   \
-    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows, \
-     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,  \
-     int hd, int blockSize, int window, int splits, float scale)
-extern "C" __global__ void __launch_bounds__(128) decode_attention_mma_bf16 DECODE_MMA_PARAMS(__nv_bfloat16) {
-    ember::wait_for_previous_grid();
-    ember::decode_attention_mma<__nv_bfloat16> DECODE_ARGS;
-}
-extern "C" __global__ void __launch_bounds__(128) decode_attention_mma_f16 DECODE_MMA_PARAMS(__half) {
-    ember::wait_for_previous_grid();
-    ember::decode_attention_mma<__half> DECODE_ARGS;
-}

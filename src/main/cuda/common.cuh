@@ -59,13 +59,6 @@ __device__ __forceinline__ size_t paged_offset(const int* __restrict__ table, in
     return (slot * kvHeads + kvHead) * hd + d;
 }
 
-// Copies 16 bytes from global to shared memory without passing through registers (cp.async, sm_80+); with valid
-// false the destination is zero-filled and the source is not read.
-__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
-    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
-}
-
 // Sum over the whole block, returned to every thread. `scratch` holds one float per warp (32 suffice).
 // The leading barrier lets callers reuse `scratch` across consecutive reductions.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

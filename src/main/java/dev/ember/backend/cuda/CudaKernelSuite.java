@@ -184,8 +184,7 @@ final class CudaKernelSuite implements KernelSuite {
             if (decode) {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 int splits = decodeSplits(rows, blocksPerSequence);
-                String kernel = EmberKernels.decodeOnTensorCores(type, shape) ? "decode_attention_mma" : "decode_attention_keys";
-                launch(new Case("decode_attention", kernel + "+reduce_" + typed, phase, "rows=" + rows + " context="
+                launch(new Case("decode_attention", "decode_attention+reduce_" + typed, phase, "rows=" + rows + " context="
                         + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads() + " head_dim=" + hd + " splits="
                         + splits, rows, decodeAttentionBytes(rows, seqLen, shape, splits, t),
                         attentionFlops(shape, (long) rows * seqLen)), () ->
@@ -234,7 +233,7 @@ final class CudaKernelSuite implements KernelSuite {
 
         /** The runner's split count, from the one policy both use. */
         int decodeSplits(int rows, int blocks) {
-            return kernels.decodeSplits(type, rows, shape, blocks * bs);
+            return kernels.decodeSplits(rows, shape, blocks * bs);
         }
     }
 

@@ -413,7 +413,7 @@ final class CudaModelRunner implements ModelRunner {
     /** The decode-attention splits of a step ({@link EmberKernels#decodeSplits}), 1 for a step without decodes. */
     private int decodeSplits(StepLayout layout) {
         return layout.decode() == 0 ? 1
-                : kernels.decodeSplits(type, layout.decode(), shape, layout.stride() * kvSpec.blockSize());
+                : kernels.decodeSplits(layout.decode(), shape, layout.stride() * kvSpec.blockSize());
     }
 
     /**

@@ -235,8 +235,6 @@ public final class EmberKernels implements AutoCloseable {
 
     /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */
     public static final int MAX_DECODE_SPLITS = 32;
-    /** decode_attention_mma's geometry (attention_decode.cu): warps a block, keys a tile, query heads and head dimension at most. */
-    private static final int DECODE_MMA_WARPS = 4, DECODE_MMA_KEYS = 16, DECODE_MMA_ROWS = 16, DECODE_MMA_MAX_HEAD_DIM = 128;
 
     /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
@@ -244,33 +242,10 @@ public final class EmberKernels implements AutoCloseable {
      * batch 64 with one split per sequence it took 180 us per layer, four times its bytes over the bandwidth), each
      * split at least one tile of keys, so the count changes only with the table width.
      */
-    public int decodeSplits(DType type, int rows, AttentionShape shape, int contextTokens) {
-        if (decodeOnTensorCores(type, shape)) {
-            // Blocks of four warps, each warp its own tiles of 16 keys: about four blocks per multiprocessor (three fit
-            // at once), each warp at least one tile. A small batch is bound by the latency of each warp's first copy,
-            // so it takes as many splits as its context allows.
-            int wanted = (4 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
-            int byLength = Math.max(1, contextTokens / (DECODE_MMA_WARPS * DECODE_MMA_KEYS));
-            return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
-        }
+    public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
         int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
         int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
-    }
-
-    /**
-     * Whether decode attention runs on the tensor cores (decode_attention_mma): 16-bit storage, head dimensions that are
-     * multiples of 16 up to 128, and at most 16 query heads per KV head (mma's rows). Other shapes take
-     * decode_attention_keys.
-     */
-    static boolean decodeOnTensorCores(DType type, AttentionShape shape) {
-        return type != DType.F32 && shape.headDim() % 16 == 0 && shape.headDim() <= DECODE_MMA_MAX_HEAD_DIM
-                && shape.group() <= DECODE_MMA_ROWS;
-    }
-
-    /** Dynamic shared memory of one decode_attention_mma block: per warp two stages of 16 key and value rows of hd + 8. */
-    static int decodeMmaSharedBytes(DType type, int headDim) {
-        return DECODE_MMA_WARPS * 2 * 2 * DECODE_MMA_KEYS * (headDim + 16 / type.bytes()) * type.bytes();
     }
 
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
@@ -304,34 +279,23 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * Split-K paged decode attention (decode_attention_mma on the tensor cores where {@link #decodeOnTensorCores}, else
-     * decode_attention_keys) and its reduction (decode_attention_reduce), for the {@code decodeRows} rows listed in
-     * {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above. Grid (rows, KV heads
-     * (times head batches for the keys kernel), splits).
+     * Split-K paged decode attention (decode_attention_keys) and its reduction (decode_attention_reduce), for the
+     * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
+     * sizes above. Grid (rows, KV heads times head batches, splits), a warp per query head of a block.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
         int hd = shape.headDim();
-        CudaFunction f;
-        int blocksPerKvHead, threads, shared;
-        if (decodeOnTensorCores(type, shape)) {
-            shared = decodeMmaSharedBytes(type, hd);
-            f = withSharedMemory(typed("decode_attention_mma", type), shared);
-            blocksPerKvHead = 1;
-            threads = 32 * DECODE_MMA_WARPS;
-        } else {
-            int headsPerBlock = decodeHeadsPerBlock(shape.group());
-            shared = decodeSharedBytes(type, hd, headsPerBlock);
-            f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock), type), shared);
-            blocksPerKvHead = (shape.group() + headsPerBlock - 1) / headsPerBlock;
-            threads = 32 * headsPerBlock;
-        }
+        int headsPerBlock = decodeHeadsPerBlock(shape.group());
+        int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
+        int shared = decodeSharedBytes(type, hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock), type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
                 .i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * blocksPerKvHead, splits, threads, shared, stream);
+                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * headsPerBlock, shared, stream);
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);

@@ -8,7 +8,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -76,23 +75,5 @@ class DecodeAttentionLaunchTest {
             }
             assertTrue(fatbin.contains("decode_attention_reduce" + suffix + "\0"));
         }
-        for (String suffix : new String[] {"_bf16", "_f16"}) {
-            assertTrue(fatbin.contains("decode_attention_mma" + suffix + "\0"), "decode_attention_mma" + suffix);
-        }
-    }
-
-    @Test
-    void theTensorCoresTakeSixteenBitCachesOfHeadDimensionsInSixteensUpTo128AndGroupsUpTo16() {
-        AttentionShape llama8b = new AttentionShape(32, 8, 128, 16, 0);
-        assertTrue(EmberKernels.decodeOnTensorCores(DType.BF16, llama8b));
-        assertTrue(EmberKernels.decodeOnTensorCores(DType.F16, new AttentionShape(32, 2, 64, 16, 0)), "a group of 16");
-        assertFalse(EmberKernels.decodeOnTensorCores(DType.F32, llama8b), "no fp32 operands");
-        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(8, 2, 256, 16, 0)), "hd 256");
-        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(4, 2, 36, 16, 0)), "hd 36");
-        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(40, 2, 64, 16, 0)), "a group of 20");
-        // Two stages of 16 key and value rows (128 + 8 elements) for each of four warps: three blocks per H200
-        // multiprocessor, and within sm_86's and sm_89's 99 KiB.
-        assertEquals(4 * 2 * 2 * 16 * 136 * 2, EmberKernels.decodeMmaSharedBytes(DType.BF16, 128));
-        assertTrue(EmberKernels.decodeMmaSharedBytes(DType.BF16, 128) <= 99 * 1024);
     }
 }

@@ -64,7 +64,7 @@ class KernelBenchGpuTest {
             }
         }
         for (String expected : List.of("embedding embedding_gather_bf16", "rmsnorm add_rmsnorm_bf16", "matmul_qkv cublaslt",
-                "matmul_qkv gemv", "qkv_rope qkv_rope_bf16", "decode_attention decode_attention_mma+reduce_bf16",
+                "matmul_qkv gemv", "qkv_rope qkv_rope_bf16", "decode_attention decode_attention+reduce_bf16",
                 "prefill_attention prefill_attention_mma_bf16", "matmul_o gemv", "matmul_gate_up gemv", "silu_mul silu_mul_bf16",
                 "matmul_down cublaslt", "lm_head gemv", "sample_tokens sample_tokens")) {
             assertTrue(kernels.contains(expected), expected + " missing from " + kernels);
