@@ -51,12 +51,21 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Element offset of dimension d of KV head kvHead of token position p in a paged cache laid out
-// [slot][kvHeads][hd], where the sequence's block table maps p to slot table[p / blockSize] * blockSize + p % blockSize.
+// The paged cache's layout, [block][kvHeads][blockSize][hd]: a block's tokens of one KV head are contiguous
+// (blockSize * hd elements, 4 KiB for 16 tokens of hd 128 in bf16), so that attention, which reads one KV head per
+// block of threads, streams whole runs; token-major rows would give it hd elements out of every kvHeads * hd.
+// PagedKv.offset (Java) computes the same. Element offset of dimension d of KV head kvHead in slot
+// slot = block * blockSize + offset:
+__device__ __forceinline__ size_t cache_offset(int slot, int blockSize, int kvHeads, int kvHead, int hd, int d) {
+    const int block = slot / blockSize, offset = slot - block * blockSize;
+    return (((size_t)block * kvHeads + kvHead) * blockSize + offset) * hd + d;
+}
+
+// The same for token position p of a sequence whose block table maps p to block table[p / blockSize].
 __device__ __forceinline__ size_t paged_offset(const int* __restrict__ table, int p, int blockSize, int kvHeads,
                                                int kvHead, int hd, int d) {
-    const size_t slot = (size_t)table[p / blockSize] * blockSize + p % blockSize;
-    return (slot * kvHeads + kvHead) * hd + d;
+    const int block = table[p / blockSize];
+    return (((size_t)block * kvHeads + kvHead) * blockSize + p % blockSize) * hd + d;
 }
 
 // Sum over the whole block, returned to every thread. `scratch` holds one float per warp (32 suffice).

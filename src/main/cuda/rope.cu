@@ -15,14 +15,15 @@ namespace ember {
 //                                                          scaling is already folded into invFreq)
 //   (x_i, x_{i+half}) <- (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin)
 // Queries go to q [rows][heads][hd]; keys and (unrotated) values go to slot slots[row] of the paged
-// cache, laid out [slot][kvHeads][hd] with slot = block * blockSize + offset.
+// cache (slot = block * blockSize + offset; the layout is cache_offset's in common.cuh).
 // Moves rows*(heads + 2*kvHeads)*hd*(sizeof(S) + sizeof(T)) bytes; about 10 FLOPs and a sincos per pair.
 template <typename T, typename S>
 __device__ __forceinline__ void qkv_rope(const S* __restrict__ qkv, const float* __restrict__ bias,
                                          const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                          const float* __restrict__ invFreq, const int* __restrict__ positions,
                                          const int* __restrict__ slots, T* __restrict__ q, T* __restrict__ kCache,
-                                         T* __restrict__ vCache, int heads, int kvHeads, int hd, float eps) {
+                                         T* __restrict__ vCache, int heads, int kvHeads, int hd, int blockSize,
+                                         float eps) {
     __shared__ float scratch[32];
     const int row = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = hd / 2;
     const bool active = i < half;
@@ -56,7 +57,7 @@ __device__ __forceinline__ void qkv_rope(const S* __restrict__ qkv, const float*
         return;
     }
     const int kvHead = h - heads;
-    const size_t base = ((size_t)slots[row] * kvHeads + kvHead) * hd;
+    const size_t base = cache_offset(slots[row], blockSize, kvHeads, kvHead, hd, 0);
     kCache[base + i] = from_float<T>(y0);
     kCache[base + i + half] = from_float<T>(y1);
     const int vColumn = qd + kvd + kvHead * hd;
@@ -67,14 +68,15 @@ __device__ __forceinline__ void qkv_rope(const S* __restrict__ qkv, const float*
 
 }  // namespace ember
 
-#define QKV_ROPE_ARGS (qkv, bias, qNorm, kNorm, invFreq, positions, slots, q, kCache, vCache, heads, kvHeads, hd, eps)
+#define QKV_ROPE_ARGS \
+    (qkv, bias, qNorm, kNorm, invFreq, positions, slots, q, kCache, vCache, heads, kvHeads, hd, blockSize, eps)
 EMBER_INSTANTIATE_AS(qkv_rope, (qkv_rope<T, float>),
                      (const float* qkv, const float* bias, const float* qNorm, const float* kNorm, const float* invFreq,
                       const int* positions, const int* slots, T* q, T* kCache, T* vCache, int heads, int kvHeads, int hd,
-                      float eps),
+                      int blockSize, float eps),
                      QKV_ROPE_ARGS)
 EMBER_INSTANTIATE_AS(qkv_rope_rounded, (qkv_rope<T, T>),
                      (const T* qkv, const float* bias, const float* qNorm, const float* kNorm, const float* invFreq,
                       const int* positions, const int* slots, T* q, T* kCache, T* vCache, int heads, int kvHeads, int hd,
-                      float eps),
+                      int blockSize, float eps),
                      QKV_ROPE_ARGS)

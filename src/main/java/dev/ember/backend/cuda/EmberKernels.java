@@ -189,7 +189,7 @@ public final class EmberKernels implements AutoCloseable {
         }
         args.begin().pointer(qkv).pointer(bias).pointer(qNorm).pointer(kNorm).pointer(inverseFrequencies)
                 .pointer(positions).pointer(slots).pointer(q).pointer(keyCache).pointer(valueCache)
-                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).f32(eps)
+                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).f32(eps)
                 .launch(typed(qkvType == DType.F32 ? "qkv_rope" : "qkv_rope_rounded", type), rows, shape.heads() + shape.kvHeads(), 1,
                         roundUp(Math.max(shape.headDim() / 2, 32), 32), 0, stream);
     }

@@ -64,7 +64,7 @@ class AttentionKernelsTest {
 
         int at(int chunk, int position, int kvHead, int d) {
             int slot = tables[chunk][position / BLOCK_SIZE] * BLOCK_SIZE + position % BLOCK_SIZE;
-            return (slot * shape.kvHeads() + kvHead) * shape.headDim() + d;
+            return (int) PagedKv.offset(slot, BLOCK_SIZE, shape.kvHeads(), kvHead, shape.headDim()) + d;
         }
 
         /** Softmax attention of one query head at {@code position} over the chunk's cached keys, into ref. */

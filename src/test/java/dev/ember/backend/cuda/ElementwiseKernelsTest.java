@@ -246,12 +246,12 @@ class ElementwiseKernelsTest {
             for (int s = 0; s < slots; s++) {
                 int r = written.indexOf(s);
                 for (int e = 0; e < kvd; e++) {
+                    int at = (int) PagedKv.offset(s, shape.blockSize(), kvHeads, e / hd, hd) + e % hd;
                     if (r < 0) {
-                        assertTrue(Float.isNaN(kOut[s * kvd + e]) && Float.isNaN(vOut[s * kvd + e]),
-                                "slot " + s + " was not this step's, yet was written");
+                        assertTrue(Float.isNaN(kOut[at]) && Float.isNaN(vOut[at]), "slot " + s + " was not this step's, yet was written");
                     } else {
-                        kWritten[r * kvd + e] = kOut[s * kvd + e];
-                        vWritten[r * kvd + e] = vOut[s * kvd + e];
+                        kWritten[r * kvd + e] = kOut[at];
+                        vWritten[r * kvd + e] = vOut[at];
                         kExpected[r * kvd + e] = kRef[s * kvd + e];
                         vExpected[r * kvd + e] = vRef[s * kvd + e];
                     }
