@@ -2,8 +2,6 @@ package dev.ember.model;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -15,9 +13,6 @@ import java.util.SplittableRandom;
  * norm weights are near 1 and biases small.
  */
 public final class RandomWeights {
-    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
     private RandomWeights() {
     }
 
@@ -82,15 +77,7 @@ public final class RandomWeights {
         }
 
         private void put(MemorySegment s, long i, float value) {
-            switch (dtype) {
-                case F32 -> s.setAtIndex(F32, i, value);
-                case F16 -> s.setAtIndex(HALF, i, Float.floatToFloat16(value));
-                // Round to nearest even, as torch does when it casts f32 to bf16.
-                case BF16 -> {
-                    int bits = Float.floatToRawIntBits(value);
-                    s.setAtIndex(HALF, i, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
-                }
-            }
+            dtype.set(s, i, value);
         }
     }
 }

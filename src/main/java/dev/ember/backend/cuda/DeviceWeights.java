@@ -9,7 +9,6 @@ import dev.ember.model.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -23,8 +22,6 @@ import java.util.stream.Stream;
  * way (round to nearest even).
  */
 final class DeviceWeights implements AutoCloseable {
-    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** Bytes per copy: the unit of progress, and the size of the conversion buffer. */
     private static final long CHUNK = 16L << 20;
 
@@ -198,7 +195,7 @@ final class DeviceWeights implements AutoCloseable {
             for (long first = 0; first < t.elementCount(); first += perChunk) {
                 long n = Math.min(perChunk, t.elementCount() - first);
                 for (long i = 0; i < n; i++) {
-                    write(staging, type, i, read(src, t.dtype(), first + i));
+                    type.set(staging, i, t.dtype().get(src, first + i));
                 }
                 buffer.copyFromHost(staging.asSlice(0, n * type.bytes()), offset + first * type.bytes());
                 advance(n * t.dtype().bytes());
@@ -208,25 +205,6 @@ final class DeviceWeights implements AutoCloseable {
         private void advance(long bytes) {
             done += bytes;
             progress.update("uploading weights", done, total);
-        }
-
-        private static float read(MemorySegment s, DType type, long i) {
-            return switch (type) {
-                case F32 -> s.getAtIndex(FLOAT, i);
-                case F16 -> Float.float16ToFloat(s.getAtIndex(HALF, i));
-                case BF16 -> Float.intBitsToFloat(s.getAtIndex(HALF, i) << 16);
-            };
-        }
-
-        private static void write(MemorySegment s, DType type, long i, float v) {
-            switch (type) {
-                case F32 -> s.setAtIndex(FLOAT, i, v);
-                case F16 -> s.setAtIndex(HALF, i, Float.floatToFloat16(v));
-                case BF16 -> {
-                    int bits = Float.floatToRawIntBits(v);
-                    s.setAtIndex(HALF, i, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
-                }
-            }
         }
 
         @Override
