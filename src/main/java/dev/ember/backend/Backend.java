@@ -1,6 +1,7 @@
 package dev.ember.backend;
 
 import dev.ember.Progress;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -19,7 +20,15 @@ public interface Backend extends AutoCloseable {
     String deviceName();
 
     /** Prepares {@code model} for execution with a KV cache of geometry {@code kv}; reports long work to {@code progress}. */
-    ModelRunner load(Model model, KvCacheSpec kv, Progress progress);
+    default ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
+        return load(model, kv, StreamingSettings.AUTOMATIC, progress);
+    }
+
+    /**
+     * Prepares {@code model} as {@link #load(Model, KvCacheSpec, Progress)} does, its weights held whole on the device
+     * or streamed through a window of it as {@code streaming} and the memory at hand decide ({@code StreamingPlan}).
+     */
+    ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress);
 
     /**
      * A runner for a model of shape {@code config} whose weights are random numbers of {@code type} made on this

@@ -1,8 +1,15 @@
 package dev.ember.model;
 
+import dev.ember.EmberException;
+import dev.ember.Progress;
+
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Locale;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -14,6 +21,29 @@ import java.util.SplittableRandom;
  */
 public final class RandomWeights {
     private RandomWeights() {
+    }
+
+    /**
+     * The directory of a model of shape {@code c} with the random weights {@link #create} makes, written once as
+     * safetensors under {@code cacheDir} (for runs that read weights from files: streaming) and reused while it is
+     * there. A directory is complete once its marker file is written, so an interrupted write is redone.
+     */
+    public static Path onDisk(ModelConfig c, DType dtype, long seed, String name, Path cacheDir, Progress progress) {
+        Path dir = cacheDir.resolve(name.replaceAll("[^A-Za-z0-9._-]", "_") + "-" + dtype.name().toLowerCase(Locale.ROOT)
+                + "-seed" + seed);
+        Path complete = dir.resolve(".complete");
+        if (Files.isRegularFile(complete)) {
+            return dir;
+        }
+        progress.update("writing random weights to " + dir, 0, 1);
+        try (Model model = create(c, dtype, seed)) {
+            SafeTensorsWriter.writeModel(dir, model);
+            Files.writeString(complete, "");
+        } catch (IOException e) {
+            throw new EmberException("cannot write random weights to " + dir + ": " + e.getMessage(), e);
+        }
+        progress.update("wrote random weights to " + dir, 1, 1);
+        return dir;
     }
 
     public static Model create(ModelConfig c, DType dtype, long seed) {

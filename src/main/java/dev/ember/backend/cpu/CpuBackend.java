@@ -6,6 +6,9 @@ import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -40,10 +43,37 @@ public final class CpuBackend implements Backend {
         return deviceName;
     }
 
+    /**
+     * A runner of {@code model}. Streaming modes keep the CPU's "device" as a window of group buffers in working
+     * memory ({@link StreamedLayers}), the budget counted there; the storage type is bf16 for bf16 weights and f32
+     * otherwise, as {@link WeightMatrix} reads them.
+     */
     @Override
-    public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
-        pageIn(model, progress);
-        return new CpuModelRunner(model, kv, new Parallel(pool), deviceName);
+    public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
+        StreamingPlan plan = plan(model, streaming);
+        if (!plan.streams()) {
+            pageIn(model, progress);
+            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, null);
+        }
+        StreamedLayers layers = new StreamedLayers(model, layout(model), plan, System.err::println, streaming.verbose(), progress);
+        try {
+            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, layers);
+        } catch (RuntimeException e) {
+            layers.close();
+            throw e;
+        }
+    }
+
+    private static GroupLayout layout(Model model) {
+        return GroupLayout.of(model.config(), model.layers().getFirst().wq().dtype() == DType.BF16 ? DType.BF16 : DType.F32);
+    }
+
+    /** What runs of {@code model} under {@code streaming}: the embedding, final norm and output projection stay resident. */
+    static StreamingPlan plan(Model model, StreamingSettings streaming) {
+        long head = model.embedding().byteSize() + model.finalNorm().byteSize()
+                + (model.lmHead() == model.embedding() ? 0 : model.lmHead().byteSize());
+        return StreamingPlan.decide(streaming, model.name(), model.config().numLayers(), layout(model), head,
+                StreamingPlan.hostMemoryAvailable());
     }
 
     /** None: a random-weight model for the CPU is made on the host ({@code RandomWeights}) and {@link #load}ed. */

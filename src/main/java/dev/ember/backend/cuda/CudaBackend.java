@@ -7,6 +7,7 @@ import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -57,7 +58,7 @@ public final class CudaBackend implements Backend {
      * throws an {@link EmberException} saying how much memory is needed and free when they do not fit.
      */
     @Override
-    public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
+    public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
         return CudaModelRunner.upload(context, model, kv, progress, useGraphs);
     }
 
