@@ -16,6 +16,7 @@ import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -50,7 +51,7 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
-        StreamingPlan plan = plan(model, streaming);
+        StreamingPlan plan = planWeights(model, streaming);
         if (!plan.streams()) {
             pageIn(model, progress);
             return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, null);
@@ -68,8 +69,9 @@ public final class CpuBackend implements Backend {
         return GroupLayout.of(model.config(), model.layers().getFirst().wq().dtype() == DType.BF16 ? DType.BF16 : DType.F32);
     }
 
-    /** What runs of {@code model} under {@code streaming}: the embedding, final norm and output projection stay resident. */
-    static StreamingPlan plan(Model model, StreamingSettings streaming) {
+    /** The embedding, final norm and output projection stay resident; the budget counts the bytes as the CPU reads them. */
+    @Override
+    public StreamingPlan planWeights(Model model, StreamingSettings streaming) {
         long head = model.embedding().byteSize() + model.finalNorm().byteSize()
                 + (model.lmHead() == model.embedding() ? 0 : model.lmHead().byteSize());
         return StreamingPlan.decide(streaming, model.name(), model.config().numLayers(), layout(model), head,
@@ -138,6 +140,25 @@ public final class CpuBackend implements Backend {
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, new Parallel(pool), progress));
+    }
+
+    /** One thread's copy between two 256 MiB host buffers, the best of three: how the CPU's window is filled. */
+    @Override
+    public double measureWeightCopy(Progress progress) {
+        long bytes = 256L << 20;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment from = arena.allocate(bytes, 4096), to = arena.allocate(bytes, 4096);
+            from.fill((byte) 1);
+            to.fill((byte) 0);
+            long best = Long.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long start = System.nanoTime();
+                MemorySegment.copy(from, 0, to, 0, bytes);
+                best = Math.min(best, System.nanoTime() - start);
+                progress.update("measuring host copies", i + 1, 3);
+            }
+            return bytes / (best / 1e9);
+        }
     }
 
     @Override

@@ -62,6 +62,11 @@ final class DeviceWeights implements AutoCloseable {
         return matrices * type.bytes() + vectors * Float.BYTES;
     }
 
+    /** Device bytes of the weights that stay resident while the layers stream: embedding, output projection, final norm. */
+    static long headBytes(ModelConfig c, DType type) {
+        return (long) c.vocabSize() * c.hiddenSize() * (c.tieWordEmbeddings() ? 1 : 2) * type.bytes() + (long) c.hiddenSize() * Float.BYTES;
+    }
+
     /**
      * Weights of shape {@code c} made on the GPU: uniform in ±sqrt(3/in) for linear layers (unit-variance
      * outputs for unit-variance inputs, so activations stay in a realistic range at any depth), ±1 for the

@@ -100,8 +100,8 @@ public record StreamingPlan(StreamingMode mode, ScheduleShape shape, long reside
         if (!streams()) {
             return String.format(Locale.ROOT, "weights: full (%.2f GiB on the device)", gib(residentBytes));
         }
-        return String.format(Locale.ROOT, "weights: %s, %.2f GiB resident + a window of %d of %d layers (%.2f GiB); %d layers "
-                        + "in the host cache; %.1f GB streamed per step; prefetch distance %d, depth %d, warm-up %d layers, "
+        return String.format(Locale.ROOT, "weights: %s, %.3f GiB resident + a window of %d of %d layers (%.3f GiB); %d layers "
+                        + "in the host cache; %.3f GB streamed per step; prefetch distance %d, depth %d, warm-up %d layers, "
                         + "staging %d x %d MiB",
                 mode.label(), gib(residentBytes), shape.windowLayers(), shape.layers(), gib(windowBytes), shape.cachedLayers(),
                 shape.bytesPerStep() / 1e9, shape.prefetchDistance(), shape.groupPrefetchDepth(), shape.warmupLayers(),
