@@ -17,11 +17,14 @@ sealed interface LayerResidency extends AutoCloseable permits ResidentLayers, St
 
     Attention attention(int layer);
 
-    void attentionDone(int layer);
+    default void attentionDone(int layer) {
+        // nothing to release where the weights are resident
+    }
 
     Mlp mlp(int layer);
 
-    void mlpDone(int layer);
+    default void mlpDone(int layer) {
+    }
 
     @Override
     default void close() {

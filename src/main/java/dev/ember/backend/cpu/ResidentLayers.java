@@ -26,15 +26,7 @@ record ResidentLayers(List<Attention> attention, List<Mlp> mlp) implements Layer
     }
 
     @Override
-    public void attentionDone(int layer) {
-    }
-
-    @Override
     public Mlp mlp(int layer) {
         return mlp.get(layer);
-    }
-
-    @Override
-    public void mlpDone(int layer) {
     }
 }

@@ -41,7 +41,6 @@ final class StreamedLayers implements LayerResidency, Copier {
     private final MemorySegment[] staging;
     private final GroupReader reader;
     private final StreamingSchedule schedule;
-    private int mostInWindow;
 
     StreamedLayers(Model model, GroupLayout layout, StreamingPlan plan, Consumer<String> log, Consumer<String> verbose,
                    Progress progress) {
@@ -79,7 +78,7 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public Attention attention(int layer) {
-        MemorySegment s = slot(acquire(new WeightGroup(layer, WeightGroup.Kind.ATTENTION)));
+        MemorySegment s = slot(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.ATTENTION)));
         WeightGroup.Kind kind = WeightGroup.Kind.ATTENTION;
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
         GroupLayout.Part qkv = layout.part(kind, "qkv");
@@ -103,7 +102,7 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public Mlp mlp(int layer) {
-        MemorySegment s = slot(acquire(new WeightGroup(layer, WeightGroup.Kind.MLP)));
+        MemorySegment s = slot(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.MLP)));
         WeightGroup.Kind kind = WeightGroup.Kind.MLP;
         int h = config.hiddenSize(), ff = config.intermediateSize();
         long gateUp = layout.part(kind, "gate_up").offset();
@@ -117,11 +116,6 @@ final class StreamedLayers implements LayerResidency, Copier {
         schedule.release(new WeightGroup(layer, WeightGroup.Kind.MLP));
     }
 
-    private WindowSlot acquire(WeightGroup group) {
-        WindowSlot slot = schedule.acquire(group);
-        mostInWindow = Math.max(mostInWindow, schedule.groupsInWindow());
-        return slot;
-    }
 
     private WeightMatrix matrix(MemorySegment slot, long offset, int rows, int cols) {
         DType type = layout.storage();
@@ -138,7 +132,7 @@ final class StreamedLayers implements LayerResidency, Copier {
     }
 
     StreamingReport report() {
-        return new StreamingReport(plan, reader.describe(), schedule.bytesCopied(), schedule.bytesStaged(), mostInWindow);
+        return new StreamingReport(plan, reader.describe(), schedule.bytesCopied(), schedule.bytesStaged(), schedule.mostGroupsInWindow());
     }
 
     // The copies, done as they are issued: the CPU computes only after its caller asked for the group.

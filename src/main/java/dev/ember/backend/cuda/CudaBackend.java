@@ -61,7 +61,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
-        return CudaModelRunner.upload(context, model, kv, progress, useGraphs);
+        return CudaModelRunner.upload(context, model, kv, planWeights(model, streaming), streaming.verbose(), progress, useGraphs);
     }
 
     /**

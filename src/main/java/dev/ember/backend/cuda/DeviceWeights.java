@@ -125,7 +125,21 @@ final class DeviceWeights implements AutoCloseable {
 
     /** Uploads every tensor of {@code model}, reporting bytes done to {@code progress}. */
     static DeviceWeights upload(Model model, DType type, Progress progress) {
-        try (Uploader up = new Uploader(model.weightBytes(), progress)) {
+        return upload(model, type, true, progress);
+    }
+
+    /**
+     * Uploads what stays resident while the layers stream: the embedding, the final norm and the output projection
+     * ({@link #layers} is empty).
+     */
+    static DeviceWeights uploadHead(Model model, DType type, Progress progress) {
+        return upload(model, type, false, progress);
+    }
+
+    private static DeviceWeights upload(Model model, DType type, boolean withLayers, Progress progress) {
+        long headBytes = model.embedding().byteSize() + model.finalNorm().byteSize()
+                + (model.lmHead() == model.embedding() ? 0 : model.lmHead().byteSize());
+        try (Uploader up = new Uploader(withLayers ? model.weightBytes() : headBytes, progress)) {
             List<DeviceBuffer> made = up.made;
             try {
                 ModelConfig c = model.config();
@@ -133,7 +147,7 @@ final class DeviceWeights implements AutoCloseable {
                 DeviceBuffer finalNorm = up.vector(model.finalNorm());
                 DeviceBuffer lmHead = model.lmHead() == model.embedding() ? embedding : up.matrix(type, model.lmHead());
                 List<Layer> layers = new ArrayList<>(c.numLayers());
-                for (LayerWeights w : model.layers()) {
+                for (LayerWeights w : withLayers ? model.layers() : List.<LayerWeights>of()) {
                     layers.add(new Layer(up.vector(w.attnNorm()), up.matrix(type, w.wq(), w.wk(), w.wv()),
                             w.bq() == null ? null : up.vector(w.bq(), w.bk(), w.bv()),
                             up.vector(w.qNorm()), up.vector(w.kNorm()), up.matrix(type, w.wo()), up.vector(w.ffnNorm()),

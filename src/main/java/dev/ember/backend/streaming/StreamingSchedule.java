@@ -23,6 +23,7 @@ public final class StreamingSchedule {
     /** Staging buffers filled so far: the next is {@code staged mod stagingBuffers}. */
     private long staged;
     private long bytesCopied, bytesStaged;
+    private int mostInWindow;
 
     /** A schedule that issues the warm-up copies at once; {@code verbose} hears of each copy and eviction (or null). */
     public StreamingSchedule(ScheduleShape shape, Copier copier, Consumer<String> verbose) {
@@ -83,6 +84,11 @@ public final class StreamingSchedule {
         return bytesStaged;
     }
 
+    /** The most groups the window held at once so far. */
+    public int mostGroupsInWindow() {
+        return mostInWindow;
+    }
+
     /** Groups copied into the window and not yet evicted: never more than the window's slots. */
     public int groupsInWindow() {
         return (int) (issued - released);
@@ -125,6 +131,7 @@ public final class StreamingSchedule {
         copier.slotFilled(slot);
         bytesCopied += bytes;
         issued++;
+        mostInWindow = Math.max(mostInWindow, groupsInWindow());
         if (verbose != null) {
             verbose.accept(String.format("prefetch %s -> %s from %s (%.1f MB; computing %s; %d groups in the window)",
                     group, slot, cached ? "the host cache" : "staging", bytes / 1e6,
