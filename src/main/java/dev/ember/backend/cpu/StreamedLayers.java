@@ -19,7 +19,10 @@ import dev.ember.model.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -29,7 +32,8 @@ import java.util.function.Consumer;
  * It exists so that every mode runs, and gives the same tokens as {@code full}, where there is no GPU.
  */
 final class StreamedLayers implements LayerResidency, Copier {
-    private static final long ALIGNMENT = 64;
+    /** Page-aligned, as direct reads into the staging buffers need. */
+    private static final long ALIGNMENT = 4096;
 
     private final ModelConfig config;
     private final GroupLayout layout;
@@ -39,6 +43,8 @@ final class StreamedLayers implements LayerResidency, Copier {
     /** Packed groups of the cached layers, by {@link WeightGroup#order()}. */
     private final MemorySegment[] cache;
     private final MemorySegment[] staging;
+    /** Where each staging buffer's pieces lie, from its last fill. */
+    private final List<List<GroupReader.Placement>> staged;
     private final GroupReader reader;
     private final StreamingSchedule schedule;
 
@@ -50,7 +56,8 @@ final class StreamedLayers implements LayerResidency, Copier {
         var shape = plan.shape();
         this.attentionSlots = allocate(shape.windowLayers(), layout.bytes(WeightGroup.Kind.ATTENTION));
         this.mlpSlots = allocate(shape.windowLayers(), layout.bytes(WeightGroup.Kind.MLP));
-        this.staging = allocate(shape.stagingBuffers(), shape.stagingBufferBytes());
+        this.staging = allocate(shape.stagingBuffers(), shape.stagingBufferBytes() + GroupReader.STAGING_SLACK);
+        this.staged = new ArrayList<>(Collections.nCopies(shape.stagingBuffers(), List.of()));
         MappedGroupReader mapped = new MappedGroupReader(model, layout);
         this.cache = new MemorySegment[2 * shape.cachedLayers()];
         for (int i = 0; i < cache.length; i++) {
@@ -153,12 +160,14 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public void stage(int buffer, WeightGroup group, long from, long length) {
-        reader.read(group, from, staging[buffer].asSlice(0, length));
+        staged.set(buffer, reader.stage(group, from, length, staging[buffer]));
     }
 
     @Override
     public void copyStaged(int buffer, WindowSlot slot, long offset, long length) {
-        MemorySegment.copy(staging[buffer], 0, slot(slot), offset, length);
+        for (GroupReader.Placement p : staged.get(buffer)) {
+            MemorySegment.copy(staging[buffer], p.bufferOffset(), slot(slot), p.groupOffset(), p.length());
+        }
     }
 
     @Override

@@ -38,6 +38,8 @@ final class StreamedLayers implements LayerResidency, Copier {
     private final PinnedBuffer[] cache;
     private final PinnedBuffer[] staging;
     private final CudaEvent[] stagingCopied;
+    /** Where each staging buffer's pieces lie, from its last fill. */
+    private final List<List<GroupReader.Placement>> staged = new ArrayList<>();
     private final GroupReader reader;
     private final StreamingSchedule schedule;
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -59,7 +61,7 @@ final class StreamedLayers implements LayerResidency, Copier {
             this.mlpReleased = events(window);
             this.staging = new PinnedBuffer[shape.stagingBuffers()];
             for (int i = 0; i < staging.length; i++) {
-                staging[i] = own(PinnedBuffer.allocate(shape.stagingBufferBytes()));
+                staging[i] = own(PinnedBuffer.allocate(shape.stagingBufferBytes() + GroupReader.STAGING_SLACK));
             }
             this.stagingCopied = events(shape.stagingBuffers());
             MappedGroupReader mapped = new MappedGroupReader(model, layout);
@@ -191,12 +193,18 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public void stage(int buffer, WeightGroup group, long from, long length) {
-        reader.read(group, from, staging[buffer].segment().asSlice(0, length));
+        while (staged.size() <= buffer) {
+            staged.add(List.of());
+        }
+        staged.set(buffer, reader.stage(group, from, length, staging[buffer].segment()));
     }
 
+    /** One copy per piece: pieces read straight from the disk lie apart in the buffer, each where its block began. */
     @Override
     public void copyStaged(int buffer, WindowSlot slot, long offset, long length) {
-        buffer(slot).copyFromHostAsync(staging[buffer].segment().asSlice(0, length), offset, copies);
+        for (GroupReader.Placement p : staged.get(buffer)) {
+            buffer(slot).copyFromHostAsync(staging[buffer].segment().asSlice(p.bufferOffset(), p.length()), p.groupOffset(), copies);
+        }
         stagingCopied[buffer].record(copies);
     }
 

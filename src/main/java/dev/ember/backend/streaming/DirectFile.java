@@ -110,6 +110,39 @@ final class DirectFile implements AutoCloseable {
         MemorySegment.copy(bounce, offset - start, out, 0, out.byteSize());
     }
 
+    /**
+     * Reads {@code length} bytes from {@code offset} in the file straight into {@code buffer}, from the block-aligned
+     * position {@code at} on (direct reads cover whole blocks, so a few bytes before and after come too); returns where
+     * in {@code buffer} the requested bytes start. No copy through this file's own buffer.
+     */
+    long readInto(long offset, long length, MemorySegment buffer, long at) {
+        if (at % ALIGNMENT != 0 || buffer.address() % ALIGNMENT != 0) {
+            throw new IllegalArgumentException("direct reads land on " + ALIGNMENT + "-byte boundaries");
+        }
+        long start = direct ? offset / ALIGNMENT * ALIGNMENT : offset;
+        long end = direct ? align(offset + length) : offset + length;
+        long wanted = offset + length - start;
+        if (at + (end - start) > buffer.byteSize()) {
+            throw new IllegalArgumentException("a read of " + length + " bytes does not fit the staging buffer");
+        }
+        long done = 0;
+        while (done < wanted) {
+            long n = pread(buffer.asSlice(at + done), end - start - done, start + done);
+            if (n < 0 && direct && done == 0) {
+                whyNotDirect = errorText((int) -n);
+                direct = false;
+                reopenBuffered();
+                return readInto(offset, length, buffer, at);
+            }
+            if (n <= 0) {
+                throw new EmberException("pread(" + path + ", " + (end - start - done) + " bytes at " + (start + done) + ") "
+                        + (n == 0 ? "reached the end of the file" : "failed: " + errorText((int) -n)));
+            }
+            done += n;
+        }
+        return at + (offset - start);
+    }
+
     private void reopenBuffered() {
         closeFd();
         fd = open(arena.allocateFrom(path.toString()), O_RDONLY);

@@ -68,6 +68,30 @@ public final class DirectGroupReader implements GroupReader {
         }
     }
 
+    /**
+     * Reads each raw piece straight from its file into {@code buffer}, at the next block boundary (so that no byte is
+     * copied twice on the host); converted pieces are written from the mapping.
+     */
+    @Override
+    public List<Placement> stage(WeightGroup group, long from, long length, MemorySegment buffer) {
+        List<Placement> placements = new ArrayList<>();
+        long at = 0;
+        for (GroupLayout.Piece p : layout.pieces(model.layers().get(group.layer()), group.kind(), from, length)) {
+            long bytes = p.count() * p.type().bytes();
+            Location location = p.raw() ? locations.get(p.tensor().name()) : null;
+            long placed;
+            if (location == null) {
+                placed = at;
+                p.writeTo(buffer.asSlice(at, bytes));
+            } else {
+                placed = location.file().readInto(location.offset() + p.first() * p.type().bytes(), bytes, buffer, at);
+            }
+            placements.add(new Placement(placed, p.offset(), bytes));
+            at = (placed + bytes + DirectFile.ALIGNMENT - 1) / DirectFile.ALIGNMENT * DirectFile.ALIGNMENT;
+        }
+        return placements;
+    }
+
     /** Whether every file is read with direct I/O. */
     public boolean direct() {
         return files.stream().allMatch(DirectFile::direct);

@@ -14,7 +14,10 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Groups read from the disk, range by range, are the groups packed from the mapping, byte for byte. */
+/**
+ * Groups read from the disk, range by range (through the file's buffer, or straight into a staging buffer piece by
+ * piece), are the groups packed from the mapping, byte for byte.
+ */
 class GroupReaderTest {
     @Test
     void directReadsGiveThePackedGroupsBytes() {
@@ -35,6 +38,13 @@ class GroupReaderTest {
                             direct.read(g, from, ranged.asSlice(from, Math.min(range, bytes - from)));
                         }
                         assertEquals(-1, whole.mismatch(ranged), g + ": direct reads differ from the packed group");
+                        MemorySegment staging = arena.allocate(range + GroupReader.STAGING_SLACK, 4096), placed = arena.allocate(bytes);
+                        for (long from = 0; from < bytes; from += range) {
+                            for (GroupReader.Placement p : direct.stage(g, from, Math.min(range, bytes - from), staging)) {
+                                MemorySegment.copy(staging, p.bufferOffset(), placed, p.groupOffset(), p.length());
+                            }
+                        }
+                        assertEquals(-1, whole.mismatch(placed), g + ": pieces staged in place differ from the packed group");
                         assertTrue(whole.asSlice(layout.part(kind, kind == WeightGroup.Kind.MLP ? "down" : "o").offset(), 64)
                                 .mismatch(arena.allocate(64)) >= 0, g + ": its last matrix is not zeros");
                     }
