@@ -101,6 +101,10 @@ public final class InferBenchCommand implements Callable<Integer> {
     @Option(names = "--verbose", description = "print the window's prefetches and evictions as they are issued")
     boolean verbose;
 
+    /** The first request's first tokens, printed so that runs in different modes can be compared. */
+    private static final int SHOWN_TOKENS = 16;
+    private final List<Integer> firstRequestTokens = new ArrayList<>();
+
     @Override
     public Integer call() {
         PrintStream out = System.out;
@@ -144,6 +148,7 @@ public final class InferBenchCommand implements Callable<Integer> {
             long bytesBefore = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L);
             InferTimes times = run(engine, batch);
             long bytesStreamed = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L) - bytesBefore;
+            out.println("[bench infer] request 0's first tokens: " + firstRequestTokens);
             out.println();
             times.printSummary(out);
             double decodeRate = times.throughputTokS();
@@ -194,12 +199,17 @@ public final class InferBenchCommand implements Callable<Integer> {
 
     /** One round: every prompt added, the engine stepped until all are done, the steps' times noted. */
     private InferTimes run(LlmEngine engine, List<int[]> batch) {
+        long[] firstId = {-1};
         int[] firstTokens = {0}, secondTokens = {0};
+        firstRequestTokens.clear();
         long[] generated = {0};
         RequestListener listener = new RequestListener() {
             @Override
             public void onToken(Sequence sequence, int token, String text) {
                 generated[0]++;
+                if (firstRequestTokens.size() < SHOWN_TOKENS && sequence.id() == firstId[0]) {
+                    firstRequestTokens.add(token);
+                }
                 if (sequence.generatedCount() == 1) {
                     firstTokens[0]++;
                 } else if (sequence.generatedCount() == 2) {
@@ -212,7 +222,10 @@ public final class InferBenchCommand implements Callable<Integer> {
             SamplingParams params = (temperature == 0 ? SamplingParams.greedy(maxNewTokens)
                     : SamplingParams.greedy(maxNewTokens).withTemperature(temperature).withTopP(topP).withSeed(seed + i))
                     .withIgnoreEos(true);
-            engine.add(batch.get(i), params, listener);
+            Sequence added = engine.add(batch.get(i), params, listener);
+            if (i == 0) {
+                firstId[0] = added.id();
+            }
         }
         long firstStep = System.nanoTime(), allFirst = 0, allSecond = 0;
         while (engine.hasWork()) {

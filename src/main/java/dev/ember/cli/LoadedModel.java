@@ -47,9 +47,9 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
     }
 
     /**
-     * Opens the model with its weights held or streamed as {@code streaming} says. A preset that may stream has its
-     * random weights written once to safetensors files under {@code --weights-dir} (streaming reads files) and loaded
-     * from there.
+     * Opens the model with its weights held or streamed as {@code streaming} says. A preset that may stream, or one
+     * given {@code --weights-dir}, has its random weights written once to safetensors files there (streaming reads
+     * files) and loaded from them, so that resident and streamed runs of a preset read the same weights.
      */
     public static LoadedModel open(ModelOptions modelOptions, PresetOption preset, Backend backend, KvSizing kv,
                                    StreamingSettings streaming, Progress progress, PrintStream log) {
@@ -62,7 +62,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
         String name = preset.name() + " (random weights)";
-        if (streaming.mayStream()) {
+        if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
             Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
                     modelOptions.streaming().weightsDirectory(), progress);
             return fromFiles(ModelLoader.load(dir, progress), name, preset.weightsSeed(), backend, kv, streaming, progress);

@@ -56,8 +56,9 @@ public final class WeightStreamingOptions {
     long stagingMib;
 
     @Option(names = "--weights-dir", paramLabel = "DIR",
-            description = "where a --preset's random weights are written once as safetensors when they stream (they are "
-                    + "read from files); default: ember-weights in the system's temporary folder")
+            description = "where a --preset's random weights are written once as safetensors and read from when they stream "
+                    + "(streaming reads files) or when this is given (so that full and streamed runs read the same weights); "
+                    + "default: ember-weights in the system's temporary folder")
     Path weightsDir;
 
     /** The settings these options describe; {@code verbose} hears of each copy and eviction (or null). */
@@ -69,6 +70,11 @@ public final class WeightStreamingOptions {
 
     public StreamingSettings settings() {
         return settings(null);
+    }
+
+    /** Whether --weights-dir was given: then a preset's weights are read from files there even when resident. */
+    public boolean weightsDirectoryGiven() {
+        return weightsDir != null;
     }
 
     /** The folder a streaming preset's weights are written to. */
