@@ -4,6 +4,8 @@ import dev.ember.Numerics;
 import dev.ember.Progress;
 import dev.ember.backend.streaming.StreamingMode;
 import dev.ember.backend.streaming.StreamingSettings;
+import dev.ember.engine.LlmEngine;
+import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
@@ -12,10 +14,15 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RandomWeights;
 import dev.ember.model.RopeScaling;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.scheduler.Sequence;
 
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What the streaming tests of every backend share: random-weight models written to disk (so that every mode, direct
@@ -77,6 +84,27 @@ public final class StreamingFixtures {
         runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
         table.release(runner.blockAllocator());
         return logits;
+    }
+
+    /**
+     * Greedy tokens of several requests run together through the engine (chunked prefill mixed with decodes, steps
+     * overlapped), as {@code ember generate} and the benchmarks run them; {@code lengths[i]} tokens for request i.
+     */
+    public static int[][] engineGreedy(ModelRunner runner, int[][] prompts, int[] lengths) {
+        LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 32, SchedulePolicy.DECODE_FIRST, false, true),
+                Set.of(), null);
+        Sequence[] sequences = new Sequence[prompts.length];
+        for (int i = 0; i < prompts.length; i++) {
+            sequences[i] = engine.add(prompts[i], SamplingParams.greedy(lengths[i]), RequestListener.NONE);
+        }
+        while (engine.hasWork()) {
+            engine.step();
+        }
+        int[][] out = new int[prompts.length][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = sequences[i].generatedTokens();
+        }
+        return out;
     }
 
     /** A prompt of {@code length} tokens below {@code vocab}, not all the same. */

@@ -85,6 +85,29 @@ class CpuStreamingTest {
     }
 
     @Test
+    void requestsRunTogetherThroughTheEngineGetTheTokensOfFull() {
+        try (Model model = ModelLoader.load(models().get(2))) {
+            int vocab = model.config().vocabSize();
+            int[][] prompts = {StreamingFixtures.prompt(70, vocab), StreamingFixtures.prompt(5, vocab),
+                    StreamingFixtures.prompt(33, vocab)};
+            int[] lengths = {9, 14, 4};
+            int[][] expected;
+            try (ModelRunner full = backend.load(model, StreamingFixtures.kv(model, 256), Progress.NONE)) {
+                expected = StreamingFixtures.engineGreedy(full, prompts, lengths);
+            }
+            for (StreamingMode mode : List.of(StreamingMode.PRELOAD, StreamingMode.STREAM, StreamingMode.MIXED)) {
+                try (ModelRunner streamed = backend.load(model, StreamingFixtures.kv(model, 256),
+                        StreamingFixtures.settings(mode, 1), Progress.NONE)) {
+                    int[][] got = StreamingFixtures.engineGreedy(streamed, prompts, lengths);
+                    for (int i = 0; i < prompts.length; i++) {
+                        assertArrayEquals(expected[i], got[i], mode.label() + ": request " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void aBudgetSmallerThanTheWeightsStreamsThemWithTheSameTokens() {
         try (Model model = ModelLoader.load(models().get(1))) {
             int[] prompt = StreamingFixtures.prompt(5, model.config().vocabSize());

@@ -29,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CudaStreamingTest {
     private static final int TOKENS = 24;
+    private static final int KV_TOKENS = 512;
     /** Llama-like, large enough that copies take time against compute: 8 layers of 8 MB. */
     private static final ModelConfig LLAMA = new ModelConfig(Architecture.LLAMA, 1024, 2816, 8, 16, 4, 64, 2048, 1024,
             1e-5, 500000, new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
@@ -50,11 +51,11 @@ class CudaStreamingTest {
                     StreamingPlan whole = backend.planWeights(model, StreamingFixtures.settings(StreamingMode.PRELOAD,
                             model.config().numLayers()));
                     long budget = whole.residentBytes() + whole.windowBytes() / 2;
-                    try (ModelRunner resident = backend.load(model, StreamingFixtures.kv(model, 128), Progress.NONE)) {
+                    try (ModelRunner resident = backend.load(model, StreamingFixtures.kv(model, KV_TOKENS), Progress.NONE)) {
                         int[][] expected = {StreamingFixtures.greedy(resident, prompts[0], TOKENS)};
                         for (StreamingMode mode : List.of(StreamingMode.PRELOAD, StreamingMode.STREAM, StreamingMode.MIXED)) {
                             StreamingSettings settings = new StreamingSettings(mode, budget, 0, 0, 1, 2, 2, 1, 1 << 20, null);
-                            try (ModelRunner streamed = backend.load(model, StreamingFixtures.kv(model, 128), settings, Progress.NONE)) {
+                            try (ModelRunner streamed = backend.load(model, StreamingFixtures.kv(model, KV_TOKENS), settings, Progress.NONE)) {
                                 String what = dir.getFileName() + " " + mode.label();
                                 StreamingReport before = streamed.streaming().orElseThrow();
                                 assertTrue(before.plan().deviceBytes() <= budget, what + ": the weights keep to the budget");
@@ -70,6 +71,14 @@ class CudaStreamingTest {
                                 assertEquals(mode != StreamingMode.PRELOAD, report.bytesStaged() > 0, what + ": staged bytes");
                                 System.out.printf("[gpu-check] %s: window %d of %d layers, %s, %.1f MB copied%n", what, window,
                                         model.config().numLayers(), report.source(), report.bytesCopied() / 1e6);
+                                // Several requests through the engine: chunked prefill beside decodes, overlapped steps.
+                                int vocab = model.config().vocabSize();
+                                int[][] batch = {StreamingFixtures.prompt(90, vocab), StreamingFixtures.prompt(7, vocab),
+                                        StreamingFixtures.prompt(40, vocab)};
+                                int[] lengths = {12, 20, 6};
+                                GreedyRuns.assertSameUpToNearTies(what + " through the engine", resident, batch,
+                                        StreamingFixtures.engineGreedy(resident, batch, lengths),
+                                        StreamingFixtures.engineGreedy(streamed, batch, lengths));
                             }
                         }
                     }
