@@ -84,5 +84,15 @@ class ArchitectureTest {
 
     /** The CPU and CUDA backends do not use each other. */
     @ArchTest
-    static final ArchRule backendsAreIndependent = slices().matching("dev.ember.backend.(*)..").should().notDependOnEachOther();
+    static final ArchRule cpuDoesNotUseCuda = noClasses().that().resideInAPackage("dev.ember.backend.cpu..")
+            .should().dependOnClassesThat().resideInAPackage("dev.ember.backend.cuda..");
+
+    @ArchTest
+    static final ArchRule cudaDoesNotUseCpu = noClasses().that().resideInAPackage("dev.ember.backend.cuda..")
+            .should().dependOnClassesThat().resideInAPackage("dev.ember.backend.cpu..");
+
+    /** Weight streaming's schedule is plain Java both backends share: it uses neither. */
+    @ArchTest
+    static final ArchRule streamingUsesNoBackend = noClasses().that().resideInAPackage("dev.ember.backend.streaming..")
+            .should().dependOnClassesThat().resideInAnyPackage("dev.ember.backend.cpu..", "dev.ember.backend.cuda..");
 }

@@ -1,6 +1,8 @@
 package dev.ember.backend;
 
 import dev.ember.Progress;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -19,7 +21,35 @@ public interface Backend extends AutoCloseable {
     String deviceName();
 
     /** Prepares {@code model} for execution with a KV cache of geometry {@code kv}; reports long work to {@code progress}. */
-    ModelRunner load(Model model, KvCacheSpec kv, Progress progress);
+    default ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
+        return load(model, kv, StreamingSettings.AUTOMATIC, progress);
+    }
+
+    /**
+     * Prepares {@code model} as {@link #load(Model, KvCacheSpec, Progress)} does, its weights held whole on the device
+     * or streamed through a window of it as {@code streaming} and the memory at hand decide ({@code StreamingPlan}).
+     */
+    ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress);
+
+    /**
+     * What {@link #load} will do with {@code model}'s weights under {@code streaming}: the mode, the window and the
+     * device bytes they take (for sizing the KV cache before loading); fails as {@code load} would where the budget
+     * cannot hold them.
+     */
+    StreamingPlan planWeights(Model model, StreamingSettings streaming);
+
+    /**
+     * Measures, in a fraction of a second, how fast streamed weights reach where the runner computes: pinned host
+     * memory to the GPU (a host-to-device copy), or on the CPU one host memory copy. Bytes per second.
+     */
+    double measureWeightCopy(Progress progress);
+
+    /**
+     * Caps the device memory that what is loaded after this call may use ({@code --gpu-memory-limit}), so that a small
+     * device's limits can be tried on a large one; nothing where the memory is not the device's own (the CPU).
+     */
+    default void limitMemory(long bytes) {
+    }
 
     /**
      * A runner for a model of shape {@code config} whose weights are random numbers of {@code type} made on this

@@ -1,9 +1,12 @@
 package dev.ember.backend;
 
+import dev.ember.backend.streaming.StreamingReport;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
+
+import java.util.Optional;
 
 /**
  * Runs a loaded model. One call to {@link #forward} is one engine step: any mix of prefill chunks and
@@ -69,6 +72,14 @@ public interface ModelRunner extends AutoCloseable {
     }
 
     /** Where this runner's steps spent their time so far; {@link StepCounters#NONE} for a runner that does not count. */
+    /**
+     * How the weights stream through the device's window, and what has been copied so far; empty for a runner that
+     * holds every weight (mode {@code full}).
+     */
+    default Optional<StreamingReport> streaming() {
+        return Optional.empty();
+    }
+
     default StepCounters counters() {
         return StepCounters.NONE;
     }

@@ -3,6 +3,7 @@ package dev.ember.cli;
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
 import dev.ember.engine.LlmEngine;
@@ -110,7 +111,10 @@ public final class GenerateCommand implements Callable<Integer> {
                         + "(the model's context is %d tokens)%n", promptTokens.length, room, maxTokens, context);
             }
             int kvTokens = (int) Math.min(context, (long) promptTokens.length + maxTokens);
-            try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE), progress);
+            StreamingSettings streaming = modelOptions.streaming().settings();
+            backend.limitMemory(streaming.gpuMemoryLimit());
+            try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), kvTokens, KvCacheSpec.DEFAULT_BLOCK_SIZE),
+                    streaming, progress);
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
                 LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer);
                 if (speculation != null) {
@@ -151,7 +155,11 @@ public final class GenerateCommand implements Callable<Integer> {
             // Room for every request at once, and never less than one full context, which would shorten it.
             long needed = encoded.stream().mapToLong(p -> Math.min(context, (long) p.length + maxTokens) + KvCacheSpec.DEFAULT_BLOCK_SIZE).sum();
             long useful = Math.max(needed, context);
-            try (ModelRunner runner = backend.load(model, kvCacheOptions.spec(model, backend, scheduler, useful, err), progress);
+            StreamingSettings streaming = modelOptions.streaming().settings();
+            backend.limitMemory(streaming.gpuMemoryLimit());
+            long weightBytes = backend.planWeights(model, streaming).deviceBytes();
+            try (ModelRunner runner = backend.load(model, kvCacheOptions.spec(model.config(), weightBytes,
+                    backend.kvElementBytes(model.layers().getFirst().wq().dtype()), backend, scheduler, useful, err), streaming, progress);
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
                  ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler, speculation)) {
                 long start = System.nanoTime();

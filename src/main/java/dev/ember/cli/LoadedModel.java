@@ -4,6 +4,8 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -12,6 +14,7 @@ import dev.ember.model.ModelLoader;
 import dev.ember.model.RandomWeights;
 
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 
@@ -40,21 +43,31 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     public static LoadedModel open(ModelOptions modelOptions, PresetOption preset, Backend backend, KvSizing kv,
                                    Progress progress, PrintStream log) {
+        return open(modelOptions, preset, backend, kv, modelOptions.streaming().settings(), progress, log);
+    }
+
+    /**
+     * Opens the model with its weights held or streamed as {@code streaming} says. A preset that may stream, or one
+     * given {@code --weights-dir}, has its random weights written once to safetensors files there (streaming reads
+     * files) and loaded from them, so that resident and streamed runs of a preset read the same weights.
+     */
+    public static LoadedModel open(ModelOptions modelOptions, PresetOption preset, Backend backend, KvSizing kv,
+                                   StreamingSettings streaming, Progress progress, PrintStream log) {
+        if (streaming.gpuMemoryLimit() > 0) {
+            backend.limitMemory(streaming.gpuMemoryLimit());
+        }
         if (!preset.given()) {
-            Model model = ModelLoader.load(modelOptions.modelDirectory(), progress);
-            try {
-                DType dtype = model.layers().getFirst().wq().dtype();
-                KvCacheSpec spec = kv.spec(model.config(), model.weightBytes(), backend.kvElementBytes(dtype));
-                return new LoadedModel(model.name(), dtype, model, backend.load(model, spec, progress), 0);
-            } catch (RuntimeException e) {
-                model.close();
-                throw e;
-            }
+            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, 0, backend, kv, streaming, progress);
         }
         ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
-        long weightBytes = config.matrixParameters() * dtype.bytes();
         String name = preset.name() + " (random weights)";
+        if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
+            Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
+                    modelOptions.streaming().weightsDirectory(), progress);
+            return fromFiles(ModelLoader.load(dir, progress), name, preset.weightsSeed(), backend, kv, streaming, progress);
+        }
+        long weightBytes = config.matrixParameters() * dtype.bytes();
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
         Optional<ModelRunner> onDevice = backend.loadRandomOnDevice(config, dtype, spec, preset.weightsSeed());
         if (onDevice.isPresent()) {
@@ -71,6 +84,20 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
             return new LoadedModel(name, dtype, model, backend.load(model, spec, progress), preset.weightsSeed());
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    /** {@code model}, read from files, on {@code backend}; the KV cache sized beside the device bytes its weights will take. */
+    private static LoadedModel fromFiles(Model model, String name, long seed, Backend backend, KvSizing kv,
+                                         StreamingSettings streaming, Progress progress) {
+        try {
+            DType dtype = model.layers().getFirst().wq().dtype();
+            StreamingPlan plan = backend.planWeights(model, streaming);
+            KvCacheSpec spec = kv.spec(model.config(), plan.deviceBytes(), backend.kvElementBytes(dtype));
+            return new LoadedModel(name != null ? name : model.name(), dtype, model, backend.load(model, spec, streaming, progress), seed);
         } catch (RuntimeException e) {
             model.close();
             throw e;

@@ -3,6 +3,7 @@ package dev.ember.cli;
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.Backends;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -28,6 +29,14 @@ public final class ModelOptions {
 
     @Option(names = "--threads", description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
+
+    @Mixin
+    WeightStreamingOptions streaming = new WeightStreamingOptions();
+
+    /** Where the weights live: resident, or streamed through a window of the device. */
+    public WeightStreamingOptions streaming() {
+        return streaming;
+    }
 
     /** Whether --model was given (else {@link #modelDirectory()} is the default model). */
     public boolean modelGiven() {

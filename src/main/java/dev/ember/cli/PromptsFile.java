@@ -17,13 +17,13 @@ import java.util.List;
  * The prompts of {@code ember generate --prompts-file}: a {@code .jsonl} file holds one JSON object with a
  * {@code "prompt"} string per line; any other file, one prompt per line. Blank lines are skipped.
  */
-final class PromptsFile {
+public final class PromptsFile {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PromptsFile() {
     }
 
-    static List<String> read(Path file) {
+    public static List<String> read(Path file) {
         List<String> lines;
         try {
             lines = Files.readAllLines(file);

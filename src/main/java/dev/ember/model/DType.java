@@ -2,9 +2,16 @@ package dev.ember.model;
 
 import dev.ember.EmberException;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
 /** Element types Ember reads from safetensors files. */
 public enum DType {
     BF16(2), F16(2), F32(4);
+
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final int bytes;
 
@@ -34,5 +41,26 @@ public enum DType {
             case "float32", "float" -> F32;
             default -> throw new EmberException("config.json: unsupported torch_dtype \"" + name + "\" (expected bfloat16, float16 or float32)");
         };
+    }
+
+    /** Element {@code index} of {@code s}, little-endian elements of this type, widened to f32. */
+    public float get(MemorySegment s, long index) {
+        return switch (this) {
+            case F32 -> s.getAtIndex(FLOAT, index);
+            case F16 -> Float.float16ToFloat(s.getAtIndex(HALF, index));
+            case BF16 -> Float.intBitsToFloat(s.getAtIndex(HALF, index) << 16);
+        };
+    }
+
+    /** Stores {@code value} as element {@code index} of {@code s}, rounded to nearest even, as torch casts f32. */
+    public void set(MemorySegment s, long index, float value) {
+        switch (this) {
+            case F32 -> s.setAtIndex(FLOAT, index, value);
+            case F16 -> s.setAtIndex(HALF, index, Float.floatToFloat16(value));
+            case BF16 -> {
+                int bits = Float.floatToRawIntBits(value);
+                s.setAtIndex(HALF, index, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 package dev.ember.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
 
 import java.nio.file.Path;
@@ -76,6 +78,34 @@ public record ModelConfig(
 
     public boolean qkNorm() {
         return architecture.qkNorm();
+    }
+
+    /** This config as an HF {@code config.json} that {@link #read} reads back equal: for models written to disk. */
+    public String toJson() {
+        ObjectNode c = JsonNodeFactory.instance.objectNode();
+        c.putArray("architectures").add(architecture.hfName());
+        c.put("hidden_size", hiddenSize).put("intermediate_size", intermediateSize).put("num_hidden_layers", numLayers)
+                .put("num_attention_heads", numHeads).put("num_key_value_heads", numKvHeads).put("head_dim", headDim)
+                .put("vocab_size", vocabSize).put("max_position_embeddings", maxPositions).put("rms_norm_eps", rmsNormEps)
+                .put("rope_theta", ropeTheta).put("tie_word_embeddings", tieWordEmbeddings).put("attention_bias", qkvBias)
+                .put("bos_token_id", bosTokenId).put("hidden_act", "silu");
+        switch (ropeScaling) {
+            case RopeScaling.None none -> { }
+            case RopeScaling.Linear l -> c.putObject("rope_scaling").put("rope_type", "linear").put("factor", l.factor());
+            case RopeScaling.Llama3 l -> c.putObject("rope_scaling").put("rope_type", "llama3").put("factor", l.factor())
+                    .put("low_freq_factor", l.lowFreqFactor()).put("high_freq_factor", l.highFreqFactor())
+                    .put("original_max_position_embeddings", l.originalMaxPositions());
+        }
+        if (slidingWindow > 0) {
+            c.put("sliding_window", slidingWindow).put("use_sliding_window", true);
+        }
+        eosTokenIds.forEach(c.putArray("eos_token_id")::add);
+        c.put("torch_dtype", switch (dtype) {
+            case BF16 -> "bfloat16";
+            case F16 -> "float16";
+            case F32 -> "float32";
+        });
+        return c.toPrettyString();
     }
 
     /** Reads and checks {@code dir/config.json}; every error names the file and the field. */

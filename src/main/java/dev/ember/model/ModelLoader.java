@@ -53,7 +53,8 @@ public final class ModelLoader {
         }
     }
 
-    private static List<Path> tensorFiles(Path dir) {
+    /** The safetensors files of the model in {@code dir}: the shards its index lists, or its one file. */
+    public static List<Path> tensorFiles(Path dir) {
         Path index = dir.resolve("model.safetensors.index.json");
         if (Files.isRegularFile(index)) {
             JsonNode map = JsonFile.readObject(index).path("weight_map");

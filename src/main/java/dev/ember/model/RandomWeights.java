@@ -1,10 +1,15 @@
 package dev.ember.model;
 
+import dev.ember.EmberException;
+import dev.ember.Progress;
+
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Locale;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -15,10 +20,30 @@ import java.util.SplittableRandom;
  * norm weights are near 1 and biases small.
  */
 public final class RandomWeights {
-    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
     private RandomWeights() {
+    }
+
+    /**
+     * The directory of a model of shape {@code c} with the random weights {@link #create} makes, written once as
+     * safetensors under {@code cacheDir} (for runs that read weights from files: streaming) and reused while it is
+     * there. A directory is complete once its marker file is written, so an interrupted write is redone.
+     */
+    public static Path onDisk(ModelConfig c, DType dtype, long seed, String name, Path cacheDir, Progress progress) {
+        Path dir = cacheDir.resolve(name.replaceAll("[^A-Za-z0-9._-]", "_") + "-" + dtype.name().toLowerCase(Locale.ROOT)
+                + "-seed" + seed);
+        Path complete = dir.resolve(".complete");
+        if (Files.isRegularFile(complete)) {
+            return dir;
+        }
+        progress.update("writing random weights to " + dir, 0, 1);
+        try (Model model = create(c, dtype, seed)) {
+            SafeTensorsWriter.writeModel(dir, model);
+            Files.writeString(complete, "");
+        } catch (IOException e) {
+            throw new EmberException("cannot write random weights to " + dir + ": " + e.getMessage(), e);
+        }
+        progress.update("wrote random weights to " + dir, 1, 1);
+        return dir;
     }
 
     public static Model create(ModelConfig c, DType dtype, long seed) {
@@ -82,15 +107,7 @@ public final class RandomWeights {
         }
 
         private void put(MemorySegment s, long i, float value) {
-            switch (dtype) {
-                case F32 -> s.setAtIndex(F32, i, value);
-                case F16 -> s.setAtIndex(HALF, i, Float.floatToFloat16(value));
-                // Round to nearest even, as torch does when it casts f32 to bf16.
-                case BF16 -> {
-                    int bits = Float.floatToRawIntBits(value);
-                    s.setAtIndex(HALF, i, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
-                }
-            }
+            dtype.set(s, i, value);
         }
     }
 }

@@ -23,11 +23,22 @@ public final class SafeTensorsFile {
     private static final long MAX_HEADER_BYTES = 100L << 20;
 
     private final Path path;
+    private final MemorySegment file;
     private final Map<String, Tensor> tensors;
 
-    private SafeTensorsFile(Path path, Map<String, Tensor> tensors) {
+    private SafeTensorsFile(Path path, MemorySegment file, Map<String, Tensor> tensors) {
         this.path = path;
+        this.file = file;
         this.tensors = tensors;
+    }
+
+    /** Where {@code tensor}'s bytes start in the file: for reading them without the mapping (direct I/O). */
+    public long fileOffset(Tensor tensor) {
+        long offset = tensor.data().address() - file.address();
+        if (offset < 0 || offset + tensor.byteSize() > file.byteSize()) {
+            throw new IllegalArgumentException(tensor + " is not in " + path);
+        }
+        return offset;
     }
 
     public Path path() {
@@ -98,6 +109,6 @@ public final class SafeTensorsFile {
             }
             tensors.put(name, new Tensor(name, dtype, shape, file.asSlice(dataStart + begin, end - begin)));
         }
-        return new SafeTensorsFile(path, Map.copyOf(tensors));
+        return new SafeTensorsFile(path, file, Map.copyOf(tensors));
     }
 }

@@ -19,6 +19,13 @@ public final class SafeTensorsWriter {
     private SafeTensorsWriter() {
     }
 
+    /** Writes {@code model} as an HF model directory: {@code config.json} and one {@code model.safetensors}. */
+    public static void writeModel(Path dir, Model model) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("config.json"), model.config().toJson());
+        write(dir.resolve("model.safetensors"), model.tensors().toList());
+    }
+
     public static void write(Path file, Collection<Tensor> tensors) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();

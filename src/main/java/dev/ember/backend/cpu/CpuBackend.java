@@ -6,6 +6,9 @@ import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -13,6 +16,7 @@ import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -40,10 +44,38 @@ public final class CpuBackend implements Backend {
         return deviceName;
     }
 
+    /**
+     * A runner of {@code model}. Streaming modes keep the CPU's "device" as a window of group buffers in working
+     * memory ({@link StreamedLayers}), the budget counted there; the storage type is bf16 for bf16 weights and f32
+     * otherwise, as {@link WeightMatrix} reads them.
+     */
     @Override
-    public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
-        pageIn(model, progress);
-        return new CpuModelRunner(model, kv, new Parallel(pool), deviceName);
+    public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
+        StreamingPlan plan = planWeights(model, streaming);
+        if (!plan.streams()) {
+            pageIn(model, progress);
+            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, null);
+        }
+        StreamedLayers layers = new StreamedLayers(model, layout(model), plan, System.err::println, streaming.verbose(), progress);
+        try {
+            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, layers);
+        } catch (RuntimeException e) {
+            layers.close();
+            throw e;
+        }
+    }
+
+    private static GroupLayout layout(Model model) {
+        return GroupLayout.of(model.config(), model.layers().getFirst().wq().dtype() == DType.BF16 ? DType.BF16 : DType.F32);
+    }
+
+    /** The embedding, final norm and output projection stay resident; the budget counts the bytes as the CPU reads them. */
+    @Override
+    public StreamingPlan planWeights(Model model, StreamingSettings streaming) {
+        long head = model.embedding().byteSize() + model.finalNorm().byteSize()
+                + (model.lmHead() == model.embedding() ? 0 : model.lmHead().byteSize());
+        return StreamingPlan.decide(streaming, model.name(), model.config().numLayers(), layout(model), head,
+                StreamingPlan.hostMemoryAvailable());
     }
 
     /** None: a random-weight model for the CPU is made on the host ({@code RandomWeights}) and {@link #load}ed. */
@@ -108,6 +140,25 @@ public final class CpuBackend implements Backend {
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, new Parallel(pool), progress));
+    }
+
+    /** One thread's copy between two 256 MiB host buffers, the best of three: how the CPU's window is filled. */
+    @Override
+    public double measureWeightCopy(Progress progress) {
+        long bytes = 256L << 20;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment from = arena.allocate(bytes, 4096), to = arena.allocate(bytes, 4096);
+            from.fill((byte) 1);
+            to.fill((byte) 0);
+            long best = Long.MAX_VALUE;
+            for (int i = 0; i < 3; i++) {
+                long start = System.nanoTime();
+                MemorySegment.copy(from, 0, to, 0, bytes);
+                best = Math.min(best, System.nanoTime() - start);
+                progress.update("measuring host copies", i + 1, 3);
+            }
+            return bytes / (best / 1e9);
+        }
     }
 
     @Override

@@ -8,10 +8,10 @@ import dev.ember.backend.StageClock;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
+import dev.ember.backend.streaming.StreamingReport;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
-import dev.ember.model.LayerWeights;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
@@ -21,6 +21,7 @@ import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The reference forward pass, in f32 arithmetic over weights kept in their storage type. Every token of a
@@ -29,12 +30,6 @@ import java.util.List;
  */
 final class CpuModelRunner implements ModelRunner {
 
-    /** One decoder layer's weights in the form the CPU kernels read. */
-    private record Layer(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
-                         float[] bq, float[] bk, float[] bv, float[] qNorm, float[] kNorm,
-                         float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown) {
-    }
-
 
     private final ModelConfig config;
     private final Parallel parallel;
@@ -42,7 +37,8 @@ final class CpuModelRunner implements ModelRunner {
     private final KvCacheSpec kvSpec;
     private final BlockAllocator allocator;
     private final Arena arena = Arena.ofShared();
-    private final Layer[] layers;
+    /** The decoder layers' weights: held for the runner's life, or streamed through a window. */
+    private final LayerResidency layers;
     private final WeightMatrix embedding;
     private final WeightMatrix lmHead;
     private final float[] finalNorm;
@@ -64,7 +60,8 @@ final class CpuModelRunner implements ModelRunner {
     /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
 
-    CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName) {
+    /** A runner of {@code model}; its layers streamed through {@code streamed}, or held whole where that is null. */
+    CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName, StreamedLayers streamed) {
 
         this.config = model.config();
         this.parallel = parallel;
@@ -80,14 +77,7 @@ final class CpuModelRunner implements ModelRunner {
         this.allocator = new BlockAllocator(kvSpec);
         this.keyCache = new float[config.numLayers()][(int) slots];
         this.valueCache = new float[config.numLayers()][(int) slots];
-        List<LayerWeights> weights = model.layers();
-        this.layers = new Layer[weights.size()];
-        for (int i = 0; i < layers.length; i++) {
-            LayerWeights w = weights.get(i);
-            layers[i] = new Layer(vector(w.attnNorm()), matrix(w.wq()), matrix(w.wk()), matrix(w.wv()), matrix(w.wo()),
-                    vector(w.bq()), vector(w.bk()), vector(w.bv()), vector(w.qNorm()), vector(w.kNorm()),
-                    vector(w.ffnNorm()), matrix(w.wGate()), matrix(w.wUp()), matrix(w.wDown()));
-        }
+        this.layers = streamed != null ? streamed : ResidentLayers.of(model, arena);
         this.embedding = matrix(model.embedding());
         this.lmHead = model.lmHead() == model.embedding() ? embedding : matrix(model.lmHead());
         this.finalNorm = vector(model.finalNorm());
@@ -99,13 +89,7 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     private float[] vector(Tensor t) {
-        if (t == null) {
-            return null;
-        }
-        WeightMatrix m = WeightMatrix.of(t, arena);
-        float[] out = new float[m.cols];
-        m.rowInto(0, out, 0);
-        return out;
+        return WeightMatrix.vector(t, arena);
     }
 
     private static float[] toFloat(double[] d) {
@@ -326,10 +310,12 @@ final class CpuModelRunner implements ModelRunner {
         }
         stages.enter(Stage.ATTENTION);  // the rotations belong to attention
         computeRotations(a, rows);
-        for (int l = 0; l < layers.length; l++) {
+        for (int l = 0; l < config.numLayers(); l++) {
             stages.layer(l);
-            attentionBlock(l, layers[l], a, rows, chunks);
-            feedForwardBlock(layers[l], a, rows);
+            attentionBlock(l, layers.attention(l), a, rows, chunks);
+            layers.attentionDone(l);
+            feedForwardBlock(layers.mlp(l), a, rows);
+            layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
@@ -354,7 +340,7 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    private void attentionBlock(int layerIndex, Layer w, Activations a, int rows, List<ForwardBatch.Chunk> chunks) {
+    private void attentionBlock(int layerIndex, LayerResidency.Attention w, Activations a, int rows, List<ForwardBatch.Chunk> chunks) {
         int h = config.hiddenSize();
         int hd = config.headDim();
         int qd = config.qDim();
@@ -469,7 +455,7 @@ final class CpuModelRunner implements ModelRunner {
         }
     }
 
-    private void feedForwardBlock(Layer w, Activations a, int rows) {
+    private void feedForwardBlock(LayerResidency.Mlp w, Activations a, int rows) {
         int h = config.hiddenSize();
         int ff = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
@@ -525,7 +511,13 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     @Override
+    public Optional<StreamingReport> streaming() {
+        return layers instanceof StreamedLayers s ? Optional.of(s.report()) : Optional.empty();
+    }
+
+    @Override
     public void close() {
+        layers.close();
         arena.close();
     }
 }

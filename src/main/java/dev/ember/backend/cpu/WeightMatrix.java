@@ -58,6 +58,17 @@ final class WeightMatrix {
         };
     }
 
+    /** A rank-1 tensor (a norm weight or a bias) as f32, or null for a null tensor. */
+    static float[] vector(Tensor t, Arena arena) {
+        if (t == null) {
+            return null;
+        }
+        WeightMatrix m = of(t, arena);
+        float[] out = new float[m.cols];
+        m.rowInto(0, out, 0);
+        return out;
+    }
+
     DType storage() {
         return bf16 ? DType.BF16 : DType.F32;
     }

@@ -7,6 +7,9 @@ import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
@@ -57,8 +60,48 @@ public final class CudaBackend implements Backend {
      * throws an {@link EmberException} saying how much memory is needed and free when they do not fit.
      */
     @Override
-    public ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
-        return CudaModelRunner.upload(context, model, kv, progress, useGraphs);
+    public ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress) {
+        return CudaModelRunner.upload(context, model, kv, planWeights(model, streaming), streaming.verbose(), progress, useGraphs);
+    }
+
+    /**
+     * The embedding, the final norm and the output projection stay resident while the layers stream; the budget counts
+     * them and the window as the GPU stores them ({@link DeviceWeights#storageType}).
+     */
+    @Override
+    public StreamingPlan planWeights(Model model, StreamingSettings streaming) {
+        DType type = DeviceWeights.storageType(model);
+        ModelConfig c = model.config();
+        return StreamingPlan.decide(streaming, model.name(), c.numLayers(), GroupLayout.of(c, type),
+                DeviceWeights.headBytes(c, type), StreamingPlan.hostMemoryAvailable());
+    }
+
+    /** Pinned host memory to the GPU: 256 MiB copied four times on a stream, the best of three rounds, timed by events. */
+    @Override
+    public double measureWeightCopy(Progress progress) {
+        context.makeCurrent();
+        long bytes = 256L << 20;
+        try (PinnedBuffer host = PinnedBuffer.allocate(bytes); DeviceBuffer device = DeviceBuffer.allocate(bytes);
+             CudaStream stream = CudaStream.create(); CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
+            host.segment().fill((byte) 1);
+            float best = Float.MAX_VALUE;
+            for (int round = 0; round < 3; round++) {
+                start.record(stream);
+                for (int i = 0; i < 4; i++) {
+                    device.copyFromHostAsync(host.segment(), 0, stream);
+                }
+                end.record(stream);
+                end.synchronize();
+                best = Math.min(best, end.elapsedMillisSince(start));
+                progress.update("measuring pinned host-to-device copies", round + 1, 3);
+            }
+            return 4.0 * bytes / (best / 1e3);
+        }
+    }
+
+    @Override
+    public void limitMemory(long bytes) {
+        context.limitMemory(bytes);
     }
 
     /**

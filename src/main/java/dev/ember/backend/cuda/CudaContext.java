@@ -44,13 +44,29 @@ public final class CudaContext implements AutoCloseable {
     /** Free and total device memory, in bytes. */
     public MemoryInfo memoryInfo() {
         long[] info = Driver.memoryInfo();
-        return new MemoryInfo(info[0], info[1]);
+        if (limit <= 0 || limit >= info[1]) {
+            return new MemoryInfo(info[0], info[1]);
+        }
+        // A device of `limit` bytes, of which what is in use now (by anyone) is taken.
+        long used = info[1] - info[0];
+        return new MemoryInfo(Math.max(0, limit - used), limit);
+    }
+
+    /**
+     * Makes {@link #memoryInfo} report a device of at most {@code bytes} (0: the whole device), so that everything that
+     * sizes itself by it (the fits check, the KV cache) keeps within it: {@code --gpu-memory-limit}.
+     */
+    public void limitMemory(long bytes) {
+        this.limit = bytes;
     }
 
     /** Waits for all work of this context, on every stream. */
     public void synchronize() {
         Driver.contextSynchronize();
     }
+
+    /** Bytes {@link #memoryInfo} reports at most, or 0 for the whole device. */
+    private volatile long limit;
 
     public record MemoryInfo(long free, long total) {
     }

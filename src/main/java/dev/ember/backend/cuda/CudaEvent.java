@@ -11,8 +11,20 @@ public final class CudaEvent implements AutoCloseable {
         this.handle = handle;
     }
 
+    /** CU_EVENT_DISABLE_TIMING: an event only waited on records faster, and cannot be timed. */
+    private static final int DISABLE_TIMING = 0x2;
+
     public static CudaEvent create() {
         return new CudaEvent(Driver.eventCreate(0));
+    }
+
+    /** An event for ordering work between streams (or the host) only: cheaper to record, not for timing. */
+    public static CudaEvent forOrdering() {
+        return new CudaEvent(Driver.eventCreate(DISABLE_TIMING));
+    }
+
+    MemorySegment handle() {
+        return handle;
     }
 
     public void record(CudaStream stream) {

@@ -10,6 +10,9 @@ import dev.ember.backend.StageProfile;
 import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
+import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.StreamingPlan;
+import dev.ember.backend.streaming.StreamingReport;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
@@ -21,6 +24,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Function;
 
 import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
 
@@ -74,6 +80,8 @@ final class CudaModelRunner implements ModelRunner {
     private final EmberKernels kernels;
     private final MatrixProducts products;
     private final DeviceModel model;
+    /** The decoder layers' weights: resident, or streamed through a window. */
+    private final LayerResidency layers;
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
@@ -87,26 +95,40 @@ final class CudaModelRunner implements ModelRunner {
     private final StepSlots slots;
     final RunnerCounters counts = new RunnerCounters();
 
-    /** A runner for {@code model}, whose weights are uploaded with progress reported to {@code progress}. */
-    static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, Progress progress, boolean useGraphs) {
+    /**
+     * A runner for {@code model} as {@code plan} says: its weights uploaded whole, or only the embedding, final norm and
+     * output projection uploaded and the layers streamed through a window ({@link StreamedLayers}); progress goes to
+     * {@code progress}, the window's prefetches and evictions to {@code verbose} (or nowhere).
+     */
+    static CudaModelRunner upload(CudaContext context, Model model, KvCacheSpec kvSpec, StreamingPlan plan,
+                                  Consumer<String> verbose, Progress progress, boolean useGraphs) {
         DType type = DeviceWeights.storageType(model);
-        return new CudaModelRunner(context, model.config(), model.name(), type, kvSpec, useGraphs,
-                (kernels, stream) -> DeviceWeights.upload(model, type, progress));
+        Function<CudaStream, LayerResidency> streamed = !plan.streams() ? null : compute -> new StreamedLayers(model,
+                GroupLayout.of(model.config(), type), plan, compute, System.err::println, verbose, progress);
+        return new CudaModelRunner(context, model.config(), model.name(), type, kvSpec, useGraphs, plan.deviceBytes(),
+                (kernels, stream) -> plan.streams() ? DeviceWeights.uploadHead(model, type, progress)
+                        : DeviceWeights.upload(model, type, progress), streamed);
     }
 
     /** A runner for a model of shape {@code config} with random weights of {@code type} made on the GPU. */
     static CudaModelRunner random(CudaContext context, ModelConfig config, DType type, long seed, KvCacheSpec kvSpec,
                                   boolean useGraphs) {
         return new CudaModelRunner(context, config, "random " + type.name().toLowerCase(Locale.ROOT) + " weights",
-                type, kvSpec, useGraphs, (kernels, stream) -> DeviceWeights.random(config, type, seed, kernels, stream));
+                type, kvSpec, useGraphs, DeviceWeights.deviceBytes(config, type),
+                (kernels, stream) -> DeviceWeights.random(config, type, seed, kernels, stream), null);
     }
 
+    /**
+     * @param weightBytes device bytes the weights take (all of them, or the resident ones and the streaming window)
+     * @param streamed    makes the streaming window for the compute stream, or null where every weight is resident
+     */
     private CudaModelRunner(CudaContext context, ModelConfig config, String modelName, DType type, KvCacheSpec kvSpec,
-                            boolean useGraphs, DeviceModel.WeightSource source) {
+                            boolean useGraphs, long weightBytes, DeviceModel.WeightSource source,
+                            Function<CudaStream, LayerResidency> streamed) {
         this.context = context;
         this.config = config;
         this.kvSpec = kvSpec;
-        this.useGraphs = useGraphs;
+        this.useGraphs = useGraphs && streamed == null;  // a streamed step reads other addresses each time: no graphs
         if (kvSpec.numLayers() != config.numLayers() || kvSpec.kvDim() != config.kvDim()) {
             throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
         }
@@ -118,7 +140,7 @@ final class CudaModelRunner implements ModelRunner {
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());
         this.scratchBlock = kvSpec.numBlocks();
         context.makeCurrent();
-        DeviceModel.checkFits(context, modelName, config, type, kvSpec,
+        DeviceModel.checkFits(context, modelName, config, type, kvSpec, weightBytes,
                 StepBuffers.bytes(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride) + CublasLt.WORKSPACE_BYTES);
         this.allocator = new BlockAllocator(kvSpec);
         this.deviceName = context.device().describe();
@@ -128,6 +150,7 @@ final class CudaModelRunner implements ModelRunner {
             this.kernels = EmberKernels.load(context.device());
             this.products = new MatrixProducts(kernels);
             this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
+            this.layers = streamed != null ? streamed.apply(stream) : ResidentLayers.of(model.weights);
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
         } catch (RuntimeException e) {
@@ -285,6 +308,11 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
+    public Optional<StreamingReport> streaming() {
+        return layers instanceof StreamedLayers s ? Optional.of(s.report()) : Optional.empty();
+    }
+
+    @Override
     public StepCounters counters() {
         return counts.snapshot();
     }
@@ -377,24 +405,20 @@ final class CudaModelRunner implements ModelRunner {
         StepBuffers a = buffers;
         DeviceWeights weights = model.weights;
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
-            List<DeviceWeights.Layer> layers = weights.layers;
-            products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::qkv), a.qkv.address(),
-                    DType.F32, rows, qd + 2 * kvd, h);
-            products.choose(stream, type, a.attention.address(), addresses(layers, DeviceWeights.Layer::o), a.delta.address(),
-                    DType.F32, rows, h, qd);
-            products.choose(stream, type, a.normed.address(), addresses(layers, DeviceWeights.Layer::gateUp), a.gateUp.address(),
-                    type, rows, 2 * ff, h);
-            products.choose(stream, type, a.gated.address(), addresses(layers, DeviceWeights.Layer::down), a.delta.address(),
-                    DType.F32, rows, h, ff);
+            // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
+            products.choose(stream, type, a.normed.address(), layers.attentionAddresses(LayerResidency.Attention::qkv),
+                    a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h);
+            products.choose(stream, type, a.attention.address(), layers.attentionAddresses(LayerResidency.Attention::o),
+                    a.delta.address(), DType.F32, rows, h, qd);
+            products.choose(stream, type, a.normed.address(), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
+                    a.gateUp.address(), type, rows, 2 * ff, h);
+            products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
+                    a.delta.address(), DType.F32, rows, h, ff);
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
                     DType.F32, outputs, config.vocabSize(), h);
         }
-    }
-
-    private static long[] addresses(List<DeviceWeights.Layer> layers, java.util.function.Function<DeviceWeights.Layer, DeviceBuffer> matrix) {
-        return layers.stream().mapToLong(l -> matrix.apply(l).address()).toArray();
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
@@ -451,17 +475,17 @@ final class CudaModelRunner implements ModelRunner {
         DType qkvType = layout.prefill() > 0 && rows > EmberKernels.GEMV_MAX_ROWS ? type : DType.F32;
         stages.enter(Stage.EMBEDDING);
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
-        for (int l = 0; l < weights.layers.size(); l++) {
-            DeviceWeights.Layer w = weights.layers.get(l);
+        for (int l = 0; l < config.numLayers(); l++) {
+            LayerResidency.Attention w = layers.attention(l);
             stages.layer(l);
             boolean first = l == 0;
             stages.enter(Stage.RMSNORM);
-            kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm().address(),
+            kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm(),
                     a.normed.address(), 0, rows, h, eps, !first);
             stages.enter(Stage.ATTENTION);
-            products.matmul(stream, type, a.normed.address(), w.qkv().address(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
+            products.matmul(stream, type, a.normed.address(), w.qkv(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
             long keys = model.keys(l), values = model.values(l);
-            kernels.qkvRope(stream, type, a.qkv.address(), qkvType, address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()),
+            kernels.qkvRope(stream, type, a.qkv.address(), qkvType, w.qkvBias(), w.qNorm(), w.kNorm(),
                     model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
                     rows, shape, eps);
             PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
@@ -475,14 +499,17 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            products.matmul(stream, type, a.attention.address(), w.o().address(), a.delta.address(), DType.F32, rows, h, qd);
+            products.matmul(stream, type, a.attention.address(), w.o(), a.delta.address(), DType.F32, rows, h, qd);
+            layers.attentionDone(l);
+            LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.RMSNORM);
-            kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), w.ffnNorm().address(), a.normed.address(), 0,
+            kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), m.ffnNorm(), a.normed.address(), 0,
                     rows, h, eps, true);
             stages.enter(Stage.FFN);
-            products.matmul(stream, type, a.normed.address(), w.gateUp().address(), a.gateUp.address(), type, rows, 2 * ff, h);
+            products.matmul(stream, type, a.normed.address(), m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
-            products.matmul(stream, type, a.gated.address(), w.down().address(), a.delta.address(), DType.F32, rows, h, ff);
+            products.matmul(stream, type, a.gated.address(), m.down(), a.delta.address(), DType.F32, rows, h, ff);
+            layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
@@ -498,10 +525,6 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    private static long address(DeviceBuffer b) {
-        return b == null ? 0 : b.address();
-    }
-
     /** How many decode graphs are held (one per batch shape seen). */
     int capturedGraphs() {
         return graphs.size();
@@ -514,7 +537,7 @@ final class CudaModelRunner implements ModelRunner {
             graphs.close();
         }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {slots, buffers, model, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {layers, slots, buffers, model, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

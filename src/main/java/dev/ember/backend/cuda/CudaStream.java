@@ -22,6 +22,14 @@ public final class CudaStream implements AutoCloseable {
         return handle;
     }
 
+    /**
+     * Makes the work queued on this stream from now on wait, on the device and without blocking the host, until the
+     * work before {@code event}'s last recording (on any stream) has finished.
+     */
+    public void waitFor(CudaEvent event) {
+        Driver.streamWaitEvent(handle, event.handle());
+    }
+
     /** Blocks until everything queued so far has finished; device faults surface here. */
     public void synchronize() {
         Driver.streamSynchronize(handle);

@@ -79,12 +79,11 @@ final class DeviceModel implements AutoCloseable {
     }
 
     /**
-     * Fails, before anything is allocated, when the weights, the cache and {@code bufferBytes} of step buffers would
-     * not fit the free memory.
+     * Fails, before anything is allocated, when {@code weightBytes} of weights (all of them, or the resident ones and the
+     * streaming window), the cache and {@code bufferBytes} of step buffers would not fit the free memory.
      */
     static void checkFits(CudaContext context, String modelName, ModelConfig config, DType type, KvCacheSpec kvSpec,
-                          long bufferBytes) {
-        long weightBytes = DeviceWeights.deviceBytes(config, type);
+                          long weightBytes, long bufferBytes) {
         long cacheBytes = 2 * layerCacheBytes(kvSpec, type) * config.numLayers();
         long needed = weightBytes + cacheBytes + bufferBytes;
         CudaContext.MemoryInfo memory = context.memoryInfo();

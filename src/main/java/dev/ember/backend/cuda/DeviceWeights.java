@@ -9,7 +9,6 @@ import dev.ember.model.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -23,8 +22,6 @@ import java.util.stream.Stream;
  * way (round to nearest even).
  */
 final class DeviceWeights implements AutoCloseable {
-    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED;
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED;
     /** Bytes per copy: the unit of progress, and the size of the conversion buffer. */
     private static final long CHUNK = 16L << 20;
 
@@ -63,6 +60,11 @@ final class DeviceWeights implements AutoCloseable {
                 + c.numLayers() * (qkv * h + h * c.qDim() + 2 * ff * h + h * ff);
         long vectors = h + c.numLayers() * (2 * h + (c.qkvBias() ? qkv : 0) + (c.qkNorm() ? 2L * c.headDim() : 0));
         return matrices * type.bytes() + vectors * Float.BYTES;
+    }
+
+    /** Device bytes of the weights that stay resident while the layers stream: embedding, output projection, final norm. */
+    static long headBytes(ModelConfig c, DType type) {
+        return (long) c.vocabSize() * c.hiddenSize() * (c.tieWordEmbeddings() ? 1 : 2) * type.bytes() + (long) c.hiddenSize() * Float.BYTES;
     }
 
     /**
@@ -123,7 +125,21 @@ final class DeviceWeights implements AutoCloseable {
 
     /** Uploads every tensor of {@code model}, reporting bytes done to {@code progress}. */
     static DeviceWeights upload(Model model, DType type, Progress progress) {
-        try (Uploader up = new Uploader(model.weightBytes(), progress)) {
+        return upload(model, type, true, progress);
+    }
+
+    /**
+     * Uploads what stays resident while the layers stream: the embedding, the final norm and the output projection
+     * ({@link #layers} is empty).
+     */
+    static DeviceWeights uploadHead(Model model, DType type, Progress progress) {
+        return upload(model, type, false, progress);
+    }
+
+    private static DeviceWeights upload(Model model, DType type, boolean withLayers, Progress progress) {
+        long headBytes = model.embedding().byteSize() + model.finalNorm().byteSize()
+                + (model.lmHead() == model.embedding() ? 0 : model.lmHead().byteSize());
+        try (Uploader up = new Uploader(withLayers ? model.weightBytes() : headBytes, progress)) {
             List<DeviceBuffer> made = up.made;
             try {
                 ModelConfig c = model.config();
@@ -131,7 +147,7 @@ final class DeviceWeights implements AutoCloseable {
                 DeviceBuffer finalNorm = up.vector(model.finalNorm());
                 DeviceBuffer lmHead = model.lmHead() == model.embedding() ? embedding : up.matrix(type, model.lmHead());
                 List<Layer> layers = new ArrayList<>(c.numLayers());
-                for (LayerWeights w : model.layers()) {
+                for (LayerWeights w : withLayers ? model.layers() : List.<LayerWeights>of()) {
                     layers.add(new Layer(up.vector(w.attnNorm()), up.matrix(type, w.wq(), w.wk(), w.wv()),
                             w.bq() == null ? null : up.vector(w.bq(), w.bk(), w.bv()),
                             up.vector(w.qNorm()), up.vector(w.kNorm()), up.matrix(type, w.wo()), up.vector(w.ffnNorm()),
@@ -198,7 +214,7 @@ final class DeviceWeights implements AutoCloseable {
             for (long first = 0; first < t.elementCount(); first += perChunk) {
                 long n = Math.min(perChunk, t.elementCount() - first);
                 for (long i = 0; i < n; i++) {
-                    write(staging, type, i, read(src, t.dtype(), first + i));
+                    type.set(staging, i, t.dtype().get(src, first + i));
                 }
                 buffer.copyFromHost(staging.asSlice(0, n * type.bytes()), offset + first * type.bytes());
                 advance(n * t.dtype().bytes());
@@ -208,25 +224,6 @@ final class DeviceWeights implements AutoCloseable {
         private void advance(long bytes) {
             done += bytes;
             progress.update("uploading weights", done, total);
-        }
-
-        private static float read(MemorySegment s, DType type, long i) {
-            return switch (type) {
-                case F32 -> s.getAtIndex(FLOAT, i);
-                case F16 -> Float.float16ToFloat(s.getAtIndex(HALF, i));
-                case BF16 -> Float.intBitsToFloat(s.getAtIndex(HALF, i) << 16);
-            };
-        }
-
-        private static void write(MemorySegment s, DType type, long i, float v) {
-            switch (type) {
-                case F32 -> s.setAtIndex(FLOAT, i, v);
-                case F16 -> s.setAtIndex(HALF, i, Float.floatToFloat16(v));
-                case BF16 -> {
-                    int bits = Float.floatToRawIntBits(v);
-                    s.setAtIndex(HALF, i, (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16));
-                }
-            }
         }
 
         @Override

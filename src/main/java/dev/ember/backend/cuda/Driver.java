@@ -65,6 +65,7 @@ final class Driver {
     private static final MethodHandle cuStreamCreate = bind("cuStreamCreate", ADDRESS, JAVA_INT);
     private static final MethodHandle cuStreamDestroy = bind("cuStreamDestroy_v2", ADDRESS);
     private static final MethodHandle cuStreamSynchronize = bind("cuStreamSynchronize", ADDRESS);
+    private static final MethodHandle cuStreamWaitEvent = bind("cuStreamWaitEvent", ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle cuEventCreate = bind("cuEventCreate", ADDRESS, JAVA_INT);
     private static final MethodHandle cuEventDestroy = bind("cuEventDestroy_v2", ADDRESS);
     private static final MethodHandle cuEventRecord = bind("cuEventRecord", ADDRESS, ADDRESS);
@@ -353,6 +354,15 @@ final class Driver {
     static void streamSynchronize(MemorySegment stream) {
         try {
             check((int) cuStreamSynchronize.invokeExact(stream), "cuStreamSynchronize");
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
+
+    /** Work queued on {@code stream} after this call waits, on the device, until {@code event}'s last recording completes. */
+    static void streamWaitEvent(MemorySegment stream, MemorySegment event) {
+        try {
+            check((int) cuStreamWaitEvent.invokeExact(stream, event, 0), "cuStreamWaitEvent");
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);
         }
