@@ -38,6 +38,11 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair and self:4 on the 8B shape over gamma, and the pair at batch 16.
 #       (`profile+spec` runs both in one call.)
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh check
+#       A few minutes: the default model's HF references, the kernel, runner, speculation and streaming tests, the
+#       batch-1 and batch-64 decode rows, and streaming.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh streaming
+#       bench infer in every weight-streaming mode on a preset written to disk (STREAM_PRESET, STREAM_BUDGET).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -216,6 +221,8 @@ bench() {
   local header="" entry name environment args
   for entry in "${BENCHMARKS[@]}"; do
     name="${entry%%|*}"; args="${entry#*|}"; environment="${args%%|*}"; args="${args#*|}"
+    # BENCH_ONLY="b1-decode b64-decode" runs those rows alone.
+    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]] || continue
     echo "== $environment ember bench e2e $args" | tee -a "$OUT_DIR/bench.log"
     # shellcheck disable=SC2086
     timeout 240 env $environment "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e $args --csv "/tmp/$name.csv" >> "$OUT_DIR/bench.log" 2>&1 \
@@ -394,6 +401,34 @@ fixtures() {
   grep -E 'margins|disagreements|Error|error' "$OUT_DIR/fixtures.log" | head -8 || true
 }
 
+# Weight streaming (seed 002): `ember bench infer` on a preset written to disk once (STREAM_PRESET, default
+# llama-3.2-1b; STREAM_BUDGET GiB of GPU weight budget, default 1), in every mode at batch 1 and preload and stream at
+# batch 8 and 64, each beside its streaming bound; greedy, so every mode must print full's first tokens. Under streaming/.
+streaming() {
+  local dir="$OUT_DIR/streaming" name args
+  local infer=("${JAVA[@]}" -jar "$DEST/app/ember.jar" bench infer --preset "${STREAM_PRESET:-llama-3.2-1b}" \
+    --weights-dir /tmp/ember-weights --prompt-len 128 --temperature 0)
+  # STREAM_SECONDS (default 300) bounds the whole: runs that would start past it are left out, with a line saying so.
+  local until=$(( $(date +%s) + ${STREAM_SECONDS:-300} )) left
+  mkdir -p "$dir"
+  for entry in "full-b1|--mode full --max-new-tokens 32" \
+               "preload-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --max-new-tokens 32" \
+               "stream-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode stream --max-new-tokens 32" \
+               "mixed-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode mixed --max-new-tokens 8 --warmup-rounds 0" \
+               "preload-b8|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --batch-size 8 --max-new-tokens 16" \
+               "preload-b64|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --batch-size 64 --max-new-tokens 16" \
+               "stream-b64|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode stream --batch-size 64 --max-new-tokens 16"; do
+    name="${entry%%|*}"; args="${entry#*|}"
+    left=$(( until - $(date +%s) ))
+    if [ "$left" -lt 20 ]; then echo "($name left out: STREAM_SECONDS spent)" | tee -a "$dir/streaming.log"; continue; fi
+    echo "== ember bench infer $args" | tee -a "$dir/streaming.log"
+    # shellcheck disable=SC2086
+    timeout "$(( left < 150 ? left : 150 ))" "${infer[@]}" $args --out-json "$dir/$name.json" > "$dir/$name.log" 2>&1 \
+      || echo "($name failed: exit $?)" | tee -a "$dir/streaming.log"
+    grep -iE 'tok/s|bound|first tokens|tokens:|error' "$dir/$name.log" | head -6 | tee -a "$dir/streaming.log"
+  done
+}
+
 # Speculative decoding on the GPU (seed 001): the shipped pair and the 8B shape's own first layers (self:K) at batch
 # 1 over gamma 1-8, and the shipped pair at larger batches (where speculation stops paying); results under spec/.
 spec() {
@@ -436,6 +471,20 @@ case "${1:-}" in
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  streaming) unpack; streaming 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  check)
+    # A few minutes for a change to the kernels, the engine or the default model: the default model's HF references,
+    # the kernel, runner, speculation and streaming tests, the batch-1 and batch-64 decode rows, and streaming.
+    unpack; host_info; fixtures
+    rc=0; tests --select-class=dev.ember.backend.cuda.ElementwiseKernelsTest --select-class=dev.ember.backend.cuda.AttentionKernelsTest \
+      --select-class=dev.ember.backend.cuda.CudaModelRunnerTest --select-class=dev.ember.backend.cuda.CudaSpeculativeTest \
+      --select-class=dev.ember.backend.cuda.CudaStreamingTest --select-class=dev.ember.backend.cuda.HfGpuComparisonTest || rc=$?
+    BENCH_ONLY="b1-decode b64-decode" bench
+    streaming > /dev/null 2>&1 || true
+    { summary; echo "== streaming (streaming/)"; cat "$OUT_DIR/streaming/streaming.log"; } > /tmp/check-summary.txt 2>&1
+    cat "$OUT_DIR/fixtures.log" >> /tmp/check-summary.txt
+    mv /tmp/check-summary.txt "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"; pack_results
+    exit $rc ;;
   report)
     unpack; host_info
     "${JAVA[@]}" -jar "$DEST/app/ember.jar" report --backend cuda --preset llama-3.1-8b --monitor --trace \
@@ -443,5 +492,5 @@ case "${1:-}" in
     { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
     pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | report | ember ARGS..." >&2; exit 2 ;;
 esac
