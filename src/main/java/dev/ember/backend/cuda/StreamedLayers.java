@@ -61,7 +61,8 @@ final class StreamedLayers implements LayerResidency, Copier {
             this.mlpReleased = events(window);
             this.staging = new PinnedBuffer[shape.stagingBuffers()];
             for (int i = 0; i < staging.length; i++) {
-                staging[i] = own(PinnedBuffer.allocate(shape.stagingBufferBytes() + GroupReader.STAGING_SLACK));
+                staging[i] = own(PinnedBuffer.allocateAligned(shape.stagingBufferBytes() + GroupReader.STAGING_SLACK,
+                        DirectGroupReader.ALIGNMENT));
             }
             this.stagingCopied = events(shape.stagingBuffers());
             MappedGroupReader mapped = new MappedGroupReader(model, layout);

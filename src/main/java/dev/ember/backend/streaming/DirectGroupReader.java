@@ -22,6 +22,9 @@ import java.util.function.Consumer;
  * converted from the mapping instead.
  */
 public final class DirectGroupReader implements GroupReader {
+    /** The alignment of the buffers {@link #stage} reads into: direct reads land on block boundaries. */
+    public static final long ALIGNMENT = DirectFile.ALIGNMENT;
+
     private record Location(DirectFile file, long offset) {
     }
 

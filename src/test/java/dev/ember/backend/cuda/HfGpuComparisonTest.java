@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.Numerics;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.GreedyAgreement;
 import dev.ember.backend.ModelRunner;
-import dev.ember.engine.GenerationResult;
 import dev.ember.engine.Generator;
 import dev.ember.engine.LlmEngine;
 import dev.ember.kvcache.BlockTable;
@@ -28,12 +28,13 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
 import static dev.ember.JsonArrays.ints;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -134,14 +135,20 @@ class HfGpuComparisonTest {
         try (Model model = ModelLoader.load(TINY); Tokenizer tokenizer = Tokenizer.load(TINY); CudaBackend backend = new CudaBackend();
              ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 256, 16), Progress.NONE)) {
             Generator generator = new Generator(LlmEngine.of(runner, Generator.oneRequest(3), tokenizer));  // chunked prefill, then graph-replayed decodes
+            List<int[]> prompts = new ArrayList<>(), expected = new ArrayList<>(), actual = new ArrayList<>();
             for (int p = 0; p < texts.size(); p++) {
-                int[] expected = ints(ref.get("greedy_fp32").get(p));
-                GenerationResult result = generator.generate(texts.get(p).asText(),
-                        SamplingParams.greedy(expected.length).withIgnoreEos(true), piece -> { });
-                assertArrayEquals(expected, result.tokens(), "prompt " + p + " " + texts.get(p));
+                prompts.add(ints(ref.get("prompts").get(p)));
+                expected.add(ints(ref.get("greedy_fp32").get(p)));
+                actual.add(generator.generate(texts.get(p).asText(),
+                        SamplingParams.greedy(expected.get(p).length).withIgnoreEos(true), piece -> { }).tokens());
             }
-            System.out.printf("[gpu-check] ember-tiny on the GPU: %d greedy tokens identical to transformers for %d prompts%n",
-                    ints(ref.get("greedy_fp32").get(0)).length, texts.size());
+            // In bf16 the GPU may flip a choice transformers' fp32 run makes by a hair (the reference records margins of
+            // 0.01 logits): the runs must agree up to such near-ties, judged by the GPU's own logits there.
+            GreedyAgreement agreement = GreedyAgreement.judge(runner, prompts, expected, actual);
+            agreement.differences().forEach(d -> System.out.println("[gpu-check] ember-tiny on the GPU against transformers: " + d));
+            assertTrue(agreement.nearTiesOnly(), "not near-ties: " + agreement.realDifferences());
+            System.out.printf("[gpu-check] ember-tiny on the GPU: %d greedy tokens identical to transformers for %d of %d prompts, "
+                    + "the others up to a near-tie%n", expected.getFirst().length, agreement.identical(), texts.size());
         }
     }
 }
