@@ -1,6 +1,5 @@
 package dev.ember.bench;
 
-import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
@@ -31,9 +30,6 @@ public final class Perplexity {
      * [firstScored, end)}: token {@code t} is predicted by the logits at position {@code t - 1}.
      */
     public record Window(int start, int end, int firstScored) {
-        public int scoredTokens() {
-            return end - firstScored;
-        }
     }
 
     /**
@@ -88,7 +84,7 @@ public final class Perplexity {
     static Score score(ModelRunner runner, int[] tokens, int context, int stride, int pieceTokens, Progress progress) {
         int vocab = runner.config().vocabSize();
         if (tokens.length < 2) {
-            throw new EmberException("nothing to score: the text is " + tokens.length + " token(s); perplexity needs two or more");
+            throw new IllegalArgumentException(tokens.length + " token(s): the first has no context, so nothing is scored");
         }
         BlockTable table = new BlockTable(runner.kvSpec().blockSize());
         if (!table.reserve(context, runner.blockAllocator())) {
