@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_tiny as base  # noqa: E402  (helpers: tokenizer, packing, export)
+from held_out import held_out as held_out_documents, is_held_out, read_corpus  # noqa: E402
 
 # The shipped pair stays about the size of the first default (17.8 MB of the repository, 14.7 MB of it the main
 # model): every GPU run carries the repository, and the tests read the model on every CI run.
@@ -44,7 +45,6 @@ VOCAB_SIZE = 6144
 CONTEXT = 2048  # max_position_embeddings, and the length of the training windows
 BOS_ID, EOS_ID, PAD_ID = base.BOS_ID, base.EOS_ID, base.PAD_ID
 SEED = 20261204
-HELD_OUT_EVERY_NTH_DOCUMENT = 100
 TOKENIZER_TRAINING_SHARE = 3  # the tokenizer sees every 3rd training document
 BATCH_SIZE = 32  # windows of CONTEXT tokens: 65,536 tokens a step
 
@@ -88,23 +88,6 @@ def configure_base() -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # Data
-
-
-def read_corpus(corpus: Path) -> tuple[list[str], list[str]]:
-    """Documents and their source names (corpus.sources.txt beside the corpus, if it is there)."""
-    text = corpus.read_text(encoding="utf-8")
-    parts = text.split(base.RECORD_SEPARATOR_LINE)
-    if parts and parts[-1].strip() == "":
-        parts = parts[:-1]
-    sources_path = corpus.with_name(corpus.stem + ".sources.txt")
-    if sources_path.exists():
-        sources = sources_path.read_text(encoding="utf-8").splitlines()
-        if len(sources) != len(parts):
-            raise ValueError(f"{sources_path}: {len(sources)} lines for {len(parts)} documents")
-    else:
-        sources = ["corpus"] * len(parts)
-    kept = [(d, s) for d, s in zip(parts, sources) if d.strip()]
-    return [d for d, _ in kept], [s for _, s in kept]
 
 
 def validation_windows(stream: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -428,10 +411,8 @@ def main() -> int:
         documents, sources = read_corpus(args.corpus)
         if args.max_documents:
             documents, sources = documents[:args.max_documents], sources[:args.max_documents]
-        held = [i % HELD_OUT_EVERY_NTH_DOCUMENT == 0 for i in range(len(documents))]
-        training = [d for d, h in zip(documents, held) if not h]
-        state["held_out"] = [d for d, h in zip(documents, held) if h]
-        state["held_out_sources"] = [s for s, h in zip(sources, held) if h]
+        training = [d for i, d in enumerate(documents) if not is_held_out(i)]
+        state["held_out"], state["held_out_sources"] = held_out_documents(documents, sources)
         t0 = time.monotonic()
         tokenizer = base.train_tokenizer(training[::TOKENIZER_TRAINING_SHARE], models_dir / "ember-tiny")
         tokenizer_seconds = time.monotonic() - t0

@@ -1,6 +1,7 @@
 package dev.ember.app;
 
 import dev.ember.bench.BenchCommand;
+import dev.ember.bench.PerplexityCommand;
 import dev.ember.cli.CommandRuns;
 import dev.ember.cli.GenerateCommand;
 import dev.ember.report.CompareCommand;
@@ -13,8 +14,8 @@ import picocli.CommandLine.Command;
 /** The {@code ember} command: every subcommand is listed by {@code ember --help}. */
 @Command(name = "ember", mixinStandardHelpOptions = true, version = "ember 0.1.0",
         description = "LLM inference engine and benchmark suite.",
-        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, CompareCommand.class, PlotCommand.class,
-                ReportCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, BenchCommand.class, PerplexityCommand.class, CompareCommand.class,
+                PlotCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
 public final class EmberCli implements Runnable {
 
     @CommandLine.Spec

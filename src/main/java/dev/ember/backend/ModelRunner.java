@@ -39,9 +39,10 @@ public interface ModelRunner extends AutoCloseable {
     SubmittedStep submit(ForwardBatch batch, Sampler[] samplers);
 
     /**
-     * Computes {@code batch} now and writes the {@code vocabSize} logits of chunk {@code i}'s last token into
-     * {@code logits[i * vocabSize, (i + 1) * vocabSize)}: for comparing a forward pass against a reference. Carried
-     * chunks are refused.
+     * Computes {@code batch} now and writes the {@code vocabSize} logits of its output row {@code i} into
+     * {@code logits[i * vocabSize, (i + 1) * vocabSize)}: each chunk's {@link ForwardBatch.Chunk#outputs()} last
+     * positions, in chunk order ({@link ForwardBatch#outputRows()}). For comparing a forward pass against a reference,
+     * and for scoring a text (perplexity). Carried chunks are refused.
      */
     void forward(ForwardBatch batch, float[] logits);
 

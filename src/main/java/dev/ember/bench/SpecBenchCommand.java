@@ -64,7 +64,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
     /** Tokens each request of the warm-up pass generates. */
     private static final int WARMUP_TOKENS = 32;
 
-    /** The prompts without --dataset: continuations the shipped model (trained on the King James Bible) knows, and plain English. */
+    /** The prompts without --dataset: Bible verses (the shipped model has read the King James Bible among its texts) and plain English. */
     static final List<String> BUILT_IN_PROMPTS = List.of(
             "In the beginning God created the heaven and the earth. And the earth was without form, and void;",
             "And the LORD said unto Moses,",

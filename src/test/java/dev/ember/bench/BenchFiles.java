@@ -3,6 +3,7 @@ package dev.ember.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.cli.GenerateCommandTest.Run;
+import dev.ember.model.ModelConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,6 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** What the bench commands' tests check of the files a run wrote: JSON results, the {@code _gpu} file, the trace. */
 final class BenchFiles {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The decoder layers of models/ember-tiny, which the tests run: one span of each per step. */
+    static final int DEFAULT_MODEL_LAYERS = ModelConfig.read(Path.of("models", "ember-tiny", "config.json")).numLayers();
 
     private BenchFiles() {
     }

@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code ember bench kernel} on the CPU backend with the tiny model (hidden 256, 8 heads of 32, 4 KV heads,
- * intermediate 768, vocabulary 4096): the documented columns, byte counts worked out by hand, and rates that are
+ * intermediate 768, vocabulary 6144): the documented columns, byte counts worked out by hand, and rates that are
  * the byte counts over the measured times against the ceiling.
  */
 class KernelBenchCommandTest {
@@ -80,8 +80,8 @@ class KernelBenchCommandTest {
         assertEquals(3072L, bytes.get("rmsnorm decode 1"));
         // A bf16 256x256 weight, one f32 input row and one f32 output row: 256*256*2 + 256*4 + 256*4.
         assertEquals(133_120L, bytes.get("matmul_q decode 1"));
-        // The tied 4096x256 output projection at two rows: 4096*256*2 + 2*256*4 + 2*4096*4.
-        assertEquals(2_131_968L, bytes.get("lm_head decode 2"));
+        // The tied 6144x256 output projection at two rows: 6144*256*2 + 2*256*4 + 2*6144*4.
+        assertEquals(3_196_928L, bytes.get("lm_head decode 2"));
         // Two sequences of 16 cached tokens, keys and values of 4 heads of 32 in f32, plus 2 rows of q and out (8 heads of 32):
         // 2*16*128*2*4 + 2*256*2*4.
         assertEquals(36_864L, bytes.get("decode_attention decode 2"));
@@ -160,7 +160,7 @@ class KernelBenchCommandTest {
 
         Run tooLong = kernelBenchOf(dir, "1", "4096");
         assertEquals(1, tooLong.exitCode());
-        assertTrue(tooLong.err().contains("--seq-len 4096 exceeds the model's context of 1024 tokens"), tooLong.err());
+        assertTrue(tooLong.err().contains("--seq-len 4096 exceeds the model's context of 2048 tokens"), tooLong.err());
 
         Run batch = kernelBenchOf(dir, "0", "16");
         assertEquals(1, batch.exitCode());

@@ -62,7 +62,7 @@ class LatencyBenchCommandTest {
         Run run = ember("bench", "latency", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
                 "--prompt-lens", "4096", "--out-dir", dir.toString());
         assertEquals(1, run.exitCode());
-        assertTrue(run.err().contains("ember: error: prompt lengths 4096 plus 64 new tokens do not fit the model's context of 1024"),
+        assertTrue(run.err().contains("ember: error: prompt lengths 4096 plus 64 new tokens do not fit the model's context of 2048"),
                 run.err());
     }
 

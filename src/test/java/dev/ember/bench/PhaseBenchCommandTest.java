@@ -24,7 +24,7 @@ class PhaseBenchCommandTest {
         List<String> lines = Files.readAllLines(csv);
         assertEquals("prompt_len,layer_id,prefill_time_ms,decode_time_ms,prefill_tflops,decode_tflops,prefill_bandwidth,"
                 + "decode_bandwidth", lines.get(0));
-        int layers = 8;  // ember-tiny
+        int layers = BenchFiles.DEFAULT_MODEL_LAYERS;
         assertEquals(1 + 2 * layers, lines.size());
         for (int i = 1; i < lines.size(); i++) {
             String[] cells = lines.get(i).split(",", -1);
@@ -46,14 +46,14 @@ class PhaseBenchCommandTest {
                 "--trace", trace.toString(), "--output", csv.toString(), "--json", json.toString());
         assertEquals(0, run.exitCode(), run.err());
         assertEquals(String.join(",", PhaseBenchCommand.COLUMNS), Files.readAllLines(csv).getFirst());
-        assertEquals(2 * 8, BenchFiles.assertResultColumns(json, PhaseBenchCommand.COLUMNS).size());
+        assertEquals(2 * BenchFiles.DEFAULT_MODEL_LAYERS, BenchFiles.assertResultColumns(json, PhaseBenchCommand.COLUMNS).size());
         BenchFiles.assertMonitorFiles(json, run, 2, MonitorOptions.PROMPT_GPU_COLUMNS);
 
         // Timed runs only: 2 lengths x 2 runs, each a prefill step and 3 decode steps.
         List<com.fasterxml.jackson.databind.JsonNode> spans = BenchFiles.spans(trace);
         assertEquals(4, BenchFiles.spans(spans, "engine", "prefill_chunk").size());
         assertEquals(12, BenchFiles.spans(spans, "engine", "decode_step").size());
-        for (int l = 0; l < 8; l++) {
+        for (int l = 0; l < BenchFiles.DEFAULT_MODEL_LAYERS; l++) {
             List<com.fasterxml.jackson.databind.JsonNode> layer = BenchFiles.spans(spans, "stage", "layer " + l);
             assertEquals(16, layer.size(), "layer " + l + ": one per step");
             for (com.fasterxml.jackson.databind.JsonNode span : layer) {

@@ -148,9 +148,9 @@ class ServingBenchCommandsTest {
     @Test
     void badWorkloadsAndOptionsGetOneClearError() {
         GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
-                "--num-requests", "1", "--input-len", "600", "--output-len", "600");
+                "--num-requests", "1", "--input-len", "1200", "--output-len", "1200");
         assertEquals(1, r.exitCode());
-        assertTrue(r.err().contains("exceeds the context of 1024 tokens"), r.err());
+        assertTrue(r.err().contains("exceeds the context of 2048 tokens"), r.err());
         r = GenerateCommandTest.ember("bench", "serve", "--backend", "cpu", "--preset", "qwen3-0.6b", "--model", "models/ember-tiny");
         assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("--model or --preset, not both"), r.err());

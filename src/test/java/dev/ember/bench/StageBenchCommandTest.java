@@ -72,7 +72,7 @@ class StageBenchCommandTest {
         assertEquals(4, steps.size());
         steps.addAll(BenchFiles.spans(spans, "engine", "decode_step"));
         assertEquals(4 + 16, steps.size());
-        int layers = 8;  // ember-tiny
+        int layers = BenchFiles.DEFAULT_MODEL_LAYERS;
         for (String stage : List.of("embedding", "lm_head")) {
             assertEquals(20, BenchFiles.spans(spans, "stage", stage).size(), stage + ": one per step");
         }
@@ -86,7 +86,7 @@ class StageBenchCommandTest {
                 attentionLayers.add(a.get("args").get("layer").asInt());
             }
         }
-        assertEquals(8, attentionLayers.size(), "attention spans in every layer: " + attentionLayers);
+        assertEquals(layers, attentionLayers.size(), "attention spans in every layer: " + attentionLayers);
         for (JsonNode span : spans) {
             if (span.get("cat").asText().equals("stage")) {
                 double start = span.get("ts").asDouble(), end = start + span.get("dur").asDouble();
@@ -99,10 +99,10 @@ class StageBenchCommandTest {
 
     @Test
     void aPromptBeyondTheContextIsOneClearError() {
-        Run run = ember("bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--prompt-len", "1000",
+        Run run = ember("bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--prompt-len", "2000",
                 "--decode-steps", "100");
         assertEquals(1, run.exitCode());
-        assertTrue(run.err().contains("exceed the model's context of 1024 tokens"), run.err());
+        assertTrue(run.err().contains("exceed the model's context of 2048 tokens"), run.err());
     }
 
     @Test

@@ -89,7 +89,7 @@ class ServingEngineTest {
             List<RequestOutcome> outcomes = engine.generate(prompts, params);
             assertEquals(prompts.size(), outcomes.size());
             RequestError error = assertInstanceOf(RequestError.class, outcomes.get(2));
-            assertTrue(error.message().contains("1024"), error.message());
+            assertTrue(error.message().contains("2048"), error.message());
             for (int i = 0; i < prompts.size(); i++) {
                 if (i == 2) {
                     continue;

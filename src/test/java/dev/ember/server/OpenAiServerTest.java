@@ -313,7 +313,7 @@ class OpenAiServerTest {
     void aPromptThatCanNeverFitNamesTheLimit() throws Exception {
         HttpResponse<String> response = send(post(main.uri("/v1/completions"), completion("and the ".repeat(1200), 4).toString()));
         assertEquals(400, response.statusCode(), response.body());
-        assertTrue(assertErrorBody(response).at("/error/message").asText().contains("1024"), response.body());
+        assertTrue(assertErrorBody(response).at("/error/message").asText().contains("2048"), response.body());
     }
 
     @Test
@@ -335,7 +335,7 @@ class OpenAiServerTest {
         assertErrorBody(wrongMethod);
         JsonNode models = JSON.readTree(send(HttpRequest.newBuilder(main.uri("/v1/models")).GET().build()).body());
         assertEquals("ember-tiny", models.at("/data/0/id").asText());
-        assertEquals(1024, models.at("/data/0/max_model_len").asInt());
+        assertEquals(2048, models.at("/data/0/max_model_len").asInt());
         assertEquals(200, send(HttpRequest.newBuilder(main.uri("/health")).GET().build()).statusCode());
     }
 

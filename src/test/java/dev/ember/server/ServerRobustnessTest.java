@@ -262,7 +262,7 @@ class ServerRobustnessTest {
 
     @Test
     void aPromptFarLongerThanTheContextIsRefusedBeforeItIsTokenized() throws Exception {
-        String huge = "and the ".repeat(1024 * PromptEncoder.MAX_CHARS_PER_TOKEN / 8 + 1);
+        String huge = "and the ".repeat(2048 * PromptEncoder.MAX_CHARS_PER_TOKEN / 8 + 1);
         ObjectNode body = JSON.createObjectNode().put("prompt", huge).put("max_tokens", 4);
         try (Socket socket = main.connect()) {
             byte[] payload = body.toString().getBytes(StandardCharsets.UTF_8);

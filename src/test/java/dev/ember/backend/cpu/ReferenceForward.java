@@ -10,9 +10,10 @@ import java.nio.ByteOrder;
 
 /**
  * A deliberately naive float64 forward pass over a whole sequence, written straight from the HF modeling
- * code with plain loops and no cache: the independent reference the CPU backend is checked against.
+ * code with plain loops and no cache: the independent reference the CPU backend (and what is computed from its
+ * logits, such as perplexity) is checked against.
  */
-final class ReferenceForward {
+public final class ReferenceForward {
     private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -28,7 +29,7 @@ final class ReferenceForward {
     }
 
     /** Logits {@code [tokens.length][vocab]} for every position of {@code tokens}. */
-    static double[][] logits(Model model, int[] tokens) {
+    public static double[][] logits(Model model, int[] tokens) {
         ModelConfig c = model.config();
         int n = tokens.length;
         int h = c.hiddenSize();
