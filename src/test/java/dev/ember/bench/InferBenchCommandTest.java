@@ -37,7 +37,9 @@ class InferBenchCommandTest {
             assertTrue(run.out().contains(line + ": "), "summary line " + line + " in\n" + run.out());
         }
         assertTrue(run.out().contains("% of the streaming bound"), run.out());
-        assertTrue(run.err().contains("[stream] prefetch attn0 -> attn-slot0") && run.err().contains("[stream] evict mlp7"),
+        int lastLayer = new ObjectMapper().readTree(Path.of("models", "ember-tiny", "config.json").toFile())
+                .get("num_hidden_layers").asInt() - 1;
+        assertTrue(run.err().contains("[stream] prefetch attn0 -> attn-slot0") && run.err().contains("[stream] evict mlp" + lastLayer),
                 "--verbose shows prefetches and evictions");
         JsonNode root = new ObjectMapper().readTree(json.toFile());
         List<String> fields = new ArrayList<>();
