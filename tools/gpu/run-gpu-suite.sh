@@ -34,7 +34,8 @@
 #       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
-#       nsys (ncu where nsys is missing): time per kernel name.
+#       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
+#       batch-64 decode attention.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair and self:4 on the 8B shape over gamma, and the pair at batch 16.
 #       (`profile+spec` runs both in one call.)
@@ -383,6 +384,15 @@ PY
     awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
                  END { for (k in t) printf "%-60s %8.1f us x %d\n", substr(k, 1, 60), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
   fi
+  # What holds the batch-64 decode attention at a fraction of the read ceiling: its memory workload (DRAM and L2
+  # throughput, sectors per request, L2 hit rate), speed of light, occupancy and warp stalls, for a few launches.
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+      --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_keys_d \
+      --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
+      TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+  echo "== ncu: decode_attention_keys at batch 64 (ncu-decode-sections.csv), first launch"
+  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
+    "$OUT_DIR/ncu-decode-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
 }
 
 # HF transformers' references for the default model in models/ember-tiny (tools/fixtures/make_fixtures.py, on this
