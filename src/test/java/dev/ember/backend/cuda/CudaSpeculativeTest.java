@@ -115,9 +115,9 @@ class CudaSpeculativeTest {
         if (speculation != null) {
             SpeculationStats s = engine.scheduler().speculation();
             long replayed = runner.counters().replayedSteps() - replayedBefore;
-            System.out.printf("[gpu-check] speculative (%s): %d of %d drafted tokens accepted, %.2f tokens per verification, "
-                    + "%d of %d verifications replayed from graphs%n", speculation.proposer().describe(), s.accepted(),
-                    s.proposed(), s.meanAcceptedLength(), replayed, s.verifications());
+            System.out.printf("[gpu-check] speculative (%s): %d of %d drafted tokens accepted, %.2f tokens per verification "
+                    + "(%d verifications), %d steps replayed from graphs%n", speculation.proposer().describe(), s.accepted(),
+                    s.proposed(), s.meanAcceptedLength(), s.verifications(), replayed);
             assertTrue(s.verifications() > 0, "verifications ran");
             if (speculation.proposer() instanceof DraftModelProposer) {
                 assertTrue(replayed > 0, "verifications of gamma + 1 tokens in every sequence replay a graph");
