@@ -316,9 +316,8 @@ public final class Charts {
             for (Map<String, String> row : f.rows()) {
                 String mode = row.get(MODE);
                 double batch = f.value(row, "batch_size");
-                add(rates.computeIfAbsent(mode, m -> new TreeMap<>()), batch, f.value(row, DECODE_RATE));
-                double bound = f.value(row, STREAMING_BOUND);
-                add(bounds.computeIfAbsent(mode, m -> new TreeMap<>()), batch, bound > 0 ? bound : Double.NaN);
+                add(rates.computeIfAbsent(mode, m -> new TreeMap<>()), batch, positive(f.value(row, DECODE_RATE)));
+                add(bounds.computeIfAbsent(mode, m -> new TreeMap<>()), batch, positive(f.value(row, STREAMING_BOUND)));
             }
         }
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title("Decode tokens/s against batch size, per weight mode")
@@ -349,6 +348,14 @@ public final class Charts {
             throw new EmberException("nothing to plot: no decode rates in " + files.stream().map(ResultFile::path).toList());
         }
         return chart;
+    }
+
+    /**
+     * The value, or NaN (no point) for zero or less: a logarithmic axis has no place for it, and a bound of 0 is a
+     * mode that streams nothing.
+     */
+    private static double positive(double value) {
+        return value > 0 ? value : Double.NaN;
     }
 
     /** Adds {@code y} at {@code x} to the sum and count there; a point missing either is left out. */
