@@ -43,7 +43,8 @@
 #       A few minutes: the default model's HF references, the kernel, runner, speculation and streaming tests, the
 #       batch-1 and batch-64 decode rows, and streaming.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh streaming
-#       bench infer in every weight-streaming mode on a preset written to disk (STREAM_PRESET, STREAM_BUDGET).
+#       bench infer in every weight-streaming mode on a preset written to disk (STREAM_PRESET, STREAM_BUDGET), each
+#       swept over batch sizes 1-64 (STREAM_BATCHES), and the chart of decode tokens/s against batch size per mode.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -412,31 +413,42 @@ fixtures() {
 }
 
 # Weight streaming (seed 002): `ember bench infer` on a preset written to disk once (STREAM_PRESET, default
-# llama-3.2-1b; STREAM_BUDGET GiB of GPU weight budget, default 1), in every mode at batch 1 and preload and stream at
-# batch 8 and 64, each beside its streaming bound; greedy, so every mode must print full's first tokens. Under streaming/.
+# llama-3.2-1b; STREAM_BUDGET GiB of GPU weight budget, default 1), each mode swept over STREAM_BATCHES (default
+# 1,2,4,8,16,32,64) in one process, each size beside its streaming bound; greedy, so every mode must print full's first
+# tokens. One JSON per mode and size (full-b1.json ... mixed-b64.json) and the chart of them all, decode tokens/s
+# against batch size per mode (batch-sweep_modes.png and .svg), under streaming/.
 streaming() {
-  local dir="$OUT_DIR/streaming" name args
+  local dir="$OUT_DIR/streaming" mode args
   local infer=("${JAVA[@]}" -jar "$DEST/app/ember.jar" bench infer --preset "${STREAM_PRESET:-llama-3.2-1b}" \
-    --weights-dir /tmp/ember-weights --prompt-len 128 --temperature 0)
-  # STREAM_SECONDS (default 300) bounds the whole: runs that would start past it are left out, with a line saying so.
+    --weights-dir /tmp/ember-weights --prompt-len 128 --temperature 0 --batch-sizes "${STREAM_BATCHES:-1,2,4,8,16,32,64}")
+  # STREAM_SECONDS (default 300) bounds the whole: a mode that would start past it is left out, with a line saying
+  # so, and one cut short keeps the JSON of the sizes it finished (each is written as soon as its batch is done).
   local until=$(( $(date +%s) + ${STREAM_SECONDS:-300} )) left
   mkdir -p "$dir"
-  for entry in "full-b1|--mode full --max-new-tokens 32" \
-               "preload-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --max-new-tokens 32" \
-               "stream-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode stream --max-new-tokens 32" \
-               "mixed-b1|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode mixed --max-new-tokens 8 --warmup-rounds 0" \
-               "preload-b8|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --batch-size 8 --max-new-tokens 16" \
-               "preload-b64|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode preload --batch-size 64 --max-new-tokens 16" \
-               "stream-b64|--gpu-weight-budget ${STREAM_BUDGET:-1} --mode stream --batch-size 64 --max-new-tokens 16"; do
-    name="${entry%%|*}"; args="${entry#*|}"
+  # mixed reads every step from the disk (about a second a step at batch 1 here): fewer tokens and no warm-up round.
+  for entry in "full|--max-new-tokens 32" \
+               "preload|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
+               "stream|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
+               "mixed|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 8 --warmup-rounds 0"; do
+    mode="${entry%%|*}"; args="${entry#*|}"
     left=$(( until - $(date +%s) ))
-    if [ "$left" -lt 20 ]; then echo "($name left out: STREAM_SECONDS spent)" | tee -a "$dir/streaming.log"; continue; fi
-    echo "== ember bench infer $args" | tee -a "$dir/streaming.log"
+    if [ "$left" -lt 20 ]; then echo "($mode left out: STREAM_SECONDS spent)" | tee -a "$dir/streaming.log"; continue; fi
+    echo "== ember bench infer --mode $mode $args" | tee -a "$dir/streaming.log"
     # shellcheck disable=SC2086
-    timeout "$(( left < 150 ? left : 150 ))" "${infer[@]}" $args --out-json "$dir/$name.json" > "$dir/$name.log" 2>&1 \
-      || echo "($name failed: exit $?)" | tee -a "$dir/streaming.log"
-    grep -iE 'tok/s|bound|first tokens|tokens:|error' "$dir/$name.log" | head -6 | tee -a "$dir/streaming.log"
+    timeout "$(( left < 150 ? left : 150 ))" "${infer[@]}" --mode "$mode" $args --out-json "$dir/$mode.json" > "$dir/$mode.log" 2>&1 \
+      || echo "($mode failed or cut short: exit $?)" | tee -a "$dir/streaming.log"
+    grep -iE 'batch size|tok/s|bound|first tokens|tokens:|error' "$dir/$mode.log" | head -40 | tee -a "$dir/streaming.log" || true
   done
+  # Issue 14's chart: every mode's decode rate against batch size, each beside its streaming bound; the files go in the
+  # modes' order, which is the order of the chart's series (a mode with no file, say one left out, is skipped).
+  local runs=() file
+  for mode in full preload stream mixed; do
+    for file in "$dir/$mode"-b*.json; do if [ -f "$file" ]; then runs+=("$file"); fi; done
+  done
+  if [ "${#runs[@]}" -gt 0 ]; then
+    "${JAVA[@]}" -jar "$DEST/app/ember.jar" plot --kind modes --out-dir "$dir" --out-prefix batch-sweep "${runs[@]}" 2>&1 \
+      | tee -a "$dir/streaming.log" || true
+  fi
 }
 
 # Speculative decoding on the GPU (seed 001): the shipped pair and the 8B shape's own first layers (self:K) at batch

@@ -48,6 +48,9 @@ import java.util.concurrent.Callable;
  * the weights held or streamed as {@code --mode} and the streaming knobs say; it prints 002's summary block and
  * writes its JSON. Beside the decode rate it prints the streaming bound: the bytes every step streams over the
  * bandwidths they move at (pinned host-to-device copies, and for {@code mixed} the disk), both measured at the start.
+ * {@code --batch-sizes} repeats the timed batch at each size, the first prompts of the largest batch; each keeps 002's
+ * JSON of one run, in a file of its own named as the suffix {@code -bN} says, so that {@code ember plot} draws the
+ * sweep (decode rate against batch size, per mode) from them as from runs made one at a time.
  */
 @Command(name = "infer", mixinStandardHelpOptions = true,
         description = {"One batch through the engine with the weights whole on the device or streamed (seed 002's bench_infer):",
@@ -73,8 +76,13 @@ public final class InferBenchCommand implements Callable<Integer> {
     @Option(names = "--prompt-len", defaultValue = "128", description = "tokens of each random prompt; default: ${DEFAULT-VALUE}")
     int promptLen;
 
-    @Option(names = "--batch-size", defaultValue = "1", description = "requests run together; default: ${DEFAULT-VALUE}")
-    int batchSize;
+    @Option(names = "--batch-size", paramLabel = "N", description = "requests run together; default: 1")
+    Integer batchSize;
+
+    @Option(names = "--batch-sizes", split = ",", paramLabel = "N",
+            description = "a sweep instead of --batch-size: one timed batch of each size, in one process (the model loaded and "
+                    + "the bandwidths measured once); --out-json FILE.json then writes FILE-bN.json per size")
+    List<Integer> batchSizes;
 
     @Option(names = "--max-new-tokens", defaultValue = "32", description = "tokens generated per request; default: ${DEFAULT-VALUE}")
     int maxNewTokens;
@@ -109,6 +117,8 @@ public final class InferBenchCommand implements Callable<Integer> {
     public Integer call() {
         PrintStream out = System.out;
         PrintStream err = System.err;
+        List<Integer> sizes = sizesToRun();
+        int largest = sizes.stream().mapToInt(Integer::intValue).max().orElseThrow();
         validate();
         ConsoleProgress progress = new ConsoleProgress(err);
         StreamingSettings settings = modelOptions.streaming().settings(verbose ? line -> err.println("[stream] " + line) : null);
@@ -119,14 +129,13 @@ public final class InferBenchCommand implements Callable<Integer> {
         KvCacheSpec[] kv = new KvCacheSpec[1];
         try (Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) -> {
-                 batch.addAll(prompts(config));
+                 batch.addAll(prompts(config, largest));
                  int longest = batch.stream().mapToInt(p -> p.length).max().orElseThrow();
-                 kv[0] = KvCacheSpec.forTokens(config, Math.toIntExact(batchSize * (long) (longest + maxNewTokens + KvCacheSpec.DEFAULT_BLOCK_SIZE)),
+                 kv[0] = KvCacheSpec.forTokens(config, Math.toIntExact(largest * (long) (longest + maxNewTokens + KvCacheSpec.DEFAULT_BLOCK_SIZE)),
                          KvCacheSpec.DEFAULT_BLOCK_SIZE);
                  return kv[0];
              }, settings, progress, err)) {
             ModelRunner runner = loaded.runner();
-            ModelConfig config = loaded.config();
             Bound bound = Bound.measure(backend, runner, loaded, progress);
             BenchHeader header = new BenchHeader("infer", backend.deviceName(), loaded.name(),
                     loaded.dtype().name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(),
@@ -135,47 +144,81 @@ public final class InferBenchCommand implements Callable<Integer> {
             out.println("[bench infer] " + runner.streaming().map(r -> r.plan().describe() + "; from " + r.source())
                     .orElse("weights: full (every weight on the device)"));
             bound.print(out);
-            int longest = batch.stream().mapToInt(p -> p.length).max().orElseThrow();
-            // Overlap on a GPU, as served; the CPU computes a submitted step only when it is awaited, with the one
-            // submitted after it, so there each step runs alone for the first decode step to have a time of its own.
-            SchedulerConfig scheduler = new SchedulerConfig(batchSize, Math.max(2048, longest + batchSize), 2048,
-                    SchedulePolicy.DECODE_FIRST, false, backend.onGpu());
-            LlmEngine engine = LlmEngine.tokensOnly(runner, scheduler);
-            for (int round = 0; round < warmupRounds; round++) {
-                run(engine, batch);
-                progress.update("bench infer: warm-up rounds", round + 1, warmupRounds);
-            }
-            long bytesBefore = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L);
-            InferTimes times = run(engine, batch);
-            long bytesStreamed = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L) - bytesBefore;
-            out.println("[bench infer] request 0's first tokens: " + firstRequestTokens);
-            out.println();
-            times.printSummary(out);
-            double decodeRate = times.throughputTokS();
-            if (bound.tokensPerSecond(batchSize) > 0) {
-                out.printf(Locale.ROOT, "[bench infer] decode %.2f tokens/s = %.1f%% of the streaming bound of %.2f tokens/s%n",
-                        decodeRate, 100 * decodeRate / bound.tokensPerSecond(batchSize), bound.tokensPerSecond(batchSize));
-            }
-            if (outJson != null) {
-                Map<String, Object> json = json(times, bytesStreamed, bound, loaded, backend, kv[0], batch);
-                ResultTable.writeJsonValue(outJson, json);
-                out.println("detailed JSON written to " + outJson);
+            for (int size : sizes) {
+                Path json = outJson == null || batchSizes == null ? outJson : perBatch(outJson, size);
+                runBatch(batch.subList(0, size), backend, loaded, bound, kv[0], progress, json, out);
             }
         }
         return 0;
     }
 
+    /** One batch: its warm-up rounds and the timed one, 002's summary block, and its JSON where {@code json} is given. */
+    private void runBatch(List<int[]> batch, Backend backend, LoadedModel loaded, Bound bound, KvCacheSpec kv,
+                          ConsoleProgress progress, Path json, PrintStream out) {
+        ModelRunner runner = loaded.runner();
+        int size = batch.size();
+        if (batchSizes != null) {
+            out.println();
+            out.println("[bench infer] batch size " + size);
+        }
+        int longest = batch.stream().mapToInt(p -> p.length).max().orElseThrow();
+        // Overlap on a GPU, as served; the CPU computes a submitted step only when it is awaited, with the one
+        // submitted after it, so there each step runs alone for the first decode step to have a time of its own.
+        SchedulerConfig scheduler = new SchedulerConfig(size, Math.max(2048, longest + size), 2048,
+                SchedulePolicy.DECODE_FIRST, false, backend.onGpu());
+        LlmEngine engine = LlmEngine.tokensOnly(runner, scheduler);
+        for (int round = 0; round < warmupRounds; round++) {
+            run(engine, batch);
+            progress.update("bench infer: warm-up rounds", round + 1, warmupRounds);
+        }
+        long bytesBefore = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L);
+        InferTimes times = run(engine, batch);
+        long bytesStreamed = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L) - bytesBefore;
+        out.println("[bench infer] request 0's first tokens: " + firstRequestTokens);
+        out.println();
+        times.printSummary(out);
+        double decodeRate = times.throughputTokS();
+        if (bound.tokensPerSecond(size) > 0) {
+            out.printf(Locale.ROOT, "[bench infer] decode %.2f tokens/s = %.1f%% of the streaming bound of %.2f tokens/s%n",
+                    decodeRate, 100 * decodeRate / bound.tokensPerSecond(size), bound.tokensPerSecond(size));
+        }
+        if (json != null) {
+            ResultTable.writeJsonValue(json, json(times, bytesStreamed, bound, loaded, backend, kv, batch));
+            out.println("detailed JSON written to " + json);
+        }
+    }
+
+    /** The batch sizes to run: --batch-sizes, or the one --batch-size (1 when neither is given). */
+    private List<Integer> sizesToRun() {
+        if (batchSizes != null && batchSize != null) {
+            throw new EmberException("give --batch-size or --batch-sizes, not both");
+        }
+        List<Integer> sizes = batchSizes != null ? List.copyOf(batchSizes) : List.of(batchSize != null ? batchSize : 1);
+        if (sizes.isEmpty() || sizes.stream().anyMatch(b -> b < 1)) {
+            throw new EmberException("batch sizes must be at least 1: " + sizes);
+        }
+        return sizes;
+    }
+
+    /** {@code FILE.json} for batch size {@code n} of a sweep: {@code FILE-bN.json}, as the results directories name runs. */
+    static Path perBatch(Path json, int n) {
+        String name = json.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String suffixed = dot > 0 ? name.substring(0, dot) + "-b" + n + name.substring(dot) : name + "-b" + n;
+        return json.resolveSibling(suffixed);
+    }
+
     private void validate() {
-        if (batchSize < 1 || maxNewTokens < 1 || warmupRounds < 0 || promptLen < 1) {
-            throw new EmberException("--batch-size, --max-new-tokens and --prompt-len must be at least 1, --warmup-rounds at least 0");
+        if (maxNewTokens < 1 || warmupRounds < 0 || promptLen < 1) {
+            throw new EmberException("--max-new-tokens and --prompt-len must be at least 1, --warmup-rounds at least 0");
         }
         if (maxSeqLen <= maxNewTokens) {
             throw new EmberException("--max-seq-len (" + maxSeqLen + ") must be larger than --max-new-tokens (" + maxNewTokens + ")");
         }
     }
 
-    /** The batch's prompts, each cut to its last max-seq-len - max-new-tokens tokens, as 002 cuts them. */
-    private List<int[]> prompts(ModelConfig config) {
+    /** {@code count} prompts, each cut to its last max-seq-len - max-new-tokens tokens, as 002 cuts them. */
+    private List<int[]> prompts(ModelConfig config, int count) {
         int room = Math.min(maxSeqLen, config.maxPositions()) - maxNewTokens;
         List<int[]> encoded = new ArrayList<>();
         if (prompts != null) {
@@ -184,13 +227,13 @@ public final class InferBenchCommand implements Callable<Integer> {
             }
             List<String> texts = PromptsFile.read(prompts);
             try (Tokenizer tokenizer = Tokenizer.load(modelOptions.modelDirectory())) {
-                for (int i = 0; i < batchSize; i++) {
+                for (int i = 0; i < count; i++) {
                     encoded.add(tokenizer.encode(texts.get(i % texts.size())));
                 }
             }
         } else {
             SplittableRandom random = new SplittableRandom(promptLen);
-            for (int i = 0; i < batchSize; i++) {
+            for (int i = 0; i < count; i++) {
                 encoded.add(random.ints(promptLen, 0, config.vocabSize()).toArray());
             }
         }
@@ -250,7 +293,7 @@ public final class InferBenchCommand implements Callable<Integer> {
         ModelRunner runner = loaded.runner();
         ModelConfig config = loaded.config();
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("batch_size", batchSize);
+        m.put("batch_size", batch.size());
         m.put("max_new_tokens", maxNewTokens);
         m.put("prompt_lens", batch.stream().map(p -> p.length).toList());
         m.putAll(times.toMap());
@@ -289,7 +332,7 @@ public final class InferBenchCommand implements Callable<Integer> {
         streaming.put("h2d_GBps", bound.copyBytesPerSecond() / 1e9);
         streaming.put("disk_GBps", bound.disk() == null ? null : bound.disk().bytesPerSecond() / 1e9);
         streaming.put("disk_direct_io", bound.disk() == null ? null : bound.disk().direct());
-        streaming.put("bound_tok_s", bound.tokensPerSecond(batchSize));
+        streaming.put("bound_tok_s", bound.tokensPerSecond(batch.size()));
         m.put("streaming", streaming);
         return m;
     }

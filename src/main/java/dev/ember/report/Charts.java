@@ -7,14 +7,18 @@ import org.knowm.xchart.CategoryChartBuilder;
 import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.internal.chartpart.Chart;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
+import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -31,6 +35,10 @@ public final class Charts {
     /** The stage columns of the seeds' stage breakdown, in their order. */
     static final List<String> STAGE_COLUMNS = List.of("embedding_ms", "rmsnorm_ms", "attention_ms", "ffn_ms", "p2p_ms",
             "memcpy_h2d_ms", "memcpy_d2h_ms", "sampling_ms", "lm_head_ms");
+    /** {@code ember bench infer}'s weight mode, decode rate and streaming bound, as its JSON names them. */
+    static final String MODE = "mode";
+    static final String DECODE_RATE = "throughput_tok_s";
+    static final String STREAMING_BOUND = "streaming.bound_tok_s";
 
     /** What a chart shows. */
     public enum Kind {
@@ -48,10 +56,18 @@ public final class Charts {
          */
         BARS,
         /** Speculative decoding's speed-up, measured and predicted, against gamma, the tokens drafted per step. */
-        SPEEDUP;
+        SPEEDUP,
+        /**
+         * {@code ember bench infer} runs, one per file: decode tokens/s against batch size, one series per weight mode,
+         * each beside its streaming bound.
+         */
+        MODES;
 
         /** The chart a file's columns call for, or null when none fits. */
         public static Kind detect(ResultFile f) {
+            if (f.has(MODE) && f.has(STREAMING_BOUND) && f.isNumeric(DECODE_RATE) && f.isNumeric("batch_size")) {
+                return MODES;
+            }
             if (f.has("phase") && STAGE_COLUMNS.stream().anyMatch(f::has)) {
                 return STAGES;
             }
@@ -76,7 +92,8 @@ public final class Charts {
         /** What each kind needs, for the message when a file fits none. */
         static final String NEEDS = "latency: prompt_len varying and *latency*, ttft_ms, prefill_ms, *_time_ms or wall_ms; "
                 + "throughput: batch_size varying and *tok_s or *tokens_per_s; stages: phase and stage columns (embedding_ms "
-                + "... lm_head_ms); energy: energy_per_output_token_j; bars: any throughput or latency column";
+                + "... lm_head_ms); energy: energy_per_output_token_j; modes: bench infer's JSON (mode, batch_size, throughput_tok_s, "
+                + "streaming.bound_tok_s); bars: any throughput or latency column";
 
         String slug() {
             return name().toLowerCase(Locale.ROOT);
@@ -161,6 +178,7 @@ public final class Charts {
                         x.replace('_', ' '), "J per token"), dir, prefix + "_" + kind.slug()));
             }
             case SPEEDUP -> written.add(save(speedup(files), dir, prefix + "_" + kind.slug()));
+            case MODES -> written.add(save(modes(files), dir, prefix + "_" + kind.slug()));
             case STAGES -> {
                 for (String phase : phases(files)) {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
@@ -250,14 +268,7 @@ public final class Charts {
             for (String column : columns.of(f)) {
                 TreeMap<Double, double[]> points = new TreeMap<>();
                 for (Map<String, String> row : f.rows()) {
-                    double xv = f.value(row, x);
-                    double yv = f.value(row, column);
-                    if (Double.isNaN(xv) || Double.isNaN(yv)) {
-                        continue;
-                    }
-                    double[] sumCount = points.computeIfAbsent(xv, k -> new double[2]);
-                    sumCount[0] += yv;
-                    sumCount[1]++;
+                    add(points, f.value(row, x), f.value(row, column));
                 }
                 if (points.isEmpty()) {
                     continue;
@@ -285,6 +296,86 @@ public final class Charts {
         chart.addSeries("the target alone (1x)", new double[] {gammas[0], gammas[gammas.length - 1]}, new double[] {1, 1})
                 .setMarker(SeriesMarkers.NONE);
         return chart;
+    }
+
+    /**
+     * Decode tokens/s against batch size, a line per weight mode in the order the modes first come, and each mode's
+     * streaming bound as a dashed line of its colour where it has one ({@code full} streams nothing: a bound of 0).
+     * Both axes are logarithmic: batch sizes double from 1 to 64, and a mode streamed from the disk decodes hundreds of
+     * times slower than one held on the device, so a linear axis would flatten every line but the fastest.
+     */
+    static XYChart modes(List<ResultFile> files) {
+        Map<String, TreeMap<Double, double[]>> rates = new LinkedHashMap<>();
+        Map<String, TreeMap<Double, double[]>> bounds = new LinkedHashMap<>();
+        for (ResultFile f : files) {
+            for (String column : List.of(MODE, "batch_size", DECODE_RATE)) {
+                if (!f.has(column)) {
+                    throw new EmberException(f.path() + " is no bench infer result: it has no " + column);
+                }
+            }
+            for (Map<String, String> row : f.rows()) {
+                String mode = row.get(MODE);
+                double batch = f.value(row, "batch_size");
+                add(rates.computeIfAbsent(mode, m -> new TreeMap<>()), batch, positive(f.value(row, DECODE_RATE)));
+                add(bounds.computeIfAbsent(mode, m -> new TreeMap<>()), batch, positive(f.value(row, STREAMING_BOUND)));
+            }
+        }
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title("Decode tokens/s against batch size, per weight mode")
+                .xAxisTitle("batch size").yAxisTitle("decode tokens/s").build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setMarkerSize(7);
+        chart.getStyler().setXAxisLogarithmic(true);
+        chart.getStyler().setXAxisLogarithmicDecadeOnly(false);
+        chart.getStyler().setYAxisLogarithmic(true);
+        Color[] palette = chart.getStyler().getSeriesColors();
+        int index = 0;
+        for (String mode : rates.keySet()) {
+            Color colour = palette[index++ % palette.length];
+            XYSeries measured = addLine(chart, mode, rates.get(mode));
+            if (measured != null) {
+                measured.setLineColor(colour);
+                measured.setMarkerColor(colour);
+            }
+            XYSeries bound = addLine(chart, mode + ": streaming bound", bounds.get(mode));
+            if (bound != null) {
+                bound.setLineColor(colour);
+                bound.setMarkerColor(colour);
+                bound.setLineStyle(SeriesLines.DASH_DASH);
+                bound.setMarker(SeriesMarkers.PLUS);  // a mode run at one batch size has a bound of one point, no line
+            }
+        }
+        if (chart.getSeriesCollection().isEmpty()) {
+            throw new EmberException("nothing to plot: no decode rates in " + files.stream().map(ResultFile::path).toList());
+        }
+        return chart;
+    }
+
+    /**
+     * The value, or NaN (no point) for zero or less: a logarithmic axis has no place for it, and a bound of 0 is a
+     * mode that streams nothing.
+     */
+    private static double positive(double value) {
+        return value > 0 ? value : Double.NaN;
+    }
+
+    /** Adds {@code y} at {@code x} to the sum and count there; a point missing either is left out. */
+    private static void add(TreeMap<Double, double[]> points, double x, double y) {
+        if (Double.isNaN(x) || Double.isNaN(y)) {
+            return;
+        }
+        double[] sumCount = points.computeIfAbsent(x, k -> new double[2]);
+        sumCount[0] += y;
+        sumCount[1]++;
+    }
+
+    /** The points' means as a series; null (and nothing added) when there are none. */
+    private static XYSeries addLine(XYChart chart, String name, TreeMap<Double, double[]> points) {
+        if (points.isEmpty()) {
+            return null;
+        }
+        double[] xs = points.keySet().stream().mapToDouble(Double::doubleValue).toArray();
+        double[] ys = points.values().stream().mapToDouble(p -> p[0] / p[1]).toArray();
+        return chart.addSeries(name, xs, ys);
     }
 
     private static List<String> phases(List<ResultFile> files) {

@@ -13,7 +13,8 @@ import java.util.concurrent.Callable;
 /** {@code ember plot FILE...}: PNG and SVG charts of result files, one series per file. */
 @Command(name = "plot", mixinStandardHelpOptions = true,
         description = {"Draw PNG and SVG charts of result files (CSV or JSON): latency against prompt length, throughput "
-                + "against batch size, stage breakdown as stacked bars, energy per output token, speculative speed-up against gamma.",
+                + "against batch size, stage breakdown as stacked bars, energy per output token, speculative speed-up against gamma, "
+                + "bench infer's decode tokens/s against batch size per weight mode beside its streaming bound.",
                 "A result of one point (one workload: bench e2e, offline, serve) becomes bars of its throughput and latency, "
                         + "with their values."})
 public final class PlotCommand implements Callable<Integer> {
@@ -22,7 +23,7 @@ public final class PlotCommand implements Callable<Integer> {
     List<Path> files;
 
     @Option(names = "--kind", defaultValue = "auto",
-            description = "auto (from the first file's columns), latency, throughput, stages, energy, bars or speedup; default: ${DEFAULT-VALUE}")
+            description = "auto (from the first file's columns), latency, throughput, stages, energy, bars, speedup or modes; default: ${DEFAULT-VALUE}")
     String kind;
 
     @Option(names = "--out-dir", paramLabel = "DIR", description = "where the charts go; default: beside the first file")
@@ -49,7 +50,7 @@ public final class PlotCommand implements Callable<Integer> {
             try {
                 return Charts.Kind.valueOf(kind.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages, energy, bars or speedup)");
+                throw new EmberException("unknown chart kind \"" + kind + "\" (auto, latency, throughput, stages, energy, bars, speedup or modes)");
             }
         }
         Charts.Kind detected = Charts.Kind.detect(first);

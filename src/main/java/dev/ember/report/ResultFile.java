@@ -17,8 +17,9 @@ import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
- * A benchmark's results read back: a CSV as {@code ember bench} writes it, or the {@code results} rows of its JSON
- * (the {@code _gpu.json} files included). Cells stay text; an empty cell is a value that was not measured.
+ * A benchmark's results read back: a CSV as {@code ember bench} writes it, the {@code results} rows of its JSON
+ * (the {@code _gpu.json} files included), or a JSON object of one run as one row ({@code ember bench infer}'s). Cells
+ * stay text; an empty cell is a value that was not measured.
  *
  * <p>Columns are told apart by name: a <em>metric</em> is a measured figure, named by its unit ({@code _ms},
  * {@code _us}, {@code _s}, {@code _gbps}, {@code tflops}, {@code _pct}, {@code _j}, {@code _w}, ...) or by a
@@ -119,6 +120,9 @@ public record ResultFile(Path path, List<String> columns, List<Map<String, Strin
     }
 
     private static ResultFile readJson(Path path, JsonNode root) {
+        if (root.isObject() && !root.has("results")) {
+            return oneRun(path, root);
+        }
         JsonNode results = root.isArray() ? root : root.get("results");
         if (results == null || !results.isArray()) {
             throw new EmberException(path + " has no \"results\" array");
@@ -135,6 +139,32 @@ public record ResultFile(Path path, List<String> columns, List<Map<String, Strin
             rows.add(row);
         }
         return new ResultFile(path, List.copyOf(columns), rows);
+    }
+
+    /**
+     * A JSON object of one run ({@code ember bench infer}'s, seed 002's layout) as one row: a nested object's fields
+     * become columns named by their path ({@code streaming.bound_tok_s}), so that a chart can reach them; an array
+     * stays one cell, its JSON text.
+     */
+    private static ResultFile oneRun(Path path, JsonNode root) {
+        Map<String, String> row = new LinkedHashMap<>();
+        flatten("", root, row);
+        if (row.isEmpty()) {
+            throw new EmberException(path + " holds neither a \"results\" array nor the fields of a run");
+        }
+        return new ResultFile(path, List.copyOf(row.keySet()), List.of(row));
+    }
+
+    private static void flatten(String prefix, JsonNode object, Map<String, String> row) {
+        for (Map.Entry<String, JsonNode> field : object.properties()) {
+            String column = prefix + field.getKey();
+            JsonNode value = field.getValue();
+            if (value.isObject()) {
+                flatten(column + ".", value, row);
+            } else {
+                row.put(column, value.isNull() ? "" : value.isArray() ? value.toString() : value.asText());
+            }
+        }
     }
 
     /** A short label for charts and tables: the file name without its extension. */

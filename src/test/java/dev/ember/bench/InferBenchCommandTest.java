@@ -3,6 +3,7 @@ package dev.ember.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.cli.GenerateCommandTest.Run;
+import dev.ember.report.ReportCommandsTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -71,5 +72,31 @@ class InferBenchCommandTest {
         assertEquals("full", root.get("mode").asText());
         assertEquals(0.0, root.get("io_bw_MBps").get("weight_h2d_MBps").asDouble());
         assertTrue(!root.get("streaming").get("enabled").asBoolean());
+    }
+
+    @Test
+    void aBatchSweepWritesOneJsonPerSizeThatPlotDrawsPerMode(@TempDir Path dir) throws Exception {
+        Run run = ember("bench", "infer", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--mode", "preload", "--batch-sizes", "1,3", "--prompt-len", "6", "--max-new-tokens", "3",
+                "--warmup-rounds", "0", "--temperature", "0", "--out-json", dir.resolve("preload.json").toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("[bench infer] batch size 1") && run.out().contains("[bench infer] batch size 3"), run.out());
+        for (int size : new int[] {1, 3}) {
+            JsonNode root = new ObjectMapper().readTree(dir.resolve("preload-b" + size + ".json").toFile());
+            assertEquals(size, root.get("batch_size").asInt());
+            assertEquals(size, root.get("prompt_lens").size());
+            assertEquals(size * 2, root.get("decode_tokens_total").asInt(), "tokens after each request's first");
+            assertEquals("preload", root.get("mode").asText());
+            assertTrue(root.get("streaming").get("bound_tok_s").asDouble() > 0);
+        }
+        assertTrue(Files.notExists(dir.resolve("preload.json")), "a sweep writes only the per-size files");
+
+        Run plot = ember("plot", dir.resolve("preload-b1.json").toString(), dir.resolve("preload-b3.json").toString());
+        assertEquals(0, plot.exitCode(), plot.err());
+        ReportCommandsTest.assertPng(dir.resolve("preload-b1_modes.png"));
+
+        Run both = ember("bench", "infer", "--model", "models/ember-tiny", "--batch-size", "2", "--batch-sizes", "1,2");
+        assertEquals(1, both.exitCode());
+        assertTrue(both.err().contains("give --batch-size or --batch-sizes, not both"), both.err());
     }
 }

@@ -3,6 +3,7 @@ package dev.ember.report;
 import dev.ember.cli.GenerateCommandTest.Run;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.knowm.xchart.XYSeries;
 import org.w3c.dom.Document;
 
 import javax.imageio.ImageIO;
@@ -149,6 +150,31 @@ public class ReportCommandsTest {
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("no chart fits the columns of " + none + " (its numeric columns: batch_size, steps, host_us_per_step); "
                 + "each kind needs: latency: prompt_len"), run.err());
+    }
+
+    @Test
+    void benchInferRunsAreDrawnAsDecodeRatesPerModeAgainstBatchSize(@TempDir Path dir) throws Exception {
+        // bench infer's JSON of the H200 check (docs/results/2026-12-04-h200-check): full, preload, stream and mixed
+        // at batch 1, preload at 8 and 64, stream at 64.
+        List<String> runs = List.of("full-b1", "preload-b1", "preload-b8", "preload-b64", "stream-b1", "stream-b64", "mixed-b1");
+        List<String> files = runs.stream().map(r -> SAMPLES.resolve("infer-h200").resolve(r + ".json").toString()).toList();
+        ResultFile preload64 = ResultFile.read(Path.of(files.get(3)));
+        assertEquals(List.of(preload64.rows().getFirst()), preload64.rows(), "one run, one row");
+        assertEquals(1820.6655270629794, preload64.value(preload64.rows().getFirst(), "streaming.bound_tok_s"),
+                "nested fields are columns named by their path");
+        files.forEach(f -> assertEquals(Charts.Kind.MODES, Charts.Kind.detect(ResultFile.read(Path.of(f))), f));
+
+        List<String> args = new java.util.ArrayList<>(List.of("plot", "--out-dir", dir.toString(), "--out-prefix", "infer"));
+        args.addAll(files);
+        Run run = ember(args.toArray(String[]::new));
+        assertEquals(0, run.exitCode(), run.err());
+        assertPng(dir.resolve("infer_modes.png"));
+        assertSvg(dir.resolve("infer_modes.svg"));
+        var chart = Charts.modes(files.stream().map(f -> ResultFile.read(Path.of(f))).toList());
+        assertEquals(List.of("full", "preload", "preload: streaming bound", "stream", "stream: streaming bound", "mixed",
+                "mixed: streaming bound"), chart.getSeriesCollection().stream().map(XYSeries::getName).toList(), "full streams nothing, so it has no bound");
+        assertArrayEquals(new double[] {1, 8, 64}, chart.getSeries("preload").getXData());
+        assertEquals(chart.getSeries("preload").getLineColor(), chart.getSeries("preload: streaming bound").getLineColor());
     }
 
     @Test
