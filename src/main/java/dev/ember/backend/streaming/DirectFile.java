@@ -84,30 +84,10 @@ final class DirectFile implements AutoCloseable {
         return path;
     }
 
-    /** Reads {@code out.byteSize()} bytes from {@code offset} in the file into {@code out}. */
+    /** Reads {@code out.byteSize()} bytes from {@code offset} in the file into {@code out}, through this file's buffer. */
     void read(long offset, MemorySegment out) {
-        long start = offset / ALIGNMENT * ALIGNMENT;
-        long end = align(offset + out.byteSize());
-        if (end - start > bounce.byteSize()) {
-            throw new IllegalArgumentException("a read of " + out.byteSize() + " bytes is larger than this file's buffer");
-        }
-        long done = 0, wanted = offset + out.byteSize() - start;
-        while (done < wanted) {
-            long n = pread(bounce.asSlice(done), end - start - done, start + done);
-            if (n < 0 && direct && done == 0) {
-                // Some file systems accept O_DIRECT at open and refuse the read: fall back once, for good.
-                whyNotDirect = errorText((int) -n);
-                direct = false;
-                reopenBuffered();
-                continue;
-            }
-            if (n <= 0) {
-                throw new EmberException("pread(" + path + ", " + (end - start - done) + " bytes at " + (start + done) + ") "
-                        + (n == 0 ? "reached the end of the file" : "failed: " + errorText((int) -n)));
-            }
-            done += n;
-        }
-        MemorySegment.copy(bounce, offset - start, out, 0, out.byteSize());
+        long at = readInto(offset, out.byteSize(), bounce, 0);
+        MemorySegment.copy(bounce, at, out, 0, out.byteSize());
     }
 
     /**
