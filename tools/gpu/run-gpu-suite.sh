@@ -420,22 +420,26 @@ fixtures() {
 streaming() {
   local dir="$OUT_DIR/streaming" mode args
   local infer=("${JAVA[@]}" -jar "$DEST/app/ember.jar" bench infer --preset "${STREAM_PRESET:-llama-3.2-1b}" \
-    --weights-dir /tmp/ember-weights --prompt-len 128 --temperature 0 --batch-sizes "${STREAM_BATCHES:-1,2,4,8,16,32,64}")
+    --weights-dir /tmp/ember-weights --prompt-len 128 --temperature 0)
+  local batches="${STREAM_BATCHES:-1,2,4,8,16,32,64}"
   # STREAM_SECONDS (default 300) bounds the whole: a mode that would start past it is left out, with a line saying
   # so, and one cut short keeps the JSON of the sizes it finished (each is written as soon as its batch is done).
   local until=$(( $(date +%s) + ${STREAM_SECONDS:-300} )) left
   mkdir -p "$dir"
-  # mixed reads every step from the disk (about a second a step at batch 1 here): fewer tokens and no warm-up round.
-  for entry in "full|--max-new-tokens 32" \
-               "preload|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
-               "stream|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
-               "mixed|--gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 8 --warmup-rounds 0"; do
+  # mixed reads every step from the disk (about 1 s a step for the 1B shape here, 9 s for the 8B): fewer tokens, no
+  # warm-up round, and its own batch sizes (STREAM_MIXED_BATCHES, default STREAM_BATCHES). STREAM_MODE_SECONDS (default
+  # 150) bounds each mode.
+  for entry in "full|--batch-sizes $batches --max-new-tokens 32" \
+               "preload|--batch-sizes $batches --gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
+               "stream|--batch-sizes $batches --gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 16" \
+               "mixed|--batch-sizes ${STREAM_MIXED_BATCHES:-$batches} --gpu-weight-budget ${STREAM_BUDGET:-1} --max-new-tokens 8 --warmup-rounds 0"; do
     mode="${entry%%|*}"; args="${entry#*|}"
     left=$(( until - $(date +%s) ))
     if [ "$left" -lt 20 ]; then echo "($mode left out: STREAM_SECONDS spent)" | tee -a "$dir/streaming.log"; continue; fi
     echo "== ember bench infer --mode $mode $args" | tee -a "$dir/streaming.log"
     # shellcheck disable=SC2086
-    timeout "$(( left < 150 ? left : 150 ))" "${infer[@]}" --mode "$mode" $args --out-json "$dir/$mode.json" > "$dir/$mode.log" 2>&1 \
+    local cap=${STREAM_MODE_SECONDS:-150}
+    timeout "$(( left < cap ? left : cap ))" "${infer[@]}" --mode "$mode" $args --out-json "$dir/$mode.json" > "$dir/$mode.log" 2>&1 \
       || echo "($mode failed or cut short: exit $?)" | tee -a "$dir/streaming.log"
     grep -iE 'batch size|tok/s|bound|first tokens|tokens:|error' "$dir/$mode.log" | head -40 | tee -a "$dir/streaming.log" || true
   done
