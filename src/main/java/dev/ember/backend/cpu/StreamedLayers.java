@@ -32,9 +32,6 @@ import java.util.function.Consumer;
  * It exists so that every mode runs, and gives the same tokens as {@code full}, where there is no GPU.
  */
 final class StreamedLayers implements LayerResidency, Copier {
-    /** Page-aligned, as direct reads into the staging buffers need. */
-    private static final long ALIGNMENT = 4096;
-
     private final ModelConfig config;
     private final GroupLayout layout;
     private final StreamingPlan plan;
@@ -62,7 +59,7 @@ final class StreamedLayers implements LayerResidency, Copier {
         this.cache = new MemorySegment[2 * shape.cachedLayers()];
         for (int i = 0; i < cache.length; i++) {
             WeightGroup g = WeightGroup.inOrder(i, config.numLayers());
-            cache[i] = arena.allocate(layout.bytes(g.kind()), ALIGNMENT);
+            cache[i] = arena.allocate(layout.bytes(g.kind()), DirectGroupReader.ALIGNMENT);
             mapped.read(g, 0, cache[i]);
             progress.update("packing the host cache", i + 1, cache.length);
         }
@@ -74,7 +71,7 @@ final class StreamedLayers implements LayerResidency, Copier {
     private MemorySegment[] allocate(int count, long bytes) {
         MemorySegment[] segments = new MemorySegment[count];
         for (int i = 0; i < count; i++) {
-            segments[i] = arena.allocate(bytes, ALIGNMENT);
+            segments[i] = arena.allocate(bytes, DirectGroupReader.ALIGNMENT);
         }
         return segments;
     }

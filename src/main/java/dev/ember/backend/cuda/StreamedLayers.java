@@ -15,6 +15,8 @@ import dev.ember.backend.streaming.WindowSlot;
 import dev.ember.model.Model;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.ToLongFunction;
@@ -33,13 +35,16 @@ final class StreamedLayers implements LayerResidency, Copier {
     private final CudaStream compute;
     private final CudaStream copies;
     private final DeviceBuffer[] attentionSlots, mlpSlots;
+    /** Where each slot's parts lie: the slots stay where they are, so this is worked out once. */
+    private final Attention[] attentionViews;
+    private final Mlp[] mlpViews;
     private final CudaEvent[] attentionFilled, mlpFilled, attentionReleased, mlpReleased;
     /** Packed groups of the cached layers, by {@link WeightGroup#order()}. */
     private final PinnedBuffer[] cache;
     private final PinnedBuffer[] staging;
     private final CudaEvent[] stagingCopied;
     /** Where each staging buffer's pieces lie, from its last fill. */
-    private final List<List<GroupReader.Placement>> staged = new ArrayList<>();
+    private final List<List<GroupReader.Placement>> staged;
     private final GroupReader reader;
     private final StreamingSchedule schedule;
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -55,6 +60,8 @@ final class StreamedLayers implements LayerResidency, Copier {
             this.copies = own(CudaStream.create());
             this.attentionSlots = slots(window, layout.bytes(WeightGroup.Kind.ATTENTION));
             this.mlpSlots = slots(window, layout.bytes(WeightGroup.Kind.MLP));
+            this.attentionViews = Arrays.stream(attentionSlots).map(slot -> attentionAt(slot.address())).toArray(Attention[]::new);
+            this.mlpViews = Arrays.stream(mlpSlots).map(slot -> mlpAt(slot.address())).toArray(Mlp[]::new);
             this.attentionFilled = events(window);
             this.mlpFilled = events(window);
             this.attentionReleased = events(window);
@@ -65,6 +72,7 @@ final class StreamedLayers implements LayerResidency, Copier {
                         DirectGroupReader.ALIGNMENT));
             }
             this.stagingCopied = events(shape.stagingBuffers());
+            this.staged = new ArrayList<>(Collections.nCopies(shape.stagingBuffers(), List.of()));
             MappedGroupReader mapped = new MappedGroupReader(model, layout);
             this.cache = new PinnedBuffer[2 * shape.cachedLayers()];
             for (int i = 0; i < cache.length; i++) {
@@ -111,8 +119,9 @@ final class StreamedLayers implements LayerResidency, Copier {
         return (attention(slot) ? attentionSlots : mlpSlots)[slot.index()];
     }
 
+    /** The device address of part {@code name} of a group at {@code base}; 0 where the architecture has no such part. */
     private long part(long base, WeightGroup.Kind kind, String name) {
-        return layout.parts(kind).stream().anyMatch(p -> p.name().equals(name)) ? base + layout.part(kind, name).offset() : 0;
+        return layout.parts(kind).stream().filter(p -> p.name().equals(name)).findFirst().map(p -> base + p.offset()).orElse(0L);
     }
 
     private Attention attentionAt(long base) {
@@ -128,7 +137,7 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public Attention attention(int layer) {
-        return attentionAt(buffer(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.ATTENTION))).address());
+        return attentionViews[schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.ATTENTION)).index()];
     }
 
     @Override
@@ -138,7 +147,7 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public Mlp mlp(int layer) {
-        return mlpAt(buffer(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.MLP))).address());
+        return mlpViews[schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.MLP)).index()];
     }
 
     @Override
@@ -154,20 +163,12 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public long[] attentionAddresses(ToLongFunction<Attention> matrix) {
-        List<Long> all = new ArrayList<>();
-        for (DeviceBuffer slot : attentionSlots) {
-            all.add(matrix.applyAsLong(attentionAt(slot.address())));
-        }
-        return all.stream().mapToLong(Long::longValue).toArray();
+        return Arrays.stream(attentionViews).mapToLong(matrix).toArray();
     }
 
     @Override
     public long[] mlpAddresses(ToLongFunction<Mlp> matrix) {
-        List<Long> all = new ArrayList<>();
-        for (DeviceBuffer slot : mlpSlots) {
-            all.add(matrix.applyAsLong(mlpAt(slot.address())));
-        }
-        return all.stream().mapToLong(Long::longValue).toArray();
+        return Arrays.stream(mlpViews).mapToLong(matrix).toArray();
     }
 
     StreamingReport report() {
@@ -194,9 +195,6 @@ final class StreamedLayers implements LayerResidency, Copier {
 
     @Override
     public void stage(int buffer, WeightGroup group, long from, long length) {
-        while (staged.size() <= buffer) {
-            staged.add(List.of());
-        }
         staged.set(buffer, reader.stage(group, from, length, staging[buffer].segment()));
     }
 
