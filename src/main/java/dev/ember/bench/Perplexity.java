@@ -86,7 +86,7 @@ public final class Perplexity {
         if (tokens.length < 2) {
             throw new IllegalArgumentException(tokens.length + " token(s): the first has no context, so nothing is scored");
         }
-        BlockTable table = new BlockTable(runner.kvSpec().blockSize());
+        BlockTable table = runner.blockAllocator().newTable();
         if (!table.reserve(context, runner.blockAllocator())) {
             throw new IllegalStateException("the runner's KV cache holds fewer than " + context + " tokens");
         }
