@@ -177,9 +177,10 @@ final class CudaKernelSuite implements KernelSuite {
             DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
             launch(new Case("qkv_rope", "qkv_rope_" + typed, phase, "rows=" + rows + " heads=" + shape.heads() + " kv_heads="
                     + shape.kvHeads() + " head_dim=" + hd, rows, qkvRopeBytes(rows, shape, t), Double.NaN), () ->
-                    kernels.qkvRope(stream, type, qkv.address(), DType.F32, address(qkvBias), address(qNorm), address(kNorm),
-                            inverseFrequencies.address(), positions.address(), slots.address(), q.address(), keys.address(),
-                            values.address(), rows, shape, eps));
+                    kernels.qkvRope(stream, type, qkv.address(), DType.F32, DeviceBuffer.addressOf(qkvBias),
+                            DeviceBuffer.addressOf(qNorm), DeviceBuffer.addressOf(kNorm), inverseFrequencies.address(),
+                            positions.address(), slots.address(), q.address(), keys.address(), values.address(), rows, shape,
+                            eps));
             int seqLen = w.seqLen();
             if (decode) {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
@@ -332,10 +333,6 @@ final class CudaKernelSuite implements KernelSuite {
             }
         }
         return b;
-    }
-
-    private static long address(DeviceBuffer b) {
-        return b == null ? 0 : b.address();
     }
 
     @Override

@@ -28,6 +28,11 @@ public final class DeviceBuffer implements AutoCloseable {
         return address;
     }
 
+    /** The device address of {@code buffer}, or 0 where there is none: how kernels are told an optional input is absent. */
+    public static long addressOf(DeviceBuffer buffer) {
+        return buffer == null ? 0 : buffer.address();
+    }
+
     /** The device address {@code offset} bytes in, checked against the buffer's size. */
     public long address(long offset) {
         Objects.checkIndex(offset, byteSize);

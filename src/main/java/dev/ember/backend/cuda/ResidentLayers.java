@@ -8,12 +8,9 @@ record ResidentLayers(List<Attention> attention, List<Mlp> mlp) implements Layer
 
     static ResidentLayers of(DeviceWeights weights) {
         return new ResidentLayers(weights.layers.stream().map(w -> new Attention(w.attnNorm().address(), w.qkv().address(),
-                        address(w.qkvBias()), address(w.qNorm()), address(w.kNorm()), w.o().address())).toList(),
+                        DeviceBuffer.addressOf(w.qkvBias()), DeviceBuffer.addressOf(w.qNorm()), DeviceBuffer.addressOf(w.kNorm()),
+                        w.o().address())).toList(),
                 weights.layers.stream().map(w -> new Mlp(w.ffnNorm().address(), w.gateUp().address(), w.down().address())).toList());
-    }
-
-    private static long address(DeviceBuffer b) {
-        return b == null ? 0 : b.address();
     }
 
     @Override
