@@ -99,7 +99,7 @@ final class DirectFile implements AutoCloseable {
         if (at % ALIGNMENT != 0 || buffer.address() % ALIGNMENT != 0) {
             throw new IllegalArgumentException("direct reads land on " + ALIGNMENT + "-byte boundaries");
         }
-        long start = direct ? offset / ALIGNMENT * ALIGNMENT : offset;
+        long start = direct ? alignDown(offset) : offset;
         long end = direct ? align(offset + length) : offset + length;
         long wanted = offset + length - start;
         if (at + (end - start) > buffer.byteSize()) {
@@ -131,8 +131,14 @@ final class DirectFile implements AutoCloseable {
         }
     }
 
-    private static long align(long bytes) {
+    /** {@code bytes} rounded up to a whole number of blocks. */
+    static long align(long bytes) {
         return (bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    }
+
+    /** {@code bytes} rounded down to a whole number of blocks. */
+    static long alignDown(long bytes) {
+        return bytes / ALIGNMENT * ALIGNMENT;
     }
 
     private int open(MemorySegment name, int flags) {

@@ -90,7 +90,7 @@ public final class DirectGroupReader implements GroupReader {
                 placed = location.file().readInto(location.offset() + p.first() * p.type().bytes(), bytes, buffer, at);
             }
             placements.add(new Placement(placed, p.offset(), bytes));
-            at = (placed + bytes + DirectFile.ALIGNMENT - 1) / DirectFile.ALIGNMENT * DirectFile.ALIGNMENT;
+            at = DirectFile.align(placed + bytes);
         }
         return placements;
     }

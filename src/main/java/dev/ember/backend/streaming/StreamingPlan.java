@@ -48,7 +48,7 @@ public record StreamingPlan(StreamingMode mode, ScheduleShape shape, long reside
         long allBytes = headBytes + layers * layerBytes;
         long budget = s.gpuWeightBudget() > 0 ? s.gpuWeightBudget() : Long.MAX_VALUE;
         long stagingBuffer = Math.max(DirectFile.ALIGNMENT,
-                s.stagingBytes() / StreamingSettings.STAGING_BUFFERS / DirectFile.ALIGNMENT * DirectFile.ALIGNMENT);
+                DirectFile.alignDown(s.stagingBytes() / StreamingSettings.STAGING_BUFFERS));
         long staging = stagingBuffer * StreamingSettings.STAGING_BUFFERS;
         StreamingMode mode = s.mode();
         if (mode == null) {
