@@ -19,7 +19,6 @@ import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
@@ -34,20 +33,22 @@ import java.time.Instant;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 /**
  * {@code ember bench infer}: seed 002's bench_infer.py. One batch of prompts (the first {@code --batch-size} of
  * {@code --prompts}, or random ones) runs {@code --warmup-rounds} times untimed and once timed through the engine, with
  * the weights held or streamed as {@code --mode} and the streaming knobs say; it prints 002's summary block and
  * writes its JSON. Beside the decode rate it prints the streaming bound: the bytes every step streams over the
- * bandwidths they move at (pinned host-to-device copies, and for {@code mixed} the disk), both measured at the start.
+ * bandwidths they move at (pinned host-to-device copies, and for {@code mixed} the disk), measured at the start; the
+ * disk, whose speed varies, is measured again after each timed round and the bound takes the mean of the two.
  * {@code --batch-sizes} repeats the timed batch at each size, the first prompts of the largest batch; each keeps 002's
  * JSON of one run, in a file of its own named as the suffix {@code -bN} says, so that {@code ember plot} draws the
  * sweep (decode rate against batch size, per mode) from them as from runs made one at a time.
@@ -146,14 +147,17 @@ public final class InferBenchCommand implements Callable<Integer> {
             bound.print(out);
             for (int size : sizes) {
                 Path json = outJson == null || batchSizes == null ? outJson : perBatch(outJson, size);
-                runBatch(batch.subList(0, size), backend, loaded, bound, kv[0], progress, json, out);
+                bound = runBatch(batch.subList(0, size), backend, loaded, bound, kv[0], progress, json, out).next();
             }
         }
         return 0;
     }
 
-    /** One batch: its warm-up rounds and the timed one, 002's summary block, and its JSON where {@code json} is given. */
-    private void runBatch(List<int[]> batch, Backend backend, LoadedModel loaded, Bound bound, KvCacheSpec kv,
+    /**
+     * One batch: its warm-up rounds and the timed one, 002's summary block, and its JSON where {@code json} is given.
+     * Where the disk bounds the mode it is measured again after the timed round; returns the bound the batch used.
+     */
+    private Bound runBatch(List<int[]> batch, Backend backend, LoadedModel loaded, Bound bound, KvCacheSpec kv,
                           ConsoleProgress progress, Path json, PrintStream out) {
         ModelRunner runner = loaded.runner();
         int size = batch.size();
@@ -174,18 +178,25 @@ public final class InferBenchCommand implements Callable<Integer> {
         long bytesBefore = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L);
         InferTimes times = run(engine, batch);
         long bytesStreamed = runner.streaming().map(StreamingReport::bytesCopied).orElse(0L) - bytesBefore;
+        Bound timed = bound.readsDisk() ? bound.after(Bound.measureDisk(bound.plan(), loaded)) : bound;
         out.println("[bench infer] request 0's first tokens: " + firstRequestTokens);
         out.println();
         times.printSummary(out);
         double decodeRate = times.throughputTokS();
-        if (bound.tokensPerSecond(size) > 0) {
-            out.printf(Locale.ROOT, "[bench infer] decode %.2f tokens/s = %.1f%% of the streaming bound of %.2f tokens/s%n",
-                    decodeRate, 100 * decodeRate / bound.tokensPerSecond(size), bound.tokensPerSecond(size));
+        if (timed.diskAfter() != null) {
+            timed.printDisk(out);
+        }
+        if (timed.tokensPerSecond(size) > 0) {
+            out.printf(Locale.ROOT, "[bench infer] decode %.2f tokens/s = %.1f%% of the streaming bound of %.2f tokens/s%s%n",
+                    decodeRate, 100 * decodeRate / timed.tokensPerSecond(size), timed.tokensPerSecond(size),
+                    timed.readsDisk() ? String.format(Locale.ROOT, " (disk %.2f GB/s, %s)", timed.diskBytesPerSecond() / 1e9,
+                            timed.diskBasis()) : "");
         }
         if (json != null) {
-            ResultTable.writeJsonValue(json, json(times, bytesStreamed, bound, loaded, backend, kv, batch));
+            ResultTable.writeJsonValue(json, json(times, bytesStreamed, timed, loaded, backend, kv, batch));
             out.println("detailed JSON written to " + json);
         }
+        return timed;
     }
 
     /** The batch sizes to run: --batch-sizes, or the one --batch-size (1 when neither is given). */
@@ -329,32 +340,52 @@ public final class InferBenchCommand implements Callable<Integer> {
             streaming.put("bytes_per_step", s.bytesPerStep());
             streaming.put("most_groups_in_window", r.mostGroupsInWindow());
         });
-        streaming.put("h2d_GBps", bound.copyBytesPerSecond() / 1e9);
-        streaming.put("disk_GBps", bound.disk() == null ? null : bound.disk().bytesPerSecond() / 1e9);
-        streaming.put("disk_direct_io", bound.disk() == null ? null : bound.disk().direct());
-        streaming.put("bound_tok_s", bound.tokensPerSecond(batch.size()));
+        bound.putJson(streaming, batch.size());
         m.put("streaming", streaming);
         return m;
     }
 
     /**
      * The streaming bound: a decode step moves every streamed byte once, cached groups at the measured copy bandwidth
-     * and staged ones at the slower of it and (for {@code mixed}) the disk; {@code batch} tokens come of each step.
+     * and staged ones at the slower of it and (for {@code mixed}) the disk; {@code batch} tokens come of each step. The
+     * disk varies from minute to minute, so in {@code mixed} it is measured again after the timed round and the bound
+     * takes the mean of the two measurements.
      *
      * @param copyBytesPerSecond pinned host-to-device copies (the CPU: host memory copies)
-     * @param disk               the disk's read speed, or null where nothing streams from it
+     * @param disk               the disk's read speed measured before the timed round, or null where nothing streams
+     * @param diskAfter          the disk measured after it, or null until then (and where the mode reads no disk)
      */
-    record Bound(StreamingPlan plan, double copyBytesPerSecond, DiskBandwidth disk) {
+    record Bound(StreamingPlan plan, double copyBytesPerSecond, DiskBandwidth disk, DiskBandwidth diskAfter) {
         static Bound measure(Backend backend, ModelRunner runner, LoadedModel loaded, ConsoleProgress progress) {
             StreamingPlan plan = runner.streaming().map(StreamingReport::plan).orElse(null);
             double copy = backend.measureWeightCopy(progress);
-            DiskBandwidth disk = null;
-            if (plan != null && loaded.hostModel() != null && loaded.hostModel().directory() != null) {
-                Path largest = ModelLoader.tensorFiles(loaded.hostModel().directory()).stream()
-                        .max(Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
-                disk = DiskBandwidth.measure(largest, 1L << 30);
-            }
-            return new Bound(plan, copy, disk);
+            return new Bound(plan, copy, plan == null ? null : measureDisk(plan, loaded), null);
+        }
+
+        /** The disk as the plan's staging reads it, over the model's weight files; null where they are not on a disk. */
+        static DiskBandwidth measureDisk(StreamingPlan plan, LoadedModel loaded) {
+            return loaded.hostModel() == null || loaded.hostModel().directory() == null ? null
+                    : DiskBandwidth.measure(loaded.hostModel().directory(), plan.shape().stagingBufferBytes());
+        }
+
+        /** Whether the staged bytes come from the disk, so that the disk bounds them ({@code mixed}). */
+        boolean readsDisk() {
+            return plan != null && plan.mode() == StreamingMode.MIXED && disk != null;
+        }
+
+        /** This bound with the disk measured again after the timed round. */
+        Bound after(DiskBandwidth measured) {
+            return new Bound(plan, copyBytesPerSecond, disk, measured);
+        }
+
+        /** The bound for the next timed round: the measurement after this one is the one before the next. */
+        Bound next() {
+            return diskAfter == null ? this : new Bound(plan, copyBytesPerSecond, diskAfter, null);
+        }
+
+        /** The disk's rate the bound uses: the mean of the measurements before and after, or the one before alone. */
+        double diskBytesPerSecond() {
+            return diskAfter == null ? disk.bytesPerSecond() : (disk.bytesPerSecond() + diskAfter.bytesPerSecond()) / 2;
         }
 
         double tokensPerSecond(int batch) {
@@ -364,19 +395,49 @@ public final class InferBenchCommand implements Callable<Integer> {
             ScheduleShape s = plan.shape();
             long cached = s.cachedLayers() * (s.attentionBytes() + s.mlpBytes());
             long staged = s.bytesPerStep() - cached;
-            double stagedRate = plan.mode() == StreamingMode.MIXED && disk != null
-                    ? Math.min(copyBytesPerSecond, disk.bytesPerSecond()) : copyBytesPerSecond;
+            double stagedRate = readsDisk() ? Math.min(copyBytesPerSecond, diskBytesPerSecond()) : copyBytesPerSecond;
             return batch / (cached / copyBytesPerSecond + staged / stagedRate);
+        }
+
+        /** What the bound's disk rate is: said beside the bound where the disk bounds it. */
+        String diskBasis() {
+            return diskAfter == null ? "measured before the timed round" : "mean of before and after the timed round";
         }
 
         void print(PrintStream out) {
             out.printf(Locale.ROOT, "[bench infer] measured: weight copies %.2f GB/s%s%n", copyBytesPerSecond / 1e9,
-                    disk == null ? "" : String.format(Locale.ROOT, ", disk reads %.2f GB/s (%s)", disk.bytesPerSecond() / 1e9,
-                            disk.direct() ? "direct I/O" : "through the page cache: may be the cache's speed"));
+                    disk == null ? "" : ", disk reads " + disk.describe());
             if (plan != null) {
                 out.printf(Locale.ROOT, "[bench infer] streaming bound: %.1f MB per step -> %.2f tokens/s per sequence%n",
                         plan.shape().bytesPerStep() / 1e6, tokensPerSecond(1));
             }
+        }
+
+        /** The disk measured after the timed round, beside the one before, and their mean that the bound uses. */
+        void printDisk(PrintStream out) {
+            out.printf(Locale.ROOT, "[bench infer] disk reads before the timed round %.2f GB/s (spans %.2f-%.2f), after %.2f GB/s "
+                            + "(spans %.2f-%.2f): the bound uses their mean, %.2f GB/s%n", disk.bytesPerSecond() / 1e9,
+                    disk.slowestSpan() / 1e9, disk.fastestSpan() / 1e9, diskAfter.bytesPerSecond() / 1e9,
+                    diskAfter.slowestSpan() / 1e9, diskAfter.fastestSpan() / 1e9, diskBytesPerSecond() / 1e9);
+        }
+
+        /** The bandwidths and the bound as the JSON's {@code streaming} object carries them. */
+        void putJson(Map<String, Object> streaming, int batch) {
+            streaming.put("h2d_GBps", copyBytesPerSecond / 1e9);
+            streaming.put("disk_GBps", disk == null ? null : diskBytesPerSecond() / 1e9);
+            streaming.put("disk_direct_io", disk == null ? null : disk.direct() && (diskAfter == null || diskAfter.direct()));
+            streaming.put("disk_GBps_basis", disk == null ? null : diskBasis());
+            streaming.put("disk_GBps_before", disk == null ? null : disk.bytesPerSecond() / 1e9);
+            streaming.put("disk_GBps_after", diskAfter == null ? null : diskAfter.bytesPerSecond() / 1e9);
+            streaming.put("disk_GBps_min_span",
+                    disk == null ? null : measurements().mapToDouble(DiskBandwidth::slowestSpan).min().orElseThrow() / 1e9);
+            streaming.put("disk_GBps_max_span",
+                    disk == null ? null : measurements().mapToDouble(DiskBandwidth::fastestSpan).max().orElseThrow() / 1e9);
+            streaming.put("bound_tok_s", tokensPerSecond(batch));
+        }
+
+        private Stream<DiskBandwidth> measurements() {
+            return Stream.of(disk, diskAfter).filter(Objects::nonNull);
         }
     }
 }

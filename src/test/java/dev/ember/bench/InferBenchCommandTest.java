@@ -2,6 +2,10 @@ package dev.ember.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.backend.streaming.DiskBandwidth;
+import dev.ember.backend.streaming.ScheduleShape;
+import dev.ember.backend.streaming.StreamingMode;
+import dev.ember.backend.streaming.StreamingPlan;
 import dev.ember.cli.GenerateCommandTest.Run;
 import dev.ember.report.ReportCommandsTest;
 import org.junit.jupiter.api.Test;
@@ -11,13 +15,15 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code ember bench infer} on the tiny model and the CPU: 002's summary block and JSON, streamed and not. */
+/** {@code ember bench infer} on the tiny model and the CPU: 002's summary block and JSON, streamed and not; the bound's arithmetic. */
 class InferBenchCommandTest {
     private static final List<String> JSON_FIELDS = List.of("batch_size", "max_new_tokens", "prompt_lens",
             "prefill_tokens_total", "decode_tokens_total", "prefill_ms", "first_token_decode_ms", "ttft_ms", "decode_ms",
@@ -38,6 +44,9 @@ class InferBenchCommandTest {
             assertTrue(run.out().contains(line + ": "), "summary line " + line + " in\n" + run.out());
         }
         assertTrue(run.out().contains("% of the streaming bound"), run.out());
+        assertTrue(run.out().contains(", disk reads ") && run.out().contains(" spans of ")
+                && run.out().contains("the bound uses their mean") && run.out().contains("GB/s, mean of before and after the timed round)"),
+                "the disk before and after, and the mean:\n" + run.out());
         int lastLayer = new ObjectMapper().readTree(Path.of("models", "ember-tiny", "config.json").toFile())
                 .get("num_hidden_layers").asInt() - 1;
         assertTrue(run.err().contains("[stream] prefetch attn0 -> attn-slot0") && run.err().contains("[stream] evict mlp" + lastLayer),
@@ -57,6 +66,12 @@ class InferBenchCommandTest {
         assertEquals(2, streaming.get("gpu_cached_layers").asInt());
         assertTrue(streaming.get("most_groups_in_window").asInt() <= 4, "the window holds at most its four slots");
         assertTrue(streaming.get("bound_tok_s").asDouble() > 0 && streaming.get("disk_GBps").asDouble() > 0);
+        double before = streaming.get("disk_GBps_before").asDouble(), after = streaming.get("disk_GBps_after").asDouble();
+        assertTrue(before > 0 && after > 0, streaming.toString());
+        assertEquals((before + after) / 2, streaming.get("disk_GBps").asDouble(), 1e-9 * (before + after), "disk_GBps is the mean");
+        assertEquals("mean of before and after the timed round", streaming.get("disk_GBps_basis").asText());
+        assertTrue(streaming.get("disk_GBps_min_span").asDouble() <= Math.min(before, after)
+                && streaming.get("disk_GBps_max_span").asDouble() >= Math.max(before, after), streaming.toString());
         assertTrue(root.get("ttft_ms").asDouble() >= root.get("prefill_ms").asDouble());
         assertTrue(root.get("e2e_ms").asDouble() >= root.get("decode_ms").asDouble());
     }
@@ -88,6 +103,7 @@ class InferBenchCommandTest {
             assertEquals(size * 2, root.get("decode_tokens_total").asInt(), "tokens after each request's first");
             assertEquals("preload", root.get("mode").asText());
             assertTrue(root.get("streaming").get("bound_tok_s").asDouble() > 0);
+            assertTrue(root.get("streaming").get("disk_GBps_after").isNull(), "preload reads no disk while timed: one measurement");
         }
         assertTrue(Files.notExists(dir.resolve("preload.json")), "a sweep writes only the per-size files");
 
@@ -98,5 +114,47 @@ class InferBenchCommandTest {
         Run both = ember("bench", "infer", "--model", "models/ember-tiny", "--batch-size", "2", "--batch-sizes", "1,2");
         assertEquals(1, both.exitCode());
         assertTrue(both.err().contains("give --batch-size or --batch-sizes, not both"), both.err());
+    }
+
+    @Test
+    void theBoundTakesTheMeanOfTheDiskBeforeAndAfter() {
+        // 4 layers of 1 + 3 MB, the first in the host cache: 4 MB a step at the copy rate, 12 MB at the disk's
+        ScheduleShape shape = new ScheduleShape(4, 1_000_000, 3_000_000, 2, 1, 1, 0, 1, 4, 16L << 20);
+        DiskBandwidth before = disk(1.5e9, 1_200_000_000L, 1_800_000_000L), after = disk(2.5e9, 2_000_000_000L, 3_000_000_000L);
+        InferBenchCommand.Bound start =
+                new InferBenchCommand.Bound(new StreamingPlan(StreamingMode.MIXED, shape, 0, 0), 50e9, before, null);
+        assertTrue(start.readsDisk());
+        assertEquals(1 / (4e6 / 50e9 + 12e6 / 1.5e9), start.tokensPerSecond(1), 1e-9, "before the timed round: the one measurement");
+
+        InferBenchCommand.Bound timed = start.after(after);
+        assertEquals(2e9, timed.diskBytesPerSecond(), 1e-3);
+        assertEquals(1 / (4e6 / 50e9 + 12e6 / 2e9), timed.tokensPerSecond(1), 1e-9, "staged bytes at the mean, 2 GB/s");
+        assertEquals(4 * timed.tokensPerSecond(1), timed.tokensPerSecond(4), 1e-9, "a step serves the batch");
+        Map<String, Object> json = new LinkedHashMap<>();
+        timed.putJson(json, 4);
+        assertEquals(List.of("h2d_GBps", "disk_GBps", "disk_direct_io", "disk_GBps_basis", "disk_GBps_before", "disk_GBps_after",
+                "disk_GBps_min_span", "disk_GBps_max_span", "bound_tok_s"), List.copyOf(json.keySet()));
+        assertEquals(2.0, (double) json.get("disk_GBps"), 1e-12);
+        assertEquals(1.5, (double) json.get("disk_GBps_before"), 1e-12);
+        assertEquals(2.5, (double) json.get("disk_GBps_after"), 1e-12);
+        assertEquals(1.2, (double) json.get("disk_GBps_min_span"), 1e-12, "the slowest span of either measurement");
+        assertEquals(3.0, (double) json.get("disk_GBps_max_span"), 1e-12, "the fastest span of either measurement");
+        assertEquals("mean of before and after the timed round", json.get("disk_GBps_basis"));
+        assertEquals(timed.tokensPerSecond(4), (double) json.get("bound_tok_s"), 1e-12);
+
+        InferBenchCommand.Bound next = timed.next();
+        assertEquals(after, next.disk(), "the measurement after one round is the one before the next");
+        assertEquals(2.5e9, next.diskBytesPerSecond(), 1e-3);
+
+        InferBenchCommand.Bound stream =
+                new InferBenchCommand.Bound(new StreamingPlan(StreamingMode.STREAM, shape, 0, 0), 50e9, before, null);
+        assertTrue(!stream.readsDisk());
+        assertEquals(1 / (16e6 / 50e9), stream.tokensPerSecond(1), 1e-9, "stream copies every byte from host memory");
+    }
+
+    /** A measurement of two equal spans at {@code slow} and {@code fast} bytes a second, said to average {@code rate}. */
+    private static DiskBandwidth disk(double rate, long slow, long fast) {
+        return new DiskBandwidth(rate, true, List.of(new DiskBandwidth.Span(0, slow, 1_000_000_000L),
+                new DiskBandwidth.Span(1L << 30, fast, 1_000_000_000L)));
     }
 }
