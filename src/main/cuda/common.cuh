@@ -22,13 +22,27 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
 
 // Programmatic dependent launch (Hopper): a kernel launched with the programmatic-stream-serialization attribute
-// (EmberKernels, EMBER_PDL) may be scheduled while the kernel before it in the stream is still finishing, hiding the
-// launch gap between them. Every kernel therefore waits here first, before it reads or writes anything, until that
-// kernel has completed and its memory is visible; without the attribute, and before sm_90, this costs nothing.
+// (EmberKernels, EMBER_PDL) may be scheduled while the kernel before it in the stream is still running, once every
+// block of that kernel has called allow_next_grid (or ended). Every kernel calls it first, so the next kernel's launch
+// and the start of its blocks overlap this one; and every kernel waits in wait_for_previous_grid before it touches
+// anything the kernels before it write, until they have completed and their memory is visible. Between the two a
+// kernel may only read what no kernel writes (the weights: the matrix-vector kernel starts streaming them there).
+// Without the attribute, and before sm_90, both cost nothing.
+__device__ __forceinline__ void allow_next_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ void wait_for_previous_grid() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+
+// Asks the line holding p into L2 (no register is written, nothing waits for it).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+    asm volatile("prefetch.global.L2 [%0];" :: "l"(p));
 }
 
 // A 16-byte load through the read-only path that does not allocate in L1: for data read once (weights, a stream).
@@ -84,17 +98,26 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 
 // Three extern "C" entry points per kernel template, one per storage type, with unmangled names: name_f32,
 // name_bf16, name_f16. Each lives in a namespace that defines T, so that `params` can name the storage
-// type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>).
-#define EMBER_INSTANTIATE_AS(name, callee, params, args)                                          \
+// type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>), after
+// `prologue`.
+#define EMBER_ENTRY_POINTS(name, callee, params, args, prologue)                                  \
     namespace ember_f32 { using T = float;                                                        \
         extern "C" __global__ void name##_f32 params {                                            \
-            using namespace ember; wait_for_previous_grid(); callee args; } }                     \
+            using namespace ember; prologue callee args; } }                                      \
     namespace ember_bf16 { using T = __nv_bfloat16;                                               \
         extern "C" __global__ void name##_bf16 params {                                           \
-            using namespace ember; wait_for_previous_grid(); callee args; } }                     \
+            using namespace ember; prologue callee args; } }                                      \
     namespace ember_f16 { using T = __half;                                                       \
         extern "C" __global__ void name##_f16 params {                                            \
-            using namespace ember; wait_for_previous_grid(); callee args; } }
+            using namespace ember; prologue callee args; } }
+
+// A kernel that waits for the kernels before it on entry.
+#define EMBER_INSTANTIATE_AS(name, callee, params, args) \
+    EMBER_ENTRY_POINTS(name, callee, params, args, allow_next_grid(); wait_for_previous_grid();)
+
+// A kernel that starts on what no kernel writes and calls wait_for_previous_grid itself before the rest.
+#define EMBER_INSTANTIATE_EARLY(name, callee, params, args) \
+    EMBER_ENTRY_POINTS(name, callee, params, args, allow_next_grid();)
 
 // The common case: the entry points call the template of the same name.
 #define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

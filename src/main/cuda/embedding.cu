@@ -25,6 +25,7 @@ EMBER_INSTANTIATE(embedding_gather,
 // token; moves 16 bytes each.
 extern "C" __global__ void carry_tokens(int* __restrict__ tokens, const int* __restrict__ pairs,
                                         const int* __restrict__ sampled, int count) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count) tokens[pairs[2 * i]] = sampled[pairs[2 * i + 1]];

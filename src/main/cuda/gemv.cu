@@ -54,6 +54,7 @@ template <> __device__ __forceinline__ float store_as<float>(float v) { return v
 template <> __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half store_as<__half>(float v) { return __float2half_rn(v); }
 
+// Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
 // short row, 4 leaves more registers for large M; the runner times both).
@@ -69,7 +70,15 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 #pragma unroll
     for (int i = 0; i < M; i++) acc[i] = 0.f;
 
+    // Before waiting for the kernels before this one (no kernel writes the weights), the first step's weights are
+    // asked into L2: under programmatic dependent launch their stream from memory starts while the small kernels
+    // before this one still run, and the loads below find them there. A prefetch holds no register.
     int at = lane * VEC;
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+        if (at + u * STEP < k) prefetch_l2(row + at + u * STEP);
+    }
+    wait_for_previous_grid();
     for (; at + (GEMV_UNROLL - 1) * STEP < k; at += GEMV_UNROLL * STEP) {
         uint4 wv[GEMV_UNROLL];
 #pragma unroll
@@ -106,8 +115,8 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 #define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
 #define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
 #define GEMV_VARIANTS(M, U, suffix)                                                                                  \
-    EMBER_INSTANTIATE_AS(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))              \
-    EMBER_INSTANTIATE_AS(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))           \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
 GEMV_VARIANTS(1, 4, )
 GEMV_VARIANTS(2, 4, )
 GEMV_VARIANTS(4, 4, )

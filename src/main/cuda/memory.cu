@@ -7,6 +7,7 @@
 // into a value that is written only if it equals a constant no real input produces, so the loads cannot be removed.
 // Bytes: 16 n read, nothing written in practice. FLOPs: none.
 extern "C" __global__ void read_stream(const uint4* __restrict__ in, long long n, uint4* __restrict__ sink) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const long long stride = (long long)gridDim.x * blockDim.x;
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
@@ -39,6 +40,7 @@ extern "C" __global__ void read_stream(const uint4* __restrict__ in, long long n
 // the product stream faster than read_stream on some runs. Bytes: 16 n read, nothing written in practice. FLOPs: none.
 constexpr int RUN_WORDS = 512;
 extern "C" __global__ void read_runs(const uint4* __restrict__ in, long long n, uint4* __restrict__ sink) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     constexpr int IN_FLIGHT = 8;
     const int lane = threadIdx.x & 31;

@@ -55,22 +55,50 @@ using namespace ember;
 
 namespace ember {
 
+__device__ __forceinline__ void keep_larger(float v, int i, float& best, int& index) {
+    if (v > best || (v == best && i < index)) { best = v; index = i; }
+}
+
 // Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
-// written by thread 0 to *out.
+// written by thread 0 to *out. One block reads the whole row (vocab*4 bytes), so what bounds it is how many loads
+// each thread has in flight: 16-byte loads, four at a time, between a head and a tail of single floats where the
+// row does not start or end on 16 bytes.
 __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out) {
     __shared__ float bestValues[32];
     __shared__ int bestIndices[32];
     float best = -INFINITY;
     int index = INT_MAX;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        const float v = x[i];
-        if (v > best || (v == best && i < index)) { best = v; index = i; }
+    const int head = min(vocab, (int)((16 - ((uintptr_t)x & 15)) & 15) / 4);
+    if ((int)threadIdx.x < head) keep_larger(x[threadIdx.x], threadIdx.x, best, index);
+    const float4* quads = reinterpret_cast<const float4*>(x + head);
+    const int count = (vocab - head) / 4;
+    constexpr int IN_FLIGHT = 4;
+    int q = threadIdx.x;
+    for (; q + (IN_FLIGHT - 1) * (int)blockDim.x < count; q += IN_FLIGHT * blockDim.x) {
+        float4 f[IN_FLIGHT];
+#pragma unroll
+        for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(quads + q + u * blockDim.x);
+#pragma unroll
+        for (int u = 0; u < IN_FLIGHT; u++) {
+            const int i = head + 4 * (q + u * blockDim.x);
+            keep_larger(f[u].x, i, best, index);
+            keep_larger(f[u].y, i + 1, best, index);
+            keep_larger(f[u].z, i + 2, best, index);
+            keep_larger(f[u].w, i + 3, best, index);
+        }
     }
+    for (; q < count; q += blockDim.x) {
+        const float4 f = __ldg(quads + q);
+        const int i = head + 4 * q;
+        keep_larger(f.x, i, best, index);
+        keep_larger(f.y, i + 1, best, index);
+        keep_larger(f.z, i + 2, best, index);
+        keep_larger(f.w, i + 3, best, index);
+    }
+    for (int i = head + 4 * count + threadIdx.x; i < vocab; i += blockDim.x) keep_larger(x[i], i, best, index);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
-        const float v = __shfl_xor_sync(0xffffffffu, best, o);
-        const int j = __shfl_xor_sync(0xffffffffu, index, o);
-        if (v > best || (v == best && j < index)) { best = v; index = j; }
+        keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
     }
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     if (lane == 0) { bestValues[warp] = best; bestIndices[warp] = index; }
@@ -80,9 +108,7 @@ __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restri
         index = lane < warps ? bestIndices[lane] : INT_MAX;
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
-            const float v = __shfl_xor_sync(0xffffffffu, best, o);
-            const int j = __shfl_xor_sync(0xffffffffu, index, o);
-            if (v > best || (v == best && j < index)) { best = v; index = j; }
+            keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
         }
         // A row of only NaN or -inf has no winner; report index 0 rather than an invalid token.
         if (lane == 0) *out = index == INT_MAX ? 0 : index;
@@ -93,6 +119,7 @@ __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restri
 
 // Greedy choice for every row: out[r] = argmax of row r. Reads rows*vocab*4 bytes.
 extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     argmax_row(logits + (size_t)blockIdx.x * vocab, vocab, out + blockIdx.x);
 }
@@ -189,6 +216,7 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
 extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
                                               const int* __restrict__ topK, const float* __restrict__ topP,
                                               const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const int row = blockIdx.x;
     sample_row(logits + (size_t)row * vocab, vocab, temperature[row], topK[row], topP[row], uniform[row], out + row);
@@ -201,6 +229,7 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
 // One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
 extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
                                          int* __restrict__ out, int vocab) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const int row = blockIdx.x;
     const int* q = params + 5 * row;

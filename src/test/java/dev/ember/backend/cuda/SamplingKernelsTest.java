@@ -2,6 +2,8 @@ package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Arrays;
 import java.util.Random;
@@ -22,15 +24,22 @@ class SamplingKernelsTest {
         return x;
     }
 
-    @Test
-    void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies() {
+    /**
+     * Vocabularies whose rows start off 16 bytes (not a multiple of 4: a head and a tail of single floats around the
+     * 16-byte loads), tiny ones (all head), and ties placed in the head, the body and the tail of a row.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {151_936, 128_256, 32_003, 6_145, 1_027, 5, 2})
+    void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies(int vocab) {
         Gpu.context();
-        int rows = 5, vocab = 151_936;
+        int rows = 6;
         float[] x = logits(rows, vocab);
-        // Row 4: the maximum appears twice; the lower index must win.
-        int low = 777, high = 150_000;
-        x[4 * vocab + low] = 100f;
-        x[4 * vocab + high] = 100f;
+        // Rows 3-5: the maximum appears twice; the lower index must win, wherever the two fall in the row.
+        int[][] ties = {{vocab - 1, 0}, {vocab / 2, vocab - 1}, {1, vocab / 3 + 1}};
+        for (int t = 0; t < ties.length; t++) {
+            x[(3 + t) * vocab + ties[t][0]] = 100f;
+            x[(3 + t) * vocab + ties[t][1]] = 100f;
+        }
         int[] expected = new int[rows];
         for (int r = 0; r < rows; r++) {
             expected[r] = dev.ember.Numerics.argmax(x, r * vocab, vocab);
@@ -40,7 +49,9 @@ class SamplingKernelsTest {
             Gpu.stream().synchronize();
             int[] got = Gpu.downloadInts(out, rows);
             System.out.println("[gpu-check] argmax_f32 vocab=" + vocab + ": " + Arrays.toString(got));
-            assertEquals(low, got[4]);
+            for (int t = 0; t < ties.length; t++) {
+                assertEquals(Math.min(ties[t][0], ties[t][1]), got[3 + t], "the lower of two tied indices");
+            }
             assertTrue(Arrays.equals(expected, got), "argmax " + Arrays.toString(got) + " != " + Arrays.toString(expected));
         }
     }
