@@ -37,7 +37,7 @@
 #       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
 #       batch-64 decode attention.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
-#       bench spec on the GPU: the shipped pair and self:4 on the 8B shape over gamma, and the pair at batch 16.
+#       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, and the pair at batch 16.
 #       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh check
 #       A few minutes: the default model's HF references, the kernel, runner, speculation and streaming tests, the
@@ -455,14 +455,19 @@ streaming() {
   fi
 }
 
-# Speculative decoding on the GPU (seed 001): the shipped pair and the 8B shape's own first layers (self:K) at batch
-# 1 over gamma 1-8, and the shipped pair at larger batches (where speculation stops paying); results under spec/.
+# Speculative decoding on the GPU (seed 001): the shipped pair, n-gram prompt lookup on the default model and the 8B
+# shape's own first layers (self:K) at batch 1 over gamma 1-8, and the shipped pair and n-gram lookup at larger
+# batches (where speculation stops paying: the crossover); results under spec/.
 spec() {
   local dir="$OUT_DIR/spec" ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") name args
   mkdir -p "$dir"
   for entry in "tiny-pair|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
-               "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4 --num-prompts 4 --batch-size 1 --gen-len 128" \
-               "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16"; do
+               "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
+               "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
+               "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16" \
+               "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 4" \
+               "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
+               "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
     name="${entry%%|*}"; args="${entry#*|}"
     echo "== ember bench spec $args" | tee -a "$dir/spec.log"
     # shellcheck disable=SC2086

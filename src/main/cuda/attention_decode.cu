@@ -301,30 +301,40 @@ __device__ __forceinline__ void decode_attention_keys(
 }
 
 // Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
-// and writes hd elements per block.
+// and writes hd elements per block. The first warp reads every split's (max, sum) at once, a lane each (splits <=
+// 32, EmberKernels.MAX_DECODE_SPLITS), and leaves each split's weight in shared memory, so no thread walks the splits
+// one dependent load at a time; the output then sums the splits' rows, several loads in flight.
+constexpr int DECODE_MAX_SPLITS = 32;
+
 template <typename T>
 __device__ __forceinline__ void decode_attention_reduce(const float* __restrict__ partialOut,
                                                         const float* __restrict__ partialMaxSum,
                                                         const int* __restrict__ decodeRows, T* __restrict__ out,
                                                         int heads, int hd, int splits) {
+    __shared__ float weights[DECODE_MAX_SPLITS];
+    __shared__ float inverseSum;
     const int n = blockIdx.x, head = blockIdx.y;
     const size_t part0 = ((size_t)n * heads + head) * splits;
-    float mMax = -INFINITY;
-    for (int s = 0; s < splits; s++) mMax = fmaxf(mMax, partialMaxSum[(part0 + s) * 2]);
-    float sum = 0.f;
-    for (int s = 0; s < splits; s++) {
-        const float ms = partialMaxSum[(part0 + s) * 2];
-        if (ms != -INFINITY) sum += partialMaxSum[(part0 + s) * 2 + 1] * exp2f(ms - mMax);
+    if (threadIdx.x < 32) {
+        const int s = threadIdx.x;
+        const float ms = s < splits ? partialMaxSum[(part0 + s) * 2] : -INFINITY;
+        const float ls = s < splits ? partialMaxSum[(part0 + s) * 2 + 1] : 0.f;
+        const float mMax = warp_max(ms);
+        const float w = ms == -INFINITY ? 0.f : exp2f(ms - mMax);
+        const float sum = warp_sum(ls * w);
+        weights[s] = w;
+        if (s == 0) inverseSum = 1.f / sum;
     }
-    const float inv = 1.f / sum;
+    __syncthreads();
     T* o = out + ((size_t)decodeRows[n] * heads + head) * hd;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float v = 0.f;
+#pragma unroll 8
         for (int s = 0; s < splits; s++) {
-            const float ms = partialMaxSum[(part0 + s) * 2];
-            if (ms != -INFINITY) v += partialOut[(part0 + s) * hd + d] * exp2f(ms - mMax);
+            // An empty split (ms = -inf) wrote no partial row: skip it rather than multiply whatever is there by 0.
+            if (weights[s] != 0.f) v += partialOut[(part0 + s) * hd + d] * weights[s];
         }
-        o[d] = from_float<T>(v * inv);
+        o[d] = from_float<T>(v * inverseSum);
     }
 }
 

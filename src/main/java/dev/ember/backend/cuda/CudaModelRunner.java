@@ -404,20 +404,24 @@ final class CudaModelRunner implements ModelRunner {
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
         StepBuffers a = buffers;
         DeviceWeights weights = model.weights;
+        // In a step every product follows a small kernel: a norm of the scratch rows stands for it.
+        float eps = (float) config.rmsNormEps();
+        Runnable norm = () -> kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(),
+                a.normed.address(), 0, rows, h, eps, false);
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
             products.choose(stream, type, a.normed.address(), layers.attentionAddresses(LayerResidency.Attention::qkv),
-                    a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h);
+                    a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h, norm);
             products.choose(stream, type, a.attention.address(), layers.attentionAddresses(LayerResidency.Attention::o),
-                    a.delta.address(), DType.F32, rows, h, qd);
+                    a.delta.address(), DType.F32, rows, h, qd, norm);
             products.choose(stream, type, a.normed.address(), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
-                    a.gateUp.address(), type, rows, 2 * ff, h);
+                    a.gateUp.address(), type, rows, 2 * ff, h, norm);
             products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
-                    a.delta.address(), DType.F32, rows, h, ff);
+                    a.delta.address(), DType.F32, rows, h, ff, norm);
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
-                    DType.F32, outputs, config.vocabSize(), h);
+                    DType.F32, outputs, config.vocabSize(), h, norm);
         }
     }
 

@@ -236,6 +236,9 @@ public final class EmberKernels implements AutoCloseable {
     /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */
     public static final int MAX_DECODE_SPLITS = 32;
 
+    /** EMBER_DECODE_SPLITS=N, for measuring: N splits wherever the context has N tiles of keys (0: chosen as below). */
+    private static final int FORCED_DECODE_SPLITS = positiveEnvironment("EMBER_DECODE_SPLITS");
+
     /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
      * about eight blocks per multiprocessor (the kernel hides memory latency only with many blocks in flight: at
@@ -243,7 +246,8 @@ public final class EmberKernels implements AutoCloseable {
      * split at least one tile of keys, so the count changes only with the table width.
      */
     public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
-        int wanted = (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
+        int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
+                : (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
         int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
     }
@@ -381,6 +385,15 @@ public final class EmberKernels implements AutoCloseable {
     public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
         args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
                 .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    /** A positive integer from the environment variable, or 0 where it is unset or not one. */
+    static int positiveEnvironment(String name) {
+        try {
+            return Math.max(0, Integer.parseInt(System.getenv().getOrDefault(name, "0").strip()));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
     }
 
     @Override

@@ -20,6 +20,12 @@ final class MatrixProducts implements AutoCloseable {
     private static final int LAUNCHES = 16;
     private static final int ROUNDS = 3;
 
+    /**
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8, for measuring: every small shape takes that implementation untimed (a
+     * product timed alone does not see what a step's neighbouring kernels overlap).
+     */
+    private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
+
     private final CublasLt blas;
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
@@ -71,11 +77,19 @@ final class MatrixProducts implements AutoCloseable {
     /**
      * Decides the shape, if it is small enough and not yet decided, by timing both candidates on {@code stream}
      * (synchronously; never while a graph is being captured) with the weights rotating through {@code weights}, so
-     * that they come from memory as in a real step and not from L2. {@code x} and {@code out} are scratch.
+     * that they come from memory as in a real step and not from L2. {@code x} and {@code out} are scratch. Each timed
+     * product follows {@code precede}, a small kernel, as every product in a step follows one: under programmatic
+     * dependent launch the matrix-vector kernel starts (and asks for its first weights) while that kernel runs, which
+     * cuBLASLt's kernels cannot, and products timed back to back would not show it.
      */
-    void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k) {
+    void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k,
+                Runnable precede) {
         Shape shape = new Shape(type, outType, m, n, k);
         if (!EmberKernels.gemvSupports(type, m, k) || choices.containsKey(shape)) {
+            return;
+        }
+        if (FORCED != null) {
+            choices.put(shape, new Choice(shape, FORCED, Map.of()));
             return;
         }
         Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
@@ -84,6 +98,7 @@ final class MatrixProducts implements AutoCloseable {
                 for (Implementation candidate : Implementation.values()) {
                     start.record(stream);
                     for (int i = 0; i < LAUNCHES; i++) {
+                        precede.run();
                         run(candidate, stream, type, x, weights[i % weights.length], out, outType, m, n, k);
                     }
                     end.record(stream);
@@ -97,6 +112,15 @@ final class MatrixProducts implements AutoCloseable {
         }
         Implementation fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
         choices.put(shape, new Choice(shape, fastest, best));
+    }
+
+    private static Implementation forced(String name) {
+        for (Implementation i : Implementation.values()) {
+            if (i.name().equalsIgnoreCase(name == null ? "" : name.strip())) {
+                return i;
+            }
+        }
+        return null;
     }
 
     /** Every decision so far, for benchmark notes. */

@@ -159,7 +159,7 @@ class AttentionKernelsTest {
         // hd=36 rows of bf16/fp16 are not a multiple of 16 bytes: the kernel's element-wise staging path.
         int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {256, 4, 2, 0}, {36, 4, 2, 0}};
         for (int[] s : shapes) {
-            for (int splits : new int[] {1, 4, 13}) {
+            for (int splits : new int[] {1, 4, 13, EmberKernels.MAX_DECODE_SPLITS}) {
                 checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);
             }
         }
