@@ -243,7 +243,8 @@ public final class EmberKernels implements AutoCloseable {
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
      * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
      * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
-     * (attention_prefill.cu).
+     * (attention_prefill.cu). Grid (heads, query tiles, chunks): both kernels take the tiles last first, so that across
+     * all heads the tiles with the most keys start first.
      */
     public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
@@ -267,7 +268,7 @@ public final class EmberKernels implements AutoCloseable {
                 .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
                 .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
                 .i32(shape.window()).f32(shape.scale())
-                .launch(f, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, shape.heads(), chunks, 128, shared, stream);
+                .launch(f, shape.heads(), (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, chunks, 128, shared, stream);
     }
 
     /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */
