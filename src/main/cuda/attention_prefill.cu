@@ -35,9 +35,11 @@ __device__ __forceinline__ void prefill_attention(
 
     const int chunk = prefillChunks[blockIdx.z];
     const int length = chunkLength[chunk];
-    const int tile = blockIdx.x * BQ;
+    // Grid (heads, query tiles, chunks), tiles in reverse: blocks start in the order of their index, x fastest, so
+    // every head's last tile (the one with the most keys) starts first, and the short ones fill the tail.
+    const int tile = (gridDim.y - 1 - blockIdx.y) * BQ;
     if (tile >= length) return;  // uniform: the grid is sized for the longest chunk
-    const int head = blockIdx.y, kvHead = head / (heads / kvHeads);
+    const int head = blockIdx.x, kvHead = head / (heads / kvHeads);
     const int qd = heads * hd;
     const int firstRow = chunkRowStart[chunk] + tile;
     const int rows = min(BQ, length - tile);

@@ -5,8 +5,8 @@
 // A block of 4 warps takes 64 query rows of one chunk and one head; each warp owns 16 rows, keeping its
 // queries, the running max and sum of its rows, and its 16 x hd output in registers. Keys and values come
 // in tiles of 64, copied into shared memory with cp.async two stages deep (the next tile loads while the
-// tensor cores work on this one); values reach the tensor cores through ldmatrix.trans, which transposes
-// them on the way.
+// tensor cores work on this one); keys reach the tensor cores through ldmatrix, values through
+// ldmatrix.trans, which transposes them on the way. Grid (heads, query tiles, chunks), the tiles last first.
 // Per tile a warp computes S = Q K^T (hd/16 x 8 mma), masks and exponentiates it in registers, rescales
 // its output, and adds P V (4 x hd/8 mma), reusing S's accumulator registers as P's operand registers.
 //
@@ -19,6 +19,8 @@ namespace ember {
 constexpr int MMA_ROWS = 64;   // query rows per block: 16 per warp
 constexpr int MMA_KEYS = 64;   // keys per staged tile
 constexpr int MMA_MAXHD = 128;
+constexpr int MMA_THREADS = 128;  // 4 warps
+constexpr int MMA_STAGE_STEPS = MMA_KEYS * (MMA_MAXHD / 8) / MMA_THREADS;  // 16-byte copies per thread per tile, at most
 constexpr float MMA_LOG2E = 1.4426950408889634f;
 
 // Shared memory of prefill_attention_mma: two stages of K and V tiles (EmberKernels.prefillAttention asks
@@ -79,10 +81,13 @@ __device__ __forceinline__ void prefill_attention_mma(
 
     const int chunk = prefillChunks[blockIdx.z];
     const int length = chunkLength[chunk];
-    // Later query tiles see more keys: launching them first shortens the tail of a causal prefill.
-    const int tile = (gridDim.x - 1 - blockIdx.x) * MMA_ROWS;
+    // Later query tiles see more keys: launching them first shortens the tail of a causal prefill. Blocks start in
+    // the order of their index, x fastest, so the grid is (heads, tiles, chunks) with the tiles reversed: every
+    // head's last tile starts before any head's second-to-last (with tiles in x, head 0's short tiles started before
+    // the last heads' long ones).
+    const int tile = (gridDim.y - 1 - blockIdx.y) * MMA_ROWS;
     if (tile >= length) return;
-    const int head = blockIdx.y, kvHead = head / (heads / kvHeads);
+    const int head = blockIdx.x, kvHead = head / (heads / kvHeads);
     const int qd = heads * hd;
     const int firstRow = chunkRowStart[chunk] + tile;
     const int rows = min(MMA_ROWS, length - tile);
@@ -112,17 +117,42 @@ __device__ __forceinline__ void prefill_attention_mma(
 #pragma unroll
     for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-    const int vectorsPerRow = hd / 8;
+    const int vectorsPerRow = hd / 8;  // even: hd is a multiple of 16
     const int keyBegin = window > 0 ? max(0, firstPos - window + 1) : 0;
     const int warpLastPos = firstPos + min(rows - 1, warp * 16 + 15);
-    // Tile k0's keys and values, copied asynchronously (cp.async, zero-filled past lastPos) into `stage`.
+    // Tile k0's keys and values, copied asynchronously (cp.async, zero-filled past lastPos) into `stage`. A tile is
+    // MMA_KEYS * vectorsPerRow 16-byte vectors of K (and as many of V), a multiple of the block's 128 threads; vector
+    // i = key i / vectorsPerRow, dimensions 8 * (i % vectorsPerRow) on. Thread x takes i = x + 128 * step: its key and
+    // dimension at step 0 are divided out once per tile and advance by fixed amounts per step, so that the copies
+    // divide by nothing (there were two integer divisions per vector, a large share of the instructions of a tile).
+    // Unrolled, so that the table loads of all steps are in flight together. Worked out here rather than once per kernel: kept across the loop they cost registers the
+    // block's occupancy cannot spare (3 blocks of 128 threads per SM need at most 168 registers a thread; ptxas -v
+    // says 166 for sm_90 with this arrangement, and spilled with the constants hoisted).
     auto stageTile = [&](int stage, int k0) {
-        for (int i = threadIdx.x; i < MMA_KEYS * vectorsPerRow; i += blockDim.x) {
-            const int j = i / vectorsPerRow, d = (i % vectorsPerRow) * 8, kp = k0 + j;
-            const bool inside = kp <= lastPos;  // later table entries may not exist yet
-            const size_t at = inside ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
-            copy_async_16(&stagedRows[stage * MMA_KEYS + j][d], kCache + at, inside);
-            copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + j][d], vCache + at, inside);
+        const int steps = MMA_KEYS * vectorsPerRow / MMA_THREADS;
+        const int keyStep = MMA_THREADS / vectorsPerRow, vectorStep = MMA_THREADS % vectorsPerRow;
+        const bool blockPow2 = (blockSize & (blockSize - 1)) == 0;  // always, in practice (16): a shift
+        const int blockShift = __ffs(blockSize) - 1;
+        int key = threadIdx.x / vectorsPerRow, vector = threadIdx.x % vectorsPerRow;
+#pragma unroll
+        for (int step = 0; step < MMA_STAGE_STEPS; step++) {
+            if (step < steps) {
+                const int kp = k0 + key, d = vector * 8;
+                const bool inside = kp <= lastPos;  // later table entries may not exist yet
+                size_t at = 0;
+                if (inside) {
+                    const int p = blockPow2 ? kp >> blockShift : kp / blockSize;
+                    at = (((size_t)table[p] * kvHeads + kvHead) * blockSize + (kp - p * blockSize)) * hd + d;
+                }
+                copy_async_16(&stagedRows[stage * MMA_KEYS + key][d], kCache + at, inside);
+                copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + key][d], vCache + at, inside);
+                key += keyStep;
+                vector += vectorStep;
+                if (vector >= vectorsPerRow) {
+                    vector -= vectorsPerRow;
+                    key++;
+                }
+            }
         }
     };
     // Two stages: while the tensor cores work on one tile, the next one is on its way.
@@ -141,23 +171,34 @@ __device__ __forceinline__ void prefill_attention_mma(
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+            // K is [key][dim], which is already the B operand's layout (b0: dims 2t, 2t+1 of key g, b1: 8 dims on):
+            // ldmatrix (not transposed) loads both fragments of a k-step, two 8x8 tiles (keys 8n..8n+7, dims
+            // 16kk..16kk+15), in one instruction where two 4-byte loads took two. Lanes 0-7 address the first
+            // tile's rows, lanes 8-15 the second's (the other lanes' addresses are not read, but are valid).
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 if (kk * 16 < hd) {
-                    const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&Ks[n * 8 + g][kk * 16 + 2 * t]);
-                    const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&Ks[n * 8 + g][kk * 16 + 8 + 2 * t]);
+                    uint32_t b0, b1;
+                    const unsigned row =
+                            (unsigned)__cvta_generic_to_shared(&Ks[n * 8 + (lane & 7)][kk * 16 + ((lane >> 3) & 1) * 8]);
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                                 : "=r"(b0), "=r"(b1) : "r"(row));
                     Ops::mma(s[n], qf[kk], b0, b1);
                 }
             }
         }
         float max0 = -INFINITY, max1 = -INFINITY;
+        // Most tiles lie wholly in the past of every row of this warp (and no window applies): no key to mask. Rows
+        // past the chunk's end (in its last tile) then get finite scores too, which are never stored.
+        const bool unmasked = window <= 0 && k0 + MMA_KEYS - 1 <= firstPos + warp * 16;
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int key = k0 + n * 8 + 2 * t + (e & 1);
                 const int pos = e < 2 ? pos0 : pos1;
-                const bool visible = (e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window);
+                const bool visible =
+                        unmasked || ((e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window));
                 s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
             }
             max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));

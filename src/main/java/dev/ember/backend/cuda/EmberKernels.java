@@ -36,6 +36,11 @@ public final class EmberKernels implements AutoCloseable {
     static final int DECODE_TILE_KEYS = 32;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
+    /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
+    private static final int ROPE_THREADS = 128;
+    /** silu_mul's threads per block and 16-byte vectors per thread (SILU_THREADS, SILU_VECTORS in activation.cu). */
+    private static final int SILU_THREADS = 256;
+    private static final int SILU_VECTORS = 2;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
@@ -174,7 +179,16 @@ public final class EmberKernels implements AutoCloseable {
                            int rows, int hidden, float eps, boolean writeBack) {
         args.begin().pointer(x).pointer(delta).pointer(weight).pointer(out).pointer(rowIndex).i32(hidden).f32(eps)
                 .i32(writeBack ? 1 : 0)
-                .launch(typed("add_rmsnorm", type), rows, 1, 1, Math.min(1024, roundUp((hidden + 3) / 4, 32)), 0, stream);
+                .launch(typed("add_rmsnorm", type), rows, 1, 1, addRmsNormThreads(hidden), 0, stream);
+    }
+
+    /**
+     * Threads per add_rmsnorm block: each caches ADD_RMSNORM_CACHED (4) float4s, 16 elements, of its row in registers,
+     * so a row of up to 16 * 1024 elements is read once; 256 threads for hidden 4096. Fewer, fuller threads than one
+     * element per thread: more 16-byte loads in flight per thread and a cheaper block reduction.
+     */
+    static int addRmsNormThreads(int hidden) {
+        return Math.min(1024, roundUp((hidden + 15) / 16, 32));
     }
 
     /**
@@ -189,24 +203,48 @@ public final class EmberKernels implements AutoCloseable {
         }
         args.begin().pointer(qkv).pointer(bias).pointer(qNorm).pointer(kNorm).pointer(inverseFrequencies)
                 .pointer(positions).pointer(slots).pointer(q).pointer(keyCache).pointer(valueCache)
-                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).f32(eps)
-                .launch(typed(qkvType == DType.F32 ? "qkv_rope" : "qkv_rope_rounded", type), rows, shape.heads() + shape.kvHeads(), 1,
-                        roundUp(Math.max(shape.headDim() / 2, 32), 32), 0, stream);
+                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).f32(eps);
+        CudaFunction f = typed(qkvType == DType.F32 ? "qkv_rope" : "qkv_rope_rounded", type);
+        int hd = shape.headDim(), lanes = ropeLanes(hd, qkvType);
+        if (lanes > 0) {
+            int threads = (shape.heads() + 2 * shape.kvHeads()) * lanes;
+            args.launch(f, rows, (threads + ROPE_THREADS - 1) / ROPE_THREADS, 1, ROPE_THREADS, 0, stream);
+        } else {
+            args.launch(f, rows, shape.heads() + shape.kvHeads(), 1, roundUp(Math.max(hd / 2, 32), 32), 0, stream);
+        }
+    }
+
+    /**
+     * Threads per head of qkv_rope's vectorised way, each taking 16 bytes of the product per half-head (rope_vectorised
+     * in rope.cu, which must agree): hd/2 / (16 / bytes), where that is a power of two up to 32 and hd is at most 256;
+     * else 0, for the way with one block per (row, head) and one thread per pair.
+     */
+    static int ropeLanes(int headDim, DType qkvType) {
+        int perThread = 16 / qkvType.bytes(), half = headDim / 2;
+        if (headDim > 256 || half % perThread != 0) {
+            return 0;
+        }
+        int lanes = half / perThread;
+        return lanes >= 1 && lanes <= 32 && Integer.bitCount(lanes) == 1 ? lanes : 0;
     }
 
     /** {@code out = silu(gate) * up} from the fused gate/up product, both in the storage type. */
     public void siluMul(CudaStream stream, DType type, long gateUp, long out, int rows, int intermediate) {
-        long n = (long) rows * intermediate;
-        int blocks = (int) Math.min((n + 255) / 256, 16L * device.multiprocessors());
+        // Blocks of one row each (y), SILU_THREADS threads taking SILU_VECTORS 16-byte vectors each along it, or
+        // single elements where a row is not a whole number of vectors (activation.cu).
+        int perVector = 16 / type.bytes();
+        int units = intermediate % perVector == 0 ? intermediate / perVector : intermediate;
+        int blocksPerRow = (units + SILU_THREADS * SILU_VECTORS - 1) / (SILU_THREADS * SILU_VECTORS);
         args.begin().pointer(gateUp).pointer(out).i32(rows).i32(intermediate)
-                .launch(typed("silu_mul", type), blocks, 1, 1, 256, 0, stream);
+                .launch(typed("silu_mul", type), blocksPerRow, Math.min(rows, 65535), 1, SILU_THREADS, 0, stream);
     }
 
     /**
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
      * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
      * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
-     * (attention_prefill.cu).
+     * (attention_prefill.cu). Grid (heads, query tiles, chunks): both kernels take the tiles last first, so that across
+     * all heads the tiles with the most keys start first.
      */
     public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
@@ -230,7 +268,7 @@ public final class EmberKernels implements AutoCloseable {
                 .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
                 .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
                 .i32(shape.window()).f32(shape.scale())
-                .launch(f, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, shape.heads(), chunks, 128, shared, stream);
+                .launch(f, shape.heads(), (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, chunks, 128, shared, stream);
     }
 
     /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */

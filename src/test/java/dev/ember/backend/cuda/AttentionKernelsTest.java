@@ -5,6 +5,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
@@ -33,7 +34,7 @@ class AttentionKernelsTest {
         Cache(DType type, AttentionShape shape, int[] lengths) {
             this.type = type;
             this.shape = shape;
-            int elements = NUM_BLOCKS * BLOCK_SIZE * shape.kvHeads() * shape.headDim();
+            int elements = NUM_BLOCKS * shape.blockSize() * shape.kvHeads() * shape.headDim();
             keys = Gpu.random(random, type, elements, 1.5);
             values = Gpu.random(random, type, elements, 1.0);
             List<Integer> free = new ArrayList<>();
@@ -44,7 +45,7 @@ class AttentionKernelsTest {
             tables = new int[lengths.length][];
             int widest = 0, next = 0;
             for (int c = 0; c < lengths.length; c++) {
-                int blocks = (lengths[c] + BLOCK_SIZE - 1) / BLOCK_SIZE;
+                int blocks = (lengths[c] + shape.blockSize() - 1) / shape.blockSize();
                 tables[c] = new int[blocks];
                 for (int i = 0; i < blocks; i++) {
                     tables[c][i] = free.get(next++);
@@ -63,8 +64,9 @@ class AttentionKernelsTest {
         }
 
         int at(int chunk, int position, int kvHead, int d) {
-            int slot = tables[chunk][position / BLOCK_SIZE] * BLOCK_SIZE + position % BLOCK_SIZE;
-            return (int) PagedKv.offset(slot, BLOCK_SIZE, shape.kvHeads(), kvHead, shape.headDim()) + d;
+            int bs = shape.blockSize();
+            int slot = tables[chunk][position / bs] * bs + position % bs;
+            return (int) PagedKv.offset(slot, bs, shape.kvHeads(), kvHead, shape.headDim()) + d;
         }
 
         /** Softmax attention of one query head at {@code position} over the chunk's cached keys, into ref. */
@@ -107,12 +109,15 @@ class AttentionKernelsTest {
         for (int[] s : shapes) {
             checkPrefill(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]));
         }
+        // A cache block size that is not a power of two (the kernels' division path).
+        checkPrefill(type, new AttentionShape(4, 2, 64, 12, 0));
     }
 
     private void checkPrefill(DType type, AttentionShape shape) {
-        // Chunks: a fresh prompt, a chunk after 37 cached tokens, a one-token chunk, one spanning several query tiles.
-        int[] start = {0, 37, 5, 11};
-        int[] length = {45, 70, 1, 100};
+        // Chunks: a fresh prompt, a chunk after 37 cached tokens, a one-token chunk, one spanning two query tiles, and
+        // one spanning four (whose later tiles lie wholly in the past of some warps' rows: the unmasked path).
+        int[] start = {0, 37, 5, 11, 130};
+        int[] length = {45, 70, 1, 100, 200};
         int chunks = start.length, rows = 0;
         int[] rowStart = new int[chunks];
         int[] ends = new int[chunks];
@@ -133,14 +138,15 @@ class AttentionKernelsTest {
                 }
             }
         }
-        int[] order = {3, 0, 2, 1};  // the kernel takes chunks in any order
+        int[] order = {3, 0, 4, 2, 1};  // the kernel takes chunks in any order
         try (DeviceBuffer dq = Gpu.upload(type, q); DeviceBuffer k = Gpu.upload(type, cache.keys);
              DeviceBuffer v = Gpu.upload(type, cache.values); DeviceBuffer tables = Gpu.uploadInts(cache.flatTables());
              DeviceBuffer list = Gpu.uploadInts(order); DeviceBuffer dRowStart = Gpu.uploadInts(rowStart);
              DeviceBuffer dLength = Gpu.uploadInts(length); DeviceBuffer dStart = Gpu.uploadInts(start);
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * qd)) {
             Gpu.kernels().prefillAttention(Gpu.stream(), type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
-                    list.address(), dRowStart.address(), dLength.address(), dStart.address(), out.address(), chunks, 100, shape);
+                    list.address(), dRowStart.address(), dLength.address(), dStart.address(), out.address(), chunks,
+                    Arrays.stream(length).max().orElseThrow(), shape);
             Gpu.stream().synchronize();
             Gpu.assertClose("prefill_attention " + type + " " + describe(shape), Gpu.download(out, type, rows * qd), ref,
                     Gpu.tolerance(type));

@@ -41,8 +41,15 @@ class ElementwiseKernelsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void addRmsNormAddsTheResidualAndNormalises(DType type) {
+        checkAddRmsNorm(type, 5, 1000);    // float4s, the last warp partly idle
+        checkAddRmsNorm(type, 37, 4096);   // the 8B shape: 256 threads of 4 float4s each
+        checkAddRmsNorm(type, 3, 1002);    // not a multiple of 4: element by element
+        checkAddRmsNorm(type, 2, 20000);   // wider than the 16 * 1024 elements a block keeps in registers
+        checkAddRmsNorm(type, 2, 16999);   // the same element by element
+    }
+
+    private void checkAddRmsNorm(DType type, int rows, int hidden) {
         Gpu.context();
-        int rows = 5, hidden = 1000;
         float eps = 1e-5f;
         float[] x = Gpu.random(random, DType.F32, rows * hidden, 2.0);
         float[] delta = Gpu.random(random, DType.F32, rows * hidden, 1.0);
@@ -67,12 +74,13 @@ class ElementwiseKernelsTest {
              DeviceBuffer dw = Gpu.upload(DType.F32, weight); DeviceBuffer out = Gpu.poisoned(type, (long) rows * hidden)) {
             Gpu.kernels().addRmsNorm(Gpu.stream(), type, dx.address(), dd.address(), dw.address(), out.address(), 0, rows, hidden, eps, true);
             Gpu.stream().synchronize();
-            Gpu.assertClose("add_rmsnorm " + type + " residual written back", Gpu.download(dx, DType.F32, rows * hidden), sum, 1e-6);
-            Gpu.assertClose("add_rmsnorm " + type + " normalised", Gpu.download(out, type, rows * hidden), normed,
-                    Gpu.tolerance(type));
+            Gpu.assertClose("add_rmsnorm " + type + " hidden=" + hidden + " residual written back",
+                    Gpu.download(dx, DType.F32, rows * hidden), sum, 1e-6);
+            Gpu.assertClose("add_rmsnorm " + type + " hidden=" + hidden + " normalised", Gpu.download(out, type, rows * hidden),
+                    normed, Gpu.tolerance(type));
         }
         // The final norm: only some rows, gathered, with the residual left as it was.
-        int[] pick = {4, 0, 2};
+        int[] pick = {rows - 1, 0, rows / 2};
         double[] picked = new double[pick.length * hidden];
         for (int r = 0; r < pick.length; r++) {
             System.arraycopy(normed, pick[r] * hidden, picked, r * hidden, hidden);
@@ -83,7 +91,7 @@ class ElementwiseKernelsTest {
             Gpu.kernels().addRmsNorm(Gpu.stream(), type, dx.address(), dd.address(), dw.address(), out.address(), index.address(),
                     pick.length, hidden, eps, false);
             Gpu.stream().synchronize();
-            Gpu.assertClose("add_rmsnorm " + type + " gathered rows", Gpu.download(out, type, pick.length * hidden), picked,
+            Gpu.assertClose("add_rmsnorm " + type + " hidden=" + hidden + " gathered rows", Gpu.download(out, type, pick.length * hidden), picked,
                     Gpu.tolerance(type));
             float[] after = Gpu.download(dx, DType.F32, rows * hidden);
             for (int i = 0; i < x.length; i++) {
@@ -127,13 +135,14 @@ class ElementwiseKernelsTest {
     @ParameterizedTest
     @EnumSource(DType.class)
     void siluMulGatesTheUpProjection(DType type) {
-        checkSiluMul(type, 1000);  // rows of 16-byte vectors
-        checkSiluMul(type, 1001);  // element by element
+        checkSiluMul(type, 3, 1000);    // rows of 16-byte vectors, one block per row partly idle
+        checkSiluMul(type, 3, 1001);    // element by element, two blocks per row
+        checkSiluMul(type, 37, 14336);  // the 8B shape: several blocks per row, the last half idle
+        checkSiluMul(type, 5, 4104);    // a row ending inside a block's second vector per thread
     }
 
-    private void checkSiluMul(DType type, int ff) {
+    private void checkSiluMul(DType type, int rows, int ff) {
         Gpu.context();
-        int rows = 3;
         float[] gateUp = Gpu.random(random, type, rows * 2 * ff, 4.0);
         double[] ref = new double[rows * ff];
         for (int r = 0; r < rows; r++) {
@@ -154,7 +163,13 @@ class ElementwiseKernelsTest {
     void qkvRopeRotatesAndFillsTheCacheSlots(DType type) {
         for (DType qkvType : type == DType.F32 ? List.of(DType.F32) : List.of(DType.F32, type)) {
             for (boolean qwen : new boolean[] {false, true}) {
-                checkQkvRope(type, qkvType, qwen ? 128 : 64, qwen, !qwen);
+                // Head dimensions 64, 128 and 256 take the vectorised way (4 to 32 threads a head), 96 the one of a
+                // block per head; 12/3 heads span several blocks of a row, the last one partly idle.
+                checkQkvRope(type, qkvType, 64, 4, 2, qwen, !qwen);
+                checkQkvRope(type, qkvType, 128, 4, 2, qwen, !qwen);
+                checkQkvRope(type, qkvType, 128, 12, 3, qwen, !qwen);
+                checkQkvRope(type, qkvType, 256, 12, 3, qwen, !qwen);
+                checkQkvRope(type, qkvType, 96, 4, 2, qwen, !qwen);
             }
         }
     }
@@ -163,9 +178,9 @@ class ElementwiseKernelsTest {
      * Qwen3 style: q/k norms, no bias; or Qwen2 style: bias, no norms; always llama3-scaled frequencies. The product
      * comes in {@code qkvType}: fp32 (decode steps) or the storage type (prefill steps, qkv_rope_rounded).
      */
-    private void checkQkvRope(DType type, DType qkvType, int hd, boolean qkNorm, boolean bias) {
+    private void checkQkvRope(DType type, DType qkvType, int hd, int heads, int kvHeads, boolean qkNorm, boolean bias) {
         Gpu.context();
-        int rows = 6, heads = 4, kvHeads = 2, slots = 64, half = hd / 2;
+        int rows = 6, slots = 64, half = hd / 2;
         int qd = heads * hd, kvd = kvHeads * hd, width = qd + 2 * kvd;
         float eps = 1e-6f;
         AttentionShape shape = new AttentionShape(heads, kvHeads, hd, 16, 0);
@@ -236,7 +251,7 @@ class ElementwiseKernelsTest {
                     qkNorm ? dkn.address() : 0, di.address(), dp.address(), ds.address(), q.address(), k.address(), v.address(),
                     rows, shape, eps);
             Gpu.stream().synchronize();
-            String what = "qkv_rope " + type + " (q/k/v in " + qkvType + ") hd=" + hd + (qkNorm ? " q/k norm" : "") + (bias ? " bias" : "");
+            String what = "qkv_rope " + type + " (q/k/v in " + qkvType + ") hd=" + hd + " " + heads + "/" + kvHeads + " heads" + (qkNorm ? " q/k norm" : "") + (bias ? " bias" : "");
             Gpu.assertClose(what + " q", Gpu.download(q, type, rows * qd), qRef, Gpu.tolerance(type));
             float[] kOut = Gpu.download(k, type, slots * kvd);
             float[] vOut = Gpu.download(v, type, slots * kvd);
