@@ -282,10 +282,12 @@ __device__ __forceinline__ void prefill_attention_mma(
 
 // Tensor cores take 16-bit operands only: no fp32 variant (fp32 models use prefill_attention).
 extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_bf16 MMA_PARAMS(__nv_bfloat16) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     ember::prefill_attention_mma<__nv_bfloat16> MMA_ARGS;
 }
 extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_f16 MMA_PARAMS(__half) {
+    ember::allow_next_grid();
     ember::wait_for_previous_grid();
     ember::prefill_attention_mma<__half> MMA_ARGS;
 }
