@@ -274,18 +274,23 @@ public final class EmberKernels implements AutoCloseable {
     /** The most splits of one sequence's context in decode attention (sizes the partial-result buffers). */
     public static final int MAX_DECODE_SPLITS = 32;
 
+    /** Decode blocks wanted per multiprocessor when choosing splits (decodeSplits). */
+    private static final int DECODE_BLOCKS_PER_MULTIPROCESSOR = 4;
+
     /** EMBER_DECODE_SPLITS=N, for measuring: N splits wherever the context has N tiles of keys (0: chosen as below). */
     private static final int FORCED_DECODE_SPLITS = positiveEnvironment("EMBER_DECODE_SPLITS");
 
     /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
-     * about eight blocks per multiprocessor (the kernel hides memory latency only with many blocks in flight: at
-     * batch 64 with one split per sequence it took 180 us per layer, four times its bytes over the bandwidth), each
-     * split at least one tile of keys, so the count changes only with the table width.
+     * about four blocks per multiprocessor, as many of decode_attention_keys's as fit at once (53 KB of shared memory
+     * each at head dimension 128), each split at least one tile of keys, so the count changes only with the table
+     * width. Fewer, longer splits waste less on each block's first tile and on the reduction: on the H200 at batch 64
+     * of the 8B shape (512-token prompts) 2 splits gave 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor)
+     * 8,473, 4 8,315 and 6 8,018; at batch 1 8 and 12 splits gave the same (bench e2e, EMBER_DECODE_SPLITS).
      */
     public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
         int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
-                : (8 * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
+                : (DECODE_BLOCKS_PER_MULTIPROCESSOR * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
         int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
     }
