@@ -40,8 +40,17 @@ public final class SpeculativeOptions {
             description = "tokens drafted per sequence and step; default: ${DEFAULT-VALUE}")
     int gamma;
 
+    /**
+     * The largest batch at which speculation was measured to pay. On an NVIDIA H200 (2026-12-04, ember bench spec):
+     * n-gram lookup on the default model sped batch-1 decoding up 1.16-1.77x at gamma 1-8 and slowed batch 4, 16 and
+     * 64 to 0.93, 0.86 and 0.78x (gamma 2); a draft model (the shipped pair) and self:4 on the 8B shape lost at batch 1
+     * already. Batches 2 and 3 are not measured yet.
+     */
+    static final int DEFAULT_DISABLE_ABOVE = 1;
+
     @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
-            description = "do not speculate in a step with more than N decoding sequences; default: no limit")
+            description = "do not speculate in a step with more than N decoding sequences; default: " + DEFAULT_DISABLE_ABOVE
+                    + ", the largest batch at which speculation was measured to pay")
     Integer disableAbove;
 
     @Option(names = "--prompt-lookup-max", defaultValue = "4", description = "longest n-gram matched (ngram); default: ${DEFAULT-VALUE}")
@@ -78,7 +87,7 @@ public final class SpeculativeOptions {
             Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
             proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
         }
-        return Optional.of(new Speculation(proposer, gamma, disableAbove == null ? Integer.MAX_VALUE : disableAbove));
+        return Optional.of(new Speculation(proposer, gamma, disableAbove == null ? DEFAULT_DISABLE_ABOVE : disableAbove));
     }
 
     /**
@@ -89,8 +98,27 @@ public final class SpeculativeOptions {
         if (given()) {
             return this;
         }
-        SpeculativeOptions o = new SpeculativeOptions();
+        SpeculativeOptions o = copy();
         o.model = defaultModel;
+        return o;
+    }
+
+    /**
+     * These options without a batch limit unless one was given: a benchmark that speculates at the batch size it is
+     * told measures what the default limit was chosen from, so the default must not stop it.
+     */
+    public SpeculativeOptions unlimitedUnlessGiven() {
+        SpeculativeOptions o = copy();
+        if (o.disableAbove == null) {
+            o.disableAbove = Integer.MAX_VALUE;
+        }
+        return o;
+    }
+
+    private SpeculativeOptions copy() {
+        SpeculativeOptions o = new SpeculativeOptions();
+        o.model = model;
+        o.method = method;
         o.gamma = gamma;
         o.disableAbove = disableAbove;
         o.lookupMin = lookupMin;
