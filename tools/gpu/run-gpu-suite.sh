@@ -280,6 +280,9 @@ serving() {
   kill -TERM "$pid"; wait "$pid" || true
   run_logged offline-llama-8b-500 bench offline --backend cuda --preset llama-3.1-8b --num-requests 500 --input-len 512:512 \
       --output-len 128:128 --temperature 0 --runs 2 --json "$dir/offline-llama-8b-500.json"
+  # The in-process counterpart of the client's --n 2 --logprobs 5 run: the same sequences, the same logprobs.
+  run_logged offline-llama-8b-250x2-logprobs bench offline --backend cuda --preset llama-3.1-8b --num-requests 250 --n 2 \
+      --logprobs 5 --input-len 512:512 --output-len 128:128 --temperature 0 --runs 1 --json "$dir/offline-llama-8b-250x2-logprobs.json"
   run_logged latency-tiny bench latency --backend cuda --model "$ROOT/models/ember-tiny" --prompt-lens 128,512 --max-new-tokens 64 \
       --iters 5 --warmup 2 --monitor --trace "$dir/latency-trace.json" --out-dir "$dir" --out-name latency-tiny
   head -3 "$dir/latency-tiny.csv" | tee -a "$dir/serving.log"

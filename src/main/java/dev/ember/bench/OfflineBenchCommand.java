@@ -11,6 +11,7 @@ import dev.ember.monitor.GpuReport;
 import dev.ember.trace.Trace;
 import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import picocli.CommandLine.Command;
@@ -76,6 +77,16 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     @Option(names = "--runs", defaultValue = "3", description = "timed runs after the warm-up; the median is reported; default: ${DEFAULT-VALUE}")
     int runs;
 
+    @Option(names = "--n", paramLabel = "N", defaultValue = "1",
+            description = "sequences per prompt, as OpenAI's n (each its own seed; every sequence's tokens count), to compare "
+                    + "with `bench client --n`; default: ${DEFAULT-VALUE}")
+    int choices;
+
+    @Option(names = "--logprobs", paramLabel = "K",
+            description = "every generated token's log-probability and its K most likely alternatives, as OpenAI's logprobs "
+                    + "(0-" + SamplingParams.MAX_LOGPROBS + "), to compare with `bench client --logprobs`; default: none")
+    Integer logprobs;
+
 
     @Mixin
     ResultFileOptions files = new ResultFileOptions();
@@ -98,24 +109,29 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         inputLen = defaults.pick("--input-len", inputLen, within(BENCH_PY_LENGTHS, half), within(CPU_LENGTHS, half));
         outputLen = defaults.pick("--output-len", outputLen, within(BENCH_PY_LENGTHS, half), within(CPU_LENGTHS, half));
         defaults.report(err);
-        if (numRequests < 1 || runs < 1 || maxNumSeqs < 1) {
-            throw new EmberException("--num-requests, --runs and --max-num-seqs must be at least 1");
+        if (numRequests < 1 || runs < 1 || maxNumSeqs < 1 || choices < 1) {
+            throw new EmberException("--num-requests, --runs, --max-num-seqs and --n must be at least 1");
         }
+        EmberException.require(logprobs == null || (logprobs >= 0 && logprobs <= SamplingParams.MAX_LOGPROBS),
+                "--logprobs must be in [0, " + SamplingParams.MAX_LOGPROBS + "], got " + logprobs);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         Progress progress = new ConsoleProgress(err);
-        RandomWorkload workload = RandomWorkload.draw(numRequests, inputLen, outputLen, seed);
+        RandomWorkload requests = RandomWorkload.draw(numRequests, inputLen, outputLen, seed);
+        RandomWorkload workload = requests.choices(choices);  // the sequences: each request's n choices in a row
         SchedulerConfig scheduler = engineOptions.scheduler.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         try (BenchEngine bench = BenchEngine.open(engineOptions, scheduler,
                 workload.peakTokens(maxNumSeqs, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), err, progress)) {
             BenchHeader header = bench.header("bench offline");
             header.print(out);
-            out.printf("# workload: %d requests, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%n",
-                    numRequests, inputLen, workload.inputTokens(), outputLen, workload.outputTokens(), seed, temperature);
+            out.printf("# workload: %d requests%s, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%s%n",
+                    numRequests, choices > 1 ? " of " + choices + " choices" : "", inputLen, requests.inputTokens(), outputLen,
+                    workload.outputTokens(), seed, temperature, logprobs == null ? "" : ", logprobs " + logprobs);
             out.println("# engine: " + bench.describe(scheduler));
 
-            int[][] prompts = workload.prompts(bench.vocabSize());
+            int[][] prompts = RandomWorkload.repeated(requests.prompts(bench.vocabSize()), choices);
+            int topLogprobs = logprobs == null ? -1 : logprobs;
             RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
-            run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, Progress.NONE);
+            run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, topLogprobs, Progress.NONE);
             bench.runner().warmUp(maxNumSeqs, scheduler.maxBatchedTokens(), workload.longest());
             Trace trace = traceOptions.open();  // the timed runs only
             bench.setTrace(trace);
@@ -123,7 +139,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             Run last = null;
             GpuMonitor monitor = monitorOptions.start(err, Trace.OFF);
             for (int r = 0; r < runs; r++) {
-                last = run(bench, scheduler, workload, prompts, temperature, progress);
+                last = run(bench, scheduler, workload, prompts, temperature, topLogprobs, progress);
                 seconds[r] = last.seconds();
                 // bench.py's own line, so the figures read the same as mini-sglang's.
                 out.printf("run %d/%d: Total: %dtok, Time: %.2fs, Throughput: %.2ftok/s%n", r + 1, runs, last.outputTokens(),
@@ -141,15 +157,19 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             floor.print(out, workload.outputTokens(), s.median(), last.steps());
 
             ResultTable table = new ResultTable(COLUMNS);
-            table.add(header.model(), header.device(), numRequests, workload.inputTokens(), workload.outputTokens(), runs,
-                    s.median(), s.min(), s.max(), workload.outputTokens() / s.median(), workload.inputTokens() / s.median(),
+            // Input tokens are the prompts' (each once, as bench client counts them); output tokens every choice's.
+            table.add(header.model(), header.device(), numRequests, requests.inputTokens(), workload.outputTokens(), runs,
+                    s.median(), s.min(), s.max(), workload.outputTokens() / s.median(), requests.inputTokens() / s.median(),
                     last.steps(), last.preemptions(), floor.seconds(), floor.prefillSeconds(), floor.decodeSeconds(),
                     floor.memorySeconds(), floor.computeSeconds(), floor.seconds() / s.median());
             out.println();
             table.print(out);
             Map<String, Object> head = new LinkedHashMap<>(header.toMap());
-            head.put("workload", Map.of("num_requests", numRequests, "input_len", inputLen.toString(),
+            Map<String, Object> load = new LinkedHashMap<>(Map.of("num_requests", numRequests, "input_len", inputLen.toString(),
                     "output_len", outputLen.toString(), "seed", seed, "temperature", temperature, "ignore_eos", true));
+            load.put("n", choices);
+            load.put("logprobs", logprobs);
+            head.put("workload", load);
             head.put("engine", bench.describe(scheduler));
             head.put("seconds_per_run", seconds);
             MonitorOptions.writeResults(out, files.csv(), files.json(), head, table, gpu, timedOutputTokens,
@@ -164,17 +184,18 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
     }
 
     /**
-     * Submits every request at once (sampling at bench.py's temperature, EOS ignored, a seed per request) and steps the engine until all are done; the time runs from the first
-     * submission to the last token. Checks that every requested token was generated (EOS is ignored).
+     * Submits every request at once (sampling at bench.py's temperature, EOS ignored, a seed per request, each token's
+     * {@code logprobs} most likely alternatives where that is not -1) and steps the engine until all are done; the time
+     * runs from the first submission to the last token. Checks that every requested token was generated (EOS is ignored).
      */
     static Run run(BenchEngine bench, SchedulerConfig scheduler, RandomWorkload workload, int[][] prompts, float temperature,
-                   Progress progress) {
+                   int logprobs, Progress progress) {
         LlmEngine engine = bench.newEngine(scheduler);
         long expected = workload.outputTokens();
         StepCounters before = bench.runner().counters();
         long start = System.nanoTime();
         for (int i = 0; i < prompts.length; i++) {
-            engine.add(prompts[i], workload.samplingParams(i, temperature), RequestListener.NONE);
+            engine.add(prompts[i], workload.samplingParams(i, temperature).withLogprobs(logprobs), RequestListener.NONE);
         }
         while (engine.hasWork()) {
             engine.step();

@@ -39,6 +39,29 @@ record RandomWorkload(int[] inputLengths, int[] outputLengths, long seed) {
         return prompts;
     }
 
+    /**
+     * Each request {@code n} times in a row, as {@code n} choices of one request (OpenAI's n): sequence {@code i * n + j}
+     * has request i's lengths, and with {@link #repeated(int[][], int)} its prompt; each its own sampling seed.
+     */
+    RandomWorkload choices(int n) {
+        int[] inputs = new int[size() * n];
+        int[] outputs = new int[size() * n];
+        for (int k = 0; k < inputs.length; k++) {
+            inputs[k] = inputLengths[k / n];
+            outputs[k] = outputLengths[k / n];
+        }
+        return new RandomWorkload(inputs, outputs, seed);
+    }
+
+    /** Each prompt {@code n} times in a row: the prompts of {@link #choices(int)}. */
+    static int[][] repeated(int[][] prompts, int n) {
+        int[][] all = new int[prompts.length * n][];
+        for (int k = 0; k < all.length; k++) {
+            all[k] = prompts[k / n];
+        }
+        return all;
+    }
+
     /** Request {@code i}'s sampling: {@code temperature}, exactly its output length (EOS ignored), a seed of its own. */
     SamplingParams samplingParams(int i, float temperature) {
         return new SamplingParams(temperature, 0, 1f, 0f, 1f, seed + i, outputLengths[i], List.of(), true);

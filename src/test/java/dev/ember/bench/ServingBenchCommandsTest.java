@@ -91,6 +91,35 @@ class ServingBenchCommandsTest {
         assertEquals(5, root.get("header").get("workload").get("num_requests").asInt());
     }
 
+    /** bench client's --n and --logprobs in process: every choice's tokens counted, each prompt's once. */
+    @Test
+    void offlineWithChoicesAndLogprobsGeneratesEveryChoice() throws IOException {
+        Path json = dir.resolve("offline-choices.json");
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
+                "--num-requests", "3", "--input-len", "8:24", "--output-len", "4:12", "--runs", "1", "--n", "2",
+                "--logprobs", "3", "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("3 requests of 2 choices") && r.out().contains("logprobs 3"), r.out());
+        JsonNode root = JSON.readTree(json.toFile());
+        JsonNode row = root.get("results").get(0);
+        RandomWorkload w = RandomWorkload.draw(3, new LengthRange(8, 24), new LengthRange(4, 12), 0);
+        assertEquals(2 * w.outputTokens(), row.get("output_tokens").asLong());
+        assertEquals(w.inputTokens(), row.get("input_tokens").asLong());
+        assertEquals(2, root.get("header").get("workload").get("n").asInt());
+        assertEquals(3, root.get("header").get("workload").get("logprobs").asInt());
+        RandomWorkload choices = w.choices(2);
+        assertEquals(List.of(w.inputLengths()[1], w.inputLengths()[1]),
+                List.of(choices.inputLengths()[2], choices.inputLengths()[3]), "request 1's two choices");
+        int[][] prompts = RandomWorkload.repeated(w.prompts(100), 2);
+        assertSame(prompts[4], prompts[5], "one prompt for both choices");
+        r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--logprobs", "21");
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().contains("--logprobs must be in [0, 20], got 21"), r.err());
+        r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--n", "0");
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().contains("--n must be at least 1"), r.err());
+    }
+
     @Test
     void offlineRunTotalsEqualTheRequestedOutputLengths() {
         OfflineBenchCommand command = new OfflineBenchCommand();
@@ -100,7 +129,7 @@ class ServingBenchCommandsTest {
         try (BenchEngine bench = BenchEngine.open(command.engineOptions, scheduler, w.peakTokens(12, 16), w.longest(), QUIET, Progress.NONE)) {
             // A 0.002 GiB cache holds fewer tokens than the workload: requests are preempted and recomputed, none lost.
             assertTrue(bench.kvTokenCapacity() < w.peakTokens(12, 16));
-            OfflineBenchCommand.Run run = OfflineBenchCommand.run(bench, scheduler, w, w.prompts(bench.vocabSize()), 0.6f, Progress.NONE);
+            OfflineBenchCommand.Run run = OfflineBenchCommand.run(bench, scheduler, w, w.prompts(bench.vocabSize()), 0.6f, -1, Progress.NONE);
             assertEquals(Arrays.stream(w.outputLengths()).sum(), run.outputTokens());
             assertTrue(run.preemptions() > 0, "the small cache forced preemption");
         }
