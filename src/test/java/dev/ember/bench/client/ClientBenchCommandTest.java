@@ -114,7 +114,7 @@ class ClientBenchCommandTest {
                 "--ignore-eos", "--monitor", "--trace", trace.toString(), "--result-file", result.toString());
         assertEquals(0, r.exitCode(), r.err());
         JsonNode json = JSON.readTree(result.toFile());
-        assertEquals(8, json.get("completed").asInt());
+        assertEquals(8, json.get("completed").asInt(), () -> "errors: " + json.get("errors"));
         JsonNode gpu = json.get("gpu");
         assertNotNull(gpu, json.toString());
         JsonNode gpuFile = JSON.readTree(dir.resolve("monitored_gpu.json").toFile());
