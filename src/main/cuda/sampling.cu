@@ -96,7 +96,7 @@ __device__ __forceinline__ void for_each_own(const float* __restrict__ x, int vo
 }
 
 // The block's largest (best, index) by keep_larger, returned to every thread; index INT_MAX when no thread has one
-// (only NaN). `values` and `indices` hold one entry per warp (32 suffice); the leading barrier lets consecutive calls
+// (nothing left to pick, or only NaN). `values` and `indices` hold one entry per warp (32 suffice); the leading barrier lets consecutive calls
 // reuse them.
 __device__ __forceinline__ void block_argmax(float& best, int& index, float* values, int* indices) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
