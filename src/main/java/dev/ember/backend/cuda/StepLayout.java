@@ -24,8 +24,11 @@ import java.util.List;
  * @param stride    block-table row length
  */
 record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride) {
-    /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
-    static final int SAMPLE_PARAMS = 5;
+    /**
+     * Mode, top-k, temperature, top-p and uniform draw of each output (floats as their bits), then how many top logprobs
+     * token_logprobs computes for it (-1: none on the device). SAMPLE_PARAMS in sampling.cu is the same number.
+     */
+    static final int SAMPLE_PARAMS = 6;
 
     /**
      * Checks the batch (each table holds its chunk's slots, each token is in the vocabulary) and sizes its metadata; the
@@ -129,7 +132,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         return prefillChunks() + prefill;
     }
 
-    /** Per output, five ints saying how to pick its next token (SAMPLE_PARAMS; sample_tokens in sampling.cu). */
+    /** Per output, SAMPLE_PARAMS ints saying how to pick its next token and its logprobs (sample_tokens and token_logprobs in sampling.cu). */
     int sampling() {
         return decodeRows() + decode;
     }
@@ -229,8 +232,12 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         m.setAtIndex(ValueLayout.JAVA_INT, index, value);
     }
 
-    /** Each output's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    void writeSampling(Sampler[] samplers, int batchOutputs, MemorySegment m) {
+    /**
+     * Each output's sample_tokens and token_logprobs parameters; draws the uniform number of every row sampled on the GPU.
+     * Returns whether some row's logprobs are computed on the GPU.
+     */
+    boolean writeSampling(Sampler[] samplers, int batchOutputs, MemorySegment m) {
+        boolean logprobs = false;
         for (int c = 0; c < outputs; c++) {
             Sampler s = c < batchOutputs ? samplers[c] : null;  // padding rows draw nothing
             int at = sampling() + SAMPLE_PARAMS * c;
@@ -241,7 +248,11 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
             setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
             setInt(m, at + 4, Float.floatToRawIntBits(uniform));
+            boolean asks = CudaSubmittedStep.logprobsOnDevice(s);
+            setInt(m, at + 5, asks ? s.topLogprobs() : -1);
+            logprobs |= asks;
         }
+        return logprobs;
     }
 
     /** Ints a step of at most these counts can need, carried pairs included ({@code chunks}: at least the outputs too). */
