@@ -62,6 +62,41 @@ class CudaSpeculativeTest {
         }
     }
 
+    /**
+     * A verification (a chunk of five tokens, every one an output) after a cached prefix is attended row by row by the
+     * decode kernel, each row at its own position over the keys the step writes for the rows before it: its logits are
+     * those of prefilling each prefix on its own, up to rounding.
+     */
+    @Test
+    void aVerificationAfterACachedPrefixGivesEachPositionsLogits() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 1024, BLOCK), 5)) {
+            int vocab = CONFIG.vocabSize();
+            int[] tokens = new SplittableRandom(4).ints(24, 0, vocab).toArray();
+            float[] verified = new float[5 * vocab], alone = new float[5 * vocab];
+            BlockTable table = runner.blockAllocator().newTable();
+            try {
+                table.reserveOrFail(tokens.length, runner.blockAllocator());
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOf(tokens, 19), 0, table, -1, 1)), new float[vocab]);
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOfRange(tokens, 19, 24), 19, table, -1, 5)), verified);
+            } finally {
+                table.release(runner.blockAllocator());
+            }
+            for (int k = 0; k < 5; k++) {
+                System.arraycopy(logits(runner, Arrays.copyOf(tokens, 20 + k), 1), 0, alone, k * vocab, vocab);
+            }
+            double worst = 0, scale = 0;
+            for (int i = 0; i < alone.length; i++) {
+                worst = Math.max(worst, Math.abs(verified[i] - alone[i]));
+                scale = Math.max(scale, Math.abs(alone[i]));
+            }
+            System.out.printf("[gpu-check] a verification of 5 rows against 5 prefills: worst difference %.2e of the largest logit%n",
+                    worst / scale);
+            assertTrue(worst <= 2e-2 * scale, "a verification's rows differ from steps of their own by " + worst / scale);
+        }
+    }
+
     /** The logits of the last {@code outputs} positions of {@code tokens}, prefilled in one chunk. */
     private static float[] logits(ModelRunner runner, int[] tokens, int outputs) {
         BlockTable table = runner.blockAllocator().newTable();
