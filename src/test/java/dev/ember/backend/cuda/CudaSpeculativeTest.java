@@ -51,14 +51,9 @@ class CudaSpeculativeTest {
                 float[] one = logits(runner, Arrays.copyOf(tokens, tokens.length - 4 + k), 1);
                 System.arraycopy(one, 0, alone, k * vocab, vocab);
             }
-            double worst = 0, scale = 0;
-            for (int i = 0; i < alone.length; i++) {
-                worst = Math.max(worst, Math.abs(together[i] - alone[i]));
-                scale = Math.max(scale, Math.abs(alone[i]));
-            }
-            System.out.printf("[gpu-check] 5 outputs of one chunk against 5 prefills: worst difference %.2e of the largest logit%n",
-                    worst / scale);
-            assertTrue(worst <= 2e-2 * scale, "outputs of one chunk differ from steps of their own by " + worst / scale);
+            double worst = worstDifference(together, alone);
+            System.out.printf("[gpu-check] 5 outputs of one chunk against 5 prefills: worst difference %.2e of the largest logit%n", worst);
+            assertTrue(worst <= 2e-2, "outputs of one chunk differ from steps of their own by " + worst);
         }
     }
 
@@ -86,15 +81,20 @@ class CudaSpeculativeTest {
             for (int k = 0; k < 5; k++) {
                 System.arraycopy(logits(runner, Arrays.copyOf(tokens, 20 + k), 1), 0, alone, k * vocab, vocab);
             }
-            double worst = 0, scale = 0;
-            for (int i = 0; i < alone.length; i++) {
-                worst = Math.max(worst, Math.abs(verified[i] - alone[i]));
-                scale = Math.max(scale, Math.abs(alone[i]));
-            }
-            System.out.printf("[gpu-check] a verification of 5 rows against 5 prefills: worst difference %.2e of the largest logit%n",
-                    worst / scale);
-            assertTrue(worst <= 2e-2 * scale, "a verification's rows differ from steps of their own by " + worst / scale);
+            double worst = worstDifference(verified, alone);
+            System.out.printf("[gpu-check] a verification of 5 rows against 5 prefills: worst difference %.2e of the largest logit%n", worst);
+            assertTrue(worst <= 2e-2, "a verification's rows differ from steps of their own by " + worst);
         }
+    }
+
+    /** The largest difference between {@code got} and {@code reference}, over the reference's largest magnitude. */
+    private static double worstDifference(float[] got, float[] reference) {
+        double worst = 0, scale = 0;
+        for (int i = 0; i < reference.length; i++) {
+            worst = Math.max(worst, Math.abs(got[i] - reference[i]));
+            scale = Math.max(scale, Math.abs(reference[i]));
+        }
+        return worst / scale;
     }
 
     /** The logits of the last {@code outputs} positions of {@code tokens}, prefilled in one chunk. */
