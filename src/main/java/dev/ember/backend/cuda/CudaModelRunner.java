@@ -342,7 +342,7 @@ final class CudaModelRunner implements ModelRunner {
         boolean replay = useGraphs && uniform >= 1 && uniform <= Math.min(kvSpec.blockSize(), MAX_REPLAYED_LENGTH)
                 && stages == StageClock.OFF;
         StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
-        if (ensureCapacity(layout.rows(), Math.max(layout.chunks(), layout.outputs())) && batch.carriesTokens()) {
+        if (ensureCapacity(layout.rows(), Math.max(Math.max(layout.chunks(), layout.outputs()), layout.decode())) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
         slot.fit(buffers);
