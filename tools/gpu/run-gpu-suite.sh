@@ -511,9 +511,11 @@ case "${1:-}" in
     # A few minutes for a change to the kernels, the engine or the default model: the default model's HF references,
     # the kernel, runner, speculation and streaming tests, the batch-1 and batch-64 decode rows, and streaming.
     unpack; host_info; fixtures
-    rc=0; tests --select-class=dev.ember.backend.cuda.ElementwiseKernelsTest --select-class=dev.ember.backend.cuda.AttentionKernelsTest \
-      --select-class=dev.ember.backend.cuda.CudaModelRunnerTest --select-class=dev.ember.backend.cuda.CudaSpeculativeTest \
-      --select-class=dev.ember.backend.cuda.CudaStreamingTest --select-class=dev.ember.backend.cuda.HfGpuComparisonTest || rc=$?
+    cuda=dev.ember.backend.cuda
+    rc=0; tests --select-class=$cuda.ElementwiseKernelsTest --select-class=$cuda.AttentionKernelsTest --select-class=$cuda.GemvKernelTest \
+      --select-class=$cuda.SamplingKernelsTest --select-class=$cuda.CudaModelRunnerTest --select-class=$cuda.CudaForwardAndSampleTest \
+      --select-class=$cuda.CudaOverlapTest --select-class=$cuda.CudaSpeculativeTest --select-class=$cuda.CudaStreamingTest \
+      --select-class=$cuda.HfGpuComparisonTest || rc=$?
     BENCH_ONLY="b1-decode b64-decode" bench
     streaming > /dev/null 2>&1 || true
     { summary; echo "== streaming (streaming/)"; cat "$OUT_DIR/streaming/streaming.log"; } > /tmp/check-summary.txt 2>&1
