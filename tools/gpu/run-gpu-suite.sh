@@ -515,7 +515,7 @@ case "${1:-}" in
     rc=0; tests --select-class=$cuda.ElementwiseKernelsTest --select-class=$cuda.AttentionKernelsTest --select-class=$cuda.GemvKernelTest \
       --select-class=$cuda.SamplingKernelsTest --select-class=$cuda.CudaModelRunnerTest --select-class=$cuda.CudaForwardAndSampleTest \
       --select-class=$cuda.CudaOverlapTest --select-class=$cuda.CudaSpeculativeTest --select-class=$cuda.CudaStreamingTest \
-      --select-class=$cuda.HfGpuComparisonTest || rc=$?
+      --select-class=$cuda.CudaLogprobsTest --select-class=$cuda.HfGpuComparisonTest || rc=$?
     BENCH_ONLY="b1-decode b64-decode" bench
     streaming > /dev/null 2>&1 || true
     { summary; echo "== streaming (streaming/)"; cat "$OUT_DIR/streaming/streaming.log"; } > /tmp/check-summary.txt 2>&1
