@@ -7,9 +7,20 @@ package dev.ember.sampling;
  */
 public record TokenLogprobs(int token, float logprob, int[] topTokens, float[] topLogprobs) {
 
+    /**
+     * @throws IllegalArgumentException if the lengths differ, or a log-probability is NaN (a row of logits holding a
+     *                                  NaN has none, and JSON could not carry it), wherever they were computed
+     */
     public TokenLogprobs {
         if (topTokens.length != topLogprobs.length) {
             throw new IllegalArgumentException(topTokens.length + " top tokens but " + topLogprobs.length + " log-probabilities");
+        }
+        boolean nan = Float.isNaN(logprob);
+        for (float p : topLogprobs) {
+            nan |= Float.isNaN(p);
+        }
+        if (nan) {
+            throw new IllegalArgumentException("a row of logits holding a NaN has no log-probabilities (token " + token + ")");
         }
         topTokens = topTokens.clone();
         topLogprobs = topLogprobs.clone();

@@ -385,6 +385,17 @@ class SamplerTest {
         assertEquals(3 - logSumExp, sampler.logprobs(1).logprob(), 1e-6, "raw: before any penalty");
     }
 
+    /** NaN log-probabilities exist nowhere: JSON cannot carry them, whichever side of the bus computed them. */
+    @Test
+    void logprobsAreNeverNaN() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new TokenLogprobs(2, Float.NaN, new int[] {2}, new float[] {-0.5f}));
+        assertTrue(e.getMessage().contains("NaN"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new TokenLogprobs(2, -0.5f, new int[] {2, 0}, new float[] {-0.5f, Float.NaN}));
+        assertEquals(-1f, new TokenLogprobs(2, -1f, new int[] {2}, new float[] {Float.NEGATIVE_INFINITY}).logprob(),
+                "minus infinity (a token whose logit is -inf) is a log-probability");
+    }
+
     @Test
     void frequencyAndPresencePenaltiesCountTheOutputOnly() {
         float[] logits = {0f, 5f, 4.5f, 0f};
