@@ -39,6 +39,9 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, and the pair at batch 16.
 #       (`profile+spec` runs both in one call.)
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh round
+#       About eight minutes (ROUND_SECONDS): the check's tests and the batch-1 product choices, the bench rows with and
+#       without programmatic dependent launch, bench offline Qwen3-0.6B with and without it, then serving and spec.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh check
 #       A few minutes: the default model's HF references, the kernel, runner, speculation and streaming tests, the
 #       batch-1 and batch-64 decode rows, and streaming.
@@ -489,8 +492,35 @@ pack_results() {
   mv "$archive" "$OUT_DIR/results.tar.gz"
 }
 
+# The tests of a change to the kernels, the runner or the engine (check and round run them).
+CHECK_TESTS=()
+for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest SamplingKernelsTest CudaModelRunnerTest \
+             CudaForwardAndSampleTest CudaOverlapTest CudaSpeculativeTest CudaStreamingTest CudaLogprobsTest; do
+  CHECK_TESTS+=(--select-class=dev.ember.backend.cuda.$class)
+done
+
 case "${1:-}" in
   pack) shift; pack "$@" ;;
+  round)
+    # One call of about eight minutes for a change to the kernels, the engine or the server: the check's tests and the
+    # batch-1 product choices (DecodeTimingTest), the bench rows (with and without programmatic dependent launch),
+    # bench offline Qwen3-0.6B with and without it, then serving and spec while ROUND_SECONDS (default 540) last.
+    unpack; host_info
+    until=$(( $(date +%s) + ${ROUND_SECONDS:-540} ))
+    rc=0; tests "${CHECK_TESTS[@]}" --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch1 || rc=$?
+    BENCH_ONLY="b1-decode prefill-1024 b64-decode b1-decode-no-pdl b64-decode-no-pdl" bench
+    for pdl in 1 0; do
+      echo "== EMBER_PDL=$pdl ember bench offline --preset qwen3-0.6b --runs 2" | tee -a "$OUT_DIR/offline.log"
+      EMBER_PDL=$pdl timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench offline --backend cuda --preset qwen3-0.6b \
+        --runs 2 2>&1 | grep -E '^run|^# (Ember|runner)' | tee -a "$OUT_DIR/offline.log" || true
+    done
+    if [ $(( until - $(date +%s) )) -gt 240 ]; then serving; else echo "(serving left out: ROUND_SECONDS)"; fi
+    if [ $(( until - $(date +%s) )) -gt 100 ]; then spec > "$OUT_DIR/spec.txt" 2>&1; else echo "(spec left out: ROUND_SECONDS)"; fi
+    summary
+    { echo "== bench offline Qwen3-0.6B (offline.log)"; cat "$OUT_DIR/offline.log"
+      if [ -f "$OUT_DIR/spec.txt" ]; then cat "$OUT_DIR/spec.txt"; fi; } | tee -a "$OUT_DIR/summary.txt"
+    pack_results
+    exit $rc ;;
   all)
     unpack; host_info; hf_models
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
@@ -511,11 +541,7 @@ case "${1:-}" in
     # A few minutes for a change to the kernels, the engine or the default model: the default model's HF references,
     # the kernel, runner, speculation and streaming tests, the batch-1 and batch-64 decode rows, and streaming.
     unpack; host_info; fixtures
-    cuda=dev.ember.backend.cuda
-    rc=0; tests --select-class=$cuda.ElementwiseKernelsTest --select-class=$cuda.AttentionKernelsTest --select-class=$cuda.GemvKernelTest \
-      --select-class=$cuda.SamplingKernelsTest --select-class=$cuda.CudaModelRunnerTest --select-class=$cuda.CudaForwardAndSampleTest \
-      --select-class=$cuda.CudaOverlapTest --select-class=$cuda.CudaSpeculativeTest --select-class=$cuda.CudaStreamingTest \
-      --select-class=$cuda.CudaLogprobsTest --select-class=$cuda.HfGpuComparisonTest || rc=$?
+    rc=0; tests "${CHECK_TESTS[@]}" --select-class=dev.ember.backend.cuda.HfGpuComparisonTest || rc=$?
     BENCH_ONLY="b1-decode b64-decode" bench
     streaming > /dev/null 2>&1 || true
     { summary; echo "== streaming (streaming/)"; cat "$OUT_DIR/streaming/streaming.log"; } > /tmp/check-summary.txt 2>&1
@@ -529,5 +555,5 @@ case "${1:-}" in
     { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
     pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | report | ember ARGS..." >&2; exit 2 ;;
 esac
