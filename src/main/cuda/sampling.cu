@@ -59,6 +59,14 @@ __device__ __forceinline__ void keep_larger(float v, int i, float& best, int& in
     if (v > best || (v == best && i < index)) { best = v; index = i; }
 }
 
+// The same for four consecutive values from index i.
+__device__ __forceinline__ void keep_larger(float4 v, int i, float& best, int& index) {
+    keep_larger(v.x, i, best, index);
+    keep_larger(v.y, i + 1, best, index);
+    keep_larger(v.z, i + 2, best, index);
+    keep_larger(v.w, i + 3, best, index);
+}
+
 // Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
 // written by thread 0 to *out. One block reads the whole row (vocab*4 bytes), so what bounds it is how many loads
 // each thread has in flight: 16-byte loads, four at a time, between a head and a tail of single floats where the
@@ -80,20 +88,11 @@ __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restri
         for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(quads + q + u * blockDim.x);
 #pragma unroll
         for (int u = 0; u < IN_FLIGHT; u++) {
-            const int i = head + 4 * (q + u * blockDim.x);
-            keep_larger(f[u].x, i, best, index);
-            keep_larger(f[u].y, i + 1, best, index);
-            keep_larger(f[u].z, i + 2, best, index);
-            keep_larger(f[u].w, i + 3, best, index);
+            keep_larger(f[u], head + 4 * (q + u * blockDim.x), best, index);
         }
     }
     for (; q < count; q += blockDim.x) {
-        const float4 f = __ldg(quads + q);
-        const int i = head + 4 * q;
-        keep_larger(f.x, i, best, index);
-        keep_larger(f.y, i + 1, best, index);
-        keep_larger(f.z, i + 2, best, index);
-        keep_larger(f.w, i + 3, best, index);
+        keep_larger(__ldg(quads + q), head + 4 * q, best, index);
     }
     for (int i = head + 4 * count + threadIdx.x; i < vocab; i += blockDim.x) keep_larger(x[i], i, best, index);
 #pragma unroll
