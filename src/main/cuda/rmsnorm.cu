@@ -20,6 +20,15 @@ __device__ __forceinline__ void store_four(T* p, float a, float b, float c, floa
     *reinterpret_cast<Four<T>*>(p) = f;
 }
 
+__device__ __forceinline__ void add_into(float4& a, float4 b) {
+    a.x += b.x;
+    a.y += b.y;
+    a.z += b.z;
+    a.w += b.w;
+}
+
+__device__ __forceinline__ float squares(float4 a) { return a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w; }
+
 // For each output row r, with s = rowIndex ? rowIndex[r] : r:
 //   v      = x[s] + (delta ? delta[s] : 0)             (the residual add, fp32)
 //   x[s]   = v                                          (when writeBack)
@@ -63,11 +72,7 @@ __device__ __forceinline__ void add_rmsnorm(float* __restrict__ x, const float* 
             for (int k = 0; k < CACHED; k++) {
                 const int j = threadIdx.x + k * blockDim.x;
                 if (j < vectors) {
-                    const float4 d = dv[j];
-                    v[k].x += d.x;
-                    v[k].y += d.y;
-                    v[k].z += d.z;
-                    v[k].w += d.w;
+                    add_into(v[k], dv[j]);
                 }
             }
         }
@@ -76,20 +81,14 @@ __device__ __forceinline__ void add_rmsnorm(float* __restrict__ x, const float* 
         for (int k = 0; k < CACHED; k++) {
             const int j = threadIdx.x + k * blockDim.x;
             w[k] = j < vectors ? wv[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-            sumSquares += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+            sumSquares += squares(v[k]);
         }
         // Rows wider than the cache (more than 16 * 1024 elements): the rest streams through twice.
         for (int j = threadIdx.x + CACHED * blockDim.x; j < vectors; j += blockDim.x) {
             float4 u = xv[j];
-            if (ds) {
-                const float4 d = dv[j];
-                u.x += d.x;
-                u.y += d.y;
-                u.z += d.z;
-                u.w += d.w;
-            }
+            if (ds) add_into(u, dv[j]);
             if (writeBack) xv[j] = u;
-            sumSquares += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
+            sumSquares += squares(u);
         }
         const float inv = rsqrtf(block_sum(sumSquares, scratch) / hidden + eps);
 #pragma unroll
@@ -104,13 +103,7 @@ __device__ __forceinline__ void add_rmsnorm(float* __restrict__ x, const float* 
         // Vectors past the cached ones: each thread re-reads only what it wrote itself, so no barrier is needed.
         for (int j = threadIdx.x + CACHED * blockDim.x; j < vectors; j += blockDim.x) {
             float4 u = xv[j];
-            if (!writeBack && ds) {
-                const float4 d = dv[j];
-                u.x += d.x;
-                u.y += d.y;
-                u.z += d.z;
-                u.w += d.w;
-            }
+            if (!writeBack && ds) add_into(u, dv[j]);
             const float4 wj = wv[j];
             store_four(o + 4 * j, u.x * inv * wj.x, u.y * inv * wj.y, u.z * inv * wj.z, u.w * inv * wj.w);
         }
