@@ -305,11 +305,20 @@ __device__ void token_logprobs_row(const float* __restrict__ x, int vocab, int t
             pickIndex = ownIndex;
             block_argmax(pick, pickIndex, values, indices);
         }
-        if (threadIdx.x == 0) {
-            ids[r] = pickIndex == INT_MAX ? -1 : pickIndex;
-            lps[r] = pickIndex == INT_MAX ? NAN : pick - lse;
+        if (pickIndex == INT_MAX) {  // the same in every thread: block_argmax returns the block's result to all
+            // Nothing left to pick (K beyond the vocabulary, or only NaN left): every remaining slot says so.
+            if (threadIdx.x == 0) {
+                for (int rest = r; rest < k; rest++) {
+                    ids[rest] = -1;
+                    lps[rest] = NAN;
+                }
+            }
+            break;
         }
-        if (pickIndex == INT_MAX) break;  // the same in every thread: block_argmax returns the block's result to all
+        if (threadIdx.x == 0) {
+            ids[r] = pickIndex;
+            lps[r] = pick - lse;
+        }
     }
 }
 
