@@ -54,20 +54,31 @@ template <> __device__ __forceinline__ float store_as<float>(float v) { return v
 template <> __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 template <> __device__ __forceinline__ __half store_as<__half>(float v) { return __float2half_rn(v); }
 
+// Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
 // short row, 4 leaves more registers for large M; the runner times both).
-// One column of out (a warp's): the dot products of row `column` of w with the m rows of x.
 template <typename T, typename O, int M, int GEMV_UNROLL>
-__device__ __forceinline__ void gemv_column(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out,
-                                            int m, int n, int k, int column, int lane) {
+__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;  // elements one warp covers per load
+    const int column = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
+    const int lane = threadIdx.x & 31;
+    if (column >= n) return;
     const T* row = w + (size_t)column * k;
     float acc[M];
 #pragma unroll
     for (int i = 0; i < M; i++) acc[i] = 0.f;
+
+    // Before waiting for the kernels before this one (no kernel writes the weights), the first step's weights are
+    // asked into L2: under programmatic dependent launch their stream from memory starts while the small kernels
+    // before this one still run, and the loads below find them there. A prefetch holds no register.
     int at = lane * VEC;
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+        if (at + u * STEP < k) prefetch_l2(row + at + u * STEP);
+    }
+    wait_for_previous_grid();
     for (; at + (GEMV_UNROLL - 1) * STEP < k; at += GEMV_UNROLL * STEP) {
         uint4 wv[GEMV_UNROLL];
 #pragma unroll
@@ -97,54 +108,15 @@ __device__ __forceinline__ void gemv_column(const T* __restrict__ x, const T* __
     }
 }
 
-// Asks the first step of row `column` of w into L2 (a prefetch holds no register).
-template <typename T, int GEMV_UNROLL>
-__device__ __forceinline__ void prefetch_column(const T* __restrict__ w, int k, int column, int lane) {
-    constexpr int VEC = 16 / sizeof(T), STEP = 32 * VEC;
-#pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++) {
-        if (lane * VEC + u * STEP < k) prefetch_l2(w + (size_t)column * k + lane * VEC + u * STEP);
-    }
-}
-
-// Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): before it waits, the first step of its
-// first column is asked into L2, so that under programmatic dependent launch the stream of weights starts while the
-// small kernels before it still run (no kernel writes the weights).
-// RESIDENT false: a grid of a warp a column (ceil(n / 8) blocks of 8 warps). RESIDENT true: a grid of only as many
-// blocks as stay resident at once (EmberKernels.gemv), each warp striding over the columns, so that a long matrix
-// runs without waves of blocks and each warp asks its next column's first step into L2 before it does this one.
-template <typename T, typename O, int M, int GEMV_UNROLL, bool RESIDENT>
-__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
-    const int lane = threadIdx.x & 31;
-    int column = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
-    if (column >= n) return;
-    prefetch_column<T, GEMV_UNROLL>(w, k, column, lane);
-    wait_for_previous_grid();
-    if constexpr (!RESIDENT) {
-        gemv_column<T, O, M, GEMV_UNROLL>(x, w, out, m, n, k, column, lane);
-    } else {
-        const int stride = (int)((gridDim.x * (size_t)blockDim.x) >> 5);
-        for (; column < n; column += stride) {
-            if (column + stride < n) prefetch_column<T, GEMV_UNROLL>(w, k, column + stride, lane);
-            gemv_column<T, O, M, GEMV_UNROLL>(x, w, out, m, n, k, column, lane);
-        }
-    }
-}
-
 }  // namespace ember
 
-// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _resident: the striding grid; _u8: eight
-// slices in flight per lane. 256 threads (8 warps) per block.
+// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane.
+// 256 threads (8 columns) per block.
 #define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
 #define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
 #define GEMV_VARIANTS(M, U, suffix)                                                                                  \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, false>), GEMV_PARAMS, (x, w, out, m, n, k))    \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, false>), GEMV_ROUNDED_PARAMS,             \
-                            (x, w, out, m, n, k))                                                                    \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_resident##suffix, (gemv<T, float, M, U, true>), GEMV_PARAMS,                 \
-                            (x, w, out, m, n, k))                                                                    \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded_resident##suffix, (gemv<T, T, M, U, true>), GEMV_ROUNDED_PARAMS,     \
-                            (x, w, out, m, n, k))
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))           \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
 GEMV_VARIANTS(1, 4, )
 GEMV_VARIANTS(2, 4, )
 GEMV_VARIANTS(4, 4, )

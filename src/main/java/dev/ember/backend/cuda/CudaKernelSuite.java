@@ -23,7 +23,7 @@ import java.util.stream.IntStream;
  * the output projection, the token choice) at a model's shapes, launched as the runner launches them on random
  * operands, for {@code ember bench kernel}. Matrix products are timed with each implementation
  * {@link MatrixProducts} chooses between: cuBLASLt at every size, and the matrix-vector kernel with 4 and 8 slices
- * in flight, on a grid of a warp a column or a resident one, at up to {@link EmberKernels#GEMV_MAX_ROWS} rows.
+ * in flight at up to {@link EmberKernels#GEMV_MAX_ROWS} rows.
  *
  * <p>Each timed launch is preceded by a read of {@link #flushBytes} (at least four times the L2 cache) through the
  * matrix-vector kernel: it evicts the launch's operands from L2, so that they come from memory as the bandwidth
@@ -227,11 +227,8 @@ final class CudaKernelSuite implements KernelSuite {
                     blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k));
             if (EmberKernels.gemvSupports(type, m, k)) {
                 for (int inFlight : new int[] {4, 8}) {
-                    for (boolean resident : new boolean[] {false, true}) {
-                        launch(new Case(kernel, "gemv (" + inFlight + " in flight" + (resident ? ", resident grid)" : ")"), phase,
-                                dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(), weights.address(),
-                                out.address(), outType, m, n, k, inFlight, resident));
-                    }
+                    launch(new Case(kernel, "gemv (" + inFlight + " in flight)", phase, dims, m, bytes, flops), () ->
+                            kernels.gemv(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k, inFlight));
                 }
             }
         }

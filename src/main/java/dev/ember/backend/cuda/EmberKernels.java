@@ -43,8 +43,6 @@ public final class EmberKernels implements AutoCloseable {
     private static final int SILU_VECTORS = 2;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
-    /** Blocks a multiprocessor of the matrix-vector kernel's resident grid (gemv with {@code resident}). */
-    private static final int GEMV_RESIDENT_BLOCKS = 3;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
@@ -398,16 +396,6 @@ public final class EmberKernels implements AutoCloseable {
 
     /** As above, with {@code inFlight} (4 or 8) 16-byte slices of the weight row in flight per lane. */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight) {
-        gemv(stream, type, x, w, out, outType, m, n, k, inFlight, false);
-    }
-
-    /**
-     * As above; {@code resident}: a grid of only as many blocks as stay resident at once (GEMV_RESIDENT_BLOCKS a
-     * multiprocessor: three of 256 threads fit at every row count, the eight-row kernel with eight slices in flight
-     * taking 80 registers a thread), each warp striding over the columns (gemv.cu), instead of a warp a column.
-     */
-    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight,
-                     boolean resident) {
         if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
             throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
         }
@@ -415,12 +403,9 @@ public final class EmberKernels implements AutoCloseable {
         if (inFlight != 4 && inFlight != 8) {
             throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
         }
-        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (resident ? "_resident" : "")
-                + (inFlight == 8 ? "_u8" : "");
-        int blocks = (n + 7) / 8;
+        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
         args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
-                .launch(typed(name, type), resident ? Math.min(blocks, GEMV_RESIDENT_BLOCKS * device.multiprocessors()) : blocks,
-                        1, 1, 256, 0, stream);
+                .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

@@ -21,8 +21,8 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV4_RESIDENT|GEMV8_RESIDENT, for measuring: every small shape takes that
-     * implementation untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8, for measuring: every small shape takes that implementation untimed (a
+     * product timed alone does not see what a step's neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 
@@ -33,19 +33,14 @@ final class MatrixProducts implements AutoCloseable {
     record Shape(DType type, DType outType, int m, int n, int k) {
     }
 
-    /**
-     * The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane, on a grid of a warp
-     * a column or on a resident grid whose warps stride over the columns.
-     */
+    /** The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane. */
     enum Implementation {
-        CUBLASLT(0, false), GEMV4(4, false), GEMV8(8, false), GEMV4_RESIDENT(4, true), GEMV8_RESIDENT(8, true);
+        CUBLASLT(0), GEMV4(4), GEMV8(8);
 
         final int inFlight;
-        final boolean resident;
 
-        Implementation(int inFlight, boolean resident) {
+        Implementation(int inFlight) {
             this.inFlight = inFlight;
-            this.resident = resident;
         }
     }
 
@@ -75,7 +70,7 @@ final class MatrixProducts implements AutoCloseable {
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
         } else {
-            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.resident);
+            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight);
         }
     }
 

@@ -17,9 +17,7 @@ class GemvKernelTest {
     @EnumSource(DType.class)
     void matchesAFloat64Product(DType type) {
         Gpu.context();
-        // {1, 28672, 256} and {8, 12000, 64}: more columns than the resident grid has warps, so its warps stride.
-        int[][] shapes = {{1, 1000, 4096}, {2, 333, 1024}, {3, 517, 1000}, {5, 64, 2056}, {8, 2048, 512}, {8, 129, 8}, {1, 77, 8200},
-                {1, 28672, 256}, {8, 12000, 64}};
+        int[][] shapes = {{1, 1000, 4096}, {2, 333, 1024}, {3, 517, 1000}, {5, 64, 2056}, {8, 2048, 512}, {8, 129, 8}, {1, 77, 8200}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             float[] x = Gpu.random(random, type, m * k, 1.0);
@@ -36,16 +34,12 @@ class GemvKernelTest {
             }
             for (DType outType : type == DType.F32 ? new DType[] {DType.F32} : new DType[] {DType.F32, type}) {
                 for (int inFlight : new int[] {4, 8}) {
-                    for (boolean resident : new boolean[] {false, true}) {
-                        try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
-                             DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
-                            Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k,
-                                    inFlight, resident);
-                            Gpu.stream().synchronize();
-                            Gpu.assertClose("gemv/" + inFlight + (resident ? " resident " : " ") + type + "->" + outType
-                                            + " m=" + m + " n=" + n + " k=" + k,
-                                    Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
-                        }
+                    try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
+                         DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
+                        Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k, inFlight);
+                        Gpu.stream().synchronize();
+                        Gpu.assertClose("gemv/" + inFlight + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
+                                Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
                     }
                 }
             }
