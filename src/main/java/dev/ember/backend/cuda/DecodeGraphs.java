@@ -24,7 +24,7 @@ final class DecodeGraphs implements AutoCloseable {
      * A graph is valid for one batch size, chunk length, outputs per chunk, block-table width and split count, and for
      * what it launches after the logits.
      */
-    private record GraphKey(int chunks, int rows, int outputs, int decode, int stride, int splits, StepSampling sampling) {
+    private record GraphKey(int chunks, int rows, int outputs, int stride, int splits, StepSampling sampling) {
     }
 
     /** Queues the work of one step on the stream: what a capture records. */
@@ -83,7 +83,7 @@ final class DecodeGraphs implements AutoCloseable {
 
     /** The captured graph of a uniform step of this (padded) layout, captured now if it is the first of its shape. */
     CudaGraph graph(StepLayout layout, int splits, StepSampling sampling) {
-        GraphKey key = new GraphKey(layout.chunks(), layout.rows(), layout.outputs(), layout.decode(), layout.stride(), splits, sampling);
+        GraphKey key = new GraphKey(layout.chunks(), layout.rows(), layout.outputs(), layout.stride(), splits, sampling);
         CudaGraph graph = graphs.get(key);
         if (graph == null) {
             long start = System.nanoTime();

@@ -24,21 +24,10 @@ import java.util.List;
  *                  row is an output ({@link #attendedRowByRow}: single-token decodes and verifications)
  * @param stride    block-table row length
  * @param evenLength the tokens of every chunk when all have as many, else 0
- * @param verifiesRowByRow whether the decode kernel attends this step's verifications ({@link #VERIFIED_ROW_BY_ROW_UP_TO})
  */
-record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride, int evenLength,
-                  boolean verifiesRowByRow) {
+record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride, int evenLength) {
     /** The longest chunk of outputs only (a verification of gamma + 1 tokens) that the decode kernel attends. */
     static final int MAX_ROW_BY_ROW = 16;
-
-    /**
-     * The most sequences a step may have for its verifications to be attended row by row. The decode kernel reads a
-     * sequence's keys once per row where the prefill kernel reads them once per 64-row tile: with few sequences the
-     * weights dominate a step and row by row wins (n-gram lookup with ember-tiny on an H200, batch 1: 1.16x to 1.36x at
-     * gamma 1, 1.77x to 2.05x at gamma 8), at batch 4 the two are level (0.93x, 0.92x at gamma 2) and from 16 on the
-     * re-read keys cost more (0.86x to 0.65x at batch 16, 0.78x to 0.64x at batch 64).
-     */
-    static final int VERIFIED_ROW_BY_ROW_UP_TO = 4;
 
     /**
      * Mode, top-k, temperature, top-p and uniform draw of each output (floats as their bits), then how many top logprobs
@@ -52,7 +41,6 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
      */
     static StepLayout of(ForwardBatch batch, int vocabSize, int blockSize, int maxStride) {
         int rows = 0, prefill = 0, decode = 0, widest = 1, evenLength = batch.chunks().getFirst().tokens().length;
-        boolean verifiesRowByRow = batch.size() <= VERIFIED_ROW_BY_ROW_UP_TO;
         for (ForwardBatch.Chunk chunk : batch.chunks()) {
             BlockTable table = chunk.blockTable();
             int end = chunk.startPosition() + chunk.tokens().length;
@@ -66,7 +54,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             }
             rows += chunk.tokens().length;
             evenLength = chunk.tokens().length == evenLength ? evenLength : 0;
-            if (attendedRowByRow(chunk.tokens().length, chunk.outputs(), verifiesRowByRow)) {
+            if (attendedRowByRow(chunk)) {
                 decode += chunk.tokens().length;
             } else {
                 prefill++;
@@ -74,7 +62,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             widest = Math.max(widest, (end + blockSize - 1) / blockSize);
         }
         return new StepLayout(rows, batch.size(), batch.outputRows(), prefill, decode,
-                Math.max(Math.min(tableWidth(widest), maxStride), widest), evenLength, verifiesRowByRow);
+                Math.max(Math.min(tableWidth(widest), maxStride), widest), evenLength);
     }
 
     /**
@@ -82,24 +70,18 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
      * verification (every row an output, a few of them). Its rows see the keys this step writes for the rows before
      * them, as a prefill's do, since the keys and values of the whole step are written before attention; and a
      * verification then costs what a decode of as many sequences costs, where the prefill kernel spent a 64-row tile
-     * on a handful of rows, as long as the step has few sequences ({@link #VERIFIED_ROW_BY_ROW_UP_TO}). A catch-up
-     * (several tokens, one output) stays with the prefill kernel.
+     * on a handful of rows. A catch-up (several tokens, one output) stays with the prefill kernel.
      */
-    boolean attendedRowByRow(ForwardBatch.Chunk chunk) {
+    static boolean attendedRowByRow(ForwardBatch.Chunk chunk) {
         return attendedRowByRow(chunk.tokens().length, chunk.outputs());
     }
 
-    /** The same for a chunk of {@code length} tokens and {@code outputs} outputs in this step. */
-    boolean attendedRowByRow(int length, int outputs) {
-        return attendedRowByRow(length, outputs, verifiesRowByRow);
-    }
-
     /**
-     * Long chunks of outputs only (a text scored for its perplexity) stay with the prefill kernel, which reads each tile
-     * of keys once for 64 rows.
+     * The same for a chunk of {@code length} tokens and {@code outputs} outputs. Long chunks of outputs only (a text
+     * scored for its perplexity) stay with the prefill kernel, which reads each tile of keys once for 64 rows.
      */
-    private static boolean attendedRowByRow(int length, int outputs, boolean verifiesRowByRow) {
-        return length == 1 || (verifiesRowByRow && outputs == length && length <= MAX_ROW_BY_ROW);
+    static boolean attendedRowByRow(int length, int outputs) {
+        return length == 1 || (outputs == length && length <= MAX_ROW_BY_ROW);
     }
 
     /**
@@ -108,7 +90,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
      */
     int uniformLength() {
         boolean uniform = attendedRowByRow(evenLength, outputs / chunks) ? outputs == rows && decode == rows
-                : prefill == chunks && (outputs == chunks || outputs == rows);
+                : prefill == chunks && outputs == chunks;
         return evenLength > 0 && uniform ? evenLength : 0;
     }
 
@@ -123,13 +105,13 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         }
         int outputsEach = outputs / this.chunks;
         return attendedRowByRow(length, outputsEach)
-                ? new StepLayout(chunks * length, chunks, chunks * outputsEach, 0, chunks * length, stride, length, verifiesRowByRow)
-                : new StepLayout(chunks * length, chunks, chunks * outputsEach, chunks, 0, stride, length, verifiesRowByRow);
+                ? new StepLayout(chunks * length, chunks, chunks * outputsEach, 0, chunks * length, stride, length)
+                : new StepLayout(chunks * length, chunks, chunks * outputsEach, chunks, 0, stride, length);
     }
 
     /** A step of {@code chunks} single-token decodes, one output each. */
     static StepLayout decode(int chunks, int stride) {
-        return new StepLayout(chunks, chunks, chunks, 0, chunks, stride, 1, true);
+        return new StepLayout(chunks, chunks, chunks, 0, chunks, stride, 1);
     }
 
     int tokens() {

@@ -9,7 +9,6 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -48,7 +47,7 @@ class StepLayoutTest {
         ForwardBatch batch = ForwardBatch.of(chunk(30, 5, 5), chunk(7, 5, 5), chunk(60, 5, 5));
         StepLayout exact = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
         StepLayout padded = exact.padded(4);
-        assertEquals(new StepLayout(20, 4, 20, 0, 20, exact.stride(), 5, true), padded, "every row a decode row");
+        assertEquals(new StepLayout(20, 4, 20, 0, 20, exact.stride(), 5), padded, "every row a decode row");
         assertEquals(5, padded.uniformLength());
         assertThrows(IllegalArgumentException.class, () -> exact.padded(2));
         int scratch = spec.numBlocks();
@@ -81,7 +80,7 @@ class StepLayoutTest {
     void paddingACatchUpStepKeepsOneOutputAChunk() {
         ForwardBatch batch = ForwardBatch.of(chunk(30, 3, 1));
         StepLayout padded = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE).padded(2);
-        assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride(), 3, true), padded, "a catch-up stays a prefill");
+        assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride(), 3), padded, "a catch-up stays a prefill");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
             padded.writeMetadata(batch, spec, spec.numBlocks(), m);
@@ -92,9 +91,9 @@ class StepLayoutTest {
 
     @Test
     void verificationRowsGoToTheDecodeKernelAndEverythingElseOfSeveralTokensToThePrefillKernel() {
-        ForwardBatch batch = ForwardBatch.of(chunk(30, 1, 1), chunk(40, 3, 3), chunk(7, 4, 1), chunk(0, 17, 17));
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 1, 1), chunk(40, 3, 3), chunk(7, 4, 1), chunk(0, 17, 17), chunk(60, 2, 1));
         StepLayout layout = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
-        assertEquals(2, layout.prefill(), "a catch-up (or prompt chunk) and a long chunk of outputs only (a scored text)");
+        assertEquals(3, layout.prefill(), "two catch-ups (or prompt chunks) and a long chunk of outputs only (a scored text)");
         assertEquals(4, layout.decode(), "the decode and the verification's three rows");
         assertEquals(0, layout.evenLength());
         try (Arena arena = Arena.ofConfined()) {
@@ -107,25 +106,8 @@ class StepLayoutTest {
             }
             assertEquals(2, read(m, layout.prefillChunks()));
             assertEquals(3, read(m, layout.prefillChunks() + 1));
+            assertEquals(4, read(m, layout.prefillChunks() + 2));
         }
-    }
-
-    @Test
-    void verificationsOfManySequencesGoToThePrefillKernelAndStillReplay() {
-        int sequences = StepLayout.VERIFIED_ROW_BY_ROW_UP_TO + 1;
-        ForwardBatch.Chunk[] chunks = new ForwardBatch.Chunk[sequences];
-        for (int c = 0; c < sequences; c++) {
-            chunks[c] = chunk(10 * c + 3, 5, 5);
-        }
-        StepLayout exact = StepLayout.of(ForwardBatch.of(chunks), VOCAB, BLOCK, MAX_STRIDE);
-        assertEquals(sequences, exact.prefill(), "a 64-row tile reads each sequence's keys once for its five rows");
-        assertEquals(0, exact.decode());
-        assertEquals(5, exact.uniformLength(), "verifications of one length replay a graph whichever kernel attends them");
-        StepLayout padded = exact.padded(8);
-        assertEquals(new StepLayout(40, 8, 40, 8, 0, exact.stride(), 5, false), padded);
-        ForwardBatch fewer = ForwardBatch.of(Arrays.copyOf(chunks, StepLayout.VERIFIED_ROW_BY_ROW_UP_TO));
-        assertEquals(0, StepLayout.of(fewer, VOCAB, BLOCK, MAX_STRIDE).padded(8).prefill(),
-                "padded to as many chunks, a step of fewer sequences keeps its rows with the decode kernel");
     }
 
     private static int read(MemorySegment m, int index) {
