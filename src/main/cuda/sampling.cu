@@ -59,25 +59,14 @@ __device__ __forceinline__ void keep_larger(float v, int i, float& best, int& in
     if (v > best || (v == best && i < index)) { best = v; index = i; }
 }
 
-// The same for four consecutive values from index i.
-__device__ __forceinline__ void keep_larger(float4 v, int i, float& best, int& index) {
-    keep_larger(v.x, i, best, index);
-    keep_larger(v.y, i + 1, best, index);
-    keep_larger(v.z, i + 2, best, index);
-    keep_larger(v.w, i + 3, best, index);
-}
-
-// Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
-// written by thread 0 to *out. One block reads the whole row (vocab*4 bytes), so what bounds it is how many loads
-// each thread has in flight: 16-byte loads, four at a time, between a head and a tail of single floats where the
-// row does not start or end on 16 bytes.
-__device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out) {
-    __shared__ float bestValues[32];
-    __shared__ int bestIndices[32];
-    float best = -INFINITY;
-    int index = INT_MAX;
+// Calls visit(value, index) for each element of x[0, vocab) that this thread owns. One block reads a whole row
+// (vocab*4 bytes), so what bounds a pass is how many loads each thread has in flight: 16-byte loads, four at a time,
+// between a head and a tail of single floats where the row does not start or end on 16 bytes. A thread owns the same
+// elements on every call, which token_logprobs relies on.
+template <typename Visit>
+__device__ __forceinline__ void for_each_own(const float* __restrict__ x, int vocab, Visit visit) {
     const int head = min(vocab, (int)((16 - ((uintptr_t)x & 15)) & 15) / 4);
-    if ((int)threadIdx.x < head) keep_larger(x[threadIdx.x], threadIdx.x, best, index);
+    if ((int)threadIdx.x < head) visit(x[threadIdx.x], (int)threadIdx.x);
     const float4* quads = reinterpret_cast<const float4*>(x + head);
     const int count = (vocab - head) / 4;
     constexpr int IN_FLIGHT = 4;
@@ -88,30 +77,55 @@ __device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restri
         for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(quads + q + u * blockDim.x);
 #pragma unroll
         for (int u = 0; u < IN_FLIGHT; u++) {
-            keep_larger(f[u], head + 4 * (q + u * blockDim.x), best, index);
+            const int i = head + 4 * (q + u * blockDim.x);
+            visit(f[u].x, i);
+            visit(f[u].y, i + 1);
+            visit(f[u].z, i + 2);
+            visit(f[u].w, i + 3);
         }
     }
     for (; q < count; q += blockDim.x) {
-        keep_larger(__ldg(quads + q), head + 4 * q, best, index);
+        const float4 f = __ldg(quads + q);
+        const int i = head + 4 * q;
+        visit(f.x, i);
+        visit(f.y, i + 1);
+        visit(f.z, i + 2);
+        visit(f.w, i + 3);
     }
-    for (int i = head + 4 * count + threadIdx.x; i < vocab; i += blockDim.x) keep_larger(x[i], i, best, index);
+    for (int i = head + 4 * count + threadIdx.x; i < vocab; i += blockDim.x) visit(x[i], i);
+}
+
+// The block's largest (best, index) by keep_larger, returned to every thread; index INT_MAX when no thread has one
+// (nothing left to pick, or only NaN). `values` and `indices` hold one entry per warp (32 suffice); the leading barrier lets consecutive calls
+// reuse them.
+__device__ __forceinline__ void block_argmax(float& best, int& index, float* values, int* indices) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
         keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
     }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-    if (lane == 0) { bestValues[warp] = best; bestIndices[warp] = index; }
     __syncthreads();
-    if (warp == 0) {
-        best = lane < warps ? bestValues[lane] : -INFINITY;
-        index = lane < warps ? bestIndices[lane] : INT_MAX;
+    if (lane == 0) { values[warp] = best; indices[warp] = index; }
+    __syncthreads();
+    best = lane < warps ? values[lane] : -INFINITY;
+    index = lane < warps ? indices[lane] : INT_MAX;
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
-        }
-        // A row of only NaN or -inf has no winner; report index 0 rather than an invalid token.
-        if (lane == 0) *out = index == INT_MAX ? 0 : index;
+    for (int o = 16; o > 0; o >>= 1) {
+        keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
     }
+}
+
+// Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
+// written by thread 0 to *out. One pass over the row (vocab*4 bytes).
+__device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out) {
+    __shared__ float bestValues[32];
+    __shared__ int bestIndices[32];
+    float best = -INFINITY;
+    int index = INT_MAX;
+    for_each_own(x, vocab, [&](float v, int i) { keep_larger(v, i, best, index); });
+    block_argmax(best, index, bestValues, bestIndices);
+    // A row of only NaN has no winner; report index 0 rather than an invalid token.
+    if (threadIdx.x == 0) *out = index == INT_MAX ? 0 : index;
 }
 
 }  // namespace ember
@@ -221,8 +235,12 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
     sample_row(logits + (size_t)row * vocab, vocab, temperature[row], topK[row], topP[row], uniform[row], out + row);
 }
 
-// The engine's per-step choice, one block of 1024 threads per row, each row as its params say:
-//   params[r] = {mode, top-k, temperature bits, top-p bits, uniform bits} (ints, from the step's metadata);
+// Ints per output row in the step's sampling parameters: {mode, top-k, temperature bits, top-p bits, uniform bits,
+// logprobs K}. StepLayout.SAMPLE_PARAMS (Java) is the same number.
+constexpr int SAMPLE_PARAMS = 6;
+
+// The engine's per-step choice, one block of 1024 threads per row, each row as its params say (SAMPLE_PARAMS ints,
+// from the step's metadata):
 //   mode 0: no token here (a prompt chunk that does not end its prompt, or a row sampled on the host): -1;
 //   mode 1: greedy, argmax_row; mode 2: sample_row with the row's temperature, top-k, top-p and uniform.
 // One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
@@ -231,7 +249,7 @@ extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const
     ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const int row = blockIdx.x;
-    const int* q = params + 5 * row;
+    const int* q = params + SAMPLE_PARAMS * row;
     const int mode = q[0];
     const float* x = logits + (size_t)row * vocab;
     if (mode == 1) {
@@ -241,4 +259,85 @@ extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const
     } else if (threadIdx.x == 0) {
         out[row] = -1;
     }
+}
+
+namespace ember {
+
+// OpenAI's logprobs of one row, as TokenLogprobs.of (Java) reads them off raw logits: lse = max + log(sum exp(x - max))
+// (fp32), *logprob = x[token] - lse, and the k largest logits in the order value descending, id ascending (the lower
+// id first among equal values; NaN never picked), ids[r] and lps[r] = x[ids[r]] - lse for r < k, ids[r] = -1 once the
+// row has nothing left (k > vocab).
+//
+// Two passes over the row (2 * vocab*4 bytes): the first finds each thread's largest element and, reduced, the row's
+// (the max and the first pick), the second sums the exponentials. Then each further pick is a block argmax over the
+// elements after the previous pick in that order (x < prev, or x == prev with a larger id), so no list of picks is
+// kept. Only the thread that owned the previous pick looks at its elements again: every other thread's largest element
+// is still after that pick (it lost to it) and still its largest among those left, so k - 1 picks read about
+// (k - 1) * vocab*4 / 1024 bytes more, not k - 1 more passes. Writes 4 + 8k bytes.
+__device__ void token_logprobs_row(const float* __restrict__ x, int vocab, int token, int k, float* __restrict__ logprob,
+                                   int* __restrict__ ids, float* __restrict__ lps) {
+    __shared__ float values[32];
+    __shared__ int indices[32];
+    __shared__ float sums[32];
+    float own = -INFINITY;  // this thread's largest element after the previous pick, and its id
+    int ownIndex = INT_MAX;
+    for_each_own(x, vocab, [&](float v, int i) { keep_larger(v, i, own, ownIndex); });
+    float pick = own;
+    int pickIndex = ownIndex;
+    block_argmax(pick, pickIndex, values, indices);
+    const float max = pick;
+    float sum = 0.f;
+    for_each_own(x, vocab, [&](float v, int) { sum += expf(v - max); });
+    const float lse = max + logf(block_sum(sum, sums));  // the max's own term makes the sum at least 1
+    if (threadIdx.x == 0) *logprob = token >= 0 && token < vocab ? x[token] - lse : NAN;
+    for (int r = 0; r < k; r++) {
+        if (r > 0) {
+            if (ownIndex == pickIndex) {
+                const float previous = pick;
+                const int previousIndex = pickIndex;
+                own = -INFINITY;
+                ownIndex = INT_MAX;
+                for_each_own(x, vocab, [&](float v, int i) {
+                    if (v < previous || (v == previous && i > previousIndex)) keep_larger(v, i, own, ownIndex);
+                });
+            }
+            pick = own;
+            pickIndex = ownIndex;
+            block_argmax(pick, pickIndex, values, indices);
+        }
+        if (pickIndex == INT_MAX) {  // the same in every thread: block_argmax returns the block's result to all
+            // Nothing left to pick (K beyond the vocabulary, or only NaN left): every remaining slot says so.
+            if (threadIdx.x == 0) {
+                for (int rest = r; rest < k; rest++) {
+                    ids[rest] = -1;
+                    lps[rest] = NAN;
+                }
+            }
+            break;
+        }
+        if (threadIdx.x == 0) {
+            ids[r] = pickIndex;
+            lps[r] = pick - lse;
+        }
+    }
+}
+
+}  // namespace ember
+
+// The logprobs of each row's sampled token, after sample_tokens, one block of 1024 threads per row: params as
+// sample_tokens reads them, K = params[SAMPLE_PARAMS * row + 5] (-1: none asked, or the row is sampled on the host; the
+// row's outputs are left as they are), the chosen token sampled[row]. Writes logprob[row] and, for r < min(K, stride),
+// topIds[row * stride + r] and topLogprobs[row * stride + r] (token_logprobs_row). Reads 2 * vocab*4 bytes per asking
+// row (the rescans aside), so it is launched only in steps where some row asks. The bounds hold it to 32 registers
+// (no spills), so that two blocks fit on a multiprocessor, as with sample_tokens.
+extern "C" __global__ void __launch_bounds__(1024, 2) token_logprobs(const float* __restrict__ logits, const int* __restrict__ params,
+                                          const int* __restrict__ sampled, float* __restrict__ logprob,
+                                          int* __restrict__ topIds, float* __restrict__ topLogprobs, int vocab, int stride) {
+    ember::allow_next_grid();
+    ember::wait_for_previous_grid();
+    const int row = blockIdx.x;
+    const int k = params[SAMPLE_PARAMS * row + 5];
+    if (k < 0) return;
+    token_logprobs_row(logits + (size_t)row * vocab, vocab, sampled[row], min(k, stride), logprob + row,
+                       topIds + (size_t)row * stride, topLogprobs + (size_t)row * stride);
 }

@@ -225,10 +225,11 @@ public final class Sampler {
 
     /**
      * Whether this sampler's steps are plain temperature / top-k / top-p (or greedy), the steps that need nothing
-     * but the row of logits and one uniform number; false with a repetition penalty or min-p.
+     * but the row of logits and one uniform number; false with a repetition penalty or min-p. Logprobs do not count:
+     * they are read off the raw row, which a device can do beside its draw ({@link #recordLogprobs}).
      */
     public boolean isPlainTopKTopP() {
-        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null && draws.logprobs == null
+        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null
                 && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
                 && (speculation == null || params.isGreedy());
     }
@@ -248,6 +249,30 @@ public final class Sampler {
      */
     public TokenLogprobs logprobs(int index) {
         return draws.logprobs == null ? null : draws.logprobs.get(index);
+    }
+
+    /**
+     * How many of the most likely tokens each draw reports beside its own log-probability ({@link SamplingParams#logprobs()}),
+     * or -1 when no logprobs are asked for: what a runner that draws on its own device computes for {@link #recordLogprobs}.
+     */
+    public int topLogprobs() {
+        return draws.logprobs == null ? -1 : params.logprobs();
+    }
+
+    /**
+     * Records the logprobs of a draw made elsewhere (a device that drew this sampler's token from its row and read them
+     * off it, as {@link TokenLogprobs#of} does), in the order {@link #sample} would have recorded them: one call per
+     * draw, draws in the order of their rows, so that {@link #logprobs(int)} and {@link #resumeAt} find each where
+     * {@code sample} would have put it. Counts no draw, as a device's draw without logprobs counts none: the count only
+     * masks the stop tokens before min_tokens, and a sampler that masks any is not {@link #isPlainTopKTopP plain}.
+     *
+     * @throws IllegalStateException if no logprobs were asked for
+     */
+    public void recordLogprobs(TokenLogprobs logprobs) {
+        if (draws.logprobs == null) {
+            throw new IllegalStateException("logprobs recorded for a sampler that was not asked for them");
+        }
+        draws.logprobs.add(logprobs);
     }
 
     /** Records a token of the sequence (prompt or output) for the repetition penalty. */

@@ -37,11 +37,12 @@ public record TokenLogprobs(int token, float logprob, int[] topTokens, float[] t
     }
 
     /**
-     * Reads them off a row of raw logits: its log-sum-exp, the {@code top} largest logits, and {@code token}'s own.
+     * Reads them off a row of raw logits: its log-sum-exp, the {@code top} largest logits, and {@code token}'s own. What
+     * {@link Sampler#sample} records, and the reference a device's logprobs are checked against.
      *
      * @throws IllegalArgumentException if the row holds no finite logit
      */
-    static TokenLogprobs of(float[] logits, int offset, int vocabSize, int token, int top) {
+    public static TokenLogprobs of(float[] logits, int offset, int vocabSize, int token, int top) {
         float max = Float.NEGATIVE_INFINITY;
         for (int id = 0; id < vocabSize; id++) {
             max = Math.max(max, logits[offset + id]);

@@ -371,7 +371,7 @@ class SamplerTest {
     void logprobsAreTheRawRowsLogSoftmaxWithTheTopTokensInOrder() {
         float[] logits = {1f, 3f, 2f, 3f, -1f};
         Sampler sampler = new Sampler(SamplingParams.greedy(4).withLogprobs(3).withRepetitionPenalty(2f), 5);
-        assertFalse(sampler.isPlainTopKTopP(), "logprobs are read on the host");
+        assertFalse(sampler.isPlainTopKTopP(), "a repetition penalty is applied on the host");
         int token = sampler.sample(logits.clone(), 0);
         assertEquals(1, token, "the lowest id of the tie");
         double logSumExp = Math.log(IntStream.range(0, 5).mapToDouble(i -> Math.exp(logits[i])).sum());
@@ -451,5 +451,84 @@ class SamplerTest {
             assertTrue(sampler.mayDraw(0, 2), what);
             assertThrows(IndexOutOfBoundsException.class, () -> sampler.logprobs(2), what + ": the rejected rows' logprobs are gone");
         }
+    }
+
+    /**
+     * Logprobs alone leave a sampler plain, so that a device draws its rows and reads their logprobs itself; what it
+     * records takes the place {@link Sampler#sample} would have given it, among the host's draws of the same sequence,
+     * and {@link Sampler#resumeAt} drops it as it drops theirs.
+     */
+    @Test
+    void logprobsRecordedFromADeviceTakeTheirRowsPlaceAmongTheHostsDraws() {
+        SplittableRandom random = new SplittableRandom(12);
+        int vocab = 300;
+        SamplingParams params = SamplingParams.greedy(8).withLogprobs(4);
+        Sampler sampler = new Sampler(params, vocab);
+        assertTrue(sampler.isPlainTopKTopP(), "logprobs alone stay plain");
+        assertTrue(new Sampler(params.withTemperature(0.8f).withTopK(20), vocab).isPlainTopKTopP());
+        assertFalse(new Sampler(params.withMinP(0.1f), vocab).isPlainTopKTopP(), "min-p still goes to the host");
+        assertEquals(4, sampler.topLogprobs());
+        assertEquals(-1, new Sampler(SamplingParams.greedy(8), vocab).topLogprobs(), "none asked");
+        assertEquals(-1, sampler.drafting().topLogprobs(), "a draft reports none");
+
+        // Rows 0 and 2 drawn on the host, 1 and 3 on a device that read their logprobs off the row (as TokenLogprobs.of).
+        float[][] rows = new float[4][];
+        TokenLogprobs[] expected = new TokenLogprobs[4];
+        for (int r = 0; r < 4; r++) {
+            rows[r] = randomLogits(random, vocab, 3);
+            int token = argmaxLowestId(rows[r]);
+            expected[r] = TokenLogprobs.of(rows[r], 0, vocab, token, 4);
+            if (r % 2 == 0) {
+                assertEquals(token, sampler.sample(rows[r].clone(), 0));
+            } else {
+                sampler.recordLogprobs(expected[r]);
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            assertEquals(expected[r].token(), sampler.logprobs(r).token(), "row " + r);
+            assertEquals(expected[r].logprob(), sampler.logprobs(r).logprob(), "row " + r);
+            assertArrayEquals(expected[r].topTokens(), sampler.logprobs(r).topTokens(), "row " + r);
+            assertArrayEquals(expected[r].topLogprobs(), sampler.logprobs(r).topLogprobs(), "row " + r);
+        }
+
+        // A greedy verification judges its drafts with the sequence's own sampler: its rows record in row order.
+        Sampler verifying = sampler.verifying(7, null);
+        assertSame(sampler, verifying);
+        float[] row = randomLogits(random, vocab, 3);
+        TokenLogprobs judged = TokenLogprobs.of(row, 0, vocab, argmaxLowestId(row), 4);
+        verifying.recordLogprobs(judged);
+        verifying.recordLogprobs(expected[0]);
+        sampler.resumeAt(5);  // the verification kept its first row only
+        assertSame(judged, sampler.logprobs(4));
+        assertThrows(IndexOutOfBoundsException.class, () -> sampler.logprobs(5), "the rejected row's logprobs are gone");
+        sampler.recordLogprobs(expected[1]);
+        assertSame(expected[1], sampler.logprobs(5), "the next draw takes the rejected one's place");
+
+        Sampler without = new Sampler(SamplingParams.greedy(8), vocab);
+        assertThrows(IllegalStateException.class, () -> without.recordLogprobs(judged), "no logprobs asked");
+    }
+
+    /**
+     * A sampled sequence's verification: the rows that judge drafts are drawn on the host (they need the draft's
+     * distribution), its last row on a device; recorded in row order, each row's logprobs are where {@code sample} would
+     * have put them.
+     */
+    @Test
+    void aSampledVerificationMixesHostRowsAndADeviceRowInRowOrder() {
+        SplittableRandom random = new SplittableRandom(13);
+        int vocab = 50;
+        Sampler sampler = new Sampler(SamplingParams.greedy(8).withTemperature(1f).withSeed(5).withLogprobs(2), vocab);
+        double[] draft = new double[vocab];
+        Arrays.fill(draft, 1.0 / vocab);
+        Sampler judge = sampler.verifying(3, draft);
+        assertFalse(judge.isPlainTopKTopP(), "judging a sampled draft stays on the host");
+        assertTrue(sampler.isPlainTopKTopP());
+        float[] first = randomLogits(random, vocab, 2), last = randomLogits(random, vocab, 2);
+        int drawn = judge.sample(first.clone(), 0);
+        TokenLogprobs device = TokenLogprobs.of(last, 0, vocab, 11, 2);
+        sampler.recordLogprobs(device);
+        assertEquals(drawn, sampler.logprobs(0).token());
+        assertArrayEquals(TokenLogprobs.of(first, 0, vocab, drawn, 2).topTokens(), sampler.logprobs(0).topTokens());
+        assertSame(device, sampler.logprobs(1));
     }
 }

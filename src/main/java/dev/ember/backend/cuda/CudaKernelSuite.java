@@ -147,6 +147,7 @@ final class CudaKernelSuite implements KernelSuite {
                 params[StepLayout.SAMPLE_PARAMS * r] = 1;  // greedy
                 params[StepLayout.SAMPLE_PARAMS * r + 2] = Float.floatToRawIntBits(1f);
                 params[StepLayout.SAMPLE_PARAMS * r + 3] = Float.floatToRawIntBits(1f);
+                params[StepLayout.SAMPLE_PARAMS * r + 5] = -1;  // no logprobs
             }
             sampleParams = uploadInts(params);
         }

@@ -19,6 +19,7 @@ import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -213,7 +214,9 @@ final class CudaModelRunner implements ModelRunner {
      * returns. Greedy and plain temperature / top-k / top-p rows are picked on the GPU by sample_tokens, drawing with
      * the sampler's {@link Sampler#nextUniform()}; rows whose sampler needs more (a repetition penalty, min-p) copy
      * back their own logits row and are sampled on the host when the step is awaited, so such a step must be awaited
-     * before the next is submitted. Carried chunks take their tokens from the device's sampled-token buffer, which
+     * before the next is submitted. Rows sampled on the GPU whose sampler asks for logprobs get them from token_logprobs
+     * after sample_tokens, and copy back only those (the token's and the top K ids and logprobs), which the step records
+     * in their samplers when awaited. Carried chunks take their tokens from the device's sampled-token buffer, which
      * the previous step wrote and this one overwrites only at its end (carry_tokens in embedding.cu).
      */
     @Override
@@ -233,10 +236,16 @@ final class CudaModelRunner implements ModelRunner {
         CudaSubmittedStep previous = slots.previousFor(batch);
         long start = System.nanoTime();
         StepSlots.Slot slot = slots.next();
-        run(batch, samplers, slot, previous);
+        StepSampling sampling = run(batch, samplers, slot, previous);
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * outputs);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.sampled.copyToHostAsync(hostTokens, stream);
+        if (sampling == StepSampling.TOKENS_AND_LOGPROBS) {
+            long tops = 4L * outputs * SamplingParams.MAX_LOGPROBS;
+            buffers.logprob.copyToHostAsync(slot.hostLogprob.segment().asSlice(0, 4L * outputs), stream);
+            buffers.topIds.copyToHostAsync(slot.hostTopIds.segment().asSlice(0, tops), stream);
+            buffers.topLogprobs.copyToHostAsync(slot.hostTopLogprobs.segment().asSlice(0, tops), stream);
+        }
         for (int i = 0; i < outputs; i++) {
             if (samplesOnHost(samplers[i])) {
                 long row = 4L * i * vocab;
@@ -320,10 +329,11 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * Uploads the step's metadata (written into {@code slot}) and queues the step, replaying (or first capturing) a
      * graph for a step of decodes only; with {@code samplers}, the step ends with sample_tokens writing each chunk's
-     * choice. Carried chunks get their tokens from {@code previous}'s on the device, or on the host when the buffers
-     * had to grow (which waits for the device).
+     * choice, and token_logprobs where some row computes its logprobs on the GPU. Carried chunks get their tokens from
+     * {@code previous}'s on the device, or on the host when the buffers had to grow (which waits for the device).
+     * Returns what the step queued after its logits.
      */
-    private void run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
+    private StepSampling run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
@@ -332,17 +342,16 @@ final class CudaModelRunner implements ModelRunner {
         boolean replay = useGraphs && uniform >= 1 && uniform <= Math.min(kvSpec.blockSize(), MAX_REPLAYED_LENGTH)
                 && stages == StageClock.OFF;
         StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
-        if (ensureCapacity(layout.rows(), Math.max(layout.chunks(), layout.outputs())) && batch.carriesTokens()) {
+        if (ensureCapacity(layout.rows(), Math.max(Math.max(layout.chunks(), layout.outputs()), layout.decode())) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
         }
         slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
         int carried = layout.writeMetadata(batch, kvSpec, scratchBlock, hostMeta);
-        boolean sampled = samplers != null;
-        if (sampled) {
-            layout.writeSampling(samplers, exact.outputs(), hostMeta);
-        }
+        StepSampling sampling = samplers == null ? StepSampling.NONE
+                : layout.writeSampling(samplers, exact.outputs(), hostMeta) ? StepSampling.TOKENS_AND_LOGPROBS
+                : StepSampling.TOKENS;
         long choosing = System.nanoTime();
         chooseProducts(layout);
         long chosen = System.nanoTime();
@@ -356,21 +365,23 @@ final class CudaModelRunner implements ModelRunner {
         if (replay) {
             long launching = System.nanoTime(), capturedBefore = counts.captureNanos;
             counts.prepareNanos += launching - chosen + choosing - start;
-            graphs.graph(layout, splits, sampled).launch(stream);
+            graphs.graph(layout, splits, sampling).launch(stream);
             counts.replayedSteps++;
             counts.paddedRows += layout.rows() - exact.rows();
             counts.launchNanos += System.nanoTime() - launching - (counts.captureNanos - capturedBefore);
         } else {
             long launching = System.nanoTime();
             counts.prepareNanos += launching - chosen + choosing - start;
-            enqueueStep(layout, maxChunkLength(batch), splits, sampled);
+            enqueueStep(layout, maxChunkLength(batch), splits, sampling);
             counts.launchNanos += System.nanoTime() - launching;
         }
+        return sampling;
     }
 
     /**
      * Grows the buffers to the largest step (so that no later step reallocates them and drops the graphs), then
-     * captures the decode graphs (with sampling) of every ladder size up to {@code maxBatch} for every block-table
+     * captures the decode graphs (with sampling; a step that computes logprobs on the GPU captures its own when it first
+     * runs) of every ladder size up to {@code maxBatch} for every block-table
      * width up to that of {@code contextTokens}, choosing the small products of those sizes. Nothing runs on the
      * captured inputs; the metadata buffer is not read until a step uploads its own.
      */
@@ -391,7 +402,7 @@ final class CudaModelRunner implements ModelRunner {
         long choosing = System.nanoTime();
         chooseProducts(layout);
         counts.chooseNanos += System.nanoTime() - choosing;
-        graphs.graph(layout, decodeSplits(layout), true);
+        graphs.graph(layout, decodeSplits(layout), StepSampling.TOKENS);
     }
 
     /**
@@ -468,7 +479,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
-    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, boolean sampled) {
+    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling) {
         StepBuffers a = buffers;
         DeviceWeights weights = model.weights;
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
@@ -522,10 +533,14 @@ final class CudaModelRunner implements ModelRunner {
         stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
                 layout.outputs(), config.vocabSize(), h);
-        if (sampled) {
+        if (sampling != StepSampling.NONE) {
             stages.enter(Stage.SAMPLING);
             kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.outputs(),
                     config.vocabSize());
+        }
+        if (sampling == StepSampling.TOKENS_AND_LOGPROBS) {
+            kernels.tokenLogprobs(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), a.logprob.address(),
+                    a.topIds.address(), a.topLogprobs.address(), layout.outputs(), config.vocabSize(), SamplingParams.MAX_LOGPROBS);
         }
     }
 

@@ -2,14 +2,18 @@ package dev.ember.backend.cuda;
 
 import dev.ember.backend.SubmittedStep;
 import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 
+import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
  * The CUDA runner's {@link SubmittedStep}. It keeps what is still needed once the step is queued: the slot its tokens
- * come back in, and its samplers, because rows whose sampler needs more than sample_tokens does are drawn on the host
- * when the step is awaited, and because the next step may carry only tokens this one sampled on the GPU.
+ * (and logprobs) come back in, and its samplers, because rows whose sampler needs more than sample_tokens does are drawn
+ * on the host when the step is awaited, because the logprobs computed on the GPU are recorded in their samplers then,
+ * and because the next step may carry only tokens this one sampled on the GPU.
  */
 final class CudaSubmittedStep implements SubmittedStep {
     private final CudaModelRunner runner;
@@ -37,6 +41,11 @@ final class CudaSubmittedStep implements SubmittedStep {
         return sampler != null && !sampler.isPlainTopKTopP();
     }
 
+    /** Whether {@code sampler}'s row, sampled on the GPU, has its logprobs computed there too (token_logprobs). */
+    static boolean logprobsOnDevice(Sampler sampler) {
+        return sampler != null && !samplesOnHost(sampler) && sampler.topLogprobs() >= 0;
+    }
+
     /** Whether output {@code output} (a chunk's, in a step of plain chunks) samples its token on the GPU, where the next step can carry it. */
     boolean samplesOnDevice(int output) {
         return output < outputs && samplers[output] != null && !samplesOnHost(samplers[output]);
@@ -54,6 +63,28 @@ final class CudaSubmittedStep implements SubmittedStep {
         return tokens;
     }
 
+    /**
+     * The logprobs token_logprobs computed for output {@code output}, whose token is {@code token}; valid once the step's
+     * copies are done. Fewer top tokens than asked only where the vocabulary has fewer (the kernel's -1 ends them).
+     */
+    TokenLogprobs logprobs(int output, int token, int top) {
+        int from = output * SamplingParams.MAX_LOGPROBS;
+        int found = 0;
+        while (found < top && slot.hostTopIds.segment().getAtIndex(ValueLayout.JAVA_INT, from + found) >= 0) {
+            found++;
+        }
+        int[] ids = new int[found];
+        float[] logprobs = new float[found];
+        MemorySegment.copy(slot.hostTopIds.segment(), ValueLayout.JAVA_INT, 4L * from, ids, 0, found);
+        MemorySegment.copy(slot.hostTopLogprobs.segment(), ValueLayout.JAVA_FLOAT, 4L * from, logprobs, 0, found);
+        return new TokenLogprobs(token, slot.hostLogprob.segment().getAtIndex(ValueLayout.JAVA_FLOAT, output), ids, logprobs);
+    }
+
+    /**
+     * Draws the host rows and reads the others' tokens, output by output; so the rows of a verification, whose samplers
+     * share their sequence's draws, record their logprobs in row order, host and device rows alike, as {@link
+     * Sampler#sample} would have for all of them.
+     */
     @Override
     public void await(int[] tokens) {
         if (awaited) {
@@ -66,6 +97,9 @@ final class CudaSubmittedStep implements SubmittedStep {
                 tokens[i] = runner.sampleOnHost(samplers[i], i);
             } else {
                 tokens[i] = samplers[i] == null ? -1 : token(i);
+                if (logprobsOnDevice(samplers[i])) {
+                    samplers[i].recordLogprobs(logprobs(i, tokens[i], samplers[i].topLogprobs()));
+                }
             }
         }
         awaited = true;

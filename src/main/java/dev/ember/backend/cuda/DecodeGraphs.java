@@ -21,16 +21,16 @@ final class DecodeGraphs implements AutoCloseable {
     private static final int LADDER_STEP_BEYOND = 64;
 
     /**
-     * A graph is valid for one batch size, chunk length, outputs per chunk, block-table width and split count, with or
-     * without sampling.
+     * A graph is valid for one batch size, chunk length, outputs per chunk, block-table width and split count, and for
+     * what it launches after the logits.
      */
-    private record GraphKey(int chunks, int rows, int outputs, int stride, int splits, boolean sampled) {
+    private record GraphKey(int chunks, int rows, int outputs, int stride, int splits, StepSampling sampling) {
     }
 
     /** Queues the work of one step on the stream: what a capture records. */
     @FunctionalInterface
     interface Step {
-        void enqueue(StepLayout layout, int maxChunkLength, int splits, boolean sampled);
+        void enqueue(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling);
     }
 
     /** What warm-up does for one decode shape: a batch size of the ladder and a block-table width. */
@@ -82,13 +82,13 @@ final class DecodeGraphs implements AutoCloseable {
     }
 
     /** The captured graph of a uniform step of this (padded) layout, captured now if it is the first of its shape. */
-    CudaGraph graph(StepLayout layout, int splits, boolean sampled) {
-        GraphKey key = new GraphKey(layout.chunks(), layout.rows(), layout.outputs(), layout.stride(), splits, sampled);
+    CudaGraph graph(StepLayout layout, int splits, StepSampling sampling) {
+        GraphKey key = new GraphKey(layout.chunks(), layout.rows(), layout.outputs(), layout.stride(), splits, sampling);
         CudaGraph graph = graphs.get(key);
         if (graph == null) {
             long start = System.nanoTime();
             int length = layout.uniformLength();
-            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, length, splits, sampled));
+            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, length, splits, sampling));
             graphs.put(key, graph);
             counts.graphsCaptured++;
             counts.captureNanos += System.nanoTime() - start;

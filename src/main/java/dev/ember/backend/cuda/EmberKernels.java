@@ -423,11 +423,24 @@ public final class EmberKernels implements AutoCloseable {
     /**
      * The engine's next-token choice of sample_tokens in sampling.cu: per row, {@code params} holds
      * {@link StepLayout#SAMPLE_PARAMS} ints (mode: 0 none, 1 greedy, 2 sampled; top-k; temperature, top-p and
-     * the uniform draw as float bits); {@code out[r]} gets the token, or -1 for mode 0.
+     * the uniform draw as float bits; the logprobs' K, read by {@link #tokenLogprobs}); {@code out[r]} gets the token,
+     * or -1 for mode 0.
      */
     public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
         args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
                 .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    /**
+     * The OpenAI logprobs of each row's sampled token, token_logprobs in sampling.cu: with the row's K (the last of its
+     * {@link StepLayout#SAMPLE_PARAMS} ints; -1 skips the row) and its token {@code sampled[r]}, writes
+     * {@code logprob[r]}, and the K most likely ids and their logprobs at {@code topIds[r * stride]} and
+     * {@code topLogprobs[r * stride]} (an id of -1 past the vocabulary's end).
+     */
+    public void tokenLogprobs(CudaStream stream, long logits, long params, long sampled, long logprob, long topIds,
+                              long topLogprobs, int rows, int vocab, int stride) {
+        args.begin().pointer(logits).pointer(params).pointer(sampled).pointer(logprob).pointer(topIds).pointer(topLogprobs)
+                .i32(vocab).i32(stride).launch(function("token_logprobs"), rows, 1, 1, 1024, 0, stream);
     }
 
     /** A positive integer from the environment variable, or 0 where it is unset or not one. */

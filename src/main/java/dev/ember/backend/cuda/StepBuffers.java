@@ -2,6 +2,7 @@ package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
+import dev.ember.sampling.SamplingParams;
 
 /**
  * Per-step device buffers and their pinned host mirrors, for up to {@code rows} tokens in {@code chunks} sequences.
@@ -12,6 +13,11 @@ final class StepBuffers implements AutoCloseable {
     final int rows, chunks;
     final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
             sampled;
+    /**
+     * token_logprobs' outputs: per output row its token's logprob, and its top ids and logprobs at
+     * {@code row * SamplingParams.MAX_LOGPROBS}.
+     */
+    final DeviceBuffer logprob, topIds, topLogprobs;
     final PinnedBuffer hostLogits;
 
     StepBuffers(ModelConfig config, AttentionShape shape, DType type, int rows, int chunks, int maxStride) {
@@ -33,6 +39,9 @@ final class StepBuffers implements AutoCloseable {
         partialMaxSum = DeviceBuffer.allocate(4 * EmberKernels.decodeMaxSumFloats(chunks, shape, EmberKernels.MAX_DECODE_SPLITS));
         meta = DeviceBuffer.allocate(4 * StepLayout.capacityInts(rows, chunks, maxStride));
         sampled = DeviceBuffer.allocate(4L * chunks);
+        logprob = DeviceBuffer.allocate(4L * chunks);
+        topIds = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
+        topLogprobs = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
         hostLogits = PinnedBuffer.allocate(logits.byteSize());
     }
 
@@ -40,7 +49,7 @@ final class StepBuffers implements AutoCloseable {
         int t = type.bytes();
         long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                 + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
-        long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 4
+        long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 8 + 8L * SamplingParams.MAX_LOGPROBS
                 + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
         return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
     }
@@ -52,7 +61,7 @@ final class StepBuffers implements AutoCloseable {
     @Override
     public void close() {
         for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
-                partialOut, partialMaxSum, meta, sampled}) {
+                partialOut, partialMaxSum, meta, sampled, logprob, topIds, topLogprobs}) {
             b.close();
         }
         hostLogits.close();

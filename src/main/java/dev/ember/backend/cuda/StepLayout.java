@@ -19,20 +19,28 @@ import java.util.List;
  * @param rows      tokens in the step
  * @param chunks    sequences in the step (one chunk each)
  * @param outputs   positions whose logits the step computes (and samples): one per chunk, more for a verification
- * @param prefill   chunks of more than one token, attended by the prefill kernel
- * @param decode    chunks of one token, attended by the decode kernel
+ * @param prefill   chunks attended by the prefill kernel: those of several tokens but for verifications
+ * @param decode    rows attended by the decode kernel, each at its own position: every row of the chunks whose every
+ *                  row is an output ({@link #attendedRowByRow}: single-token decodes and verifications)
  * @param stride    block-table row length
+ * @param evenLength the tokens of every chunk when all have as many, else 0
  */
-record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride) {
-    /** Mode, top-k, temperature, top-p and uniform draw of each chunk (floats as their bits). */
-    static final int SAMPLE_PARAMS = 5;
+record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, int stride, int evenLength) {
+    /** The longest chunk of outputs only (a verification of gamma + 1 tokens) that the decode kernel attends. */
+    static final int MAX_ROW_BY_ROW = 16;
+
+    /**
+     * Mode, top-k, temperature, top-p and uniform draw of each output (floats as their bits), then how many top logprobs
+     * token_logprobs computes for it (-1: none on the device). SAMPLE_PARAMS in sampling.cu is the same number.
+     */
+    static final int SAMPLE_PARAMS = 6;
 
     /**
      * Checks the batch (each table holds its chunk's slots, each token is in the vocabulary) and sizes its metadata; the
      * block-table width is rounded up to a power of two for graph reuse, up to {@code maxStride}.
      */
     static StepLayout of(ForwardBatch batch, int vocabSize, int blockSize, int maxStride) {
-        int rows = 0, prefill = 0, widest = 1;
+        int rows = 0, prefill = 0, decode = 0, widest = 1, evenLength = batch.chunks().getFirst().tokens().length;
         for (ForwardBatch.Chunk chunk : batch.chunks()) {
             BlockTable table = chunk.blockTable();
             int end = chunk.startPosition() + chunk.tokens().length;
@@ -45,11 +53,35 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 }
             }
             rows += chunk.tokens().length;
-            prefill += chunk.tokens().length > 1 ? 1 : 0;
+            evenLength = chunk.tokens().length == evenLength ? evenLength : 0;
+            if (attendedRowByRow(chunk)) {
+                decode += chunk.tokens().length;
+            } else {
+                prefill++;
+            }
             widest = Math.max(widest, (end + blockSize - 1) / blockSize);
         }
-        return new StepLayout(rows, batch.size(), batch.outputRows(), prefill, batch.size() - prefill,
-                Math.max(Math.min(tableWidth(widest), maxStride), widest));
+        return new StepLayout(rows, batch.size(), batch.outputRows(), prefill, decode,
+                Math.max(Math.min(tableWidth(widest), maxStride), widest), evenLength);
+    }
+
+    /**
+     * Whether the decode kernel attends {@code chunk}, each row on its own at its own position: a single token, or a
+     * verification (every row an output, a few of them). Its rows see the keys this step writes for the rows before
+     * them, as a prefill's do, since the keys and values of the whole step are written before attention; and a
+     * verification then costs what a decode of as many sequences costs, where the prefill kernel spent a 64-row tile
+     * on a handful of rows. A catch-up (several tokens, one output) stays with the prefill kernel.
+     */
+    static boolean attendedRowByRow(ForwardBatch.Chunk chunk) {
+        return attendedRowByRow(chunk.tokens().length, chunk.outputs());
+    }
+
+    /**
+     * The same for a chunk of {@code length} tokens and {@code outputs} outputs. Long chunks of outputs only (a text
+     * scored for its perplexity) stay with the prefill kernel, which reads each tile of keys once for 64 rows.
+     */
+    static boolean attendedRowByRow(int length, int outputs) {
+        return length == 1 || (outputs == length && length <= MAX_ROW_BY_ROW);
     }
 
     /**
@@ -57,13 +89,9 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
      * tokens): a step a captured graph can replay, padded with chunks of that shape. 0 for any other step.
      */
     int uniformLength() {
-        if (rows % chunks != 0) {
-            return 0;
-        }
-        int length = rows / chunks;
-        boolean uniform = length == 1 ? prefill == 0 && outputs == chunks
-                : prefill == chunks && (outputs == chunks || outputs == rows);
-        return uniform ? length : 0;
+        boolean uniform = attendedRowByRow(evenLength, outputs / chunks) ? outputs == rows && decode == rows
+                : prefill == chunks && outputs == chunks;
+        return evenLength > 0 && uniform ? evenLength : 0;
     }
 
     /**
@@ -75,13 +103,15 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         if (length == 0 || chunks < this.chunks) {
             throw new IllegalArgumentException("only a uniform step pads, and only up: " + this + " to " + chunks);
         }
-        return length == 1 ? decode(chunks, stride)
-                : new StepLayout(chunks * length, chunks, outputs == rows ? chunks * length : chunks, chunks, 0, stride);
+        int outputsEach = outputs / this.chunks;
+        return attendedRowByRow(length, outputsEach)
+                ? new StepLayout(chunks * length, chunks, chunks * outputsEach, 0, chunks * length, stride, length)
+                : new StepLayout(chunks * length, chunks, chunks * outputsEach, chunks, 0, stride, length);
     }
 
     /** A step of {@code chunks} single-token decodes, one output each. */
     static StepLayout decode(int chunks, int stride) {
-        return new StepLayout(chunks, chunks, chunks, 0, chunks, stride);
+        return new StepLayout(chunks, chunks, chunks, 0, chunks, stride, 1);
     }
 
     int tokens() {
@@ -129,7 +159,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         return prefillChunks() + prefill;
     }
 
-    /** Per output, five ints saying how to pick its next token (SAMPLE_PARAMS; sample_tokens in sampling.cu). */
+    /** Per output, SAMPLE_PARAMS ints saying how to pick its next token and its logprobs (sample_tokens and token_logprobs in sampling.cu). */
     int sampling() {
         return decodeRows() + decode;
     }
@@ -172,10 +202,12 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 setInt(m, carried() + 2 * carried + 1, chunk.carriedFrom());
                 carried++;
             }
-            if (length > 1) {
-                setInt(m, prefillChunks() + prefills++, c);
+            if (attendedRowByRow(chunk)) {
+                for (int i = 0; i < length; i++) {
+                    setInt(m, decodeRows() + decodes++, row + i);
+                }
             } else {
-                setInt(m, decodeRows() + decodes++, row);
+                setInt(m, prefillChunks() + prefills++, c);
             }
             int blocks = (chunk.startPosition() + length + bs - 1) / bs;
             for (int b = 0; b < blocks; b++) {
@@ -206,10 +238,12 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, chunkRowStart() + c, row);
             setInt(m, chunkLength() + c, length);
             setInt(m, chunkStartPosition() + c, 0);
-            if (length > 1) {
-                setInt(m, prefillChunks() + prefills++, c);
+            if (attendedRowByRow(length, outputsEach)) {
+                for (int i = 0; i < length; i++) {
+                    setInt(m, decodeRows() + decodes++, row + i);
+                }
             } else {
-                setInt(m, decodeRows() + decodes++, row);
+                setInt(m, prefillChunks() + prefills++, c);
             }
             setInt(m, blockTables() + c * stride, scratchBlock);
             for (int i = 0; i < length; i++, row++) {
@@ -229,8 +263,12 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         m.setAtIndex(ValueLayout.JAVA_INT, index, value);
     }
 
-    /** Each output's sample_tokens parameters; draws the uniform number of every row sampled on the GPU. */
-    void writeSampling(Sampler[] samplers, int batchOutputs, MemorySegment m) {
+    /**
+     * Each output's sample_tokens and token_logprobs parameters; draws the uniform number of every row sampled on the GPU.
+     * Returns whether some row's logprobs are computed on the GPU.
+     */
+    boolean writeSampling(Sampler[] samplers, int batchOutputs, MemorySegment m) {
+        boolean logprobs = false;
         for (int c = 0; c < outputs; c++) {
             Sampler s = c < batchOutputs ? samplers[c] : null;  // padding rows draw nothing
             int at = sampling() + SAMPLE_PARAMS * c;
@@ -241,12 +279,20 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, at + 2, Float.floatToRawIntBits(mode == 2 ? s.params().temperature() : 1f));
             setInt(m, at + 3, Float.floatToRawIntBits(mode == 2 ? s.params().topP() : 1f));
             setInt(m, at + 4, Float.floatToRawIntBits(uniform));
+            boolean asks = CudaSubmittedStep.logprobsOnDevice(s);
+            setInt(m, at + 5, asks ? s.topLogprobs() : -1);
+            logprobs |= asks;
         }
+        return logprobs;
     }
 
-    /** Ints a step of at most these counts can need, carried pairs included ({@code chunks}: at least the outputs too). */
+    /**
+     * Ints a step of at most these counts can need, carried pairs included ({@code chunks}: at least the outputs too):
+     * four arrays a row, the decode rows (at most one a row), and per chunk its three, its prefill index, its output
+     * row, its sampling parameters, its carried pair and its block table.
+     */
     static long capacityInts(int rows, int chunks, int maxStride) {
-        return 4L * rows + (9L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
+        return 5L * rows + (7L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
     }
 
     /** The power of two at or above {@code blocks}: the block-table width of a sequence of that many blocks. */

@@ -24,16 +24,22 @@ final class StepSlots implements AutoCloseable {
         }
     }
 
-    /** Where a step's metadata is written on the host and its tokens come back, and the event marking those copies done. */
+    /**
+     * Where a step's metadata is written on the host and its tokens (and the logprobs computed on the device) come back,
+     * and the event marking those copies done.
+     */
     static final class Slot implements AutoCloseable {
         final CudaEvent done = CudaEvent.create();
-        PinnedBuffer hostMeta, hostSampled;
+        PinnedBuffer hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs;
         CudaSubmittedStep owner;
 
         /** Grows the buffers to the runner's step buffers; called only while no step of this slot is in flight. */
         void fit(StepBuffers a) {
             hostMeta = atLeast(hostMeta, a.meta.byteSize());
             hostSampled = atLeast(hostSampled, a.sampled.byteSize());
+            hostLogprob = atLeast(hostLogprob, a.logprob.byteSize());
+            hostTopIds = atLeast(hostTopIds, a.topIds.byteSize());
+            hostTopLogprobs = atLeast(hostTopLogprobs, a.topLogprobs.byteSize());
         }
 
         private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
@@ -48,11 +54,10 @@ final class StepSlots implements AutoCloseable {
 
         @Override
         public void close() {
-            if (hostMeta != null) {
-                hostMeta.close();
-            }
-            if (hostSampled != null) {
-                hostSampled.close();
+            for (PinnedBuffer b : new PinnedBuffer[] {hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs}) {
+                if (b != null) {
+                    b.close();
+                }
             }
             done.close();
         }

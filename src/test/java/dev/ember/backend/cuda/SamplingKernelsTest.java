@@ -1,6 +1,8 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.TokenLogprobs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -11,7 +13,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Greedy and top-k/top-p choice on the GPU against exact float64 references. */
+/** Greedy and top-k/top-p choice, and the logprobs of a chosen token, on the GPU against the host's references. */
 class SamplingKernelsTest {
     private final Random random = new Random();
 
@@ -54,6 +56,84 @@ class SamplingKernelsTest {
             }
             assertTrue(Arrays.equals(expected, got), "argmax " + Arrays.toString(got) + " != " + Arrays.toString(expected));
         }
+    }
+
+    /**
+     * token_logprobs against {@link TokenLogprobs#of} (what the host sampler records) on random rows: K of 0, 1, 5 and 20,
+     * a row with K = -1 the kernel must leave alone, ties among the top (the lower id first, as the host orders them; one
+     * row has more tied values than K), a vocabulary smaller than K (its missing ids -1) and rows that start off 16 bytes.
+     * The ids match exactly (both read one total order); the logprobs within 1e-5 of their size (at least 1): fp32 sums
+     * on the device, a float64 sum on the host.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {151_936, 128_256, 32_003, 1_027, 5})
+    void tokenLogprobsMatchTheHostsReading(int vocab) {
+        Gpu.context();
+        int stride = SamplingParams.MAX_LOGPROBS, unwritten = 0x7f7f7f7f;
+        int[] ks = {0, 1, 5, 20, -1, 20, 5};
+        int rows = ks.length;
+        float[] x = logits(rows, vocab);
+        // Row 2: two equal maxima at the row's ends and three equal seconds; row 3: a three-way tie at the top;
+        // row 5: 30 equal values above the rest, more than its K.
+        int[][] tied = {{2, vocab - 1, 20}, {2, 0, 20}, {2, vocab / 2, 19}, {2, 3, 19}, {2, vocab / 3, 19},
+                {3, 7 % vocab, 15}, {3, vocab - 2, 15}, {3, 1, 15}};  // {row, id, value}: distinct ids even for vocab 5
+        for (int[] t : tied) {
+            x[t[0] * vocab + t[1]] = t[2];
+        }
+        for (int i = 0; i < 30; i++) {
+            x[5 * vocab + (int) ((long) i * 7919 % vocab)] = 12f;
+        }
+        int[] params = new int[StepLayout.SAMPLE_PARAMS * rows];
+        int[] sampled = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            params[StepLayout.SAMPLE_PARAMS * r + 5] = ks[r];
+            sampled[r] = random.nextInt(vocab);  // any chosen token: its own logprob is read whatever its rank
+        }
+        int[] marks = new int[rows * stride];
+        Arrays.fill(marks, unwritten);
+        try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer dp = Gpu.uploadInts(params);
+             DeviceBuffer ds = Gpu.uploadInts(sampled); DeviceBuffer logprob = Gpu.uploadInts(Arrays.copyOf(marks, rows));
+             DeviceBuffer ids = Gpu.uploadInts(marks); DeviceBuffer logprobs = Gpu.uploadInts(marks)) {
+            Gpu.kernels().tokenLogprobs(Gpu.stream(), dx.address(), dp.address(), ds.address(), logprob.address(), ids.address(),
+                    logprobs.address(), rows, vocab, stride);
+            Gpu.stream().synchronize();
+            float[] gotLogprob = Gpu.download(logprob, DType.F32, rows);
+            int[] gotIds = Gpu.downloadInts(ids, rows * stride);
+            float[] gotLogprobs = Gpu.download(logprobs, DType.F32, rows * stride);
+            double worst = 0;
+            for (int r = 0; r < rows; r++) {
+                String where = "vocab " + vocab + " row " + r + " K " + ks[r];
+                if (ks[r] < 0) {
+                    assertEquals(unwritten, Float.floatToRawIntBits(gotLogprob[r]), where + ": not asked, not written");
+                    for (int j = 0; j < stride; j++) {
+                        assertEquals(unwritten, gotIds[r * stride + j], where);
+                    }
+                    continue;
+                }
+                TokenLogprobs expected = TokenLogprobs.of(x, r * vocab, vocab, sampled[r], ks[r]);
+                worst = Math.max(worst, assertLogprob(expected.logprob(), gotLogprob[r], where + " token " + sampled[r]));
+                int[] topIds = expected.topTokens();
+                float[] topLogprobs = expected.topLogprobs();
+                for (int j = 0; j < stride; j++) {
+                    int id = gotIds[r * stride + j];
+                    if (j < topIds.length) {
+                        assertEquals(topIds[j], id, where + " pick " + j);
+                        worst = Math.max(worst, assertLogprob(topLogprobs[j], gotLogprobs[r * stride + j], where + " pick " + j));
+                    } else {
+                        assertEquals(j < ks[r] ? -1 : unwritten, id, where + " slot " + j + ": -1 past the vocabulary, untouched past K");
+                    }
+                }
+            }
+            System.out.printf("[gpu-check] token_logprobs vocab=%d K 0-20: ids equal TokenLogprobs.of's, logprobs within %.2e%n",
+                    vocab, worst);
+        }
+    }
+
+    /** Asserts |got - expected| <= 1e-5 * max(1, |expected|); returns that relative error. */
+    private static double assertLogprob(float expected, float got, String where) {
+        double error = Math.abs((double) got - expected) / Math.max(1, Math.abs(expected));
+        assertTrue(error <= 1e-5, where + ": logprob " + got + ", the host reads " + expected);
+        return error;
     }
 
     @Test

@@ -47,7 +47,7 @@ class StepLayoutTest {
         ForwardBatch batch = ForwardBatch.of(chunk(30, 5, 5), chunk(7, 5, 5), chunk(60, 5, 5));
         StepLayout exact = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
         StepLayout padded = exact.padded(4);
-        assertEquals(new StepLayout(20, 4, 20, 4, 0, exact.stride()), padded);
+        assertEquals(new StepLayout(20, 4, 20, 0, 20, exact.stride(), 5), padded, "every row a decode row");
         assertEquals(5, padded.uniformLength());
         assertThrows(IllegalArgumentException.class, () -> exact.padded(2));
         int scratch = spec.numBlocks();
@@ -58,12 +58,15 @@ class StepLayoutTest {
             assertEquals(10, read(m, padded.chunkRowStart() + 2));
             assertEquals(60, read(m, padded.chunkStartPosition() + 2));
             assertEquals(62, read(m, padded.positions() + 12));
-            // The padding chunk: five tokens at positions 0-4 of the scratch block, all of them outputs, attended as a prefill.
+            // The padding chunk: five tokens at positions 0-4 of the scratch block, all of them outputs, each attended
+            // by the decode kernel at its own position, as every row of the real verifications is.
             assertEquals(15, read(m, padded.chunkRowStart() + 3));
             assertEquals(5, read(m, padded.chunkLength() + 3));
             assertEquals(0, read(m, padded.chunkStartPosition() + 3));
-            assertEquals(3, read(m, padded.prefillChunks() + 3));
             assertEquals(scratch, read(m, padded.blockTables() + 3 * padded.stride()));
+            for (int row = 0; row < 20; row++) {
+                assertEquals(row, read(m, padded.decodeRows() + row));
+            }
             for (int i = 0; i < 5; i++) {
                 assertEquals(i, read(m, padded.positions() + 15 + i));
                 assertEquals(scratch * BLOCK + i, read(m, padded.slots() + 15 + i));
@@ -77,12 +80,33 @@ class StepLayoutTest {
     void paddingACatchUpStepKeepsOneOutputAChunk() {
         ForwardBatch batch = ForwardBatch.of(chunk(30, 3, 1));
         StepLayout padded = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE).padded(2);
-        assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride()), padded);
+        assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride(), 3), padded, "a catch-up stays a prefill");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
             padded.writeMetadata(batch, spec, spec.numBlocks(), m);
             assertEquals(2, read(m, padded.lastRows()));
             assertEquals(5, read(m, padded.lastRows() + 1), "the padding chunk's last row");
+        }
+    }
+
+    @Test
+    void verificationRowsGoToTheDecodeKernelAndEverythingElseOfSeveralTokensToThePrefillKernel() {
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 1, 1), chunk(40, 3, 3), chunk(7, 4, 1), chunk(0, 17, 17), chunk(60, 2, 1));
+        StepLayout layout = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
+        assertEquals(3, layout.prefill(), "two catch-ups (or prompt chunks) and a long chunk of outputs only (a scored text)");
+        assertEquals(4, layout.decode(), "the decode and the verification's three rows");
+        assertEquals(0, layout.evenLength());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(layout.rows(), Math.max(layout.chunks(), layout.outputs()), MAX_STRIDE));
+            layout.writeMetadata(batch, spec, spec.numBlocks(), m);
+            for (int k = 0; k < 4; k++) {
+                assertEquals(k, read(m, layout.decodeRows() + k), "rows 0 (the decode) and 1-3 (the verification)");
+                assertEquals(k == 0 ? 0 : 1, read(m, layout.rowChunk() + k));
+                assertEquals(k == 0 ? 30 : 39 + k, read(m, layout.positions() + k), "each row at its own position");
+            }
+            assertEquals(2, read(m, layout.prefillChunks()));
+            assertEquals(3, read(m, layout.prefillChunks() + 1));
+            assertEquals(4, read(m, layout.prefillChunks() + 2));
         }
     }
 
