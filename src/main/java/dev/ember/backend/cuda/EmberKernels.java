@@ -31,9 +31,10 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
      * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
-     * (KEYS_TILE), and the most query heads one block takes, a warp each.
+     * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), and the most query heads one block takes, a warp each.
      */
     static final int DECODE_TILE_KEYS = 32;
+    private static final int DECODE_STAGES = 2;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
@@ -282,7 +283,7 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
-     * about four blocks per multiprocessor, as many of decode_attention_keys's as fit at once (53 KB of shared memory
+     * about four blocks per multiprocessor (six of decode_attention_keys's fit at once: 36 KB of shared memory
      * each at head dimension 128), each split at least one tile of keys, so the count changes only with the table
      * width. Fewer, longer splits waste less on each block's first tile and on the reduction: on the H200 at batch 64
      * of the 8B shape (512-token prompts) 2 splits gave 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor)
@@ -315,13 +316,13 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * Dynamic shared memory of one decode block, as decode_attention_keys lays it out: STAGES tiles (three at head
-     * dimensions up to 128, two above) of DECODE_TILE_KEYS key rows padded by 16 bytes and as many packed value rows,
-     * in the storage type, then the queries and the tile's probabilities in fp32.
+     * Dynamic shared memory of one decode block, as decode_attention_keys lays it out: DECODE_STAGES tiles of
+     * DECODE_TILE_KEYS key rows padded by 16 bytes and as many packed value rows, in the storage type, then the queries
+     * and the tile's probabilities in fp32.
      */
     static int decodeSharedBytes(DType type, int headDim, int headsPerBlock) {
-        int stages = headDim <= 128 ? 3 : 2, rowElements = roundUp(headDim, 16 / type.bytes());
-        return stages * DECODE_TILE_KEYS * (2 * rowElements + 16 / type.bytes()) * type.bytes()
+        int rowElements = roundUp(headDim, 16 / type.bytes());
+        return DECODE_STAGES * DECODE_TILE_KEYS * (2 * rowElements + 16 / type.bytes()) * type.bytes()
                 + headsPerBlock * (rowElements + DECODE_TILE_KEYS) * Float.BYTES;
     }
 

@@ -22,14 +22,14 @@ class DecodeAttentionLaunchTest {
 
     @Test
     void sharedMemoryIsTheKernelsLayout() {
-        // The 8B shape in bf16: 3 tiles of 32 keys (128 + 8 elements, the row padded by 16 bytes) and 32 values (128),
-        // then 4 heads' queries (128 floats) and probabilities (32 floats).
-        assertEquals(3 * 32 * (136 + 128) * 2 + 4 * (128 + 32) * 4, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
-        assertEquals(53_248, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
-        // Head dimensions over 128 take two tiles; fp32 rows are padded by 4 elements.
+        // The 8B shape in bf16: 2 tiles of 32 keys (128 + 8 elements, the row padded by 16 bytes) and 32 values (128),
+        // then 4 heads' queries (128 floats) and probabilities (32 floats): six blocks fit on an H200's multiprocessor.
+        assertEquals(2 * 32 * (136 + 128) * 2 + 4 * (128 + 32) * 4, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
+        assertEquals(36_352, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
+        // fp32 rows are padded by 4 elements.
         assertEquals(2 * 32 * (260 + 256) * 4 + 2 * (256 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F32, 256, 2));
         // hd=36 in bf16: rows rounded up to 40 elements (80 bytes).
-        assertEquals(3 * 32 * (48 + 40) * 2 + 2 * (40 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F16, 36, 2));
+        assertEquals(2 * 32 * (48 + 40) * 2 + 2 * (40 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F16, 36, 2));
     }
 
     @Test
