@@ -26,6 +26,15 @@
 // elements of tiles, then HG * (rowElems + 32) floats of queries and probabilities, rowElems being hd rounded up
 // to 16 bytes: 36,352 bytes for the 8B shape in bf16 (hd 128, HG 4), six blocks per multiprocessor on an H200.
 //
+// decode_attention_keys_*_p2 (PARTS = 2; EmberKernels launches them under EMBER_DECODE_KEY_PARTS=2, for measuring
+// against the default): the same result from twice the warps, so that a multiprocessor holds more warps for the
+// same tiles. Warp w takes head w % HG and part p = w / HG, the tile's keys [16p, 16p + 16): lane l scores key
+// 16p + (l & 15) over every other 16-byte slice from slice l >> 4, the two halves' sums joined by one shuffle; the
+// softmax runs over the warp's 16 keys (each half-warp holds them all, so m and l reduce over 16 lanes); the
+// values as above over those 16 keys. After the last tile part 1 leaves (o, m, l) in the tile area and part 0
+// merges it (M = max, each scaled by 2^(m - M)) and writes the split's result as above. Shared memory is the same
+// size (the merge, HG * (rowElems + 4) floats, fits in the tiles); bytes read and FLOPs per row are unchanged.
+//
 // decode_attention_reduce: block (n, head) merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L, in the storage type.
 //
@@ -194,17 +203,20 @@ __device__ __forceinline__ void load4(const __half* s, float* out) {
     out[0] = a.x; out[1] = a.y; out[2] = b.x; out[3] = b.y;
 }
 
-// The split's partial result (o, m, l) for HG query heads of one KV head: see the top of the file. Shared memory:
-// STAGES stages of [TK][kStride] keys and [TK][rowElems] values in T, then queries [HG][rowElems] and the tile's
-// probabilities [HG][TK] in fp32.
-template <typename T, int MAXHD, int HG>
+// The split's partial result (o, m, l) for HG query heads of one KV head: see the top of the file. PARTS warps per
+// head, each taking TK / PARTS keys of every tile. Shared memory: STAGES stages of [TK][kStride] keys and
+// [TK][rowElems] values in T, then queries [HG][rowElems] and the tile's probabilities [HG * PARTS][TK / PARTS] in
+// fp32; with PARTS = 2 the tile area then holds the parts' merge, [HG][rowElems + 4] floats.
+template <typename T, int MAXHD, int HG, int PARTS>
 __device__ __forceinline__ void decode_attention_keys(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
         const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
         float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
         int splits, float scale) {
-    constexpr int E = 16 / sizeof(T), TK = KEYS_TILE, THREADS = 32 * HG;
+    static_assert(PARTS == 1 || PARTS == 2, "a warp's keys are a whole warp's or a half-warp's");
+    constexpr int E = 16 / sizeof(T), TK = KEYS_TILE, THREADS = 32 * HG * PARTS;
+    constexpr int KP = TK / PARTS;  // keys per warp and tile; with PARTS = 2 each half-warp scores all KP of them
     constexpr int STAGES = DECODE_STAGES;
     constexpr int CHUNKS = (MAXHD + 127) / 128;  // 4-dimension chunks per lane in the values phase
     extern __shared__ __align__(16) unsigned char smem[];
@@ -212,11 +224,13 @@ __device__ __forceinline__ void decode_attention_keys(
     const int stageElems = TK * (kStride + rowElems);
     T* tiles = reinterpret_cast<T*>(smem);
     float* qs = reinterpret_cast<float*>(smem + STAGES * stageElems * (int)sizeof(T));  // [HG][rowElems]
-    float* ps = qs + HG * rowElems;                                                      // [HG][TK]
+    float* ps = qs + HG * rowElems;                                                      // [HG * PARTS][KP]
 
     const DecodeWork w = decode_work<HG>(blockTables, tableStride, decodeRows, rowChunk, positions, heads, kvHeads,
                                          window, splits);
-    const int g = threadIdx.x >> 5, lane = threadIdx.x & 31, split = blockIdx.z;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, split = blockIdx.z;
+    const int g = PARTS == 1 ? warp : warp % HG, part = PARTS == 1 ? 0 : warp / HG;
+    const int key = part * KP + lane % KP, firstSlice = lane / KP;  // the lane's key in the tile, and first slice
     const int tilesToDo = w.end > w.begin ? (w.end - w.begin + TK - 1) / TK : 0;
     stage_first_tiles<T, TK, STAGES, THREADS>(kCache, vCache, w, tiles, stageElems, kStride, slices, tilesToDo,
                                               kvHeads, hd, blockSize);
@@ -226,27 +240,27 @@ __device__ __forceinline__ void decode_attention_keys(
                 ? to_float(q[((size_t)w.row * heads + w.head0 + h) * hd + d]) * scale * DECODE_LOG2E : 0.f;
     }
     const float* qg = qs + g * rowElems;
-    float* pg = ps + g * TK;
+    float* pg = ps + warp * KP;
     float acc[CHUNKS][4];
 #pragma unroll
     for (int k = 0; k < CHUNKS; k++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) acc[k][e] = 0.f;
     }
-    float m = -INFINITY, l = 0.f;  // the warp's head, the same in every lane
+    float m = -INFINITY, l = 0.f;  // the warp's head and keys, the same in every lane
 
     for (int t = 0; t < tilesToDo; t++) {
         const int t0 = w.begin + t * TK;
         // Tile t is in, the queries are written (first pass), and every warp is done with tile t - 1.
         const T* Ks = next_tile<T, TK, STAGES, THREADS>(kCache, vCache, w, tiles, t, stageElems, kStride, slices,
                                                         tilesToDo, kvHeads, hd, blockSize);
-        const T* Vs = Ks + TK * kStride;
+        const T* Vs = Ks + TK * kStride + part * KP * rowElems;
 
         float s = 0.f;
-        const T* key = Ks + lane * kStride;
-        for (int c = 0; c < slices; c++) {
+        const T* kRow = Ks + key * kStride;
+        for (int c = firstSlice; c < slices; c += PARTS) {
             float kv[E];
-            load_slice(key + c * E, kv);
+            load_slice(kRow + c * E, kv);
             const float4* qv = reinterpret_cast<const float4*>(qg + c * E);
 #pragma unroll
             for (int e4 = 0; e4 < E / 4; e4++) {
@@ -254,14 +268,18 @@ __device__ __forceinline__ void decode_attention_keys(
                 s += q4.x * kv[4 * e4] + q4.y * kv[4 * e4 + 1] + q4.z * kv[4 * e4 + 2] + q4.w * kv[4 * e4 + 3];
             }
         }
-        const bool valid = t0 + lane < w.end;  // zero-filled keys past the split's end take no weight
+        if constexpr (PARTS == 2) s += __shfl_xor_sync(0xffffffffu, s, 16);  // both halves hold the key's score
+        const bool valid = t0 + key < w.end;  // zero-filled keys past the split's end take no weight
         s = valid ? s : -INFINITY;
-        const float mNew = fmaxf(m, warp_max(s));  // finite: the tile's first key is in range
-        const float alpha = exp2f(m - mNew);       // 0 on the first tile
+        // Over the warp's KP keys: each half-warp holds them all once, so its sum counts each key once.
+        const float mNew = fmaxf(m, warp_max<KP>(s));
+        // With one part the tile's first key is in range, so mNew is finite; part 1 of a split's only tile may have
+        // no key in range, and then stays at m = -inf, l = 0 rather than take exp2f(-inf - -inf).
+        const float alpha = PARTS > 1 && mNew == -INFINITY ? 1.f : exp2f(m - mNew);  // 0 on the first tile
         const float p = valid ? exp2f(s - mNew) : 0.f;
-        l = l * alpha + warp_sum(p);
+        l = l * alpha + warp_sum<KP>(p);
         m = mNew;
-        pg[lane] = p;
+        pg[lane % KP] = p;  // with PARTS = 2 both halves write the same value
         __syncwarp();
 #pragma unroll
         for (int k = 0; k < CHUNKS; k++) {
@@ -273,7 +291,7 @@ __device__ __forceinline__ void decode_attention_keys(
             const int d0 = 4 * (lane + 32 * k);
             if (d0 < rowElems) {
 #pragma unroll 8
-                for (int j = 0; j < TK; j++) {
+                for (int j = 0; j < KP; j++) {
                     const float pj = pg[j];
                     float v[4];
                     load4(Vs + j * rowElems + d0, v);
@@ -286,6 +304,39 @@ __device__ __forceinline__ void decode_attention_keys(
     }
 
     asm volatile("cp.async.wait_group 0;\n" ::);
+    if constexpr (PARTS == 2) {
+        // Part 1 hands its (o, m, l) to part 0 through the tile area, free once every warp is past the last tile.
+        float* merge = reinterpret_cast<float*>(smem) + g * (rowElems + 4);  // o [rowElems], m, l (float4-aligned)
+        __syncthreads();
+        if (part == 1) {
+#pragma unroll
+            for (int k = 0; k < CHUNKS; k++) {
+                const int d0 = 4 * (lane + 32 * k);
+                if (d0 < rowElems) *reinterpret_cast<float4*>(merge + d0) = make_float4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]);
+            }
+            if (lane == 0) {
+                merge[rowElems] = m;
+                merge[rowElems + 1] = l;
+            }
+        }
+        __syncthreads();
+        if (part == 1) return;
+        const float m1 = merge[rowElems], l1 = merge[rowElems + 1], mMax = fmaxf(m, m1);
+        // A part with no key (m = -inf) weighs 0, or 1 where both have none (then l = 0 and o = 0 in both).
+        const float s0 = m == mMax ? 1.f : exp2f(m - mMax), s1 = m1 == mMax ? 1.f : exp2f(m1 - mMax);
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) {
+            const int d0 = 4 * (lane + 32 * k);
+            if (d0 < rowElems) {
+                float o1[4];
+                load4(merge + d0, o1);
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[k][e] = acc[k][e] * s0 + o1[e] * s1;
+            }
+        }
+        m = mMax;
+        l = l * s0 + l1 * s1;
+    }
     if (g >= w.count) return;
     // An empty split (short context) writes o = 0, m = -inf, l = 0, which the reduction weighs as zero.
     float* out = partialOut + (((size_t)w.n * heads + w.head0 + g) * splits + split) * hd;
@@ -353,10 +404,24 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
      heads, kvHeads, hd, blockSize, window, splits, scale)
 // Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
 // smallest HG that holds the group, and HG = 4 with several head batches for wider groups.
-EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g2, (decode_attention_keys<T, 128, 2>), DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g4, (decode_attention_keys<T, 128, 4>), DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g2, (decode_attention_keys<T, 256, 2>), DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 256, 4>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g2, (decode_attention_keys<T, 128, 2, 1>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g4, (decode_attention_keys<T, 128, 4, 1>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g2, (decode_attention_keys<T, 256, 2, 1>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 256, 4, 1>), DECODE_PARAMS, DECODE_ARGS)
+// Two warps per head (EMBER_DECODE_KEY_PARTS=2, for measurement), bounded to as many blocks as registers should
+// hold: in 16-bit types six blocks of 128 threads (as many as shared memory holds at hd <= 128) and four of 256 (64
+// registers: the 40 of six, which shared memory would hold too, spill); in fp32, whose tiles let in at most three
+// blocks, fewer, so that it does not spill either.
+#define DECODE_P2_BOUNDS_G2 __launch_bounds__(128, sizeof(T) == 4 ? 3 : 6)
+#define DECODE_P2_BOUNDS_G4 __launch_bounds__(256, sizeof(T) == 4 ? 2 : 4)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d128_g2_p2, DECODE_P2_BOUNDS_G2, (decode_attention_keys<T, 128, 2, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d128_g4_p2, DECODE_P2_BOUNDS_G4, (decode_attention_keys<T, 128, 4, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g2_p2, DECODE_P2_BOUNDS_G2, (decode_attention_keys<T, 256, 2, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g4_p2, DECODE_P2_BOUNDS_G4, (decode_attention_keys<T, 256, 4, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

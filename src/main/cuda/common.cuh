@@ -53,15 +53,18 @@ __device__ __forceinline__ uint4 load_streaming(const void* p) {
     return v;
 }
 
+// Sum and max over each aligned run of LANES lanes (a power of two; the whole warp by default), in every lane of it.
+template <int LANES = 32>
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
+template <int LANES = 32>
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = LANES / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -99,25 +102,29 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // Three extern "C" entry points per kernel template, one per storage type, with unmangled names: name_f32,
 // name_bf16, name_f16. Each lives in a namespace that defines T, so that `params` can name the storage
 // type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>), after
-// `prologue`.
-#define EMBER_ENTRY_POINTS(name, callee, params, args, prologue)                                  \
+// `prologue`; `bounds` is empty or a __launch_bounds__(...).
+#define EMBER_ENTRY_POINTS(name, bounds, callee, params, args, prologue)                          \
     namespace ember_f32 { using T = float;                                                        \
-        extern "C" __global__ void name##_f32 params {                                            \
+        extern "C" __global__ void bounds name##_f32 params {                                     \
             using namespace ember; prologue callee args; } }                                      \
     namespace ember_bf16 { using T = __nv_bfloat16;                                               \
-        extern "C" __global__ void name##_bf16 params {                                           \
+        extern "C" __global__ void bounds name##_bf16 params {                                    \
             using namespace ember; prologue callee args; } }                                      \
     namespace ember_f16 { using T = __half;                                                       \
-        extern "C" __global__ void name##_f16 params {                                            \
+        extern "C" __global__ void bounds name##_f16 params {                                     \
             using namespace ember; prologue callee args; } }
 
 // A kernel that waits for the kernels before it on entry.
 #define EMBER_INSTANTIATE_AS(name, callee, params, args) \
-    EMBER_ENTRY_POINTS(name, callee, params, args, allow_next_grid(); wait_for_previous_grid();)
+    EMBER_ENTRY_POINTS(name, , callee, params, args, allow_next_grid(); wait_for_previous_grid();)
+
+// The same with launch bounds, where the compiler's own register budget would cost blocks per multiprocessor.
+#define EMBER_INSTANTIATE_BOUNDED(name, bounds, callee, params, args) \
+    EMBER_ENTRY_POINTS(name, bounds, callee, params, args, allow_next_grid(); wait_for_previous_grid();)
 
 // A kernel that starts on what no kernel writes and calls wait_for_previous_grid itself before the rest.
 #define EMBER_INSTANTIATE_EARLY(name, callee, params, args) \
-    EMBER_ENTRY_POINTS(name, callee, params, args, allow_next_grid();)
+    EMBER_ENTRY_POINTS(name, , callee, params, args, allow_next_grid();)
 
 // The common case: the entry points call the template of the same name.
 #define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

@@ -156,7 +156,8 @@ class AttentionKernelsTest {
     /**
      * The decode kernel and its reduction, every storage type, shapes and splits (some empty). The shapes reach each
      * entry point (EmberKernels.decodeKernel): at head dimensions up to 128, two heads a block (groups of 1 and 2) and
-     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4).
+     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4); each with a warp
+     * per head and with two (the _p2 entry points, EMBER_DECODE_KEY_PARTS=2).
      */
     @ParameterizedTest
     @EnumSource(DType.class)
@@ -166,12 +167,14 @@ class AttentionKernelsTest {
         int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {256, 4, 2, 0}, {36, 4, 2, 0}};
         for (int[] s : shapes) {
             for (int splits : new int[] {1, 4, 13, EmberKernels.MAX_DECODE_SPLITS}) {
-                checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);
+                for (int parts = 1; parts <= 2; parts++) {
+                    checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits, parts);
+                }
             }
         }
     }
 
-    private void checkDecode(DType type, AttentionShape shape, int splits) {
+    private void checkDecode(DType type, AttentionShape shape, int splits, int keyParts) {
         // Step rows: three decodes (contexts of 1, 38 and 700 tokens) and row 1, which belongs to another kernel.
         int[] positions = {0, 5, 37, 699};
         int[] rowChunk = {0, 1, 2, 3};
@@ -201,7 +204,7 @@ class AttentionKernelsTest {
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * qd)) {
             Gpu.kernels().decodeAttention(Gpu.stream(), type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
                     list.address(), chunkOf.address(), pos.address(), partial.address(), maxSum.address(), out.address(), n,
-                    splits, shape);
+                    splits, shape, keyParts);
             Gpu.stream().synchronize();
             float[] all = Gpu.download(out, type, rows * qd);
             float[] decoded = new float[n * qd];
@@ -211,7 +214,8 @@ class AttentionKernelsTest {
             for (int e = 0; e < qd; e++) {
                 assertTrue(Float.isNaN(all[qd + e]), "row 1 is not a decode row, yet was written");
             }
-            Gpu.assertClose("decode_attention " + type + " " + describe(shape) + " splits=" + splits, decoded, ref,
+            Gpu.assertClose("decode_attention " + type + " " + describe(shape) + " splits=" + splits + " parts=" + keyParts,
+                    decoded, ref,
                     Gpu.tolerance(type));
         }
     }
