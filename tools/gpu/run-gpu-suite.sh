@@ -4,11 +4,11 @@
 #   tools/gpu/run-gpu-suite.sh pack [BUNDLE_DIR]
 #       Here (the development machine): builds the jars (with the CUDA kernels) and the test classes, jlinks a
 #       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher + the HF script into one
-#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, which the device call carries), with this
+#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, copied to the GPU machine with the checkout), with this
 #       script beside it.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh all
-#       On the GPU host, from the repository root (the device call's working directory; the tests read
+#       On the GPU host, from the repository root (the checkout copied there; the tests read
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
@@ -99,7 +99,7 @@ pack() {
 
   rm -rf "$work/app" && mkdir -p "$work/app/lib" "$work/app/test-classes"
   cp "$root/target/ember.jar" "$work/app/"
-  # Classes only: the tests read their data from the repository root, which the device call has.
+  # Classes only: the tests read their data from the repository root, copied to the GPU machine with the bundle.
   (cd "$root/target/test-classes" && find . -name '*.class' -exec cp --parents {} "$work/app/test-classes/" \;)
   cp "$root/config/jvm.options" "$work/app/"
   cp "$root"/target/lib/*.jar "$work/app/lib/"
@@ -137,13 +137,13 @@ pack() {
   tar -C "$work" -cf - jre app | xz -T2 -9 > "$bundle/$ARCHIVE"
   cp "${BASH_SOURCE[0]}" "$bundle/run-gpu-suite.sh"
   echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/$(basename "$bundle")/run-gpu-suite.sh all"
-  # A device call carries the tracked tree and the bundle, 64 MiB at most.
+  # The copy to the GPU machine takes the tracked tree and the bundle, 64 MiB at most.
   local tree travel
   # (Tracked files left out of this checkout, e.g. fixtures only the CPU tests read, are not counted.)
   tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null || true) | tail -1 | cut -f1)
   travel=$((tree + $(du -cb "$bundle" | tail -1 | cut -f1)))
-  echo "[pack] a device call carries $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
-  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large for a device call: shrink the bundle or the tree" >&2; exit 1; fi
+  echo "[pack] the copy to the GPU machine takes $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
+  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large to copy to the GPU machine: shrink the bundle or the tree" >&2; exit 1; fi
 }
 
 # ---- on the GPU host ---------------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ spec() {
   done
 }
 
-# Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.
+# Few files come back from the GPU machine (8): everything but summary.txt goes into one results.tar.gz beside it.
 pack_results() {
   local archive=/tmp/ember-results.tar.gz
   tar -C "$OUT_DIR" --exclude=./summary.txt -czf "$archive" .
