@@ -289,6 +289,26 @@ class LlmEngineTest {
         assertMatchesReference(requests, cached);
     }
 
+    /**
+     * Copies of prompts arriving together (the choices of {@code n > 1} requests) wait for the first copy's prefill
+     * and share its blocks, under both policies and with a cache scarce enough to preempt: nothing changes in the tokens.
+     */
+    @ParameterizedTest
+    @CsvSource({"DECODE_FIRST, 4096", "PREFILL_FIRST, 4096", "DECODE_FIRST, 160"})
+    void copiesOfPromptsArrivingTogetherShareTheirPrefillAndChangeNothing(SchedulePolicy policy, int kvTokens) {
+        int[] system = new SplittableRandom(11).ints(32, 0, CONFIG.vocabSize()).toArray();
+        List<Request> requests = new ArrayList<>();
+        for (Request r : randomRequests(12, 8, system)) {
+            for (int copy = 0; copy <= r.arrivalStep() % 3; copy++) {
+                requests.add(r);
+            }
+        }
+        double[] hitRate = new double[1];
+        int[][] out = runBatched(requests, new SchedulerConfig(6, 64, 16, policy, true, true), kvTokens, new long[1], hitRate);
+        assertTrue(hitRate[0] > 0.2, "prefix-cache hit rate " + hitRate[0]);
+        assertMatchesReference(requests, out);
+    }
+
     @Test
     void chunkedPrefillGivesTheSameTokensAsWholePrefill() {
         List<Request> requests = randomRequests(4, 6, new int[0]);
