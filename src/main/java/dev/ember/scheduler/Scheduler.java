@@ -104,6 +104,12 @@ public final class Scheduler {
             // A decode whose draft is waiting verifies it: its last token and the drafted ones, a token sampled at each.
             int drafted = s.inFlight() == 0 && pending == 1 && 1 + s.draft().length <= budget ? s.draft().length : 0;
             int count = s.inFlight() > 0 ? 1 : drafted > 0 ? 1 + drafted : Math.min(pending, Math.min(budget, config.chunkTokens()));
+            if (prefillOnly && !reserve(s, s.computed() + count)) {
+                // A prompt that cannot grow waits for the pass with the decodes, which preempts the newest to make room.
+                // Preempting here would hand the blocks straight back to the prompt now first in the queue, every step,
+                // and the decodes holding the rest of the cache would never run to free it.
+                continue;
+            }
             while (!reserve(s, s.computed() + count)) {
                 Sequence victim = running.getLast();
                 preempt(victim);
