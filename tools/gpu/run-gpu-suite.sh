@@ -399,8 +399,22 @@ PY
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
       TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
   echo "== ncu: decode_attention_keys at batch 64 (ncu-decode-sections.csv), first launch"
-  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
-    "$OUT_DIR/ncu-decode-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
+  ncu_sections "$OUT_DIR/ncu-decode-sections.csv"
+  # The same for Qwen3-0.6B's shape (two query heads a KV head) in the middle of bench offline, where ~200 sequences
+  # of long contexts decode: a kernel node of a replayed graph, hence --graph-profiling node.
+  timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats --csv \
+      --page details --kernel-name regex:decode_attention_keys_d --launch-skip 12000 --launch-count 2 \
+      --log-file "$OUT_DIR/ncu-decode-qwen3.csv" "${ember[@]}" bench offline --backend cuda --preset qwen3-0.6b --runs 1 \
+      > "$OUT_DIR/ncu-decode-qwen3.log" 2>&1 || echo "(ncu of bench offline qwen3-0.6b failed: exit $?)"
+  echo "== ncu: decode_attention_keys in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
+  ncu_sections "$OUT_DIR/ncu-decode-qwen3.csv"
+}
+
+# The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log.
+ncu_sections() {
+  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Grid Size|Block Size|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
+    "$1" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
 }
 
 # HF transformers' references for the default model in models/ember-tiny (tools/fixtures/make_fixtures.py, on this
