@@ -486,6 +486,8 @@ spec() {
                "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
                "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16" \
+               "tiny-ngram-b2|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 2" \
+               "tiny-ngram-b3|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 15 --batch-size 3" \
                "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 4" \
                "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
                "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
