@@ -4,11 +4,11 @@
 #   tools/gpu/run-gpu-suite.sh pack [BUNDLE_DIR]
 #       Here (the development machine): builds the jars (with the CUDA kernels) and the test classes, jlinks a
 #       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher + the HF script into one
-#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, which the device call carries), with this
+#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, copied to the GPU machine with the checkout), with this
 #       script beside it.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh all
-#       On the GPU host, from the repository root (the device call's working directory; the tests read
+#       On the GPU host, from the repository root (the checkout copied there; the tests read
 #       models/ember-tiny and src/test/resources from it): everything, in one call --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
@@ -99,7 +99,7 @@ pack() {
 
   rm -rf "$work/app" && mkdir -p "$work/app/lib" "$work/app/test-classes"
   cp "$root/target/ember.jar" "$work/app/"
-  # Classes only: the tests read their data from the repository root, which the device call has.
+  # Classes only: the tests read their data from the repository root, copied to the GPU machine with the bundle.
   (cd "$root/target/test-classes" && find . -name '*.class' -exec cp --parents {} "$work/app/test-classes/" \;)
   cp "$root/config/jvm.options" "$work/app/"
   cp "$root"/target/lib/*.jar "$work/app/lib/"
@@ -137,13 +137,13 @@ pack() {
   tar -C "$work" -cf - jre app | xz -T2 -9 > "$bundle/$ARCHIVE"
   cp "${BASH_SOURCE[0]}" "$bundle/run-gpu-suite.sh"
   echo "[pack] $(du -h "$bundle/$ARCHIVE" | cut -f1) in $bundle; on the GPU host: bash .gpu/$(basename "$bundle")/run-gpu-suite.sh all"
-  # A device call carries the tracked tree and the bundle, 64 MiB at most.
+  # The copy to the GPU machine takes the tracked tree and the bundle, 64 MiB at most.
   local tree travel
   # (Tracked files left out of this checkout, e.g. fixtures only the CPU tests read, are not counted.)
   tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null || true) | tail -1 | cut -f1)
   travel=$((tree + $(du -cb "$bundle" | tail -1 | cut -f1)))
-  echo "[pack] a device call carries $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
-  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large for a device call: shrink the bundle or the tree" >&2; exit 1; fi
+  echo "[pack] the copy to the GPU machine takes $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
+  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large to copy to the GPU machine: shrink the bundle or the tree" >&2; exit 1; fi
 }
 
 # ---- on the GPU host ---------------------------------------------------------------------------------------
@@ -399,8 +399,22 @@ PY
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
       TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
   echo "== ncu: decode_attention_keys at batch 64 (ncu-decode-sections.csv), first launch"
-  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
-    "$OUT_DIR/ncu-decode-sections.csv" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
+  ncu_sections "$OUT_DIR/ncu-decode-sections.csv"
+  # The same for Qwen3-0.6B's shape (two query heads a KV head) in the middle of bench offline, where ~200 sequences
+  # of long contexts decode: a kernel node of a replayed graph, hence --graph-profiling node.
+  timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats --csv \
+      --page details --kernel-name regex:decode_attention_keys_d --launch-skip 12000 --launch-count 2 \
+      --log-file "$OUT_DIR/ncu-decode-qwen3.csv" "${ember[@]}" bench offline --backend cuda --preset qwen3-0.6b --runs 1 \
+      > "$OUT_DIR/ncu-decode-qwen3.log" 2>&1 || echo "(ncu of bench offline qwen3-0.6b failed: exit $?)"
+  echo "== ncu: decode_attention_keys in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
+  ncu_sections "$OUT_DIR/ncu-decode-qwen3.csv"
+}
+
+# The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log.
+ncu_sections() {
+  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Grid Size|Block Size|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
+    "$1" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
 }
 
 # HF transformers' references for the default model in models/ember-tiny (tools/fixtures/make_fixtures.py, on this
@@ -472,6 +486,8 @@ spec() {
                "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
                "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16" \
+               "tiny-ngram-b2|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 2" \
+               "tiny-ngram-b3|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 15 --batch-size 3" \
                "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 4" \
                "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
                "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
@@ -484,7 +500,7 @@ spec() {
   done
 }
 
-# Few files come back from a device call (8): everything but summary.txt goes into one results.tar.gz beside it.
+# Few files come back from the GPU machine (8): everything but summary.txt goes into one results.tar.gz beside it.
 pack_results() {
   local archive=/tmp/ember-results.tar.gz
   tar -C "$OUT_DIR" --exclude=./summary.txt -czf "$archive" .

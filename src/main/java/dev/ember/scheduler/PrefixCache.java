@@ -73,22 +73,37 @@ public final class PrefixCache {
      * order. The caller takes its own reference to each (see {@link BlockAllocator#retain}).
      */
     public int[] match(int[] tokens, int maxTokens) {
-        List<Integer> blocks = new ArrayList<>();
-        Node node = root;
+        List<Node> nodes = walk(tokens, maxTokens);
         long now = ++clock;
-        for (int start = 0; start + blockSize <= Math.min(tokens.length, maxTokens); start += blockSize) {
-            Node child = node.children.get(new BlockKey(Arrays.copyOfRange(tokens, start, start + blockSize)));
-            if (child == null) {
-                break;
-            }
-            child.lastUsed = now;
-            blocks.add(child.block);
-            node = child;
+        for (Node node : nodes) {
+            node.lastUsed = now;
         }
         lookups++;
         lookupTokens += tokens.length;
-        hitTokens += (long) blocks.size() * blockSize;
-        return blocks.stream().mapToInt(Integer::intValue).toArray();
+        hitTokens += (long) nodes.size() * blockSize;
+        return nodes.stream().mapToInt(node -> node.block).toArray();
+    }
+
+    /**
+     * How many blocks {@link #match} would give now, without counting as a lookup or a use: for a scheduler deciding
+     * whether a prompt should wait for more of its prefix to be cached.
+     */
+    public int matchableBlocks(int[] tokens, int maxTokens) {
+        return walk(tokens, maxTokens).size();
+    }
+
+    /** The nodes of the cached blocks that hold a prefix of {@code tokens}, at most {@code maxTokens} tokens' worth. */
+    private List<Node> walk(int[] tokens, int maxTokens) {
+        List<Node> nodes = new ArrayList<>();
+        Node node = root;
+        for (int start = 0; start + blockSize <= Math.min(tokens.length, maxTokens); start += blockSize) {
+            node = node.children.get(new BlockKey(Arrays.copyOfRange(tokens, start, start + blockSize)));
+            if (node == null) {
+                break;
+            }
+            nodes.add(node);
+        }
+        return nodes;
     }
 
     /**

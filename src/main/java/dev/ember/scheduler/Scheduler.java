@@ -6,6 +6,7 @@ import dev.ember.sampling.SamplingParams;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
 
@@ -103,6 +104,12 @@ public final class Scheduler {
             // A decode whose draft is waiting verifies it: its last token and the drafted ones, a token sampled at each.
             int drafted = s.inFlight() == 0 && pending == 1 && 1 + s.draft().length <= budget ? s.draft().length : 0;
             int count = s.inFlight() > 0 ? 1 : drafted > 0 ? 1 + drafted : Math.min(pending, Math.min(budget, config.chunkTokens()));
+            if (prefillOnly && !reserve(s, s.computed() + count)) {
+                // A prompt that cannot grow waits for the pass with the decodes, which preempts the newest to make room.
+                // Preempting here would hand the blocks straight back to the prompt now first in the queue, every step,
+                // and the decodes holding the rest of the cache would never run to free it.
+                continue;
+            }
             while (!reserve(s, s.computed() + count)) {
                 Sequence victim = running.getLast();
                 preempt(victim);
@@ -123,20 +130,62 @@ public final class Scheduler {
     /**
      * Admits waiting prompts, in arrival order, while budget, batch slots and KV blocks allow; a preempted sequence
      * waits for its token in flight before it is recomputed.
+     *
+     * <p>A prompt whose leading blocks a running sequence is still computing (the other choices of an {@code n > 1}
+     * request, or any prompt sharing them) waits for that prefill instead of computing the blocks again: they reach the
+     * prefix cache in the step that finishes that prompt, and the prompt is admitted at the next step. It is skipped
+     * rather than holding the queue, so FCFS bends only for it: stopping would leave the budget idle and every unrelated
+     * request behind it waiting for as long as that prefill takes (several steps for a long chunked prompt), while the
+     * skipped prompt keeps its place ahead of those admitted past it, and its wait is bounded: the sequence it waits for
+     * is running and scheduled ahead of any admission, its leaving (preempted or cancelled) ends the wait, and it waits
+     * only for blocks the cache does not hold yet, so each wait leaves more of its prefix cached.
      */
     private void admitWaiting(List<ScheduledStep.Work> work, int budget) {
-        while (budget > 0 && !waiting.isEmpty() && running.size() < config.maxRunning()) {
-            Sequence s = waiting.peekFirst();
-            if (s.inFlight() > 0 || !admit(s)) {
+        List<Sequence> prefilling = new ArrayList<>();
+        if (prefixCache != null) {
+            for (Sequence s : running) {
+                if (s.computed() < s.promptLength()) {
+                    prefilling.add(s);
+                }
+            }
+        }
+        Iterator<Sequence> queue = waiting.iterator();
+        while (budget > 0 && queue.hasNext() && running.size() < config.maxRunning()) {
+            Sequence s = queue.next();
+            if (s.inFlight() > 0) {
                 break;
             }
-            waiting.pollFirst();
+            if (prefixCache != null && awaitsPrefill(s, prefilling)) {
+                continue;
+            }
+            if (!admit(s)) {
+                break;
+            }
+            queue.remove();
             running.add(s);
             s.status(Sequence.Status.RUNNING);
+            if (prefixCache != null && s.computed() < s.promptLength()) {
+                prefilling.add(s);
+            }
             int count = Math.min(s.length() - s.computed(), Math.min(budget, config.chunkTokens()));
             work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1, 0));
             budget -= count;
         }
+    }
+
+    /**
+     * Whether a waiting sequence would get more full blocks from the prompt of one of the {@code prefilling} sequences,
+     * once that prompt is computed and offered to the prefix cache, than the cache holds for it now. Its own last token
+     * is left out, as {@link #admit} recomputes it anyway.
+     */
+    private boolean awaitsPrefill(Sequence s, List<Sequence> prefilling) {
+        int blockSize = s.blockTable().blockSize();
+        int limit = s.length() - 1;
+        int shared = 0;
+        for (Sequence other : prefilling) {
+            shared = Math.max(shared, s.commonPrefix(other, Math.min(limit, other.promptLength())) / blockSize);
+        }
+        return shared > 0 && shared > prefixCache.matchableBlocks(s.tokens(), limit);
     }
 
     /**

@@ -192,6 +192,13 @@ public final class Sequence {
         return Arrays.copyOfRange(tokens, from, to);
     }
 
+    /** How many leading tokens, of the first {@code limit}, this sequence has in common with {@code other}. */
+    int commonPrefix(Sequence other, int limit) {
+        int n = Math.min(limit, Math.min(length, other.length));
+        int mismatch = Arrays.mismatch(tokens, 0, n, other.tokens, 0, n);
+        return mismatch < 0 ? n : mismatch;
+    }
+
     /**
      * Appends a sampled token (one in flight, if any: tokens land in the order their steps were submitted); its keys
      * and values are computed by the next step.

@@ -16,6 +16,8 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.model.SafeTensorsFile;
 import dev.ember.model.Tensor;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.scheduler.Sequence;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
@@ -123,6 +125,45 @@ class DefaultModelTest {
             assertArrayEquals(expected, result.tokens());
             assertEquals("", result.text());
             assertThrows(dev.ember.EmberException.class, () -> new Generator(LlmEngine.tokensOnly(runner, Generator.oneRequest(4))).generate("text", SamplingParams.greedy(1), t -> { }));
+        }
+    }
+
+    /**
+     * The choices of an {@code n > 1} request (copies of one prompt added together) compute the prompt once: the other
+     * copies wait for it and take its full blocks from the prefix cache, and every copy chooses the tokens the prompt
+     * alone does. Every block comes back.
+     */
+    @Test
+    void copiesOfAPromptShareItsPrefillAndChooseItsTokens() {
+        StringBuilder text = new StringBuilder();
+        for (JsonNode t : reference.get("prompt_texts")) {
+            text.append(t.asText()).append(' ');
+        }
+        int[] prompt = tokenizer.encode(text.toString().strip());
+        int blockSize = 8;
+        assertTrue(prompt.length > 3 * blockSize, prompt.length + " tokens");
+        int[] alone = generateCopies(prompt, 1, blockSize)[0].generatedTokens();
+        Sequence[] copies = generateCopies(prompt, 3, blockSize);
+        for (int i = 0; i < copies.length; i++) {
+            assertArrayEquals(alone, copies[i].generatedTokens(), "copy " + i);
+            int shared = (prompt.length - 1) / blockSize * blockSize;
+            assertEquals(i == 0 ? 0 : shared, copies[i].cachedPromptTokens(), "copy " + i);
+        }
+    }
+
+    private static Sequence[] generateCopies(int[] prompt, int copies, int blockSize) {
+        try (ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(model.config(), 512, blockSize), Progress.NONE)) {
+            LlmEngine engine = LlmEngine.of(runner, SchedulerConfig.defaults(), tokenizer);
+            Sequence[] sequences = new Sequence[copies];
+            for (int i = 0; i < copies; i++) {
+                sequences[i] = engine.add(prompt, SamplingParams.greedy(12).withIgnoreEos(true), RequestListener.NONE);
+            }
+            while (engine.hasWork()) {
+                engine.step();
+            }
+            engine.scheduler().prefixCache().clear();
+            assertEquals(runner.blockAllocator().capacity(), runner.blockAllocator().freeBlocks(), "KV blocks leaked");
+            return sequences;
         }
     }
 }

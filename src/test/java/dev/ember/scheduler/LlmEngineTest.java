@@ -158,12 +158,13 @@ class LlmEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(booleans = {true, false})
-    void preemptionUnderAScarceCacheRecomputesAndLosesNothing(boolean overlap) {
+    @CsvSource({"DECODE_FIRST, true", "DECODE_FIRST, false", "PREFILL_FIRST, true", "PREFILL_FIRST, false"})
+    void preemptionUnderAScarceCacheRecomputesAndLosesNothing(SchedulePolicy policy, boolean overlap) {
         List<Request> requests = randomRequests(2, 16, new int[0]);
         long[] preemptions = new long[1];
-        // 8 blocks of 16 tokens: room for two or three sequences, so later ones preempt earlier ones.
-        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, SchedulePolicy.DECODE_FIRST, true, overlap), 128, preemptions, new double[1]);
+        // 8 blocks of 16 tokens: room for two or three sequences, so later ones preempt earlier ones. Under PREFILL_FIRST
+        // a prompt that cannot grow must not take its blocks back every step from the decodes that would free them.
+        int[][] out = runBatched(requests, new SchedulerConfig(8, 64, 16, policy, true, overlap), 128, preemptions, new double[1]);
         assertTrue(preemptions[0] > 0, "the test should force preemption");
         assertMatchesReference(requests, out);
     }
@@ -287,6 +288,26 @@ class LlmEngineTest {
         int[][] cached = runBatched(requests, new SchedulerConfig(4, 256, 64, SchedulePolicy.DECODE_FIRST, true, true), 2048, new long[1], hitRate);
         assertTrue(hitRate[0] > 0.2, "prefix-cache hit rate " + hitRate[0]);
         assertMatchesReference(requests, cached);
+    }
+
+    /**
+     * Copies of prompts arriving together (the choices of {@code n > 1} requests) wait for the first copy's prefill
+     * and share its blocks, under both policies and with a cache scarce enough to preempt: nothing changes in the tokens.
+     */
+    @ParameterizedTest
+    @CsvSource({"DECODE_FIRST, 4096", "PREFILL_FIRST, 4096", "DECODE_FIRST, 160", "PREFILL_FIRST, 160"})
+    void copiesOfPromptsArrivingTogetherShareTheirPrefillAndChangeNothing(SchedulePolicy policy, int kvTokens) {
+        int[] system = new SplittableRandom(11).ints(32, 0, CONFIG.vocabSize()).toArray();
+        List<Request> requests = new ArrayList<>();
+        for (Request r : randomRequests(12, 8, system)) {
+            for (int copy = 0; copy <= r.arrivalStep() % 3; copy++) {
+                requests.add(r);
+            }
+        }
+        double[] hitRate = new double[1];
+        int[][] out = runBatched(requests, new SchedulerConfig(6, 64, 16, policy, true, true), kvTokens, new long[1], hitRate);
+        assertTrue(hitRate[0] > 0.2, "prefix-cache hit rate " + hitRate[0]);
+        assertMatchesReference(requests, out);
     }
 
     @Test

@@ -477,17 +477,17 @@ final class CpuModelRunner implements ModelRunner {
 
     /**
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
-     * several rows each weight row is widened once into a scratch buffer and reused for every input row.
+     * several rows each weight row is widened once into a scratch buffer and reused for every input row, from two rows
+     * on: a speculative verification of 2-3 rows cost 1.41 / 1.85-2.00 decode steps with a dot product per row (the
+     * row widened again each time) and costs 1.28 / 1.48-1.63 so (ember-tiny, 2 cores, bench spec, n-gram lookup).
      */
     static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
         int n = w.rows;
         int k = w.cols;
         parallel.forRange(n, 8, (from, to) -> {
-            if (rows < 4) {
+            if (rows == 1) {
                 for (int j = from; j < to; j++) {
-                    for (int t = 0; t < rows; t++) {
-                        out[t * n + j] = w.dotRow(j, in, t * k);
-                    }
+                    out[j] = w.dotRow(j, in, 0);
                 }
             } else {
                 float[] wRow = scratch(k);

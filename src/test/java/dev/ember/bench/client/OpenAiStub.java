@@ -55,6 +55,7 @@ final class OpenAiStub implements AutoCloseable {
     private void stream(HttpExchange e, boolean chat, boolean usage) throws IOException {
         int now = inFlight.incrementAndGet();
         peakInFlight.accumulateAndGet(now, Math::max);
+        boolean counted = true;
         try (e) {
             JsonNode body = JSON.readTree(e.getRequestBody());
             bodies.add(body);
@@ -79,10 +80,16 @@ final class OpenAiStub implements AutoCloseable {
                 send(out, "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + promptTokens + ",\"completion_tokens\":"
                         + maxTokens + ",\"total_tokens\":" + (promptTokens + maxTokens) + "}}");
             }
+            // The request leaves the count before its last event goes out: the client may start its next request the
+            // moment it reads [DONE], before this handler has returned.
+            inFlight.decrementAndGet();
+            counted = false;
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             out.flush();
         } finally {
-            inFlight.decrementAndGet();
+            if (counted) {
+                inFlight.decrementAndGet();
+            }
         }
     }
 
