@@ -286,6 +286,20 @@ serving() {
   # The in-process counterpart of the client's --n 2 --logprobs 5 run: the same sequences, the same logprobs.
   run_logged offline-llama-8b-250x2-logprobs bench offline --backend cuda --preset llama-3.1-8b --num-requests 250 --n 2 \
       --logprobs 5 --input-len 512:512 --output-len 128:128 --temperature 0 --runs 1 --json "$dir/offline-llama-8b-250x2-logprobs.json"
+  # Issue 15's check: HTTP within 3% of in-process, plain and with two choices and logprobs.
+  python3 - "$dir" <<'PY' | tee -a "$dir/serving.log" || true
+import json, os, sys
+d = sys.argv[1]
+pairs = (("client-llama-8b.json", "offline-llama-8b-500.json", "500 requests"),
+         ("client-llama-8b-n2-logprobs.json", "offline-llama-8b-250x2-logprobs.json", "250 requests x 2 choices, logprobs 5"))
+for client, offline, what in pairs:
+    try:
+        c = json.load(open(os.path.join(d, client)))["output_throughput"]
+        o = json.load(open(os.path.join(d, offline)))["results"][0]["output_tok_s"]
+        print(f"client / offline, {what}: {c:.0f} / {o:.0f} output tok/s = {c / o:.3f} (>= 0.97 wanted)")
+    except (OSError, KeyError, IndexError, ValueError) as e:
+        print(f"client / offline, {what}: not available ({e})")
+PY
   run_logged latency-tiny bench latency --backend cuda --model "$ROOT/models/ember-tiny" --prompt-lens 128,512 --max-new-tokens 64 \
       --iters 5 --warmup 2 --monitor --trace "$dir/latency-trace.json" --out-dir "$dir" --out-name latency-tiny
   head -3 "$dir/latency-tiny.csv" | tee -a "$dir/serving.log"

@@ -152,7 +152,8 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
             GpuReport gpu = monitor.stop();
             long timedOutputTokens = (long) runs * workload.outputTokens();
             Stats s = Stats.of(seconds);
-            WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), workload.outputLengths(), maxNumSeqs,
+            int[] cached = workload.cachedLengths(choices, scheduler.prefixCaching() ? bench.runner().blockAllocator().blockSize() : 0);
+            WorkloadFloor floor = WorkloadFloor.of(bench.cost(), workload.inputLengths(), cached, workload.outputLengths(), maxNumSeqs,
                     scheduler.maxBatchedTokens(), bench.ceilings());
             floor.print(out, workload.outputTokens(), s.median(), last.steps());
 

@@ -53,6 +53,19 @@ record RandomWorkload(int[] inputLengths, int[] outputLengths, long seed) {
         return new RandomWorkload(inputs, outputs, seed);
     }
 
+    /**
+     * The prompt tokens each sequence of {@link #choices(int) choices(n)} takes from the prefix cache: none for a
+     * request's first choice, and for the others every full block of {@code blockSize} tokens but the one holding the
+     * last prompt token, which the scheduler always computes (none at all when {@code blockSize} is 0: no prefix cache).
+     */
+    int[] cachedLengths(int n, int blockSize) {
+        int[] cached = new int[size()];
+        for (int k = 0; k < cached.length; k++) {
+            cached[k] = k % n == 0 || blockSize == 0 ? 0 : (inputLengths[k] - 1) / blockSize * blockSize;
+        }
+        return cached;
+    }
+
     /** Each prompt {@code n} times in a row: the prompts of {@link #choices(int)}. */
     static int[][] repeated(int[][] prompts, int n) {
         int[][] all = new int[prompts.length * n][];

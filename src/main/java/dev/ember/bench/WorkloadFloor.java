@@ -59,20 +59,30 @@ public record WorkloadFloor(double bytes, double flops, double prefillSeconds, d
      */
     public static WorkloadFloor of(ModelCost cost, int[] inputLengths, int[] outputLengths, int slots, int maxBatchedTokens,
                                    DeviceCeilings ceilings) {
-        if (inputLengths.length != outputLengths.length || slots < 1 || maxBatchedTokens < 1) {
-            throw new IllegalArgumentException("workload of " + inputLengths.length + " prompts and " + outputLengths.length
-                    + " output lengths, " + slots + " slots, " + maxBatchedTokens + " tokens per step");
+        return of(cost, inputLengths, new int[inputLengths.length], outputLengths, slots, maxBatchedTokens, ceilings);
+    }
+
+    /**
+     * The same where the first {@code cachedLengths[i]} prompt tokens of request {@code i} come from the prefix cache
+     * (another choice of the same prompt computed them): its prefill computes only the rest, each of those queries
+     * still reading every token before it.
+     */
+    public static WorkloadFloor of(ModelCost cost, int[] inputLengths, int[] cachedLengths, int[] outputLengths, int slots,
+                                   int maxBatchedTokens, DeviceCeilings ceilings) {
+        if (inputLengths.length != outputLengths.length || inputLengths.length != cachedLengths.length || slots < 1
+                || maxBatchedTokens < 1) {
+            throw new IllegalArgumentException("workload of " + inputLengths.length + " prompts, " + cachedLengths.length
+                    + " cached lengths and " + outputLengths.length + " output lengths, " + slots + " slots, "
+                    + maxBatchedTokens + " tokens per step");
         }
         Phase prefill = new Phase(ceilings);
         long promptTokens = 0;
         double promptFlops = 0;
-        for (int n : inputLengths) {
-            promptTokens += n;
-            // Query i reads the i + 1 tokens up to it (within the window), the LM head runs on the last only.
-            double read = cost.slidingWindow() > 0 && n > cost.slidingWindow()
-                    ? sumUpTo(cost.slidingWindow()) + (double) (n - cost.slidingWindow()) * cost.slidingWindow()
-                    : sumUpTo(n);
-            promptFlops += (double) cost.flopsPerToken() * n + 4.0 * cost.attentionWidth() * read;
+        for (int i = 0; i < inputLengths.length; i++) {
+            int n = inputLengths[i], computed = n - cachedLengths[i];
+            promptTokens += computed;
+            double read = promptReads(cost, n) - promptReads(cost, n - computed);
+            promptFlops += (double) cost.flopsPerToken() * computed + 4.0 * cost.attentionWidth() * read;
         }
         long prefillSteps = (promptTokens + maxBatchedTokens - 1) / maxBatchedTokens;
         prefill.step((double) prefillSteps * cost.weightBytes() + (double) promptTokens * cost.kvBytesPerToken(), promptFlops);
@@ -119,6 +129,13 @@ public record WorkloadFloor(double bytes, double flops, double prefillSeconds, d
         }
         return new WorkloadFloor(prefill.bytes + decode.bytes, prefill.flops + decode.flops, prefill.seconds,
                 decode.seconds, steps, ceilings);
+    }
+
+    /** Tokens the first {@code n} queries of a prompt read: query i the i + 1 tokens up to it, within the window. */
+    private static double promptReads(ModelCost cost, int n) {
+        return cost.slidingWindow() > 0 && n > cost.slidingWindow()
+                ? sumUpTo(cost.slidingWindow()) + (double) (n - cost.slidingWindow()) * cost.slidingWindow()
+                : sumUpTo(n);
     }
 
     private static double sumUpTo(long n) {

@@ -42,6 +42,23 @@ class WorkloadFloorTest {
         assertEquals(3 * 1000 + 3 * 100, WorkloadFloor.of(TOY, in, out, 3, 1, new DeviceCeilings("hand", 1, 1e9)).prefillSeconds(), 1e-9);
     }
 
+    @Test
+    void aPromptTakenFromThePrefixCacheComputesOnlyItsRest() {
+        // Two choices of a 5-token prompt, the second taking 4 tokens from the cache: 5 + 1 prompt tokens computed in
+        // one step (weights 1000 + K/V 6 x 100 bytes); FLOPs 6 x 10, attention 4 x (1 + 2 + 3 + 4 + 5) for the first
+        // and 4 x 5 for the second's last query, which still reads all five tokens.
+        WorkloadFloor f = WorkloadFloor.of(TOY, new int[] {5, 5}, new int[] {0, 4}, new int[] {1, 1}, 2, 10, SLOW);
+        assertEquals(60 + 60 + 20, f.prefillSeconds(), 1e-9);
+        assertEquals(1600, f.bytes(), 1e-9, "no decode steps: each choice's one token comes from its prefill");
+        WorkloadFloor uncached = WorkloadFloor.of(TOY, new int[] {5, 5}, new int[] {1, 1}, 2, 10, SLOW);
+        assertEquals(2 * (50 + 60), uncached.prefillSeconds(), 1e-9, "without the cache both compute all five");
+
+        RandomWorkload choices = new RandomWorkload(new int[] {33, 16}, new int[] {1, 1}, 0).choices(3);
+        assertArrayEquals(new int[] {0, 32, 32, 0, 0, 0}, choices.cachedLengths(3, 16),
+                "full blocks but the one with the last token, for every choice but the first");
+        assertArrayEquals(new int[6], choices.cachedLengths(3, 0), "no prefix cache");
+    }
+
     /**
      * The issue's table: bench.py's workload on the H100 (3.0 TB/s, 795 TFLOP/s) has a floor of about 5.5 s for
      * Qwen3-0.6B's shape and about 14 s for Llama-3.1-8B's.
