@@ -31,13 +31,15 @@
 #       runs it after the benchmarks (NO_PEER=1 skips it) and the summary prints Ember / peer per workload.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
-#       offline run of the same 500 requests, bench latency with the GPU monitor and a trace.
+#       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
+#       printed for both), bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
 #       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
-#       batch-64 decode attention.
+#       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
-#       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, and the pair at batch 16.
+#       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, the pair at
+#       batch 16, and n-gram lookup at batches 2, 3, 4, 16 and 64 (the crossover).
 #       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh round
 #       About eight minutes (ROUND_SECONDS): the check's tests and the batch-1 product choices, the bench rows with and

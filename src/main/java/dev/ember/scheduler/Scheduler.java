@@ -29,6 +29,8 @@ public final class Scheduler {
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     /** In admission order: the last is the first to be preempted. */
     private final List<Sequence> running = new ArrayList<>();
+    /** The running sequences still computing their prompt, gathered anew by each admission (kept to allocate nothing). */
+    private final List<Sequence> prefilling = new ArrayList<>();
     private long preemptions;
 
     /** @param stopTokenIds the tokens that end a sequence (unless its request ignores them): the model's end-of-sequence ids */
@@ -141,7 +143,7 @@ public final class Scheduler {
      * only for blocks the cache does not hold yet, so each wait leaves more of its prefix cached.
      */
     private void admitWaiting(List<ScheduledStep.Work> work, int budget) {
-        List<Sequence> prefilling = new ArrayList<>();
+        prefilling.clear();
         if (prefixCache != null) {
             for (Sequence s : running) {
                 if (s.computed() < s.promptLength()) {
@@ -155,7 +157,7 @@ public final class Scheduler {
             if (s.inFlight() > 0) {
                 break;
             }
-            if (prefixCache != null && awaitsPrefill(s, prefilling)) {
+            if (prefixCache != null && awaitsPrefill(s)) {
                 continue;
             }
             if (!admit(s)) {
@@ -178,7 +180,7 @@ public final class Scheduler {
      * once that prompt is computed and offered to the prefix cache, than the cache holds for it now. Its own last token
      * is left out, as {@link #admit} recomputes it anyway.
      */
-    private boolean awaitsPrefill(Sequence s, List<Sequence> prefilling) {
+    private boolean awaitsPrefill(Sequence s) {
         int blockSize = s.blockTable().blockSize();
         int limit = s.length() - 1;
         int shared = 0;
