@@ -546,17 +546,6 @@ case "${1:-}" in
       EMBER_PDL=$pdl timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench offline --backend cuda --preset qwen3-0.6b \
         --runs 2 2>&1 | grep -E '^run|^# (Ember|runner)' | tee -a "$OUT_DIR/offline.log" || true
     done
-    # The decode kernel's two-warps-a-head variant against the default, on the three shapes it is meant for.
-    for parts in 2 1; do
-      echo "== EMBER_DECODE_KEY_PARTS=$parts" | tee -a "$OUT_DIR/offline.log"
-      EMBER_DECODE_KEY_PARTS=$parts timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench offline --backend cuda \
-        --preset qwen3-0.6b --runs 2 2>&1 | grep -E '^run|^# Ember' | tee -a "$OUT_DIR/offline.log" || true
-      for rows in "--prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64" "--prompt-len 128 --gen-len 256 --decode-batch 1"; do
-        # shellcheck disable=SC2086
-        EMBER_DECODE_KEY_PARTS=$parts timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --preset llama-3.1-8b \
-          $rows --iters 3 --warmup 1 2>&1 | grep -E '^(single|batch) ' | tee -a "$OUT_DIR/offline.log" || true
-      done
-    done
     if [ $(( until - $(date +%s) )) -gt 240 ]; then serving; else echo "(serving left out: ROUND_SECONDS)"; fi
     if [ $(( until - $(date +%s) )) -gt 100 ]; then spec > "$OUT_DIR/spec.txt" 2>&1; else echo "(spec left out: ROUND_SECONDS)"; fi
     summary

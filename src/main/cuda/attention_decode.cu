@@ -5,8 +5,8 @@
 // decode_attention_keys_d{128,256}_g{2,4}: block (n, kvHead * headBatches + b, split) takes decode row decodeRows[n],
 // HG (2 or 4) of the G = heads/kvHeads query heads that share kvHead (batch b of them; all of them when G <= HG, so
 // that each key and value is read from memory once for the whole group), and the split's contiguous share of the
-// context (of its last `window` positions under a sliding window). A warp per query head, 32 * HG threads, and no
-// communication between warps but the shared tiles. Per head it writes the split's unnormalised result, with
+// context (of its last `window` positions under a sliding window). 128 threads: a warp per query head (two at
+// HG = 2: below), and no communication between warps but the shared tiles. Per head it writes the split's unnormalised result, with
 // s_j = q.k_j * scale * log2(e): o = sum_j 2^(s_j - m) v_j (hd floats), m = max_j s_j, l = sum_j 2^(s_j - m).
 //
 // Tiles: 32 keys (one per lane) and their values, in the storage type, copied by cp.async (16 bytes a copy,
@@ -26,14 +26,16 @@
 // elements of tiles, then HG * (rowElems + 32) floats of queries and probabilities, rowElems being hd rounded up
 // to 16 bytes: 36,352 bytes for the 8B shape in bf16 (hd 128, HG 4), six blocks per multiprocessor on an H200.
 //
-// decode_attention_keys_*_p2 (PARTS = 2; EmberKernels launches them under EMBER_DECODE_KEY_PARTS=2, for measuring
-// against the default): the same result from twice the warps, so that a multiprocessor holds more warps for the
-// same tiles. Warp w takes head w % HG and part p = w / HG, the tile's keys [16p, 16p + 16): lane l scores key
-// 16p + (l & 15) over every other 16-byte slice from slice l >> 4, the two halves' sums joined by one shuffle; the
-// softmax runs over the warp's 16 keys (each half-warp holds them all, so m and l reduce over 16 lanes); the
-// values as above over those 16 keys. After the last tile part 1 leaves (o, m, l) in the tile area and part 0
-// merges it (M = max, each scaled by 2^(m - M)) and writes the split's result as above. Shared memory is the same
-// size (the merge, HG * (rowElems + 4) floats, fits in the tiles); bytes read and FLOPs per row are unchanged.
+// Four warps a block: with HG = 4 a warp per head (PARTS = 1), with HG = 2 two warps per head (PARTS = 2), so that
+// a group of two (Qwen3-0.6B's shape) keeps as many warps a multiprocessor as a group of four on the same tiles (on
+// an H200: offline Qwen3-0.6B 19,255 tok/s against 16,737 with a warp per head; two warps per head at HG = 4 lost
+// 2% at batch 64 of the 8B shape, so those keep one). With PARTS = 2 warp w takes head w % HG and part
+// p = w / HG, the tile's keys [16p, 16p + 16): lane l scores key 16p + (l & 15) over every other 16-byte slice
+// from slice l >> 4, the two halves' sums joined by one shuffle; the softmax runs over the warp's 16 keys (each
+// half-warp holds them all, so m and l reduce over 16 lanes); the values as above over those 16 keys. After the
+// last tile part 1 leaves (o, m, l) in the tile area and part 0 merges it (M = max, each scaled by 2^(m - M)) and
+// writes the split's result as above. Shared memory is the same size (the merge, HG * (rowElems + 4) floats, fits
+// in the tiles); bytes read and FLOPs per row are those of PARTS = 1.
 //
 // decode_attention_reduce: block (n, head) merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L, in the storage type.
@@ -403,25 +405,16 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
     (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum,     \
      heads, kvHeads, hd, blockSize, window, splits, scale)
 // Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
-// smallest HG that holds the group, and HG = 4 with several head batches for wider groups.
-EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g2, (decode_attention_keys<T, 128, 2, 1>), DECODE_PARAMS, DECODE_ARGS)
+// smallest HG that holds the group, and HG = 4 with several head batches for wider groups. The HG = 2 ones, two
+// warps a head, are bounded to as many blocks as shared memory holds, so that registers do not cost any: six
+// blocks of 128 threads in 16-bit types at hd <= 128, three in fp32, whose tiles let in no more.
+#define DECODE_TWO_PARTS_BOUNDS __launch_bounds__(128, sizeof(T) == 4 ? 3 : 6)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d128_g2, DECODE_TWO_PARTS_BOUNDS, (decode_attention_keys<T, 128, 2, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g4, (decode_attention_keys<T, 128, 4, 1>), DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g2, (decode_attention_keys<T, 256, 2, 1>), DECODE_PARAMS, DECODE_ARGS)
+EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g2, DECODE_TWO_PARTS_BOUNDS, (decode_attention_keys<T, 256, 2, 2>),
+                          DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 256, 4, 1>), DECODE_PARAMS, DECODE_ARGS)
-// Two warps per head (EMBER_DECODE_KEY_PARTS=2, for measurement), bounded to as many blocks as registers should
-// hold: in 16-bit types six blocks of 128 threads (as many as shared memory holds at hd <= 128) and four of 256 (64
-// registers: the 40 of six, which shared memory would hold too, spill); in fp32, whose tiles let in at most three
-// blocks, fewer, so that it does not spill either.
-#define DECODE_P2_BOUNDS_G2 __launch_bounds__(128, sizeof(T) == 4 ? 3 : 6)
-#define DECODE_P2_BOUNDS_G4 __launch_bounds__(256, sizeof(T) == 4 ? 2 : 4)
-EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d128_g2_p2, DECODE_P2_BOUNDS_G2, (decode_attention_keys<T, 128, 2, 2>),
-                          DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d128_g4_p2, DECODE_P2_BOUNDS_G4, (decode_attention_keys<T, 128, 4, 2>),
-                          DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g2_p2, DECODE_P2_BOUNDS_G2, (decode_attention_keys<T, 256, 2, 2>),
-                          DECODE_PARAMS, DECODE_ARGS)
-EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g4_p2, DECODE_P2_BOUNDS_G4, (decode_attention_keys<T, 256, 4, 2>),
-                          DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE(decode_attention_reduce,
                   (const float* partialOut, const float* partialMaxSum, const int* decodeRows, T* out, int heads,
                    int hd, int splits),

@@ -31,11 +31,12 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
      * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
-     * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), and the most query heads one block takes, a warp each.
+     * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), the most query heads one block takes, and its warps.
      */
     static final int DECODE_TILE_KEYS = 32;
     private static final int DECODE_STAGES = 2;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
+    private static final int DECODE_WARPS = 4;
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -305,66 +306,52 @@ public final class EmberKernels implements AutoCloseable {
         return 2L * decodeRows * shape.heads() * splits;
     }
 
-    /**
-     * EMBER_DECODE_KEY_PARTS=2, for measuring: the decode entry points with two warps per query head, each taking half
-     * of every tile's keys (the _p2 ones); otherwise 1, a warp per head.
-     */
-    private static final int DECODE_KEY_PARTS = positiveEnvironment("EMBER_DECODE_KEY_PARTS") == 2 ? 2 : 1;
-
     /** Query heads per decode block (HG): the smallest entry point's that holds the group, else 4 in several batches. */
     static int decodeHeadsPerBlock(int group) {
         return group <= 2 ? 2 : DECODE_HEADS_PER_BLOCK;
     }
 
-    /**
-     * The decode entry point, without its storage-type suffix: decode_attention_keys_d{128,256}_g{2,4}, with _p2 for
-     * two warps per head ({@code keyParts} 2).
-     */
-    static String decodeKernel(int headDim, int headsPerBlock, int keyParts) {
-        return "decode_attention_keys_d" + (headDim <= 128 ? 128 : 256) + "_g" + headsPerBlock + (keyParts == 2 ? "_p2" : "");
+    /** Warps per query head of a decode block: a block is always four warps, so two a head when it holds two heads. */
+    static int decodeKeyParts(int headsPerBlock) {
+        return DECODE_WARPS / headsPerBlock;
+    }
+
+    /** The decode entry point, without its storage-type suffix: decode_attention_keys_d{128,256}_g{2,4}. */
+    static String decodeKernel(int headDim, int headsPerBlock) {
+        return "decode_attention_keys_d" + (headDim <= 128 ? 128 : 256) + "_g" + headsPerBlock;
     }
 
     /**
      * Dynamic shared memory of one decode block, as decode_attention_keys lays it out: DECODE_STAGES tiles of
      * DECODE_TILE_KEYS key rows padded by 16 bytes and as many packed value rows, in the storage type, then the queries
-     * and the tile's probabilities in fp32. With two key parts the tile area then holds the parts' merge, a row of
-     * output and (max, sum) per head, which always fits: the size is the same.
+     * and the tile's probabilities in fp32. With two warps a head the tile area then holds their merge, a row of output
+     * and (max, sum) per head, which always fits: the size is the same.
      */
-    static int decodeSharedBytes(DType type, int headDim, int headsPerBlock, int keyParts) {
+    static int decodeSharedBytes(DType type, int headDim, int headsPerBlock) {
         int rowElements = roundUp(headDim, 16 / type.bytes());
         int tiles = DECODE_STAGES * DECODE_TILE_KEYS * (2 * rowElements + 16 / type.bytes()) * type.bytes();
-        int merge = keyParts == 2 ? headsPerBlock * (rowElements + 4) * Float.BYTES : 0;
+        int merge = decodeKeyParts(headsPerBlock) == 2 ? headsPerBlock * (rowElements + 4) * Float.BYTES : 0;
         return Math.max(tiles, merge) + headsPerBlock * (rowElements + DECODE_TILE_KEYS) * Float.BYTES;
     }
 
     /**
      * Split-K paged decode attention (decode_attention_keys) and its reduction (decode_attention_reduce), for the
      * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
-     * sizes above. Grid (rows, KV heads times head batches, splits), a warp per query head of a block (two with
-     * EMBER_DECODE_KEY_PARTS=2).
+     * sizes above. Grid (rows, KV heads times head batches, splits), four warps a block.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
-        decodeAttention(stream, type, q, kv, rowList, rowChunk, positions, partialOut, partialMaxSum, out, decodeRows,
-                splits, shape, DECODE_KEY_PARTS);
-    }
-
-    /** The same with {@code keyParts} warps per query head (1 or 2), whatever the environment says: for tests. */
-    void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk, long positions,
-                         long partialOut, long partialMaxSum, long out, int decodeRows, int splits, AttentionShape shape,
-                         int keyParts) {
         int hd = shape.headDim();
         int headsPerBlock = decodeHeadsPerBlock(shape.group());
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
-        int shared = decodeSharedBytes(type, hd, headsPerBlock, keyParts);
-        CudaFunction f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock, keyParts), type), shared);
+        int shared = decodeSharedBytes(type, hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock), type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
                 .i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * headsPerBlock * keyParts, shared,
-                        stream);
+                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
         args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                 .i32(shape.headDim()).i32(splits)
                 .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);

@@ -156,25 +156,24 @@ class AttentionKernelsTest {
     /**
      * The decode kernel and its reduction, every storage type, shapes and splits (some empty). The shapes reach each
      * entry point (EmberKernels.decodeKernel): at head dimensions up to 128, two heads a block (groups of 1 and 2) and
-     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4); each with a warp
-     * per head and with two (the _p2 entry points, EMBER_DECODE_KEY_PARTS=2).
+     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4). Two heads a block
+     * take two warps each (the tile's keys halved between them, merged at the end), four take one each.
      */
     @ParameterizedTest
     @EnumSource(DType.class)
     void decodeMatchesSoftmaxAttentionForAnySplit(DType type) {
         Gpu.context();
         // hd=36 rows of bf16/fp16 are not a multiple of 16 bytes: the kernel's element-wise staging path.
-        int[][] shapes = {{128, 32, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0}, {256, 4, 2, 0}, {36, 4, 2, 0}};
+        int[][] shapes = {{128, 32, 8, 0}, {128, 16, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0},
+                          {256, 4, 2, 0}, {36, 4, 2, 0}};
         for (int[] s : shapes) {
             for (int splits : new int[] {1, 4, 13, EmberKernels.MAX_DECODE_SPLITS}) {
-                for (int parts = 1; parts <= 2; parts++) {
-                    checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits, parts);
-                }
+                checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);
             }
         }
     }
 
-    private void checkDecode(DType type, AttentionShape shape, int splits, int keyParts) {
+    private void checkDecode(DType type, AttentionShape shape, int splits) {
         // Step rows: three decodes (contexts of 1, 38 and 700 tokens) and row 1, which belongs to another kernel.
         int[] positions = {0, 5, 37, 699};
         int[] rowChunk = {0, 1, 2, 3};
@@ -204,7 +203,7 @@ class AttentionKernelsTest {
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * qd)) {
             Gpu.kernels().decodeAttention(Gpu.stream(), type, dq.address(), new PagedKv(k.address(), v.address(), tables.address(), cache.stride),
                     list.address(), chunkOf.address(), pos.address(), partial.address(), maxSum.address(), out.address(), n,
-                    splits, shape, keyParts);
+                    splits, shape);
             Gpu.stream().synchronize();
             float[] all = Gpu.download(out, type, rows * qd);
             float[] decoded = new float[n * qd];
@@ -214,8 +213,7 @@ class AttentionKernelsTest {
             for (int e = 0; e < qd; e++) {
                 assertTrue(Float.isNaN(all[qd + e]), "row 1 is not a decode row, yet was written");
             }
-            Gpu.assertClose("decode_attention " + type + " " + describe(shape) + " splits=" + splits + " parts=" + keyParts,
-                    decoded, ref,
+            Gpu.assertClose("decode_attention " + type + " " + describe(shape) + " splits=" + splits, decoded, ref,
                     Gpu.tolerance(type));
         }
     }

@@ -24,25 +24,26 @@ class DecodeAttentionLaunchTest {
     void sharedMemoryIsTheKernelsLayout() {
         // The 8B shape in bf16: 2 tiles of 32 keys (128 + 8 elements, the row padded by 16 bytes) and 32 values (128),
         // then 4 heads' queries (128 floats) and probabilities (32 floats): six blocks fit on an H200's multiprocessor.
-        assertEquals(2 * 32 * (136 + 128) * 2 + 4 * (128 + 32) * 4, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4, 1));
-        assertEquals(36_352, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4, 1));
+        assertEquals(2 * 32 * (136 + 128) * 2 + 4 * (128 + 32) * 4, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
+        assertEquals(36_352, EmberKernels.decodeSharedBytes(DType.BF16, 128, 4));
         // fp32 rows are padded by 4 elements.
-        assertEquals(2 * 32 * (260 + 256) * 4 + 2 * (256 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F32, 256, 2, 1));
+        assertEquals(2 * 32 * (260 + 256) * 4 + 2 * (256 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F32, 256, 2));
         // hd=36 in bf16: rows rounded up to 40 elements (80 bytes).
-        assertEquals(2 * 32 * (48 + 40) * 2 + 2 * (40 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F16, 36, 2, 1));
+        assertEquals(2 * 32 * (48 + 40) * 2 + 2 * (40 + 32) * 4, EmberKernels.decodeSharedBytes(DType.F16, 36, 2));
     }
 
     @Test
-    void twoKeyPartsMergeInTheTileArea() {
-        // The parts' merge, a row of output and (max, sum) per head (rowElements + 4 floats), fits in the tiles, so
-        // the two-part block is as large as the one-part block (the 8B shape: four heads' 132 floats in 33,792 bytes).
-        assertTrue(4 * (128 + 4) * 4 < 2 * 32 * (136 + 128) * 2);
+    void twoWarpsAHeadMergeInTheTileArea() {
+        // Two heads a block take two warps each; their merge, a row of output and (max, sum) per head
+        // (rowElements + 4 floats), fits in the tiles, so the block is no larger for it.
+        assertEquals(2, EmberKernels.decodeKeyParts(2));
+        assertEquals(1, EmberKernels.decodeKeyParts(4));
         for (DType type : DType.values()) {
             for (int hd = 2; hd <= EmberKernels.MAX_HEAD_DIM; hd += 2) {
-                for (int heads : new int[] {2, 4}) {
-                    assertEquals(EmberKernels.decodeSharedBytes(type, hd, heads, 1),
-                            EmberKernels.decodeSharedBytes(type, hd, heads, 2), type + " hd=" + hd + " heads=" + heads);
-                }
+                int rowElements = (hd + 16 / type.bytes() - 1) / (16 / type.bytes()) * (16 / type.bytes());
+                int tiles = 2 * 32 * (2 * rowElements + 16 / type.bytes()) * type.bytes();
+                assertTrue(2 * (rowElements + 4) * 4 <= tiles, type + " hd=" + hd);
+                assertEquals(tiles + 2 * (rowElements + 32) * 4, EmberKernels.decodeSharedBytes(type, hd, 2), type + " hd=" + hd);
             }
         }
     }
@@ -52,10 +53,8 @@ class DecodeAttentionLaunchTest {
         for (DType type : DType.values()) {
             for (int hd = 2; hd <= EmberKernels.MAX_HEAD_DIM; hd += 2) {
                 for (int group = 1; group <= EmberKernels.MAX_GROUP; group++) {
-                    for (int parts = 1; parts <= 2; parts++) {
-                        int bytes = EmberKernels.decodeSharedBytes(type, hd, EmberKernels.decodeHeadsPerBlock(group), parts);
-                        assertTrue(bytes <= SM80_SHARED_PER_BLOCK, type + " hd=" + hd + " group=" + group + ": " + bytes);
-                    }
+                    int bytes = EmberKernels.decodeSharedBytes(type, hd, EmberKernels.decodeHeadsPerBlock(group));
+                    assertTrue(bytes <= SM80_SHARED_PER_BLOCK, type + " hd=" + hd + " group=" + group + ": " + bytes);
                 }
             }
         }
@@ -67,12 +66,10 @@ class DecodeAttentionLaunchTest {
         assertEquals(2, EmberKernels.decodeHeadsPerBlock(2));
         assertEquals(4, EmberKernels.decodeHeadsPerBlock(3));
         assertEquals(4, EmberKernels.decodeHeadsPerBlock(32));
-        assertEquals("decode_attention_keys_d128_g4", EmberKernels.decodeKernel(128, 4, 1));
-        assertEquals("decode_attention_keys_d128_g2", EmberKernels.decodeKernel(36, 2, 1));
-        assertEquals("decode_attention_keys_d256_g2", EmberKernels.decodeKernel(130, 2, 1));
-        assertEquals("decode_attention_keys_d256_g4", EmberKernels.decodeKernel(256, 4, 1));
-        assertEquals("decode_attention_keys_d128_g2_p2", EmberKernels.decodeKernel(128, 2, 2));
-        assertEquals("decode_attention_keys_d256_g4_p2", EmberKernels.decodeKernel(256, 4, 2));
+        assertEquals("decode_attention_keys_d128_g4", EmberKernels.decodeKernel(128, 4));
+        assertEquals("decode_attention_keys_d128_g2", EmberKernels.decodeKernel(36, 2));
+        assertEquals("decode_attention_keys_d256_g2", EmberKernels.decodeKernel(130, 2));
+        assertEquals("decode_attention_keys_d256_g4", EmberKernels.decodeKernel(256, 4));
     }
 
     /** Where nvcc built the kernels: every name decodeAttention may launch is an entry point of the fatbin. */
@@ -88,10 +85,8 @@ class DecodeAttentionLaunchTest {
         for (String suffix : new String[] {"_f32", "_bf16", "_f16"}) {
             for (int hd : new int[] {128, 256}) {
                 for (int heads : new int[] {2, 4}) {
-                    for (int parts = 1; parts <= 2; parts++) {
-                        String name = EmberKernels.decodeKernel(hd, heads, parts) + suffix;
-                        assertTrue(fatbin.contains(name + "\0"), name + " is not in attention_decode.fatbin");
-                    }
+                    String name = EmberKernels.decodeKernel(hd, heads) + suffix;
+                    assertTrue(fatbin.contains(name + "\0"), name + " is not in attention_decode.fatbin");
                 }
             }
             assertTrue(fatbin.contains("decode_attention_reduce" + suffix + "\0"));
