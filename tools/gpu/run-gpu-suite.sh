@@ -277,9 +277,10 @@ serving() {
   run_logged client-llama-8b bench client --base-url http://127.0.0.1:8000 --num-prompts 500 --random-input-len 512 \
       --random-output-len 128 --random-vocab-size 128000 --request-rate inf --ignore-eos --warmup-requests 8 \
       --monitor --trace "$dir/client-trace.json" --result-file "$dir/client-llama-8b.json"
-  # Issue 15's figure: the same 500 sequences as 250 requests of two choices, each token with its top 5 logprobs.
+  # Issue 15's figure: the same 500 sequences as 250 requests of two choices, each token with its top 5 logprobs. Another
+  # seed than the run before: its prompts would otherwise still be in the server's prefix cache, and skip their prefill.
   run_logged client-llama-8b-n2-logprobs bench client --base-url http://127.0.0.1:8000 --num-prompts 250 --random-input-len 512 \
-      --random-output-len 128 --random-vocab-size 128000 --request-rate inf --ignore-eos --warmup-requests 8 --n 2 --logprobs 5 \
+      --random-output-len 128 --random-vocab-size 128000 --request-rate inf --ignore-eos --warmup-requests 8 --n 2 --logprobs 5 --seed 1 \
       --result-file "$dir/client-llama-8b-n2-logprobs.json"
   curl -s http://127.0.0.1:8000/metrics > "$dir/server-metrics.txt" || true
   kill -TERM "$pid"; wait "$pid" || true
