@@ -1,26 +1,32 @@
 #!/usr/bin/env python3
 """Bounded soak test of `ember serve`, on the loopback only; it stops by itself.
 
-Starts `./ember serve` on 127.0.0.1 (or uses --base-url with --pid), then sends --requests requests from --concurrency
-clients at once: completions and chat, streamed and whole, a share of streaming clients that disconnect mid-stream,
-bad requests and prompts far over the context. Meanwhile it times GET /health every 100 ms and samples the heap from
-/metrics. At the end it checks that:
+Starts `./ember serve` on 127.0.0.1 (--ember names another command for `./ember`, say the bundled Java runtime with the
+app jar; or --base-url with --pid uses a running server), then sends --requests requests from --concurrency clients at
+once: completions and chat, streamed and whole, a share of streaming clients that disconnect mid-stream, bad requests
+and prompts far over the context. Meanwhile it times GET /health every 100 ms and samples the heap from /metrics. At
+the end it checks that:
   - every request got a complete answer (a finish reason, and [DONE] when streamed) or an OpenAI-style JSON error,
   - no KV block and no request slot leaked (/metrics: nothing running or waiting, no request in flight, blocks in use
     only those the prefix cache holds),
   - /health answered within --health-limit-ms every time,
-  - the heap after a full GC is back within 10% of where it was after warm-up (jcmd GC.run),
-and prints the figures (requests, errors by kind, p50/p99 latency, peak heap) as JSON. Exit code 0 when every check
-holds, 1 otherwise. Standard library only.
+  - the heap after a full GC is back within 10% of where it was after warm-up (`jcmd PID GC.run`, then the heap in use
+    from /metrics; jcmd from --jcmd, else beside the java of --ember, on PATH or in $JAVA_HOME/bin),
+and prints the figures (requests, errors by kind, p50/p99 latency, /health p50/p99/max, peak heap, each check's
+result) as JSON. A check that cannot be made (no jcmd, no process id) is reported as "not made" under "checks", never
+as held. Exit code 0 when every check holds, 1 when one fails, 2 when none fails but one could not be made.
+Standard library only.
 
   tools/soak/soak.py                          # 1,000 requests at 200 concurrent on the default model (CPU)
   tools/soak/soak.py --requests 200 --concurrency 50
+  tools/soak/soak.py --ember "java @config/jvm.options -Dember.home=$PWD -jar target/ember.jar" --jcmd $JAVA_HOME/bin/jcmd
 """
 import argparse
 import http.client
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -28,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, TimeoutError  # (the builtin one from Python 3.11 on)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMPTS = ["And the LORD said unto Moses,", "A friend in need", "The king of Israel", "In the beginning",
@@ -47,7 +53,12 @@ def parse_args():
     p.add_argument("--port", type=int, default=0, help="port for the server started here; 0 picks a free one")
     p.add_argument("--base-url", help="use a running server (loopback only) instead of starting one")
     p.add_argument("--pid", type=int, help="with --base-url: the server's process id, for jcmd GC.run")
-    p.add_argument("--serve-args", default="", help="more arguments for ./ember serve")
+    p.add_argument("--ember", help="the command that stands for ./ember, split as a shell would (no expansion); "
+                   "`serve --host 127.0.0.1 --port N` and --serve-args follow it. Default: ./ember of this checkout")
+    p.add_argument("--serve-args", default="", help="more arguments for `ember serve`, e.g. \"--backend cuda\"")
+    p.add_argument("--jcmd", help="the jcmd that runs GC.run in the server's JVM for the heap check (default: beside "
+                   "the java of --ember, on PATH, or in $JAVA_HOME/bin); without one the heap check is reported not made")
+    p.add_argument("--server-log", help="the server's output (default: $TMPDIR/ember-soak-server.log)")
     p.add_argument("--health-limit-ms", type=float, default=100)
     p.add_argument("--client-niceness", type=int, default=10, help="os.nice of the load-generating clients (0: none)")
     p.add_argument("--time-limit", type=float, default=900, help="seconds after which the run stops, failed")
@@ -73,9 +84,12 @@ class Server:
             self.host, self.port, self.pid = host, int(port), args.pid
             return
         self.host, self.port = "127.0.0.1", args.port or free_port()
-        command = [os.path.join(ROOT, "ember"), "serve", "--host", self.host, "--port", str(self.port)] + args.serve_args.split()
-        self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "ember-soak-server.log"), "w")
+        ember = shlex.split(args.ember) if args.ember else [os.path.join(ROOT, "ember")]
+        command = ember + ["serve", "--host", self.host, "--port", str(self.port)] + shlex.split(args.serve_args)
+        print("soak: starting " + shlex.join(command), file=sys.stderr)
+        self.log = open(args.server_log or os.path.join(os.environ.get("TMPDIR", "/tmp"), "ember-soak-server.log"), "w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        on_term(self)
         deadline = time.time() + 300
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -91,11 +105,11 @@ class Server:
             sys.exit("soak: the server did not answer /health within 300 s")
         self.pid = java_pid(self.process.pid)
 
-    def stop(self):
+    def stop(self, grace=90):
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(90)
+                self.process.wait(grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
@@ -140,16 +154,35 @@ def metrics(server):
     return values
 
 
-def full_gc_heap(server):
-    """The heap in use right after a full GC (jcmd GC.run), read from /metrics; None without jcmd or a pid."""
-    jcmd = shutil.which("jcmd") or next((p for p in ["/usr/lib/jvm/temurin-25-jdk-amd64/bin/jcmd",
-                                                     os.path.join(os.environ.get("JAVA_HOME", ""), "bin", "jcmd")]
-                                         if os.path.exists(p)), None)
-    if not jcmd or not server.pid:
-        return None
+def find_jcmd(args):
+    """The jcmd to use: --jcmd, else the one beside the java that --ember runs, on PATH, or in a JDK; None if none."""
+    if args.jcmd:
+        if not os.access(args.jcmd, os.X_OK):
+            sys.exit("soak: --jcmd %s is not an executable file" % args.jcmd)
+        return args.jcmd
+    candidates = []
+    if args.ember:
+        java = shlex.split(args.ember)[0]
+        if os.path.basename(java) == "java":
+            candidates.append(os.path.join(os.path.dirname(shutil.which(java) or java), "jcmd"))
+    candidates += [shutil.which("jcmd") or "", os.path.join(os.environ.get("JAVA_HOME", ""), "bin", "jcmd"),
+                   "/usr/lib/jvm/temurin-25-jdk-amd64/bin/jcmd"]
+    return next((p for p in candidates if p and os.access(p, os.X_OK)), None)
+
+
+def full_gc_heap(server, jcmd):
+    """The heap in use right after a full GC (jcmd GC.run), read from /metrics, and why not (None, reason) when the GC
+    cannot be asked for: the heap read without it would not be after a full GC, so it is not taken as one."""
+    if not jcmd:
+        return None, "no jcmd (neither --jcmd, beside the server's java, on PATH nor in $JAVA_HOME/bin)"
+    if not server.pid:
+        return None, "no process id of the server (--pid) for jcmd"
     for _ in range(2):
-        subprocess.run([jcmd, str(server.pid), "GC.run"], capture_output=True, timeout=120)
-    return metrics(server)["ember_jvm_heap_used_bytes"]
+        done = subprocess.run([jcmd, str(server.pid), "GC.run"], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            return None, "%s %d GC.run failed (exit %d): %s" % (jcmd, server.pid, done.returncode,
+                                                               (done.stdout + done.stderr).strip()[-200:])
+    return metrics(server)["ember_jvm_heap_used_bytes"], None
 
 
 def plan(args):
@@ -263,20 +296,23 @@ def percentile(values, q):
 
 def main():
     args = parse_args()
+    jcmd = find_jcmd(args)
     server = Server(args)
     failures = []
+    checks = {}
     try:
         deadline = time.time() + args.time_limit
         models = json.loads(request(server, "GET", "/v1/models")[1])
         context_chars = models["data"][0]["max_model_len"] * 32
         for prompt in PROMPTS:  # warm-up: the JIT and the prefix cache see each prompt once
             request(server, "POST", "/v1/completions", json.dumps({"prompt": prompt, "max_tokens": 4}).encode())
-        heap_start = full_gc_heap(server)
+        heap_start, heap_not_made = full_gc_heap(server, jcmd)
 
         # /health is timed from a process of its own, so that this client's threads (and Python's lock) do not add to it.
         health_log = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ember-soak-health-%d.log" % os.getpid())
         monitor = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--monitor", server.host, str(server.port),
                                     health_log])
+        on_term(server, monitor)
         stop = threading.Event()
         heap_samples = []
 
@@ -298,11 +334,15 @@ def main():
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             futures = [pool.submit(run_job, server, job, context_chars) for job in plan(args)]
             for f in futures:
-                left = deadline - time.time()
-                if left <= 0:
-                    failures.append("the run passed its time limit of %d s" % args.time_limit)
+                try:
+                    results.append(f.result(timeout=max(0, deadline - time.time())))
+                except TimeoutError:
+                    failures.append("the run passed its time limit of %d s (%d of %d requests answered)" % (
+                        args.time_limit, len(results), len(futures)))
+                    checks["time_limit"] = "failed"
+                    for g in futures:
+                        g.cancel()
                     break
-                results.append(f.result(timeout=left))
         wall = time.perf_counter() - started
         stop.set()
         watcher.join()
@@ -321,12 +361,15 @@ def main():
             if busy == 0 and used == m["ember_prefix_cache_blocks"] or time.time() > settle:
                 break
             time.sleep(0.2)
+        leaks = len(failures)
         if busy:
             failures.append("requests still held after the run: %s" % {k: m[k] for k in (
                 "ember_num_requests_running", "ember_num_requests_waiting", "ember_http_requests_in_flight")})
         if used != m["ember_prefix_cache_blocks"]:
             failures.append("KV blocks leaked: %d in use, %d held by the prefix cache" % (used, m["ember_prefix_cache_blocks"]))
-        heap_end = full_gc_heap(server)
+        checks["no_leak"] = "held" if len(failures) == leaks else "failed"
+        heap_end, end_not_made = full_gc_heap(server, jcmd)
+        heap_not_made = heap_not_made or end_not_made
 
         outcomes = {}
         errors = {}
@@ -334,6 +377,7 @@ def main():
             outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
             if "error" in r:
                 errors[r["error"]] = errors.get(r["error"], 0) + 1
+        answers = len(failures)
         for bad in ("incomplete", "bad_error_body", "transport_error"):
             if outcomes.get(bad):
                 failures.append("%d requests ended %s" % (outcomes[bad], bad))
@@ -342,26 +386,41 @@ def main():
             if expected_error != (r["outcome"] == "json_error") and r["outcome"] != "disconnected":
                 failures.append("request %d (%s) ended %s" % (r["i"], r["kind"], r["outcome"]))
                 break
+        checks["answers"] = "held" if len(failures) == answers else "failed"
+        health = [ms for ms, _ in health_ms]
         slow_health = [ms for ms, status in health_ms if ms >= args.health_limit_ms or status != 200]
-        if slow_health:
+        if not health_ms:
+            failures.append("/health was never timed")
+        elif slow_health:
             failures.append("/health over %g ms or not 200 %d times of %d (slowest %.1f ms)" % (
-                args.health_limit_ms, len(slow_health), len(health_ms), max(ms for ms, _ in health_ms)))
-        if heap_start and heap_end and heap_end > heap_start * 1.10:
+                args.health_limit_ms, len(slow_health), len(health_ms), max(health)))
+        checks["health"] = "failed" if slow_health or not health_ms else "held"
+        if heap_not_made:
+            checks["heap"] = "not made: " + heap_not_made
+            print("soak: the heap check was not made: " + heap_not_made, file=sys.stderr)
+        elif heap_end > heap_start * 1.10:
             failures.append("the heap after GC grew from %.1f to %.1f MB" % (heap_start / 2**20, heap_end / 2**20))
+            checks["heap"] = "failed"
+        else:
+            checks["heap"] = "held"
 
         complete = [r["seconds"] for r in results if r["outcome"] == "complete"]
+        rounded = lambda value, digits: None if value is None else round(value, digits)
         figures = {
             "date": time.strftime("%Y-%m-%d"),
+            "command": args.ember or "./ember", "serve_args": args.serve_args,
             "requests": len(results), "concurrency": args.concurrency, "wall_seconds": round(wall, 1),
             "outcomes": outcomes, "errors_by_kind": dict(sorted(errors.items())),
-            "latency_p50_s": round(percentile(complete, 0.5), 3), "latency_p99_s": round(percentile(complete, 0.99), 3),
-            "health_checks": len(health_ms), "health_max_ms": round(max(ms for ms, _ in health_ms), 1),
-            "health_p50_ms": round(percentile([ms for ms, _ in health_ms], 0.5), 1),
-            "health_p99_ms": round(percentile([ms for ms, _ in health_ms], 0.99), 1),
-            "load_average_1m": round(os.getloadavg()[0], 1),
-            "heap_after_gc_start_mb": heap_start and round(heap_start / 2**20, 1),
-            "heap_after_gc_end_mb": heap_end and round(heap_end / 2**20, 1),
+            "latency_p50_s": rounded(percentile(complete, 0.5), 3), "latency_p99_s": rounded(percentile(complete, 0.99), 3),
+            "health_checks": len(health_ms), "health_max_ms": rounded(max(health, default=None), 1),
+            "health_p50_ms": rounded(percentile(health, 0.5), 1), "health_p99_ms": rounded(percentile(health, 0.99), 1),
+            "health_limit_ms": args.health_limit_ms, "health_over_limit": len(slow_health),
+            "cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 1),
+            "heap_after_gc_start_mb": rounded(heap_start and heap_start / 2**20, 1),
+            "heap_after_gc_end_mb": rounded(heap_end and heap_end / 2**20, 1),
             "heap_peak_mb": heap_samples and round(max(heap_samples) / 2**20, 1),
+            "checks": checks,
+            "result": "failed" if failures else "held" if all(v == "held" for v in checks.values()) else "not all checks made",
             "failures": failures,
         }
         print(json.dumps(figures, indent=2))
@@ -370,7 +429,17 @@ def main():
                 json.dump(figures, f, indent=2)
     finally:
         server.stop()
-    return 1 if failures else 0
+    return 1 if failures else 0 if all(v == "held" for v in checks.values()) else 2
+
+
+def on_term(server, *children):
+    """On SIGTERM (say from `timeout`) the server started here, in a session of its own, is stopped too."""
+    def stop(*_):
+        for child in children:
+            child.kill()
+        server.stop(grace=20)
+        os._exit(128 + signal.SIGTERM)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def monitor_health(host, port, log):
