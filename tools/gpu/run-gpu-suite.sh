@@ -50,6 +50,10 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh streaming
 #       bench infer in every weight-streaming mode on a preset written to disk (STREAM_PRESET, STREAM_BUDGET), each
 #       swept over batch sizes 1-64 (STREAM_BATCHES), and the chart of decode tokens/s against batch size per mode.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh soak
+#       tools/soak/soak.py (1,000 requests at 200 concurrent) against `ember serve` from the bundle on the default model,
+#       twice: --backend cuda, then --backend cpu; one JSON per run under soak/ and a table of both (requests, /health
+#       p50/p99/max and checks over 100 ms, latency, heap after a full GC through the bundle's jcmd, held or failed).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -62,8 +66,8 @@ set -euo pipefail
 JUNIT_VERSION=6.1.3
 # The application runtime of gpu-host.md, plus jdk.zipfs (the JUnit launcher reads jars with it), java.desktop
 # (java.beans, which Jinjava -- the tokenizer's chat templates -- needs) and java.sql (java.sql.Timestamp, which
-# Jinjava's date filters load).
-MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql
+# Jinjava's date filters load), and jdk.jcmd (bin/jcmd, about 0.1 MB in the archive: the soak's full GC, `jcmd PID GC.run`).
+MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql,jdk.jcmd
 ARCHIVE=ember-gpu.tar.xz
 # The three workloads of issue 4's targets.
 # name|environment|arguments of `ember bench e2e`.
@@ -517,6 +521,63 @@ spec() {
   done
 }
 
+# The soak (tools/soak/soak.py, docs/benchmarks.md "Soak") on this host, where no other work takes the cores the
+# /health bound is meant for: `ember serve` from the bundle on the default model, --backend cuda and then --backend
+# cpu, each bounded by SOAK_SECONDS (default 110); soak/<backend>.json, .log (soak.py's output) and -server.log.
+# SOAK_ARGS passes more soak.py options (e.g. "--requests 200 --concurrency 50"), SOAK_BACKENDS the runs (default "cuda cpu").
+soak() {
+  local dir="$OUT_DIR/soak" backend rc=0 run_rc
+  mkdir -p "$dir"
+  if [ ! -x "$DEST/jre/bin/jcmd" ]; then
+    echo "(no jcmd in the bundle's runtime: soak.py reports the heap check as not made; pack a bundle with jdk.jcmd)"
+  fi
+  for backend in ${SOAK_BACKENDS:-cuda cpu}; do
+    echo "== tools/soak/soak.py --serve-args \"--backend $backend\" ${SOAK_ARGS:-}"
+    set +e
+    # The time limit inside (soak.py stops its clients and reports) comes before timeout's, which stops it and its server.
+    # shellcheck disable=SC2086
+    timeout -k 30 "${SOAK_SECONDS:-110}" python3 "$ROOT/tools/soak/soak.py" --ember "$(printf '%q ' "${JAVA[@]}" -jar "$DEST/app/ember.jar")" \
+      --jcmd "$DEST/jre/bin/jcmd" --serve-args "--backend $backend" --time-limit $(( ${SOAK_SECONDS:-110} - 20 )) \
+      --server-log "$dir/$backend-server.log" --out "$dir/$backend.json" ${SOAK_ARGS:-} > "$dir/$backend.log" 2>&1
+    run_rc=$?
+    set -e
+    echo "soak.py exit code: $run_rc" | tee -a "$dir/$backend.log"
+    [ "$run_rc" -eq 0 ] || rc=1
+    grep '^soak:' "$dir/$backend.log" || true
+  done
+  python3 - "$dir" "${SOAK_BACKENDS:-cuda cpu}" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+rows = [("run", "complete / JSON error / left", "/health: n, p50 / p99 / max ms, > 100", "latency p50 / p99",
+         "heap after GC, MB", "result")]
+notes = []
+for backend in sys.argv[2].split():
+    try:
+        f = json.load(open(os.path.join(d, backend + ".json")))
+    except (OSError, ValueError):
+        rows.append((backend, "-", "-", "-", "-", "no figures (soak.py stopped first: soak/%s.log)" % backend))
+        continue
+    o = f["outcomes"]
+    other = f["requests"] - o.get("complete", 0) - o.get("json_error", 0) - o.get("disconnected", 0)
+    rows.append((backend,
+                 "%d / %d / %d" % (o.get("complete", 0), o.get("json_error", 0), o.get("disconnected", 0))
+                 + (" (+%d other)" % other if other else ""),
+                 "%d, %s / %s / %s, %d" % (f["health_checks"], f["health_p50_ms"], f["health_p99_ms"], f["health_max_ms"],
+                                           f["health_over_limit"]),
+                 "%s / %s s" % (f["latency_p50_s"], f["latency_p99_s"]),
+                 "%s -> %s" % (f["heap_after_gc_start_mb"] or "-", f["heap_after_gc_end_mb"] or "-"),
+                 f["result"]))
+    notes += ["%s: %s: %s" % (backend, name, check) for name, check in f["checks"].items() if check != "held"]
+    notes += ["%s: %s" % (backend, failure) for failure in f["failures"]]
+widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+for row in rows:
+    print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+for note in notes:
+    print("  " + note)
+PY
+  return $rc
+}
+
 # Few files come back from the GPU machine (8): everything but summary.txt goes into one results.tar.gz beside it.
 pack_results() {
   local archive=/tmp/ember-results.tar.gz
@@ -581,6 +642,12 @@ case "${1:-}" in
     cat "$OUT_DIR/fixtures.log" >> /tmp/check-summary.txt
     mv /tmp/check-summary.txt "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;
+  soak)
+    unpack; host_info > /dev/null
+    rc=0; soak > "$OUT_DIR/soak.txt" 2>&1 || rc=$?
+    { cat "$OUT_DIR/soak.txt"; echo "== host: $(sed -n 2p "$OUT_DIR/host.txt"), $(nproc) cores"; } > "$OUT_DIR/summary.txt"
+    cat "$OUT_DIR/summary.txt"; pack_results
+    exit $rc ;;
   report)
     unpack; host_info
     "${JAVA[@]}" -jar "$DEST/app/ember.jar" report --backend cuda --preset llama-3.1-8b --monitor --trace \
@@ -588,5 +655,5 @@ case "${1:-}" in
     { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
     pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | soak | report | ember ARGS..." >&2; exit 2 ;;
 esac
