@@ -12,7 +12,7 @@
 //
 // Cost for a chunk of n new tokens after c cached ones, per head: about 4*n*(c + n/2)*hd FLOPs on the
 // tensor cores; keys and values are read once per 64 query rows.
-#include "common.cuh"
+#include "tensor_cores.cuh"
 
 namespace ember {
 
@@ -28,42 +28,6 @@ constexpr float MMA_LOG2E = 1.4426950408889634f;
 constexpr int MMA_SHARED_BYTES = 2 * 2 * MMA_KEYS * (MMA_MAXHD + 8) * 2;
 static_assert(MMA_SHARED_BYTES <= 99 * 1024, "within the opt-in shared memory of every target (sm_86 and sm_89: 99 KiB)");
 
-// Copies 16 bytes from global to shared memory without passing through registers; with valid false the
-// destination is zero-filled and the source is not read.
-__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
-    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
-}
-
-template <typename T> struct MmaOps;
-
-template <> struct MmaOps<__nv_bfloat16> {
-    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-        return *reinterpret_cast<uint32_t*>(&v);
-    }
-};
-
-template <> struct MmaOps<__half> {
-    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-        __half2 v = __floats2half2_rn(lo, hi);
-        return *reinterpret_cast<uint32_t*>(&v);
-    }
-};
-
-// Fragment layouts of m16n8k16 (g = lane / 4, t = lane % 4): A (16 x 16, row-major) a0 = (g, 2t..2t+1),
-// a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B (16 x 8) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
-// C (16 x 8) c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8, 2t+1).
 template <typename T>
 __device__ __forceinline__ void prefill_attention_mma(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
@@ -100,17 +64,8 @@ __device__ __forceinline__ void prefill_attention_mma(
     const float qScale = scale * MMA_LOG2E;
 
     uint32_t qf[KSTEPS][4];
-#pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-        const int d = kk * 16 + 2 * t;
-        const bool inside = kk * 16 < hd;
-        const T* q0 = q + (size_t)(firstRow + r0) * qd + head * hd;
-        const T* q1 = q + (size_t)(firstRow + r1) * qd + head * hd;
-        qf[kk][0] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d) : 0u;
-        qf[kk][1] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d) : 0u;
-        qf[kk][2] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d + 8) : 0u;
-        qf[kk][3] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d + 8) : 0u;
-    }
+    load_query_fragments(qf, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
+                         valid0, valid1, hd, t);
 
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's share of its rows' sums
     float o[DTILES][4];
@@ -171,18 +126,11 @@ __device__ __forceinline__ void prefill_attention_mma(
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
             s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-            // K is [key][dim], which is already the B operand's layout (b0: dims 2t, 2t+1 of key g, b1: 8 dims on):
-            // ldmatrix (not transposed) loads both fragments of a k-step, two 8x8 tiles (keys 8n..8n+7, dims
-            // 16kk..16kk+15), in one instruction where two 4-byte loads took two. Lanes 0-7 address the first
-            // tile's rows, lanes 8-15 the second's (the other lanes' addresses are not read, but are valid).
 #pragma unroll
             for (int kk = 0; kk < KSTEPS; kk++) {
                 if (kk * 16 < hd) {
                     uint32_t b0, b1;
-                    const unsigned row =
-                            (unsigned)__cvta_generic_to_shared(&Ks[n * 8 + (lane & 7)][kk * 16 + ((lane >> 3) & 1) * 8]);
-                    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
-                                 : "=r"(b0), "=r"(b1) : "r"(row));
+                    load_key_fragment(Ks[n * 8], MMA_MAXHD + 8, kk * 16, lane, b0, b1);
                     Ops::mma(s[n], qf[kk], b0, b1);
                 }
             }
@@ -204,10 +152,8 @@ __device__ __forceinline__ void prefill_attention_mma(
             max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
             max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
         }
-        max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 1));
-        max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 2));
-        max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 1));
-        max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 2));
+        max0 = quad_max(max0);
+        max1 = quad_max(max1);
         const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
         // A row with no visible key yet keeps m = -inf and adds nothing.
         const float alpha0 = mNew0 == -INFINITY ? 1.f : exp2f(m0 - mNew0);
@@ -216,13 +162,7 @@ __device__ __forceinline__ void prefill_attention_mma(
         m1 = mNew1;
         l0 *= alpha0;
         l1 *= alpha1;
-#pragma unroll
-        for (int n = 0; n < DTILES; n++) {
-            o[n][0] *= alpha0;
-            o[n][1] *= alpha0;
-            o[n][2] *= alpha1;
-            o[n][3] *= alpha1;
-        }
+scale_rows(o, alpha0, alpha1);
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
 #pragma unroll
@@ -240,12 +180,8 @@ __device__ __forceinline__ void prefill_attention_mma(
 #pragma unroll
             for (int n = 0; n < DTILES; n++) {
                 if (n * 8 < hd) {
-                    // V is [key][dim]; the B operand wants pairs of consecutive keys: ldmatrix.trans transposes
-                    // two 8x8 tiles (keys 16j..16j+7 and 16j+8..16j+15, dims 8n..8n+7) on the way to registers.
                     uint32_t b0, b1;
-                    const unsigned row = (unsigned)__cvta_generic_to_shared(&Vs[j * 16 + (lane & 15)][n * 8]);
-                    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-                                 : "=r"(b0), "=r"(b1) : "r"(row));
+                    load_value_fragment(Vs[j * 16], MMA_MAXHD + 8, n * 8, lane, b0, b1);
                     Ops::mma(o[n], p, b0, b1);
                 }
             }
@@ -253,10 +189,8 @@ __device__ __forceinline__ void prefill_attention_mma(
         }
         __syncthreads();  // this stage is consumed before the next iteration refills it
     }
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    l0 = quad_sum(l0);
+    l1 = quad_sum(l1);
     const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
     T* out0 = out + (size_t)(firstRow + r0) * qd + head * hd;
     T* out1 = out + (size_t)(firstRow + r1) * qd + head * hd;

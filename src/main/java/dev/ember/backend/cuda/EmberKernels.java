@@ -37,6 +37,14 @@ public final class EmberKernels implements AutoCloseable {
     private static final int DECODE_STAGES = 2;
     private static final int DECODE_HEADS_PER_BLOCK = 4;
     private static final int DECODE_WARPS = 4;
+    /**
+     * The tensor-core decode kernel's (decode_attention_mma): keys per tile (DMMA_KEYS, 16 a warp), query heads per
+     * block (DMMA_HEADS, the rows of the mma's A operand), and its shared memory, two stages of key and value tiles of
+     * rows padded by 8 elements.
+     */
+    private static final int DECODE_MMA_HEADS = 16;
+    private static final int DECODE_MMA_TILE_KEYS = 64;
+    static final int DECODE_MMA_SHARED_BYTES = 2 * 2 * DECODE_MMA_TILE_KEYS * (128 + 8) * 2;
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -284,11 +292,12 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
-     * about four blocks per multiprocessor (six of decode_attention_keys's fit at once: 36 KB of shared memory
-     * each at head dimension 128), each split at least one tile of keys, so the count changes only with the table
+     * about four blocks per multiprocessor, each split at least 32 keys, so the count changes only with the table
      * width. Fewer, longer splits waste less on each block's first tile and on the reduction: on the H200 at batch 64
      * of the 8B shape (512-token prompts) 2 splits gave 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor)
-     * 8,473, 4 8,315 and 6 8,018; at batch 1 8 and 12 splits gave the same (bench e2e, EMBER_DECODE_SPLITS).
+     * 8,473, 4 8,315 and 6 8,018 with decode_attention_keys; at batch 1 8 and 12 splits gave the same (bench e2e,
+     * EMBER_DECODE_SPLITS). The tensor-core kernel's 64-key tiles then leave a short split's warps 2-3 idle rather
+     * than halve the blocks of a small batch.
      */
     public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
         int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
@@ -335,18 +344,33 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * Split-K paged decode attention (decode_attention_keys) and its reduction (decode_attention_reduce), for the
-     * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
-     * sizes above. Grid (rows, KV heads times head batches, splits), four warps a block.
+     * Whether decode attention runs on the tensor cores (decode_attention_mma): 16-bit types and head dimensions that
+     * are multiples of 16 up to 128, as for prefill, and groups of more than two query heads a KV head, where
+     * decode_attention_keys reads each key from shared memory once per head and the tensor cores' once per group wins
+     * (offline Llama-8B on the H200 +6%); for groups of one or two decode_attention_keys, two warps a head, is faster
+     * (Qwen3-0.6B offline 19,400 tok/s against 17,000).
+     */
+    static boolean decodeOnTensorCores(DType type, AttentionShape shape) {
+        int hd = shape.headDim();
+        return type != DType.F32 && hd % 16 == 0 && hd <= 128 && shape.group() > 2;
+    }
+
+    /**
+     * Split-K paged decode attention and its reduction (decode_attention_reduce), for the {@code decodeRows} rows listed
+     * in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above. On the tensor
+     * cores where {@link #decodeOnTensorCores} says so (grid: rows, KV heads times batches of 16 query heads, splits),
+     * else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits); four warps a block either way.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
         int hd = shape.headDim();
-        int headsPerBlock = decodeHeadsPerBlock(shape.group());
+        boolean tensorCores = decodeOnTensorCores(type, shape);
+        int headsPerBlock = tensorCores ? DECODE_MMA_HEADS : decodeHeadsPerBlock(shape.group());
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
-        int shared = decodeSharedBytes(type, hd, headsPerBlock);
-        CudaFunction f = withSharedMemory(typed(decodeKernel(hd, headsPerBlock), type), shared);
+        int shared = tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(tensorCores ? "decode_attention_mma" : decodeKernel(hd, headsPerBlock), type),
+                shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())

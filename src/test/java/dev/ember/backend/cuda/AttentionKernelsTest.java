@@ -154,10 +154,11 @@ class AttentionKernelsTest {
     }
 
     /**
-     * The decode kernel and its reduction, every storage type, shapes and splits (some empty). The shapes reach each
-     * entry point (EmberKernels.decodeKernel): at head dimensions up to 128, two heads a block (groups of 1 and 2) and
-     * four (groups of 4, and of 7 in two batches); at 256, two (a group of 2) and four (a group of 4). Two heads a block
-     * take two warps each (the tile's keys halved between them, merged at the end), four take one each.
+     * The decode kernels and their reduction, every storage type, shapes and splits (some empty). In bf16 and fp16,
+     * groups of more than two heads at head dimensions that are multiples of 16 up to 128 run on the tensor cores
+     * (decode_attention_mma): groups of 4 (one under a sliding window) and 7 in a 16-row block, and of 17 (hd 96) in two batches of 16. The rest
+     * run in decode_attention_keys (EmberKernels.decodeKernel): groups of 1 and 2, two heads a block and two warps a
+     * head, at hd 128, 36 and 256; wider groups in fp32 and at hd 36 and 256, four heads a block.
      */
     @ParameterizedTest
     @EnumSource(DType.class)
@@ -165,7 +166,7 @@ class AttentionKernelsTest {
         Gpu.context();
         // hd=36 rows of bf16/fp16 are not a multiple of 16 bytes: the kernel's element-wise staging path.
         int[][] shapes = {{128, 32, 8, 0}, {128, 16, 8, 0}, {64, 14, 2, 0}, {128, 8, 8, 100}, {256, 8, 2, 0},
-                          {256, 4, 2, 0}, {36, 4, 2, 0}};
+                          {256, 4, 2, 0}, {36, 4, 2, 0}, {96, 34, 2, 0}, {36, 16, 2, 0}, {128, 16, 4, 50}};
         for (int[] s : shapes) {
             for (int splits : new int[] {1, 4, 13, EmberKernels.MAX_DECODE_SPLITS}) {
                 checkDecode(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), splits);

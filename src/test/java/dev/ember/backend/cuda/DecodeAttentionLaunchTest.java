@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -46,6 +47,22 @@ class DecodeAttentionLaunchTest {
                 assertEquals(tiles + 2 * (rowElements + 32) * 4, EmberKernels.decodeSharedBytes(type, hd, 2), type + " hd=" + hd);
             }
         }
+    }
+
+    @Test
+    void tensorCoresTakeSixteenBitTypesAtHeadDimensionsOfSixteensAndGroupsOverTwo() {
+        assertTrue(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(32, 8, 128, 16, 0)));
+        assertTrue(EmberKernels.decodeOnTensorCores(DType.F16, new AttentionShape(14, 2, 64, 16, 0)));
+        assertTrue(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(24, 8, 96, 16, 0)));
+        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(16, 8, 128, 16, 0)));
+        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(8, 8, 128, 16, 0)));
+        assertFalse(EmberKernels.decodeOnTensorCores(DType.F32, new AttentionShape(32, 8, 128, 16, 0)));
+        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(32, 8, 36, 16, 0)));
+        assertFalse(EmberKernels.decodeOnTensorCores(DType.BF16, new AttentionShape(32, 8, 256, 16, 0)));
+        // Two stages of 64 key rows and 64 value rows of 136 bf16 elements: three blocks share an H200 multiprocessor.
+        assertEquals(69_632, EmberKernels.DECODE_MMA_SHARED_BYTES);
+        assertTrue(3 * (EmberKernels.DECODE_MMA_SHARED_BYTES + 1024) <= 233_472);
+        assertTrue(EmberKernels.DECODE_MMA_SHARED_BYTES <= SM80_SHARED_PER_BLOCK);
     }
 
     @Test
@@ -90,6 +107,9 @@ class DecodeAttentionLaunchTest {
                 }
             }
             assertTrue(fatbin.contains("decode_attention_reduce" + suffix + "\0"));
+            if (!suffix.equals("_f32")) {
+                assertTrue(fatbin.contains("decode_attention_mma" + suffix + "\0"));
+            }
         }
     }
 }

@@ -1,0 +1,101 @@
+// Shared by the attention kernels that stage tiles with cp.async and multiply on the tensor cores (mma.sync
+// m16n8k16, 16-bit operands, fp32 accumulation): attention_prefill_mma.cu and attention_decode.cu.
+#pragma once
+
+#include "common.cuh"
+
+namespace ember {
+
+// Copies 16 bytes from global to shared memory without passing through registers; with valid false the
+// destination is zero-filled and the source is not read.
+__device__ __forceinline__ void copy_async_16(void* shared, const void* global, bool valid) {
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(to), "l"(global), "r"(valid ? 16 : 0));
+}
+
+// Fragment layouts of m16n8k16 (g = lane / 4, t = lane % 4): A (16 x 16, row-major) a0 = (g, 2t..2t+1),
+// a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B (16 x 8) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
+// C (16 x 8) c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8, 2t+1).
+template <typename T> struct MmaOps;
+
+template <> struct MmaOps<__nv_bfloat16> {
+    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<uint32_t*>(&v);
+    }
+};
+
+template <> struct MmaOps<__half> {
+    static __device__ __forceinline__ void mma(float* c, const uint32_t* a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __half2 v = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<uint32_t*>(&v);
+    }
+};
+
+// B fragments of one k-step from a [key][dim] tile in shared memory, 8 keys from `rows` on and dims [d, d + 16):
+// K is already the B operand's layout (b0: dims 2t, 2t+1 of key g, b1: 8 dims on), two 8x8 tiles in one ldmatrix.
+// Lanes 0-7 address the first tile's rows, lanes 8-15 the second's (the other lanes' addresses are not read, but are
+// valid). `stride`: elements from one row to the next.
+template <typename T>
+__device__ __forceinline__ void load_key_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0, uint32_t& b1) {
+    const unsigned at = (unsigned)__cvta_generic_to_shared(rows + (lane & 7) * stride + d + ((lane >> 3) & 1) * 8);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(at));
+}
+
+// B fragments of P V's k-step from a [key][dim] tile: keys [0, 16) from `rows` on, dims [d, d + 8). The operand wants
+// pairs of consecutive keys: ldmatrix.trans transposes the two 8x8 tiles (keys 0-7 and 8-15) on the way to registers.
+template <typename T>
+__device__ __forceinline__ void load_value_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0, uint32_t& b1) {
+    const unsigned at = (unsigned)__cvta_generic_to_shared(rows + (lane & 15) * stride + d);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(at));
+}
+
+// A operand fragments of 16 query rows over KSTEPS k-steps of 16 dimensions: rows g and g + 8 of the thread's quad
+// start at q0 and q1 (zeros where a row is not valid, and past hd).
+template <typename T, int KSTEPS>
+__device__ __forceinline__ void load_query_fragments(uint32_t (&qf)[KSTEPS][4], const T* q0, const T* q1, bool valid0,
+                                                     bool valid1, int hd, int t) {
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        const int d = kk * 16 + 2 * t;
+        const bool inside = kk * 16 < hd;
+        qf[kk][0] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d) : 0u;
+        qf[kk][1] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d) : 0u;
+        qf[kk][2] = inside && valid0 ? *reinterpret_cast<const uint32_t*>(q0 + d + 8) : 0u;
+        qf[kk][3] = inside && valid1 ? *reinterpret_cast<const uint32_t*>(q1 + d + 8) : 0u;
+    }
+}
+
+// The 4 lanes of a quad (lane / 4 alike) hold one row's accumulator fragments: a row's max and sum over them.
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// Scales an output held as N m16n8 accumulator tiles: row g (c0, c1) by s0, row g + 8 (c2, c3) by s1.
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&o)[N][4], float s0, float s1) {
+#pragma unroll
+    for (int n = 0; n < N; n++) {
+        o[n][0] *= s0;
+        o[n][1] *= s0;
+        o[n][2] *= s1;
+        o[n][3] *= s1;
+    }
+}
+
+}  // namespace ember
