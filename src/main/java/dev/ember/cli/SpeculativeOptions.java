@@ -41,12 +41,12 @@ public final class SpeculativeOptions {
     int gamma;
 
     /**
-     * The largest batch at which speculation was measured to pay. On an NVIDIA H200 (2026-12-04, ember bench spec):
-     * n-gram lookup on the default model sped batch-1 decoding up 1.16-1.77x at gamma 1-8 and slowed batch 4, 16 and
-     * 64 to 0.93, 0.86 and 0.78x (gamma 2); a draft model (the shipped pair) and self:4 on the 8B shape lost at batch 1
-     * already. Batches 2 and 3 are not measured yet.
+     * The largest batch at which speculation was measured to pay. On an NVIDIA H200 (2026-12-04, ember bench spec, with
+     * verifications attended by the decode kernel): n-gram lookup on the default model at gamma 2 sped decoding up
+     * 1.65x at batch 1, 1.20x, 1.34x and 1.17x at batch 2, 3 and 4, and slowed batch 16 and 64 to 0.82x and 0.86x; a
+     * draft model (the shipped pair) and self:4 on the 8B shape lost at batch 1 already.
      */
-    static final int DEFAULT_DISABLE_ABOVE = 1;
+    static final int DEFAULT_DISABLE_ABOVE = 4;
 
     @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
             description = "do not speculate in a step with more than N decoding sequences; default: " + DEFAULT_DISABLE_ABOVE
