@@ -4,7 +4,7 @@
 #   tools/gpu/run-gpu-suite.sh pack [BUNDLE_DIR]
 #       Here (the development machine): builds the jars (with the CUDA kernels) and the test classes, jlinks a
 #       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher + the HF script into one
-#       xz archive in BUNDLE_DIR (default /work/main/.gpu/bundle-gpu, copied to the GPU machine with the checkout), with this
+#       xz archive in BUNDLE_DIR (default .gpu/bundle-gpu in the checkout, copied to the GPU machine with the checkout), with this
 #       script beside it.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh all
@@ -92,7 +92,9 @@ store_jar() {
 pack() {
   local root bundle work jdk
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-  bundle="${1:-/work/main/.gpu/bundle-gpu}"
+  bundle="${1:-$root/.gpu/bundle-gpu}"
+  mkdir -p "$bundle"
+  bundle="$(cd "$bundle" && pwd)"  # absolute: the steps below copy from other directories into it
   work="$(dirname "$bundle")/$(basename "$bundle")-work"
   jdk=/usr/lib/jvm/temurin-25-jdk-amd64
   export JAVA_HOME="$jdk"
