@@ -347,7 +347,7 @@ public final class EmberKernels implements AutoCloseable {
      * Whether decode attention runs on the tensor cores (decode_attention_mma): 16-bit types and head dimensions that
      * are multiples of 16 up to 128, as for prefill, and groups of more than two query heads a KV head, where
      * decode_attention_keys reads each key from shared memory once per head and the tensor cores' once per group wins
-     * (offline Llama-8B on the H200 +6%); for groups of one or two decode_attention_keys, two warps a head, is faster
+     * (offline Llama-8B on the H200 +5.5%); for groups of one or two decode_attention_keys, two warps a head, is faster
      * (Qwen3-0.6B offline 19,400 tok/s against 17,000).
      */
     static boolean decodeOnTensorCores(DType type, AttentionShape shape) {
