@@ -54,6 +54,11 @@
 #       tools/soak/soak.py (1,000 requests at 200 concurrent) against `ember serve` from the bundle on the default model,
 #       twice: --backend cuda, then --backend cpu; one JSON per run under soak/ and a table of both (requests, /health
 #       p50/p99/max and checks over 100 ms, latency, heap after a full GC through the bundle's jcmd, held or failed).
+#   CANDIDATES="REV..." tools/gpu/run-gpu-suite.sh pack;  bash .gpu/bundle-gpu/run-gpu-suite.sh ab
+#       A/B of builds in one call: pack also builds ember.jar at each git revision named (a branch, a commit) and
+#       carries it as app/ember-REV.jar beside the bundle's own; `ab` runs the same rows (AB_ROWS: offline Qwen3-0.6B,
+#       offline Llama-8B, the 8B shape's batch-64 and batch-1 decode by default) with each jar in turn, AB_ROUNDS
+#       rounds (default 2), so that drift of the GPU falls on every build alike, and prints one table of medians.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -112,6 +117,17 @@ pack() {
   cp "$root/config/jvm.options" "$work/app/"
   cp "$root"/target/lib/*.jar "$work/app/lib/"
   cp "$work/tools/junit-platform-console-standalone-$JUNIT_VERSION.jar" "$work/app/"
+  # Builds of other revisions for `ab`: each jar alone (the libraries are the bundle's), from a detached worktree.
+  local rev tree_dir
+  for rev in ${CANDIDATES:-}; do
+    tree_dir="$work/candidate-src"
+    echo "[pack] building ember.jar at $rev"
+    git -C "$root" worktree remove --force "$tree_dir" 2>/dev/null || rm -rf "$tree_dir"
+    git -C "$root" worktree add --detach -q "$tree_dir" "$rev"
+    mvn -B -q -o -f "$tree_dir/pom.xml" -DskipTests package
+    cp "$tree_dir/target/ember.jar" "$work/app/ember-$(echo "$rev" | tr '/' '-').jar"
+    git -C "$root" worktree remove --force "$tree_dir"
+  done
   # DJL and JNA ship natives for many platforms; the GPU host needs linux-x86_64 only.
   local jar strip
   for jar in "$work"/app/*.jar "$work"/app/lib/*.jar; do
@@ -580,6 +596,60 @@ PY
   return $rc
 }
 
+# The rows of `ab`, one per line: a name, then the ember arguments (after `ember`); each line's output is grepped for
+# its figure (tok/s or ms), the last one printed.
+AB_ROWS_DEFAULT='offline-qwen3-0.6b|bench offline --backend cuda --preset qwen3-0.6b --runs 2
+offline-llama-8b|bench offline --backend cuda --preset llama-3.1-8b --runs 1
+b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1
+b1-decode|bench e2e --preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1'
+
+ab() {
+  local jars=("$DEST/app/ember.jar") jar round name args line figure dir="$OUT_DIR/ab"
+  mkdir -p "$dir"
+  for jar in "$DEST"/app/ember-*.jar; do [ -f "$jar" ] && jars+=("$jar"); done
+  if [ "${#jars[@]}" -lt 2 ]; then echo "(ab: no candidate jar in the bundle: pack with CANDIDATES=\"REV...\")"; fi
+  for round in $(seq 1 "${AB_ROUNDS:-2}"); do
+    for jar in "${jars[@]}"; do
+      while IFS='|' read -r name args; do
+        [ -n "$name" ] || continue
+        # shellcheck disable=SC2086
+        timeout 150 "${JAVA[@]}" -jar "$jar" $args > "$dir/$(basename "$jar" .jar)-$name-$round.log" 2>&1 || true
+        # bench offline prints "Throughput: X tok/s" per run (their median below), bench e2e a row whose last column is it.
+        figure=$(python3 - "$dir/$(basename "$jar" .jar)-$name-$round.log" <<'PY'
+import re, statistics, sys
+text = open(sys.argv[1]).read()
+runs = [float(x) for x in re.findall(r"Throughput: ([0-9.]+)tok/s", text)]
+rows = [l.split() for l in text.splitlines() if l.startswith(("single ", "batch "))]
+print(f"{statistics.median(runs):.1f}" if runs else rows[-1][-1] if rows else "failed")
+PY
+)
+        echo "$(basename "$jar" .jar),$name,$round,$figure" | tee -a "$dir/ab.csv"
+      done <<< "${AB_ROWS:-$AB_ROWS_DEFAULT}"
+    done
+  done
+  echo "== ab: output tok/s per build and row, median over rounds (ab/ab.csv)" | tee "$OUT_DIR/summary.txt"
+  python3 - "$dir/ab.csv" <<'PY' | tee -a "$OUT_DIR/summary.txt"
+import collections, csv, statistics, sys
+figures = collections.defaultdict(list)
+builds, rows = [], []
+for build, row, _, value in csv.reader(open(sys.argv[1])):
+    builds += [build] if build not in builds else []
+    rows += [row] if row not in rows else []
+    if value != "failed":
+        figures[build, row].append(float(value))
+print(f"{'row':<22}" + "".join(f"{b:>28}" for b in builds))
+for row in rows:
+    base = statistics.median(figures[builds[0], row]) if figures[builds[0], row] else None
+    cells = []
+    for b in builds:
+        v = figures[b, row]
+        m = statistics.median(v) if v else None
+        ratio = f" ({m / base:.3f})" if m and base and b != builds[0] else ""
+        cells.append(f"{m:.1f}{ratio}" if m else "failed")
+    print(f"{row:<22}" + "".join(f"{c:>28}" for c in cells))
+PY
+}
+
 # Few files come back from the GPU machine (8): everything but summary.txt goes into one results.tar.gz beside it.
 pack_results() {
   local archive=/tmp/ember-results.tar.gz
@@ -656,6 +726,7 @@ case "${1:-}" in
       --out "$OUT_DIR/report" > "$OUT_DIR/report.log" 2>&1 || echo "(ember report failed: exit $?)" >> "$OUT_DIR/report.log"
     { tail -5 "$OUT_DIR/report.log"; ls "$OUT_DIR/report"; } | tee "$OUT_DIR/summary.txt"
     pack_results ;;
+  ab) unpack; host_info; ab; pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | soak | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | soak | ab | report | ember ARGS..." >&2; exit 2 ;;
 esac
