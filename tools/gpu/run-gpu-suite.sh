@@ -23,7 +23,8 @@
 #       every log and result file.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh gpu [TEST_SELECTOR...]
-#       The GPU tests alone (selectors such as --select-class=... narrow them).
+#       The GPU tests alone (selectors such as --select-class=... narrow them); TEST_JAR=/tmp/ember-gpu/app/ember-REV.jar
+#       runs them against a candidate build (see ab below) instead of the bundle's.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh bench
 #       The three benchmarks alone.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh peer
@@ -238,7 +239,7 @@ tests() {
   set +e
   ${EMBER_JAVA_WRAPPER:-} timeout 420 "${JAVA[@]}" -Xmx24g -Dember.hf.dir="$HF_DIR" \
       -jar "$app/junit-platform-console-standalone-$JUNIT_VERSION.jar" execute \
-      --class-path "$app/ember.jar:$(ls "$app"/lib/*.jar | tr '\n' ':')$app/test-classes" \
+      --class-path "${TEST_JAR:-$app/ember.jar}:$(ls "$app"/lib/*.jar | tr '\n' ':')$app/test-classes" \
       --details=tree --disable-banner "${selectors[@]}" > "$log" 2>&1
   rc=$?
   set -e
