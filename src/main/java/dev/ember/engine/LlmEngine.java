@@ -99,8 +99,8 @@ public final class LlmEngine {
     /**
      * Speculates from now on: before each step, the proposer drafts up to gamma tokens for every decoding sequence
      * ({@link Sampler#canSpeculate}: no penalties), which the step verifies; not above the batch limit, where a
-     * verification costs more than it saves. Steps are then not
-     * overlapped, since a draft needs the last token on the host. The caller closes the proposer.
+     * verification costs more than it saves. Steps that draft are not overlapped, since a draft needs the last token on
+     * the host; above the batch limit steps overlap as without speculation. The caller closes the proposer.
      */
     public void speculate(Speculation speculation) {
         if (speculation.gamma() < 1 || speculation.disableAboveBatch() < 1) {
@@ -202,12 +202,13 @@ public final class LlmEngine {
     public int step() {
         long traced = trace.start();
         int retired = 0;
-        if (inFlight != null && (!inFlightCarries || proposer != null)) {
+        boolean drafting = drafting();
+        if (inFlight != null && (!inFlightCarries || drafting)) {
             // Its tokens are drawn on the host, or a draft needs them: the next step needs them first.
             retired = retire(inFlight, inFlightPlan);
             inFlight = null;
         }
-        if (proposer != null) {
+        if (drafting) {
             propose();
         }
         ScheduledStep plan = scheduler.schedule();
@@ -226,12 +227,30 @@ public final class LlmEngine {
         if (previous != null) {
             retired = retire(previous, previousPlan);
         }
-        if ((!config.overlap() || proposer != null) && inFlight != null) {
+        if ((!config.overlap() || drafting) && inFlight != null) {
             retired = retire(inFlight, inFlightPlan);
             inFlight = null;
         }
         trace.end(Trace.ENGINE, "engine_step", traced, "tokens", retired);
         return retired;
+    }
+
+    /**
+     * Whether this step may draft: the engine speculates and no more sequences are past their prompt than speculation
+     * pays for. A step that may not runs as without a proposer, overlapped with the next where the configuration
+     * overlaps steps; one that may waits for the step in flight first, since a draft needs the last token on the host.
+     */
+    private boolean drafting() {
+        if (proposer == null) {
+            return false;
+        }
+        int decoding = 0;
+        for (Sequence s : scheduler.running()) {
+            if (s.computed() >= s.promptLength() && ++decoding > speculateUpTo) {
+                return false;
+            }
+        }
+        return decoding > 0;
     }
 
     /** Drafts tokens for the decoding sequences, unless there are more of them than speculation pays for. */

@@ -8,6 +8,7 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.sampling.TokenLogprobs;
+import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
@@ -66,18 +67,31 @@ class SpeculativeDecodingTest {
     /** The requests' greedy tokens through an engine, speculating with what {@code proposer} makes (none: plain). */
     private static List<int[]> run(List<String> prompts, int maxTokens, Function<ModelRunner, Proposer> proposer,
                                    SpeculationStats[] stats) {
-        return run(prompts, i -> SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), proposer, stats).stream()
-                .map(Sequence::generatedTokens).toList();
+        return run(prompts, maxTokens, proposer, 64, StepObserver.NONE, stats);
+    }
+
+    /** The same, speculating only in steps with at most {@code batchLimit} decoding sequences, watched by {@code observer}. */
+    private static List<int[]> run(List<String> prompts, int maxTokens, Function<ModelRunner, Proposer> proposer,
+                                   int batchLimit, StepObserver observer, SpeculationStats[] stats) {
+        return run(prompts, i -> SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), proposer, batchLimit, observer,
+                stats).stream().map(Sequence::generatedTokens).toList();
     }
 
     /** The finished sequences of the requests, the i-th with {@code params.apply(i)}, speculating as {@link #run} does. */
     private static List<Sequence> run(List<String> prompts, IntFunction<SamplingParams> params,
                                       Function<ModelRunner, Proposer> proposer, SpeculationStats[] stats) {
+        return run(prompts, params, proposer, 64, StepObserver.NONE, stats);
+    }
+
+    private static List<Sequence> run(List<String> prompts, IntFunction<SamplingParams> params,
+                                      Function<ModelRunner, Proposer> proposer, int batchLimit, StepObserver observer,
+                                      SpeculationStats[] stats) {
         LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, true, true),
                 tokenizer);
+        engine.setObserver(observer);
         Proposer p = proposer == null ? null : proposer.apply(targetRunner);
         if (p != null) {
-            engine.speculate(new Speculation(p, 4, 64));
+            engine.speculate(new Speculation(p, 4, batchLimit));
         }
         try {
             List<Sequence> sequences = new ArrayList<>();
@@ -166,6 +180,39 @@ class SpeculativeDecodingTest {
             assertTrue(stats[0].accepted() < stats[0].proposed() || source.equals("self"),
                     source + ": and some rejected (else the check would not see a rollback)");
         }
+    }
+
+    /**
+     * Above the batch limit the engine does not draft and overlaps its steps as without speculation; when requests end
+     * and the batch falls to the limit it waits for the step in flight and drafts again. Eight requests of 40 down to 19
+     * tokens with a limit of 4: the same tokens as plain greedy decoding, steps in flight two at a time while the batch
+     * is large, and verifications once it is small.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"draft", "ngram"})
+    void aboveTheBatchLimitStepsOverlapAndBelowItSpeculationResumes(String source) {
+        Function<ModelRunner, Proposer> proposer = source.equals("draft") ? SpeculativeDecodingTest::draftModel
+                : t -> new NgramProposer(1, 3);
+        List<int[]> plain = run(PROMPTS, 40, null, null);
+        int[] inFlight = new int[2];  // now, most
+        StepObserver watch = new StepObserver() {
+            @Override
+            public void submitted(ScheduledStep step) {
+                inFlight[1] = Math.max(inFlight[1], ++inFlight[0]);
+            }
+
+            @Override
+            public void retired(ScheduledStep step) {
+                inFlight[0]--;
+            }
+        };
+        SpeculationStats[] stats = new SpeculationStats[1];
+        List<int[]> speculated = run(PROMPTS, 40, proposer, 4, watch, stats);
+        for (int i = 0; i < PROMPTS.size(); i++) {
+            assertArrayEquals(plain.get(i), speculated.get(i), source + ", request " + i);
+        }
+        assertEquals(2, inFlight[1], source + ": steps overlapped while the batch was above the limit");
+        assertTrue(stats[0].verifications() > 0, source + ": speculation resumed below the limit");
     }
 
     @Test
