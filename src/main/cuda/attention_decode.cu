@@ -470,7 +470,7 @@ __device__ __forceinline__ void decode_attention_mma(
             m1 = mNew1;
             l0 *= alpha0;
             l1 *= alpha1;
-scale_rows(o, alpha0, alpha1);
+            scale_rows(o, alpha0, alpha1);
 #pragma unroll
             for (int n = 0; n < 2; n++) {
 #pragma unroll
@@ -523,7 +523,7 @@ scale_rows(o, alpha0, alpha1);
     const float own0 = m0 == -INFINITY ? 0.f : exp2f(m0 - mMax0), own1 = m1 == -INFINITY ? 0.f : exp2f(m1 - mMax1);
     l0 *= own0;
     l1 *= own1;
-scale_rows(o, own0, own1);
+    scale_rows(o, own0, own1);
 #pragma unroll 1
     for (int v = 0; v < DMMA_WARPS - 1; v++) {  // one warp's fragments at a time: unrolled, ptxas loads all three at once and spills
         const float4* theirs = merge + v * (DTILES + 1) * 32;

@@ -162,7 +162,7 @@ __device__ __forceinline__ void prefill_attention_mma(
         m1 = mNew1;
         l0 *= alpha0;
         l1 *= alpha1;
-scale_rows(o, alpha0, alpha1);
+        scale_rows(o, alpha0, alpha1);
 #pragma unroll
         for (int n = 0; n < NTILES; n++) {
 #pragma unroll
