@@ -5,9 +5,9 @@
 // decode_attention_keys_d{128,256}_g{2,4}: block (n, kvHead * headBatches + b, split) takes decode row decodeRows[n],
 // HG (2 or 4) of the G = heads/kvHeads query heads that share kvHead (batch b of them; all of them when G <= HG, so
 // that each key and value is read from memory once for the whole group), and the split's contiguous share of the
-// context (of its last `window` positions under a sliding window). 128 threads: a warp per query head (two at
-// HG = 2: below), and no communication between warps but the shared tiles. Per head it writes the split's unnormalised result, with
-// s_j = q.k_j * scale * log2(e): o = sum_j 2^(s_j - m) v_j (hd floats), m = max_j s_j, l = sum_j 2^(s_j - m).
+// context (of its last `window` positions under a sliding window). 128 threads: a warp per query head (two at HG = 2:
+// below), and no communication between warps but the shared tiles. Per head it writes the split's unnormalised result,
+// with s_j = q.k_j * scale * log2(e): o = sum_j 2^(s_j - m) v_j (hd floats), m = max_j s_j, l = sum_j 2^(s_j - m).
 //
 // Tiles: 32 keys (one per lane) and their values, in the storage type, copied by cp.async (16 bytes a copy,
 // zero-filled past the split's end; element by element where hd*sizeof(T) is not a multiple of 16), two tiles
@@ -39,21 +39,21 @@
 //
 // decode_attention_mma_{bf16,f16}: the same partials on the tensor cores (mma.sync m16n8k16, fp32 accumulation), for
 // 16-bit types, head dimensions that are multiples of 16 up to 128 and groups of more than two query heads, where
-// EmberKernels launches it instead. The query heads of a KV head (up to 16 a block; batches of 16 for wider groups)
-// are the 16 rows of the A operand, so a tile of keys and values crosses shared memory once for the whole group,
-// where decode_attention_keys reads it once per head and re-reads the query for every key: for a group of four that
-// kernel's shared-memory traffic is about as fast as DRAM. On an H200, the 8B shape (groups of four): offline
-// Llama-8B 8,291 and 8,166 tok/s against 7,831 and 7,706 with decode_attention_keys, batch 64 within 1.5% either
-// way; for groups of two (Qwen3-0.6B) decode_attention_keys, two warps a head, stays faster (19,400 against 17,000
-// offline) and is kept there. Blocks of two warps and 32-key tiles were slower on every shape (15,064; 7,781). Block (n, kvHead * batches + b,
-// split), 4 warps; tiles of 64 keys and their values staged by the whole block with cp.async, two deep, rows padded
-// by 16 bytes so that ldmatrix's 8 rows fall on distinct banks; warp w takes keys [16w, 16w + 16) of each tile:
-// S = Q K^T (2 x hd/16 mma, K through ldmatrix), masked past the split's end and scaled, the online softmax of its
-// rows (4-lane shuffles), O += P V (hd/8 mma, S's registers reused as P's operand, V through ldmatrix.trans). After
-// the last tile warps 1-3 leave (o, m, l) in the tile area and warp 0 merges them (M = max, each scaled by
-// 2^(m - M)) into the split's partial. Shared memory: 2 stages x 2 x 64 x 136 elements = 69,632 bytes, three blocks
-// a multiprocessor. Bytes read are those above; FLOPs on the tensor cores 4 * 16 * ctx * hd per block (rows past the
-// group are computed and dropped), which at 16 FLOPs per byte of bf16 cache is far under their rate.
+// EmberKernels launches it instead. The query heads of a KV head (up to 16 a block; batches of 16 for wider groups) are
+// the 16 rows of the A operand, so a tile of keys and values crosses shared memory once for the whole group, where
+// decode_attention_keys reads it once per head and re-reads the query for every key: for a group of four that kernel's
+// shared-memory traffic is about as fast as DRAM. On an H200, the 8B shape (groups of four): offline Llama-8B 8,291 and
+// 8,166 tok/s against 7,831 and 7,706 with decode_attention_keys, batch 64 within 1.5% either way; for groups of two
+// (Qwen3-0.6B) decode_attention_keys, two warps a head, stays faster (19,400 against 17,000 offline) and is kept there.
+// Blocks of two warps and 32-key tiles were slower on every shape (15,064; 7,781). Block (n, kvHead * batches + b,
+// split), 4 warps; tiles of 64 keys and their values staged by the whole block with cp.async, two deep, rows padded by
+// 16 bytes so that ldmatrix's 8 rows fall on distinct banks; warp w takes keys [16w, 16w + 16) of each tile: S = Q K^T
+// (2 x hd/16 mma, K through ldmatrix), masked past the split's end and scaled, the online softmax of its rows (4-lane
+// shuffles), O += P V (hd/8 mma, S's registers reused as P's operand, V through ldmatrix.trans). After the last tile
+// warps 1-3 leave (o, m, l) in the tile area and warp 0 merges them (M = max, each scaled by 2^(m - M)) into the
+// split's partial. Shared memory: 2 stages x 2 x 64 x 136 elements = 69,632 bytes, three blocks a multiprocessor. Bytes
+// read are those above; FLOPs on the tensor cores 4 * 16 * ctx * hd per block (rows past the group are computed and
+// dropped), which at 16 FLOPs per byte of bf16 cache is far under their rate.
 //
 // decode_attention_reduce: block (n, head) merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L, in the storage type.
@@ -327,7 +327,9 @@ __device__ __forceinline__ void decode_attention_keys(
 #pragma unroll
             for (int k = 0; k < CHUNKS; k++) {
                 const int d0 = 4 * (lane + 32 * k);
-                if (d0 < rowElems) *reinterpret_cast<float4*>(merge + d0) = make_float4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]);
+                if (d0 < rowElems) {
+                    *reinterpret_cast<float4*>(merge + d0) = make_float4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]);
+                }
             }
             if (lane == 0) {
                 merge[rowElems] = m;
@@ -499,7 +501,8 @@ __device__ __forceinline__ void decode_attention_mma(
     // Warps 1-3 leave (o, m, l) in the tile area, each lane's fragments where the same lane of warp 0 reads them (the
     // fragments' places in the output are the same in every warp); warp 0 merges: M = max, each scaled by 2^(m - M).
     float4* merge = reinterpret_cast<float4*>(smem);  // [warp - 1][DTILES + 1][32]
-    static_assert((DMMA_WARPS - 1) * (DTILES + 1) * 32 * 16 <= 2 * 2 * DMMA_KEYS * DMMA_ROW * 2, "the merge fits the tiles");
+    static_assert((DMMA_WARPS - 1) * (DTILES + 1) * 32 * 16 <= 2 * 2 * DMMA_KEYS * DMMA_ROW * 2,
+                  "the merge fits the tiles");
     __syncthreads();  // every warp is past the last tile (with no tiles: the barrier is harmless)
     if (warp > 0) {
         float4* mine = merge + (warp - 1) * (DTILES + 1) * 32;
@@ -524,11 +527,13 @@ __device__ __forceinline__ void decode_attention_mma(
     l0 *= own0;
     l1 *= own1;
     scale_rows(o, own0, own1);
+    // One warp's fragments at a time: unrolled, ptxas loads all three warps' at once and spills.
 #pragma unroll 1
-    for (int v = 0; v < DMMA_WARPS - 1; v++) {  // one warp's fragments at a time: unrolled, ptxas loads all three at once and spills
+    for (int v = 0; v < DMMA_WARPS - 1; v++) {
         const float4* theirs = merge + v * (DTILES + 1) * 32;
         const float4 ml = theirs[DTILES * 32 + lane];
-        const float w0 = ml.x == -INFINITY ? 0.f : exp2f(ml.x - mMax0), w1 = ml.y == -INFINITY ? 0.f : exp2f(ml.y - mMax1);
+        const float w0 = ml.x == -INFINITY ? 0.f : exp2f(ml.x - mMax0);
+        const float w1 = ml.y == -INFINITY ? 0.f : exp2f(ml.y - mMax1);
         l0 += ml.z * w0;
         l1 += ml.w * w1;
 #pragma unroll

@@ -47,7 +47,8 @@ template <> struct MmaOps<__half> {
 // Lanes 0-7 address the first tile's rows, lanes 8-15 the second's (the other lanes' addresses are not read, but are
 // valid). `stride`: elements from one row to the next.
 template <typename T>
-__device__ __forceinline__ void load_key_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0, uint32_t& b1) {
+__device__ __forceinline__ void load_key_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0,
+                                                  uint32_t& b1) {
     const unsigned at = (unsigned)__cvta_generic_to_shared(rows + (lane & 7) * stride + d + ((lane >> 3) & 1) * 8);
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(at));
 }
@@ -55,7 +56,8 @@ __device__ __forceinline__ void load_key_fragment(const T* rows, int stride, int
 // B fragments of P V's k-step from a [key][dim] tile: keys [0, 16) from `rows` on, dims [d, d + 8). The operand wants
 // pairs of consecutive keys: ldmatrix.trans transposes the two 8x8 tiles (keys 0-7 and 8-15) on the way to registers.
 template <typename T>
-__device__ __forceinline__ void load_value_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0, uint32_t& b1) {
+__device__ __forceinline__ void load_value_fragment(const T* rows, int stride, int d, int lane, uint32_t& b0,
+                                                    uint32_t& b1) {
     const unsigned at = (unsigned)__cvta_generic_to_shared(rows + (lane & 15) * stride + d);
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(at));
 }
