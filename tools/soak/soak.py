@@ -13,8 +13,10 @@ the end it checks that:
   - the heap after a full GC is back within 10% of where it was after warm-up (`jcmd PID GC.run`, then the heap in use
     from /metrics; jcmd from --jcmd, else beside the java of --ember, on PATH or in $JAVA_HOME/bin),
 and prints the figures (requests, errors by kind, p50/p99 latency, /health p50/p99/max, peak heap, each check's
-result) as JSON. A check that cannot be made (no jcmd, no process id) is reported as "not made" under "checks", never
-as held. Exit code 0 when every check holds, 1 when one fails, 2 when none fails but one could not be made.
+result) as JSON; each /health check over the limit is listed under health_slow as [seconds since the clients started
+(UTC time under clients_started_at), ms, phase: before / while / after the requests] (and its status when not 200),
+to set beside a GC log. A check that cannot be made (no jcmd, no process id) is reported as "not made" under
+"checks", never as held. Exit code 0 when every check holds, 1 when one fails, 2 when none fails but one could not be made.
 Standard library only.
 
   tools/soak/soak.py                          # 1,000 requests at 200 concurrent on the default model (CPU)
@@ -329,7 +331,7 @@ def main():
         # The clients yield the cores to the server and the /health timer, as clients on other machines would: on a
         # machine of two cores they would otherwise take the CPU the server answers with.
         os.nice(args.client_niceness)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         results = []
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             futures = [pool.submit(run_job, server, job, context_chars) for job in plan(args)]
@@ -344,12 +346,13 @@ def main():
                         g.cancel()
                     break
         wall = time.perf_counter() - started
+        ended_at = started_at + wall
         stop.set()
         watcher.join()
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(30)
         with open(health_log) as f:
-            health_ms = [(float(ms), int(status)) for ms, status, _ in (line.split() for line in f)]
+            health_ms = [(float(ms), int(status), float(at)) for ms, status, at in (line.split() for line in f)]
         os.unlink(health_log)
 
         # Leaks: wait for the engine to settle, then nothing may hold a request slot or a block beyond the prefix cache.
@@ -387,13 +390,20 @@ def main():
                 failures.append("request %d (%s) ended %s" % (r["i"], r["kind"], r["outcome"]))
                 break
         checks["answers"] = "held" if len(failures) == answers else "failed"
-        health = [ms for ms, _ in health_ms]
-        slow_health = [ms for ms, status in health_ms if ms >= args.health_limit_ms or status != 200]
+        health = [ms for ms, _, _ in health_ms]
+        # Each check over the limit: when it was sent, in seconds since the clients started, and in which phase.
+        slow_health = []
+        for ms, status, at in health_ms:
+            if ms >= args.health_limit_ms or status != 200:
+                sent = at - ms / 1000
+                phase = "before" if sent < started_at else "while" if sent < ended_at else "after"
+                slow_health.append([round(sent - started_at, 2), round(ms, 1), phase] + ([] if status == 200 else [status]))
         if not health_ms:
             failures.append("/health was never timed")
         elif slow_health:
-            failures.append("/health over %g ms or not 200 %d times of %d (slowest %.1f ms)" % (
-                args.health_limit_ms, len(slow_health), len(health_ms), max(health)))
+            failures.append("/health over %g ms or not 200 %d times of %d (slowest %.1f ms); at +s, ms, phase: %s" % (
+                args.health_limit_ms, len(slow_health), len(health_ms), max(health),
+                ", ".join("%+.2f %.1f %s" % tuple(slow[:3]) for slow in slow_health)))
         checks["health"] = "failed" if slow_health or not health_ms else "held"
         if heap_not_made:
             checks["heap"] = "not made: " + heap_not_made
@@ -415,6 +425,8 @@ def main():
             "health_checks": len(health_ms), "health_max_ms": rounded(max(health, default=None), 1),
             "health_p50_ms": rounded(percentile(health, 0.5), 1), "health_p99_ms": rounded(percentile(health, 0.99), 1),
             "health_limit_ms": args.health_limit_ms, "health_over_limit": len(slow_health),
+            "health_slow": slow_health, "clients_started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started_at))
+            + ".%03dZ" % (started_at % 1 * 1000),
             "cores": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 1),
             "heap_after_gc_start_mb": rounded(heap_start and heap_start / 2**20, 1),
             "heap_after_gc_end_mb": rounded(heap_end and heap_end / 2**20, 1),
