@@ -597,8 +597,9 @@ PY
   return $rc
 }
 
-# The rows of `ab`, one per line: a name, then the ember arguments (after `ember`); each line's output is grepped for
-# its figure (tok/s or ms), the last one printed.
+# The rows of `ab`, one per line: a name, the ember arguments (after `ember`) and, optionally, environment settings for
+# that row (e.g. `b64-1split|bench e2e ... --decode-batch 64|EMBER_DECODE_SPLITS=1`); each row's output is grepped for
+# its figure (tok/s), the last one printed.
 AB_ROWS_DEFAULT='offline-qwen3-0.6b|bench offline --backend cuda --preset qwen3-0.6b --runs 2
 offline-llama-8b|bench offline --backend cuda --preset llama-3.1-8b --runs 1
 b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1
@@ -611,10 +612,10 @@ ab() {
   if [ "${#jars[@]}" -lt 2 ]; then echo "(ab: no candidate jar in the bundle: pack with CANDIDATES=\"REV...\")"; fi
   for round in $(seq 1 "${AB_ROUNDS:-2}"); do
     for jar in "${jars[@]}"; do
-      while IFS='|' read -r name args; do
+      while IFS='|' read -r name args envs; do
         [ -n "$name" ] || continue
         # shellcheck disable=SC2086
-        timeout 150 "${JAVA[@]}" -jar "$jar" $args > "$dir/$(basename "$jar" .jar)-$name-$round.log" 2>&1 || true
+        timeout 150 env ${envs:-} "${JAVA[@]}" -jar "$jar" $args > "$dir/$(basename "$jar" .jar)-$name-$round.log" 2>&1 || true
         # bench offline prints "Throughput: X tok/s" per run (their median below), bench e2e a row whose last column is it.
         figure=$(python3 - "$dir/$(basename "$jar" .jar)-$name-$round.log" <<'PY'
 import re, statistics, sys
