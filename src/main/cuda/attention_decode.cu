@@ -96,6 +96,26 @@ __device__ __forceinline__ void load_slice(const __half* s, float* out) {
     }
 }
 
+// Starts copying the keys and values of tokens [t0, t0 + rows) of one KV head, `vectors` 16-byte vectors a row, into
+// shared memory: key row j at kDst + j * kStride, value row j at vDst + j * vStride (elements); rows at or past `end`
+// as zeros (the source is not read). Vector i (key i / vectors) goes to thread i % THREADS.
+template <typename T, int THREADS>
+__device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                             const int* __restrict__ table, T* kDst, int kStride, T* vDst, int vStride,
+                                             int rows, int vectors, int t0, int end, int kvHeads, int kvHead, int hd,
+                                             int blockSize) {
+    constexpr int E = 16 / sizeof(T);
+    const bool pow2 = (vectors & (vectors - 1)) == 0;
+    const int shift = __ffs(vectors) - 1;
+    for (int i = threadIdx.x; i < rows * vectors; i += THREADS) {
+        const int j = pow2 ? i >> shift : i / vectors, d = (i - j * vectors) * E, kp = t0 + j;
+        const bool valid = kp < end;
+        const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
+        copy_async_16(kDst + j * kStride + d, kCache + at, valid);
+        copy_async_16(vDst + j * vStride + d, vCache + at, valid);
+    }
+}
+
 // Starts copying the keys and values of tokens [t0, t0 + TK) of one KV head into a stage (rows of
 // `slices` 16-byte slices; tokens at or past `end` as zeros). Rows whose hd*sizeof(T) bytes are not a
 // multiple of 16 are copied element by element instead, synchronously, with the row's tail zeroed: the
@@ -108,15 +128,8 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
                                            int end, int kvHeads, int kvHead, int hd, int blockSize) {
     constexpr int E = 16 / sizeof(T);
     if (slices * E == hd) {
-        const int shift = __ffs(slices) - 1;
-        const bool pow2 = (slices & (slices - 1)) == 0;
-        for (int i = threadIdx.x; i < TK * slices; i += THREADS) {
-            const int j = pow2 ? i >> shift : i / slices, c = i - j * slices, kp = t0 + j;
-            const bool valid = kp < end;
-            const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, c * E) : 0;
-            copy_async_16(Ks + j * kStride + c * E, kCache + at, valid);
-            copy_async_16(Vs + i * E, vCache + at, valid);
-        }
+        copy_kv_rows<T, THREADS>(kCache, vCache, table, Ks, kStride, Vs, slices * E, TK, slices, t0, end, kvHeads,
+                                 kvHead, hd, blockSize);
         return;
     }
     const int row = slices * E;
@@ -403,21 +416,12 @@ __device__ __forceinline__ void decode_attention_mma(
     uint32_t qf[KSTEPS][4];
     load_query_fragments(qf, q0, q0 + 8 * hd, valid0, valid1, hd, t);
 
-    // Tile k0's keys and values into stage s: 16-byte vectors, key j = i / vectors, dimensions 8 * (i % vectors) on;
-    // zero-filled at and past the split's end (their scores are masked, their values weigh 0).
-    const int vectors = hd / 8;
-    const bool vectorsPow2 = (vectors & (vectors - 1)) == 0;
-    const int vectorShift = __ffs(vectors) - 1;
+    // Tile k0's keys and values into stage s, zero-filled at and past the split's end (their scores are masked, their
+    // values weigh 0).
     auto stage = [&](int s, int k0) {
         T* keys = staged + s * 2 * DMMA_KEYS * DMMA_ROW;
-        T* values = keys + DMMA_KEYS * DMMA_ROW;
-        for (int i = threadIdx.x; i < DMMA_KEYS * vectors; i += DMMA_THREADS) {
-            const int j = vectorsPow2 ? i >> vectorShift : i / vectors, d = (i - j * vectors) * 8, kp = k0 + j;
-            const bool valid = kp < w.end;
-            const size_t at = valid ? paged_offset(w.table, kp, blockSize, kvHeads, w.kvHead, hd, d) : 0;
-            copy_async_16(keys + j * DMMA_ROW + d, kCache + at, valid);
-            copy_async_16(values + j * DMMA_ROW + d, vCache + at, valid);
-        }
+        copy_kv_rows<T, DMMA_THREADS>(kCache, vCache, w.table, keys, DMMA_ROW, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW,
+                                      DMMA_KEYS, hd / 8, k0, w.end, kvHeads, w.kvHead, hd, blockSize);
     };
 
     const float qScale = scale * DECODE_LOG2E;
@@ -463,8 +467,8 @@ __device__ __forceinline__ void decode_attention_mma(
                 max0 = fmaxf(max0, fmaxf(sc[n][0], sc[n][1]));
                 max1 = fmaxf(max1, fmaxf(sc[n][2], sc[n][3]));
             }
-            max0 = quad_max(max0);
-            max1 = quad_max(max1);
+            max0 = warp_max<4>(max0);
+            max1 = warp_max<4>(max1);
             // Finite: key `first` is in range, and every row scores it (rows past the count score 0).
             const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
             const float alpha0 = exp2f(m0 - mNew0), alpha1 = exp2f(m1 - mNew1);  // 0 on the warp's first tile
@@ -495,8 +499,8 @@ __device__ __forceinline__ void decode_attention_mma(
         __syncthreads();  // this stage is consumed before the next iteration refills it
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
-    l0 = quad_sum(l0);
-    l1 = quad_sum(l1);
+    l0 = warp_sum<4>(l0);
+    l1 = warp_sum<4>(l1);
 
     // Warps 1-3 leave (o, m, l) in the tile area, each lane's fragments where the same lane of warp 0 reads them (the
     // fragments' places in the output are the same in every warp); warp 0 merges: M = max, each scaled by 2^(m - M).

@@ -152,8 +152,8 @@ __device__ __forceinline__ void prefill_attention_mma(
             max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
             max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
         }
-        max0 = quad_max(max0);
-        max1 = quad_max(max1);
+        max0 = warp_max<4>(max0);
+        max1 = warp_max<4>(max1);
         const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
         // A row with no visible key yet keeps m = -inf and adds nothing.
         const float alpha0 = mNew0 == -INFINITY ? 1.f : exp2f(m0 - mNew0);
@@ -189,8 +189,8 @@ __device__ __forceinline__ void prefill_attention_mma(
         }
         __syncthreads();  // this stage is consumed before the next iteration refills it
     }
-    l0 = quad_sum(l0);
-    l1 = quad_sum(l1);
+    l0 = warp_sum<4>(l0);
+    l1 = warp_sum<4>(l1);
     const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
     T* out0 = out + (size_t)(firstRow + r0) * qd + head * hd;
     T* out1 = out + (size_t)(firstRow + r1) * qd + head * hd;

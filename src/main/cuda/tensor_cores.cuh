@@ -78,15 +78,8 @@ __device__ __forceinline__ void load_query_fragments(uint32_t (&qf)[KSTEPS][4], 
     }
 }
 
-// The 4 lanes of a quad (lane / 4 alike) hold one row's accumulator fragments: a row's max and sum over them.
-__device__ __forceinline__ float quad_max(float v) {
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float quad_sum(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 1);
-    return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
+// A row's accumulator fragments are spread over the 4 lanes of a quad (lane / 4 alike): its max and sum are
+// warp_max<4> and warp_sum<4> (common.cuh).
 
 // Scales an output held as N m16n8 accumulator tiles: row g (c0, c1) by s0, row g + 8 (c2, c3) by s1.
 template <int N>
