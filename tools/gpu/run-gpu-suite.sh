@@ -4,8 +4,8 @@
 #   tools/gpu/run-gpu-suite.sh pack [BUNDLE_DIR]
 #       Here (the development machine): builds the jars (with the CUDA kernels) and the test classes, jlinks a
 #       Java runtime, and packs runtime + jars + test classes + the JUnit console launcher + the HF script into one
-#       xz archive in BUNDLE_DIR (default .gpu/bundle-gpu in the checkout, copied to the GPU machine with the checkout), with this
-#       script beside it.
+#       xz archive in BUNDLE_DIR (default .gpu/bundle-gpu in the checkout, copied to the GPU machine with the
+#       checkout), with this script beside it.
 #
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh all
 #       On the GPU host, from the repository root (the checkout copied there; the tests read
@@ -606,7 +606,7 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
 b1-decode|bench e2e --preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1'
 
 ab() {
-  local jars=("$DEST/app/ember.jar") jar round name args line figure dir="$OUT_DIR/ab"
+  local jars=("$DEST/app/ember.jar") jar round name args envs log figure dir="$OUT_DIR/ab"
   mkdir -p "$dir"
   for jar in "$DEST"/app/ember-*.jar; do [ -f "$jar" ] && jars+=("$jar"); done
   if [ "${#jars[@]}" -lt 2 ]; then echo "(ab: no candidate jar in the bundle: pack with CANDIDATES=\"REV...\")"; fi
@@ -614,10 +614,11 @@ ab() {
     for jar in "${jars[@]}"; do
       while IFS='|' read -r name args envs; do
         [ -n "$name" ] || continue
+        log="$dir/$(basename "$jar" .jar)-$name-$round.log"
         # shellcheck disable=SC2086
-        timeout 150 env ${envs:-} "${JAVA[@]}" -jar "$jar" $args > "$dir/$(basename "$jar" .jar)-$name-$round.log" 2>&1 || true
+        timeout 150 env ${envs:-} "${JAVA[@]}" -jar "$jar" $args > "$log" 2>&1 || true
         # bench offline prints "Throughput: X tok/s" per run (their median below), bench e2e a row whose last column is it.
-        figure=$(python3 - "$dir/$(basename "$jar" .jar)-$name-$round.log" <<'PY'
+        figure=$(python3 - "$log" <<'PY'
 import re, statistics, sys
 text = open(sys.argv[1]).read()
 runs = [float(x) for x in re.findall(r"Throughput: ([0-9.]+)tok/s", text)]
