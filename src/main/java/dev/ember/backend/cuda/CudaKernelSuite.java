@@ -198,7 +198,7 @@ final class CudaKernelSuite implements KernelSuite {
             } else {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 long meta = prefillMeta.address();
-                boolean tensorCores = type != DType.F32 && hd % 16 == 0 && hd <= 128;
+                boolean tensorCores = EmberKernels.onTensorCores(type, hd);
                 launch(new Case("prefill_attention", (tensorCores ? "prefill_attention_mma_" : "prefill_attention_") + typed,
                         phase, "rows=" + rows + " context=" + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads()
                         + " head_dim=" + hd, rows, prefillAttentionBytes(rows, shape, t),

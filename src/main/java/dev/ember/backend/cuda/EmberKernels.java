@@ -260,7 +260,7 @@ public final class EmberKernels implements AutoCloseable {
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
                                  AttentionShape shape) {
         int hd = shape.headDim();
-        boolean tensorCores = type != DType.F32 && hd % 16 == 0 && hd <= 128;
+        boolean tensorCores = onTensorCores(type, hd);
         CudaFunction f;
         int rowsPerBlock, shared;
         if (tensorCores) {
@@ -351,8 +351,12 @@ public final class EmberKernels implements AutoCloseable {
      * (Qwen3-0.6B offline 19,400 tok/s against 17,000).
      */
     static boolean decodeOnTensorCores(DType type, AttentionShape shape) {
-        int hd = shape.headDim();
-        return type != DType.F32 && hd % 16 == 0 && hd <= 128 && shape.group() > 2;
+        return onTensorCores(type, shape.headDim()) && shape.group() > 2;
+    }
+
+    /** Whether the tensor-core attention kernels take these operands: 16-bit types, hd a multiple of 16 up to 128. */
+    static boolean onTensorCores(DType type, int headDim) {
+        return type != DType.F32 && headDim % 16 == 0 && headDim <= 128;
     }
 
     /**
