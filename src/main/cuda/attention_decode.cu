@@ -96,6 +96,41 @@ __device__ __forceinline__ void load_slice(const __half* s, float* out) {
     }
 }
 
+// Starts copying the keys and values of tokens [t0, t0 + rows) of one KV head, `vectors` 16-byte vectors a row, into
+// shared memory: key row j at kDst + j * kStride, value row j at vDst + j * vStride (elements); rows at or past `end`
+// (>= t0 + 1) as zeros. Vector i (key i / vectors) goes to thread i % THREADS. Four of a thread's copies at a time:
+// their block-table reads are issued together, none behind a branch (a row past `end` reads the table at end - 1 and
+// copies nothing), so that a copy does not wait for the table read of the one before it.
+template <typename T, int THREADS>
+__device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                             const int* __restrict__ table, T* kDst, int kStride, T* vDst, int vStride,
+                                             int rows, int vectors, int t0, int end, int kvHeads, int kvHead, int hd,
+                                             int blockSize) {
+    constexpr int E = 16 / sizeof(T), BATCH = 4;
+    const int total = rows * vectors;
+    const bool pow2 = (vectors & (vectors - 1)) == 0;
+    const int shift = __ffs(vectors) - 1;
+    for (int first = threadIdx.x; first < total; first += BATCH * THREADS) {
+        size_t at[BATCH];
+        int key[BATCH], dim[BATCH];
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            const int i = first + b * THREADS;
+            key[b] = pow2 ? i >> shift : i / vectors;
+            dim[b] = (i - key[b] * vectors) * E;
+            at[b] = paged_offset(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
+        }
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            if (first + b * THREADS < total) {
+                const bool valid = t0 + key[b] < end;
+                copy_async_16(kDst + key[b] * kStride + dim[b], kCache + at[b], valid);
+                copy_async_16(vDst + key[b] * vStride + dim[b], vCache + at[b], valid);
+            }
+        }
+    }
+}
+
 // Starts copying the keys and values of tokens [t0, t0 + TK) of one KV head into a stage (rows of
 // `slices` 16-byte slices; tokens at or past `end` as zeros). Rows whose hd*sizeof(T) bytes are not a
 // multiple of 16 are copied element by element instead, synchronously, with the row's tail zeroed: the
@@ -108,15 +143,8 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
                                            int end, int kvHeads, int kvHead, int hd, int blockSize) {
     constexpr int E = 16 / sizeof(T);
     if (slices * E == hd) {
-        const int shift = __ffs(slices) - 1;
-        const bool pow2 = (slices & (slices - 1)) == 0;
-        for (int i = threadIdx.x; i < TK * slices; i += THREADS) {
-            const int j = pow2 ? i >> shift : i / slices, c = i - j * slices, kp = t0 + j;
-            const bool valid = kp < end;
-            const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, c * E) : 0;
-            copy_async_16(Ks + j * kStride + c * E, kCache + at, valid);
-            copy_async_16(Vs + i * E, vCache + at, valid);
-        }
+        copy_kv_rows<T, THREADS>(kCache, vCache, table, Ks, kStride, Vs, slices * E, TK, slices, t0, end, kvHeads,
+                                 kvHead, hd, blockSize);
         return;
     }
     const int row = slices * E;
@@ -401,21 +429,12 @@ __device__ __forceinline__ void decode_attention_mma(
     uint32_t qf[KSTEPS][4];
     load_query_fragments(qf, q0, q0 + 8 * hd, valid0, valid1, hd, t);
 
-    // Tile k0's keys and values into stage s: 16-byte vectors, key j = i / vectors, dimensions 8 * (i % vectors) on;
-    // zero-filled at and past the split's end (their scores are masked, their values weigh 0).
-    const int vectors = hd / 8;
-    const bool vectorsPow2 = (vectors & (vectors - 1)) == 0;
-    const int vectorShift = __ffs(vectors) - 1;
+    // Tile k0's keys and values into stage s, zero-filled at and past the split's end (their scores are masked, their
+    // values weigh 0).
     auto stage = [&](int s, int k0) {
         T* keys = staged + s * 2 * DMMA_KEYS * DMMA_ROW;
-        T* values = keys + DMMA_KEYS * DMMA_ROW;
-        for (int i = threadIdx.x; i < DMMA_KEYS * vectors; i += DMMA_THREADS) {
-            const int j = vectorsPow2 ? i >> vectorShift : i / vectors, d = (i - j * vectors) * 8, kp = k0 + j;
-            const bool valid = kp < w.end;
-            const size_t at = valid ? paged_offset(w.table, kp, blockSize, kvHeads, w.kvHead, hd, d) : 0;
-            copy_async_16(keys + j * DMMA_ROW + d, kCache + at, valid);
-            copy_async_16(values + j * DMMA_ROW + d, vCache + at, valid);
-        }
+        copy_kv_rows<T, DMMA_THREADS>(kCache, vCache, w.table, keys, DMMA_ROW, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW,
+                                      DMMA_KEYS, hd / 8, k0, w.end, kvHeads, w.kvHead, hd, blockSize);
     };
 
     const float qScale = scale * DECODE_LOG2E;
