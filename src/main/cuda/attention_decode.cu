@@ -98,21 +98,36 @@ __device__ __forceinline__ void load_slice(const __half* s, float* out) {
 
 // Starts copying the keys and values of tokens [t0, t0 + rows) of one KV head, `vectors` 16-byte vectors a row, into
 // shared memory: key row j at kDst + j * kStride, value row j at vDst + j * vStride (elements); rows at or past `end`
-// as zeros (the source is not read). Vector i (key i / vectors) goes to thread i % THREADS.
+// (>= t0 + 1) as zeros. Vector i (key i / vectors) goes to thread i % THREADS. Four of a thread's copies at a time:
+// their block-table reads are issued together, none behind a branch (a row past `end` reads the table at end - 1 and
+// copies nothing), so that a copy does not wait for the table read of the one before it.
 template <typename T, int THREADS>
 __device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
                                              const int* __restrict__ table, T* kDst, int kStride, T* vDst, int vStride,
                                              int rows, int vectors, int t0, int end, int kvHeads, int kvHead, int hd,
                                              int blockSize) {
-    constexpr int E = 16 / sizeof(T);
+    constexpr int E = 16 / sizeof(T), BATCH = 4;
+    const int total = rows * vectors;
     const bool pow2 = (vectors & (vectors - 1)) == 0;
     const int shift = __ffs(vectors) - 1;
-    for (int i = threadIdx.x; i < rows * vectors; i += THREADS) {
-        const int j = pow2 ? i >> shift : i / vectors, d = (i - j * vectors) * E, kp = t0 + j;
-        const bool valid = kp < end;
-        const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
-        copy_async_16(kDst + j * kStride + d, kCache + at, valid);
-        copy_async_16(vDst + j * vStride + d, vCache + at, valid);
+    for (int first = threadIdx.x; first < total; first += BATCH * THREADS) {
+        size_t at[BATCH];
+        int key[BATCH], dim[BATCH];
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            const int i = first + b * THREADS;
+            key[b] = pow2 ? i >> shift : i / vectors;
+            dim[b] = (i - key[b] * vectors) * E;
+            at[b] = paged_offset(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
+        }
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            if (first + b * THREADS < total) {
+                const bool valid = t0 + key[b] < end;
+                copy_async_16(kDst + key[b] * kStride + dim[b], kCache + at[b], valid);
+                copy_async_16(vDst + key[b] * vStride + dim[b], vCache + at[b], valid);
+            }
+        }
     }
 }
 
