@@ -3,10 +3,12 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.scheduler.Sequence;
+import dev.ember.trace.Trace;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -20,6 +22,11 @@ import java.util.Map;
  * batched draft step brings each sequence's draft cache up to its last token and drafts its first token, then up to
  * gamma - 1 single-token draft steps draft the rest, queued back to back where the draft samples on the device. The draft keeps its own paged KV cache; what it computed for
  * tokens the target rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
+ *
+ * <p>Traced ({@link Trace#ENGINE}), inside the engine's {@code propose}: {@code draft_prepare} (each sequence's draft
+ * cache checked against its tokens and reserved), then per draft step ({@code step} j) {@code draft_chunks} (its
+ * inputs built), {@code draft_submit} (the runner's submit: metadata, upload, launch) and {@code draft_await} (waiting
+ * for its tokens).
  */
 public final class DraftModelProposer implements Proposer {
     private final ModelRunner draft;
@@ -62,7 +69,8 @@ public final class DraftModelProposer implements Proposer {
     }
 
     @Override
-    public void propose(List<Sequence> sequences, int gamma) {
+    public void propose(List<Sequence> sequences, int gamma, Trace trace) {
+        long preparing = trace.start();
         List<Sequence> drafting = new ArrayList<>(sequences.size());
         List<State> drafted = new ArrayList<>(sequences.size());
         List<int[]> tokens = new ArrayList<>();
@@ -93,11 +101,13 @@ public final class DraftModelProposer implements Proposer {
         // Steps after the first feed each sequence the token the step before drafted. Where the draft samples on the
         // device (greedy drafts) a step takes that token on the device (a carried chunk) and is submitted before the
         // step before is awaited, so the gamma steps run back to back with no round trip between them.
+        trace.end(Trace.ENGINE, "draft_prepare", preparing, "sequences", drafting.size());
         int[][] positions = new int[drafting.size()][gamma];
         int[] previousRow = new int[drafting.size()];
         ArrayDeque<DraftStep> inFlight = new ArrayDeque<>(2);
         boolean previousOnDevice = false;
         for (int j = 0; j < gamma && !drafting.isEmpty(); j++) {
+            long building = trace.start();
             List<ForwardBatch.Chunk> chunks = new ArrayList<>();
             List<Sampler> samplers = new ArrayList<>();
             List<Integer> rows = new ArrayList<>();
@@ -118,7 +128,7 @@ public final class DraftModelProposer implements Proposer {
                 } else if (previousOnDevice) {
                     chunks.add(new ForwardBatch.Chunk(new int[1], state.computed, state.table, previousRow[i], 1));
                 } else {
-                    awaitAll(inFlight, tokens, distributions);
+                    awaitAll(inFlight, tokens, distributions, trace);
                     chunks.add(new ForwardBatch.Chunk(new int[] {tokens.get(i)[j - 1]}, state.computed, state.table));
                 }
                 state.computed += chunks.getLast().tokens().length;
@@ -129,16 +139,19 @@ public final class DraftModelProposer implements Proposer {
             if (chunks.isEmpty()) {
                 break;
             }
-            if (inFlight.size() == 2) {  // the runner holds the host side of two steps in flight
-                inFlight.removeFirst().await(tokens, distributions);
-            }
             Sampler[] stepSamplers = samplers.toArray(Sampler[]::new);
-            inFlight.addLast(new DraftStep(draft.submit(new ForwardBatch(chunks), stepSamplers), j, stepSamplers,
-                    rows.stream().mapToInt(Integer::intValue).toArray()));
+            int[] stepRows = rows.stream().mapToInt(Integer::intValue).toArray();
+            trace.end(Trace.ENGINE, "draft_chunks", building, "step", j);
+            if (inFlight.size() == 2) {  // the runner holds the host side of two steps in flight
+                inFlight.removeFirst().await(tokens, distributions, trace);
+            }
+            long submitting = trace.start();
+            inFlight.addLast(new DraftStep(draft.submit(new ForwardBatch(chunks), stepSamplers), j, stepSamplers, stepRows));
+            trace.end(Trace.ENGINE, "draft_submit", submitting, "step", j);
             // Tokens drawn on the host are awaited (below, before the next step is built) and fed from the host.
             previousOnDevice = samplers.stream().allMatch(draft::carriesTokens);
         }
-        awaitAll(inFlight, tokens, distributions);
+        awaitAll(inFlight, tokens, distributions, trace);
         for (int i = 0; i < drafting.size(); i++) {
             for (int j = 1; j < room[i]; j++) {
                 drafted.get(i).feed(positions[i][j], tokens.get(i)[j - 1]);
@@ -150,17 +163,20 @@ public final class DraftModelProposer implements Proposer {
         }
     }
 
-    private static void awaitAll(ArrayDeque<DraftStep> inFlight, List<int[]> tokens, List<double[][]> distributions) {
+    private static void awaitAll(ArrayDeque<DraftStep> inFlight, List<int[]> tokens, List<double[][]> distributions,
+                                 Trace trace) {
         while (!inFlight.isEmpty()) {
-            inFlight.removeFirst().await(tokens, distributions);
+            inFlight.removeFirst().await(tokens, distributions, trace);
         }
     }
 
     /** A submitted draft step: drafting position {@code j} of the sequences {@code rows} (indices into the drafting ones). */
     private record DraftStep(SubmittedStep step, int j, Sampler[] samplers, int[] rows) {
-        void await(List<int[]> tokens, List<double[][]> distributions) {
+        void await(List<int[]> tokens, List<double[][]> distributions, Trace trace) {
             int[] next = new int[rows.length];
+            long start = trace.start();
             step.await(next);
+            trace.end(Trace.ENGINE, "draft_await", start, "step", j);
             for (int r = 0; r < rows.length; r++) {
                 tokens.get(rows[r])[j] = next[r];
                 distributions.get(rows[r])[j] = samplers[r].lastDistribution();
@@ -174,6 +190,11 @@ public final class DraftModelProposer implements Proposer {
         if (state != null) {
             state.table.release(draft.blockAllocator());
         }
+    }
+
+    @Override
+    public StepCounters counters() {
+        return draft.counters();
     }
 
     @Override
