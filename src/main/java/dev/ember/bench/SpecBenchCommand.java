@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.Progress;
+import dev.ember.backend.StepCounters;
 import dev.ember.bench.client.Arrivals;
 import dev.ember.bench.client.ClientRequest;
 import dev.ember.bench.client.Datasets;
@@ -17,7 +18,6 @@ import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
-import dev.ember.backend.StepCounters;
 import dev.ember.trace.Trace;
 import dev.ember.trace.TraceRecorder;
 import picocli.CommandLine;

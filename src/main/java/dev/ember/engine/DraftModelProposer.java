@@ -98,10 +98,10 @@ public final class DraftModelProposer implements Proposer {
             tokens.add(new int[k]);
             distributions.add(new double[k][]);
         }
+        trace.end(Trace.ENGINE, "draft_prepare", preparing, "sequences", drafting.size());
         // Steps after the first feed each sequence the token the step before drafted. Where the draft samples on the
         // device (greedy drafts) a step takes that token on the device (a carried chunk) and is submitted before the
         // step before is awaited, so the gamma steps run back to back with no round trip between them.
-        trace.end(Trace.ENGINE, "draft_prepare", preparing, "sequences", drafting.size());
         int[][] positions = new int[drafting.size()][gamma];
         int[] previousRow = new int[drafting.size()];
         ArrayDeque<DraftStep> inFlight = new ArrayDeque<>(2);
