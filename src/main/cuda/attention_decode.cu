@@ -120,7 +120,7 @@ __device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const
             const int i = first + b * THREADS;
             key[b] = pow2 ? i >> shift : i / vectors;
             dim[b] = (i - key[b] * vectors) * E;
-            at[b] = paged_offset(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
+            at[b] = paged_offset<T>(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
         }
 #pragma unroll
         for (int b = 0; b < BATCH; b++) {
@@ -154,7 +154,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
         const int j = i / row, d = i - j * row, kp = t0 + j;
         T k = from_float<T>(0.f), v = from_float<T>(0.f);
         if (kp < end && d < hd) {
-            const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
+            const size_t at = paged_offset<T>(table, kp, blockSize, kvHeads, kvHead, hd, d);
             k = kCache[at];
             v = vCache[at];
         }

@@ -66,7 +66,7 @@ class AttentionKernelsTest {
         int at(int chunk, int position, int kvHead, int d) {
             int bs = shape.blockSize();
             int slot = tables[chunk][position / bs] * bs + position % bs;
-            return (int) PagedKv.offset(slot, bs, shape.kvHeads(), kvHead, shape.headDim()) + d;
+            return (int) PagedKv.offset(slot, bs, shape.kvHeads(), kvHead, shape.headDim(), type.bytes(), d);
         }
 
         /** Softmax attention of one query head at {@code position} over the chunk's cached keys, into ref. */
