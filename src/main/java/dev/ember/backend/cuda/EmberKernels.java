@@ -102,9 +102,18 @@ public final class EmberKernels implements AutoCloseable {
         bulkDecode = on && device.computeMajor() >= 9;
     }
 
+    /** Whether decode attention runs in decode_attention_bulk where it takes the shape. */
+    boolean bulkDecode() {
+        return bulkDecode;
+    }
+
     /** decode_attention_bulk's stages from now on, DECODE_BULK_MIN_STAGES to DECODE_BULK_MAX_STAGES. */
     void decodeBulkStages(int stages) {
         bulkStages = Math.clamp(stages, DECODE_BULK_MIN_STAGES, DECODE_BULK_MAX_STAGES);
+    }
+
+    int decodeBulkStages() {
+        return bulkStages;
     }
 
     /** True when this build carries the compiled kernels (it does not when nvcc was absent at build time). */
@@ -345,13 +354,15 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Splits for decode_attention_bulk, whose splits are whole cache blocks: of the counts s up to MAX_DECODE_SPLITS
-     * that give each split 32 keys of the context or more, the one with the least waves(s) * (keys a split + one tile),
-     * a wave being as many blocks as the GPU holds at once ({@code slots}) and a block's fixed cost about a tile's keys
-     * (its index loads and first copies' latency, the warps' merge); the fewest on a tie. So a count that leaves a last
-     * wave mostly empty loses to one that fills whole waves, and one long split per row (no reduction) wins where the
-     * rows alone fill the GPU: at batch 64 of the 8B shape (512 blocks a split) and two blocks a multiprocessor of an
-     * H200 (264), 1 split of 640 keys costs 2 * 704 against 4 * 384 for 2; at batch 1 (8 blocks) 12 splits of 32 keys
-     * cost 96 against 112 for 8.
+     * that give each split 32 keys of the context or more, the one with the least waves(s) * (keys a split + one tile,
+     * and one more where s > 1), a wave being as many blocks as the GPU holds at once ({@code slots}, rounded up), a
+     * block's fixed cost about a tile's keys (its index loads and first copies' latency, the warps' merge) and two or
+     * more splits' about another (their partials written and read back, the reduction's launch); the fewest on a tie.
+     * So a count that leaves a last wave mostly empty loses to one that fills whole waves, and one long split per row
+     * wins where the rows alone fill the GPU: at batch 64 of the 8B shape (512 blocks a split) on an H200 holding two
+     * blocks a multiprocessor (264), 1 split of 640 keys costs 2 * 704 against 4 * 448 for 2; at batch 16 (128
+     * blocks), 2 splits cost 448 against 704 for 1; at batch 1 (8 blocks, 384 keys), 12 splits of 32 keys 160 against
+     * 192 for 6.
      */
     static int wholeWaveSplits(int blocksPerSplit, int slots, int contextTokens, int blockSize) {
         int most = Math.clamp(contextTokens / DECODE_TILE_KEYS, 1, MAX_DECODE_SPLITS);
@@ -361,7 +372,7 @@ public final class EmberKernels implements AutoCloseable {
         for (int s = 1; s <= most; s++) {
             long waves = ((long) blocksPerSplit * s + slots - 1) / slots;
             long keys = (runs + s - 1) / s * blockSize;
-            long cost = waves * (keys + DECODE_MMA_TILE_KEYS);
+            long cost = waves * (keys + (s > 1 ? 2 : 1) * DECODE_MMA_TILE_KEYS);
             if (cost < bestCost) {
                 best = s;
                 bestCost = cost;
