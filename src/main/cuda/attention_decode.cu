@@ -644,23 +644,15 @@ constexpr int DMMA_MERGE_BYTES = (DMMA_WARPS - 1) * (DMMA_DTILES + 1) * 32 * 16;
 static_assert(DMMA_MERGE_BYTES <= 2 * 2 * DMMA_KEYS * DMMA_ROW * 2, "the merge fits decode_attention_mma's tiles");
 static_assert(DMMA_MERGE_BYTES <= 2 * 2 * DMMA_KEYS * 64 * 2, "the merge fits decode_attention_bulk's at hd 64");
 
-// decode_attention_mma: see the top of the file. Shared memory: two stages of [DMMA_KEYS][DMMA_ROW] keys then as many
-// values (69,632 bytes), reused after the last tile for the warps' merge.
+// decode_attention_mma's tiles: see the top of the file. Shared memory: two stages of [DMMA_KEYS][DMMA_ROW] keys then
+// as many values (69,632 bytes). Leaves every copy complete.
 template <typename T>
-__device__ __forceinline__ void decode_attention_mma(
-        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
-        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
-        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
-        int window, int splits, float scale) {
-    extern __shared__ __align__(16) unsigned char smem[];
+__device__ __forceinline__ void mma_decode_async_tiles(MmaDecodeWarp& a, unsigned char* smem, const DecodeWork& w,
+                                                       const T* __restrict__ q, const T* __restrict__ kCache,
+                                                       const T* __restrict__ vCache, int tiles, int heads, int kvHeads,
+                                                       int hd, int blockSize, float qScale) {
     T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * 2 * DMMA_KEYS rows, values DMMA_KEYS further
-
-    const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
-                                                 kvHeads, window, splits);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    MmaDecodeWarp a = mma_decode_start(q, w, heads, hd, lane);
-
     // Tile k0's keys and values into stage s, zero-filled at and past the split's end (their scores are masked, their
     // values weigh 0).
     auto stage = [&](int s, int k0) {
@@ -668,11 +660,9 @@ __device__ __forceinline__ void decode_attention_mma(
         copy_kv_rows<T, DMMA_THREADS>(kCache, vCache, w.table, keys, DMMA_ROW, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW,
                                       DMMA_KEYS, hd / 8, k0, w.end, kvHeads, w.kvHead, hd, blockSize);
     };
-
-    const float qScale = scale * DECODE_LOG2E;
-    const int tiles = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
     if (tiles > 0) stage(0, w.begin);
     asm volatile("cp.async.commit_group;\n" ::);
+    a = mma_decode_start(q, w, heads, hd, lane);
     for (int tile = 0; tile < tiles; tile++) {
         const int k0 = w.begin + tile * DMMA_KEYS, s = tile & 1;
         if (tile + 1 < tiles) stage(s ^ 1, k0 + DMMA_KEYS);
@@ -688,7 +678,6 @@ __device__ __forceinline__ void decode_attention_mma(
         __syncthreads();  // this stage is consumed before the next iteration refills it
     }
     asm volatile("cp.async.wait_group 0;\n" ::);
-    mma_decode_finish(a, smem, w, partialOut, partialMaxSum, out, heads, hd, splits);
 }
 
 // Starts the bulk copies of positions [k0, kEnd) of the block's KV head (k0 < kEnd <= k0 + DMMA_KEYS): one per cache
@@ -712,26 +701,17 @@ __device__ __forceinline__ void bulk_copy_kv_rows(const T* __restrict__ kCache, 
     }
 }
 
-// decode_attention_bulk: see the top of the file. Shared memory: `stages` stages of [DMMA_KEYS][hd] keys then as many
-// values, in the cache's swizzled order, then a barrier per stage; the tile area is reused after the last tile for the
-// warps' merge.
+// decode_attention_bulk's tiles: see the top of the file. Shared memory: `stages` stages of [DMMA_KEYS][hd] keys then
+// as many values, in the cache's swizzled order, then a barrier per stage. Leaves every copy complete.
 template <typename T>
-__device__ __forceinline__ void decode_attention_bulk(
-        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
-        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
-        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
-        int window, int splits, float scale, int stages) {
-    extern __shared__ __align__(16) unsigned char smem[];
+__device__ __forceinline__ void mma_decode_bulk_tiles(MmaDecodeWarp& a, unsigned char* smem, const DecodeWork& w,
+                                                      const T* __restrict__ q, const T* __restrict__ kCache,
+                                                      const T* __restrict__ vCache, int tiles, int heads, int kvHeads,
+                                                      int hd, int blockSize, int stages, float qScale) {
     const int stageElems = 2 * DMMA_KEYS * hd;
     T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * stageElems, values DMMA_KEYS * hd further
     uint64_t* const full = reinterpret_cast<uint64_t*>(smem + (size_t)stages * stageElems * sizeof(T));
-
-    // Splits of whole cache blocks: every bulk copy is a run of one block's rows.
-    const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
-                                                 kvHeads, window, splits, blockSize);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int tiles = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
     if (threadIdx.x == 0) barriers_init(full, stages);
     __syncthreads();
     // Tile `tile` into its stage (tile % stages), started by warp tile % DMMA_WARPS.
@@ -742,14 +722,13 @@ __device__ __forceinline__ void decode_attention_bulk(
                           kvHeads, hd, blockSize, lane);
     };
     for (int tile = warp; tile < min(stages, tiles); tile += DMMA_WARPS) stage(tile);  // every stage is free
-    MmaDecodeWarp a = mma_decode_start(q, w, heads, hd, lane);  // the query's loads overlap the first copies
+    a = mma_decode_start(q, w, heads, hd, lane);  // the query's loads overlap the first copies
 
     // The swizzle of the lane's key rows 16w + lane % 8 (and 8 further) and value row 16w + lane % 16 of a tile: with
     // blocks of a multiple of 8 tokens a tile starts at a multiple of 8, and row r lies at offset r (mod 8) of its
     // block, the same for every tile; otherwise it is worked out per tile.
     const bool eightAligned = blockSize % 8 == 0;
     const int rowK = 16 * warp + (lane & 7), rowV = 16 * warp + (lane & 15);
-    const float qScale = scale * DECODE_LOG2E;
     for (int tile = 0, s = 0, parity = 0; tile < tiles; tile++) {
         const int k0 = w.begin + tile * DMMA_KEYS;
         if (tile > 0) {
@@ -779,6 +758,29 @@ __device__ __forceinline__ void decode_attention_bulk(
             s = 0;
             parity ^= 1;
         }
+    }
+}
+
+// decode_attention_mma (BULK false) and decode_attention_bulk (BULK true, `stages` deep): see the top of the file. The
+// tile area is reused after the last tile for the warps' merge.
+template <typename T, bool BULK>
+__device__ __forceinline__ void decode_attention_tensor_cores(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
+        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
+        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
+        int window, int splits, float scale, int stages) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    // With bulk copies, splits of whole cache blocks: every copy is a run of one block's rows.
+    const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
+                                                 kvHeads, window, splits, BULK ? blockSize : 1);
+    const int tiles = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
+    const float qScale = scale * DECODE_LOG2E;
+    MmaDecodeWarp a;
+    if constexpr (BULK) {
+        mma_decode_bulk_tiles(a, smem, w, q, kCache, vCache, tiles, heads, kvHeads, hd, blockSize, stages, qScale);
+    } else {
+        mma_decode_async_tiles(a, smem, w, q, kCache, vCache, tiles, heads, kvHeads, hd, blockSize, qScale);
     }
     mma_decode_finish(a, smem, w, partialOut, partialMaxSum, out, heads, hd, splits);
 }
@@ -823,13 +825,15 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
 
 }  // namespace ember
 
-#define DECODE_PARAMS                                                                                      \
-    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows, \
-     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, T* out, int heads,        \
-     int kvHeads, int hd, int blockSize, int window, int splits, float scale)
-#define DECODE_ARGS                                                                                        \
-    (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum, out, \
-     heads, kvHeads, hd, blockSize, window, splits, scale)
+#define DECODE_PARAM_LIST                                                                                  \
+    const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,  \
+    const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, T* out, int heads,         \
+    int kvHeads, int hd, int blockSize, int window, int splits, float scale
+#define DECODE_ARG_LIST                                                                                    \
+    q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum, out, \
+    heads, kvHeads, hd, blockSize, window, splits, scale
+#define DECODE_PARAMS (DECODE_PARAM_LIST)
+#define DECODE_ARGS (DECODE_ARG_LIST)
 // Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
 // smallest HG that holds the group, and HG = 4 with several head batches for wider groups. The HG = 2 ones, two
 // warps a head, are bounded to as many blocks as shared memory holds, so that registers do not cost any: six
@@ -851,22 +855,17 @@ EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 25
         DECODE_PARAMS {                                                                                      \
             ember::allow_next_grid();                                                                        \
             ember::wait_for_previous_grid();                                                                 \
-            ember::decode_attention_mma<T> DECODE_ARGS;                                                      \
+            ember::decode_attention_tensor_cores<T, false>(DECODE_ARG_LIST, 0);                              \
         }                                                                                                    \
         extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_bulk_##suffix  \
-        (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,              \
-         const int* decodeRows, const int* rowChunk, const int* positions, float* partialOut,                \
-         float* partialMaxSum, T* out, int heads, int kvHeads, int hd, int blockSize, int window, int splits, \
-         float scale, int stages) {                                                                          \
+        (DECODE_PARAM_LIST, int stages) {                                                                    \
             DECODE_BULK_BODY                                                                                 \
         } }
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
 #define DECODE_BULK_BODY                                                                                   \
     ember::allow_next_grid();                                                                              \
     ember::wait_for_previous_grid();                                                                       \
-    ember::decode_attention_bulk<T>(q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, \
-                                    partialOut, partialMaxSum, out, heads, kvHeads, hd, blockSize, window, splits, \
-                                    scale, stages);
+    ember::decode_attention_tensor_cores<T, true>(DECODE_ARG_LIST, stages);
 #else
 #define DECODE_BULK_BODY __trap();
 #endif
