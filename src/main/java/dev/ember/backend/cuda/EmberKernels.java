@@ -75,13 +75,13 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
     private boolean bulkDecode;
-    private int bulkStages = CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES;
+    private int bulkStages;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
         useDependentLaunch(!"0".equals(System.getenv("EMBER_PDL")));
         useBulkDecode(!"0".equals(System.getenv("EMBER_DECODE_BULK")));
-        decodeBulkStages(bulkStages);
+        decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
     }
 
     /**
