@@ -40,7 +40,8 @@ class AttentionKernelsTest {
             for (int length : lengths) {
                 needed += (length + shape.blockSize() - 1) / shape.blockSize();
             }
-            int pool = Math.max(NUM_BLOCKS, needed + 8);  // small block sizes need more of them
+            // NUM_BLOCKS blocks' worth of tokens at the default block size, more where small blocks need more.
+            int pool = Math.max(NUM_BLOCKS * BLOCK_SIZE / shape.blockSize(), needed + 8);
             int elements = pool * shape.blockSize() * shape.kvHeads() * shape.headDim();
             keys = Gpu.random(random, type, elements, 1.5);
             values = Gpu.random(random, type, elements, 1.0);
