@@ -435,19 +435,19 @@ PY
   # What holds the batch-64 decode attention at a fraction of the read ceiling: its memory workload (DRAM and L2
   # throughput, sectors per request, L2 hit rate), speed of light, occupancy and warp stalls, for a few launches.
   EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
-      --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma) \
+      --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma|bulk) \
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
       TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-  echo "== ncu: decode attention (the tensor-core kernel) at batch 64 (ncu-decode-sections.csv), first launch"
+  echo "== ncu: decode attention (the tensor-core kernel, bulk copies on sm_90) at batch 64 (ncu-decode-sections.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-sections.csv"
   # The same for Qwen3-0.6B's shape (two query heads a KV head) in the middle of bench offline, where ~200 sequences
   # of long contexts decode: a kernel node of a replayed graph, hence --graph-profiling node.
   timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats --csv \
-      --page details --kernel-name "regex:decode_attention_(keys_d|mma)" --launch-skip 12000 --launch-count 2 \
+      --page details --kernel-name "regex:decode_attention_(keys_d|mma|bulk)" --launch-skip 12000 --launch-count 2 \
       --log-file "$OUT_DIR/ncu-decode-qwen3.csv" "${ember[@]}" bench offline --backend cuda --preset qwen3-0.6b --runs 1 \
       > "$OUT_DIR/ncu-decode-qwen3.log" 2>&1 || echo "(ncu of bench offline qwen3-0.6b failed: exit $?)"
-  echo "== ncu: decode attention (decode_attention_keys) in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
+  echo "== ncu: decode attention (decode_attention_bulk on sm_90, else decode_attention_keys) in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-qwen3.csv"
 }
 

@@ -97,7 +97,7 @@ __device__ __forceinline__ void prefill_attention_mma(
                 size_t at = 0;
                 if (inside) {
                     const int p = blockPow2 ? kp >> blockShift : kp / blockSize;
-                    at = (((size_t)table[p] * kvHeads + kvHead) * blockSize + (kp - p * blockSize)) * hd + d;
+                    at = kv_element(kv_row<T>(table[p], kp - p * blockSize, blockSize, kvHeads, kvHead, hd), d);
                 }
                 copy_async_16(&stagedRows[stage * MMA_KEYS + key][d], kCache + at, inside);
                 copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + key][d], vCache + at, inside);

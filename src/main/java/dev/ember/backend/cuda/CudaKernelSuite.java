@@ -186,8 +186,7 @@ final class CudaKernelSuite implements KernelSuite {
             if (decode) {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 int splits = decodeSplits(rows, blocksPerSequence);
-                String kernel = EmberKernels.decodeOnTensorCores(type, shape) ? "decode_attention_mma+reduce_"
-                        : "decode_attention+reduce_";
+                String kernel = kernels.decodeKernelName(type, shape) + "+reduce_";
                 launch(new Case("decode_attention", kernel + typed, phase, "rows=" + rows + " context="
                         + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads() + " head_dim=" + hd + " splits="
                         + splits, rows, decodeAttentionBytes(rows, seqLen, shape, splits, t),
@@ -237,7 +236,7 @@ final class CudaKernelSuite implements KernelSuite {
 
         /** The runner's split count, from the one policy both use. */
         int decodeSplits(int rows, int blocks) {
-            return kernels.decodeSplits(rows, shape, blocks * bs);
+            return kernels.decodeSplits(rows, type, shape, blocks * bs);
         }
     }
 

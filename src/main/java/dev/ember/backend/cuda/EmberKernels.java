@@ -43,8 +43,17 @@ public final class EmberKernels implements AutoCloseable {
      * rows padded by 8 elements.
      */
     private static final int DECODE_MMA_HEADS = 16;
-    private static final int DECODE_MMA_TILE_KEYS = 64;
+    static final int DECODE_MMA_TILE_KEYS = 64;
     static final int DECODE_MMA_SHARED_BYTES = 2 * 2 * DECODE_MMA_TILE_KEYS * (128 + 8) * 2;
+    /**
+     * decode_attention_bulk's pipeline (sm_90 and later): tiles of DECODE_MMA_TILE_KEYS keys and values that bulk copies
+     * fill, DECODE_BULK_STAGES deep by default (EMBER_DECODE_BULK_STAGES=2..4 for measuring), shallower where a block's
+     * shared memory holds fewer.
+     */
+    static final int DECODE_BULK_STAGES = 3;
+    static final int DECODE_BULK_MIN_STAGES = 2;
+    static final int DECODE_BULK_MAX_STAGES = 4;
+    private static final int CONFIGURED_BULK_STAGES = positiveEnvironment("EMBER_DECODE_BULK_STAGES");
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -63,11 +72,16 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, CudaFunction> functions = new HashMap<>();
     private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
     private final KernelArgs args = new KernelArgs(arena);
+    private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
+    private boolean bulkDecode;
+    private int bulkStages;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
         useDependentLaunch(!"0".equals(System.getenv("EMBER_PDL")));
+        useBulkDecode(!"0".equals(System.getenv("EMBER_DECODE_BULK")));
+        decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
     }
 
     /**
@@ -77,6 +91,29 @@ public final class EmberKernels implements AutoCloseable {
      */
     public void useDependentLaunch(boolean on) {
         args.dependentLaunch(on && device.computeMajor() >= 9);
+    }
+
+    /**
+     * Runs decode attention in decode_attention_bulk from now on where it takes the shape ({@link #bulkTakes}) and the
+     * GPU has bulk copies (compute capability 9.0 and later), or in decode_attention_mma / decode_attention_keys, whose
+     * cp.async copies every GPU has. On unless EMBER_DECODE_BULK=0.
+     */
+    public void useBulkDecode(boolean on) {
+        bulkDecode = on && device.computeMajor() >= 9;
+    }
+
+    /** Whether decode attention runs in decode_attention_bulk where it takes the shape. */
+    boolean bulkDecode() {
+        return bulkDecode;
+    }
+
+    /** decode_attention_bulk's stages from now on, DECODE_BULK_MIN_STAGES to DECODE_BULK_MAX_STAGES. */
+    void decodeBulkStages(int stages) {
+        bulkStages = Math.clamp(stages, DECODE_BULK_MIN_STAGES, DECODE_BULK_MAX_STAGES);
+    }
+
+    int decodeBulkStages() {
+        return bulkStages;
     }
 
     /** True when this build carries the compiled kernels (it does not when nvcc was absent at build time). */
@@ -291,19 +328,57 @@ public final class EmberKernels implements AutoCloseable {
     private static final int FORCED_DECODE_SPLITS = positiveEnvironment("EMBER_DECODE_SPLITS");
 
     /**
-     * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
-     * about four blocks per multiprocessor, each split at least 32 keys, so the count changes only with the table
-     * width. Fewer, longer splits waste less on each block's first tile and on the reduction: on the H200 at batch 64
-     * of the 8B shape (512-token prompts) 2 splits gave 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor)
-     * 8,473, 4 8,315 and 6 8,018 with decode_attention_keys; at batch 1 8 and 12 splits gave the same (bench e2e,
-     * EMBER_DECODE_SPLITS). The tensor-core kernel's 64-key tiles then leave a short split's warps 2-3 idle rather
-     * than halve the blocks of a small batch.
+     * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots. In
+     * decode_attention_bulk, {@link #wholeWaveSplits} over the blocks its multiprocessors hold at once (the driver's
+     * occupancy of the kernel at its shared memory). Otherwise enough for about four blocks per multiprocessor, each
+     * split at least 32 keys, so the count changes only with the table width. Fewer, longer splits waste less on each
+     * block's first tile and on the reduction: on the H200 at batch 64 of the 8B shape (512-token prompts) 2 splits gave
+     * 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor) 8,473, 4 8,315 and 6 8,018 with decode_attention_keys;
+     * at batch 1 8 and 12 splits gave the same (bench e2e, EMBER_DECODE_SPLITS). The tensor-core kernel's 64-key tiles
+     * then leave a short split's warps 2-3 idle rather than halve the blocks of a small batch.
      */
-    public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
+    public int decodeSplits(int rows, DType type, AttentionShape shape, int contextTokens) {
+        if (FORCED_DECODE_SPLITS == 0 && decodeOnBulk(type, shape)) {
+            int hd = shape.headDim(), stages = bulkStages(type, hd), shared = decodeBulkSharedBytes(type, hd, stages);
+            CudaFunction f = withSharedMemory(typed("decode_attention_bulk", type), shared);
+            int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
+                    k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
+            int blocks = rows * shape.kvHeads() * ((shape.group() + DECODE_MMA_HEADS - 1) / DECODE_MMA_HEADS);
+            return wholeWaveSplits(blocks, Math.max(1, resident) * device.multiprocessors(), contextTokens, shape.blockSize());
+        }
         int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
                 : (DECODE_BLOCKS_PER_MULTIPROCESSOR * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
         int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
+    }
+
+    /**
+     * Splits for decode_attention_bulk, whose splits are whole cache blocks: of the counts s up to MAX_DECODE_SPLITS
+     * that give each split 32 keys of the context or more, the one with the least waves(s) * (keys a split + one tile,
+     * and one more where s > 1), a wave being as many blocks as the GPU holds at once ({@code slots}, rounded up), a
+     * block's fixed cost about a tile's keys (its index loads and first copies' latency, the warps' merge) and two or
+     * more splits' about another (their partials written and read back, the reduction's launch); the fewest on a tie.
+     * So a count that leaves a last wave mostly empty loses to one that fills whole waves, and one long split per row
+     * wins where the rows alone fill the GPU: at batch 64 of the 8B shape (512 blocks a split) on an H200 holding two
+     * blocks a multiprocessor (264), 1 split of 640 keys costs 2 * 704 against 4 * 448 for 2; at batch 16 (128
+     * blocks), 2 splits cost 448 against 704 for 1; at batch 1 (8 blocks, 384 keys), 12 splits of 32 keys 160 against
+     * 192 for 6.
+     */
+    static int wholeWaveSplits(int blocksPerSplit, int slots, int contextTokens, int blockSize) {
+        int most = Math.clamp(contextTokens / DECODE_TILE_KEYS, 1, MAX_DECODE_SPLITS);
+        long runs = Math.max(1, (contextTokens + blockSize - 1) / blockSize);
+        int best = 1;
+        long bestCost = Long.MAX_VALUE;
+        for (int s = 1; s <= most; s++) {
+            long waves = ((long) blocksPerSplit * s + slots - 1) / slots;
+            long keys = (runs + s - 1) / s * blockSize;
+            long cost = waves * (keys + (s > 1 ? 2 : 1) * DECODE_MMA_TILE_KEYS);
+            if (cost < bestCost) {
+                best = s;
+                bestCost = cost;
+            }
+        }
+        return best;
     }
 
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
@@ -354,6 +429,37 @@ public final class EmberKernels implements AutoCloseable {
         return onTensorCores(type, shape.headDim()) && shape.group() > 2;
     }
 
+    /**
+     * Whether decode_attention_bulk takes the shape, on GPUs that have bulk copies: the tensor-core kernels' operands
+     * with rows the cache stores swizzled (hd 64 and 128 in 16-bit types: PagedKv.swizzled), any group (a block takes up
+     * to 16 query heads, as decode_attention_mma), any block size.
+     */
+    static boolean bulkTakes(DType type, AttentionShape shape) {
+        return onTensorCores(type, shape.headDim()) && PagedKv.swizzled(shape.headDim(), type.bytes());
+    }
+
+    private boolean decodeOnBulk(DType type, AttentionShape shape) {
+        return bulkDecode && bulkTakes(type, shape);
+    }
+
+    /** decode_attention_bulk's stages at this head dimension: the configured ones, fewer where they would not fit. */
+    private int bulkStages(DType type, int headDim) {
+        int stages = bulkStages;
+        while (stages > DECODE_BULK_MIN_STAGES && decodeBulkSharedBytes(type, headDim, stages) > device.maxSharedMemoryPerBlock()) {
+            stages--;
+        }
+        return stages;
+    }
+
+    /**
+     * Dynamic shared memory of a decode_attention_bulk block: {@code stages} stages of DECODE_MMA_TILE_KEYS key rows and
+     * as many value rows of {@code headDim} elements, unpadded (swizzled as the cache stores them), then a barrier (8
+     * bytes) per stage: 98,328 bytes at three stages for hd 128 in bf16.
+     */
+    static int decodeBulkSharedBytes(DType type, int headDim, int stages) {
+        return stages * (2 * DECODE_MMA_TILE_KEYS * headDim * type.bytes() + Long.BYTES);
+    }
+
     /** Whether the tensor-core attention kernels take these operands: 16-bit types, hd a multiple of 16 up to 128. */
     static boolean onTensorCores(DType type, int headDim) {
         return type != DType.F32 && headDim % 16 == 0 && headDim <= 128;
@@ -362,30 +468,42 @@ public final class EmberKernels implements AutoCloseable {
     /**
      * Split-K paged decode attention and, with two or more splits, its reduction (decode_attention_reduce), for the
      * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
-     * sizes above. On the tensor cores where {@link #decodeOnTensorCores} says so (grid: rows, KV heads times batches
-     * of 16 query heads, splits), else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits);
-     * four warps a block either way.
+     * sizes above. In decode_attention_bulk where it runs ({@link #useBulkDecode}, {@link #bulkTakes}), else on the
+     * tensor cores where {@link #decodeOnTensorCores} says so (either: grid rows, KV heads times batches of 16 query
+     * heads, splits), else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits); four warps a
+     * block each way.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
         int hd = shape.headDim();
-        boolean tensorCores = decodeOnTensorCores(type, shape);
+        boolean bulk = decodeOnBulk(type, shape), tensorCores = bulk || decodeOnTensorCores(type, shape);
+        int stages = bulk ? bulkStages(type, hd) : 0;
         int headsPerBlock = tensorCores ? DECODE_MMA_HEADS : decodeHeadsPerBlock(shape.group());
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
-        int shared = tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
-        CudaFunction f = withSharedMemory(typed(tensorCores ? "decode_attention_mma" : decodeKernel(hd, headsPerBlock), type),
-                shared);
+        int shared = bulk ? decodeBulkSharedBytes(type, hd, stages)
+                : tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
+        String kernel = bulk ? "decode_attention_bulk" : tensorCores ? "decode_attention_mma" : decodeKernel(hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(kernel, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize())
-                .i32(shape.window()).i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
+                .i32(shape.window()).i32(splits).f32(shape.scale());
+        if (bulk) {
+            args.i32(stages);
+        }
+        args.launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
         if (splits > 1) {  // one split writes the output itself
             args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                     .i32(shape.headDim()).i32(splits)
                     .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
         }
+    }
+
+    /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */
+    public String decodeKernelName(DType type, AttentionShape shape) {
+        return decodeOnBulk(type, shape) ? "decode_attention_bulk"
+                : decodeOnTensorCores(type, shape) ? "decode_attention_mma" : "decode_attention";
     }
 
     /**
