@@ -483,7 +483,7 @@ public final class EmberKernels implements AutoCloseable {
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
         int shared = bulk ? decodeBulkSharedBytes(type, hd, stages)
                 : tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
-        String kernel = bulk ? "decode_attention_bulk" : tensorCores ? "decode_attention_mma" : decodeKernel(hd, headsPerBlock);
+        String kernel = tensorCores ? decodeKernelName(type, shape) : decodeKernel(hd, headsPerBlock);
         CudaFunction f = withSharedMemory(typed(kernel, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
