@@ -239,9 +239,6 @@ __device__ __forceinline__ void prefill_attention_mma(
                         valid0, valid1, hd, t);
 }
 
-// prefill_attention_bulk's geometry: 8 warps of 16 query rows, 64-key tiles (MMA_KEYS) arriving by bulk copies.
-constexpr int PB_WARPS = 8;
-constexpr int PB_THREADS = 32 * PB_WARPS;
 
 // prefill_attention_bulk (sm_90 and later; 16-bit types at hd 64 and 128, whose cache rows are whole 128-byte lines
 // stored swizzled, and cache blocks of a multiple of 8 tokens): prefill_attention_mma's function and arithmetic
@@ -253,18 +250,20 @@ constexpr int PB_THREADS = 32 * PB_WARPS;
 // multiple of 8 positions (the window's first key rounded down, the keys before it masked), so row r of every tile lies
 // at offset r (mod 8) of its block and ldmatrix XORs the lane's row's dimensions by one constant. (2) Grouped-query
 // packing and a larger query tile: a block takes `packed` query heads of one KV head (4 where the group is a multiple
-// of 4, 2 where of 2, else 1: EmberKernels.prefillPacked) and 16 * 8 / packed query positions (32 for the 8B shape's
-// groups of 4), warp w the 16 rows (w / packed) of head (w % packed), so each K/V tile crosses shared memory once for
-// 128 query rows, where prefill_attention_mma's crosses once for 64 rows of one head.
-// Block (head groups, query tiles reversed: the longest first, chunks); threads PB_THREADS. The last tile of a range
+// of 4, 2 where of 2, else 1: EmberKernels.prefillPacked) and 16 * WARPS / packed query positions (32 for the 8B
+// shape's groups of 4 with 8 warps), warp w the 16 rows (w / packed) of head (w % packed), so each K/V tile crosses
+// shared memory once for 16 * WARPS query rows, where prefill_attention_mma's crosses once for 64 rows of one head.
+// WARPS: 8 (EmberKernels; one block a multiprocessor), or 4 for measuring (EMBER_PREFILL_BULK_WARPS=4: two blocks a
+// multiprocessor, each tile once per 64 rows, but a block's __syncthreads a tile stalls half as many warps).
+// Block (head groups, query tiles reversed: the longest first, chunks); 32 * WARPS threads. The last tile of a range
 // copies only the keys up to the block's last position: the rows past them hold whatever shared memory held, so the
 // block zeros those value rows (p = 0 would not cancel a NaN there) and their keys' scores are masked by a select.
 // Shared memory: stages x 2 x 64 x hd elements and a barrier per stage, 98,328 bytes at three stages for hd 128
 // (EmberKernels.decodeBulkSharedBytes, the same layout as decode_attention_bulk's), one block a multiprocessor of an
-// H200 (8 warps, registers: see the entry points). Cost for a chunk of n new tokens after c cached ones, per KV head:
-// about 4*G*n*(c + n/2)*hd FLOPs on the tensor cores (as prefill_attention_mma), and keys and values
-// 2*(c + n/2)*hd*sizeof(T) bytes read from L2 once per 128/packed query positions.
-template <typename T>
+// H200 at 8 warps, two at 4 (registers: see the entry points). Cost for a chunk of n new tokens after c cached ones,
+// per KV head: about 4*G*n*(c + n/2)*hd FLOPs on the tensor cores (as prefill_attention_mma), and keys and values
+// 2*(c + n/2)*hd*sizeof(T) bytes read from L2 once per 16 * WARPS / packed query positions.
+template <typename T, int WARPS>
 __device__ __forceinline__ void prefill_attention_bulk(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ prefillChunks,
@@ -276,7 +275,7 @@ __device__ __forceinline__ void prefill_attention_bulk(
     T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * stageElems, values MMA_KEYS * hd further
     uint64_t* const full = reinterpret_cast<uint64_t*>(smem + (size_t)stages * stageElems * sizeof(T));
 
-    const int positions = 16 * PB_WARPS / packed;  // query positions a block
+    const int positions = 16 * WARPS / packed;  // query positions a block
     const int chunk = prefillChunks[blockIdx.z];
     const int length = chunkLength[chunk];
     const int tile = (gridDim.y - 1 - blockIdx.y) * positions;  // the longest tiles first, as prefill_attention_mma
@@ -301,14 +300,14 @@ __device__ __forceinline__ void prefill_attention_bulk(
     const int tiles = (lastPos - keyBegin) / MMA_KEYS + 1;
     if (threadIdx.x == 0) barriers_init(full, stages);
     __syncthreads();
-    // Tile `i` into its stage (i % stages), started by warp i % PB_WARPS.
+    // Tile `i` into its stage (i % stages), started by warp i % WARPS.
     auto stage = [&](int i) {
         const int k0 = keyBegin + i * MMA_KEYS;
         T* keys = staged + (i % stages) * stageElems;
         bulk_copy_kv_rows(kCache, vCache, table, kvHead, keys, keys + MMA_KEYS * hd, full + i % stages, k0,
                           min(k0 + MMA_KEYS, lastPos + 1), kvHeads, hd, blockSize, lane);
     };
-    for (int i = warp; i < min(stages, tiles); i += PB_WARPS) stage(i);  // every stage is free
+    for (int i = warp; i < min(stages, tiles); i += WARPS) stage(i);  // every stage is free
 
     PrefillRows a;  // the queries' loads overlap the first copies
     prefill_rows_start(a, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
@@ -321,7 +320,7 @@ __device__ __forceinline__ void prefill_attention_bulk(
         if (i > 0) {
             __syncthreads();  // every warp is done with tile i - 1, whose stage tile i + stages - 1 fills
             const int next = i + stages - 1;
-            if (next < tiles && warp == next % PB_WARPS) stage(next);
+            if (next < tiles && warp == next % WARPS) stage(next);
         }
         barrier_wait(full + s, parity);
         T* keys = staged + s * stageElems;
@@ -329,7 +328,7 @@ __device__ __forceinline__ void prefill_attention_bulk(
         const int filled = lastPos + 1 - k0;  // rows of this tile copied (uniform across the block)
         if (filled < MMA_KEYS) {  // the last tile: zero the value rows past the copies
             uint4* rest = reinterpret_cast<uint4*>(values + filled * hd);
-            for (int v = threadIdx.x; v < (MMA_KEYS - filled) * hd * (int)sizeof(T) / 16; v += PB_THREADS) {
+            for (int v = threadIdx.x; v < (MMA_KEYS - filled) * hd * (int)sizeof(T) / 16; v += 32 * WARPS) {
                 rest[v] = make_uint4(0, 0, 0, 0);
             }
             __syncthreads();
@@ -373,28 +372,29 @@ extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_f16 MMA_
     ember::prefill_attention_mma<__half> MMA_ARGS;
 }
 
-// prefill_attention_bulk (sm_90 and later; on older targets an entry point that traps, never launched there). One
-// block of 8 warps a multiprocessor at three stages for hd 128 (shared memory), so registers cost no occupancy up to
-// 255 a thread; ptxas (sm_90): see EmberKernels.PREFILL_BULK_WARPS.
+// prefill_attention_bulk_{bf16,f16} (8 warps) and prefill_attention_bulk_w4_{bf16,f16} (4 warps, for measuring): sm_90
+// and later; on older targets entry points that trap, never launched there. One block of 8 warps a multiprocessor (or
+// two of 4) at three stages for hd 128 (shared memory), so registers cost no occupancy up to 255 a thread; ptxas
+// (CUDA 13, sm_90): 184 registers, no spills, both.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-#define PREFILL_BULK_BODY(T)                                                                                \
+#define PREFILL_BULK_BODY(T, WARPS)                                                                         \
     ember::allow_next_grid();                                                                              \
     ember::wait_for_previous_grid();                                                                       \
-    ember::prefill_attention_bulk<T>(q, kCache, vCache, blockTables, tableStride, prefillChunks, chunkRowStart, \
-                                     chunkLength, chunkStartPosition, out, heads, kvHeads, hd, blockSize, window, \
-                                     scale, packed, stages);
+    ember::prefill_attention_bulk<T, WARPS>(q, kCache, vCache, blockTables, tableStride, prefillChunks,     \
+                                            chunkRowStart, chunkLength, chunkStartPosition, out, heads, kvHeads, \
+                                            hd, blockSize, window, scale, packed, stages);
 #else
-#define PREFILL_BULK_BODY(T) __trap();
+#define PREFILL_BULK_BODY(T, WARPS) __trap();
 #endif
 #define PREFILL_BULK_PARAMS(T)                                                                             \
     (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,               \
      const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition, \
      T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale, int packed, int stages)
-extern "C" __global__ void __launch_bounds__(ember::PB_THREADS, 1) prefill_attention_bulk_bf16
-PREFILL_BULK_PARAMS(__nv_bfloat16) {
-    PREFILL_BULK_BODY(__nv_bfloat16)
-}
-extern "C" __global__ void __launch_bounds__(ember::PB_THREADS, 1) prefill_attention_bulk_f16
-PREFILL_BULK_PARAMS(__half) {
-    PREFILL_BULK_BODY(__half)
-}
+#define PREFILL_BULK_ENTRY(name, T, WARPS)                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, 8 / WARPS) name PREFILL_BULK_PARAMS(T) {     \
+        PREFILL_BULK_BODY(T, WARPS)                                                                        \
+    }
+PREFILL_BULK_ENTRY(prefill_attention_bulk_bf16, __nv_bfloat16, 8)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_f16, __half, 8)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_bf16, __nv_bfloat16, 4)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_f16, __half, 4)

@@ -30,13 +30,15 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_QUERIES = 64;
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
-     * prefill_attention_bulk's geometry (attention_prefill_mma.cu, sm_90 and later): warps a block (PB_WARPS) of 16
-     * query rows each, and its stages of 64-key tiles (in decode_attention_bulk's layout: decodeBulkSharedBytes), fewer
-     * where a block's shared memory holds fewer. ptxas (CUDA 13, sm_90): 184 registers, no spills, at one block of 8
-     * warps a multiprocessor (__launch_bounds__(256, 1); three stages of hd 128 take 98,328 bytes).
+     * prefill_attention_bulk's geometry (attention_prefill_mma.cu, sm_90 and later): warps a block of 16 query rows
+     * each, 8 by default (EMBER_PREFILL_BULK_WARPS=4 for measuring: prefill_attention_bulk_w4), and its stages of 64-key
+     * tiles (in decode_attention_bulk's layout: decodeBulkSharedBytes), fewer where a block's shared memory holds fewer.
+     * ptxas (CUDA 13, sm_90): 184 registers, no spills, at one block of 8 warps a multiprocessor (two of 4; three stages
+     * of hd 128 take 98,328 bytes).
      */
     static final int PREFILL_BULK_WARPS = 8;
     static final int PREFILL_BULK_STAGES = 3;
+    private static final int CONFIGURED_PREFILL_BULK_WARPS = positiveEnvironment("EMBER_PREFILL_BULK_WARPS");
     /**
      * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
      * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), the most query heads one block takes, and its warps.
@@ -84,6 +86,7 @@ public final class EmberKernels implements AutoCloseable {
     private final CudaDevice device;
     private boolean bulkDecode;
     private boolean bulkPrefill;
+    private int prefillBulkWarps;
     private int bulkStages;
 
     private EmberKernels(CudaDevice device) {
@@ -91,6 +94,7 @@ public final class EmberKernels implements AutoCloseable {
         useDependentLaunch(!"0".equals(System.getenv("EMBER_PDL")));
         useBulkDecode(!"0".equals(System.getenv("EMBER_DECODE_BULK")));
         useBulkPrefill(!"0".equals(System.getenv("EMBER_PREFILL_BULK")));
+        prefillBulkWarps(CONFIGURED_PREFILL_BULK_WARPS == 4 ? 4 : PREFILL_BULK_WARPS);
         decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
     }
 
@@ -124,6 +128,18 @@ public final class EmberKernels implements AutoCloseable {
     /** Whether prefill attention runs in prefill_attention_bulk where it takes the shape. */
     boolean bulkPrefill() {
         return bulkPrefill;
+    }
+
+    /** prefill_attention_bulk's warps a block from now on: 8, or 4 (prefill_attention_bulk_w4, for measuring). */
+    void prefillBulkWarps(int warps) {
+        if (warps != 4 && warps != 8) {
+            throw new IllegalArgumentException("prefill_attention_bulk takes 4 or 8 warps, not " + warps);
+        }
+        prefillBulkWarps = warps;
+    }
+
+    int prefillBulkWarps() {
+        return prefillBulkWarps;
     }
 
     /** Whether decode attention runs in decode_attention_bulk where it takes the shape. */
@@ -314,7 +330,7 @@ public final class EmberKernels implements AutoCloseable {
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
      * them), the longest {@code maxChunkLength} tokens long: in prefill_attention_bulk where it runs
      * ({@link #useBulkPrefill}, {@link #prefillBulkTakes}; grid (head groups of {@link #prefillPacked} heads, query
-     * tiles of 128 / packed positions, chunks), 8 warps), else on the tensor cores for 16-bit types and head
+     * tiles of 16 * warps / packed positions, chunks), 8 warps or 4), else on the tensor cores for 16-bit types and head
      * dimensions that are multiples of 16 up to 128 (prefill_attention_mma, attention_prefill_mma.cu), else in fp32 FMAs
      * (attention_prefill.cu); grid (heads, query tiles, chunks). Every kernel takes the tiles last first, so that across
      * all heads the tiles with the most keys start first.
@@ -325,14 +341,15 @@ public final class EmberKernels implements AutoCloseable {
         int hd = shape.headDim();
         if (prefillOnBulk(type, shape)) {
             int packed = prefillPacked(shape.group()), stages = fittingBulkStages(type, hd, PREFILL_BULK_STAGES);
-            int rowsPerBlock = 16 * PREFILL_BULK_WARPS / packed, shared = decodeBulkSharedBytes(type, hd, stages);
-            CudaFunction f = withSharedMemory(typed("prefill_attention_bulk", type), shared);
+            int rowsPerBlock = 16 * prefillBulkWarps / packed, shared = decodeBulkSharedBytes(type, hd, stages);
+            CudaFunction f = withSharedMemory(typed(prefillBulkWarps == 4 ? "prefill_attention_bulk_w4" : "prefill_attention_bulk",
+                    type), shared);
             args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                     .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
                     .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
                     .i32(shape.window()).f32(shape.scale()).i32(packed).i32(stages)
                     .launch(f, shape.heads() / packed, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, chunks,
-                            32 * PREFILL_BULK_WARPS, shared, stream);
+                            32 * prefillBulkWarps, shared, stream);
             return;
         }
         boolean tensorCores = onTensorCores(type, hd);
