@@ -37,7 +37,8 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
 #       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
-#       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape.
+#       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape, and of the prefill
+#       attention of a 1024-token prompt of the 8B shape.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, the pair at
 #       batch 16, and n-gram lookup at batches 2, 3, 4, 16 and 64 (the crossover).
@@ -449,6 +450,15 @@ PY
       > "$OUT_DIR/ncu-decode-qwen3.log" 2>&1 || echo "(ncu of bench offline qwen3-0.6b failed: exit $?)"
   echo "== ncu: decode attention (decode_attention_bulk on sm_90, else decode_attention_keys) in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-qwen3.csv"
+  # Prefill attention at 1024 rows of the 8B shape (issue 12's prefill row; prefill_attention_bulk on sm_90 unless
+  # EMBER_PREFILL_BULK=0, else prefill_attention_mma), the warm-up's first two layers.
+  timeout 240 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+      --section WarpStateStats --section LaunchStats --csv --page details \
+      --kernel-name "regex:prefill_attention_(mma|bulk)" --launch-count 2 --log-file "$OUT_DIR/ncu-prefill.csv" \
+      "${ember[@]}" bench e2e --preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 \
+      --iters 1 --warmup 1 > "$OUT_DIR/ncu-prefill.log" 2>&1 || echo "(ncu of prefill attention failed: exit $?)"
+  echo "== ncu: prefill attention, 1024 rows of the 8B shape (ncu-prefill.csv), first launch"
+  ncu_sections "$OUT_DIR/ncu-prefill.csv"
 }
 
 # The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log.
