@@ -12,6 +12,9 @@
 //
 // Cost for a chunk of n new tokens after c cached ones, per head: about 4*n*(c + n/2)*hd FLOPs on the
 // tensor cores; keys and values are read once per 64 query rows.
+//
+// prefill_attention_bulk, further down, is the same arithmetic (prefill_mma_tile, shared) for Hopper: tiles moved by
+// bulk copies three deep and the query heads of a KV head packed in one block (see there).
 #include "tensor_cores.cuh"
 
 namespace ember {
