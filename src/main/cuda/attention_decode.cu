@@ -680,27 +680,6 @@ __device__ __forceinline__ void mma_decode_async_tiles(MmaDecodeWarp& a, unsigne
     asm volatile("cp.async.wait_group 0;\n" ::);
 }
 
-// Starts the bulk copies of positions [k0, kEnd) of the block's KV head (k0 < kEnd <= k0 + DMMA_KEYS): one per cache
-// block each for keys and values, the rows of that block in the range, byte for byte (so swizzled as the cache stores
-// them) to rows 0.. of `keys` and `values` (hd elements a row), completing on `barrier`, which lane 0 arms with their
-// bytes first. One warp calls it; its lanes take a cache block each.
-template <typename T>
-__device__ __forceinline__ void bulk_copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
-                                                  const DecodeWork& w, T* keys, T* values, uint64_t* barrier, int k0,
-                                                  int kEnd, int kvHeads, int hd, int blockSize, int lane) {
-    const unsigned rowBytes = hd * sizeof(T);
-    if (lane == 0) barrier_expect_bytes(barrier, 2 * (kEnd - k0) * rowBytes);
-    __syncwarp();
-    const int lastBlock = (kEnd - 1) / blockSize;
-    for (int b = k0 / blockSize + lane; b <= lastBlock; b += 32) {
-        const int from = max(k0, b * blockSize), to = min(kEnd, (b + 1) * blockSize);
-        const KvRow row = kv_row<T>(w.table[b], from - b * blockSize, blockSize, kvHeads, w.kvHead, hd);
-        const int at = (from - k0) * hd;
-        bulk_copy(keys + at, kCache + row.at, (to - from) * rowBytes, barrier);
-        bulk_copy(values + at, vCache + row.at, (to - from) * rowBytes, barrier);
-    }
-}
-
 // decode_attention_bulk's tiles: see the top of the file. Shared memory: `stages` stages of [DMMA_KEYS][hd] keys then
 // as many values, in the cache's swizzled order, then a barrier per stage. Leaves every copy complete.
 template <typename T>
@@ -718,7 +697,7 @@ __device__ __forceinline__ void mma_decode_bulk_tiles(MmaDecodeWarp& a, unsigned
     auto stage = [&](int tile) {
         const int k0 = w.begin + tile * DMMA_KEYS, s = tile % stages;
         T* keys = staged + s * stageElems;
-        bulk_copy_kv_rows(kCache, vCache, w, keys, keys + DMMA_KEYS * hd, full + s, k0, min(k0 + DMMA_KEYS, w.end),
+        bulk_copy_kv_rows(kCache, vCache, w.table, w.kvHead, keys, keys + DMMA_KEYS * hd, full + s, k0, min(k0 + DMMA_KEYS, w.end),
                           kvHeads, hd, blockSize, lane);
     };
     for (int tile = warp; tile < min(stages, tiles); tile += DMMA_WARPS) stage(tile);  // every stage is free

@@ -66,6 +66,31 @@ __device__ __forceinline__ void barrier_wait(uint64_t* barrier, unsigned parity)
 #endif
 }
 
+// Starts the bulk copies of positions [k0, kEnd) of KV head kvHead of the sequence whose block table is `table`
+// (k0 < kEnd): one per cache block each for keys and values, the rows of that block in the range, contiguous in the
+// cache ([block][kvHead][token][hd]) and copied byte for byte (so swizzled as the cache stores them: kv_row in
+// common.cuh) to rows 0.. of `keys` and `values` (hd elements a row, hd * sizeof(T) a multiple of 16), completing on
+// `barrier`, which lane 0 arms with their bytes first. One warp calls it; its lanes take a cache block each (32 apart
+// where the range covers more). The one staging of decode_attention_bulk (attention_decode.cu) and
+// prefill_attention_bulk (attention_prefill_mma.cu).
+template <typename T>
+__device__ __forceinline__ void bulk_copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
+                                                  const int* __restrict__ table, int kvHead, T* keys, T* values,
+                                                  uint64_t* barrier, int k0, int kEnd, int kvHeads, int hd,
+                                                  int blockSize, int lane) {
+    const unsigned rowBytes = hd * sizeof(T);
+    if (lane == 0) barrier_expect_bytes(barrier, 2 * (kEnd - k0) * rowBytes);
+    __syncwarp();
+    const int lastBlock = (kEnd - 1) / blockSize;
+    for (int b = k0 / blockSize + lane; b <= lastBlock; b += 32) {
+        const int from = max(k0, b * blockSize), to = min(kEnd, (b + 1) * blockSize);
+        const KvRow row = kv_row<T>(table[b], from - b * blockSize, blockSize, kvHeads, kvHead, hd);
+        const int at = (from - k0) * hd;
+        bulk_copy(keys + at, kCache + row.at, (to - from) * rowBytes, barrier);
+        bulk_copy(values + at, vCache + row.at, (to - from) * rowBytes, barrier);
+    }
+}
+
 // Fragment layouts of m16n8k16 (g = lane / 4, t = lane % 4): A (16 x 16, row-major) a0 = (g, 2t..2t+1),
 // a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B (16 x 8) b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g);
 // C (16 x 8) c0, c1 = (g, 2t), (g, 2t+1); c2, c3 = (g+8, 2t), (g+8, 2t+1).

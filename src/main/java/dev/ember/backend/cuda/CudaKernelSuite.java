@@ -197,8 +197,7 @@ final class CudaKernelSuite implements KernelSuite {
             } else {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 long meta = prefillMeta.address();
-                boolean tensorCores = EmberKernels.onTensorCores(type, hd);
-                launch(new Case("prefill_attention", (tensorCores ? "prefill_attention_mma_" : "prefill_attention_") + typed,
+                launch(new Case("prefill_attention", kernels.prefillKernelName(type, shape) + "_" + typed,
                         phase, "rows=" + rows + " context=" + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads()
                         + " head_dim=" + hd, rows, prefillAttentionBytes(rows, shape, t),
                         attentionFlops(shape, (long) rows * (rows + 1) / 2)), () ->

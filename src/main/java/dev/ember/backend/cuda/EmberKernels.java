@@ -30,6 +30,16 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_QUERIES = 64;
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
+     * prefill_attention_bulk's geometry (attention_prefill_mma.cu, sm_90 and later): warps a block of 16 query rows
+     * each, 8 by default (EMBER_PREFILL_BULK_WARPS=4 for measuring: prefill_attention_bulk_w4), and its stages of 64-key
+     * tiles (in decode_attention_bulk's layout: decodeBulkSharedBytes), fewer where a block's shared memory holds fewer.
+     * ptxas (CUDA 13, sm_90): 184 registers, no spills, at one block of 8 warps a multiprocessor (two of 4; three stages
+     * of hd 128 take 98,328 bytes).
+     */
+    static final int PREFILL_BULK_WARPS = 8;
+    static final int PREFILL_BULK_STAGES = 3;
+    private static final int CONFIGURED_PREFILL_BULK_WARPS = positiveEnvironment("EMBER_PREFILL_BULK_WARPS");
+    /**
      * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
      * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), the most query heads one block takes, and its warps.
      */
@@ -75,12 +85,16 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
     private boolean bulkDecode;
+    private boolean bulkPrefill;
+    private int prefillBulkWarps;
     private int bulkStages;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
         useDependentLaunch(!"0".equals(System.getenv("EMBER_PDL")));
         useBulkDecode(!"0".equals(System.getenv("EMBER_DECODE_BULK")));
+        useBulkPrefill(!"0".equals(System.getenv("EMBER_PREFILL_BULK")));
+        prefillBulkWarps(CONFIGURED_PREFILL_BULK_WARPS == 4 ? 4 : PREFILL_BULK_WARPS);
         decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
     }
 
@@ -100,6 +114,32 @@ public final class EmberKernels implements AutoCloseable {
      */
     public void useBulkDecode(boolean on) {
         bulkDecode = on && device.computeMajor() >= 9;
+    }
+
+    /**
+     * Runs prefill attention in prefill_attention_bulk from now on where it takes the shape ({@link #prefillBulkTakes})
+     * and the GPU has bulk copies (compute capability 9.0 and later), or in prefill_attention_mma. On unless
+     * EMBER_PREFILL_BULK=0.
+     */
+    public void useBulkPrefill(boolean on) {
+        bulkPrefill = on && device.computeMajor() >= 9;
+    }
+
+    /** Whether prefill attention runs in prefill_attention_bulk where it takes the shape. */
+    boolean bulkPrefill() {
+        return bulkPrefill;
+    }
+
+    /** prefill_attention_bulk's warps a block from now on: 8, or 4 (prefill_attention_bulk_w4, for measuring). */
+    void prefillBulkWarps(int warps) {
+        if (warps != 4 && warps != 8) {
+            throw new IllegalArgumentException("prefill_attention_bulk takes 4 or 8 warps, not " + warps);
+        }
+        prefillBulkWarps = warps;
+    }
+
+    int prefillBulkWarps() {
+        return prefillBulkWarps;
     }
 
     /** Whether decode attention runs in decode_attention_bulk where it takes the shape. */
@@ -288,15 +328,30 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
-     * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
-     * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
-     * (attention_prefill.cu). Grid (heads, query tiles, chunks): both kernels take the tiles last first, so that across
+     * them), the longest {@code maxChunkLength} tokens long: in prefill_attention_bulk where it runs
+     * ({@link #useBulkPrefill}, {@link #prefillBulkTakes}; grid (head groups of {@link #prefillPacked} heads, query
+     * tiles of 16 * warps / packed positions, chunks), 8 warps or 4), else on the tensor cores for 16-bit types and head
+     * dimensions that are multiples of 16 up to 128 (prefill_attention_mma, attention_prefill_mma.cu), else in fp32 FMAs
+     * (attention_prefill.cu); grid (heads, query tiles, chunks). Every kernel takes the tiles last first, so that across
      * all heads the tiles with the most keys start first.
      */
     public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
                                  AttentionShape shape) {
         int hd = shape.headDim();
+        if (prefillOnBulk(type, shape)) {
+            int packed = prefillPacked(shape.group()), stages = fittingBulkStages(type, hd, PREFILL_BULK_STAGES);
+            int rowsPerBlock = 16 * prefillBulkWarps / packed, shared = decodeBulkSharedBytes(type, hd, stages);
+            CudaFunction f = withSharedMemory(typed(prefillBulkWarps == 4 ? "prefill_attention_bulk_w4" : "prefill_attention_bulk",
+                    type), shared);
+            args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
+                    .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
+                    .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
+                    .i32(shape.window()).f32(shape.scale()).i32(packed).i32(stages)
+                    .launch(f, shape.heads() / packed, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, chunks,
+                            32 * prefillBulkWarps, shared, stream);
+            return;
+        }
         boolean tensorCores = onTensorCores(type, hd);
         CudaFunction f;
         int rowsPerBlock, shared;
@@ -444,7 +499,12 @@ public final class EmberKernels implements AutoCloseable {
 
     /** decode_attention_bulk's stages at this head dimension: the configured ones, fewer where they would not fit. */
     private int bulkStages(DType type, int headDim) {
-        int stages = bulkStages;
+        return fittingBulkStages(type, headDim, bulkStages);
+    }
+
+    /** {@code wanted} stages of bulk-copied tiles at this head dimension, fewer (down to the least) where they would not fit. */
+    private int fittingBulkStages(DType type, int headDim, int wanted) {
+        int stages = wanted;
         while (stages > DECODE_BULK_MIN_STAGES && decodeBulkSharedBytes(type, headDim, stages) > device.maxSharedMemoryPerBlock()) {
             stages--;
         }
@@ -458,6 +518,31 @@ public final class EmberKernels implements AutoCloseable {
      */
     static int decodeBulkSharedBytes(DType type, int headDim, int stages) {
         return stages * (2 * DECODE_MMA_TILE_KEYS * headDim * type.bytes() + Long.BYTES);
+    }
+
+    /**
+     * Whether prefill_attention_bulk takes the shape, on GPUs that have bulk copies: decode_attention_bulk's operands
+     * ({@link #bulkTakes}: 16-bit types, hd 64 and 128) and cache blocks of a multiple of 8 tokens (its tiles start at a
+     * multiple of 8 positions, so every tile's rows share one swizzle); any group (a block packs 4, 2 or 1 query heads:
+     * {@link #prefillPacked}).
+     */
+    static boolean prefillBulkTakes(DType type, AttentionShape shape) {
+        return bulkTakes(type, shape) && shape.blockSize() % 8 == 0;
+    }
+
+    private boolean prefillOnBulk(DType type, AttentionShape shape) {
+        return bulkPrefill && prefillBulkTakes(type, shape);
+    }
+
+    /** The query heads of one KV head a prefill_attention_bulk block takes: 4 where they divide the group, else 2, else 1. */
+    static int prefillPacked(int group) {
+        return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+    }
+
+    /** The prefill kernel that runs this shape now (for tests and logs). */
+    public String prefillKernelName(DType type, AttentionShape shape) {
+        return prefillOnBulk(type, shape) ? "prefill_attention_bulk"
+                : onTensorCores(type, shape.headDim()) ? "prefill_attention_mma" : "prefill_attention";
     }
 
     /** Whether the tensor-core attention kernels take these operands: 16-bit types, hd a multiple of 16 up to 128. */

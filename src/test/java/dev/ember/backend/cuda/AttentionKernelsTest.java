@@ -124,6 +124,11 @@ class AttentionKernelsTest {
         }
     }
 
+    /**
+     * The prefill kernels, every storage type. Where the GPU has bulk copies (sm_90 and later) every case runs with
+     * prefill_attention_bulk on and off: on, it takes bf16 and fp16 at hd 64 and 128 with blocks of a multiple of 8
+     * tokens (the others fall back to prefill_attention_mma or the fp32 kernel).
+     */
     @ParameterizedTest
     @EnumSource(DType.class)
     void prefillMatchesSoftmaxAttention(DType type) {
@@ -132,11 +137,67 @@ class AttentionKernelsTest {
         // 16-bit types with head sizes that are multiples of 16 up to 128 run on the tensor cores; the rest
         // (fp32, hd=40, hd=256) on the fp32 kernel.
         int[][] shapes = {{64, 8, 2, 0}, {128, 4, 4, 0}, {128, 6, 2, 20}, {48, 4, 2, 0}, {40, 4, 2, 7}, {256, 4, 1, 0}};
-        for (int[] s : shapes) {
-            checkPrefill(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]));
+        for (boolean bulk : Gpu.kernels().bulkPrefill() ? new boolean[] {true, false} : new boolean[] {false}) {
+            for (int[] s : shapes) {
+                checkPrefill(type, new AttentionShape(s[1], s[2], s[0], BLOCK_SIZE, s[3]), bulk);
+            }
+            // A cache block size that is not a power of two (the kernels' division path; prefill_attention_mma's).
+            checkPrefill(type, new AttentionShape(4, 2, 64, 12, 0), bulk);
         }
-        // A cache block size that is not a power of two (the kernels' division path).
-        checkPrefill(type, new AttentionShape(4, 2, 64, 12, 0));
+    }
+
+    /**
+     * prefill_attention_bulk at every group from 1 to 17 (blocks of 4 heads for multiples of 4, of 2 for other even
+     * groups, of one head for odd ones: 32, 64 and 128 query positions a block of 8 warps), hd 128 and 64, windows
+     * (starting mid-block and off a multiple of 8), and the cache block sizes decode_attention_bulk is tested at: 8, 32,
+     * 64 and 80 (runs longer than a tile) run in it, 1 and 12 (not a multiple of 8) fall back to prefill_attention_mma;
+     * every group also with blocks of 4 warps (prefill_attention_bulk_w4), the block sizes in turn. The chunks of
+     * checkPrefill include chunks after cached context and ones spanning several query tiles.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void bulkPrefillTakesAnyGroupWindowAndBlockSize(DType type) {
+        EmberKernels kernels = Gpu.kernels();
+        assumeTrue(kernels.bulkPrefill(), "prefill_attention_bulk runs on sm_90 and later (and not under EMBER_PREFILL_BULK=0)");
+        for (int group = 1; group <= 17; group++) {
+            int kvHeads = group == 4 ? 8 : group <= 8 ? 2 : 1;  // 4: the 8B shape's 32 heads over 8
+            AttentionShape shape = new AttentionShape(group * kvHeads, kvHeads, group % 5 == 3 ? 64 : 128, BLOCK_SIZE,
+                    group % 3 == 0 ? 45 : 0);
+            assertEquals("prefill_attention_bulk", kernels.prefillKernelName(type, shape), describe(shape));
+            checkPrefill(type, shape, true, 8);
+            checkPrefill(type, shape, true, 4);
+        }
+        // head size, query heads, KV heads, window
+        int[][] shapes = {{128, 8, 2, 0}, {64, 4, 4, 37}, {128, 6, 2, 20}};
+        int run = 0;
+        for (int blockSize : new int[] {1, 8, 12, 32, 64, 80}) {
+            for (int[] s : shapes) {
+                AttentionShape shape = new AttentionShape(s[1], s[2], s[0], blockSize, s[3]);
+                assertEquals(blockSize % 8 == 0 ? "prefill_attention_bulk" : "prefill_attention_mma",
+                        kernels.prefillKernelName(type, shape), describe(shape));
+                checkPrefill(type, shape, true, run++ % 2 == 0 ? 8 : 4);
+            }
+        }
+    }
+
+    /** One prefill case with prefill_attention_bulk on or off, the kernels' settings restored after. */
+    private void checkPrefill(DType type, AttentionShape shape, boolean bulk) {
+        checkPrefill(type, shape, bulk, Gpu.kernels().prefillBulkWarps());
+    }
+
+    /** One prefill case with prefill_attention_bulk on or off and of `warps` warps a block, the settings restored after. */
+    private void checkPrefill(DType type, AttentionShape shape, boolean bulk, int warps) {
+        EmberKernels kernels = Gpu.kernels();
+        boolean wasBulk = kernels.bulkPrefill();
+        int wasWarps = kernels.prefillBulkWarps();
+        kernels.useBulkPrefill(bulk);
+        kernels.prefillBulkWarps(warps);
+        try {
+            checkPrefill(type, shape);
+        } finally {
+            kernels.useBulkPrefill(wasBulk);
+            kernels.prefillBulkWarps(wasWarps);
+        }
     }
 
     private void checkPrefill(DType type, AttentionShape shape) {
@@ -174,7 +235,12 @@ class AttentionKernelsTest {
                     list.address(), dRowStart.address(), dLength.address(), dStart.address(), out.address(), chunks,
                     Arrays.stream(length).max().orElseThrow(), shape);
             Gpu.stream().synchronize();
-            Gpu.assertClose("prefill_attention " + type + " " + describe(shape), Gpu.download(out, type, rows * qd), ref,
+            String kernel = Gpu.kernels().prefillKernelName(type, shape);
+            if (kernel.equals("prefill_attention_bulk")) {
+                kernel += " " + Gpu.kernels().prefillBulkWarps() + " warps";
+            }
+            Gpu.assertClose(kernel + " " + type + " " + describe(shape),
+                    Gpu.download(out, type, rows * qd), ref,
                     Gpu.tolerance(type));
         }
     }

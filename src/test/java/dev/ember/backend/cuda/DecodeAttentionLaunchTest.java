@@ -167,4 +167,39 @@ class DecodeAttentionLaunchTest {
             }
         }
     }
+
+    /** Where nvcc built the kernels: every name prefillAttention may launch on the tensor cores is an entry point. */
+    @Test
+    void everyLaunchedPrefillNameIsInTheFatbin() throws IOException {
+        assumeTrue(EmberKernels.bundled(), "this build has no CUDA kernels (no nvcc)");
+        String fatbin;
+        try (InputStream in = EmberKernels.class.getResourceAsStream(EmberKernels.RESOURCE_DIR + "attention_prefill_mma.fatbin")) {
+            assertNotNull(in);
+            fatbin = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+        assumeTrue(fatbin.contains("prefill_attention_mma_bf16\0"), "the fatbin's names are not readable (compressed?)");
+        for (String suffix : new String[] {"_bf16", "_f16"}) {
+            for (String kernel : new String[] {"prefill_attention_mma", "prefill_attention_bulk", "prefill_attention_bulk_w4"}) {
+                assertTrue(fatbin.contains(kernel + suffix + "\0"), kernel + suffix + " is not in attention_prefill_mma.fatbin");
+            }
+        }
+    }
+
+    /** Which shapes prefill_attention_bulk takes, and how many query heads a block packs. */
+    @Test
+    void bulkPrefillTakesSwizzledRowsInBlocksOfEightTokens() {
+        assertTrue(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 16, 0)));
+        assertTrue(EmberKernels.prefillBulkTakes(DType.F16, new AttentionShape(8, 2, 64, 8, 20)));
+        assertTrue(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(17, 1, 128, 80, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 12, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 1, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(4, 2, 96, 16, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.F32, new AttentionShape(32, 8, 128, 16, 0)));
+        assertEquals(4, EmberKernels.prefillPacked(4));
+        assertEquals(4, EmberKernels.prefillPacked(8));
+        assertEquals(2, EmberKernels.prefillPacked(2));
+        assertEquals(2, EmberKernels.prefillPacked(6));
+        assertEquals(1, EmberKernels.prefillPacked(1));
+        assertEquals(1, EmberKernels.prefillPacked(17));
+    }
 }
