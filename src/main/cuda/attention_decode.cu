@@ -57,7 +57,7 @@
 // read are those above; FLOPs on the tensor cores 4 * 16 * ctx * hd per block (rows past the group are computed and
 // dropped), which at 16 FLOPs per byte of bf16 cache is far under their rate.
 //
-// decode_attention_bulk_{bf16,f16} (sm_90 and later): decode_attention_mma's partials and arithmetic (the same
+// decode_attention_bulk_hd{64,128}_{bf16,f16} (sm_90+): decode_attention_mma's partials and arithmetic (the same
 // mma_decode_keys per warp and 16 keys, the same merge), with its tiles moved by bulk asynchronous copies instead of
 // cp.async, for 16-bit types at hd 64 and 128 (rows of whole 128-byte lines, which the cache stores swizzled: kv_row in
 // common.cuh) and any group, where EmberKernels launches it on GPUs that have bulk copies (EMBER_DECODE_BULK=0: not).
@@ -520,7 +520,7 @@ __device__ __forceinline__ void mma_decode_keys(MmaDecodeWarp& a, const T* keys,
     max0 = warp_max<4>(max0);
     max1 = warp_max<4>(max1);
     const float mNew0 = fmaxf(a.m0, max0), mNew1 = fmaxf(a.m1, max1);  // finite: see above
-    const float alpha0 = exp2f(a.m0 - mNew0), alpha1 = exp2f(a.m1 - mNew1);  // 0 on the warp's first tile
+    const float alpha0 = exp2_approx(a.m0 - mNew0), alpha1 = exp2_approx(a.m1 - mNew1);  // 0 on the warp's first tile
     a.m0 = mNew0;
     a.m1 = mNew1;
     a.l0 *= alpha0;
@@ -529,7 +529,7 @@ __device__ __forceinline__ void mma_decode_keys(MmaDecodeWarp& a, const T* keys,
 #pragma unroll
     for (int n = 0; n < 2; n++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) sc[n][e] = exp2f(sc[n][e] - (e < 2 ? a.m0 : a.m1));  // exp2f(-inf) = 0
+        for (int e = 0; e < 4; e++) sc[n][e] = exp2_approx(sc[n][e] - (e < 2 ? a.m0 : a.m1));  // 2^-inf = 0
         a.l0 += sc[n][0] + sc[n][1];
         a.l1 += sc[n][2] + sc[n][3];
     }
@@ -741,14 +741,17 @@ __device__ __forceinline__ void mma_decode_bulk_tiles(MmaDecodeWarp& a, unsigned
 }
 
 // decode_attention_mma (BULK false) and decode_attention_bulk (BULK true, `stages` deep): see the top of the file. The
-// tile area is reused after the last tile for the warps' merge.
-template <typename T, bool BULK>
+// tile area is reused after the last tile for the warps' merge. HD: the head dimension as a constant (the bulk kernel's
+// entry points, one per head dimension it takes), so that the per-k-step guards and the staged rows' addresses fold
+// (as in prefill_attention_bulk); 0 where it is the runtime `hd` (decode_attention_mma).
+template <typename T, bool BULK, int HD>
 __device__ __forceinline__ void decode_attention_tensor_cores(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
         const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
+        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int runtimeHd, int blockSize,
         int window, int splits, float scale, int stages) {
+    const int hd = HD > 0 ? HD : runtimeHd;
     extern __shared__ __align__(16) unsigned char smem[];
     // With bulk copies, splits of whole cache blocks: every copy is a run of one block's rows.
     const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
@@ -834,19 +837,23 @@ EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 25
         DECODE_PARAMS {                                                                                      \
             ember::allow_next_grid();                                                                        \
             ember::wait_for_previous_grid();                                                                 \
-            ember::decode_attention_tensor_cores<T, false>(DECODE_ARG_LIST, 0);                              \
+            ember::decode_attention_tensor_cores<T, false, 0>(DECODE_ARG_LIST, 0);                           \
         }                                                                                                    \
-        extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_bulk_##suffix  \
+        extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_bulk_hd128_##suffix \
         (DECODE_PARAM_LIST, int stages) {                                                                    \
-            DECODE_BULK_BODY                                                                                 \
+            DECODE_BULK_BODY(128)                                                                            \
+        }                                                                                                    \
+        extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_bulk_hd64_##suffix \
+        (DECODE_PARAM_LIST, int stages) {                                                                    \
+            DECODE_BULK_BODY(64)                                                                             \
         } }
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-#define DECODE_BULK_BODY                                                                                   \
+#define DECODE_BULK_BODY(HD)                                                                               \
     ember::allow_next_grid();                                                                              \
     ember::wait_for_previous_grid();                                                                       \
-    ember::decode_attention_tensor_cores<T, true>(DECODE_ARG_LIST, stages);
+    ember::decode_attention_tensor_cores<T, true, HD>(DECODE_ARG_LIST, stages);
 #else
-#define DECODE_BULK_BODY __trap();
+#define DECODE_BULK_BODY(HD) __trap();
 #endif
 DECODE_MMA_ENTRY(bf16, __nv_bfloat16)
 DECODE_MMA_ENTRY(f16, __half)

@@ -31,23 +31,24 @@ constexpr float MMA_LOG2E = 1.4426950408889634f;
 constexpr int MMA_SHARED_BYTES = 2 * 2 * MMA_KEYS * (MMA_MAXHD + 8) * 2;
 static_assert(MMA_SHARED_BYTES <= 99 * 1024, "within the opt-in shared memory of every target (sm_86 and sm_89: 99 KiB)");
 
-// A warp's 16 query rows of one head: their query fragments, the running max and this thread's share of the sum of
-// each of its two rows (g and g + 8), and their 16 x hd output, all in registers.
+// A warp's 16 query rows of one head, of at most HD dimensions: their query fragments, the running max and this
+// thread's share of the sum of each of its two rows (g and g + 8), and their 16 x HD output, all in registers.
+template <int HD>
 struct PrefillRows {
-    uint32_t qf[MMA_MAXHD / 16][4];
+    uint32_t qf[HD / 16][4];
     float m0, m1, l0, l1;
-    float o[MMA_MAXHD / 8][4];
+    float o[HD / 8][4];
 };
 
 // Starts a warp's rows: queries q0 and q1 (rows g and g + 8; zeros where not valid), no keys seen.
-template <typename T>
-__device__ __forceinline__ void prefill_rows_start(PrefillRows& a, const T* q0, const T* q1, bool valid0, bool valid1,
+template <typename T, int HD>
+__device__ __forceinline__ void prefill_rows_start(PrefillRows<HD>& a, const T* q0, const T* q1, bool valid0, bool valid1,
                                                    int hd, int t) {
     load_query_fragments(a.qf, q0, q1, valid0, valid1, hd, t);
     a.m0 = a.m1 = -INFINITY;
     a.l0 = a.l1 = 0.f;
 #pragma unroll
-    for (int n = 0; n < MMA_MAXHD / 8; n++) a.o[n][0] = a.o[n][1] = a.o[n][2] = a.o[n][3] = 0.f;
+    for (int n = 0; n < HD / 8; n++) a.o[n][0] = a.o[n][1] = a.o[n][2] = a.o[n][3] = 0.f;
 }
 
 // One tile of MMA_KEYS keys from position k0 for a warp's rows (this thread's at positions pos0 and pos1), staged as
@@ -55,13 +56,16 @@ __device__ __forceinline__ void prefill_rows_start(PrefillRows& a, const T* q0, 
 // (0 for rows staged in order): S = Q K^T (hd/16 x 8 mma), masked (but where `unmasked`: every key is visible to every
 // row) and exponentiated in registers, the output rescaled, then O += P V (4 x hd/8 mma), S's accumulator registers
 // reused as P's operand registers. Keys past a row's position, before its window, or of rows not valid score -inf
-// (by a select: their staged bits may be anything); their values weigh 0, so must be finite.
-template <typename T>
-__device__ __forceinline__ void prefill_mma_tile(PrefillRows& a, const T* keys, const T* values, int stride,
+// (by a select: their staged bits may be anything); their values weigh 0, so must be finite. Inlined where `hd` and
+// `stride` are constants (prefill_attention_bulk), the head-dimension guards and the shared-memory addresses fold
+// away: in the runtime-hd form a branch and a warp synchronisation came with every mma and ldmatrix, and integer
+// address arithmetic was 40% of the tile's instructions (ncu, 1024 rows on the H200).
+template <typename T, int HD>
+__device__ __forceinline__ void prefill_mma_tile(PrefillRows<HD>& a, const T* keys, const T* values, int stride,
                                                  int swizzle, int k0, bool unmasked, int pos0, int pos1, bool valid0,
                                                  bool valid1, int window, float qScale, int hd, int lane) {
     using Ops = MmaOps<T>;
-    constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
+    constexpr int KSTEPS = HD / 16, DTILES = HD / 8, NTILES = MMA_KEYS / 8;
     const int t = lane & 3;
     float s[NTILES][4];
 #pragma unroll
@@ -77,17 +81,28 @@ __device__ __forceinline__ void prefill_mma_tile(PrefillRows& a, const T* keys, 
         }
     }
     float max0 = -INFINITY, max1 = -INFINITY;
-    // Where unmasked, rows past the chunk's end (in its last tile) get finite scores too, which are never stored.
+    // Where unmasked, rows past the chunk's end (in its last tile) get finite scores too, which are never stored. The
+    // two forms are separate loops so that the common one, every key visible, computes no key position.
+    if (unmasked) {
+#pragma unroll
+        for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[n][e] *= qScale;
+        }
+    } else {
+#pragma unroll
+        for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + n * 8 + 2 * t + (e & 1);
+                const int pos = e < 2 ? pos0 : pos1;
+                const bool visible = (e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window);
+                s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
+            }
+        }
+    }
 #pragma unroll
     for (int n = 0; n < NTILES; n++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int key = k0 + n * 8 + 2 * t + (e & 1);
-            const int pos = e < 2 ? pos0 : pos1;
-            const bool visible =
-                    unmasked || ((e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window));
-            s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
-        }
         max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
         max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
     }
@@ -102,13 +117,13 @@ __device__ __forceinline__ void prefill_mma_tile(PrefillRows& a, const T* keys, 
     a.l0 *= alpha0;
     a.l1 *= alpha1;
     scale_rows(a.o, alpha0, alpha1);
+    // A row with no visible key yet subtracts 0 rather than -inf: its scores are all -inf, and 2^-inf is the 0 they
+    // weigh (where -inf - -inf would be NaN).
+    const float sub0 = a.m0 == -INFINITY ? 0.f : a.m0, sub1 = a.m1 == -INFINITY ? 0.f : a.m1;
 #pragma unroll
     for (int n = 0; n < NTILES; n++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const float mRow = e < 2 ? a.m0 : a.m1;
-            s[n][e] = s[n][e] == -INFINITY ? 0.f : exp2f(s[n][e] - mRow);
-        }
+        for (int e = 0; e < 4; e++) s[n][e] = exp2_approx(s[n][e] - (e < 2 ? sub0 : sub1));
         a.l0 += s[n][0] + s[n][1];
         a.l1 += s[n][2] + s[n][3];
     }
@@ -128,14 +143,14 @@ __device__ __forceinline__ void prefill_mma_tile(PrefillRows& a, const T* keys, 
 }
 
 // Writes a warp's rows, normalised, to out0 and out1 (rows g and g + 8, where valid).
-template <typename T>
-__device__ __forceinline__ void prefill_rows_finish(PrefillRows& a, T* out0, T* out1, bool valid0, bool valid1,
+template <typename T, int HD>
+__device__ __forceinline__ void prefill_rows_finish(PrefillRows<HD>& a, T* out0, T* out1, bool valid0, bool valid1,
                                                     int hd, int t) {
     using Ops = MmaOps<T>;
     const float l0 = warp_sum<4>(a.l0), l1 = warp_sum<4>(a.l1);
     const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
 #pragma unroll
-    for (int n = 0; n < MMA_MAXHD / 8; n++) {
+    for (int n = 0; n < HD / 8; n++) {
         if (n * 8 < hd) {
             const int d = n * 8 + 2 * t;
             if (valid0) *reinterpret_cast<uint32_t*>(out0 + d) = Ops::pack(a.o[n][0] * inv0, a.o[n][1] * inv0);
@@ -177,7 +192,7 @@ __device__ __forceinline__ void prefill_attention_mma(
     const int pos0 = firstPos + r0, pos1 = firstPos + r1;
     const float qScale = scale * MMA_LOG2E;
 
-    PrefillRows a;
+    PrefillRows<MMA_MAXHD> a;
     prefill_rows_start(a, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
                        valid0, valid1, hd, t);
 
@@ -266,13 +281,14 @@ __device__ __forceinline__ void prefill_attention_mma(
 // H200 at 8 warps, two at 4 (registers: see the entry points). Cost for a chunk of n new tokens after c cached ones,
 // per KV head: about 4*G*n*(c + n/2)*hd FLOPs on the tensor cores (as prefill_attention_mma), and keys and values
 // 2*(c + n/2)*hd*sizeof(T) bytes read from L2 once per 16 * WARPS / packed query positions.
-template <typename T, int WARPS>
+template <typename T, int WARPS, int HD>
 __device__ __forceinline__ void prefill_attention_bulk(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ prefillChunks,
         const int* __restrict__ chunkRowStart, const int* __restrict__ chunkLength,
-        const int* __restrict__ chunkStartPosition, T* __restrict__ out, int heads, int kvHeads, int hd,
+        const int* __restrict__ chunkStartPosition, T* __restrict__ out, int heads, int kvHeads,
         int blockSize, int window, float scale, int packed, int stages) {
+    constexpr int hd = HD;  // a constant: the tile's guards and addresses fold (prefill_mma_tile)
     extern __shared__ __align__(128) unsigned char smem[];
     const int stageElems = 2 * MMA_KEYS * hd;
     T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * stageElems, values MMA_KEYS * hd further
@@ -312,7 +328,7 @@ __device__ __forceinline__ void prefill_attention_bulk(
     };
     for (int i = warp; i < min(stages, tiles); i += WARPS) stage(i);  // every stage is free
 
-    PrefillRows a;  // the queries' loads overlap the first copies
+    PrefillRows<HD> a;  // the queries' loads overlap the first copies
     prefill_rows_start(a, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
                        valid0, valid1, hd, t);
     // Row r of every tile lies at offset r (mod 8) of its cache block: the lane's ldmatrix rows (lane % 8 of 8 keys,
@@ -375,29 +391,33 @@ extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_f16 MMA_
     ember::prefill_attention_mma<__half> MMA_ARGS;
 }
 
-// prefill_attention_bulk_{bf16,f16} (8 warps) and prefill_attention_bulk_w4_{bf16,f16} (4 warps, for measuring): sm_90
-// and later; on older targets entry points that trap, never launched there. One block of 8 warps a multiprocessor (or
-// two of 4) at three stages for hd 128 (shared memory), so registers cost no occupancy up to 255 a thread; ptxas
-// (CUDA 13, sm_90): 184 registers, no spills, both.
+// prefill_attention_bulk_hd{64,128}_{bf16,f16} (8 warps) and prefill_attention_bulk_w4_hd{64,128}_{bf16,f16} (4 warps,
+// for measuring): sm_90 and later; on older targets entry points that trap, never launched there. One block of 8 warps
+// a multiprocessor (or two of 4) at three stages for hd 128 (shared memory), so registers cost no occupancy up to 255
+// a thread. `hd` is the entry point's HD (EmberKernels names the one of the shape's head dimension).
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-#define PREFILL_BULK_BODY(T, WARPS)                                                                         \
+#define PREFILL_BULK_BODY(T, WARPS, HD)                                                                     \
     ember::allow_next_grid();                                                                              \
     ember::wait_for_previous_grid();                                                                       \
-    ember::prefill_attention_bulk<T, WARPS>(q, kCache, vCache, blockTables, tableStride, prefillChunks,     \
-                                            chunkRowStart, chunkLength, chunkStartPosition, out, heads, kvHeads, \
-                                            hd, blockSize, window, scale, packed, stages);
+    ember::prefill_attention_bulk<T, WARPS, HD>(q, kCache, vCache, blockTables, tableStride, prefillChunks, \
+                                                chunkRowStart, chunkLength, chunkStartPosition, out, heads, kvHeads, \
+                                                blockSize, window, scale, packed, stages);
 #else
-#define PREFILL_BULK_BODY(T, WARPS) __trap();
+#define PREFILL_BULK_BODY(T, WARPS, HD) __trap();
 #endif
 #define PREFILL_BULK_PARAMS(T)                                                                             \
     (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,               \
      const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition, \
      T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale, int packed, int stages)
-#define PREFILL_BULK_ENTRY(name, T, WARPS)                                                                 \
+#define PREFILL_BULK_ENTRY(name, T, WARPS, HD)                                                             \
     extern "C" __global__ void __launch_bounds__(32 * WARPS, 8 / WARPS) name PREFILL_BULK_PARAMS(T) {     \
-        PREFILL_BULK_BODY(T, WARPS)                                                                        \
+        PREFILL_BULK_BODY(T, WARPS, HD)                                                                    \
     }
-PREFILL_BULK_ENTRY(prefill_attention_bulk_bf16, __nv_bfloat16, 8)
-PREFILL_BULK_ENTRY(prefill_attention_bulk_f16, __half, 8)
-PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_bf16, __nv_bfloat16, 4)
-PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_f16, __half, 4)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_hd128_bf16, __nv_bfloat16, 8, 128)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_hd128_f16, __half, 8, 128)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_hd64_bf16, __nv_bfloat16, 8, 64)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_hd64_f16, __half, 8, 64)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_hd128_bf16, __nv_bfloat16, 4, 128)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_hd128_f16, __half, 4, 128)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_hd64_bf16, __nv_bfloat16, 4, 64)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_hd64_f16, __half, 4, 64)

@@ -159,6 +159,14 @@ __device__ __forceinline__ void load_query_fragments(uint32_t (&qf)[KSTEPS][4], 
     }
 }
 
+// 2^x in the one SFU instruction (ex2.approx.ftz; exp2f adds the scaling that keeps results below 2^-126 from
+// flushing to 0, which a softmax weight that small, beside the row's largest weight of 1, may do anyway). 2^-inf = 0.
+__device__ __forceinline__ float exp2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // A row's accumulator fragments are spread over the 4 lanes of a quad (lane / 4 alike): its max and sum are
 // warp_max<4> and warp_sum<4> (common.cuh).
 

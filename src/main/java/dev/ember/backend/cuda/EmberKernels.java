@@ -342,8 +342,7 @@ public final class EmberKernels implements AutoCloseable {
         if (prefillOnBulk(type, shape)) {
             int packed = prefillPacked(shape.group()), stages = fittingBulkStages(type, hd, PREFILL_BULK_STAGES);
             int rowsPerBlock = 16 * prefillBulkWarps / packed, shared = decodeBulkSharedBytes(type, hd, stages);
-            CudaFunction f = withSharedMemory(typed(prefillBulkWarps == 4 ? "prefill_attention_bulk_w4" : "prefill_attention_bulk",
-                    type), shared);
+            CudaFunction f = withSharedMemory(typed(prefillBulkEntry(prefillBulkWarps, hd), type), shared);
             args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                     .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
                     .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
@@ -395,7 +394,7 @@ public final class EmberKernels implements AutoCloseable {
     public int decodeSplits(int rows, DType type, AttentionShape shape, int contextTokens) {
         if (FORCED_DECODE_SPLITS == 0 && decodeOnBulk(type, shape)) {
             int hd = shape.headDim(), stages = bulkStages(type, hd), shared = decodeBulkSharedBytes(type, hd, stages);
-            CudaFunction f = withSharedMemory(typed("decode_attention_bulk", type), shared);
+            CudaFunction f = withSharedMemory(typed(decodeBulkEntry(hd), type), shared);
             int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
                     k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
             int blocks = rows * shape.kvHeads() * ((shape.group() + DECODE_MMA_HEADS - 1) / DECODE_MMA_HEADS);
@@ -534,6 +533,19 @@ public final class EmberKernels implements AutoCloseable {
         return bulkPrefill && prefillBulkTakes(type, shape);
     }
 
+    /** decode_attention_bulk's entry point, without its type's suffix, at head dimension {@code headDim} (64 or 128). */
+    static String decodeBulkEntry(int headDim) {
+        return "decode_attention_bulk_hd" + headDim;
+    }
+
+    /**
+     * prefill_attention_bulk's entry point, without its type's suffix, for blocks of {@code warps} warps (8, or 4 for
+     * measuring) at head dimension {@code headDim} (64 or 128: each a constant of its own build of the kernel).
+     */
+    static String prefillBulkEntry(int warps, int headDim) {
+        return (warps == 4 ? "prefill_attention_bulk_w4" : "prefill_attention_bulk") + "_hd" + headDim;
+    }
+
     /** The query heads of one KV head a prefill_attention_bulk block takes: 4 where they divide the group, else 2, else 1. */
     static int prefillPacked(int group) {
         return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
@@ -587,7 +599,7 @@ public final class EmberKernels implements AutoCloseable {
 
     /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */
     public String decodeKernelName(DType type, AttentionShape shape) {
-        return decodeOnBulk(type, shape) ? "decode_attention_bulk"
+        return decodeOnBulk(type, shape) ? decodeBulkEntry(shape.headDim())
                 : decodeOnTensorCores(type, shape) ? "decode_attention_mma" : "decode_attention";
     }
 

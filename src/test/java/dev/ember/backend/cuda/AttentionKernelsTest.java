@@ -290,7 +290,7 @@ class AttentionKernelsTest {
         for (int blockSize : new int[] {1, 8, 12, 32, 64, 80}) {
             for (int[] s : shapes) {
                 AttentionShape shape = new AttentionShape(s[1], s[2], s[0], blockSize, s[3]);
-                assertEquals("decode_attention_bulk", kernels.decodeKernelName(type, shape), describe(shape));
+                assertEquals(EmberKernels.decodeBulkEntry(shape.headDim()), kernels.decodeKernelName(type, shape), describe(shape));
                 for (int splits : new int[] {1, 3, EmberKernels.MAX_DECODE_SPLITS}) {
                     checkDecode(type, shape, splits, true, EmberKernels.DECODE_BULK_MIN_STAGES + run++ % 3);
                 }

@@ -6,6 +6,8 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -163,7 +165,9 @@ class DecodeAttentionLaunchTest {
             assertTrue(fatbin.contains("decode_attention_reduce" + suffix + "\0"));
             if (!suffix.equals("_f32")) {
                 assertTrue(fatbin.contains("decode_attention_mma" + suffix + "\0"));
-                assertTrue(fatbin.contains("decode_attention_bulk" + suffix + "\0"));
+                for (int headDim : new int[] {64, 128}) {
+                    assertTrue(fatbin.contains(EmberKernels.decodeBulkEntry(headDim) + suffix + "\0"));
+                }
             }
         }
     }
@@ -179,7 +183,13 @@ class DecodeAttentionLaunchTest {
         }
         assumeTrue(fatbin.contains("prefill_attention_mma_bf16\0"), "the fatbin's names are not readable (compressed?)");
         for (String suffix : new String[] {"_bf16", "_f16"}) {
-            for (String kernel : new String[] {"prefill_attention_mma", "prefill_attention_bulk", "prefill_attention_bulk_w4"}) {
+            List<String> kernels = new ArrayList<>(List.of("prefill_attention_mma"));
+            for (int warps : new int[] {4, 8}) {
+                for (int headDim : new int[] {64, 128}) {
+                    kernels.add(EmberKernels.prefillBulkEntry(warps, headDim));
+                }
+            }
+            for (String kernel : kernels) {
                 assertTrue(fatbin.contains(kernel + suffix + "\0"), kernel + suffix + " is not in attention_prefill_mma.fatbin");
             }
         }
