@@ -14,6 +14,15 @@ public sealed interface Proposer extends AutoCloseable permits DraftModelPropose
     /** Proposes up to {@code gamma} tokens for each of {@code sequences} (fewer, or none, where it has nothing good). */
     void propose(List<Sequence> sequences, int gamma);
 
+    /**
+     * Brings to the host the drafted tokens {@link #propose} left on the device ({@link Sequence#proposeEndingOnDevice}:
+     * a draft model's last step, which the verification reads there) and puts them in their sequences' drafts. The engine
+     * calls it once the verification's tokens are awaited, before they are judged against the drafts. Nothing by
+     * default: a proposer that drafts on the host leaves nothing on the device.
+     */
+    default void awaitDrafts() {
+    }
+
     /** {@code sequence} has ended: whatever this proposer keeps for it goes. */
     default void release(Sequence sequence) {
     }

@@ -9,6 +9,8 @@ import dev.ember.engine.NgramProposer;
 import dev.ember.engine.Proposer;
 import dev.ember.engine.RequestListener;
 import dev.ember.engine.Speculation;
+import dev.ember.engine.StepObserver;
+import dev.ember.engine.VerificationWatch;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
@@ -249,6 +251,38 @@ class CudaSpeculativeTest {
         }
     }
 
+    /**
+     * A greedy draft at gamma 1 and 2, alone and in a batch of six: each verification takes its last drafted token from
+     * the draft's step on the device (the host awaits that step only after the verification; alone, every one does),
+     * and the tokens are the target's own greedy ones up to near-ties.
+     */
+    @Test
+    void greedyDraftsReachTheVerificationOnTheDevice() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 7);
+             ModelRunner draft = twoLayers(backend, 7)) {
+            int[][] prompts = prompts(6);
+            for (int[][] batch : new int[][][] {Arrays.copyOf(prompts, 1), prompts}) {
+                int[][] plain = run(target, batch, null);
+                for (int gamma : new int[] {1, 2}) {
+                    String what = "gamma " + gamma + ", " + batch.length + " requests";
+                    VerificationWatch watch = new VerificationWatch();
+                    try (Speculation speculation = new Speculation(new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), null),
+                            gamma, 64)) {
+                        GreedyRuns.assertSameUpToNearTies(what, target, batch, plain, run(target, batch, speculation, watch));
+                    }
+                    System.out.printf("[gpu-check] %s: %d of %d verifications took their last drafted token on the device%n",
+                            what, watch.lastTokenOnDevice(), watch.verifications());
+                    assertTrue(watch.lastTokenOnDevice() > 0, what);
+                    if (batch.length == 1) {
+                        assertEquals(watch.verifications(), watch.lastTokenOnDevice(), what);
+                    }
+                }
+            }
+            assertEquals(draft.blockAllocator().capacity(), draft.blockAllocator().freeBlocks(), "draft blocks leaked");
+        }
+    }
+
     /** A target runner with random weights of {@code seed}. */
     private static ModelRunner target(CudaBackend backend, long seed) {
         return backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 8192, BLOCK), seed);
@@ -270,8 +304,13 @@ class CudaSpeculativeTest {
     }
 
     private static int[][] run(ModelRunner runner, int[][] prompts, Speculation speculation) {
+        return run(runner, prompts, speculation, StepObserver.NONE);
+    }
+
+    private static int[][] run(ModelRunner runner, int[][] prompts, Speculation speculation, StepObserver observer) {
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 512, 256, SchedulePolicy.DECODE_FIRST, false, true),
                 Set.of(), null);
+        engine.setObserver(observer);
         if (speculation != null) {
             engine.speculate(speculation);
         }
