@@ -543,7 +543,8 @@ spec() {
 # The soak (tools/soak/soak.py, docs/benchmarks.md "Soak") on this host, where no other work takes the cores the
 # /health bound is meant for: `ember serve` from the bundle on the default model, --backend cuda and then --backend
 # cpu, each bounded by SOAK_SECONDS (default 110); soak/<backend>.json, .log (soak.py's output) and -server.log.
-# SOAK_ARGS passes more soak.py options (e.g. "--requests 200 --concurrency 50"), SOAK_BACKENDS the runs (default "cuda cpu").
+# SOAK_ARGS passes more soak.py options (e.g. "--requests 200 --concurrency 50"), SOAK_BACKENDS the runs (default "cuda cpu"),
+# SOAK_JAVA_OPTS options of the server's JVM after the bundle's jvm.options (e.g. "-Xlog:gc:file=/tmp/gc.log").
 soak() {
   local dir="$OUT_DIR/soak" backend rc=0 run_rc
   mkdir -p "$dir"
@@ -555,7 +556,7 @@ soak() {
     set +e
     # The time limit inside (soak.py stops its clients and reports) comes before timeout's, which stops it and its server.
     # shellcheck disable=SC2086
-    timeout -k 30 "${SOAK_SECONDS:-110}" python3 "$ROOT/tools/soak/soak.py" --ember "$(printf '%q ' "${JAVA[@]}" -jar "$DEST/app/ember.jar")" \
+    timeout -k 30 "${SOAK_SECONDS:-110}" python3 "$ROOT/tools/soak/soak.py" --ember "$(printf '%q ' "${JAVA[@]}" ${SOAK_JAVA_OPTS:-} -jar "$DEST/app/ember.jar")" \
       --jcmd "$DEST/jre/bin/jcmd" --serve-args "--backend $backend" --time-limit $(( ${SOAK_SECONDS:-110} - 20 )) \
       --server-log "$dir/$backend-server.log" --out "$dir/$backend.json" ${SOAK_ARGS:-} > "$dir/$backend.log" 2>&1
     run_rc=$?

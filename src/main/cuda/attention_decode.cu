@@ -1,13 +1,15 @@
 // Decode attention: one new query token per sequence against its paged KV cache, the context split across thread
-// blocks (split-K) so that a few long sequences still fill the GPU. EmberKernels.decodeAttention launches the two
-// kernels below back to back.
+// blocks (split-K) so that a few long sequences still fill the GPU. EmberKernels.decodeAttention launches one of the
+// two kernels below and, with two or more splits, the reduction after it.
 //
 // decode_attention_keys_d{128,256}_g{2,4}: block (n, kvHead * headBatches + b, split) takes decode row decodeRows[n],
 // HG (2 or 4) of the G = heads/kvHeads query heads that share kvHead (batch b of them; all of them when G <= HG, so
 // that each key and value is read from memory once for the whole group), and the split's contiguous share of the
-// context (of its last `window` positions under a sliding window). 128 threads: a warp per query head (two at HG = 2:
-// below), and no communication between warps but the shared tiles. Per head it writes the split's unnormalised result,
-// with s_j = q.k_j * scale * log2(e): o = sum_j 2^(s_j - m) v_j (hd floats), m = max_j s_j, l = sum_j 2^(s_j - m).
+// context (of its last `window` positions under a sliding window). 128 threads: a warp per query head (two at
+// HG = 2: below), and no communication between warps but the shared tiles. Per head it writes the split's
+// unnormalised result, with s_j = q.k_j * scale * log2(e): o = sum_j 2^(s_j - m) v_j (hd floats), m = max_j s_j,
+// l = sum_j 2^(s_j - m); with a single split (every batch that fills the GPU without splitting) it writes o / l in the
+// storage type straight to the output, and EmberKernels launches no reduction.
 //
 // Tiles: 32 keys (one per lane) and their values, in the storage type, copied by cp.async (16 bytes a copy,
 // zero-filled past the split's end; element by element where hd*sizeof(T) is not a multiple of 16), two tiles
@@ -55,12 +57,12 @@
 // read are those above; FLOPs on the tensor cores 4 * 16 * ctx * hd per block (rows past the group are computed and
 // dropped), which at 16 FLOPs per byte of bf16 cache is far under their rate.
 //
-// decode_attention_reduce: block (n, head) merges the splits: M = max m_s, L = sum l_s 2^(m_s - M),
+// decode_attention_reduce: block (n, head) merges the splits (two or more): M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L, in the storage type.
 //
 // Cost per decode row and KV head: 2*ctx*hd*sizeof(T) bytes of keys and values read once (once per head batch for
-// G > 4), G*hd*sizeof(T) of queries read (by each split) and as much of output written, splits*G*(hd + 2)*4 of
-// partials written and read back by the reduction; 4*G*ctx*hd FLOPs (2*hd for a score, 2*hd for adding p*v, per key
+// G > 4), G*hd*sizeof(T) of queries read (by each split) and as much of output written, and with two or more splits
+// splits*G*(hd + 2)*4 of partials written and read back by the reduction; 4*G*ctx*hd FLOPs (2*hd for a score, 2*hd for adding p*v, per key
 // and head) and G*ctx exp2.
 // For the 8B shape at batch 64 (576-token contexts, 8 KV heads of 4 query heads, bf16) that is 151 MB and
 // 0.60 GFLOP per layer: 4 FLOPs per byte, far under the fp32 rate per byte of bandwidth, so the kernel is bound by
@@ -98,21 +100,36 @@ __device__ __forceinline__ void load_slice(const __half* s, float* out) {
 
 // Starts copying the keys and values of tokens [t0, t0 + rows) of one KV head, `vectors` 16-byte vectors a row, into
 // shared memory: key row j at kDst + j * kStride, value row j at vDst + j * vStride (elements); rows at or past `end`
-// as zeros (the source is not read). Vector i (key i / vectors) goes to thread i % THREADS.
+// (>= t0 + 1) as zeros. Vector i (key i / vectors) goes to thread i % THREADS. Four of a thread's copies at a time:
+// their block-table reads are issued together, none behind a branch (a row past `end` reads the table at end - 1 and
+// copies nothing), so that a copy does not wait for the table read of the one before it.
 template <typename T, int THREADS>
 __device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const T* __restrict__ vCache,
                                              const int* __restrict__ table, T* kDst, int kStride, T* vDst, int vStride,
                                              int rows, int vectors, int t0, int end, int kvHeads, int kvHead, int hd,
                                              int blockSize) {
-    constexpr int E = 16 / sizeof(T);
+    constexpr int E = 16 / sizeof(T), BATCH = 4;
+    const int total = rows * vectors;
     const bool pow2 = (vectors & (vectors - 1)) == 0;
     const int shift = __ffs(vectors) - 1;
-    for (int i = threadIdx.x; i < rows * vectors; i += THREADS) {
-        const int j = pow2 ? i >> shift : i / vectors, d = (i - j * vectors) * E, kp = t0 + j;
-        const bool valid = kp < end;
-        const size_t at = valid ? paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d) : 0;
-        copy_async_16(kDst + j * kStride + d, kCache + at, valid);
-        copy_async_16(vDst + j * vStride + d, vCache + at, valid);
+    for (int first = threadIdx.x; first < total; first += BATCH * THREADS) {
+        size_t at[BATCH];
+        int key[BATCH], dim[BATCH];
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            const int i = first + b * THREADS;
+            key[b] = pow2 ? i >> shift : i / vectors;
+            dim[b] = (i - key[b] * vectors) * E;
+            at[b] = paged_offset(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
+        }
+#pragma unroll
+        for (int b = 0; b < BATCH; b++) {
+            if (first + b * THREADS < total) {
+                const bool valid = t0 + key[b] < end;
+                copy_async_16(kDst + key[b] * kStride + dim[b], kCache + at[b], valid);
+                copy_async_16(vDst + key[b] * vStride + dim[b], vCache + at[b], valid);
+            }
+        }
     }
 }
 
@@ -240,8 +257,8 @@ __device__ __forceinline__ void decode_attention_keys(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
         const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
-        int splits, float scale) {
+        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
+        int window, int splits, float scale) {
     static_assert(PARTS == 1 || PARTS == 2, "a warp's keys are a whole warp's or a half-warp's");
     constexpr int E = 16 / sizeof(T), TK = KEYS_TILE, THREADS = 32 * HG * PARTS;
     constexpr int KP = TK / PARTS;  // keys per warp and tile; with PARTS = 2 each half-warp scores all KP of them
@@ -368,14 +385,29 @@ __device__ __forceinline__ void decode_attention_keys(
         l = l * s0 + l1 * s1;
     }
     if (g >= w.count) return;
+    if (splits == 1) {
+        // The whole context in one split: the normalised output itself, no partials and no reduction (l > 0: a
+        // decode row attends to at least its own key).
+        T* o = out + ((size_t)w.row * heads + w.head0 + g) * hd;
+        const float inverse = 1.f / l;
+#pragma unroll
+        for (int k = 0; k < CHUNKS; k++) {
+            const int d0 = 4 * (lane + 32 * k);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                if (d0 + e < hd) o[d0 + e] = from_float<T>(acc[k][e] * inverse);
+            }
+        }
+        return;
+    }
     // An empty split (short context) writes o = 0, m = -inf, l = 0, which the reduction weighs as zero.
-    float* out = partialOut + (((size_t)w.n * heads + w.head0 + g) * splits + split) * hd;
+    float* partial = partialOut + (((size_t)w.n * heads + w.head0 + g) * splits + split) * hd;
 #pragma unroll
     for (int k = 0; k < CHUNKS; k++) {
         const int d0 = 4 * (lane + 32 * k);
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            if (d0 + e < hd) out[d0 + e] = acc[k][e];
+            if (d0 + e < hd) partial[d0 + e] = acc[k][e];
         }
     }
     if (lane == 0) {
@@ -399,8 +431,8 @@ __device__ __forceinline__ void decode_attention_mma(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
         const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
         const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, int heads, int kvHeads, int hd, int blockSize, int window,
-        int splits, float scale) {
+        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
+        int window, int splits, float scale) {
     using Ops = MmaOps<T>;
     constexpr int KSTEPS = DMMA_MAXHD / 16, DTILES = DMMA_MAXHD / 8;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -551,17 +583,30 @@ __device__ __forceinline__ void decode_attention_mma(
             }
         }
     }
-    // The split's partials, as decode_attention_keys writes them: rows g and g + 8 of the block's heads.
+    // The split's partials, as decode_attention_keys writes them, rows g and g + 8 of the block's heads; with one split
+    // the normalised output instead (l > 0: a decode row attends to at least its own key).
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         const int h = g + 8 * half;
         if (h >= w.count) continue;
+        if (splits == 1) {
+            T* result = out + ((size_t)w.row * heads + w.head0 + h) * hd;
+            const float inverse = 1.f / (half == 0 ? l0 : l1);
+#pragma unroll
+            for (int n = 0; n < DTILES; n++) {
+                if (n * 8 < hd) {
+                    *reinterpret_cast<uint32_t*>(result + n * 8 + 2 * t) = half == 0
+                            ? Ops::pack(o[n][0] * inverse, o[n][1] * inverse) : Ops::pack(o[n][2] * inverse, o[n][3] * inverse);
+                }
+            }
+            continue;
+        }
         const size_t part = ((size_t)w.n * heads + w.head0 + h) * splits + split;
-        float* out = partialOut + part * hd;
+        float* partial = partialOut + part * hd;
 #pragma unroll
         for (int n = 0; n < DTILES; n++) {
             if (n * 8 < hd) {
-                *reinterpret_cast<float2*>(out + n * 8 + 2 * t) =
+                *reinterpret_cast<float2*>(partial + n * 8 + 2 * t) =
                         half == 0 ? make_float2(o[n][0], o[n][1]) : make_float2(o[n][2], o[n][3]);
             }
         }
@@ -614,10 +659,10 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
 
 #define DECODE_PARAMS                                                                                      \
     (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows, \
-     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, int heads, int kvHeads,  \
-     int hd, int blockSize, int window, int splits, float scale)
+     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, T* out, int heads,        \
+     int kvHeads, int hd, int blockSize, int window, int splits, float scale)
 #define DECODE_ARGS                                                                                        \
-    (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum,     \
+    (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum, out, \
      heads, kvHeads, hd, blockSize, window, splits, scale)
 // Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
 // smallest HG that holds the group, and HG = 4 with several head batches for wider groups. The HG = 2 ones, two

@@ -261,12 +261,12 @@ final class CudaKernelSuite implements KernelSuite {
 
     /**
      * attention_decode.cu: per row, its context's keys and values (2 * context * kvDim), its query and output
-     * (2 * qDim) in the storage type, and the partial results (splits * heads * (headDim + 2) floats) written and
-     * read back by the reduction.
+     * (2 * qDim) in the storage type, and with two or more splits the partial results (splits * heads * (headDim + 2)
+     * floats) written and read back by the reduction.
      */
     static long decodeAttentionBytes(int rows, int context, AttentionShape s, int splits, int t) {
         long kvDim = (long) s.kvHeads() * s.headDim(), qDim = (long) s.heads() * s.headDim();
-        long partials = (long) splits * s.heads() * (s.headDim() + 2) * F;
+        long partials = splits > 1 ? (long) splits * s.heads() * (s.headDim() + 2) * F : 0;
         return rows * (2 * context * kvDim * t + 2 * qDim * t + 2 * partials);
     }
 

@@ -360,10 +360,11 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * Split-K paged decode attention and its reduction (decode_attention_reduce), for the {@code decodeRows} rows listed
-     * in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the sizes above. On the tensor
-     * cores where {@link #decodeOnTensorCores} says so (grid: rows, KV heads times batches of 16 query heads, splits),
-     * else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits); four warps a block either way.
+     * Split-K paged decode attention and, with two or more splits, its reduction (decode_attention_reduce), for the
+     * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
+     * sizes above. On the tensor cores where {@link #decodeOnTensorCores} says so (grid: rows, KV heads times batches
+     * of 16 query heads, splits), else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits);
+     * four warps a block either way.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
@@ -377,12 +378,14 @@ public final class EmberKernels implements AutoCloseable {
                 shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
-                .i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize()).i32(shape.window())
-                .i32(splits).f32(shape.scale())
+                .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize())
+                .i32(shape.window()).i32(splits).f32(shape.scale())
                 .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
-        args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
-                .i32(shape.headDim()).i32(splits)
-                .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
+        if (splits > 1) {  // one split writes the output itself
+            args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
+                    .i32(shape.headDim()).i32(splits)
+                    .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
+        }
     }
 
     /**

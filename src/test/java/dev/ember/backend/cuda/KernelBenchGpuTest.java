@@ -34,6 +34,8 @@ class KernelBenchGpuTest {
         assertEquals(6144L * 4096 * 2 + 4096 * 2 + 6144 * 4, CudaKernelSuite.matmulBytes(1, 6144, 4096, 2, 4));
         // Decode at context 512, 16 splits: keys and values 2*512*1024*2, q and out 2*4096*2, partials 2*16*32*130*4.
         assertEquals(2_097_152L + 16_384 + 532_480, CudaKernelSuite.decodeAttentionBytes(1, 512, llama, 16, 2));
+        // One split writes the output itself: no partials.
+        assertEquals(2_097_152L + 16_384, CudaKernelSuite.decodeAttentionBytes(1, 512, llama, 1, 2));
         // Prefill of 512 tokens: keys and values, queries and output once each: 512*(2*1024 + 2*4096)*2.
         assertEquals(10_485_760L, CudaKernelSuite.prefillAttentionBytes(512, llama, 2));
         // Gate and up read, the product written: 3*14336*2 per row.
