@@ -37,7 +37,8 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
 #       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
 #       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
-#       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape.
+#       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape, and of the prefill
+#       attention of a 1024-token prompt of the 8B shape.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, the pair at
 #       batch 16, and n-gram lookup at batches 2, 3, 4, 16 and 64 (the crossover).
@@ -435,20 +436,29 @@ PY
   # What holds the batch-64 decode attention at a fraction of the read ceiling: its memory workload (DRAM and L2
   # throughput, sectors per request, L2 hit rate), speed of light, occupancy and warp stalls, for a few launches.
   EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
-      --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma) \
+      --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma|bulk) \
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
       TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
-  echo "== ncu: decode attention (the tensor-core kernel) at batch 64 (ncu-decode-sections.csv), first launch"
+  echo "== ncu: decode attention (the tensor-core kernel, bulk copies on sm_90) at batch 64 (ncu-decode-sections.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-sections.csv"
   # The same for Qwen3-0.6B's shape (two query heads a KV head) in the middle of bench offline, where ~200 sequences
   # of long contexts decode: a kernel node of a replayed graph, hence --graph-profiling node.
   timeout 240 ncu --clock-control none --graph-profiling node --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section LaunchStats --csv \
-      --page details --kernel-name "regex:decode_attention_(keys_d|mma)" --launch-skip 12000 --launch-count 2 \
+      --page details --kernel-name "regex:decode_attention_(keys_d|mma|bulk)" --launch-skip 12000 --launch-count 2 \
       --log-file "$OUT_DIR/ncu-decode-qwen3.csv" "${ember[@]}" bench offline --backend cuda --preset qwen3-0.6b --runs 1 \
       > "$OUT_DIR/ncu-decode-qwen3.log" 2>&1 || echo "(ncu of bench offline qwen3-0.6b failed: exit $?)"
-  echo "== ncu: decode attention (decode_attention_keys) in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
+  echo "== ncu: decode attention (decode_attention_bulk on sm_90, else decode_attention_keys) in bench offline, Qwen3-0.6B (ncu-decode-qwen3.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-qwen3.csv"
+  # Prefill attention at 1024 rows of the 8B shape (issue 12's prefill row; prefill_attention_bulk on sm_90 unless
+  # EMBER_PREFILL_BULK=0, else prefill_attention_mma), the warm-up's first two layers.
+  timeout 240 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+      --section WarpStateStats --section LaunchStats --csv --page details \
+      --kernel-name "regex:prefill_attention_(mma|bulk)" --launch-count 2 --log-file "$OUT_DIR/ncu-prefill.csv" \
+      "${ember[@]}" bench e2e --preset llama-3.1-8b --prompt-len 1024 --gen-len 8 --chunk-len 1024 --decode-batch 1 \
+      --iters 1 --warmup 1 > "$OUT_DIR/ncu-prefill.log" 2>&1 || echo "(ncu of prefill attention failed: exit $?)"
+  echo "== ncu: prefill attention, 1024 rows of the 8B shape (ncu-prefill.csv), first launch"
+  ncu_sections "$OUT_DIR/ncu-prefill.csv"
 }
 
 # The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log.
@@ -599,39 +609,44 @@ PY
 }
 
 # The rows of `ab`, one per line: a name, the ember arguments (after `ember`) and, optionally, environment settings for
-# that row (e.g. `b64-1split|bench e2e ... --decode-batch 64|EMBER_DECODE_SPLITS=1`); each row's output is grepped for
-# its figure (tok/s), the last one printed.
+# that row (e.g. `b64-1split|bench e2e ... --decode-batch 64|EMBER_DECODE_SPLITS=1`) and the bench e2e column that is
+# its figure (e.g. `prefill-1024|bench e2e ... --chunk-len 1024 --decode-batch 1 ...||ttft_ms`; default the last,
+# decode_tok_s); each row's output is grepped for its figure, the last one printed (bench offline: tok/s).
 AB_ROWS_DEFAULT='offline-qwen3-0.6b|bench offline --backend cuda --preset qwen3-0.6b --runs 2
 offline-llama-8b|bench offline --backend cuda --preset llama-3.1-8b --runs 1
 b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1
 b1-decode|bench e2e --preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1'
 
 ab() {
-  local jars=("$DEST/app/ember.jar") jar round name args envs log figure dir="$OUT_DIR/ab"
+  local jars=("$DEST/app/ember.jar") jar round name args envs column log figure dir="$OUT_DIR/ab"
   mkdir -p "$dir"
   for jar in "$DEST"/app/ember-*.jar; do [ -f "$jar" ] && jars+=("$jar"); done
   if [ "${#jars[@]}" -lt 2 ]; then echo "(ab: no candidate jar in the bundle: pack with CANDIDATES=\"REV...\")"; fi
   for round in $(seq 1 "${AB_ROUNDS:-2}"); do
     for jar in "${jars[@]}"; do
-      while IFS='|' read -r name args envs; do
+      while IFS='|' read -r name args envs column; do
         [ -n "$name" ] || continue
         log="$dir/$(basename "$jar" .jar)-$name-$round.log"
         # shellcheck disable=SC2086
         timeout 150 env ${envs:-} "${JAVA[@]}" -jar "$jar" $args > "$log" 2>&1 || true
-        # bench offline prints "Throughput: X tok/s" per run (their median below), bench e2e a row whose last column is it.
-        figure=$(python3 - "$log" <<'PY'
+        # bench offline prints "Throughput: X tok/s" per run (their median below), bench e2e a table (header `mode ...`)
+        # whose row's last column is it, or the column the row names.
+        figure=$(python3 - "$log" "${column:-}" <<'PY'
 import re, statistics, sys
-text = open(sys.argv[1]).read()
+text, column = open(sys.argv[1]).read(), sys.argv[2]
 runs = [float(x) for x in re.findall(r"Throughput: ([0-9.]+)tok/s", text)]
-rows = [l.split() for l in text.splitlines() if l.startswith(("single ", "batch "))]
-print(f"{statistics.median(runs):.1f}" if runs else rows[-1][-1] if rows else "failed")
+lines = [l.split() for l in text.splitlines()]
+header = next((l for l in lines if l and l[0] == "mode"), [])
+at = header.index(column) if column in header else -1
+rows = [l for l in lines if l and l[0] in ("single", "batch") and len(l) > at]
+print(f"{statistics.median(runs):.1f}" if runs else rows[-1][at] if rows and (at >= 0 or not column) else "failed")
 PY
 )
         echo "$(basename "$jar" .jar),$name,$round,$figure" | tee -a "$dir/ab.csv"
       done <<< "${AB_ROWS:-$AB_ROWS_DEFAULT}"
     done
   done
-  echo "== ab: output tok/s per build and row, median over rounds (ab/ab.csv)" | tee "$OUT_DIR/summary.txt"
+  echo "== ab: output tok/s (or the row's column, e.g. ttft_ms) per build and row, median over rounds (ab/ab.csv)" | tee "$OUT_DIR/summary.txt"
   python3 - "$dir/ab.csv" <<'PY' | tee -a "$OUT_DIR/summary.txt"
 import collections, csv, statistics, sys
 figures = collections.defaultdict(list)

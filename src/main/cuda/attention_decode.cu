@@ -1,6 +1,6 @@
 // Decode attention: one new query token per sequence against its paged KV cache, the context split across thread
 // blocks (split-K) so that a few long sequences still fill the GPU. EmberKernels.decodeAttention launches one of the
-// two kernels below and, with two or more splits, the reduction after it.
+// three kernels below and, with two or more splits, the reduction after it.
 //
 // decode_attention_keys_d{128,256}_g{2,4}: block (n, kvHead * headBatches + b, split) takes decode row decodeRows[n],
 // HG (2 or 4) of the G = heads/kvHeads query heads that share kvHead (batch b of them; all of them when G <= HG, so
@@ -41,7 +41,7 @@
 //
 // decode_attention_mma_{bf16,f16}: the same partials on the tensor cores (mma.sync m16n8k16, fp32 accumulation), for
 // 16-bit types, head dimensions that are multiples of 16 up to 128 and groups of more than two query heads, where
-// EmberKernels launches it instead. The query heads of a KV head (up to 16 a block; batches of 16 for wider groups) are
+// EmberKernels launches it instead (but for decode_attention_bulk's shapes on sm_90 and later). The query heads of a KV head (up to 16 a block; batches of 16 for wider groups) are
 // the 16 rows of the A operand, so a tile of keys and values crosses shared memory once for the whole group, where
 // decode_attention_keys reads it once per head and re-reads the query for every key: for a group of four that kernel's
 // shared-memory traffic is about as fast as DRAM. On an H200, the 8B shape (groups of four): offline Llama-8B 8,291 and
@@ -56,6 +56,35 @@
 // split's partial. Shared memory: 2 stages x 2 x 64 x 136 elements = 69,632 bytes, three blocks a multiprocessor. Bytes
 // read are those above; FLOPs on the tensor cores 4 * 16 * ctx * hd per block (rows past the group are computed and
 // dropped), which at 16 FLOPs per byte of bf16 cache is far under their rate.
+//
+// decode_attention_bulk_{bf16,f16} (sm_90 and later): decode_attention_mma's partials and arithmetic (the same
+// mma_decode_keys per warp and 16 keys, the same merge), with its tiles moved by bulk asynchronous copies instead of
+// cp.async, for 16-bit types at hd 64 and 128 (rows of whole 128-byte lines, which the cache stores swizzled: kv_row in
+// common.cuh) and any group, where EmberKernels launches it on GPUs that have bulk copies (EMBER_DECODE_BULK=0: not).
+// decode_attention_mma spends most of its issue slots on its copies: 2,048 16-byte cp.async a tile, each with its
+// block-table read and paged address (on an H200 at batch 64 of the 8B shape: 65.4 us a layer, 2.15 TB/s, 41% of issue
+// slots used by 0.57 eligible warps a scheduler, 3 blocks a multiprocessor held by both registers and shared memory).
+// Here a tile of positions [k0, k0 + 64) is one bulk copy of keys and one of values per cache block it covers: the
+// block's rows in the tile, contiguous in the cache ([block][kvHead][token][hd]), 4 KiB each for 16 tokens at hd 128
+// in bf16, copied byte for byte into a stage of unpadded rows. A warp (tile % 4, so that the table reads rotate) arms
+// the stage's mbarrier with the tile's bytes and its lanes start a cache block's two copies each; the other warps
+// issue nothing for it, and the copies hold no registers while in flight, so the pipeline is `stages` tiles deep
+// (EmberKernels: 3, EMBER_DECODE_BULK_STAGES=2..4): all stages are started at once, then each tile's stage is refilled
+// with the tile `stages` later once the block is past it (one __syncthreads a tile), and every thread waits on the
+// tile's barrier before reading it. The rows arrive swizzled as the cache stores them (chunk c of offset o at
+// c ^ (o % 8)), so ldmatrix applies the same XOR to its addresses (with blocks of a multiple of 8 tokens, lane % 8 of
+// every tile) and reads 8 rows of one chunk from 8 distinct bank groups without padding. Splits are whole cache blocks
+// (decode_work's align), counted from the block of the window's first position, so that every copy is a run of one
+// block's rows; keys before the window's first position (at most blockSize - 1, in the first split) are copied and
+// masked. A tile past the split's end copies only the rows before it: the warps whose 16 keys straddle the end zero
+// their value rows past it (shared memory may hold any bits there, which p = 0 would not cancel), their keys' scores
+// are masked by a select. Shared memory: stages x 2 x 64 x hd elements and a barrier per stage, 98,328 bytes at three
+// stages for hd 128 (EmberKernels.decodeBulkSharedBytes): two blocks a multiprocessor of an H200 (three at two stages);
+// ptxas: 155 registers, no spills, bounded to three blocks. EmberKernels.decodeSplits picks the splits from how many
+// blocks the GPU holds at once (wholeWaveSplits): at batch 64 of the 8B shape one split, 512 blocks in 1.94 waves of
+// 264, no reduction. Bytes read: those above, plus the masked keys before a window's start; FLOPs on the tensor cores
+// 4 * 16 * keys * hd per block, as decode_attention_mma. The 8B shape at batch 64 reads 141 MB a layer: 31 us at the
+// H200's ~4.5 TB/s read ceiling.
 //
 // decode_attention_reduce: block (n, head) merges the splits (two or more): M = max m_s, L = sum l_s 2^(m_s - M),
 // out = sum o_s 2^(m_s - M) / L, in the storage type.
@@ -120,7 +149,7 @@ __device__ __forceinline__ void copy_kv_rows(const T* __restrict__ kCache, const
             const int i = first + b * THREADS;
             key[b] = pow2 ? i >> shift : i / vectors;
             dim[b] = (i - key[b] * vectors) * E;
-            at[b] = paged_offset(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
+            at[b] = paged_offset<T>(table, min(t0 + key[b], end - 1), blockSize, kvHeads, kvHead, hd, dim[b]);
         }
 #pragma unroll
         for (int b = 0; b < BATCH; b++) {
@@ -154,7 +183,7 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
         const int j = i / row, d = i - j * row, kp = t0 + j;
         T k = from_float<T>(0.f), v = from_float<T>(0.f);
         if (kp < end && d < hd) {
-            const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
+            const size_t at = paged_offset<T>(table, kp, blockSize, kvHeads, kvHead, hd, d);
             k = kCache[at];
             v = vCache[at];
         }
@@ -163,18 +192,21 @@ __device__ __forceinline__ void stage_tile(const T* __restrict__ kCache, const T
     }
 }
 
-// What one block of decode_attention_keys takes: decode row n's sequence, KV head, its query heads
-// [head0, head0 + count) and the split's context range [begin, end).
+// What one block of a decode kernel takes: decode row n's sequence, KV head, its query heads [head0, head0 + count),
+// the split's context range [begin, end), and the first position the query sees (`first`: 0, or the sliding window's
+// start; begin may lie before it where splits are aligned, and those keys are masked).
 struct DecodeWork {
-    int n, row, kvHead, head0, count, begin, end;
+    int n, row, kvHead, head0, count, first, begin, end;
     const int* table;
 };
 
+// Splits of whole runs of `align` positions (1: any length), counted from `first` rounded down to a multiple of align:
+// with align = blockSize every split starts at the start of a cache block.
 template <int HG>
 __device__ __forceinline__ DecodeWork decode_work(const int* __restrict__ blockTables, int tableStride,
                                                   const int* __restrict__ decodeRows, const int* __restrict__ rowChunk,
                                                   const int* __restrict__ positions, int heads, int kvHeads, int window,
-                                                  int splits) {
+                                                  int splits, int align = 1) {
     DecodeWork w;
     const int group = heads / kvHeads, batches = (group + HG - 1) / HG;
     w.n = blockIdx.x;
@@ -184,9 +216,10 @@ __device__ __forceinline__ DecodeWork decode_work(const int* __restrict__ blockT
     w.row = decodeRows[w.n];
     const int pos = positions[w.row];
     w.table = blockTables + (size_t)rowChunk[w.row] * tableStride;
-    const int first = window > 0 ? max(0, pos - window + 1) : 0;
-    const int perSplit = (pos - first + 1 + splits - 1) / splits;
-    w.begin = first + blockIdx.z * perSplit;
+    w.first = window > 0 ? max(0, pos - window + 1) : 0;
+    const int origin = w.first - w.first % align, runs = (pos + 1 - origin + align - 1) / align;
+    const int perSplit = (runs + splits - 1) / splits * align;
+    w.begin = origin + blockIdx.z * perSplit;
     w.end = min(pos + 1, w.begin + perSplit);
     return w;
 }
@@ -423,134 +456,122 @@ constexpr int DMMA_MAXHD = 128;
 constexpr int DMMA_ROW = DMMA_MAXHD + 8;  // staged row: +8 elements, so that ldmatrix's 8 rows fall on distinct banks
 constexpr int DMMA_WARPS = 4;
 constexpr int DMMA_THREADS = 32 * DMMA_WARPS;
+constexpr int DMMA_KSTEPS = DMMA_MAXHD / 16, DMMA_DTILES = DMMA_MAXHD / 8;
 
-// decode_attention_mma: see the top of the file. Shared memory: two stages of [DMMA_KEYS][DMMA_ROW] keys then as many
-// values (69,632 bytes), reused after the last tile for the warps' merge.
+// What a warp of the tensor-core decode kernels carries across its tiles: the A operand (rows g and g + 8 are query
+// heads head0 + g and head0 + g + 8, zero past the block's count), its rows' running max and this thread's share of
+// their sums, and their output accumulators.
+struct MmaDecodeWarp {
+    uint32_t qf[DMMA_KSTEPS][4];
+    float m0, m1, l0, l1;
+    float o[DMMA_DTILES][4];
+};
+
 template <typename T>
-__device__ __forceinline__ void decode_attention_mma(
-        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
-        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
-        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
-        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
-        int window, int splits, float scale) {
-    using Ops = MmaOps<T>;
-    constexpr int KSTEPS = DMMA_MAXHD / 16, DTILES = DMMA_MAXHD / 8;
-    extern __shared__ __align__(16) unsigned char smem[];
-    T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * 2 * DMMA_KEYS rows, values DMMA_KEYS further
-
-    const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
-                                                 kvHeads, window, splits);
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, split = blockIdx.z;
-
-    // The A operand: rows g and g + 8 are query heads head0 + g and head0 + g + 8, zero past the block's count.
-    const bool valid0 = g < w.count, valid1 = g + 8 < w.count;
+__device__ __forceinline__ MmaDecodeWarp mma_decode_start(const T* __restrict__ q, const DecodeWork& w, int heads,
+                                                          int hd, int lane) {
+    MmaDecodeWarp a;
+    const int g = lane >> 2, t = lane & 3;
     const T* q0 = q + ((size_t)w.row * heads + w.head0 + g) * hd;
-    uint32_t qf[KSTEPS][4];
-    load_query_fragments(qf, q0, q0 + 8 * hd, valid0, valid1, hd, t);
+    load_query_fragments(a.qf, q0, q0 + 8 * hd, g < w.count, g + 8 < w.count, hd, t);
+    a.m0 = a.m1 = -INFINITY;
+    a.l0 = a.l1 = 0.f;
+#pragma unroll
+    for (int n = 0; n < DMMA_DTILES; n++) a.o[n][0] = a.o[n][1] = a.o[n][2] = a.o[n][3] = 0.f;
+    return a;
+}
 
-    // Tile k0's keys and values into stage s, zero-filled at and past the split's end (their scores are masked, their
-    // values weigh 0).
-    auto stage = [&](int s, int k0) {
-        T* keys = staged + s * 2 * DMMA_KEYS * DMMA_ROW;
-        copy_kv_rows<T, DMMA_THREADS>(kCache, vCache, w.table, keys, DMMA_ROW, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW,
-                                      DMMA_KEYS, hd / 8, k0, w.end, kvHeads, w.kvHead, hd, blockSize);
-    };
-
-    const float qScale = scale * DECODE_LOG2E;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's share of its rows' sums
-    float o[DTILES][4];
+// One warp's 16 keys of a staged tile, positions first.. first + 15, rows `stride` elements apart from `keys` and
+// `values` on: S = Q K^T (2 x hd/16 mma, K through ldmatrix), masked outside [lo, hi) and scaled, the online softmax
+// of its rows (4-lane shuffles), O += P V (hd/8 mma, S's registers reused as P's operand, V through ldmatrix.trans).
+// Key rows first.. first + 7 and first + 8.. first + 15 apply swizzleK0 and swizzleK1 to the lane's row (lane % 8),
+// values swizzleV (lane % 16); 0 for rows staged in order. At least one of the 16 keys lies in [lo, hi), so every
+// row's max is finite (rows past the count score 0); values at keys outside it weigh 0 and must be finite.
+template <typename T>
+__device__ __forceinline__ void mma_decode_keys(MmaDecodeWarp& a, const T* keys, const T* values, int stride,
+                                                int swizzleK0, int swizzleK1, int swizzleV, int first, int lo, int hi,
+                                                float qScale, int hd, int lane) {
+    using Ops = MmaOps<T>;
+    const int t = lane & 3;
+    float sc[2][4];
 #pragma unroll
-    for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-
-    const int tiles = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
-    if (tiles > 0) stage(0, w.begin);
-    asm volatile("cp.async.commit_group;\n" ::);
-    for (int tile = 0; tile < tiles; tile++) {
-        const int k0 = w.begin + tile * DMMA_KEYS, s = tile & 1;
-        if (tile + 1 < tiles) stage(s ^ 1, k0 + DMMA_KEYS);
-        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
-        asm volatile("cp.async.wait_group 1;\n" ::);   // all but the newest group, so this tile, have landed
-        __syncthreads();
-        const int first = k0 + 16 * warp;  // this warp's 16 keys
-        if (first < w.end) {
-            const T* keys = staged + (s * 2 * DMMA_KEYS + 16 * warp) * DMMA_ROW;
-            const T* values = keys + DMMA_KEYS * DMMA_ROW;
-            float sc[2][4];
+    for (int n = 0; n < 2; n++) {
+        sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.f;
 #pragma unroll
-            for (int n = 0; n < 2; n++) {
-                sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.f;
-#pragma unroll
-                for (int kk = 0; kk < KSTEPS; kk++) {
-                    if (kk * 16 < hd) {
-                        uint32_t b0, b1;
-                        load_key_fragment(keys + n * 8 * DMMA_ROW, DMMA_ROW, kk * 16, lane, b0, b1);
-                        Ops::mma(sc[n], qf[kk], b0, b1);
-                    }
-                }
-            }
-            float max0 = -INFINITY, max1 = -INFINITY;
-#pragma unroll
-            for (int n = 0; n < 2; n++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const bool inRange = first + n * 8 + 2 * t + (e & 1) < w.end;
-                    sc[n][e] = inRange ? sc[n][e] * qScale : -INFINITY;
-                }
-                max0 = fmaxf(max0, fmaxf(sc[n][0], sc[n][1]));
-                max1 = fmaxf(max1, fmaxf(sc[n][2], sc[n][3]));
-            }
-            max0 = warp_max<4>(max0);
-            max1 = warp_max<4>(max1);
-            // Finite: key `first` is in range, and every row scores it (rows past the count score 0).
-            const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
-            const float alpha0 = exp2f(m0 - mNew0), alpha1 = exp2f(m1 - mNew1);  // 0 on the warp's first tile
-            m0 = mNew0;
-            m1 = mNew1;
-            l0 *= alpha0;
-            l1 *= alpha1;
-            scale_rows(o, alpha0, alpha1);
-#pragma unroll
-            for (int n = 0; n < 2; n++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) sc[n][e] = exp2f(sc[n][e] - (e < 2 ? m0 : m1));  // exp2f(-inf) = 0
-                l0 += sc[n][0] + sc[n][1];
-                l1 += sc[n][2] + sc[n][3];
-            }
-            // S's accumulators are P's A operand for the warp's 16 keys: one k-step.
-            const uint32_t p[4] = {Ops::pack(sc[0][0], sc[0][1]), Ops::pack(sc[0][2], sc[0][3]),
-                                   Ops::pack(sc[1][0], sc[1][1]), Ops::pack(sc[1][2], sc[1][3])};
-#pragma unroll
-            for (int n = 0; n < DTILES; n++) {
-                if (n * 8 < hd) {
-                    uint32_t b0, b1;
-                    load_value_fragment(values, DMMA_ROW, n * 8, lane, b0, b1);
-                    Ops::mma(o[n], p, b0, b1);
-                }
+        for (int kk = 0; kk < DMMA_KSTEPS; kk++) {
+            if (kk * 16 < hd) {
+                uint32_t b0, b1;
+                load_key_fragment(keys + n * 8 * stride, stride, kk * 16, lane, b0, b1, n == 0 ? swizzleK0 : swizzleK1);
+                Ops::mma(sc[n], a.qf[kk], b0, b1);
             }
         }
-        __syncthreads();  // this stage is consumed before the next iteration refills it
     }
-    asm volatile("cp.async.wait_group 0;\n" ::);
-    l0 = warp_sum<4>(l0);
-    l1 = warp_sum<4>(l1);
+    float max0 = -INFINITY, max1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 2; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = first + n * 8 + 2 * t + (e & 1);
+            sc[n][e] = key >= lo && key < hi ? sc[n][e] * qScale : -INFINITY;  // a select: NaN past the end is dropped
+        }
+        max0 = fmaxf(max0, fmaxf(sc[n][0], sc[n][1]));
+        max1 = fmaxf(max1, fmaxf(sc[n][2], sc[n][3]));
+    }
+    max0 = warp_max<4>(max0);
+    max1 = warp_max<4>(max1);
+    const float mNew0 = fmaxf(a.m0, max0), mNew1 = fmaxf(a.m1, max1);  // finite: see above
+    const float alpha0 = exp2f(a.m0 - mNew0), alpha1 = exp2f(a.m1 - mNew1);  // 0 on the warp's first tile
+    a.m0 = mNew0;
+    a.m1 = mNew1;
+    a.l0 *= alpha0;
+    a.l1 *= alpha1;
+    scale_rows(a.o, alpha0, alpha1);
+#pragma unroll
+    for (int n = 0; n < 2; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) sc[n][e] = exp2f(sc[n][e] - (e < 2 ? a.m0 : a.m1));  // exp2f(-inf) = 0
+        a.l0 += sc[n][0] + sc[n][1];
+        a.l1 += sc[n][2] + sc[n][3];
+    }
+    // S's accumulators are P's A operand for the warp's 16 keys: one k-step.
+    const uint32_t p[4] = {Ops::pack(sc[0][0], sc[0][1]), Ops::pack(sc[0][2], sc[0][3]),
+                           Ops::pack(sc[1][0], sc[1][1]), Ops::pack(sc[1][2], sc[1][3])};
+#pragma unroll
+    for (int n = 0; n < DMMA_DTILES; n++) {
+        if (n * 8 < hd) {
+            uint32_t b0, b1;
+            load_value_fragment(values, stride, n * 8, lane, b0, b1, swizzleV);
+            Ops::mma(a.o[n], p, b0, b1);
+        }
+    }
+}
 
-    // Warps 1-3 leave (o, m, l) in the tile area, each lane's fragments where the same lane of warp 0 reads them (the
-    // fragments' places in the output are the same in every warp); warp 0 merges: M = max, each scaled by 2^(m - M).
-    float4* merge = reinterpret_cast<float4*>(smem);  // [warp - 1][DTILES + 1][32]
-    static_assert((DMMA_WARPS - 1) * (DTILES + 1) * 32 * 16 <= 2 * 2 * DMMA_KEYS * DMMA_ROW * 2,
-                  "the merge fits the tiles");
+// After every warp's last tile: warps 1-3 leave (o, m, l) in shared memory (`merge`, at least
+// (DMMA_WARPS - 1) * (DMMA_DTILES + 1) * 512 bytes that no copy still writes), each lane's fragments where the same
+// lane of warp 0 reads them (the fragments' places in the output are the same in every warp); warp 0 merges them
+// (M = max, each scaled by 2^(m - M)) and writes the split's partial, or with one split the normalised output.
+template <typename T>
+__device__ __forceinline__ void mma_decode_finish(MmaDecodeWarp& a, void* mergeArea, const DecodeWork& w,
+                                                  float* __restrict__ partialOut, float* __restrict__ partialMaxSum,
+                                                  T* __restrict__ out, int heads, int hd, int splits) {
+    using Ops = MmaOps<T>;
+    constexpr int DTILES = DMMA_DTILES;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    a.l0 = warp_sum<4>(a.l0);
+    a.l1 = warp_sum<4>(a.l1);
+    float4* merge = reinterpret_cast<float4*>(mergeArea);  // [warp - 1][DTILES + 1][32]
     __syncthreads();  // every warp is past the last tile (with no tiles: the barrier is harmless)
     if (warp > 0) {
         float4* mine = merge + (warp - 1) * (DTILES + 1) * 32;
 #pragma unroll
         for (int n = 0; n < DTILES; n++) {
-            if (n * 8 < hd) mine[n * 32 + lane] = make_float4(o[n][0], o[n][1], o[n][2], o[n][3]);
+            if (n * 8 < hd) mine[n * 32 + lane] = make_float4(a.o[n][0], a.o[n][1], a.o[n][2], a.o[n][3]);
         }
-        mine[DTILES * 32 + lane] = make_float4(m0, m1, l0, l1);
+        mine[DTILES * 32 + lane] = make_float4(a.m0, a.m1, a.l0, a.l1);
     }
     __syncthreads();
     if (warp > 0) return;
-    float mMax0 = m0, mMax1 = m1;
+    float mMax0 = a.m0, mMax1 = a.m1;
 #pragma unroll
     for (int v = 0; v < DMMA_WARPS - 1; v++) {
         const float4 ml = merge[(v * (DTILES + 1) + DTILES) * 32 + lane];
@@ -559,10 +580,10 @@ __device__ __forceinline__ void decode_attention_mma(
     }
     // A warp with no key in range (m = -inf) weighs 0; where none has one, o = 0, m = -inf, l = 0 is written, which
     // the reduction weighs as zero.
-    const float own0 = m0 == -INFINITY ? 0.f : exp2f(m0 - mMax0), own1 = m1 == -INFINITY ? 0.f : exp2f(m1 - mMax1);
-    l0 *= own0;
-    l1 *= own1;
-    scale_rows(o, own0, own1);
+    const float own0 = a.m0 == -INFINITY ? 0.f : exp2f(a.m0 - mMax0);
+    const float own1 = a.m1 == -INFINITY ? 0.f : exp2f(a.m1 - mMax1);
+    float l0 = a.l0 * own0, l1 = a.l1 * own1;
+    scale_rows(a.o, own0, own1);
     // One warp's fragments at a time: unrolled, ptxas loads all three warps' at once and spills.
 #pragma unroll 1
     for (int v = 0; v < DMMA_WARPS - 1; v++) {
@@ -576,10 +597,10 @@ __device__ __forceinline__ void decode_attention_mma(
         for (int n = 0; n < DTILES; n++) {
             if (n * 8 < hd) {
                 const float4 x = theirs[n * 32 + lane];
-                o[n][0] += x.x * w0;
-                o[n][1] += x.y * w0;
-                o[n][2] += x.z * w1;
-                o[n][3] += x.w * w1;
+                a.o[n][0] += x.x * w0;
+                a.o[n][1] += x.y * w0;
+                a.o[n][2] += x.z * w1;
+                a.o[n][3] += x.w * w1;
             }
         }
     }
@@ -596,18 +617,19 @@ __device__ __forceinline__ void decode_attention_mma(
             for (int n = 0; n < DTILES; n++) {
                 if (n * 8 < hd) {
                     *reinterpret_cast<uint32_t*>(result + n * 8 + 2 * t) = half == 0
-                            ? Ops::pack(o[n][0] * inverse, o[n][1] * inverse) : Ops::pack(o[n][2] * inverse, o[n][3] * inverse);
+                            ? Ops::pack(a.o[n][0] * inverse, a.o[n][1] * inverse)
+                            : Ops::pack(a.o[n][2] * inverse, a.o[n][3] * inverse);
                 }
             }
             continue;
         }
-        const size_t part = ((size_t)w.n * heads + w.head0 + h) * splits + split;
+        const size_t part = ((size_t)w.n * heads + w.head0 + h) * splits + blockIdx.z;
         float* partial = partialOut + part * hd;
 #pragma unroll
         for (int n = 0; n < DTILES; n++) {
             if (n * 8 < hd) {
                 *reinterpret_cast<float2*>(partial + n * 8 + 2 * t) =
-                        half == 0 ? make_float2(o[n][0], o[n][1]) : make_float2(o[n][2], o[n][3]);
+                        half == 0 ? make_float2(a.o[n][0], a.o[n][1]) : make_float2(a.o[n][2], a.o[n][3]);
             }
         }
         if (t == 0) {
@@ -615,6 +637,131 @@ __device__ __forceinline__ void decode_attention_mma(
             partialMaxSum[part * 2 + 1] = half == 0 ? l0 : l1;
         }
     }
+}
+
+// The merge's floats: warps 1-3's output fragments and (m, l), which every tile area of either kernel holds.
+constexpr int DMMA_MERGE_BYTES = (DMMA_WARPS - 1) * (DMMA_DTILES + 1) * 32 * 16;
+static_assert(DMMA_MERGE_BYTES <= 2 * 2 * DMMA_KEYS * DMMA_ROW * 2, "the merge fits decode_attention_mma's tiles");
+static_assert(DMMA_MERGE_BYTES <= 2 * 2 * DMMA_KEYS * 64 * 2, "the merge fits decode_attention_bulk's at hd 64");
+
+// decode_attention_mma's tiles: see the top of the file. Shared memory: two stages of [DMMA_KEYS][DMMA_ROW] keys then
+// as many values (69,632 bytes). Leaves every copy complete.
+template <typename T>
+__device__ __forceinline__ void mma_decode_async_tiles(MmaDecodeWarp& a, unsigned char* smem, const DecodeWork& w,
+                                                       const T* __restrict__ q, const T* __restrict__ kCache,
+                                                       const T* __restrict__ vCache, int tiles, int heads, int kvHeads,
+                                                       int hd, int blockSize, float qScale) {
+    T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * 2 * DMMA_KEYS rows, values DMMA_KEYS further
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    // Tile k0's keys and values into stage s, zero-filled at and past the split's end (their scores are masked, their
+    // values weigh 0).
+    auto stage = [&](int s, int k0) {
+        T* keys = staged + s * 2 * DMMA_KEYS * DMMA_ROW;
+        copy_kv_rows<T, DMMA_THREADS>(kCache, vCache, w.table, keys, DMMA_ROW, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW,
+                                      DMMA_KEYS, hd / 8, k0, w.end, kvHeads, w.kvHead, hd, blockSize);
+    };
+    if (tiles > 0) stage(0, w.begin);
+    asm volatile("cp.async.commit_group;\n" ::);
+    a = mma_decode_start(q, w, heads, hd, lane);
+    for (int tile = 0; tile < tiles; tile++) {
+        const int k0 = w.begin + tile * DMMA_KEYS, s = tile & 1;
+        if (tile + 1 < tiles) stage(s ^ 1, k0 + DMMA_KEYS);
+        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
+        asm volatile("cp.async.wait_group 1;\n" ::);   // all but the newest group, so this tile, have landed
+        __syncthreads();
+        const int first = k0 + 16 * warp;  // this warp's 16 keys: key `first` is in range (begin >= w.first)
+        if (first < w.end) {
+            const T* keys = staged + (s * 2 * DMMA_KEYS + 16 * warp) * DMMA_ROW;
+            mma_decode_keys(a, keys, keys + DMMA_KEYS * DMMA_ROW, DMMA_ROW, 0, 0, 0, first, w.begin, w.end, qScale, hd,
+                            lane);
+        }
+        __syncthreads();  // this stage is consumed before the next iteration refills it
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::);
+}
+
+// decode_attention_bulk's tiles: see the top of the file. Shared memory: `stages` stages of [DMMA_KEYS][hd] keys then
+// as many values, in the cache's swizzled order, then a barrier per stage. Leaves every copy complete.
+template <typename T>
+__device__ __forceinline__ void mma_decode_bulk_tiles(MmaDecodeWarp& a, unsigned char* smem, const DecodeWork& w,
+                                                      const T* __restrict__ q, const T* __restrict__ kCache,
+                                                      const T* __restrict__ vCache, int tiles, int heads, int kvHeads,
+                                                      int hd, int blockSize, int stages, float qScale) {
+    const int stageElems = 2 * DMMA_KEYS * hd;
+    T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * stageElems, values DMMA_KEYS * hd further
+    uint64_t* const full = reinterpret_cast<uint64_t*>(smem + (size_t)stages * stageElems * sizeof(T));
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (threadIdx.x == 0) barriers_init(full, stages);
+    __syncthreads();
+    // Tile `tile` into its stage (tile % stages), started by warp tile % DMMA_WARPS.
+    auto stage = [&](int tile) {
+        const int k0 = w.begin + tile * DMMA_KEYS, s = tile % stages;
+        T* keys = staged + s * stageElems;
+        bulk_copy_kv_rows(kCache, vCache, w.table, w.kvHead, keys, keys + DMMA_KEYS * hd, full + s, k0, min(k0 + DMMA_KEYS, w.end),
+                          kvHeads, hd, blockSize, lane);
+    };
+    for (int tile = warp; tile < min(stages, tiles); tile += DMMA_WARPS) stage(tile);  // every stage is free
+    a = mma_decode_start(q, w, heads, hd, lane);  // the query's loads overlap the first copies
+
+    // The swizzle of the lane's key rows 16w + lane % 8 (and 8 further) and value row 16w + lane % 16 of a tile: with
+    // blocks of a multiple of 8 tokens a tile starts at a multiple of 8, and row r lies at offset r (mod 8) of its
+    // block, the same for every tile; otherwise it is worked out per tile.
+    const bool eightAligned = blockSize % 8 == 0;
+    const int rowK = 16 * warp + (lane & 7), rowV = 16 * warp + (lane & 15);
+    for (int tile = 0, s = 0, parity = 0; tile < tiles; tile++) {
+        const int k0 = w.begin + tile * DMMA_KEYS;
+        if (tile > 0) {
+            __syncthreads();  // every warp is done with tile - 1, whose stage tile + stages - 1 fills
+            const int next = tile + stages - 1;
+            if (next < tiles && warp == next % DMMA_WARPS) stage(next);
+        }
+        barrier_wait(full + s, parity);
+        const int first = k0 + 16 * warp;  // this warp's 16 keys, of which one at least must be in [w.first, w.end)
+        if (first < w.end && first + 16 > w.first) {
+            T* keys = staged + s * stageElems + 16 * warp * hd;
+            T* values = keys + DMMA_KEYS * hd;
+            // Rows at and past the end hold no copy, but what shared memory held (any bits): zeros, for p = 0 to weigh.
+            const int filled = w.end - first;
+            if (filled < 16) {
+                uint4* rest = reinterpret_cast<uint4*>(values + filled * hd);
+                for (int i = lane; i < (16 - filled) * hd * (int)sizeof(T) / 16; i += 32) rest[i] = make_uint4(0, 0, 0, 0);
+                __syncwarp();
+            }
+            const int swizzleK0 = kv_swizzle<T>(eightAligned ? rowK : (k0 + rowK) % blockSize, hd);
+            const int swizzleK1 = kv_swizzle<T>(eightAligned ? rowK : (k0 + rowK + 8) % blockSize, hd);
+            const int swizzleV = kv_swizzle<T>(eightAligned ? rowV : (k0 + rowV) % blockSize, hd);
+            mma_decode_keys(a, keys, values, hd, swizzleK0, swizzleK1, swizzleV, first, w.first, w.end, qScale, hd,
+                            lane);
+        }
+        if (++s == stages) {
+            s = 0;
+            parity ^= 1;
+        }
+    }
+}
+
+// decode_attention_mma (BULK false) and decode_attention_bulk (BULK true, `stages` deep): see the top of the file. The
+// tile area is reused after the last tile for the warps' merge.
+template <typename T, bool BULK>
+__device__ __forceinline__ void decode_attention_tensor_cores(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ decodeRows,
+        const int* __restrict__ rowChunk, const int* __restrict__ positions, float* __restrict__ partialOut,
+        float* __restrict__ partialMaxSum, T* __restrict__ out, int heads, int kvHeads, int hd, int blockSize,
+        int window, int splits, float scale, int stages) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    // With bulk copies, splits of whole cache blocks: every copy is a run of one block's rows.
+    const DecodeWork w = decode_work<DMMA_HEADS>(blockTables, tableStride, decodeRows, rowChunk, positions, heads,
+                                                 kvHeads, window, splits, BULK ? blockSize : 1);
+    const int tiles = w.end > w.begin ? (w.end - w.begin + DMMA_KEYS - 1) / DMMA_KEYS : 0;
+    const float qScale = scale * DECODE_LOG2E;
+    MmaDecodeWarp a;
+    if constexpr (BULK) {
+        mma_decode_bulk_tiles(a, smem, w, q, kCache, vCache, tiles, heads, kvHeads, hd, blockSize, stages, qScale);
+    } else {
+        mma_decode_async_tiles(a, smem, w, q, kCache, vCache, tiles, heads, kvHeads, hd, blockSize, qScale);
+    }
+    mma_decode_finish(a, smem, w, partialOut, partialMaxSum, out, heads, hd, splits);
 }
 
 // Grid (decode rows, heads); threads stride over the head dimension. Reads splits*(hd + 2) floats
@@ -657,13 +804,15 @@ __device__ __forceinline__ void decode_attention_reduce(const float* __restrict_
 
 }  // namespace ember
 
-#define DECODE_PARAMS                                                                                      \
-    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows, \
-     const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, T* out, int heads,        \
-     int kvHeads, int hd, int blockSize, int window, int splits, float scale)
-#define DECODE_ARGS                                                                                        \
-    (q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum, out, \
-     heads, kvHeads, hd, blockSize, window, splits, scale)
+#define DECODE_PARAM_LIST                                                                                  \
+    const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride, const int* decodeRows,  \
+    const int* rowChunk, const int* positions, float* partialOut, float* partialMaxSum, T* out, int heads,         \
+    int kvHeads, int hd, int blockSize, int window, int splits, float scale
+#define DECODE_ARG_LIST                                                                                    \
+    q, kCache, vCache, blockTables, tableStride, decodeRows, rowChunk, positions, partialOut, partialMaxSum, out, \
+    heads, kvHeads, hd, blockSize, window, splits, scale
+#define DECODE_PARAMS (DECODE_PARAM_LIST)
+#define DECODE_ARGS (DECODE_ARG_LIST)
 // Entry points per head dimension (up to 128, up to 256) and heads per block (2, 4): the runner picks the
 // smallest HG that holds the group, and HG = 4 with several head batches for wider groups. The HG = 2 ones, two
 // warps a head, are bounded to as many blocks as shared memory holds, so that registers do not cost any: six
@@ -675,16 +824,30 @@ EMBER_INSTANTIATE_AS(decode_attention_keys_d128_g4, (decode_attention_keys<T, 12
 EMBER_INSTANTIATE_BOUNDED(decode_attention_keys_d256_g2, DECODE_TWO_PARTS_BOUNDS, (decode_attention_keys<T, 256, 2, 2>),
                           DECODE_PARAMS, DECODE_ARGS)
 EMBER_INSTANTIATE_AS(decode_attention_keys_d256_g4, (decode_attention_keys<T, 256, 4, 1>), DECODE_PARAMS, DECODE_ARGS)
-// The tensor-core kernel takes 16-bit operands only (fp32 and other head dimensions use decode_attention_keys).
-// Three blocks a multiprocessor: as many as its shared memory holds.
+// The tensor-core kernels take 16-bit operands only (fp32 and other head dimensions use decode_attention_keys).
+// decode_attention_mma: three blocks a multiprocessor, as many as its shared memory holds. decode_attention_bulk (sm_90
+// and later; on older targets an entry point that traps, never launched there): bounded to three blocks as well,
+// which its shared memory allows at two stages (hd 128) and which then costs it no spills.
 #define DECODE_MMA_ENTRY(suffix, type)                                                                     \
     namespace ember_##suffix##_mma { using T = type;                                                        \
         extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_mma_##suffix   \
         DECODE_PARAMS {                                                                                      \
             ember::allow_next_grid();                                                                        \
             ember::wait_for_previous_grid();                                                                 \
-            ember::decode_attention_mma<T> DECODE_ARGS;                                                      \
+            ember::decode_attention_tensor_cores<T, false>(DECODE_ARG_LIST, 0);                              \
+        }                                                                                                    \
+        extern "C" __global__ void __launch_bounds__(ember::DMMA_THREADS, 3) decode_attention_bulk_##suffix  \
+        (DECODE_PARAM_LIST, int stages) {                                                                    \
+            DECODE_BULK_BODY                                                                                 \
         } }
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define DECODE_BULK_BODY                                                                                   \
+    ember::allow_next_grid();                                                                              \
+    ember::wait_for_previous_grid();                                                                       \
+    ember::decode_attention_tensor_cores<T, true>(DECODE_ARG_LIST, stages);
+#else
+#define DECODE_BULK_BODY __trap();
+#endif
 DECODE_MMA_ENTRY(bf16, __nv_bfloat16)
 DECODE_MMA_ENTRY(f16, __half)
 EMBER_INSTANTIATE(decode_attention_reduce,

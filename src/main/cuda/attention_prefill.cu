@@ -67,7 +67,7 @@ __device__ __forceinline__ void prefill_attention(
             const int j = i / hd, d = i % hd, kp = k0 + j;
             float kv = 0.f, vv = 0.f;
             if (kp <= lastPos) {  // later table entries may not exist yet
-                const size_t at = paged_offset(table, kp, blockSize, kvHeads, kvHead, hd, d);
+                const size_t at = paged_offset<T>(table, kp, blockSize, kvHeads, kvHead, hd, d);
                 kv = to_float(kCache[at]);
                 vv = to_float(vCache[at]);
             }

@@ -12,6 +12,9 @@
 //
 // Cost for a chunk of n new tokens after c cached ones, per head: about 4*n*(c + n/2)*hd FLOPs on the
 // tensor cores; keys and values are read once per 64 query rows.
+//
+// prefill_attention_bulk, further down, is the same arithmetic (prefill_mma_tile, shared) for Hopper: tiles moved by
+// bulk copies three deep and the query heads of a KV head packed in one block (see there).
 #include "tensor_cores.cuh"
 
 namespace ember {
@@ -28,6 +31,119 @@ constexpr float MMA_LOG2E = 1.4426950408889634f;
 constexpr int MMA_SHARED_BYTES = 2 * 2 * MMA_KEYS * (MMA_MAXHD + 8) * 2;
 static_assert(MMA_SHARED_BYTES <= 99 * 1024, "within the opt-in shared memory of every target (sm_86 and sm_89: 99 KiB)");
 
+// A warp's 16 query rows of one head: their query fragments, the running max and this thread's share of the sum of
+// each of its two rows (g and g + 8), and their 16 x hd output, all in registers.
+struct PrefillRows {
+    uint32_t qf[MMA_MAXHD / 16][4];
+    float m0, m1, l0, l1;
+    float o[MMA_MAXHD / 8][4];
+};
+
+// Starts a warp's rows: queries q0 and q1 (rows g and g + 8; zeros where not valid), no keys seen.
+template <typename T>
+__device__ __forceinline__ void prefill_rows_start(PrefillRows& a, const T* q0, const T* q1, bool valid0, bool valid1,
+                                                   int hd, int t) {
+    load_query_fragments(a.qf, q0, q1, valid0, valid1, hd, t);
+    a.m0 = a.m1 = -INFINITY;
+    a.l0 = a.l1 = 0.f;
+#pragma unroll
+    for (int n = 0; n < MMA_MAXHD / 8; n++) a.o[n][0] = a.o[n][1] = a.o[n][2] = a.o[n][3] = 0.f;
+}
+
+// One tile of MMA_KEYS keys from position k0 for a warp's rows (this thread's at positions pos0 and pos1), staged as
+// rows `stride` elements apart from `keys` and `values`, whose dimensions the lane's ldmatrix rows XOR with `swizzle`
+// (0 for rows staged in order): S = Q K^T (hd/16 x 8 mma), masked (but where `unmasked`: every key is visible to every
+// row) and exponentiated in registers, the output rescaled, then O += P V (4 x hd/8 mma), S's accumulator registers
+// reused as P's operand registers. Keys past a row's position, before its window, or of rows not valid score -inf
+// (by a select: their staged bits may be anything); their values weigh 0, so must be finite.
+template <typename T>
+__device__ __forceinline__ void prefill_mma_tile(PrefillRows& a, const T* keys, const T* values, int stride,
+                                                 int swizzle, int k0, bool unmasked, int pos0, int pos1, bool valid0,
+                                                 bool valid1, int window, float qScale, int hd, int lane) {
+    using Ops = MmaOps<T>;
+    constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
+    const int t = lane & 3;
+    float s[NTILES][4];
+#pragma unroll
+    for (int n = 0; n < NTILES; n++) {
+        s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            if (kk * 16 < hd) {
+                uint32_t b0, b1;
+                load_key_fragment(keys + n * 8 * stride, stride, kk * 16, lane, b0, b1, swizzle);
+                Ops::mma(s[n], a.qf[kk], b0, b1);
+            }
+        }
+    }
+    float max0 = -INFINITY, max1 = -INFINITY;
+    // Where unmasked, rows past the chunk's end (in its last tile) get finite scores too, which are never stored.
+#pragma unroll
+    for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = k0 + n * 8 + 2 * t + (e & 1);
+            const int pos = e < 2 ? pos0 : pos1;
+            const bool visible =
+                    unmasked || ((e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window));
+            s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
+        }
+        max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
+        max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
+    }
+    max0 = warp_max<4>(max0);
+    max1 = warp_max<4>(max1);
+    const float mNew0 = fmaxf(a.m0, max0), mNew1 = fmaxf(a.m1, max1);
+    // A row with no visible key yet keeps m = -inf and adds nothing.
+    const float alpha0 = mNew0 == -INFINITY ? 1.f : exp2f(a.m0 - mNew0);
+    const float alpha1 = mNew1 == -INFINITY ? 1.f : exp2f(a.m1 - mNew1);
+    a.m0 = mNew0;
+    a.m1 = mNew1;
+    a.l0 *= alpha0;
+    a.l1 *= alpha1;
+    scale_rows(a.o, alpha0, alpha1);
+#pragma unroll
+    for (int n = 0; n < NTILES; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float mRow = e < 2 ? a.m0 : a.m1;
+            s[n][e] = s[n][e] == -INFINITY ? 0.f : exp2f(s[n][e] - mRow);
+        }
+        a.l0 += s[n][0] + s[n][1];
+        a.l1 += s[n][2] + s[n][3];
+    }
+#pragma unroll
+    for (int j = 0; j < MMA_KEYS / 16; j++) {
+        const uint32_t p[4] = {Ops::pack(s[2 * j][0], s[2 * j][1]), Ops::pack(s[2 * j][2], s[2 * j][3]),
+                               Ops::pack(s[2 * j + 1][0], s[2 * j + 1][1]), Ops::pack(s[2 * j + 1][2], s[2 * j + 1][3])};
+#pragma unroll
+        for (int n = 0; n < DTILES; n++) {
+            if (n * 8 < hd) {
+                uint32_t b0, b1;
+                load_value_fragment(values + j * 16 * stride, stride, n * 8, lane, b0, b1, swizzle);
+                Ops::mma(a.o[n], p, b0, b1);
+            }
+        }
+    }
+}
+
+// Writes a warp's rows, normalised, to out0 and out1 (rows g and g + 8, where valid).
+template <typename T>
+__device__ __forceinline__ void prefill_rows_finish(PrefillRows& a, T* out0, T* out1, bool valid0, bool valid1,
+                                                    int hd, int t) {
+    using Ops = MmaOps<T>;
+    const float l0 = warp_sum<4>(a.l0), l1 = warp_sum<4>(a.l1);
+    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+#pragma unroll
+    for (int n = 0; n < MMA_MAXHD / 8; n++) {
+        if (n * 8 < hd) {
+            const int d = n * 8 + 2 * t;
+            if (valid0) *reinterpret_cast<uint32_t*>(out0 + d) = Ops::pack(a.o[n][0] * inv0, a.o[n][1] * inv0);
+            if (valid1) *reinterpret_cast<uint32_t*>(out1 + d) = Ops::pack(a.o[n][2] * inv1, a.o[n][3] * inv1);
+        }
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void prefill_attention_mma(
         const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
@@ -35,8 +151,6 @@ __device__ __forceinline__ void prefill_attention_mma(
         const int* __restrict__ chunkRowStart, const int* __restrict__ chunkLength,
         const int* __restrict__ chunkStartPosition, T* __restrict__ out, int heads, int kvHeads, int hd,
         int blockSize, int window, float scale) {
-    using Ops = MmaOps<T>;
-    constexpr int KSTEPS = MMA_MAXHD / 16, DTILES = MMA_MAXHD / 8, NTILES = MMA_KEYS / 8;
     // Two stages of K and V tiles (dynamic shared memory: MMA_SHARED_BYTES). +8 elements per row: the 8 rows
     // an ldmatrix or a quad of lanes reads fall in different banks.
     extern __shared__ __align__(16) unsigned char smemRaw[];
@@ -63,14 +177,9 @@ __device__ __forceinline__ void prefill_attention_mma(
     const int pos0 = firstPos + r0, pos1 = firstPos + r1;
     const float qScale = scale * MMA_LOG2E;
 
-    uint32_t qf[KSTEPS][4];
-    load_query_fragments(qf, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
-                         valid0, valid1, hd, t);
-
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // l: this thread's share of its rows' sums
-    float o[DTILES][4];
-#pragma unroll
-    for (int n = 0; n < DTILES; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    PrefillRows a;
+    prefill_rows_start(a, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
+                       valid0, valid1, hd, t);
 
     const int vectorsPerRow = hd / 8;  // even: hd is a multiple of 16
     const int keyBegin = window > 0 ? max(0, firstPos - window + 1) : 0;
@@ -97,7 +206,7 @@ __device__ __forceinline__ void prefill_attention_mma(
                 size_t at = 0;
                 if (inside) {
                     const int p = blockPow2 ? kp >> blockShift : kp / blockSize;
-                    at = (((size_t)table[p] * kvHeads + kvHead) * blockSize + (kp - p * blockSize)) * hd + d;
+                    at = kv_element(kv_row<T>(table[p], kp - p * blockSize, blockSize, kvHeads, kvHead, hd), d);
                 }
                 copy_async_16(&stagedRows[stage * MMA_KEYS + key][d], kCache + at, inside);
                 copy_async_16(&stagedRows[(2 + stage) * MMA_KEYS + key][d], vCache + at, inside);
@@ -122,85 +231,125 @@ __device__ __forceinline__ void prefill_attention_mma(
         const Row* Ks = stagedRows + stage * MMA_KEYS;
         const Row* Vs = stagedRows + (2 + stage) * MMA_KEYS;
         if (k0 <= warpLastPos) {  // else every key of this tile is in the future of this warp's rows
-        float s[NTILES][4];
-#pragma unroll
-        for (int n = 0; n < NTILES; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-            for (int kk = 0; kk < KSTEPS; kk++) {
-                if (kk * 16 < hd) {
-                    uint32_t b0, b1;
-                    load_key_fragment(Ks[n * 8], MMA_MAXHD + 8, kk * 16, lane, b0, b1);
-                    Ops::mma(s[n], qf[kk], b0, b1);
-                }
-            }
-        }
-        float max0 = -INFINITY, max1 = -INFINITY;
-        // Most tiles lie wholly in the past of every row of this warp (and no window applies): no key to mask. Rows
-        // past the chunk's end (in its last tile) then get finite scores too, which are never stored.
-        const bool unmasked = window <= 0 && k0 + MMA_KEYS - 1 <= firstPos + warp * 16;
-#pragma unroll
-        for (int n = 0; n < NTILES; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + n * 8 + 2 * t + (e & 1);
-                const int pos = e < 2 ? pos0 : pos1;
-                const bool visible =
-                        unmasked || ((e < 2 ? valid0 : valid1) && key <= pos && (window <= 0 || key > pos - window));
-                s[n][e] = visible ? s[n][e] * qScale : -INFINITY;
-            }
-            max0 = fmaxf(max0, fmaxf(s[n][0], s[n][1]));
-            max1 = fmaxf(max1, fmaxf(s[n][2], s[n][3]));
-        }
-        max0 = warp_max<4>(max0);
-        max1 = warp_max<4>(max1);
-        const float mNew0 = fmaxf(m0, max0), mNew1 = fmaxf(m1, max1);
-        // A row with no visible key yet keeps m = -inf and adds nothing.
-        const float alpha0 = mNew0 == -INFINITY ? 1.f : exp2f(m0 - mNew0);
-        const float alpha1 = mNew1 == -INFINITY ? 1.f : exp2f(m1 - mNew1);
-        m0 = mNew0;
-        m1 = mNew1;
-        l0 *= alpha0;
-        l1 *= alpha1;
-        scale_rows(o, alpha0, alpha1);
-#pragma unroll
-        for (int n = 0; n < NTILES; n++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float mRow = e < 2 ? m0 : m1;
-                s[n][e] = s[n][e] == -INFINITY ? 0.f : exp2f(s[n][e] - mRow);
-            }
-            l0 += s[n][0] + s[n][1];
-            l1 += s[n][2] + s[n][3];
-        }
-#pragma unroll
-        for (int j = 0; j < MMA_KEYS / 16; j++) {
-            const uint32_t p[4] = {Ops::pack(s[2 * j][0], s[2 * j][1]), Ops::pack(s[2 * j][2], s[2 * j][3]),
-                                   Ops::pack(s[2 * j + 1][0], s[2 * j + 1][1]), Ops::pack(s[2 * j + 1][2], s[2 * j + 1][3])};
-#pragma unroll
-            for (int n = 0; n < DTILES; n++) {
-                if (n * 8 < hd) {
-                    uint32_t b0, b1;
-                    load_value_fragment(Vs[j * 16], MMA_MAXHD + 8, n * 8, lane, b0, b1);
-                    Ops::mma(o[n], p, b0, b1);
-                }
-            }
-        }
+            // Most tiles lie wholly in the past of every row of this warp (and no window applies): no key to mask.
+            const bool unmasked = window <= 0 && k0 + MMA_KEYS - 1 <= firstPos + warp * 16;
+            prefill_mma_tile(a, Ks[0], Vs[0], MMA_MAXHD + 8, 0, k0, unmasked, pos0, pos1, valid0, valid1, window,
+                             qScale, hd, lane);
         }
         __syncthreads();  // this stage is consumed before the next iteration refills it
     }
-    l0 = warp_sum<4>(l0);
-    l1 = warp_sum<4>(l1);
-    const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
-    T* out0 = out + (size_t)(firstRow + r0) * qd + head * hd;
-    T* out1 = out + (size_t)(firstRow + r1) * qd + head * hd;
-#pragma unroll
-    for (int n = 0; n < DTILES; n++) {
-        if (n * 8 < hd) {
-            const int d = n * 8 + 2 * t;
-            if (valid0) *reinterpret_cast<uint32_t*>(out0 + d) = Ops::pack(o[n][0] * inv0, o[n][1] * inv0);
-            if (valid1) *reinterpret_cast<uint32_t*>(out1 + d) = Ops::pack(o[n][2] * inv1, o[n][3] * inv1);
+    prefill_rows_finish(a, out + (size_t)(firstRow + r0) * qd + head * hd, out + (size_t)(firstRow + r1) * qd + head * hd,
+                        valid0, valid1, hd, t);
+}
+
+
+// prefill_attention_bulk (sm_90 and later; 16-bit types at hd 64 and 128, whose cache rows are whole 128-byte lines
+// stored swizzled, and cache blocks of a multiple of 8 tokens): prefill_attention_mma's function and arithmetic
+// (prefill_mma_tile), with two changes. (1) Its K/V tiles arrive by bulk asynchronous copies, bulk_copy_kv_rows as in
+// decode_attention_bulk: per tile one copy of keys and one of values per cache block it covers, started by one warp
+// (tile % 8), completing on the stage's mbarrier, `stages` deep (EmberKernels: 3), where prefill_attention_mma spends
+// its issue slots on 2,048 16-byte cp.async a tile (each with its block-table read and paged address) two deep. The
+// rows arrive unpadded and swizzled as the cache stores them (chunk c of offset o at c ^ (o % 8)); tiles start at a
+// multiple of 8 positions (the window's first key rounded down, the keys before it masked), so row r of every tile lies
+// at offset r (mod 8) of its block and ldmatrix XORs the lane's row's dimensions by one constant. (2) Grouped-query
+// packing and a larger query tile: a block takes `packed` query heads of one KV head (4 where the group is a multiple
+// of 4, 2 where of 2, else 1: EmberKernels.prefillPacked) and 16 * WARPS / packed query positions (32 for the 8B
+// shape's groups of 4 with 8 warps), warp w the 16 rows (w / packed) of head (w % packed), so each K/V tile crosses
+// shared memory once for 16 * WARPS query rows, where prefill_attention_mma's crosses once for 64 rows of one head.
+// WARPS: 8 (EmberKernels; one block a multiprocessor), or 4 for measuring (EMBER_PREFILL_BULK_WARPS=4: two blocks a
+// multiprocessor, each tile once per 64 rows, but a block's __syncthreads a tile stalls half as many warps).
+// Block (head groups, query tiles reversed: the longest first, chunks); 32 * WARPS threads. The last tile of a range
+// copies only the keys up to the block's last position: the rows past them hold whatever shared memory held, so the
+// block zeros those value rows (p = 0 would not cancel a NaN there) and their keys' scores are masked by a select.
+// Shared memory: stages x 2 x 64 x hd elements and a barrier per stage, 98,328 bytes at three stages for hd 128
+// (EmberKernels.decodeBulkSharedBytes, the same layout as decode_attention_bulk's), one block a multiprocessor of an
+// H200 at 8 warps, two at 4 (registers: see the entry points). Cost for a chunk of n new tokens after c cached ones,
+// per KV head: about 4*G*n*(c + n/2)*hd FLOPs on the tensor cores (as prefill_attention_mma), and keys and values
+// 2*(c + n/2)*hd*sizeof(T) bytes read from L2 once per 16 * WARPS / packed query positions.
+template <typename T, int WARPS>
+__device__ __forceinline__ void prefill_attention_bulk(
+        const T* __restrict__ q, const T* __restrict__ kCache, const T* __restrict__ vCache,
+        const int* __restrict__ blockTables, int tableStride, const int* __restrict__ prefillChunks,
+        const int* __restrict__ chunkRowStart, const int* __restrict__ chunkLength,
+        const int* __restrict__ chunkStartPosition, T* __restrict__ out, int heads, int kvHeads, int hd,
+        int blockSize, int window, float scale, int packed, int stages) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int stageElems = 2 * MMA_KEYS * hd;
+    T* const staged = reinterpret_cast<T*>(smem);  // stage s: keys at s * stageElems, values MMA_KEYS * hd further
+    uint64_t* const full = reinterpret_cast<uint64_t*>(smem + (size_t)stages * stageElems * sizeof(T));
+
+    const int positions = 16 * WARPS / packed;  // query positions a block
+    const int chunk = prefillChunks[blockIdx.z];
+    const int length = chunkLength[chunk];
+    const int tile = (gridDim.y - 1 - blockIdx.y) * positions;  // the longest tiles first, as prefill_attention_mma
+    if (tile >= length) return;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int head = blockIdx.x * packed + warp % packed, kvHead = blockIdx.x * packed / (heads / kvHeads);
+    const int slice = 16 * (warp / packed);  // this warp's first row in the tile
+    const int qd = heads * hd;
+    const int firstRow = chunkRowStart[chunk] + tile;
+    const int rows = min(positions, length - tile);
+    const int firstPos = chunkStartPosition[chunk] + tile, lastPos = firstPos + rows - 1;
+    const int* table = blockTables + (size_t)chunk * tableStride;
+    const int r0 = slice + g, r1 = r0 + 8;  // this thread's two rows in the tile
+    const bool valid0 = r0 < rows, valid1 = r1 < rows;
+    const int pos0 = firstPos + r0, pos1 = firstPos + r1;
+    const bool warpActive = slice < rows;
+    const int warpLastPos = firstPos + min(rows - 1, slice + 15);
+    const float qScale = scale * MMA_LOG2E;
+
+    // Tiles of keys [keyBegin + 64i, +64) up to lastPos, keyBegin a multiple of 8 (see above).
+    const int keyBegin = window > 0 ? max(0, firstPos - window + 1) & ~7 : 0;
+    const int tiles = (lastPos - keyBegin) / MMA_KEYS + 1;
+    if (threadIdx.x == 0) barriers_init(full, stages);
+    __syncthreads();
+    // Tile `i` into its stage (i % stages), started by warp i % WARPS.
+    auto stage = [&](int i) {
+        const int k0 = keyBegin + i * MMA_KEYS;
+        T* keys = staged + (i % stages) * stageElems;
+        bulk_copy_kv_rows(kCache, vCache, table, kvHead, keys, keys + MMA_KEYS * hd, full + i % stages, k0,
+                          min(k0 + MMA_KEYS, lastPos + 1), kvHeads, hd, blockSize, lane);
+    };
+    for (int i = warp; i < min(stages, tiles); i += WARPS) stage(i);  // every stage is free
+
+    PrefillRows a;  // the queries' loads overlap the first copies
+    prefill_rows_start(a, q + (size_t)(firstRow + r0) * qd + head * hd, q + (size_t)(firstRow + r1) * qd + head * hd,
+                       valid0, valid1, hd, t);
+    // Row r of every tile lies at offset r (mod 8) of its cache block: the lane's ldmatrix rows (lane % 8 of 8 keys,
+    // lane % 16 of 16 values) take one swizzle.
+    const int swizzle = kv_swizzle<T>(lane & 7, hd);
+    for (int i = 0, s = 0, parity = 0; i < tiles; i++) {
+        const int k0 = keyBegin + i * MMA_KEYS;
+        if (i > 0) {
+            __syncthreads();  // every warp is done with tile i - 1, whose stage tile i + stages - 1 fills
+            const int next = i + stages - 1;
+            if (next < tiles && warp == next % WARPS) stage(next);
         }
+        barrier_wait(full + s, parity);
+        T* keys = staged + s * stageElems;
+        T* values = keys + MMA_KEYS * hd;
+        const int filled = lastPos + 1 - k0;  // rows of this tile copied (uniform across the block)
+        if (filled < MMA_KEYS) {  // the last tile: zero the value rows past the copies
+            uint4* rest = reinterpret_cast<uint4*>(values + filled * hd);
+            for (int v = threadIdx.x; v < (MMA_KEYS - filled) * hd * (int)sizeof(T) / 16; v += 32 * WARPS) {
+                rest[v] = make_uint4(0, 0, 0, 0);
+            }
+            __syncthreads();
+        }
+        if (warpActive && k0 <= warpLastPos) {  // else no key of this tile is visible to this warp's rows
+            // Most tiles lie wholly in the past of every row of this warp (and no window applies): no key to mask.
+            const bool unmasked = window <= 0 && k0 + MMA_KEYS - 1 <= firstPos + slice;
+            prefill_mma_tile(a, keys, values, hd, swizzle, k0, unmasked, pos0, pos1, valid0, valid1, window, qScale,
+                             hd, lane);
+        }
+        if (++s == stages) {
+            s = 0;
+            parity ^= 1;
+        }
+    }
+    if (warpActive) {
+        prefill_rows_finish(a, out + (size_t)(firstRow + r0) * qd + head * hd,
+                            out + (size_t)(firstRow + r1) * qd + head * hd, valid0, valid1, hd, t);
     }
 }
 
@@ -225,3 +374,30 @@ extern "C" __global__ void __launch_bounds__(128) prefill_attention_mma_f16 MMA_
     ember::wait_for_previous_grid();
     ember::prefill_attention_mma<__half> MMA_ARGS;
 }
+
+// prefill_attention_bulk_{bf16,f16} (8 warps) and prefill_attention_bulk_w4_{bf16,f16} (4 warps, for measuring): sm_90
+// and later; on older targets entry points that trap, never launched there. One block of 8 warps a multiprocessor (or
+// two of 4) at three stages for hd 128 (shared memory), so registers cost no occupancy up to 255 a thread; ptxas
+// (CUDA 13, sm_90): 184 registers, no spills, both.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define PREFILL_BULK_BODY(T, WARPS)                                                                         \
+    ember::allow_next_grid();                                                                              \
+    ember::wait_for_previous_grid();                                                                       \
+    ember::prefill_attention_bulk<T, WARPS>(q, kCache, vCache, blockTables, tableStride, prefillChunks,     \
+                                            chunkRowStart, chunkLength, chunkStartPosition, out, heads, kvHeads, \
+                                            hd, blockSize, window, scale, packed, stages);
+#else
+#define PREFILL_BULK_BODY(T, WARPS) __trap();
+#endif
+#define PREFILL_BULK_PARAMS(T)                                                                             \
+    (const T* q, const T* kCache, const T* vCache, const int* blockTables, int tableStride,               \
+     const int* prefillChunks, const int* chunkRowStart, const int* chunkLength, const int* chunkStartPosition, \
+     T* out, int heads, int kvHeads, int hd, int blockSize, int window, float scale, int packed, int stages)
+#define PREFILL_BULK_ENTRY(name, T, WARPS)                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, 8 / WARPS) name PREFILL_BULK_PARAMS(T) {     \
+        PREFILL_BULK_BODY(T, WARPS)                                                                        \
+    }
+PREFILL_BULK_ENTRY(prefill_attention_bulk_bf16, __nv_bfloat16, 8)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_f16, __half, 8)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_bf16, __nv_bfloat16, 4)
+PREFILL_BULK_ENTRY(prefill_attention_bulk_w4_f16, __half, 4)

@@ -71,18 +71,56 @@ __device__ __forceinline__ float warp_max(float v) {
 // The paged cache's layout, [block][kvHeads][blockSize][hd]: a block's tokens of one KV head are contiguous
 // (blockSize * hd elements, 4 KiB for 16 tokens of hd 128 in bf16), so that attention, which reads one KV head per
 // block of threads, streams whole runs; token-major rows would give it hd elements out of every kvHeads * hd.
-// PagedKv.offset (Java) computes the same. Element offset of dimension d of KV head kvHead in slot
-// slot = block * blockSize + offset:
-__device__ __forceinline__ size_t cache_offset(int slot, int blockSize, int kvHeads, int kvHead, int hd, int d) {
-    const int block = slot / blockSize, offset = slot - block * blockSize;
-    return (((size_t)block * kvHeads + kvHead) * blockSize + offset) * hd + d;
+// Within a row whose hd * sizeof(T) bytes are a whole number of 128-byte lines (hd 64 and 128 in 16-bit types, 32
+// to 256 by 32 in fp32), the 16-byte chunks are stored swizzled: chunk c of the token at offset o of its block at
+// chunk c ^ (o % 8). A run of rows copied byte for byte into shared memory (decode_attention_bulk's bulk copies)
+// then lands so that 8 consecutive rows' chunk c fall on 8 distinct 16-byte bank groups, and ldmatrix reads them
+// without conflicts from unpadded rows, applying the same XOR. Other rows (shorter, or not a multiple of 128 bytes)
+// are stored in order. A chunk's elements stay together and in order, so whatever reads or writes up to 16 aligned
+// bytes at once does so at one place. This is the one definition: every kernel reaches the cache through kv_row
+// (and cache_row / paged_offset over it), and PagedKv.offset (Java) computes the same.
+template <typename T>
+__host__ __device__ constexpr bool kv_swizzled(int hd) {
+    return hd * (int)sizeof(T) % 128 == 0;
 }
 
-// The same for token position p of a sequence whose block table maps p to block table[p / blockSize].
+// One row of the cache: its first element, and the XOR its dimensions take (0, or the chunk swizzle in elements).
+struct KvRow {
+    size_t at;
+    int swizzle;
+};
+
+// The element offset of dimension d of a row.
+__device__ __forceinline__ size_t kv_element(KvRow row, int d) {
+    return row.at + (d ^ row.swizzle);
+}
+
+// The XOR of the dimensions of the row at `offset` in its block (row lengths that are not swizzled: 0).
+template <typename T>
+__device__ __forceinline__ int kv_swizzle(int offset, int hd) {
+    return kv_swizzled<T>(hd) ? (offset & 7) * (16 / (int)sizeof(T)) : 0;
+}
+
+// The row of KV head kvHead at `offset` (< blockSize) in cache block `block`.
+template <typename T>
+__device__ __forceinline__ KvRow kv_row(int block, int offset, int blockSize, int kvHeads, int kvHead, int hd) {
+    return {(((size_t)block * kvHeads + kvHead) * blockSize + offset) * hd, kv_swizzle<T>(offset, hd)};
+}
+
+// The row of slot = block * blockSize + offset.
+template <typename T>
+__device__ __forceinline__ KvRow cache_row(int slot, int blockSize, int kvHeads, int kvHead, int hd) {
+    const int block = slot / blockSize;
+    return kv_row<T>(block, slot - block * blockSize, blockSize, kvHeads, kvHead, hd);
+}
+
+// Element offset of dimension d of KV head kvHead at token position p of a sequence whose block table maps p to
+// block table[p / blockSize].
+template <typename T>
 __device__ __forceinline__ size_t paged_offset(const int* __restrict__ table, int p, int blockSize, int kvHeads,
                                                int kvHead, int hd, int d) {
-    const int block = table[p / blockSize];
-    return (((size_t)block * kvHeads + kvHead) * blockSize + p % blockSize) * hd + d;
+    const int b = p / blockSize;
+    return kv_element(kv_row<T>(table[b], p - b * blockSize, blockSize, kvHeads, kvHead, hd), d);
 }
 
 // Sum over the whole block, returned to every thread. `scratch` holds one float per warp (32 suffice).

@@ -14,7 +14,8 @@ namespace ember {
 //                                                          scaling is already folded into invFreq)
 //   (x_i, x_{i+half}) <- (x_i cos - x_{i+half} sin, x_{i+half} cos + x_i sin)
 // Queries go to q [rows][heads][hd]; keys and (unrotated) values go to slot slots[row] of the paged
-// cache (slot = block * blockSize + offset; the layout is cache_offset's in common.cuh).
+// cache (slot = block * blockSize + offset; the layout, 16-byte chunks swizzled within a row, is cache_row's in
+// common.cuh).
 // Moves rows*(heads + 2*kvHeads)*hd*(sizeof(S) + sizeof(T)) bytes (18.9 MB for 512 rows of the 8B shape from fp32,
 // 12.6 MB from bf16: 3 to 4.5 us of HBM); about 10 FLOPs and a sincos per pair.
 //
@@ -109,9 +110,9 @@ __device__ __forceinline__ void qkv_rope_vectorised(const S* __restrict__ qkv, c
             y0.v[e] = from_float<T>(x0[e]);
             y1.v[e] = from_float<T>(x1[e]);
         }
-        T* dst = vCache + cache_offset(slots[row], blockSize, kvHeads, h - heads - kvHeads, hd, 0);
-        *reinterpret_cast<Pack<T, P>*>(dst + i0) = y0;
-        *reinterpret_cast<Pack<T, P>*>(dst + i0 + half) = y1;
+        const KvRow at = cache_row<T>(slots[row], blockSize, kvHeads, h - heads - kvHeads, hd);
+        *reinterpret_cast<Pack<T, P>*>(vCache + kv_element(at, i0)) = y0;
+        *reinterpret_cast<Pack<T, P>*>(vCache + kv_element(at, i0 + half)) = y1;
         return;
     }
 #pragma unroll
@@ -121,10 +122,19 @@ __device__ __forceinline__ void qkv_rope_vectorised(const S* __restrict__ qkv, c
         y0.v[e] = from_float<T>(x0[e] * c - x1[e] * s);
         y1.v[e] = from_float<T>(x1[e] * c + x0[e] * s);
     }
-    T* dst = h < heads ? q + (size_t)row * qd + column
-                       : kCache + cache_offset(slots[row], blockSize, kvHeads, h - heads, hd, 0);
-    *reinterpret_cast<Pack<T, P>*>(dst + i0) = y0;
-    *reinterpret_cast<Pack<T, P>*>(dst + i0 + half) = y1;
+    // P elements (at most 16 bytes, aligned) lie within one chunk of the cache's row, wherever its swizzle puts it.
+    T* dst0;
+    T* dst1;
+    if (h < heads) {
+        dst0 = q + (size_t)row * qd + column + i0;
+        dst1 = dst0 + half;
+    } else {
+        const KvRow at = cache_row<T>(slots[row], blockSize, kvHeads, h - heads, hd);
+        dst0 = kCache + kv_element(at, i0);
+        dst1 = kCache + kv_element(at, i0 + half);
+    }
+    *reinterpret_cast<Pack<T, P>*>(dst0) = y0;
+    *reinterpret_cast<Pack<T, P>*>(dst1) = y1;
 }
 
 // One block per (row, head), one thread per pair: for head dimensions the vectorised way does not take.
@@ -168,13 +178,14 @@ __device__ __forceinline__ void qkv_rope_pairs(const S* __restrict__ qkv, const 
         return;
     }
     const int kvHead = h - heads;
-    const size_t base = cache_offset(slots[row], blockSize, kvHeads, kvHead, hd, 0);
-    kCache[base + i] = from_float<T>(y0);
-    kCache[base + i + half] = from_float<T>(y1);
+    const KvRow at = cache_row<T>(slots[row], blockSize, kvHeads, kvHead, hd);
+    const size_t lo = kv_element(at, i), hi = kv_element(at, i + half);
+    kCache[lo] = from_float<T>(y0);
+    kCache[hi] = from_float<T>(y1);
     const int vColumn = qd + kvd + kvHead * hd;
     const S* v = qkv + (size_t)row * width + vColumn;
-    vCache[base + i] = from_float<T>(to_float(v[i]) + (bias ? bias[vColumn + i] : 0.f));
-    vCache[base + i + half] = from_float<T>(to_float(v[i + half]) + (bias ? bias[vColumn + i + half] : 0.f));
+    vCache[lo] = from_float<T>(to_float(v[i]) + (bias ? bias[vColumn + i] : 0.f));
+    vCache[hi] = from_float<T>(to_float(v[i + half]) + (bias ? bias[vColumn + i + half] : 0.f));
 }
 
 template <typename T, typename S>

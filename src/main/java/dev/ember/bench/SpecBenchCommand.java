@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.Progress;
+import dev.ember.backend.StepCounters;
 import dev.ember.bench.client.Arrivals;
 import dev.ember.bench.client.ClientRequest;
 import dev.ember.bench.client.Datasets;
@@ -18,6 +19,7 @@ import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
 import dev.ember.trace.Trace;
+import dev.ember.trace.TraceRecorder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -53,7 +55,11 @@ public final class SpecBenchCommand implements Callable<Integer> {
             "ttft_ms_p50", "ttft_ms_p99", "e2e_latency_ms_mean", "e2e_latency_ms_p50", "e2e_latency_ms_p99", "tpot_ms_mean",
             "acceptance_rate", "alpha", "mean_accepted_length", "drafted_tokens", "accepted_tokens", "verifications",
             "plain_decodes", "time_drafting_pct", "time_target_pct", "time_host_pct", "cost_ratio_c", "verify_cost_ratio",
-            "speedup", "predicted_speedup", "predicted_speedup_with_verify_cost", "identical_to_target");
+            "speedup", "predicted_speedup", "predicted_speedup_with_verify_cost", "identical_to_target", "engine_steps",
+            "step_us_mean", "target_await_us_per_step", "draft_await_us_per_step", "host_us_per_step", "host_schedule_us_per_step",
+            "host_drafting_us_per_step", "host_submit_us_per_step", "host_retire_us_per_step", "host_other_us_per_step",
+            "host_idle_us_per_step", "target_prepare_us_per_step", "target_launch_us_per_step", "draft_prepare_us_per_step",
+            "draft_launch_us_per_step");
     static final String RESULTS = "benchmark_results.json";
     static final String SPECULATIVE = "benchmark_results_speculative.json";
     static final String TARGET = "benchmark_results_target.json";
@@ -91,6 +97,9 @@ public final class SpecBenchCommand implements Callable<Integer> {
 
     @Mixin
     MonitorOptions monitorOptions;
+
+    @Mixin
+    TraceOptions traceOptions;
 
     @Option(names = "--num-prompts", paramLabel = "N",
             description = "prompts, all submitted at the start (001's NUM_PROMPTS); default: 8 unless --request-rate")
@@ -216,7 +225,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
 
             GpuMonitor monitor = monitorOptions.start(err, Trace.OFF);
             ResultTable gpuRows = new ResultTable(MonitorOptions.withKeys(List.of("mode", "gamma", "run")));
-            List<SpecRuns> measured = timedRuns(bench, scheduler, base, gammas, workload, monitor, gpuRows, progress);
+            List<SpecRuns> measured = timedRuns(bench, scheduler, base, gammas, workload, monitor, gpuRows, progress, err);
             GpuReport gpu = monitor.stop();
             return report(header, bench, workload, scheduler, source, draft, cost, measured, gpu, gpuRows, out, err);
         } finally {
@@ -231,7 +240,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
      * --no-speculative), so that a slower or faster spell of the machine falls on all kinds alike; a GPU window each.
      */
     private List<SpecRuns> timedRuns(BenchEngine bench, SchedulerConfig scheduler, Speculation base, List<Integer> gammas,
-                                     Workload workload, GpuMonitor monitor, ResultTable gpuRows, Progress progress) {
+                                     Workload workload, GpuMonitor monitor, ResultTable gpuRows, Progress progress,
+                                     PrintStream err) {
         IntFunction<SamplingParams> params = i -> new SamplingParams(temperature, 0, 1f, 0f, 1f, seed + i, genLen, List.of(), true);
         List<Integer> kinds = new ArrayList<>();  // null: the target; else the gamma
         if (target) {
@@ -242,19 +252,25 @@ public final class SpecBenchCommand implements Callable<Integer> {
         }
         List<List<SpecPass>> passes = new ArrayList<>();
         kinds.forEach(k -> passes.add(new ArrayList<>()));
+        Map<String, TraceRecorder> traces = new LinkedHashMap<>();  // --trace: each pass's spans, in the order run
         for (int r = 0; r < runs; r++) {
             for (int k = 0; k < kinds.size(); k++) {
                 Integer gamma = kinds.get(k);
                 Speculation speculation = gamma == null ? null : new Speculation(base.proposer(), gamma, base.disableAboveBatch());
                 String label = "bench spec: " + (gamma == null ? "target" : "speculative, gamma " + gamma) + (runs > 1 ? ", run " + (r + 1) : "");
                 GpuMonitor.Checkpoint from = monitor.checkpoint();
-                SpecPass pass = SpecPass.run(bench, scheduler, speculation, workload.prompts(), workload.arrivals(), params, label, progress);
+                SpecPass pass = SpecPass.run(bench, scheduler, speculation, workload.prompts(), workload.arrivals(), params, label,
+                        progress, traceOptions.given());
                 passes.get(k).add(pass);
+                if (pass.trace() != null) {
+                    traces.put((gamma == null ? "target" : "gamma " + gamma) + ", run " + (r + 1), pass.trace());
+                }
                 int run = r + 1;
                 monitor.between(from, monitor.checkpoint()).ifPresent(s -> gpuRows.add(MonitorOptions.windowGpuRow(
                         pass.generatedTokens(), s, gamma == null ? "target" : "speculative", gamma, run)));
             }
         }
+        traceOptions.write(traces, err);
         List<SpecRuns> measured = new ArrayList<>();
         for (int k = 0; k < kinds.size(); k++) {
             Integer gamma = kinds.get(k);
@@ -375,11 +391,11 @@ public final class SpecBenchCommand implements Callable<Integer> {
         IntFunction<SamplingParams> params = i -> SamplingParams.greedy(Math.min(genLen, WARMUP_TOKENS)).withIgnoreEos(true);
         bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), maxBatchLength);
         if (target) {
-            SpecPass.run(bench, scheduler, null, prompts, atOnce, params, "bench spec: warm-up", Progress.NONE);
+            SpecPass.run(bench, scheduler, null, prompts, atOnce, params, "bench spec: warm-up", Progress.NONE, false);
         }
         if (base != null) {
             SpecPass.run(bench, scheduler, new Speculation(base.proposer(), gamma, base.disableAboveBatch()), prompts, atOnce,
-                    params, "bench spec: warm-up", Progress.NONE);
+                    params, "bench spec: warm-up", Progress.NONE, false);
         }
     }
 
@@ -398,10 +414,19 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 s ? m.acceptanceRate() : null, s ? m.alpha() : null, s ? m.meanAcceptedLength() : null,
                 s ? m.sum(SpecPass::proposed) : null, s ? m.sum(SpecPass::accepted) : null,
                 s ? m.sum(SpecPass::verifications) : null, s ? m.sum(SpecPass::plainDecodes) : null,
-                m.share(SpecPass::draftNanos), m.share(SpecPass::targetNanos), m.hostShare(),
+                m.share(SpecStepTimes::draftNanos), m.share(SpecStepTimes::targetNanos), m.hostShare(),
                 s ? cost.c() : null, s ? cost.v(g) : null, speedup,
                 s ? predictedSpeedup(m.alpha(), g, cost.c(), 1) : null,
-                s ? predictedSpeedup(m.alpha(), g, cost.c(), cost.v(g)) : null, identity.of(m)};
+                s ? predictedSpeedup(m.alpha(), g, cost.c(), cost.v(g)) : null, identity.of(m),
+                m.sum(run -> run.times().steps()), m.microsPerStep(SpecStepTimes::stepNanos), m.microsPerStep(SpecStepTimes::targetNanos),
+                m.microsPerStep(SpecStepTimes::draftAwaitNanos), m.microsPerStep(SpecStepTimes::hostNanos),
+                m.microsPerStep(SpecStepTimes::scheduleNanos), m.microsPerStep(SpecStepTimes::draftHostNanos),
+                m.microsPerStep(SpecStepTimes::submitNanos), m.microsPerStep(SpecStepTimes::retireNanos),
+                m.microsPerStep(SpecStepTimes::otherHostNanos), m.microsPerStep(SpecStepTimes::idleNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::prepareNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::launchNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::prepareNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::launchNanos)};
     }
 
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,

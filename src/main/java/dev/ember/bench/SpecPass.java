@@ -1,6 +1,7 @@
 package dev.ember.bench;
 
 import dev.ember.Progress;
+import dev.ember.backend.StepCounters;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.RequestListener;
 import dev.ember.engine.Speculation;
@@ -10,7 +11,6 @@ import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.scheduler.Sequence;
 import dev.ember.scheduler.SpeculationStats;
-import dev.ember.trace.Trace;
 import dev.ember.trace.TraceRecorder;
 
 import java.util.ArrayList;
@@ -26,9 +26,10 @@ import java.util.function.IntFunction;
  * arrival time (all at the start for a fixed count), the engine stepped until every one is done. Besides each request's
  * timings and tokens it keeps what speculation did, counted per verification as the steps retire (drafted and accepted
  * tokens by position, and the verifications that ended at a rejection, which the per-token acceptance alpha needs),
- * and where the steps' time went, from the engine's own spans: drafting ({@code propose}), the target's computation
- * ({@code await}) and the rest, the engine's host work. A greedy draft's last step is awaited inside the target's
- * {@code await}, since the verification takes its tokens on the device: its time counts there.
+ * and where the steps' time went, from the engine's own spans and the runners' counters ({@link SpecStepTimes}):
+ * drafting ({@code propose}), the target's computation ({@code await}) and the rest, the engine's host work. A greedy
+ * draft's last step is awaited inside the target's {@code await}, since the verification takes its tokens on the
+ * device: its time counts there.
  *
  * @param seconds       from the start to the last request's last token
  * @param ttftMs        per request, from its arrival to its first token
@@ -37,20 +38,21 @@ import java.util.function.IntFunction;
  * @param outputs       each request's generated tokens, in request order
  * @param rejections    verifications in which the target rejected a drafted token
  * @param plainDecodes  decodes of one sequence without a draft while speculating (the proposer had none, or the batch was above the limit)
- * @param stepNanos     time in engine steps
- * @param draftNanos    of it, time drafting
- * @param targetNanos   of it, time awaiting the target's steps
+ * @param times         where the engine steps' time went
+ * @param trace         the pass's spans, where they were asked to be kept; else null
  */
 record SpecPass(double seconds, long promptTokens, long generatedTokens, double[] ttftMs, double[] e2eMs, double[] tpotMs,
                 List<int[]> outputs, long verifications, long proposed, long accepted, long rejections, long plainDecodes,
-                long[] proposedAt, long[] acceptedAt, long stepNanos, long draftNanos, long targetNanos) {
+                long[] proposedAt, long[] acceptedAt, SpecStepTimes times, TraceRecorder trace) {
 
     /**
      * Runs {@code prompts} (arriving {@code arrivals} seconds after the start) with {@code params} per request through a
-     * new engine of {@code bench} under {@code scheduler}, speculating with {@code speculation} unless it is null.
+     * new engine of {@code bench} under {@code scheduler}, speculating with {@code speculation} unless it is null; keeps
+     * the pass's spans if {@code keepTrace}.
      */
     static SpecPass run(BenchEngine bench, SchedulerConfig scheduler, Speculation speculation, List<int[]> prompts,
-                        double[] arrivals, IntFunction<SamplingParams> params, String label, Progress progress) {
+                        double[] arrivals, IntFunction<SamplingParams> params, String label, Progress progress,
+                        boolean keepTrace) {
         LlmEngine engine = bench.newEngine(scheduler);
         TraceRecorder trace = new TraceRecorder();
         engine.setTrace(trace);
@@ -64,6 +66,8 @@ record SpecPass(double seconds, long promptTokens, long generatedTokens, double[
             expected += params.apply(i).maxTokens();
         }
         Sequence[] sequences = new Sequence[prompts.size()];
+        StepCounters targetBefore = bench.runner().counters();
+        StepCounters draftBefore = speculation == null ? StepCounters.NONE : speculation.proposer().counters();
         long start = System.nanoTime();
         int next = 0;
         while (true) {
@@ -82,6 +86,8 @@ record SpecPass(double seconds, long promptTokens, long generatedTokens, double[
             engine.step();
             progress.update(label, engine.generatedTokens(), expected);
         }
+        SpecStepTimes times = SpecStepTimes.of(trace, bench.runner().counters().minus(targetBefore),
+                speculation == null ? StepCounters.NONE : speculation.proposer().counters().minus(draftBefore));
         BenchEngine.release(engine);
         long end = 0;
         long promptTokens = 0;
@@ -108,29 +114,15 @@ record SpecPass(double seconds, long promptTokens, long generatedTokens, double[
                     + " were asked for with EOS ignored");
         }
         verifications.check(engine.scheduler().speculation());
-        long[] spans = spanTotals(trace, "engine_step", "propose", "await");
         return new SpecPass((end - start) / 1e9, promptTokens, generated, ttft, e2e,
                 tpot.stream().mapToDouble(Double::doubleValue).toArray(), outputs, verifications.count, verifications.proposed,
                 verifications.accepted, verifications.rejections, verifications.plainDecodes,
                 Arrays.copyOf(verifications.proposedAt, verifications.positions),
-                Arrays.copyOf(verifications.acceptedAt, verifications.positions), spans[0], spans[1], spans[2]);
+                Arrays.copyOf(verifications.acceptedAt, verifications.positions), times, keepTrace ? trace : null);
     }
 
     private static long nanos(double seconds) {
         return Math.round(seconds * 1e9);
-    }
-
-    /** The summed durations of the engine's spans of each of {@code names}. */
-    private static long[] spanTotals(TraceRecorder trace, String... names) {
-        List<String> wanted = List.of(names);
-        long[] totals = new long[names.length];
-        for (TraceRecorder.Event e : trace.events()) {
-            int i = wanted.indexOf(e.name());
-            if (e.phase() == 'X' && e.category().equals(Trace.ENGINE) && i >= 0) {
-                totals[i] += e.durationNanos();
-            }
-        }
-        return totals;
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.ember.bench;
 
+import dev.ember.backend.StepCounters;
 import dev.ember.cli.Stats;
 
 import java.util.Arrays;
@@ -77,13 +78,34 @@ record SpecRuns(String mode, String draft, Integer gamma, List<SpecPass> passes)
     }
 
     /** The percentage of the engine's step time spent in {@code part}. */
-    double share(ToLongFunction<SpecPass> part) {
-        return 100 * ratio(sum(part), sum(SpecPass::stepNanos));
+    double share(ToLongFunction<SpecStepTimes> part) {
+        return 100 * ratio(times(part), times(SpecStepTimes::stepNanos));
     }
 
     /** The percentage of the engine's step time neither drafting nor awaiting the target: its own host work. */
     double hostShare() {
-        return 100 * ratio(sum(SpecPass::stepNanos) - sum(SpecPass::draftNanos) - sum(SpecPass::targetNanos), sum(SpecPass::stepNanos));
+        return 100 * ratio(times(SpecStepTimes::stepNanos) - times(SpecStepTimes::draftNanos) - times(SpecStepTimes::targetNanos),
+                times(SpecStepTimes::stepNanos));
+    }
+
+    /** Microseconds of {@code part} per engine step, over every run. */
+    double microsPerStep(ToLongFunction<SpecStepTimes> part) {
+        return ratio(times(part), times(SpecStepTimes::steps)) / 1e3;
+    }
+
+    /**
+     * Microseconds of {@code part} of a runner's counters ({@code runner} picks the target's or the draft's) per engine
+     * step, over every run; null where that runner counted no step (the CPU's counts nothing; no draft model).
+     */
+    Double runnerMicrosPerStep(Function<SpecStepTimes, StepCounters> runner, ToLongFunction<StepCounters> part) {
+        if (times(t -> runner.apply(t).steps()) == 0) {
+            return null;
+        }
+        return microsPerStep(t -> part.applyAsLong(runner.apply(t)));
+    }
+
+    private long times(ToLongFunction<SpecStepTimes> part) {
+        return sum(p -> part.applyAsLong(p.times()));
     }
 
     private static double ratio(double a, double b) {

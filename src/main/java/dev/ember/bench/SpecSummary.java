@@ -54,6 +54,19 @@ final class SpecSummary {
         }
         summary.add(line("step time: drafting / target / host", maps, m -> fixed(m.get("time_drafting_pct"), 0) + "% / "
                 + fixed(m.get("time_target_pct"), 0) + "% / " + fixed(m.get("time_host_pct"), 0) + "%"));
+        summary.add(line("per step (us): step = target await + draft awaits + host", maps, m -> fixed(m.get("step_us_mean"), 1)
+                + " = " + fixed(m.get("target_await_us_per_step"), 1) + " + " + fixed(m.get("draft_await_us_per_step"), 1) + " + "
+                + fixed(m.get("host_us_per_step"), 1)));
+        summary.add(line("  host: schedule / drafting / submit / retire / rest", maps, m -> fixed(m.get("host_schedule_us_per_step"), 1)
+                + " / " + fixed(m.get("host_drafting_us_per_step"), 1) + " / " + fixed(m.get("host_submit_us_per_step"), 1) + " / "
+                + fixed(m.get("host_retire_us_per_step"), 1) + " / " + fixed(m.get("host_other_us_per_step"), 1)));
+        summary.add(line("  host with no step in flight", maps, m -> fixed(m.get("host_idle_us_per_step"), 1)));
+        boolean counted = maps.stream().anyMatch(m -> m.get("target_prepare_us_per_step") != null);
+        if (counted) {
+            summary.add(line("  runners' submits: target prepare / launch; draft", maps, m -> fixed(m.get("target_prepare_us_per_step"), 1)
+                    + " / " + fixed(m.get("target_launch_us_per_step"), 1) + (m.get("draft_prepare_us_per_step") == null ? ""
+                    : "; " + fixed(m.get("draft_prepare_us_per_step"), 1) + " / " + fixed(m.get("draft_launch_us_per_step"), 1))));
+        }
         if (speculated) {
             summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
             summary.add(line("speed-up, predicted (Leviathan)", maps, m -> times(m.get("predicted_speedup"))));
@@ -71,6 +84,14 @@ final class SpecSummary {
             out.println("  c = " + (ngram ? "0 (n-gram lookup runs no model)" : "a draft decode step's time over a target decode step's (above)")
                     + ";");
             out.println("  'with the verification's cost': a verification step's time over a decode step's for the paper's 1");
+        }
+        out.println("per step: microseconds per engine step (speculating at batch 1, a step is a round: the draft's steps, then the");
+        out.println("  verification); host = outside the runners' awaits: scheduling, drafting outside the draft's awaits (its");
+        out.println("  chunks, its submits), the target's submit, retiring its tokens, the rest; 'no step in flight': of the host");
+        out.println("  time, that from an await's end to the next submit's end, when neither runner has a step queued"
+                + (counted ? ";" : ""));
+        if (counted) {
+            out.println("  runners' submits: the runners' own counters of preparing (metadata, upload) and launching a step");
         }
         out.println("outputs identical to the target's: " + identity.summary());
     }

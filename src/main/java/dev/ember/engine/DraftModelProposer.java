@@ -3,10 +3,12 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StepCounters;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.scheduler.Sequence;
+import dev.ember.trace.Trace;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -23,6 +25,11 @@ import java.util.Map;
  * them on the device, and they reach the host after it ({@link #awaitDrafts}), so that no wait on the host comes between
  * the draft's steps and the verification. The draft keeps its own paged KV cache; what it computed for tokens the target
  * rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
+ *
+ * <p>Traced ({@link Trace#ENGINE}), inside the engine's {@code propose}: {@code draft_prepare} (each sequence's draft
+ * cache checked against its tokens and reserved), then per draft step ({@code step} j) {@code draft_chunks} (its
+ * inputs built), {@code draft_submit} (the runner's submit: metadata, upload, launch) and {@code draft_await} (waiting
+ * for its tokens; for a last step left on the device, inside the engine's {@code await}, from {@link #awaitDrafts}).
  */
 public final class DraftModelProposer implements Proposer {
     private final ModelRunner draft;
@@ -68,8 +75,9 @@ public final class DraftModelProposer implements Proposer {
     }
 
     @Override
-    public void propose(List<Sequence> sequences, int gamma) {
-        awaitDrafts();  // a draft left on the device by a round whose verification did not run: the runner's steps in order
+    public void propose(List<Sequence> sequences, int gamma, Trace trace) {
+        awaitDrafts(trace);  // a draft left on the device by a round whose verification did not run: the runner's steps in order
+        long preparing = trace.start();
         List<Sequence> drafting = new ArrayList<>(sequences.size());
         List<State> drafted = new ArrayList<>(sequences.size());
         List<int[]> tokens = new ArrayList<>();
@@ -97,6 +105,7 @@ public final class DraftModelProposer implements Proposer {
             tokens.add(new int[k]);
             distributions.add(new double[k][]);
         }
+        trace.end(Trace.ENGINE, "draft_prepare", preparing, "sequences", drafting.size());
         // Steps after the first feed each sequence the token the step before drafted. Where the draft samples on the
         // device (greedy drafts) a step takes that token on the device (a carried chunk) and is submitted before the
         // step before is awaited, so the gamma steps run back to back with no round trip between them.
@@ -105,6 +114,7 @@ public final class DraftModelProposer implements Proposer {
         ArrayDeque<DraftStep> inFlight = new ArrayDeque<>(2);
         boolean previousOnDevice = false;
         for (int j = 0; j < gamma && !drafting.isEmpty(); j++) {
+            long building = trace.start();
             List<ForwardBatch.Chunk> chunks = new ArrayList<>();
             List<Sampler> samplers = new ArrayList<>();
             List<Integer> rows = new ArrayList<>();
@@ -125,7 +135,7 @@ public final class DraftModelProposer implements Proposer {
                 } else if (previousOnDevice) {
                     chunks.add(new ForwardBatch.Chunk(new int[1], state.computed, state.table, previousRow[i], 1));
                 } else {
-                    awaitOldest(inFlight, 0, tokens, distributions);
+                    awaitOldest(inFlight, 0, tokens, distributions, trace);
                     chunks.add(new ForwardBatch.Chunk(new int[] {tokens.get(i)[j - 1]}, state.computed, state.table));
                 }
                 state.computed += chunks.getLast().tokens().length;
@@ -136,10 +146,15 @@ public final class DraftModelProposer implements Proposer {
             if (chunks.isEmpty()) {
                 break;
             }
-            awaitOldest(inFlight, 1, tokens, distributions);  // the runner holds the host side of two steps in flight
             Sampler[] stepSamplers = samplers.toArray(Sampler[]::new);
-            inFlight.addLast(new DraftStep(draft.submit(new ForwardBatch(chunks), stepSamplers), j, stepSamplers,
-                    rows.stream().mapToInt(Integer::intValue).toArray()));
+            int[] stepRows = rows.stream().mapToInt(Integer::intValue).toArray();
+            trace.end(Trace.ENGINE, "draft_chunks", building, "step", j);
+            if (inFlight.size() == 2) {  // the runner holds the host side of two steps in flight
+                inFlight.removeFirst().await(tokens, distributions, trace);
+            }
+            long submitting = trace.start();
+            inFlight.addLast(new DraftStep(draft.submit(new ForwardBatch(chunks), stepSamplers), j, stepSamplers, stepRows));
+            trace.end(Trace.ENGINE, "draft_submit", submitting, "step", j);
             // Tokens drawn on the host are awaited (below, before the next step is built) and fed from the host.
             previousOnDevice = samplers.stream().allMatch(draft::carriesTokens);
         }
@@ -149,7 +164,7 @@ public final class DraftModelProposer implements Proposer {
         DraftStep last = previousOnDevice && inFlight.peekLast() != null
                 && Arrays.stream(inFlight.peekLast().rows()).allMatch(i -> drafting.get(i).params().isGreedy())
                 ? inFlight.peekLast() : null;
-        awaitOldest(inFlight, last == null ? 0 : 1, tokens, distributions);
+        awaitOldest(inFlight, last == null ? 0 : 1, tokens, distributions, trace);
         for (int i = 0; i < drafting.size(); i++) {
             for (int j = 1; j < room[i]; j++) {
                 drafted.get(i).feed(positions[i][j], tokens.get(i)[j - 1]);  // steps before the last fed these
@@ -173,19 +188,22 @@ public final class DraftModelProposer implements Proposer {
     }
 
     /** Awaits the oldest steps in flight until {@code left} remain. */
-    private static void awaitOldest(ArrayDeque<DraftStep> inFlight, int left, List<int[]> tokens, List<double[][]> distributions) {
+    private static void awaitOldest(ArrayDeque<DraftStep> inFlight, int left, List<int[]> tokens, List<double[][]> distributions,
+                                    Trace trace) {
         while (inFlight.size() > left) {
-            inFlight.removeFirst().await(tokens, distributions);
+            inFlight.removeFirst().await(tokens, distributions, trace);
         }
     }
 
     @Override
-    public void awaitDrafts() {
+    public void awaitDrafts(Trace trace) {
         if (lastOnDevice == null) {
             return;
         }
         int[] next = new int[lastOnDevice.rows().length];
+        long start = trace.start();
         lastOnDevice.step().await(next);
+        trace.end(Trace.ENGINE, "draft_await", start, "step", lastOnDevice.j());
         for (int r = 0; r < next.length; r++) {
             lastOnDeviceSequences.get(lastOnDevice.rows()[r]).draftArrived(next[r]);
         }
@@ -195,9 +213,11 @@ public final class DraftModelProposer implements Proposer {
 
     /** A submitted draft step: drafting position {@code j} of the sequences {@code rows} (indices into the drafting ones). */
     private record DraftStep(SubmittedStep step, int j, Sampler[] samplers, int[] rows) {
-        void await(List<int[]> tokens, List<double[][]> distributions) {
+        void await(List<int[]> tokens, List<double[][]> distributions, Trace trace) {
             int[] next = new int[rows.length];
+            long start = trace.start();
             step.await(next);
+            trace.end(Trace.ENGINE, "draft_await", start, "step", j);
             for (int r = 0; r < rows.length; r++) {
                 tokens.get(rows[r])[j] = next[r];
                 distributions.get(rows[r])[j] = samplers[r].lastDistribution();
@@ -211,6 +231,11 @@ public final class DraftModelProposer implements Proposer {
         if (state != null) {
             state.table.release(draft.blockAllocator());
         }
+    }
+
+    @Override
+    public StepCounters counters() {
+        return draft.counters();
     }
 
     @Override

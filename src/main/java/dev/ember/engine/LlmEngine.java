@@ -86,7 +86,11 @@ public final class LlmEngine {
         return new LlmEngine(runner, config, Set.copyOf(runner.config().eosTokenIds()), null);
     }
 
-    /** Reports each step, its submission and its retirement to {@code trace} ({@link Trace#OFF} by default). */
+    /**
+     * Reports each step to {@code trace} ({@link Trace#OFF} by default), category {@link Trace#ENGINE}: {@code
+     * engine_step} and within it {@code schedule}, {@code propose} (the proposer's own spans inside), {@code submit},
+     * {@code await} (waiting for the runner's tokens) and {@code retire} (the scheduler's update and the listeners).
+     */
     public void setTrace(Trace trace) {
         this.trace = trace;
     }
@@ -213,7 +217,9 @@ public final class LlmEngine {
         if (drafting) {
             propose();
         }
+        long scheduling = trace.start();
         ScheduledStep plan = scheduler.schedule();
+        trace.end(Trace.ENGINE, "schedule", scheduling);
         if (plan.isEmpty() && inFlight == null) {
             if (scheduler.hasWork()) {
                 throw new IllegalStateException("scheduler made no progress with " + scheduler.waitingCount()
@@ -265,7 +271,7 @@ public final class LlmEngine {
         }
         if (!decoding.isEmpty() && decoding.size() <= speculateUpTo) {
             long start = trace.start();
-            proposer.propose(decoding, gamma);
+            proposer.propose(decoding, gamma, trace);
             trace.end(Trace.ENGINE, "propose", start, "sequences", decoding.size());
         }
     }
@@ -303,7 +309,7 @@ public final class LlmEngine {
         int[] tokens = new int[plan.outputs()];
         submitted.await(tokens);
         if (proposer != null) {
-            proposer.awaitDrafts();  // the drafted tokens a verification took on the device, before it is judged
+            proposer.awaitDrafts(trace);  // the drafted tokens a verification took on the device, before it is judged
         }
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         outputs.clear();

@@ -1,6 +1,7 @@
 package dev.ember.engine;
 
 import dev.ember.scheduler.Sequence;
+import dev.ember.trace.Trace;
 
 import java.util.Arrays;
 import java.util.List;
@@ -23,7 +24,7 @@ public final class NgramProposer implements Proposer {
     }
 
     @Override
-    public void propose(List<Sequence> sequences, int gamma) {
+    public void propose(List<Sequence> sequences, int gamma, Trace trace) {  // a lookup: the engine's propose span is all of it
         for (Sequence s : sequences) {
             int room = Math.min(gamma, s.lengthLimit() - s.length() - 1);
             if (room > 0) {

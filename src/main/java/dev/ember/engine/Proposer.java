@@ -1,6 +1,8 @@
 package dev.ember.engine;
 
+import dev.ember.backend.StepCounters;
 import dev.ember.scheduler.Sequence;
+import dev.ember.trace.Trace;
 
 import java.util.List;
 
@@ -11,20 +13,29 @@ import java.util.List;
  */
 public sealed interface Proposer extends AutoCloseable permits DraftModelProposer, NgramProposer {
 
-    /** Proposes up to {@code gamma} tokens for each of {@code sequences} (fewer, or none, where it has nothing good). */
-    void propose(List<Sequence> sequences, int gamma);
+    /**
+     * Proposes up to {@code gamma} tokens for each of {@code sequences} (fewer, or none, where it has nothing good),
+     * reporting its parts to {@code trace} (the engine's; {@link Trace#OFF} unless someone traces it).
+     */
+    void propose(List<Sequence> sequences, int gamma, Trace trace);
 
     /**
      * Brings to the host the drafted tokens {@link #propose} left on the device ({@link Sequence#proposeEndingOnDevice}:
      * a draft model's last step, which the verification reads there) and puts them in their sequences' drafts. The engine
      * calls it once the verification's tokens are awaited, before they are judged against the drafts. Nothing by
-     * default: a proposer that drafts on the host leaves nothing on the device.
+     * default: a proposer that drafts on the host leaves nothing on the device. Its wait is reported to {@code trace}
+     * (the engine's, or {@link Trace#OFF}).
      */
-    default void awaitDrafts() {
+    default void awaitDrafts(Trace trace) {
     }
 
     /** {@code sequence} has ended: whatever this proposer keeps for it goes. */
     default void release(Sequence sequence) {
+    }
+
+    /** Where the draft model's steps spent their time so far; {@link StepCounters#NONE} for a proposer without one, or whose runner does not count. */
+    default StepCounters counters() {
+        return StepCounters.NONE;
     }
 
     /** What this proposer is, for summaries. */

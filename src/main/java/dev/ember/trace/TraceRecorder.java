@@ -115,46 +115,28 @@ public final class TraceRecorder implements Trace {
 
     /** Writes the Chrome trace-event JSON to {@code file}. */
     public void write(Path file) {
-        List<Event> snapshot;
-        Map<Long, String> threads;
-        synchronized (events) {
-            snapshot = List.copyOf(events);
-            threads = new LinkedHashMap<>(threadNames);
-        }
+        write(file, Map.of("ember", this));
+    }
+
+    /**
+     * Writes several recorders into one Chrome trace-event JSON file, each as a process of its own named by its key
+     * (in the map's order, process ids 1, 2, ...), all on one clock from the earliest recorder's creation: runs recorded
+     * one after another lie one after another on the timeline, each under its own name.
+     */
+    public static void write(Path file, Map<String, TraceRecorder> processes) {
         try {
             Path parent = file.toAbsolutePath().getParent();
             if (parent != null) {
                 Files.createDirectories(parent);
             }
+            long origin = processes.values().stream().mapToLong(r -> r.originNanos).min().orElse(0);
             try (JsonGenerator json = new JsonFactory().createGenerator(file.toFile(), JsonEncoding.UTF8)) {
                 json.writeStartObject();
                 json.writeStringField("displayTimeUnit", "ms");
                 json.writeArrayFieldStart("traceEvents");
-                writeMetadata(json, "process_name", 0, "ember");
-                for (Map.Entry<Long, String> t : threads.entrySet()) {
-                    writeMetadata(json, "thread_name", t.getKey(), t.getValue());
-                }
-                for (Event e : snapshot) {
-                    json.writeStartObject();
-                    json.writeStringField("name", e.name());
-                    json.writeStringField("cat", e.category());
-                    json.writeStringField("ph", String.valueOf(e.phase()));
-                    json.writeNumberField("ts", (e.startNanos() - originNanos) / 1e3);
-                    if (e.phase() == 'X') {
-                        json.writeNumberField("dur", e.durationNanos() / 1e3);
-                    }
-                    json.writeNumberField("pid", 1);
-                    json.writeNumberField("tid", e.threadId());
-                    if (e.phase() == 'C') {
-                        json.writeObjectFieldStart("args");
-                        json.writeNumberField(e.name(), e.value());
-                        json.writeEndObject();
-                    } else if (e.argName() != null) {
-                        json.writeObjectFieldStart("args");
-                        json.writeNumberField(e.argName(), e.argValue());
-                        json.writeEndObject();
-                    }
-                    json.writeEndObject();
+                int pid = 1;
+                for (Map.Entry<String, TraceRecorder> p : processes.entrySet()) {
+                    p.getValue().writeEvents(json, pid++, p.getKey(), origin);
                 }
                 json.writeEndArray();
                 json.writeEndObject();
@@ -164,11 +146,47 @@ public final class TraceRecorder implements Trace {
         }
     }
 
-    private static void writeMetadata(JsonGenerator json, String kind, long threadId, String name) throws IOException {
+    /** This recorder's events as process {@code pid} named {@code process}, times in microseconds from {@code origin}. */
+    private void writeEvents(JsonGenerator json, int pid, String process, long origin) throws IOException {
+        List<Event> snapshot;
+        Map<Long, String> threads;
+        synchronized (events) {
+            snapshot = List.copyOf(events);
+            threads = new LinkedHashMap<>(threadNames);
+        }
+        writeMetadata(json, "process_name", pid, 0, process);
+        for (Map.Entry<Long, String> t : threads.entrySet()) {
+            writeMetadata(json, "thread_name", pid, t.getKey(), t.getValue());
+        }
+        for (Event e : snapshot) {
+            json.writeStartObject();
+            json.writeStringField("name", e.name());
+            json.writeStringField("cat", e.category());
+            json.writeStringField("ph", String.valueOf(e.phase()));
+            json.writeNumberField("ts", (e.startNanos() - origin) / 1e3);
+            if (e.phase() == 'X') {
+                json.writeNumberField("dur", e.durationNanos() / 1e3);
+            }
+            json.writeNumberField("pid", pid);
+            json.writeNumberField("tid", e.threadId());
+            if (e.phase() == 'C') {
+                json.writeObjectFieldStart("args");
+                json.writeNumberField(e.name(), e.value());
+                json.writeEndObject();
+            } else if (e.argName() != null) {
+                json.writeObjectFieldStart("args");
+                json.writeNumberField(e.argName(), e.argValue());
+                json.writeEndObject();
+            }
+            json.writeEndObject();
+        }
+    }
+
+    private static void writeMetadata(JsonGenerator json, String kind, int pid, long threadId, String name) throws IOException {
         json.writeStartObject();
         json.writeStringField("name", kind);
         json.writeStringField("ph", "M");
-        json.writeNumberField("pid", 1);
+        json.writeNumberField("pid", pid);
         json.writeNumberField("tid", threadId);
         json.writeObjectFieldStart("args");
         json.writeStringField("name", name);

@@ -10,7 +10,14 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.stream.Stream;
 
 import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -76,6 +83,93 @@ class SpecBenchCommandTest {
         assertTrue(r.out().contains("speed-up, predicted (Leviathan)"), r.out());
         assertTrue(r.out().contains("# cost of a step: "), r.out());
         assertTrue(r.out().contains("outputs identical to the target's: yes"), r.out());
+        assertFalse(r.err().contains("trace of"), "no --trace, no trace file: " + r.err());
+    }
+
+    @Test
+    void traceWritesEachTimedPassAsAProcessWithTheDraftsSpansAndTheSummarySplitsAStepIntoAwaitsAndHostTime() throws IOException {
+        Path file = dir.resolve("trace").resolve("spec.json");
+        Run r = spec("--model", "models/ember-tiny", "--speculative-model", "models/ember-tiny-draft", "--num-prompts", "2",
+                "--batch-size", "1", "--gen-len", "8", "--runs", "1", "--gamma", "1,2", "--trace", file.toString(),
+                "--out-dir", dir.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.err().contains("in 3 passes written to " + file), r.err());
+
+        Map<Integer, String> processes = new TreeMap<>();
+        Map<Integer, List<JsonNode>> spans = new TreeMap<>();
+        for (JsonNode e : JSON.readTree(file.toFile()).get("traceEvents")) {
+            int pid = e.get("pid").asInt();
+            if (e.get("name").asText().equals("process_name")) {
+                processes.put(pid, e.get("args").get("name").asText());
+            } else if (e.get("ph").asText().equals("X")) {
+                assertEquals("engine", e.get("cat").asText(), e.toString());
+                assertTrue(e.get("dur").asDouble() >= 0, e.toString());
+                spans.computeIfAbsent(pid, p -> new ArrayList<>()).add(e);
+            }
+        }
+        assertEquals(Map.of(1, "target, run 1", 2, "gamma 1, run 1", 3, "gamma 2, run 1"), processes, "a process per timed pass, in the order run");
+        assertEquals(processes.keySet(), spans.keySet());
+        List<String> engine = List.of("engine_step", "schedule", "submit", "await", "retire");
+        List<String> drafting = List.of("propose", "draft_prepare", "draft_chunks", "draft_submit", "draft_await");
+        double previousEnd = 0;
+        for (int pid : spans.keySet()) {
+            List<JsonNode> pass = spans.get(pid);
+            Map<String, Double> total = new HashMap<>();
+            pass.forEach(e -> total.merge(e.get("name").asText(), e.get("dur").asDouble(), Double::sum));
+            for (String name : pid == 1 ? engine : Stream.concat(engine.stream(), drafting.stream()).toList()) {
+                assertTrue(total.getOrDefault(name, 0.0) > 0, processes.get(pid) + ": " + name + " in " + total.keySet());
+            }
+            if (pid == 1) {
+                assertTrue(drafting.stream().noneMatch(total::containsKey), "the target alone drafts nothing: " + total.keySet());
+            }
+            // Each of the draft's spans lies inside the engine's propose span, but the await of a greedy draft's last
+            // step, which the verification takes on the device: that one lies inside the engine's await.
+            List<JsonNode> proposes = pass.stream().filter(e -> e.get("name").asText().equals("propose")).toList();
+            List<JsonNode> awaits = pass.stream().filter(e -> e.get("name").asText().equals("await")).toList();
+            int lastOnDevice = 0;
+            for (JsonNode e : pass) {
+                if (e.get("name").asText().startsWith("draft_")) {
+                    boolean inPropose = proposes.stream().anyMatch(p -> p.get("ts").asDouble() <= e.get("ts").asDouble() + 1e-3
+                            && end(p) + 1e-3 >= end(e));
+                    boolean inAwait = e.get("name").asText().equals("draft_await") && awaits.stream().anyMatch(
+                            a -> a.get("ts").asDouble() <= e.get("ts").asDouble() + 1e-3 && end(a) + 1e-3 >= end(e));
+                    assertTrue(inPropose || inAwait, e + " inside a propose span, or a draft's await inside an await span");
+                    lastOnDevice += inPropose ? 0 : 1;
+                }
+            }
+            assertEquals(pid != 1, lastOnDevice > 0, processes.get(pid) + ": greedy drafts' last steps awaited in the engine's await");
+            Set<Integer> steps = new TreeSet<>();
+            pass.stream().filter(e -> e.get("name").asText().equals("draft_await")).forEach(e -> steps.add(e.get("args").get("step").asInt()));
+            assertEquals(pid == 2 ? Set.of(0) : pid == 3 ? Set.of(0, 1) : Set.of(), steps, "a draft step awaited per drafted position");
+            // The passes ran one after another, and lie so on the trace's one timeline.
+            double start = pass.stream().mapToDouble(e -> e.get("ts").asDouble()).min().orElseThrow();
+            assertTrue(start >= previousEnd, processes.get(pid) + " starts after the pass before ends");
+            previousEnd = pass.stream().mapToDouble(SpecBenchCommandTest::end).max().orElseThrow();
+        }
+
+        assertTrue(r.out().contains("per step (us): step = target await + draft awaits + host"), r.out());
+        assertTrue(r.out().contains("host: schedule / drafting / submit / retire / rest"), r.out());
+        assertTrue(r.out().contains("host with no step in flight"), r.out());
+        JsonNode rows = BenchFiles.assertResultColumns(dir.resolve("benchmark_results.json"), SpecBenchCommand.COLUMNS);
+        for (JsonNode row : rows) {
+            double step = row.get("step_us_mean").asDouble(), host = row.get("host_us_per_step").asDouble();
+            double draftAwait = row.get("draft_await_us_per_step").asDouble();
+            assertTrue(row.get("engine_steps").asLong() > 0 && host > 0, row.toString());
+            assertEquals(step, row.get("target_await_us_per_step").asDouble() + draftAwait + host, 1e-6 * step, row.toString());
+            assertEquals(host, row.get("host_schedule_us_per_step").asDouble() + row.get("host_drafting_us_per_step").asDouble()
+                    + row.get("host_submit_us_per_step").asDouble() + row.get("host_retire_us_per_step").asDouble()
+                    + row.get("host_other_us_per_step").asDouble(), 1e-6 * step, row.toString());
+            double idle = row.get("host_idle_us_per_step").asDouble();
+            assertTrue(idle > 0 && idle <= host + 1e-6, row.toString());
+            boolean speculative = row.get("mode").asText().equals("speculative");
+            // At gamma 1 a greedy draft's one step is awaited inside the target's await and counts there.
+            assertEquals(speculative && row.get("gamma").asInt() > 1, draftAwait > 0, row.toString());
+            assertTrue(row.get("target_prepare_us_per_step").isNull(), "the CPU runner counts nothing: " + row);
+        }
+    }
+
+    private static double end(JsonNode span) {
+        return span.get("ts").asDouble() + span.get("dur").asDouble();
     }
 
     @Test

@@ -76,6 +76,7 @@ class EngineTraceTest {
             assertEquals(engine.steps(), n.get("await"));
             assertEquals(engine.steps(), n.get("retire"));
             assertEquals(engine.steps() + 1, n.get("engine_step"), "overlapped: the last call only retires the last step");
+            assertEquals(n.get("engine_step"), n.get("schedule"), "every step asks the scheduler");
             List<TraceRecorder.Event> steps = trace.events().stream().filter(e -> e.name().equals("engine_step")).toList();
             Function<TraceRecorder.Event, Long> end = e -> e.startNanos() + e.durationNanos();
             for (TraceRecorder.Event submit : trace.events().stream().filter(e -> e.name().equals("submit")).toList()) {

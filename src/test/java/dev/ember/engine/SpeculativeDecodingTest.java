@@ -129,8 +129,7 @@ class SpeculativeDecodingTest {
     @ParameterizedTest
     @ValueSource(strings = {"draft", "ngram"})
     void logprobsAndMinTokensSpeculateWithTheTargetsTokensAndLogprobs(String source) {
-        Function<ModelRunner, Proposer> proposer = source.equals("draft") ? SpeculativeDecodingTest::draftModel
-                : t -> new NgramProposer(1, 3);
+        Function<ModelRunner, Proposer> proposer = proposer(source);
         List<int[]> free = run(PROMPTS, 40, null, null);
         IntFunction<SamplingParams> params = i -> SamplingParams.greedy(40).withLogprobs(3).withMinTokens(12)
                 .withStopTokenIds(java.util.Set.copyOf(List.of(free.get(i)[2], free.get(i)[5])));
@@ -155,6 +154,15 @@ class SpeculativeDecodingTest {
         }
     }
 
+    /** The proposer a test's source names: "draft" (the shipped draft model), "self" (the target's first layers), else n-grams. */
+    private static Function<ModelRunner, Proposer> proposer(String source) {
+        return switch (source) {
+            case "draft" -> SpeculativeDecodingTest::draftModel;
+            case "self" -> SpeculativeDecodingTest::selfDraft;
+            default -> t -> new NgramProposer(1, 3);
+        };
+    }
+
     private static Proposer draftModel(ModelRunner t) {
         ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
         return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), d);
@@ -169,11 +177,7 @@ class SpeculativeDecodingTest {
     @ParameterizedTest
     @ValueSource(strings = {"draft", "self", "ngram"})
     void greedySpeculationGivesTheTargetsOwnTokens(String source) {
-        Function<ModelRunner, Proposer> proposer = switch (source) {
-            case "draft" -> SpeculativeDecodingTest::draftModel;
-            case "self" -> SpeculativeDecodingTest::selfDraft;
-            default -> t -> new NgramProposer(1, 3);
-        };
+        Function<ModelRunner, Proposer> proposer = proposer(source);
         for (List<String> batch : List.of(PROMPTS.subList(0, 1), PROMPTS)) {
             List<int[]> plain = run(batch, 40, null, null);
             SpeculationStats[] stats = new SpeculationStats[1];
@@ -197,8 +201,7 @@ class SpeculativeDecodingTest {
     @ParameterizedTest
     @ValueSource(strings = {"draft", "ngram"})
     void aboveTheBatchLimitStepsOverlapAndBelowItSpeculationResumes(String source) {
-        Function<ModelRunner, Proposer> proposer = source.equals("draft") ? SpeculativeDecodingTest::draftModel
-                : t -> new NgramProposer(1, 3);
+        Function<ModelRunner, Proposer> proposer = proposer(source);
         List<int[]> plain = run(PROMPTS, 40, null, null);
         int[] inFlight = new int[2];  // now, most
         StepObserver watch = new StepObserver() {

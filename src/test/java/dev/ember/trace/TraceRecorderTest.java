@@ -8,7 +8,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -61,5 +63,34 @@ class TraceRecorderTest {
         JsonNode counter = events.get(5);
         assertEquals("C", counter.get("ph").asText());
         assertEquals(250.5, counter.get("args").get("power_w").asDouble());
+    }
+
+    @Test
+    void writesSeveralRecordersAsNamedProcessesOnOneClock(@TempDir Path dir) throws IOException, InterruptedException {
+        TraceRecorder first = new TraceRecorder();
+        first.end(Trace.ENGINE, "engine_step", first.start());
+        Thread.sleep(2);
+        TraceRecorder second = new TraceRecorder();
+        second.end(Trace.ENGINE, "engine_step", second.start());
+        Path file = dir.resolve("passes.json");
+        Map<String, TraceRecorder> passes = new LinkedHashMap<>();
+        passes.put("target, run 1", first);
+        passes.put("gamma 1, run 1", second);
+        TraceRecorder.write(file, passes);
+
+        JsonNode events = new ObjectMapper().readTree(file.toFile()).get("traceEvents");
+        Map<Integer, String> processes = new LinkedHashMap<>();
+        Map<Integer, JsonNode> steps = new LinkedHashMap<>();
+        for (JsonNode e : events) {
+            if (e.get("name").asText().equals("process_name")) {
+                processes.put(e.get("pid").asInt(), e.get("args").get("name").asText());
+            } else if (e.get("name").asText().equals("engine_step")) {
+                steps.put(e.get("pid").asInt(), e);
+            }
+        }
+        assertEquals(Map.of(1, "target, run 1", 2, "gamma 1, run 1"), processes);
+        // One clock from the first recorder's creation: the second's span starts at least the 2 ms slept later.
+        assertTrue(steps.get(1).get("ts").asDouble() >= 0);
+        assertTrue(steps.get(2).get("ts").asDouble() >= steps.get(1).get("ts").asDouble() + 2000, steps.toString());
     }
 }

@@ -9,4 +9,9 @@ public record CudaFunction(String name, MemorySegment handle) {
     public void allowDynamicSharedMemory(int bytes) {
         Driver.funcSetAttribute(handle, Driver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes, name);
     }
+
+    /** How many blocks of {@code threads} threads and {@code sharedBytes} of dynamic shared memory a multiprocessor holds. */
+    public int blocksPerMultiprocessor(int threads, int sharedBytes) {
+        return Driver.blocksPerMultiprocessor(handle, threads, sharedBytes, name);
+    }
 }

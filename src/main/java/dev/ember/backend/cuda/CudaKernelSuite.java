@@ -186,8 +186,7 @@ final class CudaKernelSuite implements KernelSuite {
             if (decode) {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 int splits = decodeSplits(rows, blocksPerSequence);
-                String kernel = EmberKernels.decodeOnTensorCores(type, shape) ? "decode_attention_mma+reduce_"
-                        : "decode_attention+reduce_";
+                String kernel = kernels.decodeKernelName(type, shape) + "+reduce_";
                 launch(new Case("decode_attention", kernel + typed, phase, "rows=" + rows + " context="
                         + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads() + " head_dim=" + hd + " splits="
                         + splits, rows, decodeAttentionBytes(rows, seqLen, shape, splits, t),
@@ -198,8 +197,7 @@ final class CudaKernelSuite implements KernelSuite {
             } else {
                 PagedKv kv = new PagedKv(keys.address(), values.address(), blockTables.address(), blocksPerSequence);
                 long meta = prefillMeta.address();
-                boolean tensorCores = EmberKernels.onTensorCores(type, hd);
-                launch(new Case("prefill_attention", (tensorCores ? "prefill_attention_mma_" : "prefill_attention_") + typed,
+                launch(new Case("prefill_attention", kernels.prefillKernelName(type, shape) + "_" + typed,
                         phase, "rows=" + rows + " context=" + seqLen + " heads=" + shape.heads() + " kv_heads=" + shape.kvHeads()
                         + " head_dim=" + hd, rows, prefillAttentionBytes(rows, shape, t),
                         attentionFlops(shape, (long) rows * (rows + 1) / 2)), () ->
@@ -237,7 +235,7 @@ final class CudaKernelSuite implements KernelSuite {
 
         /** The runner's split count, from the one policy both use. */
         int decodeSplits(int rows, int blocks) {
-            return kernels.decodeSplits(rows, shape, blocks * bs);
+            return kernels.decodeSplits(rows, type, shape, blocks * bs);
         }
     }
 

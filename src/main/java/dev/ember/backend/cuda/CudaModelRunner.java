@@ -483,7 +483,7 @@ final class CudaModelRunner implements ModelRunner {
     /** The decode-attention splits of a step ({@link EmberKernels#decodeSplits}), 1 for a step without decodes. */
     private int decodeSplits(StepLayout layout) {
         return layout.decode() == 0 ? 1
-                : kernels.decodeSplits(layout.decode(), shape, layout.stride() * kvSpec.blockSize());
+                : kernels.decodeSplits(layout.decode(), type, shape, layout.stride() * kvSpec.blockSize());
     }
 
     /**

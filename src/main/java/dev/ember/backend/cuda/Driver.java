@@ -76,6 +76,8 @@ final class Driver {
     private static final MethodHandle cuModuleUnload = bind("cuModuleUnload", ADDRESS);
     private static final MethodHandle cuModuleGetFunction = bind("cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuFuncSetAttribute = bind("cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle cuOccupancyMaxActiveBlocksPerMultiprocessor =
+            bind("cuOccupancyMaxActiveBlocksPerMultiprocessor", ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG);
     private static final MethodHandle cuLaunchKernel = bind("cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuLaunchKernelEx = bind("cuLaunchKernelEx", ADDRESS, ADDRESS, ADDRESS, ADDRESS);
@@ -450,6 +452,18 @@ final class Driver {
     static void funcSetAttribute(MemorySegment function, int attribute, int value, String name) {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute(" + name + ")");
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
+
+    /** How many blocks of {@code threads} threads and {@code sharedBytes} of dynamic shared memory a multiprocessor holds. */
+    static int blocksPerMultiprocessor(MemorySegment function, int threads, long sharedBytes, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check((int) cuOccupancyMaxActiveBlocksPerMultiprocessor.invokeExact(out, function, threads, sharedBytes),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ")");
+            return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);
         }

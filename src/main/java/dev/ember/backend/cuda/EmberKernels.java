@@ -30,6 +30,16 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MMA_QUERIES = 64;
     private static final int MMA_SHARED_BYTES = 2 * 2 * 64 * (128 + 8) * 2;
     /**
+     * prefill_attention_bulk's geometry (attention_prefill_mma.cu, sm_90 and later): warps a block of 16 query rows
+     * each, 8 by default (EMBER_PREFILL_BULK_WARPS=4 for measuring: prefill_attention_bulk_w4), and its stages of 64-key
+     * tiles (in decode_attention_bulk's layout: decodeBulkSharedBytes), fewer where a block's shared memory holds fewer.
+     * ptxas (CUDA 13, sm_90): 184 registers, no spills, at one block of 8 warps a multiprocessor (two of 4; three stages
+     * of hd 128 take 98,328 bytes).
+     */
+    static final int PREFILL_BULK_WARPS = 8;
+    static final int PREFILL_BULK_STAGES = 3;
+    private static final int CONFIGURED_PREFILL_BULK_WARPS = positiveEnvironment("EMBER_PREFILL_BULK_WARPS");
+    /**
      * The decode kernel's geometry (decode_attention_keys in attention_decode.cu): keys per tile, one per lane
      * (KEYS_TILE), tiles in shared memory (DECODE_STAGES), the most query heads one block takes, and its warps.
      */
@@ -43,8 +53,17 @@ public final class EmberKernels implements AutoCloseable {
      * rows padded by 8 elements.
      */
     private static final int DECODE_MMA_HEADS = 16;
-    private static final int DECODE_MMA_TILE_KEYS = 64;
+    static final int DECODE_MMA_TILE_KEYS = 64;
     static final int DECODE_MMA_SHARED_BYTES = 2 * 2 * DECODE_MMA_TILE_KEYS * (128 + 8) * 2;
+    /**
+     * decode_attention_bulk's pipeline (sm_90 and later): tiles of DECODE_MMA_TILE_KEYS keys and values that bulk copies
+     * fill, DECODE_BULK_STAGES deep by default (EMBER_DECODE_BULK_STAGES=2..4 for measuring), shallower where a block's
+     * shared memory holds fewer.
+     */
+    static final int DECODE_BULK_STAGES = 3;
+    static final int DECODE_BULK_MIN_STAGES = 2;
+    static final int DECODE_BULK_MAX_STAGES = 4;
+    private static final int CONFIGURED_BULK_STAGES = positiveEnvironment("EMBER_DECODE_BULK_STAGES");
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -63,11 +82,20 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, CudaFunction> functions = new HashMap<>();
     private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
     private final KernelArgs args = new KernelArgs(arena);
+    private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
+    private boolean bulkDecode;
+    private boolean bulkPrefill;
+    private int prefillBulkWarps;
+    private int bulkStages;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
         useDependentLaunch(!"0".equals(System.getenv("EMBER_PDL")));
+        useBulkDecode(!"0".equals(System.getenv("EMBER_DECODE_BULK")));
+        useBulkPrefill(!"0".equals(System.getenv("EMBER_PREFILL_BULK")));
+        prefillBulkWarps(CONFIGURED_PREFILL_BULK_WARPS == 4 ? 4 : PREFILL_BULK_WARPS);
+        decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
     }
 
     /**
@@ -77,6 +105,55 @@ public final class EmberKernels implements AutoCloseable {
      */
     public void useDependentLaunch(boolean on) {
         args.dependentLaunch(on && device.computeMajor() >= 9);
+    }
+
+    /**
+     * Runs decode attention in decode_attention_bulk from now on where it takes the shape ({@link #bulkTakes}) and the
+     * GPU has bulk copies (compute capability 9.0 and later), or in decode_attention_mma / decode_attention_keys, whose
+     * cp.async copies every GPU has. On unless EMBER_DECODE_BULK=0.
+     */
+    public void useBulkDecode(boolean on) {
+        bulkDecode = on && device.computeMajor() >= 9;
+    }
+
+    /**
+     * Runs prefill attention in prefill_attention_bulk from now on where it takes the shape ({@link #prefillBulkTakes})
+     * and the GPU has bulk copies (compute capability 9.0 and later), or in prefill_attention_mma. On unless
+     * EMBER_PREFILL_BULK=0.
+     */
+    public void useBulkPrefill(boolean on) {
+        bulkPrefill = on && device.computeMajor() >= 9;
+    }
+
+    /** Whether prefill attention runs in prefill_attention_bulk where it takes the shape. */
+    boolean bulkPrefill() {
+        return bulkPrefill;
+    }
+
+    /** prefill_attention_bulk's warps a block from now on: 8, or 4 (prefill_attention_bulk_w4, for measuring). */
+    void prefillBulkWarps(int warps) {
+        if (warps != 4 && warps != 8) {
+            throw new IllegalArgumentException("prefill_attention_bulk takes 4 or 8 warps, not " + warps);
+        }
+        prefillBulkWarps = warps;
+    }
+
+    int prefillBulkWarps() {
+        return prefillBulkWarps;
+    }
+
+    /** Whether decode attention runs in decode_attention_bulk where it takes the shape. */
+    boolean bulkDecode() {
+        return bulkDecode;
+    }
+
+    /** decode_attention_bulk's stages from now on, DECODE_BULK_MIN_STAGES to DECODE_BULK_MAX_STAGES. */
+    void decodeBulkStages(int stages) {
+        bulkStages = Math.clamp(stages, DECODE_BULK_MIN_STAGES, DECODE_BULK_MAX_STAGES);
+    }
+
+    int decodeBulkStages() {
+        return bulkStages;
     }
 
     /** True when this build carries the compiled kernels (it does not when nvcc was absent at build time). */
@@ -251,15 +328,30 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * Flash attention for the prefill chunks listed in {@code prefillChunks} (device ints, {@code chunks} of
-     * them), the longest {@code maxChunkLength} tokens long: on the tensor cores for 16-bit types and head
-     * dimensions that are multiples of 16 up to 128 (attention_prefill_mma.cu), else in fp32 FMAs
-     * (attention_prefill.cu). Grid (heads, query tiles, chunks): both kernels take the tiles last first, so that across
+     * them), the longest {@code maxChunkLength} tokens long: in prefill_attention_bulk where it runs
+     * ({@link #useBulkPrefill}, {@link #prefillBulkTakes}; grid (head groups of {@link #prefillPacked} heads, query
+     * tiles of 16 * warps / packed positions, chunks), 8 warps or 4), else on the tensor cores for 16-bit types and head
+     * dimensions that are multiples of 16 up to 128 (prefill_attention_mma, attention_prefill_mma.cu), else in fp32 FMAs
+     * (attention_prefill.cu); grid (heads, query tiles, chunks). Every kernel takes the tiles last first, so that across
      * all heads the tiles with the most keys start first.
      */
     public void prefillAttention(CudaStream stream, DType type, long q, PagedKv kv, long prefillChunks, long chunkRowStart,
                                  long chunkLength, long chunkStartPosition, long out, int chunks, int maxChunkLength,
                                  AttentionShape shape) {
         int hd = shape.headDim();
+        if (prefillOnBulk(type, shape)) {
+            int packed = prefillPacked(shape.group()), stages = fittingBulkStages(type, hd, PREFILL_BULK_STAGES);
+            int rowsPerBlock = 16 * prefillBulkWarps / packed, shared = decodeBulkSharedBytes(type, hd, stages);
+            CudaFunction f = withSharedMemory(typed(prefillBulkWarps == 4 ? "prefill_attention_bulk_w4" : "prefill_attention_bulk",
+                    type), shared);
+            args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
+                    .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
+                    .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
+                    .i32(shape.window()).f32(shape.scale()).i32(packed).i32(stages)
+                    .launch(f, shape.heads() / packed, (maxChunkLength + rowsPerBlock - 1) / rowsPerBlock, chunks,
+                            32 * prefillBulkWarps, shared, stream);
+            return;
+        }
         boolean tensorCores = onTensorCores(type, hd);
         CudaFunction f;
         int rowsPerBlock, shared;
@@ -291,19 +383,57 @@ public final class EmberKernels implements AutoCloseable {
     private static final int FORCED_DECODE_SPLITS = positiveEnvironment("EMBER_DECODE_SPLITS");
 
     /**
-     * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots: enough for
-     * about four blocks per multiprocessor, each split at least 32 keys, so the count changes only with the table
-     * width. Fewer, longer splits waste less on each block's first tile and on the reduction: on the H200 at batch 64
-     * of the 8B shape (512-token prompts) 2 splits gave 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor)
-     * 8,473, 4 8,315 and 6 8,018 with decode_attention_keys; at batch 1 8 and 12 splits gave the same (bench e2e,
-     * EMBER_DECODE_SPLITS). The tensor-core kernel's 64-key tiles then leave a short split's warps 2-3 idle rather
-     * than halve the blocks of a small batch.
+     * Decode-attention splits for {@code rows} sequences over block tables of {@code contextTokens} slots. In
+     * decode_attention_bulk, {@link #wholeWaveSplits} over the blocks its multiprocessors hold at once (the driver's
+     * occupancy of the kernel at its shared memory). Otherwise enough for about four blocks per multiprocessor, each
+     * split at least 32 keys, so the count changes only with the table width. Fewer, longer splits waste less on each
+     * block's first tile and on the reduction: on the H200 at batch 64 of the 8B shape (512-token prompts) 2 splits gave
+     * 8,645 tok/s, 3 (aiming at eight blocks per multiprocessor) 8,473, 4 8,315 and 6 8,018 with decode_attention_keys;
+     * at batch 1 8 and 12 splits gave the same (bench e2e, EMBER_DECODE_SPLITS). The tensor-core kernel's 64-key tiles
+     * then leave a short split's warps 2-3 idle rather than halve the blocks of a small batch.
      */
-    public int decodeSplits(int rows, AttentionShape shape, int contextTokens) {
+    public int decodeSplits(int rows, DType type, AttentionShape shape, int contextTokens) {
+        if (FORCED_DECODE_SPLITS == 0 && decodeOnBulk(type, shape)) {
+            int hd = shape.headDim(), stages = bulkStages(type, hd), shared = decodeBulkSharedBytes(type, hd, stages);
+            CudaFunction f = withSharedMemory(typed("decode_attention_bulk", type), shared);
+            int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
+                    k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
+            int blocks = rows * shape.kvHeads() * ((shape.group() + DECODE_MMA_HEADS - 1) / DECODE_MMA_HEADS);
+            return wholeWaveSplits(blocks, Math.max(1, resident) * device.multiprocessors(), contextTokens, shape.blockSize());
+        }
         int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
                 : (DECODE_BLOCKS_PER_MULTIPROCESSOR * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
         int byLength = Math.max(1, contextTokens / DECODE_TILE_KEYS);
         return Math.clamp(Math.min(wanted, byLength), 1, MAX_DECODE_SPLITS);
+    }
+
+    /**
+     * Splits for decode_attention_bulk, whose splits are whole cache blocks: of the counts s up to MAX_DECODE_SPLITS
+     * that give each split 32 keys of the context or more, the one with the least waves(s) * (keys a split + one tile,
+     * and one more where s > 1), a wave being as many blocks as the GPU holds at once ({@code slots}, rounded up), a
+     * block's fixed cost about a tile's keys (its index loads and first copies' latency, the warps' merge) and two or
+     * more splits' about another (their partials written and read back, the reduction's launch); the fewest on a tie.
+     * So a count that leaves a last wave mostly empty loses to one that fills whole waves, and one long split per row
+     * wins where the rows alone fill the GPU: at batch 64 of the 8B shape (512 blocks a split) on an H200 holding two
+     * blocks a multiprocessor (264), 1 split of 640 keys costs 2 * 704 against 4 * 448 for 2; at batch 16 (128
+     * blocks), 2 splits cost 448 against 704 for 1; at batch 1 (8 blocks, 384 keys), 12 splits of 32 keys 160 against
+     * 192 for 6.
+     */
+    static int wholeWaveSplits(int blocksPerSplit, int slots, int contextTokens, int blockSize) {
+        int most = Math.clamp(contextTokens / DECODE_TILE_KEYS, 1, MAX_DECODE_SPLITS);
+        long runs = Math.max(1, (contextTokens + blockSize - 1) / blockSize);
+        int best = 1;
+        long bestCost = Long.MAX_VALUE;
+        for (int s = 1; s <= most; s++) {
+            long waves = ((long) blocksPerSplit * s + slots - 1) / slots;
+            long keys = (runs + s - 1) / s * blockSize;
+            long cost = waves * (keys + (s > 1 ? 2 : 1) * DECODE_MMA_TILE_KEYS);
+            if (cost < bestCost) {
+                best = s;
+                bestCost = cost;
+            }
+        }
+        return best;
     }
 
     /** Floats of partial output, and of (max, sum) pairs, the decode kernel needs for these sizes. */
@@ -354,6 +484,67 @@ public final class EmberKernels implements AutoCloseable {
         return onTensorCores(type, shape.headDim()) && shape.group() > 2;
     }
 
+    /**
+     * Whether decode_attention_bulk takes the shape, on GPUs that have bulk copies: the tensor-core kernels' operands
+     * with rows the cache stores swizzled (hd 64 and 128 in 16-bit types: PagedKv.swizzled), any group (a block takes up
+     * to 16 query heads, as decode_attention_mma), any block size.
+     */
+    static boolean bulkTakes(DType type, AttentionShape shape) {
+        return onTensorCores(type, shape.headDim()) && PagedKv.swizzled(shape.headDim(), type.bytes());
+    }
+
+    private boolean decodeOnBulk(DType type, AttentionShape shape) {
+        return bulkDecode && bulkTakes(type, shape);
+    }
+
+    /** decode_attention_bulk's stages at this head dimension: the configured ones, fewer where they would not fit. */
+    private int bulkStages(DType type, int headDim) {
+        return fittingBulkStages(type, headDim, bulkStages);
+    }
+
+    /** {@code wanted} stages of bulk-copied tiles at this head dimension, fewer (down to the least) where they would not fit. */
+    private int fittingBulkStages(DType type, int headDim, int wanted) {
+        int stages = wanted;
+        while (stages > DECODE_BULK_MIN_STAGES && decodeBulkSharedBytes(type, headDim, stages) > device.maxSharedMemoryPerBlock()) {
+            stages--;
+        }
+        return stages;
+    }
+
+    /**
+     * Dynamic shared memory of a decode_attention_bulk block: {@code stages} stages of DECODE_MMA_TILE_KEYS key rows and
+     * as many value rows of {@code headDim} elements, unpadded (swizzled as the cache stores them), then a barrier (8
+     * bytes) per stage: 98,328 bytes at three stages for hd 128 in bf16.
+     */
+    static int decodeBulkSharedBytes(DType type, int headDim, int stages) {
+        return stages * (2 * DECODE_MMA_TILE_KEYS * headDim * type.bytes() + Long.BYTES);
+    }
+
+    /**
+     * Whether prefill_attention_bulk takes the shape, on GPUs that have bulk copies: decode_attention_bulk's operands
+     * ({@link #bulkTakes}: 16-bit types, hd 64 and 128) and cache blocks of a multiple of 8 tokens (its tiles start at a
+     * multiple of 8 positions, so every tile's rows share one swizzle); any group (a block packs 4, 2 or 1 query heads:
+     * {@link #prefillPacked}).
+     */
+    static boolean prefillBulkTakes(DType type, AttentionShape shape) {
+        return bulkTakes(type, shape) && shape.blockSize() % 8 == 0;
+    }
+
+    private boolean prefillOnBulk(DType type, AttentionShape shape) {
+        return bulkPrefill && prefillBulkTakes(type, shape);
+    }
+
+    /** The query heads of one KV head a prefill_attention_bulk block takes: 4 where they divide the group, else 2, else 1. */
+    static int prefillPacked(int group) {
+        return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+    }
+
+    /** The prefill kernel that runs this shape now (for tests and logs). */
+    public String prefillKernelName(DType type, AttentionShape shape) {
+        return prefillOnBulk(type, shape) ? "prefill_attention_bulk"
+                : onTensorCores(type, shape.headDim()) ? "prefill_attention_mma" : "prefill_attention";
+    }
+
     /** Whether the tensor-core attention kernels take these operands: 16-bit types, hd a multiple of 16 up to 128. */
     static boolean onTensorCores(DType type, int headDim) {
         return type != DType.F32 && headDim % 16 == 0 && headDim <= 128;
@@ -362,30 +553,42 @@ public final class EmberKernels implements AutoCloseable {
     /**
      * Split-K paged decode attention and, with two or more splits, its reduction (decode_attention_reduce), for the
      * {@code decodeRows} rows listed in {@code rowList}; {@code partialOut} and {@code partialMaxSum} are scratch of the
-     * sizes above. On the tensor cores where {@link #decodeOnTensorCores} says so (grid: rows, KV heads times batches
-     * of 16 query heads, splits), else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits);
-     * four warps a block either way.
+     * sizes above. In decode_attention_bulk where it runs ({@link #useBulkDecode}, {@link #bulkTakes}), else on the
+     * tensor cores where {@link #decodeOnTensorCores} says so (either: grid rows, KV heads times batches of 16 query
+     * heads, splits), else decode_attention_keys (rows, KV heads times head batches of 2 or 4, splits); four warps a
+     * block each way.
      */
     public void decodeAttention(CudaStream stream, DType type, long q, PagedKv kv, long rowList, long rowChunk,
                                 long positions, long partialOut, long partialMaxSum, long out, int decodeRows, int splits,
                                 AttentionShape shape) {
         int hd = shape.headDim();
-        boolean tensorCores = decodeOnTensorCores(type, shape);
+        boolean bulk = decodeOnBulk(type, shape), tensorCores = bulk || decodeOnTensorCores(type, shape);
+        int stages = bulk ? bulkStages(type, hd) : 0;
         int headsPerBlock = tensorCores ? DECODE_MMA_HEADS : decodeHeadsPerBlock(shape.group());
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
-        int shared = tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
-        CudaFunction f = withSharedMemory(typed(tensorCores ? "decode_attention_mma" : decodeKernel(hd, headsPerBlock), type),
-                shared);
+        int shared = bulk ? decodeBulkSharedBytes(type, hd, stages)
+                : tensorCores ? DECODE_MMA_SHARED_BYTES : decodeSharedBytes(type, hd, headsPerBlock);
+        String kernel = tensorCores ? decodeKernelName(type, shape) : decodeKernel(hd, headsPerBlock);
+        CudaFunction f = withSharedMemory(typed(kernel, type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(rowList).pointer(rowChunk).pointer(positions).pointer(partialOut).pointer(partialMaxSum)
                 .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(shape.headDim()).i32(shape.blockSize())
-                .i32(shape.window()).i32(splits).f32(shape.scale())
-                .launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
+                .i32(shape.window()).i32(splits).f32(shape.scale());
+        if (bulk) {
+            args.i32(stages);
+        }
+        args.launch(f, decodeRows, shape.kvHeads() * headBatches, splits, 32 * DECODE_WARPS, shared, stream);
         if (splits > 1) {  // one split writes the output itself
             args.begin().pointer(partialOut).pointer(partialMaxSum).pointer(rowList).pointer(out).i32(shape.heads())
                     .i32(shape.headDim()).i32(splits)
                     .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
         }
+    }
+
+    /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */
+    public String decodeKernelName(DType type, AttentionShape shape) {
+        return decodeOnBulk(type, shape) ? "decode_attention_bulk"
+                : decodeOnTensorCores(type, shape) ? "decode_attention_mma" : "decode_attention";
     }
 
     /**

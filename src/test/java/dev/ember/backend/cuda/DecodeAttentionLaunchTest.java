@@ -66,6 +66,60 @@ class DecodeAttentionLaunchTest {
     }
 
     @Test
+    void bulkCopiesTakeSixteenBitRowsOfWholeLinesAtAnyGroup() {
+        assertTrue(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 16, 0)));
+        assertTrue(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(16, 8, 128, 16, 0)));  // groups of two
+        assertTrue(EmberKernels.bulkTakes(DType.F16, new AttentionShape(8, 8, 64, 12, 4)));  // of one, any block size
+        assertTrue(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(34, 2, 128, 16, 0)));  // two batches of 16 heads
+        assertFalse(EmberKernels.bulkTakes(DType.F32, new AttentionShape(32, 8, 128, 16, 0)));
+        assertFalse(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(24, 8, 96, 16, 0)));  // 192-byte rows: in order
+        assertFalse(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(32, 8, 256, 16, 0)));
+        assertFalse(EmberKernels.bulkTakes(DType.BF16, new AttentionShape(32, 8, 32, 16, 0)));  // 64-byte rows
+        // Three stages of 64 unpadded key rows and 64 value rows of 128 bf16 elements and three 8-byte barriers: two
+        // blocks share an H200 multiprocessor (233,472 bytes, 1 KiB a block reserved); three at two stages, one at four.
+        assertEquals(98_328, EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, 3));
+        assertEquals(3 * (2 * 64 * 128 * 2 + 8), EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, 3));
+        assertEquals(2, 233_472 / (EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, 3) + 1024));
+        assertEquals(3, 233_472 / (EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, 2) + 1024));
+        assertEquals(1, 233_472 / (EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, 4) + 1024));
+        assertEquals(2 * (2 * 64 * 64 * 2 + 8), EmberKernels.decodeBulkSharedBytes(DType.F16, 64, 2));
+        // The warps' merge after the last tile (3 warps x 17 x 32 float4) fits the smallest tile area, two stages at hd 64.
+        assertTrue(3 * 17 * 32 * 16 <= 2 * 2 * 64 * 64 * 2);
+        // Every stage count fits an H100/H200 block (227 KiB); two fit the 99 KiB of sm_120 parts.
+        assertTrue(EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, EmberKernels.DECODE_BULK_MAX_STAGES) <= 232_448);
+        assertTrue(EmberKernels.decodeBulkSharedBytes(DType.BF16, 128, EmberKernels.DECODE_BULK_MIN_STAGES) <= 101_376);
+    }
+
+    @Test
+    void bulkSplitsFillWholeWaves() {
+        int h200 = 2 * 132;  // blocks resident at once: two a multiprocessor at three stages
+        // Batch 64 of the 8B shape (512 blocks a split, 640-slot tables): one split, 1.94 waves and no reduction.
+        assertEquals(1, EmberKernels.wholeWaveSplits(64 * 8, h200, 640, 16));
+        // Three blocks a multiprocessor (two stages): 2 splits fill three waves of 396 at 2.59, 1 leaves two at 1.29.
+        assertEquals(2, EmberKernels.wholeWaveSplits(64 * 8, 3 * 132, 640, 16));
+        // Batch 1 (8 blocks a split, 384-slot tables): splits of 32 keys, one wave of 96 blocks.
+        assertEquals(12, EmberKernels.wholeWaveSplits(8, h200, 384, 16));
+        // Offline Qwen3-0.6B (about 200 rows of 8 KV heads, contexts to 1,120): the rows fill seven waves alone (6.06);
+        // two splits would take 13 (12.1) of half the keys and the reduction.
+        assertEquals(1, EmberKernels.wholeWaveSplits(200 * 8, h200, 1120, 16));
+        // Batch 16 of the 8B shape (128 blocks a split): two splits fill one wave (256 of 264), three would take two.
+        assertEquals(2, EmberKernels.wholeWaveSplits(16 * 8, h200, 640, 16));
+        // Long contexts at batch 1: the most splits, 32.
+        assertEquals(EmberKernels.MAX_DECODE_SPLITS, EmberKernels.wholeWaveSplits(8, h200, 32_768, 16));
+        // Never more splits than 32-key runs of the context, never fewer than one.
+        assertEquals(1, EmberKernels.wholeWaveSplits(8, h200, 20, 16));
+        for (int blocks : new int[] {1, 7, 100, 512, 5000}) {
+            for (int context : new int[] {16, 100, 640, 4096}) {
+                for (int blockSize : new int[] {1, 12, 16, 32}) {
+                    int s = EmberKernels.wholeWaveSplits(blocks, h200, context, blockSize);
+                    assertTrue(s >= 1 && s <= Math.max(1, Math.min(EmberKernels.MAX_DECODE_SPLITS, context / 32)),
+                            blocks + " blocks, context " + context + ", block size " + blockSize + ": " + s);
+                }
+            }
+        }
+    }
+
+    @Test
     void everySupportedShapeFitsAnSm80Block() {
         for (DType type : DType.values()) {
             for (int hd = 2; hd <= EmberKernels.MAX_HEAD_DIM; hd += 2) {
@@ -109,7 +163,43 @@ class DecodeAttentionLaunchTest {
             assertTrue(fatbin.contains("decode_attention_reduce" + suffix + "\0"));
             if (!suffix.equals("_f32")) {
                 assertTrue(fatbin.contains("decode_attention_mma" + suffix + "\0"));
+                assertTrue(fatbin.contains("decode_attention_bulk" + suffix + "\0"));
             }
         }
+    }
+
+    /** Where nvcc built the kernels: every name prefillAttention may launch on the tensor cores is an entry point. */
+    @Test
+    void everyLaunchedPrefillNameIsInTheFatbin() throws IOException {
+        assumeTrue(EmberKernels.bundled(), "this build has no CUDA kernels (no nvcc)");
+        String fatbin;
+        try (InputStream in = EmberKernels.class.getResourceAsStream(EmberKernels.RESOURCE_DIR + "attention_prefill_mma.fatbin")) {
+            assertNotNull(in);
+            fatbin = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+        assumeTrue(fatbin.contains("prefill_attention_mma_bf16\0"), "the fatbin's names are not readable (compressed?)");
+        for (String suffix : new String[] {"_bf16", "_f16"}) {
+            for (String kernel : new String[] {"prefill_attention_mma", "prefill_attention_bulk", "prefill_attention_bulk_w4"}) {
+                assertTrue(fatbin.contains(kernel + suffix + "\0"), kernel + suffix + " is not in attention_prefill_mma.fatbin");
+            }
+        }
+    }
+
+    /** Which shapes prefill_attention_bulk takes, and how many query heads a block packs. */
+    @Test
+    void bulkPrefillTakesSwizzledRowsInBlocksOfEightTokens() {
+        assertTrue(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 16, 0)));
+        assertTrue(EmberKernels.prefillBulkTakes(DType.F16, new AttentionShape(8, 2, 64, 8, 20)));
+        assertTrue(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(17, 1, 128, 80, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 12, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(32, 8, 128, 1, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.BF16, new AttentionShape(4, 2, 96, 16, 0)));
+        assertFalse(EmberKernels.prefillBulkTakes(DType.F32, new AttentionShape(32, 8, 128, 16, 0)));
+        assertEquals(4, EmberKernels.prefillPacked(4));
+        assertEquals(4, EmberKernels.prefillPacked(8));
+        assertEquals(2, EmberKernels.prefillPacked(2));
+        assertEquals(2, EmberKernels.prefillPacked(6));
+        assertEquals(1, EmberKernels.prefillPacked(1));
+        assertEquals(1, EmberKernels.prefillPacked(17));
     }
 }

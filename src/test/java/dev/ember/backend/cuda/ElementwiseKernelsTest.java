@@ -261,7 +261,7 @@ class ElementwiseKernelsTest {
             for (int s = 0; s < slots; s++) {
                 int r = written.indexOf(s);
                 for (int e = 0; e < kvd; e++) {
-                    int at = (int) PagedKv.offset(s, shape.blockSize(), kvHeads, e / hd, hd) + e % hd;
+                    int at = (int) PagedKv.offset(s, shape.blockSize(), kvHeads, e / hd, hd, type.bytes(), e % hd);
                     if (r < 0) {
                         assertTrue(Float.isNaN(kOut[at]) && Float.isNaN(vOut[at]), "slot " + s + " was not this step's, yet was written");
                     } else {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.cli.GenerateCommandTest;
 import dev.ember.cli.GenerateCommandTest.Run;
+import dev.ember.model.DType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -65,9 +66,13 @@ class KernelBenchGpuTest {
                 assertTrue(matmul > 0 && matmul <= 100, "share of the matmul rate out of (0, 100]: " + row);
             }
         }
+        // Qwen3-0.6B's groups of two: decode_attention_bulk where the GPU has bulk copies, else decode_attention_keys.
+        String decode = Gpu.kernels().decodeKernelName(DType.BF16, new AttentionShape(16, 8, 128, 16, 0));
+        // Its prefill: prefill_attention_bulk where the GPU has bulk copies, else prefill_attention_mma.
+        String prefill = Gpu.kernels().prefillKernelName(DType.BF16, new AttentionShape(16, 8, 128, 16, 0));
         for (String expected : List.of("embedding embedding_gather_bf16", "rmsnorm add_rmsnorm_bf16", "matmul_qkv cublaslt",
-                "matmul_qkv gemv", "qkv_rope qkv_rope_bf16", "decode_attention decode_attention+reduce_bf16",
-                "prefill_attention prefill_attention_mma_bf16", "matmul_o gemv", "matmul_gate_up gemv", "silu_mul silu_mul_bf16",
+                "matmul_qkv gemv", "qkv_rope qkv_rope_bf16", "decode_attention " + decode + "+reduce_bf16",
+                "prefill_attention " + prefill + "_bf16", "matmul_o gemv", "matmul_gate_up gemv", "silu_mul silu_mul_bf16",
                 "matmul_down cublaslt", "lm_head gemv", "sample_tokens sample_tokens")) {
             assertTrue(kernels.contains(expected), expected + " missing from " + kernels);
         }
