@@ -20,9 +20,11 @@ EMBER_INSTANTIATE(embedding_gather,
                   (const T* table, const int* tokens, float* out, int hidden),
                   (table, tokens, out, hidden))
 
-// The tokens a step takes from the step submitted before it, which the engine schedules before those tokens reach the
-// host (overlapped scheduling): tokens[pairs[2i]] = sampled[pairs[2i + 1]] for i < count. One thread per carried
-// token; moves 16 bytes each.
+// The tokens a step takes from a step submitted before it, which the engine schedules before those tokens reach the
+// host: the step before on the same stream (overlapped scheduling), or a draft model's last step on another stream
+// (a verification's last drafted token; the caller made this stream wait for it). tokens[pairs[2i]] =
+// sampled[pairs[2i + 1]] for i < count, sampled being the source runner's buffer. One thread per carried token; moves
+// 16 bytes each.
 extern "C" __global__ void carry_tokens(int* __restrict__ tokens, const int* __restrict__ pairs,
                                         const int* __restrict__ sampled, int count) {
     ember::allow_next_grid();

@@ -10,6 +10,18 @@ public record ForwardBatch(List<Chunk> chunks) {
 
     public ForwardBatch {
         chunks = List.copyOf(chunks);
+        SubmittedStep source = null;
+        boolean carries = false;
+        for (Chunk c : chunks) {
+            if (c.carriedFrom() < 0) {
+                continue;
+            }
+            if (carries && c.carrySource() != source) {
+                throw new IllegalArgumentException("the carried tokens of one batch come from one step");
+            }
+            carries = true;
+            source = c.carrySource();
+        }
     }
 
     public static ForwardBatch of(Chunk... chunks) {
@@ -37,7 +49,7 @@ public record ForwardBatch(List<Chunk> chunks) {
         return n;
     }
 
-    /** Whether a chunk takes its token from the step submitted before this one ({@link Chunk#carriedFrom()}). */
+    /** Whether a chunk takes its last token from a submitted step's sampled output ({@link Chunk#carriedFrom()}). */
     public boolean carriesTokens() {
         for (Chunk c : chunks) {
             if (c.carriedFrom() >= 0) {
@@ -48,19 +60,36 @@ public record ForwardBatch(List<Chunk> chunks) {
     }
 
     /**
+     * The step of another runner whose sampled tokens the carried chunks take ({@link Chunk#carrySource()}); null when
+     * they take those of the step their own runner submitted before this one, or when none carries.
+     */
+    public SubmittedStep carrySource() {
+        for (Chunk c : chunks) {
+            if (c.carriedFrom() >= 0) {
+                return c.carrySource();
+            }
+        }
+        return null;
+    }
+
+    /**
      * This batch with every block table copied ({@link BlockTable#snapshot}): what a runner that computes a submitted
      * step later keeps, since the scheduler may have freed or regrown the tables by then.
      */
     public ForwardBatch snapshot() {
         List<Chunk> out = new ArrayList<>(chunks.size());
         for (Chunk c : chunks) {
-            out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom(), c.outputs()));
+            out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom(), c.outputs(),
+                    c.carrySource()));
         }
         return new ForwardBatch(out);
     }
 
-    /** This batch with every carried chunk's token taken from {@code previousTokens}, what the step before sampled. */
-    public ForwardBatch withCarriedTokens(int[] previousTokens) {
+    /**
+     * This batch with every carried chunk's last token taken from {@code sourceTokens}, what the step the chunks carry
+     * from sampled ({@link #carrySource}, or the step submitted before this one).
+     */
+    public ForwardBatch withCarriedTokens(int[] sourceTokens) {
         if (!carriesTokens()) {
             return this;
         }
@@ -70,12 +99,14 @@ public record ForwardBatch(List<Chunk> chunks) {
                 out.add(c);
                 continue;
             }
-            int token = c.carriedFrom() < previousTokens.length ? previousTokens[c.carriedFrom()] : -1;
+            int token = c.carriedFrom() < sourceTokens.length ? sourceTokens[c.carriedFrom()] : -1;
             if (token < 0) {
-                throw new IllegalStateException("a chunk carries the token of chunk " + c.carriedFrom()
-                        + " of the previous step, which sampled none");
+                throw new IllegalStateException("a chunk carries the token of output " + c.carriedFrom() + " of "
+                        + (c.carrySource() == null ? "the previous step" : "another runner's step") + ", which sampled none");
             }
-            out.add(new Chunk(new int[] {token}, c.startPosition(), c.blockTable()));
+            int[] tokens = c.tokens().clone();
+            tokens[tokens.length - 1] = token;
+            out.add(new Chunk(tokens, c.startPosition(), c.blockTable(), -1, c.outputs()));
         }
         return new ForwardBatch(out);
     }
@@ -85,30 +116,40 @@ public record ForwardBatch(List<Chunk> chunks) {
      * the cache. A decode step is a chunk of one token; a prefill is one or more chunks of many; a speculative
      * verification is the last token and the draft's tokens, with an output at each.
      *
-     * @param carriedFrom -1, or the chunk of the previously submitted step whose sampled token is this chunk's one
-     *                    token, not known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds a
-     *                    placeholder
+     * @param carriedFrom -1, or the output of a submitted step whose sampled token is this chunk's last token, not
+     *                    known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds a placeholder
+     *                    there. An overlapped decode's one token, or a verification's last drafted one
      * @param outputs     how many of the chunk's last positions produce next-token logits (and a token, where a
      *                    sampler is given): 1 but for a verification
+     * @param carrySource the step {@code carriedFrom} indexes when it is another runner's: the last that runner
+     *                    submitted (a draft model's step, whose drafted tokens the target's verification takes on the
+     *                    device). Null for the step this chunk's runner submitted just before this one (an overlapped
+     *                    decode), and for a chunk that carries nothing
      */
-    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs) {
+    public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs,
+                        SubmittedStep carrySource) {
         public Chunk {
             if (tokens.length == 0) {
                 throw new IllegalArgumentException("a chunk needs at least one token");
             }
-            if (carriedFrom >= 0 && tokens.length != 1) {
-                throw new IllegalArgumentException("a chunk that carries a token from the previous step has only that token");
+            if (carriedFrom < 0 && carrySource != null) {
+                throw new IllegalArgumentException("a chunk names a step to carry from but carries no token");
             }
             if (outputs < 1 || outputs > tokens.length) {
                 throw new IllegalArgumentException("a chunk of " + tokens.length + " tokens has " + outputs + " outputs");
             }
         }
 
+        /** A chunk that carries no token, or carries one from the step its runner submitted before. */
+        public Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs) {
+            this(tokens, startPosition, blockTable, carriedFrom, outputs, null);
+        }
+
         public Chunk(int[] tokens, int startPosition, BlockTable blockTable) {
             this(tokens, startPosition, blockTable, -1, 1);
         }
 
-        /** The one-token chunk at {@code position} whose token chunk {@code fromChunk} of the previous step samples. */
+        /** The one-token chunk at {@code position} whose token output {@code fromChunk} of the previous step samples. */
         public static Chunk carried(int fromChunk, int position, BlockTable blockTable) {
             if (fromChunk < 0) {
                 throw new IllegalArgumentException("chunk index " + fromChunk);

@@ -27,7 +27,9 @@ import java.util.function.IntFunction;
  * timings and tokens it keeps what speculation did, counted per verification as the steps retire (drafted and accepted
  * tokens by position, and the verifications that ended at a rejection, which the per-token acceptance alpha needs),
  * and where the steps' time went, from the engine's own spans and the runners' counters ({@link SpecStepTimes}):
- * drafting ({@code propose}), the target's computation ({@code await}) and the rest, the engine's host work.
+ * drafting ({@code propose}), the target's computation ({@code await}) and the rest, the engine's host work. A greedy
+ * draft's last step is awaited inside the target's {@code await}, since the verification takes its tokens on the
+ * device: its time counts there.
  *
  * @param seconds       from the start to the last request's last token
  * @param ttftMs        per request, from its arrival to its first token

@@ -20,8 +20,9 @@ import java.util.List;
  * @param steps           engine steps ({@code engine_step} spans)
  * @param stepNanos       time in them
  * @param draftNanos      of it, drafting ({@code propose}), the draft's awaits included
- * @param targetNanos     of it, awaiting the target's steps ({@code await})
- * @param draftAwaitNanos of the drafting, awaiting the draft's steps ({@code draft_await})
+ * @param targetNanos     of it, awaiting the target's steps ({@code await}); a greedy draft's last step, which the
+ *                        verification takes on the device, is awaited inside it and counts here
+ * @param draftAwaitNanos of the drafting, awaiting the draft's steps ({@code draft_await} outside the target's {@code await})
  * @param scheduleNanos   of it, scheduling ({@code schedule})
  * @param submitNanos     of it, submitting the target's steps ({@code submit}: samplers, the runner's submit)
  * @param retireNanos     of it, retiring the target's tokens after its await ({@code retire}: the scheduler's update, listeners)
@@ -42,10 +43,20 @@ record SpecStepTimes(long steps, long stepNanos, long draftNanos, long targetNan
         long[] nanos = new long[7];
         List<String> names = List.of(STEP, "propose", "await", "draft_await", "schedule", "submit", "retire");
         List<long[]> points = new ArrayList<>();  // {time, kind}: 0 a step begins, 1 a submit ends, 2 an await ends, 3 a step ends
+        List<long[]> targetAwaits = new ArrayList<>();  // {start, end} of each await of the target
+        for (TraceRecorder.Event e : trace.events()) {
+            if (e.phase() == 'X' && e.category().equals(Trace.ENGINE) && e.name().equals("await")) {
+                targetAwaits.add(new long[] {e.startNanos(), e.startNanos() + e.durationNanos()});
+            }
+        }
+        targetAwaits.sort(Comparator.comparingLong(a -> a[0]));
         for (TraceRecorder.Event e : trace.events()) {
             int i = names.indexOf(e.name());
             if (e.phase() != 'X' || !e.category().equals(Trace.ENGINE)) {
                 continue;
+            }
+            if (i == 3 && within(targetAwaits, e)) {
+                i = -1;  // a draft step awaited inside the target's await: its time is in the target's
             }
             if (i >= 0) {
                 nanos[i] += e.durationNanos();
@@ -63,6 +74,21 @@ record SpecStepTimes(long steps, long stepNanos, long draftNanos, long targetNan
         }
         return new SpecStepTimes(steps, nanos[0], nanos[1], nanos[2], nanos[3], nanos[4], nanos[5], nanos[6], idle(points),
                 target, draft);
+    }
+
+    /** Whether {@code e} lies inside one of {@code intervals} ({start, end}, sorted by start, not overlapping). */
+    private static boolean within(List<long[]> intervals, TraceRecorder.Event e) {
+        int lo = 0, hi = intervals.size() - 1, last = -1;  // the last interval starting at or before e
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (intervals.get(mid)[0] <= e.startNanos()) {
+                last = mid;
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return last >= 0 && e.startNanos() + e.durationNanos() <= intervals.get(last)[1];
     }
 
     /** Time inside steps with nothing in flight, over the points of {@link #of} (a step's end after what ends with it). */

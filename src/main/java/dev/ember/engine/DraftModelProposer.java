@@ -20,19 +20,25 @@ import java.util.Map;
 /**
  * Drafting with a smaller model of the same vocabulary (another model, or the target's first layers): per step, one
  * batched draft step brings each sequence's draft cache up to its last token and drafts its first token, then up to
- * gamma - 1 single-token draft steps draft the rest, queued back to back where the draft samples on the device. The draft keeps its own paged KV cache; what it computed for
- * tokens the target rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
+ * gamma - 1 single-token draft steps draft the rest, queued back to back where the draft samples on the device. Where
+ * the last of them draws greedy tokens on the device, they stay there: the target's verification, submitted next, takes
+ * them on the device, and they reach the host after it ({@link #awaitDrafts}), so that no wait on the host comes between
+ * the draft's steps and the verification. The draft keeps its own paged KV cache; what it computed for tokens the target
+ * rejected is found by comparing the tokens it was fed with the sequence's, and recomputed.
  *
  * <p>Traced ({@link Trace#ENGINE}), inside the engine's {@code propose}: {@code draft_prepare} (each sequence's draft
  * cache checked against its tokens and reserved), then per draft step ({@code step} j) {@code draft_chunks} (its
  * inputs built), {@code draft_submit} (the runner's submit: metadata, upload, launch) and {@code draft_await} (waiting
- * for its tokens).
+ * for its tokens; for a last step left on the device, inside the engine's {@code await}, from {@link #awaitDrafts}).
  */
 public final class DraftModelProposer implements Proposer {
     private final ModelRunner draft;
     private final String name;
     private final AutoCloseable owned;
     private final Map<Sequence, State> states = new HashMap<>();
+    /** The last draft step, while its tokens are known only on the device, and the sequences it drafted for; or null. */
+    private DraftStep lastOnDevice;
+    private List<Sequence> lastOnDeviceSequences;
 
     /** One sequence's draft: its cache table, the tokens fed at each position, and its drafting sampler. */
     private static final class State {
@@ -70,6 +76,7 @@ public final class DraftModelProposer implements Proposer {
 
     @Override
     public void propose(List<Sequence> sequences, int gamma, Trace trace) {
+        awaitDrafts(trace);  // a draft left on the device by a round whose verification did not run: the runner's steps in order
         long preparing = trace.start();
         List<Sequence> drafting = new ArrayList<>(sequences.size());
         List<State> drafted = new ArrayList<>(sequences.size());
@@ -128,7 +135,7 @@ public final class DraftModelProposer implements Proposer {
                 } else if (previousOnDevice) {
                     chunks.add(new ForwardBatch.Chunk(new int[1], state.computed, state.table, previousRow[i], 1));
                 } else {
-                    awaitAll(inFlight, tokens, distributions, trace);
+                    awaitOldest(inFlight, 0, tokens, distributions, trace);
                     chunks.add(new ForwardBatch.Chunk(new int[] {tokens.get(i)[j - 1]}, state.computed, state.table));
                 }
                 state.computed += chunks.getLast().tokens().length;
@@ -151,23 +158,57 @@ public final class DraftModelProposer implements Proposer {
             // Tokens drawn on the host are awaited (below, before the next step is built) and fed from the host.
             previousOnDevice = samplers.stream().allMatch(draft::carriesTokens);
         }
-        awaitAll(inFlight, tokens, distributions, trace);
+        // The last step's tokens stay on the device where it drew them there for greedy sequences only (a sampled one's
+        // verification needs each token's distribution on the host). The earlier steps' tokens are the verification's
+        // other drafted tokens and what the draft was fed: they are awaited while the last step runs.
+        DraftStep last = previousOnDevice && inFlight.peekLast() != null
+                && Arrays.stream(inFlight.peekLast().rows()).allMatch(i -> drafting.get(i).params().isGreedy())
+                ? inFlight.peekLast() : null;
+        awaitOldest(inFlight, last == null ? 0 : 1, tokens, distributions, trace);
         for (int i = 0; i < drafting.size(); i++) {
             for (int j = 1; j < room[i]; j++) {
-                drafted.get(i).feed(positions[i][j], tokens.get(i)[j - 1]);
+                drafted.get(i).feed(positions[i][j], tokens.get(i)[j - 1]);  // steps before the last fed these
             }
+        }
+        int[] lastRow = new int[drafting.size()];
+        Arrays.fill(lastRow, -1);
+        for (int r = 0; last != null && r < last.rows().length; r++) {
+            lastRow[last.rows()[r]] = r;
         }
         for (int i = 0; i < drafting.size(); i++) {
             Sequence s = drafting.get(i);
-            s.propose(tokens.get(i), s.params().isGreedy() ? null : distributions.get(i));
+            if (lastRow[i] >= 0) {
+                s.proposeEndingOnDevice(tokens.get(i), last.step(), lastRow[i]);
+            } else {
+                s.propose(tokens.get(i), s.params().isGreedy() ? null : distributions.get(i));
+            }
+        }
+        lastOnDevice = last;
+        lastOnDeviceSequences = last == null ? null : drafting;
+    }
+
+    /** Awaits the oldest steps in flight until {@code left} remain. */
+    private static void awaitOldest(ArrayDeque<DraftStep> inFlight, int left, List<int[]> tokens, List<double[][]> distributions,
+                                    Trace trace) {
+        while (inFlight.size() > left) {
+            inFlight.removeFirst().await(tokens, distributions, trace);
         }
     }
 
-    private static void awaitAll(ArrayDeque<DraftStep> inFlight, List<int[]> tokens, List<double[][]> distributions,
-                                 Trace trace) {
-        while (!inFlight.isEmpty()) {
-            inFlight.removeFirst().await(tokens, distributions, trace);
+    @Override
+    public void awaitDrafts(Trace trace) {
+        if (lastOnDevice == null) {
+            return;
         }
+        int[] next = new int[lastOnDevice.rows().length];
+        long start = trace.start();
+        lastOnDevice.step().await(next);
+        trace.end(Trace.ENGINE, "draft_await", start, "step", lastOnDevice.j());
+        for (int r = 0; r < next.length; r++) {
+            lastOnDeviceSequences.get(lastOnDevice.rows()[r]).draftArrived(next[r]);
+        }
+        lastOnDevice = null;
+        lastOnDeviceSequences = null;
     }
 
     /** A submitted draft step: drafting position {@code j} of the sequences {@code rows} (indices into the drafting ones). */

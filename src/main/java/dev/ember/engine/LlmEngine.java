@@ -104,7 +104,9 @@ public final class LlmEngine {
      * Speculates from now on: before each step, the proposer drafts up to gamma tokens for every decoding sequence
      * ({@link Sampler#canSpeculate}: no penalties), which the step verifies; not above the batch limit, where a
      * verification costs more than it saves. Steps that draft are not overlapped, since a draft needs the last token on
-     * the host; above the batch limit steps overlap as without speculation. The caller closes the proposer.
+     * the host; but the verification is submitted right after the draft's steps, taking the drafted tokens the draft
+     * left on the device there ({@link Proposer#awaitDrafts} brings them to the host once it is awaited). Above the
+     * batch limit steps overlap as without speculation. The caller closes the proposer.
      */
     public void speculate(Speculation speculation) {
         if (speculation.gamma() < 1 || speculation.disableAboveBatch() < 1) {
@@ -306,6 +308,9 @@ public final class LlmEngine {
         long start = trace.start();
         int[] tokens = new int[plan.outputs()];
         submitted.await(tokens);
+        if (proposer != null) {
+            proposer.awaitDrafts(trace);  // the drafted tokens a verification took on the device, before it is judged
+        }
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         outputs.clear();
         scheduler.update(plan, tokens, System.nanoTime(), outputs);

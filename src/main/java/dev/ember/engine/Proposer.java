@@ -19,6 +19,16 @@ public sealed interface Proposer extends AutoCloseable permits DraftModelPropose
      */
     void propose(List<Sequence> sequences, int gamma, Trace trace);
 
+    /**
+     * Brings to the host the drafted tokens {@link #propose} left on the device ({@link Sequence#proposeEndingOnDevice}:
+     * a draft model's last step, which the verification reads there) and puts them in their sequences' drafts. The engine
+     * calls it once the verification's tokens are awaited, before they are judged against the drafts. Nothing by
+     * default: a proposer that drafts on the host leaves nothing on the device. Its wait is reported to {@code trace}
+     * (the engine's, or {@link Trace#OFF}).
+     */
+    default void awaitDrafts(Trace trace) {
+    }
+
     /** {@code sequence} has ended: whatever this proposer keeps for it goes. */
     default void release(Sequence sequence) {
     }

@@ -52,11 +52,13 @@ public record ScheduledStep(List<Work> work) {
             BlockTable table = w.sequence().blockTable();
             if (w.carriedFrom() >= 0) {
                 chunks.add(ForwardBatch.Chunk.carried(w.carriedFrom(), w.start(), table));
-            } else if (w.drafted() > 0) {
+            } else if (w.drafted() > 0) {  // the last token and the draft, whose last token may be on the device still
+                Sequence s = w.sequence();
                 int[] tokens = new int[w.count()];
-                tokens[0] = w.sequence().token(w.start());
-                System.arraycopy(w.sequence().draft(), 0, tokens, 1, w.drafted());
-                chunks.add(new ForwardBatch.Chunk(tokens, w.start(), table, -1, w.outputs()));
+                tokens[0] = s.token(w.start());
+                System.arraycopy(s.draft(), 0, tokens, 1, w.drafted());
+                chunks.add(s.draftLastOnDevice() == null ? new ForwardBatch.Chunk(tokens, w.start(), table, -1, w.outputs())
+                        : new ForwardBatch.Chunk(tokens, w.start(), table, s.draftLastOutput(), w.outputs(), s.draftLastOnDevice()));
             } else {
                 chunks.add(new ForwardBatch.Chunk(w.sequence().tokenRange(w.start(), w.start() + w.count()), w.start(), table));
             }

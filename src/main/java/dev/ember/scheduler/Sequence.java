@@ -1,5 +1,6 @@
 package dev.ember.scheduler;
 
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
@@ -35,6 +36,12 @@ public final class Sequence {
     private int[] draft = NO_DRAFT;
     /** The draft's distribution for each drafted token (sampled drafts); null for greedy ones. */
     private double[][] draftDistributions;
+    /**
+     * The draft model's step that sampled the last drafted token, while that token is known only on the device (its
+     * place in {@link #draft} holds a placeholder), and its output there; null once every drafted token is on the host.
+     */
+    private SubmittedStep draftLastOnDevice;
+    private int draftLastOutput;
     private Status status = Status.WAITING;
     private FinishReason finishReason;
     private int cachedPromptTokens;
@@ -147,11 +154,45 @@ public final class Sequence {
         }
         this.draft = tokens.clone();
         this.draftDistributions = distributions;
+        this.draftLastOnDevice = null;
     }
 
-    /** The drafted tokens the next step verifies (empty when none). */
+    /**
+     * Proposes {@code tokens} as {@link #propose} does for a greedy draft, but the last of them is a placeholder for the
+     * token output {@code output} of {@code step} samples: a draft model's last step, not awaited yet, from which the
+     * verification takes that token on the device. {@link #draftArrived} puts it in place when it reaches the host, which
+     * must be before the verification is judged.
+     */
+    public void proposeEndingOnDevice(int[] tokens, SubmittedStep step, int output) {
+        if (tokens.length == 0) {
+            throw new IllegalArgumentException("a draft ending on the device has at least that token");
+        }
+        propose(tokens, null);
+        this.draftLastOnDevice = step;
+        this.draftLastOutput = output;
+    }
+
+    /** The drafted tokens the next step verifies (empty when none); the last a placeholder while {@link #draftLastOnDevice}. */
     public int[] draft() {
         return draft;
+    }
+
+    /** The step whose output {@link #draftLastOutput} is the last drafted token while the host does not know it; else null. */
+    public SubmittedStep draftLastOnDevice() {
+        return draftLastOnDevice;
+    }
+
+    public int draftLastOutput() {
+        return draftLastOutput;
+    }
+
+    /** The last drafted token, which was known only on the device, reached the host: it replaces the placeholder. */
+    public void draftArrived(int token) {
+        if (draftLastOnDevice == null) {
+            throw new IllegalStateException("no drafted token of sequence " + id + " is on the device");
+        }
+        draft[draft.length - 1] = token;
+        draftLastOnDevice = null;
     }
 
     /** The draft's distribution of drafted token {@code i}; null for a greedy draft. */
@@ -162,6 +203,7 @@ public final class Sequence {
     void clearDraft() {
         draft = NO_DRAFT;
         draftDistributions = null;
+        draftLastOnDevice = null;
     }
 
     public int generatedCount() {

@@ -64,4 +64,27 @@ class SpecStepTimesTest {
         assertEquals(30 + 60 + 20 + 20, t.idleNanos());
         assertEquals(target, t.target());
     }
+
+    @Test
+    void aDraftStepAwaitedInsideTheTargetsAwaitCountsAsTheTargets() {
+        TraceRecorder trace = new TraceRecorder();
+        // A greedy round: the draft's last step left on the device, awaited after the verification's tokens.
+        span(trace, "draft_submit", 1000, 1010);
+        span(trace, "draft_submit", 1010, 1020);
+        span(trace, "draft_await", 1020, 1050);
+        span(trace, "propose", 1000, 1050);
+        span(trace, "submit", 1050, 1060);
+        span(trace, "draft_await", 1150, 1155);
+        span(trace, "await", 1060, 1160);
+        span(trace, "retire", 1160, 1170);
+        span(trace, "engine_step", 1000, 1200);
+
+        SpecStepTimes t = SpecStepTimes.of(trace, StepCounters.NONE, StepCounters.NONE);
+        assertEquals(50, t.draftNanos());
+        assertEquals(100, t.targetNanos());
+        assertEquals(30, t.draftAwaitNanos());
+        assertEquals(200 - 100 - 30, t.hostNanos());
+        // Up to the first draft submit's end, after the verification's await; in flight in between.
+        assertEquals(10 + 40, t.idleNanos());
+    }
 }

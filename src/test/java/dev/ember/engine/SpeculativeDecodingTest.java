@@ -73,25 +73,31 @@ class SpeculativeDecodingTest {
     /** The same, speculating only in steps with at most {@code batchLimit} decoding sequences, watched by {@code observer}. */
     private static List<int[]> run(List<String> prompts, int maxTokens, Function<ModelRunner, Proposer> proposer,
                                    int batchLimit, StepObserver observer, SpeculationStats[] stats) {
-        return run(prompts, i -> SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true), proposer, batchLimit, observer,
-                stats).stream().map(Sequence::generatedTokens).toList();
+        return run(prompts, greedyOfMixedLengths(maxTokens), proposer, 4, batchLimit, observer, stats).stream()
+                .map(Sequence::generatedTokens).toList();
+    }
+
+    /** Greedy requests of {@code maxTokens}, 3 fewer for each later one, that do not stop at the end-of-sequence token. */
+    private static IntFunction<SamplingParams> greedyOfMixedLengths(int maxTokens) {
+        return i -> SamplingParams.greedy(maxTokens - 3 * i).withIgnoreEos(true);
     }
 
     /** The finished sequences of the requests, the i-th with {@code params.apply(i)}, speculating as {@link #run} does. */
     private static List<Sequence> run(List<String> prompts, IntFunction<SamplingParams> params,
                                       Function<ModelRunner, Proposer> proposer, SpeculationStats[] stats) {
-        return run(prompts, params, proposer, 64, StepObserver.NONE, stats);
+        return run(prompts, params, proposer, 4, 64, StepObserver.NONE, stats);
     }
 
+    /** The same, drafting {@code gamma} tokens, only in steps with at most {@code batchLimit} decoding sequences. */
     private static List<Sequence> run(List<String> prompts, IntFunction<SamplingParams> params,
-                                      Function<ModelRunner, Proposer> proposer, int batchLimit, StepObserver observer,
-                                      SpeculationStats[] stats) {
+                                      Function<ModelRunner, Proposer> proposer, int gamma, int batchLimit,
+                                      StepObserver observer, SpeculationStats[] stats) {
         LlmEngine engine = LlmEngine.of(targetRunner, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, true, true),
                 tokenizer);
         engine.setObserver(observer);
         Proposer p = proposer == null ? null : proposer.apply(targetRunner);
         if (p != null) {
-            engine.speculate(new Speculation(p, 4, batchLimit));
+            engine.speculate(new Speculation(p, gamma, batchLimit));
         }
         try {
             List<Sequence> sequences = new ArrayList<>();
@@ -216,6 +222,48 @@ class SpeculativeDecodingTest {
         }
         assertEquals(2, inFlight[1], source + ": steps overlapped while the batch was above the limit");
         assertTrue(stats[0].verifications() > 0, source + ": speculation resumed below the limit");
+    }
+
+    /**
+     * Greedy drafts of the shipped pair reach the verification on the device: a verification is submitted while the
+     * host does not know its last drafted token yet (its chunk carries that token from the draft's last step, awaited
+     * only after the verification), and the tokens stay the target's own greedy ones. Alone, every verification takes
+     * it so; in a batch of eight of mixed lengths those whose draft ended in the draft's last step do, the others
+     * (shorter drafts near their length limit) take it from the host.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 4})
+    void greedyDraftsReachTheVerificationOnTheDevice(int gamma) {
+        for (List<String> batch : List.of(PROMPTS.subList(0, 1), PROMPTS)) {
+            List<int[]> plain = run(batch, 40, null, null);
+            VerificationWatch watch = new VerificationWatch();
+            SpeculationStats[] stats = new SpeculationStats[1];
+            List<Sequence> speculated = run(batch, greedyOfMixedLengths(40), SpeculativeDecodingTest::draftModel, gamma, 64,
+                    watch, stats);
+            String what = "gamma " + gamma + ", " + batch.size() + " requests";
+            for (int i = 0; i < batch.size(); i++) {
+                assertArrayEquals(plain.get(i), speculated.get(i).generatedTokens(), what + ", request " + i);
+            }
+            assertTrue(stats[0].accepted() > 0, what + ": drafted tokens were accepted");
+            assertEquals(stats[0].verifications(), watch.verifications(), what);
+            if (batch.size() == 1) {
+                assertEquals(watch.verifications(), watch.lastTokenOnDevice(), what + ": every verification took it on the device");
+            } else {
+                assertTrue(watch.lastTokenOnDevice() > watch.verifications() / 2,
+                        what + ": " + watch.lastTokenOnDevice() + " of " + watch.verifications() + " verifications took it on the device");
+            }
+        }
+    }
+
+    /** Sampled requests draft on the host: their verification judges each drafted token by its distribution there. */
+    @Test
+    void sampledDraftsStayOnTheHost() {
+        VerificationWatch watch = new VerificationWatch();
+        SpeculationStats[] stats = new SpeculationStats[1];
+        run(PROMPTS.subList(0, 2), i -> SamplingParams.greedy(24).withTemperature(0.8f).withSeed(i), SpeculativeDecodingTest::draftModel,
+                2, 64, watch, stats);
+        assertTrue(watch.verifications() > 0 && stats[0].accepted() > 0, "sampled drafts were verified and accepted");
+        assertEquals(0, watch.lastTokenOnDevice(), "no sampled draft's token was left on the device");
     }
 
     @Test

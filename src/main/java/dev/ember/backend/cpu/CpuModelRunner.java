@@ -56,6 +56,8 @@ final class CpuModelRunner implements ModelRunner {
     private final ArrayDeque<CpuSubmittedStep> uncomputed = new ArrayDeque<>();
     /** The tokens of the last submitted step computed: what the next one's carried chunks take. */
     private int[] previousTokens = NO_TOKENS;
+    /** The step submitted last, the one whose tokens another runner's step may carry; null after a forward. */
+    private CpuSubmittedStep lastSubmitted;
     private int unawaited;
     /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
@@ -165,10 +167,27 @@ final class CpuModelRunner implements ModelRunner {
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
+        if (batch.carrySource() != null) {
+            checkCarrySource(batch.carrySource());
+        }
         CpuSubmittedStep step = new CpuSubmittedStep(batch.snapshot(), samplers);
         uncomputed.addLast(step);
         unawaited++;
+        lastSubmitted = step;
         return step;
+    }
+
+    /**
+     * Refuses what the CUDA runner could not carry from a named step, so that the CPU tests hold the engine to the same
+     * rule: only the last step its runner submitted, of this backend.
+     */
+    private static void checkCarrySource(SubmittedStep source) {
+        if (!(source instanceof CpuSubmittedStep step)) {
+            throw new IllegalArgumentException("a chunk carries a token from a step of another backend");
+        }
+        if (step.runner().lastSubmitted != step) {
+            throw new IllegalStateException("a chunk carries a token from a step its runner has submitted another after");
+        }
     }
 
     /**
@@ -197,7 +216,8 @@ final class CpuModelRunner implements ModelRunner {
         while (!uncomputed.isEmpty()) {
             CpuSubmittedStep step = uncomputed.pollFirst();
             step.tokens = new int[step.batch.outputRows()];
-            computeAndSample(step.batch.withCarriedTokens(previousTokens), step.samplers, step.tokens);
+            int[] carried = step.batch.carrySource() instanceof CpuSubmittedStep source ? source.computedTokens() : previousTokens;
+            computeAndSample(step.batch.withCarriedTokens(carried), step.samplers, step.tokens);
             previousTokens = step.tokens;
             step.afterCompute.forEach(Runnable::run);
         }
@@ -222,12 +242,22 @@ final class CpuModelRunner implements ModelRunner {
             if (awaited) {
                 throw new IllegalStateException("this step was awaited already");
             }
-            if (tokens == null) {
-                computeSubmitted();
-            }
+            computedTokens();
             awaited = true;
             unawaited--;
             System.arraycopy(tokens, 0, out, 0, tokens.length);
+        }
+
+        /** Its tokens, computing it (and its runner's steps before it) first if need be: what a carrying step reads. */
+        int[] computedTokens() {
+            if (tokens == null) {
+                computeSubmitted();
+            }
+            return tokens;
+        }
+
+        CpuModelRunner runner() {
+            return CpuModelRunner.this;
         }
     }
 
@@ -265,6 +295,7 @@ final class CpuModelRunner implements ModelRunner {
         }
         computeSubmitted();
         previousTokens = NO_TOKENS;
+        lastSubmitted = null;
         compute(batch, logits);
         stages.end();
     }

@@ -94,6 +94,11 @@ final class CudaModelRunner implements ModelRunner {
     private StageClock stages = StageClock.OFF;
     /** The host side of the last two steps and the step submitted last. */
     private final StepSlots slots;
+    /**
+     * Recorded on another runner's stream after its step took this runner's last sampled tokens (carry_tokens), for this
+     * runner's stream to wait for before its next step overwrites them ({@link #tokensTakenOn}).
+     */
+    private final CudaEvent tokensTaken;
     final RunnerCounters counts = new RunnerCounters();
 
     /**
@@ -154,6 +159,7 @@ final class CudaModelRunner implements ModelRunner {
             this.layers = streamed != null ? streamed.apply(stream) : ResidentLayers.of(model.weights);
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
+            this.tokensTaken = CudaEvent.forOrdering();
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -217,7 +223,9 @@ final class CudaModelRunner implements ModelRunner {
      * before the next is submitted. Rows sampled on the GPU whose sampler asks for logprobs get them from token_logprobs
      * after sample_tokens, and copy back only those (the token's and the top K ids and logprobs), which the step records
      * in their samplers when awaited. Carried chunks take their tokens from the device's sampled-token buffer, which
-     * the previous step wrote and this one overwrites only at its end (carry_tokens in embedding.cu).
+     * the previous step wrote and this one overwrites only at its end (carry_tokens in embedding.cu); or, where they
+     * name another runner's step (a draft model's last), from that runner's buffer, once this stream has waited for that
+     * step's event; that runner's stream then waits in turn until this one has taken them.
      */
     @Override
     public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
@@ -233,10 +241,10 @@ final class CudaModelRunner implements ModelRunner {
             }
             hostRows |= samplesOnHost(samplers[i]);
         }
-        CudaSubmittedStep previous = slots.previousFor(batch);
+        CudaSubmittedStep source = slots.carrySource(batch);
         long start = System.nanoTime();
         StepSlots.Slot slot = slots.next();
-        StepSampling sampling = run(batch, samplers, slot, previous);
+        StepSampling sampling = run(batch, samplers, slot, source);
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * outputs);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.sampled.copyToHostAsync(hostTokens, stream);
@@ -263,6 +271,21 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public boolean carriesTokens(Sampler sampler) {
         return !samplesOnHost(sampler);
+    }
+
+    /** Whether {@code step} is the step this runner submitted last, whose sampled tokens its buffer still holds. */
+    boolean submittedLast(CudaSubmittedStep step) {
+        return slots.isLast(step);
+    }
+
+    /**
+     * A step on {@code consumer} (another runner's stream) has just queued the taking of this runner's last sampled
+     * tokens: the work queued on this runner's stream from now on waits for that on the device, so that its next step
+     * cannot overwrite them first (the wait holds the event's recording of now, whatever records it later).
+     */
+    private void tokensTakenOn(CudaStream consumer) {
+        tokensTaken.record(consumer);
+        stream.waitFor(tokensTaken);
     }
 
     /**
@@ -330,10 +353,10 @@ final class CudaModelRunner implements ModelRunner {
      * Uploads the step's metadata (written into {@code slot}) and queues the step, replaying (or first capturing) a
      * graph for a step of decodes only; with {@code samplers}, the step ends with sample_tokens writing each chunk's
      * choice, and token_logprobs where some row computes its logprobs on the GPU. Carried chunks get their tokens from
-     * {@code previous}'s on the device, or on the host when the buffers had to grow (which waits for the device).
-     * Returns what the step queued after its logits.
+     * {@code source}'s on the device (the step before, or another runner's last), or on the host when the buffers had
+     * to grow (which waits for the device). Returns what the step queued after its logits.
      */
-    private StepSampling run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep previous) {
+    private StepSampling run(ForwardBatch batch, Sampler[] samplers, StepSlots.Slot slot, CudaSubmittedStep source) {
         long start = System.nanoTime();
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
@@ -343,7 +366,7 @@ final class CudaModelRunner implements ModelRunner {
                 && stages == StageClock.OFF;
         StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
         if (ensureCapacity(layout.rows(), Math.max(Math.max(layout.chunks(), layout.outputs()), layout.decode())) && batch.carriesTokens()) {
-            batch = batch.withCarriedTokens(previous.tokens());  // the device is idle after growing: the copies are done
+            batch = batch.withCarriedTokens(source.copiedTokens());  // the device is idle after growing: the copies are done
         }
         slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
@@ -359,7 +382,15 @@ final class CudaModelRunner implements ModelRunner {
         stages.enter(Stage.MEMCPY_H2D);
         buffers.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
         if (carried > 0) {
-            kernels.carryTokens(stream, buffers.meta(layout.tokens()), buffers.meta(layout.carried()), buffers.sampled.address(), carried);
+            boolean otherRunner = source.runner != this;
+            if (otherRunner) {
+                stream.waitFor(source.slot.done);  // its tokens are sampled, on its own stream
+            }
+            kernels.carryTokens(stream, buffers.meta(layout.tokens()), buffers.meta(layout.carried()),
+                    source.runner.buffers.sampled.address(), carried);
+            if (otherRunner) {
+                source.runner.tokensTakenOn(stream);
+            }
         }
         counts.steps++;
         if (replay) {
@@ -556,7 +587,7 @@ final class CudaModelRunner implements ModelRunner {
             graphs.close();
         }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {layers, slots, buffers, model, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, buffers, model, products, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

@@ -16,7 +16,7 @@ import java.util.Arrays;
  * and because the next step may carry only tokens this one sampled on the GPU.
  */
 final class CudaSubmittedStep implements SubmittedStep {
-    private final CudaModelRunner runner;
+    final CudaModelRunner runner;
     final StepSlots.Slot slot;
     final Sampler[] samplers;
     /** Its outputs, each sampling a token: one per chunk but for verifications, whose chunks have several. */
@@ -56,11 +56,17 @@ final class CudaSubmittedStep implements SubmittedStep {
         return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, output);
     }
 
-    /** The token of every output, sampled or not; valid once the step's copies are done. */
-    int[] tokens() {
+    /** The token of every output, sampled or not, once the step's copies are done (waiting for them on the host). */
+    int[] copiedTokens() {
+        slot.done.synchronize();
         int[] tokens = new int[outputs];
         Arrays.setAll(tokens, this::token);
         return tokens;
+    }
+
+    /** Whether no step of its runner came after it: its sampled tokens are still in the runner's buffer. */
+    boolean isLastOfItsRunner() {
+        return runner.submittedLast(this);
     }
 
     /**

@@ -251,7 +251,7 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * carry_tokens in embedding.cu: {@code tokens[pairs[2i]] = sampled[pairs[2i + 1]]} for the {@code count} chunks
-     * whose token the previous step sampled on the device.
+     * whose last token the step they carry from (this runner's previous, or another's last) sampled on the device.
      */
     public void carryTokens(CudaStream stream, long tokens, long pairs, long sampled, int count) {
         args.begin().pointer(tokens).pointer(pairs).pointer(sampled).i32(count)

@@ -174,15 +174,15 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
     }
 
     /**
-     * After them, read outside any graph: a pair (row, chunk of the previous step) for each chunk whose token the
-     * previous step samples on the device (carry_tokens in embedding.cu).
+     * After them, read outside any graph: a pair (row, output of the source step) for each chunk whose last token the
+     * step it carries from samples on the device (carry_tokens in embedding.cu).
      */
     int carried() {
         return totalInts();
     }
 
     /**
-     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its row, the previous step's chunk)
+     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its last row, the source step's output)
      * after the layout's arrays. Padding rows (past the batch's chunks) write to {@code scratchBlock}. Returns the number
      * of carried chunks.
      */
@@ -197,8 +197,8 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, chunkRowStart() + c, row);
             setInt(m, chunkLength() + c, length);
             setInt(m, chunkStartPosition() + c, chunk.startPosition());
-            if (chunk.carriedFrom() >= 0) {
-                setInt(m, carried() + 2 * carried, row);
+            if (chunk.carriedFrom() >= 0) {  // the chunk's last token
+                setInt(m, carried() + 2 * carried, row + length - 1);
                 setInt(m, carried() + 2 * carried + 1, chunk.carriedFrom());
                 carried++;
             }

@@ -82,27 +82,43 @@ final class StepSlots implements AutoCloseable {
     }
 
     /**
-     * The step submitted last, which {@code batch} follows: refused while it draws tokens on the host and is not
-     * awaited, and when a chunk of {@code batch} carries a token it did not sample on the GPU.
+     * The step whose sampled tokens {@code batch}'s carried chunks take: the step submitted last, which {@code batch}
+     * follows, or the step of another runner the chunks name ({@link ForwardBatch#carrySource}), which must be the last
+     * that runner submitted; null when no chunk carries. Refused while the step submitted last draws tokens on the host
+     * and is not awaited, and when a chunk carries a token its source did not sample on the GPU.
      */
-    CudaSubmittedStep previousFor(ForwardBatch batch) {
+    CudaSubmittedStep carrySource(ForwardBatch batch) {
         CudaSubmittedStep previous = lastSubmitted;
         if (previous != null && !previous.awaited && previous.hostRows) {
             throw new IllegalStateException("a step whose tokens are drawn on the host must be awaited before the next is submitted");
         }
-        if (batch.carriesTokens()) {
-            for (ForwardBatch.Chunk c : batch.chunks()) {
-                int from = c.carriedFrom();
-                if (from < 0) {
-                    continue;
-                }
-                if (previous == null || !previous.samplesOnDevice(from)) {
-                    throw new IllegalStateException("a chunk carries the token of chunk " + from
-                            + " of the previous step, which did not sample it on the GPU");
-                }
+        if (!batch.carriesTokens()) {
+            return null;
+        }
+        CudaSubmittedStep source = previous;
+        if (batch.carrySource() != null) {
+            if (!(batch.carrySource() instanceof CudaSubmittedStep named)) {
+                throw new IllegalArgumentException("a chunk carries a token from a step of another backend");
+            }
+            if (!named.isLastOfItsRunner()) {
+                throw new IllegalStateException("a chunk carries a token from a step its runner has submitted another after");
+            }
+            source = named;
+        }
+        for (ForwardBatch.Chunk c : batch.chunks()) {
+            int from = c.carriedFrom();
+            if (from >= 0 && (source == null || !source.samplesOnDevice(from))) {
+                throw new IllegalStateException("a chunk carries the token of output " + from + " of "
+                        + (batch.carrySource() == null ? "the previous step" : "another runner's step")
+                        + ", which did not sample it on the GPU");
             }
         }
-        return previous;
+        return source;
+    }
+
+    /** Whether {@code step} is the step submitted last, whose sampled tokens are still in the runner's buffer. */
+    boolean isLast(CudaSubmittedStep step) {
+        return lastSubmitted == step;
     }
 
     /** Records {@code step}, just queued in its slot, as the one the next step may carry tokens from. */

@@ -15,6 +15,7 @@ import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -124,6 +125,52 @@ class CpuForwardAndSampleTest {
             var refused = assertThrows(IllegalArgumentException.class,
                     () -> runner.forward(ForwardBatch.of(ForwardBatch.Chunk.carried(0, 3, table(runner, 4))), new float[config.vocabSize()]));
             assertTrue(refused.getMessage().contains("carried"), refused.getMessage());
+        }
+    }
+
+    /**
+     * A verification whose last token is the one another runner's last step samples (a draft model's, not awaited) gets
+     * the tokens it gets with that token written on the host; a step its runner has submitted another after is refused,
+     * and so is a batch carrying from two steps.
+     */
+    @Test
+    void aChunkTakesItsLastTokenFromAnotherRunnersLastStep() {
+        var config = CpuBackendTest.config(Architecture.QWEN3, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        int vocab = config.vocabSize();
+        int[] prompt = new SplittableRandom(6).ints(7, 0, vocab).toArray();
+        Sampler[] greedy = {new Sampler(SamplingParams.greedy(8), vocab), new Sampler(SamplingParams.greedy(8), vocab)};
+        try (CpuBackend backend = new CpuBackend(2); Model targetModel = RandomWeights.create(config, DType.BF16, 4);
+             Model draftModel = RandomWeights.create(config, DType.BF16, 5);
+             ModelRunner target = backend.load(targetModel, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE);
+             ModelRunner draft = backend.load(draftModel, KvCacheSpec.forTokens(config, 64, 4), Progress.NONE)) {
+            int[] drafted = new int[1];
+            draft.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table(draft, 7))), greedy).await(drafted);
+            BlockTable verified = table(target, 8);
+            target.forward(ForwardBatch.of(new ForwardBatch.Chunk(Arrays.copyOf(prompt, 6), 0, verified)),
+                    new float[vocab]);
+            int[] expected = new int[2];
+            target.submit(ForwardBatch.of(new ForwardBatch.Chunk(new int[] {prompt[6], drafted[0]}, 6, verified, -1, 2)), greedy)
+                    .await(expected);
+
+            var draftStep = draft.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table(draft, 7))), greedy);
+            var verification = target.submit(ForwardBatch.of(
+                    new ForwardBatch.Chunk(new int[] {prompt[6], 0}, 6, verified, 0, 2, draftStep)), greedy);
+            int[] got = new int[2], carried = new int[1];
+            verification.await(got);
+            draftStep.await(carried);
+            assertEquals(drafted[0], carried[0]);
+            assertArrayEquals(expected, got, "the verification's tokens with its last token taken from the draft's step");
+
+            var first = draft.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table(draft, 7))), greedy);
+            var second = draft.submit(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table(draft, 7))), greedy);
+            var e = assertThrows(IllegalStateException.class, () -> target.submit(ForwardBatch.of(
+                    new ForwardBatch.Chunk(new int[] {prompt[6], 0}, 6, verified, 0, 2, first)), greedy));
+            assertTrue(e.getMessage().contains("submitted another after"), e.getMessage());
+            var mixed = assertThrows(IllegalArgumentException.class, () -> ForwardBatch.of(ForwardBatch.Chunk.carried(0, 6, verified),
+                    new ForwardBatch.Chunk(new int[] {prompt[6], 0}, 6, verified, 0, 2, second)));
+            assertTrue(mixed.getMessage().contains("one step"), mixed.getMessage());
+            first.await(new int[1]);
+            second.await(new int[1]);
         }
     }
 

@@ -2,18 +2,22 @@ package dev.ember.backend.cuda;
 
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.engine.DraftModelProposer;
 import dev.ember.engine.LlmEngine;
 import dev.ember.engine.NgramProposer;
 import dev.ember.engine.Proposer;
 import dev.ember.engine.RequestListener;
 import dev.ember.engine.Speculation;
+import dev.ember.engine.StepObserver;
+import dev.ember.engine.VerificationWatch;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
+import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
@@ -21,12 +25,15 @@ import dev.ember.scheduler.Sequence;
 import dev.ember.scheduler.SpeculationStats;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -110,19 +117,130 @@ class CudaSpeculativeTest {
         }
     }
 
+    /**
+     * Verifications whose last tokens another runner's last step sampled on the device (a draft's, on its own stream,
+     * not awaited) give the tokens of the same verifications with those tokens written on the host, bit for bit: with
+     * their step replayed from a graph, and (24 sequences) when the step first grows the target's buffers and takes the
+     * tokens on the host instead. A step its runner submitted another after, or whose row was drawn on the host, is
+     * refused as a source.
+     */
+    @Test
+    void verificationsTakeTheirLastTokensFromAnotherRunnersStep() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 5);
+             ModelRunner draft = twoLayers(backend, 6)) {
+            for (int sequences : new int[] {4, 24}) {
+                Verifications v = new Verifications(target, draft, prompts(sequences));
+                int[] onDeviceFirst = v.run(true);  // for 24 sequences the first grows the target's buffers: on the host
+                int[] onHost = v.run(false);
+                long replayedBefore = target.counters().replayedSteps();
+                int[] onDevice = v.run(true);
+                assertArrayEquals(onHost, onDeviceFirst, sequences + " verifications, the first carrying");
+                assertArrayEquals(onHost, onDevice, sequences + " verifications carrying their last token on the device");
+                assertTrue(target.counters().replayedSteps() > replayedBefore, "a uniform verification replays a graph");
+                v.release();
+                System.out.printf("[gpu-check] %d verifications taking their last token from the draft's step on the device "
+                        + "equal those given it on the host%n", sequences);
+            }
+            refusesSourcesItCannotCarryFrom(target, draft);
+        }
+    }
+
+    private static void refusesSourcesItCannotCarryFrom(ModelRunner target, ModelRunner draft) {
+        int vocab = CONFIG.vocabSize();
+        BlockTable draftTable = draft.blockAllocator().newTable(), targetTable = target.blockAllocator().newTable();
+        draftTable.reserveOrFail(8, draft.blockAllocator());
+        targetTable.reserveOrFail(8, target.blockAllocator());
+        Sampler[] greedy = {new Sampler(SamplingParams.greedy(4), vocab), new Sampler(SamplingParams.greedy(4), vocab)};
+        ForwardBatch prompt = ForwardBatch.of(new ForwardBatch.Chunk(new int[] {1, 2, 3, 4, 5, 6}, 0, draftTable));
+        SubmittedStep first = draft.submit(prompt, greedy), second = draft.submit(prompt, greedy);
+        var e = assertThrows(IllegalStateException.class, () -> target.submit(ForwardBatch.of(
+                new ForwardBatch.Chunk(new int[] {1, 0}, 6, targetTable, 0, 2, first)), greedy));
+        assertTrue(e.getMessage().contains("submitted another after"), e.getMessage());
+        first.await(new int[1]);
+        second.await(new int[1]);
+        Sampler[] onHost = {new Sampler(SamplingParams.greedy(4).withRepetitionPenalty(1.2f), vocab)};
+        SubmittedStep drawnOnHost = draft.submit(prompt, onHost);
+        e = assertThrows(IllegalStateException.class, () -> target.submit(ForwardBatch.of(
+                new ForwardBatch.Chunk(new int[] {1, 0}, 6, targetTable, 0, 2, drawnOnHost)), greedy));
+        assertTrue(e.getMessage().contains("did not sample it on the GPU"), e.getMessage());
+        drawnOnHost.await(new int[1]);
+        draftTable.release(draft.blockAllocator());
+        targetTable.release(target.blockAllocator());
+    }
+
+    /**
+     * Verifications of gamma 1 for {@code prompts}: the target holds each prompt but its last token, the draft drafts the
+     * next token after the whole prompt, and the target verifies the last token and that draft, two outputs each.
+     */
+    private static final class Verifications {
+        final ModelRunner target, draft;
+        final int[][] prompts;
+        final BlockTable[] tables;
+        final Sampler[] greedy;
+
+        Verifications(ModelRunner target, ModelRunner draft, int[][] prompts) {
+            this.target = target;
+            this.draft = draft;
+            this.prompts = prompts;
+            this.tables = new BlockTable[prompts.length];
+            this.greedy = new Sampler[2 * prompts.length];
+            List<ForwardBatch.Chunk> prefixes = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                tables[i] = target.blockAllocator().newTable();
+                tables[i].reserveOrFail(prompts[i].length + 1, target.blockAllocator());
+                prefixes.add(new ForwardBatch.Chunk(Arrays.copyOf(prompts[i], prompts[i].length - 1), 0, tables[i]));
+            }
+            Arrays.setAll(greedy, i -> new Sampler(SamplingParams.greedy(4), CONFIG.vocabSize()));
+            target.forward(new ForwardBatch(prefixes), new float[prompts.length * CONFIG.vocabSize()]);
+        }
+
+        /** The verifications' tokens, their drafted token taken from the draft's step on the device or written on the host. */
+        int[] run(boolean onDevice) {
+            BlockTable[] draftTables = new BlockTable[prompts.length];
+            List<ForwardBatch.Chunk> drafting = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                draftTables[i] = draft.blockAllocator().newTable();
+                draftTables[i].reserveOrFail(prompts[i].length, draft.blockAllocator());
+                drafting.add(new ForwardBatch.Chunk(prompts[i], 0, draftTables[i]));
+            }
+            SubmittedStep drafted = draft.submit(new ForwardBatch(drafting), greedy);
+            int[] draftTokens = new int[prompts.length];
+            if (!onDevice) {
+                drafted.await(draftTokens);
+            }
+            List<ForwardBatch.Chunk> verifying = new ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                int[] tokens = {prompts[i][prompts[i].length - 1], draftTokens[i]};
+                int start = prompts[i].length - 1;
+                verifying.add(onDevice ? new ForwardBatch.Chunk(tokens, start, tables[i], i, 2, drafted)
+                        : new ForwardBatch.Chunk(tokens, start, tables[i], -1, 2));
+            }
+            int[] verified = new int[2 * prompts.length];
+            target.submit(new ForwardBatch(verifying), greedy).await(verified);
+            if (onDevice) {
+                drafted.await(draftTokens);
+            }
+            for (BlockTable t : draftTables) {
+                t.release(draft.blockAllocator());
+            }
+            return verified;
+        }
+
+        void release() {
+            for (BlockTable t : tables) {
+                t.release(target.blockAllocator());
+            }
+        }
+    }
+
     @Test
     void speculatingGivesTheTargetsGreedyTokens() {
         Gpu.context();
-        try (CudaBackend backend = new CudaBackend();
-             ModelRunner target = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 8192, BLOCK), 7)) {
-            int[][] prompts = new int[6][];
-            SplittableRandom random = new SplittableRandom(9);
-            for (int i = 0; i < prompts.length; i++) {
-                prompts[i] = random.ints(random.nextInt(8, 100), 0, CONFIG.vocabSize()).toArray();
-            }
+        try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 7)) {
+            int[][] prompts = prompts(6);
             int[][] plain = run(target, prompts, null);
-            ModelRunner draft = backend.loadRandom(CONFIG.withLayers(2), DType.BF16,
-                    KvCacheSpec.forTokens(CONFIG.withLayers(2), 8192, BLOCK), 7);
+            ModelRunner draft = twoLayers(backend, 7);
             for (Proposer proposer : new Proposer[] {new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), draft),
                     new NgramProposer(1, 3)}) {
                 try (Speculation speculation = new Speculation(proposer, 4, 64)) {
@@ -133,9 +251,66 @@ class CudaSpeculativeTest {
         }
     }
 
+    /**
+     * A greedy draft at gamma 1 and 2, alone and in a batch of six: each verification takes its last drafted token from
+     * the draft's step on the device (the host awaits that step only after the verification; alone, every one does),
+     * and the tokens are the target's own greedy ones up to near-ties.
+     */
+    @Test
+    void greedyDraftsReachTheVerificationOnTheDevice() {
+        Gpu.context();
+        try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 7);
+             ModelRunner draft = twoLayers(backend, 7)) {
+            int[][] prompts = prompts(6);
+            for (int[][] batch : new int[][][] {Arrays.copyOf(prompts, 1), prompts}) {
+                int[][] plain = run(target, batch, null);
+                for (int gamma : new int[] {1, 2}) {
+                    String what = "gamma " + gamma + ", " + batch.length + " requests";
+                    VerificationWatch watch = new VerificationWatch();
+                    try (Speculation speculation = new Speculation(new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), null),
+                            gamma, 64)) {
+                        GreedyRuns.assertSameUpToNearTies(what, target, batch, plain, run(target, batch, speculation, watch));
+                    }
+                    System.out.printf("[gpu-check] %s: %d of %d verifications took their last drafted token on the device%n",
+                            what, watch.lastTokenOnDevice(), watch.verifications());
+                    assertTrue(watch.lastTokenOnDevice() > 0, what);
+                    if (batch.length == 1) {
+                        assertEquals(watch.verifications(), watch.lastTokenOnDevice(), what);
+                    }
+                }
+            }
+            assertEquals(draft.blockAllocator().capacity(), draft.blockAllocator().freeBlocks(), "draft blocks leaked");
+        }
+    }
+
+    /** A target runner with random weights of {@code seed}. */
+    private static ModelRunner target(CudaBackend backend, long seed) {
+        return backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 8192, BLOCK), seed);
+    }
+
+    /** A draft runner: the target's shape with two layers, random weights of {@code seed}. */
+    private static ModelRunner twoLayers(CudaBackend backend, long seed) {
+        return backend.loadRandom(CONFIG.withLayers(2), DType.BF16, KvCacheSpec.forTokens(CONFIG.withLayers(2), 8192, BLOCK), seed);
+    }
+
+    /** Random prompts of 8 to 99 tokens. */
+    private static int[][] prompts(int count) {
+        int[][] prompts = new int[count][];
+        SplittableRandom random = new SplittableRandom(9);
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = random.ints(random.nextInt(8, 100), 0, CONFIG.vocabSize()).toArray();
+        }
+        return prompts;
+    }
+
     private static int[][] run(ModelRunner runner, int[][] prompts, Speculation speculation) {
+        return run(runner, prompts, speculation, StepObserver.NONE);
+    }
+
+    private static int[][] run(ModelRunner runner, int[][] prompts, Speculation speculation, StepObserver observer) {
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 512, 256, SchedulePolicy.DECODE_FIRST, false, true),
                 Set.of(), null);
+        engine.setObserver(observer);
         if (speculation != null) {
             engine.speculate(speculation);
         }

@@ -1,6 +1,7 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.backend.ForwardBatch;
+import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -107,6 +108,30 @@ class StepLayoutTest {
             assertEquals(2, read(m, layout.prefillChunks()));
             assertEquals(3, read(m, layout.prefillChunks() + 1));
             assertEquals(4, read(m, layout.prefillChunks() + 2));
+        }
+    }
+
+    /**
+     * Verifications whose last drafted token a draft model's step samples on the device are as uniform as any (their
+     * graph replays), and each carried pair names that token's row, its chunk's last, and the draft step's output.
+     */
+    @Test
+    void aVerificationCarriesItsLastTokenIntoItsLastRow() {
+        SubmittedStep draftStep = tokens -> {
+        };
+        ForwardBatch.Chunk first = chunk(30, 3, 3), second = chunk(7, 3, 3);
+        ForwardBatch batch = ForwardBatch.of(
+                new ForwardBatch.Chunk(first.tokens(), 30, first.blockTable(), 1, 3, draftStep),
+                new ForwardBatch.Chunk(second.tokens(), 7, second.blockTable(), 0, 3, draftStep));
+        StepLayout padded = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE).padded(4);
+        assertEquals(3, padded.uniformLength());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
+            assertEquals(2, padded.writeMetadata(batch, spec, spec.numBlocks(), m));
+            assertEquals(2, read(m, padded.carried()), "the first verification's last row");
+            assertEquals(1, read(m, padded.carried() + 1), "takes the draft step's output 1");
+            assertEquals(5, read(m, padded.carried() + 2));
+            assertEquals(0, read(m, padded.carried() + 3));
         }
     }
 
