@@ -14,6 +14,7 @@ import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.Tensor;
+import dev.ember.nativelib.ThreadNiceness;
 import jdk.incubator.vector.FloatVector;
 
 import java.lang.foreign.Arena;
@@ -22,6 +23,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinWorkerThread;
 
 /** Runs models on the host's cores with the Vector API: the reference every other backend is checked against. */
 public final class CpuBackend implements Backend {
@@ -35,8 +37,41 @@ public final class CpuBackend implements Backend {
     }
 
     public CpuBackend(int threads) {
-        this.pool = new ForkJoinPool(threads);
+        this.pool = new ForkJoinPool(threads, NicedWorker::new, null, false);
         this.deviceName = "cpu (" + threads + " threads, " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit vectors)";
+    }
+
+    /**
+     * A worker of the backend's pool at nice value {@link #COMPUTE_NICENESS} (Linux): a server's threads on the same cores
+     * (the acceptor, the request threads, the JIT compiler) run first when they want a core, so that a burst of
+     * requests on a small machine is accepted and answered while the model computes, and the computation loses nothing
+     * when they do not. {@code EMBER_CPU_NICENESS} sets another value (0: as the process).
+     */
+    private static final class NicedWorker extends ForkJoinWorkerThread {
+        private static final int COMPUTE_NICENESS = niceness(System.getenv("EMBER_CPU_NICENESS"));
+
+        NicedWorker(ForkJoinPool pool) {
+            super(pool);
+        }
+
+        @Override
+        protected void onStart() {
+            super.onStart();
+            if (COMPUTE_NICENESS > 0) {
+                ThreadNiceness.setForCurrentThread(COMPUTE_NICENESS);
+            }
+        }
+
+        static int niceness(String configured) {
+            if (configured == null || configured.isBlank()) {
+                return 10;
+            }
+            try {
+                return Math.clamp(Integer.parseInt(configured.strip()), 0, 19);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("EMBER_CPU_NICENESS: a nice value 0 to 19, not " + configured, e);
+            }
+        }
     }
 
     @Override
