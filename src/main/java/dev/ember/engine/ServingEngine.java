@@ -60,7 +60,8 @@ public final class ServingEngine implements AutoCloseable {
 
     private final LlmEngine engine;
     private final Tokenizer tokenizer;
-    private final ServingMetrics metrics = new ServingMetrics();
+    /** Replaced only by {@link #startMetricsAfresh}, on the engine thread. */
+    private volatile ServingMetrics metrics = new ServingMetrics();
     private final BlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
     private final AtomicInteger queuedSubmissions = new AtomicInteger();
     private final Object admission = new Object();
@@ -128,6 +129,14 @@ public final class ServingEngine implements AutoCloseable {
 
     public ServingMetrics metrics() {
         return metrics;
+    }
+
+    /**
+     * Starts the counters and histograms of {@link #metrics} afresh, between two steps, so that what was served before
+     * (a server's warm-up, which no client sent) counts nowhere; requests still running count from here on only.
+     */
+    public void startMetricsAfresh() {
+        inspect(ignored -> metrics = new ServingMetrics());
     }
 
     /** The engine's state after its latest step. */

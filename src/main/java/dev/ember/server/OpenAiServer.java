@@ -26,6 +26,10 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.BindException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -36,6 +40,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -145,6 +150,8 @@ public final class OpenAiServer implements AutoCloseable {
     private final Object drainLock = new Object();
     private volatile boolean draining;
     private volatile boolean aborting;
+    /** While {@link #warmUp} runs: {@code /health} answers 503 "warming up". */
+    private volatile boolean warming;
     /** Connections in the middle of a request head, and when they were first seen there (the sweeper's thread only). */
     private Map<EndPoint, Long> partialHeads = new HashMap<>();
 
@@ -221,6 +228,83 @@ public final class OpenAiServer implements AutoCloseable {
         server.port = server.connector.getLocalPort();
         server.sweeper.scheduleWithFixedDelay(server::closeStalledHeads, SWEEP_MILLIS, SWEEP_MILLIS, TimeUnit.MILLISECONDS);
         return server;
+    }
+
+    /**
+     * Sends {@code requests} requests to this server over the loopback, {@code concurrency} at a time, and waits for
+     * their answers, before it reports ready: completions and chat, whole and streamed, and a refused one (400), of a
+     * few tokens each. Until then every path a client's request takes (Jetty, JSON, tokenizing, the engine's steps at a
+     * batch of {@code concurrency}, streaming) runs interpreted or half compiled: the first burst of clients would pay
+     * for that with CPU the thread answering {@code /health} needs, and with garbage that brings a young collection
+     * into the burst. {@code /health} answers 503 "warming up" meanwhile, and {@code /metrics} starts afresh after it.
+     * No request is sent after {@code limit}.
+     *
+     * @return how many requests were answered as expected (200, the refused one 400)
+     */
+    public int warmUp(int requests, int concurrency, Duration limit) throws InterruptedException {
+        if (requests <= 0) {
+            return 0;
+        }
+        warming = true;
+        try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .executor(Executors.newVirtualThreadPerTaskExecutor()).build();
+             ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            String host = switch (config.host()) {
+                case "0.0.0.0", "" -> "127.0.0.1";
+                case "::", "[::]" -> "[::1]";
+                default -> config.host().contains(":") ? "[" + config.host() + "]" : config.host();
+            };
+            long deadline = System.nanoTime() + limit.toNanos();
+            Semaphore slots = new Semaphore(Math.max(1, concurrency));
+            AtomicInteger answered = new AtomicInteger();
+            String[] prompts = {"Hello", "The meaning of life is", "Once upon a time", "A friend in need"};
+            for (int i = 0; i < requests && System.nanoTime() < deadline; i++) {
+                slots.acquire();
+                int kind = i % 5;
+                ObjectNode body = JSON.createObjectNode().put("max_tokens", 2 + i % 7).put("temperature", i % 2 == 0 ? 0 : 0.8)
+                        .put("seed", i).put("ignore_eos", true);
+                String prompt = prompts[i % prompts.length];
+                if (kind == 1 || kind == 3) {
+                    body.putArray("messages").addObject().put("role", "user").put("content", prompt);
+                } else {
+                    body.put("prompt", prompt);
+                }
+                if (kind == 2 || kind == 3) {
+                    body.put("stream", true).putObject("stream_options").put("include_usage", true);
+                }
+                if (kind == 4) {
+                    body.put("temperature", "warm");  // refused: a wrong type
+                }
+                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://" + host + ":" + port
+                                + (kind == 1 || kind == 3 ? "/v1/chat/completions" : "/v1/completions")))
+                        .timeout(Duration.ofNanos(Math.max(deadline - System.nanoTime(), 0)).plusSeconds(30))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
+                if (config.apiKey() != null) {
+                    request.header("Authorization", "Bearer " + config.apiKey());
+                }
+                clients.execute(() -> {
+                    try {
+                        if (http.send(request.build(), HttpResponse.BodyHandlers.discarding()).statusCode() == (kind == 4 ? 400 : 200)) {
+                            answered.incrementAndGet();
+                        }
+                    } catch (IOException e) {
+                        // not answered: the warm-up is best effort
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    } finally {
+                        slots.release();
+                    }
+                });
+            }
+            slots.acquire(Math.max(1, concurrency));  // every request answered (or failed)
+            engine.startMetricsAfresh();  // /metrics counts what clients sent
+            return answered.get();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);  // writing a JSON body of a few fields
+        } finally {
+            warming = false;
+        }
     }
 
     /** The port the server listens on (the one picked, when the configuration asked for 0). */
@@ -432,11 +516,11 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private boolean healthy() {
-        return engine.isHealthy() && engine.isAdmitting() && !draining;
+        return engine.isHealthy() && engine.isAdmitting() && !draining && !warming;
     }
 
     private byte[] healthBody() {
-        String status = healthy() ? "ok" : engine.isHealthy() ? "shutting down" : "engine stopped";
+        String status = healthy() ? "ok" : !engine.isHealthy() ? "engine stopped" : warming && !draining ? "warming up" : "shutting down";
         return ("{\"status\":\"" + status + "\"}").getBytes(StandardCharsets.UTF_8);
     }
 

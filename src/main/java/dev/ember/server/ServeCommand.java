@@ -67,6 +67,11 @@ public final class ServeCommand implements Callable<Integer> {
             description = "directory of the tokenizer.json to use; default: the model's (needed with --preset)")
     Path tokenizerDirectory;
 
+    @Option(names = "--warmup-requests", defaultValue = "256", paramLabel = "N",
+            description = "requests the server sends itself before it reports ready (/health 200), to compile the paths "
+                    + "a burst of clients takes; 0: none; default: ${DEFAULT-VALUE}")
+    int warmupRequests;
+
     @Option(names = "--max-request-bytes", defaultValue = "" + OpenAiServer.Config.DEFAULT_MAX_REQUEST_BYTES,
             description = "largest request body accepted (larger ones get a 413); default: ${DEFAULT-VALUE}")
     int maxRequestBytes;
@@ -125,12 +130,20 @@ public final class ServeCommand implements Callable<Integer> {
                 stopped.countDown();
             }, "ember-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
+            if (warmupRequests > 0) {
+                long start = System.nanoTime();
+                int answered = server.warmUp(warmupRequests, Math.min(64, scheduler.maxRunning()), WARMUP_LIMIT);
+                err.printf("ember: warmed up with %d requests in %.1f s%n", answered, (System.nanoTime() - start) / 1e9);
+            }
             err.printf("ember: serving %s as \"%s\" on %s (%s, context %d tokens)%s%n", loaded.name(), name, server.baseUrl(),
                     runner.deviceName(), engine.contextLength(), apiKey != null ? ", API key required" : "");
             stopped.await();
         }
         return 0;
     }
+
+    /** The most time the warm-up may take (a large model on the CPU); no request is sent after it. */
+    private static final Duration WARMUP_LIMIT = Duration.ofSeconds(30);
 
     private static Duration seconds(double seconds) {
         return Duration.ofNanos(Math.round(seconds * 1e9));

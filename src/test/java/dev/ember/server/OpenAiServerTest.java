@@ -13,11 +13,13 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.engine.NgramProposer;
 import dev.ember.engine.ServingEngine;
+import dev.ember.engine.ServingMetrics;
 import dev.ember.engine.Speculation;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
@@ -337,6 +339,39 @@ class OpenAiServerTest {
         assertEquals("ember-tiny", models.at("/data/0/id").asText());
         assertEquals(2048, models.at("/data/0/max_model_len").asInt());
         assertEquals(200, send(HttpRequest.newBuilder(main.uri("/health")).GET().build()).statusCode());
+    }
+
+    @Test
+    void warmUpAnswersEveryKindWhileHealthSaysWarmingUp() throws Exception {
+        try (Served served = Served.start(new OpenAiServer.Config("127.0.0.1", 0, "sesame", "ember-tiny", MAX_REQUEST_BYTES,
+                Duration.ofSeconds(30)))) {
+            int[] answered = new int[1];
+            Thread warmUp = Thread.ofVirtual().start(() -> {
+                try {
+                    answered[0] = served.server().warmUp(40, 8, Duration.ofSeconds(60));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            boolean sawWarming = false;
+            while (warmUp.isAlive()) {
+                HttpResponse<String> health = send(HttpRequest.newBuilder(served.uri("/health")).GET().build());
+                if (health.statusCode() == 503) {
+                    assertEquals("warming up", JSON.readTree(health.body()).get("status").asText());
+                    sawWarming = true;
+                }
+            }
+            warmUp.join();
+            assertTrue(sawWarming, "/health answered 503 while warming up");
+            assertEquals(40, answered[0], "every warm-up request answered as expected (the API key sent)");
+            ServingMetrics metrics = served.engine().metrics();
+            assertEquals(0, metrics.promptTokens() + metrics.generationTokens() + metrics.failedRequests()
+                    + metrics.finishedRequests(FinishReason.LENGTH) + metrics.endToEndLatency().count(),
+                    "/metrics counts nothing of the warm-up");
+            HttpResponse<String> health = send(HttpRequest.newBuilder(served.uri("/health")).GET().build());
+            assertEquals(200, health.statusCode());
+            assertEquals(0, served.server().warmUp(0, 8, Duration.ofSeconds(1)));
+        }
     }
 
     @Test
