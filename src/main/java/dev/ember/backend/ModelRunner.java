@@ -6,6 +6,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
 
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -77,7 +78,6 @@ public interface ModelRunner extends AutoCloseable {
     default void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
     }
 
-    /** Where this runner's steps spent their time so far; {@link StepCounters#NONE} for a runner that does not count. */
     /**
      * How the weights stream through the device's window, and what has been copied so far; empty for a runner that
      * holds every weight (mode {@code full}).
@@ -86,8 +86,18 @@ public interface ModelRunner extends AutoCloseable {
         return Optional.empty();
     }
 
+    /** Where this runner's steps spent their time so far; {@link StepCounters#NONE} for a runner that does not count. */
     default StepCounters counters() {
         return StepCounters.NONE;
+    }
+
+    /**
+     * What this runner chose by timing candidates on its device so far (the CUDA runner: the implementation of each
+     * small matrix product), one line each, for a benchmark's log: two runs that chose differently did not run the same
+     * code. Empty for a runner that chooses nothing by measuring.
+     */
+    default List<String> measuredChoices() {
+        return List.of();
     }
 
     /**

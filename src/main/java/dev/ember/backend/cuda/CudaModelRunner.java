@@ -468,7 +468,8 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
-    List<String> productChoices() {
+    @Override
+    public List<String> measuredChoices() {
         return products.choices().stream().map(Object::toString).sorted().toList();
     }
 

@@ -67,7 +67,7 @@ class DecodeTimingTest {
             double floor = floorMillis(LLAMA_8B, 1, 128);
             System.out.printf("[gpu-time] Llama-3.1-8B shape: batch 1 decode %.3f ms/step = %.0f tokens/s, %.0f%% of the %.0f tokens/s floor (target >= 170)%n",
                     ms, 1000 / ms, 100 * floor / ms, 1000 / floor);
-            for (String choice : ((CudaModelRunner) runner).productChoices()) {
+            for (String choice : runner.measuredChoices()) {
                 System.out.println("[gpu-time] Llama-3.1-8B product " + choice);
             }
         }
