@@ -307,7 +307,7 @@ class AttentionKernelsTest {
         kernels.decodeBulkStages(stages);
         try {
             checkDecode(type, shape, splits, kernels.decodeKernelName(type, shape)
-                    + (kernels.decodeKernelName(type, shape).endsWith("bulk") ? " stages=" + stages : ""));
+                    + (kernels.decodeKernelName(type, shape).startsWith("decode_attention_bulk") ? " stages=" + stages : ""));
         } finally {
             kernels.useBulkDecode(wasBulk);
             kernels.decodeBulkStages(wasStages);
