@@ -145,16 +145,25 @@ class DecodeAttentionLaunchTest {
         assertEquals("decode_attention_keys_d256_g4", EmberKernels.decodeKernel(256, 4));
     }
 
-    /** Where nvcc built the kernels: every name decodeAttention may launch is an entry point of the fatbin. */
-    @Test
-    void everyLaunchedNameIsInTheFatbin() throws IOException {
+    /**
+     * The bytes of a bundled fatbin as text, where its entry points' names stand NUL-terminated; skips the test in a
+     * build without kernels, or where the names are not readable there ({@code knownEntry} not found: compressed).
+     */
+    private static String fatbinText(String file, String knownEntry) throws IOException {
         assumeTrue(EmberKernels.bundled(), "this build has no CUDA kernels (no nvcc)");
         String fatbin;
-        try (InputStream in = EmberKernels.class.getResourceAsStream(EmberKernels.RESOURCE_DIR + "attention_decode.fatbin")) {
+        try (InputStream in = EmberKernels.class.getResourceAsStream(EmberKernels.RESOURCE_DIR + file)) {
             assertNotNull(in);
             fatbin = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
         }
-        assumeTrue(fatbin.contains("decode_attention_reduce_f32\0"), "the fatbin's names are not readable (compressed?)");
+        assumeTrue(fatbin.contains(knownEntry + "\0"), "the fatbin's names are not readable (compressed?)");
+        return fatbin;
+    }
+
+    /** Where nvcc built the kernels: every name decodeAttention may launch is an entry point of the fatbin. */
+    @Test
+    void everyLaunchedNameIsInTheFatbin() throws IOException {
+        String fatbin = fatbinText("attention_decode.fatbin", "decode_attention_reduce_f32");
         for (String suffix : new String[] {"_f32", "_bf16", "_f16"}) {
             for (int hd : new int[] {128, 256}) {
                 for (int heads : new int[] {2, 4}) {
@@ -175,20 +184,14 @@ class DecodeAttentionLaunchTest {
     /** Where nvcc built the kernels: every name prefillAttention may launch on the tensor cores is an entry point. */
     @Test
     void everyLaunchedPrefillNameIsInTheFatbin() throws IOException {
-        assumeTrue(EmberKernels.bundled(), "this build has no CUDA kernels (no nvcc)");
-        String fatbin;
-        try (InputStream in = EmberKernels.class.getResourceAsStream(EmberKernels.RESOURCE_DIR + "attention_prefill_mma.fatbin")) {
-            assertNotNull(in);
-            fatbin = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
-        }
-        assumeTrue(fatbin.contains("prefill_attention_mma_bf16\0"), "the fatbin's names are not readable (compressed?)");
-        for (String suffix : new String[] {"_bf16", "_f16"}) {
-            List<String> kernels = new ArrayList<>(List.of("prefill_attention_mma"));
-            for (int warps : new int[] {4, 8}) {
-                for (int headDim : new int[] {64, 128}) {
-                    kernels.add(EmberKernels.prefillBulkEntry(warps, headDim));
-                }
+        String fatbin = fatbinText("attention_prefill_mma.fatbin", "prefill_attention_mma_bf16");
+        List<String> kernels = new ArrayList<>(List.of("prefill_attention_mma"));
+        for (int warps : new int[] {4, 8}) {
+            for (int headDim : new int[] {64, 128}) {
+                kernels.add(EmberKernels.prefillBulkEntry(warps, headDim));
             }
+        }
+        for (String suffix : new String[] {"_bf16", "_f16"}) {
             for (String kernel : kernels) {
                 assertTrue(fatbin.contains(kernel + suffix + "\0"), kernel + suffix + " is not in attention_prefill_mma.fatbin");
             }
