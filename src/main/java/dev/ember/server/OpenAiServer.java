@@ -249,11 +249,11 @@ public final class OpenAiServer implements AutoCloseable {
         try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
                 .executor(Executors.newVirtualThreadPerTaskExecutor()).build();
              ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
-            String host = switch (config.host()) {
+            String loopback = url(switch (config.host()) {  // a wildcard address is reached on the loopback
                 case "0.0.0.0", "" -> "127.0.0.1";
-                case "::", "[::]" -> "[::1]";
-                default -> config.host().contains(":") ? "[" + config.host() + "]" : config.host();
-            };
+                case "::", "[::]" -> "::1";
+                default -> config.host();
+            });
             long deadline = System.nanoTime() + limit.toNanos();
             Semaphore slots = new Semaphore(Math.max(1, concurrency));
             AtomicInteger answered = new AtomicInteger();
@@ -275,7 +275,7 @@ public final class OpenAiServer implements AutoCloseable {
                 if (kind == 4) {
                     body.put("temperature", "warm");  // refused: a wrong type
                 }
-                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://" + host + ":" + port
+                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(loopback
                                 + (kind == 1 || kind == 3 ? "/v1/chat/completions" : "/v1/completions")))
                         .timeout(Duration.ofNanos(Math.max(deadline - System.nanoTime(), 0)).plusSeconds(30))
                         .header("Content-Type", "application/json")
@@ -313,8 +313,12 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     public String baseUrl() {
-        String host = config.host().contains(":") ? "[" + config.host() + "]" : config.host();
-        return "http://" + host + ":" + port();
+        return url(config.host());
+    }
+
+    /** The HTTP URL of this server's port at {@code host} (an IPv6 address in brackets). */
+    private String url(String host) {
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
     }
 
     /**
