@@ -88,6 +88,7 @@ public final class EmberKernels implements AutoCloseable {
     private boolean bulkPrefill;
     private int prefillBulkWarps;
     private int bulkStages;
+    private long gemvWarmBudget;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
@@ -96,6 +97,16 @@ public final class EmberKernels implements AutoCloseable {
         useBulkPrefill(!"0".equals(System.getenv("EMBER_PREFILL_BULK")));
         prefillBulkWarps(CONFIGURED_PREFILL_BULK_WARPS == 4 ? 4 : PREFILL_BULK_WARPS);
         decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
+        gemvWarmBudget((long) positiveEnvironment("EMBER_GEMV_WARM_MB") << 20);
+    }
+
+    /**
+     * From now on {@link #gemv} asks up to {@code bytes} of its weight matrix into L2 before it waits for the kernels
+     * before it (0: only each warp's first step), so that the memory streams the weights while those kernels run.
+     * EMBER_GEMV_WARM_MB sets it at start.
+     */
+    public void gemvWarmBudget(long bytes) {
+        gemvWarmBudget = Math.max(0, bytes);
     }
 
     /**
@@ -659,8 +670,20 @@ public final class EmberKernels implements AutoCloseable {
             throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
         }
         String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
-        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
+        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(gemvWarmBytes(gemvWarmBudget, type, k, n, inFlight))
                 .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
+    }
+
+    /**
+     * How many bytes of its weight row (of {@code k} elements) each of the {@code n} warps of {@link #gemv} asks into
+     * L2 before it waits for the kernels before it: at least its first step's slices, and the {@code budget}'s share
+     * of the row in whole 128-byte lines, at most the row.
+     */
+    static int gemvWarmBytes(long budget, DType type, int k, int n, int inFlight) {
+        long row = (long) k * type.bytes();
+        long firstStep = Math.min(row, (long) inFlight * 32 * 16);
+        long share = budget / n & ~127L;
+        return (int) Math.min(row, Math.max(firstStep, share));
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */
