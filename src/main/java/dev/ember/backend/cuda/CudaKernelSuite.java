@@ -9,6 +9,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,7 +45,7 @@ final class CudaKernelSuite implements KernelSuite {
     private final CublasLt blas;
     private final CudaEvent start;
     private final CudaEvent end;
-    private final List<DeviceBuffer> buffers = new ArrayList<>();
+    private final List<AutoCloseable> owned = new ArrayList<>();
     private final Map<Case, Runnable> launches = new LinkedHashMap<>();
     private final SplittableRandom rng;
     private long fillSeed;
@@ -90,6 +91,7 @@ final class CudaKernelSuite implements KernelSuite {
         final int bs = shape.blockSize();
         final int maxDecode, maxRows, blocksPerSequence;
         final DeviceBuffer x, delta, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
+        final ArgmaxSplits argmaxSplits;
         final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
         final DeviceBuffer keys, values, partialOut, partialMaxSum;
         final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
@@ -111,6 +113,8 @@ final class CudaKernelSuite implements KernelSuite {
             gated = random(type, (long) maxRows * ff, 0f, 1f);
             logits = random(DType.F32, (long) maxDecode * vocab, 0f, 4f);
             sampled = allocate(4L * maxDecode);
+            argmaxSplits = new ArgmaxSplits(maxDecode);
+            owned.add(argmaxSplits);
             wQkv = random(type, (long) (qd + 2 * kvd) * h, 0f, 0.05f);
             wO = random(type, (long) h * qd, 0f, 0.05f);
             wGateUp = random(type, 2L * ff * h, 0f, 0.05f);
@@ -213,7 +217,8 @@ final class CudaKernelSuite implements KernelSuite {
                 products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
                         sampleTokensBytes(rows, vocab), Double.NaN), () ->
-                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab));
+                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab,
+                                argmaxSplits));
             }
         }
 
@@ -303,7 +308,7 @@ final class CudaKernelSuite implements KernelSuite {
 
     private DeviceBuffer allocate(long bytes) {
         DeviceBuffer b = DeviceBuffer.allocate(bytes);
-        buffers.add(b);
+        owned.add(b);
         return b;
     }
 
@@ -373,11 +378,10 @@ final class CudaKernelSuite implements KernelSuite {
     @Override
     public void close() {
         context.makeCurrent();
-        for (DeviceBuffer b : buffers) {
-            b.close();
-        }
-        buffers.clear();
-        for (AutoCloseable c : new AutoCloseable[] {start, end, blas, kernels, stream}) {
+        List<AutoCloseable> all = new ArrayList<>(owned);
+        owned.clear();
+        all.addAll(Arrays.asList(start, end, blas, kernels, stream));
+        for (AutoCloseable c : all) {
             if (c != null) {
                 try {
                     c.close();

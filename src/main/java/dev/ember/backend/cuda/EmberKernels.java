@@ -72,6 +72,10 @@ public final class EmberKernels implements AutoCloseable {
     private static final int SILU_VECTORS = 2;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
+    /** The most blocks that share one greedy row's vocabulary (sampling.cu argmax_row). */
+    static final int MAX_ARGMAX_SHARES = 16;
+    private static final int CONFIGURED_ARGMAX_SHARES = positiveEnvironment("EMBER_ARGMAX_SHARES");
+
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
@@ -686,9 +690,32 @@ public final class EmberKernels implements AutoCloseable {
         return (int) Math.min(row, Math.max(firstStep, share));
     }
 
-    /** {@code out[r] = argmax logits[r]}, lowest index on ties. */
-    public void argmax(CudaStream stream, long logits, long out, int rows, int vocab) {
-        args.begin().pointer(logits).pointer(out).i32(vocab).launch(function("argmax_f32"), rows, 1, 1, 1024, 0, stream);
+    /** {@code out[r] = argmax logits[r]}, lowest index on ties, each row over {@code shares} blocks sharing {@code splits}. */
+    public void argmax(CudaStream stream, long logits, long out, int rows, int vocab, ArgmaxSplits splits, int shares) {
+        checkShares(rows, shares, splits);
+        args.begin().pointer(logits).pointer(out).i32(vocab).pointer(splits.best.address()).pointer(splits.index.address())
+                .pointer(splits.arrivals.address()).launch(function("argmax_f32"), rows, shares, 1, 1024, 0, stream);
+    }
+
+    /**
+     * How many blocks share a greedy row's vocabulary in {@link #sampleTokens}: where the rows alone would leave most
+     * multiprocessors idle (one block takes about 30 us over a 128K vocabulary on the H200), as many a row as come to
+     * at most two blocks a multiprocessor, each taking at least 4,096 logits, at most {@link #MAX_ARGMAX_SHARES};
+     * {@code configured} (EMBER_ARGMAX_SHARES, 0 where unset) pins it.
+     */
+    static int argmaxShares(int rows, int vocab, int multiprocessors, int configured) {
+        if (configured > 0) {
+            return Math.min(configured, MAX_ARGMAX_SHARES);
+        }
+        int forTheGpu = 2 * multiprocessors / rows;
+        return Math.max(1, Math.min(Math.min(forTheGpu, vocab / 4096), MAX_ARGMAX_SHARES));
+    }
+
+    private static void checkShares(int rows, int shares, ArgmaxSplits splits) {
+        if (shares < 1 || shares > MAX_ARGMAX_SHARES || rows > splits.rows) {
+            throw new IllegalArgumentException(rows + " rows of " + shares + " shares do not fit scratch for " + splits.rows
+                    + " rows of at most " + MAX_ARGMAX_SHARES);
+        }
     }
 
     /** Temperature / top-k / top-p sampling of sample_top_k_top_p in sampling.cu, with per-row parameters. */
@@ -704,9 +731,12 @@ public final class EmberKernels implements AutoCloseable {
      * the uniform draw as float bits; the logprobs' K, read by {@link #tokenLogprobs}); {@code out[r]} gets the token,
      * or -1 for mode 0.
      */
-    public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
-        args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
-                .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
+    public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab, ArgmaxSplits splits) {
+        int shares = argmaxShares(rows, vocab, device.multiprocessors(), CONFIGURED_ARGMAX_SHARES);
+        checkShares(rows, shares, splits);
+        args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab).pointer(splits.best.address())
+                .pointer(splits.index.address()).pointer(splits.arrivals.address())
+                .launch(function("sample_tokens"), rows, shares, 1, 1024, 0, stream);
     }
 
     /**
