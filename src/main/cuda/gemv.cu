@@ -58,13 +58,8 @@ template <> __device__ __forceinline__ __half store_as<__half>(float v) { return
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
 // short row, 4 leaves more registers for large M; the runner times both).
-// warm_bytes: how much of its row each warp asks into L2 before it waits (whole 128-byte lines from the row's start,
-// lane l taking lines l, l + 32, ...): under programmatic dependent launch the blocks of this kernel are resident
-// while the small kernels before it run, and the memory, idle under those, streams this much of the matrix meanwhile.
-// The runner gives at least the first step's UNROLL slices and at most the row (EmberKernels.gemvWarmBytes).
 template <typename T, typename O, int M, int GEMV_UNROLL>
-__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k,
-                     int warm_bytes) {
+__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;  // elements one warp covers per load
     const int column = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
@@ -75,13 +70,15 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 #pragma unroll
     for (int i = 0; i < M; i++) acc[i] = 0.f;
 
-    // Before waiting for the kernels before this one (no kernel writes the weights), the row's first warm_bytes are
-    // asked into L2: their stream from memory starts while the kernels before this one still run, and the loads
-    // below find them there. A prefetch holds no register.
-    const char* row_bytes = reinterpret_cast<const char*>(row);
-    for (int line = lane * 128; line < warm_bytes; line += 32 * 128) prefetch_l2(row_bytes + line);
-    wait_for_previous_grid();
+    // Before waiting for the kernels before this one (no kernel writes the weights), the first step's weights are
+    // asked into L2: under programmatic dependent launch their stream from memory starts while the small kernels
+    // before this one still run, and the loads below find them there. A prefetch holds no register.
     int at = lane * VEC;
+#pragma unroll
+    for (int u = 0; u < GEMV_UNROLL; u++) {
+        if (at + u * STEP < k) prefetch_l2(row + at + u * STEP);
+    }
+    wait_for_previous_grid();
     for (; at + (GEMV_UNROLL - 1) * STEP < k; at += GEMV_UNROLL * STEP) {
         uint4 wv[GEMV_UNROLL];
 #pragma unroll
@@ -115,14 +112,11 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 
 // gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane.
 // 256 threads (8 columns) per block.
-#define GEMV_PARAMS \
-    (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k, int warm_bytes)
-#define GEMV_ROUNDED_PARAMS \
-    (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k, int warm_bytes)
-#define GEMV_VARIANTS(M, U, suffix)                                                                                   \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k, warm_bytes)) \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS,                     \
-                            (x, w, out, m, n, k, warm_bytes))
+#define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
+#define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
+#define GEMV_VARIANTS(M, U, suffix)                                                                                  \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))           \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
 GEMV_VARIANTS(1, 4, )
 GEMV_VARIANTS(2, 4, )
 GEMV_VARIANTS(4, 4, )

@@ -1,5 +1,4 @@
-// Next-token choice on the GPU, from fp32 logits [rows][vocab]; blocks of 1024 threads, one per row (greedy rows of
-// a step with few rows: several, argmax_row).
+// Next-token choice on the GPU, from fp32 logits [rows][vocab]; one block of 1024 threads per row.
 #include "common.cuh"
 
 namespace ember {
@@ -116,69 +115,26 @@ __device__ __forceinline__ void block_argmax(float& best, int& index, float* val
     }
 }
 
-// Where the blocks of a row split its greedy choice (gridDim.y > 1) leave their shares: a (best, index) pair per
-// block of the row, and how many of the row's blocks have left theirs. The arrivals start at 0 (the runner clears
-// them once, when it allocates them) and the row's last block sets them back to 0 when it is done, so a captured step
-// can replay.
-struct ArgmaxSplits {
-    float* best;        // [rows][gridDim.y]
-    int* index;         // [rows][gridDim.y]
-    unsigned* arrivals; // [rows]
-};
-
-// Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins), written to *out.
-// One pass over the row (vocab*4 bytes), split over the gridDim.y blocks of the row (blockIdx.y is the share): a
-// single 1024-thread block reads a 128K vocabulary in about 30 us on the H200, all of it latency, while the step's
-// other multiprocessors wait, so a step of few rows spreads it. Each block takes a run of whole 16-byte words, finds
-// its largest, and leaves it in `splits`; the row's last block to arrive (an atomic count) merges them.
-__device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out, ArgmaxSplits splits, int row) {
+// Greedy choice: the index of the largest of x[0, vocab), the lowest index on ties (NaN never wins),
+// written by thread 0 to *out. One pass over the row (vocab*4 bytes).
+__device__ void argmax_row(const float* __restrict__ x, int vocab, int* __restrict__ out) {
     __shared__ float bestValues[32];
     __shared__ int bestIndices[32];
-    __shared__ bool lastToArrive;
-    const int shares = gridDim.y, share = blockIdx.y;
-    const long long words = (vocab + 3) / 4;
-    const int begin = (int)min((long long)vocab, 4 * (words * share / shares));
-    const int end = (int)min((long long)vocab, 4 * (words * (share + 1) / shares));
     float best = -INFINITY;
     int index = INT_MAX;
-    for_each_own(x + begin, end - begin, [&](float v, int i) { keep_larger(v, begin + i, best, index); });
+    for_each_own(x, vocab, [&](float v, int i) { keep_larger(v, i, best, index); });
     block_argmax(best, index, bestValues, bestIndices);
-    if (shares > 1) {
-        if (threadIdx.x == 0) {
-            splits.best[row * shares + share] = best;
-            splits.index[row * shares + share] = index;
-            __threadfence();  // the share is visible to every block before its arrival is counted
-            lastToArrive = atomicAdd(splits.arrivals + row, 1u) == (unsigned)shares - 1;
-        }
-        __syncthreads();
-        if (!lastToArrive || threadIdx.x >= 32) return;
-        __threadfence();
-        best = -INFINITY;
-        index = INT_MAX;
-        for (int s = threadIdx.x; s < shares; s += 32) {  // read from L2: the other blocks wrote them there
-            keep_larger(__ldcg(splits.best + row * shares + s), __ldcg(splits.index + row * shares + s), best, index);
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            keep_larger(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, index, o), best, index);
-        }
-        if (threadIdx.x == 0) splits.arrivals[row] = 0;
-    }
     // A row of only NaN has no winner; report index 0 rather than an invalid token.
     if (threadIdx.x == 0) *out = index == INT_MAX ? 0 : index;
 }
 
 }  // namespace ember
 
-// Greedy choice for every row: out[r] = argmax of row r, over gridDim.y blocks a row (argmax_row). Reads
-// rows*vocab*4 bytes.
-extern "C" __global__ void __launch_bounds__(1024, 2) argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab,
-                                      float* __restrict__ splitBest, int* __restrict__ splitIndex,
-                                      unsigned* __restrict__ splitArrivals) {
+// Greedy choice for every row: out[r] = argmax of row r. Reads rows*vocab*4 bytes.
+extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __restrict__ out, int vocab) {
     ember::allow_next_grid();
     ember::wait_for_previous_grid();
-    argmax_row(logits + (size_t)blockIdx.x * vocab, vocab, out + blockIdx.x, {splitBest, splitIndex, splitArrivals},
-               blockIdx.x);
+    argmax_row(logits + (size_t)blockIdx.x * vocab, vocab, out + blockIdx.x);
 }
 
 // Temperature, top-k and top-p (nucleus) sampling, applied in that order as HF transformers does:
@@ -283,15 +239,13 @@ extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, 
 // logprobs K}. StepLayout.SAMPLE_PARAMS (Java) is the same number.
 constexpr int SAMPLE_PARAMS = 6;
 
-// The engine's per-step choice, gridDim.y blocks of 1024 threads per row, each row as its params say (SAMPLE_PARAMS
-// ints, from the step's metadata):
+// The engine's per-step choice, one block of 1024 threads per row, each row as its params say (SAMPLE_PARAMS ints,
+// from the step's metadata):
 //   mode 0: no token here (a prompt chunk that does not end its prompt, or a row sampled on the host): -1;
-//   mode 1: greedy, argmax_row over the row's blocks; mode 2: sample_row with the row's temperature, top-k, top-p and
-//   uniform, in the row's first block (the others return).
+//   mode 1: greedy, argmax_row; mode 2: sample_row with the row's temperature, top-k, top-p and uniform.
 // One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
-extern "C" __global__ void __launch_bounds__(1024, 2) sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
-                                         int* __restrict__ out, int vocab, float* __restrict__ splitBest,
-                                         int* __restrict__ splitIndex, unsigned* __restrict__ splitArrivals) {
+extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
+                                         int* __restrict__ out, int vocab) {
     ember::allow_next_grid();
     ember::wait_for_previous_grid();
     const int row = blockIdx.x;
@@ -299,9 +253,7 @@ extern "C" __global__ void __launch_bounds__(1024, 2) sample_tokens(const float*
     const int mode = q[0];
     const float* x = logits + (size_t)row * vocab;
     if (mode == 1) {
-        argmax_row(x, vocab, out + row, {splitBest, splitIndex, splitArrivals}, row);
-    } else if (blockIdx.y > 0) {
-        return;
+        argmax_row(x, vocab, out + row);
     } else if (mode == 2) {
         sample_row(x, vocab, __int_as_float(q[2]), q[1], __int_as_float(q[3]), __int_as_float(q[4]), out + row);
     } else if (threadIdx.x == 0) {

@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,7 +44,7 @@ final class CudaKernelSuite implements KernelSuite {
     private final CublasLt blas;
     private final CudaEvent start;
     private final CudaEvent end;
-    private final List<AutoCloseable> owned = new ArrayList<>();
+    private final List<DeviceBuffer> buffers = new ArrayList<>();
     private final Map<Case, Runnable> launches = new LinkedHashMap<>();
     private final SplittableRandom rng;
     private long fillSeed;
@@ -91,7 +90,6 @@ final class CudaKernelSuite implements KernelSuite {
         final int bs = shape.blockSize();
         final int maxDecode, maxRows, blocksPerSequence;
         final DeviceBuffer x, delta, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
-        final ArgmaxSplits argmaxSplits;
         final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
         final DeviceBuffer keys, values, partialOut, partialMaxSum;
         final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
@@ -113,8 +111,6 @@ final class CudaKernelSuite implements KernelSuite {
             gated = random(type, (long) maxRows * ff, 0f, 1f);
             logits = random(DType.F32, (long) maxDecode * vocab, 0f, 4f);
             sampled = allocate(4L * maxDecode);
-            argmaxSplits = new ArgmaxSplits(maxDecode);
-            owned.add(argmaxSplits);
             wQkv = random(type, (long) (qd + 2 * kvd) * h, 0f, 0.05f);
             wO = random(type, (long) h * qd, 0f, 0.05f);
             wGateUp = random(type, 2L * ff * h, 0f, 0.05f);
@@ -217,8 +213,7 @@ final class CudaKernelSuite implements KernelSuite {
                 products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
                         sampleTokensBytes(rows, vocab), Double.NaN), () ->
-                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab,
-                                argmaxSplits));
+                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab));
             }
         }
 
@@ -308,7 +303,7 @@ final class CudaKernelSuite implements KernelSuite {
 
     private DeviceBuffer allocate(long bytes) {
         DeviceBuffer b = DeviceBuffer.allocate(bytes);
-        owned.add(b);
+        buffers.add(b);
         return b;
     }
 
@@ -378,10 +373,11 @@ final class CudaKernelSuite implements KernelSuite {
     @Override
     public void close() {
         context.makeCurrent();
-        List<AutoCloseable> all = new ArrayList<>(owned);
-        owned.clear();
-        all.addAll(Arrays.asList(start, end, blas, kernels, stream));
-        for (AutoCloseable c : all) {
+        for (DeviceBuffer b : buffers) {
+            b.close();
+        }
+        buffers.clear();
+        for (AutoCloseable c : new AutoCloseable[] {start, end, blas, kernels, stream}) {
             if (c != null) {
                 try {
                     c.close();

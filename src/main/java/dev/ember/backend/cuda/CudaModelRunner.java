@@ -568,7 +568,7 @@ final class CudaModelRunner implements ModelRunner {
         if (sampling != StepSampling.NONE) {
             stages.enter(Stage.SAMPLING);
             kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.outputs(),
-                    config.vocabSize(), a.argmaxSplits);
+                    config.vocabSize());
         }
         if (sampling == StepSampling.TOKENS_AND_LOGPROBS) {
             kernels.tokenLogprobs(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), a.logprob.address(),

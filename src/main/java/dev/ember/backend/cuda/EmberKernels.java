@@ -72,10 +72,6 @@ public final class EmberKernels implements AutoCloseable {
     private static final int SILU_VECTORS = 2;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
-    /** The most blocks that share one greedy row's vocabulary (sampling.cu argmax_row). */
-    static final int MAX_ARGMAX_SHARES = 16;
-    private static final int CONFIGURED_ARGMAX_SHARES = positiveEnvironment("EMBER_ARGMAX_SHARES");
-
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
@@ -92,7 +88,6 @@ public final class EmberKernels implements AutoCloseable {
     private boolean bulkPrefill;
     private int prefillBulkWarps;
     private int bulkStages;
-    private long gemvWarmBudget;
 
     private EmberKernels(CudaDevice device) {
         this.device = device;
@@ -101,16 +96,6 @@ public final class EmberKernels implements AutoCloseable {
         useBulkPrefill(!"0".equals(System.getenv("EMBER_PREFILL_BULK")));
         prefillBulkWarps(CONFIGURED_PREFILL_BULK_WARPS == 4 ? 4 : PREFILL_BULK_WARPS);
         decodeBulkStages(CONFIGURED_BULK_STAGES > 0 ? CONFIGURED_BULK_STAGES : DECODE_BULK_STAGES);
-        gemvWarmBudget((long) positiveEnvironment("EMBER_GEMV_WARM_MB") << 20);
-    }
-
-    /**
-     * From now on {@link #gemv} asks up to {@code bytes} of its weight matrix into L2 before it waits for the kernels
-     * before it (0: only each warp's first step), so that the memory streams the weights while those kernels run.
-     * EMBER_GEMV_WARM_MB sets it at start.
-     */
-    public void gemvWarmBudget(long bytes) {
-        gemvWarmBudget = Math.max(0, bytes);
     }
 
     /**
@@ -674,48 +659,13 @@ public final class EmberKernels implements AutoCloseable {
             throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
         }
         String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
-        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(gemvWarmBytes(gemvWarmBudget, type, k, n, inFlight))
+        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
                 .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
     }
 
-    /**
-     * How many bytes of its weight row (of {@code k} elements) each of the {@code n} warps of {@link #gemv} asks into
-     * L2 before it waits for the kernels before it: at least its first step's slices, and the {@code budget}'s share
-     * of the row in whole 128-byte lines, at most the row.
-     */
-    static int gemvWarmBytes(long budget, DType type, int k, int n, int inFlight) {
-        long row = (long) k * type.bytes();
-        long firstStep = Math.min(row, (long) inFlight * 32 * 16);
-        long share = budget / n & ~127L;
-        return (int) Math.min(row, Math.max(firstStep, share));
-    }
-
-    /** {@code out[r] = argmax logits[r]}, lowest index on ties, each row over {@code shares} blocks sharing {@code splits}. */
-    public void argmax(CudaStream stream, long logits, long out, int rows, int vocab, ArgmaxSplits splits, int shares) {
-        checkShares(rows, shares, splits);
-        args.begin().pointer(logits).pointer(out).i32(vocab).pointer(splits.best.address()).pointer(splits.index.address())
-                .pointer(splits.arrivals.address()).launch(function("argmax_f32"), rows, shares, 1, 1024, 0, stream);
-    }
-
-    /**
-     * How many blocks share a greedy row's vocabulary in {@link #sampleTokens}: where the rows alone would leave most
-     * multiprocessors idle (one block takes about 30 us over a 128K vocabulary on the H200), as many a row as come to
-     * at most two blocks a multiprocessor, each taking at least 4,096 logits, at most {@link #MAX_ARGMAX_SHARES};
-     * {@code configured} (EMBER_ARGMAX_SHARES, 0 where unset) pins it.
-     */
-    static int argmaxShares(int rows, int vocab, int multiprocessors, int configured) {
-        if (configured > 0) {
-            return Math.min(configured, MAX_ARGMAX_SHARES);
-        }
-        int forTheGpu = 2 * multiprocessors / rows;
-        return Math.max(1, Math.min(Math.min(forTheGpu, vocab / 4096), MAX_ARGMAX_SHARES));
-    }
-
-    private static void checkShares(int rows, int shares, ArgmaxSplits splits) {
-        if (shares < 1 || shares > MAX_ARGMAX_SHARES || rows > splits.rows) {
-            throw new IllegalArgumentException(rows + " rows of " + shares + " shares do not fit scratch for " + splits.rows
-                    + " rows of at most " + MAX_ARGMAX_SHARES);
-        }
+    /** {@code out[r] = argmax logits[r]}, lowest index on ties. */
+    public void argmax(CudaStream stream, long logits, long out, int rows, int vocab) {
+        args.begin().pointer(logits).pointer(out).i32(vocab).launch(function("argmax_f32"), rows, 1, 1, 1024, 0, stream);
     }
 
     /** Temperature / top-k / top-p sampling of sample_top_k_top_p in sampling.cu, with per-row parameters. */
@@ -731,12 +681,9 @@ public final class EmberKernels implements AutoCloseable {
      * the uniform draw as float bits; the logprobs' K, read by {@link #tokenLogprobs}); {@code out[r]} gets the token,
      * or -1 for mode 0.
      */
-    public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab, ArgmaxSplits splits) {
-        int shares = argmaxShares(rows, vocab, device.multiprocessors(), CONFIGURED_ARGMAX_SHARES);
-        checkShares(rows, shares, splits);
-        args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab).pointer(splits.best.address())
-                .pointer(splits.index.address()).pointer(splits.arrivals.address())
-                .launch(function("sample_tokens"), rows, shares, 1, 1024, 0, stream);
+    public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
+        args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
+                .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
     }
 
     /**

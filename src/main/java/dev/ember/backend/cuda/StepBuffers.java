@@ -18,7 +18,6 @@ final class StepBuffers implements AutoCloseable {
      * {@code row * SamplingParams.MAX_LOGPROBS}.
      */
     final DeviceBuffer logprob, topIds, topLogprobs;
-    final ArgmaxSplits argmaxSplits;
     final PinnedBuffer hostLogits;
 
     StepBuffers(ModelConfig config, AttentionShape shape, DType type, int rows, int chunks, int maxStride) {
@@ -43,7 +42,6 @@ final class StepBuffers implements AutoCloseable {
         logprob = DeviceBuffer.allocate(4L * chunks);
         topIds = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
         topLogprobs = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
-        argmaxSplits = new ArgmaxSplits(chunks);
         hostLogits = PinnedBuffer.allocate(logits.byteSize());
     }
 
@@ -53,7 +51,7 @@ final class StepBuffers implements AutoCloseable {
                 + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
         long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 8 + 8L * SamplingParams.MAX_LOGPROBS
                 + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
-        return perRow * rows + perChunk * chunks + ArgmaxSplits.bytes(chunks) + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
+        return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
     }
 
     long meta(int intOffset) {
@@ -66,7 +64,6 @@ final class StepBuffers implements AutoCloseable {
                 partialOut, partialMaxSum, meta, sampled, logprob, topIds, topLogprobs}) {
             b.close();
         }
-        argmaxSplits.close();
         hostLogits.close();
     }
 }
