@@ -58,14 +58,23 @@ template <> __device__ __forceinline__ __half store_as<__half>(float v) { return
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
 // short row, 4 leaves more registers for large M; the runner times both).
-template <typename T, typename O, int M, int GEMV_UNROLL>
+// WARPS: warps per column (1, 2 or 4), each taking a contiguous run of the row's steps, their sums added in shared
+// memory in the order of k. A short product (n = 4096 columns of 8 KB at the 8B shape's o projection) gives each warp
+// two round trips to memory and the whole kernel few more than that, so launch and latency weigh as much as the
+// bytes; more warps a column put more of the row in flight at once (the runner times each).
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS>
 __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;  // elements one warp covers per load
-    const int column = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
+    const int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
+    const int column = warp / WARPS, part = warp % WARPS;
     const int lane = threadIdx.x & 31;
-    if (column >= n) return;
-    const T* row = w + (size_t)column * k;
+    if (WARPS == 1 && column >= n) return;  // with several warps a column every warp reaches the block's barrier
+    const bool valid = column < n;
+    const int steps = (k + STEP - 1) / STEP;
+    const int begin = WARPS == 1 ? 0 : STEP * (steps * part / WARPS);
+    const int end = WARPS == 1 ? k : min(k, STEP * (steps * (part + 1) / WARPS));
+    const T* row = w + (size_t)(WARPS == 1 || valid ? column : 0) * k;
     float acc[M];
 #pragma unroll
     for (int i = 0; i < M; i++) acc[i] = 0.f;
@@ -73,13 +82,15 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
     // Before waiting for the kernels before this one (no kernel writes the weights), the first step's weights are
     // asked into L2: under programmatic dependent launch their stream from memory starts while the small kernels
     // before this one still run, and the loads below find them there. A prefetch holds no register.
-    int at = lane * VEC;
+    int at = begin + lane * VEC;
+    if (valid) {
 #pragma unroll
-    for (int u = 0; u < GEMV_UNROLL; u++) {
-        if (at + u * STEP < k) prefetch_l2(row + at + u * STEP);
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+            if (at + u * STEP < end) prefetch_l2(row + at + u * STEP);
+        }
     }
     wait_for_previous_grid();
-    for (; at + (GEMV_UNROLL - 1) * STEP < k; at += GEMV_UNROLL * STEP) {
+    for (; valid && at + (GEMV_UNROLL - 1) * STEP < end; at += GEMV_UNROLL * STEP) {
         uint4 wv[GEMV_UNROLL];
 #pragma unroll
         for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
@@ -94,7 +105,7 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
             }
         }
     }
-    for (; at < k; at += STEP) {
+    for (; valid && at < end; at += STEP) {
         const uint4 wv = load_streaming(row + at);
 #pragma unroll
         for (int i = 0; i < M; i++) {
@@ -102,26 +113,40 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
         }
     }
 #pragma unroll
+    for (int i = 0; i < M; i++) acc[i] = warp_sum(acc[i]);
+    if constexpr (WARPS > 1) {
+        __shared__ float parts[8][M];  // a block's 8 warps
+        const int inBlock = threadIdx.x >> 5;
+        if (lane == 0) {
+#pragma unroll
+            for (int i = 0; i < M; i++) parts[inBlock][i] = acc[i];
+        }
+        __syncthreads();
+        if (part != 0 || !valid) return;
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+#pragma unroll
+            for (int p = 1; p < WARPS; p++) acc[i] += parts[inBlock + p][i];
+        }
+    }
+#pragma unroll
     for (int i = 0; i < M; i++) {
-        const float sum = warp_sum(acc[i]);
-        if (lane == 0 && i < m) out[(size_t)i * n + column] = store_as<O>(sum);
+        if (lane == 0 && i < m) out[(size_t)i * n + column] = store_as<O>(acc[i]);
     }
 }
 
 }  // namespace ember
 
-// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane.
-// 256 threads (8 columns) per block.
+// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane; _wN: N warps
+// a column. 256 threads (8 warps) per block.
 #define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
 #define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
-#define GEMV_VARIANTS(M, U, suffix)                                                                                  \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U>), GEMV_PARAMS, (x, w, out, m, n, k))           \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
-GEMV_VARIANTS(1, 4, )
-GEMV_VARIANTS(2, 4, )
-GEMV_VARIANTS(4, 4, )
-GEMV_VARIANTS(8, 4, )
-GEMV_VARIANTS(1, 8, _u8)
-GEMV_VARIANTS(2, 8, _u8)
-GEMV_VARIANTS(4, 8, _u8)
-GEMV_VARIANTS(8, 8, _u8)
+#define GEMV_VARIANTS(M, U, W, suffix)                                                                                   \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, W>), GEMV_PARAMS, (x, w, out, m, n, k))           \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, W>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+#define GEMV_ROW_COUNTS(U, W, suffix) \
+    GEMV_VARIANTS(1, U, W, suffix) GEMV_VARIANTS(2, U, W, suffix) GEMV_VARIANTS(4, U, W, suffix) GEMV_VARIANTS(8, U, W, suffix)
+GEMV_ROW_COUNTS(4, 1, )
+GEMV_ROW_COUNTS(8, 1, _u8)
+GEMV_ROW_COUNTS(8, 2, _u8_w2)
+GEMV_ROW_COUNTS(4, 4, _w4)

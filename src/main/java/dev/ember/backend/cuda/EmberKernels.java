@@ -646,21 +646,30 @@ public final class EmberKernels implements AutoCloseable {
      * {@code outType == type}) rounded to the storage type; operands 16-byte aligned.
      */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        gemv(stream, type, x, w, out, outType, m, n, k, 4);
+        gemv(stream, type, x, w, out, outType, m, n, k, 4, 1);
     }
 
-    /** As above, with {@code inFlight} (4 or 8) 16-byte slices of the weight row in flight per lane. */
-    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight) {
+    /**
+     * As above, with {@code inFlight} 16-byte slices of the weight row in flight per lane and {@code warps} warps a
+     * column, each taking a run of the row: 4 or 8 slices with one warp, 8 with two, 4 with four (gemv.cu's entries).
+     */
+    public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight,
+                     int warps) {
         if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
             throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
         }
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        if (inFlight != 4 && inFlight != 8) {
-            throw new IllegalArgumentException("gemv keeps 4 or 8 slices in flight, not " + inFlight);
-        }
-        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "");
+        String depth = switch (warps * 10 + inFlight) {
+            case 14 -> "";
+            case 18 -> "_u8";
+            case 28 -> "_u8_w2";
+            case 44 -> "_w4";
+            default -> throw new IllegalArgumentException("gemv has no build for " + inFlight + " slices in flight and "
+                    + warps + " warps a column");
+        };
+        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + depth;
         args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
-                .launch(typed(name, type), (n + 7) / 8, 1, 1, 256, 0, stream);
+                .launch(typed(name, type), (int) (((long) n * warps + 7) / 8), 1, 1, 256, 0, stream);
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

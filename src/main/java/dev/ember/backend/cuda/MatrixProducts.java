@@ -21,7 +21,7 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8, for measuring: every small shape takes that implementation untimed (a
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every small shape takes that implementation untimed (a
      * product timed alone does not see what a step's neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
@@ -33,14 +33,18 @@ final class MatrixProducts implements AutoCloseable {
     record Shape(DType type, DType outType, int m, int n, int k) {
     }
 
-    /** The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane. */
+    /**
+     * The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a
+     * column, 8 slices and two warps, or 4 slices and four warps (more of a short row in flight at once).
+     */
     enum Implementation {
-        CUBLASLT(0), GEMV4(4), GEMV8(8);
+        CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
 
-        final int inFlight;
+        final int inFlight, warps;
 
-        Implementation(int inFlight) {
+        Implementation(int inFlight, int warps) {
             this.inFlight = inFlight;
+            this.warps = warps;
         }
     }
 
@@ -70,7 +74,7 @@ final class MatrixProducts implements AutoCloseable {
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
         } else {
-            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight);
+            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.warps);
         }
     }
 

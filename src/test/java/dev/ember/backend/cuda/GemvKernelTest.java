@@ -8,7 +8,8 @@ import java.util.Random;
 
 /**
  * The matrix-vector kernel (gemv.cu) against float64 products on fresh random operands, in every storage type, for
- * each row count it takes and depths that do and do not fill its unrolled steps; outputs poisoned before each run.
+ * each row count it takes, each build the runner may choose (slices in flight, warps a column) and depths that do and
+ * do not fill its unrolled steps; outputs poisoned before each run.
  */
 class GemvKernelTest {
     private final Random random = new Random();
@@ -17,7 +18,9 @@ class GemvKernelTest {
     @EnumSource(DType.class)
     void matchesAFloat64Product(DType type) {
         Gpu.context();
-        int[][] shapes = {{1, 1000, 4096}, {2, 333, 1024}, {3, 517, 1000}, {5, 64, 2056}, {8, 2048, 512}, {8, 129, 8}, {1, 77, 8200}};
+        // Depths of fewer steps than warps a column (k = 8: one), and column counts that leave a block's last warps idle.
+        int[][] shapes = {{1, 1000, 4096}, {2, 333, 1024}, {3, 517, 1000}, {5, 64, 2056}, {8, 2048, 512}, {8, 129, 8},
+                {1, 77, 8200}, {4, 3, 14336}, {1, 1, 264}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             float[] x = Gpu.random(random, type, m * k, 1.0);
@@ -33,12 +36,16 @@ class GemvKernelTest {
                 }
             }
             for (DType outType : type == DType.F32 ? new DType[] {DType.F32} : new DType[] {DType.F32, type}) {
-                for (int inFlight : new int[] {4, 8}) {
+                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.values()) {
+                    if (i == MatrixProducts.Implementation.CUBLASLT) {
+                        continue;
+                    }
                     try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
                          DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
-                        Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k, inFlight);
+                        Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k,
+                                i.inFlight, i.warps);
                         Gpu.stream().synchronize();
-                        Gpu.assertClose("gemv/" + inFlight + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
+                        Gpu.assertClose("gemv " + i + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
                                 Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
                     }
                 }
