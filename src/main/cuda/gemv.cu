@@ -2,12 +2,11 @@
 // small batches, where every weight is used by at most eight rows and the product is a stream of the weights.
 //
 // Bytes: n*k*sizeof(T) of weights, read once, with 16-byte loads that bypass L1 (ld.global.nc.L1::no_allocate)
-// so the few rows of x (m*k*sizeof(T), re-read by every warp) stay there. Work: one warp per output column
-// (a row of w), each lane a 16-byte slice of it UNROLL slices at a time, all loads of a step issued before the
-// first product; m fp32 sums per lane, reduced across the warp at the end. A column is a whole row of w, so
-// every warp reads one contiguous k*sizeof(T) run: no split over k is needed while n gives every
-// multiprocessor dozens of warps (n >= 2048 at every shape this is chosen for; the runner times it against
-// cuBLASLt per shape and keeps the faster).
+// so the few rows of x (m*k*sizeof(T), re-read by every warp) stay there; 2*m*n*k FLOPs. Work: one warp per output
+// column (a row of w), or WARPS warps each taking a contiguous run of it, each lane a 16-byte slice UNROLL slices at
+// a time, all loads of a step issued before the first product; m fp32 sums per lane, reduced across the warp at the
+// end (and across a column's warps in shared memory). Every warp reads contiguous runs of one row; the runner times
+// each build against cuBLASLt per shape and keeps the fastest (n >= 1024 at every shape it is chosen for).
 //
 // Requires k a multiple of 16 / sizeof(T) and x, w 16-byte aligned (rows k*sizeof(T) apart).
 #include "common.cuh"

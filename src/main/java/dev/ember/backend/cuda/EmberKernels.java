@@ -658,18 +658,18 @@ public final class EmberKernels implements AutoCloseable {
         if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
             throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
         }
-        int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        String depth = switch (warps * 10 + inFlight) {
-            case 14 -> "";
-            case 18 -> "_u8";
-            case 28 -> "_u8_w2";
-            case 44 -> "_w4";
-            default -> throw new IllegalArgumentException("gemv has no build for " + inFlight + " slices in flight and "
-                    + warps + " warps a column");
-        };
-        String name = "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + depth;
         args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
-                .launch(typed(name, type), (int) (((long) n * warps + 7) / 8), 1, 1, 256, 0, stream);
+                .launch(typed(gemvKernel(m, outType, inFlight, warps), type), (int) (((long) n * warps + 7) / 8), 1, 1, 256, 0, stream);
+    }
+
+    /**
+     * gemv.cu's entry for {@code m} rows, the output type, slices in flight and warps a column, less its type suffix;
+     * a combination it does not build fails at the lookup, which names the entry it looked for.
+     */
+    static String gemvKernel(int m, DType outType, int inFlight, int warps) {
+        int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
+        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "")
+                + (warps > 1 ? "_w" + warps : "");
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

@@ -21,8 +21,8 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every small shape takes that implementation untimed (a
-     * product timed alone does not see what a step's neighbouring kernels overlap).
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every small shape takes that implementation
+     * untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 

@@ -1,10 +1,15 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.model.DType;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import java.io.IOException;
+import java.util.Locale;
 import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The matrix-vector kernel (gemv.cu) against float64 products on fresh random operands, in every storage type, for
@@ -13,6 +18,25 @@ import java.util.Random;
  */
 class GemvKernelTest {
     private final Random random = new Random();
+
+    /** Where nvcc built the kernels: every build the runner may choose is an entry point of gemv.fatbin, in every type. */
+    @Test
+    void everyCandidateIsInTheFatbin() throws IOException {
+        String fatbin = DecodeAttentionLaunchTest.fatbinText("gemv.fatbin", "gemv_m1_bf16");
+        for (MatrixProducts.Implementation i : MatrixProducts.Implementation.values()) {
+            if (i == MatrixProducts.Implementation.CUBLASLT) {
+                continue;
+            }
+            for (int m = 1; m <= EmberKernels.GEMV_MAX_ROWS; m++) {
+                for (DType type : DType.values()) {
+                    for (DType outType : new DType[] {DType.F32, type}) {
+                        String entry = EmberKernels.gemvKernel(m, outType, i.inFlight, i.warps) + "_" + type.name().toLowerCase(Locale.ROOT);
+                        assertTrue(fatbin.contains(entry + "\0"), i + " m=" + m + " " + type + "->" + outType + ": no " + entry);
+                    }
+                }
+            }
+        }
+    }
 
     @ParameterizedTest
     @EnumSource(DType.class)
