@@ -2,7 +2,7 @@
 """Random-weight models of every family Ember runs, built and run by HF transformers on the GPU host, for
 HfGpuComparisonTest (Ember's CUDA backend against transformers on the same saved weights).
 
-For each family (Llama 3, Qwen2, Qwen3, Mistral), at a small but not tiny shape (hidden 512-1024, 4 layers,
+For each family (Llama 3, Qwen2, Qwen3, Qwen3 with YaRN, Mistral), at a small but not tiny shape (hidden 512-1024, 4 layers,
 vocabulary 8192): build with random weights (norms and biases randomised too, as make_fixtures.py does), save
 with save_pretrained in bfloat16, reload the saved model upcast to float32 on the GPU (TF32 off, eager
 attention) and, for a few prompts, record:
@@ -47,6 +47,13 @@ def specs() -> dict:
         "hf-qwen3": make_config(Qwen3Config, {"rope_type": "default", "rope_theta": 1000000.0},
                                 hidden_size=1024, intermediate_size=3072, num_attention_heads=16, num_key_value_heads=8,
                                 head_dim=128, rms_norm_eps=1e-6, tie_word_embeddings=False, **common),
+        # YaRN as Qwen3's model card configures it for long contexts: pairs 0-3 kept, a ramp to pair 12, the rest
+        # interpolated, attention scores x1.30 (the attention factor 1.139 squared). The factor equals the ratio of the
+        # contexts (4096 / 1024), which transformers versions that derive the factor from that ratio also read.
+        "hf-qwen3-yarn": make_config(Qwen3Config, {"rope_type": "yarn", "rope_theta": 1000000.0, "factor": 4.0,
+                                                   "original_max_position_embeddings": 1024},
+                                     hidden_size=512, intermediate_size=1536, num_attention_heads=8, num_key_value_heads=4,
+                                     head_dim=64, rms_norm_eps=1e-6, tie_word_embeddings=False, **common),
         "hf-mistral": make_config(MistralConfig, {"rope_type": "default", "rope_theta": 10000.0},
                                   hidden_size=512, intermediate_size=1536, num_attention_heads=8, num_key_value_heads=2,
                                   rms_norm_eps=1e-5, sliding_window=64, tie_word_embeddings=False, **common),

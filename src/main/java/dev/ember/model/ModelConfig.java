@@ -80,6 +80,16 @@ public record ModelConfig(
         return architecture.qkNorm();
     }
 
+    /**
+     * The factor of q·k in attention: 1/sqrt(headDim), times the square of the rotary scaling's attention factor (YaRN
+     * scales q and k by it; scaling their product instead is the same arithmetic, and leaves the cache's keys as the
+     * plain rotation writes them).
+     */
+    public float attentionScale() {
+        double factor = ropeScaling.attentionFactor();
+        return (float) (factor * factor / Math.sqrt(headDim));
+    }
+
     /** This config as an HF {@code config.json} that {@link #read} reads back equal: for models written to disk. */
     public String toJson() {
         ObjectNode c = JsonNodeFactory.instance.objectNode();
@@ -95,6 +105,9 @@ public record ModelConfig(
             case RopeScaling.Llama3 l -> c.putObject("rope_scaling").put("rope_type", "llama3").put("factor", l.factor())
                     .put("low_freq_factor", l.lowFreqFactor()).put("high_freq_factor", l.highFreqFactor())
                     .put("original_max_position_embeddings", l.originalMaxPositions());
+            case RopeScaling.Yarn y -> c.putObject("rope_scaling").put("rope_type", "yarn").put("factor", y.factor())
+                    .put("original_max_position_embeddings", y.originalMaxPositions()).put("beta_fast", y.betaFast())
+                    .put("beta_slow", y.betaSlow()).put("truncate", y.truncate()).put("attention_factor", y.attentionFactor());
         }
         if (slidingWindow > 0) {
             c.put("sliding_window", slidingWindow).put("use_sliding_window", true);
@@ -133,7 +146,11 @@ public record ModelConfig(
         // transformers 5 writes rope settings under "rope_parameters"; 4.x used "rope_theta" and "rope_scaling".
         JsonNode rope = c.path("rope_parameters");
         double theta = rope.path("rope_theta").asDouble(c.path("rope_theta").asDouble(10000.0));
-        RopeScaling scaling = parseRopeScaling(rope.isObject() ? rope : c.path("rope_scaling"));
+        int maxPositions = c.path("max_position_embeddings").asInt(4096);
+        JsonNode ropeSettings = rope.isObject() ? rope : c.path("rope_scaling");
+        double rotaryFraction = ropeSettings.path("partial_rotary_factor").asDouble(c.path("partial_rotary_factor").asDouble(1.0));
+        require(rotaryFraction == 1.0, "partial_rotary_factor " + rotaryFraction + " is not supported (Ember rotates whole heads)");
+        RopeScaling scaling = parseRopeScaling(ropeSettings, maxPositions);
         boolean defaultTie = false;
         boolean tie = c.path("tie_word_embeddings").asBoolean(defaultTie);
         boolean bias = arch.alwaysQkvBias() || c.path("attention_bias").asBoolean(false);
@@ -150,12 +167,12 @@ public record ModelConfig(
         }
         String dtypeName = c.path("torch_dtype").asText(c.path("dtype").asText("bfloat16"));
         return new ModelConfig(arch, hidden, requiredInt(c, "intermediate_size"), requiredInt(c, "num_hidden_layers"),
-                heads, kvHeads, headDim, requiredInt(c, "vocab_size"), c.path("max_position_embeddings").asInt(4096),
+                heads, kvHeads, headDim, requiredInt(c, "vocab_size"), maxPositions,
                 c.path("rms_norm_eps").asDouble(1e-6), theta, scaling, tie, bias, window,
                 c.path("bos_token_id").asInt(-1), eos, DType.fromTorch(dtypeName));
     }
 
-    private static RopeScaling parseRopeScaling(JsonNode s) {
+    private static RopeScaling parseRopeScaling(JsonNode s, int maxPositions) {
         if (s == null || !s.isObject()) {
             return new RopeScaling.None();
         }
@@ -165,8 +182,29 @@ public record ModelConfig(
             case "linear" -> new RopeScaling.Linear(s.path("factor").asDouble());
             case "llama3" -> new RopeScaling.Llama3(s.path("factor").asDouble(), s.path("low_freq_factor").asDouble(),
                     s.path("high_freq_factor").asDouble(), s.path("original_max_position_embeddings").asInt());
-            default -> throw new EmberException("config.json: rope scaling type \"" + type + "\" is not supported (default, linear, llama3)");
+            case "yarn" -> parseYarn(s, maxPositions);
+            default -> throw new EmberException("config.json: rope scaling type \"" + type
+                    + "\" is not supported (default, linear, llama3, yarn)");
         };
+    }
+
+    /**
+     * YaRN as transformers 5 and vLLM read it: the original context from {@code original_max_position_embeddings}
+     * (else the model's), the factor given or else the ratio of the two contexts, beta_fast / beta_slow 32 / 1, and the
+     * attention factor given, or else from the factor (and DeepSeek's mscale / mscale_all_dim where both are set).
+     */
+    private static RopeScaling.Yarn parseYarn(JsonNode s, int maxPositions) {
+        int original = s.path("original_max_position_embeddings").asInt(maxPositions);
+        double factor = s.path("factor").isNumber() ? s.get("factor").asDouble() : (double) maxPositions / original;
+        require(factor > 0, "rope scaling \"yarn\" needs a positive factor, not " + factor);
+        double mscale = s.path("mscale").asDouble(0), mscaleAllDim = s.path("mscale_all_dim").asDouble(0);
+        double attentionFactor = s.path("attention_factor").isNumber() ? s.get("attention_factor").asDouble()
+                : mscale != 0 && mscaleAllDim != 0
+                ? RopeScaling.Yarn.magnitudeScale(factor, mscale) / RopeScaling.Yarn.magnitudeScale(factor, mscaleAllDim)
+                : RopeScaling.Yarn.magnitudeScale(factor, 1);
+        double betaFast = s.path("beta_fast").asDouble(0), betaSlow = s.path("beta_slow").asDouble(0);
+        return new RopeScaling.Yarn(factor, original, betaFast != 0 ? betaFast : 32, betaSlow != 0 ? betaSlow : 1,
+                s.path("truncate").asBoolean(true), attentionFactor);
     }
 
     private static int requiredInt(JsonNode c, String field) {

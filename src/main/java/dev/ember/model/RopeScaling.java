@@ -16,6 +16,34 @@ public sealed interface RopeScaling {
     }
 
     /**
+     * YaRN (Peng et al. 2023; HF "yarn", as Qwen2.5 and Qwen3 configure it for long contexts): the pairs that turn
+     * fewer than {@code betaSlow} times over the original context are interpolated (divided by {@code factor}), those
+     * that turn more than {@code betaFast} times are kept, and a linear ramp blends the pairs between (its ends rounded
+     * outwards where {@code truncate}); q and k are scaled by {@code attentionFactor} as HF scales cos and sin.
+     */
+    record Yarn(double factor, int originalMaxPositions, double betaFast, double betaSlow, boolean truncate,
+                double attentionFactor) implements RopeScaling {
+
+        /** YaRN's default attention factor for a scale: 0.1 * mscale * ln(scale) + 1 above 1, else 1. */
+        public static double magnitudeScale(double scale, double mscale) {
+            return scale <= 1 ? 1.0 : 0.1 * mscale * Math.log(scale) + 1.0;
+        }
+
+        /** The dimension (of {@code headDim}) at which a pair turns {@code rotations} times over the original context. */
+        private double correctionDimension(double rotations, int headDim, double theta) {
+            return headDim * Math.log(originalMaxPositions / (rotations * 2 * Math.PI)) / (2 * Math.log(theta));
+        }
+    }
+
+    /**
+     * How q and k are scaled after their rotation (HF's attention scaling of cos and sin), so that attention scores
+     * scale by its square: 1 but for YaRN.
+     */
+    default double attentionFactor() {
+        return 1.0;
+    }
+
+    /**
      * The inverse frequency of each of the {@code headDim / 2} rotary pairs, scaled as this
      * variant prescribes; the same function HF transformers' rope initialisers compute.
      */
@@ -44,6 +72,23 @@ public sealed interface RopeScaling {
                                 / (s.highFreqFactor() - s.lowFreqFactor());
                         inv[i] = (1 - smooth) * inv[i] / s.factor() + smooth * inv[i];
                     }
+                }
+            }
+            case Yarn y -> {
+                double low = y.correctionDimension(y.betaFast(), headDim, theta);
+                double high = y.correctionDimension(y.betaSlow(), headDim, theta);
+                if (y.truncate()) {
+                    low = Math.floor(low);
+                    high = Math.ceil(high);
+                }
+                low = Math.max(low, 0);
+                high = Math.min(high, headDim - 1);
+                if (low == high) {
+                    high += 0.001;  // as HF: no division by zero where the ramp has no width
+                }
+                for (int i = 0; i < half; i++) {
+                    double kept = 1 - Math.clamp((i - low) / (high - low), 0.0, 1.0);
+                    inv[i] = inv[i] / y.factor() * (1 - kept) + inv[i] * kept;
                 }
             }
         }

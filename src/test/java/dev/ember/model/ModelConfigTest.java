@@ -42,6 +42,59 @@ class ModelConfigTest {
     }
 
     @Test
+    void readsQwen3WithYarnAsItsModelCardConfiguresIt() throws Exception {
+        String body = """
+                "architectures":["Qwen3ForCausalLM"],"hidden_size":1024,"intermediate_size":3072,"num_hidden_layers":28,
+                "num_attention_heads":16,"num_key_value_heads":8,"head_dim":128,"vocab_size":151936,
+                "max_position_embeddings":40960,"rope_theta":1000000.0,""";
+        ModelConfig c = parse("{" + body + """
+                "rope_scaling":{"rope_type":"yarn","factor":4.0,"original_max_position_embeddings":32768}}""");
+        double attention = 0.1 * Math.log(4) + 1;
+        assertEquals(new RopeScaling.Yarn(4, 32768, 32, 1, true, attention), c.ropeScaling());
+        assertEquals(attention * attention / Math.sqrt(128), c.attentionScale(), 1e-7);
+        // transformers 5's rope_parameters, an explicit attention factor, and a factor left to the ratio of the contexts.
+        ModelConfig v5 = parse("{" + body + """
+                "rope_parameters":{"rope_type":"yarn","rope_theta":1000000.0,"original_max_position_embeddings":10240,
+                "attention_factor":1.5,"beta_fast":16,"truncate":false}}""");
+        assertEquals(new RopeScaling.Yarn(4, 10240, 16, 1, false, 1.5), v5.ropeScaling());
+        assertEquals(1e6, v5.ropeTheta());
+        // DeepSeek's mscale and mscale_all_dim: equal, they cancel.
+        ModelConfig deepSeek = parse("{" + body + """
+                "rope_scaling":{"type":"yarn","factor":40,"original_max_position_embeddings":4096,"mscale":1.0,"mscale_all_dim":1.0}}""");
+        assertEquals(1.0, deepSeek.ropeScaling().attentionFactor(), 1e-12);
+        assertEquals(c, ModelConfig.parse(new ObjectMapper().readTree(c.toJson())), "written and read back");
+    }
+
+    @Test
+    void yarnFrequenciesMatchReferenceValues() {
+        // HF transformers' _compute_yarn_parameters (fp32) for Qwen3's settings: the ramp runs over pairs 23-40.
+        double[] inv = new RopeScaling.Yarn(4, 32768, 32, 1, true, 1).inverseFrequencies(128, 1e6);
+        double[][] expected = {{0, 1.0}, {10, 0.11547820270061493}, {20, 0.01333521492779255}, {25, 0.004131738096475601},
+                {30, 0.001064361073076725}, {40, 4.4456985051510856e-05}, {50, 5.133812464919174e-06}, {63, 3.102344408034696e-07}};
+        for (double[] e : expected) {
+            assertEquals(e[1], inv[(int) e[0]], 1e-6 * e[1], "pair " + (int) e[0]);
+        }
+        // Without truncation the ramp's ends stay fractional (10.47 and 22.51 here).
+        double[] untruncated = new RopeScaling.Yarn(8, 4096, 32, 1, false, 1).inverseFrequencies(64, 10000);
+        double[][] expectedUntruncated = {{0, 1.0}, {5, 0.23713739216327667}, {10, 0.05623412877321243},
+                {15, 0.008947668597102165}, {20, 0.0009728576405905187}, {31, 1.666901880525984e-05}};
+        for (double[] e : expectedUntruncated) {
+            assertEquals(e[1], untruncated[(int) e[0]], 1e-6 * e[1], "untruncated pair " + (int) e[0]);
+        }
+    }
+
+    @Test
+    void partialRotaryAndUnknownScalingsAreRefusedByName() {
+        String body = "\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
+        EmberException partial = assertThrows(EmberException.class, () -> parse("{" + body + ",\"partial_rotary_factor\":0.5}"));
+        assertTrue(partial.getMessage().contains("partial_rotary_factor"), partial.getMessage());
+        EmberException dynamic = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}}"));
+        assertTrue(dynamic.getMessage().contains("\"dynamic\"") && dynamic.getMessage().contains("yarn"), dynamic.getMessage());
+    }
+
+    @Test
     void llama3ScalingMatchesReferenceValues() {
         // Values from HF transformers' _compute_llama3_parameters for Llama 3.1 (head_dim 128, theta 500000).
         double[] inv = new RopeScaling.Llama3(8, 1, 4, 8192).inverseFrequencies(128, 500000);

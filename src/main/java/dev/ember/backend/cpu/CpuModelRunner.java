@@ -462,7 +462,7 @@ final class CpuModelRunner implements ModelRunner {
         int first = config.slidingWindow() > 0 ? Math.max(0, position - config.slidingWindow() + 1) : 0;
         int n = position - first + 1;
         float[] scores = scratch(n);
-        float scale = (float) (1.0 / Math.sqrt(hd));
+        float scale = config.attentionScale();
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < n; j++) {
             int p = first + j;

@@ -60,8 +60,7 @@ final class CudaKernelSuite implements KernelSuite {
         this.type = w.dtype();
         this.rng = new SplittableRandom(w.seed());
         this.fillSeed = w.seed();
-        this.shape = new AttentionShape(config.numHeads(), config.numKvHeads(), config.headDim(), KvCacheSpec.DEFAULT_BLOCK_SIZE,
-                config.slidingWindow());
+        this.shape = AttentionShape.of(config, KvCacheSpec.DEFAULT_BLOCK_SIZE);
         EmberKernels.checkSupported(shape);
         try {
             this.stream = CudaStream.create();

@@ -139,8 +139,7 @@ final class CudaModelRunner implements ModelRunner {
             throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
         }
         this.type = type;
-        this.shape = new AttentionShape(config.numHeads(), config.numKvHeads(), config.headDim(), kvSpec.blockSize(),
-                config.slidingWindow());
+        this.shape = AttentionShape.of(config, kvSpec.blockSize());
         EmberKernels.checkSupported(shape);
         long maxTokens = Math.min(kvSpec.tokenCapacity(), config.maxPositions());
         this.maxStride = (int) ((maxTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize());

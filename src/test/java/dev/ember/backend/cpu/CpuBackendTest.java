@@ -54,6 +54,9 @@ class CpuBackendTest {
                 new Case("llama-tied-f16", config(Architecture.LLAMA, 48, 3, 3, 16, true, new RopeScaling.None(), 0), DType.F16),
                 new Case("qwen2-bias-f32", config(Architecture.QWEN2, 64, 4, 1, 16, true, new RopeScaling.None(), 0), DType.F32),
                 new Case("qwen3-qknorm-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false, new RopeScaling.None(), 0), DType.BF16),
+                // YaRN over an original context of 512: pair 0 kept, pairs 1-8 on the ramp, 9-15 interpolated; scores x1.30.
+                new Case("qwen3-yarn-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false,
+                        new RopeScaling.Yarn(4, 512, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.BF16),
                 new Case("mistral-window-bf16", config(Architecture.MISTRAL, 64, 4, 2, 16, false, new RopeScaling.None(), 5), DType.BF16));
     }
 

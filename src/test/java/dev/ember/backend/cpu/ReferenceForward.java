@@ -47,6 +47,9 @@ public final class ReferenceForward {
             double[][] v = linear(xn, w.wv(), w.bv());
             headNormAndRotate(q, c.numHeads(), c, w.qNorm(), inv);
             headNormAndRotate(k, c.numKvHeads(), c, w.kNorm(), inv);
+            // As HF scales cos and sin (YaRN's attention factor; 1 otherwise): q and k themselves.
+            scale(q, c.ropeScaling().attentionFactor());
+            scale(k, c.ropeScaling().attentionFactor());
             double[][] attn = attention(q, k, v, c);
             add(x, linear(attn, w.wo(), null));
             double[][] hn = norm(x, w.ffnNorm(), c.rmsNormEps());
@@ -61,6 +64,14 @@ public final class ReferenceForward {
             add(x, linear(gate, w.wDown(), null));
         }
         return linear(norm(x, model.finalNorm(), c.rmsNormEps()), model.lmHead(), null);
+    }
+
+    private static void scale(double[][] x, double factor) {
+        for (double[] row : x) {
+            for (int i = 0; i < row.length; i++) {
+                row[i] *= factor;
+            }
+        }
     }
 
     private static double[][] norm(double[][] x, Tensor weight, double eps) {

@@ -59,6 +59,9 @@ class CudaModelRunnerTest {
                 new Case("llama3-gqa-f32", config(Architecture.LLAMA, 8, 2, 32, false, llama3, 0), DType.F32, 1e-4),
                 new Case("qwen2-bias-tied-f16", config(Architecture.QWEN2, 4, 1, 64, true, new RopeScaling.None(), 0), DType.F16, 2e-2),
                 new Case("qwen3-qknorm-bf16", config(Architecture.QWEN3, 4, 2, 128, false, new RopeScaling.None(), 0), DType.BF16, 2e-2),
+                // YaRN's attention factor reaches the kernels through the attention shape's scale.
+                new Case("qwen3-yarn-f32", config(Architecture.QWEN3, 4, 2, 64, false,
+                        new RopeScaling.Yarn(4, 64, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.F32, 1e-4),
                 new Case("mistral-window-bf16", config(Architecture.MISTRAL, 8, 4, 32, false, new RopeScaling.None(), 24), DType.BF16, 2e-2));
     }
 
