@@ -11,8 +11,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 
@@ -88,19 +90,44 @@ public final class ModelLoader {
         }
     }
 
-    /** Looks tensors up by HF name and checks their shapes. */
-    private record TensorSource(Path dir, Map<String, Tensor> tensors) {
+    /** Looks tensors up by HF name, checks their shapes, and remembers which were asked for. */
+    private record TensorSource(Path dir, Map<String, Tensor> tensors, Set<String> used) {
+        TensorSource(Path dir, Map<String, Tensor> tensors) {
+            this(dir, tensors, new HashSet<>());
+        }
+
         Tensor required(String name, long... shape) {
             Tensor t = tensors.get(name);
             if (t == null) {
                 throw new EmberException(dir + ": tensor " + name + " is missing from the safetensors files");
             }
+            used.add(name);
             return checked(t, shape);
         }
 
         Tensor optional(String name, long... shape) {
             Tensor t = tensors.get(name);
+            if (t != null) {
+                used.add(name);
+            }
             return t == null ? null : checked(t, shape);
+        }
+
+        /**
+         * Refuses a checkpoint with tensors the model does not read (an o_proj or MLP bias, extra layers, another
+         * variant's parts): computing without them would give wrong outputs with no error. Rotary frequency tables,
+         * which older checkpoints carry and Ember computes itself, are not weights.
+         */
+        void requireAllUsed() {
+            List<String> unused = tensors.keySet().stream()
+                    .filter(name -> !used.contains(name) && !name.endsWith("rotary_emb.inv_freq"))
+                    .sorted().toList();
+            if (!unused.isEmpty()) {
+                throw new EmberException(dir + ": " + unused.size() + " tensor" + (unused.size() == 1 ? "" : "s")
+                        + " that this architecture's config.json does not account for, e.g. "
+                        + String.join(", ", unused.subList(0, Math.min(3, unused.size())))
+                        + ": a variant Ember does not run (it would compute without them)");
+            }
         }
 
         private Tensor checked(Tensor t, long[] shape) {
@@ -143,6 +170,7 @@ public final class ModelLoader {
             }
             lmHead = embedding;
         }
+        src.requireAllUsed();
         return new Model(dir, c, embedding, layers, finalNorm, lmHead, arena);
     }
 }

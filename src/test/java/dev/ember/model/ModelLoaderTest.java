@@ -129,6 +129,33 @@ class ModelLoaderTest {
         }
     }
 
+    /**
+     * A checkpoint with weights its config does not account for (a third layer under a two-layer config, an o_proj
+     * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight.
+     */
+    @Test
+    void tensorsTheConfigDoesNotAccountForAreRefusedByName() throws IOException {
+        ModelConfig threeLayers = new ModelConfig(Architecture.QWEN2, 32, 64, 3, 4, 2, 8, 50, 128, 1e-6,
+                10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+        try (Model deeper = RandomWeights.create(threeLayers, DType.BF16, 5)) {
+            Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), deeper.tensors().toList());
+            assertMessage(() -> ModelLoader.load(dir), "tensors that this architecture's config.json does not account for, "
+                    + "e.g. model.layers.2.input_layernorm.weight");
+            Tensor norm = deeper.finalNorm();
+            List<Tensor> withExtras = new ArrayList<>(deeper.tensors().filter(t -> !t.name().startsWith("model.layers.2.")).toList());
+            withExtras.add(new Tensor("model.layers.0.self_attn.rotary_emb.inv_freq", norm.dtype(), norm.shape(), norm.data()));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), withExtras);
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertEquals(CONFIG.numLayers(), loaded.layers().size());
+            }
+            withExtras.add(new Tensor("model.layers.1.self_attn.o_proj.bias", norm.dtype(), norm.shape(), norm.data()));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), withExtras);
+            assertMessage(() -> ModelLoader.load(dir), "1 tensor that this architecture's config.json does not account for, "
+                    + "e.g. model.layers.1.self_attn.o_proj.bias");
+        }
+    }
+
     private static void assertMessage(org.junit.jupiter.api.function.Executable load, String expected) {
         EmberException e = assertThrows(EmberException.class, load);
         assertTrue(e.getMessage().contains(expected), "message \"" + e.getMessage() + "\" lacks \"" + expected + "\"");
