@@ -84,7 +84,10 @@ public final class ModelLoader {
             if (found.isEmpty()) {
                 throw new EmberException(dir + ": no *.safetensors files");
             }
-            return found;
+            // Mistral's repositories carry the same weights twice: HF's files and consolidated.safetensors, in Mistral's
+            // own names, which no architecture here reads.
+            List<Path> hf = found.stream().filter(p -> !p.getFileName().toString().startsWith("consolidated")).toList();
+            return hf.isEmpty() ? found : hf;
         } catch (IOException e) {
             throw new EmberException(dir + ": cannot list directory (" + e.getMessage() + ")", e);
         }

@@ -131,7 +131,8 @@ class ModelLoaderTest {
 
     /**
      * A checkpoint with weights its config does not account for (a third layer under a two-layer config, an o_proj
-     * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight.
+     * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight, and
+     * Mistral's consolidated.safetensors beside HF's files is not read.
      */
     @Test
     void tensorsTheConfigDoesNotAccountForAreRefusedByName() throws IOException {
@@ -149,6 +150,16 @@ class ModelLoaderTest {
             try (Model loaded = ModelLoader.load(dir)) {
                 assertEquals(CONFIG.numLayers(), loaded.layers().size());
             }
+            // Mistral's own copy of the weights beside HF's files is not read.
+            Files.delete(dir.resolve("model.safetensors"));
+            SafeTensorsWriter.write(dir.resolve("model-00001-of-00001.safetensors"), withExtras);
+            SafeTensorsWriter.write(dir.resolve("consolidated.safetensors"),
+                    List.of(new Tensor("layers.0.attention.wq.weight", norm.dtype(), norm.shape(), norm.data())));
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertEquals(CONFIG.numLayers(), loaded.layers().size());
+            }
+            Files.delete(dir.resolve("model-00001-of-00001.safetensors"));
+            Files.delete(dir.resolve("consolidated.safetensors"));
             withExtras.add(new Tensor("model.layers.1.self_attn.o_proj.bias", norm.dtype(), norm.shape(), norm.data()));
             SafeTensorsWriter.write(dir.resolve("model.safetensors"), withExtras);
             assertMessage(() -> ModelLoader.load(dir), "1 tensor that this architecture's config.json does not account for, "
