@@ -64,6 +64,8 @@ public final class EmberKernels implements AutoCloseable {
     static final int DECODE_BULK_MIN_STAGES = 2;
     static final int DECODE_BULK_MAX_STAGES = 4;
     private static final int CONFIGURED_BULK_STAGES = positiveEnvironment("EMBER_DECODE_BULK_STAGES");
+    /** EMBER_DECODE_BULK_SHALLOW_WAVES=N: two stages where a split's blocks fill N waves or more (0: never). */
+    private static final int SHALLOW_BULK_WAVES = positiveEnvironment("EMBER_DECODE_BULK_SHALLOW_WAVES");
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -393,12 +395,9 @@ public final class EmberKernels implements AutoCloseable {
      */
     public int decodeSplits(int rows, DType type, AttentionShape shape, int contextTokens) {
         if (FORCED_DECODE_SPLITS == 0 && decodeOnBulk(type, shape)) {
-            int hd = shape.headDim(), stages = bulkStages(type, hd), shared = decodeBulkSharedBytes(type, hd, stages);
-            CudaFunction f = withSharedMemory(typed(decodeBulkEntry(hd), type), shared);
-            int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
-                    k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
-            int blocks = rows * shape.kvHeads() * ((shape.group() + DECODE_MMA_HEADS - 1) / DECODE_MMA_HEADS);
-            return wholeWaveSplits(blocks, Math.max(1, resident) * device.multiprocessors(), contextTokens, shape.blockSize());
+            int stages = bulkStages(type, shape, rows);
+            return wholeWaveSplits(bulkBlocks(rows, shape), bulkSlots(type, shape.headDim(), stages), contextTokens,
+                    shape.blockSize());
         }
         int wanted = FORCED_DECODE_SPLITS > 0 ? FORCED_DECODE_SPLITS
                 : (DECODE_BLOCKS_PER_MULTIPROCESSOR * device.multiprocessors() + rows * shape.kvHeads() - 1) / (rows * shape.kvHeads());
@@ -496,9 +495,33 @@ public final class EmberKernels implements AutoCloseable {
         return bulkDecode && bulkTakes(type, shape);
     }
 
-    /** decode_attention_bulk's stages at this head dimension: the configured ones, fewer where they would not fit. */
-    private int bulkStages(DType type, int headDim) {
-        return fittingBulkStages(type, headDim, bulkStages);
+    /**
+     * decode_attention_bulk's stages for a step of {@code rows} decodes: the configured ones, fewer where they would not
+     * fit; and the fewest where EMBER_DECODE_BULK_SHALLOW_WAVES=N is set and a split's blocks fill N waves or more at
+     * the configured depth (two stages hold a third block a multiprocessor at head dimension 128: offline Qwen3-0.6B
+     * went from 24,868 to 25,282 tok/s on the H200, its grid 7.8 waves deep; batch 64 of the 8B shape, two waves, lost
+     * 0.5%), for measuring before it becomes the default.
+     */
+    private int bulkStages(DType type, AttentionShape shape, int rows) {
+        int hd = shape.headDim(), stages = fittingBulkStages(type, hd, bulkStages);
+        if (SHALLOW_BULK_WAVES > 0 && bulkBlocks(rows, shape) >= (long) SHALLOW_BULK_WAVES * bulkSlots(type, hd, stages)) {
+            return DECODE_BULK_MIN_STAGES;
+        }
+        return stages;
+    }
+
+    /** The blocks of one split of decode_attention_bulk over {@code rows} decodes: each a KV head's batch of query heads. */
+    private static int bulkBlocks(int rows, AttentionShape shape) {
+        return rows * shape.kvHeads() * ((shape.group() + DECODE_MMA_HEADS - 1) / DECODE_MMA_HEADS);
+    }
+
+    /** How many decode_attention_bulk blocks of this depth the GPU holds at once (the driver's occupancy). */
+    private int bulkSlots(DType type, int headDim, int stages) {
+        int shared = decodeBulkSharedBytes(type, headDim, stages);
+        CudaFunction f = withSharedMemory(typed(decodeBulkEntry(headDim), type), shared);
+        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
+                k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
+        return Math.max(1, resident) * device.multiprocessors();
     }
 
     /** {@code wanted} stages of bulk-copied tiles at this head dimension, fewer (down to the least) where they would not fit. */
@@ -575,7 +598,7 @@ public final class EmberKernels implements AutoCloseable {
                                 AttentionShape shape) {
         int hd = shape.headDim();
         boolean bulk = decodeOnBulk(type, shape), tensorCores = bulk || decodeOnTensorCores(type, shape);
-        int stages = bulk ? bulkStages(type, hd) : 0;
+        int stages = bulk ? bulkStages(type, shape, decodeRows) : 0;
         int headsPerBlock = tensorCores ? DECODE_MMA_HEADS : decodeHeadsPerBlock(shape.group());
         int headBatches = (shape.group() + headsPerBlock - 1) / headsPerBlock;
         int shared = bulk ? decodeBulkSharedBytes(type, hd, stages)
