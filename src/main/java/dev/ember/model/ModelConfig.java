@@ -2,6 +2,7 @@ package dev.ember.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
 
@@ -154,10 +155,7 @@ public record ModelConfig(
         boolean defaultTie = false;
         boolean tie = c.path("tie_word_embeddings").asBoolean(defaultTie);
         boolean bias = arch.alwaysQkvBias() || c.path("attention_bias").asBoolean(false);
-        int window = 0;
-        if (c.path("sliding_window").isNumber() && c.path("use_sliding_window").asBoolean(arch == Architecture.MISTRAL)) {
-            window = c.get("sliding_window").asInt();
-        }
+        int window = slidingWindow(c, arch, requiredInt(c, "num_hidden_layers"));
         List<Integer> eos = new ArrayList<>();
         JsonNode eosNode = c.path("eos_token_id");
         if (eosNode.isArray()) {
@@ -170,6 +168,30 @@ public record ModelConfig(
                 heads, kvHeads, headDim, requiredInt(c, "vocab_size"), maxPositions,
                 c.path("rms_norm_eps").asDouble(1e-6), theta, scaling, tie, bias, window,
                 c.path("bos_token_id").asInt(-1), eos, DType.fromTorch(dtypeName));
+    }
+
+    /**
+     * The sliding window every layer attends within, 0 for none, as transformers lays the layers out: Mistral slides in
+     * every layer; Qwen2 and Qwen3, where use_sliding_window is set, only in the layers from max_window_layers (28 by
+     * default) on, or as layer_types lists them. A model that slides in some layers and not others is refused: Ember
+     * gives every layer the same attention.
+     */
+    private static int slidingWindow(JsonNode c, Architecture arch, int layers) {
+        boolean mistral = arch == Architecture.MISTRAL;
+        JsonNode types = mistral ? MissingNode.getInstance() : c.path("layer_types");
+        if (!c.path("sliding_window").isNumber() || !types.isArray() && !c.path("use_sliding_window").asBoolean(mistral)) {
+            return 0;
+        }
+        int sliding = mistral ? layers : layers - Math.clamp(c.path("max_window_layers").asInt(28), 0, layers);
+        if (types.isArray()) {  // transformers 5 writes Qwen's layout itself, and reads it over use_sliding_window
+            sliding = 0;
+            for (JsonNode type : types) {
+                sliding += type.asText().equals("sliding_attention") ? 1 : 0;
+            }
+        }
+        require(sliding == 0 || sliding == layers, "a sliding window in " + sliding + " of " + layers
+                + " layers (max_window_layers, layer_types) is not supported: Ember gives every layer the same attention");
+        return sliding == layers ? c.get("sliding_window").asInt() : 0;
     }
 
     private static RopeScaling parseRopeScaling(JsonNode s, int maxPositions) {

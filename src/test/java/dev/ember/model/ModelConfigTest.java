@@ -95,6 +95,23 @@ class ModelConfigTest {
     }
 
     @Test
+    void slidingWindowsAreReadPerLayerAsTransformersLaysThemOut() throws Exception {
+        String qwen2 = "\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                + "\"num_hidden_layers\":4,\"num_attention_heads\":4,\"vocab_size\":100,\"sliding_window\":32";
+        assertEquals(0, parse("{" + qwen2 + "}").slidingWindow(), "use_sliding_window unset");
+        assertEquals(0, parse("{" + qwen2 + ",\"use_sliding_window\":true}").slidingWindow(), "the default 28 full layers");
+        assertEquals(32, parse("{" + qwen2 + ",\"use_sliding_window\":true,\"max_window_layers\":0}").slidingWindow());
+        assertEquals(0, parse("{" + qwen2 + ",\"use_sliding_window\":true,\"max_window_layers\":4}").slidingWindow());
+        EmberException mixed = assertThrows(EmberException.class,
+                () -> parse("{" + qwen2 + ",\"use_sliding_window\":true,\"max_window_layers\":2}"));
+        assertTrue(mixed.getMessage().contains("2 of 4 layers"), mixed.getMessage());
+        assertEquals(32, parse("{" + qwen2 + ",\"use_sliding_window\":true,\"layer_types\":[\"sliding_attention\","
+                + "\"sliding_attention\",\"sliding_attention\",\"sliding_attention\"]}").slidingWindow());
+        String mistral = qwen2.replace("Qwen2ForCausalLM", "MistralForCausalLM");
+        assertEquals(32, parse("{" + mistral + "}").slidingWindow(), "Mistral slides in every layer");
+    }
+
+    @Test
     void llama3ScalingMatchesReferenceValues() {
         // Values from HF transformers' _compute_llama3_parameters for Llama 3.1 (head_dim 128, theta 500000).
         double[] inv = new RopeScaling.Llama3(8, 1, 4, 8192).inverseFrequencies(128, 500000);
