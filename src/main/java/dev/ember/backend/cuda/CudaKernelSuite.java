@@ -225,10 +225,7 @@ final class CudaKernelSuite implements KernelSuite {
             launch(new Case(kernel, "cublaslt", phase, dims, m, bytes, flops), () ->
                     blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k));
             if (EmberKernels.gemvSupports(type, m, k)) {
-                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.values()) {
-                    if (i == MatrixProducts.Implementation.CUBLASLT) {
-                        continue;
-                    }
+                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                     String label = "gemv (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
                     launch(new Case(kernel, label, phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
                             weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps));

@@ -3,6 +3,7 @@ package dev.ember.backend.cuda;
 import dev.ember.model.DType;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
@@ -39,6 +40,9 @@ final class MatrixProducts implements AutoCloseable {
      */
     enum Implementation {
         CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
+
+        /** The matrix-vector kernel's builds: every candidate but cuBLASLt. */
+        static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i != CUBLASLT).toList();
 
         final int inFlight, warps;
 

@@ -23,10 +23,7 @@ class GemvKernelTest {
     @Test
     void everyCandidateIsInTheFatbin() throws IOException {
         String fatbin = DecodeAttentionLaunchTest.fatbinText("gemv.fatbin", "gemv_m1_bf16");
-        for (MatrixProducts.Implementation i : MatrixProducts.Implementation.values()) {
-            if (i == MatrixProducts.Implementation.CUBLASLT) {
-                continue;
-            }
+        for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
             for (int m = 1; m <= EmberKernels.GEMV_MAX_ROWS; m++) {
                 for (DType type : DType.values()) {
                     for (DType outType : new DType[] {DType.F32, type}) {
@@ -60,10 +57,7 @@ class GemvKernelTest {
                 }
             }
             for (DType outType : type == DType.F32 ? new DType[] {DType.F32} : new DType[] {DType.F32, type}) {
-                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.values()) {
-                    if (i == MatrixProducts.Implementation.CUBLASLT) {
-                        continue;
-                    }
+                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                     try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
                          DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
                         Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k,
