@@ -71,6 +71,7 @@ final class SpecSummary {
             summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
             summary.add(line("speed-up, predicted (Leviathan)", maps, m -> times(m.get("predicted_speedup"))));
             summary.add(line("predicted with the verification's cost", maps, m -> times(m.get("predicted_speedup_with_verify_cost"))));
+            summary.add(line("measured / predicted (Leviathan)", maps, m -> percentOf(m.get("speedup"), m.get("predicted_speedup"))));
         }
         String rule = "=".repeat(30);
         out.println();
@@ -108,6 +109,12 @@ final class SpecSummary {
     private static String fixed(Object value, int decimals) {
         return value instanceof Number n && Double.isFinite(n.doubleValue())
                 ? String.format(Locale.ROOT, "%." + decimals + "f", n.doubleValue()) : "";
+    }
+
+    /** {@code part} as a whole percentage of {@code whole}: what of the prediction the loop keeps. */
+    private static String percentOf(Object part, Object whole) {
+        return part instanceof Number p && whole instanceof Number w && Double.isFinite(p.doubleValue() / w.doubleValue())
+                ? String.format(Locale.ROOT, "%.0f%%", 100 * p.doubleValue() / w.doubleValue()) : "";
     }
 
     private static String times(Object value) {

@@ -81,6 +81,9 @@ class SpecBenchCommandTest {
 
         assertTrue(r.out().contains("speed-up, measured (throughput)"), r.out());
         assertTrue(r.out().contains("speed-up, predicted (Leviathan)"), r.out());
+        String kept = String.format(java.util.Locale.ROOT, "%.0f%%", 100 * speculative.get("speedup").asDouble() / predicted);
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("measured / predicted (Leviathan)") && l.contains(kept)),
+                "the share of the prediction kept, " + kept + ": " + r.out());
         assertTrue(r.out().contains("# cost of a step: "), r.out());
         assertTrue(r.out().contains("outputs identical to the target's: yes"), r.out());
         assertFalse(r.err().contains("trace of"), "no --trace, no trace file: " + r.err());
