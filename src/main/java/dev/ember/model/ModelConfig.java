@@ -152,6 +152,10 @@ public record ModelConfig(
         double rotaryFraction = ropeSettings.path("partial_rotary_factor").asDouble(c.path("partial_rotary_factor").asDouble(1.0));
         require(rotaryFraction == 1.0, "partial_rotary_factor " + rotaryFraction + " is not supported (Ember rotates whole heads)");
         RopeScaling scaling = parseRopeScaling(ropeSettings, maxPositions);
+        if (scaling instanceof RopeScaling.Yarn y) {
+            // YaRN stretches the original context by its factor (Qwen3: 32,768 x 4), as vLLM takes the model's length.
+            maxPositions = Math.max(maxPositions, (int) Math.round(y.originalMaxPositions() * y.factor()));
+        }
         boolean defaultTie = false;
         boolean tie = c.path("tie_word_embeddings").asBoolean(defaultTie);
         boolean bias = arch.alwaysQkvBias() || c.path("attention_bias").asBoolean(false);

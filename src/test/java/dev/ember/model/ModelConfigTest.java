@@ -52,6 +52,7 @@ class ModelConfigTest {
         double attention = 0.1 * Math.log(4) + 1;
         assertEquals(new RopeScaling.Yarn(4, 32768, 32, 1, true, attention), c.ropeScaling());
         assertEquals(attention * attention / Math.sqrt(128), c.attentionScale(), 1e-7);
+        assertEquals(131_072, c.maxPositions(), "the original context stretched by the factor, as vLLM reads it");
         // transformers 5's rope_parameters, an explicit attention factor, and a factor left to the ratio of the contexts.
         ModelConfig v5 = parse("{" + body + """
                 "rope_parameters":{"rope_type":"yarn","rope_theta":1000000.0,"original_max_position_embeddings":10240,
