@@ -29,6 +29,7 @@ final class Exchange {
     private final Response response;
     private final Callback callback;
     private boolean completed;
+    private boolean bodyRead;
 
     Exchange(Request request, Response response, Callback callback) {
         this.request = request;
@@ -63,6 +64,7 @@ final class Exchange {
      * whose Content-Length is more than it sends).
      */
     byte[] body(int maxBytes, Duration timeout) {
+        bodyRead = true;
         long declared = request.getLength();
         long deadline = System.nanoTime() + timeout.toNanos();
         if (declared > maxBytes) {
@@ -114,6 +116,14 @@ final class Exchange {
     private static ApiException tooLarge(String size, int maxBytes) {
         return new ApiException(413, "invalid_request_error", null, "request_too_large",
                 "the request body (" + size + ") is over the limit of " + maxBytes + " bytes");
+    }
+
+    /**
+     * Whether the request carries a body that nothing has read: an answer given before it (a 401, 404 or 405) closes
+     * the connection, or the server's dropping of a body still arriving could close it under a client that reuses it.
+     */
+    boolean hasUnreadBody() {
+        return !bodyRead && (request.getLength() > 0 || request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
     }
 
     /** The connection ends after this response: what is left of the request cannot be trusted or is not worth reading. */

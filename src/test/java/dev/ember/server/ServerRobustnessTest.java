@@ -197,6 +197,23 @@ class ServerRobustnessTest {
         }
     }
 
+    /**
+     * An answer given before the body is read (no such endpoint here; a missing API key alike) says the connection
+     * closes: the server drops the rest of the body, and a client that reused the connection would find it gone.
+     */
+    @Test
+    void anAnswerBeforeTheBodyIsReadClosesTheConnection() throws Exception {
+        try (Socket socket = main.connect()) {
+            OutputStream out = socket.getOutputStream();
+            out.write((post("/v1/no-such-endpoint", 100) + "{\"prompt\": ").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Answer answer = Answer.read(socket.getInputStream());
+            assertEquals(404, answer.status(), answer.toString());
+            assertTrue(answer.headers().toLowerCase().contains("connection: close"), answer.headers());
+            closedWithin(socket, Duration.ofSeconds(5));
+        }
+    }
+
     @Test
     void anIdleConnectionIsClosedAtTheIdleTimeout() throws Exception {
         try (Socket socket = main.connect()) {
