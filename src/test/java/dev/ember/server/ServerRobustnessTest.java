@@ -186,15 +186,9 @@ class ServerRobustnessTest {
 
     @Test
     void aBodyShorterThanItsContentLengthGetsA408AndTheConnectionCloses() throws Exception {
-        try (Socket socket = main.connect()) {
-            OutputStream out = socket.getOutputStream();
-            out.write((post("/v1/completions", 100) + "{\"prompt\": \"hi\"").getBytes(StandardCharsets.US_ASCII));
-            out.flush();
-            Answer answer = Answer.read(socket.getInputStream());
-            assertEquals(408, answer.status(), answer.toString());
-            assertEquals("request_timeout", answer.error().get("code").asText());
-            closedWithin(socket, Duration.ofSeconds(5));
-        }
+        Answer answer = answerToAPartBody("/v1/completions");
+        assertEquals(408, answer.status(), answer.toString());
+        assertEquals("request_timeout", answer.error().get("code").asText());
     }
 
     /**
@@ -203,14 +197,20 @@ class ServerRobustnessTest {
      */
     @Test
     void anAnswerBeforeTheBodyIsReadClosesTheConnection() throws Exception {
+        Answer answer = answerToAPartBody("/v1/no-such-endpoint");
+        assertEquals(404, answer.status(), answer.toString());
+        assertTrue(answer.headers().toLowerCase().contains("connection: close"), answer.headers());
+    }
+
+    /** The answer to a POST to {@code path} that sends 15 of the 100 bytes its Content-Length declares; then the close. */
+    private static Answer answerToAPartBody(String path) throws IOException {
         try (Socket socket = main.connect()) {
             OutputStream out = socket.getOutputStream();
-            out.write((post("/v1/no-such-endpoint", 100) + "{\"prompt\": ").getBytes(StandardCharsets.US_ASCII));
+            out.write((post(path, 100) + "{\"prompt\": \"hi\"").getBytes(StandardCharsets.US_ASCII));
             out.flush();
             Answer answer = Answer.read(socket.getInputStream());
-            assertEquals(404, answer.status(), answer.toString());
-            assertTrue(answer.headers().toLowerCase().contains("connection: close"), answer.headers());
             closedWithin(socket, Duration.ofSeconds(5));
+            return answer;
         }
     }
 
