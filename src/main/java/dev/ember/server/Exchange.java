@@ -118,21 +118,25 @@ final class Exchange {
                 "the request body (" + size + ") is over the limit of " + maxBytes + " bytes");
     }
 
-    /**
-     * Whether the request carries a body that nothing has read: an answer given before it (a 401, 404 or 405) closes
-     * the connection, or the server's dropping of a body still arriving could close it under a client that reuses it.
-     */
-    boolean hasUnreadBody() {
+    /** Whether the request carries a body that nothing has read. */
+    private boolean hasUnreadBody() {
         return !bodyRead && (request.getLength() > 0 || request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING));
     }
 
     /** The connection ends after this response: what is left of the request cannot be trusted or is not worth reading. */
-    void closeAfterResponse() {
+    private void closeAfterResponse() {
         response.getHeaders().put(HttpHeader.CONNECTION, "close");
     }
 
-    /** Sends a whole response and ends the exchange. */
+    /**
+     * Sends a whole response and ends the exchange. An answer given before the request's body was read (a 401, 404 or
+     * 405) closes the connection: the server drops the rest of the body, and a body still arriving would otherwise have
+     * the connection closed under a client that reuses it.
+     */
     void send(int status, String contentType, byte[] body) throws IOException {
+        if (hasUnreadBody()) {
+            closeAfterResponse();
+        }
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);

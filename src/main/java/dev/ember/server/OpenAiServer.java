@@ -398,9 +398,6 @@ public final class OpenAiServer implements AutoCloseable {
                 exchange.complete();
             } catch (ApiException e) {
                 if (!exchange.isCommitted()) {
-                    if (e.status() == 408 || e.status() == 413 || exchange.hasUnreadBody()) {
-                        exchange.closeAfterResponse();  // the rest of the body is not read
-                    }
                     exchange.sendJson(e.status(), JSON.writeValueAsBytes(errorBody(JSON, e)));
                 } else {
                     exchange.fail(e);
@@ -412,9 +409,6 @@ public final class OpenAiServer implements AutoCloseable {
             } catch (RuntimeException e) {
                 System.err.println("ember: internal error answering " + exchange.path() + ": " + e);
                 if (!exchange.isCommitted()) {
-                    if (exchange.hasUnreadBody()) {
-                        exchange.closeAfterResponse();
-                    }
                     ApiException error = new ApiException(500, "internal_error", null, null, "internal error: " + e);
                     exchange.sendJson(500, JSON.writeValueAsBytes(errorBody(JSON, error)));
                 } else {
