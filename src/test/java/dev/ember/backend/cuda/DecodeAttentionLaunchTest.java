@@ -149,7 +149,6 @@ class DecodeAttentionLaunchTest {
      * The bytes of a bundled fatbin as text, where its entry points' names stand NUL-terminated; skips the test in a
      * build without kernels, or where the names are not readable there ({@code knownEntry} not found: compressed).
      */
-    /** The bundled fatbin's bytes as text, where its entry names are readable (as {@code knownEntry} shows). */
     static String fatbinText(String file, String knownEntry) throws IOException {
         assumeTrue(EmberKernels.bundled(), "this build has no CUDA kernels (no nvcc)");
         String fatbin;
