@@ -6,6 +6,7 @@ import dev.ember.monitor.NvmlDevice;
 import java.io.PrintStream;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -57,6 +58,16 @@ public record BenchHeader(String benchmark, String device, String model, String 
         m.put("read_bandwidth_gbps", Double.isNaN(ceilings.readBytesPerSecond()) ? null : ceilings.readBytesPerSecond() / 1e9);
         m.put("matmul_tflops", Double.isNaN(ceilings.matmulFlopsPerSecond()) ? null : ceilings.matmulFlopsPerSecond() / 1e12);
         return m;
+    }
+
+    /**
+     * What the runner chose by timing on its device ({@code ModelRunner.measuredChoices}), one {@code # measured choice}
+     * line each, after a benchmark's figures: two runs that chose differently did not run the same code.
+     */
+    static void printMeasuredChoices(PrintStream out, List<String> choices) {
+        for (String choice : choices) {
+            out.println("# measured choice: " + choice);
+        }
     }
 
     public void print(PrintStream out) {

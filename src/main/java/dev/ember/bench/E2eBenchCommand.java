@@ -175,9 +175,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                             + "bandwidth = %.1f tokens/s; measured %.1f tokens/s = %.1f%% of the roofline%n",
                     weightBytes / 1e9, kvBytes / 1e9, ceilings.copyBytesPerSecond() / 1e9, rooflineTokensPerSecond,
                     tokensPerSecond, 100 * tokensPerSecond / rooflineTokensPerSecond);
-            for (String choice : runner.measuredChoices()) {
-                out.println("# measured choice: " + choice);
-            }
+            BenchHeader.printMeasuredChoices(out, runner.measuredChoices());
             Map<String, Object> h = new LinkedHashMap<>(header.toMap());
             h.put("decode_weight_bytes_per_step", weightBytes);
             h.put("decode_kv_bytes_per_step", kvBytes);

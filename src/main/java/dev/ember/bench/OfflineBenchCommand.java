@@ -148,9 +148,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                     out.println("# runner: " + last.counters().describe((long) (last.seconds() * 1e9)));
                 }
             }
-            for (String choice : bench.runner().measuredChoices()) {
-                out.println("# measured choice: " + choice);
-            }
+            BenchHeader.printMeasuredChoices(out, bench.runner().measuredChoices());
             // The monitor covers the timed runs only: their energy over their output tokens.
             GpuReport gpu = monitor.stop();
             long timedOutputTokens = (long) runs * workload.outputTokens();
