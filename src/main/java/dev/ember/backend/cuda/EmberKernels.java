@@ -64,8 +64,13 @@ public final class EmberKernels implements AutoCloseable {
     static final int DECODE_BULK_MIN_STAGES = 2;
     static final int DECODE_BULK_MAX_STAGES = 4;
     private static final int CONFIGURED_BULK_STAGES = positiveEnvironment("EMBER_DECODE_BULK_STAGES");
-    /** EMBER_DECODE_BULK_SHALLOW_WAVES=N: two stages where a split's blocks fill N waves or more (0: never). */
-    private static final int SHALLOW_BULK_WAVES = positiveEnvironment("EMBER_DECODE_BULK_SHALLOW_WAVES");
+    /**
+     * Two stages where a split's blocks fill this many waves or more at the configured depth (bulkStages);
+     * EMBER_DECODE_BULK_SHALLOW_WAVES=N for measuring, 0 for never.
+     */
+    static final int DECODE_BULK_SHALLOW_WAVES = 4;
+    private static final int SHALLOW_BULK_WAVES = System.getenv("EMBER_DECODE_BULK_SHALLOW_WAVES") == null
+            ? DECODE_BULK_SHALLOW_WAVES : positiveEnvironment("EMBER_DECODE_BULK_SHALLOW_WAVES");
     public static final int MAX_HEAD_DIM = 256;
     /** Threads of a block of qkv_rope's vectorised way (ROPE_THREADS in rope.cu). */
     private static final int ROPE_THREADS = 128;
@@ -107,6 +112,16 @@ public final class EmberKernels implements AutoCloseable {
      */
     public void useDependentLaunch(boolean on) {
         args.dependentLaunch(on && device.computeMajor() >= 9);
+    }
+
+    /** Whether kernels launch with programmatic dependent launch now. */
+    boolean dependentLaunch() {
+        return args.dependentLaunch();
+    }
+
+    /** The GPU these kernels were loaded on. */
+    CudaDevice device() {
+        return device;
     }
 
     /**
@@ -497,10 +512,12 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * decode_attention_bulk's stages for a step of {@code rows} decodes: the configured ones, fewer where they would not
-     * fit; and the fewest where EMBER_DECODE_BULK_SHALLOW_WAVES=N is set and a split's blocks fill N waves or more at
-     * the configured depth (two stages hold a third block a multiprocessor at head dimension 128: offline Qwen3-0.6B
-     * went from 24,868 to 25,282 tok/s on the H200, its grid 7.8 waves deep; batch 64 of the 8B shape, two waves, lost
-     * 0.5%), for measuring before it becomes the default.
+     * fit; and the fewest where a split's blocks fill DECODE_BULK_SHALLOW_WAVES waves or more at the configured depth.
+     * Two stages hold a third block a multiprocessor at head dimension 128, which pays where the grid is deep and the
+     * third block has work, not where a shallower pipeline only starves the blocks of a short grid: on the H200
+     * (2026-12-04, two rounds each) offline Qwen3-0.6B 24,852 -> 25,102 tok/s and offline Llama-8B 9,944 -> 10,004
+     * with it at four waves, batch 64 of the 8B shape (about two waves, untouched) 9,941 / 9,933; two stages at every
+     * depth had lost 0.5% there.
      */
     private int bulkStages(DType type, AttentionShape shape, int rows) {
         int hd = shape.headDim(), stages = fittingBulkStages(type, hd, bulkStages);

@@ -54,6 +54,11 @@ public final class KernelArgs {
         this.dependentLaunch = on;
     }
 
+    /** Whether launches use programmatic dependent launch now. */
+    boolean dependentLaunch() {
+        return dependentLaunch;
+    }
+
     public KernelArgs begin() {
         count = 0;
         return this;

@@ -8,13 +8,18 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
  * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
- * Until a shape is timed it goes to cuBLASLt. One per runner; not thread-safe.
+ * Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
+ * every runner on that GPU takes that choice: the candidates sum in different orders, so two runners of one model
+ * (a graph-replaying and an eager one, a target and its self:K draft) compute the same bits only if they agree.
+ * One per runner; not thread-safe, but runners on several threads may share the choices.
  */
 final class MatrixProducts implements AutoCloseable {
     /** Timed launches of each candidate per round, and rounds (the faster round counts). */
@@ -29,9 +34,16 @@ final class MatrixProducts implements AutoCloseable {
 
     private final CublasLt blas;
     private final EmberKernels kernels;
+    /** Every choice of this process, by GPU and launch mode. */
+    private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
+
     private final Map<Shape, Choice> choices = new HashMap<>();
 
     record Shape(DType type, DType outType, int m, int n, int k) {
+    }
+
+    /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
+    private record Measured(int device, boolean dependentLaunch, Shape shape) {
     }
 
     /**
@@ -100,6 +112,17 @@ final class MatrixProducts implements AutoCloseable {
             choices.put(shape, new Choice(shape, FORCED, Map.of()));
             return;
         }
+        Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
+        Choice earlier = MEASURED.get(where);
+        if (earlier == null) {
+            earlier = MEASURED.computeIfAbsent(where, w -> time(stream, shape, x, weights, out, precede));
+        }
+        choices.put(shape, earlier);
+    }
+
+    private Choice time(CudaStream stream, Shape shape, long x, long[] weights, long out, Runnable precede) {
+        DType type = shape.type(), outType = shape.outType();
+        int m = shape.m(), n = shape.n(), k = shape.k();
         Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
@@ -119,7 +142,7 @@ final class MatrixProducts implements AutoCloseable {
             }
         }
         Implementation fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
-        choices.put(shape, new Choice(shape, fastest, best));
+        return new Choice(shape, fastest, best);
     }
 
     private static Implementation forced(String name) {
