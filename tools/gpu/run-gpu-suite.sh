@@ -30,6 +30,8 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh peer
 #       The compiled-PyTorch peer alone (PEER_ARGS passes options, e.g. "--workloads b1-decode --layers 2"); `all`
 #       runs it after the benchmarks (NO_PEER=1 skips it) and the summary prints Ember / peer per workload.
+#       `bench+peer` runs the benchmarks (BENCH_ONLY="b1-decode prefill-1024 b64-decode" narrows them) and then the
+#       peer in one call, for their table without the tests.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -718,6 +720,7 @@ case "${1:-}" in
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
   bench) unpack; host_info; bench; summary; pack_results ;;
   peer) unpack; peer; summary; pack_results ;;
+  bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
