@@ -145,17 +145,91 @@ extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __r
 // which draws exactly from the renormalised kept distribution given uniform[r] in [0, 1).
 // Both thresholds are found by a 32-step bitwise search over order_key, each step one pass over the
 // row, so no sort is needed: up to 66 passes of vocab*4 bytes (mostly from L2) and 2 exps per element
-// per weight pass. Launch with 1024 threads.
+// per weight pass. With neither top-k nor top-p (temperature alone, the common case) one pass reads the row
+// (vocab*4 bytes, one exp per element): each thread keeps its segment's running max and the mass under it, rescaled
+// when the max grows, and the block rescales every segment to the row's max; the owner of the crossing then reads
+// its own segment again (vocab*4 / 1024 bytes). Launch with 1024 threads.
 namespace ember {
+
+// Each thread's contiguous segment of the row, so that a prefix sum over threads orders the mass by token index: a
+// multiple of four elements where the row is 16-byte aligned and its length a multiple of four, so a segment is read
+// in 16-byte loads.
+struct Segment {
+    int begin, end;
+    bool quads;
+};
+
+__device__ __forceinline__ Segment own_segment(const float* x, int vocab) {
+    const bool quads = (vocab & 3) == 0 && ((uintptr_t)x & 15) == 0;
+    int length = (vocab + blockDim.x - 1) / blockDim.x;
+    if (quads) length = (length + 3) & ~3;
+    const int begin = min(vocab, (int)threadIdx.x * length);
+    return {begin, min(vocab, begin + length), quads};
+}
+
+// The running max m of a segment's logits and the mass s = sum exp((x - m) * invTemperature) under it, in one pass.
+__device__ __forceinline__ void running_mass(float v, float invTemperature, float& m, float& s) {
+    if (v > m) {
+        s = s * expf((m - v) * invTemperature) + 1.f;  // exp(-inf) = 0 on the first element
+        m = v;
+    } else if (m > -INFINITY) {  // a masked (-inf) logit before any finite one adds nothing
+        s += expf((v - m) * invTemperature);
+    }
+}
+
+__device__ __forceinline__ void segment_mass(const float* __restrict__ x, Segment seg, float invTemperature,
+                                             float& m, float& s) {
+    m = -INFINITY;
+    s = 0.f;
+    if (seg.quads) {
+        const float4* q = reinterpret_cast<const float4*>(x + seg.begin);
+        const int count = (seg.end - seg.begin) / 4;
+        constexpr int IN_FLIGHT = 4;
+        int i = 0;
+        for (; i + IN_FLIGHT <= count; i += IN_FLIGHT) {
+            float4 f[IN_FLIGHT];
+#pragma unroll
+            for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(q + i + u);
+#pragma unroll
+            for (int u = 0; u < IN_FLIGHT; u++) {
+                running_mass(f[u].x, invTemperature, m, s);
+                running_mass(f[u].y, invTemperature, m, s);
+                running_mass(f[u].z, invTemperature, m, s);
+                running_mass(f[u].w, invTemperature, m, s);
+            }
+        }
+        for (; i < count; i++) {
+            const float4 f = __ldg(q + i);
+            running_mass(f.x, invTemperature, m, s);
+            running_mass(f.y, invTemperature, m, s);
+            running_mass(f.z, invTemperature, m, s);
+            running_mass(f.w, invTemperature, m, s);
+        }
+    } else {
+        for (int i = seg.begin; i < seg.end; i++) running_mass(x[i], invTemperature, m, s);
+    }
+}
 
 __device__ void sample_row(const float* __restrict__ x, int vocab, float temperature, int k, float p, float u,
                            int* __restrict__ out) {
     __shared__ float scratch[32];
     const float invTemperature = 1.f / temperature;
+    const Segment seg = own_segment(x, vocab);
+    const bool truncated = (k > 0 && k < vocab) || p < 1.f;
 
-    float localMax = -INFINITY;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
-    const float maxLogit = block_max(localMax, scratch);
+    float maxLogit, local = 0.f;
+    int lastKept = -1;
+    if (!truncated) {  // every token kept: the max and each segment's mass in one pass
+        float segmentMax;
+        segment_mass(x, seg, invTemperature, segmentMax, local);
+        maxLogit = block_max(segmentMax, scratch);
+        local = segmentMax > -INFINITY ? local * expf((segmentMax - maxLogit) * invTemperature) : 0.f;
+        lastKept = seg.begin < seg.end ? seg.end - 1 : -1;
+    } else {
+        float localMax = -INFINITY;
+        for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
+        maxLogit = block_max(localMax, scratch);
+    }
 
     uint32_t kThreshold = 0;  // every key is >= 0: keep all
     if (k > 0 && k < vocab) {
@@ -187,14 +261,13 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
 
     // Each thread owns a contiguous segment of the vocabulary, so a prefix sum over threads orders the
     // kept mass by token index.
-    const int segment = (vocab + blockDim.x - 1) / blockDim.x;
-    const int segmentBegin = min(vocab, (int)threadIdx.x * segment), segmentEnd = min(vocab, segmentBegin + segment);
-    float local = 0.f;
-    int lastKept = -1;
-    for (int i = segmentBegin; i < segmentEnd; i++) {
-        if (order_key(x[i]) >= threshold) {
-            local += expf((x[i] - maxLogit) * invTemperature);
-            lastKept = i;
+    const int segmentBegin = seg.begin, segmentEnd = seg.end;
+    if (truncated) {
+        for (int i = segmentBegin; i < segmentEnd; i++) {
+            if (order_key(x[i]) >= threshold) {
+                local += expf((x[i] - maxLogit) * invTemperature);
+                lastKept = i;
+            }
         }
     }
     float start, end;
@@ -226,7 +299,7 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
 
 }  // namespace ember
 
-extern "C" __global__ void sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
+extern "C" __global__ void __launch_bounds__(1024, 2) sample_top_k_top_p(const float* __restrict__ logits, const float* __restrict__ temperature,
                                               const int* __restrict__ topK, const float* __restrict__ topP,
                                               const float* __restrict__ uniform, int* __restrict__ out, int vocab) {
     ember::allow_next_grid();
@@ -244,7 +317,7 @@ constexpr int SAMPLE_PARAMS = 6;
 //   mode 0: no token here (a prompt chunk that does not end its prompt, or a row sampled on the host): -1;
 //   mode 1: greedy, argmax_row; mode 2: sample_row with the row's temperature, top-k, top-p and uniform.
 // One launch for any mix of rows, so a decode graph can hold it whatever its sequences ask for.
-extern "C" __global__ void sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
+extern "C" __global__ void __launch_bounds__(1024, 2) sample_tokens(const float* __restrict__ logits, const int* __restrict__ params,
                                          int* __restrict__ out, int vocab) {
     ember::allow_next_grid();
     ember::wait_for_previous_grid();

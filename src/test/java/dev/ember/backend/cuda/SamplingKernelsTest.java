@@ -3,7 +3,6 @@ package dev.ember.backend.cuda;
 import dev.ember.model.DType;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.sampling.TokenLogprobs;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -136,16 +135,22 @@ class SamplingKernelsTest {
         return error;
     }
 
-    @Test
-    void topKTopPSamplesFromTheTruncatedDistribution() {
+    /**
+     * Rows of every kind: temperature alone (one pass over the row; at vocabularies whose rows start on 16 bytes it
+     * reads them in 16-byte loads, otherwise in single floats; one row begins with masked logits, -inf), with top-k,
+     * with top-p, with both; the last two rows must reduce to greedy.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {151_936, 32_000, 32_003, 1_000, 7})
+    void topKTopPSamplesFromTheTruncatedDistribution(int vocab) {
         Gpu.context();
-        int vocab = 32_000;
         // temperature, top-k, top-p per row; the last rows must reduce to greedy.
-        float[] temperature = {1.0f, 0.7f, 1.3f, 1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 1.0f, 0.8f, 1.0f, 1.0f};
-        int[] topK = {0, 50, 0, 20, 0, 1000, 5, 0, 40, 0, 1, 0};
-        float[] topP = {1.0f, 1.0f, 0.9f, 0.5f, 0.95f, 0.8f, 1.0f, 0.3f, 0.7f, 0.99f, 1.0f, 1e-6f};
-        int rows = temperature.length;
+        float[] temperature = {1.0f, 0.7f, 1.3f, 1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 1.0f, 0.8f, 0.6f, 1.7f, 0.6f, 1.0f, 1.0f};
+        int[] topK = {0, 50, 0, 20, 0, 1000, 5, 0, 40, 0, 0, 0, 0, 1, 0};
+        float[] topP = {1.0f, 1.0f, 0.9f, 0.5f, 0.95f, 0.8f, 1.0f, 0.3f, 0.7f, 0.99f, 1.0f, 1.0f, 1.0f, 1.0f, 1e-6f};
+        int rows = temperature.length, masked = 12;
         float[] x = logits(rows, vocab);
+        Arrays.fill(x, masked * vocab, masked * vocab + vocab / 2, Float.NEGATIVE_INFINITY);
         float[] uniform = new float[rows];
         for (int r = 0; r < rows; r++) {
             uniform[r] = random.nextFloat();
@@ -161,8 +166,9 @@ class SamplingKernelsTest {
             }
             System.out.println("[gpu-check] sample_top_k_top_p vocab=" + vocab + " " + rows + " rows: every draw matches the "
                     + "float64 inverse CDF");
-            assertEquals(dev.ember.Numerics.argmax(x, 10 * vocab, vocab), got[10], "top-k 1 is greedy");
-            assertEquals(dev.ember.Numerics.argmax(x, 11 * vocab, vocab), got[11], "a tiny top-p is greedy");
+            assertTrue(got[masked] >= vocab / 2, "a masked token was drawn: " + got[masked]);
+            assertEquals(dev.ember.Numerics.argmax(x, (rows - 2) * vocab, vocab), got[rows - 2], "top-k 1 is greedy");
+            assertEquals(dev.ember.Numerics.argmax(x, (rows - 1) * vocab, vocab), got[rows - 1], "a tiny top-p is greedy");
         }
     }
 
