@@ -4,6 +4,7 @@ import dev.ember.kvcache.BlockTable;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 
 /** The work of one engine step: a chunk of new tokens for each participating sequence. */
 public record ForwardBatch(List<Chunk> chunks) {
@@ -70,6 +71,25 @@ public record ForwardBatch(List<Chunk> chunks) {
             }
         }
         return null;
+    }
+
+    /**
+     * {@link #carrySource} as the runner's own kind of step, or null; refused, as every runner refuses it, when it is
+     * another backend's step or not the last its runner submitted (a later step has overwritten its tokens).
+     */
+    public <S extends SubmittedStep> S carrySource(Class<S> kind, Predicate<S> lastOfItsRunner) {
+        SubmittedStep source = carrySource();
+        if (source == null) {
+            return null;
+        }
+        if (!kind.isInstance(source)) {
+            throw new IllegalArgumentException("a chunk carries a token from a step of another backend");
+        }
+        S step = kind.cast(source);
+        if (!lastOfItsRunner.test(step)) {
+            throw new IllegalStateException("a chunk carries a token from a step its runner has submitted another after");
+        }
+        return step;
     }
 
     /**

@@ -167,27 +167,12 @@ final class CpuModelRunner implements ModelRunner {
         if (unawaited > 1) {
             throw new IllegalStateException("two submitted steps are not awaited yet; await the older first");
         }
-        if (batch.carrySource() != null) {
-            checkCarrySource(batch.carrySource());
-        }
+        batch.carrySource(CpuSubmittedStep.class, named -> named.runner().lastSubmitted == named);
         CpuSubmittedStep step = new CpuSubmittedStep(batch.snapshot(), samplers);
         uncomputed.addLast(step);
         unawaited++;
         lastSubmitted = step;
         return step;
-    }
-
-    /**
-     * Refuses what the CUDA runner could not carry from a named step, so that the CPU tests hold the engine to the same
-     * rule: only the last step its runner submitted, of this backend.
-     */
-    private static void checkCarrySource(SubmittedStep source) {
-        if (!(source instanceof CpuSubmittedStep step)) {
-            throw new IllegalArgumentException("a chunk carries a token from a step of another backend");
-        }
-        if (step.runner().lastSubmitted != step) {
-            throw new IllegalStateException("a chunk carries a token from a step its runner has submitted another after");
-        }
     }
 
     /**

@@ -368,20 +368,16 @@ public final class EmberKernels implements AutoCloseable {
                             32 * prefillBulkWarps, shared, stream);
             return;
         }
-        boolean tensorCores = onTensorCores(type, hd);
-        CudaFunction f;
         int rowsPerBlock, shared;
-        if (tensorCores) {
+        if (onTensorCores(type, hd)) {
             shared = MMA_SHARED_BYTES;
-            f = withSharedMemory(typed("prefill_attention_mma", type), shared);
             rowsPerBlock = MMA_QUERIES;
         } else {
-            boolean small = hd <= 128;
-            int keys = small ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
+            int keys = hd <= 128 ? PREFILL_KEYS_SMALL : PREFILL_KEYS_LARGE;
             rowsPerBlock = PREFILL_QUERIES;
             shared = ((PREFILL_QUERIES + 2 * keys) * (hd + 1) + PREFILL_QUERIES * (keys + 1)) * Float.BYTES;
-            f = withSharedMemory(typed(small ? "prefill_attention_d128" : "prefill_attention_d256", type), shared);
         }
+        CudaFunction f = withSharedMemory(typed(prefillKernelName(type, shape), type), shared);
         args.begin().pointer(q).pointer(kv.keys()).pointer(kv.values()).pointer(kv.blockTables()).i32(kv.tableStride())
                 .pointer(prefillChunks).pointer(chunkRowStart).pointer(chunkLength).pointer(chunkStartPosition)
                 .pointer(out).i32(shape.heads()).i32(shape.kvHeads()).i32(hd).i32(shape.blockSize())
@@ -591,10 +587,11 @@ public final class EmberKernels implements AutoCloseable {
         return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
     }
 
-    /** The prefill kernel that runs this shape now (for tests and logs). */
+    /** The entry of the prefill kernel that runs this shape now, without its type suffix (for tests and logs). */
     public String prefillKernelName(DType type, AttentionShape shape) {
-        return prefillOnBulk(type, shape) ? "prefill_attention_bulk"
-                : onTensorCores(type, shape.headDim()) ? "prefill_attention_mma" : "prefill_attention";
+        int hd = shape.headDim();
+        return prefillOnBulk(type, shape) ? prefillBulkEntry(prefillBulkWarps, hd)
+                : onTensorCores(type, hd) ? "prefill_attention_mma" : hd <= 128 ? "prefill_attention_d128" : "prefill_attention_d256";
     }
 
     /** Whether the tensor-core attention kernels take these operands: 16-bit types, hd a multiple of 16 up to 128. */

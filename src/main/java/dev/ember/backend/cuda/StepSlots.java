@@ -95,16 +95,8 @@ final class StepSlots implements AutoCloseable {
         if (!batch.carriesTokens()) {
             return null;
         }
-        CudaSubmittedStep source = previous;
-        if (batch.carrySource() != null) {
-            if (!(batch.carrySource() instanceof CudaSubmittedStep named)) {
-                throw new IllegalArgumentException("a chunk carries a token from a step of another backend");
-            }
-            if (!named.isLastOfItsRunner()) {
-                throw new IllegalStateException("a chunk carries a token from a step its runner has submitted another after");
-            }
-            source = named;
-        }
+        CudaSubmittedStep named = batch.carrySource(CudaSubmittedStep.class, CudaSubmittedStep::isLastOfItsRunner);
+        CudaSubmittedStep source = named != null ? named : previous;
         for (ForwardBatch.Chunk c : batch.chunks()) {
             int from = c.carriedFrom();
             if (from >= 0 && (source == null || !source.samplesOnDevice(from))) {

@@ -163,7 +163,7 @@ class AttentionKernelsTest {
             int kvHeads = group == 4 ? 8 : group <= 8 ? 2 : 1;  // 4: the 8B shape's 32 heads over 8
             AttentionShape shape = new AttentionShape(group * kvHeads, kvHeads, group % 5 == 3 ? 64 : 128, BLOCK_SIZE,
                     group % 3 == 0 ? 45 : 0);
-            assertEquals("prefill_attention_bulk", kernels.prefillKernelName(type, shape), describe(shape));
+            assertTrue(kernels.prefillKernelName(type, shape).startsWith("prefill_attention_bulk"), describe(shape));
             checkPrefill(type, shape, true, 8);
             checkPrefill(type, shape, true, 4);
         }
@@ -173,8 +173,9 @@ class AttentionKernelsTest {
         for (int blockSize : new int[] {1, 8, 12, 32, 64, 80}) {
             for (int[] s : shapes) {
                 AttentionShape shape = new AttentionShape(s[1], s[2], s[0], blockSize, s[3]);
-                assertEquals(blockSize % 8 == 0 ? "prefill_attention_bulk" : "prefill_attention_mma",
-                        kernels.prefillKernelName(type, shape), describe(shape));
+                String kernel = kernels.prefillKernelName(type, shape);
+                assertTrue(blockSize % 8 == 0 ? kernel.startsWith("prefill_attention_bulk") : kernel.equals("prefill_attention_mma"),
+                        kernel + " for " + describe(shape));
                 checkPrefill(type, shape, true, run++ % 2 == 0 ? 8 : 4);
             }
         }
@@ -236,7 +237,7 @@ class AttentionKernelsTest {
                     Arrays.stream(length).max().orElseThrow(), shape);
             Gpu.stream().synchronize();
             String kernel = Gpu.kernels().prefillKernelName(type, shape);
-            if (kernel.equals("prefill_attention_bulk")) {
+            if (kernel.startsWith("prefill_attention_bulk")) {
                 kernel += " " + Gpu.kernels().prefillBulkWarps() + " warps";
             }
             Gpu.assertClose(kernel + " " + type + " " + describe(shape),
