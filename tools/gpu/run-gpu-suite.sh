@@ -681,7 +681,7 @@ pack_results() {
 
 # The tests of a change to the kernels, the runner or the engine (check and round run them).
 CHECK_TESTS=()
-for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest SamplingKernelsTest CudaModelRunnerTest \
+for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest ProductMmaKernelTest SamplingKernelsTest CudaModelRunnerTest \
              CudaForwardAndSampleTest CudaOverlapTest CudaSpeculativeTest CudaStreamingTest CudaLogprobsTest; do
   CHECK_TESTS+=(--select-class=dev.ember.backend.cuda.$class)
 done

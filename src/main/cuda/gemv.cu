@@ -48,11 +48,6 @@ template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b, flo
     return dot16_pairs<__half2>(a, b, acc);
 }
 
-template <typename O> __device__ __forceinline__ O store_as(float v);
-template <> __device__ __forceinline__ float store_as<float>(float v) { return v; }
-template <> __device__ __forceinline__ __nv_bfloat16 store_as<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <> __device__ __forceinline__ __half store_as<__half>(float v) { return __float2half_rn(v); }
-
 // Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
@@ -130,7 +125,7 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
     }
 #pragma unroll
     for (int i = 0; i < M; i++) {
-        if (lane == 0 && i < m) out[(size_t)i * n + column] = store_as<O>(acc[i]);
+        if (lane == 0 && i < m) out[(size_t)i * n + column] = from_float<O>(acc[i]);
     }
 }
 

@@ -375,7 +375,7 @@ final class CudaModelRunner implements ModelRunner {
                 : layout.writeSampling(samplers, exact.outputs(), hostMeta) ? StepSampling.TOKENS_AND_LOGPROBS
                 : StepSampling.TOKENS;
         long choosing = System.nanoTime();
-        chooseProducts(layout);
+        chooseProducts(layout, replay);
         long chosen = System.nanoTime();
         counts.chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
@@ -430,7 +430,7 @@ final class CudaModelRunner implements ModelRunner {
     private void capture(int size, int stride) {
         StepLayout layout = StepLayout.decode(size, stride);
         long choosing = System.nanoTime();
-        chooseProducts(layout);
+        chooseProducts(layout, true);
         counts.chooseNanos += System.nanoTime() - choosing;
         graphs.graph(layout, decodeSplits(layout), StepSampling.TOKENS);
     }
@@ -438,9 +438,11 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * Decides, before the first step of each small size, between cuBLASLt and the matrix-vector kernel for the
      * layers' products (when the step has few rows) and the output projection (when it has few chunks), timing
-     * them on this step's scratch buffers.
+     * them on this step's scratch buffers; with EMBER_PRODUCTS_MMA=1 also the decode ladder's larger sizes
+     * ({@code ladder}: the sizes graphs are captured for, timed at warm-up), where the tensor-core product competes.
+     * Other sizes (prefill chunks of any length) are never timed, so that no step of a run waits for timing.
      */
-    private void chooseProducts(StepLayout layout) {
+    private void chooseProducts(StepLayout layout, boolean ladder) {
         int rows = layout.rows(), outputs = layout.outputs();
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
         StepBuffers a = buffers;
@@ -449,7 +451,7 @@ final class CudaModelRunner implements ModelRunner {
         float eps = (float) config.rmsNormEps();
         Runnable norm = () -> kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(),
                 a.normed.address(), 0, rows, h, eps, false);
-        if (rows <= EmberKernels.GEMV_MAX_ROWS) {
+        if (rows <= EmberKernels.GEMV_MAX_ROWS || ladder && MatrixProducts.timesRows(rows)) {
             // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
             products.choose(stream, type, a.normed.address(), layers.attentionAddresses(LayerResidency.Attention::qkv),
                     a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h, norm);
@@ -460,7 +462,7 @@ final class CudaModelRunner implements ModelRunner {
             products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
                     a.delta.address(), DType.F32, rows, h, ff, norm);
         }
-        if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
+        if (outputs <= EmberKernels.GEMV_MAX_ROWS || ladder && MatrixProducts.timesRows(outputs)) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
                     DType.F32, outputs, config.vocabSize(), h, norm);
         }

@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "product", "memory");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -707,6 +707,51 @@ public final class EmberKernels implements AutoCloseable {
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
         return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "")
                 + (warps > 1 ? "_w" + warps : "");
+    }
+
+    /** The most rows product_mma takes (four chunks of 64), and its stages of shared memory (product.cu). */
+    public static final int PRODUCT_MMA_MAX_ROWS = 256;
+    private static final int PRODUCT_MMA_STAGES = 3;
+
+    /**
+     * Whether product_mma takes the shape with {@code columns} (64 or 32) output columns a block: 16-bit operands, up to
+     * 256 rows, k a multiple of 8, on sm_80 and later, its stages within the GPU's shared memory a block.
+     */
+    public boolean productMmaSupports(DType type, int m, int k, int columns) {
+        return type != DType.F32 && m >= 1 && m <= PRODUCT_MMA_MAX_ROWS && k % 8 == 0 && (columns == 64 || columns == 32)
+                && device.computeMajor() >= 8 && productMmaSharedBytes(m, columns) <= device.maxSharedMemoryPerBlock();
+    }
+
+    /** product_mma's shared memory: its stages of a tile of 64 of k (128 bytes a row) of the weights and of x. */
+    private static int productMmaSharedBytes(int m, int columns) {
+        return PRODUCT_MMA_STAGES * (columns + 64 * productMmaChunks(m)) * 128;
+    }
+
+    /** product_mma's chunks of 64 rows of x for m rows: 1, 2 or 4 (its builds). */
+    private static int productMmaChunks(int m) {
+        return m <= 64 ? 1 : m <= 128 ? 2 : 4;
+    }
+
+    /**
+     * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} on the tensor cores for a batch of rows (product.cu), {@code columns} (64 or
+     * 32) output columns a block; x and w in {@code type}, out fp32 or rounded to the storage type; operands 16-byte
+     * aligned.
+     */
+    public void productMma(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k,
+                           int columns) {
+        if (!productMmaSupports(type, m, k, columns) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
+            throw new IllegalArgumentException("product_mma does not take " + type + "->" + outType + " m=" + m + " k=" + k
+                    + " with " + columns + " columns a block");
+        }
+        int shared = productMmaSharedBytes(m, columns);
+        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
+                .launch(withSharedMemory(typed(productMmaKernel(m, outType, columns), type), shared),
+                        (n + columns - 1) / columns, 1, 1, 256, shared, stream);
+    }
+
+    /** product.cu's entry for {@code m} rows, the output type and the columns a block, less its type suffix. */
+    static String productMmaKernel(int m, DType outType, int columns) {
+        return "product_mma_c" + productMmaChunks(m) + "_n" + columns + (outType == DType.F32 ? "" : "_rounded");
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

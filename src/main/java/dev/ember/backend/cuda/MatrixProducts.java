@@ -27,8 +27,8 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every small shape takes that implementation
-     * untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA64|MMA32, for measuring: every timed shape it takes
+     * takes that implementation untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 
@@ -47,21 +47,36 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * The candidates: cuBLASLt, and the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a
-     * column, 8 slices and two warps, or 4 slices and four warps (more of a short row in flight at once).
+     * EMBER_PRODUCTS_MMA=1 adds the tensor-core product of Ember's own (product_mma) to the candidates of every shape it
+     * takes, up to 256 rows, and times the decode ladder's sizes above 8 rows for it: off until it is measured to win.
+     */
+    private static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
+
+    /**
+     * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
+     * slices and two warps, or 4 slices and four warps (more of a short row in flight at once); the tensor-core product
+     * with 64 or 32 output columns a block.
      */
     enum Implementation {
-        CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
+        CUBLASLT(0, 0, 0), GEMV4(4, 1, 0), GEMV8(8, 1, 0), GEMV8_2W(8, 2, 0), GEMV4_4W(4, 4, 0), MMA64(0, 0, 64), MMA32(0, 0, 32);
 
-        /** The matrix-vector kernel's builds: every candidate but cuBLASLt. */
-        static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i != CUBLASLT).toList();
+        /** The matrix-vector kernel's builds. */
+        static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i.inFlight > 0).toList();
+        /** The tensor-core product's builds. */
+        static final List<Implementation> TENSOR_CORE = Arrays.stream(values()).filter(i -> i.columns > 0).toList();
 
-        final int inFlight, warps;
+        final int inFlight, warps, columns;
 
-        Implementation(int inFlight, int warps) {
+        Implementation(int inFlight, int warps, int columns) {
             this.inFlight = inFlight;
             this.warps = warps;
+            this.columns = columns;
         }
+    }
+
+    /** Whether {@link #choose} would time anything for a product of {@code m} rows: more than 8 only with product_mma. */
+    static boolean timesRows(int m) {
+        return m <= EmberKernels.GEMV_MAX_ROWS || TENSOR_CORE_CANDIDATES && m <= EmberKernels.PRODUCT_MMA_MAX_ROWS;
     }
 
     /** What was measured for a shape: microseconds per product of each candidate, and the fastest, which is used. */
@@ -82,13 +97,15 @@ final class MatrixProducts implements AutoCloseable {
 
     /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
     void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        Choice c = m <= EmberKernels.GEMV_MAX_ROWS ? choices.get(new Shape(type, outType, m, n, k)) : null;
+        Choice c = timesRows(m) ? choices.get(new Shape(type, outType, m, n, k)) : null;
         run(c == null ? Implementation.CUBLASLT : c.chosen(), stream, type, x, w, out, outType, m, n, k);
     }
 
     private void run(Implementation i, CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
+        } else if (i.columns > 0) {
+            kernels.productMma(stream, type, x, w, out, outType, m, n, k, i.columns);
         } else {
             kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.warps);
         }
@@ -105,28 +122,38 @@ final class MatrixProducts implements AutoCloseable {
     void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k,
                 Runnable precede) {
         Shape shape = new Shape(type, outType, m, n, k);
-        if (!EmberKernels.gemvSupports(type, m, k) || choices.containsKey(shape)) {
+        List<Implementation> candidates = new ArrayList<>(List.of(Implementation.CUBLASLT));
+        if (EmberKernels.gemvSupports(type, m, k)) {
+            candidates.addAll(Implementation.MATRIX_VECTOR);
+        }
+        if (TENSOR_CORE_CANDIDATES) {
+            Implementation.TENSOR_CORE.stream().filter(i -> kernels.productMmaSupports(type, m, k, i.columns)).forEach(candidates::add);
+        }
+        if (candidates.size() == 1 || choices.containsKey(shape)) {
             return;
         }
         if (FORCED != null) {
-            choices.put(shape, new Choice(shape, FORCED, Map.of()));
+            if (candidates.contains(FORCED)) {
+                choices.put(shape, new Choice(shape, FORCED, Map.of()));
+            }
             return;
         }
         Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
         Choice earlier = MEASURED.get(where);
         if (earlier == null) {
-            earlier = MEASURED.computeIfAbsent(where, w -> time(stream, shape, x, weights, out, precede));
+            earlier = MEASURED.computeIfAbsent(where, w -> time(stream, shape, candidates, x, weights, out, precede));
         }
         choices.put(shape, earlier);
     }
 
-    private Choice time(CudaStream stream, Shape shape, long x, long[] weights, long out, Runnable precede) {
+    private Choice time(CudaStream stream, Shape shape, List<Implementation> candidates, long x, long[] weights, long out,
+                        Runnable precede) {
         DType type = shape.type(), outType = shape.outType();
         int m = shape.m(), n = shape.n(), k = shape.k();
         Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
-                for (Implementation candidate : Implementation.values()) {
+                for (Implementation candidate : candidates) {
                     start.record(stream);
                     for (int i = 0; i < LAUNCHES; i++) {
                         precede.run();
