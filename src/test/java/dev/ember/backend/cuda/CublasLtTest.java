@@ -22,16 +22,7 @@ class CublasLtTest {
                 int m = s[0], n = s[1], k = s[2];
                 float[] x = Gpu.random(random, type, m * k, 1.0);
                 float[] w = Gpu.random(random, type, n * k, 1.0);
-                double[] ref = new double[m * n];
-                for (int i = 0; i < m; i++) {
-                    for (int j = 0; j < n; j++) {
-                        double acc = 0;
-                        for (int e = 0; e < k; e++) {
-                            acc += (double) x[i * k + e] * w[j * k + e];
-                        }
-                        ref[i * n + j] = acc;
-                    }
-                }
+                double[] ref = Gpu.product(x, w, m, n, k);
                 try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
                      DeviceBuffer out = Gpu.poisoned(DType.F32, (long) m * n)) {
                     blas.matmul(stream, type, dx.address(), dw.address(), out.address(), m, n, k);

@@ -87,6 +87,21 @@ final class Gpu {
         return values;
     }
 
+    /** {@code x[m][k] · w[n][k]ᵀ} in float64: the reference of the matrix-product kernels' tests. */
+    static double[] product(float[] x, float[] w, int m, int n, int k) {
+        double[] out = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double sum = 0;
+                for (int p = 0; p < k; p++) {
+                    sum += (double) x[i * k + p] * w[j * k + p];
+                }
+                out[i * n + j] = sum;
+            }
+        }
+        return out;
+    }
+
     static DeviceBuffer upload(DType type, float[] values) {
         DeviceBuffer buffer = DeviceBuffer.allocate((long) values.length * type.bytes());
         try (Arena arena = Arena.ofConfined()) {

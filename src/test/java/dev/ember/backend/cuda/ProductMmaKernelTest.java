@@ -50,16 +50,7 @@ class ProductMmaKernelTest {
             int m = s[0], n = s[1], k = s[2];
             float[] x = Gpu.random(random, type, m * k, 1.0);
             float[] w = Gpu.random(random, type, n * k, 1.0 / Math.sqrt(k));
-            double[] ref = new double[m * n];
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    double sum = 0;
-                    for (int p = 0; p < k; p++) {
-                        sum += (double) x[i * k + p] * w[j * k + p];
-                    }
-                    ref[i * n + j] = sum;
-                }
-            }
+            double[] ref = Gpu.product(x, w, m, n, k);
             for (DType outType : new DType[] {DType.F32, type}) {
                 for (MatrixProducts.Implementation i : MatrixProducts.Implementation.TENSOR_CORE) {
                     try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
