@@ -50,7 +50,7 @@ final class MatrixProducts implements AutoCloseable {
      * EMBER_PRODUCTS_MMA=1 adds the tensor-core product of Ember's own (product_mma) to the candidates of every shape it
      * takes, up to 256 rows, and times the decode ladder's sizes above 8 rows for it: off until it is measured to win.
      */
-    private static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
+    static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
 
     /**
      * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
