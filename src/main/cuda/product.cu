@@ -6,10 +6,11 @@
 //
 // Bytes: n*k*sizeof(T) of weights, read once (each block its 64 columns' rows), plus m*k*sizeof(T) of x per block
 // (from L2 after the first), m*n*sizeof(O) written; 2*m*n*k FLOPs on mma.sync m16n8k16 (tensor_cores.cuh), fp32
-// accumulation. Work: a block of 8 warps takes 16 * GROUPS output columns (64 or 32) for every row of x; warp w
+// accumulation. Work: a block of 8 warps takes 16 * GROUPS output columns (128, 64 or 32) for every row of x; warp w
 // takes 16 columns (w % GROUPS) and, in each chunk of 64 rows, 64 * GROUPS / 8 of them (w / GROUPS): the weights are
 // the A operand (16 columns by 16 of k), x the B operand (16 of k by 8 rows; a row of x is already B's layout, as
-// keys are in the attention kernels). 32 columns a block give a product of few columns twice the blocks.
+// keys are in the attention kernels). Wider blocks read x (from L2) fewer times for the same weights; narrower ones
+// give a product of few columns more blocks.
 // Tiles of 64 of k of both move through STAGES of shared memory by cp.async, each 16-byte chunk of a 128-byte row
 // stored at its index XOR the row's (so that ldmatrix reads eight rows' chunks from eight different banks).
 //
@@ -47,7 +48,7 @@ template <int PENDING>
 __device__ __forceinline__ void product_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(PENDING)); }
 
 // CHUNKS: chunks of 64 rows of x the build holds (1, 2 or 4: m up to 64, 128 or 256). GROUPS: column groups of 16
-// (4 or 2: 64 or 32 columns a block). O: the output type. Entered without waiting for the kernels before it: it
+// (8, 4 or 2: 128, 64 or 32 columns a block). O: the output type. Entered without waiting for the kernels before it: it
 // waits after asking for its first weight tiles.
 template <typename T, typename O, int CHUNKS, int GROUPS>
 __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
@@ -153,5 +154,6 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
     PRODUCT_ENTRY(product_mma_c##C##_n##N##_rounded_bf16, __nv_bfloat16, __nv_bfloat16, C, G)           \
     PRODUCT_ENTRY(product_mma_c##C##_n##N##_f16, __half, float, C, G)                                   \
     PRODUCT_ENTRY(product_mma_c##C##_n##N##_rounded_f16, __half, __half, C, G)
+PRODUCT_TYPES(1, 8, 128) PRODUCT_TYPES(2, 8, 128) PRODUCT_TYPES(4, 8, 128)
 PRODUCT_TYPES(1, 4, 64) PRODUCT_TYPES(2, 4, 64) PRODUCT_TYPES(4, 4, 64)
 PRODUCT_TYPES(1, 2, 32) PRODUCT_TYPES(2, 2, 32) PRODUCT_TYPES(4, 2, 32)

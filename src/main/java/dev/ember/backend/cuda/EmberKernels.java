@@ -714,11 +714,12 @@ public final class EmberKernels implements AutoCloseable {
     private static final int PRODUCT_MMA_STAGES = 3;
 
     /**
-     * Whether product_mma takes the shape with {@code columns} (64 or 32) output columns a block: 16-bit operands, up to
+     * Whether product_mma takes the shape with {@code columns} (128, 64 or 32) output columns a block: 16-bit operands, up to
      * 256 rows, k a multiple of 8, on sm_80 and later, its stages within the GPU's shared memory a block.
      */
     public boolean productMmaSupports(DType type, int m, int k, int columns) {
-        return type != DType.F32 && m >= 1 && m <= PRODUCT_MMA_MAX_ROWS && k % 8 == 0 && (columns == 64 || columns == 32)
+        return type != DType.F32 && m >= 1 && m <= PRODUCT_MMA_MAX_ROWS && k % 8 == 0
+                && (columns == 128 || columns == 64 || columns == 32)
                 && device.computeMajor() >= 8 && productMmaSharedBytes(m, columns) <= device.maxSharedMemoryPerBlock();
     }
 
@@ -733,8 +734,8 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} on the tensor cores for a batch of rows (product.cu), {@code columns} (64 or
-     * 32) output columns a block; x and w in {@code type}, out fp32 or rounded to the storage type; operands 16-byte
+     * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} on the tensor cores for a batch of rows (product.cu), {@code columns} (128,
+     * 64 or 32) output columns a block; x and w in {@code type}, out fp32 or rounded to the storage type; operands 16-byte
      * aligned.
      */
     public void productMma(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k,

@@ -27,7 +27,7 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA64|MMA32, for measuring: every timed shape it takes
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA128|MMA64|MMA32, for measuring: every timed shape it takes
      * takes that implementation untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
@@ -55,10 +55,11 @@ final class MatrixProducts implements AutoCloseable {
     /**
      * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
      * slices and two warps, or 4 slices and four warps (more of a short row in flight at once); the tensor-core product
-     * with 64 or 32 output columns a block.
+     * with 128, 64 or 32 output columns a block.
      */
     enum Implementation {
-        CUBLASLT(0, 0, 0), GEMV4(4, 1, 0), GEMV8(8, 1, 0), GEMV8_2W(8, 2, 0), GEMV4_4W(4, 4, 0), MMA64(0, 0, 64), MMA32(0, 0, 32);
+        CUBLASLT(0, 0, 0), GEMV4(4, 1, 0), GEMV8(8, 1, 0), GEMV8_2W(8, 2, 0), GEMV4_4W(4, 4, 0), MMA128(0, 0, 128), MMA64(0, 0, 64),
+        MMA32(0, 0, 32);
 
         /** The matrix-vector kernel's builds. */
         static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i.inFlight > 0).toList();

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The tensor-core product (product.cu) against float64 products on fresh random operands, in both 16-bit types, both
- * output types and both widths of a block, at row counts that fill its chunks of 64 rows and that leave them partly
+ * output types and every width of a block, at row counts that fill its chunks of 64 rows and that leave them partly
  * empty, column counts that leave a block's last columns idle and depths that end inside a tile; outputs poisoned
  * before each run.
  */
@@ -64,6 +64,6 @@ class ProductMmaKernelTest {
                 }
             }
         }
-        System.out.println("[gpu-check] product_mma matches float64 products (bf16 and f16, 1-256 rows, 64 and 32 columns a block)");
+        System.out.println("[gpu-check] product_mma matches float64 products (bf16 and f16, 1-256 rows, 128, 64 and 32 columns a block)");
     }
 }
