@@ -1,17 +1,17 @@
-// Products of a small batch of rows by a weight matrix on the tensor cores, out[m][n] = x[m][k] · w[n][k]ᵀ for
-// 9 <= m <= 256: the decode steps of a batch too large for the matrix-vector kernel (gemv.cu) and too small for the
+// Products of a small batch of rows by a weight matrix on the tensor cores, out[m][n] = x[m][k] · w[n][k]ᵀ for up
+// to 256 rows: the decode steps of a batch too large for the matrix-vector kernel (gemv.cu) and too small for the
 // weights to stop being most of the bytes. cuBLASLt runs these too; what this kernel has that its kernels cannot is
 // programmatic dependent launch: a block asks for its first weight tiles before it waits for the kernels before it
 // (no kernel writes the weights), so that the stream of weights starts while the norm before the product runs.
 //
-// Bytes: n*k*sizeof(T) of weights, read once (each block its 64 columns' rows), plus m*k*sizeof(T) of x per block
+// Bytes: n*k*sizeof(T) of weights, read once (each block its columns' rows), plus m*k*sizeof(T) of x per block
 // (from L2 after the first), m*n*sizeof(O) written; 2*m*n*k FLOPs on mma.sync m16n8k16 (tensor_cores.cuh), fp32
 // accumulation. Work: a block of 8 warps takes 16 * GROUPS output columns (128, 64 or 32) for every row of x; warp w
 // takes 16 columns (w % GROUPS) and, in each chunk of 64 rows, 64 * GROUPS / 8 of them (w / GROUPS): the weights are
 // the A operand (16 columns by 16 of k), x the B operand (16 of k by 8 rows; a row of x is already B's layout, as
 // keys are in the attention kernels). Wider blocks read x (from L2) fewer times for the same weights; narrower ones
 // give a product of few columns more blocks.
-// Tiles of 64 of k of both move through STAGES of shared memory by cp.async, each 16-byte chunk of a 128-byte row
+// Tiles of 64 of k of both move through PRODUCT_STAGES of shared memory by cp.async, each 16-byte chunk of a 128-byte row
 // stored at its index XOR the row's (so that ldmatrix reads eight rows' chunks from eight different banks).
 //
 // Requires k a multiple of 8 and x, w 16-byte aligned; rows of x past m and columns past n are zero-filled and
@@ -42,11 +42,6 @@ __device__ __forceinline__ void product_load_tile(unsigned char* tile, const T* 
     }
 }
 
-__device__ __forceinline__ void product_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-
-template <int PENDING>
-__device__ __forceinline__ void product_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(PENDING)); }
-
 // CHUNKS: chunks of 64 rows of x the build holds (1, 2 or 4: m up to 64, 128 or 256). GROUPS: column groups of 16
 // (8, 4 or 2: 128, 64 or 32 columns a block). O: the output type. Entered without waiting for the kernels before it: it
 // waits after asking for its first weight tiles.
@@ -54,7 +49,7 @@ template <typename T, typename O, int CHUNKS, int GROUPS>
 __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
     extern __shared__ __align__(128) unsigned char shared[];
     constexpr int PRODUCT_COLUMNS = 16 * GROUPS;
-    constexpr int ROWS_PER_WARP = PRODUCT_CHUNK_ROWS * GROUPS / 8;  // of each chunk: 32 or 16
+    constexpr int ROWS_PER_WARP = PRODUCT_CHUNK_ROWS * GROUPS / 8;  // of each chunk: 64, 32 or 16
     constexpr int PAIRS = ROWS_PER_WARP / 16;                       // ldmatrix.x4 loads of two 8-row tiles
     constexpr int W_BYTES = PRODUCT_COLUMNS * 128, X_BYTES = CHUNKS * PRODUCT_CHUNK_ROWS * 128;
     constexpr int STAGE_BYTES = W_BYTES + X_BYTES;
@@ -75,7 +70,7 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
 #pragma unroll
     for (int s = 0; s < PRODUCT_STAGES - 1; s++) {
         if (s < tiles) product_load_tile(shared + s * STAGE_BYTES + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, s * PRODUCT_DEPTH);
-        product_commit();
+        asm volatile("cp.async.commit_group;\n" ::);
     }
 
     float acc[CHUNKS][2 * PAIRS][4];
@@ -87,7 +82,7 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
             for (int i = 0; i < 4; i++) acc[c][t][i] = 0.f;
 
     for (int tile = 0; tile < tiles; tile++) {
-        product_wait<PRODUCT_STAGES - 2>();
+        asm volatile("cp.async.wait_group %0;\n" :: "n"(PRODUCT_STAGES - 2));
         __syncthreads();  // the tile is in; every warp is done with the stage the next copies overwrite
         const int next = tile + PRODUCT_STAGES - 1;
         if (next < tiles) {
@@ -95,7 +90,7 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
             product_load_tile(stage, wBlock, PRODUCT_COLUMNS, columns, k, next * PRODUCT_DEPTH);
             product_load_tile(stage + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, next * PRODUCT_DEPTH);
         }
-        product_commit();
+        asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
         const unsigned wTile = (unsigned)__cvta_generic_to_shared(shared + (tile % PRODUCT_STAGES) * STAGE_BYTES);
         const unsigned xTile = wTile + W_BYTES;
 #pragma unroll
