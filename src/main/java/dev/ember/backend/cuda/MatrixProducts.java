@@ -13,7 +13,8 @@ import java.util.concurrent.ConcurrentMap;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
- * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
+ * batches) Ember's matrix-vector kernel (and, with EMBER_PRODUCTS_MMA=1, its tensor-core product up to 256 rows),
+ * whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
  * Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
@@ -27,8 +28,9 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA128|MMA64|MMA32, for measuring: every timed shape it takes
-     * takes that implementation untimed (a product timed alone does not see what a step's neighbouring kernels overlap).
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA128|MMA64|MMA32, for measuring: every shape that would be
+     * timed and that the implementation takes runs it untimed (a product timed alone does not see what a step's
+     * neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 
