@@ -2,24 +2,27 @@
 # Checks product_mma's index arithmetic (src/main/cuda/product.cu) without a GPU: its tile loads with their swizzle,
 # the ldmatrix.x4 addresses of the A (weights) and B (rows of x) fragments, the mma.sync m16n8k16 fragment layouts
 # (as tensor_cores.cuh describes them) and the epilogue's stores, emulated in numpy for one block at a time and
-# compared with float64 products; every output written exactly once. The cp.async pipeline and the kernel itself only
-# a GPU checks (ProductMmaKernelTest). Run it after changing the kernel's layout: python3 tools/gpu/emulate_product_mma.py
+# compared with float64 products; every output written exactly once by each split of k (whose sums product_reduce
+# adds). The cp.async pipeline and the kernel itself only a GPU checks (ProductMmaKernelTest). Run it after changing
+# the kernel's layout: python3 tools/gpu/emulate_product_mma.py
 import numpy as np
 rng = np.random.default_rng(1)
 
 def tile_offset(row, chunk):  # bytes
     return row * 128 + ((chunk ^ (row & 7)) << 4)
 
-def run(m, n, k, CHUNKS, GROUPS):
+def run(m, n, k, CHUNKS, GROUPS, SPLITS=1):
     x = rng.standard_normal((m, k))
     w = rng.standard_normal((n, k))
-    out = np.full((m, n), np.nan)
+    out = np.zeros((m, n))
+    written = np.zeros((SPLITS, m, n), dtype=int)
     COLS = 16 * GROUPS; RPW = 64 * GROUPS // 8; PAIRS = RPW // 16
     tiles = (k + 63) // 64
-    for bx in range((n + COLS - 1) // COLS):
+    for bx, split in [(b, sp) for b in range((n + COLS - 1) // COLS) for sp in range(SPLITS)]:
         column0 = bx * COLS; columns = min(COLS, n - column0)
+        first = split * tiles // SPLITS; count = (split + 1) * tiles // SPLITS - first
         acc = np.zeros((8, CHUNKS, 2 * PAIRS, 32, 4))  # warp, chunk, tile, lane, i
-        for tile in range(tiles):
+        for tile in range(first, first + count):
             k0 = tile * 64
             # shared memory as element arrays indexed by byte offset // 2
             W = np.zeros(COLS * 64); X = np.zeros(CHUNKS * 64 * 64)
@@ -73,12 +76,12 @@ def run(m, n, k, CHUNKS, GROUPS):
                         for i in range(4):
                             r = row + (i & 1); col = column0 + cg * 16 + g + (i >> 1) * 8
                             if r < m and col < n:
-                                assert np.isnan(out[r, col]), (r, col)
-                                out[r, col] = acc[warp, c, tl, T, i]
+                                written[split, r, col] += 1
+                                out[r, col] += acc[warp, c, tl, T, i]  # a split's partial sum, added as product_reduce does
     ref = x @ w.T
-    assert not np.isnan(out).any(), "unwritten outputs"
+    assert (written == 1).all(), "an output written other than once by a split"
     err = np.abs(out - ref).max() / np.abs(ref).max()
-    print(f"m={m} n={n} k={k} chunks={CHUNKS} groups={GROUPS}: max rel err {err:.2e}")
+    print(f"m={m} n={n} k={k} chunks={CHUNKS} groups={GROUPS} splits={SPLITS}: max rel err {err:.2e}")
     assert err < 1e-9
 
 run(70, 40, 136, 2, 2)
@@ -86,3 +89,4 @@ run(70, 40, 136, 2, 4)
 run(9, 70, 72, 1, 4)
 run(130, 33, 64, 4, 2)
 run(70, 150, 200, 2, 8)
+run(20, 48, 328, 1, 4, 3)

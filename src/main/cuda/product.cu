@@ -14,6 +14,10 @@
 // Tiles of 64 of k of both move through PRODUCT_STAGES of shared memory by cp.async, each 16-byte chunk of a 128-byte row
 // stored at its index XOR the row's (so that ldmatrix reads eight rows' chunks from eight different banks).
 //
+// Split k: where a product has too few columns to give every multiprocessor a block, the grid's y splits the tiles of
+// k into runs, each block writing its fp32 sums to partial[split][m][n] (splits * m * n * 4 bytes, mostly staying in
+// L2), and product_reduce adds them into out (splits * m * n * 4 bytes read, m * n * sizeof(O) written).
+//
 // Requires k a multiple of 8 and x, w 16-byte aligned; rows of x past m and columns past n are zero-filled and
 // not written.
 #include "tensor_cores.cuh"
@@ -46,7 +50,8 @@ __device__ __forceinline__ void product_load_tile(unsigned char* tile, const T* 
 // (8, 4 or 2: 128, 64 or 32 columns a block). O: the output type. Entered without waiting for the kernels before it: it
 // waits after asking for its first weight tiles.
 template <typename T, typename O, int CHUNKS, int GROUPS>
-__device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
+__device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out,
+                            float* __restrict__ partial, int m, int n, int k) {
     extern __shared__ __align__(128) unsigned char shared[];
     constexpr int PRODUCT_COLUMNS = 16 * GROUPS;
     constexpr int ROWS_PER_WARP = PRODUCT_CHUNK_ROWS * GROUPS / 8;  // of each chunk: 64, 32 or 16
@@ -58,18 +63,20 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
     const int column0 = blockIdx.x * PRODUCT_COLUMNS;
     const int columns = min(PRODUCT_COLUMNS, n - column0);
     const T* wBlock = w + (size_t)column0 * k;
-    const int tiles = (k + PRODUCT_DEPTH - 1) / PRODUCT_DEPTH;
+    const int allTiles = (k + PRODUCT_DEPTH - 1) / PRODUCT_DEPTH, splits = gridDim.y;
+    const int firstTile = blockIdx.y * allTiles / splits, tiles = (blockIdx.y + 1) * allTiles / splits - firstTile;
+    const int k0 = firstTile * PRODUCT_DEPTH;
 
     // The weights of the first stages before the wait (no kernel writes them), then x's, one group per stage: the
     // first group holds every early weight tile, which only makes its wait the longer.
 #pragma unroll
     for (int s = 0; s < PRODUCT_STAGES - 1; s++) {
-        if (s < tiles) product_load_tile(shared + s * STAGE_BYTES, wBlock, PRODUCT_COLUMNS, columns, k, s * PRODUCT_DEPTH);
+        if (s < tiles) product_load_tile(shared + s * STAGE_BYTES, wBlock, PRODUCT_COLUMNS, columns, k, k0 + s * PRODUCT_DEPTH);
     }
     wait_for_previous_grid();
 #pragma unroll
     for (int s = 0; s < PRODUCT_STAGES - 1; s++) {
-        if (s < tiles) product_load_tile(shared + s * STAGE_BYTES + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, s * PRODUCT_DEPTH);
+        if (s < tiles) product_load_tile(shared + s * STAGE_BYTES + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, k0 + s * PRODUCT_DEPTH);
         asm volatile("cp.async.commit_group;\n" ::);
     }
 
@@ -87,8 +94,8 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
         const int next = tile + PRODUCT_STAGES - 1;
         if (next < tiles) {
             unsigned char* stage = shared + (next % PRODUCT_STAGES) * STAGE_BYTES;
-            product_load_tile(stage, wBlock, PRODUCT_COLUMNS, columns, k, next * PRODUCT_DEPTH);
-            product_load_tile(stage + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, next * PRODUCT_DEPTH);
+            product_load_tile(stage, wBlock, PRODUCT_COLUMNS, columns, k, k0 + next * PRODUCT_DEPTH);
+            product_load_tile(stage + W_BYTES, x, CHUNKS * PRODUCT_CHUNK_ROWS, m, k, k0 + next * PRODUCT_DEPTH);
         }
         asm volatile("cp.async.commit_group;\n" ::);  // possibly empty: one group per iteration
         const unsigned wTile = (unsigned)__cvta_generic_to_shared(shared + (tile % PRODUCT_STAGES) * STAGE_BYTES);
@@ -118,8 +125,10 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
         }
     }
 
-    // c0, c1: column g of the warp's 16, rows 2t and 2t + 1 of the tile; c2, c3: column g + 8.
+    // c0, c1: column g of the warp's 16, rows 2t and 2t + 1 of the tile; c2, c3: column g + 8. A split's sums go to
+    // its partial rows, for product_reduce.
     const int g = lane >> 2, t = lane & 3;
+    float* partialRows = partial + (size_t)blockIdx.y * m * n;
 #pragma unroll
     for (int c = 0; c < CHUNKS; c++) {
 #pragma unroll
@@ -128,21 +137,40 @@ __device__ void product_mma(const T* __restrict__ x, const T* __restrict__ w, O*
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int r = row + (i & 1), column = column0 + columnGroup * 16 + g + (i >> 1) * 8;
-                if (r < m && column < n) out[(size_t)r * n + column] = from_float<O>(acc[c][tile][i]);
+                if (r >= m || column >= n) continue;
+                if (splits == 1) {
+                    out[(size_t)r * n + column] = from_float<O>(acc[c][tile][i]);
+                } else {
+                    partialRows[(size_t)r * n + column] = acc[c][tile][i];
+                }
             }
         }
     }
 }
 
+// out[i] = the sum over splits of partial[split][i], i < count (m * n), in the output type; the splits added in order.
+template <typename O>
+__device__ void product_reduce(const float* __restrict__ partial, O* __restrict__ out, int count, int splits) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+        float sum = 0.f;
+        for (int s = 0; s < splits; s++) sum += partial[(size_t)s * count + i];
+        out[i] = from_float<O>(sum);
+    }
+}
+
 }  // namespace ember
+
+EMBER_INSTANTIATE(product_reduce, (const float* __restrict__ partial, T* __restrict__ out, int count, int splits),
+                  (partial, out, count, splits))
 
 // product_mma_cC_nN: fp32 output; product_mma_cC_nN_rounded: output in the storage type; C chunks of 64 rows, N
 // columns a block. 16-bit types only (the tensor cores' operands), on sm_80 and later.
-#define PRODUCT_PARAMS(T, O) (const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k)
+#define PRODUCT_PARAMS(T, O) (const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, \
+                              float* __restrict__ partial, int m, int n, int k)
 #define PRODUCT_ENTRY(name, T, O, C, G)                                                                  \
     extern "C" __global__ void __launch_bounds__(ember::PRODUCT_THREADS) name PRODUCT_PARAMS(T, O) {     \
         ember::allow_next_grid();                                                                        \
-        ember::product_mma<T, O, C, G>(x, w, out, m, n, k);                                              \
+        ember::product_mma<T, O, C, G>(x, w, out, partial, m, n, k);                                     \
     }
 #define PRODUCT_TYPES(C, G, N)                                                                           \
     PRODUCT_ENTRY(product_mma_c##C##_n##N##_bf16, __nv_bfloat16, float, C, G)                           \

@@ -52,6 +52,8 @@ final class CudaKernelSuite implements KernelSuite {
     private final DeviceBuffer flush;
     private final DeviceBuffer flushX;
     private final DeviceBuffer flushOut;
+    /** product_mma's sums of split k, where it is timed. */
+    private final DeviceBuffer partials;
 
     CudaKernelSuite(CudaContext context, Workload w) {
         context.makeCurrent();
@@ -73,6 +75,7 @@ final class CudaKernelSuite implements KernelSuite {
             this.flush = random(DType.BF16, flushRows * FLUSH_COLUMNS, 0f, 1f);
             this.flushX = random(DType.BF16, FLUSH_COLUMNS, 0f, 1f);
             this.flushOut = allocate(flushRows * F);
+            this.partials = MatrixProducts.TENSOR_CORE_CANDIDATES ? allocate(MatrixProducts.PARTIAL_BYTES) : null;
             new Step(w).addAll();
             stream.synchronize();
         } catch (RuntimeException e) {
@@ -238,7 +241,7 @@ final class CudaKernelSuite implements KernelSuite {
                 if (MatrixProducts.TENSOR_CORE_CANDIDATES && kernels.productMmaSupports(type, m, k, i.columns)) {
                     launch(new Case(kernel, "product_mma (" + i.columns + " columns a block)", phase, dims, m, bytes, flops), () ->
                             kernels.productMma(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k,
-                                    i.columns));
+                                    i.columns, partials.address(), partials.byteSize()));
                 }
             }
         }

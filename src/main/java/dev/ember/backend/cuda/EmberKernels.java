@@ -736,18 +736,38 @@ public final class EmberKernels implements AutoCloseable {
     /**
      * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} on the tensor cores for a batch of rows (product.cu), {@code columns} (128,
      * 64 or 32) output columns a block; x and w in {@code type}, out fp32 or rounded to the storage type; operands 16-byte
-     * aligned.
+     * aligned. Where the product's blocks would leave multiprocessors idle, k is split ({@link #productMmaSplits}) and
+     * the splits' fp32 sums, written to {@code partial} ({@code partialBytes} of device memory, 0 for none), are added by
+     * product_reduce.
      */
     public void productMma(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k,
-                           int columns) {
+                           int columns, long partial, long partialBytes) {
         if (!productMmaSupports(type, m, k, columns) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
             throw new IllegalArgumentException("product_mma does not take " + type + "->" + outType + " m=" + m + " k=" + k
                     + " with " + columns + " columns a block");
         }
-        int shared = productMmaSharedBytes(m, columns);
-        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
+        int shared = productMmaSharedBytes(m, columns), splits = productMmaSplits(m, n, k, columns, partialBytes);
+        args.begin().pointer(x).pointer(w).pointer(out).pointer(partial).i32(m).i32(n).i32(k)
                 .launch(withSharedMemory(typed(productMmaKernel(m, outType, columns), type), shared),
-                        (n + columns - 1) / columns, 1, 1, 256, shared, stream);
+                        (n + columns - 1) / columns, splits, 1, 256, shared, stream);
+        if (splits > 1) {
+            int count = m * n;
+            args.begin().pointer(partial).pointer(out).i32(count).i32(splits)
+                    .launch(typed("product_reduce", outType), Math.min((count + 255) / 256, 4 * device.multiprocessors()), 1, 1,
+                            256, 0, stream);
+        }
+    }
+
+    /**
+     * The runs product_mma splits k into: enough for its blocks to reach every multiprocessor where its columns alone
+     * do not, each run two tiles of 64 of k or more, and no more than {@code partialBytes} of fp32 sums hold; 1 where
+     * the columns fill the GPU (or no room is given).
+     */
+    int productMmaSplits(int m, int n, int k, int columns, long partialBytes) {
+        int blocks = (n + columns - 1) / columns, tiles = (k + 63) / 64;
+        int wanted = (device.multiprocessors() + blocks - 1) / blocks;
+        long room = partialBytes / (4L * m * n);
+        return (int) Math.max(1, Math.min(wanted, Math.min(tiles / 2, room)));
     }
 
     /** product.cu's entry for {@code m} rows, the output type and the columns a block, less its type suffix. */

@@ -36,6 +36,8 @@ final class MatrixProducts implements AutoCloseable {
 
     private final CublasLt blas;
     private final EmberKernels kernels;
+    /** product_mma's sums of split k, allocated when it first runs. */
+    private DeviceBuffer partials;
     /** Every choice of this process, by GPU and launch mode. */
     private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
 
@@ -53,6 +55,8 @@ final class MatrixProducts implements AutoCloseable {
      * takes, up to 256 rows, and times the decode ladder's sizes above 8 rows for it: off until it is measured to win.
      */
     static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
+    /** Room for product_mma's fp32 sums of split k: 16 MiB, 256 rows by 1024 columns in 16 splits. */
+    static final long PARTIAL_BYTES = 16L << 20;
 
     /**
      * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
@@ -108,7 +112,10 @@ final class MatrixProducts implements AutoCloseable {
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
         } else if (i.columns > 0) {
-            kernels.productMma(stream, type, x, w, out, outType, m, n, k, i.columns);
+            if (partials == null) {
+                partials = DeviceBuffer.allocate(PARTIAL_BYTES);
+            }
+            kernels.productMma(stream, type, x, w, out, outType, m, n, k, i.columns, partials.address(), partials.byteSize());
         } else {
             kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.warps);
         }
@@ -192,5 +199,8 @@ final class MatrixProducts implements AutoCloseable {
     @Override
     public void close() {
         blas.close();
+        if (partials != null) {
+            partials.close();
+        }
     }
 }

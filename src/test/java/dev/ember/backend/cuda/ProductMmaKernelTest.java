@@ -14,9 +14,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The tensor-core product (product.cu) against float64 products on fresh random operands, in both 16-bit types, both
- * output types and every width of a block, at row counts that fill its chunks of 64 rows and that leave them partly
- * empty, column counts that leave a block's last columns idle and depths that end inside a tile; outputs poisoned
- * before each run.
+ * output types and every width of a block, with k whole in each block and split, at row counts that fill its chunks
+ * of 64 rows and that leave them partly empty, column counts that leave a block's last columns idle and depths that
+ * end inside a tile; outputs poisoned before each run.
  */
 class ProductMmaKernelTest {
     private final Random random = new Random();
@@ -45,7 +45,7 @@ class ProductMmaKernelTest {
         // m, n, k: one row; a chunk and a part of the next; full chunks of 64 and 256 rows; 8B and Qwen3-0.6B depths;
         // a depth that ends inside a tile of 64; column counts not a multiple of a block's.
         int[][] shapes = {{1, 17, 8}, {9, 1000, 1024}, {16, 4096, 1024}, {33, 64, 72}, {64, 333, 2056}, {65, 130, 512},
-                {128, 64, 4096}, {200, 1027, 264}, {256, 96, 3072}};
+                {128, 64, 4096}, {200, 1027, 264}, {256, 96, 3072}, {256, 1024, 2048}, {64, 1024, 3072}};
         for (int[] s : shapes) {
             int m = s[0], n = s[1], k = s[2];
             float[] x = Gpu.random(random, type, m * k, 1.0);
@@ -53,13 +53,20 @@ class ProductMmaKernelTest {
             double[] ref = Gpu.product(x, w, m, n, k);
             for (DType outType : new DType[] {DType.F32, type}) {
                 for (MatrixProducts.Implementation i : MatrixProducts.Implementation.TENSOR_CORE) {
-                    try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
-                         DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
-                        Gpu.kernels().productMma(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k,
-                                i.columns);
-                        Gpu.stream().synchronize();
-                        Gpu.assertClose("product_mma " + i + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
-                                Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
+                    // k whole in each block, and split where the columns leave multiprocessors idle (the sums added by
+                    // product_reduce).
+                    for (long room : new long[] {0, MatrixProducts.PARTIAL_BYTES}) {
+                        try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
+                             DeviceBuffer out = Gpu.poisoned(outType, (long) m * n);
+                             DeviceBuffer partial = DeviceBuffer.allocate(Math.max(room, 16))) {
+                            Gpu.kernels().productMma(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m,
+                                    n, k, i.columns, partial.address(), room);
+                            Gpu.stream().synchronize();
+                            int splits = Gpu.kernels().productMmaSplits(m, n, k, i.columns, room);
+                            Gpu.assertClose("product_mma " + i + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k
+                                    + " in " + splits + " splits of k", Gpu.download(out, outType, m * n), ref,
+                                    outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
+                        }
                     }
                 }
             }
