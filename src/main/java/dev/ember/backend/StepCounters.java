@@ -24,6 +24,14 @@ public record StepCounters(long steps, long replayedSteps, long paddedRows, long
         return steps - replayedSteps;
     }
 
+    /**
+     * Host time in the forward calls outside preparing, launching, waiting, choosing products and capturing: queuing the
+     * copies back and the events of each step, and reading its results on the host.
+     */
+    public long otherNanos() {
+        return forwardNanos - prepareNanos - launchNanos - waitNanos - chooseNanos - captureNanos;
+    }
+
     /** The counts and times of {@code this} since {@code earlier}. */
     public StepCounters minus(StepCounters earlier) {
         return new StepCounters(steps - earlier.steps, replayedSteps - earlier.replayedSteps, paddedRows - earlier.paddedRows,

@@ -58,8 +58,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
             "speedup", "predicted_speedup", "predicted_speedup_with_verify_cost", "identical_to_target", "engine_steps",
             "step_us_mean", "target_await_us_per_step", "draft_await_us_per_step", "host_us_per_step", "host_schedule_us_per_step",
             "host_drafting_us_per_step", "host_submit_us_per_step", "host_retire_us_per_step", "host_other_us_per_step",
-            "host_idle_us_per_step", "target_prepare_us_per_step", "target_launch_us_per_step", "draft_prepare_us_per_step",
-            "draft_launch_us_per_step");
+            "host_idle_us_per_step", "target_prepare_us_per_step", "target_launch_us_per_step", "target_runner_other_us_per_step",
+            "draft_prepare_us_per_step", "draft_launch_us_per_step", "draft_runner_other_us_per_step");
     static final String RESULTS = "benchmark_results.json";
     static final String SPECULATIVE = "benchmark_results_speculative.json";
     static final String TARGET = "benchmark_results_target.json";
@@ -425,8 +425,10 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 m.microsPerStep(SpecStepTimes::otherHostNanos), m.microsPerStep(SpecStepTimes::idleNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::prepareNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::launchNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::otherNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::prepareNanos),
-                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::launchNanos)};
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::launchNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::otherNanos)};
     }
 
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,

@@ -63,9 +63,10 @@ final class SpecSummary {
         summary.add(line("  host with no step in flight", maps, m -> fixed(m.get("host_idle_us_per_step"), 1)));
         boolean counted = maps.stream().anyMatch(m -> m.get("target_prepare_us_per_step") != null);
         if (counted) {
-            summary.add(line("  runners' submits: target prepare / launch; draft", maps, m -> fixed(m.get("target_prepare_us_per_step"), 1)
-                    + " / " + fixed(m.get("target_launch_us_per_step"), 1) + (m.get("draft_prepare_us_per_step") == null ? ""
-                    : "; " + fixed(m.get("draft_prepare_us_per_step"), 1) + " / " + fixed(m.get("draft_launch_us_per_step"), 1))));
+            summary.add(line("  runners: target prepare / launch / other; draft", maps, m -> fixed(m.get("target_prepare_us_per_step"), 1)
+                    + " / " + fixed(m.get("target_launch_us_per_step"), 1) + " / " + fixed(m.get("target_runner_other_us_per_step"), 1)
+                    + (m.get("draft_prepare_us_per_step") == null ? "" : "; " + fixed(m.get("draft_prepare_us_per_step"), 1) + " / "
+                    + fixed(m.get("draft_launch_us_per_step"), 1) + " / " + fixed(m.get("draft_runner_other_us_per_step"), 1))));
         }
         if (speculated) {
             summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
@@ -92,7 +93,8 @@ final class SpecSummary {
         out.println("  time, that from an await's end to the next submit's end, when neither runner has a step queued"
                 + (counted ? ";" : ""));
         if (counted) {
-            out.println("  runners' submits: the runners' own counters of preparing (metadata, upload) and launching a step");
+            out.println("  runners: the runners' own counters of preparing a step (metadata, upload), launching it, and the rest of");
+            out.println("  their host time outside waiting (queuing the copies back and the events, reading the results)");
         }
         out.println("outputs identical to the target's: " + identity.summary());
     }
