@@ -494,9 +494,9 @@ final class CpuModelRunner implements ModelRunner {
     /**
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
      * several rows each weight row is widened once into a scratch buffer and reused for every input row, each of its
-     * vectors serving four rows at a time (VectorOps.dotRows): the TTFT of a 256-token prompt of ember-tiny on 2 cores
-     * went from 109.9 to 99.8 ms (medians of four alternating runs, docs/benchmarks.md). Every row's products are
-     * accumulated in one order whatever the row count.
+     * vectors serving two rows at a time (VectorOps.dotRows): the TTFT of a 256-token prompt of ember-tiny on 2 cores
+     * went from 107.2 to 91.2 ms, a verification of two tokens from 1.34-1.42 to 1.21-1.25 decode steps
+     * (docs/benchmarks.md). Every row's products are accumulated in one order whatever the row count.
      */
     static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
         parallel.forRange(w.rows, 8, (from, to) -> {
@@ -510,7 +510,7 @@ final class CpuModelRunner implements ModelRunner {
         });
     }
 
-    /** Output features [from, to) of several rows: each weight row widened once, then four rows at a time. */
+    /** Output features [from, to) of several rows: each weight row widened once, then two rows at a time. */
     private static void matmulRows(WeightMatrix w, float[] in, int rows, float[] out, int from, int to) {
         int n = w.rows, k = w.cols;
         float[] wRow = scratch(k);

@@ -29,33 +29,27 @@ final class VectorOps {
     }
 
     /**
-     * {@code out[t * outStride + outOffset] = dot(w, x[t * n ..])} for {@code rows} rows of x, four at a time: each load
-     * of w serves four rows' products, each row's accumulated as {@link #dot} accumulates it.
+     * {@code out[t * outStride + outOffset] = dot(w, x[t * n ..])} for {@code rows} rows of x, two at a time: each load
+     * of w serves two rows' products (four at a time measured no faster), each row's accumulated as {@link #dot}
+     * accumulates it.
      */
     static void dotRows(float[] w, float[] x, int rows, int n, float[] out, int outStride, int outOffset) {
         int t = 0;
         int step = 2 * F.length(), upper = n - n % step;
-        for (; t + 4 <= rows; t += 4) {
-            int x0 = t * n, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
+        for (; t + 2 <= rows; t += 2) {
+            int x0 = t * n, x1 = x0 + n;
             FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F), a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
-            FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F), a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
             for (int i = 0; i < upper; i += step) {
                 FloatVector w0 = FloatVector.fromArray(F, w, i), w1 = FloatVector.fromArray(F, w, i + F.length());
                 a00 = w0.fma(FloatVector.fromArray(F, x, x0 + i), a00);
                 a01 = w1.fma(FloatVector.fromArray(F, x, x0 + i + F.length()), a01);
                 a10 = w0.fma(FloatVector.fromArray(F, x, x1 + i), a10);
                 a11 = w1.fma(FloatVector.fromArray(F, x, x1 + i + F.length()), a11);
-                a20 = w0.fma(FloatVector.fromArray(F, x, x2 + i), a20);
-                a21 = w1.fma(FloatVector.fromArray(F, x, x2 + i + F.length()), a21);
-                a30 = w0.fma(FloatVector.fromArray(F, x, x3 + i), a30);
-                a31 = w1.fma(FloatVector.fromArray(F, x, x3 + i + F.length()), a31);
             }
             out[t * outStride + outOffset] = finish(a00, a01, w, x, x0, upper, n);
             out[(t + 1) * outStride + outOffset] = finish(a10, a11, w, x, x1, upper, n);
-            out[(t + 2) * outStride + outOffset] = finish(a20, a21, w, x, x2, upper, n);
-            out[(t + 3) * outStride + outOffset] = finish(a30, a31, w, x, x3, upper, n);
         }
-        for (; t < rows; t++) {
+        if (t < rows) {
             out[t * outStride + outOffset] = dot(w, 0, x, t * n, n);
         }
     }

@@ -10,9 +10,9 @@ class VectorOpsTest {
     private final Random random = new Random();
 
     /**
-     * Rows taken four at a time give each row its own dot product (the same accumulation, so within the few ulps by
+     * Rows taken two at a time give each row its own dot product (the same accumulation, so within the few ulps by
      * which the Vector API's lane reduction may differ), at depths that fill the vectors, that leave a tail and that
-     * are shorter than one step, for row counts with and without a remainder of four.
+     * are shorter than one step, for odd and even row counts.
      */
     @Test
     void dotRowsGivesEachRowItsOwnDotProduct() {

@@ -17,7 +17,7 @@ class WeightMatrixTest {
     private final Random random = new Random();
 
     /**
-     * The matrix product of any row count (the weights widened in registers for one row, into a scratch row and four
+     * The matrix product of any row count (the weights widened in registers for one row, into a scratch row and two
      * rows at a time for more) gives each row its one-row product: the same accumulation, so within the few ulps by
      * which the Vector API's lane reduction may differ (its order is the implementation's, interpreted or compiled);
      * depths that fill the vectors, leave a tail, or are shorter than one step.
