@@ -177,6 +177,13 @@ __device__ __forceinline__ void running_mass(float v, float invTemperature, floa
     }
 }
 
+__device__ __forceinline__ void running_mass(float4 f, float invTemperature, float& m, float& s) {
+    running_mass(f.x, invTemperature, m, s);
+    running_mass(f.y, invTemperature, m, s);
+    running_mass(f.z, invTemperature, m, s);
+    running_mass(f.w, invTemperature, m, s);
+}
+
 __device__ __forceinline__ void segment_mass(const float* __restrict__ x, Segment seg, float invTemperature,
                                              float& m, float& s) {
     m = -INFINITY;
@@ -191,20 +198,9 @@ __device__ __forceinline__ void segment_mass(const float* __restrict__ x, Segmen
 #pragma unroll
             for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(q + i + u);
 #pragma unroll
-            for (int u = 0; u < IN_FLIGHT; u++) {
-                running_mass(f[u].x, invTemperature, m, s);
-                running_mass(f[u].y, invTemperature, m, s);
-                running_mass(f[u].z, invTemperature, m, s);
-                running_mass(f[u].w, invTemperature, m, s);
-            }
+            for (int u = 0; u < IN_FLIGHT; u++) running_mass(f[u], invTemperature, m, s);
         }
-        for (; i < count; i++) {
-            const float4 f = __ldg(q + i);
-            running_mass(f.x, invTemperature, m, s);
-            running_mass(f.y, invTemperature, m, s);
-            running_mass(f.z, invTemperature, m, s);
-            running_mass(f.w, invTemperature, m, s);
-        }
+        for (; i < count; i++) running_mass(__ldg(q + i), invTemperature, m, s);
     } else {
         for (int i = seg.begin; i < seg.end; i++) running_mass(x[i], invTemperature, m, s);
     }
@@ -259,11 +255,10 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
         threshold = max(pThreshold, kThreshold);
     }
 
-    // Each thread owns a contiguous segment of the vocabulary, so a prefix sum over threads orders the
+    // Each thread owns a contiguous segment of the vocabulary (own_segment), so a prefix sum over threads orders the
     // kept mass by token index.
-    const int segmentBegin = seg.begin, segmentEnd = seg.end;
     if (truncated) {
-        for (int i = segmentBegin; i < segmentEnd; i++) {
+        for (int i = seg.begin; i < seg.end; i++) {
             if (order_key(x[i]) >= threshold) {
                 local += expf((x[i] - maxLogit) * invTemperature);
                 lastKept = i;
@@ -287,7 +282,7 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
     if ((int)threadIdx.x == (found ? owner : lastOwner)) {
         float running = start;
         int chosen = lastKept;
-        for (int i = segmentBegin; i < segmentEnd && found; i++) {
+        for (int i = seg.begin; i < seg.end && found; i++) {
             if (order_key(x[i]) >= threshold) {
                 running += expf((x[i] - maxLogit) * invTemperature);
                 if (running > target) { chosen = i; break; }
