@@ -81,6 +81,13 @@ public final class EmberKernels implements AutoCloseable {
     private static final int READ_RUN_WORDS = 512;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
+    /**
+     * product_mma's tiles (product.cu): 64 of k a tile (128 bytes a row of 16-bit elements), x in chunks of 64 rows, at
+     * most four (256 rows), three stages of shared memory.
+     */
+    private static final int PRODUCT_MMA_TILE = 64;
+    public static final int PRODUCT_MMA_MAX_ROWS = 4 * PRODUCT_MMA_TILE;
+    private static final int PRODUCT_MMA_STAGES = 3;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
     public static final int MAX_GROUP = 32;
 
@@ -709,10 +716,6 @@ public final class EmberKernels implements AutoCloseable {
                 + (warps > 1 ? "_w" + warps : "");
     }
 
-    /** The most rows product_mma takes (four chunks of 64), and its stages of shared memory (product.cu). */
-    public static final int PRODUCT_MMA_MAX_ROWS = 256;
-    private static final int PRODUCT_MMA_STAGES = 3;
-
     /**
      * Whether product_mma takes the shape with {@code columns} (128, 64 or 32) output columns a block: 16-bit operands, up to
      * 256 rows, k a multiple of 8, on sm_80 and later, its stages within the GPU's shared memory a block.
@@ -723,14 +726,14 @@ public final class EmberKernels implements AutoCloseable {
                 && device.computeMajor() >= 8 && productMmaSharedBytes(m, columns) <= device.maxSharedMemoryPerBlock();
     }
 
-    /** product_mma's shared memory: its stages of a tile of 64 of k (128 bytes a row) of the weights and of x. */
+    /** product_mma's shared memory: its stages of a tile of k (2 bytes an element) of the weights' rows and of x's. */
     private static int productMmaSharedBytes(int m, int columns) {
-        return PRODUCT_MMA_STAGES * (columns + 64 * productMmaChunks(m)) * 128;
+        return PRODUCT_MMA_STAGES * (columns + PRODUCT_MMA_TILE * productMmaChunks(m)) * PRODUCT_MMA_TILE * 2;
     }
 
     /** product_mma's chunks of 64 rows of x for m rows: 1, 2 or 4 (its builds). */
     private static int productMmaChunks(int m) {
-        return m <= 64 ? 1 : m <= 128 ? 2 : 4;
+        return m <= PRODUCT_MMA_TILE ? 1 : m <= 2 * PRODUCT_MMA_TILE ? 2 : 4;
     }
 
     /**
@@ -764,7 +767,7 @@ public final class EmberKernels implements AutoCloseable {
      * the columns fill the GPU (or no room is given).
      */
     int productMmaSplits(int m, int n, int k, int columns, long partialBytes) {
-        int blocks = (n + columns - 1) / columns, tiles = (k + 63) / 64;
+        int blocks = (n + columns - 1) / columns, tiles = (k + PRODUCT_MMA_TILE - 1) / PRODUCT_MMA_TILE;
         int wanted = (device.multiprocessors() + blocks - 1) / blocks;
         long room = partialBytes / (4L * m * n);
         return (int) Math.max(1, Math.min(wanted, Math.min(tiles / 2, room)));

@@ -34,22 +34,6 @@ final class MatrixProducts implements AutoCloseable {
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 
-    private final CublasLt blas;
-    private final EmberKernels kernels;
-    /** product_mma's sums of split k, allocated when it first runs. */
-    private DeviceBuffer partials;
-    /** Every choice of this process, by GPU and launch mode. */
-    private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
-
-    private final Map<Shape, Choice> choices = new HashMap<>();
-
-    record Shape(DType type, DType outType, int m, int n, int k) {
-    }
-
-    /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
-    private record Measured(int device, boolean dependentLaunch, Shape shape) {
-    }
-
     /**
      * EMBER_PRODUCTS_MMA=1 adds the tensor-core product of Ember's own (product_mma) to the candidates of every shape it
      * takes, up to 256 rows, and times the decode ladder's sizes above 8 rows for it: off until it is measured to win.
@@ -57,6 +41,22 @@ final class MatrixProducts implements AutoCloseable {
     static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
     /** Room for product_mma's fp32 sums of split k: 16 MiB, 256 rows by 1024 columns in 16 splits. */
     static final long PARTIAL_BYTES = 16L << 20;
+
+    /** Every choice of this process, by GPU and launch mode. */
+    private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
+
+    private final CublasLt blas;
+    private final EmberKernels kernels;
+    private final Map<Shape, Choice> choices = new HashMap<>();
+    /** product_mma's sums of split k, allocated when it first runs. */
+    private DeviceBuffer partials;
+
+    record Shape(DType type, DType outType, int m, int n, int k) {
+    }
+
+    /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
+    private record Measured(int device, boolean dependentLaunch, Shape shape) {
+    }
 
     /**
      * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
@@ -132,6 +132,9 @@ final class MatrixProducts implements AutoCloseable {
     void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k,
                 Runnable precede) {
         Shape shape = new Shape(type, outType, m, n, k);
+        if (choices.containsKey(shape)) {
+            return;
+        }
         List<Implementation> candidates = new ArrayList<>(List.of(Implementation.CUBLASLT));
         if (EmberKernels.gemvSupports(type, m, k)) {
             candidates.addAll(Implementation.MATRIX_VECTOR);
@@ -139,7 +142,7 @@ final class MatrixProducts implements AutoCloseable {
         if (TENSOR_CORE_CANDIDATES) {
             Implementation.TENSOR_CORE.stream().filter(i -> kernels.productMmaSupports(type, m, k, i.columns)).forEach(candidates::add);
         }
-        if (candidates.size() == 1 || choices.containsKey(shape)) {
+        if (candidates.size() == 1) {
             return;
         }
         if (FORCED != null) {
@@ -149,11 +152,7 @@ final class MatrixProducts implements AutoCloseable {
             return;
         }
         Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
-        Choice earlier = MEASURED.get(where);
-        if (earlier == null) {
-            earlier = MEASURED.computeIfAbsent(where, w -> time(stream, shape, candidates, x, weights, out, precede));
-        }
-        choices.put(shape, earlier);
+        choices.put(shape, MEASURED.computeIfAbsent(where, w -> time(stream, shape, candidates, x, weights, out, precede)));
     }
 
     private Choice time(CudaStream stream, Shape shape, List<Implementation> candidates, long x, long[] weights, long out,
