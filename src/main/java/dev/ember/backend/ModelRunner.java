@@ -79,6 +79,17 @@ public interface ModelRunner extends AutoCloseable {
     }
 
     /**
+     * A runner of this model's first {@code layers} decoder layers, then its final norm and output projection (the
+     * draft of self-speculative decoding), reading this runner's weights where they are rather than holding them
+     * again, with a KV cache of its own of geometry {@code kv}. Empty where this runner cannot lend its layers (they
+     * stream through a window), for the caller to load them itself. Closing it frees only its own cache and buffers;
+     * it must be closed before this runner.
+     */
+    default Optional<ModelRunner> firstLayers(int layers, KvCacheSpec kv) {
+        return Optional.empty();
+    }
+
+    /**
      * How the weights stream through the device's window, and what has been copied so far; empty for a runner that
      * holds every weight (mode {@code full}).
      */

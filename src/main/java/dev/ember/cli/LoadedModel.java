@@ -27,7 +27,7 @@ import java.util.Optional;
  * @param dtype     the weights' storage type
  * @param hostModel the mapped or host-made model, or null for a preset made on the GPU
  */
-public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner runner, long weightsSeed) implements AutoCloseable {
+public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner runner) implements AutoCloseable {
     /** Random-weight presets made on the host are limited to this many bytes of weights. */
     static final long CPU_PRESET_BYTES = 2L << 30;
 
@@ -57,7 +57,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
             backend.limitMemory(streaming.gpuMemoryLimit());
         }
         if (!preset.given()) {
-            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, 0, backend, kv, streaming, progress);
+            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming, progress);
         }
         ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
@@ -65,13 +65,13 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
             Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
                     modelOptions.streaming().weightsDirectory(), progress);
-            return fromFiles(ModelLoader.load(dir, progress), name, preset.weightsSeed(), backend, kv, streaming, progress);
+            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, progress);
         }
         long weightBytes = config.matrixParameters() * dtype.bytes();
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
         Optional<ModelRunner> onDevice = backend.loadRandomOnDevice(config, dtype, spec, preset.weightsSeed());
         if (onDevice.isPresent()) {
-            return new LoadedModel(name, dtype, null, onDevice.get(), preset.weightsSeed());
+            return new LoadedModel(name, dtype, null, onDevice.get());
         }
         if (weightBytes > CPU_PRESET_BYTES) {
             throw new EmberException(String.format(Locale.ROOT, "preset %s has %.1f GB of weights; random-weight presets on the CPU "
@@ -83,7 +83,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
                 weightBytes / 1e9);
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
-            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress), preset.weightsSeed());
+            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -91,13 +91,13 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
     }
 
     /** {@code model}, read from files, on {@code backend}; the KV cache sized beside the device bytes its weights will take. */
-    private static LoadedModel fromFiles(Model model, String name, long seed, Backend backend, KvSizing kv,
+    private static LoadedModel fromFiles(Model model, String name, Backend backend, KvSizing kv,
                                          StreamingSettings streaming, Progress progress) {
         try {
             DType dtype = model.layers().getFirst().wq().dtype();
             StreamingPlan plan = backend.planWeights(model, streaming);
             KvCacheSpec spec = kv.spec(model.config(), plan.deviceBytes(), backend.kvElementBytes(dtype));
-            return new LoadedModel(name != null ? name : model.name(), dtype, model, backend.load(model, spec, streaming, progress), seed);
+            return new LoadedModel(name != null ? name : model.name(), dtype, model, backend.load(model, spec, streaming, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -106,7 +106,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     /** A model loaded by its caller, who closes it and its runner. */
     public static LoadedModel of(Model model, ModelRunner runner) {
-        return new LoadedModel(model.name(), model.layers().getFirst().wq().dtype(), model, runner, 0);
+        return new LoadedModel(model.name(), model.layers().getFirst().wq().dtype(), model, runner);
     }
 
     public ModelConfig config() {
@@ -115,16 +115,16 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     /**
      * A runner of this model's first {@code layers} decoder layers with its final norm and output projection (a
-     * self-speculative draft) on {@code backend}, with a cache of {@code kv}: over the same mapped tensors, or, for a
-     * preset made on the device, the preset's random weights made again from its seed (the same embedding, head and
-     * first layers; the final norm is drawn after the layers, so it differs).
+     * self-speculative draft) on {@code backend}, with a cache of {@code kv}: reading the target runner's weights where
+     * it lends them ({@link ModelRunner#firstLayers}), else loaded from the same mapped tensors.
      */
     public ModelRunner firstLayers(Backend backend, int layers, KvCacheSpec kv, Progress progress) {
-        if (hostModel != null) {
+        return runner.firstLayers(layers, kv).orElseGet(() -> {
+            if (hostModel == null) {
+                throw new EmberException("the backend made this preset on its device but cannot lend its first layers");
+            }
             return backend.load(hostModel.firstLayers(layers), kv, progress);
-        }
-        return backend.loadRandomOnDevice(config().withLayers(layers), dtype, kv, weightsSeed)
-                .orElseThrow(() -> new EmberException("the backend made this preset on its device but cannot make its first layers"));
+        });
     }
 
     @Override

@@ -14,7 +14,6 @@ import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.Tensor;
 import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.Arena;
@@ -36,7 +35,7 @@ final class CpuModelRunner implements ModelRunner {
     private final String deviceName;
     private final KvCacheSpec kvSpec;
     private final BlockAllocator allocator;
-    private final Arena arena = Arena.ofShared();
+    private final Arena arena;
     /** The decoder layers' weights: held for the runner's life, or streamed through a window. */
     private final LayerResidency layers;
     private final WeightMatrix embedding;
@@ -64,11 +63,29 @@ final class CpuModelRunner implements ModelRunner {
 
     /** A runner of {@code model}; its layers streamed through {@code streamed}, or held whole where that is null. */
     CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName, StreamedLayers streamed) {
+        Arena arena = Arena.ofShared();
+        WeightMatrix embedding = WeightMatrix.of(model.embedding(), arena);
+        this(model.config(), kvSpec, parallel, deviceName, arena,
+                streamed != null ? streamed : ResidentLayers.of(model, arena), embedding,
+                model.lmHead() == model.embedding() ? embedding : WeightMatrix.of(model.lmHead(), arena),
+                WeightMatrix.vector(model.finalNorm(), arena));
+    }
 
-        this.config = model.config();
+    /**
+     * @param arena what this runner frees when closed: its own copies of weights (f16 widened), none where it reads
+     *              another runner's
+     */
+    private CpuModelRunner(ModelConfig config, KvCacheSpec kvSpec, Parallel parallel, String deviceName, Arena arena,
+                           LayerResidency layers, WeightMatrix embedding, WeightMatrix lmHead, float[] finalNorm) {
+        this.config = config;
         this.parallel = parallel;
         this.deviceName = deviceName;
         this.kvSpec = kvSpec;
+        this.arena = arena;
+        this.layers = layers;
+        this.embedding = embedding;
+        this.lmHead = lmHead;
+        this.finalNorm = finalNorm;
         if (kvSpec.numLayers() != config.numLayers() || kvSpec.kvDim() != config.kvDim()) {
             throw new IllegalArgumentException("KV cache geometry " + kvSpec + " does not match the model");
         }
@@ -79,19 +96,16 @@ final class CpuModelRunner implements ModelRunner {
         this.allocator = new BlockAllocator(kvSpec);
         this.keyCache = new float[config.numLayers()][(int) slots];
         this.valueCache = new float[config.numLayers()][(int) slots];
-        this.layers = streamed != null ? streamed : ResidentLayers.of(model, arena);
-        this.embedding = matrix(model.embedding());
-        this.lmHead = model.lmHead() == model.embedding() ? embedding : matrix(model.lmHead());
-        this.finalNorm = vector(model.finalNorm());
         this.inverseFrequencies = toFloat(config.ropeScaling().inverseFrequencies(config.headDim(), config.ropeTheta()));
     }
 
-    private WeightMatrix matrix(Tensor t) {
-        return WeightMatrix.of(t, arena);
-    }
-
-    private float[] vector(Tensor t) {
-        return WeightMatrix.vector(t, arena);
+    @Override
+    public Optional<ModelRunner> firstLayers(int count, KvCacheSpec kv) {
+        if (!(layers instanceof ResidentLayers resident)) {
+            return Optional.empty();
+        }
+        return Optional.of(new CpuModelRunner(config.withLayers(count), kv, parallel, deviceName, Arena.ofShared(),
+                resident.firstLayers(count), embedding, lmHead, finalNorm));
     }
 
     private static float[] toFloat(double[] d) {

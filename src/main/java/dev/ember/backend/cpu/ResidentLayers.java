@@ -20,6 +20,11 @@ record ResidentLayers(List<Attention> attention, List<Mlp> mlp) implements Layer
                         WeightMatrix.of(w.wUp(), arena), WeightMatrix.of(w.wDown(), arena))).toList());
     }
 
+    /** The first {@code count} layers, for a runner that reads them (a self-speculative draft). */
+    ResidentLayers firstLayers(int count) {
+        return new ResidentLayers(attention.subList(0, count), mlp.subList(0, count));
+    }
+
     @Override
     public Attention attention(int layer) {
         return attention.get(layer);

@@ -125,6 +125,19 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
+     * A runner of the first {@code count} layers over this runner's resident weights: the device memory it takes is
+     * its cache and step buffers alone. Empty where the layers stream through a window.
+     */
+    @Override
+    public Optional<ModelRunner> firstLayers(int count, KvCacheSpec kv) {
+        if (layers.streams()) {
+            return Optional.empty();
+        }
+        return Optional.of(new CudaModelRunner(context, config.withLayers(count), "first " + count + " layers",
+                type, kv, useGraphs, 0, (kernels, stream) -> model.weights.firstLayers(count), null));
+    }
+
+    /**
      * @param weightBytes device bytes the weights take (all of them, or the resident ones and the streaming window)
      * @param streamed    makes the streaming window for the compute stream, or null where every weight is resident
      */

@@ -39,13 +39,29 @@ final class DeviceWeights implements AutoCloseable {
     /** The output projection: the embedding buffer itself when the model ties them. */
     final DeviceBuffer lmHead;
     final List<Layer> layers;
+    /** Whether closing frees the buffers: false for a view of another model's ({@link #firstLayers}). */
+    private final boolean owner;
 
-    private DeviceWeights(DType type, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, List<Layer> layers) {
+    private DeviceWeights(DType type, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, List<Layer> layers,
+                          boolean owner) {
         this.type = type;
         this.embedding = embedding;
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.layers = List.copyOf(layers);
+        this.owner = owner;
+    }
+
+    private DeviceWeights(DType type, DeviceBuffer embedding, DeviceBuffer finalNorm, DeviceBuffer lmHead, List<Layer> layers) {
+        this(type, embedding, finalNorm, lmHead, layers, true);
+    }
+
+    /**
+     * The first {@code count} layers with this model's embedding, final norm and output projection, in the same device
+     * memory (a self-speculative draft's weights); closing the view frees nothing.
+     */
+    DeviceWeights firstLayers(int count) {
+        return new DeviceWeights(type, embedding, finalNorm, lmHead, layers.subList(0, count), false);
     }
 
     /** The storage type on the GPU: the model's own for bf16/fp16 weights and fp32 for fp32 ones. */
@@ -234,6 +250,9 @@ final class DeviceWeights implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!owner) {
+            return;
+        }
         for (Layer l : layers) {
             l.buffers().forEach(DeviceBuffer::close);
         }

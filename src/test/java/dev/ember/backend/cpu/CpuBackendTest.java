@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StreamingFixtures;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
@@ -57,7 +58,11 @@ class CpuBackendTest {
                 // YaRN over an original context of 512: pair 0 kept, pairs 1-8 on the ramp, 9-15 interpolated; scores x1.30.
                 new Case("qwen3-yarn-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false,
                         new RopeScaling.Yarn(4, 512, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.BF16),
-                new Case("mistral-window-bf16", config(Architecture.MISTRAL, 64, 4, 2, 16, false, new RopeScaling.None(), 5), DType.BF16));
+                new Case("mistral-window-bf16", config(Architecture.MISTRAL, 64, 4, 2, 16, false, new RopeScaling.None(), 5), DType.BF16),
+                // Sizes no vector divides: hidden 52 (not heads x head_dim), head_dim 10, one KV head for five query heads,
+                // an intermediate size of 90 and a vocabulary of 301.
+                new Case("odd-sizes-bf16", new ModelConfig(Architecture.QWEN3, 52, 90, 2, 5, 1, 10, 301, 512, 1e-6, 10000,
+                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16));
     }
 
     private static int[] randomTokens(SplittableRandom random, int n, int vocab) {
@@ -121,6 +126,34 @@ class CpuBackendTest {
                     new ForwardBatch.Chunk(new int[]{a[12]}, 12, ta)), logits);
             assertClose(logits, 0, refB[6], "sequence b decode");
             assertClose(logits, vocab, refA[12], "sequence a decode");
+        }
+    }
+
+    /**
+     * A self-speculative draft over the target runner's layers computes what the first layers loaded alone compute (f16
+     * weights, widened by the target, and tied embeddings), and closing it leaves the target whole.
+     */
+    @Test
+    void aRunnerOfTheFirstLayersReadsTheTargetsWeights() {
+        Case c = cases().filter(k -> k.name().equals("llama-tied-f16")).findFirst().orElseThrow();
+        int vocab = c.config().vocabSize();
+        int[] tokens = randomTokens(new SplittableRandom(5), 9, vocab);
+        try (Model model = RandomWeights.create(c.config(), c.dtype(), 8);
+             ModelRunner target = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, 4), Progress.NONE)) {
+            Model first = model.firstLayers(1);
+            KvCacheSpec kv = KvCacheSpec.forTokens(first.config(), 64, 4);
+            float[] alone;
+            try (ModelRunner loaded = BACKEND.load(first, kv, Progress.NONE)) {
+                alone = StreamingFixtures.lastLogits(loaded, tokens);
+            }
+            try (ModelRunner draft = target.firstLayers(1, kv).orElseThrow()) {
+                assertEquals(1, draft.config().numLayers());
+                float[] drafted = StreamingFixtures.lastLogits(draft, tokens);
+                assertArrayEquals(alone, drafted, 1e-5f);
+                assertClose(drafted, 0, ReferenceForward.logits(first, tokens)[tokens.length - 1], "the first layer");
+            }
+            assertClose(StreamingFixtures.lastLogits(target, tokens), 0, ReferenceForward.logits(model, tokens)[tokens.length - 1],
+                    "the target after its draft closed");
         }
     }
 

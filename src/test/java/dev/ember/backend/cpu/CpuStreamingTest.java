@@ -73,6 +73,8 @@ class CpuStreamingTest {
                         assertArrayEquals(expectedLogits, StreamingFixtures.lastLogits(streamed, prompt), 1e-5f, what + ": logits");
                         StreamingReport report = streamed.streaming().orElseThrow();
                         assertEquals(mode, report.plan().mode());
+                        assertTrue(streamed.firstLayers(1, StreamingFixtures.kv(model.firstLayers(1), 64)).isEmpty(),
+                                what + ": streamed layers are not lent to a draft");
                         assertTrue(report.mostGroupsInWindow() <= 2 * window, what + ": the window held "
                                 + report.mostGroupsInWindow() + " groups, more than its " + 2 * window + " slots");
                         long perStep = report.plan().shape().bytesPerStep();

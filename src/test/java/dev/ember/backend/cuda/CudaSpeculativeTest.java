@@ -1,7 +1,9 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.backend.ForwardBatch;
+import dev.ember.Progress;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.StreamingFixtures;
 import dev.ember.backend.SubmittedStep;
 import dev.ember.engine.DraftModelProposer;
 import dev.ember.engine.LlmEngine;
@@ -15,7 +17,9 @@ import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
 import dev.ember.model.DType;
+import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
+import dev.ember.model.RandomWeights;
 import dev.ember.model.RopeScaling;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
@@ -240,7 +244,7 @@ class CudaSpeculativeTest {
         try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 7)) {
             int[][] prompts = prompts(6);
             int[][] plain = run(target, prompts, null);
-            ModelRunner draft = twoLayers(backend, 7);
+            ModelRunner draft = selfDraft(target);
             for (Proposer proposer : new Proposer[] {new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), draft),
                     new NgramProposer(1, 3)}) {
                 try (Speculation speculation = new Speculation(proposer, 4, 64)) {
@@ -260,7 +264,7 @@ class CudaSpeculativeTest {
     void greedyDraftsReachTheVerificationOnTheDevice() {
         Gpu.context();
         try (CudaBackend backend = new CudaBackend(); ModelRunner target = target(backend, 7);
-             ModelRunner draft = twoLayers(backend, 7)) {
+             ModelRunner draft = selfDraft(target)) {
             int[][] prompts = prompts(6);
             for (int[][] batch : new int[][][] {Arrays.copyOf(prompts, 1), prompts}) {
                 int[][] plain = run(target, batch, null);
@@ -291,6 +295,47 @@ class CudaSpeculativeTest {
     /** A draft runner: the target's shape with two layers, random weights of {@code seed}. */
     private static ModelRunner twoLayers(CudaBackend backend, long seed) {
         return backend.loadRandom(CONFIG.withLayers(2), DType.BF16, KvCacheSpec.forTokens(CONFIG.withLayers(2), 8192, BLOCK), seed);
+    }
+
+    /** The target's first two layers, its final norm and output projection, over its own device weights. */
+    private static ModelRunner selfDraft(ModelRunner target) {
+        return target.firstLayers(2, KvCacheSpec.forTokens(CONFIG.withLayers(2), 8192, BLOCK)).orElseThrow();
+    }
+
+    /**
+     * A self:K draft reads the target's weights where they are: opening it takes the device memory of its cache and
+     * step buffers, not that of its layers, embedding and output projection again; its logits are those of the same
+     * layers uploaded on their own, and the target computes as before once it is closed.
+     */
+    @Test
+    void aSelfDraftReadsTheTargetsDeviceWeights() {
+        CudaContext context = Gpu.context();
+        ModelConfig wide = new ModelConfig(Architecture.LLAMA, 1024, 4096, 4, 8, 2, 128, 32000, 2048, 1e-5, 10000,
+                new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+        ModelConfig twoLayers = wide.withLayers(2);
+        KvCacheSpec kv = KvCacheSpec.forTokens(twoLayers, 256, BLOCK);
+        int[] prompt = new SplittableRandom(2).ints(40, 0, wide.vocabSize()).toArray();
+        try (CudaBackend backend = new CudaBackend(); Model model = RandomWeights.create(wide, DType.BF16, 3);
+             ModelRunner target = backend.load(model, KvCacheSpec.forTokens(wide, 256, BLOCK), Progress.NONE)) {
+            float[] targetBefore = StreamingFixtures.lastLogits(target, prompt), alone;
+            long weights = DeviceWeights.deviceBytes(twoLayers, DType.BF16), free = context.memoryInfo().free(), uploadedTakes;
+            try (ModelRunner uploaded = backend.load(model.firstLayers(2), kv, Progress.NONE)) {
+                alone = StreamingFixtures.lastLogits(uploaded, prompt);
+                uploadedTakes = free - context.memoryInfo().free();
+            }
+            free = context.memoryInfo().free();
+            try (ModelRunner draft = target.firstLayers(2, kv).orElseThrow()) {
+                float[] drafted = StreamingFixtures.lastLogits(draft, prompt);
+                long takes = free - context.memoryInfo().free();
+                System.out.printf("[gpu-check] a self:2 draft takes %.1f MB of device memory, the same layers uploaded %.1f MB "
+                        + "(their weights %.1f MB)%n", takes / 1e6, uploadedTakes / 1e6, weights / 1e6);
+                assertTrue(takes <= uploadedTakes - weights / 2, "the draft takes " + takes + " bytes, the layers uploaded "
+                        + uploadedTakes + ", of which weights " + weights);
+                assertEquals(0, worstDifference(drafted, alone), 1e-3, "the draft's logits against the same layers uploaded alone");
+            }
+            assertEquals(0, worstDifference(StreamingFixtures.lastLogits(target, prompt), targetBefore), 1e-3,
+                    "the target after its draft closed");
+        }
     }
 
     /** Random prompts of 8 to 99 tokens. */
