@@ -22,14 +22,19 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinWorkerThread;
 
 /** Runs models on the host's cores with the Vector API: the reference every other backend is checked against. */
 public final class CpuBackend implements Backend {
     private static final long PAGE = 4096;
+    /**
+     * Niceness of the team's workers (Linux; {@code EMBER_CPU_NICENESS}, default 10, 0: as the process): a server's
+     * threads on the same cores (the acceptor, the request threads, the JIT compiler) run first when they want a core,
+     * so that a burst of requests on a small machine is accepted and answered while the model computes, and the
+     * computation loses nothing when they do not.
+     */
+    private static final int COMPUTE_NICENESS = niceness(System.getenv("EMBER_CPU_NICENESS"));
 
-    private final ForkJoinPool pool;
+    private final Parallel team;
     private final String deviceName;
 
     public CpuBackend() {
@@ -37,40 +42,24 @@ public final class CpuBackend implements Backend {
     }
 
     public CpuBackend(int threads) {
-        this.pool = new ForkJoinPool(threads, NicedWorker::new, null, false);
+        this.team = new Parallel(threads, CpuBackend::niceWorker);
         this.deviceName = "cpu (" + threads + " threads, " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit vectors)";
     }
 
-    /**
-     * A worker of the backend's pool at nice value {@link #COMPUTE_NICENESS} (Linux): a server's threads on the same cores
-     * (the acceptor, the request threads, the JIT compiler) run first when they want a core, so that a burst of
-     * requests on a small machine is accepted and answered while the model computes, and the computation loses nothing
-     * when they do not. {@code EMBER_CPU_NICENESS} sets another value (0: as the process).
-     */
-    private static final class NicedWorker extends ForkJoinWorkerThread {
-        private static final int COMPUTE_NICENESS = niceness(System.getenv("EMBER_CPU_NICENESS"));
-
-        NicedWorker(ForkJoinPool pool) {
-            super(pool);
+    private static void niceWorker() {
+        if (COMPUTE_NICENESS > 0) {
+            ThreadNiceness.setForCurrentThread(COMPUTE_NICENESS);
         }
+    }
 
-        @Override
-        protected void onStart() {
-            super.onStart();
-            if (COMPUTE_NICENESS > 0) {
-                ThreadNiceness.setForCurrentThread(COMPUTE_NICENESS);
-            }
+    private static int niceness(String configured) {
+        if (configured == null || configured.isBlank()) {
+            return 10;
         }
-
-        static int niceness(String configured) {
-            if (configured == null || configured.isBlank()) {
-                return 10;
-            }
-            try {
-                return Math.clamp(Integer.parseInt(configured.strip()), 0, 19);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("EMBER_CPU_NICENESS: a nice value 0 to 19, not " + configured, e);
-            }
+        try {
+            return Math.clamp(Integer.parseInt(configured.strip()), 0, 19);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("EMBER_CPU_NICENESS: a nice value 0 to 19, not " + configured, e);
         }
     }
 
@@ -89,11 +78,11 @@ public final class CpuBackend implements Backend {
         StreamingPlan plan = planWeights(model, streaming);
         if (!plan.streams()) {
             pageIn(model, progress);
-            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, null);
+            return new CpuModelRunner(model, kv, team, deviceName, null);
         }
         StreamedLayers layers = new StreamedLayers(model, layout(model), plan, System.err::println, streaming.verbose(), progress);
         try {
-            return new CpuModelRunner(model, kv, new Parallel(pool), deviceName, layers);
+            return new CpuModelRunner(model, kv, team, deviceName, layers);
         } catch (RuntimeException e) {
             layers.close();
             throw e;
@@ -174,7 +163,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
-        return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, new Parallel(pool), progress));
+        return DeviceCeilings.measuredOnce(deviceName, () -> CpuCeilings.measure(deviceName, team, progress));
     }
 
     /** One thread's copy between two 256 MiB host buffers, the best of three: how the CPU's window is filled. */
@@ -198,11 +187,11 @@ public final class CpuBackend implements Backend {
 
     @Override
     public KernelSuite kernelSuite(KernelSuite.Workload workload) {
-        return new CpuKernelSuite(new Parallel(pool), workload);
+        return new CpuKernelSuite(team, workload);
     }
 
     @Override
     public void close() {
-        pool.shutdown();
+        team.close();
     }
 }

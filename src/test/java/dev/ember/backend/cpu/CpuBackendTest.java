@@ -62,7 +62,9 @@ class CpuBackendTest {
                 // Sizes no vector divides: hidden 52 (not heads x head_dim), head_dim 10, one KV head for five query heads,
                 // an intermediate size of 90 and a vocabulary of 301.
                 new Case("odd-sizes-bf16", new ModelConfig(Architecture.QWEN3, 52, 90, 2, 5, 1, 10, 301, 512, 1e-6, 10000,
-                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16));
+                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16),
+                // The shape of the tiny random checkpoints libraries test with: hidden 16, four heads of 4.
+                new Case("tiny-heads-f32", config(Architecture.LLAMA, 16, 4, 4, 4, false, new RopeScaling.None(), 0), DType.F32));
     }
 
     private static int[] randomTokens(SplittableRandom random, int n, int vocab) {

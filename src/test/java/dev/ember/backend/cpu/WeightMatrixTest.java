@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -25,7 +24,7 @@ class WeightMatrixTest {
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"BF16", "F32"})
     void everyRowCountGivesTheBitsOfTheOneRowProduct(DType type) {
-        try (Arena arena = Arena.ofConfined(); ForkJoinPool pool = new ForkJoinPool(1)) {
+        try (Arena arena = Arena.ofConfined(); Parallel team = new Parallel()) {
             for (int k : new int[] {3, 64, 100, 1027}) {
                 int n = 5;
                 WeightMatrix w = WeightMatrix.of(matrix(arena, type, n, k), arena);
@@ -35,7 +34,7 @@ class WeightMatrixTest {
                         x[i] = (float) random.nextGaussian();
                     }
                     float[] product = new float[rows * n];
-                    CpuModelRunner.matmul(new Parallel(pool), w, x, rows, product);
+                    CpuModelRunner.matmul(team, w, x, rows, product);
                     for (int t = 0; t < rows; t++) {
                         for (int j = 0; j < n; j++) {
                             float one = w.dotRow(j, x, t * k), ulps = 4 * Math.ulp(Math.abs(one) + (float) Math.sqrt(k));

@@ -62,7 +62,14 @@ class CudaModelRunnerTest {
                 // YaRN's attention factor reaches the kernels through the attention shape's scale.
                 new Case("qwen3-yarn-f32", config(Architecture.QWEN3, 4, 2, 64, false,
                         new RopeScaling.Yarn(4, 64, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.F32, 1e-4),
-                new Case("mistral-window-bf16", config(Architecture.MISTRAL, 8, 4, 32, false, new RopeScaling.None(), 24), DType.BF16, 2e-2));
+                new Case("mistral-window-bf16", config(Architecture.MISTRAL, 8, 4, 32, false, new RopeScaling.None(), 24), DType.BF16, 2e-2),
+                // Sizes no 16-byte load divides: hidden 100 (not heads x head_dim), head_dim 20, five query heads to one
+                // KV head, an intermediate size of 150 and a vocabulary of 1001, tied.
+                new Case("odd-sizes-bf16", new ModelConfig(Architecture.QWEN3, 100, 150, 3, 5, 1, 20, 1001, 512, 1e-6, 10000,
+                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16, 2e-2),
+                // The shape of the tiny random checkpoints libraries test with: hidden 16, four heads of 4.
+                new Case("tiny-heads-f32", new ModelConfig(Architecture.LLAMA, 16, 64, 2, 4, 4, 4, 1000, 512, 1e-6, 10000,
+                        new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.F32), DType.F32, 1e-4));
     }
 
     /** Two sequences, stepped identically through any number of runners. */
