@@ -222,15 +222,24 @@ class ServerRobustnessTest {
         }
     }
 
-    /** The idle timeout is for a connection stuck in I/O: an answer that takes longer to generate is not cut. */
+    /**
+     * The idle timeout is for a connection stuck in I/O: an answer that takes longer to generate is not cut. The idle
+     * timeout here is short enough that four answers of 1,000 tokens take longer than it on any CPU.
+     */
     @Test
     void anAnswerLongerToGenerateThanTheIdleTimeoutIsNotCut() throws Exception {
-        long start = System.nanoTime();
-        var answer = OpenAiServerTest.postTo(main.server().baseUrl() + "/v1/completions",
-                "{\"prompt\": \"A\", \"max_tokens\": 1000, \"temperature\": 0, \"ignore_eos\": true}");
-        assertEquals(200, answer.statusCode(), answer.body());
-        assertEquals(1000, JSON.readTree(answer.body()).at("/usage/completion_tokens").asInt());
-        System.out.println("1000 tokens in " + (System.nanoTime() - start) / 1_000_000 + " ms (idle timeout 1500 ms)");
+        Duration idle = Duration.ofMillis(200);
+        try (Served served = Served.start(new OpenAiServer.Config("127.0.0.1", 0, null, "ember-tiny", 16 << 20,
+                Duration.ofSeconds(1)).withTimeouts(new OpenAiServer.Timeouts(SHORT.header(), SHORT.body(), idle)))) {
+            long start = System.nanoTime();
+            var answer = OpenAiServerTest.postTo(served.server().baseUrl() + "/v1/completions",
+                    "{\"prompt\": \"A\", \"n\": 4, \"max_tokens\": 1000, \"temperature\": 0, \"ignore_eos\": true}");
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertEquals(200, answer.statusCode(), answer.body());
+            assertEquals(4000, JSON.readTree(answer.body()).at("/usage/completion_tokens").asInt());
+            System.out.println("4 x 1000 tokens in " + millis + " ms (idle timeout " + idle.toMillis() + " ms)");
+            assertTrue(millis > idle.toMillis(), "the answer took " + millis + " ms, less than the idle timeout: nothing tested");
+        }
     }
 
     @Test
@@ -448,7 +457,8 @@ class ServerRobustnessTest {
     @Test
     void drainingAnswersNewRequestsWith503AndEndsStreamsCutOffWithAbortAndDone() throws Exception {
         try (Served served = Served.start(Duration.ofMillis(1500))) {
-            ObjectNode body = JSON.createObjectNode().put("prompt", "In the beginning").put("max_tokens", 1000)
+            // Four choices of 1,900 tokens: longer than the drain timeout (1.5 s) on any CPU.
+            ObjectNode body = JSON.createObjectNode().put("prompt", "In the beginning").put("n", 4).put("max_tokens", 1900)
                     .put("temperature", 0).put("ignore_eos", true).put("stream", true);
             try (Socket live = served.connect()) {
                 byte[] payload = body.toString().getBytes(StandardCharsets.UTF_8);
