@@ -1,5 +1,6 @@
 package dev.ember.backend;
 
+import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.streaming.StreamingPlan;
 import dev.ember.backend.streaming.StreamingSettings;
@@ -30,6 +31,26 @@ public interface Backend extends AutoCloseable {
      * or streamed through a window of it as {@code streaming} and the memory at hand decide ({@code StreamingPlan}).
      */
     ModelRunner load(Model model, KvCacheSpec kv, StreamingSettings streaming, Progress progress);
+
+    /**
+     * Prepares {@code model} split over {@code size} tensor-parallel ranks (q/k/v and gate/up by their output features,
+     * o and down by their input features with the partial sums added over the ranks, the output projection by the
+     * vocabulary, its shares gathered), with a KV cache of geometry {@code kv} split by KV heads; the runner returned
+     * drives every rank. Refused, saying so, where this backend does not run tensor parallel.
+     */
+    default ModelRunner loadTensorParallel(Model model, KvCacheSpec kv, int size, Progress progress) {
+        if (size == 1) {
+            return load(model, kv, progress);
+        }
+        throw tensorParallelRefused(deviceName(), size);
+    }
+
+    /** What a backend that does not run tensor parallel says when asked to. */
+    static EmberException tensorParallelRefused(String device, int size) {
+        return new EmberException("--tensor-parallel-size " + size + ": " + device + " does not run tensor parallel (on "
+                + "GPUs it needs NCCL over " + size + " of them, which Ember does not drive yet); --backend cpu runs it "
+                + "with its ranks as threads");
+    }
 
     /**
      * What {@link #load} will do with {@code model}'s weights under {@code streaming}: the mode, the window and the

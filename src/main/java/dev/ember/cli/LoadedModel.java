@@ -56,8 +56,13 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         if (streaming.gpuMemoryLimit() > 0) {
             backend.limitMemory(streaming.gpuMemoryLimit());
         }
+        int ranks = modelOptions.tensorParallelSize();
+        if (ranks > 1 && backend.onGpu()) {
+            throw Backend.tensorParallelRefused(backend.deviceName(), ranks);  // before a preset is made for nothing
+        }
         if (!preset.given()) {
-            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming, progress);
+            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming, ranks,
+                    progress);
         }
         ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
@@ -65,7 +70,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
             Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
                     modelOptions.streaming().weightsDirectory(), progress);
-            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, progress);
+            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, ranks, progress);
         }
         long weightBytes = config.matrixParameters() * dtype.bytes();
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
@@ -83,7 +88,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
                 weightBytes / 1e9);
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
-            return new LoadedModel(name, dtype, model, backend.load(model, spec, progress));
+            return new LoadedModel(name, dtype, model, load(backend, model, spec, streaming, ranks, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -92,16 +97,30 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     /** {@code model}, read from files, on {@code backend}; the KV cache sized beside the device bytes its weights will take. */
     private static LoadedModel fromFiles(Model model, String name, Backend backend, KvSizing kv,
-                                         StreamingSettings streaming, Progress progress) {
+                                         StreamingSettings streaming, int ranks, Progress progress) {
         try {
             DType dtype = model.layers().getFirst().wq().dtype();
             StreamingPlan plan = backend.planWeights(model, streaming);
             KvCacheSpec spec = kv.spec(model.config(), plan.deviceBytes(), backend.kvElementBytes(dtype));
-            return new LoadedModel(name != null ? name : model.name(), dtype, model, backend.load(model, spec, streaming, progress));
+            return new LoadedModel(name != null ? name : model.name(), dtype, model, load(backend, model, spec, streaming, ranks, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * {@code model} on {@code backend} with a cache of {@code kv}: its weights held or streamed as {@code streaming}
+     * says, or split over {@code ranks} tensor-parallel ranks (which hold every weight) where that is more than one.
+     */
+    public static ModelRunner load(Backend backend, Model model, KvCacheSpec kv, StreamingSettings streaming, int ranks,
+                                   Progress progress) {
+        if (ranks == 1) {
+            return backend.load(model, kv, streaming, progress);
+        }
+        EmberException.require(!streaming.mayStream(), "--tensor-parallel-size " + ranks
+                + " holds every weight on its ranks and streams none: leave out --weight-mode and --gpu-weight-budget");
+        return backend.loadTensorParallel(model, kv, ranks, progress);
     }
 
     /** A model loaded by its caller, who closes it and its runner. */

@@ -30,8 +30,20 @@ public final class ModelOptions {
     @Option(names = "--threads", description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    @Option(names = {"--tensor-parallel-size", "-tp"}, paramLabel = "N",
+            description = "ranks the model is split over (q/k/v, gate/up and the output projection by output features, o "
+                    + "and down by input features, the partial sums added over the ranks); the CPU backend runs them as "
+                    + "threads of this process; default: 1")
+    int tensorParallelSize = 1;
+
     @Mixin
     WeightStreamingOptions streaming = new WeightStreamingOptions();
+
+    /** Ranks the model is split over ({@code --tensor-parallel-size}); 1 for one. */
+    public int tensorParallelSize() {
+        EmberException.require(tensorParallelSize >= 1, "--tensor-parallel-size must be at least 1, not " + tensorParallelSize);
+        return tensorParallelSize;
+    }
 
     /** Where the weights live: resident, or streamed through a window of the device. */
     public WeightStreamingOptions streaming() {

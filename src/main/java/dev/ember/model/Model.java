@@ -36,6 +36,42 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
         return new Model(directory, config.withLayers(count), embedding, layers.subList(0, count), finalNorm, lmHead, null);
     }
 
+    /**
+     * What rank {@code rank} of {@code size} tensor-parallel ranks holds (Megatron's split): the rows of q, k, v (and
+     * their biases) for its heads, of gate and up for its intermediate features, and of the output projection for its
+     * share of the vocabulary ({@link #vocabularyShare}); the columns of o and down that read those features, copied
+     * into an arena of its own; the embedding and the norms whole. Its config is {@link ModelConfig#tensorShard}'s;
+     * the rest are views of this model's tensors, so this model must outlive it.
+     */
+    public Model tensorShard(int rank, int size) {
+        ModelConfig shard = config.tensorShard(size);
+        int q = shard.qDim(), kv = shard.kvDim(), ff = shard.intermediateSize();
+        Arena columns = Arena.ofShared();
+        try {
+            List<LayerWeights> sharded = layers.stream().map(l -> new LayerWeights(l.attnNorm(),
+                    l.wq().rows(rank * q, (rank + 1) * q), l.wk().rows(rank * kv, (rank + 1) * kv),
+                    l.wv().rows(rank * kv, (rank + 1) * kv), l.wo().columns(rank * q, (rank + 1) * q, columns),
+                    rowsOrNull(l.bq(), rank * q, (rank + 1) * q), rowsOrNull(l.bk(), rank * kv, (rank + 1) * kv),
+                    rowsOrNull(l.bv(), rank * kv, (rank + 1) * kv), l.qNorm(), l.kNorm(), l.ffnNorm(),
+                    l.wGate().rows(rank * ff, (rank + 1) * ff), l.wUp().rows(rank * ff, (rank + 1) * ff),
+                    l.wDown().columns(rank * ff, (rank + 1) * ff, columns))).toList();
+            int[] vocabulary = vocabularyShare(config.vocabSize(), rank, size);
+            return new Model(directory, shard, embedding, sharded, finalNorm, lmHead.rows(vocabulary[0], vocabulary[1]), columns);
+        } catch (RuntimeException e) {
+            columns.close();
+            throw e;
+        }
+    }
+
+    /** Rows [from, to) of the vocabulary that rank {@code rank} of {@code size} projects onto: nearly equal shares. */
+    private static int[] vocabularyShare(int vocab, int rank, int size) {
+        return new int[] {(int) ((long) vocab * rank / size), (int) ((long) vocab * (rank + 1) / size)};
+    }
+
+    private static Tensor rowsOrNull(Tensor t, int from, int to) {
+        return t == null ? null : t.rows(from, to);
+    }
+
     public long weightBytes() {
         return tensors().mapToLong(Tensor::byteSize).sum();
     }

@@ -58,6 +58,21 @@ public record ModelConfig(
                 eosTokenIds, dtype);
     }
 
+    /**
+     * The shape one of {@code size} tensor-parallel ranks computes: its share of the query and KV heads and of the
+     * intermediate features (the hidden size, head size and vocabulary stay whole: every rank embeds every token and
+     * samples from the whole vocabulary once the ranks' logits are gathered). Refused, saying what does not divide,
+     * where the heads or the intermediate features do not split evenly.
+     */
+    public ModelConfig tensorShard(int size) {
+        EmberException.require(size >= 1, "a tensor-parallel size is at least 1, not " + size);
+        EmberException.require(numKvHeads % size == 0 && intermediateSize % size == 0, "a tensor-parallel size of " + size
+                + " must divide the model's " + numKvHeads + " KV heads and its intermediate size of " + intermediateSize);
+        return new ModelConfig(architecture, hiddenSize, intermediateSize / size, numLayers, numHeads / size, numKvHeads / size,
+                headDim, vocabSize, maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow,
+                bosTokenId, eosTokenIds, dtype);
+    }
+
     public int qDim() {
         return numHeads * headDim;
     }

@@ -1,5 +1,6 @@
 package dev.ember.model;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
@@ -37,6 +38,25 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
 
     public long byteSize() {
         return data.byteSize();
+    }
+
+    /** Rows [from, to) of a matrix (elements of a vector): a view of the same bytes. */
+    public Tensor rows(int from, int to) {
+        long rowBytes = data.byteSize() / shape[0];
+        long[] sliced = shape.clone();
+        sliced[0] = to - from;
+        return new Tensor(name, dtype, sliced, data.asSlice(from * rowBytes, (to - from) * rowBytes));
+    }
+
+    /** Columns [from, to) of a matrix, copied into {@code arena} (they are not contiguous in the source). */
+    public Tensor columns(int from, int to, Arena arena) {
+        int rows = dim(0), width = to - from, bytes = dtype.bytes();
+        long rowBytes = (long) dim(1) * bytes;
+        MemorySegment out = arena.allocate((long) rows * width * bytes, 64);
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(data, r * rowBytes + (long) from * bytes, out, (long) r * width * bytes, (long) width * bytes);
+        }
+        return new Tensor(name, dtype, new long[] {rows, width}, out);
     }
 
     @Override

@@ -51,6 +51,20 @@ public class GenerateCommandTest {
                 + "from the model's generation_config.json\\)\n"), run.err());
     }
 
+    /** Split over two tensor-parallel ranks (threads on the CPU), the default model writes what one rank writes. */
+    @Test
+    void tensorParallelRanksWriteWhatOneRankWrites() {
+        String[] args = {"generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2",
+                "--prompt", "And the LORD said unto Moses,", "--max-tokens", "24", "--ignore-eos"};
+        Run one = ember(args), two = ember(concat(args, new String[] {"--tensor-parallel-size", "2"}));
+        assertEquals(0, two.exitCode(), two.err());
+        assertEquals(one.out(), two.out());
+        assertTrue(two.err().contains("tensor parallel 2"), two.err());
+        assertOneLineError(ember(concat(args, new String[] {"-tp", "3"})), "a tensor-parallel size of 3 must divide the "
+                + "model's 4 KV heads and its intermediate size of 768");
+        assertOneLineError(ember(concat(args, new String[] {"-tp", "2", "--weight-mode", "stream"})), "streams none");
+    }
+
     @Test
     void samplingDefaultsComeFromTheModelsGenerationConfig(@TempDir Path dir) throws IOException {
         // ember-tiny's generation_config.json says do_sample: false, so without options the output is greedy.

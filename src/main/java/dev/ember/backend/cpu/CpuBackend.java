@@ -2,6 +2,7 @@ package dev.ember.backend.cpu;
 
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
+import dev.ember.backend.InProcessCollective;
 import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
@@ -20,8 +21,11 @@ import jdk.incubator.vector.FloatVector;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /** Runs models on the host's cores with the Vector API: the reference every other backend is checked against. */
 public final class CpuBackend implements Backend {
@@ -78,11 +82,11 @@ public final class CpuBackend implements Backend {
         StreamingPlan plan = planWeights(model, streaming);
         if (!plan.streams()) {
             pageIn(model, progress);
-            return new CpuModelRunner(model, kv, team, deviceName, null);
+            return new CpuModelRunner(model, kv, team, deviceName, null, null);
         }
         StreamedLayers layers = new StreamedLayers(model, layout(model), plan, System.err::println, streaming.verbose(), progress);
         try {
-            return new CpuModelRunner(model, kv, team, deviceName, layers);
+            return new CpuModelRunner(model, kv, team, deviceName, layers, null);
         } catch (RuntimeException e) {
             layers.close();
             throw e;
@@ -94,6 +98,55 @@ public final class CpuBackend implements Backend {
     }
 
     /** The embedding, final norm and output projection stay resident; the budget counts the bytes as the CPU reads them. */
+    /**
+     * {@code model} split over {@code size} ranks that are threads of this process ({@link Model#tensorShard}), each
+     * with its share of this backend's threads and of the cache, meeting in an {@link InProcessCollective} after the o
+     * and down projections and to gather the logits: the sharding a GPU group runs through NCCL, checked on a CPU.
+     * Rank 0 is the runner returned; it computes the others' steps on their threads as it computes its own.
+     */
+    @Override
+    public ModelRunner loadTensorParallel(Model model, KvCacheSpec kv, int size, Progress progress) {
+        if (size == 1) {
+            return load(model, kv, progress);
+        }
+        ModelConfig shard = model.config().tensorShard(size);
+        KvCacheSpec shardKv = new KvCacheSpec(kv.numLayers(), shard.numKvHeads(), kv.headDim(), kv.blockSize(), kv.numBlocks());
+        pageIn(model, progress);
+        InProcessCollective group = new InProcessCollective(size);
+        int threadsEach = Math.max(1, team.threads() / size);
+        List<AutoCloseable> owned = new ArrayList<>();
+        List<CpuModelRunner> followers = new ArrayList<>();
+        try {
+            for (int rank = 1; rank < size; rank++) {
+                Model part = model.tensorShard(rank, size);
+                Parallel threads = new Parallel(threadsEach, CpuBackend::niceWorker);
+                owned.add(part);
+                owned.add(threads);
+                followers.add(new CpuModelRunner(part, shardKv, threads, deviceName, null,
+                        new CpuModelRunner.TensorRank(group.rank(rank), model.config(), kv, List.of(), null, List.of())));
+            }
+            Model first = model.tensorShard(0, size);
+            Parallel threads = new Parallel(threadsEach, CpuBackend::niceWorker);
+            owned.add(first);
+            owned.add(threads);
+            ExecutorService rankThreads = Executors.newFixedThreadPool(size - 1,
+                    Thread.ofPlatform().daemon().name("ember-tensor-rank-", 1).factory());
+            return new CpuModelRunner(first, shardKv, threads, deviceName + ", tensor parallel " + size, null,
+                    new CpuModelRunner.TensorRank(group.rank(0), model.config(), kv, List.copyOf(followers), rankThreads,
+                            List.copyOf(owned)));
+        } catch (RuntimeException e) {
+            followers.forEach(CpuModelRunner::close);
+            for (AutoCloseable c : owned) {
+                try {
+                    c.close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
     @Override
     public StreamingPlan planWeights(Model model, StreamingSettings streaming) {
         long head = model.embedding().byteSize() + model.finalNorm().byteSize()

@@ -1,6 +1,7 @@
 package dev.ember.backend.cpu;
 
 import dev.ember.EmberException;
+import dev.ember.backend.Collective;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.Stage;
@@ -21,6 +22,9 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 
 /**
  * The reference forward pass, in f32 arithmetic over weights kept in their storage type. Every token of a
@@ -28,8 +32,17 @@ import java.util.Optional;
  * costs one pass over the weights), attention runs per row and head against the paged cache.
  */
 final class CpuModelRunner implements ModelRunner {
+    /**
+     * What a runner that is one rank of a tensor-parallel group holds beside its shard of the weights: its end of the
+     * group, the whole model's config and cache geometry (what its callers see, where it computes its shard's), and on
+     * rank 0, which the engine drives, the other ranks' runners, the threads that compute them as it computes, and what
+     * closing it frees besides itself (the shards' copied columns, the ranks' thread teams).
+     */
+    record TensorRank(Collective collective, ModelConfig model, KvCacheSpec modelKv, List<CpuModelRunner> followers,
+                      ExecutorService threads, List<AutoCloseable> owned) {
+    }
 
-
+    /** The shape this runner computes: the model's, or its tensor-parallel shard's. */
     private final ModelConfig config;
     private final Parallel parallel;
     private final String deviceName;
@@ -60,15 +73,24 @@ final class CpuModelRunner implements ModelRunner {
     private int unawaited;
     /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
+    /** Null for a runner of the whole model. */
+    private final TensorRank tensor;
+    /** A tensor-parallel rank's logits for its share of the vocabulary, before the ranks gather them. */
+    private float[] vocabularyShare = new float[0];
 
-    /** A runner of {@code model}; its layers streamed through {@code streamed}, or held whole where that is null. */
-    CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName, StreamedLayers streamed) {
+    /**
+     * A runner of {@code model} (the whole model, or one rank's shard of it, {@link Model#tensorShard}, with
+     * {@code tensor} its place in the group); its layers streamed through {@code streamed}, or held whole where that
+     * is null.
+     */
+    CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName, StreamedLayers streamed,
+                   TensorRank tensor) {
         Arena arena = Arena.ofShared();
         WeightMatrix embedding = WeightMatrix.of(model.embedding(), arena);
         this(model.config(), kvSpec, parallel, deviceName, arena,
                 streamed != null ? streamed : ResidentLayers.of(model, arena), embedding,
                 model.lmHead() == model.embedding() ? embedding : WeightMatrix.of(model.lmHead(), arena),
-                WeightMatrix.vector(model.finalNorm(), arena));
+                WeightMatrix.vector(model.finalNorm(), arena), tensor);
     }
 
     /**
@@ -76,8 +98,10 @@ final class CpuModelRunner implements ModelRunner {
      *              another runner's
      */
     private CpuModelRunner(ModelConfig config, KvCacheSpec kvSpec, Parallel parallel, String deviceName, Arena arena,
-                           LayerResidency layers, WeightMatrix embedding, WeightMatrix lmHead, float[] finalNorm) {
+                           LayerResidency layers, WeightMatrix embedding, WeightMatrix lmHead, float[] finalNorm,
+                           TensorRank tensor) {
         this.config = config;
+        this.tensor = tensor;
         this.parallel = parallel;
         this.deviceName = deviceName;
         this.kvSpec = kvSpec;
@@ -101,11 +125,11 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public Optional<ModelRunner> firstLayers(int count, KvCacheSpec kv) {
-        if (!(layers instanceof ResidentLayers resident)) {
+        if (!(layers instanceof ResidentLayers resident) || tensor != null) {
             return Optional.empty();
         }
         return Optional.of(new CpuModelRunner(config.withLayers(count), kv, parallel, deviceName, Arena.ofShared(),
-                resident.firstLayers(count), embedding, lmHead, finalNorm));
+                resident.firstLayers(count), embedding, lmHead, finalNorm, null));
     }
 
     private static float[] toFloat(double[] d) {
@@ -118,12 +142,12 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public ModelConfig config() {
-        return config;
+        return tensor != null ? tensor.model() : config;
     }
 
     @Override
     public KvCacheSpec kvSpec() {
-        return kvSpec;
+        return tensor != null ? tensor.modelKv() : kvSpec;
     }
 
     @Override
@@ -299,8 +323,59 @@ final class CpuModelRunner implements ModelRunner {
         stages.end();
     }
 
-    /** The forward pass, leaving its last stage (the output projection) open. */
+    /**
+     * The forward pass, leaving its last stage (the output projection) open; on rank 0 of a tensor-parallel group, with
+     * the other ranks computing the same batch on their threads meanwhile (they meet it in every collective).
+     */
     private void compute(ForwardBatch batch, float[] logits) {
+        if (tensor == null || tensor.followers().isEmpty()) {
+            computeShard(batch, logits);
+            return;
+        }
+        List<Future<?>> others = new ArrayList<>(tensor.followers().size());
+        for (CpuModelRunner rank : tensor.followers()) {
+            others.add(tensor.threads().submit(() -> rank.computeAsFollower(batch)));
+        }
+        List<RuntimeException> failures = new ArrayList<>();
+        try {
+            computeShard(batch, logits);
+        } catch (RuntimeException e) {
+            tensor.collective().abort();
+            failures.add(e);
+        }
+        for (Future<?> other : others) {
+            try {
+                other.get();
+            } catch (ExecutionException e) {
+                failures.add(e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                tensor.collective().abort();
+                failures.add(new IllegalStateException("interrupted while the tensor-parallel ranks computed", e));
+            }
+        }
+        if (!failures.isEmpty()) {
+            tensor.collective().reset();
+            // The rank that failed first says why; the others failed in a collective because it did.
+            throw failures.stream().filter(f -> !(f instanceof Collective.Aborted)).findFirst().orElse(failures.getFirst());
+        }
+    }
+
+    /** A tensor-parallel rank other than 0: the step rank 0 computes, its logits gathered and left unread. */
+    private void computeAsFollower(ForwardBatch batch) {
+        int size = batch.outputRows() * config.vocabSize();
+        if (sampleLogits.length < size) {
+            sampleLogits = new float[size];
+        }
+        try {
+            computeShard(batch, sampleLogits);
+        } catch (RuntimeException e) {
+            tensor.collective().abort();
+            throw e;
+        }
+    }
+
+    private void computeShard(ForwardBatch batch, float[] logits) {
         stages.enter(Stage.EMBEDDING);
         int rows = batch.totalTokens();
         int vocab = config.vocabSize();
@@ -354,7 +429,22 @@ final class CpuModelRunner implements ModelRunner {
             VectorOps.rmsNorm(a.x, outputRow[o] * h, finalNorm, (float) config.rmsNormEps(), last, o * h, h);
         }
         stages.enter(Stage.LM_HEAD);
-        matmul(lmHead, last, outputs, logits);
+        if (tensor == null) {
+            matmul(lmHead, last, outputs, logits);
+            return;
+        }
+        if (vocabularyShare.length < outputs * lmHead.rows) {
+            vocabularyShare = new float[outputs * lmHead.rows];
+        }
+        matmul(lmHead, last, outputs, vocabularyShare);
+        tensor.collective().allGatherColumns(vocabularyShare, outputs, lmHead.rows, logits);
+    }
+
+    /** A tensor-parallel rank's partial sums of a projection into the hidden state become the whole sums. */
+    private void sumOverRanks(float[] partial, int length) {
+        if (tensor != null) {
+            tensor.collective().allReduceSum(partial, 0, length);
+        }
     }
 
     private void computeRotations(Activations a, int rows) {
@@ -414,6 +504,7 @@ final class CpuModelRunner implements ModelRunner {
             }
         });
         matmul(w.wo(), a.attn, rows, a.proj);
+        sumOverRanks(a.proj, rows * h);
         VectorOps.add(a.x, 0, a.proj, 0, rows * h);
     }
 
@@ -498,6 +589,7 @@ final class CpuModelRunner implements ModelRunner {
         matmul(w.wUp(), a.xn, rows, a.up);
         VectorOps.siluMul(a.gate, a.up, 0, rows * ff);
         matmul(w.wDown(), a.gate, rows, a.proj);
+        sumOverRanks(a.proj, rows * h);
         VectorOps.add(a.x, 0, a.proj, 0, rows * h);
     }
 
@@ -552,5 +644,16 @@ final class CpuModelRunner implements ModelRunner {
     public void close() {
         layers.close();
         arena.close();
+        if (tensor != null && !tensor.followers().isEmpty()) {
+            tensor.threads().shutdownNow();
+            tensor.followers().forEach(CpuModelRunner::close);
+            for (AutoCloseable owned : tensor.owned()) {
+                try {
+                    owned.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing a tensor-parallel rank's resources", e);
+                }
+            }
+        }
     }
 }
