@@ -1,16 +1,18 @@
 package dev.ember.backend;
 
-import java.util.concurrent.BrokenBarrierException;
-import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A group of ranks that are threads of this process: each operation is a barrier at which every rank has published its
  * array, the work (each rank sums its own slice of an all-reduce, in rank order, so every rank gets the same bits),
- * and a barrier after which the arrays may be reused. For checking tensor parallel on a CPU, not for speed.
+ * and a barrier after which the arrays may be reused.
  */
 public final class InProcessCollective {
     private final int size;
-    private final CyclicBarrier barrier;
+    /** Spins before a waiting rank starts yielding its core: some tens of microseconds. */
+    private static final int SPINS = 20_000;
+    private final AtomicInteger arrived = new AtomicInteger();
+    private volatile int generation;
     private final float[][] published;
     private final int[] widths;
     private float[] sums = new float[0];
@@ -22,7 +24,6 @@ public final class InProcessCollective {
             throw new IllegalArgumentException("a group has at least one rank, not " + size);
         }
         this.size = size;
-        this.barrier = new CyclicBarrier(size);
         this.published = new float[size][];
         this.widths = new int[size];
     }
@@ -35,18 +36,29 @@ public final class InProcessCollective {
         return new Rank(rank);
     }
 
+    /**
+     * Waits until every rank has arrived: spinning, as the ranks arrive microseconds apart within a step, then yielding
+     * the core (a rank may wait for one that shares its core). The last to arrive opens the next generation.
+     */
     private void await() {
         if (aborted) {
             throw new Collective.Aborted("another rank of the group failed", null);
         }
-        try {
-            barrier.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            barrier.reset();
-            throw new IllegalStateException("interrupted in a collective operation", e);
-        } catch (BrokenBarrierException e) {
-            throw new Collective.Aborted("another rank of the group failed", e);
+        int generation = this.generation;
+        if (arrived.incrementAndGet() == size) {
+            arrived.set(0);
+            this.generation = generation + 1;
+            return;
+        }
+        for (long spins = 0; this.generation == generation; spins++) {
+            if (aborted) {
+                throw new Collective.Aborted("another rank of the group failed", null);
+            }
+            if (spins < SPINS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
+            }
         }
     }
 
@@ -112,13 +124,13 @@ public final class InProcessCollective {
         @Override
         public void abort() {
             aborted = true;
-            barrier.reset();
         }
 
         @Override
         public void reset() {
+            arrived.set(0);
+            generation++;
             aborted = false;
-            barrier.reset();
         }
     }
 }

@@ -6,6 +6,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -13,8 +15,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-/** The in-process group: three ranks as threads sum and gather as NCCL would, and an abort frees the ranks waiting. */
+/**
+ * The in-process group: three ranks as threads sum and gather as NCCL would, and an abort frees the ranks waiting. Each
+ * rank has a thread of its own, as in the CPU backend: the ranks wait for each other spinning.
+ */
 class InProcessCollectiveTest {
+    private static final ExecutorService THREADS = Executors.newFixedThreadPool(3, Thread.ofPlatform().daemon().factory());
 
     @Test
     void allReduceGivesEveryRankTheSameSumsAndAllGatherPutsColumnsInRankOrder() throws Exception {
@@ -37,7 +43,7 @@ class InProcessCollectiveTest {
                 float[] gathered = new float[2 * 6];
                 rank.allGatherColumns(local, 2, width, gathered);
                 return new float[][] {data, gathered};
-            }));
+            }, THREADS));
         }
         float[][][] results = new float[size][][];
         for (int r = 0; r < size; r++) {
@@ -65,14 +71,14 @@ class InProcessCollectiveTest {
     @Test
     void anAbortFreesTheRanksWaitingAndResetReadiesTheGroup() throws Exception {
         InProcessCollective group = new InProcessCollective(2);
-        CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> group.rank(1).allReduceSum(new float[4], 0, 4));
+        CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> group.rank(1).allReduceSum(new float[4], 0, 4), THREADS);
         Thread.sleep(50);
         group.rank(0).abort();
         ExecutionException e = assertThrows(ExecutionException.class, () -> waiting.get(10, TimeUnit.SECONDS));
         assertInstanceOf(Collective.Aborted.class, e.getCause());
         assertThrows(Collective.Aborted.class, () -> group.rank(0).allReduceSum(new float[4], 0, 4), "aborted until reset");
         group.rank(0).reset();
-        CompletableFuture<Void> other = CompletableFuture.runAsync(() -> group.rank(1).allReduceSum(new float[] {1, 2}, 0, 2));
+        CompletableFuture<Void> other = CompletableFuture.runAsync(() -> group.rank(1).allReduceSum(new float[] {1, 2}, 0, 2), THREADS);
         float[] mine = {3, 4};
         group.rank(0).allReduceSum(mine, 0, 2);
         other.get(10, TimeUnit.SECONDS);
