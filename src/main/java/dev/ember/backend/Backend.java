@@ -42,13 +42,26 @@ public interface Backend extends AutoCloseable {
         if (size == 1) {
             return load(model, kv, progress);
         }
-        throw tensorParallelRefused(deviceName(), size);
+        throw splitRefused(deviceName(), "--tensor-parallel-size " + size);
     }
 
-    /** What a backend that does not run tensor parallel says when asked to. */
-    static EmberException tensorParallelRefused(String device, int size) {
-        return new EmberException("--tensor-parallel-size " + size + ": " + device + " does not run tensor parallel (on "
-                + "GPUs it needs NCCL over " + size + " of them, which Ember does not drive yet); --backend cpu runs it "
+    /**
+     * Prepares {@code model} split into pipeline stages of {@code stageLayers[s]} consecutive decoder layers (the first
+     * embeds, the last projects), each with the KV cache of its layers, every step's rows passing through them in
+     * micro-batches; the runner returned drives every stage. Refused, saying so, where this backend does not run it.
+     */
+    default ModelRunner loadPipelineParallel(Model model, KvCacheSpec kv, int[] stageLayers, Progress progress) {
+        PipelineSplit.firstLayers(stageLayers, model.config().numLayers());
+        if (stageLayers.length == 1) {
+            return load(model, kv, progress);
+        }
+        throw splitRefused(deviceName(), "--pipeline-parallel-size " + stageLayers.length);
+    }
+
+    /** What a backend that does not split a model over ranks says when {@code option} asks it to. */
+    static EmberException splitRefused(String device, String option) {
+        return new EmberException(option + ": " + device + " does not split a model over several devices yet (on GPUs "
+                + "that takes NCCL and peer-to-peer copies, which Ember does not drive yet); --backend cpu runs the split "
                 + "with its ranks as threads");
     }
 

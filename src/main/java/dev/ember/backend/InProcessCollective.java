@@ -1,5 +1,9 @@
 package dev.ember.backend;
 
+import java.util.Arrays;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -19,6 +23,10 @@ public final class InProcessCollective {
     /** Set by a rank that failed: every operation, waiting or to come, fails until {@link Collective#reset}. */
     private volatile boolean aborted;
 
+    /** What rank i sent rank j and j has not taken yet, in order: {@code mailboxes[i * size + j]}. */
+    private final BlockingQueue<float[]>[] mailboxes;
+
+    @SuppressWarnings("unchecked")
     public InProcessCollective(int size) {
         if (size < 1) {
             throw new IllegalArgumentException("a group has at least one rank, not " + size);
@@ -26,6 +34,10 @@ public final class InProcessCollective {
         this.size = size;
         this.published = new float[size][];
         this.widths = new int[size];
+        this.mailboxes = new BlockingQueue[size * size];
+        for (int i = 0; i < mailboxes.length; i++) {
+            mailboxes[i] = new LinkedBlockingQueue<>();
+        }
     }
 
     /** Rank {@code rank}'s end of the group, for the thread that computes that rank. */
@@ -122,12 +134,44 @@ public final class InProcessCollective {
         }
 
         @Override
+        public void send(float[] data, int offset, int length, int peer) {
+            if (aborted) {
+                throw new Collective.Aborted("another rank of the group failed", null);
+            }
+            mailboxes[rank * size + peer].add(Arrays.copyOfRange(data, offset, offset + length));
+        }
+
+        @Override
+        public void receive(float[] data, int offset, int length, int peer) {
+            BlockingQueue<float[]> mailbox = mailboxes[peer * size + rank];
+            try {
+                float[] sent;
+                while ((sent = mailbox.poll(1, TimeUnit.MILLISECONDS)) == null) {
+                    if (aborted) {
+                        throw new Collective.Aborted("another rank of the group failed", null);
+                    }
+                }
+                if (sent.length != length) {
+                    throw new IllegalStateException("rank " + peer + " sent " + sent.length + " values; rank " + rank
+                            + " takes " + length);
+                }
+                System.arraycopy(sent, 0, data, offset, length);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for rank " + peer, e);
+            }
+        }
+
+        @Override
         public void abort() {
             aborted = true;
         }
 
         @Override
         public void reset() {
+            for (BlockingQueue<float[]> mailbox : mailboxes) {
+                mailbox.clear();
+            }
             arrived.set(0);
             generation++;
             aborted = false;

@@ -114,7 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
             StreamingSettings streaming = modelOptions.streaming().settings();
             backend.limitMemory(streaming.gpuMemoryLimit());
             try (ModelRunner runner = LoadedModel.load(backend, model, KvCacheSpec.forTokens(model.config(), kvTokens,
-                    KvCacheSpec.DEFAULT_BLOCK_SIZE), streaming, modelOptions.tensorParallelSize(), progress);
+                    KvCacheSpec.DEFAULT_BLOCK_SIZE), streaming, modelOptions, progress);
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
                 LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer);
                 if (speculation != null) {
@@ -160,7 +160,7 @@ public final class GenerateCommand implements Callable<Integer> {
             long weightBytes = backend.planWeights(model, streaming).deviceBytes();
             try (ModelRunner runner = LoadedModel.load(backend, model, kvCacheOptions.spec(model.config(), weightBytes,
                     backend.kvElementBytes(model.layers().getFirst().wq().dtype()), backend, scheduler, useful, err), streaming,
-                    modelOptions.tensorParallelSize(), progress);
+                    modelOptions, progress);
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
                  ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler, speculation)) {
                 long start = System.nanoTime();

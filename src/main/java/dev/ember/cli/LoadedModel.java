@@ -56,13 +56,13 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         if (streaming.gpuMemoryLimit() > 0) {
             backend.limitMemory(streaming.gpuMemoryLimit());
         }
-        int ranks = modelOptions.tensorParallelSize();
-        if (ranks > 1 && backend.onGpu()) {
-            throw Backend.tensorParallelRefused(backend.deviceName(), ranks);  // before a preset is made for nothing
+        Optional<String> split = modelOptions.splitOption();
+        if (split.isPresent() && backend.onGpu()) {
+            throw Backend.splitRefused(backend.deviceName(), split.get());  // before a preset is made for nothing
         }
         if (!preset.given()) {
-            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming, ranks,
-                    progress);
+            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming,
+                    modelOptions, progress);
         }
         ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
@@ -70,7 +70,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
         if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
             Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
                     modelOptions.streaming().weightsDirectory(), progress);
-            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, ranks, progress);
+            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, modelOptions, progress);
         }
         long weightBytes = config.matrixParameters() * dtype.bytes();
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
@@ -88,7 +88,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
                 weightBytes / 1e9);
         Model model = RandomWeights.create(config, dtype, preset.weightsSeed());
         try {
-            return new LoadedModel(name, dtype, model, load(backend, model, spec, streaming, ranks, progress));
+            return new LoadedModel(name, dtype, model, load(backend, model, spec, streaming, modelOptions, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -97,12 +97,12 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     /** {@code model}, read from files, on {@code backend}; the KV cache sized beside the device bytes its weights will take. */
     private static LoadedModel fromFiles(Model model, String name, Backend backend, KvSizing kv,
-                                         StreamingSettings streaming, int ranks, Progress progress) {
+                                         StreamingSettings streaming, ModelOptions options, Progress progress) {
         try {
             DType dtype = model.layers().getFirst().wq().dtype();
             StreamingPlan plan = backend.planWeights(model, streaming);
             KvCacheSpec spec = kv.spec(model.config(), plan.deviceBytes(), backend.kvElementBytes(dtype));
-            return new LoadedModel(name != null ? name : model.name(), dtype, model, load(backend, model, spec, streaming, ranks, progress));
+            return new LoadedModel(name != null ? name : model.name(), dtype, model, load(backend, model, spec, streaming, options, progress));
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -111,16 +111,22 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
 
     /**
      * {@code model} on {@code backend} with a cache of {@code kv}: its weights held or streamed as {@code streaming}
-     * says, or split over {@code ranks} tensor-parallel ranks (which hold every weight) where that is more than one.
+     * says, or split over tensor-parallel ranks or pipeline stages (which hold every weight) as {@code options} say.
      */
-    public static ModelRunner load(Backend backend, Model model, KvCacheSpec kv, StreamingSettings streaming, int ranks,
-                                   Progress progress) {
-        if (ranks == 1) {
+    public static ModelRunner load(Backend backend, Model model, KvCacheSpec kv, StreamingSettings streaming,
+                                   ModelOptions options, Progress progress) {
+        int ranks = options.tensorParallelSize();
+        int[] stages = options.pipelineStages(model.config().numLayers());
+        if (ranks == 1 && stages.length == 1) {
             return backend.load(model, kv, streaming, progress);
         }
-        EmberException.require(!streaming.mayStream(), "--tensor-parallel-size " + ranks
-                + " holds every weight on its ranks and streams none: leave out --weight-mode and --gpu-weight-budget");
-        return backend.loadTensorParallel(model, kv, ranks, progress);
+        EmberException.require(ranks == 1 || stages.length == 1, "--tensor-parallel-size and --pipeline-parallel-size "
+                + "together are not supported yet: give one of them");
+        EmberException.require(!streaming.mayStream(), (ranks > 1 ? "--tensor-parallel-size " + ranks
+                : "--pipeline-parallel-size " + stages.length) + " holds every weight and streams none: leave out "
+                + "--weight-mode and --gpu-weight-budget");
+        return ranks > 1 ? backend.loadTensorParallel(model, kv, ranks, progress)
+                : backend.loadPipelineParallel(model, kv, stages, progress);
     }
 
     /** A model loaded by its caller, who closes it and its runner. */

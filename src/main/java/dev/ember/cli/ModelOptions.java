@@ -1,6 +1,7 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
+import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.Backend;
 import dev.ember.backend.Backends;
 import picocli.CommandLine.Mixin;
@@ -10,6 +11,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /** The options every command that runs a model shares: which model, and where to run it. */
@@ -36,6 +38,16 @@ public final class ModelOptions {
                     + "threads of this process; default: 1")
     int tensorParallelSize = 1;
 
+    @Option(names = {"--pipeline-parallel-size", "-pp"}, paramLabel = "N",
+            description = "pipeline stages the decoder layers are split into, each step's rows passing through them in "
+                    + "micro-batches; the CPU backend runs them as threads of this process; default: 1")
+    int pipelineParallelSize = 1;
+
+    @Option(names = "--split", paramLabel = "A,B,...", split = ",",
+            description = "decoder layers of each pipeline stage, in order (they must add up to the model's); default: "
+                    + "as even as they go over --pipeline-parallel-size stages")
+    int[] split;
+
     @Mixin
     WeightStreamingOptions streaming = new WeightStreamingOptions();
 
@@ -43,6 +55,29 @@ public final class ModelOptions {
     public int tensorParallelSize() {
         EmberException.require(tensorParallelSize >= 1, "--tensor-parallel-size must be at least 1, not " + tensorParallelSize);
         return tensorParallelSize;
+    }
+
+    /** Whether the options split the model over tensor-parallel ranks or pipeline stages, and how they say so. */
+    public Optional<String> splitOption() {
+        return tensorParallelSize > 1 ? Optional.of("--tensor-parallel-size " + tensorParallelSize)
+                : pipelineParallelSize > 1 ? Optional.of("--pipeline-parallel-size " + pipelineParallelSize)
+                : split != null && split.length > 1 ? Optional.of("--split") : Optional.empty();
+    }
+
+    /**
+     * The decoder layers of each pipeline stage of a model of {@code layers} layers: {@code --split} as given (its
+     * stage count must be {@code --pipeline-parallel-size}'s where both are given), else as even as they go.
+     */
+    public int[] pipelineStages(int layers) {
+        EmberException.require(pipelineParallelSize >= 1, "--pipeline-parallel-size must be at least 1, not "
+                + pipelineParallelSize);
+        if (split == null) {
+            return PipelineSplit.even(layers, pipelineParallelSize);
+        }
+        EmberException.require(pipelineParallelSize == 1 || pipelineParallelSize == split.length, "--split names "
+                + split.length + " stages and --pipeline-parallel-size " + pipelineParallelSize);
+        PipelineSplit.firstLayers(split, layers);
+        return split.clone();
     }
 
     /** Where the weights live: resident, or streamed through a window of the device. */

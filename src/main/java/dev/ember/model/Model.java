@@ -33,7 +33,18 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
      * closing it closes nothing.
      */
     public Model firstLayers(int count) {
-        return new Model(directory, config.withLayers(count), embedding, layers.subList(0, count), finalNorm, lmHead, null);
+        return layerRange(0, count);
+    }
+
+    /**
+     * Decoder layers [from, to) with this model's embedding, final norm and output projection: one pipeline stage (the
+     * first embeds, the last projects), sharing this model's tensors; closing it closes nothing.
+     */
+    public Model layerRange(int from, int to) {
+        if (from < 0 || to > layers.size() || from >= to) {
+            throw new IllegalArgumentException("layers [" + from + ", " + to + ") of a model of " + layers.size());
+        }
+        return new Model(directory, config.withLayers(to - from), embedding, layers.subList(from, to), finalNorm, lmHead, null);
     }
 
     /**

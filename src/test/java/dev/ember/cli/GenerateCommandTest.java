@@ -51,15 +51,24 @@ public class GenerateCommandTest {
                 + "from the model's generation_config.json\\)\n"), run.err());
     }
 
-    /** Split over two tensor-parallel ranks (threads on the CPU), the default model writes what one rank writes. */
+    /**
+     * Split over two tensor-parallel ranks or over pipeline stages (threads on the CPU), the default model writes what
+     * one runner writes.
+     */
     @Test
-    void tensorParallelRanksWriteWhatOneRankWrites() {
+    void splitModelsWriteWhatOneRunnerWrites() {
         String[] args = {"generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2",
                 "--prompt", "And the LORD said unto Moses,", "--max-tokens", "24", "--ignore-eos"};
         Run one = ember(args), two = ember(concat(args, new String[] {"--tensor-parallel-size", "2"}));
         assertEquals(0, two.exitCode(), two.err());
         assertEquals(one.out(), two.out());
         assertTrue(two.err().contains("tensor parallel 2"), two.err());
+        Run stages = ember(concat(args, new String[] {"--split", "2,5"}));
+        assertEquals(0, stages.exitCode(), stages.err());
+        assertEquals(one.out(), stages.out());
+        assertTrue(stages.err().contains("pipeline parallel [2,5]"), stages.err());
+        assertOneLineError(ember(concat(args, new String[] {"--split", "3,3"})), "--split 3,3 covers 6 layers; the model has 7");
+        assertOneLineError(ember(concat(args, new String[] {"-pp", "2", "-tp", "2"})), "together are not supported yet");
         assertOneLineError(ember(concat(args, new String[] {"-tp", "3"})), "a tensor-parallel size of 3 must divide the "
                 + "model's 4 KV heads and its intermediate size of 768");
         assertOneLineError(ember(concat(args, new String[] {"-tp", "2", "--weight-mode", "stream"})), "streams none");

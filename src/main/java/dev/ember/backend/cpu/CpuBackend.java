@@ -3,6 +3,7 @@ package dev.ember.backend.cpu;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.InProcessCollective;
+import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
@@ -22,10 +23,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.IntFunction;
 
 /** Runs models on the host's cores with the Vector API: the reference every other backend is checked against. */
 public final class CpuBackend implements Backend {
@@ -112,27 +115,52 @@ public final class CpuBackend implements Backend {
         ModelConfig shard = model.config().tensorShard(size);
         KvCacheSpec shardKv = new KvCacheSpec(kv.numLayers(), shard.numKvHeads(), kv.headDim(), kv.blockSize(), kv.numBlocks());
         pageIn(model, progress);
-        InProcessCollective group = new InProcessCollective(size);
+        return group(CpuModelRunner.Split.TENSOR, model, kv, size, rank -> model.tensorShard(rank, size), rank -> shardKv,
+                ", tensor parallel " + size);
+    }
+
+    /**
+     * {@code model} split into pipeline stages of {@code stageLayers[s]} consecutive layers ({@link Model#layerRange}),
+     * each a thread of this process with its share of this backend's threads and its layers' cache, handing each
+     * micro-batch's activations to the next through an {@link InProcessCollective}. Stage 0 is the runner returned.
+     */
+    @Override
+    public ModelRunner loadPipelineParallel(Model model, KvCacheSpec kv, int[] stageLayers, Progress progress) {
+        int[] first = PipelineSplit.firstLayers(stageLayers, model.config().numLayers());
+        if (stageLayers.length == 1) {
+            return load(model, kv, progress);
+        }
+        pageIn(model, progress);
+        return group(CpuModelRunner.Split.PIPELINE, model, kv, stageLayers.length,
+                stage -> model.layerRange(first[stage], first[stage] + stageLayers[stage]),
+                stage -> new KvCacheSpec(stageLayers[stage], kv.numKvHeads(), kv.headDim(), kv.blockSize(), kv.numBlocks()),
+                ", pipeline parallel " + Arrays.toString(stageLayers).replace(" ", ""));
+    }
+
+    /** Runners of the ranks' parts of {@code model}, meeting in one in-process group; rank 0's is returned. */
+    private ModelRunner group(CpuModelRunner.Split split, Model model, KvCacheSpec kv, int size, IntFunction<Model> part,
+                              IntFunction<KvCacheSpec> partKv, String described) {
+        InProcessCollective collective = new InProcessCollective(size);
         int threadsEach = Math.max(1, team.threads() / size);
         List<AutoCloseable> owned = new ArrayList<>();
         List<CpuModelRunner> followers = new ArrayList<>();
         try {
             for (int rank = 1; rank < size; rank++) {
-                Model part = model.tensorShard(rank, size);
+                Model mine = part.apply(rank);
                 Parallel threads = new Parallel(threadsEach, CpuBackend::niceWorker);
-                owned.add(part);
+                owned.add(mine);
                 owned.add(threads);
-                followers.add(new CpuModelRunner(part, shardKv, threads, deviceName, null,
-                        new CpuModelRunner.TensorRank(group.rank(rank), model.config(), kv, List.of(), null, List.of())));
+                followers.add(new CpuModelRunner(mine, partKv.apply(rank), threads, deviceName, null,
+                        new CpuModelRunner.Group(split, collective.rank(rank), model.config(), kv, List.of(), null, List.of())));
             }
-            Model first = model.tensorShard(0, size);
+            Model mine = part.apply(0);
             Parallel threads = new Parallel(threadsEach, CpuBackend::niceWorker);
-            owned.add(first);
+            owned.add(mine);
             owned.add(threads);
             ExecutorService rankThreads = Executors.newFixedThreadPool(size - 1,
-                    Thread.ofPlatform().daemon().name("ember-tensor-rank-", 1).factory());
-            return new CpuModelRunner(first, shardKv, threads, deviceName + ", tensor parallel " + size, null,
-                    new CpuModelRunner.TensorRank(group.rank(0), model.config(), kv, List.copyOf(followers), rankThreads,
+                    Thread.ofPlatform().daemon().name("ember-rank-", 1).factory());
+            return new CpuModelRunner(mine, partKv.apply(0), threads, deviceName + described, null,
+                    new CpuModelRunner.Group(split, collective.rank(0), model.config(), kv, List.copyOf(followers), rankThreads,
                             List.copyOf(owned)));
         } catch (RuntimeException e) {
             followers.forEach(CpuModelRunner::close);

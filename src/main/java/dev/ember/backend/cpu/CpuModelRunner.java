@@ -32,17 +32,20 @@ import java.util.concurrent.Future;
  * costs one pass over the weights), attention runs per row and head against the paged cache.
  */
 final class CpuModelRunner implements ModelRunner {
+    /** How the ranks of a group divide a model: each a share of every layer, or each a run of whole layers. */
+    enum Split { TENSOR, PIPELINE }
+
     /**
-     * What a runner that is one rank of a tensor-parallel group holds beside its shard of the weights: its end of the
-     * group, the whole model's config and cache geometry (what its callers see, where it computes its shard's), and on
-     * rank 0, which the engine drives, the other ranks' runners, the threads that compute them as it computes, and what
-     * closing it frees besides itself (the shards' copied columns, the ranks' thread teams).
+     * What a runner that is one rank of a group holds beside its part of the weights (a tensor shard, or a pipeline
+     * stage's layers): its end of the group, the whole model's config and cache geometry (what its callers see, where it
+     * computes its part's), and on rank 0, which the engine drives, the other ranks' runners, the threads that compute
+     * them as it computes, and what closing it frees besides itself (the shards' copied columns, the ranks' teams).
      */
-    record TensorRank(Collective collective, ModelConfig model, KvCacheSpec modelKv, List<CpuModelRunner> followers,
-                      ExecutorService threads, List<AutoCloseable> owned) {
+    record Group(Split split, Collective collective, ModelConfig model, KvCacheSpec modelKv, List<CpuModelRunner> followers,
+                 ExecutorService threads, List<AutoCloseable> owned) {
     }
 
-    /** The shape this runner computes: the model's, or its tensor-parallel shard's. */
+    /** The shape this runner computes: the model's, or its tensor shard's or pipeline stage's. */
     private final ModelConfig config;
     private final Parallel parallel;
     private final String deviceName;
@@ -74,23 +77,25 @@ final class CpuModelRunner implements ModelRunner {
     /** Marks between the stages of a step: {@link StageClock#OFF} unless {@link #profileStages} turned it on. */
     private StageClock stages = StageClock.OFF;
     /** Null for a runner of the whole model. */
-    private final TensorRank tensor;
+    private final Group group;
+    /** A pipeline stage's activations of each micro-batch of a step. */
+    private final List<Activations> microBatches = new ArrayList<>();
     /** A tensor-parallel rank's logits for its share of the vocabulary, before the ranks gather them. */
     private float[] vocabularyShare = new float[0];
 
     /**
-     * A runner of {@code model} (the whole model, or one rank's shard of it, {@link Model#tensorShard}, with
-     * {@code tensor} its place in the group); its layers streamed through {@code streamed}, or held whole where that
-     * is null.
+     * A runner of {@code model} (the whole model, or one rank's part of it, {@link Model#tensorShard} or
+     * {@link Model#layerRange}, with {@code group} its place in the group); its layers streamed through
+     * {@code streamed}, or held whole where that is null.
      */
     CpuModelRunner(Model model, KvCacheSpec kvSpec, Parallel parallel, String deviceName, StreamedLayers streamed,
-                   TensorRank tensor) {
+                   Group group) {
         Arena arena = Arena.ofShared();
         WeightMatrix embedding = WeightMatrix.of(model.embedding(), arena);
         this(model.config(), kvSpec, parallel, deviceName, arena,
                 streamed != null ? streamed : ResidentLayers.of(model, arena), embedding,
                 model.lmHead() == model.embedding() ? embedding : WeightMatrix.of(model.lmHead(), arena),
-                WeightMatrix.vector(model.finalNorm(), arena), tensor);
+                WeightMatrix.vector(model.finalNorm(), arena), group);
     }
 
     /**
@@ -99,9 +104,9 @@ final class CpuModelRunner implements ModelRunner {
      */
     private CpuModelRunner(ModelConfig config, KvCacheSpec kvSpec, Parallel parallel, String deviceName, Arena arena,
                            LayerResidency layers, WeightMatrix embedding, WeightMatrix lmHead, float[] finalNorm,
-                           TensorRank tensor) {
+                           Group group) {
         this.config = config;
-        this.tensor = tensor;
+        this.group = group;
         this.parallel = parallel;
         this.deviceName = deviceName;
         this.kvSpec = kvSpec;
@@ -125,7 +130,7 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public Optional<ModelRunner> firstLayers(int count, KvCacheSpec kv) {
-        if (!(layers instanceof ResidentLayers resident) || tensor != null) {
+        if (!(layers instanceof ResidentLayers resident) || group != null) {
             return Optional.empty();
         }
         return Optional.of(new CpuModelRunner(config.withLayers(count), kv, parallel, deviceName, Arena.ofShared(),
@@ -142,12 +147,12 @@ final class CpuModelRunner implements ModelRunner {
 
     @Override
     public ModelConfig config() {
-        return tensor != null ? tensor.model() : config;
+        return group != null ? group.model() : config;
     }
 
     @Override
     public KvCacheSpec kvSpec() {
-        return tensor != null ? tensor.modelKv() : kvSpec;
+        return group != null ? group.modelKv() : kvSpec;
     }
 
     @Override
@@ -324,23 +329,23 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     /**
-     * The forward pass, leaving its last stage (the output projection) open; on rank 0 of a tensor-parallel group, with
-     * the other ranks computing the same batch on their threads meanwhile (they meet it in every collective).
+     * The forward pass, leaving its last stage (the output projection) open; on rank 0 of a group, with the other ranks
+     * computing the same batch on their threads meanwhile (they meet it in every collective).
      */
     private void compute(ForwardBatch batch, float[] logits) {
-        if (tensor == null || tensor.followers().isEmpty()) {
-            computeShard(batch, logits);
+        if (group == null || group.followers().isEmpty()) {
+            computeOwnPart(batch, logits);
             return;
         }
-        List<Future<?>> others = new ArrayList<>(tensor.followers().size());
-        for (CpuModelRunner rank : tensor.followers()) {
-            others.add(tensor.threads().submit(() -> rank.computeAsFollower(batch)));
+        List<Future<?>> others = new ArrayList<>(group.followers().size());
+        for (CpuModelRunner rank : group.followers()) {
+            others.add(group.threads().submit(() -> rank.computeAsFollower(batch)));
         }
         List<RuntimeException> failures = new ArrayList<>();
         try {
-            computeShard(batch, logits);
+            computeOwnPart(batch, logits);
         } catch (RuntimeException e) {
-            tensor.collective().abort();
+            group.collective().abort();
             failures.add(e);
         }
         for (Future<?> other : others) {
@@ -350,45 +355,124 @@ final class CpuModelRunner implements ModelRunner {
                 failures.add(e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause()));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                tensor.collective().abort();
-                failures.add(new IllegalStateException("interrupted while the tensor-parallel ranks computed", e));
+                group.collective().abort();
+                failures.add(new IllegalStateException("interrupted while the ranks computed", e));
             }
         }
         if (!failures.isEmpty()) {
-            tensor.collective().reset();
+            group.collective().reset();
             // The rank that failed first says why; the others failed in a collective because it did.
             throw failures.stream().filter(f -> !(f instanceof Collective.Aborted)).findFirst().orElse(failures.getFirst());
         }
     }
 
-    /** A tensor-parallel rank other than 0: the step rank 0 computes, its logits gathered and left unread. */
+    /** A rank other than 0: its part of the step rank 0 computes; the logits it may gather are left unread. */
     private void computeAsFollower(ForwardBatch batch) {
         int size = batch.outputRows() * config.vocabSize();
         if (sampleLogits.length < size) {
             sampleLogits = new float[size];
         }
         try {
-            computeShard(batch, sampleLogits);
+            computeOwnPart(batch, sampleLogits);
         } catch (RuntimeException e) {
-            tensor.collective().abort();
+            group.collective().abort();
             throw e;
         }
     }
 
+    private void computeOwnPart(ForwardBatch batch, float[] logits) {
+        if (group != null && group.split() == Split.PIPELINE) {
+            computeStage(batch, logits);
+        } else {
+            computeShard(batch, logits);
+        }
+    }
+
+    /**
+     * One pipeline stage's part of a step: the step's rows in micro-batches (one per stage), each through this stage's
+     * layers as soon as the stage before has sent it, so that every stage works on one while the next works on the one
+     * before (GPipe's schedule within a step). The first stage embeds; the last projects each micro-batch's outputs and
+     * sends their logits to the first, which writes them into {@code logits}.
+     */
+    private void computeStage(ForwardBatch batch, float[] logits) {
+        Collective pipe = group.collective();
+        int stage = pipe.rank(), last = pipe.size() - 1;
+        int rows = batch.totalTokens(), h = config.hiddenSize(), vocab = config.vocabSize();
+        int[] outputRow = prepare(batch, stage == 0);
+        int micro = Math.min(pipe.size(), rows);
+        for (int m = 0, firstOutput = 0; m < micro; m++) {
+            int from = (int) ((long) rows * m / micro), to = (int) ((long) rows * (m + 1) / micro), count = to - from;
+            Activations mb = microBatch(m, count);
+            System.arraycopy(act.position, from, mb.position, 0, count);
+            System.arraycopy(act.slot, from, mb.slot, 0, count);
+            System.arraycopy(act.chunkOf, from, mb.chunkOf, 0, count);
+            if (stage == 0) {
+                System.arraycopy(act.x, from * h, mb.x, 0, count * h);
+            } else {
+                pipe.receive(mb.x, 0, count * h, stage - 1);
+            }
+            runLayers(mb, count, batch.chunks());
+            if (stage < last) {
+                pipe.send(mb.x, 0, count * h, stage + 1);
+                continue;
+            }
+            int outputs = 0;
+            while (firstOutput + outputs < outputRow.length && outputRow[firstOutput + outputs] < to) {
+                outputs++;
+            }
+            int[] local = new int[outputs];
+            for (int o = 0; o < outputs; o++) {
+                local[o] = outputRow[firstOutput + o] - from;
+            }
+            float[] projected = new float[outputs * vocab];
+            project(mb, local, projected);
+            pipe.send(projected, 0, projected.length, 0);
+            firstOutput += outputs;
+        }
+        if (stage == 0) {
+            for (int m = 0, firstOutput = 0; m < micro; m++) {
+                int to = (int) ((long) rows * (m + 1) / micro), outputs = 0;
+                while (firstOutput + outputs < outputRow.length && outputRow[firstOutput + outputs] < to) {
+                    outputs++;
+                }
+                pipe.receive(logits, firstOutput * vocab, outputs * vocab, last);
+                firstOutput += outputs;
+            }
+        }
+    }
+
+    /** The activations of a pipeline stage's micro-batch {@code m}, holding at least {@code rows} rows. */
+    private Activations microBatch(int m, int rows) {
+        while (microBatches.size() <= m) {
+            microBatches.add(new Activations(0, null));
+        }
+        if (microBatches.get(m).rows < rows) {
+            microBatches.set(m, new Activations(Math.max(rows, 2 * microBatches.get(m).rows), config));
+        }
+        return microBatches.get(m);
+    }
+
+    /** The whole model's step, or a tensor shard's (whose ranks meet after o, down and the output projection). */
     private void computeShard(ForwardBatch batch, float[] logits) {
+        int[] outputRow = prepare(batch, true);
+        runLayers(act, batch.totalTokens(), batch.chunks());
+        project(act, outputRow, logits);
+    }
+
+    /**
+     * Checks the batch and lays out its rows in {@link #act}: each row's position, cache slot and chunk, and, where
+     * {@code embed}, its token's embedding. Returns the row of each output, in output order.
+     */
+    private int[] prepare(ForwardBatch batch, boolean embed) {
         stages.enter(Stage.EMBEDDING);
         int rows = batch.totalTokens();
         int vocab = config.vocabSize();
-        int outputs = batch.outputRows();
-        if (logits.length < (long) outputs * vocab) {
-            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need " + (long) outputs * vocab);
-        }
         if (act.rows < rows) {
             act = new Activations(Math.max(rows, 2 * act.rows), config);
         }
         Activations a = act;
         int h = config.hiddenSize();
-        int[] outputRow = new int[outputs];
+        int[] outputRow = new int[batch.outputRows()];
         int row = 0, output = 0;
         List<ForwardBatch.Chunk> chunks = batch.chunks();
         for (int ci = 0; ci < chunks.size(); ci++) {
@@ -407,12 +491,19 @@ final class CpuModelRunner implements ModelRunner {
                 a.position[row] = pos;
                 a.chunkOf[row] = ci;
                 a.slot[row] = table.block(pos / table.blockSize()) * table.blockSize() + pos % table.blockSize();
-                embedding.rowInto(token, a.x, row * h);
+                if (embed) {
+                    embedding.rowInto(token, a.x, row * h);
+                }
             }
             for (int k = chunk.outputs(); k > 0; k--) {
                 outputRow[output++] = row - k;
             }
         }
+        return outputRow;
+    }
+
+    /** This runner's decoder layers over the first {@code rows} rows of {@code a}, in order. */
+    private void runLayers(Activations a, int rows, List<ForwardBatch.Chunk> chunks) {
         stages.enter(Stage.ATTENTION);  // the rotations belong to attention
         computeRotations(a, rows);
         for (int l = 0; l < config.numLayers(); l++) {
@@ -423,13 +514,22 @@ final class CpuModelRunner implements ModelRunner {
             layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);
+    }
+
+    /** The final norm and output projection of rows {@code outputRow} of {@code a}: their logits, in order. */
+    private void project(Activations a, int[] outputRow, float[] logits) {
+        int outputs = outputRow.length, h = config.hiddenSize();
+        if (logits.length < (long) outputs * config.vocabSize()) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need "
+                    + (long) outputs * config.vocabSize());
+        }
         stages.enter(Stage.RMSNORM);
         float[] last = new float[outputs * h];
         for (int o = 0; o < outputs; o++) {
             VectorOps.rmsNorm(a.x, outputRow[o] * h, finalNorm, (float) config.rmsNormEps(), last, o * h, h);
         }
         stages.enter(Stage.LM_HEAD);
-        if (tensor == null) {
+        if (group == null || group.split() == Split.PIPELINE) {
             matmul(lmHead, last, outputs, logits);
             return;
         }
@@ -437,13 +537,13 @@ final class CpuModelRunner implements ModelRunner {
             vocabularyShare = new float[outputs * lmHead.rows];
         }
         matmul(lmHead, last, outputs, vocabularyShare);
-        tensor.collective().allGatherColumns(vocabularyShare, outputs, lmHead.rows, logits);
+        group.collective().allGatherColumns(vocabularyShare, outputs, lmHead.rows, logits);
     }
 
     /** A tensor-parallel rank's partial sums of a projection into the hidden state become the whole sums. */
     private void sumOverRanks(float[] partial, int length) {
-        if (tensor != null) {
-            tensor.collective().allReduceSum(partial, 0, length);
+        if (group != null && group.split() == Split.TENSOR) {
+            group.collective().allReduceSum(partial, 0, length);
         }
     }
 
@@ -644,14 +744,14 @@ final class CpuModelRunner implements ModelRunner {
     public void close() {
         layers.close();
         arena.close();
-        if (tensor != null && !tensor.followers().isEmpty()) {
-            tensor.threads().shutdownNow();
-            tensor.followers().forEach(CpuModelRunner::close);
-            for (AutoCloseable owned : tensor.owned()) {
+        if (group != null && !group.followers().isEmpty()) {
+            group.threads().shutdownNow();
+            group.followers().forEach(CpuModelRunner::close);
+            for (AutoCloseable owned : group.owned()) {
                 try {
                     owned.close();
                 } catch (Exception e) {
-                    throw new IllegalStateException("closing a tensor-parallel rank's resources", e);
+                    throw new IllegalStateException("closing a rank's resources", e);
                 }
             }
         }

@@ -59,40 +59,51 @@ class CpuTensorParallelTest {
         try (Model model = RandomWeights.create(c, split.model().dtype(), 42);
              ModelRunner one = BACKEND.load(model, kv, Progress.NONE);
              ModelRunner ranks = BACKEND.loadTensorParallel(model, kv, split.size(), Progress.NONE)) {
-            assertEquals(c, ranks.config(), "callers see the whole model");
-            assertEquals(kv, ranks.kvSpec());
-            int vocab = c.vocabSize();
-            SplittableRandom random = new SplittableRandom(7);
-            int[] a = random.ints(13, 0, vocab).toArray(), b = random.ints(6, 0, vocab).toArray();
-            BlockTable[] oneTables = {one.blockAllocator().newTable(), one.blockAllocator().newTable()};
-            BlockTable[] rankTables = {ranks.blockAllocator().newTable(), ranks.blockAllocator().newTable()};
-            for (BlockTable t : oneTables) {
-                t.reserveOrFail(16, one.blockAllocator());
-            }
-            for (BlockTable t : rankTables) {
-                t.reserveOrFail(16, ranks.blockAllocator());
-            }
-            // A prefill of two sequences (one in two chunks), then decodes of both.
-            int[][][] steps = {{Arrays.copyOf(a, 8), Arrays.copyOf(b, 6)}, {Arrays.copyOfRange(a, 8, 13), null},
-                    {{a[0]}, {b[0]}}, {{a[1]}, {b[1]}}};
-            int[] at = {0, 0};
-            for (int s = 0; s < steps.length; s++) {
-                ForwardBatch.Chunk[] oneChunks = chunks(steps[s], at, oneTables), rankChunks = chunks(steps[s], at, rankTables);
-                float[] expected = new float[oneChunks.length * vocab], got = new float[rankChunks.length * vocab];
-                one.forward(ForwardBatch.of(oneChunks), expected);
-                ranks.forward(ForwardBatch.of(rankChunks), got);
-                for (int row = 0; row < oneChunks.length; row++) {
-                    double[] reference = new double[vocab];
-                    for (int i = 0; i < vocab; i++) {
-                        reference[i] = expected[row * vocab + i];
-                    }
-                    double error = Numerics.relativeError(got, row * vocab, reference, 0, vocab);
-                    assertTrue(error < 1e-5, split + ", step " + s + ", row " + row + ": relative error " + error);
+            assertSameLogits(one, ranks, split.toString());
+        }
+    }
+
+    /**
+     * {@code split} (a model split over ranks) gives the logits of {@code one} (the whole model) within 1e-5, step by
+     * step: two sequences prefilled (one in two chunks), then decoded; callers see the whole model's config and cache.
+     */
+    static void assertSameLogits(ModelRunner one, ModelRunner split, String what) {
+        var c = one.config();
+        assertEquals(c, split.config(), "callers see the whole model");
+        assertEquals(one.kvSpec(), split.kvSpec());
+        int vocab = c.vocabSize();
+        SplittableRandom random = new SplittableRandom(7);
+        int[] a = random.ints(13, 0, vocab).toArray(), b = random.ints(6, 0, vocab).toArray();
+        BlockTable[] oneTables = {one.blockAllocator().newTable(), one.blockAllocator().newTable()};
+        BlockTable[] splitTables = {split.blockAllocator().newTable(), split.blockAllocator().newTable()};
+        for (BlockTable t : oneTables) {
+            t.reserveOrFail(16, one.blockAllocator());
+        }
+        for (BlockTable t : splitTables) {
+            t.reserveOrFail(16, split.blockAllocator());
+        }
+        int[][][] steps = {{Arrays.copyOf(a, 8), Arrays.copyOf(b, 6)}, {Arrays.copyOfRange(a, 8, 13), null},
+                {{a[0]}, {b[0]}}, {{a[1]}, {b[1]}}};
+        int[] at = {0, 0};
+        for (int s = 0; s < steps.length; s++) {
+            ForwardBatch.Chunk[] oneChunks = chunks(steps[s], at, oneTables), splitChunks = chunks(steps[s], at, splitTables);
+            float[] expected = new float[oneChunks.length * vocab], got = new float[splitChunks.length * vocab];
+            one.forward(ForwardBatch.of(oneChunks), expected);
+            split.forward(ForwardBatch.of(splitChunks), got);
+            for (int row = 0; row < oneChunks.length; row++) {
+                double[] reference = new double[vocab];
+                for (int i = 0; i < vocab; i++) {
+                    reference[i] = expected[row * vocab + i];
                 }
-                for (int i = 0; i < steps[s].length; i++) {
-                    at[i] += steps[s][i] == null ? 0 : steps[s][i].length;
-                }
+                double error = Numerics.relativeError(got, row * vocab, reference, 0, vocab);
+                assertTrue(error < 1e-5, what + ", step " + s + ", row " + row + ": relative error " + error);
             }
+            for (int i = 0; i < steps[s].length; i++) {
+                at[i] += steps[s][i] == null ? 0 : steps[s][i].length;
+            }
+        }
+        for (BlockTable t : splitTables) {
+            t.release(split.blockAllocator());
         }
     }
 
@@ -106,23 +117,28 @@ class CpuTensorParallelTest {
     void theEngineGivesTheGreedyTokensOfOneRank() {
         var c = CpuBackendTest.cases().filter(k -> k.name().equals("qwen3-qknorm-bf16")).findFirst().orElseThrow();
         KvCacheSpec kv = KvCacheSpec.forTokens(c.config(), 512, 16);
+        try (Model model = RandomWeights.create(c.config(), DType.F32, 5);
+             ModelRunner one = BACKEND.load(model, kv, Progress.NONE);
+             ModelRunner ranks = BACKEND.loadTensorParallel(model, kv, 2, Progress.NONE)) {
+            assertSameGreedyTokens(one, ranks);
+        }
+    }
+
+    /** Five requests of random lengths through the engine give {@code split} the greedy tokens of {@code one}. */
+    static void assertSameGreedyTokens(ModelRunner one, ModelRunner split) {
         SplittableRandom random = new SplittableRandom(3);
         int[][] prompts = new int[5][];
         int[] lengths = new int[prompts.length];
         for (int i = 0; i < prompts.length; i++) {
-            prompts[i] = random.ints(random.nextInt(3, 40), 0, c.config().vocabSize()).toArray();
+            prompts[i] = random.ints(random.nextInt(3, 40), 0, one.config().vocabSize()).toArray();
             lengths[i] = random.nextInt(4, 20);
         }
-        try (Model model = RandomWeights.create(c.config(), DType.F32, 5);
-             ModelRunner one = BACKEND.load(model, kv, Progress.NONE);
-             ModelRunner ranks = BACKEND.loadTensorParallel(model, kv, 2, Progress.NONE)) {
-            int[][] expected = StreamingFixtures.engineGreedy(one, prompts, lengths);
-            int[][] got = StreamingFixtures.engineGreedy(ranks, prompts, lengths);
-            for (int i = 0; i < prompts.length; i++) {
-                assertArrayEquals(expected[i], got[i], "request " + i);
-            }
-            assertEquals(ranks.blockAllocator().capacity(), ranks.blockAllocator().freeBlocks(), "blocks returned");
+        int[][] expected = StreamingFixtures.engineGreedy(one, prompts, lengths);
+        int[][] got = StreamingFixtures.engineGreedy(split, prompts, lengths);
+        for (int i = 0; i < prompts.length; i++) {
+            assertArrayEquals(expected[i], got[i], "request " + i);
         }
+        assertEquals(split.blockAllocator().capacity(), split.blockAllocator().freeBlocks(), "blocks returned");
     }
 
     @Test
