@@ -31,6 +31,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 /**
  * {@code ember bench stage}: seed 000's {@code ember_stage_breakdown}. One sequence is prefilled in chunks of
@@ -39,7 +40,7 @@ import java.util.concurrent.Callable;
  * {@code phase=prefill} holds the prefill's stage times and a row {@code phase=decode_per_token} one decode step's,
  * each the median over {@code --iters} runs. On the CPU stages are timed with the clock; on the GPU with CUDA events
  * between stages, every step run eagerly (no CUDA graphs), so the decode wall is the eager step's. Columns of stages the
- * runner does not have ({@code p2p} on one device, host-device copies on the CPU) are empty. Without
+ * runner does not have ({@code p2p} but in a pipeline, host-device copies on the CPU) are empty. Without
  * {@code --decode-with-sampling} a decode step's logits go back to the host, which picks the token outside the step's
  * stages; with it the token is picked on the device, in the {@code sampling} stage.
  */
@@ -161,8 +162,13 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
                 traceOptions.write(trace, err);
             }
             ResultTable table = new ResultTable(COLUMNS);
-            addRow(table, "prefill", gpu, runs, true);
-            addRow(table, "decode_per_token", gpu, runs, false);
+            int[] stageLayers = modelOptions.pipelineStages(loaded.config().numLayers());
+            int ranks = modelOptions.tensorParallelSize();
+            String mode = stageLayers.length > 1 ? "pipeline" : ranks > 1 ? "tensor" : "single";
+            String split = stageLayers.length > 1 ? Arrays.stream(stageLayers).mapToObj(String::valueOf)
+                    .collect(Collectors.joining(",")) : ranks > 1 ? String.valueOf(ranks) : null;
+            addRow(table, "prefill", gpu, mode, split, runs, true);
+            addRow(table, "decode_per_token", gpu, mode, split, runs, false);
             table.print(out);
             for (List<Object> row : table.rows()) {
                 double wall = (double) row.get(COLUMNS.indexOf("wall_ms"));
@@ -227,11 +233,15 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
         return ms;
     }
 
-    /** One device: mode single, no split, no overlap; gpus is the device's index, empty on the CPU. */
-    private void addRow(ResultTable table, String phase, boolean gpu, Run[] runs, boolean prefill) {
-        List<Object> row = new ArrayList<>(List.of(phase, "single"));
+    /**
+     * One row: {@code mode} single, tensor or pipeline, {@code split} the layers of each pipeline stage (seed 000's
+     * A,B) or the tensor-parallel ranks, empty for one runner; gpus is the device's index, empty on the CPU (whose
+     * ranks are threads); no overlap. On rank 0 of a pipeline, p2p is its wait for the other stages.
+     */
+    private void addRow(ResultTable table, String phase, boolean gpu, String mode, String split, Run[] runs, boolean prefill) {
+        List<Object> row = new ArrayList<>(List.of(phase, mode));
         row.add(gpu ? "0" : null);
-        row.add(null);
+        row.add(split);
         row.addAll(List.of(promptLen, decodeSteps, chunkLen, 0, decodeWithSampling ? 1 : 0));
         row.add(Stats.of(Arrays.stream(runs).mapToDouble(r -> prefill ? r.prefillWall : r.decodeWall).toArray()).median());
         double[] totalPerRun = new double[runs.length];

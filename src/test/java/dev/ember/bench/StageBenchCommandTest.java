@@ -54,6 +54,23 @@ class StageBenchCommandTest {
         assertEquals("decode_per_token", results.get(1).get("phase").asText());
     }
 
+    /** In pipeline stages (threads on the CPU) the rows say so, and p2p holds rank 0's wait for the later stages. */
+    @Test
+    void aPipelineSaysItsSplitAndTimesItsTransfers(@TempDir Path dir) throws IOException {
+        Path json = dir.resolve("stage.json");
+        Run run = ember("bench", "stage", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--split", "3,4", "--prompt-len", "48", "--decode-steps", "8", "--chunk-len", "32", "--iters", "2",
+                "--warmup", "1", "--json", json.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode results = new ObjectMapper().readTree(json.toFile()).get("results");
+        assertEquals(2, results.size());
+        for (JsonNode row : results) {
+            assertEquals("pipeline", row.get("mode").asText());
+            assertEquals("3,4", row.get("split").asText());
+            assertTrue(row.get("p2p_ms").asDouble() > 0, row.toString());
+        }
+    }
+
     @Test
     void monitorAndTraceWriteTheirFilesAndTheTraceHoldsEveryStageOfEveryStep(@TempDir Path dir) throws IOException {
         Path csv = dir.resolve("stage.csv"), json = dir.resolve("stage.json"), trace = dir.resolve("trace.json");

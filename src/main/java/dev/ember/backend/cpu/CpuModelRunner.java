@@ -409,10 +409,12 @@ final class CpuModelRunner implements ModelRunner {
             if (stage == 0) {
                 System.arraycopy(act.x, from * h, mb.x, 0, count * h);
             } else {
+                stages.enter(Stage.P2P);
                 pipe.receive(mb.x, 0, count * h, stage - 1);
             }
             runLayers(mb, count, batch.chunks());
             if (stage < last) {
+                stages.enter(Stage.P2P);
                 pipe.send(mb.x, 0, count * h, stage + 1);
                 continue;
             }
@@ -426,10 +428,12 @@ final class CpuModelRunner implements ModelRunner {
             }
             float[] projected = new float[outputs * vocab];
             project(mb, local, projected);
+            stages.enter(Stage.P2P);
             pipe.send(projected, 0, projected.length, 0);
             firstOutput += outputs;
         }
         if (stage == 0) {
+            stages.enter(Stage.P2P);  // the wait for the last stage is the pipeline's drain, transfers and all
             for (int m = 0, firstOutput = 0; m < micro; m++) {
                 int to = (int) ((long) rows * (m + 1) / micro), outputs = 0;
                 while (firstOutput + outputs < outputRow.length && outputRow[firstOutput + outputs] < to) {
