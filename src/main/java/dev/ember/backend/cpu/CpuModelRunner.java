@@ -703,10 +703,10 @@ final class CpuModelRunner implements ModelRunner {
 
     /**
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
-     * several rows each weight row is widened once into a scratch buffer and reused for every input row, each of its
-     * vectors serving two rows at a time (VectorOps.dotRows): the TTFT of a 256-token prompt of ember-tiny on 2 cores
-     * went from 107.2 to 91.2 ms, a verification of two tokens from 1.34-1.42 to 1.21-1.25 decode steps
-     * (docs/benchmarks.md). Every row's products are accumulated in one order whatever the row count.
+     * several rows the weight rows are widened once, two at a time, into a scratch buffer and reused for every input
+     * row, two input rows by two weight rows a pass (VectorOps.dotRowsPair): bench offline on ember-tiny and 2 cores
+     * 1.10-1.45 against 0.91-1.13 thousand tok/s with one weight row a pass (docs/benchmarks.md). Every row's products
+     * are accumulated in one order whatever the row count.
      */
     static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
         parallel.forRange(w.rows, 8, (from, to) -> {
@@ -720,13 +720,19 @@ final class CpuModelRunner implements ModelRunner {
         });
     }
 
-    /** Output features [from, to) of several rows: each weight row widened once, then two rows at a time. */
+    /** Output features [from, to) of several rows: weight rows widened two at a time, then two input rows a pass. */
     private static void matmulRows(WeightMatrix w, float[] in, int rows, float[] out, int from, int to) {
         int n = w.rows, k = w.cols;
-        float[] wRow = scratch(k);
-        for (int j = from; j < to; j++) {
-            w.rowInto(j, wRow, 0);
-            VectorOps.dotRows(wRow, in, rows, k, out, n, j);
+        float[] wRows = scratch(2 * k);
+        int j = from;
+        for (; j + 2 <= to; j += 2) {
+            w.rowInto(j, wRows, 0);
+            w.rowInto(j + 1, wRows, k);
+            VectorOps.dotRowsPair(wRows, in, rows, k, out, n, j);
+        }
+        if (j < to) {
+            w.rowInto(j, wRows, 0);
+            VectorOps.dotRows(wRows, in, rows, k, out, n, j);
         }
     }
 

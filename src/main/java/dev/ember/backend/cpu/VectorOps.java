@@ -46,19 +46,58 @@ final class VectorOps {
                 a10 = w0.fma(FloatVector.fromArray(F, x, x1 + i), a10);
                 a11 = w1.fma(FloatVector.fromArray(F, x, x1 + i + F.length()), a11);
             }
-            out[t * outStride + outOffset] = finish(a00, a01, w, x, x0, upper, n);
-            out[(t + 1) * outStride + outOffset] = finish(a10, a11, w, x, x1, upper, n);
+            out[t * outStride + outOffset] = finish(a00, a01, w, 0, x, x0, upper, n);
+            out[(t + 1) * outStride + outOffset] = finish(a10, a11, w, 0, x, x1, upper, n);
         }
         if (t < rows) {
             out[t * outStride + outOffset] = dot(w, 0, x, t * n, n);
         }
     }
 
+    /**
+     * {@link #dotRows} for two weight rows at once, {@code w[0, n)} and {@code w[n, 2n)}, into output columns
+     * {@code outOffset} and {@code outOffset + 1}: each load of x serves both weight rows and each load of w two input
+     * rows, eight products for eight loads where one weight row makes four for six. Each product accumulated as
+     * {@link #dot} accumulates it.
+     */
+    static void dotRowsPair(float[] w, float[] x, int rows, int n, float[] out, int outStride, int outOffset) {
+        int t = 0;
+        int step = 2 * F.length(), upper = n - n % step, half = F.length();
+        for (; t + 2 <= rows; t += 2) {
+            int x0 = t * n, x1 = x0 + n;
+            FloatVector p00 = FloatVector.zero(F), p01 = FloatVector.zero(F), p10 = FloatVector.zero(F), p11 = FloatVector.zero(F);
+            FloatVector q00 = FloatVector.zero(F), q01 = FloatVector.zero(F), q10 = FloatVector.zero(F), q11 = FloatVector.zero(F);
+            for (int i = 0; i < upper; i += step) {
+                FloatVector v0 = FloatVector.fromArray(F, w, i), v1 = FloatVector.fromArray(F, w, i + half);
+                FloatVector u0 = FloatVector.fromArray(F, w, n + i), u1 = FloatVector.fromArray(F, w, n + i + half);
+                FloatVector y0 = FloatVector.fromArray(F, x, x0 + i), y1 = FloatVector.fromArray(F, x, x0 + i + half);
+                FloatVector z0 = FloatVector.fromArray(F, x, x1 + i), z1 = FloatVector.fromArray(F, x, x1 + i + half);
+                p00 = v0.fma(y0, p00);
+                p01 = v1.fma(y1, p01);
+                p10 = v0.fma(z0, p10);
+                p11 = v1.fma(z1, p11);
+                q00 = u0.fma(y0, q00);
+                q01 = u1.fma(y1, q01);
+                q10 = u0.fma(z0, q10);
+                q11 = u1.fma(z1, q11);
+            }
+            out[t * outStride + outOffset] = finish(p00, p01, w, 0, x, x0, upper, n);
+            out[(t + 1) * outStride + outOffset] = finish(p10, p11, w, 0, x, x1, upper, n);
+            out[t * outStride + outOffset + 1] = finish(q00, q01, w, n, x, x0, upper, n);
+            out[(t + 1) * outStride + outOffset + 1] = finish(q10, q11, w, n, x, x1, upper, n);
+        }
+        if (t < rows) {
+            out[t * outStride + outOffset] = dot(w, 0, x, t * n, n);
+            out[t * outStride + outOffset + 1] = dot(w, n, x, t * n, n);
+        }
+    }
+
     /** {@link #dot}'s last steps: its two accumulators added and reduced, then the elements past the vectors. */
-    private static float finish(FloatVector acc0, FloatVector acc1, float[] w, float[] x, int xOffset, int from, int n) {
+    private static float finish(FloatVector acc0, FloatVector acc1, float[] w, int wOffset, float[] x, int xOffset, int from,
+                                int n) {
         float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (int i = from; i < n; i++) {
-            sum += w[i] * x[xOffset + i];
+            sum += w[wOffset + i] * x[xOffset + i];
         }
         return sum;
     }
