@@ -705,13 +705,18 @@ final class CpuModelRunner implements ModelRunner {
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
      * several rows the weight rows are widened once, two at a time, into a scratch buffer and reused for every input
      * row, two input rows by two weight rows a pass (VectorOps.dotRowsPair): bench offline on ember-tiny and 2 cores
-     * 1.10-1.45 against 0.91-1.13 thousand tok/s with one weight row a pass (docs/benchmarks.md). Every row's products
-     * are accumulated in one order whatever the row count.
+     * 1.10-1.45 against 0.91-1.13 thousand tok/s with one weight row a pass; one row also takes two weight rows a pass
+     * (WeightMatrix.dotRowPair: decode 1.17x, docs/benchmarks.md). Every row's products are accumulated in one order
+     * whatever the row count.
      */
     static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
         parallel.forRange(w.rows, 8, (from, to) -> {
             if (rows == 1) {
-                for (int j = from; j < to; j++) {
+                int j = from;
+                for (; j + 2 <= to; j += 2) {
+                    w.dotRowPair(j, in, 0, out, j);
+                }
+                if (j < to) {
                     out[j] = w.dotRow(j, in, 0);
                 }
             } else {

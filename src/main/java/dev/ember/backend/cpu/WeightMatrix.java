@@ -114,6 +114,32 @@ final class WeightMatrix {
         return sum;
     }
 
+    /**
+     * {@link #dotRow} of rows {@code row} and {@code row + 1} into {@code out[outIndex]} and {@code out[outIndex + 1]}:
+     * each load of x serves both rows, each row's products accumulated as {@link #dotRow} accumulates them.
+     */
+    void dotRowPair(int row, float[] x, int xOffset, float[] out, int outIndex) {
+        long base0 = (long) row * cols, base1 = base0 + cols;
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), b0 = FloatVector.zero(F), b1 = FloatVector.zero(F);
+        int i = 0;
+        int step = 2 * F.length();
+        int upper = cols - cols % step;
+        for (; i < upper; i += step) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xOffset + i), x1 = FloatVector.fromArray(F, x, xOffset + i + F.length());
+            a0 = load(base0 + i).fma(x0, a0);
+            a1 = load(base0 + i + F.length()).fma(x1, a1);
+            b0 = load(base1 + i).fma(x0, b0);
+            b1 = load(base1 + i + F.length()).fma(x1, b1);
+        }
+        float first = a0.add(a1).reduceLanes(VectorOperators.ADD), second = b0.add(b1).reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) {
+            first += get(row, i) * x[xOffset + i];
+            second += get(row + 1, i) * x[xOffset + i];
+        }
+        out[outIndex] = first;
+        out[outIndex + 1] = second;
+    }
+
     private FloatVector load(long elementIndex) {
         return bf16 ? loadBf16(elementIndex) : FloatVector.fromMemorySegment(F, data, elementIndex * 4, ByteOrder.LITTLE_ENDIAN);
     }
