@@ -16,6 +16,7 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
+import jdk.incubator.vector.FloatVector;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
@@ -598,7 +599,7 @@ final class CpuModelRunner implements ModelRunner {
                 }
                 rotate(a.k, off, a, r);
             }
-            System.arraycopy(a.k, r * kvd, keys, a.slot[r] * kvd, kvd);
+            storeKey(keys, a.k, r * kvd, a.slot[r], kvSpec.blockSize(), config.numKvHeads(), hd);
             System.arraycopy(a.v, r * kvd, values, a.slot[r] * kvd, kvd);
         }
         int heads = config.numHeads();
@@ -644,8 +645,22 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     /**
+     * Writes the keys of one token ({@code kvHeads} heads of {@code hd} at {@code k[kOffset ..]}) into cache slot
+     * {@code slot}. Keys are kept dimension-major within a block and KV head, {@code [block][kvHead][d][offset]}, so
+     * that a block's scores are {@code hd} vector products with no sum across lanes ({@link #attend}); values stay
+     * token-major, {@code [slot][kvHead][d]}, as the weighted sum reads them.
+     */
+    static void storeKey(float[] keys, float[] k, int kOffset, int slot, int blockSize, int kvHeads, int hd) {
+        int base = slot / blockSize * kvHeads * hd * blockSize + slot % blockSize;
+        for (int i = 0; i < kvHeads * hd; i++) {
+            keys[base + i * blockSize] = k[kOffset + i];
+        }
+    }
+
+    /**
      * Causal (optionally sliding-window) attention of query head {@code head} at {@code q[qOffset ..]}, the token at
-     * {@code position}, over its sequence's keys and values cached through {@code table}; writes {@code out[outOffset ..]}.
+     * {@code position}, over its sequence's keys ({@link #storeKey}'s layout) and values cached through {@code table};
+     * writes {@code out[outOffset ..]}.
      */
     static void attend(ModelConfig config, float[] q, int qOffset, float[] keys, float[] values, BlockTable table, int position,
                        int head, float[] out, int outOffset) {
@@ -655,18 +670,21 @@ final class CpuModelRunner implements ModelRunner {
         int bs = table.blockSize();
         int first = config.slidingWindow() > 0 ? Math.max(0, position - config.slidingWindow() + 1) : 0;
         int n = position - first + 1;
-        float[] scores = scratch(n);
+        // Whole blocks of scores, from the start of the first one: their lanes before `first` are never read.
+        int lead = first % bs;
+        float[] scores = scratch(lead + n + bs);
         float scale = config.attentionScale();
+        for (int b = first / bs, last = position / bs; b <= last; b++) {
+            scoreBlock(q, qOffset, keys, (table.block(b) * config.numKvHeads() + kvHead) * hd * bs, bs, hd, scores,
+                    (b - first / bs) * bs);
+        }
         float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < n; j++) {
-            int p = first + j;
-            int slot = table.block(p / bs) * bs + p % bs;
-            float s = VectorOps.dot(q, qOffset, keys, slot * kvd + kvHead * hd, hd) * scale;
-            scores[j] = s;
-            max = Math.max(max, s);
+        for (int j = lead; j < lead + n; j++) {
+            scores[j] *= scale;
+            max = Math.max(max, scores[j]);
         }
         double sum = 0;
-        for (int j = 0; j < n; j++) {
+        for (int j = lead; j < lead + n; j++) {
             float e = (float) Math.exp(scores[j] - max);
             scores[j] = e;
             sum += e;
@@ -676,7 +694,31 @@ final class CpuModelRunner implements ModelRunner {
         for (int j = 0; j < n; j++) {
             int p = first + j;
             int slot = table.block(p / bs) * bs + p % bs;
-            VectorOps.axpy(scores[j] * inv, values, slot * kvd + kvHead * hd, out, outOffset, hd);
+            VectorOps.axpy(scores[lead + j] * inv, values, slot * kvd + kvHead * hd, out, outOffset, hd);
+        }
+    }
+
+    /**
+     * The unscaled scores of query {@code q[qOffset ..]} against the {@code blockSize} keys of one block and KV head
+     * stored dimension-major at {@code keys[base ..]}, into {@code scores[at, at + blockSize)}: lanes over the block's
+     * keys, an FMA per dimension.
+     */
+    private static void scoreBlock(float[] q, int qOffset, float[] keys, int base, int blockSize, int hd, float[] scores, int at) {
+        int lanes = WeightMatrix.F.length(), vectorEnd = blockSize - blockSize % lanes;
+        for (int c = 0; c < vectorEnd; c += lanes) {
+            FloatVector acc = FloatVector.zero(WeightMatrix.F);
+            for (int d = 0; d < hd; d++) {
+                acc = FloatVector.fromArray(WeightMatrix.F, keys, base + d * blockSize + c)
+                        .fma(FloatVector.broadcast(WeightMatrix.F, q[qOffset + d]), acc);
+            }
+            acc.intoArray(scores, at + c);
+        }
+        for (int c = vectorEnd; c < blockSize; c++) {
+            float s = 0;
+            for (int d = 0; d < hd; d++) {
+                s += q[qOffset + d] * keys[base + d * blockSize + c];
+            }
+            scores[at + c] = s;
         }
     }
 

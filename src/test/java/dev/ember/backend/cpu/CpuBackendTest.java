@@ -76,27 +76,33 @@ class CpuBackendTest {
         assertTrue(err < 1e-5, what + ": relative error " + err);
     }
 
+    /**
+     * Blocks of 4 tokens (keys scored a token at a time) and of 16 (a vector of keys at a time where vectors hold 16
+     * floats), over 19 tokens: several blocks, the last one part full, a sliding window starting inside a block.
+     */
     @ParameterizedTest
     @MethodSource("cases")
     void prefillThenDecodeMatchesReference(Case c) {
-        try (Model model = RandomWeights.create(c.config(), c.dtype(), 42);
-             ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, 4), Progress.NONE)) {
-            SplittableRandom random = new SplittableRandom(7);
-            int[] tokens = randomTokens(random, 19, c.config().vocabSize());
-            double[][] ref = ReferenceForward.logits(model, tokens);
-            int vocab = c.config().vocabSize();
-            float[] logits = new float[vocab];
-            BlockTable table = new BlockTable(4);
-            assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
-            // Prefill the first 12 tokens in chunks of 5, 5 and 2, then decode the rest one at a time.
-            int pos = 0;
-            for (int len : new int[]{5, 5, 2, 1, 1, 1, 1, 1, 1, 1}) {
-                int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
-                pos += len;
-                assertClose(logits, 0, ref[pos - 1], c + " position " + (pos - 1));
+        for (int blockSize : new int[] {4, 16}) {
+            try (Model model = RandomWeights.create(c.config(), c.dtype(), 42);
+                 ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, blockSize), Progress.NONE)) {
+                SplittableRandom random = new SplittableRandom(7);
+                int[] tokens = randomTokens(random, 19, c.config().vocabSize());
+                double[][] ref = ReferenceForward.logits(model, tokens);
+                int vocab = c.config().vocabSize();
+                float[] logits = new float[vocab];
+                BlockTable table = new BlockTable(blockSize);
+                assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
+                // Prefill the first 12 tokens in chunks of 5, 5 and 2, then decode the rest one at a time.
+                int pos = 0;
+                for (int len : new int[]{5, 5, 2, 1, 1, 1, 1, 1, 1, 1}) {
+                    int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
+                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+                    pos += len;
+                    assertClose(logits, 0, ref[pos - 1], c + ", blocks of " + blockSize + ", position " + (pos - 1));
+                }
+                assertEquals(tokens.length, pos);
             }
-            assertEquals(tokens.length, pos);
         }
     }
 
