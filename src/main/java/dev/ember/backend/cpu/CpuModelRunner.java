@@ -64,6 +64,8 @@ final class CpuModelRunner implements ModelRunner {
     private final float[][] valueCache;
     /** Per-thread scratch of the matrix product and attention (a weight row, a row's scores). */
     private static final ThreadLocal<float[]> ROW_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per-thread scratch of attention: the cache offsets of a row's values. */
+    private static final ThreadLocal<int[]> OFFSET_SCRATCH = ThreadLocal.withInitial(() -> new int[0]);
     private Activations act = new Activations(0, null);
     /** The logits of the last step computed, grown to the largest batch seen. */
     private float[] sampleLogits = new float[0];
@@ -690,11 +692,47 @@ final class CpuModelRunner implements ModelRunner {
             sum += e;
         }
         float inv = (float) (1.0 / sum);
-        java.util.Arrays.fill(out, outOffset, outOffset + hd, 0f);
+        int[] rows = rowScratch(n);
         for (int j = 0; j < n; j++) {
             int p = first + j;
-            int slot = table.block(p / bs) * bs + p % bs;
-            VectorOps.axpy(scores[lead + j] * inv, values, slot * kvd + kvHead * hd, out, outOffset, hd);
+            rows[j] = (table.block(p / bs) * bs + p % bs) * kvd + kvHead * hd;
+            scores[lead + j] *= inv;
+        }
+        weightedSum(values, rows, scores, lead, n, hd, out, outOffset);
+    }
+
+    /**
+     * {@code out[outOffset + d] = sum over j of weights[from + j] * values[rows[j] + d]} for d below {@code hd}: up to
+     * two vectors of d a pass over the values, their sums held in registers (one FMA a vector and value, in j order,
+     * as adding each weighted value into {@code out} in turn would round).
+     */
+    private static void weightedSum(float[] values, int[] rows, float[] weights, int from, int n, int hd, float[] out,
+                                    int outOffset) {
+        int lanes = WeightMatrix.F.length(), d = 0;
+        for (; d + 2 * lanes <= hd; d += 2 * lanes) {
+            FloatVector acc0 = FloatVector.zero(WeightMatrix.F), acc1 = FloatVector.zero(WeightMatrix.F);
+            for (int j = 0; j < n; j++) {
+                FloatVector w = FloatVector.broadcast(WeightMatrix.F, weights[from + j]);
+                acc0 = FloatVector.fromArray(WeightMatrix.F, values, rows[j] + d).fma(w, acc0);
+                acc1 = FloatVector.fromArray(WeightMatrix.F, values, rows[j] + d + lanes).fma(w, acc1);
+            }
+            acc0.intoArray(out, outOffset + d);
+            acc1.intoArray(out, outOffset + d + lanes);
+        }
+        for (; d + lanes <= hd; d += lanes) {
+            FloatVector acc = FloatVector.zero(WeightMatrix.F);
+            for (int j = 0; j < n; j++) {
+                acc = FloatVector.fromArray(WeightMatrix.F, values, rows[j] + d)
+                        .fma(FloatVector.broadcast(WeightMatrix.F, weights[from + j]), acc);
+            }
+            acc.intoArray(out, outOffset + d);
+        }
+        for (; d < hd; d++) {
+            float acc = 0;
+            for (int j = 0; j < n; j++) {
+                acc += weights[from + j] * values[rows[j] + d];
+            }
+            out[outOffset + d] = acc;
         }
     }
 
@@ -781,6 +819,15 @@ final class CpuModelRunner implements ModelRunner {
             w.rowInto(j, wRows, 0);
             VectorOps.dotRows(wRows, in, rows, k, out, n, j);
         }
+    }
+
+    private static int[] rowScratch(int n) {
+        int[] s = OFFSET_SCRATCH.get();
+        if (s.length < n) {
+            s = new int[Math.max(n, 2 * s.length)];
+            OFFSET_SCRATCH.set(s);
+        }
+        return s;
     }
 
     private static float[] scratch(int n) {
