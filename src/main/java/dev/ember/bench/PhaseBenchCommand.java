@@ -92,6 +92,9 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
     @Override
     public Integer call() {
         validate();
+        // The layers are timed by the runner the engine drives: in a pipeline that is the first stage's alone.
+        EmberException.require(!modelOptions.pipelined(), "bench phase times each layer on the runner that computes it, "
+                + "one stage of a pipeline: run it without --pipeline-parallel-size and --split (bench stage times a pipeline)");
         PrintStream out = System.out;
         PrintStream err = System.err;
         ConsoleProgress progress = new ConsoleProgress(err);

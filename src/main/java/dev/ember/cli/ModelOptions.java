@@ -57,11 +57,16 @@ public final class ModelOptions {
         return tensorParallelSize;
     }
 
+    /** Whether the options split the layers into pipeline stages. */
+    public boolean pipelined() {
+        return pipelineParallelSize > 1 || split != null && split.length > 1;
+    }
+
     /** Whether the options split the model over tensor-parallel ranks or pipeline stages, and how they say so. */
     public Optional<String> splitOption() {
         return tensorParallelSize > 1 ? Optional.of("--tensor-parallel-size " + tensorParallelSize)
                 : pipelineParallelSize > 1 ? Optional.of("--pipeline-parallel-size " + pipelineParallelSize)
-                : split != null && split.length > 1 ? Optional.of("--split") : Optional.empty();
+                : pipelined() ? Optional.of("--split") : Optional.empty();
     }
 
     /**

@@ -9,11 +9,19 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
+import static dev.ember.cli.GenerateCommandTest.assertOneLineError;
 import static dev.ember.cli.GenerateCommandTest.ember;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code ember bench phase} on the tiny model and the CPU: seed 000's columns, a row per layer and prompt length. */
 class PhaseBenchCommandTest {
+
+    /** A pipeline's first stage times only its own layers: the command says so rather than print empty rows. */
+    @Test
+    void aPipelineIsRefusedSayingWhichBenchmarkTimesIt() {
+        assertOneLineError(ember("bench", "phase", "--model", "models/ember-tiny",
+                "--backend", "cpu", "--split", "3,4"), "bench stage times a pipeline");
+    }
 
     @Test
     void writesARowPerLayerAndPromptLengthWithTheSeedsColumns(@TempDir Path dir) throws IOException {

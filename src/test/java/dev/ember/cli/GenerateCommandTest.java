@@ -248,7 +248,7 @@ public class GenerateCommandTest {
         return out;
     }
 
-    static void assertOneLineError(Run run, String mentioned) {
+    public static void assertOneLineError(Run run, String mentioned) {
         assertEquals(1, run.exitCode(), run.err());
         String error = run.err().lines().filter(l -> l.startsWith("ember: error: ")).findFirst().orElse("");
         assertTrue(error.contains(mentioned), "no \"ember: error:\" line naming " + mentioned + " in:\n" + run.err());
