@@ -17,6 +17,8 @@ import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayDeque;
@@ -680,17 +682,8 @@ final class CpuModelRunner implements ModelRunner {
             scoreBlock(q, qOffset, keys, (table.block(b) * config.numKvHeads() + kvHead) * hd * bs, bs, hd, scores,
                     (b - first / bs) * bs);
         }
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = lead; j < lead + n; j++) {
-            scores[j] *= scale;
-            max = Math.max(max, scores[j]);
-        }
-        double sum = 0;
-        for (int j = lead; j < lead + n; j++) {
-            float e = (float) Math.exp(scores[j] - max);
-            scores[j] = e;
-            sum += e;
-        }
+        float max = scaleAndMax(scores, lead, n, scale);
+        double sum = exponentiate(scores, lead, n, max);
         float inv = (float) (1.0 / sum);
         int[] rows = rowScratch(n);
         for (int j = 0; j < n; j++) {
@@ -699,6 +692,44 @@ final class CpuModelRunner implements ModelRunner {
             scores[lead + j] *= inv;
         }
         weightedSum(values, rows, scores, lead, n, hd, out, outOffset);
+    }
+
+    /** Multiplies {@code scores[from, from + n)} by {@code scale} and returns their largest. */
+    private static float scaleAndMax(float[] scores, int from, int n, float scale) {
+        VectorSpecies<Float> f = WeightMatrix.F;
+        FloatVector largest = FloatVector.broadcast(f, Float.NEGATIVE_INFINITY);
+        int j = from;
+        for (int upper = from + f.loopBound(n); j < upper; j += f.length()) {
+            FloatVector v = FloatVector.fromArray(f, scores, j).mul(scale);
+            v.intoArray(scores, j);
+            largest = largest.max(v);
+        }
+        float max = largest.reduceLanes(VectorOperators.MAX);
+        for (; j < from + n; j++) {
+            scores[j] *= scale;
+            max = Math.max(max, scores[j]);
+        }
+        return max;
+    }
+
+    /**
+     * {@code scores[j] = exp(scores[j] - max)} over {@code [from, from + n)}, a vector of exponentials at a time (a
+     * decode step of a long context takes tens of thousands); returns their sum, added in double.
+     */
+    private static double exponentiate(float[] scores, int from, int n, float max) {
+        VectorSpecies<Float> f = WeightMatrix.F;
+        int j = from;
+        for (int upper = from + f.loopBound(n); j < upper; j += f.length()) {
+            FloatVector.fromArray(f, scores, j).sub(max).lanewise(VectorOperators.EXP).intoArray(scores, j);
+        }
+        for (; j < from + n; j++) {
+            scores[j] = (float) Math.exp(scores[j] - max);
+        }
+        double sum = 0;
+        for (j = from; j < from + n; j++) {
+            sum += scores[j];
+        }
+        return sum;
     }
 
     /**
