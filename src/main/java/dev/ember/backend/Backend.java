@@ -58,6 +58,15 @@ public interface Backend extends AutoCloseable {
         throw splitRefused(deviceName(), "--pipeline-parallel-size " + stageLayers.length);
     }
 
+    /**
+     * Devices {@code first} and {@code second} of this backend and the copies between them, with buffers of up to
+     * {@code maxBytes}; refused where there are no such devices (the CPU has none).
+     */
+    default DeviceLink link(int first, int second, long maxBytes) {
+        throw new EmberException("bench p2p measures copies between GPUs; " + deviceName() + " has none (--backend cuda "
+                + "on a machine with a GPU; --gpus 0,0 measures copies within one)");
+    }
+
     /** What a backend that does not split a model over ranks says when {@code option} asks it to. */
     static EmberException splitRefused(String device, String option) {
         return new EmberException(option + ": " + device + " does not split a model over several devices yet (on GPUs "

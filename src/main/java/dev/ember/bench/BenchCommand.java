@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
                         + "cores with the default model); each command's --help says which."},
         subcommands = {E2eBenchCommand.class, OfflineBenchCommand.class, ServeBenchCommand.class, ClientBenchCommand.class,
                 LatencyBenchCommand.class, KernelBenchCommand.class, StageBenchCommand.class, PhaseBenchCommand.class, HostBenchCommand.class,
-                SpecBenchCommand.class, InferBenchCommand.class, CommandLine.HelpCommand.class})
+                SpecBenchCommand.class, InferBenchCommand.class, P2pBenchCommand.class, CommandLine.HelpCommand.class})
 public final class BenchCommand implements Runnable {
 
     @CommandLine.Spec

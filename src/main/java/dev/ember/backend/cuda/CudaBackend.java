@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.DeviceLink;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
@@ -160,6 +161,15 @@ public final class CudaBackend implements Backend {
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return DeviceCeilings.measuredOnce(deviceName(), () -> CudaCeilings.measure(context, progress));
+    }
+
+    @Override
+    public DeviceLink link(int first, int second, long maxBytes) {
+        try {
+            return CudaDeviceLink.open(first, second, maxBytes);
+        } finally {
+            context.makeCurrent();
+        }
     }
 
     /** Releases the GPU; close this backend's runners first, since they compute in its context. */

@@ -60,6 +60,23 @@ public final class CudaContext implements AutoCloseable {
         this.limit = bytes;
     }
 
+    /**
+     * Lets this context's work read and write {@code peer}'s device memory directly, where the two GPUs are linked (it
+     * is then made current); false where they are not, and copies between them go through the host. The same GPU is
+     * its own peer.
+     */
+    public boolean enablePeerAccess(CudaContext peer) {
+        if (peer.deviceHandle == deviceHandle) {
+            return true;
+        }
+        if (!Driver.canAccessPeer(deviceHandle, peer.deviceHandle)) {
+            return false;
+        }
+        makeCurrent();
+        Driver.enablePeerAccess(peer.handle);
+        return true;
+    }
+
     /** Waits for all work of this context, on every stream. */
     public void synchronize() {
         Driver.contextSynchronize();

@@ -51,6 +51,8 @@ final class Driver {
     private static final MethodHandle cuDevicePrimaryCtxRelease = bind("cuDevicePrimaryCtxRelease_v2", JAVA_INT);
     private static final MethodHandle cuCtxSetCurrent = bind("cuCtxSetCurrent", ADDRESS);
     private static final MethodHandle cuCtxSynchronize = bind("cuCtxSynchronize");
+    private static final MethodHandle cuDeviceCanAccessPeer = bind("cuDeviceCanAccessPeer", ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle cuCtxEnablePeerAccess = bind("cuCtxEnablePeerAccess", ADDRESS, JAVA_INT);
     private static final MethodHandle cuMemGetInfo = bind("cuMemGetInfo_v2", ADDRESS, ADDRESS);
     private static final MethodHandle cuMemAlloc = bind("cuMemAlloc_v2", ADDRESS, JAVA_LONG);
     private static final MethodHandle cuMemFree = bind("cuMemFree_v2", JAVA_LONG);
@@ -87,6 +89,9 @@ final class Driver {
     private static final MethodHandle cuGraphLaunch = bind("cuGraphLaunch", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphExecDestroy = bind("cuGraphExecDestroy", ADDRESS);
     private static final MethodHandle cuGraphDestroy = bind("cuGraphDestroy", ADDRESS);
+
+    /** cuCtxEnablePeerAccess's answer where the peer is reachable already. */
+    private static final int CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED = 704;
 
     private Driver() {
     }
@@ -200,6 +205,29 @@ final class Driver {
     }
 
     // ---- contexts ----
+
+    /** Whether {@code device} can read and write {@code peer}'s memory directly (NVLink or PCIe peer to peer). */
+    static boolean canAccessPeer(int device, int peer) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check((int) cuDeviceCanAccessPeer.invokeExact(out, device, peer), "cuDeviceCanAccessPeer");
+            return out.get(JAVA_INT, 0) != 0;
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
+
+    /** Lets the current context reach {@code peer}'s memory; enabling it twice is not an error. */
+    static void enablePeerAccess(MemorySegment peer) {
+        try {
+            int result = (int) cuCtxEnablePeerAccess.invokeExact(peer, 0);
+            if (result != CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED) {
+                check(result, "cuCtxEnablePeerAccess");
+            }
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
 
     static MemorySegment primaryContextRetain(int device) {
         try (Arena arena = Arena.ofConfined()) {
