@@ -17,7 +17,8 @@
 #         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
 #            ones again without overlap and without programmatic dependent launch (EMBER_PDL=0, whose CUDA tests run a
 #            second time in step 2);
-#         4. `ember generate` on the default model, which must pick the GPU and name it.
+#         4. `ember generate` on the default model, which must pick the GPU and name it;
+#         5. `ember bench p2p` between GPUs 0 and 1, or within GPU 0 where it is alone (p2p.csv).
 #       The serving benchmarks are a second call (`serving` below): together they would pass a call's 10 minutes.
 #       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
 #       every log and result file.
@@ -32,6 +33,8 @@
 #       runs it after the benchmarks (NO_PEER=1 skips it) and the summary prints Ember / peer per workload.
 #       `bench+peer` runs the benchmarks (BENCH_ONLY="b1-decode prefill-1024 b64-decode" narrows them) and then the
 #       peer in one call, for their table without the tests.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh p2p
+#       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -401,6 +404,16 @@ summary() {
   cat "$OUT_DIR/summary.txt"
 }
 
+# Copies between GPUs 0 and 1 (within GPU 0 where it is the only one): `ember bench p2p`, seed 000's columns (p2p.csv).
+p2p() {
+  local pair="0,0"
+  [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -gt 1 ] && pair="0,1"
+  echo "== ember bench p2p --gpus $pair" | tee -a "$OUT_DIR/p2p.log"
+  timeout 120 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench p2p --gpus "$pair" --hidden-sizes 4096 \
+    --csv "$OUT_DIR/p2p.csv" >> "$OUT_DIR/p2p.log" 2>&1 || echo "(bench p2p failed: exit $?)" | tee -a "$OUT_DIR/p2p.log"
+  grep -vE '^\s*$' "$OUT_DIR/p2p.log" | tail -30
+}
+
 # Where a decode step's time goes, measured rather than guessed: each kernel of the 8B shape in isolation at batch 1
 # and 64 (`ember bench kernel`, kernel.csv); then, where Nsight Systems is installed, every kernel of bench e2e's
 # batch-1 and batch-64 decode runs with graph nodes traced one by one (nsys-*.csv: total and mean time per kernel
@@ -718,12 +731,13 @@ case "${1:-}" in
       --select-class=dev.ember.nativelib.NvtxTest --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
     EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
-    bench; generate; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
+    bench; generate; p2p; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
     exit $rc ;;
   serving) unpack; host_info; serving; summary; pack_results ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
   bench) unpack; host_info; bench; summary; pack_results ;;
   peer) unpack; peer; summary; pack_results ;;
+  p2p) unpack; host_info; p2p; pack_results ;;
   bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
   products)
     # The tensor-core product of Ember's own (product.cu, a candidate only with EMBER_PRODUCTS_MMA=1) in one call: its
