@@ -3,6 +3,7 @@ package dev.ember.backend;
 import dev.ember.EmberException;
 
 import java.util.Arrays;
+import java.util.stream.Collectors;
 
 /** How many consecutive decoder layers each pipeline stage runs (seed 000's {@code --split A,B}). */
 public final class PipelineSplit {
@@ -20,12 +21,17 @@ public final class PipelineSplit {
         return split;
     }
 
+    /** The split as {@code --split} takes it: "3,4". */
+    public static String describe(int[] stageLayers) {
+        return Arrays.stream(stageLayers).mapToObj(String::valueOf).collect(Collectors.joining(","));
+    }
+
     /**
      * The first layer of each stage of {@code stageLayers}, once checked: every stage runs at least one layer and
      * together they run the model's {@code layers}; otherwise an error that says what the split covers.
      */
     public static int[] firstLayers(int[] stageLayers, int layers) {
-        String given = Arrays.toString(stageLayers).replace(" ", "").replace("[", "").replace("]", "");
+        String given = describe(stageLayers);
         EmberException.require(stageLayers.length >= 1, "a pipeline split names at least one stage");
         int[] first = new int[stageLayers.length];
         int total = 0;

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.Stage;
 import dev.ember.backend.StageProfile;
 import dev.ember.backend.StageTotals;
@@ -31,7 +32,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 
 /**
  * {@code ember bench stage}: seed 000's {@code ember_stage_breakdown}. One sequence is prefilled in chunks of
@@ -165,8 +165,7 @@ public final class StageBenchCommand implements Callable<Integer>, ReportedBench
             int[] stageLayers = modelOptions.pipelineStages(loaded.config().numLayers());
             int ranks = modelOptions.tensorParallelSize();
             String mode = stageLayers.length > 1 ? "pipeline" : ranks > 1 ? "tensor" : "single";
-            String split = stageLayers.length > 1 ? Arrays.stream(stageLayers).mapToObj(String::valueOf)
-                    .collect(Collectors.joining(",")) : ranks > 1 ? String.valueOf(ranks) : null;
+            String split = stageLayers.length > 1 ? PipelineSplit.describe(stageLayers) : ranks > 1 ? String.valueOf(ranks) : null;
             addRow(table, "prefill", gpu, mode, split, runs, true);
             addRow(table, "decode_per_token", gpu, mode, split, runs, false);
             table.print(out);

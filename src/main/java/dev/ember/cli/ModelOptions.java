@@ -1,9 +1,9 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
-import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.Backend;
 import dev.ember.backend.Backends;
+import dev.ember.backend.PipelineSplit;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 

@@ -2,12 +2,12 @@ package dev.ember.backend.cpu;
 
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
-import dev.ember.backend.InProcessCollective;
-import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.InProcessCollective;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.PipelineSplit;
 import dev.ember.backend.streaming.GroupLayout;
 import dev.ember.backend.streaming.StreamingPlan;
 import dev.ember.backend.streaming.StreamingSettings;
@@ -23,7 +23,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -100,7 +99,6 @@ public final class CpuBackend implements Backend {
         return GroupLayout.of(model.config(), model.layers().getFirst().wq().dtype() == DType.BF16 ? DType.BF16 : DType.F32);
     }
 
-    /** The embedding, final norm and output projection stay resident; the budget counts the bytes as the CPU reads them. */
     /**
      * {@code model} split over {@code size} ranks that are threads of this process ({@link Model#tensorShard}), each
      * with its share of this backend's threads and of the cache, meeting in an {@link InProcessCollective} after the o
@@ -134,7 +132,7 @@ public final class CpuBackend implements Backend {
         return group(CpuModelRunner.Split.PIPELINE, model, kv, stageLayers.length,
                 stage -> model.layerRange(first[stage], first[stage] + stageLayers[stage]),
                 stage -> new KvCacheSpec(stageLayers[stage], kv.numKvHeads(), kv.headDim(), kv.blockSize(), kv.numBlocks()),
-                ", pipeline parallel " + Arrays.toString(stageLayers).replace(" ", ""));
+                ", pipeline parallel [" + PipelineSplit.describe(stageLayers) + "]");
     }
 
     /** Runners of the ranks' parts of {@code model}, meeting in one in-process group; rank 0's is returned. */
@@ -175,6 +173,7 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** The embedding, final norm and output projection stay resident; the budget counts the bytes as the CPU reads them. */
     @Override
     public StreamingPlan planWeights(Model model, StreamingSettings streaming) {
         long head = model.embedding().byteSize() + model.finalNorm().byteSize()

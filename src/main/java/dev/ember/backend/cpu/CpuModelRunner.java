@@ -338,6 +338,10 @@ final class CpuModelRunner implements ModelRunner {
      * computing the same batch on their threads meanwhile (they meet it in every collective).
      */
     private void compute(ForwardBatch batch, float[] logits) {
+        if (logits.length < (long) batch.outputRows() * config.vocabSize()) {
+            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need "
+                    + (long) batch.outputRows() * config.vocabSize());
+        }
         if (group == null || group.followers().isEmpty()) {
             computeOwnPart(batch, logits);
             return;
@@ -406,7 +410,7 @@ final class CpuModelRunner implements ModelRunner {
         int[] outputRow = prepare(batch, stage == 0);
         int micro = Math.min(pipe.size(), rows);
         for (int m = 0, firstOutput = 0; m < micro; m++) {
-            int from = (int) ((long) rows * m / micro), to = (int) ((long) rows * (m + 1) / micro), count = to - from;
+            int from = microBatchStart(rows, micro, m), to = microBatchStart(rows, micro, m + 1), count = to - from;
             Activations mb = microBatch(m, count);
             System.arraycopy(act.position, from, mb.position, 0, count);
             System.arraycopy(act.slot, from, mb.slot, 0, count);
@@ -423,10 +427,7 @@ final class CpuModelRunner implements ModelRunner {
                 pipe.send(mb.x, 0, count * h, stage + 1);
                 continue;
             }
-            int outputs = 0;
-            while (firstOutput + outputs < outputRow.length && outputRow[firstOutput + outputs] < to) {
-                outputs++;
-            }
+            int outputs = outputsBefore(outputRow, firstOutput, to);
             int[] local = new int[outputs];
             for (int o = 0; o < outputs; o++) {
                 local[o] = outputRow[firstOutput + o] - from;
@@ -440,14 +441,25 @@ final class CpuModelRunner implements ModelRunner {
         if (stage == 0) {
             stages.enter(Stage.P2P);  // the wait for the last stage is the pipeline's drain, transfers and all
             for (int m = 0, firstOutput = 0; m < micro; m++) {
-                int to = (int) ((long) rows * (m + 1) / micro), outputs = 0;
-                while (firstOutput + outputs < outputRow.length && outputRow[firstOutput + outputs] < to) {
-                    outputs++;
-                }
+                int outputs = outputsBefore(outputRow, firstOutput, microBatchStart(rows, micro, m + 1));
                 pipe.receive(logits, firstOutput * vocab, outputs * vocab, last);
                 firstOutput += outputs;
             }
         }
+    }
+
+    /** The first row of micro-batch {@code m} of {@code micro} over a step of {@code rows} rows (nearly equal shares). */
+    private static int microBatchStart(int rows, int micro, int m) {
+        return (int) ((long) rows * m / micro);
+    }
+
+    /** How many of the outputs from {@code outputRow[first]} on lie in rows before {@code end}. */
+    private static int outputsBefore(int[] outputRow, int first, int end) {
+        int outputs = 0;
+        while (first + outputs < outputRow.length && outputRow[first + outputs] < end) {
+            outputs++;
+        }
+        return outputs;
     }
 
     /** The activations of a pipeline stage's micro-batch {@code m}, holding at least {@code rows} rows. */
@@ -528,10 +540,6 @@ final class CpuModelRunner implements ModelRunner {
     /** The final norm and output projection of rows {@code outputRow} of {@code a}: their logits, in order. */
     private void project(Activations a, int[] outputRow, float[] logits) {
         int outputs = outputRow.length, h = config.hiddenSize();
-        if (logits.length < (long) outputs * config.vocabSize()) {
-            throw new IllegalArgumentException("logits buffer holds " + logits.length + " floats, need "
-                    + (long) outputs * config.vocabSize());
-        }
         stages.enter(Stage.RMSNORM);
         float[] last = new float[outputs * h];
         for (int o = 0; o < outputs; o++) {

@@ -102,19 +102,6 @@ final class VectorOps {
         return sum;
     }
 
-    /** {@code acc[accOffset ..] += scale * x[xOffset ..]} over n elements. */
-    static void axpy(float scale, float[] x, int xOffset, float[] acc, int accOffset, int n) {
-        FloatVector s = FloatVector.broadcast(F, scale);
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xOffset + i).fma(s, FloatVector.fromArray(F, acc, accOffset + i))
-                    .intoArray(acc, accOffset + i);
-        }
-        for (; i < n; i++) {
-            acc[accOffset + i] += scale * x[xOffset + i];
-        }
-    }
-
     /** {@code a[aOffset ..] += b[bOffset ..]} over n elements. */
     static void add(float[] a, int aOffset, float[] b, int bOffset, int n) {
         int i = 0;
