@@ -169,12 +169,12 @@ public record ForwardBatch(List<Chunk> chunks) {
             this(tokens, startPosition, blockTable, -1, 1);
         }
 
-        /** The one-token chunk at {@code position} whose token output {@code fromChunk} of the previous step samples. */
-        public static Chunk carried(int fromChunk, int position, BlockTable blockTable) {
-            if (fromChunk < 0) {
-                throw new IllegalArgumentException("chunk index " + fromChunk);
+        /** The one-token chunk at {@code position} whose token output {@code fromOutput} of the previous step samples. */
+        public static Chunk carried(int fromOutput, int position, BlockTable blockTable) {
+            if (fromOutput < 0) {
+                throw new IllegalArgumentException("output index " + fromOutput);
             }
-            return new Chunk(new int[] {0}, position, blockTable, fromChunk, 1);
+            return new Chunk(new int[] {0}, position, blockTable, fromOutput, 1);
         }
     }
 }

@@ -36,6 +36,11 @@ import java.util.Set;
  * a thread of its own); {@link #validate} may be called from any thread.
  */
 public final class LlmEngine {
+    /**
+     * The logits one step may produce for prompt logprobs: rows of a whole vocabulary each, copied to the host and read
+     * there, so a long prompt scored for its logprobs is computed a few hundred positions a step.
+     */
+    private static final int SCORED_LOGITS_BYTES = 64 << 20;
     private final ModelRunner runner;
     private final SchedulerConfig config;
     private final Scheduler scheduler;
@@ -67,7 +72,8 @@ public final class LlmEngine {
     public LlmEngine(ModelRunner runner, SchedulerConfig config, Set<Integer> stopTokenIds, Tokenizer tokenizer) {
         this.runner = runner;
         this.config = config;
-        this.scheduler = new Scheduler(config, runner.blockAllocator(), stopTokenIds);
+        this.scheduler = new Scheduler(config, runner.blockAllocator(), stopTokenIds,
+                Math.max(1, SCORED_LOGITS_BYTES / (Float.BYTES * runner.config().vocabSize())));
         this.tokenizer = tokenizer;
         this.contextLength = (int) Math.min(runner.config().maxPositions(),
                 (long) runner.blockAllocator().capacity() * runner.blockAllocator().blockSize());
@@ -279,20 +285,27 @@ public final class LlmEngine {
     private SubmittedStep submit(ScheduledStep plan) {
         long start = trace.start();
         Sampler[] samplers = new Sampler[plan.outputs()];
-        boolean carries = true;
         int row = 0;
         for (ScheduledStep.Work w : plan.work()) {
-            if (w.samples()) {
-                Sampler sampler = w.sequence().sampler();
-                int[] draft = w.sequence().draft();
-                for (int j = 0; j < w.drafted(); j++) {  // a verification: each drafted token judged by the target
-                    samplers[row + j] = sampler.verifying(draft[j], w.sequence().draftDistribution(j));
-                    carries &= runner.carriesTokens(samplers[row + j]);
+            Sequence s = w.sequence();
+            if (w.scoresPrompt()) {  // each position's row scores the prompt token after it
+                for (int j = 0; j < w.count() && w.start() + j + 1 < s.promptLength(); j++) {
+                    samplers[row + j] = s.sampler().scoring(w.start() + j + 1, s.token(w.start() + j + 1));
                 }
-                samplers[row + w.drafted()] = sampler;
-                carries &= runner.carriesTokens(sampler);
+            }
+            if (w.samples()) {
+                int first = row + w.firstTokenOutput();
+                int[] draft = s.draft();
+                for (int j = 0; j < w.drafted(); j++) {  // a verification: each drafted token judged by the target
+                    samplers[first + j] = s.sampler().verifying(draft[j], s.draftDistribution(j));
+                }
+                samplers[first + w.drafted()] = s.sampler();
             }
             row += w.outputs();
+        }
+        boolean carries = true;
+        for (Sampler sampler : samplers) {
+            carries &= sampler == null || runner.carriesTokens(sampler);
         }
         SubmittedStep submitted = runner.submit(plan.toForwardBatch(), samplers);
         scheduler.submitted(plan);

@@ -1,5 +1,6 @@
 package dev.ember.engine;
 
+import dev.ember.sampling.ScoredToken;
 import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.FinishReason;
 
@@ -14,15 +15,19 @@ import java.util.List;
  *                           stop string, included (as in the {@code completion_tokens} of OpenAI's {@code usage})
  * @param cachedPromptTokens prompt tokens whose keys and values came from the prefix cache
  * @param logprobs           each generated token's log-probabilities, when the request asked for them; empty otherwise
+ * @param promptLogprobs     the prompt's tokens from the second on, each scored from the tokens before it, when the
+ *                           request asked for prompt logprobs; empty otherwise (the first token has no score)
  */
 public record RequestOutput(String text, int[] promptTokens, int[] tokens, FinishReason finishReason,
-                            int cachedPromptTokens, RequestTimings timings, List<TokenLogprobs> logprobs)
+                            int cachedPromptTokens, RequestTimings timings, List<TokenLogprobs> logprobs,
+                            List<ScoredToken> promptLogprobs)
         implements RequestOutcome {
 
     public RequestOutput {
         promptTokens = promptTokens.clone();
         tokens = tokens.clone();
         logprobs = List.copyOf(logprobs);
+        promptLogprobs = List.copyOf(promptLogprobs);
     }
 
     /** The sum of the generated tokens' log-probabilities (NaN without them): how likely the model found the output. */

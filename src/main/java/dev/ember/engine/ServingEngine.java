@@ -3,6 +3,7 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.ScoredToken;
 import dev.ember.sampling.TokenLogprobs;
 import dev.ember.scheduler.PrefixCache;
 import dev.ember.scheduler.Scheduler;
@@ -458,6 +459,9 @@ public final class ServingEngine implements AutoCloseable {
             }
             lastTokenNanos = now;
             tokens++;
+            if (stream && !handle.isCancelled() && tokens == 1 && params.promptLogprobs() >= 0) {
+                handle.deliver(new RequestEvent.PromptScores(promptScores(s)));
+            }
             if (stream && !handle.isCancelled()) {
                 handle.deliver(new RequestEvent.Token(token, text, s.sampler().logprobs(tokens - 1)));
             }
@@ -479,9 +483,22 @@ public final class ServingEngine implements AutoCloseable {
                 logprobs.add(s.sampler().logprobs(i));  // the sampler drew the sequence's tokens in order
             }
             RequestOutput output = new RequestOutput(s.text(), prompt, s.generatedTokens(), s.finishReason(),
-                    s.cachedPromptTokens(), timings, logprobs);
+                    s.cachedPromptTokens(), timings, logprobs, promptScores(s));
             metrics.requestFinished(output);
             handle.deliver(new RequestEvent.Done(output));
+        }
+
+        /** The prompt's scores from its second token on, or none when the request did not ask for them. */
+        private List<ScoredToken> promptScores(Sequence s) {
+            List<ScoredToken> scores = new ArrayList<>();
+            for (int position = 1; params.promptLogprobs() >= 0 && position < prompt.length; position++) {
+                ScoredToken score = s.sampler().promptLogprobs(position);
+                if (score == null) {
+                    break;  // cancelled or failed before its prompt was computed
+                }
+                scores.add(score);
+            }
+            return scores;
         }
 
         void fail(String message) {

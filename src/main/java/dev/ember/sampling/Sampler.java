@@ -59,35 +59,43 @@ public final class Sampler {
     /** Total weight of the tokens that survive the current step's filters. */
     private double keptMass;
     /**
-     * Speculative decoding, for a sampled (non-greedy) sequence: a drafting sampler keeps the distribution it drew
-     * its last token from; a verifying one judges a drafted token instead of drawing freely. Null for a plain one.
+     * What this sampler does beside drawing freely: for a sampled (non-greedy) sequence's speculation, a drafting sampler
+     * keeps the distribution it drew its last token from and a verifying one judges a drafted token instead of drawing;
+     * a scoring one reads a prompt token's log-probabilities off the row before it and draws nothing. Null for a plain one.
      */
-    private final Speculation speculation;
+    private final Role role;
 
     /**
      * A sequence's draws: how many, and each one's log-probabilities (absent when none were asked for). A verification's
      * rows are drawn in order by the samplers that judge its drafts and then by the sequence's own, each counting on
      * from the one before, so that min_tokens masks by a token's place in the output and the logprobs are each row's;
-     * {@link #resumeAt} then drops the draws of the rows the verification rejected.
+     * {@link #resumeAt} then drops the draws of the rows the verification rejected. Also the prompt's scores, by position
+     * (absent when none were asked for).
      */
     private static final class Draws {
         int count;
         final List<TokenLogprobs> logprobs;
+        ScoredToken[] prompt;
 
-        Draws(boolean withLogprobs) {
+        Draws(boolean withLogprobs, boolean withPromptLogprobs) {
             logprobs = withLogprobs ? new ArrayList<>() : null;
+            prompt = withPromptLogprobs ? new ScoredToken[0] : null;
         }
     }
 
-    /** What a drafting or verifying sampler does beside drawing. */
-    private sealed interface Speculation {
+    /** What a drafting, verifying or scoring sampler does beside (or instead of) drawing. */
+    private sealed interface Role {
         /** Keeps the distribution of the last draw (the draft's q for that token). */
-        final class Drafting implements Speculation {
+        final class Drafting implements Role {
             double[] lastDistribution;
         }
 
         /** Judges {@code draftToken}, drawn from {@code draftDistribution} by the draft. */
-        record Verifying(int draftToken, double[] draftDistribution) implements Speculation {
+        record Verifying(int draftToken, double[] draftDistribution) implements Role {
+        }
+
+        /** Scores the prompt's {@code token} at {@code position} from the row of the position before it. */
+        record Scoring(int position, int token) implements Role {
         }
     }
 
@@ -108,7 +116,7 @@ public final class Sampler {
                 : new RepetitionPenalty(params.repetitionPenalty(), vocabSize);
         this.outputPenalties = params.presencePenalty() == 0f && params.frequencyPenalty() == 0f ? null
                 : new OutputPenalties(params.presencePenalty(), params.frequencyPenalty());
-        this.draws = new Draws(params.logprobs() >= 0);
+        this.draws = new Draws(params.logprobs() >= 0, params.promptLogprobs() >= 0);
         this.biasIds = new int[params.logitBias().size()];
         this.biasValues = new float[biasIds.length];
         int b = 0;
@@ -120,11 +128,11 @@ public final class Sampler {
             biasValues[b++] = bias.getValue();
         }
         this.maskedIds = params.stopTokenIds().stream().filter(id -> id < vocabSize).mapToInt(Integer::intValue).toArray();
-        this.speculation = null;
+        this.role = null;
     }
 
-    /** A sampler of {@code base}'s parameters that shares its random stream, doing {@code speculation} beside. */
-    private Sampler(Sampler base, Speculation speculation) {
+    /** A sampler of {@code base}'s parameters that shares its random stream and its draws, in {@code role}. */
+    private Sampler(Sampler base, Role role) {
         this.params = base.params;
         this.vocabSize = base.vocabSize;
         this.scratch = base.scratch;
@@ -135,7 +143,7 @@ public final class Sampler {
         this.biasIds = base.biasIds;
         this.biasValues = base.biasValues;
         this.maskedIds = base.maskedIds;
-        this.speculation = speculation;
+        this.role = role;
     }
 
     /**
@@ -144,7 +152,7 @@ public final class Sampler {
      * too).
      */
     public boolean canSpeculate() {
-        return repetitionPenalty == null && outputPenalties == null && speculation == null;
+        return repetitionPenalty == null && outputPenalties == null && role == null;
     }
 
     /**
@@ -155,7 +163,7 @@ public final class Sampler {
      */
     public Sampler drafting() {
         Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1).withLogprobs(-1), vocabSize);
-        return params.isGreedy() ? own : new Sampler(own, new Speculation.Drafting());
+        return params.isGreedy() ? own : new Sampler(own, new Role.Drafting());
     }
 
     /**
@@ -183,7 +191,7 @@ public final class Sampler {
 
     /** The distribution a drafting sampler drew its last token from; null for a greedy or plain one. */
     public double[] lastDistribution() {
-        return speculation instanceof Speculation.Drafting d ? d.lastDistribution : null;
+        return role instanceof Role.Drafting d ? d.lastDistribution : null;
     }
 
     /**
@@ -203,7 +211,7 @@ public final class Sampler {
             throw new IllegalArgumentException("verifying a sampled draft needs the draft's distribution over "
                     + vocabSize + " tokens");
         }
-        return new Sampler(this, new Speculation.Verifying(draftToken, draftDistribution));
+        return new Sampler(this, new Role.Verifying(draftToken, draftDistribution));
     }
 
     public SamplingParams params() {
@@ -231,7 +239,7 @@ public final class Sampler {
     public boolean isPlainTopKTopP() {
         return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null
                 && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
-                && (speculation == null || params.isGreedy());
+                && role == null;
     }
 
     /**
@@ -249,6 +257,37 @@ public final class Sampler {
      */
     public TokenLogprobs logprobs(int index) {
         return draws.logprobs == null ? null : draws.logprobs.get(index);
+    }
+
+    /**
+     * For the row of prompt position {@code position - 1}, when {@link SamplingParams#promptLogprobs()} asked for the
+     * prompt's scores: a sampler that records that row's log-probabilities of the prompt's {@code token} at
+     * {@code position} ({@link #promptLogprobs(int)}) and returns {@code token}, drawing nothing. It reads the raw row,
+     * before bias, penalties and temperature, as vLLM's prompt logprobs do; a row scored again (a prompt recomputed after
+     * preemption) replaces the earlier score.
+     *
+     * @throws IllegalStateException if no prompt logprobs were asked for
+     */
+    public Sampler scoring(int position, int token) {
+        if (draws.prompt == null) {
+            throw new IllegalStateException("a prompt scored for a sampler that was not asked for its logprobs");
+        }
+        if (position < 1 || token < 0 || token >= vocabSize) {
+            throw new IllegalArgumentException("prompt token " + token + " at position " + position + " cannot be scored");
+        }
+        return new Sampler(this, new Role.Scoring(position, token));
+    }
+
+    /** The score of the prompt's token at {@code position} (1 for the second token), or null where none was recorded. */
+    public ScoredToken promptLogprobs(int position) {
+        return draws.prompt == null || position >= draws.prompt.length ? null : draws.prompt[position];
+    }
+
+    private void scorePrompt(int position, ScoredToken score) {
+        if (position >= draws.prompt.length) {
+            draws.prompt = Arrays.copyOf(draws.prompt, Math.max(position + 1, 2 * draws.prompt.length));
+        }
+        draws.prompt[position] = score;
     }
 
     /**
@@ -302,6 +341,10 @@ public final class Sampler {
      */
     public int sample(float[] logits, int offset) {
         checkRow(logits, offset);
+        if (role instanceof Role.Scoring(int position, int token)) {
+            scorePrompt(position, ScoredToken.of(logits, offset, vocabSize, token, params.promptLogprobs()));
+            return token;
+        }
         if (draws.logprobs != null) {
             if (raw.length < vocabSize) {
                 raw = new float[vocabSize];
@@ -309,14 +352,15 @@ public final class Sampler {
             System.arraycopy(logits, offset, raw, 0, vocabSize);
         }
         prepare(logits, offset);
-        int token = params.isGreedy() ? argmax(logits, offset) : switch (speculation) {
+        int token = params.isGreedy() ? argmax(logits, offset) : switch (role) {
             case null -> draw(filter(logits, offset));
-            case Speculation.Drafting d -> {
+            case Role.Scoring s -> throw new AssertionError(s);
+            case Role.Drafting d -> {
                 int kept = filter(logits, offset);
                 d.lastDistribution = distribution(kept);
                 yield draw(kept);
             }
-            case Speculation.Verifying v -> verify(v, distribution(filter(logits, offset)));
+            case Role.Verifying v -> verify(v, distribution(filter(logits, offset)));
         };
         draws.count++;
         if (outputPenalties != null) {
@@ -342,7 +386,7 @@ public final class Sampler {
      * min(1, p(d) / q(d)); otherwise draw from max(0, p - q), normalised. A rejection never returns the draft token,
      * since max(0, p(d) - q(d)) is 0 whenever p(d) < q(d).
      */
-    private int verify(Speculation.Verifying v, double[] p) {
+    private int verify(Role.Verifying v, double[] p) {
         double[] q = v.draftDistribution();
         int d = v.draftToken();
         if (q[d] > 0 && nextUniform() * q[d] < p[d]) {

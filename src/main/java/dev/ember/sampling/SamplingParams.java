@@ -30,11 +30,15 @@ import java.util.Set;
  * @param includeStopStrInOutput whether the stop string (or a stop token's text) that ended the output is part of it
  * @param logprobs          how many of the most likely tokens to report beside each sampled token's own log-probability;
  *                          0 reports only the sampled token's, -1 nothing
+ * @param promptLogprobs    vLLM's {@code prompt_logprobs}: each prompt token's log-probability given the tokens before
+ *                          it, and this many of the most likely tokens at its place beside it; -1 nothing (the prompt's
+ *                          positions then produce no logits, and its prefix may come from the cache)
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                              long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
                              float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
-                             Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs) {
+                             Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs,
+                             int promptLogprobs) {
     /** The most {@link #logprobs} a request may ask for (OpenAI's limit on {@code top_logprobs}). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -67,13 +71,24 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         }
         stopTokenIds = Set.copyOf(stopTokenIds);
         require(logprobs >= -1 && logprobs <= MAX_LOGPROBS, "logprobs", logprobs, "in [0, " + MAX_LOGPROBS + "] (or off)");
+        require(promptLogprobs >= -1 && promptLogprobs <= MAX_LOGPROBS, "prompt_logprobs", promptLogprobs,
+                "in [0, " + MAX_LOGPROBS + "] (or off)");
+    }
+
+    /** Without prompt logprobs. */
+    public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
+                          long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
+                          float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
+                          Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs) {
+        this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, presencePenalty,
+                frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs, -1);
     }
 
     /** Without the OpenAI and vLLM extras: no presence or frequency penalty, logit bias, min tokens, stop ids or logprobs. */
     public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                           long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos) {
         this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, 0f, 0f, Map.of(), 0,
-                Set.of(), false, -1);
+                Set.of(), false, -1, -1);
     }
 
     /** Always the most likely token (after the repetition penalty, which is off here too). */
@@ -145,6 +160,10 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         return new Builder(this).logprobs(logprobs).build();
     }
 
+    public SamplingParams withPromptLogprobs(int promptLogprobs) {
+        return new Builder(this).promptLogprobs(promptLogprobs).build();
+    }
+
     /** A copy of some parameters with others changed, checked when built. */
     private static final class Builder {
         private float temperature;
@@ -163,6 +182,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         private Set<Integer> stopTokenIds;
         private boolean includeStopStrInOutput;
         private int logprobs;
+        private int promptLogprobs;
 
         Builder(SamplingParams p) {
             temperature = p.temperature;
@@ -181,11 +201,13 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
             stopTokenIds = p.stopTokenIds;
             includeStopStrInOutput = p.includeStopStrInOutput;
             logprobs = p.logprobs;
+            promptLogprobs = p.promptLogprobs;
         }
 
         SamplingParams build() {
             return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos,
-                    presencePenalty, frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs);
+                    presencePenalty, frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs,
+                    promptLogprobs);
         }
 
         Builder temperature(float v) { temperature = v; return this; }
@@ -204,6 +226,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         Builder stopTokenIds(Set<Integer> v) { stopTokenIds = v; return this; }
         Builder includeStopStrInOutput(boolean v) { includeStopStrInOutput = v; return this; }
         Builder logprobs(int v) { logprobs = v; return this; }
+        Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
     }
 
     /** Names the parameter with the request field users know it by (top_p, not topP). */

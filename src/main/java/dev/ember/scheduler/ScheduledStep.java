@@ -17,15 +17,33 @@ public record ScheduledStep(List<Work> work) {
      * Tokens {@code [start, start + count)} of {@code sequence}.
      *
      * @param samples     whether they reach its end, so that the step's logits for it sample the next token
-     * @param carriedFrom -1, or the chunk of the step in flight whose sampled token is this work's one token (the
+     * @param carriedFrom -1, or the output of the step in flight whose sampled token is this work's one token (the
      *                    engine overlaps steps: this token reaches the host only after this step is scheduled)
      * @param drafted     how many of the tokens are a draft's proposals that follow the sequence's last token (a
      *                    verification: each of the {@code drafted + 1} positions samples a token); 0 otherwise
+     * @param scoresPrompt whether every position of these prompt tokens produces logits, from which the request's
+     *                    prompt logprobs are read ({@link dev.ember.sampling.Sampler#scoring}); the last samples the
+     *                    first generated token when it ends the prompt
      */
-    public record Work(Sequence sequence, int start, int count, boolean samples, int carriedFrom, int drafted) {
-        /** How many positions of the work produce a sampled token: its last, or every one of a verification. */
+    public record Work(Sequence sequence, int start, int count, boolean samples, int carriedFrom, int drafted,
+                       boolean scoresPrompt) {
+        public Work {
+            if (scoresPrompt && (drafted > 0 || carriedFrom >= 0)) {
+                throw new IllegalArgumentException("a work that scores its prompt neither verifies a draft nor carries a token");
+            }
+        }
+
+        /**
+         * How many positions of the work produce logits: its last, every one of a verification, or every one of a chunk
+         * that scores its prompt.
+         */
         public int outputs() {
-            return drafted + 1;
+            return scoresPrompt ? count : drafted + 1;
+        }
+
+        /** Of the work's {@link #outputs()}, the first whose token is the sequence's: a verification's first, else the last. */
+        public int firstTokenOutput() {
+            return scoresPrompt ? count - 1 : 0;
         }
     }
 
@@ -60,7 +78,8 @@ public record ScheduledStep(List<Work> work) {
                 chunks.add(s.draftLastOnDevice() == null ? new ForwardBatch.Chunk(tokens, w.start(), table, -1, w.outputs())
                         : new ForwardBatch.Chunk(tokens, w.start(), table, s.draftLastOutput(), w.outputs(), s.draftLastOnDevice()));
             } else {
-                chunks.add(new ForwardBatch.Chunk(w.sequence().tokenRange(w.start(), w.start() + w.count()), w.start(), table));
+                chunks.add(new ForwardBatch.Chunk(w.sequence().tokenRange(w.start(), w.start() + w.count()), w.start(), table,
+                        -1, w.outputs()));
             }
         }
         return new ForwardBatch(chunks);

@@ -31,10 +31,31 @@ public final class Scheduler {
     private final List<Sequence> running = new ArrayList<>();
     /** The running sequences still computing their prompt, gathered anew by each admission (kept to allocate nothing). */
     private final List<Sequence> prefilling = new ArrayList<>();
+    /**
+     * The most positions of one step that may produce logits for prompt logprobs, and how many are left to the step being
+     * planned: each such row is a whole vocabulary of logits, on the device and copied back.
+     */
+    private final int scoredRowsPerStep;
+    private int scoredRowsLeft;
     private long preemptions;
 
-    /** @param stopTokenIds the tokens that end a sequence (unless its request ignores them): the model's end-of-sequence ids */
+    /** A scheduler that lets a step score up to {@value #DEFAULT_SCORED_ROWS} prompt positions. */
     public Scheduler(SchedulerConfig config, BlockAllocator allocator, Set<Integer> stopTokenIds) {
+        this(config, allocator, stopTokenIds, DEFAULT_SCORED_ROWS);
+    }
+
+    /** A step's prompt positions scored for their logprobs when the caller does not size them by the vocabulary. */
+    public static final int DEFAULT_SCORED_ROWS = 256;
+
+    /**
+     * @param stopTokenIds      the tokens that end a sequence (unless its request ignores them): the model's end-of-sequence ids
+     * @param scoredRowsPerStep the most prompt positions one step scores for prompt logprobs (each a row of logits), at least 1
+     */
+    public Scheduler(SchedulerConfig config, BlockAllocator allocator, Set<Integer> stopTokenIds, int scoredRowsPerStep) {
+        if (scoredRowsPerStep < 1) {
+            throw new IllegalArgumentException("a step must be able to score at least one prompt position, got " + scoredRowsPerStep);
+        }
+        this.scoredRowsPerStep = scoredRowsPerStep;
         this.config = config;
         this.allocator = allocator;
         this.prefixCache = config.prefixCaching() ? new PrefixCache(allocator) : null;
@@ -73,6 +94,7 @@ public final class Scheduler {
     }
 
     public ScheduledStep schedule() {
+        scoredRowsLeft = scoredRowsPerStep;
         if (config.policy() == SchedulePolicy.PREFILL_FIRST) {
             List<ScheduledStep.Work> work = new ArrayList<>();
             int budget = scheduleRunning(work, config.maxBatchedTokens(), true);
@@ -106,6 +128,13 @@ public final class Scheduler {
             // A decode whose draft is waiting verifies it: its last token and the drafted ones, a token sampled at each.
             int drafted = s.inFlight() == 0 && pending == 1 && 1 + s.draft().length <= budget ? s.draft().length : 0;
             int count = s.inFlight() > 0 ? 1 : drafted > 0 ? 1 + drafted : Math.min(pending, Math.min(budget, config.chunkTokens()));
+            boolean scores = scoresPrompt(s, s.computed());
+            if (scores) {
+                count = Math.min(count, scoredRowsLeft);
+                if (count == 0) {
+                    continue;
+                }
+            }
             if (prefillOnly && !reserve(s, s.computed() + count)) {
                 // A prompt that cannot grow waits for the pass with the decodes, which preempts the newest to make room.
                 // Preempting here would hand the blocks straight back to the prompt now first in the queue, every step,
@@ -123,8 +152,9 @@ public final class Scheduler {
                 break;
             }
             work.add(new ScheduledStep.Work(s, s.computed(), count, drafted > 0 || s.computed() + count == end,
-                    s.inFlight() > 0 ? s.inFlightChunk() : -1, drafted));
+                    s.inFlight() > 0 ? s.inFlightOutput() : -1, drafted, scores));
             budget -= count;
+            scoredRowsLeft -= scores ? count : 0;
         }
         return budget;
     }
@@ -157,6 +187,10 @@ public final class Scheduler {
             if (s.inFlight() > 0) {
                 break;
             }
+            boolean scores = scoresPrompt(s, 0);
+            if (scores && scoredRowsLeft == 0) {
+                continue;
+            }
             if (prefixCache != null && awaitsPrefill(s)) {
                 continue;
             }
@@ -170,8 +204,10 @@ public final class Scheduler {
                 prefilling.add(s);
             }
             int count = Math.min(s.length() - s.computed(), Math.min(budget, config.chunkTokens()));
-            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1, 0));
+            count = scores ? Math.min(count, scoredRowsLeft) : count;
+            work.add(new ScheduledStep.Work(s, s.computed(), count, s.computed() + count == s.length(), -1, 0, scores));
             budget -= count;
+            scoredRowsLeft -= scores ? count : 0;
         }
     }
 
@@ -181,6 +217,9 @@ public final class Scheduler {
      * is left out, as {@link #admit} recomputes it anyway.
      */
     private boolean awaitsPrefill(Sequence s) {
+        if (scoresPrompt(s, 0)) {
+            return false;  // it computes its whole prompt whatever the cache holds
+        }
         int blockSize = s.blockTable().blockSize();
         int limit = s.length() - 1;
         int shared = 0;
@@ -192,11 +231,12 @@ public final class Scheduler {
 
     /**
      * Gives a waiting sequence its cached prefix and room for its first chunk; on failure it keeps nothing.
-     * The last prompt token is always recomputed, since its logits are needed.
+     * The last prompt token is always recomputed, since its logits are needed; a prompt scored for its logprobs takes
+     * nothing from the cache, since every position's logits are needed (as vLLM does).
      */
     private boolean admit(Sequence s) {
         int firstChunk = Math.min(s.length(), config.chunkTokens());
-        if (prefixCache != null && s.computed() == 0) {
+        if (prefixCache != null && s.computed() == 0 && !scoresPrompt(s, 0)) {
             int[] cached = prefixCache.match(s.tokens(), s.length() - 1);
             for (int block : cached) {
                 allocator.retain(block);
@@ -214,6 +254,15 @@ public final class Scheduler {
         s.computed(0);
         s.cachedPromptTokens(0);
         return false;
+    }
+
+    /**
+     * Whether a chunk of {@code s} from {@code start} scores prompt tokens: its request asked for prompt logprobs, it has
+     * generated nothing yet (a sequence recomputed after generating has its prompt's scores already), and a position from
+     * {@code start} on predicts a prompt token.
+     */
+    private static boolean scoresPrompt(Sequence s, int start) {
+        return s.params().promptLogprobs() >= 0 && s.generatedCount() == 0 && start + 1 < s.promptLength();
     }
 
     /** Grows the sequence's table to {@code tokens} slots, evicting unused cached prefixes if needed. */
@@ -245,14 +294,14 @@ public final class Scheduler {
      * just finished, offers its full blocks to the prefix cache.
      */
     public void submitted(ScheduledStep step) {
-        List<ScheduledStep.Work> work = step.work();
-        for (int i = 0; i < work.size(); i++) {
-            ScheduledStep.Work w = work.get(i);
+        int row = 0;
+        for (ScheduledStep.Work w : step.work()) {
             Sequence s = w.sequence();
             s.computed(w.start() + w.count());
             if (w.samples()) {
-                s.sampling(i);
+                s.sampling(row + w.outputs() - 1);
             }
+            row += w.outputs();
             if (prefixCache != null && w.start() < s.promptLength() && s.computed() >= s.promptLength()) {
                 prefixCache.insert(s.tokenRange(0, s.computed()), s.blockTable().toArray());
             }
@@ -271,9 +320,9 @@ public final class Scheduler {
         int row = 0;
         for (ScheduledStep.Work w : step.work()) {
             Sequence s = w.sequence();
-            int first = row;
+            int first = row + w.firstTokenOutput();
             row += w.outputs();
-            if (tokens[first] < 0 || s.isFinished()) {
+            if (!w.samples() || tokens[first] < 0 || s.isFinished()) {
                 continue;
             }
             if (w.drafted() == 0) {

@@ -30,8 +30,8 @@ public final class Sequence {
     private int computed;
     /** Tokens sampled by submitted steps that have not reached the host yet (0, or 1 while steps overlap). */
     private int inFlight;
-    /** The chunk of the latest submitted step that samples this sequence's next token. */
-    private int inFlightChunk = -1;
+    /** The output of the latest submitted step that samples this sequence's next token. */
+    private int inFlightOutput = -1;
     /** Tokens a draft proposed to follow this sequence, for the next step to verify; empty when none. */
     private int[] draft = NO_DRAFT;
     /** The draft's distribution for each drafted token (sampled drafts); null for greedy ones. */
@@ -133,15 +133,15 @@ public final class Sequence {
         return inFlight;
     }
 
-    /** The chunk of the latest submitted step that samples this sequence's next token (valid while in flight). */
-    int inFlightChunk() {
-        return inFlightChunk;
+    /** The output of the latest submitted step that samples this sequence's next token (valid while in flight). */
+    int inFlightOutput() {
+        return inFlightOutput;
     }
 
-    /** Notes that the step just submitted samples this sequence's next token in its chunk {@code chunk}. */
-    void sampling(int chunk) {
+    /** Notes that the step just submitted samples this sequence's next token at its output {@code output}. */
+    void sampling(int output) {
         inFlight++;
-        inFlightChunk = chunk;
+        inFlightOutput = output;
     }
 
     /**

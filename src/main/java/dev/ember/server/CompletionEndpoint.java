@@ -12,6 +12,7 @@ import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
 import dev.ember.engine.ServingEngine;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.ScoredToken;
 import dev.ember.sampling.TokenLogprobs;
 import dev.ember.tokenizer.Tokenizer;
 
@@ -120,7 +121,8 @@ final class CompletionEndpoint {
                 chosen.add(out);
                 ObjectNode choice = choices.addObject();
                 choice.put("index", p * request.n() + j);
-                String text = (request.echo() ? tokenizer.decode(request.prompts().get(p), true) : "") + out.text();
+                int[] prompt = request.prompts().get(p);
+                String text = (request.echo() ? tokenizer.decode(prompt, true) : "") + (request.generates() ? out.text() : "");
                 if (response.kind() == Kind.CHAT) {
                     ObjectNode message = choice.putObject("message");
                     message.put("role", "assistant");
@@ -129,12 +131,19 @@ final class CompletionEndpoint {
                     choice.put("text", text);
                 }
                 if (request.logprobs() >= 0) {
-                    choice.set("logprobs", response.logprobs(out.logprobs(), 0));
+                    choice.set("logprobs", response.logprobs(request.echo() ? prompt : null, out.promptLogprobs(),
+                            request.generates() ? out.logprobs() : List.of(), 0));
                 } else {
                     choice.putNull("logprobs");
                 }
-                choice.put("finish_reason", out.finishReason().apiName());
+                choice.put("finish_reason", request.generates() ? out.finishReason().apiName() : "length");
+                if (request.promptLogprobs() >= 0 && response.kind() == Kind.TEXT) {
+                    choice.set("prompt_logprobs", response.promptLogprobs(out.promptLogprobs()));
+                }
             }
+        }
+        if (request.promptLogprobs() >= 0 && response.kind() == Kind.CHAT) {
+            body.set("prompt_logprobs", response.promptLogprobs(chosen.getFirst().promptLogprobs()));  // one prompt
         }
         body.set("usage", usage(request, chosen));
         exchange.sendJson(200, json.writeValueAsBytes(body));
@@ -190,9 +199,10 @@ final class CompletionEndpoint {
         CompletionRequest request = response.request();
         exchange.startEventStream();
         int[] sentChars = new int[count];
-        int[] sentTokens = new int[count];
+        // An echo with logprobs waits for the prompt's scores, which come ahead of the first token.
+        boolean echoScored = request.echo() && request.logprobs() >= 0;
         for (int i = 0; i < count; i++) {
-            String echoed = request.echo() ? tokenizer.decode(request.prompts().get(i / request.n()), true) : "";
+            String echoed = request.echo() && !echoScored ? tokenizer.decode(request.prompts().get(i / request.n()), true) : "";
             if (response.kind() == Kind.CHAT || !echoed.isEmpty()) {
                 ObjectNode first = response.chunk();
                 ObjectNode choice = response.choice(first, i, echoed, null);
@@ -207,8 +217,18 @@ final class CompletionEndpoint {
             ChoiceEvent next = events.next();
             int i = next.choice();
             switch (next.event()) {
+                case RequestEvent.PromptScores(List<ScoredToken> scores) -> {
+                    if (echoScored) {
+                        int[] prompt = request.prompts().get(i / request.n());
+                        ObjectNode chunk = response.chunk();
+                        ObjectNode choice = response.choice(chunk, i, tokenizer.decode(prompt, true), null);
+                        choice.set("logprobs", response.logprobs(prompt, scores, List.of(), 0));
+                        send(exchange, chunk);
+                    }
+                }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
-                    if (!text.isEmpty() || logprobs != null) {
+                    // An echo of the prompt alone leaves out the one token computed.
+                    if (request.generates() && (!text.isEmpty() || logprobs != null)) {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, text, null);
                         if (logprobs != null) {
@@ -217,11 +237,12 @@ final class CompletionEndpoint {
                         send(exchange, chunk);
                         sentChars[i] += text.length();
                     }
-                    sentTokens[i]++;
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(exchange, response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName()));
+                    send(exchange, request.generates()
+                            ? response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName())
+                            : response.finalChunk(i, "", "length"));
                     outputs.add(output);
                     done++;
                 }
@@ -260,7 +281,7 @@ final class CompletionEndpoint {
         int completion = 0;
         int cached = 0;
         for (RequestOutput out : outputs) {
-            completion += out.generatedTokenCount();
+            completion += request.generates() ? out.generatedTokenCount() : 0;
             cached = Math.max(cached, out.cachedPromptTokens());
         }
         ObjectNode usage = json.createObjectNode();
@@ -344,10 +365,19 @@ final class CompletionEndpoint {
          * the offsets counted from {@code offset}.
          */
         ObjectNode logprobs(List<TokenLogprobs> tokens, int offset) {
+            return logprobs(null, List.of(), tokens, offset);
+        }
+
+        /**
+         * The same, for a completion whose text starts with the echoed {@code prompt} (null for none): its first token
+         * with no log-probability, as OpenAI writes it, then each later one's from {@code promptScores}, then the
+         * {@code generated} tokens'. Each lists the request's {@code logprobs} most likely tokens.
+         */
+        ObjectNode logprobs(int[] prompt, List<ScoredToken> promptScores, List<TokenLogprobs> generated, int offset) {
             ObjectNode out = json.createObjectNode();
             if (kind == Kind.CHAT) {
                 ArrayNode content = out.putArray("content");
-                for (TokenLogprobs t : tokens) {
+                for (TokenLogprobs t : generated) {
                     ObjectNode entry = tokenEntry(content.addObject(), t.token(), t.logprob());
                     ArrayNode top = entry.putArray("top_logprobs");
                     for (int k = 0; k < t.topTokens().length; k++) {
@@ -360,18 +390,55 @@ final class CompletionEndpoint {
             ArrayNode logprobs = out.putArray("token_logprobs");
             ArrayNode tops = out.putArray("top_logprobs");
             ArrayNode offsets = out.putArray("text_offset");
-            for (TokenLogprobs t : tokens) {
+            List<TokenLogprobs> scored = new ArrayList<>();
+            if (prompt != null) {
+                String first = tokenString(prompt[0]);
+                texts.add(first);
+                logprobs.addNull();
+                tops.addNull();
+                offsets.add(offset);
+                offset += first.length();
+                promptScores.forEach(score -> scored.add(score.logprobs()));
+            }
+            scored.addAll(generated);
+            for (TokenLogprobs t : scored) {
                 String text = tokenString(t.token());
                 texts.add(text);
                 logprobs.add(t.logprob());
                 ObjectNode top = tops.addObject();
-                for (int k = 0; k < t.topTokens().length; k++) {
+                for (int k = 0; k < Math.min(t.topTokens().length, request.logprobs()); k++) {
                     top.put(tokenString(t.topTokens()[k]), t.topLogprobs()[k]);
                 }
                 offsets.add(offset);
                 offset += text.length();
             }
             return out;
+        }
+
+        /**
+         * vLLM's {@code prompt_logprobs}: null for the first prompt token, then for each later one an object from token
+         * ids to {@code {"logprob", "rank", "decoded_token"}}, the prompt's own token first, then the request's
+         * {@code prompt_logprobs} most likely.
+         */
+        ArrayNode promptLogprobs(List<ScoredToken> scores) {
+            ArrayNode out = json.createArrayNode();
+            out.addNull();
+            for (ScoredToken score : scores) {
+                TokenLogprobs t = score.logprobs();
+                ObjectNode position = out.addObject();
+                promptEntry(position, t.token(), t.logprob(), score.rank());
+                for (int k = 0; k < Math.min(t.topTokens().length, request.promptLogprobs()); k++) {
+                    if (!position.has(Integer.toString(t.topTokens()[k]))) {
+                        promptEntry(position, t.topTokens()[k], t.topLogprobs()[k], k + 1);
+                    }
+                }
+            }
+            return out;
+        }
+
+        private void promptEntry(ObjectNode position, int token, float logprob, int rank) {
+            position.putObject(Integer.toString(token)).put("logprob", logprob).put("rank", rank)
+                    .put("decoded_token", tokenString(token));
         }
 
         private ObjectNode tokenEntry(ObjectNode entry, int token, float logprob) {

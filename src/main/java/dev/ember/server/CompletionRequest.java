@@ -8,9 +8,16 @@ import java.util.List;
  * A completion or chat request read and checked, ready for the engine: its prompts (one for chat; one or more for
  * completions), each with its parameters, {@code bestOf} sequences generated for each and the {@code n} most likely of
  * them returned; {@code logprobs} is -1 when none were asked for.
+ *
+ * @param echo           whether a completion's text (and, with {@code logprobs}, its log-probabilities) starts with
+ *                       the prompt's
+ * @param generates      false for an echo with {@code max_tokens} 0: the answer is the prompt alone (the engine still
+ *                       computes one token, which is left out), as a scoring client such as lm-evaluation-harness asks
+ * @param promptLogprobs vLLM's {@code prompt_logprobs} field, -1 when not asked: the answer then carries every prompt
+ *                       token's scores in vLLM's form
  */
 record CompletionRequest(List<int[]> prompts, List<SamplingParams> params, int n, int bestOf, boolean stream,
-                         boolean includeUsage, boolean echo, int logprobs) {
+                         boolean includeUsage, boolean echo, boolean generates, int logprobs, int promptLogprobs) {
     /** The most sequences one request may ask for (prompts x best_of). */
     static final int MAX_SEQUENCES = 256;
 }

@@ -31,7 +31,7 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
             "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
             "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
-            "skip_special_tokens");
+            "skip_special_tokens", "prompt_logprobs");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice");
@@ -69,8 +69,11 @@ final class RequestReader implements AutoCloseable {
         }
         int logprobs = logprobs(fields, kind);
         boolean echo = kind == CompletionEndpoint.Kind.TEXT && fields.bool("echo", false);
-        if (echo && logprobs >= 0) {
-            throw ApiException.invalid("echo", "echo with logprobs needs the prompt's log-probabilities, which Ember does not compute");
+        int promptLogprobs = fields.has("prompt_logprobs")
+                ? (int) fields.integer("prompt_logprobs", 0, 0, SamplingParams.MAX_LOGPROBS) : -1;
+        if (promptLogprobs >= 0 && stream) {
+            throw ApiException.invalid("prompt_logprobs", "prompt_logprobs cannot be streamed (as in vLLM); echo with "
+                    + "logprobs streams the prompt's log-probabilities in the completions format");
         }
         if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
             throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
@@ -114,12 +117,17 @@ final class RequestReader implements AutoCloseable {
                 }
             }
         }
-        SamplingParams base = samplingParams(fields, logprobs, bestOf > n);
+        // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
+        SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
+                .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1));
+        boolean generates = !(echo && fields.has("max_tokens") && fields.node("max_tokens").isIntegralNumber()
+                && fields.node("max_tokens").asLong() == 0);
         List<SamplingParams> params = new ArrayList<>();
         for (int[] prompt : prompts) {
-            params.add(base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens())));
+            params.add(generates ? base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens()))
+                    : base.withMinTokens(0).withMaxTokens(1));
         }
-        return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, logprobs);
+        return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs);
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */
@@ -141,7 +149,8 @@ final class RequestReader implements AutoCloseable {
         String maxName = kind == CompletionEndpoint.Kind.CHAT && fields.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
         long maxTokens = fields.integer(maxName, room, Long.MIN_VALUE, Long.MAX_VALUE);
         if (maxTokens < 1) {
-            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1");
+            throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " must be at least 1"
+                    + (kind == CompletionEndpoint.Kind.TEXT ? " (0 only with echo, which returns the prompt alone)" : ""));
         }
         if (maxTokens > room) {
             throw ApiException.invalid(maxName, maxName + " = " + maxTokens + " is too large: the context holds " + context

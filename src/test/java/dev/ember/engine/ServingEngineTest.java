@@ -128,6 +128,7 @@ class ServingEngineTest {
                                 ids.add(id);
                                 streamed.append(text);
                             }
+                            case RequestEvent.PromptScores scores -> fail("no prompt logprobs were asked for");
                             case RequestEvent.Done(RequestOutcome outcome) -> {
                                 RequestOutput out = assertInstanceOf(RequestOutput.class, outcome);
                                 assertEquals(maxTokens, out.generatedTokenCount());

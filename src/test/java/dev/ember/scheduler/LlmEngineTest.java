@@ -59,21 +59,26 @@ class LlmEngineTest {
 
     /** Greedy tokens for one prompt, one forward at a time: the reference. */
     static int[] greedyAlone(int[] prompt, int maxTokens) {
+        return greedyAlone(reference, prompt, maxTokens);
+    }
+
+    /** Greedy tokens for one prompt on {@code runner}, one forward at a time. */
+    static int[] greedyAlone(ModelRunner runner, int[] prompt, int maxTokens) {
         BlockTable table = new BlockTable(16);
-        assertTrue(table.reserve(prompt.length + maxTokens, reference.blockAllocator()));
-        float[] logits = new float[CONFIG.vocabSize()];
+        assertTrue(table.reserve(prompt.length + maxTokens, runner.blockAllocator()));
+        float[] logits = new float[runner.config().vocabSize()];
         try {
-            reference.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, table)), logits);
             int[] out = new int[maxTokens];
             for (int i = 0; i < maxTokens; i++) {
                 out[i] = dev.ember.Numerics.argmax(logits, 0, logits.length);
                 if (i + 1 < maxTokens) {
-                    reference.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{out[i]}, prompt.length + i, table)), logits);
+                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(new int[]{out[i]}, prompt.length + i, table)), logits);
                 }
             }
             return out;
         } finally {
-            table.release(reference.blockAllocator());
+            table.release(runner.blockAllocator());
         }
     }
 

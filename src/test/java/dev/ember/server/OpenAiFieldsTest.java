@@ -17,6 +17,8 @@ import dev.ember.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
@@ -203,6 +205,122 @@ class OpenAiFieldsTest {
     void echoPrefixesThePrompt() throws Exception {
         JsonNode answer = ok("/v1/completions", greedy("A friend in need", 4).put("echo", true));
         assertEquals("A friend in need" + alone("A friend in need", 4).text(), answer.at("/choices/0/text").asText());
+    }
+
+    /**
+     * What lm-evaluation-harness asks to score a continuation: the context and continuation as token ids, echoed with
+     * logprobs, and no token (or one) generated. The continuation here is the model's own greedy output, so each of its
+     * tokens must score as it scored when generated, and head its own top list (lm-eval's "is greedy").
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1})
+    void echoWithLogprobsScoresThePromptAsLmEvalAsks(int maxTokens) throws Exception {
+        String context = "To install a package on Debian,";
+        JsonNode generated = ok("/v1/completions", greedy(context, 6).put("logprobs", 1)).at("/choices/0/logprobs");
+        int[] contextIds = tokenizer.encode(context);
+        int[] continuation = alone(context, 6).tokens();
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", maxTokens).put("temperature", 0).put("logprobs", 1)
+                .put("echo", true);
+        var prompt = body.putArray("prompt").addArray();
+        for (int id : contextIds) {
+            prompt.add(id);
+        }
+        for (int id : continuation) {
+            prompt.add(id);
+        }
+        JsonNode choice = ok("/v1/completions", body).at("/choices/0");
+        JsonNode logprobs = choice.get("logprobs");
+        int total = contextIds.length + continuation.length;
+        assertEquals(total + maxTokens, logprobs.get("tokens").size(), "the prompt's tokens, then the generated one if any");
+        assertTrue(logprobs.at("/token_logprobs/0").isNull(), "the first prompt token has no log-probability");
+        assertTrue(logprobs.at("/top_logprobs/0").isNull());
+        for (int i = 1; i < total; i++) {
+            assertTrue(logprobs.at("/token_logprobs/" + i).asDouble() <= 0, "position " + i);
+            assertEquals(1, logprobs.at("/top_logprobs/" + i).size(), "logprobs = 1: one alternative a position");
+        }
+        for (int j = 0; j < continuation.length; j++) {
+            int i = contextIds.length + j;
+            assertEquals(generated.at("/token_logprobs/" + j).asDouble(), logprobs.at("/token_logprobs/" + i).asDouble(), 1e-4,
+                    "continuation token " + j + " scores as it did when generated");
+            JsonNode top = logprobs.at("/top_logprobs/" + i);
+            assertEquals(logprobs.at("/tokens/" + i).asText(), top.fieldNames().next(), "a greedy token heads its top list");
+        }
+        assertEquals(0, logprobs.at("/text_offset/0").asInt());
+        for (int i = 1; i < logprobs.get("tokens").size(); i++) {
+            assertEquals(logprobs.at("/text_offset/" + (i - 1)).asInt() + logprobs.at("/tokens/" + (i - 1)).asText().length(),
+                    logprobs.at("/text_offset/" + i).asInt());
+        }
+        String echoed = tokenizer.decode(concat(contextIds, continuation), true);
+        assertTrue(choice.get("text").asText().startsWith(echoed), "the text starts with the prompt");
+        if (maxTokens == 0) {
+            assertEquals(echoed, choice.get("text").asText(), "max_tokens 0: the prompt alone");
+            assertEquals("length", choice.get("finish_reason").asText());
+        }
+        JsonNode again = ok("/v1/completions", body);
+        assertEquals(maxTokens, again.at("/usage/completion_tokens").asInt());
+        assertEquals(logprobs, again.at("/choices/0/logprobs"), "a prompt scored again, its blocks now in the prefix cache");
+    }
+
+    private static int[] concat(int[] a, int[] b) {
+        int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /** vLLM's prompt_logprobs: null, then per position the prompt's token with its rank, then the most likely ones. */
+    @Test
+    void promptLogprobsListEachPromptTokenWithItsRank() throws Exception {
+        String prompt = "A friend in need is a friend indeed";
+        int[] ids = tokenizer.encode(prompt);
+        JsonNode answer = ok("/v1/completions", greedy(prompt, 2).put("prompt_logprobs", 2).put("echo", true).put("logprobs", 0));
+        JsonNode scores = answer.at("/choices/0/prompt_logprobs");
+        JsonNode echoed = answer.at("/choices/0/logprobs/token_logprobs");
+        assertEquals(ids.length, scores.size());
+        assertTrue(scores.get(0).isNull());
+        for (int p = 1; p < ids.length; p++) {
+            JsonNode position = scores.get(p);
+            JsonNode own = position.get(Integer.toString(ids[p]));
+            assertNotNull(own, "position " + p + " lists its own token first");
+            assertEquals(Integer.toString(ids[p]), position.fieldNames().next());
+            assertEquals(echoed.get(p).asDouble(), own.get("logprob").asDouble(), 1e-6, "the same score as the echo's");
+            assertEquals(tokenizer.decode(new int[] {ids[p]}, false), own.get("decoded_token").asText());
+            int rank = own.get("rank").asInt();
+            assertTrue(rank >= 1);
+            assertEquals(rank <= 2 ? 2 : 3, position.size(), "the own token, and the two most likely besides it");
+            for (var it = position.fields(); it.hasNext(); ) {
+                JsonNode entry = it.next().getValue();
+                assertTrue(entry.get("logprob").asDouble() > own.get("logprob").asDouble() == entry.get("rank").asInt() < rank
+                        || entry == own, "ranks follow the log-probabilities at position " + p);
+            }
+        }
+        ObjectNode chat = JSON.createObjectNode().put("max_tokens", 2).put("temperature", 0).put("prompt_logprobs", 0);
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Who is wise?");
+        JsonNode chatScores = ok("/v1/chat/completions", chat).get("prompt_logprobs");
+        assertTrue(chatScores.get(0).isNull());
+        assertTrue(chatScores.size() > 5, "the chat template's tokens are the prompt");
+        assertEquals(1, chatScores.get(1).size(), "prompt_logprobs 0: the own token alone");
+    }
+
+    @Test
+    void echoWithLogprobsStreamsThePromptsScoresFirst() throws Exception {
+        String prompt = "In the beginning";
+        ObjectNode body = greedy(prompt, 3).put("echo", true).put("logprobs", 1).put("stream", true);
+        HttpResponse<String> response = OpenAiServerTest.postTo(base + "/v1/completions", body.toString());
+        assertEquals(200, response.statusCode(), response.body());
+        List<JsonNode> chunks = new ArrayList<>();
+        for (String event : response.body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (!data.equals("[DONE]")) {
+                chunks.add(JSON.readTree(data).at("/choices/0"));
+            }
+        }
+        JsonNode first = chunks.getFirst();
+        assertEquals(prompt, first.get("text").asText());
+        assertEquals(tokenizer.encode(prompt).length, first.at("/logprobs/tokens").size());
+        assertTrue(first.at("/logprobs/token_logprobs/0").isNull());
+        StringBuilder text = new StringBuilder();
+        chunks.forEach(c -> text.append(c.get("text").asText()));
+        assertEquals(prompt + alone(prompt, 3).text(), text.toString());
     }
 
     @Test

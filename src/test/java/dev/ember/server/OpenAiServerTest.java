@@ -267,7 +267,9 @@ class OpenAiServerTest {
             n of zero                   | /v1/completions      | {"prompt": "hi", "n": 0}                        | n
             best_of below n             | /v1/completions      | {"prompt": "hi", "n": 3, "best_of": 2}          | best_of
             best_of streamed            | /v1/completions      | {"prompt": "hi", "best_of": 2, "stream": true}  | best_of
-            echo with logprobs          | /v1/completions      | {"prompt": "hi", "echo": true, "logprobs": 1}   | echo
+            prompt_logprobs streamed    | /v1/completions      | {"prompt": "hi", "prompt_logprobs": 1, "stream": true} | prompt_logprobs
+            prompt_logprobs over 20     | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "prompt_logprobs": 21} | prompt_logprobs
+            zero max_tokens in chat     | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0} | max_tokens
             logprobs over 20            | /v1/completions      | {"prompt": "hi", "logprobs": 21}                | logprobs
             top_logprobs without        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2} | top_logprobs
             logit_bias not an id        | /v1/completions      | {"prompt": "hi", "logit_bias": {"the": 5}}      | logit_bias

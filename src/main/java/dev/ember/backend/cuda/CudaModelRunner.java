@@ -267,9 +267,14 @@ final class CudaModelRunner implements ModelRunner {
             buffers.topLogprobs.copyToHostAsync(slot.hostTopLogprobs.segment().asSlice(0, tops), stream);
         }
         for (int i = 0; i < outputs; i++) {
-            if (samplesOnHost(samplers[i])) {
-                long row = 4L * i * vocab;
-                buffers.logits.copyToHostAsync(row, buffers.hostLogits.segment().asSlice(row, 4L * vocab), stream);
+            if (samplesOnHost(samplers[i])) {  // a run of such rows (a prompt scored for its logprobs) in one copy
+                int end = i + 1;
+                while (end < outputs && samplesOnHost(samplers[end])) {
+                    end++;
+                }
+                long from = 4L * i * vocab;
+                buffers.logits.copyToHostAsync(from, buffers.hostLogits.segment().asSlice(from, 4L * (end - i) * vocab), stream);
+                i = end - 1;
             }
         }
         stages.end();

@@ -10,6 +10,7 @@ import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.ScoredToken;
 import dev.ember.sampling.TokenLogprobs;
 import org.junit.jupiter.api.Test;
 
@@ -139,6 +140,52 @@ class CudaLogprobsTest {
             assertEquals(chosen[1], sampler.logprobs(1).token());
             System.out.printf("[gpu-check] logprobs of a verification's %d rows, in row order: logprobs within %.2e%n", outputs, worst);
             table.release(runner.blockAllocator());
+        }
+    }
+
+    /**
+     * A prompt scored for its logprobs beside a plain decode: its chunk's every row is an output, each scored on the host
+     * from its copied row (one copy for the run of them) but the last, which draws the first token on the GPU; the
+     * scores equal what {@link ScoredToken#of} reads off {@code forward}'s logits of the same step.
+     */
+    @Test
+    void aScoredPromptsRowsAreReadOffItsLogits() {
+        Gpu.context();
+        int vocab = CONFIG.vocabSize(), length = 37;
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 1024, BLOCK), 6)) {
+            int[] prompt = new SplittableRandom(6).ints(length, 0, vocab).toArray();
+            BlockTable scoredTable = runner.blockAllocator().newTable(), plainTable = runner.blockAllocator().newTable();
+            scoredTable.reserveOrFail(length, runner.blockAllocator());
+            plainTable.reserveOrFail(length, runner.blockAllocator());
+            ForwardBatch batch = ForwardBatch.of(new ForwardBatch.Chunk(prompt, 0, scoredTable, -1, length),
+                    new ForwardBatch.Chunk(prompt, 0, plainTable));
+            float[] logits = new float[(length + 1) * vocab];
+            runner.forward(batch, logits);
+            Sampler scored = new Sampler(SamplingParams.greedy(4).withPromptLogprobs(3), vocab);
+            Sampler plain = new Sampler(SamplingParams.greedy(4), vocab);
+            Sampler[] rows = new Sampler[length + 1];
+            for (int p = 1; p < length; p++) {
+                rows[p - 1] = scored.scoring(p, prompt[p]);
+            }
+            rows[length - 1] = scored;
+            rows[length] = plain;
+            int[] tokens = new int[length + 1];
+            runner.submit(batch, rows).await(tokens);
+            double worst = 0;
+            for (int p = 1; p < length; p++) {
+                ScoredToken expected = ScoredToken.of(logits, (p - 1) * vocab, vocab, prompt[p], 3);
+                ScoredToken got = scored.promptLogprobs(p);
+                assertEquals(prompt[p], tokens[p - 1], "a scoring row returns its prompt token");
+                assertEquals(expected.rank(), got.rank(), "position " + p);
+                worst = Math.max(worst, relativeError(expected.logprobs().logprob(), got.logprobs().logprob(), "position " + p));
+            }
+            assertEquals(dev.ember.Numerics.argmax(logits, (length - 1) * vocab, vocab), tokens[length - 1], "the first token");
+            assertEquals(dev.ember.Numerics.argmax(logits, length * vocab, vocab), tokens[length], "the plain chunk's token");
+            System.out.printf("[gpu-check] a prompt of %d tokens scored beside a plain chunk: ranks equal, logprobs within %.2e%n",
+                    length, worst);
+            scoredTable.release(runner.blockAllocator());
+            plainTable.release(runner.blockAllocator());
         }
     }
 
