@@ -11,7 +11,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 /**
  * Ember's packages point one way (docs/architecture.md, "Packages and layers"), checked on the compiled main classes.
- * Bottom to top: the foundation (the root package, model, tokenizer, sampling, kvcache, trace); nativelib; backend with
+ * Bottom to top: the foundation (the root package, model, tokenizer, sampling, grammar, kvcache, trace); nativelib; backend with
  * monitor beside it; scheduler; engine; cli; server and bench, which use cli; report, which may use bench; app, which
  * registers every command and which nothing imports.
  */
@@ -34,7 +34,7 @@ class ArchitectureTest {
     static final ArchRule layers = layeredArchitecture().consideringOnlyDependenciesInLayers()
             .ensureAllClassesAreContainedInArchitecture()
             .layer(FOUNDATION).definedBy("dev.ember", "dev.ember.model..", "dev.ember.tokenizer..", "dev.ember.sampling..",
-                    "dev.ember.kvcache..", "dev.ember.trace..")
+                    "dev.ember.grammar..", "dev.ember.kvcache..", "dev.ember.trace..")
             .layer(NATIVE).definedBy("dev.ember.nativelib..")
             .layer(BACKEND).definedBy("dev.ember.backend..")
             .layer(MONITOR).definedBy("dev.ember.monitor..")

@@ -1,5 +1,8 @@
 package dev.ember.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
@@ -13,6 +16,7 @@ import dev.ember.engine.RequestError;
 import dev.ember.engine.RequestOutcome;
 import dev.ember.engine.RequestOutput;
 import dev.ember.engine.ServingEngine;
+import dev.ember.grammar.Grammars;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
@@ -26,12 +30,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 /**
@@ -83,6 +91,13 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "keep generating past end-of-sequence tokens")
     boolean ignoreEos;
 
+    @Option(names = "--json-schema", paramLabel = "SCHEMA",
+            description = "hold the output to a JSON schema: its text, or a file holding it ('{}': any JSON value)")
+    String jsonSchema;
+
+    @Option(names = "--json-object", description = "hold the output to a JSON object")
+    boolean jsonObject;
+
     @Option(names = "--chunk-len", defaultValue = "" + Generator.DEFAULT_CHUNK_TOKENS,
             description = "most prompt tokens per prefill step (chunked prefill); default: ${DEFAULT-VALUE}")
     int chunkLen;
@@ -120,7 +135,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 if (speculation != null) {
                     engine.speculate(speculation);
                 }
-                GenerationResult r = new Generator(engine).generate(promptTokens, sampling.params(), piece -> {
+                GenerationResult r = new Generator(engine).generate(promptTokens, constrained(sampling.params(), tokenizer, model), piece -> {
                     out.print(piece);
                     out.flush();
                 });
@@ -131,10 +146,47 @@ public final class GenerateCommand implements Callable<Integer> {
                                 + "decode: %.1f tokens/s, backend: %s, sampling: %s%n",
                         model.name(), promptTokens.length, r.tokens().length, r.finishReason().apiName(),
                         full ? ": the context is full" : "", r.ttftMillis(), r.decodeTokensPerSecond(), runner.deviceName(),
-                        sampling.description() + speculated(speculation, engine));
+                        sampling.description() + held() + speculated(speculation, engine));
             }
         }
         return 0;
+    }
+
+    /** {@code params} with the grammar of --json-schema or --json-object, if either was given. */
+    private SamplingParams constrained(SamplingParams params, Tokenizer tokenizer, Model model) {
+        if (jsonSchema == null && !jsonObject) {
+            return params;
+        }
+        EmberException.require(jsonSchema == null || !jsonObject, "--json-schema and --json-object both constrain the output: give one");
+        EmberException.require(!ignoreEos, "--ignore-eos with a JSON output: the grammar ends the output with an end-of-sequence token");
+        Set<Integer> ends = new HashSet<>(model.config().eosTokenIds());
+        ends.addAll(tokenizer.stopTokenIds());
+        Grammars grammars = new Grammars(tokenizer, ends);
+        return params.withGrammar(jsonObject ? grammars.jsonObject() : grammars.jsonSchema(schema(jsonSchema)));
+    }
+
+    /** What the summary line says of the output's grammar. */
+    private String held() {
+        return jsonSchema != null ? ", held to a JSON schema" : jsonObject ? ", held to a JSON object" : "";
+    }
+
+    /** A schema given as its text, or as a file holding it. */
+    private static JsonNode schema(String given) {
+        String text = given;
+        if (!given.strip().startsWith("{")) {
+            Path file = Path.of(given);
+            EmberException.require(Files.isRegularFile(file), "--json-schema " + given + ": neither a JSON schema nor a file");
+            try {
+                text = Files.readString(file);
+            } catch (IOException e) {
+                throw new EmberException("--json-schema: cannot read " + file + " (" + e.getMessage() + ")", e);
+            }
+        }
+        try {
+            return new ObjectMapper().readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new EmberException("--json-schema: not valid JSON (" + e.getOriginalMessage() + ")", e);
+        }
     }
 
     /**
@@ -164,7 +216,7 @@ public final class GenerateCommand implements Callable<Integer> {
                  Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
                  ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler, speculation)) {
                 long start = System.nanoTime();
-                List<RequestOutcome> outcomes = engine.generateTokens(encoded, params);
+                List<RequestOutcome> outcomes = engine.generateTokens(encoded, constrained(params, tokenizer, model));
                 double seconds = (System.nanoTime() - start) / 1e9;
                 long promptCount = 0;
                 long generated = 0;
@@ -200,7 +252,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         model.name(), outcomes.size(), failed, promptCount, generated, seconds, generated / seconds,
                         (promptCount + generated) / seconds,
                         Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName(),
-                        sampling.description());
+                        sampling.description() + held());
                 if (speculation != null) {
                     err.println("[" + model.name() + "] " + engine.inspect(e -> speculated(speculation, e)).substring(2));
                 }

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -18,7 +19,8 @@ import java.util.SplittableRandom;
  * tokens have been drawn) the stop tokens masked, then the penalties: repetition (HF's, over prompt and output) and
  * OpenAI's presence and frequency penalties (over the output: the tokens this sampler drew). With logprobs asked for,
  * each drawn token's log-probability and the most likely tokens' are read off the raw row first
- * ({@link #logprobs(int)}).
+ * ({@link #logprobs(int)}). Last, a grammar ({@link SamplingParams#grammar()}, structured output) masks every token
+ * that would not keep the output matching it.
  *
  * <p>Ties between equal logits: top-k keeps every token tied with the k-th largest logit, exactly as HF
  * does ({@code scores < topk(scores)[-1]} is what it removes). Top-p depends on an order among equal
@@ -51,6 +53,9 @@ public final class Sampler {
     private final int[] biasIds;
     private final float[] biasValues;
     private final int[] maskedIds;
+    /** Where the output stands in its grammar (structured output), and the tokens it allows; null for free text. */
+    private final OutputGrammar.Matcher grammar;
+    private final BitSet allowed;
     /** What has been drawn for the sequence, shared with the samplers that verify its drafts. */
     private final Draws draws;
     /** The raw row, kept while logprobs are read after the draw. */
@@ -128,6 +133,8 @@ public final class Sampler {
             biasValues[b++] = bias.getValue();
         }
         this.maskedIds = params.stopTokenIds().stream().filter(id -> id < vocabSize).mapToInt(Integer::intValue).toArray();
+        this.grammar = params.grammar() == null ? null : params.grammar().start();
+        this.allowed = grammar == null ? null : new BitSet(vocabSize);
         this.role = null;
     }
 
@@ -143,6 +150,8 @@ public final class Sampler {
         this.biasIds = base.biasIds;
         this.biasValues = base.biasValues;
         this.maskedIds = base.maskedIds;
+        this.grammar = base.grammar;
+        this.allowed = base.allowed;
         this.role = role;
     }
 
@@ -152,7 +161,7 @@ public final class Sampler {
      * too).
      */
     public boolean canSpeculate() {
-        return repetitionPenalty == null && outputPenalties == null && role == null;
+        return repetitionPenalty == null && outputPenalties == null && grammar == null && role == null;
     }
 
     /**
@@ -239,16 +248,16 @@ public final class Sampler {
     public boolean isPlainTopKTopP() {
         return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null
                 && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
-                && role == null;
+                && grammar == null && role == null;
     }
 
     /**
-     * Whether this sampler must have {@link #observe}d a sequence's latest token before it draws the next (a
-     * repetition penalty): a step whose tokens it draws cannot be computed before the previous step's token reached
-     * the host.
+     * Whether this sampler must know a sequence's latest token on the host before it draws the next (a repetition
+     * penalty {@link #observe}s it; a grammar has moved past it): a step whose tokens it draws cannot be computed before
+     * the previous step's token reached the host.
      */
     public boolean observesTokens() {
-        return repetitionPenalty != null;
+        return repetitionPenalty != null || grammar != null;
     }
 
     /**
@@ -366,6 +375,9 @@ public final class Sampler {
         if (outputPenalties != null) {
             outputPenalties.add(token);
         }
+        if (grammar != null) {
+            grammar.accept(token);
+        }
         if (draws.logprobs != null) {
             draws.logprobs.add(TokenLogprobs.of(raw, 0, vocabSize, token, params.logprobs()));
         }
@@ -438,7 +450,7 @@ public final class Sampler {
         }
     }
 
-    /** The logit bias, the stop tokens masked before min_tokens, then the penalties, in place. */
+    /** The logit bias, the stop tokens masked before min_tokens, the penalties, then the grammar's mask, in place. */
     private void prepare(float[] logits, int offset) {
         for (int i = 0; i < biasIds.length; i++) {
             logits[offset + biasIds[i]] += biasValues[i];
@@ -453,6 +465,12 @@ public final class Sampler {
         }
         if (outputPenalties != null) {
             outputPenalties.apply(logits, offset);
+        }
+        if (grammar != null) {
+            grammar.allowedTokens(allowed);
+            for (int id = allowed.nextClearBit(0); id < vocabSize; id = allowed.nextClearBit(id + 1)) {
+                logits[offset + id] = Float.NEGATIVE_INFINITY;
+            }
         }
     }
 

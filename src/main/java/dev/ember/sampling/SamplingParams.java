@@ -33,12 +33,14 @@ import java.util.Set;
  * @param promptLogprobs    vLLM's {@code prompt_logprobs}: each prompt token's log-probability given the tokens before
  *                          it, and this many of the most likely tokens at its place beside it; -1 nothing (the prompt's
  *                          positions then produce no logits, and its prefix may come from the cache)
+ * @param grammar           what the output must match (structured output: a JSON schema, one of some strings), each
+ *                          step's tokens masked to those that keep it matching; null for free text
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                              long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
                              float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
                              Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs,
-                             int promptLogprobs) {
+                             int promptLogprobs, OutputGrammar grammar) {
     /** The most {@link #logprobs} a request may ask for (OpenAI's limit on {@code top_logprobs}). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -75,20 +77,20 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
                 "in [0, " + MAX_LOGPROBS + "] (or off)");
     }
 
-    /** Without prompt logprobs. */
+    /** Without prompt logprobs or a grammar. */
     public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                           long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
                           float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
                           Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs) {
         this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, presencePenalty,
-                frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs, -1);
+                frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs, -1, null);
     }
 
     /** Without the OpenAI and vLLM extras: no presence or frequency penalty, logit bias, min tokens, stop ids or logprobs. */
     public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                           long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos) {
         this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, 0f, 0f, Map.of(), 0,
-                Set.of(), false, -1, -1);
+                Set.of(), false, -1, -1, null);
     }
 
     /** Always the most likely token (after the repetition penalty, which is off here too). */
@@ -164,6 +166,11 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         return new Builder(this).promptLogprobs(promptLogprobs).build();
     }
 
+    /** These parameters with the output held to {@code grammar} (null: free text). */
+    public SamplingParams withGrammar(OutputGrammar grammar) {
+        return new Builder(this).grammar(grammar).build();
+    }
+
     /** A copy of some parameters with others changed, checked when built. */
     private static final class Builder {
         private float temperature;
@@ -183,6 +190,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         private boolean includeStopStrInOutput;
         private int logprobs;
         private int promptLogprobs;
+        private OutputGrammar grammar;
 
         Builder(SamplingParams p) {
             temperature = p.temperature;
@@ -202,12 +210,13 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
             includeStopStrInOutput = p.includeStopStrInOutput;
             logprobs = p.logprobs;
             promptLogprobs = p.promptLogprobs;
+            grammar = p.grammar;
         }
 
         SamplingParams build() {
             return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos,
                     presencePenalty, frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs,
-                    promptLogprobs);
+                    promptLogprobs, grammar);
         }
 
         Builder temperature(float v) { temperature = v; return this; }
@@ -227,6 +236,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         Builder includeStopStrInOutput(boolean v) { includeStopStrInOutput = v; return this; }
         Builder logprobs(int v) { logprobs = v; return this; }
         Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
+        Builder grammar(OutputGrammar v) { grammar = v; return this; }
     }
 
     /** Names the parameter with the request field users know it by (top_p, not topP). */

@@ -1,11 +1,14 @@
 package dev.ember.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.engine.ServingEngine;
+import dev.ember.grammar.Grammars;
+import dev.ember.sampling.OutputGrammar;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
@@ -31,7 +34,7 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
             "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
             "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
-            "skip_special_tokens", "prompt_logprobs");
+            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "structured_outputs");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice");
@@ -42,6 +45,7 @@ final class RequestReader implements AutoCloseable {
     private final PromptEncoder encoder;
     private final String modelName;
     private final ObjectMapper json;
+    private final Grammars grammars;
 
     RequestReader(ServingEngine engine, String modelName, ObjectMapper json) {
         this.engine = engine;
@@ -49,6 +53,7 @@ final class RequestReader implements AutoCloseable {
         this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
         this.modelName = modelName;
         this.json = json;
+        this.grammars = new Grammars(engine.tokenizer(), engine.endOfSequenceIds());
     }
 
     CompletionRequest read(RequestFields fields, CompletionEndpoint.Kind kind) throws InterruptedException {
@@ -118,8 +123,16 @@ final class RequestReader implements AutoCloseable {
             }
         }
         // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
+        OutputGrammar grammar = grammar(fields);
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
-                .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1));
+                .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar);
+        if (grammar != null && base.minTokens() > 0) {
+            throw ApiException.invalid("min_tokens", "min_tokens with structured output: the grammar decides where the output may end");
+        }
+        if (grammar != null && base.ignoreEos()) {
+            throw ApiException.invalid("ignore_eos", "ignore_eos with structured output: the grammar ends the output with an "
+                    + "end-of-sequence token");
+        }
         boolean generates = !(echo && fields.has("max_tokens") && fields.node("max_tokens").isIntegralNumber()
                 && fields.node("max_tokens").asLong() == 0);
         List<SamplingParams> params = new ArrayList<>();
@@ -248,11 +261,11 @@ final class RequestReader implements AutoCloseable {
                 continue;  // an explicit null is the same as leaving the field out
             }
             String reason = switch (name) {
-                case "response_format" -> structuredOutput(fields);
                 case "suffix" -> "suffix (insertion) is not supported";
                 case "functions", "function_call", "parallel_tool_calls" -> name + ": tool and function calling is not supported";
-                case "guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs" ->
-                        name + ": structured output is not supported yet (docs/roadmap.md says how it will be built)";
+                case "guided_regex", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern" ->
+                        name + " is not supported: structured output takes a JSON schema (response_format, guided_json) "
+                                + "or a choice of strings (guided_choice)";
                 case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
                 case "messages", "top_logprobs", "max_completion_tokens" ->
                         name + " is a field of /v1/chat/completions, not of /v1/completions";
@@ -264,14 +277,95 @@ final class RequestReader implements AutoCloseable {
         }
     }
 
-    /** {@code response_format}: plain text is what Ember writes; JSON modes are refused. Null when accepted. */
-    private static String structuredOutput(RequestFields fields) {
-        JsonNode format = fields.node("response_format");
-        if (format.isObject() && "text".equals(format.path("type").asText())) {
+    /**
+     * The grammar the output must match, or null for free text: OpenAI's {@code response_format} (json_object, or
+     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text) and {@code guided_choice}, or
+     * vLLM's {@code structured_outputs} object of the same ({@code json}, {@code choice}, {@code json_object}); one at a
+     * time.
+     */
+    private OutputGrammar grammar(RequestFields fields) {
+        List<String> given = new ArrayList<>();
+        for (String name : List.of("response_format", "guided_json", "guided_choice", "structured_outputs")) {
+            if (fields.has(name) && !(name.equals("response_format") && "text".equals(fields.node(name).path("type").asText()))) {
+                given.add(name);
+            }
+        }
+        if (given.isEmpty()) {
             return null;
         }
-        return "response_format " + format.path("type").asText(format.toString())
-                + " is not supported: structured output (JSON mode, JSON schema) is not built yet (docs/roadmap.md says how it will be)";
+        if (given.size() > 1) {
+            throw ApiException.invalid(given.get(1), given.get(1) + " and " + given.get(0) + " both constrain the output; give one");
+        }
+        String name = given.getFirst();
+        JsonNode node = fields.node(name);
+        try {
+            return switch (name) {
+                case "response_format" -> responseFormat(node);
+                case "guided_json" -> grammars.jsonSchema(schemaOf(node, name));
+                case "guided_choice" -> grammars.choice(strings(node, name));
+                default -> structuredOutputs(node);
+            };
+        } catch (EmberException e) {
+            throw ApiException.invalid(name, name + ": " + e.getMessage());
+        }
+    }
+
+    private OutputGrammar responseFormat(JsonNode format) {
+        if (!format.isObject()) {
+            throw RequestFields.wrongType("response_format", "an object with a \"type\"", format);
+        }
+        String type = format.path("type").asText();
+        return switch (type) {
+            case "json_object" -> grammars.jsonObject();
+            case "json_schema" -> {
+                JsonNode schema = format.at("/json_schema/schema");
+                if (!schema.isObject() && !schema.isBoolean()) {
+                    throw new EmberException("json_schema.schema, the schema itself, is missing");
+                }
+                yield grammars.jsonSchema(schema);
+            }
+            default -> throw new EmberException("the type \"" + type + "\" is not one of text, json_object and json_schema");
+        };
+    }
+
+    private OutputGrammar structuredOutputs(JsonNode options) {
+        if (!options.isObject() || options.size() != 1) {
+            throw new EmberException("an object of exactly one of json, choice and json_object is held");
+        }
+        String kind = options.fieldNames().next();
+        JsonNode value = options.get(kind);
+        return switch (kind) {
+            case "json" -> grammars.jsonSchema(schemaOf(value, "json"));
+            case "choice" -> grammars.choice(strings(value, "choice"));
+            case "json_object" -> grammars.jsonObject();
+            default -> throw new EmberException(kind + " is not supported (json, choice and json_object are)");
+        };
+    }
+
+    /** A schema given as JSON, or as the text of JSON (as vLLM's guided_json also takes it). */
+    private JsonNode schemaOf(JsonNode node, String name) {
+        if (!node.isTextual()) {
+            return node;
+        }
+        try {
+            return json.readTree(node.asText());
+        } catch (JsonProcessingException e) {
+            throw new EmberException(name + " is a string but not the text of a JSON schema (" + e.getOriginalMessage() + ")");
+        }
+    }
+
+    private static List<String> strings(JsonNode node, String name) {
+        if (!node.isArray() || node.isEmpty()) {
+            throw new EmberException(name + " must be a non-empty list of strings, got " + node);
+        }
+        List<String> strings = new ArrayList<>();
+        for (JsonNode s : node) {
+            if (!s.isTextual()) {
+                throw new EmberException(name + " must be a list of strings, got " + s + " in it");
+            }
+            strings.add(s.asText());
+        }
+        return strings;
     }
 
     /**

@@ -217,6 +217,18 @@ public final class Tokenizer implements AutoCloseable {
         return vocabulary.token(id);
     }
 
+    /**
+     * The bytes the token stands for within a text (a byte-level token's bytes, SentencePiece's {@code ▁} as a space,
+     * a {@code <0xAB>} piece as its byte), what a grammar matches a token against; null for a special token.
+     *
+     * @throws EmberException if the id is not in the vocabulary, or the tokenizer's decoder maps tokens to bytes in a
+     *                        way Ember does not read
+     */
+    public byte[] tokenBytes(int id) {
+        requireKnown(id);
+        return vocabulary.tokenBytes(id);
+    }
+
     Vocabulary vocabulary() {
         return vocabulary;
     }

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.BitSet;
@@ -26,6 +27,12 @@ final class Vocabulary {
     /** The tokenizer model families of tokenizer.json; BPE matters because HF skips space clean-up for it. */
     enum ModelType { BPE, UNIGRAM, WORD_PIECE, WORD_LEVEL }
 
+    /**
+     * How the decoder turns a token's text into bytes: GPT-2's byte-level alphabet (Llama 3, Qwen), SentencePiece's
+     * {@code ▁} for a space with {@code <0xAB>} byte pieces (Llama 2, Mistral), or a decoder this class cannot read.
+     */
+    enum ByteEncoding { BYTE_LEVEL, METASPACE, UNKNOWN }
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern BYTE_PIECE = Pattern.compile("<0x[0-9A-Fa-f]{2}>");
 
@@ -34,13 +41,16 @@ final class Vocabulary {
     private final BitSet specialIds;
     private final BitSet byteFallbackIds;
     private final ModelType modelType;
+    private final ByteEncoding byteEncoding;
 
-    private Vocabulary(String[] tokenById, Map<String, Integer> addedTokens, BitSet specialIds, BitSet byteFallbackIds, ModelType modelType) {
+    private Vocabulary(String[] tokenById, Map<String, Integer> addedTokens, BitSet specialIds, BitSet byteFallbackIds,
+                       ModelType modelType, ByteEncoding byteEncoding) {
         this.tokenById = tokenById;
         this.addedTokens = addedTokens;
         this.specialIds = specialIds;
         this.byteFallbackIds = byteFallbackIds;
         this.modelType = modelType;
+        this.byteEncoding = byteEncoding;
     }
 
     /**
@@ -123,7 +133,27 @@ final class Vocabulary {
                 }
             }
         }
-        return new Vocabulary(byId, Map.copyOf(added), special, bytePieces, modelType);
+        return new Vocabulary(byId, Map.copyOf(added), special, bytePieces, modelType, byteEncoding(decoder));
+    }
+
+    private static ByteEncoding byteEncoding(JsonNode decoder) {
+        if (decoder == null) {
+            return ByteEncoding.UNKNOWN;
+        }
+        String type = decoder.path("type").asText();
+        if (type.equals("ByteLevel")) {
+            return ByteEncoding.BYTE_LEVEL;
+        }
+        if (type.equals("Metaspace") || type.equals("Replace") && "\u2581".equals(decoder.at("/pattern/String").asText())
+                && " ".equals(decoder.path("content").asText())) {
+            return ByteEncoding.METASPACE;
+        }
+        ByteEncoding found = ByteEncoding.UNKNOWN;
+        for (JsonNode part : decoder.path("decoders")) {
+            ByteEncoding inner = byteEncoding(part);
+            found = inner != ByteEncoding.UNKNOWN ? inner : found;
+        }
+        return found;
     }
 
     /** model.vocab: {"token": id, ...}, or for Unigram [["piece", score], ...] with the position as the id. */
@@ -220,6 +250,40 @@ final class Vocabulary {
      */
     boolean isByteFallbackPiece(int id) {
         return byteFallbackIds.get(id);
+    }
+
+    /**
+     * The bytes the decoder makes of the token where it stands after other tokens (SentencePiece's strip of a leading
+     * space applies only at the start of a text): UTF-8 for an added token's literal text, one byte for a byte piece.
+     * Null for a special token, which stands for no text, or for an id no token has.
+     *
+     * @throws EmberException if the decoder is not one whose byte mapping this class knows
+     */
+    byte[] tokenBytes(int id) {
+        if (!contains(id) || isSpecial(id)) {
+            return null;
+        }
+        String text = tokenById[id];
+        if (addedTokens.containsKey(text)) {
+            return text.getBytes(StandardCharsets.UTF_8);
+        }
+        return switch (byteEncoding) {
+            case BYTE_LEVEL -> {
+                byte[] bytes = new byte[text.length()];
+                for (int i = 0; i < text.length(); i++) {
+                    int b = ByteLevelAlphabet.byteOf(text.charAt(i));
+                    if (b < 0) {
+                        yield text.getBytes(StandardCharsets.UTF_8);  // not of the alphabet: the text as it is
+                    }
+                    bytes[i] = (byte) b;
+                }
+                yield bytes;
+            }
+            case METASPACE -> isByteFallbackPiece(id) ? new byte[] {(byte) Integer.parseInt(text.substring(3, 5), 16)}
+                    : text.replace('\u2581', ' ').getBytes(StandardCharsets.UTF_8);
+            case UNKNOWN -> throw new EmberException("the tokenizer's decoder does not say how its tokens map to bytes "
+                    + "(neither byte-level nor SentencePiece's), so tokens cannot be matched against a grammar");
+        };
     }
 
     /** The token's text, or null for an id no token has. */

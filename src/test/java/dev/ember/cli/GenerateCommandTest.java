@@ -159,6 +159,26 @@ public class GenerateCommandTest {
         assertEquals(first.out(), second.out());
     }
 
+    /** --json-schema holds a sampled output to the schema, given inline or as a file; a bad schema is one line. */
+    @Test
+    void aJsonSchemaHoldsTheOutput(@TempDir Path dir) throws IOException {
+        String schema = "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\", \"maxLength\": 12}, "
+                + "\"people\": {\"type\": \"integer\"}}, \"required\": [\"city\", \"people\"]}";
+        Path file = Files.writeString(dir.resolve("schema.json"), schema);
+        for (String given : new String[] {schema, file.toString()}) {
+            Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt",
+                    "A town:", "--temperature", "1", "--seed", "11", "-n", "200", "--json-schema", given);
+            assertEquals(0, run.exitCode(), run.err());
+            var value = new com.fasterxml.jackson.databind.ObjectMapper().readTree(run.out().strip());
+            assertTrue(value.get("city").isTextual() && value.get("people").isIntegralNumber(), run.out());
+            assertTrue(run.err().contains("held to a JSON schema") && run.err().contains("(stop)"), run.err());
+        }
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
+                "--json-schema", "{\"type\": \"string\", \"format\": \"email\"}"), "\"format\"");
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
+                "--json-schema", "no-such-file.json"), "neither a JSON schema nor a file");
+    }
+
     @Test
     void helpListsEveryCommand() {
         Run run = ember("--help");

@@ -323,6 +323,61 @@ class OpenAiFieldsTest {
         assertEquals(prompt + alone(prompt, 3).text(), text.toString());
     }
 
+    /** Every string bounded: whatever the model likes, each output of the schema ends within max_tokens. */
+    private static final String PERSON = """
+            {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}, "age": {"type": "integer"},
+             "pets": {"type": "array", "items": {"enum": ["cat", "dog"]}, "maxItems": 2}}, "required": ["name", "age"]}""";
+
+    /**
+     * Structured output as OpenAI's clients ask for it (response_format json_schema and json_object, in chat) and as
+     * vLLM's do (guided_json, guided_choice, structured_outputs): sampled outputs of the small default model, which
+     * knows nothing of JSON, are whole texts of the grammar, ended by the model's own end-of-sequence token.
+     */
+    @Test
+    void structuredOutputHoldsSampledOutputsToTheGrammar() throws Exception {
+        for (int seed = 0; seed < 4; seed++) {
+            ObjectNode chat = JSON.createObjectNode().put("max_tokens", 300).put("temperature", 1.0).put("seed", seed);
+            chat.putArray("messages").addObject().put("role", "user").put("content", "Describe a person.");
+            chat.putObject("response_format").put("type", "json_schema").putObject("json_schema").put("name", "person")
+                    .set("schema", JSON.readTree(PERSON));
+            JsonNode choice = ok("/v1/chat/completions", chat).at("/choices/0");
+            assertEquals("stop", choice.get("finish_reason").asText(), choice.toString());
+            JsonNode person = JSON.readTree(choice.at("/message/content").asText());
+            assertTrue(person.get("name").isTextual() && person.get("name").asText().length() <= 10, person.toString());
+            assertTrue(person.get("age").isIntegralNumber(), person.toString());
+            for (JsonNode pet : person.path("pets")) {
+                assertTrue(Set.of("cat", "dog").contains(pet.asText()), person.toString());
+            }
+        }
+        ObjectNode guided = JSON.createObjectNode().put("prompt", "The colour of the sky is").put("max_tokens", 20)
+                .put("temperature", 1.0).put("seed", 1);
+        guided.putArray("guided_choice").add("blue").add("grey").add("a deep red");
+        assertTrue(Set.of("blue", "grey", "a deep red").contains(ok("/v1/completions", guided).at("/choices/0/text").asText()));
+        ObjectNode structured = JSON.createObjectNode().put("prompt", "Yes or no?").put("max_tokens", 20).put("temperature", 1.0);
+        structured.putObject("structured_outputs").putArray("choice").add("yes").add("no");
+        assertTrue(Set.of("yes", "no").contains(ok("/v1/completions", structured).at("/choices/0/text").asText()));
+        ObjectNode asText = JSON.createObjectNode().put("prompt", "A person:").put("max_tokens", 300).put("seed", 2)
+                .put("guided_json", PERSON);
+        JsonNode fromText = ok("/v1/completions", asText).at("/choices/0");
+        assertEquals("stop", fromText.get("finish_reason").asText());
+        assertTrue(JSON.readTree(fromText.get("text").asText()).has("age"), "guided_json as the schema's text");
+    }
+
+    /** json_object: an object, or a prefix of one where max_tokens cut it (the grammar never leaves it). */
+    @Test
+    void jsonObjectModeWritesAnObject() throws Exception {
+        ObjectNode chat = JSON.createObjectNode().put("max_tokens", 40).put("temperature", 0.7).put("seed", 4).put("n", 3);
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Reply in JSON.");
+        chat.putObject("response_format").put("type", "json_object");
+        for (JsonNode choice : ok("/v1/chat/completions", chat).get("choices")) {
+            String content = choice.at("/message/content").asText().strip();
+            assertTrue(content.startsWith("{"), content);
+            if (choice.get("finish_reason").asText().equals("stop")) {
+                assertTrue(JSON.readTree(content).isObject(), content);
+            }
+        }
+    }
+
     @Test
     void logitBiasForcesAToken() throws Exception {
         int forced = tokenizer.encode(" LORD", false)[0];

@@ -299,7 +299,14 @@ class OpenAiServerTest {
             tool_choice required        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"} | tool_choice
             suffix                      | /v1/completions      | {"prompt": "hi", "suffix": "end"}               | suffix
             an unknown field            | /v1/completions      | {"prompt": "hi", "frobnicate": 1}               | frobnicate
-            guided_json                 | /v1/completions      | {"prompt": "hi", "guided_json": {}}             | guided_json
+            guided_regex                | /v1/completions      | {"prompt": "hi", "guided_regex": "a+"}          | guided_regex
+            a schema pattern            | /v1/completions      | {"prompt": "hi", "guided_json": {"type": "string", "pattern": "a"}} | guided_json
+            two grammars                | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "response_format": {"type": "json_object"}} | guided_choice
+            guided_choice empty         | /v1/completions      | {"prompt": "hi", "guided_choice": []}           | guided_choice
+            guided_json not a schema    | /v1/completions      | {"prompt": "hi", "guided_json": "{nope"}        | guided_json
+            response_format unknown     | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "yaml"}} | response_format
+            grammar with min_tokens     | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "min_tokens": 2} | min_tokens
+            grammar with ignore_eos     | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "ignore_eos": true} | ignore_eos
             chat unknown model          | /v1/chat/completions | {"model": "x", "messages": [{"role": "user", "content": "hi"}]} | model
             """)
     void invalidRequestsGetA400WithAnOpenAiErrorBody(String name, String path, String body, String param) throws Exception {

@@ -1,0 +1,70 @@
+package dev.ember.grammar;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ember.sampling.OutputGrammar;
+import dev.ember.tokenizer.Tokenizer;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The grammars of one model's requests: its vocabulary's trie, made at the first request that asks for structured
+ * output, and the grammars compiled so far, by their schema's text (a client sends the same schema again and again),
+ * each keeping the masks it has found. Thread-safe.
+ */
+public final class Grammars {
+    private static final int MAX_GRAMMARS = 64;
+
+    private final Tokenizer tokenizer;
+    private final Set<Integer> endOfSequence;
+    private VocabularyTrie trie;
+    private final Map<String, OutputGrammar> compiled = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, OutputGrammar> eldest) {
+            return size() > MAX_GRAMMARS;
+        }
+    };
+
+    /** @param endOfSequence the tokens that end an output, allowed where the grammar is complete */
+    public Grammars(Tokenizer tokenizer, Set<Integer> endOfSequence) {
+        this.tokenizer = tokenizer;
+        this.endOfSequence = Set.copyOf(endOfSequence);
+    }
+
+    /** Any JSON object (OpenAI's {@code response_format} json_object). */
+    public synchronized OutputGrammar jsonObject() {
+        return compiled.computeIfAbsent("object", key -> TokenGrammar.json(JsonShape.ObjectShape.ANY, trie(), "a JSON object"));
+    }
+
+    /**
+     * A JSON value that {@code schema} describes.
+     *
+     * @throws dev.ember.EmberException naming what of the schema Ember cannot hold an output to
+     */
+    public synchronized OutputGrammar jsonSchema(JsonNode schema) {
+        String key = "schema " + schema;
+        OutputGrammar grammar = compiled.get(key);
+        if (grammar == null) {
+            grammar = TokenGrammar.json(JsonSchemas.compile(schema), trie(), "a JSON schema");
+            compiled.put(key, grammar);
+        }
+        return grammar;
+    }
+
+    /** Exactly one of {@code choices} (vLLM's {@code guided_choice}). */
+    public synchronized OutputGrammar choice(List<String> choices) {
+        if (choices.isEmpty() || choices.size() > JsonShape.MAX_CHOICES) {
+            throw new dev.ember.EmberException("a choice of " + choices.size() + " strings: 1 to " + JsonShape.MAX_CHOICES + " are held");
+        }
+        return compiled.computeIfAbsent("choice " + JsonSchemas.JSON.valueToTree(choices), key -> TokenGrammar.choice(choices, trie()));
+    }
+
+    private VocabularyTrie trie() {
+        if (trie == null) {
+            trie = VocabularyTrie.of(tokenizer, endOfSequence);
+        }
+        return trie;
+    }
+}

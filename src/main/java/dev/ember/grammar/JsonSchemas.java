@@ -1,0 +1,189 @@
+package dev.ember.grammar;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Compiles a JSON schema into the {@link JsonShape} an output is held to: types (one or a list), {@code properties}
+ * with {@code required}, {@code items} with {@code minItems} / {@code maxItems}, {@code minLength} / {@code maxLength},
+ * {@code enum}, {@code const}, {@code anyOf} / {@code oneOf}, a one-element {@code allOf}, and {@code $ref} into
+ * {@code $defs} or {@code definitions} (as pydantic writes them). An object with {@code properties} gets only those keys
+ * (as xgrammar's strict mode does): an output that leaves out what {@code additionalProperties} would allow still
+ * matches the schema. Annotations (title, description, default, examples) are read past. Every other keyword, which
+ * the output could not be held to ({@code pattern}, {@code format}, {@code minimum}, ...), is refused by name, so that a
+ * client never gets an output its schema does not describe.
+ */
+public final class JsonSchemas {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
+            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
+    private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
+            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength");
+
+    private final JsonNode root;
+    private final Set<String> resolving = new HashSet<>();
+
+    private JsonSchemas(JsonNode root) {
+        this.root = root;
+    }
+
+    /**
+     * The shape of {@code schema}.
+     *
+     * @throws EmberException naming the keyword, and where in the schema, that Ember cannot hold an output to
+     */
+    public static JsonShape compile(JsonNode schema) {
+        return new JsonSchemas(schema).shape(schema, "#");
+    }
+
+    private JsonShape shape(JsonNode node, String at) {
+        if (node.isBoolean()) {
+            if (!node.booleanValue()) {
+                throw refused(at, "the schema false, which no value matches");
+            }
+            return JsonShape.AnyValue.INSTANCE;
+        }
+        if (!node.isObject()) {
+            throw refused(at, "a schema that is not an object (" + node + ")");
+        }
+        for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+            String keyword = names.next();
+            if (!HELD.contains(keyword) && !ANNOTATIONS.contains(keyword)) {
+                throw refused(at, "the keyword \"" + keyword + "\"");
+            }
+        }
+        if (node.has("$ref")) {
+            return reference(node.get("$ref").asText(), at);
+        }
+        if (node.has("enum") || node.has("const")) {
+            List<String> texts = new ArrayList<>();
+            for (JsonNode value : node.has("const") ? List.of(node.get("const")) : iterable(node.get("enum"))) {
+                texts.add(value.toString());
+            }
+            if (texts.isEmpty() || texts.size() > JsonShape.MAX_CHOICES) {
+                throw refused(at, "an enum of " + texts.size() + " values (1 to " + JsonShape.MAX_CHOICES + " are held)");
+            }
+            return new JsonShape.Choice(texts);
+        }
+        for (String union : List.of("anyOf", "oneOf")) {
+            if (node.has(union)) {
+                List<JsonShape> alternatives = new ArrayList<>();
+                int i = 0;
+                for (JsonNode alternative : iterable(node.get(union))) {
+                    alternatives.add(shape(alternative, at + "/" + union + "/" + i++));
+                }
+                if (alternatives.isEmpty()) {
+                    throw refused(at, "an empty " + union);
+                }
+                return new JsonShape.AnyOf(alternatives);
+            }
+        }
+        if (node.has("allOf")) {
+            if (node.get("allOf").size() != 1) {
+                throw refused(at, "allOf of " + node.get("allOf").size() + " schemas (one is held)");
+            }
+            return shape(node.get("allOf").get(0), at + "/allOf/0");
+        }
+        JsonNode type = node.get("type");
+        if (type == null) {
+            return node.has("properties") ? typed("object", node, at) : node.has("items") ? typed("array", node, at)
+                    : JsonShape.AnyValue.INSTANCE;
+        }
+        if (type.isArray()) {
+            List<JsonShape> alternatives = new ArrayList<>();
+            for (JsonNode t : type) {
+                alternatives.add(typed(t.asText(), node, at));
+            }
+            return alternatives.size() == 1 ? alternatives.getFirst() : new JsonShape.AnyOf(alternatives);
+        }
+        return typed(type.asText(), node, at);
+    }
+
+    private JsonShape typed(String type, JsonNode node, String at) {
+        return switch (type) {
+            case "object" -> object(node, at);
+            case "array" -> new JsonShape.ArrayShape(node.has("items") ? shape(node.get("items"), at + "/items")
+                    : JsonShape.AnyValue.INSTANCE, count(node, "minItems", 0, at), count(node, "maxItems", Integer.MAX_VALUE, at));
+            case "string" -> new JsonShape.StringShape(count(node, "minLength", 0, at), count(node, "maxLength", Integer.MAX_VALUE, at));
+            case "integer" -> new JsonShape.NumberShape(true);
+            case "number" -> new JsonShape.NumberShape(false);
+            case "boolean" -> new JsonShape.Choice(List.of("true", "false"));
+            case "null" -> new JsonShape.Choice(List.of("null"));
+            default -> throw refused(at, "the type \"" + type + "\"");
+        };
+    }
+
+    private JsonShape object(JsonNode node, String at) {
+        JsonNode properties = node.path("properties");
+        List<String> names = new ArrayList<>();
+        List<JsonShape> values = new ArrayList<>();
+        for (Iterator<String> it = properties.fieldNames(); it.hasNext(); ) {
+            String name = it.next();
+            names.add(name);
+            values.add(shape(properties.get(name), at + "/properties/" + name));
+        }
+        if (names.size() > JsonShape.ObjectShape.MAX_NAMES) {
+            throw refused(at, "an object of " + names.size() + " properties (up to " + JsonShape.ObjectShape.MAX_NAMES + " are held)");
+        }
+        long required = 0;
+        for (JsonNode name : iterable(node.path("required"))) {
+            int index = names.indexOf(name.asText());
+            if (index < 0) {
+                throw refused(at, "\"" + name.asText() + "\" required but not among the properties");
+            }
+            required |= 1L << index;
+        }
+        JsonNode additional = node.get("additionalProperties");
+        JsonShape otherValues = additional == null || additional.isBoolean() ? JsonShape.AnyValue.INSTANCE
+                : shape(additional, at + "/additionalProperties");
+        if (names.isEmpty() && additional != null && additional.isBoolean() && !additional.booleanValue()) {
+            return new JsonShape.Choice(List.of("{}"));  // no key at all
+        }
+        return new JsonShape.ObjectShape(names, values, required, otherValues);
+    }
+
+    private JsonShape reference(String ref, String at) {
+        if (!ref.startsWith("#")) {
+            throw refused(at, "the reference \"" + ref + "\" outside this schema");
+        }
+        JsonNode target = root.at(ref.substring(1));
+        if (target.isMissingNode()) {
+            throw refused(at, "the reference \"" + ref + "\", which points at nothing");
+        }
+        if (!resolving.add(ref)) {
+            throw refused(at, "the recursive reference \"" + ref + "\" (a schema that contains itself)");
+        }
+        try {
+            return shape(target, ref);
+        } finally {
+            resolving.remove(ref);
+        }
+    }
+
+    private static int count(JsonNode node, String keyword, int otherwise, String at) {
+        JsonNode value = node.get(keyword);
+        if (value == null) {
+            return otherwise;
+        }
+        if (!value.canConvertToInt() || value.asInt() < 0) {
+            throw refused(at, keyword + " = " + value + " (a count of 0 or more)");
+        }
+        return value.asInt();
+    }
+
+    private static Iterable<JsonNode> iterable(JsonNode node) {
+        return node == null ? List.of() : node::elements;
+    }
+
+    private static EmberException refused(String at, String what) {
+        return new EmberException("JSON schema at " + at + ": " + what + " is not supported");
+    }
+}

@@ -1,0 +1,107 @@
+package dev.ember.grammar;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * What a JSON value must look like: the part of a JSON schema a recognizer can hold an output to. The shapes that hold
+ * others are compared by identity: a shape is compiled once per grammar, and the recognizer's states, which hold
+ * shapes, are compared and hashed at every byte.
+ */
+public sealed interface JsonShape {
+    /** The most texts a {@link Choice} may have: a bit each in the recognizer's state. */
+    int MAX_CHOICES = 64;
+
+    /** Any JSON value. */
+    final class AnyValue implements JsonShape {
+        static final AnyValue INSTANCE = new AnyValue();
+
+        private AnyValue() {
+        }
+    }
+
+    /**
+     * An object. With {@code names}, only those keys, each at most once, in any order, the {@code required} ones (a bit
+     * per name) all present, each with its value's shape; without, any keys, each value of shape {@code otherValues}.
+     */
+    final class ObjectShape implements JsonShape {
+        /** The most names an object's shape may have: a bit each in the recognizer's state. */
+        static final int MAX_NAMES = 64;
+        static final ObjectShape ANY = new ObjectShape(List.of(), List.of(), 0, AnyValue.INSTANCE);
+
+        final List<byte[]> names;
+        final List<JsonShape> values;
+        final long required;
+        final JsonShape otherValues;
+
+        ObjectShape(List<String> names, List<JsonShape> values, long required, JsonShape otherValues) {
+            if (names.size() > MAX_NAMES || names.size() != values.size()) {
+                throw new IllegalArgumentException(names.size() + " names, " + values.size() + " values");
+            }
+            this.names = names.stream().map(ObjectShape::encoded).toList();
+            this.values = List.copyOf(values);
+            this.required = required;
+            this.otherValues = otherValues;
+        }
+
+        boolean anyKeys() {
+            return names.isEmpty();
+        }
+
+        /** Every name as its JSON string's content: the bytes between the quotes. */
+        private static byte[] encoded(String name) {
+            String quoted = JsonSchemas.JSON.valueToTree(name).toString();
+            return quoted.substring(1, quoted.length() - 1).getBytes(StandardCharsets.UTF_8);
+        }
+    }
+
+    /** An array of {@code items}, between {@code minItems} and {@code maxItems} of them. */
+    final class ArrayShape implements JsonShape {
+        static final ArrayShape ANY = new ArrayShape(AnyValue.INSTANCE, 0, Integer.MAX_VALUE);
+
+        final JsonShape items;
+        final int minItems;
+        final int maxItems;
+
+        ArrayShape(JsonShape items, int minItems, int maxItems) {
+            this.items = items;
+            this.minItems = minItems;
+            this.maxItems = maxItems;
+        }
+    }
+
+    /** A string of between {@code minLength} and {@code maxLength} characters. */
+    record StringShape(int minLength, int maxLength) implements JsonShape {
+        static final StringShape ANY = new StringShape(0, Integer.MAX_VALUE);
+    }
+
+    /** A number, or with {@code integer} an integer (no fraction, no exponent). */
+    record NumberShape(boolean integer) implements JsonShape {
+    }
+
+    /**
+     * One of some texts, byte for byte: the JSON texts of an {@code enum} or a {@code const} (true, false and null are
+     * such choices too), or, at the top of a grammar of plain choices, the strings themselves.
+     */
+    final class Choice implements JsonShape {
+        final List<byte[]> texts;
+
+        static final Choice LITERALS = new Choice(List.of("true", "false", "null"));
+
+        Choice(List<String> texts) {
+            if (texts.isEmpty() || texts.size() > MAX_CHOICES) {
+                throw new IllegalArgumentException(texts.size() + " choices");
+            }
+            this.texts = texts.stream().map(t -> t.getBytes(StandardCharsets.UTF_8)).toList();
+        }
+    }
+
+    /** Any of {@code alternatives}. */
+    final class AnyOf implements JsonShape {
+        final List<JsonShape> alternatives;
+
+        AnyOf(List<JsonShape> alternatives) {
+            this.alternatives = List.copyOf(alternatives);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package dev.ember.grammar;
+
+import dev.ember.sampling.OutputGrammar;
+
+import java.util.BitSet;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * An {@link OutputGrammar} of a {@link JsonMachine}, its masks found by walking a {@link VocabularyTrie}. The mask of a
+ * state is kept once found (states compare by value): the steps inside one string, or between the same keys, meet the
+ * same few states again, so most steps read a mask rather than walk the vocabulary.
+ */
+public final class TokenGrammar implements OutputGrammar {
+    /** The masks kept per grammar before they are dropped and found anew. */
+    private static final int MAX_MASKS = 4096;
+
+    private final VocabularyTrie trie;
+    private final JsonMachine.State start;
+    private final String description;
+    private final Map<JsonMachine.State, BitSet> masks = new ConcurrentHashMap<>();
+
+    private TokenGrammar(VocabularyTrie trie, JsonMachine.State start, String description) {
+        this.trie = trie;
+        this.start = start;
+        this.description = description;
+    }
+
+    /** A JSON value of {@code shape}, alone (whitespace before it allowed, nothing after it). */
+    public static TokenGrammar json(JsonShape shape, VocabularyTrie trie, String description) {
+        return new TokenGrammar(trie, JsonMachine.State.value(shape), description);
+    }
+
+    /** Exactly one of {@code choices}, byte for byte. */
+    public static TokenGrammar choice(java.util.List<String> choices, VocabularyTrie trie) {
+        return new TokenGrammar(trie, JsonMachine.State.text(new JsonShape.Choice(choices)), "one of " + choices.size() + " choices");
+    }
+
+    @Override
+    public Matcher start() {
+        return new TrieMatcher();
+    }
+
+    @Override
+    public String describe() {
+        return description;
+    }
+
+    private BitSet mask(JsonMachine.State state) {
+        BitSet mask = masks.get(state);
+        if (mask == null) {
+            mask = new BitSet(trie.vocabSize());
+            trie.allowed(state, mask);
+            if (state.accepting()) {
+                trie.allowEnd(mask);
+            }
+            if (masks.size() >= MAX_MASKS) {
+                masks.clear();
+            }
+            masks.put(state, mask);
+        }
+        return mask;
+    }
+
+    /** A sequence's state in the machine: null once it ended, or once a token left the grammar. */
+    private final class TrieMatcher implements Matcher {
+        private JsonMachine.State state = start;
+
+        @Override
+        public void allowedTokens(BitSet allowed) {
+            allowed.clear();
+            if (state != null) {
+                allowed.or(mask(state));
+            }
+            if (allowed.isEmpty()) {
+                trie.allowEnd(allowed);
+            }
+        }
+
+        @Override
+        public void accept(int token) {
+            if (state == null || trie.isEndOfSequence(token)) {
+                state = null;
+                return;
+            }
+            byte[] bytes = trie.bytes(token);
+            JsonMachine.State next = bytes == null ? null : state;
+            for (int i = 0; next != null && i < bytes.length; i++) {
+                next = next.read(bytes[i] & 0xff);
+            }
+            state = next;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package dev.ember.grammar;
+
+import dev.ember.tokenizer.Tokenizer;
+
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.Set;
+
+/**
+ * A tokenizer's vocabulary as a trie of the tokens' bytes ({@link Tokenizer#tokenBytes}), so that the tokens a grammar
+ * allows next are found by walking it once: a byte the grammar cannot read prunes every token that continues it.
+ * Nodes are numbered depth first, each followed by its subtree: a node's children run from the next number to its
+ * {@code end}, each child's own subtree skipped by its {@code end}. Special tokens stand for no bytes and are not in it;
+ * the end-of-sequence tokens are kept apart, allowed where the output may end.
+ */
+public final class VocabularyTrie {
+    private final byte[] label;
+    private final int[] end;
+    /** The tokens whose bytes end at node n: {@code tokens[tokenStart[n], tokenStart[n + 1])}. */
+    private final int[] tokenStart;
+    private final int[] tokens;
+    private final byte[][] bytesById;
+    private final BitSet endOfSequence;
+
+    private VocabularyTrie(byte[] label, int[] end, int[] tokenStart, int[] tokens, byte[][] bytesById, BitSet endOfSequence) {
+        this.label = label;
+        this.end = end;
+        this.tokenStart = tokenStart;
+        this.tokens = tokens;
+        this.bytesById = bytesById;
+        this.endOfSequence = endOfSequence;
+    }
+
+    /** The trie of {@code tokenizer}'s vocabulary, with {@code endOfSequence} the tokens that end an output. */
+    public static VocabularyTrie of(Tokenizer tokenizer, Set<Integer> endOfSequence) {
+        int vocab = tokenizer.vocabSize();
+        byte[][] bytes = new byte[vocab][];
+        BitSet ends = new BitSet(vocab);
+        endOfSequence.stream().filter(id -> id >= 0 && id < vocab).forEach(ends::set);
+        int count = 0;
+        Integer[] ids = new Integer[vocab];
+        for (int id = 0; id < vocab; id++) {
+            bytes[id] = tokenizer.tokenBytes(id);
+            if (bytes[id] != null && bytes[id].length > 0 && !ends.get(id)) {
+                ids[count++] = id;
+            }
+        }
+        Integer[] sorted = Arrays.copyOf(ids, count);
+        Arrays.sort(sorted, (a, b) -> Arrays.compareUnsigned(bytes[a], bytes[b]));
+        Builder builder = new Builder(bytes, count);
+        builder.build(sorted, 0, count, 0, builder.node((byte) 0));
+        return builder.finish(bytes, ends);
+    }
+
+    /** Builds the numbering from ids sorted by their bytes: a run sharing {@code depth} bytes is one node's subtree. */
+    private static final class Builder {
+        final byte[][] bytes;
+        byte[] label = new byte[1024];
+        int[] end = new int[1024];
+        int[] tokenStart = new int[1024];
+        final int[] tokens;
+        int nodes;
+        int placed;
+
+        Builder(byte[][] bytes, int tokenCount) {
+            this.bytes = bytes;
+            this.tokens = new int[tokenCount];
+        }
+
+        int node(byte b) {
+            if (nodes == label.length) {
+                label = Arrays.copyOf(label, nodes * 2);
+                end = Arrays.copyOf(end, nodes * 2);
+                tokenStart = Arrays.copyOf(tokenStart, nodes * 2);
+            }
+            label[nodes] = b;
+            tokenStart[nodes] = placed;
+            return nodes++;
+        }
+
+        void build(Integer[] sorted, int from, int to, int depth, int node) {
+            int i = from;
+            while (i < to && bytes[sorted[i]].length == depth) {  // shorter sorts first: the tokens ending here
+                tokens[placed++] = sorted[i++];
+            }
+            while (i < to) {
+                byte b = bytes[sorted[i]][depth];
+                int j = i;
+                while (j < to && bytes[sorted[j]][depth] == b) {
+                    j++;
+                }
+                build(sorted, i, j, depth + 1, node(b));
+                i = j;
+            }
+            end[node] = nodes;
+        }
+
+        VocabularyTrie finish(byte[][] bytesById, BitSet ends) {
+            int[] starts = Arrays.copyOf(tokenStart, nodes + 1);
+            starts[nodes] = placed;
+            return new VocabularyTrie(Arrays.copyOf(label, nodes), Arrays.copyOf(end, nodes), starts, tokens, bytesById, ends);
+        }
+    }
+
+    public int vocabSize() {
+        return bytesById.length;
+    }
+
+    /** The bytes of {@code token}, or null for a special one. */
+    byte[] bytes(int token) {
+        return bytesById[token];
+    }
+
+    boolean isEndOfSequence(int token) {
+        return endOfSequence.get(token);
+    }
+
+    /** Adds the end-of-sequence tokens to {@code allowed}. */
+    void allowEnd(BitSet allowed) {
+        allowed.or(endOfSequence);
+    }
+
+    /** Adds to {@code allowed} every token whose bytes {@code state} reads whole. */
+    void allowed(JsonMachine.State state, BitSet allowed) {
+        walk(0, state, allowed);
+    }
+
+    private void walk(int node, JsonMachine.State state, BitSet allowed) {
+        for (int child = node + 1; child < end[node]; child = end[child]) {
+            JsonMachine.State next = state.read(label[child] & 0xff);
+            if (next != null) {
+                for (int t = tokenStart[child]; t < tokenStart[child + 1]; t++) {
+                    allowed.set(tokens[t]);
+                }
+                walk(child, next, allowed);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+package dev.ember.grammar;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.charset.StandardCharsets;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The JSON recognizer against Jackson's strict parser: random JSON texts and their one-character mutations are accepted
+ * exactly when Jackson reads them as one value; pretty-printed texts pass; schema shapes accept their instances and
+ * refuse the near misses.
+ */
+class JsonMachineTest {
+    private static final ObjectMapper STRICT = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    /** A number past the recognizer's bounds: more than 20 digits before or after the point, or 4 in the exponent. */
+    private static final java.util.regex.Pattern OVER_BOUNDS = java.util.regex.Pattern.compile(
+            "\\d{21,}|[eE][+-]?\\d{5,}");
+    private static final String INSERTED = "{}[]:,\"\\0123456789.eE+-tfnulrax";
+
+    static boolean accepts(JsonMachine.State state, String text) {
+        JsonMachine.State s = state;
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            s = s.read(b & 0xff);
+            if (s == null) {
+                return false;
+            }
+        }
+        return s.accepting();
+    }
+
+    private static boolean jacksonReads(String text) {
+        try {
+            return !STRICT.readTree(text.getBytes(StandardCharsets.UTF_8)).isMissingNode();
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    static JsonNode randomValue(SplittableRandom random, int depth) {
+        JsonNodeFactory f = JsonNodeFactory.instance;
+        int kind = random.nextInt(depth > 3 ? 5 : 7);
+        return switch (kind) {
+            case 0 -> f.numberNode(random.nextInt(-100000, 100000));
+            case 1 -> f.numberNode(random.nextBoolean() ? random.nextDouble() * 1e6 - 5e5 : random.nextGaussian() * 1e-8);
+            case 2 -> f.textNode(randomString(random));
+            case 3 -> f.booleanNode(random.nextBoolean());
+            case 4 -> f.nullNode();
+            case 5 -> {
+                ArrayNode array = f.arrayNode();
+                for (int i = random.nextInt(4); i > 0; i--) {
+                    array.add(randomValue(random, depth + 1));
+                }
+                yield array;
+            }
+            default -> {
+                ObjectNode object = f.objectNode();
+                for (int i = random.nextInt(4); i > 0; i--) {
+                    object.set(randomString(random), randomValue(random, depth + 1));
+                }
+                yield object;
+            }
+        };
+    }
+
+    private static String randomString(SplittableRandom random) {
+        String alphabet = "abc XYZ_09\"\\/\n\té漢🙂\u0001";
+        StringBuilder s = new StringBuilder();
+        for (int i = random.nextInt(6); i > 0; i--) {
+            s.appendCodePoint(alphabet.codePointAt(alphabet.offsetByCodePoints(0, random.nextInt(alphabet.codePointCount(0, alphabet.length())))));
+        }
+        return s.toString();
+    }
+
+    @Test
+    void randomTextsAndTheirMutationsAreAcceptedExactlyWhenJacksonReadsThem() throws Exception {
+        SplittableRandom random = new SplittableRandom(1);
+        JsonMachine.State any = JsonMachine.State.value(JsonShape.AnyValue.INSTANCE);
+        int mutants = 0, validMutants = 0;
+        for (int i = 0; i < 400; i++) {
+            String text = STRICT.writeValueAsString(randomValue(random, 0));
+            assertTrue(accepts(any, text), text);
+            for (int m = 0; m < 10; m++) {
+                StringBuilder mutant = new StringBuilder(text);
+                int at = random.nextInt(text.length() + 1);
+                switch (random.nextInt(3)) {
+                    case 0 -> mutant.insert(at, INSERTED.charAt(random.nextInt(INSERTED.length())));
+                    case 1 -> mutant.deleteCharAt(Math.min(at, text.length() - 1));
+                    default -> mutant.insert(at, mutant.substring(Math.min(at, text.length() - 1), Math.min(at + 3, text.length())));
+                }
+                String t = mutant.toString();
+                boolean expected = jacksonReads(t) && !OVER_BOUNDS.matcher(t).find();
+                assertEquals(expected, accepts(any, t), "\"" + t + "\" from \"" + text + "\"");
+                mutants++;
+                validMutants += expected ? 1 : 0;
+            }
+        }
+        assertTrue(validMutants > mutants / 20 && validMutants < mutants * 9 / 10, validMutants + " of " + mutants
+                + " mutants valid: both kinds are checked");
+    }
+
+    @Test
+    void prettyPrintedTextsPassAndRunsOfWhitespaceDoNot() throws Exception {
+        SplittableRandom random = new SplittableRandom(2);
+        JsonMachine.State any = JsonMachine.State.value(JsonShape.AnyValue.INSTANCE);
+        for (int i = 0; i < 200; i++) {
+            String pretty = STRICT.writerWithDefaultPrettyPrinter().writeValueAsString(randomValue(random, 0));
+            assertTrue(accepts(any, pretty), pretty);
+        }
+        assertTrue(accepts(any, "{\n  \"a\": [1, 2]\n}"));
+        for (String spaced : new String[] {"{\t}", "{  \"a\": 1}", "[1,\n\n2]", "[1\r\n]", "{\"a\":" + "\n" + " ".repeat(17) + "1}", "1 "}) {
+            assertFalse(accepts(any, spaced), "whitespace beyond one space or a newline and indentation: " + spaced.replace("\n", "\\n"));
+        }
+        assertTrue(accepts(any, "{\"a\":\n" + " ".repeat(16) + "1}"));
+        assertFalse(accepts(any, "1" + "0".repeat(20)), "numbers are bounded");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"{}", "[]", "\"\"", "0", "-0.5e-7", "true", "null", "{\"a\":{\"b\":[{}]}}", "\"\\u00e9\\n\""})
+    void theSmallestTextsAreWhole(String text) {
+        assertTrue(accepts(JsonMachine.State.value(JsonShape.AnyValue.INSTANCE), text));
+        assertEquals(text.startsWith("{"), accepts(JsonMachine.State.value(JsonShape.ObjectShape.ANY), text), "json_object: objects only");
+    }
+
+    private static final String SCHEMA = """
+            {"type": "object", "properties": {
+               "name": {"type": "string", "maxLength": 5},
+               "age": {"type": "integer"},
+               "tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "maxItems": 2},
+               "pet": {"anyOf": [{"type": "null"}, {"type": "object", "properties": {"kind": {"const": "cat"}}, "required": ["kind"]}]},
+               "score": {"type": ["number", "null"]}},
+             "required": ["name", "age"],
+             "$defs": {"tag": {"enum": ["red", "green", 7]}}}""";
+
+    @Test
+    void aSchemasShapeTakesItsInstancesAndRefusesTheNearMisses() throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(SCHEMA)));
+        for (String valid : new String[] {
+                "{\"name\":\"Ann\",\"age\":3}",
+                "{\"age\":-3,\"name\":\"\"}",
+                "{\"name\":\"é漢\",\"age\":0,\"tags\":[\"red\",7],\"pet\":{\"kind\":\"cat\"},\"score\":1.5e3}",
+                "{\"name\":\"x\", \"age\":1, \"pet\":null, \"score\":null, \"tags\":[]}"}) {
+            assertTrue(accepts(state, valid), valid);
+        }
+        for (String invalid : new String[] {
+                "{\"name\":\"Ann\"}",                                   // age required
+                "{\"name\":\"Ann\",\"age\":3,\"other\":1}",             // no other keys
+                "{\"name\":\"Ann\",\"age\":3.5}",                       // an integer
+                "{\"name\":\"Annabel\",\"age\":3}",                     // maxLength 5
+                "{\"name\":\"Ann\",\"age\":3,\"tags\":[\"red\",\"red\",\"red\"]}",  // maxItems 2
+                "{\"name\":\"Ann\",\"age\":3,\"tags\":[\"blue\"]}",     // not in the enum
+                "{\"name\":\"Ann\",\"age\":3,\"pet\":{}}",              // kind required
+                "{\"name\":\"Ann\",\"age\":3,\"name\":\"Bo\"}",         // a key twice
+                "{\"name\":\"Ann\",\"age\":3,\"score\":\"high\"}",      // a number or null
+                "[\"name\"]"}) {
+            assertFalse(accepts(state, invalid), invalid);
+        }
+    }
+
+    @Test
+    void aChoiceOfTextsTakesEachWholeAndNothingElse() {
+        JsonMachine.State choice = JsonMachine.State.text(new JsonShape.Choice(java.util.List.of("yes", "yes please", "no", "")));
+        for (String text : new String[] {"yes", "yes please", "no", ""}) {
+            assertTrue(accepts(choice, text), text);
+        }
+        for (String text : new String[] {"ye", "yes ", "No", "\"no\"", "nope"}) {
+            assertFalse(accepts(choice, text), text);
+        }
+    }
+}

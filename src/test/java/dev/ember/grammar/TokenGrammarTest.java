@@ -1,0 +1,200 @@
+package dev.ember.grammar;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.EmberException;
+import dev.ember.sampling.OutputGrammar;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.BitSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Grammars over a real vocabulary (the default model's): each step's mask is exactly the tokens whose bytes keep the
+ * output in the grammar (checked token by token against the recognizer), and outputs drawn from random logits through
+ * a {@link Sampler} holding the grammar are whole JSON texts of the schema.
+ */
+class TokenGrammarTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static Tokenizer tokenizer;
+    private static Grammars grammars;
+    private static int eos;
+
+    @BeforeAll
+    static void load() {
+        tokenizer = Tokenizer.load(Path.of("models", "ember-tiny"));
+        eos = tokenizer.stopTokenIds().iterator().next();
+        grammars = new Grammars(tokenizer, Set.of(eos));
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+    }
+
+    /** Every string bounded, so that every output of the schema ends within a few hundred tokens. */
+    private static final String BOUNDED = """
+            {"type": "object", "properties": {
+               "name": {"type": "string", "maxLength": 8},
+               "age": {"type": "integer"},
+               "mood": {"enum": ["calm", "wild", null]},
+               "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 3},
+               "ok": {"type": "boolean"}},
+             "required": ["name", "age", "ok"]}""";
+
+    private static float[] randomRow(SplittableRandom random, int vocab) {
+        float[] row = new float[vocab];
+        for (int i = 0; i < vocab; i++) {
+            row[i] = (float) random.nextGaussian() * 4;
+        }
+        return row;
+    }
+
+    /** Draws until an end-of-sequence token or {@code limit} tokens; returns the output's bytes, or null at the limit. */
+    private static byte[] generate(OutputGrammar grammar, long seed, int limit) {
+        int vocab = tokenizer.vocabSize();
+        Sampler sampler = new Sampler(SamplingParams.greedy(limit).withTemperature(1f).withSeed(seed).withGrammar(grammar), vocab);
+        SplittableRandom random = new SplittableRandom(seed);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < limit; i++) {
+            int token = sampler.sample(randomRow(random, vocab), 0);
+            if (token == eos) {
+                return out.toByteArray();
+            }
+            out.writeBytes(tokenizer.tokenBytes(token));
+        }
+        return null;
+    }
+
+    @ParameterizedTest
+    @CsvSource({"schema, 40", "object, 40", "choice, 40"})
+    void outputsDrawnFromRandomLogitsAreWholeTextsOfTheGrammar(String kind, int runs) throws Exception {
+        OutputGrammar grammar = switch (kind) {
+            case "schema" -> grammars.jsonSchema(JSON.readTree(BOUNDED));
+            case "object" -> grammars.jsonObject();
+            default -> grammars.choice(List.of("red", "green", "blue-green", "a \"quoted\" one"));
+        };
+        int ended = 0;
+        for (int run = 0; run < runs; run++) {
+            byte[] output = generate(grammar, run, 600);
+            if (output == null) {
+                assertNotEquals("schema", kind, "every output of a bounded schema ends");
+                continue;
+            }
+            ended++;
+            String text = new String(output, java.nio.charset.StandardCharsets.UTF_8);
+            switch (kind) {
+                case "choice" -> assertTrue(List.of("red", "green", "blue-green", "a \"quoted\" one").contains(text), text);
+                default -> {
+                    JsonNode value = JSON.readTree(text);
+                    assertTrue(value.isObject(), text);
+                    if (kind.equals("schema")) {
+                        assertTrue(value.get("name").isTextual() && value.get("name").asText().length() <= 8, text);
+                        assertTrue(value.get("age").isIntegralNumber(), text);
+                        assertTrue(value.get("ok").isBoolean(), text);
+                        assertTrue(!value.has("mood") || value.get("mood").isNull() || Set.of("calm", "wild").contains(value.get("mood").asText()), text);
+                        assertTrue(!value.has("tags") || value.get("tags").size() <= 3, text);
+                    }
+                }
+            }
+        }
+        assertTrue(ended >= runs / 4, kind + ": " + ended + " of " + runs + " outputs ended within 600 tokens");
+    }
+
+    /** Along random outputs, each mask against every token read through the recognizer by itself. */
+    @Test
+    void eachMaskIsExactlyTheTokensThatKeepTheOutputInTheGrammar() throws Exception {
+        TokenGrammar grammar = (TokenGrammar) grammars.jsonSchema(JSON.readTree(BOUNDED));
+        JsonMachine.State start = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(BOUNDED)));
+        SplittableRandom random = new SplittableRandom(7);
+        BitSet allowed = new BitSet();
+        int checkedStates = 0;
+        for (int run = 0; run < 3; run++) {
+            OutputGrammar.Matcher matcher = grammar.start();
+            JsonMachine.State state = start;
+            for (int step = 0; step < 60 && state != null; step++) {
+                matcher.allowedTokens(allowed);
+                for (int token = 0; token < tokenizer.vocabSize(); token++) {
+                    byte[] bytes = tokenizer.tokenBytes(token);
+                    boolean expected;
+                    if (token == eos) {
+                        expected = state.accepting();
+                    } else {
+                        JsonMachine.State s = bytes == null || bytes.length == 0 ? null : state;
+                        for (int i = 0; s != null && i < bytes.length; i++) {
+                            s = s.read(bytes[i] & 0xff);
+                        }
+                        expected = s != null;
+                    }
+                    assertEquals(expected, allowed.get(token), "token " + token + " (" + tokenizer.tokenText(token) + ") at step " + step);
+                }
+                checkedStates++;
+                int[] choices = allowed.stream().toArray();
+                int token = choices[random.nextInt(choices.length)];
+                matcher.accept(token);
+                if (token == eos) {
+                    break;
+                }
+                for (byte b : tokenizer.tokenBytes(token)) {
+                    state = state.read(b & 0xff);
+                }
+            }
+        }
+        assertTrue(checkedStates > 20);
+    }
+
+    @Test
+    void aSamplerWithAGrammarDrawsOnTheHostAfterItsLastTokenAndNeverSpeculates() {
+        Sampler sampler = new Sampler(SamplingParams.greedy(8).withGrammar(grammars.jsonObject()), tokenizer.vocabSize());
+        assertFalse(sampler.isPlainTopKTopP());
+        assertTrue(sampler.observesTokens());
+        assertFalse(sampler.canSpeculate());
+        float[] row = new float[tokenizer.vocabSize()];
+        row[eos] = 100;  // the model wants to stop at once: the grammar holds it to an object first
+        int first = sampler.sample(row.clone(), 0);
+        assertNotEquals(eos, first);
+        assertTrue(new String(tokenizer.tokenBytes(first)).strip().startsWith("{") || new String(tokenizer.tokenBytes(first)).isBlank());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', textBlock = """
+            {"type": "string", "pattern": "^a+$"}                           | "pattern"
+            {"type": "string", "format": "date-time"}                       | "format"
+            {"type": "integer", "minimum": 3}                               | "minimum"
+            {"type": "object", "properties": {"a": {"$ref": "#"}}}          | recursive reference "#"
+            {"type": "object", "properties": {"a": {}}, "required": ["b"]}  | "b" required but not among the properties
+            {"$ref": "#/$defs/missing"}                                      | points at nothing
+            {"type": "tuple"}                                               | the type "tuple"
+            false                                                           | the schema false""")
+    void whatCannotBeHeldIsRefusedByName(String schema, String named) throws Exception {
+        EmberException e = assertThrows(EmberException.class, () -> JsonSchemas.compile(JSON.readTree(schema)));
+        assertTrue(e.getMessage().contains(named) && e.getMessage().startsWith("JSON schema at #"), e.getMessage());
+    }
+
+    @Test
+    void aPydanticSchemaCompiles() throws Exception {
+        String pydantic = """
+                {"$defs": {"Pet": {"properties": {"name": {"title": "Name", "type": "string"}}, "required": ["name"],
+                   "title": "Pet", "type": "object"}},
+                 "properties": {"owner": {"title": "Owner", "type": "string"},
+                   "pet": {"anyOf": [{"$ref": "#/$defs/Pet"}, {"type": "null"}], "default": null}},
+                 "required": ["owner"], "title": "Household", "type": "object"}""";
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(pydantic)));
+        assertTrue(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": {\"name\": \"Rex\"}}"));
+        assertTrue(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": null}"));
+        assertFalse(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": {}}"));
+    }
+}
