@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.ember.sampling.OutputGrammar;
 import dev.ember.tokenizer.Tokenizer;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,6 +60,30 @@ public final class Grammars {
             throw new dev.ember.EmberException("a choice of " + choices.size() + " strings: 1 to " + JsonShape.MAX_CHOICES + " are held");
         }
         return compiled.computeIfAbsent("choice " + JsonSchemas.JSON.valueToTree(choices), key -> TokenGrammar.choice(choices, trie()));
+    }
+
+    /**
+     * One function call, written as {@code before + {"name": NAME, "arguments": ARGUMENTS} + after} (Hermes' format,
+     * which Qwen's templates teach: {@code <tool_call>\n} and {@code \n</tool_call>}): NAME one of {@code parameters}'
+     * keys, ARGUMENTS an object of that function's parameters schema (any object where it has none).
+     *
+     * @throws dev.ember.EmberException naming what of a parameters schema Ember cannot hold an output to
+     */
+    public synchronized OutputGrammar toolCall(String before, Map<String, JsonNode> parameters, String after) {
+        String key = "call " + before + JsonSchemas.JSON.valueToTree(parameters) + after;
+        OutputGrammar grammar = compiled.get(key);
+        if (grammar == null) {
+            List<JsonShape> calls = new ArrayList<>();
+            for (Map.Entry<String, JsonNode> function : parameters.entrySet()) {
+                JsonShape arguments = function.getValue() == null ? JsonShape.ObjectShape.ANY : JsonSchemas.compile(function.getValue());
+                JsonShape name = new JsonShape.Choice(List.of(JsonSchemas.JSON.valueToTree(function.getKey()).toString()));
+                calls.add(new JsonShape.ObjectShape(List.of("name", "arguments"), List.of(name, arguments), 0b11, JsonShape.AnyValue.INSTANCE));
+            }
+            grammar = TokenGrammar.between(before, calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls), after, trie(),
+                    "a call of one of " + calls.size() + " functions");
+            compiled.put(key, grammar);
+        }
+        return grammar;
     }
 
     private VocabularyTrie trie() {

@@ -47,6 +47,13 @@ final class JsonMachine {
             return new State(stacks);
         }
 
+        /** Exactly {@code before}, then a JSON value of {@code shape}, then exactly {@code after}, with nothing after it. */
+        static State between(String before, JsonShape shape, String after) {
+            JsonShape.Choice opening = new JsonShape.Choice(List.of(before)), closing = new JsonShape.Choice(List.of(after));
+            Stack end = new Stack(new Literal(closing, 1, 0), new Stack(End.INSTANCE, null));
+            return new State(List.of(new Stack(new Literal(opening, 1, 0), new Stack(new Value(shape, 0), end))));
+        }
+
         /** The state after byte {@code b} (0-255), or null where no stack can read it. */
         State read(int b) {
             List<Stack> next = new ArrayList<>(stacks.size());

@@ -31,6 +31,11 @@ public final class TokenGrammar implements OutputGrammar {
         return new TokenGrammar(trie, JsonMachine.State.value(shape), description);
     }
 
+    /** Exactly {@code before}, a JSON value of {@code shape}, then exactly {@code after} (both non-empty). */
+    static TokenGrammar between(String before, JsonShape shape, String after, VocabularyTrie trie, String description) {
+        return new TokenGrammar(trie, JsonMachine.State.between(before, shape, after), description);
+    }
+
     /** Exactly one of {@code choices}, byte for byte. */
     public static TokenGrammar choice(java.util.List<String> choices, VocabularyTrie trie) {
         return new TokenGrammar(trie, JsonMachine.State.text(new JsonShape.Choice(choices)), "one of " + choices.size() + " choices");

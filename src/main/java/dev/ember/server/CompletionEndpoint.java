@@ -123,10 +123,11 @@ final class CompletionEndpoint {
                 choice.put("index", p * request.n() + j);
                 int[] prompt = request.prompts().get(p);
                 String text = (request.echo() ? tokenizer.decode(prompt, true) : "") + (request.generates() ? out.text() : "");
+                String finish = request.generates() ? out.finishReason().apiName() : "length";
                 if (response.kind() == Kind.CHAT) {
                     ObjectNode message = choice.putObject("message");
                     message.put("role", "assistant");
-                    message.put("content", text);
+                    finish = response.message(message, text, finish, false);
                 } else {
                     choice.put("text", text);
                 }
@@ -136,7 +137,7 @@ final class CompletionEndpoint {
                 } else {
                     choice.putNull("logprobs");
                 }
-                choice.put("finish_reason", request.generates() ? out.finishReason().apiName() : "length");
+                choice.put("finish_reason", finish);
                 if (request.promptLogprobs() >= 0 && response.kind() == Kind.TEXT) {
                     choice.set("prompt_logprobs", response.promptLogprobs(out.promptLogprobs()));
                 }
@@ -227,8 +228,8 @@ final class CompletionEndpoint {
                     }
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
-                    // An echo of the prompt alone leaves out the one token computed.
-                    if (request.generates() && (!text.isEmpty() || logprobs != null)) {
+                    // An echo of the prompt alone leaves out the one token computed; calls are read from the whole text.
+                    if (request.generates() && request.tools() == null && (!text.isEmpty() || logprobs != null)) {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, text, null);
                         if (logprobs != null) {
@@ -237,6 +238,18 @@ final class CompletionEndpoint {
                         send(exchange, chunk);
                         sentChars[i] += text.length();
                     }
+                }
+                case RequestEvent.Done(RequestOutput output) when request.tools() != null -> {
+                    ObjectNode chunk = response.chunk();
+                    ObjectNode choice = chunk.withArray("choices").addObject();
+                    choice.put("index", i);
+                    String finish = response.message(choice.putObject("delta"), output.text(), output.finishReason().apiName(), true);
+                    choice.putNull("logprobs");
+                    choice.putNull("finish_reason");
+                    send(exchange, chunk);
+                    send(exchange, response.finalChunk(i, "", finish));
+                    outputs.add(output);
+                    done++;
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
@@ -351,6 +364,35 @@ final class CompletionEndpoint {
             choice.putNull("logprobs");
             choice.put("finish_reason", finishReason);
             return choice;
+        }
+
+        /**
+         * A chat answer's message (or a stream's delta): its content, and where the request has tools, the calls read out
+         * of {@code text} as OpenAI lists them (a stream's {@code delta} numbering them), the content then being the text
+         * outside them (null if none). Returns the finish reason: "tool_calls" where the model stopped after calling.
+         */
+        String message(ObjectNode message, String text, String finishReason, boolean delta) {
+            if (request.tools() == null) {
+                message.put("content", text);
+                return finishReason;
+            }
+            ToolCalls.Parsed parsed = ToolCalls.parse(text);
+            message.put("content", parsed.content());
+            if (parsed.calls().isEmpty()) {
+                return finishReason;
+            }
+            ArrayNode calls = message.putArray("tool_calls");
+            for (int i = 0; i < parsed.calls().size(); i++) {
+                ToolCalls.Call call = parsed.calls().get(i);
+                ObjectNode entry = calls.addObject();
+                if (delta) {
+                    entry.put("index", i);
+                }
+                entry.put("id", call.id());
+                entry.put("type", "function");
+                entry.putObject("function").put("name", call.name()).put("arguments", call.arguments());
+            }
+            return finishReason.equals("stop") ? "tool_calls" : finishReason;
         }
 
         ObjectNode finalChunk(int index, String text, String finishReason) {

@@ -15,9 +15,11 @@ import java.util.List;
  *                       computes one token, which is left out), as a scoring client such as lm-evaluation-harness asks
  * @param promptLogprobs vLLM's {@code prompt_logprobs} field, -1 when not asked: the answer then carries every prompt
  *                       token's scores in vLLM's form
+ * @param tools          a chat request's tools whose calls are read out of the text; null where none are
  */
 record CompletionRequest(List<int[]> prompts, List<SamplingParams> params, int n, int bestOf, boolean stream,
-                         boolean includeUsage, boolean echo, boolean generates, int logprobs, int promptLogprobs) {
+                         boolean includeUsage, boolean echo, boolean generates, int logprobs, int promptLogprobs,
+                         ToolCalls.Request tools) {
     /** The most sequences one request may ask for (prompts x best_of). */
     static final int MAX_SEQUENCES = 256;
 }

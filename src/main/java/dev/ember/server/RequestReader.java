@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -38,7 +39,9 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice");
-    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
+    private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+    private static final ObjectMapper TOOL_JSON = new ObjectMapper();
+    private static final com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>> MAP = new com.fasterxml.jackson.core.type.TypeReference<>() { };
 
     private final ServingEngine engine;
     private final Tokenizer tokenizer;
@@ -83,15 +86,9 @@ final class RequestReader implements AutoCloseable {
         if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
             throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
         }
-        JsonNode tools = fields.node("tools");
-        if (tools != null && !tools.isNull() && !tools.isEmpty()) {
-            throw ApiException.invalid("tools", "tools are not supported: tool calling is not built");
-        }
-        if (fields.has("tool_choice") && !"none".equals(fields.node("tool_choice").asText())) {
-            throw ApiException.invalid("tool_choice", "tool_choice " + fields.node("tool_choice")
-                    + " is not supported: tool calling is not built; only \"none\" is accepted");
-        }
-        List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT ? List.of(chatPrompt(fields)) : textPrompts(fields);
+        ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? tools(fields) : null;
+        List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT
+                ? List.of(chatPrompt(fields, tools == null ? List.of() : tools.templateTools())) : textPrompts(fields);
         if ((long) prompts.size() * bestOf > CompletionRequest.MAX_SEQUENCES) {
             throw ApiException.invalid(bestOf > 1 ? "best_of" : "prompt", prompts.size() + " prompts x " + bestOf
                     + " choices is more than the " + CompletionRequest.MAX_SEQUENCES + " sequences one request may ask for");
@@ -124,6 +121,13 @@ final class RequestReader implements AutoCloseable {
         }
         // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
         OutputGrammar grammar = grammar(fields);
+        if (tools != null && (tools.choice() == ToolCalls.Choice.REQUIRED || tools.choice() == ToolCalls.Choice.NAMED)) {
+            if (grammar != null) {
+                throw ApiException.invalid("tool_choice", "tool_choice " + tools.choice().name().toLowerCase(java.util.Locale.ROOT)
+                        + " makes the output a call; it cannot also follow response_format or a guided grammar");
+            }
+            grammar = toolCallGrammar(tools);
+        }
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
                 .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar);
         if (grammar != null && base.minTokens() > 0) {
@@ -140,7 +144,8 @@ final class RequestReader implements AutoCloseable {
             params.add(generates ? base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens()))
                     : base.withMinTokens(0).withMaxTokens(1));
         }
-        return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs);
+        return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs,
+                tools != null && tools.parsed() ? tools : null);
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */
@@ -416,7 +421,7 @@ final class RequestReader implements AutoCloseable {
         throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
     }
 
-    private int[] chatPrompt(RequestFields fields) throws InterruptedException {
+    private int[] chatPrompt(RequestFields fields, List<Map<String, Object>> templateTools) throws InterruptedException {
         List<ChatMessage> turns = messages(fields);
         long chars = 0;
         for (ChatMessage turn : turns) {
@@ -424,7 +429,7 @@ final class RequestReader implements AutoCloseable {
         }
         encoder.checkLength(chars, "messages");
         // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
-        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, true), !tokenizer.hasChatTemplate()),
+        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, true, templateTools), !tokenizer.hasChatTemplate()),
                 "messages");
     }
 
@@ -450,19 +455,124 @@ final class RequestReader implements AutoCloseable {
             }
             String role = m.string("role", null);
             if (!ROLES.contains(role)) {
-                throw ApiException.invalid(at + ".role", at + ".role \"" + role + "\" is not one of " + String.join(", ", ROLES.stream().sorted().toList())
-                        + (role.equals("tool") || role.equals("function") ? " (tool calling is not supported)" : ""));
+                throw ApiException.invalid(at + ".role", at + ".role \"" + role + "\" is not one of " + String.join(", ", ROLES.stream().sorted().toList()));
             }
+            Set<String> allowed = role.equals("assistant") ? Set.of("role", "content", "name", "tool_calls")
+                    : role.equals("tool") ? Set.of("role", "content", "tool_call_id") : Set.of("role", "content", "name");
             for (Iterator<String> names = m.names(); names.hasNext(); ) {
                 String name = names.next();
-                if (!name.equals("role") && !name.equals("content") && !name.equals("name") && m.has(name)) {
+                if (!allowed.contains(name) && m.has(name)) {
                     throw ApiException.invalid(at + "." + name, at + "." + name + " is not supported"
-                            + (name.equals("tool_calls") ? " (tool calling is not built)" : ""));
+                            + (name.startsWith("tool_") ? " in a message of role " + role : ""));
                 }
             }
-            turns.add(new ChatMessage(role, content(m, at + ".content")));
+            List<Map<String, Object>> calls = toolCallsOf(m, at + ".tool_calls");
+            String content = calls.isEmpty() || m.has("content") ? content(m, at + ".content") : "";
+            String callId = role.equals("tool") ? m.string("tool_call_id", null) : null;
+            turns.add(new ChatMessage(role, content, calls, callId));
         }
         return turns;
+    }
+
+    /** An assistant message's {@code tool_calls}, each {@code {"id", "type": "function", "function": {"name", "arguments"}}}. */
+    private static List<Map<String, Object>> toolCallsOf(RequestFields message, String param) {
+        if (!message.has("tool_calls")) {
+            return List.of();
+        }
+        JsonNode calls = message.node("tool_calls");
+        if (!calls.isArray()) {
+            throw RequestFields.wrongType(param, "an array of tool calls", calls);
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            JsonNode call = calls.get(i);
+            JsonNode function = call.path("function");
+            if (!function.path("name").isTextual() || !(function.path("arguments").isTextual() || function.path("arguments").isObject())) {
+                throw ApiException.invalid(param + "[" + i + "]", param + "[" + i + "] needs a function with a \"name\" and "
+                        + "\"arguments\" (a JSON string or an object), got " + RequestFields.describe(call));
+            }
+            out.add(TOOL_JSON.convertValue(call, MAP));
+        }
+        return out;
+    }
+
+    /**
+     * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
+     * "required", or one function named), or null where no tools are given. Calls are read in Hermes' format, so a model
+     * whose template teaches another is refused when the request lets it call.
+     */
+    private ToolCalls.Request tools(RequestFields fields) {
+        JsonNode tools = fields.node("tools");
+        JsonNode choiceNode = fields.node("tool_choice");
+        if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
+            if (choiceNode != null && !choiceNode.isNull() && !"none".equals(choiceNode.asText())) {
+                throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " needs tools to choose from");
+            }
+            return null;
+        }
+        if (!tools.isArray()) {
+            throw RequestFields.wrongType("tools", "an array of tools", tools);
+        }
+        List<Map<String, Object>> templateTools = new ArrayList<>();
+        Map<String, JsonNode> parameters = new LinkedHashMap<>();
+        for (int i = 0; i < tools.size(); i++) {
+            JsonNode tool = tools.get(i);
+            JsonNode function = tool.path("function");
+            String at = "tools[" + i + "]";
+            if (!"function".equals(tool.path("type").asText()) || !function.path("name").isTextual() || function.path("name").asText().isEmpty()) {
+                throw ApiException.invalid(at, at + " must be {\"type\": \"function\", \"function\": {\"name\": ...}}, got "
+                        + RequestFields.describe(tool));
+            }
+            JsonNode schema = function.get("parameters");
+            if (schema != null && !schema.isNull() && !schema.isObject()) {
+                throw RequestFields.wrongType(at + ".function.parameters", "a JSON schema object", schema);
+            }
+            String name = function.get("name").asText();
+            if (parameters.containsKey(name)) {
+                throw ApiException.invalid(at, "two tools are named \"" + name + "\"");
+            }
+            parameters.put(name, schema == null || schema.isNull() ? null : schema);
+            templateTools.add(TOOL_JSON.convertValue(tool, MAP));
+        }
+        ToolCalls.Choice choice = ToolCalls.Choice.AUTO;
+        String named = null;
+        if (choiceNode != null && !choiceNode.isNull()) {
+            if (choiceNode.isObject()) {
+                named = choiceNode.at("/function/name").asText(null);
+                if (!"function".equals(choiceNode.path("type").asText()) || named == null || !parameters.containsKey(named)) {
+                    throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " must name one of the tools: "
+                            + String.join(", ", parameters.keySet()));
+                }
+                choice = ToolCalls.Choice.NAMED;
+            } else {
+                choice = switch (choiceNode.asText()) {
+                    case "auto" -> ToolCalls.Choice.AUTO;
+                    case "required" -> ToolCalls.Choice.REQUIRED;
+                    case "none" -> ToolCalls.Choice.NONE;
+                    default -> throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode
+                            + " is not one of \"auto\", \"required\", \"none\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+                };
+            }
+        }
+        if (!tokenizer.hasChatTemplate()) {
+            throw ApiException.invalid("tools", "tools: the model has no chat template, so nothing tells it of the tools");
+        }
+        if (choice != ToolCalls.Choice.NONE && !tokenizer.chatTemplateContains(ToolCalls.OPEN)) {
+            throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (" + ToolCalls.OPEN
+                    + " blocks, as Qwen's templates teach), and this model's chat template teaches no such format");
+        }
+        return new ToolCalls.Request(templateTools, parameters, choice, named);
+    }
+
+    /** The grammar of one call: of the function named, or of any of the tools. */
+    private OutputGrammar toolCallGrammar(ToolCalls.Request tools) {
+        Map<String, JsonNode> callable = tools.named() == null ? tools.parameters()
+                : java.util.Collections.singletonMap(tools.named(), tools.parameters().get(tools.named()));
+        try {
+            return grammars.toolCall(ToolCalls.FORCED_OPEN, callable, ToolCalls.FORCED_CLOSE);
+        } catch (EmberException e) {
+            throw ApiException.invalid("tools", "tools: a function's parameters: " + e.getMessage());
+        }
     }
 
     /** A message's content: a string, or an array of text parts. */
@@ -504,7 +614,7 @@ final class RequestReader implements AutoCloseable {
             if (fields.has("add_generation_prompt") && !fields.bool("add_generation_prompt", true)) {
                 throw ApiException.invalid("add_generation_prompt", "add_generation_prompt = false is not supported");
             }
-            ids = chatPrompt(fields);
+            ids = chatPrompt(fields, List.of());
         } else if (fields.has("prompt")) {
             String prompt = fields.string("prompt", "");
             ids = encoder.encode(prompt, fields.bool("add_special_tokens", true), "prompt");

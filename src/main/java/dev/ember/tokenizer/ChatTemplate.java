@@ -87,17 +87,27 @@ final class ChatTemplate {
         this.constants = Map.copyOf(constants);
     }
 
-    String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+    /** @param tools the functions the model may call, as OpenAI's request lists them; none when empty */
+    String render(List<ChatMessage> messages, boolean addGenerationPrompt, List<Map<String, Object>> tools) {
         List<Map<String, Object>> conversation = new ArrayList<>(messages.size());
         for (ChatMessage message : messages) {
             Map<String, Object> turn = new LinkedHashMap<>();
             turn.put("role", message.role());
             turn.put("content", message.content());
+            if (!message.toolCalls().isEmpty()) {
+                turn.put("tool_calls", message.toolCalls());
+            }
+            if (message.toolCallId() != null) {
+                turn.put("tool_call_id", message.toolCallId());
+            }
             conversation.add(turn);
         }
         Map<String, Object> bindings = new HashMap<>(constants);
         bindings.put("messages", conversation);
         bindings.put("add_generation_prompt", addGenerationPrompt);
+        if (!tools.isEmpty()) {
+            bindings.put("tools", tools);
+        }
 
         RenderResult result;
         synchronized (jinjava) {
@@ -115,6 +125,11 @@ final class ChatTemplate {
             }
         }
         return result.getOutput();
+    }
+
+    /** The template as it runs (translated to Jinjava's dialect). */
+    String source() {
+        return source;
     }
 
     private static Jinjava newJinjava() {

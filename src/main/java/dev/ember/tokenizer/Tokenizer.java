@@ -183,8 +183,21 @@ public final class Tokenizer implements AutoCloseable {
      * @throws EmberException naming the template's file when the template rejects the conversation or fails
      */
     public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return applyChatTemplate(messages, addGenerationPrompt, List.of());
+    }
+
+    /**
+     * The same, with the functions the model may call ({@code tools}, as OpenAI's request lists them), which the
+     * template writes into the prompt as HF's {@code apply_chat_template(..., tools=...)} has it do.
+     *
+     * @throws EmberException if tools are given and the model has no chat template to write them
+     */
+    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt, List<Map<String, Object>> tools) {
         if (chatTemplate != null) {
-            return chatTemplate.render(messages, addGenerationPrompt);
+            return chatTemplate.render(messages, addGenerationPrompt, tools);
+        }
+        if (!tools.isEmpty()) {
+            throw new EmberException("the model has no chat template, so nothing tells it of the tools");
         }
         StringBuilder prompt = new StringBuilder();
         for (ChatMessage message : messages) {
@@ -194,6 +207,11 @@ public final class Tokenizer implements AutoCloseable {
             prompt.append("assistant:");
         }
         return prompt.toString();
+    }
+
+    /** Whether the model's chat template holds {@code text} (what tool-call format it teaches the model, say). */
+    public boolean chatTemplateContains(String text) {
+        return chatTemplate != null && chatTemplate.source().contains(text);
     }
 
     /** The ids that end a generation: tokenizer_config.json's eos_token and generation_config.json's eos_token_id(s). */

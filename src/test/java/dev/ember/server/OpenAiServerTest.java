@@ -294,7 +294,10 @@ class OpenAiServerTest {
             second message bad          | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]} | messages[1].content
             message a string            | /v1/chat/completions | {"messages": ["hi"]}                            | messages[0]
             image content part          | /v1/chat/completions | {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]} | messages[0].content
-            tool calls in a message     | /v1/chat/completions | {"messages": [{"role": "assistant", "content": "x", "tool_calls": []}]} | messages[0].tool_calls
+            a bad tool call in history  | /v1/chat/completions | {"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"function": {}}]}]} | messages[0].tool_calls[0]
+            tool_call_id on a user      | /v1/chat/completions | {"messages": [{"role": "user", "content": "x", "tool_call_id": "1"}]} | messages[0].tool_call_id
+            tools without a template    | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]} | tools
+            a tool without a name       | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {}}]} | tools[0]
             response_format json_schema | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema"}} | response_format
             tool_choice required        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"} | tool_choice
             suffix                      | /v1/completions      | {"prompt": "hi", "suffix": "end"}               | suffix

@@ -7,7 +7,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -89,6 +91,55 @@ class ChatTemplateTest {
                 </tool_response><|im_end|>
                 <|im_start|>assistant
                 """, qwen3.applyChatTemplate(conversation, true));
+    }
+
+    /**
+     * Tools as HF's apply_chat_template(tools=...) passes them: the template lists each as Python's json.dumps writes it,
+     * and an earlier call (its arguments a JSON string, as OpenAI sends them) and its result come back in Hermes' format.
+     */
+    @Test
+    void qwen3ListsToolsAndWritesEarlierCallsInHermesFormat() {
+        Tokenizer qwen3 = TokenizerFixtures.tokenizer("qwen3");
+        Map<String, Object> weather = new LinkedHashMap<>();
+        weather.put("type", "function");
+        weather.put("function", Map.of("name", "weather"));
+        Map<String, Object> call = new LinkedHashMap<>();
+        call.put("id", "call-1");
+        call.put("type", "function");
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", "weather");
+        function.put("arguments", "{\"city\": \"Oslo\"}");
+        call.put("function", function);
+        List<ChatMessage> conversation = List.of(user("Weather in Oslo?"),
+                new ChatMessage("assistant", "", List.of(call), null), new ChatMessage("tool", "18 C", List.of(), "call-1"));
+        assertEquals("""
+                <|im_start|>system
+                # Tools
+
+                You may call one or more functions to assist with the user query.
+
+                You are provided with function signatures within <tools></tools> XML tags:
+                <tools>
+                {"type": "function", "function": {"name": "weather"}}
+                </tools>
+
+                For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+                <tool_call>
+                {"name": <function-name>, "arguments": <args-json-object>}
+                </tool_call><|im_end|>
+                <|im_start|>user
+                Weather in Oslo?<|im_end|>
+                <|im_start|>assistant
+                <tool_call>
+                {"name": "weather", "arguments": {"city": "Oslo"}}
+                </tool_call><|im_end|>
+                <|im_start|>user
+                <tool_response>
+                18 C
+                </tool_response><|im_end|>
+                <|im_start|>assistant
+                """, qwen3.applyChatTemplate(conversation, true, List.of(weather)));
+        assertTrue(qwen3.chatTemplateContains("<tool_call>"));
     }
 
     @Test

@@ -22,7 +22,7 @@ import java.util.zip.GZIPInputStream;
  * temporary model directory (tokenizer.json is committed gzipped), and loaded once: a {@link Tokenizer} is
  * thread-safe and these tests only read it.
  */
-final class TokenizerFixtures {
+public final class TokenizerFixtures {
 
     static final List<String> FAMILIES = List.of("qwen3", "qwen2_5", "llama3_2", "mistral");
 
@@ -35,7 +35,7 @@ final class TokenizerFixtures {
     private TokenizerFixtures() {
     }
 
-    static Tokenizer tokenizer(String family) {
+    public static Tokenizer tokenizer(String family) {
         return TOKENIZERS.computeIfAbsent(family, f -> Tokenizer.load(directory(f), CLOCK));
     }
 

@@ -1,0 +1,182 @@
+package dev.ember.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.Progress;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.engine.ServingEngine;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.RandomWeights;
+import dev.ember.model.RopeScaling;
+import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.scheduler.SchedulerConfig;
+import dev.ember.tokenizer.Tokenizer;
+import dev.ember.tokenizer.TokenizerFixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Tool calling over HTTP, as OpenAI's clients ask for it, on a small random-weight model with Qwen3's tokenizer and
+ * chat template: a required or named call is held to the function's parameters by the grammar, so even a model that
+ * knows nothing answers with a well-formed call; "auto" lets it choose; every answer follows OpenAI's shape.
+ */
+class ToolCallingTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096,
+            1e-6, 1000000, new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
+    private static final String TOOLS = """
+            [{"type": "function", "function": {"name": "weather", "description": "The weather in a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
+                 "unit": {"enum": ["C", "F"]}}, "required": ["city"]}}},
+             {"type": "function", "function": {"name": "time", "parameters": {"type": "object", "properties": {},
+               "additionalProperties": false}}}]""";
+    private static CpuBackend backend;
+    private static Model model;
+    private static ModelRunner runner;
+    private static ServingEngine engine;
+    private static OpenAiServer server;
+
+    @BeforeAll
+    static void start() {
+        backend = new CpuBackend(2);
+        model = RandomWeights.create(CONFIG, DType.BF16, 5);
+        Tokenizer tokenizer = TokenizerFixtures.tokenizer("qwen3");
+        runner = backend.load(model, KvCacheSpec.forTokens(CONFIG, 4096, 16), Progress.NONE);
+        engine = ServingEngine.start(runner, tokenizer, new SchedulerConfig(16, 1024, 512, SchedulePolicy.DECODE_FIRST, true, true), null);
+        server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30)));
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+        engine.close();
+        runner.close();
+        model.close();
+        backend.close();
+    }
+
+    private static ObjectNode request(Object toolChoice, boolean stream) throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 120).put("temperature", 1.0).put("seed", 3).put("stream", stream);
+        body.putArray("messages").addObject().put("role", "user").put("content", "What is the weather in Oslo?");
+        body.set("tools", JSON.readTree(TOOLS));
+        if (toolChoice != null) {
+            body.set("tool_choice", JSON.valueToTree(toolChoice));
+        }
+        return body;
+    }
+
+    private static HttpResponse<String> post(ObjectNode body) throws Exception {
+        return OpenAiServerTest.postTo(server.baseUrl() + "/v1/chat/completions", body.toString());
+    }
+
+    private static void assertWellFormedCall(JsonNode call, Set<String> names) throws Exception {
+        assertTrue(call.get("id").asText().startsWith("chatcmpl-tool-"), call.toString());
+        assertEquals("function", call.get("type").asText());
+        String name = call.at("/function/name").asText();
+        assertTrue(names.contains(name), call.toString());
+        JsonNode arguments = JSON.readTree(call.at("/function/arguments").asText());
+        assertTrue(arguments.isObject(), call.toString());
+        if (name.equals("weather")) {
+            assertTrue(arguments.get("city").isTextual() && arguments.get("city").asText().length() <= 10, call.toString());
+            assertTrue(!arguments.has("unit") || Set.of("C", "F").contains(arguments.get("unit").asText()), call.toString());
+        } else {
+            assertEquals(0, arguments.size(), call.toString());
+        }
+    }
+
+    @Test
+    void aRequiredCallIsWellFormedWhateverTheModel() throws Exception {
+        for (int seed = 0; seed < 3; seed++) {
+            HttpResponse<String> response = post(request("required", false).put("seed", seed));
+            assertEquals(200, response.statusCode(), response.body());
+            JsonNode choice = JSON.readTree(response.body()).at("/choices/0");
+            assertEquals("tool_calls", choice.get("finish_reason").asText(), choice.toString());
+            assertTrue(choice.at("/message/content").isNull(), "a call alone has no content: " + choice);
+            assertEquals(1, choice.at("/message/tool_calls").size());
+            assertWellFormedCall(choice.at("/message/tool_calls/0"), Set.of("weather", "time"));
+        }
+    }
+
+    @Test
+    void aNamedFunctionIsTheOneCalledAndStreamsAsOneDelta() throws Exception {
+        ObjectNode named = JSON.createObjectNode().put("type", "function");
+        named.putObject("function").put("name", "weather");
+        JsonNode choice = JSON.readTree(post(request(named, false)).body()).at("/choices/0");
+        assertWellFormedCall(choice.at("/message/tool_calls/0"), Set.of("weather"));
+
+        HttpResponse<String> streamed = post(request(named, true));
+        assertEquals(200, streamed.statusCode());
+        List<JsonNode> deltas = new ArrayList<>();
+        String finish = null;
+        for (String event : streamed.body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (!data.equals("[DONE]")) {
+                JsonNode c = JSON.readTree(data).at("/choices/0");
+                deltas.add(c.get("delta"));
+                finish = c.get("finish_reason").isNull() ? finish : c.get("finish_reason").asText();
+            }
+        }
+        assertEquals("tool_calls", finish);
+        JsonNode call = deltas.stream().filter(d -> d.has("tool_calls")).findFirst().orElseThrow().at("/tool_calls/0");
+        assertEquals(0, call.get("index").asInt(), "a streamed call is numbered");
+        assertWellFormedCall(call, Set.of("weather"));
+    }
+
+    @Test
+    void autoLetsTheModelChooseAndNoneReadsNoCalls() throws Exception {
+        for (Object choice : new Object[] {null, "auto", "none"}) {
+            HttpResponse<String> response = post(request(choice, false));
+            assertEquals(200, response.statusCode(), response.body());
+            JsonNode c = JSON.readTree(response.body()).at("/choices/0");
+            assertTrue(Set.of("stop", "length", "tool_calls").contains(c.get("finish_reason").asText()), c.toString());
+            if (c.at("/message/tool_calls").isMissingNode()) {
+                assertTrue(c.at("/message/content").isTextual(), c.toString());
+            } else {
+                assertNotEquals("none", choice, "none reads no calls");
+            }
+        }
+    }
+
+    @Test
+    void aConversationWithAnEarlierCallAndItsResultIsTaken() throws Exception {
+        ObjectNode body = request("auto", false);
+        var messages = body.withArray("messages");
+        ObjectNode assistant = messages.addObject().put("role", "assistant").putNull("content");
+        ObjectNode call = assistant.putArray("tool_calls").addObject().put("id", "call-1").put("type", "function");
+        call.putObject("function").put("name", "weather").put("arguments", "{\"city\": \"Oslo\"}");
+        messages.addObject().put("role", "tool").put("tool_call_id", "call-1").put("content", "18 C");
+        HttpResponse<String> response = post(body);
+        assertEquals(200, response.statusCode(), response.body());
+    }
+
+    @Test
+    void aToolChoiceThatNamesNoToolOrAParametersSchemaOutOfReachIsRefused() throws Exception {
+        ObjectNode named = JSON.createObjectNode().put("type", "function");
+        named.putObject("function").put("name", "nope");
+        HttpResponse<String> unknown = post(request(named, false));
+        assertEquals(400, unknown.statusCode());
+        assertEquals("tool_choice", JSON.readTree(unknown.body()).at("/error/param").asText());
+
+        ObjectNode patterned = request("required", false);
+        patterned.set("tools", JSON.readTree("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": "
+                + "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x\"}}}}}]"));
+        HttpResponse<String> refused = post(patterned);
+        assertEquals(400, refused.statusCode());
+        assertTrue(JSON.readTree(refused.body()).at("/error/message").asText().contains("\"pattern\""), refused.body());
+    }
+}
