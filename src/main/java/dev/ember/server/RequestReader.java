@@ -11,6 +11,7 @@ import dev.ember.grammar.Grammars;
 import dev.ember.sampling.OutputGrammar;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.ChatMessage;
+import dev.ember.tokenizer.ChatOptions;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -38,9 +39,9 @@ final class RequestReader implements AutoCloseable {
             "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "structured_outputs");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
-            "tool_choice");
+            "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message");
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
-    private static final ObjectMapper TOOL_JSON = new ObjectMapper();
+    private static final ObjectMapper PLAIN_JSON = new ObjectMapper();
     private static final com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>> MAP = new com.fasterxml.jackson.core.type.TypeReference<>() { };
 
     private final ServingEngine engine;
@@ -267,12 +268,12 @@ final class RequestReader implements AutoCloseable {
             }
             String reason = switch (name) {
                 case "suffix" -> "suffix (insertion) is not supported";
-                case "functions", "function_call", "parallel_tool_calls" -> name + ": tool and function calling is not supported";
+                case "functions", "function_call" -> name + " (OpenAI's older function calling) is not supported: send tools and tool_choice";
                 case "guided_regex", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern" ->
                         name + " is not supported: structured output takes a JSON schema (response_format, guided_json) "
                                 + "or a choice of strings (guided_choice)";
                 case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
-                case "messages", "top_logprobs", "max_completion_tokens" ->
+                case "messages", "top_logprobs", "max_completion_tokens", "tools", "tool_choice", "chat_template_kwargs" ->
                         name + " is a field of /v1/chat/completions, not of /v1/completions";
                 default -> name + " is not supported by this server";
             };
@@ -421,6 +422,11 @@ final class RequestReader implements AutoCloseable {
         throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
     }
 
+    /**
+     * A chat request's prompt: its messages through the chat template with the request's tools, vLLM's
+     * {@code chat_template_kwargs} and where the prompt ends ({@code add_generation_prompt}, default true, or
+     * {@code continue_final_message}).
+     */
     private int[] chatPrompt(RequestFields fields, List<Map<String, Object>> templateTools) throws InterruptedException {
         List<ChatMessage> turns = messages(fields);
         long chars = 0;
@@ -428,8 +434,23 @@ final class RequestReader implements AutoCloseable {
             chars += turn.content().length();
         }
         encoder.checkLength(chars, "messages");
+        boolean continueFinal = fields.bool("continue_final_message", false);
+        boolean generationPrompt = fields.bool("add_generation_prompt", !continueFinal);
+        if (continueFinal && generationPrompt) {
+            throw ApiException.invalid("continue_final_message", "continue_final_message and add_generation_prompt both "
+                    + "say where the prompt ends: give one");
+        }
+        Map<String, Object> variables = Map.of();
+        if (fields.has("chat_template_kwargs")) {
+            JsonNode kwargs = fields.node("chat_template_kwargs");
+            if (!kwargs.isObject()) {
+                throw RequestFields.wrongType("chat_template_kwargs", "an object of template variables", kwargs);
+            }
+            variables = PLAIN_JSON.convertValue(kwargs, MAP);
+        }
+        ChatOptions options = new ChatOptions(generationPrompt, continueFinal, templateTools, variables);
         // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
-        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, true, templateTools), !tokenizer.hasChatTemplate()),
+        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, options), !tokenizer.hasChatTemplate()),
                 "messages");
     }
 
@@ -491,7 +512,21 @@ final class RequestReader implements AutoCloseable {
                 throw ApiException.invalid(param + "[" + i + "]", param + "[" + i + "] needs a function with a \"name\" and "
                         + "\"arguments\" (a JSON string or an object), got " + RequestFields.describe(call));
             }
-            out.add(TOOL_JSON.convertValue(call, MAP));
+            Map<String, Object> entry = PLAIN_JSON.convertValue(call, MAP);
+            JsonNode arguments = function.get("arguments");
+            if (arguments.isTextual()) {  // OpenAI sends the arguments as JSON text; templates write them as an object
+                try {
+                    JsonNode parsed = PLAIN_JSON.readTree(arguments.asText());
+                    if (parsed != null && parsed.isObject()) {
+                        @SuppressWarnings("unchecked")
+                        Map<String, Object> f = (Map<String, Object>) entry.get("function");
+                        f.put("arguments", PLAIN_JSON.convertValue(parsed, MAP));
+                    }
+                } catch (JsonProcessingException e) {
+                    // not JSON: the template gets the text as it came
+                }
+            }
+            out.add(entry);
         }
         return out;
     }
@@ -532,7 +567,7 @@ final class RequestReader implements AutoCloseable {
                 throw ApiException.invalid(at, "two tools are named \"" + name + "\"");
             }
             parameters.put(name, schema == null || schema.isNull() ? null : schema);
-            templateTools.add(TOOL_JSON.convertValue(tool, MAP));
+            templateTools.add(PLAIN_JSON.convertValue(tool, MAP));
         }
         ToolCalls.Choice choice = ToolCalls.Choice.AUTO;
         String named = null;
@@ -605,15 +640,13 @@ final class RequestReader implements AutoCloseable {
     ObjectNode tokenize(RequestFields fields) throws InterruptedException {
         for (Iterator<String> names = fields.names(); names.hasNext(); ) {
             String name = names.next();
-            if (!Set.of("model", "prompt", "messages", "add_special_tokens", "add_generation_prompt").contains(name) && fields.has(name)) {
+            if (!Set.of("model", "prompt", "messages", "add_special_tokens", "add_generation_prompt", "continue_final_message",
+                    "chat_template_kwargs").contains(name) && fields.has(name)) {
                 throw ApiException.invalid(name, name + " is not supported by /tokenize");
             }
         }
         int[] ids;
         if (fields.has("messages")) {
-            if (fields.has("add_generation_prompt") && !fields.bool("add_generation_prompt", true)) {
-                throw ApiException.invalid("add_generation_prompt", "add_generation_prompt = false is not supported");
-            }
             ids = chatPrompt(fields, List.of());
         } else if (fields.has("prompt")) {
             String prompt = fields.string("prompt", "");

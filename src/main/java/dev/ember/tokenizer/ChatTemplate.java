@@ -87,8 +87,12 @@ final class ChatTemplate {
         this.constants = Map.copyOf(constants);
     }
 
-    /** @param tools the functions the model may call, as OpenAI's request lists them; none when empty */
-    String render(List<ChatMessage> messages, boolean addGenerationPrompt, List<Map<String, Object>> tools) {
+    /**
+     * @param tools     the functions the model may call, as OpenAI's request lists them; none when empty
+     * @param variables further variables for the template (under the messages, tools and flags, which they cannot replace)
+     */
+    String render(List<ChatMessage> messages, boolean addGenerationPrompt, List<Map<String, Object>> tools,
+                  Map<String, Object> variables) {
         List<Map<String, Object>> conversation = new ArrayList<>(messages.size());
         for (ChatMessage message : messages) {
             Map<String, Object> turn = new LinkedHashMap<>();
@@ -103,10 +107,13 @@ final class ChatTemplate {
             conversation.add(turn);
         }
         Map<String, Object> bindings = new HashMap<>(constants);
+        bindings.putAll(variables);
         bindings.put("messages", conversation);
         bindings.put("add_generation_prompt", addGenerationPrompt);
         if (!tools.isEmpty()) {
             bindings.put("tools", tools);
+        } else {
+            bindings.remove("tools");
         }
 
         RenderResult result;

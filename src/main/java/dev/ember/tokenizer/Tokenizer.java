@@ -183,30 +183,44 @@ public final class Tokenizer implements AutoCloseable {
      * @throws EmberException naming the template's file when the template rejects the conversation or fails
      */
     public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt) {
-        return applyChatTemplate(messages, addGenerationPrompt, List.of());
+        return applyChatTemplate(messages, new ChatOptions(addGenerationPrompt, false, List.of(), Map.of()));
     }
 
     /**
-     * The same, with the functions the model may call ({@code tools}, as OpenAI's request lists them), which the
-     * template writes into the prompt as HF's {@code apply_chat_template(..., tools=...)} has it do.
+     * The same with {@code options}: the tools and further variables the template is given, as HF's
+     * {@code apply_chat_template(..., tools=..., **kwargs)} gives them, and where the prompt ends (HF's
+     * {@code continue_final_message}: right after the last message's text, which must then be in the rendering).
      *
-     * @throws EmberException if tools are given and the model has no chat template to write them
+     * @throws EmberException if tools are given and the model has no chat template to write them, or the last message's
+     *                        text cannot be found in the rendering to continue it
      */
-    public String applyChatTemplate(List<ChatMessage> messages, boolean addGenerationPrompt, List<Map<String, Object>> tools) {
+    public String applyChatTemplate(List<ChatMessage> messages, ChatOptions options) {
+        String rendered;
         if (chatTemplate != null) {
-            return chatTemplate.render(messages, addGenerationPrompt, tools);
+            rendered = chatTemplate.render(messages, options.addGenerationPrompt(), options.tools(), options.variables());
+        } else {
+            if (!options.tools().isEmpty()) {
+                throw new EmberException("the model has no chat template, so nothing tells it of the tools");
+            }
+            StringBuilder prompt = new StringBuilder();
+            for (ChatMessage message : messages) {
+                prompt.append(message.role()).append(": ").append(message.content()).append('\n');
+            }
+            if (options.addGenerationPrompt()) {
+                prompt.append("assistant:");
+            }
+            rendered = prompt.toString();
         }
-        if (!tools.isEmpty()) {
-            throw new EmberException("the model has no chat template, so nothing tells it of the tools");
+        if (!options.continueFinalMessage()) {
+            return rendered;
         }
-        StringBuilder prompt = new StringBuilder();
-        for (ChatMessage message : messages) {
-            prompt.append(message.role()).append(": ").append(message.content()).append('\n');
+        String last = messages.getLast().content().strip();
+        int at = last.isEmpty() ? -1 : rendered.lastIndexOf(last);
+        if (at < 0) {
+            throw new EmberException("continue_final_message: the last message's text is not in the rendered prompt "
+                    + "(empty, or changed by the chat template), so there is nowhere to continue it");
         }
-        if (addGenerationPrompt) {
-            prompt.append("assistant:");
-        }
-        return prompt.toString();
+        return rendered.substring(0, at + last.length());
     }
 
     /** Whether the model's chat template holds {@code text} (what tool-call format it teaches the model, say). */

@@ -164,6 +164,23 @@ class ToolCallingTest {
         assertEquals(200, response.statusCode(), response.body());
     }
 
+    /** What Qwen3's users send with it: thinking turned off through chat_template_kwargs, parallel_tool_calls. */
+    @Test
+    void templateVariablesAndParallelToolCallsAreTaken() throws Exception {
+        ObjectNode body = request("required", false).put("parallel_tool_calls", false);
+        body.putObject("chat_template_kwargs").put("enable_thinking", false);
+        HttpResponse<String> response = post(body);
+        assertEquals(200, response.statusCode(), response.body());
+        assertWellFormedCall(JSON.readTree(response.body()).at("/choices/0/message/tool_calls/0"), Set.of("weather", "time"));
+        ObjectNode tokenize = JSON.createObjectNode();
+        tokenize.putArray("messages").addObject().put("role", "user").put("content", "Hi");
+        tokenize.putObject("chat_template_kwargs").put("enable_thinking", false);
+        JsonNode off = JSON.readTree(OpenAiServerTest.postTo(server.baseUrl() + "/tokenize", tokenize.toString()).body());
+        tokenize.remove("chat_template_kwargs");
+        JsonNode on = JSON.readTree(OpenAiServerTest.postTo(server.baseUrl() + "/tokenize", tokenize.toString()).body());
+        assertTrue(off.get("count").asInt() > on.get("count").asInt(), "an empty thinking block: " + off + " against " + on);
+    }
+
     @Test
     void aToolChoiceThatNamesNoToolOrAParametersSchemaOutOfReachIsRefused() throws Exception {
         ObjectNode named = JSON.createObjectNode().put("type", "function");

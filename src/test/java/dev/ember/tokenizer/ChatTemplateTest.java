@@ -138,8 +138,23 @@ class ChatTemplateTest {
                 18 C
                 </tool_response><|im_end|>
                 <|im_start|>assistant
-                """, qwen3.applyChatTemplate(conversation, true, List.of(weather)));
+                """, qwen3.applyChatTemplate(conversation, new ChatOptions(true, false, List.of(weather), Map.of())));
         assertTrue(qwen3.chatTemplateContains("<tool_call>"));
+    }
+
+    /** vLLM's chat_template_kwargs reach the template (Qwen3's enable_thinking); continue_final_message ends inside it. */
+    @Test
+    void qwen3TakesTemplateVariablesAndContinuesTheLastMessage() {
+        Tokenizer qwen3 = TokenizerFixtures.tokenizer("qwen3");
+        String thinkingOff = qwen3.applyChatTemplate(List.of(user("Hi")), new ChatOptions(true, false, List.of(),
+                Map.of("enable_thinking", false)));
+        assertTrue(thinkingOff.endsWith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), thinkingOff);
+        assertTrue(qwen3.applyChatTemplate(List.of(user("Hi")), true).endsWith("<|im_start|>assistant\n"));
+        String continued = qwen3.applyChatTemplate(List.of(user("Tell a story"), assistant("Once upon a")),
+                new ChatOptions(false, true, List.of(), Map.of()));
+        assertTrue(continued.endsWith("Once upon a") && continued.contains("<|im_start|>user\nTell a story<|im_end|>"), continued);
+        assertThrows(dev.ember.EmberException.class, () -> qwen3.applyChatTemplate(List.of(user("Hi"), assistant("")),
+                new ChatOptions(false, true, List.of(), Map.of())));
     }
 
     @Test

@@ -22,7 +22,7 @@ class JinjaCompatibilityTest {
     private static String render(String template) {
         ChatTemplate t = new ChatTemplate(template, "test.jinja",
                 new ChatTemplate.TokenVariables("<s>", "</s>", null, null), Clock.systemUTC());
-        return t.render(List.of(new ChatMessage("user", "Hi")), true, List.of());
+        return t.render(List.of(new ChatMessage("user", "Hi")), true, List.of(), Map.of());
     }
 
     @Test
