@@ -43,15 +43,20 @@ final class CompletionEndpoint {
     private final String modelName;
     private final ObjectMapper json;
     private final BooleanSupplier aborting;
+    private final Reasoning reasoning;
 
-    /** @param aborting whether the server's drain has timed out, so that requests cut off now end as aborted */
-    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting) {
+    /**
+     * @param aborting  whether the server's drain has timed out, so that requests cut off now end as aborted
+     * @param reasoning how a chat answer's thinking is split from it; null to leave it in the content
+     */
+    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
         this.reader = new RequestReader(engine, modelName, json);
         this.modelName = modelName;
         this.json = json;
         this.aborting = aborting;
+        this.reasoning = reasoning;
     }
 
     RequestReader reader() {
@@ -200,6 +205,10 @@ final class CompletionEndpoint {
         CompletionRequest request = response.request();
         exchange.startEventStream();
         int[] sentChars = new int[count];
+        Reasoning.Splitter[] thinking = new Reasoning.Splitter[count];
+        if (reasoning != null && response.kind() == Kind.CHAT && request.tools() == null) {
+            java.util.Arrays.setAll(thinking, i -> new Reasoning.Splitter(reasoning));
+        }
         // An echo with logprobs waits for the prompt's scores, which come ahead of the first token.
         boolean echoScored = request.echo() && request.logprobs() >= 0;
         for (int i = 0; i < count; i++) {
@@ -229,7 +238,17 @@ final class CompletionEndpoint {
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
                     // An echo of the prompt alone leaves out the one token computed; calls are read from the whole text.
-                    if (request.generates() && request.tools() == null && (!text.isEmpty() || logprobs != null)) {
+                    if (thinking[i] != null) {
+                        Reasoning.Split split = thinking[i].push(text);
+                        if (split.reasoning() != null || split.content() != null || logprobs != null) {
+                            ObjectNode chunk = response.split(i, split, null);
+                            if (logprobs != null) {
+                                ((ObjectNode) chunk.at("/choices/0")).set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
+                            }
+                            send(exchange, chunk);
+                        }
+                        sentChars[i] += text.length();
+                    } else if (request.generates() && request.tools() == null && (!text.isEmpty() || logprobs != null)) {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, text, null);
                         if (logprobs != null) {
@@ -248,6 +267,12 @@ final class CompletionEndpoint {
                     choice.putNull("finish_reason");
                     send(exchange, chunk);
                     send(exchange, response.finalChunk(i, "", finish));
+                    outputs.add(output);
+                    done++;
+                }
+                case RequestEvent.Done(RequestOutput output) when thinking[i] != null -> {
+                    Reasoning.Split rest = thinking[i].push(output.text().substring(sentChars[i])).followedBy(thinking[i].finish());
+                    send(exchange, response.split(i, rest, output.finishReason().apiName()));
                     outputs.add(output);
                     done++;
                 }
@@ -372,7 +397,14 @@ final class CompletionEndpoint {
          * outside them (null if none). Returns the finish reason: "tool_calls" where the model stopped after calling.
          */
         String message(ObjectNode message, String text, String finishReason, boolean delta) {
-            if (request.tools() == null) {
+            if (reasoning != null) {
+                Reasoning.Split split = reasoning.split(text);
+                if (split.reasoning() != null) {
+                    message.put("reasoning_content", split.reasoning());
+                }
+                text = split.content();
+            }
+            if (request.tools() == null || text == null) {
                 message.put("content", text);
                 return finishReason;
             }
@@ -393,6 +425,20 @@ final class CompletionEndpoint {
                 entry.putObject("function").put("name", call.name()).put("arguments", call.arguments());
             }
             return finishReason.equals("stop") ? "tool_calls" : finishReason;
+        }
+
+        /** A chat chunk whose delta is a piece of the thinking and of the answer, each where there is one. */
+        ObjectNode split(int index, Reasoning.Split split, String finishReason) {
+            ObjectNode chunk = chunk();
+            ObjectNode delta = (ObjectNode) choice(chunk, index, "", finishReason).get("delta");
+            delta.remove("content");
+            if (split.reasoning() != null) {
+                delta.put("reasoning_content", split.reasoning());
+            }
+            if (split.content() != null) {
+                delta.put("content", split.content());
+            }
+            return chunk;
         }
 
         ObjectNode finalChunk(int index, String text, String finishReason) {

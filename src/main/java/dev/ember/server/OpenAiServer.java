@@ -89,9 +89,11 @@ public final class OpenAiServer implements AutoCloseable {
      * @param drainTimeout     how long {@link #close()} waits for requests in flight
      * @param timeouts         how long a client may take to send a request, and to take the response
      * @param allowedOrigins   origins a browser may call from (CORS); {@code *} for any; empty for none
+     * @param reasoningParser  vLLM's name of how a chat answer's thinking is split from it ({@code qwen3},
+     *                         {@code deepseek_r1}); null to leave the thinking in the content
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
-                         Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins) {
+                         Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -102,19 +104,28 @@ public final class OpenAiServer implements AutoCloseable {
                 throw new EmberException("the API key is empty");
             }
             allowedOrigins = List.copyOf(allowedOrigins);
+            if (reasoningParser != null) {
+                Reasoning.named(reasoningParser);
+            }
         }
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of());
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null);
         }
 
         public Config withTimeouts(Timeouts timeouts) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins);
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                    reasoningParser);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins);
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
+                    reasoningParser);
+        }
+
+        public Config withReasoningParser(String parser) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser);
         }
     }
 
@@ -158,7 +169,8 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(ServingEngine engine, Config config) {
         this.engine = engine;
         this.config = config;
-        this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting);
+        this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting,
+                config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()));
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);
 

@@ -96,6 +96,11 @@ public final class ServeCommand implements Callable<Integer> {
             description = "origins browsers may call from (CORS), comma-separated or a JSON list; * for any; default: none")
     List<String> allowedOrigins = new ArrayList<>();
 
+    @Option(names = "--reasoning-parser", paramLabel = "NAME",
+            description = "split a chat answer's thinking (<think>...</think>) into reasoning_content, as vLLM's parser of "
+                    + "the same name does: qwen3 or deepseek_r1; default: none, the thinking stays in the content")
+    String reasoningParser;
+
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
@@ -121,7 +126,7 @@ public final class ServeCommand implements Callable<Integer> {
             String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
-                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins)));
+                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");

@@ -32,8 +32,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Tool calling over HTTP, as OpenAI's clients ask for it, on a small random-weight model with Qwen3's tokenizer and
- * chat template: a required or named call is held to the function's parameters by the grammar, so even a model that
- * knows nothing answers with a well-formed call; "auto" lets it choose; every answer follows OpenAI's shape.
+ * chat template, served with the qwen3 reasoning parser: a required or named call is held to the function's parameters
+ * by the grammar, so even a model that knows nothing answers with a well-formed call; "auto" lets it choose; every
+ * answer follows OpenAI's shape.
  */
 class ToolCallingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -58,7 +59,8 @@ class ToolCallingTest {
         Tokenizer tokenizer = TokenizerFixtures.tokenizer("qwen3");
         runner = backend.load(model, KvCacheSpec.forTokens(CONFIG, 4096, 16), Progress.NONE);
         engine = ServingEngine.start(runner, tokenizer, new SchedulerConfig(16, 1024, 512, SchedulePolicy.DECODE_FIRST, true, true), null);
-        server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30)));
+        server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30))
+                .withReasoningParser("qwen3"));
     }
 
     @AfterAll
@@ -179,6 +181,34 @@ class ToolCallingTest {
         tokenize.remove("chat_template_kwargs");
         JsonNode on = JSON.readTree(OpenAiServerTest.postTo(server.baseUrl() + "/tokenize", tokenize.toString()).body());
         assertTrue(off.get("count").asInt() > on.get("count").asInt(), "an empty thinking block: " + off + " against " + on);
+    }
+
+    /**
+     * The server runs with --reasoning-parser qwen3: the thinking goes to reasoning_content, whole and streamed (the
+     * output held to a thinking answer by guided_choice, since a random model does not think); the calls above, which
+     * open with no thinking, were read as they are.
+     */
+    @Test
+    void theReasoningParserSplitsTheThinkingFromTheAnswer() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 60).put("temperature", 0);
+        body.putArray("messages").addObject().put("role", "user").put("content", "Yes?");
+        body.putArray("guided_choice").add("<think>\nA short thought.\n</think>\n\nYes, indeed.");
+        JsonNode message = JSON.readTree(post(body).body()).at("/choices/0/message");
+        assertEquals("\nA short thought.\n", message.get("reasoning_content").asText(), message.toString());
+        assertEquals("Yes, indeed.", message.get("content").asText());
+
+        body.put("stream", true);
+        StringBuilder reasoning = new StringBuilder(), content = new StringBuilder();
+        for (String event : post(body).body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (!data.equals("[DONE]")) {
+                JsonNode delta = JSON.readTree(data).at("/choices/0/delta");
+                reasoning.append(delta.path("reasoning_content").asText(""));
+                content.append(delta.path("content").asText(""));
+            }
+        }
+        assertEquals("\nA short thought.\n", reasoning.toString());
+        assertEquals("Yes, indeed.", content.toString());
     }
 
     @Test
