@@ -63,21 +63,22 @@ public final class Grammars {
     }
 
     /**
-     * One function call, written as {@code before + {"name": NAME, "arguments": ARGUMENTS} + after} (Hermes' format,
-     * which Qwen's templates teach: {@code <tool_call>\n} and {@code \n</tool_call>}): NAME one of {@code parameters}'
-     * keys, ARGUMENTS an object of that function's parameters schema (any object where it has none).
+     * One function call, written as {@code before + {"name": NAME, ARGUMENTS_KEY: ARGUMENTS} + after}: NAME one of
+     * {@code parameters}' keys, ARGUMENTS an object of that function's parameters schema (any object where it has none).
+     * Hermes' format (Qwen's templates) is {@code <tool_call>\n}, "arguments", {@code \n</tool_call>}; Llama 3's is the
+     * object alone with "parameters".
      *
      * @throws dev.ember.EmberException naming what of a parameters schema Ember cannot hold an output to
      */
-    public synchronized OutputGrammar toolCall(String before, Map<String, JsonNode> parameters, String after) {
-        String key = "call " + before + JsonSchemas.JSON.valueToTree(parameters) + after;
+    public synchronized OutputGrammar toolCall(String before, String argumentsKey, Map<String, JsonNode> parameters, String after) {
+        String key = "call " + before + argumentsKey + JsonSchemas.JSON.valueToTree(parameters) + after;
         OutputGrammar grammar = compiled.get(key);
         if (grammar == null) {
             List<JsonShape> calls = new ArrayList<>();
             for (Map.Entry<String, JsonNode> function : parameters.entrySet()) {
                 JsonShape arguments = function.getValue() == null ? JsonShape.ObjectShape.ANY : JsonSchemas.compile(function.getValue());
                 JsonShape name = new JsonShape.Choice(List.of(JsonSchemas.JSON.valueToTree(function.getKey()).toString()));
-                calls.add(new JsonShape.ObjectShape(List.of("name", "arguments"), List.of(name, arguments), 0b11, JsonShape.AnyValue.INSTANCE));
+                calls.add(new JsonShape.ObjectShape(List.of("name", argumentsKey), List.of(name, arguments), 0b11, JsonShape.AnyValue.INSTANCE));
             }
             grammar = TokenGrammar.between(before, calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls), after, trie(),
                     "a call of one of " + calls.size() + " functions");

@@ -47,11 +47,17 @@ final class JsonMachine {
             return new State(stacks);
         }
 
-        /** Exactly {@code before}, then a JSON value of {@code shape}, then exactly {@code after}, with nothing after it. */
+        /**
+         * Exactly {@code before}, then a JSON value of {@code shape}, then exactly {@code after}, with nothing after it
+         * (either text may be empty).
+         */
         static State between(String before, JsonShape shape, String after) {
-            JsonShape.Choice opening = new JsonShape.Choice(List.of(before)), closing = new JsonShape.Choice(List.of(after));
-            Stack end = new Stack(new Literal(closing, 1, 0), new Stack(End.INSTANCE, null));
-            return new State(List.of(new Stack(new Literal(opening, 1, 0), new Stack(new Value(shape, 0), end))));
+            Stack end = new Stack(End.INSTANCE, null);
+            if (!after.isEmpty()) {
+                end = new Stack(new Literal(new JsonShape.Choice(List.of(after)), 1, 0), end);
+            }
+            Stack value = new Stack(new Value(shape, 0), end);
+            return new State(List.of(before.isEmpty() ? value : new Stack(new Literal(new JsonShape.Choice(List.of(before)), 1, 0), value)));
         }
 
         /** The state after byte {@code b} (0-255), or null where no stack can read it. */

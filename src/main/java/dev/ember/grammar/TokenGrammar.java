@@ -31,7 +31,7 @@ public final class TokenGrammar implements OutputGrammar {
         return new TokenGrammar(trie, JsonMachine.State.value(shape), description);
     }
 
-    /** Exactly {@code before}, a JSON value of {@code shape}, then exactly {@code after} (both non-empty). */
+    /** Exactly {@code before}, a JSON value of {@code shape}, then exactly {@code after} (either may be empty). */
     static TokenGrammar between(String before, JsonShape shape, String after, VocabularyTrie trie, String description) {
         return new TokenGrammar(trie, JsonMachine.State.between(before, shape, after), description);
     }

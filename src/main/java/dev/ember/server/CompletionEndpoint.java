@@ -408,7 +408,7 @@ final class CompletionEndpoint {
                 message.put("content", text);
                 return finishReason;
             }
-            ToolCalls.Parsed parsed = ToolCalls.parse(text);
+            ToolCalls.Parsed parsed = request.tools().format().parse(text);
             message.put("content", parsed.content());
             if (parsed.calls().isEmpty()) {
                 return finishReason;

@@ -533,8 +533,9 @@ final class RequestReader implements AutoCloseable {
 
     /**
      * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
-     * "required", or one function named), or null where no tools are given. Calls are read in Hermes' format, so a model
-     * whose template teaches another is refused when the request lets it call.
+     * "required", or one function named), or null where no tools are given. Calls are read in the format the model's
+     * template teaches ({@link ToolCalls.Format}); a model whose template teaches none Ember reads is refused when the
+     * request lets it call.
      */
     private ToolCalls.Request tools(RequestFields fields) {
         JsonNode tools = fields.node("tools");
@@ -592,11 +593,12 @@ final class RequestReader implements AutoCloseable {
         if (!tokenizer.hasChatTemplate()) {
             throw ApiException.invalid("tools", "tools: the model has no chat template, so nothing tells it of the tools");
         }
-        if (choice != ToolCalls.Choice.NONE && !tokenizer.chatTemplateContains(ToolCalls.OPEN)) {
-            throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (" + ToolCalls.OPEN
-                    + " blocks, as Qwen's templates teach), and this model's chat template teaches no such format");
+        ToolCalls.Format format = ToolCalls.Format.of(tokenizer);
+        if (choice != ToolCalls.Choice.NONE && format == null) {
+            throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (<tool_call> blocks, as Qwen's "
+                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither");
         }
-        return new ToolCalls.Request(templateTools, parameters, choice, named);
+        return new ToolCalls.Request(templateTools, parameters, choice, named, format);
     }
 
     /** The grammar of one call: of the function named, or of any of the tools. */
@@ -604,7 +606,8 @@ final class RequestReader implements AutoCloseable {
         Map<String, JsonNode> callable = tools.named() == null ? tools.parameters()
                 : java.util.Collections.singletonMap(tools.named(), tools.parameters().get(tools.named()));
         try {
-            return grammars.toolCall(ToolCalls.FORCED_OPEN, callable, ToolCalls.FORCED_CLOSE);
+            ToolCalls.Format format = tools.format();
+            return grammars.toolCall(format.before, format.argumentsKey, callable, format.after);
         } catch (EmberException e) {
             throw ApiException.invalid("tools", "tools: a function's parameters: " + e.getMessage());
         }

@@ -40,7 +40,7 @@ class ToolCallingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096,
             1e-6, 1000000, new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
-    private static final String TOOLS = """
+    static final String TOOLS = """
             [{"type": "function", "function": {"name": "weather", "description": "The weather in a city",
                "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
                  "unit": {"enum": ["C", "F"]}}, "required": ["city"]}}},
@@ -86,7 +86,7 @@ class ToolCallingTest {
         return OpenAiServerTest.postTo(server.baseUrl() + "/v1/chat/completions", body.toString());
     }
 
-    private static void assertWellFormedCall(JsonNode call, Set<String> names) throws Exception {
+    static void assertWellFormedCall(JsonNode call, Set<String> names) throws Exception {
         assertTrue(call.get("id").asText().startsWith("chatcmpl-tool-"), call.toString());
         assertEquals("function", call.get("type").asText());
         String name = call.at("/function/name").asText();
