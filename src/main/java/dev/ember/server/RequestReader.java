@@ -1,6 +1,6 @@
 package dev.ember.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,24 +31,29 @@ import java.util.concurrent.ThreadLocalRandom;
  */
 final class RequestReader implements AutoCloseable {
     private static final int MAX_CHOICES = 128;
-    /** The fields both endpoints honour (or accept at a neutral value); any other is refused by name. */
+    /**
+     * The fields both endpoints honour (or accept at a neutral value: OpenAI's {@code store}, {@code metadata} and
+     * {@code service_tier}, which clients send by habit and which ask for nothing a local server could do otherwise);
+     * any other is refused by name.
+     */
     private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
             "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
             "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
-            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "structured_outputs");
+            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "structured_outputs",
+            "store", "metadata", "service_tier");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
-            "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message");
+            "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
+            "modalities");
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
-    private static final ObjectMapper PLAIN_JSON = new ObjectMapper();
-    private static final com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>> MAP = new com.fasterxml.jackson.core.type.TypeReference<>() { };
+    private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
     private final ServingEngine engine;
     private final Tokenizer tokenizer;
     private final PromptEncoder encoder;
     private final String modelName;
     private final ObjectMapper json;
-    private final Grammars grammars;
+    private final OutputConstraints constraints;
 
     RequestReader(ServingEngine engine, String modelName, ObjectMapper json) {
         this.engine = engine;
@@ -57,7 +61,7 @@ final class RequestReader implements AutoCloseable {
         this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
         this.modelName = modelName;
         this.json = json;
-        this.grammars = new Grammars(engine.tokenizer(), engine.endOfSequenceIds());
+        this.constraints = new OutputConstraints(new Grammars(engine.tokenizer(), engine.endOfSequenceIds()), json);
     }
 
     CompletionRequest read(RequestFields fields, CompletionEndpoint.Kind kind) throws InterruptedException {
@@ -87,7 +91,10 @@ final class RequestReader implements AutoCloseable {
         if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
             throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
         }
-        ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? tools(fields) : null;
+        if (fields.has("modalities") && !"[\"text\"]".equals(fields.node("modalities").toString())) {
+            throw ApiException.invalid("modalities", "modalities " + fields.node("modalities") + ": this server writes text only");
+        }
+        ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? ToolCalls.read(fields, tokenizer) : null;
         List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT
                 ? List.of(chatPrompt(fields, tools == null ? List.of() : tools.templateTools())) : textPrompts(fields);
         if ((long) prompts.size() * bestOf > CompletionRequest.MAX_SEQUENCES) {
@@ -121,13 +128,13 @@ final class RequestReader implements AutoCloseable {
             }
         }
         // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
-        OutputGrammar grammar = grammar(fields);
+        OutputGrammar grammar = constraints.read(fields);
         if (tools != null && (tools.choice() == ToolCalls.Choice.REQUIRED || tools.choice() == ToolCalls.Choice.NAMED)) {
             if (grammar != null) {
                 throw ApiException.invalid("tool_choice", "tool_choice " + tools.choice().name().toLowerCase(java.util.Locale.ROOT)
                         + " makes the output a call; it cannot also follow response_format or a guided grammar");
             }
-            grammar = toolCallGrammar(tools);
+            grammar = constraints.toolCall(tools);
         }
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
                 .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar);
@@ -284,97 +291,6 @@ final class RequestReader implements AutoCloseable {
     }
 
     /**
-     * The grammar the output must match, or null for free text: OpenAI's {@code response_format} (json_object, or
-     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text) and {@code guided_choice}, or
-     * vLLM's {@code structured_outputs} object of the same ({@code json}, {@code choice}, {@code json_object}); one at a
-     * time.
-     */
-    private OutputGrammar grammar(RequestFields fields) {
-        List<String> given = new ArrayList<>();
-        for (String name : List.of("response_format", "guided_json", "guided_choice", "structured_outputs")) {
-            if (fields.has(name) && !(name.equals("response_format") && "text".equals(fields.node(name).path("type").asText()))) {
-                given.add(name);
-            }
-        }
-        if (given.isEmpty()) {
-            return null;
-        }
-        if (given.size() > 1) {
-            throw ApiException.invalid(given.get(1), given.get(1) + " and " + given.get(0) + " both constrain the output; give one");
-        }
-        String name = given.getFirst();
-        JsonNode node = fields.node(name);
-        try {
-            return switch (name) {
-                case "response_format" -> responseFormat(node);
-                case "guided_json" -> grammars.jsonSchema(schemaOf(node, name));
-                case "guided_choice" -> grammars.choice(strings(node, name));
-                default -> structuredOutputs(node);
-            };
-        } catch (EmberException e) {
-            throw ApiException.invalid(name, name + ": " + e.getMessage());
-        }
-    }
-
-    private OutputGrammar responseFormat(JsonNode format) {
-        if (!format.isObject()) {
-            throw RequestFields.wrongType("response_format", "an object with a \"type\"", format);
-        }
-        String type = format.path("type").asText();
-        return switch (type) {
-            case "json_object" -> grammars.jsonObject();
-            case "json_schema" -> {
-                JsonNode schema = format.at("/json_schema/schema");
-                if (!schema.isObject() && !schema.isBoolean()) {
-                    throw new EmberException("json_schema.schema, the schema itself, is missing");
-                }
-                yield grammars.jsonSchema(schema);
-            }
-            default -> throw new EmberException("the type \"" + type + "\" is not one of text, json_object and json_schema");
-        };
-    }
-
-    private OutputGrammar structuredOutputs(JsonNode options) {
-        if (!options.isObject() || options.size() != 1) {
-            throw new EmberException("an object of exactly one of json, choice and json_object is held");
-        }
-        String kind = options.fieldNames().next();
-        JsonNode value = options.get(kind);
-        return switch (kind) {
-            case "json" -> grammars.jsonSchema(schemaOf(value, "json"));
-            case "choice" -> grammars.choice(strings(value, "choice"));
-            case "json_object" -> grammars.jsonObject();
-            default -> throw new EmberException(kind + " is not supported (json, choice and json_object are)");
-        };
-    }
-
-    /** A schema given as JSON, or as the text of JSON (as vLLM's guided_json also takes it). */
-    private JsonNode schemaOf(JsonNode node, String name) {
-        if (!node.isTextual()) {
-            return node;
-        }
-        try {
-            return json.readTree(node.asText());
-        } catch (JsonProcessingException e) {
-            throw new EmberException(name + " is a string but not the text of a JSON schema (" + e.getOriginalMessage() + ")");
-        }
-    }
-
-    private static List<String> strings(JsonNode node, String name) {
-        if (!node.isArray() || node.isEmpty()) {
-            throw new EmberException(name + " must be a non-empty list of strings, got " + node);
-        }
-        List<String> strings = new ArrayList<>();
-        for (JsonNode s : node) {
-            if (!s.isTextual()) {
-                throw new EmberException(name + " must be a list of strings, got " + s + " in it");
-            }
-            strings.add(s.asText());
-        }
-        return strings;
-    }
-
-    /**
      * The prompts of {@code /v1/completions}: a string, token ids (an array of integers), or a list of either, each its
      * own prompt.
      */
@@ -446,7 +362,7 @@ final class RequestReader implements AutoCloseable {
             if (!kwargs.isObject()) {
                 throw RequestFields.wrongType("chat_template_kwargs", "an object of template variables", kwargs);
             }
-            variables = PLAIN_JSON.convertValue(kwargs, MAP);
+            variables = json.convertValue(kwargs, MAP);
         }
         ChatOptions options = new ChatOptions(generationPrompt, continueFinal, templateTools, variables);
         // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
@@ -487,130 +403,12 @@ final class RequestReader implements AutoCloseable {
                             + (name.startsWith("tool_") ? " in a message of role " + role : ""));
                 }
             }
-            List<Map<String, Object>> calls = toolCallsOf(m, at + ".tool_calls");
+            List<Map<String, Object>> calls = ToolCalls.historyCalls(m, at + ".tool_calls");
             String content = calls.isEmpty() || m.has("content") ? content(m, at + ".content") : "";
             String callId = role.equals("tool") ? m.string("tool_call_id", null) : null;
             turns.add(new ChatMessage(role, content, calls, callId));
         }
         return turns;
-    }
-
-    /** An assistant message's {@code tool_calls}, each {@code {"id", "type": "function", "function": {"name", "arguments"}}}. */
-    private static List<Map<String, Object>> toolCallsOf(RequestFields message, String param) {
-        if (!message.has("tool_calls")) {
-            return List.of();
-        }
-        JsonNode calls = message.node("tool_calls");
-        if (!calls.isArray()) {
-            throw RequestFields.wrongType(param, "an array of tool calls", calls);
-        }
-        List<Map<String, Object>> out = new ArrayList<>();
-        for (int i = 0; i < calls.size(); i++) {
-            JsonNode call = calls.get(i);
-            JsonNode function = call.path("function");
-            if (!function.path("name").isTextual() || !(function.path("arguments").isTextual() || function.path("arguments").isObject())) {
-                throw ApiException.invalid(param + "[" + i + "]", param + "[" + i + "] needs a function with a \"name\" and "
-                        + "\"arguments\" (a JSON string or an object), got " + RequestFields.describe(call));
-            }
-            Map<String, Object> entry = PLAIN_JSON.convertValue(call, MAP);
-            JsonNode arguments = function.get("arguments");
-            if (arguments.isTextual()) {  // OpenAI sends the arguments as JSON text; templates write them as an object
-                try {
-                    JsonNode parsed = PLAIN_JSON.readTree(arguments.asText());
-                    if (parsed != null && parsed.isObject()) {
-                        @SuppressWarnings("unchecked")
-                        Map<String, Object> f = (Map<String, Object>) entry.get("function");
-                        f.put("arguments", PLAIN_JSON.convertValue(parsed, MAP));
-                    }
-                } catch (JsonProcessingException e) {
-                    // not JSON: the template gets the text as it came
-                }
-            }
-            out.add(entry);
-        }
-        return out;
-    }
-
-    /**
-     * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
-     * "required", or one function named), or null where no tools are given. Calls are read in the format the model's
-     * template teaches ({@link ToolCalls.Format}); a model whose template teaches none Ember reads is refused when the
-     * request lets it call.
-     */
-    private ToolCalls.Request tools(RequestFields fields) {
-        JsonNode tools = fields.node("tools");
-        JsonNode choiceNode = fields.node("tool_choice");
-        if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
-            if (choiceNode != null && !choiceNode.isNull() && !"none".equals(choiceNode.asText())) {
-                throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " needs tools to choose from");
-            }
-            return null;
-        }
-        if (!tools.isArray()) {
-            throw RequestFields.wrongType("tools", "an array of tools", tools);
-        }
-        List<Map<String, Object>> templateTools = new ArrayList<>();
-        Map<String, JsonNode> parameters = new LinkedHashMap<>();
-        for (int i = 0; i < tools.size(); i++) {
-            JsonNode tool = tools.get(i);
-            JsonNode function = tool.path("function");
-            String at = "tools[" + i + "]";
-            if (!"function".equals(tool.path("type").asText()) || !function.path("name").isTextual() || function.path("name").asText().isEmpty()) {
-                throw ApiException.invalid(at, at + " must be {\"type\": \"function\", \"function\": {\"name\": ...}}, got "
-                        + RequestFields.describe(tool));
-            }
-            JsonNode schema = function.get("parameters");
-            if (schema != null && !schema.isNull() && !schema.isObject()) {
-                throw RequestFields.wrongType(at + ".function.parameters", "a JSON schema object", schema);
-            }
-            String name = function.get("name").asText();
-            if (parameters.containsKey(name)) {
-                throw ApiException.invalid(at, "two tools are named \"" + name + "\"");
-            }
-            parameters.put(name, schema == null || schema.isNull() ? null : schema);
-            templateTools.add(PLAIN_JSON.convertValue(tool, MAP));
-        }
-        ToolCalls.Choice choice = ToolCalls.Choice.AUTO;
-        String named = null;
-        if (choiceNode != null && !choiceNode.isNull()) {
-            if (choiceNode.isObject()) {
-                named = choiceNode.at("/function/name").asText(null);
-                if (!"function".equals(choiceNode.path("type").asText()) || named == null || !parameters.containsKey(named)) {
-                    throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " must name one of the tools: "
-                            + String.join(", ", parameters.keySet()));
-                }
-                choice = ToolCalls.Choice.NAMED;
-            } else {
-                choice = switch (choiceNode.asText()) {
-                    case "auto" -> ToolCalls.Choice.AUTO;
-                    case "required" -> ToolCalls.Choice.REQUIRED;
-                    case "none" -> ToolCalls.Choice.NONE;
-                    default -> throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode
-                            + " is not one of \"auto\", \"required\", \"none\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
-                };
-            }
-        }
-        if (!tokenizer.hasChatTemplate()) {
-            throw ApiException.invalid("tools", "tools: the model has no chat template, so nothing tells it of the tools");
-        }
-        ToolCalls.Format format = ToolCalls.Format.of(tokenizer);
-        if (choice != ToolCalls.Choice.NONE && format == null) {
-            throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (<tool_call> blocks, as Qwen's "
-                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither");
-        }
-        return new ToolCalls.Request(templateTools, parameters, choice, named, format);
-    }
-
-    /** The grammar of one call: of the function named, or of any of the tools. */
-    private OutputGrammar toolCallGrammar(ToolCalls.Request tools) {
-        Map<String, JsonNode> callable = tools.named() == null ? tools.parameters()
-                : java.util.Collections.singletonMap(tools.named(), tools.parameters().get(tools.named()));
-        try {
-            ToolCalls.Format format = tools.format();
-            return grammars.toolCall(format.before, format.argumentsKey, callable, format.after);
-        } catch (EmberException e) {
-            throw ApiException.invalid("tools", "tools: a function's parameters: " + e.getMessage());
-        }
     }
 
     /** A message's content: a string, or an array of text parts. */

@@ -1,5 +1,7 @@
 package dev.ember.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -7,6 +9,7 @@ import dev.ember.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
@@ -20,6 +23,7 @@ import java.util.regex.Pattern;
  */
 final class ToolCalls {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
     private ToolCalls() {
     }
@@ -130,6 +134,112 @@ final class ToolCalls {
 
     /** The model's text read for calls: the text outside them (null where there is none), and the calls in order. */
     record Parsed(String content, List<Call> calls) {
+    }
+
+    /** An assistant message's {@code tool_calls}, each {@code {"id", "type": "function", "function": {"name", "arguments"}}}. */
+    static List<Map<String, Object>> historyCalls(RequestFields message, String param) {
+        if (!message.has("tool_calls")) {
+            return List.of();
+        }
+        JsonNode calls = message.node("tool_calls");
+        if (!calls.isArray()) {
+            throw RequestFields.wrongType(param, "an array of tool calls", calls);
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            JsonNode call = calls.get(i);
+            JsonNode function = call.path("function");
+            if (!function.path("name").isTextual() || !(function.path("arguments").isTextual() || function.path("arguments").isObject())) {
+                throw ApiException.invalid(param + "[" + i + "]", param + "[" + i + "] needs a function with a \"name\" and "
+                        + "\"arguments\" (a JSON string or an object), got " + RequestFields.describe(call));
+            }
+            Map<String, Object> entry = JSON.convertValue(call, MAP);
+            JsonNode arguments = function.get("arguments");
+            if (arguments.isTextual()) {  // OpenAI sends the arguments as JSON text; templates write them as an object
+                try {
+                    JsonNode parsed = JSON.readTree(arguments.asText());
+                    if (parsed != null && parsed.isObject()) {
+                        @SuppressWarnings("unchecked")
+                        Map<String, Object> f = (Map<String, Object>) entry.get("function");
+                        f.put("arguments", JSON.convertValue(parsed, MAP));
+                    }
+                } catch (JsonProcessingException e) {
+                    // not JSON: the template gets the text as it came
+                }
+            }
+            out.add(entry);
+        }
+        return out;
+    }
+
+    /**
+     * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
+     * "required", or one function named), or null where no tools are given. Calls are read in the format the model's
+     * template teaches ({@link Format}); a model whose template teaches none Ember reads is refused when the
+     * request lets it call.
+     */
+    static Request read(RequestFields fields, Tokenizer tokenizer) {
+        JsonNode tools = fields.node("tools");
+        JsonNode choiceNode = fields.node("tool_choice");
+        if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
+            if (choiceNode != null && !choiceNode.isNull() && !"none".equals(choiceNode.asText())) {
+                throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " needs tools to choose from");
+            }
+            return null;
+        }
+        if (!tools.isArray()) {
+            throw RequestFields.wrongType("tools", "an array of tools", tools);
+        }
+        List<Map<String, Object>> templateTools = new ArrayList<>();
+        Map<String, JsonNode> parameters = new LinkedHashMap<>();
+        for (int i = 0; i < tools.size(); i++) {
+            JsonNode tool = tools.get(i);
+            JsonNode function = tool.path("function");
+            String at = "tools[" + i + "]";
+            if (!"function".equals(tool.path("type").asText()) || !function.path("name").isTextual() || function.path("name").asText().isEmpty()) {
+                throw ApiException.invalid(at, at + " must be {\"type\": \"function\", \"function\": {\"name\": ...}}, got "
+                        + RequestFields.describe(tool));
+            }
+            JsonNode schema = function.get("parameters");
+            if (schema != null && !schema.isNull() && !schema.isObject()) {
+                throw RequestFields.wrongType(at + ".function.parameters", "a JSON schema object", schema);
+            }
+            String name = function.get("name").asText();
+            if (parameters.containsKey(name)) {
+                throw ApiException.invalid(at, "two tools are named \"" + name + "\"");
+            }
+            parameters.put(name, schema == null || schema.isNull() ? null : schema);
+            templateTools.add(JSON.convertValue(tool, MAP));
+        }
+        Choice choice = Choice.AUTO;
+        String named = null;
+        if (choiceNode != null && !choiceNode.isNull()) {
+            if (choiceNode.isObject()) {
+                named = choiceNode.at("/function/name").asText(null);
+                if (!"function".equals(choiceNode.path("type").asText()) || named == null || !parameters.containsKey(named)) {
+                    throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " must name one of the tools: "
+                            + String.join(", ", parameters.keySet()));
+                }
+                choice = Choice.NAMED;
+            } else {
+                choice = switch (choiceNode.asText()) {
+                    case "auto" -> Choice.AUTO;
+                    case "required" -> Choice.REQUIRED;
+                    case "none" -> Choice.NONE;
+                    default -> throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode
+                            + " is not one of \"auto\", \"required\", \"none\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+                };
+            }
+        }
+        if (!tokenizer.hasChatTemplate()) {
+            throw ApiException.invalid("tools", "tools: the model has no chat template, so nothing tells it of the tools");
+        }
+        Format format = Format.of(tokenizer);
+        if (choice != Choice.NONE && format == null) {
+            throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (<tool_call> blocks, as Qwen's "
+                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither");
+        }
+        return new Request(templateTools, parameters, choice, named, format);
     }
 
     /** A call of {@code body}, a JSON object with a string "name" and an object under {@code argumentsKey} (or the other one). */

@@ -378,6 +378,16 @@ class OpenAiFieldsTest {
         }
     }
 
+    /** Fields OpenAI's clients send by habit, which ask nothing a local server does otherwise, are taken. */
+    @Test
+    void fieldsClientsSendByHabitAreTaken() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 3).put("store", false).put("service_tier", "auto");
+        body.putObject("metadata").put("run", "7");
+        body.putArray("modalities").add("text");
+        body.putArray("messages").addObject().put("role", "user").put("content", "Hi");
+        assertEquals(3, ok("/v1/chat/completions", body.put("ignore_eos", true)).at("/usage/completion_tokens").asInt());
+    }
+
     @Test
     void logitBiasForcesAToken() throws Exception {
         int forced = tokenizer.encode(" LORD", false)[0];

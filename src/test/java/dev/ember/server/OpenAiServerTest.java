@@ -294,6 +294,7 @@ class OpenAiServerTest {
             second message bad          | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]} | messages[1].content
             message a string            | /v1/chat/completions | {"messages": ["hi"]}                            | messages[0]
             image content part          | /v1/chat/completions | {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]} | messages[0].content
+            audio modalities            | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "modalities": ["text", "audio"]} | modalities
             both ends of a chat prompt  | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "add_generation_prompt": true, "continue_final_message": true} | continue_final_message
             chat_template_kwargs a list | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": [1]} | chat_template_kwargs
             a bad tool call in history  | /v1/chat/completions | {"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"function": {}}]}]} | messages[0].tool_calls[0]
