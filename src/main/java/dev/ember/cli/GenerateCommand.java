@@ -19,7 +19,6 @@ import dev.ember.engine.ServingEngine;
 import dev.ember.grammar.Grammars;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Model;
-import dev.ember.model.ModelLoader;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.FinishReason;
 import dev.ember.scheduler.SchedulerConfig;
@@ -115,7 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
             return generateAll(dir, PromptsFile.read(input.promptsFile), sampling, out, err);
         }
         ConsoleProgress progress = new ConsoleProgress(err);
-        try (Model model = ModelLoader.load(dir, progress);
+        try (Model model = modelOptions.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
             int[] promptTokens = promptTokens(tokenizer, input.prompt, dir, err);
@@ -199,7 +198,7 @@ public final class GenerateCommand implements Callable<Integer> {
         SchedulerConfig defaults = SchedulerConfig.defaults();
         SchedulerConfig scheduler = new SchedulerConfig(defaults.maxRunning(), Math.max(defaults.maxBatchedTokens(), chunkLen),
                 chunkLen, defaults.policy(), defaults.prefixCaching(), defaults.overlap());
-        try (Model model = ModelLoader.load(dir, progress);
+        try (Model model = modelOptions.load(dir, progress);
              Tokenizer tokenizer = Tokenizer.load(dir);
              Backend backend = modelOptions.openBackend(err)) {
             List<int[]> encoded = prompts.stream().map(p -> promptTokens(tokenizer, p, dir, err)).toList();

@@ -10,7 +10,6 @@ import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.ModelLoader;
 import dev.ember.model.RandomWeights;
 
 import java.io.PrintStream;
@@ -61,17 +60,17 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
             throw Backend.splitRefused(backend.deviceName(), split.get());  // before a preset is made for nothing
         }
         if (!preset.given()) {
-            return fromFiles(ModelLoader.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming,
+            return fromFiles(modelOptions.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming,
                     modelOptions, progress);
         }
-        ModelConfig config = preset.config(modelOptions);
         DType dtype = DType.BF16;
         String name = preset.name() + " (random weights)";
         if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
-            Path dir = RandomWeights.onDisk(config, dtype, preset.weightsSeed(), preset.name(),
+            Path dir = RandomWeights.onDisk(preset.config(modelOptions), dtype, preset.weightsSeed(), preset.name(),
                     modelOptions.streaming().weightsDirectory(), progress);
-            return fromFiles(ModelLoader.load(dir, progress), name, backend, kv, streaming, modelOptions, progress);
+            return fromFiles(modelOptions.load(dir, progress), name, backend, kv, streaming, modelOptions, progress);
         }
+        ModelConfig config = modelOptions.capped(preset.config(modelOptions));
         long weightBytes = config.matrixParameters() * dtype.bytes();
         KvCacheSpec spec = kv.spec(config, weightBytes, backend.kvElementBytes(dtype));
         Optional<ModelRunner> onDevice = backend.loadRandomOnDevice(config, dtype, spec, preset.weightsSeed());

@@ -1,6 +1,10 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
+import dev.ember.model.ModelLoader;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.Model;
+import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.Backends;
 import dev.ember.backend.PipelineSplit;
@@ -48,6 +52,11 @@ public final class ModelOptions {
                     + "as even as they go over --pipeline-parallel-size stages")
     int[] split;
 
+    @Option(names = "--max-model-len", paramLabel = "TOKENS",
+            description = "the longest a sequence (prompt and output) may grow, below the model's own context (vLLM's name): "
+                    + "less KV cache to hold one; default: the model's max_position_embeddings")
+    Integer maxModelLen;
+
     @Mixin
     WeightStreamingOptions streaming = new WeightStreamingOptions();
 
@@ -88,6 +97,17 @@ public final class ModelOptions {
     /** Where the weights live: resident, or streamed through a window of the device. */
     public WeightStreamingOptions streaming() {
         return streaming;
+    }
+
+    /** The model in {@code dir}, its context capped by {@code --max-model-len} where given. */
+    public Model load(Path dir, Progress progress) {
+        Model model = ModelLoader.load(dir, progress);
+        return maxModelLen == null ? model : model.withMaxPositions(maxModelLen);
+    }
+
+    /** {@code config} with its context capped by {@code --max-model-len} where given. */
+    public ModelConfig capped(ModelConfig config) {
+        return maxModelLen == null ? config : config.withMaxPositions(maxModelLen);
     }
 
     /** Whether --model was given (else {@link #modelDirectory()} is the default model). */

@@ -37,6 +37,14 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
     }
 
     /**
+     * This model with its context capped at {@code tokens} ({@link ModelConfig#withMaxPositions}). It takes over this
+     * model's tensors and arena: close it, not this one.
+     */
+    public Model withMaxPositions(int tokens) {
+        return new Model(directory, config.withMaxPositions(tokens), embedding, layers, finalNorm, lmHead, arena);
+    }
+
+    /**
      * Decoder layers [from, to) with this model's embedding, final norm and output projection: one pipeline stage (the
      * first embeds, the last projects), sharing this model's tensors; closing it closes nothing.
      */

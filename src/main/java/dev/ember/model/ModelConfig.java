@@ -64,6 +64,19 @@ public record ModelConfig(
      * samples from the whole vocabulary once the ranks' logits are gathered). Refused, saying what does not divide,
      * where the heads or the intermediate features do not split evenly.
      */
+    /**
+     * This config with a context of {@code tokens} (vLLM's {@code --max-model-len}): shorter than the model's own, so
+     * that a sequence needs less cache; the rotary tables are the model's, as far as they go.
+     *
+     * @throws EmberException if {@code tokens} is not in [1, {@link #maxPositions}]
+     */
+    public ModelConfig withMaxPositions(int tokens) {
+        EmberException.require(tokens >= 1 && tokens <= maxPositions, "--max-model-len " + tokens + " must be between 1 and the "
+                + "model's context of " + maxPositions + " tokens");
+        return new ModelConfig(architecture, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
+                tokens, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow, bosTokenId, eosTokenIds, dtype);
+    }
+
     public ModelConfig tensorShard(int size) {
         EmberException.require(size >= 1, "a tensor-parallel size is at least 1, not " + size);
         EmberException.require(numKvHeads % size == 0 && intermediateSize % size == 0, "a tensor-parallel size of " + size

@@ -48,11 +48,13 @@ final class CompletionEndpoint {
     /**
      * @param aborting  whether the server's drain has timed out, so that requests cut off now end as aborted
      * @param reasoning how a chat answer's thinking is split from it; null to leave it in the content
+     * @param toolCalls the format calls are read in; null for the one the model's chat template teaches
      */
-    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning) {
+    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
+                       ToolCalls.Format toolCalls) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelName, json);
+        this.reader = new RequestReader(engine, modelName, json, toolCalls);
         this.modelName = modelName;
         this.json = json;
         this.aborting = aborting;

@@ -91,9 +91,12 @@ public final class OpenAiServer implements AutoCloseable {
      * @param allowedOrigins   origins a browser may call from (CORS); {@code *} for any; empty for none
      * @param reasoningParser  vLLM's name of how a chat answer's thinking is split from it ({@code qwen3},
      *                         {@code deepseek_r1}); null to leave the thinking in the content
+     * @param toolCallParser   vLLM's name of the format calls are read in ({@code hermes}, {@code llama3_json}); null for
+     *                         the one the model's chat template teaches
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
-                         Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser) {
+                         Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser,
+                         String toolCallParser) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -107,25 +110,34 @@ public final class OpenAiServer implements AutoCloseable {
             if (reasoningParser != null) {
                 Reasoning.named(reasoningParser);
             }
+            if (toolCallParser != null) {
+                ToolCalls.Format.named(toolCallParser);
+            }
         }
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null);
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null);
         }
 
         public Config withTimeouts(Timeouts timeouts) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser);
+                    reasoningParser, toolCallParser);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
-                    reasoningParser);
+                    reasoningParser, toolCallParser);
         }
 
         public Config withReasoningParser(String parser) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser);
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser,
+                    toolCallParser);
+        }
+
+        public Config withToolCallParser(String parser) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                    reasoningParser, parser);
         }
     }
 
@@ -170,7 +182,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.engine = engine;
         this.config = config;
         this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting,
-                config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()));
+                config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
+                config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()));
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);
 

@@ -54,14 +54,17 @@ final class RequestReader implements AutoCloseable {
     private final String modelName;
     private final ObjectMapper json;
     private final OutputConstraints constraints;
+    private final ToolCalls.Format toolCalls;
 
-    RequestReader(ServingEngine engine, String modelName, ObjectMapper json) {
+    /** @param toolCalls the format calls are read in; null for the one the model's chat template teaches */
+    RequestReader(ServingEngine engine, String modelName, ObjectMapper json, ToolCalls.Format toolCalls) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
         this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
         this.modelName = modelName;
         this.json = json;
         this.constraints = new OutputConstraints(new Grammars(engine.tokenizer(), engine.endOfSequenceIds()), json);
+        this.toolCalls = toolCalls != null ? toolCalls : ToolCalls.Format.of(engine.tokenizer());
     }
 
     CompletionRequest read(RequestFields fields, CompletionEndpoint.Kind kind) throws InterruptedException {
@@ -94,7 +97,7 @@ final class RequestReader implements AutoCloseable {
         if (fields.has("modalities") && !"[\"text\"]".equals(fields.node("modalities").toString())) {
             throw ApiException.invalid("modalities", "modalities " + fields.node("modalities") + ": this server writes text only");
         }
-        ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? ToolCalls.read(fields, tokenizer) : null;
+        ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? ToolCalls.read(fields, tokenizer, toolCalls) : null;
         List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT
                 ? List.of(chatPrompt(fields, tools == null ? List.of() : tools.templateTools())) : textPrompts(fields);
         if ((long) prompts.size() * bestOf > CompletionRequest.MAX_SEQUENCES) {

@@ -19,7 +19,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -101,6 +103,20 @@ public final class ServeCommand implements Callable<Integer> {
                     + "the same name does: qwen3 or deepseek_r1; default: none, the thinking stays in the content")
     String reasoningParser;
 
+    @Option(names = "--tool-call-parser", paramLabel = "NAME",
+            description = "the format tool calls are read in, as vLLM's parser of the same name: hermes or llama3_json; "
+                    + "default: the one the model's chat template teaches")
+    String toolCallParser;
+
+    @Option(names = "--enable-auto-tool-choice",
+            description = "accepted for vLLM's command lines: tool_choice \"auto\" needs nothing turned on here")
+    boolean enableAutoToolChoice;
+
+    @Option(names = "--chat-template", paramLabel = "TEMPLATE",
+            description = "a Jinja chat template in place of the model's (a file, or the template itself): for a model that "
+                    + "ships none, or to change it; default: the model's tokenizer_config.json")
+    String chatTemplate;
+
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
@@ -111,7 +127,7 @@ public final class ServeCommand implements Callable<Integer> {
                     + "(a tokenizer.json of the same vocabulary)");
         }
         ConsoleProgress progress = new ConsoleProgress(err);
-        try (Tokenizer tokenizer = Tokenizer.load(tokenizerDir);
+        try (Tokenizer tokenizer = chatTemplate == null ? Tokenizer.load(tokenizerDir) : loadWithTemplate(tokenizerDir, chatTemplate);
              Backend backend = modelOptions.openBackend(err);
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) ->
                      kvCacheOptions.spec(config, weightBytes, kvBytes, backend, scheduler,
@@ -126,7 +142,7 @@ public final class ServeCommand implements Callable<Integer> {
             String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
-                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser));
+                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");
@@ -164,5 +180,19 @@ public final class ServeCommand implements Callable<Integer> {
             }
         }
         return out;
+    }
+
+    /** The tokenizer with the chat template of {@code given}: the template's own text, or a file holding it. */
+    private static Tokenizer loadWithTemplate(Path dir, String given) {
+        if (given.contains("{")) {
+            return Tokenizer.load(dir, given, "--chat-template");
+        }
+        Path file = Path.of(given);
+        EmberException.require(Files.isRegularFile(file), "--chat-template " + given + ": neither a file nor a Jinja template");
+        try {
+            return Tokenizer.load(dir, Files.readString(file), file.toString());
+        } catch (IOException e) {
+            throw new EmberException("--chat-template: cannot read " + file + " (" + e.getMessage() + ")", e);
+        }
     }
 }

@@ -49,6 +49,15 @@ final class ToolCalls {
             this.after = after;
         }
 
+        /** The format of vLLM's {@code --tool-call-parser} name. */
+        static Format named(String name) {
+            return switch (name) {
+                case "hermes" -> HERMES;
+                case "llama3_json" -> LLAMA3_JSON;
+                default -> throw new dev.ember.EmberException("--tool-call-parser " + name + " is not one of hermes, llama3_json");
+            };
+        }
+
         /** The format {@code tokenizer}'s chat template teaches, or null where it teaches none Ember reads. */
         static Format of(Tokenizer tokenizer) {
             if (tokenizer.chatTemplateContains("<tool_call>")) {
@@ -174,11 +183,11 @@ final class ToolCalls {
 
     /**
      * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
-     * "required", or one function named), or null where no tools are given. Calls are read in the format the model's
-     * template teaches ({@link Format}); a model whose template teaches none Ember reads is refused when the
-     * request lets it call.
+     * "required", or one function named), or null where no tools are given. Calls are read in {@code format} (the
+     * server's --tool-call-parser, else the one the model's template teaches); where there is none, a request that lets
+     * the model call is refused.
      */
-    static Request read(RequestFields fields, Tokenizer tokenizer) {
+    static Request read(RequestFields fields, Tokenizer tokenizer, Format format) {
         JsonNode tools = fields.node("tools");
         JsonNode choiceNode = fields.node("tool_choice");
         if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
@@ -234,10 +243,10 @@ final class ToolCalls {
         if (!tokenizer.hasChatTemplate()) {
             throw ApiException.invalid("tools", "tools: the model has no chat template, so nothing tells it of the tools");
         }
-        Format format = Format.of(tokenizer);
         if (choice != Choice.NONE && format == null) {
             throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (<tool_call> blocks, as Qwen's "
-                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither");
+                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither (ember serve "
+                    + "--tool-call-parser hermes|llama3_json names one)");
         }
         return new Request(templateTools, parameters, choice, named, format);
     }

@@ -69,8 +69,20 @@ public final class Tokenizer implements AutoCloseable {
         return load(modelDir, Clock.systemDefaultZone());
     }
 
+    /**
+     * As {@link #load(Path)}, with {@code chatTemplate} in place of the model's own (vLLM's {@code --chat-template}: for a
+     * model that ships none, or to change it); {@code origin} names it in errors.
+     */
+    public static Tokenizer load(Path modelDir, String chatTemplate, String origin) {
+        return load(modelDir, Clock.systemDefaultZone(), chatTemplate, origin);
+    }
+
     /** As {@link #load(Path)}, with the clock the chat template's {@code strftime_now} reads. */
     static Tokenizer load(Path modelDir, Clock clock) {
+        return load(modelDir, clock, null, null);
+    }
+
+    private static Tokenizer load(Path modelDir, Clock clock, String chatTemplate, String origin) {
         Path tokenizerFile = modelDir.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokenizerFile)) {
             throw new EmberException(tokenizerFile + ": not found (the model directory must hold the HF tokenizer.json)");
@@ -80,7 +92,8 @@ public final class Tokenizer implements AutoCloseable {
         Vocabulary vocabulary = Vocabulary.read(tokenizerFile, tokenizerBytes);
         TokenizerSettings config = TokenizerSettings.read(modelDir, tokenizerConfig, vocabulary);
 
-        ChatTemplate template = config.chatTemplate() == null ? null
+        ChatTemplate template = chatTemplate != null ? new ChatTemplate(chatTemplate, origin, config.tokenVariables(), clock)
+                : config.chatTemplate() == null ? null
                 : new ChatTemplate(config.chatTemplate(), config.chatTemplateOrigin().toString(), config.tokenVariables(), clock);
         HuggingFaceTokenizer nativeTokenizer = openNative(tokenizerFile, tokenizerBytes);
         boolean cleanUp = config.cleanUpTokenizationSpaces() && vocabulary.modelType() != Vocabulary.ModelType.BPE;

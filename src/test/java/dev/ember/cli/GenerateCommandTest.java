@@ -179,6 +179,19 @@ public class GenerateCommandTest {
                 "--json-schema", "no-such-file.json"), "neither a JSON schema nor a file");
     }
 
+    /** --max-model-len caps a sequence below the model's context, as vLLM's option does; above it is refused. */
+    @Test
+    void maxModelLenCapsTheContext() {
+        Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt", "A friend",
+                "--max-model-len", "12", "-n", "100", "--ignore-eos");
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.err().contains("(the model's context is 12 tokens)"), run.err());
+        assertTrue(run.err().contains("generated tokens: " + (12 - run.err().replaceAll("(?s).*prompt tokens: (\\d+).*", "$1")
+                .transform(Integer::parseInt))), run.err());
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
+                "--max-model-len", "99999999"), "--max-model-len 99999999 must be between 1 and the model's context");
+    }
+
     @Test
     void helpListsEveryCommand() {
         Run run = ember("--help");

@@ -157,6 +157,25 @@ class ChatTemplateTest {
                 new ChatOptions(false, true, List.of(), Map.of())));
     }
 
+    /** vLLM's --chat-template: a template given in place of the model's, here for a model that ships none. */
+    @Test
+    void aTemplateGivenReplacesTheModelsOwn() {
+        try (Tokenizer plain = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"));
+             Tokenizer templated = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"),
+                     "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}",
+                     "my-template.jinja")) {
+            assertFalse(plain.hasChatTemplate());
+            assertTrue(templated.hasChatTemplate());
+            assertEquals("<user>Hi<assistant>", templated.applyChatTemplate(List.of(user("Hi")), true));
+        }
+        try (Tokenizer broken = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"), "{% for m in messages %}",
+                "my-template.jinja")) {
+            dev.ember.EmberException bad = assertThrows(dev.ember.EmberException.class,
+                    () -> broken.applyChatTemplate(List.of(user("Hi")), true));
+            assertTrue(bad.getMessage().startsWith("my-template.jinja"), "an error names the template given: " + bad.getMessage());
+        }
+    }
+
     @Test
     void qwen25AddsItsDefaultSystemPrompt() {
         Tokenizer qwen25 = TokenizerFixtures.tokenizer("qwen2_5");
