@@ -29,6 +29,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -300,12 +301,70 @@ public final class ReportCommand implements Callable<Integer> {
                         .append(".\n");
             }
         }
+        md.append(bubbleSection(config));
         md.append("\n## Commands\n\n```sh\n");
         for (Step s : steps) {
             md.append(s.commandLine()).append('\n');
         }
         md.append("```\n");
         return md.toString();
+    }
+
+    /** Prefill chunk lengths the bubble model is worked for: seed 000's example (128) and a long chunk (512). */
+    private static final int[] BUBBLE_CHUNKS = {128, 512};
+
+    /**
+     * Seed 000's bubble model ({@link PipelineBubble}) over two stages, from bench phase's per-layer prefill times and,
+     * where bench p2p measured a link, its peer-to-peer bandwidth at its largest copy (one chunk's activations are its
+     * tokens' hidden states in bf16); written to pipeline_bubble.csv. Empty where bench phase left no results.
+     */
+    private String bubbleSection(ModelConfig config) {
+        Path phase = out.resolve("bench_phase.csv");
+        if (!Files.isRegularFile(phase) || config.numLayers() < 2) {
+            return "";
+        }
+        ResultFile layers = ResultFile.read(phase);
+        double linkGBps = 0;
+        Path p2p = out.resolve("bench_p2p.csv");
+        if (Files.isRegularFile(p2p)) {
+            ResultFile copies = ResultFile.read(p2p);
+            double largest = 0;
+            for (Map<String, String> row : copies.rows()) {
+                double size = copies.value(row, "data_size_bytes");
+                if ("p2p".equals(row.get("method")) && size >= largest) {
+                    largest = size;
+                    linkGBps = copies.value(row, "bandwidth_gbps");
+                }
+            }
+        }
+        ResultTable table = ResultTable.of("prompt_len", "stages", "split", "stage_ms", "chunk_len", "chunks", "transfer_ms",
+                "overlapped_ms", "sequential_ms", "overlapped_utilisation", "sequential_utilisation");
+        Map<Integer, List<Map<String, String>>> byPrompt = layers.rows().stream()
+                .collect(Collectors.groupingBy(r -> (int) layers.value(r, "prompt_len"), java.util.TreeMap::new, Collectors.toList()));
+        for (Map.Entry<Integer, List<Map<String, String>>> prompt : byPrompt.entrySet()) {
+            double[] layerMs = prompt.getValue().stream().sorted(java.util.Comparator.comparingDouble(r -> layers.value(r, "layer_id")))
+                    .mapToDouble(r -> layers.value(r, "prefill_time_ms")).toArray();
+            for (int chunkLen : BUBBLE_CHUNKS) {
+                int chunks = (prompt.getKey() + chunkLen - 1) / chunkLen;
+                double transferMs = linkGBps > 0 ? (double) Math.min(chunkLen, prompt.getKey()) * config.hiddenSize() * 2 / (linkGBps * 1e6) : 0;
+                PipelineBubble b = PipelineBubble.of(layerMs, 2, chunks, transferMs);
+                table.add(prompt.getKey(), 2, Arrays.stream(b.split()).mapToObj(String::valueOf).collect(Collectors.joining("+")),
+                        Arrays.stream(b.stageMs()).mapToObj(v -> String.format(Locale.ROOT, "%.3f", v)).collect(Collectors.joining("+")),
+                        chunkLen, chunks, transferMs, b.overlappedMs(), b.sequentialMs(), b.overlappedUtilisation(),
+                        b.sequentialUtilisation());
+            }
+        }
+        table.writeCsv(out.resolve("pipeline_bubble.csv"));
+        return "\n## Pipeline bubble model (seed 000)\n\n"
+                + "What two pipeline stages would keep busy on a chunked prefill, from each layer's time measured alone by bench "
+                + "phase (the layers split where the slower stage is fastest) and "
+                + (linkGBps > 0 ? String.format(Locale.ROOT, "bench p2p's peer-to-peer bandwidth (%.1f GB/s at its largest copy) "
+                + "for one chunk's activations (its tokens' hidden states in bf16)", linkGBps)
+                : "no link time (bench p2p measured none here)")
+                + ". Overlapped, chunks follow one another through the stages; sequential, each crosses both before the next. "
+                + "A pipeline run to compare with is bench stage's with --pipeline-parallel-size (threads on the CPU; two GPUs "
+                + "on a multi-GPU host). Written to `pipeline_bubble.csv`.\n\n"
+                + Markdown.table(ResultFile.read(out.resolve("pipeline_bubble.csv")));
     }
 
     private List<String> reportArguments() {

@@ -197,5 +197,12 @@ public class ReportCommandsTest {
         assertPng(dir.resolve("bench_latency_latency.png"));
         assertSvg(dir.resolve("bench_latency_latency.svg"));
         assertTrue(md.contains("no NVML: ") || md.contains("GPU monitor on "), md);
+        assertTrue(md.contains("## Pipeline bubble model (seed 000)"), "the bubble model from bench phase's layer times");
+        ResultFile bubble = ResultFile.read(dir.resolve("pipeline_bubble.csv"));
+        assertFalse(bubble.rows().isEmpty());
+        for (var row : bubble.rows()) {
+            double overlapped = bubble.value(row, "overlapped_utilisation"), sequential = bubble.value(row, "sequential_utilisation");
+            assertTrue(overlapped > 0 && overlapped <= 1 && sequential <= overlapped + 1e-12, row.toString());
+        }
     }
 }
