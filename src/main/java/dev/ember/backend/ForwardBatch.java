@@ -119,11 +119,14 @@ public record ForwardBatch(List<Chunk> chunks) {
                 out.add(c);
                 continue;
             }
-            int token = c.carriedFrom() < sourceTokens.length ? sourceTokens[c.carriedFrom()] : -1;
-            if (token < 0) {
+            if (c.carriedFrom() >= sourceTokens.length) {
                 throw new IllegalStateException("a chunk carries the token of output " + c.carriedFrom() + " of "
-                        + (c.carrySource() == null ? "the previous step" : "another runner's step") + ", which sampled none");
+                        + (c.carrySource() == null ? "the previous step" : "another runner's step") + ", which has "
+                        + sourceTokens.length);
             }
+            // A row that drew nothing failed (Sampler.failure): the engine ends its sequence, and drops what this chunk
+            // computes, so any token of the vocabulary stands in.
+            int token = Math.max(0, sourceTokens[c.carriedFrom()]);
             int[] tokens = c.tokens().clone();
             tokens[tokens.length - 1] = token;
             out.add(new Chunk(tokens, c.startPosition(), c.blockTable(), -1, c.outputs()));

@@ -54,6 +54,7 @@ public final class Generator {
         }
         long start = System.nanoTime();
         long[] firstToken = {0};
+        String[] failure = {null};
         Sequence s = engine.add(prompt, params, new RequestListener() {
             @Override
             public void onToken(Sequence sequence, int token, String text) {
@@ -64,9 +65,17 @@ public final class Generator {
                     onText.accept(text);
                 }
             }
+
+            @Override
+            public void onError(Sequence sequence, String message) {
+                failure[0] = message;
+            }
         });
         while (engine.hasWork()) {
             engine.step();
+        }
+        if (failure[0] != null) {
+            throw new EmberException("generation failed: " + failure[0]);
         }
         long end = System.nanoTime();
         int[] tokens = s.generatedTokens();

@@ -325,6 +325,13 @@ public final class LlmEngine {
             proposer.awaitDrafts(trace);  // the drafted tokens a verification took on the device, before it is judged
         }
         long retireStart = trace.end(Trace.ENGINE, "await", start);
+        for (ScheduledStep.Work w : plan.work()) {
+            Sequence s = w.sequence();
+            if (s.sampler().failure() != null && !s.isFinished()) {
+                scheduler.finish(s, FinishReason.STOP, System.nanoTime());
+                failed(s, s.sampler().failure());
+            }
+        }
         outputs.clear();
         scheduler.update(plan, tokens, System.nanoTime(), outputs);
         for (SequenceOutput o : outputs) {
@@ -338,6 +345,17 @@ public final class LlmEngine {
         observer.retired(plan);
         trace.end(Trace.ENGINE, "retire", retireStart, "rows", plan.work().size());
         return plan.tokens();
+    }
+
+    /** Ends a request that cannot go on: it leaves as {@link #finished} does, its listener told why. */
+    private void failed(Sequence s, String message) {
+        if (proposer != null) {
+            proposer.release(s);
+        }
+        RequestListener listener = listeners.remove(s);
+        if (listener != null) {
+            listener.onError(s, message);
+        }
     }
 
     private void finished(Sequence s) {

@@ -17,4 +17,11 @@ public interface RequestListener {
     /** The request ended (its {@link Sequence#finishReason()} says why); its blocks are already released. */
     default void onFinish(Sequence sequence) {
     }
+
+    /**
+     * The request failed ({@code message} says why: a row of logits it could not draw from) and was ended; its blocks
+     * are already released, and {@link #onFinish} does not follow. The other requests go on.
+     */
+    default void onError(Sequence sequence, String message) {
+    }
 }

@@ -501,6 +501,12 @@ public final class ServingEngine implements AutoCloseable {
             return scores;
         }
 
+        @Override
+        public void onError(Sequence s, String message) {
+            active.remove(this);
+            fail(message);
+        }
+
         void fail(String message) {
             notYetScheduled.remove(this);
             metrics.requestFailed();

@@ -81,6 +81,8 @@ public final class Sampler {
         int count;
         final List<TokenLogprobs> logprobs;
         ScoredToken[] prompt;
+        /** Why the sequence cannot go on: a row it could not be drawn from ({@link #sampleInStep}); null while it can. */
+        String failure;
 
         Draws(boolean withLogprobs, boolean withPromptLogprobs) {
             logprobs = withLogprobs ? new ArrayList<>() : null;
@@ -158,7 +160,7 @@ public final class Sampler {
     /**
      * Whether a sequence with this sampler can speculate: its choice must depend on the logits of its position and on
      * how many tokens came before it (min_tokens), not on which (the penalties count the tokens drawn, drafted ones
-     * too).
+     * too, and a grammar follows them).
      */
     public boolean canSpeculate() {
         return repetitionPenalty == null && outputPenalties == null && grammar == null && role == null;
@@ -171,7 +173,8 @@ public final class Sampler {
      * no distribution: it is a plain sampler.
      */
     public Sampler drafting() {
-        Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1).withLogprobs(-1), vocabSize);
+        Sampler own = new Sampler(params.withSeed(params.seed() * 0x9E3779B97F4A7C15L + 1).withLogprobs(-1).withPromptLogprobs(-1),
+                vocabSize);
         return params.isGreedy() ? own : new Sampler(own, new Role.Drafting());
     }
 
@@ -382,6 +385,32 @@ public final class Sampler {
             draws.logprobs.add(TokenLogprobs.of(raw, 0, vocabSize, token, params.logprobs()));
         }
         return token;
+    }
+
+    /**
+     * {@link #sample}, as a runner draws within a step of many sequences: where this row cannot be drawn from (a NaN in
+     * it, no token its grammar allows, ...), that is recorded as its sequence's {@link #failure()} instead of thrown, and
+     * -1 returned, so that one request's bad row ends that request alone and the step's other rows go on.
+     */
+    public int sampleInStep(float[] logits, int offset) {
+        try {
+            return sample(logits, offset);
+        } catch (RuntimeException e) {
+            fail(e.getMessage());
+            return -1;
+        }
+    }
+
+    /** Records that this sampler's sequence cannot go on, and why (the first reason is kept). */
+    public void fail(String why) {
+        if (draws.failure == null) {
+            draws.failure = why == null ? "sampling failed" : why;
+        }
+    }
+
+    /** Why this sampler's sequence cannot go on ({@link #sampleInStep}, {@link #fail}); null while it can. */
+    public String failure() {
+        return draws.failure;
     }
 
     /** The survivors of {@link #filter} as a probability per vocabulary id. */

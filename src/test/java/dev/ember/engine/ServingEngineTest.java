@@ -108,6 +108,60 @@ class ServingEngineTest {
         }
     }
 
+    /** A grammar that breaks at its fourth mask: what a request whose rows cannot be drawn from looks like to the engine. */
+    private static final dev.ember.sampling.OutputGrammar BREAKS = new dev.ember.sampling.OutputGrammar() {
+        @Override
+        public Matcher start() {
+            return new Matcher() {
+                int masks;
+
+                @Override
+                public void allowedTokens(java.util.BitSet allowed) {
+                    if (++masks > 3) {
+                        throw new IllegalStateException("no token can follow here");
+                    }
+                    allowed.set(0, tokenizer.vocabSize());
+                }
+
+                @Override
+                public void accept(int token) {
+                }
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "a grammar that breaks";
+        }
+    };
+
+    /**
+     * A row that cannot be drawn from (here a grammar that throws) ends its own request with the reason; the step's
+     * other requests give their own tokens, the blocks come back, and the engine serves the next request.
+     */
+    @Test
+    void aRowThatCannotBeDrawnFromEndsItsRequestAlone() throws Exception {
+        SamplingParams params = SamplingParams.greedy(12).withIgnoreEos(true);
+        try (ModelRunner runner = runner(4096); ServingEngine engine = ServingEngine.start(runner, tokenizer, config())) {
+            List<RequestHandle> handles = new ArrayList<>();
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                handles.add(engine.submit(PROMPTS.get(i), i == 1 ? params.withGrammar(BREAKS) : params, false));
+            }
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                RequestOutcome outcome = handles.get(i).await();
+                if (i == 1) {
+                    RequestError error = assertInstanceOf(RequestError.class, outcome);
+                    assertTrue(error.message().contains("no token can follow here"), error.message());
+                } else {
+                    assertArrayEquals(alone(PROMPTS.get(i), params).tokens(), assertInstanceOf(RequestOutput.class, outcome).tokens());
+                }
+            }
+            RequestOutput after = assertInstanceOf(RequestOutput.class, engine.submit(PROMPTS.getFirst(), params, false).await());
+            assertArrayEquals(alone(PROMPTS.getFirst(), params).tokens(), after.tokens(), "the engine goes on");
+            assertEquals(runner.blockAllocator().capacity(), freeBlocksAfterClearingTheCache(engine), "KV blocks leaked");
+        }
+    }
+
     @Test
     void concurrentStreamingSubmittersEachGetTheirOwnTokens() throws Exception {
         int clients = 24;

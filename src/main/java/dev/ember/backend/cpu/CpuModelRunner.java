@@ -311,7 +311,7 @@ final class CpuModelRunner implements ModelRunner {
         compute(batch, sampleLogits);
         stages.enter(Stage.SAMPLING);
         for (int i = 0; i < outputs; i++) {
-            tokens[i] = samplers[i] == null ? -1 : samplers[i].sample(sampleLogits, i * vocab);
+            tokens[i] = samplers[i] == null ? -1 : samplers[i].sampleInStep(sampleLogits, i * vocab);
         }
         stages.end();
     }

@@ -329,7 +329,7 @@ final class CudaModelRunner implements ModelRunner {
             hostRow = new float[vocab];
         }
         MemorySegment.copy(buffers.hostLogits.segment(), ValueLayout.JAVA_FLOAT, 4L * output * vocab, hostRow, 0, vocab);
-        return sampler.sample(hostRow, 0);
+        return sampler.sampleInStep(hostRow, 0);
     }
 
     private void synchronize() {

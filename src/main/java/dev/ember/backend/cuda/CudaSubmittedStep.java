@@ -104,7 +104,12 @@ final class CudaSubmittedStep implements SubmittedStep {
             } else {
                 tokens[i] = samplers[i] == null ? -1 : token(i);
                 if (logprobsOnDevice(samplers[i])) {
-                    samplers[i].recordLogprobs(logprobs(i, tokens[i], samplers[i].topLogprobs()));
+                    try {
+                        samplers[i].recordLogprobs(logprobs(i, tokens[i], samplers[i].topLogprobs()));
+                    } catch (IllegalArgumentException e) {  // a NaN row: its request ends, the step's others go on
+                        samplers[i].fail(e.getMessage());
+                        tokens[i] = -1;
+                    }
                 }
             }
         }
