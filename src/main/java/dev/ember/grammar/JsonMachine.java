@@ -17,6 +17,8 @@ import java.util.List;
  */
 final class JsonMachine {
     static final int MAX_INDENT = 16;
+    /** The most ways one state may read an output: each is a stack every byte of every token is read through. */
+    static final int MAX_STACKS = 256;
     private static final int MAX_INTEGER_DIGITS = 20, MAX_FRACTION_DIGITS = 20, MAX_EXPONENT_DIGITS = 4;
 
     private JsonMachine() {
@@ -60,13 +62,43 @@ final class JsonMachine {
             return new State(List.of(before.isEmpty() ? value : new Stack(new Literal(new JsonShape.Choice(List.of(before)), 1, 0), value)));
         }
 
-        /** The state after byte {@code b} (0-255), or null where no stack can read it. */
+        /**
+         * The state after byte {@code b} (0-255), or null where no stack can read it.
+         *
+         * @throws IllegalStateException where the output could be read in more than {@link #MAX_STACKS} ways (a schema of
+         *                               deeply nested unions): the request ends, rather than every mask slowing to a crawl
+         */
         State read(int b) {
             List<Stack> next = new ArrayList<>(stacks.size());
             for (Stack s : stacks) {
                 s.top().read(b, s.below(), next);
             }
+            if (next.size() > MAX_STACKS) {
+                throw new IllegalStateException("the grammar reads the output so far in more than " + MAX_STACKS
+                        + " ways (unions nested too deep): it cannot be followed token by token");
+            }
             return next.isEmpty() ? null : new State(next);
+        }
+
+        /**
+         * A state every token of up to {@code span} bytes reads as it reads this one, to share its mask with the states
+         * of the same class: a bounded string's length matters only within {@code span} characters of its bounds, so
+         * the lengths between {@code minLength} and {@code maxLength - span} are one class (each step inside a long
+         * bounded string would otherwise be a state of its own, and walk the vocabulary).
+         */
+        State representative(int span) {
+            List<Stack> canonical = null;
+            for (int i = 0; i < stacks.size(); i++) {
+                Stack s = stacks.get(i);
+                if (s.top() instanceof StringFrame f && f.length() > f.shape().minLength()
+                        && (long) f.length() + span <= f.shape().maxLength()) {
+                    if (canonical == null) {
+                        canonical = new ArrayList<>(stacks);
+                    }
+                    canonical.set(i, new Stack(new StringFrame(f.shape(), f.escape(), f.shape().minLength(), f.utf8()), s.below()));
+                }
+            }
+            return canonical == null ? this : new State(canonical);
         }
 
         /** Whether the bytes read so far are a whole text of the grammar. */

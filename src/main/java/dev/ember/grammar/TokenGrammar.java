@@ -51,7 +51,8 @@ public final class TokenGrammar implements OutputGrammar {
         return description;
     }
 
-    private BitSet mask(JsonMachine.State state) {
+    private BitSet mask(JsonMachine.State reached) {
+        JsonMachine.State state = reached.representative(trie.longestToken());
         BitSet mask = masks.get(state);
         if (mask == null) {
             mask = new BitSet(trie.vocabSize());

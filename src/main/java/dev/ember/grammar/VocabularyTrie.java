@@ -21,6 +21,7 @@ public final class VocabularyTrie {
     private final int[] tokens;
     private final byte[][] bytesById;
     private final BitSet endOfSequence;
+    private final int longest;
 
     private VocabularyTrie(byte[] label, int[] end, int[] tokenStart, int[] tokens, byte[][] bytesById, BitSet endOfSequence) {
         this.label = label;
@@ -29,6 +30,11 @@ public final class VocabularyTrie {
         this.tokens = tokens;
         this.bytesById = bytesById;
         this.endOfSequence = endOfSequence;
+        int most = 0;
+        for (int token : tokens) {
+            most = Math.max(most, bytesById[token].length);
+        }
+        this.longest = most;
     }
 
     /** The trie of {@code tokenizer}'s vocabulary, with {@code endOfSequence} the tokens that end an output. */
@@ -104,6 +110,11 @@ public final class VocabularyTrie {
 
     public int vocabSize() {
         return bytesById.length;
+    }
+
+    /** The most bytes a token of the trie has. */
+    int longestToken() {
+        return longest;
     }
 
     /** The bytes of {@code token}, or null for a special one. */
