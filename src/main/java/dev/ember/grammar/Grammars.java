@@ -54,6 +54,21 @@ public final class Grammars {
         return grammar;
     }
 
+    /**
+     * A text that {@code pattern} matches whole (vLLM's {@code guided_regex}).
+     *
+     * @throws dev.ember.EmberException naming what of the pattern Ember cannot hold an output to
+     */
+    public synchronized OutputGrammar regex(String pattern) {
+        String key = "regex " + pattern;
+        OutputGrammar grammar = compiled.get(key);
+        if (grammar == null) {
+            grammar = TokenGrammar.pattern(Regex.fullMatch(pattern), trie());
+            compiled.put(key, grammar);
+        }
+        return grammar;
+    }
+
     /** Exactly one of {@code choices} (vLLM's {@code guided_choice}). */
     public synchronized OutputGrammar choice(List<String> choices) {
         if (choices.isEmpty() || choices.size() > JsonShape.MAX_CHOICES) {

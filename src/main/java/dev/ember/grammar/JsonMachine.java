@@ -62,6 +62,11 @@ final class JsonMachine {
             return new State(List.of(before.isEmpty() ? value : new Stack(new Literal(new JsonShape.Choice(List.of(before)), 1, 0), value)));
         }
 
+        /** A text that {@code regex} matches whole, with nothing after it. */
+        static State pattern(Regex regex) {
+            return new State(List.of(new Stack(new PatternFrame(regex, regex.initial(), false), new Stack(End.INSTANCE, null))));
+        }
+
         /**
          * The state after byte {@code b} (0-255), or null where no stack can read it.
          *
@@ -180,6 +185,11 @@ final class JsonMachine {
             case JsonShape.StringShape string -> {
                 if (b == '"') {
                     add(out, new Stack(new StringFrame(string, 0, 0), below));
+                }
+            }
+            case JsonShape.PatternString string -> {
+                if (b == '"') {
+                    add(out, new Stack(new PatternFrame(string.regex, string.regex.initial(), true), below));
                 }
             }
             case JsonShape.NumberShape number -> new NumberFrame(number.integer(), NumberFrame.START, 0).read(b, below, out);
@@ -378,6 +388,34 @@ final class JsonMachine {
                 case 7 -> b >= 0x80 && b <= 0x8F ? 2 : -1;
                 default -> b >= 0x80 && b <= 0xBF ? utf8 - 1 : -1;
             };
+        }
+    }
+
+    /**
+     * Inside a text that {@code regex} must match, in its automaton's {@code state}: a JSON string's characters
+     * ({@code quoted}: its closing quote ends it where the automaton accepts; no escapes, no control characters), or the
+     * whole output of a regular-expression grammar (which may end wherever the automaton accepts).
+     */
+    record PatternFrame(Regex regex, java.util.BitSet state, boolean quoted) implements Frame {
+        @Override
+        public boolean mayEnd() {
+            return !quoted && regex.accepts(state);
+        }
+
+        @Override
+        public void read(int b, Stack below, List<Stack> out) {
+            if (quoted && b == '"') {
+                if (regex.accepts(state)) {
+                    add(out, below);
+                }
+                return;
+            }
+            java.util.BitSet next = quoted && (b == '\\' || b < 0x20) ? null : regex.read(state, b);
+            if (next != null) {
+                add(out, new Stack(new PatternFrame(regex, next, quoted), below));
+            } else if (mayEnd()) {
+                below.top().read(b, below.below(), out);
+            }
         }
     }
 

@@ -8,7 +8,9 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Compiles a JSON schema into the {@link JsonShape} an output is held to: types (one or a list), {@code properties}
@@ -17,8 +19,8 @@ import java.util.Set;
  * {@code $defs} or {@code definitions} (as pydantic writes them). An object with {@code properties} gets only those keys
  * (as xgrammar's strict mode does): an output that leaves out what {@code additionalProperties} would allow still
  * matches the schema. Annotations (title, description, default, examples) are read past. Every other keyword, which
- * the output could not be held to ({@code pattern}, {@code format}, {@code minimum}, ...), is refused by name, so that a
- * client never gets an output its schema does not describe.
+ * the output could not be held to ({@code minimum}, {@code multipleOf}, other formats, ...), is refused by name, so
+ * that a client never gets an output its schema does not describe.
  */
 public final class JsonSchemas {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -26,7 +28,17 @@ public final class JsonSchemas {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
-            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength");
+            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format");
+    /**
+     * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
+     * UUIDs): the form and each field's range (a day is 01-31 in any month).
+     */
+    private static final Map<String, String> FORMATS = Map.of(
+            "date", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])",
+            "time", "([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)",
+            "date-time", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?"
+                    + "(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)",
+            "uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
     private final JsonNode root;
     private final Set<String> resolving = new HashSet<>();
@@ -112,13 +124,37 @@ public final class JsonSchemas {
             case "object" -> object(node, at);
             case "array" -> new JsonShape.ArrayShape(node.has("items") ? shape(node.get("items"), at + "/items")
                     : JsonShape.AnyValue.INSTANCE, count(node, "minItems", 0, at), count(node, "maxItems", Integer.MAX_VALUE, at));
-            case "string" -> new JsonShape.StringShape(count(node, "minLength", 0, at), count(node, "maxLength", Integer.MAX_VALUE, at));
+            case "string" -> string(node, at);
             case "integer" -> new JsonShape.NumberShape(true);
             case "number" -> new JsonShape.NumberShape(false);
             case "boolean" -> new JsonShape.Choice(List.of("true", "false"));
             case "null" -> new JsonShape.Choice(List.of("null"));
             default -> throw refused(at, "the type \"" + type + "\"");
         };
+    }
+
+    /** A string: of bounded length, or held to a {@code pattern} or a {@code format} (one of them). */
+    private JsonShape string(JsonNode node, String at) {
+        boolean pattern = node.has("pattern"), format = node.has("format");
+        if (!pattern && !format) {
+            return new JsonShape.StringShape(count(node, "minLength", 0, at), count(node, "maxLength", Integer.MAX_VALUE, at));
+        }
+        if (pattern && format || node.has("minLength") || node.has("maxLength")) {
+            throw refused(at, "a string held both to a pattern or format and to a length or another pattern");
+        }
+        if (format) {
+            String name = node.get("format").asText();
+            String written = FORMATS.get(name);
+            if (written == null) {
+                throw refused(at, "the format \"" + name + "\" (" + String.join(", ", new TreeSet<>(FORMATS.keySet())) + " are held)");
+            }
+            return new JsonShape.PatternString(Regex.fullMatch(written));
+        }
+        try {
+            return new JsonShape.PatternString(Regex.schemaPattern(node.get("pattern").asText()));
+        } catch (EmberException e) {
+            throw refused(at, e.getMessage().replaceFirst(" is not supported$", ""));
+        }
     }
 
     private JsonShape object(JsonNode node, String at) {

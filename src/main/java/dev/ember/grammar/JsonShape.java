@@ -75,6 +75,18 @@ public sealed interface JsonShape {
         static final StringShape ANY = new StringShape(0, Integer.MAX_VALUE);
     }
 
+    /**
+     * A string whose characters match {@code regex} (a schema's {@code pattern}, or a {@code format} built on one),
+     * written without escapes: a character the string would have to escape cannot be matched.
+     */
+    final class PatternString implements JsonShape {
+        final Regex regex;
+
+        PatternString(Regex regex) {
+            this.regex = regex;
+        }
+    }
+
     /** A number, or with {@code integer} an integer (no fraction, no exponent). */
     record NumberShape(boolean integer) implements JsonShape {
     }

@@ -36,6 +36,11 @@ public final class TokenGrammar implements OutputGrammar {
         return new TokenGrammar(trie, JsonMachine.State.between(before, shape, after), description);
     }
 
+    /** A text {@code regex} matches whole (vLLM's guided_regex). */
+    static TokenGrammar pattern(Regex regex, VocabularyTrie trie) {
+        return new TokenGrammar(trie, JsonMachine.State.pattern(regex), "the regular expression " + regex.source());
+    }
+
     /** Exactly one of {@code choices}, byte for byte. */
     public static TokenGrammar choice(java.util.List<String> choices, VocabularyTrie trie) {
         return new TokenGrammar(trie, JsonMachine.State.text(new JsonShape.Choice(choices)), "one of " + choices.size() + " choices");

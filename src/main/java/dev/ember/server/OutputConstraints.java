@@ -26,13 +26,13 @@ final class OutputConstraints {
 
     /**
      * The grammar the output must match, or null for free text: OpenAI's {@code response_format} (json_object, or
-     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text) and {@code guided_choice}, or
-     * vLLM's {@code structured_outputs} object of the same ({@code json}, {@code choice}, {@code json_object}); one at a
-     * time.
+     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text), {@code guided_choice} and
+     * {@code guided_regex}, or vLLM's {@code structured_outputs} object of the same ({@code json}, {@code choice},
+     * {@code regex}, {@code json_object}); one at a time.
      */
     OutputGrammar read(RequestFields fields) {
         List<String> given = new ArrayList<>();
-        for (String name : List.of("response_format", "guided_json", "guided_choice", "structured_outputs")) {
+        for (String name : List.of("response_format", "guided_json", "guided_choice", "guided_regex", "structured_outputs")) {
             if (fields.has(name) && !(name.equals("response_format") && "text".equals(fields.node(name).path("type").asText()))) {
                 given.add(name);
             }
@@ -50,6 +50,7 @@ final class OutputConstraints {
                 case "response_format" -> responseFormat(node);
                 case "guided_json" -> grammars.jsonSchema(schemaOf(node, name));
                 case "guided_choice" -> grammars.choice(strings(node, name));
+                case "guided_regex" -> grammars.regex(text(node, name));
                 default -> structuredOutputs(node);
             };
         } catch (EmberException e) {
@@ -77,15 +78,16 @@ final class OutputConstraints {
 
     private OutputGrammar structuredOutputs(JsonNode options) {
         if (!options.isObject() || options.size() != 1) {
-            throw new EmberException("an object of exactly one of json, choice and json_object is held");
+            throw new EmberException("an object of exactly one of json, choice, regex and json_object is held");
         }
         String kind = options.fieldNames().next();
         JsonNode value = options.get(kind);
         return switch (kind) {
             case "json" -> grammars.jsonSchema(schemaOf(value, "json"));
             case "choice" -> grammars.choice(strings(value, "choice"));
+            case "regex" -> grammars.regex(text(value, "regex"));
             case "json_object" -> grammars.jsonObject();
-            default -> throw new EmberException(kind + " is not supported (json, choice and json_object are)");
+            default -> throw new EmberException(kind + " is not supported (json, choice, regex and json_object are)");
         };
     }
 
@@ -99,6 +101,13 @@ final class OutputConstraints {
         } catch (JsonProcessingException e) {
             throw new EmberException(name + " is a string but not the text of a JSON schema (" + e.getOriginalMessage() + ")");
         }
+    }
+
+    private static String text(JsonNode node, String name) {
+        if (!node.isTextual() || node.asText().isEmpty()) {
+            throw new EmberException(name + " must be a regular expression (a non-empty string), got " + node);
+        }
+        return node.asText();
     }
 
     private static List<String> strings(JsonNode node, String name) {

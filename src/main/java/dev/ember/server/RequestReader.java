@@ -39,7 +39,7 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
             "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
             "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
-            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "structured_outputs",
+            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "guided_regex", "structured_outputs",
             "store", "metadata", "service_tier");
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
@@ -279,9 +279,9 @@ final class RequestReader implements AutoCloseable {
             String reason = switch (name) {
                 case "suffix" -> "suffix (insertion) is not supported";
                 case "functions", "function_call" -> name + " (OpenAI's older function calling) is not supported: send tools and tool_choice";
-                case "guided_regex", "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern" ->
-                        name + " is not supported: structured output takes a JSON schema (response_format, guided_json) "
-                                + "or a choice of strings (guided_choice)";
+                case "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern" ->
+                        name + " is not supported: structured output takes a JSON schema (response_format, guided_json), "
+                                + "a choice of strings (guided_choice) or a regular expression (guided_regex)";
                 case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
                 case "messages", "top_logprobs", "max_completion_tokens", "tools", "tool_choice", "chat_template_kwargs" ->
                         name + " is a field of /v1/chat/completions, not of /v1/completions";

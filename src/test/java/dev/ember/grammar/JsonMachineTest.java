@@ -167,6 +167,29 @@ class JsonMachineTest {
     }
 
     @Test
+    void stringsHeldToAPatternOrAFormatTakeWhatMatches() throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}-\\\\d{3}$"},
+                 "has": {"type": "string", "pattern": "ab"}, "when": {"type": "string", "format": "date-time"},
+                 "day": {"type": "string", "format": "date"}, "id": {"type": "string", "format": "uuid"}}}""")));
+        for (String valid : new String[] {"{\"code\":\"AB-123\"}", "{\"has\":\"xxabyy\"}", "{\"has\":\"ab\"}",
+                "{\"when\":\"2026-12-05T01:30:00Z\"}", "{\"when\":\"2026-02-28T23:59:59.123+01:00\"}",
+                "{\"day\":\"2026-12-05\"}", "{\"id\":\"123e4567-e89b-12d3-a456-426614174000\"}"}) {
+            assertTrue(accepts(state, valid), valid);
+        }
+        for (String invalid : new String[] {"{\"code\":\"AB-12\"}", "{\"code\":\"ab-123\"}", "{\"has\":\"xyz\"}",
+                "{\"when\":\"2026-13-05T01:30:00Z\"}", "{\"when\":\"2026-12-05 01:30:00\"}", "{\"day\":\"2026-12-5\"}",
+                "{\"id\":\"123E4567-e89b-12d3-a456-426614174000\"}", "{\"has\":\"a\\\\u0062\"}"}) {
+            assertFalse(accepts(state, invalid), invalid);
+        }
+        JsonMachine.State regex = JsonMachine.State.pattern(Regex.fullMatch("(yes|no)(, because [a-z ]{1,20})?"));
+        assertTrue(accepts(regex, "yes"));
+        assertTrue(accepts(regex, "no, because it rains"));
+        assertFalse(accepts(regex, "no, because"));
+        assertFalse(accepts(regex, "maybe"));
+    }
+
+    @Test
     void aChoiceOfTextsTakesEachWholeAndNothingElse() {
         JsonMachine.State choice = JsonMachine.State.text(new JsonShape.Choice(java.util.List.of("yes", "yes please", "no", "")));
         for (String text : new String[] {"yes", "yes please", "no", ""}) {

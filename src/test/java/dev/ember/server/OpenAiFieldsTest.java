@@ -356,6 +356,18 @@ class OpenAiFieldsTest {
         ObjectNode structured = JSON.createObjectNode().put("prompt", "Yes or no?").put("max_tokens", 20).put("temperature", 1.0);
         structured.putObject("structured_outputs").putArray("choice").add("yes").add("no");
         assertTrue(Set.of("yes", "no").contains(ok("/v1/completions", structured).at("/choices/0/text").asText()));
+        ObjectNode regex = JSON.createObjectNode().put("prompt", "Call me at").put("max_tokens", 30).put("temperature", 1.0)
+                .put("guided_regex", "\\(\\d{3}\\) \\d{3}-\\d{4}");
+        JsonNode phone = ok("/v1/completions", regex).at("/choices/0");
+        assertTrue(phone.get("text").asText().matches("\\(\\d{3}\\) \\d{3}-\\d{4}"), phone.toString());
+        assertEquals("stop", phone.get("finish_reason").asText());
+        ObjectNode dated = JSON.createObjectNode().put("prompt", "When?").put("max_tokens", 80).put("temperature", 1.0);
+        dated.set("guided_json", JSON.readTree("{\"type\": \"object\", \"properties\": {\"at\": {\"type\": \"string\", "
+                + "\"format\": \"date-time\"}}, \"required\": [\"at\"]}"));
+        String at = JSON.readTree(ok("/v1/completions", dated).at("/choices/0/text").asText()).get("at").asText();
+        // RFC 3339's form (the format holds the form and each field's range, not a month's days).
+        assertTrue(at.matches("\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d+)?"
+                + "(Z|[+-]\\d{2}:\\d{2})"), at);
         ObjectNode asText = JSON.createObjectNode().put("prompt", "A person:").put("max_tokens", 300).put("seed", 2)
                 .put("guided_json", PERSON);
         JsonNode fromText = ok("/v1/completions", asText).at("/choices/0");
