@@ -3,8 +3,8 @@
 
 Starts `./ember serve` on 127.0.0.1 (--ember names another command for `./ember`, say the bundled Java runtime with the
 app jar; or --base-url with --pid uses a running server), then sends --requests requests from --concurrency clients at
-once: completions and chat, streamed and whole, a share of streaming clients that disconnect mid-stream, bad requests
-and prompts far over the context. Meanwhile it times GET /health every 100 ms and samples the heap from /metrics. At
+once: completions and chat, streamed and whole, some held to a grammar (JSON, a regular expression) or scoring their
+prompt, a share of streaming clients that disconnect mid-stream, bad requests and prompts far over the context. Meanwhile it times GET /health every 100 ms and samples the heap from /metrics. At
 the end it checks that:
   - every request got a complete answer (a finish reason, and [DONE] when streamed) or an OpenAI-style JSON error,
   - no KV block and no request slot leaked (/metrics: nothing running or waiting, no request in flight, blocks in use
@@ -227,10 +227,19 @@ def body_of(job, context_chars):
     if job["kind"] in ("stream", "disconnect"):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    if job["kind"] != "oversized" and job["variant"] == 0:
+        # held to a grammar: JSON for chat, a regular expression for completions (a grammar ends the output itself)
+        del body["ignore_eos"]
+        if job["chat"]:
+            body["response_format"] = {"type": "json_object"}
+        else:
+            body["guided_regex"] = "[a-z]{1,12}( [a-z]{1,12}){0,3}"
     if job["chat"]:
         body["messages"] = [{"role": "user", "content": prompt}]
         return json.dumps(body).encode(), "/v1/chat/completions"
     body["prompt"] = prompt
+    if job["kind"] == "plain" and job["variant"] == 1:
+        body.update({"echo": True, "logprobs": 1})  # the prompt scored too, as lm-evaluation-harness asks
     return json.dumps(body).encode(), "/v1/completions"
 
 
