@@ -49,16 +49,19 @@ public final class Tokenizer implements AutoCloseable {
     private final HuggingFaceTokenizer nativeTokenizer;
     private final Vocabulary vocabulary;
     private final ChatTemplate chatTemplate;          // null: the model has none, the plain format is used
+    private final ChatTemplate toolUseTemplate;       // null: the chat template serves conversations with tools too
     private final Set<Integer> stopTokenIds;
     private final OptionalInt bosTokenId;
     private final boolean cleanUpTokenizationSpaces;
 
     private Tokenizer(Path directory, HuggingFaceTokenizer nativeTokenizer, Vocabulary vocabulary, ChatTemplate chatTemplate,
+                      ChatTemplate toolUseTemplate,
                       Set<Integer> stopTokenIds, OptionalInt bosTokenId, boolean cleanUpTokenizationSpaces) {
         this.directory = directory;
         this.nativeTokenizer = nativeTokenizer;
         this.vocabulary = vocabulary;
         this.chatTemplate = chatTemplate;
+        this.toolUseTemplate = toolUseTemplate;
         this.stopTokenIds = stopTokenIds;
         this.bosTokenId = bosTokenId;
         this.cleanUpTokenizationSpaces = cleanUpTokenizationSpaces;
@@ -95,9 +98,12 @@ public final class Tokenizer implements AutoCloseable {
         ChatTemplate template = chatTemplate != null ? new ChatTemplate(chatTemplate, origin, config.tokenVariables(), clock)
                 : config.chatTemplate() == null ? null
                 : new ChatTemplate(config.chatTemplate(), config.chatTemplateOrigin().toString(), config.tokenVariables(), clock);
+        ChatTemplate toolUse = chatTemplate != null || config.toolUseTemplate() == null ? null
+                : new ChatTemplate(config.toolUseTemplate(), config.chatTemplateOrigin() + " (tool_use)", config.tokenVariables(), clock);
         HuggingFaceTokenizer nativeTokenizer = openNative(tokenizerFile, tokenizerBytes);
         boolean cleanUp = config.cleanUpTokenizationSpaces() && vocabulary.modelType() != Vocabulary.ModelType.BPE;
-        return new Tokenizer(modelDir, nativeTokenizer, vocabulary, template, config.stopTokenIds(), config.bosTokenId(), cleanUp);
+        return new Tokenizer(modelDir, nativeTokenizer, vocabulary, template, toolUse, config.stopTokenIds(), config.bosTokenId(),
+                cleanUp);
     }
 
     private static HuggingFaceTokenizer openNative(Path file, byte[] json) {
@@ -210,7 +216,9 @@ public final class Tokenizer implements AutoCloseable {
     public String applyChatTemplate(List<ChatMessage> messages, ChatOptions options) {
         String rendered;
         if (chatTemplate != null) {
-            rendered = chatTemplate.render(messages, options.addGenerationPrompt(), options.tools(), options.variables());
+            // As HF does: a conversation given tools is rendered with the template named "tool_use", where there is one.
+            ChatTemplate template = !options.tools().isEmpty() && toolUseTemplate != null ? toolUseTemplate : chatTemplate;
+            rendered = template.render(messages, options.addGenerationPrompt(), options.tools(), options.variables());
         } else {
             if (!options.tools().isEmpty()) {
                 throw new EmberException("the model has no chat template, so nothing tells it of the tools");
@@ -236,9 +244,13 @@ public final class Tokenizer implements AutoCloseable {
         return rendered.substring(0, at + last.length());
     }
 
-    /** Whether the model's chat template holds {@code text} (what tool-call format it teaches the model, say). */
+    /**
+     * Whether the model's chat template (or its "tool_use" template) holds {@code text}: what tool-call format it
+     * teaches the model, say.
+     */
     public boolean chatTemplateContains(String text) {
-        return chatTemplate != null && chatTemplate.source().contains(text);
+        return chatTemplate != null && chatTemplate.source().contains(text)
+                || toolUseTemplate != null && toolUseTemplate.source().contains(text);
     }
 
     /** The ids that end a generation: tokenizer_config.json's eos_token and generation_config.json's eos_token_id(s). */

@@ -19,11 +19,14 @@ import java.util.Set;
  * {@code generation_config.json}. Every file is optional; every error names the file.
  *
  * @param chatTemplate       the template's source, or null when the model has none
+ * @param toolUseTemplate    the template named "tool_use" where tokenizer_config.json lists named templates (HF
+ *                           renders a conversation given tools with it), or null
  * @param chatTemplateOrigin the file the template came from, or null
  */
 record TokenizerSettings(
         ChatTemplate.TokenVariables tokenVariables,
         String chatTemplate,
+        String toolUseTemplate,
         Path chatTemplateOrigin,
         Set<Integer> stopTokenIds,
         OptionalInt bosTokenId,
@@ -71,8 +74,9 @@ record TokenizerSettings(
             template = chatTemplate(config.path("chat_template"), configFile);
             templateOrigin = template == null ? null : configFile;
         }
+        String toolUse = config.path("chat_template").isArray() ? namedTemplate(config.path("chat_template"), "tool_use") : null;
         boolean cleanUp = config.path("clean_up_tokenization_spaces").asBoolean(false);
-        return new TokenizerSettings(tokens, template, templateOrigin, Collections.unmodifiableSet(stopIds), bos, cleanUp);
+        return new TokenizerSettings(tokens, template, toolUse, templateOrigin, Collections.unmodifiableSet(stopIds), bos, cleanUp);
     }
 
     private static JsonNode readOptional(Path file) {
@@ -111,13 +115,22 @@ record TokenizerSettings(
             return template.asText();
         }
         if (template.isArray()) {
-            for (JsonNode named : template) {
-                if ("default".equals(named.path("name").asText()) && named.path("template").isTextual()) {
-                    return named.get("template").asText();
-                }
+            String found = namedTemplate(template, "default");
+            if (found == null) {
+                throw new EmberException(file + ": chat_template lists named templates but none is called \"default\"");
             }
-            throw new EmberException(file + ": chat_template lists named templates but none is called \"default\"");
+            return found;
         }
         throw new EmberException(file + ": chat_template is neither a string nor a list of named templates");
+    }
+
+    /** The template called {@code name} in a list of named templates, or null. */
+    private static String namedTemplate(JsonNode templates, String name) {
+        for (JsonNode named : templates) {
+            if (name.equals(named.path("name").asText()) && named.path("template").isTextual()) {
+                return named.get("template").asText();
+            }
+        }
+        return null;
     }
 }

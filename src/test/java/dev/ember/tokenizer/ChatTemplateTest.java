@@ -176,6 +176,23 @@ class ChatTemplateTest {
         }
     }
 
+    /** Named templates, as some tokenizer_config.json files list them: HF renders a conversation given tools with "tool_use". */
+    @Test
+    void aConversationGivenToolsIsRenderedWithTheToolUseTemplate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        java.nio.file.Files.copy(java.nio.file.Path.of("models", "ember-tiny", "tokenizer.json"), dir.resolve("tokenizer.json"));
+        java.nio.file.Files.writeString(dir.resolve("tokenizer_config.json"), """
+                {"chat_template": [
+                  {"name": "default", "template": "{% for m in messages %}[{{ m.content }}]{% endfor %}"},
+                  {"name": "tool_use", "template": "<tools>{{ tools | length }}</tools><tool_call>{% for m in messages %}[{{ m.content }}]{% endfor %}"}]}""");
+        try (Tokenizer tokenizer = Tokenizer.load(dir)) {
+            assertEquals("[Hi]", tokenizer.applyChatTemplate(List.of(user("Hi")), false));
+            assertEquals("<tools>1</tools><tool_call>[Hi]", tokenizer.applyChatTemplate(List.of(user("Hi")),
+                    new ChatOptions(false, false, List.of(Map.of("type", "function")), Map.of())));
+            assertTrue(tokenizer.chatTemplateContains("<tool_call>"), "the tool_use template teaches the format");
+        }
+    }
+
     @Test
     void qwen25AddsItsDefaultSystemPrompt() {
         Tokenizer qwen25 = TokenizerFixtures.tokenizer("qwen2_5");
