@@ -134,7 +134,7 @@ final class CompletionEndpoint {
                 if (response.kind() == Kind.CHAT) {
                     ObjectNode message = choice.putObject("message");
                     message.put("role", "assistant");
-                    finish = response.message(message, text, finish, false);
+                    finish = response.message(message, text, finish);
                 } else {
                     choice.put("text", text);
                 }
@@ -207,9 +207,10 @@ final class CompletionEndpoint {
         CompletionRequest request = response.request();
         exchange.startEventStream();
         int[] sentChars = new int[count];
-        Reasoning.Splitter[] thinking = new Reasoning.Splitter[count];
-        if (reasoning != null && response.kind() == Kind.CHAT && request.tools() == null) {
-            java.util.Arrays.setAll(thinking, i -> new Reasoning.Splitter(reasoning));
+        // A chat answer whose thinking is split off or whose calls are read is reshaped as it streams, a choice each.
+        ShapedChoice[] shaped = new ShapedChoice[count];
+        if (response.kind() == Kind.CHAT && (reasoning != null || request.tools() != null)) {
+            java.util.Arrays.setAll(shaped, i -> new ShapedChoice(response, i));
         }
         // An echo with logprobs waits for the prompt's scores, which come ahead of the first token.
         boolean echoScored = request.echo() && request.logprobs() >= 0;
@@ -239,18 +240,13 @@ final class CompletionEndpoint {
                     }
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
-                    // An echo of the prompt alone leaves out the one token computed; calls are read from the whole text.
-                    if (thinking[i] != null) {
-                        Reasoning.Split split = thinking[i].push(text);
-                        if (split.reasoning() != null || split.content() != null || logprobs != null) {
-                            ObjectNode chunk = response.split(i, split, null);
-                            if (logprobs != null) {
-                                ((ObjectNode) chunk.at("/choices/0")).set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
-                            }
+                    // An echo of the prompt alone leaves out the one token computed.
+                    if (shaped[i] != null) {
+                        for (ObjectNode chunk : shaped[i].take(text, logprobs == null ? null : response.logprobs(List.of(logprobs), sentChars[i]))) {
                             send(exchange, chunk);
                         }
                         sentChars[i] += text.length();
-                    } else if (request.generates() && request.tools() == null && (!text.isEmpty() || logprobs != null)) {
+                    } else if (request.generates() && (!text.isEmpty() || logprobs != null)) {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, text, null);
                         if (logprobs != null) {
@@ -260,21 +256,10 @@ final class CompletionEndpoint {
                         sentChars[i] += text.length();
                     }
                 }
-                case RequestEvent.Done(RequestOutput output) when request.tools() != null -> {
-                    ObjectNode chunk = response.chunk();
-                    ObjectNode choice = chunk.withArray("choices").addObject();
-                    choice.put("index", i);
-                    String finish = response.message(choice.putObject("delta"), output.text(), output.finishReason().apiName(), true);
-                    choice.putNull("logprobs");
-                    choice.putNull("finish_reason");
-                    send(exchange, chunk);
-                    send(exchange, response.finalChunk(i, "", finish));
-                    outputs.add(output);
-                    done++;
-                }
-                case RequestEvent.Done(RequestOutput output) when thinking[i] != null -> {
-                    Reasoning.Split rest = thinking[i].push(output.text().substring(sentChars[i])).followedBy(thinking[i].finish());
-                    send(exchange, response.split(i, rest, output.finishReason().apiName()));
+                case RequestEvent.Done(RequestOutput output) when shaped[i] != null -> {
+                    for (ObjectNode chunk : shaped[i].end(output.text().substring(sentChars[i]), output.finishReason().apiName())) {
+                        send(exchange, chunk);
+                    }
                     outputs.add(output);
                     done++;
                 }
@@ -394,11 +379,11 @@ final class CompletionEndpoint {
         }
 
         /**
-         * A chat answer's message (or a stream's delta): its content, and where the request has tools, the calls read out
-         * of {@code text} as OpenAI lists them (a stream's {@code delta} numbering them), the content then being the text
-         * outside them (null if none). Returns the finish reason: "tool_calls" where the model stopped after calling.
+         * A chat answer's message: its content, and where the request has tools, the calls read out
+         * of {@code text} as OpenAI lists them, the content then being the text outside them (null if none). Returns the
+         * finish reason: "tool_calls" where the model stopped after calling.
          */
-        String message(ObjectNode message, String text, String finishReason, boolean delta) {
+        String message(ObjectNode message, String text, String finishReason) {
             if (reasoning != null) {
                 Reasoning.Split split = reasoning.split(text);
                 if (split.reasoning() != null) {
@@ -416,31 +401,13 @@ final class CompletionEndpoint {
                 return finishReason;
             }
             ArrayNode calls = message.putArray("tool_calls");
-            for (int i = 0; i < parsed.calls().size(); i++) {
-                ToolCalls.Call call = parsed.calls().get(i);
+            for (ToolCalls.Call call : parsed.calls()) {
                 ObjectNode entry = calls.addObject();
-                if (delta) {
-                    entry.put("index", i);
-                }
                 entry.put("id", call.id());
                 entry.put("type", "function");
                 entry.putObject("function").put("name", call.name()).put("arguments", call.arguments());
             }
             return finishReason.equals("stop") ? "tool_calls" : finishReason;
-        }
-
-        /** A chat chunk whose delta is a piece of the thinking and of the answer, each where there is one. */
-        ObjectNode split(int index, Reasoning.Split split, String finishReason) {
-            ObjectNode chunk = chunk();
-            ObjectNode delta = (ObjectNode) choice(chunk, index, "", finishReason).get("delta");
-            delta.remove("content");
-            if (split.reasoning() != null) {
-                delta.put("reasoning_content", split.reasoning());
-            }
-            if (split.content() != null) {
-                delta.put("content", split.content());
-            }
-            return chunk;
         }
 
         ObjectNode finalChunk(int index, String text, String finishReason) {
@@ -540,6 +507,93 @@ final class CompletionEndpoint {
                 bytes.add(b & 0xff);
             }
             return entry;
+        }
+    }
+
+    /**
+     * One streamed chat choice whose text is reshaped as it comes: its thinking split off into
+     * {@code reasoning_content} (the server's reasoning parser), and its calls read out into {@code tool_calls} as each
+     * is whole (the request's tools), the rest streamed as {@code content}.
+     */
+    private final class ShapedChoice {
+        private final Response response;
+        private final int index;
+        private final Reasoning.Splitter thinking;
+        private final ToolCalls.Streamer calling;
+        private int calls;
+
+        ShapedChoice(Response response, int index) {
+            this.response = response;
+            this.index = index;
+            this.thinking = reasoning == null ? null : new Reasoning.Splitter(reasoning);
+            this.calling = response.request().tools() == null ? null : new ToolCalls.Streamer(response.request().tools().format());
+        }
+
+        /** The chunks a piece of the choice's text makes (none while it is held back), the first with its logprobs. */
+        List<ObjectNode> take(String text, ObjectNode logprobs) {
+            Reasoning.Split split = thinking == null ? new Reasoning.Split(null, text) : thinking.push(text);
+            List<ObjectNode> chunks = chunks(split, calling == null || split.content() == null ? null : calling.push(split.content()));
+            if (logprobs != null) {
+                if (chunks.isEmpty()) {
+                    chunks.add(delta());
+                }
+                ((ObjectNode) chunks.getFirst().at("/choices/0")).set("logprobs", logprobs);
+            }
+            return chunks;
+        }
+
+        /** The chunks of the text held back until the end, then the one with the finish reason ("tool_calls" after calls). */
+        List<ObjectNode> end(String rest, String finishReason) {
+            Reasoning.Split split = thinking == null ? new Reasoning.Split(null, rest) : thinking.push(rest).followedBy(thinking.finish());
+            List<ToolCalls.Piece> pieces = null;
+            if (calling != null) {
+                pieces = new ArrayList<>(split.content() == null ? List.of() : calling.push(split.content()));
+                pieces.addAll(calling.finish());
+            }
+            List<ObjectNode> chunks = chunks(split, pieces);
+            boolean called = calling != null && calling.called();
+            chunks.add(response.finalChunk(index, "", called && finishReason.equals("stop") ? "tool_calls" : finishReason));
+            return chunks;
+        }
+
+        /** A chunk for the thinking, then one per piece of the answer (its content, or its calls one by one). */
+        private List<ObjectNode> chunks(Reasoning.Split split, List<ToolCalls.Piece> pieces) {
+            List<ObjectNode> chunks = new ArrayList<>();
+            if (split.reasoning() != null) {
+                ObjectNode chunk = delta();
+                ((ObjectNode) chunk.at("/choices/0/delta")).put("reasoning_content", split.reasoning());
+                chunks.add(chunk);
+            }
+            if (pieces == null) {
+                if (split.content() != null) {
+                    ObjectNode chunk = delta();
+                    ((ObjectNode) chunk.at("/choices/0/delta")).put("content", split.content());
+                    chunks.add(chunk);
+                }
+                return chunks;
+            }
+            for (ToolCalls.Piece piece : pieces) {
+                ObjectNode chunk = delta();
+                ObjectNode delta = (ObjectNode) chunk.at("/choices/0/delta");
+                if (piece.content() != null) {
+                    delta.put("content", piece.content());
+                } else {
+                    ObjectNode call = delta.putArray("tool_calls").addObject();
+                    call.put("index", calls++);
+                    call.put("id", piece.call().id());
+                    call.put("type", "function");
+                    call.putObject("function").put("name", piece.call().name()).put("arguments", piece.call().arguments());
+                }
+                chunks.add(chunk);
+            }
+            return chunks;
+        }
+
+        /** A chunk of this choice with an empty delta. */
+        private ObjectNode delta() {
+            ObjectNode chunk = response.chunk();
+            ((ObjectNode) response.choice(chunk, index, "", null).get("delta")).remove("content");
+            return chunk;
         }
     }
 

@@ -25,6 +25,19 @@ enum Reasoning {
         };
     }
 
+    /**
+     * How many of {@code text}'s last characters begin {@code tag}: a tag that may be completing, which a streamed text
+     * holds back until the next piece shows whether it is one.
+     */
+    static int partialTag(String text, String tag) {
+        for (int n = Math.min(tag.length() - 1, text.length()); n > 0; n--) {
+            if (text.endsWith(tag.substring(0, n))) {
+                return n;
+            }
+        }
+        return 0;
+    }
+
     /** A text as its thinking (null where there is none) and its answer (null where there is none). */
     record Split(String reasoning, String content) {
         /** This split of a text, followed by {@code next}'s of the text after it. */
@@ -112,16 +125,6 @@ enum Reasoning {
             }
             Phase at = phase == Phase.UNDECIDED ? untagged : phase;
             return at == Phase.THINKING ? new Split(rest, null) : new Split(null, rest);
-        }
-
-        /** How many of {@code text}'s last characters begin {@code tag}: a tag that may be completing. */
-        private static int partialTag(String text, String tag) {
-            for (int n = Math.min(tag.length() - 1, text.length()); n > 0; n--) {
-                if (text.endsWith(tag.substring(0, n))) {
-                    return n;
-                }
-            }
-            return 0;
         }
     }
 }

@@ -118,6 +118,113 @@ final class ToolCalls {
         }
     }
 
+    /** What a streamed answer gives as its text arrives: a piece of its content, or a whole call (one of the two). */
+    record Piece(String content, Call call) {
+    }
+
+    /**
+     * Reads calls out of an answer as it streams, so that its content is shown as it comes and each call as soon as it
+     * is whole: in Hermes' format the text outside {@code <tool_call>} blocks is content (a piece that may be the start
+     * of a tag held back until the next shows), each block a call once its closing tag arrives; in Llama 3's an answer
+     * that opens as a call is one, read whole at its end, and any other is content. What the whole text would give
+     * ({@link Format#parse}) is what the pieces give, but for the whitespace around calls.
+     */
+    static final class Streamer {
+        private static final String OPEN = "<tool_call>", CLOSE = "</tool_call>";
+        private enum Phase { UNDECIDED, TEXT, CALL, WHOLE }
+
+        private final Format format;
+        private final StringBuilder held = new StringBuilder();
+        private Phase phase;
+        private boolean called;
+
+        Streamer(Format format) {
+            this.format = format;
+            this.phase = format == Format.HERMES ? Phase.TEXT : Phase.UNDECIDED;
+        }
+
+        /** Whether a call has been given. */
+        boolean called() {
+            return called;
+        }
+
+        List<Piece> push(String text) {
+            held.append(text);
+            List<Piece> out = new ArrayList<>();
+            while (true) {
+                String h = held.toString();
+                switch (phase) {
+                    case UNDECIDED -> {  // Llama 3: an answer that opens with '{' is a call
+                        String start = h.stripLeading();
+                        if (start.isEmpty()) {
+                            return out;
+                        }
+                        phase = start.startsWith("{") ? Phase.WHOLE : Phase.TEXT;
+                    }
+                    case WHOLE -> {
+                        return out;
+                    }
+                    case TEXT -> {
+                        int open = format == Format.HERMES ? h.indexOf(OPEN) : -1;
+                        int keep = open >= 0 ? 0 : format == Format.HERMES ? Reasoning.partialTag(h, OPEN) : 0;
+                        int upTo = open >= 0 ? open : h.length() - keep;
+                        content(out, h.substring(0, upTo));
+                        held.delete(0, open >= 0 ? open + OPEN.length() : upTo);
+                        if (open < 0) {
+                            return out;
+                        }
+                        phase = Phase.CALL;
+                    }
+                    case CALL -> {
+                        int close = h.indexOf(CLOSE);
+                        if (close < 0) {
+                            return out;
+                        }
+                        block(out, h.substring(0, close), true);
+                        held.delete(0, close + CLOSE.length());
+                        phase = Phase.TEXT;
+                    }
+                }
+            }
+        }
+
+        /** What was held back, once the answer has ended. */
+        List<Piece> finish() {
+            List<Piece> out = new ArrayList<>();
+            String rest = held.toString();
+            held.setLength(0);
+            switch (phase) {
+                case CALL -> block(out, rest, false);
+                case WHOLE -> {
+                    Parsed parsed = Format.LLAMA3_JSON.parse(rest);
+                    parsed.calls().forEach(call -> out.add(new Piece(null, call)));
+                    called |= !parsed.calls().isEmpty();
+                    content(out, parsed.content() == null ? "" : parsed.content());
+                }
+                default -> content(out, rest);
+            }
+            return out;
+        }
+
+        private void block(List<Piece> out, String body, boolean closed) {
+            Call call = call(body, "arguments");
+            if (call == null) {
+                content(out, OPEN + body + (closed ? CLOSE : ""));
+            } else {
+                out.add(new Piece(null, call));
+                called = true;
+            }
+        }
+
+        /** Content, but for the whitespace that only separates calls. */
+        private void content(List<Piece> out, String text) {
+            String shown = called ? text.strip() : text;
+            if (!shown.isEmpty()) {
+                out.add(new Piece(shown, null));
+            }
+        }
+    }
+
     /** OpenAI's {@code tool_choice}: the model decides, must call some function, must call the one named, or calls none. */
     enum Choice { AUTO, REQUIRED, NAMED, NONE }
 

@@ -139,6 +139,36 @@ class ToolCallingTest {
         assertWellFormedCall(call, Set.of("weather"));
     }
 
+    /** Streamed, an answer with tools gives what it gives whole: its content as it comes, each call once it is whole. */
+    @Test
+    void aStreamedAnswerWithToolsGivesWhatTheWholeOneGives() throws Exception {
+        for (Object choice : new Object[] {"auto", "required"}) {
+            JsonNode whole = JSON.readTree(post(request(choice, false).put("seed", 9)).body()).at("/choices/0");
+            StringBuilder content = new StringBuilder();
+            List<JsonNode> calls = new ArrayList<>();
+            String finish = null;
+            for (String event : post(request(choice, true).put("seed", 9)).body().split("\n\n")) {
+                String data = event.substring("data: ".length());
+                if (data.equals("[DONE]")) {
+                    continue;
+                }
+                JsonNode c = JSON.readTree(data).at("/choices/0");
+                content.append(c.at("/delta/content").asText(""));
+                c.at("/delta/tool_calls").forEach(calls::add);
+                finish = c.get("finish_reason").isNull() ? finish : c.get("finish_reason").asText();
+            }
+            assertEquals(whole.get("finish_reason").asText(), finish, choice + ": " + whole);
+            assertEquals(whole.at("/message/content").asText("").strip(), content.toString().strip(), String.valueOf(choice));
+            JsonNode wholeCalls = whole.at("/message/tool_calls");
+            assertEquals(wholeCalls.isMissingNode() ? 0 : wholeCalls.size(), calls.size(), String.valueOf(choice));
+            for (int k = 0; k < calls.size(); k++) {
+                assertEquals(k, calls.get(k).get("index").asInt());
+                assertEquals(wholeCalls.get(k).at("/function/name"), calls.get(k).at("/function/name"));
+                assertEquals(wholeCalls.get(k).at("/function/arguments"), calls.get(k).at("/function/arguments"));
+            }
+        }
+    }
+
     @Test
     void autoLetsTheModelChooseAndNoneReadsNoCalls() throws Exception {
         for (Object choice : new Object[] {null, "auto", "none"}) {
