@@ -192,6 +192,7 @@ final class JsonMachine {
                     add(out, new Stack(new PatternFrame(string.regex, string.regex.initial(), true), below));
                 }
             }
+            case JsonShape.PatternNumber number -> new PatternFrame(number.regex, number.regex.initial(), false).read(b, below, out);
             case JsonShape.NumberShape number -> new NumberFrame(number.integer(), NumberFrame.START, 0).read(b, below, out);
             case JsonShape.Choice choice -> new Literal(choice, all(choice), 0).read(b, below, out);
             case JsonShape.AnyOf anyOf -> anyOf.alternatives.forEach(alternative -> start(alternative, b, below, out));
@@ -393,8 +394,9 @@ final class JsonMachine {
 
     /**
      * Inside a text that {@code regex} must match, in its automaton's {@code state}: a JSON string's characters
-     * ({@code quoted}: its closing quote ends it where the automaton accepts; no escapes, no control characters), or the
-     * whole output of a regular-expression grammar (which may end wherever the automaton accepts).
+     * ({@code quoted}: its closing quote ends it where the automaton accepts; no escapes, no control characters), or
+     * unquoted, a number's text or the whole output of a regular-expression grammar, which ends wherever the automaton
+     * accepts and the next byte cannot go on with it.
      */
     record PatternFrame(Regex regex, java.util.BitSet state, boolean quoted) implements Frame {
         @Override

@@ -19,8 +19,9 @@ import java.util.TreeSet;
  * {@code $defs} or {@code definitions} (as pydantic writes them). An object with {@code properties} gets only those keys
  * (as xgrammar's strict mode does): an output that leaves out what {@code additionalProperties} would allow still
  * matches the schema. Annotations (title, description, default, examples) are read past. Every other keyword, which
- * the output could not be held to ({@code minimum}, {@code multipleOf}, other formats, ...), is refused by name, so
- * that a client never gets an output its schema does not describe.
+ * the output could not be held to ({@code multipleOf}, bounds on a number that is not an integer, other formats, ...),
+ * is refused by name, so that a client never gets an output its schema does not describe. An integer's bounds
+ * ({@code minimum}, {@code maximum} and the exclusive ones) are held by writing its digits as a pattern.
  */
 public final class JsonSchemas {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -28,7 +29,7 @@ public final class JsonSchemas {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
-            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format");
+            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     /**
      * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
      * UUIDs): the form and each field's range (a day is 01-31 in any month).
@@ -125,12 +126,49 @@ public final class JsonSchemas {
             case "array" -> new JsonShape.ArrayShape(node.has("items") ? shape(node.get("items"), at + "/items")
                     : JsonShape.AnyValue.INSTANCE, count(node, "minItems", 0, at), count(node, "maxItems", Integer.MAX_VALUE, at));
             case "string" -> string(node, at);
-            case "integer" -> new JsonShape.NumberShape(true);
-            case "number" -> new JsonShape.NumberShape(false);
+            case "integer" -> integer(node, at);
+            case "number" -> {
+                if (BOUNDS.stream().anyMatch(node::has)) {
+                    throw refused(at, "bounds on a number that is not an integer");
+                }
+                yield new JsonShape.NumberShape(false);
+            }
             case "boolean" -> new JsonShape.Choice(List.of("true", "false"));
             case "null" -> new JsonShape.Choice(List.of("null"));
             default -> throw refused(at, "the type \"" + type + "\"");
         };
+    }
+
+    private static final List<String> BOUNDS = List.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+    /** The widest integers a bounded one is written within: 18 digits, as a long holds them. */
+    private static final long WIDEST = 999_999_999_999_999_999L;
+
+    /** An integer, within its bounds where it has any (written as the pattern of its decimal digits, {@link IntegerRange}). */
+    private JsonShape integer(JsonNode node, String at) {
+        if (BOUNDS.stream().noneMatch(node::has)) {
+            return new JsonShape.NumberShape(true);
+        }
+        long low = -WIDEST, high = WIDEST;
+        for (String bound : BOUNDS) {
+            JsonNode value = node.get(bound);
+            if (value == null) {
+                continue;
+            }
+            if (!value.isNumber() || Math.abs(value.asDouble()) > WIDEST) {
+                throw refused(at, bound + " = " + value + " (a number within 18 digits)");
+            }
+            double v = value.asDouble();
+            switch (bound) {
+                case "minimum" -> low = Math.max(low, (long) Math.ceil(v));
+                case "exclusiveMinimum" -> low = Math.max(low, (long) Math.floor(v) + 1);
+                case "maximum" -> high = Math.min(high, (long) Math.floor(v));
+                default -> high = Math.min(high, (long) Math.ceil(v) - 1);
+            }
+        }
+        if (low > high) {
+            throw refused(at, "bounds no integer meets (" + low + " to " + high + ")");
+        }
+        return new JsonShape.PatternNumber(Regex.fullMatch(IntegerRange.pattern(low, high)));
     }
 
     /** A string: of bounded length, or held to a {@code pattern} or a {@code format} (one of them). */

@@ -87,6 +87,15 @@ public sealed interface JsonShape {
         }
     }
 
+    /** A number whose text matches {@code regex}: an integer within bounds, its digits written as a pattern. */
+    final class PatternNumber implements JsonShape {
+        final Regex regex;
+
+        PatternNumber(Regex regex) {
+            this.regex = regex;
+        }
+    }
+
     /** A number, or with {@code integer} an integer (no fraction, no exponent). */
     record NumberShape(boolean integer) implements JsonShape {
     }

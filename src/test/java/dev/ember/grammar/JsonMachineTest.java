@@ -190,6 +190,21 @@ class JsonMachineTest {
     }
 
     @Test
+    void anIntegersBoundsAreHeld() throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "object", "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 120},
+                 "delta": {"type": "integer", "exclusiveMinimum": -10, "exclusiveMaximum": 10}}}""")));
+        for (String valid : new String[] {"{\"age\":0}", "{\"age\":120}", "{\"age\":42, \"delta\":-9}", "{\"delta\":9}",
+                "{\"delta\":0}"}) {
+            assertTrue(accepts(state, valid), valid);
+        }
+        for (String invalid : new String[] {"{\"age\":121}", "{\"age\":-1}", "{\"age\":007}", "{\"age\":4.5}",
+                "{\"delta\":10}", "{\"delta\":-10}", "{\"age\":1e2}"}) {
+            assertFalse(accepts(state, invalid), invalid);
+        }
+    }
+
+    @Test
     void aChoiceOfTextsTakesEachWholeAndNothingElse() {
         JsonMachine.State choice = JsonMachine.State.text(new JsonShape.Choice(java.util.List.of("yes", "yes please", "no", "")));
         for (String text : new String[] {"yes", "yes please", "no", ""}) {

@@ -180,7 +180,9 @@ class TokenGrammarTest {
     @CsvSource(delimiter = '|', textBlock = """
             {"type": "string", "pattern": "(?=a)b"}                         | lookaround
             {"type": "string", "format": "email"}                           | the format "email"
-            {"type": "integer", "minimum": 3}                               | "minimum"
+            {"type": "number", "minimum": 3}                                | bounds on a number that is not an integer
+            {"type": "integer", "minimum": 5, "maximum": 4}                 | bounds no integer meets
+            {"type": "integer", "multipleOf": 2}                            | "multipleOf"
             {"type": "object", "properties": {"a": {"$ref": "#"}}}          | recursive reference "#"
             {"type": "object", "properties": {"a": {}}, "required": ["b"]}  | "b" required but not among the properties
             {"$ref": "#/$defs/missing"}                                      | points at nothing

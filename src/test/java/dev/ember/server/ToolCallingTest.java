@@ -251,9 +251,9 @@ class ToolCallingTest {
 
         ObjectNode patterned = request("required", false);
         patterned.set("tools", JSON.readTree("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": "
-                + "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\", \"minimum\": 3}}}}}]"));
+                + "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\", \"multipleOf\": 3}}}}}]"));
         HttpResponse<String> refused = post(patterned);
         assertEquals(400, refused.statusCode());
-        assertTrue(JSON.readTree(refused.body()).at("/error/message").asText().contains("\"minimum\""), refused.body());
+        assertTrue(JSON.readTree(refused.body()).at("/error/message").asText().contains("\"multipleOf\""), refused.body());
     }
 }
