@@ -12,6 +12,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
@@ -122,7 +123,7 @@ class TokenGrammarTest {
 
     /** Along random outputs, each mask against every token read through the recognizer by itself. */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {BOUNDED, LONG_STRINGS})
+    @ValueSource(strings = {BOUNDED, LONG_STRINGS})
     void eachMaskIsExactlyTheTokensThatKeepTheOutputInTheGrammar(String schema) throws Exception {
         TokenGrammar grammar = (TokenGrammar) grammars.jsonSchema(JSON.readTree(schema));
         JsonMachine.State start = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema)));

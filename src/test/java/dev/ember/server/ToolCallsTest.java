@@ -1,6 +1,13 @@
 package dev.ember.server;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -55,8 +62,8 @@ class ToolCallsTest {
     }
 
     /** Streamed in random pieces, an answer gives the calls and (whitespace aside) the content its whole text gives. */
-    @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', textBlock = """
             HERMES      | Let me look.\\n<tool_call>\\n{"name": "w", "arguments": {"c": "Oslo"}}\\n</tool_call>\\n<tool_call>{"name": "t", "arguments": {}}</tool_call>
             HERMES      | No call here, just <tool text.
             HERMES      | <tool_call>{"name": "w", "arguments": {"c": 1}}
@@ -67,19 +74,19 @@ class ToolCallsTest {
         String text = escaped.replace("\\n", "\n");
         ToolCalls.Parsed whole = format.parse(text);
         for (long seed = 0; seed < 40; seed++) {
-            java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+            SplittableRandom random = new SplittableRandom(seed);
             ToolCalls.Streamer streamer = new ToolCalls.Streamer(format);
-            java.util.List<ToolCalls.Piece> pieces = new java.util.ArrayList<>();
+            List<ToolCalls.Piece> pieces = new ArrayList<>();
             for (int at = 0; at < text.length(); ) {
                 int end = Math.min(text.length(), at + random.nextInt(1, 6));
                 pieces.addAll(streamer.push(text.substring(at, end)));
                 at = end;
             }
             pieces.addAll(streamer.finish());
-            java.util.List<String> names = pieces.stream().filter(p -> p.call() != null).map(p -> p.call().name() + p.call().arguments()).toList();
+            List<String> names = pieces.stream().filter(p -> p.call() != null).map(p -> p.call().name() + p.call().arguments()).toList();
             assertEquals(whole.calls().stream().map(c -> c.name() + c.arguments()).toList(), names, "seed " + seed);
             String content = pieces.stream().filter(p -> p.content() != null).map(ToolCalls.Piece::content)
-                    .collect(java.util.stream.Collectors.joining());
+                    .collect(Collectors.joining());
             assertEquals(whole.content() == null ? "" : whole.content().replaceAll("\\s+", ""), content.replaceAll("\\s+", ""),
                     "seed " + seed);
             assertEquals(!whole.calls().isEmpty(), streamer.called());

@@ -153,24 +153,24 @@ class ChatTemplateTest {
         String continued = qwen3.applyChatTemplate(List.of(user("Tell a story"), assistant("Once upon a")),
                 new ChatOptions(false, true, List.of(), Map.of()));
         assertTrue(continued.endsWith("Once upon a") && continued.contains("<|im_start|>user\nTell a story<|im_end|>"), continued);
-        assertThrows(dev.ember.EmberException.class, () -> qwen3.applyChatTemplate(List.of(user("Hi"), assistant("")),
+        assertThrows(EmberException.class, () -> qwen3.applyChatTemplate(List.of(user("Hi"), assistant("")),
                 new ChatOptions(false, true, List.of(), Map.of())));
     }
 
     /** vLLM's --chat-template: a template given in place of the model's, here for a model that ships none. */
     @Test
     void aTemplateGivenReplacesTheModelsOwn() {
-        try (Tokenizer plain = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"));
-             Tokenizer templated = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"),
+        try (Tokenizer plain = Tokenizer.load(Path.of("models", "ember-tiny"));
+             Tokenizer templated = Tokenizer.load(Path.of("models", "ember-tiny"),
                      "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}",
                      "my-template.jinja")) {
             assertFalse(plain.hasChatTemplate());
             assertTrue(templated.hasChatTemplate());
             assertEquals("<user>Hi<assistant>", templated.applyChatTemplate(List.of(user("Hi")), true));
         }
-        try (Tokenizer broken = Tokenizer.load(java.nio.file.Path.of("models", "ember-tiny"), "{% for m in messages %}",
+        try (Tokenizer broken = Tokenizer.load(Path.of("models", "ember-tiny"), "{% for m in messages %}",
                 "my-template.jinja")) {
-            dev.ember.EmberException bad = assertThrows(dev.ember.EmberException.class,
+            EmberException bad = assertThrows(EmberException.class,
                     () -> broken.applyChatTemplate(List.of(user("Hi")), true));
             assertTrue(bad.getMessage().startsWith("my-template.jinja"), "an error names the template given: " + bad.getMessage());
         }
@@ -178,10 +178,10 @@ class ChatTemplateTest {
 
     /** Named templates, as some tokenizer_config.json files list them: HF renders a conversation given tools with "tool_use". */
     @Test
-    void aConversationGivenToolsIsRenderedWithTheToolUseTemplate(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
-            throws java.io.IOException {
-        java.nio.file.Files.copy(java.nio.file.Path.of("models", "ember-tiny", "tokenizer.json"), dir.resolve("tokenizer.json"));
-        java.nio.file.Files.writeString(dir.resolve("tokenizer_config.json"), """
+    void aConversationGivenToolsIsRenderedWithTheToolUseTemplate(@TempDir Path dir)
+            throws IOException {
+        Files.copy(Path.of("models", "ember-tiny", "tokenizer.json"), dir.resolve("tokenizer.json"));
+        Files.writeString(dir.resolve("tokenizer_config.json"), """
                 {"chat_template": [
                   {"name": "default", "template": "{% for m in messages %}[{{ m.content }}]{% endfor %}"},
                   {"name": "tool_use", "template": "<tools>{{ tools | length }}</tools><tool_call>{% for m in messages %}[{{ m.content }}]{% endfor %}"}]}""");
