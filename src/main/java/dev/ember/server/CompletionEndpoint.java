@@ -240,6 +240,7 @@ final class CompletionEndpoint {
                     }
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
+                    response.generatedSoFar += request.generates() ? 1 : 0;
                     // An echo of the prompt alone leaves out the one token computed.
                     if (shaped[i] != null) {
                         for (ObjectNode chunk : shaped[i].take(text, logprobs == null ? null : response.logprobs(List.of(logprobs), sentChars[i]))) {
@@ -327,6 +328,8 @@ final class CompletionEndpoint {
         private final String id;
         private final long created;
         private final CompletionRequest request;
+        /** Tokens the stream's choices have generated so far, for continuous usage. */
+        private int generatedSoFar;
 
         Response(Kind kind, String id, long created, CompletionRequest request) {
             this.kind = kind;
@@ -355,7 +358,11 @@ final class CompletionEndpoint {
         ObjectNode chunk() {
             ObjectNode chunk = envelope(true);
             chunk.putArray("choices");
-            if (request.includeUsage()) {
+            if (request.continuousUsage()) {
+                int prompt = request.prompts().stream().mapToInt(p -> p.length).sum();
+                chunk.putObject("usage").put("prompt_tokens", prompt).put("completion_tokens", generatedSoFar)
+                        .put("total_tokens", prompt + generatedSoFar);
+            } else if (request.includeUsage()) {
                 chunk.putNull("usage");
             }
             return chunk;

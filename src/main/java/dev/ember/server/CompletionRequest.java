@@ -16,10 +16,12 @@ import java.util.List;
  * @param promptLogprobs vLLM's {@code prompt_logprobs} field, -1 when not asked: the answer then carries every prompt
  *                       token's scores in vLLM's form
  * @param tools          a chat request's tools whose calls are read out of the text; null where none are
+ * @param continuousUsage vLLM's {@code stream_options.continuous_usage_stats}: every streamed chunk carries the usage so
+ *                       far, not only the last
  */
 record CompletionRequest(List<int[]> prompts, List<SamplingParams> params, int n, int bestOf, boolean stream,
                          boolean includeUsage, boolean echo, boolean generates, int logprobs, int promptLogprobs,
-                         ToolCalls.Request tools) {
+                         ToolCalls.Request tools, boolean continuousUsage) {
     /** The most sequences one request may ask for (prompts x best_of). */
     static final int MAX_SEQUENCES = 256;
 }

@@ -112,7 +112,7 @@ final class RequestReader implements AutoCloseable {
                 throw ApiException.invalid(promptParam, (prompts.size() > 1 ? "prompt " + i + ": " : "") + e.getMessage());
             }
         }
-        boolean includeUsage = false;
+        boolean includeUsage = false, continuousUsage = false;
         if (fields.has("stream_options")) {
             if (!stream) {
                 throw ApiException.invalid("stream_options", "stream_options is only allowed with \"stream\": true");
@@ -123,9 +123,14 @@ final class RequestReader implements AutoCloseable {
             }
             RequestFields o = new RequestFields(options);
             includeUsage = o.bool("include_usage", false);
+            continuousUsage = o.bool("continuous_usage_stats", false);
+            if (continuousUsage && !includeUsage) {
+                throw ApiException.invalid("stream_options.continuous_usage_stats",
+                        "stream_options.continuous_usage_stats needs \"include_usage\": true");
+            }
             for (Iterator<String> names = o.names(); names.hasNext(); ) {
                 String name = names.next();
-                if (!name.equals("include_usage") && o.has(name)) {
+                if (!name.equals("include_usage") && !name.equals("continuous_usage_stats") && o.has(name)) {
                     throw ApiException.invalid("stream_options." + name, "stream_options." + name + " is not supported");
                 }
             }
@@ -156,7 +161,7 @@ final class RequestReader implements AutoCloseable {
                     : base.withMinTokens(0).withMaxTokens(1));
         }
         return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs,
-                tools != null && tools.parsed() ? tools : null);
+                tools != null && tools.parsed() ? tools : null, continuousUsage);
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */

@@ -134,6 +134,29 @@ class OpenAiFieldsTest {
         assertEquals(12, usage.get("completion_tokens").asInt());
     }
 
+    /** vLLM's continuous usage: every chunk carries the usage so far, the completion tokens counting up to the total. */
+    @Test
+    void continuousUsageCountsInEveryChunk() throws Exception {
+        ObjectNode body = greedy("In the beginning", 6).put("stream", true);
+        body.putObject("stream_options").put("include_usage", true).put("continuous_usage_stats", true);
+        HttpResponse<String> response = OpenAiServerTest.postTo(base + "/v1/completions", body.toString());
+        assertEquals(200, response.statusCode());
+        int last = -1;
+        for (String event : response.body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (data.equals("[DONE]")) {
+                continue;
+            }
+            JsonNode usage = JSON.readTree(data).get("usage");
+            assertTrue(usage.isObject(), data);
+            int completion = usage.get("completion_tokens").asInt();
+            assertTrue(completion >= last && completion <= 6, data);
+            assertEquals(usage.get("prompt_tokens").asInt() + completion, usage.get("total_tokens").asInt());
+            last = completion;
+        }
+        assertEquals(6, last, "the last chunk counts every token");
+    }
+
     @Test
     void bestOfReturnsTheMostLikelyOfItsSequences() throws Exception {
         ObjectNode body = JSON.createObjectNode().put("prompt", "The king of Israel").put("max_tokens", 6).put("best_of", 4)
@@ -353,18 +376,22 @@ class OpenAiFieldsTest {
                 .put("temperature", 1.0).put("seed", 1);
         guided.putArray("guided_choice").add("blue").add("grey").add("a deep red");
         assertTrue(Set.of("blue", "grey", "a deep red").contains(ok("/v1/completions", guided).at("/choices/0/text").asText()));
-        ObjectNode structured = JSON.createObjectNode().put("prompt", "Yes or no?").put("max_tokens", 20).put("temperature", 1.0);
+        ObjectNode structured = JSON.createObjectNode().put("prompt", "Yes or no?").put("max_tokens", 20).put("temperature", 1.0)
+                .put("seed", 7);
         structured.putObject("structured_outputs").putArray("choice").add("yes").add("no");
         assertTrue(Set.of("yes", "no").contains(ok("/v1/completions", structured).at("/choices/0/text").asText()));
-        ObjectNode regex = JSON.createObjectNode().put("prompt", "Call me at").put("max_tokens", 30).put("temperature", 1.0)
+        ObjectNode regex = JSON.createObjectNode().put("prompt", "Call me at").put("max_tokens", 30).put("temperature", 1.0).put("seed", 6)
                 .put("guided_regex", "\\(\\d{3}\\) \\d{3}-\\d{4}");
         JsonNode phone = ok("/v1/completions", regex).at("/choices/0");
         assertTrue(phone.get("text").asText().matches("\\(\\d{3}\\) \\d{3}-\\d{4}"), phone.toString());
         assertEquals("stop", phone.get("finish_reason").asText());
-        ObjectNode dated = JSON.createObjectNode().put("prompt", "When?").put("max_tokens", 80).put("temperature", 1.0);
+        ObjectNode dated = JSON.createObjectNode().put("prompt", "When?").put("max_tokens", 300).put("temperature", 1.0)
+                .put("seed", 5);
         dated.set("guided_json", JSON.readTree("{\"type\": \"object\", \"properties\": {\"at\": {\"type\": \"string\", "
                 + "\"format\": \"date-time\"}}, \"required\": [\"at\"]}"));
-        String at = JSON.readTree(ok("/v1/completions", dated).at("/choices/0/text").asText()).get("at").asText();
+        JsonNode datedChoice = ok("/v1/completions", dated).at("/choices/0");
+        assertEquals("stop", datedChoice.get("finish_reason").asText(), datedChoice.toString());
+        String at = JSON.readTree(datedChoice.get("text").asText()).get("at").asText();
         // RFC 3339's form (the format holds the form and each field's range, not a month's days).
         assertTrue(at.matches("\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d+)?"
                 + "(Z|[+-]\\d{2}:\\d{2})"), at);

@@ -281,7 +281,8 @@ class OpenAiServerTest {
             best_of in chat             | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "best_of": 2} | best_of
             skip_special_tokens false   | /v1/completions      | {"prompt": "hi", "skip_special_tokens": false}  | skip_special_tokens
             a bad prompt in a list      | /v1/completions      | {"prompt": ["hi", [1, 99999]]}                  | prompt
-            stream_options unknown      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"continuous_usage_stats": true}} | stream_options.continuous_usage_stats
+            stream_options unknown      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"include_usage": true, "frobnicate": true}} | stream_options.frobnicate
+            continuous usage alone      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"continuous_usage_stats": true}} | stream_options.continuous_usage_stats
             top_p out of range          | /v1/completions      | {"prompt": "hi", "top_p": 1.5}                  |
             token id out of range       | /v1/completions      | {"prompt": [1, 99999]}                          | prompt
             stream_options alone        | /v1/completions      | {"prompt": "hi", "stream_options": {}}          | stream_options
