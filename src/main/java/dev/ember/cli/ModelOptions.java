@@ -110,6 +110,20 @@ public final class ModelOptions {
         return maxModelLen == null ? config : config.withMaxPositions(maxModelLen);
     }
 
+    /**
+     * Takes the model directory given as a command's positional argument ({@code ember serve DIR}, as {@code vllm serve
+     * MODEL} takes it); null for none.
+     *
+     * @throws EmberException if --model names another one too
+     */
+    public void positionalModel(Path dir) {
+        if (dir == null) {
+            return;
+        }
+        EmberException.require(model == null || model.equals(dir), "the model is given twice: " + dir + " and --model " + model);
+        model = dir;
+    }
+
     /** Whether --model was given (else {@link #modelDirectory()} is the default model). */
     public boolean modelGiven() {
         return model != null;

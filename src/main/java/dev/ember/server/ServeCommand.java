@@ -18,6 +18,7 @@ import dev.ember.cli.SpeculativeOptions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -37,6 +38,10 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions modelOptions;
+
+    @Parameters(arity = "0..1", paramLabel = "MODEL", description = "the model directory, as `vllm serve MODEL` takes it "
+            + "(the same as --model DIR)")
+    Path positionalModel;
 
     @Mixin
     KvCacheOptions kvCacheOptions;
@@ -120,6 +125,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
+        modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         Path tokenizerDir = tokenizerDirectory != null ? tokenizerDirectory : preset.given() ? null : modelOptions.modelDirectory();
         if (tokenizerDir == null) {

@@ -192,6 +192,13 @@ public class GenerateCommandTest {
                 "--max-model-len", "99999999"), "--max-model-len 99999999 must be between 1 and the model's context");
     }
 
+    /** `ember serve DIR` takes its model as `vllm serve MODEL` does; named twice, differently, it says so and stops. */
+    @Test
+    void serveTakesItsModelAsAnArgumentToo() {
+        assertOneLineError(ember("serve", MODEL.toString(), "--model", "models/ember-tiny-draft", "--port", "0"),
+                "the model is given twice");
+    }
+
     @Test
     void helpListsEveryCommand() {
         Run run = ember("--help");
