@@ -16,7 +16,8 @@ import java.util.Set;
  * each keeping the masks it has found. Thread-safe.
  */
 public final class Grammars {
-    private static final int MAX_GRAMMARS = 64;
+    /** The grammars kept, the least recently used dropped first (each keeps up to {@code TokenGrammar}'s masks). */
+    private static final int MAX_GRAMMARS = 32;
 
     private final Tokenizer tokenizer;
     private final Set<Integer> endOfSequence;

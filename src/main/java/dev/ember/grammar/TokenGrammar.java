@@ -12,8 +12,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * same few states again, so most steps read a mask rather than walk the vocabulary.
  */
 public final class TokenGrammar implements OutputGrammar {
-    /** The masks kept per grammar before they are dropped and found anew. */
-    private static final int MAX_MASKS = 4096;
+    /**
+     * The masks kept per grammar before they are dropped and found anew: a mask is a bit per token (19 KB for Qwen's
+     * vocabulary), so this and {@code Grammars}' count of grammars bound what a server's grammars hold to about 300 MB.
+     */
+    private static final int MAX_MASKS = 512;
 
     private final VocabularyTrie trie;
     private final JsonMachine.State start;
