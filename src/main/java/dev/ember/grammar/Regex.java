@@ -22,8 +22,8 @@ import java.util.List;
 final class Regex {
     /** Repetitions written out: {@code {n,m}} past this many copies is refused. */
     private static final int MAX_REPEAT = 256;
-    /** Positions of one automaton: each is a bit of every state. */
-    private static final int MAX_POSITIONS = 20_000;
+    /** Positions of one automaton: each is a bit of every state, read at every byte of every token a mask walks. */
+    private static final int MAX_POSITIONS = 5_000;
 
     /** What a position does: read a byte of {@code lo}/{@code hi} (ASCII bits) or exactly {@code single}, or split. */
     private static final int READ = 0, SPLIT = 1, MATCH = 2;
