@@ -35,10 +35,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.concurrent.Callable;
 
 /**
@@ -158,9 +156,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
         EmberException.require(jsonSchema == null || !jsonObject, "--json-schema and --json-object both constrain the output: give one");
         EmberException.require(!ignoreEos, "--ignore-eos with a JSON output: the grammar ends the output with an end-of-sequence token");
-        Set<Integer> ends = new HashSet<>(model.config().eosTokenIds());
-        ends.addAll(tokenizer.stopTokenIds());
-        Grammars grammars = new Grammars(tokenizer, ends);
+        Grammars grammars = new Grammars(tokenizer, LlmEngine.endOfSequenceIds(model.config(), tokenizer));
         return params.withGrammar(jsonObject ? grammars.jsonObject() : grammars.jsonSchema(schema(jsonSchema)));
     }
 

@@ -3,6 +3,7 @@ package dev.ember.engine;
 import dev.ember.EmberException;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.SubmittedStep;
+import dev.ember.model.ModelConfig;
 import dev.ember.sampling.Sampler;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.scheduler.FinishReason;
@@ -82,9 +83,14 @@ public final class LlmEngine {
 
     /** An engine whose sequences end at the model's and the tokenizer's end-of-sequence tokens, with text. */
     public static LlmEngine of(ModelRunner runner, SchedulerConfig config, Tokenizer tokenizer) {
-        Set<Integer> stops = new HashSet<>(runner.config().eosTokenIds());
-        stops.addAll(tokenizer.stopTokenIds());
-        return new LlmEngine(runner, config, stops, tokenizer);
+        return new LlmEngine(runner, config, endOfSequenceIds(runner.config(), tokenizer), tokenizer);
+    }
+
+    /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
+    public static Set<Integer> endOfSequenceIds(ModelConfig model, Tokenizer tokenizer) {
+        Set<Integer> ids = new HashSet<>(model.eosTokenIds());
+        ids.addAll(tokenizer.stopTokenIds());
+        return Set.copyOf(ids);
     }
 
     /** An engine of token ids only (random-weight models have no tokenizer), ending at the model's end-of-sequence ids. */
@@ -327,9 +333,12 @@ public final class LlmEngine {
         long retireStart = trace.end(Trace.ENGINE, "await", start);
         for (ScheduledStep.Work w : plan.work()) {
             Sequence s = w.sequence();
-            if (s.sampler().failure() != null && !s.isFinished()) {
+            if (s.sampler().failure() != null && !s.isFinished()) {  // a row it could not be drawn from: it ends alone
                 scheduler.finish(s, FinishReason.STOP, System.nanoTime());
-                failed(s, s.sampler().failure());
+                RequestListener listener = leave(s);
+                if (listener != null) {
+                    listener.onError(s, s.sampler().failure());
+                }
             }
         }
         outputs.clear();
@@ -347,25 +356,19 @@ public final class LlmEngine {
         return plan.tokens();
     }
 
-    /** Ends a request that cannot go on: it leaves as {@link #finished} does, its listener told why. */
-    private void failed(Sequence s, String message) {
-        if (proposer != null) {
-            proposer.release(s);
-        }
-        RequestListener listener = listeners.remove(s);
-        if (listener != null) {
-            listener.onError(s, message);
-        }
-    }
-
     private void finished(Sequence s) {
-        if (proposer != null) {
-            proposer.release(s);
-        }
-        RequestListener listener = listeners.remove(s);
+        RequestListener listener = leave(s);
         if (listener != null) {
             listener.onFinish(s);
         }
+    }
+
+    /** Lets go of an ended request: its draft's state and its listener, which is returned (null if it had left). */
+    private RequestListener leave(Sequence s) {
+        if (proposer != null) {
+            proposer.release(s);
+        }
+        return listeners.remove(s);
     }
 
     public long steps() {

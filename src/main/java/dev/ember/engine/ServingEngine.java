@@ -14,7 +14,6 @@ import dev.ember.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -123,9 +122,7 @@ public final class ServingEngine implements AutoCloseable {
 
     /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
     public Set<Integer> endOfSequenceIds() {
-        Set<Integer> ids = new HashSet<>(engine.runner().config().eosTokenIds());
-        ids.addAll(tokenizer.stopTokenIds());
-        return Set.copyOf(ids);
+        return LlmEngine.endOfSequenceIds(engine.runner().config(), tokenizer);
     }
 
     public ServingMetrics metrics() {

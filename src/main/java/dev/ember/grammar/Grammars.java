@@ -46,13 +46,7 @@ public final class Grammars {
      * @throws dev.ember.EmberException naming what of the schema Ember cannot hold an output to
      */
     public synchronized OutputGrammar jsonSchema(JsonNode schema) {
-        String key = "schema " + schema;
-        OutputGrammar grammar = compiled.get(key);
-        if (grammar == null) {
-            grammar = TokenGrammar.json(JsonSchemas.compile(schema), trie(), "a JSON schema");
-            compiled.put(key, grammar);
-        }
-        return grammar;
+        return compiled.computeIfAbsent("schema " + schema, key -> TokenGrammar.json(JsonSchemas.compile(schema), trie(), "a JSON schema"));
     }
 
     /**
@@ -61,13 +55,7 @@ public final class Grammars {
      * @throws dev.ember.EmberException naming what of the pattern Ember cannot hold an output to
      */
     public synchronized OutputGrammar regex(String pattern) {
-        String key = "regex " + pattern;
-        OutputGrammar grammar = compiled.get(key);
-        if (grammar == null) {
-            grammar = TokenGrammar.pattern(Regex.fullMatch(pattern), trie());
-            compiled.put(key, grammar);
-        }
-        return grammar;
+        return compiled.computeIfAbsent("regex " + pattern, key -> TokenGrammar.pattern(Regex.fullMatch(pattern), trie()));
     }
 
     /** Exactly one of {@code choices} (vLLM's {@code guided_choice}). */
@@ -87,20 +75,16 @@ public final class Grammars {
      * @throws dev.ember.EmberException naming what of a parameters schema Ember cannot hold an output to
      */
     public synchronized OutputGrammar toolCall(String before, String argumentsKey, Map<String, JsonNode> parameters, String after) {
-        String key = "call " + before + argumentsKey + JsonSchemas.JSON.valueToTree(parameters) + after;
-        OutputGrammar grammar = compiled.get(key);
-        if (grammar == null) {
+        return compiled.computeIfAbsent("call " + before + argumentsKey + JsonSchemas.JSON.valueToTree(parameters) + after, key -> {
             List<JsonShape> calls = new ArrayList<>();
             for (Map.Entry<String, JsonNode> function : parameters.entrySet()) {
                 JsonShape arguments = function.getValue() == null ? JsonShape.ObjectShape.ANY : JsonSchemas.compile(function.getValue());
                 JsonShape name = new JsonShape.Choice(List.of(JsonSchemas.JSON.valueToTree(function.getKey()).toString()));
                 calls.add(new JsonShape.ObjectShape(List.of("name", argumentsKey), List.of(name, arguments), 0b11, JsonShape.AnyValue.INSTANCE));
             }
-            grammar = TokenGrammar.between(before, calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls), after, trie(),
+            return TokenGrammar.between(before, calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls), after, trie(),
                     "a call of one of " + calls.size() + " functions");
-            compiled.put(key, grammar);
-        }
-        return grammar;
+        });
     }
 
     private VocabularyTrie trie() {

@@ -398,14 +398,9 @@ final class Regex {
             }
             char c = p.charAt(at++);
             long[] set = switch (c) {
-                case 'd' -> range(new long[2], '0', '9');
-                case 'w' -> range(range(range(range(new long[2], '0', '9'), 'a', 'z'), 'A', 'Z'), '_', '_');
-                case 's' -> range(range(new long[2], ' ', ' '), '\t', '\r');
-                case 'D', 'W', 'S' -> complement(switch (c) {
-                    case 'D' -> range(new long[2], '0', '9');
-                    case 'W' -> range(range(range(range(new long[2], '0', '9'), 'a', 'z'), 'A', 'Z'), '_', '_');
-                    default -> range(range(new long[2], ' ', ' '), '\t', '\r');
-                });
+                case 'd', 'D' -> range(new long[2], '0', '9');
+                case 'w', 'W' -> range(range(range(range(new long[2], '0', '9'), 'a', 'z'), 'A', 'Z'), '_', '_');
+                case 's', 'S' -> range(range(new long[2], ' ', ' '), '\t', '\r');
                 case 'n' -> range(new long[2], '\n', '\n');
                 case 't' -> range(new long[2], '\t', '\t');
                 case 'r' -> range(new long[2], '\r', '\r');
@@ -416,6 +411,9 @@ final class Regex {
                     yield null;  // an escaped punctuation mark: itself
                 }
             };
+            if (c == 'D' || c == 'W' || c == 'S') {
+                set = complement(set);
+            }
             return set;
         }
 

@@ -300,10 +300,7 @@ final class CompletionEndpoint {
 
     /** Prompt tokens once per prompt, completion tokens of every choice returned. */
     private ObjectNode usage(CompletionRequest request, List<RequestOutput> outputs) {
-        int prompt = 0;
-        for (int[] p : request.prompts()) {
-            prompt += p.length;
-        }
+        int prompt = request.promptTokens();
         int completion = 0;
         int cached = 0;
         for (RequestOutput out : outputs) {
@@ -359,7 +356,7 @@ final class CompletionEndpoint {
             ObjectNode chunk = envelope(true);
             chunk.putArray("choices");
             if (request.continuousUsage()) {
-                int prompt = request.prompts().stream().mapToInt(p -> p.length).sum();
+                int prompt = request.promptTokens();
                 chunk.putObject("usage").put("prompt_tokens", prompt).put("completion_tokens", generatedSoFar)
                         .put("total_tokens", prompt + generatedSoFar);
             } else if (request.includeUsage()) {

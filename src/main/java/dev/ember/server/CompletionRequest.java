@@ -24,4 +24,13 @@ record CompletionRequest(List<int[]> prompts, List<SamplingParams> params, int n
                          ToolCalls.Request tools, boolean continuousUsage) {
     /** The most sequences one request may ask for (prompts x best_of). */
     static final int MAX_SEQUENCES = 256;
+
+    /** The tokens of all its prompts, each counted once (what {@code usage.prompt_tokens} reports). */
+    int promptTokens() {
+        int tokens = 0;
+        for (int[] prompt : prompts) {
+            tokens += prompt.length;
+        }
+        return tokens;
+    }
 }

@@ -135,7 +135,6 @@ final class RequestReader implements AutoCloseable {
                 }
             }
         }
-        // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
         OutputGrammar grammar = constraints.read(fields);
         if (tools != null && (tools.choice() == ToolCalls.Choice.REQUIRED || tools.choice() == ToolCalls.Choice.NAMED)) {
             if (grammar != null) {
@@ -144,6 +143,7 @@ final class RequestReader implements AutoCloseable {
             }
             grammar = constraints.toolCall(tools);
         }
+        // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
                 .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar);
         if (grammar != null && base.minTokens() > 0) {

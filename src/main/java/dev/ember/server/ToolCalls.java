@@ -23,6 +23,8 @@ import java.util.regex.Pattern;
  */
 final class ToolCalls {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Hermes' tags around a call. */
+    static final String OPEN = "<tool_call>", CLOSE = "</tool_call>";
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
     private ToolCalls() {
@@ -35,10 +37,11 @@ final class ToolCalls {
      * {@code <|python_tag|>}.
      */
     enum Format {
-        HERMES("<tool_call>\n", "arguments", "\n</tool_call>"),
+        HERMES(OPEN + "\n", "arguments", "\n" + CLOSE),
         LLAMA3_JSON("", "parameters", "");
 
-        private static final Pattern HERMES_BLOCK = Pattern.compile("<tool_call>(.*?)(?:</tool_call>|$)", Pattern.DOTALL);
+        private static final Pattern HERMES_BLOCK = Pattern.compile(Pattern.quote(OPEN) + "(.*?)(?:" + Pattern.quote(CLOSE) + "|$)",
+                Pattern.DOTALL);
 
         /** How a forced call is written: its opening, the key of its arguments, its closing. */
         final String before, argumentsKey, after;
@@ -60,7 +63,7 @@ final class ToolCalls {
 
         /** The format {@code tokenizer}'s chat template teaches, or null where it teaches none Ember reads. */
         static Format of(Tokenizer tokenizer) {
-            if (tokenizer.chatTemplateContains("<tool_call>")) {
+            if (tokenizer.chatTemplateContains(OPEN)) {
                 return HERMES;
             }
             if (tokenizer.chatTemplateContains("\"parameters\": dictionary of argument name")) {
@@ -130,7 +133,6 @@ final class ToolCalls {
      * ({@link Format#parse}) is what the pieces give, but for the whitespace around calls.
      */
     static final class Streamer {
-        private static final String OPEN = "<tool_call>", CLOSE = "</tool_call>";
         private enum Phase { UNDECIDED, TEXT, CALL, WHOLE }
 
         private final Format format;
