@@ -29,10 +29,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -95,6 +93,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json-object", description = "hold the output to a JSON object")
     boolean jsonObject;
 
+    @Option(names = "--grammar", paramLabel = "GBNF",
+            description = "hold the output to a grammar in GBNF (llama.cpp's notation; the output is a text of its rule root): its text, or a file holding it")
+    String grammar;
+
     @Option(names = "--chunk-len", defaultValue = "" + Generator.DEFAULT_CHUNK_TOKENS,
             description = "most prompt tokens per prefill step (chunked prefill); default: ${DEFAULT-VALUE}")
     int chunkLen;
@@ -149,34 +151,29 @@ public final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** {@code params} with the grammar of --json-schema or --json-object, if either was given. */
+    /** {@code params} with the grammar of --json-schema, --json-object or --grammar, if one was given. */
     private SamplingParams constrained(SamplingParams params, Tokenizer tokenizer, Model model) {
-        if (jsonSchema == null && !jsonObject) {
+        int given = (jsonSchema != null ? 1 : 0) + (jsonObject ? 1 : 0) + (grammar != null ? 1 : 0);
+        if (given == 0) {
             return params;
         }
-        EmberException.require(jsonSchema == null || !jsonObject, "--json-schema and --json-object both constrain the output: give one");
-        EmberException.require(!ignoreEos, "--ignore-eos with a JSON output: the grammar ends the output with an end-of-sequence token");
+        EmberException.require(given == 1, "--json-schema, --json-object and --grammar each constrain the output: give one");
+        EmberException.require(!ignoreEos, "--ignore-eos with a constrained output: the grammar ends the output with an end-of-sequence token");
         Grammars grammars = new Grammars(tokenizer, LlmEngine.endOfSequenceIds(model.config(), tokenizer));
-        return params.withGrammar(jsonObject ? grammars.jsonObject() : grammars.jsonSchema(schema(jsonSchema)));
+        return params.withGrammar(jsonObject ? grammars.jsonObject()
+                : grammar != null ? grammars.gbnf(OptionText.read("--grammar", grammar, text -> text.contains("::="), "a GBNF grammar"))
+                : grammars.jsonSchema(schema(jsonSchema)));
     }
 
     /** What the summary line says of the output's grammar. */
     private String held() {
-        return jsonSchema != null ? ", held to a JSON schema" : jsonObject ? ", held to a JSON object" : "";
+        return jsonSchema != null ? ", held to a JSON schema" : jsonObject ? ", held to a JSON object"
+                : grammar != null ? ", held to a grammar" : "";
     }
 
     /** A schema given as its text, or as a file holding it. */
     private static JsonNode schema(String given) {
-        String text = given;
-        if (!given.strip().startsWith("{")) {
-            Path file = Path.of(given);
-            EmberException.require(Files.isRegularFile(file), "--json-schema " + given + ": neither a JSON schema nor a file");
-            try {
-                text = Files.readString(file);
-            } catch (IOException e) {
-                throw new EmberException("--json-schema: cannot read " + file + " (" + e.getMessage() + ")", e);
-            }
-        }
+        String text = OptionText.read("--json-schema", given, s -> s.strip().startsWith("{"), "a JSON schema");
         try {
             return new ObjectMapper().readTree(text);
         } catch (JsonProcessingException e) {

@@ -58,6 +58,16 @@ public final class Grammars {
         return compiled.computeIfAbsent("regex " + pattern, key -> TokenGrammar.pattern(Regex.fullMatch(pattern), trie()));
     }
 
+    /**
+     * A text of the root rule of {@code gbnf}, a grammar in llama.cpp's notation (its {@code grammar}, vLLM's
+     * {@code guided_grammar}, SGLang's {@code ebnf}).
+     *
+     * @throws dev.ember.EmberException naming where the grammar is not GBNF, or what of it cannot be read left to right
+     */
+    public synchronized OutputGrammar gbnf(String gbnf) {
+        return compiled.computeIfAbsent("gbnf " + gbnf, key -> TokenGrammar.grammar(Gbnf.parse(gbnf), trie()));
+    }
+
     /** Exactly one of {@code choices} (vLLM's {@code guided_choice}). */
     public synchronized OutputGrammar choice(List<String> choices) {
         if (choices.isEmpty() || choices.size() > JsonShape.MAX_CHOICES) {

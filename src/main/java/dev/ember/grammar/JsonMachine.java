@@ -67,6 +67,11 @@ final class JsonMachine {
             return new State(List.of(new Stack(new PatternFrame(regex, regex.initial(), false), new Stack(End.INSTANCE, null))));
         }
 
+        /** A text of {@code grammar}'s root rule, with nothing after it. */
+        static State grammar(Gbnf grammar) {
+            return new State(List.of(new Stack(new GrammarFrame(grammar, grammar.start, 0), new Stack(End.INSTANCE, null))));
+        }
+
         /**
          * The state after byte {@code b} (0-255), or null where no stack can read it.
          *
@@ -417,6 +422,42 @@ final class JsonMachine {
                 add(out, new Stack(new PatternFrame(regex, next, quoted), below));
             } else if (mayEnd()) {
                 below.top().read(b, below.below(), out);
+            }
+        }
+    }
+
+    /**
+     * Inside a sequence of a GBNF grammar, its symbol {@code position} to come. A frame never stands at a sequence's end:
+     * the sequence's last symbol read, what is below it comes next (so a rule that ends in itself, as repetitions do,
+     * keeps its stack as deep as it was).
+     */
+    record GrammarFrame(Gbnf grammar, int sequence, int position) implements Frame {
+        @Override
+        public boolean mayEnd() {
+            return grammar.nullableFrom(sequence, position);
+        }
+
+        @Override
+        public void read(int b, Stack below, List<Stack> out) {
+            readSymbols(grammar, sequence, position, b, below, out);
+        }
+
+        /** Reads {@code b} as the first byte of {@code sequence}'s symbols from {@code position} on, then of {@code below}. */
+        private static void readSymbols(Gbnf g, int sequence, int position, int b, Stack below, List<Stack> out) {
+            if (position == g.length(sequence)) {
+                below.top().read(b, below.below(), out);
+                return;
+            }
+            int symbol = g.symbol(sequence, position);
+            Stack rest = position + 1 == g.length(sequence) ? below : new Stack(new GrammarFrame(g, sequence, position + 1), below);
+            if (symbol >= 0) {
+                if (g.matches(symbol, b)) {
+                    add(out, rest);
+                }
+            } else {
+                for (int alternative : g.alternatives(~symbol)) {
+                    readSymbols(g, alternative, 0, b, rest, out);
+                }
             }
         }
     }

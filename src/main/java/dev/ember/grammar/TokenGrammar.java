@@ -44,6 +44,11 @@ public final class TokenGrammar implements OutputGrammar {
         return new TokenGrammar(trie, JsonMachine.State.pattern(regex), "the regular expression " + regex.source());
     }
 
+    /** A text of a GBNF grammar's root rule (llama.cpp's grammar, vLLM's guided_grammar). */
+    static TokenGrammar grammar(Gbnf grammar, VocabularyTrie trie) {
+        return new TokenGrammar(trie, JsonMachine.State.grammar(grammar), "the grammar given");
+    }
+
     /** Exactly one of {@code choices}, byte for byte. */
     public static TokenGrammar choice(java.util.List<String> choices, VocabularyTrie trie) {
         return new TokenGrammar(trie, JsonMachine.State.text(new JsonShape.Choice(choices)), "one of " + choices.size() + " choices");

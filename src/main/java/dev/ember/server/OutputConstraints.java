@@ -16,6 +16,10 @@ import java.util.Map;
  * call), as the grammars of one model ({@link Grammars}, which keeps the vocabulary's trie and compiled grammars).
  */
 final class OutputConstraints {
+    /** The request fields that hold an output to a grammar, at most one of them a request. */
+    static final List<String> FIELDS = List.of("response_format", "guided_json", "guided_choice", "guided_regex",
+            "guided_grammar", "grammar", "ebnf", "structured_outputs");
+
     private final Grammars grammars;
     private final ObjectMapper json;
 
@@ -26,13 +30,14 @@ final class OutputConstraints {
 
     /**
      * The grammar the output must match, or null for free text: OpenAI's {@code response_format} (json_object, or
-     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text), {@code guided_choice} and
-     * {@code guided_regex}, or vLLM's {@code structured_outputs} object of the same ({@code json}, {@code choice},
-     * {@code regex}, {@code json_object}); one at a time.
+     * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text), {@code guided_choice},
+     * {@code guided_regex} and {@code guided_grammar} (GBNF), or vLLM's {@code structured_outputs} object of the same
+     * ({@code json}, {@code choice}, {@code regex}, {@code grammar}, {@code json_object}); llama.cpp's {@code grammar}
+     * and SGLang's {@code ebnf} (GBNF both); one at a time.
      */
     OutputGrammar read(RequestFields fields) {
         List<String> given = new ArrayList<>();
-        for (String name : List.of("response_format", "guided_json", "guided_choice", "guided_regex", "structured_outputs")) {
+        for (String name : FIELDS) {
             if (fields.has(name) && !(name.equals("response_format") && "text".equals(fields.node(name).path("type").asText()))) {
                 given.add(name);
             }
@@ -50,7 +55,8 @@ final class OutputConstraints {
                 case "response_format" -> responseFormat(node);
                 case "guided_json" -> grammars.jsonSchema(schemaOf(node, name));
                 case "guided_choice" -> grammars.choice(strings(node, name));
-                case "guided_regex" -> grammars.regex(text(node, name));
+                case "guided_regex" -> grammars.regex(text(node, name, "a regular expression"));
+                case "guided_grammar", "grammar", "ebnf" -> grammars.gbnf(text(node, name, "a GBNF grammar"));
                 default -> structuredOutputs(node);
             };
         } catch (EmberException e) {
@@ -78,16 +84,17 @@ final class OutputConstraints {
 
     private OutputGrammar structuredOutputs(JsonNode options) {
         if (!options.isObject() || options.size() != 1) {
-            throw new EmberException("an object of exactly one of json, choice, regex and json_object is held");
+            throw new EmberException("an object of exactly one of json, choice, regex, grammar and json_object is held");
         }
         String kind = options.fieldNames().next();
         JsonNode value = options.get(kind);
         return switch (kind) {
             case "json" -> grammars.jsonSchema(schemaOf(value, "json"));
             case "choice" -> grammars.choice(strings(value, "choice"));
-            case "regex" -> grammars.regex(text(value, "regex"));
+            case "regex" -> grammars.regex(text(value, "regex", "a regular expression"));
+            case "grammar" -> grammars.gbnf(text(value, "grammar", "a GBNF grammar"));
             case "json_object" -> grammars.jsonObject();
-            default -> throw new EmberException(kind + " is not supported (json, choice, regex and json_object are)");
+            default -> throw new EmberException(kind + " is not supported (json, choice, regex, grammar and json_object are)");
         };
     }
 
@@ -103,9 +110,9 @@ final class OutputConstraints {
         }
     }
 
-    private static String text(JsonNode node, String name) {
+    private static String text(JsonNode node, String name, String what) {
         if (!node.isTextual() || node.asText().isEmpty()) {
-            throw new EmberException(name + " must be a regular expression (a non-empty string), got " + node);
+            throw new EmberException(name + " must be " + what + " (a non-empty string), got " + node);
         }
         return node.asText();
     }

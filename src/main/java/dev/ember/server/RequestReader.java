@@ -21,6 +21,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -36,11 +38,11 @@ final class RequestReader implements AutoCloseable {
      * {@code service_tier}, which clients send by habit and which ask for nothing a local server could do otherwise);
      * any other is refused by name.
      */
-    private static final Set<String> COMMON_FIELDS = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p",
-            "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n", "presence_penalty",
-            "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids", "include_stop_str_in_output",
-            "skip_special_tokens", "prompt_logprobs", "response_format", "guided_json", "guided_choice", "guided_regex", "structured_outputs",
-            "store", "metadata", "service_tier");
+    private static final Set<String> COMMON_FIELDS = Stream.concat(Stream.of("model", "max_tokens", "temperature", "top_p",
+            "top_k", "min_p", "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n",
+            "presence_penalty", "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids",
+            "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier"),
+            OutputConstraints.FIELDS.stream()).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",

@@ -9,6 +9,7 @@ import dev.ember.cli.SchedulerOptions;
 import dev.ember.cli.PresetOption;
 import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
+import dev.ember.cli.OptionText;
 import dev.ember.engine.ServingEngine;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
@@ -20,9 +21,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -190,15 +189,7 @@ public final class ServeCommand implements Callable<Integer> {
 
     /** The tokenizer with the chat template of {@code given}: the template's own text, or a file holding it. */
     private static Tokenizer loadWithTemplate(Path dir, String given) {
-        if (given.contains("{")) {
-            return Tokenizer.load(dir, given, "--chat-template");
-        }
-        Path file = Path.of(given);
-        EmberException.require(Files.isRegularFile(file), "--chat-template " + given + ": neither a file nor a Jinja template");
-        try {
-            return Tokenizer.load(dir, Files.readString(file), file.toString());
-        } catch (IOException e) {
-            throw new EmberException("--chat-template: cannot read " + file + " (" + e.getMessage() + ")", e);
-        }
+        String origin = given.contains("{") ? "--chat-template" : given;
+        return Tokenizer.load(dir, OptionText.read("--chat-template", given, text -> text.contains("{"), "a Jinja template"), origin);
     }
 }

@@ -179,6 +179,24 @@ public class GenerateCommandTest {
                 "--json-schema", "no-such-file.json"), "neither a JSON schema nor a file");
     }
 
+    /** --grammar holds a sampled output to a GBNF grammar, given inline or as a file; a bad grammar is one line. */
+    @Test
+    void aGbnfGrammarHoldsTheOutput(@TempDir Path dir) throws IOException {
+        String grammar = "root ::= \"Day \" [1-9] [0-9]? \": \" (\"rain\" | \"sun\" | \"snow\")\n";
+        Path file = Files.writeString(dir.resolve("weather.gbnf"), grammar);
+        for (String given : new String[] {grammar, file.toString()}) {
+            Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt",
+                    "The weather:", "--temperature", "1", "--seed", "4", "-n", "40", "--grammar", given);
+            assertEquals(0, run.exitCode(), run.err());
+            assertTrue(run.out().strip().matches("Day [1-9][0-9]?: (rain|sun|snow)"), run.out());
+            assertTrue(run.err().contains("held to a grammar") && run.err().contains("(stop)"), run.err());
+        }
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
+                "--grammar", "root ::= expr\nexpr ::= expr \"+\" \"1\" | \"1\""), "the rule expr can reach itself");
+        assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
+                "--grammar", "root ::= \"a\"", "--json-object"), "give one");
+    }
+
     /** --max-model-len caps a sequence below the model's context, as vLLM's option does; above it is refused. */
     @Test
     void maxModelLenCapsTheContext() {

@@ -38,7 +38,19 @@ class JsonMachineTest {
         return s.accepting();
     }
 
-    private static boolean jacksonReads(String text) {
+    /** {@code text} with one character of {@code inserted} put in, one taken out, or a few repeated, at random. */
+    static String mutate(SplittableRandom random, String text, String inserted) {
+        StringBuilder mutant = new StringBuilder(text);
+        int at = random.nextInt(text.length() + 1);
+        switch (random.nextInt(3)) {
+            case 0 -> mutant.insert(at, inserted.charAt(random.nextInt(inserted.length())));
+            case 1 -> mutant.deleteCharAt(Math.min(at, text.length() - 1));
+            default -> mutant.insert(at, mutant.substring(Math.min(at, text.length() - 1), Math.min(at + 3, text.length())));
+        }
+        return mutant.toString();
+    }
+
+    static boolean jacksonReads(String text) {
         try {
             return !STRICT.readTree(text.getBytes(StandardCharsets.UTF_8)).isMissingNode();
         } catch (Exception e) {
@@ -90,14 +102,7 @@ class JsonMachineTest {
             String text = STRICT.writeValueAsString(randomValue(random, 0));
             assertTrue(accepts(any, text), text);
             for (int m = 0; m < 10; m++) {
-                StringBuilder mutant = new StringBuilder(text);
-                int at = random.nextInt(text.length() + 1);
-                switch (random.nextInt(3)) {
-                    case 0 -> mutant.insert(at, INSERTED.charAt(random.nextInt(INSERTED.length())));
-                    case 1 -> mutant.deleteCharAt(Math.min(at, text.length() - 1));
-                    default -> mutant.insert(at, mutant.substring(Math.min(at, text.length() - 1), Math.min(at + 3, text.length())));
-                }
-                String t = mutant.toString();
+                String t = mutate(random, text, INSERTED);
                 boolean expected = jacksonReads(t) && !OVER_BOUNDS.matcher(t).find();
                 assertEquals(expected, accepts(any, t), "\"" + t + "\" from \"" + text + "\"");
                 mutants++;

@@ -80,12 +80,20 @@ class TokenGrammarTest {
         return null;
     }
 
+    /** A bounded GBNF grammar, and the regular expression of the same texts. */
+    private static final String GBNF = """
+            root ::= "(" word ("," " "? word){0,3} ")" | "none"
+            word ::= [a-zé]{1,5}
+            """;
+    private static final String GBNF_AS_REGEX = "\\([a-zé]{1,5}(, ?[a-zé]{1,5}){0,3}\\)|none";
+
     @ParameterizedTest
-    @CsvSource({"schema, 40", "object, 40", "choice, 40", "regex, 40"})
+    @CsvSource({"schema, 40", "object, 40", "choice, 40", "regex, 40", "gbnf, 40"})
     void outputsDrawnFromRandomLogitsAreWholeTextsOfTheGrammar(String kind, int runs) throws Exception {
         OutputGrammar grammar = switch (kind) {
             case "schema" -> grammars.jsonSchema(JSON.readTree(BOUNDED));
             case "object" -> grammars.jsonObject();
+            case "gbnf" -> grammars.gbnf(GBNF);
             case "regex" -> grammars.regex("(\\d{3}-){2}[A-Z]{2,4}|none");
             default -> grammars.choice(List.of("red", "green", "blue-green", "a \"quoted\" one"));
         };
@@ -93,7 +101,7 @@ class TokenGrammarTest {
         for (int run = 0; run < runs; run++) {
             byte[] output = generate(grammar, run, 600);
             if (output == null) {
-                assertFalse(kind.equals("schema") || kind.equals("regex"), kind + ": every output of a bounded grammar ends");
+                assertFalse(kind.equals("schema") || kind.equals("regex") || kind.equals("gbnf"), kind + ": every output of a bounded grammar ends");
                 continue;
             }
             ended++;
@@ -101,6 +109,7 @@ class TokenGrammarTest {
             switch (kind) {
                 case "choice" -> assertTrue(List.of("red", "green", "blue-green", "a \"quoted\" one").contains(text), text);
                 case "regex" -> assertTrue(text.matches("(\\d{3}-){2}[A-Z]{2,4}|none"), text);
+                case "gbnf" -> assertTrue(text.matches(GBNF_AS_REGEX), text);
                 default -> {
                     JsonNode value = JSON.readTree(text);
                     assertTrue(value.isObject(), text);
@@ -125,12 +134,21 @@ class TokenGrammarTest {
     @ParameterizedTest
     @ValueSource(strings = {BOUNDED, LONG_STRINGS})
     void eachMaskIsExactlyTheTokensThatKeepTheOutputInTheGrammar(String schema) throws Exception {
-        TokenGrammar grammar = (TokenGrammar) grammars.jsonSchema(JSON.readTree(schema));
-        JsonMachine.State start = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema)));
+        masksAlongRandomOutputsAreExact((TokenGrammar) grammars.jsonSchema(JSON.readTree(schema)),
+                JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema))), 3);
+    }
+
+    @Test
+    void eachMaskOfAGbnfGrammarIsExactlyTheTokensThatKeepTheOutputInIt() {
+        masksAlongRandomOutputsAreExact((TokenGrammar) grammars.gbnf(GBNF), JsonMachine.State.grammar(Gbnf.parse(GBNF)), 12);
+    }
+
+    /** Along {@code runs} random outputs, each mask against every token read through the recognizer by itself. */
+    private static void masksAlongRandomOutputsAreExact(TokenGrammar grammar, JsonMachine.State start, int runs) {
         SplittableRandom random = new SplittableRandom(7);
         BitSet allowed = new BitSet();
         int checkedStates = 0;
-        for (int run = 0; run < 3; run++) {
+        for (int run = 0; run < runs; run++) {
             OutputGrammar.Matcher matcher = grammar.start();
             JsonMachine.State state = start;
             for (int step = 0; step < 80 && state != null; step++) {

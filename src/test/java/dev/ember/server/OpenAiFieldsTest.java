@@ -402,6 +402,33 @@ class OpenAiFieldsTest {
         assertTrue(JSON.readTree(fromText.get("text").asText()).has("age"), "guided_json as the schema's text");
     }
 
+    /** A GBNF grammar through each field that carries one: vLLM's, llama.cpp's and SGLang's, on both endpoints. */
+    @Test
+    void aGbnfGrammarHoldsTheOutputWhicheverFieldCarriesIt() throws Exception {
+        String gbnf = """
+                root   ::= "Answer: " verdict " (" [0-9]{1,2} "%)"
+                verdict ::= "yes" | "no" | "not " ( "sure" | "yet" )
+                """;
+        java.util.regex.Pattern shape = java.util.regex.Pattern.compile("Answer: (yes|no|not sure|not yet) \\(\\d{1,2}%\\)");
+        int seed = 0;
+        for (String field : List.of("guided_grammar", "grammar", "ebnf", "structured_outputs")) {
+            ObjectNode text = JSON.createObjectNode().put("prompt", "Well?").put("max_tokens", 40).put("temperature", 1.0)
+                    .put("seed", seed++);
+            if (field.equals("structured_outputs")) {
+                text.putObject(field).put("grammar", gbnf);
+            } else {
+                text.put(field, gbnf);
+            }
+            JsonNode choice = ok("/v1/completions", text).at("/choices/0");
+            assertEquals("stop", choice.get("finish_reason").asText(), field + ": " + choice);
+            assertTrue(shape.matcher(choice.get("text").asText()).matches(), field + ": " + choice);
+        }
+        ObjectNode chat = JSON.createObjectNode().put("max_tokens", 40).put("temperature", 1.0).put("seed", 9).put("grammar", gbnf);
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Well?");
+        JsonNode answer = ok("/v1/chat/completions", chat).at("/choices/0");
+        assertTrue(shape.matcher(answer.at("/message/content").asText()).matches(), answer.toString());
+    }
+
     /** json_object: an object, or a prefix of one where max_tokens cut it (the grammar never leaves it). */
     @Test
     void jsonObjectModeWritesAnObject() throws Exception {

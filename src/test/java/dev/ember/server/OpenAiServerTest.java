@@ -306,7 +306,9 @@ class OpenAiServerTest {
             tool_choice required        | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"} | tool_choice
             suffix                      | /v1/completions      | {"prompt": "hi", "suffix": "end"}               | suffix
             an unknown field            | /v1/completions      | {"prompt": "hi", "frobnicate": 1}               | frobnicate
-            guided_grammar              | /v1/completions      | {"prompt": "hi", "guided_grammar": "root ::= x"} | guided_grammar
+            guided_grammar, rule unknown | /v1/completions     | {"prompt": "hi", "guided_grammar": "root ::= x"} | guided_grammar
+            grammar left-recursive      | /v1/completions      | {"prompt": "hi", "grammar": "root ::= root \\"a\\""} | grammar
+            structured_outputs.grammar not GBNF | /v1/completions | {"prompt": "hi", "structured_outputs": {"grammar": "root = x"}} | structured_outputs
             a lookahead pattern         | /v1/completions      | {"prompt": "hi", "guided_json": {"type": "string", "pattern": "(?=a)b"}} | guided_json
             a regex with a backreference | /v1/completions     | {"prompt": "hi", "guided_regex": "(a)\\\\1"}   | guided_regex
             two grammars                | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "response_format": {"type": "json_object"}} | guided_choice
