@@ -400,6 +400,16 @@ class OpenAiFieldsTest {
         JsonNode fromText = ok("/v1/completions", asText).at("/choices/0");
         assertEquals("stop", fromText.get("finish_reason").asText());
         assertTrue(JSON.readTree(fromText.get("text").asText()).has("age"), "guided_json as the schema's text");
+        // llama.cpp's forms: a json_object response format with a schema, and json_schema at the top.
+        ObjectNode llamaChat = JSON.createObjectNode().put("max_tokens", 300).put("seed", 3);
+        llamaChat.putArray("messages").addObject().put("role", "user").put("content", "A person, please.");
+        llamaChat.putObject("response_format").put("type", "json_object").set("schema", JSON.readTree(PERSON));
+        JsonNode llamaChoice = ok("/v1/chat/completions", llamaChat).at("/choices/0");
+        assertTrue(JSON.readTree(llamaChoice.at("/message/content").asText()).get("age").isIntegralNumber(), llamaChoice.toString());
+        ObjectNode llamaText = JSON.createObjectNode().put("prompt", "A person:").put("max_tokens", 300).put("seed", 4);
+        llamaText.set("json_schema", JSON.readTree(PERSON));
+        JsonNode llamaTextChoice = ok("/v1/completions", llamaText).at("/choices/0");
+        assertTrue(JSON.readTree(llamaTextChoice.get("text").asText()).get("age").isIntegralNumber(), llamaTextChoice.toString());
     }
 
     /** A GBNF grammar through each field that carries one: vLLM's, llama.cpp's and SGLang's, on both endpoints. */
