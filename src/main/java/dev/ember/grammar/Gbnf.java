@@ -2,8 +2,10 @@ package dev.ember.grammar;
 
 import dev.ember.EmberException;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +30,12 @@ final class Gbnf {
     private static final int MAX_REPEAT = 1_000;
     /** Symbols of the whole compiled grammar, repetitions written out. */
     private static final int MAX_SYMBOLS = 200_000;
+    /** Rules, named or made for groups, classes and repetitions: a byte is read through a chain of them, recursively. */
+    private static final int MAX_RULES = 10_000;
+    /** Groups inside groups: each is read by a recursive call. */
+    private static final int MAX_NESTING = 64;
+    /** Rules begun one inside another before a byte: reading a byte calls through each. */
+    private static final int MAX_LEFT_DEPTH = 1_000;
 
     private final String source;
     /** Each sequence's symbols: a terminal (a set of bytes: {@link #terminals}' index), or {@code ~rule}. */
@@ -135,33 +143,63 @@ final class Gbnf {
         return true;
     }
 
-    /** Refuses a rule that may be entered again before a byte is read: reading it would never end. */
+    /**
+     * Refuses a rule that may be entered again before a byte is read (reading it would never end), and chains of rules
+     * entered one inside another before a byte deeper than {@link #MAX_LEFT_DEPTH} (each is a call when a byte is read).
+     * A depth-first walk of the rules each rule may begin with, kept on a stack of its own.
+     */
     private void refuseLeftRecursion(List<String> names) {
-        int[] mark = new int[alternatives.length];  // 0 unseen, 1 on the path, 2 done
-        for (int r = 0; r < alternatives.length; r++) {
-            leftEdge(r, mark, names);
+        int[] depth = new int[alternatives.length];  // 0 unseen, -1 on the path, else the longest chain from the rule
+        for (int root = 0; root < alternatives.length; root++) {
+            if (depth[root] != 0) {
+                continue;
+            }
+            Deque<int[]> path = new ArrayDeque<>();  // {rule, index of the next left-edge rule to visit}
+            depth[root] = -1;
+            path.push(new int[] {root, 0});
+            while (!path.isEmpty()) {
+                int[] top = path.peek();
+                int[] edges = leftEdges(top[0]);
+                if (top[1] < edges.length) {
+                    int next = edges[top[1]++];
+                    if (depth[next] == -1) {
+                        throw new EmberException("GBNF: the rule " + names.get(next) + " can reach itself before reading a "
+                                + "character (left recursion, or a repetition of something that may be empty), which cannot be "
+                                + "read left to right");
+                    }
+                    if (depth[next] == 0) {
+                        depth[next] = -1;
+                        path.push(new int[] {next, 0});
+                    }
+                    continue;
+                }
+                int longest = 0;
+                for (int edge : edges) {
+                    longest = Math.max(longest, depth[edge]);
+                }
+                depth[top[0]] = longest + 1;
+                if (depth[top[0]] > MAX_LEFT_DEPTH) {
+                    throw new EmberException("GBNF: the rule " + names.get(top[0]) + " begins with a chain of more than "
+                            + MAX_LEFT_DEPTH + " rules, one inside another, before a character");
+                }
+                path.pop();
+            }
         }
     }
 
-    private void leftEdge(int rule, int[] mark, List<String> names) {
-        if (mark[rule] == 2) {
-            return;
-        }
-        if (mark[rule] == 1) {
-            throw new EmberException("GBNF: the rule " + names.get(rule) + " can reach itself before reading a character (left "
-                    + "recursion, or a repetition of something that may be empty), which cannot be read left to right");
-        }
-        mark[rule] = 1;
+    /** The rules {@code rule} may begin with: each alternative's first symbols up to and including its first not nullable. */
+    private int[] leftEdges(int rule) {
+        List<Integer> edges = new ArrayList<>();
         for (int sequence : alternatives[rule]) {
             int[] symbols = sequences[sequence];
             for (int i = 0; i < symbols.length && symbols[i] < 0; i++) {
-                leftEdge(~symbols[i], mark, names);
+                edges.add(~symbols[i]);
                 if (!nullable[~symbols[i]]) {
                     break;
                 }
             }
         }
-        mark[rule] = 2;
+        return edges.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** The rules, sequences and terminals as they are made; rules named or made for groups, classes and repetitions. */
@@ -180,6 +218,9 @@ final class Gbnf {
         }
 
         int newRule(String name) {
+            if (rules.size() == MAX_RULES) {
+                throw new EmberException("GBNF: the grammar has more than " + MAX_RULES + " rules with its groups and repetitions");
+            }
             names.add(name);
             rules.add(null);
             return rules.size() - 1;
@@ -226,6 +267,8 @@ final class Gbnf {
         /** The rule being defined, to name the rules its groups and repetitions make. */
         private String current;
         private int made;
+        /** Groups open around the element being read. */
+        private int depth;
 
         Parser(String text, Builder b) {
             this.text = text;
@@ -298,9 +341,13 @@ final class Gbnf {
                     at++;
                     elements.add(List.of(classSymbol(false, List.of(new int[] {0, Utf8Ranges.MAX_CODE_POINT}))));
                 } else if (c == '(') {
+                    if (++depth > MAX_NESTING) {
+                        throw error("groups nested more than " + MAX_NESTING + " deep");
+                    }
                     at++;
                     space(true);
                     List<List<Integer>> group = alternatives(true);
+                    depth--;
                     if (at >= text.length() || text.charAt(at) != ')') {
                         throw error("expected ) to close the group");
                     }

@@ -19,13 +19,21 @@ final class JsonMachine {
     static final int MAX_INDENT = 16;
     /** The most ways one state may read an output: each is a stack every byte of every token is read through. */
     static final int MAX_STACKS = 256;
+    /**
+     * The most frames a stack holds (values nested in values, rules begun in rules): a byte that would go deeper is not
+     * read, so an output nested without end is closed rather than followed, and comparing states stays shallow.
+     */
+    static final int MAX_DEPTH = 1_000;
     private static final int MAX_INTEGER_DIGITS = 20, MAX_FRACTION_DIGITS = 20, MAX_EXPONENT_DIGITS = 4;
 
     private JsonMachine() {
     }
 
-    /** A stack of frames, its top first: what remains to be read, innermost first. */
-    record Stack(Frame top, Stack below) {
+    /** A stack of frames, its top first: what remains to be read, innermost first; {@code depth} frames in all. */
+    record Stack(Frame top, Stack below, int depth) {
+        Stack(Frame top, Stack below) {
+            this(top, below, below == null ? 1 : below.depth + 1);
+        }
     }
 
     /** Every stack the output read so far may be in; a state with none is never made (the bytes left the grammar). */
@@ -83,6 +91,7 @@ final class JsonMachine {
             for (Stack s : stacks) {
                 s.top().read(b, s.below(), next);
             }
+            next.removeIf(s -> s.depth() > MAX_DEPTH);
             if (next.size() > MAX_STACKS) {
                 throw new IllegalStateException("the grammar reads the output so far in more than " + MAX_STACKS
                         + " ways (unions nested too deep): it cannot be followed token by token");

@@ -222,6 +222,31 @@ class GbnfTest {
         assertTrue(e.getMessage().startsWith("GBNF") && e.getMessage().contains(said), e.getMessage());
     }
 
+    /** Grammars built to exhaust the recognizer: deep groups, long chains of rules, huge repetitions. */
+    @Test
+    void grammarsTooDeepOrTooLargeAreRefusedNotOverflowed() {
+        String deep = "root ::= " + "(".repeat(65) + "\"a\"" + ")".repeat(65) + "\n";
+        assertTrue(assertThrows(EmberException.class, () -> Gbnf.parse(deep)).getMessage().contains("nested more than 64"));
+        assertTrue(accepts(Gbnf.parse("root ::= " + "(".repeat(64) + "\"a\"" + ")".repeat(64) + "\n"), "a"));
+        Gbnf chain = Gbnf.parse(chain(900));
+        assertTrue(accepts(chain, "y") && accepts(chain, "x") && !accepts(chain, "z"));
+        assertTrue(assertThrows(EmberException.class, () -> Gbnf.parse(chain(9_000))).getMessage()
+                .contains("begins with a chain of more than 1000 rules"));
+        String many = chain(900) + "s ::= " + "\"a\"? ".repeat(9_500) + "\n";
+        assertTrue(assertThrows(EmberException.class, () -> Gbnf.parse(many)).getMessage().contains("more than 10000 rules"));
+        String huge = "root ::= " + "\"abcdefghij\"{1000} ".repeat(21) + "\n";  // 210,000 bytes written out
+        assertTrue(assertThrows(EmberException.class, () -> Gbnf.parse(huge)).getMessage().contains("larger than 200000 symbols"));
+    }
+
+    /** root, then {@code length} rules each beginning with the next, the last a character. */
+    private static String chain(int length) {
+        StringBuilder text = new StringBuilder("root ::= r0\n");
+        for (int i = 0; i < length; i++) {
+            text.append("r").append(i).append(" ::= r").append(i + 1).append(" | \"x\"\n");
+        }
+        return text.append("r").append(length).append(" ::= \"y\"\n").toString();
+    }
+
     @Test
     void aRuleDefinedTwiceIsRefused() {
         EmberException e = assertThrows(EmberException.class, () -> Gbnf.parse("root ::= a\na ::= \"x\"\na ::= \"y\"\n"));

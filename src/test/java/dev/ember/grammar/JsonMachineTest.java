@@ -93,6 +93,29 @@ class JsonMachineTest {
         return s.toString();
     }
 
+    /**
+     * Values nested past {@link JsonMachine#MAX_DEPTH} frames are not followed: the byte that would open one more is
+     * refused (so an output is closed rather than nested without end), and states stay shallow enough to compare.
+     */
+    @Test
+    void nestingIsFollowedUpToTheDepthBound() {
+        JsonMachine.State any = JsonMachine.State.value(JsonShape.AnyValue.INSTANCE);
+        assertTrue(accepts(any, "[".repeat(400) + "]".repeat(400)));
+        JsonMachine.State s = any;
+        int opened = 0;
+        while (s != null && opened < 5 * JsonMachine.MAX_DEPTH) {
+            s = s.read('[');
+            opened += s != null ? 1 : 0;
+        }
+        assertTrue(opened > JsonMachine.MAX_DEPTH / 2 && opened < JsonMachine.MAX_DEPTH, opened + " arrays opened");
+        Gbnf nested = Gbnf.parse("root ::= \"(\" root \")\" | \"x\"\n");
+        JsonMachine.State g = JsonMachine.State.grammar(nested);
+        for (int i = 0; i < 5 * JsonMachine.MAX_DEPTH && g != null; i++) {
+            g = g.read('(');
+        }
+        assertNull(g, "a grammar's nesting is bounded too");
+    }
+
     @Test
     void randomTextsAndTheirMutationsAreAcceptedExactlyWhenJacksonReadsThem() throws Exception {
         SplittableRandom random = new SplittableRandom(1);
