@@ -48,6 +48,9 @@
 #       The tensor-core product of Ember's own (product.cu; a candidate with EMBER_PRODUCTS_MMA=1): its test, bench
 #       kernel's products with it beside cuBLASLt (Qwen3-0.6B at 16, 64 and 256 rows, the 8B shape at 16 and 64), then
 #       ab rows (offline Qwen3-0.6B and batch 64 of the 8B shape, each with and without it).
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh grammar
+#       Structured output: ember generate of 64 prompts held to a JSON object, the mask on the device and on the host,
+#       and as free text; tokens/s of each and the outputs checked.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, the pair at
 #       batch 16, and n-gram lookup at batches 2, 3, 4, 16 and 64 (the crossover).
@@ -569,6 +572,42 @@ spec() {
   done
 }
 
+# Structured output on the GPU (`grammar`): `ember generate` of 64 prompts held to a JSON object on the default model,
+# the grammar's mask applied on the device (mask_logits, the default) and on the host from copied logits
+# (EMBER_DEVICE_MASKS=0), and the same prompts as free text; GRAMMAR_ROUNDS rounds (2). Prints each run's generated
+# tokens/s and checks that every output that ended by itself is a JSON object.
+grammar() {
+  local dir="$OUT_DIR/grammar" prompts=/tmp/ember-grammar-prompts.txt name envs args round
+  mkdir -p "$dir"
+  for i in $(seq 1 64); do echo "Describe item $i of the inventory as JSON:"; done > "$prompts"
+  for round in $(seq 1 "${GRAMMAR_ROUNDS:-2}"); do
+    for entry in "device||--json-object" "host|EMBER_DEVICE_MASKS=0|--json-object" "free||"; do
+      IFS='|' read -r name envs args <<< "$entry"
+      # shellcheck disable=SC2086
+      timeout 120 env $envs "${JAVA[@]}" -jar "$DEST/app/ember.jar" generate --backend cuda --prompts-file "$prompts" \
+        -n 256 --temperature 1 --seed "$round" $args > "$dir/$name-$round.out" 2> "$dir/$name-$round.log" \
+        || echo "(generate $name failed: exit $?)" | tee -a "$dir/grammar.log"
+      echo "$name, round $round: $(grep -o 'throughput: [0-9.]* generated tokens/s' "$dir/$name-$round.log")" | tee -a "$dir/grammar.log"
+    done
+  done
+  python3 - "$dir" <<'PY' | tee -a "$dir/grammar.log"
+import glob, json, re, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.out")):
+    if "/free-" in path:
+        continue
+    blocks = re.split(r"^--- request \d+: .*\((\w+)\).*$", open(path).read(), flags=re.M)
+    ended = bad = 0
+    for reason, text in zip(blocks[1::2], blocks[2::2]):
+        if reason == "stop":
+            ended += 1
+            try:
+                bad += not isinstance(json.loads(text), dict)
+            except ValueError:
+                bad += 1
+    print(f"{path.rsplit('/', 1)[1]}: {ended} outputs ended by the grammar, {bad} of them not a JSON object")
+PY
+}
+
 # The soak (tools/soak/soak.py, docs/benchmarks.md "Soak") on this host, where no other work takes the cores the
 # /health bound is meant for: `ember serve` from the bundle on the default model, --backend cuda and then --backend
 # cpu, each bounded by SOAK_SECONDS (default 110); soak/<backend>.json, .log (soak.py's output) and -server.log.
@@ -763,6 +802,7 @@ b64-mma|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-l
     cat "$OUT_DIR/summary.txt"; pack_results; exit $rc ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
   streaming) unpack; streaming 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
   check)

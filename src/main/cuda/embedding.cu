@@ -22,13 +22,16 @@ EMBER_INSTANTIATE(embedding_gather,
 
 // The tokens a step takes from a step submitted before it, which the engine schedules before those tokens reach the
 // host: the step before on the same stream (overlapped scheduling), or a draft model's last step on another stream
-// (a verification's last drafted token; the caller made this stream wait for it). tokens[pairs[2i]] =
-// sampled[pairs[2i + 1]] for i < count, sampled being the source runner's buffer. One thread per carried token; moves
-// 16 bytes each.
-extern "C" __global__ void carry_tokens(int* __restrict__ tokens, const int* __restrict__ pairs,
-                                        const int* __restrict__ sampled, int count) {
+// (a verification's last drafted token; the caller made this stream wait for it). carry = {count, the source's
+// sampled-token buffer as its low and high 32 bits, then count pairs (row, output)}: tokens[row] = sampled[output].
+// Read from the step's metadata rather than taken as arguments, so that a captured graph replays it for any source and
+// count (none: count 0). One block, its threads striding over the pairs; moves 16 bytes a carried token.
+extern "C" __global__ void carry_tokens(int* __restrict__ tokens, const int* __restrict__ carry) {
     ember::allow_next_grid();
     ember::wait_for_previous_grid();
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < count) tokens[pairs[2 * i]] = sampled[pairs[2 * i + 1]];
+    const int count = carry[0];
+    const int* sampled = reinterpret_cast<const int*>(
+        (unsigned long long)(unsigned)carry[1] | ((unsigned long long)(unsigned)carry[2] << 32));
+    const int* pairs = carry + 3;
+    for (int i = threadIdx.x; i < count; i += blockDim.x) tokens[pairs[2 * i]] = sampled[pairs[2 * i + 1]];
 }

@@ -304,8 +304,27 @@ extern "C" __global__ void __launch_bounds__(1024, 2) sample_top_k_top_p(const f
 }
 
 // Ints per output row in the step's sampling parameters: {mode, top-k, temperature bits, top-p bits, uniform bits,
-// logprobs K}. StepLayout.SAMPLE_PARAMS (Java) is the same number.
-constexpr int SAMPLE_PARAMS = 6;
+// logprobs K, mask index}. StepLayout.SAMPLE_PARAMS (Java) is the same number.
+constexpr int SAMPLE_PARAMS = 7;
+
+// Structured output drawn on the device: in each row whose params name a mask (k = params[SAMPLE_PARAMS * row + 6]
+// >= 0), the logit of every token that mask k does not allow (bit i % 32 of masks[k * words + i / 32] clear, words =
+// 2 * ceil(vocab / 64)) becomes -inf, so that sample_tokens, launched next, draws only what the row's grammar allows,
+// as the host's sampler would. Rows with k = -1 are left alone. Per masked row: reads vocab / 8 bytes of mask (from
+// L1, a word serving 32 threads), writes 4 bytes per token masked out.
+extern "C" __global__ void mask_logits(float* __restrict__ logits, const int* __restrict__ params,
+                                       const unsigned* __restrict__ masks, int vocab) {
+    ember::allow_next_grid();
+    ember::wait_for_previous_grid();
+    const int row = blockIdx.y;
+    const int k = params[SAMPLE_PARAMS * row + 6];
+    if (k < 0) return;
+    const unsigned* mask = masks + (size_t)k * (2 * ((vocab + 63) / 64));
+    float* x = logits + (size_t)row * vocab;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < vocab; i += gridDim.x * blockDim.x) {
+        if (!((__ldg(mask + (i >> 5)) >> (i & 31)) & 1u)) x[i] = -INFINITY;
+    }
+}
 
 // The engine's per-step choice, one block of 1024 threads per row, each row as its params say (SAMPLE_PARAMS ints,
 // from the step's metadata):

@@ -255,6 +255,43 @@ public final class Sampler {
     }
 
     /**
+     * Whether this sampler is plain temperature / top-k / top-p (or greedy) but for a grammar, and asks no logprobs: a
+     * device can draw its token from a row it masks with {@link #allowedTokens}, as {@link #sample} masks it, and then
+     * tell the sampler with {@link #drewElsewhere}. (Logprobs are read off the raw row, before the mask, so a sampler
+     * that asks for them draws where that row is kept.)
+     */
+    public boolean isPlainButForItsGrammar() {
+        return grammar != null && draws.logprobs == null && repetitionPenalty == null && params.minP() == 0f
+                && outputPenalties == null && params.logitBias().isEmpty()
+                && (params.minTokens() == 0 || params.stopTokenIds().isEmpty()) && role == null;
+    }
+
+    /**
+     * The tokens this sampler's grammar allows next, every other token's logit being what {@link #sample} sets to
+     * minus infinity. The sampler's own set, valid until its next draw: read it, do not keep it.
+     *
+     * @throws IllegalStateException if the sampler has no grammar
+     */
+    public BitSet allowedTokens() {
+        if (grammar == null) {
+            throw new IllegalStateException("a sampler without a grammar allows every token");
+        }
+        grammar.allowedTokens(allowed);
+        return allowed;
+    }
+
+    /**
+     * Records a token drawn elsewhere (a device, from a row masked by {@link #allowedTokens}): its grammar moves past it,
+     * as after {@link #sample}.
+     */
+    public void drewElsewhere(int token) {
+        draws.count++;
+        if (grammar != null) {
+            grammar.accept(token);
+        }
+    }
+
+    /**
      * Whether this sampler must know a sequence's latest token on the host before it draws the next (a repetition
      * penalty {@link #observe}s it; a grammar has moved past it): a step whose tokens it draws cannot be computed before
      * the previous step's token reached the host.

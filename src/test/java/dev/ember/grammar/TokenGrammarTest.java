@@ -195,6 +195,36 @@ class TokenGrammarTest {
         assertTrue(new String(tokenizer.tokenBytes(first)).strip().startsWith("{") || new String(tokenizer.tokenBytes(first)).isBlank());
     }
 
+    /**
+     * A device that draws a grammar's row masks it with {@link Sampler#allowedTokens} and tells the sampler with
+     * {@link Sampler#drewElsewhere}: along an output, its masks and draws are those of a sampler drawing on the host.
+     */
+    @Test
+    void aDrawMadeElsewhereMovesTheGrammarAsADrawOnTheHostDoes() {
+        int vocab = tokenizer.vocabSize();
+        SamplingParams params = SamplingParams.greedy(64).withGrammar(grammars.gbnf(GBNF));
+        Sampler host = new Sampler(params, vocab), device = new Sampler(params, vocab);
+        assertTrue(device.isPlainButForItsGrammar());
+        assertFalse(new Sampler(params.withLogprobs(1), vocab).isPlainButForItsGrammar(), "logprobs are the raw row's");
+        assertFalse(new Sampler(params.withRepetitionPenalty(1.2f), vocab).isPlainButForItsGrammar());
+        assertFalse(new Sampler(SamplingParams.greedy(8), vocab).isPlainButForItsGrammar(), "no grammar");
+        SplittableRandom random = new SplittableRandom(21);
+        for (int step = 0; step < 40; step++) {
+            float[] row = randomRow(random, vocab);
+            BitSet mask = (BitSet) device.allowedTokens().clone();
+            int drawn = -1;
+            for (int t = mask.nextSetBit(0); t >= 0; t = mask.nextSetBit(t + 1)) {  // the device's greedy draw
+                drawn = drawn < 0 || row[t] > row[drawn] ? t : drawn;
+            }
+            assertEquals(host.sample(row.clone(), 0), drawn, "step " + step);
+            device.drewElsewhere(drawn);
+            if (drawn == eos) {
+                return;
+            }
+        }
+        fail("a bounded grammar's output ends within 40 tokens");
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             {"type": "string", "pattern": "(?=a)b"}                         | lookaround

@@ -95,8 +95,8 @@ final class CudaModelRunner implements ModelRunner {
     /** The host side of the last two steps and the step submitted last. */
     private final StepSlots slots;
     /**
-     * Recorded on another runner's stream after its step took this runner's last sampled tokens (carry_tokens), for this
-     * runner's stream to wait for before its next step overwrites them ({@link #tokensTakenOn}).
+     * Recorded on another runner's stream after its step that took this runner's last sampled tokens (carry_tokens), for
+     * this runner's stream to wait for before its next step overwrites them ({@link #tokensTakenOn}).
      */
     private final CudaEvent tokensTaken;
     final RunnerCounters counts = new RunnerCounters();
@@ -260,7 +260,7 @@ final class CudaModelRunner implements ModelRunner {
         MemorySegment hostTokens = slot.hostSampled.segment().asSlice(0, 4L * outputs);
         stages.enter(Stage.MEMCPY_D2H);
         buffers.sampled.copyToHostAsync(hostTokens, stream);
-        if (sampling == StepSampling.TOKENS_AND_LOGPROBS) {
+        if (sampling.logprobs()) {
             long tops = 4L * outputs * SamplingParams.MAX_LOGPROBS;
             buffers.logprob.copyToHostAsync(slot.hostLogprob.segment().asSlice(0, 4L * outputs), stream);
             buffers.topIds.copyToHostAsync(slot.hostTopIds.segment().asSlice(0, tops), stream);
@@ -285,9 +285,10 @@ final class CudaModelRunner implements ModelRunner {
         return step;
     }
 
+    /** A token drawn on the GPU, unless its sampler must see it before the next draw (a grammar's, masked here too). */
     @Override
     public boolean carriesTokens(Sampler sampler) {
-        return !samplesOnHost(sampler);
+        return sampler == null || !samplesOnHost(sampler) && !sampler.observesTokens();
     }
 
     /** Whether {@code step} is the step this runner submitted last, whose sampled tokens its buffer still holds. */
@@ -388,26 +389,27 @@ final class CudaModelRunner implements ModelRunner {
         slot.fit(buffers);
         MemorySegment hostMeta = slot.hostMeta.segment();
         int splits = decodeSplits(layout);
-        int carried = layout.writeMetadata(batch, kvSpec, scratchBlock, hostMeta);
-        StepSampling sampling = samplers == null ? StepSampling.NONE
-                : layout.writeSampling(samplers, exact.outputs(), hostMeta) ? StepSampling.TOKENS_AND_LOGPROBS
-                : StepSampling.TOKENS;
+        int carried = layout.writeMetadata(batch, kvSpec, scratchBlock,
+                batch.carriesTokens() ? source.runner.buffers.sampled.address() : 0, hostMeta);
+        int vocab = config.vocabSize(), masks = 0;
+        StepSampling sampling = StepSampling.NONE;
+        if (samplers != null) {
+            boolean logprobs = layout.writeSampling(samplers, exact.outputs(), hostMeta);
+            masks = layout.writeMasks(samplers, exact.outputs(), vocab, hostMeta, slot.hostMasks.segment());
+            sampling = new StepSampling(true, masks > 0, logprobs);
+        }
         long choosing = System.nanoTime();
         chooseProducts(layout, replay);
         long chosen = System.nanoTime();
         counts.chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
-        buffers.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * (layout.totalInts() + 2L * carried)), 0, stream);
-        if (carried > 0) {
-            boolean otherRunner = source.runner != this;
-            if (otherRunner) {
-                stream.waitFor(source.slot.done);  // its tokens are sampled, on its own stream
-            }
-            kernels.carryTokens(stream, buffers.meta(layout.tokens()), buffers.meta(layout.carried()),
-                    source.runner.buffers.sampled.address(), carried);
-            if (otherRunner) {
-                source.runner.tokensTakenOn(stream);
-            }
+        buffers.meta.copyFromHostAsync(hostMeta.asSlice(0, 4L * layout.totalInts()), 0, stream);
+        if (masks > 0) {
+            buffers.tokenMasks.copyFromHostAsync(slot.hostMasks.segment().asSlice(0, 4L * masks * StepLayout.maskInts(vocab)), 0, stream);
+        }
+        boolean otherRunner = carried > 0 && source.runner != this;
+        if (otherRunner) {
+            stream.waitFor(source.slot.done);  // its tokens are sampled, on its own stream
         }
         counts.steps++;
         if (replay) {
@@ -420,8 +422,11 @@ final class CudaModelRunner implements ModelRunner {
         } else {
             long launching = System.nanoTime();
             counts.prepareNanos += launching - chosen + choosing - start;
-            enqueueStep(layout, maxChunkLength(batch), splits, sampling);
+            enqueueStep(layout, maxChunkLength(batch), splits, sampling, carried > 0);
             counts.launchNanos += System.nanoTime() - launching;
+        }
+        if (otherRunner) {
+            source.runner.tokensTakenOn(stream);
         }
         return sampling;
     }
@@ -530,7 +535,7 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** Queues one whole forward pass; reads everything that varies between steps from the metadata buffer. */
-    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling) {
+    private void enqueueStep(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling, boolean carries) {
         StepBuffers a = buffers;
         DeviceWeights weights = model.weights;
         int rows = layout.rows(), h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
@@ -540,6 +545,9 @@ final class CudaModelRunner implements ModelRunner {
         // Decode steps keep fp32, where cuBLASLt's and the matrix-vector kernel's fp32 outputs are the faster.
         DType qkvType = layout.prefill() > 0 && rows > EmberKernels.GEMV_MAX_ROWS ? type : DType.F32;
         stages.enter(Stage.EMBEDDING);
+        if (carries) {
+            kernels.carryTokens(stream, a.meta(layout.tokens()), a.meta(layout.carry()));
+        }
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
         for (int l = 0; l < config.numLayers(); l++) {
             LayerResidency.Attention w = layers.attention(l);
@@ -584,12 +592,16 @@ final class CudaModelRunner implements ModelRunner {
         stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
                 layout.outputs(), config.vocabSize(), h);
-        if (sampling != StepSampling.NONE) {
+        if (sampling.tokens()) {
             stages.enter(Stage.SAMPLING);
+            if (sampling.masks()) {
+                kernels.maskLogits(stream, a.logits.address(), a.meta(layout.sampling()), a.tokenMasks.address(),
+                        layout.outputs(), config.vocabSize());
+            }
             kernels.sampleTokens(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), layout.outputs(),
                     config.vocabSize());
         }
-        if (sampling == StepSampling.TOKENS_AND_LOGPROBS) {
+        if (sampling.logprobs()) {
             kernels.tokenLogprobs(stream, a.logits.address(), a.meta(layout.sampling()), a.sampled.address(), a.logprob.address(),
                     a.topIds.address(), a.topLogprobs.address(), layout.outputs(), config.vocabSize(), SamplingParams.MAX_LOGPROBS);
         }

@@ -38,8 +38,19 @@ final class CudaSubmittedStep implements SubmittedStep {
      * on the GPU by sample_tokens.
      */
     static boolean samplesOnHost(Sampler sampler) {
-        return sampler != null && !sampler.isPlainTopKTopP();
+        return sampler != null && !sampler.isPlainTopKTopP() && !masksOnDevice(sampler);
     }
+
+    /**
+     * Whether {@code sampler}'s row is drawn on the GPU after mask_logits applied its grammar's mask (a grammar and
+     * nothing else a plain row lacks), rather than on the host from a copied row; EMBER_DEVICE_MASKS=0 keeps such rows
+     * on the host.
+     */
+    static boolean masksOnDevice(Sampler sampler) {
+        return DEVICE_MASKS && sampler != null && sampler.isPlainButForItsGrammar();
+    }
+
+    private static final boolean DEVICE_MASKS = !"0".equals(System.getenv("EMBER_DEVICE_MASKS"));
 
     /** Whether {@code sampler}'s row, sampled on the GPU, has its logprobs computed there too (token_logprobs). */
     static boolean logprobsOnDevice(Sampler sampler) {
@@ -103,6 +114,9 @@ final class CudaSubmittedStep implements SubmittedStep {
                 tokens[i] = runner.sampleOnHost(samplers[i], i);
             } else {
                 tokens[i] = samplers[i] == null ? -1 : token(i);
+                if (masksOnDevice(samplers[i])) {
+                    samplers[i].drewElsewhere(tokens[i]);
+                }
                 if (logprobsOnDevice(samplers[i])) {
                     try {
                         samplers[i].recordLogprobs(logprobs(i, tokens[i], samplers[i].topLogprobs()));

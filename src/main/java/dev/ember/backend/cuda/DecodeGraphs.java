@@ -27,10 +27,13 @@ final class DecodeGraphs implements AutoCloseable {
     private record GraphKey(int chunks, int rows, int outputs, int stride, int splits, StepSampling sampling) {
     }
 
-    /** Queues the work of one step on the stream: what a capture records. */
+    /**
+     * Queues the work of one step on the stream: what a capture records. {@code carries}: whether it begins by taking
+     * the tokens its metadata says are carried, which a graph always does (a replay with none carries none).
+     */
     @FunctionalInterface
     interface Step {
-        void enqueue(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling);
+        void enqueue(StepLayout layout, int maxChunkLength, int splits, StepSampling sampling, boolean carries);
     }
 
     /** What warm-up does for one decode shape: a batch size of the ladder and a block-table width. */
@@ -88,7 +91,7 @@ final class DecodeGraphs implements AutoCloseable {
         if (graph == null) {
             long start = System.nanoTime();
             int length = layout.uniformLength();
-            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, length, splits, sampling));
+            graph = CudaGraph.capture(stream, () -> step.enqueue(layout, length, splits, sampling, true));
             graphs.put(key, graph);
             counts.graphsCaptured++;
             counts.captureNanos += System.nanoTime() - start;

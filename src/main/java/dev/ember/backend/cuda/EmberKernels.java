@@ -79,6 +79,8 @@ public final class EmberKernels implements AutoCloseable {
     private static final int SILU_VECTORS = 2;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
+    /** Blocks of mask_logits per row: 64 x 256 threads stride over a 150k vocabulary in about ten tokens each. */
+    private static final int MASK_BLOCKS_PER_ROW = 64;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
     /**
@@ -274,12 +276,12 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * carry_tokens in embedding.cu: {@code tokens[pairs[2i]] = sampled[pairs[2i + 1]]} for the {@code count} chunks
-     * whose last token the step they carry from (this runner's previous, or another's last) sampled on the device.
+     * carry_tokens in embedding.cu: each chunk whose last token the step it carries from (this runner's previous, or
+     * another's last) sampled on the device takes it; {@code carry} is the step's {@link StepLayout#carry()}: the count,
+     * the source buffer and the pairs, so that a graph replays it whatever they are.
      */
-    public void carryTokens(CudaStream stream, long tokens, long pairs, long sampled, int count) {
-        args.begin().pointer(tokens).pointer(pairs).pointer(sampled).i32(count)
-                .launch(function("carry_tokens"), (count + 255) / 256, 1, 1, 256, 0, stream);
+    public void carryTokens(CudaStream stream, long tokens, long carry) {
+        args.begin().pointer(tokens).pointer(carry).launch(function("carry_tokens"), 1, 1, 1, 256, 0, stream);
     }
 
     /**
@@ -799,6 +801,16 @@ public final class EmberKernels implements AutoCloseable {
     public void sampleTokens(CudaStream stream, long logits, long params, long out, int rows, int vocab) {
         args.begin().pointer(logits).pointer(params).pointer(out).i32(vocab)
                 .launch(function("sample_tokens"), rows, 1, 1, 1024, 0, stream);
+    }
+
+    /**
+     * mask_logits in sampling.cu: in each of the {@code rows} rows whose sampling parameters name a mask (their last
+     * int, k >= 0), the logits of the tokens mask k of {@code masks} does not allow become -inf; launched before
+     * {@link #sampleTokens}. {@code masks}: {@link StepLayout#maskInts} ints a mask.
+     */
+    public void maskLogits(CudaStream stream, long logits, long params, long masks, int rows, int vocab) {
+        args.begin().pointer(logits).pointer(params).pointer(masks).i32(vocab)
+                .launch(function("mask_logits"), MASK_BLOCKS_PER_ROW, rows, 1, 256, 0, stream);
     }
 
     /**

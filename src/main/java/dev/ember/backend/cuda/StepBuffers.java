@@ -18,6 +18,8 @@ final class StepBuffers implements AutoCloseable {
      * {@code row * SamplingParams.MAX_LOGPROBS}.
      */
     final DeviceBuffer logprob, topIds, topLogprobs;
+    /** The step's token masks (mask_logits): up to one an output row, {@link StepLayout#maskInts} ints each. */
+    final DeviceBuffer tokenMasks;
     final PinnedBuffer hostLogits;
 
     StepBuffers(ModelConfig config, AttentionShape shape, DType type, int rows, int chunks, int maxStride) {
@@ -42,6 +44,7 @@ final class StepBuffers implements AutoCloseable {
         logprob = DeviceBuffer.allocate(4L * chunks);
         topIds = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
         topLogprobs = DeviceBuffer.allocate(4L * chunks * SamplingParams.MAX_LOGPROBS);
+        tokenMasks = DeviceBuffer.allocate(4L * chunks * StepLayout.maskInts(config.vocabSize()));
         hostLogits = PinnedBuffer.allocate(logits.byteSize());
     }
 
@@ -50,6 +53,7 @@ final class StepBuffers implements AutoCloseable {
         long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                 + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
         long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 8 + 8L * SamplingParams.MAX_LOGPROBS
+                + 4L * StepLayout.maskInts(c.vocabSize())
                 + 4 * (EmberKernels.decodePartialFloats(1, s, EmberKernels.MAX_DECODE_SPLITS) + EmberKernels.decodeMaxSumFloats(1, s, EmberKernels.MAX_DECODE_SPLITS));
         return perRow * rows + perChunk * chunks + 4 * StepLayout.capacityInts(rows, chunks, maxStride);
     }
@@ -61,7 +65,7 @@ final class StepBuffers implements AutoCloseable {
     @Override
     public void close() {
         for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
-                partialOut, partialMaxSum, meta, sampled, logprob, topIds, topLogprobs}) {
+                partialOut, partialMaxSum, meta, sampled, logprob, topIds, topLogprobs, tokenMasks}) {
             b.close();
         }
         hostLogits.close();

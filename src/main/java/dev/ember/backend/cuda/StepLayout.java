@@ -30,10 +30,14 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
     static final int MAX_ROW_BY_ROW = 16;
 
     /**
-     * Mode, top-k, temperature, top-p and uniform draw of each output (floats as their bits), then how many top logprobs
-     * token_logprobs computes for it (-1: none on the device). SAMPLE_PARAMS in sampling.cu is the same number.
+     * Mode, top-k, temperature, top-p and uniform draw of each output (floats as their bits), how many top logprobs
+     * token_logprobs computes for it (-1: none on the device), and which of the step's token masks mask_logits applies
+     * to its row (-1: none). SAMPLE_PARAMS in sampling.cu is the same number.
      */
-    static final int SAMPLE_PARAMS = 6;
+    static final int SAMPLE_PARAMS = 7;
+
+    /** The carry's count and source address (two ints) before its pairs: {@link #carry()}. */
+    static final int CARRY_HEADER = 3;
 
     /**
      * Checks the batch (each table holds its chunk's slots, each token is in the vocabulary) and sizes its metadata; the
@@ -168,25 +172,32 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         return sampling() + SAMPLE_PARAMS * outputs;
     }
 
-    /** The arrays above, which a captured decode graph reads. */
-    int totalInts() {
+    /**
+     * What carry_tokens (embedding.cu) reads first in the step: how many chunks take their last token from a step
+     * that samples it on the device, and that step's sampled-token buffer (a device address, low and high halves).
+     * In the metadata, so that a captured graph carries whatever its replay is given.
+     */
+    int carry() {
         return blockTables() + chunks * stride;
     }
 
-    /**
-     * After them, read outside any graph: a pair (row, output of the source step) for each chunk whose last token the
-     * step it carries from samples on the device (carry_tokens in embedding.cu).
-     */
+    /** After the carry's header, a pair (row, output of the source step) for each carried chunk. */
     int carried() {
-        return totalInts();
+        return carry() + CARRY_HEADER;
+    }
+
+    /** The arrays above, which a captured decode graph reads. */
+    int totalInts() {
+        return carried() + 2 * chunks;
     }
 
     /**
-     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its last row, the source step's output)
-     * after the layout's arrays. Padding rows (past the batch's chunks) write to {@code scratchBlock}. Returns the number
-     * of carried chunks.
+     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its last row, the source step's output),
+     * their count and {@code carrySource}, the device address of the sampled tokens they are taken from (0 where none
+     * is carried). Padding rows (past the batch's chunks) write to {@code scratchBlock}. Returns the number of carried
+     * chunks.
      */
-    int writeMetadata(ForwardBatch batch, KvCacheSpec kvSpec, int scratchBlock, MemorySegment m) {
+    int writeMetadata(ForwardBatch batch, KvCacheSpec kvSpec, int scratchBlock, long carrySource, MemorySegment m) {
         int bs = kvSpec.blockSize();
         int row = 0, output = 0, prefills = 0, decodes = 0, carried = 0;
         List<ForwardBatch.Chunk> batchChunks = batch.chunks();
@@ -256,6 +267,9 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 setInt(m, lastRows() + output++, row - k);
             }
         }
+        setInt(m, carry(), carried);
+        setInt(m, carry() + 1, (int) carrySource);
+        setInt(m, carry() + 2, (int) (carrySource >>> 32));
         return carried;
     }
 
@@ -281,9 +295,39 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, at + 4, Float.floatToRawIntBits(uniform));
             boolean asks = CudaSubmittedStep.logprobsOnDevice(s);
             setInt(m, at + 5, asks ? s.topLogprobs() : -1);
+            setInt(m, at + 6, -1);
             logprobs |= asks;
         }
         return logprobs;
+    }
+
+    /**
+     * For each output whose sampler's grammar is applied on the device ({@link CudaSubmittedStep#masksOnDevice}), the
+     * tokens it allows as a mask of {@link #maskInts} ints in {@code masks} (a bit a token, packed one mask after
+     * another), and the mask's index in the output's sampling parameters (after {@link #writeSampling}). Returns how
+     * many masks were written.
+     */
+    int writeMasks(Sampler[] samplers, int batchOutputs, int vocab, MemorySegment m, MemorySegment masks) {
+        int written = 0;
+        long bytes = 4L * maskInts(vocab);
+        for (int c = 0; c < Math.min(outputs, batchOutputs); c++) {
+            if (!CudaSubmittedStep.masksOnDevice(samplers[c])) {
+                continue;
+            }
+            MemorySegment mask = masks.asSlice(written * bytes, bytes);
+            mask.fill((byte) 0);
+            long[] words = samplers[c].allowedTokens().toLongArray();
+            for (int w = 0; w < words.length; w++) {
+                mask.set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * w, words[w]);
+            }
+            setInt(m, sampling() + SAMPLE_PARAMS * c + 6, written++);
+        }
+        return written;
+    }
+
+    /** Ints of one token mask: a bit a token, in whole 64-bit words (so that a BitSet's words copy straight in). */
+    static int maskInts(int vocab) {
+        return 2 * ((vocab + 63) / 64);
     }
 
     /**
@@ -292,7 +336,7 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
      * row, its sampling parameters, its carried pair and its block table.
      */
     static long capacityInts(int rows, int chunks, int maxStride) {
-        return 5L * rows + (7L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride;
+        return 5L * rows + (7L + SAMPLE_PARAMS) * chunks + (long) chunks * maxStride + CARRY_HEADER;
     }
 
     /** The power of two at or above {@code blocks}: the block-table width of a sequence of that many blocks. */

@@ -1,17 +1,14 @@
 package dev.ember.backend.cuda;
 
 /**
- * What a step queues after its logits: nothing (they are copied back whole), sample_tokens, or sample_tokens and then
- * token_logprobs. Part of a captured graph's key, since the graph holds those launches.
+ * What a step queues after its logits: nothing ({@link CudaModelRunner#forward}: they are copied back whole), or
+ * sample_tokens, after mask_logits where some row's grammar is applied on the device ({@code masks}) and before
+ * token_logprobs where some row's logprobs are computed there ({@code logprobs}). Part of a captured graph's key, since
+ * the graph holds those launches: a step where no row needs one does not launch it (token_logprobs reads each asking
+ * row twice over).
  */
-enum StepSampling {
-    /** {@link CudaModelRunner#forward}: the logits themselves are the step's result. */
-    NONE,
+record StepSampling(boolean tokens, boolean masks, boolean logprobs) {
+    static final StepSampling NONE = new StepSampling(false, false, false);
     /** A submitted step: each output's token chosen on the device. */
-    TOKENS,
-    /**
-     * A submitted step where some output's logprobs are computed on the device too. Kept apart from {@link #TOKENS}
-     * because token_logprobs reads each asking row twice over: a step where none asks does not launch it.
-     */
-    TOKENS_AND_LOGPROBS
+    static final StepSampling TOKENS = new StepSampling(true, false, false);
 }

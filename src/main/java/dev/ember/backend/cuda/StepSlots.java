@@ -30,7 +30,7 @@ final class StepSlots implements AutoCloseable {
      */
     static final class Slot implements AutoCloseable {
         final CudaEvent done = CudaEvent.create();
-        PinnedBuffer hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs;
+        PinnedBuffer hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs, hostMasks;
         CudaSubmittedStep owner;
 
         /** Grows the buffers to the runner's step buffers; called only while no step of this slot is in flight. */
@@ -40,6 +40,7 @@ final class StepSlots implements AutoCloseable {
             hostLogprob = atLeast(hostLogprob, a.logprob.byteSize());
             hostTopIds = atLeast(hostTopIds, a.topIds.byteSize());
             hostTopLogprobs = atLeast(hostTopLogprobs, a.topLogprobs.byteSize());
+            hostMasks = atLeast(hostMasks, a.tokenMasks.byteSize());
         }
 
         private static PinnedBuffer atLeast(PinnedBuffer buffer, long bytes) {
@@ -54,7 +55,7 @@ final class StepSlots implements AutoCloseable {
 
         @Override
         public void close() {
-            for (PinnedBuffer b : new PinnedBuffer[] {hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs}) {
+            for (PinnedBuffer b : new PinnedBuffer[] {hostMeta, hostSampled, hostLogprob, hostTopIds, hostTopLogprobs, hostMasks}) {
                 if (b != null) {
                     b.close();
                 }

@@ -12,7 +12,10 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Greedy and top-k/top-p choice, and the logprobs of a chosen token, on the GPU against the host's references. */
+/**
+ * Greedy and top-k/top-p choice, a grammar's mask, and the logprobs of a chosen token, on the GPU against the host's
+ * references.
+ */
 class SamplingKernelsTest {
     private final Random random = new Random();
 
@@ -29,6 +32,43 @@ class SamplingKernelsTest {
      * Vocabularies whose rows start off 16 bytes (not a multiple of 4: a head and a tail of single floats around the
      * 16-byte loads), tiny ones (all head), and ties placed in the head, the body and the tail of a row.
      */
+    /**
+     * mask_logits: in the rows whose parameters name a mask, exactly the tokens the mask leaves out become -inf (masks
+     * packed in whole 64-bit words of random bits, those past the vocabulary too); other rows untouched.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {151_936, 1_027, 64, 63, 5})
+    void maskLogitsSetsTheTokensAMaskLeavesOutToMinusInfinity(int vocab) {
+        Gpu.context();
+        int rows = 5, words = StepLayout.maskInts(vocab);
+        float[] x = logits(rows, vocab);
+        int[] params = new int[StepLayout.SAMPLE_PARAMS * rows];
+        int[] named = {1, -1, 0, -1, 2};  // rows 0, 2 and 4 masked, by masks 1, 0 and 2
+        int[] masks = new int[3 * words];
+        for (int i = 0; i < masks.length; i++) {
+            masks[i] = random.nextInt();
+        }
+        for (int r = 0; r < rows; r++) {
+            params[StepLayout.SAMPLE_PARAMS * r + 6] = named[r];
+        }
+        try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer dp = Gpu.uploadInts(params);
+             DeviceBuffer dm = Gpu.uploadInts(masks)) {
+            Gpu.kernels().maskLogits(Gpu.stream(), dx.address(), dp.address(), dm.address(), rows, vocab);
+            Gpu.stream().synchronize();
+            float[] got = Gpu.download(dx, DType.F32, rows * vocab);
+            int out = 0;
+            for (int r = 0; r < rows; r++) {
+                for (int t = 0; t < vocab; t++) {
+                    boolean kept = named[r] < 0 || (masks[named[r] * words + t / 32] >>> (t % 32) & 1) == 1;
+                    float expected = kept ? x[r * vocab + t] : Float.NEGATIVE_INFINITY;
+                    assertEquals(expected, got[r * vocab + t], "vocab " + vocab + " row " + r + " token " + t);
+                    out += kept ? 0 : 1;
+                }
+            }
+            assertTrue(out > 0, "some tokens were masked out");
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {151_936, 128_256, 32_003, 6_145, 1_027, 5, 2})
     void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies(int vocab) {

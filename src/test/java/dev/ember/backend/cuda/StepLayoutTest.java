@@ -5,15 +5,21 @@ import dev.ember.backend.SubmittedStep;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.sampling.Sampler;
+import dev.ember.sampling.SamplingParams;
+import dev.ember.sampling.ScriptedGrammar;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.BitSet;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Which steps a graph can replay, and how they are padded (no GPU needed). */
 class StepLayoutTest {
@@ -54,7 +60,9 @@ class StepLayoutTest {
         int scratch = spec.numBlocks();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
-            padded.writeMetadata(batch, spec, scratch, m);
+            assertEquals(0, padded.writeMetadata(batch, spec, scratch, 0, m));
+            assertEquals(0, read(m, padded.carry()), "a replay of the graph carries nothing");
+            assertTrue(padded.totalInts() <= StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
             // The real chunks as an eager step writes them.
             assertEquals(10, read(m, padded.chunkRowStart() + 2));
             assertEquals(60, read(m, padded.chunkStartPosition() + 2));
@@ -84,7 +92,7 @@ class StepLayoutTest {
         assertEquals(new StepLayout(6, 2, 2, 2, 0, padded.stride(), 3), padded, "a catch-up stays a prefill");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
-            padded.writeMetadata(batch, spec, spec.numBlocks(), m);
+            padded.writeMetadata(batch, spec, spec.numBlocks(), 0, m);
             assertEquals(2, read(m, padded.lastRows()));
             assertEquals(5, read(m, padded.lastRows() + 1), "the padding chunk's last row");
         }
@@ -99,7 +107,7 @@ class StepLayoutTest {
         assertEquals(0, layout.evenLength());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(layout.rows(), Math.max(layout.chunks(), layout.outputs()), MAX_STRIDE));
-            layout.writeMetadata(batch, spec, spec.numBlocks(), m);
+            layout.writeMetadata(batch, spec, spec.numBlocks(), 0, m);
             for (int k = 0; k < 4; k++) {
                 assertEquals(k, read(m, layout.decodeRows() + k), "rows 0 (the decode) and 1-3 (the verification)");
                 assertEquals(k == 0 ? 0 : 1, read(m, layout.rowChunk() + k));
@@ -127,11 +135,56 @@ class StepLayoutTest {
         assertEquals(3, padded.uniformLength());
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
-            assertEquals(2, padded.writeMetadata(batch, spec, spec.numBlocks(), m));
+            long source = 0x7f12_3456_789aL;
+            assertEquals(2, padded.writeMetadata(batch, spec, spec.numBlocks(), source, m));
+            assertEquals(2, read(m, padded.carry()), "two chunks carry");
+            assertEquals(source, Integer.toUnsignedLong(read(m, padded.carry() + 1)) | (long) read(m, padded.carry() + 2) << 32,
+                    "the draft's sampled tokens, as carry_tokens reads the address");
             assertEquals(2, read(m, padded.carried()), "the first verification's last row");
             assertEquals(1, read(m, padded.carried() + 1), "takes the draft step's output 1");
             assertEquals(5, read(m, padded.carried() + 2));
             assertEquals(0, read(m, padded.carried() + 3));
+        }
+    }
+
+    /**
+     * A grammar's row drawn on the device: its sampling parameters name its mask, the mask holds exactly the tokens the
+     * grammar allows, a bit each, and the masks of several rows are packed one after another; other rows name none.
+     */
+    @Test
+    void rowsHeldToAGrammarNameTheirMasksAndTheMasksHoldTheirTokens() {
+        BitSet first = new BitSet(), second = new BitSet();
+        random.ints(300, 0, VOCAB).forEach(first::set);
+        second.set(VOCAB - 1);
+        second.set(0);
+        Sampler[] samplers = {
+                new Sampler(SamplingParams.greedy(8).withGrammar(new ScriptedGrammar(accepted -> first)), VOCAB),
+                new Sampler(SamplingParams.greedy(8), VOCAB),
+                new Sampler(SamplingParams.greedy(8).withTemperature(0.7f).withGrammar(new ScriptedGrammar(accepted -> second)), VOCAB),
+                new Sampler(SamplingParams.greedy(8).withGrammar(new ScriptedGrammar(accepted -> first)).withLogprobs(2), VOCAB)};
+        assertTrue(CudaSubmittedStep.masksOnDevice(samplers[0]) && !CudaSubmittedStep.samplesOnHost(samplers[0]));
+        assertTrue(CudaSubmittedStep.samplesOnHost(samplers[3]), "logprobs of a masked row are the raw row's: drawn on the host");
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 1, 1), chunk(7, 1, 1), chunk(60, 1, 1), chunk(3, 1, 1));
+        StepLayout layout = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
+        int words = StepLayout.maskInts(VOCAB);
+        assertEquals(32, words, "whole 64-bit words: 1000 tokens in 16 of them");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(layout.rows(), layout.outputs(), MAX_STRIDE));
+            MemorySegment masks = arena.allocate(4L * words * layout.outputs());
+            layout.writeSampling(samplers, 4, m);
+            assertEquals(2, layout.writeMasks(samplers, 4, VOCAB, m, masks));
+            int[] named = new int[4];
+            for (int c = 0; c < 4; c++) {
+                named[c] = read(m, layout.sampling() + StepLayout.SAMPLE_PARAMS * c + 6);
+            }
+            assertArrayEquals(new int[] {0, -1, 1, -1}, named);
+            for (int k = 0; k < 2; k++) {
+                BitSet expected = k == 0 ? first : second;
+                for (int token = 0; token < 32 * words; token++) {
+                    int word = masks.getAtIndex(ValueLayout.JAVA_INT, (long) k * words + token / 32);
+                    assertEquals(expected.get(token), (word >>> (token % 32) & 1) == 1, "mask " + k + " token " + token);
+                }
+            }
         }
     }
 
