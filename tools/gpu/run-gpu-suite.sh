@@ -44,10 +44,6 @@
 #       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
 #       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape, and of the prefill
 #       attention of a 1024-token prompt of the 8B shape.
-#   bash .gpu/bundle-gpu/run-gpu-suite.sh products
-#       The tensor-core product of Ember's own (product.cu; a candidate with EMBER_PRODUCTS_MMA=1): its test, bench
-#       kernel's products with it beside cuBLASLt (Qwen3-0.6B at 16, 64 and 256 rows, the 8B shape at 16 and 64), then
-#       ab rows (offline Qwen3-0.6B and batch 64 of the 8B shape, each with and without it).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh grammar
 #       Structured output: ember generate of 64 prompts held to a JSON object, the mask on the device and on the host,
 #       and as free text; tokens/s of each and the outputs checked.
@@ -737,7 +733,7 @@ pack_results() {
 
 # The tests of a change to the kernels, the runner or the engine (check and round run them).
 CHECK_TESTS=()
-for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest ProductMmaKernelTest SamplingKernelsTest CudaModelRunnerTest \
+for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest SamplingKernelsTest CudaModelRunnerTest \
              CudaForwardAndSampleTest CudaOverlapTest CudaSpeculativeTest CudaStreamingTest CudaLogprobsTest; do
   CHECK_TESTS+=(--select-class=dev.ember.backend.cuda.$class)
 done
@@ -778,28 +774,6 @@ case "${1:-}" in
   peer) unpack; peer; summary; pack_results ;;
   p2p) unpack; host_info; p2p; pack_results ;;
   bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
-  products)
-    # The tensor-core product of Ember's own (product.cu, a candidate only with EMBER_PRODUCTS_MMA=1) in one call: its
-    # test, bench kernel's products with it beside cuBLASLt, then ab rows with and without it (rounds: AB_ROUNDS).
-    unpack; host_info
-    rc=0; tests --select-class=dev.ember.backend.cuda.ProductMmaKernelTest --select-class=dev.ember.backend.cuda.GemvKernelTest || rc=$?
-    grep -E 'tests (successful|failed)|✘' "$OUT_DIR/tests.log" | tee "$OUT_DIR/products.log" || true
-    if [ $rc -eq 0 ]; then
-      for entry in "qwen3-0.6b|16,64,256" "llama-3.1-8b|16,64"; do
-        echo "== EMBER_PRODUCTS_MMA=1 ember bench kernel --preset ${entry%%|*} --batch ${entry#*|} (products)" | tee -a "$OUT_DIR/products.log"
-        EMBER_PRODUCTS_MMA=1 timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench kernel --backend cuda \
-          --preset "${entry%%|*}" --batch "${entry#*|}" > "$OUT_DIR/kernel-${entry%%|*}.log" 2>&1 || echo "(bench kernel failed: exit $?)"
-        grep -E 'matmul|lm_head' "$OUT_DIR/kernel-${entry%%|*}.log" | tee -a "$OUT_DIR/products.log" || true
-      done
-      AB_ROWS="${AB_ROWS:-offline-qwen3|bench offline --backend cuda --preset qwen3-0.6b --runs 2
-offline-qwen3-mma|bench offline --backend cuda --preset qwen3-0.6b --runs 2|EMBER_PRODUCTS_MMA=1
-b64|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1
-b64-mma|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1|EMBER_PRODUCTS_MMA=1}" ab
-      cat "$OUT_DIR/products.log" "$OUT_DIR/summary.txt" > /tmp/products-summary.txt && mv /tmp/products-summary.txt "$OUT_DIR/summary.txt"
-    else
-      cp "$OUT_DIR/products.log" "$OUT_DIR/summary.txt"
-    fi
-    cat "$OUT_DIR/summary.txt"; pack_results; exit $rc ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;
@@ -832,5 +806,5 @@ b64-mma|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-l
     pack_results ;;
   ab) unpack; host_info; ab; pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | soak | ab | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | serving | profile | spec | profile+spec | streaming | check | round | soak | grammar | ab | report | ember ARGS..." >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 // Shared by the kernels that stage tiles with cp.async or bulk copies and multiply on the tensor cores (mma.sync
-// m16n8k16, 16-bit operands, fp32 accumulation): attention_prefill_mma.cu, attention_decode.cu and product.cu.
+// m16n8k16, 16-bit operands, fp32 accumulation): attention_prefill_mma.cu and attention_decode.cu.
 #pragma once
 
 #include "common.cuh"

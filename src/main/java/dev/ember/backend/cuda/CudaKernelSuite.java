@@ -52,8 +52,6 @@ final class CudaKernelSuite implements KernelSuite {
     private final DeviceBuffer flush;
     private final DeviceBuffer flushX;
     private final DeviceBuffer flushOut;
-    /** product_mma's sums of split k, where it is timed. */
-    private final DeviceBuffer partials;
 
     CudaKernelSuite(CudaContext context, Workload w) {
         context.makeCurrent();
@@ -75,7 +73,6 @@ final class CudaKernelSuite implements KernelSuite {
             this.flush = random(DType.BF16, flushRows * FLUSH_COLUMNS, 0f, 1f);
             this.flushX = random(DType.BF16, FLUSH_COLUMNS, 0f, 1f);
             this.flushOut = allocate(flushRows * F);
-            this.partials = MatrixProducts.TENSOR_CORE_CANDIDATES ? allocate(MatrixProducts.PARTIAL_BYTES) : null;
             new Step(w).addAll();
             stream.synchronize();
         } catch (RuntimeException e) {
@@ -219,10 +216,7 @@ final class CudaKernelSuite implements KernelSuite {
             }
         }
 
-        /**
-         * The product with cuBLASLt, with the matrix-vector kernel where it takes the shape, and with the tensor-core
-         * product where it does and EMBER_PRODUCTS_MMA=1 makes it a candidate.
-         */
+        /** The product with cuBLASLt, and with the matrix-vector kernel where it takes the shape. */
         void products(String kernel, String phase, DeviceBuffer in, DeviceBuffer weights, DeviceBuffer out, DType outType,
                       int m, int n, int k) {
             String dims = "m=" + m + " n=" + n + " k=" + k;
@@ -235,13 +229,6 @@ final class CudaKernelSuite implements KernelSuite {
                     String label = "gemv (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
                     launch(new Case(kernel, label, phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
                             weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps));
-                }
-            }
-            for (MatrixProducts.Implementation i : MatrixProducts.Implementation.TENSOR_CORE) {
-                if (MatrixProducts.TENSOR_CORE_CANDIDATES && kernels.productMmaSupports(type, m, k, i.columns)) {
-                    launch(new Case(kernel, "product_mma (" + i.columns + " columns a block)", phase, dims, m, bytes, flops), () ->
-                            kernels.productMma(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k,
-                                    i.columns, partials.address(), partials.byteSize()));
                 }
             }
         }
@@ -300,7 +287,7 @@ final class CudaKernelSuite implements KernelSuite {
         return 3L * rows * ff * t;
     }
 
-    /** gemv.cu, product.cu and cuBLASLt: the weights once, the input rows, the output rows in the output type. */
+    /** gemv.cu and cuBLASLt: the weights once, the input rows, the output rows in the output type. */
     static long matmulBytes(int m, int n, int k, int t, int outBytes) {
         return (long) n * k * t + (long) m * k * t + (long) m * n * outBytes;
     }

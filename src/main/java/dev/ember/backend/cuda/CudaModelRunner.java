@@ -399,7 +399,7 @@ final class CudaModelRunner implements ModelRunner {
             sampling = new StepSampling(true, masks > 0, logprobs);
         }
         long choosing = System.nanoTime();
-        chooseProducts(layout, replay);
+        chooseProducts(layout);
         long chosen = System.nanoTime();
         counts.chooseNanos += chosen - choosing;
         stages.enter(Stage.MEMCPY_H2D);
@@ -453,7 +453,7 @@ final class CudaModelRunner implements ModelRunner {
     private void capture(int size, int stride) {
         StepLayout layout = StepLayout.decode(size, stride);
         long choosing = System.nanoTime();
-        chooseProducts(layout, true);
+        chooseProducts(layout);
         counts.chooseNanos += System.nanoTime() - choosing;
         graphs.graph(layout, decodeSplits(layout), StepSampling.TOKENS);
     }
@@ -461,11 +461,10 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * Decides, before the first step of each small size, between cuBLASLt and the matrix-vector kernel for the
      * layers' products (when the step has few rows) and the output projection (when it has few chunks), timing
-     * them on this step's scratch buffers; with EMBER_PRODUCTS_MMA=1 also the decode ladder's larger sizes
-     * ({@code ladder}: the sizes graphs are captured for, timed at warm-up), where the tensor-core product competes.
-     * Other sizes (prefill chunks of any length) are never timed, so that no step of a run waits for timing.
+     * them on this step's scratch buffers. Larger steps (prefill chunks of any length) are never timed, so that no step
+     * of a run waits for timing.
      */
-    private void chooseProducts(StepLayout layout, boolean ladder) {
+    private void chooseProducts(StepLayout layout) {
         int rows = layout.rows(), outputs = layout.outputs();
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
         StepBuffers a = buffers;
@@ -474,7 +473,7 @@ final class CudaModelRunner implements ModelRunner {
         float eps = (float) config.rmsNormEps();
         Runnable norm = () -> kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(),
                 a.normed.address(), 0, rows, h, eps, false);
-        if (rows <= EmberKernels.GEMV_MAX_ROWS || ladder && MatrixProducts.timesRows(rows)) {
+        if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
             products.choose(stream, type, a.normed.address(), layers.attentionAddresses(LayerResidency.Attention::qkv),
                     a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h, norm);
@@ -485,7 +484,7 @@ final class CudaModelRunner implements ModelRunner {
             products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
                     a.delta.address(), DType.F32, rows, h, ff, norm);
         }
-        if (outputs <= EmberKernels.GEMV_MAX_ROWS || ladder && MatrixProducts.timesRows(outputs)) {
+        if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
                     DType.F32, outputs, config.vocabSize(), h, norm);
         }

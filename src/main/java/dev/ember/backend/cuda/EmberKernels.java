@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "product", "memory");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -83,13 +83,6 @@ public final class EmberKernels implements AutoCloseable {
     private static final int MASK_BLOCKS_PER_ROW = 64;
     /** The most rows of x the matrix-vector kernels take (gemv.cu). */
     public static final int GEMV_MAX_ROWS = 8;
-    /**
-     * product_mma's tiles (product.cu): 64 of k a tile (128 bytes a row of 16-bit elements), x in chunks of 64 rows, at
-     * most four (256 rows), three stages of shared memory.
-     */
-    private static final int PRODUCT_MMA_TILE = 64;
-    public static final int PRODUCT_MMA_MAX_ROWS = 4 * PRODUCT_MMA_TILE;
-    private static final int PRODUCT_MMA_STAGES = 3;
     /** The widest query-head group accepted (the decode kernel takes groups wider than 4 in batches of 4 heads). */
     public static final int MAX_GROUP = 32;
 
@@ -716,68 +709,6 @@ public final class EmberKernels implements AutoCloseable {
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
         return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "")
                 + (warps > 1 ? "_w" + warps : "");
-    }
-
-    /**
-     * Whether product_mma takes the shape with {@code columns} (128, 64 or 32) output columns a block: 16-bit operands, up to
-     * 256 rows, k a multiple of 8, on sm_80 and later, its stages within the GPU's shared memory a block.
-     */
-    public boolean productMmaSupports(DType type, int m, int k, int columns) {
-        return type != DType.F32 && m >= 1 && m <= PRODUCT_MMA_MAX_ROWS && k % 8 == 0
-                && (columns == 128 || columns == 64 || columns == 32)
-                && device.computeMajor() >= 8 && productMmaSharedBytes(m, columns) <= device.maxSharedMemoryPerBlock();
-    }
-
-    /** product_mma's shared memory: its stages of a tile of k (2 bytes an element) of the weights' rows and of x's. */
-    private static int productMmaSharedBytes(int m, int columns) {
-        return PRODUCT_MMA_STAGES * (columns + PRODUCT_MMA_TILE * productMmaChunks(m)) * PRODUCT_MMA_TILE * 2;
-    }
-
-    /** product_mma's chunks of 64 rows of x for m rows: 1, 2 or 4 (its builds). */
-    private static int productMmaChunks(int m) {
-        return m <= PRODUCT_MMA_TILE ? 1 : m <= 2 * PRODUCT_MMA_TILE ? 2 : 4;
-    }
-
-    /**
-     * {@code out[m][n] = x[m][k] · w[n][k]ᵀ} on the tensor cores for a batch of rows (product.cu), {@code columns} (128,
-     * 64 or 32) output columns a block; x and w in {@code type}, out fp32 or rounded to the storage type; operands 16-byte
-     * aligned. Where the product's blocks would leave multiprocessors idle, k is split ({@link #productMmaSplits}) and
-     * the splits' fp32 sums, written to {@code partial} ({@code partialBytes} of device memory, 0 for none), are added by
-     * product_reduce.
-     */
-    public void productMma(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k,
-                           int columns, long partial, long partialBytes) {
-        if (!productMmaSupports(type, m, k, columns) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
-            throw new IllegalArgumentException("product_mma does not take " + type + "->" + outType + " m=" + m + " k=" + k
-                    + " with " + columns + " columns a block");
-        }
-        int shared = productMmaSharedBytes(m, columns), splits = productMmaSplits(m, n, k, columns, partialBytes);
-        args.begin().pointer(x).pointer(w).pointer(out).pointer(partial).i32(m).i32(n).i32(k)
-                .launch(withSharedMemory(typed(productMmaKernel(m, outType, columns), type), shared),
-                        (n + columns - 1) / columns, splits, 1, 256, shared, stream);
-        if (splits > 1) {
-            int count = m * n;
-            args.begin().pointer(partial).pointer(out).i32(count).i32(splits)
-                    .launch(typed("product_reduce", outType), Math.min((count + 255) / 256, 4 * device.multiprocessors()), 1, 1,
-                            256, 0, stream);
-        }
-    }
-
-    /**
-     * The runs product_mma splits k into: enough for its blocks to reach every multiprocessor where its columns alone
-     * do not, each run two tiles of 64 of k or more, and no more than {@code partialBytes} of fp32 sums hold; 1 where
-     * the columns fill the GPU (or no room is given).
-     */
-    int productMmaSplits(int m, int n, int k, int columns, long partialBytes) {
-        int blocks = (n + columns - 1) / columns, tiles = (k + PRODUCT_MMA_TILE - 1) / PRODUCT_MMA_TILE;
-        int wanted = (device.multiprocessors() + blocks - 1) / blocks;
-        long room = partialBytes / (4L * m * n);
-        return (int) Math.max(1, Math.min(wanted, Math.min(tiles / 2, room)));
-    }
-
-    /** product.cu's entry for {@code m} rows, the output type and the columns a block, less its type suffix. */
-    static String productMmaKernel(int m, DType outType, int columns) {
-        return "product_mma_c" + productMmaChunks(m) + "_n" + columns + (outType == DType.F32 ? "" : "_rounded");
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

@@ -13,8 +13,7 @@ import java.util.concurrent.ConcurrentMap;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
- * batches) Ember's matrix-vector kernel (and, with EMBER_PRODUCTS_MMA=1, its tensor-core product up to 256 rows),
- * whichever {@link #choose} measured fastest for that shape on this GPU. At
+ * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
  * Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
@@ -28,19 +27,11 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W|MMA128|MMA64|MMA32, for measuring: every shape that would be
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every shape that would be
      * timed and that the implementation takes runs it untimed (a product timed alone does not see what a step's
      * neighbouring kernels overlap).
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
-
-    /**
-     * EMBER_PRODUCTS_MMA=1 adds the tensor-core product of Ember's own (product_mma) to the candidates of every shape it
-     * takes, up to 256 rows, and times the decode ladder's sizes above 8 rows for it: off until it is measured to win.
-     */
-    static final boolean TENSOR_CORE_CANDIDATES = "1".equals(System.getenv("EMBER_PRODUCTS_MMA"));
-    /** Room for product_mma's fp32 sums of split k: 16 MiB, 256 rows by 1024 columns in 16 splits. */
-    static final long PARTIAL_BYTES = 16L << 20;
 
     /** Every choice of this process, by GPU and launch mode. */
     private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
@@ -48,8 +39,6 @@ final class MatrixProducts implements AutoCloseable {
     private final CublasLt blas;
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
-    /** product_mma's sums of split k, allocated when it first runs. */
-    private DeviceBuffer partials;
 
     record Shape(DType type, DType outType, int m, int n, int k) {
     }
@@ -60,30 +49,20 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
-     * slices and two warps, or 4 slices and four warps (more of a short row in flight at once); the tensor-core product
-     * with 128, 64 or 32 output columns a block.
+     * slices and two warps, or 4 slices and four warps (more of a short row in flight at once).
      */
     enum Implementation {
-        CUBLASLT(0, 0, 0), GEMV4(4, 1, 0), GEMV8(8, 1, 0), GEMV8_2W(8, 2, 0), GEMV4_4W(4, 4, 0), MMA128(0, 0, 128), MMA64(0, 0, 64),
-        MMA32(0, 0, 32);
+        CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
 
         /** The matrix-vector kernel's builds. */
         static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i.inFlight > 0).toList();
-        /** The tensor-core product's builds. */
-        static final List<Implementation> TENSOR_CORE = Arrays.stream(values()).filter(i -> i.columns > 0).toList();
 
-        final int inFlight, warps, columns;
+        final int inFlight, warps;
 
-        Implementation(int inFlight, int warps, int columns) {
+        Implementation(int inFlight, int warps) {
             this.inFlight = inFlight;
             this.warps = warps;
-            this.columns = columns;
         }
-    }
-
-    /** Whether {@link #choose} would time anything for a product of {@code m} rows: more than 8 only with product_mma. */
-    static boolean timesRows(int m) {
-        return m <= EmberKernels.GEMV_MAX_ROWS || TENSOR_CORE_CANDIDATES && m <= EmberKernels.PRODUCT_MMA_MAX_ROWS;
     }
 
     /** What was measured for a shape: microseconds per product of each candidate, and the fastest, which is used. */
@@ -104,18 +83,13 @@ final class MatrixProducts implements AutoCloseable {
 
     /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
     void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        Choice c = timesRows(m) ? choices.get(new Shape(type, outType, m, n, k)) : null;
+        Choice c = m <= EmberKernels.GEMV_MAX_ROWS ? choices.get(new Shape(type, outType, m, n, k)) : null;
         run(c == null ? Implementation.CUBLASLT : c.chosen(), stream, type, x, w, out, outType, m, n, k);
     }
 
     private void run(Implementation i, CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, x, w, out, outType, m, n, k);
-        } else if (i.columns > 0) {
-            if (partials == null) {
-                partials = DeviceBuffer.allocate(PARTIAL_BYTES);
-            }
-            kernels.productMma(stream, type, x, w, out, outType, m, n, k, i.columns, partials.address(), partials.byteSize());
         } else {
             kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.warps);
         }
@@ -138,9 +112,6 @@ final class MatrixProducts implements AutoCloseable {
         List<Implementation> candidates = new ArrayList<>(List.of(Implementation.CUBLASLT));
         if (EmberKernels.gemvSupports(type, m, k)) {
             candidates.addAll(Implementation.MATRIX_VECTOR);
-        }
-        if (TENSOR_CORE_CANDIDATES) {
-            Implementation.TENSOR_CORE.stream().filter(i -> kernels.productMmaSupports(type, m, k, i.columns)).forEach(candidates::add);
         }
         if (candidates.size() == 1) {
             return;
@@ -198,8 +169,5 @@ final class MatrixProducts implements AutoCloseable {
     @Override
     public void close() {
         blas.close();
-        if (partials != null) {
-            partials.close();
-        }
     }
 }
