@@ -4,6 +4,9 @@ import dev.ember.tokenizer.Tokenizer;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -133,17 +136,42 @@ public final class VocabularyTrie {
 
     /** Adds to {@code allowed} every token whose bytes {@code state} reads whole. */
     void allowed(JsonMachine.State state, BitSet allowed) {
-        walk(0, state, allowed);
+        new Walk(allowed).from(0, state);
     }
 
-    private void walk(int node, JsonMachine.State state, BitSet allowed) {
-        for (int child = node + 1; child < end[node]; child = end[child]) {
-            JsonMachine.State next = state.read(label[child] & 0xff);
-            if (next != null) {
-                for (int t = tokenStart[child]; t < tokenStart[child + 1]; t++) {
-                    allowed.set(tokens[t]);
+    /**
+     * One walk of the trie. Most of its nodes meet a state some other node met before (inside a string every letter
+     * leads to the same state), so each state's step on a byte is computed once: the states reached are interned (equal
+     * states become one object) and each keeps its 256 successors, found by identity.
+     */
+    private final class Walk {
+        /** Where a byte cannot be read. */
+        private static final JsonMachine.State DEAD = new JsonMachine.State(java.util.List.of());
+
+        private final BitSet allowed;
+        private final Map<JsonMachine.State, JsonMachine.State> interned = new HashMap<>();
+        private final Map<JsonMachine.State, JsonMachine.State[]> successors = new IdentityHashMap<>();
+
+        Walk(BitSet allowed) {
+            this.allowed = allowed;
+        }
+
+        void from(int node, JsonMachine.State state) {
+            JsonMachine.State[] next = successors.computeIfAbsent(state, s -> new JsonMachine.State[256]);
+            for (int child = node + 1; child < end[node]; child = end[child]) {
+                int b = label[child] & 0xff;
+                JsonMachine.State reached = next[b];
+                if (reached == null) {
+                    JsonMachine.State read = state.read(b);
+                    reached = read == null ? DEAD : interned.computeIfAbsent(read, r -> r);
+                    next[b] = reached;
                 }
-                walk(child, next, allowed);
+                if (reached != DEAD) {
+                    for (int t = tokenStart[child]; t < tokenStart[child + 1]; t++) {
+                        allowed.set(tokens[t]);
+                    }
+                    from(child, reached);
+                }
             }
         }
     }
