@@ -230,7 +230,7 @@ final class CudaModelRunner implements ModelRunner {
     /**
      * Queues the step, its sampling and the copy of its tokens into a pinned buffer of its own (two alternate), and
      * returns. Greedy and plain temperature / top-k / top-p rows are picked on the GPU by sample_tokens, drawing with
-     * the sampler's {@link Sampler#nextUniform()}; rows whose sampler needs more (a repetition penalty, min-p) copy
+     * the sampler's {@link Sampler#nextUniform()}, a row held to a grammar after mask_logits applied the grammar's mask; rows whose sampler needs more (a repetition penalty, min-p) copy
      * back their own logits row and are sampled on the host when the step is awaited, so such a step must be awaited
      * before the next is submitted. Rows sampled on the GPU whose sampler asks for logprobs get them from token_logprobs
      * after sample_tokens, and copy back only those (the token's and the top K ids and logprobs), which the step records
