@@ -18,7 +18,7 @@ import java.util.Map;
 final class OutputConstraints {
     /** The request fields that hold an output to a grammar, at most one of them a request. */
     static final List<String> FIELDS = List.of("response_format", "guided_json", "guided_choice", "guided_regex",
-            "guided_grammar", "grammar", "ebnf", "json_schema", "structured_outputs");
+            "guided_grammar", "grammar", "ebnf", "regex", "json_schema", "structured_outputs");
 
     private final Grammars grammars;
     private final ObjectMapper json;
@@ -33,8 +33,8 @@ final class OutputConstraints {
      * json_schema with its schema), vLLM's {@code guided_json} (a schema, or its text), {@code guided_choice},
      * {@code guided_regex} and {@code guided_grammar} (GBNF), or vLLM's {@code structured_outputs} object of the same
      * ({@code json}, {@code choice}, {@code regex}, {@code grammar}, {@code json_object}); llama.cpp's {@code grammar}
-     * and SGLang's {@code ebnf} (GBNF both), and llama.cpp's {@code json_schema} and its {@code response_format}
-     * json_object with a {@code schema}; one at a time.
+     * and SGLang's {@code ebnf} (GBNF both), SGLang's {@code regex}, {@code json_schema} (llama.cpp's and SGLang's: a
+     * schema or its text) and llama.cpp's {@code response_format} json_object with a {@code schema}; one at a time.
      */
     OutputGrammar read(RequestFields fields) {
         List<String> given = new ArrayList<>();
@@ -56,7 +56,7 @@ final class OutputConstraints {
                 case "response_format" -> responseFormat(node);
                 case "guided_json", "json_schema" -> grammars.jsonSchema(schemaOf(node, name));
                 case "guided_choice" -> grammars.choice(strings(node, name));
-                case "guided_regex" -> grammars.regex(text(node, name, "a regular expression"));
+                case "guided_regex", "regex" -> grammars.regex(text(node, name, "a regular expression"));
                 case "guided_grammar", "grammar", "ebnf" -> grammars.gbnf(text(node, name, "a GBNF grammar"));
                 default -> structuredOutputs(node);
             };

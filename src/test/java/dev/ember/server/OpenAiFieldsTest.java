@@ -406,8 +406,11 @@ class OpenAiFieldsTest {
         llamaChat.putObject("response_format").put("type", "json_object").set("schema", JSON.readTree(PERSON));
         JsonNode llamaChoice = ok("/v1/chat/completions", llamaChat).at("/choices/0");
         assertTrue(JSON.readTree(llamaChoice.at("/message/content").asText()).get("age").isIntegralNumber(), llamaChoice.toString());
+        ObjectNode sglang = JSON.createObjectNode().put("prompt", "Call me at").put("max_tokens", 30).put("temperature", 1.0)
+                .put("seed", 8).put("regex", "\\(\\d{3}\\) \\d{3}-\\d{4}");  // SGLang's field
+        assertTrue(ok("/v1/completions", sglang).at("/choices/0/text").asText().matches("\\(\\d{3}\\) \\d{3}-\\d{4}"));
         ObjectNode llamaText = JSON.createObjectNode().put("prompt", "A person:").put("max_tokens", 300).put("seed", 4);
-        llamaText.set("json_schema", JSON.readTree(PERSON));
+        llamaText.put("json_schema", PERSON);  // as text, as SGLang sends it
         JsonNode llamaTextChoice = ok("/v1/completions", llamaText).at("/choices/0");
         assertTrue(JSON.readTree(llamaTextChoice.get("text").asText()).get("age").isIntegralNumber(), llamaTextChoice.toString());
     }
