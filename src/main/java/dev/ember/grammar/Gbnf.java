@@ -322,14 +322,7 @@ final class Gbnf {
                 if (c == '"') {
                     at++;
                     List<Integer> literal = new ArrayList<>();
-                    while (true) {
-                        if (at >= text.length()) {
-                            throw error("a string that never ends");
-                        }
-                        if (text.charAt(at) == '"') {
-                            at++;
-                            break;
-                        }
+                    while (!closedBy('"', "a string that never ends")) {
                         for (byte x : Utf8Ranges.encode(character())) {
                             literal.add(b.terminal(x & 0xff, x & 0xff));
                         }
@@ -435,14 +428,7 @@ final class Gbnf {
                 at++;
             }
             List<int[]> ranges = new ArrayList<>();
-            while (true) {
-                if (at >= text.length()) {
-                    throw error("a class that never ends");
-                }
-                if (text.charAt(at) == ']') {
-                    at++;
-                    break;
-                }
+            while (!closedBy(']', "a class that never ends")) {
                 int low = character(), high = low;
                 if (at + 1 < text.length() && text.charAt(at) == '-' && text.charAt(at + 1) != ']') {
                     at++;
@@ -503,6 +489,22 @@ final class Gbnf {
         /** A rule made for a group, class or repetition of the rule being defined, named after it as llama.cpp does. */
         private int made() {
             return b.newRule(current + "_" + ++made);
+        }
+
+        /**
+         * Whether a string or class ends here, at {@code close} (read past it); an unescaped {@code close} ends it.
+         *
+         * @throws EmberException naming {@code unterminated} where the text ends first
+         */
+        private boolean closedBy(char close, String unterminated) {
+            if (at >= text.length()) {
+                throw error(unterminated);
+            }
+            if (text.charAt(at) != close) {
+                return false;
+            }
+            at++;
+            return true;
         }
 
         /** One character of a string or class, escapes read. */

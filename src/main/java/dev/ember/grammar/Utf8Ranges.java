@@ -25,14 +25,8 @@ final class Utf8Ranges {
             throw new IllegalArgumentException("not a range of code points: " + from + " to " + to);
         }
         List<int[][]> out = new ArrayList<>();
-        if (from < 0xD800 && to > 0xDFFF) {
-            split(from, 0xD7FF, out);
-            split(0xE000, to, out);
-        } else if (from >= 0xD800 && to <= 0xDFFF) {
-            return out;
-        } else {
-            split(from >= 0xD800 && from <= 0xDFFF ? 0xE000 : from, to >= 0xD800 && to <= 0xDFFF ? 0xD7FF : to, out);
-        }
+        split(from, Math.min(to, 0xD7FF), out);  // below the surrogates and above them; split takes an empty range as none
+        split(Math.max(from, 0xE000), to, out);
         return out;
     }
 

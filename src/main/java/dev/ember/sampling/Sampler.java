@@ -249,9 +249,7 @@ public final class Sampler {
      * they are read off the raw row, which a device can do beside its draw ({@link #recordLogprobs}).
      */
     public boolean isPlainTopKTopP() {
-        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null
-                && params.logitBias().isEmpty() && (params.minTokens() == 0 || params.stopTokenIds().isEmpty())
-                && grammar == null && role == null;
+        return grammar == null && plainButForGrammar();
     }
 
     /**
@@ -261,8 +259,12 @@ public final class Sampler {
      * that asks for them draws where that row is kept.)
      */
     public boolean isPlainButForItsGrammar() {
-        return grammar != null && draws.logprobs == null && repetitionPenalty == null && params.minP() == 0f
-                && outputPenalties == null && params.logitBias().isEmpty()
+        return grammar != null && draws.logprobs == null && plainButForGrammar();
+    }
+
+    /** No step but temperature, top-k and top-p, the grammar aside; and drawing for itself, not scoring or speculating. */
+    private boolean plainButForGrammar() {
+        return repetitionPenalty == null && params.minP() == 0f && outputPenalties == null && params.logitBias().isEmpty()
                 && (params.minTokens() == 0 || params.stopTokenIds().isEmpty()) && role == null;
     }
 

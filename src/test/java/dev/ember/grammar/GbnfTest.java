@@ -119,11 +119,8 @@ class GbnfTest {
             }
             Pattern pattern = Pattern.compile(both.regex);
             for (int s = 0; s < 40; s++) {
-                StringBuilder text = new StringBuilder();
-                for (int n = random.nextInt(7); n > 0; n--) {
-                    text.appendCodePoint(alphabet.codePointAt(alphabet.offsetByCodePoints(0, random.nextInt(alphabet.codePointCount(0, alphabet.length())))));
-                }
-                String t = s == 0 ? "" : text.toString();
+                String text = JsonMachineTest.randomText(random, alphabet, 6);
+                String t = s == 0 ? "" : text;
                 boolean expected = pattern.matcher(t).matches();
                 assertEquals(expected, accepts(grammar, t), both.gbnf + " on \"" + t + "\"");
                 checked++;

@@ -85,9 +85,13 @@ class JsonMachineTest {
     }
 
     private static String randomString(SplittableRandom random) {
-        String alphabet = "abc XYZ_09\"\\/\n\té漢🙂\u0001";
+        return randomText(random, "abc XYZ_09\"\\/\n\té漢🙂\u0001", 5);
+    }
+
+    /** Up to {@code most} characters (code points) of {@code alphabet}, each drawn alike. */
+    static String randomText(SplittableRandom random, String alphabet, int most) {
         StringBuilder s = new StringBuilder();
-        for (int i = random.nextInt(6); i > 0; i--) {
+        for (int i = random.nextInt(most + 1); i > 0; i--) {
             s.appendCodePoint(alphabet.codePointAt(alphabet.offsetByCodePoints(0, random.nextInt(alphabet.codePointCount(0, alphabet.length())))));
         }
         return s.toString();
