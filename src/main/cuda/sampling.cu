@@ -10,6 +10,12 @@ __device__ __forceinline__ uint32_t order_key(float x) {
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+__device__ __forceinline__ int warp_max_int(int v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 __device__ __forceinline__ float block_max(float v, float* scratch) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     v = warp_max(v);
@@ -143,89 +149,152 @@ extern "C" __global__ void argmax_f32(const float* __restrict__ logits, int* __r
 //   top-p   keeps the smallest set of the largest kept w whose mass reaches topP[r] * (kept mass)
 //   token   = the first index (in vocabulary order) whose running kept mass exceeds uniform[r] * total,
 // which draws exactly from the renormalised kept distribution given uniform[r] in [0, 1).
-// Both thresholds are found by a 32-step bitwise search over order_key, each step one pass over the
-// row, so no sort is needed: up to 66 passes of vocab*4 bytes (mostly from L2) and 2 exps per element
-// per weight pass. With neither top-k nor top-p (temperature alone, the common case) one pass reads the row
-// (vocab*4 bytes, one exp per element): each thread keeps its segment's running max and the mass under it, rescaled
-// when the max grows, and the block rescales every segment to the row's max; the owner of the crossing then reads
-// its own segment again (vocab*4 / 1024 bytes). Launch with 1024 threads.
+// With neither top-k nor top-p (temperature alone, the common case: sample_row_temperature) one pass reads the row
+// (vocab*4 bytes, one exp per element) and a second reads the 2 KB piece where the mass crosses the draw. With top-k
+// or top-p both thresholds are found by a 32-step bitwise search over order_key, each step one pass over the row, so
+// no sort is needed: up to 66 passes of vocab*4 bytes (mostly from L2) and 2 exps per element per weight pass.
+// Launch with 1024 threads.
 namespace ember {
 
-// Each thread's contiguous segment of the row, so that a prefix sum over threads orders the mass by token index: a
-// multiple of four elements where the row is 16-byte aligned and its length a multiple of four, so a segment is read
-// in 16-byte loads.
+// Each thread's contiguous segment of the row, so that a prefix sum over threads orders the mass by token index.
 struct Segment {
     int begin, end;
-    bool quads;
 };
 
-__device__ __forceinline__ Segment own_segment(const float* x, int vocab) {
-    const bool quads = (vocab & 3) == 0 && ((uintptr_t)x & 15) == 0;
-    int length = (vocab + blockDim.x - 1) / blockDim.x;
-    if (quads) length = (length + 3) & ~3;
+__device__ __forceinline__ Segment own_segment(int vocab) {
+    const int length = (vocab + blockDim.x - 1) / blockDim.x;
     const int begin = min(vocab, (int)threadIdx.x * length);
-    return {begin, min(vocab, begin + length), quads};
+    return {begin, min(vocab, begin + length)};
 }
 
-// The running max m of a segment's logits and the mass s = sum exp((x - m) * invTemperature) under it, in one pass.
-__device__ __forceinline__ void running_mass(float v, float invTemperature, float& m, float& s) {
-    if (v > m) {
-        s = s * expf((m - v) * invTemperature) + 1.f;  // exp(-inf) = 0 on the first element
-        m = v;
-    } else if (m > -INFINITY) {  // a masked (-inf) logit before any finite one adds nothing
-        s += expf((v - m) * invTemperature);
-    }
+// Temperature alone, in pieces of PIECE consecutive tokens: in a piece lane L of a warp owns the four tokens at
+// 128u + 4L for u < 4 (16-byte loads where the row starts on 16 bytes; a warp's loads cover whole lines, so the pass
+// streams at the memory's rate, where per-thread segments of the row would leave each load a line of its own). Warp w
+// takes pieces w, w + 32, ...; a piece's max m and mass s = sum exp((x - m) / temperature) go to shared memory. The
+// pieces' masses, rescaled to the row's max, are summed in token order across the block; the piece where that sum
+// passes uniform * total is read again by one warp, which scans it in token order. Pieces beyond MAX_PIECES (rows of
+// more than 512K tokens) do not fit shared memory: such rows take the top-k path's passes instead.
+constexpr int PIECE = 512, MAX_PIECES = 1024;
+
+// The four tokens lane `lane` owns in slice u of piece `piece`: -inf past the row's end.
+__device__ __forceinline__ float4 piece_slice(const float* __restrict__ x, int vocab, bool quads, int piece, int u, int lane) {
+    const int i = piece * PIECE + u * 128 + lane * 4;
+    if (quads && i + 3 < vocab) return __ldg(reinterpret_cast<const float4*>(x + i));
+    return make_float4(i < vocab ? x[i] : -INFINITY, i + 1 < vocab ? x[i + 1] : -INFINITY,
+                       i + 2 < vocab ? x[i + 2] : -INFINITY, i + 3 < vocab ? x[i + 3] : -INFINITY);
 }
 
-__device__ __forceinline__ void running_mass(float4 f, float invTemperature, float& m, float& s) {
-    running_mass(f.x, invTemperature, m, s);
-    running_mass(f.y, invTemperature, m, s);
-    running_mass(f.z, invTemperature, m, s);
-    running_mass(f.w, invTemperature, m, s);
+__device__ __forceinline__ float weight(float v, float max, float invTemperature) {
+    return v > -INFINITY ? expf((v - max) * invTemperature) : 0.f;  // a masked (-inf) token weighs nothing
 }
 
-__device__ __forceinline__ void segment_mass(const float* __restrict__ x, Segment seg, float invTemperature,
-                                             float& m, float& s) {
-    m = -INFINITY;
-    s = 0.f;
-    if (seg.quads) {
-        const float4* q = reinterpret_cast<const float4*>(x + seg.begin);
-        const int count = (seg.end - seg.begin) / 4;
-        constexpr int IN_FLIGHT = 4;
-        int i = 0;
-        for (; i + IN_FLIGHT <= count; i += IN_FLIGHT) {
-            float4 f[IN_FLIGHT];
+__device__ void sample_row_temperature(const float* __restrict__ x, int vocab, float invTemperature, float u,
+                                       int* __restrict__ out) {
+    __shared__ float pieceMax[MAX_PIECES], pieceMass[MAX_PIECES], scratch[32];
+    __shared__ int owner, lastOwner;
+    __shared__ float before;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const int pieces = (vocab + PIECE - 1) / PIECE;
+    const bool quads = (vocab & 3) == 0 && ((uintptr_t)x & 15) == 0;
+    for (int piece = warp; piece < pieces; piece += warps) {
+        float4 f[4];
 #pragma unroll
-            for (int u = 0; u < IN_FLIGHT; u++) f[u] = __ldg(q + i + u);
+        for (int s = 0; s < 4; s++) f[s] = piece_slice(x, vocab, quads, piece, s, lane);
+        float m = -INFINITY;
 #pragma unroll
-            for (int u = 0; u < IN_FLIGHT; u++) running_mass(f[u], invTemperature, m, s);
+        for (int s = 0; s < 4; s++) m = fmaxf(m, fmaxf(fmaxf(f[s].x, f[s].y), fmaxf(f[s].z, f[s].w)));
+        m = warp_max(m);
+        float mass = 0.f;
+#pragma unroll
+        for (int s = 0; s < 4; s++) {
+            mass += weight(f[s].x, m, invTemperature) + weight(f[s].y, m, invTemperature)
+                  + weight(f[s].z, m, invTemperature) + weight(f[s].w, m, invTemperature);
         }
-        for (; i < count; i++) running_mass(__ldg(q + i), invTemperature, m, s);
-    } else {
-        for (int i = seg.begin; i < seg.end; i++) running_mass(x[i], invTemperature, m, s);
+        mass = warp_sum(mass);
+        if (lane == 0) {
+            pieceMax[piece] = m;
+            pieceMass[piece] = mass;
+        }
     }
+    __syncthreads();
+    // One piece a thread (pieces <= MAX_PIECES = blockDim.x): its mass at the row's max, summed in token order.
+    const int piece = threadIdx.x;
+    const float localMax = piece < pieces ? pieceMax[piece] : -INFINITY;
+    const float maxLogit = block_max(localMax, scratch);
+    const float w = localMax > -INFINITY ? pieceMass[piece] * expf((localMax - maxLogit) * invTemperature) : 0.f;
+    float start, end;
+    block_prefix_sum(w, scratch, &start, &end);
+    __shared__ float total;
+    if (threadIdx.x == blockDim.x - 1) total = end;
+    if (threadIdx.x == 0) { owner = INT_MAX; lastOwner = -1; }
+    __syncthreads();
+    float target = u * total;
+    // The first piece whose running mass passes the target holds the draw. Should rounding leave the target at or
+    // past every piece's end, the last token with any weight is drawn.
+    if (w > 0.f && end > target) atomicMin(&owner, piece);
+    if (w > 0.f) atomicMax(&lastOwner, piece);
+    __syncthreads();
+    if (piece == owner) before = start;
+    __syncthreads();
+    if (warp != 0) return;
+    const bool found = owner != INT_MAX;
+    const int chosenPiece = found ? owner : lastOwner;
+    if (chosenPiece < 0) {  // nothing has weight (every token masked, or NaN): the last token, as the passes would
+        if (lane == 0) *out = vocab - 1;
+        return;
+    }
+    if (!found) target = INFINITY;
+    float running = found ? before : 0.f;
+    int lastWeighed = -1;
+    for (int s = 0; s < 4; s++) {
+        const float4 f = piece_slice(x, vocab, quads, chosenPiece, s, lane);
+        const float e[4] = {weight(f.x, maxLogit, invTemperature), weight(f.y, maxLogit, invTemperature),
+                            weight(f.z, maxLogit, invTemperature), weight(f.w, maxLogit, invTemperature)};
+        const float own = e[0] + e[1] + e[2] + e[3];
+        float inclusive = own;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const float up = __shfl_up_sync(0xffffffffu, inclusive, o);
+            if (lane >= o) inclusive += up;
+        }
+        const int first = chosenPiece * PIECE + s * 128 + lane * 4;
+        int ownLast = -1;
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            if (e[c] > 0.f) ownLast = first + c;
+        }
+        lastWeighed = max(lastWeighed, warp_max_int(ownLast));
+        const unsigned crossing = __ballot_sync(0xffffffffu, own > 0.f && running + inclusive > target);
+        if (crossing != 0) {
+            if (lane == __ffs(crossing) - 1) {
+                float at = running + inclusive - own;
+                int chosen = ownLast;
+                for (int c = 0; c < 4; c++) {
+                    at += e[c];
+                    if (e[c] > 0.f && at > target) { chosen = first + c; break; }
+                }
+                *out = chosen;
+            }
+            return;
+        }
+        running += __shfl_sync(0xffffffffu, inclusive, 31);
+    }
+    if (lane == 0) *out = lastWeighed;
 }
 
 __device__ void sample_row(const float* __restrict__ x, int vocab, float temperature, int k, float p, float u,
                            int* __restrict__ out) {
-    __shared__ float scratch[32];
     const float invTemperature = 1.f / temperature;
-    const Segment seg = own_segment(x, vocab);
     const bool truncated = (k > 0 && k < vocab) || p < 1.f;
-
-    float maxLogit, local = 0.f;
-    int lastKept = -1;
-    if (!truncated) {  // every token kept: the max and each segment's mass in one pass
-        float segmentMax;
-        segment_mass(x, seg, invTemperature, segmentMax, local);
-        maxLogit = block_max(segmentMax, scratch);
-        local = segmentMax > -INFINITY ? local * expf((segmentMax - maxLogit) * invTemperature) : 0.f;
-        lastKept = seg.begin < seg.end ? seg.end - 1 : -1;
-    } else {
-        float localMax = -INFINITY;
-        for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
-        maxLogit = block_max(localMax, scratch);
+    if (!truncated && (vocab + PIECE - 1) / PIECE <= min(MAX_PIECES, (int)blockDim.x)) {
+        sample_row_temperature(x, vocab, invTemperature, u, out);
+        return;
     }
+    __shared__ float scratch[32];
+    const Segment seg = own_segment(vocab);
+    float localMax = -INFINITY;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) localMax = fmaxf(localMax, x[i]);
+    const float maxLogit = block_max(localMax, scratch);
 
     uint32_t kThreshold = 0;  // every key is >= 0: keep all
     if (k > 0 && k < vocab) {
@@ -257,12 +326,12 @@ __device__ void sample_row(const float* __restrict__ x, int vocab, float tempera
 
     // Each thread owns a contiguous segment of the vocabulary (own_segment), so a prefix sum over threads orders the
     // kept mass by token index.
-    if (truncated) {
-        for (int i = seg.begin; i < seg.end; i++) {
-            if (order_key(x[i]) >= threshold) {
-                local += expf((x[i] - maxLogit) * invTemperature);
-                lastKept = i;
-            }
+    float local = 0.f;
+    int lastKept = -1;
+    for (int i = seg.begin; i < seg.end; i++) {
+        if (order_key(x[i]) >= threshold) {
+            local += expf((x[i] - maxLogit) * invTemperature);
+            lastKept = i;
         }
     }
     float start, end;

@@ -92,7 +92,7 @@ final class CudaKernelSuite implements KernelSuite {
         final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
         final DeviceBuffer keys, values, partialOut, partialMaxSum;
         final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
-                prefillMeta, sampleParams;
+                prefillMeta, greedyParams, temperatureParams;
 
         Step(Workload w) {
             this.w = w;
@@ -141,14 +141,23 @@ final class CudaKernelSuite implements KernelSuite {
             rowList = uploadInts(IntStream.range(0, maxDecode).toArray());
             // One prefill chunk: its index, first row, length and start position.
             prefillMeta = uploadInts(new int[] {0, 0, seqLen, 0});
-            int[] params = new int[StepLayout.SAMPLE_PARAMS * maxDecode];
-            for (int r = 0; r < maxDecode; r++) {
-                params[StepLayout.SAMPLE_PARAMS * r] = 1;  // greedy
-                params[StepLayout.SAMPLE_PARAMS * r + 2] = Float.floatToRawIntBits(1f);
-                params[StepLayout.SAMPLE_PARAMS * r + 3] = Float.floatToRawIntBits(1f);
-                params[StepLayout.SAMPLE_PARAMS * r + 5] = -1;  // no logprobs
+            greedyParams = uploadInts(sampleParams(maxDecode, 1, 1f, rng));
+            temperatureParams = uploadInts(sampleParams(maxDecode, 2, 0.6f, rng));
+        }
+
+        /** sample_tokens' parameters for {@code rows} rows of one mode (1 greedy, 2 sampled) at {@code temperature}, no logprobs. */
+        private static int[] sampleParams(int rows, int mode, float temperature, SplittableRandom rng) {
+            int[] params = new int[StepLayout.SAMPLE_PARAMS * rows];
+            for (int r = 0; r < rows; r++) {
+                int at = StepLayout.SAMPLE_PARAMS * r;
+                params[at] = mode;
+                params[at + 2] = Float.floatToRawIntBits(temperature);
+                params[at + 3] = Float.floatToRawIntBits(1f);  // top-p 1: temperature alone
+                params[at + 4] = Float.floatToRawIntBits(rng.nextInt(1 << 24) / (float) (1 << 24));  // in [0, 1)
+                params[at + 5] = -1;  // no logprobs
+                params[at + 6] = -1;  // no grammar mask
             }
-            sampleParams = uploadInts(params);
+            return params;
         }
 
         void addAll() {
@@ -212,7 +221,10 @@ final class CudaKernelSuite implements KernelSuite {
                 products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
                         sampleTokensBytes(rows, vocab), Double.NaN), () ->
-                        kernels.sampleTokens(stream, logits.address(), sampleParams.address(), sampled.address(), rows, vocab));
+                        kernels.sampleTokens(stream, logits.address(), greedyParams.address(), sampled.address(), rows, vocab));
+                launch(new Case("sample_tokens", "sample_tokens (temperature 0.6)", phase, "rows=" + rows + " vocab=" + vocab, rows,
+                        sampleTokensBytes(rows, vocab), Double.NaN), () ->
+                        kernels.sampleTokens(stream, logits.address(), temperatureParams.address(), sampled.address(), rows, vocab));
             }
         }
 
@@ -292,7 +304,7 @@ final class CudaKernelSuite implements KernelSuite {
         return (long) n * k * t + (long) m * k * t + (long) m * n * outBytes;
     }
 
-    /** sampling.cu (greedy rows): each row's fp32 logits read. */
+    /** sampling.cu (greedy or temperature-only rows): each row's fp32 logits read once. */
     static long sampleTokensBytes(int rows, int vocab) {
         return (long) rows * vocab * F;
     }

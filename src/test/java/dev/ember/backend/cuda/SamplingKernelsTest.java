@@ -177,17 +177,18 @@ class SamplingKernelsTest {
 
     /**
      * Rows of every kind: temperature alone (one pass over the row; at vocabularies whose rows start on 16 bytes it
-     * reads them in 16-byte loads, otherwise in single floats; one row begins with masked logits, -inf), with top-k,
-     * with top-p, with both; the last two rows must reduce to greedy.
+     * reads them in 16-byte loads, otherwise in single floats; one row begins with masked logits, -inf, one ends with
+     * them; draws at 0 and at the last float below 1), with top-k, with top-p, with both; the last two rows must reduce
+     * to greedy.
      */
     @ParameterizedTest
     @ValueSource(ints = {151_936, 32_000, 32_003, 1_000, 7})
     void topKTopPSamplesFromTheTruncatedDistribution(int vocab) {
         Gpu.context();
         // temperature, top-k, top-p per row; the last rows must reduce to greedy.
-        float[] temperature = {1.0f, 0.7f, 1.3f, 1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 1.0f, 0.8f, 0.6f, 1.7f, 0.6f, 1.0f, 1.0f};
-        int[] topK = {0, 50, 0, 20, 0, 1000, 5, 0, 40, 0, 0, 0, 0, 1, 0};
-        float[] topP = {1.0f, 1.0f, 0.9f, 0.5f, 0.95f, 0.8f, 1.0f, 0.3f, 0.7f, 0.99f, 1.0f, 1.0f, 1.0f, 1.0f, 1e-6f};
+        float[] temperature = {1.0f, 0.7f, 1.3f, 1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 1.0f, 0.8f, 0.6f, 1.7f, 0.6f, 1.0f, 0.6f, 1.0f, 1.0f, 1.0f};
+        int[] topK = {0, 50, 0, 20, 0, 1000, 5, 0, 40, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+        float[] topP = {1.0f, 1.0f, 0.9f, 0.5f, 0.95f, 0.8f, 1.0f, 0.3f, 0.7f, 0.99f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1e-6f};
         int rows = temperature.length, masked = 12;
         float[] x = logits(rows, vocab);
         Arrays.fill(x, masked * vocab, masked * vocab + vocab / 2, Float.NEGATIVE_INFINITY);
@@ -195,6 +196,11 @@ class SamplingKernelsTest {
         for (int r = 0; r < rows; r++) {
             uniform[r] = random.nextFloat();
         }
+        // Temperature alone at the ends of the draw: the first token with weight, and the mass's last ulp.
+        uniform[13] = 0f;
+        uniform[14] = Math.nextDown(1f);
+        uniform[15] = Math.nextDown(1f);
+        Arrays.fill(x, 15 * vocab + vocab / 3, 16 * vocab, Float.NEGATIVE_INFINITY);  // its last tokens masked
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer t = Gpu.upload(DType.F32, temperature);
              DeviceBuffer k = Gpu.uploadInts(topK); DeviceBuffer p = Gpu.upload(DType.F32, topP);
              DeviceBuffer u = Gpu.upload(DType.F32, uniform); DeviceBuffer out = Gpu.uploadInts(new int[rows])) {
