@@ -50,7 +50,7 @@ public record ForwardBatch(List<Chunk> chunks) {
         return n;
     }
 
-    /** Whether a chunk takes its last token from a submitted step's sampled output ({@link Chunk#carriedFrom()}). */
+    /** Whether a chunk takes tokens from a submitted step's sampled outputs ({@link Chunk#carriedFrom()}). */
     public boolean carriesTokens() {
         for (Chunk c : chunks) {
             if (c.carriedFrom() >= 0) {
@@ -100,14 +100,14 @@ public record ForwardBatch(List<Chunk> chunks) {
         List<Chunk> out = new ArrayList<>(chunks.size());
         for (Chunk c : chunks) {
             out.add(new Chunk(c.tokens(), c.startPosition(), c.blockTable().snapshot(), c.carriedFrom(), c.outputs(),
-                    c.carrySource()));
+                    c.carrySource(), c.carried()));
         }
         return new ForwardBatch(out);
     }
 
     /**
-     * This batch with every carried chunk's last token taken from {@code sourceTokens}, what the step the chunks carry
-     * from sampled ({@link #carrySource}, or the step submitted before this one).
+     * This batch with every carried chunk's carried tokens taken from {@code sourceTokens}, what the step the chunks
+     * carry from sampled ({@link #carrySource}, or the step submitted before this one).
      */
     public ForwardBatch withCarriedTokens(int[] sourceTokens) {
         if (!carriesTokens()) {
@@ -119,16 +119,18 @@ public record ForwardBatch(List<Chunk> chunks) {
                 out.add(c);
                 continue;
             }
-            if (c.carriedFrom() >= sourceTokens.length) {
-                throw new IllegalStateException("a chunk carries the token of output " + c.carriedFrom() + " of "
-                        + (c.carrySource() == null ? "the previous step" : "another runner's step") + ", which has "
-                        + sourceTokens.length);
+            if (c.carriedFrom() + c.carried() > sourceTokens.length) {
+                throw new IllegalStateException("a chunk carries the tokens of outputs " + c.carriedFrom() + " to "
+                        + (c.carriedFrom() + c.carried() - 1) + " of " + (c.carrySource() == null ? "the previous step"
+                        : "another runner's step") + ", which has " + sourceTokens.length);
             }
-            // A row that drew nothing failed (Sampler.failure): the engine ends its sequence, and drops what this chunk
-            // computes, so any token of the vocabulary stands in.
-            int token = Math.max(0, sourceTokens[c.carriedFrom()]);
             int[] tokens = c.tokens().clone();
-            tokens[tokens.length - 1] = token;
+            int first = tokens.length - c.carried();
+            for (int i = 0; i < c.carried(); i++) {
+                // A row that drew nothing failed (Sampler.failure): the engine ends its sequence, and drops what this
+                // chunk computes, so any token of the vocabulary stands in.
+                tokens[first + i] = Math.max(0, sourceTokens[c.carriedFrom() + i]);
+            }
             out.add(new Chunk(tokens, c.startPosition(), c.blockTable(), -1, c.outputs()));
         }
         return new ForwardBatch(out);
@@ -139,18 +141,23 @@ public record ForwardBatch(List<Chunk> chunks) {
      * the cache. A decode step is a chunk of one token; a prefill is one or more chunks of many; a speculative
      * verification is the last token and the draft's tokens, with an output at each.
      *
-     * @param carriedFrom -1, or the output of a submitted step whose sampled token is this chunk's last token, not
-     *                    known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds a placeholder
-     *                    there. An overlapped decode's one token, or a verification's last drafted one
+     * @param carriedFrom -1, or the output of a submitted step whose sampled token is this chunk's first carried
+     *                    token, not known on the host yet ({@link ModelRunner#submit}); {@code tokens} then holds
+     *                    placeholders there. An overlapped decode's one token, a verification's last drafted one, or
+     *                    a draft's catch-up on a verification's tokens
      * @param outputs     how many of the chunk's last positions produce next-token logits (and a token, where a
-     *                    sampler is given): 1 but for a verification
+     *                    sampler is given): 1 but for a verification and a draft's catch-up
      * @param carrySource the step {@code carriedFrom} indexes when it is another runner's: the last that runner
      *                    submitted (a draft model's step, whose drafted tokens the target's verification takes on the
-     *                    device). Null for the step this chunk's runner submitted just before this one (an overlapped
-     *                    decode), and for a chunk that carries nothing
+     *                    device, or the target's verification, whose tokens a draft's catch-up takes). Null for the step
+     *                    this chunk's runner submitted just before this one (an overlapped decode), and for a chunk that
+     *                    carries nothing
+     * @param carried     how many of the chunk's last tokens are carried, from outputs {@code carriedFrom},
+     *                    {@code carriedFrom + 1} ...: 0 when it carries nothing, 1 but for a draft's catch-up; at most
+     *                    {@code outputs}, so that the carried tokens lie among the positions that produce logits
      */
     public record Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs,
-                        SubmittedStep carrySource) {
+                        SubmittedStep carrySource, int carried) {
         public Chunk {
             if (tokens.length == 0) {
                 throw new IllegalArgumentException("a chunk needs at least one token");
@@ -158,12 +165,22 @@ public record ForwardBatch(List<Chunk> chunks) {
             if (carriedFrom < 0 && carrySource != null) {
                 throw new IllegalArgumentException("a chunk names a step to carry from but carries no token");
             }
+            if ((carriedFrom < 0) != (carried == 0) || carried < 0 || carried > outputs) {
+                throw new IllegalArgumentException("a chunk of " + tokens.length + " tokens carries " + carried
+                        + " from output " + carriedFrom);
+            }
             if (outputs < 1 || outputs > tokens.length) {
                 throw new IllegalArgumentException("a chunk of " + tokens.length + " tokens has " + outputs + " outputs");
             }
         }
 
-        /** A chunk that carries no token, or carries one from the step its runner submitted before. */
+        /** A chunk that carries no token, or carries its last one from {@code carrySource} (null: the step before). */
+        public Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs,
+                     SubmittedStep carrySource) {
+            this(tokens, startPosition, blockTable, carriedFrom, outputs, carrySource, carriedFrom < 0 ? 0 : 1);
+        }
+
+        /** A chunk that carries no token, or carries its last one from the step its runner submitted before. */
         public Chunk(int[] tokens, int startPosition, BlockTable blockTable, int carriedFrom, int outputs) {
             this(tokens, startPosition, blockTable, carriedFrom, outputs, null);
         }

@@ -31,12 +31,13 @@ public interface ModelRunner extends AutoCloseable {
      * logits are and returns only token ids. A null sampler (a prompt chunk that does not end its prompt) picks none.
      * The samplers are not told of the tokens; the caller {@link Sampler#observe}s them.
      *
-     * <p>A chunk whose {@link ForwardBatch.Chunk#carriedFrom()} is not -1 takes as its last token the one the step
-     * submitted just before this one sampled at that output: that step's samplers must all {@link #carriesTokens}.
-     * Where the chunk names a {@link ForwardBatch.Chunk#carrySource() carrySource}, that token is instead one sampled by
-     * the step of another runner of the same backend (and device), which must be the last that runner submitted, its
-     * sampler one that runner {@link #carriesTokens carries}: so a draft model's step feeds the target's verification
-     * with no wait on the host between them. A step whose token another runner carries may be awaited at any time, and
+     * <p>A chunk whose {@link ForwardBatch.Chunk#carriedFrom()} is not -1 takes as its last {@link
+     * ForwardBatch.Chunk#carried()} tokens the ones the step submitted just before this one sampled at that output and
+     * those after it: that step's samplers must all {@link #carriesTokens}. Where the chunk names a {@link
+     * ForwardBatch.Chunk#carrySource() carrySource}, those tokens are instead ones sampled by the step of another runner
+     * of the same backend (and device), which must be the last that runner submitted, its samplers ones that runner
+     * {@link #carriesTokens carries}: so a draft model's step feeds the target's verification, and the verification
+     * the draft's catch-up, with no wait on the host between them. A step whose token another runner carries may be awaited at any time, and
      * that runner's next step is ordered after the carrying step has taken it.
      * At most one step may be submitted and not yet awaited when the next is submitted; {@code samplers} is read
      * until the step is awaited. Each chunk's block table must already hold slots for {@code startPosition +

@@ -316,6 +316,9 @@ public final class LlmEngine {
         SubmittedStep submitted = runner.submit(plan.toForwardBatch(), samplers);
         scheduler.submitted(plan);
         inFlightCarries = carries;
+        if (proposer != null && carries && plan.verifies()) {
+            proposer.verificationSubmitted(plan, submitted, trace);
+        }
         steps++;
         observer.submitted(plan);
         trace.end(Trace.ENGINE, "submit", start, "tokens", plan.tokens());
@@ -343,6 +346,9 @@ public final class LlmEngine {
         }
         outputs.clear();
         scheduler.update(plan, tokens, System.nanoTime(), outputs);
+        if (proposer != null && plan.verifies()) {
+            proposer.verificationRetired(plan);
+        }
         for (SequenceOutput o : outputs) {
             generatedTokens++;
             Sequence s = o.sequence();

@@ -1,6 +1,8 @@
 package dev.ember.engine;
 
 import dev.ember.backend.StepCounters;
+import dev.ember.backend.SubmittedStep;
+import dev.ember.scheduler.ScheduledStep;
 import dev.ember.scheduler.Sequence;
 import dev.ember.trace.Trace;
 
@@ -27,6 +29,21 @@ public sealed interface Proposer extends AutoCloseable permits DraftModelPropose
      * (the engine's, or {@link Trace#OFF}).
      */
     default void awaitDrafts(Trace trace) {
+    }
+
+    /**
+     * The engine has just submitted {@code verification}, the step of {@code plan}, which verifies drafts and draws its
+     * tokens on the device: a proposer may queue work on them there before the host knows them (a draft model's
+     * catch-up), reporting it to {@code trace}. Nothing by default.
+     */
+    default void verificationSubmitted(ScheduledStep plan, SubmittedStep verification, Trace trace) {
+    }
+
+    /**
+     * The verification of {@code plan} has been retired: its sequences hold the tokens it accepted and its own. Nothing by
+     * default.
+     */
+    default void verificationRetired(ScheduledStep plan) {
     }
 
     /** {@code sequence} has ended: whatever this proposer keeps for it goes. */

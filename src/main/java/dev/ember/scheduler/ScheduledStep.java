@@ -55,6 +55,16 @@ public record ScheduledStep(List<Work> work) {
         return work.stream().mapToInt(Work::count).sum();
     }
 
+    /** Whether some work verifies a draft. */
+    public boolean verifies() {
+        for (Work w : work) {
+            if (w.drafted() > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The positions that sample a token, one per plain work and {@code drafted + 1} per verification: the step's outputs. */
     public int outputs() {
         int n = 0;

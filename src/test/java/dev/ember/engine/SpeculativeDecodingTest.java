@@ -255,6 +255,46 @@ class SpeculativeDecodingTest {
         }
     }
 
+    /**
+     * The draft's catch-up behind each greedy verification drafts exactly what a first draft step of the next round
+     * would: the same tokens proposed and accepted as with every round drafted from the host, at gamma 1, 2 and 4,
+     * alone and in a batch of eight of mixed lengths, and the target's own greedy tokens; and most rounds take their first
+     * drafted tokens from it. A catch-up fed from a verification not yet computed, or read at the wrong output, would
+     * leave the tokens right but change what is accepted.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 4})
+    void theCatchUpDraftsWhatAFirstDraftStepWould(int gamma) {
+        for (List<String> batch : List.of(PROMPTS.subList(0, 1), PROMPTS)) {
+            List<int[]> plain = run(batch, 40, null, null);
+            SpeculationStats[] fromHost = new SpeculationStats[1], caughtUp = new SpeculationStats[1];
+            DraftModelProposer[] proposer = new DraftModelProposer[1];
+            int[] rounds = new int[1];
+            StepObserver verifying = new StepObserver() {
+                @Override
+                public void submitted(ScheduledStep step) {
+                    rounds[0] += step.verifies() ? 1 : 0;
+                }
+            };
+            run(batch, greedyOfMixedLengths(40), t -> draftModel(t, false), gamma, 64, StepObserver.NONE, fromHost);
+            List<Sequence> speculated = run(batch, greedyOfMixedLengths(40), t -> proposer[0] = draftModel(t, true), gamma, 64,
+                    verifying, caughtUp);
+            String what = "gamma " + gamma + ", " + batch.size() + " requests";
+            for (int i = 0; i < batch.size(); i++) {
+                assertArrayEquals(plain.get(i), speculated.get(i).generatedTokens(), what + ", request " + i);
+            }
+            assertEquals(fromHost[0].proposed(), caughtUp[0].proposed(), what + ": drafted tokens");
+            assertEquals(fromHost[0].accepted(), caughtUp[0].accepted(), what + ": accepted tokens");
+            assertTrue(proposer[0].caughtUpRounds() > rounds[0] / 2,
+                    what + ": " + proposer[0].caughtUpRounds() + " of " + rounds[0] + " rounds caught up");
+        }
+    }
+
+    private static DraftModelProposer draftModel(ModelRunner t, boolean catchesUp) {
+        ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
+        return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), d, catchesUp);
+    }
+
     /** Sampled requests draft on the host: their verification judges each drafted token by its distribution there. */
     @Test
     void sampledDraftsStayOnTheHost() {

@@ -246,13 +246,25 @@ final class CpuModelRunner implements ModelRunner {
 
     /** Computes every submitted step not computed yet, oldest first. */
     private void computeSubmitted() {
-        while (!uncomputed.isEmpty()) {
+        computeSubmitted(null);
+    }
+
+    /**
+     * Computes the submitted steps not computed yet, oldest first, up to {@code last} (null: all). Not past it: a later
+     * step may carry tokens from a step of another runner that is itself waiting, mid-computation, for {@code last}'s.
+     */
+    private void computeSubmitted(CpuSubmittedStep last) {
+        while (!uncomputed.isEmpty() && (last == null || last.tokens == null)) {
             CpuSubmittedStep step = uncomputed.pollFirst();
-            step.tokens = new int[step.batch.outputRows()];
+            int[] tokens = new int[step.batch.outputRows()];
             int[] carried = step.batch.carrySource() instanceof CpuSubmittedStep source ? source.computedTokens() : previousTokens;
-            computeAndSample(step.batch.withCarriedTokens(carried), step.samplers, step.tokens);
-            previousTokens = step.tokens;
+            computeAndSample(step.batch.withCarriedTokens(carried), step.samplers, tokens);
+            step.tokens = tokens;
+            previousTokens = tokens;
             step.afterCompute.forEach(Runnable::run);
+        }
+        if (last != null && last.tokens == null) {
+            throw new IllegalStateException("a step's tokens were asked for while it was being computed");
         }
     }
 
@@ -284,7 +296,7 @@ final class CpuModelRunner implements ModelRunner {
         /** Its tokens, computing it (and its runner's steps before it) first if need be: what a carrying step reads. */
         int[] computedTokens() {
             if (tokens == null) {
-                computeSubmitted();
+                computeSubmitted(this);
             }
             return tokens;
         }

@@ -181,21 +181,24 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
         return blockTables() + chunks * stride;
     }
 
-    /** After the carry's header, a pair (row, output of the source step) for each carried chunk. */
+    /**
+     * After the carry's header, a pair (row, output of the source step) for each carried token: at most one an output,
+     * since a chunk's carried tokens lie among its outputs ({@link ForwardBatch.Chunk#carried}).
+     */
     int carried() {
         return carry() + CARRY_HEADER;
     }
 
     /** The arrays above, which a captured decode graph reads. */
     int totalInts() {
-        return carried() + 2 * chunks;
+        return carried() + 2 * outputs;
     }
 
     /**
-     * Writes the step's metadata into {@code m}; for each carried chunk, a pair (its last row, the source step's output),
+     * Writes the step's metadata into {@code m}; for each carried token, a pair (its row, the source step's output),
      * their count and {@code carrySource}, the device address of the sampled tokens they are taken from (0 where none
      * is carried). Padding rows (past the batch's chunks) write to {@code scratchBlock}. Returns the number of carried
-     * chunks.
+     * tokens.
      */
     int writeMetadata(ForwardBatch batch, KvCacheSpec kvSpec, int scratchBlock, long carrySource, MemorySegment m) {
         int bs = kvSpec.blockSize();
@@ -208,9 +211,9 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             setInt(m, chunkRowStart() + c, row);
             setInt(m, chunkLength() + c, length);
             setInt(m, chunkStartPosition() + c, chunk.startPosition());
-            if (chunk.carriedFrom() >= 0) {  // the chunk's last token
-                setInt(m, carried() + 2 * carried, row + length - 1);
-                setInt(m, carried() + 2 * carried + 1, chunk.carriedFrom());
+            for (int i = 0; i < chunk.carried(); i++) {  // the chunk's last tokens
+                setInt(m, carried() + 2 * carried, row + length - chunk.carried() + i);
+                setInt(m, carried() + 2 * carried + 1, chunk.carriedFrom() + i);
                 carried++;
             }
             if (attendedRowByRow(chunk)) {

@@ -99,11 +99,12 @@ final class StepSlots implements AutoCloseable {
         CudaSubmittedStep named = batch.carrySource(CudaSubmittedStep.class, CudaSubmittedStep::isLastOfItsRunner);
         CudaSubmittedStep source = named != null ? named : previous;
         for (ForwardBatch.Chunk c : batch.chunks()) {
-            int from = c.carriedFrom();
-            if (from >= 0 && (source == null || !source.samplesOnDevice(from))) {
-                throw new IllegalStateException("a chunk carries the token of output " + from + " of "
-                        + (batch.carrySource() == null ? "the previous step" : "another runner's step")
-                        + ", which did not sample it on the GPU");
+            for (int from = c.carriedFrom(); from >= 0 && from < c.carriedFrom() + c.carried(); from++) {
+                if (source == null || !source.samplesOnDevice(from)) {
+                    throw new IllegalStateException("a chunk carries the token of output " + from + " of "
+                            + (batch.carrySource() == null ? "the previous step" : "another runner's step")
+                            + ", which did not sample it on the GPU");
+                }
             }
         }
         return source;
