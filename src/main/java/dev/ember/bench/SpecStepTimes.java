@@ -14,8 +14,10 @@ import java.util.List;
  * target's await, the draft's awaits and the rest, the host's: scheduling, drafting outside the draft's awaits
  * (preparing its chunks, submitting its steps), submitting the target's step, retiring its tokens, and what lies
  * between those spans. Where a step drafts, the engine does not overlap it with the next, so the host's time is what
- * the device waits for, except where a draft step is built and submitted while the one before it runs; {@link #idleNanos}
- * counts only the host time with no submitted step of either runner left to await.
+ * the device waits for, except where a draft step is built and submitted while the one before it runs, or the draft's
+ * catch-up (queued behind a verification, {@code draft_catch_up} inside the engine's {@code submit}) runs while the host
+ * judges the verification; {@link #idleNanos} counts only the host time with no submitted step of either runner left
+ * to await.
  *
  * @param steps           engine steps ({@code engine_step} spans)
  * @param stepNanos       time in them
@@ -24,7 +26,8 @@ import java.util.List;
  *                        verification takes on the device, is awaited inside it and counts here
  * @param draftAwaitNanos of the drafting, awaiting the draft's steps ({@code draft_await} outside the target's {@code await})
  * @param scheduleNanos   of it, scheduling ({@code schedule})
- * @param submitNanos     of it, submitting the target's steps ({@code submit}: samplers, the runner's submit)
+ * @param submitNanos     of it, submitting the target's steps ({@code submit}: samplers, the runner's submit, the
+ *                        draft's catch-up behind a verification)
  * @param retireNanos     of it, retiring the target's tokens after its await ({@code retire}: the scheduler's update, listeners)
  * @param idleNanos       of it, host time with no step submitted and not awaited: from an await's end to the next
  *                        submit's end, so each submit's own preparation and launch is in it
@@ -34,7 +37,7 @@ import java.util.List;
 record SpecStepTimes(long steps, long stepNanos, long draftNanos, long targetNanos, long draftAwaitNanos, long scheduleNanos,
                      long submitNanos, long retireNanos, long idleNanos, StepCounters target, StepCounters draft) {
     private static final String STEP = "engine_step";
-    private static final List<String> SUBMITS = List.of("submit", "draft_submit");
+    private static final List<String> SUBMITS = List.of("submit", "draft_submit", "draft_catch_up");
     private static final List<String> AWAITS = List.of("await", "draft_await");
 
     /** The pass's figures from the spans {@code trace} recorded and the runners' counters over it. */

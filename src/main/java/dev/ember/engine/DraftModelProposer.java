@@ -291,10 +291,11 @@ public final class DraftModelProposer implements Proposer {
         List<State> fed = new ArrayList<>();
         int output = 0;  // the verification's first output of the work
         for (ScheduledStep.Work w : plan.work()) {
-            if (w.drafted() > 0) {
-                Sequence s = w.sequence();
+            Sequence s = w.sequence();
+            int first = w.start() + 1, count = w.drafted() + 1;
+            // A sequence this verification must end (its length limit reached whatever it accepts) needs no catch-up.
+            if (w.drafted() > 0 && first + 1 < s.lengthLimit()) {
                 State state = states.get(s);
-                int first = w.start() + 1, count = w.drafted() + 1;
                 if (state == null || !s.params().isGreedy() || !draft.carriesTokens(state.sampler) || state.computed < first
                         || !state.table.reserve(first + count, draft.blockAllocator())) {
                     return;
