@@ -48,8 +48,9 @@
 #       Structured output: ember generate of 64 prompts held to a JSON object, the mask on the device and on the host,
 #       and as free text; tokens/s of each and the outputs checked.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
-#       bench spec on the GPU: the shipped pair, n-gram lookup and self:4 on the 8B shape over gamma 1-8, the pair at
-#       batch 16, and n-gram lookup at batches 2, 3, 4, 16 and 64 (the crossover).
+#       bench spec on the GPU: the shipped pair (with the draft's catch-up and without), n-gram lookup and self:4 on
+#       the 8B shape over gamma 1-8, the pair at batches 4 and 16, and n-gram lookup at batches 2, 4, 16 and 64 (the
+#       crossover).
 #       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh round
 #       About eight minutes (ROUND_SECONDS): the check's tests and the batch-1 product choices, the bench rows with and
@@ -544,25 +545,27 @@ streaming() {
   fi
 }
 
-# Speculative decoding on the GPU (seed 001): the shipped pair, n-gram prompt lookup on the default model and the 8B
-# shape's own first layers (self:K) at batch 1 over gamma 1-8, and the shipped pair and n-gram lookup at larger
-# batches (where speculation stops paying: the crossover); results under spec/.
+# Speculative decoding on the GPU (seed 001): the shipped pair (also with every round drafted from the host,
+# EMBER_DRAFT_CATCH_UP=0), n-gram prompt lookup on the default model and the 8B shape's own first layers (self:K) at
+# batch 1 over gamma 1-8, and the shipped pair and n-gram lookup at larger batches (where speculation stops paying:
+# the crossover); results under spec/. An entry is name|args, or name|args|ENV=VALUE for the run's environment.
 spec() {
-  local dir="$OUT_DIR/spec" ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") name args
+  local dir="$OUT_DIR/spec" ember=("${JAVA[@]}" -jar "$DEST/app/ember.jar") name args envs
   mkdir -p "$dir"
   for entry in "tiny-pair|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
+               "tiny-pair-host-drafts|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1|EMBER_DRAFT_CATCH_UP=0" \
+               "tiny-pair-b4|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2 --num-prompts 16 --batch-size 4" \
                "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
                "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16" \
                "tiny-ngram-b2|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 2" \
-               "tiny-ngram-b3|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 15 --batch-size 3" \
                "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 4" \
                "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
                "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
-    name="${entry%%|*}"; args="${entry#*|}"
-    echo "== ember bench spec $args" | tee -a "$dir/spec.log"
+    IFS='|' read -r name args envs <<< "$entry"
+    echo "== ${envs:+$envs }ember bench spec $args" | tee -a "$dir/spec.log"
     # shellcheck disable=SC2086
-    timeout 200 "${ember[@]}" bench spec --backend cuda $args --out-dir "$dir/$name" > "$dir/$name.log" 2>&1 \
+    timeout 200 env ${envs:-} "${ember[@]}" bench spec --backend cuda $args --out-dir "$dir/$name" > "$dir/$name.log" 2>&1 \
       || echo "(spec $name failed: exit $?)" | tee -a "$dir/spec.log"
     grep -iE 'gamma|speed-up|accept|error' "$dir/$name.log" | head -20 | tee -a "$dir/spec.log"
   done

@@ -59,6 +59,15 @@ public interface ModelRunner extends AutoCloseable {
      */
     boolean carriesTokens(Sampler sampler);
 
+    /**
+     * Whether a submitted step computes on its device while the host goes on, so that work queued behind it runs
+     * beside the host's (a GPU); false where a step computes only when it is awaited (the CPU), so that queuing work
+     * early overlaps nothing.
+     */
+    default boolean computesAhead() {
+        return false;
+    }
+
     /** Bytes per element of the KV cache as this runner stores it, for the bytes a step reads. */
     int kvElementBytes();
 

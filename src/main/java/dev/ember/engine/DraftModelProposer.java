@@ -34,7 +34,9 @@ import java.util.stream.IntStream;
  * needs next (the accepted drafts, then the target's token), and the draft's output at that last one is the next round's
  * first drafted token; the positions after it are recomputed later. So the next round's first draft step has run on the
  * device while the host judged the verification, and no draft step waits on the host between two verifications at
- * gamma 1. EMBER_DRAFT_CATCH_UP=0 drafts every round from the host, as before.
+ * gamma 1. Only where the draft's runner computes ahead of the host ({@link ModelRunner#computesAhead}: a GPU; on the
+ * CPU a step computes when awaited, and the catch-up would only add rows); EMBER_DRAFT_CATCH_UP=0 drafts every round
+ * from the host there too.
  *
  * <p>Traced ({@link Trace#ENGINE}), inside the engine's {@code propose}: {@code draft_prepare} (each sequence's draft
  * cache checked against its tokens and reserved), then per draft step ({@code step} j) {@code draft_chunks} (its
@@ -91,7 +93,7 @@ public final class DraftModelProposer implements Proposer {
      * @param owned what {@link #close} closes beside this proposer's blocks (the runner, its model), or null
      */
     public DraftModelProposer(ModelRunner draft, String name, int targetVocab, AutoCloseable owned) {
-        this(draft, name, targetVocab, owned, CATCH_UP_BY_DEFAULT);
+        this(draft, name, targetVocab, owned, CATCH_UP_BY_DEFAULT && draft.computesAhead());
     }
 
     /** @param catchesUp whether a draft step catches up on each greedy verification's tokens on the device */

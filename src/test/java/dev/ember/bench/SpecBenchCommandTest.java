@@ -145,7 +145,8 @@ class SpecBenchCommandTest {
                 }
             }
             assertEquals(pid != 1, lastOnDevice > 0, processes.get(pid) + ": greedy drafts' last steps awaited in the engine's await");
-            assertEquals(pid != 1, catchUps > 0, processes.get(pid) + ": the draft caught up behind greedy verifications");
+            // On the CPU a step computes when it is awaited, so the draft does not catch up behind verifications there.
+            assertEquals(0, catchUps, processes.get(pid) + ": no catch-up on the CPU");
             Set<Integer> steps = new TreeSet<>();
             pass.stream().filter(e -> e.get("name").asText().equals("draft_await")).forEach(e -> steps.add(e.get("args").get("step").asInt()));
             assertEquals(pid == 2 ? Set.of(0) : pid == 3 ? Set.of(0, 1) : Set.of(), steps, "a draft step awaited per drafted position");

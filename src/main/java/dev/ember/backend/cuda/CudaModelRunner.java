@@ -285,6 +285,11 @@ final class CudaModelRunner implements ModelRunner {
         return step;
     }
 
+    @Override
+    public boolean computesAhead() {
+        return true;
+    }
+
     /** A token drawn on the GPU, unless its sampler must see it before the next draw (a grammar's, masked here too). */
     @Override
     public boolean carriesTokens(Sampler sampler) {

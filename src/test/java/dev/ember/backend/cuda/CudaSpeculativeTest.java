@@ -258,7 +258,8 @@ class CudaSpeculativeTest {
     /**
      * A greedy draft at gamma 1 and 2, alone and in a batch of six: each verification takes its last drafted token from
      * the draft's step on the device (the host awaits that step only after the verification; alone, every one does),
-     * and the tokens are the target's own greedy ones up to near-ties.
+     * rounds take their first drafted token from the draft's catch-up behind the verification before, and the tokens
+     * are the target's own greedy ones up to near-ties.
      */
     @Test
     void greedyDraftsReachTheVerificationOnTheDevice() {
@@ -271,13 +272,15 @@ class CudaSpeculativeTest {
                 for (int gamma : new int[] {1, 2}) {
                     String what = "gamma " + gamma + ", " + batch.length + " requests";
                     VerificationWatch watch = new VerificationWatch();
-                    try (Speculation speculation = new Speculation(new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), null),
-                            gamma, 64)) {
+                    DraftModelProposer proposer = new DraftModelProposer(draft, "self:2", CONFIG.vocabSize(), null);
+                    try (Speculation speculation = new Speculation(proposer, gamma, 64)) {
                         GreedyRuns.assertSameUpToNearTies(what, target, batch, plain, run(target, batch, speculation, watch));
                     }
-                    System.out.printf("[gpu-check] %s: %d of %d verifications took their last drafted token on the device%n",
-                            what, watch.lastTokenOnDevice(), watch.verifications());
+                    System.out.printf("[gpu-check] %s: %d of %d verifications took their last drafted token on the device, "
+                            + "%d rounds their first from the draft's catch-up%n", what, watch.lastTokenOnDevice(),
+                            watch.verifications(), proposer.caughtUpRounds());
                     assertTrue(watch.lastTokenOnDevice() > 0, what);
+                    assertTrue(proposer.caughtUpRounds() > 0, what + ": the draft caught up behind verifications");
                     if (batch.length == 1) {
                         assertEquals(watch.verifications(), watch.lastTokenOnDevice(), what);
                     }
