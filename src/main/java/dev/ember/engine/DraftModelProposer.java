@@ -45,12 +45,12 @@ import java.util.stream.IntStream;
  * inside the engine's {@code submit}, {@code draft_catch_up} (the catch-up built and submitted).
  */
 public final class DraftModelProposer implements Proposer {
+    /** Whether a draft step catches up on each greedy verification's tokens on the device (EMBER_DRAFT_CATCH_UP=0: no). */
+    private static final boolean CATCH_UP_BY_DEFAULT = !"0".equals(System.getenv("EMBER_DRAFT_CATCH_UP"));
     private final ModelRunner draft;
     private final String name;
     private final AutoCloseable owned;
     private final Map<Sequence, State> states = new HashMap<>();
-    /** Whether a draft step catches up on each greedy verification's tokens on the device (EMBER_DRAFT_CATCH_UP=0: no). */
-    private static final boolean CATCH_UP_BY_DEFAULT = !"0".equals(System.getenv("EMBER_DRAFT_CATCH_UP"));
     private final boolean catchesUp;
     /** Rounds whose first drafted tokens came from a catch-up. */
     private long caughtUpRounds;
@@ -258,9 +258,12 @@ public final class DraftModelProposer implements Proposer {
      */
     @Override
     public void verificationRetired(ScheduledStep plan) {
+        if (catchUp == null) {
+            return;
+        }
         for (ScheduledStep.Work w : plan.work()) {
             State state = states.get(w.sequence());
-            if (w.drafted() == 0 || state == null || state.catchUpStep == null || state.catchUpStep != catchUp) {
+            if (w.drafted() == 0 || state == null || state.catchUpStep != catchUp) {
                 continue;
             }
             Sequence s = w.sequence();
