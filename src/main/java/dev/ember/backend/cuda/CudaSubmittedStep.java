@@ -62,6 +62,23 @@ final class CudaSubmittedStep implements SubmittedStep {
         return output < outputs && samplers[output] != null && !samplesOnHost(samplers[output]);
     }
 
+    /**
+     * Tells a masked row's grammar the token drawn for it; false where that grammar has failed, as the step's masks were
+     * written ({@link StepLayout#writeMasks}) or now, which ends the row's request alone ({@link Sampler#failure}).
+     */
+    private static boolean grammarTook(Sampler sampler, int token) {
+        if (sampler.failure() != null) {
+            return false;
+        }
+        try {
+            sampler.drewElsewhere(token);
+            return true;
+        } catch (RuntimeException e) {
+            sampler.fail(e.getMessage());
+            return false;
+        }
+    }
+
     /** The token output {@code output} sampled; valid once the step's copies are done. */
     int token(int output) {
         return slot.hostSampled.segment().getAtIndex(ValueLayout.JAVA_INT, output);
@@ -114,8 +131,9 @@ final class CudaSubmittedStep implements SubmittedStep {
                 tokens[i] = runner.sampleOnHost(samplers[i], i);
             } else {
                 tokens[i] = samplers[i] == null ? -1 : token(i);
-                if (masksOnDevice(samplers[i])) {
-                    samplers[i].drewElsewhere(tokens[i]);
+                if (masksOnDevice(samplers[i]) && !grammarTook(samplers[i], tokens[i])) {
+                    tokens[i] = -1;
+                    continue;
                 }
                 if (logprobsOnDevice(samplers[i])) {
                     try {

@@ -8,6 +8,7 @@ import dev.ember.sampling.Sampler;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -307,8 +308,9 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
     /**
      * For each output whose sampler's grammar is applied on the device ({@link CudaSubmittedStep#masksOnDevice}), the
      * tokens it allows as a mask of {@link #maskInts} ints in {@code masks} (a bit a token, packed one mask after
-     * another), and the mask's index in the output's sampling parameters (after {@link #writeSampling}). Returns how
-     * many masks were written.
+     * another), and the mask's index in the output's sampling parameters (after {@link #writeSampling}). A grammar that
+     * cannot say what it allows (it throws) fails its sampler ({@link Sampler#fail}: the request ends alone) and its row
+     * names no mask. Returns how many masks were written.
      */
     int writeMasks(Sampler[] samplers, int batchOutputs, int vocab, MemorySegment m, MemorySegment masks) {
         int written = 0;
@@ -317,9 +319,16 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             if (!CudaSubmittedStep.masksOnDevice(samplers[c])) {
                 continue;
             }
+            BitSet allowed;
+            try {
+                allowed = samplers[c].allowedTokens();
+            } catch (RuntimeException e) {  // its grammar cannot go on: its request ends alone, its row drawn unmasked
+                samplers[c].fail(e.getMessage());
+                continue;
+            }
             MemorySegment mask = masks.asSlice(written * bytes, bytes);
             mask.fill((byte) 0);
-            long[] words = samplers[c].allowedTokens().toLongArray();
+            long[] words = allowed.toLongArray();
             for (int w = 0; w < words.length; w++) {
                 mask.set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * w, words[w]);
             }

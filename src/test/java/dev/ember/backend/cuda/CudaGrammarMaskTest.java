@@ -106,6 +106,44 @@ class CudaGrammarMaskTest {
         }
     }
 
+    /**
+     * A row whose grammar cannot say what it allows (it throws as the step's masks are written) ends alone: its token is
+     * -1 and its sampler records why, while the step's other rows, one held to a working grammar and one free, draw as
+     * they would have (greedy: the largest allowed logit of {@code forward}'s row, and the largest).
+     */
+    @Test
+    void aGrammarThatCannotGoOnFailsItsRowAlone() {
+        Gpu.context();
+        int vocab = CONFIG.vocabSize();
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 3 * 64, BLOCK), 5)) {
+            SplittableRandom random = new SplittableRandom(9);
+            ScriptedGrammar working = scripted();
+            Sampler[] samplers = {
+                    new Sampler(SamplingParams.greedy(8).withGrammar(new ScriptedGrammar(accepted -> {
+                        throw new IllegalStateException("no token can follow here");
+                    })), vocab),
+                    new Sampler(SamplingParams.greedy(8).withGrammar(working), vocab),
+                    new Sampler(SamplingParams.greedy(8), vocab)};
+            ForwardBatch.Chunk[] chunks = new ForwardBatch.Chunk[3];
+            for (int i = 0; i < 3; i++) {
+                BlockTable table = new BlockTable(BLOCK);
+                assertTrue(table.reserve(PROMPT, runner.blockAllocator()));
+                chunks[i] = new ForwardBatch.Chunk(random.ints(PROMPT, 0, vocab).toArray(), 0, table);
+            }
+            BitSet allowed = working.allowedNow();
+            float[] logits = new float[3 * vocab];
+            runner.forward(ForwardBatch.of(chunks), logits);
+            int[] tokens = new int[3];
+            runner.submit(ForwardBatch.of(chunks), samplers).await(tokens);
+            assertEquals(-1, tokens[0], "the failed row draws nothing");
+            assertEquals("no token can follow here", samplers[0].failure());
+            assertEquals(argmaxOf(logits, vocab, allowed), tokens[1], "the working grammar's row");
+            assertEquals(dev.ember.Numerics.argmax(logits, 2 * vocab, vocab), tokens[2], "the free row");
+            System.out.println("[gpu-check] a grammar that cannot go on fails its row alone; the step's other rows draw as before");
+        }
+    }
+
     private static int argmaxOf(float[] logits, int offset, BitSet allowed) {
         int best = -1;
         for (int t = allowed.nextSetBit(0); t >= 0; t = allowed.nextSetBit(t + 1)) {

@@ -188,6 +188,33 @@ class StepLayoutTest {
         }
     }
 
+    /**
+     * A grammar that cannot say what it allows fails its own row as the step's masks are written: that sampler records
+     * why, its row names no mask, and the next grammar's row still gets its mask, the first.
+     */
+    @Test
+    void aGrammarThatCannotGoOnFailsItsRowAndNamesNoMask() {
+        BitSet some = new BitSet();
+        some.set(3);
+        Sampler[] samplers = {
+                new Sampler(SamplingParams.greedy(8).withGrammar(new ScriptedGrammar(accepted -> {
+                    throw new IllegalStateException("no token can follow here");
+                })), VOCAB),
+                new Sampler(SamplingParams.greedy(8).withGrammar(new ScriptedGrammar(accepted -> some)), VOCAB)};
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 1, 1), chunk(7, 1, 1));
+        StepLayout layout = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(layout.rows(), layout.outputs(), MAX_STRIDE));
+            MemorySegment masks = arena.allocate(4L * StepLayout.maskInts(VOCAB) * layout.outputs());
+            layout.writeSampling(samplers, 2, m);
+            assertEquals(1, layout.writeMasks(samplers, 2, VOCAB, m, masks));
+            assertEquals("no token can follow here", samplers[0].failure());
+            assertEquals(-1, read(m, layout.sampling() + 6), "the failed row names no mask");
+            assertEquals(0, read(m, layout.sampling() + StepLayout.SAMPLE_PARAMS + 6), "the other row names the first");
+            assertEquals(null, samplers[1].failure());
+        }
+    }
+
     private static int read(MemorySegment m, int index) {
         return m.getAtIndex(ValueLayout.JAVA_INT, index);
     }
