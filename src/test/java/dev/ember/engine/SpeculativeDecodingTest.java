@@ -290,6 +290,39 @@ class SpeculativeDecodingTest {
         }
     }
 
+    /**
+     * The catch-up under cache pressure: eight requests in a target cache too small for all of them, so that the
+     * scheduler preempts and recomputes some, give the target's own greedy tokens, and every block of target and draft
+     * comes back once they end (the catch-up reserves a position beyond the draft's own).
+     */
+    @Test
+    void theCatchUpKeepsTheTokensAndTheBlocksWhenSequencesArePreempted() {
+        List<int[]> plain = run(PROMPTS, 40, null, null);
+        ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
+        try (ModelRunner small = backend.load(target, KvCacheSpec.forTokens(target.config(), 320, 16), Progress.NONE);
+             DraftModelProposer proposer = new DraftModelProposer(d, "ember-tiny-draft", target.config().vocabSize(), null, true)) {
+            LlmEngine engine = LlmEngine.of(small, new SchedulerConfig(8, 512, 512, SchedulePolicy.DECODE_FIRST, false, true),
+                    tokenizer);
+            engine.speculate(new Speculation(proposer, 2, 64));
+            List<Sequence> sequences = new ArrayList<>();
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                sequences.add(engine.add(tokenizer.encode(PROMPTS.get(i)), greedyOfMixedLengths(40).apply(i), RequestListener.NONE));
+            }
+            while (engine.hasWork()) {
+                engine.step();
+            }
+            assertTrue(engine.scheduler().preemptions() > 0, "the small cache preempted some sequence");
+            assertTrue(proposer.caughtUpRounds() > 0, "rounds caught up");
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                assertArrayEquals(plain.get(i), sequences.get(i).generatedTokens(), "request " + i);
+            }
+            assertEquals(d.blockAllocator().capacity(), d.blockAllocator().freeBlocks(), "draft blocks leaked");
+            assertEquals(small.blockAllocator().capacity(), small.blockAllocator().freeBlocks(), "target blocks leaked");
+        } finally {
+            d.close();
+        }
+    }
+
     private static DraftModelProposer draftModel(ModelRunner t, boolean catchesUp) {
         ModelRunner d = backend.load(draft, KvCacheSpec.forTokens(draft.config(), 4096, 16), Progress.NONE);
         return new DraftModelProposer(d, "ember-tiny-draft", t.config().vocabSize(), d, catchesUp);
