@@ -40,8 +40,9 @@
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
 #       printed for both), bench latency with the GPU monitor and a trace.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh profile
-#       bench kernel on the 8B shape at batch 1 and 64, then every kernel of the batch-1 and batch-64 decode runs under
-#       nsys (ncu where nsys is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
+#       bench kernel on the 8B shape at batch 1 and 64, then the device's kernel timeline of the batch-1 and batch-64
+#       decode runs (`bench e2e --kernel-timeline`, CUPTI), then every kernel of those runs under nsys (ncu where nsys
+#       is missing): time per kernel name; and ncu's memory, occupancy and stall sections of the
 #       decode attention at batch 64 of the 8B shape and in bench offline on Qwen3-0.6B's shape, and of the prefill
 #       attention of a 1024-token prompt of the 8B shape.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh grammar
@@ -424,6 +425,17 @@ profile() {
   timeout 200 "${ember[@]}" bench kernel --backend cuda --preset llama-3.1-8b --batch 1,64 --csv "$OUT_DIR/kernel.csv" \
     > "$OUT_DIR/kernel.log" 2>&1 || echo "(bench kernel failed: exit $?)"
   grep -vE '^\s*$' "$OUT_DIR/kernel.log" | tail -40
+  # The device's own timeline of the 8B shape's decode steps (CUPTI: kernels overlapping under programmatic dependent
+  # launch as they run, the gaps between them), at batch 1 and 64; every kernel in kernels-bN.csv.
+  for entry in "b1|--prompt-len 128 --gen-len 128 --decode-batch 1" \
+               "b64|--prompt-len 512 --gen-len 64 --chunk-len 4096 --decode-batch 64"; do
+    name="${entry%%|*}"; args="${entry#*|}"
+    echo "== ember bench e2e --preset llama-3.1-8b $args --kernel-timeline (kernels-$name.csv)"
+    # shellcheck disable=SC2086
+    timeout 200 "${ember[@]}" bench e2e --backend cuda --preset llama-3.1-8b $args --iters 1 --warmup 1 \
+      --kernel-timeline "$OUT_DIR/kernels-$name.csv" > "$OUT_DIR/kernels-$name.log" 2>&1 || echo "(kernel timeline $name failed: exit $?)"
+    grep -A30 '^# kernel timeline' "$OUT_DIR/kernels-$name.log" | head -34
+  done
   if command -v nsys > /dev/null; then
     for entry in "b1|--prompt-len 128 --gen-len 128 --decode-batch 1 --iters 1 --warmup 1" \
                  "b64|--prompt-len 512 --gen-len 64 --chunk-len 4096 --decode-batch 64 --iters 1 --warmup 1"; do

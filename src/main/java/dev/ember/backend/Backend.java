@@ -67,6 +67,15 @@ public interface Backend extends AutoCloseable {
                 + "on a machine with a GPU; --gpus 0,0 measures copies within one)");
     }
 
+    /**
+     * Starts recording the device's kernels ({@link KernelRecorder}); refused where this backend has no kernels to
+     * record (the CPU).
+     */
+    default KernelRecorder recordKernels() {
+        throw new EmberException("--kernel-timeline records the GPU's kernels; " + deviceName() + " runs none (--backend cuda "
+                + "on a machine with a GPU)");
+    }
+
     /** What a backend that does not split a model over ranks says when {@code option} asks it to. */
     static EmberException splitRefused(String device, String option) {
         return new EmberException(option + ": " + device + " does not split a model over several devices yet (on GPUs "

@@ -3,6 +3,7 @@ package dev.ember.bench;
 import dev.ember.EmberException;
 import dev.ember.backend.Backend;
 import dev.ember.backend.DeviceCeilings;
+import dev.ember.backend.KernelRecorder;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.WorkMarks;
 import dev.ember.cli.ConsoleProgress;
@@ -73,6 +74,9 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
     @Mixin
     NvtxOption nvtxOption;
 
+    @Mixin
+    KernelTimelineOption kernelTimeline;
+
     @Option(names = "--prompt-len", defaultValue = "128", description = "prompt tokens per sequence; default: ${DEFAULT-VALUE}")
     int promptLen;
 
@@ -129,6 +133,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
         ConsoleProgress progress = new ConsoleProgress(err);
         try (Backend backend = modelOptions.openBackend(err); LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, this::kvCache, progress, err)) {
             ModelRunner runner = loaded.runner();
+            kernelTimeline.check(backend);
             DeviceCeilings ceilings = backend.measureCeilings(progress);
             BenchHeader header = new BenchHeader("bench e2e", runner.deviceName(), loaded.name(),
                     loaded.dtype().name().toLowerCase(Locale.ROOT), BenchHeader.currentVersion(), Instant.now(), ceilings);
@@ -145,8 +150,10 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                     if (i == warmup) {
                         monitor = monitorOptions.start(err, trace);  // the timed runs only
                     }
+                    KernelRecorder kernels = kernelTimeline.start(backend, i == warmup + iters - 1);  // the last timed run
                     Run r = runOnce(runner, new SplittableRandom(seed + i), i < warmup ? StepSpans.OFF : spans, marks,
                             i < warmup ? Trace.OFF : trace);
+                    kernelTimeline.finish(kernels, genLen - 1, out, err);
                     if (i >= warmup) {
                         runs.add(r);
                     }

@@ -13,7 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Finds and opens the NVIDIA libraries: the one place that looks them up, for the CUDA backend (the driver,
- * cuBLASLt), the GPU monitor (NVML) and {@link Nvtx}. Not every GPU host lists them in the dynamic loader's cache, so
+ * cuBLASLt, CUPTI), the GPU monitor (NVML) and {@link Nvtx}. Not every GPU host lists them in the dynamic loader's cache, so
  * the usual install locations are searched first; {@value #DIR_VARIABLE} names one more folder, searched
  * before all others, for unusual installs. Each library is opened once, for the life of the process.
  */
@@ -27,6 +27,8 @@ public final class NvidiaLibraries {
     public static final List<String> CUBLAS_LT = List.of("libcublasLt.so.13", "libcublasLt.so.12");
     /** NVML, the driver's management library (power, energy, utilisation, memory, temperature). */
     public static final List<String> NVML = List.of("libnvidia-ml.so.1");
+    /** CUPTI, the toolkit's profiling interface: the device's start and end of every kernel ({@code --kernel-timeline}). */
+    public static final List<String> CUPTI = List.of("libcupti.so.13", "libcupti.so.12");
     /** NVTX v3 as a shared library (CUDA 13's toolkit ships it): ranges for Nsight Systems. */
     static final List<String> NVTX = List.of("libnvtx3interop.so.1");
 
@@ -50,10 +52,12 @@ public final class NvidiaLibraries {
         if (cudaHome != null && !cudaHome.isBlank()) {
             dirs.add(Path.of(cudaHome, "lib64"));
             dirs.add(Path.of(cudaHome, "targets", "x86_64-linux", "lib"));
+            dirs.add(Path.of(cudaHome, "extras", "CUPTI", "lib64"));
         }
         for (String d : List.of("/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/nvidia/lib64",
                 "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
-                "/usr/local/cuda-13.0/targets/x86_64-linux/lib", "/usr/local/cuda-12/targets/x86_64-linux/lib")) {
+                "/usr/local/cuda-13.0/targets/x86_64-linux/lib", "/usr/local/cuda-12/targets/x86_64-linux/lib",
+                "/usr/local/cuda/extras/CUPTI/lib64", "/usr/local/cuda/lib", "/usr/local/cuda-13.0/lib")) {
             dirs.add(Path.of(d));
         }
         return List.copyOf(dirs);

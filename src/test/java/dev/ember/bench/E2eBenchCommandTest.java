@@ -89,5 +89,9 @@ class E2eBenchCommandTest {
         Run unknown = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--preset", "gpt-5");
         assertEquals(1, unknown.exitCode());
         assertTrue(unknown.err().contains("unknown preset \"gpt-5\"; the presets are "), unknown.err());
+
+        Run timeline = GenerateCommandTest.ember("bench", "e2e", "--backend", "cpu", "--kernel-timeline", "kernels.csv");
+        assertEquals(1, timeline.exitCode());
+        assertTrue(timeline.err().contains("--kernel-timeline records the GPU's kernels; cpu"), timeline.err());
     }
 }

@@ -5,6 +5,7 @@ import dev.ember.Progress;
 import dev.ember.backend.Backend;
 import dev.ember.backend.DeviceCeilings;
 import dev.ember.backend.DeviceLink;
+import dev.ember.backend.KernelRecorder;
 import dev.ember.backend.KernelSuite;
 import dev.ember.backend.KvCacheMemory;
 import dev.ember.backend.ModelRunner;
@@ -161,6 +162,21 @@ public final class CudaBackend implements Backend {
     @Override
     public DeviceCeilings measureCeilings(Progress progress) {
         return DeviceCeilings.measuredOnce(deviceName(), () -> CudaCeilings.measure(context, progress));
+    }
+
+    /** CUPTI's kernel activity ({@link Cupti}); refused, naming what is missing, where libcupti cannot be opened. */
+    @Override
+    public KernelRecorder recordKernels() {
+        try {
+            context.makeCurrent();
+            context.synchronize();  // the work queued before does not count
+            return Cupti.start(context::synchronize);
+        } catch (IllegalStateException | ExceptionInInitializerError | NoClassDefFoundError e) {
+            // Opening libcupti fails in the binding's initializer: the first time with its reason, later as a class not found.
+            Throwable why = e.getCause() != null ? e.getCause() : e;
+            throw new EmberException("--kernel-timeline needs CUPTI (libcupti of the CUDA toolkit; "
+                    + "EMBER_CUDA_LIB_DIR names its folder): " + why.getMessage());
+        }
     }
 
     @Override
