@@ -66,7 +66,14 @@ final class Cupti {
             register();
             recorded = new ArrayList<>();
         }
-        call(cuptiActivityEnable, KernelActivity.KIND_CONCURRENT_KERNEL, "cuptiActivityEnable(CONCURRENT_KERNEL)");
+        try {
+            call(cuptiActivityEnable, KernelActivity.KIND_CONCURRENT_KERNEL, "cuptiActivityEnable(CONCURRENT_KERNEL)");
+        } catch (RuntimeException e) {
+            synchronized (Cupti.class) {
+                recorded = null;
+            }
+            throw e;
+        }
         return new KernelRecorder() {
             private boolean stopped;
 
