@@ -141,34 +141,9 @@ public final class DraftModelProposer implements Proposer {
             tokens.add(new int[k]);
             distributions.add(new double[k][]);
         }
-        // The catch-up drafted every drafting sequence's first token where it fed each up to its last token; else a
-        // first step feeds them from the host (at least their last token) and the catch-up is only awaited, in turn.
-        boolean caughtUpAll = caughtUp != null;
-        for (int i = 0; i < drafting.size() && caughtUpAll; i++) {
-            State state = drafted.get(i);
-            caughtUpAll = state.catchUpStep == caughtUp && state.catchUpOutput >= 0 && state.computed == drafting.get(i).length();
-        }
         ArrayDeque<DraftStep> inFlight = new ArrayDeque<>(2);
         int[] previousRow = new int[drafting.size()];
-        if (caughtUpAll) {
-            int[] rows = new int[drafting.size()], outputs = new int[drafting.size()];
-            Sampler[] samplers = new Sampler[drafting.size()];
-            for (int i = 0; i < drafting.size(); i++) {
-                rows[i] = i;
-                outputs[i] = previousRow[i] = drafted.get(i).catchUpOutput;
-                samplers[i] = drafted.get(i).sampler;
-            }
-            inFlight.addLast(new DraftStep(caughtUp, catchUpOutputs, 0, samplers, rows, outputs));
-            caughtUpRounds += drafting.isEmpty() ? 0 : 1;
-        } else {
-            if (caughtUp != null) {
-                inFlight.addLast(new DraftStep(caughtUp, catchUpOutputs, 0, new Sampler[0], new int[0], new int[0]));
-            }
-            for (int i = 0; i < drafting.size(); i++) {
-                State state = drafted.get(i);
-                state.computed = Math.min(state.computed, drafting.get(i).length() - 1);
-            }
-        }
+        boolean caughtUpAll = takeCatchUp(caughtUp, drafting, drafted, inFlight, previousRow);
         trace.end(Trace.ENGINE, "draft_prepare", preparing, "sequences", drafting.size());
         // Steps after the first feed each sequence the token the step before drafted. Where the draft samples on the
         // device (greedy drafts) a step takes that token on the device (a carried chunk) and is submitted before the
@@ -248,6 +223,41 @@ public final class DraftModelProposer implements Proposer {
         }
         lastOnDevice = last;
         lastOnDeviceSequences = last == null ? null : drafting;
+    }
+
+    /**
+     * Puts {@code caughtUp} (the catch-up queued behind the last verification, or null) first in {@code inFlight}: as
+     * this round's first draft step, its output for each drafting sequence in {@code previousRow}, where it drafted
+     * every one's first token (it fed each up to its last token); else only to be awaited in turn, the first step then
+     * feeding each sequence from the host, at least its last token. Returns whether it is the first draft step.
+     */
+    private boolean takeCatchUp(SubmittedStep caughtUp, List<Sequence> drafting, List<State> drafted,
+                                ArrayDeque<DraftStep> inFlight, int[] previousRow) {
+        boolean all = caughtUp != null;
+        for (int i = 0; i < drafting.size() && all; i++) {
+            State state = drafted.get(i);
+            all = state.catchUpStep == caughtUp && state.catchUpOutput >= 0 && state.computed == drafting.get(i).length();
+        }
+        if (all) {
+            int[] rows = new int[drafting.size()], outputs = new int[drafting.size()];
+            Sampler[] samplers = new Sampler[drafting.size()];
+            for (int i = 0; i < drafting.size(); i++) {
+                rows[i] = i;
+                outputs[i] = previousRow[i] = drafted.get(i).catchUpOutput;
+                samplers[i] = drafted.get(i).sampler;
+            }
+            inFlight.addLast(new DraftStep(caughtUp, catchUpOutputs, 0, samplers, rows, outputs));
+            caughtUpRounds += drafting.isEmpty() ? 0 : 1;
+            return true;
+        }
+        if (caughtUp != null) {
+            inFlight.addLast(new DraftStep(caughtUp, catchUpOutputs, 0, new Sampler[0], new int[0], new int[0]));
+        }
+        for (int i = 0; i < drafting.size(); i++) {
+            State state = drafted.get(i);
+            state.computed = Math.min(state.computed, drafting.get(i).length() - 1);
+        }
+        return false;
     }
 
     /**
