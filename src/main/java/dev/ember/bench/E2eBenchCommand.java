@@ -150,13 +150,16 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
                     if (i == warmup) {
                         monitor = monitorOptions.start(err, trace);  // the timed runs only
                     }
-                    KernelRecorder kernels = kernelTimeline.start(backend, i == warmup + iters - 1);  // the last timed run
                     Run r = runOnce(runner, new SplittableRandom(seed + i), i < warmup ? StepSpans.OFF : spans, marks,
                             i < warmup ? Trace.OFF : trace);
-                    kernelTimeline.finish(kernels, genLen - 1, out, err);
                     if (i >= warmup) {
                         runs.add(r);
                     }
+                }
+                if (kernelTimeline.given()) {  // a run of its own after the timed ones, so that recording slows none of them
+                    KernelRecorder kernels = kernelTimeline.start(backend);
+                    runOnce(runner, new SplittableRandom(seed + warmup + iters - 1), StepSpans.OFF, marks, Trace.OFF);
+                    kernelTimeline.finish(kernels, genLen - 1, out, err);
                 }
             } finally {
                 traceOptions.write(trace, err);

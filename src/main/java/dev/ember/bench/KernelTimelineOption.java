@@ -11,17 +11,19 @@ import java.util.List;
 
 /**
  * {@code --kernel-timeline FILE}, for a benchmark to include as a picocli {@code @Mixin}: the GPU's kernels recorded
- * through CUPTI during one timed run, each with the device's own start and end (captured graphs' nodes included,
- * overlapping where programmatic dependent launch lets them), written to FILE and summarized ({@link KernelTimeline}).
- * What Nsight Systems would show, where it is not installed.
+ * through CUPTI during one more run of the workload after the timed ones (so that recording slows none of them), each
+ * with the device's own start and end (captured graphs' nodes included, overlapping where programmatic dependent launch
+ * lets them), written to FILE and summarized ({@link KernelTimeline}). What Nsight Systems would show, where it is not
+ * installed.
  */
 public final class KernelTimelineOption {
     /** Kernels listed in the printed summary; the file has every one. */
     private static final int LISTED = 25;
 
     @Option(names = "--kernel-timeline", paramLabel = "FILE",
-            description = "record the GPU's kernels through CUPTI during the last timed run: each kernel's start and end on "
-                    + "the device to FILE (CSV), and a summary of where a step's device time went, between kernels and in each")
+            description = "record the GPU's kernels through CUPTI during one more run after the timed ones: each kernel's start "
+                    + "and end on the device to FILE (CSV), and a summary of where a step's device time went, between kernels "
+                    + "and in each")
     Path file;
 
     public boolean given() {
@@ -37,9 +39,9 @@ public final class KernelTimelineOption {
         }
     }
 
-    /** A recorder when asked for and {@code timed} (the run to record), else null. */
-    public KernelRecorder start(Backend backend, boolean timed) {
-        return file != null && timed ? backend.recordKernels() : null;
+    /** A recorder when asked for, else null. */
+    public KernelRecorder start(Backend backend) {
+        return file != null ? backend.recordKernels() : null;
     }
 
     /** Stops {@code recorder} (if any), writes its kernels to the file and prints their summary, {@code graphSteps} steps replayed from graphs. */

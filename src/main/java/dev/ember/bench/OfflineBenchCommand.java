@@ -2,6 +2,7 @@ package dev.ember.bench;
 
 import dev.ember.EmberException;
 import dev.ember.Progress;
+import dev.ember.backend.KernelRecorder;
 import dev.ember.backend.StepCounters;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.Stats;
@@ -52,6 +53,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
 
     @Mixin
     MonitorOptions monitorOptions;
+
+    @Mixin
+    KernelTimelineOption kernelTimeline;
 
     @Option(names = "--num-requests", paramLabel = "N", description = "requests; default: 256 on a GPU (bench.py's), 16 on the CPU")
     Integer numRequests;
@@ -121,6 +125,7 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
         SchedulerConfig scheduler = engineOptions.scheduler.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         try (BenchEngine bench = BenchEngine.open(engineOptions, scheduler,
                 workload.peakTokens(maxNumSeqs, KvCacheSpec.DEFAULT_BLOCK_SIZE), workload.longest(), err, progress)) {
+            kernelTimeline.check(bench.backend());
             BenchHeader header = bench.header("bench offline");
             header.print(out);
             out.printf("# workload: %d requests%s, input %s tokens (%d in all), output %s tokens (%d in all), seed %d, temperature %s, EOS ignored%s%n",
@@ -147,6 +152,11 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
                 if (last.counters().steps() > 0) {
                     out.println("# runner: " + last.counters().describe((long) (last.seconds() * 1e9)));
                 }
+            }
+            if (kernelTimeline.given()) {  // a run of its own after the timed ones, so that recording slows none of them
+                KernelRecorder kernels = kernelTimeline.start(bench.backend());
+                Run recorded = run(bench, scheduler, workload, prompts, temperature, topLogprobs, progress);
+                kernelTimeline.finish(kernels, recorded.counters().replayedSteps(), out, err);
             }
             BenchHeader.printMeasuredChoices(out, bench.runner().measuredChoices());
             // The monitor covers the timed runs only: their energy over their output tokens.

@@ -195,5 +195,8 @@ class ServingBenchCommandsTest {
         r = GenerateCommandTest.ember("bench", "serve", "--backend", "cpu", "--schedule-policy", "fifo", "--num-req", "1");
         assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("decode-first or prefill-first"), r.err());
+        r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--num-requests", "1", "--kernel-timeline", "kernels.csv");
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().contains("--kernel-timeline records the GPU's kernels; cpu"), r.err());
     }
 }
