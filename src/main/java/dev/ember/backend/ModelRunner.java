@@ -37,8 +37,8 @@ public interface ModelRunner extends AutoCloseable {
      * ForwardBatch.Chunk#carrySource() carrySource}, those tokens are instead ones sampled by the step of another runner
      * of the same backend (and device), which must be the last that runner submitted, its samplers ones that runner
      * {@link #carriesTokens carries}: so a draft model's step feeds the target's verification, and the verification
-     * the draft's catch-up, with no wait on the host between them. A step whose token another runner carries may be awaited at any time, and
-     * that runner's next step is ordered after the carrying step has taken it.
+     * the draft's catch-up, with no wait on the host between them. A step whose tokens another runner carries may be
+     * awaited at any time, and that runner's next step is ordered after the carrying step has taken them.
      * At most one step may be submitted and not yet awaited when the next is submitted; {@code samplers} is read
      * until the step is awaited. Each chunk's block table must already hold slots for {@code startPosition +
      * tokens.length} tokens.

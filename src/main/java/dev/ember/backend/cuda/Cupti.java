@@ -121,17 +121,21 @@ final class Cupti {
 
     /** Flushes every buffer (the device's work so far must be done: the caller synchronizes first) and stops recording. */
     private static List<KernelSpan> stop() {
+        List<KernelSpan> kernels;
         try {
             call(cuptiActivityFlushAll, FLUSH_FORCED, "cuptiActivityFlushAll");
         } finally {
-            call(cuptiActivityDisable, KernelActivity.KIND_CONCURRENT_KERNEL, "cuptiActivityDisable(CONCURRENT_KERNEL)");
+            try {
+                call(cuptiActivityDisable, KernelActivity.KIND_CONCURRENT_KERNEL, "cuptiActivityDisable(CONCURRENT_KERNEL)");
+            } finally {
+                synchronized (Cupti.class) {  // a failed flush or disable still lets the next recorder start
+                    kernels = recorded;
+                    recorded = null;
+                }
+            }
         }
-        synchronized (Cupti.class) {
-            List<KernelSpan> kernels = recorded;
-            recorded = null;
-            kernels.sort(Comparator.comparingLong(KernelSpan::startNanos));
-            return kernels;
-        }
+        kernels.sort(Comparator.comparingLong(KernelSpan::startNanos));
+        return kernels;
     }
 
     /** CUPTI asks for a buffer: {@code *buffer}, {@code *size}, {@code *maxRecords} (0: as many as fit). Never throws. */
