@@ -189,7 +189,7 @@ public final class LlmEngine {
     /** Queues a request ({@link #validate}d here); it joins the running batch at a coming step. */
     public Sequence add(int[] prompt, SamplingParams params, RequestListener listener) {
         validate(prompt);
-        SequenceText text = SequenceText.of(tokenizer, params.stopStrings());
+        SequenceText text = SequenceText.of(tokenizer, params.stopStrings(), params.skipSpecialTokens());
         Sequence s = new Sequence(nextId++, prompt, params, new Sampler(params, vocab),
                 runner.blockAllocator().newTable(), text, System.nanoTime(), contextLength);
         listeners.put(s, listener);

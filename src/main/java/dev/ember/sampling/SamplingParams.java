@@ -35,12 +35,14 @@ import java.util.Set;
  *                          positions then produce no logits, and its prefix may come from the cache)
  * @param grammar           what the output must match (structured output: a JSON schema, one of some strings), each
  *                          step's tokens masked to those that keep it matching; null for free text
+ * @param skipSpecialTokens whether the output's text leaves special tokens out (vLLM's {@code skip_special_tokens},
+ *                          true by default); an end-of-sequence or stop token that ends the output is never written
  */
 public record SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                              long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos,
                              float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
                              Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs,
-                             int promptLogprobs, OutputGrammar grammar) {
+                             int promptLogprobs, OutputGrammar grammar, boolean skipSpecialTokens) {
     /** The most {@link #logprobs} a request may ask for (OpenAI's limit on {@code top_logprobs}). */
     public static final int MAX_LOGPROBS = 20;
 
@@ -83,14 +85,14 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
                           float presencePenalty, float frequencyPenalty, Map<Integer, Float> logitBias, int minTokens,
                           Set<Integer> stopTokenIds, boolean includeStopStrInOutput, int logprobs) {
         this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, presencePenalty,
-                frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs, -1, null);
+                frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs, -1, null, true);
     }
 
     /** Without the OpenAI and vLLM extras: no presence or frequency penalty, logit bias, min tokens, stop ids or logprobs. */
     public SamplingParams(float temperature, int topK, float topP, float minP, float repetitionPenalty,
                           long seed, int maxTokens, List<String> stopStrings, boolean ignoreEos) {
         this(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos, 0f, 0f, Map.of(), 0,
-                Set.of(), false, -1, -1, null);
+                Set.of(), false, -1, -1, null, true);
     }
 
     /** Always the most likely token (after the repetition penalty, which is off here too). */
@@ -166,6 +168,10 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         return new Builder(this).promptLogprobs(promptLogprobs).build();
     }
 
+    public SamplingParams withSkipSpecialTokens(boolean skip) {
+        return new Builder(this).skipSpecialTokens(skip).build();
+    }
+
     /** These parameters with the output held to {@code grammar} (null: free text). */
     public SamplingParams withGrammar(OutputGrammar grammar) {
         return new Builder(this).grammar(grammar).build();
@@ -191,6 +197,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         private int logprobs;
         private int promptLogprobs;
         private OutputGrammar grammar;
+        private boolean skipSpecialTokens;
 
         Builder(SamplingParams p) {
             temperature = p.temperature;
@@ -211,12 +218,13 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
             logprobs = p.logprobs;
             promptLogprobs = p.promptLogprobs;
             grammar = p.grammar;
+            skipSpecialTokens = p.skipSpecialTokens;
         }
 
         SamplingParams build() {
             return new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, seed, maxTokens, stopStrings, ignoreEos,
                     presencePenalty, frequencyPenalty, logitBias, minTokens, stopTokenIds, includeStopStrInOutput, logprobs,
-                    promptLogprobs, grammar);
+                    promptLogprobs, grammar, skipSpecialTokens);
         }
 
         Builder temperature(float v) { temperature = v; return this; }
@@ -237,6 +245,7 @@ public record SamplingParams(float temperature, int topK, float topP, float minP
         Builder logprobs(int v) { logprobs = v; return this; }
         Builder promptLogprobs(int v) { promptLogprobs = v; return this; }
         Builder grammar(OutputGrammar v) { grammar = v; return this; }
+        Builder skipSpecialTokens(boolean v) { skipSpecialTokens = v; return this; }
     }
 
     /** Names the parameter with the request field users know it by (top_p, not topP). */

@@ -8,8 +8,8 @@ import dev.ember.tokenizer.Tokenizer;
 import java.util.List;
 
 /**
- * A sequence's generated text, decoded as its tokens land, with special tokens left out (as vLLM and transformers do by
- * default) and the text that could still grow into a stop string held back. The scheduler reads {@link #stopped()}
+ * A sequence's generated text, decoded as its tokens land, with special tokens left out unless the request asks for
+ * them (as vLLM and transformers do by default) and the text that could still grow into a stop string held back. The scheduler reads {@link #stopped()}
  * to end the sequence at the very step that completed a stop string.
  */
 public final class SequenceText {
@@ -28,17 +28,18 @@ public final class SequenceText {
     }
 
     /**
-     * The text of a sequence decoded by {@code tokenizer}, ending at the first of {@code stopStrings}; without a
-     * tokenizer (random-weight models), no text, and stop strings are refused.
+     * The text of a sequence decoded by {@code tokenizer}, ending at the first of {@code stopStrings}, with special
+     * tokens left out where {@code skipSpecialTokens}; without a tokenizer (random-weight models), no text, and stop
+     * strings are refused.
      */
-    public static SequenceText of(Tokenizer tokenizer, List<String> stopStrings) {
+    public static SequenceText of(Tokenizer tokenizer, List<String> stopStrings, boolean skipSpecialTokens) {
         if (tokenizer == null) {
             if (!stopStrings.isEmpty()) {
                 throw new EmberException("stop strings need a tokenizer, and this model has none");
             }
             return NONE;
         }
-        return new SequenceText(tokenizer.streamingDecoder(true), tokenizer.vocabSize(), new StopStrings(stopStrings));
+        return new SequenceText(tokenizer.streamingDecoder(skipSpecialTokens), tokenizer.vocabSize(), new StopStrings(stopStrings));
     }
 
     /**

@@ -530,7 +530,7 @@ final class CompletionEndpoint {
             this.response = response;
             this.index = index;
             this.thinking = reasoning == null ? null : new Reasoning.Splitter(reasoning);
-            this.calling = response.request().tools() == null ? null : new ToolCalls.Streamer(response.request().tools().format());
+            this.calling = response.request().tools() == null ? null : new ToolCalls.Streamer(response.request().tools());
         }
 
         /** The chunks a piece of the choice's text makes (none while it is held back), the first with its logprobs. */

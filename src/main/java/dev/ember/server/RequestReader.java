@@ -93,9 +93,6 @@ final class RequestReader implements AutoCloseable {
             throw ApiException.invalid("prompt_logprobs", "prompt_logprobs cannot be streamed (as in vLLM); echo with "
                     + "logprobs streams the prompt's log-probabilities in the completions format");
         }
-        if (fields.has("skip_special_tokens") && !fields.bool("skip_special_tokens", true)) {
-            throw ApiException.invalid("skip_special_tokens", "skip_special_tokens = false is not supported: special tokens are always left out");
-        }
         if (fields.has("modalities") && !"[\"text\"]".equals(fields.node("modalities").toString())) {
             throw ApiException.invalid("modalities", "modalities " + fields.node("modalities") + ": this server writes text only");
         }
@@ -146,8 +143,12 @@ final class RequestReader implements AutoCloseable {
             grammar = constraints.toolCall(tools);
         }
         // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
+        // Mistral writes its calls after a special token, [TOOL_CALLS], which the text must keep to be read (as in vLLM).
+        boolean skipSpecialTokens = fields.bool("skip_special_tokens", true)
+                && !(tools != null && tools.parsed() && tools.format() == ToolCalls.Format.MISTRAL);
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
-                .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar);
+                .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar)
+                .withSkipSpecialTokens(skipSpecialTokens);
         if (grammar != null && base.minTokens() > 0) {
             throw ApiException.invalid("min_tokens", "min_tokens with structured output: the grammar decides where the output may end");
         }
@@ -354,7 +355,7 @@ final class RequestReader implements AutoCloseable {
      * {@code continue_final_message}).
      */
     private int[] chatPrompt(RequestFields fields, List<Map<String, Object>> templateTools) throws InterruptedException {
-        List<ChatMessage> turns = messages(fields);
+        List<ChatMessage> turns = toolCalls == null ? messages(fields) : toolCalls.history(messages(fields));
         long chars = 0;
         for (ChatMessage turn : turns) {
             chars += turn.content().length();

@@ -108,7 +108,7 @@ public final class ServeCommand implements Callable<Integer> {
     String reasoningParser;
 
     @Option(names = "--tool-call-parser", paramLabel = "NAME",
-            description = "the format tool calls are read in, as vLLM's parser of the same name: hermes or llama3_json; "
+            description = "the format tool calls are read in, as vLLM's parser of the same name: hermes, llama3_json or mistral; "
                     + "default: the one the model's chat template teaches")
     String toolCallParser;
 

@@ -1,12 +1,15 @@
 package dev.ember.server;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MappingIterator;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.Tokenizer;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -25,6 +28,9 @@ final class ToolCalls {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Hermes' tags around a call. */
     static final String OPEN = "<tool_call>", CLOSE = "</tool_call>";
+    /** The special token before Mistral's calls, and the one between a call's name and its arguments in its later form. */
+    static final String MISTRAL_CALLS = "[TOOL_CALLS]", MISTRAL_ARGS = "[ARGS]";
+    private static final String ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
     private ToolCalls() {
@@ -34,11 +40,16 @@ final class ToolCalls {
      * How a model writes a call. {@link #HERMES} (Qwen 2.5 and 3): each call a JSON object {@code {"name", "arguments"}}
      * between {@code <tool_call>} and {@code </tool_call>}. {@link #LLAMA3_JSON} (Llama 3.1 to 3.3): the answer is the
      * call, a JSON object {@code {"name", "parameters"}} (several joined by {@code ;}), after an optional
-     * {@code <|python_tag|>}.
+     * {@code <|python_tag|>}. {@link #MISTRAL} (Mistral 7B v0.3, Small, Nemo): the calls follow the special token
+     * {@code [TOOL_CALLS]}, a JSON array of {@code {"name", "arguments"}} objects, or in the later tokenizers' form
+     * {@code [TOOL_CALLS]NAME[ARGS]{...}} per call; their ids are nine letters and digits, as the templates demand.
+     * A call forced by {@code tool_choice} is written without the special token, which a grammar cannot write: as the
+     * array alone for Mistral.
      */
     enum Format {
         HERMES(OPEN + "\n", "arguments", "\n" + CLOSE),
-        LLAMA3_JSON("", "parameters", "");
+        LLAMA3_JSON("", "parameters", ""),
+        MISTRAL("[", "arguments", "]");
 
         private static final Pattern HERMES_BLOCK = Pattern.compile(Pattern.quote(OPEN) + "(.*?)(?:" + Pattern.quote(CLOSE) + "|$)",
                 Pattern.DOTALL);
@@ -57,7 +68,8 @@ final class ToolCalls {
             return switch (name) {
                 case "hermes" -> HERMES;
                 case "llama3_json" -> LLAMA3_JSON;
-                default -> throw new dev.ember.EmberException("--tool-call-parser " + name + " is not one of hermes, llama3_json");
+                case "mistral" -> MISTRAL;
+                default -> throw new dev.ember.EmberException("--tool-call-parser " + name + " is not one of hermes, llama3_json, mistral");
             };
         }
 
@@ -65,6 +77,9 @@ final class ToolCalls {
         static Format of(Tokenizer tokenizer) {
             if (tokenizer.chatTemplateContains(OPEN)) {
                 return HERMES;
+            }
+            if (tokenizer.chatTemplateContains(MISTRAL_CALLS)) {
+                return MISTRAL;
             }
             if (tokenizer.chatTemplateContains("\"parameters\": dictionary of argument name")) {
                 return LLAMA3_JSON;
@@ -77,7 +92,53 @@ final class ToolCalls {
          * object of arguments, stays in the content as written.
          */
         Parsed parse(String text) {
-            return this == HERMES ? hermes(text) : llama3(text);
+            return switch (this) {
+                case HERMES -> hermes(text);
+                case LLAMA3_JSON -> llama3(text);
+                case MISTRAL -> mistral(text);
+            };
+        }
+
+        /** A new call's id: nine letters and digits for Mistral (its templates refuse others), else vLLM's form. */
+        String newId() {
+            ThreadLocalRandom random = ThreadLocalRandom.current();
+            if (this == MISTRAL) {
+                StringBuilder id = new StringBuilder(9);
+                for (int i = 0; i < 9; i++) {
+                    id.append(ALPHANUMERIC.charAt(random.nextInt(ALPHANUMERIC.length())));
+                }
+                return id.toString();
+            }
+            return "chatcmpl-tool-" + HexFormat.of().toHexDigits(random.nextLong());
+        }
+
+        /**
+         * The id of a call sent back in a conversation's history, as the template is given it: for Mistral the last
+         * nine characters of a longer one (OpenAI's and other servers' ids are longer, and Mistral's templates take
+         * nine), as vLLM cuts them; as sent otherwise.
+         */
+        String historyId(String id) {
+            return this == MISTRAL && id != null && id.length() > 9 ? id.substring(id.length() - 9) : id;
+        }
+
+        /** A conversation's turns with the ids of their calls and results as {@link #historyId} gives them to the template. */
+        List<ChatMessage> history(List<ChatMessage> turns) {
+            if (this != MISTRAL) {
+                return turns;
+            }
+            List<ChatMessage> out = new ArrayList<>(turns.size());
+            for (ChatMessage turn : turns) {
+                List<Map<String, Object>> calls = new ArrayList<>();
+                for (Map<String, Object> call : turn.toolCalls()) {
+                    Map<String, Object> copy = new LinkedHashMap<>(call);
+                    if (copy.get("id") instanceof String id) {
+                        copy.put("id", historyId(id));
+                    }
+                    calls.add(copy);
+                }
+                out.add(new ChatMessage(turn.role(), turn.content(), calls, historyId(turn.toolCallId())));
+            }
+            return out;
         }
 
         private static Parsed hermes(String text) {
@@ -86,7 +147,7 @@ final class ToolCalls {
             Matcher block = HERMES_BLOCK.matcher(text);
             int from = 0;
             while (block.find()) {
-                Call call = call(block.group(1), "arguments");
+                Call call = call(block.group(1), HERMES);
                 if (call == null) {
                     continue;
                 }
@@ -108,7 +169,7 @@ final class ToolCalls {
             List<Call> calls = new ArrayList<>();
             try (MappingIterator<JsonNode> values = JSON.readerFor(JsonNode.class).readValues(body.replaceAll("}\\s*;\\s*\\{", "} {"))) {
                 while (values.hasNext()) {
-                    Call call = call(values.next().toString(), "parameters");
+                    Call call = call(values.next(), LLAMA3_JSON);
                     if (call == null) {
                         return new Parsed(text, List.of());
                     }
@@ -119,6 +180,72 @@ final class ToolCalls {
             }
             return calls.isEmpty() ? new Parsed(text, List.of()) : new Parsed(null, calls);
         }
+
+        private static Parsed mistral(String text) {
+            int marker = text.indexOf(MISTRAL_CALLS);
+            if (marker < 0) {  // a forced call: the array alone
+                List<Call> calls = jsonCalls(text.strip());
+                return calls == null ? new Parsed(text, List.of()) : new Parsed(null, calls);
+            }
+            List<Call> calls = new ArrayList<>();
+            for (String segment : text.substring(marker + MISTRAL_CALLS.length()).split(Pattern.quote(MISTRAL_CALLS), -1)) {
+                List<Call> some = mistralSegment(segment.strip());
+                if (some == null) {
+                    return new Parsed(text, List.of());
+                }
+                calls.addAll(some);
+            }
+            String before = text.substring(0, marker).strip();
+            return new Parsed(before.isEmpty() ? null : before, calls);
+        }
+
+        /** The calls after one {@code [TOOL_CALLS]}: JSON calls, or {@code NAME[ARGS]{...}} (or {@code NAME{...}}); null if neither. */
+        private static List<Call> mistralSegment(String segment) {
+            if (segment.startsWith("[") || segment.startsWith("{")) {
+                return jsonCalls(segment);
+            }
+            int args = segment.indexOf(MISTRAL_ARGS);
+            int brace = segment.indexOf('{');
+            int nameEnd = args >= 0 ? args : brace;
+            if (nameEnd <= 0) {
+                return null;
+            }
+            String name = segment.substring(0, nameEnd).strip();
+            String arguments = segment.substring(args >= 0 ? args + MISTRAL_ARGS.length() : brace).strip();
+            try {
+                JsonNode object = JSON.readTree(arguments);
+                if (name.isEmpty() || object == null || !object.isObject()) {
+                    return null;
+                }
+                return List.of(new Call(MISTRAL.newId(), name, JSON.writeValueAsString(object)));
+            } catch (JsonProcessingException e) {
+                return null;
+            }
+        }
+
+        /** The calls of a text that is JSON calls alone: arrays of them, or objects, one after another; null otherwise. */
+        private static List<Call> jsonCalls(String text) {
+            if (!text.startsWith("[") && !text.startsWith("{")) {
+                return null;
+            }
+            List<Call> calls = new ArrayList<>();
+            // A parser, not readValues: that would read a root array's elements and stop silently at its end.
+            try (JsonParser values = JSON.createParser(text)) {
+                while (values.nextToken() != null) {
+                    JsonNode value = JSON.readTree(values);
+                    for (JsonNode element : value.isArray() ? value : List.of(value)) {
+                        Call call = call(element, MISTRAL);
+                        if (call == null) {
+                            return null;
+                        }
+                        calls.add(call);
+                    }
+                }
+            } catch (IOException e) {
+                return null;
+            }
+            return calls.isEmpty() ? null : calls;
+        }
     }
 
     /** What a streamed answer gives as its text arrives: a piece of its content, or a whole call (one of the two). */
@@ -128,9 +255,11 @@ final class ToolCalls {
     /**
      * Reads calls out of an answer as it streams, so that its content is shown as it comes and each call as soon as it
      * is whole: in Hermes' format the text outside {@code <tool_call>} blocks is content (a piece that may be the start
-     * of a tag held back until the next shows), each block a call once its closing tag arrives; in Llama 3's an answer
-     * that opens as a call is one, read whole at its end, and any other is content. What the whole text would give
-     * ({@link Format#parse}) is what the pieces give, but for the whitespace around calls.
+     * of a tag held back until the next shows), each block a call once its closing tag arrives; in Mistral's the text
+     * before {@code [TOOL_CALLS]} is content and what follows it is read whole at the end; in Llama 3's an answer that
+     * opens as a call is one, read whole at its end, and any other is content. A call forced by {@code tool_choice} is
+     * read whole at the end. What the whole text would give ({@link Format#parse}) is what the pieces give, but for the
+     * whitespace around calls.
      */
     static final class Streamer {
         private enum Phase { UNDECIDED, TEXT, CALL, WHOLE }
@@ -140,9 +269,10 @@ final class ToolCalls {
         private Phase phase;
         private boolean called;
 
-        Streamer(Format format) {
-            this.format = format;
-            this.phase = format == Format.HERMES ? Phase.TEXT : Phase.UNDECIDED;
+        Streamer(Request request) {
+            this.format = request.format();
+            boolean forced = request.choice() == Choice.REQUIRED || request.choice() == Choice.NAMED;
+            this.phase = forced ? Phase.WHOLE : format == Format.LLAMA3_JSON ? Phase.UNDECIDED : Phase.TEXT;
         }
 
         /** Whether a call has been given. */
@@ -167,15 +297,16 @@ final class ToolCalls {
                         return out;
                     }
                     case TEXT -> {
-                        int open = format == Format.HERMES ? h.indexOf(OPEN) : -1;
-                        int keep = open >= 0 ? 0 : format == Format.HERMES ? Reasoning.partialTag(h, OPEN) : 0;
-                        int upTo = open >= 0 ? open : h.length() - keep;
+                        String tag = format == Format.HERMES ? OPEN : format == Format.MISTRAL ? MISTRAL_CALLS : null;
+                        int open = tag == null ? -1 : h.indexOf(tag);
+                        int upTo = open >= 0 ? open : h.length() - (tag == null ? 0 : Reasoning.partialTag(h, tag));
                         content(out, h.substring(0, upTo));
-                        held.delete(0, open >= 0 ? open + OPEN.length() : upTo);
+                        // Hermes' blocks are read one by one; Mistral's calls, from their token on, at the end.
+                        held.delete(0, open >= 0 && format == Format.HERMES ? open + OPEN.length() : upTo);
                         if (open < 0) {
                             return out;
                         }
-                        phase = Phase.CALL;
+                        phase = format == Format.HERMES ? Phase.CALL : Phase.WHOLE;
                     }
                     case CALL -> {
                         int close = h.indexOf(CLOSE);
@@ -198,7 +329,7 @@ final class ToolCalls {
             switch (phase) {
                 case CALL -> block(out, rest, false);
                 case WHOLE -> {
-                    Parsed parsed = Format.LLAMA3_JSON.parse(rest);
+                    Parsed parsed = format.parse(rest);
                     parsed.calls().forEach(call -> out.add(new Piece(null, call)));
                     called |= !parsed.calls().isEmpty();
                     content(out, parsed.content() == null ? "" : parsed.content());
@@ -209,7 +340,7 @@ final class ToolCalls {
         }
 
         private void block(List<Piece> out, String body, boolean closed) {
-            Call call = call(body, "arguments");
+            Call call = call(body, Format.HERMES);
             if (call == null) {
                 content(out, OPEN + body + (closed ? CLOSE : ""));
             } else {
@@ -245,9 +376,6 @@ final class ToolCalls {
 
     /** One call the model made, as OpenAI's answer lists it ({@code arguments} the JSON text of an object). */
     record Call(String id, String name, String arguments) {
-        static Call of(String name, String arguments) {
-            return new Call("chatcmpl-tool-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()), name, arguments);
-        }
     }
 
     /** The model's text read for calls: the text outside them (null where there is none), and the calls in order. */
@@ -354,24 +482,35 @@ final class ToolCalls {
         }
         if (choice != Choice.NONE && format == null) {
             throw ApiException.invalid("tools", "tools: Ember reads calls in Hermes' format (<tool_call> blocks, as Qwen's "
-                    + "templates teach) and Llama 3's JSON, and this model's chat template teaches neither (ember serve "
-                    + "--tool-call-parser hermes|llama3_json names one)");
+                    + "templates teach), Llama 3's JSON and Mistral's [TOOL_CALLS], and this model's chat template teaches none "
+                    + "of them (ember serve --tool-call-parser hermes|llama3_json|mistral names one)");
         }
         return new Request(templateTools, parameters, choice, named, format);
     }
 
-    /** A call of {@code body}, a JSON object with a string "name" and an object under {@code argumentsKey} (or the other one). */
-    private static Call call(String body, String argumentsKey) {
+    /** A call of {@code body}, the text of a call's JSON object in {@code format}; null if it is not one. */
+    private static Call call(String body, Format format) {
         try {
-            JsonNode call = JSON.readTree(body.strip());
-            JsonNode name = call == null ? null : call.get("name");
-            JsonNode arguments = call == null ? null : call.has(argumentsKey) ? call.get(argumentsKey)
-                    : call.get(argumentsKey.equals("arguments") ? "parameters" : "arguments");
-            if (name == null || !name.isTextual() || arguments == null || !arguments.isObject()) {
-                return null;
-            }
-            return Call.of(name.asText(), JSON.writeValueAsString(arguments));
-        } catch (Exception e) {
+            return call(JSON.readTree(body.strip()), format);
+        } catch (JsonProcessingException e) {
+            return null;
+        }
+    }
+
+    /**
+     * A call of {@code call}, a JSON object with a string "name" and an object under the format's key for the
+     * arguments (or the other one); null if it is not one.
+     */
+    private static Call call(JsonNode call, Format format) {
+        String key = format.argumentsKey;
+        JsonNode name = call == null ? null : call.get("name");
+        JsonNode arguments = call == null ? null : call.has(key) ? call.get(key) : call.get(key.equals("arguments") ? "parameters" : "arguments");
+        if (name == null || !name.isTextual() || arguments == null || !arguments.isObject()) {
+            return null;
+        }
+        try {
+            return new Call(format.newId(), name.asText(), JSON.writeValueAsString(arguments));
+        } catch (JsonProcessingException e) {
             return null;
         }
     }

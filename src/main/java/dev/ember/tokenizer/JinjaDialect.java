@@ -18,6 +18,18 @@ import java.util.regex.Pattern;
  *   <li>A keyword argument's value is parenthesised, {@code f(n=a - 1)} becoming {@code f(n=(a - 1))}: Jinjava
  *       parses {@code =} as an operator at the level of {@code +} and {@code -}, so Qwen3's
  *       {@code namespace(last_query_index=messages|length - 1)} would otherwise subtract from the argument.</li>
+ *   <li>What a {@code not} negates is parenthesised, {@code not x is defined} becoming {@code not (x is defined)}:
+ *       in Jinja2 {@code not} binds more loosely than tests and comparisons, up to the next {@code and}, {@code or},
+ *       {@code if} or {@code else}; Jinjava binds it as tightly as a unary minus, so Mistral's
+ *       {@code not tools is defined} asked whether the boolean {@code not tools} is defined (always) and dropped
+ *       the tools. The {@code not} of {@code is not} and {@code not in} is an operator's, and left alone.</li>
+ *   <li>A loop with a filter, {@code for x in xs if c}, becomes a loop that collects the items passing {@code c}
+ *       and a loop over those: Jinjava ignores the filter, so {@code loop.index} and {@code loop.last} counted the
+ *       items it should have skipped (Mistral's templates skip a function's "return" key this way).</li>
+ *   <li>A string literal is read with Python's escapes (hexadecimal, Unicode and octal ones, a backslash before a
+ *       line break continuing the line, an unknown escape kept as written) and written back with only the escapes
+ *       Jinjava reads (the backslash, the quote, a line break and a tab); Jinjava refuses the others, and Mistral's
+ *       templates continue their long strings over lines.</li>
  * </ul>
  * Only the insides of {@code {{ }}} and {@code {% %}} are touched; text, comments, {@code raw} blocks and string
  * literals never are. The translation also lists the filters and tests the template names: Jinjava renders an
@@ -88,11 +100,39 @@ final class JinjaDialect {
             out.append(template, open, open + 2);
             String body = template.substring(open + 2, close);
             noteFiltersAndTests(body);
-            out.append(isMacroDefinition(body) ? body : expression(body));
+            String loop = kind == '%' ? filteredLoop(body) : null;
+            out.append(loop != null ? loop : isMacroDefinition(body) ? body : expression(body));
             out.append(template, close, close + 2);
             i = close + 2;
         }
         return out.toString();
+    }
+
+    private static final Pattern FOR_TAG = Pattern.compile("(\\s*[-+]?\\s*)for\\s+(.+?)\\s+in\\s+(.*?)(\\s*[-+]?\\s*)", Pattern.DOTALL);
+    private int filteredLoops;
+
+    /**
+     * The tag body {@code for T in XS if C}, rewritten as the bodies of a loop that collects the items passing
+     * {@code C} into a list and the start of a loop over that list; null for any other tag.
+     */
+    private String filteredLoop(String body) {
+        Matcher tag = FOR_TAG.matcher(body);
+        if (!tag.matches()) {
+            return null;
+        }
+        String rest = tag.group(3);
+        int filter = findTopLevel(rest, 0, i -> isWordAt(rest, i, "if"));
+        if (filter < 0 || findTopLevel(rest, 0, i -> isWordAt(rest, i, "recursive")) >= 0) {
+            return null;
+        }
+        String targets = tag.group(2).strip();
+        String items = expression(rest.substring(0, filter)).strip();
+        String condition = expression(rest.substring(filter + 2)).strip();
+        String bare = targets.startsWith("(") && targets.endsWith(")") ? targets.substring(1, targets.length() - 1) : targets;
+        String item = bare.contains(",") ? "[" + bare + "]" : bare;
+        String kept = "ember_filtered_loop_" + filteredLoops++;
+        return tag.group(1) + "set " + kept + " = [] %}{% for " + targets + " in " + items + " %}{% if " + condition
+                + " %}{% do " + kept + ".append(" + item + ") %}{% endif %}{% endfor %}{% for " + targets + " in " + kept + tag.group(4);
     }
 
     /** Macro signatures are parsed by Jinjava's macro tag itself, not as an expression: leave them alone. */
@@ -116,7 +156,7 @@ final class JinjaDialect {
             char c = e.charAt(i);
             if (c == '\'' || c == '"') {
                 int end = stringEnd(e, i);
-                out.append(e, i, end);
+                out.append(jinjavaString(e.substring(i + 1, end - 1), c));
                 i = end;
             } else if (OPENING.indexOf(c) >= 0) {
                 int end = matchingBracket(e, i);
@@ -132,7 +172,71 @@ final class JinjaDialect {
                 i++;
             }
         }
-        return out.toString();
+        return negationsBindLoosely(out.toString());
+    }
+
+    /**
+     * {@code e} (its brackets already rewritten) with the operand of every {@code not} that Jinja2 reads as a logical
+     * negation put in parentheses, so that Jinjava negates what Jinja2 negates.
+     */
+    private static String negationsBindLoosely(String e) {
+        int not = findTopLevel(e, 0, i -> isNegation(e, i));
+        if (not < 0) {
+            return e;
+        }
+        int from = not + 3;
+        int end = findTopLevel(e, from, i -> e.charAt(i) == ',' || isWordAt(e, i, "and") || isWordAt(e, i, "or")
+                || isWordAt(e, i, "if") || isWordAt(e, i, "else"));
+        end = end < 0 ? e.length() : end;
+        int last = end;
+        while (last > from && Character.isWhitespace(e.charAt(last - 1))) {
+            last--;
+        }
+        if (end == e.length() && last > from && (e.charAt(last - 1) == '-' || e.charAt(last - 1) == '+')) {
+            last--;  // a tag's whitespace control ({%- if not x -%}), not part of the operand
+        }
+        int start = from;
+        while (start < last && Character.isWhitespace(e.charAt(start))) {
+            start++;
+        }
+        if (start == last) {
+            return e;
+        }
+        return e.substring(0, from) + " (" + negationsBindLoosely(e.substring(start, last)) + ")"
+                + negationsBindLoosely(e.substring(last));
+    }
+
+    /** Whether the {@code not} at {@code i} is a logical negation: a word of its own, not {@code is not} nor {@code not in}. */
+    private static boolean isNegation(String e, int i) {
+        if (!isWordAt(e, i, "not")) {
+            return false;
+        }
+        int before = i;
+        while (before > 0 && Character.isWhitespace(e.charAt(before - 1))) {
+            before--;
+        }
+        if (before >= 2 && isWordAt(e, before - 2, "is")) {
+            return false;
+        }
+        int after = i + 3;
+        while (after < e.length() && Character.isWhitespace(e.charAt(after))) {
+            after++;
+        }
+        return !isWordAt(e, after, "in");
+    }
+
+    /** Whether {@code word} stands at {@code i} as a whole word (not part of a name or an attribute). */
+    private static boolean isWordAt(String e, int i, String word) {
+        if (i < 0 || !e.startsWith(word, i)) {
+            return false;
+        }
+        boolean startsWord = i == 0 || !isNameChar(e.charAt(i - 1)) && e.charAt(i - 1) != '.';
+        int end = i + word.length();
+        return startsWord && (end == e.length() || !isNameChar(e.charAt(end)));
+    }
+
+    private static boolean isNameChar(char c) {
+        return Character.isLetterOrDigit(c) || c == '_';
     }
 
     /** Records the filter and test names of an expression, looking only outside its string literals. */
@@ -220,6 +324,63 @@ final class JinjaDialect {
             }
         }
         return -1;
+    }
+
+    /** The literal whose source text between its quotes is {@code body}, as Jinjava reads what Python reads. */
+    private static String jinjavaString(String body, char quote) {
+        StringBuilder value = new StringBuilder(body.length());
+        for (int i = 0; i < body.length(); i++) {
+            char c = body.charAt(i);
+            if (c != '\\' || i + 1 == body.length()) {
+                value.append(c);
+                continue;
+            }
+            char next = body.charAt(++i);
+            switch (next) {
+                case '\n' -> { }  // a line continued
+                case '\r' -> i += i + 1 < body.length() && body.charAt(i + 1) == '\n' ? 1 : 0;
+                case '\\', '\'', '"' -> value.append(next);
+                case 'a' -> value.append('\u0007');
+                case 'b' -> value.append('\b');
+                case 'f' -> value.append('\f');
+                case 'n' -> value.append('\n');
+                case 'r' -> value.append('\r');
+                case 't' -> value.append('\t');
+                case 'v' -> value.append('\u000b');
+                case 'x', 'u', 'U' -> {
+                    int digits = next == 'x' ? 2 : next == 'u' ? 4 : 8;
+                    if (i + digits < body.length() && body.substring(i + 1, i + 1 + digits).chars().allMatch(d -> Character.digit(d, 16) >= 0)) {
+                        value.appendCodePoint(Integer.parseInt(body, i + 1, i + 1 + digits, 16));
+                        i += digits;
+                    } else {
+                        throw new IllegalArgumentException("truncated \\" + next + " escape in string literal: " + body);
+                    }
+                }
+                default -> {
+                    if (next >= '0' && next <= '7') {
+                        int end = i;
+                        while (end < body.length() && end < i + 3 && body.charAt(end) >= '0' && body.charAt(end) <= '7') {
+                            end++;
+                        }
+                        value.append((char) Integer.parseInt(body, i, end, 8));
+                        i = end - 1;
+                    } else {
+                        value.append('\\').append(next);  // Python keeps an escape it does not know
+                    }
+                }
+            }
+        }
+        StringBuilder out = new StringBuilder(value.length() + 2).append(quote);
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            switch (c) {
+                case '\\' -> out.append("\\\\");
+                case '\n' -> out.append("\\n");
+                case '\t' -> out.append("\\t");
+                default -> out.append(c == quote ? "\\" + quote : String.valueOf(c));
+            }
+        }
+        return out.append(quote).toString();
     }
 
     /** Offset just past the string literal opening at {@code quote}. */

@@ -184,7 +184,7 @@ public final class Tokenizer implements AutoCloseable {
         return new StreamingDecoder(this, false);
     }
 
-    /** A decoder for one generation that leaves special tokens out, as {@code decode(ids, true)} does. */
+    /** A decoder for one generation that leaves special tokens out where {@code skipSpecialTokens}, as {@code decode} does. */
     public StreamingDecoder streamingDecoder(boolean skipSpecialTokens) {
         return new StreamingDecoder(this, skipSpecialTokens);
     }

@@ -43,7 +43,7 @@ class ScoredTokenTest {
     void aScoringSamplerRecordsTheRowsScoreOfItsTokenAndDrawsNothing() {
         // Sampled, with a bias, min_tokens and a stop token masked: none of it touches a prompt score, read off the raw row.
         SamplingParams params = new SamplingParams(0.7f, 5, 0.9f, 0f, 1f, 11, 8, java.util.List.of(), false, 0f, 0f,
-                java.util.Map.of(4, 30f), 2, java.util.Set.of(9), false, 1, 3, null);
+                java.util.Map.of(4, 30f), 2, java.util.Set.of(9), false, 1, 3, null, true);
         Sampler sampler = new Sampler(params, VOCAB);
         float[] logits = new float[3 * VOCAB];
         for (int r = 0; r < 3; r++) {

@@ -92,7 +92,7 @@ class SchedulerUpdateTest {
         String stop = "and";
         int stopEnd = text.indexOf(stop) + stop.length();
         SamplingParams params = SamplingParams.greedy(100).withStopStrings(List.of(stop));
-        Sequence s = add(tokenizer.encode("Once"), params, SequenceText.of(tokenizer, params.stopStrings()));
+        Sequence s = add(tokenizer.encode("Once"), params, SequenceText.of(tokenizer, params.stopStrings(), true));
         StringBuilder shown = new StringBuilder();
         int landed = 0;
         while (!s.isFinished()) {

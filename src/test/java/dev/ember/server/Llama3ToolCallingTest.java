@@ -3,24 +3,14 @@ package dev.ember.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ember.Progress;
-import dev.ember.backend.ModelRunner;
-import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.engine.ServingEngine;
-import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
 import dev.ember.model.DType;
-import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.RandomWeights;
 import dev.ember.model.RopeScaling;
-import dev.ember.scheduler.SchedulePolicy;
-import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 
@@ -37,27 +27,17 @@ class Llama3ToolCallingTest {
 
     @Test
     void aRequiredCallIsWrittenAsLlama3sJsonAndReadBack() throws Exception {
-        try (CpuBackend backend = new CpuBackend(2);
-             Model model = RandomWeights.create(CONFIG, DType.BF16, 8);
-             ModelRunner runner = backend.load(model, KvCacheSpec.forTokens(CONFIG, 2048, 16), Progress.NONE);
-             ServingEngine engine = ServingEngine.start(runner, TokenizerFixtures.tokenizer("llama3_2"),
-                     new SchedulerConfig(8, 1024, 512, SchedulePolicy.DECODE_FIRST, true, true), null)) {
-            OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, null, "llama-random",
-                    1 << 20, Duration.ofSeconds(30)));
-            try {
-                for (int seed = 0; seed < 2; seed++) {
-                    ObjectNode body = JSON.createObjectNode().put("max_tokens", 120).put("temperature", 1.0).put("seed", seed)
-                            .put("tool_choice", "required");
-                    body.putArray("messages").addObject().put("role", "user").put("content", "Weather in Oslo?");
-                    body.set("tools", JSON.readTree(ToolCallingTest.TOOLS));
-                    HttpResponse<String> response = OpenAiServerTest.postTo(server.baseUrl() + "/v1/chat/completions", body.toString());
-                    assertEquals(200, response.statusCode(), response.body());
-                    JsonNode choice = JSON.readTree(response.body()).at("/choices/0");
-                    assertEquals("tool_calls", choice.get("finish_reason").asText(), choice.toString());
-                    ToolCallingTest.assertWellFormedCall(choice.at("/message/tool_calls/0"), Set.of("weather", "time"));
-                }
-            } finally {
-                server.close();
+        try (RandomModelServer served = RandomModelServer.start(CONFIG, 8, TokenizerFixtures.tokenizer("llama3_2"), "llama-random")) {
+            for (int seed = 0; seed < 2; seed++) {
+                ObjectNode body = JSON.createObjectNode().put("max_tokens", 120).put("temperature", 1.0).put("seed", seed)
+                        .put("tool_choice", "required");
+                body.putArray("messages").addObject().put("role", "user").put("content", "Weather in Oslo?");
+                body.set("tools", JSON.readTree(ToolCallingTest.TOOLS));
+                HttpResponse<String> response = OpenAiServerTest.postTo(served.url("/v1/chat/completions"), body.toString());
+                assertEquals(200, response.statusCode(), response.body());
+                JsonNode choice = JSON.readTree(response.body()).at("/choices/0");
+                assertEquals("tool_calls", choice.get("finish_reason").asText(), choice.toString());
+                ToolCallingTest.assertWellFormedCall(choice.at("/message/tool_calls/0"), Set.of("weather", "time"));
             }
         }
     }

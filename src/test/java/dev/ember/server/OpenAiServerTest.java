@@ -279,7 +279,7 @@ class OpenAiServerTest {
             stop_token_ids a string     | /v1/completions      | {"prompt": "hi", "stop_token_ids": "1"}         | stop_token_ids
             min_tokens over max_tokens  | /v1/completions      | {"prompt": "hi", "min_tokens": 9, "max_tokens": 4} | min_tokens
             best_of in chat             | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "best_of": 2} | best_of
-            skip_special_tokens false   | /v1/completions      | {"prompt": "hi", "skip_special_tokens": false}  | skip_special_tokens
+            skip_special_tokens a word  | /v1/completions      | {"prompt": "hi", "skip_special_tokens": "no"}   | skip_special_tokens
             a bad prompt in a list      | /v1/completions      | {"prompt": ["hi", [1, 99999]]}                  | prompt
             stream_options unknown      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"include_usage": true, "frobnicate": true}} | stream_options.frobnicate
             continuous usage alone      | /v1/completions      | {"prompt": "hi", "stream": true, "stream_options": {"continuous_usage_stats": true}} | stream_options.continuous_usage_stats

@@ -3,20 +3,10 @@ package dev.ember.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ember.Progress;
-import dev.ember.backend.ModelRunner;
-import dev.ember.backend.cpu.CpuBackend;
-import dev.ember.engine.ServingEngine;
-import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
 import dev.ember.model.DType;
-import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
-import dev.ember.model.RandomWeights;
 import dev.ember.model.RopeScaling;
-import dev.ember.scheduler.SchedulePolicy;
-import dev.ember.scheduler.SchedulerConfig;
-import dev.ember.tokenizer.Tokenizer;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,30 +36,17 @@ class ToolCallingTest {
                  "unit": {"enum": ["C", "F"]}}, "required": ["city"]}}},
              {"type": "function", "function": {"name": "time", "parameters": {"type": "object", "properties": {},
                "additionalProperties": false}}}]""";
-    private static CpuBackend backend;
-    private static Model model;
-    private static ModelRunner runner;
-    private static ServingEngine engine;
-    private static OpenAiServer server;
+    private static RandomModelServer served;
 
     @BeforeAll
     static void start() {
-        backend = new CpuBackend(2);
-        model = RandomWeights.create(CONFIG, DType.BF16, 5);
-        Tokenizer tokenizer = TokenizerFixtures.tokenizer("qwen3");
-        runner = backend.load(model, KvCacheSpec.forTokens(CONFIG, 4096, 16), Progress.NONE);
-        engine = ServingEngine.start(runner, tokenizer, new SchedulerConfig(16, 1024, 512, SchedulePolicy.DECODE_FIRST, true, true), null);
-        server = OpenAiServer.start(engine, new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30))
-                .withReasoningParser("qwen3"));
+        served = RandomModelServer.start(CONFIG, 5, TokenizerFixtures.tokenizer("qwen3"),
+                new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30)).withReasoningParser("qwen3"));
     }
 
     @AfterAll
     static void stop() {
-        server.close();
-        engine.close();
-        runner.close();
-        model.close();
-        backend.close();
+        served.close();
     }
 
     private static ObjectNode request(Object toolChoice, boolean stream) throws Exception {
@@ -83,11 +60,16 @@ class ToolCallingTest {
     }
 
     private static HttpResponse<String> post(ObjectNode body) throws Exception {
-        return OpenAiServerTest.postTo(server.baseUrl() + "/v1/chat/completions", body.toString());
+        return OpenAiServerTest.postTo(served.url("/v1/chat/completions"), body.toString());
     }
 
     static void assertWellFormedCall(JsonNode call, Set<String> names) throws Exception {
-        assertTrue(call.get("id").asText().startsWith("chatcmpl-tool-"), call.toString());
+        assertWellFormedCall(call, names, "chatcmpl-tool-[0-9a-f]{16}");
+    }
+
+    /** A call of one of {@code names} to the {@link #TOOLS}' schemas, its id matching {@code idPattern}. */
+    static void assertWellFormedCall(JsonNode call, Set<String> names, String idPattern) throws Exception {
+        assertTrue(call.get("id").asText().matches(idPattern), call.toString());
         assertEquals("function", call.get("type").asText());
         String name = call.at("/function/name").asText();
         assertTrue(names.contains(name), call.toString());
@@ -207,9 +189,9 @@ class ToolCallingTest {
         ObjectNode tokenize = JSON.createObjectNode();
         tokenize.putArray("messages").addObject().put("role", "user").put("content", "Hi");
         tokenize.putObject("chat_template_kwargs").put("enable_thinking", false);
-        JsonNode off = JSON.readTree(OpenAiServerTest.postTo(server.baseUrl() + "/tokenize", tokenize.toString()).body());
+        JsonNode off = JSON.readTree(OpenAiServerTest.postTo(served.url("/tokenize"), tokenize.toString()).body());
         tokenize.remove("chat_template_kwargs");
-        JsonNode on = JSON.readTree(OpenAiServerTest.postTo(server.baseUrl() + "/tokenize", tokenize.toString()).body());
+        JsonNode on = JSON.readTree(OpenAiServerTest.postTo(served.url("/tokenize"), tokenize.toString()).body());
         assertTrue(off.get("count").asInt() > on.get("count").asInt(), "an empty thinking block: " + off + " against " + on);
     }
 

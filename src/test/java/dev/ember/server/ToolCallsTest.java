@@ -6,6 +6,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.Collectors;
 
@@ -61,6 +62,36 @@ class ToolCallsTest {
         }
     }
 
+    /**
+     * Mistral's calls follow [TOOL_CALLS]: a JSON array of calls (7B v0.3, Small 3), or NAME[ARGS]{...} per call (the
+     * later tokenizers); a forced call is the array alone. Ids are nine letters and digits, as its templates demand.
+     */
+    @Test
+    void mistralsCallsAreReadInBothItsForms() {
+        ToolCalls.Parsed array = ToolCalls.Format.MISTRAL.parse("I will look. [TOOL_CALLS] [{\"name\": \"weather\", \"arguments\": "
+                + "{\"city\": \"Oslo\"}}, {\"name\": \"time\", \"arguments\": {}}]");
+        assertEquals("I will look.", array.content());
+        assertEquals(List.of("weather{\"city\":\"Oslo\"}", "time{}"), array.calls().stream().map(c -> c.name() + c.arguments()).toList());
+        ToolCalls.Parsed named = ToolCalls.Format.MISTRAL.parse("[TOOL_CALLS]weather[ARGS]{\"city\": \"Oslo\"}[TOOL_CALLS]time{}");
+        assertNull(named.content());
+        assertEquals(List.of("weather{\"city\":\"Oslo\"}", "time{}"), named.calls().stream().map(c -> c.name() + c.arguments()).toList());
+        ToolCalls.Parsed forced = ToolCalls.Format.MISTRAL.parse("[{\"name\": \"weather\", \"arguments\": {\"city\": \"Oslo\"}}]");
+        assertNull(forced.content());
+        assertEquals("weather", forced.calls().getFirst().name());
+        for (ToolCalls.Call call : List.of(array.calls().get(0), array.calls().get(1), named.calls().get(0), forced.calls().get(0))) {
+            assertTrue(call.id().matches("[A-Za-z0-9]{9}"), call.id());
+        }
+        for (String text : new String[] {"[1, 2, 3]", "Plain [words]", "[TOOL_CALLS] [{\"name\": \"w\"}]", "[TOOL_CALLS] not a call",
+                "[TOOL_CALLS] [{\"name\": \"w\", \"arguments\": {}}] trailing words", "[TOOL_CALLS][ARGS]{}"}) {
+            ToolCalls.Parsed parsed = ToolCalls.Format.MISTRAL.parse(text);
+            assertTrue(parsed.calls().isEmpty(), text);
+            assertEquals(text, parsed.content());
+        }
+        assertEquals("abcdefghi", ToolCalls.Format.MISTRAL.historyId("chatcmpl-tool-abcdefghi"));
+        assertEquals("call_1", ToolCalls.Format.MISTRAL.historyId("call_1"));
+        assertEquals("chatcmpl-tool-abcdefghi", ToolCalls.Format.HERMES.historyId("chatcmpl-tool-abcdefghi"));
+    }
+
     /** Streamed in random pieces, an answer gives the calls and (whitespace aside) the content its whole text gives. */
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
@@ -69,13 +100,17 @@ class ToolCallsTest {
             HERMES      | <tool_call>{"name": "w", "arguments": {"c": 1}}
             HERMES      | <tool_call>not json</tool_call> after
             LLAMA3_JSON | {"name": "w", "parameters": {"c": "Oslo"}}
-            LLAMA3_JSON | Plain words {not a call}""")
+            LLAMA3_JSON | Plain words {not a call}
+            MISTRAL     | Let me see. [TOOL_CALLS] [{"name": "w", "arguments": {"c": "Oslo"}}, {"name": "t", "arguments": {}}]
+            MISTRAL     | [TOOL_CALLS]w[ARGS]{"c": 1}[TOOL_CALLS]t[ARGS]{}
+            MISTRAL     | An answer with [brackets] and [TOOL_CALL but no call.
+            MISTRAL     | [TOOL_CALLS] [{"name": "w", "arguments": {"c":""")
     void aStreamedAnswerGivesWhatItsWholeTextGives(ToolCalls.Format format, String escaped) {
         String text = escaped.replace("\\n", "\n");
         ToolCalls.Parsed whole = format.parse(text);
         for (long seed = 0; seed < 40; seed++) {
             SplittableRandom random = new SplittableRandom(seed);
-            ToolCalls.Streamer streamer = new ToolCalls.Streamer(format);
+            ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, format));
             List<ToolCalls.Piece> pieces = new ArrayList<>();
             for (int at = 0; at < text.length(); ) {
                 int end = Math.min(text.length(), at + random.nextInt(1, 6));

@@ -142,6 +142,43 @@ class ChatTemplateTest {
         assertTrue(qwen3.chatTemplateContains("<tool_call>"));
     }
 
+    /**
+     * Mistral Small 3.1's template as llama.cpp keeps it, worked through by Jinja2's rules: the tools listed before the
+     * last user turn (the "return" key of a function skipped by the loop's filter, so no comma trails the last key),
+     * the earlier call as {@code [TOOL_CALLS]} with its id's last nine characters, its result in {@code [TOOL_RESULTS]},
+     * and the system prompt after the tools' instructions (the two backslash line breaks between them continue the
+     * string, as in Python, and so join them).
+     */
+    @Test
+    void mistralListsToolsBeforeTheLastUserTurnAndWritesEarlierCalls() {
+        Tokenizer mistral = TokenizerFixtures.mistralWithTools();
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", "weather");
+        function.put("parameters", Map.of("type", "object"));
+        function.put("return", "a number");
+        Map<String, Object> weather = new LinkedHashMap<>();
+        weather.put("type", "function");
+        weather.put("function", function);
+        Map<String, Object> arguments = new LinkedHashMap<>();
+        arguments.put("name", "weather");
+        arguments.put("arguments", Map.of("city", "Oslo"));
+        Map<String, Object> call = new LinkedHashMap<>();
+        call.put("id", "abcdefghijkl");
+        call.put("type", "function");
+        call.put("function", arguments);
+        List<ChatMessage> conversation = List.of(system("Be brief."), user("Weather in Oslo?"),
+                new ChatMessage("assistant", "", List.of(call), null), new ChatMessage("tool", "18", List.of(), "abcdefghijkl"),
+                assistant("18 degrees."), user("And Bergen?"));
+        String rendered = mistral.applyChatTemplate(conversation, new ChatOptions(true, false, List.of(weather), Map.of()));
+        assertTrue(rendered.startsWith("<s>[SYSTEM_PROMPT]You are a helpful assistant that can call tools."), rendered);
+        assertTrue(rendered.endsWith("""
+                you can interpret for the user.Be brief.[/SYSTEM_PROMPT][INST]Weather in Oslo?[/INST]\
+                [TOOL_CALLS] [{"name": "weather", "arguments": {"city": "Oslo"}, "id": "defghijkl"}]</s>\
+                [TOOL_RESULTS] {"content": 18, "call_id": "defghijkl"}[/TOOL_RESULTS]18 degrees.</s>\
+                [AVAILABLE_TOOLS] [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]\
+                [/AVAILABLE_TOOLS][INST]And Bergen?[/INST]"""), rendered);
+    }
+
     /** vLLM's chat_template_kwargs reach the template (Qwen3's enable_thinking); continue_final_message ends inside it. */
     @Test
     void qwen3TakesTemplateVariablesAndContinuesTheLastMessage() {

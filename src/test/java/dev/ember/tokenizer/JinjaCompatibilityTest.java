@@ -116,6 +116,45 @@ class JinjaCompatibilityTest {
         repr.forEach((value, expected) -> assertEquals(expected, PythonJson.floatRepr(value)));
     }
 
+    /**
+     * Jinja2 reads {@code not} below tests and comparisons: {@code not x is defined} is {@code not (x is defined)},
+     * {@code not a == b} is {@code not (a == b)}; what it negates ends at {@code and}, {@code or}, {@code if} or
+     * {@code else}. The {@code not} of {@code is not} and {@code not in} is the operator's.
+     */
+    @Test
+    void notNegatesWhatFollowsItAsInJinja2() {
+        ChatTemplate.TokenVariables tokens = new ChatTemplate.TokenVariables("<s>", "</s>", null, null);
+        Map<String, Object> variables = Map.of("x", Map.of("id", "abcdefghi"), "a", 1L, "b", 2L, "none_value", "", "items", List.of(1L));
+        String template = "{% if not x.id is defined %}1{% endif %}{% if not x.nope is defined %}2{% endif %}"
+                + "{% if not a == b %}3{% endif %}{% if not a == 1 %}4{% endif %}"
+                + "{% if not x.id is defined or x.id|length < 9 %}5{% endif %}{% if not none_value and a %}6{% endif %}"
+                + "{{ 'T' if not a > b else 'F' }}{% if x is not none and 3 not in items %}7{% endif %}"
+                + "{% if not not a %}8{% endif %}{%- if not x.nope is defined -%}9{%- endif -%}"
+                + "{% for v in [1, 2, 3] if not v == 2 %}{{ v }}{% endfor %}";
+        String rendered = new ChatTemplate(template, "test.jinja", tokens, Clock.systemUTC())
+                .render(List.of(new ChatMessage("user", "Hi")), true, List.of(), variables);
+        assertEquals("236T78913", rendered);
+        assertEquals("{% if not (x is defined) or y %}{{ (not (a == b)) }}{% if x is not none and not (y not in z) %}",
+                JinjaDialect.translate("{% if not x is defined or y %}{{ (not a == b) }}{% if x is not none and not y not in z %}").template());
+        assertEquals("{{ a.nothing }}{{ not_a }}", JinjaDialect.translate("{{ a.nothing }}{{ not_a }}").template());
+    }
+
+    /** A loop's filter skips items before the loop counts them, so loop.last is the last item kept. */
+    @Test
+    void aLoopsFilterSkipsItemsBeforeTheyAreCounted() {
+        assertEquals("1:1,3:2.|a,b.|", render("{% for v in [1, 2, 3] if v != 2 %}{{ v }}:{{ loop.index }}{{ '.' if loop.last else ',' }}{% endfor %}"
+                + "|{% for k, v in {'a': 1, 'return': 2, 'b': 3}.items() if k != 'return' %}{{ k }}{{ '.' if loop.last else ',' }}{% endfor %}"
+                + "|{%- for v in [1] if v > 1 -%}{{ v }}{%- endfor %}"));
+    }
+
+    /** String literals mean what Python makes of their escapes; Mistral's templates continue strings over lines. */
+    @Test
+    void stringLiteralsReadPythonsEscapes() {
+        assertEquals("aAb|a\u00e9b|ab|aAb|a\\qb|a\\b|a'b|a\"b|a\nb|a\tb",
+                render("{{ 'a\\x41b' }}|{{ 'a\\u00e9b' }}|{{ 'a\\\nb' }}|{{ 'a\\101b' }}|{{ 'a\\qb' }}|{{ 'a\\\\b' }}"
+                        + "|{{ 'a\\'b' }}|{{ \"a\\\"b\" }}|{{ 'a\\nb' }}|{{ 'a\\tb' }}"));
+    }
+
     @Test
     void strftimeWritesTheCLocale() {
         ZonedDateTime t = ZonedDateTime.parse("2024-07-05T09:03:07Z");

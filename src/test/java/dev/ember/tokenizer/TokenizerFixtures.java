@@ -1,5 +1,9 @@
 package dev.ember.tokenizer;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -37,6 +41,45 @@ public final class TokenizerFixtures {
 
     public static Tokenizer tokenizer(String family) {
         return TOKENIZERS.computeIfAbsent(family, f -> Tokenizer.load(directory(f), CLOCK));
+    }
+
+    /**
+     * Mistral's vocabulary with the control tokens its tool-calling models add ({@code [INST]}, {@code [TOOL_CALLS]},
+     * {@code [AVAILABLE_TOOLS]}, ...: special tokens after the 32,000 of the fixture, where Mistral's later tokenizers
+     * put them first) and the chat template of Mistral Small 3.1 as llama.cpp keeps it, which teaches calls as
+     * {@code [TOOL_CALLS] [{"name": ..., "arguments": {...}}]}.
+     */
+    public static Tokenizer mistralWithTools() {
+        return TOKENIZERS.computeIfAbsent("mistral+tools", name -> Tokenizer.load(
+                DIRECTORIES.computeIfAbsent(name, n -> mistralWithToolsDirectory()), CLOCK));
+    }
+
+    /** The control tokens {@link #mistralWithTools} adds, in the order of their ids from 32,000. */
+    public static final List<String> MISTRAL_CONTROL_TOKENS = List.of("[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]",
+            "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]");
+
+    private static Path mistralWithToolsDirectory() {
+        ObjectMapper json = new ObjectMapper();
+        try {
+            Path dir = Files.createTempDirectory("ember-tokenizer-mistral-tools");
+            deleteOnExit(dir);
+            copyOf("mistral", dir);
+            ObjectNode tokenizer = (ObjectNode) json.readTree(dir.resolve("tokenizer.json").toFile());
+            ObjectNode config = (ObjectNode) json.readTree(dir.resolve("tokenizer_config.json").toFile());
+            ObjectNode decoder = (ObjectNode) config.get("added_tokens_decoder");
+            for (int i = 0; i < MISTRAL_CONTROL_TOKENS.size(); i++) {
+                ObjectNode token = ((ArrayNode) tokenizer.get("added_tokens")).addObject().put("id", 32_000 + i)
+                        .put("content", MISTRAL_CONTROL_TOKENS.get(i)).put("single_word", false).put("lstrip", false)
+                        .put("rstrip", false).put("normalized", false).put("special", true);
+                decoder.set(String.valueOf(32_000 + i), token.deepCopy().without("id"));
+            }
+            config.put("chat_template", Files.readString(resources("mistral").resolve("mistralai-Mistral-Small-3.1-24B-Instruct-2503.jinja")));
+            json.writeValue(dir.resolve("tokenizer.json").toFile(), tokenizer);
+            json.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A model directory holding the family's tokenizer.json and tokenizer_config.json. */
