@@ -179,6 +179,21 @@ class ChatTemplateTest {
                 [/AVAILABLE_TOOLS][INST]And Bergen?[/INST]"""), rendered);
     }
 
+    /**
+     * DeepSeek-R1's distillations into Qwen2.5 open with {@code not add_generation_prompt is defined}: read as Jinja2
+     * reads it, the generation prompt (and its opening {@code <think>}) is written; earlier thinking is dropped.
+     */
+    @Test
+    void deepSeekR1DistillWritesItsGenerationPrompt() throws IOException {
+        String template = Files.readString(TokenizerFixtures.resources("qwen2_5").resolve("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"));
+        ChatTemplate deepSeek = new ChatTemplate(template, "deepseek.jinja",
+                new ChatTemplate.TokenVariables("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", null, null), TokenizerFixtures.CLOCK);
+        List<ChatMessage> conversation = List.of(system("You are terse."), user("Hi"), assistant("<think>\nhmm\n</think>Hello."), user("Bye"));
+        assertEquals("<｜begin▁of▁sentence｜>You are terse.<｜User｜>Hi<｜Assistant｜>Hello.<｜end▁of▁sentence｜><｜User｜>Bye"
+                + "<｜Assistant｜><think>\n", deepSeek.render(conversation, true, List.of(), Map.of()));
+        assertEquals("<｜begin▁of▁sentence｜><｜User｜>Hi", deepSeek.render(List.of(user("Hi")), false, List.of(), Map.of()));
+    }
+
     /** vLLM's chat_template_kwargs reach the template (Qwen3's enable_thinking); continue_final_message ends inside it. */
     @Test
     void qwen3TakesTemplateVariablesAndContinuesTheLastMessage() {
