@@ -166,6 +166,9 @@ public record ModelConfig(
             throw new EmberException("config.json: missing \"architectures\"");
         }
         Architecture arch = Architecture.fromHf(archs.get(0).asText());
+        JsonNode quantization = c.path("quantization_config");
+        require(!quantization.isObject(), "quantization_config (" + quantization.path("quant_method").asText("a quantized checkpoint")
+                + ") is not supported: Ember runs unquantized bfloat16, float16 or float32 weights");
         String act = c.path("hidden_act").asText("silu");
         require(act.equals("silu"), "hidden_act \"" + act + "\" is not supported (Ember runs SwiGLU with silu)");
         int hidden = requiredInt(c, "hidden_size");

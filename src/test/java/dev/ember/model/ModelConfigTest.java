@@ -85,7 +85,7 @@ class ModelConfigTest {
     }
 
     @Test
-    void partialRotaryAndUnknownScalingsAreRefusedByName() {
+    void partialRotaryUnknownScalingsAndQuantizedCheckpointsAreRefusedByName() {
         String body = "\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
                 + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
         EmberException partial = assertThrows(EmberException.class, () -> parse("{" + body + ",\"partial_rotary_factor\":0.5}"));
@@ -93,6 +93,9 @@ class ModelConfigTest {
         EmberException dynamic = assertThrows(EmberException.class,
                 () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}}"));
         assertTrue(dynamic.getMessage().contains("\"dynamic\"") && dynamic.getMessage().contains("yarn"), dynamic.getMessage());
+        EmberException quantized = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"quantization_config\":{\"quant_method\":\"fp8\",\"activation_scheme\":\"dynamic\"}}"));
+        assertTrue(quantized.getMessage().contains("quantization_config (fp8) is not supported"), quantized.getMessage());
     }
 
     @Test
