@@ -405,7 +405,9 @@ final class RequestReader implements AutoCloseable {
             if (!ROLES.contains(role)) {
                 throw ApiException.invalid(at + ".role", at + ".role \"" + role + "\" is not one of " + String.join(", ", ROLES.stream().sorted().toList()));
             }
-            Set<String> allowed = role.equals("assistant") ? Set.of("role", "content", "name", "tool_calls")
+            // An assistant turn may carry back the thinking a reasoning parser split off (vLLM's reasoning_content,
+            // or reasoning), which templates such as Qwen3's write for the turns after the last question.
+            Set<String> allowed = role.equals("assistant") ? Set.of("role", "content", "name", "tool_calls", "reasoning_content", "reasoning")
                     : role.equals("tool") ? Set.of("role", "content", "tool_call_id") : Set.of("role", "content", "name");
             for (Iterator<String> names = m.names(); names.hasNext(); ) {
                 String name = names.next();
@@ -417,7 +419,8 @@ final class RequestReader implements AutoCloseable {
             List<Map<String, Object>> calls = ToolCalls.historyCalls(m, at + ".tool_calls");
             String content = calls.isEmpty() || m.has("content") ? content(m, at + ".content") : "";
             String callId = role.equals("tool") ? m.string("tool_call_id", null) : null;
-            turns.add(new ChatMessage(role, content, calls, callId));
+            String reasoning = m.string("reasoning_content", m.string("reasoning", null));
+            turns.add(new ChatMessage(role, content, calls, callId, reasoning));
         }
         return turns;
     }

@@ -136,7 +136,7 @@ final class ToolCalls {
                     }
                     calls.add(copy);
                 }
-                out.add(new ChatMessage(turn.role(), turn.content(), calls, historyId(turn.toolCallId())));
+                out.add(new ChatMessage(turn.role(), turn.content(), calls, historyId(turn.toolCallId()), turn.reasoning()));
             }
             return out;
         }

@@ -14,12 +14,19 @@ import java.util.Objects;
  * @param toolCalls  the calls an assistant turn made, each as OpenAI writes it ({@code {"id", "type": "function",
  *                   "function": {"name", "arguments"}}}); empty otherwise
  * @param toolCallId the call a tool turn answers; null otherwise
+ * @param reasoning  an assistant turn's thinking, given apart from its content ({@code reasoning_content}, which Qwen3's
+ *                   template writes back for the turns after the last question); null otherwise
  */
-public record ChatMessage(String role, String content, List<Map<String, Object>> toolCalls, String toolCallId) {
+public record ChatMessage(String role, String content, List<Map<String, Object>> toolCalls, String toolCallId,
+                          String reasoning) {
     public ChatMessage {
         Objects.requireNonNull(role, "role");
         Objects.requireNonNull(content, "content");
         toolCalls = List.copyOf(toolCalls);
+    }
+
+    public ChatMessage(String role, String content, List<Map<String, Object>> toolCalls, String toolCallId) {
+        this(role, content, toolCalls, toolCallId, null);
     }
 
     public ChatMessage(String role, String content) {

@@ -104,6 +104,9 @@ final class ChatTemplate {
             if (message.toolCallId() != null) {
                 turn.put("tool_call_id", message.toolCallId());
             }
+            if (message.reasoning() != null) {
+                turn.put("reasoning_content", message.reasoning());
+            }
             conversation.add(turn);
         }
         Map<String, Object> bindings = new HashMap<>(constants);

@@ -176,6 +176,22 @@ class ToolCallingTest {
         messages.addObject().put("role", "tool").put("tool_call_id", "call-1").put("content", "18 C");
         HttpResponse<String> response = post(body);
         assertEquals(200, response.statusCode(), response.body());
+
+        // What the reasoning parser split off comes back with the message, as clients send back what they were given.
+        assistant.put("reasoning_content", "Oslo is in Norway.");
+        assertEquals(200, post(body).statusCode());
+        ObjectNode tokenize = JSON.createObjectNode();
+        tokenize.set("messages", messages);
+        JsonNode ids = JSON.readTree(OpenAiServerTest.postTo(served.url("/tokenize"), tokenize.toString()).body()).get("tokens");
+        ObjectNode detokenize = JSON.createObjectNode();
+        detokenize.set("tokens", ids);
+        String prompt = JSON.readTree(OpenAiServerTest.postTo(served.url("/detokenize"), detokenize.toString()).body()).get("prompt").asText();
+        assertTrue(prompt.contains("<think>\nOslo is in Norway.\n</think>"), prompt);
+        assistant.remove("reasoning_content");
+        assistant.put("reasoning", "Oslo is in Norway.");
+        assertEquals(200, post(body).statusCode());
+        assistant.put("reasoning", 3);
+        assertEquals(400, post(body).statusCode());
     }
 
     /** What Qwen3's users send with it: thinking turned off through chat_template_kwargs, parallel_tool_calls. */

@@ -140,6 +140,14 @@ class ChatTemplateTest {
                 <|im_start|>assistant
                 """, qwen3.applyChatTemplate(conversation, new ChatOptions(true, false, List.of(weather), Map.of())));
         assertTrue(qwen3.chatTemplateContains("<tool_call>"));
+
+        // The thinking of a turn after the last question, given back apart from its content, is written back.
+        List<ChatMessage> withThinking = List.of(user("Weather in Oslo?"),
+                new ChatMessage("assistant", "", List.of(call), null, "I should look it up."),
+                new ChatMessage("tool", "18 C", List.of(), "call-1"));
+        String rendered = qwen3.applyChatTemplate(withThinking, new ChatOptions(true, false, List.of(weather), Map.of()));
+        assertTrue(rendered.contains("<|im_start|>assistant\n<think>\nI should look it up.\n</think>\n\n<tool_call>\n"
+                + "{\"name\": \"weather\""), rendered);
     }
 
     /**
