@@ -17,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code --kernel-timeline}'s arithmetic: the busy time is the union of the kernels' spans (overlapping ones counted
- * once), the idle time the rest of the window, the overlap what the summed durations exceed the busy time by; graph
- * kernels and lone ones apart; every span in the file.
+ * once), the idle time the rest of the window, the overlap what the summed durations exceed the busy time by; each
+ * kernel's exposed time and the idle time before it add up to the window; graph kernels and lone ones apart; every span
+ * in the file.
  */
 class KernelTimelineTest {
     // Two steps of a graph: a norm, a product overlapping its end (programmatic dependent launch), a gap, a sampler.
@@ -38,11 +39,13 @@ class KernelTimelineTest {
         // Covered: [0, 4000], [4500, 8500], [9000, 10000]: 4000 + 4000 + 1000.
         assertEquals(9_000, graphs.busy());
         assertEquals(1_000 + 3_200 + 500 + 1_000 + 2_600 + 1_000, graphs.summed());
-        assertEquals(List.of(new KernelTimeline.Kernel("gemv", 2, 5_800), new KernelTimeline.Kernel("norm", 2, 2_000),
-                new KernelTimeline.Kernel("sample", 2, 1_500)), graphs.kernels());
+        // Exposed: the product past the norm's end (3000 + 2500), each sampler after an idle 500 ns.
+        assertEquals(List.of(new KernelTimeline.Kernel("gemv", 2, 5_800, 5_500, 0), new KernelTimeline.Kernel("sample", 2, 1_500, 1_500, 1_000),
+                new KernelTimeline.Kernel("norm", 2, 2_000, 2_000, 0)), graphs.kernels());
+        assertEquals(graphs.window(), graphs.kernels().stream().mapToLong(KernelTimeline.Kernel::windowShare).sum());
 
         KernelTimeline alone = KernelTimeline.split(SPANS, 2).get(1);
-        assertEquals(List.of(new KernelTimeline.Kernel("prefill", 1, 10_000)), alone.kernels());
+        assertEquals(List.of(new KernelTimeline.Kernel("prefill", 1, 10_000, 10_000, 0)), alone.kernels());
         assertEquals(10_000, alone.busy());
 
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
@@ -50,7 +53,8 @@ class KernelTimelineTest {
         String text = bytes.toString(StandardCharsets.UTF_8);
         assertTrue(text.contains("some kernel running 0.009 ms of it (90.0%), none 0.001 ms; 0.000 ms more"), text);
         assertTrue(text.contains("a step of 2: 5.0 us, kernels running 4.5 us, none 0.5 us"), text);
-        assertTrue(text.contains("gemv") && text.contains("norm") && !text.contains("sample"), "the top two only: " + text);
+        assertTrue(text.contains("gemv") && text.contains("sample") && !text.contains("norm,") && !text.contains("norm "),
+                "the top two only: " + text);
     }
 
     @Test
