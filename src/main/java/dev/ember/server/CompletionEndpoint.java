@@ -399,7 +399,7 @@ final class CompletionEndpoint {
                 message.put("content", text);
                 return finishReason;
             }
-            ToolCalls.Parsed parsed = request.tools().format().parse(text);
+            ToolCalls.Parsed parsed = request.tools().read(text);
             message.put("content", parsed.content());
             if (parsed.calls().isEmpty()) {
                 return finishReason;

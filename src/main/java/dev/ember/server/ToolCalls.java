@@ -265,12 +265,14 @@ final class ToolCalls {
         private enum Phase { UNDECIDED, TEXT, CALL, WHOLE }
 
         private final Format format;
+        private final boolean parallel;
         private final StringBuilder held = new StringBuilder();
         private Phase phase;
         private boolean called;
 
         Streamer(Request request) {
             this.format = request.format();
+            this.parallel = request.parallel();
             boolean forced = request.choice() == Choice.REQUIRED || request.choice() == Choice.NAMED;
             this.phase = forced ? Phase.WHOLE : format == Format.LLAMA3_JSON ? Phase.UNDECIDED : Phase.TEXT;
         }
@@ -330,8 +332,7 @@ final class ToolCalls {
                 case CALL -> block(out, rest, false);
                 case WHOLE -> {
                     Parsed parsed = format.parse(rest);
-                    parsed.calls().forEach(call -> out.add(new Piece(null, call)));
-                    called |= !parsed.calls().isEmpty();
+                    parsed.calls().forEach(call -> give(out, call));
                     content(out, parsed.content() == null ? "" : parsed.content());
                 }
                 default -> content(out, rest);
@@ -344,9 +345,16 @@ final class ToolCalls {
             if (call == null) {
                 content(out, OPEN + body + (closed ? CLOSE : ""));
             } else {
-                out.add(new Piece(null, call));
-                called = true;
+                give(out, call);
             }
+        }
+
+        /** A call, unless calls are not parallel and one was given. */
+        private void give(List<Piece> out, Call call) {
+            if (parallel || !called) {
+                out.add(new Piece(null, call));
+            }
+            called = true;
         }
 
         /** Content, but for the whitespace that only separates calls. */
@@ -363,14 +371,21 @@ final class ToolCalls {
 
     /**
      * A chat request's tools: the functions as the template writes them, each one's parameters schema by name, whether
-     * the output is a call ({@link Choice#REQUIRED}, or the function {@code named}), and the format its calls are in
-     * (null where the request lets the model call nothing).
+     * the output is a call ({@link Choice#REQUIRED}, or the function {@code named}), the format its calls are in
+     * (null where the request lets the model call nothing), and whether an answer may make several calls (OpenAI's
+     * {@code parallel_tool_calls}, true by default; false keeps the first, as vLLM does).
      */
     record Request(List<Map<String, Object>> templateTools, Map<String, JsonNode> parameters, Choice choice, String named,
-                   Format format) {
+                   Format format, boolean parallel) {
         /** Whether the model's text is read for calls: unless the request said none. */
         boolean parsed() {
             return choice != Choice.NONE;
+        }
+
+        /** The calls in {@code text} and the text outside them, the first call alone where calls are not parallel. */
+        Parsed read(String text) {
+            Parsed parsed = format.parse(text);
+            return parallel || parsed.calls().size() <= 1 ? parsed : new Parsed(parsed.content(), parsed.calls().subList(0, 1));
         }
     }
 
@@ -485,7 +500,7 @@ final class ToolCalls {
                     + "templates teach), Llama 3's JSON and Mistral's [TOOL_CALLS], and this model's chat template teaches none "
                     + "of them (ember serve --tool-call-parser hermes|llama3_json|mistral names one)");
         }
-        return new Request(templateTools, parameters, choice, named, format);
+        return new Request(templateTools, parameters, choice, named, format, fields.bool("parallel_tool_calls", true));
     }
 
     /** A call of {@code body}, the text of a call's JSON object in {@code format}; null if it is not one. */

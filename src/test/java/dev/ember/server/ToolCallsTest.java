@@ -92,6 +92,21 @@ class ToolCallsTest {
         assertEquals("chatcmpl-tool-abcdefghi", ToolCalls.Format.HERMES.historyId("chatcmpl-tool-abcdefghi"));
     }
 
+    /** parallel_tool_calls false keeps an answer's first call, whole or streamed. */
+    @Test
+    void callsThatAreNotParallelAreTheFirstAlone() {
+        String text = "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call><tool_call>{\"name\": \"b\", \"arguments\": {}}</tool_call>";
+        ToolCalls.Request serial = new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, ToolCalls.Format.HERMES, false);
+        assertEquals(List.of("a"), serial.read(text).calls().stream().map(ToolCalls.Call::name).toList());
+        ToolCalls.Request parallel = new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, ToolCalls.Format.HERMES, true);
+        assertEquals(List.of("a", "b"), parallel.read(text).calls().stream().map(ToolCalls.Call::name).toList());
+        ToolCalls.Streamer streamer = new ToolCalls.Streamer(serial);
+        List<ToolCalls.Piece> pieces = new ArrayList<>(streamer.push(text));
+        pieces.addAll(streamer.finish());
+        assertEquals(List.of("a"), pieces.stream().filter(p -> p.call() != null).map(p -> p.call().name()).toList());
+        assertTrue(pieces.stream().allMatch(p -> p.call() != null), "the second call is not content either: " + pieces);
+    }
+
     /** Streamed in random pieces, an answer gives the calls and (whitespace aside) the content its whole text gives. */
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
@@ -110,7 +125,7 @@ class ToolCallsTest {
         ToolCalls.Parsed whole = format.parse(text);
         for (long seed = 0; seed < 40; seed++) {
             SplittableRandom random = new SplittableRandom(seed);
-            ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, format));
+            ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, format, true));
             List<ToolCalls.Piece> pieces = new ArrayList<>();
             for (int at = 0; at < text.length(); ) {
                 int end = Math.min(text.length(), at + random.nextInt(1, 6));
