@@ -15,6 +15,7 @@ import dev.ember.tokenizer.ChatOptions;
 import dev.ember.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -41,12 +42,19 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> COMMON_FIELDS = Stream.concat(Stream.of("model", "max_tokens", "temperature", "top_p",
             "top_k", "min_p", "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n",
             "presence_penalty", "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids",
-            "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier"),
+            "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier",
+            "add_special_tokens", "truncate_prompt_tokens", "guided_decoding_backend"),
             OutputConstraints.FIELDS.stream()).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
             "modalities");
+    /**
+     * vLLM's fields that can only take their default here, taken at it (older clients, vLLM's own benchmarks among
+     * them, send them by habit) and refused at any other value.
+     */
+    private static final Map<String, Object> DEFAULT_ONLY = Map.of("use_beam_search", false, "length_penalty", 1.0,
+            "early_stopping", false, "spaces_between_special_tokens", true, "priority", 0, "return_tokens_as_token_ids", false);
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() { };
 
@@ -97,8 +105,8 @@ final class RequestReader implements AutoCloseable {
             throw ApiException.invalid("modalities", "modalities " + fields.node("modalities") + ": this server writes text only");
         }
         ToolCalls.Request tools = kind == CompletionEndpoint.Kind.CHAT ? ToolCalls.read(fields, tokenizer, toolCalls) : null;
-        List<int[]> prompts = kind == CompletionEndpoint.Kind.CHAT
-                ? List.of(chatPrompt(fields, tools == null ? List.of() : tools.templateTools())) : textPrompts(fields);
+        List<int[]> prompts = truncated(fields, kind == CompletionEndpoint.Kind.CHAT
+                ? List.of(chatPrompt(fields, tools == null ? List.of() : tools.templateTools())) : textPrompts(fields));
         if ((long) prompts.size() * bestOf > CompletionRequest.MAX_SEQUENCES) {
             throw ApiException.invalid(bestOf > 1 ? "best_of" : "prompt", prompts.size() + " prompts x " + bestOf
                     + " choices is more than the " + CompletionRequest.MAX_SEQUENCES + " sequences one request may ask for");
@@ -274,6 +282,23 @@ final class RequestReader implements AutoCloseable {
         return ids;
     }
 
+    /**
+     * vLLM's {@code truncate_prompt_tokens}: each prompt cut to its last k tokens (-1: to as many as the context holds);
+     * as given where the field is absent.
+     */
+    private List<int[]> truncated(RequestFields fields, List<int[]> prompts) {
+        if (!fields.has("truncate_prompt_tokens")) {
+            return prompts;
+        }
+        long k = fields.integer("truncate_prompt_tokens", -1, -1, Integer.MAX_VALUE);
+        if (k == 0) {
+            throw ApiException.invalid("truncate_prompt_tokens", "truncate_prompt_tokens must be at least 1 (the tokens kept "
+                    + "from the prompt's end), or -1 for as many as the context holds");
+        }
+        int keep = k == -1 ? engine.contextLength() : (int) k;
+        return prompts.stream().map(p -> p.length > keep ? Arrays.copyOfRange(p, p.length - keep, p.length) : p).toList();
+    }
+
     /** Any field outside those honoured is refused by name; a few with the reason. */
     private static void refuseUnknown(RequestFields fields, CompletionEndpoint.Kind kind) {
         for (Iterator<String> names = fields.names(); names.hasNext(); ) {
@@ -284,12 +309,22 @@ final class RequestReader implements AutoCloseable {
             if (!fields.has(name)) {
                 continue;  // an explicit null is the same as leaving the field out
             }
+            if (DEFAULT_ONLY.containsKey(name)) {
+                Object only = DEFAULT_ONLY.get(name);
+                JsonNode value = fields.node(name);
+                boolean isDefault = only instanceof Boolean b ? value.isBoolean() && value.asBoolean() == b
+                        : value.isNumber() && value.asDouble() == ((Number) only).doubleValue();
+                if (isDefault) {
+                    continue;
+                }
+                throw ApiException.invalid(name, name + " = " + value + " is not supported: this server takes only " + only
+                        + ", its default" + (name.equals("use_beam_search") || name.equals("length_penalty")
+                        || name.equals("early_stopping") ? " (beam search is not supported)" : ""));
+            }
             String reason = switch (name) {
                 case "suffix" -> "suffix (insertion) is not supported";
                 case "functions", "function_call" -> name + " (OpenAI's older function calling) is not supported: send tools and tool_choice";
-                case "guided_grammar", "guided_decoding_backend", "guided_whitespace_pattern" ->
-                        name + " is not supported: structured output takes a JSON schema (response_format, guided_json), "
-                                + "a choice of strings (guided_choice) or a regular expression (guided_regex)";
+                case "guided_whitespace_pattern" -> name + " is not supported: JSON outputs take the whitespace JSON allows";
                 case "best_of", "echo", "prompt" -> name + " is a field of /v1/completions, not of /v1/chat/completions";
                 case "messages", "top_logprobs", "max_completion_tokens", "tools", "tool_choice", "chat_template_kwargs" ->
                         name + " is a field of /v1/chat/completions, not of /v1/completions";
@@ -310,8 +345,9 @@ final class RequestReader implements AutoCloseable {
             throw ApiException.invalid("prompt", "prompt is required");
         }
         JsonNode prompt = fields.node("prompt");
+        boolean addSpecialTokens = fields.bool("add_special_tokens", true);
         if (prompt.isTextual() || prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isNumber()) {
-            return List.of(textPrompt(prompt));
+            return List.of(textPrompt(prompt, addSpecialTokens));
         }
         if (!prompt.isArray() || prompt.isEmpty()) {
             throw RequestFields.wrongType("prompt", "a string, an array of token ids, or a non-empty list of either", prompt);
@@ -326,14 +362,14 @@ final class RequestReader implements AutoCloseable {
         encoder.checkLength(chars / prompt.size(), "prompt");
         List<int[]> prompts = new ArrayList<>();
         for (JsonNode p : prompt) {
-            prompts.add(textPrompt(p));
+            prompts.add(textPrompt(p, addSpecialTokens));
         }
         return prompts;
     }
 
-    private int[] textPrompt(JsonNode prompt) throws InterruptedException {
+    private int[] textPrompt(JsonNode prompt, boolean addSpecialTokens) throws InterruptedException {
         if (prompt.isTextual()) {
-            return encoder.encode(prompt.asText(), true, "prompt");
+            return encoder.encode(prompt.asText(), addSpecialTokens, "prompt");
         }
         if (prompt.isArray() && !prompt.isEmpty()) {
             int[] ids = new int[prompt.size()];
@@ -376,9 +412,10 @@ final class RequestReader implements AutoCloseable {
             variables = json.convertValue(kwargs, MAP);
         }
         ChatOptions options = new ChatOptions(generationPrompt, continueFinal, templateTools, variables);
-        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them.
-        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, options), !tokenizer.hasChatTemplate()),
-                "messages");
+        // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them (vLLM's
+        // add_special_tokens may ask for them on top of a template's).
+        boolean addSpecialTokens = fields.bool("add_special_tokens", !tokenizer.hasChatTemplate());
+        return encoder.run(() -> tokenizer.encode(tokenizer.applyChatTemplate(turns, options), addSpecialTokens), "messages");
     }
 
     /** The chat messages, each with a known role and text content; a bad one is a 400 naming it ({@code messages[2].content}). */

@@ -467,6 +467,41 @@ class OpenAiFieldsTest {
         assertEquals(3, ok("/v1/chat/completions", body.put("ignore_eos", true)).at("/usage/completion_tokens").asInt());
     }
 
+    /**
+     * vLLM's fields that only take their default here are taken at it (its older benchmark clients send
+     * use_beam_search false) and refused otherwise; truncate_prompt_tokens keeps a prompt's last tokens; add_special_tokens
+     * decides whether the BOS is added.
+     */
+    @Test
+    void vllmsPromptFieldsAndItsDefaultOnlyFieldsAreRead() throws Exception {
+        ObjectNode habits = greedy("Hello", 2).put("use_beam_search", false).put("length_penalty", 1).put("early_stopping", false)
+                .put("spaces_between_special_tokens", true).put("priority", 0).put("return_tokens_as_token_ids", false)
+                .put("guided_decoding_backend", "xgrammar");
+        assertEquals(2, ok("/v1/completions", habits).at("/usage/completion_tokens").asInt());
+        for (String field : List.of("use_beam_search", "priority", "spaces_between_special_tokens")) {
+            ObjectNode refused = greedy("Hello", 2);
+            refused.set(field, field.equals("priority") ? JSON.getNodeFactory().numberNode(1) : JSON.getNodeFactory().booleanNode(
+                    field.equals("use_beam_search")));
+            HttpResponse<String> response = OpenAiServerTest.postTo(base + "/v1/completions", refused.toString());
+            assertEquals(400, response.statusCode(), field);
+            assertEquals(field, OpenAiServerTest.assertErrorBody(response).at("/error/param").asText());
+        }
+
+        String prompt = "The quick brown fox jumps over the lazy dog and runs away";
+        int whole = tokenizer.encode(prompt).length;
+        JsonNode cut = ok("/v1/completions", greedy(prompt, 1).put("truncate_prompt_tokens", 4).put("echo", true));
+        assertEquals(4, cut.at("/usage/prompt_tokens").asInt());
+        int[] ids = tokenizer.encode(prompt);
+        String lastFour = tokenizer.decode(java.util.Arrays.copyOfRange(ids, whole - 4, whole), true);
+        assertTrue(cut.at("/choices/0/text").asText().startsWith(lastFour), cut + " should echo " + lastFour);
+        assertEquals(whole, ok("/v1/completions", greedy(prompt, 1).put("truncate_prompt_tokens", whole + 5)).at("/usage/prompt_tokens").asInt());
+        HttpResponse<String> zero = OpenAiServerTest.postTo(base + "/v1/completions", greedy(prompt, 1).put("truncate_prompt_tokens", 0).toString());
+        assertEquals(400, zero.statusCode());
+
+        assertEquals(whole - 1, ok("/v1/completions", greedy(prompt, 1).put("add_special_tokens", false)).at("/usage/prompt_tokens").asInt(),
+                "without the BOS");
+    }
+
     @Test
     void logitBiasForcesAToken() throws Exception {
         int forced = tokenizer.encode(" LORD", false)[0];
