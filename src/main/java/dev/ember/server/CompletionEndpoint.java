@@ -516,8 +516,9 @@ final class CompletionEndpoint {
 
     /**
      * One streamed chat choice whose text is reshaped as it comes: its thinking split off into
-     * {@code reasoning_content} (the server's reasoning parser), and its calls read out into {@code tool_calls} as each
-     * is whole (the request's tools), the rest streamed as {@code content}.
+     * {@code reasoning_content} (the server's reasoning parser), and its calls read out into {@code tool_calls} as they
+     * are written (the request's tools: a call's id and name, then its arguments piece by piece), the rest streamed as
+     * {@code content}.
      */
     private final class ShapedChoice {
         private final Response response;
@@ -581,12 +582,15 @@ final class CompletionEndpoint {
                 ObjectNode delta = (ObjectNode) chunk.at("/choices/0/delta");
                 if (piece.content() != null) {
                     delta.put("content", piece.content());
-                } else {
+                } else if (piece.call() != null) {
                     ObjectNode call = delta.putArray("tool_calls").addObject();
                     call.put("index", calls++);
                     call.put("id", piece.call().id());
                     call.put("type", "function");
                     call.putObject("function").put("name", piece.call().name()).put("arguments", piece.call().arguments());
+                } else {  // the next piece of the arguments of the call last opened
+                    delta.putArray("tool_calls").addObject().put("index", calls - 1).putObject("function")
+                            .put("arguments", piece.arguments());
                 }
                 chunks.add(chunk);
             }

@@ -99,6 +99,11 @@ final class ToolCalls {
             };
         }
 
+        /** Whether {@code key} holds a call's arguments: the format's key, or the other of "arguments" and "parameters". */
+        boolean argumentsKey(String key) {
+            return "arguments".equals(key) || "parameters".equals(key);
+        }
+
         /** A new call's id: nine letters and digits for Mistral (its templates refuse others), else vLLM's form. */
         String newId() {
             ThreadLocalRandom random = ThreadLocalRandom.current();
@@ -248,18 +253,35 @@ final class ToolCalls {
         }
     }
 
-    /** What a streamed answer gives as its text arrives: a piece of its content, or a whole call (one of the two). */
-    record Piece(String content, Call call) {
+    /**
+     * What a streamed answer gives as its text arrives: a piece of its content, a call's opening (its id and name, with
+     * the arguments known so far: "" while they are being written), or the next piece of the arguments of the call last
+     * opened. Exactly one of the three is set.
+     */
+    record Piece(String content, Call call, String arguments) {
+        static Piece content(String text) {
+            return new Piece(text, null, null);
+        }
+
+        static Piece opening(Call call) {
+            return new Piece(null, call, null);
+        }
+
+        static Piece arguments(String text) {
+            return new Piece(null, null, text);
+        }
     }
 
     /**
-     * Reads calls out of an answer as it streams, so that its content is shown as it comes and each call as soon as it
-     * is whole: in Hermes' format the text outside {@code <tool_call>} blocks is content (a piece that may be the start
-     * of a tag held back until the next shows), each block a call once its closing tag arrives; in Mistral's the text
-     * before {@code [TOOL_CALLS]} is content and what follows it is read whole at the end; in Llama 3's an answer that
-     * opens as a call is one, read whole at its end, and any other is content. A call forced by {@code tool_choice} is
-     * read whole at the end. What the whole text would give ({@link Format#parse}) is what the pieces give, but for the
-     * whitespace around calls.
+     * Reads calls out of an answer as it streams, so that its content is shown as it comes and each call as it is
+     * written: opened once its name is known and its arguments have begun, then its arguments piece by piece (the
+     * model's text with the whitespace outside strings left out), as vLLM streams them. In Hermes' format the text
+     * outside {@code <tool_call>} blocks is content (a piece that may be the start of a tag held back until the next
+     * shows); in Mistral's the text before {@code [TOOL_CALLS]} is content; in Llama 3's an answer that opens with
+     * {@code {} is calls, any other content; a call forced by {@code tool_choice} is calls from the start. What is not
+     * written as JSON calls (Mistral's later {@code NAME[ARGS]{...}}, a block that turns out not to be a call) is read
+     * whole at the end, as {@link Format#parse} reads it. A call once opened stays one: cut short (by max_tokens), its
+     * arguments are what was written.
      */
     static final class Streamer {
         private enum Phase { UNDECIDED, TEXT, CALL, WHOLE }
@@ -268,13 +290,16 @@ final class ToolCalls {
         private final boolean parallel;
         private final StringBuilder held = new StringBuilder();
         private Phase phase;
-        private boolean called;
+        private CallScanner scanner;
+        private boolean called, keeping;
 
         Streamer(Request request) {
             this.format = request.format();
             this.parallel = request.parallel();
+            // A forced call is calls from the start, but in Hermes' format, whose tags it keeps.
             boolean forced = request.choice() == Choice.REQUIRED || request.choice() == Choice.NAMED;
-            this.phase = forced ? Phase.WHOLE : format == Format.LLAMA3_JSON ? Phase.UNDECIDED : Phase.TEXT;
+            this.phase = forced && format != Format.HERMES ? Phase.WHOLE : format == Format.LLAMA3_JSON ? Phase.UNDECIDED : Phase.TEXT;
+            this.scanner = phase == Phase.WHOLE ? new CallScanner(format) : null;
         }
 
         /** Whether a call has been given. */
@@ -283,8 +308,12 @@ final class ToolCalls {
         }
 
         List<Piece> push(String text) {
-            held.append(text);
             List<Piece> out = new ArrayList<>();
+            if (phase == Phase.WHOLE) {
+                scan(out, text);
+                return out;
+            }
+            held.append(text);
             while (true) {
                 String h = held.toString();
                 switch (phase) {
@@ -293,9 +322,12 @@ final class ToolCalls {
                         if (start.isEmpty()) {
                             return out;
                         }
-                        phase = start.startsWith("{") ? Phase.WHOLE : Phase.TEXT;
-                    }
-                    case WHOLE -> {
+                        if (!start.startsWith("{")) {
+                            phase = Phase.TEXT;
+                            continue;
+                        }
+                        held.setLength(0);
+                        whole(out, start);
                         return out;
                     }
                     case TEXT -> {
@@ -303,22 +335,34 @@ final class ToolCalls {
                         int open = tag == null ? -1 : h.indexOf(tag);
                         int upTo = open >= 0 ? open : h.length() - (tag == null ? 0 : Reasoning.partialTag(h, tag));
                         content(out, h.substring(0, upTo));
-                        // Hermes' blocks are read one by one; Mistral's calls, from their token on, at the end.
-                        held.delete(0, open >= 0 && format == Format.HERMES ? open + OPEN.length() : upTo);
+                        held.delete(0, open >= 0 ? open + tag.length() : upTo);
                         if (open < 0) {
                             return out;
                         }
-                        phase = format == Format.HERMES ? Phase.CALL : Phase.WHOLE;
+                        if (format == Format.HERMES) {
+                            phase = Phase.CALL;
+                            scanner = new CallScanner(format);
+                        } else {  // Mistral: what follows its token is calls, to the end
+                            String rest = held.toString();
+                            held.setLength(0);
+                            whole(out, MISTRAL_CALLS, rest);
+                            return out;
+                        }
                     }
                     case CALL -> {
                         int close = h.indexOf(CLOSE);
+                        int keep = close >= 0 ? 0 : Reasoning.partialTag(h, CLOSE);
+                        String body = h.substring(0, close >= 0 ? close : h.length() - keep);
+                        held.delete(0, body.length());
+                        scan(out, body);
                         if (close < 0) {
                             return out;
                         }
-                        block(out, h.substring(0, close), true);
-                        held.delete(0, close + CLOSE.length());
+                        held.delete(0, CLOSE.length());
+                        closeBlock(out, true);
                         phase = Phase.TEXT;
                     }
+                    case WHOLE -> throw new IllegalStateException("read above");
                 }
             }
         }
@@ -329,10 +373,13 @@ final class ToolCalls {
             String rest = held.toString();
             held.setLength(0);
             switch (phase) {
-                case CALL -> block(out, rest, false);
+                case CALL -> {
+                    scan(out, rest);
+                    closeBlock(out, false);
+                }
                 case WHOLE -> {
-                    Parsed parsed = format.parse(rest);
-                    parsed.calls().forEach(call -> give(out, call));
+                    Parsed parsed = format.parse(scanner.unread());
+                    parsed.calls().forEach(call -> open(out, call));
                     content(out, parsed.content() == null ? "" : parsed.content());
                 }
                 default -> content(out, rest);
@@ -340,19 +387,47 @@ final class ToolCalls {
             return out;
         }
 
-        private void block(List<Piece> out, String body, boolean closed) {
-            Call call = call(body, Format.HERMES);
-            if (call == null) {
-                content(out, OPEN + body + (closed ? CLOSE : ""));
-            } else {
-                give(out, call);
+        /** Calls from here to the end: {@code text} (after {@code prefix}, which a whole reading needs) to a scanner. */
+        private void whole(List<Piece> out, String text) {
+            whole(out, "", text);
+        }
+
+        private void whole(List<Piece> out, String prefix, String text) {
+            phase = Phase.WHOLE;
+            scanner = new CallScanner(format);
+            scanner.unreadPrefix(prefix);
+            scan(out, text);
+        }
+
+        private void scan(List<Piece> out, String text) {
+            for (Piece piece : scanner.feed(text)) {
+                if (piece.call() != null) {
+                    open(out, piece.call());
+                } else if (keeping) {
+                    out.add(piece);
+                }
             }
         }
 
-        /** A call, unless calls are not parallel and one was given. */
-        private void give(List<Piece> out, Call call) {
-            if (parallel || !called) {
-                out.add(new Piece(null, call));
+        /** The end of a Hermes block: a call it opened is done; one it did not is read whole, or is content. */
+        private void closeBlock(List<Piece> out, boolean closed) {
+            String body = scanner.unread();
+            if (!scanner.opened()) {
+                Call call = call(body, Format.HERMES);
+                if (call == null) {
+                    content(out, OPEN + body + (closed ? CLOSE : ""));
+                } else {
+                    open(out, call);
+                }
+            }
+            scanner = null;
+        }
+
+        /** A call, unless calls are not parallel and one was given (its arguments are then dropped too). */
+        private void open(List<Piece> out, Call call) {
+            keeping = parallel || !called;
+            if (keeping) {
+                out.add(Piece.opening(call));
             }
             called = true;
         }
@@ -361,8 +436,185 @@ final class ToolCalls {
         private void content(List<Piece> out, String text) {
             String shown = called ? text.strip() : text;
             if (!shown.isEmpty()) {
-                out.add(new Piece(shown, null));
+                out.add(Piece.content(shown));
             }
+        }
+    }
+
+    /**
+     * Calls read as their JSON is written: call objects ({@code {"name": ..., "arguments": {...}}}, or "parameters")
+     * one after another, at the top level or in an array, between commas or semicolons. A call is opened once its name
+     * is known and its arguments object has begun (or, written before the name, has ended), then its arguments follow
+     * as they come, whitespace outside strings left out. At anything else between calls, or at an object that ends
+     * without having been opened as a call, it gives up: what it was fed from the end of the last call on is then
+     * {@link #unread}, for a whole reading.
+     */
+    static final class CallScanner {
+        private enum Expect { KEY, COLON, VALUE, NEXT }
+
+        private final Format format;
+        private final StringBuilder unread = new StringBuilder();
+        private final StringBuilder token = new StringBuilder();
+        private final StringBuilder arguments = new StringBuilder();
+        private int depth, calls;
+        private int argumentsDepth = -1;  // the depth of the call object while its arguments are being read
+        private boolean inString, escaped, gaveUp, opened, argumentsSeen;
+        private Expect expect = Expect.KEY;
+        private String key, name;
+
+        CallScanner(Format format) {
+            this.format = format;
+        }
+
+        /** Text a whole reading needs before what is fed (Mistral's token, which the streamer has read). */
+        void unreadPrefix(String prefix) {
+            unread.append(prefix);
+        }
+
+        /** Whether it met what is not JSON calls; from then on it only keeps what it is fed. */
+        boolean gaveUp() {
+            return gaveUp;
+        }
+
+        /** Whether the call being read (the last one, once it gave up or ended) was opened. */
+        boolean opened() {
+            return opened;
+        }
+
+        /**
+         * What a whole reading has left to read: all that was fed since the last call ended, where it gave up (without
+         * the separators after that call) or where an object is cut short unopened; "" where all is calls and separators.
+         */
+        String unread() {
+            if (!gaveUp && (depth == 0 || opened)) {
+                return "";
+            }
+            String text = unread.toString();
+            return calls == 0 ? text : text.replaceFirst("^[\\s\\[\\],;]+", "");
+        }
+
+        List<Piece> feed(String text) {
+            List<Piece> out = new ArrayList<>();
+            int i = 0;
+            while (i < text.length() && !gaveUp) {
+                read(text.charAt(i++), out);
+            }
+            unread.append(text, i, text.length());  // once it gave up, kept for the whole reading
+            flush(out);
+            return out;
+        }
+
+        private void read(char c, List<Piece> out) {
+            unread.append(c);
+            if (depth == 0) {  // between calls
+                if (c == '{') {
+                    depth = 1;
+                    expect = Expect.KEY;
+                    key = name = null;
+                    opened = argumentsSeen = false;
+                    arguments.setLength(0);
+                } else if (!Character.isWhitespace(c) && "[],;".indexOf(c) < 0) {
+                    gaveUp = true;
+                }
+                return;
+            }
+            boolean inArguments = argumentsDepth >= 0;
+            if (inString) {
+                if (escaped) {
+                    escaped = false;
+                } else if (c == '\\') {
+                    escaped = true;
+                } else if (c == '"') {
+                    inString = false;
+                }
+                if (inArguments) {
+                    arguments.append(c);
+                } else if (inString) {
+                    token.append(c);
+                } else {
+                    stringEnded(out);
+                }
+                return;
+            }
+            if (Character.isWhitespace(c)) {
+                return;
+            }
+            if (inArguments) {
+                arguments.append(c);
+                if (c == '"') {
+                    inString = true;
+                } else if (c == '{' || c == '[') {
+                    depth++;
+                } else if ((c == '}' || c == ']') && --depth == argumentsDepth) {
+                    argumentsDepth = -1;
+                    expect = Expect.NEXT;
+                    open(out);  // arguments written before the name wait for it
+                }
+                return;
+            }
+            if (c == '"') {
+                inString = true;
+                token.setLength(0);
+            } else if (c == '{' && depth == 1 && expect == Expect.VALUE && format.argumentsKey(key)) {
+                argumentsDepth = depth++;
+                argumentsSeen = true;
+                arguments.append(c);
+                open(out);
+            } else if (c == '{' || c == '[') {
+                depth++;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) {
+                    endCall(out);
+                }
+            } else if (depth == 1) {
+                expect = c == ':' ? Expect.VALUE : c == ',' ? Expect.KEY : Expect.NEXT;
+            }
+        }
+
+        private void stringEnded(List<Piece> out) {
+            if (depth != 1) {
+                return;
+            }
+            if (expect == Expect.KEY) {
+                key = token.toString();
+            } else if (expect == Expect.VALUE && "name".equals(key)) {
+                try {
+                    name = JSON.readValue("\"" + token + "\"", String.class);
+                } catch (JsonProcessingException e) {
+                    name = token.toString();
+                }
+                if (argumentsSeen) {
+                    open(out);
+                }
+            }
+            expect = expect == Expect.KEY ? Expect.COLON : Expect.NEXT;
+        }
+
+        /** Opens the call once its name is known and its arguments began; what they hold so far follows. */
+        private void open(List<Piece> out) {
+            if (opened || name == null || !argumentsSeen) {
+                return;
+            }
+            opened = true;
+            calls++;
+            out.add(Piece.opening(new Call(format.newId(), name, "")));
+            flush(out);
+        }
+
+        private void flush(List<Piece> out) {
+            if (opened && !arguments.isEmpty()) {
+                out.add(Piece.arguments(arguments.toString()));
+                arguments.setLength(0);
+            }
+        }
+
+        private void endCall(List<Piece> out) {
+            if (!opened) {
+                gaveUp = true;  // an object that is not a call: the whole reading takes it from here
+                return;
+            }
+            flush(out);
+            unread.setLength(0);
         }
     }
 

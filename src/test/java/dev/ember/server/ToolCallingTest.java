@@ -63,6 +63,36 @@ class ToolCallingTest {
         return OpenAiServerTest.postTo(served.url("/v1/chat/completions"), body.toString());
     }
 
+    /** A streamed chat choice put together as a client does: its content, its calls (each opened, then its arguments added), its finish. */
+    record Streamed(String content, List<ObjectNode> calls, String finish) {
+        static Streamed of(String sse) throws Exception {
+            StringBuilder content = new StringBuilder();
+            List<ObjectNode> calls = new ArrayList<>();
+            String finish = null;
+            for (String event : sse.split("\n\n")) {
+                String data = event.substring("data: ".length());
+                if (data.equals("[DONE]")) {
+                    continue;
+                }
+                JsonNode c = JSON.readTree(data).at("/choices/0");
+                content.append(c.at("/delta/content").asText(""));
+                for (JsonNode delta : c.at("/delta/tool_calls")) {
+                    int index = delta.get("index").asInt();
+                    if (delta.has("id")) {
+                        assertEquals(calls.size(), index, "calls are numbered in order: " + delta);
+                        calls.add(delta.deepCopy());
+                    } else {
+                        assertFalse(delta.has("type") || delta.at("/function/name").isTextual(), "a call's later deltas: " + delta);
+                        ObjectNode function = (ObjectNode) calls.get(index).get("function");
+                        function.put("arguments", function.get("arguments").asText() + delta.at("/function/arguments").asText());
+                    }
+                }
+                finish = c.get("finish_reason").isNull() ? finish : c.get("finish_reason").asText();
+            }
+            return new Streamed(content.toString(), calls, finish);
+        }
+    }
+
     static void assertWellFormedCall(JsonNode call, Set<String> names) throws Exception {
         assertWellFormedCall(call, names, "chatcmpl-tool-[0-9a-f]{16}");
     }
@@ -97,7 +127,7 @@ class ToolCallingTest {
     }
 
     @Test
-    void aNamedFunctionIsTheOneCalledAndStreamsAsOneDelta() throws Exception {
+    void aNamedFunctionIsTheOneCalledAndStreamsItsArgumentsAsWritten() throws Exception {
         ObjectNode named = JSON.createObjectNode().put("type", "function");
         named.putObject("function").put("name", "weather");
         JsonNode choice = JSON.readTree(post(request(named, false)).body()).at("/choices/0");
@@ -105,20 +135,11 @@ class ToolCallingTest {
 
         HttpResponse<String> streamed = post(request(named, true));
         assertEquals(200, streamed.statusCode());
-        List<JsonNode> deltas = new ArrayList<>();
-        String finish = null;
-        for (String event : streamed.body().split("\n\n")) {
-            String data = event.substring("data: ".length());
-            if (!data.equals("[DONE]")) {
-                JsonNode c = JSON.readTree(data).at("/choices/0");
-                deltas.add(c.get("delta"));
-                finish = c.get("finish_reason").isNull() ? finish : c.get("finish_reason").asText();
-            }
-        }
-        assertEquals("tool_calls", finish);
-        JsonNode call = deltas.stream().filter(d -> d.has("tool_calls")).findFirst().orElseThrow().at("/tool_calls/0");
-        assertEquals(0, call.get("index").asInt(), "a streamed call is numbered");
-        assertWellFormedCall(call, Set.of("weather"));
+        Streamed streamedChoice = Streamed.of(streamed.body());
+        assertEquals("tool_calls", streamedChoice.finish());
+        assertEquals(1, streamedChoice.calls().size());
+        assertEquals(0, streamedChoice.calls().getFirst().get("index").asInt(), "a streamed call is numbered");
+        assertWellFormedCall(streamedChoice.calls().getFirst(), Set.of("weather"));
     }
 
     /** Streamed, an answer with tools gives what it gives whole: its content as it comes, each call once it is whole. */
@@ -126,27 +147,15 @@ class ToolCallingTest {
     void aStreamedAnswerWithToolsGivesWhatTheWholeOneGives() throws Exception {
         for (Object choice : new Object[] {"auto", "required"}) {
             JsonNode whole = JSON.readTree(post(request(choice, false).put("seed", 9)).body()).at("/choices/0");
-            StringBuilder content = new StringBuilder();
-            List<JsonNode> calls = new ArrayList<>();
-            String finish = null;
-            for (String event : post(request(choice, true).put("seed", 9)).body().split("\n\n")) {
-                String data = event.substring("data: ".length());
-                if (data.equals("[DONE]")) {
-                    continue;
-                }
-                JsonNode c = JSON.readTree(data).at("/choices/0");
-                content.append(c.at("/delta/content").asText(""));
-                c.at("/delta/tool_calls").forEach(calls::add);
-                finish = c.get("finish_reason").isNull() ? finish : c.get("finish_reason").asText();
-            }
-            assertEquals(whole.get("finish_reason").asText(), finish, choice + ": " + whole);
-            assertEquals(whole.at("/message/content").asText("").strip(), content.toString().strip(), String.valueOf(choice));
+            Streamed streamed = Streamed.of(post(request(choice, true).put("seed", 9)).body());
+            assertEquals(whole.get("finish_reason").asText(), streamed.finish(), choice + ": " + whole);
+            assertEquals(whole.at("/message/content").asText("").strip(), streamed.content().strip(), String.valueOf(choice));
             JsonNode wholeCalls = whole.at("/message/tool_calls");
-            assertEquals(wholeCalls.isMissingNode() ? 0 : wholeCalls.size(), calls.size(), String.valueOf(choice));
-            for (int k = 0; k < calls.size(); k++) {
-                assertEquals(k, calls.get(k).get("index").asInt());
-                assertEquals(wholeCalls.get(k).at("/function/name"), calls.get(k).at("/function/name"));
-                assertEquals(wholeCalls.get(k).at("/function/arguments"), calls.get(k).at("/function/arguments"));
+            assertEquals(wholeCalls.isMissingNode() ? 0 : wholeCalls.size(), streamed.calls().size(), String.valueOf(choice));
+            for (int k = 0; k < streamed.calls().size(); k++) {
+                assertEquals(wholeCalls.get(k).at("/function/name"), streamed.calls().get(k).at("/function/name"));
+                assertEquals(JSON.readTree(wholeCalls.get(k).at("/function/arguments").asText()),
+                        JSON.readTree(streamed.calls().get(k).at("/function/arguments").asText()), "the same arguments");
             }
         }
     }

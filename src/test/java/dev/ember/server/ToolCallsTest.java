@@ -14,6 +14,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Calls read out of a model's text in Hermes' and Llama 3's formats, as vLLM's hermes and llama3_json parsers read them. */
 class ToolCallsTest {
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
 
     @Test
     void callsAreReadAndTheTextAroundThemIsTheContent() {
@@ -104,42 +106,96 @@ class ToolCallsTest {
         List<ToolCalls.Piece> pieces = new ArrayList<>(streamer.push(text));
         pieces.addAll(streamer.finish());
         assertEquals(List.of("a"), pieces.stream().filter(p -> p.call() != null).map(p -> p.call().name()).toList());
-        assertTrue(pieces.stream().allMatch(p -> p.call() != null), "the second call is not content either: " + pieces);
+        assertTrue(pieces.stream().noneMatch(p -> p.content() != null), "the second call is not content either: " + pieces);
+        assertEquals("{}", pieces.stream().filter(p -> p.arguments() != null).map(ToolCalls.Piece::arguments).collect(Collectors.joining()),
+                "nor are its arguments given");
     }
 
-    /** Streamed in random pieces, an answer gives the calls and (whitespace aside) the content its whole text gives. */
+    /**
+     * Streamed in random pieces, an answer gives the calls (each opened with its name, then its arguments in pieces that
+     * join into the same JSON value) and, whitespace aside, the content its whole text gives.
+     */
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
-            HERMES      | Let me look.\\n<tool_call>\\n{"name": "w", "arguments": {"c": "Oslo"}}\\n</tool_call>\\n<tool_call>{"name": "t", "arguments": {}}</tool_call>
+            HERMES      | Let me look.\\n<tool_call>\\n{"name": "w", "arguments": {"c": "Oslo", "n": [1, {"x": "}"}]}}\\n</tool_call>\\n<tool_call>{"name": "t", "arguments": {}}</tool_call>
             HERMES      | No call here, just <tool text.
             HERMES      | <tool_call>{"name": "w", "arguments": {"c": 1}}
             HERMES      | <tool_call>not json</tool_call> after
+            HERMES      | <tool_call>{"arguments": {"q": "a \\"quoted\\" word"}, "name": "late"}</tool_call>
+            HERMES      | <tool_call>{"name": "w", "arguments": "not an object"}</tool_call> after
             LLAMA3_JSON | {"name": "w", "parameters": {"c": "Oslo"}}
+            LLAMA3_JSON | {"name": "a", "parameters": {}}; {"name": "b", "parameters": {"x": 1.50}}
             LLAMA3_JSON | Plain words {not a call}
             MISTRAL     | Let me see. [TOOL_CALLS] [{"name": "w", "arguments": {"c": "Oslo"}}, {"name": "t", "arguments": {}}]
             MISTRAL     | [TOOL_CALLS]w[ARGS]{"c": 1}[TOOL_CALLS]t[ARGS]{}
-            MISTRAL     | An answer with [brackets] and [TOOL_CALL but no call.
-            MISTRAL     | [TOOL_CALLS] [{"name": "w", "arguments": {"c":""")
-    void aStreamedAnswerGivesWhatItsWholeTextGives(ToolCalls.Format format, String escaped) {
+            MISTRAL     | An answer with [brackets] and [TOOL_CALL but no call.""")
+    void aStreamedAnswerGivesWhatItsWholeTextGives(ToolCalls.Format format, String escaped) throws Exception {
         String text = escaped.replace("\\n", "\n");
         ToolCalls.Parsed whole = format.parse(text);
         for (long seed = 0; seed < 40; seed++) {
-            SplittableRandom random = new SplittableRandom(seed);
-            ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null, format, true));
-            List<ToolCalls.Piece> pieces = new ArrayList<>();
-            for (int at = 0; at < text.length(); ) {
-                int end = Math.min(text.length(), at + random.nextInt(1, 6));
-                pieces.addAll(streamer.push(text.substring(at, end)));
-                at = end;
+            List<ToolCalls.Piece> pieces = streamed(text, format, ToolCalls.Choice.AUTO, seed);
+            List<String> calls = new ArrayList<>();
+            for (ToolCalls.Piece piece : pieces) {
+                if (piece.call() != null) {
+                    calls.add(piece.call().name() + "\u0000" + piece.call().arguments());
+                } else if (piece.arguments() != null) {
+                    calls.set(calls.size() - 1, calls.getLast() + piece.arguments());
+                }
             }
-            pieces.addAll(streamer.finish());
-            List<String> names = pieces.stream().filter(p -> p.call() != null).map(p -> p.call().name() + p.call().arguments()).toList();
-            assertEquals(whole.calls().stream().map(c -> c.name() + c.arguments()).toList(), names, "seed " + seed);
+            assertEquals(whole.calls().size(), calls.size(), "seed " + seed + ": " + calls);
+            for (int i = 0; i < calls.size(); i++) {
+                String[] nameAndArguments = calls.get(i).split("\u0000", 2);
+                assertEquals(whole.calls().get(i).name(), nameAndArguments[0], "seed " + seed);
+                assertEquals(JSON.readTree(whole.calls().get(i).arguments()), JSON.readTree(nameAndArguments[1]), "seed " + seed);
+            }
             String content = pieces.stream().filter(p -> p.content() != null).map(ToolCalls.Piece::content)
                     .collect(Collectors.joining());
             assertEquals(whole.content() == null ? "" : whole.content().replaceAll("\\s+", ""), content.replaceAll("\\s+", ""),
                     "seed " + seed);
-            assertEquals(!whole.calls().isEmpty(), streamer.called());
         }
+    }
+
+    /** A call's arguments stream as they are written, without the whitespace outside strings; a call cut short stays one. */
+    @Test
+    void aCallsArgumentsStreamAsTheyAreWritten() {
+        String text = "<tool_call>\n{\"name\": \"write\", \"arguments\": {\"path\": \"a b.txt\", \"text\": \"line one\\nline two\"}}\n</tool_call>";
+        ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), ToolCalls.Choice.AUTO, null,
+                ToolCalls.Format.HERMES, true));
+        List<ToolCalls.Piece> pieces = new ArrayList<>();
+        int openedAt = -1;
+        for (int at = 0; at < text.length(); at++) {
+            pieces.addAll(streamer.push(text.substring(at, at + 1)));
+            if (openedAt < 0 && pieces.stream().anyMatch(p -> p.call() != null)) {
+                openedAt = at;
+            }
+        }
+        pieces.addAll(streamer.finish());
+        assertEquals(text.indexOf("{", text.indexOf("arguments")), openedAt, "opened as its arguments begin");
+        ToolCalls.Call opened = pieces.stream().filter(p -> p.call() != null).findFirst().orElseThrow().call();
+        assertEquals("write", opened.name());
+        assertEquals("", opened.arguments());
+        String arguments = pieces.stream().filter(p -> p.arguments() != null).map(ToolCalls.Piece::arguments).collect(Collectors.joining());
+        assertEquals("{\"path\":\"a b.txt\",\"text\":\"line one\\nline two\"}", arguments);
+        assertTrue(pieces.stream().filter(p -> p.arguments() != null).count() > 10, "piece by piece");
+        assertTrue(pieces.stream().noneMatch(p -> p.content() != null), pieces.toString());
+
+        List<ToolCalls.Piece> cut = streamed("[{\"name\": \"w\", \"arguments\": {\"c\": \"Os", ToolCalls.Format.MISTRAL,
+                ToolCalls.Choice.REQUIRED, 1);
+        assertEquals("w", cut.getFirst().call().name());
+        assertEquals("{\"c\":\"Os", cut.stream().filter(p -> p.arguments() != null).map(ToolCalls.Piece::arguments)
+                .collect(Collectors.joining()));
+    }
+
+    private static List<ToolCalls.Piece> streamed(String text, ToolCalls.Format format, ToolCalls.Choice choice, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        ToolCalls.Streamer streamer = new ToolCalls.Streamer(new ToolCalls.Request(List.of(), Map.of(), choice, null, format, true));
+        List<ToolCalls.Piece> pieces = new ArrayList<>();
+        for (int at = 0; at < text.length(); ) {
+            int end = Math.min(text.length(), at + random.nextInt(1, 6));
+            pieces.addAll(streamer.push(text.substring(at, end)));
+            at = end;
+        }
+        pieces.addAll(streamer.finish());
+        return pieces;
     }
 }
