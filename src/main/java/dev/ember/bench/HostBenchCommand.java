@@ -7,8 +7,12 @@ import dev.ember.backend.SubmittedStep;
 import dev.ember.backend.WorkMarks;
 import dev.ember.cli.ConsoleProgress;
 import dev.ember.cli.Stats;
+import dev.ember.engine.DraftModelProposer;
 import dev.ember.engine.LlmEngine;
+import dev.ember.engine.NgramProposer;
+import dev.ember.engine.Proposer;
 import dev.ember.engine.RequestListener;
+import dev.ember.engine.Speculation;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.ModelConfig;
@@ -34,13 +38,16 @@ import java.util.concurrent.Callable;
  * {@code ember bench host}: the engine's own time per step (scheduling, the step's batch and metadata objects, handing
  * tokens to requests, freeing finished ones) with a runner that computes nothing, so that nothing else is timed. With
  * overlap this is the host work the device's step must cover; without it, time the device sits idle every step.
+ * With {@code --speculative draft|ngram} a step is a speculative round (drafting, the verification, judging it), the
+ * draft a runner that computes nothing as well and drafts what the target then accepts: the host time a round adds to
+ * the device's, which at batch 1 on a small pair is as much as the device's own.
  */
 @Command(name = "host", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"The engine's host time per step (scheduler, batch building, retiring tokens), with a runner that computes nothing.",
                 "That is what overlap must hide behind each device step. No weights are made or read, so the defaults suit any machine."})
 public final class HostBenchCommand implements Callable<Integer> {
-    static final List<String> COLUMNS = List.of("batch_size", "prompt_len", "kv_tokens", "overlap", "steps",
-            "host_us_per_step", "min_us", "max_us", "preemptions");
+    static final List<String> COLUMNS = List.of("batch_size", "prompt_len", "kv_tokens", "speculative", "gamma", "overlap",
+            "steps", "host_us_per_step", "min_us", "max_us", "tokens_per_step", "preemptions");
 
     @Option(names = "--preset", defaultValue = "qwen3-0.6b", paramLabel = "NAME",
             description = "model shape whose vocabulary, context and KV geometry the engine plans with; default: ${DEFAULT-VALUE}")
@@ -60,6 +67,13 @@ public final class HostBenchCommand implements Callable<Integer> {
                     + "(preemption, prefix-cache eviction); default: room for the whole run")
     Integer kvTokensPerSequence;
 
+    @Option(names = "--speculative", paramLabel = "SOURCE", defaultValue = "none",
+            description = "none, draft (a draft runner that computes nothing) or ngram (prompt lookup); default: ${DEFAULT-VALUE}")
+    String speculative;
+
+    @Option(names = "--gamma", defaultValue = "1", description = "tokens drafted a round, with --speculative; default: ${DEFAULT-VALUE}")
+    int gamma;
+
     @Option(names = "--iters", defaultValue = "5", description = "timed runs (medians over them); default: ${DEFAULT-VALUE}")
     int iters;
 
@@ -75,6 +89,9 @@ public final class HostBenchCommand implements Callable<Integer> {
         EmberException.require(promptLen >= 1 && steps >= 1 && iters >= 1 && warmup >= 0,
                 "--prompt-len, --steps and --iters must be at least 1, --warmup at least 0");
         EmberException.require(batches.stream().allMatch(b -> b >= 1), "--batch sizes must be at least 1");
+        EmberException.require(List.of("none", "draft", "ngram").contains(speculative),
+                "--speculative " + speculative + " is not one of none, draft, ngram");
+        EmberException.require(gamma >= 1, "--gamma must be at least 1, got " + gamma);
         ModelConfig config = Presets.config(preset);
         PrintStream out = System.out;
         ConsoleProgress progress = new ConsoleProgress(System.err);
@@ -89,23 +106,27 @@ public final class HostBenchCommand implements Callable<Integer> {
         ResultTable table = new ResultTable(COLUMNS);
         int total = batches.size() * 2 * (warmup + iters), done = 0;
         for (int batch : batches) {
-            int perSequence = kvTokensPerSequence != null ? kvTokensPerSequence : promptLen + steps + 64;
+            int perRound = speculative.equals("none") ? 1 : gamma + 1;  // every draft is accepted
+            int perSequence = kvTokensPerSequence != null ? kvTokensPerSequence : promptLen + perRound * steps + 64;
             EmberException.require(perSequence > promptLen, "--kv-tokens-per-sequence must exceed --prompt-len");
             KvCacheSpec kv = KvCacheSpec.forTokens(config, Math.multiplyExact(batch, perSequence), KvCacheSpec.DEFAULT_BLOCK_SIZE);
             for (boolean overlap : new boolean[] {true, false}) {
                 double[] micros = new double[iters];
                 long preemptions = 0;
+                double tokensPerStep = 0;
                 for (int run = 0; run < warmup + iters; run++) {
                     progress.update("bench host", done++, total);
                     Run r = runOnce(config, kv, batch, overlap, run);
                     if (run >= warmup) {
                         micros[run - warmup] = r.microsPerStep();
                         preemptions += r.preemptions();
+                        tokensPerStep = r.tokensPerStep();
                     }
                 }
                 Stats s = Stats.of(micros);
-                table.add(batch, promptLen, kv.tokenCapacity(), overlap, steps, s.median(), s.min(), s.max(),
-                        preemptions / iters);
+                boolean speculates = !speculative.equals("none");
+                table.add(batch, promptLen, kv.tokenCapacity(), speculative, speculates ? gamma : 0, overlap, steps,
+                        s.median(), s.min(), s.max(), tokensPerStep, preemptions / iters);
             }
         }
         progress.update("bench host", total, total);
@@ -114,7 +135,7 @@ public final class HostBenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private record Run(double microsPerStep, long preemptions) {
+    private record Run(double microsPerStep, double tokensPerStep, long preemptions) {
     }
 
     /** Prefills {@code batch} prompts, then times {@link #steps} engine steps of their decodes. */
@@ -130,15 +151,32 @@ public final class HostBenchCommand implements Callable<Integer> {
         while (engine.scheduler().waitingCount() > 0 && engine.hasWork()) {
             engine.step();
         }
-        long start = System.nanoTime();
-        for (int i = 0; i < steps; i++) {
-            engine.step();
+        try (Speculation speculation = speculation(config, kv)) {
+            if (speculation != null) {
+                engine.speculate(speculation);
+            }
+            long generated = engine.generatedTokens();
+            long start = System.nanoTime();
+            for (int i = 0; i < steps; i++) {
+                engine.step();
+            }
+            double micros = (System.nanoTime() - start) / 1e3 / steps;
+            return new Run(micros, (double) (engine.generatedTokens() - generated) / steps / batch, engine.scheduler().preemptions());
         }
-        double micros = (System.nanoTime() - start) / 1e3 / steps;
-        return new Run(micros, engine.scheduler().preemptions());
     }
 
-    /** A runner that computes nothing and samples token 1 for every sampled chunk. */
+    /** The speculation asked for: a draft that computes nothing (and so drafts what the target accepts), or prompt lookup. */
+    private Speculation speculation(ModelConfig config, KvCacheSpec kv) {
+        Proposer proposer = switch (speculative) {
+            case "draft" -> new DraftModelProposer(new NoComputeRunner(config, kv), "a draft that computes nothing",
+                    config.vocabSize(), null);
+            case "ngram" -> new NgramProposer(1, 4);
+            default -> null;
+        };
+        return proposer == null ? null : new Speculation(proposer, gamma, Integer.MAX_VALUE);
+    }
+
+    /** A runner that computes nothing and samples token 1 for every output row. */
     private static final class NoComputeRunner implements ModelRunner {
         private final ModelConfig config;
         private final KvCacheSpec kv;
@@ -173,10 +211,16 @@ public final class HostBenchCommand implements Callable<Integer> {
         @Override
         public SubmittedStep submit(ForwardBatch batch, Sampler[] samplers) {
             return tokens -> {
-                for (int i = 0; i < batch.size(); i++) {
+                for (int i = 0; i < batch.outputRows(); i++) {
                     tokens[i] = samplers[i] == null ? -1 : 1;
                 }
             };
+        }
+
+        /** As a GPU's: so the engine takes the paths it takes there (a draft's catch-up among them). */
+        @Override
+        public boolean computesAhead() {
+            return true;
         }
 
         @Override

@@ -68,6 +68,11 @@ public final class DraftModelProposer implements Proposer {
         int[] fed = new int[64];
         int computed;
         /**
+         * Positions below this were found to hold the sequence's tokens, and neither has changed there since: a
+         * sequence's tokens before its length at a check are final, and every write here lowers it.
+         */
+        int checked;
+        /**
          * The catch-up that fed this sequence {@code catchUpCount} tokens from position {@code catchUpStart}, their
          * outputs from {@code catchUpOutput} of the step; once its verification is retired, the output of the next
          * drafted token, or -1 where the catch-up did not draft it.
@@ -85,6 +90,7 @@ public final class DraftModelProposer implements Proposer {
                 fed = Arrays.copyOf(fed, Math.max(2 * fed.length, position + 1));
             }
             fed[position] = token;
+            checked = Math.min(checked, position);
         }
     }
 
@@ -126,11 +132,14 @@ public final class DraftModelProposer implements Proposer {
             }
             State state = states.computeIfAbsent(s, q -> new State(draft.blockAllocator().newTable(), q.sampler().drafting()));
             state.sampler.resumeAt(s.generatedCount());  // the draft masks as the target will at each position (min_tokens)
-            int valid = 0;  // the draft's cache is the sequence's where the tokens fed are the sequence's
-            while (valid < Math.min(state.computed, s.length()) && state.fed[valid] == s.token(valid)) {
+            // The draft's cache is the sequence's where the tokens fed are the sequence's: checked from where it was last
+            // found so, not from the start, which at a long context would cost a round more than its drafting.
+            int upTo = Math.min(state.computed, s.length());
+            int valid = Math.min(state.checked, upTo);
+            while (valid < upTo && state.fed[valid] == s.token(valid)) {
                 valid++;
             }
-            state.computed = valid;
+            state.computed = state.checked = valid;
             state.table.truncate(valid, draft.blockAllocator());
             if (!state.table.reserve(s.length() + k - 1, draft.blockAllocator())) {
                 continue;  // no room in the draft's cache: this sequence decodes plainly this step

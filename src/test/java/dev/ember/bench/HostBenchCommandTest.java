@@ -13,7 +13,10 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** bench host writes a row per batch size and overlap setting, with measured times and, under pressure, preemptions. */
+/**
+ * bench host writes a row per batch size and overlap setting, with measured times and, under pressure, preemptions; with
+ * speculation, a row per speculative round.
+ */
 class HostBenchCommandTest {
 
     @Test
@@ -36,6 +39,32 @@ class HostBenchCommandTest {
             assertTrue(Long.parseLong(cells[HostBenchCommand.COLUMNS.indexOf("preemptions")]) > 0, line);
         }
         assertTrue(r.out().contains("host_us_per_step"), r.out());
+    }
+
+    /** A speculative round's host time: the draft (computing nothing) drafts what the target accepts, gamma + 1 tokens a round. */
+    @Test
+    void aSpeculativeRoundIsAStep(@TempDir Path dir) throws IOException {
+        for (String source : List.of("draft", "ngram")) {
+            Path csv = dir.resolve(source + ".csv");
+            Run r = GenerateCommandTest.ember("bench", "host", "--batch", "1,3", "--prompt-len", "24", "--steps", "50",
+                    "--speculative", source, "--gamma", "3", "--iters", "1", "--warmup", "1", "--csv", csv.toString());
+            assertEquals(0, r.exitCode(), r.err());
+            List<String> lines = Files.readAllLines(csv);
+            assertEquals(1 + 2 * 2, lines.size(), String.join("\n", lines));
+            for (String line : lines.subList(1, lines.size())) {
+                String[] cells = line.split(",", -1);
+                assertEquals(source, cells[HostBenchCommand.COLUMNS.indexOf("speculative")], line);
+                assertEquals("3", cells[HostBenchCommand.COLUMNS.indexOf("gamma")], line);
+                double tokens = Double.parseDouble(cells[HostBenchCommand.COLUMNS.indexOf("tokens_per_step")]);
+                // The draft's every draft accepted (the step in flight as timing starts may add a token); n-gram lookup
+                // drafts what followed the last match, which in an output of one repeated token is what is left after it.
+                assertTrue(source.equals("draft") ? tokens > 3.9 && tokens < 4.1 : tokens > 1.5 && tokens < 4.1, line);
+                assertTrue(Double.parseDouble(cells[HostBenchCommand.COLUMNS.indexOf("host_us_per_step")]) > 0, line);
+            }
+        }
+        Run bad = GenerateCommandTest.ember("bench", "host", "--speculative", "eagle");
+        assertEquals(1, bad.exitCode());
+        assertTrue(bad.err().contains("--speculative eagle is not one of none, draft, ngram"), bad.err());
     }
 
     @Test
