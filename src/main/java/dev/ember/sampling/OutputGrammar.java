@@ -15,6 +15,14 @@ public interface OutputGrammar {
     /** What the grammar asks for, in a few words ("JSON schema", "one of 3 choices"), for messages. */
     String describe();
 
+    /**
+     * Whether the tokens it allows depend on those drawn before (a grammar's do; a fixed set's do not): where they do, a
+     * sequence's next step waits for its last token on the host.
+     */
+    default boolean followsTokens() {
+        return true;
+    }
+
     /** One sequence's place in the grammar. Not thread-safe: its sequence's sampler alone uses it. */
     interface Matcher {
         /**

@@ -295,11 +295,11 @@ public final class Sampler {
 
     /**
      * Whether this sampler must know a sequence's latest token on the host before it draws the next (a repetition
-     * penalty {@link #observe}s it; a grammar has moved past it): a step whose tokens it draws cannot be computed before
-     * the previous step's token reached the host.
+     * penalty {@link #observe}s it; a grammar has moved past it, unless it allows the same tokens at every step): a step
+     * whose tokens it draws cannot be computed before the previous step's token reached the host.
      */
     public boolean observesTokens() {
-        return repetitionPenalty != null || grammar != null;
+        return repetitionPenalty != null || grammar != null && params.grammar().followsTokens();
     }
 
     /**

@@ -20,11 +20,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -88,8 +86,7 @@ final class CompletionEndpoint {
             handles.forEach(RequestHandle::cancel);
             throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
         }
-        String id = (kind == Kind.CHAT ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
-        Response response = new Response(kind, id, System.currentTimeMillis() / 1000, request);
+        Response response = new Response(kind, request.id(), System.currentTimeMillis() / 1000, request);
         try {
             if (request.stream()) {
                 stream(exchange, handles, response);
@@ -148,10 +145,19 @@ final class CompletionEndpoint {
                 if (request.promptLogprobs() >= 0 && response.kind() == Kind.TEXT) {
                     choice.set("prompt_logprobs", response.promptLogprobs(out.promptLogprobs()));
                 }
+                if (request.returnTokenIds()) {
+                    if (response.kind() == Kind.TEXT) {
+                        choice.set("prompt_token_ids", json.valueToTree(prompt));
+                    }
+                    choice.set("token_ids", json.valueToTree(request.generates() ? out.tokens() : new int[0]));
+                }
             }
         }
         if (request.promptLogprobs() >= 0 && response.kind() == Kind.CHAT) {
             body.set("prompt_logprobs", response.promptLogprobs(chosen.getFirst().promptLogprobs()));  // one prompt
+        }
+        if (request.returnTokenIds() && response.kind() == Kind.CHAT) {
+            body.set("prompt_token_ids", json.valueToTree(request.prompts().getFirst()));
         }
         body.set("usage", usage(request, chosen));
         exchange.sendJson(200, json.writeValueAsBytes(body));
@@ -207,6 +213,7 @@ final class CompletionEndpoint {
         CompletionRequest request = response.request();
         exchange.startEventStream();
         int[] sentChars = new int[count];
+        StreamedIds ids = request.returnTokenIds() ? new StreamedIds(response, count) : null;
         // A chat answer whose thinking is split off or whose calls are read is reshaped as it streams, a choice each.
         ShapedChoice[] shaped = new ShapedChoice[count];
         if (response.kind() == Kind.CHAT && (reasoning != null || request.tools() != null)) {
@@ -222,7 +229,7 @@ final class CompletionEndpoint {
                 if (response.kind() == Kind.CHAT) {
                     ((ObjectNode) choice.get("delta")).put("role", "assistant");
                 }
-                send(exchange, first);
+                send(exchange, first, ids, i);
             }
         }
         List<RequestOutput> outputs = new ArrayList<>();
@@ -236,15 +243,18 @@ final class CompletionEndpoint {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, tokenizer.decode(prompt, true), null);
                         choice.set("logprobs", response.logprobs(prompt, scores, List.of(), 0));
-                        send(exchange, chunk);
+                        send(exchange, chunk, ids, i);
                     }
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
                     response.generatedSoFar += request.generates() ? 1 : 0;
+                    if (ids != null && request.generates()) {
+                        ids.generated(i, token);
+                    }
                     // An echo of the prompt alone leaves out the one token computed.
                     if (shaped[i] != null) {
                         for (ObjectNode chunk : shaped[i].take(text, logprobs == null ? null : response.logprobs(List.of(logprobs), sentChars[i]))) {
-                            send(exchange, chunk);
+                            send(exchange, chunk, ids, i);
                         }
                         sentChars[i] += text.length();
                     } else if (request.generates() && (!text.isEmpty() || logprobs != null)) {
@@ -253,13 +263,13 @@ final class CompletionEndpoint {
                         if (logprobs != null) {
                             choice.set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
                         }
-                        send(exchange, chunk);
+                        send(exchange, chunk, ids, i);
                         sentChars[i] += text.length();
                     }
                 }
                 case RequestEvent.Done(RequestOutput output) when shaped[i] != null -> {
                     for (ObjectNode chunk : shaped[i].end(output.text().substring(sentChars[i]), output.finishReason().apiName())) {
-                        send(exchange, chunk);
+                        send(exchange, chunk, ids, i);
                     }
                     outputs.add(output);
                     done++;
@@ -268,7 +278,7 @@ final class CompletionEndpoint {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
                     send(exchange, request.generates()
                             ? response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName())
-                            : response.finalChunk(i, "", "length"));
+                            : response.finalChunk(i, "", "length"), ids, i);
                     outputs.add(output);
                     done++;
                 }
@@ -279,7 +289,7 @@ final class CompletionEndpoint {
                         throw new ApiException(500, "internal_error", null, null, message);  // ends the other choices
                     }
                     // The drain timed out: the choice ends as a stream does, its finish reason saying why.
-                    send(exchange, response.finalChunk(i, "", "abort"));
+                    send(exchange, response.finalChunk(i, "", "abort"), ids, i);
                     done++;
                 }
             }
@@ -317,6 +327,48 @@ final class CompletionEndpoint {
 
     private void send(Exchange exchange, ObjectNode event) throws IOException {
         exchange.sendEvent(json.writeValueAsBytes(event));
+    }
+
+    /** Sends a chunk of choice {@code choice}, with its token ids where the request asked for them ({@code ids} not null). */
+    private void send(Exchange exchange, ObjectNode chunk, StreamedIds ids, int choice) throws IOException {
+        if (ids != null) {
+            ids.attach(chunk, choice);
+        }
+        send(exchange, chunk);
+    }
+
+    /**
+     * vLLM's {@code return_token_ids} while streaming: the first chunk of each choice gives its prompt's ids (a chat
+     * chunk's at its top, a completion's in its choice), and every chunk the ids of the tokens generated since the choice's
+     * chunk before (text held back holds its tokens' ids back with it).
+     */
+    private final class StreamedIds {
+        private final Response response;
+        private final List<List<Integer>> pending = new ArrayList<>();
+        private final boolean[] promptGiven;
+
+        StreamedIds(Response response, int choices) {
+            this.response = response;
+            this.promptGiven = new boolean[choices];
+            for (int i = 0; i < choices; i++) {
+                pending.add(new ArrayList<>());
+            }
+        }
+
+        void generated(int choice, int token) {
+            pending.get(choice).add(token);
+        }
+
+        void attach(ObjectNode chunk, int choice) {
+            ObjectNode c = (ObjectNode) chunk.at("/choices/0");
+            if (!promptGiven[choice]) {
+                promptGiven[choice] = true;
+                int[] prompt = response.request().prompts().get(choice / response.request().n());
+                (response.kind() == Kind.CHAT ? chunk : c).set("prompt_token_ids", json.valueToTree(prompt));
+            }
+            c.set("token_ids", json.valueToTree(pending.get(choice)));
+            pending.get(choice).clear();
+        }
     }
 
     /** How one request's answer is written: its envelope, its chunks, and its logprobs in its endpoint's format. */
@@ -390,7 +442,7 @@ final class CompletionEndpoint {
         String message(ObjectNode message, String text, String finishReason) {
             if (reasoning != null) {
                 Reasoning.Split split = reasoning.split(text);
-                if (split.reasoning() != null) {
+                if (split.reasoning() != null && request.includeReasoning()) {
                     message.put("reasoning_content", split.reasoning());
                 }
                 text = split.content();
@@ -564,7 +616,7 @@ final class CompletionEndpoint {
         /** A chunk for the thinking, then one per piece of the answer (its content, or its calls one by one). */
         private List<ObjectNode> chunks(Reasoning.Split split, List<ToolCalls.Piece> pieces) {
             List<ObjectNode> chunks = new ArrayList<>();
-            if (split.reasoning() != null) {
+            if (split.reasoning() != null && response.request().includeReasoning()) {
                 ObjectNode chunk = delta();
                 ((ObjectNode) chunk.at("/choices/0/delta")).put("reasoning_content", split.reasoning());
                 chunks.add(chunk);

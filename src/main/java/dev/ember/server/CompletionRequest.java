@@ -18,10 +18,14 @@ import java.util.List;
  * @param tools          a chat request's tools whose calls are read out of the text; null where none are
  * @param continuousUsage vLLM's {@code stream_options.continuous_usage_stats}: every streamed chunk carries the usage so
  *                       far, not only the last
+ * @param id             the answer's id: {@code chatcmpl-} or {@code cmpl-} and vLLM's {@code request_id} where given
+ * @param includeReasoning vLLM's {@code include_reasoning}: false leaves a reasoning parser's thinking out of the answer
+ * @param returnTokenIds vLLM's {@code return_token_ids}: the answer also gives the prompt's and each choice's token ids
  */
 record CompletionRequest(List<int[]> prompts, List<SamplingParams> params, int n, int bestOf, boolean stream,
                          boolean includeUsage, boolean echo, boolean generates, int logprobs, int promptLogprobs,
-                         ToolCalls.Request tools, boolean continuousUsage) {
+                         ToolCalls.Request tools, boolean continuousUsage, String id, boolean includeReasoning,
+                         boolean returnTokenIds) {
     /** The most sequences one request may ask for (prompts x best_of). */
     static final int MAX_SEQUENCES = 256;
 

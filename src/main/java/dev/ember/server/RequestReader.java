@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.engine.ServingEngine;
 import dev.ember.grammar.Grammars;
+import dev.ember.sampling.AllowedTokens;
 import dev.ember.sampling.OutputGrammar;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.ChatMessage;
@@ -16,15 +17,17 @@ import dev.ember.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Reads the body of a completion or chat request into a {@link CompletionRequest}: every field is either honoured or
@@ -43,12 +46,13 @@ final class RequestReader implements AutoCloseable {
             "top_k", "min_p", "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n",
             "presence_penalty", "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids",
             "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier",
-            "add_special_tokens", "truncate_prompt_tokens", "guided_decoding_backend"),
+            "add_special_tokens", "truncate_prompt_tokens", "guided_decoding_backend", "allowed_token_ids", "request_id",
+            "return_token_ids"),
             OutputConstraints.FIELDS.stream()).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
-            "modalities");
+            "modalities", "include_reasoning");
     /**
      * vLLM's fields that can only take their default here, taken at it (older clients, vLLM's own benchmarks among
      * them, send them by habit) and refused at any other value.
@@ -150,17 +154,30 @@ final class RequestReader implements AutoCloseable {
             }
             grammar = constraints.toolCall(tools);
         }
-        // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
+        boolean structured = grammar != null;
+        if (fields.has("allowed_token_ids")) {
+            if (structured) {
+                throw ApiException.invalid("allowed_token_ids", "allowed_token_ids with structured output or a forced tool call: "
+                        + "the grammar decides which tokens may come");
+            }
+            BitSet allowed = new BitSet(tokenizer.vocabSize());
+            tokenIds(fields, "allowed_token_ids").forEach(allowed::set);
+            if (allowed.isEmpty()) {
+                throw ApiException.invalid("allowed_token_ids", "allowed_token_ids must hold at least one token id");
+            }
+            grammar = new AllowedTokens(allowed);
+        }
         // Mistral writes its calls after a special token, [TOOL_CALLS], which the text must keep to be read (as in vLLM).
         boolean skipSpecialTokens = fields.bool("skip_special_tokens", true)
                 && !(tools != null && tools.parsed() && tools.format() == ToolCalls.Format.MISTRAL);
+        // The prompt's scores are computed once for what both ask: echo's logprobs and vLLM's prompt_logprobs.
         SamplingParams base = samplingParams(fields, logprobs, bestOf > n)
                 .withPromptLogprobs(Math.max(promptLogprobs, echo ? logprobs : -1)).withGrammar(grammar)
                 .withSkipSpecialTokens(skipSpecialTokens);
-        if (grammar != null && base.minTokens() > 0) {
+        if (structured && base.minTokens() > 0) {
             throw ApiException.invalid("min_tokens", "min_tokens with structured output: the grammar decides where the output may end");
         }
-        if (grammar != null && base.ignoreEos()) {
+        if (structured && base.ignoreEos()) {
             throw ApiException.invalid("ignore_eos", "ignore_eos with structured output: the grammar ends the output with an "
                     + "end-of-sequence token");
         }
@@ -171,8 +188,12 @@ final class RequestReader implements AutoCloseable {
             params.add(generates ? base.withMaxTokens(maxTokens(fields, kind, prompt.length, base.minTokens()))
                     : base.withMinTokens(0).withMaxTokens(1));
         }
+        // vLLM's request_id names the answer; its include_reasoning false leaves the thinking out of it.
+        String requestId = fields.string("request_id", HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()));
+        String id = (kind == CompletionEndpoint.Kind.CHAT ? "chatcmpl-" : "cmpl-") + requestId;
         return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs,
-                tools != null && tools.parsed() ? tools : null, continuousUsage);
+                tools != null && tools.parsed() ? tools : null, continuousUsage, id,
+                kind != CompletionEndpoint.Kind.CHAT || fields.bool("include_reasoning", true), fields.bool("return_token_ids", false));
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */

@@ -2,6 +2,7 @@ package dev.ember.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.Progress;
 import dev.ember.backend.ModelRunner;
@@ -500,6 +501,59 @@ class OpenAiFieldsTest {
 
         assertEquals(whole - 1, ok("/v1/completions", greedy(prompt, 1).put("add_special_tokens", false)).at("/usage/prompt_tokens").asInt(),
                 "without the BOS");
+    }
+
+    /**
+     * vLLM's allowed_token_ids holds every drawn token to the set; return_token_ids gives the prompt's and the output's
+     * ids, whole or streamed (each chunk the ids since the one before); request_id names the answer.
+     */
+    @Test
+    void allowedTokenIdsHoldTheOutputAndReturnTokenIdsShowIt() throws Exception {
+        String prompt = "Once upon a time";
+        int[] promptIds = tokenizer.encode(prompt);
+        int[] allowed = tokenizer.encode(" the a of", false);
+        ObjectNode body = JSON.createObjectNode().put("prompt", prompt).put("max_tokens", 12).put("temperature", 1.0).put("seed", 5)
+                .put("return_token_ids", true).put("request_id", "my-run-7");
+        ArrayNode ids = body.putArray("allowed_token_ids");
+        java.util.Arrays.stream(allowed).forEach(ids::add);
+        JsonNode whole = ok("/v1/completions", body);
+        assertEquals("cmpl-my-run-7", whole.get("id").asText());
+        JsonNode choice = whole.at("/choices/0");
+        assertEquals(JSON.valueToTree(promptIds), choice.get("prompt_token_ids"));
+        List<Integer> generated = new ArrayList<>();
+        choice.get("token_ids").forEach(t -> generated.add(t.asInt()));
+        assertEquals(12, generated.size(), choice.toString());
+        java.util.Set<Integer> set = java.util.Arrays.stream(allowed).boxed().collect(java.util.stream.Collectors.toSet());
+        assertTrue(set.containsAll(generated), generated + " within " + set);
+        assertEquals(tokenizer.decode(generated.stream().mapToInt(Integer::intValue).toArray(), true), choice.get("text").asText());
+
+        HttpResponse<String> streamed = OpenAiServerTest.postTo(base + "/v1/completions", body.put("stream", true).toString());
+        assertEquals(200, streamed.statusCode(), streamed.body());
+        List<Integer> streamedIds = new ArrayList<>();
+        JsonNode promptGiven = null;
+        for (String event : streamed.body().split("\n\n")) {
+            String data = event.substring("data: ".length());
+            if (!data.equals("[DONE]")) {
+                JsonNode c = JSON.readTree(data).at("/choices/0");
+                promptGiven = promptGiven == null ? c.get("prompt_token_ids") : promptGiven;
+                c.get("token_ids").forEach(t -> streamedIds.add(t.asInt()));
+            }
+        }
+        assertEquals(JSON.valueToTree(promptIds), promptGiven, "the first chunk gives the prompt's ids");
+        assertEquals(generated, streamedIds, "the same seed, the same tokens, each given once");
+
+        ObjectNode chat = JSON.createObjectNode().put("max_tokens", 3).put("return_token_ids", true);
+        chat.putArray("messages").addObject().put("role", "user").put("content", "Hi");
+        JsonNode answer = ok("/v1/chat/completions", chat);
+        assertTrue(answer.get("prompt_token_ids").isArray() && answer.get("prompt_token_ids").size() > 0, answer.toString());
+        assertEquals(3, answer.at("/choices/0/token_ids").size(), answer.toString());
+        assertTrue(answer.get("id").asText().matches("chatcmpl-[0-9a-f]{16}"), answer.toString());
+
+        ObjectNode none = greedy("Hi", 2);
+        none.putArray("allowed_token_ids");
+        HttpResponse<String> refused = OpenAiServerTest.postTo(base + "/v1/completions", none.toString());
+        assertEquals(400, refused.statusCode());
+        assertEquals("allowed_token_ids", OpenAiServerTest.assertErrorBody(refused).at("/error/param").asText());
     }
 
     @Test

@@ -203,6 +203,26 @@ class ToolCallingTest {
         assertEquals(400, post(body).statusCode());
     }
 
+    /**
+     * vLLM's include_reasoning false leaves the thinking out of the answer, whole or streamed; a model held to
+     * {@code <think>} by allowed_token_ids thinks and nothing else.
+     */
+    @Test
+    void includeReasoningFalseLeavesTheThinkingOut() throws Exception {
+        for (boolean stream : new boolean[] {false, true}) {
+            ObjectNode body = JSON.createObjectNode().put("max_tokens", 4).put("stream", stream);
+            body.putArray("messages").addObject().put("role", "user").put("content", "Think.");
+            body.putArray("allowed_token_ids").add(151667);  // <think>
+            HttpResponse<String> thinking = post(body);
+            assertEquals(200, thinking.statusCode(), thinking.body());
+            assertTrue(thinking.body().contains("reasoning_content"), thinking.body());
+            HttpResponse<String> left = post(body.put("include_reasoning", false));
+            assertEquals(200, left.statusCode(), left.body());
+            assertFalse(left.body().contains("reasoning_content"), left.body());
+            assertFalse(left.body().contains("<think>"), "nor is it content: " + left.body());
+        }
+    }
+
     /** What Qwen3's users send with it: thinking turned off through chat_template_kwargs, parallel_tool_calls. */
     @Test
     void templateVariablesAndParallelToolCallsAreTaken() throws Exception {
