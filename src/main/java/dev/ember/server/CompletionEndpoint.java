@@ -68,8 +68,52 @@ final class CompletionEndpoint {
         reader.close();
     }
 
+    /**
+     * Where an answer goes: straight to the client in the completions' format ({@link #to}), or through another API's
+     * shape ({@link ResponsesEndpoint}). A stream's chunks come between its start and end; an error in the middle of one
+     * is a chunk holding OpenAI's error body.
+     */
+    interface Answer {
+        void whole(ObjectNode body) throws IOException;
+
+        void startStream() throws IOException;
+
+        void chunk(ObjectNode chunk) throws IOException;
+
+        void endStream() throws IOException;
+
+        /** The completions' own: a JSON body, or server-sent events ending with {@code data: [DONE]}. */
+        static Answer to(Exchange exchange, ObjectMapper json) {
+            return new Answer() {
+                @Override
+                public void whole(ObjectNode body) throws IOException {
+                    exchange.sendJson(200, json.writeValueAsBytes(body));
+                }
+
+                @Override
+                public void startStream() {
+                    exchange.startEventStream();
+                }
+
+                @Override
+                public void chunk(ObjectNode chunk) throws IOException {
+                    exchange.sendEvent(json.writeValueAsBytes(chunk));
+                }
+
+                @Override
+                public void endStream() throws IOException {
+                    exchange.endEventStream();
+                }
+            };
+        }
+    }
+
     void handle(Exchange exchange, JsonNode body, Kind kind) throws IOException, InterruptedException {
-        CompletionRequest request = reader.read(new RequestFields(body), kind);
+        handle(Answer.to(exchange, json), reader.read(new RequestFields(body), kind), kind);
+    }
+
+    /** Runs a request read (by {@link #reader()}) and writes its answer to {@code answer}. */
+    void handle(Answer answer, CompletionRequest request, Kind kind) throws IOException, InterruptedException {
         List<RequestHandle> handles = new ArrayList<>();
         try {
             for (int p = 0; p < request.prompts().size(); p++) {
@@ -89,9 +133,9 @@ final class CompletionEndpoint {
         Response response = new Response(kind, request.id(), System.currentTimeMillis() / 1000, request);
         try {
             if (request.stream()) {
-                stream(exchange, handles, response);
+                stream(answer, handles, response);
             } else {
-                respond(exchange, handles, response);
+                respond(answer, handles, response);
             }
         } catch (IOException | InterruptedException | RuntimeException e) {
             // The client went away (or writing failed): stop generating for it.
@@ -101,7 +145,7 @@ final class CompletionEndpoint {
     }
 
 
-    private void respond(Exchange exchange, List<RequestHandle> handles, Response response)
+    private void respond(Answer answer, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
         CompletionRequest request = response.request();
         List<RequestOutput> outputs = new ArrayList<>();
@@ -160,7 +204,7 @@ final class CompletionEndpoint {
             body.set("prompt_token_ids", json.valueToTree(request.prompts().getFirst()));
         }
         body.set("usage", usage(request, chosen));
-        exchange.sendJson(200, json.writeValueAsBytes(body));
+        answer.whole(body);
     }
 
     /** An event of one of a request's choices, as the stream's one writer takes them. */
@@ -177,11 +221,11 @@ final class CompletionEndpoint {
      * Streams every choice's tokens as they come. One choice is read straight from its handle; with several, one reader
      * per choice forwards its events to the one thread that writes (the response is not shared between threads).
      */
-    private void stream(Exchange exchange, List<RequestHandle> handles, Response response)
+    private void stream(Answer answer, List<RequestHandle> handles, Response response)
             throws IOException, InterruptedException {
         if (handles.size() == 1) {
             RequestHandle handle = handles.getFirst();
-            writeStream(exchange, () -> new ChoiceEvent(0, handle.nextEvent()), 1, response);
+            writeStream(answer, () -> new ChoiceEvent(0, handle.nextEvent()), 1, response);
             return;
         }
         BlockingQueue<ChoiceEvent> events = new LinkedBlockingQueue<>();
@@ -202,16 +246,16 @@ final class CompletionEndpoint {
             }));
         }
         try {
-            writeStream(exchange, events::take, handles.size(), response);
+            writeStream(answer, events::take, handles.size(), response);
         } finally {
             readers.forEach(Thread::interrupt);
         }
     }
 
-    private void writeStream(Exchange exchange, ChoiceEvents events, int count, Response response)
+    private void writeStream(Answer answer, ChoiceEvents events, int count, Response response)
             throws IOException, InterruptedException {
         CompletionRequest request = response.request();
-        exchange.startEventStream();
+        answer.startStream();
         int[] sentChars = new int[count];
         StreamedIds ids = request.returnTokenIds() ? new StreamedIds(response, count) : null;
         // A chat answer whose thinking is split off or whose calls are read is reshaped as it streams, a choice each.
@@ -229,7 +273,7 @@ final class CompletionEndpoint {
                 if (response.kind() == Kind.CHAT) {
                     ((ObjectNode) choice.get("delta")).put("role", "assistant");
                 }
-                send(exchange, first, ids, i);
+                send(answer, first, ids, i);
             }
         }
         List<RequestOutput> outputs = new ArrayList<>();
@@ -243,7 +287,7 @@ final class CompletionEndpoint {
                         ObjectNode chunk = response.chunk();
                         ObjectNode choice = response.choice(chunk, i, tokenizer.decode(prompt, true), null);
                         choice.set("logprobs", response.logprobs(prompt, scores, List.of(), 0));
-                        send(exchange, chunk, ids, i);
+                        send(answer, chunk, ids, i);
                     }
                 }
                 case RequestEvent.Token(int token, String text, TokenLogprobs logprobs) -> {
@@ -254,7 +298,7 @@ final class CompletionEndpoint {
                     // An echo of the prompt alone leaves out the one token computed.
                     if (shaped[i] != null) {
                         for (ObjectNode chunk : shaped[i].take(text, logprobs == null ? null : response.logprobs(List.of(logprobs), sentChars[i]))) {
-                            send(exchange, chunk, ids, i);
+                            send(answer, chunk, ids, i);
                         }
                         sentChars[i] += text.length();
                     } else if (request.generates() && (!text.isEmpty() || logprobs != null)) {
@@ -263,20 +307,20 @@ final class CompletionEndpoint {
                         if (logprobs != null) {
                             choice.set("logprobs", response.logprobs(List.of(logprobs), sentChars[i]));
                         }
-                        send(exchange, chunk, ids, i);
+                        send(answer, chunk, ids, i);
                         sentChars[i] += text.length();
                     }
                 }
                 case RequestEvent.Done(RequestOutput output) when shaped[i] != null -> {
                     for (ObjectNode chunk : shaped[i].end(output.text().substring(sentChars[i]), output.finishReason().apiName())) {
-                        send(exchange, chunk, ids, i);
+                        send(answer, chunk, ids, i);
                     }
                     outputs.add(output);
                     done++;
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(exchange, request.generates()
+                    send(answer, request.generates()
                             ? response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName())
                             : response.finalChunk(i, "", "length"), ids, i);
                     outputs.add(output);
@@ -284,12 +328,12 @@ final class CompletionEndpoint {
                 }
                 case RequestEvent.Done(RequestError(String message)) -> {
                     if (!aborting.getAsBoolean()) {
-                        send(exchange, OpenAiServer.errorBody(json, engineError(message)));
-                        exchange.endEventStream();
+                        send(answer, OpenAiServer.errorBody(json, engineError(message)));
+                        answer.endStream();
                         throw new ApiException(500, "internal_error", null, null, message);  // ends the other choices
                     }
                     // The drain timed out: the choice ends as a stream does, its finish reason saying why.
-                    send(exchange, response.finalChunk(i, "", "abort"), ids, i);
+                    send(answer, response.finalChunk(i, "", "abort"), ids, i);
                     done++;
                 }
             }
@@ -298,9 +342,9 @@ final class CompletionEndpoint {
             ObjectNode usage = response.envelope(true);
             usage.putArray("choices");
             usage.set("usage", usage(request, outputs));
-            send(exchange, usage);
+            send(answer, usage);
         }
-        exchange.endEventStream();
+        answer.endStream();
     }
 
     private ApiException engineError(String message) {
@@ -325,16 +369,16 @@ final class CompletionEndpoint {
         return usage;
     }
 
-    private void send(Exchange exchange, ObjectNode event) throws IOException {
-        exchange.sendEvent(json.writeValueAsBytes(event));
+    private void send(Answer answer, ObjectNode event) throws IOException {
+        answer.chunk(event);
     }
 
     /** Sends a chunk of choice {@code choice}, with its token ids where the request asked for them ({@code ids} not null). */
-    private void send(Exchange exchange, ObjectNode chunk, StreamedIds ids, int choice) throws IOException {
+    private void send(Answer answer, ObjectNode chunk, StreamedIds ids, int choice) throws IOException {
         if (ids != null) {
             ids.attach(chunk, choice);
         }
-        send(exchange, chunk);
+        send(answer, chunk);
     }
 
     /**

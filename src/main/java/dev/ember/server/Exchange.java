@@ -164,6 +164,22 @@ final class Exchange {
         write(false, event);
     }
 
+    /** Writes {@code event: <name>\ndata: <payload>\n\n} and flushes it: an event that names its type. */
+    void sendEvent(String name, byte[] payload) throws IOException {
+        byte[] line = ("event: " + name + "\ndata: ").getBytes(StandardCharsets.UTF_8);
+        byte[] event = new byte[line.length + payload.length + END_OF_EVENT.length];
+        System.arraycopy(line, 0, event, 0, line.length);
+        System.arraycopy(payload, 0, event, line.length, payload.length);
+        System.arraycopy(END_OF_EVENT, 0, event, line.length + payload.length, END_OF_EVENT.length);
+        write(false, event);
+    }
+
+    /** Ends an event stream without a last event. */
+    void endEventStreamQuietly() throws IOException {
+        write(true, new byte[0]);
+        complete();
+    }
+
     /** Ends an event stream with {@code data: [DONE]}. */
     void endEventStream() throws IOException {
         sendEvent(DONE);

@@ -166,6 +166,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService requestThreads = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, Endpoint> endpoints = new HashMap<>();
     private final CompletionEndpoint completions;
+    private final ResponsesEndpoint responses;
     private final byte[] expectedAuthorization;
     private final long created = System.currentTimeMillis() / 1000;
     /** Requests handed to the engine and not yet answered in full: what a drain waits for. */
@@ -184,6 +185,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting,
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
                 config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()));
+        this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);
 
@@ -229,6 +231,7 @@ public final class OpenAiServer implements AutoCloseable {
         OpenAiServer server = new OpenAiServer(engine, config);
         server.endpoint("/v1/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.TEXT));
         server.endpoint("/v1/chat/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.CHAT));
+        server.endpoint("/v1/responses", "POST", ex -> server.generate(ex, server.responses::handle));
         server.endpoint("/v1/models", "GET", server::models);
         server.endpoint("/health", "GET", server::health);
         server.endpoint("/metrics", "GET", server::metrics);
@@ -483,14 +486,25 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /** What generates an answer to a request's body: a completion, a chat completion, a response. */
+    @FunctionalInterface
+    private interface Generation {
+        void answer(Exchange exchange, JsonNode body) throws IOException, InterruptedException;
+    }
+
     private void completion(Exchange exchange, CompletionEndpoint.Kind kind) throws IOException, InterruptedException {
+        generate(exchange, (ex, body) -> completions.handle(ex, body, kind));
+    }
+
+    /** Runs {@code generation} on the request's body, counted among the requests a drain waits for. */
+    private void generate(Exchange exchange, Generation generation) throws IOException, InterruptedException {
         if (draining) {
             throw new ApiException(503, "service_unavailable", null, null, "the server is shutting down and admits no new requests");
         }
         JsonNode body = readJson(exchange);
         generating.incrementAndGet();
         try {
-            completions.handle(exchange, body, kind);
+            generation.answer(exchange, body);
         } finally {
             if (generating.decrementAndGet() == 0) {
                 synchronized (drainLock) {

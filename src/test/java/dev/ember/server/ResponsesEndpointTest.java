@@ -1,0 +1,178 @@
+package dev.ember.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.model.Architecture;
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+import dev.ember.model.RopeScaling;
+import dev.ember.tokenizer.TokenizerFixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code POST /v1/responses}, OpenAI's Responses API over the chat path: the same text a chat completion gives, the
+ * response object's shape and usage, its streamed events in order (deltas adding up to the done text, the last event
+ * holding the whole response), function tools (a forced call as a function_call item, its arguments streamed as events,
+ * a conversation with calls and their outputs sent back as input items), and what it refuses by name.
+ */
+class ResponsesEndpointTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ModelConfig QWEN3 = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096,
+            1e-6, 1000000, new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
+    private static RandomModelServer qwen3;
+
+    @BeforeAll
+    static void start() {
+        qwen3 = RandomModelServer.start(QWEN3, 11, TokenizerFixtures.tokenizer("qwen3"), "qwen3-random");
+    }
+
+    @AfterAll
+    static void stop() {
+        qwen3.close();
+    }
+
+    private static HttpResponse<String> post(String base, String path, ObjectNode body) throws Exception {
+        return OpenAiServerTest.postTo(base + path, body.toString());
+    }
+
+    private static JsonNode ok(String base, String path, ObjectNode body) throws Exception {
+        HttpResponse<String> response = post(base, path, body);
+        assertEquals(200, response.statusCode(), response.body());
+        return JSON.readTree(response.body());
+    }
+
+    /** The events of a streamed response, each checked to name its type in both its event line and its data. */
+    private static List<JsonNode> events(HttpResponse<String> response) throws Exception {
+        assertEquals(200, response.statusCode(), response.body());
+        List<JsonNode> events = new ArrayList<>();
+        for (String block : response.body().split("\n\n")) {
+            String[] lines = block.split("\n", 2);
+            assertTrue(lines[0].startsWith("event: ") && lines[1].startsWith("data: "), block);
+            JsonNode event = JSON.readTree(lines[1].substring("data: ".length()));
+            assertEquals(lines[0].substring("event: ".length()), event.get("type").asText());
+            assertEquals(events.size(), event.get("sequence_number").asInt(), "numbered in order");
+            events.add(event);
+        }
+        return events;
+    }
+
+    @Test
+    void aResponseSaysWhatTheChatCompletionSays() throws Exception {
+        String base = qwen3.server().baseUrl();
+        ObjectNode chat = JSON.createObjectNode().put("max_tokens", 10).put("temperature", 0);
+        ArrayNode messages = chat.putArray("messages");
+        messages.addObject().put("role", "system").put("content", "Be brief.");
+        messages.addObject().put("role", "user").put("content", "To install a package on Debian,");
+        String expected = ok(base, "/v1/chat/completions", chat).at("/choices/0/message/content").asText();
+
+        ObjectNode request = JSON.createObjectNode().put("instructions", "Be brief.").put("max_output_tokens", 10)
+                .put("temperature", 0).put("model", "qwen3-random");
+        request.putArray("input").addObject().put("role", "user").putArray("content").addObject()
+                .put("type", "input_text").put("text", "To install a package on Debian,");
+        JsonNode response = ok(base, "/v1/responses", request);
+        assertTrue(response.get("id").asText().startsWith("resp_"), response.toString());
+        assertEquals("response", response.get("object").asText());
+        assertEquals("incomplete", response.get("status").asText(), "ten tokens, all it may write");
+        assertEquals("max_output_tokens", response.at("/incomplete_details/reason").asText());
+        assertEquals(1, response.get("output").size());
+        JsonNode message = response.at("/output/0");
+        assertEquals("message", message.get("type").asText());
+        assertEquals("assistant", message.get("role").asText());
+        assertEquals("output_text", message.at("/content/0/type").asText());
+        assertEquals(expected, message.at("/content/0/text").asText());
+        assertEquals(10, response.at("/usage/output_tokens").asInt());
+        assertEquals(response.at("/usage/input_tokens").asInt() + 10, response.at("/usage/total_tokens").asInt());
+        assertEquals("Be brief.", response.get("instructions").asText());
+        assertEquals("qwen3-random", response.get("model").asText());
+
+        List<JsonNode> events = events(post(base, "/v1/responses", request.put("stream", true)));
+        assertEquals(List.of("response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"),
+                events.subList(0, 4).stream().map(e -> e.get("type").asText()).toList());
+        StringBuilder deltas = new StringBuilder();
+        events.stream().filter(e -> e.get("type").asText().equals("response.output_text.delta"))
+                .forEach(e -> deltas.append(e.get("delta").asText()));
+        assertEquals(expected, deltas.toString());
+        JsonNode done = events.stream().filter(e -> e.get("type").asText().equals("response.output_text.done")).findFirst().orElseThrow();
+        assertEquals(expected, done.get("text").asText());
+        JsonNode last = events.getLast();
+        assertEquals("response.incomplete", last.get("type").asText());
+        assertEquals(expected, last.at("/response/output/0/content/0/text").asText());
+        assertEquals(10, last.at("/response/usage/output_tokens").asInt());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', textBlock = """
+            previous_response_id | {"input": "hi", "previous_response_id": "resp_1"}
+            tools[0]             | {"input": "hi", "tools": [{"type": "web_search"}]}
+            input                | {"max_output_tokens": 4}
+            input[0].content     | {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}
+            input[0]             | {"input": [{"type": "computer_call"}]}
+            prompt               | {"input": "hi", "prompt": {"id": "p"}}
+            truncation           | {"input": "hi", "truncation": "auto"}
+            reasoning            | {"input": "hi", "reasoning": {"effort": "high"}}
+            background           | {"input": "hi", "background": true}
+            text.format          | {"input": "hi", "text": {"format": {"type": "xml"}}}""")
+    void whatItCannotDoIsRefusedByName(String param, String body) throws Exception {
+        HttpResponse<String> response = post(qwen3.server().baseUrl(), "/v1/responses", (ObjectNode) JSON.readTree(body));
+        assertEquals(400, response.statusCode(), response.body());
+        assertEquals(param, OpenAiServerTest.assertErrorBody(response).at("/error/param").asText());
+    }
+
+    @Test
+    void aForcedFunctionCallIsAFunctionCallItemWhoseArgumentsStream() throws Exception {
+        String base = qwen3.server().baseUrl();
+        ObjectNode request = JSON.createObjectNode().put("input", "What is the weather in Oslo?").put("max_output_tokens", 120)
+                .put("temperature", 1.0).put("seed", 4);
+        ArrayNode tools = request.putArray("tools");
+        for (JsonNode tool : JSON.readTree(ToolCallingTest.TOOLS)) {
+            ObjectNode flat = tools.addObject().put("type", "function");
+            flat.setAll((ObjectNode) tool.get("function"));
+        }
+        request.putObject("tool_choice").put("type", "function").put("name", "weather");
+        JsonNode response = ok(base, "/v1/responses", request);
+        JsonNode call = response.get("output").findParent("call_id");
+        assertNotNull(call, response.toString());
+        assertEquals("function_call", call.get("type").asText());
+        assertEquals("weather", call.get("name").asText());
+        JsonNode arguments = JSON.readTree(call.get("arguments").asText());
+        assertTrue(arguments.get("city").isTextual(), call.toString());
+        assertEquals("completed", response.get("status").asText(), response.toString());
+
+        List<JsonNode> events = events(post(base, "/v1/responses", request.put("stream", true)));
+        Set<String> types = new java.util.HashSet<>(events.stream().map(e -> e.get("type").asText()).toList());
+        assertTrue(types.containsAll(Set.of("response.function_call_arguments.delta", "response.function_call_arguments.done",
+                "response.output_item.done", "response.completed")), types.toString());
+        StringBuilder deltas = new StringBuilder();
+        events.stream().filter(e -> e.get("type").asText().equals("response.function_call_arguments.delta"))
+                .forEach(e -> deltas.append(e.get("delta").asText()));
+        JsonNode done = events.stream().filter(e -> e.get("type").asText().equals("response.function_call_arguments.done"))
+                .findFirst().orElseThrow();
+        assertEquals(done.get("arguments").asText(), deltas.toString());
+        JSON.readTree(deltas.toString());  // whole JSON
+        assertEquals("weather", events.getLast().at("/response/output").findParent("call_id").get("name").asText());
+
+        // The call and its output sent back as input items, as the client's next turn does.
+        ObjectNode next = JSON.createObjectNode().put("max_output_tokens", 8).put("stream", false);
+        next.set("tools", tools);
+        ArrayNode input = next.putArray("input");
+        input.addObject().put("role", "user").put("content", "What is the weather in Oslo?");
+        input.addObject().put("type", "function_call").put("call_id", call.get("call_id").asText()).put("name", "weather")
+                .put("arguments", call.get("arguments").asText());
+        input.addObject().put("type", "function_call_output").put("call_id", call.get("call_id").asText()).put("output", "18 C");
+        JsonNode answered = ok(base, "/v1/responses", next);
+        assertTrue(Set.of("completed", "incomplete").contains(answered.get("status").asText()), answered.toString());
+    }
+}
