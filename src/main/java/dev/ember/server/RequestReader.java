@@ -514,13 +514,13 @@ final class RequestReader implements AutoCloseable {
         for (Iterator<String> names = fields.names(); names.hasNext(); ) {
             String name = names.next();
             if (!Set.of("model", "prompt", "messages", "add_special_tokens", "add_generation_prompt", "continue_final_message",
-                    "chat_template_kwargs").contains(name) && fields.has(name)) {
+                    "chat_template_kwargs", "tools").contains(name) && fields.has(name)) {
                 throw ApiException.invalid(name, name + " is not supported by /tokenize");
             }
         }
         int[] ids;
         if (fields.has("messages")) {
-            ids = chatPrompt(fields, List.of());
+            ids = chatPrompt(fields, ToolCalls.forTemplate(fields));
         } else if (fields.has("prompt")) {
             String prompt = fields.string("prompt", "");
             ids = encoder.encode(prompt, fields.bool("add_special_tokens", true), "prompt");

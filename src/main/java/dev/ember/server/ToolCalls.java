@@ -691,15 +691,12 @@ final class ToolCalls {
      * server's --tool-call-parser, else the one the model's template teaches); where there is none, a request that lets
      * the model call is refused.
      */
-    static Request read(RequestFields fields, Tokenizer tokenizer, Format format) {
-        JsonNode tools = fields.node("tools");
-        JsonNode choiceNode = fields.node("tool_choice");
-        if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
-            if (choiceNode != null && !choiceNode.isNull() && !"none".equals(choiceNode.asText())) {
-                throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " needs tools to choose from");
-            }
-            return null;
-        }
+    /** A request's tools: each function's parameters schema by name (null for none), and the tools as a template is given them. */
+    private record Functions(Map<String, JsonNode> parameters, List<Map<String, Object>> forTemplate) {
+    }
+
+    /** {@code tools} checked: a list of {@code {"type": "function", "function": {"name", ...}}}, no name twice. */
+    private static Functions functions(JsonNode tools) {
         if (!tools.isArray()) {
             throw RequestFields.wrongType("tools", "an array of tools", tools);
         }
@@ -724,6 +721,26 @@ final class ToolCalls {
             parameters.put(name, schema == null || schema.isNull() ? null : schema);
             templateTools.add(JSON.convertValue(tool, MAP));
         }
+        return new Functions(parameters, templateTools);
+    }
+
+    /** A request's {@code tools} as the chat template is given them (vLLM's /tokenize takes them too); empty where none. */
+    static List<Map<String, Object>> forTemplate(RequestFields fields) {
+        return fields.has("tools") ? functions(fields.node("tools")).forTemplate() : List.of();
+    }
+
+    static Request read(RequestFields fields, Tokenizer tokenizer, Format format) {
+        JsonNode tools = fields.node("tools");
+        JsonNode choiceNode = fields.node("tool_choice");
+        if (tools == null || tools.isNull() || tools.isArray() && tools.isEmpty()) {
+            if (choiceNode != null && !choiceNode.isNull() && !"none".equals(choiceNode.asText())) {
+                throw ApiException.invalid("tool_choice", "tool_choice " + choiceNode + " needs tools to choose from");
+            }
+            return null;
+        }
+        Functions functions = functions(tools);
+        Map<String, JsonNode> parameters = functions.parameters();
+        List<Map<String, Object>> templateTools = functions.forTemplate();
         Choice choice = Choice.AUTO;
         String named = null;
         if (choiceNode != null && !choiceNode.isNull()) {

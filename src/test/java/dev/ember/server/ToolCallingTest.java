@@ -203,6 +203,20 @@ class ToolCallingTest {
         assertEquals(400, post(body).statusCode());
     }
 
+    /** vLLM's /tokenize renders a conversation with the tools it is given, as a chat request would. */
+    @Test
+    void tokenizeRendersTheToolsItIsGiven() throws Exception {
+        ObjectNode body = JSON.createObjectNode();
+        body.putArray("messages").addObject().put("role", "user").put("content", "Weather?");
+        int without = JSON.readTree(OpenAiServerTest.postTo(served.url("/tokenize"), body.toString()).body()).get("count").asInt();
+        body.set("tools", JSON.readTree(TOOLS));
+        HttpResponse<String> with = OpenAiServerTest.postTo(served.url("/tokenize"), body.toString());
+        assertEquals(200, with.statusCode(), with.body());
+        assertTrue(JSON.readTree(with.body()).get("count").asInt() > without + 50, with.body());
+        body.putArray("tools").addObject().put("type", "web_search");
+        assertEquals(400, OpenAiServerTest.postTo(served.url("/tokenize"), body.toString()).statusCode());
+    }
+
     /**
      * vLLM's include_reasoning false leaves the thinking out of the answer, whole or streamed; a model held to
      * {@code <think>} by allowed_token_ids thinks and nothing else.
