@@ -144,6 +144,76 @@ class CudaGrammarMaskTest {
         }
     }
 
+    /**
+     * vLLM's allowed_token_ids: a mask that does not follow the tokens, so its rows are carried from step to step on the
+     * device (overlapped with the host) like free rows. Two steps queued back to back, the second taking the first's
+     * tokens on the device, draw only allowed tokens, and the greedy rows the same tokens as the steps run one by one.
+     */
+    @Test
+    void aFixedSetOfAllowedTokensIsCarriedFromStepToStep() {
+        Gpu.context();
+        int vocab = CONFIG.vocabSize(), rows = 8;
+        BitSet set = new BitSet(vocab);
+        for (int t = 3; t < vocab; t += 7) {
+            set.set(t);
+        }
+        try (CudaBackend backend = new CudaBackend();
+             ModelRunner runner = backend.loadRandom(CONFIG, DType.BF16, KvCacheSpec.forTokens(CONFIG, 2 * rows * 64, BLOCK), 6)) {
+            SplittableRandom random = new SplittableRandom(10);
+            int[][] prompts = new int[rows][];
+            for (int i = 0; i < rows; i++) {
+                prompts[i] = random.ints(PROMPT, 0, vocab).toArray();
+            }
+            int[][] carried = twoSteps(runner, prompts, set, true);
+            int[][] serial = twoSteps(runner, prompts, set, false);
+            assertTrue(runner.carriesTokens(new Sampler(SamplingParams.greedy(8).withGrammar(new dev.ember.sampling.AllowedTokens(set)), vocab)));
+            for (int i = 0; i < rows; i++) {
+                for (int step = 0; step < 2; step++) {
+                    assertTrue(set.get(carried[step][i]), "row " + i + ", step " + step + ": " + carried[step][i] + " is not allowed");
+                    if (i % 2 == 0) {
+                        assertEquals(serial[step][i], carried[step][i], "greedy row " + i + ", step " + step);
+                    }
+                }
+            }
+            System.out.println("[gpu-check] allowed_token_ids rows carried from step to step on the device: allowed tokens only, "
+                    + "greedy ones as when the steps run one by one");
+        }
+    }
+
+    /** A prefill and a decode step of {@code prompts} held to {@code set} (even rows greedy), the decode carried or fed. */
+    private static int[][] twoSteps(ModelRunner runner, int[][] prompts, BitSet set, boolean carried) {
+        int rows = prompts.length, vocab = CONFIG.vocabSize();
+        Sampler[] samplers = new Sampler[rows];
+        BlockTable[] tables = new BlockTable[rows];
+        ForwardBatch.Chunk[] prefill = new ForwardBatch.Chunk[rows];
+        for (int i = 0; i < rows; i++) {
+            SamplingParams p = SamplingParams.greedy(8).withSeed(70 + i);
+            samplers[i] = new Sampler((i % 2 == 0 ? p : p.withTemperature(1.2f)).withGrammar(new dev.ember.sampling.AllowedTokens(set)), vocab);
+            tables[i] = new BlockTable(BLOCK);
+            assertTrue(tables[i].reserve(PROMPT + 2, runner.blockAllocator()));
+            prefill[i] = new ForwardBatch.Chunk(prompts[i], 0, tables[i]);
+        }
+        int[][] tokens = new int[2][rows];
+        dev.ember.backend.SubmittedStep first = runner.submit(ForwardBatch.of(prefill), samplers);
+        if (!carried) {
+            first.await(tokens[0]);
+        }
+        ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[rows];
+        for (int i = 0; i < rows; i++) {
+            decode[i] = carried ? ForwardBatch.Chunk.carried(i, PROMPT, tables[i])
+                    : new ForwardBatch.Chunk(new int[] {tokens[0][i]}, PROMPT, tables[i]);
+        }
+        dev.ember.backend.SubmittedStep second = runner.submit(ForwardBatch.of(decode), samplers);
+        if (carried) {
+            first.await(tokens[0]);
+        }
+        second.await(tokens[1]);
+        for (BlockTable table : tables) {
+            table.truncate(0, runner.blockAllocator());
+        }
+        return tokens;
+    }
+
     private static int argmaxOf(float[] logits, int offset, BitSet allowed) {
         int best = -1;
         for (int t = allowed.nextSetBit(0); t >= 0; t = allowed.nextSetBit(t + 1)) {
