@@ -210,6 +210,7 @@ final class JsonMachine {
             case JsonShape.NumberShape number -> new NumberFrame(number.integer(), NumberFrame.START, 0).read(b, below, out);
             case JsonShape.Choice choice -> new Literal(choice, all(choice), 0).read(b, below, out);
             case JsonShape.AnyOf anyOf -> anyOf.alternatives.forEach(alternative -> start(alternative, b, below, out));
+            case JsonShape.Reference reference -> start(reference.target(), b, below, out);
         }
     }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
@@ -42,7 +43,9 @@ public final class JsonSchemas {
             "uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
     private final JsonNode root;
-    private final Set<String> resolving = new HashSet<>();
+    /** References whose shapes are being compiled, and those compiled. */
+    private final Map<String, JsonShape.Reference> resolving = new HashMap<>();
+    private final Map<String, JsonShape> compiled = new HashMap<>();
 
     private JsonSchemas(JsonNode root) {
         this.root = root;
@@ -224,6 +227,12 @@ public final class JsonSchemas {
         return new JsonShape.ObjectShape(names, values, required, otherValues);
     }
 
+    /**
+     * The shape {@code ref} names, compiled once however often it is named. A reference met again while its own shape
+     * is being compiled (a schema that contains itself) is held as a {@link JsonShape.Reference}, filled in once that
+     * shape is known; where it is reached without an object or array opening first (an anyOf of itself), no value could
+     * ever start, and it is refused.
+     */
     private JsonShape reference(String ref, String at) {
         if (!ref.startsWith("#")) {
             throw refused(at, "the reference \"" + ref + "\" outside this schema");
@@ -232,14 +241,43 @@ public final class JsonSchemas {
         if (target.isMissingNode()) {
             throw refused(at, "the reference \"" + ref + "\", which points at nothing");
         }
-        if (!resolving.add(ref)) {
-            throw refused(at, "the recursive reference \"" + ref + "\" (a schema that contains itself)");
+        JsonShape known = compiled.get(ref);
+        if (known != null) {
+            return known;
         }
+        JsonShape.Reference pending = resolving.get(ref);
+        if (pending != null) {
+            return pending;
+        }
+        pending = new JsonShape.Reference(ref);
+        resolving.put(ref, pending);
         try {
-            return shape(target, ref);
+            JsonShape shape = shape(target, ref);
+            pending.resolve(shape);
+            if (startsItself(shape, pending, new HashSet<>())) {
+                throw refused(at, "the reference \"" + ref + "\", which reaches itself before any object or array opens "
+                        + "(no value could ever start)");
+            }
+            compiled.put(ref, shape);
+            return shape;
         } finally {
             resolving.remove(ref);
         }
+    }
+
+    /** Whether a value of {@code shape} may start with a value of {@code self} before reading a byte of its own. */
+    private static boolean startsItself(JsonShape shape, JsonShape.Reference self, Set<JsonShape> seen) {
+        if (shape == self) {
+            return true;
+        }
+        if (!seen.add(shape)) {
+            return false;
+        }
+        return switch (shape) {
+            case JsonShape.AnyOf anyOf -> anyOf.alternatives.stream().anyMatch(a -> startsItself(a, self, seen));
+            case JsonShape.Reference other -> startsItself(other.target(), self, seen);
+            default -> false;
+        };
     }
 
     private static int count(JsonNode node, String keyword, int otherwise, String at) {

@@ -125,4 +125,29 @@ public sealed interface JsonShape {
             this.alternatives = List.copyOf(alternatives);
         }
     }
+
+    /**
+     * The shape a reference ({@code $ref}) names, known once that shape is compiled: a schema that contains itself (a
+     * tree of nodes, a list that holds lists) holds this where it refers to itself, and the recognizer starts the
+     * target's value there.
+     */
+    final class Reference implements JsonShape {
+        final String ref;
+        private JsonShape target;
+
+        Reference(String ref) {
+            this.ref = ref;
+        }
+
+        void resolve(JsonShape shape) {
+            target = shape;
+        }
+
+        JsonShape target() {
+            if (target == null) {
+                throw new IllegalStateException("the reference " + ref + " is read before its shape was compiled");
+            }
+            return target;
+        }
+    }
 }

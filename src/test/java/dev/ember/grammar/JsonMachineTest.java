@@ -11,6 +11,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -196,6 +199,63 @@ class JsonMachineTest {
                 "[\"name\"]"}) {
             assertFalse(accepts(state, invalid), invalid);
         }
+    }
+
+    /**
+     * Schemas that contain themselves (pydantic writes a tree's node as a $ref to its own $defs entry; "#" names the
+     * whole schema): random trees of up to five levels are taken, and each near miss (a node without its value, a value
+     * of the wrong type, a key the node does not have) refused at any depth; an expression whose arguments are
+     * expressions, through an anyOf.
+     */
+    @Test
+    void schemasThatContainThemselvesTakeTheirInstancesAtAnyDepth() throws Exception {
+        JsonMachine.State tree = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"$defs": {"Node": {"type": "object", "properties": {"value": {"type": "integer"},
+                   "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+                   "required": ["value", "children"], "additionalProperties": false}},
+                 "$ref": "#/$defs/Node"}""")));
+        SplittableRandom random = new SplittableRandom(3);
+        for (int i = 0; i < 60; i++) {
+            String text = STRICT.writeValueAsString(randomNode(random, 0));
+            assertTrue(accepts(tree, text), text);
+            int at = text.lastIndexOf("\"value\":");
+            for (String miss : new String[] {text.substring(0, at) + "\"valu\":" + text.substring(at + 8),
+                    text.substring(0, at + 8) + "\"7\"" + text.substring(at + 8).replaceFirst("^-?\\d+", ""),
+                    text.substring(0, at) + "\"extra\":1," + text.substring(at)}) {
+                assertFalse(accepts(tree, miss), miss);
+            }
+        }
+        JsonMachine.State list = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "object", "properties": {"head": {"type": "string"}, "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}},
+                 "required": ["head", "next"]}""")));
+        assertTrue(accepts(list, "{\"head\":\"a\",\"next\":{\"head\":\"b\",\"next\":{\"head\":\"c\",\"next\":null}}}"));
+        assertFalse(accepts(list, "{\"head\":\"a\",\"next\":{\"head\":\"b\",\"next\":{\"head\":3,\"next\":null}}}"));
+        JsonMachine.State expression = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"$defs": {"Expr": {"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/Op"}]},
+                           "Op": {"type": "object", "properties": {"op": {"enum": ["+", "*"]},
+                                  "args": {"type": "array", "items": {"$ref": "#/$defs/Expr"}, "minItems": 2}},
+                                  "required": ["op", "args"], "additionalProperties": false}},
+                 "$ref": "#/$defs/Expr"}""")));
+        assertTrue(accepts(expression, "{\"op\":\"+\",\"args\":[1,{\"op\":\"*\",\"args\":[2,3]}]}"));
+        assertTrue(accepts(expression, "42"));
+        assertFalse(accepts(expression, "{\"op\":\"+\",\"args\":[1,{\"op\":\"*\",\"args\":[2]}]}"), "minItems 2, inside");
+        assertFalse(accepts(expression, "{\"op\":\"-\",\"args\":[1,2]}"));
+    }
+
+    private static Map<String, Object> randomNode(SplittableRandom random, int depth) {
+        Map<String, Object> node = new java.util.LinkedHashMap<>();
+        List<Object> children = new ArrayList<>();
+        for (int c = depth < 4 ? random.nextInt(4) : 0; c > 0; c--) {
+            children.add(randomNode(random, depth + 1));
+        }
+        if (random.nextBoolean()) {
+            node.put("value", random.nextInt(-99, 100));
+            node.put("children", children);
+        } else {
+            node.put("children", children);
+            node.put("value", random.nextInt(-99, 100));
+        }
+        return node;
     }
 
     @Test

@@ -130,9 +130,15 @@ class TokenGrammarTest {
     private static final String LONG_STRINGS = """
             {"type": "array", "items": {"type": "string", "minLength": 5, "maxLength": 90}, "maxItems": 3}""";
 
+    /** A tree whose nodes are named by a reference to themselves. */
+    private static final String RECURSIVE = """
+            {"$defs": {"Node": {"type": "object", "properties": {"id": {"type": "integer"},
+               "kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}, "maxItems": 2}}, "required": ["id"]}},
+             "$ref": "#/$defs/Node"}""";
+
     /** Along random outputs, each mask against every token read through the recognizer by itself. */
     @ParameterizedTest
-    @ValueSource(strings = {BOUNDED, LONG_STRINGS})
+    @ValueSource(strings = {BOUNDED, LONG_STRINGS, RECURSIVE})
     void eachMaskIsExactlyTheTokensThatKeepTheOutputInTheGrammar(String schema) throws Exception {
         masksAlongRandomOutputsAreExact((TokenGrammar) grammars.jsonSchema(JSON.readTree(schema)),
                 JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema))), 3);
@@ -232,7 +238,7 @@ class TokenGrammarTest {
             {"type": "number", "minimum": 3}                                | bounds on a number that is not an integer
             {"type": "integer", "minimum": 5, "maximum": 4}                 | bounds no integer meets
             {"type": "integer", "multipleOf": 2}                            | "multipleOf"
-            {"type": "object", "properties": {"a": {"$ref": "#"}}}          | recursive reference "#"
+            {"$defs": {"A": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}]}}, "$ref": "#/$defs/A"} | reaches itself before any object or array opens
             {"type": "object", "properties": {"a": {}}, "required": ["b"]}  | "b" required but not among the properties
             {"$ref": "#/$defs/missing"}                                      | points at nothing
             {"type": "tuple"}                                               | the type "tuple"
