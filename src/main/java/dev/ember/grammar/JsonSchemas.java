@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -130,12 +131,7 @@ public final class JsonSchemas {
                     : JsonShape.AnyValue.INSTANCE, count(node, "minItems", 0, at), count(node, "maxItems", Integer.MAX_VALUE, at));
             case "string" -> string(node, at);
             case "integer" -> integer(node, at);
-            case "number" -> {
-                if (BOUNDS.stream().anyMatch(node::has)) {
-                    throw refused(at, "bounds on a number that is not an integer");
-                }
-                yield new JsonShape.NumberShape(false);
-            }
+            case "number" -> number(node, at);
             case "boolean" -> new JsonShape.Choice(List.of("true", "false"));
             case "null" -> new JsonShape.Choice(List.of("null"));
             default -> throw refused(at, "the type \"" + type + "\"");
@@ -172,6 +168,47 @@ public final class JsonSchemas {
             throw refused(at, "bounds no integer meets (" + low + " to " + high + ")");
         }
         return new JsonShape.PatternNumber(Regex.fullMatch(IntegerRange.pattern(low, high)));
+    }
+
+    /**
+     * A number: any, or within its bounds, then written without an exponent ({@link DecimalRange}); the tightest of
+     * minimum and exclusiveMinimum (and of the maxima) holds, the exclusive one where they are equal.
+     */
+    private JsonShape number(JsonNode node, String at) {
+        if (BOUNDS.stream().noneMatch(node::has)) {
+            return new JsonShape.NumberShape(false);
+        }
+        BigDecimal low = null, high = null;
+        boolean lowInclusive = true, highInclusive = true;
+        for (String bound : BOUNDS) {
+            JsonNode value = node.get(bound);
+            if (value == null) {
+                continue;
+            }
+            if (!value.isNumber() || value.decimalValue().abs().compareTo(BigDecimal.valueOf(DecimalRange.WIDEST)) > 0) {
+                throw refused(at, bound + " = " + value + " (a number within 18 digits)");
+            }
+            BigDecimal v = value.decimalValue();
+            boolean inclusive = !bound.startsWith("exclusive");
+            if (bound.endsWith("inimum")) {
+                int order = low == null ? 1 : v.compareTo(low);
+                if (order > 0 || order == 0 && !inclusive) {
+                    low = v;
+                    lowInclusive = inclusive;
+                }
+            } else {
+                int order = high == null ? -1 : v.compareTo(high);
+                if (order < 0 || order == 0 && !inclusive) {
+                    high = v;
+                    highInclusive = inclusive;
+                }
+            }
+        }
+        try {
+            return new JsonShape.PatternNumber(Regex.fullMatch(DecimalRange.pattern(low, lowInclusive, high, highInclusive)));
+        } catch (IllegalArgumentException e) {
+            throw refused(at, "bounds no number meets (" + e.getMessage() + ")");
+        }
     }
 
     /** A string: of bounded length, or held to a {@code pattern} or a {@code format} (one of them). */

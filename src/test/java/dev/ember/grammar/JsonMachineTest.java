@@ -258,6 +258,22 @@ class JsonMachineTest {
         return node;
     }
 
+    /** Bounds on a number that need not be an integer (pydantic's confloat): the numbers inside, written without an exponent. */
+    @Test
+    void boundedNumbersTakeWhatLiesWithinTheirBounds() throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "object", "properties": {"p": {"type": "number", "minimum": 0, "maximum": 1},
+                 "t": {"type": "number", "exclusiveMinimum": -273.15}}}""")));
+        for (String valid : new String[] {"{\"p\":0}", "{\"p\":0.5}", "{\"p\":1}", "{\"p\":1.000}", "{\"p\":0.0001}",
+                "{\"t\":-273.149}", "{\"t\":25}", "{\"t\":123456789.5}"}) {
+            assertTrue(accepts(state, valid), valid);
+        }
+        for (String invalid : new String[] {"{\"p\":1.0001}", "{\"p\":-0.1}", "{\"p\":2}", "{\"p\":5e-1}", "{\"p\":-0}",
+                "{\"t\":-273.15}", "{\"t\":-300}", "{\"t\":-273.150}"}) {
+            assertFalse(accepts(state, invalid), invalid);
+        }
+    }
+
     @Test
     void stringsHeldToAPatternOrAFormatTakeWhatMatches() throws Exception {
         JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""

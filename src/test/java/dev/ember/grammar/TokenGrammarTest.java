@@ -53,6 +53,7 @@ class TokenGrammarTest {
                "age": {"type": "integer"},
                "mood": {"enum": ["calm", "wild", null]},
                "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 3},
+               "score": {"type": "number", "minimum": -0.5, "exclusiveMaximum": 1},
                "ok": {"type": "boolean"}},
              "required": ["name", "age", "ok"]}""";
 
@@ -119,6 +120,8 @@ class TokenGrammarTest {
                         assertTrue(value.get("ok").isBoolean(), text);
                         assertTrue(!value.has("mood") || value.get("mood").isNull() || Set.of("calm", "wild").contains(value.get("mood").asText()), text);
                         assertTrue(!value.has("tags") || value.get("tags").size() <= 3, text);
+                        assertTrue(!value.has("score") || value.get("score").isNumber() && value.get("score").asDouble() >= -0.5
+                                && value.get("score").asDouble() < 1, text);
                     }
                 }
             }
@@ -235,7 +238,7 @@ class TokenGrammarTest {
     @CsvSource(delimiter = '|', textBlock = """
             {"type": "string", "pattern": "(?=a)b"}                         | lookaround
             {"type": "string", "format": "email"}                           | the format "email"
-            {"type": "number", "minimum": 3}                                | bounds on a number that is not an integer
+            {"type": "number", "minimum": 3.5, "exclusiveMaximum": 3.5}     | bounds no number meets
             {"type": "integer", "minimum": 5, "maximum": 4}                 | bounds no integer meets
             {"type": "integer", "multipleOf": 2}                            | "multipleOf"
             {"$defs": {"A": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}]}}, "$ref": "#/$defs/A"} | reaches itself before any object or array opens
