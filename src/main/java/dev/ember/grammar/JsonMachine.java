@@ -72,7 +72,7 @@ final class JsonMachine {
 
         /** A text that {@code regex} matches whole, with nothing after it. */
         static State pattern(Regex regex) {
-            return new State(List.of(new Stack(new PatternFrame(regex, regex.initial(), false), new Stack(End.INSTANCE, null))));
+            return new State(List.of(new Stack(PatternFrame.unquoted(regex), new Stack(End.INSTANCE, null))));
         }
 
         /** A text of {@code grammar}'s root rule, with nothing after it. */
@@ -115,6 +115,13 @@ final class JsonMachine {
                         canonical = new ArrayList<>(stacks);
                     }
                     canonical.set(i, new Stack(new StringFrame(f.shape(), f.escape(), f.shape().minLength(), f.utf8()), s.below()));
+                }
+                if (s.top() instanceof PatternFrame f && f.length() > f.minLength() && (long) f.length() + span <= f.maxLength()) {
+                    if (canonical == null) {
+                        canonical = new ArrayList<>(stacks);
+                    }
+                    canonical.set(i, new Stack(new PatternFrame(f.regex(), f.state(), f.quoted(), f.minLength(), f.minLength(),
+                            f.maxLength()), s.below()));
                 }
             }
             return canonical == null ? this : new State(canonical);
@@ -202,11 +209,12 @@ final class JsonMachine {
                 }
             }
             case JsonShape.PatternString string -> {
-                if (b == '"') {
-                    add(out, new Stack(new PatternFrame(string.regex, string.regex.initial(), true), below));
+                if (b == '"' && string.regex.charactersToMatch(string.regex.initial()) <= string.maxLength) {
+                    add(out, new Stack(new PatternFrame(string.regex, string.regex.initial(), true, 0, string.minLength,
+                            string.maxLength), below));
                 }
             }
-            case JsonShape.PatternNumber number -> new PatternFrame(number.regex, number.regex.initial(), false).read(b, below, out);
+            case JsonShape.PatternNumber number -> PatternFrame.unquoted(number.regex).read(b, below, out);
             case JsonShape.NumberShape number -> new NumberFrame(number.integer(), NumberFrame.START, 0).read(b, below, out);
             case JsonShape.Choice choice -> new Literal(choice, all(choice), 0).read(b, below, out);
             case JsonShape.AnyOf anyOf -> anyOf.alternatives.forEach(alternative -> start(alternative, b, below, out));
@@ -413,23 +421,35 @@ final class JsonMachine {
      * unquoted, a number's text or the whole output of a regular-expression grammar, which ends wherever the automaton
      * accepts and the next byte cannot go on with it.
      */
-    record PatternFrame(Regex regex, java.util.BitSet state, boolean quoted) implements Frame {
+    record PatternFrame(Regex regex, java.util.BitSet state, boolean quoted, int length, int minLength, int maxLength)
+            implements Frame {
+        /** A number's text (or a pattern's, alone), not between quotes, of any length. */
+        static PatternFrame unquoted(Regex regex) {
+            return new PatternFrame(regex, regex.initial(), false, 0, 0, Integer.MAX_VALUE);
+        }
+
         @Override
         public boolean mayEnd() {
-            return !quoted && regex.accepts(state);
+            return !quoted && regex.accepts(state) && length >= minLength;
         }
 
         @Override
         public void read(int b, Stack below, List<Stack> out) {
             if (quoted && b == '"') {
-                if (regex.accepts(state)) {
+                if (regex.accepts(state) && length >= minLength) {
                     add(out, below);
                 }
                 return;
             }
-            java.util.BitSet next = quoted && (b == '\\' || b < 0x20) ? null : regex.read(state, b);
+            // A character begins at every byte but a continuation; where no length is bounded none is counted (one state).
+            boolean counted = minLength > 0 || maxLength < Integer.MAX_VALUE;
+            int longer = counted && (b & 0xC0) != 0x80 ? length + 1 : length;
+            java.util.BitSet next = quoted && (b == '\\' || b < 0x20) || longer > maxLength ? null : regex.read(state, b);
+            if (next != null && counted && (long) longer + regex.charactersToMatch(next) > maxLength) {
+                next = null;  // the rest of a match would not fit: taking the byte would leave a string that cannot end
+            }
             if (next != null) {
-                add(out, new Stack(new PatternFrame(regex, next, quoted), below));
+                add(out, new Stack(new PatternFrame(regex, next, quoted, longer, minLength, maxLength), below));
             } else if (mayEnd()) {
                 below.top().read(b, below.below(), out);
             }

@@ -36,12 +36,28 @@ public final class JsonSchemas {
      * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
      * UUIDs): the form and each field's range (a day is 01-31 in any month).
      */
-    private static final Map<String, String> FORMATS = Map.of(
-            "date", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])",
-            "time", "([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)",
-            "date-time", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?"
-                    + "(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)",
-            "uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+    /** One label of a host name: letters, digits and hyphens, neither first nor last a hyphen, at most 63. */
+    private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    /** A number of an IPv4 address, 0 to 255 without leading zeros. */
+    private static final String OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    /** The characters RFC 3986 lets a URI hold (percent escapes among them), but the quote and backslash JSON escapes. */
+    private static final String URI_CHARACTERS = "[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]";
+    /** ISO 8601's duration: a date part of at least one of years, months, weeks, days; a time part after T, likewise. */
+    private static final String DURATION_DATE = "([0-9]+Y([0-9]+M)?([0-9]+W)?([0-9]+D)?|[0-9]+M([0-9]+W)?([0-9]+D)?|[0-9]+W([0-9]+D)?|[0-9]+D)";
+    private static final String SECONDS = "[0-9]+(\\.[0-9]+)?S";
+    private static final String DURATION_TIME = "T([0-9]+H([0-9]+M)?(" + SECONDS + ")?|[0-9]+M(" + SECONDS + ")?|" + SECONDS + ")";
+    private static final Map<String, String> FORMATS = Map.ofEntries(
+            Map.entry("email", "[A-Za-z0-9._%+-]+@" + LABEL + "(\\." + LABEL + ")*\\.[A-Za-z]{2,}"),
+            Map.entry("hostname", LABEL + "(\\." + LABEL + ")*"),
+            Map.entry("ipv4", "(" + OCTET + "\\.){3}" + OCTET),
+            Map.entry("uri", "[A-Za-z][A-Za-z0-9+.-]*:" + URI_CHARACTERS + "*"),
+            Map.entry("uri-reference", URI_CHARACTERS + "*"),
+            Map.entry("duration", "P(" + DURATION_DATE + "(" + DURATION_TIME + ")?|" + DURATION_TIME + ")"),
+            Map.entry("date", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])"),
+            Map.entry("time", "([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)"),
+            Map.entry("date-time", "\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,9})?"
+                    + "(Z|[+-]([01]\\d|2[0-3]):[0-5]\\d)"),
+            Map.entry("uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"));
 
     private final JsonNode root;
     /** References whose shapes are being compiled, and those compiled. */
@@ -211,14 +227,15 @@ public final class JsonSchemas {
         }
     }
 
-    /** A string: of bounded length, or held to a {@code pattern} or a {@code format} (one of them). */
+    /** A string: of bounded length, and held to a {@code pattern} or a {@code format} (one of them) where it names one. */
     private JsonShape string(JsonNode node, String at) {
         boolean pattern = node.has("pattern"), format = node.has("format");
+        int minLength = count(node, "minLength", 0, at), maxLength = count(node, "maxLength", Integer.MAX_VALUE, at);
         if (!pattern && !format) {
-            return new JsonShape.StringShape(count(node, "minLength", 0, at), count(node, "maxLength", Integer.MAX_VALUE, at));
+            return new JsonShape.StringShape(minLength, maxLength);
         }
-        if (pattern && format || node.has("minLength") || node.has("maxLength")) {
-            throw refused(at, "a string held both to a pattern or format and to a length or another pattern");
+        if (pattern && format) {
+            throw refused(at, "a string held both to a pattern and to a format");
         }
         if (format) {
             String name = node.get("format").asText();
@@ -226,10 +243,10 @@ public final class JsonSchemas {
             if (written == null) {
                 throw refused(at, "the format \"" + name + "\" (" + String.join(", ", new TreeSet<>(FORMATS.keySet())) + " are held)");
             }
-            return new JsonShape.PatternString(Regex.fullMatch(written));
+            return new JsonShape.PatternString(Regex.fullMatch(written), minLength, maxLength);
         }
         try {
-            return new JsonShape.PatternString(Regex.schemaPattern(node.get("pattern").asText()));
+            return new JsonShape.PatternString(Regex.schemaPattern(node.get("pattern").asText()), minLength, maxLength);
         } catch (EmberException e) {
             throw refused(at, e.getMessage().replaceFirst(" is not supported$", ""));
         }

@@ -77,13 +77,18 @@ public sealed interface JsonShape {
 
     /**
      * A string whose characters match {@code regex} (a schema's {@code pattern}, or a {@code format} built on one),
-     * written without escapes: a character the string would have to escape cannot be matched.
+     * written without escapes (a character the string would have to escape cannot be matched), of a length between
+     * {@code minLength} and {@code maxLength}.
      */
     final class PatternString implements JsonShape {
         final Regex regex;
+        /** Characters (code points) the string holds: at least, at most. */
+        final int minLength, maxLength;
 
-        PatternString(Regex regex) {
+        PatternString(Regex regex, int minLength, int maxLength) {
             this.regex = regex;
+            this.minLength = minLength;
+            this.maxLength = maxLength;
         }
     }
 

@@ -95,6 +95,56 @@ final class Regex {
         return reached.isEmpty() ? null : closure(reached);
     }
 
+    /**
+     * The fewest characters after {@code state} that end in a whole match (0 where it is one): a string of bounded
+     * length may take a byte only where the rest of a match still fits. Integer.MAX_VALUE where no match can follow.
+     */
+    int charactersToMatch(BitSet state) {
+        int[] distance = distances();
+        int fewest = Integer.MAX_VALUE;
+        for (int p = state.nextSetBit(0); p >= 0; p = state.nextSetBit(p + 1)) {
+            fewest = Math.min(fewest, distance[p]);
+        }
+        return fewest;
+    }
+
+    private int[] distances;
+
+    /**
+     * Per position, the fewest characters from it to a match: a byte read costs one, but a UTF-8 continuation byte,
+     * which only completes its character; the splits cost nothing. Found by relaxing every position until none
+     * improves (positions are few).
+     */
+    private synchronized int[] distances() {
+        if (distances != null) {
+            return distances;
+        }
+        int[] d = new int[count];
+        java.util.Arrays.fill(d, Integer.MAX_VALUE);
+        for (int p = 0; p < count; p++) {
+            if (kind[p] == MATCH) {
+                d[p] = 0;
+            }
+        }
+        for (boolean improved = true; improved; ) {
+            improved = false;
+            for (int p = 0; p < count; p++) {
+                long via = switch (kind[p]) {
+                    case SPLIT -> Math.min(d[next[p]], d[other[p]]);
+                    case READ -> d[next[p]] == Integer.MAX_VALUE ? Integer.MAX_VALUE
+                            : d[next[p]] + (single[p] >= 0x80 && single[p] < 0xC0 ? 0 : 1);
+                    default -> 0;
+                };
+                if (via < d[p]) {
+                    d[p] = (int) via;
+                    improved = true;
+                }
+            }
+        }
+        distances = d;
+        return d;
+    }
+
     /** Whether the bytes that led to {@code state} are a whole match. */
     boolean accepts(BitSet state) {
         for (int p = state.nextSetBit(0); p >= 0; p = state.nextSetBit(p + 1)) {

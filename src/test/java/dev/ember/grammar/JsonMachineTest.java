@@ -258,6 +258,42 @@ class JsonMachineTest {
         return node;
     }
 
+    /** The formats pydantic writes for e-mail addresses, URLs, host names, IP addresses and durations; lengths beside them. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+            email         | ann.lee+news@mail.example.org, a@b.io                    | ann@, @example.org, ann@example, ann lee@example.org
+            uri           | https://example.org/a?b=c#d, mailto:ann@example.org      | example.org, 1http://x, https://a b
+            uri-reference | /a/b?c=d, https://x.org, ''                              | a b, a{b}
+            hostname      | example.org, a-b.c1, localhost                           | -a.org, a..b, a_b.org
+            ipv4          | 192.168.0.1, 0.0.0.0, 255.255.255.255                   | 256.1.1.1, 1.2.3, 01.2.3.4
+            duration      | P3Y6M4DT12H30M5S, PT0.5S, P2W, P1D                       | P, PT, P1H, 3D""")
+    void formatsTakeTheirTextsAndRefuseOthers(String format, String valid, String invalid) throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(
+                "{\"type\": \"string\", \"format\": \"" + format + "\"}")));
+        for (String text : valid.split(", ")) {
+            String t = text.equals("''") ? "" : text;
+            assertTrue(accepts(state, "\"" + t + "\""), format + ": " + t);
+        }
+        for (String text : invalid.split(", ")) {
+            assertFalse(accepts(state, "\"" + text + "\""), format + ": " + text);
+        }
+    }
+
+    /** A length beside a pattern or a format (pydantic's HttpUrl has both), counted in characters. */
+    @Test
+    void aPatternedStringHoldsItsLength() throws Exception {
+        JsonMachine.State url = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "string", "format": "uri", "minLength": 12, "maxLength": 20}""")));
+        assertTrue(accepts(url, "\"https://ab.org\""));
+        assertFalse(accepts(url, "\"http://a.o\""), "11 characters");
+        assertFalse(accepts(url, "\"https://example.org/abc\""), "23 characters");
+        JsonMachine.State code = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "string", "pattern": "^(é|[a-z])+$", "maxLength": 3}""")));
+        assertTrue(accepts(code, "\"éé\""), "two characters of two bytes each");
+        assertTrue(accepts(code, "\"aéb\""));
+        assertFalse(accepts(code, "\"aébc\""));
+    }
+
     /** Bounds on a number that need not be an integer (pydantic's confloat): the numbers inside, written without an exponent. */
     @Test
     void boundedNumbersTakeWhatLiesWithinTheirBounds() throws Exception {
