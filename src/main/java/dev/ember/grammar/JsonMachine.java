@@ -332,7 +332,7 @@ final class JsonMachine {
                     if (b == ']' && shape.minItems == 0) {
                         add(out, below);
                     } else if (shape.maxItems > 0) {
-                        start(shape.items, b, new Stack(new ArrayFrame(shape, 1, AFTER, 0), below), out);
+                        start(shape.item(0), b, new Stack(new ArrayFrame(shape, 1, AFTER, 0), below), out);
                     }
                 }
                 case AFTER -> {
@@ -342,7 +342,7 @@ final class JsonMachine {
                         add(out, below);
                     }
                 }
-                default -> start(shape.items, b, new Stack(new ArrayFrame(shape, count + 1, AFTER, 0), below), out);  // NEXT
+                default -> start(shape.item(count), b, new Stack(new ArrayFrame(shape, count + 1, AFTER, 0), below), out);  // NEXT
             }
         }
     }

@@ -31,7 +31,7 @@ public final class JsonSchemas {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
-            "required", "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+            "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     /**
      * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
      * UUIDs): the form and each field's range (a day is 01-31 in any month).
@@ -127,8 +127,8 @@ public final class JsonSchemas {
         }
         JsonNode type = node.get("type");
         if (type == null) {
-            return node.has("properties") ? typed("object", node, at) : node.has("items") ? typed("array", node, at)
-                    : JsonShape.AnyValue.INSTANCE;
+            return node.has("properties") ? typed("object", node, at)
+                    : node.has("items") || node.has("prefixItems") ? typed("array", node, at) : JsonShape.AnyValue.INSTANCE;
         }
         if (type.isArray()) {
             List<JsonShape> alternatives = new ArrayList<>();
@@ -143,8 +143,7 @@ public final class JsonSchemas {
     private JsonShape typed(String type, JsonNode node, String at) {
         return switch (type) {
             case "object" -> object(node, at);
-            case "array" -> new JsonShape.ArrayShape(node.has("items") ? shape(node.get("items"), at + "/items")
-                    : JsonShape.AnyValue.INSTANCE, count(node, "minItems", 0, at), count(node, "maxItems", Integer.MAX_VALUE, at));
+            case "array" -> array(node, at);
             case "string" -> string(node, at);
             case "integer" -> integer(node, at);
             case "number" -> number(node, at);
@@ -184,6 +183,31 @@ public final class JsonSchemas {
             throw refused(at, "bounds no integer meets (" + low + " to " + high + ")");
         }
         return new JsonShape.PatternNumber(Regex.fullMatch(IntegerRange.pattern(low, high)));
+    }
+
+    /**
+     * An array: its items of one shape, or first a tuple's items each of its own ({@code prefixItems}, or an array of
+     * {@code items} as older drafts write it) and then the rest of {@code items} (or {@code additionalItems}), none
+     * more where that is {@code false}.
+     */
+    private JsonShape array(JsonNode node, String at) {
+        JsonNode tuple = node.has("prefixItems") ? node.get("prefixItems") : node.path("items").isArray() ? node.get("items") : null;
+        String tupleAt = node.has("prefixItems") ? at + "/prefixItems" : at + "/items";
+        List<JsonShape> prefix = new ArrayList<>();
+        int i = 0;
+        for (JsonNode item : iterable(tuple)) {
+            prefix.add(shape(item, tupleAt + "/" + i++));
+        }
+        JsonNode rest = tuple == null ? node.get("items") : node.has("prefixItems") ? node.get("items") : node.get("additionalItems");
+        String restAt = tuple == null || node.has("prefixItems") ? at + "/items" : at + "/additionalItems";
+        int maxItems = count(node, "maxItems", Integer.MAX_VALUE, at);
+        JsonShape items = JsonShape.AnyValue.INSTANCE;
+        if (rest != null && rest.isBoolean() && !rest.booleanValue()) {
+            maxItems = Math.min(maxItems, prefix.size());  // no item past the tuple's
+        } else if (rest != null) {
+            items = shape(rest, restAt);
+        }
+        return new JsonShape.ArrayShape(prefix, items, count(node, "minItems", 0, at), maxItems);
     }
 
     /**

@@ -55,18 +55,33 @@ public sealed interface JsonShape {
         }
     }
 
-    /** An array of {@code items}, between {@code minItems} and {@code maxItems} of them. */
+    /**
+     * An array of {@code items} (after the {@code prefix} items, each of its own shape), between {@code minItems} and
+     * {@code maxItems} of them.
+     */
     final class ArrayShape implements JsonShape {
         static final ArrayShape ANY = new ArrayShape(AnyValue.INSTANCE, 0, Integer.MAX_VALUE);
 
+        /** The shapes of the first items, one each (a tuple's: JSON schema's {@code prefixItems}); empty for none. */
+        final List<JsonShape> prefix;
         final JsonShape items;
         final int minItems;
         final int maxItems;
 
         ArrayShape(JsonShape items, int minItems, int maxItems) {
+            this(List.of(), items, minItems, maxItems);
+        }
+
+        ArrayShape(List<JsonShape> prefix, JsonShape items, int minItems, int maxItems) {
+            this.prefix = List.copyOf(prefix);
             this.items = items;
             this.minItems = minItems;
             this.maxItems = maxItems;
+        }
+
+        /** The shape of the item at {@code index}. */
+        JsonShape item(int index) {
+            return index < prefix.size() ? prefix.get(index) : items;
         }
     }
 

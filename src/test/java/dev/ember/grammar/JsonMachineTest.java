@@ -294,6 +294,29 @@ class JsonMachineTest {
         assertFalse(accepts(code, "\"aébc\""));
     }
 
+    /** Tuples (pydantic's Tuple[int, str] as prefixItems; older drafts' items as an array with additionalItems). */
+    @Test
+    void tuplesHoldEachItemToItsOwnShape() throws Exception {
+        JsonMachine.State pair = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2, "maxItems": 2}""")));
+        assertTrue(accepts(pair, "[1,\"a\"]"));
+        assertTrue(accepts(pair, "[ -7 , \"\" ]"));
+        for (String invalid : new String[] {"[\"a\",1]", "[1]", "[1,\"a\",2]", "[]"}) {
+            assertFalse(accepts(pair, invalid), invalid);
+        }
+        JsonMachine.State headed = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"prefixItems": [{"const": "head"}], "items": {"type": "boolean"}}""")));
+        assertTrue(accepts(headed, "[\"head\",true,false]"));
+        assertTrue(accepts(headed, "[]"));
+        assertFalse(accepts(headed, "[\"head\",1]"));
+        JsonMachine.State closed = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "array", "items": [{"type": "integer"}, {"type": "boolean"}], "additionalItems": false}""")));
+        assertTrue(accepts(closed, "[1,true]"));
+        assertTrue(accepts(closed, "[1]"));
+        assertFalse(accepts(closed, "[1,true,2]"));
+        assertFalse(accepts(closed, "[true]"));
+    }
+
     /** Bounds on a number that need not be an integer (pydantic's confloat): the numbers inside, written without an exponent. */
     @Test
     void boundedNumbersTakeWhatLiesWithinTheirBounds() throws Exception {
