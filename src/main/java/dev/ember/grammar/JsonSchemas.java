@@ -28,8 +28,13 @@ import java.util.TreeSet;
 public final class JsonSchemas {
     static final ObjectMapper JSON = new ObjectMapper();
 
+    /**
+     * Keywords that describe without constraining what the output may be: taken and set aside. OpenAPI's
+     * {@code discriminator} (pydantic writes it beside a union's oneOf) names the key whose const tells the variants
+     * apart, which the variants' own shapes already hold.
+     */
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
-            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions");
+            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "discriminator");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
             "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     /**

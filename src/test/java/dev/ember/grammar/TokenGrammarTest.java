@@ -267,5 +267,18 @@ class TokenGrammarTest {
         assertTrue(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": {\"name\": \"Rex\"}}"));
         assertTrue(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": null}"));
         assertFalse(JsonMachineTest.accepts(state, "{\"owner\": \"Ann\", \"pet\": {}}"));
+
+        // A discriminated union, as pydantic writes Field(discriminator="kind"): the variants' consts decide.
+        String union = """
+                {"$defs": {"Cat": {"properties": {"kind": {"const": "cat"}, "lives": {"type": "integer"}}, "required": ["kind", "lives"],
+                                   "type": "object"},
+                           "Dog": {"properties": {"kind": {"const": "dog"}, "good": {"type": "boolean"}}, "required": ["kind", "good"],
+                                   "type": "object"}},
+                 "properties": {"pet": {"discriminator": {"mapping": {"cat": "#/$defs/Cat", "dog": "#/$defs/Dog"}, "propertyName": "kind"},
+                                        "oneOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}]}},
+                 "required": ["pet"], "type": "object"}""";
+        JsonMachine.State pets = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(union)));
+        assertTrue(JsonMachineTest.accepts(pets, "{\"pet\": {\"kind\": \"dog\", \"good\": true}}"));
+        assertFalse(JsonMachineTest.accepts(pets, "{\"pet\": {\"kind\": \"dog\", \"lives\": 9}}"));
     }
 }
