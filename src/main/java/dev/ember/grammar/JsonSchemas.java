@@ -45,6 +45,13 @@ public final class JsonSchemas {
     private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     /** A number of an IPv4 address, 0 to 255 without leading zeros. */
     private static final String OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    /** A group of an IPv6 address: one to four hexadecimal digits. */
+    private static final String HEXTET = "[0-9a-fA-F]{1,4}";
+    /** RFC 4291's text forms of an IPv6 address: eight groups, or fewer around one "::" (no embedded IPv4, no zone). */
+    private static final String IPV6 = String.join("|", "(" + HEXTET + ":){7}" + HEXTET, "(" + HEXTET + ":){1,7}:",
+            "(" + HEXTET + ":){1,6}:" + HEXTET, "(" + HEXTET + ":){1,5}(:" + HEXTET + "){1,2}",
+            "(" + HEXTET + ":){1,4}(:" + HEXTET + "){1,3}", "(" + HEXTET + ":){1,3}(:" + HEXTET + "){1,4}",
+            "(" + HEXTET + ":){1,2}(:" + HEXTET + "){1,5}", HEXTET + ":(:" + HEXTET + "){1,6}", ":((:" + HEXTET + "){1,7}|:)");
     /** The characters RFC 3986 lets a URI hold (percent escapes among them), but the quote and backslash JSON escapes. */
     private static final String URI_CHARACTERS = "[A-Za-z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]";
     /** ISO 8601's duration: a date part of at least one of years, months, weeks, days; a time part after T, likewise. */
@@ -55,6 +62,7 @@ public final class JsonSchemas {
             Map.entry("email", "[A-Za-z0-9._%+-]+@" + LABEL + "(\\." + LABEL + ")*\\.[A-Za-z]{2,}"),
             Map.entry("hostname", LABEL + "(\\." + LABEL + ")*"),
             Map.entry("ipv4", "(" + OCTET + "\\.){3}" + OCTET),
+            Map.entry("ipv6", IPV6),
             Map.entry("uri", "[A-Za-z][A-Za-z0-9+.-]*:" + URI_CHARACTERS + "*"),
             Map.entry("uri-reference", URI_CHARACTERS + "*"),
             Map.entry("duration", "P(" + DURATION_DATE + "(" + DURATION_TIME + ")?|" + DURATION_TIME + ")"),

@@ -174,7 +174,7 @@ public class GenerateCommandTest {
             assertTrue(run.err().contains("held to a JSON schema") && run.err().contains("(stop)"), run.err());
         }
         assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
-                "--json-schema", "{\"type\": \"string\", \"format\": \"ipv6\"}"), "the format \"ipv6\"");
+                "--json-schema", "{\"type\": \"string\", \"format\": \"iri\"}"), "the format \"iri\"");
         assertOneLineError(ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--prompt", "x",
                 "--json-schema", "no-such-file.json"), "neither a JSON schema nor a file");
     }

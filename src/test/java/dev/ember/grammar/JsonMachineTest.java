@@ -266,6 +266,7 @@ class JsonMachineTest {
             uri-reference | /a/b?c=d, https://x.org, ''                              | a b, a{b}
             hostname      | example.org, a-b.c1, localhost                           | -a.org, a..b, a_b.org
             ipv4          | 192.168.0.1, 0.0.0.0, 255.255.255.255                   | 256.1.1.1, 1.2.3, 01.2.3.4
+            ipv6          | 2001:db8::1, ::1, ::, fe80::1:2:3:4, 1:2:3:4:5:6:7:8     | 1:2:3:4:5:6:7:8:9, 1::2::3, 12345::1, g::1
             duration      | P3Y6M4DT12H30M5S, PT0.5S, P2W, P1D                       | P, PT, P1H, 3D""")
     void formatsTakeTheirTextsAndRefuseOthers(String format, String valid, String invalid) throws Exception {
         JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(

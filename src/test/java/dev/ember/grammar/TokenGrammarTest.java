@@ -241,7 +241,7 @@ class TokenGrammarTest {
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             {"type": "string", "pattern": "(?=a)b"}                         | lookaround
-            {"type": "string", "format": "ipv6"}                            | the format "ipv6"
+            {"type": "string", "format": "iri"}                             | the format "iri"
             {"type": "number", "minimum": 3.5, "exclusiveMaximum": 3.5}     | bounds no number meets
             {"type": "integer", "minimum": 5, "maximum": 4}                 | bounds no integer meets
             {"type": "integer", "multipleOf": 2}                            | "multipleOf"
