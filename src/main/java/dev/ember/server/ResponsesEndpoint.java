@@ -136,7 +136,8 @@ final class ResponsesEndpoint {
     /**
      * {@code input} as chat messages: a string is the user's message; a list holds messages (a role and a text, or text
      * parts), {@code function_call} items (consecutive ones one assistant turn of calls) and {@code function_call_output}
-     * items (a tool message); {@code reasoning} items sent back are left out, as the chat templates leave out thinking.
+     * items (a tool message); a {@code reasoning} item's text becomes the {@code reasoning_content} of the assistant turn
+     * after it, which templates such as Qwen3's write back in a tool-calling loop.
      */
     private void messages(RequestFields fields, ArrayNode messages) {
         if (!fields.has("input")) {
@@ -151,6 +152,7 @@ final class ResponsesEndpoint {
             throw RequestFields.wrongType("input", "a string or a non-empty list of messages and items", input);
         }
         ObjectNode calling = null;  // the assistant turn the last function_call items went to
+        String reasoning = null;  // the thinking of the next assistant turn
         for (int i = 0; i < input.size(); i++) {
             JsonNode item = input.get(i);
             String at = "input[" + i + "]";
@@ -159,12 +161,20 @@ final class ResponsesEndpoint {
                 case "message" -> {
                     ObjectNode message = messages.addObject().put("role", item.path("role").asText());
                     message.put("content", text(item.get("content"), at + ".content"));
+                    if ("assistant".equals(item.path("role").asText()) && reasoning != null) {
+                        message.put("reasoning_content", reasoning);
+                        reasoning = null;
+                    }
                     calling = null;
                 }
                 case "function_call" -> {
                     if (calling == null) {
                         calling = messages.addObject().put("role", "assistant").putNull("content");
                         calling.putArray("tool_calls");
+                        if (reasoning != null) {
+                            calling.put("reasoning_content", reasoning);
+                            reasoning = null;
+                        }
                     }
                     ObjectNode call = calling.withArray("tool_calls").addObject()
                             .put("id", item.path("call_id").asText(item.path("id").asText())).put("type", "function");
@@ -176,7 +186,13 @@ final class ResponsesEndpoint {
                             .put("content", output == null ? "" : output.isTextual() ? output.asText() : text(output, at + ".output"));
                     calling = null;
                 }
-                case "reasoning" -> { }
+                case "reasoning" -> {
+                    StringBuilder thinking = new StringBuilder();
+                    for (JsonNode part : item.path("content").isArray() ? item.get("content") : item.path("summary")) {
+                        thinking.append(part.path("text").asText(""));
+                    }
+                    reasoning = thinking.toString();
+                }
                 default -> throw ApiException.invalid(at, at + " of type \"" + type + "\" is not supported: input holds "
                         + "messages, function_call, function_call_output and reasoning items");
             }

@@ -169,10 +169,25 @@ class ResponsesEndpointTest {
         next.set("tools", tools);
         ArrayNode input = next.putArray("input");
         input.addObject().put("role", "user").put("content", "What is the weather in Oslo?");
+        input.addObject().put("type", "reasoning").put("id", "rs_1").putArray("content").addObject()
+                .put("type", "reasoning_text").put("text", "Oslo is in Norway.");
         input.addObject().put("type", "function_call").put("call_id", call.get("call_id").asText()).put("name", "weather")
                 .put("arguments", call.get("arguments").asText());
         input.addObject().put("type", "function_call_output").put("call_id", call.get("call_id").asText()).put("output", "18 C");
         JsonNode answered = ok(base, "/v1/responses", next);
         assertTrue(Set.of("completed", "incomplete").contains(answered.get("status").asText()), answered.toString());
+        // The thinking sent back reaches the template, which writes it for the turn after the last question.
+        ObjectNode tokenize = JSON.createObjectNode();
+        ObjectNode chat = JSON.createObjectNode();
+        chat.putArray("messages").addObject().put("role", "user").put("content", "What is the weather in Oslo?");
+        ObjectNode turn = chat.withArray("messages").addObject().put("role", "assistant").putNull("content")
+                .put("reasoning_content", "Oslo is in Norway.");
+        turn.putArray("tool_calls").addObject().put("id", call.get("call_id").asText()).put("type", "function").putObject("function")
+                .put("name", "weather").put("arguments", call.get("arguments").asText());
+        chat.withArray("messages").addObject().put("role", "tool").put("tool_call_id", call.get("call_id").asText()).put("content", "18 C");
+        tokenize.set("messages", chat.get("messages"));
+        int withThinking = ok(base, "/tokenize", tokenize).get("count").asInt();
+        turn.remove("reasoning_content");
+        assertTrue(withThinking > ok(base, "/tokenize", tokenize).get("count").asInt(), "the thinking is in the prompt");
     }
 }
