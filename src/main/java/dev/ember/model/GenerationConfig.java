@@ -5,6 +5,11 @@ import dev.ember.EmberException;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * How a model is meant to be sampled: its {@code generation_config.json}, read as HF transformers reads it into a
@@ -20,14 +25,42 @@ import java.nio.file.Path;
  * @param topP              for sampling, 1 = off
  * @param minP              for sampling, 0 = off
  * @param repetitionPenalty 1 = off
+ * @param given             the sampling fields the file itself sets (temperature, top_k, top_p, min_p,
+ *                          repetition_penalty), by their names there
  */
 public record GenerationConfig(Path file, boolean doSample, float temperature, int topK, float topP, float minP,
-                               float repetitionPenalty) {
+                               float repetitionPenalty, Set<String> given) {
     public static final String FILE_NAME = "generation_config.json";
+    private static final List<String> SAMPLING_FIELDS = List.of("temperature", "top_k", "top_p", "min_p", "repetition_penalty");
+
+    public GenerationConfig {
+        given = Set.copyOf(given);
+    }
 
     /** transformers' defaults: what a model without {@code generation_config.json} is generated with. */
     public static GenerationConfig defaults() {
-        return new GenerationConfig(null, false, 1f, 50, 1f, 0f, 1f);
+        return new GenerationConfig(null, false, 1f, 50, 1f, 0f, 1f, Set.of());
+    }
+
+    /**
+     * The sampling values the file sets, as vLLM's server takes them for requests that leave them out
+     * ({@code --generation-config auto}): each by its request field's name (temperature, top_k, top_p, min_p,
+     * repetition_penalty); {@code do_sample} is not read, as vLLM does not.
+     */
+    public Map<String, Double> requestDefaults() {
+        Map<String, Double> defaults = new LinkedHashMap<>();
+        for (String field : SAMPLING_FIELDS) {
+            if (given.contains(field)) {
+                defaults.put(field, switch (field) {
+                    case "temperature" -> (double) temperature;
+                    case "top_k" -> (double) topK;
+                    case "top_p" -> (double) topP;
+                    case "min_p" -> (double) minP;
+                    default -> (double) repetitionPenalty;
+                });
+            }
+        }
+        return defaults;
     }
 
     /** The generation config of the model in {@code modelDir}; {@link #defaults()} where it has none. */
@@ -42,9 +75,15 @@ public record GenerationConfig(Path file, boolean doSample, float temperature, i
         if (!doSample.isMissingNode() && !doSample.isNull() && !doSample.isBoolean()) {
             throw new EmberException(file + ": \"do_sample\" must be true or false, got " + doSample);
         }
+        Set<String> given = new HashSet<>();
+        for (String field : SAMPLING_FIELDS) {
+            if (c.hasNonNull(field)) {
+                given.add(field);
+            }
+        }
         return new GenerationConfig(file, doSample.asBoolean(false), number(c, file, "temperature", d.temperature()),
                 (int) number(c, file, "top_k", d.topK()), number(c, file, "top_p", d.topP()), number(c, file, "min_p", d.minP()),
-                number(c, file, "repetition_penalty", d.repetitionPenalty()));
+                number(c, file, "repetition_penalty", d.repetitionPenalty()), given);
     }
 
     private static float number(JsonNode c, Path file, String field, float absent) {

@@ -21,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.function.BooleanSupplier;
@@ -47,12 +48,13 @@ final class CompletionEndpoint {
      * @param aborting  whether the server's drain has timed out, so that requests cut off now end as aborted
      * @param reasoning how a chat answer's thinking is split from it; null to leave it in the content
      * @param toolCalls the format calls are read in; null for the one the model's chat template teaches
+     * @param samplingDefaults sampling values for requests that leave them out, by their fields' names
      */
     CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
-                       ToolCalls.Format toolCalls) {
+                       ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelName, json, toolCalls);
+        this.reader = new RequestReader(engine, modelName, json, toolCalls, samplingDefaults);
         this.modelName = modelName;
         this.json = json;
         this.aborting = aborting;

@@ -96,7 +96,7 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
                          Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser,
-                         String toolCallParser) {
+                         String toolCallParser, Map<String, Double> samplingDefaults) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -107,6 +107,7 @@ public final class OpenAiServer implements AutoCloseable {
                 throw new EmberException("the API key is empty");
             }
             allowedOrigins = List.copyOf(allowedOrigins);
+            samplingDefaults = Map.copyOf(samplingDefaults);
             if (reasoningParser != null) {
                 Reasoning.named(reasoningParser);
             }
@@ -117,27 +118,36 @@ public final class OpenAiServer implements AutoCloseable {
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null);
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of());
         }
 
         public Config withTimeouts(Timeouts timeouts) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser);
+                    reasoningParser, toolCallParser, samplingDefaults);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
-                    reasoningParser, toolCallParser);
+                    reasoningParser, toolCallParser, samplingDefaults);
         }
 
         public Config withReasoningParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser,
-                    toolCallParser);
+                    toolCallParser, samplingDefaults);
         }
 
         public Config withToolCallParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, parser);
+                    reasoningParser, parser, samplingDefaults);
+        }
+
+        /**
+         * Sampling values for requests that leave them out, by their fields' names (temperature, top_k, top_p, min_p,
+         * repetition_penalty): the model's generation_config.json, as vLLM's {@code --generation-config auto} takes it.
+         */
+        public Config withSamplingDefaults(Map<String, Double> defaults) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                    reasoningParser, toolCallParser, defaults);
         }
     }
 
@@ -184,7 +194,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.config = config;
         this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting,
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
-                config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()));
+                config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults());
         this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);

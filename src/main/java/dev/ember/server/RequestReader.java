@@ -69,9 +69,16 @@ final class RequestReader implements AutoCloseable {
     private final ObjectMapper json;
     private final OutputConstraints constraints;
     private final ToolCalls.Format toolCalls;
+    private final Map<String, Double> samplingDefaults;
 
-    /** @param toolCalls the format calls are read in; null for the one the model's chat template teaches */
-    RequestReader(ServingEngine engine, String modelName, ObjectMapper json, ToolCalls.Format toolCalls) {
+    /**
+     * @param toolCalls        the format calls are read in; null for the one the model's chat template teaches
+     * @param samplingDefaults sampling values for requests that leave them out (the model's generation config), by
+     *                         their fields' names; OpenAI's and vLLM's defaults for the rest
+     */
+    RequestReader(ServingEngine engine, String modelName, ObjectMapper json, ToolCalls.Format toolCalls,
+                  Map<String, Double> samplingDefaults) {
+        this.samplingDefaults = Map.copyOf(samplingDefaults);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
         this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
@@ -230,7 +237,7 @@ final class RequestReader implements AutoCloseable {
 
     /** The sampling fields; max_tokens is set per prompt afterwards. */
     private SamplingParams samplingParams(RequestFields fields, int logprobs, boolean ranked) {
-        int topK = (int) fields.integer("top_k", 0, -1, Integer.MAX_VALUE);
+        int topK = (int) fields.integer("top_k", samplingDefaults.getOrDefault("top_k", 0.0).longValue(), -1, Integer.MAX_VALUE);
         int minTokens = (int) fields.integer("min_tokens", 0, 0, Integer.MAX_VALUE);
         boolean ignoreEos = fields.bool("ignore_eos", false);
         Set<Integer> stopIds = new HashSet<>(tokenIds(fields, "stop_token_ids"));
@@ -239,9 +246,10 @@ final class RequestReader implements AutoCloseable {
             masked.addAll(engine.endOfSequenceIds());  // until min_tokens the sampler must not draw them either
         }
         try {
-            return new SamplingParams((float) fields.number("temperature", 1.0), Math.max(0, topK),
-                    (float) fields.number("top_p", 1.0), (float) fields.number("min_p", 0.0),
-                    (float) fields.number("repetition_penalty", 1.0),
+            return new SamplingParams((float) fields.number("temperature", samplingDefaults.getOrDefault("temperature", 1.0)),
+                    Math.max(0, topK), (float) fields.number("top_p", samplingDefaults.getOrDefault("top_p", 1.0)),
+                    (float) fields.number("min_p", samplingDefaults.getOrDefault("min_p", 0.0)),
+                    (float) fields.number("repetition_penalty", samplingDefaults.getOrDefault("repetition_penalty", 1.0)),
                     fields.integer("seed", ThreadLocalRandom.current().nextLong(), Long.MIN_VALUE, Long.MAX_VALUE),
                     Math.max(1, minTokens), fields.strings("stop"), ignoreEos,
                     (float) fields.number("presence_penalty", 0), (float) fields.number("frequency_penalty", 0),

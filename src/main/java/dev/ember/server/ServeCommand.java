@@ -1,6 +1,7 @@
 package dev.ember.server;
 
 import dev.ember.EmberException;
+import dev.ember.model.GenerationConfig;
 import dev.ember.backend.Backend;
 import dev.ember.backend.ModelRunner;
 import dev.ember.cli.ConsoleProgress;
@@ -26,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -107,6 +109,12 @@ public final class ServeCommand implements Callable<Integer> {
                     + "the same name does: qwen3 or deepseek_r1; default: none, the thinking stays in the content")
     String reasoningParser;
 
+    @Option(names = "--generation-config", paramLabel = "auto|vllm", defaultValue = "auto",
+            description = "where a request's sampling defaults come from, as in vLLM: auto, the model's generation_config.json "
+                    + "(temperature, top_k, top_p, min_p, repetition_penalty it sets); vllm, OpenAI's and vLLM's own; "
+                    + "default: ${DEFAULT-VALUE}")
+    String generationConfig;
+
     @Option(names = "--tool-call-parser", paramLabel = "NAME",
             description = "the format tool calls are read in, as vLLM's parser of the same name: hermes, llama3_json or mistral; "
                     + "default: the one the model's chat template teaches")
@@ -121,9 +129,30 @@ public final class ServeCommand implements Callable<Integer> {
                     + "ships none, or to change it; default: the model's tokenizer_config.json")
     String chatTemplate;
 
+    /**
+     * The sampling values requests that leave them out take: with {@code --generation-config auto}, those the model's
+     * generation_config.json sets (said on {@code err}, as vLLM says it); none for a preset or with {@code vllm}.
+     */
+    private Map<String, Double> samplingDefaults(Path modelDir, PrintStream err) {
+        if (generationConfig.equals("vllm") || modelDir == null) {
+            return Map.of();
+        }
+        Map<String, Double> defaults = GenerationConfig.read(modelDir).requestDefaults();
+        if (!defaults.isEmpty()) {
+            err.println("ember: requests that leave them out sample with " + defaults.entrySet().stream()
+                    .map(e -> e.getKey() + " " + (e.getKey().equals("top_k") ? String.valueOf(e.getValue().intValue())
+                            : String.valueOf(e.getValue().floatValue())))
+                    .collect(java.util.stream.Collectors.joining(", "))
+                    + ", from the model's generation_config.json (--generation-config vllm leaves it out)");
+        }
+        return defaults;
+    }
+
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
+        EmberException.require(generationConfig.equals("auto") || generationConfig.equals("vllm"),
+                "--generation-config " + generationConfig + " is not one of auto, vllm");
         modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         Path tokenizerDir = tokenizerDirectory != null ? tokenizerDirectory : preset.given() ? null : modelOptions.modelDirectory();
@@ -147,7 +176,8 @@ public final class ServeCommand implements Callable<Integer> {
             String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
-                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser));
+                    seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser,
+                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err)));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");

@@ -556,6 +556,40 @@ class OpenAiFieldsTest {
         assertEquals("allowed_token_ids", OpenAiServerTest.assertErrorBody(refused).at("/error/param").asText());
     }
 
+    /**
+     * The model's generation_config.json gives the sampling of requests that leave it out (vLLM's --generation-config
+     * auto): with a temperature of 0 there, two requests of different seeds and no temperature draw the same greedy
+     * text, and one that gives its own temperature samples.
+     */
+    @Test
+    void samplingDefaultsComeFromTheGenerationConfig(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Files.writeString(dir.resolve("generation_config.json"),
+                "{\"do_sample\": true, \"temperature\": 0.0, \"top_k\": 20, \"top_p\": 0.95}");
+        java.util.Map<String, Double> defaults = dev.ember.model.GenerationConfig.read(dir).requestDefaults();
+        assertEquals(java.util.Map.of("temperature", 0.0, "top_k", 20.0, "top_p", (double) 0.95f), defaults);
+        try (OpenAiServerTest.Served greedyByDefault = OpenAiServerTest.Served.start(new OpenAiServer.Config("127.0.0.1", 0, null,
+                "ember-tiny", 1 << 20, java.time.Duration.ofSeconds(30)).withSamplingDefaults(defaults))) {
+            String url = greedyByDefault.server().baseUrl() + "/v1/completions";
+            List<String> texts = new ArrayList<>();
+            for (int seed : new int[] {1, 2}) {
+                ObjectNode body = JSON.createObjectNode().put("prompt", "Once upon a time").put("max_tokens", 12).put("seed", seed)
+                        .put("ignore_eos", true);
+                texts.add(JSON.readTree(OpenAiServerTest.postTo(url, body.toString()).body()).at("/choices/0/text").asText());
+            }
+            assertEquals(texts.get(0), texts.get(1), "greedy, whatever the seed");
+            assertEquals(alone("Once upon a time", 12).text(), texts.get(0));
+            List<String> sampled = new ArrayList<>();
+            for (int seed : new int[] {1, 2, 3}) {
+                ObjectNode body = JSON.createObjectNode().put("prompt", "Once upon a time").put("max_tokens", 12).put("seed", seed)
+                        .put("ignore_eos", true).put("temperature", 1.5).put("top_k", 0).put("top_p", 1.0);
+                sampled.add(JSON.readTree(OpenAiServerTest.postTo(url, body.toString()).body()).at("/choices/0/text").asText());
+            }
+            assertTrue(sampled.stream().distinct().count() > 1, "a request's own temperature samples: " + sampled);
+        }
+        assertEquals(java.util.Map.of(), dev.ember.model.GenerationConfig.read(OpenAiServerTest.MODEL).requestDefaults(),
+                "ember-tiny's file sets only do_sample");
+    }
+
     @Test
     void logitBiasForcesAToken() throws Exception {
         int forced = tokenizer.encode(" LORD", false)[0];
