@@ -38,14 +38,16 @@ import java.util.stream.Stream;
 final class RequestReader implements AutoCloseable {
     private static final int MAX_CHOICES = 128;
     /**
-     * The fields both endpoints honour (or accept at a neutral value: OpenAI's {@code store}, {@code metadata} and
-     * {@code service_tier}, which clients send by habit and which ask for nothing a local server could do otherwise);
+     * The fields both endpoints honour (or accept at a neutral value: OpenAI's {@code store}, {@code metadata},
+     * {@code service_tier}, {@code safety_identifier} and {@code prompt_cache_key}, which clients send by habit and which
+     * ask for nothing a local server could do otherwise: its prefix cache needs no key);
      * any other is refused by name.
      */
     private static final Set<String> COMMON_FIELDS = Stream.concat(Stream.of("model", "max_tokens", "temperature", "top_p",
             "top_k", "min_p", "repetition_penalty", "seed", "stop", "ignore_eos", "stream", "stream_options", "n",
             "presence_penalty", "frequency_penalty", "logprobs", "user", "logit_bias", "min_tokens", "stop_token_ids",
             "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier",
+            "safety_identifier", "prompt_cache_key",
             "add_special_tokens", "truncate_prompt_tokens", "guided_decoding_backend", "allowed_token_ids", "request_id",
             "return_token_ids"),
             OutputConstraints.FIELDS.stream()).collect(Collectors.toUnmodifiableSet());

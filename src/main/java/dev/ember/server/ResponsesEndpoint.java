@@ -27,7 +27,8 @@ final class ResponsesEndpoint {
     private static final Set<String> FIELDS = Set.of("model", "input", "instructions", "max_output_tokens", "temperature",
             "top_p", "stream", "tools", "tool_choice", "parallel_tool_calls", "text", "store", "metadata", "user",
             "service_tier", "truncation", "previous_response_id", "reasoning", "include", "background", "seed",
-            "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty");
+            "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "safety_identifier",
+            "prompt_cache_key", "stream_options");
 
     private final CompletionEndpoint chat;
     private final ObjectMapper json;
@@ -80,8 +81,14 @@ final class ResponsesEndpoint {
                     + "thinks is its chat template's (chat_template_kwargs of /v1/chat/completions)");
         }
         ObjectNode request = json.createObjectNode();
+        if (fields.has("stream_options") && (!fields.node("stream_options").isObject() || fields.node("stream_options").properties()
+                .stream().anyMatch(e -> !e.getKey().equals("include_obfuscation") || e.getValue().asBoolean(true)))) {
+            throw ApiException.invalid("stream_options", "stream_options " + fields.node("stream_options") + " is not supported "
+                    + "(include_obfuscation false alone is: events here carry no padding)");
+        }
         for (String same : new String[] {"model", "temperature", "top_p", "stream", "parallel_tool_calls", "store", "metadata",
-                "user", "service_tier", "seed", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty"}) {
+                "user", "service_tier", "seed", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
+                "safety_identifier", "prompt_cache_key"}) {
             if (fields.has(same)) {
                 request.set(same, fields.node(same));
             }

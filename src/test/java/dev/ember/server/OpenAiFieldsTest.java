@@ -461,7 +461,8 @@ class OpenAiFieldsTest {
     /** Fields OpenAI's clients send by habit, which ask nothing a local server does otherwise, are taken. */
     @Test
     void fieldsClientsSendByHabitAreTaken() throws Exception {
-        ObjectNode body = JSON.createObjectNode().put("max_tokens", 3).put("store", false).put("service_tier", "auto");
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 3).put("store", false).put("service_tier", "auto")
+                .put("safety_identifier", "user-7").put("prompt_cache_key", "conversation-3");
         body.putObject("metadata").put("run", "7");
         body.putArray("modalities").add("text");
         body.putArray("messages").addObject().put("role", "user").put("content", "Hi");

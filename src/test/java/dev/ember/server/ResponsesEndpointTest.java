@@ -79,7 +79,7 @@ class ResponsesEndpointTest {
         String expected = ok(base, "/v1/chat/completions", chat).at("/choices/0/message/content").asText();
 
         ObjectNode request = JSON.createObjectNode().put("instructions", "Be brief.").put("max_output_tokens", 10)
-                .put("temperature", 0).put("model", "qwen3-random");
+                .put("temperature", 0).put("model", "qwen3-random").put("store", false).put("prompt_cache_key", "c-1");
         request.putArray("input").addObject().put("role", "user").putArray("content").addObject()
                 .put("type", "input_text").put("text", "To install a package on Debian,");
         JsonNode response = ok(base, "/v1/responses", request);
