@@ -17,10 +17,12 @@ import java.util.List;
  * @param logprobs           each generated token's log-probabilities, when the request asked for them; empty otherwise
  * @param promptLogprobs     the prompt's tokens from the second on, each scored from the tokens before it, when the
  *                           request asked for prompt logprobs; empty otherwise (the first token has no score)
+ * @param stopString         the request's stop string that ended the output, or null
+ * @param stopToken          the request's stop token ({@code stop_token_ids}) that ended the output, or -1
  */
 public record RequestOutput(String text, int[] promptTokens, int[] tokens, FinishReason finishReason,
                             int cachedPromptTokens, RequestTimings timings, List<TokenLogprobs> logprobs,
-                            List<ScoredToken> promptLogprobs)
+                            List<ScoredToken> promptLogprobs, String stopString, int stopToken)
         implements RequestOutcome {
 
     public RequestOutput {

@@ -480,7 +480,7 @@ public final class ServingEngine implements AutoCloseable {
                 logprobs.add(s.sampler().logprobs(i));  // the sampler drew the sequence's tokens in order
             }
             RequestOutput output = new RequestOutput(s.text(), prompt, s.generatedTokens(), s.finishReason(),
-                    s.cachedPromptTokens(), timings, logprobs, promptScores(s));
+                    s.cachedPromptTokens(), timings, logprobs, promptScores(s), s.stopString(), s.stopToken());
             metrics.requestFinished(output);
             handle.deliver(new RequestEvent.Done(output));
         }

@@ -365,6 +365,7 @@ public final class Scheduler {
         FinishReason reason = endOfSequence || stopToken || text.stopped() ? FinishReason.STOP
                 : s.length() >= s.lengthLimit() ? FinishReason.LENGTH : null;
         if (reason != null) {
+            s.stoppedBy(text.stopped() ? text.matchedStop() : null, stopToken && !endOfSequence ? token : -1);
             if (params.includeStopStrInOutput()) {
                 piece += text.includeStop();
             }

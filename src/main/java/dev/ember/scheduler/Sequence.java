@@ -44,6 +44,8 @@ public final class Sequence {
     private int draftLastOutput;
     private Status status = Status.WAITING;
     private FinishReason finishReason;
+    private String stopString;
+    private int stopToken = -1;
     private int cachedPromptTokens;
     private int preemptions;
     private long firstTokenNanos;
@@ -261,6 +263,23 @@ public final class Sequence {
 
     public FinishReason finishReason() {
         return finishReason;
+    }
+
+    /**
+     * What ended it, where a request's own stop did (vLLM's {@code stop_reason}): the stop string its text completed,
+     * or null; the stop token drawn, or -1. An end-of-sequence token or the length leaves both unset.
+     */
+    public String stopString() {
+        return stopString;
+    }
+
+    public int stopToken() {
+        return stopToken;
+    }
+
+    void stoppedBy(String stopString, int stopToken) {
+        this.stopString = stopString;
+        this.stopToken = stopToken;
     }
 
     void finished(FinishReason reason, long nowNanos) {

@@ -68,6 +68,11 @@ public final class SequenceText {
         return emit(stops.feed(decoder.flush()) + stops.finish());
     }
 
+    /** The stop string that ended the text, or null. */
+    String matchedStop() {
+        return stops.matchedStop().orElse(null);
+    }
+
     /** Whether a stop string has completed. */
     boolean stopped() {
         return stops.stopped();

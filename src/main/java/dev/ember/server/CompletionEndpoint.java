@@ -188,6 +188,7 @@ final class CompletionEndpoint {
                     choice.putNull("logprobs");
                 }
                 choice.put("finish_reason", finish);
+                choice.set("stop_reason", request.generates() ? stopReason(out) : null);
                 if (request.promptLogprobs() >= 0 && response.kind() == Kind.TEXT) {
                     choice.set("prompt_logprobs", response.promptLogprobs(out.promptLogprobs()));
                 }
@@ -314,7 +315,9 @@ final class CompletionEndpoint {
                     }
                 }
                 case RequestEvent.Done(RequestOutput output) when shaped[i] != null -> {
-                    for (ObjectNode chunk : shaped[i].end(output.text().substring(sentChars[i]), output.finishReason().apiName())) {
+                    List<ObjectNode> chunks = shaped[i].end(output.text().substring(sentChars[i]), output.finishReason().apiName());
+                    ((ObjectNode) chunks.getLast().at("/choices/0")).set("stop_reason", stopReason(output));
+                    for (ObjectNode chunk : chunks) {
                         send(answer, chunk, ids, i);
                     }
                     outputs.add(output);
@@ -322,9 +325,11 @@ final class CompletionEndpoint {
                 }
                 case RequestEvent.Done(RequestOutput output) -> {
                     // Text held back until the end (an unfinished character, a partial stop string) comes last.
-                    send(answer, request.generates()
+                    ObjectNode last = request.generates()
                             ? response.finalChunk(i, output.text().substring(sentChars[i]), output.finishReason().apiName())
-                            : response.finalChunk(i, "", "length"), ids, i);
+                            : response.finalChunk(i, "", "length");
+                    ((ObjectNode) last.at("/choices/0")).set("stop_reason", request.generates() ? stopReason(output) : null);
+                    send(answer, last, ids, i);
                     outputs.add(output);
                     done++;
                 }
@@ -347,6 +352,12 @@ final class CompletionEndpoint {
             send(answer, usage);
         }
         answer.endStream();
+    }
+
+    /** vLLM's {@code stop_reason}: the request's stop string or stop token that ended the output, else null. */
+    private JsonNode stopReason(RequestOutput output) {
+        return output.stopString() != null ? json.getNodeFactory().textNode(output.stopString())
+                : output.stopToken() >= 0 ? json.getNodeFactory().numberNode(output.stopToken()) : json.getNodeFactory().nullNode();
     }
 
     private ApiException engineError(String message) {

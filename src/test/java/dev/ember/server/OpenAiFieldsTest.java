@@ -612,6 +612,7 @@ class OpenAiFieldsTest {
         assertEquals("stop", answer.at("/choices/0/finish_reason").asText());
         assertEquals(5, answer.at("/usage/completion_tokens").asInt(), answer.toString());
         assertFalse(answer.at("/choices/0/text").asText().contains("LORD"));
+        assertEquals(stop, answer.at("/choices/0/stop_reason").asInt(), "vLLM's stop_reason: the stop token");
         body.put("include_stop_str_in_output", true);
         assertTrue(ok("/v1/completions", body).at("/choices/0/text").asText().endsWith(" LORD"));
     }
@@ -622,11 +623,16 @@ class OpenAiFieldsTest {
         String stop = reference.substring(6, 10);
         ObjectNode body = greedy("And the LORD said unto Moses,", 24);
         body.putArray("stop").add(stop);
-        String without = ok("/v1/completions", body).at("/choices/0/text").asText();
+        JsonNode stopped = ok("/v1/completions", body);
+        String without = stopped.at("/choices/0/text").asText();
+        assertEquals(stop, stopped.at("/choices/0/stop_reason").asText(), "vLLM's stop_reason: the stop string");
         body.put("include_stop_str_in_output", true);
         String with = ok("/v1/completions", body).at("/choices/0/text").asText();
         assertEquals(reference.substring(0, reference.indexOf(stop)), without);
         assertEquals(without + stop, with);
+        String streamed = OpenAiServerTest.postTo(base + "/v1/completions", body.put("stream", true).toString()).body();
+        assertTrue(streamed.contains("\"stop_reason\":" + JSON.writeValueAsString(stop)), "the last chunk says it too: " + streamed);
+        assertTrue(ok("/v1/completions", greedy("And the LORD", 3)).at("/choices/0/stop_reason").isNull(), "ended by its length");
     }
 
     @Test
