@@ -84,6 +84,24 @@ final class CompletionEndpoint {
 
         void endStream() throws IOException;
 
+        /** An answer another API writes whole: the stream's methods are never called. */
+        interface Whole extends Answer {
+            @Override
+            default void startStream() {
+                throw new IllegalStateException("a whole answer does not stream");
+            }
+
+            @Override
+            default void chunk(ObjectNode chunk) {
+                throw new IllegalStateException("a whole answer does not stream");
+            }
+
+            @Override
+            default void endStream() {
+                throw new IllegalStateException("a whole answer does not stream");
+            }
+        }
+
         /** The completions' own: a JSON body, or server-sent events ending with {@code data: [DONE]}. */
         static Answer to(Exchange exchange, ObjectMapper json) {
             return new Answer() {

@@ -177,6 +177,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final Map<String, Endpoint> endpoints = new HashMap<>();
     private final CompletionEndpoint completions;
     private final ResponsesEndpoint responses;
+    private final MessagesEndpoint messages;
     private final byte[] expectedAuthorization;
     private final long created = System.currentTimeMillis() / 1000;
     /** Requests handed to the engine and not yet answered in full: what a drain waits for. */
@@ -196,6 +197,7 @@ public final class OpenAiServer implements AutoCloseable {
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
                 config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults());
         this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
+        this.messages = new MessagesEndpoint(completions, JSON, config.servedModelName());
         this.expectedAuthorization = config.apiKey() == null ? null
                 : ("Bearer " + config.apiKey()).getBytes(StandardCharsets.UTF_8);
 
@@ -242,6 +244,7 @@ public final class OpenAiServer implements AutoCloseable {
         server.endpoint("/v1/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.TEXT));
         server.endpoint("/v1/chat/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.CHAT));
         server.endpoint("/v1/responses", "POST", ex -> server.generate(ex, server.responses::handle));
+        server.endpoint("/v1/messages", "POST", ex -> server.generate(ex, server.messages::handle));
         server.endpoint("/v1/models", "GET", server::models);
         server.endpoint("/health", "GET", server::health);
         server.endpoint("/metrics", "GET", server::metrics);
@@ -488,11 +491,14 @@ public final class OpenAiServer implements AutoCloseable {
             return;
         }
         String header = exchange.header("Authorization");
-        byte[] given = header == null ? new byte[0] : header.getBytes(StandardCharsets.UTF_8);
+        String anthropic = exchange.header("x-api-key");  // Anthropic's clients send the key so
+        byte[] given = header != null ? header.getBytes(StandardCharsets.UTF_8)
+                : anthropic != null ? ("Bearer " + anthropic).getBytes(StandardCharsets.UTF_8) : new byte[0];
         if (!MessageDigest.isEqual(expectedAuthorization, given)) {
             exchange.setHeader("WWW-Authenticate", "Bearer");
             throw new ApiException(401, "invalid_request_error", null, "invalid_api_key",
-                    header == null ? "missing API key: send the header Authorization: Bearer <key>" : "invalid API key");
+                    header == null && anthropic == null ? "missing API key: send the header Authorization: Bearer <key> "
+                            + "(or x-api-key: <key>)" : "invalid API key");
         }
     }
 

@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.util.HexFormat;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
@@ -23,44 +21,29 @@ import java.util.concurrent.ThreadLocalRandom;
  * their outputs as {@code function_call} and {@code function_call_output} items. Every field is honoured or refused by
  * name.
  */
-final class ResponsesEndpoint {
+final class ResponsesEndpoint extends ChatAdapter {
+    /** The parts a text may be given in. */
+    private static final List<String> TEXT_PARTS = List.of("input_text", "output_text", "text");
     private static final Set<String> FIELDS = Set.of("model", "input", "instructions", "max_output_tokens", "temperature",
             "top_p", "stream", "tools", "tool_choice", "parallel_tool_calls", "text", "store", "metadata", "user",
             "service_tier", "truncation", "previous_response_id", "reasoning", "include", "background", "seed",
             "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "safety_identifier",
             "prompt_cache_key", "stream_options");
 
-    private final CompletionEndpoint chat;
-    private final ObjectMapper json;
-    private final String modelName;
-
     ResponsesEndpoint(CompletionEndpoint chat, ObjectMapper json, String modelName) {
-        this.chat = chat;
-        this.json = json;
-        this.modelName = modelName;
+        super(chat, json, modelName, "/v1/responses", FIELDS);
     }
 
-    void handle(Exchange exchange, JsonNode body) throws IOException, InterruptedException {
-        if (!body.isObject()) {
-            throw RequestFields.wrongType("body", "a JSON object", body);
-        }
-        RequestFields fields = new RequestFields(body);
-        ObjectNode request = chatRequest(fields);
-        CompletionRequest read = chat.reader().read(new RequestFields(request), CompletionEndpoint.Kind.CHAT);
+    @Override
+    CompletionEndpoint.Answer answer(Exchange exchange, RequestFields fields, ObjectNode request, boolean streamed) {
         Shape shape = new Shape("resp_" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()),
                 System.currentTimeMillis() / 1000, echoed(fields, request));
-        chat.handle(fields.bool("stream", false) ? new Streamed(exchange, shape) : new Whole(exchange, shape), read,
-                CompletionEndpoint.Kind.CHAT);
+        return streamed ? new Streamed(exchange, shape) : new Whole(exchange, shape);
     }
 
-    /** The chat completion a response request asks for; a field the Responses API has and this server does not, refused. */
-    private ObjectNode chatRequest(RequestFields fields) {
-        for (Iterator<String> names = fields.names(); names.hasNext(); ) {
-            String name = names.next();
-            if (!FIELDS.contains(name) && fields.has(name)) {
-                throw ApiException.invalid(name, name + " is not supported by /v1/responses on this server");
-            }
-        }
+    /** The chat completion a response request asks for. */
+    @Override
+    ObjectNode chatRequest(RequestFields fields) {
         if (fields.has("previous_response_id")) {
             throw ApiException.invalid("previous_response_id", "previous_response_id: responses are not stored here; send "
                     + "the conversation in input (earlier calls as function_call items, their results as function_call_output)");
@@ -105,7 +88,7 @@ final class ResponsesEndpoint {
         }
         messages(fields, messages);
         if (fields.has("tools")) {
-            request.set("tools", tools(fields.node("tools")));
+            request.set("tools", chatTools(fields.node("tools"), "function", false, "parameters"));
         }
         if (fields.has("tool_choice")) {
             JsonNode choice = fields.node("tool_choice");
@@ -167,7 +150,7 @@ final class ResponsesEndpoint {
             switch (type) {
                 case "message" -> {
                     ObjectNode message = messages.addObject().put("role", item.path("role").asText());
-                    message.put("content", text(item.get("content"), at + ".content"));
+                    message.put("content", text(item.get("content"), at + ".content", TEXT_PARTS));
                     if ("assistant".equals(item.path("role").asText()) && reasoning != null) {
                         message.put("reasoning_content", reasoning);
                         reasoning = null;
@@ -190,7 +173,7 @@ final class ResponsesEndpoint {
                 case "function_call_output" -> {
                     JsonNode output = item.get("output");
                     messages.addObject().put("role", "tool").put("tool_call_id", item.path("call_id").asText())
-                            .put("content", output == null ? "" : output.isTextual() ? output.asText() : text(output, at + ".output"));
+                            .put("content", output == null ? "" : output.isTextual() ? output.asText() : text(output, at + ".output", TEXT_PARTS));
                     calling = null;
                 }
                 case "reasoning" -> {
@@ -206,47 +189,7 @@ final class ResponsesEndpoint {
         }
     }
 
-    /** A message's text: a string, or text parts ({@code input_text}, {@code output_text}) joined. */
-    private static String text(JsonNode content, String at) {
-        if (content != null && content.isTextual()) {
-            return content.asText();
-        }
-        if (content == null || !content.isArray()) {
-            throw RequestFields.wrongType(at, "a string or a list of text parts", content);
-        }
-        StringBuilder text = new StringBuilder();
-        for (JsonNode part : content) {
-            String type = part.path("type").asText();
-            if (!Set.of("input_text", "output_text", "text").contains(type) || !part.path("text").isTextual()) {
-                throw ApiException.invalid(at, at + ": only text parts ({\"type\": \"input_text\", \"text\": ...}) are supported, got "
-                        + RequestFields.describe(part));
-            }
-            text.append(part.get("text").asText());
-        }
-        return text.toString();
-    }
 
-    /** The Responses API's function tools ({@code {"type": "function", "name", "parameters"}}) in the chat form. */
-    private ArrayNode tools(JsonNode tools) {
-        if (!tools.isArray()) {
-            throw RequestFields.wrongType("tools", "a list of tools", tools);
-        }
-        ArrayNode chatTools = json.createArrayNode();
-        for (int i = 0; i < tools.size(); i++) {
-            JsonNode tool = tools.get(i);
-            if (!"function".equals(tool.path("type").asText())) {
-                throw ApiException.invalid("tools[" + i + "]", "tools[" + i + "] of type \"" + tool.path("type").asText()
-                        + "\" is not supported: only function tools, which the model calls and the client runs");
-            }
-            ObjectNode function = chatTools.addObject().put("type", "function").putObject("function");
-            for (String key : new String[] {"name", "description", "parameters"}) {
-                if (tool.has(key) && !tool.get(key).isNull()) {
-                    function.set(key, tool.get(key));
-                }
-            }
-        }
-        return chatTools;
-    }
 
     /** What a response repeats of its request. */
     private ObjectNode echoed(RequestFields fields, ObjectNode request) {
@@ -350,7 +293,7 @@ final class ResponsesEndpoint {
     }
 
     /** A whole chat completion written back as one response object. */
-    private final class Whole implements CompletionEndpoint.Answer {
+    private final class Whole implements CompletionEndpoint.Answer.Whole {
         private final Exchange exchange;
         private final Shape shape;
 
@@ -368,20 +311,6 @@ final class ResponsesEndpoint {
             exchange.sendJson(200, json.writeValueAsBytes(response));
         }
 
-        @Override
-        public void startStream() {
-            throw new IllegalStateException("a whole response does not stream");
-        }
-
-        @Override
-        public void chunk(ObjectNode chunk) {
-            throw new IllegalStateException("a whole response does not stream");
-        }
-
-        @Override
-        public void endStream() {
-            throw new IllegalStateException("a whole response does not stream");
-        }
     }
 
     /**
@@ -397,17 +326,17 @@ final class ResponsesEndpoint {
         private final Shape shape;
         private final ArrayNode output = json.createArrayNode();
         private final StringBuilder text = new StringBuilder();
-        private final List<ObjectNode> pending = new ArrayList<>();
+        private final TypedEvents events;
         private Open open = Open.NONE;
         private ObjectNode item;
         private boolean failed;
         private String model = modelName;
         private String finishReason;
         private JsonNode usage;
-        private int sequence;
 
         Streamed(Exchange exchange, Shape shape) {
             this.exchange = exchange;
+            this.events = new TypedEvents(exchange, json, true);
             this.shape = shape;
         }
 
@@ -420,30 +349,30 @@ final class ResponsesEndpoint {
         public void startStream() throws IOException {
             exchange.startEventStream();
             ObjectNode started = response(shape, model, "in_progress", json.createArrayNode(), null, null);
-            event("response.created").set("response", started);
-            event("response.in_progress").set("response", started);
-            flush();
+            events.event("response.created").set("response", started);
+            events.event("response.in_progress").set("response", started);
+            events.flush();
         }
 
         @Override
         public void chunk(ObjectNode chunk) throws IOException {
             if (chunk.has("error")) {
                 close();
-                ObjectNode error = event("error");
+                ObjectNode error = events.event("error");
                 error.setAll((ObjectNode) chunk.get("error"));
                 ObjectNode failed = response(shape, model, "failed", output, null, null);
                 failed.set("error", json.createObjectNode().put("code", "server_error")
                         .put("message", chunk.at("/error/message").asText()));
-                event("response.failed").set("response", failed);
+                events.event("response.failed").set("response", failed);
                 this.failed = true;
-                flush();
+                events.flush();
                 return;
             }
             model = chunk.path("model").asText(model);
             if (chunk.hasNonNull("usage") && chunk.path("choices").isEmpty()) {
                 usage = chunk.get("usage");
             }
-            flush();
+            events.flush();
             for (JsonNode choice : chunk.path("choices")) {
                 JsonNode delta = choice.path("delta");
                 if (delta.path("reasoning_content").isTextual()) {
@@ -467,7 +396,7 @@ final class ResponsesEndpoint {
                     finishReason = choice.get("finish_reason").asText();
                 }
             }
-            flush();
+            events.flush();
         }
 
         @Override
@@ -479,8 +408,8 @@ final class ResponsesEndpoint {
             close();
             String reason = incomplete(finishReason);
             ObjectNode done = response(shape, model, reason == null ? "completed" : "incomplete", output, usage, reason);
-            event(reason == null ? "response.completed" : "response.incomplete").set("response", done);
-            flush();
+            events.event(reason == null ? "response.completed" : "response.incomplete").set("response", done);
+            events.flush();
             exchange.endEventStreamQuietly();
         }
 
@@ -495,7 +424,7 @@ final class ResponsesEndpoint {
                 });
             }
             text.append(delta);
-            ObjectNode event = event(switch (kind) {
+            ObjectNode event = events.event(switch (kind) {
                 case REASONING -> "response.reasoning_text.delta";
                 case TEXT -> "response.output_text.delta";
                 default -> "response.function_call_arguments.delta";
@@ -510,9 +439,9 @@ final class ResponsesEndpoint {
             open = kind;
             item = opened;
             text.setLength(0);
-            event("response.output_item.added").put("output_index", output.size()).set("item", opened.deepCopy());
+            events.event("response.output_item.added").put("output_index", output.size()).set("item", opened.deepCopy());
             if (kind == Open.TEXT) {
-                event("response.content_part.added").put("item_id", opened.get("id").asText()).put("output_index", output.size())
+                events.event("response.content_part.added").put("item_id", opened.get("id").asText()).put("output_index", output.size())
                         .put("content_index", 0).set("part", textPart(""));
             }
         }
@@ -526,41 +455,28 @@ final class ResponsesEndpoint {
             int index = output.size();
             switch (open) {
                 case REASONING -> {
-                    event("response.reasoning_text.done").put("item_id", id).put("output_index", index).put("content_index", 0)
+                    events.event("response.reasoning_text.done").put("item_id", id).put("output_index", index).put("content_index", 0)
                             .put("text", text.toString());
                     item = reasoningItem(id, text.toString(), "completed");
                 }
                 case TEXT -> {
-                    event("response.output_text.done").put("item_id", id).put("output_index", index).put("content_index", 0)
+                    events.event("response.output_text.done").put("item_id", id).put("output_index", index).put("content_index", 0)
                             .put("text", text.toString());
-                    event("response.content_part.done").put("item_id", id).put("output_index", index).put("content_index", 0)
+                    events.event("response.content_part.done").put("item_id", id).put("output_index", index).put("content_index", 0)
                             .set("part", textPart(text.toString()));
                     item = messageItem(id, text.toString(), "completed");
                 }
                 case CALL -> {
-                    event("response.function_call_arguments.done").put("item_id", id).put("output_index", index)
+                    events.event("response.function_call_arguments.done").put("item_id", id).put("output_index", index)
                             .put("arguments", text.toString());
                     item = callItem(id, item.get("call_id").asText(), item.get("name").asText(), text.toString(), "completed");
                 }
                 case NONE -> { }
             }
-            event("response.output_item.done").put("output_index", index).set("item", item);
+            events.event("response.output_item.done").put("output_index", index).set("item", item);
             output.add(item);
             open = Open.NONE;
         }
 
-        /** A new event of {@code type}, numbered, sent at the next {@link #flush}. */
-        private ObjectNode event(String type) {
-            ObjectNode event = json.createObjectNode().put("type", type).put("sequence_number", sequence++);
-            pending.add(event);
-            return event;
-        }
-
-        private void flush() throws IOException {
-            for (ObjectNode event : pending) {
-                exchange.sendEvent(event.get("type").asText(), json.writeValueAsBytes(event));
-            }
-            pending.clear();
-        }
     }
 }

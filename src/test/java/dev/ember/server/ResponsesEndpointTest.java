@@ -4,10 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ember.model.Architecture;
-import dev.ember.model.DType;
-import dev.ember.model.ModelConfig;
-import dev.ember.model.RopeScaling;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,13 +26,11 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class ResponsesEndpointTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ModelConfig QWEN3 = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096,
-            1e-6, 1000000, new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
     private static RandomModelServer qwen3;
 
     @BeforeAll
     static void start() {
-        qwen3 = RandomModelServer.start(QWEN3, 11, TokenizerFixtures.tokenizer("qwen3"), "qwen3-random");
+        qwen3 = RandomModelServer.start(RandomModelServer.QWEN3, 11, TokenizerFixtures.tokenizer("qwen3"), "qwen3-random");
     }
 
     @AfterAll
@@ -54,8 +48,8 @@ class ResponsesEndpointTest {
         return JSON.readTree(response.body());
     }
 
-    /** The events of a streamed response, each checked to name its type in both its event line and its data. */
-    private static List<JsonNode> events(HttpResponse<String> response) throws Exception {
+    /** The events of a stream, each checked to name its type in both its event line and its data. */
+    static List<JsonNode> typedEvents(HttpResponse<String> response) throws Exception {
         assertEquals(200, response.statusCode(), response.body());
         List<JsonNode> events = new ArrayList<>();
         for (String block : response.body().split("\n\n")) {
@@ -63,8 +57,16 @@ class ResponsesEndpointTest {
             assertTrue(lines[0].startsWith("event: ") && lines[1].startsWith("data: "), block);
             JsonNode event = JSON.readTree(lines[1].substring("data: ".length()));
             assertEquals(lines[0].substring("event: ".length()), event.get("type").asText());
-            assertEquals(events.size(), event.get("sequence_number").asInt(), "numbered in order");
             events.add(event);
+        }
+        return events;
+    }
+
+    /** A streamed response's events, numbered in order. */
+    private static List<JsonNode> events(HttpResponse<String> response) throws Exception {
+        List<JsonNode> events = typedEvents(response);
+        for (int i = 0; i < events.size(); i++) {
+            assertEquals(i, events.get(i).get("sequence_number").asInt(), "numbered in order");
         }
         return events;
     }

@@ -3,10 +3,6 @@ package dev.ember.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ember.model.Architecture;
-import dev.ember.model.DType;
-import dev.ember.model.ModelConfig;
-import dev.ember.model.RopeScaling;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -28,8 +24,6 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class ToolCallingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096,
-            1e-6, 1000000, new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
     static final String TOOLS = """
             [{"type": "function", "function": {"name": "weather", "description": "The weather in a city",
                "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10},
@@ -40,7 +34,7 @@ class ToolCallingTest {
 
     @BeforeAll
     static void start() {
-        served = RandomModelServer.start(CONFIG, 5, TokenizerFixtures.tokenizer("qwen3"),
+        served = RandomModelServer.start(RandomModelServer.QWEN3, 5, TokenizerFixtures.tokenizer("qwen3"),
                 new OpenAiServer.Config("127.0.0.1", 0, null, "qwen3-random", 1 << 20, Duration.ofSeconds(30)).withReasoningParser("qwen3"));
     }
 
