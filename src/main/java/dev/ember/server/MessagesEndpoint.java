@@ -38,6 +38,23 @@ final class MessagesEndpoint extends ChatAdapter {
         return streamed ? new Streamed(exchange, id, stops) : new Whole(exchange, id, stops);
     }
 
+    /**
+     * {@code POST /v1/messages/count_tokens}: the tokens the request's prompt takes (its system, messages and tools
+     * through the chat template), as {@code {"input_tokens": N}}; a request of the Messages API but for max_tokens.
+     */
+    ObjectNode countTokens(JsonNode body) throws InterruptedException {
+        if (!body.isObject()) {
+            throw RequestFields.wrongType("body", "a JSON object", body);
+        }
+        ObjectNode counted = ((ObjectNode) body).deepCopy();
+        counted.put("max_tokens", 1);
+        counted.remove(List.of("stream", "stop_sequences", "temperature", "top_p", "top_k"));
+        ObjectNode request = chatRequest(new RequestFields(counted));
+        request.remove("max_tokens");
+        CompletionRequest read = chat.reader().read(new RequestFields(request), CompletionEndpoint.Kind.CHAT);
+        return json.createObjectNode().put("input_tokens", read.prompts().getFirst().length);
+    }
+
     /** The chat completion a messages request asks for. */
     @Override
     ObjectNode chatRequest(RequestFields fields) {

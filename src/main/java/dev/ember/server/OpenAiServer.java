@@ -245,6 +245,8 @@ public final class OpenAiServer implements AutoCloseable {
         server.endpoint("/v1/chat/completions", "POST", ex -> server.completion(ex, CompletionEndpoint.Kind.CHAT));
         server.endpoint("/v1/responses", "POST", ex -> server.generate(ex, server.responses::handle));
         server.endpoint("/v1/messages", "POST", ex -> server.generate(ex, server.messages::handle));
+        server.endpoint("/v1/messages/count_tokens", "POST", ex -> ex.sendJson(200,
+                JSON.writeValueAsBytes(server.messages.countTokens(server.readJson(ex)))));
         server.endpoint("/v1/models", "GET", server::models);
         server.endpoint("/health", "GET", server::health);
         server.endpoint("/metrics", "GET", server::metrics);

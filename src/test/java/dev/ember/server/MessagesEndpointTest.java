@@ -127,6 +127,20 @@ class MessagesEndpointTest {
         assertEquals("message", ok("/v1/messages", next).get("type").asText());
     }
 
+    /** count_tokens: what the prompt takes, tools included, without generating. */
+    @Test
+    void countTokensSaysWhatThePromptTakes() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("model", "qwen3-random");
+        body.putArray("messages").addObject().put("role", "user").put("content", "Weather in Oslo?");
+        int plain = ok("/v1/messages/count_tokens", body).get("input_tokens").asInt();
+        ObjectNode chat = JSON.createObjectNode();
+        chat.set("messages", body.get("messages"));
+        assertEquals(ok("/tokenize", chat).get("count").asInt(), plain, "the chat template's prompt");
+        ArrayNode tools = body.putArray("tools");
+        tools.addObject().put("name", "weather").putObject("input_schema").put("type", "object");
+        assertTrue(ok("/v1/messages/count_tokens", body).get("input_tokens").asInt() > plain + 20, "the tools are in the prompt");
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             max_tokens            | {"messages": [{"role": "user", "content": "hi"}]}
