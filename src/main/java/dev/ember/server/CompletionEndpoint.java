@@ -45,17 +45,18 @@ final class CompletionEndpoint {
     private final Reasoning reasoning;
 
     /**
+     * @param modelNames the model's name in answers, then every name requests may give it
      * @param aborting  whether the server's drain has timed out, so that requests cut off now end as aborted
      * @param reasoning how a chat answer's thinking is split from it; null to leave it in the content
      * @param toolCalls the format calls are read in; null for the one the model's chat template teaches
      * @param samplingDefaults sampling values for requests that leave them out, by their fields' names
      */
-    CompletionEndpoint(ServingEngine engine, String modelName, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
+    CompletionEndpoint(ServingEngine engine, List<String> modelNames, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
                        ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelName, json, toolCalls, samplingDefaults);
-        this.modelName = modelName;
+        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults);
+        this.modelName = modelNames.getFirst();
         this.json = json;
         this.aborting = aborting;
         this.reasoning = reasoning;

@@ -3,6 +3,7 @@ package dev.ember.server;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
 import dev.ember.engine.ServingEngine;
@@ -96,7 +97,7 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
                          Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser,
-                         String toolCallParser, Map<String, Double> samplingDefaults) {
+                         String toolCallParser, Map<String, Double> samplingDefaults, List<String> modelAliases) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -108,6 +109,7 @@ public final class OpenAiServer implements AutoCloseable {
             }
             allowedOrigins = List.copyOf(allowedOrigins);
             samplingDefaults = Map.copyOf(samplingDefaults);
+            modelAliases = List.copyOf(modelAliases);
             if (reasoningParser != null) {
                 Reasoning.named(reasoningParser);
             }
@@ -118,27 +120,27 @@ public final class OpenAiServer implements AutoCloseable {
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of());
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of(), List.of());
         }
 
         public Config withTimeouts(Timeouts timeouts) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults);
+                    reasoningParser, toolCallParser, samplingDefaults, modelAliases);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
-                    reasoningParser, toolCallParser, samplingDefaults);
+                    reasoningParser, toolCallParser, samplingDefaults, modelAliases);
         }
 
         public Config withReasoningParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser,
-                    toolCallParser, samplingDefaults);
+                    toolCallParser, samplingDefaults, modelAliases);
         }
 
         public Config withToolCallParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, parser, samplingDefaults);
+                    reasoningParser, parser, samplingDefaults, modelAliases);
         }
 
         /**
@@ -147,7 +149,20 @@ public final class OpenAiServer implements AutoCloseable {
          */
         public Config withSamplingDefaults(Map<String, Double> defaults) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, defaults);
+                    reasoningParser, toolCallParser, defaults, modelAliases);
+        }
+
+        /** Further names requests may give the model by (vLLM's --served-model-name takes several: the first is its name). */
+        public Config withModelAliases(List<String> aliases) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                    reasoningParser, toolCallParser, samplingDefaults, aliases);
+        }
+
+        /** Every name the model answers to: its own, then the aliases. */
+        List<String> modelNames() {
+            List<String> names = new java.util.ArrayList<>(List.of(servedModelName));
+            names.addAll(modelAliases);
+            return names;
         }
     }
 
@@ -193,7 +208,7 @@ public final class OpenAiServer implements AutoCloseable {
     private OpenAiServer(ServingEngine engine, Config config) {
         this.engine = engine;
         this.config = config;
-        this.completions = new CompletionEndpoint(engine, config.servedModelName(), JSON, () -> aborting,
+        this.completions = new CompletionEndpoint(engine, config.modelNames(), JSON, () -> aborting,
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
                 config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults());
         this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
@@ -549,24 +564,31 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void models(Exchange exchange) throws IOException {
         String requested = exchange.path();
-        ObjectNode model = JSON.createObjectNode();
-        model.put("id", config.servedModelName());
-        model.put("object", "model");
-        model.put("created", created);
-        model.put("owned_by", "ember");
-        model.put("max_model_len", engine.contextLength());
         if (requested.startsWith("/v1/models/")) {
             String id = requested.substring("/v1/models/".length());
-            if (!id.equals(config.servedModelName())) {
+            if (!config.modelNames().contains(id)) {
                 throw new ApiException(404, "not_found_error", "model", "model_not_found", "the model \"" + id + "\" does not exist");
             }
-            exchange.sendJson(200, JSON.writeValueAsBytes(model));
+            exchange.sendJson(200, JSON.writeValueAsBytes(model(id)));
             return;
         }
         ObjectNode list = JSON.createObjectNode();
         list.put("object", "list");
-        list.putArray("data").add(model);
+        ArrayNode data = list.putArray("data");
+        config.modelNames().forEach(name -> data.add(model(name)));
         exchange.sendJson(200, JSON.writeValueAsBytes(list));
+    }
+
+    /** The model under one of its names, as {@code /v1/models} lists it. */
+    private ObjectNode model(String name) {
+        ObjectNode model = JSON.createObjectNode();
+        model.put("id", name);
+        model.put("object", "model");
+        model.put("created", created);
+        model.put("owned_by", "ember");
+        model.put("root", config.servedModelName());
+        model.put("max_model_len", engine.contextLength());
+        return model;
     }
 
     private void health(Exchange exchange) throws IOException {

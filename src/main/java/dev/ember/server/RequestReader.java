@@ -68,23 +68,26 @@ final class RequestReader implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final PromptEncoder encoder;
     private final String modelName;
+    private final List<String> modelNames;
     private final ObjectMapper json;
     private final OutputConstraints constraints;
     private final ToolCalls.Format toolCalls;
     private final Map<String, Double> samplingDefaults;
 
     /**
+     * @param modelNames       the model's name, then the further names requests may give it
      * @param toolCalls        the format calls are read in; null for the one the model's chat template teaches
      * @param samplingDefaults sampling values for requests that leave them out (the model's generation config), by
      *                         their fields' names; OpenAI's and vLLM's defaults for the rest
      */
-    RequestReader(ServingEngine engine, String modelName, ObjectMapper json, ToolCalls.Format toolCalls,
+    RequestReader(ServingEngine engine, List<String> modelNames, ObjectMapper json, ToolCalls.Format toolCalls,
                   Map<String, Double> samplingDefaults) {
         this.samplingDefaults = Map.copyOf(samplingDefaults);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
         this.encoder = new PromptEncoder(engine.tokenizer(), engine.contextLength());
-        this.modelName = modelName;
+        this.modelName = modelNames.getFirst();
+        this.modelNames = List.copyOf(modelNames);
         this.json = json;
         this.constraints = new OutputConstraints(new Grammars(engine.tokenizer(), engine.endOfSequenceIds()), json);
         this.toolCalls = toolCalls != null ? toolCalls : ToolCalls.Format.of(engine.tokenizer());
@@ -93,8 +96,8 @@ final class RequestReader implements AutoCloseable {
     CompletionRequest read(RequestFields fields, CompletionEndpoint.Kind kind) throws InterruptedException {
         refuseUnknown(fields, kind);
         String model = fields.string("model", modelName);
-        if (!model.equals(modelName)) {
-            throw new ApiException(400, "invalid_request_error", "model", "model_not_found",
+        if (!modelNames.contains(model)) {
+            throw new ApiException(404, "not_found_error", "model", "model_not_found",
                     "the model \"" + model + "\" does not exist; this server serves \"" + modelName + "\"");
         }
         boolean stream = fields.bool("stream", false);

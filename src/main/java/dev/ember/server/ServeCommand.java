@@ -56,8 +56,10 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--api-key", description = "require the header Authorization: Bearer KEY on every request")
     String apiKey;
 
-    @Option(names = "--served-model-name", description = "the model name of the API; default: the model directory's name")
-    String servedModelName;
+    @Option(names = "--served-model-name", arity = "1..*", paramLabel = "NAME",
+            description = "the model's name in the API, and further names requests may give it (as vLLM takes several); "
+                    + "default: the model directory's name")
+    List<String> servedModelNames;
 
     @Option(names = "--max-num-seqs", defaultValue = "256", description = "most requests in a step (batch size); default: ${DEFAULT-VALUE}")
     int maxNumSeqs;
@@ -173,11 +175,12 @@ public final class ServeCommand implements Callable<Integer> {
                         + " tokens, more than the model's vocabulary of " + loaded.config().vocabSize());
             }
             ModelRunner runner = loaded.runner();
-            String name = servedModelName != null ? servedModelName : preset.given() ? preset.name() : loaded.name();
+            String name = servedModelNames != null ? servedModelNames.getFirst() : preset.given() ? preset.name() : loaded.name();
+            List<String> aliases = servedModelNames == null ? List.of() : servedModelNames.subList(1, servedModelNames.size());
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
                     seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser,
-                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err)));
+                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err), aliases));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");

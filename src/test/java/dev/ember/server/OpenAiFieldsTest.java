@@ -458,6 +458,26 @@ class OpenAiFieldsTest {
         }
     }
 
+    /** Further served names (vLLM's --served-model-name takes several): requests may give any, /v1/models lists each. */
+    @Test
+    void aModelAnswersToEachOfItsServedNames() throws Exception {
+        try (OpenAiServerTest.Served aliased = OpenAiServerTest.Served.start(new OpenAiServer.Config("127.0.0.1", 0, null,
+                "ember-tiny", 1 << 20, java.time.Duration.ofSeconds(30)).withModelAliases(List.of("claude-sonnet", "tiny")))) {
+            String url = aliased.server().baseUrl();
+            for (String name : List.of("ember-tiny", "claude-sonnet", "tiny")) {
+                HttpResponse<String> response = OpenAiServerTest.postTo(url + "/v1/completions",
+                        greedy("Hi", 2).put("model", name).toString());
+                assertEquals(200, response.statusCode(), name + ": " + response.body());
+            }
+            assertEquals(404, OpenAiServerTest.postTo(url + "/v1/completions", greedy("Hi", 2).put("model", "other").toString()).statusCode());
+            HttpResponse<String> models = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create(url + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+            List<String> ids = new ArrayList<>();
+            JSON.readTree(models.body()).get("data").forEach(m -> ids.add(m.get("id").asText()));
+            assertEquals(List.of("ember-tiny", "claude-sonnet", "tiny"), ids);
+        }
+    }
+
     /** Fields OpenAI's clients send by habit, which ask nothing a local server does otherwise, are taken. */
     @Test
     void fieldsClientsSendByHabitAreTaken() throws Exception {

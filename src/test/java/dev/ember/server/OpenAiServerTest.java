@@ -263,7 +263,6 @@ class OpenAiServerTest {
             zero max_tokens             | /v1/completions      | {"prompt": "hi", "max_tokens": 0}               | max_tokens
             huge max_tokens             | /v1/completions      | {"prompt": "hi", "max_tokens": 1000000}         | max_tokens
             enormous max_tokens         | /v1/completions      | {"prompt": "hi", "max_tokens": 1e30}            | max_tokens
-            unknown model               | /v1/completions      | {"prompt": "hi", "model": "gpt-4"}              | model
             n of zero                   | /v1/completions      | {"prompt": "hi", "n": 0}                        | n
             best_of below n             | /v1/completions      | {"prompt": "hi", "n": 3, "best_of": 2}          | best_of
             best_of streamed            | /v1/completions      | {"prompt": "hi", "best_of": 2, "stream": true}  | best_of
@@ -317,7 +316,6 @@ class OpenAiServerTest {
             response_format unknown     | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "yaml"}} | response_format
             grammar with min_tokens     | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "min_tokens": 2} | min_tokens
             grammar with ignore_eos     | /v1/completions      | {"prompt": "hi", "guided_choice": ["a"], "ignore_eos": true} | ignore_eos
-            chat unknown model          | /v1/chat/completions | {"model": "x", "messages": [{"role": "user", "content": "hi"}]} | model
             """)
     void invalidRequestsGetA400WithAnOpenAiErrorBody(String name, String path, String body, String param) throws Exception {
         HttpResponse<String> response = send(post(main.uri(path), body));
@@ -326,6 +324,20 @@ class OpenAiServerTest {
         assertEquals("invalid_request_error", error.get("type").asText());
         if (param != null) {
             assertEquals(param, error.get("param").asText(), response.body());
+        }
+        assertOk(main);
+    }
+
+    /** A model the server does not serve is not found (404), as OpenAI and vLLM answer, naming the one it serves. */
+    @Test
+    void anUnknownModelIsNotFound() throws Exception {
+        for (String[] request : new String[][] {{"/v1/completions", "{\"prompt\": \"hi\", \"model\": \"gpt-4\"}"},
+                {"/v1/chat/completions", "{\"model\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}"}}) {
+            HttpResponse<String> response = send(post(main.uri(request[0]), request[1]));
+            assertEquals(404, response.statusCode(), response.body());
+            JsonNode error = assertErrorBody(response).get("error");
+            assertEquals("model_not_found", error.get("code").asText());
+            assertTrue(error.get("message").asText().contains("this server serves \"ember-tiny\""), response.body());
         }
         assertOk(main);
     }
