@@ -73,8 +73,8 @@ final class CompletionEndpoint {
 
     /**
      * Where an answer goes: straight to the client in the completions' format ({@link #to}), or through another API's
-     * shape ({@link ResponsesEndpoint}). A stream's chunks come between its start and end; an error in the middle of one
-     * is a chunk holding OpenAI's error body.
+     * shape ({@link ChatAdapter}: OpenAI's Responses, Anthropic's Messages). A stream's chunks come between its start and
+     * end; an error in the middle of one is a chunk holding OpenAI's error body.
      */
     interface Answer {
         void whole(ObjectNode body) throws IOException;
