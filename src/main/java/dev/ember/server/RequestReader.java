@@ -425,7 +425,11 @@ final class RequestReader implements AutoCloseable {
      * {@code continue_final_message}).
      */
     private int[] chatPrompt(RequestFields fields, List<Map<String, Object>> templateTools) throws InterruptedException {
-        List<ChatMessage> turns = toolCalls == null ? messages(fields) : toolCalls.history(messages(fields));
+        List<ChatMessage> given = toolCalls == null ? messages(fields) : toolCalls.history(messages(fields));
+        // OpenAI's developer messages are the system's instructions under a newer name; a template that does not know
+        // the role would drop them (or refuse the conversation), so they reach it as the system's.
+        List<ChatMessage> turns = tokenizer.chatTemplateContains("developer") ? given : given.stream().map(t -> t.role().equals("developer")
+                ? new ChatMessage("system", t.content(), t.toolCalls(), t.toolCallId(), t.reasoning()) : t).toList();
         long chars = 0;
         for (ChatMessage turn : turns) {
             chars += turn.content().length();
@@ -508,7 +512,8 @@ final class RequestReader implements AutoCloseable {
         if (content.isArray()) {
             StringBuilder text = new StringBuilder();
             for (JsonNode part : content) {
-                if (!part.isObject() || !"text".equals(part.path("type").asText()) || !part.path("text").isTextual()) {
+                // input_text as the Responses API writes text parts, which clients of both send
+                if (!part.isObject() || !Set.of("text", "input_text").contains(part.path("type").asText()) || !part.path("text").isTextual()) {
                     throw ApiException.invalid(param, param + ": only content parts {\"type\": \"text\", \"text\": \"...\"} are supported, got "
                             + RequestFields.describe(part));
                 }

@@ -197,6 +197,27 @@ class ToolCallingTest {
         assertEquals(400, post(body).statusCode());
     }
 
+    /** A developer message (OpenAI's newer name for the system's) reaches a template that knows only system as the system's. */
+    @Test
+    void aDeveloperMessageIsTheSystemsForATemplateThatKnowsNoDeveloper() throws Exception {
+        List<Integer> counts = new ArrayList<>();
+        for (String role : new String[] {"developer", "system"}) {
+            ObjectNode body = JSON.createObjectNode();
+            body.putArray("messages").addObject().put("role", role).put("content", "Answer in one word.");
+            body.withArray("messages").addObject().put("role", "user").put("content", "Hi");
+            JsonNode ids = JSON.readTree(OpenAiServerTest.postTo(served.url("/tokenize"), body.toString()).body()).get("tokens");
+            counts.add(ids.size());
+            if (role.equals("developer")) {
+                ObjectNode detokenize = JSON.createObjectNode();
+                detokenize.set("tokens", ids);
+                String prompt = JSON.readTree(OpenAiServerTest.postTo(served.url("/detokenize"), detokenize.toString()).body())
+                        .get("prompt").asText();
+                assertTrue(prompt.contains("Answer in one word."), "not dropped: " + prompt);
+            }
+        }
+        assertEquals(counts.get(1), counts.get(0));
+    }
+
     /** vLLM's /tokenize renders a conversation with the tools it is given, as a chat request would. */
     @Test
     void tokenizeRendersTheToolsItIsGiven() throws Exception {
