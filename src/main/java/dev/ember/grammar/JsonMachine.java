@@ -209,7 +209,8 @@ final class JsonMachine {
                 }
             }
             case JsonShape.PatternString string -> {
-                if (b == '"' && string.regex.charactersToMatch(string.regex.initial()) <= string.maxLength) {
+                if (b == '"' && string.regex.charactersToMatch(string.regex.initial()) <= string.maxLength
+                        && string.regex.mostCharactersToMatch(string.regex.initial()) >= string.minLength) {
                     add(out, new Stack(new PatternFrame(string.regex, string.regex.initial(), true, 0, string.minLength,
                             string.maxLength), below));
                 }
@@ -445,8 +446,9 @@ final class JsonMachine {
             boolean counted = minLength > 0 || maxLength < Integer.MAX_VALUE;
             int longer = counted && (b & 0xC0) != 0x80 ? length + 1 : length;
             java.util.BitSet next = quoted && (b == '\\' || b < 0x20) || longer > maxLength ? null : regex.read(state, b);
-            if (next != null && counted && (long) longer + regex.charactersToMatch(next) > maxLength) {
-                next = null;  // the rest of a match would not fit: taking the byte would leave a string that cannot end
+            if (next != null && counted && ((long) longer + regex.charactersToMatch(next) > maxLength
+                    || longer < minLength && (long) longer + regex.mostCharactersToMatch(next) < minLength)) {
+                next = null;  // a match would not fit, or could not reach the least length: the string could not end
             }
             if (next != null) {
                 add(out, new Stack(new PatternFrame(regex, next, quoted, longer, minLength, maxLength), below));

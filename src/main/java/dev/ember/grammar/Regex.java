@@ -108,7 +108,76 @@ final class Regex {
         return fewest;
     }
 
+    /**
+     * The most characters after {@code state} a whole match can still take (Integer.MAX_VALUE where a loop lets it grow
+     * without end; -1 where no match can follow): a string held to a {@code minLength} may take a byte only where a
+     * match can still reach it.
+     */
+    int mostCharactersToMatch(BitSet state) {
+        int[] longest = longest();
+        int most = -1;
+        for (int p = state.nextSetBit(0); p >= 0; p = state.nextSetBit(p + 1)) {
+            most = Math.max(most, longest[p]);
+        }
+        return most;
+    }
+
     private int[] distances;
+    private int[] longest;
+
+    /**
+     * Per position, the most characters from it to a match: the longest path, relaxed as many rounds as there are
+     * positions; what still grows after that lies on or before a loop, and is unbounded. -1 where no match is reached.
+     */
+    private synchronized int[] longest() {
+        if (longest != null) {
+            return longest;
+        }
+        long[] d = new long[count];
+        java.util.Arrays.fill(d, -1);
+        for (int p = 0; p < count; p++) {
+            if (kind[p] == MATCH) {
+                d[p] = 0;
+            }
+        }
+        boolean[] unbounded = new boolean[count];
+        for (int round = 0; round <= count + 1; round++) {
+            boolean improved = false;
+            for (int p = 0; p < count; p++) {
+                long via = switch (kind[p]) {
+                    case SPLIT -> Math.max(d[next[p]], d[other[p]]);
+                    case READ -> d[next[p]] < 0 ? -1 : d[next[p]] + (single[p] >= 0x80 && single[p] < 0xC0 ? 0 : 1);
+                    default -> 0;
+                };
+                if (via > d[p]) {
+                    d[p] = via;
+                    improved = true;
+                    if (round > count) {
+                        unbounded[p] = true;
+                    }
+                }
+            }
+            if (!improved) {
+                break;
+            }
+        }
+        for (boolean spread = true; spread; ) {  // what reaches an unbounded position is unbounded too
+            spread = false;
+            for (int p = 0; p < count; p++) {
+                boolean reaches = kind[p] == SPLIT ? unbounded[next[p]] || unbounded[other[p]] : kind[p] == READ && unbounded[next[p]];
+                if (reaches && !unbounded[p]) {
+                    unbounded[p] = true;
+                    spread = true;
+                }
+            }
+        }
+        int[] result = new int[count];
+        for (int p = 0; p < count; p++) {
+            result[p] = unbounded[p] ? Integer.MAX_VALUE : (int) Math.min(d[p], Integer.MAX_VALUE - 1);
+        }
+        longest = result;
+        return result;
+    }
 
     /**
      * Per position, the fewest characters from it to a match: a byte read costs one, but a UTF-8 continuation byte,

@@ -293,6 +293,24 @@ class JsonMachineTest {
         assertTrue(accepts(code, "\"éé\""), "two characters of two bytes each");
         assertTrue(accepts(code, "\"aéb\""));
         assertFalse(accepts(code, "\"aébc\""));
+
+        // A pattern of at most 7 characters with a minLength of 6: a prefix that could not grow to six is not taken.
+        JsonMachine.State sized = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "string", "pattern": "^(ab|abcdefg)$", "minLength": 6}""")));
+        assertTrue(accepts(sized, "\"abcdefg\""));
+        JsonMachine.State afterAb = sized;
+        for (char c : "\"ab".toCharArray()) {
+            afterAb = afterAb.read(c);
+        }
+        assertNotNull(afterAb, "ab may still become abcdefg");
+        assertNull(afterAb.read('"'), "but not end there");
+        JsonMachine.State branches = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "string", "pattern": "^(abc|xbcdefg)$", "minLength": 6}"""))).read('"');
+        assertNull(branches.read('a'), "abc can never be six characters long");
+        assertNotNull(branches.read('x'));
+        JsonMachine.State tooShort = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "string", "pattern": "^[a-c]{2}$", "minLength": 3}""")));
+        assertNull(tooShort.read('"'), "a pattern that cannot reach the least length never opens");
     }
 
     /** Tuples (pydantic's Tuple[int, str] as prefixItems; older drafts' items as an array with additionalItems). */
