@@ -77,23 +77,28 @@ public final class Grammars {
     }
 
     /**
-     * One function call, written as {@code before + {"name": NAME, ARGUMENTS_KEY: ARGUMENTS} + after}: NAME one of
-     * {@code parameters}' keys, ARGUMENTS an object of that function's parameters schema (any object where it has none).
-     * Hermes' format (Qwen's templates) is {@code <tool_call>\n}, "arguments", {@code \n</tool_call>}; Llama 3's is the
-     * object alone with "parameters".
+     * One to {@code most} function calls, written as {@code before + CALL + (separator + CALL)... + after}, each CALL
+     * {@code {"name": NAME, ARGUMENTS_KEY: ARGUMENTS}}: NAME one of {@code parameters}' keys, ARGUMENTS an object of that
+     * function's parameters schema (any object where it has none). Hermes' format (Qwen's templates) is
+     * {@code <tool_call>\n}, "arguments", a closing and an opening tag between calls, {@code \n</tool_call>}; Llama 3's is
+     * the objects alone, "; " between, with "parameters"; Mistral's a JSON array of them.
      *
      * @throws dev.ember.EmberException naming what of a parameters schema Ember cannot hold an output to
      */
-    public synchronized OutputGrammar toolCall(String before, String argumentsKey, Map<String, JsonNode> parameters, String after) {
-        return compiled.computeIfAbsent("call " + before + argumentsKey + JsonSchemas.JSON.valueToTree(parameters) + after, key -> {
+    public synchronized OutputGrammar toolCalls(String before, String argumentsKey, Map<String, JsonNode> parameters,
+                                                String separator, String after, int most) {
+        return compiled.computeIfAbsent("calls " + before + argumentsKey + JsonSchemas.JSON.valueToTree(parameters) + separator
+                + after + most, key -> {
             List<JsonShape> calls = new ArrayList<>();
             for (Map.Entry<String, JsonNode> function : parameters.entrySet()) {
                 JsonShape arguments = function.getValue() == null ? JsonShape.ObjectShape.ANY : JsonSchemas.compile(function.getValue());
                 JsonShape name = new JsonShape.Choice(List.of(JsonSchemas.JSON.valueToTree(function.getKey()).toString()));
                 calls.add(new JsonShape.ObjectShape(List.of("name", argumentsKey), List.of(name, arguments), 0b11, JsonShape.AnyValue.INSTANCE));
             }
-            return TokenGrammar.between(before, calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls), after, trie(),
-                    "a call of one of " + calls.size() + " functions");
+            JsonShape call = calls.size() == 1 ? calls.getFirst() : new JsonShape.AnyOf(calls);
+            String description = (most == 1 ? "a call" : "calls") + " of one of " + calls.size() + " functions";
+            return most == 1 ? TokenGrammar.between(before, call, after, trie(), description)
+                    : TokenGrammar.repeated(before, call, separator, after, most, trie(), description);
         });
     }
 

@@ -70,6 +70,17 @@ final class JsonMachine {
             return new State(List.of(before.isEmpty() ? value : new Stack(new Literal(new JsonShape.Choice(List.of(before)), 1, 0), value)));
         }
 
+        /**
+         * Exactly {@code before}, then one to {@code most} JSON values of {@code shape} with exactly {@code separator}
+         * between each two, then exactly {@code after}, with nothing after it: several calls where one may be made.
+         */
+        static State repeated(String before, JsonShape shape, String separator, String after, int most) {
+            Stack repeat = new Stack(new Repeat(shape, new JsonShape.Choice(List.of(separator)), new JsonShape.Choice(List.of(after)),
+                    1, most), new Stack(End.INSTANCE, null));
+            Stack value = new Stack(new Value(shape, 0), repeat);
+            return new State(List.of(before.isEmpty() ? value : new Stack(new Literal(new JsonShape.Choice(List.of(before)), 1, 0), value)));
+        }
+
         /** A text that {@code regex} matches whole, with nothing after it. */
         static State pattern(Regex regex) {
             return new State(List.of(new Stack(PatternFrame.unquoted(regex), new Stack(End.INSTANCE, null))));
@@ -533,6 +544,30 @@ final class JsonMachine {
     }
 
     /** Inside one of {@code choice}'s texts, those still {@code alive} (a bit each) matched up to {@code pos} bytes. */
+    /**
+     * After the {@code count}-th value of a repetition: the separator and another value (while fewer than {@code most}),
+     * or the closing text; where that is empty the repetition may end here.
+     */
+    record Repeat(JsonShape shape, JsonShape.Choice separator, JsonShape.Choice after, int count, int most) implements Frame {
+        @Override
+        public boolean mayEnd() {
+            return after.texts.getFirst().length == 0;
+        }
+
+        @Override
+        public void read(int b, Stack below, List<Stack> out) {
+            if (count < most) {
+                Stack next = new Stack(new Value(shape, 0), new Stack(new Repeat(shape, separator, after, count + 1, most), below));
+                new Literal(separator, 1, 0).read(b, next, out);
+            }
+            if (mayEnd()) {
+                below.top().read(b, below.below(), out);
+            } else {
+                new Literal(after, 1, 0).read(b, below, out);
+            }
+        }
+    }
+
     record Literal(JsonShape.Choice choice, long alive, int pos) implements Frame {
         @Override
         public void read(int b, Stack below, List<Stack> out) {

@@ -39,6 +39,12 @@ public final class TokenGrammar implements OutputGrammar {
         return new TokenGrammar(trie, JsonMachine.State.between(before, shape, after), description);
     }
 
+    /** {@code before}, one to {@code most} values of {@code shape} between {@code separator}s, then {@code after}. */
+    static TokenGrammar repeated(String before, JsonShape shape, String separator, String after, int most, VocabularyTrie trie,
+                                 String description) {
+        return new TokenGrammar(trie, JsonMachine.State.repeated(before, shape, separator, after, most), description);
+    }
+
     /** A text {@code regex} matches whole (vLLM's guided_regex). */
     static TokenGrammar pattern(Regex regex, VocabularyTrie trie) {
         return new TokenGrammar(trie, JsonMachine.State.pattern(regex), "the regular expression " + regex.source());

@@ -134,12 +134,17 @@ final class OutputConstraints {
     }
 
     /** The grammar of one call: of the function named, or of any of the tools. */
+    /** The most calls a forced answer may make at once. */
+    static final int MOST_CALLS = 8;
+
     OutputGrammar toolCall(ToolCalls.Request tools) {
         Map<String, JsonNode> callable = tools.named() == null ? tools.parameters()
                 : java.util.Collections.singletonMap(tools.named(), tools.parameters().get(tools.named()));
         try {
             ToolCalls.Format format = tools.format();
-            return grammars.toolCall(format.before, format.argumentsKey, callable, format.after);
+            // "required" lets the model make several calls, where they may be parallel; a named function is one call.
+            int most = tools.choice() == ToolCalls.Choice.REQUIRED && tools.parallel() ? MOST_CALLS : 1;
+            return grammars.toolCalls(format.before, format.argumentsKey, callable, format.separator, format.after, most);
         } catch (EmberException e) {
             throw ApiException.invalid("tools", "tools: a function's parameters: " + e.getMessage());
         }

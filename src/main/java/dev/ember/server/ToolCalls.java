@@ -47,19 +47,20 @@ final class ToolCalls {
      * array alone for Mistral.
      */
     enum Format {
-        HERMES(OPEN + "\n", "arguments", "\n" + CLOSE),
-        LLAMA3_JSON("", "parameters", ""),
-        MISTRAL("[", "arguments", "]");
+        HERMES(OPEN + "\n", "arguments", "\n" + CLOSE + "\n" + OPEN + "\n", "\n" + CLOSE),
+        LLAMA3_JSON("", "parameters", "; ", ""),
+        MISTRAL("[", "arguments", ", ", "]");
 
         private static final Pattern HERMES_BLOCK = Pattern.compile(Pattern.quote(OPEN) + "(.*?)(?:" + Pattern.quote(CLOSE) + "|$)",
                 Pattern.DOTALL);
 
-        /** How a forced call is written: its opening, the key of its arguments, its closing. */
-        final String before, argumentsKey, after;
+        /** How forced calls are written: their opening, the key of the arguments, what goes between two calls, the closing. */
+        final String before, argumentsKey, separator, after;
 
-        Format(String before, String argumentsKey, String after) {
+        Format(String before, String argumentsKey, String separator, String after) {
             this.before = before;
             this.argumentsKey = argumentsKey;
+            this.separator = separator;
             this.after = after;
         }
 

@@ -313,6 +313,23 @@ class JsonMachineTest {
         assertNull(tooShort.read('"'), "a pattern that cannot reach the least length never opens");
     }
 
+    /** Several calls where one may be made: one to the most, each two apart by the separator, the closing text last. */
+    @Test
+    void aRepetitionTakesOneToItsMostValuesBetweenItsSeparators() throws Exception {
+        JsonShape call = JsonSchemas.compile(STRICT.readTree("{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\"}}}"));
+        JsonMachine.State hermes = JsonMachine.State.repeated("<c>", call, "</c><c>", "</c>", 3);
+        assertTrue(accepts(hermes, "<c>{\"n\":1}</c>"));
+        assertTrue(accepts(hermes, "<c>{\"n\":1}</c><c>{}</c><c>{\"n\":3}</c>"));
+        assertFalse(accepts(hermes, "<c>{}</c><c>{}</c><c>{}</c><c>{}</c>"), "at most three");
+        assertFalse(accepts(hermes, "<c></c>"), "at least one");
+        assertFalse(accepts(hermes, "<c>{}</c><c>"));
+        JsonMachine.State llama = JsonMachine.State.repeated("", call, "; ", "", 2);
+        assertTrue(accepts(llama, "{\"n\":1}"));
+        assertTrue(accepts(llama, "{\"n\":1}; {}"));
+        assertFalse(accepts(llama, "{\"n\":1}; "));
+        assertFalse(accepts(llama, "{}; {}; {}"));
+    }
+
     /** Tuples (pydantic's Tuple[int, str] as prefixItems; older drafts' items as an array with additionalItems). */
     @Test
     void tuplesHoldEachItemToItsOwnShape() throws Exception {
