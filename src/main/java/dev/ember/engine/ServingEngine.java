@@ -120,6 +120,11 @@ public final class ServingEngine implements AutoCloseable {
         return tokenizer;
     }
 
+    /** The model's vocabulary: the rows of its logits, which may be more than the tokenizer's tokens (padded). */
+    public int vocabSize() {
+        return engine.runner().config().vocabSize();
+    }
+
     /** The tokens that end a request (unless it ignores them): the model's end-of-sequence ids and the tokenizer's. */
     public Set<Integer> endOfSequenceIds() {
         return LlmEngine.endOfSequenceIds(engine.runner().config(), tokenizer);

@@ -9,6 +9,7 @@ import dev.ember.EmberException;
 import dev.ember.engine.ServingEngine;
 import dev.ember.grammar.Grammars;
 import dev.ember.sampling.AllowedTokens;
+import dev.ember.sampling.BadWords;
 import dev.ember.sampling.OutputGrammar;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.ChatMessage;
@@ -49,7 +50,7 @@ final class RequestReader implements AutoCloseable {
             "include_stop_str_in_output", "skip_special_tokens", "prompt_logprobs", "store", "metadata", "service_tier",
             "safety_identifier", "prompt_cache_key",
             "add_special_tokens", "truncate_prompt_tokens", "guided_decoding_backend", "allowed_token_ids", "request_id",
-            "return_token_ids"),
+            "return_token_ids", "bad_words"),
             OutputConstraints.FIELDS.stream()).collect(Collectors.toUnmodifiableSet());
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
@@ -179,6 +180,13 @@ final class RequestReader implements AutoCloseable {
             }
             grammar = new AllowedTokens(allowed);
         }
+        if (fields.has("bad_words")) {
+            if (grammar != null) {
+                throw ApiException.invalid("bad_words", "bad_words with structured output, a forced tool call or "
+                        + "allowed_token_ids: those decide which tokens may come");
+            }
+            grammar = badWords(fields.strings("bad_words"));
+        }
         // Mistral writes its calls after a special token, [TOOL_CALLS], which the text must keep to be read (as in vLLM).
         boolean skipSpecialTokens = fields.bool("skip_special_tokens", true)
                 && !(tools != null && tools.parsed() && tools.format() == ToolCalls.Format.MISTRAL);
@@ -206,6 +214,26 @@ final class RequestReader implements AutoCloseable {
         return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs,
                 tools != null && tools.parsed() ? tools : null, continuousUsage, id,
                 kind != CompletionEndpoint.Kind.CHAT || fields.bool("include_reasoning", true), fields.bool("return_token_ids", false));
+    }
+
+    /**
+     * vLLM's {@code bad_words}: each word's tokens, as written and after a space (the word inside a text), unless the
+     * space makes no token of its own difference; an empty list bans nothing.
+     */
+    private OutputGrammar badWords(List<String> words) throws InterruptedException {
+        List<int[]> sequences = new ArrayList<>();
+        for (String word : words) {
+            if (word.isBlank()) {
+                throw ApiException.invalid("bad_words", "bad_words holds an empty word");
+            }
+            int[] alone = encoder.encode(word.strip(), false, "bad_words");
+            int[] inside = encoder.encode(" " + word.strip(), false, "bad_words");
+            sequences.add(alone);
+            if (!Arrays.equals(alone, inside) && inside.length > 0) {
+                sequences.add(inside);
+            }
+        }
+        return sequences.isEmpty() ? null : new BadWords(sequences, engine.vocabSize());
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */

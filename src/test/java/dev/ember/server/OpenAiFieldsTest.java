@@ -611,6 +611,30 @@ class OpenAiFieldsTest {
                 "ember-tiny's file sets only do_sample");
     }
 
+    /** vLLM's bad_words: the word's token sequences (alone and after a space) never come, where they came before. */
+    @Test
+    void badWordsAreNeverGenerated() throws Exception {
+        String prompt = "To install a package on Debian,";
+        String free = alone(prompt, 40).text();
+        assertTrue(free.contains(" package"), free);
+        int[] banned = tokenizer.encode(" package", false);
+        ObjectNode body = greedy(prompt, 40).put("return_token_ids", true);
+        body.putArray("bad_words").add("package");
+        JsonNode choice = ok("/v1/completions", body).at("/choices/0");
+        int[] ids = JSON.convertValue(choice.get("token_ids"), int[].class);
+        for (int i = 0; i + banned.length <= ids.length; i++) {
+            assertFalse(java.util.Arrays.equals(java.util.Arrays.copyOfRange(ids, i, i + banned.length), banned),
+                    "the banned tokens at " + i + ": " + choice);
+        }
+        assertNotEquals(free, choice.get("text").asText());
+        ObjectNode both = greedy(prompt, 4);
+        both.putArray("bad_words").add("x");
+        both.putArray("guided_choice").add("a");
+        HttpResponse<String> refused = OpenAiServerTest.postTo(base + "/v1/completions", both.toString());
+        assertEquals(400, refused.statusCode());
+        assertEquals("bad_words", OpenAiServerTest.assertErrorBody(refused).at("/error/param").asText());
+    }
+
     @Test
     void logitBiasForcesAToken() throws Exception {
         int forced = tokenizer.encode(" LORD", false)[0];
