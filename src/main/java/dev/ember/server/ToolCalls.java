@@ -790,6 +790,13 @@ final class ToolCalls {
         String key = format.argumentsKey;
         JsonNode name = call == null ? null : call.get("name");
         JsonNode arguments = call == null ? null : call.has(key) ? call.get(key) : call.get(key.equals("arguments") ? "parameters" : "arguments");
+        if (arguments != null && arguments.isTextual()) {  // some models write the arguments as OpenAI sends them: JSON text
+            try {
+                arguments = JSON.readTree(arguments.asText());
+            } catch (JsonProcessingException e) {
+                return null;
+            }
+        }
         if (name == null || !name.isTextual() || arguments == null || !arguments.isObject()) {
             return null;
         }

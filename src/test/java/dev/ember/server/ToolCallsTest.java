@@ -31,6 +31,14 @@ class ToolCallsTest {
         assertTrue(parsed.calls().get(0).id().startsWith("chatcmpl-tool-"));
     }
 
+    /** Arguments written as JSON text (as OpenAI sends them back) are read as the object they hold. */
+    @Test
+    void argumentsWrittenAsJsonTextAreTheObjectTheyHold() {
+        ToolCalls.Parsed parsed = ToolCalls.Format.HERMES.parse("<tool_call>{\"name\": \"w\", \"arguments\": \"{\\\"c\\\": 1}\"}</tool_call>");
+        assertEquals("{\"c\":1}", parsed.calls().getFirst().arguments());
+        assertTrue(ToolCalls.Format.HERMES.parse("<tool_call>{\"name\": \"w\", \"arguments\": \"not json\"}</tool_call>").calls().isEmpty());
+    }
+
     @Test
     void aCallAloneHasNoContentAndAnUnclosedLastBlockCountsWhenWhole() {
         ToolCalls.Parsed parsed = ToolCalls.Format.HERMES.parse("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": [1, 2]}}\n");
