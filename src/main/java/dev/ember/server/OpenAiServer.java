@@ -290,8 +290,8 @@ public final class OpenAiServer implements AutoCloseable {
 
     /**
      * Sends {@code requests} requests to this server over the loopback, {@code concurrency} at a time, and waits for
-     * their answers, before it reports ready: completions and chat, whole and streamed, and a refused one (400), of a
-     * few tokens each. Until then every path a client's request takes (Jetty, JSON, tokenizing, the engine's steps at a
+     * their answers, before it reports ready: completions, chat, responses and messages, whole and streamed, and a
+     * refused one (400), of a few tokens each. Until then every path a client's request takes (Jetty, JSON, tokenizing, the engine's steps at a
      * batch of {@code concurrency}, streaming) runs interpreted or half compiled: the first burst of clients would pay
      * for that with CPU the thread answering {@code /health} needs, and with garbage that brings a young collection
      * into the burst. {@code /health} answers 503 "warming up" meanwhile, and {@code /metrics} starts afresh after it.
@@ -318,23 +318,33 @@ public final class OpenAiServer implements AutoCloseable {
             String[] prompts = {"Hello", "The meaning of life is", "Once upon a time", "A friend in need"};
             for (int i = 0; i < requests && System.nanoTime() < deadline; i++) {
                 slots.acquire();
-                int kind = i % 5;
-                ObjectNode body = JSON.createObjectNode().put("max_tokens", 2 + i % 7).put("temperature", i % 2 == 0 ? 0 : 0.8)
-                        .put("seed", i).put("ignore_eos", true);
+                int kind = i % 7;
                 String prompt = prompts[i % prompts.length];
-                if (kind == 1 || kind == 3) {
+                ObjectNode body = JSON.createObjectNode().put("temperature", i % 2 == 0 ? 0 : 0.8);
+                String path;
+                if (kind < 5) {
+                    body.put("max_tokens", 2 + i % 7).put("seed", i).put("ignore_eos", true);
+                    if (kind == 1 || kind == 3) {
+                        body.putArray("messages").addObject().put("role", "user").put("content", prompt);
+                    } else {
+                        body.put("prompt", prompt);
+                    }
+                    if (kind == 2 || kind == 3) {
+                        body.put("stream", true).putObject("stream_options").put("include_usage", true);
+                    }
+                    if (kind == 4) {
+                        body.put("temperature", "warm");  // refused: a wrong type
+                    }
+                    path = kind == 1 || kind == 3 ? "/v1/chat/completions" : "/v1/completions";
+                } else if (kind == 5) {  // OpenAI's Responses API, whole and streamed in turn
+                    body.put("input", prompt).put("max_output_tokens", 2 + i % 7).put("stream", i / 7 % 2 == 1);
+                    path = "/v1/responses";
+                } else {  // Anthropic's Messages API
+                    body.put("max_tokens", 2 + i % 7).put("stream", i / 7 % 2 == 1);
                     body.putArray("messages").addObject().put("role", "user").put("content", prompt);
-                } else {
-                    body.put("prompt", prompt);
+                    path = "/v1/messages";
                 }
-                if (kind == 2 || kind == 3) {
-                    body.put("stream", true).putObject("stream_options").put("include_usage", true);
-                }
-                if (kind == 4) {
-                    body.put("temperature", "warm");  // refused: a wrong type
-                }
-                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(loopback
-                                + (kind == 1 || kind == 3 ? "/v1/chat/completions" : "/v1/completions")))
+                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(loopback + path))
                         .timeout(Duration.ofNanos(Math.max(deadline - System.nanoTime(), 0)).plusSeconds(30))
                         .header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
