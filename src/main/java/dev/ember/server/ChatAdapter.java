@@ -47,7 +47,7 @@ abstract class ChatAdapter {
         }
         ObjectNode chatRequest = chatRequest(request);
         CompletionRequest read = chat.reader().read(new RequestFields(chatRequest), CompletionEndpoint.Kind.CHAT);
-        chat.handle(answer(exchange, request, chatRequest, request.bool("stream", false)), read, CompletionEndpoint.Kind.CHAT);
+        chat.handle(answer(exchange, request, chatRequest, read, request.bool("stream", false)), read, CompletionEndpoint.Kind.CHAT);
     }
 
     /**
@@ -103,6 +103,7 @@ abstract class ChatAdapter {
     /** The chat completion {@code request} asks for, each of its fields already among those taken. */
     abstract ObjectNode chatRequest(RequestFields request);
 
-    /** Where the chat completion's answer goes, {@code streamed} or whole, written in the API's shape. */
-    abstract CompletionEndpoint.Answer answer(Exchange exchange, RequestFields request, ObjectNode chatRequest, boolean streamed);
+    /** Where the chat completion ({@code read}) answers, {@code streamed} or whole, written in the API's shape. */
+    abstract CompletionEndpoint.Answer answer(Exchange exchange, RequestFields request, ObjectNode chatRequest, CompletionRequest read,
+                                              boolean streamed);
 }

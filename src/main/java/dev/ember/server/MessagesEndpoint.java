@@ -32,10 +32,11 @@ final class MessagesEndpoint extends ChatAdapter {
     }
 
     @Override
-    CompletionEndpoint.Answer answer(Exchange exchange, RequestFields fields, ObjectNode request, boolean streamed) {
+    CompletionEndpoint.Answer answer(Exchange exchange, RequestFields fields, ObjectNode request, CompletionRequest read,
+                                     boolean streamed) {
         String id = "msg_" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         List<String> stops = fields.strings("stop_sequences");
-        return streamed ? new Streamed(exchange, id, stops) : new Whole(exchange, id, stops);
+        return streamed ? new Streamed(exchange, id, stops, read.promptTokens()) : new Whole(exchange, id, stops);
     }
 
     /**
@@ -271,12 +272,15 @@ final class MessagesEndpoint extends ChatAdapter {
         private JsonNode stopReason;
         private JsonNode usage;
         private boolean failed;
+        /** The prompt's tokens, which the message's start already says (its output's come at the end). */
+        private final int promptTokens;
 
-        Streamed(Exchange exchange, String id, List<String> stops) {
+        Streamed(Exchange exchange, String id, List<String> stops, int promptTokens) {
             this.exchange = exchange;
             this.events = new TypedEvents(exchange, json, false);
             this.id = id;
             this.stops = stops;
+            this.promptTokens = promptTokens;
         }
 
         @Override
@@ -290,7 +294,7 @@ final class MessagesEndpoint extends ChatAdapter {
             ObjectNode start = message(id, modelName);
             start.putNull("stop_reason");
             start.putNull("stop_sequence");
-            start.set("usage", usage(null));
+            start.set("usage", usage(null).put("input_tokens", promptTokens));
             events.event("message_start").set("message", start);
             events.flush();
         }

@@ -35,7 +35,8 @@ final class ResponsesEndpoint extends ChatAdapter {
     }
 
     @Override
-    CompletionEndpoint.Answer answer(Exchange exchange, RequestFields fields, ObjectNode request, boolean streamed) {
+    CompletionEndpoint.Answer answer(Exchange exchange, RequestFields fields, ObjectNode request, CompletionRequest read,
+                                     boolean streamed) {
         Shape shape = new Shape("resp_" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong()),
                 System.currentTimeMillis() / 1000, echoed(fields, request));
         return streamed ? new Streamed(exchange, shape) : new Whole(exchange, shape);

@@ -84,6 +84,8 @@ class MessagesEndpointTest {
         events.stream().filter(e -> e.get("type").asText().equals("content_block_delta"))
                 .forEach(e -> text.append(e.at("/delta/text").asText()));
         assertEquals(expected, text.toString());
+        assertEquals(message.at("/usage/input_tokens").asInt(), events.getFirst().at("/message/usage/input_tokens").asInt(),
+                "the start says the prompt's tokens");
         JsonNode delta = events.get(events.size() - 2);
         assertEquals("max_tokens", delta.at("/delta/stop_reason").asText());
         assertEquals(10, delta.at("/usage/output_tokens").asInt());
