@@ -166,12 +166,13 @@ public final class ModelLoader {
                     src.required(p + "mlp.down_proj.weight", h, ff)));
         }
         Tensor finalNorm = src.required("model.norm.weight", h);
+        // Tied embeddings use the embedding even where the checkpoint also holds an lm_head, as transformers and vLLM
+        // do: the file's copy is ignored (it is the same matrix when saved from a tied model) and not stored twice.
         Tensor lmHead = src.optional("lm_head.weight", v, h);
-        if (lmHead == null) {
-            if (!c.tieWordEmbeddings()) {
-                throw new EmberException(dir + ": tensor lm_head.weight is missing and config.json does not tie word embeddings");
-            }
+        if (c.tieWordEmbeddings()) {
             lmHead = embedding;
+        } else if (lmHead == null) {
+            throw new EmberException(dir + ": tensor lm_head.weight is missing and config.json does not tie word embeddings");
         }
         src.requireAllUsed();
         return new Model(dir, c, embedding, layers, finalNorm, lmHead, arena);

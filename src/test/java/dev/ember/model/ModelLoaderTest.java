@@ -134,6 +134,25 @@ class ModelLoaderTest {
      * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight, and
      * Mistral's consolidated.safetensors beside HF's files is not read.
      */
+    /** Tied embeddings take the embedding even where the file also holds an lm_head, as transformers and vLLM do. */
+    @Test
+    void tiedEmbeddingsIgnoreTheCheckpointsOwnLmHead() throws IOException {
+        ModelConfig tied = new ModelConfig(Architecture.QWEN2, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
+                10000, new RopeScaling.None(), true, true, 0, 1, List.of(2), DType.BF16);
+        try (Model original = RandomWeights.create(tied, DType.BF16, 5);
+             Model other = RandomWeights.create(CONFIG, DType.BF16, 6)) {
+            List<Tensor> withHead = new ArrayList<>(original.tensors().toList());
+            withHead.add(other.lmHead());
+            Files.writeString(dir.resolve("config.json"), configJson(tied));
+            SafeTensorsWriter.write(dir.resolve("model.safetensors"), withHead);
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertSame(loaded.embedding(), loaded.lmHead());
+                assertEquals(-1, original.embedding().data().mismatch(loaded.lmHead().data()), "lm_head is not the embedding");
+                assertEquals(original.weightBytes(), loaded.weightBytes(), "the tied matrix is counted once");
+            }
+        }
+    }
+
     @Test
     void tensorsTheConfigDoesNotAccountForAreRefusedByName() throws IOException {
         ModelConfig threeLayers = new ModelConfig(Architecture.QWEN2, 32, 64, 3, 4, 2, 8, 50, 128, 1e-6,
