@@ -55,7 +55,7 @@ final class CompletionEndpoint {
                        ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults);
+        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults, reasoning);
         this.modelName = modelNames.getFirst();
         this.json = json;
         this.aborting = aborting;

@@ -15,7 +15,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code POST /v1/messages}, Anthropic's Messages API, as vLLM and llama.cpp's server answer it: the request is read into
  * the chat completion it asks for ({@code system}, the messages' text, {@code tool_use} and {@code tool_result} blocks as
  * calls and tool messages, {@code thinking} blocks as the turn's reasoning, {@code tools} with their
- * {@code input_schema}, {@code tool_choice} auto / any / tool / none, {@code stop_sequences}), which runs as any chat
+ * {@code input_schema}, {@code tool_choice} auto / any / tool / none, {@code stop_sequences}, {@code thinking} as the
+ * template's switch and a budget), which runs as any chat
  * request does, and its answer is written back as a message of content blocks (thinking, text, tool_use) with Anthropic's
  * {@code stop_reason}, or streamed as its events ({@code message_start}, {@code content_block_start},
  * {@code content_block_delta} with {@code text_delta}, {@code input_json_delta} or {@code thinking_delta},
@@ -51,7 +52,7 @@ final class MessagesEndpoint extends ChatAdapter {
         counted.put("max_tokens", 1);
         counted.remove(List.of("stream", "stop_sequences", "temperature", "top_p", "top_k"));
         ObjectNode request = chatRequest(new RequestFields(counted));
-        request.remove("max_tokens");
+        request.remove(List.of("max_tokens", "thinking_token_budget"));
         CompletionRequest read = chat.reader().read(new RequestFields(request), CompletionEndpoint.Kind.CHAT);
         return json.createObjectNode().put("input_tokens", read.prompts().getFirst().length);
     }
@@ -62,11 +63,10 @@ final class MessagesEndpoint extends ChatAdapter {
         if (!fields.has("max_tokens")) {
             throw ApiException.invalid("max_tokens", "max_tokens is required");
         }
-        if (fields.has("thinking") && !"disabled".equals(fields.node("thinking").path("type").asText())) {
-            throw ApiException.invalid("thinking", "thinking " + fields.node("thinking") + " is not supported: how a model "
-                    + "thinks is its chat template's, and a reasoning parser gives its thinking as thinking blocks");
-        }
         ObjectNode request = json.createObjectNode();
+        if (fields.has("thinking")) {
+            thinking(fields.node("thinking"), request);
+        }
         for (String same : new String[] {"model", "max_tokens", "stream", "temperature", "top_p", "top_k", "service_tier"}) {
             if (fields.has(same)) {
                 request.set(same, fields.node(same));
@@ -102,6 +102,31 @@ final class MessagesEndpoint extends ChatAdapter {
             }
         }
         return request;
+    }
+
+    /**
+     * Anthropic's {@code thinking} as the chat request's: {@code enabled} (with its {@code budget_tokens}) and
+     * {@code adaptive} turn the template's {@code enable_thinking} on (Qwen3's), {@code disabled} turns it off; a budget
+     * closes the thinking after that many tokens (vLLM's {@code thinking_token_budget}, which needs the server's reasoning
+     * parser). As in Anthropic's API, the thinking counts towards max_tokens.
+     */
+    private void thinking(JsonNode thinking, ObjectNode request) {
+        String type = thinking.path("type").asText();
+        switch (type) {
+            case "enabled" -> {
+                JsonNode budget = thinking.path("budget_tokens");
+                if (!budget.isIntegralNumber() || !budget.canConvertToInt() || budget.asInt() < 0) {
+                    throw ApiException.invalid("thinking.budget_tokens", "thinking {\"type\": \"enabled\"} needs "
+                            + "budget_tokens, a non-negative integer, got " + RequestFields.describe(budget));
+                }
+                request.putObject("chat_template_kwargs").put("enable_thinking", true);
+                request.put("thinking_token_budget", budget.asInt());
+            }
+            case "adaptive" -> request.putObject("chat_template_kwargs").put("enable_thinking", true);
+            case "disabled" -> request.putObject("chat_template_kwargs").put("enable_thinking", false);
+            default -> throw ApiException.invalid("thinking", "thinking must be {\"type\": \"enabled\" | \"adaptive\" | "
+                    + "\"disabled\"}, got " + RequestFields.describe(thinking));
+        }
     }
 
     /**

@@ -11,6 +11,7 @@ import dev.ember.grammar.Grammars;
 import dev.ember.sampling.AllowedTokens;
 import dev.ember.sampling.BadWords;
 import dev.ember.sampling.OutputGrammar;
+import dev.ember.sampling.ThinkingFirst;
 import dev.ember.sampling.SamplingParams;
 import dev.ember.tokenizer.ChatMessage;
 import dev.ember.tokenizer.ChatOptions;
@@ -55,7 +56,7 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
-            "modalities", "include_reasoning");
+            "modalities", "include_reasoning", "thinking_token_budget");
     /**
      * vLLM's fields that can only take their default here, taken at it (older clients, vLLM's own benchmarks among
      * them, send them by habit) and refused at any other value.
@@ -74,15 +75,21 @@ final class RequestReader implements AutoCloseable {
     private final OutputConstraints constraints;
     private final ToolCalls.Format toolCalls;
     private final Map<String, Double> samplingDefaults;
+    /** How a chat answer's thinking is told from it (null: it is not), and its tags' tokens (null where not tokens). */
+    private final Reasoning reasoning;
+    private final int[] thinkingTags;
 
     /**
      * @param modelNames       the model's name, then the further names requests may give it
      * @param toolCalls        the format calls are read in; null for the one the model's chat template teaches
      * @param samplingDefaults sampling values for requests that leave them out (the model's generation config), by
      *                         their fields' names; OpenAI's and vLLM's defaults for the rest
+     * @param reasoning        how a chat answer's thinking is told from it; null where it is not
      */
     RequestReader(ServingEngine engine, List<String> modelNames, ObjectMapper json, ToolCalls.Format toolCalls,
-                  Map<String, Double> samplingDefaults) {
+                  Map<String, Double> samplingDefaults, Reasoning reasoning) {
+        this.reasoning = reasoning;
+        this.thinkingTags = thinkingTags(reasoning, engine.tokenizer());
         this.samplingDefaults = Map.copyOf(samplingDefaults);
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
@@ -187,6 +194,9 @@ final class RequestReader implements AutoCloseable {
             }
             grammar = badWords(fields.strings("bad_words"));
         }
+        if (kind == CompletionEndpoint.Kind.CHAT) {
+            grammar = thinkingFirst(fields, grammar, structured, prompts.getFirst());
+        }
         // Mistral writes its calls after a special token, [TOOL_CALLS], which the text must keep to be read (as in vLLM).
         boolean skipSpecialTokens = fields.bool("skip_special_tokens", true)
                 && !(tools != null && tools.parsed() && tools.format() == ToolCalls.Format.MISTRAL);
@@ -214,6 +224,57 @@ final class RequestReader implements AutoCloseable {
         return new CompletionRequest(prompts, params, n, bestOf, stream, includeUsage, echo, generates, logprobs, promptLogprobs,
                 tools != null && tools.parsed() ? tools : null, continuousUsage, id,
                 kind != CompletionEndpoint.Kind.CHAT || fields.bool("include_reasoning", true), fields.bool("return_token_ids", false));
+    }
+
+    /**
+     * The grammar of a chat answer that may think first: with a reasoning parser whose tags are tokens of their own, an
+     * answer held to a grammar (structured output, a forced call) is held to it only after the thinking, as vLLM holds
+     * it, and vLLM's {@code thinking_token_budget} closes the thinking after that many tokens. Otherwise the grammar
+     * as it is, which holds the output from its first token.
+     */
+    private OutputGrammar thinkingFirst(RequestFields fields, OutputGrammar grammar, boolean structured, int[] prompt) {
+        boolean budgeted = fields.has("thinking_token_budget");
+        int budget = budgeted ? (int) fields.integer("thinking_token_budget", 0, 0, Integer.MAX_VALUE - 1) : ThinkingFirst.UNLIMITED;
+        if (budgeted && thinkingTags == null) {
+            throw ApiException.invalid("thinking_token_budget", reasoning == null
+                    ? "a thinking budget needs the server's reasoning parser (--reasoning-parser qwen3 or deepseek_r1) to "
+                    + "know where the thinking ends"
+                    : "a thinking budget needs the thinking tags " + Reasoning.OPEN + " and " + Reasoning.CLOSE
+                    + " to be tokens of their own, and this tokenizer splits them");
+        }
+        if (budgeted && grammar != null && !structured) {
+            throw ApiException.invalid("thinking_token_budget", "thinking_token_budget with allowed_token_ids or bad_words: "
+                    + "those hold the thinking too");
+        }
+        if (thinkingTags == null || !budgeted && !structured) {
+            return grammar;
+        }
+        return new ThinkingFirst(grammar, thinkingTags[0], thinkingTags[1], budget, thinkingStart(prompt), engine.vocabSize(),
+                engine.endOfSequenceIds());
+    }
+
+    /**
+     * Where an answer begins, as the reasoning parser reads it: DeepSeek-R1's templates open the thinking in the prompt;
+     * Qwen3 opens it itself, unless the prompt closed it already (its template's {@code enable_thinking: false}).
+     */
+    private ThinkingFirst.Start thinkingStart(int[] prompt) {
+        if (reasoning == Reasoning.DEEPSEEK_R1) {
+            return ThinkingFirst.Start.THINKING;
+        }
+        int last = prompt.length - 1;
+        while (last >= 0 && tokenizer.decode(new int[] {prompt[last]}, false).isBlank()) {
+            last--;
+        }
+        return last >= 0 && prompt[last] == thinkingTags[1] ? ThinkingFirst.Start.ANSWERING : ThinkingFirst.Start.MAY_THINK;
+    }
+
+    /** The thinking tags' tokens, opening then closing, where the reasoning parser has tags that are tokens of their own. */
+    private static int[] thinkingTags(Reasoning reasoning, Tokenizer tokenizer) {
+        if (reasoning == null) {
+            return null;
+        }
+        int[] open = tokenizer.encode(Reasoning.OPEN, false), close = tokenizer.encode(Reasoning.CLOSE, false);
+        return open.length == 1 && close.length == 1 ? new int[] {open[0], close[0]} : null;
     }
 
     /**

@@ -143,12 +143,34 @@ class MessagesEndpointTest {
         assertTrue(ok("/v1/messages/count_tokens", body).get("input_tokens").asInt() > plain + 20, "the tools are in the prompt");
     }
 
+    /**
+     * thinking is the template's switch (Qwen3's enable_thinking): disabled writes the closed empty thinking into the
+     * prompt, adaptive and enabled leave the model to open it; a budget is counted as no prompt token.
+     */
+    @Test
+    void thinkingTurnsTheTemplatesThinkingOnOrOff() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("model", "qwen3-random");
+        body.putArray("messages").addObject().put("role", "user").put("content", "Is it raining?");
+        int plain = ok("/v1/messages/count_tokens", body).get("input_tokens").asInt();
+        body.putObject("thinking").put("type", "adaptive");
+        assertEquals(plain, ok("/v1/messages/count_tokens", body).get("input_tokens").asInt());
+        body.putObject("thinking").put("type", "enabled").put("budget_tokens", 2048);
+        assertEquals(plain, ok("/v1/messages/count_tokens", body).get("input_tokens").asInt());
+        body.putObject("thinking").put("type", "disabled");
+        int off = ok("/v1/messages/count_tokens", body).get("input_tokens").asInt();
+        assertTrue(off > plain, "the closed empty thinking is in the prompt: " + off + " against " + plain);
+        JsonNode message = ok("/v1/messages", body.put("max_tokens", 3));
+        assertEquals(off, message.at("/usage/input_tokens").asInt(), message.toString());
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             max_tokens            | {"messages": [{"role": "user", "content": "hi"}]}
             messages[0].role      | {"max_tokens": 4, "messages": [{"role": "system", "content": "hi"}]}
             messages[0].content[0] | {"max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}
-            thinking              | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 1024}}
+            thinking_token_budget | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled", "budget_tokens": 1024}}
+            thinking.budget_tokens | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "enabled"}}
+            thinking              | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "sometimes"}}
             tools[0]              | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
             tool_choice           | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "tool_choice": {"type": "some"}}
             container             | {"max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "container": "c"}""")

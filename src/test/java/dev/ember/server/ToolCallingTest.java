@@ -3,6 +3,7 @@ package dev.ember.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.tokenizer.Tokenizer;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,7 +45,10 @@ class ToolCallingTest {
     }
 
     private static ObjectNode request(Object toolChoice, boolean stream) throws Exception {
-        ObjectNode body = JSON.createObjectNode().put("max_tokens", 120).put("temperature", 1.0).put("seed", 3).put("stream", stream);
+        // The server's reasoning parser holds a call to its grammar after the thinking, which a random model may open
+        // and would never close: the budget closes it.
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 120).put("temperature", 1.0).put("seed", 3).put("stream", stream)
+                .put("thinking_token_budget", 8);
         body.putArray("messages").addObject().put("role", "user").put("content", "What is the weather in Oslo?");
         body.set("tools", JSON.readTree(TOOLS));
         if (toolChoice != null) {
@@ -295,6 +299,8 @@ class ToolCallingTest {
         ObjectNode body = JSON.createObjectNode().put("max_tokens", 60).put("temperature", 0);
         body.putArray("messages").addObject().put("role", "user").put("content", "Yes?");
         body.putArray("guided_choice").add("<think>\nA short thought.\n</think>\n\nYes, indeed.");
+        // With the template's thinking on, the choice would hold only the answer after the model's own thinking.
+        body.putObject("chat_template_kwargs").put("enable_thinking", false);
         JsonNode message = JSON.readTree(post(body).body()).at("/choices/0/message");
         assertEquals("\nA short thought.\n", message.get("reasoning_content").asText(), message.toString());
         assertEquals("Yes, indeed.", message.get("content").asText());
@@ -311,6 +317,50 @@ class ToolCallingTest {
         }
         assertEquals("\nA short thought.\n", reasoning.toString());
         assertEquals("Yes, indeed.", content.toString());
+    }
+
+    /**
+     * With the reasoning parser, a schema holds the answer after the thinking, as vLLM holds it, and vLLM's
+     * thinking_token_budget closes the thinking after that many tokens: a random model pushed to think (its opening tag
+     * favoured) thinks exactly the budget, then answers in the schema; with the template's thinking off, the schema holds
+     * from the first token.
+     */
+    @Test
+    void aSchemaHoldsTheAnswerAfterTheThinkingAndABudgetEndsIt() throws Exception {
+        Tokenizer tokenizer = TokenizerFixtures.tokenizer("qwen3");
+        int open = tokenizer.encode("<think>", false)[0], close = tokenizer.encode("</think>", false)[0];
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 200).put("temperature", 0).put("return_token_ids", true)
+                .put("thinking_token_budget", 5);
+        body.putArray("messages").addObject().put("role", "user").put("content", "Yes or no?");
+        body.putObject("logit_bias").put(String.valueOf(open), 100);
+        body.set("response_format", JSON.readTree("""
+                {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object",
+                 "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"], "additionalProperties": false}}}"""));
+
+        JsonNode choice = JSON.readTree(post(body).body()).at("/choices/0");
+        int[] tokens = JSON.treeToValue(choice.get("token_ids"), int[].class);
+        assertEquals(open, tokens[0], choice.toString());
+        for (int i = 1; i <= 5; i++) {
+            assertNotEquals(close, tokens[i], "the budget's five tokens: " + choice);
+        }
+        assertEquals(close, tokens[6], "the budget closes the thinking: " + choice);
+        assertTrue(choice.at("/message/reasoning_content").isTextual(), choice.toString());
+        JsonNode answer = JSON.readTree(choice.at("/message/content").asText());
+        assertTrue(Set.of("yes", "no").contains(answer.path("answer").asText()) && answer.size() == 1, choice.toString());
+        assertEquals("stop", choice.get("finish_reason").asText());
+
+        body.putObject("chat_template_kwargs").put("enable_thinking", false);
+        choice = JSON.readTree(post(body).body()).at("/choices/0");
+        assertNotEquals(open, choice.at("/token_ids/0").asInt(), "the thinking was closed in the prompt: " + choice);
+        assertFalse(choice.at("/message/reasoning_content").isTextual(), choice.toString());
+        answer = JSON.readTree(choice.at("/message/content").asText());
+        assertTrue(Set.of("yes", "no").contains(answer.path("answer").asText()), choice.toString());
+
+        body.remove("response_format");
+        body.putArray("bad_words").add("rain");
+        HttpResponse<String> refused = post(body);
+        assertEquals(400, refused.statusCode(), refused.body());
+        assertEquals("thinking_token_budget", JSON.readTree(refused.body()).at("/error/param").asText());
     }
 
     @Test
