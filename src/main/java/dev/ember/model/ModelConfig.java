@@ -131,6 +131,7 @@ public record ModelConfig(
         switch (ropeScaling) {
             case RopeScaling.None none -> { }
             case RopeScaling.Linear l -> c.putObject("rope_scaling").put("rope_type", "linear").put("factor", l.factor());
+            case RopeScaling.Dynamic d -> c.putObject("rope_scaling").put("rope_type", "dynamic").put("factor", d.factor());
             case RopeScaling.Llama3 l -> c.putObject("rope_scaling").put("rope_type", "llama3").put("factor", l.factor())
                     .put("low_freq_factor", l.lowFreqFactor()).put("high_freq_factor", l.highFreqFactor())
                     .put("original_max_position_embeddings", l.originalMaxPositions());
@@ -237,11 +238,12 @@ public record ModelConfig(
         return switch (type) {
             case "default" -> new RopeScaling.None();
             case "linear" -> new RopeScaling.Linear(s.path("factor").asDouble());
+            case "dynamic" -> new RopeScaling.Dynamic(s.path("factor").asDouble());
             case "llama3" -> new RopeScaling.Llama3(s.path("factor").asDouble(), s.path("low_freq_factor").asDouble(),
                     s.path("high_freq_factor").asDouble(), s.path("original_max_position_embeddings").asInt());
             case "yarn" -> parseYarn(s, maxPositions);
             default -> throw new EmberException("config.json: rope scaling type \"" + type
-                    + "\" is not supported (default, linear, llama3, yarn)");
+                    + "\" is not supported (default, linear, dynamic, llama3, yarn)");
         };
     }
 

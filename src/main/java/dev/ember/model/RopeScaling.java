@@ -11,6 +11,16 @@ public sealed interface RopeScaling {
     record Linear(double factor) implements RopeScaling {
     }
 
+    /**
+     * Dynamic NTK scaling (HF "dynamic"): transformers recomputes the frequencies with a larger base once a sequence
+     * passes the original context, {@code base * (factor * length / original - (factor - 1))^(d / (d - 2))}, and keeps
+     * the plain ones within it. A cached key keeps the frequencies it was rotated with, so beyond the original context
+     * transformers' own outputs depend on how the sequence was fed; Ember keeps such a model to its original context
+     * (config.json's max_position_embeddings), where both compute the plain frequencies exactly.
+     */
+    record Dynamic(double factor) implements RopeScaling {
+    }
+
     /** Llama 3.1's piecewise scaling of the low frequencies (HF "llama3"). */
     record Llama3(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) implements RopeScaling {
     }
@@ -55,6 +65,7 @@ public sealed interface RopeScaling {
         }
         switch (this) {
             case None n -> { }
+            case Dynamic d -> { }
             case Linear l -> {
                 for (int i = 0; i < half; i++) {
                     inv[i] /= l.factor();

@@ -84,15 +84,32 @@ class ModelConfigTest {
         }
     }
 
+    /**
+     * Dynamic NTK scaling computes transformers' plain frequencies within the original context, which stays the model's
+     * (its 4.x "type" and 5.x "rope_parameters" spellings alike).
+     */
+    @Test
+    void dynamicScalingKeepsThePlainFrequenciesWithinTheOriginalContext() throws Exception {
+        String body = "\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100,\"max_position_embeddings\":2048";
+        ModelConfig v4 = parse("{" + body + ",\"rope_theta\":10000,\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":4.0}}");
+        ModelConfig v5 = parse("{" + body + ",\"rope_parameters\":{\"rope_type\":\"dynamic\",\"factor\":4.0,\"rope_theta\":10000}}");
+        assertEquals(new RopeScaling.Dynamic(4), v4.ropeScaling());
+        assertEquals(v4, v5);
+        assertEquals(2048, v4.maxPositions(), "the original context");
+        assertArrayEquals(new RopeScaling.None().inverseFrequencies(16, 10000), v4.ropeScaling().inverseFrequencies(16, 10000));
+        assertEquals(v4, ModelConfig.parse(new ObjectMapper().readTree(v4.toJson())), "written and read back");
+    }
+
     @Test
     void partialRotaryUnknownScalingsAndQuantizedCheckpointsAreRefusedByName() {
         String body = "\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
                 + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
         EmberException partial = assertThrows(EmberException.class, () -> parse("{" + body + ",\"partial_rotary_factor\":0.5}"));
         assertTrue(partial.getMessage().contains("partial_rotary_factor"), partial.getMessage());
-        EmberException dynamic = assertThrows(EmberException.class,
-                () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"dynamic\",\"factor\":2.0}}"));
-        assertTrue(dynamic.getMessage().contains("\"dynamic\"") && dynamic.getMessage().contains("yarn"), dynamic.getMessage());
+        EmberException longRope = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"longrope\",\"factor\":2.0}}"));
+        assertTrue(longRope.getMessage().contains("\"longrope\"") && longRope.getMessage().contains("yarn"), longRope.getMessage());
         EmberException quantized = assertThrows(EmberException.class,
                 () -> parse("{" + body + ",\"quantization_config\":{\"quant_method\":\"fp8\",\"activation_scheme\":\"dynamic\"}}"));
         assertTrue(quantized.getMessage().contains("quantization_config (fp8) is not supported"), quantized.getMessage());
