@@ -18,8 +18,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * {@code output} items (reasoning, a message of {@code output_text}, function calls), or streamed as the API's typed
  * events ({@code response.created}, {@code response.output_text.delta}, ..., {@code response.completed}). Responses
  * are not stored: {@code previous_response_id} is refused, and a conversation goes whole in {@code input}, calls and
- * their outputs as {@code function_call} and {@code function_call_output} items. Every field is honoured or refused by
- * name.
+ * their outputs as {@code function_call} and {@code function_call_output} items. vLLM's extensions of the chat request
+ * that shape the answer pass through ({@code chat_template_kwargs}, {@code thinking_token_budget}, {@code logit_bias}).
+ * Every field is honoured or refused by name.
  */
 final class ResponsesEndpoint extends ChatAdapter {
     /** The parts a text may be given in. */
@@ -28,7 +29,7 @@ final class ResponsesEndpoint extends ChatAdapter {
             "top_p", "stream", "tools", "tool_choice", "parallel_tool_calls", "text", "store", "metadata", "user",
             "service_tier", "truncation", "previous_response_id", "reasoning", "include", "background", "seed",
             "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "safety_identifier",
-            "prompt_cache_key", "stream_options");
+            "prompt_cache_key", "stream_options", "chat_template_kwargs", "thinking_token_budget", "logit_bias");
 
     ResponsesEndpoint(CompletionEndpoint chat, ObjectMapper json, String modelName) {
         super(chat, json, modelName, "/v1/responses", FIELDS);
@@ -72,7 +73,7 @@ final class ResponsesEndpoint extends ChatAdapter {
         }
         for (String same : new String[] {"model", "temperature", "top_p", "stream", "parallel_tool_calls", "store", "metadata",
                 "user", "service_tier", "seed", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
-                "safety_identifier", "prompt_cache_key"}) {
+                "safety_identifier", "prompt_cache_key", "chat_template_kwargs", "thinking_token_budget", "logit_bias"}) {
             if (fields.has(same)) {
                 request.set(same, fields.node(same));
             }

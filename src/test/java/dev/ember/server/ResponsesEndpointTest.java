@@ -115,6 +115,21 @@ class ResponsesEndpointTest {
         assertEquals(10, last.at("/response/usage/output_tokens").asInt());
     }
 
+    /** vLLM's chat extensions pass through: the template's variables, and a bias of the logits. */
+    @Test
+    void chatTemplateVariablesAndLogitBiasPassThrough() throws Exception {
+        String base = qwen3.server().baseUrl();
+        ObjectNode request = JSON.createObjectNode().put("input", "Is it raining?").put("max_output_tokens", 3)
+                .put("temperature", 0);
+        int plain = ok(base, "/v1/responses", request).at("/usage/input_tokens").asInt();
+        request.putObject("chat_template_kwargs").put("enable_thinking", false);
+        int off = ok(base, "/v1/responses", request).at("/usage/input_tokens").asInt();
+        assertTrue(off > plain, "Qwen3's closed empty thinking is in the prompt: " + off + " against " + plain);
+        int favoured = TokenizerFixtures.tokenizer("qwen3").encode(" umbrella", false)[0];
+        request.putObject("logit_bias").put(String.valueOf(favoured), 100);
+        assertEquals(" umbrella umbrella umbrella", ok(base, "/v1/responses", request).at("/output/0/content/0/text").asText());
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             previous_response_id | {"input": "hi", "previous_response_id": "resp_1"}
