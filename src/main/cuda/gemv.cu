@@ -50,8 +50,9 @@ template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b, flo
 
 // Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
-// UNROLL: 16-byte slices of the row each lane has in flight per step (4 or 8: 8 halves the round trips of a
-// short row, 4 leaves more registers for large M; the runner times both).
+// UNROLL: 16-byte slices of the row each lane has in flight per step (4, 8 or 16: 8 halves the round trips of a
+// short row, 4 leaves more registers for large M; 16 puts a whole 8 KB row of the 8B shape in flight in one round trip,
+// with fewer warps resident at once: the runner times each).
 // WARPS: warps per column (1, 2 or 4), each taking a contiguous run of the row's steps, their sums added in shared
 // memory in the order of k. A short product (n = 4096 columns of 8 KB at the 8B shape's o projection) gives each warp
 // two round trips to memory and the whole kernel few more than that, so launch and latency weigh as much as the
@@ -99,11 +100,37 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
             }
         }
     }
-    for (; valid && at < end; at += STEP) {
-        const uint4 wv = load_streaming(row + at);
+    if constexpr (GEMV_UNROLL >= 16) {
+        // The 16-slice build's last steps (up to 15: the 8B shape's down projection, k = 14336, leaves 8) in one round
+        // trip, every load issued before the first product, summed in the loop's order. The smaller builds take theirs
+        // one step at a time, which holds fewer registers: ptxas fits their one-row entries in 32, and their speed was
+        // measured at that occupancy.
+        if (valid && at < end) {
+            uint4 wv[GEMV_UNROLL];
 #pragma unroll
-        for (int i = 0; i < M; i++) {
-            if (i < m) acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at)), acc[i]);
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                if (at + u * STEP < end) wv[u] = load_streaming(row + at + u * STEP);
+            }
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                if (at + u * STEP < end) {
+#pragma unroll
+                    for (int i = 0; i < M; i++) {
+                        if (i < m) {
+                            const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at + u * STEP));
+                            acc[i] = dot16<T>(wv[u], xv, acc[i]);
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        for (; valid && at < end; at += STEP) {
+            const uint4 wv = load_streaming(row + at);
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                if (i < m) acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at)), acc[i]);
+            }
         }
     }
 #pragma unroll
@@ -131,7 +158,8 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
 
 }  // namespace ember
 
-// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8: eight slices in flight per lane; _wN: N warps
+// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8 / _u16: eight / sixteen slices in flight per
+// lane; _wN: N warps
 // a column. 256 threads (8 warps) per block.
 #define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
 #define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
@@ -144,3 +172,4 @@ GEMV_ROW_COUNTS(4, 1, )
 GEMV_ROW_COUNTS(8, 1, _u8)
 GEMV_ROW_COUNTS(8, 2, _u8_w2)
 GEMV_ROW_COUNTS(4, 4, _w4)
+GEMV_ROW_COUNTS(16, 1, _u16)

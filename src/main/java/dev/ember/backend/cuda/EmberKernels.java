@@ -690,7 +690,7 @@ public final class EmberKernels implements AutoCloseable {
 
     /**
      * As above, with {@code inFlight} 16-byte slices of the weight row in flight per lane and {@code warps} warps a
-     * column, each taking a run of the row: 4 or 8 slices with one warp, 8 with two, 4 with four (gemv.cu's entries).
+     * column, each taking a run of the row: 4, 8 or 16 slices with one warp, 8 with two, 4 with four (gemv.cu's entries).
      */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight,
                      int warps) {
@@ -707,7 +707,7 @@ public final class EmberKernels implements AutoCloseable {
      */
     static String gemvKernel(int m, DType outType, int inFlight, int warps) {
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight == 8 ? "_u8" : "")
+        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight > 4 ? "_u" + inFlight : "")
                 + (warps > 1 ? "_w" + warps : "");
     }
 

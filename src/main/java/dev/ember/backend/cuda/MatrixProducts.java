@@ -27,7 +27,7 @@ final class MatrixProducts implements AutoCloseable {
     private static final int ROUNDS = 3;
 
     /**
-     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV8_2W|GEMV4_4W, for measuring: every shape that would be
+     * EMBER_PRODUCTS=CUBLASLT|GEMV4|GEMV8|GEMV16|GEMV8_2W|GEMV4_4W, for measuring: every shape that would be
      * timed and that the implementation takes runs it untimed (a product timed alone does not see what a step's
      * neighbouring kernels overlap).
      */
@@ -48,11 +48,11 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * The candidates: cuBLASLt; the matrix-vector kernel with 4 or 8 slices in flight per lane and one warp a column, 8
-     * slices and two warps, or 4 slices and four warps (more of a short row in flight at once).
+     * The candidates: cuBLASLt; the matrix-vector kernel with 4, 8 or 16 slices in flight per lane and one warp a column,
+     * 8 slices and two warps, or 4 slices and four warps (more of a short row in flight at once).
      */
     enum Implementation {
-        CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
+        CUBLASLT(0, 0), GEMV4(4, 1), GEMV8(8, 1), GEMV16(16, 1), GEMV8_2W(8, 2), GEMV4_4W(4, 4);
 
         /** The matrix-vector kernel's builds. */
         static final List<Implementation> MATRIX_VECTOR = Arrays.stream(values()).filter(i -> i.inFlight > 0).toList();
