@@ -206,7 +206,7 @@ final class JsonMachine {
             }
             case JsonShape.ObjectShape object -> {
                 if (b == '{') {
-                    add(out, new Stack(new ObjectFrame(object, 0, ObjectFrame.OPEN, 0, 0, -1, 0), below));
+                    add(out, new Stack(new ObjectFrame(object, 0, 0, ObjectFrame.OPEN, 0, 0, -1, 0), below));
                 }
             }
             case JsonShape.ArrayShape array -> {
@@ -261,38 +261,54 @@ final class JsonMachine {
      * Inside an object: after its '{' ({@link #OPEN}), inside a named key matching {@code candidates} (a bit per name) up
      * to {@code keyPos} bytes ({@link #KEY}), before the colon of key {@code key} ({@link #COLON}, -1 for a key of an
      * object of any keys), after a value ({@link #AFTER}), after a comma ({@link #NEXT}); {@code seen} the names so far,
-     * {@code spaces} the whitespace of the gap so far ({@link #gap}).
+     * {@code count} the keys so far, {@code spaces} the whitespace of the gap so far ({@link #gap}).
      */
-    record ObjectFrame(JsonShape.ObjectShape shape, long seen, int phase, long candidates, int keyPos, int key,
+    record ObjectFrame(JsonShape.ObjectShape shape, long seen, int count, int phase, long candidates, int keyPos, int key,
                        int spaces) implements Frame {
         static final int OPEN = 0, KEY = 1, COLON = 2, AFTER = 3, NEXT = 4;
 
         private ObjectFrame at(int phase, int spaces) {
-            return new ObjectFrame(shape, seen, phase, 0, 0, key, spaces);
+            return new ObjectFrame(shape, seen, count, phase, 0, 0, key, spaces);
         }
 
-        private long unseen() {
+        /**
+         * The names a next key may be: those not yet written, and only the required ones where the keys left under
+         * maxProperties are no more than the required names still to come (so that the object can always be closed).
+         */
+        private long nextNames() {
             int n = shape.names.size();
-            return (n == 64 ? -1L : (1L << n) - 1) & ~seen;
+            long unseen = (n == 64 ? -1L : (1L << n) - 1) & ~seen;
+            long requiredLeft = shape.required & ~seen;
+            return shape.maxProperties - count <= Long.bitCount(requiredLeft) ? requiredLeft : unseen;
+        }
+
+        /** Whether another key may follow. */
+        private boolean mayAddKey() {
+            return count < shape.maxProperties && (shape.anyKeys() || nextNames() != 0);
+        }
+
+        /** Whether the object may close here. */
+        private boolean mayClose() {
+            return (seen & shape.required) == shape.required && count >= shape.minProperties;
         }
 
         @Override
         public void read(int b, Stack below, List<Stack> out) {
             if (isSpace(b) && phase != KEY) {
                 if (gap(spaces, b) >= 0) {
-                    add(out, new Stack(new ObjectFrame(shape, seen, phase, candidates, keyPos, key, gap(spaces, b)), below));
+                    add(out, new Stack(new ObjectFrame(shape, seen, count, phase, candidates, keyPos, key, gap(spaces, b)), below));
                 }
                 return;
             }
             switch (phase) {
                 case OPEN, NEXT -> {
-                    if (b == '}' && phase == OPEN && (seen & shape.required) == shape.required) {
+                    if (b == '}' && phase == OPEN && mayClose()) {
                         add(out, below);
-                    } else if (b == '"' && shape.anyKeys()) {
+                    } else if (b == '"' && shape.anyKeys() && count < shape.maxProperties) {
                         add(out, new Stack(new StringFrame(JsonShape.StringShape.ANY, 0, 0),
-                                new Stack(new ObjectFrame(shape, seen, COLON, 0, 0, -1, 0), below)));
-                    } else if (b == '"' && unseen() != 0) {
-                        add(out, new Stack(new ObjectFrame(shape, seen, KEY, unseen(), 0, -1, 0), below));
+                                new Stack(new ObjectFrame(shape, seen, count + 1, COLON, 0, 0, -1, 0), below)));
+                    } else if (b == '"' && !shape.anyKeys() && mayAddKey()) {
+                        add(out, new Stack(new ObjectFrame(shape, seen, count, KEY, nextNames(), 0, -1, 0), below));
                     }
                 }
                 case KEY -> {
@@ -301,13 +317,13 @@ final class JsonMachine {
                         int i = Long.numberOfTrailingZeros(rest);
                         byte[] name = shape.names.get(i);
                         if (b == '"' && name.length == keyPos) {
-                            add(out, new Stack(new ObjectFrame(shape, seen | 1L << i, COLON, 0, 0, i, 0), below));
+                            add(out, new Stack(new ObjectFrame(shape, seen | 1L << i, count + 1, COLON, 0, 0, i, 0), below));
                         } else if (keyPos < name.length && (name[keyPos] & 0xff) == b) {
                             next |= 1L << i;
                         }
                     }
                     if (next != 0) {
-                        add(out, new Stack(new ObjectFrame(shape, seen, KEY, next, keyPos + 1, -1, 0), below));
+                        add(out, new Stack(new ObjectFrame(shape, seen, count, KEY, next, keyPos + 1, -1, 0), below));
                     }
                 }
                 case COLON -> {
@@ -317,9 +333,9 @@ final class JsonMachine {
                     }
                 }
                 default -> {  // AFTER
-                    if (b == ',' && (shape.anyKeys() || unseen() != 0)) {
+                    if (b == ',' && mayAddKey()) {
                         add(out, new Stack(at(NEXT, 0), below));
-                    } else if (b == '}' && (seen & shape.required) == shape.required) {
+                    } else if (b == '}' && mayClose()) {
                         add(out, below);
                     }
                 }

@@ -16,12 +16,13 @@ import java.util.TreeSet;
 
 /**
  * Compiles a JSON schema into the {@link JsonShape} an output is held to: types (one or a list), {@code properties}
- * with {@code required}, {@code items} with {@code minItems} / {@code maxItems}, {@code minLength} / {@code maxLength},
+ * with {@code required} and {@code minProperties} / {@code maxProperties}, {@code items} with {@code minItems} /
+ * {@code maxItems}, {@code minLength} / {@code maxLength},
  * {@code enum}, {@code const}, {@code anyOf} / {@code oneOf}, a one-element {@code allOf}, and {@code $ref} into
  * {@code $defs} or {@code definitions} (as pydantic writes them). An object with {@code properties} gets only those keys
  * (as xgrammar's strict mode does): an output that leaves out what {@code additionalProperties} would allow still
  * matches the schema. Annotations (title, description, default, examples) are read past. Every other keyword, which
- * the output could not be held to ({@code multipleOf}, bounds on a number that is not an integer, other formats, ...),
+ * the output could not be held to ({@code multipleOf}, {@code uniqueItems}, other formats, ...),
  * is refused by name, so that a client never gets an output its schema does not describe. An integer's bounds
  * ({@code minimum}, {@code maximum} and the exclusive ones) are held by writing its digits as a pattern.
  */
@@ -36,7 +37,8 @@ public final class JsonSchemas {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "discriminator");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
-            "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+            "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+            "minProperties", "maxProperties");
     /**
      * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
      * UUIDs): the form and each field's range (a day is 01-31 in any month).
@@ -140,8 +142,17 @@ public final class JsonSchemas {
         }
         JsonNode type = node.get("type");
         if (type == null) {
-            return node.has("properties") ? typed("object", node, at)
-                    : node.has("items") || node.has("prefixItems") ? typed("array", node, at) : JsonShape.AnyValue.INSTANCE;
+            // A keyword constrains only values of its type, so an untyped schema with one takes any value of another
+            // type too; the output is held to the types its keywords name (a valid instance still), so that no keyword
+            // is set aside unheld.
+            List<JsonShape> alternatives = new ArrayList<>();
+            for (Map.Entry<String, List<String>> implied : TYPE_KEYWORDS) {
+                if (implied.getValue().stream().anyMatch(node::has)) {
+                    alternatives.add(typed(implied.getKey(), node, at));
+                }
+            }
+            return alternatives.isEmpty() ? JsonShape.AnyValue.INSTANCE
+                    : alternatives.size() == 1 ? alternatives.getFirst() : new JsonShape.AnyOf(alternatives);
         }
         if (type.isArray()) {
             List<JsonShape> alternatives = new ArrayList<>();
@@ -167,6 +178,12 @@ public final class JsonSchemas {
     }
 
     private static final List<String> BOUNDS = List.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+    /** The keywords that constrain only values of one type, by that type, in the order an untyped schema's are tried. */
+    private static final List<Map.Entry<String, List<String>>> TYPE_KEYWORDS = List.of(
+            Map.entry("object", List.of("properties", "additionalProperties", "required", "minProperties", "maxProperties")),
+            Map.entry("array", List.of("items", "prefixItems", "additionalItems", "minItems", "maxItems")),
+            Map.entry("string", List.of("minLength", "maxLength", "pattern", "format")),
+            Map.entry("number", BOUNDS));
     /** The widest integers a bounded one is written within: 18 digits, as a long holds them. */
     private static final long WIDEST = 999_999_999_999_999_999L;
 
@@ -312,10 +329,17 @@ public final class JsonSchemas {
         JsonNode additional = node.get("additionalProperties");
         JsonShape otherValues = additional == null || additional.isBoolean() ? JsonShape.AnyValue.INSTANCE
                 : shape(additional, at + "/additionalProperties");
-        if (names.isEmpty() && additional != null && additional.isBoolean() && !additional.booleanValue()) {
-            return new JsonShape.Choice(List.of("{}"));  // no key at all
+        int minProperties = count(node, "minProperties", 0, at), maxProperties = count(node, "maxProperties", Integer.MAX_VALUE, at);
+        boolean noKeys = names.isEmpty() && additional != null && additional.isBoolean() && !additional.booleanValue();
+        try {
+            if (noKeys && minProperties > 0) {
+                throw new IllegalArgumentException("an object of no keys cannot have at least " + minProperties);
+            }
+            return noKeys ? new JsonShape.Choice(List.of("{}"))
+                    : new JsonShape.ObjectShape(names, values, required, otherValues, minProperties, maxProperties);
+        } catch (IllegalArgumentException e) {
+            throw new EmberException("JSON schema at " + at + ": " + e.getMessage() + ", so no output could match it");
         }
-        return new JsonShape.ObjectShape(names, values, required, otherValues);
     }
 
     /**

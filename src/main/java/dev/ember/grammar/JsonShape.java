@@ -22,7 +22,8 @@ public sealed interface JsonShape {
 
     /**
      * An object. With {@code names}, only those keys, each at most once, in any order, the {@code required} ones (a bit
-     * per name) all present, each with its value's shape; without, any keys, each value of shape {@code otherValues}.
+     * per name) all present, each with its value's shape; without, any keys, each value of shape {@code otherValues};
+     * between {@code minProperties} and {@code maxProperties} keys.
      */
     final class ObjectShape implements JsonShape {
         /** The most names an object's shape may have: a bit each in the recognizer's state. */
@@ -33,15 +34,33 @@ public sealed interface JsonShape {
         final List<JsonShape> values;
         final long required;
         final JsonShape otherValues;
+        final int minProperties;
+        final int maxProperties;
 
         ObjectShape(List<String> names, List<JsonShape> values, long required, JsonShape otherValues) {
+            this(names, values, required, otherValues, 0, Integer.MAX_VALUE);
+        }
+
+        /**
+         * @throws IllegalArgumentException where no object could have the counts asked: fewer names than the least, more
+         *                                  required names than the most, or the least above the most
+         */
+        ObjectShape(List<String> names, List<JsonShape> values, long required, JsonShape otherValues, int minProperties,
+                    int maxProperties) {
             if (names.size() > MAX_NAMES || names.size() != values.size()) {
                 throw new IllegalArgumentException(names.size() + " names, " + values.size() + " values");
+            }
+            if (minProperties < 0 || minProperties > maxProperties || Long.bitCount(required) > maxProperties
+                    || !names.isEmpty() && minProperties > names.size()) {
+                throw new IllegalArgumentException("an object of " + names.size() + " names, " + Long.bitCount(required)
+                        + " of them required, cannot have between " + minProperties + " and " + maxProperties + " keys");
             }
             this.names = names.stream().map(ObjectShape::encoded).toList();
             this.values = List.copyOf(values);
             this.required = required;
             this.otherValues = otherValues;
+            this.minProperties = minProperties;
+            this.maxProperties = maxProperties;
         }
 
         boolean anyKeys() {

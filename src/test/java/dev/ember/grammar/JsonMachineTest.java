@@ -331,6 +331,99 @@ class JsonMachineTest {
     }
 
     /** Tuples (pydantic's Tuple[int, str] as prefixItems; older drafts' items as an array with additionalItems). */
+    /**
+     * minProperties and maxProperties (pydantic's dict with a length): random objects are taken exactly when their key
+     * count lies within the bounds (and, with named keys, the required ones are there); every object begun can be
+     * closed, since a key that would leave no room for the required ones is not offered; bounds no object could meet are
+     * refused.
+     */
+    @Test
+    void anObjectsKeyCountIsHeld() throws Exception {
+        SplittableRandom random = new SplittableRandom(5);
+        for (int trial = 0; trial < 60; trial++) {
+            int least = random.nextInt(0, 4), most = least + random.nextInt(0, 3);
+            JsonMachine.State dict = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(
+                    "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"integer\"}, \"minProperties\": " + least
+                            + ", \"maxProperties\": " + most + "}")));
+            long required = random.nextLong(1 << 5) & random.nextLong(1 << 5);
+            if (Long.bitCount(required) > most) {
+                continue;
+            }
+            StringBuilder schema = new StringBuilder("{\"properties\": {");
+            List<String> requiredNames = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                schema.append(i > 0 ? ", " : "").append("\"p").append(i).append("\": {\"type\": \"integer\"}");
+                if ((required >> i & 1) != 0) {
+                    requiredNames.add("\"p" + i + "\"");
+                }
+            }
+            schema.append("}, \"required\": ").append(requiredNames).append(", \"minProperties\": ").append(least)
+                    .append(", \"maxProperties\": ").append(most).append("}");
+            JsonMachine.State named = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(schema.toString())));
+            for (int sample = 0; sample < 40; sample++) {
+                int keys = random.nextInt(0, 6);
+                StringBuilder dictText = new StringBuilder("{"), namedText = new StringBuilder("{");
+                List<Integer> order = new ArrayList<>(List.of(0, 1, 2, 3, 4));
+                java.util.Collections.shuffle(order, new java.util.Random(random.nextLong()));
+                long written = 0;
+                for (int k = 0; k < keys; k++) {
+                    dictText.append(k > 0 ? "," : "").append("\"k").append(k).append("\":").append(k);
+                    namedText.append(k > 0 ? "," : "").append("\"p").append(order.get(k)).append("\":").append(k);
+                    written |= 1L << order.get(k);
+                    // Whatever was written so far that the machine took, the object can go on or close.
+                    JsonMachine.State begun = prefix(named, namedText.toString());
+                    if (begun != null) {
+                        assertTrue(begun.read(',') != null || begun.read('}') != null, "stuck after " + namedText + " of " + schema);
+                    }
+                }
+                boolean within = keys >= least && keys <= most;
+                assertEquals(within, accepts(dict, dictText + "}"), dictText + "} against " + least + ".." + most);
+                assertEquals(within && (written & required) == required, accepts(named, namedText + "}"), namedText + "} against " + schema);
+            }
+        }
+        for (String impossible : new String[] {
+                "{\"minProperties\": 3, \"maxProperties\": 2}",
+                "{\"properties\": {\"a\": {}, \"b\": {}}, \"minProperties\": 3}",
+                "{\"properties\": {\"a\": {}, \"b\": {}}, \"required\": [\"a\", \"b\"], \"maxProperties\": 1}",
+                "{\"additionalProperties\": false, \"minProperties\": 1}"}) {
+            dev.ember.EmberException e = assertThrows(dev.ember.EmberException.class, () -> JsonSchemas.compile(STRICT.readTree(impossible)));
+            assertTrue(e.getMessage().contains("no output could match it"), e.getMessage());
+        }
+    }
+
+    /**
+     * An untyped schema's keywords are held, the output taking the types they name (keywords of another type would take
+     * any value of this one; before, such a schema took any value at all).
+     */
+    @Test
+    void anUntypedSchemasKeywordsAreHeldByTheTypesTheyName() throws Exception {
+        JsonMachine.State integers = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(
+                "{\"additionalProperties\": {\"type\": \"integer\"}}")));
+        assertTrue(accepts(integers, "{\"a\":1,\"b\":-2}"));
+        assertFalse(accepts(integers, "{\"a\":\"x\"}"));
+        assertFalse(accepts(integers, "5"));
+        JsonMachine.State either = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("{\"minLength\": 2, \"maxItems\": 1}")));
+        for (String valid : new String[] {"\"ab\"", "[]", "[{\"x\":null}]"}) {
+            assertTrue(accepts(either, valid), valid);
+        }
+        for (String invalid : new String[] {"\"a\"", "[1,2]", "true", "{}"}) {
+            assertFalse(accepts(either, invalid), invalid);
+        }
+        assertTrue(accepts(JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("{\"description\": \"any\"}"))), "[true]"));
+    }
+
+    /** The state after {@code text}, or null where the machine refused a byte of it. */
+    private static JsonMachine.State prefix(JsonMachine.State state, String text) {
+        JsonMachine.State s = state;
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+            s = s.read(b & 0xff);
+            if (s == null) {
+                return null;
+            }
+        }
+        return s;
+    }
+
     @Test
     void tuplesHoldEachItemToItsOwnShape() throws Exception {
         JsonMachine.State pair = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
