@@ -56,7 +56,9 @@ final class RequestReader implements AutoCloseable {
     private static final Set<String> TEXT_FIELDS = Set.of("prompt", "best_of", "echo");
     private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools",
             "tool_choice", "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
-            "modalities", "include_reasoning", "thinking_token_budget");
+            "modalities", "include_reasoning", "thinking_token_budget", "reasoning_effort");
+    /** OpenAI's values of reasoning_effort. */
+    private static final List<String> REASONING_EFFORTS = List.of("none", "minimal", "low", "medium", "high");
     /**
      * vLLM's fields that can only take their default here, taken at it (older clients, vLLM's own benchmarks among
      * them, send them by habit) and refused at any other value.
@@ -530,13 +532,22 @@ final class RequestReader implements AutoCloseable {
             throw ApiException.invalid("continue_final_message", "continue_final_message and add_generation_prompt both "
                     + "say where the prompt ends: give one");
         }
-        Map<String, Object> variables = Map.of();
+        Map<String, Object> variables = new HashMap<>();
+        if (fields.has("reasoning_effort")) {
+            // As vLLM: the template's to read (gpt-oss's do; one that does not, as Qwen3's, thinks as it would).
+            String effort = fields.string("reasoning_effort", "");
+            if (!REASONING_EFFORTS.contains(effort)) {
+                throw ApiException.invalid("reasoning_effort", "reasoning_effort must be one of " + REASONING_EFFORTS
+                        + ", got " + RequestFields.describe(fields.node("reasoning_effort")));
+            }
+            variables.put("reasoning_effort", effort);
+        }
         if (fields.has("chat_template_kwargs")) {
             JsonNode kwargs = fields.node("chat_template_kwargs");
             if (!kwargs.isObject()) {
                 throw RequestFields.wrongType("chat_template_kwargs", "an object of template variables", kwargs);
             }
-            variables = json.convertValue(kwargs, MAP);
+            variables.putAll(json.convertValue(kwargs, MAP));
         }
         ChatOptions options = new ChatOptions(generationPrompt, continueFinal, templateTools, variables);
         // A template writes its own special tokens; the plain fallback does not, so the tokenizer adds them (vLLM's

@@ -19,7 +19,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * events ({@code response.created}, {@code response.output_text.delta}, ..., {@code response.completed}). Responses
  * are not stored: {@code previous_response_id} is refused, and a conversation goes whole in {@code input}, calls and
  * their outputs as {@code function_call} and {@code function_call_output} items. vLLM's extensions of the chat request
- * that shape the answer pass through ({@code chat_template_kwargs}, {@code thinking_token_budget}, {@code logit_bias}).
+ * that shape the answer pass through ({@code chat_template_kwargs}, {@code thinking_token_budget}, {@code logit_bias}),
+ * and {@code reasoning.effort} goes to the template as vLLM gives it.
  * Every field is honoured or refused by name.
  */
 final class ResponsesEndpoint extends ChatAdapter {
@@ -61,11 +62,14 @@ final class ResponsesEndpoint extends ChatAdapter {
             throw ApiException.invalid("include", "include " + fields.node("include") + " is not supported");
         }
         if (fields.has("reasoning") && (!fields.node("reasoning").isObject() || fields.node("reasoning").properties().stream()
-                .anyMatch(e -> !e.getValue().isNull()))) {
-            throw ApiException.invalid("reasoning", "reasoning " + fields.node("reasoning") + " is not supported: how a model "
-                    + "thinks is its chat template's (chat_template_kwargs of /v1/chat/completions)");
+                .anyMatch(e -> !e.getKey().equals("effort") && !e.getValue().isNull()))) {
+            throw ApiException.invalid("reasoning", "reasoning " + fields.node("reasoning") + " is not supported but for its "
+                    + "effort: how a model thinks is its chat template's (chat_template_kwargs)");
         }
         ObjectNode request = json.createObjectNode();
+        if (fields.has("reasoning") && fields.node("reasoning").hasNonNull("effort")) {
+            request.set("reasoning_effort", fields.node("reasoning").get("effort"));
+        }
         if (fields.has("stream_options") && (!fields.node("stream_options").isObject() || fields.node("stream_options").properties()
                 .stream().anyMatch(e -> !e.getKey().equals("include_obfuscation") || e.getValue().asBoolean(true)))) {
             throw ApiException.invalid("stream_options", "stream_options " + fields.node("stream_options") + " is not supported "

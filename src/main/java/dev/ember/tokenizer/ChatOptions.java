@@ -1,5 +1,7 @@
 package dev.ember.tokenizer;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -21,7 +23,8 @@ public record ChatOptions(boolean addGenerationPrompt, boolean continueFinalMess
             throw new IllegalArgumentException("a prompt either opens the assistant's turn or continues the last message");
         }
         tools = List.copyOf(tools);
-        variables = Map.copyOf(variables);
+        // A variable may be None, as a request's JSON null reaches HF's template (Map.copyOf takes no null).
+        variables = Collections.unmodifiableMap(new LinkedHashMap<>(variables));
     }
 
     /** The prompt of a chat request: the conversation, then the opening of the assistant's turn. */

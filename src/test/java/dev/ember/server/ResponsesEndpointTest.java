@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ember.tokenizer.Tokenizer;
 import dev.ember.tokenizer.TokenizerFixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -130,6 +131,31 @@ class ResponsesEndpointTest {
         assertEquals(" umbrella umbrella umbrella", ok(base, "/v1/responses", request).at("/output/0/content/0/text").asText());
     }
 
+    /**
+     * A reasoning effort reaches the chat template as vLLM gives it (gpt-oss's templates read it): chat's
+     * reasoning_effort and the Responses API's reasoning.effort alike; a template that does not read it is unmoved.
+     */
+    @Test
+    void theReasoningEffortIsTheTemplatesToRead() throws Exception {
+        String template = "{{ reasoning_effort | default('') }}:{{ messages[-1]['content'] }}";
+        try (Tokenizer tokenizer = Tokenizer.load(TokenizerFixtures.directory("qwen3"), template, "a test");
+             RandomModelServer served = RandomModelServer.start(RandomModelServer.QWEN3, 3, tokenizer, "effort")) {
+            String base = served.server().baseUrl();
+            ObjectNode chat = JSON.createObjectNode().put("max_tokens", 1).put("return_token_ids", true)
+                    .put("reasoning_effort", "low");
+            chat.putArray("messages").addObject().put("role", "user").put("content", "Why?");
+            JsonNode answer = ok(base, "/v1/chat/completions", chat);
+            int[] prompt = JSON.treeToValue(answer.get("prompt_token_ids"), int[].class);
+            assertEquals("low:Why?", tokenizer.decode(prompt));
+
+            ObjectNode request = JSON.createObjectNode().put("input", "Why?").put("max_output_tokens", 1);
+            int plain = ok(base, "/v1/responses", request).at("/usage/input_tokens").asInt();
+            request.putObject("reasoning").put("effort", "medium");
+            int given = ok(base, "/v1/responses", request).at("/usage/input_tokens").asInt();
+            assertEquals(plain + tokenizer.encode("medium", false).length, given, "\"medium\" written before the colon");
+        }
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', textBlock = """
             previous_response_id | {"input": "hi", "previous_response_id": "resp_1"}
@@ -139,7 +165,8 @@ class ResponsesEndpointTest {
             input[0]             | {"input": [{"type": "computer_call"}]}
             prompt               | {"input": "hi", "prompt": {"id": "p"}}
             truncation           | {"input": "hi", "truncation": "auto"}
-            reasoning            | {"input": "hi", "reasoning": {"effort": "high"}}
+            reasoning            | {"input": "hi", "reasoning": {"effort": "high", "summary": "auto"}}
+            reasoning_effort     | {"input": "hi", "reasoning": {"effort": "extreme"}}
             background           | {"input": "hi", "background": true}
             text.format          | {"input": "hi", "text": {"format": {"type": "xml"}}}""")
     void whatItCannotDoIsRefusedByName(String param, String body) throws Exception {

@@ -363,6 +363,19 @@ class ToolCallingTest {
         assertEquals("thinking_token_budget", JSON.readTree(refused.body()).at("/error/param").asText());
     }
 
+    /** A template variable given as null reaches the template as None (Qwen3's then thinks as with none given). */
+    @Test
+    void aNullTemplateVariableIsNone() throws Exception {
+        ObjectNode body = JSON.createObjectNode().put("max_tokens", 1).put("return_token_ids", true);
+        body.putArray("messages").addObject().put("role", "user").put("content", "Yes?");
+        JsonNode plain = JSON.readTree(post(body).body());
+        body.putObject("chat_template_kwargs").putNull("enable_thinking");
+        HttpResponse<String> nulled = post(body);
+        assertEquals(200, nulled.statusCode(), nulled.body());
+        assertTrue(plain.at("/prompt_token_ids").size() > 5, plain.toString());
+        assertEquals(plain.at("/prompt_token_ids"), JSON.readTree(nulled.body()).at("/prompt_token_ids"));
+    }
+
     @Test
     void aToolChoiceThatNamesNoToolOrAParametersSchemaOutOfReachIsRefused() throws Exception {
         ObjectNode named = JSON.createObjectNode().put("type", "function");

@@ -83,7 +83,7 @@ public final class TokenizerFixtures {
     }
 
     /** A model directory holding the family's tokenizer.json and tokenizer_config.json. */
-    static Path directory(String family) {
+    public static Path directory(String family) {
         return DIRECTORIES.computeIfAbsent(family, TokenizerFixtures::unpack);
     }
 
