@@ -211,7 +211,7 @@ final class JsonMachine {
             }
             case JsonShape.ArrayShape array -> {
                 if (b == '[') {
-                    add(out, new Stack(new ArrayFrame(array, 0, ArrayFrame.OPEN, 0), below));
+                    add(out, new Stack(new ArrayFrame(array, 0, 0, ArrayFrame.OPEN, 0), below));
                 }
             }
             case JsonShape.StringShape string -> {
@@ -343,15 +343,18 @@ final class JsonMachine {
         }
     }
 
-    /** Inside an array of {@code count} items so far: after its '[' ({@link #OPEN}), after an item, after a comma. */
-    record ArrayFrame(JsonShape.ArrayShape shape, int count, int phase, int spaces) implements Frame {
+    /**
+     * Inside an array of {@code count} items so far: after its '[' ({@link #OPEN}), after an item, after a comma;
+     * {@code used} the choices written so far where the items are distinct (a bit per choice).
+     */
+    record ArrayFrame(JsonShape.ArrayShape shape, int count, long used, int phase, int spaces) implements Frame {
         static final int OPEN = 0, AFTER = 1, NEXT = 2;
 
         @Override
         public void read(int b, Stack below, List<Stack> out) {
             if (isSpace(b)) {
                 if (gap(spaces, b) >= 0) {
-                    add(out, new Stack(new ArrayFrame(shape, count, phase, gap(spaces, b)), below));
+                    add(out, new Stack(new ArrayFrame(shape, count, used, phase, gap(spaces, b)), below));
                 }
                 return;
             }
@@ -360,17 +363,34 @@ final class JsonMachine {
                     if (b == ']' && shape.minItems == 0) {
                         add(out, below);
                     } else if (shape.maxItems > 0) {
-                        start(shape.item(0), b, new Stack(new ArrayFrame(shape, 1, AFTER, 0), below), out);
+                        startItem(b, below, out);
                     }
                 }
                 case AFTER -> {
                     if (b == ',' && count < shape.maxItems) {
-                        add(out, new Stack(new ArrayFrame(shape, count, NEXT, 0), below));
+                        add(out, new Stack(new ArrayFrame(shape, count, used, NEXT, 0), below));
                     } else if (b == ']' && count >= shape.minItems) {
                         add(out, below);
                     }
                 }
-                default -> start(shape.item(count), b, new Stack(new ArrayFrame(shape, count + 1, AFTER, 0), below), out);  // NEXT
+                default -> startItem(b, below, out);  // NEXT
+            }
+        }
+
+        /**
+         * Starts the next item with {@code b}. Distinct items follow each unwritten choice on a path of its own, which
+         * knows, once its text ends, which choice it wrote.
+         */
+        private void startItem(int b, Stack below, List<Stack> out) {
+            if (!shape.unique) {
+                start(shape.item(count), b, new Stack(new ArrayFrame(shape, count + 1, used, AFTER, 0), below), out);
+                return;
+            }
+            JsonShape.Choice choice = (JsonShape.Choice) shape.items;
+            int n = choice.texts.size();
+            for (long unused = (n == 64 ? -1L : (1L << n) - 1) & ~used; unused != 0; unused &= unused - 1) {
+                long one = Long.lowestOneBit(unused);
+                new Literal(choice, one, 0).read(b, new Stack(new ArrayFrame(shape, count + 1, used | one, AFTER, 0), below), out);
             }
         }
     }

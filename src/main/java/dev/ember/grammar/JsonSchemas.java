@@ -22,7 +22,7 @@ import java.util.TreeSet;
  * {@code $defs} or {@code definitions} (as pydantic writes them). An object with {@code properties} gets only those keys
  * (as xgrammar's strict mode does): an output that leaves out what {@code additionalProperties} would allow still
  * matches the schema. Annotations (title, description, default, examples) are read past. Every other keyword, which
- * the output could not be held to ({@code multipleOf}, {@code uniqueItems}, other formats, ...),
+ * the output could not be held to ({@code multipleOf}, {@code uniqueItems} but over an enum, other formats, ...),
  * is refused by name, so that a client never gets an output its schema does not describe. An integer's bounds
  * ({@code minimum}, {@code maximum} and the exclusive ones) are held by writing its digits as a pattern.
  */
@@ -38,7 +38,7 @@ public final class JsonSchemas {
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "discriminator");
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
             "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-            "minProperties", "maxProperties");
+            "minProperties", "maxProperties", "uniqueItems");
     /**
      * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
      * UUIDs): the form and each field's range (a day is 01-31 in any month).
@@ -181,7 +181,7 @@ public final class JsonSchemas {
     /** The keywords that constrain only values of one type, by that type, in the order an untyped schema's are tried. */
     private static final List<Map.Entry<String, List<String>>> TYPE_KEYWORDS = List.of(
             Map.entry("object", List.of("properties", "additionalProperties", "required", "minProperties", "maxProperties")),
-            Map.entry("array", List.of("items", "prefixItems", "additionalItems", "minItems", "maxItems")),
+            Map.entry("array", List.of("items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems")),
             Map.entry("string", List.of("minLength", "maxLength", "pattern", "format")),
             Map.entry("number", BOUNDS));
     /** The widest integers a bounded one is written within: 18 digits, as a long holds them. */
@@ -237,7 +237,18 @@ public final class JsonSchemas {
         } else if (rest != null) {
             items = shape(rest, restAt);
         }
-        return new JsonShape.ArrayShape(prefix, items, count(node, "minItems", 0, at), maxItems);
+        int minItems = count(node, "minItems", 0, at);
+        if (node.path("uniqueItems").asBoolean(false)) {
+            if (!prefix.isEmpty() || !(items instanceof JsonShape.Choice choice)) {
+                throw refused(at, "uniqueItems but over an enum's (or a const's, or a boolean's) values");
+            }
+            try {
+                return new JsonShape.ArrayShape(choice, minItems, maxItems);
+            } catch (IllegalArgumentException e) {
+                throw new EmberException("JSON schema at " + at + ": " + e.getMessage() + ", so no output could match it");
+            }
+        }
+        return new JsonShape.ArrayShape(prefix, items, minItems, maxItems);
     }
 
     /**

@@ -76,7 +76,8 @@ public sealed interface JsonShape {
 
     /**
      * An array of {@code items} (after the {@code prefix} items, each of its own shape), between {@code minItems} and
-     * {@code maxItems} of them.
+     * {@code maxItems} of them; where {@code unique}, its items are {@code items}' choices, each at most once (JSON
+     * schema's {@code uniqueItems} over an enum: pydantic's set of an enum).
      */
     final class ArrayShape implements JsonShape {
         static final ArrayShape ANY = new ArrayShape(AnyValue.INSTANCE, 0, Integer.MAX_VALUE);
@@ -86,6 +87,7 @@ public sealed interface JsonShape {
         final JsonShape items;
         final int minItems;
         final int maxItems;
+        final boolean unique;
 
         ArrayShape(JsonShape items, int minItems, int maxItems) {
             this(List.of(), items, minItems, maxItems);
@@ -96,6 +98,20 @@ public sealed interface JsonShape {
             this.items = items;
             this.minItems = minItems;
             this.maxItems = maxItems;
+            this.unique = false;
+        }
+
+        /** Between {@code minItems} and {@code maxItems} of {@code items}' choices, each at most once. */
+        ArrayShape(Choice items, int minItems, int maxItems) {
+            if (minItems > items.texts.size()) {
+                throw new IllegalArgumentException("an array of distinct items of " + items.texts.size()
+                        + " choices cannot have " + minItems);
+            }
+            this.prefix = List.of();
+            this.items = items;
+            this.minItems = minItems;
+            this.maxItems = Math.min(maxItems, items.texts.size());
+            this.unique = true;
         }
 
         /** The shape of the item at {@code index}. */

@@ -412,6 +412,39 @@ class JsonMachineTest {
         assertTrue(accepts(JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("{\"description\": \"any\"}"))), "[true]"));
     }
 
+    /**
+     * uniqueItems over an enum (pydantic's set of an enum, through its $defs): random arrays of the choices are taken
+     * exactly when no choice comes twice and their count is within the bounds; uniqueItems over other items is refused
+     * by name, and more distinct items than choices as no output could match.
+     */
+    @Test
+    void distinctItemsOfAnEnumAreHeld() throws Exception {
+        JsonMachine.State set = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"$defs": {"Tag": {"enum": ["ab", "abc", 7, null]}},
+                 "type": "array", "items": {"$ref": "#/$defs/Tag"}, "uniqueItems": true, "minItems": 1}""")));
+        String[] tags = {"\"ab\"", "\"abc\"", "7", "null"};
+        SplittableRandom random = new SplittableRandom(9);
+        for (int trial = 0; trial < 400; trial++) {
+            int n = random.nextInt(0, 6);
+            List<String> items = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                items.add(tags[random.nextInt(tags.length)]);
+            }
+            String text = "[" + String.join(random.nextBoolean() ? "," : ", ", items) + "]";
+            boolean distinct = items.stream().distinct().count() == items.size();
+            assertEquals(distinct && n >= 1, accepts(set, text), text);
+        }
+        assertFalse(accepts(set, "[\"a\"]"));
+        dev.ember.EmberException strings = assertThrows(dev.ember.EmberException.class, () -> JsonSchemas.compile(STRICT.readTree(
+                "{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"uniqueItems\": true}")));
+        assertTrue(strings.getMessage().contains("uniqueItems"), strings.getMessage());
+        dev.ember.EmberException tooMany = assertThrows(dev.ember.EmberException.class, () -> JsonSchemas.compile(STRICT.readTree(
+                "{\"items\": {\"enum\": [1, 2]}, \"uniqueItems\": true, \"minItems\": 3}")));
+        assertTrue(tooMany.getMessage().contains("no output could match it"), tooMany.getMessage());
+        assertTrue(accepts(JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree(
+                "{\"items\": {\"type\": \"string\"}, \"uniqueItems\": false}"))), "[\"a\",\"a\"]"));
+    }
+
     /** The state after {@code text}, or null where the machine refused a byte of it. */
     private static JsonMachine.State prefix(JsonMachine.State state, String text) {
         JsonMachine.State s = state;

@@ -54,7 +54,10 @@ class TokenGrammarTest {
                "mood": {"enum": ["calm", "wild", null]},
                "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 3},
                "score": {"type": "number", "minimum": -0.5, "exclusiveMaximum": 1},
-               "ok": {"type": "boolean"}},
+               "ok": {"type": "boolean"},
+               "colors": {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "uniqueItems": true},
+               "flags": {"type": "object", "properties": {"a": {"type": "boolean"}, "b": {"type": "boolean"},
+                         "c": {"type": "null"}}, "required": ["c"], "minProperties": 2, "maxProperties": 2}},
              "required": ["name", "age", "ok"]}""";
 
     private static float[] randomRow(SplittableRandom random, int vocab) {
@@ -115,11 +118,17 @@ class TokenGrammarTest {
                     JsonNode value = JSON.readTree(text);
                     assertTrue(value.isObject(), text);
                     if (kind.equals("schema")) {
-                        assertTrue(value.get("name").isTextual() && value.get("name").asText().length() <= 8, text);
+                        String name = value.get("name").asText();  // maxLength counts characters, not UTF-16 units
+                        assertTrue(value.get("name").isTextual() && name.codePointCount(0, name.length()) <= 8, text);
                         assertTrue(value.get("age").isIntegralNumber(), text);
                         assertTrue(value.get("ok").isBoolean(), text);
                         assertTrue(!value.has("mood") || value.get("mood").isNull() || Set.of("calm", "wild").contains(value.get("mood").asText()), text);
                         assertTrue(!value.has("tags") || value.get("tags").size() <= 3, text);
+                        JsonNode colors = value.path("colors");
+                        assertTrue(colors.isMissingNode() || colors.size() == java.util.stream.StreamSupport.stream(
+                                colors.spliterator(), false).distinct().count(), text);
+                        JsonNode flags = value.path("flags");
+                        assertTrue(flags.isMissingNode() || flags.size() == 2 && flags.has("c"), text);
                         assertTrue(!value.has("score") || value.get("score").isNumber() && value.get("score").asDouble() >= -0.5
                                 && value.get("score").asDouble() < 1, text);
                     }
