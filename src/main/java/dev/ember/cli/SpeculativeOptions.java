@@ -1,5 +1,8 @@
 package dev.ember.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.Backend;
@@ -17,6 +20,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -36,9 +40,9 @@ public final class SpeculativeOptions {
             description = "draft (a draft model; the default with --speculative-model) or ngram (prompt lookup, no model)")
     String method;
 
-    @Option(names = "--num-speculative-tokens", defaultValue = "4", paramLabel = "GAMMA",
-            description = "tokens drafted per sequence and step; default: ${DEFAULT-VALUE}")
-    int gamma;
+    @Option(names = "--num-speculative-tokens", paramLabel = "GAMMA",
+            description = "tokens drafted per sequence and step; default: 4")
+    Integer gamma;
 
     /**
      * The largest batch at which speculation was measured to pay. On an NVIDIA H200 (2026-12-04, ember bench spec, with
@@ -53,14 +57,75 @@ public final class SpeculativeOptions {
                     + ", the largest batch at which speculation was measured to pay")
     Integer disableAbove;
 
-    @Option(names = "--prompt-lookup-max", defaultValue = "4", description = "longest n-gram matched (ngram); default: ${DEFAULT-VALUE}")
-    int lookupMax;
+    @Option(names = "--prompt-lookup-max", description = "longest n-gram matched (ngram); default: 4")
+    Integer lookupMax;
 
-    @Option(names = "--prompt-lookup-min", defaultValue = "1", description = "shortest n-gram matched (ngram); default: ${DEFAULT-VALUE}")
-    int lookupMin;
+    @Option(names = "--prompt-lookup-min", description = "shortest n-gram matched (ngram); default: 1")
+    Integer lookupMin;
+
+    /**
+     * vLLM's current form of these options, {@code --speculative-config '{"method": "ngram", "num_speculative_tokens":
+     * 4}'}: its keys give the options of the same meaning (method {@code ngram} or {@code draft_model}, model,
+     * num_speculative_tokens, prompt_lookup_max / _min, disable_by_batch_size); any other key, or one also given as its
+     * option, is refused by name. Read when the options are first used.
+     */
+    @Option(names = "--speculative-config", paramLabel = "JSON",
+            description = "vLLM's JSON form of these options: method (ngram or draft_model), model (DIR or self:K), "
+                    + "num_speculative_tokens, prompt_lookup_max, prompt_lookup_min, disable_by_batch_size")
+    String config;
+
+    /** Takes {@link #config}'s settings into the options (once). */
+    private void readConfig() {
+        if (config == null) {
+            return;
+        }
+        String text = config;
+        config = null;
+        JsonNode settings;
+        try {
+            settings = new ObjectMapper().readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new EmberException("--speculative-config is not JSON: " + e.getOriginalMessage());
+        }
+        EmberException.require(settings != null && settings.isObject(), "--speculative-config must be a JSON object, got " + text);
+        for (Map.Entry<String, JsonNode> entry : settings.properties()) {
+            JsonNode value = entry.getValue();
+            switch (entry.getKey()) {
+                case "method" -> method = notGivenTwice(method, "--speculative-method", entry, switch (value.asText()) {
+                    case "ngram" -> "ngram";
+                    case "draft_model" -> "draft";
+                    default -> throw new EmberException("--speculative-config: method \"" + value.asText()
+                            + "\" is not supported (ngram or draft_model)");
+                });
+                case "model" -> model = notGivenTwice(model, "--speculative-model", entry, value.asText());
+                case "num_speculative_tokens" -> gamma = notGivenTwice(gamma, "--num-speculative-tokens", entry, integer(entry));
+                case "prompt_lookup_max" -> lookupMax = notGivenTwice(lookupMax, "--prompt-lookup-max", entry, integer(entry));
+                case "prompt_lookup_min" -> lookupMin = notGivenTwice(lookupMin, "--prompt-lookup-min", entry, integer(entry));
+                case "disable_by_batch_size" ->
+                        disableAbove = notGivenTwice(disableAbove, "--speculative-disable-by-batch-size", entry, integer(entry));
+                case "draft_tensor_parallel_size" -> EmberException.require(integer(entry) == 1,
+                        "--speculative-config: draft_tensor_parallel_size must be 1 (the draft runs on one device)");
+                default -> throw new EmberException("--speculative-config: \"" + entry.getKey() + "\" is not supported "
+                        + "(method, model, num_speculative_tokens, prompt_lookup_max, prompt_lookup_min, disable_by_batch_size)");
+            }
+        }
+    }
+
+    private static <T> T notGivenTwice(T given, String option, Map.Entry<String, JsonNode> entry, T configured) {
+        EmberException.require(given == null, "--speculative-config's " + entry.getKey() + " and " + option
+                + " are the same setting: give one");
+        return configured;
+    }
+
+    private static int integer(Map.Entry<String, JsonNode> entry) {
+        EmberException.require(entry.getValue().isIntegralNumber() && entry.getValue().canConvertToInt(),
+                "--speculative-config: " + entry.getKey() + " must be an integer, got " + entry.getValue());
+        return entry.getValue().asInt();
+    }
 
     /** Whether any speculation was asked for. */
     public boolean given() {
+        readConfig();
         return model != null || method != null;
     }
 
@@ -75,19 +140,20 @@ public final class SpeculativeOptions {
         if (!given()) {
             return Optional.empty();
         }
-        EmberException.require(gamma >= 1, "--num-speculative-tokens must be at least 1, got " + gamma);
+        EmberException.require(gamma() >= 1, "--num-speculative-tokens must be at least 1, got " + gamma());
         EmberException.require(disableAbove == null || disableAbove >= 1,
                 "--speculative-disable-by-batch-size must be at least 1, got " + disableAbove);
         Proposer proposer;
         if (ngram()) {
-            EmberException.require(lookupMin >= 1 && lookupMax >= lookupMin,
-                    "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + lookupMin + " and " + lookupMax);
-            proposer = new NgramProposer(lookupMin, lookupMax);
+            int shortest = lookupMin != null ? lookupMin : 1, longest = lookupMax != null ? lookupMax : 4;
+            EmberException.require(shortest >= 1 && longest >= shortest,
+                    "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + shortest + " and " + longest);
+            proposer = new NgramProposer(shortest, longest);
         } else {
             Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
             proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
         }
-        return Optional.of(new Speculation(proposer, gamma, disableAbove == null ? DEFAULT_DISABLE_ABOVE : disableAbove));
+        return Optional.of(new Speculation(proposer, gamma(), disableAbove == null ? DEFAULT_DISABLE_ABOVE : disableAbove));
     }
 
     /**
@@ -116,6 +182,7 @@ public final class SpeculativeOptions {
     }
 
     private SpeculativeOptions copy() {
+        readConfig();
         SpeculativeOptions o = new SpeculativeOptions();
         o.model = model;
         o.method = method;
@@ -128,6 +195,7 @@ public final class SpeculativeOptions {
 
     /** Whether the drafts come from n-gram prompt lookup (no draft model); an error for an unknown method. */
     public boolean ngram() {
+        readConfig();
         String kind = method != null ? method.toLowerCase(Locale.ROOT) : "draft";
         return switch (kind) {
             case "ngram" -> {
@@ -144,7 +212,8 @@ public final class SpeculativeOptions {
 
     /** {@code --num-speculative-tokens}. */
     public int gamma() {
-        return gamma;
+        readConfig();
+        return gamma != null ? gamma : 4;
     }
 
     /** A draft model's runner, its name, and what closing it closes (the runner, and the model it loaded). */

@@ -3,9 +3,18 @@ package dev.ember.cli;
 import dev.ember.engine.Speculation;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
+import dev.ember.EmberException;
+import picocli.CommandLine;
 
-/** The batch limit of speculation: the measured default, a given limit, and none for a benchmark told none. */
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The batch limit of speculation: the measured default, a given limit, and none for a benchmark told none; vLLM's
+ * --speculative-config read into the same options, its faults named.
+ */
 class SpeculativeOptionsTest {
     private static SpeculativeOptions ngram(Integer disableAbove) {
         SpeculativeOptions o = new SpeculativeOptions();
@@ -35,6 +44,38 @@ class SpeculativeOptionsTest {
         assertEquals(8, limit(ngram(8)));
         assertEquals(8, limit(ngram(8).unlimitedUnlessGiven()));
         assertEquals(8, limit(ngram(8).orDefault("self:2")));
+    }
+
+    /** The options as a command line gives them. */
+    private static SpeculativeOptions parsed(String... args) {
+        GenerateCommand command = new GenerateCommand();
+        String[] withPrompt = new String[args.length + 2];
+        withPrompt[0] = "--prompt";
+        withPrompt[1] = "hi";
+        System.arraycopy(args, 0, withPrompt, 2, args.length);
+        new CommandLine(command).parseArgs(withPrompt);
+        return command.speculative;
+    }
+
+    @Test
+    void vllmsSpeculativeConfigGivesTheSameOptions() {
+        SpeculativeOptions o = parsed("--speculative-config",
+                "{\"method\": \"ngram\", \"num_speculative_tokens\": 3, \"prompt_lookup_max\": 5, \"disable_by_batch_size\": 8}");
+        assertTrue(o.given() && o.ngram());
+        assertEquals(8, limit(o));
+        SpeculativeOptions draft = parsed("--speculative-config", "{\"model\": \"self:2\", \"method\": \"draft_model\"}");
+        assertFalse(draft.ngram());
+        assertEquals(4, draft.gamma(), "the default number of drafted tokens");
+        assertFalse(parsed().given());
+        for (String[] bad : new String[][] {
+                {"--speculative-config", "{\"method\": \"eagle\"}"},
+                {"--speculative-config", "{\"num_speculative_tokens\": \"3\"}"},
+                {"--speculative-config", "{\"speculative_token_tree\": []}"},
+                {"--speculative-config", "[1]"},
+                {"--speculative-config", "{\"num_speculative_tokens\": 3}", "--num-speculative-tokens", "2"}}) {
+            EmberException e = assertThrows(EmberException.class, () -> parsed(bad).given());
+            assertTrue(e.getMessage().startsWith("--speculative-config"), e.getMessage());
+        }
     }
 
     @Test
