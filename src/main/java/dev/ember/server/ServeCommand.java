@@ -73,6 +73,9 @@ public final class ServeCommand implements Callable<Integer> {
     @Mixin
     SpeculativeOptions speculative;
 
+    @Mixin
+    VllmServeOptions vllmOptions;
+
     @Option(names = "--tokenizer", paramLabel = "DIR",
             description = "directory of the tokenizer.json to use; default: the model's (needed with --preset)")
     Path tokenizerDirectory;
@@ -157,6 +160,7 @@ public final class ServeCommand implements Callable<Integer> {
                 "--generation-config " + generationConfig + " is not one of auto, vllm");
         modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
+        vllmOptions.check(scheduler.prefixCaching());
         Path tokenizerDir = tokenizerDirectory != null ? tokenizerDirectory : preset.given() ? null : modelOptions.modelDirectory();
         if (tokenizerDir == null) {
             throw new EmberException("--preset " + preset.name() + " has random weights and no tokenizer: give --tokenizer DIR "
@@ -170,6 +174,7 @@ public final class ServeCommand implements Callable<Integer> {
                              (long) scheduler.maxRunning() * config.maxPositions(), err), progress, err);
              Speculation speculation = speculative.open(backend, loaded, tokenizer, progress).orElse(null);
              ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler, speculation)) {
+            vllmOptions.checkType(loaded.config().dtype());
             if (tokenizer.vocabSize() > loaded.config().vocabSize()) {
                 throw new EmberException("the tokenizer in " + tokenizerDir + " has " + tokenizer.vocabSize()
                         + " tokens, more than the model's vocabulary of " + loaded.config().vocabSize());

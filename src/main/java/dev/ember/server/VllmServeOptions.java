@@ -1,0 +1,63 @@
+package dev.ember.server;
+
+import dev.ember.EmberException;
+import dev.ember.model.DType;
+import picocli.CommandLine.Option;
+
+import java.util.Locale;
+
+/**
+ * Options of {@code vllm serve} that a command line written for vLLM carries and that ask for nothing Ember does
+ * otherwise: taken where they hold (the model's own type, the cache's, caching and chunking that are on anyway), refused
+ * by name where they ask for something Ember does not do, so that such a command line starts Ember as it started vLLM.
+ */
+final class VllmServeOptions {
+    @Option(names = "--trust-remote-code", description = "accepted for vLLM's command lines: Ember runs no code of a checkpoint's")
+    boolean trustRemoteCode;
+
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "auto",
+            description = "the type weights compute in: auto, or the checkpoint's own (bfloat16, float16, float32), as Ember "
+                    + "runs the type the weights are stored in; default: ${DEFAULT-VALUE}")
+    String dtype;
+
+    @Option(names = "--kv-cache-dtype", paramLabel = "TYPE", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto: the KV cache holds the model's type; default: ${DEFAULT-VALUE}")
+    String kvCacheDtype;
+
+    @Option(names = "--enable-prefix-caching",
+            description = "accepted for vLLM's command lines: prefix caching is on unless --no-prefix-caching")
+    boolean enablePrefixCaching;
+
+    @Option(names = "--enable-chunked-prefill", description = "accepted for vLLM's command lines: prefill is always chunked (--chunk-len)")
+    boolean enableChunkedPrefill;
+
+    @Option(names = "--disable-log-requests", description = "accepted for vLLM's command lines: Ember does not log requests")
+    boolean disableLogRequests;
+
+    @Option(names = "--disable-log-stats",
+            description = "accepted for vLLM's command lines: Ember logs no periodic statistics (/metrics has them)")
+    boolean disableLogStats;
+
+    /** Checks what was asked before a model is loaded: {@code prefixCaching} whether prefix caching is on. */
+    void check(boolean prefixCaching) {
+        EmberException.require(!enablePrefixCaching || prefixCaching,
+                "--enable-prefix-caching and --no-prefix-caching ask for opposite things: give one");
+        EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
+                + " is not supported: the KV cache holds the model's own type (auto)");
+    }
+
+    /** Checks --dtype against {@code modelType}, the type the model's weights are stored in. */
+    void checkType(DType modelType) {
+        String asked = dtype.toLowerCase(Locale.ROOT);
+        if (!asked.equals("auto")) {
+            DType type;
+            try {
+                type = DType.fromTorch(asked.equals("bf16") ? "bfloat16" : asked.equals("fp16") ? "float16" : asked);
+            } catch (EmberException e) {
+                throw new EmberException("--dtype " + dtype + " is not one of auto, bfloat16, float16, float32");
+            }
+            EmberException.require(type == modelType, "--dtype " + dtype + " is not supported for this model: Ember computes "
+                    + "in the type its weights are stored in (" + modelType.name().toLowerCase(Locale.ROOT) + "; --dtype auto)");
+        }
+    }
+}
