@@ -17,10 +17,15 @@ public final class Backends {
      * CUDA where no GPU is usable fails with the reason (no driver, no device, a build without kernels).
      */
     public static Backend open(Choice choice, int cpuThreads) {
+        return open(choice, cpuThreads, true);
+    }
+
+    /** As {@link #open(Choice, int)}; {@code useGraphs} false runs every GPU step eagerly (vLLM's --enforce-eager). */
+    public static Backend open(Choice choice, int cpuThreads, boolean useGraphs) {
         return switch (choice) {
             case CPU -> new CpuBackend(cpuThreads);
-            case CUDA -> new CudaBackend();
-            case AUTO -> CudaBackend.isAvailable() ? new CudaBackend() : new CpuBackend(cpuThreads);
+            case CUDA -> new CudaBackend(useGraphs);
+            case AUTO -> CudaBackend.isAvailable() ? new CudaBackend(useGraphs) : new CpuBackend(cpuThreads);
         };
     }
 

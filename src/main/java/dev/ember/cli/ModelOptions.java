@@ -33,6 +33,10 @@ public final class ModelOptions {
             description = "auto (GPU when present, else CPU), cpu or cuda; default: ${DEFAULT-VALUE}")
     String backend;
 
+    @Option(names = "--enforce-eager", description = "run every GPU step eagerly, without CUDA graphs (vLLM's flag: for "
+            + "debugging and comparison; decoding is slower); the CPU backend has no graphs")
+    boolean enforceEager;
+
     @Option(names = "--threads", description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
@@ -186,7 +190,7 @@ public final class ModelOptions {
                 log.println("ember: no GPU (" + why + "); running on the CPU");
             }
         }
-        return Backends.open(choice, threads);
+        return Backends.open(choice, threads, !enforceEager);
     }
 
     Backends.Choice backendChoice() {

@@ -19,7 +19,7 @@ class VllmServeOptionsTest {
     void vllmsUsualFlagsAreTakenWhereTheyHold() {
         ServeCommand command = parsed("models/ember-tiny", "--trust-remote-code", "--dtype", "bfloat16", "--kv-cache-dtype", "auto",
                 "--enable-prefix-caching", "--enable-chunked-prefill", "--disable-log-requests", "--disable-log-stats",
-                "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny");
+                "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager");
         command.vllmOptions.check(true);
         command.vllmOptions.checkType(DType.BF16);
         parsed("--dtype", "auto").vllmOptions.checkType(DType.F16);
