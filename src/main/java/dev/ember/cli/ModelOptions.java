@@ -1,6 +1,7 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
+import dev.ember.model.HubCache;
 import dev.ember.model.ModelLoader;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.Model;
@@ -26,7 +27,8 @@ public final class ModelOptions {
     static final String DEFAULT_DRAFT = "models/ember-tiny-draft";
 
     @Option(names = "--model", paramLabel = "DIR",
-            description = "HF model directory (config.json + *.safetensors + tokenizer.json); default: the built-in " + DEFAULT_MODEL)
+            description = "HF model directory (config.json + *.safetensors + tokenizer.json), or a Hub id (org/name) "
+                    + "found in the local Hugging Face cache; default: the built-in " + DEFAULT_MODEL)
     Path model;
 
     @Option(names = "--backend", defaultValue = "auto",
@@ -141,7 +143,7 @@ public final class ModelOptions {
                         + "a file: " + model + (parent != null && Files.isRegularFile(parent.resolve("config.json"))
                         ? "; its folder " + parent + " looks like one" : ""));
             }
-            return model;
+            return HubCache.resolve(model, HubCache.defaultRoot());
         }
         return builtIn(DEFAULT_MODEL, "the default model", "--model DIR");
     }

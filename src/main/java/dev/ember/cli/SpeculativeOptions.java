@@ -12,6 +12,7 @@ import dev.ember.engine.NgramProposer;
 import dev.ember.engine.Proposer;
 import dev.ember.engine.Speculation;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.HubCache;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.tokenizer.Tokenizer;
@@ -250,14 +251,14 @@ public final class SpeculativeOptions {
             ModelRunner runner = target.firstLayers(backend, layers, kv, progress);
             return new Draft(runner, model, runner);
         }
-        Path dir = Path.of(model);
+        Path dir = HubCache.resolve(Path.of(model), HubCache.defaultRoot());
         Model draft = ModelLoader.load(dir, progress);
         try {
             if (targetTokenizer != null) {
                 checkSameTokenizer(targetTokenizer, dir);
             }
             ModelRunner runner = backend.load(draft, KvCacheSpec.forTokens(draft.config(), kvTokens, blockSize), progress);
-            return new Draft(runner, dir.getFileName().toString(), () -> {
+            return new Draft(runner, draft.name(), () -> {
                 runner.close();
                 draft.close();
             });

@@ -96,7 +96,7 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
     }
 
     public String name() {
-        return directory == null ? "in-memory" : directory.getFileName().toString();
+        return directory == null ? "in-memory" : HubCache.repositoryId(directory).orElse(directory.getFileName().toString());
     }
 
     @Override
