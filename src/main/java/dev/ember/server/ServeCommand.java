@@ -12,6 +12,7 @@ import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.OptionText;
 import dev.ember.engine.ServingEngine;
+import dev.ember.model.HubCache;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
@@ -77,7 +78,8 @@ public final class ServeCommand implements Callable<Integer> {
     VllmServeOptions vllmOptions;
 
     @Option(names = "--tokenizer", paramLabel = "DIR",
-            description = "directory of the tokenizer.json to use; default: the model's (needed with --preset)")
+            description = "directory of the tokenizer.json to use (or a Hub id in the local cache); default: the model's "
+                    + "(needed with --preset)")
     Path tokenizerDirectory;
 
     @Option(names = "--warmup-requests", defaultValue = "256", paramLabel = "N",
@@ -161,7 +163,8 @@ public final class ServeCommand implements Callable<Integer> {
         modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         vllmOptions.check(scheduler.prefixCaching());
-        Path tokenizerDir = tokenizerDirectory != null ? tokenizerDirectory : preset.given() ? null : modelOptions.modelDirectory();
+        Path tokenizerDir = tokenizerDirectory != null ? HubCache.resolve(tokenizerDirectory, HubCache.defaultRoot())
+                : preset.given() ? null : modelOptions.modelDirectory();
         if (tokenizerDir == null) {
             throw new EmberException("--preset " + preset.name() + " has random weights and no tokenizer: give --tokenizer DIR "
                     + "(a tokenizer.json of the same vocabulary)");
