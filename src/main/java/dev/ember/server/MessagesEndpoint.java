@@ -381,7 +381,7 @@ final class MessagesEndpoint extends ChatAdapter {
         private void grow(Block kind, String deltaType, String field, String text) {
             if (open != kind) {
                 start(kind, switch (kind) {
-                    case THINKING -> json.createObjectNode().put("type", "thinking").put("thinking", "");
+                    case THINKING -> json.createObjectNode().put("type", "thinking").put("thinking", "").put("signature", "");
                     case TEXT -> json.createObjectNode().put("type", "text").put("text", "");
                     default -> throw new IllegalStateException("a call's arguments come after it started");
                 });
