@@ -106,6 +106,30 @@ class CpuBackendTest {
         }
     }
 
+    /**
+     * Rows of 256 positions and more take the softmax a vector at a time (shorter ones its scalar loops): a prompt
+     * of 300 tokens in chunks of 200 and 100, then decode steps, each row long on both sides of that bound.
+     */
+    @Test
+    void longContextsMatchReference() {
+        Case c = cases().findFirst().orElseThrow();
+        try (Model model = RandomWeights.create(c.config(), c.dtype(), 5);
+             ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 320, 16), Progress.NONE)) {
+            int[] tokens = randomTokens(new SplittableRandom(13), 303, c.config().vocabSize());
+            double[][] ref = ReferenceForward.logits(model, tokens);
+            float[] logits = new float[c.config().vocabSize()];
+            BlockTable table = new BlockTable(16);
+            assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
+            int pos = 0;
+            for (int len : new int[]{200, 100, 1, 1, 1}) {
+                int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
+                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+                pos += len;
+                assertClose(logits, 0, ref[pos - 1], "position " + (pos - 1));
+            }
+        }
+    }
+
     @Test
     void batchedSequencesWithInterleavedBlocksMatchSeparateRuns() {
         Case c = cases().findFirst().orElseThrow();
