@@ -23,7 +23,8 @@ public final class SchedulerOptions {
                     + "waiting prompts run first, decodes pause); default: decode-first, prefill-first for bench serve")
     String schedulePolicy;
 
-    @Option(names = {"--no-prefix-cache", "--no-prefix-caching"}, description = "do not reuse the KV blocks of identical prompt prefixes")
+    @Option(names = {"--no-prefix-cache", "--no-prefix-caching", "--no-enable-prefix-caching"},
+            description = "do not reuse the KV blocks of identical prompt prefixes")
     boolean noPrefixCache;
 
     @Option(names = {"--no-overlap", "--disable-overlap-schedule"},

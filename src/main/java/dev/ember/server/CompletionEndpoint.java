@@ -25,6 +25,7 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
 
 /**
  * {@code POST /v1/completions} and {@code POST /v1/chat/completions}: the request read ({@link RequestReader}), its
@@ -50,12 +51,13 @@ final class CompletionEndpoint {
      * @param reasoning how a chat answer's thinking is split from it; null to leave it in the content
      * @param toolCalls the format calls are read in; null for the one the model's chat template teaches
      * @param samplingDefaults sampling values for requests that leave them out, by their fields' names
+     * @param seeds     the seed of a request that gives none (thread-safe)
      */
     CompletionEndpoint(ServingEngine engine, List<String> modelNames, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
-                       ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults) {
+                       ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults, LongSupplier seeds) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults, reasoning);
+        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults, reasoning, seeds);
         this.modelName = modelNames.getFirst();
         this.json = json;
         this.aborting = aborting;

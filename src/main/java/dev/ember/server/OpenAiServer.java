@@ -38,11 +38,13 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -97,7 +99,7 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
                          Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser,
-                         String toolCallParser, Map<String, Double> samplingDefaults, List<String> modelAliases) {
+                         String toolCallParser, Map<String, Double> samplingDefaults, List<String> modelAliases, Long seed) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -120,27 +122,27 @@ public final class OpenAiServer implements AutoCloseable {
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of(), List.of());
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of(), List.of(), null);
         }
 
         public Config withTimeouts(Timeouts timeouts) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults, modelAliases);
+                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
-                    reasoningParser, toolCallParser, samplingDefaults, modelAliases);
+                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
         }
 
         public Config withReasoningParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser,
-                    toolCallParser, samplingDefaults, modelAliases);
+                    toolCallParser, samplingDefaults, modelAliases, seed);
         }
 
         public Config withToolCallParser(String parser) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, parser, samplingDefaults, modelAliases);
+                    reasoningParser, parser, samplingDefaults, modelAliases, seed);
         }
 
         /**
@@ -149,13 +151,23 @@ public final class OpenAiServer implements AutoCloseable {
          */
         public Config withSamplingDefaults(Map<String, Double> defaults) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, defaults, modelAliases);
+                    reasoningParser, toolCallParser, defaults, modelAliases, seed);
         }
 
         /** Further names requests may give the model by (vLLM's --served-model-name takes several: the first is its name). */
         public Config withModelAliases(List<String> aliases) {
             return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults, aliases);
+                    reasoningParser, toolCallParser, samplingDefaults, aliases, seed);
+        }
+
+        /**
+         * Seeds the draws of requests that give no seed of their own (vLLM's {@code --seed}): the server's seeds come from
+         * one generator, so that the same requests sent in the same order to a server started again draw the same
+         * tokens; null for a random seed a request.
+         */
+        public Config withSeed(Long seed) {
+            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
         }
 
         /** Every name the model answers to: its own, then the aliases. */
@@ -210,7 +222,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.config = config;
         this.completions = new CompletionEndpoint(engine, config.modelNames(), JSON, () -> aborting,
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
-                config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults());
+                config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults(),
+                config.seed() == null ? () -> ThreadLocalRandom.current().nextLong() : new Random(config.seed())::nextLong);
         this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
         this.messages = new MessagesEndpoint(completions, JSON, config.servedModelName());
         this.expectedAuthorization = config.apiKey() == null ? null

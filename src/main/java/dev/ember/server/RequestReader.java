@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.LongSupplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -77,6 +78,7 @@ final class RequestReader implements AutoCloseable {
     private final OutputConstraints constraints;
     private final ToolCalls.Format toolCalls;
     private final Map<String, Double> samplingDefaults;
+    private final LongSupplier seeds;
     /** How a chat answer's thinking is told from it (null: it is not), and its tags' tokens (null where not tokens). */
     private final Reasoning reasoning;
     private final int[] thinkingTags;
@@ -87,9 +89,11 @@ final class RequestReader implements AutoCloseable {
      * @param samplingDefaults sampling values for requests that leave them out (the model's generation config), by
      *                         their fields' names; OpenAI's and vLLM's defaults for the rest
      * @param reasoning        how a chat answer's thinking is told from it; null where it is not
+     * @param seeds            the seed of a request that gives none (thread-safe)
      */
     RequestReader(ServingEngine engine, List<String> modelNames, ObjectMapper json, ToolCalls.Format toolCalls,
-                  Map<String, Double> samplingDefaults, Reasoning reasoning) {
+                  Map<String, Double> samplingDefaults, Reasoning reasoning, LongSupplier seeds) {
+        this.seeds = seeds;
         this.reasoning = reasoning;
         this.thinkingTags = thinkingTags(reasoning, engine.tokenizer());
         this.samplingDefaults = Map.copyOf(samplingDefaults);
@@ -346,7 +350,7 @@ final class RequestReader implements AutoCloseable {
                     Math.max(0, topK), (float) fields.number("top_p", samplingDefaults.getOrDefault("top_p", 1.0)),
                     (float) fields.number("min_p", samplingDefaults.getOrDefault("min_p", 0.0)),
                     (float) fields.number("repetition_penalty", samplingDefaults.getOrDefault("repetition_penalty", 1.0)),
-                    fields.integer("seed", ThreadLocalRandom.current().nextLong(), Long.MIN_VALUE, Long.MAX_VALUE),
+                    fields.has("seed") ? fields.integer("seed", 0, Long.MIN_VALUE, Long.MAX_VALUE) : seeds.getAsLong(),
                     Math.max(1, minTokens), fields.strings("stop"), ignoreEos,
                     (float) fields.number("presence_penalty", 0), (float) fields.number("frequency_penalty", 0),
                     logitBias(fields), minTokens, minTokens > 0 ? masked : stopIds,

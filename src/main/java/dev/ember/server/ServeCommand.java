@@ -65,6 +65,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-num-seqs", defaultValue = "256", description = "most requests in a step (batch size); default: ${DEFAULT-VALUE}")
     int maxNumSeqs;
 
+    @Option(names = "--seed", paramLabel = "N", description = "seeds the draws of requests that give no seed of their own: "
+            + "the same requests sent in the same order to a server started again draw the same tokens (vLLM's --seed); "
+            + "default: a random seed a request")
+    Long seed;
+
     @Mixin
     SchedulerOptions schedulerOptions;
 
@@ -188,7 +193,7 @@ public final class ServeCommand implements Callable<Integer> {
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
                     seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser,
-                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err), aliases));
+                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err), aliases, seed));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");

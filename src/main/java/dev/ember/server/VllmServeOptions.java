@@ -1,6 +1,7 @@
 package dev.ember.server;
 
 import dev.ember.EmberException;
+import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.DType;
 import picocli.CommandLine.Option;
 
@@ -38,10 +39,22 @@ final class VllmServeOptions {
             description = "accepted for vLLM's command lines: Ember logs no periodic statistics (/metrics has them)")
     boolean disableLogStats;
 
+    @Option(names = "--block-size", paramLabel = "TOKENS", defaultValue = "" + KvCacheSpec.DEFAULT_BLOCK_SIZE,
+            description = "tokens a KV-cache block holds: accepted for vLLM's command lines at Ember's ${DEFAULT-VALUE}")
+    int blockSize;
+
+    @Option(names = "--swap-space", paramLabel = "GiB",
+            description = "accepted for vLLM's command lines: Ember swaps no KV blocks to host memory (a preempted request "
+                    + "is computed again), so it takes none")
+    Double swapSpace;
+
     /** Checks what was asked before a model is loaded: {@code prefixCaching} whether prefix caching is on. */
     void check(boolean prefixCaching) {
         EmberException.require(!enablePrefixCaching || prefixCaching,
                 "--enable-prefix-caching and --no-prefix-caching ask for opposite things: give one");
+        EmberException.require(blockSize == KvCacheSpec.DEFAULT_BLOCK_SIZE, "--block-size " + blockSize
+                + " is not supported: Ember's KV-cache blocks hold " + KvCacheSpec.DEFAULT_BLOCK_SIZE + " tokens");
+        EmberException.require(swapSpace == null || swapSpace >= 0, "--swap-space must not be negative, got " + swapSpace);
         EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
                 + " is not supported: the KV cache holds the model's own type (auto)");
     }

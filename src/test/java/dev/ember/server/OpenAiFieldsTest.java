@@ -611,6 +611,30 @@ class OpenAiFieldsTest {
                 "ember-tiny's file sets only do_sample");
     }
 
+    /**
+     * vLLM's --seed: requests that give no seed draw theirs from the server's one generator, so that a server started
+     * again answers the same requests, sent in the same order, with the same samples; each request still draws its own.
+     */
+    @Test
+    void aServerSeedMakesUnseededRequestsRepeatable() throws Exception {
+        List<List<String>> runs = new ArrayList<>();
+        for (int start = 0; start < 2; start++) {
+            try (OpenAiServerTest.Served seeded = OpenAiServerTest.Served.start(new OpenAiServer.Config("127.0.0.1", 0, null,
+                    "ember-tiny", 1 << 20, java.time.Duration.ofSeconds(30)).withSeed(7L))) {
+                String url = seeded.server().baseUrl() + "/v1/completions";
+                List<String> texts = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    ObjectNode body = JSON.createObjectNode().put("prompt", "Once upon a time").put("max_tokens", 12)
+                            .put("ignore_eos", true).put("temperature", 1.5).put("top_k", 0).put("top_p", 1.0);
+                    texts.add(JSON.readTree(OpenAiServerTest.postTo(url, body.toString()).body()).at("/choices/0/text").asText());
+                }
+                runs.add(texts);
+            }
+        }
+        assertEquals(runs.get(0), runs.get(1), "the same seed, the same requests in the same order");
+        assertTrue(runs.get(0).stream().distinct().count() > 1, "each request draws a seed of its own: " + runs.get(0));
+    }
+
     /** vLLM's bad_words: the word's token sequences (alone and after a space) never come, where they came before. */
     @Test
     void badWordsAreNeverGenerated() throws Exception {

@@ -2,6 +2,7 @@ package dev.ember.server;
 
 import dev.ember.EmberException;
 import dev.ember.model.DType;
+import dev.ember.scheduler.SchedulePolicy;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -19,11 +20,15 @@ class VllmServeOptionsTest {
     void vllmsUsualFlagsAreTakenWhereTheyHold() {
         ServeCommand command = parsed("models/ember-tiny", "--trust-remote-code", "--dtype", "bfloat16", "--kv-cache-dtype", "auto",
                 "--enable-prefix-caching", "--enable-chunked-prefill", "--disable-log-requests", "--disable-log-stats",
-                "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager");
+                "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager",
+                "--block-size", "16", "--swap-space", "4", "--seed", "0");
         command.vllmOptions.check(true);
         command.vllmOptions.checkType(DType.BF16);
         parsed("--dtype", "auto").vllmOptions.checkType(DType.F16);
         parsed("--dtype", "half").vllmOptions.checkType(DType.F16);
+        assertEquals(0L, command.seed);
+        assertNull(parsed().seed, "without --seed each request draws a random seed");
+        assertFalse(parsed("--no-enable-prefix-caching").schedulerOptions.config(1, SchedulePolicy.DECODE_FIRST).prefixCaching());
     }
 
     @Test
@@ -33,6 +38,8 @@ class VllmServeOptionsTest {
         assertMessage(() -> parsed("--kv-cache-dtype", "fp8").vllmOptions.check(true), "--kv-cache-dtype fp8");
         assertMessage(() -> parsed("--enable-prefix-caching", "--no-prefix-caching").vllmOptions.check(false),
                 "--enable-prefix-caching and --no-prefix-caching");
+        assertMessage(() -> parsed("--block-size", "32").vllmOptions.check(true), "--block-size 32 is not supported");
+        assertMessage(() -> parsed("--swap-space", "-1").vllmOptions.check(true), "--swap-space must not be negative");
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable check, String expected) {
