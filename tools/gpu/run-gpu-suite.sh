@@ -71,6 +71,9 @@
 #       carries it as app/ember-REV.jar beside the bundle's own; `ab` runs the same rows (AB_ROWS: offline Qwen3-0.6B,
 #       offline Llama-8B, the 8B shape's batch-64 and batch-1 decode by default) with each jar in turn, AB_ROUNDS
 #       rounds (default 2), so that drift of the GPU falls on every build alike, and prints one table of medians.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh tests+ab
+#       Where one call is all the GPU time there is: the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
+#       the start (rows that would start later are left out), one summary of both.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -695,6 +698,8 @@ ab() {
     for jar in "${jars[@]}"; do
       while IFS='|' read -r name args envs column; do
         [ -n "$name" ] || continue
+        # AB_DEADLINE (seconds since the epoch): rows that would start after it are left out, so the table comes back.
+        if [ -n "${AB_DEADLINE:-}" ] && [ "$(date +%s)" -ge "$AB_DEADLINE" ]; then echo "(ab: $name, round $round left out: AB_DEADLINE)"; continue; fi
         log="$dir/$(basename "$jar" .jar)-$name-$round.log"
         # shellcheck disable=SC2086
         timeout 150 env ${envs:-} "${JAVA[@]}" -jar "$jar" $args > "$log" 2>&1 || true
@@ -782,6 +787,17 @@ case "${1:-}" in
     # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
     EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
     bench; generate; p2p; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
+    exit $rc ;;
+  tests+ab)
+    # Where one call is all the GPU time there is: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
+    # CANDIDATES) until TESTS_AB_SECONDS (default 570) from the start, so that both come back from one call.
+    unpack; host_info; rc=0; AB_DEADLINE=$(( $(date +%s) + ${TESTS_AB_SECONDS:-570} - 150 ))
+    tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
+    summary > "$OUT_DIR/summary-tests.txt"
+    ab > /dev/null
+    cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
+    mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
+    pack_results
     exit $rc ;;
   serving) unpack; host_info; serving; summary; pack_results ;;
   gpu) shift; unpack; host_info; rc=0; tests "$@" || rc=$?; summary; pack_results; exit $rc ;;
