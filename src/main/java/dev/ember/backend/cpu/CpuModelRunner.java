@@ -724,23 +724,18 @@ final class CpuModelRunner implements ModelRunner {
 
     /** Multiplies {@code scores[from, from + n)} by {@code scale} and returns their largest. */
     private static float scaleAndMax(float[] scores, int from, int n, float scale) {
-        if (n < VECTOR_SOFTMAX_MIN_ROW) {
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = from; j < from + n; j++) {
-                scores[j] *= scale;
-                max = Math.max(max, scores[j]);
-            }
-            return max;
-        }
-        VectorSpecies<Float> f = WeightMatrix.F;
-        FloatVector largest = FloatVector.broadcast(f, Float.NEGATIVE_INFINITY);
+        float max = Float.NEGATIVE_INFINITY;
         int j = from;
-        for (int upper = from + f.loopBound(n); j < upper; j += f.length()) {
-            FloatVector v = FloatVector.fromArray(f, scores, j).mul(scale);
-            v.intoArray(scores, j);
-            largest = largest.max(v);
+        if (n >= VECTOR_SOFTMAX_MIN_ROW) {
+            VectorSpecies<Float> f = WeightMatrix.F;
+            FloatVector largest = FloatVector.broadcast(f, Float.NEGATIVE_INFINITY);
+            for (int upper = from + f.loopBound(n); j < upper; j += f.length()) {
+                FloatVector v = FloatVector.fromArray(f, scores, j).mul(scale);
+                v.intoArray(scores, j);
+                largest = largest.max(v);
+            }
+            max = largest.reduceLanes(VectorOperators.MAX);
         }
-        float max = largest.reduceLanes(VectorOperators.MAX);
         for (; j < from + n; j++) {
             scores[j] *= scale;
             max = Math.max(max, scores[j]);
@@ -753,10 +748,12 @@ final class CpuModelRunner implements ModelRunner {
      * decode step of a long context takes tens of thousands); returns their sum, added in double.
      */
     private static double exponentiate(float[] scores, int from, int n, float max) {
-        VectorSpecies<Float> f = WeightMatrix.F;
         int j = from;
-        for (int upper = n < VECTOR_SOFTMAX_MIN_ROW ? from : from + f.loopBound(n); j < upper; j += f.length()) {
-            FloatVector.fromArray(f, scores, j).sub(max).lanewise(VectorOperators.EXP).intoArray(scores, j);
+        if (n >= VECTOR_SOFTMAX_MIN_ROW) {
+            VectorSpecies<Float> f = WeightMatrix.F;
+            for (int upper = from + f.loopBound(n); j < upper; j += f.length()) {
+                FloatVector.fromArray(f, scores, j).sub(max).lanewise(VectorOperators.EXP).intoArray(scores, j);
+            }
         }
         for (; j < from + n; j++) {
             scores[j] = (float) Math.exp(scores[j] - max);

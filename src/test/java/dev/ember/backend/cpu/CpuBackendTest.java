@@ -88,20 +88,9 @@ class CpuBackendTest {
                  ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, blockSize), Progress.NONE)) {
                 SplittableRandom random = new SplittableRandom(7);
                 int[] tokens = randomTokens(random, 19, c.config().vocabSize());
-                double[][] ref = ReferenceForward.logits(model, tokens);
-                int vocab = c.config().vocabSize();
-                float[] logits = new float[vocab];
-                BlockTable table = new BlockTable(blockSize);
-                assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
                 // Prefill the first 12 tokens in chunks of 5, 5 and 2, then decode the rest one at a time.
-                int pos = 0;
-                for (int len : new int[]{5, 5, 2, 1, 1, 1, 1, 1, 1, 1}) {
-                    int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
-                    runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
-                    pos += len;
-                    assertClose(logits, 0, ref[pos - 1], c + ", blocks of " + blockSize + ", position " + (pos - 1));
-                }
-                assertEquals(tokens.length, pos);
+                feedAndCompare(model, runner, tokens, blockSize, new int[] {5, 5, 2, 1, 1, 1, 1, 1, 1, 1},
+                        c + ", blocks of " + blockSize);
             }
         }
     }
@@ -116,18 +105,27 @@ class CpuBackendTest {
         try (Model model = RandomWeights.create(c.config(), c.dtype(), 5);
              ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 320, 16), Progress.NONE)) {
             int[] tokens = randomTokens(new SplittableRandom(13), 303, c.config().vocabSize());
-            double[][] ref = ReferenceForward.logits(model, tokens);
-            float[] logits = new float[c.config().vocabSize()];
-            BlockTable table = new BlockTable(16);
-            assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
-            int pos = 0;
-            for (int len : new int[]{200, 100, 1, 1, 1}) {
-                int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
-                runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
-                pos += len;
-                assertClose(logits, 0, ref[pos - 1], "position " + (pos - 1));
-            }
+            feedAndCompare(model, runner, tokens, 16, new int[] {200, 100, 1, 1, 1}, c.toString());
         }
+    }
+
+    /**
+     * Feeds {@code tokens} to {@code runner} in chunks of {@code lengths} (one sequence, blocks of {@code blockSize})
+     * and compares each chunk's last logits with the float64 reference's.
+     */
+    private static void feedAndCompare(Model model, ModelRunner runner, int[] tokens, int blockSize, int[] lengths, String what) {
+        double[][] ref = ReferenceForward.logits(model, tokens);
+        float[] logits = new float[model.config().vocabSize()];
+        BlockTable table = new BlockTable(blockSize);
+        assertTrue(table.reserve(tokens.length, runner.blockAllocator()));
+        int pos = 0;
+        for (int len : lengths) {
+            int[] chunk = java.util.Arrays.copyOfRange(tokens, pos, pos + len);
+            runner.forward(ForwardBatch.of(new ForwardBatch.Chunk(chunk, pos, table)), logits);
+            pos += len;
+            assertClose(logits, 0, ref[pos - 1], what + ", position " + (pos - 1));
+        }
+        assertEquals(tokens.length, pos);
     }
 
     @Test
