@@ -2,7 +2,8 @@
 """Random-weight models of every family Ember runs, built and run by HF transformers on the GPU host, for
 HfGpuComparisonTest (Ember's CUDA backend against transformers on the same saved weights).
 
-For each family (Llama 3, Qwen2, Qwen3, Qwen3 with YaRN, Llama with dynamic NTK scaling, Mistral), at a small but not tiny shape (hidden 512-1024, 4 layers,
+For each family (Llama 3, Qwen2, Qwen3, Qwen3 with YaRN, Llama with dynamic NTK scaling, Llama with attention_bias
+and mlp_bias, Mistral), at a small but not tiny shape (hidden 512-1024, 4 layers,
 vocabulary 8192): build with random weights (norms and biases randomised too, as make_fixtures.py does), save
 with save_pretrained in bfloat16, reload the saved model upcast to float32 on the GPU (TF32 off, eager
 attention) and, for a few prompts, record:
@@ -59,6 +60,11 @@ def specs() -> dict:
         "hf-llama-dynamic": make_config(LlamaConfig, {"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0},
                                         hidden_size=512, intermediate_size=1408, num_attention_heads=8,
                                         num_key_value_heads=8, rms_norm_eps=1e-6, tie_word_embeddings=True, **common),
+        # attention_bias and mlp_bias: biases on q, k, v, o, gate, up and down.
+        "hf-llama-bias": make_config(LlamaConfig, {"rope_type": "default", "rope_theta": 10000.0},
+                                     hidden_size=512, intermediate_size=1408, num_attention_heads=8, num_key_value_heads=2,
+                                     rms_norm_eps=1e-5, attention_bias=True, mlp_bias=True, tie_word_embeddings=False,
+                                     **common),
         "hf-mistral": make_config(MistralConfig, {"rope_type": "default", "rope_theta": 10000.0},
                                   hidden_size=512, intermediate_size=1536, num_attention_heads=8, num_key_value_heads=2,
                                   rms_norm_eps=1e-5, sliding_window=64, tie_word_embeddings=False, **common),

@@ -10,20 +10,17 @@ import java.util.stream.Collectors;
  * SwiGLU MLP) and differ only in the details recorded here.
  */
 public enum Architecture {
-    LLAMA("LlamaForCausalLM", false, false),
-    MISTRAL("MistralForCausalLM", false, false),
-    /** Qwen2 always carries biases on the q, k and v projections. */
-    QWEN2("Qwen2ForCausalLM", true, false),
+    LLAMA("LlamaForCausalLM", false),
+    MISTRAL("MistralForCausalLM", false),
+    QWEN2("Qwen2ForCausalLM", false),
     /** Qwen3 normalises each head of q and k with its own RMSNorm before the rotation. */
-    QWEN3("Qwen3ForCausalLM", false, true);
+    QWEN3("Qwen3ForCausalLM", true);
 
     private final String hfName;
-    private final boolean alwaysQkvBias;
     private final boolean qkNorm;
 
-    Architecture(String hfName, boolean alwaysQkvBias, boolean qkNorm) {
+    Architecture(String hfName, boolean qkNorm) {
         this.hfName = hfName;
-        this.alwaysQkvBias = alwaysQkvBias;
         this.qkNorm = qkNorm;
     }
 
@@ -31,8 +28,18 @@ public enum Architecture {
         return hfName;
     }
 
-    public boolean alwaysQkvBias() {
-        return alwaysQkvBias;
+    /**
+     * The biases this family's HF code gives a layer for a config's {@code attention_bias} and {@code mlp_bias}: Qwen2
+     * always has them on q, k and v and reads neither flag; Mistral has none and reads neither; Qwen3 reads only
+     * {@code attention_bias}.
+     */
+    public Biases biases(boolean attentionBias, boolean mlpBias) {
+        return switch (this) {
+            case LLAMA -> new Biases(attentionBias, attentionBias, mlpBias);
+            case MISTRAL -> Biases.NONE;
+            case QWEN2 -> Biases.QKV;
+            case QWEN3 -> new Biases(attentionBias, attentionBias, false);
+        };
     }
 
     public boolean qkNorm() {

@@ -1,15 +1,17 @@
 package dev.ember.model;
 
 /**
- * The weights of one decoder layer. Linear weights are {@code [out, in]}. Optional parts are null
- * where the architecture has none: q/k/v biases (Qwen2, or {@code attention_bias}) and the per-head
+ * The weights of one decoder layer. Linear weights are {@code [out, in]}. Optional parts are null where the
+ * architecture has none ({@link Biases}): the q/k/v biases (Qwen2, or {@code attention_bias}), the o bias
+ * ({@code attention_bias} in Llama and Qwen3), the gate/up/down biases ({@code mlp_bias} in Llama) and the per-head
  * q/k norms (Qwen3).
  */
 public record LayerWeights(
         Tensor attnNorm,
         Tensor wq, Tensor wk, Tensor wv, Tensor wo,
-        Tensor bq, Tensor bk, Tensor bv,
+        Tensor bq, Tensor bk, Tensor bv, Tensor bo,
         Tensor qNorm, Tensor kNorm,
         Tensor ffnNorm,
-        Tensor wGate, Tensor wUp, Tensor wDown) {
+        Tensor wGate, Tensor wUp, Tensor wDown,
+        Tensor bGate, Tensor bUp, Tensor bDown) {
 }

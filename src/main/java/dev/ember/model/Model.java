@@ -22,7 +22,8 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
     /** Every distinct tensor, the tied output projection counted once. */
     public Stream<Tensor> tensors() {
         Stream<Tensor> perLayer = layers.stream().flatMap(l -> Stream.of(l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(),
-                l.bq(), l.bk(), l.bv(), l.qNorm(), l.kNorm(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown()));
+                l.bq(), l.bk(), l.bv(), l.bo(), l.qNorm(), l.kNorm(), l.ffnNorm(), l.wGate(), l.wUp(), l.wDown(), l.bGate(), l.bUp(),
+                l.bDown()));
         Stream<Tensor> head = lmHead == embedding ? Stream.of(embedding, finalNorm) : Stream.of(embedding, finalNorm, lmHead);
         return Stream.concat(head, perLayer).filter(t -> t != null);
     }
@@ -57,9 +58,10 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
 
     /**
      * What rank {@code rank} of {@code size} tensor-parallel ranks holds (Megatron's split): the rows of q, k, v (and
-     * their biases) for its heads, of gate and up for its intermediate features, and of the output projection for its
-     * share of the vocabulary ({@link #vocabularyShare}); the columns of o and down that read those features, copied
-     * into an arena of its own; the embedding and the norms whole. Its config is {@link ModelConfig#tensorShard}'s;
+     * their biases) for its heads, of gate and up (and theirs) for its intermediate features, and of the output
+     * projection for its share of the vocabulary ({@link #vocabularyShare}); the columns of o and down that read those
+     * features, copied into an arena of its own; the embedding, the norms and the o and down biases whole (each rank
+     * adds them once the partial sums are summed). Its config is {@link ModelConfig#tensorShard}'s;
      * the rest are views of this model's tensors, so this model must outlive it.
      */
     public Model tensorShard(int rank, int size) {
@@ -71,9 +73,10 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
                     l.wq().rows(rank * q, (rank + 1) * q), l.wk().rows(rank * kv, (rank + 1) * kv),
                     l.wv().rows(rank * kv, (rank + 1) * kv), l.wo().columns(rank * q, (rank + 1) * q, columns),
                     rowsOrNull(l.bq(), rank * q, (rank + 1) * q), rowsOrNull(l.bk(), rank * kv, (rank + 1) * kv),
-                    rowsOrNull(l.bv(), rank * kv, (rank + 1) * kv), l.qNorm(), l.kNorm(), l.ffnNorm(),
+                    rowsOrNull(l.bv(), rank * kv, (rank + 1) * kv), l.bo(), l.qNorm(), l.kNorm(), l.ffnNorm(),
                     l.wGate().rows(rank * ff, (rank + 1) * ff), l.wUp().rows(rank * ff, (rank + 1) * ff),
-                    l.wDown().columns(rank * ff, (rank + 1) * ff, columns))).toList();
+                    l.wDown().columns(rank * ff, (rank + 1) * ff, columns), rowsOrNull(l.bGate(), rank * ff, (rank + 1) * ff),
+                    rowsOrNull(l.bUp(), rank * ff, (rank + 1) * ff), l.bDown())).toList();
             int[] vocabulary = vocabularyShare(config.vocabSize(), rank, size);
             return new Model(directory, shard, embedding, sharded, finalNorm, lmHead.rows(vocabulary[0], vocabulary[1]), columns);
         } catch (RuntimeException e) {

@@ -13,6 +13,7 @@ import java.util.List;
 /**
  * The shape of a model, read once from its HF {@code config.json}.
  *
+ * @param biases        which projections add a bias: one of the combinations the architecture's HF code can give
  * @param slidingWindow attention window in tokens (Mistral), or 0 for full causal attention
  * @param eosTokenIds   every id that ends a generation (Llama 3 lists several)
  */
@@ -30,7 +31,7 @@ public record ModelConfig(
         double ropeTheta,
         RopeScaling ropeScaling,
         boolean tieWordEmbeddings,
-        boolean qkvBias,
+        Biases biases,
         int slidingWindow,
         int bosTokenId,
         List<Integer> eosTokenIds,
@@ -42,6 +43,8 @@ public record ModelConfig(
                 && intermediateSize > 0, "sizes must be positive");
         require(numHeads % numKvHeads == 0, "num_attention_heads (" + numHeads + ") must be a multiple of num_key_value_heads (" + numKvHeads + ")");
         require(headDim % 2 == 0, "head_dim (" + headDim + ") must be even for rotary embeddings");
+        require(architecture.biases(biases.output(), biases.mlp()).equals(biases), architecture.hfName() + " has no variant with "
+                + biases + ": its biases follow attention_bias and mlp_bias (Architecture.biases)");
     }
 
     private static void require(boolean ok, String what) {
@@ -54,7 +57,7 @@ public record ModelConfig(
     public ModelConfig withLayers(int layers) {
         require(layers > 0 && layers <= numLayers, "a model of " + numLayers + " layers has no first " + layers);
         return new ModelConfig(architecture, hiddenSize, intermediateSize, layers, numHeads, numKvHeads, headDim, vocabSize,
-                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow, bosTokenId,
+                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow, bosTokenId,
                 eosTokenIds, dtype);
     }
 
@@ -74,7 +77,7 @@ public record ModelConfig(
         EmberException.require(tokens >= 1 && tokens <= maxPositions, "--max-model-len " + tokens + " must be between 1 and the "
                 + "model's context of " + maxPositions + " tokens");
         return new ModelConfig(architecture, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
-                tokens, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow, bosTokenId, eosTokenIds, dtype);
+                tokens, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow, bosTokenId, eosTokenIds, dtype);
     }
 
     public ModelConfig tensorShard(int size) {
@@ -82,7 +85,7 @@ public record ModelConfig(
         EmberException.require(numKvHeads % size == 0 && intermediateSize % size == 0, "a tensor-parallel size of " + size
                 + " must divide the model's " + numKvHeads + " KV heads and its intermediate size of " + intermediateSize);
         return new ModelConfig(architecture, hiddenSize, intermediateSize / size, numLayers, numHeads / size, numKvHeads / size,
-                headDim, vocabSize, maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, qkvBias, slidingWindow,
+                headDim, vocabSize, maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow,
                 bosTokenId, eosTokenIds, dtype);
     }
 
@@ -126,7 +129,8 @@ public record ModelConfig(
         c.put("hidden_size", hiddenSize).put("intermediate_size", intermediateSize).put("num_hidden_layers", numLayers)
                 .put("num_attention_heads", numHeads).put("num_key_value_heads", numKvHeads).put("head_dim", headDim)
                 .put("vocab_size", vocabSize).put("max_position_embeddings", maxPositions).put("rms_norm_eps", rmsNormEps)
-                .put("rope_theta", ropeTheta).put("tie_word_embeddings", tieWordEmbeddings).put("attention_bias", qkvBias)
+                .put("rope_theta", ropeTheta).put("tie_word_embeddings", tieWordEmbeddings).put("attention_bias", biases.output())
+                .put("mlp_bias", biases.mlp())
                 .put("bos_token_id", bosTokenId).put("hidden_act", "silu");
         switch (ropeScaling) {
             case RopeScaling.None none -> { }
@@ -190,7 +194,7 @@ public record ModelConfig(
         }
         boolean defaultTie = false;
         boolean tie = c.path("tie_word_embeddings").asBoolean(defaultTie);
-        boolean bias = arch.alwaysQkvBias() || c.path("attention_bias").asBoolean(false);
+        Biases biases = arch.biases(c.path("attention_bias").asBoolean(false), c.path("mlp_bias").asBoolean(false));
         int window = slidingWindow(c, arch, requiredInt(c, "num_hidden_layers"));
         List<Integer> eos = new ArrayList<>();
         JsonNode eosNode = c.path("eos_token_id");
@@ -202,7 +206,7 @@ public record ModelConfig(
         String dtypeName = c.path("torch_dtype").asText(c.path("dtype").asText("bfloat16"));
         return new ModelConfig(arch, hidden, requiredInt(c, "intermediate_size"), requiredInt(c, "num_hidden_layers"),
                 heads, kvHeads, headDim, requiredInt(c, "vocab_size"), maxPositions,
-                c.path("rms_norm_eps").asDouble(1e-6), theta, scaling, tie, bias, window,
+                c.path("rms_norm_eps").asDouble(1e-6), theta, scaling, tie, biases, window,
                 c.path("bos_token_id").asInt(-1), eos, DType.fromTorch(dtypeName));
     }
 

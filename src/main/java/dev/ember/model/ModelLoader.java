@@ -119,7 +119,7 @@ public final class ModelLoader {
         }
 
         /**
-         * Refuses a checkpoint with tensors the model does not read (an o_proj or MLP bias, extra layers, another
+         * Refuses a checkpoint with tensors the model does not read (a bias its config.json does not enable, extra layers, another
          * variant's parts): computing without them would give wrong outputs with no error. Rotary frequency tables,
          * which older checkpoints carry and Ember computes itself, are not weights.
          */
@@ -150,22 +150,26 @@ public final class ModelLoader {
         List<LayerWeights> layers = new ArrayList<>(c.numLayers());
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
-            boolean bias = c.qkvBias();
+            Biases b = c.biases();
             layers.add(new LayerWeights(
                     src.required(p + "input_layernorm.weight", h),
                     src.required(p + "self_attn.q_proj.weight", q, h),
                     src.required(p + "self_attn.k_proj.weight", kv, h),
                     src.required(p + "self_attn.v_proj.weight", kv, h),
                     src.required(p + "self_attn.o_proj.weight", h, q),
-                    bias ? src.required(p + "self_attn.q_proj.bias", q) : null,
-                    bias ? src.required(p + "self_attn.k_proj.bias", kv) : null,
-                    bias ? src.required(p + "self_attn.v_proj.bias", kv) : null,
+                    b.qkv() ? src.required(p + "self_attn.q_proj.bias", q) : null,
+                    b.qkv() ? src.required(p + "self_attn.k_proj.bias", kv) : null,
+                    b.qkv() ? src.required(p + "self_attn.v_proj.bias", kv) : null,
+                    b.output() ? src.required(p + "self_attn.o_proj.bias", h) : null,
                     c.qkNorm() ? src.required(p + "self_attn.q_norm.weight", hd) : null,
                     c.qkNorm() ? src.required(p + "self_attn.k_norm.weight", hd) : null,
                     src.required(p + "post_attention_layernorm.weight", h),
                     src.required(p + "mlp.gate_proj.weight", ff, h),
                     src.required(p + "mlp.up_proj.weight", ff, h),
-                    src.required(p + "mlp.down_proj.weight", h, ff)));
+                    src.required(p + "mlp.down_proj.weight", h, ff),
+                    b.mlp() ? src.required(p + "mlp.gate_proj.bias", ff) : null,
+                    b.mlp() ? src.required(p + "mlp.up_proj.bias", ff) : null,
+                    b.mlp() ? src.required(p + "mlp.down_proj.bias", h) : null));
         }
         Tensor finalNorm = src.required("model.norm.weight", h);
         // Tied embeddings use the embedding even where the checkpoint also holds an lm_head, as transformers and vLLM

@@ -54,22 +54,26 @@ public final class RandomWeights {
         List<LayerWeights> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
-            boolean bias = c.qkvBias();
+            Biases b = c.biases();
             layers.add(new LayerWeights(
                     m.norm(p + "input_layernorm.weight", h),
                     m.linear(p + "self_attn.q_proj.weight", q, h),
                     m.linear(p + "self_attn.k_proj.weight", kv, h),
                     m.linear(p + "self_attn.v_proj.weight", kv, h),
                     m.linear(p + "self_attn.o_proj.weight", h, q),
-                    bias ? m.uniform(p + "self_attn.q_proj.bias", 0.1, q) : null,
-                    bias ? m.uniform(p + "self_attn.k_proj.bias", 0.1, kv) : null,
-                    bias ? m.uniform(p + "self_attn.v_proj.bias", 0.1, kv) : null,
+                    b.qkv() ? m.bias(p + "self_attn.q_proj.bias", q) : null,
+                    b.qkv() ? m.bias(p + "self_attn.k_proj.bias", kv) : null,
+                    b.qkv() ? m.bias(p + "self_attn.v_proj.bias", kv) : null,
+                    b.output() ? m.bias(p + "self_attn.o_proj.bias", h) : null,
                     c.qkNorm() ? m.norm(p + "self_attn.q_norm.weight", hd) : null,
                     c.qkNorm() ? m.norm(p + "self_attn.k_norm.weight", hd) : null,
                     m.norm(p + "post_attention_layernorm.weight", h),
                     m.linear(p + "mlp.gate_proj.weight", ff, h),
                     m.linear(p + "mlp.up_proj.weight", ff, h),
-                    m.linear(p + "mlp.down_proj.weight", h, ff)));
+                    m.linear(p + "mlp.down_proj.weight", h, ff),
+                    b.mlp() ? m.bias(p + "mlp.gate_proj.bias", ff) : null,
+                    b.mlp() ? m.bias(p + "mlp.up_proj.bias", ff) : null,
+                    b.mlp() ? m.bias(p + "mlp.down_proj.bias", h) : null));
         }
         Tensor norm = m.norm("model.norm.weight", h);
         Tensor lmHead = c.tieWordEmbeddings() ? embedding : m.linear("lm_head.weight", v, h);
@@ -79,6 +83,10 @@ public final class RandomWeights {
     private record Maker(Arena arena, DType dtype, SplittableRandom random) {
         Tensor linear(String name, long out, long in) {
             return uniform(name, Math.sqrt(3.0 / in), out, in);
+        }
+
+        Tensor bias(String name, long n) {
+            return uniform(name, 0.1, n);
         }
 
         Tensor norm(String name, long n) {

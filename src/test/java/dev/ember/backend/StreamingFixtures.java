@@ -9,6 +9,7 @@ import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -30,12 +31,12 @@ import java.util.Set;
  * runner's forward pass.
  */
 public final class StreamingFixtures {
-    /** Qwen2-like: q/k/v biases, untied head. */
-    public static final ModelConfig WITH_BIAS = new ModelConfig(Architecture.QWEN2, 64, 160, 4, 4, 2, 16, 97, 256, 1e-6,
-            10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+    /** Llama with attention_bias and mlp_bias: a bias on every projection (Qwen2's q/k/v ones among them), untied head. */
+    public static final ModelConfig WITH_BIAS = new ModelConfig(Architecture.LLAMA, 64, 160, 4, 4, 2, 16, 97, 256, 1e-6,
+            10000, new RopeScaling.None(), false, new Biases(true, true, true), 0, 1, List.of(2), DType.BF16);
     /** Qwen3-like: per-head q/k norms, tied embeddings. */
     public static final ModelConfig WITH_QK_NORM = new ModelConfig(Architecture.QWEN3, 64, 96, 3, 4, 4, 16, 89, 256, 1e-6,
-            1_000_000, new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16);
+            1_000_000, new RopeScaling.None(), true, Biases.NONE, 0, 1, List.of(2), DType.BF16);
 
     private StreamingFixtures() {
     }

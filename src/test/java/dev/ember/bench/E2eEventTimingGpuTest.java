@@ -1,5 +1,6 @@
 package dev.ember.bench;
 
+import dev.ember.model.Biases;
 import dev.ember.trace.Trace;
 import dev.ember.backend.ModelRunner;
 import dev.ember.backend.WorkMarks;
@@ -27,7 +28,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 class E2eEventTimingGpuTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 3, 8, 2, 32, 1000, 512, 1e-5,
-            500000, new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
+            500000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.BF16);
 
     @Test
     void eventTimedFiguresAgreeWithTheHostClock() {

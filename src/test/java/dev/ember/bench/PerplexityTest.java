@@ -10,6 +10,7 @@ import dev.ember.backend.cpu.ReferenceForward;
 import dev.ember.cli.GenerateCommandTest;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -67,7 +68,7 @@ class PerplexityTest {
     @Test
     void scoreEqualsTheFloat64ReferenceOnARandomModel() {
         ModelConfig config = new ModelConfig(Architecture.LLAMA, 64, 96, 2, 4, 2, 16, 300, 64, 1e-5, 10000,
-                new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
+                new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.BF16);
         int context = 16;
         int stride = 5;
         try (Model model = RandomWeights.create(config, DType.BF16, 17);

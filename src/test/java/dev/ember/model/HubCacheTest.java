@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Hub ids found in a Hugging Face cache laid out as huggingface_hub lays it out, and the model named by its id. */
 class HubCacheTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN2, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
-            10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+            10000, new RopeScaling.None(), false, Biases.QKV, 0, 1, List.of(2), DType.BF16);
 
     @TempDir
     Path root;

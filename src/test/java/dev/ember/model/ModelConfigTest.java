@@ -24,14 +24,34 @@ class ModelConfigTest {
         assertEquals(1024, c.kvDim());
         assertEquals(new RopeScaling.Llama3(8, 1, 4, 8192), c.ropeScaling());
         assertEquals(3, c.eosTokenIds().size());
-        assertFalse(c.qkvBias());
+        assertEquals(Biases.NONE, c.biases());
     }
 
     @Test
     void qwen2HasBiasAndQwen3HasQkNorm() throws Exception {
         String body = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
-        assertTrue(parse("{\"architectures\":[\"Qwen2ForCausalLM\"]," + body + "}").qkvBias());
+        assertEquals(Biases.QKV, parse("{\"architectures\":[\"Qwen2ForCausalLM\"]," + body + "}").biases());
         assertTrue(parse("{\"architectures\":[\"Qwen3ForCausalLM\"]," + body + "}").qkNorm());
+    }
+
+    @Test
+    void biasesFollowEachFamilysFlagsAsTransformersReadsThem() throws Exception {
+        String body = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100,"
+                + "\"attention_bias\":true,\"mlp_bias\":true";
+        // Llama: q, k, v and o with attention_bias, gate, up and down with mlp_bias; Qwen3 reads only attention_bias;
+        // Qwen2 always has q/k/v biases and Mistral none, whatever the flags say.
+        ModelConfig llama = parse("{\"architectures\":[\"LlamaForCausalLM\"]," + body + "}");
+        assertEquals(new Biases(true, true, true), llama.biases());
+        assertEquals(Biases.ATTENTION, parse("{\"architectures\":[\"Qwen3ForCausalLM\"]," + body + "}").biases());
+        assertEquals(Biases.QKV, parse("{\"architectures\":[\"Qwen2ForCausalLM\"]," + body + "}").biases());
+        assertEquals(Biases.NONE, parse("{\"architectures\":[\"MistralForCausalLM\"]," + body + "}").biases());
+        assertEquals(new Biases(false, false, true), parse("{\"architectures\":[\"LlamaForCausalLM\"],"
+                + body.replace("\"attention_bias\":true", "\"attention_bias\":false") + "}").biases());
+        assertEquals(llama, ModelConfig.parse(new ObjectMapper().readTree(llama.toJson())), "written and read back");
+        // A combination no family's code builds is refused by name.
+        EmberException e = assertThrows(EmberException.class, () -> new ModelConfig(Architecture.LLAMA, 64, 128, 2, 4, 4, 16, 100,
+                512, 1e-6, 10000, new RopeScaling.None(), false, Biases.QKV, 0, 1, java.util.List.of(2), DType.F32));
+        assertTrue(e.getMessage().contains("LlamaForCausalLM") && e.getMessage().contains("attention_bias"), e.getMessage());
     }
 
     @Test

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Loading real files: single and sharded, and every kind of bad input, each with a message naming the fault. */
 class ModelLoaderTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN2, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
-            10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+            10000, new RopeScaling.None(), false, Biases.QKV, 0, 1, List.of(2), DType.BF16);
 
     @TempDir
     Path dir;
@@ -50,6 +50,25 @@ class ModelLoaderTest {
                 Tensor b = loaded.layers().get(1).wDown();
                 assertArrayEquals(a.shape(), b.shape());
                 assertEquals(-1, a.data().mismatch(b.data()), "tensor bytes differ");
+            }
+        }
+    }
+
+    /** Llama's attention_bias and mlp_bias: a bias on each of q, k, v, o, gate, up and down, read as written. */
+    @Test
+    void readsEveryBiasLlamasFlagsEnable() throws IOException {
+        ModelConfig biased = new ModelConfig(Architecture.LLAMA, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
+                10000, new RopeScaling.None(), false, new Biases(true, true, true), 0, 1, List.of(2), DType.BF16);
+        try (Model original = RandomWeights.create(biased, DType.BF16, 5)) {
+            SafeTensorsWriter.writeModel(dir, original);
+            try (Model loaded = ModelLoader.load(dir)) {
+                assertEquals(biased, loaded.config());
+                LayerWeights a = original.layers().get(1), b = loaded.layers().get(1);
+                for (Tensor[] pair : new Tensor[][] {{a.bv(), b.bv()}, {a.bo(), b.bo()}, {a.bGate(), b.bGate()},
+                        {a.bUp(), b.bUp()}, {a.bDown(), b.bDown()}}) {
+                    assertEquals(pair[0].name(), pair[1].name());
+                    assertEquals(-1, pair[0].data().mismatch(pair[1].data()), pair[0].name() + " differs");
+                }
             }
         }
     }
@@ -129,16 +148,11 @@ class ModelLoaderTest {
         }
     }
 
-    /**
-     * A checkpoint with weights its config does not account for (a third layer under a two-layer config, an o_proj
-     * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight, and
-     * Mistral's consolidated.safetensors beside HF's files is not read.
-     */
     /** Tied embeddings take the embedding even where the file also holds an lm_head, as transformers and vLLM do. */
     @Test
     void tiedEmbeddingsIgnoreTheCheckpointsOwnLmHead() throws IOException {
         ModelConfig tied = new ModelConfig(Architecture.QWEN2, 32, 64, 2, 4, 2, 8, 50, 128, 1e-6,
-                10000, new RopeScaling.None(), true, true, 0, 1, List.of(2), DType.BF16);
+                10000, new RopeScaling.None(), true, Biases.QKV, 0, 1, List.of(2), DType.BF16);
         try (Model original = RandomWeights.create(tied, DType.BF16, 5);
              Model other = RandomWeights.create(CONFIG, DType.BF16, 6)) {
             List<Tensor> withHead = new ArrayList<>(original.tensors().toList());
@@ -153,10 +167,15 @@ class ModelLoaderTest {
         }
     }
 
+    /**
+     * A checkpoint with weights its config does not account for (a third layer under a two-layer config, an o_proj
+     * bias) is refused, naming them; a rotary frequency table, which older checkpoints carry, is not a weight, and
+     * Mistral's consolidated.safetensors beside HF's files is not read.
+     */
     @Test
     void tensorsTheConfigDoesNotAccountForAreRefusedByName() throws IOException {
         ModelConfig threeLayers = new ModelConfig(Architecture.QWEN2, 32, 64, 3, 4, 2, 8, 50, 128, 1e-6,
-                10000, new RopeScaling.None(), false, true, 0, 1, List.of(2), DType.BF16);
+                10000, new RopeScaling.None(), false, Biases.QKV, 0, 1, List.of(2), DType.BF16);
         try (Model deeper = RandomWeights.create(threeLayers, DType.BF16, 5)) {
             Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
             SafeTensorsWriter.write(dir.resolve("model.safetensors"), deeper.tensors().toList());

@@ -9,6 +9,7 @@ import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -37,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class LlmEngineTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 64, 128, 2, 4, 2, 16, 200, 1024,
-            1e-6, 10000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+            1e-6, 10000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(), DType.BF16);
     static CpuBackend backend;
     static Model model;
     private static ModelRunner reference;

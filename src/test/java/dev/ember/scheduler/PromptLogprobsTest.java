@@ -10,6 +10,7 @@ import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -39,7 +40,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class PromptLogprobsTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 64, 128, 2, 4, 2, 16, 200, 1024,
-            1e-5, 10000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+            1e-5, 10000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(), DType.BF16);
     private static final int TOP = 3;
     private static CpuBackend backend;
     private static Model model;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
@@ -23,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class Llama3ToolCallingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 32, 64, 1, 2, 1, 16, 128256, 4096,
-            1e-5, 500000, new RopeScaling.None(), true, false, 0, 128000, List.of(128001, 128008, 128009), DType.BF16);
+            1e-5, 500000, new RopeScaling.None(), true, Biases.NONE, 0, 128000, List.of(128001, 128008, 128009), DType.BF16);
 
     @Test
     void aRequiredCallIsWrittenAsLlama3sJsonAndReadBack() throws Exception {

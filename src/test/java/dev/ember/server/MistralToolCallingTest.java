@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
@@ -31,7 +32,7 @@ class MistralToolCallingTest {
     private static final String MISTRAL_ID = "[A-Za-z0-9]{9}";
     private static final int TOOL_CALLS_TOKEN = 32_000 + TokenizerFixtures.MISTRAL_CONTROL_TOKENS.indexOf("[TOOL_CALLS]");
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.MISTRAL, 32, 64, 1, 2, 1, 16,
-            32_000 + TokenizerFixtures.MISTRAL_CONTROL_TOKENS.size(), 4096, 1e-5, 1000000, new RopeScaling.None(), false, false,
+            32_000 + TokenizerFixtures.MISTRAL_CONTROL_TOKENS.size(), 4096, 1e-5, 1000000, new RopeScaling.None(), false, Biases.NONE,
             0, 1, List.of(2), DType.BF16);
     private static RandomModelServer served;
 

@@ -6,6 +6,7 @@ import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.engine.ServingEngine;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -26,7 +27,7 @@ record RandomModelServer(CpuBackend backend, Model model, ModelRunner runner, Se
         implements AutoCloseable {
     /** A one-layer model of Qwen3's vocabulary and end token, for Qwen3's tokenizer and chat template. */
     static final ModelConfig QWEN3 = new ModelConfig(Architecture.QWEN3, 32, 64, 1, 2, 1, 16, 151936, 4096, 1e-6, 1000000,
-            new RopeScaling.None(), true, false, 0, -1, List.of(151645), DType.BF16);
+            new RopeScaling.None(), true, Biases.NONE, 0, -1, List.of(151645), DType.BF16);
 
     /** A model of {@code config} with weights drawn from {@code seed}, served as {@code name} with {@code tokenizer}. */
     static RandomModelServer start(ModelConfig config, long seed, Tokenizer tokenizer, String name) {

@@ -603,12 +603,12 @@ final class CpuModelRunner implements ModelRunner {
         matmul(w.wq(), a.xn, rows, a.q);
         matmul(w.wk(), a.xn, rows, a.k);
         matmul(w.wv(), a.xn, rows, a.v);
+        addBias(a.q, rows, w.bq());
+        addBias(a.k, rows, w.bk());
+        addBias(a.v, rows, w.bv());
         float[] keys = keyCache[layerIndex];
         float[] values = valueCache[layerIndex];
         for (int r = 0; r < rows; r++) {
-            addBias(a.q, r * qd, w.bq());
-            addBias(a.k, r * kvd, w.bk());
-            addBias(a.v, r * kvd, w.bv());
             for (int head = 0; head < config.numHeads(); head++) {
                 int off = r * qd + head * hd;
                 if (w.qNorm() != null) {
@@ -634,12 +634,16 @@ final class CpuModelRunner implements ModelRunner {
         });
         matmul(w.wo(), a.attn, rows, a.proj);
         sumOverRanks(a.proj, rows * h);
+        addBias(a.proj, rows, w.bo());  // after the sum: a tensor-parallel rank holds the whole bias, added once
         VectorOps.add(a.x, 0, a.proj, 0, rows * h);
     }
 
-    private static void addBias(float[] x, int offset, float[] bias) {
+    /** Adds {@code bias} to each of the first {@code rows} rows of {@code x} (rows of its length); a null bias adds nothing. */
+    private static void addBias(float[] x, int rows, float[] bias) {
         if (bias != null) {
-            VectorOps.add(x, offset, bias, 0, bias.length);
+            for (int r = 0; r < rows; r++) {
+                VectorOps.add(x, r * bias.length, bias, 0, bias.length);
+            }
         }
     }
 
@@ -835,9 +839,12 @@ final class CpuModelRunner implements ModelRunner {
         stages.enter(Stage.FFN);
         matmul(w.wGate(), a.xn, rows, a.gate);
         matmul(w.wUp(), a.xn, rows, a.up);
+        addBias(a.gate, rows, w.bGate());
+        addBias(a.up, rows, w.bUp());
         VectorOps.siluMul(a.gate, a.up, 0, rows * ff);
         matmul(w.wDown(), a.gate, rows, a.proj);
         sumOverRanks(a.proj, rows * h);
+        addBias(a.proj, rows, w.bDown());
         VectorOps.add(a.x, 0, a.proj, 0, rows * h);
     }
 

@@ -8,11 +8,12 @@ package dev.ember.backend.cpu;
 sealed interface LayerResidency extends AutoCloseable permits ResidentLayers, StreamedLayers {
     /** The attention half of a layer, in the form the CPU kernels read; the biases and q/k norms null where absent. */
     record Attention(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv, WeightMatrix wo,
-                     float[] bq, float[] bk, float[] bv, float[] qNorm, float[] kNorm) {
+                     float[] bq, float[] bk, float[] bv, float[] bo, float[] qNorm, float[] kNorm) {
     }
 
-    /** The MLP half of a layer. */
-    record Mlp(float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown) {
+    /** The MLP half of a layer; the biases null where absent. */
+    record Mlp(float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown, float[] bGate, float[] bUp,
+               float[] bDown) {
     }
 
     Attention attention(int layer);

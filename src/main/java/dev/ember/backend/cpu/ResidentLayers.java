@@ -14,10 +14,11 @@ record ResidentLayers(List<Attention> attention, List<Mlp> mlp) implements Layer
         return new ResidentLayers(layers.stream().map(w -> new Attention(WeightMatrix.vector(w.attnNorm(), arena),
                         WeightMatrix.of(w.wq(), arena), WeightMatrix.of(w.wk(), arena), WeightMatrix.of(w.wv(), arena),
                         WeightMatrix.of(w.wo(), arena), WeightMatrix.vector(w.bq(), arena), WeightMatrix.vector(w.bk(), arena),
-                        WeightMatrix.vector(w.bv(), arena), WeightMatrix.vector(w.qNorm(), arena),
-                        WeightMatrix.vector(w.kNorm(), arena))).toList(),
+                        WeightMatrix.vector(w.bv(), arena), WeightMatrix.vector(w.bo(), arena),
+                        WeightMatrix.vector(w.qNorm(), arena), WeightMatrix.vector(w.kNorm(), arena))).toList(),
                 layers.stream().map(w -> new Mlp(WeightMatrix.vector(w.ffnNorm(), arena), WeightMatrix.of(w.wGate(), arena),
-                        WeightMatrix.of(w.wUp(), arena), WeightMatrix.of(w.wDown(), arena))).toList());
+                        WeightMatrix.of(w.wUp(), arena), WeightMatrix.of(w.wDown(), arena), WeightMatrix.vector(w.bGate(), arena),
+                        WeightMatrix.vector(w.bUp(), arena), WeightMatrix.vector(w.bDown(), arena))).toList());
     }
 
     /** The first {@code count} layers, for a runner that reads them (a self-speculative draft). */

@@ -12,6 +12,7 @@ import dev.ember.backend.streaming.StreamingReport;
 import dev.ember.backend.streaming.StreamingSchedule;
 import dev.ember.backend.streaming.WeightGroup;
 import dev.ember.backend.streaming.WindowSlot;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -88,13 +89,15 @@ final class StreamedLayers implements LayerResidency, Copier {
         GroupLayout.Part qkv = layout.part(kind, "qkv");
         DType type = layout.storage();
         long qBytes = (long) qd * h * type.bytes(), kvBytes = (long) kvd * h * type.bytes();
-        float[] bias = config.qkvBias() ? floats(s, layout.part(kind, "qkv_bias")) : null;
+        Biases biases = config.biases();
+        float[] qkvBias = biases.qkv() ? floats(s, layout.part(kind, "qkv_bias")) : null;
         return new Attention(floats(s, layout.part(kind, "attn_norm")),
                 matrix(s, qkv.offset(), qd, h), matrix(s, qkv.offset() + qBytes, kvd, h),
                 matrix(s, qkv.offset() + qBytes + kvBytes, kvd, h), matrix(s, layout.part(kind, "o").offset(), h, qd),
-                bias == null ? null : Arrays.copyOfRange(bias, 0, qd),
-                bias == null ? null : Arrays.copyOfRange(bias, qd, qd + kvd),
-                bias == null ? null : Arrays.copyOfRange(bias, qd + kvd, qd + 2 * kvd),
+                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, 0, qd),
+                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, qd, qd + kvd),
+                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, qd + kvd, qd + 2 * kvd),
+                biases.output() ? floats(s, layout.part(kind, "o_bias")) : null,
                 config.qkNorm() ? floats(s, layout.part(kind, "q_norm")) : null,
                 config.qkNorm() ? floats(s, layout.part(kind, "k_norm")) : null);
     }
@@ -110,9 +113,13 @@ final class StreamedLayers implements LayerResidency, Copier {
         WeightGroup.Kind kind = WeightGroup.Kind.MLP;
         int h = config.hiddenSize(), ff = config.intermediateSize();
         long gateUp = layout.part(kind, "gate_up").offset();
+        float[] gateUpBias = config.biases().mlp() ? floats(s, layout.part(kind, "gate_up_bias")) : null;
         return new Mlp(floats(s, layout.part(kind, "ffn_norm")), matrix(s, gateUp, ff, h),
                 matrix(s, gateUp + (long) ff * h * layout.storage().bytes(), ff, h),
-                matrix(s, layout.part(kind, "down").offset(), h, ff));
+                matrix(s, layout.part(kind, "down").offset(), h, ff),
+                gateUpBias == null ? null : Arrays.copyOfRange(gateUpBias, 0, ff),
+                gateUpBias == null ? null : Arrays.copyOfRange(gateUpBias, ff, 2 * ff),
+                gateUpBias == null ? null : floats(s, layout.part(kind, "down_bias")));
     }
 
     @Override

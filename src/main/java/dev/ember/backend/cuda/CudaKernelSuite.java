@@ -115,7 +115,7 @@ final class CudaKernelSuite implements KernelSuite {
             wGateUp = random(type, 2L * ff * h, 0f, 0.05f);
             wDown = random(type, (long) h * ff, 0f, 0.05f);
             lmHead = random(type, (long) vocab * h, 0f, 0.05f);
-            qkvBias = config.qkvBias() ? random(DType.F32, qd + 2 * kvd, 0f, 0.1f) : null;
+            qkvBias = config.biases().qkv() ? random(DType.F32, qd + 2 * kvd, 0f, 0.1f) : null;
             qNorm = config.qkNorm() ? random(DType.F32, hd, 1f, 0.1f) : null;
             kNorm = config.qkNorm() ? random(DType.F32, hd, 1f, 0.1f) : null;
             inverseFrequencies = upload(config.ropeScaling().inverseFrequencies(hd, config.ropeTheta()));

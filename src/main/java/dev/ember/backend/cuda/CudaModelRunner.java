@@ -578,6 +578,9 @@ final class CudaModelRunner implements ModelRunner {
                         layout.decode(), splits, shape);
             }
             products.matmul(stream, type, a.attention.address(), w.o(), a.delta.address(), DType.F32, rows, h, qd);
+            if (w.oBias() != 0) {
+                kernels.addBias(stream, DType.F32, a.delta.address(), w.oBias(), rows, h);
+            }
             layers.attentionDone(l);
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.RMSNORM);
@@ -585,8 +588,14 @@ final class CudaModelRunner implements ModelRunner {
                     rows, h, eps, true);
             stages.enter(Stage.FFN);
             products.matmul(stream, type, a.normed.address(), m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
+            if (m.gateUpBias() != 0) {
+                kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
+            }
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
             products.matmul(stream, type, a.gated.address(), m.down(), a.delta.address(), DType.F32, rows, h, ff);
+            if (m.downBias() != 0) {
+                kernels.addBias(stream, DType.F32, a.delta.address(), m.downBias(), rows, h);
+            }
             layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);

@@ -1,6 +1,7 @@
 package dev.ember.backend.cuda;
 
 import dev.ember.Progress;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.LayerWeights;
 import dev.ember.model.Model;
@@ -25,11 +26,13 @@ final class DeviceWeights implements AutoCloseable {
     /** Bytes per copy: the unit of progress, and the size of the conversion buffer. */
     private static final long CHUNK = 16L << 20;
 
-    /** One decoder layer; the bias and q/k norms are null where the architecture has none. */
+    /** One decoder layer; the biases and q/k norms are null where the architecture has none. */
     record Layer(DeviceBuffer attnNorm, DeviceBuffer qkv, DeviceBuffer qkvBias, DeviceBuffer qNorm, DeviceBuffer kNorm,
-                 DeviceBuffer o, DeviceBuffer ffnNorm, DeviceBuffer gateUp, DeviceBuffer down) {
+                 DeviceBuffer o, DeviceBuffer oBias, DeviceBuffer ffnNorm, DeviceBuffer gateUp, DeviceBuffer down,
+                 DeviceBuffer gateUpBias, DeviceBuffer downBias) {
         Stream<DeviceBuffer> buffers() {
-            return Stream.of(attnNorm, qkv, qkvBias, qNorm, kNorm, o, ffnNorm, gateUp, down).filter(Objects::nonNull);
+            return Stream.of(attnNorm, qkv, qkvBias, qNorm, kNorm, o, oBias, ffnNorm, gateUp, down, gateUpBias, downBias)
+                    .filter(Objects::nonNull);
         }
     }
 
@@ -74,7 +77,9 @@ final class DeviceWeights implements AutoCloseable {
         long h = c.hiddenSize(), qkv = c.qDim() + 2L * c.kvDim(), ff = c.intermediateSize();
         long matrices = c.vocabSize() * h * (c.tieWordEmbeddings() ? 1 : 2)
                 + c.numLayers() * (qkv * h + h * c.qDim() + 2 * ff * h + h * ff);
-        long vectors = h + c.numLayers() * (2 * h + (c.qkvBias() ? qkv : 0) + (c.qkNorm() ? 2L * c.headDim() : 0));
+        Biases b = c.biases();
+        long vectors = h + c.numLayers() * (2 * h + (b.qkv() ? qkv : 0) + (b.output() ? h : 0) + (b.mlp() ? 2 * ff + h : 0)
+                + (c.qkNorm() ? 2L * c.headDim() : 0));
         return matrices * type.bytes() + vectors * Float.BYTES;
     }
 
@@ -95,10 +100,12 @@ final class DeviceWeights implements AutoCloseable {
             DeviceBuffer embedding = f.uniform(type, c.vocabSize() * h, 0f, 1f);
             DeviceBuffer lmHead = c.tieWordEmbeddings() ? embedding : f.linear(type, c.vocabSize(), h);
             List<Layer> layers = new ArrayList<>(c.numLayers());
+            Biases b = c.biases();
             for (int i = 0; i < c.numLayers(); i++) {
-                layers.add(new Layer(f.norm(h), f.linear(type, qkv, h), c.qkvBias() ? f.uniform(DType.F32, qkv, 0f, 0.1f) : null,
+                layers.add(new Layer(f.norm(h), f.linear(type, qkv, h), b.qkv() ? f.bias(qkv) : null,
                         c.qkNorm() ? f.norm(c.headDim()) : null, c.qkNorm() ? f.norm(c.headDim()) : null,
-                        f.linear(type, h, c.qDim()), f.norm(h), f.linear(type, 2 * ff, h), f.linear(type, h, ff)));
+                        f.linear(type, h, c.qDim()), b.output() ? f.bias(h) : null, f.norm(h), f.linear(type, 2 * ff, h),
+                        f.linear(type, h, ff), b.mlp() ? f.bias(2 * ff) : null, b.mlp() ? f.bias(h) : null));
             }
             DeviceBuffer finalNorm = f.norm(h);
             stream.synchronize();
@@ -137,6 +144,10 @@ final class DeviceWeights implements AutoCloseable {
         DeviceBuffer norm(long n) {
             return uniform(DType.F32, n, 1f, 0.1f);
         }
+
+        DeviceBuffer bias(long n) {
+            return uniform(DType.F32, n, 0f, 0.1f);
+        }
     }
 
     /** Uploads every tensor of {@code model}, reporting bytes done to {@code progress}. */
@@ -166,8 +177,9 @@ final class DeviceWeights implements AutoCloseable {
                 for (LayerWeights w : withLayers ? model.layers() : List.<LayerWeights>of()) {
                     layers.add(new Layer(up.vector(w.attnNorm()), up.matrix(type, w.wq(), w.wk(), w.wv()),
                             w.bq() == null ? null : up.vector(w.bq(), w.bk(), w.bv()),
-                            up.vector(w.qNorm()), up.vector(w.kNorm()), up.matrix(type, w.wo()), up.vector(w.ffnNorm()),
-                            up.matrix(type, w.wGate(), w.wUp()), up.matrix(type, w.wDown())));
+                            up.vector(w.qNorm()), up.vector(w.kNorm()), up.matrix(type, w.wo()), up.vector(w.bo()),
+                            up.vector(w.ffnNorm()), up.matrix(type, w.wGate(), w.wUp()), up.matrix(type, w.wDown()),
+                            w.bGate() == null ? null : up.vector(w.bGate(), w.bUp()), up.vector(w.bDown())));
                 }
                 return new DeviceWeights(type, embedding, finalNorm, lmHead, layers);
             } catch (RuntimeException e) {

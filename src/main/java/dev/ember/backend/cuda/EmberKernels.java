@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory", "bias");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -77,6 +77,8 @@ public final class EmberKernels implements AutoCloseable {
     /** silu_mul's threads per block and 16-byte vectors per thread (SILU_THREADS, SILU_VECTORS in activation.cu). */
     private static final int SILU_THREADS = 256;
     private static final int SILU_VECTORS = 2;
+    /** add_bias's threads per block (BIAS_THREADS in bias.cu). */
+    private static final int BIAS_THREADS = 256;
     /** 16-byte words of one warp's run in read_runs (memory.cu). */
     private static final int READ_RUN_WORDS = 512;
     /** Blocks of mask_logits per row: 64 x 256 threads stride over a 150k vocabulary in about ten tokens each. */
@@ -343,6 +345,16 @@ public final class EmberKernels implements AutoCloseable {
         int blocksPerRow = (units + SILU_THREADS * SILU_VECTORS - 1) / (SILU_THREADS * SILU_VECTORS);
         args.begin().pointer(gateUp).pointer(out).i32(rows).i32(intermediate)
                 .launch(typed("silu_mul", type), blocksPerRow, Math.min(rows, 65535), 1, SILU_THREADS, 0, stream);
+    }
+
+    /**
+     * {@code x[r][c] += bias[c]} over {@code rows} rows of {@code cols} elements of {@code type} (bias.cu): the bias of
+     * a product that leaves it out; {@code bias} holds fp32.
+     */
+    public void addBias(CudaStream stream, DType type, long x, long bias, int rows, int cols) {
+        args.begin().pointer(x).pointer(bias).i32(rows).i32(cols)
+                .launch(typed("add_bias", type), (cols + BIAS_THREADS - 1) / BIAS_THREADS, Math.min(rows, 65535), 1,
+                        BIAS_THREADS, 0, stream);
     }
 
     /**

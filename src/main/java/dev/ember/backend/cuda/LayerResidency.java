@@ -10,12 +10,12 @@ import java.util.function.ToLongFunction;
  * said done.
  */
 sealed interface LayerResidency extends AutoCloseable permits ResidentLayers, StreamedLayers {
-    /** The attention half's addresses; 0 for the parts the architecture lacks (bias, q/k norms). */
-    record Attention(long attnNorm, long qkv, long qkvBias, long qNorm, long kNorm, long o) {
+    /** The attention half's addresses; 0 for the parts the architecture lacks (biases, q/k norms). */
+    record Attention(long attnNorm, long qkv, long qkvBias, long qNorm, long kNorm, long o, long oBias) {
     }
 
-    /** The MLP half's addresses. */
-    record Mlp(long ffnNorm, long gateUp, long down) {
+    /** The MLP half's addresses; 0 for the biases where the architecture has none. */
+    record Mlp(long ffnNorm, long gateUp, long down, long gateUpBias, long downBias) {
     }
 
     /** Layer {@code layer}'s attention half, ready for the kernels queued on the compute stream after this call. */

@@ -9,8 +9,9 @@ record ResidentLayers(List<Attention> attention, List<Mlp> mlp) implements Layer
     static ResidentLayers of(DeviceWeights weights) {
         return new ResidentLayers(weights.layers.stream().map(w -> new Attention(w.attnNorm().address(), w.qkv().address(),
                         DeviceBuffer.addressOf(w.qkvBias()), DeviceBuffer.addressOf(w.qNorm()), DeviceBuffer.addressOf(w.kNorm()),
-                        w.o().address())).toList(),
-                weights.layers.stream().map(w -> new Mlp(w.ffnNorm().address(), w.gateUp().address(), w.down().address())).toList());
+                        w.o().address(), DeviceBuffer.addressOf(w.oBias()))).toList(),
+                weights.layers.stream().map(w -> new Mlp(w.ffnNorm().address(), w.gateUp().address(), w.down().address(),
+                        DeviceBuffer.addressOf(w.gateUpBias()), DeviceBuffer.addressOf(w.downBias()))).toList());
     }
 
     @Override

@@ -127,12 +127,13 @@ final class StreamedLayers implements LayerResidency, Copier {
     private Attention attentionAt(long base) {
         WeightGroup.Kind k = WeightGroup.Kind.ATTENTION;
         return new Attention(part(base, k, "attn_norm"), part(base, k, "qkv"), part(base, k, "qkv_bias"), part(base, k, "q_norm"),
-                part(base, k, "k_norm"), part(base, k, "o"));
+                part(base, k, "k_norm"), part(base, k, "o"), part(base, k, "o_bias"));
     }
 
     private Mlp mlpAt(long base) {
         WeightGroup.Kind k = WeightGroup.Kind.MLP;
-        return new Mlp(part(base, k, "ffn_norm"), part(base, k, "gate_up"), part(base, k, "down"));
+        return new Mlp(part(base, k, "ffn_norm"), part(base, k, "gate_up"), part(base, k, "down"), part(base, k, "gate_up_bias"),
+                part(base, k, "down_bias"));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.ember.backend.streaming;
 
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.LayerWeights;
 import dev.ember.model.ModelConfig;
@@ -42,7 +43,8 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
         Builder a = new Builder();
         a.add("attn_norm", DType.F32, h, w -> new Tensor[] {w.attnNorm()});
         a.add("qkv", storage, qkv * h, w -> new Tensor[] {w.wq(), w.wk(), w.wv()});
-        if (c.qkvBias()) {
+        Biases biases = c.biases();
+        if (biases.qkv()) {
             a.add("qkv_bias", DType.F32, qkv, w -> new Tensor[] {w.bq(), w.bk(), w.bv()});
         }
         if (c.qkNorm()) {
@@ -50,10 +52,17 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
             a.add("k_norm", DType.F32, c.headDim(), w -> new Tensor[] {w.kNorm()});
         }
         a.add("o", storage, h * c.qDim(), w -> new Tensor[] {w.wo()});
+        if (biases.output()) {
+            a.add("o_bias", DType.F32, h, w -> new Tensor[] {w.bo()});
+        }
         Builder m = new Builder();
         m.add("ffn_norm", DType.F32, h, w -> new Tensor[] {w.ffnNorm()});
         m.add("gate_up", storage, 2 * ff * h, w -> new Tensor[] {w.wGate(), w.wUp()});
         m.add("down", storage, h * ff, w -> new Tensor[] {w.wDown()});
+        if (biases.mlp()) {
+            m.add("gate_up_bias", DType.F32, 2 * ff, w -> new Tensor[] {w.bGate(), w.bUp()});
+            m.add("down_bias", DType.F32, h, w -> new Tensor[] {w.bDown()});
+        }
         return new GroupLayout(storage, a.parts, m.parts);
     }
 

@@ -9,6 +9,7 @@ import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -44,8 +45,13 @@ class CpuBackendTest {
 
     static ModelConfig config(Architecture arch, int hidden, int heads, int kvHeads, int headDim, boolean tie,
                               RopeScaling scaling, int window) {
+        return config(arch, hidden, heads, kvHeads, headDim, tie, scaling, window, arch.biases(false, false));
+    }
+
+    static ModelConfig config(Architecture arch, int hidden, int heads, int kvHeads, int headDim, boolean tie,
+                              RopeScaling scaling, int window, Biases biases) {
         return new ModelConfig(arch, hidden, 96, 2, heads, kvHeads, headDim, 300, 512, 1e-5, 10000, scaling, tie,
-                arch == Architecture.QWEN2, window, 1, List.of(2), DType.BF16);
+                biases, window, 1, List.of(2), DType.BF16);
     }
 
     static Stream<Case> cases() {
@@ -55,6 +61,11 @@ class CpuBackendTest {
                 new Case("llama-tied-f16", config(Architecture.LLAMA, 48, 3, 3, 16, true, new RopeScaling.None(), 0), DType.F16),
                 new Case("qwen2-bias-f32", config(Architecture.QWEN2, 64, 4, 1, 16, true, new RopeScaling.None(), 0), DType.F32),
                 new Case("qwen3-qknorm-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false, new RopeScaling.None(), 0), DType.BF16),
+                // attention_bias and mlp_bias: biases on q, k, v, o, gate, up and down.
+                new Case("llama-all-biases-bf16", config(Architecture.LLAMA, 64, 4, 2, 16, false, new RopeScaling.None(), 0,
+                        new Biases(true, true, true)), DType.BF16),
+                new Case("qwen3-attention-bias-f32", config(Architecture.QWEN3, 64, 4, 2, 16, true, new RopeScaling.None(), 0,
+                        Biases.ATTENTION), DType.F32),
                 // YaRN over an original context of 512: pair 0 kept, pairs 1-8 on the ramp, 9-15 interpolated; scores x1.30.
                 new Case("qwen3-yarn-bf16", config(Architecture.QWEN3, 64, 4, 2, 32, false,
                         new RopeScaling.Yarn(4, 512, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.BF16),
@@ -62,7 +73,7 @@ class CpuBackendTest {
                 // Sizes no vector divides: hidden 52 (not heads x head_dim), head_dim 10, one KV head for five query heads,
                 // an intermediate size of 90 and a vocabulary of 301.
                 new Case("odd-sizes-bf16", new ModelConfig(Architecture.QWEN3, 52, 90, 2, 5, 1, 10, 301, 512, 1e-6, 10000,
-                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16),
+                        new RopeScaling.None(), true, Biases.NONE, 0, 1, List.of(2), DType.BF16), DType.BF16),
                 // The shape of the tiny random checkpoints libraries test with: hidden 16, four heads of 4.
                 new Case("tiny-heads-f32", config(Architecture.LLAMA, 16, 4, 4, 4, false, new RopeScaling.None(), 0), DType.F32));
     }

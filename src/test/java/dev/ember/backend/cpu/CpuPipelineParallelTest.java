@@ -9,6 +9,7 @@ import dev.ember.backend.StreamingFixtures;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -56,7 +57,7 @@ class CpuPipelineParallelTest {
     private static ModelConfig fourLayers(ModelConfig c) {
         return new ModelConfig(c.architecture(), c.hiddenSize(), c.intermediateSize(), 4, c.numHeads(), c.numKvHeads(),
                 c.headDim(), c.vocabSize(), c.maxPositions(), c.rmsNormEps(), c.ropeTheta(), c.ropeScaling(),
-                c.tieWordEmbeddings(), c.qkvBias(), c.slidingWindow(), c.bosTokenId(), c.eosTokenIds(), c.dtype());
+                c.tieWordEmbeddings(), c.biases(), c.slidingWindow(), c.bosTokenId(), c.eosTokenIds(), c.dtype());
     }
 
     @ParameterizedTest

@@ -51,17 +51,17 @@ public final class ReferenceForward {
             scale(q, c.ropeScaling().attentionFactor());
             scale(k, c.ropeScaling().attentionFactor());
             double[][] attn = attention(q, k, v, c);
-            add(x, linear(attn, w.wo(), null));
+            add(x, linear(attn, w.wo(), w.bo()));
             double[][] hn = norm(x, w.ffnNorm(), c.rmsNormEps());
-            double[][] gate = linear(hn, w.wGate(), null);
-            double[][] up = linear(hn, w.wUp(), null);
+            double[][] gate = linear(hn, w.wGate(), w.bGate());
+            double[][] up = linear(hn, w.wUp(), w.bUp());
             for (int t = 0; t < n; t++) {
                 for (int i = 0; i < gate[t].length; i++) {
                     double g = gate[t][i];
                     gate[t][i] = g / (1 + Math.exp(-g)) * up[t][i];
                 }
             }
-            add(x, linear(gate, w.wDown(), null));
+            add(x, linear(gate, w.wDown(), w.bDown()));
         }
         return linear(norm(x, model.finalNorm(), c.rmsNormEps()), model.lmHead(), null);
     }

@@ -5,6 +5,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
@@ -29,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CudaForwardAndSampleTest {
     private static final int BATCH = 32, PROMPT = 21, BLOCK = 16;
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 3, 8, 2, 32, 1000, 512, 1e-5,
-            500000, new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
+            500000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.BF16);
 
     /** BATCH sequences of the same random prompt, prefilled; then decode steps of one token at a fixed position. */
     private static final class Batch {

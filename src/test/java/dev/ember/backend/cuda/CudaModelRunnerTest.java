@@ -9,6 +9,7 @@ import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -49,7 +50,7 @@ class CudaModelRunnerTest {
     private static ModelConfig config(Architecture arch, int heads, int kvHeads, int headDim, boolean tie, RopeScaling scaling,
                                       int window) {
         return new ModelConfig(arch, 256, 512, 3, heads, kvHeads, headDim, 1000, 512, 1e-5, 500000, scaling, tie,
-                arch == Architecture.QWEN2, window, 1, List.of(2), DType.BF16);
+                arch.biases(false, false), window, 1, List.of(2), DType.BF16);
     }
 
     static Stream<Case> cases() {
@@ -59,6 +60,9 @@ class CudaModelRunnerTest {
                 new Case("llama3-gqa-f32", config(Architecture.LLAMA, 8, 2, 32, false, llama3, 0), DType.F32, 1e-4),
                 new Case("qwen2-bias-tied-f16", config(Architecture.QWEN2, 4, 1, 64, true, new RopeScaling.None(), 0), DType.F16, 2e-2),
                 new Case("qwen3-qknorm-bf16", config(Architecture.QWEN3, 4, 2, 128, false, new RopeScaling.None(), 0), DType.BF16, 2e-2),
+                // attention_bias and mlp_bias: the o, gate/up and down biases added by add_bias.
+                new Case("llama-all-biases-bf16", new ModelConfig(Architecture.LLAMA, 256, 512, 3, 8, 2, 32, 1000, 512, 1e-5, 500000,
+                        new RopeScaling.None(), false, new Biases(true, true, true), 0, 1, List.of(2), DType.BF16), DType.BF16, 2e-2),
                 // YaRN's attention factor reaches the kernels through the attention shape's scale.
                 new Case("qwen3-yarn-f32", config(Architecture.QWEN3, 4, 2, 64, false,
                         new RopeScaling.Yarn(4, 64, 32, 1, true, RopeScaling.Yarn.magnitudeScale(4, 1)), 0), DType.F32, 1e-4),
@@ -66,10 +70,10 @@ class CudaModelRunnerTest {
                 // Sizes no 16-byte load divides: hidden 100 (not heads x head_dim), head_dim 20, five query heads to one
                 // KV head, an intermediate size of 150 and a vocabulary of 1001, tied.
                 new Case("odd-sizes-bf16", new ModelConfig(Architecture.QWEN3, 100, 150, 3, 5, 1, 20, 1001, 512, 1e-6, 10000,
-                        new RopeScaling.None(), true, false, 0, 1, List.of(2), DType.BF16), DType.BF16, 2e-2),
+                        new RopeScaling.None(), true, Biases.NONE, 0, 1, List.of(2), DType.BF16), DType.BF16, 2e-2),
                 // The shape of the tiny random checkpoints libraries test with: hidden 16, four heads of 4.
                 new Case("tiny-heads-f32", new ModelConfig(Architecture.LLAMA, 16, 64, 2, 4, 4, 4, 1000, 512, 1e-6, 10000,
-                        new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.F32), DType.F32, 1e-4));
+                        new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.F32), DType.F32, 1e-4));
     }
 
     /** Two sequences, stepped identically through any number of runners. */

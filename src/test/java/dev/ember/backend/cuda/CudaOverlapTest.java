@@ -8,6 +8,7 @@ import dev.ember.engine.RequestListener;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
@@ -38,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CudaOverlapTest {
     private static final int SEQUENCES = 12, PROMPT = 19, STEPS = 10, BLOCK = 16, LATE_PROMPT = 600, LATE_STEP = 4;
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.QWEN3, 256, 512, 3, 8, 2, 32, 1000, 1024, 1e-6,
-            1000000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+            1000000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(), DType.BF16);
 
     /** SEQUENCES random prompts, then STEPS greedy decodes; at LATE_STEP a long prompt joins the step. */
     private static int[][] run(ModelRunner runner, boolean overlapped) {

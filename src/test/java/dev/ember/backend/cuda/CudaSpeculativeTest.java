@@ -16,6 +16,7 @@ import dev.ember.engine.VerificationWatch;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -47,7 +48,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CudaSpeculativeTest {
     private static final ModelConfig CONFIG = new ModelConfig(Architecture.LLAMA, 256, 512, 4, 8, 2, 32, 512, 2048, 1e-5,
-            10000, new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+            10000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(), DType.BF16);
     private static final int BLOCK = 16;
 
     @Test
@@ -314,7 +315,7 @@ class CudaSpeculativeTest {
     void aSelfDraftReadsTheTargetsDeviceWeights() {
         CudaContext context = Gpu.context();
         ModelConfig wide = new ModelConfig(Architecture.LLAMA, 1024, 4096, 4, 8, 2, 128, 32000, 2048, 1e-5, 10000,
-                new RopeScaling.None(), false, false, 0, 1, List.of(), DType.BF16);
+                new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(), DType.BF16);
         ModelConfig twoLayers = wide.withLayers(2);
         KvCacheSpec kv = KvCacheSpec.forTokens(twoLayers, 256, BLOCK);
         int[] prompt = new SplittableRandom(2).ints(40, 0, wide.vocabSize()).toArray();

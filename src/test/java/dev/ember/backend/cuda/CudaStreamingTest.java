@@ -8,6 +8,7 @@ import dev.ember.backend.streaming.StreamingPlan;
 import dev.ember.backend.streaming.StreamingReport;
 import dev.ember.backend.streaming.StreamingSettings;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelConfig;
@@ -32,7 +33,7 @@ class CudaStreamingTest {
     private static final int KV_TOKENS = 512;
     /** Llama-like, large enough that copies take time against compute: 8 layers of 8 MB. */
     private static final ModelConfig LLAMA = new ModelConfig(Architecture.LLAMA, 1024, 2816, 8, 16, 4, 64, 2048, 1024,
-            1e-5, 500000, new RopeScaling.None(), false, false, 0, 1, List.of(2), DType.BF16);
+            1e-5, 500000, new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.BF16);
 
     @TempDir
     static Path weights;

@@ -5,6 +5,7 @@ import dev.ember.backend.ModelRunner;
 import dev.ember.kvcache.BlockTable;
 import dev.ember.kvcache.KvCacheSpec;
 import dev.ember.model.Architecture;
+import dev.ember.model.Biases;
 import dev.ember.model.DType;
 import dev.ember.model.ModelConfig;
 import dev.ember.model.RopeScaling;
@@ -27,7 +28,7 @@ class DecodeTimingTest {
 
     private static ModelConfig llama(int hidden, int ff, int layers, int heads, int kvHeads, boolean tie) {
         return new ModelConfig(Architecture.LLAMA, hidden, ff, layers, heads, kvHeads, hidden / heads, 128256, 8192, 1e-5,
-                500000, LLAMA3, tie, false, 0, 1, List.of(2), DType.BF16);
+                500000, LLAMA3, tie, Biases.NONE, 0, 1, List.of(2), DType.BF16);
     }
 
     @Test

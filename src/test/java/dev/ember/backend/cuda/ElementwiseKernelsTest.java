@@ -134,6 +134,30 @@ class ElementwiseKernelsTest {
 
     @ParameterizedTest
     @EnumSource(DType.class)
+    void addBiasAddsEachColumnsBiasToEveryRow(DType type) {
+        checkAddBias(type, 1, 256);      // one block, every thread a column
+        checkAddBias(type, 7, 1000);     // the last block partly idle
+        checkAddBias(type, 70_000, 3);   // more rows than the grid's y holds: rows past it loop
+    }
+
+    private void checkAddBias(DType type, int rows, int cols) {
+        Gpu.context();
+        float[] x = Gpu.random(random, type, rows * cols, 2.0);
+        float[] bias = Gpu.random(random, DType.F32, cols, 0.5);
+        double[] ref = new double[rows * cols];
+        for (int i = 0; i < ref.length; i++) {
+            ref[i] = (double) x[i] + bias[i % cols];
+        }
+        try (DeviceBuffer xs = Gpu.upload(type, x); DeviceBuffer b = Gpu.upload(DType.F32, bias)) {
+            Gpu.kernels().addBias(Gpu.stream(), type, xs.address(), b.address(), rows, cols);
+            Gpu.stream().synchronize();
+            Gpu.assertClose("add_bias " + type + " " + rows + "x" + cols, Gpu.download(xs, type, rows * cols), ref,
+                    Gpu.tolerance(type));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
     void siluMulGatesTheUpProjection(DType type) {
         checkSiluMul(type, 3, 1000);    // rows of 16-byte vectors, one block per row partly idle
         checkSiluMul(type, 3, 1001);    // element by element, two blocks per row
