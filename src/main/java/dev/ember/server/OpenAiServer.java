@@ -46,6 +46,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 
 /**
  * An OpenAI-compatible HTTP server in front of a {@link ServingEngine}, on Jetty's core server with one virtual
@@ -126,23 +127,19 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         public Config withTimeouts(Timeouts timeouts) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
+            return with(c -> c.timeouts = timeouts);
         }
 
         public Config withAllowedOrigins(List<String> origins) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, origins,
-                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
+            return with(c -> c.allowedOrigins = origins);
         }
 
         public Config withReasoningParser(String parser) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins, parser,
-                    toolCallParser, samplingDefaults, modelAliases, seed);
+            return with(c -> c.reasoningParser = parser);
         }
 
         public Config withToolCallParser(String parser) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, parser, samplingDefaults, modelAliases, seed);
+            return with(c -> c.toolCallParser = parser);
         }
 
         /**
@@ -150,14 +147,12 @@ public final class OpenAiServer implements AutoCloseable {
          * repetition_penalty): the model's generation_config.json, as vLLM's {@code --generation-config auto} takes it.
          */
         public Config withSamplingDefaults(Map<String, Double> defaults) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, defaults, modelAliases, seed);
+            return with(c -> c.samplingDefaults = defaults);
         }
 
         /** Further names requests may give the model by (vLLM's --served-model-name takes several: the first is its name). */
         public Config withModelAliases(List<String> aliases) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults, aliases, seed);
+            return with(c -> c.modelAliases = aliases);
         }
 
         /**
@@ -166,8 +161,47 @@ public final class OpenAiServer implements AutoCloseable {
          * tokens; null for a random seed a request.
          */
         public Config withSeed(Long seed) {
-            return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                    reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
+            return with(c -> c.seed = seed);
+        }
+
+        /** This config with {@code change} made to a copy of its fields (checked again by the constructor). */
+        private Config with(Consumer<Copy> change) {
+            Copy c = new Copy(this);
+            change.accept(c);
+            return c.build();
+        }
+
+        /** A config's fields, to change some and build another. */
+        private static final class Copy {
+            private final String host, apiKey, servedModelName;
+            private final int port, maxRequestBytes;
+            private final Duration drainTimeout;
+            Timeouts timeouts;
+            List<String> allowedOrigins, modelAliases;
+            String reasoningParser, toolCallParser;
+            Map<String, Double> samplingDefaults;
+            Long seed;
+
+            Copy(Config c) {
+                host = c.host;
+                port = c.port;
+                apiKey = c.apiKey;
+                servedModelName = c.servedModelName;
+                maxRequestBytes = c.maxRequestBytes;
+                drainTimeout = c.drainTimeout;
+                timeouts = c.timeouts;
+                allowedOrigins = c.allowedOrigins;
+                reasoningParser = c.reasoningParser;
+                toolCallParser = c.toolCallParser;
+                samplingDefaults = c.samplingDefaults;
+                modelAliases = c.modelAliases;
+                seed = c.seed;
+            }
+
+            Config build() {
+                return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
+                        reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
+            }
         }
 
         /** Every name the model answers to: its own, then the aliases. */
