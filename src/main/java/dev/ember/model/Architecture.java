@@ -46,6 +46,20 @@ public enum Architecture {
         return qkNorm;
     }
 
+    /** {@code max_position_embeddings} where a config leaves it out: the default of this family's transformers config. */
+    public int defaultMaxPositions() {
+        return switch (this) {
+            case LLAMA -> 2048;
+            case MISTRAL -> 4096 * 32;
+            case QWEN2, QWEN3 -> 32768;
+        };
+    }
+
+    /** {@code head_dim} where a config leaves it out: Qwen3's transformers config defaults to 128, the others divide. */
+    public int defaultHeadDim(int hidden, int heads) {
+        return this == QWEN3 ? 128 : hidden / heads;
+    }
+
     public static Architecture fromHf(String name) {
         for (Architecture a : values()) {
             if (a.hfName.equals(name)) {

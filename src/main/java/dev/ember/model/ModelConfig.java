@@ -145,6 +145,8 @@ public record ModelConfig(
         }
         if (slidingWindow > 0) {
             c.put("sliding_window", slidingWindow).put("use_sliding_window", true);
+        } else {
+            c.putNull("sliding_window");  // left out, it would read as transformers' default window of 4096
         }
         eosTokenIds.forEach(c.putArray("eos_token_id")::add);
         c.put("torch_dtype", switch (dtype) {
@@ -179,11 +181,11 @@ public record ModelConfig(
         int hidden = requiredInt(c, "hidden_size");
         int heads = requiredInt(c, "num_attention_heads");
         int kvHeads = c.path("num_key_value_heads").isNumber() ? c.get("num_key_value_heads").asInt() : heads;
-        int headDim = c.path("head_dim").isNumber() ? c.get("head_dim").asInt() : hidden / heads;
+        int headDim = c.path("head_dim").isNumber() ? c.get("head_dim").asInt() : arch.defaultHeadDim(hidden, heads);
         // transformers 5 writes rope settings under "rope_parameters"; 4.x used "rope_theta" and "rope_scaling".
         JsonNode rope = c.path("rope_parameters");
         double theta = rope.path("rope_theta").asDouble(c.path("rope_theta").asDouble(10000.0));
-        int maxPositions = c.path("max_position_embeddings").asInt(4096);
+        int maxPositions = c.path("max_position_embeddings").asInt(arch.defaultMaxPositions());
         JsonNode ropeSettings = rope.isObject() ? rope : c.path("rope_scaling");
         double rotaryFraction = ropeSettings.path("partial_rotary_factor").asDouble(c.path("partial_rotary_factor").asDouble(1.0));
         require(rotaryFraction == 1.0, "partial_rotary_factor " + rotaryFraction + " is not supported (Ember rotates whole heads)");
@@ -219,7 +221,10 @@ public record ModelConfig(
     private static int slidingWindow(JsonNode c, Architecture arch, int layers) {
         boolean mistral = arch == Architecture.MISTRAL;
         JsonNode types = mistral ? MissingNode.getInstance() : c.path("layer_types");
-        if (!c.path("sliding_window").isNumber() || !types.isArray() && !c.path("use_sliding_window").asBoolean(mistral)) {
+        // Where the key is left out, transformers' Mistral, Qwen2 and Qwen3 configs slide over 4096 tokens; null is none.
+        JsonNode windowNode = c.path("sliding_window");
+        int window = windowNode.isMissingNode() ? 4096 : windowNode.isNumber() ? windowNode.asInt() : 0;
+        if (window == 0 || !types.isArray() && !c.path("use_sliding_window").asBoolean(mistral)) {
             return 0;
         }
         int sliding = mistral ? layers : layers - Math.clamp(c.path("max_window_layers").asInt(28), 0, layers);
@@ -231,7 +236,7 @@ public record ModelConfig(
         }
         require(sliding == 0 || sliding == layers, "a sliding window in " + sliding + " of " + layers
                 + " layers (max_window_layers, layer_types) is not supported: Ember gives every layer the same attention");
-        return sliding == layers ? c.get("sliding_window").asInt() : 0;
+        return sliding == layers ? window : 0;
     }
 
     private static RopeScaling parseRopeScaling(JsonNode s, int maxPositions) {

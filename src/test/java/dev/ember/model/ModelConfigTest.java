@@ -54,6 +54,27 @@ class ModelConfigTest {
         assertTrue(e.getMessage().contains("LlamaForCausalLM") && e.getMessage().contains("attention_bias"), e.getMessage());
     }
 
+    /** Fields a hand-written config leaves out take the defaults of the family's transformers config class. */
+    @Test
+    void leftOutFieldsTakeEachFamilysTransformersDefaults() throws Exception {
+        String body = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
+        ModelConfig llama = parse("{\"architectures\":[\"LlamaForCausalLM\"]," + body + "}");
+        assertEquals(2048, llama.maxPositions());
+        assertEquals(16, llama.headDim(), "hidden / heads");
+        ModelConfig qwen3 = parse("{\"architectures\":[\"Qwen3ForCausalLM\"]," + body + "}");
+        assertEquals(128, qwen3.headDim(), "Qwen3Config's head_dim");
+        assertEquals(32768, qwen3.maxPositions());
+        ModelConfig mistral = parse("{\"architectures\":[\"MistralForCausalLM\"]," + body + "}");
+        assertEquals(4096, mistral.slidingWindow(), "MistralConfig's window where the key is left out");
+        assertEquals(131072, mistral.maxPositions());
+        assertEquals(0, parse("{\"architectures\":[\"MistralForCausalLM\"],\"sliding_window\":null," + body + "}").slidingWindow(),
+                "null is no window");
+        assertEquals(4096, parse("{\"architectures\":[\"Qwen2ForCausalLM\"],\"use_sliding_window\":true,\"max_window_layers\":0,"
+                + body + "}").slidingWindow());
+        ModelConfig unwindowed = parse("{\"architectures\":[\"MistralForCausalLM\"],\"sliding_window\":null," + body + "}");
+        assertEquals(unwindowed, ModelConfig.parse(new ObjectMapper().readTree(unwindowed.toJson())), "no window, written and read back");
+    }
+
     @Test
     void unknownArchitectureNamesItself() {
         EmberException e = assertThrows(EmberException.class, () -> parse("""
