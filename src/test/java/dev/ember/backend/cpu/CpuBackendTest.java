@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.RandomShapes;
 import dev.ember.backend.StreamingFixtures;
 import dev.ember.kvcache.BlockAllocator;
 import dev.ember.kvcache.BlockTable;
@@ -76,6 +77,23 @@ class CpuBackendTest {
                         new RopeScaling.None(), true, Biases.NONE, 0, 1, List.of(2), DType.BF16), DType.BF16),
                 // The shape of the tiny random checkpoints libraries test with: hidden 16, four heads of 4.
                 new Case("tiny-heads-f32", config(Architecture.LLAMA, 16, 4, 4, 4, false, new RopeScaling.None(), 0), DType.F32));
+    }
+
+    static Stream<Case> randomShapes() {
+        return RandomShapes.draw(16).map(s -> new Case(s.name(), s.config(), s.dtype()));
+    }
+
+    /** Each random shape over blocks of 1, 3 and 16 tokens: prefill in uneven chunks, then decode steps. */
+    @ParameterizedTest
+    @MethodSource("randomShapes")
+    void randomShapesMatchReference(Case c) {
+        for (int blockSize : new int[] {1, 3, 16}) {
+            try (Model model = RandomWeights.create(c.config(), c.dtype(), 17);
+                 ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(c.config(), 64, blockSize), Progress.NONE)) {
+                int[] tokens = randomTokens(new SplittableRandom(blockSize), 21, c.config().vocabSize());
+                feedAndCompare(model, runner, tokens, blockSize, new int[] {7, 1, 9, 1, 1, 1, 1}, c + ", blocks of " + blockSize);
+            }
+        }
     }
 
     private static int[] randomTokens(SplittableRandom random, int n, int vocab) {

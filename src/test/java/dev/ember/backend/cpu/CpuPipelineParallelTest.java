@@ -48,9 +48,10 @@ class CpuPipelineParallelTest {
         }
     }
 
-    /** Four-layer models of every family, split 2+2, 1+3 and into four stages of one layer. */
+    /** Four-layer models of every family and of the random shapes, split 2+2, 1+3 and into four stages of one layer. */
     static Stream<Split> splits() {
-        return CpuBackendTest.cases().map(c -> new CpuBackendTest.Case(c.name(), fourLayers(c.config()), c.dtype()))
+        return Stream.concat(CpuBackendTest.cases(), CpuBackendTest.randomShapes())
+                .map(c -> new CpuBackendTest.Case(c.name(), fourLayers(c.config()), c.dtype()))
                 .flatMap(c -> Stream.of(new int[] {2, 2}, new int[] {1, 3}, new int[] {1, 1, 1, 1}).map(s -> new Split(c, s)));
     }
 

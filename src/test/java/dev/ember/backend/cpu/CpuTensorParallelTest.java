@@ -46,7 +46,7 @@ class CpuTensorParallelTest {
     }
 
     static Stream<Split> splits() {
-        return CpuBackendTest.cases().flatMap(c -> Stream.of(2, 4)
+        return Stream.concat(CpuBackendTest.cases(), CpuBackendTest.randomShapes()).flatMap(c -> Stream.of(2, 4)
                 .filter(size -> c.config().numKvHeads() % size == 0 && c.config().intermediateSize() % size == 0)
                 .map(size -> new Split(c, size)));
     }

@@ -4,6 +4,7 @@ import dev.ember.EmberException;
 import dev.ember.Progress;
 import dev.ember.backend.ForwardBatch;
 import dev.ember.backend.ModelRunner;
+import dev.ember.backend.RandomShapes;
 import dev.ember.backend.StepCounters;
 import dev.ember.backend.cpu.CpuBackend;
 import dev.ember.kvcache.BlockTable;
@@ -76,6 +77,11 @@ class CudaModelRunnerTest {
                         new RopeScaling.None(), false, Biases.NONE, 0, 1, List.of(2), DType.F32), DType.F32, 1e-4));
     }
 
+    /** {@link RandomShapes}' shapes, held to the same bound for their storage type as the shapes above. */
+    static Stream<Case> randomShapes() {
+        return RandomShapes.draw(16).map(s -> new Case(s.name(), s.config(), s.dtype(), s.dtype() == DType.F32 ? 1e-4 : 2e-2));
+    }
+
     /** Two sequences, stepped identically through any number of runners. */
     private static final class Session {
         final ModelRunner runner;
@@ -141,7 +147,7 @@ class CudaModelRunnerTest {
     }
 
     @ParameterizedTest
-    @MethodSource("cases")
+    @MethodSource({"cases", "randomShapes"})
     void logitsMatchTheCpuBackend(Case c) {
         Gpu.context();
         KvCacheSpec kv = KvCacheSpec.forTokens(c.config(), 256, BLOCK_SIZE);
