@@ -143,7 +143,7 @@ final class CpuKernelSuite implements KernelSuite {
         add(new Case(kernel, "CpuModelRunner.matmul (" + wt + ")", phase, "m=" + m + " n=" + n + " k=" + k, m,
                 matmulBytes(m, n, k, weightType.bytes()), 2.0 * m * n * k), replica -> {
             WeightMatrix w = matrix(n, k, replica);
-            return () -> CpuModelRunner.matmul(parallel, w, x, m, out);
+            return () -> CpuModelRunner.matmul(parallel, w, x, m, out, false);  // from memory, as weightPool is
         });
     }
 

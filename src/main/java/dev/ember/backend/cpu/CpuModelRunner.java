@@ -51,6 +51,8 @@ final class CpuModelRunner implements ModelRunner {
     /** The shape this runner computes: the model's, or its tensor shard's or pipeline stage's. */
     private final ModelConfig config;
     private final Parallel parallel;
+    /** Whether one-row products take two weight rows a pass ({@link #matmul}): where the weights stay cached. */
+    private final boolean rowPairs;
     private final String deviceName;
     private final KvCacheSpec kvSpec;
     private final BlockAllocator allocator;
@@ -100,7 +102,7 @@ final class CpuModelRunner implements ModelRunner {
         this(model.config(), kvSpec, parallel, deviceName, arena,
                 streamed != null ? streamed : ResidentLayers.of(model, arena), embedding,
                 model.lmHead() == model.embedding() ? embedding : WeightMatrix.of(model.lmHead(), arena),
-                WeightMatrix.vector(model.finalNorm(), arena), group);
+                WeightMatrix.vector(model.finalNorm(), arena), group, model.weightBytes() <= LastLevelCache.BYTES);
     }
 
     /**
@@ -109,10 +111,11 @@ final class CpuModelRunner implements ModelRunner {
      */
     private CpuModelRunner(ModelConfig config, KvCacheSpec kvSpec, Parallel parallel, String deviceName, Arena arena,
                            LayerResidency layers, WeightMatrix embedding, WeightMatrix lmHead, float[] finalNorm,
-                           Group group) {
+                           Group group, boolean rowPairs) {
         this.config = config;
         this.group = group;
         this.parallel = parallel;
+        this.rowPairs = rowPairs;
         this.deviceName = deviceName;
         this.kvSpec = kvSpec;
         this.arena = arena;
@@ -139,7 +142,7 @@ final class CpuModelRunner implements ModelRunner {
             return Optional.empty();
         }
         return Optional.of(new CpuModelRunner(config.withLayers(count), kv, parallel, deviceName, Arena.ofShared(),
-                resident.firstLayers(count), embedding, lmHead, finalNorm, null));
+                resident.firstLayers(count), embedding, lmHead, finalNorm, null, rowPairs));
     }
 
     private static float[] toFloat(double[] d) {
@@ -849,25 +852,27 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     private void matmul(WeightMatrix w, float[] in, int rows, float[] out) {
-        matmul(parallel, w, in, rows, out);
+        matmul(parallel, w, in, rows, out, rowPairs);
     }
 
     /**
      * {@code out[t][j] = in[t] · W[j]} for {@code rows} input rows. Output features are split across threads; with
      * several rows the weight rows are widened once, two at a time, into a scratch buffer and reused for every input
      * row, two input rows by two weight rows a pass (VectorOps.dotRowsPair): bench offline on ember-tiny and 2 cores
-     * 1.10-1.45 against 0.91-1.13 thousand tok/s with one weight row a pass; one row also takes two weight rows a pass
-     * (WeightMatrix.dotRowPair: decode 1.17x, docs/benchmarks.md). Every row's products are accumulated in one order
-     * whatever the row count.
+     * 1.10-1.45 against 0.91-1.13 thousand tok/s with one weight row a pass. One row takes two weight rows a pass
+     * (WeightMatrix.dotRowPair) where {@code rowPairs}, the weights staying in the cache from step to step (the default
+     * model: decode 1.17x), and one a pass where they stream from memory every step: the pair's two interleaved
+     * streams cost Qwen3-0.6B's decode on two cores 1.5-1.9x (docs/benchmarks.md). Every row's products are accumulated
+     * in one order whatever the row count.
      */
-    static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out) {
+    static void matmul(Parallel parallel, WeightMatrix w, float[] in, int rows, float[] out, boolean rowPairs) {
         parallel.forRange(w.rows, 8, (from, to) -> {
             if (rows == 1) {
                 int j = from;
-                for (; j + 2 <= to; j += 2) {
+                for (; rowPairs && j + 2 <= to; j += 2) {
                     w.dotRowPair(j, in, 0, out, j);
                 }
-                if (j < to) {
+                for (; j < to; j++) {
                     out[j] = w.dotRow(j, in, 0);
                 }
             } else {

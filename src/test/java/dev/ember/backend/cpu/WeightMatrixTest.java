@@ -16,8 +16,8 @@ class WeightMatrixTest {
     private final Random random = new Random();
 
     /**
-     * The matrix product of any row count (the weights widened in registers for one row, into a scratch row and two
-     * rows at a time for more) gives each row its one-row product: the same accumulation, so within the few ulps by
+     * The matrix product of any row count (the weights widened in registers for one row, one or two weight rows a pass,
+     * into a scratch row and two rows at a time for more) gives each row its one-row product: the same accumulation, so within the few ulps by
      * which the Vector API's lane reduction may differ (its order is the implementation's, interpreted or compiled);
      * depths that fill the vectors, leave a tail, or are shorter than one step.
      */
@@ -33,13 +33,15 @@ class WeightMatrixTest {
                     for (int i = 0; i < x.length; i++) {
                         x[i] = (float) random.nextGaussian();
                     }
-                    float[] product = new float[rows * n];
-                    CpuModelRunner.matmul(team, w, x, rows, product);
-                    for (int t = 0; t < rows; t++) {
-                        for (int j = 0; j < n; j++) {
-                            float one = w.dotRow(j, x, t * k), ulps = 4 * Math.ulp(Math.abs(one) + (float) Math.sqrt(k));
-                            String where = type + " k=" + k + " rows=" + rows + " row " + t + " column " + j;
-                            assertEquals(one, product[t * n + j], ulps, where);
+                    for (boolean rowPairs : new boolean[] {true, false}) {
+                        float[] product = new float[rows * n];
+                        CpuModelRunner.matmul(team, w, x, rows, product, rowPairs);
+                        for (int t = 0; t < rows; t++) {
+                            for (int j = 0; j < n; j++) {
+                                float one = w.dotRow(j, x, t * k), ulps = 4 * Math.ulp(Math.abs(one) + (float) Math.sqrt(k));
+                                String where = type + " k=" + k + " rows=" + rows + " row " + t + " column " + j + " pairs " + rowPairs;
+                                assertEquals(one, product[t * n + j], ulps, where);
+                            }
                         }
                     }
                 }
