@@ -82,9 +82,14 @@ public final class ModelLoader {
             return List.of(single);
         }
         try (Stream<Path> s = Files.list(dir)) {
-            List<Path> found = s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+            List<Path> files = s.sorted().toList();
+            List<Path> found = files.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).toList();
             if (found.isEmpty()) {
-                throw new EmberException(dir + ": no *.safetensors files");
+                List<String> pickled = files.stream().map(p -> p.getFileName().toString())
+                        .filter(n -> n.endsWith(".bin") || n.endsWith(".pt") || n.endsWith(".pth")).toList();
+                throw new EmberException(dir + ": no *.safetensors files" + (pickled.isEmpty() ? "" : " (it holds "
+                        + String.join(", ", pickled) + ": PyTorch's pickled weights, which Ember does not read; saving the "
+                        + "model again with transformers' save_pretrained(dir) writes safetensors)"));
             }
             // Mistral's repositories carry the same weights twice: HF's files and consolidated.safetensors, in Mistral's
             // own names, which no architecture here reads.

@@ -102,6 +102,8 @@ class ModelLoaderTest {
         assertMessage(() -> ModelLoader.load(dir), "config.json");
         Files.writeString(dir.resolve("config.json"), configJson(CONFIG));
         assertMessage(() -> ModelLoader.load(dir), "no *.safetensors");
+        Files.writeString(dir.resolve("pytorch_model.bin"), "not read");
+        assertMessage(() -> ModelLoader.load(dir), "it holds pytorch_model.bin: PyTorch's pickled weights");
     }
 
     @Test
