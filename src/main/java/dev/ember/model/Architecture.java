@@ -10,17 +10,20 @@ import java.util.stream.Collectors;
  * SwiGLU MLP) and differ only in the details recorded here.
  */
 public enum Architecture {
-    LLAMA("LlamaForCausalLM", false),
-    MISTRAL("MistralForCausalLM", false),
-    QWEN2("Qwen2ForCausalLM", false),
+    LLAMA("LlamaForCausalLM", "llama", false),
+    MISTRAL("MistralForCausalLM", "mistral", false),
+    QWEN2("Qwen2ForCausalLM", "qwen2", false),
     /** Qwen3 normalises each head of q and k with its own RMSNorm before the rotation. */
-    QWEN3("Qwen3ForCausalLM", true);
+    QWEN3("Qwen3ForCausalLM", "qwen3", true);
 
     private final String hfName;
+    /** config.json's {@code model_type}, which names the family where {@code architectures} is left out. */
+    private final String modelType;
     private final boolean qkNorm;
 
-    Architecture(String hfName, boolean qkNorm) {
+    Architecture(String hfName, String modelType, boolean qkNorm) {
         this.hfName = hfName;
+        this.modelType = modelType;
         this.qkNorm = qkNorm;
     }
 
@@ -42,6 +45,10 @@ public enum Architecture {
         };
     }
 
+    public String modelType() {
+        return modelType;
+    }
+
     public boolean qkNorm() {
         return qkNorm;
     }
@@ -58,6 +65,17 @@ public enum Architecture {
     /** {@code head_dim} where a config leaves it out: Qwen3's transformers config defaults to 128, the others divide. */
     public int defaultHeadDim(int hidden, int heads) {
         return this == QWEN3 ? 128 : hidden / heads;
+    }
+
+    /** The family of config.json's {@code model_type} ("llama", "qwen3", ...), for a config without architectures. */
+    public static Architecture fromModelType(String type) {
+        for (Architecture a : values()) {
+            if (a.modelType.equals(type)) {
+                return a;
+            }
+        }
+        throw new EmberException("config.json: no \"architectures\", and model_type \"" + type + "\" is none Ember runs ("
+                + Arrays.stream(values()).map(a -> a.modelType).collect(Collectors.joining(", ")) + ")");
     }
 
     public static Architecture fromHf(String name) {

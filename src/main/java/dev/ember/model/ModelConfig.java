@@ -126,6 +126,7 @@ public record ModelConfig(
     public String toJson() {
         ObjectNode c = JsonNodeFactory.instance.objectNode();
         c.putArray("architectures").add(architecture.hfName());
+        c.put("model_type", architecture.modelType());
         c.put("hidden_size", hiddenSize).put("intermediate_size", intermediateSize).put("num_hidden_layers", numLayers)
                 .put("num_attention_heads", numHeads).put("num_key_value_heads", numKvHeads).put("head_dim", headDim)
                 .put("vocab_size", vocabSize).put("max_position_embeddings", maxPositions).put("rms_norm_eps", rmsNormEps)
@@ -169,10 +170,14 @@ public record ModelConfig(
 
     static ModelConfig parse(JsonNode c) {
         JsonNode archs = c.path("architectures");
-        if (!archs.isArray() || archs.isEmpty()) {
-            throw new EmberException("config.json: missing \"architectures\"");
+        Architecture arch;
+        if (archs.isArray() && !archs.isEmpty()) {
+            arch = Architecture.fromHf(archs.get(0).asText());
+        } else if (c.path("model_type").isTextual()) {
+            arch = Architecture.fromModelType(c.get("model_type").asText());  // as transformers' AutoConfig reads it
+        } else {
+            throw new EmberException("config.json: missing \"architectures\" (and \"model_type\")");
         }
-        Architecture arch = Architecture.fromHf(archs.get(0).asText());
         JsonNode quantization = c.path("quantization_config");
         require(!quantization.isObject(), "quantization_config (" + quantization.path("quant_method").asText("a quantized checkpoint")
                 + ") is not supported: Ember runs unquantized bfloat16, float16 or float32 weights");

@@ -75,6 +75,20 @@ class ModelConfigTest {
         assertEquals(unwindowed, ModelConfig.parse(new ObjectMapper().readTree(unwindowed.toJson())), "no window, written and read back");
     }
 
+    /** A config without architectures names its family by model_type, as transformers' AutoConfig reads it. */
+    @Test
+    void aConfigWithoutArchitecturesIsReadByItsModelType() throws Exception {
+        String body = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
+        assertEquals(Architecture.QWEN3, parse("{\"model_type\":\"qwen3\"," + body + "}").architecture());
+        assertEquals(Architecture.LLAMA, parse("{\"architectures\":[],\"model_type\":\"llama\"," + body + "}").architecture());
+        EmberException gpt2 = assertThrows(EmberException.class, () -> parse("{\"model_type\":\"gpt2\"," + body + "}"));
+        assertTrue(gpt2.getMessage().contains("\"gpt2\"") && gpt2.getMessage().contains("qwen3"), gpt2.getMessage());
+        EmberException neither = assertThrows(EmberException.class, () -> parse("{" + body + "}"));
+        assertTrue(neither.getMessage().contains("architectures"), neither.getMessage());
+        assertTrue(parse("{\"model_type\":\"mistral\"," + body + "}").toJson().contains("\"model_type\" : \"mistral\""),
+                "written for transformers' AutoConfig");
+    }
+
     @Test
     void unknownArchitectureNamesItself() {
         EmberException e = assertThrows(EmberException.class, () -> parse("""
