@@ -182,7 +182,8 @@ public record ModelConfig(
         require(!quantization.isObject(), "quantization_config (" + quantization.path("quant_method").asText("a quantized checkpoint")
                 + ") is not supported: Ember runs unquantized bfloat16, float16 or float32 weights");
         String act = c.path("hidden_act").asText("silu");
-        require(act.equals("silu"), "hidden_act \"" + act + "\" is not supported (Ember runs SwiGLU with silu)");
+        // transformers' ACT2FN maps "swish" to the same SiLU.
+        require(act.equals("silu") || act.equals("swish"), "hidden_act \"" + act + "\" is not supported (Ember runs SwiGLU with silu)");
         int hidden = requiredInt(c, "hidden_size");
         int heads = requiredInt(c, "num_attention_heads");
         int kvHeads = c.path("num_key_value_heads").isNumber() ? c.get("num_key_value_heads").asInt() : heads;

@@ -80,6 +80,8 @@ class ModelConfigTest {
     void aConfigWithoutArchitecturesIsReadByItsModelType() throws Exception {
         String body = "\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
         assertEquals(Architecture.QWEN3, parse("{\"model_type\":\"qwen3\"," + body + "}").architecture());
+        assertEquals(Architecture.LLAMA, parse("{\"model_type\":\"llama\",\"hidden_act\":\"swish\"," + body + "}").architecture(),
+                "swish is transformers' other name for silu");
         assertEquals(Architecture.LLAMA, parse("{\"architectures\":[],\"model_type\":\"llama\"," + body + "}").architecture());
         EmberException gpt2 = assertThrows(EmberException.class, () -> parse("{\"model_type\":\"gpt2\"," + body + "}"));
         assertTrue(gpt2.getMessage().contains("\"gpt2\"") && gpt2.getMessage().contains("qwen3"), gpt2.getMessage());
