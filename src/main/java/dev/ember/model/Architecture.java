@@ -84,6 +84,9 @@ public enum Architecture {
                 return a;
             }
         }
+        if (name.equals("LLaMAForCausalLM")) {  // the first conversions' spelling, which vLLM also takes for Llama
+            return LLAMA;
+        }
         throw new EmberException("config.json: unknown architecture \"" + name + "\"; Ember runs "
                 + Arrays.stream(values()).map(Architecture::hfName).collect(Collectors.joining(", ")));
     }

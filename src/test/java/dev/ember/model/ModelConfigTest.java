@@ -83,6 +83,8 @@ class ModelConfigTest {
         assertEquals(Architecture.LLAMA, parse("{\"model_type\":\"llama\",\"hidden_act\":\"swish\"," + body + "}").architecture(),
                 "swish is transformers' other name for silu");
         assertEquals(Architecture.LLAMA, parse("{\"architectures\":[],\"model_type\":\"llama\"," + body + "}").architecture());
+        assertEquals(Architecture.LLAMA, parse("{\"architectures\":[\"LLaMAForCausalLM\"]," + body + "}").architecture(),
+                "the first conversions' spelling");
         EmberException gpt2 = assertThrows(EmberException.class, () -> parse("{\"model_type\":\"gpt2\"," + body + "}"));
         assertTrue(gpt2.getMessage().contains("\"gpt2\"") && gpt2.getMessage().contains("qwen3"), gpt2.getMessage());
         EmberException neither = assertThrows(EmberException.class, () -> parse("{" + body + "}"));
