@@ -72,7 +72,7 @@
 #       offline Llama-8B, the 8B shape's batch-64 and batch-1 decode by default) with each jar in turn, AB_ROUNDS
 #       rounds (default 2), so that drift of the GPU falls on every build alike, and prints one table of medians.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh tests+ab
-#       Where one call is all the GPU time there is: the HF references and the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
+#       The tests and an A/B in one run: the HF references and the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
 #       the start (rows that would start later are left out), one summary of both.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
@@ -789,7 +789,7 @@ case "${1:-}" in
     bench; generate; p2p; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
     exit $rc ;;
   tests+ab)
-    # Where one call is all the GPU time there is: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
+    # The tests and an A/B in one run: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
     # CANDIDATES) until TESTS_AB_SECONDS (default 570) from the start, so that both come back from one call.
     unpack; host_info; rc=0; AB_DEADLINE=$(( $(date +%s) + ${TESTS_AB_SECONDS:-570} - 150 ))
     hf_models  # the HF references first (about a minute), so that HfGpuComparisonTest runs among the tests
