@@ -52,7 +52,8 @@ final class CpuCeilings {
 
     /**
      * {@code iterations} rounds of {@value #CHAINS} independent vector FMAs, x = x * m + c, whose values stay near
-     * c / (1 - m); the lanes' sum is returned so that the work cannot be left out.
+     * c / (1 - m); the lanes' sum is returned so that the work cannot be left out. The chains are written out: an array
+     * of vectors would not stay in registers.
      */
     private static float fmaChains(int iterations) {
         FloatVector m = FloatVector.broadcast(F, 0.999f), c = FloatVector.broadcast(F, 0.001f);

@@ -94,9 +94,9 @@ final class StreamedLayers implements LayerResidency, Copier {
         return new Attention(floats(s, layout.part(kind, "attn_norm")),
                 matrix(s, qkv.offset(), qd, h), matrix(s, qkv.offset() + qBytes, kvd, h),
                 matrix(s, qkv.offset() + qBytes + kvBytes, kvd, h), matrix(s, layout.part(kind, "o").offset(), h, qd),
-                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, 0, qd),
-                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, qd, qd + kvd),
-                qkvBias == null ? null : Arrays.copyOfRange(qkvBias, qd + kvd, qd + 2 * kvd),
+                biases.qkv() ? Arrays.copyOfRange(qkvBias, 0, qd) : null,
+                biases.qkv() ? Arrays.copyOfRange(qkvBias, qd, qd + kvd) : null,
+                biases.qkv() ? Arrays.copyOfRange(qkvBias, qd + kvd, qd + 2 * kvd) : null,
                 biases.output() ? floats(s, layout.part(kind, "o_bias")) : null,
                 config.qkNorm() ? floats(s, layout.part(kind, "q_norm")) : null,
                 config.qkNorm() ? floats(s, layout.part(kind, "k_norm")) : null);
@@ -113,13 +113,14 @@ final class StreamedLayers implements LayerResidency, Copier {
         WeightGroup.Kind kind = WeightGroup.Kind.MLP;
         int h = config.hiddenSize(), ff = config.intermediateSize();
         long gateUp = layout.part(kind, "gate_up").offset();
-        float[] gateUpBias = config.biases().mlp() ? floats(s, layout.part(kind, "gate_up_bias")) : null;
+        boolean biased = config.biases().mlp();
+        float[] gateUpBias = biased ? floats(s, layout.part(kind, "gate_up_bias")) : null;
         return new Mlp(floats(s, layout.part(kind, "ffn_norm")), matrix(s, gateUp, ff, h),
                 matrix(s, gateUp + (long) ff * h * layout.storage().bytes(), ff, h),
                 matrix(s, layout.part(kind, "down").offset(), h, ff),
-                gateUpBias == null ? null : Arrays.copyOfRange(gateUpBias, 0, ff),
-                gateUpBias == null ? null : Arrays.copyOfRange(gateUpBias, ff, 2 * ff),
-                gateUpBias == null ? null : floats(s, layout.part(kind, "down_bias")));
+                biased ? Arrays.copyOfRange(gateUpBias, 0, ff) : null,
+                biased ? Arrays.copyOfRange(gateUpBias, ff, 2 * ff) : null,
+                biased ? floats(s, layout.part(kind, "down_bias")) : null);
     }
 
     @Override

@@ -176,10 +176,10 @@ final class DeviceWeights implements AutoCloseable {
                 List<Layer> layers = new ArrayList<>(c.numLayers());
                 for (LayerWeights w : withLayers ? model.layers() : List.<LayerWeights>of()) {
                     layers.add(new Layer(up.vector(w.attnNorm()), up.matrix(type, w.wq(), w.wk(), w.wv()),
-                            w.bq() == null ? null : up.vector(w.bq(), w.bk(), w.bv()),
+                            up.vector(w.bq(), w.bk(), w.bv()),
                             up.vector(w.qNorm()), up.vector(w.kNorm()), up.matrix(type, w.wo()), up.vector(w.bo()),
                             up.vector(w.ffnNorm()), up.matrix(type, w.wGate(), w.wUp()), up.matrix(type, w.wDown()),
-                            w.bGate() == null ? null : up.vector(w.bGate(), w.bUp()), up.vector(w.bDown())));
+                            up.vector(w.bGate(), w.bUp()), up.vector(w.bDown())));
                 }
                 return new DeviceWeights(type, embedding, finalNorm, lmHead, layers);
             } catch (RuntimeException e) {
