@@ -66,10 +66,6 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
     @Mixin
     NvtxOption nvtxOption;
 
-    @Option(names = "--dtype", defaultValue = "bf16", description = "storage type of weights and activations: f16 or bf16; "
-            + "default: ${DEFAULT-VALUE}")
-    String dtype;
-
     @Option(names = "--batch", split = ",", defaultValue = "1,2,4,8", paramLabel = "N",
             description = "decode batches to time (rows of one-token sequences); default: ${DEFAULT-VALUE}")
     List<Integer> batch;
@@ -181,12 +177,11 @@ public final class KernelBenchCommand implements Callable<Integer>, ReportedBenc
                 resolved ? w.energyJoules() / runs : null, w.meanGpuUtilPct(), w.peakTemperatureC()};
     }
 
+    /** The storage type of the timed weights and activations: {@code --dtype} (bfloat16 or float16; auto: bfloat16). */
     private DType parseDtype() {
-        return switch (dtype.toLowerCase(Locale.ROOT)) {
-            case "bf16" -> DType.BF16;
-            case "f16" -> DType.F16;
-            default -> throw new EmberException("unknown --dtype \"" + dtype + "\" (f16 or bf16)");
-        };
+        DType type = modelOptions.dtype().orElse(DType.BF16);
+        EmberException.require(type != DType.F32, "bench kernel times bfloat16 or float16 kernels, not --dtype float32");
+        return type;
     }
 
     private void validate() {

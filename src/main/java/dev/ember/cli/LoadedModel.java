@@ -63,7 +63,7 @@ public record LoadedModel(String name, DType dtype, Model hostModel, ModelRunner
             return fromFiles(modelOptions.load(modelOptions.modelDirectory(), progress), null, backend, kv, streaming,
                     modelOptions, progress);
         }
-        DType dtype = DType.BF16;
+        DType dtype = modelOptions.dtype().orElse(DType.BF16);
         String name = preset.name() + " (random weights)";
         if (streaming.mayStream() || modelOptions.streaming().weightsDirectoryGiven()) {
             Path dir = RandomWeights.onDisk(preset.config(modelOptions), dtype, preset.weightsSeed(), preset.name(),

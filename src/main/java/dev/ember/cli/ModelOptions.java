@@ -1,6 +1,7 @@
 package dev.ember.cli;
 
 import dev.ember.EmberException;
+import dev.ember.model.DType;
 import dev.ember.model.HubCache;
 import dev.ember.model.ModelLoader;
 import dev.ember.model.ModelConfig;
@@ -16,6 +17,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -63,8 +65,29 @@ public final class ModelOptions {
                     + "less KV cache to hold one; default: the model's max_position_embeddings")
     Integer maxModelLen;
 
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "auto",
+            description = "the type the weights are held and computed in: auto (as stored), bfloat16, float16 or float32 "
+                    + "(vLLM's names; bf16, half, fp16, f16, float, fp32 and f32 too): a checkpoint of another type is "
+                    + "converted as it loads; random-weight presets are made in it (auto: bfloat16); default: ${DEFAULT-VALUE}")
+    String dtype;
+
     @Mixin
     WeightStreamingOptions streaming = new WeightStreamingOptions();
+
+    /** The type {@code --dtype} asks for, or empty for auto (the checkpoint's own). */
+    public Optional<DType> dtype() {
+        return parseDtype(dtype);
+    }
+
+    static Optional<DType> parseDtype(String name) {
+        return switch (name == null ? "auto" : name.strip().toLowerCase(Locale.ROOT)) {
+            case "auto" -> Optional.empty();
+            case "bfloat16", "bf16" -> Optional.of(DType.BF16);
+            case "float16", "half", "fp16", "f16" -> Optional.of(DType.F16);
+            case "float32", "float", "fp32", "f32" -> Optional.of(DType.F32);
+            default -> throw new EmberException("--dtype " + name + " is not one of auto, bfloat16, float16, float32");
+        };
+    }
 
     /** Ranks the model is split over ({@code --tensor-parallel-size}); 1 for one. */
     public int tensorParallelSize() {
@@ -108,7 +131,19 @@ public final class ModelOptions {
     /** The model in {@code dir}, its context capped by {@code --max-model-len} where given. */
     public Model load(Path dir, Progress progress) {
         Model model = ModelLoader.load(dir, progress);
-        return maxModelLen == null ? model : model.withMaxPositions(maxModelLen);
+        try {
+            Optional<DType> type = dtype();
+            if (type.isPresent() && model.tensors().anyMatch(t -> t.rank() == 2 && t.dtype() != type.get())) {
+                EmberException.require(!streaming.settings().mayStream(), "--dtype " + dtype + " converts the weights in "
+                        + "memory, and streamed weights are read from the files as stored: give --dtype auto to stream "
+                        + dir + ", or hold its weights resident");
+                model = model.withWeightType(type.get(), progress);
+            }
+            return maxModelLen == null ? model : model.withMaxPositions(maxModelLen);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
     }
 
     /** {@code config} with its context capped by {@code --max-model-len} where given. */

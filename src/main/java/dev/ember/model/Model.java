@@ -1,8 +1,14 @@
 package dev.ember.model;
 
+import dev.ember.Progress;
+
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
@@ -43,6 +49,33 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
      */
     public Model withMaxPositions(int tokens) {
         return new Model(directory, config.withMaxPositions(tokens), embedding, layers, finalNorm, lmHead, arena);
+    }
+
+    /**
+     * This model with its matrices (the projections, the embedding and the output projection) in {@code type}, as
+     * vLLM's {@code --dtype} casts a checkpoint: converted into this model's arena (so closing either closes both),
+     * the norms and biases as stored (every backend reads those in fp32). This model itself where every matrix is of
+     * that type already. {@code progress} counts the tensors converted.
+     */
+    public Model withWeightType(DType type, Progress progress) {
+        List<Tensor> matrices = tensors().filter(t -> t.rank() == 2).toList();
+        if (matrices.stream().allMatch(t -> t.dtype() == type)) {
+            return this;
+        }
+        if (arena == null) {
+            throw new IllegalStateException("a view of another model's tensors (a stage, a shard, a draft) is not converted: convert its model");
+        }
+        Map<Tensor, Tensor> converted = new IdentityHashMap<>();
+        for (int i = 0; i < matrices.size(); i++) {
+            progress.update("converting to " + type.name().toLowerCase(Locale.ROOT), i, matrices.size());
+            converted.put(matrices.get(i), matrices.get(i).converted(type, arena));
+        }
+        progress.update("converted", matrices.size(), matrices.size());
+        UnaryOperator<Tensor> to = t -> t == null ? null : converted.getOrDefault(t, t);
+        List<LayerWeights> layers = this.layers.stream().map(l -> new LayerWeights(l.attnNorm(), to.apply(l.wq()),
+                to.apply(l.wk()), to.apply(l.wv()), to.apply(l.wo()), l.bq(), l.bk(), l.bv(), l.bo(), l.qNorm(), l.kNorm(),
+                l.ffnNorm(), to.apply(l.wGate()), to.apply(l.wUp()), to.apply(l.wDown()), l.bGate(), l.bUp(), l.bDown())).toList();
+        return new Model(directory, config.withDtype(type), to.apply(embedding), layers, finalNorm, to.apply(lmHead), arena);
     }
 
     /**

@@ -73,6 +73,12 @@ public record ModelConfig(
      *
      * @throws EmberException if {@code tokens} is not in [1, {@link #maxPositions}]
      */
+    /** This config with its weights' type ({@code torch_dtype}) {@code type}: what {@link Model#withWeightType} gives. */
+    public ModelConfig withDtype(DType type) {
+        return new ModelConfig(architecture, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
+                maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow, bosTokenId, eosTokenIds, type);
+    }
+
     public ModelConfig withMaxPositions(int tokens) {
         EmberException.require(tokens >= 1 && tokens <= maxPositions, "--max-model-len " + tokens + " must be between 1 and the "
                 + "model's context of " + maxPositions + " tokens");

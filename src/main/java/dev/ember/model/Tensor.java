@@ -59,6 +59,22 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         return new Tensor(name, dtype, new long[] {rows, width}, out);
     }
 
+    /**
+     * This tensor's elements in {@code type}, copied into {@code arena} (rounded to nearest even where it narrows, as
+     * torch casts); this tensor itself where it already is of that type.
+     */
+    public Tensor converted(DType type, Arena arena) {
+        if (type == dtype) {
+            return this;
+        }
+        long n = elementCount();
+        MemorySegment out = arena.allocate(n * type.bytes(), 64);
+        for (long i = 0; i < n; i++) {
+            type.set(out, i, dtype.get(data, i));
+        }
+        return new Tensor(name, type, shape, out);
+    }
+
     @Override
     public String toString() {
         return name + " " + dtype + Arrays.toString(shape);

@@ -182,7 +182,6 @@ public final class ServeCommand implements Callable<Integer> {
                              (long) scheduler.maxRunning() * config.maxPositions(), err), progress, err);
              Speculation speculation = speculative.open(backend, loaded, tokenizer, progress).orElse(null);
              ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler, speculation)) {
-            vllmOptions.checkType(loaded.config().dtype());
             if (tokenizer.vocabSize() > loaded.config().vocabSize()) {
                 throw new EmberException("the tokenizer in " + tokenizerDir + " has " + tokenizer.vocabSize()
                         + " tokens, more than the model's vocabulary of " + loaded.config().vocabSize());

@@ -2,10 +2,8 @@ package dev.ember.server;
 
 import dev.ember.EmberException;
 import dev.ember.kvcache.KvCacheSpec;
-import dev.ember.model.DType;
 import picocli.CommandLine.Option;
 
-import java.util.Locale;
 
 /**
  * Options of {@code vllm serve} that a command line written for vLLM carries and that ask for nothing Ember does
@@ -15,11 +13,6 @@ import java.util.Locale;
 final class VllmServeOptions {
     @Option(names = "--trust-remote-code", description = "accepted for vLLM's command lines: Ember runs no code of a checkpoint's")
     boolean trustRemoteCode;
-
-    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "auto",
-            description = "the type weights compute in: auto, or the checkpoint's own (bfloat16, float16, float32), as Ember "
-                    + "runs the type the weights are stored in; default: ${DEFAULT-VALUE}")
-    String dtype;
 
     @Option(names = "--kv-cache-dtype", paramLabel = "TYPE", defaultValue = "auto",
             description = "accepted for vLLM's command lines at auto: the KV cache holds the model's type; default: ${DEFAULT-VALUE}")
@@ -57,20 +50,5 @@ final class VllmServeOptions {
         EmberException.require(swapSpace == null || swapSpace >= 0, "--swap-space must not be negative, got " + swapSpace);
         EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
                 + " is not supported: the KV cache holds the model's own type (auto)");
-    }
-
-    /** Checks --dtype against {@code modelType}, the type the model's weights are stored in. */
-    void checkType(DType modelType) {
-        String asked = dtype.toLowerCase(Locale.ROOT);
-        if (!asked.equals("auto")) {
-            DType type;
-            try {
-                type = DType.fromTorch(asked.equals("bf16") ? "bfloat16" : asked.equals("fp16") ? "float16" : asked);
-            } catch (EmberException e) {
-                throw new EmberException("--dtype " + dtype + " is not one of auto, bfloat16, float16, float32");
-            }
-            EmberException.require(type == modelType, "--dtype " + dtype + " is not supported for this model: Ember computes "
-                    + "in the type its weights are stored in (" + modelType.name().toLowerCase(Locale.ROOT) + "; --dtype auto)");
-        }
     }
 }

@@ -52,6 +52,27 @@ public class GenerateCommandTest {
     }
 
     /**
+     * {@code --dtype}: float32 widens the stored bf16 exactly, so the CPU (which computes in fp32) writes the same text;
+     * float16 converts as the model loads and still writes the model's text for this prompt; streamed weights, read
+     * from the files as stored, refuse a conversion by name.
+     */
+    @Test
+    void dtypeConvertsTheWeightsAsTheModelLoads() {
+        String[] args = {"generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2",
+                "--prompt", "And the LORD said unto Moses,", "--temperature", "0", "--max-tokens", "12", "--ignore-eos"};
+        Run stored = ember(args);
+        Run widened = ember(concat(args, new String[] {"--dtype", "float32"}));
+        Run half = ember(concat(args, new String[] {"--dtype", "half"}));
+        assertEquals(0, widened.exitCode(), widened.err());
+        assertEquals(stored.out(), widened.out());
+        assertEquals(0, half.exitCode(), half.err());
+        assertTrue(half.out().startsWith(" Behold, I will not go"), half.out());
+        assertOneLineError(ember(concat(args, new String[] {"--dtype", "float16", "--weight-mode", "stream"})),
+                "--dtype float16 converts the weights in memory");
+        assertOneLineError(ember(concat(args, new String[] {"--dtype", "int4"})), "--dtype int4 is not one of");
+    }
+
+    /**
      * Split over two tensor-parallel ranks or over pipeline stages (threads on the CPU), the default model writes what
      * one runner writes.
      */

@@ -6,6 +6,8 @@ import dev.ember.scheduler.SchedulePolicy;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
+import java.util.Optional;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /** A command line written for `vllm serve` parses: what holds is taken, what Ember does not do is refused by name. */
@@ -23,9 +25,10 @@ class VllmServeOptionsTest {
                 "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager",
                 "--block-size", "16", "--swap-space", "4", "--seed", "0");
         command.vllmOptions.check(true);
-        command.vllmOptions.checkType(DType.BF16);
-        parsed("--dtype", "auto").vllmOptions.checkType(DType.F16);
-        parsed("--dtype", "half").vllmOptions.checkType(DType.F16);
+        assertEquals(Optional.of(DType.BF16), command.modelOptions.dtype());
+        assertEquals(Optional.empty(), parsed("--dtype", "auto").modelOptions.dtype());
+        assertEquals(Optional.of(DType.F16), parsed("--dtype", "half").modelOptions.dtype());
+        assertEquals(Optional.of(DType.F32), parsed("--dtype", "float").modelOptions.dtype());
         assertEquals(0L, command.seed);
         assertNull(parsed().seed, "without --seed each request draws a random seed");
         assertFalse(parsed("--no-enable-prefix-caching").schedulerOptions.config(1, SchedulePolicy.DECODE_FIRST).prefixCaching());
@@ -33,8 +36,7 @@ class VllmServeOptionsTest {
 
     @Test
     void whatEmberDoesNotDoIsRefusedByName() {
-        assertMessage(() -> parsed("--dtype", "float16").vllmOptions.checkType(DType.BF16), "--dtype float16");
-        assertMessage(() -> parsed("--dtype", "int8").vllmOptions.checkType(DType.BF16), "--dtype int8 is not one of");
+        assertMessage(() -> parsed("--dtype", "int8").modelOptions.dtype(), "--dtype int8 is not one of");
         assertMessage(() -> parsed("--kv-cache-dtype", "fp8").vllmOptions.check(true), "--kv-cache-dtype fp8");
         assertMessage(() -> parsed("--enable-prefix-caching", "--no-prefix-caching").vllmOptions.check(false),
                 "--enable-prefix-caching and --no-prefix-caching");
