@@ -21,6 +21,11 @@ public interface Backend extends AutoCloseable {
     /** Human-readable name of the device, e.g. "cpu (16 threads, AVX-512)" or "cuda:0 NVIDIA H100". */
     String deviceName();
 
+    /** Devices of this kind a model may be placed on: the GPUs; the CPU is one. */
+    default int devices() {
+        return 1;
+    }
+
     /** Prepares {@code model} for execution with a KV cache of geometry {@code kv}; reports long work to {@code progress}. */
     default ModelRunner load(Model model, KvCacheSpec kv, Progress progress) {
         return load(model, kv, StreamingSettings.AUTOMATIC, progress);

@@ -215,8 +215,10 @@ public final class SpecBenchCommand implements Callable<Integer> {
         Speculation base = speculative ? source.open(bench.backend(), bench.loaded(), tokenizer, progress).orElseThrow() : null;
         try {
             String draft = base == null ? null : base.proposer().describe();
+            String placement = base == null || source.ngram() ? null : source.placement(bench.backend()).describe();
             if (draft != null) {
-                out.printf("# draft: %s; gamma %s%n", draft, gammas.size() == 1 ? gammas.getFirst() : gammas + " (a sweep)");
+                out.printf("# draft: %s%s; gamma %s%n", draft, placement == null ? "" : ", placement " + placement,
+                        gammas.size() == 1 ? gammas.getFirst() : gammas + " (a sweep)");
             }
             warmUp(bench, scheduler, base, gammas.getFirst(), workload, running);
             SpecCost cost = SpecCost.measure(bench, tokenizer, source, speculative ? gammas : List.of(), running,
@@ -227,7 +229,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
             ResultTable gpuRows = new ResultTable(MonitorOptions.withKeys(List.of("mode", "gamma", "run")));
             List<SpecRuns> measured = timedRuns(bench, scheduler, base, gammas, workload, monitor, gpuRows, progress, err);
             GpuReport gpu = monitor.stop();
-            return report(header, bench, workload, scheduler, source, draft, cost, measured, gpu, gpuRows, out, err);
+            return report(header, bench, workload, scheduler, source, draft, placement, cost, measured, gpu, gpuRows, out, err);
         } finally {
             if (base != null) {
                 base.close();
@@ -432,7 +434,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
     }
 
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,
-                       String draft, SpecCost cost, List<SpecRuns> measured, GpuReport gpu, ResultTable gpuRows, PrintStream out,
+                       String draft, String placement, SpecCost cost, List<SpecRuns> measured, GpuReport gpu, ResultTable gpuRows, PrintStream out,
                        PrintStream err) {
         SpecRuns plain = measured.getFirst().speculates() ? null : measured.getFirst();
         boolean rated = requestRate != null;
@@ -468,6 +470,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
         head.put("workload", w);
         head.put("engine", bench.describe(scheduler));
         head.put("draft", draft);
+        head.put("placement", placement);
         head.put("speedup_basis", basis);
         head.put("prediction", "(1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1)), Leviathan et al. 2023; alpha = accepted / "
                 + "(accepted + verifications with a rejection); with verify cost: v, the verification's time over a decode step's, for 1");

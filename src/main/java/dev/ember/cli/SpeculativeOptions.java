@@ -64,6 +64,19 @@ public final class SpeculativeOptions {
     @Option(names = "--prompt-lookup-min", description = "shortest n-gram matched (ngram); default: 1")
     Integer lookupMin;
 
+    @Option(names = "--speculative-placement", paramLabel = "STRATEGY",
+            description = "where the draft model runs (seed 001's GPU strategies): same (the target's GPU), separate (the "
+                    + "next GPU), ratio (multi_gpu_ratio: each model's layers over its share of the GPUs, --target-gpus and "
+                    + "--draft-gpus), auto (same on one GPU); only same runs yet, the others need models split over GPUs; "
+                    + "default: auto")
+    String placement;
+
+    @Option(names = "--target-gpus", paramLabel = "N", description = "GPUs the target's layers take under --speculative-placement ratio")
+    Integer targetGpus;
+
+    @Option(names = "--draft-gpus", paramLabel = "M", description = "GPUs the draft's layers take under --speculative-placement ratio")
+    Integer draftGpus;
+
     /**
      * vLLM's current form of these options, {@code --speculative-config '{"method": "ngram", "num_speculative_tokens":
      * 4}'}: its keys give the options of the same meaning (method {@code ngram} or {@code draft_model}, model,
@@ -139,6 +152,8 @@ public final class SpeculativeOptions {
      */
     public Optional<Speculation> open(Backend backend, LoadedModel target, Tokenizer targetTokenizer, Progress progress) {
         if (!given()) {
+            EmberException.require(placement == null && targetGpus == null && draftGpus == null,
+                    "--speculative-placement places a draft model: give --speculative-model too");
             return Optional.empty();
         }
         EmberException.require(gamma() >= 1, "--num-speculative-tokens must be at least 1, got " + gamma());
@@ -146,11 +161,14 @@ public final class SpeculativeOptions {
                 "--speculative-disable-by-batch-size must be at least 1, got " + disableAbove);
         Proposer proposer;
         if (ngram()) {
+            EmberException.require(placement == null && targetGpus == null && draftGpus == null,
+                    "n-gram prompt lookup has no draft model to place: leave out --speculative-placement");
             int shortest = lookupMin != null ? lookupMin : 1, longest = lookupMax != null ? lookupMax : 4;
             EmberException.require(shortest >= 1 && longest >= shortest,
                     "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + shortest + " and " + longest);
             proposer = new NgramProposer(shortest, longest);
         } else {
+            placement(backend);
             Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
             proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
         }
@@ -191,6 +209,9 @@ public final class SpeculativeOptions {
         o.disableAbove = disableAbove;
         o.lookupMin = lookupMin;
         o.lookupMax = lookupMax;
+        o.placement = placement;
+        o.targetGpus = targetGpus;
+        o.draftGpus = draftGpus;
         return o;
     }
 
@@ -209,6 +230,14 @@ public final class SpeculativeOptions {
             }
             default -> throw new EmberException("unknown --speculative-method \"" + method + "\" (draft or ngram)");
         };
+    }
+
+    /**
+     * Where the draft model runs on {@code backend} ({@code --speculative-placement} resolved there): same today; a
+     * placement that takes more GPUs, or GPUs the backend does not drive together yet, is refused by name.
+     */
+    public DraftPlacement placement(Backend backend) {
+        return DraftPlacement.parse(placement, targetGpus, draftGpus).resolve(backend);
     }
 
     /** {@code --num-speculative-tokens}. */

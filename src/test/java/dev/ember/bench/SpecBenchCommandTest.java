@@ -75,6 +75,8 @@ class SpecBenchCommandTest {
         assertEquals(1, JSON.readTree(dir.resolve("benchmark_results_target.json").toFile()).get("results").size());
         JsonNode root = JSON.readTree(dir.resolve("benchmark_results.json").toFile());
         assertEquals(4, root.get("acceptance_by_position").get("4").size());
+        assertEquals("same", root.get("header").get("placement").asText(), "auto places the draft on the target's device");
+        assertTrue(r.out().contains("# draft: draft model ember-tiny-draft, placement same; gamma 4"), r.out());
         assertTrue(root.get("cost").get("draft_decode_ms").asDouble() > 0, root.get("cost").toString());
         // A GPU window for each run (the target's and speculation's) where NVML is, else the reason in both files.
         BenchFiles.assertMonitorFiles(dir.resolve("benchmark_results.json"), r, 2, MonitorOptions.withKeys(List.of("mode", "gamma", "run")));

@@ -78,6 +78,41 @@ class SpeculativeOptionsTest {
         }
     }
 
+    /**
+     * Seed 001's GPU strategies: same (and auto, which is same) run; separate and ratio take more devices than the CPU
+     * has, and where a machine has them, a split Ember does not drive yet: each refused by name, as are malformed ones.
+     */
+    @Test
+    void theDraftsPlacementIsSameUntilModelsSplitOverGpus() {
+        try (dev.ember.backend.Backend cpu = new dev.ember.backend.cpu.CpuBackend(1)) {
+            assertEquals(new DraftPlacement.Same(), parsed("--speculative-model", "self:1").placement(cpu));
+            assertEquals(new DraftPlacement.Same(), parsed("--speculative-model", "self:1", "--speculative-placement", "same").placement(cpu));
+            assertEquals(new DraftPlacement.Ratio(6, 2), DraftPlacement.parse("multi_gpu_ratio", 6, 2));
+            assertEquals(8, DraftPlacement.parse("ratio", 6, 2).devices());
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--speculative-placement", "separate").placement(cpu),
+                    "--speculative-placement separate takes 2 GPUs; ");
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--speculative-placement", "ratio", "--target-gpus", "6",
+                    "--draft-gpus", "2").placement(cpu), "--speculative-placement ratio 6:2 takes 8 GPUs");
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--speculative-placement", "ratio").placement(cpu),
+                    "--speculative-placement ratio needs --target-gpus N and --draft-gpus M");
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--target-gpus", "2").placement(cpu),
+                    "--target-gpus and --draft-gpus go with --speculative-placement ratio");
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--speculative-placement", "ratio", "--target-gpus", "0",
+                    "--draft-gpus", "2").placement(cpu), "--speculative-placement ratio takes at least one GPU");
+            assertMessage(() -> parsed("--speculative-model", "self:1", "--speculative-placement", "nearby").placement(cpu),
+                    "--speculative-placement nearby is not one of");
+            assertMessage(() -> parsed("--speculative-method", "ngram", "--speculative-placement", "same").open(cpu, null, null, null),
+                    "n-gram prompt lookup has no draft model to place");
+            assertMessage(() -> parsed("--speculative-placement", "same").open(cpu, null, null, null),
+                    "--speculative-placement places a draft model");
+        }
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable check, String expected) {
+        EmberException e = assertThrows(EmberException.class, check);
+        assertTrue(e.getMessage().startsWith(expected), e.getMessage());
+    }
+
     @Test
     void aBenchmarkToldNoLimitSpeculatesAtEveryBatch() {
         assertEquals(Integer.MAX_VALUE, limit(ngram(null).unlimitedUnlessGiven()));

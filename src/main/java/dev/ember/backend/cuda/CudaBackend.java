@@ -57,6 +57,11 @@ public final class CudaBackend implements Backend {
         return context.device().describe();
     }
 
+    @Override
+    public int devices() {
+        return Driver.deviceCount();
+    }
+
     /**
      * Uploads the weights (reporting progress), allocates the KV cache on the GPU and returns a runner;
      * throws an {@link EmberException} saying how much memory is needed and free when they do not fit.
