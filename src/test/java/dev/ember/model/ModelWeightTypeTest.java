@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -46,6 +47,26 @@ class ModelWeightTypeTest {
             }
             assertThrows(IllegalStateException.class, () -> original.tensors().findFirst().orElseThrow().data().get(
                     ValueLayout.JAVA_BYTE, 0), "closing the converted model closes the one it came from");
+        }
+    }
+
+    /** A tensor of several runs of a million elements (converted on several threads), the last run partial. */
+    @Test
+    void aLargeTensorIsConvertedWhole() {
+        long n = (5L << 20) / 2 + 7;
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment data = arena.allocate(n * 4, 64);
+            SplittableRandom random = new SplittableRandom(11);
+            for (long i = 0; i < n; i++) {
+                DType.F32.set(data, i, (float) random.nextGaussian());
+            }
+            Tensor wide = new Tensor("w", DType.F32, new long[] {1, n}, data);
+            Tensor narrow = wide.converted(DType.BF16, arena);
+            MemorySegment one = arena.allocate(2);
+            for (long i = 0; i < n; i++) {
+                DType.BF16.set(one, 0, DType.F32.get(data, i));
+                assertEquals(DType.BF16.get(one, 0), DType.BF16.get(narrow.data(), i), "element " + i);
+            }
         }
     }
 
