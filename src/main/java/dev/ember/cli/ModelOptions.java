@@ -133,10 +133,8 @@ public final class ModelOptions {
         Model model = ModelLoader.load(dir, progress);
         try {
             Optional<DType> type = dtype();
-            if (type.isPresent() && model.tensors().anyMatch(t -> t.rank() == 2 && t.dtype() != type.get())) {
-                EmberException.require(!streaming.settings().mayStream(), "--dtype " + dtype + " converts the weights in "
-                        + "memory, and streamed weights are read from the files as stored: give --dtype auto to stream "
-                        + dir + ", or hold its weights resident");
+            if (type.isPresent()) {
+                // Converted weights live in host memory: streamed, they are copied from there, not read from the files.
                 model = model.withWeightType(type.get(), progress);
             }
             return maxModelLen == null ? model : model.withMaxPositions(maxModelLen);

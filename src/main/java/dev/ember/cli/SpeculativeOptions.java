@@ -260,8 +260,8 @@ public final class SpeculativeOptions {
 
     /**
      * The draft model of {@code --speculative-model} (a directory or self:K; not for n-gram lookup) loaded on
-     * {@code backend} with a cache of {@code kvTokens} tokens in the target's block size: the draft a proposer
-     * drafts with, or one a benchmark times alone.
+     * {@code backend} in the target's weight type with a cache of {@code kvTokens} tokens in the target's block size:
+     * the draft a proposer drafts with, or one a benchmark times alone.
      */
     public Draft openDraft(Backend backend, LoadedModel target, Tokenizer targetTokenizer, int kvTokens, Progress progress) {
         EmberException.require(!ngram(), "n-gram prompt lookup has no draft model");
@@ -281,7 +281,15 @@ public final class SpeculativeOptions {
             return new Draft(runner, model, runner);
         }
         Path dir = HubCache.resolve(Path.of(model), HubCache.defaultRoot());
-        Model draft = ModelLoader.load(dir, progress);
+        // In the target's type, as vLLM gives its draft the target's dtype: a target converted by --dtype converts its draft.
+        Model loaded = ModelLoader.load(dir, progress);
+        Model draft;
+        try {
+            draft = loaded.withWeightType(target.dtype(), progress);  // the same arena: closing either closes both
+        } catch (RuntimeException e) {
+            loaded.close();
+            throw e;
+        }
         try {
             if (targetTokenizer != null) {
                 checkSameTokenizer(targetTokenizer, dir);

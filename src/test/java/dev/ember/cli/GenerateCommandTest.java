@@ -53,8 +53,8 @@ public class GenerateCommandTest {
 
     /**
      * {@code --dtype}: float32 widens the stored bf16 exactly, so the CPU (which computes in fp32) writes the same text;
-     * float16 converts as the model loads and still writes the model's text for this prompt; streamed weights, read
-     * from the files as stored, refuse a conversion by name.
+     * float16 converts as the model loads and still writes the model's text for this prompt; streamed (mixed: layers
+     * read from the disk), the converted weights are copied from memory, not reread from the files.
      */
     @Test
     void dtypeConvertsTheWeightsAsTheModelLoads() {
@@ -67,8 +67,10 @@ public class GenerateCommandTest {
         assertEquals(stored.out(), widened.out());
         assertEquals(0, half.exitCode(), half.err());
         assertTrue(half.out().startsWith(" Behold, I will not go"), half.out());
-        assertOneLineError(ember(concat(args, new String[] {"--dtype", "float16", "--weight-mode", "stream"})),
-                "--dtype float16 converts the weights in memory");
+        Run streamed = ember(concat(args, new String[] {"--dtype", "float32", "--weight-mode", "mixed", "--gpu-cached-layers", "2",
+                "--cpu-cache-layers", "2"}));
+        assertEquals(0, streamed.exitCode(), streamed.err());
+        assertEquals(stored.out(), streamed.out(), "streamed, the converted weights come from memory, not the files' bf16");
         assertOneLineError(ember(concat(args, new String[] {"--dtype", "int4"})), "--dtype int4 is not one of");
     }
 

@@ -1,10 +1,19 @@
 package dev.ember.cli;
 
-import dev.ember.engine.Speculation;
-import org.junit.jupiter.api.Test;
-
 import dev.ember.EmberException;
+import dev.ember.Progress;
+import dev.ember.backend.Backend;
+import dev.ember.backend.ModelRunner;
+import dev.ember.backend.cpu.CpuBackend;
+import dev.ember.engine.Speculation;
+import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.model.DType;
+import dev.ember.model.Model;
+import dev.ember.model.ModelLoader;
+import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
+
+import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The batch limit of speculation: the measured default, a given limit, and none for a benchmark told none; vLLM's
- * --speculative-config read into the same options, its faults named.
+ * --speculative-config read into the same options, its faults named; the draft's placement and weight type.
  */
 class SpeculativeOptionsTest {
     private static SpeculativeOptions ngram(Integer disableAbove) {
@@ -84,7 +93,7 @@ class SpeculativeOptionsTest {
      */
     @Test
     void theDraftsPlacementIsSameUntilModelsSplitOverGpus() {
-        try (dev.ember.backend.Backend cpu = new dev.ember.backend.cpu.CpuBackend(1)) {
+        try (Backend cpu = new CpuBackend(1)) {
             assertEquals(new DraftPlacement.Same(), parsed("--speculative-model", "self:1").placement(cpu));
             assertEquals(new DraftPlacement.Same(), parsed("--speculative-model", "self:1", "--speculative-placement", "same").placement(cpu));
             assertEquals(new DraftPlacement.Ratio(6, 2), DraftPlacement.parse("multi_gpu_ratio", 6, 2));
@@ -105,6 +114,20 @@ class SpeculativeOptionsTest {
                     "n-gram prompt lookup has no draft model to place");
             assertMessage(() -> parsed("--speculative-placement", "same").open(cpu, null, null, null),
                     "--speculative-placement places a draft model");
+        }
+    }
+
+    /** A draft model runs in its target's weight type (as vLLM gives its draft the target's dtype). */
+    @Test
+    void aDraftModelTakesItsTargetsWeightType() {
+        try (Backend cpu = new CpuBackend(1);
+             Model target = ModelLoader.load(Path.of("models/ember-tiny"))
+                     .withWeightType(DType.F32, Progress.NONE);
+             ModelRunner runner = cpu.load(target,
+                     KvCacheSpec.forTokens(target.config(), 64, 16), Progress.NONE);
+             SpeculativeOptions.Draft draft = parsed("--speculative-model", "models/ember-tiny-draft")
+                     .openDraft(cpu, LoadedModel.of(target, runner), null, 64, Progress.NONE)) {
+            assertEquals(DType.F32, draft.runner().config().dtype());
         }
     }
 

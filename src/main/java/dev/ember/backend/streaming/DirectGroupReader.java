@@ -1,6 +1,7 @@
 package dev.ember.backend.streaming;
 
 import dev.ember.EmberException;
+import dev.ember.model.DType;
 import dev.ember.model.Model;
 import dev.ember.model.ModelLoader;
 import dev.ember.model.SafeTensorsFile;
@@ -40,6 +41,8 @@ public final class DirectGroupReader implements GroupReader {
         }
         this.model = model;
         this.layout = layout;
+        Map<String, DType> types = new HashMap<>();
+        model.tensors().forEach(t -> types.put(t.name(), t.dtype()));
         try (Arena scan = Arena.ofConfined()) {
             for (Path path : ModelLoader.tensorFiles(model.directory())) {
                 SafeTensorsFile mapped = SafeTensorsFile.map(path, scan);
@@ -49,7 +52,11 @@ public final class DirectGroupReader implements GroupReader {
                     log.accept("ember: " + path + ": direct I/O refused (" + file.whyNotDirect() + "); reading through the page cache");
                 }
                 for (Tensor t : mapped.tensors().values()) {
-                    locations.put(t.name(), new Location(file, mapped.fileOffset(t)));
+                    // A tensor the model holds in another type than the file (converted by --dtype) is written from
+                    // the model's memory, as a converted piece is: the file's bytes are not its elements.
+                    if (t.dtype() == types.get(t.name())) {
+                        locations.put(t.name(), new Location(file, mapped.fileOffset(t)));
+                    }
                 }
             }
         } catch (RuntimeException e) {
