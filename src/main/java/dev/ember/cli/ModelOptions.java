@@ -65,6 +65,16 @@ public final class ModelOptions {
                     + "less KV cache to hold one; default: the model's max_position_embeddings")
     Integer maxModelLen;
 
+    @Option(names = "--revision", paramLabel = "REV",
+            description = "for a Hub id: the branch, tag or commit of its snapshot in the Hugging Face cache (vLLM's option); "
+                    + "default: main")
+    String revision;
+
+    @Option(names = "--download-dir", paramLabel = "DIR",
+            description = "for a Hub id: the Hugging Face cache folder to find it in (vLLM's option; Ember downloads nothing); "
+                    + "default: $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub")
+    Path downloadDir;
+
     @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "auto",
             description = "the type the weights are held and computed in: auto (as stored), bfloat16, float16 or float32 "
                     + "(vLLM's names; bf16, half, fp16, f16, float, fp32 and f32 too): a checkpoint of another type is "
@@ -176,9 +186,17 @@ public final class ModelOptions {
                         + "a file: " + model + (parent != null && Files.isRegularFile(parent.resolve("config.json"))
                         ? "; its folder " + parent + " looks like one" : ""));
             }
-            return HubCache.resolve(model, HubCache.defaultRoot());
+            return hubModel(model);
         }
         return builtIn(DEFAULT_MODEL, "the default model", "--model DIR");
+    }
+
+    /**
+     * {@code dir} itself where it is a directory, else the Hub id's snapshot in the cache ({@code --download-dir}, else
+     * the Hugging Face default) at {@code --revision}: how every model and tokenizer named by a command is found.
+     */
+    public Path hubModel(Path dir) {
+        return HubCache.resolve(dir, downloadDir != null ? downloadDir : HubCache.defaultRoot(), revision);
     }
 
     /** The default model's shipped draft (models/ember-tiny-draft), found as the default model is. */

@@ -1,5 +1,7 @@
 package dev.ember.model;
 
+import dev.ember.EmberException;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,7 +14,8 @@ import java.util.stream.Stream;
 /**
  * Models named as the Hugging Face Hub names them ({@code Qwen/Qwen3-0.6B}, as {@code vllm serve} takes them), found where
  * {@code huggingface-cli download} and transformers put them: {@code <hub>/models--Qwen--Qwen3-0.6B/snapshots/<commit>},
- * the commit {@code refs/main} names (else the newest snapshot). Ember reads local files only; it downloads nothing.
+ * the commit {@code refs/main} names (else the newest snapshot), or the revision asked for. Ember reads local files only;
+ * it downloads nothing.
  */
 public final class HubCache {
     /** An organisation and a name, as the Hub writes a repository id. */
@@ -47,29 +50,49 @@ public final class HubCache {
      * {@code root}; else {@code model} (whose absence the loader then reports).
      */
     public static Path resolve(Path model, Path root) {
+        return resolve(model, root, null);
+    }
+
+    /**
+     * As {@link #resolve(Path, Path)}, at {@code revision} (a branch or tag the cache's refs name, or a commit; null for
+     * main, else the newest snapshot), as {@code vllm serve --revision} asks for it.
+     *
+     * @throws EmberException where a revision was asked for and the cache holds the repository but not that revision
+     */
+    public static Path resolve(Path model, Path root, String revision) {
         if (Files.isDirectory(model) || !isRepositoryId(model.toString())) {
             return model;
         }
-        return snapshot(model.toString(), root).orElse(model);
+        return snapshot(model.toString(), root, revision).orElse(model);
     }
 
     /** The snapshot of repository {@code id} in the cache at {@code root}: the one refs/main names, else the newest. */
     static Optional<Path> snapshot(String id, Path root) {
+        return snapshot(id, root, null);
+    }
+
+    private static Optional<Path> snapshot(String id, Path root, String revision) {
         Path repository = root.resolve("models--" + id.replace("/", "--"));
         Path snapshots = repository.resolve("snapshots");
         if (!Files.isDirectory(snapshots)) {
             return Optional.empty();
         }
         try {
-            Path main = repository.resolve("refs").resolve("main");
-            if (Files.isRegularFile(main)) {
-                Path named = snapshots.resolve(Files.readString(main).strip());
+            Path ref = repository.resolve("refs").resolve(revision == null ? "main" : revision);
+            String commit = Files.isRegularFile(ref) ? Files.readString(ref).strip() : revision;
+            if (commit != null) {
+                Path named = snapshots.resolve(commit);
                 if (Files.isDirectory(named)) {
                     return Optional.of(named);
                 }
             }
             try (Stream<Path> all = Files.list(snapshots)) {
                 List<Path> dirs = all.filter(Files::isDirectory).toList();
+                if (revision != null) {
+                    throw new EmberException("revision " + revision + " of " + id + " is not in the Hugging Face cache at " + root
+                            + " (it holds " + dirs.stream().map(d -> d.getFileName().toString()).sorted().toList() + "; Ember "
+                            + "downloads nothing: `huggingface-cli download " + id + " --revision " + revision + "` fetches it)");
+                }
                 return dirs.stream().max(Comparator.comparing(HubCache::modified));
             }
         } catch (IOException e) {

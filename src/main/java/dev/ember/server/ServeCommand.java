@@ -12,7 +12,6 @@ import dev.ember.cli.LoadedModel;
 import dev.ember.cli.ModelOptions;
 import dev.ember.cli.OptionText;
 import dev.ember.engine.ServingEngine;
-import dev.ember.model.HubCache;
 import dev.ember.scheduler.SchedulePolicy;
 import dev.ember.scheduler.SchedulerConfig;
 import dev.ember.tokenizer.Tokenizer;
@@ -168,7 +167,7 @@ public final class ServeCommand implements Callable<Integer> {
         modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         vllmOptions.check(scheduler.prefixCaching());
-        Path tokenizerDir = tokenizerDirectory != null ? HubCache.resolve(tokenizerDirectory, HubCache.defaultRoot())
+        Path tokenizerDir = tokenizerDirectory != null ? modelOptions.hubModel(tokenizerDirectory)
                 : preset.given() ? null : modelOptions.modelDirectory();
         if (tokenizerDir == null) {
             throw new EmberException("--preset " + preset.name() + " has random weights and no tokenizer: give --tokenizer DIR "

@@ -4,6 +4,9 @@ import dev.ember.EmberException;
 import dev.ember.kvcache.KvCacheSpec;
 import picocli.CommandLine.Option;
 
+import java.util.List;
+import java.util.Locale;
+
 
 /**
  * Options of {@code vllm serve} that a command line written for vLLM carries and that ask for nothing Ember does
@@ -41,6 +44,32 @@ final class VllmServeOptions {
                     + "is computed again), so it takes none")
     Double swapSpace;
 
+    @Option(names = "--quantization", paramLabel = "METHOD",
+            description = "accepted for vLLM's command lines as none: Ember runs bf16, f16 and f32 weights (--dtype), and "
+                    + "refuses a quantized checkpoint by name when it loads")
+    String quantization;
+
+    @Option(names = "--load-format", paramLabel = "FORMAT", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto or safetensors: Ember reads safetensors files; "
+                    + "default: ${DEFAULT-VALUE}")
+    String loadFormat;
+
+    @Option(names = "--tokenizer-mode", paramLabel = "MODE", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto, hf or slow: Ember reads tokenizer.json with its own "
+                    + "tokenizer, which encodes as HF's does; default: ${DEFAULT-VALUE}")
+    String tokenizerMode;
+
+    @Option(names = "--response-role", paramLabel = "ROLE", defaultValue = "assistant",
+            description = "accepted for vLLM's command lines at assistant, the role of every chat answer; default: ${DEFAULT-VALUE}")
+    String responseRole;
+
+    @Option(names = "--uvicorn-log-level", paramLabel = "LEVEL",
+            description = "accepted for vLLM's command lines: Ember's server logs its start, its errors and its end")
+    String uvicornLogLevel;
+
+    @Option(names = "--disable-uvicorn-access-log", description = "accepted for vLLM's command lines: Ember logs no access lines")
+    boolean disableAccessLog;
+
     /** Checks what was asked before a model is loaded: {@code prefixCaching} whether prefix caching is on. */
     void check(boolean prefixCaching) {
         EmberException.require(!enablePrefixCaching || prefixCaching,
@@ -50,5 +79,16 @@ final class VllmServeOptions {
         EmberException.require(swapSpace == null || swapSpace >= 0, "--swap-space must not be negative, got " + swapSpace);
         EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
                 + " is not supported: the KV cache holds the model's own type (auto)");
+        EmberException.require(quantization == null || quantization.equalsIgnoreCase("none"), "--quantization " + quantization
+                + " is not supported: Ember runs bf16, f16 and f32 weights (--dtype converts a checkpoint between them)");
+        EmberException.require(loadFormat.equals("auto") || loadFormat.equals("safetensors"), "--load-format " + loadFormat
+                + " is not supported: Ember reads safetensors files (auto, safetensors)");
+        EmberException.require(List.of("auto", "hf", "slow").contains(tokenizerMode), "--tokenizer-mode " + tokenizerMode
+                + " is not supported: Ember reads tokenizer.json (auto, hf, slow)");
+        EmberException.require(responseRole.equals("assistant"), "--response-role " + responseRole
+                + " is not supported: chat answers come from the assistant");
+        EmberException.require(uvicornLogLevel == null || List.of("critical", "error", "warning", "info", "debug", "trace")
+                .contains(uvicornLogLevel.toLowerCase(Locale.ROOT)), "--uvicorn-log-level " + uvicornLogLevel
+                + " is not one of critical, error, warning, info, debug, trace");
     }
 }

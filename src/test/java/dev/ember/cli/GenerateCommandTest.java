@@ -51,6 +51,23 @@ public class GenerateCommandTest {
                 + "from the model's generation_config.json\\)\n"), run.err());
     }
 
+    /** vLLM's --download-dir and --revision: a Hub id found in the cache folder given, at the revision asked. */
+    @Test
+    void aHubIdIsFoundInTheDownloadDirAtItsRevision(@TempDir Path root) throws IOException {
+        Path snapshot = root.resolve("models--acme--tiny/snapshots/abc123");
+        Files.createDirectories(snapshot);
+        copyModel(snapshot);
+        Files.createDirectories(root.resolve("models--acme--tiny/refs"));
+        Files.writeString(root.resolve("models--acme--tiny/refs/main"), "abc123");
+        String[] args = {"generate", "--model", "acme/tiny", "--download-dir", root.toString(), "--backend", "cpu", "--threads",
+                "2", "--prompt", "And the LORD said unto Moses,", "--temperature", "0", "--max-tokens", "8", "--ignore-eos"};
+        Run run = ember(args);
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().startsWith(" Behold, I will not go"), run.out());
+        assertEquals(run.out(), ember(concat(args, new String[] {"--revision", "abc123"})).out());
+        assertOneLineError(ember(concat(args, new String[] {"--revision", "v2"})), "revision v2 of acme/tiny is not in");
+    }
+
     /**
      * {@code --dtype}: float32 widens the stored bf16 exactly, so the CPU (which computes in fp32) writes the same text;
      * float16 converts as the model loads and still writes the model's text for this prompt; streamed (mixed: layers

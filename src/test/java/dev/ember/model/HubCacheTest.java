@@ -38,6 +38,13 @@ class HubCacheTest {
         try (Model model = ModelLoader.load(resolved)) {
             assertEquals("acme/tiny-chat", model.name(), "named as the Hub names it, not by its commit");
         }
+        // vLLM's --revision: a ref the cache names, or a commit; one it does not hold is an error, not another snapshot.
+        Files.writeString(repository.resolve("refs/v1"), "0a9b8c");
+        assertEquals(older, HubCache.resolve(Path.of("acme/tiny-chat"), root, "v1"));
+        assertEquals(current, HubCache.resolve(Path.of("acme/tiny-chat"), root, "4f1c2e"));
+        var missing = assertThrows(dev.ember.EmberException.class, () -> HubCache.resolve(Path.of("acme/tiny-chat"), root, "v2"));
+        assertTrue(missing.getMessage().startsWith("revision v2 of acme/tiny-chat is not in the Hugging Face cache at " + root
+                + " (it holds [0a9b8c, 4f1c2e]"), missing.getMessage());
         Files.delete(repository.resolve("refs/main"));
         assertEquals(older, HubCache.resolve(Path.of("acme/tiny-chat"), root), "without refs/main, the newest snapshot");
     }

@@ -23,7 +23,9 @@ class VllmServeOptionsTest {
         ServeCommand command = parsed("models/ember-tiny", "--trust-remote-code", "--dtype", "bfloat16", "--kv-cache-dtype", "auto",
                 "--enable-prefix-caching", "--enable-chunked-prefill", "--disable-log-requests", "--disable-log-stats",
                 "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager",
-                "--block-size", "16", "--swap-space", "4", "--seed", "0");
+                "--block-size", "16", "--swap-space", "4", "--seed", "0", "--quantization", "none", "--load-format", "safetensors",
+                "--tokenizer-mode", "auto", "--response-role", "assistant", "--uvicorn-log-level", "warning",
+                "--disable-uvicorn-access-log", "--revision", "main", "--download-dir", "/tmp/hf");
         command.vllmOptions.check(true);
         assertEquals(Optional.of(DType.BF16), command.modelOptions.dtype());
         assertEquals(Optional.empty(), parsed("--dtype", "auto").modelOptions.dtype());
@@ -38,6 +40,11 @@ class VllmServeOptionsTest {
     void whatEmberDoesNotDoIsRefusedByName() {
         assertMessage(() -> parsed("--dtype", "int8").modelOptions.dtype(), "--dtype int8 is not one of");
         assertMessage(() -> parsed("--kv-cache-dtype", "fp8").vllmOptions.check(true), "--kv-cache-dtype fp8");
+        assertMessage(() -> parsed("--quantization", "awq").vllmOptions.check(true), "--quantization awq is not supported");
+        assertMessage(() -> parsed("--load-format", "pt").vllmOptions.check(true), "--load-format pt is not supported");
+        assertMessage(() -> parsed("--tokenizer-mode", "mistral").vllmOptions.check(true), "--tokenizer-mode mistral");
+        assertMessage(() -> parsed("--response-role", "bot").vllmOptions.check(true), "--response-role bot");
+        assertMessage(() -> parsed("--uvicorn-log-level", "loud").vllmOptions.check(true), "--uvicorn-log-level loud");
         assertMessage(() -> parsed("--enable-prefix-caching", "--no-prefix-caching").vllmOptions.check(false),
                 "--enable-prefix-caching and --no-prefix-caching");
         assertMessage(() -> parsed("--block-size", "32").vllmOptions.check(true), "--block-size 32 is not supported");
