@@ -52,12 +52,13 @@ final class CompletionEndpoint {
      * @param toolCalls the format calls are read in; null for the one the model's chat template teaches
      * @param samplingDefaults sampling values for requests that leave them out, by their fields' names
      * @param seeds     the seed of a request that gives none (thread-safe)
+     * @param maxLogprobs the most logprobs a request may ask for
      */
     CompletionEndpoint(ServingEngine engine, List<String> modelNames, ObjectMapper json, BooleanSupplier aborting, Reasoning reasoning,
-                       ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults, LongSupplier seeds) {
+                       ToolCalls.Format toolCalls, Map<String, Double> samplingDefaults, LongSupplier seeds, int maxLogprobs) {
         this.engine = engine;
         this.tokenizer = engine.tokenizer();
-        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults, reasoning, seeds);
+        this.reader = new RequestReader(engine, modelNames, json, toolCalls, samplingDefaults, reasoning, seeds, maxLogprobs);
         this.modelName = modelNames.getFirst();
         this.json = json;
         this.aborting = aborting;

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
+import dev.ember.sampling.SamplingParams;
 import dev.ember.engine.ServingEngine;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
@@ -97,10 +98,12 @@ public final class OpenAiServer implements AutoCloseable {
      *                         {@code deepseek_r1}); null to leave the thinking in the content
      * @param toolCallParser   vLLM's name of the format calls are read in ({@code hermes}, {@code llama3_json}); null for
      *                         the one the model's chat template teaches
+     * @param maxLogprobs      the most logprobs (and prompt logprobs) a request may ask for (vLLM's --max-logprobs)
      */
     public record Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes,
                          Duration drainTimeout, Timeouts timeouts, List<String> allowedOrigins, String reasoningParser,
-                         String toolCallParser, Map<String, Double> samplingDefaults, List<String> modelAliases, Long seed) {
+                         String toolCallParser, Map<String, Double> samplingDefaults, List<String> modelAliases, Long seed,
+                         int maxLogprobs) {
         public static final int DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 
         public Config {
@@ -119,11 +122,15 @@ public final class OpenAiServer implements AutoCloseable {
             if (toolCallParser != null) {
                 ToolCalls.Format.named(toolCallParser);
             }
+            if (maxLogprobs < 0 || maxLogprobs > SamplingParams.MAX_LOGPROBS) {
+                throw new EmberException("the logprobs limit must be 0 to " + SamplingParams.MAX_LOGPROBS + ", got " + maxLogprobs);
+            }
         }
 
         /** Default timeouts, no CORS. */
         public Config(String host, int port, String apiKey, String servedModelName, int maxRequestBytes, Duration drainTimeout) {
-            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of(), List.of(), null);
+            this(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, Timeouts.DEFAULT, List.of(), null, null, Map.of(),
+                    List.of(), null, SamplingParams.MAX_LOGPROBS);
         }
 
         public Config withTimeouts(Timeouts timeouts) {
@@ -164,6 +171,11 @@ public final class OpenAiServer implements AutoCloseable {
             return with(c -> c.seed = seed);
         }
 
+        /** The most logprobs a request may ask for (vLLM's --max-logprobs), up to what Ember lists. */
+        public Config withMaxLogprobs(int max) {
+            return with(c -> c.maxLogprobs = max);
+        }
+
         /** This config with {@code change} made to a copy of its fields (checked again by the constructor). */
         private Config with(Consumer<Copy> change) {
             Copy c = new Copy(this);
@@ -181,6 +193,7 @@ public final class OpenAiServer implements AutoCloseable {
             String reasoningParser, toolCallParser;
             Map<String, Double> samplingDefaults;
             Long seed;
+            int maxLogprobs;
 
             Copy(Config c) {
                 host = c.host;
@@ -196,11 +209,12 @@ public final class OpenAiServer implements AutoCloseable {
                 samplingDefaults = c.samplingDefaults;
                 modelAliases = c.modelAliases;
                 seed = c.seed;
+                maxLogprobs = c.maxLogprobs;
             }
 
             Config build() {
                 return new Config(host, port, apiKey, servedModelName, maxRequestBytes, drainTimeout, timeouts, allowedOrigins,
-                        reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed);
+                        reasoningParser, toolCallParser, samplingDefaults, modelAliases, seed, maxLogprobs);
             }
         }
 
@@ -257,7 +271,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.completions = new CompletionEndpoint(engine, config.modelNames(), JSON, () -> aborting,
                 config.reasoningParser() == null ? null : Reasoning.named(config.reasoningParser()),
                 config.toolCallParser() == null ? null : ToolCalls.Format.named(config.toolCallParser()), config.samplingDefaults(),
-                config.seed() == null ? () -> ThreadLocalRandom.current().nextLong() : new Random(config.seed())::nextLong);
+                config.seed() == null ? () -> ThreadLocalRandom.current().nextLong() : new Random(config.seed())::nextLong,
+                config.maxLogprobs());
         this.responses = new ResponsesEndpoint(completions, JSON, config.servedModelName());
         this.messages = new MessagesEndpoint(completions, JSON, config.servedModelName());
         this.expectedAuthorization = config.apiKey() == null ? null

@@ -79,6 +79,7 @@ final class RequestReader implements AutoCloseable {
     private final ToolCalls.Format toolCalls;
     private final Map<String, Double> samplingDefaults;
     private final LongSupplier seeds;
+    private final int maxLogprobs;
     /** How a chat answer's thinking is told from it (null: it is not), and its tags' tokens (null where not tokens). */
     private final Reasoning reasoning;
     private final int[] thinkingTags;
@@ -90,10 +91,12 @@ final class RequestReader implements AutoCloseable {
      *                         their fields' names; OpenAI's and vLLM's defaults for the rest
      * @param reasoning        how a chat answer's thinking is told from it; null where it is not
      * @param seeds            the seed of a request that gives none (thread-safe)
+     * @param maxLogprobs      the most logprobs (and prompt logprobs) a request may ask for (vLLM's --max-logprobs)
      */
     RequestReader(ServingEngine engine, List<String> modelNames, ObjectMapper json, ToolCalls.Format toolCalls,
-                  Map<String, Double> samplingDefaults, Reasoning reasoning, LongSupplier seeds) {
+                  Map<String, Double> samplingDefaults, Reasoning reasoning, LongSupplier seeds, int maxLogprobs) {
         this.seeds = seeds;
+        this.maxLogprobs = maxLogprobs;
         this.reasoning = reasoning;
         this.thinkingTags = thinkingTags(reasoning, engine.tokenizer());
         this.samplingDefaults = Map.copyOf(samplingDefaults);
@@ -126,7 +129,7 @@ final class RequestReader implements AutoCloseable {
         int logprobs = logprobs(fields, kind);
         boolean echo = kind == CompletionEndpoint.Kind.TEXT && fields.bool("echo", false);
         int promptLogprobs = fields.has("prompt_logprobs")
-                ? (int) fields.integer("prompt_logprobs", 0, 0, SamplingParams.MAX_LOGPROBS) : -1;
+                ? (int) fields.integer("prompt_logprobs", 0, 0, maxLogprobs) : -1;
         if (promptLogprobs >= 0 && stream) {
             throw ApiException.invalid("prompt_logprobs", "prompt_logprobs cannot be streamed (as in vLLM); echo with "
                     + "logprobs streams the prompt's log-probabilities in the completions format");
@@ -304,8 +307,8 @@ final class RequestReader implements AutoCloseable {
     }
 
     /** The logprobs asked for: -1 for none, else how many of the most likely tokens to list beside each token. */
-    private static int logprobs(RequestFields fields, CompletionEndpoint.Kind kind) {
-        int max = SamplingParams.MAX_LOGPROBS;
+    private int logprobs(RequestFields fields, CompletionEndpoint.Kind kind) {
+        int max = maxLogprobs;
         if (kind == CompletionEndpoint.Kind.TEXT) {
             return fields.has("logprobs") ? (int) fields.integer("logprobs", 0, 0, max) : -1;
         }

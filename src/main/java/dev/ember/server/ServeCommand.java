@@ -191,7 +191,8 @@ public final class ServeCommand implements Callable<Integer> {
             OpenAiServer server = OpenAiServer.start(engine, new OpenAiServer.Config(host, port, apiKey, name,
                     maxRequestBytes, Duration.ofSeconds(drainSeconds), new OpenAiServer.Timeouts(seconds(headerSeconds),
                     seconds(bodySeconds), seconds(idleSeconds)), origins(allowedOrigins), reasoningParser, toolCallParser,
-                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err), aliases, seed));
+                    samplingDefaults(preset.given() ? null : modelOptions.modelDirectory(), err), aliases, seed,
+                    vllmOptions.maxLogprobs));
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 err.println("ember: shutting down: draining requests in flight (at most " + drainSeconds + " s)");

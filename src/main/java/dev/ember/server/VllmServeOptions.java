@@ -2,6 +2,7 @@ package dev.ember.server;
 
 import dev.ember.EmberException;
 import dev.ember.kvcache.KvCacheSpec;
+import dev.ember.sampling.SamplingParams;
 import picocli.CommandLine.Option;
 
 import java.util.List;
@@ -70,6 +71,11 @@ final class VllmServeOptions {
     @Option(names = "--disable-uvicorn-access-log", description = "accepted for vLLM's command lines: Ember logs no access lines")
     boolean disableAccessLog;
 
+    @Option(names = "--max-logprobs", paramLabel = "N", defaultValue = "" + SamplingParams.MAX_LOGPROBS,
+            description = "the most logprobs (and prompt logprobs) a request may ask for, up to " + SamplingParams.MAX_LOGPROBS
+                    + "; default: ${DEFAULT-VALUE}, as vLLM's")
+    int maxLogprobs;
+
     /** Checks what was asked before a model is loaded: {@code prefixCaching} whether prefix caching is on. */
     void check(boolean prefixCaching) {
         EmberException.require(!enablePrefixCaching || prefixCaching,
@@ -79,6 +85,8 @@ final class VllmServeOptions {
         EmberException.require(swapSpace == null || swapSpace >= 0, "--swap-space must not be negative, got " + swapSpace);
         EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
                 + " is not supported: the KV cache holds the model's own type (auto)");
+        EmberException.require(maxLogprobs >= 0 && maxLogprobs <= SamplingParams.MAX_LOGPROBS, "--max-logprobs " + maxLogprobs
+                + " is not supported: Ember lists 0 to " + SamplingParams.MAX_LOGPROBS + " of the most likely tokens");
         EmberException.require(quantization == null || quantization.equalsIgnoreCase("none"), "--quantization " + quantization
                 + " is not supported: Ember runs bf16, f16 and f32 weights (--dtype converts a checkpoint between them)");
         EmberException.require(loadFormat.equals("auto") || loadFormat.equals("safetensors"), "--load-format " + loadFormat

@@ -635,6 +635,26 @@ class OpenAiFieldsTest {
         assertTrue(runs.get(0).stream().distinct().count() > 1, "each request draws a seed of its own: " + runs.get(0));
     }
 
+    /** vLLM's --max-logprobs: a request asking more logprobs (or prompt logprobs) than the server's limit is refused. */
+    @Test
+    void maxLogprobsLimitsWhatARequestMayAsk() throws Exception {
+        try (OpenAiServerTest.Served limited = OpenAiServerTest.Served.start(new OpenAiServer.Config("127.0.0.1", 0, null,
+                "ember-tiny", 1 << 20, java.time.Duration.ofSeconds(30)).withMaxLogprobs(2))) {
+            String url = limited.server().baseUrl() + "/v1/completions";
+            ObjectNode within = JSON.createObjectNode().put("prompt", "A friend").put("max_tokens", 2).put("logprobs", 2);
+            var ok = OpenAiServerTest.postTo(url, within.toString());
+            assertEquals(200, ok.statusCode(), ok.body());
+            assertEquals(2, JSON.readTree(ok.body()).at("/choices/0/logprobs/top_logprobs/0").size());
+            for (ObjectNode over : List.of(within.deepCopy().put("logprobs", 3), within.deepCopy().put("prompt_logprobs", 3))) {
+                var refused = OpenAiServerTest.postTo(url, over.toString());
+                assertEquals(400, refused.statusCode(), refused.body());
+                assertTrue(refused.body().contains("logprobs"), refused.body());
+            }
+        }
+        assertThrows(dev.ember.EmberException.class, () -> new OpenAiServer.Config("127.0.0.1", 0, null, "ember-tiny", 1 << 20,
+                java.time.Duration.ofSeconds(30)).withMaxLogprobs(21));
+    }
+
     /** vLLM's bad_words: the word's token sequences (alone and after a space) never come, where they came before. */
     @Test
     void badWordsAreNeverGenerated() throws Exception {

@@ -25,8 +25,9 @@ class VllmServeOptionsTest {
                 "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager",
                 "--block-size", "16", "--swap-space", "4", "--seed", "0", "--quantization", "none", "--load-format", "safetensors",
                 "--tokenizer-mode", "auto", "--response-role", "assistant", "--uvicorn-log-level", "warning",
-                "--disable-uvicorn-access-log", "--revision", "main", "--download-dir", "/tmp/hf");
+                "--disable-uvicorn-access-log", "--revision", "main", "--download-dir", "/tmp/hf", "--max-logprobs", "5");
         command.vllmOptions.check(true);
+        assertEquals(5, command.vllmOptions.maxLogprobs);
         assertEquals(Optional.of(DType.BF16), command.modelOptions.dtype());
         assertEquals(Optional.empty(), parsed("--dtype", "auto").modelOptions.dtype());
         assertEquals(Optional.of(DType.F16), parsed("--dtype", "half").modelOptions.dtype());
@@ -41,6 +42,7 @@ class VllmServeOptionsTest {
         assertMessage(() -> parsed("--dtype", "int8").modelOptions.dtype(), "--dtype int8 is not one of");
         assertMessage(() -> parsed("--kv-cache-dtype", "fp8").vllmOptions.check(true), "--kv-cache-dtype fp8");
         assertMessage(() -> parsed("--quantization", "awq").vllmOptions.check(true), "--quantization awq is not supported");
+        assertMessage(() -> parsed("--max-logprobs", "50").vllmOptions.check(true), "--max-logprobs 50 is not supported");
         assertMessage(() -> parsed("--load-format", "pt").vllmOptions.check(true), "--load-format pt is not supported");
         assertMessage(() -> parsed("--tokenizer-mode", "mistral").vllmOptions.check(true), "--tokenizer-mode mistral");
         assertMessage(() -> parsed("--response-role", "bot").vllmOptions.check(true), "--response-role bot");
