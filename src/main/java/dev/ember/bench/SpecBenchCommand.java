@@ -202,7 +202,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
         ModelConfig config = bench.config();
         EmberException.require(maxBatchLength <= config.maxPositions(), "--max-batch-length " + maxBatchLength
                 + " exceeds the model's context of " + config.maxPositions() + " tokens");
-        SpeculativeOptions source = speculativeOptions.orDefault(defaultDraft(config)).unlimitedUnlessGiven();
+        SpeculativeOptions source = speculativeOptions.inHubCache(engineOptions.model.hubCache()).orDefault(defaultDraft(config)).unlimitedUnlessGiven();
         BenchHeader header = bench.header("bench spec");
         header.print(out);
         String sampling = temperature == 0 ? "greedy" : "temperature " + temperature + ", seed " + seed;

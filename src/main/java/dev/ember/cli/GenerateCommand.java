@@ -129,7 +129,7 @@ public final class GenerateCommand implements Callable<Integer> {
             backend.limitMemory(streaming.gpuMemoryLimit());
             try (ModelRunner runner = LoadedModel.load(backend, model, KvCacheSpec.forTokens(model.config(), kvTokens,
                     KvCacheSpec.DEFAULT_BLOCK_SIZE), streaming, modelOptions, progress);
-                 Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
+                 Speculation speculation = speculative.inHubCache(modelOptions.hubCache()).open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null)) {
                 LlmEngine engine = LlmEngine.of(runner, Generator.oneRequest(chunkLen), tokenizer);
                 if (speculation != null) {
                     engine.speculate(speculation);
@@ -205,7 +205,7 @@ public final class GenerateCommand implements Callable<Integer> {
             try (ModelRunner runner = LoadedModel.load(backend, model, kvCacheOptions.spec(model.config(), weightBytes,
                     backend.kvElementBytes(model.layers().getFirst().wq().dtype()), backend, scheduler, useful, err), streaming,
                     modelOptions, progress);
-                 Speculation speculation = speculative.open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
+                 Speculation speculation = speculative.inHubCache(modelOptions.hubCache()).open(backend, LoadedModel.of(model, runner), tokenizer, progress).orElse(null);
                  ServingEngine engine = ServingEngine.start(runner, tokenizer, scheduler, speculation)) {
                 long start = System.nanoTime();
                 List<RequestOutcome> outcomes = engine.generateTokens(encoded, constrained(params, tokenizer, model));

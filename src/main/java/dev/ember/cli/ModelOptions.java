@@ -196,7 +196,12 @@ public final class ModelOptions {
      * the Hugging Face default) at {@code --revision}: how every model and tokenizer named by a command is found.
      */
     public Path hubModel(Path dir) {
-        return HubCache.resolve(dir, downloadDir != null ? downloadDir : HubCache.defaultRoot(), revision);
+        return HubCache.resolve(dir, hubCache(), revision);
+    }
+
+    /** The Hugging Face cache folder Hub ids are found in: {@code --download-dir}, else the default. */
+    public Path hubCache() {
+        return downloadDir != null ? downloadDir : HubCache.defaultRoot();
     }
 
     /** The default model's shipped draft (models/ember-tiny-draft), found as the default model is. */

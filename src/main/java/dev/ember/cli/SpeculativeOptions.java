@@ -88,6 +88,18 @@ public final class SpeculativeOptions {
                     + "num_speculative_tokens, prompt_lookup_max, prompt_lookup_min, disable_by_batch_size")
     String config;
 
+    /** The Hugging Face cache a draft named by its Hub id is found in; null for the default. */
+    private Path hubCache;
+
+    /**
+     * Finds a draft named by its Hub id in {@code cache} (the target's {@code --download-dir}), at its main revision as
+     * vLLM finds a draft; returns these options.
+     */
+    public SpeculativeOptions inHubCache(Path cache) {
+        this.hubCache = cache;
+        return this;
+    }
+
     /** Takes {@link #config}'s settings into the options (once). */
     private void readConfig() {
         if (config == null) {
@@ -212,6 +224,7 @@ public final class SpeculativeOptions {
         o.placement = placement;
         o.targetGpus = targetGpus;
         o.draftGpus = draftGpus;
+        o.hubCache = hubCache;
         return o;
     }
 
@@ -280,7 +293,7 @@ public final class SpeculativeOptions {
             ModelRunner runner = target.firstLayers(backend, layers, kv, progress);
             return new Draft(runner, model, runner);
         }
-        Path dir = HubCache.resolve(Path.of(model), HubCache.defaultRoot());
+        Path dir = HubCache.resolve(Path.of(model), hubCache != null ? hubCache : HubCache.defaultRoot());
         // In the target's type, as vLLM gives its draft the target's dtype: a target converted by --dtype converts its draft.
         Model loaded = ModelLoader.load(dir, progress);
         Model draft;

@@ -179,7 +179,7 @@ public final class ServeCommand implements Callable<Integer> {
              LoadedModel loaded = LoadedModel.open(modelOptions, preset, backend, (config, weightBytes, kvBytes) ->
                      kvCacheOptions.spec(config, weightBytes, kvBytes, backend, scheduler,
                              (long) scheduler.maxRunning() * config.maxPositions(), err), progress, err);
-             Speculation speculation = speculative.open(backend, loaded, tokenizer, progress).orElse(null);
+             Speculation speculation = speculative.inHubCache(modelOptions.hubCache()).open(backend, loaded, tokenizer, progress).orElse(null);
              ServingEngine engine = ServingEngine.start(loaded.runner(), tokenizer, scheduler, speculation)) {
             if (tokenizer.vocabSize() > loaded.config().vocabSize()) {
                 throw new EmberException("the tokenizer in " + tokenizerDir + " has " + tokenizer.vocabSize()

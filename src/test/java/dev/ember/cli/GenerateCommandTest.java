@@ -51,7 +51,7 @@ public class GenerateCommandTest {
                 + "from the model's generation_config.json\\)\n"), run.err());
     }
 
-    /** vLLM's --download-dir and --revision: a Hub id found in the cache folder given, at the revision asked. */
+    /** vLLM's --download-dir and --revision: a Hub id (and a draft's) found in the cache folder given, at the revision asked. */
     @Test
     void aHubIdIsFoundInTheDownloadDirAtItsRevision(@TempDir Path root) throws IOException {
         Path snapshot = root.resolve("models--acme--tiny/snapshots/abc123");
@@ -66,6 +66,17 @@ public class GenerateCommandTest {
         assertTrue(run.out().startsWith(" Behold, I will not go"), run.out());
         assertEquals(run.out(), ember(concat(args, new String[] {"--revision", "abc123"})).out());
         assertOneLineError(ember(concat(args, new String[] {"--revision", "v2"})), "revision v2 of acme/tiny is not in");
+        // A draft named by its Hub id is found in the same folder (at its own main revision, as vLLM finds a draft).
+        Path draft = root.resolve("models--acme--tiny-draft/snapshots/def456");
+        Files.createDirectories(draft);
+        try (var files = Files.list(Path.of("models", "ember-tiny-draft"))) {
+            for (Path f : files.toList()) {
+                Files.copy(f, draft.resolve(f.getFileName()));
+            }
+        }
+        Run speculated = ember(concat(args, new String[] {"--speculative-model", "acme/tiny-draft", "--revision", "abc123"}));
+        assertEquals(0, speculated.exitCode(), speculated.err());
+        assertEquals(run.out(), speculated.out(), "greedy speculation writes the target's text");
     }
 
     /**
