@@ -28,7 +28,7 @@ public final class ModelOptions {
     /** The default model's draft for speculative decoding, shipped beside it. */
     static final String DEFAULT_DRAFT = "models/ember-tiny-draft";
 
-    @Option(names = "--model", paramLabel = "DIR",
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
             description = "HF model directory (config.json + *.safetensors + tokenizer.json), or a Hub id (org/name) "
                     + "found in the local Hugging Face cache; default: the built-in " + DEFAULT_MODEL)
     Path model;
@@ -41,7 +41,7 @@ public final class ModelOptions {
             + "debugging and comparison; decoding is slower); the CPU backend has no graphs")
     boolean enforceEager;
 
-    @Option(names = "--threads", description = "CPU backend threads; default: all cores")
+    @Option(names = {"-t", "--threads"}, description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
     @Option(names = {"--tensor-parallel-size", "-tp"}, paramLabel = "N",

@@ -20,7 +20,7 @@ public final class SamplingOptions {
     /** The options that matter to greedy decoding. */
     private static final List<String> GREEDY_OPTIONS = List.of("--temperature", "--repetition-penalty");
 
-    @Option(names = "--temperature", paramLabel = "T",
+    @Option(names = {"--temperature", "--temp"}, paramLabel = "T",
             description = "0 = greedy; " + FROM_MODEL + " (generation_config.json: greedy unless it says do_sample: true)")
     Float temperature;
 
@@ -34,11 +34,11 @@ public final class SamplingOptions {
             description = "drop tokens below min-p times the top probability, 0 = off; " + FROM_MODEL + " (min_p, else 0)")
     Float minP;
 
-    @Option(names = "--repetition-penalty", paramLabel = "R",
+    @Option(names = {"--repetition-penalty", "--repeat-penalty"}, paramLabel = "R",
             description = "HF-style repetition penalty, 1 = off; " + FROM_MODEL + " (repetition_penalty, else 1)")
     Float repetitionPenalty;
 
-    @Option(names = "--seed", description = "random seed, for repeatable sampling; default: random (the summary says which)")
+    @Option(names = {"-s", "--seed"}, description = "random seed, for repeatable sampling; default: random (the summary says which)")
     Long seed;
 
     /** The parameters a request runs with, and how the summary line says so. */

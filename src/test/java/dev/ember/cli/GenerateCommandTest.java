@@ -51,6 +51,18 @@ public class GenerateCommandTest {
                 + "from the model's generation_config.json\\)\n"), run.err());
     }
 
+    /** llama.cpp's short names (-m, -p, -n, -t, -s, --temp, --repeat-penalty) give what the long ones give. */
+    @Test
+    void llamaCppsShortNamesAreTheLongOnes() {
+        Run longForm = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", "2", "--prompt",
+                "A friend in need", "--max-tokens", "10", "--temperature", "0.8", "--seed", "5", "--repetition-penalty", "1.1",
+                "--ignore-eos");
+        Run shortForm = ember("generate", "-m", MODEL.toString(), "--backend", "cpu", "-t", "2", "-p", "A friend in need",
+                "-n", "10", "--temp", "0.8", "-s", "5", "--repeat-penalty", "1.1", "--ignore-eos");
+        assertEquals(0, shortForm.exitCode(), shortForm.err());
+        assertEquals(longForm.out(), shortForm.out());
+    }
+
     /** vLLM's --download-dir and --revision: a Hub id (and a draft's) found in the cache folder given, at the revision asked. */
     @Test
     void aHubIdIsFoundInTheDownloadDirAtItsRevision(@TempDir Path root) throws IOException {
