@@ -138,11 +138,11 @@ public final class ModelOptions {
         return streaming;
     }
 
-    /** The model in {@code dir}, its context capped by {@code --max-model-len} where given. */
+    /** The model in {@code dir}, in {@code --dtype}'s type, its context capped by {@code --max-model-len} where given. */
     public Model load(Path dir, Progress progress) {
+        Optional<DType> type = dtype();  // a misspelt type is said before the model is read
         Model model = ModelLoader.load(dir, progress);
         try {
-            Optional<DType> type = dtype();
             if (type.isPresent()) {
                 // Converted weights live in host memory: streamed, they are copied from there, not read from the files.
                 model = model.withWeightType(type.get(), progress);
