@@ -74,6 +74,10 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh tests+ab
 #       The tests and an A/B in one run: the HF references and the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
 #       the start (rows that would start later are left out), one summary of both.
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh batch1
+#       What bounds batch 1 (issue 12): the kernel timeline of the 8B shape's batch-1 decode (kernels-b1.csv), then the
+#       decode attention's split count at batch 1 (EMBER_DECODE_SPLITS 1, 2, 4 beside the chosen one) as `ab` rows,
+#       AB_ROUNDS rounds (2); about five minutes.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -807,6 +811,18 @@ case "${1:-}" in
   p2p) unpack; host_info; p2p; pack_results ;;
   bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
+  batch1)
+    unpack; host_info
+    b1_args="--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+    timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --backend cuda --preset llama-3.1-8b --prompt-len 128 \
+      --gen-len 128 --decode-batch 1 --iters 1 --warmup 1 --kernel-timeline "$OUT_DIR/kernels-b1.csv" \
+      > "$OUT_DIR/kernels-b1.log" 2>&1 || echo "(kernel timeline failed: exit $?)"
+    grep -A16 '^# kernel timeline' "$OUT_DIR/kernels-b1.log" | head -18 | tee "$OUT_DIR/summary-timeline.txt"
+    AB_ROWS="b1-decode|bench e2e $b1_args
+b1-1split|bench e2e $b1_args|EMBER_DECODE_SPLITS=1
+b1-2splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=2
+b1-4splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=4" ab
+    pack_results ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
