@@ -1,6 +1,8 @@
 package dev.ember.model;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
 import java.nio.file.Files;
@@ -40,6 +42,45 @@ public record GenerationConfig(Path file, boolean doSample, float temperature, i
     /** transformers' defaults: what a model without {@code generation_config.json} is generated with. */
     public static GenerationConfig defaults() {
         return new GenerationConfig(null, false, 1f, 50, 1f, 0f, 1f, Set.of());
+    }
+
+    /**
+     * vLLM's {@code --override-generation-config}: a JSON object of sampling values by their request fields' names
+     * (temperature, top_k, top_p, min_p, repetition_penalty), each checked as a request's would be; empty for null.
+     */
+    public static Map<String, Double> overrides(String json) {
+        if (json == null) {
+            return Map.of();
+        }
+        JsonNode c;
+        try {
+            c = new ObjectMapper().readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new EmberException("--override-generation-config is not JSON: " + e.getOriginalMessage());
+        }
+        if (c == null || !c.isObject()) {
+            throw new EmberException("--override-generation-config must be a JSON object, got " + json);
+        }
+        Map<String, Double> values = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> e : c.properties()) {
+            String field = e.getKey();
+            if (!SAMPLING_FIELDS.contains(field)) {
+                throw new EmberException("--override-generation-config: \"" + field + "\" is not one of " + String.join(", ", SAMPLING_FIELDS));
+            }
+            double v = e.getValue().asDouble(Double.NaN);
+            boolean valid = e.getValue().isNumber() && switch (field) {
+                case "temperature" -> v >= 0;
+                case "top_k" -> v == Math.rint(v) && v >= -1;
+                case "top_p" -> v > 0 && v <= 1;
+                case "min_p" -> v >= 0 && v <= 1;
+                default -> v > 0;
+            };
+            if (!valid) {
+                throw new EmberException("--override-generation-config: " + field + " " + e.getValue() + " is out of range");
+            }
+            values.put(field, v);
+        }
+        return values;
     }
 
     /**

@@ -23,6 +23,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -120,11 +121,16 @@ public final class ServeCommand implements Callable<Integer> {
                     + "the same name does: qwen3 or deepseek_r1; default: none, the thinking stays in the content")
     String reasoningParser;
 
-    @Option(names = "--generation-config", paramLabel = "auto|vllm", defaultValue = "auto",
+    @Option(names = "--generation-config", paramLabel = "auto|vllm|DIR", defaultValue = "auto",
             description = "where a request's sampling defaults come from, as in vLLM: auto, the model's generation_config.json "
-                    + "(temperature, top_k, top_p, min_p, repetition_penalty it sets); vllm, OpenAI's and vLLM's own; "
-                    + "default: ${DEFAULT-VALUE}")
+                    + "(temperature, top_k, top_p, min_p, repetition_penalty it sets); vllm, OpenAI's and vLLM's own; a "
+                    + "folder, the generation_config.json in it; default: ${DEFAULT-VALUE}")
     String generationConfig;
+
+    @Option(names = "--override-generation-config", paramLabel = "JSON",
+            description = "sampling defaults set over --generation-config's, as vLLM's option: a JSON object of temperature, "
+                    + "top_k, top_p, min_p, repetition_penalty")
+    String overrideGenerationConfig;
 
     @Option(names = "--tool-call-parser", paramLabel = "NAME",
             description = "the format tool calls are read in, as vLLM's parser of the same name: hermes, llama3_json or mistral; "
@@ -144,17 +150,24 @@ public final class ServeCommand implements Callable<Integer> {
      * The sampling values requests that leave them out take: with {@code --generation-config auto}, those the model's
      * generation_config.json sets (said on {@code err}, as vLLM says it); none for a preset or with {@code vllm}.
      */
-    private Map<String, Double> samplingDefaults(Path modelDir, PrintStream err) {
-        if (generationConfig.equals("vllm") || modelDir == null) {
-            return Map.of();
-        }
-        Map<String, Double> defaults = GenerationConfig.read(modelDir).requestDefaults();
+    /** Requests' sampling defaults: --generation-config's file (none for vllm), --override-generation-config over it. */
+    Map<String, Double> samplingDefaults(Path modelDir, PrintStream err) {
+        Path dir = switch (generationConfig) {
+            case "vllm" -> null;
+            case "auto" -> modelDir;
+            default -> Path.of(generationConfig);
+        };
+        Map<String, Double> defaults = new java.util.LinkedHashMap<>(dir == null ? Map.of() : GenerationConfig.read(dir).requestDefaults());
+        Map<String, Double> overrides = GenerationConfig.overrides(overrideGenerationConfig);
+        defaults.putAll(overrides);
         if (!defaults.isEmpty()) {
             err.println("ember: requests that leave them out sample with " + defaults.entrySet().stream()
                     .map(e -> e.getKey() + " " + (e.getKey().equals("top_k") ? String.valueOf(e.getValue().intValue())
                             : String.valueOf(e.getValue().floatValue())))
                     .collect(java.util.stream.Collectors.joining(", "))
-                    + ", from the model's generation_config.json (--generation-config vllm leaves it out)");
+                    + ", from " + (overrides.isEmpty() ? "" : "--override-generation-config" + (dir == null ? "" : " over "))
+                    + (dir == null ? "" : dir == modelDir ? "the model's generation_config.json (--generation-config vllm leaves "
+                    + "it out)" : dir.resolve(GenerationConfig.FILE_NAME).toString()));
         }
         return defaults;
     }
@@ -162,8 +175,10 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         PrintStream err = System.err;
-        EmberException.require(generationConfig.equals("auto") || generationConfig.equals("vllm"),
-                "--generation-config " + generationConfig + " is not one of auto, vllm");
+        EmberException.require(generationConfig.equals("auto") || generationConfig.equals("vllm")
+                || Files.isDirectory(Path.of(generationConfig)), "--generation-config " + generationConfig
+                + " is not one of auto, vllm, nor a folder");
+        GenerationConfig.overrides(overrideGenerationConfig);  // a malformed override is said before the model loads
         modelOptions.positionalModel(positionalModel);
         SchedulerConfig scheduler = schedulerOptions.config(maxNumSeqs, SchedulePolicy.DECODE_FIRST);
         vllmOptions.check(scheduler.prefixCaching());

@@ -3,9 +3,16 @@ package dev.ember.server;
 import dev.ember.EmberException;
 import dev.ember.model.DType;
 import dev.ember.scheduler.SchedulePolicy;
+import dev.ember.model.GenerationConfig;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -51,6 +58,29 @@ class VllmServeOptionsTest {
                 "--enable-prefix-caching and --no-prefix-caching");
         assertMessage(() -> parsed("--block-size", "32").vllmOptions.check(true), "--block-size 32 is not supported");
         assertMessage(() -> parsed("--swap-space", "-1").vllmOptions.check(true), "--swap-space must not be negative");
+    }
+
+    /**
+     * vLLM's --generation-config DIR and --override-generation-config: a folder's file, or the model's, with the
+     * override's values over it (alone with vllm); bad overrides refused by name.
+     */
+    @Test
+    void generationConfigFromAFolderWithOverrides(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("generation_config.json"), "{\"temperature\": 0.6, \"top_p\": 0.9}");
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        assertEquals(Map.of("temperature", (double) 0.6f, "top_p", (double) 0.9f),
+                parsed("--generation-config", dir.toString()).samplingDefaults(null, quiet));
+        assertEquals(Map.of("temperature", 0.2, "top_p", (double) 0.9f, "top_k", 20.0), parsed("--generation-config",
+                dir.toString(), "--override-generation-config", "{\"temperature\": 0.2, \"top_k\": 20}").samplingDefaults(null, quiet));
+        assertEquals(Map.of("min_p", 0.05), parsed("--generation-config", "vllm", "--override-generation-config",
+                "{\"min_p\": 0.05}").samplingDefaults(dir, quiet));
+        assertEquals(Map.of("temperature", (double) 0.6f, "top_p", (double) 0.9f), parsed().samplingDefaults(dir, quiet),
+                "auto: the model's own file");
+        assertMessage(() -> GenerationConfig.overrides("{\"max_new_tokens\": 5}"),
+                "--override-generation-config: \"max_new_tokens\" is not one of");
+        assertMessage(() -> GenerationConfig.overrides("{\"top_p\": 0}"),
+                "--override-generation-config: top_p 0 is out of range");
+        assertMessage(() -> GenerationConfig.overrides("[1]"), "--override-generation-config must be a JSON object");
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable check, String expected) {
