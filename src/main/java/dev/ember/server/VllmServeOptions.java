@@ -76,6 +76,22 @@ final class VllmServeOptions {
                     + "; default: ${DEFAULT-VALUE}, as vLLM's")
     int maxLogprobs;
 
+    @Option(names = "--task", paramLabel = "TASK", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto or generate: Ember generates text; default: ${DEFAULT-VALUE}")
+    String task;
+
+    @Option(names = "--runner", paramLabel = "RUNNER", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto or generate: Ember generates text; default: ${DEFAULT-VALUE}")
+    String runner;
+
+    @Option(names = "--config-format", paramLabel = "FORMAT", defaultValue = "auto",
+            description = "accepted for vLLM's command lines at auto or hf: Ember reads config.json; default: ${DEFAULT-VALUE}")
+    String configFormat;
+
+    @Option(names = "--disable-frontend-multiprocessing",
+            description = "accepted for vLLM's command lines: Ember's server and engine are one process")
+    boolean disableFrontendMultiprocessing;
+
     /** Checks what was asked before a model is loaded: {@code prefixCaching} whether prefix caching is on. */
     void check(boolean prefixCaching) {
         EmberException.require(!enablePrefixCaching || prefixCaching,
@@ -87,6 +103,12 @@ final class VllmServeOptions {
                 + " is not supported: the KV cache holds the model's own type (auto)");
         EmberException.require(maxLogprobs >= 0 && maxLogprobs <= SamplingParams.MAX_LOGPROBS, "--max-logprobs " + maxLogprobs
                 + " is not supported: Ember lists 0 to " + SamplingParams.MAX_LOGPROBS + " of the most likely tokens");
+        EmberException.require(List.of("auto", "generate").contains(task), "--task " + task
+                + " is not supported: Ember generates text (auto, generate)");
+        EmberException.require(List.of("auto", "generate").contains(runner), "--runner " + runner
+                + " is not supported: Ember generates text (auto, generate)");
+        EmberException.require(List.of("auto", "hf").contains(configFormat), "--config-format " + configFormat
+                + " is not supported: Ember reads the Hugging Face config.json (auto, hf)");
         EmberException.require(quantization == null || quantization.equalsIgnoreCase("none"), "--quantization " + quantization
                 + " is not supported: Ember runs bf16, f16 and f32 weights (--dtype converts a checkpoint between them)");
         EmberException.require(loadFormat.equals("auto") || loadFormat.equals("safetensors"), "--load-format " + loadFormat

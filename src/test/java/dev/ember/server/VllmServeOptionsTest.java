@@ -32,7 +32,8 @@ class VllmServeOptionsTest {
                 "--max-model-len", "512", "--gpu-memory-utilization", "0.8", "--served-model-name", "tiny", "--enforce-eager",
                 "--block-size", "16", "--swap-space", "4", "--seed", "0", "--quantization", "none", "--load-format", "safetensors",
                 "--tokenizer-mode", "auto", "--response-role", "assistant", "--uvicorn-log-level", "warning",
-                "--disable-uvicorn-access-log", "--revision", "main", "--download-dir", "/tmp/hf", "--max-logprobs", "5");
+                "--disable-uvicorn-access-log", "--revision", "main", "--download-dir", "/tmp/hf", "--max-logprobs", "5", "--task", "generate",
+                "--runner", "generate", "--config-format", "hf", "--disable-frontend-multiprocessing");
         command.vllmOptions.check(true);
         assertEquals(5, command.vllmOptions.maxLogprobs);
         assertEquals(Optional.of(DType.BF16), command.modelOptions.dtype());
@@ -50,6 +51,9 @@ class VllmServeOptionsTest {
         assertMessage(() -> parsed("--kv-cache-dtype", "fp8").vllmOptions.check(true), "--kv-cache-dtype fp8");
         assertMessage(() -> parsed("--quantization", "awq").vllmOptions.check(true), "--quantization awq is not supported");
         assertMessage(() -> parsed("--max-logprobs", "50").vllmOptions.check(true), "--max-logprobs 50 is not supported");
+        assertMessage(() -> parsed("--task", "embed").vllmOptions.check(true), "--task embed is not supported");
+        assertMessage(() -> parsed("--runner", "pooling").vllmOptions.check(true), "--runner pooling is not supported");
+        assertMessage(() -> parsed("--config-format", "mistral").vllmOptions.check(true), "--config-format mistral");
         assertMessage(() -> parsed("--load-format", "pt").vllmOptions.check(true), "--load-format pt is not supported");
         assertMessage(() -> parsed("--tokenizer-mode", "mistral").vllmOptions.check(true), "--tokenizer-mode mistral");
         assertMessage(() -> parsed("--response-role", "bot").vllmOptions.check(true), "--response-role bot");
