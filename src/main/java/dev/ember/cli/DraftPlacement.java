@@ -39,10 +39,7 @@ public sealed interface DraftPlacement {
      */
     static DraftPlacement parse(String strategy, Integer targetDevices, Integer draftDevices) {
         String name = strategy == null ? "auto" : strategy.strip().toLowerCase(Locale.ROOT);
-        boolean ratio = name.equals("ratio") || name.equals("multi_gpu_ratio");
-        EmberException.require(ratio || targetDevices == null && draftDevices == null,
-                "--target-gpus and --draft-gpus go with --speculative-placement ratio");
-        return switch (name) {
+        DraftPlacement placement = switch (name) {
             case "same" -> new Same();
             case "separate" -> new Separate();
             case "auto" -> new Auto();
@@ -54,6 +51,9 @@ public sealed interface DraftPlacement {
             default -> throw new EmberException("--speculative-placement " + strategy
                     + " is not one of same, separate, ratio (multi_gpu_ratio), auto");
         };
+        EmberException.require(placement instanceof Ratio || targetDevices == null && draftDevices == null,
+                "--target-gpus and --draft-gpus go with --speculative-placement ratio");
+        return placement;
     }
 
     /** GPUs this placement takes: one for the shared device. */
