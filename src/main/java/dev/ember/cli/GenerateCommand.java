@@ -144,7 +144,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 err.printf("[%s] prompt tokens: %d, generated tokens: %d (%s%s), TTFT: %.1f ms (with the JVM's warm-up), "
                                 + "decode: %.1f tokens/s, backend: %s, sampling: %s%n",
                         model.name(), promptTokens.length, r.tokens().length, r.finishReason().apiName(),
-                        full ? ": the context is full" : "", r.ttftMillis(), r.decodeTokensPerSecond(), runner.deviceName(),
+                        full ? ": the context is full" : "", r.ttftMillis(), r.decodeTokensPerSecond(), runner.deviceName() + weightType(),
                         sampling.description() + held() + speculated(speculation, engine));
             }
         }
@@ -166,6 +166,11 @@ public final class GenerateCommand implements Callable<Integer> {
     }
 
     /** What the summary line says of the output's grammar. */
+    /** The summary's note of the weights' type where --dtype set it, so that a user sees the conversion took. */
+    private String weightType() {
+        return modelOptions.dtype().map(t -> ", weights in " + t.name().toLowerCase(Locale.ROOT) + " (--dtype)").orElse("");
+    }
+
     private String held() {
         return jsonSchema != null ? ", held to a JSON schema" : jsonObject ? ", held to a JSON object"
                 : grammar != null ? ", held to a grammar" : "";
@@ -243,7 +248,7 @@ public final class GenerateCommand implements Callable<Integer> {
                                 + "(with the JVM's warm-up), backend: %s, sampling: %s%n",
                         model.name(), outcomes.size(), failed, promptCount, generated, seconds, generated / seconds,
                         (promptCount + generated) / seconds,
-                        Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName(),
+                        Stats.of(ttfts.stream().mapToDouble(Double::doubleValue).toArray()).median(), runner.deviceName() + weightType(),
                         sampling.description() + held());
                 if (speculation != null) {
                     err.println("[" + model.name() + "] " + engine.inspect(e -> speculated(speculation, e)).substring(2));

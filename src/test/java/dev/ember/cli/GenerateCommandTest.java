@@ -107,6 +107,7 @@ public class GenerateCommandTest {
         assertEquals(stored.out(), widened.out());
         assertEquals(0, half.exitCode(), half.err());
         assertTrue(half.out().startsWith(" Behold, I will not go"), half.out());
+        assertTrue(half.err().contains(", weights in f16 (--dtype), sampling: "), half.err());
         Run streamed = ember(concat(args, new String[] {"--dtype", "float32", "--weight-mode", "mixed", "--gpu-cached-layers", "2",
                 "--cpu-cache-layers", "2"}));
         assertEquals(0, streamed.exitCode(), streamed.err());
