@@ -52,6 +52,16 @@ public enum DType {
         };
     }
 
+    /**
+     * Copies {@code count} elements of this type from {@code src} (from element {@code from}) into {@code dst} (from
+     * element {@code at}) as elements of {@code to}: each widened to f32 and rounded once ({@link #set}).
+     */
+    public void convert(MemorySegment src, long from, DType to, MemorySegment dst, long at, long count) {
+        for (long i = 0; i < count; i++) {
+            to.set(dst, at + i, get(src, from + i));
+        }
+    }
+
     /** Stores {@code value} as element {@code index} of {@code s}, rounded to nearest even, as torch casts f32. */
     public void set(MemorySegment s, long index, float value) {
         switch (this) {

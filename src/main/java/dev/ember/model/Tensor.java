@@ -72,11 +72,8 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         long n = elementCount();
         MemorySegment out = arena.allocate(n * type.bytes(), 64);
         long run = 1 << 20;
-        LongStream.range(0, (n + run - 1) / run).parallel().forEach(r -> {
-            for (long i = r * run, end = Math.min(n, i + run); i < end; i++) {
-                type.set(out, i, dtype.get(data, i));
-            }
-        });
+        LongStream.range(0, (n + run - 1) / run).parallel().forEach(r ->
+                dtype.convert(data, r * run, type, out, r * run, Math.min(run, n - r * run)));
         return new Tensor(name, type, shape, out);
     }
 

@@ -50,9 +50,7 @@ final class WeightMatrix {
             case F16 -> {
                 long n = t.elementCount();
                 MemorySegment wide = arena.allocate(n * 4, 64);
-                for (long i = 0; i < n; i++) {
-                    wide.setAtIndex(F32, i, Float.float16ToFloat(t.data().getAtIndex(BF16, i)));
-                }
+                DType.F16.convert(t.data(), 0, DType.F32, wide, 0, n);
                 yield new WeightMatrix(false, wide, rows, cols);
             }
         };

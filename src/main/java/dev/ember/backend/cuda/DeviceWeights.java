@@ -241,9 +241,7 @@ final class DeviceWeights implements AutoCloseable {
             long perChunk = CHUNK / Math.max(type.bytes(), t.dtype().bytes());
             for (long first = 0; first < t.elementCount(); first += perChunk) {
                 long n = Math.min(perChunk, t.elementCount() - first);
-                for (long i = 0; i < n; i++) {
-                    type.set(staging, i, t.dtype().get(src, first + i));
-                }
+                t.dtype().convert(src, first, type, staging, 0, n);
                 buffer.copyFromHost(staging.asSlice(0, n * type.bytes()), offset + first * type.bytes());
                 advance(n * t.dtype().bytes());
             }
