@@ -71,11 +71,9 @@ public record Model(Path directory, ModelConfig config, Tensor embedding, List<L
             converted.put(matrices.get(i), matrices.get(i).converted(type, arena));
         }
         progress.update("converted", matrices.size(), matrices.size());
-        UnaryOperator<Tensor> to = t -> t == null ? null : converted.getOrDefault(t, t);
-        List<LayerWeights> layers = this.layers.stream().map(l -> new LayerWeights(l.attnNorm(), to.apply(l.wq()),
-                to.apply(l.wk()), to.apply(l.wv()), to.apply(l.wo()), l.bq(), l.bk(), l.bv(), l.bo(), l.qNorm(), l.kNorm(),
-                l.ffnNorm(), to.apply(l.wGate()), to.apply(l.wUp()), to.apply(l.wDown()), l.bGate(), l.bUp(), l.bDown())).toList();
-        return new Model(directory, config.withDtype(type), to.apply(embedding), layers, finalNorm, to.apply(lmHead), arena);
+        UnaryOperator<Tensor> to = t -> converted.getOrDefault(t, t);
+        return new Model(directory, config.withDtype(type), to.apply(embedding), layers.stream().map(l -> l.map(to)).toList(),
+                finalNorm, to.apply(lmHead), arena);
     }
 
     /**
