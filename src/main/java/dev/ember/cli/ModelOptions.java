@@ -86,16 +86,12 @@ public final class ModelOptions {
 
     /** The type {@code --dtype} asks for, or empty for auto (the checkpoint's own). */
     public Optional<DType> dtype() {
-        return parseDtype(dtype);
-    }
-
-    static Optional<DType> parseDtype(String name) {
-        return switch (name == null ? "auto" : name.strip().toLowerCase(Locale.ROOT)) {
+        return switch (dtype == null ? "auto" : dtype.strip().toLowerCase(Locale.ROOT)) {
             case "auto" -> Optional.empty();
             case "bfloat16", "bf16" -> Optional.of(DType.BF16);
             case "float16", "half", "fp16", "f16" -> Optional.of(DType.F16);
             case "float32", "float", "fp32", "f32" -> Optional.of(DType.F32);
-            default -> throw new EmberException("--dtype " + name + " is not one of auto, bfloat16, float16, float32");
+            default -> throw new EmberException("--dtype " + dtype + " is not one of auto, bfloat16, float16, float32");
         };
     }
 
@@ -193,10 +189,11 @@ public final class ModelOptions {
 
     /**
      * {@code dir} itself where it is a directory, else the Hub id's snapshot in the cache ({@code --download-dir}, else
-     * the Hugging Face default) at {@code --revision}: how every model and tokenizer named by a command is found.
+     * the Hugging Face default) at {@code --revision}: how every model and tokenizer named by a command is found. A Hub id
+     * that cache does not hold is an error naming the cache.
      */
     public Path hubModel(Path dir) {
-        return HubCache.resolve(dir, hubCache(), revision);
+        return HubCache.find(dir, hubCache(), revision);
     }
 
     /** The Hugging Face cache folder Hub ids are found in: {@code --download-dir}, else the default. */

@@ -293,7 +293,7 @@ public final class SpeculativeOptions {
             ModelRunner runner = target.firstLayers(backend, layers, kv, progress);
             return new Draft(runner, model, runner);
         }
-        Path dir = HubCache.resolve(Path.of(model), hubCache != null ? hubCache : HubCache.defaultRoot());
+        Path dir = HubCache.find(Path.of(model), hubCache != null ? hubCache : HubCache.defaultRoot(), null);
         // In the target's type, as vLLM gives its draft the target's dtype: a target converted by --dtype converts its draft.
         Model loaded = ModelLoader.load(dir, progress);
         Model draft;

@@ -66,6 +66,25 @@ public final class HubCache {
         return snapshot(model.toString(), root, revision).orElse(model);
     }
 
+    /**
+     * As {@link #resolve(Path, Path, String)}, but a Hub id the cache at {@code root} does not hold is an error naming
+     * that cache ({@link #notFound}), so that a command given another cache folder says which one it looked in.
+     */
+    public static Path find(Path model, Path root, String revision) {
+        Path found = resolve(model, root, revision);
+        if (!Files.isDirectory(found) && isRepositoryId(model.toString())) {
+            throw new EmberException(notFound(model, root));
+        }
+        return found;
+    }
+
+    /** What is said of a model directory {@code model} that does not exist (and, for a Hub id, is not in {@code root}). */
+    public static String notFound(Path model, Path root) {
+        return "model directory " + model + " does not exist" + (isRepositoryId(model.toString())
+                ? ", nor is " + model + " in the Hugging Face cache (" + root + "); Ember reads local files only: "
+                + "`huggingface-cli download " + model + "` fetches it there" : "");
+    }
+
     /** The snapshot of repository {@code id} in the cache at {@code root}: the one refs/main names, else the newest. */
     static Optional<Path> snapshot(String id, Path root) {
         return snapshot(id, root, null);

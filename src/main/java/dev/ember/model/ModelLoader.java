@@ -32,9 +32,7 @@ public final class ModelLoader {
 
     public static Model load(Path dir, Progress progress) {
         if (!Files.isDirectory(dir)) {
-            throw new EmberException("model directory " + dir + " does not exist" + (HubCache.isRepositoryId(dir.toString())
-                    ? ", nor is " + dir + " in the Hugging Face cache (" + HubCache.defaultRoot() + "); Ember reads local "
-                    + "files only: `huggingface-cli download " + dir + "` fetches it there" : ""));
+            throw new EmberException(HubCache.notFound(dir, HubCache.defaultRoot()));
         }
         Path configFile = dir.resolve("config.json");
         if (!Files.isRegularFile(configFile)) {

@@ -78,6 +78,9 @@ public class GenerateCommandTest {
         assertTrue(run.out().startsWith(" Behold, I will not go"), run.out());
         assertEquals(run.out(), ember(concat(args, new String[] {"--revision", "abc123"})).out());
         assertOneLineError(ember(concat(args, new String[] {"--revision", "v2"})), "revision v2 of acme/tiny is not in");
+        String[] absent = args.clone();
+        absent[2] = "acme/absent";
+        assertOneLineError(ember(absent), "nor is acme/absent in the Hugging Face cache (" + root + ")");
         // A draft named by its Hub id is found in the same folder (at its own main revision, as vLLM finds a draft).
         Path draft = root.resolve("models--acme--tiny-draft/snapshots/def456");
         Files.createDirectories(draft);
