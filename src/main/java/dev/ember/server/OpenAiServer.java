@@ -122,9 +122,13 @@ public final class OpenAiServer implements AutoCloseable {
             if (toolCallParser != null) {
                 ToolCalls.Format.named(toolCallParser);
             }
-            if (maxLogprobs < 0 || maxLogprobs > SamplingParams.MAX_LOGPROBS) {
-                throw new EmberException("the logprobs limit must be 0 to " + SamplingParams.MAX_LOGPROBS + ", got " + maxLogprobs);
-            }
+            checkMaxLogprobs(maxLogprobs);
+        }
+
+        /** Refuses a logprobs limit (vLLM's --max-logprobs) beyond what Ember lists. */
+        static void checkMaxLogprobs(int max) {
+            EmberException.require(max >= 0 && max <= SamplingParams.MAX_LOGPROBS, "--max-logprobs " + max
+                    + " is not supported: Ember lists 0 to " + SamplingParams.MAX_LOGPROBS + " of the most likely tokens");
         }
 
         /** Default timeouts, no CORS. */

@@ -101,8 +101,7 @@ final class VllmServeOptions {
         EmberException.require(swapSpace == null || swapSpace >= 0, "--swap-space must not be negative, got " + swapSpace);
         EmberException.require(kvCacheDtype.equals("auto"), "--kv-cache-dtype " + kvCacheDtype
                 + " is not supported: the KV cache holds the model's own type (auto)");
-        EmberException.require(maxLogprobs >= 0 && maxLogprobs <= SamplingParams.MAX_LOGPROBS, "--max-logprobs " + maxLogprobs
-                + " is not supported: Ember lists 0 to " + SamplingParams.MAX_LOGPROBS + " of the most likely tokens");
+        OpenAiServer.Config.checkMaxLogprobs(maxLogprobs);  // before the model loads
         EmberException.require(List.of("auto", "generate").contains(task), "--task " + task
                 + " is not supported: Ember generates text (auto, generate)");
         EmberException.require(List.of("auto", "generate").contains(runner), "--runner " + runner
