@@ -582,6 +582,8 @@ spec() {
                "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
                "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
     IFS='|' read -r name args envs <<< "$entry"
+    # SPEC_ONLY="name ...": only those entries (e.g. the batch-1 rows).
+    if [ -n "${SPEC_ONLY:-}" ] && [[ " $SPEC_ONLY " != *" $name "* ]]; then continue; fi
     echo "== ${envs:+$envs }ember bench spec $args" | tee -a "$dir/spec.log"
     # shellcheck disable=SC2086
     timeout 200 env ${envs:-} "${ember[@]}" bench spec --backend cuda $args --out-dir "$dir/$name" > "$dir/$name.log" 2>&1 \
@@ -812,7 +814,11 @@ case "${1:-}" in
   bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   batch1)
+    # The decode kernels' tests first (a kernel change is checked before it is timed), then batch 1's kernel timeline
+    # and an A/B of the split attention's counts at batch 1: the chosen one, 1, 2 and 4.
     unpack; host_info
+    rc=0; tests --select-class=dev.ember.backend.cuda.AttentionKernelsTest || rc=$?
+    summary > "$OUT_DIR/summary-tests.txt"
     b1_args="--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
     timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --backend cuda --preset llama-3.1-8b --prompt-len 128 \
       --gen-len 128 --decode-batch 1 --iters 1 --warmup 1 --kernel-timeline "$OUT_DIR/kernels-b1.csv" \
@@ -821,8 +827,11 @@ case "${1:-}" in
     AB_ROWS="b1-decode|bench e2e $b1_args
 b1-1split|bench e2e $b1_args|EMBER_DECODE_SPLITS=1
 b1-2splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=2
-b1-4splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=4" ab
-    pack_results ;;
+b1-4splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=4" ab > /dev/null
+    cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary-timeline.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
+    mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
+    pack_results
+    exit $rc ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
