@@ -72,6 +72,12 @@ public interface ModelRunner extends AutoCloseable {
     int kvElementBytes();
 
     /**
+     * Bytes per element of the weight matrices as this runner reads them each step, for the bytes a step reads: the
+     * checkpoint's (or {@code --dtype}'s) type, or wider where the runner widens it at load (f16 on the CPU).
+     */
+    int weightElementBytes();
+
+    /**
      * {@code points} marks to place along this runner's work ({@link WorkMarks#mark} after a submit falls right after
      * that step's work): CUDA events on the GPU, the host's clock when a step completes on the CPU.
      */

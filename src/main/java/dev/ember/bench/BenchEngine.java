@@ -67,8 +67,9 @@ final class BenchEngine implements AutoCloseable {
                 loaded.close();
                 throw e;
             }
-            int kvBytes = loaded.runner().kvElementBytes();
-            return new BenchEngine(backend, loaded, ceilings, ModelCost.of(loaded.config(), loaded.dtype().bytes(), kvBytes));
+            ModelRunner runner = loaded.runner();
+            return new BenchEngine(backend, loaded, ceilings,
+                    ModelCost.of(loaded.config(), runner.weightElementBytes(), runner.kvElementBytes()));
         } catch (RuntimeException e) {
             backend.close();
             throw e;

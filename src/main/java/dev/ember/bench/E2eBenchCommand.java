@@ -177,7 +177,7 @@ public final class E2eBenchCommand implements Callable<Integer>, ReportedBenchma
             table.print(out);
 
             ModelConfig c = runner.config();
-            double weightBytes = ModelCost.of(c, loaded.dtype().bytes(), 0).weightBytes();
+            double weightBytes = ModelCost.of(c, runner.weightElementBytes(), 0).weightBytes();
             double kvBytes = averageKvBytesPerStep(c, runner.kvElementBytes());
             double floorSeconds = ceilings.secondsToMove(weightBytes + kvBytes);
             double rooflineTokensPerSecond = decodeBatch / floorSeconds;

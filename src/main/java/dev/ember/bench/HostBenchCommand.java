@@ -239,6 +239,11 @@ public final class HostBenchCommand implements Callable<Integer> {
         }
 
         @Override
+        public int weightElementBytes() {
+            return 2;
+        }
+
+        @Override
         public String deviceName() {
             return "no device (nothing computed)";
         }

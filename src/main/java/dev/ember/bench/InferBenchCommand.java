@@ -317,7 +317,7 @@ public final class InferBenchCommand implements Callable<Integer> {
         long kvBytes = kv.tokenCapacity() * kv.bytesPerToken(runner.kvElementBytes());
         long weights = plan != null ? plan.deviceBytes() : loaded.hostModel() != null
                 ? backend.planWeights(loaded.hostModel(), StreamingSettings.AUTOMATIC).deviceBytes()
-                : config.matrixParameters() * loaded.dtype().bytes();
+                : config.matrixParameters() * runner.weightElementBytes();
         KvCacheMemory memory = backend.kvCacheMemory(config, 0, runner.kvElementBytes(), 1, 1);
         Map<String, Object> mem = new LinkedHashMap<>();
         mem.put("allocated_GB", (weights + kvBytes) / 1e9);

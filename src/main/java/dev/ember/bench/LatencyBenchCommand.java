@@ -124,7 +124,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                     BenchHeader.currentVersion(), Instant.now(), ceilings);
             header.print(out);
             // Decode tokens/s if each step only read the weights at the measured copy bandwidth (KV reads left out).
-            double roofline = ceilings.copyBytesPerSecond() / ModelCost.of(config, loaded.dtype().bytes(), 0).weightBytes();
+            double roofline = ceilings.copyBytesPerSecond() / ModelCost.of(config, runner.weightElementBytes(), 0).weightBytes();
             try (GpuMonitor monitor = monitorOptions.start(err, trace);
                  MemoryProbe memory = MemoryProbe.open(backend.onGpu(), monitor)) {
                 LlmEngine engine = LlmEngine.tokensOnly(runner, Generator.oneRequest(chunkLen));

@@ -120,7 +120,7 @@ public final class PhaseBenchCommand implements Callable<Integer>, ReportedBench
                     ? "CUDA events at each layer's start; profiling runs every step eagerly (no CUDA graphs)"
                     : "host clock at each layer's start";
             out.println("# layer timing: " + timing + "; TFLOP/s and GB/s are estimates from simplified counts");
-            LayerCost cost = new LayerCost(config, loaded.dtype().bytes(), runner.kvElementBytes());
+            LayerCost cost = new LayerCost(config, runner.weightElementBytes(), runner.kvElementBytes());
             ResultTable table = new ResultTable(COLUMNS);
             Trace trace = traceOptions.open();
             Nvtx nvtx = nvtxOption.open(err);

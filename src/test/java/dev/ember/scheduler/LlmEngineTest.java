@@ -276,6 +276,11 @@ class LlmEngineTest {
         }
 
         @Override
+        public int weightElementBytes() {
+            return inner.weightElementBytes();
+        }
+
+        @Override
         public String deviceName() {
             return inner.deviceName();
         }

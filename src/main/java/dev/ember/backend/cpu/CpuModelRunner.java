@@ -174,6 +174,11 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     @Override
+    public int weightElementBytes() {
+        return lmHead.storage().bytes();
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }

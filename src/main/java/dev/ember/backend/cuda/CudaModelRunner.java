@@ -199,6 +199,11 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
+    public int weightElementBytes() {
+        return type.bytes();
+    }
+
+    @Override
     public String deviceName() {
         return deviceName;
     }

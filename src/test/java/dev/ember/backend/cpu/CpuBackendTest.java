@@ -96,6 +96,18 @@ class CpuBackendTest {
         }
     }
 
+    /** What a step reads of each weight element, for the benchmarks' floors: bf16 and f32 as stored, f16 widened at load. */
+    @Test
+    void weightElementBytesAreWhatTheRunnerReads() {
+        ModelConfig config = config(Architecture.LLAMA, 64, 4, 2, 16, false, new RopeScaling.None(), 0);
+        for (DType type : DType.values()) {
+            try (Model model = RandomWeights.create(config, type, 3);
+                 ModelRunner runner = BACKEND.load(model, KvCacheSpec.forTokens(config, 16, 4), Progress.NONE)) {
+                assertEquals(type == DType.F16 ? Float.BYTES : type.bytes(), runner.weightElementBytes(), type.name());
+            }
+        }
+    }
+
     private static int[] randomTokens(SplittableRandom random, int n, int vocab) {
         return random.ints(n, 0, vocab).toArray();
     }
