@@ -48,6 +48,12 @@ template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b, flo
     return dot16_pairs<__half2>(a, b, acc);
 }
 
+// The row of x that sum i of an M-row build reads: i, or for the sums past the runtime m (never written) row m - 1.
+template <int M>
+__device__ __forceinline__ int row_of(int i, int m) {
+    return M == 1 ? 0 : min(i, m - 1);
+}
+
 // Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4, 8 or 16: 8 halves the round trips of a
@@ -93,12 +99,12 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
         for (int u = 0; u < GEMV_UNROLL; u++) {
 #pragma unroll
             for (int i = 0; i < M; i++) {
-                // `M == 1 ||`: a one-row build's row always exists (m >= 1), and without the test around its x loads
-                // and products ptxas schedules them freely (batch-1 decode of the 8B shape 3% faster: docs/benchmarks.md).
-                if (M == 1 || i < m) {
-                    const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at + u * STEP));
-                    acc[i] = dot16<T>(wv[u], xv, acc[i]);
-                }
+                // Rows past m read row m - 1 again (an L1 hit) and their sums are never written: with no test around
+                // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
+                // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
+                // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
+                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP));
+                acc[i] = dot16<T>(wv[u], xv, acc[i]);
             }
         }
     }
@@ -118,10 +124,8 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
                 if (at + u * STEP < end) {
 #pragma unroll
                     for (int i = 0; i < M; i++) {
-                        if (M == 1 || i < m) {
-                            const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at + u * STEP));
-                            acc[i] = dot16<T>(wv[u], xv, acc[i]);
-                        }
+                        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP));
+                        acc[i] = dot16<T>(wv[u], xv, acc[i]);
                     }
                 }
             }
@@ -131,7 +135,7 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __rest
             const uint4 wv = load_streaming(row + at);
 #pragma unroll
             for (int i = 0; i < M; i++) {
-                if (M == 1 || i < m) acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)i * k + at)), acc[i]);
+                acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at)), acc[i]);
             }
         }
     }
