@@ -4,6 +4,7 @@ import dev.ember.Progress;
 import dev.ember.backend.streaming.Copier;
 import dev.ember.backend.streaming.DirectGroupReader;
 import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.GroupLayout.Role;
 import dev.ember.backend.streaming.GroupReader;
 import dev.ember.backend.streaming.MappedGroupReader;
 import dev.ember.backend.streaming.StreamingMode;
@@ -84,22 +85,21 @@ final class StreamedLayers implements LayerResidency, Copier {
     @Override
     public Attention attention(int layer) {
         MemorySegment s = slot(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.ATTENTION)));
-        WeightGroup.Kind kind = WeightGroup.Kind.ATTENTION;
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim();
-        GroupLayout.Part qkv = layout.part(kind, "qkv");
+        GroupLayout.Part qkv = layout.part(Role.QKV);
         DType type = layout.storage();
         long qBytes = (long) qd * h * type.bytes(), kvBytes = (long) kvd * h * type.bytes();
         Biases biases = config.biases();
-        float[] qkvBias = biases.qkv() ? floats(s, layout.part(kind, "qkv_bias")) : null;
-        return new Attention(floats(s, layout.part(kind, "attn_norm")),
+        float[] qkvBias = biases.qkv() ? floats(s, layout.part(Role.QKV_BIAS)) : null;
+        return new Attention(floats(s, layout.part(Role.ATTN_NORM)),
                 matrix(s, qkv.offset(), qd, h), matrix(s, qkv.offset() + qBytes, kvd, h),
-                matrix(s, qkv.offset() + qBytes + kvBytes, kvd, h), matrix(s, layout.part(kind, "o").offset(), h, qd),
+                matrix(s, qkv.offset() + qBytes + kvBytes, kvd, h), matrix(s, layout.part(Role.O).offset(), h, qd),
                 biases.qkv() ? Arrays.copyOfRange(qkvBias, 0, qd) : null,
                 biases.qkv() ? Arrays.copyOfRange(qkvBias, qd, qd + kvd) : null,
                 biases.qkv() ? Arrays.copyOfRange(qkvBias, qd + kvd, qd + 2 * kvd) : null,
-                biases.output() ? floats(s, layout.part(kind, "o_bias")) : null,
-                config.qkNorm() ? floats(s, layout.part(kind, "q_norm")) : null,
-                config.qkNorm() ? floats(s, layout.part(kind, "k_norm")) : null);
+                biases.output() ? floats(s, layout.part(Role.O_BIAS)) : null,
+                config.qkNorm() ? floats(s, layout.part(Role.Q_NORM)) : null,
+                config.qkNorm() ? floats(s, layout.part(Role.K_NORM)) : null);
     }
 
     @Override
@@ -110,17 +110,16 @@ final class StreamedLayers implements LayerResidency, Copier {
     @Override
     public Mlp mlp(int layer) {
         MemorySegment s = slot(schedule.acquire(new WeightGroup(layer, WeightGroup.Kind.MLP)));
-        WeightGroup.Kind kind = WeightGroup.Kind.MLP;
         int h = config.hiddenSize(), ff = config.intermediateSize();
-        long gateUp = layout.part(kind, "gate_up").offset();
+        long gateUp = layout.part(Role.GATE_UP).offset();
         boolean biased = config.biases().mlp();
-        float[] gateUpBias = biased ? floats(s, layout.part(kind, "gate_up_bias")) : null;
-        return new Mlp(floats(s, layout.part(kind, "ffn_norm")), matrix(s, gateUp, ff, h),
+        float[] gateUpBias = biased ? floats(s, layout.part(Role.GATE_UP_BIAS)) : null;
+        return new Mlp(floats(s, layout.part(Role.FFN_NORM)), matrix(s, gateUp, ff, h),
                 matrix(s, gateUp + (long) ff * h * layout.storage().bytes(), ff, h),
-                matrix(s, layout.part(kind, "down").offset(), h, ff),
+                matrix(s, layout.part(Role.DOWN).offset(), h, ff),
                 biased ? Arrays.copyOfRange(gateUpBias, 0, ff) : null,
                 biased ? Arrays.copyOfRange(gateUpBias, ff, 2 * ff) : null,
-                biased ? floats(s, layout.part(kind, "down_bias")) : null);
+                biased ? floats(s, layout.part(Role.DOWN_BIAS)) : null);
     }
 
     @Override

@@ -4,6 +4,7 @@ import dev.ember.Progress;
 import dev.ember.backend.streaming.Copier;
 import dev.ember.backend.streaming.DirectGroupReader;
 import dev.ember.backend.streaming.GroupLayout;
+import dev.ember.backend.streaming.GroupLayout.Role;
 import dev.ember.backend.streaming.GroupReader;
 import dev.ember.backend.streaming.MappedGroupReader;
 import dev.ember.backend.streaming.StreamingMode;
@@ -119,21 +120,19 @@ final class StreamedLayers implements LayerResidency, Copier {
         return (attention(slot) ? attentionSlots : mlpSlots)[slot.index()];
     }
 
-    /** The device address of part {@code name} of a group at {@code base}; 0 where the architecture has no such part. */
-    private long part(long base, WeightGroup.Kind kind, String name) {
-        return layout.parts(kind).stream().filter(p -> p.name().equals(name)).findFirst().map(p -> base + p.offset()).orElse(0L);
+    /** The device address of the part of this role of a group at {@code base}; 0 where the architecture has none. */
+    private long part(long base, Role role) {
+        return layout.find(role).map(p -> base + p.offset()).orElse(0L);
     }
 
     private Attention attentionAt(long base) {
-        WeightGroup.Kind k = WeightGroup.Kind.ATTENTION;
-        return new Attention(part(base, k, "attn_norm"), part(base, k, "qkv"), part(base, k, "qkv_bias"), part(base, k, "q_norm"),
-                part(base, k, "k_norm"), part(base, k, "o"), part(base, k, "o_bias"));
+        return new Attention(part(base, Role.ATTN_NORM), part(base, Role.QKV), part(base, Role.QKV_BIAS),
+                part(base, Role.Q_NORM), part(base, Role.K_NORM), part(base, Role.O), part(base, Role.O_BIAS));
     }
 
     private Mlp mlpAt(long base) {
-        WeightGroup.Kind k = WeightGroup.Kind.MLP;
-        return new Mlp(part(base, k, "ffn_norm"), part(base, k, "gate_up"), part(base, k, "down"), part(base, k, "gate_up_bias"),
-                part(base, k, "down_bias"));
+        return new Mlp(part(base, Role.FFN_NORM), part(base, Role.GATE_UP), part(base, Role.DOWN),
+                part(base, Role.GATE_UP_BIAS), part(base, Role.DOWN_BIAS));
     }
 
     @Override

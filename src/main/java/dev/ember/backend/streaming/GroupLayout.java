@@ -9,6 +9,7 @@ import dev.ember.model.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Function;
 
 /**
@@ -25,8 +26,22 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
     /** Parts start at multiples of this (the GPU's allocation alignment; wide enough for any vector load). */
     public static final long ALIGNMENT = 256;
 
+    /** The weights a group can hold, each in groups of one kind. */
+    public enum Role {
+        ATTN_NORM(WeightGroup.Kind.ATTENTION), QKV(WeightGroup.Kind.ATTENTION), QKV_BIAS(WeightGroup.Kind.ATTENTION), Q_NORM(WeightGroup.Kind.ATTENTION),
+        K_NORM(WeightGroup.Kind.ATTENTION), O(WeightGroup.Kind.ATTENTION), O_BIAS(WeightGroup.Kind.ATTENTION),
+        FFN_NORM(WeightGroup.Kind.MLP), GATE_UP(WeightGroup.Kind.MLP), DOWN(WeightGroup.Kind.MLP), GATE_UP_BIAS(WeightGroup.Kind.MLP), DOWN_BIAS(WeightGroup.Kind.MLP);
+
+        /** The kind of group that holds it. */
+        public final WeightGroup.Kind kind;
+
+        Role(WeightGroup.Kind kind) {
+            this.kind = kind;
+        }
+    }
+
     /** One weight of a group; {@code source} gives the tensors stacked into it, in order. */
-    public record Part(String name, DType type, long offset, long elements, Function<LayerWeights, Tensor[]> source) {
+    public record Part(Role role, DType type, long offset, long elements, Function<LayerWeights, Tensor[]> source) {
         public long bytes() {
             return elements * type.bytes();
         }
@@ -41,27 +56,27 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
     public static GroupLayout of(ModelConfig c, DType storage) {
         long h = c.hiddenSize(), qkv = c.qDim() + 2L * c.kvDim(), ff = c.intermediateSize();
         Builder a = new Builder();
-        a.add("attn_norm", DType.F32, h, w -> new Tensor[] {w.attnNorm()});
-        a.add("qkv", storage, qkv * h, w -> new Tensor[] {w.wq(), w.wk(), w.wv()});
+        a.add(Role.ATTN_NORM, DType.F32, h, w -> new Tensor[] {w.attnNorm()});
+        a.add(Role.QKV, storage, qkv * h, w -> new Tensor[] {w.wq(), w.wk(), w.wv()});
         Biases biases = c.biases();
         if (biases.qkv()) {
-            a.add("qkv_bias", DType.F32, qkv, w -> new Tensor[] {w.bq(), w.bk(), w.bv()});
+            a.add(Role.QKV_BIAS, DType.F32, qkv, w -> new Tensor[] {w.bq(), w.bk(), w.bv()});
         }
         if (c.qkNorm()) {
-            a.add("q_norm", DType.F32, c.headDim(), w -> new Tensor[] {w.qNorm()});
-            a.add("k_norm", DType.F32, c.headDim(), w -> new Tensor[] {w.kNorm()});
+            a.add(Role.Q_NORM, DType.F32, c.headDim(), w -> new Tensor[] {w.qNorm()});
+            a.add(Role.K_NORM, DType.F32, c.headDim(), w -> new Tensor[] {w.kNorm()});
         }
-        a.add("o", storage, h * c.qDim(), w -> new Tensor[] {w.wo()});
+        a.add(Role.O, storage, h * c.qDim(), w -> new Tensor[] {w.wo()});
         if (biases.output()) {
-            a.add("o_bias", DType.F32, h, w -> new Tensor[] {w.bo()});
+            a.add(Role.O_BIAS, DType.F32, h, w -> new Tensor[] {w.bo()});
         }
         Builder m = new Builder();
-        m.add("ffn_norm", DType.F32, h, w -> new Tensor[] {w.ffnNorm()});
-        m.add("gate_up", storage, 2 * ff * h, w -> new Tensor[] {w.wGate(), w.wUp()});
-        m.add("down", storage, h * ff, w -> new Tensor[] {w.wDown()});
+        m.add(Role.FFN_NORM, DType.F32, h, w -> new Tensor[] {w.ffnNorm()});
+        m.add(Role.GATE_UP, storage, 2 * ff * h, w -> new Tensor[] {w.wGate(), w.wUp()});
+        m.add(Role.DOWN, storage, h * ff, w -> new Tensor[] {w.wDown()});
         if (biases.mlp()) {
-            m.add("gate_up_bias", DType.F32, 2 * ff, w -> new Tensor[] {w.bGate(), w.bUp()});
-            m.add("down_bias", DType.F32, h, w -> new Tensor[] {w.bDown()});
+            m.add(Role.GATE_UP_BIAS, DType.F32, 2 * ff, w -> new Tensor[] {w.bGate(), w.bUp()});
+            m.add(Role.DOWN_BIAS, DType.F32, h, w -> new Tensor[] {w.bDown()});
         }
         return new GroupLayout(storage, a.parts, m.parts);
     }
@@ -70,9 +85,9 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
         final List<Part> parts = new ArrayList<>();
         long end;
 
-        void add(String name, DType type, long elements, Function<LayerWeights, Tensor[]> source) {
+        void add(Role role, DType type, long elements, Function<LayerWeights, Tensor[]> source) {
             long offset = (end + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
-            parts.add(new Part(name, type, offset, elements, source));
+            parts.add(new Part(role, type, offset, elements, source));
             end = offset + elements * type.bytes();
         }
     }
@@ -87,10 +102,14 @@ public record GroupLayout(DType storage, List<Part> attention, List<Part> mlp) {
         return last.offset() + last.bytes();
     }
 
-    /** The part named {@code name} of a group of {@code kind}. */
-    public Part part(WeightGroup.Kind kind, String name) {
-        return parts(kind).stream().filter(p -> p.name().equals(name)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("a " + kind + " group has no part " + name));
+    /** The part of this role, where the model has one (biases and q/k norms only where its architecture does). */
+    public Optional<Part> find(Role role) {
+        return parts(role.kind).stream().filter(p -> p.role() == role).findFirst();
+    }
+
+    /** The part of this role, which the model must have. */
+    public Part part(Role role) {
+        return find(role).orElseThrow(() -> new IllegalArgumentException("a " + role.kind + " group has no part " + role));
     }
 
     /**

@@ -64,7 +64,7 @@ class GroupReaderTest {
                             }
                         }
                         assertEquals(-1, whole.mismatch(placed), g + ": pieces staged in place differ from the packed group");
-                        assertTrue(whole.asSlice(layout.part(kind, kind == WeightGroup.Kind.MLP ? "down" : "o").offset(), 64)
+                        assertTrue(whole.asSlice(layout.part(kind == WeightGroup.Kind.MLP ? GroupLayout.Role.DOWN : GroupLayout.Role.O).offset(), 64)
                                 .mismatch(arena.allocate(64)) >= 0, g + ": its last matrix is not zeros");
                     }
                 }
