@@ -68,13 +68,16 @@ __device__ __forceinline__ void add_rmsnorm(float* __restrict__ x, const float* 
             v[k] = j < vectors ? xv[j] : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         if (ds) {
+            // Every load before the first add: an add inside each load's test made the loads round trips one after
+            // another (a branch, a load and the adds that wait for it, per vector).
+            float4 d[CACHED];
 #pragma unroll
             for (int k = 0; k < CACHED; k++) {
                 const int j = threadIdx.x + k * blockDim.x;
-                if (j < vectors) {
-                    add_into(v[k], dv[j]);
-                }
+                d[k] = j < vectors ? dv[j] : make_float4(0.f, 0.f, 0.f, 0.f);
             }
+#pragma unroll
+            for (int k = 0; k < CACHED; k++) add_into(v[k], d[k]);
         }
         // The weight is needed only after the reduction: loading it now hides its latency behind the barriers.
 #pragma unroll
