@@ -814,10 +814,12 @@ case "${1:-}" in
   bench+peer) unpack; host_info; bench; peer; summary; pack_results ;;
   profile) unpack; profile | tee "$OUT_DIR/summary.txt"; pack_results ;;
   batch1)
-    # The decode kernels' tests first (a kernel change is checked before it is timed), then batch 1's kernel timeline
-    # and an A/B of the split attention's counts at batch 1: the chosen one, 1, 2 and 4.
+    # The tests of the kernels a batch-1 step runs first (a kernel change is checked before it is timed), then batch 1's
+    # kernel timeline, then the batch-1 and batch-64 rows with each build in the bundle (pack with CANDIDATES="REV" to
+    # compare a change with the revision before it; 1, 2 and 4 splits at batch 1 were measured on 2026-12-05: no gain).
     unpack; host_info
-    rc=0; tests --select-class=dev.ember.backend.cuda.AttentionKernelsTest || rc=$?
+    rc=0; tests --select-class=dev.ember.backend.cuda.AttentionKernelsTest --select-class=dev.ember.backend.cuda.ElementwiseKernelsTest \
+      --select-class=dev.ember.backend.cuda.GemvKernelTest || rc=$?
     summary > "$OUT_DIR/summary-tests.txt"
     b1_args="--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
     timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --backend cuda --preset llama-3.1-8b --prompt-len 128 \
@@ -825,9 +827,7 @@ case "${1:-}" in
       > "$OUT_DIR/kernels-b1.log" 2>&1 || echo "(kernel timeline failed: exit $?)"
     grep -A16 '^# kernel timeline' "$OUT_DIR/kernels-b1.log" | head -18 | tee "$OUT_DIR/summary-timeline.txt"
     AB_ROWS="b1-decode|bench e2e $b1_args
-b1-1split|bench e2e $b1_args|EMBER_DECODE_SPLITS=1
-b1-2splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=2
-b1-4splits|bench e2e $b1_args|EMBER_DECODE_SPLITS=4" ab > /dev/null
+b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1" ab > /dev/null
     cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary-timeline.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
     mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
     pack_results
