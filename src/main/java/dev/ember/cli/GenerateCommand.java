@@ -165,12 +165,12 @@ public final class GenerateCommand implements Callable<Integer> {
                 : grammars.jsonSchema(schema(jsonSchema)));
     }
 
-    /** What the summary line says of the output's grammar. */
     /** The summary's note of the weights' type where --dtype set it, so that a user sees the conversion took. */
     private String weightType() {
         return modelOptions.dtype().map(t -> ", weights in " + t.name().toLowerCase(Locale.ROOT) + " (--dtype)").orElse("");
     }
 
+    /** What the summary line says of the output's grammar. */
     private String held() {
         return jsonSchema != null ? ", held to a JSON schema" : jsonObject ? ", held to a JSON object"
                 : grammar != null ? ", held to a grammar" : "";

@@ -39,10 +39,6 @@ public final class JsonSchemas {
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
             "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
             "minProperties", "maxProperties", "uniqueItems");
-    /**
-     * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
-     * UUIDs): the form and each field's range (a day is 01-31 in any month).
-     */
     /** One label of a host name: letters, digits and hyphens, neither first nor last a hyphen, at most 63. */
     private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     /** A number of an IPv4 address, 0 to 255 without leading zeros. */
@@ -60,6 +56,10 @@ public final class JsonSchemas {
     private static final String DURATION_DATE = "([0-9]+Y([0-9]+M)?([0-9]+W)?([0-9]+D)?|[0-9]+M([0-9]+W)?([0-9]+D)?|[0-9]+W([0-9]+D)?|[0-9]+D)";
     private static final String SECONDS = "[0-9]+(\\.[0-9]+)?S";
     private static final String DURATION_TIME = "T([0-9]+H([0-9]+M)?(" + SECONDS + ")?|[0-9]+M(" + SECONDS + ")?|" + SECONDS + ")";
+    /**
+     * The formats a string may be held to, each as the pattern that writes it (RFC 3339's dates and times, RFC 4122's
+     * UUIDs): the form and each field's range (a day is 01-31 in any month).
+     */
     private static final Map<String, String> FORMATS = Map.ofEntries(
             Map.entry("email", "[A-Za-z0-9._%+-]+@" + LABEL + "(\\." + LABEL + ")*\\.[A-Za-z]{2,}"),
             Map.entry("hostname", LABEL + "(\\." + LABEL + ")*"),

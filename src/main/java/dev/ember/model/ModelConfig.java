@@ -61,24 +61,18 @@ public record ModelConfig(
                 eosTokenIds, dtype);
     }
 
-    /**
-     * The shape one of {@code size} tensor-parallel ranks computes: its share of the query and KV heads and of the
-     * intermediate features (the hidden size, head size and vocabulary stay whole: every rank embeds every token and
-     * samples from the whole vocabulary once the ranks' logits are gathered). Refused, saying what does not divide,
-     * where the heads or the intermediate features do not split evenly.
-     */
-    /**
-     * This config with a context of {@code tokens} (vLLM's {@code --max-model-len}): shorter than the model's own, so
-     * that a sequence needs less cache; the rotary tables are the model's, as far as they go.
-     *
-     * @throws EmberException if {@code tokens} is not in [1, {@link #maxPositions}]
-     */
     /** This config with its weights' type ({@code torch_dtype}) {@code type}: what {@link Model#withWeightType} gives. */
     public ModelConfig withDtype(DType type) {
         return new ModelConfig(architecture, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, vocabSize,
                 maxPositions, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow, bosTokenId, eosTokenIds, type);
     }
 
+    /**
+     * This config with a context of {@code tokens} (vLLM's {@code --max-model-len}): shorter than the model's own, so
+     * that a sequence needs less cache; the rotary tables are the model's, as far as they go.
+     *
+     * @throws EmberException if {@code tokens} is not in [1, {@link #maxPositions}]
+     */
     public ModelConfig withMaxPositions(int tokens) {
         EmberException.require(tokens >= 1 && tokens <= maxPositions, "--max-model-len " + tokens + " must be between 1 and the "
                 + "model's context of " + maxPositions + " tokens");
@@ -86,6 +80,12 @@ public record ModelConfig(
                 tokens, rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, biases, slidingWindow, bosTokenId, eosTokenIds, dtype);
     }
 
+    /**
+     * The shape one of {@code size} tensor-parallel ranks computes: its share of the query and KV heads and of the
+     * intermediate features (the hidden size, head size and vocabulary stay whole: every rank embeds every token and
+     * samples from the whole vocabulary once the ranks' logits are gathered). Refused, saying what does not divide,
+     * where the heads or the intermediate features do not split evenly.
+     */
     public ModelConfig tensorShard(int size) {
         EmberException.require(size >= 1, "a tensor-parallel size is at least 1, not " + size);
         EmberException.require(numKvHeads % size == 0 && intermediateSize % size == 0, "a tensor-parallel size of " + size

@@ -27,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -147,17 +148,17 @@ public final class ServeCommand implements Callable<Integer> {
     String chatTemplate;
 
     /**
-     * The sampling values requests that leave them out take: with {@code --generation-config auto}, those the model's
-     * generation_config.json sets (said on {@code err}, as vLLM says it); none for a preset or with {@code vllm}.
+     * The sampling values requests that leave them out take: those the generation_config.json of
+     * {@code --generation-config} sets (auto: the model's, {@code modelDir}, none for a preset; a folder: the one in it;
+     * vllm: none), with {@code --override-generation-config}'s over them; said on {@code err}, as vLLM says it.
      */
-    /** Requests' sampling defaults: --generation-config's file (none for vllm), --override-generation-config over it. */
     Map<String, Double> samplingDefaults(Path modelDir, PrintStream err) {
         Path dir = switch (generationConfig) {
             case "vllm" -> null;
             case "auto" -> modelDir;
             default -> Path.of(generationConfig);
         };
-        Map<String, Double> defaults = new java.util.LinkedHashMap<>(dir == null ? Map.of() : GenerationConfig.read(dir).requestDefaults());
+        Map<String, Double> defaults = new LinkedHashMap<>(dir == null ? Map.of() : GenerationConfig.read(dir).requestDefaults());
         Map<String, Double> overrides = GenerationConfig.overrides(overrideGenerationConfig);
         defaults.putAll(overrides);
         if (!defaults.isEmpty()) {

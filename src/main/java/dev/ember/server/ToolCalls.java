@@ -686,12 +686,6 @@ final class ToolCalls {
         return out;
     }
 
-    /**
-     * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
-     * "required", or one function named), or null where no tools are given. Calls are read in {@code format} (the
-     * server's --tool-call-parser, else the one the model's template teaches); where there is none, a request that lets
-     * the model call is refused.
-     */
     /** A request's tools: each function's parameters schema by name (null for none), and the tools as a template is given them. */
     private record Functions(Map<String, JsonNode> parameters, List<Map<String, Object>> forTemplate) {
     }
@@ -730,6 +724,12 @@ final class ToolCalls {
         return fields.has("tools") ? functions(fields.node("tools")).forTemplate() : List.of();
     }
 
+    /**
+     * A chat request's {@code tools} and {@code tool_choice} (OpenAI's: "auto" by default where tools are given, "none",
+     * "required", or one function named), or null where no tools are given. Calls are read in {@code format} (the
+     * server's --tool-call-parser, else the one the model's template teaches); where there is none, a request that lets
+     * the model call is refused.
+     */
     static Request read(RequestFields fields, Tokenizer tokenizer, Format format) {
         JsonNode tools = fields.node("tools");
         JsonNode choiceNode = fields.node("tool_choice");

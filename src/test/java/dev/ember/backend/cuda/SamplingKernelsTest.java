@@ -29,10 +29,6 @@ class SamplingKernelsTest {
     }
 
     /**
-     * Vocabularies whose rows start off 16 bytes (not a multiple of 4: a head and a tail of single floats around the
-     * 16-byte loads), tiny ones (all head), and ties placed in the head, the body and the tail of a row.
-     */
-    /**
      * mask_logits: in the rows whose parameters name a mask, exactly the tokens the mask leaves out become -inf (masks
      * packed in whole 64-bit words of random bits, those past the vocabulary too); other rows untouched.
      */
@@ -69,6 +65,10 @@ class SamplingKernelsTest {
         }
     }
 
+    /**
+     * Vocabularies whose rows start off 16 bytes (not a multiple of 4: a head and a tail of single floats around the
+     * 16-byte loads), tiny ones (all head), and ties placed in the head, the body and the tail of a row.
+     */
     @ParameterizedTest
     @ValueSource(ints = {151_936, 128_256, 32_003, 6_145, 1_027, 5, 2})
     void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies(int vocab) {
