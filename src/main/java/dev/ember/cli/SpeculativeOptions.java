@@ -164,8 +164,7 @@ public final class SpeculativeOptions {
      */
     public Optional<Speculation> open(Backend backend, LoadedModel target, Tokenizer targetTokenizer, Progress progress) {
         if (!given()) {
-            EmberException.require(placement == null && targetGpus == null && draftGpus == null,
-                    "--speculative-placement places a draft model: give --speculative-model too");
+            EmberException.require(!placementGiven(), "--speculative-placement places a draft model: give --speculative-model too");
             return Optional.empty();
         }
         EmberException.require(gamma() >= 1, "--num-speculative-tokens must be at least 1, got " + gamma());
@@ -173,8 +172,7 @@ public final class SpeculativeOptions {
                 "--speculative-disable-by-batch-size must be at least 1, got " + disableAbove);
         Proposer proposer;
         if (ngram()) {
-            EmberException.require(placement == null && targetGpus == null && draftGpus == null,
-                    "n-gram prompt lookup has no draft model to place: leave out --speculative-placement");
+            EmberException.require(!placementGiven(), "n-gram prompt lookup has no draft model to place: leave out --speculative-placement");
             int shortest = lookupMin != null ? lookupMin : 1, longest = lookupMax != null ? lookupMax : 4;
             EmberException.require(shortest >= 1 && longest >= shortest,
                     "--prompt-lookup-min and --prompt-lookup-max must satisfy 1 <= min <= max, got " + shortest + " and " + longest);
@@ -243,6 +241,11 @@ public final class SpeculativeOptions {
             }
             default -> throw new EmberException("unknown --speculative-method \"" + method + "\" (draft or ngram)");
         };
+    }
+
+    /** Whether any of the placement options was given (--speculative-placement, --target-gpus, --draft-gpus). */
+    private boolean placementGiven() {
+        return placement != null || targetGpus != null || draftGpus != null;
     }
 
     /**
