@@ -54,6 +54,46 @@ __device__ __forceinline__ int row_of(int i, int m) {
     return M == 1 ? 0 : min(i, m - 1);
 }
 
+// x's 16 bytes at p: through the read-only path from global memory, or from shared memory where the block normalised x.
+template <bool SHARED>
+__device__ __forceinline__ uint4 load_x(const void* p) {
+    if constexpr (SHARED) {
+        return *reinterpret_cast<const uint4*>(p);
+    } else {
+        return __ldg(reinterpret_cast<const uint4*>(p));
+    }
+}
+
+// The NORM builds' prologue: rows[i] = rmsnorm(residual[i]) * weight for the m rows, into the block's shared memory,
+// rounded once to T, in add_rmsnorm's arithmetic and (for 256 threads and hidden = 4096) its order of summation:
+// per thread over vectors threadIdx.x + j * 256, then block_sum. Moves m*k*4 bytes of residual and k*4 of weight
+// from L2 per block, which is why NORM builds keep their blocks resident and loop over columns.
+template <typename T>
+__device__ void normalise_rows(const float* __restrict__ residual, const float* __restrict__ weight, float eps, T* rows,
+                               int m, int k) {
+    __shared__ float scratch[32];
+    const int vectors = k >> 2;
+    const float4* wv = reinterpret_cast<const float4*>(weight);
+    for (int i = 0; i < m; i++) {
+        const float4* xv = reinterpret_cast<const float4*>(residual + (size_t)i * k);
+        float sumSquares = 0.f;
+        for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
+            const float4 v = xv[j];
+            sumSquares += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+        const float inv = rsqrtf(block_sum(sumSquares, scratch) / k + eps);
+        for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
+            const float4 v = xv[j], w = wv[j];
+            T* o = rows + (size_t)i * k + 4 * j;
+            o[0] = from_float<T>(v.x * inv * w.x);
+            o[1] = from_float<T>(v.y * inv * w.y);
+            o[2] = from_float<T>(v.z * inv * w.z);
+            o[3] = from_float<T>(v.w * inv * w.w);
+        }
+    }
+    __syncthreads();
+}
+
 // Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
 // M: the most rows of x this instantiation handles (the runtime m may be smaller). O: the output type.
 // UNROLL: 16-byte slices of the row each lane has in flight per step (4, 8 or 16: 8 halves the round trips of a
@@ -63,115 +103,151 @@ __device__ __forceinline__ int row_of(int i, int m) {
 // memory in the order of k. A short product (n = 4096 columns of 8 KB at the 8B shape's o projection) gives each warp
 // two round trips to memory and the whole kernel few more than that, so launch and latency weigh as much as the
 // bytes; more warps a column put more of the row in flight at once (the runner times each).
-template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS>
-__device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m, int n, int k) {
+// NORM: x is the fp32 residual stream and the product's input is its RMSNorm (normalise_rows, into dynamic shared
+// memory of m*k*sizeof(T) bytes): the norm costs no kernel of its own, no round trip through memory, and no wait between
+// two grids. The grid is then only as large as the GPU holds at once and each block loops over column groups, so that
+// the residual is read once per resident block, not once per group.
+// accumulate (fp32 output only): out += the product, the residual add of an output projection.
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, bool NORM>
+__device__ void gemv(const void* __restrict__ xin, const float* __restrict__ normWeight, float eps,
+                     const T* __restrict__ w, O* __restrict__ out, int m, int n, int k, int accumulate) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;  // elements one warp covers per load
-    const int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
-    const int column = warp / WARPS, part = warp % WARPS;
-    const int lane = threadIdx.x & 31;
-    if (WARPS == 1 && column >= n) return;  // with several warps a column every warp reaches the block's barrier
-    const bool valid = column < n;
+    constexpr int COLUMNS = 8 / WARPS;  // a block's 8 warps
+    const int warpInBlock = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int part = warpInBlock % WARPS;
+    const int groups = (n + COLUMNS - 1) / COLUMNS;
     const int steps = (k + STEP - 1) / STEP;
     const int begin = WARPS == 1 ? 0 : STEP * (steps * part / WARPS);
     const int end = WARPS == 1 ? k : min(k, STEP * (steps * (part + 1) / WARPS));
-    const T* row = w + (size_t)(WARPS == 1 || valid ? column : 0) * k;
-    float acc[M];
-#pragma unroll
-    for (int i = 0; i < M; i++) acc[i] = 0.f;
 
     // Before waiting for the kernels before this one (no kernel writes the weights), the first step's weights are
     // asked into L2: under programmatic dependent launch their stream from memory starts while the small kernels
     // before this one still run, and the loads below find them there. A prefetch holds no register.
-    int at = begin + lane * VEC;
-    if (valid) {
+    {
+        const int column = blockIdx.x * COLUMNS + warpInBlock / WARPS;
+        if (column < n) {
+            const T* row = w + (size_t)column * k;
 #pragma unroll
-        for (int u = 0; u < GEMV_UNROLL; u++) {
-            if (at + u * STEP < end) prefetch_l2(row + at + u * STEP);
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                const int at = begin + lane * VEC + u * STEP;
+                if (at < end) prefetch_l2(row + at);
+            }
         }
     }
     wait_for_previous_grid();
-    for (; valid && at + (GEMV_UNROLL - 1) * STEP < end; at += GEMV_UNROLL * STEP) {
-        uint4 wv[GEMV_UNROLL];
-#pragma unroll
-        for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
-#pragma unroll
-        for (int u = 0; u < GEMV_UNROLL; u++) {
-#pragma unroll
-            for (int i = 0; i < M; i++) {
-                // Rows past m read row m - 1 again (an L1 hit) and their sums are never written: with no test around
-                // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
-                // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
-                // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
-                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP));
-                acc[i] = dot16<T>(wv[u], xv, acc[i]);
+    const T* x;
+    if constexpr (NORM) {
+        extern __shared__ uint4 normalised[];
+        normalise_rows(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(normalised), m, k);
+        x = reinterpret_cast<const T*>(normalised);
+    } else {
+        x = reinterpret_cast<const T*>(xin);
+    }
+
+    for (int group = blockIdx.x; group < groups; group += gridDim.x) {
+        const int column = group * COLUMNS + warpInBlock / WARPS;
+        const bool valid = column < n;
+        const T* row = w + (size_t)(valid ? column : 0) * k;
+        float acc[M];
+    #pragma unroll
+        for (int i = 0; i < M; i++) acc[i] = 0.f;
+        int at = begin + lane * VEC;
+        for (; valid && at + (GEMV_UNROLL - 1) * STEP < end; at += GEMV_UNROLL * STEP) {
+            uint4 wv[GEMV_UNROLL];
+    #pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
+    #pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+    #pragma unroll
+                for (int i = 0; i < M; i++) {
+                    // Rows past m read row m - 1 again (an L1 hit) and their sums are never written: with no test around
+                    // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
+                    // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
+                    // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
+                    const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                    acc[i] = dot16<T>(wv[u], xv, acc[i]);
+                }
             }
         }
-    }
-    if constexpr (GEMV_UNROLL >= 16) {
-        // The 16-slice build's last steps (up to 15: the 8B shape's down projection, k = 14336, leaves 8) in one round
-        // trip, every load issued before the first product, summed in the loop's order. The smaller builds take theirs
-        // one step at a time, which holds fewer registers: ptxas fits their one-row entries in 32, and their speed was
-        // measured at that occupancy.
-        if (valid && at < end) {
-            uint4 wv[GEMV_UNROLL];
-#pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++) {
-                if (at + u * STEP < end) wv[u] = load_streaming(row + at + u * STEP);
+        if constexpr (GEMV_UNROLL >= 16) {
+            // The 16-slice build's last steps (up to 15: the 8B shape's down projection, k = 14336, leaves 8) in one
+            // round trip, every load issued before the first product, summed in the loop's order. The smaller builds
+            // take theirs one step at a time, which holds fewer registers: ptxas fits their one-row entries in 32, and
+            // their speed was measured at that occupancy.
+            if (valid && at < end) {
+                uint4 wv[GEMV_UNROLL];
+    #pragma unroll
+                for (int u = 0; u < GEMV_UNROLL; u++) {
+                    if (at + u * STEP < end) wv[u] = load_streaming(row + at + u * STEP);
+                }
+    #pragma unroll
+                for (int u = 0; u < GEMV_UNROLL; u++) {
+                    if (at + u * STEP < end) {
+    #pragma unroll
+                        for (int i = 0; i < M; i++) {
+                            const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                            acc[i] = dot16<T>(wv[u], xv, acc[i]);
+                        }
+                    }
+                }
             }
-#pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++) {
-                if (at + u * STEP < end) {
-#pragma unroll
-                    for (int i = 0; i < M; i++) {
-                        const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP));
-                        acc[i] = dot16<T>(wv[u], xv, acc[i]);
+        } else {
+            for (; valid && at < end; at += STEP) {
+                const uint4 wv = load_streaming(row + at);
+    #pragma unroll
+                for (int i = 0; i < M; i++) {
+                    acc[i] = dot16<T>(wv, load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at), acc[i]);
+                }
+            }
+        }
+    #pragma unroll
+        for (int i = 0; i < M; i++) acc[i] = warp_sum(acc[i]);
+        if constexpr (WARPS > 1) {
+            __shared__ float parts[8][M];  // a block's 8 warps
+            if (lane == 0) {
+    #pragma unroll
+                for (int i = 0; i < M; i++) parts[warpInBlock][i] = acc[i];
+            }
+            __syncthreads();
+    #pragma unroll
+            for (int i = 0; i < M; i++) {
+    #pragma unroll
+                for (int p = 1; p < WARPS; p++) acc[i] += parts[warpInBlock - part + p][i];
+            }
+            __syncthreads();  // the next group's sums overwrite parts
+        }
+        if (part == 0 && valid && lane == 0) {
+    #pragma unroll
+            for (int i = 0; i < M; i++) {
+                if (i < m) {
+                    O* o = out + (size_t)i * n + column;
+                    if constexpr (sizeof(O) == sizeof(float)) {
+                        *o = accumulate ? *o + acc[i] : acc[i];
+                    } else {
+                        *o = from_float<O>(acc[i]);
                     }
                 }
             }
         }
-    } else {
-        for (; valid && at < end; at += STEP) {
-            const uint4 wv = load_streaming(row + at);
-#pragma unroll
-            for (int i = 0; i < M; i++) {
-                acc[i] = dot16<T>(wv, __ldg(reinterpret_cast<const uint4*>(x + (size_t)row_of<M>(i, m) * k + at)), acc[i]);
-            }
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++) acc[i] = warp_sum(acc[i]);
-    if constexpr (WARPS > 1) {
-        __shared__ float parts[8][M];  // a block's 8 warps
-        const int inBlock = threadIdx.x >> 5;
-        if (lane == 0) {
-#pragma unroll
-            for (int i = 0; i < M; i++) parts[inBlock][i] = acc[i];
-        }
-        __syncthreads();
-        if (part != 0 || !valid) return;
-#pragma unroll
-        for (int i = 0; i < M; i++) {
-#pragma unroll
-            for (int p = 1; p < WARPS; p++) acc[i] += parts[inBlock + p][i];
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < M; i++) {
-        if (lane == 0 && i < m) out[(size_t)i * n + column] = from_float<O>(acc[i]);
     }
 }
 
 }  // namespace ember
 
-// gemv_mM: fp32 output; gemv_mM_rounded: output in the storage type; _u8 / _u16: eight / sixteen slices in flight per
-// lane; _wN: N warps
-// a column. 256 threads (8 warps) per block.
-#define GEMV_PARAMS (const T* __restrict__ x, const T* __restrict__ w, float* __restrict__ out, int m, int n, int k)
-#define GEMV_ROUNDED_PARAMS (const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ out, int m, int n, int k)
-#define GEMV_VARIANTS(M, U, W, suffix)                                                                                   \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, W>), GEMV_PARAMS, (x, w, out, m, n, k))           \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, W>), GEMV_ROUNDED_PARAMS, (x, w, out, m, n, k))
+// gemv_mM: fp32 output (added to out's values when accumulate is set); gemv_mM_rounded: output in the storage type;
+// gemv_mM_normed: x is the fp32 residual, normalised in the prologue (fp32 output), gemv_mM_rounded_normed the same
+// rounded; _u8 / _u16: eight / sixteen slices in flight per lane; _wN: N warps a column. 256 threads (8 warps) per block.
+#define GEMV_PARAMS (const void* __restrict__ x, const float* __restrict__ norm, float eps, const T* __restrict__ w, \
+                     float* __restrict__ out, int m, int n, int k, int accumulate)
+#define GEMV_ROUNDED_PARAMS (const void* __restrict__ x, const float* __restrict__ norm, float eps, const T* __restrict__ w, \
+                             T* __restrict__ out, int m, int n, int k, int accumulate)
+#define GEMV_ARGS (x, norm, eps, w, out, m, n, k, accumulate)
+#define GEMV_VARIANTS(M, U, W, suffix)                                                                                    \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, W, false>), GEMV_PARAMS, GEMV_ARGS)                \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, W, false>), GEMV_ROUNDED_PARAMS, GEMV_ARGS)  \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_normed##suffix, (gemv<T, float, M, U, W, true>), GEMV_PARAMS, GEMV_ARGS)        \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded_normed##suffix, (gemv<T, T, M, U, W, true>), GEMV_ROUNDED_PARAMS, GEMV_ARGS)
 #define GEMV_ROW_COUNTS(U, W, suffix) \
     GEMV_VARIANTS(1, U, W, suffix) GEMV_VARIANTS(2, U, W, suffix) GEMV_VARIANTS(4, U, W, suffix) GEMV_VARIANTS(8, U, W, suffix)
 GEMV_ROW_COUNTS(4, 1, )

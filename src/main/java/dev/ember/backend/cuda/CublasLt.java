@@ -129,14 +129,24 @@ public final class CublasLt implements AutoCloseable {
 
     /** As {@link #matmul(CudaStream, DType, long, long, long, int, int, int)}, with out rounded to {@code outType}. */
     public void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+        matmul(stream, type, x, w, out, outType, m, n, k, false);
+    }
+
+    /**
+     * As above; with {@code accumulate} the product is added to out's values ({@code beta = 1}, out both C and D): an
+     * output projection's residual add, in fp32.
+     */
+    public void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k,
+                       boolean accumulate) {
         if (((x | w | out) & 255) != 0) {
             throw new IllegalArgumentException("cuBLASLt operands must be 256-byte aligned");
         }
         Plan p = plans.computeIfAbsent(new Shape(type, outType, m, n, k), this::plan);
+        MemorySegment beta = accumulate ? one : zero;  // a local: invokeExact takes the static type of each argument
         try {
-            check((int) cublasLtMatmul.invokeExact(handle, p.desc(), one, w, p.a(), x, p.b(), zero, out, p.d(), out, p.d(),
+            check((int) cublasLtMatmul.invokeExact(handle, p.desc(), one, w, p.a(), x, p.b(), beta, out, p.d(), out, p.d(),
                     p.algo(), workspace.address(), workspace.byteSize(), stream.handle()),
-                    "cublasLtMatmul(" + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k + ")");
+                    "cublasLtMatmul(" + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k + (accumulate ? ", accumulating" : "") + ")");
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);
         }

@@ -178,9 +178,9 @@ final class CudaKernelSuite implements KernelSuite {
                         kernels.embeddingGather(stream, type, lmHead.address(), tokens.address(), x.address(), rows, h));
             }
             launch(new Case("rmsnorm", "add_rmsnorm_" + typed, phase, "rows=" + rows + " hidden=" + h, rows,
-                    addRmsNormBytes(rows, h, t), Double.NaN), () ->
-                    kernels.addRmsNorm(stream, type, x.address(), delta.address(), normWeight.address(), normed.address(), 0,
-                            rows, h, eps, true));
+                    rmsNormBytes(rows, h, t), Double.NaN), () ->
+                    kernels.addRmsNorm(stream, type, x.address(), 0, normWeight.address(), normed.address(), 0,
+                            rows, h, eps, false));
             products("matmul_qkv", phase, normed, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
             DeviceBuffer positions = decode ? decodePositions : prefillPositions;
             DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
@@ -240,7 +240,7 @@ final class CudaKernelSuite implements KernelSuite {
                 for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                     String label = "gemv (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
                     launch(new Case(kernel, label, phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
-                            weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps));
+                            weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps, false));
                 }
             }
         }
@@ -259,9 +259,12 @@ final class CudaKernelSuite implements KernelSuite {
         return (long) rows * h * (t + F);
     }
 
-    /** rmsnorm.cu with a residual and write-back: x and delta read, x written back (fp32), out written; the fp32 weight. */
-    static long addRmsNormBytes(int rows, int h, int t) {
-        return (long) rows * h * (3 * F + t) + (long) h * F;
+    /**
+     * rmsnorm.cu as the runner launches it where a product cannot normalise its own input (the output projections add
+     * into the residual stream themselves): the fp32 residual read, out written; the fp32 weight.
+     */
+    static long rmsNormBytes(int rows, int h, int t) {
+        return (long) rows * h * (F + t) + (long) h * F;
     }
 
     /** rope.cu: the fp32 q/k/v row read, q and the new keys and values written in the storage type. */

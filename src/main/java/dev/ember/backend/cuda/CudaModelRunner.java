@@ -485,14 +485,17 @@ final class CudaModelRunner implements ModelRunner {
                 a.normed.address(), 0, rows, h, eps, false);
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
-            products.choose(stream, type, a.normed.address(), layers.attentionAddresses(LayerResidency.Attention::qkv),
+            // The final norm's weight stands for the layers' (the same size; a norm reads it from L2).
+            MatrixProducts.NormedInput normedInput = new MatrixProducts.NormedInput(a.x.address(), weights.finalNorm.address(),
+                    eps, a.normed.address());
+            products.choose(stream, type, normedInput, layers.attentionAddresses(LayerResidency.Attention::qkv),
                     a.qkv.address(), DType.F32, rows, qd + 2 * kvd, h, norm);
             products.choose(stream, type, a.attention.address(), layers.attentionAddresses(LayerResidency.Attention::o),
-                    a.delta.address(), DType.F32, rows, h, qd, norm);
-            products.choose(stream, type, a.normed.address(), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
+                    a.x.address(), DType.F32, rows, h, qd, norm);
+            products.choose(stream, type, normedInput, layers.mlpAddresses(LayerResidency.Mlp::gateUp),
                     a.gateUp.address(), type, rows, 2 * ff, h, norm);
             products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
-                    a.delta.address(), DType.F32, rows, h, ff, norm);
+                    a.x.address(), DType.F32, rows, h, ff, norm);
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
@@ -558,15 +561,14 @@ final class CudaModelRunner implements ModelRunner {
             kernels.carryTokens(stream, a.meta(layout.tokens()), a.meta(layout.carry()));
         }
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
+        // x is the residual stream: each layer's two output projections add into it, and the products after each norm
+        // read it through MatrixProducts.NormedInput (normalised by the product itself where it can, by a kernel otherwise).
         for (int l = 0; l < config.numLayers(); l++) {
             LayerResidency.Attention w = layers.attention(l);
             stages.layer(l);
-            boolean first = l == 0;
-            stages.enter(Stage.RMSNORM);
-            kernels.addRmsNorm(stream, type, a.x.address(), first ? 0 : a.delta.address(), w.attnNorm(),
-                    a.normed.address(), 0, rows, h, eps, !first);
             stages.enter(Stage.ATTENTION);
-            products.matmul(stream, type, a.normed.address(), w.qkv(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
+            products.matmul(stream, type, new MatrixProducts.NormedInput(a.x.address(), w.attnNorm(), eps, a.normed.address()),
+                    w.qkv(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
             long keys = model.keys(l), values = model.values(l);
             kernels.qkvRope(stream, type, a.qkv.address(), qkvType, w.qkvBias(), w.qNorm(), w.kNorm(),
                     model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
@@ -582,30 +584,28 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            products.matmul(stream, type, a.attention.address(), w.o(), a.delta.address(), DType.F32, rows, h, qd);
+            products.accumulate(stream, type, a.attention.address(), w.o(), a.x.address(), rows, h, qd);
             if (w.oBias() != 0) {
-                kernels.addBias(stream, DType.F32, a.delta.address(), w.oBias(), rows, h);
+                kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
             }
             layers.attentionDone(l);
             LayerResidency.Mlp m = layers.mlp(l);
-            stages.enter(Stage.RMSNORM);
-            kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), m.ffnNorm(), a.normed.address(), 0,
-                    rows, h, eps, true);
             stages.enter(Stage.FFN);
-            products.matmul(stream, type, a.normed.address(), m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
+            products.matmul(stream, type, new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address()),
+                    m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
             if (m.gateUpBias() != 0) {
                 kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
             }
             kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
-            products.matmul(stream, type, a.gated.address(), m.down(), a.delta.address(), DType.F32, rows, h, ff);
+            products.accumulate(stream, type, a.gated.address(), m.down(), a.x.address(), rows, h, ff);
             if (m.downBias() != 0) {
-                kernels.addBias(stream, DType.F32, a.delta.address(), m.downBias(), rows, h);
+                kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }
             layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
-        kernels.addRmsNorm(stream, type, a.x.address(), a.delta.address(), weights.finalNorm.address(), a.last.address(),
+        kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(), a.last.address(),
                 a.meta(layout.lastRows()), layout.outputs(), h, eps, false);
         stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,

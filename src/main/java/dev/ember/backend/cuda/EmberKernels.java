@@ -697,30 +697,72 @@ public final class EmberKernels implements AutoCloseable {
      * {@code outType == type}) rounded to the storage type; operands 16-byte aligned.
      */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        gemv(stream, type, x, w, out, outType, m, n, k, 4, 1);
+        gemv(stream, type, x, w, out, outType, m, n, k, 4, 1, false);
     }
 
     /**
      * As above, with {@code inFlight} 16-byte slices of the weight row in flight per lane and {@code warps} warps a
      * column, each taking a run of the row: 4, 8 or 16 slices with one warp, 8 with two, 4 with four (gemv.cu's entries).
+     * With {@code accumulate} (fp32 output only) the product is added to out's values: an output projection's residual add.
      */
     public void gemv(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k, int inFlight,
-                     int warps) {
-        if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || ((x | w | out) & 15) != 0) {
-            throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k);
+                     int warps, boolean accumulate) {
+        checkGemv(type, m, k, outType, x | w | out, accumulate);
+        args.begin().pointer(x).pointer(0).f32(0f).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(accumulate ? 1 : 0)
+                .launch(typed(gemvKernel(m, outType, inFlight, warps, false), type), gemvGroups(n, warps), 1, 1, 256, 0, stream);
+    }
+
+    /**
+     * {@code out = rmsnorm(residual) · w[n][k]ᵀ}: the norm of the m fp32 rows of {@code residual} (k each) times
+     * {@code normWeight} (fp32), rounded to {@code type}, is computed by each block into its shared memory (gemv.cu's
+     * NORM builds) instead of by a kernel of its own. The grid is what the GPU holds at once, each block looping over
+     * columns. Takes the rows that {@link #gemvNormFits} allows.
+     */
+    public void gemvNormed(CudaStream stream, DType type, long residual, long normWeight, float eps, long w, long out,
+                           DType outType, int m, int n, int k, int inFlight, int warps) {
+        checkGemv(type, m, k, outType, residual | normWeight | w | out, false);
+        if (!gemvNormFits(type, m, k)) {
+            throw new IllegalArgumentException("gemv's normalised rows need " + normedBytes(type, m, k)
+                    + " bytes of shared memory; " + device.name() + " allows " + device.maxSharedMemoryPerBlock());
         }
-        args.begin().pointer(x).pointer(w).pointer(out).i32(m).i32(n).i32(k)
-                .launch(typed(gemvKernel(m, outType, inFlight, warps), type), (int) (((long) n * warps + 7) / 8), 1, 1, 256, 0, stream);
+        int shared = normedBytes(type, m, k);
+        CudaFunction f = withSharedMemory(typed(gemvKernel(m, outType, inFlight, warps, true), type), shared);
+        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
+        int blocks = Math.min(gemvGroups(n, warps), Math.max(1, resident) * device.multiprocessors());
+        args.begin().pointer(residual).pointer(normWeight).f32(eps).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(0)
+                .launch(f, blocks, 1, 1, 256, shared, stream);
+    }
+
+    /** Whether {@link #gemvNormed} takes m rows of depth k: their normalised copy fits one block's shared memory. */
+    public boolean gemvNormFits(DType type, int m, int k) {
+        return normedBytes(type, m, k) <= device.maxSharedMemoryPerBlock();
+    }
+
+    private static int normedBytes(DType type, int m, int k) {
+        return m * k * type.bytes();
+    }
+
+    private static void checkGemv(DType type, int m, int k, DType outType, long addresses, boolean accumulate) {
+        if (!gemvSupports(type, m, k) || (outType != DType.F32 && outType != type) || (addresses & 15) != 0
+                || (accumulate && outType != DType.F32)) {
+            throw new IllegalArgumentException("gemv does not take " + type + "->" + outType + " m=" + m + " k=" + k
+                    + (accumulate ? " accumulating" : ""));
+        }
+    }
+
+    /** Column groups of a gemv: a block of 8 warps takes 8 / warps columns. */
+    private static int gemvGroups(int n, int warps) {
+        return (int) (((long) n * warps + 7) / 8);
     }
 
     /**
      * gemv.cu's entry for {@code m} rows, the output type, slices in flight and warps a column, less its type suffix;
      * a combination it does not build fails at the lookup, which names the entry it looked for.
      */
-    static String gemvKernel(int m, DType outType, int inFlight, int warps) {
+    static String gemvKernel(int m, DType outType, int inFlight, int warps, boolean normed) {
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (inFlight > 4 ? "_u" + inFlight : "")
-                + (warps > 1 ? "_w" + warps : "");
+        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (normed ? "_normed" : "")
+                + (inFlight > 4 ? "_u" + inFlight : "") + (warps > 1 ? "_w" + warps : "");
     }
 
     /** {@code out[r] = argmax logits[r]}, lowest index on ties. */

@@ -40,7 +40,16 @@ final class MatrixProducts implements AutoCloseable {
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
 
-    record Shape(DType type, DType outType, int m, int n, int k) {
+    /** A product's shape; {@code normed}: its input is the RMSNorm of the residual ({@link NormedInput}). */
+    record Shape(DType type, DType outType, int m, int n, int k, boolean normed) {
+    }
+
+    /**
+     * The input of a product that begins with an RMSNorm: the m fp32 rows of the residual stream, the norm's fp32 weight
+     * and epsilon, and the buffer the normalised rows go to where the norm runs as a kernel of its own (before cuBLASLt,
+     * or where the rows do not fit the matrix-vector kernel's shared memory).
+     */
+    record NormedInput(long residual, long weight, float eps, long normed) {
     }
 
     /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
@@ -69,8 +78,8 @@ final class MatrixProducts implements AutoCloseable {
     record Choice(Shape shape, Implementation chosen, Map<Implementation, Double> micros) {
         @Override
         public String toString() {
-            StringBuilder s = new StringBuilder(String.format("m=%d n=%d k=%d %s->%s:", shape.m(), shape.n(), shape.k(),
-                    shape.type(), shape.outType()));
+            StringBuilder s = new StringBuilder(String.format("m=%d n=%d k=%d %s->%s%s:", shape.m(), shape.n(), shape.k(),
+                    shape.type(), shape.outType(), shape.normed() ? " normed" : ""));
             micros.forEach((i, us) -> s.append(String.format(" %s %.1f us,", i, us)));
             return s.append(" -> ").append(chosen).toString();
         }
@@ -83,15 +92,45 @@ final class MatrixProducts implements AutoCloseable {
 
     /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
     void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        Choice c = m <= EmberKernels.GEMV_MAX_ROWS ? choices.get(new Shape(type, outType, m, n, k)) : null;
-        run(c == null ? Implementation.CUBLASLT : c.chosen(), stream, type, x, w, out, outType, m, n, k);
+        run(chosen(new Shape(type, outType, m, n, k, false)), stream, type, x, null, w, out, outType, m, n, k, false);
     }
 
-    private void run(Implementation i, CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
+    /**
+     * Queues {@code out += x · wᵀ} (fp32 out): an output projection added to the residual stream, with the
+     * implementation chosen for the plain product of its shape (the add costs one read of out).
+     */
+    void accumulate(CudaStream stream, DType type, long x, long w, long out, int m, int n, int k) {
+        run(chosen(new Shape(type, DType.F32, m, n, k, false)), stream, type, x, null, w, out, DType.F32, m, n, k, true);
+    }
+
+    /** Queues {@code out = rmsnorm(residual) · wᵀ} with the implementation chosen for it. */
+    void matmul(CudaStream stream, DType type, NormedInput in, long w, long out, DType outType, int m, int n, int k) {
+        run(chosen(new Shape(type, outType, m, n, k, true)), stream, type, 0, in, w, out, outType, m, n, k, false);
+    }
+
+    private Implementation chosen(Shape shape) {
+        Choice c = shape.m() <= EmberKernels.GEMV_MAX_ROWS ? choices.get(shape) : null;
+        return c == null ? Implementation.CUBLASLT : c.chosen();
+    }
+
+    /**
+     * One product. A normed input is normalised by the matrix-vector kernel itself where it can (gemv.cu's NORM builds),
+     * otherwise by add_rmsnorm into {@code in.normed()} first.
+     */
+    private void run(Implementation i, CudaStream stream, DType type, long x, NormedInput in, long w, long out, DType outType,
+                     int m, int n, int k, boolean accumulate) {
+        boolean fused = in != null && i != Implementation.CUBLASLT && kernels.gemvNormFits(type, m, k);
+        long input = x;
+        if (in != null && !fused) {
+            kernels.addRmsNorm(stream, type, in.residual(), 0, in.weight(), in.normed(), 0, m, k, in.eps(), false);
+            input = in.normed();
+        }
         if (i == Implementation.CUBLASLT) {
-            blas.matmul(stream, type, x, w, out, outType, m, n, k);
+            blas.matmul(stream, type, input, w, out, outType, m, n, k, accumulate);
+        } else if (fused) {
+            kernels.gemvNormed(stream, type, in.residual(), in.weight(), in.eps(), w, out, outType, m, n, k, i.inFlight, i.warps);
         } else {
-            kernels.gemv(stream, type, x, w, out, outType, m, n, k, i.inFlight, i.warps);
+            kernels.gemv(stream, type, input, w, out, outType, m, n, k, i.inFlight, i.warps, accumulate);
         }
     }
 
@@ -105,12 +144,21 @@ final class MatrixProducts implements AutoCloseable {
      */
     void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k,
                 Runnable precede) {
-        Shape shape = new Shape(type, outType, m, n, k);
+        choose(stream, new Shape(type, outType, m, n, k, false), x, null, weights, out, precede);
+    }
+
+    /** As above for a product whose input is normalised first: cuBLASLt is timed with the norm's kernel before it. */
+    void choose(CudaStream stream, DType type, NormedInput in, long[] weights, long out, DType outType, int m, int n, int k,
+                Runnable precede) {
+        choose(stream, new Shape(type, outType, m, n, k, true), 0, in, weights, out, precede);
+    }
+
+    private void choose(CudaStream stream, Shape shape, long x, NormedInput in, long[] weights, long out, Runnable precede) {
         if (choices.containsKey(shape)) {
             return;
         }
         List<Implementation> candidates = new ArrayList<>(List.of(Implementation.CUBLASLT));
-        if (EmberKernels.gemvSupports(type, m, k)) {
+        if (EmberKernels.gemvSupports(shape.type(), shape.m(), shape.k())) {
             candidates.addAll(Implementation.MATRIX_VECTOR);
         }
         if (candidates.size() == 1) {
@@ -123,11 +171,11 @@ final class MatrixProducts implements AutoCloseable {
             return;
         }
         Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
-        choices.put(shape, MEASURED.computeIfAbsent(where, w -> time(stream, shape, candidates, x, weights, out, precede)));
+        choices.put(shape, MEASURED.computeIfAbsent(where, key -> time(stream, shape, candidates, x, in, weights, out, precede)));
     }
 
-    private Choice time(CudaStream stream, Shape shape, List<Implementation> candidates, long x, long[] weights, long out,
-                        Runnable precede) {
+    private Choice time(CudaStream stream, Shape shape, List<Implementation> candidates, long x, NormedInput in, long[] weights,
+                        long out, Runnable precede) {
         DType type = shape.type(), outType = shape.outType();
         int m = shape.m(), n = shape.n(), k = shape.k();
         Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
@@ -137,7 +185,7 @@ final class MatrixProducts implements AutoCloseable {
                     start.record(stream);
                     for (int i = 0; i < LAUNCHES; i++) {
                         precede.run();
-                        run(candidate, stream, type, x, weights[i % weights.length], out, outType, m, n, k);
+                        run(candidate, stream, type, x, in, weights[i % weights.length], out, outType, m, n, k, false);
                     }
                     end.record(stream);
                     end.synchronize();

@@ -11,7 +11,7 @@ import dev.ember.sampling.SamplingParams;
  */
 final class StepBuffers implements AutoCloseable {
     final int rows, chunks;
-    final DeviceBuffer x, delta, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
+    final DeviceBuffer x, normed, qkv, q, attention, gateUp, gated, last, logits, partialOut, partialMaxSum, meta,
             sampled;
     /**
      * token_logprobs' outputs: per output row its token's logprob, and its top ids and logprobs at
@@ -28,7 +28,6 @@ final class StepBuffers implements AutoCloseable {
         int h = config.hiddenSize(), qd = config.qDim(), kvd = config.kvDim(), ff = config.intermediateSize();
         int t = type.bytes();
         x = DeviceBuffer.allocate(4L * rows * h);
-        delta = DeviceBuffer.allocate(4L * rows * h);
         normed = DeviceBuffer.allocate((long) t * rows * h);
         qkv = DeviceBuffer.allocate(4L * rows * (qd + 2L * kvd));
         q = DeviceBuffer.allocate((long) t * rows * qd);
@@ -50,7 +49,7 @@ final class StepBuffers implements AutoCloseable {
 
     static long bytes(ModelConfig c, AttentionShape s, DType type, int rows, int chunks, int maxStride) {
         int t = type.bytes();
-        long perRow = 8L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
+        long perRow = 4L * c.hiddenSize() + (long) t * c.hiddenSize() + 4L * (c.qDim() + 2L * c.kvDim())
                 + 2L * t * c.qDim() + 3L * t * c.intermediateSize();
         long perChunk = (long) t * c.hiddenSize() + 4L * c.vocabSize() + 8 + 8L * SamplingParams.MAX_LOGPROBS
                 + 4L * StepLayout.maskInts(c.vocabSize())
@@ -64,7 +63,7 @@ final class StepBuffers implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {x, delta, normed, qkv, q, attention, gateUp, gated, last, logits,
+        for (DeviceBuffer b : new DeviceBuffer[] {x, normed, qkv, q, attention, gateUp, gated, last, logits,
                 partialOut, partialMaxSum, meta, sampled, logprob, topIds, topLogprobs, tokenMasks}) {
             b.close();
         }

@@ -9,6 +9,9 @@ import java.io.IOException;
 import java.util.Locale;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -27,8 +30,11 @@ class GemvKernelTest {
             for (int m = 1; m <= EmberKernels.GEMV_MAX_ROWS; m++) {
                 for (DType type : DType.values()) {
                     for (DType outType : new DType[] {DType.F32, type}) {
-                        String entry = EmberKernels.gemvKernel(m, outType, i.inFlight, i.warps) + "_" + type.name().toLowerCase(Locale.ROOT);
-                        assertTrue(fatbin.contains(entry + "\0"), i + " m=" + m + " " + type + "->" + outType + ": no " + entry);
+                        for (boolean normed : new boolean[] {false, true}) {
+                            String entry = EmberKernels.gemvKernel(m, outType, i.inFlight, i.warps, normed) + "_"
+                                    + type.name().toLowerCase(Locale.ROOT);
+                            assertTrue(fatbin.contains(entry + "\0"), i + " m=" + m + " " + type + "->" + outType + ": no " + entry);
+                        }
                     }
                 }
             }
@@ -52,13 +58,95 @@ class GemvKernelTest {
                     try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
                          DeviceBuffer out = Gpu.poisoned(outType, (long) m * n)) {
                         Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), outType, m, n, k,
-                                i.inFlight, i.warps);
+                                i.inFlight, i.warps, false);
                         Gpu.stream().synchronize();
                         Gpu.assertClose("gemv " + i + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k,
                                 Gpu.download(out, outType, m * n), ref, outType == DType.F32 ? 1e-5 : Gpu.tolerance(outType));
                     }
                 }
             }
+            // Accumulating into fp32 values already there, as an output projection adds into the residual stream.
+            float[] residual = Gpu.random(random, DType.F32, m * n, 1.0);
+            double[] sum = new double[m * n];
+            for (int j = 0; j < sum.length; j++) {
+                sum[j] = residual[j] + ref[j];
+            }
+            for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
+                try (DeviceBuffer dx = Gpu.upload(type, x); DeviceBuffer dw = Gpu.upload(type, w);
+                     DeviceBuffer out = Gpu.upload(DType.F32, residual)) {
+                    Gpu.kernels().gemv(Gpu.stream(), type, dx.address(), dw.address(), out.address(), DType.F32, m, n, k,
+                            i.inFlight, i.warps, true);
+                    Gpu.stream().synchronize();
+                    Gpu.assertClose("gemv accumulating " + i + " " + type + " m=" + m + " n=" + n + " k=" + k,
+                            Gpu.download(out, DType.F32, m * n), sum, 1e-5);
+                }
+            }
         }
+    }
+
+    /**
+     * The NORM builds: the product of rmsnorm(residual) * weight, normalised by each block, against the norm in float64
+     * (rounded to the storage type, as the kernel rounds it) times w; and bit for bit against add_rmsnorm followed by the
+     * plain build where both sum the squares in one order (k = 4096, add_rmsnorm's block of 256 threads). Column counts
+     * past what the GPU holds at once make each block loop over several groups.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void normedProductMatchesTheNormThenTheProduct(DType type) {
+        Gpu.context();
+        int[][] shapes = {{1, 1000, 4096}, {3, 517, 1000}, {8, 129, 4096}, {5, 64, 2056}, {2, 40000, 4096}, {1, 7, 8}};
+        float eps = 1e-5f;
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            float[] residual = Gpu.random(random, DType.F32, m * k, 3.0);
+            float[] weight = Gpu.random(random, DType.F32, k, 1.0);
+            float[] normed = new float[m * k];
+            for (int r = 0; r < m; r++) {
+                double squares = 0;
+                for (int j = 0; j < k; j++) {
+                    squares += (double) residual[r * k + j] * residual[r * k + j];
+                }
+                double inv = 1 / Math.sqrt(squares / k + eps);
+                for (int j = 0; j < k; j++) {
+                    normed[r * k + j] = Gpu.round(type, (float) (residual[r * k + j] * inv * weight[j]));
+                }
+            }
+            float[] w = Gpu.random(random, type, n * k, 1.0 / Math.sqrt(k));
+            double[] ref = Gpu.product(normed, w, m, n, k);
+            for (DType outType : type == DType.F32 ? new DType[] {DType.F32} : new DType[] {DType.F32, type}) {
+                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
+                    String what = "normed gemv " + i + " " + type + "->" + outType + " m=" + m + " n=" + n + " k=" + k;
+                    try (DeviceBuffer dr = Gpu.upload(DType.F32, residual); DeviceBuffer dn = Gpu.upload(DType.F32, weight);
+                         DeviceBuffer dw = Gpu.upload(type, w); DeviceBuffer out = Gpu.poisoned(outType, (long) m * n);
+                         DeviceBuffer twoKernels = Gpu.poisoned(outType, (long) m * n);
+                         DeviceBuffer normedRows = Gpu.poisoned(type, (long) m * k)) {
+                        Gpu.kernels().gemvNormed(Gpu.stream(), type, dr.address(), dn.address(), eps, dw.address(), out.address(),
+                                outType, m, n, k, i.inFlight, i.warps);
+                        Gpu.kernels().addRmsNorm(Gpu.stream(), type, dr.address(), 0, dn.address(), normedRows.address(), 0, m, k,
+                                eps, false);
+                        Gpu.kernels().gemv(Gpu.stream(), type, normedRows.address(), dw.address(), twoKernels.address(), outType,
+                                m, n, k, i.inFlight, i.warps, false);
+                        Gpu.stream().synchronize();
+                        float[] fused = Gpu.download(out, outType, m * n);
+                        // A sum of squares one ulp apart may round an element of the norm the other way: bf16's tolerance.
+                        Gpu.assertClose(what, fused, ref, outType == DType.F32 && type == DType.F32 ? 1e-5 : Gpu.tolerance(DType.BF16));
+                        if (k == 4096) {
+                            assertArrayEquals(Gpu.download(twoKernels, outType, m * n), fused, what + ": not add_rmsnorm's bits");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void rowsTooLargeForSharedMemoryAreRefused() {
+        Gpu.context();
+        EmberKernels kernels = Gpu.kernels();
+        assertFalse(kernels.gemvNormFits(DType.F32, 8, 16384));
+        assertTrue(kernels.gemvNormFits(DType.BF16, 8, 4096));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.gemvNormed(Gpu.stream(), DType.F32,
+                256, 256, 1e-5f, 256, 256, DType.F32, 8, 16, 16384, 4, 1));
+        assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
     }
 }

@@ -27,8 +27,8 @@ class KernelBenchGpuTest {
     void byteCountsOfTheCudaKernelsAreTheHandWorkedFigures() {
         // Llama-3.1-8B: hidden 4096, 32 heads of 128, 8 KV heads, intermediate 14336, bf16.
         AttentionShape llama = new AttentionShape(32, 8, 128, 16, 0);
-        // x and delta read, x written back in f32, out in bf16; the f32 weight: 4096*(4+4+4+2) + 4096*4.
-        assertEquals(73_728L, CudaKernelSuite.addRmsNormBytes(1, 4096, 2));
+        // x read in f32, out in bf16; the f32 weight: 4096*(4+2) + 4096*4.
+        assertEquals(40_960L, CudaKernelSuite.rmsNormBytes(1, 4096, 2));
         // One row of q/k/v in f32 (6144 floats) read, q, k and v written in bf16: 6144*(4+2).
         assertEquals(36_864L, CudaKernelSuite.qkvRopeBytes(1, llama, 2));
         // The fused q/k/v product at one row: a 6144x4096 bf16 weight, one bf16 input row, one f32 output row.
