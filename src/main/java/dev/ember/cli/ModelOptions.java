@@ -137,12 +137,9 @@ public final class ModelOptions {
     /** The model in {@code dir}, in {@code --dtype}'s type, its context capped by {@code --max-model-len} where given. */
     public Model load(Path dir, Progress progress) {
         Optional<DType> type = dtype();  // a misspelt type is said before the model is read
-        Model model = ModelLoader.load(dir, progress);
+        // Converted weights live in host memory: streamed, they are copied from there, not read from the files.
+        Model model = ModelLoader.load(dir, type.orElse(null), progress);
         try {
-            if (type.isPresent()) {
-                // Converted weights live in host memory: streamed, they are copied from there, not read from the files.
-                model = model.withWeightType(type.get(), progress);
-            }
             return maxModelLen == null ? model : model.withMaxPositions(maxModelLen);
         } catch (RuntimeException e) {
             model.close();

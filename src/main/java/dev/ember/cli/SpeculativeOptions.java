@@ -298,14 +298,7 @@ public final class SpeculativeOptions {
         }
         Path dir = HubCache.find(Path.of(model), hubCache != null ? hubCache : HubCache.defaultRoot(), null);
         // In the target's type, as vLLM gives its draft the target's dtype: a target converted by --dtype converts its draft.
-        Model loaded = ModelLoader.load(dir, progress);
-        Model draft;
-        try {
-            draft = loaded.withWeightType(target.dtype(), progress);  // the same arena: closing either closes both
-        } catch (RuntimeException e) {
-            loaded.close();
-            throw e;
-        }
+        Model draft = ModelLoader.load(dir, target.dtype(), progress);
         try {
             if (targetTokenizer != null) {
                 checkSameTokenizer(targetTokenizer, dir);

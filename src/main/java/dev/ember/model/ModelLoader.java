@@ -30,6 +30,23 @@ public final class ModelLoader {
         return load(dir, Progress.NONE);
     }
 
+    /**
+     * The model in {@code dir} with its matrices in {@code type} ({@link Model#withWeightType}; as stored where
+     * {@code type} is null), closed again where the conversion fails.
+     */
+    public static Model load(Path dir, DType type, Progress progress) {
+        Model model = load(dir, progress);
+        if (type == null) {
+            return model;
+        }
+        try {
+            return model.withWeightType(type, progress);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
     public static Model load(Path dir, Progress progress) {
         if (!Files.isDirectory(dir)) {
             throw new EmberException(HubCache.notFound(dir, HubCache.defaultRoot()));

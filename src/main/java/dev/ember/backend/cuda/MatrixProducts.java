@@ -16,7 +16,9 @@ import java.util.concurrent.ConcurrentMap;
  * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
- * Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
+ * A product may add into its output ({@link #accumulate}: the residual add of an output projection) or take the RMSNorm
+ * of the residual as its input ({@link NormedInput}: the matrix-vector kernel normalises it itself, cuBLASLt after
+ * add_rmsnorm). Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
  * every runner on that GPU takes that choice: the candidates sum in different orders, so two runners of one model
  * (a graph-replaying and an eager one, a target and its self:K draft) compute the same bits only if they agree.
  * One per runner; not thread-safe, but runners on several threads may share the choices.
