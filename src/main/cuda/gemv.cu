@@ -66,32 +66,148 @@ __device__ __forceinline__ uint4 load_x(const void* p) {
 
 // The NORM builds' prologue: rows[i] = rmsnorm(residual[i]) * weight for the m rows, into the block's shared memory,
 // rounded once to T, in add_rmsnorm's arithmetic and (for 256 threads and hidden = 4096) its order of summation:
-// per thread over vectors threadIdx.x + j * 256, then block_sum. Moves m*k*4 bytes of residual and k*4 of weight
+// per thread over vectors threadIdx.x + j * 256, then across the warp and across the warps as block_sum adds. All M
+// rows go through each pass together (rows past m re-read row m - 1, their sums unused), so the block's reductions
+// cost one pair of barriers for all rows, not a pair a row. Moves m*k*4 bytes of residual (twice) and k*4 of weight
 // from L2 per block, which is why NORM builds keep their blocks resident and loop over columns.
-template <typename T>
+template <typename T, int M>
 __device__ void normalise_rows(const float* __restrict__ residual, const float* __restrict__ weight, float eps, T* rows,
                                int m, int k) {
-    __shared__ float scratch[32];
-    const int vectors = k >> 2;
+    __shared__ float scratch[M][32];
+    const int vectors = k >> 2, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     const float4* wv = reinterpret_cast<const float4*>(weight);
-    for (int i = 0; i < m; i++) {
-        const float4* xv = reinterpret_cast<const float4*>(residual + (size_t)i * k);
-        float sumSquares = 0.f;
-        for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
-            const float4 v = xv[j];
-            sumSquares += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    float sums[M];
+#pragma unroll
+    for (int i = 0; i < M; i++) sums[i] = 0.f;
+    for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            const float4 v = reinterpret_cast<const float4*>(residual + (size_t)row_of<M>(i, m) * k)[j];
+            sums[i] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
         }
-        const float inv = rsqrtf(block_sum(sumSquares, scratch) / k + eps);
-        for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
-            const float4 v = xv[j], w = wv[j];
-            T* o = rows + (size_t)i * k + 4 * j;
-            o[0] = from_float<T>(v.x * inv * w.x);
-            o[1] = from_float<T>(v.y * inv * w.y);
-            o[2] = from_float<T>(v.z * inv * w.z);
-            o[3] = from_float<T>(v.w * inv * w.w);
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+        sums[i] = warp_sum(sums[i]);
+        if (lane == 0) scratch[i][warp] = sums[i];
+    }
+    __syncthreads();
+    float inv[M];
+#pragma unroll
+    for (int i = 0; i < M; i++) inv[i] = rsqrtf(warp_sum(lane < warps ? scratch[i][lane] : 0.f) / k + eps);
+    for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
+        const float4 w = wv[j];
+        float4 v[M];  // every row's load before the first store (a load behind each row's test would wait for the last)
+#pragma unroll
+        for (int i = 0; i < M; i++) v[i] = reinterpret_cast<const float4*>(residual + (size_t)row_of<M>(i, m) * k)[j];
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < m) {
+                T* o = rows + (size_t)i * k + 4 * j;
+                o[0] = from_float<T>(v[i].x * inv[i] * w.x);
+                o[1] = from_float<T>(v[i].y * inv[i] * w.y);
+                o[2] = from_float<T>(v[i].z * inv[i] * w.z);
+                o[3] = from_float<T>(v[i].w * inv[i] * w.w);
+            }
         }
     }
     __syncthreads();
+}
+
+// One group of a block's columns (8 / WARPS of them): each warp's part of its column's sum, and the column's output.
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, bool NORM>
+__device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m,
+                                           int n, int k, int accumulate, int group, int begin, int end) {
+    constexpr int VEC = 16 / sizeof(T);
+    constexpr int STEP = 32 * VEC;
+    constexpr int COLUMNS = 8 / WARPS;
+    const int warpInBlock = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int part = warpInBlock % WARPS;
+    const int column = group * COLUMNS + warpInBlock / WARPS;
+    const bool valid = column < n;
+    if (WARPS == 1 && !valid) return;  // with several warps a column every warp reaches the block's barrier
+    const T* row = w + (size_t)(valid ? column : 0) * k;
+    float acc[M];
+#pragma unroll
+    for (int i = 0; i < M; i++) acc[i] = 0.f;
+    int at = begin + lane * VEC;
+    for (; valid && at + (GEMV_UNROLL - 1) * STEP < end; at += GEMV_UNROLL * STEP) {
+        uint4 wv[GEMV_UNROLL];
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
+#pragma unroll
+        for (int u = 0; u < GEMV_UNROLL; u++) {
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                // Rows past m read row m - 1 again (an L1 hit) and their sums are never written: with no test around
+                // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
+                // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
+                // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
+                const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                acc[i] = dot16<T>(wv[u], xv, acc[i]);
+            }
+        }
+    }
+    if constexpr (GEMV_UNROLL >= 16) {
+        // The 16-slice build's last steps (up to 15: the 8B shape's down projection, k = 14336, leaves 8) in one
+        // round trip, every load issued before the first product, summed in the loop's order. The smaller builds
+        // take theirs one step at a time, which holds fewer registers: ptxas fits their one-row entries in 32, and
+        // their speed was measured at that occupancy.
+        if (valid && at < end) {
+            uint4 wv[GEMV_UNROLL];
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                if (at + u * STEP < end) wv[u] = load_streaming(row + at + u * STEP);
+            }
+#pragma unroll
+            for (int u = 0; u < GEMV_UNROLL; u++) {
+                if (at + u * STEP < end) {
+#pragma unroll
+                    for (int i = 0; i < M; i++) {
+                        const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                        acc[i] = dot16<T>(wv[u], xv, acc[i]);
+                    }
+                }
+            }
+        }
+    } else {
+        for (; valid && at < end; at += STEP) {
+            const uint4 wv = load_streaming(row + at);
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                acc[i] = dot16<T>(wv, load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at), acc[i]);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++) acc[i] = warp_sum(acc[i]);
+    if constexpr (WARPS > 1) {
+        __shared__ float parts[8][M];  // a block's 8 warps
+        if (lane == 0) {
+#pragma unroll
+            for (int i = 0; i < M; i++) parts[warpInBlock][i] = acc[i];
+        }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+#pragma unroll
+            for (int p = 1; p < WARPS; p++) acc[i] += parts[warpInBlock - part + p][i];
+        }
+        if constexpr (NORM) __syncthreads();  // the block's next group overwrites parts
+    }
+    if (part == 0 && valid && lane == 0) {
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < m) {
+                O* o = out + (size_t)i * n + column;
+                if constexpr (sizeof(O) == sizeof(float)) {
+                    *o = accumulate ? *o + acc[i] : acc[i];
+                } else {
+                    *o = from_float<O>(acc[i]);
+                }
+            }
+        }
+    }
 }
 
 // Entered without waiting for the kernels before it (EMBER_INSTANTIATE_EARLY): it waits after its first loads.
@@ -139,97 +255,18 @@ __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ nor
     const T* x;
     if constexpr (NORM) {
         extern __shared__ uint4 normalised[];
-        normalise_rows(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(normalised), m, k);
+        normalise_rows<T, M>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(normalised), m, k);
         x = reinterpret_cast<const T*>(normalised);
     } else {
         x = reinterpret_cast<const T*>(xin);
     }
 
-    for (int group = blockIdx.x; group < groups; group += gridDim.x) {
-        const int column = group * COLUMNS + warpInBlock / WARPS;
-        const bool valid = column < n;
-        const T* row = w + (size_t)(valid ? column : 0) * k;
-        float acc[M];
-    #pragma unroll
-        for (int i = 0; i < M; i++) acc[i] = 0.f;
-        int at = begin + lane * VEC;
-        for (; valid && at + (GEMV_UNROLL - 1) * STEP < end; at += GEMV_UNROLL * STEP) {
-            uint4 wv[GEMV_UNROLL];
-    #pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++) wv[u] = load_streaming(row + at + u * STEP);
-    #pragma unroll
-            for (int u = 0; u < GEMV_UNROLL; u++) {
-    #pragma unroll
-                for (int i = 0; i < M; i++) {
-                    // Rows past m read row m - 1 again (an L1 hit) and their sums are never written: with no test around
-                    // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
-                    // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
-                    // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
-                    const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
-                    acc[i] = dot16<T>(wv[u], xv, acc[i]);
-                }
-            }
+    if constexpr (NORM) {
+        for (int group = blockIdx.x; group < groups; group += gridDim.x) {
+            gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, group, begin, end);
         }
-        if constexpr (GEMV_UNROLL >= 16) {
-            // The 16-slice build's last steps (up to 15: the 8B shape's down projection, k = 14336, leaves 8) in one
-            // round trip, every load issued before the first product, summed in the loop's order. The smaller builds
-            // take theirs one step at a time, which holds fewer registers: ptxas fits their one-row entries in 32, and
-            // their speed was measured at that occupancy.
-            if (valid && at < end) {
-                uint4 wv[GEMV_UNROLL];
-    #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; u++) {
-                    if (at + u * STEP < end) wv[u] = load_streaming(row + at + u * STEP);
-                }
-    #pragma unroll
-                for (int u = 0; u < GEMV_UNROLL; u++) {
-                    if (at + u * STEP < end) {
-    #pragma unroll
-                        for (int i = 0; i < M; i++) {
-                            const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
-                            acc[i] = dot16<T>(wv[u], xv, acc[i]);
-                        }
-                    }
-                }
-            }
-        } else {
-            for (; valid && at < end; at += STEP) {
-                const uint4 wv = load_streaming(row + at);
-    #pragma unroll
-                for (int i = 0; i < M; i++) {
-                    acc[i] = dot16<T>(wv, load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at), acc[i]);
-                }
-            }
-        }
-    #pragma unroll
-        for (int i = 0; i < M; i++) acc[i] = warp_sum(acc[i]);
-        if constexpr (WARPS > 1) {
-            __shared__ float parts[8][M];  // a block's 8 warps
-            if (lane == 0) {
-    #pragma unroll
-                for (int i = 0; i < M; i++) parts[warpInBlock][i] = acc[i];
-            }
-            __syncthreads();
-    #pragma unroll
-            for (int i = 0; i < M; i++) {
-    #pragma unroll
-                for (int p = 1; p < WARPS; p++) acc[i] += parts[warpInBlock - part + p][i];
-            }
-            __syncthreads();  // the next group's sums overwrite parts
-        }
-        if (part == 0 && valid && lane == 0) {
-    #pragma unroll
-            for (int i = 0; i < M; i++) {
-                if (i < m) {
-                    O* o = out + (size_t)i * n + column;
-                    if constexpr (sizeof(O) == sizeof(float)) {
-                        *o = accumulate ? *o + acc[i] : acc[i];
-                    } else {
-                        *o = from_float<O>(acc[i]);
-                    }
-                }
-            }
-        }
+    } else {
+        gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, blockIdx.x, begin, end);
     }
 }
 
