@@ -33,6 +33,8 @@ class KernelBenchGpuTest {
         assertEquals(36_864L, CudaKernelSuite.qkvRopeBytes(1, llama, 2));
         // The fused q/k/v product at one row: a 6144x4096 bf16 weight, one bf16 input row, one f32 output row.
         assertEquals(6144L * 4096 * 2 + 4096 * 2 + 6144 * 4, CudaKernelSuite.matmulBytes(1, 6144, 4096, 2, 4));
+        // The same normalising its input: the f32 residual row and the f32 norm weight in place of the bf16 row.
+        assertEquals(6144L * 4096 * 2 + 4096 * 4 + 4096 * 4 + 6144 * 4, CudaKernelSuite.normedMatmulBytes(1, 6144, 4096, 2, 4));
         // Decode at context 512, 16 splits: keys and values 2*512*1024*2, q and out 2*4096*2, partials 2*16*32*130*4.
         assertEquals(2_097_152L + 16_384 + 532_480, CudaKernelSuite.decodeAttentionBytes(1, 512, llama, 16, 2));
         // One split writes the output itself: no partials.
