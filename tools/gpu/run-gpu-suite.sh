@@ -186,7 +186,20 @@ pack() {
   tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null || true) | tail -1 | cut -f1)
   travel=$((tree + $(du -cb "$bundle" | tail -1 | cut -f1)))
   echo "[pack] the copy to the GPU machine takes $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
-  if [ "$travel" -gt $((64 * 1048576)) ]; then echo "[pack] too large to copy to the GPU machine: shrink the bundle or the tree" >&2; exit 1; fi
+  # The copy counts more than the files' bytes (61 MiB of them passed, 63.5 did not): 62 MiB is the limit used here.
+  local limit=$((62 * 1048576)) spare
+  if [ "$travel" -gt "$limit" ]; then
+    # What no GPU run reads: the tokenizers' vocabularies (the CPU tokenizer tests) and the recorded results.
+    spare=$(cd "$root" && du -cb src/test/resources/tokenizers/*/tokenizer.json.gz docs/results 2>/dev/null | tail -1 | cut -f1)
+    if [ $((travel - spare)) -le "$limit" ]; then
+      echo "[pack] over the copy's limit with the whole tree: leave out of the checkout for the GPU call what it does not read," \
+        "src/test/resources/tokenizers/*/tokenizer.json.gz and docs/results ($((spare / 1048576)) MiB; git checkout --" \
+        "src/test/resources/tokenizers docs restores them)" >&2
+    else
+      echo "[pack] too large to copy to the GPU machine even without the tokenizers and docs/results: shrink the bundle or the tree" >&2
+      exit 1
+    fi
+  fi
 }
 
 # ---- on the GPU host ---------------------------------------------------------------------------------------
