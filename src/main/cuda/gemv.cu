@@ -252,20 +252,15 @@ __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ nor
         }
     }
     wait_for_previous_grid();
-    const T* x;
     if constexpr (NORM) {
         extern __shared__ uint4 normalised[];
+        const T* x = reinterpret_cast<const T*>(normalised);
         normalise_rows<T, M>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(normalised), m, k);
-        x = reinterpret_cast<const T*>(normalised);
-    } else {
-        x = reinterpret_cast<const T*>(xin);
-    }
-
-    if constexpr (NORM) {
         for (int group = blockIdx.x; group < groups; group += gridDim.x) {
             gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, group, begin, end);
         }
     } else {
+        const T* x = reinterpret_cast<const T*>(xin);
         gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, blockIdx.x, begin, end);
     }
 }

@@ -182,7 +182,7 @@ final class CudaKernelSuite implements KernelSuite {
                     kernels.addRmsNorm(stream, type, x.address(), 0, normWeight.address(), normed.address(), 0,
                             rows, h, eps, false));
             products("matmul_qkv", phase, normed, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
-            normedProducts("matmul_qkv", phase, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
+            normedProducts("matmul_qkv", phase, eps, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
             DeviceBuffer positions = decode ? decodePositions : prefillPositions;
             DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
             launch(new Case("qkv_rope", "qkv_rope_" + typed, phase, "rows=" + rows + " heads=" + shape.heads() + " kv_heads="
@@ -215,7 +215,7 @@ final class CudaKernelSuite implements KernelSuite {
             }
             products("matmul_o", phase, attention, wO, delta, DType.F32, rows, h, qd);
             products("matmul_gate_up", phase, normed, wGateUp, gateUp, type, rows, 2 * ff, h);
-            normedProducts("matmul_gate_up", phase, wGateUp, gateUp, type, rows, 2 * ff, h);
+            normedProducts("matmul_gate_up", phase, eps, wGateUp, gateUp, type, rows, 2 * ff, h);
             launch(new Case("silu_mul", "silu_mul_" + typed, phase, "rows=" + rows + " ff=" + ff, rows, siluMulBytes(rows, ff, t),
                     Double.NaN), () -> kernels.siluMul(stream, type, gateUp.address(), gated.address(), rows, ff));
             products("matmul_down", phase, gated, wDown, delta, DType.F32, rows, h, ff);
@@ -240,8 +240,7 @@ final class CudaKernelSuite implements KernelSuite {
                     blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k));
             if (EmberKernels.gemvSupports(type, m, k)) {
                 for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
-                    String label = "gemv (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
-                    launch(new Case(kernel, label, phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
+                    launch(new Case(kernel, gemvLabel("gemv", i), phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
                             weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps, false));
                 }
             }
@@ -251,8 +250,8 @@ final class CudaKernelSuite implements KernelSuite {
          * The product whose input is the RMSNorm of the fp32 residual x, as the runner queues q/k/v and gate/up at small
          * batches: each matrix-vector build normalising x in its prologue (gemv.cu's NORM builds), where the rows fit.
          */
-        void normedProducts(String kernel, String phase, DeviceBuffer weights, DeviceBuffer out, DType outType, int m, int n,
-                            int k) {
+        void normedProducts(String kernel, String phase, float eps, DeviceBuffer weights, DeviceBuffer out, DType outType,
+                            int m, int n, int k) {
             if (!EmberKernels.gemvSupports(type, m, k) || !kernels.gemvNormFits(type, m, k)) {
                 return;
             }
@@ -260,10 +259,15 @@ final class CudaKernelSuite implements KernelSuite {
             long bytes = normedMatmulBytes(m, n, k, t, outType.bytes());
             double flops = 2.0 * m * n * k;
             for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
-                String label = "gemv normed (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
-                launch(new Case(kernel, label, phase, dims, m, bytes, flops), () -> kernels.gemvNormed(stream, type, x.address(),
-                        normWeight.address(), 1e-5f, weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps));
+                launch(new Case(kernel, gemvLabel("gemv normed", i), phase, dims, m, bytes, flops), () -> kernels.gemvNormed(stream,
+                        type, x.address(), normWeight.address(), eps, weights.address(), out.address(), outType, m, n, k,
+                        i.inFlight, i.warps));
             }
+        }
+
+        /** A matrix-vector build's row label: {@code gemv (8 in flight, 2 warps a column)}. */
+        private static String gemvLabel(String kernel, MatrixProducts.Implementation i) {
+            return kernel + " (" + i.inFlight + " in flight" + (i.warps > 1 ? ", " + i.warps + " warps a column)" : ")");
         }
 
         /** The runner's split count, from the one policy both use. */
