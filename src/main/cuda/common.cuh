@@ -40,6 +40,12 @@ __device__ __forceinline__ void wait_for_previous_grid() {
 #endif
 }
 
+// The SwiGLU gate of one element, silu(g) * u = g / (1 + e^-g) * u in fp32: silu_mul and the matrix-vector kernel's
+// GATED builds share it, so that a down projection computes the same bits whichever of them gates its input.
+__device__ __forceinline__ float swiglu(float g, float u) {
+    return g / (1.f + expf(-g)) * u;
+}
+
 // Asks the line holding p into L2 (no register is written, nothing waits for it).
 __device__ __forceinline__ void prefetch_l2(const void* p) {
     asm volatile("prefetch.global.L2 [%0];" :: "l"(p));

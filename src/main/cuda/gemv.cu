@@ -13,6 +13,12 @@
 
 namespace ember {
 
+// What the product's x is. ROWS: the rows themselves, read from global memory. NORM: the fp32 residual stream, whose
+// RMSNorm each block computes into shared memory first (normalise_rows). GATE: the fused gate/up product's rows
+// (2*k values each, the storage type), whose SwiGLU gate silu(gate) * up each block computes into shared memory first
+// (gate_rows). The two staged inputs spare a small kernel and its round trip through memory between two products.
+enum class Input { ROWS, NORM, GATE };
+
 // Sum of the products of the elements packed in two 16-byte words, accumulated in fp32.
 template <typename T> __device__ __forceinline__ float dot16(uint4 a, uint4 b, float acc);
 
@@ -114,13 +120,46 @@ __device__ void normalise_rows(const float* __restrict__ residual, const float* 
     __syncthreads();
 }
 
+// The GATE builds' prologue: rows[i][c] = silu(gateUp[i][c]) * gateUp[i][k + c] for the m rows, into the block's
+// shared memory, rounded once to T: silu_mul's arithmetic (swiglu), so the product has the bits of silu_mul followed
+// by the plain build. Moves m*2k*sizeof(T) bytes from L2 per block (57 KB a row for the 8B shape's k = 14336 in bf16)
+// and computes m*k exponentials, which is why GATE builds keep their blocks resident and loop over columns.
+template <typename T, int M>
+__device__ void gate_rows(const T* __restrict__ gateUp, T* rows, int m, int k) {
+    constexpr int VEC = 16 / sizeof(T);
+    const int vectors = k / VEC;
+    for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
+        uint4 g[M], u[M];  // every row's loads before the first store
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            const T* gate = gateUp + (size_t)row_of<M>(i, m) * 2 * k + (size_t)j * VEC;
+            g[i] = load_streaming(gate);
+            u[i] = load_streaming(gate + k);
+        }
+#pragma unroll
+        for (int i = 0; i < M; i++) {
+            if (i < m) {
+                const T* ge = reinterpret_cast<const T*>(&g[i]);
+                const T* ue = reinterpret_cast<const T*>(&u[i]);
+                uint4 packed;
+                T* oe = reinterpret_cast<T*>(&packed);
+#pragma unroll
+                for (int e = 0; e < VEC; e++) oe[e] = from_float<T>(swiglu(to_float(ge[e]), to_float(ue[e])));
+                *reinterpret_cast<uint4*>(rows + (size_t)i * k + (size_t)j * VEC) = packed;
+            }
+        }
+    }
+    __syncthreads();
+}
+
 // One group of a block's columns (8 / WARPS of them): each warp's part of its column's sum, and the column's output.
-template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, bool NORM>
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, Input IN>
 __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m,
                                            int n, int k, int accumulate, int group, int begin, int end) {
     constexpr int VEC = 16 / sizeof(T);
     constexpr int STEP = 32 * VEC;
     constexpr int COLUMNS = 8 / WARPS;
+    constexpr bool SHARED = IN != Input::ROWS;  // x is the block's staged copy in shared memory
     const int warpInBlock = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int part = warpInBlock % WARPS;
     const int column = group * COLUMNS + warpInBlock / WARPS;
@@ -143,7 +182,7 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
                 // the x loads and products ptxas issues every row's loads at once, where a branch per row made them
                 // round trips one after another (on an H100: batch 4 of the 8B shape 591 -> 640 tok/s, the shipped
                 // tiny model at 3 and 8 rows +22-24%; docs/benchmarks.md).
-                const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                const uint4 xv = load_x<SHARED>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
                 acc[i] = dot16<T>(wv[u], xv, acc[i]);
             }
         }
@@ -164,7 +203,7 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
                 if (at + u * STEP < end) {
 #pragma unroll
                     for (int i = 0; i < M; i++) {
-                        const uint4 xv = load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
+                        const uint4 xv = load_x<SHARED>(x + (size_t)row_of<M>(i, m) * k + at + u * STEP);
                         acc[i] = dot16<T>(wv[u], xv, acc[i]);
                     }
                 }
@@ -175,7 +214,7 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
             const uint4 wv = load_streaming(row + at);
 #pragma unroll
             for (int i = 0; i < M; i++) {
-                acc[i] = dot16<T>(wv, load_x<NORM>(x + (size_t)row_of<M>(i, m) * k + at), acc[i]);
+                acc[i] = dot16<T>(wv, load_x<SHARED>(x + (size_t)row_of<M>(i, m) * k + at), acc[i]);
             }
         }
     }
@@ -193,7 +232,7 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
 #pragma unroll
             for (int p = 1; p < WARPS; p++) acc[i] += parts[warpInBlock - part + p][i];
         }
-        if constexpr (NORM) __syncthreads();  // the block's next group overwrites parts
+        if constexpr (SHARED) __syncthreads();  // the block's next group overwrites parts
     }
     if (part == 0 && valid && lane == 0) {
 #pragma unroll
@@ -219,12 +258,13 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
 // memory in the order of k. A short product (n = 4096 columns of 8 KB at the 8B shape's o projection) gives each warp
 // two round trips to memory and the whole kernel few more than that, so launch and latency weigh as much as the
 // bytes; more warps a column put more of the row in flight at once (the runner times each).
-// NORM: x is the fp32 residual stream and the product's input is its RMSNorm (normalise_rows, into dynamic shared
-// memory of m*k*sizeof(T) bytes): the norm costs no kernel of its own, no round trip through memory, and no wait between
+// IN: Input::NORM, x is the fp32 residual stream and the product's input is its RMSNorm (normalise_rows);
+// Input::GATE, x is the gate/up product and the input its SwiGLU gate (gate_rows). Either goes into dynamic shared
+// memory of m*k*sizeof(T) bytes: it costs no kernel of its own, no round trip through memory, and no wait between
 // two grids. The grid is then only as large as the GPU holds at once and each block loops over column groups, so that
-// the residual is read once per resident block, not once per group.
+// the input is computed once per resident block, not once per group.
 // accumulate (fp32 output only): out += the product, the residual add of an output projection.
-template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, bool NORM>
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, Input IN>
 __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ normWeight, float eps,
                      const T* __restrict__ w, O* __restrict__ out, int m, int n, int k, int accumulate) {
     constexpr int VEC = 16 / sizeof(T);
@@ -252,16 +292,20 @@ __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ nor
         }
     }
     wait_for_previous_grid();
-    if constexpr (NORM) {
-        extern __shared__ uint4 normalised[];
-        const T* x = reinterpret_cast<const T*>(normalised);
-        normalise_rows<T, M>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(normalised), m, k);
-        for (int group = blockIdx.x; group < groups; group += gridDim.x) {
-            gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, group, begin, end);
-        }
-    } else {
+    if constexpr (IN == Input::ROWS) {
         const T* x = reinterpret_cast<const T*>(xin);
-        gemv_group<T, O, M, GEMV_UNROLL, WARPS, NORM>(x, w, out, m, n, k, accumulate, blockIdx.x, begin, end);
+        gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN>(x, w, out, m, n, k, accumulate, blockIdx.x, begin, end);
+    } else {
+        extern __shared__ uint4 staged[];
+        const T* x = reinterpret_cast<const T*>(staged);
+        if constexpr (IN == Input::NORM) {
+            normalise_rows<T, M>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(staged), m, k);
+        } else {
+            gate_rows<T, M>(reinterpret_cast<const T*>(xin), reinterpret_cast<T*>(staged), m, k);
+        }
+        for (int group = blockIdx.x; group < groups; group += gridDim.x) {
+            gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN>(x, w, out, m, n, k, accumulate, group, begin, end);
+        }
     }
 }
 
@@ -269,17 +313,21 @@ __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ nor
 
 // gemv_mM: fp32 output (added to out's values when accumulate is set); gemv_mM_rounded: output in the storage type;
 // gemv_mM_normed: x is the fp32 residual, normalised in the prologue (fp32 output), gemv_mM_rounded_normed the same
-// rounded; _u8 / _u16: eight / sixteen slices in flight per lane; _wN: N warps a column. 256 threads (8 warps) per block.
+// rounded; gemv_mM_gated: x is the gate/up product, gated in the prologue (fp32 output: the down projection, which adds
+// into the residual); _u8 / _u16: eight / sixteen slices in flight per lane; _wN: N warps a column. 256 threads
+// (8 warps) per block.
 #define GEMV_PARAMS (const void* __restrict__ x, const float* __restrict__ norm, float eps, const T* __restrict__ w, \
                      float* __restrict__ out, int m, int n, int k, int accumulate)
 #define GEMV_ROUNDED_PARAMS (const void* __restrict__ x, const float* __restrict__ norm, float eps, const T* __restrict__ w, \
                              T* __restrict__ out, int m, int n, int k, int accumulate)
 #define GEMV_ARGS (x, norm, eps, w, out, m, n, k, accumulate)
-#define GEMV_VARIANTS(M, U, W, suffix)                                                                                    \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, W, false>), GEMV_PARAMS, GEMV_ARGS)                \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, W, false>), GEMV_ROUNDED_PARAMS, GEMV_ARGS)  \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_normed##suffix, (gemv<T, float, M, U, W, true>), GEMV_PARAMS, GEMV_ARGS)        \
-    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded_normed##suffix, (gemv<T, T, M, U, W, true>), GEMV_ROUNDED_PARAMS, GEMV_ARGS)
+#define GEMV_VARIANTS(M, U, W, suffix)                                                                                       \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##suffix, (gemv<T, float, M, U, W, Input::ROWS>), GEMV_PARAMS, GEMV_ARGS)               \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded##suffix, (gemv<T, T, M, U, W, Input::ROWS>), GEMV_ROUNDED_PARAMS, GEMV_ARGS) \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_normed##suffix, (gemv<T, float, M, U, W, Input::NORM>), GEMV_PARAMS, GEMV_ARGS)      \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_rounded_normed##suffix, (gemv<T, T, M, U, W, Input::NORM>), GEMV_ROUNDED_PARAMS,     \
+                            GEMV_ARGS)                                                                                       \
+    EMBER_INSTANTIATE_EARLY(gemv_m##M##_gated##suffix, (gemv<T, float, M, U, W, Input::GATE>), GEMV_PARAMS, GEMV_ARGS)
 #define GEMV_ROW_COUNTS(U, W, suffix) \
     GEMV_VARIANTS(1, U, W, suffix) GEMV_VARIANTS(2, U, W, suffix) GEMV_VARIANTS(4, U, W, suffix) GEMV_VARIANTS(8, U, W, suffix)
 GEMV_ROW_COUNTS(4, 1, )

@@ -219,6 +219,7 @@ final class CudaKernelSuite implements KernelSuite {
             launch(new Case("silu_mul", "silu_mul_" + typed, phase, "rows=" + rows + " ff=" + ff, rows, siluMulBytes(rows, ff, t),
                     Double.NaN), () -> kernels.siluMul(stream, type, gateUp.address(), gated.address(), rows, ff));
             products("matmul_down", phase, gated, wDown, delta, DType.F32, rows, h, ff);
+            gatedProducts("matmul_down", phase, wDown, delta, rows, h, ff);
             if (decode) {
                 products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
@@ -252,7 +253,7 @@ final class CudaKernelSuite implements KernelSuite {
          */
         void normedProducts(String kernel, String phase, float eps, DeviceBuffer weights, DeviceBuffer out, DType outType,
                             int m, int n, int k) {
-            if (!EmberKernels.gemvSupports(type, m, k) || !kernels.gemvNormFits(type, m, k)) {
+            if (!EmberKernels.gemvSupports(type, m, k) || !kernels.gemvStagedFits(type, m, k)) {
                 return;
             }
             String dims = "m=" + m + " n=" + n + " k=" + k;
@@ -262,6 +263,23 @@ final class CudaKernelSuite implements KernelSuite {
                 launch(new Case(kernel, gemvLabel("gemv normed", i), phase, dims, m, bytes, flops), () -> kernels.gemvNormed(stream,
                         type, x.address(), normWeight.address(), eps, weights.address(), out.address(), outType, m, n, k,
                         i.inFlight, i.warps));
+            }
+        }
+
+        /**
+         * The down projection whose input is the SwiGLU gate of the gate/up product, as the runner queues it at small
+         * batches: each matrix-vector build gating the rows in its prologue (gemv.cu's GATE builds), where they fit.
+         */
+        void gatedProducts(String kernel, String phase, DeviceBuffer weights, DeviceBuffer out, int m, int n, int k) {
+            if (!EmberKernels.gemvSupports(type, m, k) || !kernels.gemvStagedFits(type, m, k)) {
+                return;
+            }
+            String dims = "m=" + m + " n=" + n + " k=" + k;
+            long bytes = gatedMatmulBytes(m, n, k, t);
+            double flops = 2.0 * m * n * k;
+            for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
+                launch(new Case(kernel, gemvLabel("gemv gated", i), phase, dims, m, bytes, flops), () -> kernels.gemvGated(stream,
+                        type, gateUp.address(), weights.address(), out.address(), m, n, k, i.inFlight, i.warps, false));
             }
         }
 
@@ -338,6 +356,14 @@ final class CudaKernelSuite implements KernelSuite {
      */
     static long normedMatmulBytes(int m, int n, int k, int t, int outBytes) {
         return (long) n * k * t + (long) m * k * F + (long) k * F + (long) m * n * outBytes;
+    }
+
+    /**
+     * gemv.cu's GATE builds: the weights and the gate/up rows (2k values each) read, the fp32 output written. Each resident
+     * block reads the gate/up rows again, from L2; memory sees them once.
+     */
+    static long gatedMatmulBytes(int m, int n, int k, int t) {
+        return (long) n * k * t + 2L * m * k * t + (long) m * n * F;
     }
 
     /** sampling.cu (greedy or temperature-only rows): each row's fp32 logits read once. */

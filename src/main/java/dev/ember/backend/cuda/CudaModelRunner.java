@@ -494,8 +494,8 @@ final class CudaModelRunner implements ModelRunner {
                     a.x.address(), DType.F32, rows, h, qd, norm);
             products.choose(stream, type, normedInput, layers.mlpAddresses(LayerResidency.Mlp::gateUp),
                     a.gateUp.address(), type, rows, 2 * ff, h, norm);
-            products.choose(stream, type, a.gated.address(), layers.mlpAddresses(LayerResidency.Mlp::down),
-                    a.x.address(), DType.F32, rows, h, ff, norm);
+            products.choose(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()),
+                    layers.mlpAddresses(LayerResidency.Mlp::down), a.x.address(), DType.F32, rows, h, ff, norm);
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
@@ -562,7 +562,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         kernels.embeddingGather(stream, type, weights.embedding.address(), a.meta(layout.tokens()), a.x.address(), rows, h);
         // x is the residual stream: each layer's two output projections add into it, and the products after each norm
-        // read it through MatrixProducts.NormedInput (normalised by the product itself where it can, by a kernel otherwise).
+        // read it through MatrixProducts.NormedInput (normalised by the product itself where it can, by a kernel otherwise);
+        // the down projection reads the gate/up product through MatrixProducts.GatedInput (SiLU-and-multiply the same way).
         for (int l = 0; l < config.numLayers(); l++) {
             LayerResidency.Attention w = layers.attention(l);
             stages.layer(l);
@@ -596,8 +597,8 @@ final class CudaModelRunner implements ModelRunner {
             if (m.gateUpBias() != 0) {
                 kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
             }
-            kernels.siluMul(stream, type, a.gateUp.address(), a.gated.address(), rows, ff);
-            products.accumulate(stream, type, a.gated.address(), m.down(), a.x.address(), rows, h, ff);
+            products.accumulate(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()), m.down(),
+                    a.x.address(), rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }

@@ -709,36 +709,65 @@ public final class EmberKernels implements AutoCloseable {
                      int warps, boolean accumulate) {
         checkGemv(type, m, k, outType, x | w | out, accumulate);
         args.begin().pointer(x).pointer(0).f32(0f).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(accumulate ? 1 : 0)
-                .launch(typed(gemvKernel(m, outType, inFlight, warps, false), type), gemvGroups(n, warps), 1, 1, 256, 0, stream);
+                .launch(typed(gemvKernel(m, outType, inFlight, warps, GemvInput.ROWS), type), gemvGroups(n, warps), 1, 1, 256, 0, stream);
     }
 
     /**
      * {@code out = rmsnorm(residual) · w[n][k]ᵀ}: the norm of the m fp32 rows of {@code residual} (k each) times
      * {@code normWeight} (fp32), rounded to {@code type}, is computed by each block into its shared memory (gemv.cu's
      * NORM builds) instead of by a kernel of its own. The grid is what the GPU holds at once, each block looping over
-     * columns. Takes the rows that {@link #gemvNormFits} allows.
+     * columns. Takes the rows that {@link #gemvStagedFits} allows.
      */
     public void gemvNormed(CudaStream stream, DType type, long residual, long normWeight, float eps, long w, long out,
                            DType outType, int m, int n, int k, int inFlight, int warps) {
         checkGemv(type, m, k, outType, residual | normWeight | w | out, false);
-        if (!gemvNormFits(type, m, k)) {
-            throw new IllegalArgumentException("gemv's normalised rows need " + normedBytes(type, m, k)
-                    + " bytes of shared memory; " + device.name() + " allows " + device.maxSharedMemoryPerBlock());
+        requireStagedFits(type, GemvInput.NORM, m, k);
+        args.begin().pointer(residual).pointer(normWeight).f32(eps).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(0);
+        launchStaged(stream, type, GemvInput.NORM, outType, m, n, k, inFlight, warps);
+    }
+
+    /**
+     * {@code out (+)= (silu(gate) * up) · w[n][k]ᵀ} (fp32 out): the down projection of the m rows of the fused gate/up
+     * product {@code gateUp} (2k values each, in {@code type}), whose SwiGLU gate, rounded to {@code type} as
+     * {@link #siluMul} rounds it, each block computes into its shared memory (gemv.cu's GATE builds) instead of
+     * silu_mul. With {@code accumulate} the product is added to out's values (the residual add). Takes the rows that
+     * {@link #gemvStagedFits} allows.
+     */
+    public void gemvGated(CudaStream stream, DType type, long gateUp, long w, long out, int m, int n, int k, int inFlight,
+                          int warps, boolean accumulate) {
+        checkGemv(type, m, k, DType.F32, gateUp | w | out, accumulate);
+        requireStagedFits(type, GemvInput.GATE, m, k);
+        args.begin().pointer(gateUp).pointer(0).f32(0f).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(accumulate ? 1 : 0);
+        launchStaged(stream, type, GemvInput.GATE, DType.F32, m, n, k, inFlight, warps);
+    }
+
+    private void requireStagedFits(DType type, GemvInput input, int m, int k) {
+        if (!gemvStagedFits(type, m, k)) {
+            throw new IllegalArgumentException("gemv's " + (input == GemvInput.NORM ? "normalised" : "gated") + " rows need "
+                    + stagedBytes(type, m, k) + " bytes of shared memory; " + device.name() + " allows "
+                    + device.maxSharedMemoryPerBlock());
         }
-        int shared = normedBytes(type, m, k);
-        CudaFunction f = withSharedMemory(typed(gemvKernel(m, outType, inFlight, warps, true), type), shared);
+    }
+
+    /** Launches a staged build with its arguments given: as many blocks as the GPU holds at once, at most one a group. */
+    private void launchStaged(CudaStream stream, DType type, GemvInput input, DType outType, int m, int n, int k, int inFlight,
+                              int warps) {
+        int shared = stagedBytes(type, m, k);
+        CudaFunction f = withSharedMemory(typed(gemvKernel(m, outType, inFlight, warps, input), type), shared);
         int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
         int blocks = Math.min(gemvGroups(n, warps), Math.max(1, resident) * device.multiprocessors());
-        args.begin().pointer(residual).pointer(normWeight).f32(eps).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(0)
-                .launch(f, blocks, 1, 1, 256, shared, stream);
+        args.launch(f, blocks, 1, 1, 256, shared, stream);
     }
 
-    /** Whether {@link #gemvNormed} takes m rows of depth k: their normalised copy fits one block's shared memory. */
-    public boolean gemvNormFits(DType type, int m, int k) {
-        return normedBytes(type, m, k) <= device.maxSharedMemoryPerBlock();
+    /**
+     * Whether {@link #gemvNormed} and {@link #gemvGated} take m rows of depth k: their staged copy (m * k values of the
+     * storage type) fits one block's shared memory.
+     */
+    public boolean gemvStagedFits(DType type, int m, int k) {
+        return stagedBytes(type, m, k) <= device.maxSharedMemoryPerBlock();
     }
 
-    private static int normedBytes(DType type, int m, int k) {
+    private static int stagedBytes(DType type, int m, int k) {
         return m * k * type.bytes();
     }
 
@@ -756,12 +785,26 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * gemv.cu's entry for {@code m} rows, the output type, slices in flight and warps a column, less its type suffix;
-     * a combination it does not build fails at the lookup, which names the entry it looked for.
+     * What a gemv.cu build takes as x: the rows themselves, the fp32 residual it normalises (NORM builds), or the gate/up
+     * product it gates (GATE builds, fp32 output only), each with its entries' infix.
      */
-    static String gemvKernel(int m, DType outType, int inFlight, int warps, boolean normed) {
+    public enum GemvInput {
+        ROWS(""), NORM("_normed"), GATE("_gated");
+
+        final String infix;
+
+        GemvInput(String infix) {
+            this.infix = infix;
+        }
+    }
+
+    /**
+     * gemv.cu's entry for {@code m} rows, the output type, slices in flight, warps a column and input, less its type
+     * suffix; a combination it does not build fails at the lookup, which names the entry it looked for.
+     */
+    static String gemvKernel(int m, DType outType, int inFlight, int warps, GemvInput input) {
         int rows = m <= 1 ? 1 : m <= 2 ? 2 : m <= 4 ? 4 : 8;
-        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + (normed ? "_normed" : "")
+        return "gemv_m" + rows + (outType == DType.F32 ? "" : "_rounded") + input.infix
                 + (inFlight > 4 ? "_u" + inFlight : "") + (warps > 1 ? "_w" + warps : "");
     }
 

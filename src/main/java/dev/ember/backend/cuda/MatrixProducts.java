@@ -4,9 +4,10 @@ import dev.ember.model.DType;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -16,9 +17,10 @@ import java.util.concurrent.ConcurrentMap;
  * batches) Ember's matrix-vector kernel, whichever {@link #choose} measured fastest for that shape on this GPU. At
  * one row cuBLASLt reads the 8B-shape projections at 72-94% of the copy bandwidth (gpu-host.md), a plain stream of
  * the weights can do better; which one wins depends on the shape and the GPU, so it is timed, not assumed.
- * A product may add into its output ({@link #accumulate}: the residual add of an output projection) or take the RMSNorm
- * of the residual as its input ({@link NormedInput}: the matrix-vector kernel normalises it itself, cuBLASLt after
- * add_rmsnorm). Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
+ * A product may add into its output ({@link #accumulate}: the residual add of an output projection) and take an input
+ * that a small kernel would otherwise compute first ({@link StagedInput}: the RMSNorm of the residual, or the SwiGLU
+ * gate of the gate/up product), which the matrix-vector kernel can compute itself in its prologue; for such a shape both
+ * ways are timed, the small kernel apart and inside. Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
  * every runner on that GPU takes that choice: the candidates sum in different orders, so two runners of one model
  * (a graph-replaying and an eager one, a target and its self:K draft) compute the same bits only if they agree.
  * One per runner; not thread-safe, but runners on several threads may share the choices.
@@ -42,16 +44,49 @@ final class MatrixProducts implements AutoCloseable {
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
 
-    /** A product's shape; {@code normed}: its input is the RMSNorm of the residual ({@link NormedInput}). */
-    record Shape(DType type, DType outType, int m, int n, int k, boolean normed) {
+    /** A product's shape; {@code input}: what its x is (the rows, or a {@link StagedInput} of that kind). */
+    record Shape(DType type, DType outType, int m, int n, int k, EmberKernels.GemvInput input) {
+    }
+
+    /**
+     * An input that a small kernel computes from another buffer before the product, or the matrix-vector kernel in its
+     * prologue (gemv.cu's NORM and GATE builds); {@link #staged()} is the buffer the small kernel writes.
+     */
+    sealed interface StagedInput permits NormedInput, GatedInput {
+        long staged();
     }
 
     /**
      * The input of a product that begins with an RMSNorm: the m fp32 rows of the residual stream, the norm's fp32 weight
-     * and epsilon, and the buffer the normalised rows go to where the norm runs as a kernel of its own (before cuBLASLt,
-     * or where the rows do not fit the matrix-vector kernel's shared memory).
+     * and epsilon, and the buffer the normalised rows go to where the norm runs as a kernel of its own.
      */
-    record NormedInput(long residual, long weight, float eps, long normed) {
+    record NormedInput(long residual, long weight, float eps, long normed) implements StagedInput {
+        @Override
+        public long staged() {
+            return normed;
+        }
+    }
+
+    /**
+     * The input of a down projection: the m rows of the fused gate/up product (2k values each, the storage type), whose
+     * SwiGLU gate {@code silu(gate) * up} is the input, and the buffer it goes to where silu_mul runs as a kernel of its own.
+     */
+    record GatedInput(long gateUp, long gated) implements StagedInput {
+        @Override
+        public long staged() {
+            return gated;
+        }
+    }
+
+    /**
+     * One way to run a shape: an implementation, and for a staged input whether the matrix-vector kernel computes it in
+     * its prologue ({@code fused}) or its small kernel runs first.
+     */
+    record Candidate(Implementation implementation, boolean fused) {
+        @Override
+        public String toString() {
+            return implementation + (fused ? " fused" : "");
+        }
     }
 
     /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
@@ -77,12 +112,13 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /** What was measured for a shape: microseconds per product of each candidate, and the fastest, which is used. */
-    record Choice(Shape shape, Implementation chosen, Map<Implementation, Double> micros) {
+    record Choice(Shape shape, Candidate chosen, Map<Candidate, Double> micros) {
         @Override
         public String toString() {
             StringBuilder s = new StringBuilder(String.format("m=%d n=%d k=%d %s->%s%s:", shape.m(), shape.n(), shape.k(),
-                    shape.type(), shape.outType(), shape.normed() ? " normed" : ""));
-            micros.forEach((i, us) -> s.append(String.format(" %s %.1f us,", i, us)));
+                    shape.type(), shape.outType(), shape.input() == EmberKernels.GemvInput.ROWS ? ""
+                            : " " + shape.input().name().toLowerCase(Locale.ROOT)));
+            micros.forEach((c, us) -> s.append(String.format(" %s %.1f us,", c, us)));
             return s.append(" -> ").append(chosen).toString();
         }
     }
@@ -94,7 +130,8 @@ final class MatrixProducts implements AutoCloseable {
 
     /** Queues the product with the implementation chosen for its shape (cuBLASLt where none was chosen). */
     void matmul(CudaStream stream, DType type, long x, long w, long out, DType outType, int m, int n, int k) {
-        run(chosen(new Shape(type, outType, m, n, k, false)), stream, type, x, null, w, out, outType, m, n, k, false);
+        Shape shape = new Shape(type, outType, m, n, k, EmberKernels.GemvInput.ROWS);
+        run(chosen(shape), stream, shape, x, null, w, out, false);
     }
 
     /**
@@ -102,42 +139,63 @@ final class MatrixProducts implements AutoCloseable {
      * implementation chosen for the plain product of its shape (the add costs one read of out).
      */
     void accumulate(CudaStream stream, DType type, long x, long w, long out, int m, int n, int k) {
-        run(chosen(new Shape(type, DType.F32, m, n, k, false)), stream, type, x, null, w, out, DType.F32, m, n, k, true);
+        Shape shape = new Shape(type, DType.F32, m, n, k, EmberKernels.GemvInput.ROWS);
+        run(chosen(shape), stream, shape, x, null, w, out, true);
+    }
+
+    /** Queues {@code out += gate(in) · wᵀ} (fp32 out): the down projection of the gate/up product, into the residual. */
+    void accumulate(CudaStream stream, DType type, GatedInput in, long w, long out, int m, int n, int k) {
+        Shape shape = new Shape(type, DType.F32, m, n, k, EmberKernels.GemvInput.GATE);
+        run(chosen(shape), stream, shape, 0, in, w, out, true);
     }
 
     /** Queues {@code out = rmsnorm(residual) · wᵀ} with the implementation chosen for it. */
     void matmul(CudaStream stream, DType type, NormedInput in, long w, long out, DType outType, int m, int n, int k) {
-        run(chosen(new Shape(type, outType, m, n, k, true)), stream, type, 0, in, w, out, outType, m, n, k, false);
+        Shape shape = new Shape(type, outType, m, n, k, EmberKernels.GemvInput.NORM);
+        run(chosen(shape), stream, shape, 0, in, w, out, false);
     }
 
-    private Implementation chosen(Shape shape) {
+    private Candidate chosen(Shape shape) {
         Choice c = shape.m() <= EmberKernels.GEMV_MAX_ROWS ? choices.get(shape) : null;
-        return c == null ? Implementation.CUBLASLT : c.chosen();
+        return c == null ? new Candidate(Implementation.CUBLASLT, false) : c.chosen();
     }
 
     /**
-     * One product. A normed input is normalised by the matrix-vector kernel itself where it can (gemv.cu's NORM builds),
-     * otherwise by add_rmsnorm into {@code in.normed()} first.
+     * One product. A staged input is computed by the matrix-vector kernel itself where the candidate says so (gemv.cu's
+     * NORM and GATE builds), otherwise by its small kernel (add_rmsnorm, silu_mul) into {@code in.staged()} first.
      */
-    private void run(Implementation i, CudaStream stream, DType type, long x, NormedInput in, long w, long out, DType outType,
-                     int m, int n, int k, boolean accumulate) {
-        boolean fused = in != null && i != Implementation.CUBLASLT && kernels.gemvNormFits(type, m, k);
+    private void run(Candidate c, CudaStream stream, Shape shape, long x, StagedInput in, long w, long out, boolean accumulate) {
+        DType type = shape.type(), outType = shape.outType();
+        int m = shape.m(), n = shape.n(), k = shape.k();
+        Implementation i = c.implementation();
+        boolean fused = in != null && c.fused() && i != Implementation.CUBLASLT && kernels.gemvStagedFits(type, m, k);
+        if (fused) {
+            switch (in) {
+                case NormedInput norm -> kernels.gemvNormed(stream, type, norm.residual(), norm.weight(), norm.eps(), w, out,
+                        outType, m, n, k, i.inFlight, i.warps);
+                case GatedInput gate -> kernels.gemvGated(stream, type, gate.gateUp(), w, out, m, n, k, i.inFlight, i.warps,
+                        accumulate);
+            }
+            return;
+        }
         long input = x;
-        if (in != null && !fused) {
-            kernels.addRmsNorm(stream, type, in.residual(), 0, in.weight(), in.normed(), 0, m, k, in.eps(), false);
-            input = in.normed();
+        if (in != null) {
+            switch (in) {
+                case NormedInput norm -> kernels.addRmsNorm(stream, type, norm.residual(), 0, norm.weight(), norm.normed(), 0,
+                        m, k, norm.eps(), false);
+                case GatedInput gate -> kernels.siluMul(stream, type, gate.gateUp(), gate.gated(), m, k);
+            }
+            input = in.staged();
         }
         if (i == Implementation.CUBLASLT) {
             blas.matmul(stream, type, input, w, out, outType, m, n, k, accumulate);
-        } else if (fused) {
-            kernels.gemvNormed(stream, type, in.residual(), in.weight(), in.eps(), w, out, outType, m, n, k, i.inFlight, i.warps);
         } else {
             kernels.gemv(stream, type, input, w, out, outType, m, n, k, i.inFlight, i.warps, accumulate);
         }
     }
 
     /**
-     * Decides the shape, if it is small enough and not yet decided, by timing both candidates on {@code stream}
+     * Decides the shape, if it is small enough and not yet decided, by timing its candidates on {@code stream}
      * (synchronously; never while a graph is being captured) with the weights rotating through {@code weights}, so
      * that they come from memory as in a real step and not from L2. {@code x} and {@code out} are scratch. Each timed
      * product follows {@code precede}, a small kernel, as every product in a step follows one: under programmatic
@@ -146,29 +204,45 @@ final class MatrixProducts implements AutoCloseable {
      */
     void choose(CudaStream stream, DType type, long x, long[] weights, long out, DType outType, int m, int n, int k,
                 Runnable precede) {
-        choose(stream, new Shape(type, outType, m, n, k, false), x, null, weights, out, precede);
+        choose(stream, new Shape(type, outType, m, n, k, EmberKernels.GemvInput.ROWS), x, null, weights, out, precede);
     }
 
-    /** As above for a product whose input is normalised first: cuBLASLt is timed with the norm's kernel before it. */
-    void choose(CudaStream stream, DType type, NormedInput in, long[] weights, long out, DType outType, int m, int n, int k,
+    /**
+     * As above for a product whose input is staged: cuBLASLt and the matrix-vector builds are timed with the small kernel
+     * before them, and the builds also with the input computed in their prologue.
+     */
+    void choose(CudaStream stream, DType type, StagedInput in, long[] weights, long out, DType outType, int m, int n, int k,
                 Runnable precede) {
-        choose(stream, new Shape(type, outType, m, n, k, true), 0, in, weights, out, precede);
+        EmberKernels.GemvInput input = switch (in) {
+            case NormedInput norm -> EmberKernels.GemvInput.NORM;
+            case GatedInput gate -> EmberKernels.GemvInput.GATE;
+        };
+        choose(stream, new Shape(type, outType, m, n, k, input), 0, in, weights, out, precede);
     }
 
-    private void choose(CudaStream stream, Shape shape, long x, NormedInput in, long[] weights, long out, Runnable precede) {
+    private void choose(CudaStream stream, Shape shape, long x, StagedInput in, long[] weights, long out, Runnable precede) {
         if (choices.containsKey(shape)) {
             return;
         }
-        List<Implementation> candidates = new ArrayList<>(List.of(Implementation.CUBLASLT));
+        List<Candidate> candidates = new ArrayList<>(List.of(new Candidate(Implementation.CUBLASLT, false)));
         if (EmberKernels.gemvSupports(shape.type(), shape.m(), shape.k())) {
-            candidates.addAll(Implementation.MATRIX_VECTOR);
+            boolean fusable = in != null && kernels.gemvStagedFits(shape.type(), shape.m(), shape.k());
+            for (Implementation i : Implementation.MATRIX_VECTOR) {
+                candidates.add(new Candidate(i, false));
+                if (fusable) {
+                    candidates.add(new Candidate(i, true));
+                }
+            }
         }
         if (candidates.size() == 1) {
             return;
         }
         if (FORCED != null) {
-            if (candidates.contains(FORCED)) {
-                choices.put(shape, new Choice(shape, FORCED, Map.of()));
+            // The forced implementation, computing a staged input itself where it can.
+            Candidate fused = new Candidate(FORCED, true), apart = new Candidate(FORCED, false);
+            Candidate forced = candidates.contains(fused) ? fused : apart;
+            if (candidates.contains(forced)) {
+                choices.put(shape, new Choice(shape, forced, Map.of()));
             }
             return;
         }
@@ -176,18 +250,16 @@ final class MatrixProducts implements AutoCloseable {
         choices.put(shape, MEASURED.computeIfAbsent(where, key -> time(stream, shape, candidates, x, in, weights, out, precede)));
     }
 
-    private Choice time(CudaStream stream, Shape shape, List<Implementation> candidates, long x, NormedInput in, long[] weights,
+    private Choice time(CudaStream stream, Shape shape, List<Candidate> candidates, long x, StagedInput in, long[] weights,
                         long out, Runnable precede) {
-        DType type = shape.type(), outType = shape.outType();
-        int m = shape.m(), n = shape.n(), k = shape.k();
-        Map<Implementation, Double> best = new EnumMap<>(Implementation.class);
+        Map<Candidate, Double> best = new LinkedHashMap<>();
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
-                for (Implementation candidate : candidates) {
+                for (Candidate candidate : candidates) {
                     start.record(stream);
                     for (int i = 0; i < LAUNCHES; i++) {
                         precede.run();
-                        run(candidate, stream, type, x, in, weights[i % weights.length], out, outType, m, n, k, false);
+                        run(candidate, stream, shape, x, in, weights[i % weights.length], out, false);
                     }
                     end.record(stream);
                     end.synchronize();
@@ -198,7 +270,7 @@ final class MatrixProducts implements AutoCloseable {
                 }
             }
         }
-        Implementation fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        Candidate fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
         return new Choice(shape, fastest, best);
     }
 

@@ -30,8 +30,11 @@ class GemvKernelTest {
             for (int m = 1; m <= EmberKernels.GEMV_MAX_ROWS; m++) {
                 for (DType type : DType.values()) {
                     for (DType outType : new DType[] {DType.F32, type}) {
-                        for (boolean normed : new boolean[] {false, true}) {
-                            String entry = EmberKernels.gemvKernel(m, outType, i.inFlight, i.warps, normed) + "_"
+                        for (EmberKernels.GemvInput input : EmberKernels.GemvInput.values()) {
+                            if (input == EmberKernels.GemvInput.GATE && outType != DType.F32) {
+                                continue;  // the down projection adds into the fp32 residual: no rounded GATE build
+                            }
+                            String entry = EmberKernels.gemvKernel(m, outType, i.inFlight, i.warps, input) + "_"
                                     + type.name().toLowerCase(Locale.ROOT);
                             assertTrue(fatbin.contains(entry + "\0"), i + " m=" + m + " " + type + "->" + outType + ": no " + entry);
                         }
@@ -139,14 +142,74 @@ class GemvKernelTest {
         }
     }
 
+    /**
+     * The GATE builds: the down projection of silu(gate) * up, gated by each block, against the gate in float64 (rounded
+     * to the storage type, as the kernel rounds it) times w; and bit for bit against silu_mul followed by the plain build,
+     * whose arithmetic they share, plain and adding into a residual. Depths include the 8B shape's 14336 at four rows
+     * (where its 16-bit rows fit one block's shared memory) and column counts that make each block loop over groups.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void gatedProductMatchesSiluMulThenTheProduct(DType type) {
+        Gpu.context();
+        EmberKernels kernels = Gpu.kernels();
+        int[][] shapes = {{1, 1000, 4096}, {3, 517, 1000}, {8, 129, 3072}, {5, 64, 2056}, {2, 40000, 1024}, {4, 300, 14336},
+                {1, 7, 8}};
+        for (int[] s : shapes) {
+            int m = s[0], n = s[1], k = s[2];
+            if (!kernels.gemvStagedFits(type, m, k)) {
+                continue;
+            }
+            float[] gateUp = Gpu.random(random, type, m * 2 * k, 4.0);
+            float[] gated = new float[m * k];
+            for (int r = 0; r < m; r++) {
+                for (int c = 0; c < k; c++) {
+                    double g = gateUp[r * 2 * k + c], u = gateUp[r * 2 * k + k + c];
+                    gated[r * k + c] = Gpu.round(type, (float) (g / (1 + Math.exp(-g)) * u));
+                }
+            }
+            float[] w = Gpu.random(random, type, n * k, 1.0 / Math.sqrt(k));
+            double[] ref = Gpu.product(gated, w, m, n, k);
+            float[] residual = Gpu.random(random, DType.F32, m * n, 1.0);
+            for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
+                String what = "gated gemv " + i + " " + type + " m=" + m + " n=" + n + " k=" + k;
+                try (DeviceBuffer dg = Gpu.upload(type, gateUp); DeviceBuffer dw = Gpu.upload(type, w);
+                     DeviceBuffer out = Gpu.poisoned(DType.F32, (long) m * n);
+                     DeviceBuffer twoKernels = Gpu.poisoned(DType.F32, (long) m * n);
+                     DeviceBuffer gatedRows = Gpu.poisoned(type, (long) m * k);
+                     DeviceBuffer added = Gpu.upload(DType.F32, residual); DeviceBuffer addedTwoKernels = Gpu.upload(DType.F32, residual)) {
+                    kernels.gemvGated(Gpu.stream(), type, dg.address(), dw.address(), out.address(), m, n, k, i.inFlight, i.warps,
+                            false);
+                    kernels.gemvGated(Gpu.stream(), type, dg.address(), dw.address(), added.address(), m, n, k, i.inFlight,
+                            i.warps, true);
+                    kernels.siluMul(Gpu.stream(), type, dg.address(), gatedRows.address(), m, k);
+                    kernels.gemv(Gpu.stream(), type, gatedRows.address(), dw.address(), twoKernels.address(), DType.F32, m, n, k,
+                            i.inFlight, i.warps, false);
+                    kernels.gemv(Gpu.stream(), type, gatedRows.address(), dw.address(), addedTwoKernels.address(), DType.F32, m, n,
+                            k, i.inFlight, i.warps, true);
+                    Gpu.stream().synchronize();
+                    float[] fused = Gpu.download(out, DType.F32, m * n);
+                    // Java's exp and the GPU's expf may round a gated element the other way: the storage type's tolerance.
+                    Gpu.assertClose(what, fused, ref, type == DType.F32 ? 1e-5 : Gpu.tolerance(type));
+                    assertArrayEquals(Gpu.download(twoKernels, DType.F32, m * n), fused, what + ": not silu_mul's bits");
+                    assertArrayEquals(Gpu.download(addedTwoKernels, DType.F32, m * n), Gpu.download(added, DType.F32, m * n),
+                            what + " accumulating: not silu_mul's bits");
+                }
+            }
+        }
+    }
+
     @Test
     void rowsTooLargeForSharedMemoryAreRefused() {
         Gpu.context();
         EmberKernels kernels = Gpu.kernels();
-        assertFalse(kernels.gemvNormFits(DType.F32, 8, 16384));
-        assertTrue(kernels.gemvNormFits(DType.BF16, 8, 4096));
+        assertFalse(kernels.gemvStagedFits(DType.F32, 8, 16384));
+        assertTrue(kernels.gemvStagedFits(DType.BF16, 8, 4096));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.gemvNormed(Gpu.stream(), DType.F32,
                 256, 256, 1e-5f, 256, 256, DType.F32, 8, 16, 16384, 4, 1));
         assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> kernels.gemvGated(Gpu.stream(), DType.BF16, 256, 256, 256, 8, 16,
+                14336, 4, 1, true));
+        assertTrue(e.getMessage().contains("gated rows") && e.getMessage().contains("shared memory"), e.getMessage());
     }
 }

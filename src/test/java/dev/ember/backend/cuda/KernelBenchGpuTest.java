@@ -35,6 +35,8 @@ class KernelBenchGpuTest {
         assertEquals(6144L * 4096 * 2 + 4096 * 2 + 6144 * 4, CudaKernelSuite.matmulBytes(1, 6144, 4096, 2, 4));
         // The same normalising its input: the f32 residual row and the f32 norm weight in place of the bf16 row.
         assertEquals(6144L * 4096 * 2 + 4096 * 4 + 4096 * 4 + 6144 * 4, CudaKernelSuite.normedMatmulBytes(1, 6144, 4096, 2, 4));
+        // The down projection gating its input: the two bf16 halves of the gate/up row in place of the gated row.
+        assertEquals(4096L * 14336 * 2 + 2 * 14336 * 2 + 4096 * 4, CudaKernelSuite.gatedMatmulBytes(1, 4096, 14336, 2));
         // Decode at context 512, 16 splits: keys and values 2*512*1024*2, q and out 2*4096*2, partials 2*16*32*130*4.
         assertEquals(2_097_152L + 16_384 + 532_480, CudaKernelSuite.decodeAttentionBytes(1, 512, llama, 16, 2));
         // One split writes the output itself: no partials.
