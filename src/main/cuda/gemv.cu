@@ -71,7 +71,7 @@ __device__ __forceinline__ uint4 load_x(const void* p) {
 }
 
 // The NORM builds' prologue: rows[i] = rmsnorm(residual[i]) * weight for the m rows, into the block's shared memory,
-// rounded once to T, in add_rmsnorm's arithmetic and (for 256 threads and hidden = 4096) its order of summation:
+// rounded once to T, in rmsnorm's arithmetic and (for 256 threads and hidden = 4096) its order of summation:
 // per thread over vectors threadIdx.x + j * 256, then across the warp and across the warps as block_sum adds. All M
 // rows go through each pass together (rows past m re-read row m - 1, their sums unused), so the block's reductions
 // cost one pair of barriers for all rows, not a pair a row. Moves m*k*4 bytes of residual (twice) and k*4 of weight

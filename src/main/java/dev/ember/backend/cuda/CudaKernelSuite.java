@@ -18,12 +18,13 @@ import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
 /**
- * Every kernel of the CUDA forward step ({@link CudaModelRunner}'s order: embedding, add+RMSNorm, the q/k/v product,
+ * Every kernel of the CUDA forward step ({@link CudaModelRunner}'s order: embedding, RMSNorm, the q/k/v product,
  * qkv_rope, prefill or decode attention, the o product, the gate/up product, SiLU-and-multiply, the down product,
  * the output projection, the token choice) at a model's shapes, launched as the runner launches them on random
  * operands, for {@code ember bench kernel}. Matrix products are timed with each implementation
- * {@link MatrixProducts} chooses between: cuBLASLt at every size, and the matrix-vector kernel with 4 and 8 slices
- * in flight at up to {@link EmberKernels#GEMV_MAX_ROWS} rows.
+ * {@link MatrixProducts} chooses between: cuBLASLt at every size, and at up to {@link EmberKernels#GEMV_MAX_ROWS} rows
+ * each build of the matrix-vector kernel, on its input rows and, where the runner may stage them inside it, normalising
+ * (q/k/v, gate/up) or gating (down) them itself.
  *
  * <p>Each timed launch is preceded by a read of {@link #flushBytes} (at least four times the L2 cache) through the
  * matrix-vector kernel: it evicts the launch's operands from L2, so that they come from memory as the bandwidth
@@ -88,7 +89,7 @@ final class CudaKernelSuite implements KernelSuite {
         final int hd = config.headDim(), vocab = config.vocabSize(), t = type.bytes();
         final int bs = shape.blockSize();
         final int maxDecode, maxRows, blocksPerSequence;
-        final DeviceBuffer x, delta, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
+        final DeviceBuffer x, residual, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
         final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
         final DeviceBuffer keys, values, partialOut, partialMaxSum;
         final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
@@ -100,7 +101,9 @@ final class CudaKernelSuite implements KernelSuite {
             maxRows = Math.max(maxDecode, w.seqLen());
             blocksPerSequence = (w.seqLen() + bs - 1) / bs;
             x = random(DType.F32, (long) maxRows * h, 0f, 1f);
-            delta = random(DType.F32, (long) maxRows * h, 0f, 1f);
+            // The o and down products add into a residual of their own, as the runner's add into x: x, which the norms
+            // read, keeps its values.
+            residual = random(DType.F32, (long) maxRows * h, 0f, 1f);
             normWeight = random(DType.F32, h, 1f, 0.1f);
             normed = random(type, (long) maxRows * h, 0f, 1f);
             qkv = random(DType.F32, (long) maxRows * (qd + 2 * kvd), 0f, 1f);
@@ -177,11 +180,10 @@ final class CudaKernelSuite implements KernelSuite {
                         rows, embeddingBytes(rows, h, t), Double.NaN), () ->
                         kernels.embeddingGather(stream, type, lmHead.address(), tokens.address(), x.address(), rows, h));
             }
-            launch(new Case("rmsnorm", "add_rmsnorm_" + typed, phase, "rows=" + rows + " hidden=" + h, rows,
+            launch(new Case("rmsnorm", "rmsnorm_" + typed, phase, "rows=" + rows + " hidden=" + h, rows,
                     rmsNormBytes(rows, h, t), Double.NaN), () ->
-                    kernels.addRmsNorm(stream, type, x.address(), 0, normWeight.address(), normed.address(), 0,
-                            rows, h, eps, false));
-            products("matmul_qkv", phase, normed, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
+                    kernels.rmsNorm(stream, type, x.address(), normWeight.address(), normed.address(), 0, rows, h, eps));
+            products("matmul_qkv", phase, normed, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h, false);
             normedProducts("matmul_qkv", phase, eps, wQkv, qkv, DType.F32, rows, qd + 2 * kvd, h);
             DeviceBuffer positions = decode ? decodePositions : prefillPositions;
             DeviceBuffer slots = decode ? decodeSlots : prefillSlots;
@@ -213,15 +215,15 @@ final class CudaKernelSuite implements KernelSuite {
                         kernels.prefillAttention(stream, type, q.address(), kv, meta, meta + 4, meta + 8, meta + 12,
                                 attention.address(), 1, rows, shape));
             }
-            products("matmul_o", phase, attention, wO, delta, DType.F32, rows, h, qd);
-            products("matmul_gate_up", phase, normed, wGateUp, gateUp, type, rows, 2 * ff, h);
+            products("matmul_o", phase, attention, wO, residual, DType.F32, rows, h, qd, true);
+            products("matmul_gate_up", phase, normed, wGateUp, gateUp, type, rows, 2 * ff, h, false);
             normedProducts("matmul_gate_up", phase, eps, wGateUp, gateUp, type, rows, 2 * ff, h);
             launch(new Case("silu_mul", "silu_mul_" + typed, phase, "rows=" + rows + " ff=" + ff, rows, siluMulBytes(rows, ff, t),
                     Double.NaN), () -> kernels.siluMul(stream, type, gateUp.address(), gated.address(), rows, ff));
-            products("matmul_down", phase, gated, wDown, delta, DType.F32, rows, h, ff);
-            gatedProducts("matmul_down", phase, wDown, delta, rows, h, ff);
+            products("matmul_down", phase, gated, wDown, residual, DType.F32, rows, h, ff, true);
+            gatedProducts("matmul_down", phase, wDown, residual, rows, h, ff);
             if (decode) {
-                products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h);
+                products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h, false);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
                         sampleTokensBytes(rows, vocab), Double.NaN), () ->
                         kernels.sampleTokens(stream, logits.address(), greedyParams.address(), sampled.address(), rows, vocab));
@@ -231,18 +233,21 @@ final class CudaKernelSuite implements KernelSuite {
             }
         }
 
-        /** The product with cuBLASLt, and with the matrix-vector kernel where it takes the shape. */
+        /**
+         * The product with cuBLASLt, and with the matrix-vector kernel where it takes the shape; {@code accumulate}: added
+         * to the fp32 output's values (an output projection's residual add), which reads the output too.
+         */
         void products(String kernel, String phase, DeviceBuffer in, DeviceBuffer weights, DeviceBuffer out, DType outType,
-                      int m, int n, int k) {
+                      int m, int n, int k, boolean accumulate) {
             String dims = "m=" + m + " n=" + n + " k=" + k;
-            long bytes = matmulBytes(m, n, k, t, outType.bytes());
+            long bytes = matmulBytes(m, n, k, t, outType.bytes()) + (accumulate ? (long) m * n * F : 0);
             double flops = 2.0 * m * n * k;
             launch(new Case(kernel, "cublaslt", phase, dims, m, bytes, flops), () ->
-                    blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k));
+                    blas.matmul(stream, type, in.address(), weights.address(), out.address(), outType, m, n, k, accumulate));
             if (EmberKernels.gemvSupports(type, m, k)) {
                 for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                     launch(new Case(kernel, gemvLabel("gemv", i), phase, dims, m, bytes, flops), () -> kernels.gemv(stream, type, in.address(),
-                            weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps, false));
+                            weights.address(), out.address(), outType, m, n, k, i.inFlight, i.warps, accumulate));
                 }
             }
         }
@@ -275,11 +280,11 @@ final class CudaKernelSuite implements KernelSuite {
                 return;
             }
             String dims = "m=" + m + " n=" + n + " k=" + k;
-            long bytes = gatedMatmulBytes(m, n, k, t);
+            long bytes = gatedMatmulBytes(m, n, k, t) + (long) m * n * F;  // added to the output, as the runner adds it
             double flops = 2.0 * m * n * k;
             for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                 launch(new Case(kernel, gemvLabel("gemv gated", i), phase, dims, m, bytes, flops), () -> kernels.gemvGated(stream,
-                        type, gateUp.address(), weights.address(), out.address(), m, n, k, i.inFlight, i.warps, false));
+                        type, gateUp.address(), weights.address(), out.address(), m, n, k, i.inFlight, i.warps, true));
             }
         }
 

@@ -41,10 +41,11 @@ import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
  * matrix-vector kernel {@link MatrixProducts} timed faster for the shape, decided before the first step of that
  * size (outside any graph capture).
  *
- * <p>Per layer: add+RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
+ * <p>Per layer: RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
  * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
- * decode for single tokens, both reading the cache through the block tables), the o product, add+RMSNorm,
- * the fused gate/up product, SiLU-and-multiply and the down product. The residual stream, and the q/k/v, o
+ * decode for single tokens, both reading the cache through the block tables), the o product added into the residual,
+ * RMSNorm, the fused gate/up product, SiLU-and-multiply and the down product added into the residual (the norms and
+ * SiLU-and-multiply inside the products where the matrix-vector kernel takes them: {@link MatrixProducts}). The residual stream, and the q/k/v, o
  * and down products, stay in fp32; the operands of the products, the gate/up product (its largest
  * intermediate, rounded as HF rounds it), q and the cache are in the model's storage type.
  *
@@ -481,8 +482,8 @@ final class CudaModelRunner implements ModelRunner {
         DeviceWeights weights = model.weights;
         // In a step every product follows a small kernel: a norm of the scratch rows stands for it.
         float eps = (float) config.rmsNormEps();
-        Runnable norm = () -> kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(),
-                a.normed.address(), 0, rows, h, eps, false);
+        Runnable norm = () -> kernels.rmsNorm(stream, type, a.x.address(), weights.finalNorm.address(),
+                a.normed.address(), 0, rows, h, eps);
         if (rows <= EmberKernels.GEMV_MAX_ROWS) {
             // Timed over every layer's matrices, or every window slot's: the addresses the step's products will read.
             // The final norm's weight stands for the layers' (the same size; a norm reads it from L2).
@@ -606,8 +607,8 @@ final class CudaModelRunner implements ModelRunner {
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
-        kernels.addRmsNorm(stream, type, a.x.address(), 0, weights.finalNorm.address(), a.last.address(),
-                a.meta(layout.lastRows()), layout.outputs(), h, eps, false);
+        kernels.rmsNorm(stream, type, a.x.address(), weights.finalNorm.address(), a.last.address(), a.meta(layout.lastRows()),
+                layout.outputs(), h, eps);
         stages.enter(Stage.LM_HEAD);
         products.matmul(stream, type, a.last.address(), weights.lmHead.address(), a.logits.address(), DType.F32,
                 layout.outputs(), config.vocabSize(), h);

@@ -280,22 +280,21 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * The residual add and RMSNorm of add_rmsnorm in rmsnorm.cu: {@code rows} output rows, reading input row
-     * {@code rowIndex[r]} (or r when rowIndex is 0); {@code delta} 0 for none.
+     * The RMSNorm of rmsnorm.cu: {@code rows} output rows in the storage type, row r the norm of the fp32 row
+     * {@code rowIndex[r]} of x (or of row r when rowIndex is 0) times {@code weight}.
      */
-    public void addRmsNorm(CudaStream stream, DType type, long x, long delta, long weight, long out, long rowIndex,
-                           int rows, int hidden, float eps, boolean writeBack) {
-        args.begin().pointer(x).pointer(delta).pointer(weight).pointer(out).pointer(rowIndex).i32(hidden).f32(eps)
-                .i32(writeBack ? 1 : 0)
-                .launch(typed("add_rmsnorm", type), rows, 1, 1, addRmsNormThreads(hidden), 0, stream);
+    public void rmsNorm(CudaStream stream, DType type, long x, long weight, long out, long rowIndex, int rows, int hidden,
+                        float eps) {
+        args.begin().pointer(x).pointer(weight).pointer(out).pointer(rowIndex).i32(hidden).f32(eps)
+                .launch(typed("rmsnorm", type), rows, 1, 1, rmsNormThreads(hidden), 0, stream);
     }
 
     /**
-     * Threads per add_rmsnorm block: each caches ADD_RMSNORM_CACHED (4) float4s, 16 elements, of its row in registers,
-     * so a row of up to 16 * 1024 elements is read once; 256 threads for hidden 4096. Fewer, fuller threads than one
-     * element per thread: more 16-byte loads in flight per thread and a cheaper block reduction.
+     * Threads per rmsnorm block: each caches RMSNORM_CACHED (4) float4s, 16 elements, of its row in registers, so a row
+     * of up to 16 * 1024 elements is read once; 256 threads for hidden 4096. Fewer, fuller threads than one element per
+     * thread: more 16-byte loads in flight per thread and a cheaper block reduction.
      */
-    static int addRmsNormThreads(int hidden) {
+    static int rmsNormThreads(int hidden) {
         return Math.min(1024, roundUp((hidden + 15) / 16, 32));
     }
 

@@ -162,7 +162,7 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * One product. A staged input is computed by the matrix-vector kernel itself where the candidate says so (gemv.cu's
-     * NORM and GATE builds), otherwise by its small kernel (add_rmsnorm, silu_mul) into {@code in.staged()} first.
+     * NORM and GATE builds), otherwise by its small kernel (rmsnorm, silu_mul) into {@code in.staged()} first.
      */
     private void run(Candidate c, CudaStream stream, Shape shape, long x, StagedInput in, long w, long out, boolean accumulate) {
         DType type = shape.type(), outType = shape.outType();
@@ -181,8 +181,8 @@ final class MatrixProducts implements AutoCloseable {
         long input = x;
         if (in != null) {
             switch (in) {
-                case NormedInput norm -> kernels.addRmsNorm(stream, type, norm.residual(), 0, norm.weight(), norm.normed(), 0,
-                        m, k, norm.eps(), false);
+                case NormedInput norm -> kernels.rmsNorm(stream, type, norm.residual(), norm.weight(), norm.normed(), 0, m, k,
+                        norm.eps());
                 case GatedInput gate -> kernels.siluMul(stream, type, gate.gateUp(), gate.gated(), m, k);
             }
             input = in.staged();

@@ -89,8 +89,8 @@ class GemvKernelTest {
 
     /**
      * The NORM builds: the product of rmsnorm(residual) * weight, normalised by each block, against the norm in float64
-     * (rounded to the storage type, as the kernel rounds it) times w; and bit for bit against add_rmsnorm followed by the
-     * plain build where both sum the squares in one order (k = 4096, add_rmsnorm's block of 256 threads). Column counts
+     * (rounded to the storage type, as the kernel rounds it) times w; and bit for bit against rmsnorm followed by the
+     * plain build where both sum the squares in one order (k = 4096, rmsnorm's block of 256 threads). Column counts
      * past what the GPU holds at once make each block loop over several groups.
      */
     @ParameterizedTest
@@ -125,8 +125,7 @@ class GemvKernelTest {
                          DeviceBuffer normedRows = Gpu.poisoned(type, (long) m * k)) {
                         Gpu.kernels().gemvNormed(Gpu.stream(), type, dr.address(), dn.address(), eps, dw.address(), out.address(),
                                 outType, m, n, k, i.inFlight, i.warps);
-                        Gpu.kernels().addRmsNorm(Gpu.stream(), type, dr.address(), 0, dn.address(), normedRows.address(), 0, m, k,
-                                eps, false);
+                        Gpu.kernels().rmsNorm(Gpu.stream(), type, dr.address(), dn.address(), normedRows.address(), 0, m, k, eps);
                         Gpu.kernels().gemv(Gpu.stream(), type, normedRows.address(), dw.address(), twoKernels.address(), outType,
                                 m, n, k, i.inFlight, i.warps, false);
                         Gpu.stream().synchronize();
@@ -134,7 +133,7 @@ class GemvKernelTest {
                         // A sum of squares one ulp apart may round an element of the norm the other way: bf16's tolerance.
                         Gpu.assertClose(what, fused, ref, outType == DType.F32 && type == DType.F32 ? 1e-5 : Gpu.tolerance(DType.BF16));
                         if (k == 4096) {
-                            assertArrayEquals(Gpu.download(twoKernels, outType, m * n), fused, what + ": not add_rmsnorm's bits");
+                            assertArrayEquals(Gpu.download(twoKernels, outType, m * n), fused, what + ": not rmsnorm's bits");
                         }
                     }
                 }
