@@ -75,9 +75,10 @@
 #       The tests and an A/B in one run: the HF references and the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
 #       the start (rows that would start later are left out), one summary of both.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh batch1
-#       What bounds batch 1 (issue 12): the kernel timeline of the 8B shape's batch-1 decode (kernels-b1.csv), then the
-#       decode attention's split count at batch 1 (EMBER_DECODE_SPLITS 1, 2, 4 beside the chosen one) as `ab` rows,
-#       AB_ROUNDS rounds (2); about five minutes.
+#       What bounds batch 1 (issue 12): the tests of the kernels a batch-1 step runs (attention, the per-token kernels,
+#       the matrix-vector kernel), the kernel timeline of the 8B shape's batch-1 decode (kernels-b1.csv), then the
+#       batch-1 and batch-64 decode rows with each build in the bundle as `ab` rows (pack with CANDIDATES="REV" to
+#       compare a change with the revision before it), AB_ROUNDS rounds (2); about five minutes with two builds.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...

@@ -20,9 +20,10 @@ import java.util.concurrent.ConcurrentMap;
  * A product may add into its output ({@link #accumulate}: the residual add of an output projection) and take an input
  * that a small kernel would otherwise compute first ({@link StagedInput}: the RMSNorm of the residual, or the SwiGLU
  * gate of the gate/up product), which the matrix-vector kernel can compute itself in its prologue; for such a shape both
- * ways are timed, the small kernel apart and inside. Until a shape is timed it goes to cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and
- * every runner on that GPU takes that choice: the candidates sum in different orders, so two runners of one model
- * (a graph-replaying and an eager one, a target and its self:K draft) compute the same bits only if they agree.
+ * ways are timed, the small kernel apart and inside (they compute the same bits). Until a shape is timed it goes to
+ * cuBLASLt. A shape is timed once a process for each GPU (and launch mode), and every runner on that GPU takes that
+ * choice: the candidates sum in different orders, so two runners of one model (a graph-replaying and an eager one, a
+ * target and its self:K draft) compute the same bits only if they agree.
  * One per runner; not thread-safe, but runners on several threads may share the choices.
  */
 final class MatrixProducts implements AutoCloseable {
