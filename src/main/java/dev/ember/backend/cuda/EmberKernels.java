@@ -748,13 +748,21 @@ public final class EmberKernels implements AutoCloseable {
         }
     }
 
+    /**
+     * EMBER_GEMV_SLACK=N, for measuring: the staged builds leave N of the blocks a multiprocessor holds free (0: none).
+     * Their grid fills the GPU, so under programmatic dependent launch the next kernel's blocks cannot become resident,
+     * and ask for their first weights, until this one's leave; a free slot lets them in under its tail, at the cost of
+     * this product's bytes in flight. A product timed alone cannot show that, so it is measured end to end.
+     */
+    private static final int STAGED_SLACK = positiveEnvironment("EMBER_GEMV_SLACK");
+
     /** Launches a staged build with its arguments given: as many blocks as the GPU holds at once, at most one a group. */
     private void launchStaged(CudaStream stream, DType type, GemvInput input, DType outType, int m, int n, int k, int inFlight,
                               int warps) {
         int shared = stagedBytes(type, m, k);
         CudaFunction f = withSharedMemory(typed(gemvKernel(m, outType, inFlight, warps, input), type), shared);
         int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
-        int blocks = Math.min(gemvGroups(n, warps), Math.max(1, resident) * device.multiprocessors());
+        int blocks = Math.min(gemvGroups(n, warps), Math.max(1, resident - STAGED_SLACK) * device.multiprocessors());
         args.launch(f, blocks, 1, 1, 256, shared, stream);
     }
 
