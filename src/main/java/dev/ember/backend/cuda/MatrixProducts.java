@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 
@@ -225,9 +226,27 @@ final class MatrixProducts implements AutoCloseable {
         if (choices.containsKey(shape)) {
             return;
         }
+        List<Candidate> candidates = candidates(shape, in != null && kernels.gemvStagedFits(shape.type(), shape.m(), shape.k()));
+        if (candidates.size() == 1) {
+            return;
+        }
+        if (FORCED != null) {
+            forced(candidates, FORCED).ifPresent(c -> choices.put(shape, new Choice(shape, c, Map.of())));
+            return;
+        }
+        Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
+        choices.put(shape, MEASURED.computeIfAbsent(where, key -> time(stream, shape, candidates, x, in, weights, out, precede)));
+    }
+
+    /**
+     * What is timed for a shape: cuBLASLt, and where the matrix-vector kernel takes the shape each of its builds, after
+     * the staged input's small kernel (or on the rows themselves) and, where the staged rows fit its shared memory
+     * ({@code stagedFits}), computing them in its prologue.
+     */
+    static List<Candidate> candidates(Shape shape, boolean stagedFits) {
         List<Candidate> candidates = new ArrayList<>(List.of(new Candidate(Implementation.CUBLASLT, false)));
         if (EmberKernels.gemvSupports(shape.type(), shape.m(), shape.k())) {
-            boolean fusable = in != null && kernels.gemvStagedFits(shape.type(), shape.m(), shape.k());
+            boolean fusable = stagedFits && shape.input() != EmberKernels.GemvInput.ROWS;
             for (Implementation i : Implementation.MATRIX_VECTOR) {
                 candidates.add(new Candidate(i, false));
                 if (fusable) {
@@ -235,20 +254,13 @@ final class MatrixProducts implements AutoCloseable {
                 }
             }
         }
-        if (candidates.size() == 1) {
-            return;
-        }
-        if (FORCED != null) {
-            // The forced implementation, computing a staged input itself where it can.
-            Candidate fused = new Candidate(FORCED, true), apart = new Candidate(FORCED, false);
-            Candidate forced = candidates.contains(fused) ? fused : apart;
-            if (candidates.contains(forced)) {
-                choices.put(shape, new Choice(shape, forced, Map.of()));
-            }
-            return;
-        }
-        Measured where = new Measured(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
-        choices.put(shape, MEASURED.computeIfAbsent(where, key -> time(stream, shape, candidates, x, in, weights, out, precede)));
+        return candidates;
+    }
+
+    /** The candidate EMBER_PRODUCTS pins among {@code candidates}: its build computing a staged input itself where it can. */
+    static Optional<Candidate> forced(List<Candidate> candidates, Implementation implementation) {
+        Candidate fused = new Candidate(implementation, true), apart = new Candidate(implementation, false);
+        return candidates.contains(fused) ? Optional.of(fused) : candidates.contains(apart) ? Optional.of(apart) : Optional.empty();
     }
 
     private Choice time(CudaStream stream, Shape shape, List<Candidate> candidates, long x, StagedInput in, long[] weights,
