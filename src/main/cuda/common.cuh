@@ -147,16 +147,14 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // name_bf16, name_f16. Each lives in a namespace that defines T, so that `params` can name the storage
 // type; `callee` is the parenthesised device function to call, e.g. (prefill_attention<T, 128, 32, 32>), after
 // `prologue`; `bounds` is empty or a __launch_bounds__(...).
-#define EMBER_ENTRY_POINTS(name, bounds, callee, params, args, prologue)                          \
-    namespace ember_f32 { using T = float;                                                        \
-        extern "C" __global__ void bounds name##_f32 params {                                     \
-            using namespace ember; prologue callee args; } }                                      \
-    namespace ember_bf16 { using T = __nv_bfloat16;                                               \
-        extern "C" __global__ void bounds name##_bf16 params {                                    \
-            using namespace ember; prologue callee args; } }                                      \
-    namespace ember_f16 { using T = __half;                                                       \
-        extern "C" __global__ void bounds name##_f16 params {                                     \
+#define EMBER_ENTRY_POINT(name, suffix, type, bounds, callee, params, args, prologue)             \
+    namespace ember##suffix { using T = type;                                                     \
+        extern "C" __global__ void bounds name##suffix params {                                   \
             using namespace ember; prologue callee args; } }
+#define EMBER_ENTRY_POINTS(name, bounds, callee, params, args, prologue)                          \
+    EMBER_ENTRY_POINT(name, _f32, float, bounds, callee, params, args, prologue)                  \
+    EMBER_ENTRY_POINT(name, _bf16, __nv_bfloat16, bounds, callee, params, args, prologue)         \
+    EMBER_ENTRY_POINT(name, _f16, __half, bounds, callee, params, args, prologue)
 
 // A kernel that waits for the kernels before it on entry.
 #define EMBER_INSTANTIATE_AS(name, callee, params, args) \
@@ -169,6 +167,11 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // A kernel that starts on what no kernel writes and calls wait_for_previous_grid itself before the rest.
 #define EMBER_INSTANTIATE_EARLY(name, callee, params, args) \
     EMBER_ENTRY_POINTS(name, , callee, params, args, allow_next_grid();)
+
+// The same for the 16-bit storage types alone (name_bf16, name_f16), where an fp32 build would not be used.
+#define EMBER_INSTANTIATE_EARLY_16BIT(name, callee, params, args)                          \
+    EMBER_ENTRY_POINT(name, _bf16, __nv_bfloat16, , callee, params, args, allow_next_grid();) \
+    EMBER_ENTRY_POINT(name, _f16, __half, , callee, params, args, allow_next_grid();)
 
 // The common case: the entry points call the template of the same name.
 #define EMBER_INSTANTIATE(name, params, args) EMBER_INSTANTIATE_AS(name, (name<T>), params, args)

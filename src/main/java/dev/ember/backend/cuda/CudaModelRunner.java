@@ -100,6 +100,8 @@ final class CudaModelRunner implements ModelRunner {
      * this runner's stream to wait for before its next step overwrites them ({@link #tokensTakenOn}).
      */
     private final CudaEvent tokensTaken;
+    /** The word gemv.cu's mlp kernel keeps its grid-wide barrier in (zeroed once; this runner's launches alone use it). */
+    private final DeviceBuffer mlpBarrier;
     final RunnerCounters counts = new RunnerCounters();
 
     /**
@@ -173,6 +175,8 @@ final class CudaModelRunner implements ModelRunner {
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
             this.tokensTaken = CudaEvent.forOrdering();
+            this.mlpBarrier = DeviceBuffer.allocate(16);
+            mlpBarrier.fill32Async(0, 4, 0, stream);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -497,6 +501,10 @@ final class CudaModelRunner implements ModelRunner {
                     a.gateUp.address(), type, rows, 2 * ff, h, norm);
             products.choose(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()),
                     layers.mlpAddresses(LayerResidency.Mlp::down), a.x.address(), DType.F32, rows, h, ff, norm);
+            if (!config.biases().mlp()) {  // a gate/up bias is added between the two products
+                products.chooseMlp(stream, type, mlp(normedInput, 0, 0), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
+                        layers.mlpAddresses(LayerResidency.Mlp::down), mlpBarrier.address(), rows, h, ff, norm);
+            }
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
@@ -504,10 +512,15 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
+    /** A layer's MLP on this runner's step buffers: the residual x normalised by {@code in}, then the two products. */
+    private MatrixProducts.Mlp mlp(MatrixProducts.NormedInput in, long gateUpWeights, long downWeights) {
+        return new MatrixProducts.Mlp(in, gateUpWeights, buffers.gateUp.address(), buffers.gated.address(), downWeights);
+    }
+
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
     @Override
     public List<String> measuredChoices() {
-        return products.choices().stream().map(Object::toString).sorted().toList();
+        return products.choices().stream().sorted().toList();
     }
 
     private static int maxChunkLength(ForwardBatch batch) {
@@ -593,13 +606,15 @@ final class CudaModelRunner implements ModelRunner {
             layers.attentionDone(l);
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.FFN);
-            products.matmul(stream, type, new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address()),
-                    m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
-            if (m.gateUpBias() != 0) {
+            MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
+            if (m.gateUpBias() == 0) {
+                products.mlp(stream, type, mlp(ffnInput, m.gateUp(), m.down()), mlpBarrier.address(), rows, h, ff);
+            } else {
+                products.matmul(stream, type, ffnInput, m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
                 kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
+                products.accumulate(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()), m.down(),
+                        a.x.address(), rows, h, ff);
             }
-            products.accumulate(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()), m.down(),
-                    a.x.address(), rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }
@@ -639,7 +654,8 @@ final class CudaModelRunner implements ModelRunner {
             graphs.close();
         }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, buffers, model, products, kernels, stream}) {
+        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, mlpBarrier, buffers, model, products, kernels,
+                stream}) {
             if (c != null) {
                 try {
                     c.close();

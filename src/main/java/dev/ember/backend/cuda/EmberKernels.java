@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory", "bias");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "mlp", "memory", "bias");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -738,6 +738,46 @@ public final class EmberKernels implements AutoCloseable {
         requireStagedFits(type, GemvInput.GATE, m, k);
         args.begin().pointer(gateUp).pointer(0).f32(0f).pointer(w).pointer(out).i32(m).i32(n).i32(k).i32(accumulate ? 1 : 0);
         launchStaged(stream, type, GemvInput.GATE, DType.F32, m, n, k, inFlight, warps);
+    }
+
+    /**
+     * A layer's MLP at m rows in one cooperative launch (gemv.cu's mlp): {@code gateUp = rmsnorm(x) · wGateUpᵀ} rounded to
+     * {@code type} (the NORM build), a grid-wide barrier on the word at {@code barrier} (4 bytes, zero before its first
+     * use, used by nothing else), then {@code x += (silu(gate) * up) · wDownᵀ} (the GATE build), with {@code inFlight}
+     * slices and {@code warps} warps a column in both; the bits of {@link #gemvNormed} and {@link #gemvGated} launched
+     * one after the other with that build. Takes the shapes {@link #mlpFits} allows.
+     */
+    public void mlp(CudaStream stream, DType type, long x, long normWeight, float eps, long wGateUp, long gateUp, long wDown,
+                    long barrier, int m, int h, int ff, int inFlight, int warps) {
+        checkGemv(type, m, h, type, x | normWeight | wGateUp | gateUp, false);
+        checkGemv(type, m, ff, DType.F32, wDown, true);
+        if (!mlpFits(type, m, h, ff)) {
+            throw new IllegalArgumentException("mlp takes 16-bit types at up to " + MLP_MAX_ROWS + " rows whose staged rows fit "
+                    + device.name() + "'s " + device.maxSharedMemoryPerBlock() + " bytes of shared memory, not " + type + " m=" + m
+                    + " (" + stagedBytes(type, m, Math.max(h, ff)) + " bytes)");
+        }
+        int shared = stagedBytes(type, m, Math.max(h, ff));
+        CudaFunction f = withSharedMemory(typed(mlpKernel(m, inFlight, warps), type), shared);
+        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
+        // Every block resident (the barrier needs it), and none past both products' column groups.
+        int groups = Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
+        int blocks = Math.min(groups, Math.max(1, resident - STAGED_SLACK) * device.multiprocessors());
+        args.begin().pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp).pointer(wDown).pointer(barrier)
+                .i32(m).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);
+    }
+
+    /** The most rows {@link #mlp} takes (mlp.cu's builds). */
+    static final int MLP_MAX_ROWS = 4;
+
+    /** Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff: 16-bit types, up to four rows. */
+    public boolean mlpFits(DType type, int m, int h, int ff) {
+        return type != DType.F32 && m <= MLP_MAX_ROWS && gemvSupports(type, m, h) && gemvSupports(type, m, ff)
+                && stagedBytes(type, m, Math.max(h, ff)) <= device.maxSharedMemoryPerBlock();
+    }
+
+    /** gemv.cu's mlp entry for m rows, slices in flight and warps a column, less its type suffix. */
+    static String mlpKernel(int m, int inFlight, int warps) {
+        return gemvKernel(m, DType.F32, inFlight, warps, GemvInput.ROWS).replace("gemv_", "mlp_");
     }
 
     private void requireStagedFits(DType type, GemvInput input, int m, int k) {

@@ -12,6 +12,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
+import java.util.function.IntConsumer;
+import java.util.function.IntFunction;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
@@ -45,6 +47,16 @@ final class MatrixProducts implements AutoCloseable {
     private final CublasLt blas;
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
+    private final Map<MlpShape, MlpChoice> mlpChoices = new HashMap<>();
+
+    /**
+     * EMBER_MLP_KERNEL=0, for measuring: a layer's MLP always as its two products, never as gemv.cu's mlp (one launch
+     * with a grid-wide barrier between them).
+     */
+    private static final boolean MLP_KERNEL = !"0".equals(System.getenv("EMBER_MLP_KERNEL"));
+
+    /** Every MLP choice of this process, by GPU and launch mode. */
+    private static final ConcurrentMap<MeasuredMlp, MlpChoice> MEASURED_MLP = new ConcurrentHashMap<>();
 
     /** A product's shape; {@code input}: what its x is (the rows, or a {@link StagedInput} of that kind). */
     record Shape(DType type, DType outType, int m, int n, int k, EmberKernels.GemvInput input) {
@@ -93,6 +105,34 @@ final class MatrixProducts implements AutoCloseable {
 
     /** Where a shape was timed: the GPU, and whether kernels launched their successors early. */
     private record Measured(int device, boolean dependentLaunch, Shape shape) {
+    }
+
+    /** A layer's MLP at m rows: hidden size h, intermediate size ff. */
+    record MlpShape(DType type, int m, int h, int ff) {
+    }
+
+    private record MeasuredMlp(int device, boolean dependentLaunch, MlpShape shape) {
+    }
+
+    /**
+     * What was measured for an MLP: microseconds of its two products (as chosen for their shapes) and of gemv.cu's mlp
+     * with each matrix-vector build; {@code fused} is the build used in one launch, or null for the two products.
+     */
+    record MlpChoice(MlpShape shape, Implementation fused, Map<String, Double> micros) {
+        @Override
+        public String toString() {
+            StringBuilder s = new StringBuilder(String.format("mlp m=%d h=%d ff=%d %s:", shape.m(), shape.h(), shape.ff(),
+                    shape.type()));
+            micros.forEach((c, us) -> s.append(String.format(" %s %.1f us,", c, us)));
+            return s.append(" -> ").append(fused == null ? "two products" : fused + " in one launch").toString();
+        }
+    }
+
+    /**
+     * A layer's MLP: the residual (in {@code in}, with the norm before it), the gate/up weights and output, the gate
+     * (its output where silu_mul runs apart) and the down weights; the down product adds into the residual.
+     */
+    record Mlp(NormedInput in, long gateUpWeights, long gateUp, long gated, long downWeights) {
     }
 
     /**
@@ -269,14 +309,8 @@ final class MatrixProducts implements AutoCloseable {
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
                 for (Candidate candidate : candidates) {
-                    start.record(stream);
-                    for (int i = 0; i < LAUNCHES; i++) {
-                        precede.run();
-                        run(candidate, stream, shape, x, in, weights[i % weights.length], out, false);
-                    }
-                    end.record(stream);
-                    end.synchronize();
-                    double micros = 1000.0 * end.elapsedMillisSince(start) / LAUNCHES;
+                    double micros = micros(stream, start, end, precede,
+                            i -> run(candidate, stream, shape, x, in, weights[i % weights.length], out, false));
                     if (round > 0) {
                         best.merge(candidate, micros, Math::min);
                     }
@@ -296,9 +330,98 @@ final class MatrixProducts implements AutoCloseable {
         return null;
     }
 
-    /** Every decision so far, for benchmark notes. */
-    List<Choice> choices() {
-        return new ArrayList<>(choices.values());
+    /**
+     * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff): in one launch
+     * of gemv.cu's mlp where that was measured faster for its shape, else as its two products, each as chosen for its
+     * shape. {@code barrier}: the mlp kernel's word (zero before its first use, this runner's alone).
+     */
+    void mlp(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
+        MlpChoice c = m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, h, ff)) : null;
+        if (c != null && c.fused() != null) {
+            NormedInput in = mlp.in();
+            kernels.mlp(stream, type, in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(),
+                    barrier, m, h, ff, c.fused().inFlight, c.fused().warps);
+        } else {
+            matmul(stream, type, mlp.in(), mlp.gateUpWeights(), mlp.gateUp(), type, m, 2 * ff, h);
+            accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
+        }
+    }
+
+    /**
+     * Decides a small MLP shape, once its two products' shapes are decided ({@link #choose}), by timing them against
+     * gemv.cu's mlp with each matrix-vector build, each after {@code precede}, with the layers' weights rotating through
+     * {@code gateUpWeights} and {@code downWeights} (index by index). The buffers in {@code mlp} are scratch. A build the
+     * GPU refuses to launch (a cooperative grid too large, say) is left out.
+     */
+    void chooseMlp(CudaStream stream, DType type, Mlp mlp, long[] gateUpWeights, long[] downWeights, long barrier, int m,
+                   int h, int ff, Runnable precede) {
+        MlpShape shape = new MlpShape(type, m, h, ff);
+        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)) {
+            return;
+        }
+        MeasuredMlp where = new MeasuredMlp(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
+        mlpChoices.put(shape, MEASURED_MLP.computeIfAbsent(where,
+                key -> timeMlp(stream, shape, mlp, gateUpWeights, downWeights, barrier, precede)));
+    }
+
+    private MlpChoice timeMlp(CudaStream stream, MlpShape shape, Mlp mlp, long[] gateUpWeights, long[] downWeights,
+                              long barrier, Runnable precede) {
+        DType type = shape.type();
+        int m = shape.m(), h = shape.h(), ff = shape.ff();
+        IntFunction<Mlp> layer = i -> new Mlp(mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUp(), mlp.gated(),
+                downWeights[i % downWeights.length]);
+        Map<String, Double> best = new LinkedHashMap<>();
+        List<Implementation> builds = new ArrayList<>(Implementation.MATRIX_VECTOR);
+        try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
+            for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up
+                // Not yet chosen for this shape, so mlp() queues the two products, each as chosen for its own shape.
+                double apart = micros(stream, start, end, precede, i -> mlp(stream, type, layer.apply(i), barrier, m, h, ff));
+                if (round > 0) {
+                    best.merge("two products", apart, Math::min);
+                }
+                for (Implementation build : List.copyOf(builds)) {
+                    double fused;
+                    try {
+                        fused = micros(stream, start, end, precede, i -> {
+                            Mlp l = layer.apply(i);
+                            kernels.mlp(stream, type, l.in().residual(), l.in().weight(), l.in().eps(), l.gateUpWeights(),
+                                    l.gateUp(), l.downWeights(), barrier, m, h, ff, build.inFlight, build.warps);
+                        });
+                    } catch (CudaException e) {
+                        stream.synchronize();
+                        builds.remove(build);
+                        System.err.println("[ember] gemv.cu's mlp " + build + " left out of the choice: " + e.getMessage());
+                        continue;
+                    }
+                    if (round > 0) {
+                        best.merge(build + " mlp", fused, Math::min);
+                    }
+                }
+            }
+        }
+        String fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
+        Implementation fused = builds.stream().filter(b -> (b + " mlp").equals(fastest)).findFirst().orElse(null);
+        return new MlpChoice(shape, fused, best);
+    }
+
+    /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */
+    private static double micros(CudaStream stream, CudaEvent start, CudaEvent end, Runnable precede, IntConsumer launch) {
+        start.record(stream);
+        for (int i = 0; i < LAUNCHES; i++) {
+            precede.run();
+            launch.accept(i);
+        }
+        end.record(stream);
+        end.synchronize();
+        return 1000.0 * end.elapsedMillisSince(start) / LAUNCHES;
+    }
+
+    /** Every decision so far, one line each, for benchmark notes. */
+    List<String> choices() {
+        List<String> all = new ArrayList<>();
+        choices.values().forEach(c -> all.add(c.toString()));
+        mlpChoices.values().forEach(c -> all.add(c.toString()));
+        return all;
     }
 
     @Override
