@@ -24,7 +24,8 @@ import java.util.stream.IntStream;
  * operands, for {@code ember bench kernel}. Matrix products are timed with each implementation
  * {@link MatrixProducts} chooses between: cuBLASLt at every size, and at up to {@link EmberKernels#GEMV_MAX_ROWS} rows
  * each build of the matrix-vector kernel, on its input rows and, where the runner may stage them inside it, normalising
- * (q/k/v, gate/up) or gating (down) them itself; and the layer's MLP in one launch where mlp.cu takes it.
+ * (q/k/v, gate/up) or gating (down) them itself; and with EMBER_MLP_KERNEL=1 the layer's MLP in one launch where mlp.cu
+ * takes it.
  *
  * <p>Each timed launch is preceded by a read of {@link #flushBytes} (at least four times the L2 cache) through the
  * matrix-vector kernel: it evicts the launch's operands from L2, so that they come from memory as the bandwidth
@@ -295,10 +296,11 @@ final class CudaKernelSuite implements KernelSuite {
 
         /**
          * The layer's MLP in one launch (mlp.cu) with each matrix-vector build, where it takes the shape: gate/up after
-         * the norm, a grid-wide barrier, down after the gate, adding into a residual, as the runner may queue it.
+         * the norm, a grid-wide barrier, down after the gate, adding into a residual, as the runner may queue it (with
+         * EMBER_MLP_KERNEL=1, as the runner).
          */
         void mlp(String phase, float eps, int m) {
-            if (!kernels.mlpFits(type, m, h, ff)) {
+            if (!MatrixProducts.MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)) {
                 return;
             }
             String dims = "m=" + m + " h=" + h + " ff=" + ff;

@@ -50,10 +50,11 @@ final class MatrixProducts implements AutoCloseable {
     private final Map<MlpShape, MlpChoice> mlpChoices = new HashMap<>();
 
     /**
-     * EMBER_MLP_KERNEL=0, for measuring: a layer's MLP always as its two products, never as gemv.cu's mlp (one launch
-     * with a grid-wide barrier between them).
+     * EMBER_MLP_KERNEL=1: a layer's MLP may run as mlp.cu's one launch with a grid-wide barrier between its products,
+     * where it is timed faster than the two. Off until it has been measured on a GPU (the cooperative launch under
+     * programmatic dependent launch and graph capture included).
      */
-    private static final boolean MLP_KERNEL = !"0".equals(System.getenv("EMBER_MLP_KERNEL"));
+    static final boolean MLP_KERNEL = "1".equals(System.getenv("EMBER_MLP_KERNEL"));
 
     /** Every MLP choice of this process, by GPU and launch mode. */
     private static final ConcurrentMap<MeasuredMlp, MlpChoice> MEASURED_MLP = new ConcurrentHashMap<>();

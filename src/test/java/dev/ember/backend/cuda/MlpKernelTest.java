@@ -1,0 +1,89 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.model.DType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * mlp.cu, a layer's MLP in one cooperative launch, against the matrix-vector kernel's two builds it is made of, on fresh
+ * random operands. Its kernel runs only with EMBER_MLP_KERNEL=1 until it has been measured on a GPU: a grid-wide
+ * barrier that did not hold would trap and end the test JVM's context.
+ */
+class MlpKernelTest {
+    private final Random random = new Random();
+
+    /**
+     * mlp.cu (a layer's MLP in one cooperative launch, a grid-wide barrier between its two products) bit for bit
+     * against the NORM build into the rounded gate/up rows and then the GATE build adding into the residual, with the same
+     * build; twice in a row on one barrier word, as a step's layers use it. The 8B shape's widths at one row; column
+     * counts past what the GPU holds make blocks loop in both phases. Only the 16-bit types have mlp builds.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void mlpMatchesItsTwoProductsOneAfterTheOther(DType type) {
+        Gpu.context();
+        assumeTrue(MatrixProducts.MLP_KERNEL, "EMBER_MLP_KERNEL=1 runs the mlp kernel (off until measured)");
+        EmberKernels kernels = Gpu.kernels();
+        int[][] shapes = {{1, 256, 768}, {3, 1024, 3072}, {4, 256, 768}, {2, 520, 1000}, {1, 4096, 14336}};
+        float eps = 1e-5f;
+        try (DeviceBuffer barrier = DeviceBuffer.allocate(16)) {
+            barrier.fill32Async(0, 4, 0, Gpu.stream());
+            for (int[] s : shapes) {
+                int m = s[0], h = s[1], ff = s[2];
+                assertTrue(kernels.mlpFits(type, m, h, ff), "mlp takes " + type + " m=" + m + " h=" + h + " ff=" + ff);
+                float[] residual = Gpu.random(random, DType.F32, m * h, 3.0);
+                float[] norm = Gpu.random(random, DType.F32, h, 1.0);
+                float[] wGateUp = Gpu.random(random, type, 2 * ff * h, 1.0 / Math.sqrt(h));
+                float[] wDown = Gpu.random(random, type, h * ff, 1.0 / Math.sqrt(ff));
+                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
+                    String what = "mlp " + i + " " + type + " m=" + m + " h=" + h + " ff=" + ff;
+                    try (DeviceBuffer fusedX = Gpu.upload(DType.F32, residual); DeviceBuffer twoX = Gpu.upload(DType.F32, residual);
+                         DeviceBuffer dn = Gpu.upload(DType.F32, norm); DeviceBuffer dgu = Gpu.upload(type, wGateUp);
+                         DeviceBuffer dd = Gpu.upload(type, wDown); DeviceBuffer fusedGateUp = Gpu.poisoned(type, 2L * m * ff);
+                         DeviceBuffer twoGateUp = Gpu.poisoned(type, 2L * m * ff)) {
+                        for (int layer = 0; layer < 2; layer++) {
+                            kernels.mlp(Gpu.stream(), type, fusedX.address(), dn.address(), eps, dgu.address(), fusedGateUp.address(),
+                                    dd.address(), barrier.address(), m, h, ff, i.inFlight, i.warps);
+                            kernels.gemvNormed(Gpu.stream(), type, twoX.address(), dn.address(), eps, dgu.address(),
+                                    twoGateUp.address(), type, m, 2 * ff, h, i.inFlight, i.warps);
+                            kernels.gemvGated(Gpu.stream(), type, twoGateUp.address(), dd.address(), twoX.address(), m, h, ff,
+                                    i.inFlight, i.warps, true);
+                        }
+                        Gpu.stream().synchronize();
+                        float[] fused = Gpu.download(fusedX, DType.F32, m * h);
+                        assertArrayEquals(Gpu.download(twoGateUp, type, 2 * m * ff), Gpu.download(fusedGateUp, type, 2 * m * ff),
+                                what + ": gate/up rows not the NORM build's");
+                        assertArrayEquals(Gpu.download(twoX, DType.F32, m * h), fused, what + ": residual not the two builds'");
+                        boolean changed = false;
+                        for (int j = 0; j < fused.length; j++) {
+                            changed |= fused[j] != residual[j];
+                        }
+                        assertTrue(changed, what + ": the residual was not added to");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void shapesItDoesNotBuildAreRefused() {
+        Gpu.context();
+        EmberKernels kernels = Gpu.kernels();
+        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 14336), "eight rows: no build");
+        assertFalse(kernels.mlpFits(DType.F32, 1, 256, 768), "fp32: no build");
+        assertFalse(kernels.mlpFits(DType.BF16, 4, 4096, 40000), "rows wider than shared memory");
+        assertTrue(kernels.mlpFits(DType.BF16, 1, 4096, 14336));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.mlp(Gpu.stream(), DType.BF16,
+                256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 14336, 4, 1));
+        assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("shared memory"), e.getMessage());
+    }
+}
