@@ -304,10 +304,13 @@ final class CudaKernelSuite implements KernelSuite {
                 return;
             }
             String dims = "m=" + m + " h=" + h + " ff=" + ff;
-            for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
-                launch(new Case("mlp", gemvLabel("mlp", i), phase, dims, m, mlpBytes(m, h, ff, t), 6.0 * m * h * ff), () ->
+            for (MatrixProducts.MlpBuild build : MatrixProducts.MlpBuild.all()) {
+                MatrixProducts.Implementation i = build.implementation();
+                String label = gemvLabel("mlp", i) + (build.narrowGrid() ? ", down's grid" : "");
+                launch(new Case("mlp", label, phase, dims, m, mlpBytes(m, h, ff, t), 6.0 * m * h * ff), () ->
                         kernels.mlp(stream, type, residual.address(), normWeight.address(), eps, wGateUp.address(),
-                                gateUp.address(), wDown.address(), mlpBarrier.address(), m, h, ff, i.inFlight, i.warps));
+                                gateUp.address(), wDown.address(), mlpBarrier.address(), m, h, ff, i.inFlight, i.warps,
+                                build.narrowGrid()));
             }
         }
 

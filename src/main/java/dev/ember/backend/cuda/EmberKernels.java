@@ -745,10 +745,12 @@ public final class EmberKernels implements AutoCloseable {
      * {@code type} (the NORM build), a grid-wide barrier on the word at {@code barrier} (4 bytes, zero before its first
      * use, used by nothing else), then {@code x += (silu(gate) * up) · wDownᵀ} (the GATE build), with {@code inFlight}
      * slices and {@code warps} warps a column in both; the bits of {@link #gemvNormed} and {@link #gemvGated} launched
-     * one after the other with that build. Takes the shapes {@link #mlpFits} allows.
+     * one after the other with that build. The grid is as many blocks as the GPU holds, at most one a column group of the
+     * larger product, or with {@code narrowGrid} of the down product's, so that every block has down columns and the
+     * gate/up groups go to fewer, fuller blocks. Takes the shapes {@link #mlpFits} allows.
      */
     public void mlp(CudaStream stream, DType type, long x, long normWeight, float eps, long wGateUp, long gateUp, long wDown,
-                    long barrier, int m, int h, int ff, int inFlight, int warps) {
+                    long barrier, int m, int h, int ff, int inFlight, int warps, boolean narrowGrid) {
         checkGemv(type, m, h, type, x | normWeight | wGateUp | gateUp, false);
         checkGemv(type, m, ff, DType.F32, wDown, true);
         if (!mlpFits(type, m, h, ff)) {
@@ -759,8 +761,8 @@ public final class EmberKernels implements AutoCloseable {
         int shared = stagedBytes(type, m, Math.max(h, ff));
         CudaFunction f = withSharedMemory(typed(mlpKernel(m, inFlight, warps), type), shared);
         int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
-        // Every block resident (the barrier needs it), and none past both products' column groups.
-        int groups = Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
+        // Every block resident (the barrier needs it), and none past the column groups it is given.
+        int groups = narrowGrid ? gemvGroups(h, warps) : Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
         int blocks = Math.min(groups, Math.max(1, resident - STAGED_SLACK) * device.multiprocessors());
         args.begin().pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp).pointer(wDown).pointer(barrier)
                 .i32(m).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);

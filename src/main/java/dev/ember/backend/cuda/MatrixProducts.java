@@ -115,17 +115,35 @@ final class MatrixProducts implements AutoCloseable {
     private record MeasuredMlp(int device, boolean dependentLaunch, MlpShape shape) {
     }
 
+    /** A build of mlp.cu's kernel: the matrix-vector build of both products, and whether its grid is the down product's. */
+    record MlpBuild(Implementation implementation, boolean narrowGrid) {
+        /** Every build the runner may choose: each matrix-vector build, on either grid. */
+        static List<MlpBuild> all() {
+            List<MlpBuild> builds = new ArrayList<>();
+            for (Implementation i : Implementation.MATRIX_VECTOR) {
+                builds.add(new MlpBuild(i, false));
+                builds.add(new MlpBuild(i, true));
+            }
+            return builds;
+        }
+
+        @Override
+        public String toString() {
+            return implementation + (narrowGrid ? " mlp, down's grid" : " mlp");
+        }
+    }
+
     /**
-     * What was measured for an MLP: microseconds of its two products (as chosen for their shapes) and of gemv.cu's mlp
-     * with each matrix-vector build; {@code fused} is the build used in one launch, or null for the two products.
+     * What was measured for an MLP: microseconds of its two products (as chosen for their shapes) and of mlp.cu's kernel
+     * with each build; {@code fused} is the build used in one launch, or null for the two products.
      */
-    record MlpChoice(MlpShape shape, Implementation fused, Map<String, Double> micros) {
+    record MlpChoice(MlpShape shape, MlpBuild fused, Map<String, Double> micros) {
         @Override
         public String toString() {
             StringBuilder s = new StringBuilder(String.format("mlp m=%d h=%d ff=%d %s:", shape.m(), shape.h(), shape.ff(),
                     shape.type()));
             micros.forEach((c, us) -> s.append(String.format(" %s %.1f us,", c, us)));
-            return s.append(" -> ").append(fused == null ? "two products" : fused + " in one launch").toString();
+            return s.append(" -> ").append(fused == null ? "two products" : fused).toString();
         }
     }
 
@@ -333,15 +351,13 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff): in one launch
-     * of gemv.cu's mlp where that was measured faster for its shape, else as its two products, each as chosen for its
+     * of mlp.cu's kernel where that was measured faster for its shape, else as its two products, each as chosen for its
      * shape. {@code barrier}: the mlp kernel's word (zero before its first use, this runner's alone).
      */
     void mlp(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
         MlpChoice c = m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, h, ff)) : null;
         if (c != null && c.fused() != null) {
-            NormedInput in = mlp.in();
-            kernels.mlp(stream, type, in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(),
-                    barrier, m, h, ff, c.fused().inFlight, c.fused().warps);
+            launchMlp(stream, type, mlp, c.fused(), barrier, m, h, ff);
         } else {
             matmul(stream, type, mlp.in(), mlp.gateUpWeights(), mlp.gateUp(), type, m, 2 * ff, h);
             accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
@@ -350,7 +366,7 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * Decides a small MLP shape, once its two products' shapes are decided ({@link #choose}), by timing them against
-     * gemv.cu's mlp with each matrix-vector build, each after {@code precede}, with the layers' weights rotating through
+     * mlp.cu's kernel with each matrix-vector build and both grids, each after {@code precede}, with the layers' weights rotating through
      * {@code gateUpWeights} and {@code downWeights} (index by index). The buffers in {@code mlp} are scratch. A build the
      * GPU refuses to launch (a cooperative grid too large, say) is left out.
      */
@@ -372,7 +388,7 @@ final class MatrixProducts implements AutoCloseable {
         IntFunction<Mlp> layer = i -> new Mlp(mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUp(), mlp.gated(),
                 downWeights[i % downWeights.length]);
         Map<String, Double> best = new LinkedHashMap<>();
-        List<Implementation> builds = new ArrayList<>(Implementation.MATRIX_VECTOR);
+        List<MlpBuild> builds = MlpBuild.all();
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up
                 // Not yet chosen for this shape, so mlp() queues the two products, each as chosen for its own shape.
@@ -380,29 +396,31 @@ final class MatrixProducts implements AutoCloseable {
                 if (round > 0) {
                     best.merge("two products", apart, Math::min);
                 }
-                for (Implementation build : List.copyOf(builds)) {
+                for (MlpBuild build : List.copyOf(builds)) {
                     double fused;
                     try {
-                        fused = micros(stream, start, end, precede, i -> {
-                            Mlp l = layer.apply(i);
-                            kernels.mlp(stream, type, l.in().residual(), l.in().weight(), l.in().eps(), l.gateUpWeights(),
-                                    l.gateUp(), l.downWeights(), barrier, m, h, ff, build.inFlight, build.warps);
-                        });
+                        fused = micros(stream, start, end, precede, i -> launchMlp(stream, type, layer.apply(i), build, barrier, m, h, ff));
                     } catch (CudaException e) {
                         stream.synchronize();
                         builds.remove(build);
-                        System.err.println("[ember] gemv.cu's mlp " + build + " left out of the choice: " + e.getMessage());
+                        System.err.println("[ember] " + build + " left out of the choice: " + e.getMessage());
                         continue;
                     }
                     if (round > 0) {
-                        best.merge(build + " mlp", fused, Math::min);
+                        best.merge(build.toString(), fused, Math::min);
                     }
                 }
             }
         }
         String fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
-        Implementation fused = builds.stream().filter(b -> (b + " mlp").equals(fastest)).findFirst().orElse(null);
+        MlpBuild fused = builds.stream().filter(b -> b.toString().equals(fastest)).findFirst().orElse(null);
         return new MlpChoice(shape, fused, best);
+    }
+
+    private void launchMlp(CudaStream stream, DType type, Mlp mlp, MlpBuild build, long barrier, int m, int h, int ff) {
+        NormedInput in = mlp.in();
+        kernels.mlp(stream, type, in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(),
+                barrier, m, h, ff, build.implementation().inFlight, build.implementation().warps, build.narrowGrid());
     }
 
     /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */

@@ -23,9 +23,10 @@ class MlpKernelTest {
 
     /**
      * mlp.cu (a layer's MLP in one cooperative launch, a grid-wide barrier between its two products) bit for bit
-     * against the NORM build into the rounded gate/up rows and then the GATE build adding into the residual, with the same
-     * build; twice in a row on one barrier word, as a step's layers use it. The 8B shape's widths at one row; column
-     * counts past what the GPU holds make blocks loop in both phases. Only the 16-bit types have mlp builds.
+     * against the NORM build into the rounded gate/up rows and then the GATE build adding into the residual, with the
+     * same build, on either grid; twice in a row on one barrier word, as a step's layers use it. The 8B shape's widths at
+     * one row; column counts past what the GPU holds make blocks loop in both phases. Only the 16-bit types have mlp
+     * builds.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"BF16", "F16"})
@@ -44,15 +45,16 @@ class MlpKernelTest {
                 float[] norm = Gpu.random(random, DType.F32, h, 1.0);
                 float[] wGateUp = Gpu.random(random, type, 2 * ff * h, 1.0 / Math.sqrt(h));
                 float[] wDown = Gpu.random(random, type, h * ff, 1.0 / Math.sqrt(ff));
-                for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
-                    String what = "mlp " + i + " " + type + " m=" + m + " h=" + h + " ff=" + ff;
+                for (MatrixProducts.MlpBuild build : MatrixProducts.MlpBuild.all()) {
+                    MatrixProducts.Implementation i = build.implementation();
+                    String what = build + " " + type + " m=" + m + " h=" + h + " ff=" + ff;
                     try (DeviceBuffer fusedX = Gpu.upload(DType.F32, residual); DeviceBuffer twoX = Gpu.upload(DType.F32, residual);
                          DeviceBuffer dn = Gpu.upload(DType.F32, norm); DeviceBuffer dgu = Gpu.upload(type, wGateUp);
                          DeviceBuffer dd = Gpu.upload(type, wDown); DeviceBuffer fusedGateUp = Gpu.poisoned(type, 2L * m * ff);
                          DeviceBuffer twoGateUp = Gpu.poisoned(type, 2L * m * ff)) {
                         for (int layer = 0; layer < 2; layer++) {
                             kernels.mlp(Gpu.stream(), type, fusedX.address(), dn.address(), eps, dgu.address(), fusedGateUp.address(),
-                                    dd.address(), barrier.address(), m, h, ff, i.inFlight, i.warps);
+                                    dd.address(), barrier.address(), m, h, ff, i.inFlight, i.warps, build.narrowGrid());
                             kernels.gemvNormed(Gpu.stream(), type, twoX.address(), dn.address(), eps, dgu.address(),
                                     twoGateUp.address(), type, m, 2 * ff, h, i.inFlight, i.warps);
                             kernels.gemvGated(Gpu.stream(), type, twoGateUp.address(), dd.address(), twoX.address(), m, h, ff,
@@ -83,7 +85,7 @@ class MlpKernelTest {
         assertFalse(kernels.mlpFits(DType.BF16, 4, 4096, 40000), "rows wider than shared memory");
         assertTrue(kernels.mlpFits(DType.BF16, 1, 4096, 14336));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.mlp(Gpu.stream(), DType.BF16,
-                256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 14336, 4, 1));
+                256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 14336, 4, 1, false));
         assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("shared memory"), e.getMessage());
     }
 }
