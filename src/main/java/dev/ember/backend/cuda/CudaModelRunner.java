@@ -608,8 +608,9 @@ final class CudaModelRunner implements ModelRunner {
             stages.enter(Stage.FFN);
             MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
             if (m.gateUpBias() == 0) {
+                // norm, gate/up, SiLU-and-multiply, down added into x: the two products, or one launch where it won
                 products.mlp(stream, type, mlp(ffnInput, m.gateUp(), m.down()), mlpBarrier.address(), rows, h, ff);
-            } else {
+            } else {  // the gate/up bias goes between the products
                 products.matmul(stream, type, ffnInput, m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
                 kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
                 products.accumulate(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()), m.down(),
