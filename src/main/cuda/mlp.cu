@@ -1,6 +1,7 @@
 // A layer's MLP at a few rows in one launch: the matrix-vector kernel's NORM and GATE builds (gemv.cuh) with a
-// grid-wide barrier between them. Built for the 16-bit storage types at up to four rows, where a batch-1 or small-batch
-// decode step's MLP is a stream of its weights; the runner times it against the two products per shape (MatrixProducts).
+// grid-wide barrier between them. Built for the 16-bit storage types at up to eight rows (a small decode batch, or a
+// speculative verification of a few tokens), where the MLP is a stream of its weights; the runner times it against
+// the two products per shape (MatrixProducts).
 #include "gemv.cuh"
 
 namespace ember {
@@ -70,7 +71,8 @@ __device__ void mlp(float* x, const float* __restrict__ normWeight, float eps, c
 #define MLP_ROW_COUNTS(U, W, suffix)                                                          \
     EMBER_INSTANTIATE_EARLY_16BIT(mlp_m1##suffix, (mlp<T, 1, U, W>), MLP_PARAMS, MLP_ARGS) \
     EMBER_INSTANTIATE_EARLY_16BIT(mlp_m2##suffix, (mlp<T, 2, U, W>), MLP_PARAMS, MLP_ARGS) \
-    EMBER_INSTANTIATE_EARLY_16BIT(mlp_m4##suffix, (mlp<T, 4, U, W>), MLP_PARAMS, MLP_ARGS)
+    EMBER_INSTANTIATE_EARLY_16BIT(mlp_m4##suffix, (mlp<T, 4, U, W>), MLP_PARAMS, MLP_ARGS) \
+    EMBER_INSTANTIATE_EARLY_16BIT(mlp_m8##suffix, (mlp<T, 8, U, W>), MLP_PARAMS, MLP_ARGS)
 MLP_ROW_COUNTS(4, 1, )
 MLP_ROW_COUNTS(8, 1, _u8)
 MLP_ROW_COUNTS(8, 2, _u8_w2)

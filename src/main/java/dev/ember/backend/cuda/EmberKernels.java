@@ -769,9 +769,12 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /** The most rows {@link #mlp} takes (mlp.cu's builds). */
-    static final int MLP_MAX_ROWS = 4;
+    static final int MLP_MAX_ROWS = 8;
 
-    /** Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff: 16-bit types, up to four rows. */
+    /**
+     * Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff: 16-bit types, up to eight rows, whose
+     * staged rows fit a block's shared memory.
+     */
     public boolean mlpFits(DType type, int m, int h, int ff) {
         return type != DType.F32 && m <= MLP_MAX_ROWS && gemvSupports(type, m, h) && gemvSupports(type, m, ff)
                 && stagedBytes(type, m, Math.max(h, ff)) <= device.maxSharedMemoryPerBlock();

@@ -34,7 +34,7 @@ class MlpKernelTest {
         Gpu.context();
         assumeTrue(MatrixProducts.MLP_KERNEL, "EMBER_MLP_KERNEL=1 runs the mlp kernel (off until measured)");
         EmberKernels kernels = Gpu.kernels();
-        int[][] shapes = {{1, 256, 768}, {3, 1024, 3072}, {4, 256, 768}, {2, 520, 1000}, {1, 4096, 14336}};
+        int[][] shapes = {{1, 256, 768}, {3, 1024, 3072}, {5, 256, 768}, {8, 128, 384}, {2, 520, 1000}, {1, 4096, 14336}};
         float eps = 1e-5f;
         try (DeviceBuffer barrier = DeviceBuffer.allocate(16)) {
             barrier.fill32Async(0, 4, 0, Gpu.stream());
@@ -80,9 +80,9 @@ class MlpKernelTest {
     void shapesItDoesNotBuildAreRefused() {
         Gpu.context();
         EmberKernels kernels = Gpu.kernels();
-        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 14336), "eight rows: no build");
+        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 14336), "eight rows of 14336: wider than shared memory");
+        assertFalse(kernels.mlpFits(DType.BF16, 16, 256, 768), "sixteen rows: no build");
         assertFalse(kernels.mlpFits(DType.F32, 1, 256, 768), "fp32: no build");
-        assertFalse(kernels.mlpFits(DType.BF16, 4, 4096, 40000), "rows wider than shared memory");
         assertTrue(kernels.mlpFits(DType.BF16, 1, 4096, 14336));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.mlp(Gpu.stream(), DType.BF16,
                 256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 14336, 4, 1, false));
