@@ -56,17 +56,7 @@ class ElementwiseKernelsTest {
         for (int i = 0; i < hidden; i++) {
             weight[i] = (float) (1 + 0.4 * (random.nextDouble() - 0.5));
         }
-        double[] normed = new double[rows * hidden];
-        for (int r = 0; r < rows; r++) {
-            double squares = 0;
-            for (int i = 0; i < hidden; i++) {
-                squares += (double) x[r * hidden + i] * x[r * hidden + i];
-            }
-            double inv = 1 / Math.sqrt(squares / hidden + eps);
-            for (int i = 0; i < hidden; i++) {
-                normed[r * hidden + i] = x[r * hidden + i] * inv * weight[i];
-            }
-        }
+        double[] normed = Gpu.rmsNorm(x, weight, rows, hidden, eps);
         try (DeviceBuffer dx = Gpu.upload(DType.F32, x); DeviceBuffer dw = Gpu.upload(DType.F32, weight);
              DeviceBuffer out = Gpu.poisoned(type, (long) rows * hidden)) {
             Gpu.kernels().rmsNorm(Gpu.stream(), type, dx.address(), dw.address(), out.address(), 0, rows, hidden, eps);

@@ -102,6 +102,22 @@ final class Gpu {
         return out;
     }
 
+    /** The RMSNorm of each of the {@code rows} rows of {@code x} ({@code k} each) times {@code weight}, in float64. */
+    static double[] rmsNorm(float[] x, float[] weight, int rows, int k, double eps) {
+        double[] out = new double[rows * k];
+        for (int r = 0; r < rows; r++) {
+            double squares = 0;
+            for (int j = 0; j < k; j++) {
+                squares += (double) x[r * k + j] * x[r * k + j];
+            }
+            double inv = 1 / Math.sqrt(squares / k + eps);
+            for (int j = 0; j < k; j++) {
+                out[r * k + j] = x[r * k + j] * inv * weight[j];
+            }
+        }
+        return out;
+    }
+
     static DeviceBuffer upload(DType type, float[] values) {
         DeviceBuffer buffer = DeviceBuffer.allocate((long) values.length * type.bytes());
         try (Arena arena = Arena.ofConfined()) {
