@@ -39,15 +39,7 @@ __device__ __forceinline__ void silu_mul_row(const T* __restrict__ gateUp, T* __
         for (int k = 0; k < SILU_VECTORS; k++) {
             const int j = first + k * SILU_THREADS;
             if (j < vectors) {
-                const T* ge = reinterpret_cast<const T*>(&g[k]);
-                const T* ue = reinterpret_cast<const T*>(&u[k]);
-                uint4 packed;
-                T* oe = reinterpret_cast<T*>(&packed);
-#pragma unroll
-                for (int e = 0; e < PER_VECTOR; e++) {
-                    oe[e] = from_float<T>(swiglu(to_float(ge[e]), to_float(ue[e])));
-                }
-                *reinterpret_cast<uint4*>(o + (size_t)j * PER_VECTOR) = packed;
+                *reinterpret_cast<uint4*>(o + (size_t)j * PER_VECTOR) = swiglu16<T>(g[k], u[k]);
             }
         }
         return;

@@ -46,6 +46,19 @@ __device__ __forceinline__ float swiglu(float g, float u) {
     return g / (1.f + expf(-g)) * u;
 }
 
+// swiglu of the 16 / sizeof(T) elements packed in a 16-byte word of gates and one of ups, each rounded once to T and
+// packed in the same order: silu_mul's vectors and the GATE builds' staged rows.
+template <typename T>
+__device__ __forceinline__ uint4 swiglu16(uint4 gate, uint4 up) {
+    const T* g = reinterpret_cast<const T*>(&gate);
+    const T* u = reinterpret_cast<const T*>(&up);
+    uint4 packed;
+    T* o = reinterpret_cast<T*>(&packed);
+#pragma unroll
+    for (int e = 0; e < 16 / (int)sizeof(T); e++) o[e] = from_float<T>(swiglu(to_float(g[e]), to_float(u[e])));
+    return packed;
+}
+
 // Asks the line holding p into L2 (no register is written, nothing waits for it).
 __device__ __forceinline__ void prefetch_l2(const void* p) {
     asm volatile("prefetch.global.L2 [%0];" :: "l"(p));

@@ -142,15 +142,7 @@ __device__ void gate_rows(const T* __restrict__ gateUp, T* rows, int m, int k) {
         }
 #pragma unroll
         for (int i = 0; i < M; i++) {
-            if (i < m) {
-                const T* ge = reinterpret_cast<const T*>(&g[i]);
-                const T* ue = reinterpret_cast<const T*>(&u[i]);
-                uint4 packed;
-                T* oe = reinterpret_cast<T*>(&packed);
-#pragma unroll
-                for (int e = 0; e < VEC; e++) oe[e] = from_float<T>(swiglu(to_float(ge[e]), to_float(ue[e])));
-                *reinterpret_cast<uint4*>(rows + (size_t)i * k + (size_t)j * VEC) = packed;
-            }
+            if (i < m) *reinterpret_cast<uint4*>(rows + (size_t)i * k + (size_t)j * VEC) = swiglu16<T>(g[i], u[i]);
         }
     }
     __syncthreads();
