@@ -545,9 +545,7 @@ public final class EmberKernels implements AutoCloseable {
     private int bulkSlots(DType type, int headDim, int stages) {
         int shared = decodeBulkSharedBytes(type, headDim, stages);
         CudaFunction f = withSharedMemory(typed(decodeBulkEntry(headDim), type), shared);
-        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared,
-                k -> f.blocksPerMultiprocessor(32 * DECODE_WARPS, shared));
-        return Math.max(1, resident) * device.multiprocessors();
+        return Math.max(1, residentBlocks(f, 32 * DECODE_WARPS, shared)) * device.multiprocessors();
     }
 
     /** {@code wanted} stages of bulk-copied tiles at this head dimension, fewer (down to the least) where they would not fit. */
@@ -760,10 +758,9 @@ public final class EmberKernels implements AutoCloseable {
         }
         int shared = stagedBytes(type, m, Math.max(h, ff));
         CudaFunction f = withSharedMemory(typed(mlpKernel(m, inFlight, warps), type), shared);
-        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
         // Every block resident (the barrier needs it), and none past the column groups it is given.
         int groups = narrowGrid ? gemvGroups(h, warps) : Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
-        int blocks = Math.min(groups, Math.max(1, resident - STAGED_SLACK) * device.multiprocessors());
+        int blocks = stagedGrid(f, shared, groups);
         args.begin().pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp).pointer(wDown).pointer(barrier)
                 .i32(m).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);
     }
@@ -806,9 +803,21 @@ public final class EmberKernels implements AutoCloseable {
                               int warps) {
         int shared = stagedBytes(type, m, k);
         CudaFunction f = withSharedMemory(typed(gemvKernel(m, outType, inFlight, warps, input), type), shared);
-        int resident = blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + shared, key -> f.blocksPerMultiprocessor(256, shared));
-        int blocks = Math.min(gemvGroups(n, warps), Math.max(1, resident - STAGED_SLACK) * device.multiprocessors());
-        args.launch(f, blocks, 1, 1, 256, shared, stream);
+        args.launch(f, stagedGrid(f, shared, gemvGroups(n, warps)), 1, 1, 256, shared, stream);
+    }
+
+    /**
+     * The grid of a staged build or the mlp kernel (256 threads a block): as many blocks as the GPU holds at once, less
+     * EMBER_GEMV_SLACK a multiprocessor, and at most {@code groups}.
+     */
+    private int stagedGrid(CudaFunction f, int shared, int groups) {
+        return Math.min(groups, Math.max(1, residentBlocks(f, 256, shared) - STAGED_SLACK) * device.multiprocessors());
+    }
+
+    /** Blocks of {@code threads} threads and {@code shared} bytes of dynamic shared memory a multiprocessor holds (cached). */
+    private int residentBlocks(CudaFunction f, int threads, int shared) {
+        return blocksPerMultiprocessor.computeIfAbsent(f.name() + "/" + threads + "/" + shared,
+                key -> f.blocksPerMultiprocessor(threads, shared));
     }
 
     /**
