@@ -502,7 +502,7 @@ final class CudaModelRunner implements ModelRunner {
             products.choose(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()),
                     layers.mlpAddresses(LayerResidency.Mlp::down), a.x.address(), DType.F32, rows, h, ff, norm);
             if (!config.biases().mlp()) {  // a gate/up bias is added between the two products
-                products.chooseMlp(stream, type, mlp(normedInput, 0, 0), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
+                products.chooseMlp(stream, type, mlp(normedInput, 0, 0, 0), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
                         layers.mlpAddresses(LayerResidency.Mlp::down), mlpBarrier.address(), rows, h, ff, norm);
             }
         }
@@ -513,8 +513,9 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /** A layer's MLP on this runner's step buffers: the residual x normalised by {@code in}, then the two products. */
-    private MatrixProducts.Mlp mlp(MatrixProducts.NormedInput in, long gateUpWeights, long downWeights) {
-        return new MatrixProducts.Mlp(in, gateUpWeights, buffers.gateUp.address(), buffers.gated.address(), downWeights);
+    private MatrixProducts.Mlp mlp(MatrixProducts.NormedInput in, long gateUpWeights, long gateUpBias, long downWeights) {
+        return new MatrixProducts.Mlp(in, gateUpWeights, gateUpBias, buffers.gateUp.address(), buffers.gated.address(),
+                downWeights);
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
@@ -607,15 +608,8 @@ final class CudaModelRunner implements ModelRunner {
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.FFN);
             MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
-            if (m.gateUpBias() == 0) {
-                // norm, gate/up, SiLU-and-multiply, down added into x: the two products, or one launch where it won
-                products.mlp(stream, type, mlp(ffnInput, m.gateUp(), m.down()), mlpBarrier.address(), rows, h, ff);
-            } else {  // the gate/up bias goes between the products
-                products.matmul(stream, type, ffnInput, m.gateUp(), a.gateUp.address(), type, rows, 2 * ff, h);
-                kernels.addBias(stream, type, a.gateUp.address(), m.gateUpBias(), rows, 2 * ff);
-                products.accumulate(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()), m.down(),
-                        a.x.address(), rows, h, ff);
-            }
+            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x: the two products, or one launch where it won
+            products.mlp(stream, type, mlp(ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(), rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }

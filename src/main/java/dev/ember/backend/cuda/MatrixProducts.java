@@ -135,23 +135,24 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * What was measured for an MLP: microseconds of its two products (as chosen for their shapes) and of mlp.cu's kernel
-     * with each build; {@code fused} is the build used in one launch, or null for the two products.
+     * with each build; {@code fused} is the build used in one launch, or null where the two products were faster.
      */
-    record MlpChoice(MlpShape shape, MlpBuild fused, Map<String, Double> micros) {
+    record MlpChoice(MlpShape shape, MlpBuild fused, double twoProducts, Map<MlpBuild, Double> micros) {
         @Override
         public String toString() {
-            StringBuilder s = new StringBuilder(String.format("mlp m=%d h=%d ff=%d %s:", shape.m(), shape.h(), shape.ff(),
-                    shape.type()));
-            micros.forEach((c, us) -> s.append(String.format(" %s %.1f us,", c, us)));
+            StringBuilder s = new StringBuilder(String.format("mlp m=%d h=%d ff=%d %s: two products %.1f us,", shape.m(),
+                    shape.h(), shape.ff(), shape.type(), twoProducts));
+            micros.forEach((b, us) -> s.append(String.format(" %s %.1f us,", b, us)));
             return s.append(" -> ").append(fused == null ? "two products" : fused).toString();
         }
     }
 
     /**
-     * A layer's MLP: the residual (in {@code in}, with the norm before it), the gate/up weights and output, the gate
-     * (its output where silu_mul runs apart) and the down weights; the down product adds into the residual.
+     * A layer's MLP: the residual (in {@code in}, with the norm before it), the gate/up weights, bias (0 for none) and
+     * output, the gate (its output where silu_mul runs apart) and the down weights; the down product adds into the
+     * residual.
      */
-    record Mlp(NormedInput in, long gateUpWeights, long gateUp, long gated, long downWeights) {
+    record Mlp(NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated, long downWeights) {
     }
 
     /**
@@ -351,17 +352,26 @@ final class MatrixProducts implements AutoCloseable {
 
     /**
      * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff): in one launch
-     * of mlp.cu's kernel where that was measured faster for its shape, else as its two products, each as chosen for its
-     * shape. {@code barrier}: the mlp kernel's word (zero before its first use, this runner's alone).
+     * of mlp.cu's kernel where that was measured faster for its shape (and no gate/up bias goes between the products),
+     * else as its two products, each as chosen for its shape. {@code barrier}: the mlp kernel's word (zero before its
+     * first use, this runner's alone).
      */
     void mlp(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
-        MlpChoice c = m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, h, ff)) : null;
+        MlpChoice c = mlp.gateUpBias() == 0 && m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, h, ff)) : null;
         if (c != null && c.fused() != null) {
             launchMlp(stream, type, mlp, c.fused(), barrier, m, h, ff);
         } else {
-            matmul(stream, type, mlp.in(), mlp.gateUpWeights(), mlp.gateUp(), type, m, 2 * ff, h);
-            accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
+            twoProducts(stream, type, mlp, m, h, ff);
         }
+    }
+
+    /** The MLP as its two products, each as chosen for its shape, with the gate/up bias added between them. */
+    private void twoProducts(CudaStream stream, DType type, Mlp mlp, int m, int h, int ff) {
+        matmul(stream, type, mlp.in(), mlp.gateUpWeights(), mlp.gateUp(), type, m, 2 * ff, h);
+        if (mlp.gateUpBias() != 0) {
+            kernels.addBias(stream, type, mlp.gateUp(), mlp.gateUpBias(), m, 2 * ff);
+        }
+        accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
     }
 
     /**
@@ -385,16 +395,16 @@ final class MatrixProducts implements AutoCloseable {
                               long barrier, Runnable precede) {
         DType type = shape.type();
         int m = shape.m(), h = shape.h(), ff = shape.ff();
-        IntFunction<Mlp> layer = i -> new Mlp(mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUp(), mlp.gated(),
-                downWeights[i % downWeights.length]);
-        Map<String, Double> best = new LinkedHashMap<>();
+        IntFunction<Mlp> layer = i -> new Mlp(mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUpBias(), mlp.gateUp(),
+                mlp.gated(), downWeights[i % downWeights.length]);
+        double twoProducts = Double.MAX_VALUE;
+        Map<MlpBuild, Double> best = new LinkedHashMap<>();
         List<MlpBuild> builds = MlpBuild.all();
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up
-                // Not yet chosen for this shape, so mlp() queues the two products, each as chosen for its own shape.
-                double apart = micros(stream, start, end, precede, i -> mlp(stream, type, layer.apply(i), barrier, m, h, ff));
+                double apart = micros(stream, start, end, precede, i -> twoProducts(stream, type, layer.apply(i), m, h, ff));
                 if (round > 0) {
-                    best.merge("two products", apart, Math::min);
+                    twoProducts = Math.min(twoProducts, apart);
                 }
                 for (MlpBuild build : List.copyOf(builds)) {
                     double fused;
@@ -403,18 +413,19 @@ final class MatrixProducts implements AutoCloseable {
                     } catch (CudaException e) {
                         stream.synchronize();
                         builds.remove(build);
+                        best.remove(build);
                         System.err.println("[ember] " + build + " left out of the choice: " + e.getMessage());
                         continue;
                     }
                     if (round > 0) {
-                        best.merge(build.toString(), fused, Math::min);
+                        best.merge(build, fused, Math::min);
                     }
                 }
             }
         }
-        String fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
-        MlpBuild fused = builds.stream().filter(b -> b.toString().equals(fastest)).findFirst().orElse(null);
-        return new MlpChoice(shape, fused, best);
+        Map.Entry<MlpBuild, Double> fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElse(null);
+        MlpBuild fused = fastest != null && fastest.getValue() < twoProducts ? fastest.getKey() : null;
+        return new MlpChoice(shape, fused, twoProducts, best);
     }
 
     private void launchMlp(CudaStream stream, DType type, Mlp mlp, MlpBuild build, long barrier, int m, int h, int ff) {
