@@ -73,13 +73,27 @@ __device__ __forceinline__ uint4 load_x(const void* p) {
     }
 }
 
+// The j-th four floats of a residual row: a plain load, or through L2 alone where other blocks of the same kernel may
+// have written them (COHERENT).
+template <bool COHERENT>
+__device__ __forceinline__ float4 load_residual(const float* row, int j) {
+    const float4* p = reinterpret_cast<const float4*>(row) + j;
+    if constexpr (COHERENT) {
+        return __ldcg(p);
+    } else {
+        return *p;
+    }
+}
+
 // The NORM builds' prologue: rows[i] = rmsnorm(residual[i]) * weight for the m rows, into the block's shared memory,
 // rounded once to T, in rmsnorm's arithmetic and (for 256 threads and hidden = 4096) its order of summation:
 // per thread over vectors threadIdx.x + j * 256, then across the warp and across the warps as block_sum adds. All M
 // rows go through each pass together (rows past m re-read row m - 1, their sums unused), so the block's reductions
 // cost one pair of barriers for all rows, not a pair a row. Moves m*k*4 bytes of residual (twice) and k*4 of weight
 // from L2 per block, which is why NORM builds keep their blocks resident and loop over columns.
-template <typename T, int M>
+// COHERENT: the residual may have been written by this kernel's other blocks (mlp's output projection), so it is read
+// through L2 (ld.global.cg), where a line this multiprocessor cached earlier cannot be stale.
+template <typename T, int M, bool COHERENT>
 __device__ void normalise_rows(const float* __restrict__ residual, const float* __restrict__ weight, float eps, T* rows,
                                int m, int k) {
     __shared__ float scratch[M][32];
@@ -91,7 +105,7 @@ __device__ void normalise_rows(const float* __restrict__ residual, const float* 
     for (int j = threadIdx.x; j < vectors; j += blockDim.x) {
 #pragma unroll
         for (int i = 0; i < M; i++) {
-            const float4 v = reinterpret_cast<const float4*>(residual + (size_t)row_of<M>(i, m) * k)[j];
+            const float4 v = load_residual<COHERENT>(residual + (size_t)row_of<M>(i, m) * k, j);
             sums[i] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
         }
     }
@@ -108,7 +122,7 @@ __device__ void normalise_rows(const float* __restrict__ residual, const float* 
         const float4 w = wv[j];
         float4 v[M];  // every row's load before the first store (a load behind each row's test would wait for the last)
 #pragma unroll
-        for (int i = 0; i < M; i++) v[i] = reinterpret_cast<const float4*>(residual + (size_t)row_of<M>(i, m) * k)[j];
+        for (int i = 0; i < M; i++) v[i] = load_residual<COHERENT>(residual + (size_t)row_of<M>(i, m) * k, j);
 #pragma unroll
         for (int i = 0; i < M; i++) {
             if (i < m) {
@@ -149,7 +163,9 @@ __device__ void gate_rows(const T* __restrict__ gateUp, T* rows, int m, int k) {
 }
 
 // One group of a block's columns (8 / WARPS of them): each warp's part of its column's sum, and the column's output.
-template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, Input IN>
+// LOOPS: the block goes on to another group after this one (staged_columns), so with several warps a column it waits
+// for every warp's part to be read before the next group's parts overwrite them.
+template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, Input IN, bool LOOPS>
 __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __restrict__ w, O* __restrict__ out, int m,
                                            int n, int k, int accumulate, int group, int begin, int end) {
     constexpr int VEC = 16 / sizeof(T);
@@ -228,7 +244,7 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
 #pragma unroll
             for (int p = 1; p < WARPS; p++) acc[i] += parts[warpInBlock - part + p][i];
         }
-        if constexpr (SHARED) __syncthreads();  // the block's next group overwrites parts
+        if constexpr (LOOPS) __syncthreads();  // the block's next group overwrites parts
     }
     if (part == 0 && valid && lane == 0) {
 #pragma unroll
@@ -277,13 +293,14 @@ __device__ __forceinline__ void prefetch_first_weights(const T* __restrict__ w, 
     }
 }
 
-// A staged build's columns: the block's groups, gridDim.x apart, each against x, the rows staged in shared memory.
+// A staged build's columns: the block's groups, gridDim.x apart, each against x, the rows staged in shared memory (or,
+// for Input::ROWS, read from global memory: mlp's output projection).
 template <typename T, typename O, int M, int GEMV_UNROLL, int WARPS, Input IN>
 __device__ __forceinline__ void staged_columns(const T* x, const T* __restrict__ w, O* __restrict__ out, int m, int n,
                                                int k, int accumulate, WarpRun run) {
     const int groups = (n + 8 / WARPS - 1) / (8 / WARPS);
     for (int group = blockIdx.x; group < groups; group += gridDim.x) {
-        gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN>(x, w, out, m, n, k, accumulate, group, run.begin, run.end);
+        gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN, true>(x, w, out, m, n, k, accumulate, group, run.begin, run.end);
     }
 }
 
@@ -310,12 +327,12 @@ __device__ void gemv(const void* __restrict__ xin, const float* __restrict__ nor
     wait_for_previous_grid();
     if constexpr (IN == Input::ROWS) {
         const T* x = reinterpret_cast<const T*>(xin);
-        gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN>(x, w, out, m, n, k, accumulate, blockIdx.x, run.begin, run.end);
+        gemv_group<T, O, M, GEMV_UNROLL, WARPS, IN, false>(x, w, out, m, n, k, accumulate, blockIdx.x, run.begin, run.end);
     } else {
         extern __shared__ uint4 staged[];
         const T* x = reinterpret_cast<const T*>(staged);
         if constexpr (IN == Input::NORM) {
-            normalise_rows<T, M>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(staged), m, k);
+            normalise_rows<T, M, false>(reinterpret_cast<const float*>(xin), normWeight, eps, reinterpret_cast<T*>(staged), m, k);
         } else {
             gate_rows<T, M, false>(reinterpret_cast<const T*>(xin), reinterpret_cast<T*>(staged), m, k);
         }

@@ -1,7 +1,8 @@
-// A layer's MLP at a few rows in one launch: the matrix-vector kernel's NORM and GATE builds (gemv.cuh) with a
-// grid-wide barrier between them. Built for the 16-bit storage types at up to eight rows (a small decode batch, or a
-// speculative verification of a few tokens), where the MLP is a stream of its weights; the runner times it against
-// the two products per shape (MatrixProducts).
+// A layer's MLP at a few rows in one launch, optionally with its attention's output projection before it: the
+// matrix-vector kernel's plain, NORM and GATE builds (gemv.cuh) with a grid-wide barrier between them. Built for the
+// 16-bit storage types at up to eight rows (a small decode batch, or a speculative verification of a few tokens), where
+// the layer's second half is a stream of its weights; the runner times it against the separate products per shape
+// (MatrixProducts).
 #include "gemv.cuh"
 
 namespace ember {
@@ -29,28 +30,42 @@ __device__ __forceinline__ void grid_barrier(unsigned int* count) {
     __syncthreads();
 }
 
-// A layer's MLP at a few rows in one launch, every block resident:
+// A layer's MLP at a few rows in one launch, every block resident, optionally after its attention's output projection:
+//   x += attention · wOᵀ where wO is given (the plain build's columns, on the same column groups as down's), then a
+//   grid-wide barrier: every column of x written and visible;
 //   gateUp = rmsnorm(x) * normWeight · wGateUpᵀ, rounded to T (the NORM build's prologue and columns);
 //   a grid-wide barrier: every gate/up row written and visible;
 //   x += (silu(gate) * up) · wDownᵀ (the GATE build's prologue, reading gateUp through L2, and columns).
-// The bits are those of the two builds launched one after the other (the same functions in the same order). Bytes: both
-// products' weights (3*h*ff*sizeof(T)), x read and added to, gateUp written once and read back by every block from L2;
-// 6*m*h*ff FLOPs. What it spares is the boundary between two grids: each block asks for its first down weights before
-// it waits at the barrier, so the stream of weights need not drain and restart between the products.
-// Shared memory: m * max(h, ff) * sizeof(T), the normalised rows and then the gated ones.
+// The bits are those of the builds launched one after the other (the same functions in the same order). Bytes: the
+// products' weights ((qDim*h + 3*h*ff)*sizeof(T)), x read and added to, gateUp written once and read back by every
+// block from L2; 2*m*(qDim*h + 3*h*ff) FLOPs. What it spares is the boundary between grids: each block asks for its
+// next product's first weights before it waits at a barrier, so the stream of weights need not drain and restart.
+// Shared memory: m * max(h, ff) * sizeof(T), the normalised rows and then the gated ones (the projection reads its
+// rows from global memory).
 template <typename T, int M, int GEMV_UNROLL, int WARPS>
-__device__ void mlp(float* x, const float* __restrict__ normWeight, float eps, const T* __restrict__ wGateUp,
-                    T* gateUp, const T* __restrict__ wDown, unsigned int* barrier, int m, int h, int ff) {
+__device__ void mlp(const T* __restrict__ attention, const T* __restrict__ wO, float* x, const float* __restrict__ normWeight,
+                    float eps, const T* __restrict__ wGateUp, T* gateUp, const T* __restrict__ wDown, unsigned int* barrier,
+                    int m, int qDim, int h, int ff) {
     extern __shared__ uint4 staged[];
     T* rows = reinterpret_cast<T*>(staged);
     constexpr int COLUMNS = 8 / WARPS;
     const WarpRun up = warp_run<T, WARPS>(h), down = warp_run<T, WARPS>(ff);
-    // A block past a product's column groups stages nothing for it (the test is the same for the whole block).
+    // A block past a product's column groups stages nothing for it (the test is the same for the whole block). The
+    // output projection and down have the same h columns, so a block adds to the same columns of x in both.
     const bool upGroups = blockIdx.x * COLUMNS < 2 * ff, downGroups = blockIdx.x * COLUMNS < h;
-    prefetch_first_weights<T, GEMV_UNROLL, WARPS>(wGateUp, 2 * ff, h, blockIdx.x, up);
-    wait_for_previous_grid();
+    if (wO != nullptr) {
+        const WarpRun o = warp_run<T, WARPS>(qDim);
+        prefetch_first_weights<T, GEMV_UNROLL, WARPS>(wO, h, qDim, blockIdx.x, o);
+        wait_for_previous_grid();
+        if (downGroups) staged_columns<T, float, M, GEMV_UNROLL, WARPS, Input::ROWS>(attention, wO, x, m, h, qDim, 1, o);
+        prefetch_first_weights<T, GEMV_UNROLL, WARPS>(wGateUp, 2 * ff, h, blockIdx.x, up);
+        grid_barrier(barrier);
+    } else {
+        prefetch_first_weights<T, GEMV_UNROLL, WARPS>(wGateUp, 2 * ff, h, blockIdx.x, up);
+        wait_for_previous_grid();
+    }
     if (upGroups) {
-        normalise_rows<T, M>(x, normWeight, eps, rows, m, h);
+        normalise_rows<T, M, true>(x, normWeight, eps, rows, m, h);
         staged_columns<T, T, M, GEMV_UNROLL, WARPS, Input::NORM>(rows, wGateUp, gateUp, m, 2 * ff, h, 0, up);
     }
     prefetch_first_weights<T, GEMV_UNROLL, WARPS>(wDown, h, ff, blockIdx.x, down);
@@ -64,10 +79,11 @@ __device__ void mlp(float* x, const float* __restrict__ normWeight, float eps, c
 }  // namespace ember
 
 // mlp_mM: M rows at most (the runtime m may be fewer); _u8 / _u16: eight / sixteen slices in flight per lane; _wN: N
-// warps a column, in both products. 256 threads (8 warps) per block; launched cooperatively (EmberKernels.mlp).
-#define MLP_PARAMS (float* x, const float* __restrict__ norm, float eps, const T* __restrict__ wGateUp, T* gateUp, \
-                    const T* __restrict__ wDown, unsigned int* barrier, int m, int h, int ff)
-#define MLP_ARGS (x, norm, eps, wGateUp, gateUp, wDown, barrier, m, h, ff)
+// warps a column, in every product. 256 threads (8 warps) per block; launched cooperatively (EmberKernels.mlp).
+#define MLP_PARAMS (const T* __restrict__ attention, const T* __restrict__ wO, float* x, const float* __restrict__ norm,   \
+                    float eps, const T* __restrict__ wGateUp, T* gateUp, const T* __restrict__ wDown, unsigned int* barrier, \
+                    int m, int qDim, int h, int ff)
+#define MLP_ARGS (attention, wO, x, norm, eps, wGateUp, gateUp, wDown, barrier, m, qDim, h, ff)
 #define MLP_ROW_COUNTS(U, W, suffix)                                                          \
     EMBER_INSTANTIATE_EARLY_16BIT(mlp_m1##suffix, (mlp<T, 1, U, W>), MLP_PARAMS, MLP_ARGS) \
     EMBER_INSTANTIATE_EARLY_16BIT(mlp_m2##suffix, (mlp<T, 2, U, W>), MLP_PARAMS, MLP_ARGS) \

@@ -297,20 +297,29 @@ final class CudaKernelSuite implements KernelSuite {
         /**
          * The layer's MLP in one launch (mlp.cu) with each matrix-vector build, where it takes the shape: gate/up after
          * the norm, a grid-wide barrier, down after the gate, adding into a residual, as the runner may queue it (with
-         * EMBER_MLP_KERNEL=1, as the runner).
+         * EMBER_MLP_KERNEL=1, as the runner); and the same launch with the attention's output projection before it
+         * ({@code o+mlp}), which the rows {@code matmul_o} and {@code mlp} together compare with.
          */
         void mlp(String phase, float eps, int m) {
             if (!MatrixProducts.MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)) {
                 return;
             }
             String dims = "m=" + m + " h=" + h + " ff=" + ff;
+            boolean projects = EmberKernels.gemvSupports(type, m, qd);
             for (MatrixProducts.MlpBuild build : MatrixProducts.MlpBuild.all()) {
                 MatrixProducts.Implementation i = build.implementation();
                 String label = gemvLabel("mlp", i) + (build.narrowGrid() ? ", down's grid" : "");
                 launch(new Case("mlp", label, phase, dims, m, mlpBytes(m, h, ff, t), 6.0 * m * h * ff), () ->
-                        kernels.mlp(stream, type, residual.address(), normWeight.address(), eps, wGateUp.address(),
+                        kernels.mlp(stream, type, 0, 0, 0, residual.address(), normWeight.address(), eps, wGateUp.address(),
                                 gateUp.address(), wDown.address(), mlpBarrier.address(), m, h, ff, i.inFlight, i.warps,
                                 build.narrowGrid()));
+                if (projects) {
+                    long bytes = matmulBytes(m, h, qd, t, F) + (long) m * h * F + mlpBytes(m, h, ff, t);
+                    launch(new Case("o+mlp", label, phase, dims + " q_dim=" + qd, m, bytes, 2.0 * m * h * (qd + 3.0 * ff)), () ->
+                            kernels.mlp(stream, type, attention.address(), wO.address(), qd, residual.address(),
+                                    normWeight.address(), eps, wGateUp.address(), gateUp.address(), wDown.address(),
+                                    mlpBarrier.address(), m, h, ff, i.inFlight, i.warps, build.narrowGrid()));
+                }
             }
         }
 

@@ -502,8 +502,14 @@ final class CudaModelRunner implements ModelRunner {
             products.choose(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()),
                     layers.mlpAddresses(LayerResidency.Mlp::down), a.x.address(), DType.F32, rows, h, ff, norm);
             if (!config.biases().mlp()) {  // a gate/up bias is added between the two products
-                products.chooseMlp(stream, type, mlp(normedInput, 0, 0, 0), layers.mlpAddresses(LayerResidency.Mlp::gateUp),
-                        layers.mlpAddresses(LayerResidency.Mlp::down), mlpBarrier.address(), rows, h, ff, norm);
+                long[] gateUp = layers.mlpAddresses(LayerResidency.Mlp::gateUp), down = layers.mlpAddresses(LayerResidency.Mlp::down);
+                products.chooseMlp(stream, type, mlp(null, normedInput, 0, 0, 0), null, gateUp, down, mlpBarrier.address(), rows,
+                        h, ff, norm);
+                if (projectionsMayJoinTheMlp()) {
+                    products.chooseMlp(stream, type, mlp(new MatrixProducts.Projection(a.attention.address(), 0, qd), normedInput, 0,
+                            0, 0), layers.attentionAddresses(LayerResidency.Attention::o), gateUp, down, mlpBarrier.address(), rows,
+                            h, ff, norm);
+                }
             }
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
@@ -512,10 +518,23 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
-    /** A layer's MLP on this runner's step buffers: the residual x normalised by {@code in}, then the two products. */
-    private MatrixProducts.Mlp mlp(MatrixProducts.NormedInput in, long gateUpWeights, long gateUpBias, long downWeights) {
-        return new MatrixProducts.Mlp(in, gateUpWeights, gateUpBias, buffers.gateUp.address(), buffers.gated.address(),
+    /**
+     * A layer's MLP on this runner's step buffers: the output projection {@code o} first (null where it was added apart),
+     * the residual x normalised by {@code in}, then the two products.
+     */
+    private MatrixProducts.Mlp mlp(MatrixProducts.Projection o, MatrixProducts.NormedInput in, long gateUpWeights, long gateUpBias,
+                                   long downWeights) {
+        return new MatrixProducts.Mlp(o, in, gateUpWeights, gateUpBias, buffers.gateUp.address(), buffers.gated.address(),
                 downWeights);
+    }
+
+    /**
+     * Whether a layer's output projection may run inside its MLP's launch (where MatrixProducts timed that faster): not
+     * with a bias to add between them, nor with streamed weights (the attention half's slot is released after the
+     * projection, before the MLP), nor under the stage clock (which times the projection with the attention).
+     */
+    private boolean projectionsMayJoinTheMlp() {
+        return !config.biases().output() && !config.biases().mlp() && !layers.streams() && stages == StageClock.OFF;
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
@@ -600,16 +619,22 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            products.accumulate(stream, type, a.attention.address(), w.o(), a.x.address(), rows, h, qd);
-            if (w.oBias() != 0) {
-                kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
+            // The output projection adds into x here, or as the first phase of the MLP's launch where that won.
+            MatrixProducts.Projection o = new MatrixProducts.Projection(a.attention.address(), w.o(), qd);
+            boolean oInMlp = projectionsMayJoinTheMlp() && products.projectsInMlp(type, rows, qd, h, ff);
+            if (!oInMlp) {
+                products.accumulate(stream, type, o.attention(), o.weights(), a.x.address(), rows, h, qd);
+                if (w.oBias() != 0) {
+                    kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
+                }
             }
-            layers.attentionDone(l);
+            layers.attentionDone(l);  // resident weights (nothing to release) where the projection is still to run
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.FFN);
             MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
-            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x: the two products, or one launch where it won
-            products.mlp(stream, type, mlp(ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(), rows, h, ff);
+            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x: the products apart, or one launch where it won
+            products.mlp(stream, type, mlp(oInMlp ? o : null, ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(),
+                    rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }

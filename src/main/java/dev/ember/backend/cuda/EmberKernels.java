@@ -739,18 +739,25 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * A layer's MLP at m rows in one cooperative launch (gemv.cu's mlp): {@code gateUp = rmsnorm(x) · wGateUpᵀ} rounded to
+     * A layer's MLP at m rows in one cooperative launch (mlp.cu): {@code gateUp = rmsnorm(x) · wGateUpᵀ} rounded to
      * {@code type} (the NORM build), a grid-wide barrier on the word at {@code barrier} (4 bytes, zero before its first
      * use, used by nothing else), then {@code x += (silu(gate) * up) · wDownᵀ} (the GATE build), with {@code inFlight}
      * slices and {@code warps} warps a column in both; the bits of {@link #gemvNormed} and {@link #gemvGated} launched
-     * one after the other with that build. The grid is as many blocks as the GPU holds, at most one a column group of the
-     * larger product, or with {@code narrowGrid} of the down product's, so that every block has down columns and the
-     * gate/up groups go to fewer, fuller blocks. Takes the shapes {@link #mlpFits} allows.
+     * one after the other with that build. Where {@code wO} is not 0 the attention's output projection comes first,
+     * {@code x += attention · wOᵀ} ({@code attention}: m rows of {@code qDim}, the plain build's bits, as {@link #gemv}
+     * accumulating), and a barrier before the norm. The grid is as many blocks as the GPU holds, at most one a column
+     * group of the largest product, or with {@code narrowGrid} of the down product's, so that every block has down (and
+     * output projection) columns and the gate/up groups go to fewer, fuller blocks. Takes the shapes {@link #mlpFits}
+     * allows.
      */
-    public void mlp(CudaStream stream, DType type, long x, long normWeight, float eps, long wGateUp, long gateUp, long wDown,
-                    long barrier, int m, int h, int ff, int inFlight, int warps, boolean narrowGrid) {
+    public void mlp(CudaStream stream, DType type, long attention, long wO, int qDim, long x, long normWeight, float eps,
+                    long wGateUp, long gateUp, long wDown, long barrier, int m, int h, int ff, int inFlight, int warps,
+                    boolean narrowGrid) {
         checkGemv(type, m, h, type, x | normWeight | wGateUp | gateUp, false);
         checkGemv(type, m, ff, DType.F32, wDown, true);
+        if (wO != 0) {
+            checkGemv(type, m, qDim, DType.F32, attention | wO, true);
+        }
         if (!mlpFits(type, m, h, ff)) {
             throw new IllegalArgumentException("mlp takes 16-bit types at up to " + MLP_MAX_ROWS + " rows whose staged rows fit "
                     + device.name() + "'s " + device.maxSharedMemoryPerBlock() + " bytes of shared memory, not " + type + " m=" + m
@@ -761,8 +768,8 @@ public final class EmberKernels implements AutoCloseable {
         // Every block resident (the barrier needs it), and none past the column groups it is given.
         int groups = narrowGrid ? gemvGroups(h, warps) : Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
         int blocks = stagedGrid(f, shared, groups);
-        args.begin().pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp).pointer(wDown).pointer(barrier)
-                .i32(m).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);
+        args.begin().pointer(attention).pointer(wO).pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp)
+                .pointer(wDown).pointer(barrier).i32(m).i32(qDim).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);
     }
 
     /** The most rows {@link #mlp} takes (mlp.cu's builds). */

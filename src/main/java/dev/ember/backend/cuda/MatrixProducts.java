@@ -108,8 +108,11 @@ final class MatrixProducts implements AutoCloseable {
     private record Measured(int device, boolean dependentLaunch, Shape shape) {
     }
 
-    /** A layer's MLP at m rows: hidden size h, intermediate size ff. */
-    record MlpShape(DType type, int m, int h, int ff) {
+    /**
+     * A layer's MLP at m rows: hidden size h, intermediate size ff; {@code qDim}, the depth of the attention's output
+     * projection queued with it, or 0 for the MLP alone.
+     */
+    record MlpShape(DType type, int m, int qDim, int h, int ff) {
     }
 
     private record MeasuredMlp(int device, boolean dependentLaunch, MlpShape shape) {
@@ -134,25 +137,32 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * What was measured for an MLP: microseconds of its two products (as chosen for their shapes) and of mlp.cu's kernel
-     * with each build; {@code fused} is the build used in one launch, or null where the two products were faster.
+     * What was measured for an MLP (and the output projection before it, where its shape has one): microseconds of its
+     * products apart (each as chosen for its shape, the MLP as chosen without the projection) and of mlp.cu's kernel with
+     * each build; {@code fused} is the build used in one launch, or null where the products apart were faster.
      */
-    record MlpChoice(MlpShape shape, MlpBuild fused, double twoProducts, Map<MlpBuild, Double> micros) {
+    record MlpChoice(MlpShape shape, MlpBuild fused, double apart, Map<MlpBuild, Double> micros) {
         @Override
         public String toString() {
-            StringBuilder s = new StringBuilder(String.format("mlp m=%d h=%d ff=%d %s: two products %.1f us,", shape.m(),
-                    shape.h(), shape.ff(), shape.type(), twoProducts));
+            String what = shape.qDim() > 0 ? "o+mlp" : "mlp";
+            StringBuilder s = new StringBuilder(String.format("%s m=%d%s h=%d ff=%d %s: apart %.1f us,", what, shape.m(),
+                    shape.qDim() > 0 ? " q_dim=" + shape.qDim() : "", shape.h(), shape.ff(), shape.type(), apart));
             micros.forEach((b, us) -> s.append(String.format(" %s %.1f us,", b, us)));
-            return s.append(" -> ").append(fused == null ? "two products" : fused).toString();
+            return s.append(" -> ").append(fused == null ? "apart" : fused).toString();
         }
     }
 
     /**
-     * A layer's MLP: the residual (in {@code in}, with the norm before it), the gate/up weights, bias (0 for none) and
-     * output, the gate (its output where silu_mul runs apart) and the down weights; the down product adds into the
-     * residual.
+     * A layer's MLP: the attention's output projection to add into the residual first, or null where the caller has
+     * added it; the residual (in {@code in}, with the norm before it), the gate/up weights, bias (0 for none) and output,
+     * the gate (its output where silu_mul runs apart) and the down weights; the down product adds into the residual.
      */
-    record Mlp(NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated, long downWeights) {
+    record Mlp(Projection projection, NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated,
+               long downWeights) {
+    }
+
+    /** An attention's output projection without a bias: m rows of {@code qDim} at {@code attention}, and its weights. */
+    record Projection(long attention, long weights, int qDim) {
     }
 
     /**
@@ -351,18 +361,51 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff): in one launch
-     * of mlp.cu's kernel where that was measured faster for its shape (and no gate/up bias goes between the products),
-     * else as its two products, each as chosen for its shape. {@code barrier}: the mlp kernel's word (zero before its
-     * first use, this runner's alone).
+     * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff), and the
+     * output projection before it where {@code mlp} has one: in one launch of mlp.cu's kernel where that was measured
+     * faster for its shape (and no gate/up bias goes between the products), else as its products, each as chosen for its
+     * shape. {@code barrier}: the mlp kernel's word (zero before its first use, this runner's alone).
      */
     void mlp(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
-        MlpChoice c = mlp.gateUpBias() == 0 && m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, h, ff)) : null;
-        if (c != null && c.fused() != null) {
-            launchMlp(stream, type, mlp, c.fused(), barrier, m, h, ff);
+        MlpBuild fused = fusedBuild(type, mlp, m, h, ff);
+        if (fused != null) {
+            launchMlp(stream, type, mlp, fused, barrier, m, h, ff);
         } else {
-            twoProducts(stream, type, mlp, m, h, ff);
+            apart(stream, type, mlp, barrier, m, h, ff);
         }
+    }
+
+    /** The build chosen to run {@code mlp} in one launch, or null where its products run apart (or it was not timed). */
+    private MlpBuild fusedBuild(DType type, Mlp mlp, int m, int h, int ff) {
+        if (mlp.gateUpBias() != 0 || m > EmberKernels.GEMV_MAX_ROWS) {
+            return null;
+        }
+        MlpChoice c = mlpChoices.get(new MlpShape(type, m, mlp.projection() == null ? 0 : mlp.projection().qDim(), h, ff));
+        return c == null ? null : c.fused();
+    }
+
+    /** Whether an output projection of depth qDim before this MLP shape was measured faster inside the MLP's launch. */
+    boolean projectsInMlp(DType type, int m, int qDim, int h, int ff) {
+        MlpChoice c = m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, qDim, h, ff)) : null;
+        return c != null && c.fused() != null;
+    }
+
+    /**
+     * The MLP with its products apart: the output projection (where there is one) as chosen for its shape, then the MLP
+     * as chosen without it (one launch, or the two products).
+     */
+    private void apart(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
+        Projection o = mlp.projection();
+        if (o == null) {
+            twoProducts(stream, type, mlp, m, h, ff);
+            return;
+        }
+        accumulate(stream, type, o.attention(), o.weights(), mlp.in().residual(), m, h, o.qDim());
+        this.mlp(stream, type, withoutProjection(mlp), barrier, m, h, ff);
+    }
+
+    private static Mlp withoutProjection(Mlp mlp) {
+        return new Mlp(null, mlp.in(), mlp.gateUpWeights(), mlp.gateUpBias(), mlp.gateUp(), mlp.gated(), mlp.downWeights());
     }
 
     /** The MLP as its two products, each as chosen for its shape, with the gate/up bias added between them. */
@@ -375,36 +418,38 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * Decides a small MLP shape, once its two products' shapes are decided ({@link #choose}), by timing them against
-     * mlp.cu's kernel with each matrix-vector build and both grids, each after {@code precede}, with the layers' weights rotating through
-     * {@code gateUpWeights} and {@code downWeights} (index by index). The buffers in {@code mlp} are scratch. A build the
-     * GPU refuses to launch (a cooperative grid too large, say) is left out.
+     * Decides a small MLP shape, once its products' shapes are decided ({@link #choose}; with an output projection in
+     * {@code mlp}, the MLP's own shape first), by timing them apart against mlp.cu's kernel with each matrix-vector build
+     * and both grids, each after {@code precede}, with the layers' weights rotating through {@code projectionWeights}
+     * (where {@code mlp} has a projection), {@code gateUpWeights} and {@code downWeights} (index by index). The buffers in
+     * {@code mlp} are scratch. A build the GPU refuses to launch (a cooperative grid too large, say) is left out.
      */
-    void chooseMlp(CudaStream stream, DType type, Mlp mlp, long[] gateUpWeights, long[] downWeights, long barrier, int m,
-                   int h, int ff, Runnable precede) {
-        MlpShape shape = new MlpShape(type, m, h, ff);
-        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)) {
+    void chooseMlp(CudaStream stream, DType type, Mlp mlp, long[] projectionWeights, long[] gateUpWeights, long[] downWeights,
+                   long barrier, int m, int h, int ff, Runnable precede) {
+        Projection o = mlp.projection();
+        MlpShape shape = new MlpShape(type, m, o == null ? 0 : o.qDim(), h, ff);
+        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)
+                || (o != null && !EmberKernels.gemvSupports(type, m, o.qDim()))) {
             return;
         }
+        IntFunction<Mlp> layer = i -> new Mlp(o == null ? null : new Projection(o.attention(), projectionWeights[i % projectionWeights.length],
+                o.qDim()), mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUpBias(), mlp.gateUp(), mlp.gated(),
+                downWeights[i % downWeights.length]);
         MeasuredMlp where = new MeasuredMlp(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
-        mlpChoices.put(shape, MEASURED_MLP.computeIfAbsent(where,
-                key -> timeMlp(stream, shape, mlp, gateUpWeights, downWeights, barrier, precede)));
+        mlpChoices.put(shape, MEASURED_MLP.computeIfAbsent(where, key -> timeMlp(stream, shape, layer, barrier, precede)));
     }
 
-    private MlpChoice timeMlp(CudaStream stream, MlpShape shape, Mlp mlp, long[] gateUpWeights, long[] downWeights,
-                              long barrier, Runnable precede) {
+    private MlpChoice timeMlp(CudaStream stream, MlpShape shape, IntFunction<Mlp> layer, long barrier, Runnable precede) {
         DType type = shape.type();
         int m = shape.m(), h = shape.h(), ff = shape.ff();
-        IntFunction<Mlp> layer = i -> new Mlp(mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUpBias(), mlp.gateUp(),
-                mlp.gated(), downWeights[i % downWeights.length]);
-        double twoProducts = Double.MAX_VALUE;
+        double apart = Double.MAX_VALUE;
         Map<MlpBuild, Double> best = new LinkedHashMap<>();
         List<MlpBuild> builds = MlpBuild.all();
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
             for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up
-                double apart = micros(stream, start, end, precede, i -> twoProducts(stream, type, layer.apply(i), m, h, ff));
+                double separate = micros(stream, start, end, precede, i -> apart(stream, type, layer.apply(i), barrier, m, h, ff));
                 if (round > 0) {
-                    twoProducts = Math.min(twoProducts, apart);
+                    apart = Math.min(apart, separate);
                 }
                 for (MlpBuild build : List.copyOf(builds)) {
                     double fused;
@@ -424,14 +469,16 @@ final class MatrixProducts implements AutoCloseable {
             }
         }
         Map.Entry<MlpBuild, Double> fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElse(null);
-        MlpBuild fused = fastest != null && fastest.getValue() < twoProducts ? fastest.getKey() : null;
-        return new MlpChoice(shape, fused, twoProducts, best);
+        MlpBuild fused = fastest != null && fastest.getValue() < apart ? fastest.getKey() : null;
+        return new MlpChoice(shape, fused, apart, best);
     }
 
     private void launchMlp(CudaStream stream, DType type, Mlp mlp, MlpBuild build, long barrier, int m, int h, int ff) {
         NormedInput in = mlp.in();
-        kernels.mlp(stream, type, in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(),
-                barrier, m, h, ff, build.implementation().inFlight, build.implementation().warps, build.narrowGrid());
+        Projection o = mlp.projection();
+        kernels.mlp(stream, type, o == null ? 0 : o.attention(), o == null ? 0 : o.weights(), o == null ? 0 : o.qDim(),
+                in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(), barrier, m, h, ff,
+                build.implementation().inFlight, build.implementation().warps, build.narrowGrid());
     }
 
     /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */
