@@ -529,12 +529,14 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
-     * Whether a layer's output projection may run inside its MLP's launch (where MatrixProducts timed that faster): not
-     * with a bias to add between them, nor with streamed weights (the attention half's slot is released after the
-     * projection, before the MLP), nor under the stage clock (which times the projection with the attention).
+     * Whether a layer's output projection goes with its MLP (MatrixProducts.mlp queues it apart, or inside the MLP's
+     * launch where that was timed faster): only with the mlp kernel on (EMBER_MLP_KERNEL), and not with a bias to add
+     * between them, nor with streamed weights (the attention half's slot is released after the projection, before the
+     * MLP), nor under the stage clock (which times the projection with the attention).
      */
     private boolean projectionsMayJoinTheMlp() {
-        return !config.biases().output() && !config.biases().mlp() && !layers.streams() && stages == StageClock.OFF;
+        return MatrixProducts.MLP_KERNEL && !config.biases().output() && !config.biases().mlp() && !layers.streams()
+                && stages == StageClock.OFF;
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
@@ -619,21 +621,22 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            // The output projection adds into x here, or as the first phase of the MLP's launch where that won.
+            // The output projection adds into x here, or goes with the MLP, which queues it apart or as the first phase
+            // of the MLP's launch, whichever it timed faster.
             MatrixProducts.Projection o = new MatrixProducts.Projection(a.attention.address(), w.o(), qd);
-            boolean oInMlp = projectionsMayJoinTheMlp() && products.projectsInMlp(type, rows, qd, h, ff);
-            if (!oInMlp) {
+            boolean oWithMlp = projectionsMayJoinTheMlp();
+            if (!oWithMlp) {
                 products.accumulate(stream, type, o.attention(), o.weights(), a.x.address(), rows, h, qd);
                 if (w.oBias() != 0) {
                     kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
                 }
             }
-            layers.attentionDone(l);  // resident weights (nothing to release) where the projection is still to run
+            layers.attentionDone(l);  // resident weights (nothing to release) where the projection goes with the MLP
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.FFN);
             MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
             // norm, gate/up (and its bias), SiLU-and-multiply, down added into x: the products apart, or one launch where it won
-            products.mlp(stream, type, mlp(oInMlp ? o : null, ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(),
+            products.mlp(stream, type, mlp(oWithMlp ? o : null, ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(),
                     rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);

@@ -384,12 +384,6 @@ final class MatrixProducts implements AutoCloseable {
         return c == null ? null : c.fused();
     }
 
-    /** Whether an output projection of depth qDim before this MLP shape was measured faster inside the MLP's launch. */
-    boolean projectsInMlp(DType type, int m, int qDim, int h, int ff) {
-        MlpChoice c = m <= EmberKernels.GEMV_MAX_ROWS ? mlpChoices.get(new MlpShape(type, m, qDim, h, ff)) : null;
-        return c != null && c.fused() != null;
-    }
-
     /**
      * The MLP with its products apart: the output projection (where there is one) as chosen for its shape, then the MLP
      * as chosen without it (one launch, or the two products).
