@@ -781,7 +781,7 @@ public final class EmberKernels implements AutoCloseable {
      */
     public boolean mlpFits(DType type, int m, int h, int ff) {
         return type != DType.F32 && m <= MLP_MAX_ROWS && gemvSupports(type, m, h) && gemvSupports(type, m, ff)
-                && stagedBytes(type, m, Math.max(h, ff)) <= device.maxSharedMemoryPerBlock();
+                && stagedFitsSharedMemory(stagedBytes(type, m, Math.max(h, ff)));
     }
 
     /** gemv.cu's mlp entry for m rows, slices in flight and warps a column, less its type suffix. */
@@ -832,7 +832,16 @@ public final class EmberKernels implements AutoCloseable {
      * storage type) fits one block's shared memory.
      */
     public boolean gemvStagedFits(DType type, int m, int k) {
-        return stagedBytes(type, m, k) <= device.maxSharedMemoryPerBlock();
+        return stagedFitsSharedMemory(stagedBytes(type, m, k));
+    }
+
+    /**
+     * Whether staged rows of {@code bytes} fit a block's shared memory beside the staged builds' static arrays
+     * (normalise_rows' and gemv_group's partial sums, 1.25 KiB at eight rows; 2 KiB is kept for them), so that a shape
+     * at the edge is refused here rather than by the driver at launch.
+     */
+    private boolean stagedFitsSharedMemory(int bytes) {
+        return bytes + 2048 <= device.maxSharedMemoryPerBlock();
     }
 
     private static int stagedBytes(DType type, int m, int k) {

@@ -93,12 +93,12 @@ class MlpKernelTest {
     void shapesItDoesNotBuildAreRefused() {
         Gpu.context();
         EmberKernels kernels = Gpu.kernels();
-        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 14336), "eight rows of 14336: wider than shared memory");
+        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 16384), "eight rows of 16384 (256 KiB): wider than shared memory");
         assertFalse(kernels.mlpFits(DType.BF16, 16, 256, 768), "sixteen rows: no build");
         assertFalse(kernels.mlpFits(DType.F32, 1, 256, 768), "fp32: no build");
         assertTrue(kernels.mlpFits(DType.BF16, 1, 4096, 14336));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.mlp(Gpu.stream(), DType.BF16,
-                0, 0, 0, 256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 14336, 4, 1, false));
+                0, 0, 0, 256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 16384, 4, 1, false));
         assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("shared memory"), e.getMessage());
     }
 }
