@@ -301,11 +301,11 @@ final class CudaKernelSuite implements KernelSuite {
          * ({@code o+mlp}), which the rows {@code matmul_o} and {@code mlp} together compare with.
          */
         void mlp(String phase, float eps, int m) {
-            if (!MatrixProducts.MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)) {
+            if (!MatrixProducts.MLP_KERNEL || !kernels.mlpFits(type, m, 0, h, ff)) {
                 return;
             }
             String dims = "m=" + m + " h=" + h + " ff=" + ff;
-            boolean projects = EmberKernels.gemvSupports(type, m, qd);
+            boolean projects = kernels.mlpFits(type, m, qd, h, ff);
             for (MatrixProducts.MlpBuild build : MatrixProducts.MlpBuild.all()) {
                 MatrixProducts.Implementation i = build.implementation();
                 String label = gemvLabel("mlp", i) + (build.narrowGrid() ? ", down's grid" : "");

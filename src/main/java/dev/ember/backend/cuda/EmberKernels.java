@@ -758,7 +758,7 @@ public final class EmberKernels implements AutoCloseable {
         if (wO != 0) {
             checkGemv(type, m, qDim, DType.F32, attention | wO, true);
         }
-        if (!mlpFits(type, m, h, ff)) {
+        if (!mlpFits(type, m, wO == 0 ? 0 : qDim, h, ff)) {
             throw new IllegalArgumentException("mlp takes 16-bit types at up to " + MLP_MAX_ROWS + " rows whose staged rows fit "
                     + device.name() + "'s " + device.maxSharedMemoryPerBlock() + " bytes of shared memory, not " + type + " m=" + m
                     + " (" + stagedBytes(type, m, Math.max(h, ff)) + " bytes)");
@@ -776,11 +776,13 @@ public final class EmberKernels implements AutoCloseable {
     static final int MLP_MAX_ROWS = 8;
 
     /**
-     * Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff: 16-bit types, up to eight rows, whose
-     * staged rows fit a block's shared memory.
+     * Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff, after an output projection of depth
+     * {@code qDim} (0 for none): 16-bit types, up to eight rows, depths the matrix-vector kernel takes, and staged rows
+     * that fit a block's shared memory.
      */
-    public boolean mlpFits(DType type, int m, int h, int ff) {
+    public boolean mlpFits(DType type, int m, int qDim, int h, int ff) {
         return type != DType.F32 && m <= MLP_MAX_ROWS && gemvSupports(type, m, h) && gemvSupports(type, m, ff)
+                && (qDim == 0 || gemvSupports(type, m, qDim))
                 && stagedFitsSharedMemory(stagedBytes(type, m, Math.max(h, ff)));
     }
 

@@ -159,6 +159,10 @@ final class MatrixProducts implements AutoCloseable {
      */
     record Mlp(Projection projection, NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated,
                long downWeights) {
+        /** The output projection's depth, 0 where there is none. */
+        int projectionDepth() {
+            return projection == null ? 0 : projection.qDim();
+        }
     }
 
     /** An attention's output projection without a bias: m rows of {@code qDim} at {@code attention}, and its weights. */
@@ -380,7 +384,7 @@ final class MatrixProducts implements AutoCloseable {
         if (mlp.gateUpBias() != 0 || m > EmberKernels.GEMV_MAX_ROWS) {
             return null;
         }
-        MlpChoice c = mlpChoices.get(new MlpShape(type, m, mlp.projection() == null ? 0 : mlp.projection().qDim(), h, ff));
+        MlpChoice c = mlpChoices.get(new MlpShape(type, m, mlp.projectionDepth(), h, ff));
         return c == null ? null : c.fused();
     }
 
@@ -421,9 +425,8 @@ final class MatrixProducts implements AutoCloseable {
     void chooseMlp(CudaStream stream, DType type, Mlp mlp, long[] projectionWeights, long[] gateUpWeights, long[] downWeights,
                    long barrier, int m, int h, int ff, Runnable precede) {
         Projection o = mlp.projection();
-        MlpShape shape = new MlpShape(type, m, o == null ? 0 : o.qDim(), h, ff);
-        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, h, ff)
-                || (o != null && !EmberKernels.gemvSupports(type, m, o.qDim()))) {
+        MlpShape shape = new MlpShape(type, m, mlp.projectionDepth(), h, ff);
+        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, shape.qDim(), h, ff)) {
             return;
         }
         IntFunction<Mlp> layer = i -> new Mlp(o == null ? null : new Projection(o.attention(), projectionWeights[i % projectionWeights.length],
@@ -470,7 +473,7 @@ final class MatrixProducts implements AutoCloseable {
     private void launchMlp(CudaStream stream, DType type, Mlp mlp, MlpBuild build, long barrier, int m, int h, int ff) {
         NormedInput in = mlp.in();
         Projection o = mlp.projection();
-        kernels.mlp(stream, type, o == null ? 0 : o.attention(), o == null ? 0 : o.weights(), o == null ? 0 : o.qDim(),
+        kernels.mlp(stream, type, o == null ? 0 : o.attention(), o == null ? 0 : o.weights(), mlp.projectionDepth(),
                 in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(), barrier, m, h, ff,
                 build.implementation().inFlight, build.implementation().warps, build.narrowGrid());
     }

@@ -44,7 +44,7 @@ class MlpKernelTest {
             barrier.fill32Async(0, 4, 0, Gpu.stream());
             for (int[] s : shapes) {
                 int m = s[0], h = s[1], qDim = s[2], ff = s[3];
-                assertTrue(kernels.mlpFits(type, m, h, ff), "mlp takes " + type + " m=" + m + " h=" + h + " ff=" + ff);
+                assertTrue(kernels.mlpFits(type, m, projection ? qDim : 0, h, ff), "mlp takes " + type + " m=" + m + " h=" + h + " ff=" + ff);
                 float[] residual = Gpu.random(random, DType.F32, m * h, 3.0);
                 float[] attention = Gpu.random(random, type, m * qDim, 1.0);
                 float[] norm = Gpu.random(random, DType.F32, h, 1.0);
@@ -93,10 +93,10 @@ class MlpKernelTest {
     void shapesItDoesNotBuildAreRefused() {
         Gpu.context();
         EmberKernels kernels = Gpu.kernels();
-        assertFalse(kernels.mlpFits(DType.BF16, 8, 4096, 16384), "eight rows of 16384 (256 KiB): wider than shared memory");
-        assertFalse(kernels.mlpFits(DType.BF16, 16, 256, 768), "sixteen rows: no build");
-        assertFalse(kernels.mlpFits(DType.F32, 1, 256, 768), "fp32: no build");
-        assertTrue(kernels.mlpFits(DType.BF16, 1, 4096, 14336));
+        assertFalse(kernels.mlpFits(DType.BF16, 8, 0, 4096, 16384), "eight rows of 16384 (256 KiB): wider than shared memory");
+        assertFalse(kernels.mlpFits(DType.BF16, 16, 0, 256, 768), "sixteen rows: no build");
+        assertFalse(kernels.mlpFits(DType.F32, 1, 0, 256, 768), "fp32: no build");
+        assertTrue(kernels.mlpFits(DType.BF16, 1, 0, 4096, 14336));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernels.mlp(Gpu.stream(), DType.BF16,
                 0, 0, 0, 256, 256, 1e-5f, 256, 256, 256, 256, 8, 4096, 16384, 4, 1, false));
         assertTrue(e.getMessage().contains("mlp") && e.getMessage().contains("shared memory"), e.getMessage());
