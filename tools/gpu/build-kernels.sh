@@ -33,4 +33,8 @@ for cu in "$src"/*.cu; do
   mv "$fatbin.tmp" "$fatbin"
   built=$((built + 1))
 done
+# A fatbin whose source is gone (a kernel deleted or renamed) would otherwise ride along in the jar.
+for fatbin in "$out"/*.fatbin; do
+  if [ -f "$fatbin" ] && [ ! -f "$src/$(basename "$fatbin" .fatbin).cu" ]; then rm -f "$fatbin"; fi
+done
 echo "[ember] CUDA kernels: $built rebuilt with $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'), fatbins in $out"

@@ -79,10 +79,6 @@
 #       the matrix-vector kernel), the kernel timeline of the 8B shape's batch-1 decode (kernels-b1.csv), then the
 #       batch-1 and batch-64 decode rows with each build in the bundle as `ab` rows (pack with CANDIDATES="REV" to
 #       compare a change with the revision before it), AB_ROUNDS rounds (2); about five minutes with two builds.
-#   bash .gpu/bundle-gpu/run-gpu-suite.sh mlp
-#       The layer's MLP in one launch (mlp.cu, off by default): the tests of the kernels it is made of, MlpKernelTest
-#       with EMBER_MLP_KERNEL=1 in a JVM of its own, then batch 1 with and without it (each build in the bundle as `ab`
-#       rows) and the MLP choices the runner measured; about five minutes with two builds.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh report
 #       ember report on the Llama-3.1-8B shape with the GPU monitor and traces (issue 6's attached report).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh ember ARGS...
@@ -850,27 +846,6 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
     pack_results
     exit $rc ;;
-  mlp)
-    # The persistent layer kernel's first half (mlp.cu, off by default: EMBER_MLP_KERNEL=1 turns it on): the tests of
-    # the kernels it is made of, then its own test in a JVM of its own (a grid barrier that did not hold would trap and
-    # end that JVM's context), then batch 1 with and without it with each build in the bundle (pack with
-    # CANDIDATES="REV" for a baseline), and the MLP choices the runner measured.
-    unpack; host_info
-    rc=0; tests --select-class=dev.ember.backend.cuda.AttentionKernelsTest --select-class=dev.ember.backend.cuda.ElementwiseKernelsTest \
-      --select-class=dev.ember.backend.cuda.GemvKernelTest || rc=$?
-    EMBER_MLP_KERNEL=1 TESTS_LOG="$OUT_DIR/tests-mlp.log" tests --select-class=dev.ember.backend.cuda.MlpKernelTest || rc=$?
-    { summary; echo "== MlpKernelTest with EMBER_MLP_KERNEL=1 (tests-mlp.log)"
-      grep -E '✘|=> |tests (successful|failed|skipped)|junit exit code' "$OUT_DIR/tests-mlp.log" | head -20 || true; } > "$OUT_DIR/summary-tests.txt"
-    b1_args="--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
-    AB_ROWS="b1-decode|bench e2e $b1_args
-b1-mlp|bench e2e $b1_args|EMBER_MLP_KERNEL=1" ab > /dev/null
-    { echo "== the MLP choices of the b1-mlp rows (mlp: the MLP alone; o+mlp: with the output projection)"
-      grep -ho '\(o+\)\?mlp m=.*' "$OUT_DIR"/ab/*b1-mlp*.log 2>/dev/null | sort -u | cut -c1-400 || true
-    } > "$OUT_DIR/summary-choices.txt"
-    cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary.txt" "$OUT_DIR/summary-choices.txt" > "$OUT_DIR/summary-all.txt"
-    mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
-    pack_results
-    exit $rc ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;
   profile+spec) unpack; { profile; spec; } 2>&1 | tee "$OUT_DIR/summary.txt"; pack_results ;;
@@ -902,5 +877,5 @@ b1-mlp|bench e2e $b1_args|EMBER_MLP_KERNEL=1" ab > /dev/null
     pack_results ;;
   ab) unpack; host_info; ab; pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | peer | bench+peer | p2p | serving | profile | spec | profile+spec | streaming | check | round | soak | grammar | ab | tests+ab | batch1 | mlp | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | peer | bench+peer | p2p | serving | profile | spec | profile+spec | streaming | check | round | soak | grammar | ab | tests+ab | batch1 | report | ember ARGS..." >&2; exit 2 ;;
 esac

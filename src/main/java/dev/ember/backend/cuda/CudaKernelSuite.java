@@ -24,8 +24,7 @@ import java.util.stream.IntStream;
  * operands, for {@code ember bench kernel}. Matrix products are timed with each implementation
  * {@link MatrixProducts} chooses between: cuBLASLt at every size, and at up to {@link EmberKernels#GEMV_MAX_ROWS} rows
  * each build of the matrix-vector kernel, on its input rows and, where the runner may stage them inside it, normalising
- * (q/k/v, gate/up) or gating (down) them itself; and with EMBER_MLP_KERNEL=1 the layer's MLP in one launch where mlp.cu
- * takes it.
+ * (q/k/v, gate/up) or gating (down) them itself.
  *
  * <p>Each timed launch is preceded by a read of {@link #flushBytes} (at least four times the L2 cache) through the
  * matrix-vector kernel: it evicts the launch's operands from L2, so that they come from memory as the bandwidth
@@ -93,8 +92,6 @@ final class CudaKernelSuite implements KernelSuite {
         final DeviceBuffer x, residual, normWeight, normed, qkv, q, attention, gateUp, gated, logits, sampled;
         final DeviceBuffer wQkv, wO, wGateUp, wDown, lmHead, qkvBias, qNorm, kNorm, inverseFrequencies;
         final DeviceBuffer keys, values, partialOut, partialMaxSum;
-        /** The mlp kernel's barrier word (zeroed once). */
-        final DeviceBuffer mlpBarrier;
         final DeviceBuffer tokens, prefillPositions, prefillSlots, decodePositions, decodeSlots, blockTables, rowList,
                 prefillMeta, greedyParams, temperatureParams;
 
@@ -131,8 +128,6 @@ final class CudaKernelSuite implements KernelSuite {
             values = random(type, slots * kvd, 0f, 1f);
             partialOut = allocate(F * EmberKernels.decodePartialFloats(maxDecode, shape, EmberKernels.MAX_DECODE_SPLITS));
             partialMaxSum = allocate(F * EmberKernels.decodeMaxSumFloats(maxDecode, shape, EmberKernels.MAX_DECODE_SPLITS));
-            mlpBarrier = allocate(16);
-            mlpBarrier.fill32Async(0, 4, 0, stream);
 
             // Each sequence's blocks in a shuffled order, as a paged cache hands them out after some use.
             List<Integer> order = new ArrayList<>(IntStream.range(0, sequences * blocksPerSequence).boxed().toList());
@@ -227,7 +222,6 @@ final class CudaKernelSuite implements KernelSuite {
                     Double.NaN), () -> kernels.siluMul(stream, type, gateUp.address(), gated.address(), rows, ff));
             products("matmul_down", phase, gated, wDown, residual, DType.F32, rows, h, ff, true);
             gatedProducts("matmul_down", phase, wDown, residual, rows, h, ff);
-            mlp(phase, eps, rows);
             if (decode) {
                 products("lm_head", phase, normed, lmHead, logits, DType.F32, rows, vocab, h, false);
                 launch(new Case("sample_tokens", "sample_tokens (greedy)", phase, "rows=" + rows + " vocab=" + vocab, rows,
@@ -291,35 +285,6 @@ final class CudaKernelSuite implements KernelSuite {
             for (MatrixProducts.Implementation i : MatrixProducts.Implementation.MATRIX_VECTOR) {
                 launch(new Case(kernel, gemvLabel("gemv gated", i), phase, dims, m, bytes, flops), () -> kernels.gemvGated(stream,
                         type, gateUp.address(), weights.address(), out.address(), m, n, k, i.inFlight, i.warps, true));
-            }
-        }
-
-        /**
-         * The layer's MLP in one launch (mlp.cu) with each matrix-vector build, where it takes the shape: gate/up after
-         * the norm, a grid-wide barrier, down after the gate, adding into a residual, as the runner may queue it (with
-         * EMBER_MLP_KERNEL=1, as the runner); and the same launch with the attention's output projection before it
-         * ({@code o+mlp}), which the rows {@code matmul_o} and {@code mlp} together compare with.
-         */
-        void mlp(String phase, float eps, int m) {
-            if (!MatrixProducts.MLP_KERNEL || !kernels.mlpFits(type, m, 0, h, ff)) {
-                return;
-            }
-            String dims = "m=" + m + " h=" + h + " ff=" + ff;
-            boolean projects = kernels.mlpFits(type, m, qd, h, ff);
-            for (MatrixProducts.MlpBuild build : MatrixProducts.MlpBuild.all()) {
-                MatrixProducts.Implementation i = build.implementation();
-                String label = gemvLabel("mlp", i) + (build.narrowGrid() ? ", down's grid" : "");
-                launch(new Case("mlp", label, phase, dims, m, mlpBytes(m, h, ff, t), 6.0 * m * h * ff), () ->
-                        kernels.mlp(stream, type, 0, 0, 0, residual.address(), normWeight.address(), eps, wGateUp.address(),
-                                gateUp.address(), wDown.address(), mlpBarrier.address(), m, h, ff, i.inFlight, i.warps,
-                                build.narrowGrid()));
-                if (projects) {
-                    long bytes = matmulBytes(m, h, qd, t, F) + (long) m * h * F + mlpBytes(m, h, ff, t);
-                    launch(new Case("o+mlp", label, phase, dims + " q_dim=" + qd, m, bytes, 2.0 * m * h * (qd + 3.0 * ff)), () ->
-                            kernels.mlp(stream, type, attention.address(), wO.address(), qd, residual.address(),
-                                    normWeight.address(), eps, wGateUp.address(), gateUp.address(), wDown.address(),
-                                    mlpBarrier.address(), m, h, ff, i.inFlight, i.warps, build.narrowGrid()));
-                }
             }
         }
 
@@ -404,14 +369,6 @@ final class CudaKernelSuite implements KernelSuite {
      */
     static long gatedMatmulBytes(int m, int n, int k, int t) {
         return (long) n * k * t + 2L * m * k * t + (long) m * n * F;
-    }
-
-    /**
-     * mlp.cu: the normed gate/up product (its weights, the fp32 residual and norm weight read, the gate/up rows written),
-     * then the gated down product (its weights and the gate/up rows read, the fp32 residual read and written).
-     */
-    static long mlpBytes(int m, int h, int ff, int t) {
-        return normedMatmulBytes(m, 2 * ff, h, t, t) + gatedMatmulBytes(m, h, ff, t) + (long) m * h * F;
     }
 
     /** sampling.cu (greedy or temperature-only rows): each row's fp32 logits read once. */

@@ -100,8 +100,6 @@ final class CudaModelRunner implements ModelRunner {
      * this runner's stream to wait for before its next step overwrites them ({@link #tokensTakenOn}).
      */
     private final CudaEvent tokensTaken;
-    /** The word gemv.cu's mlp kernel keeps its grid-wide barrier in (zeroed once; this runner's launches alone use it). */
-    private final DeviceBuffer mlpBarrier;
     final RunnerCounters counts = new RunnerCounters();
 
     /**
@@ -175,8 +173,6 @@ final class CudaModelRunner implements ModelRunner {
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
             this.tokensTaken = CudaEvent.forOrdering();
-            this.mlpBarrier = DeviceBuffer.allocate(16);
-            mlpBarrier.fill32Async(0, 4, 0, stream);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -501,42 +497,11 @@ final class CudaModelRunner implements ModelRunner {
                     a.gateUp.address(), type, rows, 2 * ff, h, norm);
             products.choose(stream, type, new MatrixProducts.GatedInput(a.gateUp.address(), a.gated.address()),
                     layers.mlpAddresses(LayerResidency.Mlp::down), a.x.address(), DType.F32, rows, h, ff, norm);
-            if (!config.biases().mlp()) {  // a gate/up bias is added between the two products
-                long[] gateUp = layers.mlpAddresses(LayerResidency.Mlp::gateUp), down = layers.mlpAddresses(LayerResidency.Mlp::down);
-                products.chooseMlp(stream, type, mlp(null, normedInput, 0, 0, 0), null, gateUp, down, mlpBarrier.address(), rows,
-                        h, ff, norm);
-                if (projectionsMayJoinTheMlp()) {
-                    products.chooseMlp(stream, type, mlp(new MatrixProducts.Projection(a.attention.address(), 0, qd), normedInput, 0,
-                            0, 0), layers.attentionAddresses(LayerResidency.Attention::o), gateUp, down, mlpBarrier.address(), rows,
-                            h, ff, norm);
-                }
-            }
         }
         if (outputs <= EmberKernels.GEMV_MAX_ROWS) {
             products.choose(stream, type, a.last.address(), new long[] {weights.lmHead.address()}, a.logits.address(),
                     DType.F32, outputs, config.vocabSize(), h, norm);
         }
-    }
-
-    /**
-     * A layer's MLP on this runner's step buffers: the output projection {@code o} first (null where it was added apart),
-     * the residual x normalised by {@code in}, then the two products.
-     */
-    private MatrixProducts.Mlp mlp(MatrixProducts.Projection o, MatrixProducts.NormedInput in, long gateUpWeights, long gateUpBias,
-                                   long downWeights) {
-        return new MatrixProducts.Mlp(o, in, gateUpWeights, gateUpBias, buffers.gateUp.address(), buffers.gated.address(),
-                downWeights);
-    }
-
-    /**
-     * Whether a layer's output projection goes with its MLP (MatrixProducts.mlp queues it apart, or inside the MLP's
-     * launch where that was timed faster): only with the mlp kernel on (EMBER_MLP_KERNEL), and not with a bias to add
-     * between them, nor with streamed weights (the attention half's slot is released after the projection, before the
-     * MLP), nor under the stage clock (which times the projection with the attention).
-     */
-    private boolean projectionsMayJoinTheMlp() {
-        return MatrixProducts.MLP_KERNEL && !config.biases().output() && !config.biases().mlp() && !layers.streams()
-                && stages == StageClock.OFF;
     }
 
     /** What {@link MatrixProducts} measured and chose for each small shape so far, one line each. */
@@ -621,23 +586,17 @@ final class CudaModelRunner implements ModelRunner {
                         a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
                         layout.decode(), splits, shape);
             }
-            // The output projection adds into x here, or goes with the MLP, which queues it apart or as the first phase
-            // of the MLP's launch, whichever it timed faster.
-            MatrixProducts.Projection o = new MatrixProducts.Projection(a.attention.address(), w.o(), qd);
-            boolean oWithMlp = projectionsMayJoinTheMlp();
-            if (!oWithMlp) {
-                products.accumulate(stream, type, o.attention(), o.weights(), a.x.address(), rows, h, qd);
-                if (w.oBias() != 0) {
-                    kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
-                }
+            products.accumulate(stream, type, a.attention.address(), w.o(), a.x.address(), rows, h, qd);  // into x
+            if (w.oBias() != 0) {
+                kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
             }
-            layers.attentionDone(l);  // resident weights (nothing to release) where the projection goes with the MLP
+            layers.attentionDone(l);
             LayerResidency.Mlp m = layers.mlp(l);
             stages.enter(Stage.FFN);
             MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
-            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x: the products apart, or one launch where it won
-            products.mlp(stream, type, mlp(oWithMlp ? o : null, ffnInput, m.gateUp(), m.gateUpBias(), m.down()), mlpBarrier.address(),
-                    rows, h, ff);
+            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x
+            products.mlp(stream, type, new MatrixProducts.Mlp(ffnInput, m.gateUp(), m.gateUpBias(), a.gateUp.address(),
+                    a.gated.address(), m.down()), rows, h, ff);
             if (m.downBias() != 0) {
                 kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
             }
@@ -677,7 +636,7 @@ final class CudaModelRunner implements ModelRunner {
             graphs.close();
         }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, mlpBarrier, buffers, model, products, kernels,
+        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, buffers, model, products, kernels,
                 stream}) {
             if (c != null) {
                 try {

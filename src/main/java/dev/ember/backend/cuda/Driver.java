@@ -31,6 +31,7 @@ final class Driver {
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
+    static final int CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES = 1;
     static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
     static final int CU_STREAM_NON_BLOCKING = 1;
     static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
@@ -78,6 +79,7 @@ final class Driver {
     private static final MethodHandle cuModuleUnload = bind("cuModuleUnload", ADDRESS);
     private static final MethodHandle cuModuleGetFunction = bind("cuModuleGetFunction", ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuFuncSetAttribute = bind("cuFuncSetAttribute", ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle cuFuncGetAttribute = bind("cuFuncGetAttribute", ADDRESS, JAVA_INT, ADDRESS);
     private static final MethodHandle cuOccupancyMaxActiveBlocksPerMultiprocessor =
             bind("cuOccupancyMaxActiveBlocksPerMultiprocessor", ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG);
     private static final MethodHandle cuLaunchKernel = bind("cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
@@ -480,6 +482,16 @@ final class Driver {
     static void funcSetAttribute(MemorySegment function, int attribute, int value, String name) {
         try {
             check((int) cuFuncSetAttribute.invokeExact(function, attribute, value), "cuFuncSetAttribute(" + name + ")");
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
+
+    static int funcGetAttribute(MemorySegment function, int attribute, String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(JAVA_INT);
+            check((int) cuFuncGetAttribute.invokeExact(out, attribute, function), "cuFuncGetAttribute(" + name + ")");
+            return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);
         }

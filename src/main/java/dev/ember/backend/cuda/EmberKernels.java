@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "mlp", "memory", "bias");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory", "bias");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -91,7 +91,8 @@ public final class EmberKernels implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final List<CudaModule> modules = new ArrayList<>();
     private final Map<String, CudaFunction> functions = new HashMap<>();
-    private final Map<String, Integer> sharedMemoryAllowed = new HashMap<>();
+    /** Per kernel, the most dynamic shared memory checked against the limits (and allowed) so far. */
+    private final Map<String, Integer> sharedMemoryChecked = new HashMap<>();
     private final KernelArgs args = new KernelArgs(arena);
     private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
@@ -235,16 +236,24 @@ public final class EmberKernels implements AutoCloseable {
         });
     }
 
-    /** The kernel, allowed {@code bytes} of dynamic shared memory (raising the 48 KiB default once if needed). */
+    /**
+     * The kernel, allowed {@code bytes} of dynamic shared memory: refused where they and its static shared memory pass the
+     * device's limit, and the 48 KiB default raised (once a size) where they pass that. The static arrays count: 48 KiB
+     * of dynamic memory beside a kernel's own 256 bytes needs the raise, or the launch fails.
+     */
     private CudaFunction withSharedMemory(CudaFunction f, int bytes) {
-        if (bytes > device.maxSharedMemoryPerBlock()) {
-            throw new EmberException(f.name() + " needs " + bytes + " bytes of shared memory per block; "
-                    + device.name() + " allows " + device.maxSharedMemoryPerBlock());
+        if (bytes == 0 || sharedMemoryChecked.getOrDefault(f.name(), 0) >= bytes) {
+            return f;
         }
-        if (bytes > 48 * 1024 && sharedMemoryAllowed.getOrDefault(f.name(), 0) < bytes) {
+        int total = bytes + f.staticSharedBytes();
+        if (total > device.maxSharedMemoryPerBlock()) {
+            throw new EmberException(f.name() + " needs " + total + " bytes of shared memory per block (" + bytes
+                    + " dynamic); " + device.name() + " allows " + device.maxSharedMemoryPerBlock());
+        }
+        if (total > 48 * 1024) {
             f.allowDynamicSharedMemory(bytes);
-            sharedMemoryAllowed.put(f.name(), bytes);
         }
+        sharedMemoryChecked.put(f.name(), bytes);
         return f;
     }
 
@@ -738,59 +747,6 @@ public final class EmberKernels implements AutoCloseable {
         launchStaged(stream, type, GemvInput.GATE, DType.F32, m, n, k, inFlight, warps);
     }
 
-    /**
-     * A layer's MLP at m rows in one cooperative launch (mlp.cu): {@code gateUp = rmsnorm(x) · wGateUpᵀ} rounded to
-     * {@code type} (the NORM build), a grid-wide barrier on the word at {@code barrier} (4 bytes, zero before its first
-     * use, used by nothing else), then {@code x += (silu(gate) * up) · wDownᵀ} (the GATE build), with {@code inFlight}
-     * slices and {@code warps} warps a column in both; the bits of {@link #gemvNormed} and {@link #gemvGated} launched
-     * one after the other with that build. Where {@code wO} is not 0 the attention's output projection comes first,
-     * {@code x += attention · wOᵀ} ({@code attention}: m rows of {@code qDim}, the plain build's bits, as {@link #gemv}
-     * accumulating), and a barrier before the norm. The grid is as many blocks as the GPU holds, at most one a column
-     * group of the largest product, or with {@code narrowGrid} of the down product's, so that every block has down (and
-     * output projection) columns and the gate/up groups go to fewer, fuller blocks. Takes the shapes {@link #mlpFits}
-     * allows.
-     */
-    public void mlp(CudaStream stream, DType type, long attention, long wO, int qDim, long x, long normWeight, float eps,
-                    long wGateUp, long gateUp, long wDown, long barrier, int m, int h, int ff, int inFlight, int warps,
-                    boolean narrowGrid) {
-        checkGemv(type, m, h, type, x | normWeight | wGateUp | gateUp, false);
-        checkGemv(type, m, ff, DType.F32, wDown, true);
-        if (wO != 0) {
-            checkGemv(type, m, qDim, DType.F32, attention | wO, true);
-        }
-        if (!mlpFits(type, m, wO == 0 ? 0 : qDim, h, ff)) {
-            throw new IllegalArgumentException("mlp takes 16-bit types at up to " + MLP_MAX_ROWS + " rows whose staged rows fit "
-                    + device.name() + "'s " + device.maxSharedMemoryPerBlock() + " bytes of shared memory, not " + type + " m=" + m
-                    + " (" + stagedBytes(type, m, Math.max(h, ff)) + " bytes)");
-        }
-        int shared = stagedBytes(type, m, Math.max(h, ff));
-        CudaFunction f = withSharedMemory(typed(mlpKernel(m, inFlight, warps), type), shared);
-        // Every block resident (the barrier needs it), and none past the column groups it is given.
-        int groups = narrowGrid ? gemvGroups(h, warps) : Math.max(gemvGroups(2 * ff, warps), gemvGroups(h, warps));
-        int blocks = stagedGrid(f, shared, groups);
-        args.begin().pointer(attention).pointer(wO).pointer(x).pointer(normWeight).f32(eps).pointer(wGateUp).pointer(gateUp)
-                .pointer(wDown).pointer(barrier).i32(m).i32(qDim).i32(h).i32(ff).launchCooperative(f, blocks, 256, shared, stream);
-    }
-
-    /** The most rows {@link #mlp} takes (mlp.cu's builds). */
-    static final int MLP_MAX_ROWS = 8;
-
-    /**
-     * Whether {@link #mlp} takes m rows of hidden size h and intermediate size ff, after an output projection of depth
-     * {@code qDim} (0 for none): 16-bit types, up to eight rows, depths the matrix-vector kernel takes, and staged rows
-     * that fit a block's shared memory.
-     */
-    public boolean mlpFits(DType type, int m, int qDim, int h, int ff) {
-        return type != DType.F32 && m <= MLP_MAX_ROWS && gemvSupports(type, m, h) && gemvSupports(type, m, ff)
-                && (qDim == 0 || gemvSupports(type, m, qDim))
-                && stagedFitsSharedMemory(stagedBytes(type, m, Math.max(h, ff)));
-    }
-
-    /** gemv.cu's mlp entry for m rows, slices in flight and warps a column, less its type suffix. */
-    static String mlpKernel(int m, int inFlight, int warps) {
-        return gemvKernel(m, DType.F32, inFlight, warps, GemvInput.ROWS).replace("gemv_", "mlp_");
-    }
-
     private void requireStagedFits(DType type, GemvInput input, int m, int k) {
         if (!gemvStagedFits(type, m, k)) {
             throw new IllegalArgumentException("gemv's " + (input == GemvInput.NORM ? "normalised" : "gated") + " rows need "
@@ -816,7 +772,7 @@ public final class EmberKernels implements AutoCloseable {
     }
 
     /**
-     * The grid of a staged build or the mlp kernel (256 threads a block): as many blocks as the GPU holds at once, less
+     * The grid of a staged build (256 threads a block): as many blocks as the GPU holds at once, less
      * EMBER_GEMV_SLACK a multiprocessor, and at most {@code groups}.
      */
     private int stagedGrid(CudaFunction f, int shared, int groups) {

@@ -24,13 +24,10 @@ public final class KernelArgs {
      */
     static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
     static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
-    static final int CU_LAUNCH_ATTRIBUTE_COOPERATIVE = 2;
     static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     private final MemorySegment values;
     private final MemorySegment pointers;
     private final MemorySegment config;
-    /** A second launch configuration whose attributes are {cooperative, programmatic serialization (on or off)}. */
-    private final MemorySegment cooperativeConfig;
     private boolean dependentLaunch;
     private int count;
 
@@ -46,14 +43,6 @@ public final class KernelArgs {
         attribute.set(JAVA_INT, VALUE_OFFSET, 1);
         config.set(ADDRESS, ATTRIBUTES_OFFSET, attribute);
         config.set(JAVA_INT, ATTRIBUTE_COUNT_OFFSET, 1);
-        cooperativeConfig = arena.allocate(CONFIG_BYTES + 2 * ATTRIBUTE_BYTES, 8);
-        MemorySegment cooperative = cooperativeConfig.asSlice(CONFIG_BYTES, ATTRIBUTE_BYTES);
-        cooperative.set(JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_COOPERATIVE);
-        cooperative.set(JAVA_INT, VALUE_OFFSET, 1);
-        cooperativeConfig.asSlice(CONFIG_BYTES + ATTRIBUTE_BYTES, ATTRIBUTE_BYTES)
-                .set(JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
-        cooperativeConfig.set(ADDRESS, ATTRIBUTES_OFFSET, cooperative);
-        cooperativeConfig.set(JAVA_INT, ATTRIBUTE_COUNT_OFFSET, 2);
     }
 
     /**
@@ -108,7 +97,15 @@ public final class KernelArgs {
                        CudaStream stream) {
         int result;
         if (dependentLaunch) {
-            result = launchEx(config, kernel, gridX, gridY, gridZ, blockThreads, sharedBytes, stream);
+            config.set(JAVA_INT, 0, gridX);
+            config.set(JAVA_INT, 4, gridY);
+            config.set(JAVA_INT, 8, gridZ);
+            config.set(JAVA_INT, 12, blockThreads);
+            config.set(JAVA_INT, 16, 1);
+            config.set(JAVA_INT, 20, 1);
+            config.set(JAVA_INT, 24, sharedBytes);
+            config.set(ADDRESS, STREAM_OFFSET, stream.handle());
+            result = Driver.launchKernelEx(config, kernel.handle(), pointers);
         } else {
             result = Driver.launchKernel(kernel.handle(), gridX, gridY, gridZ, blockThreads, 1, 1, sharedBytes,
                     stream.handle(), pointers);
@@ -117,32 +114,5 @@ public final class KernelArgs {
             throw new CudaException((dependentLaunch ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + kernel.name() + ", grid " + gridX + "x" + gridY + "x" + gridZ
                     + ", " + blockThreads + " threads, " + sharedBytes + " B shared)", result, Driver.errorName(result));
         }
-    }
-
-    /**
-     * Queues {@code kernel} as a cooperative launch: the driver starts it only with every block resident at once (a
-     * grid that could not be is refused), which a kernel with a grid-wide barrier needs; with programmatic dependent
-     * launch where the other launches use it.
-     */
-    public void launchCooperative(CudaFunction kernel, int gridX, int blockThreads, int sharedBytes, CudaStream stream) {
-        cooperativeConfig.set(JAVA_INT, CONFIG_BYTES + ATTRIBUTE_BYTES + VALUE_OFFSET, dependentLaunch ? 1 : 0);
-        int result = launchEx(cooperativeConfig, kernel, gridX, 1, 1, blockThreads, sharedBytes, stream);
-        if (result != 0) {
-            throw new CudaException("cuLaunchKernelEx(" + kernel.name() + ", cooperative, grid " + gridX + ", " + blockThreads
-                    + " threads, " + sharedBytes + " B shared)", result, Driver.errorName(result));
-        }
-    }
-
-    private int launchEx(MemorySegment launchConfig, CudaFunction kernel, int gridX, int gridY, int gridZ, int blockThreads,
-                         int sharedBytes, CudaStream stream) {
-        launchConfig.set(JAVA_INT, 0, gridX);
-        launchConfig.set(JAVA_INT, 4, gridY);
-        launchConfig.set(JAVA_INT, 8, gridZ);
-        launchConfig.set(JAVA_INT, 12, blockThreads);
-        launchConfig.set(JAVA_INT, 16, 1);
-        launchConfig.set(JAVA_INT, 20, 1);
-        launchConfig.set(JAVA_INT, 24, sharedBytes);
-        launchConfig.set(ADDRESS, STREAM_OFFSET, stream.handle());
-        return Driver.launchKernelEx(launchConfig, kernel.handle(), pointers);
     }
 }

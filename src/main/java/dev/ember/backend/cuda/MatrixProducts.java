@@ -13,7 +13,6 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.function.IntConsumer;
-import java.util.function.IntFunction;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
@@ -47,17 +46,6 @@ final class MatrixProducts implements AutoCloseable {
     private final CublasLt blas;
     private final EmberKernels kernels;
     private final Map<Shape, Choice> choices = new HashMap<>();
-    private final Map<MlpShape, MlpChoice> mlpChoices = new HashMap<>();
-
-    /**
-     * EMBER_MLP_KERNEL=1: a layer's MLP may run as mlp.cu's one launch with a grid-wide barrier between its products,
-     * where it is timed faster than the two. Off until it has been measured on a GPU (the cooperative launch under
-     * programmatic dependent launch and graph capture included).
-     */
-    static final boolean MLP_KERNEL = "1".equals(System.getenv("EMBER_MLP_KERNEL"));
-
-    /** Every MLP choice of this process, by GPU and launch mode. */
-    private static final ConcurrentMap<MeasuredMlp, MlpChoice> MEASURED_MLP = new ConcurrentHashMap<>();
 
     /** A product's shape; {@code input}: what its x is (the rows, or a {@link StagedInput} of that kind). */
     record Shape(DType type, DType outType, int m, int n, int k, EmberKernels.GemvInput input) {
@@ -109,64 +97,11 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * A layer's MLP at m rows: hidden size h, intermediate size ff; {@code qDim}, the depth of the attention's output
-     * projection queued with it, or 0 for the MLP alone.
+     * A layer's MLP: the residual (in {@code in}, with the norm before it), the gate/up weights, bias (0 for none) and
+     * output, the gate (its output where silu_mul runs apart) and the down weights; the down product adds into the
+     * residual.
      */
-    record MlpShape(DType type, int m, int qDim, int h, int ff) {
-    }
-
-    private record MeasuredMlp(int device, boolean dependentLaunch, MlpShape shape) {
-    }
-
-    /** A build of mlp.cu's kernel: the matrix-vector build of both products, and whether its grid is the down product's. */
-    record MlpBuild(Implementation implementation, boolean narrowGrid) {
-        /** Every build the runner may choose: each matrix-vector build, on either grid. */
-        static List<MlpBuild> all() {
-            List<MlpBuild> builds = new ArrayList<>();
-            for (Implementation i : Implementation.MATRIX_VECTOR) {
-                builds.add(new MlpBuild(i, false));
-                builds.add(new MlpBuild(i, true));
-            }
-            return builds;
-        }
-
-        @Override
-        public String toString() {
-            return implementation + (narrowGrid ? " mlp, down's grid" : " mlp");
-        }
-    }
-
-    /**
-     * What was measured for an MLP (and the output projection before it, where its shape has one): microseconds of its
-     * products apart (each as chosen for its shape, the MLP as chosen without the projection) and of mlp.cu's kernel with
-     * each build; {@code fused} is the build used in one launch, or null where the products apart were faster.
-     */
-    record MlpChoice(MlpShape shape, MlpBuild fused, double apart, Map<MlpBuild, Double> micros) {
-        @Override
-        public String toString() {
-            String what = shape.qDim() > 0 ? "o+mlp" : "mlp";
-            StringBuilder s = new StringBuilder(String.format("%s m=%d%s h=%d ff=%d %s: apart %.1f us,", what, shape.m(),
-                    shape.qDim() > 0 ? " q_dim=" + shape.qDim() : "", shape.h(), shape.ff(), shape.type(), apart));
-            micros.forEach((b, us) -> s.append(String.format(" %s %.1f us,", b, us)));
-            return s.append(" -> ").append(fused == null ? "apart" : fused).toString();
-        }
-    }
-
-    /**
-     * A layer's MLP: the attention's output projection to add into the residual first, or null where the caller has
-     * added it; the residual (in {@code in}, with the norm before it), the gate/up weights, bias (0 for none) and output,
-     * the gate (its output where silu_mul runs apart) and the down weights; the down product adds into the residual.
-     */
-    record Mlp(Projection projection, NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated,
-               long downWeights) {
-        /** The output projection's depth, 0 where there is none. */
-        int projectionDepth() {
-            return projection == null ? 0 : projection.qDim();
-        }
-    }
-
-    /** An attention's output projection without a bias: m rows of {@code qDim} at {@code attention}, and its weights. */
-    record Projection(long attention, long weights, int qDim) {
+    record Mlp(NormedInput in, long gateUpWeights, long gateUpBias, long gateUp, long gated, long downWeights) {
     }
 
     /**
@@ -365,49 +300,10 @@ final class MatrixProducts implements AutoCloseable {
     }
 
     /**
-     * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff), and the
-     * output projection before it where {@code mlp} has one: in one launch of mlp.cu's kernel where that was measured
-     * faster for its shape (and no gate/up bias goes between the products), else as its products, each as chosen for its
-     * shape. {@code barrier}: the mlp kernel's word (zero before its first use, this runner's alone).
+     * Queues a layer's MLP ({@code x += down(gate(gateUp(rmsnorm(x))))}, m rows, hidden h, intermediate ff) as its two
+     * products, each as chosen for its shape, with the gate/up bias added between them.
      */
-    void mlp(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
-        MlpBuild fused = fusedBuild(type, mlp, m, h, ff);
-        if (fused != null) {
-            launchMlp(stream, type, mlp, fused, barrier, m, h, ff);
-        } else {
-            apart(stream, type, mlp, barrier, m, h, ff);
-        }
-    }
-
-    /** The build chosen to run {@code mlp} in one launch, or null where its products run apart (or it was not timed). */
-    private MlpBuild fusedBuild(DType type, Mlp mlp, int m, int h, int ff) {
-        if (mlp.gateUpBias() != 0 || m > EmberKernels.GEMV_MAX_ROWS) {
-            return null;
-        }
-        MlpChoice c = mlpChoices.get(new MlpShape(type, m, mlp.projectionDepth(), h, ff));
-        return c == null ? null : c.fused();
-    }
-
-    /**
-     * The MLP with its products apart: the output projection (where there is one) as chosen for its shape, then the MLP
-     * as chosen without it (one launch, or the two products).
-     */
-    private void apart(CudaStream stream, DType type, Mlp mlp, long barrier, int m, int h, int ff) {
-        Projection o = mlp.projection();
-        if (o == null) {
-            twoProducts(stream, type, mlp, m, h, ff);
-            return;
-        }
-        accumulate(stream, type, o.attention(), o.weights(), mlp.in().residual(), m, h, o.qDim());
-        this.mlp(stream, type, withoutProjection(mlp), barrier, m, h, ff);
-    }
-
-    private static Mlp withoutProjection(Mlp mlp) {
-        return new Mlp(null, mlp.in(), mlp.gateUpWeights(), mlp.gateUpBias(), mlp.gateUp(), mlp.gated(), mlp.downWeights());
-    }
-
-    /** The MLP as its two products, each as chosen for its shape, with the gate/up bias added between them. */
-    private void twoProducts(CudaStream stream, DType type, Mlp mlp, int m, int h, int ff) {
+    void mlp(CudaStream stream, DType type, Mlp mlp, int m, int h, int ff) {
         matmul(stream, type, mlp.in(), mlp.gateUpWeights(), mlp.gateUp(), type, m, 2 * ff, h);
         if (mlp.gateUpBias() != 0) {
             kernels.addBias(stream, type, mlp.gateUp(), mlp.gateUpBias(), m, 2 * ff);
@@ -415,68 +311,6 @@ final class MatrixProducts implements AutoCloseable {
         accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
     }
 
-    /**
-     * Decides a small MLP shape, once its products' shapes are decided ({@link #choose}; with an output projection in
-     * {@code mlp}, the MLP's own shape first), by timing them apart against mlp.cu's kernel with each matrix-vector build
-     * and both grids, each after {@code precede}, with the layers' weights rotating through {@code projectionWeights}
-     * (where {@code mlp} has a projection), {@code gateUpWeights} and {@code downWeights} (index by index). The buffers in
-     * {@code mlp} are scratch. A build the GPU refuses to launch (a cooperative grid too large, say) is left out.
-     */
-    void chooseMlp(CudaStream stream, DType type, Mlp mlp, long[] projectionWeights, long[] gateUpWeights, long[] downWeights,
-                   long barrier, int m, int h, int ff, Runnable precede) {
-        Projection o = mlp.projection();
-        MlpShape shape = new MlpShape(type, m, mlp.projectionDepth(), h, ff);
-        if (mlpChoices.containsKey(shape) || FORCED != null || !MLP_KERNEL || !kernels.mlpFits(type, m, shape.qDim(), h, ff)) {
-            return;
-        }
-        IntFunction<Mlp> layer = i -> new Mlp(o == null ? null : new Projection(o.attention(), projectionWeights[i % projectionWeights.length],
-                o.qDim()), mlp.in(), gateUpWeights[i % gateUpWeights.length], mlp.gateUpBias(), mlp.gateUp(), mlp.gated(),
-                downWeights[i % downWeights.length]);
-        MeasuredMlp where = new MeasuredMlp(kernels.device().ordinal(), kernels.dependentLaunch(), shape);
-        mlpChoices.put(shape, MEASURED_MLP.computeIfAbsent(where, key -> timeMlp(stream, shape, layer, barrier, precede)));
-    }
-
-    private MlpChoice timeMlp(CudaStream stream, MlpShape shape, IntFunction<Mlp> layer, long barrier, Runnable precede) {
-        DType type = shape.type();
-        int m = shape.m(), h = shape.h(), ff = shape.ff();
-        double apart = Double.MAX_VALUE;
-        Map<MlpBuild, Double> best = new LinkedHashMap<>();
-        List<MlpBuild> builds = MlpBuild.all();
-        try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
-            for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up
-                double separate = micros(stream, start, end, precede, i -> apart(stream, type, layer.apply(i), barrier, m, h, ff));
-                if (round > 0) {
-                    apart = Math.min(apart, separate);
-                }
-                for (MlpBuild build : List.copyOf(builds)) {
-                    double fused;
-                    try {
-                        fused = micros(stream, start, end, precede, i -> launchMlp(stream, type, layer.apply(i), build, barrier, m, h, ff));
-                    } catch (CudaException e) {
-                        stream.synchronize();
-                        builds.remove(build);
-                        best.remove(build);
-                        System.err.println("[ember] " + build + " left out of the choice: " + e.getMessage());
-                        continue;
-                    }
-                    if (round > 0) {
-                        best.merge(build, fused, Math::min);
-                    }
-                }
-            }
-        }
-        Map.Entry<MlpBuild, Double> fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElse(null);
-        MlpBuild fused = fastest != null && fastest.getValue() < apart ? fastest.getKey() : null;
-        return new MlpChoice(shape, fused, apart, best);
-    }
-
-    private void launchMlp(CudaStream stream, DType type, Mlp mlp, MlpBuild build, long barrier, int m, int h, int ff) {
-        NormedInput in = mlp.in();
-        Projection o = mlp.projection();
-        kernels.mlp(stream, type, o == null ? 0 : o.attention(), o == null ? 0 : o.weights(), mlp.projectionDepth(),
-                in.residual(), in.weight(), in.eps(), mlp.gateUpWeights(), mlp.gateUp(), mlp.downWeights(), barrier, m, h, ff,
-                build.implementation().inFlight, build.implementation().warps, build.narrowGrid());
-    }
 
     /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */
     private static double micros(CudaStream stream, CudaEvent start, CudaEvent end, Runnable precede, IntConsumer launch) {
@@ -494,7 +328,6 @@ final class MatrixProducts implements AutoCloseable {
     List<String> choices() {
         List<String> all = new ArrayList<>();
         choices.values().forEach(c -> all.add(c.toString()));
-        mlpChoices.values().forEach(c -> all.add(c.toString()));
         return all;
     }
 
