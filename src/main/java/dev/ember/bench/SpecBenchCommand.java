@@ -59,7 +59,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
             "step_us_mean", "target_await_us_per_step", "draft_await_us_per_step", "host_us_per_step", "host_schedule_us_per_step",
             "host_drafting_us_per_step", "host_submit_us_per_step", "host_retire_us_per_step", "host_other_us_per_step",
             "host_idle_us_per_step", "target_prepare_us_per_step", "target_launch_us_per_step", "target_runner_other_us_per_step",
-            "draft_prepare_us_per_step", "draft_launch_us_per_step", "draft_runner_other_us_per_step");
+            "draft_prepare_us_per_step", "draft_launch_us_per_step", "draft_runner_other_us_per_step", "target_choose_us_per_step",
+            "target_capture_us_per_step", "draft_choose_us_per_step", "draft_capture_us_per_step");
     static final String RESULTS = "benchmark_results.json";
     static final String SPECULATIVE = "benchmark_results_speculative.json";
     static final String TARGET = "benchmark_results_target.json";
@@ -430,7 +431,11 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::otherNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::prepareNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::launchNanos),
-                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::otherNanos)};
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::otherNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::chooseNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::captureNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::chooseNanos),
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::captureNanos)};
     }
 
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,

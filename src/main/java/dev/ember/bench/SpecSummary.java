@@ -67,6 +67,9 @@ final class SpecSummary {
                     + " / " + fixed(m.get("target_launch_us_per_step"), 1) + " / " + fixed(m.get("target_runner_other_us_per_step"), 1)
                     + (m.get("draft_prepare_us_per_step") == null ? "" : "; " + fixed(m.get("draft_prepare_us_per_step"), 1) + " / "
                     + fixed(m.get("draft_launch_us_per_step"), 1) + " / " + fixed(m.get("draft_runner_other_us_per_step"), 1))));
+            summary.add(line("  runners: target product choice / capture; draft", maps, m -> fixed(m.get("target_choose_us_per_step"), 1)
+                    + " / " + fixed(m.get("target_capture_us_per_step"), 1) + (m.get("draft_choose_us_per_step") == null ? ""
+                    : "; " + fixed(m.get("draft_choose_us_per_step"), 1) + " / " + fixed(m.get("draft_capture_us_per_step"), 1))));
         }
         if (speculated) {
             summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
