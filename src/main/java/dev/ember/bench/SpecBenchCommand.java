@@ -30,13 +30,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.function.IntFunction;
 
 /**
  * {@code ember bench spec}, seed 001's benchmark: speculative decoding against the target's plain decoding on the same
@@ -68,8 +68,6 @@ public final class SpecBenchCommand implements Callable<Integer> {
     /** Prompt lengths of the random prompts of a preset (no tokenizer). */
     private static final int RANDOM_PROMPT_MIN = 16;
     private static final int RANDOM_PROMPT_MAX = 64;
-    /** Tokens each request of the warm-up pass generates. */
-    private static final int WARMUP_TOKENS = 32;
 
     /** The prompts without --dataset: Bible verses (the shipped model has read the King James Bible among its texts) and plain English. */
     static final List<String> BUILT_IN_PROMPTS = List.of(
@@ -221,7 +219,7 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 out.printf("# draft: %s%s; gamma %s%n", draft, placement == null ? "" : ", placement " + placement,
                         gammas.size() == 1 ? gammas.getFirst() : gammas + " (a sweep)");
             }
-            warmUp(bench, scheduler, base, gammas.getFirst(), workload, running);
+            warmUp(bench, scheduler, base, gammas, workload, running);
             SpecCost cost = SpecCost.measure(bench, tokenizer, source, speculative ? gammas : List.of(), running,
                     Math.max(1, context), seed, progress);
             out.println("# cost of a step: " + cost.describe());
@@ -245,7 +243,6 @@ public final class SpecBenchCommand implements Callable<Integer> {
     private List<SpecRuns> timedRuns(BenchEngine bench, SchedulerConfig scheduler, Speculation base, List<Integer> gammas,
                                      Workload workload, GpuMonitor monitor, ResultTable gpuRows, Progress progress,
                                      PrintStream err) {
-        IntFunction<SamplingParams> params = i -> new SamplingParams(temperature, 0, 1f, 0f, 1f, seed + i, genLen, List.of(), true);
         List<Integer> kinds = new ArrayList<>();  // null: the target; else the gamma
         if (target) {
             kinds.add(null);
@@ -262,8 +259,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 Speculation speculation = gamma == null ? null : new Speculation(base.proposer(), gamma, base.disableAboveBatch());
                 String label = "bench spec: " + (gamma == null ? "target" : "speculative, gamma " + gamma) + (runs > 1 ? ", run " + (r + 1) : "");
                 GpuMonitor.Checkpoint from = monitor.checkpoint();
-                SpecPass pass = SpecPass.run(bench, scheduler, speculation, workload.prompts(), workload.arrivals(), params, label,
-                        progress, traceOptions.given());
+                SpecPass pass = SpecPass.run(bench, scheduler, speculation, workload.prompts(), workload.arrivals(),
+                        this::samplingParams, label, progress, traceOptions.given());
                 passes.get(k).add(pass);
                 if (pass.trace() != null) {
                     traces.put((gamma == null ? "target" : "gamma " + gamma) + ", run " + (r + 1), pass.trace());
@@ -387,19 +384,45 @@ public final class SpecBenchCommand implements Callable<Integer> {
     }
 
 
-    /** A short untimed pass of each kind, so that the timed ones run compiled code with warm caches. */
-    private void warmUp(BenchEngine bench, SchedulerConfig scheduler, Speculation base, int gamma, Workload workload, int running) {
-        List<int[]> prompts = workload.prompts().subList(0, running);
+    /**
+     * An untimed pass of each kind (the target alone, and speculation at every gamma of the sweep), so that the timed
+     * ones run compiled code with warm caches and meet no step shape for the first time: a runner times its candidate
+     * products at each new small shape (a draft's catch-up of gamma + 1 tokens, a verification cut short at a
+     * request's end) and captures a graph for each new step shape and block-table width, once each, and a figure of
+     * the steady state leaves those out, as the predicted speed-up does (its step costs are timed after warm rounds).
+     * Its requests are the workload's shortest and longest prompts at the timed runs' length and sampling, so that their
+     * sequences pass through the block-table widths the timed runs reach.
+     */
+    private void warmUp(BenchEngine bench, SchedulerConfig scheduler, Speculation base, List<Integer> gammas, Workload workload,
+                        int running) {
+        List<int[]> prompts = warmUpPrompts(workload.prompts(), running);
         double[] atOnce = new double[prompts.size()];
-        IntFunction<SamplingParams> params = i -> SamplingParams.greedy(Math.min(genLen, WARMUP_TOKENS)).withIgnoreEos(true);
         bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), maxBatchLength);
         if (target) {
-            SpecPass.run(bench, scheduler, null, prompts, atOnce, params, "bench spec: warm-up", Progress.NONE, false);
+            SpecPass.run(bench, scheduler, null, prompts, atOnce, this::samplingParams, "bench spec: warm-up", Progress.NONE, false);
         }
         if (base != null) {
-            SpecPass.run(bench, scheduler, new Speculation(base.proposer(), gamma, base.disableAboveBatch()), prompts, atOnce,
-                    params, "bench spec: warm-up", Progress.NONE, false);
+            for (int gamma : gammas) {
+                SpecPass.run(bench, scheduler, new Speculation(base.proposer(), gamma, base.disableAboveBatch()), prompts, atOnce,
+                        this::samplingParams, "bench spec: warm-up", Progress.NONE, false);
+            }
         }
+    }
+
+    /** The {@code running} shortest prompts and the {@code running} longest (all of them where there are no more). */
+    static List<int[]> warmUpPrompts(List<int[]> prompts, int running) {
+        List<int[]> byLength = prompts.stream().sorted(Comparator.comparingInt(p -> p.length)).toList();
+        if (byLength.size() <= 2 * running) {
+            return byLength;
+        }
+        List<int[]> chosen = new ArrayList<>(byLength.subList(0, running));
+        chosen.addAll(byLength.subList(byLength.size() - running, byLength.size()));
+        return chosen;
+    }
+
+    /** Request {@code i}'s sampling in every pass: {@code --gen-len} tokens, EOS ignored, at {@code --temperature}. */
+    private SamplingParams samplingParams(int i) {
+        return new SamplingParams(temperature, 0, 1f, 0f, 1f, seed + i, genLen, List.of(), true);
     }
 
     /** A row of {@link #COLUMNS} for {@code m}; speculation's figures are null on the target's. */

@@ -33,6 +33,16 @@ class SpecBenchCommandTest {
     @TempDir
     Path dir;
 
+    /** The warm-up's requests: the shortest and the longest prompts, so that its sequences reach the timed runs' widths. */
+    @Test
+    void theWarmUpTakesTheShortestAndLongestPrompts() {
+        List<int[]> prompts = List.of(new int[5], new int[40], new int[12], new int[3], new int[27], new int[9]);
+        List<Integer> lengths = SpecBenchCommand.warmUpPrompts(prompts, 2).stream().map(p -> p.length).toList();
+        assertEquals(List.of(3, 5, 27, 40), lengths);
+        // No more prompts than two batches: all of them, shortest first.
+        assertEquals(List.of(3, 5, 9, 12, 27, 40), SpecBenchCommand.warmUpPrompts(prompts, 3).stream().map(p -> p.length).toList());
+    }
+
     private Run spec(String... args) {
         String[] all = new String[args.length + 6];
         System.arraycopy(new String[] {"bench", "spec", "--backend", "cpu", "--threads", "2"}, 0, all, 0, 6);
