@@ -18,7 +18,11 @@ public final class CudaGraph implements AutoCloseable {
         this.exec = exec;
     }
 
-    /** Records what {@code work} queues on {@code stream} (nothing runs) and instantiates it. */
+    /**
+     * Records what {@code work} queues on {@code stream} (nothing runs), instantiates it and queues its upload to the
+     * device on {@code stream}: otherwise the first launch uploads it, inside the first step that replays it (and the
+     * graphs captured at warm-up are first launched by timed or served steps).
+     */
     public static CudaGraph capture(CudaStream stream, Runnable work) {
         Driver.streamBeginCapture(stream.handle());
         MemorySegment graph;
@@ -33,12 +37,21 @@ public final class CudaGraph implements AutoCloseable {
             throw e;
         }
         graph = Driver.streamEndCapture(stream.handle());
+        MemorySegment exec;
         try {
-            return new CudaGraph(graph, Driver.graphInstantiate(graph));
+            exec = Driver.graphInstantiate(graph);
         } catch (RuntimeException e) {
             Driver.graphDestroy(graph);
             throw e;
         }
+        CudaGraph captured = new CudaGraph(graph, exec);
+        try {
+            Driver.graphUpload(exec, stream.handle());
+        } catch (RuntimeException e) {
+            captured.close();
+            throw e;
+        }
+        return captured;
     }
 
     /** Queues one replay on {@code stream}. */

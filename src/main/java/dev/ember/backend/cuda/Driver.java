@@ -89,6 +89,7 @@ final class Driver {
     private static final MethodHandle cuStreamEndCapture = bind("cuStreamEndCapture", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphInstantiate = bind("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle cuGraphLaunch = bind("cuGraphLaunch", ADDRESS, ADDRESS);
+    private static final MethodHandle cuGraphUpload = bind("cuGraphUpload", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphExecDestroy = bind("cuGraphExecDestroy", ADDRESS);
     private static final MethodHandle cuGraphDestroy = bind("cuGraphDestroy", ADDRESS);
 
@@ -566,6 +567,14 @@ final class Driver {
     static void graphLaunch(MemorySegment exec, MemorySegment stream) {
         try {
             check((int) cuGraphLaunch.invokeExact(exec, stream), "cuGraphLaunch");
+        } catch (Throwable t) {
+            throw NvidiaLibraries.rethrow(t);
+        }
+    }
+
+    static void graphUpload(MemorySegment exec, MemorySegment stream) {
+        try {
+            check((int) cuGraphUpload.invokeExact(exec, stream), "cuGraphUpload");
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);
         }
