@@ -602,7 +602,7 @@ spec() {
     # shellcheck disable=SC2086
     timeout 200 env ${envs:-} "${ember[@]}" bench spec --backend cuda $args --out-dir "$dir/$name" > "$dir/$name.log" 2>&1 \
       || echo "(spec $name failed: exit $?)" | tee -a "$dir/spec.log"
-    grep -iE 'gamma|speed-up|accept|error' "$dir/$name.log" | head -20 | tee -a "$dir/spec.log"
+    grep -iE 'gamma|speed-up|accept|error|choice / capture|cost of a step|measured / predicted' "$dir/$name.log" | head -24 | tee -a "$dir/spec.log"
   done
 }
 
