@@ -481,6 +481,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
             }
         }
         SpecSummary.print(out, rows, measured, basis, identity, source.ngram());
+        // The target's products at each row count it met (a verification's gamma + 1 among them), as timed on this GPU.
+        BenchHeader.printMeasuredChoices(out, bench.runner().measuredChoices());
 
         Map<String, Object> head = new LinkedHashMap<>(header.toMap());
         Map<String, Object> w = new LinkedHashMap<>();
