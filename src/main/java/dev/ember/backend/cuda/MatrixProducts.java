@@ -40,6 +40,13 @@ final class MatrixProducts implements AutoCloseable {
      */
     private static final Implementation FORCED = forced(System.getenv("EMBER_PRODUCTS"));
 
+    /**
+     * EMBER_GEMV_MAX_ROWS=N, for measuring: shapes of more than N rows (1 to 8) go to cuBLASLt untimed, so that the
+     * matrix-vector builds of a row count can be compared with cuBLASLt inside whole steps while the others keep their
+     * choice (a verification of a few tokens against the decode step beside it, say). 0 or unset: all eight.
+     */
+    private static final int MAX_ROWS = maxRows(EmberKernels.positiveEnvironment("EMBER_GEMV_MAX_ROWS"));
+
     /** Every choice of this process, by GPU and launch mode. */
     private static final ConcurrentMap<Measured, Choice> MEASURED = new ConcurrentHashMap<>();
 
@@ -254,7 +261,7 @@ final class MatrixProducts implements AutoCloseable {
      */
     static List<Candidate> candidates(Shape shape, boolean stagedFits) {
         List<Candidate> candidates = new ArrayList<>(List.of(new Candidate(Implementation.CUBLASLT, false)));
-        if (EmberKernels.gemvSupports(shape.type(), shape.m(), shape.k())) {
+        if (shape.m() <= MAX_ROWS && EmberKernels.gemvSupports(shape.type(), shape.m(), shape.k())) {
             boolean fusable = stagedFits && shape.input() != EmberKernels.GemvInput.ROWS;
             for (Implementation i : Implementation.MATRIX_VECTOR) {
                 candidates.add(new Candidate(i, false));
@@ -264,6 +271,11 @@ final class MatrixProducts implements AutoCloseable {
             }
         }
         return candidates;
+    }
+
+    /** The most rows the matrix-vector builds are timed for: {@code configured} (EMBER_GEMV_MAX_ROWS), or all they take. */
+    static int maxRows(int configured) {
+        return configured == 0 ? EmberKernels.GEMV_MAX_ROWS : Math.min(configured, EmberKernels.GEMV_MAX_ROWS);
     }
 
     /** The candidate EMBER_PRODUCTS pins among {@code candidates}: its build computing a staged input itself where it can. */

@@ -16,6 +16,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** What {@link MatrixProducts} times for a shape, and what EMBER_PRODUCTS pins (no GPU needed). */
 class MatrixProductsCandidatesTest {
 
+    /** EMBER_GEMV_MAX_ROWS: 0 (unset) keeps every row count the builds take; N caps it, and never above it. */
+    @Test
+    void theRowCapKeepsWhatTheBuildsTakeUnlessGiven() {
+        assertEquals(EmberKernels.GEMV_MAX_ROWS, MatrixProducts.maxRows(0));
+        assertEquals(4, MatrixProducts.maxRows(4));
+        assertEquals(EmberKernels.GEMV_MAX_ROWS, MatrixProducts.maxRows(64));
+    }
+
     @Test
     void aStagedInputIsTimedWithItsKernelApartAndInsideEachBuild() {
         Shape down = new Shape(DType.BF16, DType.F32, 1, 4096, 14336, GemvInput.GATE);
