@@ -49,9 +49,10 @@
 #       Structured output: ember generate of 64 prompts held to a JSON object, the mask on the device and on the host,
 #       and as free text; tokens/s of each and the outputs checked.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
-#       bench spec on the GPU: the shipped pair (with the draft's catch-up and without), n-gram lookup and self:4 on
-#       the 8B shape over gamma 1-8, the pair at batches 4 and 16, and n-gram lookup at batches 2, 4, 16 and 64 (the
-#       crossover).
+#       bench spec on the GPU: the shipped pair (with the draft's catch-up and without; at gamma 2 and 4 also with
+#       verifications of more than four rows on cuBLASLt, tiny-pair-rows4), n-gram lookup and self:4 on the 8B shape
+#       over gamma 1-8, the pair at batches 4 and 16, and n-gram lookup at batches 2, 4, 16 and 64 (the crossover).
+#       SPEC_ONLY="name ..." runs only those entries.
 #       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh round
 #       About eight minutes (ROUND_SECONDS): the check's tests and the batch-1 product choices, the bench rows with and
@@ -587,6 +588,7 @@ spec() {
   mkdir -p "$dir"
   for entry in "tiny-pair|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "tiny-pair-host-drafts|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2,4,8 --num-prompts 16 --batch-size 1|EMBER_DRAFT_CATCH_UP=0" \
+               "tiny-pair-rows4|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 2,4 --num-prompts 16 --batch-size 1|EMBER_GEMV_MAX_ROWS=4" \
                "tiny-pair-b4|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 1,2 --num-prompts 16 --batch-size 4" \
                "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
