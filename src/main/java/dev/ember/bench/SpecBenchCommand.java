@@ -243,20 +243,14 @@ public final class SpecBenchCommand implements Callable<Integer> {
     private List<SpecRuns> timedRuns(BenchEngine bench, SchedulerConfig scheduler, Speculation base, List<Integer> gammas,
                                      Workload workload, GpuMonitor monitor, ResultTable gpuRows, Progress progress,
                                      PrintStream err) {
-        List<Integer> kinds = new ArrayList<>();  // null: the target; else the gamma
-        if (target) {
-            kinds.add(null);
-        }
-        if (base != null) {
-            kinds.addAll(gammas);
-        }
+        List<Integer> kinds = kinds(base, gammas);
         List<List<SpecPass>> passes = new ArrayList<>();
         kinds.forEach(k -> passes.add(new ArrayList<>()));
         Map<String, TraceRecorder> traces = new LinkedHashMap<>();  // --trace: each pass's spans, in the order run
         for (int r = 0; r < runs; r++) {
             for (int k = 0; k < kinds.size(); k++) {
                 Integer gamma = kinds.get(k);
-                Speculation speculation = gamma == null ? null : new Speculation(base.proposer(), gamma, base.disableAboveBatch());
+                Speculation speculation = speculationAt(base, gamma);
                 String label = "bench spec: " + (gamma == null ? "target" : "speculative, gamma " + gamma) + (runs > 1 ? ", run " + (r + 1) : "");
                 GpuMonitor.Checkpoint from = monitor.checkpoint();
                 SpecPass pass = SpecPass.run(bench, scheduler, speculation, workload.prompts(), workload.arrivals(),
@@ -398,15 +392,27 @@ public final class SpecBenchCommand implements Callable<Integer> {
         List<int[]> prompts = warmUpPrompts(workload.prompts(), running);
         double[] atOnce = new double[prompts.size()];
         bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), maxBatchLength);
+        for (Integer gamma : kinds(base, gammas)) {
+            SpecPass.run(bench, scheduler, speculationAt(base, gamma), prompts, atOnce, this::samplingParams,
+                    "bench spec: warm-up", Progress.NONE, false);
+        }
+    }
+
+    /** The kinds of pass, in the order each round runs them: null for the target alone (unless --no-target), then each gamma. */
+    private List<Integer> kinds(Speculation base, List<Integer> gammas) {
+        List<Integer> kinds = new ArrayList<>();
         if (target) {
-            SpecPass.run(bench, scheduler, null, prompts, atOnce, this::samplingParams, "bench spec: warm-up", Progress.NONE, false);
+            kinds.add(null);
         }
         if (base != null) {
-            for (int gamma : gammas) {
-                SpecPass.run(bench, scheduler, new Speculation(base.proposer(), gamma, base.disableAboveBatch()), prompts, atOnce,
-                        this::samplingParams, "bench spec: warm-up", Progress.NONE, false);
-            }
+            kinds.addAll(gammas);
         }
+        return kinds;
+    }
+
+    /** {@code base} speculating {@code gamma} tokens a round; null (the target alone) for a null gamma. */
+    private static Speculation speculationAt(Speculation base, Integer gamma) {
+        return gamma == null ? null : new Speculation(base.proposer(), gamma, base.disableAboveBatch());
     }
 
     /** The {@code running} shortest prompts and the {@code running} longest (all of them where there are no more). */

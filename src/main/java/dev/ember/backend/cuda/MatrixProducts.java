@@ -323,7 +323,6 @@ final class MatrixProducts implements AutoCloseable {
         accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
     }
 
-
     /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */
     private static double micros(CudaStream stream, CudaEvent start, CudaEvent end, Runnable precede, IntConsumer launch) {
         start.record(stream);
