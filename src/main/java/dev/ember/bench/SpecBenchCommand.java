@@ -392,6 +392,9 @@ public final class SpecBenchCommand implements Callable<Integer> {
         List<int[]> prompts = warmUpPrompts(workload.prompts(), running);
         double[] atOnce = new double[prompts.size()];
         bench.runner().warmUp(batchSize, scheduler.maxBatchedTokens(), maxBatchLength);
+        if (base != null) {
+            base.proposer().warmUp(batchSize, scheduler.maxBatchedTokens(), maxBatchLength);
+        }
         for (Integer gamma : kinds(base, gammas)) {
             SpecPass.run(bench, scheduler, speculationAt(base, gamma), prompts, atOnce, this::samplingParams,
                     "bench spec: warm-up", Progress.NONE, false);

@@ -115,6 +115,11 @@ public final class DraftModelProposer implements Proposer {
     }
 
     @Override
+    public void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
+        draft.warmUp(maxBatch, maxStepTokens, contextTokens);
+    }
+
+    @Override
     public void propose(List<Sequence> sequences, int gamma, Trace trace) {
         awaitDrafts(trace);  // a draft left on the device by a round whose verification did not run: the runner's steps in order
         long preparing = trace.start();

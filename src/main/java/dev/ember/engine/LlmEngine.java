@@ -137,10 +137,13 @@ public final class LlmEngine {
 
     /**
      * Prepares, before any timed work, what this engine's largest steps would otherwise prepare on their way (the CUDA
-     * backend captures its decode graphs).
+     * backend chooses its small products and captures its decode graphs), the draft model's included.
      */
     public void warmUp() {
         runner.warmUp(config.maxRunning(), config.maxBatchedTokens(), contextLength);
+        if (proposer != null) {
+            proposer.warmUp(config.maxRunning(), config.maxBatchedTokens(), contextLength);
+        }
     }
 
     /** The longest sequence, prompt plus generated tokens, a request may reach. */

@@ -50,6 +50,14 @@ public sealed interface Proposer extends AutoCloseable permits DraftModelPropose
     default void release(Sequence sequence) {
     }
 
+    /**
+     * Prepares, before any timed work, what the proposer's first steps would otherwise prepare on their way, for steps
+     * of up to {@code maxBatch} sequences and {@code maxStepTokens} tokens in sequences of up to {@code contextTokens}
+     * (a draft model's runner warms up as the target's does). Nothing by default.
+     */
+    default void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
+    }
+
     /** Where the draft model's steps spent their time so far; {@link StepCounters#NONE} for a proposer without one, or whose runner does not count. */
     default StepCounters counters() {
         return StepCounters.NONE;

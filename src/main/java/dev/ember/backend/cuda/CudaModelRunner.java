@@ -443,22 +443,36 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     /**
-     * Grows the buffers to the largest step (so that no later step reallocates them and drops the graphs), then
-     * captures the decode graphs (with sampling; a step that computes logprobs on the GPU captures its own when it first
-     * runs) of every ladder size up to {@code maxBatch} for every block-table
-     * width up to that of {@code contextTokens}, choosing the small products of those sizes. Nothing runs on the
-     * captured inputs; the metadata buffer is not read until a step uploads its own.
+     * Grows the buffers to the largest step (so that no later step reallocates them and drops the graphs), chooses the
+     * products of every small step, then captures the decode graphs (with sampling; a step that computes logprobs on the
+     * GPU captures its own when it first runs) of every ladder size up to {@code maxBatch} for every block-table
+     * width up to that of {@code contextTokens}. Nothing runs on the captured inputs; the metadata buffer is not read
+     * until a step uploads its own.
      */
     @Override
     public void warmUp(int maxBatch, int maxStepTokens, int contextTokens) {
+        context.makeCurrent();
+        int largest = DecodeGraphs.batchSize(Math.max(1, maxBatch));
+        ensureCapacity(Math.max(Math.max(largest, maxStepTokens), EmberKernels.GEMV_MAX_ROWS), Math.max(largest, EmberKernels.GEMV_MAX_ROWS));
+        chooseSmallProducts();
         if (!useGraphs || stages != StageClock.OFF) {
             return;
         }
-        context.makeCurrent();
-        int largest = DecodeGraphs.batchSize(Math.max(1, maxBatch));
-        ensureCapacity(Math.max(largest, maxStepTokens), largest);
         int widest = Math.min(StepLayout.tableWidth(Math.max(1, (contextTokens + kvSpec.blockSize() - 1) / kvSpec.blockSize())), maxStride);
         DecodeGraphs.forEachShape(largest, widest, this::capture);
+    }
+
+    /**
+     * Times the small products of every row count the matrix-vector kernel takes, so that no step of a run stops to
+     * time its own: besides the decode batches, a verification of gamma + 1 rows, a draft's catch-up, and the few
+     * tokens of a prompt past its cached prefix are small steps of any size.
+     */
+    private void chooseSmallProducts() {
+        long choosing = System.nanoTime();
+        for (int rows = 1; rows <= EmberKernels.GEMV_MAX_ROWS; rows++) {
+            chooseProducts(StepLayout.decode(rows, 1));
+        }
+        counts.chooseNanos += System.nanoTime() - choosing;
     }
 
     private void capture(int size, int stride) {

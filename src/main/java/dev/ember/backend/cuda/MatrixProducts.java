@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.function.IntConsumer;
 
 /**
  * The runner's matrix products, {@code out[m][n] = x[m][k] · w[n][k]ᵀ}: cuBLASLt, or for a few rows (small decode
@@ -29,7 +28,7 @@ import java.util.function.IntConsumer;
  * One per runner; not thread-safe, but runners on several threads may share the choices.
  */
 final class MatrixProducts implements AutoCloseable {
-    /** Timed launches of each candidate per round, and rounds (the faster round counts). */
+    /** Products of each candidate in one timed graph, and rounds (the fastest round counts). */
     private static final int LAUNCHES = 16;
     private static final int ROUNDS = 3;
 
@@ -284,19 +283,44 @@ final class MatrixProducts implements AutoCloseable {
         return candidates.contains(fused) ? Optional.of(fused) : candidates.contains(apart) ? Optional.of(apart) : Optional.empty();
     }
 
+    /**
+     * Times each candidate as a step's graph replays it: {@code LAUNCHES} products, each after {@code precede}, captured
+     * into a graph and launched between two events, the fastest of {@code ROUNDS} launches, the candidates in turn each
+     * round. Launched one by one, a small product would measure the host's launch (cuBLASLt's above all), which a
+     * replayed step does not pay, rather than the device's work.
+     */
     private Choice time(CudaStream stream, Shape shape, List<Candidate> candidates, long x, StagedInput in, long[] weights,
                         long out, Runnable precede) {
+        List<Runnable> launches = new ArrayList<>(candidates.size());
+        for (Candidate candidate : candidates) {
+            launches.add(() -> {
+                for (int i = 0; i < LAUNCHES; i++) {
+                    precede.run();
+                    run(candidate, stream, shape, x, in, weights[i % weights.length], out, false);
+                }
+            });
+        }
+        launches.forEach(Runnable::run);  // warms each up and plans cuBLASLt's algorithm, which a capture may not do
+        stream.synchronize();
         Map<Candidate, Double> best = new LinkedHashMap<>();
+        List<CudaGraph> graphs = new ArrayList<>(candidates.size());
         try (CudaEvent start = CudaEvent.create(); CudaEvent end = CudaEvent.create()) {
-            for (int round = 0; round <= ROUNDS; round++) {  // round 0 warms up (and plans cuBLASLt's algorithm)
-                for (Candidate candidate : candidates) {
-                    double micros = micros(stream, start, end, precede,
-                            i -> run(candidate, stream, shape, x, in, weights[i % weights.length], out, false));
+            for (Runnable launch : launches) {
+                graphs.add(CudaGraph.capture(stream, launch));
+            }
+            for (int round = 0; round <= ROUNDS; round++) {  // round 0: each graph's first launch
+                for (int c = 0; c < candidates.size(); c++) {
+                    start.record(stream);
+                    graphs.get(c).launch(stream);
+                    end.record(stream);
+                    end.synchronize();
                     if (round > 0) {
-                        best.merge(candidate, micros, Math::min);
+                        best.merge(candidates.get(c), 1000.0 * end.elapsedMillisSince(start) / LAUNCHES, Math::min);
                     }
                 }
             }
+        } finally {
+            graphs.forEach(CudaGraph::close);
         }
         Candidate fastest = best.entrySet().stream().min(Map.Entry.comparingByValue()).orElseThrow().getKey();
         return new Choice(shape, fastest, best);
@@ -321,18 +345,6 @@ final class MatrixProducts implements AutoCloseable {
             kernels.addBias(stream, type, mlp.gateUp(), mlp.gateUpBias(), m, 2 * ff);
         }
         accumulate(stream, type, new GatedInput(mlp.gateUp(), mlp.gated()), mlp.downWeights(), mlp.in().residual(), m, h, ff);
-    }
-
-    /** Microseconds per launch of {@code launch(i)}, each after {@code precede}, over LAUNCHES launches on {@code stream}. */
-    private static double micros(CudaStream stream, CudaEvent start, CudaEvent end, Runnable precede, IntConsumer launch) {
-        start.record(stream);
-        for (int i = 0; i < LAUNCHES; i++) {
-            precede.run();
-            launch.accept(i);
-        }
-        end.record(stream);
-        end.synchronize();
-        return 1000.0 * end.elapsedMillisSince(start) / LAUNCHES;
     }
 
     /** Every decision so far, one line each, for benchmark notes. */

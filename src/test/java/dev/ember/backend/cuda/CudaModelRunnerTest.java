@@ -301,6 +301,44 @@ class CudaModelRunnerTest {
         return d;
     }
 
+    /**
+     * The warm-up chooses the products of every row count the matrix-vector kernel takes, so that no later step stops to
+     * time one: here a prefill of a few tokens and a decode step of three sequences, neither a warmed-up graph size.
+     */
+    @Test
+    void theWarmUpChoosesTheProductsOfEverySmallStep() {
+        Gpu.context();
+        ModelConfig c = cases().filter(k -> k.dtype() == DType.BF16).findFirst().orElseThrow().config();
+        KvCacheSpec kv = KvCacheSpec.forTokens(c, 256, BLOCK_SIZE);
+        SplittableRandom random = new SplittableRandom(31);
+        try (Model model = RandomWeights.create(c, DType.BF16, 5); CudaBackend backend = new CudaBackend(true);
+             ModelRunner runner = backend.load(model, kv, Progress.NONE)) {
+            runner.warmUp(1, 64, 48);
+            List<String> chosen = runner.measuredChoices();
+            for (int rows = 1; rows <= EmberKernels.GEMV_MAX_ROWS; rows++) {
+                String prefix = "m=" + rows + " ";
+                assertTrue(chosen.stream().filter(line -> line.startsWith(prefix)).count() >= 4,
+                        "the layers' four products of " + rows + " rows chosen at warm-up: " + chosen);
+            }
+            int[] next = new int[3];
+            BlockTable[] tables = new BlockTable[3];
+            ForwardBatch.Chunk[] prompts = new ForwardBatch.Chunk[3];
+            for (int i = 0; i < 3; i++) {
+                tables[i] = new BlockTable(BLOCK_SIZE);
+                assertTrue(tables[i].reserve(6, runner.blockAllocator()));
+                prompts[i] = new ForwardBatch.Chunk(random.ints(5, 0, c.vocabSize()).toArray(), 0, tables[i]);
+            }
+            runner.submit(new ForwardBatch(List.of(prompts[0])), greedySamplers(1, c.vocabSize())).await(new int[1]);
+            runner.submit(new ForwardBatch(List.of(prompts[1], prompts[2])), greedySamplers(2, c.vocabSize())).await(new int[2]);
+            ForwardBatch.Chunk[] decode = new ForwardBatch.Chunk[3];
+            for (int i = 0; i < 3; i++) {
+                decode[i] = new ForwardBatch.Chunk(new int[] {random.nextInt(c.vocabSize())}, 5, tables[i]);
+            }
+            runner.submit(new ForwardBatch(List.of(decode)), greedySamplers(3, c.vocabSize())).await(next);
+            assertEquals(chosen, runner.measuredChoices(), "no product chosen after the warm-up");
+        }
+    }
+
     @Test
     void aCacheTooLargeForTheGpuSaysHowMuchIsNeededAndFree() {
         Gpu.context();
