@@ -134,6 +134,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 if (speculation != null) {
                     engine.speculate(speculation);
                 }
+                engine.warmUp();  // graphs captured and products chosen before the clock starts, as for --prompts-file
                 GenerationResult r = new Generator(engine).generate(promptTokens, constrained(sampling.params(), tokenizer, model), piece -> {
                     out.print(piece);
                     out.flush();
