@@ -188,8 +188,8 @@ pack() {
   tree=$(git -C "$root" ls-files -z | (cd "$root" && xargs -0 du -cb 2>/dev/null || true) | tail -1 | cut -f1)
   travel=$((tree + $(du -cb "$bundle" | tail -1 | cut -f1)))
   echo "[pack] the copy to the GPU machine takes $((travel / 1048576)) MiB (tracked tree $((tree / 1048576)) MiB + bundle) of the 64 MiB allowed"
-  # The copy counts more than the files' bytes (61 MiB of them passed, 63.5 did not): 62 MiB is the limit used here.
-  local limit=$((62 * 1048576)) spare
+  # The copy counts more than the files' bytes (61 and 62.6 MiB of them passed, 63.5 did not): 63 MiB is the limit used here.
+  local limit=$((63 * 1048576)) spare
   if [ "$travel" -gt "$limit" ]; then
     # What no GPU run reads: the tokenizers' vocabularies (the CPU tokenizer tests) and the recorded results.
     spare=$(cd "$root" && du -cb src/test/resources/tokenizers/*/tokenizer.json.gz docs/results 2>/dev/null | tail -1 | cut -f1)
