@@ -38,8 +38,8 @@ import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
  * ({@link #submit}) or copies back the logits of each chunk's last token ({@link #forward}).
  *
  * <p>Products of at most {@link EmberKernels#GEMV_MAX_ROWS} rows go to whichever of cuBLASLt and Ember's
- * matrix-vector kernel {@link MatrixProducts} timed faster for the shape, decided before the first step of that
- * size (outside any graph capture).
+ * matrix-vector kernel {@link MatrixProducts} timed faster for the shape, decided at {@link #warmUp} for every such
+ * size (or before the first step of that size, outside any graph capture).
  *
  * <p>Per layer: RMSNorm, the fused q/k/v product, qkv_rope (bias, q/k norm, RoPE, and the write of the
  * new keys and values into the paged cache), attention (flash prefill for chunks of several tokens, split-K
@@ -53,7 +53,8 @@ import static dev.ember.backend.cuda.CudaSubmittedStep.samplesOnHost;
  * than every earlier one. Uniform steps (single-token decodes; speculative verifications whose chunks all have gamma + 1
  * tokens) are padded to the next size of a ladder and replayed from a {@link CudaGraph} captured per shape and
  * block-table width ({@link #warmUp} captures the decode graphs before any timed work; a verification's at its first
- * step). Not thread-safe: one engine thread drives a runner.
+ * step); a step of decodes and verifications of several lengths, every row an output, replays the decode graph of its
+ * rows ({@link StepLayout#asDecodeOf}). Not thread-safe: one engine thread drives a runner.
  *
  * <p>This class keeps the order of a step ({@code run}) and of a layer ({@code enqueueStep}); its parts hold the rest:
  * {@link DeviceModel} the weights and cache, {@link StepBuffers} the step buffers, {@link StepLayout} the metadata's
@@ -390,10 +391,13 @@ final class CudaModelRunner implements ModelRunner {
         context.makeCurrent();
         StepLayout exact = StepLayout.of(batch, config.vocabSize(), kvSpec.blockSize(), maxStride);
         int uniform = exact.uniformLength();
-        // Profiling marks eager steps. A padding chunk writes its tokens into the one scratch block.
-        boolean replay = useGraphs && uniform >= 1 && uniform <= Math.min(kvSpec.blockSize(), MAX_REPLAYED_LENGTH)
-                && stages == StageClock.OFF;
-        StepLayout layout = replay ? exact.padded(DecodeGraphs.batchSize(exact.chunks())) : exact;
+        boolean uniformReplay = uniform >= 1 && uniform <= Math.min(kvSpec.blockSize(), MAX_REPLAYED_LENGTH);
+        // Profiling marks eager steps. A padding chunk writes its tokens into the one scratch block. Verifications of
+        // several lengths (n-gram drafts, sequences near their end) beside decodes replay the decode graph of their rows.
+        boolean replay = useGraphs && (uniformReplay || exact.rowsOnly()) && stages == StageClock.OFF;
+        StepLayout layout = !replay ? exact
+                : uniformReplay ? exact.padded(DecodeGraphs.batchSize(exact.chunks()))
+                : exact.asDecodeOf(DecodeGraphs.batchSize(exact.rows()));
         if (ensureCapacity(layout.rows(), Math.max(Math.max(layout.chunks(), layout.outputs()), layout.decode())) && batch.carriesTokens()) {
             batch = batch.withCarriedTokens(source.copiedTokens());  // the device is idle after growing: the copies are done
         }

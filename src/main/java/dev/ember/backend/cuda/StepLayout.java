@@ -114,6 +114,28 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
                 : new StepLayout(chunks * length, chunks, chunks * outputsEach, chunks, 0, stride, length);
     }
 
+    /**
+     * Whether every row of this step is an output that the decode kernel attends on its own: decodes and verifications,
+     * of any lengths side by side. Its kernels then see rows only, so the graph of as many single-token decodes replays it
+     * ({@link #asDecodeOf}).
+     */
+    boolean rowsOnly() {
+        return prefill == 0 && decode == rows && outputs == rows;
+    }
+
+    /**
+     * This {@link #rowsOnly} step as a decode step of {@code rows} rows ({@link #decode}): its chunks keep their rows;
+     * past them come single-token padding chunks up to {@code rows} rows, then chunks of no rows up to {@code rows}
+     * chunks ({@link #writeMetadata}).
+     */
+    StepLayout asDecodeOf(int rows) {
+        if (!rowsOnly() || rows < this.rows) {
+            throw new IllegalArgumentException("only a step of rows alone replays a decode graph, and only as large: " + this
+                    + " as " + rows + " rows");
+        }
+        return decode(rows, stride);
+    }
+
     /** A step of {@code chunks} single-token decodes, one output each. */
     static StepLayout decode(int chunks, int stride) {
         return new StepLayout(chunks, chunks, chunks, 0, chunks, stride, 1);
@@ -246,10 +268,12 @@ record StepLayout(int rows, int chunks, int outputs, int prefill, int decode, in
             }
         }
         // Padding chunks up to the captured batch size, shaped as the step's own: tokens 0 at positions 0, 1 .. of the
-        // scratch block, read by nobody.
-        int length = chunks > batchChunks.size() ? uniformLength() : 0;
-        int outputsEach = outputs == rows ? length : 1;
+        // scratch block, read by nobody. Where the step's own chunks hold more rows than it has chunks (verifications of
+        // several lengths replaying a decode graph), the chunks past the captured rows hold none.
+        int uniform = chunks > batchChunks.size() ? uniformLength() : 0;
         for (int c = batchChunks.size(); c < chunks; c++) {
+            int length = Math.min(uniform, rows - row);
+            int outputsEach = outputs == rows ? length : 1;
             setInt(m, chunkRowStart() + c, row);
             setInt(m, chunkLength() + c, length);
             setInt(m, chunkStartPosition() + c, 0);

@@ -285,6 +285,55 @@ class CudaModelRunnerTest {
         }
     }
 
+    /**
+     * A step of verifications of several lengths beside a decode (what n-gram drafts give) replays the decode graph of
+     * its rows, padded from 6 rows to 8, and gives each position the logits the same step launched eagerly gives.
+     */
+    @Test
+    void verificationsOfSeveralLengthsReplayTheDecodeGraphOfTheirRows() {
+        Gpu.context();
+        ModelConfig c = cases().filter(k -> k.dtype() == DType.F32).findFirst().orElseThrow().config();
+        int vocab = c.vocabSize();
+        KvCacheSpec kv = KvCacheSpec.forTokens(c, 512, BLOCK_SIZE);
+        SplittableRandom random = new SplittableRandom(41);
+        int[] promptLengths = {11, 20, 6};
+        int[] verifying = {3, 1, 2};
+        int[][] prompts = Arrays.stream(promptLengths).mapToObj(n -> random.ints(n, 0, vocab).toArray()).toArray(int[][]::new);
+        int[][] drafts = Arrays.stream(verifying).mapToObj(n -> random.ints(n, 0, vocab).toArray()).toArray(int[][]::new);
+        try (Model model = RandomWeights.create(c, DType.F32, 13);
+             CudaBackend graphs = new CudaBackend(true); CudaBackend eager = new CudaBackend(false);
+             ModelRunner padded = graphs.load(model, kv, Progress.NONE); ModelRunner exact = eager.load(model, kv, Progress.NONE)) {
+            padded.warmUp(prompts.length, 64, 48);
+            ModelRunner[] runners = {padded, exact};
+            float[][] logits = new float[2][6 * vocab];
+            long replayedBefore = 0;
+            for (int r = 0; r < 2; r++) {
+                ForwardBatch.Chunk[] prefill = new ForwardBatch.Chunk[prompts.length];
+                BlockTable[] tables = new BlockTable[prompts.length];
+                for (int i = 0; i < prompts.length; i++) {
+                    tables[i] = new BlockTable(BLOCK_SIZE);
+                    assertTrue(tables[i].reserve(promptLengths[i] + verifying[i], runners[r].blockAllocator()));
+                    prefill[i] = new ForwardBatch.Chunk(prompts[i], 0, tables[i]);
+                }
+                runners[r].submit(new ForwardBatch(List.of(prefill)), greedySamplers(prompts.length, vocab)).await(new int[prompts.length]);
+                ForwardBatch.Chunk[] verify = new ForwardBatch.Chunk[prompts.length];
+                for (int i = 0; i < prompts.length; i++) {
+                    verify[i] = new ForwardBatch.Chunk(drafts[i], promptLengths[i], tables[i], -1, verifying[i]);
+                }
+                replayedBefore = r == 0 ? padded.counters().replayedSteps() : replayedBefore;
+                runners[r].forward(new ForwardBatch(List.of(verify)), logits[r]);
+            }
+            double[] reference = toDoubles(logits[1]);
+            double error = dev.ember.Numerics.relativeError(logits[0], 0, reference, 0, reference.length);
+            assertTrue(error < 1e-4, "relative error " + error);
+            assertEquals(replayedBefore + 1, padded.counters().replayedSteps(), "the verifications replayed a graph");
+            assertEquals(2, padded.counters().paddedRows(), "6 rows padded to 8");
+            assertEquals(0, exact.counters().replayedSteps());
+            System.out.printf("[gpu-check] verifications of 3, 1 and 2 tokens replay the decode graph of 8 rows: logits "
+                    + "within %.1e of the eager step's%n", error);
+        }
+    }
+
     private static Sampler[] greedySamplers(int n, int vocab) {
         Sampler[] samplers = new Sampler[n];
         for (int i = 0; i < n; i++) {

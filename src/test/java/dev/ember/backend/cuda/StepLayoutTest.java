@@ -18,6 +18,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -81,6 +82,46 @@ class StepLayoutTest {
                 assertEquals(scratch * BLOCK + i, read(m, padded.slots() + 15 + i));
                 assertEquals(3, read(m, padded.rowChunk() + 15 + i));
                 assertEquals(15 + i, read(m, padded.lastRows() + 15 + i));
+            }
+        }
+    }
+
+    @Test
+    void verificationsOfSeveralLengthsBesideADecodeReplayTheDecodeGraphOfTheirRows() {
+        ForwardBatch batch = ForwardBatch.of(chunk(30, 3, 3), chunk(7, 1, 1), chunk(60, 2, 2));
+        StepLayout exact = StepLayout.of(batch, VOCAB, BLOCK, MAX_STRIDE);
+        assertEquals(0, exact.uniformLength());
+        assertTrue(exact.rowsOnly());
+        assertFalse(layout(chunk(30, 3, 1), chunk(7, 1, 1)).rowsOnly(), "a catch-up's rows are not all outputs");
+        assertFalse(layout(chunk(30, 20, 20)).rowsOnly(), "a text scored whole goes to the prefill kernel");
+        StepLayout padded = exact.asDecodeOf(8);
+        assertEquals(StepLayout.decode(8, exact.stride()), padded, "the decode graph of eight rows");
+        assertThrows(IllegalArgumentException.class, () -> exact.asDecodeOf(4));
+        int scratch = spec.numBlocks();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = arena.allocate(4L * StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
+            padded.writeMetadata(batch, spec, scratch, 0, m);
+            assertTrue(padded.totalInts() <= StepLayout.capacityInts(padded.rows(), padded.outputs(), MAX_STRIDE));
+            // The real chunks' rows, each an output attended on its own at its position, as an eager step writes them.
+            assertEquals(4, read(m, padded.chunkRowStart() + 2));
+            assertEquals(61, read(m, padded.positions() + 5));
+            assertEquals(2, read(m, padded.rowChunk() + 5));
+            for (int row = 0; row < 8; row++) {
+                assertEquals(row, read(m, padded.decodeRows() + row));
+                assertEquals(row, read(m, padded.lastRows() + row));
+            }
+            // Rows 6 and 7: single-token padding chunks 3 and 4 in the scratch block; chunks 5-7 hold no rows.
+            for (int c = 3; c <= 4; c++) {
+                int row = c + 3;
+                assertEquals(row, read(m, padded.chunkRowStart() + c));
+                assertEquals(1, read(m, padded.chunkLength() + c));
+                assertEquals(c, read(m, padded.rowChunk() + row));
+                assertEquals(scratch * BLOCK, read(m, padded.slots() + row));
+                assertEquals(scratch, read(m, padded.blockTables() + c * padded.stride()));
+            }
+            for (int c = 5; c < 8; c++) {
+                assertEquals(0, read(m, padded.chunkLength() + c));
+                assertEquals(8, read(m, padded.chunkRowStart() + c));
             }
         }
     }
