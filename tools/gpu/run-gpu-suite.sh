@@ -51,7 +51,7 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh spec
 #       bench spec on the GPU: the shipped pair (with the draft's catch-up and without; at gamma 2 and 4 also with
 #       verifications of more than four rows on cuBLASLt, tiny-pair-rows4), n-gram lookup and self:4 on the 8B shape
-#       over gamma 1-8, the pair at batches 4 and 16, and n-gram lookup at batches 2, 4, 16 and 64 (the crossover).
+#       over gamma 1-8, the pair at batches 4 and 16, and n-gram lookup at batches 4-128 (the crossover).
 #       SPEC_ONLY="name ..." runs only those entries.
 #       (`profile+spec` runs both in one call.)
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh round
@@ -593,10 +593,11 @@ spec() {
                "tiny-ngram|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 1,2,4,8 --num-prompts 16 --batch-size 1" \
                "llama8b-self4|--preset llama-3.1-8b --speculative-model self:4 --gamma 1,2,4,8 --num-prompts 4 --batch-size 1 --gen-len 128" \
                "tiny-pair-b16|--model $ROOT/models/ember-tiny --speculative-model $ROOT/models/ember-tiny-draft --gamma 4 --num-prompts 64 --batch-size 16" \
-               "tiny-ngram-b2|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 2" \
-               "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 16 --batch-size 4" \
-               "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 64 --batch-size 16" \
-               "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64"; do
+               "tiny-ngram-b4|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 32 --batch-size 4 --gen-len 200" \
+               "tiny-ngram-b16|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 128 --batch-size 16 --gen-len 200" \
+               "tiny-ngram-b32|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 32 --gen-len 200" \
+               "tiny-ngram-b64|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 256 --batch-size 64 --gen-len 200" \
+               "tiny-ngram-b128|--model $ROOT/models/ember-tiny --speculative-method ngram --gamma 2 --num-prompts 512 --batch-size 128 --gen-len 200"; do
     IFS='|' read -r name args envs <<< "$entry"
     # SPEC_ONLY="name ...": only those entries (e.g. the batch-1 rows).
     if [ -n "${SPEC_ONLY:-}" ] && [[ " $SPEC_ONLY " != *" $name "* ]]; then continue; fi

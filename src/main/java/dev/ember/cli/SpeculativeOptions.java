@@ -46,12 +46,14 @@ public final class SpeculativeOptions {
     Integer gamma;
 
     /**
-     * The largest batch at which speculation was measured to pay. On an NVIDIA H200 (2026-12-04, ember bench spec, with
-     * verifications attended by the decode kernel): n-gram lookup on the default model at gamma 2 sped decoding up
-     * 1.65x at batch 1, 1.20x, 1.34x and 1.17x at batch 2, 3 and 4, and slowed batch 16 and 64 to 0.82x and 0.86x; a
-     * draft model (the shipped pair) and self:4 on the 8B shape lost at batch 1 already.
+     * The largest batch at which speculation was measured to pay at every acceptance measured. On an NVIDIA H100
+     * (2026-12-06, ember bench spec, n-gram lookup at gamma 2 on the default model, verifications of several lengths
+     * replaying the decode graph of their rows): at 71% acceptance (100 tokens a request) 1.48x, 1.34x, 1.17x and 1.04x
+     * at batch 2, 4, 8 and 16, 0.79x at 32 and 1.10x at 64 in single short runs; at 81% (200 tokens) 1.75-1.79x, 1.61x,
+     * 1.43-1.47x, 1.27x and 1.28x at batch 8, 16, 32, 64 and 128. A draft model (the shipped pair) and self:4 on the 8B
+     * shape with random weights lose at batch 1 already.
      */
-    static final int DEFAULT_DISABLE_ABOVE = 4;
+    static final int DEFAULT_DISABLE_ABOVE = 16;
 
     @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
             description = "do not speculate in a step with more than N decoding sequences; default: " + DEFAULT_DISABLE_ABOVE
