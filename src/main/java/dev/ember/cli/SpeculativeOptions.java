@@ -46,18 +46,29 @@ public final class SpeculativeOptions {
     Integer gamma;
 
     /**
-     * The largest batch at which speculation was measured to pay at every acceptance measured. On an NVIDIA H100
-     * (2026-12-06, ember bench spec, n-gram lookup at gamma 2 on the default model, verifications of several lengths
+     * On a GPU, the largest batch at which speculation was measured to pay at every acceptance measured. On an NVIDIA
+     * H100 (2026-12-06, ember bench spec, n-gram lookup at gamma 2 on the default model, verifications of several lengths
      * replaying the decode graph of their rows): at 71% acceptance (100 tokens a request) 1.48x, 1.34x, 1.17x and 1.04x
      * at batch 2, 4, 8 and 16, 0.79x at 32 and 1.10x at 64 in single short runs; at 81% (200 tokens) 1.75-1.79x, 1.61x,
      * 1.43-1.47x, 1.27x and 1.28x at batch 8, 16, 32, 64 and 128. A draft model (the shipped pair) and self:4 on the 8B
      * shape with random weights lose at batch 1 already.
      */
-    static final int DEFAULT_DISABLE_ABOVE = 16;
+    static final int GPU_DISABLE_ABOVE = 16;
+
+    /**
+     * The same on the CPU, where a verification's rows cost nearly what as many decodes cost: the same workload on two
+     * cores (2026-12-06, 100 tokens a request) 1.17x at batch 1, 1.23x at 2, 0.91x at 4 and 0.94x at 16.
+     */
+    static final int CPU_DISABLE_ABOVE = 2;
+
+    /** The default of --speculative-disable-by-batch-size: the crossover measured on {@code backend}'s kind of device. */
+    static int defaultDisableAbove(Backend backend) {
+        return backend != null && backend.onGpu() ? GPU_DISABLE_ABOVE : CPU_DISABLE_ABOVE;
+    }
 
     @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
-            description = "do not speculate in a step with more than N decoding sequences; default: " + DEFAULT_DISABLE_ABOVE
-                    + ", the largest batch at which speculation was measured to pay")
+            description = "do not speculate in a step with more than N decoding sequences; default: " + GPU_DISABLE_ABOVE
+                    + " on a GPU, " + CPU_DISABLE_ABOVE + " on the CPU, the largest batch at which speculation was measured to pay")
     Integer disableAbove;
 
     @Option(names = "--prompt-lookup-max", description = "longest n-gram matched (ngram); default: 4")
@@ -184,7 +195,7 @@ public final class SpeculativeOptions {
             Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
             proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
         }
-        return Optional.of(new Speculation(proposer, gamma(), disableAbove == null ? DEFAULT_DISABLE_ABOVE : disableAbove));
+        return Optional.of(new Speculation(proposer, gamma(), disableAbove == null ? defaultDisableAbove(backend) : disableAbove));
     }
 
     /**

@@ -44,8 +44,11 @@ class SpeculativeOptionsTest {
     }
 
     @Test
-    void withoutTheOptionSpeculationStopsAboveTheMeasuredCrossover() {
-        assertEquals(SpeculativeOptions.DEFAULT_DISABLE_ABOVE, limit(ngram(null)));
+    void withoutTheOptionSpeculationStopsAboveTheCrossoverMeasuredOnItsKindOfDevice() {
+        assertEquals(SpeculativeOptions.CPU_DISABLE_ABOVE, limit(ngram(null)));
+        try (Backend cpu = new CpuBackend(1); Speculation s = ngram(null).open(cpu, null, null, null).orElseThrow()) {
+            assertEquals(SpeculativeOptions.CPU_DISABLE_ABOVE, s.disableAboveBatch());
+        }
     }
 
     @Test
