@@ -380,10 +380,10 @@ public final class SpecBenchCommand implements Callable<Integer> {
 
     /**
      * An untimed pass of each kind (the target alone, and speculation at every gamma of the sweep), so that the timed
-     * ones run compiled code with warm caches and meet no step shape for the first time: a runner times its candidate
-     * products at each new small shape (a draft's catch-up of gamma + 1 tokens, a verification cut short at a
-     * request's end) and captures a graph for each new step shape and block-table width, once each, and a figure of
-     * the steady state leaves those out, as the predicted speed-up does (its step costs are timed after warm rounds).
+     * ones run compiled code with warm caches and meet no step shape for the first time: the runners' own warm-up
+     * chooses their small products, but a runner captures a graph for each new step shape and block-table width (a
+     * verification of gamma + 1 tokens, a draft's catch-up) at its first step, and a figure of the steady state leaves
+     * those out, as the predicted speed-up does (its step costs are timed after warm rounds).
      * Its requests are the workload's shortest and longest prompts at the timed runs' length and sampling, so that their
      * sequences pass through the block-table widths the timed runs reach.
      */

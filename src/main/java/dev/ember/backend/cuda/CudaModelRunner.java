@@ -479,11 +479,9 @@ final class CudaModelRunner implements ModelRunner {
         counts.chooseNanos += System.nanoTime() - choosing;
     }
 
+    /** Captures the sampled decode graph of {@code size} rows at one block-table width; its products are chosen already. */
     private void capture(int size, int stride) {
         StepLayout layout = StepLayout.decode(size, stride);
-        long choosing = System.nanoTime();
-        chooseProducts(layout);
-        counts.chooseNanos += System.nanoTime() - choosing;
         graphs.graph(layout, decodeSplits(layout), StepSampling.TOKENS);
     }
 
