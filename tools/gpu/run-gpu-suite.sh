@@ -7,19 +7,21 @@
 #       xz archive in BUNDLE_DIR (default .gpu/bundle-gpu in the checkout, copied to the GPU machine with the
 #       checkout), with this script beside it.
 #
-#   bash .gpu/bundle-gpu/run-gpu-suite.sh all
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh all;  bash .gpu/bundle-gpu/run-gpu-suite.sh all-second
 #       On the GPU host, from the repository root (the checkout copied there; the tests read
-#       models/ember-tiny and src/test/resources from it): everything, in one call --
+#       models/ember-tiny and src/test/resources from it): everything, in two calls of about eight and seven minutes
+#       (one would pass a call's ten) --
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest, NvtxTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
-#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), and the decode
-#            ones again without overlap and without programmatic dependent launch (EMBER_PDL=0, whose CUDA tests run a
-#            second time in step 2);
+#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), the decode
+#            ones again without overlap and without programmatic dependent launch (EMBER_PDL=0), and the Llama-3.2-1B
+#            shape's batch 1 with CUDA graphs and without (--enforce-eager);
 #         4. `ember generate` on the default model, which must pick the GPU and name it;
-#         5. `ember bench p2p` between GPUs 0 and 1, or within GPU 0 where it is alone (p2p.csv).
-#       The serving benchmarks are a second call (`serving` below): together they would pass a call's 10 minutes.
+#         5. `ember bench p2p` between GPUs 0 and 1, or within GPU 0 where it is alone (p2p.csv);
+#         6. the compiled-PyTorch peer (NO_PEER=1 leaves it out);
+#       and `all-second`: the HF references again, the CUDA tests with EMBER_PDL=0, then `serving` (below).
 #       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
 #       every log and result file.
 #
@@ -95,7 +97,8 @@ JUNIT_VERSION=6.1.3
 # Jinjava's date filters load), and jdk.jcmd (bin/jcmd, about 0.1 MB in the archive: the soak's full GC, `jcmd PID GC.run`).
 MODULES=java.base,jdk.incubator.vector,jdk.httpserver,java.logging,jdk.unsupported,java.management,java.net.http,jdk.zipfs,java.desktop,java.sql,jdk.jcmd
 ARCHIVE=ember-gpu.tar.xz
-# The three workloads of issue 4's targets.
+# The workloads of the targets (issue 12), the same with overlap or programmatic dependent launch off, and a small
+# model with CUDA graphs and without (where launches weigh most).
 # name|environment|arguments of `ember bench e2e`.
 BENCHMARKS=(
   "b1-decode||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
@@ -104,6 +107,8 @@ BENCHMARKS=(
   "b1-decode-no-overlap||--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --no-overlap"
   "b1-decode-no-pdl|EMBER_PDL=0|--preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
   "b64-decode-no-pdl|EMBER_PDL=0|--preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1"
+  "b1-decode-1b||--preset llama-3.2-1b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1"
+  "b1-decode-1b-eager||--preset llama-3.2-1b --prompt-len 128 --gen-len 256 --decode-batch 1 --iters 3 --warmup 1 --enforce-eager"
 )
 
 # Rewrites a jar with its entries stored, not deflated: xz then compresses the classes across the whole archive,
@@ -263,6 +268,14 @@ hf_models() {
   echo "hf_models.py exit code: $?" | tee -a "$OUT_DIR/hf.log"
   set -e
   grep '^\[hf\]' "$OUT_DIR/hf.log" || tail -5 "$OUT_DIR/hf.log"
+}
+
+# The 8B shape's batch-64 decode as one `ember bench e2e` run (prefill of 64 prompts of 512 tokens, then 32 steps),
+# under EMBER_JAVA_WRAPPER (a profiler): its log to $1.
+b64_decode_run() {
+  # shellcheck disable=SC2086
+  ${EMBER_JAVA_WRAPPER:-} timeout 300 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --backend cuda --preset llama-3.1-8b \
+      --prompt-len 512 --gen-len 32 --chunk-len 4096 --decode-batch 64 --iters 1 --warmup 0 > "$1" 2>&1 || true
 }
 
 tests() {
@@ -482,7 +495,7 @@ PY
     echo "(no nsys on this host: ncu instead)"
     EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
         --launch-skip 4000 --launch-count 600 --log-file $OUT_DIR/ncu-decode.csv" \
-        TESTS_LOG=/tmp/profile-decode.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+        b64_decode_run /tmp/profile-decode.log
     awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
                  END { for (k in t) printf "%-60s %8.1f us x %d\n", substr(k, 1, 60), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
   fi
@@ -491,7 +504,7 @@ PY
   EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
       --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma|bulk) \
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
-      TESTS_LOG=/tmp/profile-decode-sections.log tests --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch64 || true
+      b64_decode_run /tmp/profile-decode-sections.log
   echo "== ncu: decode attention (the tensor-core kernel, bulk copies on sm_90) at batch 64 (ncu-decode-sections.csv), first launch"
   ncu_sections "$OUT_DIR/ncu-decode-sections.csv"
   # The same for Qwen3-0.6B's shape (two query heads a KV head) in the middle of bench offline, where ~200 sequences
@@ -784,12 +797,12 @@ done
 case "${1:-}" in
   pack) shift; pack "$@" ;;
   round)
-    # One call of about eight minutes for a change to the kernels, the engine or the server: the check's tests and the
-    # batch-1 product choices (DecodeTimingTest), the bench rows (with and without programmatic dependent launch),
+    # One call of about eight minutes for a change to the kernels, the engine or the server: the check's tests, the
+    # bench rows (with and without programmatic dependent launch; their logs name the batch-1 product choices),
     # bench offline Qwen3-0.6B with and without it, then serving and spec while ROUND_SECONDS (default 540) last.
     unpack; host_info
     until=$(( $(date +%s) + ${ROUND_SECONDS:-540} ))
-    rc=0; tests "${CHECK_TESTS[@]}" --select-method=dev.ember.backend.cuda.DecodeTimingTest#llama8bDecodeAtBatch1 || rc=$?
+    rc=0; tests "${CHECK_TESTS[@]}" || rc=$?
     BENCH_ONLY="b1-decode prefill-1024 b64-decode b1-decode-no-pdl b64-decode-no-pdl" bench
     for pdl in 1 0; do
       echo "== EMBER_PDL=$pdl ember bench offline --preset qwen3-0.6b --runs 2" | tee -a "$OUT_DIR/offline.log"
@@ -807,9 +820,13 @@ case "${1:-}" in
     unpack; host_info; hf_models
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
       --select-class=dev.ember.nativelib.NvtxTest --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
-    # The candidate programmatic dependent launch must give the same results: the CUDA tests again with it on.
-    EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
     bench; generate; p2p; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
+    exit $rc ;;
+  all-second)
+    # Programmatic dependent launch must not change any result: the CUDA tests again without it; then serving.
+    unpack; host_info; hf_models
+    rc=0; EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
+    serving; summary; pack_results
     exit $rc ;;
   tests+ab)
     # The tests and an A/B in one run: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
@@ -880,5 +897,5 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     pack_results ;;
   ab) unpack; host_info; ab; pack_results ;;
   ember) shift; unpack; ${EMBER_JAVA_WRAPPER:-} "${JAVA[@]}" -jar "$DEST/app/ember.jar" "$@" ;;
-  *) echo "usage: $0 pack [BUNDLE_DIR] | all | gpu [JUNIT_SELECTORS...] | bench | peer | bench+peer | p2p | serving | profile | spec | profile+spec | streaming | check | round | soak | grammar | ab | tests+ab | batch1 | report | ember ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 pack [BUNDLE_DIR] | all | all-second | gpu [JUNIT_SELECTORS...] | bench | peer | bench+peer | p2p | serving | profile | spec | profile+spec | streaming | check | round | soak | grammar | ab | tests+ab | batch1 | report | ember ARGS..." >&2; exit 2 ;;
 esac

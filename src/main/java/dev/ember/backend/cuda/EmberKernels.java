@@ -755,14 +755,6 @@ public final class EmberKernels implements AutoCloseable {
         }
     }
 
-    /**
-     * EMBER_GEMV_SLACK=N, for measuring: the staged builds leave N of the blocks a multiprocessor holds free (0: none).
-     * Their grid fills the GPU, so under programmatic dependent launch the next kernel's blocks cannot become resident,
-     * and ask for their first weights, until this one's leave; a free slot lets them in under its tail, at the cost of
-     * this product's bytes in flight. A product timed alone cannot show that, so it is measured end to end.
-     */
-    private static final int STAGED_SLACK = positiveEnvironment("EMBER_GEMV_SLACK");
-
     /** Launches a staged build with its arguments given: as many blocks as the GPU holds at once, at most one a group. */
     private void launchStaged(CudaStream stream, DType type, GemvInput input, DType outType, int m, int n, int k, int inFlight,
                               int warps) {
@@ -771,12 +763,9 @@ public final class EmberKernels implements AutoCloseable {
         args.launch(f, stagedGrid(f, shared, gemvGroups(n, warps)), 1, 1, 256, shared, stream);
     }
 
-    /**
-     * The grid of a staged build (256 threads a block): as many blocks as the GPU holds at once, less
-     * EMBER_GEMV_SLACK a multiprocessor, and at most {@code groups}.
-     */
+    /** The grid of a staged build (256 threads a block): as many blocks as the GPU holds at once, and at most {@code groups}. */
     private int stagedGrid(CudaFunction f, int shared, int groups) {
-        return Math.min(groups, Math.max(1, residentBlocks(f, 256, shared) - STAGED_SLACK) * device.multiprocessors());
+        return Math.min(groups, residentBlocks(f, 256, shared) * device.multiprocessors());
     }
 
     /** Blocks of {@code threads} threads and {@code shared} bytes of dynamic shared memory a multiprocessor holds (cached). */
