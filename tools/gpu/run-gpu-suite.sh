@@ -7,21 +7,22 @@
 #       xz archive in BUNDLE_DIR (default .gpu/bundle-gpu in the checkout, copied to the GPU machine with the
 #       checkout), with this script beside it.
 #
-#   bash .gpu/bundle-gpu/run-gpu-suite.sh all;  bash .gpu/bundle-gpu/run-gpu-suite.sh all-second
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh all;  ... all-second;  ... serving
 #       On the GPU host, from the repository root (the checkout copied there; the tests read
-#       models/ember-tiny and src/test/resources from it): everything, in two calls of about eight and seven minutes
-#       (one would pass a call's ten) --
+#       models/ember-tiny and src/test/resources from it): everything, in three calls of about seven, nine and three
+#       minutes (one would pass a call's ten). `all`:
 #         1. tools/gpu/hf_models.py builds random-weight Llama 3 / Qwen2 / Qwen3 / Mistral models with HF transformers
 #            and records their logits on the GPU (/tmp/ember-hf);
 #         2. every GPU test (package dev.ember.backend.cuda, GpuMonitorTest, NvtxTest and E2eEventTimingGpuTest), HfGpuComparisonTest
 #            pointed at those models;
-#         3. `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), the decode
-#            ones again without overlap and without programmatic dependent launch (EMBER_PDL=0), and the Llama-3.2-1B
-#            shape's batch 1 with CUDA graphs and without (--enforce-eager);
-#         4. `ember generate` on the default model, which must pick the GPU and name it;
-#         5. `ember bench p2p` between GPUs 0 and 1, or within GPU 0 where it is alone (p2p.csv);
-#         6. the compiled-PyTorch peer (NO_PEER=1 leaves it out);
-#       and `all-second`: the HF references again, the CUDA tests with EMBER_PDL=0, then `serving` (below).
+#         3. `ember generate` on the default model, which must pick the GPU and name it;
+#         4. `ember bench p2p` between GPUs 0 and 1, or within GPU 0 where it is alone (p2p.csv).
+#       `all-second`: the HF references again, the CUDA tests with EMBER_PDL=0 (programmatic dependent launch off), then
+#         `ember bench e2e` for the three target workloads (Llama-3.1-8B shape, random bf16 weights), the decode ones
+#         again without overlap and without programmatic dependent launch, and the Llama-3.2-1B shape's batch 1 with CUDA
+#         graphs and without (--enforce-eager); then the compiled-PyTorch peer (NO_PEER=1 leaves it out), and the table
+#         of Ember / peer.
+#       `serving`: below (it reads Llama 3.2's tokenizer, which the tests do not).
 #       A short table is printed last and kept as summary.txt under $OUT (or ./gpu-out), beside results.tar.gz with
 #       every log and result file.
 #
@@ -817,16 +818,19 @@ case "${1:-}" in
     pack_results
     exit $rc ;;
   all)
+    # The whole suite is three calls (one would pass a call's ten minutes): this one the tests, generate and p2p;
+    # all-second the tests without programmatic dependent launch, the bench rows and the peer; then serving.
     unpack; host_info; hf_models
     rc=0; tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.monitor.GpuMonitorTest \
       --select-class=dev.ember.nativelib.NvtxTest --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
-    bench; generate; p2p; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
+    generate; p2p; summary; pack_results
     exit $rc ;;
   all-second)
-    # Programmatic dependent launch must not change any result: the CUDA tests again without it; then serving.
+    # Programmatic dependent launch must not change any result: the CUDA tests again without it; then the bench rows
+    # and the peer, whose table compares them.
     unpack; host_info; hf_models
     rc=0; EMBER_PDL=0 TESTS_LOG="$OUT_DIR/tests-pdl.log" tests --select-package=dev.ember.backend.cuda || rc=$?
-    serving; summary; pack_results
+    bench; [ -n "${NO_PEER:-}" ] || peer; summary; pack_results
     exit $rc ;;
   tests+ab)
     # The tests and an A/B in one run: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
