@@ -272,11 +272,12 @@ hf_models() {
 }
 
 # The 8B shape's batch-64 decode as one `ember bench e2e` run (prefill of 64 prompts of 512 tokens, then 32 steps),
-# under EMBER_JAVA_WRAPPER (a profiler): its log to $1.
+# under EMBER_JAVA_WRAPPER (a profiler): its log to $1. Its decode steps are NVTX ranges named decode_step (--nvtx),
+# so that a profiler can take them alone and leave out the prefill and the warm-up's timings.
 b64_decode_run() {
   # shellcheck disable=SC2086
   ${EMBER_JAVA_WRAPPER:-} timeout 300 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e --backend cuda --preset llama-3.1-8b \
-      --prompt-len 512 --gen-len 32 --chunk-len 4096 --decode-batch 64 --iters 1 --warmup 0 > "$1" 2>&1 || true
+      --prompt-len 512 --gen-len 32 --chunk-len 4096 --decode-batch 64 --iters 1 --warmup 0 --nvtx > "$1" 2>&1 || true
 }
 
 tests() {
@@ -494,15 +495,17 @@ PY
     done
   else
     echo "(no nsys on this host: ncu instead)"
-    EMBER_JAVA_WRAPPER="ncu --clock-control none --metrics gpu__time_duration.sum --print-units base --csv \
-        --launch-skip 4000 --launch-count 600 --log-file $OUT_DIR/ncu-decode.csv" \
+    EMBER_JAVA_WRAPPER="ncu --clock-control none --graph-profiling node --nvtx --nvtx-include decode_step/ \
+        --metrics gpu__time_duration.sum --print-units base --csv \
+        --launch-skip 700 --launch-count 600 --log-file $OUT_DIR/ncu-decode.csv" \
         b64_decode_run /tmp/profile-decode.log
     awk -F'","' '/gpu__time_duration.sum/ { v = $NF; gsub(/[",]/, "", v); t[$5] += v; n[$5]++ }
                  END { for (k in t) printf "%-60s %8.1f us x %d\n", substr(k, 1, 60), t[k] / n[k] / 1000, n[k] }' "$OUT_DIR/ncu-decode.csv" || true
   fi
   # What holds the batch-64 decode attention at a fraction of the read ceiling: its memory workload (DRAM and L2
   # throughput, sectors per request, L2 hit rate), speed of light, occupancy and warp stalls, for a few launches.
-  EMBER_JAVA_WRAPPER="ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis \
+  EMBER_JAVA_WRAPPER="ncu --clock-control none --graph-profiling node --nvtx --nvtx-include decode_step/ \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis \
       --section Occupancy --section WarpStateStats --csv --page details --kernel-name regex:decode_attention_(keys_d|mma|bulk) \
       --launch-skip 64 --launch-count 3 --log-file $OUT_DIR/ncu-decode-sections.csv" \
       b64_decode_run /tmp/profile-decode-sections.log
