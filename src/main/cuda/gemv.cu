@@ -5,8 +5,9 @@
 // so the few rows of x (m*k*sizeof(T), re-read by every warp) stay there; 2*m*n*k FLOPs. Work: one warp per output
 // column (a row of w), or WARPS warps each taking a contiguous run of it, each lane a 16-byte slice UNROLL slices at
 // a time, all loads of a step issued before the first product; m fp32 sums per lane, reduced across the warp at the
-// end (and across a column's warps in shared memory), lane i writing row i's output. Every warp reads contiguous runs of one row; the runner times
-// each build against cuBLASLt per shape and keeps the fastest (n >= 1024 at every shape it is chosen for).
+// end (and across a column's warps in shared memory), lane i writing row i's output. Every warp reads contiguous runs
+// of one row; the runner times each build against cuBLASLt per shape and keeps the fastest (n >= 1024 at every shape
+// it is chosen for).
 //
 // Requires k a multiple of 16 / sizeof(T) and x, w 16-byte aligned (rows k*sizeof(T) apart).
 #include "common.cuh"
@@ -230,7 +231,8 @@ __device__ __forceinline__ void gemv_group(const T* __restrict__ x, const T* __r
     }
     // Every lane holds every row's sum (warp_sum and the parts are added in all lanes): lane i writes row i, so that
     // an accumulating product's m read-modify-writes of the residual are one round trip, not m one after another
-    // (the compiler cannot hoist row i + 1's load above row i's store, whose address it cannot tell apart).
+    // (the compiler cannot hoist row i + 1's load above row i's store, whose address it cannot tell apart). One-row
+    // builds keep lane 0 and row 0 as constants, as they were measured.
     const int outRow = M == 1 ? 0 : lane;
     if (part == 0 && valid && (M == 1 ? lane == 0 : lane < m)) {
         float sum = acc[0];
