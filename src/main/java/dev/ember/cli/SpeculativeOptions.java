@@ -46,29 +46,44 @@ public final class SpeculativeOptions {
     Integer gamma;
 
     /**
-     * On a GPU, the largest batch at which speculation was measured to pay at every acceptance measured. On an NVIDIA
+     * On a GPU, the largest batch at which n-gram lookup was measured to pay at every acceptance measured. On an NVIDIA
      * H100 (2026-12-06, ember bench spec, n-gram lookup at gamma 2 on the default model, verifications of several lengths
      * replaying the decode graph of their rows): at 71% acceptance (100 tokens a request) 1.48x, 1.34x, 1.17x and 1.04x
      * at batch 2, 4, 8 and 16, 0.79x at 32 and 1.10x at 64 in single short runs; at 81% (200 tokens) 1.75-1.79x, 1.61x,
-     * 1.43-1.47x, 1.27x and 1.28x at batch 8, 16, 32, 64 and 128. A draft model (the shipped pair) and self:4 on the 8B
-     * shape with random weights lose at batch 1 already.
+     * 1.43-1.47x, 1.27x and 1.28x at batch 8, 16, 32, 64 and 128.
      */
-    static final int GPU_DISABLE_ABOVE = 16;
+    static final int GPU_NGRAM_DISABLE_ABOVE = 16;
 
     /**
      * The same on the CPU, where a verification's rows cost nearly what as many decodes cost: the same workload on two
      * cores (2026-12-06, 100 tokens a request) 1.17x at batch 1, 1.23x at 2, 0.91x at 4 and 0.94x at 16.
      */
-    static final int CPU_DISABLE_ABOVE = 2;
+    static final int CPU_NGRAM_DISABLE_ABOVE = 2;
 
-    /** The default of --speculative-disable-by-batch-size: the crossover measured on {@code backend}'s kind of device. */
-    static int defaultDisableAbove(Backend backend) {
-        return backend != null && backend.onGpu() ? GPU_DISABLE_ABOVE : CPU_DISABLE_ABOVE;
+    /**
+     * A draft model's, on either device: it pays at batch 1 only, where it pays at all. The shipped pair (alpha 0.78,
+     * a draft step 0.63-0.68 of a target step) on an NVIDIA H100 (2026-12-06, gamma 1): 1.03x at batch 1, 0.95x at 2,
+     * 0.94x at 3, 0.82x at 4, and at gamma 4 0.69x at 16; on two CPU cores (gamma 2) 0.87x, 0.82x and 0.74x at batch
+     * 1, 2 and 4. A draft much cheaper than its target moves the crossover up: ember bench spec at the batches served
+     * measures it, and the option sets it.
+     */
+    static final int DRAFT_MODEL_DISABLE_ABOVE = 1;
+
+    /**
+     * The default of --speculative-disable-by-batch-size: the crossover measured for the method on {@code backend}'s
+     * kind of device.
+     */
+    static int defaultDisableAbove(Backend backend, boolean ngram) {
+        if (!ngram) {
+            return DRAFT_MODEL_DISABLE_ABOVE;
+        }
+        return backend != null && backend.onGpu() ? GPU_NGRAM_DISABLE_ABOVE : CPU_NGRAM_DISABLE_ABOVE;
     }
 
     @Option(names = "--speculative-disable-by-batch-size", paramLabel = "N",
-            description = "do not speculate in a step with more than N decoding sequences; default: " + GPU_DISABLE_ABOVE
-                    + " on a GPU, " + CPU_DISABLE_ABOVE + " on the CPU, the largest batch at which speculation was measured to pay")
+            description = "do not speculate in a step with more than N decoding sequences; default: the largest batch at "
+                    + "which the method was measured to pay: for ngram " + GPU_NGRAM_DISABLE_ABOVE + " on a GPU and "
+                    + CPU_NGRAM_DISABLE_ABOVE + " on the CPU, for a draft model " + DRAFT_MODEL_DISABLE_ABOVE)
     Integer disableAbove;
 
     @Option(names = "--prompt-lookup-max", description = "longest n-gram matched (ngram); default: 4")
@@ -195,7 +210,7 @@ public final class SpeculativeOptions {
             Draft draft = openDraft(backend, target, targetTokenizer, (int) target.runner().kvSpec().tokenCapacity(), progress);
             proposer = new DraftModelProposer(draft.runner(), draft.name(), target.config().vocabSize(), draft);
         }
-        return Optional.of(new Speculation(proposer, gamma(), disableAbove == null ? defaultDisableAbove(backend) : disableAbove));
+        return Optional.of(new Speculation(proposer, gamma(), disableAbove == null ? defaultDisableAbove(backend, ngram()) : disableAbove));
     }
 
     /**

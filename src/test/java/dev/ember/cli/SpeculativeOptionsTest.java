@@ -44,10 +44,28 @@ class SpeculativeOptionsTest {
     }
 
     @Test
-    void withoutTheOptionSpeculationStopsAboveTheCrossoverMeasuredOnItsKindOfDevice() {
-        assertEquals(SpeculativeOptions.CPU_DISABLE_ABOVE, limit(ngram(null)));
+    void withoutTheOptionSpeculationStopsAboveTheCrossoverMeasuredForItsMethodOnItsKindOfDevice() {
+        assertEquals(SpeculativeOptions.CPU_NGRAM_DISABLE_ABOVE, limit(ngram(null)));
         try (Backend cpu = new CpuBackend(1); Speculation s = ngram(null).open(cpu, null, null, null).orElseThrow()) {
-            assertEquals(SpeculativeOptions.CPU_DISABLE_ABOVE, s.disableAboveBatch());
+            assertEquals(SpeculativeOptions.CPU_NGRAM_DISABLE_ABOVE, s.disableAboveBatch());
+        }
+    }
+
+    /** A draft model pays at batch 1 only, where it pays at all: its default limit is 1 wherever it runs. */
+    @Test
+    void aDraftModelSpeculatesAtBatchOneUnlessToldMore() {
+        try (Backend cpu = new CpuBackend(1);
+             Model target = ModelLoader.load(Path.of("models/ember-tiny"));
+             ModelRunner runner = cpu.load(target, KvCacheSpec.forTokens(target.config(), 64, 16), Progress.NONE)) {
+            for (String draft : new String[] {"self:1", "models/ember-tiny-draft"}) {
+                try (Speculation s = parsed("--speculative-model", draft)
+                        .open(cpu, LoadedModel.of(target, runner), null, Progress.NONE).orElseThrow();
+                     Speculation told = parsed("--speculative-model", draft, "--speculative-disable-by-batch-size", "8")
+                             .open(cpu, LoadedModel.of(target, runner), null, Progress.NONE).orElseThrow()) {
+                    assertEquals(SpeculativeOptions.DRAFT_MODEL_DISABLE_ABOVE, s.disableAboveBatch(), draft);
+                    assertEquals(8, told.disableAboveBatch(), draft);
+                }
+            }
         }
     }
 
