@@ -60,7 +60,8 @@ public final class SpecBenchCommand implements Callable<Integer> {
             "host_drafting_us_per_step", "host_submit_us_per_step", "host_retire_us_per_step", "host_other_us_per_step",
             "host_idle_us_per_step", "target_prepare_us_per_step", "target_launch_us_per_step", "target_runner_other_us_per_step",
             "draft_prepare_us_per_step", "draft_launch_us_per_step", "draft_runner_other_us_per_step", "target_choose_us_per_step",
-            "target_capture_us_per_step", "draft_choose_us_per_step", "draft_capture_us_per_step");
+            "target_capture_us_per_step", "draft_choose_us_per_step", "draft_capture_us_per_step", "target_runner_steps",
+            "target_eager_steps", "draft_runner_steps", "draft_eager_steps");
     static final String RESULTS = "benchmark_results.json";
     static final String SPECULATIVE = "benchmark_results_speculative.json";
     static final String TARGET = "benchmark_results_target.json";
@@ -467,7 +468,9 @@ public final class SpecBenchCommand implements Callable<Integer> {
                 m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::chooseNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::target, StepCounters::captureNanos),
                 m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::chooseNanos),
-                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::captureNanos)};
+                m.runnerMicrosPerStep(SpecStepTimes::draft, StepCounters::captureNanos),
+                m.runnerCount(SpecStepTimes::target, StepCounters::steps), m.runnerCount(SpecStepTimes::target, StepCounters::eagerSteps),
+                m.runnerCount(SpecStepTimes::draft, StepCounters::steps), m.runnerCount(SpecStepTimes::draft, StepCounters::eagerSteps)};
     }
 
     private int report(BenchHeader header, BenchEngine bench, Workload workload, SchedulerConfig scheduler, SpeculativeOptions source,

@@ -104,6 +104,14 @@ record SpecRuns(String mode, String draft, Integer gamma, List<SpecPass> passes)
         return microsPerStep(t -> part.applyAsLong(runner.apply(t)));
     }
 
+    /** A runner's count {@code part} summed over every run; null where that runner counted no step. */
+    Long runnerCount(Function<SpecStepTimes, StepCounters> runner, ToLongFunction<StepCounters> part) {
+        if (times(t -> runner.apply(t).steps()) == 0) {
+            return null;
+        }
+        return times(t -> part.applyAsLong(runner.apply(t)));
+    }
+
     private long times(ToLongFunction<SpecStepTimes> part) {
         return sum(p -> part.applyAsLong(p.times()));
     }

@@ -70,6 +70,9 @@ final class SpecSummary {
             summary.add(line("  runners: target product choice / capture; draft", maps, m -> fixed(m.get("target_choose_us_per_step"), 1)
                     + " / " + fixed(m.get("target_capture_us_per_step"), 1) + (m.get("draft_choose_us_per_step") == null ? ""
                     : "; " + fixed(m.get("draft_choose_us_per_step"), 1) + " / " + fixed(m.get("draft_capture_us_per_step"), 1))));
+            summary.add(line("  runners: target steps (eager); draft", maps, m -> m.get("target_runner_steps") + " ("
+                    + m.get("target_eager_steps") + ")" + (m.get("draft_runner_steps") == null ? ""
+                    : "; " + m.get("draft_runner_steps") + " (" + m.get("draft_eager_steps") + ")")));
         }
         if (speculated) {
             summary.add(line("speed-up, measured (" + basis + ")", maps, m -> times(m.get("speedup"))));
