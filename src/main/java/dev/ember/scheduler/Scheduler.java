@@ -326,6 +326,7 @@ public final class Scheduler {
                 continue;
             }
             if (w.drafted() == 0) {
+                s.clearDraft();  // a draft proposed before this token no longer follows the sequence's last token
                 land(s, tokens[first], nowNanos, outputs);
                 continue;
             }
@@ -338,12 +339,16 @@ public final class Scheduler {
             }
             speculation.record(w.drafted(), accepted);
             s.clearDraft();
-            s.computed(w.start() + 1 + accepted);  // the cache holds the last token and the accepted drafts
+            // A sequence preempted while its verification was in flight holds no blocks and is recomputed from the start.
+            boolean running = s.status() == Sequence.Status.RUNNING;
+            if (running) {
+                s.computed(w.start() + 1 + accepted);  // the cache holds the last token and the accepted drafts
+            }
             for (int i = 0; i <= accepted && !s.isFinished(); i++) {
                 land(s, i < accepted ? draft[i] : tokens[first + accepted], nowNanos, outputs);
             }
             s.sampler().resumeAt(s.generatedCount());  // the rejected rows' draws (their logprobs) are not the sequence's
-            if (!s.isFinished()) {
+            if (running && !s.isFinished()) {
                 s.blockTable().truncate(s.length(), allocator);  // the rejected positions' blocks go back
             }
         }

@@ -1,8 +1,10 @@
 package dev.ember.server;
 
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ember.EmberException;
@@ -240,6 +242,8 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     static final ObjectMapper JSON = new ObjectMapper();
+    /** Reads a request body: one JSON value, nothing but whitespace after it (as a JSON parser such as Python's holds). */
+    private static final ObjectReader BODY = JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     /** Connections waiting to be accepted: room for a benchmark client's burst of hundreds at once. */
     private static final int CONNECTION_BACKLOG = 1024;
     private static final long SWEEP_MILLIS = 100;
@@ -626,7 +630,7 @@ public final class OpenAiServer implements AutoCloseable {
     JsonNode readJson(Exchange exchange) {
         byte[] bytes = exchange.body(config.maxRequestBytes(), config.timeouts().body());
         try {
-            JsonNode node = JSON.readTree(bytes);
+            JsonNode node = BODY.readTree(bytes);
             if (node == null || node.isMissingNode()) {
                 throw ApiException.invalid(null, "the request body is empty; send a JSON object");
             }

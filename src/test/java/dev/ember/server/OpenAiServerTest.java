@@ -251,6 +251,8 @@ class OpenAiServerTest {
     @CsvSource(delimiter = '|', textBlock = """
             malformed JSON              | /v1/completions      | {"prompt": "hi",                                |
             not an object               | /v1/completions      | [1, 2, 3]                                       |
+            trailing garbage            | /v1/completions      | {"prompt": "hi", "max_tokens": 1} garbage       |
+            two JSON objects            | /v1/chat/completions | {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1} {"max_tokens": 2} |
             empty body                  | /v1/completions      | ''                                              |
             missing prompt              | /v1/completions      | {"max_tokens": 4}                               | prompt
             temperature a string        | /v1/completions      | {"prompt": "hi", "temperature": "hot"}          | temperature
