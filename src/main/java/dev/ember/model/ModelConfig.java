@@ -258,14 +258,36 @@ public record ModelConfig(
         String type = s.path("rope_type").asText(s.path("type").asText("default"));
         return switch (type) {
             case "default" -> new RopeScaling.None();
-            case "linear" -> new RopeScaling.Linear(s.path("factor").asDouble());
-            case "dynamic" -> new RopeScaling.Dynamic(s.path("factor").asDouble());
-            case "llama3" -> new RopeScaling.Llama3(s.path("factor").asDouble(), s.path("low_freq_factor").asDouble(),
-                    s.path("high_freq_factor").asDouble(), s.path("original_max_position_embeddings").asInt());
+            case "linear" -> new RopeScaling.Linear(ropeFactor(s, type));
+            case "dynamic" -> new RopeScaling.Dynamic(ropeFactor(s, type));
+            case "llama3" -> {
+                // transformers' rope validation requires every one of these keys (a KeyError names the missing ones).
+                double low = ropeNumber(s, type, "low_freq_factor"), high = ropeNumber(s, type, "high_freq_factor");
+                require(low > 0 && high > low, "rope scaling \"llama3\" needs 0 < low_freq_factor < high_freq_factor, not "
+                        + low + " and " + high);
+                JsonNode original = s.path("original_max_position_embeddings");
+                require(original.isIntegralNumber() && original.asInt() > 0, "rope scaling \"llama3\" needs a positive "
+                        + "integer \"original_max_position_embeddings\", not " + original);
+                yield new RopeScaling.Llama3(ropeFactor(s, type), low, high, original.asInt());
+            }
             case "yarn" -> parseYarn(s, maxPositions);
             default -> throw new EmberException("config.json: rope scaling type \"" + type
                     + "\" is not supported (default, linear, dynamic, llama3, yarn)");
         };
+    }
+
+    /** The positive {@code factor} that rope scaling {@code type} requires. */
+    private static double ropeFactor(JsonNode s, String type) {
+        double factor = ropeNumber(s, type, "factor");
+        require(factor > 0, "rope scaling \"" + type + "\" needs a positive factor, not " + factor);
+        return factor;
+    }
+
+    /** The number {@code field} of rope scaling {@code type}, which it requires. */
+    private static double ropeNumber(JsonNode s, String type, String field) {
+        require(s.path(field).isNumber(), "rope scaling \"" + type + "\" needs a number \"" + field + "\", got "
+                + (s.has(field) ? s.get(field).toString() : "none"));
+        return s.get(field).asDouble();
     }
 
     /**

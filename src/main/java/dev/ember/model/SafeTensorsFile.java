@@ -12,7 +12,9 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -78,6 +80,7 @@ public final class SafeTensorsFile {
         long dataStart = 8 + headerLen;
         long dataSize = file.byteSize() - dataStart;
         Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, long[]> ranges = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> e : header.properties()) {
             String name = e.getKey();
             if (name.equals("__metadata__")) {
@@ -94,12 +97,23 @@ public final class SafeTensorsFile {
             long[] shape = new long[shapeNode.size()];
             long count = 1;
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeNode.get(i).asLong();
-                count *= shape[i];
+                JsonNode dim = shapeNode.get(i);
+                if (!dim.isIntegralNumber() || !dim.canConvertToLong() || dim.asLong() < 0) {
+                    throw new EmberException(where + ": malformed header entry (shape " + shapeNode + ")");
+                }
+                shape[i] = dim.asLong();
+                try {
+                    count = Math.multiplyExact(count, shape[i]);
+                } catch (ArithmeticException overflow) {
+                    throw new EmberException(where + ": malformed header entry (shape " + shapeNode + " overflows)");
+                }
+            }
+            if (!offsets.get(0).isIntegralNumber() || !offsets.get(1).isIntegralNumber()) {
+                throw new EmberException(where + ": malformed header entry (data_offsets " + offsets + ")");
             }
             long begin = offsets.get(0).asLong();
             long end = offsets.get(1).asLong();
-            if (end - begin != count * dtype.bytes() || begin < 0) {
+            if (begin < 0 || end < begin || count > (Long.MAX_VALUE / dtype.bytes()) || end - begin != count * dtype.bytes()) {
                 throw new EmberException(where + ": byte range [" + begin + ", " + end + ") does not hold "
                         + count + " " + dtype + " elements");
             }
@@ -108,6 +122,22 @@ public final class SafeTensorsFile {
                         + " but the file has " + file.byteSize() + " bytes");
             }
             tensors.put(name, new Tensor(name, dtype, shape, file.asSlice(dataStart + begin, end - begin)));
+            ranges.put(name, new long[] {begin, end});
+        }
+        // As the reference reader (safetensors' validate) checks: no two tensors share bytes; else one's weights would
+        // silently be the other's.
+        List<Map.Entry<String, long[]>> byStart = ranges.entrySet().stream().filter(r -> r.getValue()[1] > r.getValue()[0])
+                .sorted(Comparator.comparingLong(r -> r.getValue()[0])).toList();
+        Map.Entry<String, long[]> furthest = null;
+        for (Map.Entry<String, long[]> r : byStart) {
+            if (furthest != null && r.getValue()[0] < furthest.getValue()[1]) {
+                throw new EmberException(path + ": corrupt safetensors header: tensor " + r.getKey() + " (bytes ["
+                        + r.getValue()[0] + ", " + r.getValue()[1] + ")) overlaps tensor " + furthest.getKey() + " (bytes ["
+                        + furthest.getValue()[0] + ", " + furthest.getValue()[1] + "))");
+            }
+            if (furthest == null || r.getValue()[1] > furthest.getValue()[1]) {
+                furthest = r;
+            }
         }
         return new SafeTensorsFile(path, file, Map.copyOf(tensors));
     }

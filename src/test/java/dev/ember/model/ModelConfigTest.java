@@ -174,6 +174,31 @@ class ModelConfigTest {
         assertTrue(quantized.getMessage().contains("quantization_config (fp8) is not supported"), quantized.getMessage());
     }
 
+    /**
+     * A rope_scaling without the keys its type requires is refused by name, as transformers' rope validation refuses it
+     * (KeyError): read as 0, a missing linear factor made every frequency infinite (NaN logits), and a llama3 scaling
+     * without its low/high factors and original context silently ran unscaled.
+     */
+    @Test
+    void ropeScalingsWithoutTheirRequiredKeysAreRefusedByName() {
+        String body = "\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"
+                + "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":100";
+        EmberException linear = assertThrows(EmberException.class, () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"linear\"}}"));
+        assertTrue(linear.getMessage().contains("\"linear\"") && linear.getMessage().contains("\"factor\""), linear.getMessage());
+        EmberException dynamic = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":null}}"));
+        assertTrue(dynamic.getMessage().contains("\"factor\""), dynamic.getMessage());
+        EmberException llama3 = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0}}"));
+        assertTrue(llama3.getMessage().contains("low_freq_factor"), llama3.getMessage());
+        EmberException original = assertThrows(EmberException.class, () -> parse("{" + body + ",\"rope_parameters\":{\"rope_type\":"
+                + "\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"rope_theta\":500000}}"));
+        assertTrue(original.getMessage().contains("original_max_position_embeddings"), original.getMessage());
+        EmberException negative = assertThrows(EmberException.class,
+                () -> parse("{" + body + ",\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":-2}}"));
+        assertTrue(negative.getMessage().contains("positive factor"), negative.getMessage());
+    }
+
     @Test
     void slidingWindowsAreReadPerLayerAsTransformersLaysThemOut() throws Exception {
         String qwen2 = "\"architectures\":[\"Qwen2ForCausalLM\"],\"hidden_size\":64,\"intermediate_size\":128,"

@@ -117,6 +117,34 @@ class ModelLoaderTest {
         assertMessage(() -> ModelLoader.load(dir), "truncated");
     }
 
+    /**
+     * A header whose byte ranges overlap (o_proj's pointing at q_proj's bytes) is refused, naming both tensors, as the
+     * reference reader refuses it; it used to load, o_proj silently computing with q_proj's weights.
+     */
+    @Test
+    void overlappingTensorBytesAreRefusedByName() throws IOException {
+        writeModel(CONFIG);
+        Path file = dir.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(file);
+        int headerLength = (int) java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var header = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(new String(bytes, 8, headerLength,
+                java.nio.charset.StandardCharsets.UTF_8));
+        // q_proj and o_proj are both [32, 32] here: o_proj's range made q_proj's.
+        ((com.fasterxml.jackson.databind.node.ObjectNode) header.get("model.layers.0.self_attn.o_proj.weight"))
+                .set("data_offsets", header.get("model.layers.0.self_attn.q_proj.weight").get("data_offsets").deepCopy());
+        byte[] newHeader = json.writeValueAsString(header).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        try (var out = Files.newOutputStream(file)) {
+            out.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(newHeader.length).array());
+            out.write(newHeader);
+            out.write(bytes, 8 + headerLength, bytes.length - 8 - headerLength);
+        }
+        assertMessage(() -> ModelLoader.load(dir), "overlaps");
+        EmberException e = assertThrows(EmberException.class, () -> ModelLoader.load(dir));
+        assertTrue(e.getMessage().contains("model.layers.0.self_attn.o_proj.weight")
+                && e.getMessage().contains("model.layers.0.self_attn.q_proj.weight"), e.getMessage());
+    }
+
     @Test
     void shapeMismatchNamesTensorAndShapes() throws IOException {
         writeModel(CONFIG);

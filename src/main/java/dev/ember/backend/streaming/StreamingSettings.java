@@ -1,5 +1,7 @@
 package dev.ember.backend.streaming;
 
+import dev.ember.EmberException;
+
 import java.util.function.Consumer;
 
 /**
@@ -34,11 +36,23 @@ public record StreamingSettings(StreamingMode mode, long gpuWeightBudget, long g
     public static final StreamingSettings AUTOMATIC = new StreamingSettings(null, 0, 0, 0, -1, DEFAULT_PREFETCH_DISTANCE,
             DEFAULT_GROUP_PREFETCH_DEPTH, DEFAULT_WARMUP_LAYERS, DEFAULT_STAGING_BYTES, null);
 
+    /**
+     * Checks each knob, naming its option and the value given (in a compact constructor {@code this} still holds the
+     * defaults, zeros and nulls, so the record itself cannot say what was wrong).
+     */
     public StreamingSettings {
-        if (gpuWeightBudget < 0 || gpuMemoryLimit < 0 || gpuCachedLayers < 0 || cpuCacheLayers < -1 || prefetchDistance < 1
-                || groupPrefetchDepth < 1 || warmupLayers < 0 || stagingBytes < STAGING_BUFFERS * DirectFile.ALIGNMENT) {
-            throw new IllegalArgumentException("invalid weight streaming settings " + this);
-        }
+        EmberException.require(gpuWeightBudget >= 0, "--gpu-weight-budget must not be negative, not " + gpuWeightBudget + " bytes");
+        EmberException.require(gpuMemoryLimit >= 0, "--gpu-memory-limit must not be negative, not " + gpuMemoryLimit + " bytes");
+        EmberException.require(gpuCachedLayers >= 0, "--gpu-cached-layers must be at least 0 (0: as many as the budget "
+                + "allows), not " + gpuCachedLayers);
+        EmberException.require(cpuCacheLayers >= -1, "--cpu-cache-layers must be at least 0 (or -1: as many as the host's "
+                + "memory allows), not " + cpuCacheLayers);
+        EmberException.require(prefetchDistance >= 1, "--prefetch-distance must be at least 1 (copies may be for the next "
+                + "layer), not " + prefetchDistance);
+        EmberException.require(groupPrefetchDepth >= 1, "--group-prefetch-depth must be at least 1, not " + groupPrefetchDepth);
+        EmberException.require(warmupLayers >= 0, "--warmup-layers must not be negative, not " + warmupLayers);
+        EmberException.require(stagingBytes >= STAGING_BUFFERS * DirectFile.ALIGNMENT, "--staging-mb: the staging ring needs at "
+                + "least " + STAGING_BUFFERS * DirectFile.ALIGNMENT + " bytes, not " + stagingBytes);
     }
 
     /** These settings in mode {@code mode} (null: automatic). */

@@ -36,6 +36,21 @@ class StreamingScheduleTest {
         return occupancy;
     }
 
+    /**
+     * A knob out of range ({@code --prefetch-distance 0}) is a user's error naming the option and its value: it was an
+     * IllegalArgumentException (a stack trace) printing the record as its compact constructor saw it, every field 0.
+     */
+    @Test
+    void settingsOutOfRangeNameTheOptionAndTheValue() {
+        dev.ember.EmberException e = assertThrows(dev.ember.EmberException.class, () -> new StreamingSettings(StreamingMode.STREAM,
+                0, 0, 2, -1, 0, 4, 4, 64L << 20, null));
+        assertTrue(e.getMessage().contains("--prefetch-distance") && e.getMessage().contains("not 0"), e.getMessage());
+        e = assertThrows(dev.ember.EmberException.class, () -> new StreamingSettings(null, 0, 0, 0, -1, 6, 4, 4, 0, null));
+        assertTrue(e.getMessage().contains("--staging-mb"), e.getMessage());
+        e = assertThrows(dev.ember.EmberException.class, () -> StreamingSettings.AUTOMATIC.withBudget(-5));
+        assertTrue(e.getMessage().contains("--gpu-weight-budget") && e.getMessage().contains("-5"), e.getMessage());
+    }
+
     @Test
     void everyGroupIsCopiedBeforeItIsComputedAndTheWindowNeverOverflows() {
         ScheduleShape shape = shape(2, 6, 8, 2, 0);
