@@ -167,6 +167,7 @@ final class ChatTemplate {
         register(jinjava, "raise_exception", "raiseException", Object.class);
         register(jinjava, "strftime_now", "strftimeNow", String.class);
         jinjava.getGlobalContext().registerFilter(new PythonToJson());
+        jinjava.getGlobalContext().registerFilter(new PythonTrim());
         jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("iterable", PythonTypeTest::isIterable));
         jinjava.getGlobalContext().registerExpTest(new PythonTypeTest("sequence", PythonTypeTest::isSequence));
         return jinjava;
@@ -182,11 +183,15 @@ final class ChatTemplate {
         }
     }
 
+    /**
+     * The source as Jinja2's lexer reads it: every line break ({@code \r\n}, {@code \r}, {@code \n}) made the
+     * environment's {@code \n}, in text and string literals alike, then one trailing line break dropped. Left as
+     * {@code \r\n}, a template saved with Windows line endings rendered them into the prompt, and trim_blocks
+     * removed none of them.
+     */
     private static String dropTrailingNewline(String template) {
-        if (template.endsWith("\r\n")) {
-            return template.substring(0, template.length() - 2);
-        }
-        return template.endsWith("\n") ? template.substring(0, template.length() - 1) : template;
+        String normalized = template.replace("\r\n", "\n").replace('\r', '\n');
+        return normalized.endsWith("\n") ? normalized.substring(0, normalized.length() - 1) : normalized;
     }
 
     private static void putIfPresent(Map<String, Object> map, String key, String value) {
@@ -230,7 +235,35 @@ final class ChatTemplate {
         }
     }
 
-    /** HF's {@code tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)}. */
+    /**
+     * Jinja2's {@code trim(value, chars=None)}, which is Python's {@code str.strip(chars)}: Jinjava's strips what
+     * Java's {@code String.trim} does (every control character, but no U+00A0, U+3000 or other Unicode space) and
+     * ignores {@code chars}. Llama 3's templates trim every message with it.
+     */
+    private static final class PythonTrim implements Filter {
+        @Override
+        public String getName() {
+            return "trim";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object chars = kwargs.getOrDefault("chars", args.length > 0 ? args[0] : null);
+            String text = var == null ? "" : var.toString();
+            return PythonMethods.strip(text, chars == null ? null : chars.toString(), true, true);
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, args, Map.of());
+        }
+    }
+
+    /**
+     * HF's {@code tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)}: positional arguments in
+     * that order (not Jinja2's own {@code tojson(indent)}), and {@code separators} as a pair of strings (Kimi K2's
+     * templates write tools with {@code separators=(',', ':')}).
+     */
     private static final class PythonToJson implements Filter {
         @Override
         public String getName() {
@@ -239,10 +272,32 @@ final class ChatTemplate {
 
         @Override
         public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
-            Object indent = kwargs.getOrDefault("indent", args.length > 0 ? args[0] : null);
-            boolean ensureAscii = Boolean.TRUE.equals(kwargs.get("ensure_ascii"));
-            boolean sortKeys = Boolean.TRUE.equals(kwargs.get("sort_keys"));
-            return PythonJson.dumps(var, ensureAscii, indent instanceof Number n ? n.intValue() : -1, sortKeys);
+            Object ensureAscii = argument(args, kwargs, 0, "ensure_ascii");
+            Object indent = argument(args, kwargs, 1, "indent");
+            Object separators = argument(args, kwargs, 2, "separators");
+            Object sortKeys = argument(args, kwargs, 3, "sort_keys");
+            String itemSeparator = null;
+            String keySeparator = null;
+            if (separators != null) {
+                List<?> pair = separators instanceof List<?> list ? list
+                        : separators instanceof Object[] array ? List.of(array) : List.of();
+                if (pair.size() != 2) {
+                    throw new IllegalArgumentException("tojson: separators must be a pair of strings, got " + separators);
+                }
+                itemSeparator = String.valueOf(pair.get(0));
+                keySeparator = String.valueOf(pair.get(1));
+            }
+            return PythonJson.dumps(var, truthy(ensureAscii), indent instanceof Number n ? n.intValue() : -1, itemSeparator,
+                    keySeparator, truthy(sortKeys));
+        }
+
+        private static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name) {
+            return kwargs.containsKey(name) ? kwargs.get(name) : args.length > position ? args[position] : null;
+        }
+
+        private static boolean truthy(Object value) {
+            return value instanceof Boolean b ? b : value instanceof Number n ? n.doubleValue() != 0
+                    : value instanceof CharSequence c ? !c.isEmpty() : value != null;
         }
 
         @Override

@@ -14,17 +14,30 @@ final class PythonJson {
     private final boolean ensureAscii;
     private final int indent;           // < 0: no indentation, everything on one line
     private final boolean sortKeys;
+    private final String itemSeparator;
+    private final String keySeparator;
     private final StringBuilder out = new StringBuilder();
 
-    private PythonJson(boolean ensureAscii, int indent, boolean sortKeys) {
+    private PythonJson(boolean ensureAscii, int indent, String itemSeparator, String keySeparator, boolean sortKeys) {
         this.ensureAscii = ensureAscii;
         this.indent = indent;
+        this.itemSeparator = itemSeparator;
+        this.keySeparator = keySeparator;
         this.sortKeys = sortKeys;
     }
 
     /** {@code json.dumps(value, ensure_ascii=ensureAscii, indent=indent or None when negative, sort_keys=sortKeys)}. */
     static String dumps(Object value, boolean ensureAscii, int indent, boolean sortKeys) {
-        PythonJson json = new PythonJson(ensureAscii, indent, sortKeys);
+        return dumps(value, ensureAscii, indent, null, null, sortKeys);
+    }
+
+    /**
+     * The same with {@code separators=(itemSeparator, keySeparator)}; null ones are Python's defaults ({@code ", "},
+     * or {@code ","} when indenting, and {@code ": "}).
+     */
+    static String dumps(Object value, boolean ensureAscii, int indent, String itemSeparator, String keySeparator, boolean sortKeys) {
+        PythonJson json = new PythonJson(ensureAscii, indent, itemSeparator != null ? itemSeparator : indent < 0 ? ", " : ",",
+                keySeparator != null ? keySeparator : ": ", sortKeys);
         json.write(value, 0);
         return json.out.toString();
     }
@@ -60,7 +73,7 @@ final class PythonJson {
             separator(first, depth + 1);
             first = false;
             string(String.valueOf(entry.getKey()));
-            out.append(": ");
+            out.append(keySeparator);
             write(entry.getValue(), depth + 1);
         }
         close(depth, '}');
@@ -82,14 +95,11 @@ final class PythonJson {
     }
 
     private void separator(boolean first, int depth) {
-        if (indent < 0) {
-            if (!first) {
-                out.append(", ");
-            }
-            return;
-        }
         if (!first) {
-            out.append(',');
+            out.append(itemSeparator);
+        }
+        if (indent < 0) {
+            return;
         }
         out.append('\n').append(" ".repeat(indent * depth));
     }

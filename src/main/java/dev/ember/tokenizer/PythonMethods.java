@@ -73,7 +73,8 @@ final class PythonMethods extends ELResolver {
         return Character.isWhitespace(cp) || Character.isSpaceChar(cp) || cp == 0x85;
     }
 
-    private static String strip(String s, String chars, boolean left, boolean right) {
+    /** {@code str.strip(chars)} (and its one-sided forms): {@code chars} null strips what {@code str.isspace} accepts. */
+    static String strip(String s, String chars, boolean left, boolean right) {
         int start = 0;
         int end = s.length();
         while (left && start < end) {

@@ -235,7 +235,7 @@ public final class Tokenizer implements AutoCloseable {
         if (!options.continueFinalMessage()) {
             return rendered;
         }
-        String last = messages.getLast().content().strip();
+        String last = PythonMethods.strip(messages.getLast().content(), null, true, true);  // Python's str.strip(), as HF
         int at = last.isEmpty() ? -1 : rendered.lastIndexOf(last);
         if (at < 0) {
             throw new EmberException("continue_final_message: the last message's text is not in the rendered prompt "

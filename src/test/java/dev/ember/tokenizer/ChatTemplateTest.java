@@ -289,6 +289,26 @@ class ChatTemplateTest {
                 llama.applyChatTemplate(List.of(user("Hi"), assistant("Yo")), false));
     }
 
+    /** Llama 3 trims each turn with Jinja2's trim, Python's str.strip: an ideographic or no-break space goes too. */
+    @Test
+    void llama32TrimsTurnsOfUnicodeSpacesAsJinja2Does() {
+        Tokenizer llama = TokenizerFixtures.tokenizer("llama3_2");
+        assertEquals("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                        + "Cutting Knowledge Date: December 2023\nToday Date: 07 Mar 2026\n\n"
+                        + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                        + "\u3053\u3093\u306b\u3061\u306f<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+                llama.applyChatTemplate(List.of(user("\u3000\u3053\u3093\u306b\u3061\u306f\u00a0")), true));
+    }
+
+    /** HF finds the last message by its Python strip(), which takes a trailing no-break space off too. */
+    @Test
+    void continuingTheLastMessageStripsItAsPythonDoes() {
+        Tokenizer qwen3 = TokenizerFixtures.tokenizer("qwen3");
+        String continued = qwen3.applyChatTemplate(List.of(user("Tell a story"), assistant("Once upon a\u00a0")),
+                new ChatOptions(false, true, List.of(), Map.of()));
+        assertTrue(continued.endsWith("</think>\n\nOnce upon a"), continued);
+    }
+
     /** Llama 3 writes a tool result through tojson when it "is iterable", which in Jinja2 a string is: quoted. */
     @Test
     void llama32QuotesAToolResultAsJson() {

@@ -71,6 +71,26 @@ class JinjaCompatibilityTest {
         assertEquals("x", render("{{ '\u00a0\u2003x\u3000\u0085'.strip() }}"));
     }
 
+    /** Jinja2's trim is str.strip(chars): Unicode spaces go too, and chars is honoured. */
+    @Test
+    void trimIsPythonsStrip() {
+        assertEquals("x|y|z", render("{{ '\u3000\u00a0x\u2028'|trim }}|{{ '\u0085y\u2003'|trim }}|{{ '--z--'|trim('-') }}"));
+    }
+
+    /** HF's tojson takes (ensure_ascii, indent, separators, sort_keys), positionally or by name. */
+    @Test
+    void tojsonTakesHfsArguments() {
+        assertEquals("{\"a\":1,\"b\":[1,2]}|\"\\u00e9\"|[\n 1, \n {\n  \"k\" = 2\n }\n]|{\"a\": 2, \"b\": 1}",
+                render("{{ {'a': 1, 'b': [1, 2]}|tojson(separators=(',', ':')) }}|{{ '\u00e9'|tojson(true) }}"
+                        + "|{{ [1, {'k': 2}]|tojson(indent=1, separators=(', ', ' = ')) }}|{{ {'b': 1, 'a': 2}|tojson(false, none, none, true) }}"));
+    }
+
+    /** Jinja2 reads every line break of the source as \n, so trim_blocks eats a \r\n after a tag too. */
+    @Test
+    void windowsLineBreaksInTheSourceAreNewlines() {
+        assertEquals("a\nbc", render("a\r\nb{% if true %}\r\nc{% endif %}\r\n"));
+    }
+
     /** Python's slice semantics, reimplemented straight from the language reference, on random bounds. */
     @Test
     void slicesWithAStepMatchPythonsRules() {
