@@ -127,7 +127,10 @@ final class JsonMachine {
                     }
                     canonical.set(i, new Stack(new StringFrame(f.shape(), f.escape(), f.shape().minLength(), f.utf8()), s.below()));
                 }
-                if (s.top() instanceof PatternFrame f && f.length() > f.minLength() && (long) f.length() + span <= f.maxLength()) {
+                // A pattern's token is read only where the rest of a match still fits after it: the class must leave
+                // room for the most characters any state of the automaton still needs, as well as for the token.
+                if (s.top() instanceof PatternFrame f && f.length() > f.minLength()
+                        && (long) f.length() + span + f.regex().farthestMatch() <= f.maxLength()) {
                     if (canonical == null) {
                         canonical = new ArrayList<>(stacks);
                     }

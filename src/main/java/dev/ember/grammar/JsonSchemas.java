@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ember.EmberException;
 
 import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -39,6 +40,8 @@ public final class JsonSchemas {
     private static final Set<String> HELD = Set.of("type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties",
             "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
             "minProperties", "maxProperties", "uniqueItems");
+    /** The keywords that give a schema's whole shape, in the order {@link #shape} reads them. */
+    private static final List<String> WHOLE = List.of("$ref", "const", "enum", "anyOf", "oneOf", "allOf");
     /** One label of a host name: letters, digits and hyphens, neither first nor last a hyphen, at most 63. */
     private static final String LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     /** A number of an IPv4 address, 0 to 255 without leading zeros. */
@@ -106,6 +109,17 @@ public final class JsonSchemas {
             String keyword = names.next();
             if (!HELD.contains(keyword) && !ANNOTATIONS.contains(keyword)) {
                 throw refused(at, "the keyword \"" + keyword + "\"");
+            }
+        }
+        // A keyword that stands for the whole schema ($ref, const, enum, a union) is held alone: what constrains beside it
+        // would be set aside unheld, so it is refused (the type, which an enum's values already meet, may stand beside it).
+        String whole = WHOLE.stream().filter(node::has).findFirst().orElse(null);
+        if (whole != null) {
+            for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+                String keyword = names.next();
+                if (HELD.contains(keyword) && !keyword.equals(whole) && !keyword.equals("type")) {
+                    throw refused(at, "the keyword \"" + keyword + "\" beside \"" + whole + "\"");
+                }
             }
         }
         if (node.has("$ref")) {
@@ -198,15 +212,15 @@ public final class JsonSchemas {
             if (value == null) {
                 continue;
             }
-            if (!value.isNumber() || Math.abs(value.asDouble()) > WIDEST) {
+            if (!value.isNumber() || value.decimalValue().abs().compareTo(BigDecimal.valueOf(WIDEST)) > 0) {
                 throw refused(at, bound + " = " + value + " (a number within 18 digits)");
             }
-            double v = value.asDouble();
+            BigDecimal v = value.decimalValue();  // exact: a double rounds the integers past 2^53
             switch (bound) {
-                case "minimum" -> low = Math.max(low, (long) Math.ceil(v));
-                case "exclusiveMinimum" -> low = Math.max(low, (long) Math.floor(v) + 1);
-                case "maximum" -> high = Math.min(high, (long) Math.floor(v));
-                default -> high = Math.min(high, (long) Math.ceil(v) - 1);
+                case "minimum" -> low = Math.max(low, v.setScale(0, RoundingMode.CEILING).longValueExact());
+                case "exclusiveMinimum" -> low = Math.max(low, v.setScale(0, RoundingMode.FLOOR).longValueExact() + 1);
+                case "maximum" -> high = Math.min(high, v.setScale(0, RoundingMode.FLOOR).longValueExact());
+                default -> high = Math.min(high, v.setScale(0, RoundingMode.CEILING).longValueExact() - 1);
             }
         }
         if (low > high) {

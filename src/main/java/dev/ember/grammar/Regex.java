@@ -122,6 +122,25 @@ final class Regex {
         return most;
     }
 
+    /**
+     * The most characters any position still needs to reach a match, over the positions that can reach one: a bound on
+     * {@link #charactersToMatch} of every state this automaton can be in.
+     */
+    int farthestMatch() {
+        if (farthest < 0) {
+            int most = 0;
+            for (int d : distances()) {
+                if (d != Integer.MAX_VALUE) {
+                    most = Math.max(most, d);
+                }
+            }
+            farthest = most;
+        }
+        return farthest;
+    }
+
+    private int farthest = -1;
+
     private int[] distances;
     private int[] longest;
 

@@ -533,6 +533,19 @@ class JsonMachineTest {
         }
     }
 
+    /** Bounds past 2^53, which a double cannot hold exactly, are held to the integer written. */
+    @Test
+    void anIntegersLargeBoundsAreHeldExactly() throws Exception {
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(STRICT.readTree("""
+                {"type": "integer", "minimum": 9007199254740993, "maximum": 9007199254740995}""")));
+        for (String valid : new String[] {"9007199254740993", "9007199254740994", "9007199254740995"}) {
+            assertTrue(accepts(state, valid), valid);
+        }
+        for (String invalid : new String[] {"9007199254740992", "9007199254740996"}) {
+            assertFalse(accepts(state, invalid), invalid);
+        }
+    }
+
     @Test
     void aChoiceOfTextsTakesEachWholeAndNothingElse() {
         JsonMachine.State choice = JsonMachine.State.text(new JsonShape.Choice(java.util.List.of("yes", "yes please", "no", "")));

@@ -160,6 +160,39 @@ class TokenGrammarTest {
                 JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema))), 3);
     }
 
+    /**
+     * A bounded pattern string whose match still needs many characters (40 digits after the letters): a run of its lengths
+     * may share a mask only where every token, and the digits still to come after it, fit under maxLength.
+     */
+    @Test
+    void aLongPatternStringsMasksKeepRoomForTheRestOfItsMatch() throws Exception {
+        String schema = """
+                {"type": "string", "pattern": "^[a-z]*[0-9]{40}$", "maxLength": 100}""";
+        TokenGrammar grammar = (TokenGrammar) grammars.jsonSchema(JSON.readTree(schema));
+        JsonMachine.State state = JsonMachine.State.value(JsonSchemas.compile(JSON.readTree(schema)));
+        OutputGrammar.Matcher matcher = grammar.start();
+        int quote = tokenizer.encode("\"", false)[0];
+        int letter = tokenizer.encode("a", false)[0];
+        assertArrayEquals("\"".getBytes(), tokenizer.tokenBytes(quote));
+        assertArrayEquals("a".getBytes(), tokenizer.tokenBytes(letter));
+        matcher.accept(quote);
+        state = state.read('"');
+        BitSet allowed = new BitSet();
+        for (int i = 1; i <= 60; i++) {  // "a" one at a time: 60 letters leave exactly room for the 40 digits
+            matcher.accept(letter);
+            state = state.read('a');
+            matcher.allowedTokens(allowed);
+            for (int token = 0; token < tokenizer.vocabSize(); token++) {
+                byte[] bytes = tokenizer.tokenBytes(token);
+                JsonMachine.State s = token == eos || bytes == null || bytes.length == 0 ? null : state;
+                for (int b = 0; s != null && b < bytes.length; b++) {
+                    s = s.read(bytes[b] & 0xff);
+                }
+                assertEquals(s != null, allowed.get(token), "token " + token + " (" + tokenizer.tokenText(token) + ") after " + i + " letters");
+            }
+        }
+    }
+
     @Test
     void eachMaskOfAGbnfGrammarIsExactlyTheTokensThatKeepTheOutputInIt() {
         masksAlongRandomOutputsAreExact((TokenGrammar) grammars.gbnf(GBNF), JsonMachine.State.grammar(Gbnf.parse(GBNF)), 12);
@@ -258,6 +291,9 @@ class TokenGrammarTest {
             {"type": "object", "properties": {"a": {}}, "required": ["b"]}  | "b" required but not among the properties
             {"$ref": "#/$defs/missing"}                                      | points at nothing
             {"type": "tuple"}                                               | the type "tuple"
+            {"type": "string", "maxLength": 3, "anyOf": [{"pattern": "^a+$"}, {"pattern": "^b+$"}]} | the keyword "maxLength" beside "anyOf"
+            {"$defs": {"A": {"type": "object"}}, "allOf": [{"$ref": "#/$defs/A"}], "properties": {"b": {}}, "required": ["b"]} | the keyword "properties" beside "allOf"
+            {"enum": ["abc", "de"], "maxLength": 2}                         | the keyword "maxLength" beside "enum"
             false                                                           | the schema false""")
     void whatCannotBeHeldIsRefusedByName(String schema, String named) throws Exception {
         EmberException e = assertThrows(EmberException.class, () -> JsonSchemas.compile(JSON.readTree(schema)));
