@@ -147,7 +147,7 @@ public final class LatencyBenchCommand implements Callable<Integer>, ReportedBen
                     outputTokens += (long) (warmup + iters) * (prefillTokens + maxNewTokens);
                     double[] decodeRates = full.decodeTokensPerSecond();
                     double decodeRate = Stats.of(decodeRates).median();
-                    table.add("ember", modelName, dtype, 1, promptLen, maxNewTokens, prefillTokens, iters, warmup,
+                    table.add("ember", modelName, dtype, modelOptions.tensorParallelSize(), promptLen, maxNewTokens, prefillTokens, iters, warmup,
                             Stats.of(full.latencyMs()).mean(), Stats.quantile(full.latencyMs(), 0.5),
                             Stats.quantile(full.latencyMs(), 0.95), Stats.of(prefill.latencyMs()).mean(),
                             Stats.quantile(prefill.latencyMs(), 0.5), Stats.quantile(prefill.latencyMs(), 0.95),

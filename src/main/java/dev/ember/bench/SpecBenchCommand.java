@@ -135,9 +135,10 @@ public final class SpecBenchCommand implements Callable<Integer> {
             description = "run the target's plain decoding for comparison (--no-target: speculation alone); default: on")
     boolean target;
 
-    @Option(names = "--dataset", paramLabel = "FILE",
+    @Option(names = "--dataset", paramLabel = "FILE|DIR",
             description = "prompts from a ShareGPT file (JSON lines or array: sharegpt_gpt4.jsonl, sharegpt_V3_format.jsonl, "
-                    + "sharegpt_zh_38K_format.jsonl); default: built-in prompts")
+                    + "sharegpt_zh_38K_format.jsonl), or a directory holding those three (001's SHAREGPT_DIR: the ones "
+                    + "there, together); default: built-in prompts")
     Path dataset;
 
     @Option(names = "--temperature", defaultValue = "0",

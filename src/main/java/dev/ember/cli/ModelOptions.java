@@ -44,7 +44,7 @@ public final class ModelOptions {
     @Option(names = {"-t", "--threads"}, description = "CPU backend threads; default: all cores")
     int threads = Runtime.getRuntime().availableProcessors();
 
-    @Option(names = {"--tensor-parallel-size", "-tp"}, paramLabel = "N",
+    @Option(names = {"--tensor-parallel-size", "-tp", "--tp-size"}, paramLabel = "N",
             description = "ranks the model is split over (q/k/v, gate/up and the output projection by output features, o "
                     + "and down by input features, the partial sums added over the ranks); the CPU backend runs them as "
                     + "threads of this process; default: 1")

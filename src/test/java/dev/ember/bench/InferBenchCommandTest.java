@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InferBenchCommandTest {
     private static final List<String> JSON_FIELDS = List.of("batch_size", "max_new_tokens", "prompt_lens",
             "prefill_tokens_total", "decode_tokens_total", "prefill_ms", "first_token_decode_ms", "ttft_ms", "decode_ms",
-            "e2e_ms", "throughput_tok_s", "end_to_end_tok_s", "io_bw_MBps", "gpu_mem_GB", "mode", "device", "streaming");
+            "e2e_ms", "throughput_tok_s", "end_to_end_tok_s", "io_bw_MBps", "gpu_mem_GB", "mode", "device", "wsm", "streaming");
 
     @Test
     void mixedModeStreamsFromTheDiskAndWritesTheSeedsJson(@TempDir Path dir) throws IOException {
@@ -64,6 +64,11 @@ class InferBenchCommandTest {
         JsonNode streaming = root.get("streaming");
         assertTrue(streaming.get("enabled").asBoolean());
         assertEquals(2, streaming.get("gpu_cached_layers").asInt());
+        JsonNode wsm = root.get("wsm");
+        assertEquals(List.of("enabled", "ssd_enabled", "gpu_max_groups"), fieldNames(wsm), "002's wsm object, its keys");
+        assertTrue(wsm.get("enabled").asBoolean());
+        assertTrue(wsm.get("ssd_enabled").asBoolean(), "mixed reads the layers from the disk");
+        assertEquals(streaming.get("gpu_max_groups").asInt(), wsm.get("gpu_max_groups").asInt());
         assertTrue(streaming.get("most_groups_in_window").asInt() <= 4, "the window holds at most its four slots");
         assertTrue(streaming.get("bound_tok_s").asDouble() > 0 && streaming.get("disk_GBps").asDouble() > 0);
         double before = streaming.get("disk_GBps_before").asDouble(), after = streaming.get("disk_GBps_after").asDouble();
@@ -87,6 +92,15 @@ class InferBenchCommandTest {
         assertEquals("full", root.get("mode").asText());
         assertEquals(0.0, root.get("io_bw_MBps").get("weight_h2d_MBps").asDouble());
         assertTrue(!root.get("streaming").get("enabled").asBoolean());
+        JsonNode wsm = root.get("wsm");
+        assertTrue(!wsm.get("enabled").asBoolean() && !wsm.get("ssd_enabled").asBoolean(), wsm.toString());
+        assertTrue(wsm.get("gpu_max_groups").isNull(), "no window without streaming");
+    }
+
+    private static List<String> fieldNames(JsonNode node) {
+        List<String> names = new ArrayList<>();
+        node.fieldNames().forEachRemaining(names::add);
+        return names;
     }
 
     @Test

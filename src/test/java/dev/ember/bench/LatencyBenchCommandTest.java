@@ -58,6 +58,17 @@ class LatencyBenchCommandTest {
     }
 
     @Test
+    void takesTheHarnesssTpSizeOption(@TempDir Path dir) throws IOException {
+        // seed 003: "--tp-size：Tensor Parallel 切分，默认为 1"
+        Run run = ember("bench", "latency", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
+                "--prompt-lens", "8", "--max-new-tokens", "2", "--iters", "1", "--warmup", "0", "--tp-size", "2",
+                "--out-dir", dir.toString(), "--out-name", "tp");
+        assertEquals(0, run.exitCode(), run.err());
+        List<String> csv = Files.readAllLines(dir.resolve("tp.csv"));
+        assertEquals("2", csv.get(1).split(",")[3], "tp_size: " + csv.get(1));
+    }
+
+    @Test
     void aPromptBeyondTheContextIsOneClearError(@TempDir Path dir) {
         Run run = ember("bench", "latency", "--model", "models/ember-tiny", "--backend", "cpu", "--threads", "2",
                 "--prompt-lens", "4096", "--out-dir", dir.toString());

@@ -165,8 +165,32 @@ public final class Datasets {
         return turn.path("value").asText(turn.path("content").asText(""));
     }
 
-    /** The records of a JSON array file or a JSON-lines file. */
+    /** The files seed 001 reads from its SHAREGPT_DIR, in its order. */
+    static final List<String> SHAREGPT_DIR_FILES = List.of("sharegpt_gpt4.jsonl", "sharegpt_V3_format.jsonl",
+            "sharegpt_zh_38K_format.jsonl");
+
+    /** The records of a file, or of a directory's {@link #SHAREGPT_DIR_FILES} that are there (seed 001's SHAREGPT_DIR). */
     private static List<JsonNode> readJsonRecords(Path file) {
+        if (Files.isDirectory(file)) {
+            List<JsonNode> records = new ArrayList<>();
+            boolean any = false;
+            for (String name : SHAREGPT_DIR_FILES) {
+                Path part = file.resolve(name);
+                if (Files.isRegularFile(part)) {
+                    any = true;
+                    records.addAll(readJsonFile(part));
+                }
+            }
+            if (!any) {
+                throw new EmberException("the dataset directory " + file + " has none of " + String.join(", ", SHAREGPT_DIR_FILES));
+            }
+            return records;
+        }
+        return readJsonFile(file);
+    }
+
+    /** The records of a JSON array file or a JSON-lines file. */
+    private static List<JsonNode> readJsonFile(Path file) {
         String text;
         try {
             text = Files.readString(file);

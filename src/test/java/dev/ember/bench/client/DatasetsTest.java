@@ -50,6 +50,23 @@ class DatasetsTest {
     }
 
     @Test
+    void aShareGptDirectoryReadsTheSeedsThreeFilesInIt() throws IOException {
+        // seed 001's SHAREGPT_DIR: prompts from sharegpt_gpt4.jsonl, sharegpt_V3_format.jsonl and sharegpt_zh_38K_format.jsonl
+        Path sharegpt = Files.createDirectory(dir.resolve("sharegpt"));
+        Files.writeString(sharegpt.resolve("sharegpt_gpt4.jsonl"),
+                "{\"conversations\": [{\"from\": \"human\", \"value\": \"g1\"}, {\"from\": \"gpt\", \"value\": \"r\"}]}\n");
+        Files.writeString(sharegpt.resolve("sharegpt_zh_38K_format.jsonl"),
+                "{\"conversation\": [{\"human\": \"z1\", \"assistant\": \"r\"}]}\n");
+        Files.writeString(sharegpt.resolve("unrelated.jsonl"),
+                "{\"conversations\": [{\"from\": \"human\", \"value\": \"no\"}, {\"from\": \"gpt\", \"value\": \"r\"}]}\n");
+        assertEquals(Set.of("g1", "z1"), prompts(Datasets.shareGptUpTo(sharegpt, 5, null, 4, 0)),
+                "the seed's files that are there, and no other");
+        Path empty = Files.createDirectory(dir.resolve("empty"));
+        EmberException none = assertThrows(EmberException.class, () -> Datasets.shareGpt(empty, 1, null, 4, 0));
+        assertTrue(none.getMessage().contains("sharegpt_V3_format.jsonl"), none.getMessage());
+    }
+
+    @Test
     void withATokenizerShareGptAsksForTheReplysLengthAndDropsWhatVllmDrops() throws IOException {
         String longReply = "the quick brown fox jumps over the lazy dog ".repeat(3).strip();
         Path file = Files.writeString(dir.resolve("sg.jsonl"), """
