@@ -109,7 +109,9 @@ public final class HostBenchCommand implements Callable<Integer> {
             int perRound = speculative.equals("none") ? 1 : gamma + 1;  // every draft is accepted
             int perSequence = kvTokensPerSequence != null ? kvTokensPerSequence : promptLen + perRound * steps + 64;
             EmberException.require(perSequence > promptLen, "--kv-tokens-per-sequence must exceed --prompt-len");
-            KvCacheSpec kv = KvCacheSpec.forTokens(config, Math.multiplyExact(batch, perSequence), KvCacheSpec.DEFAULT_BLOCK_SIZE);
+            EmberException.require((long) batch * perSequence <= Integer.MAX_VALUE - KvCacheSpec.DEFAULT_BLOCK_SIZE, "--batch "
+                    + batch + " sequences of " + perSequence + " KV tokens each are more than one cache holds");
+            KvCacheSpec kv = KvCacheSpec.forTokens(config, batch * perSequence, KvCacheSpec.DEFAULT_BLOCK_SIZE);
             for (boolean overlap : new boolean[] {true, false}) {
                 double[] micros = new double[iters];
                 long preemptions = 0;

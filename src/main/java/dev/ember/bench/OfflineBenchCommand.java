@@ -135,7 +135,9 @@ public final class OfflineBenchCommand implements Callable<Integer>, ReportedBen
 
             int[][] prompts = RandomWorkload.repeated(requests.prompts(bench.vocabSize()), choices);
             int topLogprobs = logprobs == null ? -1 : logprobs;
-            RandomWorkload warmup = new RandomWorkload(new int[] {WARMUP_PROMPT_TOKENS}, new int[] {WARMUP_OUTPUT_TOKENS}, seed);
+            // No longer than the workload's first request: the KV cache is sized for the workload, and may hold no more.
+            RandomWorkload warmup = new RandomWorkload(new int[] {Math.min(WARMUP_PROMPT_TOKENS, workload.inputLengths()[0])},
+                    new int[] {Math.min(WARMUP_OUTPUT_TOKENS, workload.outputLengths()[0])}, seed);
             run(bench, scheduler, warmup, warmup.prompts(bench.vocabSize()), temperature, topLogprobs, Progress.NONE);
             bench.runner().warmUp(maxNumSeqs, scheduler.maxBatchedTokens(), workload.longest());
             Trace trace = traceOptions.open();  // the timed runs only

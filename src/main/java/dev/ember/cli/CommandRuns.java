@@ -7,7 +7,7 @@ import picocli.CommandLine.Model.CommandSpec;
 /**
  * How an {@code ember} command line runs: a user error (an {@link EmberException}) ends it with one line,
  * {@code ember: error: ...}, and exit code 1; a command line that cannot be read, with one such line and exit code 2;
- * anything else is a bug and propagates.
+ * running out of memory, with one such line and exit code 1; anything else is a bug and propagates.
  */
 public final class CommandRuns {
     private CommandRuns() {
@@ -23,7 +23,14 @@ public final class CommandRuns {
             }
             throw e;
         });
-        return commandLine.execute(args);
+        try {
+            return commandLine.execute(args);
+        } catch (OutOfMemoryError e) {
+            // What the command held is unreachable by now, so there is room to say so in one line.
+            commandLine.getErr().println("ember: error: out of memory (" + e.getMessage() + "): the options ask for more "
+                    + "than this process has; use smaller sizes or give the JVM a larger heap (-Xmx)");
+            return 1;
+        }
     }
 
     /**

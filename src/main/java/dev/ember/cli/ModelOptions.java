@@ -235,6 +235,7 @@ public final class ModelOptions {
      * opens a backend for each benchmark it runs).
      */
     public Backend openBackend(PrintStream log) {
+        EmberException.require(threads >= 1, "--threads must be at least 1, not " + threads);
         Backends.Choice choice = backendChoice();
         if (choice == Backends.Choice.AUTO) {
             String why = Backends.whyNotGpu();

@@ -72,5 +72,8 @@ class HostBenchCommandTest {
         Run r = GenerateCommandTest.ember("bench", "host", "--prompt-len", "64", "--kv-tokens-per-sequence", "32");
         assertEquals(1, r.exitCode());
         assertTrue(r.err().contains("--kv-tokens-per-sequence must exceed --prompt-len"), r.err());
+        // A batch whose cache would pass 2^31 tokens: named, not an ArithmeticException's stack trace.
+        GenerateCommandTest.assertOneLineError(GenerateCommandTest.ember("bench", "host", "--batch", "100000000",
+                "--iters", "1", "--warmup", "0", "--steps", "2"), "--batch 100000000");
     }
 }

@@ -120,6 +120,15 @@ class ServingBenchCommandsTest {
         assertTrue(r.err().contains("--n must be at least 1"), r.err());
     }
 
+    /** A workload smaller than the warm-up request's 16 + 32 tokens: its cache is sized for it, and the warm-up fits it too. */
+    @Test
+    void offlineRunsAWorkloadSmallerThanTheWarmUp() {
+        GenerateCommandTest.Run r = GenerateCommandTest.ember("bench", "offline", "--backend", "cpu", "--threads", "2",
+                "--num-requests", "2", "--input-len", "4", "--output-len", "2", "--runs", "1");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("run 1/1: Total: 4tok"), r.out());
+    }
+
     @Test
     void offlineRunTotalsEqualTheRequestedOutputLengths() {
         OfflineBenchCommand command = new OfflineBenchCommand();

@@ -324,6 +324,14 @@ public class GenerateCommandTest {
     }
 
     @Test
+    void aThreadCountBelowOneIsNamed() {
+        for (String threads : List.of("0", "-2")) {
+            Run run = ember("generate", "--model", MODEL.toString(), "--backend", "cpu", "--threads", threads, "--prompt", "hi");
+            assertOneLineError(run, "--threads must be at least 1, not " + threads);
+        }
+    }
+
+    @Test
     void anUnknownBackendIsNamed() {
         Run run = ember("generate", "--model", MODEL.toString(), "--backend", "tpu", "--prompt", "hi");
         assertOneLineError(run, "tpu");

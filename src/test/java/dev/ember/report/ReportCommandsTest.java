@@ -1,5 +1,6 @@
 package dev.ember.report;
 
+import dev.ember.cli.GenerateCommandTest;
 import dev.ember.cli.GenerateCommandTest.Run;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -150,6 +151,14 @@ public class ReportCommandsTest {
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("no chart fits the columns of " + none + " (its numeric columns: batch_size, steps, host_us_per_step); "
                 + "each kind needs: latency: prompt_len"), run.err());
+    }
+
+    /** --kind stages on a file without a phase column draws nothing: that is an error, not a silent success. */
+    @Test
+    void stagesOfAFileWithoutPhasesIsAnError(@TempDir Path dir) {
+        Run run = ember("plot", A.toString(), "--kind", "stages", "--out-dir", dir.toString());
+        GenerateCommandTest.assertOneLineError(run, "no rows with a phase");
+        assertEquals("", run.out());
     }
 
     @Test
