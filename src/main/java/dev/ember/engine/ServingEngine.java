@@ -22,6 +22,8 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
@@ -246,12 +248,19 @@ public final class ServingEngine implements AutoCloseable {
     public <T> T inspect(Function<LlmEngine, T> query) {
         FutureTask<T> task = new FutureTask<>(() -> query.apply(engine));
         inbox.add(new Command.Call(task));
-        if (!thread.isAlive()) {
-            // Nobody else touches the engine once its thread has ended (and that end happens-before this check).
-            task.run();
-        }
         try {
-            return task.get();
+            while (true) {
+                if (!thread.isAlive()) {
+                    // Nobody else touches the engine once its thread has ended (and that end happens-before this check).
+                    // Checked again while waiting: the thread may have taken its last command just before the task came.
+                    task.run();
+                }
+                try {
+                    return task.get(10, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    // still queued, or the thread is ending: look again
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CancellationException("interrupted while inspecting the engine");

@@ -235,6 +235,31 @@ class ServingEngineTest {
         }
     }
 
+    /**
+     * {@link ServingEngine#inspect} called while the engine thread ends (after a shutdown) returns: the task is run on
+     * the engine thread, or on the caller's once that thread has ended, never left in a queue nobody reads.
+     */
+    @Test
+    void inspectWhileTheEngineThreadEndsReturns() throws Exception {
+        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
+        try (ModelRunner runner = runner(256)) {
+            for (int i = 0; i < 1000; i++) {
+                ServingEngine engine = ServingEngine.start(runner, tokenizer, config());
+                engine.shutdown();
+                Future<Integer> inspected = pool.submit(() -> {
+                    int answered = 0;
+                    for (int k = 0; k < 50; k++) {
+                        answered += engine.inspect(e -> 1);
+                    }
+                    return answered;
+                });
+                assertEquals(50, inspected.get(10, TimeUnit.SECONDS), "engine " + i);
+            }
+        } finally {
+            pool.shutdownNow();  // a caller left waiting is interrupted, not waited for
+        }
+    }
+
     @Test
     void shutdownDrainsRequestsInFlightAndRefusesNewOnes() throws Exception {
         try (ModelRunner runner = runner(2048)) {
