@@ -325,12 +325,6 @@ public final class InferBenchCommand implements Callable<Integer> {
         m.put("gpu_mem_GB", mem);
         m.put("mode", plan != null ? plan.mode().label() : StreamingMode.FULL.label());
         m.put("device", backend.deviceName());
-        // 002's own object under its own name: streaming on, the layers read from the disk (mixed), the window's groups
-        Map<String, Object> wsm = new LinkedHashMap<>();
-        wsm.put("enabled", plan != null);
-        wsm.put("ssd_enabled", plan != null && plan.mode() == StreamingMode.MIXED);
-        wsm.put("gpu_max_groups", runner.streaming().map(r -> 2 * r.plan().shape().windowLayers()).orElse(null));
-        m.put("wsm", wsm);
         Map<String, Object> streaming = new LinkedHashMap<>();
         streaming.put("enabled", plan != null);
         runner.streaming().ifPresent(r -> {
@@ -347,6 +341,12 @@ public final class InferBenchCommand implements Callable<Integer> {
             streaming.put("most_groups_in_window", r.mostGroupsInWindow());
         });
         bound.putJson(streaming, batch.size());
+        // 002's own object under its own name: streaming on, the layers read from the disk (mixed), the window's groups
+        Map<String, Object> wsm = new LinkedHashMap<>();
+        wsm.put("enabled", plan != null);
+        wsm.put("ssd_enabled", plan != null && plan.mode() == StreamingMode.MIXED);
+        wsm.put("gpu_max_groups", streaming.get("gpu_max_groups"));
+        m.put("wsm", wsm);
         m.put("streaming", streaming);
         return m;
     }

@@ -180,11 +180,12 @@ public final class Charts {
             case SPEEDUP -> written.add(save(speedup(files), dir, prefix + "_" + kind.slug()));
             case MODES -> written.add(save(modes(files), dir, prefix + "_" + kind.slug()));
             case STAGES -> {
-                if (phases(files).isEmpty()) {
+                List<String> phases = phases(files);
+                if (phases.isEmpty()) {
                     throw new EmberException("no stage breakdown to draw: no rows with a phase in "
                             + files.stream().map(ResultFile::path).toList());
                 }
-                for (String phase : phases(files)) {
+                for (String phase : phases) {
                     written.add(save(stages(files, phase), dir, prefix + "_" + kind.slug() + "_" + phase));
                 }
             }

@@ -236,26 +236,47 @@ final class ChatTemplate {
     }
 
     /**
-     * Jinja2's {@code trim(value, chars=None)}, which is Python's {@code str.strip(chars)}: Jinjava's strips what
-     * Java's {@code String.trim} does (every control character, but no U+00A0, U+3000 or other Unicode space) and
-     * ignores {@code chars}. Llama 3's templates trim every message with it.
+     * A filter of Python's signature, whose arguments come positionally or by name and whose plain string arguments
+     * (Jinjava's other entry) are read the same way.
      */
-    private static final class PythonTrim implements Filter {
-        @Override
-        public String getName() {
-            return "trim";
+    private abstract static class PythonFilter implements Filter {
+        private final String name;
+
+        PythonFilter(String name) {
+            this.name = name;
         }
 
         @Override
-        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
-            Object chars = kwargs.getOrDefault("chars", args.length > 0 ? args[0] : null);
-            String text = var == null ? "" : var.toString();
-            return PythonMethods.strip(text, chars == null ? null : chars.toString(), true, true);
+        public String getName() {
+            return name;
         }
 
         @Override
         public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
             return filter(var, interpreter, args, Map.of());
+        }
+
+        /** Argument {@code name}, given by name or else as the {@code position}-th positional one; null when absent. */
+        static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name) {
+            return kwargs.containsKey(name) ? kwargs.get(name) : args.length > position ? args[position] : null;
+        }
+    }
+
+    /**
+     * Jinja2's {@code trim(value, chars=None)}, which is Python's {@code str.strip(chars)}: Jinjava's strips what
+     * Java's {@code String.trim} does (every control character, but no U+00A0, U+3000 or other Unicode space) and
+     * ignores {@code chars}. Llama 3's templates trim every message with it.
+     */
+    private static final class PythonTrim extends PythonFilter {
+        PythonTrim() {
+            super("trim");
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object chars = argument(args, kwargs, 0, "chars");
+            String text = var == null ? "" : var.toString();
+            return PythonMethods.strip(text, chars == null ? null : chars.toString(), true, true);
         }
     }
 
@@ -264,10 +285,9 @@ final class ChatTemplate {
      * that order (not Jinja2's own {@code tojson(indent)}), and {@code separators} as a pair of strings (Kimi K2's
      * templates write tools with {@code separators=(',', ':')}).
      */
-    private static final class PythonToJson implements Filter {
-        @Override
-        public String getName() {
-            return "tojson";
+    private static final class PythonToJson extends PythonFilter {
+        PythonToJson() {
+            super("tojson");
         }
 
         @Override
@@ -291,18 +311,9 @@ final class ChatTemplate {
                     keySeparator, truthy(sortKeys));
         }
 
-        private static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name) {
-            return kwargs.containsKey(name) ? kwargs.get(name) : args.length > position ? args[position] : null;
-        }
-
         private static boolean truthy(Object value) {
             return value instanceof Boolean b ? b : value instanceof Number n ? n.doubleValue() != 0
                     : value instanceof CharSequence c ? !c.isEmpty() : value != null;
-        }
-
-        @Override
-        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
-            return filter(var, interpreter, args, Map.of());
         }
     }
 }
