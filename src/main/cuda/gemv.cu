@@ -20,41 +20,6 @@ namespace ember {
 // (gate_rows). The two staged inputs spare a small kernel and its round trip through memory between two products.
 enum class Input { ROWS, NORM, GATE };
 
-// Sum of the products of the elements packed in two 16-byte words, accumulated in fp32.
-template <typename T> __device__ __forceinline__ float dot16(uint4 a, uint4 b, float acc);
-
-template <> __device__ __forceinline__ float dot16<float>(uint4 a, uint4 b, float acc) {
-    acc = fmaf(__uint_as_float(a.x), __uint_as_float(b.x), acc);
-    acc = fmaf(__uint_as_float(a.y), __uint_as_float(b.y), acc);
-    acc = fmaf(__uint_as_float(a.z), __uint_as_float(b.z), acc);
-    return fmaf(__uint_as_float(a.w), __uint_as_float(b.w), acc);
-}
-
-__device__ __forceinline__ float2 pair_to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
-__device__ __forceinline__ float2 pair_to_float2(__half2 v) { return __half22float2(v); }
-
-// The 16-bit types: four pairs per word, each widened to fp32.
-template <typename T2>
-__device__ __forceinline__ float dot16_pairs(uint4 a, uint4 b, float acc) {
-    const T2* pa = reinterpret_cast<const T2*>(&a);
-    const T2* pb = reinterpret_cast<const T2*>(&b);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const float2 fa = pair_to_float2(pa[i]), fb = pair_to_float2(pb[i]);
-        acc = fmaf(fa.x, fb.x, acc);
-        acc = fmaf(fa.y, fb.y, acc);
-    }
-    return acc;
-}
-
-template <> __device__ __forceinline__ float dot16<__nv_bfloat16>(uint4 a, uint4 b, float acc) {
-    return dot16_pairs<__nv_bfloat162>(a, b, acc);
-}
-
-template <> __device__ __forceinline__ float dot16<__half>(uint4 a, uint4 b, float acc) {
-    return dot16_pairs<__half2>(a, b, acc);
-}
-
 // The row of x that sum i of an M-row build reads: i, or for the sums past the runtime m (never written) row m - 1.
 template <int M>
 __device__ __forceinline__ int row_of(int i, int m) {

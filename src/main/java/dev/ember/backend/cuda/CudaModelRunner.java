@@ -85,6 +85,10 @@ final class CudaModelRunner implements ModelRunner {
     private final DeviceModel model;
     /** The decoder layers' weights: resident, or streamed through a window. */
     private final LayerResidency layers;
+    /** One-row decode steps' layers in one launch, where the model and GPU allow it ({@link LayerStream}). */
+    private final LayerStream layerStream;
+    /** Off unless EMBER_LAYER_STREAM=1: measured slower than the kernels layer by layer so far (docs/benchmarks.md). */
+    private boolean useLayerStream = "1".equals(System.getenv("EMBER_LAYER_STREAM"));
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
@@ -171,6 +175,7 @@ final class CudaModelRunner implements ModelRunner {
             this.products = new MatrixProducts(kernels);
             this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
             this.layers = streamed != null ? streamed.apply(stream) : ResidentLayers.of(model.weights);
+            this.layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, stream).orElse(null);
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
             this.tokensTaken = CudaEvent.forOrdering();
@@ -581,42 +586,49 @@ final class CudaModelRunner implements ModelRunner {
         // x is the residual stream: each layer's two output projections add into it, and the products after each norm
         // read it through MatrixProducts.NormedInput (normalised by the product itself where it can, by a kernel otherwise);
         // the down projection reads the gate/up product through MatrixProducts.GatedInput (SiLU-and-multiply the same way).
-        for (int l = 0; l < config.numLayers(); l++) {
-            LayerResidency.Attention w = layers.attention(l);
-            stages.layer(l);
-            stages.enter(Stage.ATTENTION);
-            products.matmul(stream, type, new MatrixProducts.NormedInput(a.x.address(), w.attnNorm(), eps, a.normed.address()),
-                    w.qkv(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
-            long keys = model.keys(l), values = model.values(l);
-            kernels.qkvRope(stream, type, a.qkv.address(), qkvType, w.qkvBias(), w.qNorm(), w.kNorm(),
-                    model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
-                    rows, shape, eps);
-            PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
-            if (layout.prefill() > 0) {
-                kernels.prefillAttention(stream, type, a.q.address(), kv, a.meta(layout.prefillChunks()),
-                        a.meta(layout.chunkRowStart()), a.meta(layout.chunkLength()), a.meta(layout.chunkStartPosition()),
-                        a.attention.address(), layout.prefill(), maxChunkLength, shape);
+        if (streamsLayers() && layout.rows() == 1 && layout.decode() == 1 && stages == StageClock.OFF) {
+            // every layer in one launch: the weights stream on across the layer's phases (LayerStream)
+            kernels.layerStream(stream, type, layerStream.launch(), a.x.address(), a.meta(layout.positions()),
+                    a.meta(layout.slots()), a.meta(layout.blockTables()), layout.stride(), a.meta(layout.rowChunk()),
+                    model.inverseFrequencies.address(), shape, h, ff, eps);
+        } else {
+            for (int l = 0; l < config.numLayers(); l++) {
+                LayerResidency.Attention w = layers.attention(l);
+                stages.layer(l);
+                stages.enter(Stage.ATTENTION);
+                products.matmul(stream, type, new MatrixProducts.NormedInput(a.x.address(), w.attnNorm(), eps, a.normed.address()),
+                        w.qkv(), a.qkv.address(), qkvType, rows, qd + 2 * kvd, h);
+                long keys = model.keys(l), values = model.values(l);
+                kernels.qkvRope(stream, type, a.qkv.address(), qkvType, w.qkvBias(), w.qNorm(), w.kNorm(),
+                        model.inverseFrequencies.address(), a.meta(layout.positions()), a.meta(layout.slots()), a.q.address(), keys, values,
+                        rows, shape, eps);
+                PagedKv kv = new PagedKv(keys, values, a.meta(layout.blockTables()), layout.stride());
+                if (layout.prefill() > 0) {
+                    kernels.prefillAttention(stream, type, a.q.address(), kv, a.meta(layout.prefillChunks()),
+                            a.meta(layout.chunkRowStart()), a.meta(layout.chunkLength()), a.meta(layout.chunkStartPosition()),
+                            a.attention.address(), layout.prefill(), maxChunkLength, shape);
+                }
+                if (layout.decode() > 0) {
+                    kernels.decodeAttention(stream, type, a.q.address(), kv, a.meta(layout.decodeRows()), a.meta(layout.rowChunk()),
+                            a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
+                            layout.decode(), splits, shape);
+                }
+                products.accumulate(stream, type, a.attention.address(), w.o(), a.x.address(), rows, h, qd);  // into x
+                if (w.oBias() != 0) {
+                    kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
+                }
+                layers.attentionDone(l);
+                LayerResidency.Mlp m = layers.mlp(l);
+                stages.enter(Stage.FFN);
+                MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
+                // norm, gate/up (and its bias), SiLU-and-multiply, down added into x
+                products.mlp(stream, type, new MatrixProducts.Mlp(ffnInput, m.gateUp(), m.gateUpBias(), a.gateUp.address(),
+                        a.gated.address(), m.down()), rows, h, ff);
+                if (m.downBias() != 0) {
+                    kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
+                }
+                layers.mlpDone(l);
             }
-            if (layout.decode() > 0) {
-                kernels.decodeAttention(stream, type, a.q.address(), kv, a.meta(layout.decodeRows()), a.meta(layout.rowChunk()),
-                        a.meta(layout.positions()), a.partialOut.address(), a.partialMaxSum.address(), a.attention.address(),
-                        layout.decode(), splits, shape);
-            }
-            products.accumulate(stream, type, a.attention.address(), w.o(), a.x.address(), rows, h, qd);  // into x
-            if (w.oBias() != 0) {
-                kernels.addBias(stream, DType.F32, a.x.address(), w.oBias(), rows, h);
-            }
-            layers.attentionDone(l);
-            LayerResidency.Mlp m = layers.mlp(l);
-            stages.enter(Stage.FFN);
-            MatrixProducts.NormedInput ffnInput = new MatrixProducts.NormedInput(a.x.address(), m.ffnNorm(), eps, a.normed.address());
-            // norm, gate/up (and its bias), SiLU-and-multiply, down added into x
-            products.mlp(stream, type, new MatrixProducts.Mlp(ffnInput, m.gateUp(), m.gateUpBias(), a.gateUp.address(),
-                    a.gated.address(), m.down()), rows, h, ff);
-            if (m.downBias() != 0) {
-                kernels.addBias(stream, DType.F32, a.x.address(), m.downBias(), rows, h);
-            }
-            layers.mlpDone(l);
         }
         stages.layer(StageClock.NO_LAYER);
         stages.enter(Stage.RMSNORM);
@@ -640,6 +652,19 @@ final class CudaModelRunner implements ModelRunner {
         }
     }
 
+    /**
+     * Runs one-row decode steps as one launch where the model allows it ({@link LayerStream}), or each layer's kernels
+     * (for comparing the two). Steps captured in graphs before keep the way they were captured with.
+     */
+    void useLayerStream(boolean on) {
+        useLayerStream = on;
+    }
+
+    /** Whether one-row decode steps run as one launch. */
+    boolean streamsLayers() {
+        return layerStream != null && useLayerStream;
+    }
+
     /** How many decode graphs are held (one per batch shape seen). */
     int capturedGraphs() {
         return graphs.size();
@@ -652,7 +677,7 @@ final class CudaModelRunner implements ModelRunner {
             graphs.close();
         }
         profileStages(StageProfile.OFF);
-        for (AutoCloseable c : new AutoCloseable[] {layers, slots, tokensTaken, buffers, model, products, kernels,
+        for (AutoCloseable c : new AutoCloseable[] {layerStream, layers, slots, tokensTaken, buffers, model, products, kernels,
                 stream}) {
             if (c != null) {
                 try {

@@ -21,7 +21,7 @@ import java.util.Map;
 public final class EmberKernels implements AutoCloseable {
     static final String RESOURCE_DIR = "/dev/ember/backend/cuda/kernels/";
     static final List<String> MODULES = List.of("embedding", "rmsnorm", "rope", "activation", "attention_prefill",
-            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory", "bias");
+            "attention_prefill_mma", "attention_decode", "sampling", "random", "gemv", "memory", "bias", "layer_stream");
     /** Query rows per prefill block, and keys per tile for head dimensions up to 128 and up to 256. */
     private static final int PREFILL_QUERIES = 32;
     private static final int PREFILL_KEYS_SMALL = 32;
@@ -652,6 +652,23 @@ public final class EmberKernels implements AutoCloseable {
                     .i32(shape.headDim()).i32(splits)
                     .launch(typed("decode_attention_reduce", type), decodeRows, shape.heads(), 1, 128, 0, stream);
         }
+    }
+
+    /**
+     * Every layer of a one-row decode step in one cooperative launch (layer_stream.cu): {@link LayerStream} owns its
+     * table of layers, its scratch buffers and its shared-memory plan; the step's metadata (positions, cache slots,
+     * block tables) is read on the device, so that the launch replays from a graph.
+     */
+    void layerStream(CudaStream stream, DType type, LayerStream.Launch l, long x, long positions, long slots,
+                     long blockTables, int tableStride, long rowChunk, long inverseFrequencies, AttentionShape shape,
+                     int hidden, int intermediate, float eps) {
+        CudaFunction f = withSharedMemory(typed("layer_stream_hd" + shape.headDim(), type), l.sharedBytes());
+        args.begin().pointer(l.layers()).i32(l.numLayers()).pointer(x).pointer(l.qkv()).pointer(l.gated())
+                .pointer(l.partials()).pointer(l.stats()).pointer(l.arrivals()).pointer(l.attention()).pointer(inverseFrequencies).pointer(positions).pointer(slots)
+                .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counter()).i32(hidden)
+                .i32(shape.heads()).i32(shape.kvHeads()).i32(intermediate).i32(shape.blockSize()).f32(eps)
+                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes())
+                .launchCooperative(f, device.multiprocessors(), LayerStream.THREADS, l.sharedBytes(), stream);
     }
 
     /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */

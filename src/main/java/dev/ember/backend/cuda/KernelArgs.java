@@ -24,10 +24,13 @@ public final class KernelArgs {
      */
     static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
     static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
+    static final int CU_LAUNCH_ATTRIBUTE_COOPERATIVE = 2;
     static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     private final MemorySegment values;
     private final MemorySegment pointers;
     private final MemorySegment config;
+    /** A CUlaunchConfig whose one attribute asks for a cooperative launch ({@link #launchCooperative}). */
+    private final MemorySegment cooperativeConfig;
     private boolean dependentLaunch;
     private int count;
 
@@ -37,12 +40,33 @@ public final class KernelArgs {
         for (int i = 0; i < MAX_ARGS; i++) {
             pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
         }
-        config = arena.allocate(CONFIG_BYTES + ATTRIBUTE_BYTES, 8);
+        config = configWith(arena, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        cooperativeConfig = configWith(arena, CU_LAUNCH_ATTRIBUTE_COOPERATIVE);
+    }
+
+    /** A CUlaunchConfig with one attribute, {@code id}, set to 1. */
+    private static MemorySegment configWith(Arena arena, int id) {
+        MemorySegment config = arena.allocate(CONFIG_BYTES + ATTRIBUTE_BYTES, 8);
         MemorySegment attribute = config.asSlice(CONFIG_BYTES, ATTRIBUTE_BYTES);
-        attribute.set(JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attribute.set(JAVA_INT, 0, id);
         attribute.set(JAVA_INT, VALUE_OFFSET, 1);
         config.set(ADDRESS, ATTRIBUTES_OFFSET, attribute);
         config.set(JAVA_INT, ATTRIBUTE_COUNT_OFFSET, 1);
+        return config;
+    }
+
+    /** Fills {@code config}'s grid, block, shared memory and stream, and launches through cuLaunchKernelEx. */
+    private int launchEx(MemorySegment config, CudaFunction kernel, int gridX, int gridY, int gridZ, int blockThreads,
+                         int sharedBytes, CudaStream stream) {
+        config.set(JAVA_INT, 0, gridX);
+        config.set(JAVA_INT, 4, gridY);
+        config.set(JAVA_INT, 8, gridZ);
+        config.set(JAVA_INT, 12, blockThreads);
+        config.set(JAVA_INT, 16, 1);
+        config.set(JAVA_INT, 20, 1);
+        config.set(JAVA_INT, 24, sharedBytes);
+        config.set(ADDRESS, STREAM_OFFSET, stream.handle());
+        return Driver.launchKernelEx(config, kernel.handle(), pointers);
     }
 
     /**
@@ -92,20 +116,25 @@ public final class KernelArgs {
         return count++;
     }
 
+    /**
+     * Queues {@code kernel} as a cooperative launch of {@code gridX} blocks: the driver refuses it unless every block can
+     * be resident at once, which a kernel whose blocks wait for each other (a grid-wide barrier) needs. Without
+     * programmatic dependent launch: it starts once the kernel before it has ended.
+     */
+    public void launchCooperative(CudaFunction kernel, int gridX, int blockThreads, int sharedBytes, CudaStream stream) {
+        int result = launchEx(cooperativeConfig, kernel, gridX, 1, 1, blockThreads, sharedBytes, stream);
+        if (result != 0) {
+            throw new CudaException("cuLaunchKernelEx(" + kernel.name() + ", cooperative, grid " + gridX + ", " + blockThreads
+                    + " threads, " + sharedBytes + " B shared)", result, Driver.errorName(result));
+        }
+    }
+
     /** Queues {@code kernel} on {@code stream} with the arguments packed since {@link #begin()}. */
     public void launch(CudaFunction kernel, int gridX, int gridY, int gridZ, int blockThreads, int sharedBytes,
                        CudaStream stream) {
         int result;
         if (dependentLaunch) {
-            config.set(JAVA_INT, 0, gridX);
-            config.set(JAVA_INT, 4, gridY);
-            config.set(JAVA_INT, 8, gridZ);
-            config.set(JAVA_INT, 12, blockThreads);
-            config.set(JAVA_INT, 16, 1);
-            config.set(JAVA_INT, 20, 1);
-            config.set(JAVA_INT, 24, sharedBytes);
-            config.set(ADDRESS, STREAM_OFFSET, stream.handle());
-            result = Driver.launchKernelEx(config, kernel.handle(), pointers);
+            result = launchEx(config, kernel, gridX, gridY, gridZ, blockThreads, sharedBytes, stream);
         } else {
             result = Driver.launchKernel(kernel.handle(), gridX, gridY, gridZ, blockThreads, 1, 1, sharedBytes,
                     stream.handle(), pointers);

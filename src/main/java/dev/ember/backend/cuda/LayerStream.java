@@ -1,0 +1,193 @@
+package dev.ember.backend.cuda;
+
+import dev.ember.model.DType;
+import dev.ember.model.ModelConfig;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Optional;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * A one-row decode step's layers as one launch (layer_stream.cu): one block a multiprocessor, a producer thread in
+ * each streaming the weights through shared memory while the other warps compute, the phases of every layer separated
+ * by grid-wide barriers. At batch 1 the step is a stream of the weights, and launched kernel by kernel the memory
+ * idles at each of a layer's boundaries; here the weights stream across them. This class owns what the kernel reads
+ * besides the step's buffers: the table of every layer's weights and cache, the q/k/v row, the gated row, the attention
+ * splits' partial results, and the barrier's counter.
+ *
+ * <p>It takes the models whose layers it was written for ({@link #unsupported}): 16-bit weights all resident, head
+ * dimensions 64, 128 or 256, no sliding window, no biases but q/k/v's, on a GPU with bulk copies (compute
+ * capability 9.0). Elsewhere the runner launches each layer's kernels, and so it does everywhere unless
+ * {@code EMBER_LAYER_STREAM=1}: on an H100 the one launch is still slower at batch 1 of the 8B shape (its attention
+ * phase costs more than the boundaries it saves; docs/benchmarks.md).
+ */
+final class LayerStream implements AutoCloseable {
+    /** Eight consumer warps and one producer (STREAM_THREADS in layer_stream.cu). */
+    static final int THREADS = 288;
+    /** Bytes of a ring slot (STREAM_SLOT). */
+    static final int SLOT_BYTES = 32768;
+    /** Slots of the ring at most (four and five measured alike on an H100, six slower). */
+    static final int MAX_SLOTS = 5;
+    /** Splits of a KV head and query heads at most (STREAM_MAX_SPLITS, STREAM_MAX_HEADS). */
+    static final int MAX_SPLITS = 16, MAX_HEADS = 128;
+    /** Rows of q/k/v, o or down a block takes at most (STREAM_MAX_BLOCK_ROWS). */
+    static final int MAX_BLOCK_ROWS = 256;
+    /** Room left for the kernel's own shared arrays (5.9 KB: the splits' merge, the table entries, the ring's barriers). */
+    private static final int STATIC_RESERVE = 12 * 1024;
+    /** Positions of a split whose keys and values are copied ahead into shared memory (STREAM_KV_ROWS). */
+    static final int KV_ROWS = 32;
+    /** Pointers of a layer in the table: StreamLayer in layer_stream.cu. */
+    private static final int POINTERS_A_LAYER = 11;
+
+    /** What a launch passes besides the step's buffers. */
+    record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes) {
+    }
+
+    /**
+     * The layer table, q/k/v row, gated row, attention splits' outputs and (m, l), each KV head's count of finished
+     * splits, the attention row, the barrier's counter.
+     */
+    private final DeviceBuffer[] buffers;
+    private final Launch launch;
+
+    private LayerStream(DeviceBuffer[] buffers, int numLayers, int ringSlots, int stagingBytes, int sharedBytes) {
+        this.buffers = buffers;
+        this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
+                buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
+                buffers[7].address(), ringSlots, stagingBytes, sharedBytes);
+    }
+
+    /**
+     * Why the one launch cannot run this model's decode steps, or empty where it can. {@code biasesBeyondQkv}: an
+     * o, gate/up or down bias in some layer.
+     */
+    static Optional<String> unsupported(ModelConfig config, AttentionShape shape, DType type, CudaDevice device,
+                                        boolean streamedLayers, boolean biasesBeyondQkv) {
+        int hd = shape.headDim();
+        if (device.computeMajor() < 9) {
+            return Optional.of("bulk copies need compute capability 9.0, this GPU has " + device.computeMajor() + "."
+                    + device.computeMinor());
+        }
+        if (type == DType.F32) {
+            return Optional.of("fp32 weights");
+        }
+        if (streamedLayers) {
+            return Optional.of("layers streamed through a window");
+        }
+        if (hd != 64 && hd != 128 && hd != 256) {
+            return Optional.of("head dimension " + hd + " (64, 128 or 256 taken)");
+        }
+        if (shape.window() > 0) {
+            return Optional.of("a sliding window");
+        }
+        if (biasesBeyondQkv) {
+            return Optional.of("o, gate/up or down biases");
+        }
+        int qkvWidth = (shape.heads() + 2 * shape.kvHeads()) * hd;
+        if (Math.max(qkvWidth, config.hiddenSize()) > MAX_BLOCK_ROWS * device.multiprocessors()) {
+            return Optional.of("more q/k/v or hidden rows than " + MAX_BLOCK_ROWS + " a multiprocessor");
+        }
+        if (shape.heads() > MAX_HEADS || shape.kvHeads() > device.multiprocessors()) {
+            return Optional.of(shape.heads() + " query heads and " + shape.kvHeads() + " KV heads");
+        }
+        int vector = 16 / type.bytes();
+        if (config.hiddenSize() % vector != 0 || config.intermediateSize() % vector != 0) {
+            return Optional.of("hidden size " + config.hiddenSize() + " or intermediate size " + config.intermediateSize()
+                    + " not a multiple of " + vector);
+        }
+        if (ringSlots(config, shape, type, device) < 2) {
+            return Optional.of("rows too long for two ring slots beside the staged input and the held keys and values");
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Bytes of the staging area: the widest product input, or attention's merge of eight warps; a multiple of 128, as
+     * the held keys and values after it are copied there in bulk.
+     */
+    private static int stagingBytes(ModelConfig config, AttentionShape shape, DType type) {
+        int widest = Math.max(config.hiddenSize(), Math.max(config.intermediateSize(), shape.heads() * shape.headDim()));
+        int bytes = Math.max(widest * type.bytes(), 8 * (shape.headDim() + 2) * 4);
+        return (bytes + 127) / 128 * 128;
+    }
+
+    /** Bytes of the held keys and values of a split. */
+    private static int heldBytes(AttentionShape shape, DType type) {
+        return 2 * KV_ROWS * shape.headDim() * type.bytes();
+    }
+
+    private static int ringSlots(ModelConfig config, AttentionShape shape, DType type, CudaDevice device) {
+        int room = device.maxSharedMemoryPerBlock() - STATIC_RESERVE - stagingBytes(config, shape, type)
+                - heldBytes(shape, type);
+        return Math.min(MAX_SLOTS, room / SLOT_BYTES);
+    }
+
+    /**
+     * The launch's buffers for {@code layers}' weights and caches (the model checked by {@link #unsupported} first),
+     * or empty where it is unsupported.
+     */
+    static Optional<LayerStream> create(ModelConfig config, AttentionShape shape, DType type, CudaDevice device,
+                                        LayerResidency layers, DeviceModel model, CudaStream stream) {
+        if (layers.streams()) {
+            return Optional.empty();
+        }
+        int n = config.numLayers();
+        boolean biases = false;
+        for (int l = 0; l < n; l++) {
+            biases |= layers.attention(l).oBias() != 0 || layers.mlp(l).gateUpBias() != 0 || layers.mlp(l).downBias() != 0;
+        }
+        if (unsupported(config, shape, type, device, false, biases).isPresent()) {
+            return Optional.empty();
+        }
+        int qkvWidth = (shape.heads() + 2 * shape.kvHeads()) * shape.headDim(), qd = shape.heads() * shape.headDim();
+        int slots = ringSlots(config, shape, type, device);
+        int staging = stagingBytes(config, shape, type);
+        int shared = slots * SLOT_BYTES + staging + heldBytes(shape, type);
+        DeviceBuffer[] buffers = new DeviceBuffer[8];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(8L * POINTERS_A_LAYER * n, 8);
+            for (int l = 0; l < n; l++) {
+                LayerResidency.Attention a = layers.attention(l);
+                LayerResidency.Mlp m = layers.mlp(l);
+                long[] pointers = {a.qkv(), a.attnNorm(), a.qkvBias(), a.qNorm(), a.kNorm(), model.keys(l), model.values(l),
+                        a.o(), m.ffnNorm(), m.gateUp(), m.down()};
+                for (int i = 0; i < POINTERS_A_LAYER; i++) {
+                    host.setAtIndex(JAVA_LONG, (long) l * POINTERS_A_LAYER + i, pointers[i]);
+                }
+            }
+            buffers[0] = DeviceBuffer.allocate(host.byteSize());
+            buffers[0].copyFromHost(host);
+            buffers[1] = DeviceBuffer.allocate(4L * qkvWidth);
+            buffers[2] = DeviceBuffer.allocate((long) type.bytes() * config.intermediateSize());
+            buffers[3] = DeviceBuffer.allocate(4L * MAX_SPLITS * qd);
+            buffers[4] = DeviceBuffer.allocate(4L * MAX_SPLITS * shape.heads() * 2);
+            buffers[5] = DeviceBuffer.allocate(4L * shape.kvHeads());
+            buffers[5].fill32Async(0, shape.kvHeads(), 0, stream);  // each KV head's last split sets it back to 0
+            buffers[6] = DeviceBuffer.allocate((long) type.bytes() * qd);
+            buffers[7] = DeviceBuffer.allocate(8);
+            buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
+            return Optional.of(new LayerStream(buffers, n, slots, staging, shared));
+        } catch (RuntimeException e) {
+            for (DeviceBuffer b : buffers) {
+                if (b != null) {
+                    b.close();
+                }
+            }
+            throw e;
+        }
+    }
+
+    Launch launch() {
+        return launch;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : buffers) {
+            b.close();
+        }
+    }
+}
