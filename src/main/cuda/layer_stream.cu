@@ -54,6 +54,7 @@ constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys 
 constexpr int STREAM_MAX_HEADS = 128;
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;     // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
+constexpr int STREAM_STAMPS = 10;            // trace stamps a layer and block (LayerStream.STAMPS)
 
 // How a product's rows go through the ring: R whole rows a chunk (a power of two, R * rowBytes <= STREAM_SLOT), or,
 // for rows longer than a slot, one of P pieces of a row a chunk.
@@ -578,7 +579,8 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes) {
+                             float eps, float scale, int ringSlots, int stagingBytes,
+                             unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
     const int hd = 32 * EPL, qd = heads * hd, kvd = kvHeads * hd, qkvRows = qd + 2 * kvd;
@@ -619,22 +621,41 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         return;
     }
     wait_for_previous_grid();
+    // With a trace buffer, thread 0 of each block stamps the time at each phase's end and each barrier's, STREAM_STAMPS a
+    // layer ([layer][block][stamp]): where a step's time goes inside the launch (EMBER_LAYER_STREAM_TRACE=1).
+    auto stamp = [&](int l, int i) {
+        if (trace != nullptr && threadIdx.x == 0) {
+            unsigned long long now;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+            trace[((size_t)l * gridDim.x + blockIdx.x) * STREAM_STAMPS + i] = now;
+        }
+    };
     for (int l = 0; l < numLayers; l++) {
         const StreamLayer<T> L = layers[l];
+        stamp(l, 0);
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
+        stamp(l, 1);
         grid_barrier(counter);
+        stamp(l, 2);
         attend<T, EPL>(L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
+        stamp(l, 3);
         grid_barrier(counter);
+        stamp(l, 4);
         stage_copy<T>(attention, xs, qd);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
+        stamp(l, 5);
         grid_barrier(counter);
+        stamp(l, 6);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
         consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
+        stamp(l, 7);
         grid_barrier(counter);
+        stamp(l, 8);
         stage_copy<T>(h, xs, ff);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
+        stamp(l, 9);
         grid_barrier(counter);
     }
 }
@@ -649,10 +670,10 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
-    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes)
+    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

@@ -673,6 +673,10 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public void close() {
         context.makeCurrent();
+        if (layerStream != null && layerStream.traced()) {  // EMBER_LAYER_STREAM_TRACE=1: the last step's phases
+            stream.synchronize();
+            layerStream.phaseReport().ifPresent(System.err::println);
+        }
         if (graphs != null) {
             graphs.close();
         }

@@ -5,6 +5,7 @@ import dev.ember.model.ModelConfig;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -38,12 +39,17 @@ final class LayerStream implements AutoCloseable {
     private static final int STATIC_RESERVE = 12 * 1024;
     /** Positions of a split whose keys and values are copied ahead into shared memory (STREAM_KV_ROWS). */
     static final int KV_ROWS = 32;
+    /** Time stamps a layer and block with EMBER_LAYER_STREAM_TRACE=1 (STREAM_STAMPS): each phase's end, each barrier's. */
+    static final int STAMPS = 10;
+    /** What the intervals between a layer's stamps are, in order (the tenth runs to the next layer's first stamp). */
+    private static final String[] INTERVALS = {"q/k/v", "barrier", "attention", "barrier", "o", "barrier", "gate/up",
+            "barrier", "down", "barrier"};
     /** Pointers of a layer in the table: StreamLayer in layer_stream.cu. */
     private static final int POINTERS_A_LAYER = 11;
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, long trace) {
     }
 
     /**
@@ -51,13 +57,19 @@ final class LayerStream implements AutoCloseable {
      * splits, the attention row, the barrier's counter.
      */
     private final DeviceBuffer[] buffers;
+    /** The last step's time stamps, [layer][block][stamp] (EMBER_LAYER_STREAM_TRACE=1), or null. */
+    private final DeviceBuffer trace;
+    private final int blocks;
     private final Launch launch;
 
-    private LayerStream(DeviceBuffer[] buffers, int numLayers, int ringSlots, int stagingBytes, int sharedBytes) {
+    private LayerStream(DeviceBuffer[] buffers, DeviceBuffer trace, int blocks, int numLayers, int ringSlots,
+                        int stagingBytes, int sharedBytes) {
         this.buffers = buffers;
+        this.trace = trace;
+        this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
-                buffers[7].address(), ringSlots, stagingBytes, sharedBytes);
+                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, trace == null ? 0 : trace.address());
     }
 
     /**
@@ -169,7 +181,9 @@ final class LayerStream implements AutoCloseable {
             buffers[6] = DeviceBuffer.allocate((long) type.bytes() * qd);
             buffers[7] = DeviceBuffer.allocate(8);
             buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
-            return Optional.of(new LayerStream(buffers, n, slots, staging, shared));
+            DeviceBuffer trace = "1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))
+                    ? DeviceBuffer.allocate(8L * STAMPS * n * device.multiprocessors()) : null;
+            return Optional.of(new LayerStream(buffers, trace, device.multiprocessors(), n, slots, staging, shared));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
@@ -184,10 +198,60 @@ final class LayerStream implements AutoCloseable {
         return launch;
     }
 
+    /** Whether steps stamp their phases' times (EMBER_LAYER_STREAM_TRACE=1). */
+    boolean traced() {
+        return trace != null;
+    }
+
+    /**
+     * Where the last traced step's time went (EMBER_LAYER_STREAM_TRACE=1), one line: for each of a layer's intervals
+     * between stamps, the median over layers of its longest block (the phase's critical path) and of its median block, in
+     * microseconds; empty without a trace or a traced step. Call with the step done.
+     */
+    Optional<String> phaseReport() {
+        if (trace == null) {
+            return Optional.empty();
+        }
+        int layers = launch.numLayers();
+        long[] t = new long[STAMPS * layers * blocks];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(8L * t.length, 8);
+            trace.copyToHost(host);
+            MemorySegment.copy(host, JAVA_LONG, 0, t, 0, t.length);
+        }
+        if (Arrays.stream(t).anyMatch(v -> v == 0)) {
+            return Optional.empty();
+        }
+        StringBuilder line = new StringBuilder("[layer-stream] us a layer, longest block / median block:");
+        double total = 0;
+        for (int i = 0; i < STAMPS; i++) {
+            double[] longest = new double[layers - 1], typical = new double[layers - 1];
+            for (int l = 0; l < layers - 1; l++) {
+                double[] d = new double[blocks];
+                for (int b = 0; b < blocks; b++) {
+                    long from = t[(l * blocks + b) * STAMPS + i];
+                    long to = i + 1 < STAMPS ? t[(l * blocks + b) * STAMPS + i + 1] : t[((l + 1) * blocks + b) * STAMPS];
+                    d[b] = (to - from) / 1000.0;
+                }
+                Arrays.sort(d);
+                longest[l] = d[blocks - 1];
+                typical[l] = d[blocks / 2];
+            }
+            Arrays.sort(longest);
+            Arrays.sort(typical);
+            total += typical[typical.length / 2];
+            line.append(String.format(" %s %.1f / %.1f,", INTERVALS[i], longest[longest.length / 2], typical[typical.length / 2]));
+        }
+        return Optional.of(line.append(String.format(" a layer %.1f", total)).toString());
+    }
+
     @Override
     public void close() {
         for (DeviceBuffer b : buffers) {
             b.close();
+        }
+        if (trace != null) {
+            trace.close();
         }
     }
 }
