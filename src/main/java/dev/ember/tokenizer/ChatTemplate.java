@@ -4,12 +4,18 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.expression.ExpressionStrategy;
 import com.hubspot.jinjava.lib.exptest.ExpTest;
+import com.hubspot.jinjava.lib.filter.EscapeFilter;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.mode.ExecutionMode;
+import com.hubspot.jinjava.tree.output.RenderedOutputNode;
+import com.hubspot.jinjava.tree.parse.ExpressionToken;
 import dev.ember.EmberException;
 import jinjava.javax.el.CompositeELResolver;
 
@@ -151,6 +157,7 @@ final class ChatTemplate {
                 .withLstripBlocks(true)
                 .withKeepTrailingNewline(true)   // Jinja2 drops the source's trailing newline, not the output's
                 .withElResolver(resolver)
+                .withExecutionMode(new StringsAsTheyAre())
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withEvaluateMapKeys(true)
                         .withIterateOverMapKeys(true)
@@ -277,6 +284,29 @@ final class ChatTemplate {
             Object chars = argument(args, kwargs, 0, "chars");
             String text = var == null ? "" : var.toString();
             return PythonMethods.strip(text, chars == null ? null : chars.toString(), true, true);
+        }
+    }
+
+    /**
+     * Prints a {@code {{ expression }}} whose value is a string as Jinja2 does: the string itself. Jinjava's Python-style
+     * object mapper, which prints lists and dicts as Python does, writes a string through JSON and undoes only some of
+     * the escapes, so a control character (an ANSI colour code in a tool's output) came out as {@code \u001B}. Other
+     * values print as Jinjava prints them, and a value is evaluated once.
+     */
+    private static final class StringsAsTheyAre implements ExpressionStrategy, ExecutionMode {
+        @java.io.Serial
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public void prepareContext(Context context) {  // each render's context, as Jinjava's eager mode sets its own
+            context.setExpressionStrategy(this);
+        }
+
+        @Override
+        public RenderedOutputNode interpretOutput(ExpressionToken master, JinjavaInterpreter interpreter) {
+            Object value = interpreter.resolveELExpression(master.getExpr(), master.getLineNumber());
+            String text = value instanceof String s ? s : interpreter.getAsString(value);
+            return new RenderedOutputNode(interpreter.getContext().isAutoEscape() ? EscapeFilter.escapeHtmlEntities(text) : text);
         }
     }
 

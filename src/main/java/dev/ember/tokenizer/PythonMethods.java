@@ -10,6 +10,7 @@ import java.util.Collection;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.regex.Pattern;
 
 /**
  * The Python {@code str} methods HF chat templates call ({@code content.strip('\n')},
@@ -19,6 +20,7 @@ import java.util.Locale;
  * count code points.
  */
 final class PythonMethods extends ELResolver {
+    private static final Pattern INTEGER = Pattern.compile("-?\\d{1,18}");
 
     static final String SLICE = "__slice__";
 
@@ -249,6 +251,22 @@ final class PythonMethods extends ELResolver {
 
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
+        // A string indexed by an integer, 'abc'[0] or s[-1]: the code point there, as Python indexes a str; out of range
+        // (Python's IndexError, which Jinja2 renders as undefined) it resolves nothing here and prints nothing. Jinjava
+        // hands a string's index over as a string, so s['0'] (undefined in Jinja2) reads the same; no template writes it.
+        Long integer = property instanceof Number n && !(property instanceof Double || property instanceof Float) ? n.longValue()
+                : property instanceof String p && INTEGER.matcher(p).matches() ? Long.valueOf(p) : null;
+        if (base instanceof String text && integer != null) {
+            long index = integer;
+            int length = text.codePointCount(0, text.length());
+            if (index < 0) {
+                index += length;
+            }
+            if (index >= 0 && index < length) {
+                context.setPropertyResolved(true);
+                return Character.toString(text.codePointAt(text.offsetByCodePoints(0, (int) index)));
+            }
+        }
         return null;
     }
 

@@ -47,6 +47,24 @@ class JinjaCompatibilityTest {
     }
 
     @Test
+    void aStringPrintsItsControlCharactersAsTheyAreAsJinja2Does() {
+        // Jinja2 prints str(value): an ANSI colour code or a NUL in a tool's output reaches the prompt as the character,
+        // not as the JSON escape \u001B; tojson still escapes them, as Python's json.dumps does.
+        ChatTemplate t = new ChatTemplate("{{ messages[0].content }}|{{ messages[0]['content'] ~ '!' }}|{{ [1, 2] }}|"
+                + "{{ messages[0].content|tojson }}", "test.jinja", new ChatTemplate.TokenVariables("<s>", "</s>", null, null),
+                Clock.systemUTC());
+        String content = "red \u001b[31mx\u001b[0m\u0000\tend\\";
+        assertEquals(content + "|" + content + "!|[1, 2]|\"red \\u001b[31mx\\u001b[0m\\u0000\\tend\\\\\"",
+                t.render(List.of(new ChatMessage("tool", content)), false, List.of(), Map.of()));
+    }
+
+    @Test
+    void aStringIndexedByAnIntegerGivesTheCodePointThereAsPythonDoes() {
+        assertEquals("a|c|b|\uD83D\uDE00|x|", render("{{ 'abc'[0] }}|{{ 'abc'[-1] }}|{% set s = 'abc' %}{{ s[1] }}"
+                + "|{{ '\uD83D\uDE00x'[0] }}|{{ '\uD83D\uDE00x'[1] }}|{{ 'abc'[7] }}"));
+    }
+
+    @Test
     void stringMethodsBehaveAsPythons() {
         assertEquals("a b|hi|\n\nhi|hi\n\n|4|c|a|b|cd|b  c  |True|False|Hello World|Hello world|XbXb|Xbab|a-b-c",
                 render("{{ '  a b  '.strip() }}|{{ 'xxhixx'.strip('x') }}|{{ '\n\nhi'.rstrip('i') }}i"
