@@ -38,6 +38,9 @@
 #       peer in one call, for their table without the tests.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh p2p
 #       `ember bench p2p` alone (step 5 of `all`).
+#   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
+#       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
+#       shapes, its runs printing where each layer's time goes (about two minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -883,6 +886,28 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary-timeline.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
     mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"
     pack_results
+    exit $rc ;;
+  layer-stream)
+    # The one-launch decode step (LayerStream, EMBER_LAYER_STREAM=1, off by default): its test, then batch 1 of the 8B
+    # shape at a 128 and a 2,048-token prompt and of the 1B shape, each with the launch and without in turn, the launch's
+    # runs traced (EMBER_LAYER_STREAM_TRACE=1: the `[layer-stream]` line gives each phase's and barrier's microseconds).
+    unpack; host_info
+    rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
+    summary > "$OUT_DIR/summary.txt"
+    for entry in "8b-128|--preset llama-3.1-8b --prompt-len 128 --gen-len 256" \
+                 "8b-2048|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
+                 "1b-128|--preset llama-3.2-1b --prompt-len 128 --gen-len 256"; do
+      name="${entry%%|*}"; args="${entry#*|}"
+      for on in 1 0; do
+        echo "== EMBER_LAYER_STREAM=$on ember bench e2e $args --decode-batch 1 --iters 3 --warmup 1" >> "$OUT_DIR/summary.txt"
+        # shellcheck disable=SC2086
+        EMBER_LAYER_STREAM=$on EMBER_LAYER_STREAM_TRACE=$on timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e \
+          $args --decode-batch 1 --iters 3 --warmup 1 > "$OUT_DIR/layer-stream-$name-$on.log" 2>&1 \
+          || echo "(bench $name failed: exit $?)" >> "$OUT_DIR/summary.txt"
+        grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-$name-$on.log" >> "$OUT_DIR/summary.txt"
+      done
+    done
+    cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;

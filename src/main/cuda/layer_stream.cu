@@ -10,8 +10,9 @@
 // attend. Eight consumer warps take each slot as it lands. Per layer (x is the fp32 residual stream):
 //   A  q/k/v = rmsnorm(x) · w_qkv                 each block: its share of the rows; its consumers norm x first
 //   B  attention of the one query, rotary embedding and the K/V cache write included, split over (KV head, split)
-//      blocks; partial results (m, l, o) per split into `partials`
-//   C  x += merge(partials) · w_o                 each block merges the splits of every head first
+//      blocks (the keys and values of a split's first positions copied ahead by the producer during A); partial
+//      results (m, l, o) per split, merged into the attention row by the last split of each KV head to finish
+//   C  x += attention · w_o                       each block copies the attention row first
 //   D  h = swiglu(rmsnorm(x) · w_gate, rmsnorm(x) · w_up)   a block streams matching gate and up rows
 //   E  x += h · w_down
 // A grid-wide barrier ends each phase (an arrival counter that only grows: each block takes a ticket and waits for
@@ -51,8 +52,7 @@ constexpr int STREAM_MAX_SPLITS = 16;        // attention splits of a KV head at
 constexpr int STREAM_MAX_GROUP = 32;         // query heads a KV head at most (EmberKernels.MAX_GROUP)
 constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the splits run out
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
-constexpr int STREAM_MAX_HEADS = 128;
-constexpr int STREAM_MAX_BLOCK_ROWS = 256;     // rows of q/k/v, o or down a block takes at most
+constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
 constexpr int STREAM_STAMPS = 10;            // trace stamps a layer and block (LayerStream.STAMPS)
 

@@ -31,8 +31,8 @@ final class LayerStream implements AutoCloseable {
     static final int SLOT_BYTES = 32768;
     /** Slots of the ring at most (four and five measured alike on an H100, six slower). */
     static final int MAX_SLOTS = 5;
-    /** Splits of a KV head and query heads at most (STREAM_MAX_SPLITS, STREAM_MAX_HEADS). */
-    static final int MAX_SPLITS = 16, MAX_HEADS = 128;
+    /** Attention splits of a KV head at most (STREAM_MAX_SPLITS). */
+    static final int MAX_SPLITS = 16;
     /** Rows of q/k/v, o or down a block takes at most (STREAM_MAX_BLOCK_ROWS). */
     static final int MAX_BLOCK_ROWS = 256;
     /** Room left for the kernel's own shared arrays (5.9 KB: the splits' merge, the table entries, the ring's barriers). */
@@ -102,8 +102,9 @@ final class LayerStream implements AutoCloseable {
         if (Math.max(qkvWidth, config.hiddenSize()) > MAX_BLOCK_ROWS * device.multiprocessors()) {
             return Optional.of("more q/k/v or hidden rows than " + MAX_BLOCK_ROWS + " a multiprocessor");
         }
-        if (shape.heads() > MAX_HEADS || shape.kvHeads() > device.multiprocessors()) {
-            return Optional.of(shape.heads() + " query heads and " + shape.kvHeads() + " KV heads");
+        if (shape.kvHeads() > device.multiprocessors()) {
+            return Optional.of(shape.kvHeads() + " KV heads, more than the GPU's " + device.multiprocessors()
+                    + " multiprocessors");
         }
         int vector = 16 / type.bytes();
         if (config.hiddenSize() % vector != 0 || config.intermediateSize() % vector != 0) {
