@@ -6,6 +6,7 @@ import dev.ember.model.ModelConfig;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -35,7 +36,7 @@ final class LayerStream implements AutoCloseable {
     static final int MAX_SPLITS = 16;
     /** Rows of q/k/v, o or down a block takes at most (STREAM_MAX_BLOCK_ROWS). */
     static final int MAX_BLOCK_ROWS = 256;
-    /** Room left for the kernel's own shared arrays (5.9 KB: the splits' merge, the table entries, the ring's barriers). */
+    /** Room left for the kernel's own shared arrays (6.9 KB: the rows' sums, the splits' merge, the ring's barriers). */
     private static final int STATIC_RESERVE = 12 * 1024;
     /** Positions of a split whose keys and values are copied ahead into shared memory (STREAM_KV_ROWS). */
     static final int KV_ROWS = 32;
@@ -54,7 +55,7 @@ final class LayerStream implements AutoCloseable {
 
     /**
      * The layer table, q/k/v row, gated row, attention splits' outputs and (m, l), each KV head's count of finished
-     * splits, the attention row, the barrier's counter.
+     * splits, the attention row, the barrier's counter, and the trace or null.
      */
     private final DeviceBuffer[] buffers;
     /** The last step's time stamps, [layer][block][stamp] (EMBER_LAYER_STREAM_TRACE=1), or null. */
@@ -62,10 +63,10 @@ final class LayerStream implements AutoCloseable {
     private final int blocks;
     private final Launch launch;
 
-    private LayerStream(DeviceBuffer[] buffers, DeviceBuffer trace, int blocks, int numLayers, int ringSlots,
-                        int stagingBytes, int sharedBytes) {
+    private LayerStream(DeviceBuffer[] buffers, int blocks, int numLayers, int ringSlots, int stagingBytes,
+                        int sharedBytes) {
         this.buffers = buffers;
-        this.trace = trace;
+        this.trace = buffers[8];
         this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
@@ -159,7 +160,7 @@ final class LayerStream implements AutoCloseable {
         int slots = ringSlots(config, shape, type, device);
         int staging = stagingBytes(config, shape, type);
         int shared = slots * SLOT_BYTES + staging + heldBytes(shape, type);
-        DeviceBuffer[] buffers = new DeviceBuffer[8];
+        DeviceBuffer[] buffers = new DeviceBuffer[9];  // the ninth, the trace, only with EMBER_LAYER_STREAM_TRACE=1
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * POINTERS_A_LAYER * n, 8);
             for (int l = 0; l < n; l++) {
@@ -182,9 +183,12 @@ final class LayerStream implements AutoCloseable {
             buffers[6] = DeviceBuffer.allocate((long) type.bytes() * qd);
             buffers[7] = DeviceBuffer.allocate(8);
             buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
-            DeviceBuffer trace = "1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))
-                    ? DeviceBuffer.allocate(8L * STAMPS * n * device.multiprocessors()) : null;
-            return Optional.of(new LayerStream(buffers, trace, device.multiprocessors(), n, slots, staging, shared));
+            if ("1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))) {
+                long stamps = (long) STAMPS * n * device.multiprocessors();
+                buffers[8] = DeviceBuffer.allocate(8 * stamps);
+                buffers[8].fill32Async(0, 2 * stamps, 0, stream);  // zero until a traced step has run
+            }
+            return Optional.of(new LayerStream(buffers, device.multiprocessors(), n, slots, staging, shared));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
@@ -210,10 +214,10 @@ final class LayerStream implements AutoCloseable {
      * microseconds; empty without a trace or a traced step. Call with the step done.
      */
     Optional<String> phaseReport() {
-        if (trace == null) {
+        int layers = launch.numLayers();
+        if (trace == null || layers < 2) {  // the last layer's final barrier has no stamp after it
             return Optional.empty();
         }
-        int layers = launch.numLayers();
         long[] t = new long[STAMPS * layers * blocks];
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * t.length, 8);
@@ -241,18 +245,18 @@ final class LayerStream implements AutoCloseable {
             Arrays.sort(longest);
             Arrays.sort(typical);
             total += typical[typical.length / 2];
-            line.append(String.format(" %s %.1f / %.1f,", INTERVALS[i], longest[longest.length / 2], typical[typical.length / 2]));
+            line.append(String.format(Locale.ROOT, " %s %.1f / %.1f,", INTERVALS[i], longest[longest.length / 2],
+                    typical[typical.length / 2]));
         }
-        return Optional.of(line.append(String.format(" a layer %.1f", total)).toString());
+        return Optional.of(line.append(String.format(Locale.ROOT, " a layer %.1f", total)).toString());
     }
 
     @Override
     public void close() {
         for (DeviceBuffer b : buffers) {
-            b.close();
-        }
-        if (trace != null) {
-            trace.close();
+            if (b != null) {
+                b.close();
+            }
         }
     }
 }
