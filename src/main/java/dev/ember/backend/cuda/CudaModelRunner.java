@@ -85,10 +85,13 @@ final class CudaModelRunner implements ModelRunner {
     private final DeviceModel model;
     /** The decoder layers' weights: resident, or streamed through a window. */
     private final LayerResidency layers;
-    /** One-row decode steps' layers in one launch, where the model and GPU allow it ({@link LayerStream}). */
-    private final LayerStream layerStream;
-    /** Off unless EMBER_LAYER_STREAM=1: measured slower than the kernels layer by layer so far (docs/benchmarks.md). */
-    private boolean useLayerStream = "1".equals(System.getenv("EMBER_LAYER_STREAM"));
+    /**
+     * One-row decode steps' layers in one launch, where the model and GPU allow it ({@link LayerStream}); made only when
+     * asked for (EMBER_LAYER_STREAM=1, or {@link #useLayerStream}), as it is measured slower than the kernels layer by
+     * layer so far (docs/benchmarks.md).
+     */
+    private LayerStream layerStream;
+    private boolean useLayerStream;
     /** A cache block outside the allocator's pool, where padding rows write their keys and values. */
     private final int scratchBlock;
     private final int maxStride;
@@ -175,7 +178,7 @@ final class CudaModelRunner implements ModelRunner {
             this.products = new MatrixProducts(kernels);
             this.model = DeviceModel.load(config, type, kvSpec, source, kernels, stream);
             this.layers = streamed != null ? streamed.apply(stream) : ResidentLayers.of(model.weights);
-            this.layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, stream).orElse(null);
+            useLayerStream("1".equals(System.getenv("EMBER_LAYER_STREAM")));
             this.buffers = new StepBuffers(config, shape, type, INITIAL_ROWS, INITIAL_CHUNKS, maxStride);
             this.slots = new StepSlots();
             this.tokensTaken = CudaEvent.forOrdering();
@@ -657,6 +660,9 @@ final class CudaModelRunner implements ModelRunner {
      * (for comparing the two). Steps captured in graphs before keep the way they were captured with.
      */
     void useLayerStream(boolean on) {
+        if (on && layerStream == null) {
+            layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, stream).orElse(null);
+        }
         useLayerStream = on;
     }
 
