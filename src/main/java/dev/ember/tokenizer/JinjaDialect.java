@@ -26,6 +26,8 @@ import java.util.regex.Pattern;
  *   <li>A loop with a filter, {@code for x in xs if c}, becomes a loop that collects the items passing {@code c}
  *       and a loop over those: Jinjava ignores the filter, so {@code loop.index} and {@code loop.last} counted the
  *       items it should have skipped (Mistral's templates skip a function's "return" key this way).</li>
+ *   <li>{@code {%+ ... %}} keeps the whitespace before it on its line, as lstrip_blocks leaves it in Jinja2: an empty
+ *       {@code {{ '' }}} goes before the tag, which Jinjava would otherwise strip to the line's start.</li>
  *   <li>A string literal is read with Python's escapes (hexadecimal, Unicode and octal ones, a backslash before a
  *       line break continuing the line, an unknown escape kept as written) and written back with only the escapes
  *       Jinjava reads (the backslash, the quote, a line break and a tab); Jinjava refuses the others, and Mistral's
@@ -97,8 +99,13 @@ final class JinjaDialect {
             if (close < 0) {
                 throw new IllegalArgumentException("unterminated " + template.substring(open, open + 2) + " at offset " + open);
             }
-            out.append(template, open, open + 2);
             String body = template.substring(open + 2, close);
+            if (kind == '%' && body.startsWith("+")) {
+                // {%+ keeps the whitespace before the tag, which lstrip_blocks would strip; Jinjava strips it anyway
+                // unless the tag is not the first thing on its line, which an empty expression before it makes so.
+                out.append("{{ '' }}");
+            }
+            out.append(template, open, open + 2);
             noteFiltersAndTests(body);
             String loop = kind == '%' ? filteredLoop(body) : null;
             out.append(loop != null ? loop : isMacroDefinition(body) ? body : expression(body));

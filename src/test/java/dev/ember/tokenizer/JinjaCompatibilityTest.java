@@ -65,6 +65,13 @@ class JinjaCompatibilityTest {
     }
 
     @Test
+    void aBlockTagWithAPlusKeepsTheWhitespaceBeforeItAsLstripBlocksLeavesIt() {
+        // Jinja2 with lstrip_blocks (as HF renders): "a\n  {% if %}" loses the two spaces, "a\n  {%+ if %}" keeps them.
+        assertEquals("a\nx|b\n  y|c  z", render("a\n  {% if true %}x{% endif %}|b\n  {%+ if true %}y{% endif %}"
+                + "|c  {%+ if true %}z{% endif %}"));
+    }
+
+    @Test
     void stringMethodsBehaveAsPythons() {
         assertEquals("a b|hi|\n\nhi|hi\n\n|4|c|a|b|cd|b  c  |True|False|Hello World|Hello world|XbXb|Xbab|a-b-c",
                 render("{{ '  a b  '.strip() }}|{{ 'xxhixx'.strip('x') }}|{{ '\n\nhi'.rstrip('i') }}i"
