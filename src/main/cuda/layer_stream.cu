@@ -80,18 +80,6 @@ __device__ __forceinline__ int2 block_rows(int n, int b, int g) {
     return make_int2((int)((long long)n * b / g), (int)((long long)n * (b + 1) / g));
 }
 
-__device__ __forceinline__ void slot_barrier_init(uint64_t* b, unsigned count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(shared_address(b)), "r"(count) : "memory");
-#endif
-}
-
-__device__ __forceinline__ void slot_release(uint64_t* b) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(shared_address(b)) : "memory");
-#endif
-}
-
 // A barrier of the consumer warps alone (the producer never joins it).
 __device__ __forceinline__ void consumers_sync() {
     asm volatile("bar.sync 1, %0;" :: "n"(32 * STREAM_CONSUMERS) : "memory");
@@ -206,7 +194,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
                         if (lane == 0) finish(r, sum, half);
                     }
                     __syncwarp();
-                    if (lane == 0) slot_release(&ring.empty[slot]);
+                    if (lane == 0) barrier_arrive(&ring.empty[slot]);
                 } else {
                     const int r = warp / rowWarps;
                     const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
@@ -214,7 +202,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
                     __syncwarp();
                     float* mine = parts[s & 1];
                     if (lane == 0) {
-                        slot_release(&ring.empty[slot]);
+                        barrier_arrive(&ring.empty[slot]);
                         mine[warp] = sum;
                     }
                     consumers_sync();
@@ -308,16 +296,11 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
     consumers_sync();
 }
 
-// Attention splits of a KV head for a context of `context` positions: one per STREAM_SPLIT_POSITIONS, as many as
-// the grid has blocks for. Phases B and C both call it, so they agree.
-__device__ __forceinline__ int attention_splits(int context, int kvHeads) {
-    const int most = max(1, min(STREAM_MAX_SPLITS, (int)gridDim.x / kvHeads));
-    return max(1, min(most, (context + STREAM_SPLIT_POSITIONS - 1) / STREAM_SPLIT_POSITIONS));
-}
-
 // The attention work of this block in phase B: KV head and split, and the split's positions [begin, end); none where
-// the block has no split. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the position being
-// decoded (not yet in the cache), whose keys and values the producer copies into shared memory during phase A.
+// the block has no split. A KV head's splits: one per STREAM_SPLIT_POSITIONS positions, as many as the grid has blocks
+// for, STREAM_MAX_SPLITS at most. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the
+// position being decoded (not yet in the cache), whose keys and values the producer copies into shared memory during
+// phase A.
 struct Split {
     int splits, kvHead, split, begin, end, held;
     bool attends;
@@ -326,7 +309,8 @@ struct Split {
 __device__ __forceinline__ Split split_of(int position, int kvHeads) {
     Split w;
     const int context = position + 1;
-    w.splits = attention_splits(context, kvHeads);
+    const int most = max(1, min(STREAM_MAX_SPLITS, (int)gridDim.x / kvHeads));
+    w.splits = max(1, min(most, (context + STREAM_SPLIT_POSITIONS - 1) / STREAM_SPLIT_POSITIONS));
     w.attends = (int)blockIdx.x < kvHeads * w.splits;
     w.kvHead = blockIdx.x / w.splits;
     w.split = blockIdx.x % w.splits;
@@ -530,7 +514,7 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
     }
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s.
     if (threadIdx.x == 0) {
-        if (w.held > 0) slot_release(kvEmpty);  // the producer may copy the next layer's
+        if (w.held > 0) barrier_arrive(kvEmpty);  // the producer may copy the next layer's
         const int arrived = atomicAdd(arrivals + kvHead, 1);
         last = arrived == w.splits - 1;
         if (last) arrivals[kvHead] = 0;  // ready for the next layer (the phases are a grid barrier apart)
@@ -591,15 +575,10 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* table = blockTables + (size_t)rowChunk[0] * tableStride;
     const Split split = split_of(position, kvHeads);
     if (threadIdx.x == 0) {
-        for (int i = 0; i < ringSlots; i++) {
-            slot_barrier_init(&full[i], 1);
-            slot_barrier_init(&empty[i], STREAM_CONSUMERS);
-        }
-        slot_barrier_init(&kvFull, 1);
-        slot_barrier_init(&kvEmpty, 1);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
+        barriers_init(full, ringSlots);
+        barriers_init(empty, ringSlots, STREAM_CONSUMERS);  // each consumer warp releases a slot it is done with
+        barriers_init(&kvFull, 1);
+        barriers_init(&kvEmpty, 1);
     }
     __syncthreads();
     unsigned s = 0;
@@ -630,33 +609,31 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
             trace[((size_t)l * gridDim.x + blockIdx.x) * STREAM_STAMPS + i] = now;
         }
     };
+    // A phase's end: its stamp (`at`), the grid barrier, and the stamp of the next phase's start (the next layer's
+    // first stamp follows the last barrier).
+    auto end_phase = [&](int l, int at) {
+        stamp(l, at);
+        grid_barrier(counter);
+        if (at + 1 < STREAM_STAMPS) stamp(l, at + 1);
+    };
     for (int l = 0; l < numLayers; l++) {
         const StreamLayer<T> L = layers[l];
         stamp(l, 0);
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
-        stamp(l, 1);
-        grid_barrier(counter);
-        stamp(l, 2);
+        end_phase(l, 1);
         attend<T, EPL>(L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
-        stamp(l, 3);
-        grid_barrier(counter);
-        stamp(l, 4);
+        end_phase(l, 3);
         stage_copy<T>(attention, xs, qd);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
-        stamp(l, 5);
-        grid_barrier(counter);
-        stamp(l, 6);
+        end_phase(l, 5);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
         consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
-        stamp(l, 7);
-        grid_barrier(counter);
-        stamp(l, 8);
+        end_phase(l, 7);
         stage_copy<T>(h, xs, ff);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
-        stamp(l, 9);
-        grid_barrier(counter);
+        end_phase(l, 9);
     }
 }
 

@@ -23,15 +23,23 @@ __device__ __forceinline__ unsigned shared_address(const void* p) {
     return (unsigned)__cvta_generic_to_shared(p);
 }
 
-// Makes `count` barriers ready, each waiting for one arrival; thread 0 calls it, and a __syncthreads must follow before
-// any other thread uses them.
-__device__ __forceinline__ void barriers_init(uint64_t* barriers, int count) {
+// Makes `count` barriers ready, each waiting for `arrivals` arrivals a phase (one: the arrival that arms a fill with
+// its bytes); thread 0 calls it, and a __syncthreads must follow before any other thread uses them.
+__device__ __forceinline__ void barriers_init(uint64_t* barriers, int count, unsigned arrivals = 1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     for (int i = 0; i < count; i++) {
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" :: "r"(shared_address(barriers + i)) : "memory");
+        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;"
+                     :: "r"(shared_address(barriers + i)), "r"(arrivals) : "memory");
     }
     // The initialisation is visible to the copy engine (the async proxy) before any copy completes on the barriers.
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+}
+
+// One arrival on the barrier's current phase (a barrier of several arrivals: the threads done with a stage).
+__device__ __forceinline__ void barrier_arrive(uint64_t* barrier) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(shared_address(barrier)) : "memory");
 #endif
 }
 

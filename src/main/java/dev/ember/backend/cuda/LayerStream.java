@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.stream.IntStream;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -140,20 +141,19 @@ final class LayerStream implements AutoCloseable {
     }
 
     /**
-     * The launch's buffers for {@code layers}' weights and caches (the model checked by {@link #unsupported} first),
-     * or empty where it is unsupported.
+     * The launch's buffers for {@code layers}' weights and caches, or empty, saying why on stderr, where
+     * {@link #unsupported} refuses the model.
      */
     static Optional<LayerStream> create(ModelConfig config, AttentionShape shape, DType type, CudaDevice device,
                                         LayerResidency layers, DeviceModel model, CudaStream stream) {
-        if (layers.streams()) {
-            return Optional.empty();
-        }
         int n = config.numLayers();
-        boolean biases = false;
-        for (int l = 0; l < n; l++) {
-            biases |= layers.attention(l).oBias() != 0 || layers.mlp(l).gateUpBias() != 0 || layers.mlp(l).downBias() != 0;
-        }
-        if (unsupported(config, shape, type, device, false, biases).isPresent()) {
+        boolean streamed = layers.streams();  // a streamed layer's addresses are only asked for as it is computed
+        boolean biases = !streamed && IntStream.range(0, n).anyMatch(l -> layers.attention(l).oBias() != 0
+                || layers.mlp(l).gateUpBias() != 0 || layers.mlp(l).downBias() != 0);
+        Optional<String> refused = unsupported(config, shape, type, device, streamed, biases);
+        if (refused.isPresent()) {
+            System.err.println("[layer-stream] decode steps run layer by layer: the one launch does not take "
+                    + refused.get());
             return Optional.empty();
         }
         int qkvWidth = (shape.heads() + 2 * shape.kvHeads()) * shape.headDim(), qd = shape.heads() * shape.headDim();
