@@ -894,6 +894,10 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     unpack; host_info
     rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
     summary > "$OUT_DIR/summary.txt"
+    # Again with the weights asked into L2 ahead of the ring (the same results; the prefetches' addresses exercised).
+    mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-ahead0.log"
+    EMBER_LAYER_STREAM_AHEAD=8 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
+    summary >> "$OUT_DIR/summary.txt"
     for entry in "8b-128|--preset llama-3.1-8b --prompt-len 128 --gen-len 256" \
                  "8b-2048|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
                  "1b-128|--preset llama-3.2-1b --prompt-len 128 --gen-len 256"; do
@@ -906,6 +910,17 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
           || echo "(bench $name failed: exit $?)" >> "$OUT_DIR/summary.txt"
         grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-$name-$on.log" >> "$OUT_DIR/summary.txt"
       done
+    done
+    # The ring's depth (every slot is 32 KiB in flight a multiprocessor, which the phases' round trips queue behind),
+    # and chunks asked into L2 past the ring (the memory streaming on while the ring is full).
+    for knobs in "EMBER_LAYER_STREAM_SLOTS=3" "EMBER_LAYER_STREAM_AHEAD=4" "EMBER_LAYER_STREAM_AHEAD=8" \
+                 "EMBER_LAYER_STREAM_AHEAD=16"; do
+      echo "== $knobs EMBER_LAYER_STREAM=1 ember bench e2e (8b-128)" >> "$OUT_DIR/summary.txt"
+      env "$knobs" EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_TRACE=1 timeout 200 "${JAVA[@]}" \
+        -jar "$DEST/app/ember.jar" bench e2e --preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 \
+        --iters 3 --warmup 1 > "$OUT_DIR/layer-stream-${knobs#EMBER_LAYER_STREAM_}.log" 2>&1 \
+        || echo "(failed: exit $?)" >> "$OUT_DIR/summary.txt"
+      grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-${knobs#EMBER_LAYER_STREAM_}.log" >> "$OUT_DIR/summary.txt"
     done
     cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;

@@ -15,8 +15,8 @@
 //   C  x += attention · w_o                       each block copies the attention row first
 //   D  h = swiglu(rmsnorm(x) · w_gate, rmsnorm(x) · w_up)   a block streams matching gate and up rows
 //   E  x += h · w_down
-// A grid-wide barrier ends each phase (an arrival counter that only grows: each block takes a ticket and waits for
-// the counter to reach the next multiple of the grid). Launched cooperatively, so every block is resident.
+// A grid-wide barrier ends each phase (an arrival counter that only grows: each block adds one and waits for the
+// counter to reach the next multiple of the grid). Launched cooperatively, so every block is resident.
 //
 // Bytes: every weight once (sum over layers of (qd + 2 kvd) h + h qd + 2 h ff + ff h, times sizeof(T)), the KV cache
 // once (2 kvHeads hd sizeof(T) a position a layer), and from L2 per block and phase the product's input; FLOPs 2 a
@@ -49,7 +49,6 @@ constexpr int STREAM_CONSUMERS = 8;          // warps that compute; one more pro
 constexpr int STREAM_THREADS = 32 * (STREAM_CONSUMERS + 1);
 constexpr int STREAM_SLOT = 32768;           // bytes a ring slot
 constexpr int STREAM_MAX_SPLITS = 16;        // attention splits of a KV head at most
-constexpr int STREAM_MAX_GROUP = 32;         // query heads a KV head at most (EmberKernels.MAX_GROUP)
 constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the splits run out
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
@@ -80,25 +79,64 @@ __device__ __forceinline__ int2 block_rows(int n, int b, int g) {
     return make_int2((int)((long long)n * b / g), (int)((long long)n * (b + 1) / g));
 }
 
+// The GPU's nanosecond clock.
+__device__ __forceinline__ unsigned long long global_time() {
+    unsigned long long now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    return now;
+}
+
+// Every wait in the launch is for work of the same launch, all of it resident, so none lasts long unless the step
+// cannot finish (a defect): past STREAM_WAIT_LIMIT_NS the launch is aborted, and the process reports a failed launch
+// instead of hanging.
+constexpr unsigned long long STREAM_WAIT_LIMIT_NS = 10'000'000'000ull;
+
+__device__ __forceinline__ void give_up_after(unsigned long long start) {
+    if (global_time() - start > STREAM_WAIT_LIMIT_NS) __trap();
+}
+
+// barrier_wait, bounded.
+__device__ __forceinline__ void stream_wait(uint64_t* barrier, unsigned parity) {
+    if (barrier_try_wait(barrier, parity)) return;
+    const unsigned long long start = global_time();
+    while (!barrier_try_wait(barrier, parity)) give_up_after(start);
+}
+
 // A barrier of the consumer warps alone (the producer never joins it).
 __device__ __forceinline__ void consumers_sync() {
     asm volatile("bar.sync 1, %0;" :: "n"(32 * STREAM_CONSUMERS) : "memory");
 }
 
-// Every block's writes before it are visible to every block after it. One consumer thread a block arrives.
-__device__ __forceinline__ void grid_barrier(unsigned long long* counter) {
-    consumers_sync();
-    if (threadIdx.x == 0) {
-        __threadfence();
-        const unsigned long long ticket = atomicAdd(counter, 1ull);
-        const unsigned long long target = (ticket / gridDim.x + 1) * gridDim.x;
-        unsigned long long seen;
-        do {
-            asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(counter) : "memory");
-        } while (seen < target);
+// Every block's writes before it are visible to every block after it. One consumer thread a block arrives, on a
+// counter that only grows: the launch's first barrier takes a ticket, which says where the launch's barriers start;
+// each later one adds without waiting for the sum (a release, then loads until the counter reaches the next multiple of
+// the grid), so the last block to arrive lets the others go after one trip to L2 rather than two.
+struct GridBarrier {
+    unsigned long long* counter;
+    unsigned long long target;  // the counter's value when every block has arrived; 0 before the first barrier
+
+    __device__ void arrive_and_wait() {
+        consumers_sync();
+        if (threadIdx.x == 0) {
+            if (target == 0) {
+                __threadfence();
+                const unsigned long long ticket = atomicAdd(counter, 1ull);
+                target = (ticket / gridDim.x + 1) * gridDim.x;
+            } else {
+                target += gridDim.x;
+                asm volatile("red.release.gpu.global.add.u64 [%0], 1;" :: "l"(counter) : "memory");
+            }
+            const unsigned long long start = global_time();
+            unsigned long long seen;
+            for (;;) {
+                asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(seen) : "l"(counter) : "memory");
+                if (seen >= target) break;
+                give_up_after(start);
+            }
+        }
+        consumers_sync();
     }
-    consumers_sync();
-}
+};
 
 // The ring as the producer and the consumers both walk it: the s-th chunk of the step goes to slot s % slots.
 struct Ring {
@@ -108,27 +146,56 @@ struct Ring {
     int count;
 };
 
-// The producer's side of one product: issues the block's chunks, each into the next slot once it is free. For gate/up
-// (paired) the chunks of R gate rows are each followed by the same rows of up, n rows further.
+// The producer's walk over the block's chunks of the step, in the order the consumers take them: per layer q/k/v, o,
+// gate/up (the chunks of R gate rows each followed by the same rows of up, ff rows further) and down.
 template <typename T>
-__device__ void produce(const Ring& ring, unsigned& s, const T* w, int n, int k, bool paired) {
-    const Chunking c = chunking<T>(k);
-    const int2 rows = block_rows(n, blockIdx.x, gridDim.x);
-    for (int row = rows.x; row < rows.y; row += c.rows) {
-        const int count = min(c.rows, rows.y - row);
-        for (int half = 0; half < (paired ? 2 : 1); half++) {
-            for (int p = 0; p < c.pieces; p++, s++) {
-                const int slot = s % ring.count;
-                if (s >= (unsigned)ring.count) barrier_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
-                const int v0 = p * c.pieceVectors, v1 = min(k * (int)sizeof(T) / 16, v0 + c.pieceVectors);
-                const unsigned bytes = c.pieces == 1 ? (unsigned)(count * k * sizeof(T)) : (unsigned)((v1 - v0) * 16);
-                const T* from = w + ((size_t)(row + half * n) * k) + (size_t)v0 * (16 / sizeof(T));
-                barrier_expect_bytes(&ring.full[slot], bytes);
-                bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
+struct ChunkWalk {
+    static constexpr int PRODUCTS = 4;
+    const StreamLayer<T>* layers;
+    int numLayers, hidden, qkvRows, qd, ff;
+    int layer = 0, product = -1, row = 0, end = 0, half = 0, piece = 0, n = 0, k = 0;
+    bool paired = false;
+    const T* w = nullptr;
+    Chunking c{1, 1, 0};
+
+    // The next chunk's source and bytes, and the layer and product it belongs to; false past the last layer.
+    __device__ bool next(const T*& from, unsigned& bytes, int& atLayer, int& atProduct) {
+        while (row >= end) {
+            if (layer == numLayers) return false;
+            if (++product == PRODUCTS) {
+                product = 0;
+                if (++layer == numLayers) return false;
+            }
+            const StreamLayer<T>& L = layers[layer];
+            switch (product) {
+                case 0: w = L.qkv; n = qkvRows; k = hidden; break;
+                case 1: w = L.o; n = hidden; k = qd; break;
+                case 2: w = L.gateUp; n = ff; k = hidden; break;
+                default: w = L.down; n = hidden; k = ff; break;
+            }
+            paired = product == 2;
+            c = chunking<T>(k);
+            const int2 rows = block_rows(n, blockIdx.x, gridDim.x);
+            row = rows.x;
+            end = rows.y;
+            half = piece = 0;
+        }
+        const int count = min(c.rows, end - row);
+        const int v0 = piece * c.pieceVectors, v1 = min(k * (int)sizeof(T) / 16, v0 + c.pieceVectors);
+        bytes = c.pieces == 1 ? (unsigned)(count * k * sizeof(T)) : (unsigned)((v1 - v0) * 16);
+        from = w + ((size_t)(row + half * n) * k) + (size_t)v0 * (16 / sizeof(T));
+        atLayer = layer;
+        atProduct = product;
+        if (++piece == c.pieces) {
+            piece = 0;
+            if (++half == (paired ? 2 : 1)) {
+                half = 0;
+                row += c.rows;
             }
         }
+        return true;
     }
-}
+};
 
 // A lane's part of the dot product of weight vectors [from, to) (16-byte words of a chunk in shared memory, a warp's
 // lanes 1 apart) with the staged input's, in two sums for two loads in flight.
@@ -183,7 +250,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
         for (int half = 0; half < (PAIRED ? 2 : 1); half++) {
             for (int p = 0; p < c.pieces; p++, s++) {
                 const int slot = s % ring.count;
-                barrier_wait(&ring.full[slot], (s / ring.count) & 1);
+                stream_wait(&ring.full[slot], (s / ring.count) & 1);
                 const uint4* chunk = reinterpret_cast<const uint4*>(ring.slots + (size_t)slot * STREAM_SLOT);
                 const int v0 = p * c.pieceVectors, v1 = min(vectors, v0 + c.pieceVectors), length = v1 - v0;
                 const bool last = p == c.pieces - 1;
@@ -400,8 +467,6 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
                        unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
                        const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
                        int blockSize, float scale, float eps, float* merge) {
-    __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
-    __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
     constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) return;
@@ -425,7 +490,7 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
             L.values[kv_element(at, lane * EPL + e)] = from_float<T>(v[e]);
         }
     }
-    if (w.held > 0) barrier_wait(kvFull, kvParity);
+    if (w.held > 0) stream_wait(kvFull, kvParity);
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
         const int headInRound = warp % inRound, g = warp / inRound;
@@ -508,51 +573,51 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
                 stats[((size_t)split * heads + head) * 2] = M;
                 stats[((size_t)split * heads + head) * 2 + 1] = total;
             }
-            __threadfence();
         }
         consumers_sync();
     }
-    // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s.
+    // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
+    // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
+    // last block, makes the other splits' visible, with no fence of its own.
     if (threadIdx.x == 0) {
         if (w.held > 0) barrier_arrive(kvEmpty);  // the producer may copy the next layer's
-        const int arrived = atomicAdd(arrivals + kvHead, 1);
+        int arrived;
+        asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(arrived) : "l"(arrivals + kvHead) : "memory");
         last = arrived == w.splits - 1;
         if (last) arrivals[kvHead] = 0;  // ready for the next layer (the phases are a grid barrier apart)
     }
     consumers_sync();
     if (!last) return;
-    __threadfence();
+    // Each thread loads its elements' partial sums and its head's (m, l) of every split at once (one trip to L2, not
+    // one for the statistics and another for the sums), and weighs them itself.
     const int splits = w.splits, head0 = kvHead * group;
-    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
-        const int hh = i / splits, sp = i - hh * splits;
-        const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
-        ms[i] = ml.x;
-        ls[i] = ml.y;
-    }
-    consumers_sync();
-    for (int hh = threadIdx.x; hh < group; hh += THREADS) {
-        float M = -INFINITY, total = 0.f;
-        for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
-        for (int sp = 0; sp < splits; sp++) {
-            const float m = ms[hh * splits + sp], wsp = m == -INFINITY ? 0.f : exp2f(m - M);
-            ms[hh * splits + sp] = wsp;
-            total += wsp * ls[hh * splits + sp];
-        }
-        inverse[hh] = 1.f / total;
-    }
-    consumers_sync();
     for (int j = threadIdx.x; j < group * hd; j += THREADS) {
         const int hh = j / hd;
         const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
         float part[STREAM_MAX_SPLITS];
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
-        float sum = 0.f;
+        float2 ml[STREAM_MAX_SPLITS];
 #pragma unroll
         for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
+            if (sp < splits) {
+                part[sp] = __ldcg(from + (size_t)sp * qd);
+                ml[sp] = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
+            }
         }
-        out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
+        float M = -INFINITY;
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
+            if (sp < splits) M = fmaxf(M, ml[sp].x);
+        }
+        float sum = 0.f, total = 0.f;
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
+            if (sp < splits) {
+                const float weight = ml[sp].x == -INFINITY ? 0.f : exp2f(ml[sp].x - M);
+                total += weight * ml[sp].y;
+                sum += weight * part[sp];
+            }
+        }
+        out[(size_t)head0 * hd + j] = from_float<T>(sum / total);
     }
 }
 
@@ -563,7 +628,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes,
+                             float eps, float scale, int ringSlots, int stagingBytes, int ahead,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
@@ -584,17 +649,35 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     unsigned s = 0;
     if (threadIdx.x >> 5 == STREAM_CONSUMERS) {
         // The producer: weights only, so it starts before the kernels before this one are done.
+        // Each chunk goes into the next slot once it is free; `ahead` chunks past it are asked into L2 first, so the
+        // memory streams on while the ring is full (at the barriers, and while the consumers attend).
         if ((threadIdx.x & 31) == 0) {
-            for (int l = 0; l < numLayers; l++) {
-                const StreamLayer<T> L = layers[l];
-                produce<T>(ring, s, L.qkv, qkvRows, hidden, false);
-                if (split.held > 0) {
-                    if (l > 0) barrier_wait(&kvEmpty, (l - 1) & 1);
-                    produce_kv<T>(split, L.keys, L.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
+            ChunkWalk<T> copies{layers, numLayers, hidden, qkvRows, qd, ff}, prefetches = copies;
+            const T* from;
+            unsigned bytes;
+            int l, product, kvLayer = 0;
+            for (int i = 0; i < ahead && prefetches.next(from, bytes, l, product); i++) bulk_prefetch_l2(from, bytes);
+            while (copies.next(from, bytes, l, product)) {
+                // A split's held keys and values follow its q/k/v rows (the cache they are copied from is older).
+                for (; split.held > 0 && kvLayer < numLayers && (l > kvLayer || (l == kvLayer && product > 0)); kvLayer++) {
+                    if (kvLayer > 0) stream_wait(&kvEmpty, (kvLayer - 1) & 1);
+                    const StreamLayer<T>& K = layers[kvLayer];
+                    produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
-                produce<T>(ring, s, L.o, hidden, qd, false);
-                produce<T>(ring, s, L.gateUp, ff, hidden, true);
-                produce<T>(ring, s, L.down, hidden, ff, false);
+                const T* further;
+                unsigned furtherBytes;
+                int fl, fp;
+                if (ahead > 0 && prefetches.next(further, furtherBytes, fl, fp)) bulk_prefetch_l2(further, furtherBytes);
+                const int slot = s % ring.count;
+                if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
+                barrier_expect_bytes(&ring.full[slot], bytes);
+                bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
+                s++;
+            }
+            for (; split.held > 0 && kvLayer < numLayers; kvLayer++) {  // a block with no rows past q/k/v's
+                if (kvLayer > 0) stream_wait(&kvEmpty, (kvLayer - 1) & 1);
+                const StreamLayer<T>& K = layers[kvLayer];
+                produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
             }
         }
         return;
@@ -603,17 +686,14 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     // With a trace buffer, thread 0 of each block stamps the time at each phase's end and each barrier's, STREAM_STAMPS a
     // layer ([layer][block][stamp]): where a step's time goes inside the launch (EMBER_LAYER_STREAM_TRACE=1).
     auto stamp = [&](int l, int i) {
-        if (trace != nullptr && threadIdx.x == 0) {
-            unsigned long long now;
-            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-            trace[((size_t)l * gridDim.x + blockIdx.x) * STREAM_STAMPS + i] = now;
-        }
+        if (trace != nullptr && threadIdx.x == 0) trace[((size_t)l * gridDim.x + blockIdx.x) * STREAM_STAMPS + i] = global_time();
     };
     // A phase's end: its stamp (`at`), the grid barrier, and the stamp of the next phase's start (the next layer's
     // first stamp follows the last barrier).
+    GridBarrier barrier{counter, 0};
     auto end_phase = [&](int l, int at) {
         stamp(l, at);
-        grid_barrier(counter);
+        barrier.arrive_and_wait();
         if (at + 1 < STREAM_STAMPS) stamp(l, at + 1);
     };
     for (int l = 0; l < numLayers; l++) {
@@ -647,10 +727,11 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, unsigned long long* trace)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int ahead, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
-    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, trace)
+    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, ahead, \
+    trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

@@ -59,19 +59,34 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned b
 #endif
 }
 
-// Waits until the barrier's phase of parity `parity` has completed (its copies' bytes are in shared memory).
-__device__ __forceinline__ void barrier_wait(uint64_t* barrier, unsigned parity) {
+// Asks `bytes` (a multiple of 16) at `src` into L2, with no destination and no barrier to complete on.
+__device__ __forceinline__ void bulk_prefetch_l2(const void* src, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(src), "r"(bytes) : "memory");
+#endif
+}
+
+// Whether the barrier's phase of parity `parity` has completed (its copies' bytes are in shared memory), after a wait
+// the hardware bounds.
+__device__ __forceinline__ bool barrier_try_wait(uint64_t* barrier, unsigned parity) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     unsigned done;
-    do {
-        asm volatile("{\n"
-                     ".reg .pred complete;\n"
-                     "mbarrier.try_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
-                     "selp.u32 %0, 1, 0, complete;\n"
-                     "}\n"
-                     : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
-    } while (!done);
+    asm volatile("{\n"
+                 ".reg .pred complete;\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, complete;\n"
+                 "}\n"
+                 : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
+    return done != 0;
+#else
+    return true;
 #endif
+}
+
+// Waits until the barrier's phase of parity `parity` has completed.
+__device__ __forceinline__ void barrier_wait(uint64_t* barrier, unsigned parity) {
+    while (!barrier_try_wait(barrier, parity)) {
+    }
 }
 
 // Starts the bulk copies of positions [k0, kEnd) of KV head kvHead of the sequence whose block table is `table`

@@ -51,7 +51,7 @@ final class LayerStream implements AutoCloseable {
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, long trace) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int ahead, long trace) {
     }
 
     /**
@@ -71,7 +71,7 @@ final class LayerStream implements AutoCloseable {
         this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
-                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, trace == null ? 0 : trace.address());
+                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, chunksAhead(), trace == null ? 0 : trace.address());
     }
 
     /**
@@ -120,6 +120,15 @@ final class LayerStream implements AutoCloseable {
     }
 
     /**
+     * Chunks of weights the producer asks into L2 past the one it copies (EMBER_LAYER_STREAM_AHEAD, 0 by default): the
+     * memory streams on while the ring is full, at the barriers and while the consumers attend.
+     */
+    private static int chunksAhead() {
+        String asked = System.getenv("EMBER_LAYER_STREAM_AHEAD");
+        return asked == null ? 0 : Math.max(0, Integer.parseInt(asked.strip()));
+    }
+
+    /**
      * Bytes of the staging area: the widest product input, or attention's merge of eight warps; a multiple of 128, as
      * the held keys and values after it are copied there in bulk.
      */
@@ -137,7 +146,10 @@ final class LayerStream implements AutoCloseable {
     private static int ringSlots(ModelConfig config, AttentionShape shape, DType type, CudaDevice device) {
         int room = device.maxSharedMemoryPerBlock() - STATIC_RESERVE - stagingBytes(config, shape, type)
                 - heldBytes(shape, type);
-        return Math.min(MAX_SLOTS, room / SLOT_BYTES);
+        int most = Math.min(MAX_SLOTS, room / SLOT_BYTES);
+        // Fewer slots, fewer bytes in flight: the dependent round trips between phases queue behind them.
+        String asked = System.getenv("EMBER_LAYER_STREAM_SLOTS");
+        return asked == null ? most : Math.min(most, Math.max(2, Integer.parseInt(asked.strip())));
     }
 
     /**
