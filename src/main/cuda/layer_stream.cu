@@ -45,10 +45,13 @@ struct StreamLayer {
     const T* down;           // [h][ff]
 };
 
-constexpr int STREAM_CONSUMERS = 8;          // warps that compute; one more produces
+// Warps that compute; one more produces. Nine warps put three on one of a multiprocessor's four sub-partitions, whose
+// 16K registers cap a thread at 168 (ptxas spills 68-132 bytes at head dimension 128; the kernel would take about 250).
+constexpr int STREAM_CONSUMERS = 8;
 constexpr int STREAM_THREADS = 32 * (STREAM_CONSUMERS + 1);
 constexpr int STREAM_SLOT = 32768;           // bytes a ring slot
 constexpr int STREAM_MAX_SPLITS = 16;        // attention splits of a KV head at most
+constexpr int STREAM_MAX_GROUP = 32;         // query heads a KV head at most (EmberKernels.MAX_GROUP)
 constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the splits run out
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
@@ -467,6 +470,8 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
                        unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
                        const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
                        int blockSize, float scale, float eps, float* merge) {
+    __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
+    __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
     constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) return;
@@ -588,36 +593,37 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
     }
     consumers_sync();
     if (!last) return;
-    // Each thread loads its elements' partial sums and its head's (m, l) of every split at once (one trip to L2, not
-    // one for the statistics and another for the sums), and weighs them itself.
     const int splits = w.splits, head0 = kvHead * group;
+    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
+        const int hh = i / splits, sp = i - hh * splits;
+        const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
+        ms[i] = ml.x;
+        ls[i] = ml.y;
+    }
+    consumers_sync();
+    for (int hh = threadIdx.x; hh < group; hh += THREADS) {
+        float M = -INFINITY, total = 0.f;
+        for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
+        for (int sp = 0; sp < splits; sp++) {
+            const float m = ms[hh * splits + sp], wsp = m == -INFINITY ? 0.f : exp2f(m - M);
+            ms[hh * splits + sp] = wsp;
+            total += wsp * ls[hh * splits + sp];
+        }
+        inverse[hh] = 1.f / total;
+    }
+    consumers_sync();
     for (int j = threadIdx.x; j < group * hd; j += THREADS) {
         const int hh = j / hd;
         const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
         float part[STREAM_MAX_SPLITS];
-        float2 ml[STREAM_MAX_SPLITS];
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
+        float sum = 0.f;
 #pragma unroll
         for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) {
-                part[sp] = __ldcg(from + (size_t)sp * qd);
-                ml[sp] = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
-            }
+            if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
         }
-        float M = -INFINITY;
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) M = fmaxf(M, ml[sp].x);
-        }
-        float sum = 0.f, total = 0.f;
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) {
-                const float weight = ml[sp].x == -INFINITY ? 0.f : exp2f(ml[sp].x - M);
-                total += weight * ml[sp].y;
-                sum += weight * part[sp];
-            }
-        }
-        out[(size_t)head0 * hd + j] = from_float<T>(sum / total);
+        out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
     }
 }
 
