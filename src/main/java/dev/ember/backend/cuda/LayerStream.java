@@ -124,8 +124,7 @@ final class LayerStream implements AutoCloseable {
      * memory streams on while the ring is full, at the barriers and while the consumers attend.
      */
     private static int chunksAhead() {
-        String asked = System.getenv("EMBER_LAYER_STREAM_AHEAD");
-        return asked == null ? 0 : Math.max(0, Integer.parseInt(asked.strip()));
+        return EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_AHEAD");
     }
 
     /**
@@ -148,8 +147,8 @@ final class LayerStream implements AutoCloseable {
                 - heldBytes(shape, type);
         int most = Math.min(MAX_SLOTS, room / SLOT_BYTES);
         // Fewer slots, fewer bytes in flight: the dependent round trips between phases queue behind them.
-        String asked = System.getenv("EMBER_LAYER_STREAM_SLOTS");
-        return asked == null ? most : Math.min(most, Math.max(2, Integer.parseInt(asked.strip())));
+        int asked = EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_SLOTS");
+        return asked == 0 ? most : Math.min(most, Math.max(2, asked));
     }
 
     /**
