@@ -88,6 +88,9 @@ final class CompletionEndpoint {
 
         void endStream() throws IOException;
 
+        /** Runs {@code action} if the client leaves before the answer starts ({@link Exchange#onClientGone}). */
+        void onClientGone(Runnable action);
+
         /** An answer another API writes whole: the stream's methods are never called. */
         interface Whole extends Answer {
             @Override
@@ -117,6 +120,11 @@ final class CompletionEndpoint {
                 @Override
                 public void startStream() {
                     exchange.startEventStream();
+                }
+
+                @Override
+                public void onClientGone(Runnable action) {
+                    exchange.onClientGone(action);
                 }
 
                 @Override
@@ -155,6 +163,7 @@ final class CompletionEndpoint {
             throw ApiException.invalid(kind == Kind.CHAT ? "messages" : "prompt", e.getMessage());
         }
         Response response = new Response(kind, request.id(), System.currentTimeMillis() / 1000, request);
+        answer.onClientGone(() -> handles.forEach(RequestHandle::cancel));
         try {
             if (request.stream()) {
                 stream(answer, handles, response);

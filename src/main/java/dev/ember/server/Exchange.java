@@ -1,17 +1,22 @@
 package dev.ember.server;
 
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -30,6 +35,7 @@ final class Exchange {
     private final Callback callback;
     private boolean completed;
     private boolean bodyRead;
+    private DisconnectWatch watch;
 
     Exchange(Request request, Response response, Callback callback) {
         this.request = request;
@@ -73,7 +79,9 @@ final class Exchange {
         }
         CompletableFuture<byte[]> read = Content.Source.asByteArrayAsync(request, maxBytes);
         try {
-            return read.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            byte[] bytes = read.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            watch = DisconnectWatch.start(request);
+            return bytes;
         } catch (TimeoutException e) {
             read.cancel(true);
             closeAfterResponse();
@@ -134,6 +142,7 @@ final class Exchange {
      * the connection closed under a client that reuses it.
      */
     void send(int status, String contentType, byte[] body) throws IOException {
+        stopWatching();
         if (hasUnreadBody()) {
             closeAfterResponse();
         }
@@ -150,6 +159,7 @@ final class Exchange {
 
     /** Commits a 200 with a server-sent-event stream; {@link #sendEvent} follows. */
     void startEventStream() {
+        stopWatching();
         response.setStatus(200);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream; charset=utf-8");
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
@@ -194,8 +204,27 @@ final class Exchange {
         }
     }
 
+    /**
+     * Runs {@code action} (at once if it has happened) when the client closes its connection before the response
+     * starts. Over HTTP/1 Jetty reads nothing while a handler runs, so a client that gives up on a long answer would
+     * otherwise go unnoticed until the answer is written; an HTTP/2 client's reset fails the exchange's writes instead.
+     */
+    void onClientGone(Runnable action) {
+        if (watch != null) {
+            watch.onGone(action);
+        }
+    }
+
+    private void stopWatching() {
+        if (watch != null && watch.stop()) {
+            closeAfterResponse();
+        }
+        watch = null;
+    }
+
     /** Ends the exchange; after an error, the connection is closed. Idempotent. */
     void complete() {
+        stopWatching();
         if (!completed) {
             completed = true;
             callback.succeeded();
@@ -203,9 +232,107 @@ final class Exchange {
     }
 
     void fail(Throwable cause) {
+        stopWatching();
         if (!completed) {
             completed = true;
             callback.failed(cause);
+        }
+    }
+
+    /**
+     * Read interest in an HTTP/1 connection whose request has been read, held while the handler works: readable means
+     * the client closed (end of input), or sent bytes of another request before this one's answer (pipelining, which
+     * the watch has to read and so drops: the connection then closes after this response). Withdrawn before the
+     * response is written, so that Jetty can ask for the next request's bytes itself.
+     */
+    private static final class DisconnectWatch implements Callback {
+        private static final Throwable WITHDRAWN = new Throwable("the response started", null, false, false) {
+        };
+
+        private final AbstractEndPoint endPoint;
+        private final List<Runnable> actions = new CopyOnWriteArrayList<>();
+        private volatile boolean gone;
+        private volatile boolean dropped;
+        private boolean registered;  // guarded by this
+        private boolean stopped;     // guarded by this
+
+        private DisconnectWatch(AbstractEndPoint endPoint) {
+            this.endPoint = endPoint;
+        }
+
+        /** A watch over the request's connection, or null where there is none to keep (HTTP/2, or Jetty is reading). */
+        static DisconnectWatch start(Request request) {
+            HttpVersion version = request.getConnectionMetaData().getHttpVersion();
+            if ((version != HttpVersion.HTTP_1_1 && version != HttpVersion.HTTP_1_0)
+                    || !(request.getConnectionMetaData().getConnection().getEndPoint() instanceof AbstractEndPoint endPoint)) {
+                return null;
+            }
+            DisconnectWatch watch = new DisconnectWatch(endPoint);
+            return watch.register() ? watch : null;
+        }
+
+        void onGone(Runnable action) {
+            actions.add(action);
+            if (gone && actions.remove(action)) {
+                action.run();
+            }
+        }
+
+        /** Ends the watch; true if it read bytes of another request, which are lost. */
+        synchronized boolean stop() {
+            stopped = true;
+            if (registered) {
+                registered = false;
+                endPoint.getFillInterest().onFail(WITHDRAWN);
+            }
+            return dropped;
+        }
+
+        private synchronized boolean register() {
+            registered = !stopped && endPoint.tryFillInterested(this);
+            return registered;
+        }
+
+        @Override
+        public void succeeded() {
+            synchronized (this) {
+                registered = false;
+                if (stopped) {
+                    return;
+                }
+            }
+            try {
+                int read = endPoint.fill(BufferUtil.allocate(4096));
+                if (read < 0) {
+                    gone();
+                } else if (read > 0) {
+                    dropped = true;
+                } else {
+                    register();
+                }
+            } catch (IOException e) {
+                gone();
+            }
+        }
+
+        @Override
+        public void failed(Throwable cause) {
+            synchronized (this) {
+                registered = false;
+                if (cause == WITHDRAWN || stopped) {
+                    return;
+                }
+            }
+            gone();
+        }
+
+        private void gone() {
+            gone = true;
+            for (Runnable action : actions) {
+                if (actions.remove(action)) {
+                    action.run();
+                }
+            }
         }
     }
 

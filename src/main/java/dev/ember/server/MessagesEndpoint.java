@@ -254,6 +254,11 @@ final class MessagesEndpoint extends ChatAdapter {
         }
 
         @Override
+        public void onClientGone(Runnable action) {
+            exchange.onClientGone(action);
+        }
+
+        @Override
         public void whole(ObjectNode body) throws IOException {
             JsonNode choice = body.at("/choices/0");
             JsonNode chatMessage = choice.path("message");
@@ -306,6 +311,11 @@ final class MessagesEndpoint extends ChatAdapter {
             this.id = id;
             this.stops = stops;
             this.promptTokens = promptTokens;
+        }
+
+        @Override
+        public void onClientGone(Runnable action) {
+            exchange.onClientGone(action);
         }
 
         @Override

@@ -309,6 +309,11 @@ final class ResponsesEndpoint extends ChatAdapter {
         }
 
         @Override
+        public void onClientGone(Runnable action) {
+            exchange.onClientGone(action);
+        }
+
+        @Override
         public void whole(ObjectNode body) throws IOException {
             JsonNode choice = body.at("/choices/0");
             String reason = incomplete(choice.path("finish_reason").asText());
@@ -344,6 +349,11 @@ final class ResponsesEndpoint extends ChatAdapter {
             this.exchange = exchange;
             this.events = new TypedEvents(exchange, json, true);
             this.shape = shape;
+        }
+
+        @Override
+        public void onClientGone(Runnable action) {
+            exchange.onClientGone(action);
         }
 
         @Override

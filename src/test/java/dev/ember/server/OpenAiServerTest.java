@@ -45,6 +45,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
@@ -446,11 +447,7 @@ class OpenAiServerTest {
         body.put("stream", true);
         byte[] payload = body.toString().getBytes(StandardCharsets.UTF_8);
         try (Socket socket = new Socket("127.0.0.1", main.server().port())) {
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
-                    + payload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(payload);
-            out.flush();
+            postCompletion(socket.getOutputStream(), payload);
             BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
             int events = 0;
             for (String line = in.readLine(); line != null && events < 5; line = in.readLine()) {
@@ -464,6 +461,60 @@ class OpenAiServerTest {
         while (main.engine().metrics().failedRequests() == failedBefore) {
             assertTrue(System.nanoTime() < deadline, "the request was not cancelled after its client left");
             Thread.sleep(20);
+        }
+        assertAllBlocksFree(main);
+        assertOk(main);
+    }
+
+    @Test
+    void aClientThatLeavesBeforeAWholeAnswerHasItsRequestCancelledAndItsBlocksFreed() throws Exception {
+        long failedBefore = main.engine().metrics().failedRequests();
+        long finishedBefore = finished(main);
+        byte[] payload = completion("And the LORD said unto Moses,", 900).toString().getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", main.server().port())) {
+            postCompletion(socket.getOutputStream(), payload);
+            long started = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (main.engine().stats().running() == 0) {  // the engine has it: now leave
+                assertTrue(System.nanoTime() < started, "the request never started");
+                Thread.sleep(1);
+            }
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (main.engine().metrics().failedRequests() == failedBefore) {
+            assertTrue(System.nanoTime() < deadline, "the request was not cancelled after its client left");
+            Thread.sleep(20);
+        }
+        assertEquals(finishedBefore, finished(main), "it ran to its end instead");
+        assertAllBlocksFree(main);
+        assertOk(main);
+    }
+
+    /** Writes a POST of {@code payload} to /v1/completions by hand, as HTTP/1.1 on a connection the test holds. */
+    private static void postCompletion(OutputStream out, byte[] payload) throws IOException {
+        out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                + payload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        out.write(payload);
+        out.flush();
+    }
+
+    private static long finished(Served served) {
+        return served.engine().metrics().finishedRequests(FinishReason.STOP) + served.engine().metrics().finishedRequests(FinishReason.LENGTH);
+    }
+
+    @Test
+    void aPipelinedRequestBehindAWholeAnswerGetsItsAnswerOrAClosedConnection() throws Exception {
+        byte[] first = completion("In the beginning", 40).toString().getBytes(StandardCharsets.UTF_8);
+        byte[] second = completion("Blessed is the man", 3).toString().getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", main.server().port())) {
+            postCompletion(socket.getOutputStream(), first);
+            Thread.sleep(50);
+            postCompletion(socket.getOutputStream(), second);
+            socket.setSoTimeout(60_000);
+            String all = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(all.startsWith("HTTP/1.1 200"), all);
+            // The first answer is whole; the second is either answered or refused by the connection's close after the first.
+            int answers = all.split("HTTP/1.1 200", -1).length - 1;
+            assertTrue(answers == 2 || all.toLowerCase(Locale.ROOT).contains("connection: close"), all);
         }
         assertAllBlocksFree(main);
         assertOk(main);
