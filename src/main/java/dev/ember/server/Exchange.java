@@ -295,22 +295,25 @@ final class Exchange {
 
         @Override
         public void succeeded() {
+            int read;
+            // Under the lock, so that a stop, and Jetty's reads after the answer, never overlap this read.
             synchronized (this) {
                 registered = false;
                 if (stopped) {
                     return;
                 }
-            }
-            try {
-                int read = endPoint.fill(BufferUtil.allocate(4096));
-                if (read < 0) {
-                    gone();
-                } else if (read > 0) {
+                try {
+                    read = endPoint.fill(BufferUtil.allocate(4096));
+                } catch (IOException e) {
+                    read = -1;
+                }
+                if (read > 0) {
                     dropped = true;
-                } else {
+                } else if (read == 0) {
                     register();
                 }
-            } catch (IOException e) {
+            }
+            if (read < 0) {
                 gone();
             }
         }
