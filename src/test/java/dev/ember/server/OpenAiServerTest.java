@@ -491,8 +491,12 @@ class OpenAiServerTest {
 
     /** Writes a POST of {@code payload} to /v1/completions by hand, as HTTP/1.1 on a connection the test holds. */
     private static void postCompletion(OutputStream out, byte[] payload) throws IOException {
-        out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
-                + payload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        postCompletion(out, payload, "");
+    }
+
+    private static void postCompletion(OutputStream out, byte[] payload, String headers) throws IOException {
+        out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" + headers
+                + "Content-Length: " + payload.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
         out.write(payload);
         out.flush();
     }
@@ -503,12 +507,12 @@ class OpenAiServerTest {
 
     @Test
     void aPipelinedRequestBehindAWholeAnswerGetsItsAnswerOrAClosedConnection() throws Exception {
-        byte[] first = completion("In the beginning", 40).toString().getBytes(StandardCharsets.UTF_8);
+        byte[] first = completion("In the beginning", 300).toString().getBytes(StandardCharsets.UTF_8);
         byte[] second = completion("Blessed is the man", 3).toString().getBytes(StandardCharsets.UTF_8);
         try (Socket socket = new Socket("127.0.0.1", main.server().port())) {
             postCompletion(socket.getOutputStream(), first);
             Thread.sleep(50);
-            postCompletion(socket.getOutputStream(), second);
+            postCompletion(socket.getOutputStream(), second, "Connection: close\r\n");  // either way, the server closes
             socket.setSoTimeout(60_000);
             String all = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue(all.startsWith("HTTP/1.1 200"), all);
