@@ -325,6 +325,10 @@ final class Exchange {
                 if (cause == WITHDRAWN || stopped) {
                     return;
                 }
+                if (cause instanceof TimeoutException) {  // the connection's idle timeout: an answer slow to come, not a client gone
+                    register();
+                    return;
+                }
             }
             gone();
         }
