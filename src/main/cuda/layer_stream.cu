@@ -161,8 +161,9 @@ struct ChunkWalk {
     const T* w = nullptr;
     Chunking c{1, 1, 0};
 
-    // The next chunk's source and bytes, and the layer and product it belongs to; false past the last layer.
-    __device__ bool next(const T*& from, unsigned& bytes, int& atLayer, int& atProduct) {
+    // The next chunk's source and bytes, and where it lies in the step (layer * PRODUCTS + product); false past the
+    // last layer.
+    __device__ bool next(const T*& from, unsigned& bytes, int& at) {
         while (row >= end) {
             if (layer == numLayers) return false;
             if (++product == PRODUCTS) {
@@ -187,8 +188,7 @@ struct ChunkWalk {
         const int v0 = piece * c.pieceVectors, v1 = min(k * (int)sizeof(T) / 16, v0 + c.pieceVectors);
         bytes = c.pieces == 1 ? (unsigned)(count * k * sizeof(T)) : (unsigned)((v1 - v0) * 16);
         from = w + ((size_t)(row + half * n) * k) + (size_t)v0 * (16 / sizeof(T));
-        atLayer = layer;
-        atProduct = product;
+        at = layer * PRODUCTS + product;
         if (++piece == c.pieces) {
             piece = 0;
             if (++half == (paired ? 2 : 1)) {
@@ -661,30 +661,30 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
             ChunkWalk<T> copies{layers, numLayers, hidden, qkvRows, qd, ff}, prefetches = copies;
             const T* from;
             unsigned bytes;
-            int l, product, kvLayer = 0;
-            for (int i = 0; i < ahead && prefetches.next(from, bytes, l, product); i++) bulk_prefetch_l2(from, bytes);
-            while (copies.next(from, bytes, l, product)) {
-                // A split's held keys and values follow its q/k/v rows (the cache they are copied from is older).
-                for (; split.held > 0 && kvLayer < numLayers && (l > kvLayer || (l == kvLayer && product > 0)); kvLayer++) {
+            int at, kvLayer = 0;
+            // A split's held keys and values of a layer follow the layer's q/k/v rows (the cache they are copied from is
+            // older): those of every layer whose q/k/v chunks lie before `until`.
+            auto copy_held_before = [&](int until) {
+                for (; split.held > 0 && kvLayer < numLayers && until > kvLayer * ChunkWalk<T>::PRODUCTS; kvLayer++) {
                     if (kvLayer > 0) stream_wait(&kvEmpty, (kvLayer - 1) & 1);
                     const StreamLayer<T>& K = layers[kvLayer];
                     produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
+            };
+            for (int i = 0; i < ahead && prefetches.next(from, bytes, at); i++) bulk_prefetch_l2(from, bytes);
+            while (copies.next(from, bytes, at)) {
+                copy_held_before(at);
                 const T* further;
                 unsigned furtherBytes;
-                int fl, fp;
-                if (ahead > 0 && prefetches.next(further, furtherBytes, fl, fp)) bulk_prefetch_l2(further, furtherBytes);
+                int furtherAt;
+                if (ahead > 0 && prefetches.next(further, furtherBytes, furtherAt)) bulk_prefetch_l2(further, furtherBytes);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
                 barrier_expect_bytes(&ring.full[slot], bytes);
                 bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
                 s++;
             }
-            for (; split.held > 0 && kvLayer < numLayers; kvLayer++) {  // a block with no rows past q/k/v's
-                if (kvLayer > 0) stream_wait(&kvEmpty, (kvLayer - 1) & 1);
-                const StreamLayer<T>& K = layers[kvLayer];
-                produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
-            }
+            copy_held_before(numLayers * ChunkWalk<T>::PRODUCTS);  // a block with no rows past the last q/k/v's
         }
         return;
     }
