@@ -40,7 +40,7 @@
 #       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
 #       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
-#       shapes, its runs printing where each layer's time goes (about two minutes).
+#       shapes and with 1-3 copies in flight, its runs printing where each layer's time goes (about two minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -889,40 +889,37 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     exit $rc ;;
   layer-stream)
     # The one-launch decode step (LayerStream, EMBER_LAYER_STREAM=1, off by default): its test, then batch 1 of the 8B
-    # shape at a 128 and a 2,048-token prompt and of the 1B shape, each with the launch and without in turn, the launch's
-    # runs traced (EMBER_LAYER_STREAM_TRACE=1: the `[layer-stream]` line gives each phase's and barrier's microseconds).
+    # shape at a 128 and a 2,048-token prompt and of the 1B shape, with the launch and without, and with 1-3 copies in
+    # flight a block.
     unpack; host_info
+    LS="$OUT_DIR/layer-stream.txt"  # summary() writes summary.txt itself: this mode gathers its own and renames it last
     rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
-    summary > "$OUT_DIR/summary.txt"
-    # Again with the weights asked into L2 ahead of the ring (the same results; the prefetches' addresses exercised).
-    mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-ahead0.log"
-    EMBER_LAYER_STREAM_AHEAD=8 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
-    summary >> "$OUT_DIR/summary.txt"
-    for entry in "8b-128|--preset llama-3.1-8b --prompt-len 128 --gen-len 256" \
-                 "8b-2048|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
-                 "1b-128|--preset llama-3.2-1b --prompt-len 128 --gen-len 256"; do
-      name="${entry%%|*}"; args="${entry#*|}"
-      for on in 1 0; do
-        echo "== EMBER_LAYER_STREAM=$on ember bench e2e $args --decode-batch 1 --iters 3 --warmup 1" >> "$OUT_DIR/summary.txt"
-        # shellcheck disable=SC2086
-        EMBER_LAYER_STREAM=$on EMBER_LAYER_STREAM_TRACE=$on timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e \
-          $args --decode-batch 1 --iters 3 --warmup 1 > "$OUT_DIR/layer-stream-$name-$on.log" 2>&1 \
-          || echo "(bench $name failed: exit $?)" >> "$OUT_DIR/summary.txt"
-        grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-$name-$on.log" >> "$OUT_DIR/summary.txt"
-      done
+    summary > "$LS"
+    # Again with at most two copies in flight a block (the same results; the producer's wait for landed chunks exercised).
+    mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-in-flight-all.log"
+    EMBER_LAYER_STREAM_IN_FLIGHT=2 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
+    summary >> "$LS"
+    # Each row: a name, the environment (EMBER_LAYER_STREAM=0 is the kernels layer by layer), the bench's shape. The
+    # one launch's rows are traced (the `[layer-stream]` line: each phase's and barrier's microseconds a layer).
+    shape_8b="--preset llama-3.1-8b --prompt-len 128 --gen-len 256"
+    for entry in "8b-128-kernels|EMBER_LAYER_STREAM=0|$shape_8b" \
+                 "8b-128|EMBER_LAYER_STREAM=1|$shape_8b" \
+                 "8b-128-in-flight-1|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=1|$shape_8b" \
+                 "8b-128-in-flight-2|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=2|$shape_8b" \
+                 "8b-128-in-flight-3|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=3|$shape_8b" \
+                 "8b-2048-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
+                 "8b-2048-in-flight-2|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=2|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
+                 "1b-128-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.2-1b --prompt-len 128 --gen-len 256" \
+                 "1b-128-in-flight-2|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=2|--preset llama-3.2-1b --prompt-len 128 --gen-len 256"; do
+      IFS='|' read -r name knobs args <<< "$entry"
+      echo "== $name: $knobs ember bench e2e $args --decode-batch 1 --iters 3 --warmup 1" >> "$LS"
+      # shellcheck disable=SC2086
+      env $knobs EMBER_LAYER_STREAM_TRACE=1 timeout 200 "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e \
+        $args --decode-batch 1 --iters 3 --warmup 1 > "$OUT_DIR/layer-stream-$name.log" 2>&1 \
+        || echo "(bench $name failed: exit $?)" >> "$LS"
+      grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-$name.log" >> "$LS" || true
     done
-    # The ring's depth (every slot is 32 KiB in flight a multiprocessor, which the phases' round trips queue behind),
-    # and chunks asked into L2 past the ring (the memory streaming on while the ring is full).
-    for knobs in "EMBER_LAYER_STREAM_SLOTS=3" "EMBER_LAYER_STREAM_AHEAD=4" "EMBER_LAYER_STREAM_AHEAD=8" \
-                 "EMBER_LAYER_STREAM_AHEAD=16"; do
-      echo "== $knobs EMBER_LAYER_STREAM=1 ember bench e2e (8b-128)" >> "$OUT_DIR/summary.txt"
-      env "$knobs" EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_TRACE=1 timeout 200 "${JAVA[@]}" \
-        -jar "$DEST/app/ember.jar" bench e2e --preset llama-3.1-8b --prompt-len 128 --gen-len 256 --decode-batch 1 \
-        --iters 3 --warmup 1 > "$OUT_DIR/layer-stream-${knobs#EMBER_LAYER_STREAM_}.log" 2>&1 \
-        || echo "(failed: exit $?)" >> "$OUT_DIR/summary.txt"
-      grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-${knobs#EMBER_LAYER_STREAM_}.log" >> "$OUT_DIR/summary.txt"
-    done
-    cat "$OUT_DIR/summary.txt"; pack_results
+    mv "$LS" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
   grammar) unpack; host_info; grammar | tee "$OUT_DIR/summary.txt"; pack_results ;;

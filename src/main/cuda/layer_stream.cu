@@ -56,7 +56,7 @@ constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the spl
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
-constexpr int STREAM_STAMPS = 10;            // trace stamps a layer and block (LayerStream.STAMPS)
+constexpr int STREAM_STAMPS = 12;            // trace stamps a layer and block (LayerStream.STAMPS)
 
 // How a product's rows go through the ring: R whole rows a chunk (a power of two, R * rowBytes <= STREAM_SLOT), or,
 // for rows longer than a slot, one of P pieces of a row a chunk.
@@ -464,17 +464,21 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // the attention output, rounded to T, so that phase C's blocks each copy 2 qd bytes. Keys and values come from shared memory
 // where the producer copied them during phase A (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
-// cache.
-template <typename T, int EPL>
-__device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull, uint64_t* kvEmpty,
-                       unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
+// cache. For the trace, stamp(3) once the position's q/k/v are loaded and stamp(4) once the split's results are written.
+template <typename T, int EPL, typename Stamp>
+__device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
+                       uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
                        const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
                        int blockSize, float scale, float eps, float* merge) {
     __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
     __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
     constexpr int THREADS = 32 * STREAM_CONSUMERS;
-    if (!w.attends) return;
+    if (!w.attends) {
+        stamp(3);
+        stamp(4);
+        return;
+    }
     const int hd = 32 * EPL, group = heads / kvHeads, qd = heads * hd, kvd = kvHeads * hd;
     const int kvHead = w.kvHead, split = w.split, begin = w.begin, end = w.end;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -487,6 +491,7 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
     head_load<EPL>(qkv, L.qkvBias, (kvHead * group + min(warp % perRound, group - 1)) * hd, q);
     head_finish<T, EPL>(k, L.kNorm, invFreq, pos, true, eps);
     head_finish<T, EPL>(v, nullptr, invFreq, pos, false, eps);
+    stamp(3);
     if (warp == 0 && begin <= position && position < end) {
         const KvRow at = cache_row<T>(slot, blockSize, kvHeads, kvHead, hd);
 #pragma unroll
@@ -581,6 +586,7 @@ __device__ void attend(const StreamLayer<T>& L, const Split& w, const T* kvHeld,
         }
         consumers_sync();
     }
+    stamp(4);
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
     // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
     // last block, makes the other splits' visible, with no fence of its own.
@@ -634,7 +640,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes, int ahead,
+                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
@@ -655,10 +661,12 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     unsigned s = 0;
     if (threadIdx.x >> 5 == STREAM_CONSUMERS) {
         // The producer: weights only, so it starts before the kernels before this one are done.
-        // Each chunk goes into the next slot once it is free; `ahead` chunks past it are asked into L2 first, so the
-        // memory streams on while the ring is full (at the barriers, and while the consumers attend).
+        // Each chunk goes into the next slot once it is free, and once no more than `inFlight` chunks are still on their
+        // way: past the few that keep the memory streaming, copies in flight only lengthen the queues that every
+        // dependent load of the consumers (the barriers, attention's reads) waits in, while landed ones wait in the ring
+        // for the stalls at the barriers.
         if ((threadIdx.x & 31) == 0) {
-            ChunkWalk<T> copies{layers, numLayers, hidden, qkvRows, qd, ff}, prefetches = copies;
+            ChunkWalk<T> copies{layers, numLayers, hidden, qkvRows, qd, ff};
             const T* from;
             unsigned bytes;
             int at, kvLayer = 0;
@@ -671,15 +679,15 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                     produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
             };
-            for (int i = 0; i < ahead && prefetches.next(from, bytes, at); i++) bulk_prefetch_l2(from, bytes);
             while (copies.next(from, bytes, at)) {
                 copy_held_before(at);
-                const T* further;
-                unsigned furtherBytes;
-                int furtherAt;
-                if (ahead > 0 && prefetches.next(further, furtherBytes, furtherAt)) bulk_prefetch_l2(further, furtherBytes);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
+                if (inFlight > 0 && inFlight < ring.count && s >= (unsigned)inFlight) {
+                    // Chunk s - inFlight has landed (its slot is not filled again before chunk s + slots - inFlight).
+                    const unsigned landed = s - inFlight;
+                    stream_wait(&ring.full[landed % ring.count], (landed / ring.count) & 1);
+                }
                 barrier_expect_bytes(&ring.full[slot], bytes);
                 bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
                 s++;
@@ -708,18 +716,18 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
         end_phase(l, 1);
-        attend<T, EPL>(L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
+        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
-        end_phase(l, 3);
+        end_phase(l, 5);
         stage_copy<T>(attention, xs, qd);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
-        end_phase(l, 5);
+        end_phase(l, 7);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
         consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
-        end_phase(l, 7);
+        end_phase(l, 9);
         stage_copy<T>(h, xs, ff);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
-        end_phase(l, 9);
+        end_phase(l, 11);
     }
 }
 
@@ -733,10 +741,10 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int ahead, unsigned long long* trace)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
-    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, ahead, \
+    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
     trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \

@@ -59,13 +59,6 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned b
 #endif
 }
 
-// Asks `bytes` (a multiple of 16) at `src` into L2, with no destination and no barrier to complete on.
-__device__ __forceinline__ void bulk_prefetch_l2(const void* src, unsigned bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" :: "l"(src), "r"(bytes) : "memory");
-#endif
-}
-
 // Whether the barrier's phase of parity `parity` has completed (its copies' bytes are in shared memory), after a wait
 // the hardware bounds.
 __device__ __forceinline__ bool barrier_try_wait(uint64_t* barrier, unsigned parity) {

@@ -41,17 +41,23 @@ final class LayerStream implements AutoCloseable {
     private static final int STATIC_RESERVE = 12 * 1024;
     /** Positions of a split whose keys and values are copied ahead into shared memory (STREAM_KV_ROWS). */
     static final int KV_ROWS = 32;
-    /** Time stamps a layer and block with EMBER_LAYER_STREAM_TRACE=1 (STREAM_STAMPS): each phase's end, each barrier's. */
-    static final int STAMPS = 10;
-    /** What the intervals between a layer's stamps are, in order (the tenth runs to the next layer's first stamp). */
-    private static final String[] INTERVALS = {"q/k/v", "barrier", "attention", "barrier", "o", "barrier", "gate/up",
-            "barrier", "down", "barrier"};
+    /**
+     * Time stamps a layer and block with EMBER_LAYER_STREAM_TRACE=1 (STREAM_STAMPS): each phase's end and each
+     * barrier's, and two inside attention.
+     */
+    static final int STAMPS = 12;
+    /**
+     * What the intervals between a layer's stamps are, in order (the last runs to the next layer's first stamp):
+     * attention is its q/k/v loads, its scores and partial results, and the splits' count and merge.
+     */
+    private static final String[] INTERVALS = {"q/k/v", "barrier", "attention loads", "scores", "count+merge",
+            "barrier", "o", "barrier", "gate/up", "barrier", "down", "barrier"};
     /** Pointers of a layer in the table: StreamLayer in layer_stream.cu. */
     private static final int POINTERS_A_LAYER = 11;
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int ahead, long trace) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
     }
 
     /**
@@ -71,7 +77,8 @@ final class LayerStream implements AutoCloseable {
         this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
-                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, chunksAhead(), trace == null ? 0 : trace.address());
+                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
+                trace == null ? 0 : trace.address());
     }
 
     /**
@@ -120,11 +127,13 @@ final class LayerStream implements AutoCloseable {
     }
 
     /**
-     * Chunks of weights the producer asks into L2 past the one it copies (EMBER_LAYER_STREAM_AHEAD, 0 by default): the
-     * memory streams on while the ring is full, at the barriers and while the consumers attend.
+     * Copies the producer keeps in flight at most (EMBER_LAYER_STREAM_IN_FLIGHT, the ring's slots by default): the
+     * memory streams at full speed with a few, and every copy past them lengthens the queues that each dependent load of
+     * the consumers waits in, while a landed chunk waits in its slot for the stalls at the barriers.
      */
-    private static int chunksAhead() {
-        return EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_AHEAD");
+    private static int copiesInFlight(int ringSlots) {
+        int asked = EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_IN_FLIGHT");
+        return asked == 0 ? ringSlots : Math.min(asked, ringSlots);
     }
 
     /**
