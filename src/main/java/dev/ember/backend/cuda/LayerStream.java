@@ -57,7 +57,8 @@ final class LayerStream implements AutoCloseable {
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace,
+                  int blocks, int cluster) {
     }
 
     /**
@@ -78,7 +79,7 @@ final class LayerStream implements AutoCloseable {
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
-                trace == null ? 0 : trace.address());
+                trace == null ? 0 : trace.address(), blocks, CLUSTER);
     }
 
     /**
@@ -134,6 +135,19 @@ final class LayerStream implements AutoCloseable {
     private static int copiesInFlight(int ringSlots) {
         int asked = EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_IN_FLIGHT");
         return asked == 0 ? ringSlots : Math.min(asked, ringSlots);
+    }
+
+    /**
+     * Blocks of a thread-block cluster the launch is made of (EMBER_LAYER_STREAM_CLUSTER, none by default): a step toward
+     * attention within a cluster, whose blocks reach one another's shared memory without a trip through L2. The kernel
+     * does not use the clusters yet; launched so, it says whether the driver places them and what fewer blocks (a
+     * multiple of the cluster) cost the stream.
+     */
+    static final int CLUSTER = Math.max(1, Math.min(16, EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_CLUSTER")));
+
+    /** The grid: a block a multiprocessor, as many as whole clusters take. */
+    private static int blocks(CudaDevice device) {
+        return device.multiprocessors() / CLUSTER * CLUSTER;
     }
 
     /**
@@ -204,11 +218,11 @@ final class LayerStream implements AutoCloseable {
             buffers[7] = DeviceBuffer.allocate(8);
             buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
             if ("1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))) {
-                long stamps = (long) STAMPS * n * device.multiprocessors();
+                long stamps = (long) STAMPS * n * blocks(device);
                 buffers[8] = DeviceBuffer.allocate(8 * stamps);
                 buffers[8].fill32Async(0, 2 * stamps, 0, stream);  // zero until a traced step has run
             }
-            return Optional.of(new LayerStream(buffers, device.multiprocessors(), n, slots, staging, shared));
+            return Optional.of(new LayerStream(buffers, blocks(device), n, slots, staging, shared));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
