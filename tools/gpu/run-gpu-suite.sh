@@ -896,7 +896,7 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
     summary > "$LS"
     # Again with at most two copies in flight a block (the same results; the producer's wait for landed chunks
-    # exercised), and in clusters of 16 blocks (128 blocks on 132 multiprocessors: whether the driver places them).
+    # exercised), and in clusters of 16 blocks (as many clusters as the GPU holds at once: 7 on an H100, 112 blocks).
     mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-in-flight-all.log"
     EMBER_LAYER_STREAM_IN_FLIGHT=2 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
     summary >> "$LS"

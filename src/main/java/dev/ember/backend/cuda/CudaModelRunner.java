@@ -661,7 +661,8 @@ final class CudaModelRunner implements ModelRunner {
      */
     void useLayerStream(boolean on) {
         if (on && layerStream == null) {
-            layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, stream).orElse(null);
+            layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, kernels, stream)
+                    .orElse(null);
         }
         useLayerStream = on;
     }

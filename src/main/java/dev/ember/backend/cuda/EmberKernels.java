@@ -8,10 +8,8 @@ import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Ember's own CUDA kernels (src/main/cuda), loaded from the fatbins the build puts in the jar, with one
@@ -95,8 +93,6 @@ public final class EmberKernels implements AutoCloseable {
     private final Map<String, CudaFunction> functions = new HashMap<>();
     /** Per kernel, the most dynamic shared memory checked against the limits (and allowed) so far. */
     private final Map<String, Integer> sharedMemoryChecked = new HashMap<>();
-    /** The one-launch kernels whose clusters' occupancy has been printed (EMBER_LAYER_STREAM_CLUSTER). */
-    private final Set<String> clustersReported = new HashSet<>();
     private final KernelArgs args = new KernelArgs(arena);
     private final Map<String, Integer> blocksPerMultiprocessor = new HashMap<>();
     private final CudaDevice device;
@@ -667,20 +663,33 @@ public final class EmberKernels implements AutoCloseable {
                      long blockTables, int tableStride, long rowChunk, long inverseFrequencies, AttentionShape shape,
                      int hidden, int intermediate, float eps) {
         CudaFunction f = withSharedMemory(typed("layer_stream_hd" + shape.headDim(), type), l.sharedBytes());
-        if (l.cluster() > 1 && clustersReported.add(f.name())) {
-            if (l.cluster() > 8) {
-                f.allowNonPortableClusters();
-            }
-            System.err.printf("[layer-stream] %d blocks in clusters of %d: cuOccupancyMaxActiveClusters allows %d%n",
-                    l.blocks(), l.cluster(),
-                    args.maxActiveClusters(f, l.blocks(), l.cluster(), LayerStream.THREADS, l.sharedBytes(), stream));
-        }
         args.begin().pointer(l.layers()).i32(l.numLayers()).pointer(x).pointer(l.qkv()).pointer(l.gated())
                 .pointer(l.partials()).pointer(l.stats()).pointer(l.arrivals()).pointer(l.attention()).pointer(inverseFrequencies).pointer(positions).pointer(slots)
                 .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counter()).i32(hidden)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(intermediate).i32(shape.blockSize()).f32(eps)
                 .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).pointer(l.trace())
                 .launchCooperative(f, l.blocks(), l.cluster(), LayerStream.THREADS, l.sharedBytes(), stream);
+    }
+
+    /**
+     * Blocks of the one launch in thread-block clusters of {@code cluster}: whole clusters, as many as can be resident
+     * at once (cuOccupancyMaxActiveClusters: a cluster's blocks share one GPU processing cluster, so not every
+     * multiprocessor may get one), a block a multiprocessor at most; 0 where no cluster fits.
+     */
+    int layerStreamBlocks(DType type, AttentionShape shape, int sharedBytes, int cluster, CudaStream stream) {
+        if (cluster <= 1) {
+            return device.multiprocessors();
+        }
+        CudaFunction f = withSharedMemory(typed("layer_stream_hd" + shape.headDim(), type), sharedBytes);
+        if (cluster > 8) {
+            f.allowNonPortableClusters();
+        }
+        int most = device.multiprocessors() / cluster * cluster;
+        int resident = args.maxActiveClusters(f, most, cluster, LayerStream.THREADS, sharedBytes, stream);
+        int blocks = Math.min(most, resident * cluster);
+        System.err.printf("[layer-stream] clusters of %d blocks: %d resident at once (cuOccupancyMaxActiveClusters), "
+                + "so %d blocks on %d multiprocessors%n", cluster, resident, blocks, device.multiprocessors());
+        return blocks;
     }
 
     /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */

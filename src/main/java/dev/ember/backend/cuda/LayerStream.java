@@ -140,15 +140,9 @@ final class LayerStream implements AutoCloseable {
     /**
      * Blocks of a thread-block cluster the launch is made of (EMBER_LAYER_STREAM_CLUSTER, none by default): a step toward
      * attention within a cluster, whose blocks reach one another's shared memory without a trip through L2. The kernel
-     * does not use the clusters yet; launched so, it says whether the driver places them and what fewer blocks (a
-     * multiple of the cluster) cost the stream.
+     * does not use the clusters yet; launched so, it says how many the GPU holds and what fewer blocks cost the stream.
      */
     static final int CLUSTER = Math.max(1, Math.min(16, EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_CLUSTER")));
-
-    /** The grid: a block a multiprocessor, as many as whole clusters take. */
-    private static int blocks(CudaDevice device) {
-        return device.multiprocessors() / CLUSTER * CLUSTER;
-    }
 
     /**
      * Bytes of the staging area: the widest product input, or attention's merge of eight warps; a multiple of 128, as
@@ -179,7 +173,8 @@ final class LayerStream implements AutoCloseable {
      * {@link #unsupported} refuses the model.
      */
     static Optional<LayerStream> create(ModelConfig config, AttentionShape shape, DType type, CudaDevice device,
-                                        LayerResidency layers, DeviceModel model, CudaStream stream) {
+                                        LayerResidency layers, DeviceModel model, EmberKernels kernels,
+                                        CudaStream stream) {
         int n = config.numLayers();
         boolean streamed = layers.streams();  // a streamed layer's addresses are only asked for as it is computed
         boolean biases = !streamed && IntStream.range(0, n).anyMatch(l -> layers.attention(l).oBias() != 0
@@ -194,6 +189,12 @@ final class LayerStream implements AutoCloseable {
         int slots = ringSlots(config, shape, type, device);
         int staging = stagingBytes(config, shape, type);
         int shared = slots * SLOT_BYTES + staging + heldBytes(shape, type);
+        int blocks = kernels.layerStreamBlocks(type, shape, shared, CLUSTER, stream);
+        if (blocks == 0) {
+            System.err.println("[layer-stream] decode steps run layer by layer: no cluster of " + CLUSTER
+                    + " blocks fits the GPU with this shared memory");
+            return Optional.empty();
+        }
         DeviceBuffer[] buffers = new DeviceBuffer[9];  // the ninth, the trace, only with EMBER_LAYER_STREAM_TRACE=1
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * POINTERS_A_LAYER * n, 8);
@@ -218,11 +219,11 @@ final class LayerStream implements AutoCloseable {
             buffers[7] = DeviceBuffer.allocate(8);
             buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
             if ("1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))) {
-                long stamps = (long) STAMPS * n * blocks(device);
+                long stamps = (long) STAMPS * n * blocks;
                 buffers[8] = DeviceBuffer.allocate(8 * stamps);
                 buffers[8].fill32Async(0, 2 * stamps, 0, stream);  // zero until a traced step has run
             }
-            return Optional.of(new LayerStream(buffers, blocks(device), n, slots, staging, shared));
+            return Optional.of(new LayerStream(buffers, blocks, n, slots, staging, shared));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
