@@ -58,7 +58,7 @@ final class LayerStream implements AutoCloseable {
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
                   long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace,
-                  int blocks, int cluster) {
+                  int blocks, int cluster, int mergeCluster) {
     }
 
     /**
@@ -72,14 +72,14 @@ final class LayerStream implements AutoCloseable {
     private final Launch launch;
 
     private LayerStream(DeviceBuffer[] buffers, int blocks, int numLayers, int ringSlots, int stagingBytes,
-                        int sharedBytes) {
+                        int sharedBytes, int mergeCluster) {
         this.buffers = buffers;
         this.trace = buffers[8];
         this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
-                trace == null ? 0 : trace.address(), blocks, CLUSTER);
+                trace == null ? 0 : trace.address(), blocks, CLUSTER, mergeCluster);
     }
 
     /**
@@ -139,18 +139,20 @@ final class LayerStream implements AutoCloseable {
 
     /**
      * Blocks of a thread-block cluster the launch is made of (EMBER_LAYER_STREAM_CLUSTER, none by default): a step toward
-     * attention within a cluster, whose blocks reach one another's shared memory without a trip through L2. The kernel
-     * does not use the clusters yet; launched so, it says how many the GPU holds and what fewer blocks cost the stream.
+     * attention within a cluster, whose blocks reach one another's shared memory without a trip through L2: where the
+     * GPU holds a cluster for every KV head, a KV head's attention splits are its cluster's blocks, merged there.
      */
     static final int CLUSTER = Math.max(1, Math.min(16, EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_CLUSTER")));
 
     /**
-     * Bytes of the staging area: the widest product input, or attention's merge of eight warps; a multiple of 128, as
-     * the held keys and values after it are copied there in bulk.
+     * Bytes of the staging area: the widest product input, or attention's merge of eight warps and a split's results
+     * for its query heads (read by the cluster's merge); a multiple of 128, as the held keys and values after it are
+     * copied there in bulk.
      */
     private static int stagingBytes(ModelConfig config, AttentionShape shape, DType type) {
         int widest = Math.max(config.hiddenSize(), Math.max(config.intermediateSize(), shape.heads() * shape.headDim()));
-        int bytes = Math.max(widest * type.bytes(), 8 * (shape.headDim() + 2) * 4);
+        int group = shape.heads() / shape.kvHeads();
+        int bytes = Math.max(widest * type.bytes(), (8 + group) * (shape.headDim() + 2) * 4);
         return (bytes + 127) / 128 * 128;
     }
 
@@ -223,7 +225,10 @@ final class LayerStream implements AutoCloseable {
                 buffers[8] = DeviceBuffer.allocate(8 * stamps);
                 buffers[8].fill32Async(0, 2 * stamps, 0, stream);  // zero until a traced step has run
             }
-            return Optional.of(new LayerStream(buffers, blocks, n, slots, staging, shared));
+            // A KV head's splits on one cluster where there are clusters enough for every KV head; otherwise the splits
+            // merge through L2 as without clusters.
+            int mergeCluster = CLUSTER > 1 && shape.kvHeads() <= blocks / CLUSTER ? CLUSTER : 1;
+            return Optional.of(new LayerStream(buffers, blocks, n, slots, staging, shared, mergeCluster));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
