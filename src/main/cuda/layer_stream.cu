@@ -98,11 +98,12 @@ __device__ __forceinline__ void give_up_after(unsigned long long start) {
     if (global_time() - start > STREAM_WAIT_LIMIT_NS) __trap();
 }
 
-// barrier_wait, bounded.
+// barrier_wait, bounded (CLUSTER: acquiring at cluster scope, as barrier_try_wait<true>).
+template <bool CLUSTER = false>
 __device__ __forceinline__ void stream_wait(uint64_t* barrier, unsigned parity) {
-    if (barrier_try_wait(barrier, parity)) return;
+    if (barrier_try_wait<CLUSTER>(barrier, parity)) return;
     const unsigned long long start = global_time();
-    while (!barrier_try_wait(barrier, parity)) give_up_after(start);
+    while (!barrier_try_wait<CLUSTER>(barrier, parity)) give_up_after(start);
 }
 
 // A barrier of the consumer warps alone (the producer never joins it).
@@ -369,9 +370,9 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
 // The attention work of this block in phase B: KV head and split, and the split's positions [begin, end); none where
 // the block has no split. A KV head's splits: one per STREAM_SPLIT_POSITIONS positions, as many as the grid has blocks
 // for, STREAM_MAX_SPLITS at most; or, where the launch's thread-block clusters take a KV head each (`cluster` > 1),
-// the blocks of cluster h are KV head h's splits, as many as the cluster has blocks. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the
-// position being decoded (not yet in the cache), whose keys and values the producer copies into shared memory during
-// phase A.
+// the blocks of cluster h are KV head h's splits, as many as the cluster has blocks. `held`: the first positions of the
+// split, up to STREAM_KV_ROWS and before the position being decoded (not yet in the cache), whose keys and values the
+// producer copies into shared memory during phase A.
 struct Split {
     int splits, kvHead, split, begin, end, held;
     bool attends;
@@ -459,10 +460,22 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
     for (int e = 0; e < EPL; e++) v[e] = to_float(t[e]);
 }
 
-// The merge of a KV head's splits, per query head hh of its group: ms[hh][s] (each split's running maximum m_s) becomes
-// the split's weight 2^(m_s - M) (M the largest), and inverse[hh] = 1 / sum_s weight_s l_s, from ls[hh][s].
-__device__ __forceinline__ void split_weights(float* ms, const float* ls, float* inverse, int group, int splits) {
-    for (int hh = threadIdx.x; hh < group; hh += 32 * STREAM_CONSUMERS) {
+// The merge of a KV head's splits into its query heads' attention rows (`out`: group * hd values of T):
+// o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s, M the largest m_s. stat(hh, s) is split s's (m, l) for query head hh
+// of the group, part(hh, d, s) its unnormalised o at dimension d; a value's splits are loaded together, then summed.
+// ms, ls and inverse: the block's shared scratch (group * splits, group * splits, group).
+template <typename T, typename Stat, typename Part>
+__device__ void merge_splits(Stat stat, Part part, float* ms, float* ls, float* inverse, T* out, int group, int splits,
+                             int hd) {
+    constexpr int THREADS = 32 * STREAM_CONSUMERS;
+    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
+        const int hh = i / splits, sp = i - hh * splits;
+        const float2 ml = stat(hh, sp);
+        ms[i] = ml.x;
+        ls[i] = ml.y;
+    }
+    consumers_sync();
+    for (int hh = threadIdx.x; hh < group; hh += THREADS) {  // ms becomes each split's weight 2^(m_s - M)
         float M = -INFINITY, total = 0.f;
         for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
         for (int sp = 0; sp < splits; sp++) {
@@ -471,6 +484,19 @@ __device__ __forceinline__ void split_weights(float* ms, const float* ls, float*
             total += wsp * ls[hh * splits + sp];
         }
         inverse[hh] = 1.f / total;
+    }
+    consumers_sync();
+    for (int j = threadIdx.x; j < group * hd; j += THREADS) {
+        const int hh = j / hd, d = j - hh * hd;
+        float parts[STREAM_MAX_SPLITS];
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) parts[sp] = sp < splits ? part(hh, d, sp) : 0.f;
+        float sum = 0.f;
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
+            if (sp < splits) sum += ms[hh * splits + sp] * parts[sp];
+        }
+        out[j] = from_float<T>(sum * inverse[hh]);
     }
 }
 
@@ -493,7 +519,6 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
     __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
-    constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) {
         stamp(3);
         stamp(4);
@@ -628,34 +653,15 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         if (split != 0) return;
         // The first block of the cluster merges its splits' results, read from their shared memory:
         // o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s, as below.
-        if (threadIdx.x == 0) {
-            const unsigned long long start = global_time();
-            while (!barrier_try_wait<true>(merged, kvParity)) give_up_after(start);
-        }
+        if (threadIdx.x == 0) stream_wait<true>(merged, kvParity);
         consumers_sync();
-        const int splits = w.splits, head0 = kvHead * group;
-        for (int i = threadIdx.x; i < group * splits; i += THREADS) {
-            const int hh = i / splits, sp = i - hh * splits;
-            const float* theirs = results + (size_t)hh * (hd + 2) + hd;
-            ms[i] = cluster_load(cluster_address(theirs, sp));
-            ls[i] = cluster_load(cluster_address(theirs + 1, sp));
-        }
-        consumers_sync();
-        split_weights(ms, ls, inverse, group, splits);
-        consumers_sync();
-        for (int j = threadIdx.x; j < group * hd; j += THREADS) {
-            const int hh = j / hd;
-            const float* mine = results + (size_t)hh * (hd + 2) + (j - hh * hd);
-            float part[STREAM_MAX_SPLITS];  // loaded together, then summed
-#pragma unroll
-            for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? cluster_load(cluster_address(mine, sp)) : 0.f;
-            float sum = 0.f;
-#pragma unroll
-            for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-                if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
-            }
-            out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
-        }
+        merge_splits(
+            [&](int hh, int sp) {
+                const float* theirs = results + (size_t)hh * (hd + 2) + hd;
+                return make_float2(cluster_load(cluster_address(theirs, sp)), cluster_load(cluster_address(theirs + 1, sp)));
+            },
+            [&](int hh, int d, int sp) { return cluster_load(cluster_address(results + (size_t)hh * (hd + 2) + d, sp)); },
+            ms, ls, inverse, out + (size_t)kvHead * group * hd, group, w.splits, hd);
         return;
     }
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
@@ -670,29 +676,11 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     }
     consumers_sync();
     if (!last) return;
-    const int splits = w.splits, head0 = kvHead * group;
-    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
-        const int hh = i / splits, sp = i - hh * splits;
-        const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
-        ms[i] = ml.x;
-        ls[i] = ml.y;
-    }
-    consumers_sync();
-    split_weights(ms, ls, inverse, group, splits);
-    consumers_sync();
-    for (int j = threadIdx.x; j < group * hd; j += THREADS) {
-        const int hh = j / hd;
-        const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
-        float part[STREAM_MAX_SPLITS];
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
-        float sum = 0.f;
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
-        }
-        out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
-    }
+    const int head0 = kvHead * group;
+    merge_splits(
+        [&](int hh, int sp) { return __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2)); },
+        [&](int hh, int d, int sp) { return __ldcg(partials + (size_t)(head0 + hh) * hd + d + (size_t)sp * qd); },
+        ms, ls, inverse, out + (size_t)head0 * hd, group, w.splits, hd);
 }
 
 template <typename T, int EPL>

@@ -68,14 +68,12 @@ final class LayerStream implements AutoCloseable {
     private final DeviceBuffer[] buffers;
     /** The last step's time stamps, [layer][block][stamp] (EMBER_LAYER_STREAM_TRACE=1), or null. */
     private final DeviceBuffer trace;
-    private final int blocks;
     private final Launch launch;
 
     private LayerStream(DeviceBuffer[] buffers, int blocks, int numLayers, int ringSlots, int stagingBytes,
                         int sharedBytes, int mergeCluster) {
         this.buffers = buffers;
         this.trace = buffers[8];
-        this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
@@ -258,6 +256,7 @@ final class LayerStream implements AutoCloseable {
         if (trace == null || layers < 2) {  // the last layer's final barrier has no stamp after it
             return Optional.empty();
         }
+        int blocks = launch.blocks();
         long[] t = new long[STAMPS * layers * blocks];
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * t.length, 8);
