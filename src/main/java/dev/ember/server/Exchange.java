@@ -273,8 +273,8 @@ final class Exchange {
 
         void onGone(Runnable action) {
             actions.add(action);
-            if (gone && actions.remove(action)) {
-                action.run();
+            if (gone) {
+                runActions();
             }
         }
 
@@ -335,6 +335,11 @@ final class Exchange {
 
         private void gone() {
             gone = true;
+            runActions();
+        }
+
+        /** Runs each action added so far once, whichever thread takes it from the list first. */
+        private void runActions() {
             for (Runnable action : actions) {
                 if (actions.remove(action)) {
                     action.run();
