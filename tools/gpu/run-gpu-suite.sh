@@ -39,8 +39,8 @@
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh p2p
 #       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
-#       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without on two
-#       shapes, with one copy in flight and in clusters, its runs printing where each layer's time goes (two minutes).
+#       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
+#       shapes and with one copy in flight, its runs printing where each layer's time goes (about two minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -889,20 +889,15 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     exit $rc ;;
   layer-stream)
     # The one-launch decode step (LayerStream, EMBER_LAYER_STREAM=1, off by default): its test, then batch 1 of the 8B
-    # shape and of the 1B shape, with the launch and without, with one copy in flight a block, and in clusters of 2, 4, 8
-    # and 16 blocks (a KV head's splits merged within its cluster where every KV head has one).
+    # shape at a 128 and a 2,048-token prompt and of the 1B shape, with the launch and without, and with one copy in
+    # flight a block.
     unpack; host_info
     LS="$OUT_DIR/layer-stream.txt"  # summary() writes summary.txt itself: this mode gathers its own and renames it last
     rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
     summary > "$LS"
-    # Again with at most two copies in flight a block (the same results; the producer's wait for landed chunks
-    # exercised), and in clusters of 8 blocks (as many as the GPU holds at once: 15 on an H100, so each KV head's splits
-    # are one cluster's blocks, merged through distributed shared memory).
+    # Again with at most two copies in flight a block (the same results; the producer's wait for landed chunks exercised).
     mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-in-flight-all.log"
     EMBER_LAYER_STREAM_IN_FLIGHT=2 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
-    summary >> "$LS"
-    mv "$OUT_DIR/tests.log" "$OUT_DIR/tests-in-flight-2.log"
-    EMBER_LAYER_STREAM_CLUSTER=8 tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
     summary >> "$LS"
     # Each row: a name, the environment (EMBER_LAYER_STREAM=0 is the kernels layer by layer), the bench's shape. The
     # one launch's rows are traced (the `[layer-stream]` line: each phase's and barrier's microseconds a layer).
@@ -910,10 +905,8 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     for entry in "8b-128-kernels|EMBER_LAYER_STREAM=0|$shape_8b" \
                  "8b-128|EMBER_LAYER_STREAM=1|$shape_8b" \
                  "8b-128-in-flight-1|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=1|$shape_8b" \
-                 "8b-128-cluster-16|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_CLUSTER=16|$shape_8b" \
-                 "8b-128-cluster-8|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_CLUSTER=8|$shape_8b" \
-                 "8b-128-cluster-4|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_CLUSTER=4|$shape_8b" \
-                 "8b-128-cluster-2|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_CLUSTER=2|$shape_8b" \
+                 "8b-2048-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
+                 "8b-2048|EMBER_LAYER_STREAM=1|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
                  "1b-128-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.2-1b --prompt-len 128 --gen-len 256" \
                  "1b-128|EMBER_LAYER_STREAM=1|--preset llama-3.2-1b --prompt-len 128 --gen-len 256"; do
       IFS='|' read -r name knobs args <<< "$entry"

@@ -98,12 +98,11 @@ __device__ __forceinline__ void give_up_after(unsigned long long start) {
     if (global_time() - start > STREAM_WAIT_LIMIT_NS) __trap();
 }
 
-// barrier_wait, bounded (CLUSTER: acquiring at cluster scope, as barrier_try_wait<true>).
-template <bool CLUSTER = false>
+// barrier_wait, bounded.
 __device__ __forceinline__ void stream_wait(uint64_t* barrier, unsigned parity) {
-    if (barrier_try_wait<CLUSTER>(barrier, parity)) return;
+    if (barrier_try_wait(barrier, parity)) return;
     const unsigned long long start = global_time();
-    while (!barrier_try_wait<CLUSTER>(barrier, parity)) give_up_after(start);
+    while (!barrier_try_wait(barrier, parity)) give_up_after(start);
 }
 
 // A barrier of the consumer warps alone (the producer never joins it).
@@ -369,24 +368,22 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
 
 // The attention work of this block in phase B: KV head and split, and the split's positions [begin, end); none where
 // the block has no split. A KV head's splits: one per STREAM_SPLIT_POSITIONS positions, as many as the grid has blocks
-// for, STREAM_MAX_SPLITS at most; or, where the launch's thread-block clusters take a KV head each (`cluster` > 1),
-// the blocks of cluster h are KV head h's splits, as many as the cluster has blocks. `held`: the first positions of the
-// split, up to STREAM_KV_ROWS and before the position being decoded (not yet in the cache), whose keys and values the
-// producer copies into shared memory during phase A.
+// for, STREAM_MAX_SPLITS at most. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the
+// position being decoded (not yet in the cache), whose keys and values the producer copies into shared memory during
+// phase A.
 struct Split {
     int splits, kvHead, split, begin, end, held;
     bool attends;
 };
 
-__device__ __forceinline__ Split split_of(int position, int kvHeads, int cluster) {
+__device__ __forceinline__ Split split_of(int position, int kvHeads) {
     Split w;
     const int context = position + 1;
-    const int most = cluster > 1 ? cluster : max(1, min(STREAM_MAX_SPLITS, (int)gridDim.x / kvHeads));
+    const int most = max(1, min(STREAM_MAX_SPLITS, (int)gridDim.x / kvHeads));
     w.splits = max(1, min(most, (context + STREAM_SPLIT_POSITIONS - 1) / STREAM_SPLIT_POSITIONS));
-    const int group = cluster > 1 ? cluster : w.splits;  // blocks a KV head
-    w.kvHead = blockIdx.x / group;
-    w.split = blockIdx.x % group;
-    w.attends = w.kvHead < kvHeads && w.split < w.splits;
+    w.attends = (int)blockIdx.x < kvHeads * w.splits;
+    w.kvHead = blockIdx.x / w.splits;
+    w.split = blockIdx.x % w.splits;
     const int perSplit = (context + w.splits - 1) / w.splits;
     w.begin = w.split * perSplit;
     w.end = min(context, w.begin + perSplit);
@@ -460,46 +457,6 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
     for (int e = 0; e < EPL; e++) v[e] = to_float(t[e]);
 }
 
-// The merge of a KV head's splits into its query heads' attention rows (`out`: group * hd values of T):
-// o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s, M the largest m_s. stat(hh, s) is split s's (m, l) for query head hh
-// of the group, part(hh, d, s) its unnormalised o at dimension d; a value's splits are loaded together, then summed.
-// ms, ls and inverse: the block's shared scratch (group * splits, group * splits, group).
-template <typename T, typename Stat, typename Part>
-__device__ void merge_splits(Stat stat, Part part, float* ms, float* ls, float* inverse, T* out, int group, int splits,
-                             int hd) {
-    constexpr int THREADS = 32 * STREAM_CONSUMERS;
-    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
-        const int hh = i / splits, sp = i - hh * splits;
-        const float2 ml = stat(hh, sp);
-        ms[i] = ml.x;
-        ls[i] = ml.y;
-    }
-    consumers_sync();
-    for (int hh = threadIdx.x; hh < group; hh += THREADS) {  // ms becomes each split's weight 2^(m_s - M)
-        float M = -INFINITY, total = 0.f;
-        for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
-        for (int sp = 0; sp < splits; sp++) {
-            const float m = ms[hh * splits + sp], wsp = m == -INFINITY ? 0.f : exp2f(m - M);
-            ms[hh * splits + sp] = wsp;
-            total += wsp * ls[hh * splits + sp];
-        }
-        inverse[hh] = 1.f / total;
-    }
-    consumers_sync();
-    for (int j = threadIdx.x; j < group * hd; j += THREADS) {
-        const int hh = j / hd, d = j - hh * hd;
-        float parts[STREAM_MAX_SPLITS];
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) parts[sp] = sp < splits ? part(hh, d, sp) : 0.f;
-        float sum = 0.f;
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
-            if (sp < splits) sum += ms[hh * splits + sp] * parts[sp];
-        }
-        out[j] = from_float<T>(sum * inverse[hh]);
-    }
-}
-
 // Phase B for block (kvHead, split): the split's positions of the one query against the KV head, for each of its query
 // heads. Warp w takes query head w % G of the group and every groups-th position of the split (groups = 8 / G warps a
 // head); the warps of a head merge in shared memory, and the block writes the split's (m, l, o) of each head, o
@@ -508,26 +465,21 @@ __device__ void merge_splits(Stat stat, Part part, float* ms, float* ls, float* 
 // where the producer copied them during phase A (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
 // cache. For the trace, stamp(3) once the position's q/k/v are loaded and stamp(4) once the split's results are written.
-// Where a cluster holds a KV head's splits (`cluster` > 1), each split leaves its results in its own shared memory
-// (`results`), arrives on the mbarrier `merged` of the cluster's first block, and that block merges them through
-// distributed shared memory: no counter and no round trip through L2.
 template <typename T, int EPL, typename Stamp>
 __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
                        uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
                        const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
-                       int blockSize, float scale, float eps, float* merge, int cluster, uint64_t* merged) {
+                       int blockSize, float scale, float eps, float* merge) {
     __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
     __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
+    constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) {
         stamp(3);
         stamp(4);
-        // A cluster's blocks past the KV head's splits arrive too: the first block waits for every block of it.
-        if (cluster > 1 && w.kvHead < kvHeads && threadIdx.x == 0) cluster_barrier_arrive(merged, 0);
         return;
     }
     const int hd = 32 * EPL, group = heads / kvHeads, qd = heads * hd, kvd = kvHeads * hd;
-    float* results = merge + (size_t)STREAM_CONSUMERS * (hd + 2);  // [group][hd + 2]: o, then m and l, where clustered
     const int kvHead = w.kvHead, split = w.split, begin = w.begin, end = w.end;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int groups = max(1, STREAM_CONSUMERS / group), perRound = STREAM_CONSUMERS / groups;
@@ -624,46 +576,17 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
 #pragma unroll
                 for (int e = 0; e < EPL; e++) sum[e] += wj * theirs[lane * EPL + e];
             }
-            if (cluster > 1) {
-                float* o = results + (size_t)(h0 + headInRound) * (hd + 2);
+            float* o = partials + ((size_t)split * heads + head) * hd;
 #pragma unroll
-                for (int e = 0; e < EPL; e++) o[lane * EPL + e] = sum[e];
-                if (lane == 0) {
-                    o[hd] = M;
-                    o[hd + 1] = total;
-                }
-            } else {
-                float* o = partials + ((size_t)split * heads + head) * hd;
-#pragma unroll
-                for (int e = 0; e < EPL; e++) o[lane * EPL + e] = sum[e];
-                if (lane == 0) {
-                    stats[((size_t)split * heads + head) * 2] = M;
-                    stats[((size_t)split * heads + head) * 2 + 1] = total;
-                }
+            for (int e = 0; e < EPL; e++) o[lane * EPL + e] = sum[e];
+            if (lane == 0) {
+                stats[((size_t)split * heads + head) * 2] = M;
+                stats[((size_t)split * heads + head) * 2 + 1] = total;
             }
         }
         consumers_sync();
     }
     stamp(4);
-    if (cluster > 1) {
-        if (threadIdx.x == 0) {
-            if (w.held > 0) barrier_arrive(kvEmpty);  // the producer may copy the next layer's
-            cluster_barrier_arrive(merged, 0);
-        }
-        if (split != 0) return;
-        // The first block of the cluster merges its splits' results, read from their shared memory:
-        // o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s, as below.
-        if (threadIdx.x == 0) stream_wait<true>(merged, kvParity);
-        consumers_sync();
-        merge_splits(
-            [&](int hh, int sp) {
-                const float* theirs = results + (size_t)hh * (hd + 2) + hd;
-                return make_float2(cluster_load(cluster_address(theirs, sp)), cluster_load(cluster_address(theirs + 1, sp)));
-            },
-            [&](int hh, int d, int sp) { return cluster_load(cluster_address(results + (size_t)hh * (hd + 2) + d, sp)); },
-            ms, ls, inverse, out + (size_t)kvHead * group * hd, group, w.splits, hd);
-        return;
-    }
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
     // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
     // last block, makes the other splits' visible, with no fence of its own.
@@ -676,11 +599,38 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     }
     consumers_sync();
     if (!last) return;
-    const int head0 = kvHead * group;
-    merge_splits(
-        [&](int hh, int sp) { return __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2)); },
-        [&](int hh, int d, int sp) { return __ldcg(partials + (size_t)(head0 + hh) * hd + d + (size_t)sp * qd); },
-        ms, ls, inverse, out + (size_t)head0 * hd, group, w.splits, hd);
+    const int splits = w.splits, head0 = kvHead * group;
+    for (int i = threadIdx.x; i < group * splits; i += THREADS) {
+        const int hh = i / splits, sp = i - hh * splits;
+        const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
+        ms[i] = ml.x;
+        ls[i] = ml.y;
+    }
+    consumers_sync();
+    for (int hh = threadIdx.x; hh < group; hh += THREADS) {
+        float M = -INFINITY, total = 0.f;
+        for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
+        for (int sp = 0; sp < splits; sp++) {
+            const float m = ms[hh * splits + sp], wsp = m == -INFINITY ? 0.f : exp2f(m - M);
+            ms[hh * splits + sp] = wsp;
+            total += wsp * ls[hh * splits + sp];
+        }
+        inverse[hh] = 1.f / total;
+    }
+    consumers_sync();
+    for (int j = threadIdx.x; j < group * hd; j += THREADS) {
+        const int hh = j / hd;
+        const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
+        float part[STREAM_MAX_SPLITS];
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
+        float sum = 0.f;
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
+            if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
+        }
+        out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
+    }
 }
 
 template <typename T, int EPL>
@@ -690,26 +640,24 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int cluster,
+                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
-    __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty, merged;
+    __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
     const int hd = 32 * EPL, qd = heads * hd, kvd = kvHeads * hd, qkvRows = qd + 2 * kvd;
     Ring ring{smem, full, empty, ringSlots};
     T* xs = reinterpret_cast<T*>(smem + (size_t)ringSlots * STREAM_SLOT);  // a product's input, or attention's merge
     T* kvHeld = reinterpret_cast<T*>(smem + (size_t)ringSlots * STREAM_SLOT + stagingBytes);
     const int position = positions[0], slot = slots[0];
     const int* table = blockTables + (size_t)rowChunk[0] * tableStride;
-    const Split split = split_of(position, kvHeads, cluster);
+    const Split split = split_of(position, kvHeads);
     if (threadIdx.x == 0) {
         barriers_init(full, ringSlots);
         barriers_init(empty, ringSlots, STREAM_CONSUMERS);  // each consumer warp releases a slot it is done with
         barriers_init(&kvFull, 1);
         barriers_init(&kvEmpty, 1);
-        barriers_init(&merged, 1, cluster);  // every block of the cluster arrives once a layer
     }
     __syncthreads();
-    if (cluster > 1) cluster_sync();  // the barriers set up before any block of the cluster arrives on another's
     unsigned s = 0;
     if (threadIdx.x >> 5 == STREAM_CONSUMERS) {
         // The producer: weights only, so it starts before the kernels before this one are done.
@@ -768,9 +716,8 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
         end_phase(l, 1);
-        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position,
-                       slot, table, partials, stats, arrivals, attention, heads, kvHeads, blockSize, scale, eps,
-                       reinterpret_cast<float*>(xs), cluster, &merged);
+        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
+                       arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
         end_phase(l, 5);
         stage_copy<T>(attention, xs, qd);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
@@ -794,12 +741,11 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int cluster,                 \
-    unsigned long long* trace)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
     tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
-    cluster, trace)
+    trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

@@ -59,58 +59,17 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned b
 #endif
 }
 
-// Thread-block clusters (sm_90): a cluster-wide barrier of every thread of every block, and access to another block's
-// shared memory (distributed shared memory) at the address of the same variable there; in a grid of one dimension,
-// block b's rank in clusters of C is b % C.
-__device__ __forceinline__ void cluster_sync() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n"
-                 "barrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-
-// The shared::cluster address of `p` (a variable of this block's shared memory) in block `rank` of the cluster.
-__device__ __forceinline__ unsigned cluster_address(const void* p, unsigned rank) {
-    unsigned remote = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(shared_address(p)), "r"(rank));
-#endif
-    return remote;
-}
-
-__device__ __forceinline__ float cluster_load(unsigned remote) {
-    float v = 0.f;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
-#endif
-    return v;
-}
-
-// One arrival on block `rank`'s mbarrier at the same address as `barrier`, releasing this block's writes before it
-// (ordered by a block barrier first) to the cluster.
-__device__ __forceinline__ void cluster_barrier_arrive(uint64_t* barrier, unsigned rank) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];"
-                 :: "r"(cluster_address(barrier, rank)) : "memory");
-#endif
-}
-
 // Whether the barrier's phase of parity `parity` has completed (its copies' bytes are in shared memory), after a wait
-// the hardware bounds. CLUSTER: with acquire at cluster scope, so that what other blocks of the cluster wrote before
-// their arrivals (cluster_barrier_arrive) is visible after.
-template <bool CLUSTER = false>
+// the hardware bounds.
 __device__ __forceinline__ bool barrier_try_wait(uint64_t* barrier, unsigned parity) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define EMBER_TRY_WAIT(SEMANTICS)                                                                                    \
-    "{\n.reg .pred complete;\nmbarrier.try_wait.parity" SEMANTICS ".shared::cta.b64 complete, [%1], %2;\n"          \
-    "selp.u32 %0, 1, 0, complete;\n}\n"
     unsigned done;
-    if constexpr (CLUSTER) {
-        asm volatile(EMBER_TRY_WAIT(".acquire.cluster") : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
-    } else {
-        asm volatile(EMBER_TRY_WAIT("") : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
-    }
-#undef EMBER_TRY_WAIT
+    asm volatile("{\n"
+                 ".reg .pred complete;\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, complete;\n"
+                 "}\n"
+                 : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
     return done != 0;
 #else
     return true;

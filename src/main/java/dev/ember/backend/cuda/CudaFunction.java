@@ -13,11 +13,6 @@ public record CudaFunction(String name, MemorySegment handle) {
         Driver.funcSetAttribute(handle, Driver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes, name);
     }
 
-    /** Lets launches ask for thread-block clusters of more than 8 blocks (up to 16 on sm_90), which the driver may refuse. */
-    public void allowNonPortableClusters() {
-        Driver.funcSetAttribute(handle, Driver.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1, name);
-    }
-
     /** Bytes of shared memory the kernel declares itself (its {@code __shared__} arrays), beside any dynamic ones. */
     public int staticSharedBytes() {
         return Driver.funcGetAttribute(handle, Driver.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, name);

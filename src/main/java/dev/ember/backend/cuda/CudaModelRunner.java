@@ -661,8 +661,7 @@ final class CudaModelRunner implements ModelRunner {
      */
     void useLayerStream(boolean on) {
         if (on && layerStream == null) {
-            layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, kernels, stream)
-                    .orElse(null);
+            layerStream = LayerStream.create(config, shape, type, context.device(), layers, model, stream).orElse(null);
         }
         useLayerStream = on;
     }

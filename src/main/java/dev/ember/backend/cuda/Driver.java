@@ -33,7 +33,6 @@ final class Driver {
     static final int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
     static final int CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES = 1;
     static final int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
-    static final int CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
     static final int CU_STREAM_NON_BLOCKING = 1;
     static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     static final int CUDA_ERROR_NOT_FOUND = 500;
@@ -86,8 +85,6 @@ final class Driver {
     private static final MethodHandle cuLaunchKernel = bind("cuLaunchKernel", ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     private static final MethodHandle cuLaunchKernelEx = bind("cuLaunchKernelEx", ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-    private static final MethodHandle cuOccupancyMaxActiveClusters = bind("cuOccupancyMaxActiveClusters", ADDRESS, ADDRESS,
-            ADDRESS);
     private static final MethodHandle cuStreamBeginCapture = bind("cuStreamBeginCapture_v2", ADDRESS, JAVA_INT);
     private static final MethodHandle cuStreamEndCapture = bind("cuStreamEndCapture", ADDRESS, ADDRESS);
     private static final MethodHandle cuGraphInstantiate = bind("cuGraphInstantiateWithFlags", ADDRESS, ADDRESS, JAVA_LONG);
@@ -507,21 +504,6 @@ final class Driver {
             MemorySegment out = arena.allocate(JAVA_INT);
             check((int) cuOccupancyMaxActiveBlocksPerMultiprocessor.invokeExact(out, function, threads, sharedBytes),
                     "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ")");
-            return out.get(JAVA_INT, 0);
-        } catch (Throwable t) {
-            throw NvidiaLibraries.rethrow(t);
-        }
-    }
-
-    /**
-     * How many clusters of the launch {@code config} describes (its grid, block, shared memory and cluster dimension
-     * attribute) can be resident at once.
-     */
-    static int maxActiveClusters(MemorySegment function, MemorySegment config, String name) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(JAVA_INT);
-            check((int) cuOccupancyMaxActiveClusters.invokeExact(out, function, config),
-                    "cuOccupancyMaxActiveClusters(" + name + ")");
             return out.get(JAVA_INT, 0);
         } catch (Throwable t) {
             throw NvidiaLibraries.rethrow(t);

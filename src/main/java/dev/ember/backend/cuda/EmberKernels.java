@@ -667,30 +667,8 @@ public final class EmberKernels implements AutoCloseable {
                 .pointer(l.partials()).pointer(l.stats()).pointer(l.arrivals()).pointer(l.attention()).pointer(inverseFrequencies).pointer(positions).pointer(slots)
                 .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counter()).i32(hidden)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(intermediate).i32(shape.blockSize()).f32(eps)
-                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).i32(l.mergeCluster())
-                .pointer(l.trace())
-                .launchCooperative(f, l.blocks(), l.cluster(), LayerStream.THREADS, l.sharedBytes(), stream);
-    }
-
-    /**
-     * Blocks of the one launch in thread-block clusters of {@code cluster}: whole clusters, as many as can be resident
-     * at once (cuOccupancyMaxActiveClusters: a cluster's blocks share one GPU processing cluster, so not every
-     * multiprocessor may get one), a block a multiprocessor at most; 0 where no cluster fits.
-     */
-    int layerStreamBlocks(DType type, AttentionShape shape, int sharedBytes, int cluster, CudaStream stream) {
-        if (cluster <= 1) {
-            return device.multiprocessors();
-        }
-        CudaFunction f = withSharedMemory(typed("layer_stream_hd" + shape.headDim(), type), sharedBytes);
-        if (cluster > 8) {
-            f.allowNonPortableClusters();
-        }
-        int most = device.multiprocessors() / cluster * cluster;
-        int resident = args.maxActiveClusters(f, most, cluster, LayerStream.THREADS, sharedBytes, stream);
-        int blocks = Math.min(most, resident * cluster);
-        System.err.printf("[layer-stream] clusters of %d blocks: %d resident at once (cuOccupancyMaxActiveClusters), "
-                + "so %d blocks on %d multiprocessors%n", cluster, resident, blocks, device.multiprocessors());
-        return blocks;
+                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).pointer(l.trace())
+                .launchCooperative(f, device.multiprocessors(), LayerStream.THREADS, l.sharedBytes(), stream);
     }
 
     /** The decode kernel decodeAttention launches for this shape, without its storage-type suffix (for the kernel benchmark). */

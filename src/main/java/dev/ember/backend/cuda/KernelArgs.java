@@ -25,15 +25,12 @@ public final class KernelArgs {
     static final long CONFIG_BYTES = 56, ATTRIBUTE_BYTES = 72;
     static final long STREAM_OFFSET = 32, ATTRIBUTES_OFFSET = 40, ATTRIBUTE_COUNT_OFFSET = 48, VALUE_OFFSET = 8;
     static final int CU_LAUNCH_ATTRIBUTE_COOPERATIVE = 2;
-    static final int CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4;
     static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     private final MemorySegment values;
     private final MemorySegment pointers;
     private final MemorySegment config;
     /** A CUlaunchConfig whose one attribute asks for a cooperative launch ({@link #launchCooperative}). */
     private final MemorySegment cooperativeConfig;
-    /** The same with a second attribute, the blocks of a thread-block cluster (its x, set at each launch). */
-    private final MemorySegment clusteredConfig;
     private boolean dependentLaunch;
     private int count;
 
@@ -45,16 +42,6 @@ public final class KernelArgs {
         }
         config = configWith(arena, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
         cooperativeConfig = configWith(arena, CU_LAUNCH_ATTRIBUTE_COOPERATIVE);
-        clusteredConfig = arena.allocate(CONFIG_BYTES + 2 * ATTRIBUTE_BYTES, 8);
-        MemorySegment attributes = clusteredConfig.asSlice(CONFIG_BYTES, 2 * ATTRIBUTE_BYTES);
-        attributes.set(JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_COOPERATIVE);
-        attributes.set(JAVA_INT, VALUE_OFFSET, 1);
-        attributes.set(JAVA_INT, ATTRIBUTE_BYTES, CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
-        for (int axis = 0; axis < 3; axis++) {  // clusterDim's x, y and z: 1 until a launch sets x
-            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + VALUE_OFFSET + 4L * axis, 1);
-        }
-        clusteredConfig.set(ADDRESS, ATTRIBUTES_OFFSET, attributes);
-        clusteredConfig.set(JAVA_INT, ATTRIBUTE_COUNT_OFFSET, 2);
     }
 
     /** A CUlaunchConfig with one attribute, {@code id}, set to 1. */
@@ -71,12 +58,6 @@ public final class KernelArgs {
     /** Fills {@code config}'s grid, block, shared memory and stream, and launches through cuLaunchKernelEx. */
     private int launchEx(MemorySegment config, CudaFunction kernel, int gridX, int gridY, int gridZ, int blockThreads,
                          int sharedBytes, CudaStream stream) {
-        fill(config, gridX, gridY, gridZ, blockThreads, sharedBytes, stream);
-        return Driver.launchKernelEx(config, kernel.handle(), pointers);
-    }
-
-    private static void fill(MemorySegment config, int gridX, int gridY, int gridZ, int blockThreads, int sharedBytes,
-                             CudaStream stream) {
         config.set(JAVA_INT, 0, gridX);
         config.set(JAVA_INT, 4, gridY);
         config.set(JAVA_INT, 8, gridZ);
@@ -85,6 +66,7 @@ public final class KernelArgs {
         config.set(JAVA_INT, 20, 1);
         config.set(JAVA_INT, 24, sharedBytes);
         config.set(ADDRESS, STREAM_OFFSET, stream.handle());
+        return Driver.launchKernelEx(config, kernel.handle(), pointers);
     }
 
     /**
@@ -140,38 +122,11 @@ public final class KernelArgs {
      * programmatic dependent launch: it starts once the kernel before it has ended.
      */
     public void launchCooperative(CudaFunction kernel, int gridX, int blockThreads, int sharedBytes, CudaStream stream) {
-        launchCooperative(kernel, gridX, 1, blockThreads, sharedBytes, stream);
-    }
-
-    /**
-     * The same in thread-block clusters of {@code cluster} blocks (a divisor of {@code gridX}; more than 8 needs the
-     * kernel's non-portable cluster size allowed), which the hardware places on one GPU processing cluster each, their
-     * shared memory reachable from one another.
-     */
-    public void launchCooperative(CudaFunction kernel, int gridX, int cluster, int blockThreads, int sharedBytes,
-                                  CudaStream stream) {
-        int result = launchEx(clustered(cluster), kernel, gridX, 1, 1, blockThreads, sharedBytes, stream);
+        int result = launchEx(cooperativeConfig, kernel, gridX, 1, 1, blockThreads, sharedBytes, stream);
         if (result != 0) {
-            throw new CudaException("cuLaunchKernelEx(" + kernel.name() + ", cooperative, grid " + gridX
-                    + (cluster > 1 ? " in clusters of " + cluster : "") + ", " + blockThreads + " threads, " + sharedBytes
-                    + " B shared)", result, Driver.errorName(result));
+            throw new CudaException("cuLaunchKernelEx(" + kernel.name() + ", cooperative, grid " + gridX + ", " + blockThreads
+                    + " threads, " + sharedBytes + " B shared)", result, Driver.errorName(result));
         }
-    }
-
-    /** How many clusters of {@code cluster} blocks of {@code kernel}, so launched, can be resident at once. */
-    public int maxActiveClusters(CudaFunction kernel, int gridX, int cluster, int blockThreads, int sharedBytes,
-                                 CudaStream stream) {
-        MemorySegment c = clustered(cluster);
-        fill(c, gridX, 1, 1, blockThreads, sharedBytes, stream);
-        return Driver.maxActiveClusters(kernel.handle(), c, kernel.name() + ", clusters of " + cluster);
-    }
-
-    private MemorySegment clustered(int cluster) {
-        if (cluster <= 1) {
-            return cooperativeConfig;
-        }
-        clusteredConfig.set(JAVA_INT, CONFIG_BYTES + ATTRIBUTE_BYTES + VALUE_OFFSET, cluster);
-        return clusteredConfig;
     }
 
     /** Queues {@code kernel} on {@code stream} with the arguments packed since {@link #begin()}. */

@@ -57,8 +57,7 @@ final class LayerStream implements AutoCloseable {
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace,
-                  int blocks, int cluster, int mergeCluster) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
     }
 
     /**
@@ -68,16 +67,18 @@ final class LayerStream implements AutoCloseable {
     private final DeviceBuffer[] buffers;
     /** The last step's time stamps, [layer][block][stamp] (EMBER_LAYER_STREAM_TRACE=1), or null. */
     private final DeviceBuffer trace;
+    private final int blocks;
     private final Launch launch;
 
     private LayerStream(DeviceBuffer[] buffers, int blocks, int numLayers, int ringSlots, int stagingBytes,
-                        int sharedBytes, int mergeCluster) {
+                        int sharedBytes) {
         this.buffers = buffers;
         this.trace = buffers[8];
+        this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
-                trace == null ? 0 : trace.address(), blocks, CLUSTER, mergeCluster);
+                trace == null ? 0 : trace.address());
     }
 
     /**
@@ -136,21 +137,12 @@ final class LayerStream implements AutoCloseable {
     }
 
     /**
-     * Blocks of a thread-block cluster the launch is made of (EMBER_LAYER_STREAM_CLUSTER, none by default): a step toward
-     * attention within a cluster, whose blocks reach one another's shared memory without a trip through L2: where the
-     * GPU holds a cluster for every KV head, a KV head's attention splits are its cluster's blocks, merged there.
-     */
-    static final int CLUSTER = Math.max(1, Math.min(16, EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_CLUSTER")));
-
-    /**
-     * Bytes of the staging area: the widest product input, or attention's merge of eight warps and a split's results
-     * for its query heads (read by the cluster's merge); a multiple of 128, as the held keys and values after it are
-     * copied there in bulk.
+     * Bytes of the staging area: the widest product input, or attention's merge of eight warps; a multiple of 128, as
+     * the held keys and values after it are copied there in bulk.
      */
     private static int stagingBytes(ModelConfig config, AttentionShape shape, DType type) {
         int widest = Math.max(config.hiddenSize(), Math.max(config.intermediateSize(), shape.heads() * shape.headDim()));
-        int group = shape.heads() / shape.kvHeads();
-        int bytes = Math.max(widest * type.bytes(), (8 + group) * (shape.headDim() + 2) * 4);
+        int bytes = Math.max(widest * type.bytes(), 8 * (shape.headDim() + 2) * 4);
         return (bytes + 127) / 128 * 128;
     }
 
@@ -173,8 +165,7 @@ final class LayerStream implements AutoCloseable {
      * {@link #unsupported} refuses the model.
      */
     static Optional<LayerStream> create(ModelConfig config, AttentionShape shape, DType type, CudaDevice device,
-                                        LayerResidency layers, DeviceModel model, EmberKernels kernels,
-                                        CudaStream stream) {
+                                        LayerResidency layers, DeviceModel model, CudaStream stream) {
         int n = config.numLayers();
         boolean streamed = layers.streams();  // a streamed layer's addresses are only asked for as it is computed
         boolean biases = !streamed && IntStream.range(0, n).anyMatch(l -> layers.attention(l).oBias() != 0
@@ -189,12 +180,6 @@ final class LayerStream implements AutoCloseable {
         int slots = ringSlots(config, shape, type, device);
         int staging = stagingBytes(config, shape, type);
         int shared = slots * SLOT_BYTES + staging + heldBytes(shape, type);
-        int blocks = kernels.layerStreamBlocks(type, shape, shared, CLUSTER, stream);
-        if (blocks == 0) {
-            System.err.println("[layer-stream] decode steps run layer by layer: no cluster of " + CLUSTER
-                    + " blocks fits the GPU with this shared memory");
-            return Optional.empty();
-        }
         DeviceBuffer[] buffers = new DeviceBuffer[9];  // the ninth, the trace, only with EMBER_LAYER_STREAM_TRACE=1
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * POINTERS_A_LAYER * n, 8);
@@ -219,14 +204,11 @@ final class LayerStream implements AutoCloseable {
             buffers[7] = DeviceBuffer.allocate(8);
             buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
             if ("1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))) {
-                long stamps = (long) STAMPS * n * blocks;
+                long stamps = (long) STAMPS * n * device.multiprocessors();
                 buffers[8] = DeviceBuffer.allocate(8 * stamps);
                 buffers[8].fill32Async(0, 2 * stamps, 0, stream);  // zero until a traced step has run
             }
-            // A KV head's splits on one cluster where there are clusters enough for every KV head; otherwise the splits
-            // merge through L2 as without clusters.
-            int mergeCluster = CLUSTER > 1 && shape.kvHeads() <= blocks / CLUSTER ? CLUSTER : 1;
-            return Optional.of(new LayerStream(buffers, blocks, n, slots, staging, shared, mergeCluster));
+            return Optional.of(new LayerStream(buffers, device.multiprocessors(), n, slots, staging, shared));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : buffers) {
                 if (b != null) {
@@ -256,7 +238,6 @@ final class LayerStream implements AutoCloseable {
         if (trace == null || layers < 2) {  // the last layer's final barrier has no stamp after it
             return Optional.empty();
         }
-        int blocks = launch.blocks();
         long[] t = new long[STAMPS * layers * blocks];
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(8L * t.length, 8);

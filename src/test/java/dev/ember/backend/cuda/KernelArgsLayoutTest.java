@@ -29,14 +29,11 @@ class KernelArgsLayoutTest {
                 #include <stdio.h>
                 #include <stddef.h>
                 int main(void) {
-                    printf("%zu %zu %zu %zu %zu %zu %zu %d %d %d %zu %zu %d\\n", sizeof(CUlaunchConfig),
-                           sizeof(CUlaunchAttribute), offsetof(CUlaunchConfig, hStream), offsetof(CUlaunchConfig, attrs),
+                    printf("%zu %zu %zu %zu %zu %zu %zu %d\\n", sizeof(CUlaunchConfig), sizeof(CUlaunchAttribute),
+                           offsetof(CUlaunchConfig, hStream), offsetof(CUlaunchConfig, attrs),
                            offsetof(CUlaunchConfig, numAttrs), offsetof(CUlaunchAttribute, value),
                            offsetof(CUlaunchConfig, sharedMemBytes),
-                           (int) CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
-                           (int) CU_LAUNCH_ATTRIBUTE_COOPERATIVE, (int) CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
-                           offsetof(CUlaunchAttributeValue, clusterDim.x), offsetof(CUlaunchAttributeValue, clusterDim.z),
-                           (int) CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED);
+                           (int) CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
                     return 0;
                 }
                 """);
@@ -59,10 +56,5 @@ class KernelArgsLayoutTest {
         assertEquals(KernelArgs.VALUE_OFFSET, Long.parseLong(v[5]), "the attribute's value");
         assertEquals(24, Long.parseLong(v[6]), "sharedMemBytes, after six unsigned grid and block sizes");
         assertEquals(KernelArgs.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, Integer.parseInt(v[7]));
-        assertEquals(KernelArgs.CU_LAUNCH_ATTRIBUTE_COOPERATIVE, Integer.parseInt(v[8]));
-        assertEquals(KernelArgs.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION, Integer.parseInt(v[9]));
-        assertEquals(0, Long.parseLong(v[10]), "clusterDim.x, the first of the value's bytes");
-        assertEquals(8, Long.parseLong(v[11]), "clusterDim.z, after x and y");
-        assertEquals(Driver.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, Integer.parseInt(v[12]));
     }
 }
