@@ -46,7 +46,7 @@ struct StreamLayer {
 };
 
 // Warps that compute; one more produces. Nine warps put three on one of a multiprocessor's four sub-partitions, whose
-// 16K registers cap a thread at 168 (ptxas spills 68-132 bytes at head dimension 128; the kernel would take about 250).
+// 16K registers cap a thread at 168 (ptxas spills 64 bytes at head dimension 128; the kernel would take about 250).
 constexpr int STREAM_CONSUMERS = 8;
 constexpr int STREAM_THREADS = 32 * (STREAM_CONSUMERS + 1);
 constexpr int STREAM_SLOT = 32768;           // bytes a ring slot
@@ -56,7 +56,7 @@ constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the spl
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
-constexpr int STREAM_STAMPS = 12;            // trace stamps a layer and block (LayerStream.STAMPS)
+constexpr int STREAM_STAMPS = 13;            // trace stamps a layer and block (LayerStream.STAMPS)
 
 // How a product's rows go through the ring: R whole rows a chunk (a power of two, R * rowBytes <= STREAM_SLOT), or,
 // for rows longer than a slot, one of P pieces of a row a chunk.
@@ -464,7 +464,8 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // the attention output, rounded to T, so that phase C's blocks each copy 2 qd bytes. Keys and values come from shared memory
 // where the producer copied them during phase A (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
-// cache. For the trace, stamp(3) once the position's q/k/v are loaded and stamp(4) once the split's results are written.
+// cache. For the trace, stamp(3) once the position's q/k/v are loaded, stamp(4) once the held keys and values are there
+// and stamp(5) once the split's results are written.
 template <typename T, int EPL, typename Stamp>
 __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
                        uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
@@ -477,6 +478,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     if (!w.attends) {
         stamp(3);
         stamp(4);
+        stamp(5);
         return;
     }
     const int hd = 32 * EPL, group = heads / kvHeads, qd = heads * hd, kvd = kvHeads * hd;
@@ -501,6 +503,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
     }
     if (w.held > 0) stream_wait(kvFull, kvParity);
+    stamp(4);
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
         const int headInRound = warp % inRound, g = warp / inRound;
@@ -586,7 +589,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
         consumers_sync();
     }
-    stamp(4);
+    stamp(5);
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
     // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
     // last block, makes the other splits' visible, with no fence of its own.
@@ -599,7 +602,19 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     }
     consumers_sync();
     if (!last) return;
-    const int splits = w.splits, head0 = kvHead * group;
+    // A thread's first value of the attention row has its partial sums asked for with the statistics, before the
+    // barriers that turn the statistics into weights: one round trip fewer (asking for a second value's as well, as
+    // the 8B shape's 512 values on 256 threads would want, spills 172 bytes at head dimension 128).
+    const int splits = w.splits, head0 = kvHead * group, values = group * hd;
+    auto load_parts = [&](int j, float (&part)[STREAM_MAX_SPLITS]) {
+        const int hh = j / hd;
+        const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
+#pragma unroll
+        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
+    };
+    float first[STREAM_MAX_SPLITS];
+    const int j0 = threadIdx.x;
+    if (j0 < values) load_parts(j0, first);
     for (int i = threadIdx.x; i < group * splits; i += THREADS) {
         const int hh = i / splits, sp = i - hh * splits;
         const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
@@ -618,18 +633,19 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         inverse[hh] = 1.f / total;
     }
     consumers_sync();
-    for (int j = threadIdx.x; j < group * hd; j += THREADS) {
+    auto write = [&](int j, const float (&part)[STREAM_MAX_SPLITS]) {
         const int hh = j / hd;
-        const float* from = partials + (size_t)(head0 + hh) * hd + (j - hh * hd);
-        float part[STREAM_MAX_SPLITS];
-#pragma unroll
-        for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) part[sp] = sp < splits ? __ldcg(from + (size_t)sp * qd) : 0.f;
         float sum = 0.f;
 #pragma unroll
         for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
             if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
         }
         out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
+    };
+    if (j0 < values) write(j0, first);
+    for (int j = j0 + THREADS; j < values; j += THREADS) {
+        load_parts(j, first);
+        write(j, first);
     }
 }
 
@@ -670,17 +686,27 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
             const T* from;
             unsigned bytes;
             int at, kvLayer = 0;
-            // A split's held keys and values of a layer follow the layer's q/k/v rows (the cache they are copied from is
-            // older): those of every layer whose q/k/v chunks lie before `until`.
-            auto copy_held_before = [&](int until) {
-                for (; split.held > 0 && kvLayer < numLayers && until > kvLayer * ChunkWalk<T>::PRODUCTS; kvLayer++) {
-                    if (kvLayer > 0) stream_wait(&kvEmpty, (kvLayer - 1) & 1);
+            // A split's held keys and values of a layer go into the one held buffer once attention has read the
+            // layer's before from it (kvEmpty): as soon as the producer finds that so between two chunks, so that they
+            // land long before the layer's attention, and at the latest before the layer's o chunks (`until`: the
+            // chunk's place in the step), where it waits for it. The cache they are copied from was written by the
+            // steps before this one.
+            auto copy_held = [&](int until) {
+                for (; split.held > 0 && kvLayer < numLayers; kvLayer++) {
+                    if (kvLayer > 0) {
+                        const unsigned parity = (kvLayer - 1) & 1;
+                        if (until > kvLayer * ChunkWalk<T>::PRODUCTS) {
+                            stream_wait(&kvEmpty, parity);
+                        } else if (!barrier_test_wait(&kvEmpty, parity)) {
+                            return;
+                        }
+                    }
                     const StreamLayer<T>& K = layers[kvLayer];
                     produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
             };
             while (copies.next(from, bytes, at)) {
-                copy_held_before(at);
+                copy_held(at);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
                 if (inFlight > 0 && inFlight < ring.count && s >= (unsigned)inFlight) {
@@ -692,7 +718,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                 bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
                 s++;
             }
-            copy_held_before(numLayers * ChunkWalk<T>::PRODUCTS);  // a block with no rows past the last q/k/v's
+            copy_held(numLayers * ChunkWalk<T>::PRODUCTS);  // a block with no rows past the last q/k/v's
         }
         return;
     }
@@ -718,16 +744,16 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         end_phase(l, 1);
         attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
-        end_phase(l, 5);
+        end_phase(l, 6);
         stage_copy<T>(attention, xs, qd);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
-        end_phase(l, 7);
+        end_phase(l, 8);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
         consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
-        end_phase(l, 9);
+        end_phase(l, 10);
         stage_copy<T>(h, xs, ff);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
-        end_phase(l, 11);
+        end_phase(l, 12);
     }
 }
 

@@ -76,6 +76,22 @@ __device__ __forceinline__ bool barrier_try_wait(uint64_t* barrier, unsigned par
 #endif
 }
 
+// Whether the barrier's phase of parity `parity` has completed, without waiting at all.
+__device__ __forceinline__ bool barrier_test_wait(uint64_t* barrier, unsigned parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned done;
+    asm volatile("{\n"
+                 ".reg .pred complete;\n"
+                 "mbarrier.test_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
+                 "selp.u32 %0, 1, 0, complete;\n"
+                 "}\n"
+                 : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
+    return done != 0;
+#else
+    return true;
+#endif
+}
+
 // Waits until the barrier's phase of parity `parity` has completed.
 __device__ __forceinline__ void barrier_wait(uint64_t* barrier, unsigned parity) {
     while (!barrier_try_wait(barrier, parity)) {
