@@ -697,7 +697,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                         const unsigned parity = (kvLayer - 1) & 1;
                         if (until > kvLayer * ChunkWalk<T>::PRODUCTS) {
                             stream_wait(&kvEmpty, parity);
-                        } else if (!barrier_test_wait(&kvEmpty, parity)) {
+                        } else if (!barrier_try_wait<true>(&kvEmpty, parity)) {  // at once
                             return;
                         }
                     }

@@ -60,32 +60,26 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, unsigned b
 }
 
 // Whether the barrier's phase of parity `parity` has completed (its copies' bytes are in shared memory), after a wait
-// the hardware bounds.
+// the hardware bounds, or (AT_ONCE) without waiting at all.
+template <bool AT_ONCE = false>
 __device__ __forceinline__ bool barrier_try_wait(uint64_t* barrier, unsigned parity) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     unsigned done;
-    asm volatile("{\n"
-                 ".reg .pred complete;\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
-                 "selp.u32 %0, 1, 0, complete;\n"
-                 "}\n"
-                 : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
-    return done != 0;
-#else
-    return true;
-#endif
-}
-
-// Whether the barrier's phase of parity `parity` has completed, without waiting at all.
-__device__ __forceinline__ bool barrier_test_wait(uint64_t* barrier, unsigned parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    unsigned done;
-    asm volatile("{\n"
-                 ".reg .pred complete;\n"
-                 "mbarrier.test_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
-                 "selp.u32 %0, 1, 0, complete;\n"
-                 "}\n"
-                 : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
+    if constexpr (AT_ONCE) {
+        asm volatile("{\n"
+                     ".reg .pred complete;\n"
+                     "mbarrier.test_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, complete;\n"
+                     "}\n"
+                     : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
+    } else {
+        asm volatile("{\n"
+                     ".reg .pred complete;\n"
+                     "mbarrier.try_wait.parity.shared::cta.b64 complete, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, complete;\n"
+                     "}\n"
+                     : "=r"(done) : "r"(shared_address(barrier)), "r"(parity) : "memory");
+    }
     return done != 0;
 #else
     return true;
