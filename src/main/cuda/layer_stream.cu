@@ -10,7 +10,8 @@
 // attend. Eight consumer warps take each slot as it lands. Per layer (x is the fp32 residual stream):
 //   A  q/k/v = rmsnorm(x) · w_qkv                 each block: its share of the rows; its consumers norm x first
 //   B  attention of the one query, rotary embedding and the K/V cache write included, split over (KV head, split)
-//      blocks (the keys and values of a split's first positions copied ahead by the producer during A); partial
+//      blocks (the keys and values of a split's first positions copied ahead by the producer once the layer before has
+//      attended); the rotary (cos, sin) pairs computed once a step; partial
 //      results (m, l, o) per split, merged into the attention row by the last split of each KV head to finish
 //   C  x += attention · w_o                       each block copies the attention row first
 //   D  h = swiglu(rmsnorm(x) · w_gate, rmsnorm(x) · w_up)   a block streams matching gate and up rows
@@ -46,7 +47,7 @@ struct StreamLayer {
 };
 
 // Warps that compute; one more produces. Nine warps put three on one of a multiprocessor's four sub-partitions, whose
-// 16K registers cap a thread at 168 (ptxas spills 64 bytes at head dimension 128; the kernel would take about 250).
+// 16K registers cap a thread at 168 (ptxas spills 52 bytes at head dimension 128; the kernel would take about 250).
 constexpr int STREAM_CONSUMERS = 8;
 constexpr int STREAM_THREADS = 32 * (STREAM_CONSUMERS + 1);
 constexpr int STREAM_SLOT = 32768;           // bytes a ring slot
@@ -418,9 +419,10 @@ __device__ __forceinline__ void head_load(const float* qkv, const float* bias, i
     for (int e = 0; e < EPL; e++) x[e] = __ldcg(qkv + column + lane * EPL + e) + (bias ? bias[column + lane * EPL + e] : 0.f);
 }
 
+// rotary: the step's (cos, sin) of each rotary pair, the same for every head and layer (shared memory, set up once).
 template <typename T, int EPL>
-__device__ __forceinline__ void head_finish(float (&x)[EPL], const float* norm, const float* invFreq, float position,
-                                            bool rotate, float eps) {
+__device__ __forceinline__ void head_finish(float (&x)[EPL], const float* norm, const float2* rotary, bool rotate,
+                                            float eps) {
     const int lane = threadIdx.x & 31, hd = 32 * EPL;
     if (norm) {
         float squares = 0.f;
@@ -435,10 +437,9 @@ __device__ __forceinline__ void head_finish(float (&x)[EPL], const float* norm, 
 #pragma unroll
         for (int e = 0; e < EPL; e++) {
             const float other = __shfl_xor_sync(0xffffffffu, x[e], 16);
-            float sn, cs;
-            sincosf(invFreq[(lane & 15) * EPL + e] * position, &sn, &cs);
+            const float2 cs = rotary[(lane & 15) * EPL + e];
             // first half: x0 c - x1 s; second half: x1 c + x0 s (x is x1 there, other is x0)
-            x[e] = first ? x[e] * cs - other * sn : x[e] * cs + other * sn;
+            x[e] = first ? x[e] * cs.x - other * cs.y : x[e] * cs.x + other * cs.y;
         }
     }
 #pragma unroll
@@ -468,7 +469,7 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // and stamp(5) once the split's results are written.
 template <typename T, int EPL, typename Stamp>
 __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
-                       uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float* invFreq, int position, int slot,
+                       uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float2* rotary, int position, int slot,
                        const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
                        int blockSize, float scale, float eps, float* merge) {
     __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
@@ -485,14 +486,13 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     const int kvHead = w.kvHead, split = w.split, begin = w.begin, end = w.end;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int groups = max(1, STREAM_CONSUMERS / group), perRound = STREAM_CONSUMERS / groups;
-    const float pos = (float)position;
     // Every load that waited for phase A at once: this warp's query head of the first round, the key and the value.
     float k[EPL], v[EPL], q[EPL];
     head_load<EPL>(qkv, L.qkvBias, qd + kvHead * hd, k);
     head_load<EPL>(qkv, L.qkvBias, qd + kvd + kvHead * hd, v);
     head_load<EPL>(qkv, L.qkvBias, (kvHead * group + min(warp % perRound, group - 1)) * hd, q);
-    head_finish<T, EPL>(k, L.kNorm, invFreq, pos, true, eps);
-    head_finish<T, EPL>(v, nullptr, invFreq, pos, false, eps);
+    head_finish<T, EPL>(k, L.kNorm, rotary, true, eps);
+    head_finish<T, EPL>(v, nullptr, rotary, false, eps);
     stamp(3);
     if (warp == 0 && begin <= position && position < end) {
         const KvRow at = cache_row<T>(slot, blockSize, kvHeads, kvHead, hd);
@@ -515,7 +515,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         for (int e = 0; e < EPL; e++) acc[e] = 0.f;
         if (h0 > 0) head_load<EPL>(qkv, L.qkvBias, head * hd, q);  // groups wider than eight heads
         if (active) {
-            head_finish<T, EPL>(q, L.qNorm, invFreq, pos, true, eps);
+            head_finish<T, EPL>(q, L.qNorm, rotary, true, eps);
 #pragma unroll
             for (int e = 0; e < EPL; e++) q[e] *= scale * STREAM_LOG2E;
             constexpr int BATCH = EPL >= 8 ? 2 : 16 / EPL;  // positions whose loads are in flight together
@@ -660,6 +660,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
+    __shared__ float2 rotary[16 * EPL];  // hd / 2 pairs
     const int hd = 32 * EPL, qd = heads * hd, kvd = kvHeads * hd, qkvRows = qd + 2 * kvd;
     Ring ring{smem, full, empty, ringSlots};
     T* xs = reinterpret_cast<T*>(smem + (size_t)ringSlots * STREAM_SLOT);  // a product's input, or attention's merge
@@ -723,6 +724,14 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         return;
     }
     wait_for_previous_grid();
+    // The position's rotary (cos, sin) pairs, once a step: qkv_rope's arithmetic, so the same bits, with no sincosf in
+    // every layer's attention and no load of the frequencies behind the stream.
+    for (int i = threadIdx.x; i < hd / 2; i += 32 * STREAM_CONSUMERS) {
+        float sn, cs;
+        sincosf(invFreq[i] * (float)position, &sn, &cs);
+        rotary[i] = make_float2(cs, sn);
+    }
+    consumers_sync();
     // With a trace buffer, thread 0 of each block stamps the time at each phase's end and each barrier's, STREAM_STAMPS a
     // layer ([layer][block][stamp]): where a step's time goes inside the launch (EMBER_LAYER_STREAM_TRACE=1).
     auto stamp = [&](int l, int i) {
@@ -742,7 +751,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
         end_phase(l, 1);
-        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, invFreq, position, slot, table, partials, stats,
+        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, rotary, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
         end_phase(l, 6);
         stage_copy<T>(attention, xs, qd);
