@@ -40,7 +40,8 @@
 #       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
 #       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
-#       shapes and with one copy in flight, its runs printing where each layer's time goes (about two minutes).
+#       shapes and with one copy in flight, its runs printing where each layer's time goes, then ncu's warp stall
+#       reasons for one of its steps (about three minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -917,6 +918,22 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
         || echo "(bench $name failed: exit $?)" >> "$LS"
       grep -E 'decode roofline|\[layer-stream\]' "$OUT_DIR/layer-stream-$name.log" >> "$LS" || true
     done
+    # Where the launch's warps wait (ncu's stall reasons over one step of the 8B shape, LAYER_STREAM_NCU=0 leaves it
+    # out): "no instruction" is the instruction cache, which a launch of every phase's code could miss each layer.
+    if [ "${LAYER_STREAM_NCU:-1}" != 0 ] && command -v ncu > /dev/null; then
+      echo "== ncu: the one launch's warp stalls, summed over its warps (ncu-layer-stream.csv)" >> "$LS"
+      # shellcheck disable=SC2086
+      EMBER_LAYER_STREAM=1 timeout 200 ncu --clock-control none --graph-profiling node --kernel-name regex:layer_stream \
+        --launch-skip 4 --launch-count 1 --section WarpStateStats --section SchedulerStats --metrics \
+        smsp__warps_issue_stalled_no_instruction.sum,smsp__warps_issue_stalled_long_scoreboard.sum,smsp__warps_issue_stalled_barrier.sum,smsp__warps_issue_stalled_sleeping.sum,smsp__warps_issue_stalled_branch_resolving.sum,smsp__warps_issue_stalled_membar.sum,smsp__warps_issue_stalled_wait.sum,smsp__warps_issue_stalled_short_scoreboard.sum,smsp__warps_issue_stalled_selected.sum,smsp__warps_active.sum,smsp__inst_executed.sum \
+        --csv --log-file "$OUT_DIR/ncu-layer-stream.csv" "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e \
+        $shape_8b --decode-batch 1 --iters 1 --warmup 1 > "$OUT_DIR/ncu-layer-stream.log" 2>&1 \
+        || echo "(ncu of the one launch failed: exit $?)" >> "$LS"
+      # ncu's CSV: a row a metric, its name, unit and value in columns 13-15 (rows after ncu's own lines).
+      awk -F'","' '/^"[0-9]/ && $13 ~ /stall|inst_executed|warps_active|Warp Cycles|No Eligible|Issued Warp|Duration/ \
+        && !seen[$13]++ { v = $15; gsub(/"/, "", v); sub(/,$/, "", v); printf "  %-62s %s %s\n", $13, v, $14 }' "$OUT_DIR/ncu-layer-stream.csv" \
+        >> "$LS" 2> /dev/null || true
+    fi
     mv "$LS" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;
   spec) unpack; spec | tee "$OUT_DIR/summary.txt"; pack_results ;;
