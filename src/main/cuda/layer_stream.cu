@@ -23,6 +23,11 @@
 // once (2 kvHeads hd sizeof(T) a position a layer), and from L2 per block and phase the product's input; FLOPs 2 a
 // weight. Arithmetic as the kernel-by-kernel path's (rmsnorm's, qkv_rope's, swiglu's, rounded to T where that path
 // rounds), summed in other orders: results agree to rounding, not bit for bit.
+//
+// Code: every phase runs once a layer, so all of the kernel's machine code is fetched again each layer wherever it
+// outgrows the instruction cache. Loops that run once or twice a phase are kept rolled (`#pragma unroll 1`), where
+// the compiler's unrolled copies bought nothing but length (layer_stream_hd128_bf16: 164 KB of code without that, 140
+// KB with it).
 #include "common.cuh"
 #include "tensor_cores.cuh"
 
@@ -292,6 +297,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
     }
     if constexpr (SINK != Sink::GATE) {
         consumers_sync();
+        #pragma unroll 1
         for (int r = threadIdx.x; r < rows.y - rows.x; r += 32 * STREAM_CONSUMERS) {
             out[rows.x + r] = SINK == Sink::ADD ? __ldcg(out + rows.x + r) + sums[r] : sums[r];
         }
@@ -322,6 +328,7 @@ __device__ void stage_norm(const float* x, const float* weight, float eps, T* xs
     for (int i = 0; i < HELD; i++) {
         if (threadIdx.x + i * THREADS < vectors) sum += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
     }
+    #pragma unroll 1
     for (int j = threadIdx.x + HELD * THREADS; j < vectors; j += THREADS) {
         const float4 u = __ldcg(xv + j);
         sum += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
@@ -342,6 +349,7 @@ __device__ void stage_norm(const float* x, const float* weight, float eps, T* xs
         const int j = threadIdx.x + i * THREADS;
         if (j < vectors) put(j, v[i], w[i]);
     }
+    #pragma unroll 1
     for (int j = threadIdx.x + HELD * THREADS; j < vectors; j += THREADS) put(j, __ldcg(xv + j), wv[j]);
     consumers_sync();
 }
@@ -353,6 +361,7 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
     constexpr int THREADS = 32 * STREAM_CONSUMERS, BATCH = 8;
     const uint4* v = reinterpret_cast<const uint4*>(from);
     const int vectors = k * (int)sizeof(T) / 16;
+    #pragma unroll 1
     for (int j0 = threadIdx.x; j0 < vectors; j0 += BATCH * THREADS) {
         uint4 u[BATCH];
 #pragma unroll
@@ -504,6 +513,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     }
     if (w.held > 0) stream_wait(kvFull, kvParity);
     stamp(4);
+    #pragma unroll 1
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
         const int headInRound = warp % inRound, g = warp / inRound;
@@ -568,10 +578,12 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         consumers_sync();
         if (active && g == 0) {
             float M = -INFINITY;
+            #pragma unroll 1
             for (int j = 0; j < groups; j++) M = fmaxf(M, merge[(size_t)(j * inRound + headInRound) * (hd + 2) + hd]);
             float total = 0.f, sum[EPL];
 #pragma unroll
             for (int e = 0; e < EPL; e++) sum[e] = 0.f;
+            #pragma unroll 1
             for (int j = 0; j < groups; j++) {
                 const float* theirs = merge + (size_t)(j * inRound + headInRound) * (hd + 2);
                 const float wj = theirs[hd] == -INFINITY ? 0.f : exp2f(theirs[hd] - M);
@@ -615,6 +627,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     float first[STREAM_MAX_SPLITS];
     const int j0 = threadIdx.x;
     if (j0 < values) load_parts(j0, first);
+    #pragma unroll 1
     for (int i = threadIdx.x; i < group * splits; i += THREADS) {
         const int hh = i / splits, sp = i - hh * splits;
         const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
@@ -622,6 +635,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         ls[i] = ml.y;
     }
     consumers_sync();
+    #pragma unroll 1
     for (int hh = threadIdx.x; hh < group; hh += THREADS) {
         float M = -INFINITY, total = 0.f;
         for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
@@ -643,6 +657,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
     };
     if (j0 < values) write(j0, first);
+    #pragma unroll 1
     for (int j = j0 + THREADS; j < values; j += THREADS) {
         load_parts(j, first);
         write(j, first);
