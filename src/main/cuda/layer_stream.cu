@@ -52,7 +52,7 @@ struct StreamLayer {
 };
 
 // Warps that compute; one more produces. Nine warps put three on one of a multiprocessor's four sub-partitions, whose
-// 16K registers cap a thread at 168 (ptxas spills 52 bytes at head dimension 128; the kernel would take about 250).
+// 16K registers cap a thread at 168 (ptxas spills 16 bytes at head dimension 128; the kernel would take about 250).
 constexpr int STREAM_CONSUMERS = 8;
 constexpr int STREAM_THREADS = 32 * (STREAM_CONSUMERS + 1);
 constexpr int STREAM_SLOT = 32768;           // bytes a ring slot
@@ -62,7 +62,7 @@ constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the spl
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
-constexpr int STREAM_STAMPS = 13;            // trace stamps a layer and block (LayerStream.STAMPS)
+constexpr int STREAM_STAMPS = 17;            // trace stamps a layer and block (LayerStream.STAMPS)
 
 // How a product's rows go through the ring: R whole rows a chunk (a power of two, R * rowBytes <= STREAM_SLOT), or,
 // for rows longer than a slot, one of P pieces of a row a chunk.
@@ -474,8 +474,8 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // the attention output, rounded to T, so that phase C's blocks each copy 2 qd bytes. Keys and values come from shared memory
 // where the producer copied them during phase A (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
-// cache. For the trace, stamp(3) once the position's q/k/v are loaded, stamp(4) once the held keys and values are there
-// and stamp(5) once the split's results are written.
+// cache. For the trace, stamp(4) once the position's q/k/v are loaded, stamp(5) once the held keys and values are there
+// and stamp(6) once the split's results are written.
 template <typename T, int EPL, typename Stamp>
 __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
                        uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float2* rotary, int position, int slot,
@@ -486,9 +486,9 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     __shared__ int last;
     constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) {
-        stamp(3);
         stamp(4);
         stamp(5);
+        stamp(6);
         return;
     }
     const int hd = 32 * EPL, group = heads / kvHeads, qd = heads * hd, kvd = kvHeads * hd;
@@ -502,7 +502,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     head_load<EPL>(qkv, L.qkvBias, (kvHead * group + min(warp % perRound, group - 1)) * hd, q);
     head_finish<T, EPL>(k, L.kNorm, rotary, true, eps);
     head_finish<T, EPL>(v, nullptr, rotary, false, eps);
-    stamp(3);
+    stamp(4);
     if (warp == 0 && begin <= position && position < end) {
         const KvRow at = cache_row<T>(slot, blockSize, kvHeads, kvHead, hd);
 #pragma unroll
@@ -512,7 +512,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
     }
     if (w.held > 0) stream_wait(kvFull, kvParity);
-    stamp(4);
+    stamp(5);
     #pragma unroll 1
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
@@ -601,7 +601,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
         consumers_sync();
     }
-    stamp(5);
+    stamp(6);
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
     // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
     // last block, makes the other splits' visible, with no fence of its own.
@@ -764,20 +764,24 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         const StreamLayer<T> L = layers[l];
         stamp(l, 0);
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
+        stamp(l, 1);
         consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
-        end_phase(l, 1);
+        end_phase(l, 2);
         attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, rotary, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
-        end_phase(l, 6);
+        end_phase(l, 7);
         stage_copy<T>(attention, xs, qd);
+        stamp(l, 9);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
-        end_phase(l, 8);
-        stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
-        consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
         end_phase(l, 10);
+        stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
+        stamp(l, 12);
+        consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
+        end_phase(l, 13);
         stage_copy<T>(h, xs, ff);
+        stamp(l, 15);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
-        end_phase(l, 12);
+        end_phase(l, 16);
     }
 }
 

@@ -43,16 +43,18 @@ final class LayerStream implements AutoCloseable {
     static final int KV_ROWS = 32;
     /**
      * Time stamps a layer and block with EMBER_LAYER_STREAM_TRACE=1 (STREAM_STAMPS): each phase's end and each
-     * barrier's, and three inside attention.
+     * barrier's, each product's input staged, and three inside attention.
      */
-    static final int STAMPS = 13;
+    static final int STAMPS = 17;
     /**
-     * What the intervals between a layer's stamps are, in order (the last runs to the next layer's first stamp):
-     * attention is its q/k/v loads, the wait for the keys and values held in shared memory, its scores and partial
-     * results, and the splits' count and merge.
+     * What the intervals between a layer's stamps are, in order (the last runs to the next layer's first stamp): each
+     * product is its input staged (the norm, or the copy of the row other blocks wrote) and its rows; attention is its
+     * q/k/v loads, the wait for the keys and values held in shared memory, its scores and partial results, and the
+     * splits' count and merge.
      */
-    private static final String[] INTERVALS = {"q/k/v", "barrier", "attention loads", "held wait", "scores",
-            "count+merge", "barrier", "o", "barrier", "gate/up", "barrier", "down", "barrier"};
+    private static final String[] INTERVALS = {"q/k/v norm", "q/k/v", "barrier", "attention loads", "held wait",
+            "scores", "count+merge", "barrier", "o row copy", "o", "barrier", "gate/up norm", "gate/up", "barrier",
+            "down row copy", "down", "barrier"};
     /** Pointers of a layer in the table: StreamLayer in layer_stream.cu. */
     private static final int POINTERS_A_LAYER = 11;
 
