@@ -297,7 +297,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
     }
     if constexpr (SINK != Sink::GATE) {
         consumers_sync();
-        #pragma unroll 1
+#pragma unroll 1
         for (int r = threadIdx.x; r < rows.y - rows.x; r += 32 * STREAM_CONSUMERS) {
             out[rows.x + r] = SINK == Sink::ADD ? __ldcg(out + rows.x + r) + sums[r] : sums[r];
         }
@@ -328,7 +328,7 @@ __device__ void stage_norm(const float* x, const float* weight, float eps, T* xs
     for (int i = 0; i < HELD; i++) {
         if (threadIdx.x + i * THREADS < vectors) sum += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
     }
-    #pragma unroll 1
+#pragma unroll 1
     for (int j = threadIdx.x + HELD * THREADS; j < vectors; j += THREADS) {
         const float4 u = __ldcg(xv + j);
         sum += u.x * u.x + u.y * u.y + u.z * u.z + u.w * u.w;
@@ -349,7 +349,7 @@ __device__ void stage_norm(const float* x, const float* weight, float eps, T* xs
         const int j = threadIdx.x + i * THREADS;
         if (j < vectors) put(j, v[i], w[i]);
     }
-    #pragma unroll 1
+#pragma unroll 1
     for (int j = threadIdx.x + HELD * THREADS; j < vectors; j += THREADS) put(j, __ldcg(xv + j), wv[j]);
     consumers_sync();
 }
@@ -361,7 +361,7 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
     constexpr int THREADS = 32 * STREAM_CONSUMERS, BATCH = 8;
     const uint4* v = reinterpret_cast<const uint4*>(from);
     const int vectors = k * (int)sizeof(T) / 16;
-    #pragma unroll 1
+#pragma unroll 1
     for (int j0 = threadIdx.x; j0 < vectors; j0 += BATCH * THREADS) {
         uint4 u[BATCH];
 #pragma unroll
@@ -379,8 +379,8 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
 // The attention work of this block in phase B: KV head and split, and the split's positions [begin, end); none where
 // the block has no split. A KV head's splits: one per STREAM_SPLIT_POSITIONS positions, as many as the grid has blocks
 // for, STREAM_MAX_SPLITS at most. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the
-// position being decoded (not yet in the cache), whose keys and values the producer copies into shared memory during
-// phase A.
+// position being decoded (not yet in the cache), whose keys and values the producer copies into shared memory before
+// phase B, as soon as the layer before has attended.
 struct Split {
     int splits, kvHead, split, begin, end, held;
     bool attends;
@@ -472,7 +472,7 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // head); the warps of a head merge in shared memory, and the block writes the split's (m, l, o) of each head, o
 // unnormalised, scores in log2 units; the last of the KV head's splits to finish (a counter a KV head) merges them into
 // the attention output, rounded to T, so that phase C's blocks each copy 2 qd bytes. Keys and values come from shared memory
-// where the producer copied them during phase A (the split's first STREAM_KV_ROWS positions), else from the cache; the
+// where the producer copied them ahead (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
 // cache. For the trace, stamp(4) once the position's q/k/v are loaded, stamp(5) once the held keys and values are there
 // and stamp(6) once the split's results are written.
@@ -513,7 +513,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     }
     if (w.held > 0) stream_wait(kvFull, kvParity);
     stamp(5);
-    #pragma unroll 1
+#pragma unroll 1
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
         const int headInRound = warp % inRound, g = warp / inRound;
@@ -578,12 +578,12 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         consumers_sync();
         if (active && g == 0) {
             float M = -INFINITY;
-            #pragma unroll 1
+#pragma unroll 1
             for (int j = 0; j < groups; j++) M = fmaxf(M, merge[(size_t)(j * inRound + headInRound) * (hd + 2) + hd]);
             float total = 0.f, sum[EPL];
 #pragma unroll
             for (int e = 0; e < EPL; e++) sum[e] = 0.f;
-            #pragma unroll 1
+#pragma unroll 1
             for (int j = 0; j < groups; j++) {
                 const float* theirs = merge + (size_t)(j * inRound + headInRound) * (hd + 2);
                 const float wj = theirs[hd] == -INFINITY ? 0.f : exp2f(theirs[hd] - M);
@@ -627,7 +627,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
     float first[STREAM_MAX_SPLITS];
     const int j0 = threadIdx.x;
     if (j0 < values) load_parts(j0, first);
-    #pragma unroll 1
+#pragma unroll 1
     for (int i = threadIdx.x; i < group * splits; i += THREADS) {
         const int hh = i / splits, sp = i - hh * splits;
         const float2 ml = __ldcg(reinterpret_cast<const float2*>(stats + ((size_t)sp * heads + head0 + hh) * 2));
@@ -635,7 +635,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         ls[i] = ml.y;
     }
     consumers_sync();
-    #pragma unroll 1
+#pragma unroll 1
     for (int hh = threadIdx.x; hh < group; hh += THREADS) {
         float M = -INFINITY, total = 0.f;
         for (int sp = 0; sp < splits; sp++) M = fmaxf(M, ms[hh * splits + sp]);
@@ -657,7 +657,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
     };
     if (j0 < values) write(j0, first);
-    #pragma unroll 1
+#pragma unroll 1
     for (int j = j0 + THREADS; j < values; j += THREADS) {
         load_parts(j, first);
         write(j, first);
