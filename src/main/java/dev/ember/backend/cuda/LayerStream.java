@@ -247,9 +247,15 @@ final class LayerStream implements AutoCloseable {
             trace.copyToHost(host);
             MemorySegment.copy(host, JAVA_LONG, 0, t, 0, t.length);
         }
-        if (Arrays.stream(t).anyMatch(v -> v == 0)) {
-            return Optional.empty();
-        }
+        return Arrays.stream(t).anyMatch(v -> v == 0) ? Optional.empty() : Optional.of(phaseReport(t, layers, blocks));
+    }
+
+    /**
+     * The line {@link #phaseReport()} prints, from the stamps {@code t} ([layer][block][stamp], nanoseconds) of a step
+     * of {@code layers} layers on {@code blocks} blocks: every layer but the last, whose final barrier has no stamp after
+     * it.
+     */
+    static String phaseReport(long[] t, int layers, int blocks) {
         StringBuilder line = new StringBuilder("[layer-stream] us a layer, longest block / median block:");
         double total = 0;
         for (int i = 0; i < STAMPS; i++) {
@@ -271,7 +277,7 @@ final class LayerStream implements AutoCloseable {
             line.append(String.format(Locale.ROOT, " %s %.1f / %.1f,", INTERVALS[i], longest[longest.length / 2],
                     typical[typical.length / 2]));
         }
-        return Optional.of(line.append(String.format(Locale.ROOT, " a layer %.1f", total)).toString());
+        return line.append(String.format(Locale.ROOT, " a layer %.1f", total)).toString();
     }
 
     @Override

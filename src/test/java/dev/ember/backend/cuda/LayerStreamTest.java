@@ -43,4 +43,24 @@ class LayerStreamTest {
         CudaDevice fewSlots = new CudaDevice(0, "small GPU", 132, 9, 0, 80L << 30, 99 * 1024, 50 << 20);
         assertTrue(reason(llama8b(0, 128), DType.BF16, fewSlots, false, false).orElseThrow().contains("two ring slots"));
     }
+
+    @Test
+    void theTraceReportGivesEachIntervalsLongestAndMedianBlockAndTheLayersSum() {
+        int layers = 3, blocks = 5, stamps = LayerStream.STAMPS, scores = 5;  // interval 5: attention's scores
+        long[] t = new long[stamps * layers * blocks];
+        for (int b = 0; b < blocks; b++) {
+            long now = 1_000_000L * (b + 1);  // each block starts elsewhere: only differences count
+            for (int l = 0; l < layers; l++) {
+                for (int i = 0; i < stamps; i++) {
+                    t[(l * blocks + b) * stamps + i] = now;
+                    // Interval i lasts i + 1 us, and 10 us more in block 3's scores.
+                    now += 1000L * (i + 1) + (b == 3 && i == scores ? 10_000 : 0);
+                }
+            }
+        }
+        String line = LayerStream.phaseReport(t, layers, blocks);
+        assertTrue(line.startsWith("[layer-stream] us a layer, longest block / median block: q/k/v norm 1.0 / 1.0, "), line);
+        assertTrue(line.contains(" scores 16.0 / 6.0, "), line);
+        assertTrue(line.contains(" down 16.0 / 16.0, barrier 17.0 / 17.0, a layer 153.0"), line);  // 1 + 2 + ... + 17
+    }
 }
