@@ -546,10 +546,13 @@ PY
   ncu_sections "$OUT_DIR/ncu-prefill.csv"
 }
 
-# The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log.
+# The first launch's figures of ncu's memory, occupancy and warp-state sections from a --csv --page details log, and
+# those of any metric whose name matches $2 (a regular expression). ncu's CSV has a row a metric, its name, unit and
+# value in columns 13-15, after ncu's own lines.
 ncu_sections() {
-  grep -E '"(Duration|Memory Throughput|DRAM Throughput|L1/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Grid Size|Block Size|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)"' \
-    "$1" | awk -F'","' '!seen[$(NF-2)]++ { v = $NF; gsub(/"/, "", v); printf "  %-45s %s %s\n", $(NF-2), v, $(NF-1) }' || true
+  awk -F'","' -v extra="${2:-}" '
+    /^"[0-9]/ && !seen[$13]++ && ($13 ~ /^(Duration|Memory Throughput|DRAM Throughput|L1\/TEX Hit Rate|L2 Hit Rate|Mem Busy|Max Bandwidth|Mem Pipes Busy|Achieved Occupancy|Theoretical Occupancy|Block Limit [A-Za-z ]+|Registers Per Thread|Grid Size|Block Size|Warp Cycles Per Issued Instruction|Stall [A-Za-z ]+)$/ || (extra != "" && $13 ~ extra)) {
+      v = $15; gsub(/"/, "", v); sub(/,$/, "", v); printf "  %-45s %s %s\n", $13, v, $14 }' "$1" 2> /dev/null || true
 }
 
 # HF transformers' references for the default model in models/ember-tiny (tools/fixtures/make_fixtures.py, on this
@@ -932,10 +935,7 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
         --csv --log-file "$OUT_DIR/ncu-layer-stream.csv" "${JAVA[@]}" -jar "$DEST/app/ember.jar" bench e2e \
         $shape_8b --decode-batch 1 --iters 1 --warmup 1 > "$OUT_DIR/ncu-layer-stream.log" 2>&1 \
         || echo "(ncu of the one launch failed: exit $?)" >> "$LS"
-      # ncu's CSV: a row a metric, its name, unit and value in columns 13-15 (rows after ncu's own lines).
-      awk -F'","' '/^"[0-9]/ && $13 ~ /stall|inst_executed|warps_active|Warp Cycles|No Eligible|Issued Warp|Duration/ \
-        && !seen[$13]++ { v = $15; gsub(/"/, "", v); sub(/,$/, "", v); printf "  %-62s %s %s\n", $13, v, $14 }' "$OUT_DIR/ncu-layer-stream.csv" \
-        >> "$LS" 2> /dev/null || true
+      ncu_sections "$OUT_DIR/ncu-layer-stream.csv" 'stall|inst_executed|warps_active|Warp Cycles|No Eligible|Issued Warp' >> "$LS"
     fi
     mv "$LS" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"; pack_results
     exit $rc ;;
