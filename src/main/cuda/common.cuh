@@ -40,6 +40,14 @@ __device__ __forceinline__ void wait_for_previous_grid() {
 #endif
 }
 
+// (cos, sin) of rotary pair i at `position` (the angle invFreq[i] * position in fp32): qkv_rope, rope and the one-launch
+// decode step share it, so that each rotates q and k by the same bits.
+__device__ __forceinline__ float2 rotary_pair(const float* invFreq, int i, float position) {
+    float sn, cs;
+    sincosf(invFreq[i] * position, &sn, &cs);
+    return make_float2(cs, sn);
+}
+
 // The SwiGLU gate of one element, silu(g) * u = g / (1 + e^-g) * u in fp32: silu_mul and the matrix-vector kernel's
 // GATED builds share it, so that a down projection computes the same bits whichever of them gates its input.
 __device__ __forceinline__ float swiglu(float g, float u) {

@@ -739,12 +739,10 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         return;
     }
     wait_for_previous_grid();
-    // The position's rotary (cos, sin) pairs, once a step: qkv_rope's arithmetic, so the same bits, with no sincosf in
+    // The position's rotary (cos, sin) pairs, once a step (rotary_pair, as qkv_rope's), with no sincosf in
     // every layer's attention and no load of the frequencies behind the stream.
     for (int i = threadIdx.x; i < hd / 2; i += 32 * STREAM_CONSUMERS) {
-        float sn, cs;
-        sincosf(invFreq[i] * (float)position, &sn, &cs);
-        rotary[i] = make_float2(cs, sn);
+        rotary[i] = rotary_pair(invFreq, i, (float)position);
     }
     consumers_sync();
     // With a trace buffer, thread 0 of each block stamps the time at each phase's end and each barrier's, STREAM_STAMPS a

@@ -82,9 +82,7 @@ __device__ __forceinline__ void qkv_rope_vectorised(const S* __restrict__ qkv, c
     }
     const float position = (float)positions[row];
     if (threadIdx.x < half) {  // half <= 128 = ROPE_THREADS
-        float sn, cs;
-        sincosf(invFreq[threadIdx.x] * position, &sn, &cs);
-        cosSin[threadIdx.x] = make_float2(cs, sn);
+        cosSin[threadIdx.x] = rotary_pair(invFreq, threadIdx.x, position);
     }
     if (qNorm || kNorm) {  // uniform across the grid: every lane of every warp takes part in the shuffles
         float squares = 0.f;
@@ -166,11 +164,9 @@ __device__ __forceinline__ void qkv_rope_pairs(const S* __restrict__ qkv, const 
         }
     }
     if (!active) return;
-    const float angle = invFreq[i] * (float)positions[row];
-    float s, c;
-    sincosf(angle, &s, &c);
-    const float y0 = x0 * c - x1 * s;
-    const float y1 = x1 * c + x0 * s;
+    const float2 cs = rotary_pair(invFreq, i, (float)positions[row]);
+    const float y0 = x0 * cs.x - x1 * cs.y;
+    const float y1 = x1 * cs.x + x0 * cs.y;
     if (isQuery) {
         T* dst = q + (size_t)row * qd + h * hd;
         dst[i] = from_float<T>(y0);
