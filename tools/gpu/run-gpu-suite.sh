@@ -885,10 +885,7 @@ case "${1:-}" in
       --gen-len 128 --decode-batch 1 --iters 1 --warmup 1 --kernel-timeline "$OUT_DIR/kernels-b1.csv" \
       > "$OUT_DIR/kernels-b1.log" 2>&1 || echo "(kernel timeline failed: exit $?)"
     grep -A16 '^# kernel timeline' "$OUT_DIR/kernels-b1.log" | head -18 | tee "$OUT_DIR/summary-timeline.txt"
-    # b1-staged-N: the NORM and GATE builds with N blocks a multiprocessor (each block stages the input from L2 once).
     AB_ROWS="b1-decode|bench e2e $b1_args
-b1-staged-1|bench e2e $b1_args|EMBER_GEMV_STAGED_BLOCKS=1
-b1-staged-2|bench e2e $b1_args|EMBER_GEMV_STAGED_BLOCKS=2
 b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chunk-len 4096 --decode-batch 64 --iters 3 --warmup 1" ab > /dev/null
     cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary-timeline.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
     mv "$OUT_DIR/summary-all.txt" "$OUT_DIR/summary.txt"; cat "$OUT_DIR/summary.txt"

@@ -780,21 +780,9 @@ public final class EmberKernels implements AutoCloseable {
         args.launch(f, stagedGrid(f, shared, gemvGroups(n, warps)), 1, 1, 256, shared, stream);
     }
 
-    /**
-     * Blocks a multiprocessor of a staged build (EMBER_GEMV_STAGED_BLOCKS, for measuring; 0, the default, for as many as
-     * it holds): each block computes the staged input once from L2 (57 KB a row for the 8B shape's down projection), so
-     * fewer blocks read less of L2 before the weights stream, with fewer warps to stream them.
-     */
-    private static final int STAGED_BLOCKS = positiveEnvironment("EMBER_GEMV_STAGED_BLOCKS");
-
-    /**
-     * The grid of a staged build (256 threads a block): as many blocks as the GPU holds at once (or STAGED_BLOCKS a
-     * multiprocessor, where fewer), and at most {@code groups}.
-     */
+    /** The grid of a staged build (256 threads a block): as many blocks as the GPU holds at once, and at most {@code groups}. */
     private int stagedGrid(CudaFunction f, int shared, int groups) {
-        int resident = residentBlocks(f, 256, shared);
-        int perMultiprocessor = STAGED_BLOCKS > 0 ? Math.min(STAGED_BLOCKS, resident) : resident;
-        return Math.min(groups, perMultiprocessor * device.multiprocessors());
+        return Math.min(groups, residentBlocks(f, 256, shared) * device.multiprocessors());
     }
 
     /** Blocks of {@code threads} threads and {@code shared} bytes of dynamic shared memory a multiprocessor holds (cached). */
