@@ -898,6 +898,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                        position, slot, table, partials, stats, arrivals, attention, heads, kvHeads, blockSize, scale,
                        eps, reinterpret_cast<float*>(xs));
         stamp(l, 6);
+        barrier.arrive_and_wait();  // the attention row's words all carry the tag past it: o's blocks load it once
         stage_tagged<T>(attention, xs, qd, tag);
         stamp(l, 7);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
