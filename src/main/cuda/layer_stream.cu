@@ -796,7 +796,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counters, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight,
+                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int l2Ahead,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
@@ -846,7 +846,21 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                     produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
             };
+            // With l2Ahead > 0 the producer also asks the l2Ahead chunks past the ring's far end into L2, so that more
+            // bytes are on their way than the ring holds (a fast memory's latency times its rate can outgrow it).
+            ChunkWalk<T> ahead{layers, numLayers, hidden, qkvRows, qd, ff};
+            auto ask_ahead = [&](bool ask) {
+                const T* f;
+                unsigned b;
+                int a;
+                if (ahead.next(f, b, a) && ask) bulk_prefetch_l2(f, b);
+            };
+            if (l2Ahead > 0) {
+                for (int i = 0; i < ring.count; i++) ask_ahead(false);
+                for (int i = 0; i < l2Ahead; i++) ask_ahead(true);
+            }
             while (copies.next(from, bytes, at)) {
+                if (l2Ahead > 0) ask_ahead(true);
                 copy_held(at);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
@@ -925,11 +939,12 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counters, int hidden, int heads, int kvHeads, int ff,         \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, unsigned long long* trace)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int l2Ahead,                \
+    unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
     tableStride, rowChunk, counters, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
-    trace)
+    l2Ahead, trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

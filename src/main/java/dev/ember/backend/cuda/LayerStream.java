@@ -62,7 +62,8 @@ final class LayerStream implements AutoCloseable {
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counters, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
+                  long attention, long counters, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, int l2Ahead,
+                  long trace) {
     }
 
     /**
@@ -84,7 +85,7 @@ final class LayerStream implements AutoCloseable {
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
-                trace == null ? 0 : trace.address());
+                EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_L2_AHEAD"), trace == null ? 0 : trace.address());
     }
 
     /**
