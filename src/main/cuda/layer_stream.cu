@@ -16,12 +16,8 @@
 //   C  x += attention · w_o                       each block copies the attention row first
 //   D  h = swiglu(rmsnorm(x) · w_gate, rmsnorm(x) · w_up)   a block streams matching gate and up rows
 //   E  x += h · w_down
-// A grid-wide barrier ends C, D and E (an arrival counter that only grows: each block adds one and waits for the
-// counter to reach the next multiple of the grid). A and B end without one: each word of the q/k/v row and of the
-// attention row carries the tag of the layer that wrote it, and their readers load until every word they need carries
-// their layer's (one trip through L2 where a barrier and the loads after it are two or three). The order still holds:
-// C needs the whole attention row, so every KV head's merge, so every block's q/k/v rows, each computed from the
-// block's read of x, before any block of C adds into x. Launched cooperatively, so every block is resident.
+// A grid-wide barrier ends each phase (an arrival counter that only grows: each block adds one and waits for the
+// counter to reach the next multiple of the grid). Launched cooperatively, so every block is resident.
 //
 // Bytes: every weight once (sum over layers of (qd + 2 kvd) h + h qd + 2 h ff + ff h, times sizeof(T)), the KV cache
 // once (2 kvHeads hd sizeof(T) a position a layer), and from L2 per block and phase the product's input; FLOPs 2 a
@@ -66,7 +62,7 @@ constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the spl
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
-constexpr int STREAM_STAMPS = 15;            // trace stamps a layer and block (LayerStream.STAMPS)
+constexpr int STREAM_STAMPS = 17;            // trace stamps a layer and block (LayerStream.STAMPS)
 
 // How a product's rows go through the ring: R whole rows a chunk (a power of two, R * rowBytes <= STREAM_SLOT), or,
 // for rows longer than a slot, one of P pieces of a row a chunk.
@@ -108,50 +104,11 @@ __device__ __forceinline__ void give_up_after(unsigned long long start) {
     if (global_time() - start > STREAM_WAIT_LIMIT_NS) __trap();
 }
 
-// A spin's bound: its first miss notes the time (`since`, 0 before), each later one gives up past the limit.
-__device__ __forceinline__ void missed(unsigned long long& since) {
-    if (since == 0) {
-        since = global_time();
-    } else {
-        give_up_after(since);
-    }
-}
-
 // barrier_wait, bounded.
 __device__ __forceinline__ void stream_wait(uint64_t* barrier, unsigned parity) {
     if (barrier_try_wait(barrier, parity)) return;
     const unsigned long long start = global_time();
     while (!barrier_try_wait(barrier, parity)) give_up_after(start);
-}
-
-// The words of the two rows read by their tags. The q/k/v row is fp32 values, each with its tag in one 8-byte word; the
-// attention row is values of T, each with its tag's low 16 bits in one 32-bit word. An aligned access of 4 or 8 bytes
-// is seen whole (a vector access is one such access an element), so a word that carries the awaited tag carries the
-// value written with it. A launch's tags are (epoch + 1) * layers + layer, the epoch the launches completed, and every
-// word is written once a layer, so until it is written a word carries the tag one below the awaited one (the layer
-// before, or the launch before's last layer; zero, as the buffers start, is below the first launch's first).
-__device__ __forceinline__ unsigned long long load_pair(const float* at) {
-    unsigned long long word;
-    asm volatile("ld.relaxed.gpu.global.b64 %0, [%1];" : "=l"(word) : "l"(at));
-    return word;
-}
-
-__device__ __forceinline__ void store_pair(float* at, float value, unsigned tag) {
-    const unsigned long long word = (unsigned long long)tag << 32 | __float_as_uint(value);
-    asm volatile("st.relaxed.gpu.global.b64 [%0], %1;" :: "l"(at), "l"(word) : "memory");
-}
-
-__device__ __forceinline__ uint4 load_words(const unsigned* at) {
-    uint4 w;
-    asm volatile("ld.relaxed.gpu.global.v4.b32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w) : "l"(at));
-    return w;
-}
-
-template <typename T>
-__device__ __forceinline__ void store_word(unsigned* at, T value, unsigned tag) {
-    const unsigned word = tag << 16 | *reinterpret_cast<const unsigned short*>(&value);
-    asm volatile("st.relaxed.gpu.global.b32 [%0], %1;" :: "l"(at), "r"(word) : "memory");
 }
 
 // A barrier of the consumer warps alone (the producer never joins it).
@@ -264,18 +221,17 @@ __device__ __forceinline__ float dot_run(const uint4* w, const uint4* x, int fro
 }
 
 // What a product does with a row's finished sum.
-enum class Sink { TAGGED, ADD, GATE };
+enum class Sink { STORE, ADD, GATE };
 
 // The consumers' side of one product against the staged input xs (k values of T in shared memory): the block's rows,
-// chunk by chunk as they land, each row's sum in a fixed order (deterministic). TAGGED: row `row` of out is the pair
-// (sum, tag), fp32, in one 8-byte word (out[2 row], out[2 row + 1]); ADD:
+// chunk by chunk as they land, each row's sum in a fixed order (deterministic). STORE: out[row] = sum (fp32); ADD:
 // out[row] += sum (fp32, the residual); GATE (paired): the gate row's sum is kept, and the up row's sum makes
 // h[row] = swiglu(gate, up), each rounded to T first as the gate/up product's output is.
 template <typename T, Sink SINK>
-__device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k, float* out, T* h, unsigned tag = 0) {
+__device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k, float* out, T* h) {
     __shared__ float parts[2][STREAM_CONSUMERS];
     __shared__ float gates[64];
-    // TAGGED and ADD keep each finished row's sum here and write the block's rows together at the end: an add into the
+    // STORE and ADD keep each finished row's sum here and write the block's rows together at the end: an add into the
     // residual one row at a time would put a round trip through L2 (long while the memory streams) in every chunk.
     __shared__ float sums[STREAM_MAX_BLOCK_ROWS];
     constexpr bool PAIRED = SINK == Sink::GATE;
@@ -343,11 +299,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
         consumers_sync();
 #pragma unroll 1
         for (int r = threadIdx.x; r < rows.y - rows.x; r += 32 * STREAM_CONSUMERS) {
-            if constexpr (SINK == Sink::TAGGED) {
-                store_pair(out + 2 * (rows.x + r), sums[r], tag);
-            } else {
-                out[rows.x + r] = __ldcg(out + rows.x + r) + sums[r];
-            }
+            out[rows.x + r] = SINK == Sink::ADD ? __ldcg(out + rows.x + r) + sums[r] : sums[r];
         }
     }
 }
@@ -424,42 +376,6 @@ __device__ void stage_copy(const T* from, T* xs, int k) {
     consumers_sync();
 }
 
-// xs = the k values of the attention row (tagged words, written by the last split of each KV head), once each word
-// carries `tag`: eight 16-byte loads a thread go out at once, and all eight again until every word carries it.
-template <typename T>
-__device__ void stage_tagged(const unsigned* from, T* xs, int k, unsigned tag) {
-    constexpr int THREADS = 32 * STREAM_CONSUMERS, BATCH = 8;
-    const unsigned want = tag & 0xffffu;
-    auto carries = [&](uint4 w) {
-        return (w.x >> 16) == want && (w.y >> 16) == want && (w.z >> 16) == want && (w.w >> 16) == want;
-    };
-    const int vectors = k / 4;
-#pragma unroll 1
-    for (int j0 = threadIdx.x; j0 < vectors; j0 += BATCH * THREADS) {
-        uint4 u[BATCH];
-        unsigned long long since = 0;
-        for (;;) {
-            bool tagged = true;
-#pragma unroll
-            for (int i = 0; i < BATCH; i++) {
-                if (j0 + i * THREADS < vectors) u[i] = load_words(from + 4 * (j0 + i * THREADS));
-            }
-#pragma unroll
-            for (int i = 0; i < BATCH; i++) tagged &= j0 + i * THREADS >= vectors || carries(u[i]);
-            if (tagged) break;
-            missed(since);
-        }
-#pragma unroll
-        for (int i = 0; i < BATCH; i++) {
-            const int j = j0 + i * THREADS;
-            if (j < vectors) {
-                reinterpret_cast<uint2*>(xs)[j] = make_uint2((u[i].x & 0xffffu) | u[i].y << 16, (u[i].z & 0xffffu) | u[i].w << 16);
-            }
-        }
-    }
-    consumers_sync();
-}
-
 // The attention work of this block in phase B: KV head and split, and the split's positions [begin, end); none where
 // the block has no split. A KV head's splits: one per STREAM_SPLIT_POSITIONS positions, as many as the grid has blocks
 // for, STREAM_MAX_SPLITS at most. `held`: the first positions of the split, up to STREAM_KV_ROWS and before the
@@ -501,39 +417,15 @@ __device__ void produce_kv(const Split& w, const T* keys, const T* values, const
     }
 }
 
-// N head vectors of the q/k/v row (EPL = hd / 32 elements a lane: lane i holds elements [i EPL, (i + 1) EPL)), with
-// qkv_rope's arithmetic: their tagged words loaded together, and again until each carries the layer's tag, then the
-// bias added (head_load); then q/k norm and the rotary embedding (HF's rotate-half pairs (i, i + hd/2), which lie 16
-// lanes apart), rounded to T (head_finish).
-template <int EPL, int N>
-__device__ __forceinline__ void head_load(const float* qkv, const float* bias, const int (&columns)[N], unsigned tag,
-                                          float (&x)[N][EPL]) {
+// One head vector of the q/k/v row (EPL = hd / 32 elements a lane: lane i holds elements [i EPL, (i + 1) EPL)), with
+// qkv_rope's arithmetic: bias (head_load), then q/k norm and the rotary embedding (HF's rotate-half pairs (i, i + hd/2),
+// which lie 16 lanes apart), rounded to T (head_finish). Split in two so that a warp's loads of all its head vectors go
+// out together.
+template <int EPL>
+__device__ __forceinline__ void head_load(const float* qkv, const float* bias, int column, float (&x)[EPL]) {
     const int lane = threadIdx.x & 31;
-    unsigned long long words[N][EPL];
-    unsigned long long since = 0;
-    for (;;) {
-        bool tagged = true;
 #pragma unroll
-        for (int n = 0; n < N; n++) {
-#pragma unroll
-            for (int e = 0; e < EPL; e++) words[n][e] = load_pair(qkv + 2 * (columns[n] + lane * EPL + e));
-        }
-#pragma unroll
-        for (int n = 0; n < N; n++) {
-#pragma unroll
-            for (int e = 0; e < EPL; e++) tagged &= (unsigned)(words[n][e] >> 32) == tag;
-        }
-        if (tagged) break;
-        missed(since);
-    }
-#pragma unroll
-    for (int n = 0; n < N; n++) {
-#pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            const int i = columns[n] + lane * EPL + e;
-            x[n][e] = __uint_as_float((unsigned)words[n][e]) + (bias ? bias[i] : 0.f);
-        }
-    }
+    for (int e = 0; e < EPL; e++) x[e] = __ldcg(qkv + column + lane * EPL + e) + (bias ? bias[column + lane * EPL + e] : 0.f);
 }
 
 // rotary: the step's (cos, sin) of each rotary pair, the same for every head and layer (shared memory, set up once).
@@ -579,53 +471,38 @@ __device__ __forceinline__ void load_row_part(const T* p, float (&v)[EPL]) {
 // heads. Warp w takes query head w % G of the group and every groups-th position of the split (groups = 8 / G warps a
 // head); the warps of a head merge in shared memory, and the block writes the split's (m, l, o) of each head, o
 // unnormalised, scores in log2 units; the last of the KV head's splits to finish (a counter a KV head) merges them into
-// the attention row, rounded to T and tagged, so that phase C's blocks each copy 4 qd bytes. Keys and values come from shared memory
+// the attention output, rounded to T, so that phase C's blocks each copy 2 qd bytes. Keys and values come from shared memory
 // where the producer copied them ahead (the split's first STREAM_KV_ROWS positions), else from the cache; the
 // position being decoded is made here from q/k/v, as qkv_rope makes it, and the split that holds it writes it to the
-// cache. For the trace, stamp(3) once the position's q/k/v are loaded, stamp(4) once the held keys and values are there
-// and stamp(5) once the split's results are written.
+// cache. For the trace, stamp(4) once the position's q/k/v are loaded, stamp(5) once the held keys and values are there
+// and stamp(6) once the split's results are written.
 template <typename T, int EPL, typename Stamp>
 __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, const T* kvHeld, uint64_t* kvFull,
-                       uint64_t* kvEmpty, unsigned kvParity, const float* qkv, unsigned tag, const float2* rotary,
-                       int position, int slot, const int* table, float* partials, float* stats, int* arrivals,
-                       unsigned* out, int heads, int kvHeads, int blockSize, float scale, float eps, float* merge) {
+                       uint64_t* kvEmpty, unsigned kvParity, const float* qkv, const float2* rotary, int position, int slot,
+                       const int* table, float* partials, float* stats, int* arrivals, T* out, int heads, int kvHeads,
+                       int blockSize, float scale, float eps, float* merge) {
     __shared__ float ms[STREAM_MAX_SPLITS * STREAM_MAX_GROUP], ls[STREAM_MAX_SPLITS * STREAM_MAX_GROUP];
     __shared__ float inverse[STREAM_MAX_GROUP];
     __shared__ int last;
     constexpr int THREADS = 32 * STREAM_CONSUMERS;
     if (!w.attends) {
-        stamp(3);
         stamp(4);
         stamp(5);
+        stamp(6);
         return;
     }
     const int hd = 32 * EPL, group = heads / kvHeads, qd = heads * hd, kvd = kvHeads * hd;
     const int kvHead = w.kvHead, split = w.split, begin = w.begin, end = w.end;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int groups = max(1, STREAM_CONSUMERS / group), perRound = STREAM_CONSUMERS / groups;
-    // Every load that waits for phase A at once: the key, the value and this warp's query head of the first round
-    // (at head dimension 256 the query's after the others, whose words would not fit the registers beside them).
-    float kv[2][EPL], q[EPL];
-    const int kColumn = qd + kvHead * hd, vColumn = qd + kvd + kvHead * hd;
-    const int qColumn = (kvHead * group + min(warp % perRound, group - 1)) * hd;
-    if constexpr (EPL >= 8) {
-        head_load<EPL, 2>(qkv, L.qkvBias, {kColumn, vColumn}, tag, kv);
-        head_load<EPL, 1>(qkv, L.qkvBias, {qColumn}, tag, reinterpret_cast<float (&)[1][EPL]>(q));
-    } else {
-        float kvq[3][EPL];
-        head_load<EPL, 3>(qkv, L.qkvBias, {kColumn, vColumn, qColumn}, tag, kvq);
-#pragma unroll
-        for (int e = 0; e < EPL; e++) {
-            kv[0][e] = kvq[0][e];
-            kv[1][e] = kvq[1][e];
-            q[e] = kvq[2][e];
-        }
-    }
-    float (&k)[EPL] = kv[0];
-    float (&v)[EPL] = kv[1];
+    // Every load that waited for phase A at once: this warp's query head of the first round, the key and the value.
+    float k[EPL], v[EPL], q[EPL];
+    head_load<EPL>(qkv, L.qkvBias, qd + kvHead * hd, k);
+    head_load<EPL>(qkv, L.qkvBias, qd + kvd + kvHead * hd, v);
+    head_load<EPL>(qkv, L.qkvBias, (kvHead * group + min(warp % perRound, group - 1)) * hd, q);
     head_finish<T, EPL>(k, L.kNorm, rotary, true, eps);
     head_finish<T, EPL>(v, nullptr, rotary, false, eps);
-    stamp(3);
+    stamp(4);
     if (warp == 0 && begin <= position && position < end) {
         const KvRow at = cache_row<T>(slot, blockSize, kvHeads, kvHead, hd);
 #pragma unroll
@@ -635,7 +512,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
     }
     if (w.held > 0) stream_wait(kvFull, kvParity);
-    stamp(4);
+    stamp(5);
 #pragma unroll 1
     for (int h0 = 0; h0 < group; h0 += perRound) {
         const int inRound = min(perRound, group - h0);
@@ -646,9 +523,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         float m = -INFINITY, l = 0.f;
 #pragma unroll
         for (int e = 0; e < EPL; e++) acc[e] = 0.f;
-        if (h0 > 0) {  // groups wider than eight heads
-            head_load<EPL, 1>(qkv, L.qkvBias, {head * hd}, tag, reinterpret_cast<float (&)[1][EPL]>(q));
-        }
+        if (h0 > 0) head_load<EPL>(qkv, L.qkvBias, head * hd, q);  // groups wider than eight heads
         if (active) {
             head_finish<T, EPL>(q, L.qNorm, rotary, true, eps);
 #pragma unroll
@@ -726,7 +601,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         }
         consumers_sync();
     }
-    stamp(5);
+    stamp(6);
     // The last of the KV head's splits to get here merges them: o = sum_s 2^(m_s - M) o_s / sum_s 2^(m_s - M) l_s. The
     // count is taken with acquire-release after the block's barrier: it publishes the block's partial sums and, in the
     // last block, makes the other splits' visible, with no fence of its own.
@@ -779,7 +654,7 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
         for (int sp = 0; sp < STREAM_MAX_SPLITS; sp++) {
             if (sp < splits) sum += ms[hh * splits + sp] * part[sp];
         }
-        store_word<T>(out + (size_t)head0 * hd + j, from_float<T>(sum * inverse[hh]), tag);
+        out[(size_t)head0 * hd + j] = from_float<T>(sum * inverse[hh]);
     };
     if (j0 < values) write(j0, first);
 #pragma unroll 1
@@ -791,12 +666,12 @@ __device__ void attend(Stamp stamp, const StreamLayer<T>& L, const Split& w, con
 
 template <typename T, int EPL>
 __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numLayers, float* x, float* qkv, T* h,
-                             float* partials, float* stats, int* arrivals, unsigned* attention,
+                             float* partials, float* stats, int* arrivals, T* attention,
                              const float* __restrict__ invFreq,
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
-                             unsigned long long* counters, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int l2Ahead,
+                             unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
+                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
@@ -846,21 +721,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                     produce_kv<T>(split, K.keys, K.values, table, kvHeld, &kvFull, kvHeads, hd, blockSize);
                 }
             };
-            // With l2Ahead > 0 the producer also asks the l2Ahead chunks past the ring's far end into L2, so that more
-            // bytes are on their way than the ring holds (a fast memory's latency times its rate can outgrow it).
-            ChunkWalk<T> ahead{layers, numLayers, hidden, qkvRows, qd, ff};
-            auto ask_ahead = [&](bool ask) {
-                const T* f;
-                unsigned b;
-                int a;
-                if (ahead.next(f, b, a) && ask) bulk_prefetch_l2(f, b);
-            };
-            if (l2Ahead > 0) {
-                for (int i = 0; i < ring.count; i++) ask_ahead(false);
-                for (int i = 0; i < l2Ahead; i++) ask_ahead(true);
-            }
             while (copies.next(from, bytes, at)) {
-                if (l2Ahead > 0) ask_ahead(true);
                 copy_held(at);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
@@ -878,9 +739,6 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         return;
     }
     wait_for_previous_grid();
-    // counters[1]: the launches completed, the epoch of this one's tags (each block reads it before its first arrival at
-    // a grid barrier, and block 0 adds one after the last, which no block passes before all have arrived).
-    const unsigned long long epoch = __ldcg(counters + 1);
     // The position's rotary (cos, sin) pairs, once a step (rotary_pair, as qkv_rope's), with no sincosf in
     // every layer's attention and no load of the frequencies behind the stream.
     for (int i = threadIdx.x; i < hd / 2; i += 32 * STREAM_CONSUMERS) {
@@ -894,7 +752,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     };
     // A phase's end: its stamp (`at`), the grid barrier, and the stamp of the next phase's start (the next layer's
     // first stamp follows the last barrier).
-    GridBarrier barrier{counters, 0};
+    GridBarrier barrier{counter, 0};
     auto end_phase = [&](int l, int at) {
         stamp(l, at);
         barrier.arrive_and_wait();
@@ -902,31 +760,27 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     };
     for (int l = 0; l < numLayers; l++) {
         const StreamLayer<T> L = layers[l];
-        const unsigned tag = (unsigned)((epoch + 1) * numLayers + l);
         stamp(l, 0);
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         stamp(l, 1);
-        consume<T, Sink::TAGGED>(ring, s, xs, qkvRows, hidden, qkv, nullptr, tag);
-        stamp(l, 2);
-        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, tag, rotary,
-                       position, slot, table, partials, stats, arrivals, attention, heads, kvHeads, blockSize, scale,
-                       eps, reinterpret_cast<float*>(xs));
-        stamp(l, 6);
-        barrier.arrive_and_wait();  // the attention row's words all carry the tag past it: o's blocks load it once
-        stage_tagged<T>(attention, xs, qd, tag);
-        stamp(l, 7);
+        consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
+        end_phase(l, 2);
+        attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, rotary, position, slot, table, partials, stats,
+                       arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
+        end_phase(l, 7);
+        stage_copy<T>(attention, xs, qd);
+        stamp(l, 9);
         consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
-        end_phase(l, 8);
+        end_phase(l, 10);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
-        stamp(l, 10);
+        stamp(l, 12);
         consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
-        end_phase(l, 11);
+        end_phase(l, 13);
         stage_copy<T>(h, xs, ff);
-        stamp(l, 13);
+        stamp(l, 15);
         consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
-        end_phase(l, 14);
+        end_phase(l, 16);
     }
-    if (blockIdx.x == 0 && threadIdx.x == 0) counters[1] = epoch + 1;
 }
 
 }  // namespace ember
@@ -935,16 +789,15 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
 // cooperatively with one block of STREAM_THREADS a multiprocessor and ringSlots * STREAM_SLOT + the staging area of
 // dynamic shared memory (LayerStream.java).
 #define LAYER_STREAM_PARAMS (const ember::StreamLayer<T>* __restrict__ layers, int numLayers, float* x, float* qkv, T* h, \
-    float* partials, float* stats, int* arrivals, unsigned* attention, const float* __restrict__ invFreq,               \
+    float* partials, float* stats, int* arrivals, T* attention, const float* __restrict__ invFreq,                      \
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
-    const int* __restrict__ rowChunk, unsigned long long* counters, int hidden, int heads, int kvHeads, int ff,         \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int l2Ahead,                \
-    unsigned long long* trace)
+    const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
-    tableStride, rowChunk, counters, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
-    l2Ahead, trace)
+    tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
+    trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

@@ -665,9 +665,9 @@ public final class EmberKernels implements AutoCloseable {
         CudaFunction f = withSharedMemory(typed("layer_stream_hd" + shape.headDim(), type), l.sharedBytes());
         args.begin().pointer(l.layers()).i32(l.numLayers()).pointer(x).pointer(l.qkv()).pointer(l.gated())
                 .pointer(l.partials()).pointer(l.stats()).pointer(l.arrivals()).pointer(l.attention()).pointer(inverseFrequencies).pointer(positions).pointer(slots)
-                .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counters()).i32(hidden)
+                .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counter()).i32(hidden)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(intermediate).i32(shape.blockSize()).f32(eps)
-                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).i32(l.l2Ahead()).pointer(l.trace())
+                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).pointer(l.trace())
                 .launchCooperative(f, device.multiprocessors(), LayerStream.THREADS, l.sharedBytes(), stream);
     }
 

@@ -18,8 +18,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * by grid-wide barriers. At batch 1 the step is a stream of the weights, and launched kernel by kernel the memory
  * idles at each of a layer's boundaries; here the weights stream across them. This class owns what the kernel reads
  * besides the step's buffers: the table of every layer's weights and cache, the q/k/v row, the gated row, the attention
- * splits' partial results, the attention row, and the counters of the barrier and of the launches (whose count tags
- * the words of the q/k/v and attention rows, so that their readers need no barrier).
+ * splits' partial results, and the barrier's counter.
  *
  * <p>It takes the models whose layers it was written for ({@link #unsupported}): 16-bit weights all resident, head
  * dimensions 64, 128 or 256, no sliding window, no biases but q/k/v's, on a GPU with bulk copies (compute
@@ -46,30 +45,27 @@ final class LayerStream implements AutoCloseable {
      * Time stamps a layer and block with EMBER_LAYER_STREAM_TRACE=1 (STREAM_STAMPS): each phase's end and each
      * barrier's, each product's input staged, and three inside attention.
      */
-    static final int STAMPS = 15;
+    static final int STAMPS = 17;
     /**
      * What the intervals between a layer's stamps are, in order (the last runs to the next layer's first stamp): each
      * product is its input staged (the norm, or the copy of the row other blocks wrote) and its rows; attention is its
-     * q/k/v loads (until each word carries the layer's tag: the wait for the q/k/v phase's last rows is in it), the wait
-     * for the keys and values held in shared memory, its scores and partial results, and the splits' count and merge;
-     * the o row copy waits likewise for the attention row's last merge.
+     * q/k/v loads, the wait for the keys and values held in shared memory, its scores and partial results, and the
+     * splits' count and merge.
      */
-    private static final String[] INTERVALS = {"q/k/v norm", "q/k/v", "attention loads", "held wait", "scores",
-            "count+merge", "o row copy", "o", "barrier", "gate/up norm", "gate/up", "barrier", "down row copy", "down",
-            "barrier"};
+    private static final String[] INTERVALS = {"q/k/v norm", "q/k/v", "barrier", "attention loads", "held wait",
+            "scores", "count+merge", "barrier", "o row copy", "o", "barrier", "gate/up norm", "gate/up", "barrier",
+            "down row copy", "down", "barrier"};
     /** Pointers of a layer in the table: StreamLayer in layer_stream.cu. */
     private static final int POINTERS_A_LAYER = 11;
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counters, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, int l2Ahead,
-                  long trace) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
     }
 
     /**
-     * The layer table, q/k/v row (a value and its tag in each 8-byte word), gated row, attention splits' outputs and
-     * (m, l), each KV head's count of finished splits, the attention row (a value and its tag in each 4-byte word), the
-     * counters (the barrier's arrivals and the launches completed), and the trace or null.
+     * The layer table, q/k/v row, gated row, attention splits' outputs and (m, l), each KV head's count of finished
+     * splits, the attention row, the barrier's counter, and the trace or null.
      */
     private final DeviceBuffer[] buffers;
     /** The last step's time stamps, [layer][block][stamp] (EMBER_LAYER_STREAM_TRACE=1), or null. */
@@ -85,7 +81,7 @@ final class LayerStream implements AutoCloseable {
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
                 buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
-                EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_L2_AHEAD"), trace == null ? 0 : trace.address());
+                trace == null ? 0 : trace.address());
     }
 
     /**
@@ -201,18 +197,15 @@ final class LayerStream implements AutoCloseable {
             }
             buffers[0] = DeviceBuffer.allocate(host.byteSize());
             buffers[0].copyFromHost(host);
-            // The tagged rows start at tag 0, below the first launch's (layer_stream.cu, load_pair).
-            buffers[1] = DeviceBuffer.allocate(8L * qkvWidth);
-            buffers[1].fill32Async(0, 2L * qkvWidth, 0, stream);
+            buffers[1] = DeviceBuffer.allocate(4L * qkvWidth);
             buffers[2] = DeviceBuffer.allocate((long) type.bytes() * config.intermediateSize());
             buffers[3] = DeviceBuffer.allocate(4L * MAX_SPLITS * qd);
             buffers[4] = DeviceBuffer.allocate(4L * MAX_SPLITS * shape.heads() * 2);
             buffers[5] = DeviceBuffer.allocate(4L * shape.kvHeads());
             buffers[5].fill32Async(0, shape.kvHeads(), 0, stream);  // each KV head's last split sets it back to 0
-            buffers[6] = DeviceBuffer.allocate(4L * qd);
-            buffers[6].fill32Async(0, qd, 0, stream);
-            buffers[7] = DeviceBuffer.allocate(16);
-            buffers[7].fill32Async(0, 4, 0, stream);  // both counters only grow from here
+            buffers[6] = DeviceBuffer.allocate((long) type.bytes() * qd);
+            buffers[7] = DeviceBuffer.allocate(8);
+            buffers[7].fill32Async(0, 2, 0, stream);  // the barrier's counter only grows from here
             if ("1".equals(System.getenv("EMBER_LAYER_STREAM_TRACE"))) {
                 long stamps = (long) STAMPS * n * device.multiprocessors();
                 buffers[8] = DeviceBuffer.allocate(8 * stamps);

@@ -46,7 +46,7 @@ class LayerStreamTest {
 
     @Test
     void theTraceReportGivesEachIntervalsLongestAndMedianBlockAndTheLayersSum() {
-        int layers = 3, blocks = 5, stamps = LayerStream.STAMPS, scores = 4;  // interval 4: attention's scores
+        int layers = 3, blocks = 5, stamps = LayerStream.STAMPS, scores = 5;  // interval 5: attention's scores
         long[] t = new long[stamps * layers * blocks];
         for (int b = 0; b < blocks; b++) {
             long now = 1_000_000L * (b + 1);  // each block starts elsewhere: only differences count
@@ -60,7 +60,7 @@ class LayerStreamTest {
         }
         String line = LayerStream.phaseReport(t, layers, blocks);
         assertTrue(line.startsWith("[layer-stream] us a layer, longest block / median block: q/k/v norm 1.0 / 1.0, "), line);
-        assertTrue(line.contains(" scores 15.0 / 5.0, "), line);
-        assertTrue(line.contains(" down 14.0 / 14.0, barrier 15.0 / 15.0, a layer 120.0"), line);  // 1 + 2 + ... + 15
+        assertTrue(line.contains(" scores 16.0 / 6.0, "), line);
+        assertTrue(line.contains(" down 16.0 / 16.0, barrier 17.0 / 17.0, a layer 153.0"), line);  // 1 + 2 + ... + 17
     }
 }
