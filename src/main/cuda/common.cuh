@@ -8,6 +8,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <type_traits>
 
 namespace ember {
 
@@ -90,6 +91,22 @@ __device__ __forceinline__ float dot16_pairs(uint4 a, uint4 b, float acc) {
         const float2 fa = pair_to_float2(pa[i]), fb = pair_to_float2(pb[i]);
         acc = fmaf(fa.x, fb.x, acc);
         acc = fmaf(fa.y, fb.y, acc);
+    }
+    return acc;
+}
+
+// dot16_pairs in two sums, each pair's first products in one and its second in the other: half as long a chain of
+// dependent FMAs (the one-launch decode step's products, whose warps wait on that chain).
+template <typename T>
+__device__ __forceinline__ float2 dot16_chains(uint4 a, uint4 b, float2 acc) {
+    using T2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+    const T2* pa = reinterpret_cast<const T2*>(&a);
+    const T2* pb = reinterpret_cast<const T2*>(&b);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 fa = pair_to_float2(pa[i]), fb = pair_to_float2(pb[i]);
+        acc.x = fmaf(fa.x, fb.x, acc.x);
+        acc.y = fmaf(fa.y, fb.y, acc.y);
     }
     return acc;
 }

@@ -206,18 +206,20 @@ struct ChunkWalk {
     }
 };
 
-// A lane's part of the dot product of weight vectors [from, to) (16-byte words of a chunk in shared memory, a warp's
-// lanes 1 apart) with the staged input's, in two sums for two loads in flight.
+// A lane's part of the dot product of weight vectors [from, to) (16-byte words of a chunk in shared memory, each lane's
+// 32 apart) with the staged input's, in four sums: two words at once, each word's products in two chains
+// (dot16_chains), so that with two consumer warps a scheduler four chains of four dependent FMAs hide one another where
+// one word's eight would wait on each other.
 template <typename T>
 __device__ __forceinline__ float dot_run(const uint4* w, const uint4* x, int from, int to) {
-    float a0 = 0.f, a1 = 0.f;
+    float2 a0 = make_float2(0.f, 0.f), a1 = make_float2(0.f, 0.f);
     int v = from;
     for (; v + 32 < to; v += 64) {
-        a0 = dot16<T>(w[v], x[v], a0);
-        a1 = dot16<T>(w[v + 32], x[v + 32], a1);
+        a0 = dot16_chains<T>(w[v], x[v], a0);
+        a1 = dot16_chains<T>(w[v + 32], x[v + 32], a1);
     }
-    if (v < to) a0 = dot16<T>(w[v], x[v], a0);
-    return a0 + a1;
+    if (v < to) a0 = dot16_chains<T>(w[v], x[v], a0);
+    return (a0.x + a0.y) + (a1.x + a1.y);
 }
 
 // What a product does with a row's finished sum.
