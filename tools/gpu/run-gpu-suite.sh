@@ -40,8 +40,8 @@
 #       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
 #       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
-#       shapes and with one copy in flight, its runs printing where each layer's time goes, then ncu's warp stall
-#       reasons for one of its steps (about three minutes).
+#       shapes, and with one copy in flight, a ring of three slots and two or four copying threads, its runs printing
+#       where each layer's time goes, then ncu's warp stall reasons for one of its steps (about three minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
