@@ -40,8 +40,8 @@
 #       `ember bench p2p` alone (step 5 of `all`).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh layer-stream
 #       The one-launch decode step (EMBER_LAYER_STREAM=1): its GPU test, then batch 1 with it and without at three
-#       shapes, and with one copy in flight, a ring of three slots and two or four copying threads, its runs printing
-#       where each layer's time goes, then ncu's warp stall reasons for one of its steps (about three minutes).
+#       shapes and with one copy in flight, its runs printing where each layer's time goes, then ncu's warp stall
+#       reasons for one of its steps (about three minutes).
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh serving
 #       bench offline (Qwen3-0.6B and Llama-3.1-8B shapes; Qwen3-0.6B again with --no-overlap), bench serve, bench client against ember serve beside the
 #       offline run of the same 500 requests (plain, and as 250 requests of two choices with logprobs; client / offline
@@ -893,9 +893,8 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     exit $rc ;;
   layer-stream)
     # The one-launch decode step (LayerStream, EMBER_LAYER_STREAM=1, off by default): its test, then batch 1 of the 8B
-    # shape at a 128 and a 2,048-token prompt and of the 1B shape, with the launch and without; and the 8B shape with one
-    # copy in flight a block, a ring of three slots, and each chunk copied by two and four threads (what bounds the
-    # launch's stream: the bytes on their way, or one thread's copies served one after another).
+    # shape at a 128 and a 2,048-token prompt and of the 1B shape, with the launch and without, and with one copy in
+    # flight a block.
     unpack; host_info
     LS="$OUT_DIR/layer-stream.txt"  # summary() writes summary.txt itself: this mode gathers its own and renames it last
     rc=0; tests --select-class=dev.ember.backend.cuda.LayerStreamGpuTest || rc=$?
@@ -910,9 +909,6 @@ b64-decode|bench e2e --preset llama-3.1-8b --prompt-len 512 --gen-len 128 --chun
     for entry in "8b-128-kernels|EMBER_LAYER_STREAM=0|$shape_8b" \
                  "8b-128|EMBER_LAYER_STREAM=1|$shape_8b" \
                  "8b-128-in-flight-1|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_IN_FLIGHT=1|$shape_8b" \
-                 "8b-128-slots-3|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_SLOTS=3|$shape_8b" \
-                 "8b-128-issuers-2|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_ISSUERS=2|$shape_8b" \
-                 "8b-128-issuers-4|EMBER_LAYER_STREAM=1 EMBER_LAYER_STREAM_ISSUERS=4|$shape_8b" \
                  "8b-2048-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
                  "8b-2048|EMBER_LAYER_STREAM=1|--preset llama-3.1-8b --prompt-len 2048 --gen-len 128" \
                  "1b-128-kernels|EMBER_LAYER_STREAM=0|--preset llama-3.2-1b --prompt-len 128 --gen-len 256" \

@@ -673,7 +673,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                              const int* __restrict__ positions, const int* __restrict__ slots,
                              const int* __restrict__ blockTables, int tableStride, const int* __restrict__ rowChunk,
                              unsigned long long* counter, int hidden, int heads, int kvHeads, int ff, int blockSize,
-                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int issuers,
+                             float eps, float scale, int ringSlots, int stagingBytes, int inFlight,
                              unsigned long long* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     __shared__ uint64_t full[8], empty[8], kvFull, kvEmpty;
@@ -698,11 +698,8 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         // Each chunk goes into the next slot once it is free, and once no more than `inFlight` chunks are still on their
         // way: past the few that keep the memory streaming, copies in flight only lengthen the queues that every
         // dependent load of the consumers (the barriers, attention's reads) waits in, while landed ones wait in the ring
-        // for the stalls at the barriers. Every lane of the producer warp walks the chunks (the same walk in each), and
-        // the first `issuers` lanes each copy a part of every chunk (for measuring whether one thread's bulk copies are
-        // served one after another); lane 0 alone copies the held keys and values.
-        const int lane = threadIdx.x & 31;
-        {
+        // for the stalls at the barriers.
+        if ((threadIdx.x & 31) == 0) {
             ChunkWalk<T> copies{layers, numLayers, hidden, qkvRows, qd, ff};
             const T* from;
             unsigned bytes;
@@ -727,7 +724,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                 }
             };
             while (copies.next(from, bytes, at)) {
-                if (lane == 0) copy_held(at);
+                copy_held(at);
                 const int slot = s % ring.count;
                 if (s >= (unsigned)ring.count) stream_wait(&ring.empty[slot], (s / ring.count - 1) & 1);
                 if (inFlight > 0 && inFlight < ring.count && s >= (unsigned)inFlight) {
@@ -735,16 +732,11 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
                     const unsigned landed = s - inFlight;
                     stream_wait(&ring.full[landed % ring.count], (landed / ring.count) & 1);
                 }
-                if (lane == 0) barrier_expect_bytes(&ring.full[slot], bytes);
-                __syncwarp();
-                const unsigned part = (bytes / issuers + 15) & ~15u, begin = lane * part;
-                if (lane < issuers && begin < bytes) {
-                    bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT + begin, reinterpret_cast<const unsigned char*>(from) + begin,
-                              min(part, bytes - begin), &ring.full[slot]);
-                }
+                barrier_expect_bytes(&ring.full[slot], bytes);
+                bulk_copy(ring.slots + (size_t)slot * STREAM_SLOT, from, bytes, &ring.full[slot]);
                 s++;
             }
-            if (lane == 0) copy_held(numLayers * ChunkWalk<T>::PRODUCTS);  // a block with no rows past the last q/k/v's
+            copy_held(numLayers * ChunkWalk<T>::PRODUCTS);  // a block with no rows past the last q/k/v's
         }
         return;
     }
@@ -803,12 +795,11 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     const int* __restrict__ positions,                                                                                  \
     const int* __restrict__ slots, const int* __restrict__ blockTables, int tableStride,                                \
     const int* __restrict__ rowChunk, unsigned long long* counter, int hidden, int heads, int kvHeads, int ff,          \
-    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, int issuers,                \
-    unsigned long long* trace)
+    int blockSize, float eps, float scale, int ringSlots, int stagingBytes, int inFlight, unsigned long long* trace)
 #define LAYER_STREAM_ARGS (layers, numLayers, x, qkv, h, partials, stats, arrivals, attention, invFreq, positions,     \
     slots, blockTables,                                                                                                 \
     tableStride, rowChunk, counter, hidden, heads, kvHeads, ff, blockSize, eps, scale, ringSlots, stagingBytes, inFlight, \
-    issuers, trace)
+    trace)
 #define LAYER_STREAM(HD)                                                                                               \
     EMBER_ENTRY_POINT(layer_stream_hd##HD, _bf16, __nv_bfloat16, __launch_bounds__(ember::STREAM_THREADS, 1),         \
                       (layer_stream<T, HD / 32>), LAYER_STREAM_PARAMS, LAYER_STREAM_ARGS, allow_next_grid();)          \

@@ -667,7 +667,7 @@ public final class EmberKernels implements AutoCloseable {
                 .pointer(l.partials()).pointer(l.stats()).pointer(l.arrivals()).pointer(l.attention()).pointer(inverseFrequencies).pointer(positions).pointer(slots)
                 .pointer(blockTables).i32(tableStride).pointer(rowChunk).pointer(l.counter()).i32(hidden)
                 .i32(shape.heads()).i32(shape.kvHeads()).i32(intermediate).i32(shape.blockSize()).f32(eps)
-                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).i32(l.issuers()).pointer(l.trace())
+                .f32(shape.scale()).i32(l.ringSlots()).i32(l.stagingBytes()).i32(l.inFlight()).pointer(l.trace())
                 .launchCooperative(f, device.multiprocessors(), LayerStream.THREADS, l.sharedBytes(), stream);
     }
 

@@ -60,8 +60,7 @@ final class LayerStream implements AutoCloseable {
 
     /** What a launch passes besides the step's buffers. */
     record Launch(long layers, int numLayers, long qkv, long gated, long partials, long stats, long arrivals,
-                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, int issuers,
-                  long trace) {
+                  long attention, long counter, int ringSlots, int stagingBytes, int sharedBytes, int inFlight, long trace) {
     }
 
     /**
@@ -81,7 +80,7 @@ final class LayerStream implements AutoCloseable {
         this.blocks = blocks;
         this.launch = new Launch(buffers[0].address(), numLayers, buffers[1].address(), buffers[2].address(),
                 buffers[3].address(), buffers[4].address(), buffers[5].address(), buffers[6].address(),
-                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots), copyIssuers(),
+                buffers[7].address(), ringSlots, stagingBytes, sharedBytes, copiesInFlight(ringSlots),
                 trace == null ? 0 : trace.address());
     }
 
@@ -128,15 +127,6 @@ final class LayerStream implements AutoCloseable {
             return Optional.of("rows too long for two ring slots beside the staged input and the held keys and values");
         }
         return Optional.empty();
-    }
-
-    /**
-     * Threads of the producer warp that each copy a part of every chunk (EMBER_LAYER_STREAM_ISSUERS, 1 to 32, 1 by
-     * default): for measuring whether one thread's bulk copies are served one after another.
-     */
-    private static int copyIssuers() {
-        int asked = EmberKernels.positiveEnvironment("EMBER_LAYER_STREAM_ISSUERS");
-        return asked == 0 ? 1 : Math.min(asked, 32);
     }
 
     /**
