@@ -222,10 +222,6 @@ __device__ __forceinline__ float dot_run(const uint4* w, const uint4* x, int fro
     return (a0.x + a0.y) + (a1.x + a1.y);
 }
 
-// Measuring only (wrong outputs): the consumers wait for each chunk and free its slot without reading it, so that the
-// products' microseconds are the stream's alone.
-constexpr bool IDLE_CONSUMERS = true;
-
 // What a product does with a row's finished sum.
 enum class Sink { STORE, ADD, GATE };
 
@@ -272,7 +268,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
                 if (rowWarps == 1) {  // whole rows a warp
                     for (int r = warp; r < count; r += STREAM_CONSUMERS) {
                         const uint4* w = chunk + (size_t)r * length;
-                        const float sum = IDLE_CONSUMERS ? 0.f : warp_sum(dot_run<T>(w, xv + v0, lane, length));
+                        const float sum = warp_sum(dot_run<T>(w, xv + v0, lane, length));
                         if (lane == 0) finish(r, sum, half);
                     }
                     __syncwarp();
@@ -280,7 +276,7 @@ __device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k
                 } else {
                     const int r = warp / rowWarps;
                     const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
-                    const float sum = IDLE_CONSUMERS ? 0.f : warp_sum(r < count ? dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to) : 0.f);
+                    const float sum = warp_sum(r < count ? dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to) : 0.f);
                     __syncwarp();
                     float* mine = parts[s & 1];
                     if (lane == 0) {
