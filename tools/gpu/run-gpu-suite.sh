@@ -80,8 +80,9 @@
 #       offline Llama-8B, the 8B shape's batch-64 and batch-1 decode by default) with each jar in turn, AB_ROUNDS
 #       rounds (default 2), so that drift of the GPU falls on every build alike, and prints one table of medians.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh tests+ab
-#       The tests and an A/B in one run: the HF references and the CUDA tests once, then `ab` until TESTS_AB_SECONDS (570) from
-#       the start (rows that would start later are left out), one summary of both.
+#       The tests and an A/B in one run: the HF references and the CUDA tests once (TESTS_AB_SELECT="--select-class=..."
+#       runs those alone, without the references), then `ab` until TESTS_AB_SECONDS (570) from the start (rows that
+#       would start later are left out), one summary of both.
 #   bash .gpu/bundle-gpu/run-gpu-suite.sh batch1
 #       What bounds batch 1 (issue 12): the tests of the kernels a batch-1 step runs (attention, the per-token kernels,
 #       the matrix-vector kernel), the kernel timeline of the 8B shape's batch-1 decode (kernels-b1.csv), then the
@@ -857,8 +858,13 @@ case "${1:-}" in
     # The tests and an A/B in one run: the CUDA tests once, then `ab` (AB_ROWS, AB_ROUNDS; pack with
     # CANDIDATES) until TESTS_AB_SECONDS (default 570) from the start, so that both come back from one call.
     unpack; host_info; rc=0; AB_DEADLINE=$(( $(date +%s) + ${TESTS_AB_SECONDS:-570} - 150 ))
-    hf_models  # the HF references first (about a minute), so that HfGpuComparisonTest runs among the tests
-    tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
+    if [ -n "${TESTS_AB_SELECT:-}" ]; then
+      # shellcheck disable=SC2086
+      tests $TESTS_AB_SELECT || rc=$?
+    else
+      hf_models  # the HF references first (about a minute), so that HfGpuComparisonTest runs among the tests
+      tests --select-package=dev.ember.backend.cuda --select-class=dev.ember.bench.E2eEventTimingGpuTest || rc=$?
+    fi
     summary > "$OUT_DIR/summary-tests.txt"
     ab > /dev/null
     cat "$OUT_DIR/summary-tests.txt" "$OUT_DIR/summary.txt" > "$OUT_DIR/summary-all.txt"
