@@ -99,6 +99,7 @@ __device__ __forceinline__ float dot16_pairs(uint4 a, uint4 b, float acc) {
 // dependent FMAs (the one-launch decode step's products, whose warps wait on that chain).
 template <typename T>
 __device__ __forceinline__ float2 dot16_chains(uint4 a, uint4 b, float2 acc) {
+    static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "dot16_chains takes a 16-bit type");
     using T2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
     const T2* pa = reinterpret_cast<const T2*>(&a);
     const T2* pb = reinterpret_cast<const T2*>(&b);
