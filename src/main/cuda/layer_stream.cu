@@ -61,6 +61,7 @@ constexpr int STREAM_MAX_GROUP = 32;         // query heads a KV head at most (E
 constexpr int STREAM_SPLIT_POSITIONS = 16;   // positions a split, until the splits run out
 constexpr int STREAM_KV_ROWS = 32;           // positions of a split whose keys and values are copied ahead
 constexpr int STREAM_MAX_BLOCK_ROWS = 256;   // rows of q/k/v, o or down a block takes at most
+constexpr int STREAM_PARTS = 1024;           // a window's parts of its rows' sums (consume)
 constexpr float STREAM_LOG2E = 1.4426950408889634f;
 constexpr int STREAM_STAMPS = 17;            // trace stamps a layer and block (LayerStream.STAMPS)
 
@@ -222,83 +223,92 @@ __device__ __forceinline__ float dot_run(const uint4* w, const uint4* x, int fro
     return (a0.x + a0.y) + (a1.x + a1.y);
 }
 
+// A product's sums on their way, in shared memory (one for the launch: every product's consume uses it in turn).
+struct ProductScratch {
+    // With fewer rows a chunk than warps, each row's warps share its vectors: each keeps its part of the row's sum over
+    // the row's pieces and leaves it here, and the parts are added once a window of rows, not after every chunk (a
+    // barrier of the eight warps a chunk would pace the stream by its slowest warp).
+    float parts[STREAM_PARTS];
+    // STORE and ADD keep each finished row's sum here and write the block's rows together at the end: an add into the
+    // residual one row at a time would put a round trip through L2 (long while the memory streams) in every chunk.
+    float sums[STREAM_MAX_BLOCK_ROWS];
+};
+
 // What a product does with a row's finished sum.
 enum class Sink { STORE, ADD, GATE };
 
 // The consumers' side of one product against the staged input xs (k values of T in shared memory): the block's rows,
 // chunk by chunk as they land, each row's sum in a fixed order (deterministic). STORE: out[row] = sum (fp32); ADD:
-// out[row] += sum (fp32, the residual); GATE (paired): the gate row's sum is kept, and the up row's sum makes
+// out[row] += sum (fp32, the residual); GATE (paired): the gate row's sum and the up row's make
 // h[row] = swiglu(gate, up), each rounded to T first as the gate/up product's output is.
 template <typename T, Sink SINK>
-__device__ void consume(const Ring& ring, unsigned& s, const T* xs, int n, int k, float* out, T* h) {
-    __shared__ float parts[2][STREAM_CONSUMERS];
-    __shared__ float gates[64];
-    // STORE and ADD keep each finished row's sum here and write the block's rows together at the end: an add into the
-    // residual one row at a time would put a round trip through L2 (long while the memory streams) in every chunk.
-    __shared__ float sums[STREAM_MAX_BLOCK_ROWS];
-    constexpr bool PAIRED = SINK == Sink::GATE;
+__device__ void consume(const Ring& ring, ProductScratch& scratch, unsigned& s, const T* xs, int n, int k, float* out,
+                        T* h) {
+    float* parts = scratch.parts;
+    float* sums = scratch.sums;
+    constexpr int HALVES = SINK == Sink::GATE ? 2 : 1;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const Chunking c = chunking<T>(k);
     const int2 rows = block_rows(n, blockIdx.x, gridDim.x);
     const int vectors = k * (int)sizeof(T) / 16;
     const uint4* xv = reinterpret_cast<const uint4*>(xs);
-    // With fewer rows a chunk than warps, each row's warps share its vectors and add their parts in shared memory.
     const int rowWarps = c.rows >= STREAM_CONSUMERS ? 1 : STREAM_CONSUMERS / c.rows;
     const int part = warp % rowWarps;
-    float running = 0.f;  // a row's sum over its pieces, in the thread that finishes it
-    for (int row = rows.x; row < rows.y; row += c.rows) {
-        const int count = min(c.rows, rows.y - row);
-        // Row `row + r`'s finished sum: kept for the block's write at the end, or the gate kept for its up row.
-        auto finish = [&](int r, float sum, int half) {
-            if constexpr (SINK != Sink::GATE) {
-                sums[row + r - rows.x] = sum;
-            } else if (half == 0) {
-                gates[r] = sum;
-            } else {
-                h[row + r] = from_float<T>(swiglu(to_float(from_float<T>(gates[r])), to_float(from_float<T>(sum))));
-            }
-        };
-        for (int half = 0; half < (PAIRED ? 2 : 1); half++) {
-            for (int p = 0; p < c.pieces; p++, s++) {
-                const int slot = s % ring.count;
-                stream_wait(&ring.full[slot], (s / ring.count) & 1);
-                const uint4* chunk = reinterpret_cast<const uint4*>(ring.slots + (size_t)slot * STREAM_SLOT);
-                const int v0 = p * c.pieceVectors, v1 = min(vectors, v0 + c.pieceVectors), length = v1 - v0;
-                const bool last = p == c.pieces - 1;
-                if (rowWarps == 1) {  // whole rows a warp
-                    for (int r = warp; r < count; r += STREAM_CONSUMERS) {
-                        const uint4* w = chunk + (size_t)r * length;
-                        const float sum = warp_sum(dot_run<T>(w, xv + v0, lane, length));
-                        if (lane == 0) finish(r, sum, half);
+    // Rows a window: a multiple of the chunk's rows whose parts fit the array (at least one chunk's: STREAM_PARTS holds
+    // HALVES * STREAM_CONSUMERS).
+    const int window = max(c.rows, STREAM_PARTS / (HALVES * rowWarps) / c.rows * c.rows);
+    for (int first = rows.x; first < rows.y; first += window) {
+        const int last = min(rows.y, first + window);
+        float running = 0.f;  // this warp's part of its row's sum over the row's pieces
+        for (int row = first; row < last; row += c.rows) {
+            const int count = min(c.rows, last - row);
+            for (int half = 0; half < HALVES; half++) {
+                for (int p = 0; p < c.pieces; p++, s++) {
+                    const int slot = s % ring.count;
+                    stream_wait(&ring.full[slot], (s / ring.count) & 1);
+                    const uint4* chunk = reinterpret_cast<const uint4*>(ring.slots + (size_t)slot * STREAM_SLOT);
+                    const int v0 = p * c.pieceVectors, v1 = min(vectors, v0 + c.pieceVectors), length = v1 - v0;
+                    if (rowWarps == 1) {  // whole rows a warp
+                        for (int r = warp; r < count; r += STREAM_CONSUMERS) {
+                            running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, lane, length));
+                            if (p == c.pieces - 1) {
+                                if (lane == 0) parts[half * window + row + r - first] = running;
+                                running = 0.f;
+                            }
+                        }
+                    } else {
+                        const int r = warp / rowWarps;
+                        const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
+                        if (r < count) {
+                            running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to));
+                            if (p == c.pieces - 1) {
+                                if (lane == 0) parts[(half * rowWarps + part) * window + row + r - first] = running;
+                                running = 0.f;
+                            }
+                        }
                     }
                     __syncwarp();
                     if (lane == 0) barrier_arrive(&ring.empty[slot]);
-                } else {
-                    const int r = warp / rowWarps;
-                    const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
-                    const float sum = warp_sum(r < count ? dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to) : 0.f);
-                    __syncwarp();
-                    float* mine = parts[s & 1];
-                    if (lane == 0) {
-                        barrier_arrive(&ring.empty[slot]);
-                        mine[warp] = sum;
-                    }
-                    consumers_sync();
-                    if (part == 0 && lane == 0 && r < count) {
-                        float total = 0.f;
-                        for (int q = 0; q < rowWarps; q++) total += mine[warp + q];
-                        running += total;
-                        if (last) {
-                            finish(r, running, half);
-                            running = 0.f;
-                        }
-                    }
                 }
             }
         }
+        consumers_sync();
+        // The window's rows: each row's parts added in the order of its vectors.
+        for (int i = threadIdx.x; i < last - first; i += 32 * STREAM_CONSUMERS) {
+            float total[HALVES];
+            for (int half = 0; half < HALVES; half++) {
+                total[half] = 0.f;
+                for (int q = 0; q < rowWarps; q++) total[half] += parts[(half * rowWarps + q) * window + i];
+            }
+            if constexpr (SINK == Sink::GATE) {
+                h[first + i] = from_float<T>(swiglu(to_float(from_float<T>(total[0])), to_float(from_float<T>(total[1]))));
+            } else {
+                sums[first + i - rows.x] = total[0];
+            }
+        }
+        consumers_sync();  // the parts are free for the next window
     }
     if constexpr (SINK != Sink::GATE) {
-        consumers_sync();
 #pragma unroll 1
         for (int r = threadIdx.x; r < rows.y - rows.x; r += 32 * STREAM_CONSUMERS) {
             out[rows.x + r] = SINK == Sink::ADD ? __ldcg(out + rows.x + r) + sums[r] : sums[r];
@@ -755,6 +765,7 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
     // A phase's end: its stamp (`at`), the grid barrier, and the stamp of the next phase's start (the next layer's
     // first stamp follows the last barrier).
     GridBarrier barrier{counter, 0};
+    __shared__ ProductScratch scratch;
     auto end_phase = [&](int l, int at) {
         stamp(l, at);
         barrier.arrive_and_wait();
@@ -765,22 +776,22 @@ __device__ void layer_stream(const StreamLayer<T>* __restrict__ layers, int numL
         stamp(l, 0);
         stage_norm<T>(x, L.attnNorm, eps, xs, hidden);
         stamp(l, 1);
-        consume<T, Sink::STORE>(ring, s, xs, qkvRows, hidden, qkv, nullptr);
+        consume<T, Sink::STORE>(ring, scratch, s, xs, qkvRows, hidden, qkv, nullptr);
         end_phase(l, 2);
         attend<T, EPL>([&](int at) { stamp(l, at); }, L, split, kvHeld, &kvFull, &kvEmpty, l & 1, qkv, rotary, position, slot, table, partials, stats,
                        arrivals, attention, heads, kvHeads, blockSize, scale, eps, reinterpret_cast<float*>(xs));
         end_phase(l, 7);
         stage_copy<T>(attention, xs, qd);
         stamp(l, 9);
-        consume<T, Sink::ADD>(ring, s, xs, hidden, qd, x, nullptr);
+        consume<T, Sink::ADD>(ring, scratch, s, xs, hidden, qd, x, nullptr);
         end_phase(l, 10);
         stage_norm<T>(x, L.ffnNorm, eps, xs, hidden);
         stamp(l, 12);
-        consume<T, Sink::GATE>(ring, s, xs, ff, hidden, nullptr, h);
+        consume<T, Sink::GATE>(ring, scratch, s, xs, ff, hidden, nullptr, h);
         end_phase(l, 13);
         stage_copy<T>(h, xs, ff);
         stamp(l, 15);
-        consume<T, Sink::ADD>(ring, s, xs, hidden, ff, x, nullptr);
+        consume<T, Sink::ADD>(ring, scratch, s, xs, hidden, ff, x, nullptr);
         end_phase(l, 16);
     }
 }

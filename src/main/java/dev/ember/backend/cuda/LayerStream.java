@@ -37,7 +37,7 @@ final class LayerStream implements AutoCloseable {
     static final int MAX_SPLITS = 16;
     /** Rows of q/k/v, o or down a block takes at most (STREAM_MAX_BLOCK_ROWS). */
     static final int MAX_BLOCK_ROWS = 256;
-    /** Room left for the kernel's own shared arrays (6.9 KB: the rows' sums, the splits' merge, the ring's barriers). */
+    /** Room left for the kernel's own shared arrays (10.4 KB: the rows' sums and their parts, the splits' merge, the ring's barriers). */
     private static final int STATIC_RESERVE = 12 * 1024;
     /** Positions of a split whose keys and values are copied ahead into shared memory (STREAM_KV_ROWS). */
     static final int KV_ROWS = 32;
