@@ -95,6 +95,8 @@
 #
 # EMBER_JAVA_WRAPPER runs the test JVM under a tool, e.g.
 #   EMBER_JAVA_WRAPPER="ncu --clock-control none --launch-count 200 --csv --log-file $OUT/ncu.csv"
+# REQUIRE_GPU=NAME (e.g. H200) makes every mode but pack stop at once, with exit code 3, where GPU 0's name does not
+# contain NAME: figures meant for one GPU are not spent on another.
 set -euo pipefail
 
 JUNIT_VERSION=6.1.3
@@ -816,6 +818,14 @@ for class in ElementwiseKernelsTest AttentionKernelsTest GemvKernelTest Sampling
              CudaForwardAndSampleTest CudaOverlapTest CudaSpeculativeTest CudaStreamingTest CudaLogprobsTest; do
   CHECK_TESTS+=(--select-class=dev.ember.backend.cuda.$class)
 done
+
+if [ -n "${REQUIRE_GPU:-}" ] && [ "${1:-}" != pack ]; then
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+  case "$gpu_name" in
+    *"$REQUIRE_GPU"*) ;;
+    *) echo "REQUIRE_GPU=$REQUIRE_GPU but GPU 0 is '${gpu_name:-none found}': nothing run" >&2; exit 3 ;;
+  esac
+fi
 
 case "${1:-}" in
   pack) shift; pack "$@" ;;
