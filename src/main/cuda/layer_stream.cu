@@ -268,7 +268,7 @@ __device__ void consume(const Ring& ring, ProductScratch& scratch, unsigned& s, 
                     stream_wait(&ring.full[slot], (s / ring.count) & 1);
                     const uint4* chunk = reinterpret_cast<const uint4*>(ring.slots + (size_t)slot * STREAM_SLOT);
                     const int v0 = p * c.pieceVectors, v1 = min(vectors, v0 + c.pieceVectors), length = v1 - v0;
-                    if (rowWarps == 1) {  // whole rows a warp
+                    if (rowWarps == 1) {  // whole rows a warp: at least a row a warp a chunk, so one piece a row
                         for (int r = warp; r < count; r += STREAM_CONSUMERS) {
                             running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, lane, length));
                             if (p == c.pieces - 1) {
