@@ -268,23 +268,15 @@ __device__ void consume(const Ring& ring, ProductScratch& scratch, unsigned& s, 
                     stream_wait(&ring.full[slot], (s / ring.count) & 1);
                     const uint4* chunk = reinterpret_cast<const uint4*>(ring.slots + (size_t)slot * STREAM_SLOT);
                     const int v0 = p * c.pieceVectors, v1 = min(vectors, v0 + c.pieceVectors), length = v1 - v0;
-                    if (rowWarps == 1) {  // whole rows a warp: at least a row a warp a chunk, so one piece a row
-                        for (int r = warp; r < count; r += STREAM_CONSUMERS) {
-                            running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, lane, length));
-                            if (p == c.pieces - 1) {
-                                if (lane == 0) parts[half * window + row + r - first] = running;
-                                running = 0.f;
-                            }
-                        }
-                    } else {
-                        const int r = warp / rowWarps;
-                        const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
-                        if (r < count) {
-                            running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to));
-                            if (p == c.pieces - 1) {
-                                if (lane == 0) parts[(half * rowWarps + part) * window + row + r - first] = running;
-                                running = 0.f;
-                            }
+                    // A warp takes its part of every (STREAM_CONSUMERS / rowWarps)-th row. More than one row a warp
+                    // only where a chunk has more rows than warps, and then a row is one piece, so `running` never
+                    // spans two rows (chunking).
+                    const int from = length * part / rowWarps, to = length * (part + 1) / rowWarps;
+                    for (int r = warp / rowWarps; r < count; r += STREAM_CONSUMERS / rowWarps) {
+                        running += warp_sum(dot_run<T>(chunk + (size_t)r * length, xv + v0, from + lane, to));
+                        if (p == c.pieces - 1) {
+                            if (lane == 0) parts[(half * rowWarps + part) * window + row + r - first] = running;
+                            running = 0.f;
                         }
                     }
                     __syncwarp();
